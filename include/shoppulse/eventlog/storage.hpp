@@ -1,0 +1,123 @@
+#pragma once
+// The storage interface. shoppulse keeps one source of truth, the event log;
+// everything else (windows, rollups, dictionaries, checkpoints) is derived and
+// stored beside it. The embedded default is RocksDB (rocksdb_store.hpp); the
+// Kafka, MongoDB and Redis adapters implement the same interfaces. No type here
+// belongs to a storage technology.
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shoppulse/core/event.hpp"
+#include "shoppulse/core/result.hpp"
+
+namespace shoppulse {
+
+// A new entry of an intern table, made durable in the same write as the
+// events that first used it.
+struct DictionaryEntry {
+  IdKind kind = IdKind::user;
+  Id id = kNoId;
+  std::string value;
+};
+
+// One append: a block of events with contiguous sequences that are already
+// assigned (records[i].event.sequence == first + i), and the dictionary entries
+// they introduced. Written atomically: all of it or nothing.
+struct AppendBatch {
+  std::span<const LogRecord> records;
+  std::span<const DictionaryEntry> new_entries;
+};
+
+struct EventLogStats {
+  Sequence first_sequence = 0;  // oldest retained; 0 when empty
+  Sequence last_sequence = 0;   // newest; 0 when empty
+  std::uint64_t blocks = 0;     // retained blocks
+  std::uint64_t bytes = 0;      // estimated bytes on disk (all data)
+};
+
+// Append-only, sequence-numbered log of events packed into blocks.
+// Threading: append() and apply_retention() from one writer thread (the ingest
+// thread); read(), stats(), load_dictionary() from any thread.
+class EventLog {
+ public:
+  virtual ~EventLog() = default;
+
+  // Durable according to the store's durability setting when it returns ok.
+  virtual Result<void> append(const AppendBatch& batch) = 0;
+
+  // Sequence the next appended event must carry: last_sequence + 1 (1 when empty).
+  virtual Sequence next_sequence() const = 0;
+
+  // Calls fn with consecutive runs of records, in sequence order, starting at
+  // the first retained record with sequence >= from. Stops early when fn
+  // returns false.
+  virtual Result<void> read(Sequence from,
+                            const std::function<bool(std::span<const LogRecord>)>& fn) const = 0;
+
+  // Every dictionary entry ever appended, in id order per kind.
+  virtual Result<std::vector<DictionaryEntry>> load_dictionary() const = 0;
+
+  virtual EventLogStats stats() const = 0;
+
+  // Drops whole blocks whose newest event is older than now - max_age, or
+  // oldest-first while the log is larger than max_bytes (0 = unlimited).
+  // Returns the number of events dropped.
+  virtual Result<std::uint64_t> apply_retention(TimestampMs now, std::int64_t max_age_ms,
+                                                std::uint64_t max_bytes) = 0;
+};
+
+// Per-minute rollups, keyed by minute (ms since epoch / 60000). The bytes are
+// opaque here; the windows module encodes them.
+// Threading: put() from one writer thread (the engine thread); scan() from any.
+class RollupStore {
+ public:
+  virtual ~RollupStore() = default;
+  virtual Result<void> put_minutes(std::span<const std::pair<std::int64_t, std::string>> minutes) = 0;
+  // Calls fn(minute, bytes) for each stored minute in [from_minute, to_minute), ascending.
+  virtual Result<void> scan_minutes(
+      std::int64_t from_minute, std::int64_t to_minute,
+      const std::function<void(std::int64_t, std::string_view)>& fn) const = 0;
+  // Drops minutes older than before_minute.
+  virtual Result<void> drop_minutes_before(std::int64_t before_minute) = 0;
+};
+
+// Named checkpoints of derived state: the state's bytes plus the log sequence
+// they cover. Threading: any thread, one writer per name.
+struct Checkpoint {
+  Sequence covers_through = 0;  // every event with sequence <= this is included
+  std::string bytes;
+};
+class CheckpointStore {
+ public:
+  virtual ~CheckpointStore() = default;
+  virtual Result<void> put_checkpoint(std::string_view name, const Checkpoint& checkpoint) = 0;
+  virtual Result<std::optional<Checkpoint>> get_checkpoint(std::string_view name) const = 0;
+};
+
+// Where appended events may also be sent (e.g. a Kafka topic for scale-out).
+// Called by the ingest thread after each durable append.
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  virtual std::string_view name() const noexcept = 0;
+  virtual Result<void> publish(std::span<const LogRecord> records, const class Dictionary& dictionary) = 0;
+};
+
+// Where published analytics snapshots may also be sent (e.g. Redis, MongoDB).
+// Called by the engine thread with the JSON of each published snapshot.
+class SnapshotSink {
+ public:
+  virtual ~SnapshotSink() = default;
+  virtual std::string_view name() const noexcept = 0;
+  virtual Result<void> publish(TimestampMs watermark, std::string_view snapshot_json) = 0;
+};
+
+// All three stores behind one handle, as one storage engine provides them.
+class Storage : public EventLog, public RollupStore, public CheckpointStore {};
+
+}  // namespace shoppulse

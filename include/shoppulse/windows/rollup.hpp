@@ -1,0 +1,78 @@
+#pragma once
+// Per-minute rollups: the history behind trends and past "popular" queries.
+// The engine closes a minute when the watermark passes its end and hands the
+// rollup to a RollupStore; a late event for a minute still in memory re-closes it.
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shoppulse/core/event.hpp"
+#include "shoppulse/core/result.hpp"
+#include "shoppulse/windows/window_snapshot.hpp"
+
+namespace shoppulse {
+
+// Bit per EventType in a user's mask.
+constexpr std::uint8_t type_bit(EventType t) noexcept { return std::uint8_t(1u << static_cast<unsigned>(t)); }
+
+struct MinuteRollup {
+  std::int64_t minute = 0;  // floor(time_ms / 60000)
+  std::array<std::uint64_t, kEventTypeCount> events{};
+  std::int64_t revenue_minor = 0;
+  // Distinct users active this minute with the types they did; sorted by user.
+  std::vector<std::pair<Id, std::uint8_t>> users;
+  struct ProductCount {
+    Id product = kNoId;
+    Id category = kNoId;  // the product's category (as last seen)
+    EventType type = EventType::view;
+    std::uint32_t count = 0;
+    bool operator==(const ProductCount&) const = default;
+  };
+  std::vector<ProductCount> products;  // sorted by (product, type)
+  struct CategoryCount {
+    Id category = kNoId;
+    EventType type = EventType::view;
+    std::uint32_t count = 0;
+    bool operator==(const CategoryCount&) const = default;
+  };
+  std::vector<CategoryCount> categories;  // sorted by (category, type)
+  std::vector<RankedId> devices;          // sorted by id
+  std::vector<RankedId> locations;        // sorted by id
+};
+
+std::string encode_rollup(const MinuteRollup& rollup);
+Result<MinuteRollup> decode_rollup(std::int64_t minute, std::string_view bytes);
+
+// One point of a trend series over [start, start+step).
+struct TrendPoint {
+  TimestampMs start_ms = 0;
+  std::array<std::uint64_t, kEventTypeCount> events{};
+  std::int64_t revenue_minor = 0;
+  std::uint64_t unique_users = 0;  // exact distinct over the step
+  std::uint64_t viewers = 0;       // distinct users with a view
+  std::uint64_t purchasers = 0;    // distinct users with a purchase
+  double conversion_rate() const noexcept { return viewers ? double(purchasers) / double(viewers) : 0.0; }
+};
+
+// Aggregates minute rollups (ascending, any gaps) into points of step_minutes
+// covering [from_minute, to_minute). Every step gets a point, empty or not.
+std::vector<TrendPoint> aggregate_trend(std::span<const MinuteRollup> minutes, std::int64_t from_minute,
+                                        std::int64_t to_minute, std::int64_t step_minutes);
+
+struct ProductRank {
+  Id product = kNoId;
+  Id category = kNoId;
+  std::uint64_t interactions = 0;
+  bool operator==(const ProductRank&) const = default;
+};
+
+// Top products over the given minutes. type: only that event type (nullopt =
+// all types); category: only products of that category. Ties: smaller id first.
+std::vector<ProductRank> top_products(std::span<const MinuteRollup> minutes, std::optional<EventType> type,
+                                      std::optional<Id> category, std::size_t limit);
+
+}  // namespace shoppulse

@@ -1,0 +1,87 @@
+#pragma once
+// The windowing engine: all live window state, per-minute rollups and per-user
+// profiles, advanced by event time.
+//
+// Role: consumes events in log order, keeps sliding windows (1m/5m/15m/1h/24h
+// plus the previous window of each) ending at the watermark, closes minutes
+// into rollups, keeps a profile per user. Lifecycle: created by the engine
+// runner, fed by replay then by the live ring. Threading: not thread-safe; one
+// thread (the engine thread) owns it. Readers get immutable snapshots.
+//
+// Event time: an event counts in the windows covering its own timestamp. The
+// watermark is the max event time seen minus allowed lateness. Windows of 1m,
+// 5m and 15m move in 1-second buckets, 1h and 24h in 1-minute buckets: a
+// window of length L covers [floor(watermark, bucket) - L, floor(watermark, bucket)).
+// Replaying the same events in the same order yields identical results.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shoppulse/core/event.hpp"
+#include "shoppulse/core/result.hpp"
+#include "shoppulse/windows/rollup.hpp"
+#include "shoppulse/windows/window_snapshot.hpp"
+
+namespace shoppulse {
+
+struct WindowConfig {
+  std::int64_t allowed_lateness_ms = 5000;  // watermark = max event time - this; ms; default 5000
+  std::size_t top_n = 10;                   // entries in top products/categories; default 10
+  std::size_t recent_events_per_user = 20;  // events kept per user profile; default 20
+  std::size_t top_categories_per_user = 5;  // categories listed per profile; default 5
+};
+
+struct UserProfile {
+  Id user = kNoId;
+  std::array<std::uint64_t, kEventTypeCount> events{};
+  std::int64_t spend_minor = 0;  // sum of purchase revenue
+  TimestampMs first_seen_ms = 0;
+  TimestampMs last_seen_ms = 0;
+  std::vector<RankedId> top_categories;  // by interactions, ties by smaller id
+  std::vector<Event> recent;             // newest first (by arrival order)
+};
+
+class WindowEngine {
+ public:
+  explicit WindowEngine(const WindowConfig& config);
+  ~WindowEngine();
+  WindowEngine(WindowEngine&&) noexcept;
+  WindowEngine& operator=(WindowEngine&&) noexcept;
+
+  // Applies events in log order. Events older than every live window still
+  // update user profiles and (if their minute is still held) rollups.
+  void apply(std::span<const Event> events);
+
+  // Builds an immutable snapshot of every live window (cost grows with the
+  // number of distinct products/categories in windows; call at publish rate).
+  std::shared_ptr<const WindowSnapshot> snapshot() const;
+
+  // Rollups of minutes closed since the last call: minutes whose end the
+  // watermark has passed, and closed minutes changed since by late events.
+  // Ascending by minute; each minute at most once per call.
+  std::vector<MinuteRollup> take_closed_minutes();
+
+  // Rollup of a minute still held in memory (closed or open), for queries
+  // touching the newest minutes before they are closed.
+  std::optional<MinuteRollup> minute_rollup(std::int64_t minute) const;
+
+  std::optional<UserProfile> user_profile(Id user) const;
+
+  TimestampMs watermark_ms() const noexcept;
+  Sequence applied_through() const noexcept;
+
+  // Serialises the whole state; restore() yields an engine that behaves
+  // exactly like this one for every later event.
+  std::string checkpoint() const;
+  static Result<WindowEngine> restore(const WindowConfig& config, std::string_view bytes);
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace shoppulse

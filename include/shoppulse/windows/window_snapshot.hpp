@@ -1,0 +1,68 @@
+#pragma once
+// Immutable results the engine thread publishes; readers on any thread share them.
+#include <array>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "shoppulse/core/event.hpp"
+
+namespace shoppulse {
+
+// The live sliding windows, each ending at the watermark.
+enum class WindowSpan : std::uint8_t { m1 = 0, m5 = 1, m15 = 2, h1 = 3, h24 = 4 };
+inline constexpr std::size_t kWindowSpanCount = 5;
+std::int64_t span_ms(WindowSpan span) noexcept;
+std::string_view to_string(WindowSpan span) noexcept;  // "1m", "5m", ...
+bool parse_window_span(std::string_view text, WindowSpan& out) noexcept;
+
+// Funnel steps: distinct users who did each of these in the window.
+enum class FunnelStep : std::uint8_t { view = 0, click = 1, cart = 2, purchase = 3 };
+inline constexpr std::size_t kFunnelSteps = 4;
+
+struct Kpis {
+  std::array<std::uint64_t, kEventTypeCount> events{};  // count per EventType
+  std::int64_t revenue_minor = 0;                       // sum price*quantity of purchases
+  std::uint64_t active_users = 0;                       // distinct users, any event
+  // distinct users per funnel step; view = viewers, purchase = purchasers
+  std::array<std::uint64_t, kFunnelSteps> funnel{};
+
+  std::uint64_t count(EventType t) const noexcept { return events[static_cast<std::size_t>(t)]; }
+  std::uint64_t total_events() const noexcept;
+  // purchasers / viewers in [0,1]; 0 when there are no viewers
+  double conversion_rate() const noexcept;
+  // revenue / purchases, minor units; 0 when no purchases
+  std::int64_t average_order_value_minor() const noexcept;
+};
+
+struct RankedId {
+  Id id = kNoId;
+  std::uint64_t count = 0;
+  bool operator==(const RankedId&) const = default;
+};
+
+struct WindowView {
+  WindowSpan span = WindowSpan::m5;
+  TimestampMs start_ms = 0;  // inclusive
+  TimestampMs end_ms = 0;    // exclusive
+  Kpis current;
+  Kpis previous;  // the previous window of equal length, [start - len, start)
+  // Ties broken by smaller id. Counts are interactions (events of any type).
+  std::vector<RankedId> top_products;    // top N
+  std::vector<RankedId> top_categories;  // top N
+  std::vector<RankedId> devices;         // all, by count
+  std::vector<RankedId> locations;       // all, by count
+};
+
+struct WindowSnapshot {
+  TimestampMs watermark_ms = 0;       // max event time seen - allowed lateness
+  TimestampMs max_event_time_ms = 0;
+  Sequence applied_through = 0;       // last sequence reflected
+  std::uint64_t events_applied = 0;   // since start, including replay
+  std::uint64_t events_too_late = 0;  // older than the live windows keep
+  std::array<WindowView, kWindowSpanCount> windows;
+
+  const WindowView& window(WindowSpan s) const noexcept { return windows[static_cast<std::size_t>(s)]; }
+};
+
+}  // namespace shoppulse
