@@ -1,0 +1,92 @@
+#include "store_keys.hpp"
+
+namespace shoppulse::eventlog {
+namespace {
+
+constexpr std::uint64_t kSignBit = std::uint64_t{1} << 63;
+constexpr std::size_t kSummaryBytes = 24;  // last, newest time, bytes
+
+Error corrupt(std::string what) { return make_error(Errc::corrupt, "event log: " + std::move(what)); }
+
+}  // namespace
+
+std::string be64(std::uint64_t value) {
+  std::string out(8, '\0');
+  for (int i = 7; i >= 0; --i) {
+    out[static_cast<std::size_t>(i)] = static_cast<char>(value & 0xff);
+    value >>= 8;
+  }
+  return out;
+}
+
+std::uint64_t get_be64(std::string_view bytes) {
+  std::uint64_t value = 0;
+  for (std::size_t i = 0; i < 8; ++i) value = (value << 8) | static_cast<std::uint8_t>(bytes[i]);
+  return value;
+}
+
+std::string sequence_key(Sequence first) { return be64(first); }
+
+std::string block_index_key(Sequence first) {
+  std::string key(kBlockIndexPrefix);
+  key += be64(first);
+  return key;
+}
+
+std::string encode_block_summary(const BlockSummary& summary) {
+  std::string value = be64(summary.last);
+  value += be64(static_cast<std::uint64_t>(summary.newest_time_ms));
+  value += be64(summary.bytes);
+  return value;
+}
+
+Result<BlockSummary> decode_block_summary(std::string_view key, std::string_view value) {
+  if (key.size() != kBlockIndexPrefix.size() + 8 || !key.starts_with(kBlockIndexPrefix) ||
+      value.size() != kSummaryBytes) {
+    return corrupt("malformed block index entry");
+  }
+  BlockSummary summary;
+  summary.first = get_be64(key.substr(kBlockIndexPrefix.size()));
+  summary.last = get_be64(value);
+  summary.newest_time_ms = static_cast<TimestampMs>(get_be64(value.substr(8)));
+  summary.bytes = get_be64(value.substr(16));
+  if (summary.last < summary.first) return corrupt("block index entry ends before it starts");
+  return summary;
+}
+
+std::string dictionary_key(IdKind kind, Id id) {
+  std::string key(1, static_cast<char>(kind));
+  for (int shift = 24; shift >= 0; shift -= 8) key.push_back(static_cast<char>((id >> shift) & 0xff));
+  return key;
+}
+
+Result<DictionaryEntry> decode_dictionary_key(std::string_view key) {
+  if (key.size() != 5) return corrupt("dictionary key has " + std::to_string(key.size()) + " bytes");
+  const auto kind = static_cast<std::uint8_t>(key[0]);
+  if (kind >= kIdKindCount) return corrupt("unknown dictionary kind " + std::to_string(kind));
+  DictionaryEntry entry;
+  entry.kind = static_cast<IdKind>(kind);
+  entry.id = 0;
+  for (std::size_t i = 1; i < 5; ++i) entry.id = (entry.id << 8) | static_cast<std::uint8_t>(key[i]);
+  return entry;
+}
+
+std::string minute_key(std::int64_t minute) { return be64(static_cast<std::uint64_t>(minute) ^ kSignBit); }
+
+Result<std::int64_t> decode_minute_key(std::string_view key) {
+  if (key.size() != 8) return corrupt("rollup key has " + std::to_string(key.size()) + " bytes");
+  return static_cast<std::int64_t>(get_be64(key) ^ kSignBit);
+}
+
+std::string encode_checkpoint(const Checkpoint& checkpoint) {
+  std::string value = be64(checkpoint.covers_through);
+  value += checkpoint.bytes;
+  return value;
+}
+
+Result<Checkpoint> decode_checkpoint(std::string_view value) {
+  if (value.size() < 8) return corrupt("checkpoint has " + std::to_string(value.size()) + " bytes");
+  return Checkpoint{get_be64(value), std::string(value.substr(8))};
+}
+
+}  // namespace shoppulse::eventlog

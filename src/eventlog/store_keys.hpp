@@ -1,0 +1,43 @@
+#pragma once
+// Keys and small values of the RocksDB store. Integers in keys are big-endian
+// so RocksDB's bytewise order is numeric order.
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "block_index.hpp"
+#include "shoppulse/core/result.hpp"
+#include "shoppulse/eventlog/storage.hpp"
+
+namespace shoppulse::eventlog {
+
+// Prefix of the block index in the meta family; see rocksdb_store.cpp.
+inline constexpr std::string_view kBlockIndexPrefix = "block/";
+
+std::string be64(std::uint64_t value);
+// Precondition: bytes.size() >= 8; reads the first eight.
+std::uint64_t get_be64(std::string_view bytes);
+
+// events: the block's first sequence.
+std::string sequence_key(Sequence first);
+
+// meta: kBlockIndexPrefix + first sequence -> last, newest time, bytes.
+std::string block_index_key(Sequence first);
+std::string encode_block_summary(const BlockSummary& summary);
+Result<BlockSummary> decode_block_summary(std::string_view key, std::string_view value);
+
+// dictionary: kind byte + big-endian 32-bit id. Decoding returns the entry
+// without its value.
+std::string dictionary_key(IdKind kind, Id id);
+Result<DictionaryEntry> decode_dictionary_key(std::string_view key);
+
+// rollups: the minute with its sign bit flipped, so negative minutes sort
+// before positive ones.
+std::string minute_key(std::int64_t minute);
+Result<std::int64_t> decode_minute_key(std::string_view key);
+
+// checkpoints: big-endian covers_through followed by the state's bytes.
+std::string encode_checkpoint(const Checkpoint& checkpoint);
+Result<Checkpoint> decode_checkpoint(std::string_view value);
+
+}  // namespace shoppulse::eventlog

@@ -1,0 +1,255 @@
+// Behaviour only a durable store has: surviving close, kill and reopen, and
+// guarding its directory.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "eventlog_fixtures.hpp"
+#include "shoppulse/eventlog/rocksdb_store.hpp"
+
+using namespace shoppulse;
+using eventlog_test::make_records;
+using eventlog_test::read_all;
+using eventlog_test::same_record;
+
+namespace {
+
+EventLogConfig config_for(const std::string& dir, Durability durability = Durability::process) {
+  EventLogConfig config;
+  config.data_dir = dir;
+  config.durability = durability;
+  config.block_cache_mb = 8;
+  config.write_buffer_mb = 4;
+  return config;
+}
+
+std::unique_ptr<Storage> open_store(const EventLogConfig& config) {
+  auto store = open_rocksdb_store(config);
+  INFO((store.ok() ? std::string() : store.error().detail));
+  REQUIRE(store.ok());
+  return std::move(store).value();
+}
+
+}  // namespace
+
+TEST_CASE("reopening recovers the next sequence, dictionary, events, rollups and checkpoints", "[eventlog]") {
+  eventlog_test::TempDir dir;
+  std::vector<LogRecord> expected;
+  {
+    auto store = open_store(config_for(dir.path()));
+    for (int block = 0; block < 20; ++block) {
+      auto records = make_records(store->next_sequence(), 5 + block, block * 10'000);
+      const std::vector<DictionaryEntry> entries{{IdKind::product, static_cast<Id>(block + 1), "p" + std::to_string(block)}};
+      REQUIRE(store->append(AppendBatch{records, entries}).ok());
+      expected.insert(expected.end(), records.begin(), records.end());
+    }
+    const std::vector<std::pair<std::int64_t, std::string>> minutes{{-5, "a"}, {7, "b"}};
+    REQUIRE(store->put_minutes(minutes).ok());
+    REQUIRE(store->put_checkpoint("windows", Checkpoint{expected.size(), "state"}).ok());
+    REQUIRE(store->apply_retention(0, 0, 0).ok());
+  }  // destroying the store closes the database
+
+  auto store = open_store(config_for(dir.path()));
+  CHECK(store->next_sequence() == expected.size() + 1);
+  auto events = read_all(*store);
+  REQUIRE(events.size() == expected.size());
+  for (std::size_t i = 0; i < expected.size(); ++i) REQUIRE(same_record(events[i], expected[i]));
+
+  auto dictionary = store->load_dictionary();
+  REQUIRE(dictionary.ok());
+  REQUIRE(dictionary->size() == 20);
+  CHECK(dictionary->front().value == "p0");
+  CHECK(dictionary->back().id == 20);
+
+  const EventLogStats stats = store->stats();
+  CHECK(stats.first_sequence == 1);
+  CHECK(stats.last_sequence == expected.size());
+  CHECK(stats.blocks == 20);
+
+  std::vector<std::int64_t> minutes;
+  REQUIRE(store->scan_minutes(-10, 10, [&](std::int64_t m, std::string_view) { minutes.push_back(m); }).ok());
+  CHECK(minutes == std::vector<std::int64_t>{-5, 7});
+  auto checkpoint = store->get_checkpoint("windows");
+  REQUIRE(checkpoint.ok());
+  REQUIRE(checkpoint->has_value());
+  CHECK((*checkpoint)->covers_through == expected.size());
+
+  REQUIRE(store->append(AppendBatch{make_records(expected.size() + 1, 1, 0), {}}).ok());
+}
+
+TEST_CASE("retention survives a reopen and sequences continue after an emptied log", "[eventlog]") {
+  eventlog_test::TempDir dir;
+  {
+    auto store = open_store(config_for(dir.path()));
+    for (int block = 0; block < 4; ++block) {
+      REQUIRE(store->append(AppendBatch{make_records(store->next_sequence(), 5, block * 60'000), {}}).ok());
+    }
+    CHECK(store->apply_retention(2 * 60'000, 30'000, 0).value() == 10);
+  }
+  {
+    auto store = open_store(config_for(dir.path()));
+    CHECK(store->stats().first_sequence == 11);
+    CHECK(store->stats().blocks == 2);
+    CHECK(read_all(*store).front().event.sequence == 11);
+    CHECK(store->apply_retention(100 * 60'000, 1, 0).value() == 10);
+    CHECK(store->next_sequence() == 21);
+  }
+  auto store = open_store(config_for(dir.path()));
+  CHECK(store->stats().blocks == 0);
+  CHECK(store->next_sequence() == 21);
+}
+
+TEST_CASE("a second open of the same directory fails with io_error while the first is open", "[eventlog]") {
+  eventlog_test::TempDir dir;
+  auto first = open_store(config_for(dir.path()));
+  auto second = open_rocksdb_store(config_for(dir.path()));
+  REQUIRE_FALSE(second.ok());
+  CHECK(second.error().code == Errc::io_error);
+  CHECK_THAT(second.error().detail, Catch::Contains("lock"));
+  first.reset();
+  CHECK(open_rocksdb_store(config_for(dir.path())).ok());
+}
+
+TEST_CASE("opening a directory another process holds fails with io_error", "[eventlog]") {
+  eventlog_test::TempDir dir;
+  int opened[2];
+  int release[2];
+  REQUIRE(::pipe(opened) == 0);
+  REQUIRE(::pipe(release) == 0);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    // Holds the database open until the parent closes the release pipe.
+    ::close(opened[0]);
+    ::close(release[1]);
+    auto store = open_rocksdb_store(config_for(dir.path()));
+    const char state = store ? 'y' : 'n';
+    if (::write(opened[1], &state, 1) != 1) ::_exit(2);
+    char ignored;
+    while (::read(release[0], &ignored, 1) > 0) {
+    }
+    ::_exit(0);
+  }
+  ::close(opened[1]);
+  ::close(release[0]);
+  char state = 0;
+  REQUIRE(::read(opened[0], &state, 1) == 1);
+  REQUIRE(state == 'y');
+
+  auto second = open_rocksdb_store(config_for(dir.path()));
+  ::close(release[1]);
+  ::close(opened[0]);
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE_FALSE(second.ok());
+  CHECK(second.error().code == Errc::io_error);
+  CHECK_THAT(second.error().detail, Catch::Contains("LOCK"));
+}
+
+TEST_CASE("opening a path that cannot be a directory fails with io_error", "[eventlog]") {
+  eventlog_test::TempDir dir;
+  const std::string file = dir.sub("not-a-dir");
+  std::ofstream(file) << "x";
+  auto store = open_rocksdb_store(config_for(file + "/db"));
+  REQUIRE_FALSE(store.ok());
+  CHECK(store.error().code == Errc::io_error);
+  CHECK_THAT(store.error().detail, Catch::Contains("not-a-dir"));
+}
+
+TEST_CASE("fsync durability appends and reads back", "[eventlog]") {
+  eventlog_test::TempDir dir;
+  auto store = open_store(config_for(dir.path(), Durability::fsync));
+  for (int block = 0; block < 3; ++block) {
+    REQUIRE(store->append(AppendBatch{make_records(store->next_sequence(), 100, 0), {}}).ok());
+  }
+  CHECK(read_all(*store).size() == 300);
+}
+
+TEST_CASE("events appended with process durability survive kill -9", "[eventlog]") {
+  eventlog_test::TempDir dir;
+  constexpr int kBlocks = 50;
+  constexpr std::size_t kPerBlock = 20;
+  int pipe_fds[2];
+  REQUIRE(::pipe(pipe_fds) == 0);
+
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    // The child reports each acknowledged append, then dies without closing
+    // anything. No Catch2 here: failures become exit codes.
+    ::close(pipe_fds[0]);
+    auto store = open_rocksdb_store(config_for(dir.path()));
+    if (!store) ::_exit(2);
+    for (int block = 0; block < kBlocks; ++block) {
+      auto records = make_records((*store)->next_sequence(), kPerBlock, block * 1000);
+      const std::vector<DictionaryEntry> entries{{IdKind::user, static_cast<Id>(block + 1), "u"}};
+      if (!(*store)->append(AppendBatch{records, entries})) ::_exit(3);
+      char line[32];
+      const int length = std::snprintf(line, sizeof line, "%llu\n",
+                                       static_cast<unsigned long long>(records.back().event.sequence));
+      if (::write(pipe_fds[1], line, static_cast<std::size_t>(length)) != length) ::_exit(4);
+    }
+    ::kill(::getpid(), SIGKILL);
+    ::_exit(5);  // not reached
+  }
+
+  ::close(pipe_fds[1]);
+  std::string reported;
+  char buffer[256];
+  for (ssize_t n; (n = ::read(pipe_fds[0], buffer, sizeof buffer)) > 0;) reported.append(buffer, static_cast<std::size_t>(n));
+  ::close(pipe_fds[0]);
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGKILL);
+
+  // The last line is the newest sequence the child saw acknowledged.
+  REQUIRE_FALSE(reported.empty());
+  reported.pop_back();
+  const Sequence acknowledged = std::stoull(reported.substr(reported.find_last_of('\n') + 1));
+  CHECK(acknowledged == kBlocks * kPerBlock);
+
+  auto store = open_store(config_for(dir.path()));
+  CHECK(store->next_sequence() == acknowledged + 1);
+  const auto events = read_all(*store);
+  REQUIRE(events.size() == acknowledged);
+  const auto expected_first = make_records(1, kPerBlock, 0);
+  for (std::size_t i = 0; i < kPerBlock; ++i) CHECK(same_record(events[i], expected_first[i]));
+  CHECK(store->load_dictionary()->size() == static_cast<std::size_t>(kBlocks));
+}
+
+TEST_CASE("readers see whole contiguous blocks while the writer appends", "[eventlog][concurrency]") {
+  eventlog_test::TempDir dir;
+  auto store = open_store(config_for(dir.path()));
+  std::atomic<bool> done{false};
+  std::atomic<int> bad_reads{0};
+  std::thread reader([&] {
+    while (!done.load(std::memory_order_acquire)) {
+      Sequence expected = 1;
+      auto result = store->read(1, [&](std::span<const LogRecord> run) {
+        for (const LogRecord& record : run) {
+          if (record.event.sequence != expected++) bad_reads.fetch_add(1);
+        }
+        return true;
+      });
+      if (!result) bad_reads.fetch_add(1);
+      const EventLogStats stats = store->stats();
+      if (stats.last_sequence < stats.first_sequence) bad_reads.fetch_add(1);
+    }
+  });
+  for (int block = 0; block < 200; ++block) {
+    REQUIRE(store->append(AppendBatch{make_records(store->next_sequence(), 10, block), {}}).ok());
+  }
+  done.store(true, std::memory_order_release);
+  reader.join();
+  CHECK(bad_reads.load() == 0);
+  CHECK(read_all(*store).size() == 2000);
+}
