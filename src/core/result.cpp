@@ -6,6 +6,7 @@ const char* to_string(Errc code) noexcept {
   switch (code) {
     case Errc::invalid_argument: return "invalid_argument";
     case Errc::not_found: return "not_found";
+    case Errc::method_not_allowed: return "method_not_allowed";
     case Errc::payload_too_large: return "payload_too_large";
     case Errc::unsupported_media: return "unsupported_media_type";
     case Errc::overloaded: return "overloaded";

@@ -11,6 +11,7 @@ namespace shoppulse {
 enum class Errc {
   invalid_argument,   // the caller sent something malformed (400)
   not_found,          // no such resource (404)
+  method_not_allowed, // the resource exists but not for this method (405)
   payload_too_large,  // body over the configured limit (413)
   unsupported_media,  // content type not understood (415)
   overloaded,         // queue full; retry later (503 + Retry-After)

@@ -29,7 +29,8 @@ struct Kpis {
 
   std::uint64_t count(EventType t) const noexcept { return events[static_cast<std::size_t>(t)]; }
   std::uint64_t total_events() const noexcept;
-  // purchasers / viewers in [0,1]; 0 when there are no viewers
+  // purchasers / viewers; 0 when there are no viewers. May exceed 1: a user
+  // can buy in a window without having viewed in it.
   double conversion_rate() const noexcept;
   // revenue / purchases, minor units; 0 when no purchases
   std::int64_t average_order_value_minor() const noexcept;

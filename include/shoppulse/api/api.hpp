@@ -1,0 +1,82 @@
+#pragma once
+// The REST API: a pure mapping from ApiRequest to ApiResponse over the
+// engine's published state. Live figures come from immutable snapshots,
+// history from the rollup store, per-user data from tasks run on the engine
+// thread. Threading: handle() runs on I/O threads and never blocks on the
+// engine; long work completes through Respond.
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shoppulse/api/handler.hpp"
+#include "shoppulse/core/clock.hpp"
+#include "shoppulse/core/dictionary.hpp"
+#include "shoppulse/core/metrics.hpp"
+#include "shoppulse/eventlog/storage.hpp"
+#include "shoppulse/ingest/ingestor.hpp"
+#include "shoppulse/windows/engine_runner.hpp"
+
+namespace shoppulse::api {
+
+struct ComponentStatus {
+  std::string name;
+  std::string state;  // running, stopped, paused, replaying, failed
+  bool healthy = true;
+  std::uint64_t failures = 0;
+  std::uint64_t restarts = 0;
+  std::string last_error;
+};
+
+struct SystemFigures {
+  double uptime_seconds = 0;
+  std::uint64_t rss_bytes = 0;
+  double events_per_second = 0;  // appended to the log, over the last few seconds
+  EventLogStats event_log;
+  IngestStats ingest;
+  EngineStats engine;
+  std::size_t ring_occupancy = 0;
+  std::size_t ring_capacity = 0;
+  std::size_t websocket_clients = 0;
+};
+
+// Implemented by the application, which owns the components.
+class SystemControl {
+ public:
+  virtual ~SystemControl() = default;
+  virtual std::vector<ComponentStatus> components() const = 0;
+  // not_found for a name other than data_generator / stream_processor.
+  virtual Result<void> start_component(std::string_view name) = 0;
+  virtual Result<void> stop_component(std::string_view name) = 0;
+  virtual SystemFigures figures() const = 0;
+};
+
+struct ApiConfig {
+  std::string currency = "CNY";   // ISO 4217 code reported beside money
+  std::size_t max_limit = 1000;   // largest accepted limit= parameter
+  std::size_t max_trend_points = 10000;  // largest number of points one trends request may ask for
+  std::string version = "0.1.0";
+};
+
+struct ApiContext {
+  const Dictionary& dictionary;
+  Ingestor& ingestor;
+  EngineRunner& engine;
+  const RollupStore& rollups;
+  SystemControl& system;
+  MetricsRegistry& metrics;
+  const Clock& clock;
+  ApiConfig config;
+};
+
+std::unique_ptr<Handler> make_api_handler(ApiContext context);
+
+// The message the WebSocket broadcasts: the default window's real-time
+// fields at top level (as GET /api/analytics/real-time) plus every window
+// under "windows".
+std::string render_broadcast(const WindowSnapshot& snapshot, const Dictionary& dictionary, TimestampMs now_ms);
+
+// One error-to-status mapping for every response.
+ApiResponse error_response(const Error& error);
+
+}  // namespace shoppulse::api

@@ -1,0 +1,30 @@
+#pragma once
+// Decodes request bodies into RawEvents. Runs on I/O threads; pure and
+// allocation-light. Validation happens here, so a batch that reaches the
+// ingestor can only fail as a whole (storage), never half-way.
+#include <string_view>
+#include <vector>
+
+#include "shoppulse/core/event.hpp"
+#include "shoppulse/core/result.hpp"
+
+namespace shoppulse {
+
+enum class BodyFormat {
+  json,    // one event object, or an array of them
+  ndjson,  // one event object per line; blank lines are skipped
+};
+
+struct ParseOptions {
+  TimestampMs now_ms = 0;                // for the future-timestamp check
+  std::int64_t max_future_ms = 300000;   // timestamps later than now + this are refused; ms
+  std::size_t max_id_bytes = 256;        // longest accepted id string; bytes
+  std::size_t max_events = 1000000;      // most events in one body
+};
+
+// On error: Errc::invalid_argument; Error::line is the 1-based record number
+// (NDJSON line, or array element), Error::field the offending field.
+// Unknown fields are ignored; null counts as absent.
+Result<std::vector<RawEvent>> parse_events(std::string_view body, BodyFormat format, const ParseOptions& options);
+
+}  // namespace shoppulse

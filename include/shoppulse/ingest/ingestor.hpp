@@ -1,0 +1,84 @@
+#pragma once
+// The ingestor: the single writer of the event log.
+//
+// Role: takes validated batches from any thread (HTTP I/O threads, the
+// generator, importers) through a bounded queue, drops duplicate event_ids,
+// interns IDs, assigns sequences and missing timestamps, appends to the event
+// log in group commits, then pushes the events into the ring for the engine
+// and completes each batch. Lifecycle: start() after the dictionary is loaded;
+// stop() drains what was accepted, then joins. Threading: submit() from any
+// thread, never blocks; everything else runs on the ingest thread, which owns
+// the log writer, the sequence counter, the dedupe table and the ring's
+// producer side.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "shoppulse/core/clock.hpp"
+#include "shoppulse/core/dictionary.hpp"
+#include "shoppulse/core/event.hpp"
+#include "shoppulse/core/metrics.hpp"
+#include "shoppulse/core/result.hpp"
+#include "shoppulse/eventlog/storage.hpp"
+#include "shoppulse/ring/spsc_ring.hpp"
+
+namespace shoppulse {
+
+struct IngestConfig {
+  std::size_t queue_capacity_events = 1u << 20;  // events waiting for the log; more → overloaded (503); events
+  std::size_t max_append_events = 1u << 16;      // most events in one group commit; events
+  std::int64_t dedupe_window_ms = 3600000;       // an event_id seen this recently is a duplicate; ms
+  std::size_t dedupe_max_ids = 1u << 20;         // most event_ids remembered; ids
+  std::int64_t max_future_ms = 300000;           // refuse timestamps later than now + this; ms
+};
+
+struct IngestReceipt {
+  std::uint64_t accepted = 0;    // new events appended
+  std::uint64_t duplicates = 0;  // events skipped as already seen
+  Sequence first_sequence = 0;   // of the accepted events; 0 when none
+  Sequence last_sequence = 0;
+};
+
+using IngestDone = std::function<void(Result<IngestReceipt>)>;
+
+struct IngestStats {
+  std::uint64_t queued_events = 0;  // waiting for the log now
+  std::uint64_t appended_events = 0;
+  std::uint64_t duplicate_events = 0;
+  std::uint64_t appends = 0;        // group commits
+  std::uint64_t append_failures = 0;
+  Sequence last_sequence = 0;
+  bool running = false;
+};
+
+class Ingestor {
+ public:
+  Ingestor(IngestConfig config, EventLog& log, Dictionary& dictionary, SpscRing<Event>& ring, const Clock& clock,
+           MetricsRegistry& metrics);
+  ~Ingestor();
+  Ingestor(const Ingestor&) = delete;
+  Ingestor& operator=(const Ingestor&) = delete;
+
+  // Rebuilds the dedupe table from the log's tail and starts the thread.
+  Result<void> start();
+  // Stops taking batches, finishes those accepted, joins.
+  void stop();
+
+  // Any thread; never blocks. overloaded when the queue is full, unavailable
+  // when stopped. On success, done (may be empty) runs later on the ingest
+  // thread once the events are durable and handed to the engine.
+  Result<void> submit(std::vector<RawEvent>&& events, IngestDone done);
+
+  IngestStats stats() const;
+  const IngestConfig& config() const noexcept;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+// Loads every stored dictionary entry into dictionary (before start()).
+Result<void> load_dictionary(const EventLog& log, Dictionary& dictionary);
+
+}  // namespace shoppulse

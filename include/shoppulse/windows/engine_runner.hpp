@@ -1,0 +1,72 @@
+#pragma once
+// The engine thread: owns the WindowEngine and everything derived from events.
+//
+// Role: restores the engine from its latest checkpoint plus a replay of the
+// log tail, then consumes the ring, publishes an immutable snapshot every
+// publish interval, hands closed minutes to the rollup store, checkpoints
+// periodically and at stop. Point queries (a user's profile, an open minute)
+// run as tasks on the engine thread between batches.
+// Lifecycle: start() spawns the thread; pause()/resume() stop and restart
+// consumption (the "stream_processor" component); stop() drains the ring,
+// flushes and checkpoints, then joins. A failure on the thread is logged,
+// counted, and followed by a restart from checkpoint + replay with backoff.
+// Threading: every public method is callable from any thread.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "shoppulse/core/clock.hpp"
+#include "shoppulse/core/metrics.hpp"
+#include "shoppulse/core/result.hpp"
+#include "shoppulse/eventlog/storage.hpp"
+#include "shoppulse/ring/spsc_ring.hpp"
+#include "shoppulse/windows/window_engine.hpp"
+
+namespace shoppulse {
+
+struct EngineRunnerConfig {
+  std::int64_t publish_interval_ms = 200;      // snapshot period; ms
+  std::int64_t checkpoint_interval_ms = 60000; // derived-state checkpoint period; ms
+  std::size_t max_pending_queries = 4096;      // queued point queries; more → overloaded
+};
+
+struct EngineStats {
+  std::string state = "stopped";  // replaying, running, paused, failed, stopped
+  std::uint64_t replayed_events = 0;
+  std::uint64_t applied_events = 0;  // live, from the ring
+  std::uint64_t failures = 0;
+  std::uint64_t restarts = 0;
+  std::string last_error;
+  Sequence applied_through = 0;
+  std::int64_t last_checkpoint_ms = 0;
+};
+
+class EngineRunner {
+ public:
+  EngineRunner(WindowConfig window_config, EngineRunnerConfig config, SpscRing<Event>& ring, EventLog& log,
+               RollupStore& rollups, CheckpointStore& checkpoints, const Clock& clock, MetricsRegistry& metrics);
+  ~EngineRunner();
+  EngineRunner(const EngineRunner&) = delete;
+  EngineRunner& operator=(const EngineRunner&) = delete;
+
+  void start();
+  void stop();
+  void pause();
+  void resume();
+
+  // The newest published snapshot; never null after start() (may be empty).
+  std::shared_ptr<const WindowSnapshot> latest() const;
+
+  // Runs task on the engine thread with read access to the engine.
+  // overloaded when too many are queued, unavailable when stopped.
+  Result<void> run_on_engine(std::function<void(const WindowEngine&)> task);
+
+  EngineStats stats() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace shoppulse

@@ -1,0 +1,605 @@
+#include "shoppulse/api/api.hpp"
+
+#include <algorithm>
+#include <map>
+#include <optional>
+
+#include "json_writer.hpp"
+#include "shoppulse/core/time_format.hpp"
+#include "shoppulse/ingest/event_parser.hpp"
+#include "shoppulse/windows/rollup.hpp"
+
+namespace shoppulse::api {
+namespace {
+
+constexpr std::int64_t kMinuteMs = 60000;
+
+ApiResponse json_response(int status, std::string body) {
+  ApiResponse r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+using Params = std::vector<std::pair<std::string, std::string>>;
+
+std::optional<std::string> param(const Params& params, std::string_view key) {
+  for (const auto& [k, v] : params)
+    if (k == key) return v;
+  return std::nullopt;
+}
+
+// Accepts ISO-8601 or epoch milliseconds.
+Result<TimestampMs> parse_time_param(std::string_view name, const std::string& text) {
+  if (!text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+      text.size() <= 15)
+    return static_cast<TimestampMs>(std::stoll(text));
+  if (auto t = parse_iso8601(text)) return *t;
+  return make_error(Errc::invalid_argument, "must be ISO-8601 or epoch milliseconds, got \"" + text + "\"",
+                    std::string(name));
+}
+
+Result<std::size_t> parse_limit(const Params& params, std::size_t def, std::size_t max) {
+  auto text = param(params, "limit");
+  if (!text) return def;
+  std::size_t v = 0;
+  if (text->empty() || text->size() > 9 ||
+      !std::all_of(text->begin(), text->end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+      (v = std::stoul(*text)) == 0 || v > max)
+    return make_error(Errc::invalid_argument, "must be an integer from 1 to " + std::to_string(max), "limit");
+  return v;
+}
+
+void write_kpis(JsonWriter& w, const Kpis& k) {
+  w.field("active_users", k.active_users);
+  w.field("page_views", k.count(EventType::view));
+  w.field("clicks", k.count(EventType::click));
+  w.field("add_to_cart", k.count(EventType::add_to_cart));
+  w.field("remove_from_cart", k.count(EventType::remove_from_cart));
+  w.field("favorites", k.count(EventType::favorite));
+  w.field("purchases", k.count(EventType::purchase));
+  w.field("ratings", k.count(EventType::rate));
+  w.field("total_events", k.total_events());
+  w.key("revenue").money(k.revenue_minor);
+  w.key("average_order_value").money(k.average_order_value_minor());
+  // Percent, two decimals, as the seed reports it.
+  w.field("conversion_rate", std::round(k.conversion_rate() * 10000.0) / 100.0);
+  w.field("viewers", k.funnel[static_cast<std::size_t>(FunnelStep::view)]);
+  w.field("purchasers", k.funnel[static_cast<std::size_t>(FunnelStep::purchase)]);
+}
+
+void write_ranked(JsonWriter& w, std::string_view name, std::string_view id_key, std::string_view count_key,
+                  const std::vector<RankedId>& items, const Dictionary& dict, IdKind kind) {
+  w.key(name).begin_array();
+  for (const RankedId& r : items) {
+    w.begin_object().field(id_key, dict.name(kind, r.id)).field(count_key, r.count).end_object();
+  }
+  w.end_array();
+}
+
+void write_window(JsonWriter& w, const WindowView& v, const WindowSnapshot& snap, const Dictionary& dict,
+                  TimestampMs now_ms) {
+  write_kpis(w, v.current);
+  write_ranked(w, "popular_products", "product_id", "interactions", v.top_products, dict, IdKind::product);
+  write_ranked(w, "popular_categories", "category_id", "interactions", v.top_categories, dict, IdKind::category);
+  w.field("timestamp", format_iso8601(now_ms));
+  w.field("time_window", to_string(v.span));
+  w.key("window").begin_object();
+  w.field("start", format_iso8601(v.start_ms)).field("end", format_iso8601(v.end_ms));
+  w.field("watermark", format_iso8601(snap.watermark_ms));
+  w.end_object();
+  w.key("previous").begin_object();
+  write_kpis(w, v.previous);
+  w.field("start", format_iso8601(v.start_ms - span_ms(v.span)));
+  w.field("end", format_iso8601(v.start_ms));
+  w.end_object();
+  static constexpr std::array<std::string_view, kFunnelSteps> kSteps{"view", "click", "add_to_cart", "purchase"};
+  w.key("funnel").begin_array();
+  for (std::size_t i = 0; i < kFunnelSteps; ++i) {
+    w.begin_object().field("step", kSteps[i]).field("users", v.current.funnel[i]);
+    w.field("previous_users", v.previous.funnel[i]).end_object();
+  }
+  w.end_array();
+  write_ranked(w, "devices", "device", "events", v.devices, dict, IdKind::device);
+  write_ranked(w, "locations", "location", "events", v.locations, dict, IdKind::location);
+}
+
+std::string render_realtime(const WindowSnapshot& snap, WindowSpan span, const Dictionary& dict, TimestampMs now) {
+  JsonWriter w;
+  w.begin_object();
+  write_window(w, snap.window(span), snap, dict, now);
+  w.end_object();
+  return w.take();
+}
+
+struct Route {
+  std::string method;
+  std::vector<std::string> segments;  // "{}" matches one segment
+  std::function<void(const ApiRequest&, const std::vector<std::string>&, Respond&)> handle;
+};
+
+std::vector<std::string> split_path(std::string_view path) {
+  std::vector<std::string> out;
+  std::size_t pos = 1;
+  while (pos <= path.size()) {
+    std::size_t slash = path.find('/', pos);
+    if (slash == std::string_view::npos) slash = path.size();
+    if (slash > pos) out.emplace_back(path.substr(pos, slash - pos));
+    pos = slash + 1;
+  }
+  return out;
+}
+
+class ApiHandler final : public Handler {
+ public:
+  explicit ApiHandler(ApiContext ctx)
+      : ctx_(std::move(ctx)),
+        err_json_(ctx_.metrics.counter("shoppulse_ingest_errors_total", "Rejected ingest requests by reason",
+                                       "reason=\"invalid\"")),
+        err_overloaded_(ctx_.metrics.counter("shoppulse_ingest_errors_total", "Rejected ingest requests by reason",
+                                             "reason=\"overloaded\"")),
+        err_media_(ctx_.metrics.counter("shoppulse_ingest_errors_total", "Rejected ingest requests by reason",
+                                        "reason=\"unsupported_media_type\"")),
+        err_storage_(ctx_.metrics.counter("shoppulse_ingest_errors_total", "Rejected ingest requests by reason",
+                                          "reason=\"storage\"")) {
+    add("GET", "/", [this](auto& rq, auto& a, auto& r) { service_info(r); });
+    add("GET", "/api/health", [this](auto& rq, auto& a, auto& r) { health(r); });
+    add("GET", "/api/system/status", [this](auto& rq, auto& a, auto& r) { status(r); });
+    add("POST", "/api/system/start-component/{}", [this](auto& rq, auto& a, auto& r) { component(a[0], true, r); });
+    add("POST", "/api/system/stop-component/{}", [this](auto& rq, auto& a, auto& r) { component(a[0], false, r); });
+    add("GET", "/api/analytics/real-time", [this](auto& rq, auto& a, auto& r) { realtime(rq, r); });
+    add("GET", "/api/analytics/trends", [this](auto& rq, auto& a, auto& r) { trends(rq, r); });
+    add("GET", "/api/analytics/user/{}", [this](auto& rq, auto& a, auto& r) { user(a[0], r); });
+    add("GET", "/api/products/popular", [this](auto& rq, auto& a, auto& r) { popular(rq, std::nullopt, r); });
+    add("GET", "/api/products/categories/{}/popular",
+        [this](auto& rq, auto& a, auto& r) { popular(rq, a[0], r); });
+    add("POST", "/api/events", [this](auto& rq, auto& a, auto& r) { ingest(rq, r); });
+    add("GET", "/metrics", [this](auto& rq, auto& a, auto& r) {
+      ApiResponse resp;
+      resp.content_type = "text/plain; version=0.0.4";
+      resp.body = ctx_.metrics.render_prometheus();
+      r(std::move(resp));
+    });
+  }
+
+  void handle(ApiRequest request, Respond respond) override {
+    const auto segments = split_path(request.path);
+    bool path_matched = false;
+    for (const Route& route : routes_) {
+      if (route.segments.size() != segments.size()) continue;
+      std::vector<std::string> args;
+      bool match = true;
+      for (std::size_t i = 0; i < segments.size() && match; ++i) {
+        if (route.segments[i] == "{}") args.push_back(segments[i]);
+        else match = route.segments[i] == segments[i];
+      }
+      if (!match) continue;
+      path_matched = true;
+      const bool head_as_get = request.method == "HEAD" && route.method == "GET";
+      if (route.method != request.method && !head_as_get) continue;
+      route.handle(request, args, respond);
+      return;
+    }
+    if (path_matched)
+      respond(error_response(make_error(Errc::method_not_allowed,
+                                        request.method + " is not supported on " + request.path)));
+    else
+      respond(error_response(make_error(Errc::not_found, "no such path: " + request.path)));
+  }
+
+ private:
+  using Fn = std::function<void(const ApiRequest&, const std::vector<std::string>&, Respond&)>;
+  void add(std::string method, std::string_view path, Fn fn) {
+    routes_.push_back(Route{std::move(method), split_path(path), std::move(fn)});
+  }
+
+  void service_info(Respond& respond) {
+    JsonWriter w;
+    w.begin_object();
+    w.field("name", "shoppulse").field("version", ctx_.config.version);
+    w.field("description", "Real-time e-commerce analytics in one process");
+    w.field("status", "running");
+    w.field("dashboard", "/dashboard/").field("health", "/api/health").field("metrics", "/metrics");
+    w.field("websocket", "/ws/real-time");
+    w.key("endpoints").begin_array();
+    for (const Route& r : routes_) {
+      std::string p;
+      for (const auto& s : r.segments) p += "/" + (s == "{}" ? std::string("{id}") : s);
+      w.value(r.method + " " + (p.empty() ? "/" : p));
+    }
+    w.end_array();
+    w.field("timestamp", format_iso8601(ctx_.clock.now_ms()));
+    w.end_object();
+    respond(json_response(200, w.take()));
+  }
+
+  void write_components(JsonWriter& w, const std::vector<ComponentStatus>& comps) {
+    w.key("components").begin_object();
+    for (const auto& c : comps) {
+      w.key(c.name).begin_object();
+      w.field("status", c.healthy ? "healthy" : "unhealthy").field("state", c.state);
+      w.field("failures", c.failures).field("restarts", c.restarts);
+      if (!c.last_error.empty()) w.field("last_error", c.last_error);
+      w.end_object();
+    }
+    w.end_object();
+  }
+
+  void health(Respond& respond) {
+    const auto comps = ctx_.system.components();
+    const bool all = std::all_of(comps.begin(), comps.end(), [](const auto& c) { return c.healthy; });
+    JsonWriter w;
+    w.begin_object().field("status", all ? "healthy" : "degraded");
+    write_components(w, comps);
+    w.field("timestamp", format_iso8601(ctx_.clock.now_ms())).end_object();
+    respond(json_response(200, w.take()));
+  }
+
+  void status(Respond& respond) {
+    const auto comps = ctx_.system.components();
+    const SystemFigures f = ctx_.system.figures();
+    const auto snap = ctx_.engine.latest();
+    JsonWriter w;
+    w.begin_object();
+    w.field("status", "running").field("version", ctx_.config.version);
+    w.field("uptime_seconds", f.uptime_seconds);
+    write_components(w, comps);
+    w.key("throughput").begin_object();
+    w.field("events_per_second", f.events_per_second);
+    w.field("events_ingested", f.ingest.appended_events);
+    w.field("events_applied", snap->events_applied);
+    w.field("duplicates", f.ingest.duplicate_events).end_object();
+    w.key("ingest").begin_object();
+    w.field("queued_events", f.ingest.queued_events).field("appends", f.ingest.appends);
+    w.field("append_failures", f.ingest.append_failures).field("last_sequence", f.ingest.last_sequence);
+    const std::uint64_t applied = f.engine.applied_through;
+    w.field("lag_events", f.ingest.last_sequence > applied ? f.ingest.last_sequence - applied : 0);
+    w.field("watermark", format_iso8601(snap->watermark_ms));
+    w.field("lag_ms", snap->max_event_time_ms > 0 ? ctx_.clock.now_ms() - snap->max_event_time_ms : 0);
+    w.end_object();
+    w.key("ring").begin_object().field("occupancy", f.ring_occupancy).field("capacity", f.ring_capacity);
+    w.end_object();
+    w.key("event_log").begin_object();
+    w.field("first_sequence", f.event_log.first_sequence).field("last_sequence", f.event_log.last_sequence);
+    w.field("blocks", f.event_log.blocks).field("bytes", f.event_log.bytes).end_object();
+    w.key("stream_processor").begin_object();
+    w.field("state", f.engine.state).field("replayed_events", f.engine.replayed_events);
+    w.field("applied_through", f.engine.applied_through).field("events_too_late", snap->events_too_late);
+    w.end_object();
+    w.key("memory").begin_object().field("rss_bytes", f.rss_bytes).end_object();
+    w.field("websocket_clients", f.websocket_clients);
+    w.field("timestamp", format_iso8601(ctx_.clock.now_ms()));
+    w.end_object();
+    respond(json_response(200, w.take()));
+  }
+
+  void component(const std::string& name, bool start, Respond& respond) {
+    auto r = start ? ctx_.system.start_component(name) : ctx_.system.stop_component(name);
+    if (!r) return respond(error_response(r.error()));
+    JsonWriter w;
+    w.begin_object().field("component", name).field("action", start ? "start" : "stop");
+    w.field("status", start ? "started" : "stopped");
+    w.field("message", std::string(start ? "started " : "stopped ") + name).end_object();
+    respond(json_response(200, w.take()));
+  }
+
+  void realtime(const ApiRequest& rq, Respond& respond) {
+    const auto params = parse_query(rq.query);
+    WindowSpan span = WindowSpan::m5;
+    if (auto w = param(params, "window"); w && !parse_window_span(*w, span))
+      return respond(error_response(
+          make_error(Errc::invalid_argument, "must be one of 1m, 5m, 15m, 1h, 24h; got \"" + *w + "\"", "window")));
+    respond(json_response(200, render_realtime(*ctx_.engine.latest(), span, ctx_.dictionary, ctx_.clock.now_ms())));
+  }
+
+  // Collects rollups for [from, to): closed minutes from the store, minutes
+  // still open from the engine thread; then calls done on the engine thread
+  // (or inline when nothing is open).
+  void collect_minutes(std::int64_t from, std::int64_t to,
+                       std::function<void(Result<std::vector<MinuteRollup>>)> done) {
+    std::map<std::int64_t, MinuteRollup> minutes;
+    Error failure{Errc::internal, {}, {}, 0};
+    bool failed = false;
+    auto scanned = ctx_.rollups.scan_minutes(from, to, [&](std::int64_t m, std::string_view bytes) {
+      auto r = decode_rollup(m, bytes);
+      if (!r) {
+        failed = true;
+        failure = r.error();
+        return;
+      }
+      minutes.emplace(m, std::move(r).value());
+    });
+    if (!scanned) return done(scanned.error());
+    if (failed) return done(failure);
+    const auto snap = ctx_.engine.latest();
+    // Minutes at or after the watermark's minute may still change in the engine.
+    const std::int64_t first_open = snap->watermark_ms > 0 ? snap->watermark_ms / kMinuteMs - 1 : to;
+    if (to <= first_open) {
+      std::vector<MinuteRollup> out;
+      for (auto& [m, r] : minutes) out.push_back(std::move(r));
+      return done(std::move(out));
+    }
+    auto shared = std::make_shared<std::map<std::int64_t, MinuteRollup>>(std::move(minutes));
+    auto queued = ctx_.engine.run_on_engine([shared, from, to, first_open, done](const WindowEngine& engine) {
+      for (std::int64_t m = std::max(from, first_open); m < to; ++m)
+        if (auto r = engine.minute_rollup(m)) (*shared)[m] = std::move(*r);
+      std::vector<MinuteRollup> out;
+      for (auto& [m, r] : *shared) out.push_back(std::move(r));
+      done(std::move(out));
+    });
+    if (!queued) {
+      // Engine stopped: answer from history alone.
+      std::vector<MinuteRollup> out;
+      for (auto& [m, r] : *shared) out.push_back(std::move(r));
+      done(std::move(out));
+    }
+  }
+
+  void trends(const ApiRequest& rq, Respond& respond) {
+    const auto params = parse_query(rq.query);
+    std::int64_t step_min = 1;
+    std::string step_text = param(params, "step").value_or("1m");
+    if (step_text == "1m") step_min = 1;
+    else if (step_text == "5m") step_min = 5;
+    else if (step_text == "15m") step_min = 15;
+    else if (step_text == "1h") step_min = 60;
+    else if (step_text == "1d") step_min = 1440;
+    else
+      return respond(error_response(
+          make_error(Errc::invalid_argument, "must be one of 1m, 5m, 15m, 1h, 1d; got \"" + step_text + "\"", "step")));
+    const auto snap = ctx_.engine.latest();
+    const TimestampMs ref = snap->max_event_time_ms > 0 ? snap->max_event_time_ms : ctx_.clock.now_ms();
+    TimestampMs to_ms = (ref / kMinuteMs + 1) * kMinuteMs;
+    if (auto t = param(params, "to")) {
+      auto parsed = parse_time_param("to", *t);
+      if (!parsed) return respond(error_response(parsed.error()));
+      to_ms = *parsed;
+    }
+    TimestampMs from_ms = to_ms - 3600000;
+    if (auto f = param(params, "from")) {
+      auto parsed = parse_time_param("from", *f);
+      if (!parsed) return respond(error_response(parsed.error()));
+      from_ms = *parsed;
+    }
+    const std::int64_t step_ms = step_min * kMinuteMs;
+    // Align to step boundaries so points are comparable across requests.
+    const std::int64_t from_min = (from_ms / step_ms) * step_min;
+    const std::int64_t to_min = ((to_ms + step_ms - 1) / step_ms) * step_min;
+    if (to_min <= from_min)
+      return respond(error_response(make_error(Errc::invalid_argument, "must be later than from", "to")));
+    if (static_cast<std::size_t>((to_min - from_min) / step_min) > ctx_.config.max_trend_points)
+      return respond(error_response(make_error(
+          Errc::invalid_argument,
+          "range holds more than " + std::to_string(ctx_.config.max_trend_points) + " points; use a larger step",
+          "from")));
+    auto forecast = param(params, "forecast");
+    if (forecast)
+      return respond(error_response(
+          make_error(Errc::invalid_argument, "forecasts are not available yet", "forecast")));
+    collect_minutes(from_min, to_min, [respond, from_min, to_min, step_min, step_text](auto result) mutable {
+      if (!result) return respond(error_response(result.error()));
+      const auto points = aggregate_trend(*result, from_min, to_min, step_min);
+      JsonWriter w;
+      w.begin_object().field("step", step_text);
+      w.field("from", format_iso8601(from_min * kMinuteMs)).field("to", format_iso8601(to_min * kMinuteMs));
+      w.key("points").begin_array();
+      for (const TrendPoint& p : points) {
+        w.begin_object().field("start", format_iso8601(p.start_ms));
+        w.field("page_views", p.events[0]).field("clicks", p.events[1]).field("add_to_cart", p.events[2]);
+        w.field("remove_from_cart", p.events[3]).field("favorites", p.events[4]).field("purchases", p.events[5]);
+        w.field("ratings", p.events[6]);
+        w.key("revenue").money(p.revenue_minor);
+        w.field("unique_users", p.unique_users).field("viewers", p.viewers).field("purchasers", p.purchasers);
+        w.field("conversion_rate", std::round(p.conversion_rate() * 10000.0) / 100.0);
+        w.end_object();
+      }
+      w.end_array().end_object();
+      respond(json_response(200, w.take()));
+    });
+  }
+
+  void user(const std::string& user_id, Respond& respond) {
+    auto id = ctx_.dictionary.find(IdKind::user, user_id);
+    if (!id) return respond(error_response(make_error(Errc::not_found, "unknown user: " + user_id, "user_id")));
+    const Dictionary& dict = ctx_.dictionary;
+    std::string currency = ctx_.config.currency;
+    auto queued = ctx_.engine.run_on_engine([id = *id, user_id, respond, &dict, currency](const WindowEngine& e) {
+      auto profile = e.user_profile(id);
+      if (!profile) return respond(error_response(make_error(Errc::not_found, "unknown user: " + user_id)));
+      JsonWriter w;
+      w.begin_object().field("user_id", user_id);
+      w.key("events").begin_object();
+      std::uint64_t total = 0;
+      for (std::size_t t = 0; t < kEventTypeCount; ++t) {
+        w.field(to_string(static_cast<EventType>(t)), profile->events[t]);
+        total += profile->events[t];
+      }
+      w.end_object().field("total_events", total);
+      w.field("page_views", profile->events[0]).field("purchases", profile->events[5]);
+      w.key("total_spend").money(profile->spend_minor);
+      w.field("currency", currency);
+      w.field("first_seen", format_iso8601(profile->first_seen_ms));
+      w.field("last_seen", format_iso8601(profile->last_seen_ms));
+      write_ranked(w, "top_categories", "category_id", "interactions", profile->top_categories, dict,
+                   IdKind::category);
+      w.key("recent_events").begin_array();
+      for (const Event& ev : profile->recent) {
+        w.begin_object().field("event_type", to_string(ev.type));
+        w.field("product_id", dict.name(IdKind::product, ev.product));
+        w.field("category_id", dict.name(IdKind::category, ev.category));
+        w.key("price").money(ev.price_minor);
+        w.field("quantity", ev.quantity);
+        w.field("device", dict.name(IdKind::device, ev.device));
+        w.field("location", dict.name(IdKind::location, ev.location));
+        w.field("timestamp", format_iso8601(ev.time_ms)).field("sequence", ev.sequence);
+        w.end_object();
+      }
+      w.end_array().end_object();
+      respond(json_response(200, w.take()));
+    });
+    if (!queued) respond(error_response(queued.error()));
+  }
+
+  void popular(const ApiRequest& rq, std::optional<std::string> category_path, Respond& respond) {
+    const auto params = parse_query(rq.query);
+    std::int64_t window_ms = 3600000;
+    if (auto w = param(params, "window")) {
+      auto d = parse_duration_ms(*w);
+      if (!d || *d < kMinuteMs || *d % kMinuteMs != 0 || *d > 31LL * 86400000)
+        return respond(error_response(make_error(
+            Errc::invalid_argument, "must be a whole number of minutes like 5m, 1h, 24h; got \"" + *w + "\"",
+            "window")));
+      window_ms = *d;
+    }
+    const auto snap = ctx_.engine.latest();
+    const TimestampMs ref = snap->max_event_time_ms > 0 ? snap->max_event_time_ms : ctx_.clock.now_ms();
+    TimestampMs end_ms = (ref / kMinuteMs + 1) * kMinuteMs;
+    if (auto e = param(params, "end")) {
+      auto parsed = parse_time_param("end", *e);
+      if (!parsed) return respond(error_response(parsed.error()));
+      end_ms = (*parsed / kMinuteMs) * kMinuteMs;
+    }
+    std::optional<EventType> type;
+    if (auto t = param(params, "event_type"); t && *t != "all") {
+      type = parse_event_type(*t);
+      if (!type)
+        return respond(error_response(make_error(Errc::invalid_argument, "unknown event type \"" + *t + "\"",
+                                                 "event_type")));
+    }
+    auto limit = parse_limit(params, 10, ctx_.config.max_limit);
+    if (!limit) return respond(error_response(limit.error()));
+    std::optional<std::string> category_text = category_path ? category_path : param(params, "category");
+    std::optional<Id> category;
+    if (category_text) {
+      category = ctx_.dictionary.find(IdKind::category, *category_text);
+      if (!category) {
+        if (category_path)
+          return respond(error_response(make_error(Errc::not_found, "unknown category: " + *category_text)));
+        category = kNoId - 1;  // a category nobody used: empty result
+      }
+    }
+    const std::int64_t to_min = end_ms / kMinuteMs;
+    const std::int64_t from_min = to_min - window_ms / kMinuteMs;
+    const Dictionary& dict = ctx_.dictionary;
+    const std::size_t n = *limit;
+    collect_minutes(from_min, to_min,
+                    [respond, type, category, n, &dict, from_min, to_min, category_text](auto result) mutable {
+                      if (!result) return respond(error_response(result.error()));
+                      const auto top = top_products(*result, type, category, n);
+                      JsonWriter w;
+                      w.begin_object().key("products").begin_array();
+                      for (const ProductRank& p : top) {
+                        w.begin_object().field("product_id", dict.name(IdKind::product, p.product));
+                        w.field("category_id", dict.name(IdKind::category, p.category));
+                        w.field("interactions", p.interactions).end_object();
+                      }
+                      w.end_array();
+                      w.field("start", format_iso8601(from_min * kMinuteMs));
+                      w.field("end", format_iso8601(to_min * kMinuteMs));
+                      w.field("event_type", type ? to_string(*type) : std::string_view("all"));
+                      if (category_text) w.field("category_id", *category_text);
+                      w.end_object();
+                      respond(json_response(200, w.take()));
+                    });
+  }
+
+  void ingest(const ApiRequest& rq, Respond& respond) {
+    BodyFormat format;
+    if (rq.content_type == "application/x-ndjson" || rq.content_type == "application/ndjson" ||
+        rq.content_type == "application/jsonl" || rq.content_type == "application/json-seq") {
+      format = BodyFormat::ndjson;
+    } else if (rq.content_type == "application/json" || rq.content_type.empty()) {
+      format = BodyFormat::json;
+    } else {
+      err_media_.add();
+      return respond(error_response(make_error(
+          Errc::unsupported_media,
+          "Content-Type must be application/json or application/x-ndjson, got " + rq.content_type)));
+    }
+    ParseOptions options;
+    options.now_ms = ctx_.clock.now_ms();
+    options.max_future_ms = ctx_.ingestor.config().max_future_ms;
+    auto events = parse_events(rq.body, format, options);
+    if (!events) {
+      err_json_.add();
+      return respond(error_response(events.error()));
+    }
+    Counter& storage_errors = err_storage_;
+    auto submitted = ctx_.ingestor.submit(std::move(events).value(), [respond, &storage_errors](auto result) {
+      if (!result) {
+        storage_errors.add();
+        return respond(error_response(result.error()));
+      }
+      JsonWriter w;
+      w.begin_object().field("accepted", result->accepted).field("duplicates", result->duplicates);
+      if (result->accepted) w.field("first_sequence", result->first_sequence).field("last_sequence", result->last_sequence);
+      else w.key("first_sequence").null().key("last_sequence").null();
+      w.end_object();
+      respond(json_response(200, w.take()));
+    });
+    if (!submitted) {
+      if (submitted.error().code == Errc::overloaded) err_overloaded_.add();
+      respond(error_response(submitted.error()));
+    }
+  }
+
+  ApiContext ctx_;
+  std::vector<Route> routes_;
+  Counter& err_json_;
+  Counter& err_overloaded_;
+  Counter& err_media_;
+  Counter& err_storage_;
+};
+
+}  // namespace
+
+ApiResponse error_response(const Error& error) {
+  int status = 500;
+  ApiResponse r;
+  switch (error.code) {
+    case Errc::invalid_argument: status = 400; break;
+    case Errc::not_found: status = 404; break;
+    case Errc::method_not_allowed: status = 405; break;
+    case Errc::payload_too_large: status = 413; break;
+    case Errc::unsupported_media: status = 415; break;
+    case Errc::overloaded:
+      status = 503;
+      r.headers.emplace_back("Retry-After", "1");
+      break;
+    case Errc::unavailable:
+      status = 503;
+      r.headers.emplace_back("Retry-After", "5");
+      break;
+    case Errc::io_error:
+    case Errc::corrupt:
+    case Errc::internal: status = 500; break;
+  }
+  JsonWriter w;
+  w.begin_object().field("error", to_string(error.code)).field("detail", error.detail);
+  if (!error.field.empty()) w.field("field", error.field);
+  if (error.line > 0) w.field("line", static_cast<std::int64_t>(error.line));
+  w.end_object();
+  r.status = status;
+  r.body = w.take();
+  return r;
+}
+
+std::string render_broadcast(const WindowSnapshot& snap, const Dictionary& dict, TimestampMs now_ms) {
+  JsonWriter w;
+  w.begin_object().field("type", "snapshot");
+  write_window(w, snap.window(WindowSpan::m5), snap, dict, now_ms);
+  w.field("events_applied", snap.events_applied);
+  w.key("windows").begin_object();
+  for (std::size_t i = 0; i < kWindowSpanCount; ++i) {
+    const WindowView& v = snap.windows[i];
+    w.key(to_string(v.span)).begin_object();
+    write_window(w, v, snap, dict, now_ms);
+    w.end_object();
+  }
+  w.end_object().end_object();
+  return w.take();
+}
+
+std::unique_ptr<Handler> make_api_handler(ApiContext context) { return std::make_unique<ApiHandler>(std::move(context)); }
+
+}  // namespace shoppulse::api

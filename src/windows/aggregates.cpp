@@ -1,0 +1,170 @@
+#include "aggregates.hpp"
+
+#include <algorithm>
+
+namespace shoppulse::windows {
+
+void Bucket::reset(std::int64_t new_index) noexcept {
+  index = new_index;
+  pending = false;
+  events.fill(0);
+  revenue_minor = 0;
+  users.clear();
+  products.clear();
+  categories.clear();
+  devices.clear();
+  locations.clear();
+}
+
+std::uint8_t Bucket::add(const Event& e) {
+  const auto t = static_cast<std::size_t>(e.type);
+  ++events[t];
+  revenue_minor += e.revenue_minor();
+  std::uint8_t& mask = users[e.user];
+  const std::uint8_t before = mask;
+  mask = static_cast<std::uint8_t>(mask | type_bit(e.type));
+  if (e.product != kNoId) {
+    ProductCell& cell = products[e.product];
+    if (e.category != kNoId) cell.category = e.category;
+    ++cell.counts[t];
+  }
+  if (e.category != kNoId) ++categories[e.category][t];
+  if (e.device != kNoId) ++devices[e.device];
+  if (e.location != kNoId) ++locations[e.location];
+  return before;
+}
+
+namespace {
+
+std::vector<RankedId> sorted_counts(const FlatMap<std::uint32_t>& map) {
+  std::vector<RankedId> out;
+  out.reserve(map.size());
+  map.for_each([&](Id id, std::uint32_t n) { out.push_back({id, n}); });
+  std::sort(out.begin(), out.end(), [](const RankedId& a, const RankedId& b) { return a.id < b.id; });
+  return out;
+}
+
+}  // namespace
+
+MinuteRollup Bucket::to_rollup(std::int64_t minute) const {
+  MinuteRollup r;
+  r.minute = minute;
+  r.events = events;
+  r.revenue_minor = revenue_minor;
+  r.users.reserve(users.size());
+  users.for_each([&](Id u, std::uint8_t m) { r.users.emplace_back(u, m); });
+  std::sort(r.users.begin(), r.users.end());
+  products.for_each([&](Id p, const ProductCell& cell) {
+    for (std::size_t t = 0; t < kEventTypeCount; ++t)
+      if (cell.counts[t]) r.products.push_back({p, cell.category, static_cast<EventType>(t), cell.counts[t]});
+  });
+  std::sort(r.products.begin(), r.products.end(), [](const auto& a, const auto& b) {
+    return a.product != b.product ? a.product < b.product : a.type < b.type;
+  });
+  categories.for_each([&](Id c, const TypeCounts& counts) {
+    for (std::size_t t = 0; t < kEventTypeCount; ++t)
+      if (counts[t]) r.categories.push_back({c, static_cast<EventType>(t), counts[t]});
+  });
+  std::sort(r.categories.begin(), r.categories.end(), [](const auto& a, const auto& b) {
+    return a.category != b.category ? a.category < b.category : a.type < b.type;
+  });
+  r.devices = sorted_counts(devices);
+  r.locations = sorted_counts(locations);
+  return r;
+}
+
+void Bucket::assign(const MinuteRollup& r) {
+  reset(index);
+  events = r.events;
+  revenue_minor = r.revenue_minor;
+  for (const auto& [u, m] : r.users) users[u] = m;
+  for (const auto& p : r.products) {
+    ProductCell& cell = products[p.product];
+    cell.category = p.category;
+    cell.counts[static_cast<std::size_t>(p.type)] = p.count;
+  }
+  for (const auto& c : r.categories) categories[c.category][static_cast<std::size_t>(c.type)] = c.count;
+  for (const auto& d : r.devices) devices[d.id] = static_cast<std::uint32_t>(d.count);
+  for (const auto& l : r.locations) locations[l.id] = static_cast<std::uint32_t>(l.count);
+}
+
+void WindowAggregate::clear() noexcept {
+  events_.fill(0);
+  revenue_minor_ = 0;
+  users_.clear();
+  active_users_ = 0;
+  funnel_.fill(0);
+  products_.clear();
+  categories_.clear();
+  devices_.clear();
+  locations_.clear();
+}
+
+void WindowAggregate::apply_user(Id user, bool any, std::uint8_t mask, int sign) {
+  if (sign > 0) {
+    UserRefs& r = users_[user];
+    if (any && r.any++ == 0) ++active_users_;
+    for (std::size_t k = 0; k < kFunnelSteps; ++k)
+      if ((mask & type_bit(kFunnelTypes[k])) && r.steps[k]++ == 0) ++funnel_[k];
+    return;
+  }
+  UserRefs* r = users_.find(user);
+  if (r == nullptr) return;  // unreachable while buckets and windows agree
+  for (std::size_t k = 0; k < kFunnelSteps; ++k)
+    if ((mask & type_bit(kFunnelTypes[k])) && --r->steps[k] == 0) --funnel_[k];
+  if (any && --r->any == 0) {
+    --active_users_;
+    users_.erase(user);
+  }
+}
+
+void WindowAggregate::apply_count(FlatMap<std::uint64_t>& map, Id id, std::uint64_t n, int sign) {
+  if (sign > 0) {
+    map[id] += n;
+    return;
+  }
+  std::uint64_t* v = map.find(id);
+  if (v == nullptr) return;
+  *v -= n;
+  if (*v == 0) map.erase(id);
+}
+
+void WindowAggregate::apply_bucket(const Bucket& b, int sign) {
+  for (std::size_t t = 0; t < kEventTypeCount; ++t) events_[t] += sign > 0 ? b.events[t] : -b.events[t];
+  revenue_minor_ += sign * b.revenue_minor;
+  b.users.for_each([&](Id u, std::uint8_t m) { apply_user(u, true, m, sign); });
+  b.products.for_each([&](Id p, const ProductCell& cell) {
+    std::uint64_t n = 0;
+    for (auto c : cell.counts) n += c;
+    apply_count(products_, p, n, sign);
+  });
+  b.categories.for_each([&](Id c, const TypeCounts& counts) {
+    std::uint64_t n = 0;
+    for (auto x : counts) n += x;
+    apply_count(categories_, c, n, sign);
+  });
+  b.devices.for_each([&](Id d, std::uint32_t n) { apply_count(devices_, d, n, sign); });
+  b.locations.for_each([&](Id l, std::uint32_t n) { apply_count(locations_, l, n, sign); });
+}
+
+void WindowAggregate::add_event(const Event& e, std::uint8_t mask_before) {
+  ++events_[static_cast<std::size_t>(e.type)];
+  revenue_minor_ += e.revenue_minor();
+  const auto gained = static_cast<std::uint8_t>(type_bit(e.type) & ~mask_before);
+  if (gained) apply_user(e.user, mask_before == 0, gained, +1);
+  if (e.product != kNoId) ++products_[e.product];
+  if (e.category != kNoId) ++categories_[e.category];
+  if (e.device != kNoId) ++devices_[e.device];
+  if (e.location != kNoId) ++locations_[e.location];
+}
+
+Kpis WindowAggregate::kpis() const {
+  Kpis k;
+  k.events = events_;
+  k.revenue_minor = revenue_minor_;
+  k.active_users = active_users_;
+  k.funnel = funnel_;
+  return k;
+}
+
+}  // namespace shoppulse::windows

@@ -1,0 +1,92 @@
+#pragma once
+// Compact binary writing and bounds-checked reading for rollups and engine
+// checkpoints: LEB128 varints, zigzag for signed values.
+//
+// Role: the only place that touches serialised bytes. ByteReader never reads
+// past its input; every failure latches `failed()` and later reads return 0,
+// so decoders check once at the end of a record. Threading: none.
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace shoppulse::windows {
+
+class ByteWriter {
+ public:
+  void u8(std::uint8_t v) { out_.push_back(static_cast<char>(v)); }
+  void varint(std::uint64_t v) {
+    while (v >= 0x80) {
+      out_.push_back(static_cast<char>((v & 0x7F) | 0x80));
+      v >>= 7;
+    }
+    out_.push_back(static_cast<char>(v));
+  }
+  void svarint(std::int64_t v) {
+    varint((static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63));
+  }
+  void bytes(std::string_view b) {
+    varint(b.size());
+    out_.append(b);
+  }
+  std::string& str() noexcept { return out_; }
+
+ private:
+  std::string out_;
+};
+
+class ByteReader {
+ public:
+  explicit ByteReader(std::string_view in) : in_(in) {}
+
+  bool failed() const noexcept { return failed_; }
+  bool at_end() const noexcept { return pos_ == in_.size(); }
+  std::size_t remaining() const noexcept { return in_.size() - pos_; }
+  void fail() noexcept { failed_ = true; }
+
+  std::uint8_t u8() noexcept {
+    if (failed_ || pos_ >= in_.size()) return fail(), 0;
+    return static_cast<std::uint8_t>(in_[pos_++]);
+  }
+  std::uint64_t varint() noexcept {
+    std::uint64_t v = 0;
+    for (unsigned shift = 0; shift < 64; shift += 7) {
+      if (failed_ || pos_ >= in_.size()) return fail(), 0;
+      const auto b = static_cast<std::uint8_t>(in_[pos_++]);
+      if (shift == 63 && b > 1) return fail(), 0;  // would overflow 64 bits
+      v |= std::uint64_t{b & 0x7Fu} << shift;
+      if ((b & 0x80) == 0) return v;
+    }
+    return fail(), 0;
+  }
+  std::int64_t svarint() noexcept {
+    const std::uint64_t u = varint();
+    return static_cast<std::int64_t>((u >> 1) ^ (~(u & 1) + 1));
+  }
+  // A value that must fit in 32 bits.
+  std::uint32_t u32() noexcept {
+    const std::uint64_t v = varint();
+    if (v > 0xFFFFFFFFull) return fail(), 0;
+    return static_cast<std::uint32_t>(v);
+  }
+  // An element count; every element takes at least min_bytes, so a count the
+  // remaining input cannot hold is corrupt (and never drives an allocation).
+  std::size_t count(std::size_t min_bytes = 1) noexcept {
+    const std::uint64_t n = varint();
+    if (n > remaining() / (min_bytes ? min_bytes : 1)) return fail(), 0;
+    return static_cast<std::size_t>(n);
+  }
+  std::string_view bytes() noexcept {
+    const std::size_t n = count();
+    if (failed_) return {};
+    const std::string_view b = in_.substr(pos_, n);
+    pos_ += n;
+    return b;
+  }
+
+ private:
+  std::string_view in_;
+  std::size_t pos_ = 0;
+  bool failed_ = false;
+};
+
+}  // namespace shoppulse::windows

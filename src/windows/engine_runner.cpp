@@ -1,0 +1,295 @@
+#include "shoppulse/windows/engine_runner.hpp"
+
+#include <array>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "shoppulse/core/log.hpp"
+
+namespace shoppulse {
+namespace {
+const Logger kLog("windows");
+constexpr std::string_view kCheckpointName = "window_engine";
+constexpr std::size_t kPopBatch = 8192;
+}  // namespace
+
+struct EngineRunner::State {
+  WindowConfig window_config;
+  EngineRunnerConfig config;
+  SpscRing<Event>& ring;
+  EventLog& log;
+  RollupStore& rollups;
+  CheckpointStore& checkpoints;
+  const Clock& clock;
+  std::array<Counter*, kEventTypeCount> type_counters{};
+  Counter& too_late_counter;
+
+  mutable std::mutex mutex;  // guards the fields below up to `thread`
+  std::condition_variable wake;
+  std::shared_ptr<const WindowSnapshot> latest = std::make_shared<WindowSnapshot>();
+  std::deque<std::function<void(const WindowEngine&)>> queries;
+  bool running = false;
+  bool stop_requested = false;
+  bool paused = false;
+  EngineStats stats;
+  std::thread thread;
+
+  State(WindowConfig wc, EngineRunnerConfig c, SpscRing<Event>& r, EventLog& l, RollupStore& ro,
+        CheckpointStore& cp, const Clock& k, MetricsRegistry& m)
+      : window_config(wc),
+        config(c),
+        ring(r),
+        log(l),
+        rollups(ro),
+        checkpoints(cp),
+        clock(k),
+        too_late_counter(m.counter("shoppulse_events_too_late_total",
+                                   "Events older than every live window when they arrived")) {
+    for (std::size_t t = 0; t < kEventTypeCount; ++t)
+      type_counters[t] = &m.counter("shoppulse_events_total", "Events applied by the engine, by type",
+                                    "type=\"" + std::string(to_string(static_cast<EventType>(t))) + "\"");
+  }
+
+  void set_state(std::string s) {
+    std::lock_guard lock(mutex);
+    stats.state = std::move(s);
+  }
+
+  void publish(const WindowEngine& engine) {
+    auto snap = engine.snapshot();
+    std::lock_guard lock(mutex);
+    latest = std::move(snap);
+    stats.applied_through = engine.applied_through();
+  }
+
+  void flush_rollups(WindowEngine& engine) {
+    auto closed = engine.take_closed_minutes();
+    if (closed.empty()) return;
+    std::vector<std::pair<std::int64_t, std::string>> encoded;
+    encoded.reserve(closed.size());
+    for (const MinuteRollup& r : closed) encoded.emplace_back(r.minute, encode_rollup(r));
+    auto put = rollups.put_minutes(encoded);
+    if (!put) throw std::runtime_error("rollup write failed: " + put.error().detail);
+  }
+
+  void write_checkpoint(const WindowEngine& engine) {
+    auto put = checkpoints.put_checkpoint(kCheckpointName, Checkpoint{engine.applied_through(), engine.checkpoint()});
+    if (!put) {
+      kLog.warn("checkpoint failed", {{"detail", put.error().detail}});
+      return;
+    }
+    std::lock_guard lock(mutex);
+    stats.last_checkpoint_ms = clock.now_ms();
+  }
+
+  void count(std::span<const Event> events) {
+    std::array<std::uint64_t, kEventTypeCount> n{};
+    for (const Event& e : events) ++n[static_cast<std::size_t>(e.type)];
+    for (std::size_t t = 0; t < kEventTypeCount; ++t)
+      if (n[t]) type_counters[t]->add(n[t]);
+  }
+
+  void run_queries(const WindowEngine& engine) {
+    std::deque<std::function<void(const WindowEngine&)>> todo;
+    {
+      std::lock_guard lock(mutex);
+      todo.swap(queries);
+    }
+    for (auto& q : todo) q(engine);
+  }
+
+  WindowEngine restore() {
+    set_state("replaying");
+    std::optional<WindowEngine> engine;
+    auto cp = checkpoints.get_checkpoint(kCheckpointName);
+    if (cp && *cp) {
+      auto restored = WindowEngine::restore(window_config, (*cp)->bytes);
+      if (restored) engine.emplace(std::move(restored).value());
+      else kLog.warn("checkpoint unusable, replaying the whole log", {{"detail", restored.error().detail}});
+    }
+    if (!engine) engine.emplace(window_config);
+    std::uint64_t replayed = 0;
+    const Sequence from = engine->applied_through() + 1;
+    auto read = log.read(from, [&](std::span<const LogRecord> records) {
+      std::vector<Event> events;
+      events.reserve(records.size());
+      for (const LogRecord& r : records) events.push_back(r.event);
+      engine->apply(events);
+      count(events);
+      replayed += events.size();
+      run_queries(*engine);
+      std::lock_guard lock(mutex);
+      stats.replayed_events = replayed;
+      return !stop_requested;
+    });
+    if (!read) throw std::runtime_error("log replay failed: " + read.error().detail);
+    flush_rollups(*engine);
+    publish(*engine);
+    kLog.info("engine restored", {{"replayed_events", std::to_string(replayed)},
+                                  {"applied_through", std::to_string(engine->applied_through())}});
+    return std::move(*engine);
+  }
+
+  // Consumes until stop; returns normally only on stop.
+  void consume(WindowEngine& engine) {
+    std::vector<Event> buffer(kPopBatch);
+    std::vector<Event> fresh;
+    fresh.reserve(kPopBatch);
+    TimestampMs last_publish = clock.now_ms();
+    TimestampMs last_checkpoint = last_publish;
+    unsigned idle = 0;
+    for (;;) {
+      bool stopping, is_paused;
+      {
+        std::lock_guard lock(mutex);
+        stopping = stop_requested;
+        is_paused = paused;
+        stats.state = is_paused ? "paused" : "running";
+      }
+      run_queries(engine);
+      std::size_t n = 0;
+      if (!is_paused || stopping) {
+        n = ring.pop_some(buffer);
+        fresh.clear();
+        // Events already covered by checkpoint + replay arrive again through
+        // the ring after a restart; the sequence tells them apart.
+        const Sequence through = engine.applied_through();
+        for (std::size_t i = 0; i < n; ++i)
+          if (buffer[i].sequence > through) fresh.push_back(buffer[i]);
+        if (!fresh.empty()) {
+          engine.apply(fresh);
+          count(fresh);
+          std::lock_guard lock(mutex);
+          stats.applied_events += fresh.size();
+        }
+      }
+      const TimestampMs now = clock.now_ms();
+      if (now - last_publish >= config.publish_interval_ms || (stopping && n == 0)) {
+        flush_rollups(engine);
+        publish(engine);
+        last_publish = now;
+      }
+      if (now - last_checkpoint >= config.checkpoint_interval_ms) {
+        write_checkpoint(engine);
+        last_checkpoint = now;
+      }
+      if (n == 0) {
+        if (stopping) {
+          write_checkpoint(engine);
+          return;
+        }
+        // Idle: back off gently so an idle engine costs almost nothing.
+        if (++idle < 32) std::this_thread::yield();
+        else {
+          std::unique_lock lock(mutex);
+          wake.wait_for(lock, std::chrono::milliseconds(idle < 256 ? 1 : 5));
+        }
+      } else {
+        idle = 0;
+      }
+    }
+  }
+
+  void run() {
+    std::int64_t backoff_ms = 500;
+    for (;;) {
+      try {
+        WindowEngine engine = restore();
+        backoff_ms = 500;
+        consume(engine);
+        set_state("stopped");
+        return;
+      } catch (const std::exception& e) {
+        {
+          std::lock_guard lock(mutex);
+          ++stats.failures;
+          stats.last_error = e.what();
+          stats.state = "failed";
+        }
+        kLog.error("engine failed; restarting from checkpoint", {{"error", e.what()},
+                                                                 {"backoff_ms", std::to_string(backoff_ms)}});
+        std::unique_lock lock(mutex);
+        if (wake.wait_for(lock, std::chrono::milliseconds(backoff_ms), [&] { return stop_requested; })) {
+          stats.state = "stopped";
+          return;
+        }
+        ++stats.restarts;
+        backoff_ms = std::min<std::int64_t>(backoff_ms * 2, 30000);
+      }
+    }
+  }
+};
+
+EngineRunner::EngineRunner(WindowConfig window_config, EngineRunnerConfig config, SpscRing<Event>& ring,
+                           EventLog& log, RollupStore& rollups, CheckpointStore& checkpoints, const Clock& clock,
+                           MetricsRegistry& metrics)
+    : state_(std::make_unique<State>(window_config, config, ring, log, rollups, checkpoints, clock, metrics)) {}
+
+EngineRunner::~EngineRunner() { stop(); }
+
+void EngineRunner::start() {
+  State& s = *state_;
+  std::lock_guard lock(s.mutex);
+  if (s.running) return;
+  s.running = true;
+  s.stop_requested = false;
+  s.thread = std::thread([&s] { s.run(); });
+}
+
+void EngineRunner::stop() {
+  State& s = *state_;
+  {
+    std::lock_guard lock(s.mutex);
+    if (!s.running) return;
+    s.stop_requested = true;
+  }
+  s.wake.notify_all();
+  s.thread.join();
+  std::lock_guard lock(s.mutex);
+  s.running = false;
+  // The thread ran every query queued before stop was requested; later ones
+  // were refused by run_on_engine, except any queued while a failed engine
+  // was waiting to restart: those are dropped with the engine.
+  s.queries.clear();
+}
+
+void EngineRunner::pause() {
+  std::lock_guard lock(state_->mutex);
+  state_->paused = true;
+}
+
+void EngineRunner::resume() {
+  {
+    std::lock_guard lock(state_->mutex);
+    state_->paused = false;
+  }
+  state_->wake.notify_all();
+}
+
+std::shared_ptr<const WindowSnapshot> EngineRunner::latest() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->latest;
+}
+
+Result<void> EngineRunner::run_on_engine(std::function<void(const WindowEngine&)> task) {
+  State& s = *state_;
+  {
+    std::lock_guard lock(s.mutex);
+    if (!s.running || s.stop_requested) return make_error(Errc::unavailable, "stream processor is stopped");
+    if (s.queries.size() >= s.config.max_pending_queries)
+      return make_error(Errc::overloaded, "too many queries waiting for the engine");
+    s.queries.push_back(std::move(task));
+  }
+  s.wake.notify_all();
+  return {};
+}
+
+EngineStats EngineRunner::stats() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->stats;
+}
+
+}  // namespace shoppulse

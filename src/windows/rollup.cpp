@@ -1,0 +1,217 @@
+#include "shoppulse/windows/rollup.hpp"
+
+#include <algorithm>
+#include <unordered_map>
+
+#include "byte_codec.hpp"
+
+namespace shoppulse {
+
+namespace {
+
+// Bumped when the layout changes; decode rejects versions it does not know.
+constexpr std::uint8_t kRollupFormat = 1;
+// The flat maps reserve this id as their empty marker, so it is never valid.
+constexpr std::uint64_t kMaxId = 0xFFFFFFFEull;
+
+// Ids in every list are ascending, so each is written as the gap to the previous one.
+class IdDeltas {
+ public:
+  void write(windows::ByteWriter& w, Id id) {
+    w.varint(id - prev_);
+    prev_ = id;
+  }
+  // Returns the next id and whether it equals the previous one.
+  Id read(windows::ByteReader& r, bool& repeated) {
+    const std::uint64_t gap = r.varint();
+    repeated = gap == 0 && !first_;
+    first_ = false;
+    const std::uint64_t id = std::uint64_t{prev_} + gap;
+    if (id > kMaxId) r.fail();
+    prev_ = static_cast<Id>(id);
+    return prev_;
+  }
+
+ private:
+  Id prev_ = 0;
+  bool first_ = true;
+};
+
+EventType read_type(windows::ByteReader& r) {
+  const std::uint8_t t = r.u8();
+  if (t >= kEventTypeCount) r.fail();
+  return static_cast<EventType>(t < kEventTypeCount ? t : 0);
+}
+
+void write_ranked(windows::ByteWriter& w, const std::vector<RankedId>& list) {
+  w.varint(list.size());
+  IdDeltas ids;
+  for (const auto& e : list) {
+    ids.write(w, e.id);
+    w.varint(e.count);
+  }
+}
+
+void read_ranked(windows::ByteReader& r, std::vector<RankedId>& list) {
+  const std::size_t n = r.count(2);
+  list.reserve(n);
+  IdDeltas ids;
+  for (std::size_t i = 0; i < n && !r.failed(); ++i) {
+    bool repeated = false;
+    const Id id = ids.read(r, repeated);
+    const std::uint32_t count = r.u32();
+    if (repeated) r.fail();
+    list.push_back({id, count});
+  }
+}
+
+}  // namespace
+
+std::string encode_rollup(const MinuteRollup& rollup) {
+  windows::ByteWriter w;
+  w.u8(kRollupFormat);
+  for (auto n : rollup.events) w.varint(n);
+  w.svarint(rollup.revenue_minor);
+  w.varint(rollup.users.size());
+  IdDeltas users;
+  for (const auto& [u, mask] : rollup.users) {
+    users.write(w, u);
+    w.u8(mask);
+  }
+  w.varint(rollup.products.size());
+  IdDeltas products;
+  for (const auto& p : rollup.products) {
+    products.write(w, p.product);
+    w.varint(p.category);
+    w.u8(static_cast<std::uint8_t>(p.type));
+    w.varint(p.count);
+  }
+  w.varint(rollup.categories.size());
+  IdDeltas categories;
+  for (const auto& c : rollup.categories) {
+    categories.write(w, c.category);
+    w.u8(static_cast<std::uint8_t>(c.type));
+    w.varint(c.count);
+  }
+  write_ranked(w, rollup.devices);
+  write_ranked(w, rollup.locations);
+  return std::move(w.str());
+}
+
+Result<MinuteRollup> decode_rollup(std::int64_t minute, std::string_view bytes) {
+  windows::ByteReader r(bytes);
+  MinuteRollup out;
+  out.minute = minute;
+  if (r.u8() != kRollupFormat) return make_error(Errc::corrupt, "rollup: unknown format");
+  for (auto& n : out.events) n = r.varint();
+  out.revenue_minor = r.svarint();
+
+  const std::size_t n_users = r.count(2);
+  out.users.reserve(n_users);
+  IdDeltas users;
+  for (std::size_t i = 0; i < n_users && !r.failed(); ++i) {
+    bool repeated = false;
+    const Id u = users.read(r, repeated);
+    const std::uint8_t mask = r.u8();
+    if (repeated || mask == 0 || mask >= (1u << kEventTypeCount)) r.fail();
+    out.users.emplace_back(u, mask);
+  }
+
+  const std::size_t n_products = r.count(4);
+  out.products.reserve(n_products);
+  IdDeltas products;
+  for (std::size_t i = 0; i < n_products && !r.failed(); ++i) {
+    bool repeated = false;
+    MinuteRollup::ProductCount p;
+    p.product = products.read(r, repeated);
+    const std::uint64_t category = r.varint();
+    if (category > kMaxId) r.fail();
+    p.category = static_cast<Id>(category);
+    p.type = read_type(r);
+    p.count = r.u32();
+    // (product, type) must be strictly ascending.
+    if (repeated && !out.products.empty() && out.products.back().type >= p.type) r.fail();
+    out.products.push_back(p);
+  }
+
+  const std::size_t n_categories = r.count(3);
+  out.categories.reserve(n_categories);
+  IdDeltas categories;
+  for (std::size_t i = 0; i < n_categories && !r.failed(); ++i) {
+    bool repeated = false;
+    MinuteRollup::CategoryCount c;
+    c.category = categories.read(r, repeated);
+    c.type = read_type(r);
+    c.count = r.u32();
+    if (repeated && !out.categories.empty() && out.categories.back().type >= c.type) r.fail();
+    out.categories.push_back(c);
+  }
+
+  read_ranked(r, out.devices);
+  read_ranked(r, out.locations);
+  if (r.failed() || !r.at_end()) return make_error(Errc::corrupt, "rollup: malformed bytes");
+  return out;
+}
+
+std::vector<TrendPoint> aggregate_trend(std::span<const MinuteRollup> minutes, std::int64_t from_minute,
+                                        std::int64_t to_minute, std::int64_t step_minutes) {
+  std::vector<TrendPoint> points;
+  if (step_minutes <= 0 || to_minute <= from_minute) return points;
+  const std::int64_t n = (to_minute - from_minute + step_minutes - 1) / step_minutes;
+  points.resize(static_cast<std::size_t>(n));
+  for (std::int64_t k = 0; k < n; ++k) points[k].start_ms = (from_minute + k * step_minutes) * 60'000;
+
+  // Users of each step, merged once at the end so distinct counts are exact.
+  std::vector<std::vector<std::pair<Id, std::uint8_t>>> users(points.size());
+  for (const auto& m : minutes) {
+    if (m.minute < from_minute || m.minute >= to_minute) continue;
+    const auto k = static_cast<std::size_t>((m.minute - from_minute) / step_minutes);
+    TrendPoint& p = points[k];
+    for (std::size_t t = 0; t < kEventTypeCount; ++t) p.events[t] += m.events[t];
+    p.revenue_minor += m.revenue_minor;
+    users[k].insert(users[k].end(), m.users.begin(), m.users.end());
+  }
+  for (std::size_t k = 0; k < points.size(); ++k) {
+    auto& list = users[k];
+    std::sort(list.begin(), list.end());
+    for (std::size_t i = 0; i < list.size();) {
+      std::uint8_t mask = 0;
+      const Id u = list[i].first;
+      for (; i < list.size() && list[i].first == u; ++i) mask |= list[i].second;
+      ++points[k].unique_users;
+      if (mask & type_bit(EventType::view)) ++points[k].viewers;
+      if (mask & type_bit(EventType::purchase)) ++points[k].purchasers;
+    }
+  }
+  return points;
+}
+
+std::vector<ProductRank> top_products(std::span<const MinuteRollup> minutes, std::optional<EventType> type,
+                                      std::optional<Id> category, std::size_t limit) {
+  std::unordered_map<Id, ProductRank> totals;
+  for (const auto& m : minutes) {
+    for (const auto& p : m.products) {
+      if (type && p.type != *type) continue;
+      if (category && p.category != *category) continue;
+      ProductRank& r = totals[p.product];
+      r.product = p.product;
+      r.category = p.category;  // minutes are ascending: the latest category wins
+      r.interactions += p.count;
+    }
+  }
+  std::vector<ProductRank> out;
+  out.reserve(totals.size());
+  for (const auto& [id, r] : totals) out.push_back(r);
+  const auto better = [](const ProductRank& a, const ProductRank& b) {
+    return a.interactions != b.interactions ? a.interactions > b.interactions : a.product < b.product;
+  };
+  if (out.size() > limit) {
+    std::partial_sort(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(limit), out.end(), better);
+    out.resize(limit);
+  } else {
+    std::sort(out.begin(), out.end(), better);
+  }
+  return out;
+}
+
+}  // namespace shoppulse

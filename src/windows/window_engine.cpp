@@ -1,0 +1,433 @@
+#include "shoppulse/windows/window_engine.hpp"
+
+#include <algorithm>
+
+#include "byte_codec.hpp"
+#include "tier.hpp"
+
+namespace shoppulse {
+
+using windows::Bucket;
+using windows::ByteReader;
+using windows::ByteWriter;
+using windows::FlatMap;
+using windows::floor_div;
+using windows::kNoBucket;
+using windows::Tier;
+
+namespace {
+
+constexpr std::int64_t kFineWidthMs = 1'000;
+constexpr std::int64_t kCoarseWidthMs = 60'000;
+// Bumped when the checkpoint layout changes; restore rejects unknown versions.
+constexpr std::uint8_t kCheckpointFormat = 1;
+
+bool is_fine(WindowSpan s) noexcept { return span_ms(s) <= 15 * 60'000; }
+
+// Per-user state behind UserProfile; `recent` is a ring whose next write goes to `next`.
+struct ProfileState {
+  Id user = kNoId;
+  std::array<std::uint64_t, kEventTypeCount> events{};
+  std::int64_t spend_minor = 0;
+  TimestampMs first_seen_ms = 0;
+  TimestampMs last_seen_ms = 0;
+  std::vector<std::pair<Id, std::uint64_t>> categories;  // few per user: a linear scan beats hashing
+  std::vector<Event> recent;
+  std::size_t next = 0;
+
+  void remember(const Event& e, std::size_t keep) {
+    if (keep == 0) return;
+    if (recent.size() < keep) {
+      recent.push_back(e);
+      next = recent.size() % keep;
+    } else {
+      recent[next] = e;
+      next = (next + 1) % keep;
+    }
+  }
+  // i = 0 is the newest.
+  const Event& recent_at(std::size_t i) const {
+    const std::size_t n = recent.size();
+    return recent[(next + n - 1 - i + n) % n];
+  }
+};
+
+std::vector<RankedId> ranked(const FlatMap<std::uint64_t>& map, std::size_t limit) {
+  std::vector<RankedId> out;
+  out.reserve(map.size());
+  map.for_each([&](Id id, std::uint64_t n) { out.push_back({id, n}); });
+  const auto better = [](const RankedId& a, const RankedId& b) {
+    return a.count != b.count ? a.count > b.count : a.id < b.id;
+  };
+  if (out.size() > limit) {
+    std::partial_sort(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(limit), out.end(), better);
+    out.resize(limit);
+  } else {
+    std::sort(out.begin(), out.end(), better);
+  }
+  return out;
+}
+
+void write_event(ByteWriter& w, const Event& e) {
+  w.svarint(e.time_ms);
+  w.varint(e.sequence);
+  w.svarint(e.price_minor);
+  w.varint(e.user);
+  w.varint(e.product);
+  w.varint(e.category);
+  w.varint(e.device);
+  w.varint(e.location);
+  w.varint(e.quantity);
+  w.u8(static_cast<std::uint8_t>(e.type));
+  w.u8(e.rating);
+}
+
+Event read_event(ByteReader& r) {
+  Event e;
+  e.time_ms = r.svarint();
+  e.sequence = r.varint();
+  e.price_minor = r.svarint();
+  e.user = r.u32();
+  e.product = r.u32();
+  e.category = r.u32();
+  e.device = r.u32();
+  e.location = r.u32();
+  e.quantity = r.u32();
+  const std::uint8_t type = r.u8();
+  if (type >= kEventTypeCount) r.fail();
+  e.type = static_cast<EventType>(type < kEventTypeCount ? type : 0);
+  e.rating = r.u8();
+  return e;
+}
+
+}  // namespace
+
+struct WindowEngine::State {
+  explicit State(const WindowConfig& c)
+      : config(c),
+        fine(kFineWidthMs, {WindowSpan::m1, WindowSpan::m5, WindowSpan::m15}, c.allowed_lateness_ms),
+        coarse(kCoarseWidthMs, {WindowSpan::h1, WindowSpan::h24}, c.allowed_lateness_ms) {}
+
+  WindowConfig config;
+  Tier fine;
+  Tier coarse;  // its buckets are the minute rollups
+  bool has_events = false;
+  TimestampMs max_event_time_ms = 0;
+  TimestampMs watermark_ms = 0;
+  Sequence applied_through = 0;
+  std::uint64_t events_applied = 0;
+  std::uint64_t events_too_late = 0;
+  // Minutes whose coarse bucket has `pending` set (may hold stale duplicates).
+  std::vector<std::int64_t> pending_minutes;
+  // Pending minutes whose ring slot was reused before take_closed_minutes().
+  std::vector<MinuteRollup> evicted_pending;
+  FlatMap<std::uint32_t> profile_index;  // user -> index into profiles
+  std::vector<ProfileState> profiles;
+
+  void apply(const Event& e);
+  void advance_to(TimestampMs max_time);
+  void update_profile(const Event& e);
+  void mark_pending(Bucket& b) {
+    if (b.pending) return;
+    b.pending = true;
+    pending_minutes.push_back(b.index);
+  }
+  bool minute_held(const Bucket* b, std::int64_t minute) const {
+    return b != nullptr && (minute >= coarse.horizon() || b->pending);
+  }
+};
+
+void WindowEngine::State::advance_to(TimestampMs max_time) {
+  has_events = true;
+  max_event_time_ms = max_time;
+  watermark_ms = max_time - config.allowed_lateness_ms;
+  const std::int64_t fine_end = floor_div(watermark_ms, kFineWidthMs);
+  if (!fine.started() || fine_end > fine.end()) fine.advance(fine_end);
+  const std::int64_t coarse_end = floor_div(watermark_ms, kCoarseWidthMs);
+  if (coarse.started() && coarse_end <= coarse.end()) return;
+  const std::int64_t old_end = coarse.end();
+  coarse.advance(coarse_end);
+  if (old_end == kNoBucket) return;
+  // Minutes before the end have closed (watermark >= their end). Held buckets
+  // never lie more than a ring's length past the old end.
+  const std::int64_t last = std::min(coarse_end, old_end + static_cast<std::int64_t>(coarse.ring().size()));
+  for (std::int64_t m = old_end; m < last; ++m)
+    if (Bucket* b = coarse.find(m)) mark_pending(*b);
+}
+
+void WindowEngine::State::update_profile(const Event& e) {
+  std::uint32_t& index = profile_index[e.user];
+  if (index == 0) {
+    profiles.emplace_back();
+    index = static_cast<std::uint32_t>(profiles.size());  // stored +1 so 0 means absent
+    ProfileState& fresh = profiles.back();
+    fresh.user = e.user;
+    fresh.first_seen_ms = e.time_ms;
+    fresh.last_seen_ms = e.time_ms;
+  }
+  ProfileState& p = profiles[index - 1];
+  ++p.events[static_cast<std::size_t>(e.type)];
+  p.spend_minor += e.revenue_minor();
+  p.first_seen_ms = std::min(p.first_seen_ms, e.time_ms);
+  p.last_seen_ms = std::max(p.last_seen_ms, e.time_ms);
+  if (e.category != kNoId) {
+    auto it = std::find_if(p.categories.begin(), p.categories.end(),
+                           [&](const auto& c) { return c.first == e.category; });
+    if (it == p.categories.end())
+      p.categories.emplace_back(e.category, 1);
+    else
+      ++it->second;
+  }
+  p.remember(e, config.recent_events_per_user);
+}
+
+void WindowEngine::State::apply(const Event& e) {
+  ++events_applied;
+  applied_through = std::max(applied_through, e.sequence);
+  update_profile(e);
+  if (!has_events || e.time_ms > max_event_time_ms) advance_to(e.time_ms);
+
+  const std::int64_t minute = floor_div(e.time_ms, kCoarseWidthMs);
+  if (minute < coarse.horizon()) {
+    ++events_too_late;
+    return;
+  }
+  Bucket& cb = coarse.slot(minute);
+  if (cb.index != minute) {
+    if (cb.pending) evicted_pending.push_back(cb.to_rollup(cb.index));
+    cb.reset(minute);
+  }
+  coarse.on_event(e, minute, cb.add(e));
+  if (minute < coarse.end()) mark_pending(cb);
+
+  const std::int64_t second = floor_div(e.time_ms, kFineWidthMs);
+  if (second < fine.horizon()) return;
+  Bucket& fb = fine.slot(second);
+  if (fb.index != second) fb.reset(second);
+  fine.on_event(e, second, fb.add(e));
+}
+
+WindowEngine::WindowEngine(const WindowConfig& config) : state_(std::make_unique<State>(config)) {}
+WindowEngine::~WindowEngine() = default;
+WindowEngine::WindowEngine(WindowEngine&&) noexcept = default;
+WindowEngine& WindowEngine::operator=(WindowEngine&&) noexcept = default;
+
+void WindowEngine::apply(std::span<const Event> events) {
+  State& s = *state_;
+  for (const Event& e : events) s.apply(e);
+}
+
+std::shared_ptr<const WindowSnapshot> WindowEngine::snapshot() const {
+  const State& s = *state_;
+  auto snap = std::make_shared<WindowSnapshot>();
+  snap->watermark_ms = s.watermark_ms;
+  snap->max_event_time_ms = s.max_event_time_ms;
+  snap->applied_through = s.applied_through;
+  snap->events_applied = s.events_applied;
+  snap->events_too_late = s.events_too_late;
+  for (std::size_t i = 0; i < kWindowSpanCount; ++i) {
+    const auto span = static_cast<WindowSpan>(i);
+    WindowView& view = snap->windows[i];
+    view.span = span;
+    if (!s.has_events) continue;
+    const Tier& tier = is_fine(span) ? s.fine : s.coarse;
+    const windows::SpanWindows* w = tier.windows_of(span);
+    view.end_ms = tier.end() * tier.width_ms();
+    view.start_ms = view.end_ms - span_ms(span);
+    view.current = w->current.kpis();
+    view.previous = w->previous.kpis();
+    view.top_products = ranked(w->current.products(), s.config.top_n);
+    view.top_categories = ranked(w->current.categories(), s.config.top_n);
+    view.devices = ranked(w->current.devices(), w->current.devices().size());
+    view.locations = ranked(w->current.locations(), w->current.locations().size());
+  }
+  return snap;
+}
+
+std::vector<MinuteRollup> WindowEngine::take_closed_minutes() {
+  State& s = *state_;
+  std::vector<MinuteRollup> out = std::move(s.evicted_pending);
+  s.evicted_pending.clear();
+  for (std::int64_t m : s.pending_minutes) {
+    Bucket* b = s.coarse.find(m);
+    if (b == nullptr || !b->pending) continue;  // already taken, or evicted above
+    b->pending = false;
+    out.push_back(b->to_rollup(m));
+  }
+  s.pending_minutes.clear();
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.minute < b.minute; });
+  return out;
+}
+
+std::optional<MinuteRollup> WindowEngine::minute_rollup(std::int64_t minute) const {
+  const Bucket* b = state_->coarse.find(minute);
+  if (!state_->minute_held(b, minute)) return std::nullopt;
+  return b->to_rollup(minute);
+}
+
+std::optional<UserProfile> WindowEngine::user_profile(Id user) const {
+  const State& s = *state_;
+  const std::uint32_t* index = s.profile_index.find(user);
+  if (index == nullptr) return std::nullopt;
+  const ProfileState& p = s.profiles[*index - 1];
+  UserProfile out;
+  out.user = p.user;
+  out.events = p.events;
+  out.spend_minor = p.spend_minor;
+  out.first_seen_ms = p.first_seen_ms;
+  out.last_seen_ms = p.last_seen_ms;
+  std::vector<RankedId> cats;
+  cats.reserve(p.categories.size());
+  for (const auto& [id, n] : p.categories) cats.push_back({id, n});
+  const auto better = [](const RankedId& a, const RankedId& b) {
+    return a.count != b.count ? a.count > b.count : a.id < b.id;
+  };
+  std::sort(cats.begin(), cats.end(), better);
+  if (cats.size() > s.config.top_categories_per_user) cats.resize(s.config.top_categories_per_user);
+  out.top_categories = std::move(cats);
+  out.recent.reserve(p.recent.size());
+  for (std::size_t i = 0; i < p.recent.size(); ++i) out.recent.push_back(p.recent_at(i));
+  return out;
+}
+
+TimestampMs WindowEngine::watermark_ms() const noexcept { return state_->watermark_ms; }
+Sequence WindowEngine::applied_through() const noexcept { return state_->applied_through; }
+
+// Layout: header counters, tier ends, held buckets (as encoded rollups),
+// pending minutes, profiles. Window aggregates are not stored: they are a pure
+// function of the buckets and the ends, so restore rebuilds them.
+std::string WindowEngine::checkpoint() const {
+  const State& s = *state_;
+  ByteWriter w;
+  w.u8(kCheckpointFormat);
+  w.svarint(s.config.allowed_lateness_ms);
+  w.u8(s.has_events ? 1 : 0);
+  w.svarint(s.max_event_time_ms);
+  w.varint(s.applied_through);
+  w.varint(s.events_applied);
+  w.varint(s.events_too_late);
+  w.svarint(s.fine.end());
+  w.svarint(s.coarse.end());
+
+  const auto write_tier = [&](const Tier& tier, bool keep_pending) {
+    std::vector<const Bucket*> held;
+    for (const Bucket& b : tier.ring())
+      if (b.held() && (b.index >= tier.horizon() || (keep_pending && b.pending))) held.push_back(&b);
+    w.varint(held.size());
+    for (const Bucket* b : held) {
+      w.svarint(b->index);
+      w.u8(b->pending ? 1 : 0);
+      w.bytes(encode_rollup(b->to_rollup(b->index)));
+    }
+  };
+  write_tier(s.fine, false);
+  write_tier(s.coarse, true);
+
+  w.varint(s.evicted_pending.size());
+  for (const auto& r : s.evicted_pending) {
+    w.svarint(r.minute);
+    w.bytes(encode_rollup(r));
+  }
+
+  w.varint(s.profiles.size());
+  for (const ProfileState& p : s.profiles) {
+    w.varint(p.user);
+    for (auto n : p.events) w.varint(n);
+    w.svarint(p.spend_minor);
+    w.svarint(p.first_seen_ms);
+    w.svarint(p.last_seen_ms);
+    w.varint(p.categories.size());
+    for (const auto& [id, n] : p.categories) {
+      w.varint(id);
+      w.varint(n);
+    }
+    w.varint(p.recent.size());
+    for (std::size_t i = p.recent.size(); i-- > 0;) write_event(w, p.recent_at(i));  // oldest first
+  }
+  return std::move(w.str());
+}
+
+Result<WindowEngine> WindowEngine::restore(const WindowConfig& config, std::string_view bytes) {
+  const auto corrupt = [](const char* what) { return make_error(Errc::corrupt, std::string("checkpoint: ") + what); };
+  ByteReader r(bytes);
+  if (r.u8() != kCheckpointFormat) return corrupt("unknown format");
+  const std::int64_t lateness = r.svarint();
+  if (r.failed()) return corrupt("truncated header");
+  if (lateness != config.allowed_lateness_ms)
+    return make_error(Errc::invalid_argument, "checkpoint: taken with a different allowed lateness",
+                      "allowed_lateness_ms");
+  WindowEngine engine(config);
+  State& s = *engine.state_;
+  s.has_events = r.u8() != 0;
+  s.max_event_time_ms = r.svarint();
+  s.watermark_ms = s.has_events ? s.max_event_time_ms - config.allowed_lateness_ms : 0;
+  s.applied_through = r.varint();
+  s.events_applied = r.varint();
+  s.events_too_late = r.varint();
+  const std::int64_t fine_end = r.svarint();
+  const std::int64_t coarse_end = r.svarint();
+  // Times this far out are not real and would overflow the bucket arithmetic.
+  constexpr std::int64_t kTimeLimit = std::int64_t{1} << 60;
+  if (r.failed() || s.max_event_time_ms > kTimeLimit || s.max_event_time_ms < -kTimeLimit)
+    return corrupt("truncated header");
+  if (s.has_events != (fine_end != kNoBucket) || s.has_events != (coarse_end != kNoBucket) ||
+      (s.has_events && (fine_end != floor_div(s.watermark_ms, kFineWidthMs) ||
+                        coarse_end != floor_div(s.watermark_ms, kCoarseWidthMs))))
+    return corrupt("inconsistent watermark");
+
+  const auto read_tier = [&](Tier& tier) -> bool {
+    const std::size_t n = r.count(3);
+    for (std::size_t i = 0; i < n && !r.failed(); ++i) {
+      const std::int64_t index = r.svarint();
+      const bool pending = r.u8() != 0;
+      const std::string_view encoded = r.bytes();
+      if (r.failed() || index == kNoBucket) return false;
+      auto rollup = decode_rollup(index, encoded);
+      if (!rollup) return false;
+      Bucket& b = tier.slot(index);
+      if (b.held()) return false;  // two buckets for one slot
+      b.index = index;
+      b.assign(*rollup);
+      b.pending = pending;
+      if (pending) s.pending_minutes.push_back(index);
+    }
+    return !r.failed();
+  };
+  if (!read_tier(s.fine) || !read_tier(s.coarse)) return corrupt("bad bucket");
+  s.fine.reset_end(fine_end);
+  s.coarse.reset_end(coarse_end);
+
+  const std::size_t n_evicted = r.count(2);
+  for (std::size_t i = 0; i < n_evicted && !r.failed(); ++i) {
+    const std::int64_t minute = r.svarint();
+    auto rollup = decode_rollup(minute, r.bytes());
+    if (r.failed() || !rollup) return corrupt("bad evicted minute");
+    s.evicted_pending.push_back(std::move(*rollup));
+  }
+
+  const std::size_t n_profiles = r.count(12);
+  s.profiles.reserve(n_profiles);
+  for (std::size_t i = 0; i < n_profiles && !r.failed(); ++i) {
+    ProfileState p;
+    p.user = r.u32();
+    for (auto& n : p.events) n = r.varint();
+    p.spend_minor = r.svarint();
+    p.first_seen_ms = r.svarint();
+    p.last_seen_ms = r.svarint();
+    const std::size_t n_categories = r.count(2);
+    for (std::size_t c = 0; c < n_categories && !r.failed(); ++c) {
+      const Id id = r.u32();
+      p.categories.emplace_back(id, r.varint());
+    }
+    const std::size_t n_recent = r.count(13);
+    for (std::size_t k = 0; k < n_recent && !r.failed(); ++k) p.remember(read_event(r), config.recent_events_per_user);
+    if (r.failed() || p.user == FlatMap<std::uint32_t>::kEmptyKey || s.profile_index.find(p.user))
+      return corrupt("bad profile");
+    s.profiles.push_back(std::move(p));
+    s.profile_index[s.profiles.back().user] = static_cast<std::uint32_t>(s.profiles.size());
+  }
+  if (r.failed() || !r.at_end()) return corrupt("malformed bytes");
+  return engine;
+}
+
+}  // namespace shoppulse

@@ -1,0 +1,184 @@
+#include <catch2/catch.hpp>
+
+#include <map>
+#include <random>
+#include <set>
+
+#include "oracle.hpp"
+#include "shoppulse/windows/rollup.hpp"
+
+using namespace shoppulse;
+using shoppulse::test::Oracle;
+using shoppulse::test::StreamShape;
+
+namespace {
+
+MinuteRollup sample_rollup() {
+  MinuteRollup r;
+  r.minute = 28'333'333;
+  r.events = {10, 4, 3, 0, 1, 2, 0};
+  r.revenue_minor = -5;  // signed on purpose: zigzag must carry it
+  r.users = {{1, 0x03}, {7, 0x21}, {4'000'000'000u, 0x01}};
+  r.products = {{3, 2, EventType::view, 5}, {3, 2, EventType::purchase, 2}, {90, 0, EventType::click, 1}};
+  r.categories = {{2, EventType::view, 5}, {2, EventType::purchase, 2}};
+  r.devices = {{1, 3}, {2, 9}};
+  r.locations = {{5, 12}};
+  return r;
+}
+
+void require_equal(const MinuteRollup& a, const MinuteRollup& b) {
+  REQUIRE(a.minute == b.minute);
+  REQUIRE(a.events == b.events);
+  REQUIRE(a.revenue_minor == b.revenue_minor);
+  REQUIRE(a.users == b.users);
+  REQUIRE(a.products == b.products);
+  REQUIRE(a.categories == b.categories);
+  REQUIRE(a.devices == b.devices);
+  REQUIRE(a.locations == b.locations);
+}
+
+// Every minute of a random stream as the engine hands it out, closed or not.
+struct Minutes {
+  Oracle oracle;
+  std::vector<MinuteRollup> rollups;  // ascending
+};
+
+Minutes collect(std::uint64_t seed) {
+  WindowConfig config;
+  StreamShape shape;
+  shape.seed = seed;
+  shape.day_jumps = false;
+  shape.events = 4000;
+  const auto events = test::random_stream(shape);
+  WindowEngine engine(config);
+  Minutes out{Oracle(config), {}};
+  std::map<std::int64_t, MinuteRollup> held;
+  for (std::size_t i = 0; i < events.size(); i += 50) {
+    const auto batch = std::span(events).subspan(i, std::min<std::size_t>(50, events.size() - i));
+    engine.apply(batch);
+    for (const Event& e : batch) out.oracle.apply(e);
+    for (auto& m : engine.take_closed_minutes()) held[m.minute] = std::move(m);
+  }
+  const std::int64_t open_from = test::floor_div(engine.watermark_ms(), 60'000);
+  for (std::int64_t m = open_from; m <= open_from + 2; ++m)
+    if (auto r = engine.minute_rollup(m)) held[m] = std::move(*r);
+  for (auto& [m, r] : held) out.rollups.push_back(std::move(r));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a rollup survives encode and decode unchanged", "[windows]") {
+  const MinuteRollup r = sample_rollup();
+  const std::string bytes = encode_rollup(r);
+  auto back = decode_rollup(r.minute, bytes);
+  REQUIRE(back.ok());
+  require_equal(*back, r);
+
+  MinuteRollup empty;
+  empty.minute = -3;
+  auto empty_back = decode_rollup(-3, encode_rollup(empty));
+  REQUIRE(empty_back.ok());
+  require_equal(*empty_back, empty);
+}
+
+TEST_CASE("decoding damaged rollup bytes reports corrupt instead of misbehaving", "[windows]") {
+  const std::string bytes = encode_rollup(sample_rollup());
+  for (std::size_t cut = 0; cut < bytes.size(); ++cut) {
+    auto r = decode_rollup(1, std::string_view(bytes).substr(0, cut));
+    REQUIRE_FALSE(r.ok());
+    REQUIRE(r.error().code == Errc::corrupt);
+  }
+  auto trailing = decode_rollup(1, bytes + '\0');
+  REQUIRE_FALSE(trailing.ok());
+  REQUIRE(decode_rollup(1, std::string(1, '\x09')).error().code == Errc::corrupt);
+  // A count far larger than the input must not drive an allocation.
+  std::string huge("\x01", 1);
+  huge += std::string(7, '\0');
+  huge += std::string("\x00\xff\xff\xff\xff\xff\xff\xff\xff\x01", 10);
+  REQUIRE_FALSE(decode_rollup(1, huge).ok());
+  std::mt19937 rng(5);
+  for (int i = 0; i < 2000; ++i) {
+    std::string damaged = bytes;
+    for (int k = 0; k < 3; ++k) damaged[rng() % damaged.size()] = static_cast<char>(rng());
+    auto r = decode_rollup(1, damaged);
+    if (!r.ok()) continue;
+    // Whatever is accepted is a well-formed rollup: it round-trips.
+    auto again = decode_rollup(1, encode_rollup(*r));
+    REQUIRE(again.ok());
+    require_equal(*again, *r);
+  }
+}
+
+TEST_CASE("trends over sliding hours match a recount of the events", "[windows]") {
+  const std::uint64_t seed = GENERATE(21, 22);
+  const Minutes data = collect(seed);
+  const auto& events = data.oracle.events();
+  REQUIRE(data.rollups.size() > 120);
+  const std::int64_t first = data.rollups.front().minute;
+  const std::int64_t last = data.rollups.back().minute;
+  for (std::int64_t from = first - 10; from + 60 <= last + 10; from += 5) {
+    const auto points = aggregate_trend(data.rollups, from, from + 60, 15);
+    REQUIRE(points.size() == 4);
+    for (std::size_t k = 0; k < points.size(); ++k) {
+      const std::int64_t lo = (from + 15 * static_cast<std::int64_t>(k)) * 60'000;
+      const std::int64_t hi = lo + 15 * 60'000;
+      INFO("step at " << lo);
+      REQUIRE(points[k].start_ms == lo);
+      std::array<std::uint64_t, kEventTypeCount> counts{};
+      std::int64_t revenue = 0;
+      std::set<Id> users, viewers, buyers;
+      for (std::size_t i = 0; i < events.size(); ++i) {
+        const Event& e = events[i];
+        if (data.oracle.dropped(i) || e.time_ms < lo || e.time_ms >= hi) continue;
+        ++counts[static_cast<std::size_t>(e.type)];
+        revenue += e.revenue_minor();
+        users.insert(e.user);
+        if (e.type == EventType::view) viewers.insert(e.user);
+        if (e.type == EventType::purchase) buyers.insert(e.user);
+      }
+      REQUIRE(points[k].events == counts);
+      REQUIRE(points[k].revenue_minor == revenue);
+      REQUIRE(points[k].unique_users == users.size());
+      REQUIRE(points[k].viewers == viewers.size());
+      REQUIRE(points[k].purchasers == buyers.size());
+    }
+
+    // Top products over the same hour, for every type filter and a category filter.
+    std::vector<MinuteRollup> hour;
+    for (const auto& r : data.rollups)
+      if (r.minute >= from && r.minute < from + 60) hour.push_back(r);
+    const std::optional<EventType> type_filters[] = {std::nullopt, EventType::view, EventType::purchase};
+    const std::optional<Id> category_filters[] = {std::nullopt, Id{2}};
+    for (const auto& type : type_filters) {
+      for (const auto& category : category_filters) {
+        std::map<Id, std::uint64_t> counts;
+        for (std::size_t i = 0; i < events.size(); ++i) {
+          const Event& e = events[i];
+          if (data.oracle.dropped(i) || e.product == kNoId) continue;
+          if (e.time_ms < from * 60'000 || e.time_ms >= (from + 60) * 60'000) continue;
+          if (type && e.type != *type) continue;
+          if (category && test::fixed_category(e.product) != *category) continue;
+          ++counts[e.product];
+        }
+        const auto want = test::rank(counts, 5);
+        const auto got = top_products(hour, type, category, 5);
+        REQUIRE(got.size() == want.size());
+        for (std::size_t i = 0; i < got.size(); ++i) {
+          REQUIRE(got[i].product == want[i].id);
+          REQUIRE(got[i].interactions == want[i].count);
+          REQUIRE(got[i].category == test::fixed_category(want[i].id));
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("a trend gives every step a point even where no minutes exist", "[windows]") {
+  const auto points = aggregate_trend({}, 100, 130, 7);
+  REQUIRE(points.size() == 5);
+  REQUIRE(points.back().start_ms == 128 * 60'000);
+  REQUIRE(points[2].unique_users == 0);
+  REQUIRE(aggregate_trend({}, 10, 10, 5).empty());
+  REQUIRE(aggregate_trend({}, 10, 20, 0).empty());
+}

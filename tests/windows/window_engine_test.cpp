@@ -1,0 +1,305 @@
+#include <catch2/catch.hpp>
+
+#include <map>
+
+#include "oracle.hpp"
+#include "shoppulse/windows/window_engine.hpp"
+
+using namespace shoppulse;
+using shoppulse::test::Oracle;
+using shoppulse::test::StreamShape;
+
+namespace {
+
+constexpr WindowSpan kSpans[] = {WindowSpan::m1, WindowSpan::m5, WindowSpan::m15, WindowSpan::h1, WindowSpan::h24};
+
+void require_same_kpis(const Kpis& got, const Kpis& want) {
+  REQUIRE(got.events == want.events);
+  REQUIRE(got.revenue_minor == want.revenue_minor);
+  REQUIRE(got.active_users == want.active_users);
+  REQUIRE(got.funnel == want.funnel);
+}
+
+void require_matches_oracle(const WindowSnapshot& snap, const Oracle& oracle, const WindowConfig& config) {
+  REQUIRE(snap.watermark_ms == oracle.watermark());
+  REQUIRE(snap.events_applied == oracle.events().size());
+  REQUIRE(snap.events_too_late == oracle.too_late());
+  for (WindowSpan span : kSpans) {
+    INFO("span " << to_string(span));
+    const WindowView& view = snap.window(span);
+    const std::int64_t end = oracle.end_ms(span);
+    const std::int64_t len = span_ms(span);
+    REQUIRE(view.span == span);
+    REQUIRE(view.end_ms == end);
+    REQUIRE(view.start_ms == end - len);
+    require_same_kpis(view.current, oracle.kpis(end - len, end));
+    require_same_kpis(view.previous, oracle.kpis(end - 2 * len, end - len));
+    REQUIRE(view.top_products == oracle.ranked(end - len, end, [](const Event& e) { return e.product; }, config.top_n));
+    REQUIRE(view.top_categories ==
+            oracle.ranked(end - len, end, [](const Event& e) { return e.category; }, config.top_n));
+    REQUIRE(view.devices == oracle.ranked(end - len, end, [](const Event& e) { return e.device; }, 1000));
+    REQUIRE(view.locations == oracle.ranked(end - len, end, [](const Event& e) { return e.location; }, 1000));
+  }
+}
+
+void require_same_profile(const std::optional<UserProfile>& got, const std::optional<UserProfile>& want) {
+  REQUIRE(got.has_value() == want.has_value());
+  if (!got) return;
+  REQUIRE(got->user == want->user);
+  REQUIRE(got->events == want->events);
+  REQUIRE(got->spend_minor == want->spend_minor);
+  REQUIRE(got->first_seen_ms == want->first_seen_ms);
+  REQUIRE(got->last_seen_ms == want->last_seen_ms);
+  REQUIRE(got->top_categories == want->top_categories);
+  REQUIRE(got->recent.size() == want->recent.size());
+  for (std::size_t i = 0; i < got->recent.size(); ++i) REQUIRE(test::same_event(got->recent[i], want->recent[i]));
+}
+
+void require_same_rollup(const MinuteRollup& got, const MinuteRollup& want) {
+  INFO("minute " << want.minute);
+  REQUIRE(got.minute == want.minute);
+  REQUIRE(got.events == want.events);
+  REQUIRE(got.revenue_minor == want.revenue_minor);
+  REQUIRE(got.users == want.users);
+  REQUIRE(got.products == want.products);
+  REQUIRE(got.categories == want.categories);
+  REQUIRE(got.devices == want.devices);
+  REQUIRE(got.locations == want.locations);
+}
+
+void require_same_snapshot(const WindowSnapshot& a, const WindowSnapshot& b) {
+  REQUIRE(a.watermark_ms == b.watermark_ms);
+  REQUIRE(a.max_event_time_ms == b.max_event_time_ms);
+  REQUIRE(a.applied_through == b.applied_through);
+  REQUIRE(a.events_applied == b.events_applied);
+  REQUIRE(a.events_too_late == b.events_too_late);
+  for (std::size_t i = 0; i < kWindowSpanCount; ++i) {
+    const WindowView& x = a.windows[i];
+    const WindowView& y = b.windows[i];
+    REQUIRE(x.start_ms == y.start_ms);
+    REQUIRE(x.end_ms == y.end_ms);
+    require_same_kpis(x.current, y.current);
+    require_same_kpis(x.previous, y.previous);
+    REQUIRE(x.top_products == y.top_products);
+    REQUIRE(x.top_categories == y.top_categories);
+    REQUIRE(x.devices == y.devices);
+    REQUIRE(x.locations == y.locations);
+  }
+}
+
+// Applies the stream in uneven batches, checking the snapshot and the closed
+// minutes against the oracle after each; returns every minute ever taken.
+struct Replay {
+  WindowEngine engine;
+  Oracle oracle;
+  std::map<std::int64_t, MinuteRollup> closed;  // latest version of each taken minute
+  std::size_t reclosed = 0;                      // minutes taken more than once
+
+  explicit Replay(const WindowConfig& config) : engine(config), oracle(config) {}
+
+  void take() {
+    auto minutes = engine.take_closed_minutes();
+    for (std::size_t i = 0; i < minutes.size(); ++i) {
+      if (i > 0) REQUIRE(minutes[i - 1].minute < minutes[i].minute);
+      // Closed means the watermark has passed the minute's end.
+      REQUIRE((minutes[i].minute + 1) * 60'000 <= oracle.watermark());
+      if (closed.count(minutes[i].minute)) ++reclosed;
+      closed[minutes[i].minute] = std::move(minutes[i]);
+    }
+  }
+};
+
+}  // namespace
+
+TEST_CASE("an engine that has seen no events publishes an all-zero snapshot", "[windows]") {
+  WindowEngine engine(WindowConfig{});
+  const auto snap = engine.snapshot();
+  REQUIRE(snap->watermark_ms == 0);
+  REQUIRE(snap->events_applied == 0);
+  for (WindowSpan span : kSpans) {
+    const WindowView& view = snap->window(span);
+    REQUIRE(view.span == span);
+    REQUIRE(view.current.total_events() == 0);
+    REQUIRE(view.previous.active_users == 0);
+    REQUIRE(view.top_products.empty());
+    REQUIRE(view.devices.empty());
+  }
+  REQUIRE(engine.take_closed_minutes().empty());
+  REQUIRE_FALSE(engine.user_profile(1).has_value());
+  REQUIRE_FALSE(engine.minute_rollup(0).has_value());
+}
+
+TEST_CASE("window spans print and parse as 1m 5m 15m 1h 24h", "[windows]") {
+  for (WindowSpan span : kSpans) {
+    WindowSpan parsed = WindowSpan::m1;
+    REQUIRE(parse_window_span(to_string(span), parsed));
+    REQUIRE(parsed == span);
+  }
+  WindowSpan out;
+  REQUIRE_FALSE(parse_window_span("2m", out));
+  REQUIRE_FALSE(parse_window_span("", out));
+  REQUIRE(span_ms(WindowSpan::h24) == 86'400'000);
+  Kpis k;
+  REQUIRE(k.conversion_rate() == 0.0);
+  REQUIRE(k.average_order_value_minor() == 0);
+  k.funnel = {4, 0, 0, 1};
+  k.events[static_cast<std::size_t>(EventType::purchase)] = 2;
+  k.revenue_minor = 900;
+  REQUIRE(k.conversion_rate() == Approx(0.25));
+  REQUIRE(k.average_order_value_minor() == 450);
+  REQUIRE(k.total_events() == 2);
+}
+
+TEST_CASE("every window matches a brute-force recount of all events on random out-of-order streams",
+          "[windows]") {
+  const auto [seed, lateness, step] = GENERATE(table<std::uint64_t, std::int64_t, std::int64_t>(
+      {{1, 5000, 3000}, {2, 0, 2500}, {3, 90'000, 4000}, {4, 5000, 400}, {5, 30'000, 6000}}));
+  INFO("seed " << seed << " lateness " << lateness);
+  WindowConfig config;
+  config.allowed_lateness_ms = lateness;
+  config.top_n = 4;
+  StreamShape shape;
+  shape.seed = seed;
+  shape.lateness_ms = lateness;
+  shape.mean_step_ms = step;
+  const auto events = test::random_stream(shape);
+
+  Replay replay(config);
+  std::mt19937 rng(static_cast<unsigned>(seed));
+  for (std::size_t i = 0; i < events.size();) {
+    const std::size_t n = std::min<std::size_t>(events.size() - i, 1 + rng() % 300);
+    replay.engine.apply(std::span(events).subspan(i, n));
+    for (std::size_t k = 0; k < n; ++k) replay.oracle.apply(events[i + k]);
+    i += n;
+    require_matches_oracle(*replay.engine.snapshot(), replay.oracle, config);
+    replay.take();
+  }
+  REQUIRE(replay.engine.applied_through() == events.size());
+  REQUIRE(replay.oracle.too_late() > 0);  // the stream exercises dropping
+  const auto final_snap = replay.engine.snapshot();
+  REQUIRE(final_snap->window(WindowSpan::m15).current.total_events() > 0);  // the comparison is not vacuous
+  REQUIRE(final_snap->window(WindowSpan::h24).previous.total_events() > 0);
+
+  SECTION("closed minutes hold exactly their events, re-closed after late changes") {
+    const std::int64_t coarse_end = test::floor_div(replay.oracle.watermark(), 60'000);
+    std::set<std::int64_t> minutes;
+    for (std::size_t i = 0; i < events.size(); ++i)
+      if (!replay.oracle.dropped(i)) minutes.insert(test::floor_div(events[i].time_ms, 60'000));
+    for (std::int64_t m : minutes) {
+      if (m >= coarse_end) {
+        REQUIRE(replay.closed.count(m) == 0);
+        continue;
+      }
+      REQUIRE(replay.closed.count(m) == 1);
+      require_same_rollup(replay.closed.at(m), *replay.oracle.rollup(m));
+    }
+    REQUIRE(static_cast<std::ptrdiff_t>(replay.closed.size()) == std::count_if(minutes.begin(), minutes.end(), [&](auto m) { return m < coarse_end; }));
+    REQUIRE(replay.reclosed > 0);
+  }
+
+  SECTION("minutes still held match the oracle, open or closed") {
+    const std::int64_t horizon = test::floor_div(replay.oracle.watermark(), 60'000) - 2 * 1440;
+    const std::int64_t last = test::floor_div(replay.oracle.watermark() + lateness, 60'000) + 1;
+    for (std::int64_t m = horizon; m <= last; ++m) {
+      const auto got = replay.engine.minute_rollup(m);
+      const auto want = replay.oracle.rollup(m);
+      REQUIRE(got.has_value() == want.has_value());
+      if (got) require_same_rollup(*got, *want);
+    }
+  }
+
+  SECTION("user profiles count every event however late") {
+    for (Id u = 0; u <= shape.users + 1; ++u) {
+      INFO("user " << u);
+      require_same_profile(replay.engine.user_profile(u), replay.oracle.profile(u));
+    }
+  }
+}
+
+TEST_CASE("a late event for a closed minute hands the minute out again", "[windows]") {
+  WindowConfig config;
+  config.allowed_lateness_ms = 1000;
+  WindowEngine engine(config);
+  const std::int64_t base = 600 * 60'000;  // minute 600
+  std::vector<Event> first{{base + 10, 1, 0, 1, 5, 2}, {base + 125'000, 2, 0, 2, 5, 2}};
+  engine.apply(first);
+  auto taken = engine.take_closed_minutes();
+  REQUIRE(taken.size() == 1);
+  REQUIRE(taken[0].minute == 600);
+  REQUIRE(taken[0].users.size() == 1);
+  REQUIRE(engine.take_closed_minutes().empty());
+
+  Event late{base + 59'000, 3, 250, 3, 5, 2};
+  late.type = EventType::purchase;
+  engine.apply(std::span(&late, 1));
+  taken = engine.take_closed_minutes();
+  REQUIRE(taken.size() == 1);
+  REQUIRE(taken[0].minute == 600);
+  REQUIRE(taken[0].users.size() == 2);
+  REQUIRE(taken[0].revenue_minor == 250);
+  REQUIRE(engine.minute_rollup(602).has_value());  // open minute, still readable
+  REQUIRE_FALSE(engine.minute_rollup(601).has_value());
+}
+
+TEST_CASE("a restored checkpoint behaves exactly like the engine it was taken from", "[windows]") {
+  const auto [seed, lateness] = GENERATE(table<std::uint64_t, std::int64_t>({{11, 5000}, {12, 70'000}, {13, 0}}));
+  INFO("seed " << seed);
+  WindowConfig config;
+  config.allowed_lateness_ms = lateness;
+  config.recent_events_per_user = 6;
+  config.top_categories_per_user = 2;
+  StreamShape shape;
+  shape.seed = seed;
+  shape.lateness_ms = lateness;
+  const auto events = test::random_stream(shape);
+  const std::size_t half = events.size() / 2;
+
+  WindowEngine original(config);
+  original.apply(std::span(events).first(half / 2));
+  (void)original.take_closed_minutes();  // some minutes handed out, others still pending
+  original.apply(std::span(events).subspan(half / 2, half - half / 2));
+
+  const std::string bytes = original.checkpoint();
+  auto restored = WindowEngine::restore(config, bytes);
+  REQUIRE(restored.ok());
+  REQUIRE(restored->checkpoint() == bytes);
+  require_same_snapshot(*restored->snapshot(), *original.snapshot());
+
+  for (std::size_t i = half; i < events.size(); i += 97) {
+    const auto batch = std::span(events).subspan(i, std::min<std::size_t>(97, events.size() - i));
+    original.apply(batch);
+    restored->apply(batch);
+    require_same_snapshot(*restored->snapshot(), *original.snapshot());
+    const auto a = original.take_closed_minutes();
+    const auto b = restored->take_closed_minutes();
+    REQUIRE(a.size() == b.size());
+    for (std::size_t k = 0; k < a.size(); ++k) REQUIRE(encode_rollup(a[k]) == encode_rollup(b[k]));
+  }
+  for (Id u = 1; u <= shape.users; ++u) require_same_profile(restored->user_profile(u), original.user_profile(u));
+  REQUIRE(restored->checkpoint() == original.checkpoint());
+
+  SECTION("an empty engine round-trips too") {
+    WindowEngine empty(config);
+    auto again = WindowEngine::restore(config, empty.checkpoint());
+    REQUIRE(again.ok());
+    require_same_snapshot(*again->snapshot(), *empty.snapshot());
+  }
+  SECTION("damaged checkpoints are refused, never crash") {
+    for (std::size_t cut = 0; cut < bytes.size(); cut += 1 + bytes.size() / 300) {
+      auto r = WindowEngine::restore(config, std::string_view(bytes).substr(0, cut));
+      REQUIRE_FALSE(r.ok());
+      REQUIRE(r.error().code == Errc::corrupt);
+    }
+    std::mt19937 rng(3);
+    for (int i = 0; i < 200; ++i) {
+      std::string damaged = bytes;
+      damaged[rng() % damaged.size()] ^= static_cast<char>(1 + rng() % 255);
+      (void)WindowEngine::restore(config, damaged);  // ok or an error; must not crash
+    }
+    WindowConfig other = config;
+    other.allowed_lateness_ms = lateness + 1;
+    auto mismatch = WindowEngine::restore(other, bytes);
+    REQUIRE_FALSE(mismatch.ok());
+    REQUIRE(mismatch.error().code == Errc::invalid_argument);
+  }
+}
