@@ -197,13 +197,28 @@ struct Ingestor::State {
     }
   }
 
+  void apply_retention() {
+    if (config.retention_max_age_ms <= 0 && config.retention_max_bytes == 0) return;
+    auto dropped = log.apply_retention(clock.now_ms(), config.retention_max_age_ms, config.retention_max_bytes);
+    if (!dropped) kLog.warn("retention failed", {{"detail", dropped.error().detail}});
+    else if (*dropped) kLog.info("retention dropped old events", {{"events", std::to_string(*dropped)}});
+  }
+
   void run() {
     std::vector<Pending> group;
+    TimestampMs last_retention = clock.now_ms();
     for (;;) {
+      if (clock.now_ms() - last_retention >= config.retention_interval_ms) {
+        apply_retention();
+        last_retention = clock.now_ms();
+      }
       {
         std::unique_lock lock(mutex);
-        wake.wait(lock, [&] { return !queue.empty() || stopping; });
-        if (queue.empty()) break;  // stopping and drained
+        wake.wait_for(lock, std::chrono::seconds(1), [&] { return !queue.empty() || stopping; });
+        if (queue.empty()) {
+          if (stopping) break;  // stopping and drained
+          continue;
+        }
         std::size_t taken = 0;
         while (!queue.empty() && (group.empty() || taken + queue.front().events.size() <= config.max_append_events)) {
           taken += queue.front().events.size();

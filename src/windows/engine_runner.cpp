@@ -85,6 +85,12 @@ struct EngineRunner::State {
     stats.last_checkpoint_ms = clock.now_ms();
   }
 
+  void drop_old_rollups(TimestampMs now) {
+    if (config.rollup_retention_ms <= 0) return;
+    auto dropped = rollups.drop_minutes_before((now - config.rollup_retention_ms) / 60000);
+    if (!dropped) kLog.warn("rollup retention failed", {{"detail", dropped.error().detail}});
+  }
+
   void count(std::span<const Event> events) {
     std::array<std::uint64_t, kEventTypeCount> n{};
     for (const Event& e : events) ++n[static_cast<std::size_t>(e.type)];
@@ -174,6 +180,7 @@ struct EngineRunner::State {
       }
       if (now - last_checkpoint >= config.checkpoint_interval_ms) {
         write_checkpoint(engine);
+        drop_old_rollups(now);
         last_checkpoint = now;
       }
       if (n == 0) {

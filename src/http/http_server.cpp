@@ -1,0 +1,130 @@
+#include "shoppulse/http/http_server.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/strand.hpp>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "asset_table.hpp"
+#include "broadcaster.hpp"
+#include "listener.hpp"
+#include "shared_state.hpp"
+
+namespace shoppulse {
+
+namespace net = boost::asio;
+using net::ip::tcp;
+
+// Owns the io_context and its threads. The io_context is destroyed in stop(),
+// which destroys every pending handler and with it every session, so stop()
+// closes all connections without waiting for clients.
+struct HttpServer::State {
+  State(HttpConfig c, api::Handler& h, BroadcastSource b, MetricsRegistry& registry)
+      : config(std::move(c)),
+        handler(h),
+        broadcast(std::move(b)),
+        metrics(registry),
+        websocket_count(std::make_shared<std::atomic<std::size_t>>(0)),
+        table(http::active_asset_table()) {
+    registry.gauge("shoppulse_websocket_clients", "Connected WebSocket clients",
+                   [count = websocket_count] { return static_cast<double>(count->load(std::memory_order_relaxed)); });
+  }
+
+  HttpConfig config;
+  api::Handler& handler;
+  BroadcastSource broadcast;
+  http::HttpMetrics metrics;
+  std::shared_ptr<std::atomic<std::size_t>> websocket_count;
+  http::AssetTable table;
+
+  std::mutex lifecycle_mutex;  // serialises start() and stop()
+  std::unique_ptr<net::io_context> ioc;
+  std::shared_ptr<http::SharedState> shared;
+  std::vector<std::thread> threads;
+  std::atomic<std::uint16_t> port{0};
+  bool started = false;
+  bool stopped = false;
+};
+
+HttpServer::HttpServer(HttpConfig config, api::Handler& handler, BroadcastSource broadcast, MetricsRegistry& metrics)
+    : state_(std::make_unique<State>(std::move(config), handler, std::move(broadcast), metrics)) {}
+
+HttpServer::~HttpServer() { stop(); }
+
+Result<void> HttpServer::start() {
+  std::lock_guard lock(state_->lifecycle_mutex);
+  auto& s = *state_;
+  if (s.started) return make_error(Errc::invalid_argument, "HttpServer::start called twice");
+  const std::string address = s.config.host + ":" + std::to_string(s.config.port);
+  auto ioc = std::make_unique<net::io_context>(static_cast<int>(std::max(1u, s.config.threads)));
+
+  boost::system::error_code ec;
+  tcp::resolver resolver(*ioc);
+  const auto endpoints = resolver.resolve(s.config.host, std::to_string(s.config.port),
+                                          tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+  if (ec || endpoints.empty()) {
+    return make_error(Errc::io_error, "cannot resolve listen address " + address + ": " + ec.message(), "host");
+  }
+  const tcp::endpoint endpoint = endpoints.begin()->endpoint();
+  tcp::acceptor acceptor(net::make_strand(*ioc));
+  auto fail = [&](const char* step) {
+    return make_error(Errc::io_error, std::string("cannot listen on ") + address + " (" + step + "): " + ec.message(),
+                      "port");
+  };
+  acceptor.open(endpoint.protocol(), ec);
+  if (ec) return fail("open");
+  acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (ec) return fail("reuse_address");
+  acceptor.bind(endpoint, ec);
+  if (ec) return fail("bind");
+  acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) return fail("listen");
+  s.port = acceptor.local_endpoint(ec).port();
+
+  s.shared = std::make_shared<http::SharedState>(s.config, s.handler, s.table, s.metrics, s.websocket_count);
+  std::make_shared<http::Listener>(*ioc, std::move(acceptor), s.shared)->run();
+  std::make_shared<http::Broadcaster>(*ioc, std::chrono::milliseconds(s.config.ws_interval_ms), s.broadcast,
+                                      s.shared)
+      ->run();
+
+  s.ioc = std::move(ioc);
+  s.started = true;
+  const unsigned n = std::max(1u, s.config.threads);
+  s.threads.reserve(n);
+  for (unsigned i = 0; i < n; ++i) {
+    s.threads.emplace_back([ioc = s.ioc.get()] {
+      for (;;) {
+        try {
+          ioc->run();
+          return;
+        } catch (const std::exception&) {
+          // deliberately ignored: one failed handler must not stop the server
+        }
+      }
+    });
+  }
+  return {};
+}
+
+void HttpServer::stop() {
+  std::lock_guard lock(state_->lifecycle_mutex);
+  auto& s = *state_;
+  if (!s.started || s.stopped) return;
+  s.stopped = true;
+  s.shared->close();  // late api responses are dropped from now on
+  s.ioc->stop();
+  for (auto& t : s.threads) t.join();
+  s.threads.clear();
+  s.ioc.reset();  // destroys pending handlers: listener, broadcaster, sessions
+}
+
+std::uint16_t HttpServer::port() const noexcept { return state_->port.load(); }
+
+std::size_t HttpServer::websocket_clients() const noexcept {
+  return state_->websocket_count->load(std::memory_order_relaxed);
+}
+
+}  // namespace shoppulse

@@ -1,0 +1,313 @@
+#include "http_session.hpp"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <optional>
+#include <string>
+
+#include "request_text.hpp"
+#include "websocket_session.hpp"
+
+namespace shoppulse::http {
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace net = boost::asio;
+
+namespace {
+
+constexpr std::size_t kHeaderLimitBytes = 16 * 1024;
+constexpr std::string_view kWebSocketPath = "/ws/real-time";
+constexpr std::string_view kServerName = "shoppulse";
+
+bool is_api_path(std::string_view path) {
+  return path.substr(0, 5) == "/api/" || path == "/" || path == "/metrics" || path == "/openapi.json";
+}
+
+bool is_parse_error(const beast::error_code& ec) {
+  return ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category();
+}
+
+// Role: one HTTP/1.1 connection. Reads the header first so an oversized body
+// is refused with 413 before any of it is read, then reads the body, routes
+// the request and writes the reply; keep-alive requests are handled one at a
+// time (pipelined bytes wait in the buffer). Lifecycle: lives while an
+// operation is pending, including the wait for an api response; hands its
+// socket to a WebSocket session on upgrade. Thread: everything runs on the
+// connection's strand; api responses arrive from any thread and are posted
+// back to it.
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(net::ip::tcp::socket&& socket, std::shared_ptr<SharedState> state)
+      : stream_(std::move(socket)), state_(std::move(state)), response_wait_(stream_.get_executor()) {}
+
+  void run() {
+    net::dispatch(stream_.get_executor(), beast::bind_front_handler(&HttpSession::do_read, shared_from_this()));
+  }
+
+  // Called on the strand with the handler's response.
+  void deliver(api::ApiResponse response) {
+    if (!awaiting_response_) return;  // the handler responded twice; the first reply won
+    awaiting_response_ = false;
+    api_response_ = std::move(response);
+    response_wait_.cancel();
+  }
+
+ private:
+  std::chrono::milliseconds idle_timeout() const {
+    return std::chrono::milliseconds(state_->config().idle_timeout_ms);
+  }
+
+  void do_read() {
+    parser_.emplace();
+    parser_->header_limit(kHeaderLimitBytes);
+    parser_->body_limit(state_->config().body_limit_bytes);
+    version_ = 11;
+    keep_alive_ = false;
+    head_ = false;
+    route_ = RouteClass::api;
+    stream_.expires_after(idle_timeout());
+    bhttp::async_read_header(stream_, buffer_, *parser_,
+                             beast::bind_front_handler(&HttpSession::on_read_header, shared_from_this()));
+  }
+
+  void on_read_header(beast::error_code ec, std::size_t) {
+    started_ = std::chrono::steady_clock::now();
+    if (ec) return on_read_error(ec);
+    const auto& req = parser_->get();
+    version_ = req.version();
+    keep_alive_ = req.keep_alive();
+    head_ = req.method() == bhttp::verb::head;
+    const auto length = parser_->content_length();
+    if (length && *length > state_->config().body_limit_bytes) return reply_too_large();
+    if (parser_->is_done()) return on_request();
+    if (beast::iequals(req[bhttp::field::expect], "100-continue")) {
+      auto interim = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_, 11);
+      interim->set(bhttp::field::server, kServerName);
+      response_ = interim;
+      stream_.expires_after(idle_timeout());
+      return bhttp::async_write(stream_, *interim, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+        self->response_.reset();
+        if (!ec) self->do_read_body();
+      });
+    }
+    do_read_body();
+  }
+
+  void do_read_body() {
+    stream_.expires_after(idle_timeout());
+    bhttp::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, std::size_t) {
+    if (ec) return on_read_error(ec);
+    on_request();
+  }
+
+  void on_read_error(const beast::error_code& ec) {
+    if (ec == bhttp::error::body_limit) return reply_too_large();
+    if (ec == bhttp::error::header_limit) {
+      return send_error(bhttp::status::request_header_fields_too_large, "header_too_large",
+                        "request header exceeds " + std::to_string(kHeaderLimitBytes) + " bytes", true);
+    }
+    if (is_parse_error(ec) && ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
+      return send_error(bhttp::status::bad_request, "bad_request", "malformed HTTP request: " + ec.message(), true);
+    }
+    // End of stream, timeout or reset: nothing useful to reply.
+    do_close();
+  }
+
+  // 413 and close: the body (or its rest) is never read. Beast already
+  // reports body_limit from the header read when Content-Length is too big.
+  void reply_too_large() {
+    const auto limit = std::to_string(state_->config().body_limit_bytes);
+    // The fields are stored as parsed, so Content-Length is there even when
+    // the parser stopped at the end of the header.
+    const std::string_view length = parser_->get()[bhttp::field::content_length];
+    const std::string detail = !length.empty()
+                                   ? "body of " + std::string(length) + " bytes exceeds the limit of " + limit + " bytes"
+                                   : "chunked body exceeds the limit of " + limit + " bytes";
+    send_error(bhttp::status::payload_too_large, "payload_too_large", detail, true);
+  }
+
+  void on_request() {
+    auto& req = parser_->get();
+    const std::string_view target = req.target();
+    const auto question = target.find('?');
+    const std::string_view raw_path = target.substr(0, question);
+    const std::string_view query =
+        question == std::string_view::npos ? std::string_view{} : target.substr(question + 1);
+    if (raw_path.empty() || raw_path.front() != '/') {
+      return send_error(bhttp::status::bad_request, "bad_request", "request target must be an absolute path");
+    }
+    auto path = decode_path(raw_path);
+    if (!path) {
+      return send_error(bhttp::status::bad_request, "bad_request", "malformed percent-encoding in path");
+    }
+
+    if (*path == kWebSocketPath) return upgrade();
+    if (is_api_path(*path)) return call_api(std::move(*path), std::string(query));
+    serve_static(raw_path, *path);
+  }
+
+  void upgrade() {
+    route_ = RouteClass::ws;
+    auto& req = parser_->get();
+    if (!beast::websocket::is_upgrade(req)) {
+      return send_error(bhttp::status::upgrade_required, "upgrade_required",
+                        "use a WebSocket client for " + std::string(kWebSocketPath));
+    }
+    if (!state_->try_reserve_websocket()) {
+      return send_error(bhttp::status::service_unavailable, "too_many_clients",
+                        "WebSocket client limit of " + std::to_string(state_->config().ws_max_clients) + " reached",
+                        true);
+    }
+    stream_.expires_never();  // the WebSocket stream sets its own timeouts
+    start_websocket_session(stream_.release_socket(), parser_->release(), state_, started_);
+  }
+
+  void call_api(std::string path, std::string query) {
+    route_ = path == "/metrics" ? RouteClass::metrics : RouteClass::api;
+    auto& req = parser_->get();
+    api::ApiRequest request;
+    request.method = std::string(req.method_string());
+    request.path = std::move(path);
+    request.query = std::move(query);
+    request.content_type = normalize_content_type(req[bhttp::field::content_type]);
+    request.body = std::move(req.body());
+
+    // The pending timer keeps this session alive until the response is
+    // delivered; the callback holds only a weak reference, so a handler that
+    // keeps it past stop() cannot touch a destroyed io_context.
+    awaiting_response_ = true;
+    api_response_.reset();
+    response_wait_.expires_at(net::steady_timer::time_point::max());
+    response_wait_.async_wait(beast::bind_front_handler(&HttpSession::on_api_response, shared_from_this()));
+    stream_.expires_never();
+
+    std::weak_ptr<HttpSession> weak = weak_from_this();
+    auto state = state_;
+    state_->handler().handle(std::move(request), [weak, state](api::ApiResponse response) {
+      state->if_running([&] {
+        auto self = weak.lock();
+        if (!self) return;
+        auto executor = self->stream_.get_executor();
+        net::post(executor, [self = std::move(self), response = std::move(response)]() mutable {
+          self->deliver(std::move(response));
+        });
+      });
+    });
+  }
+
+  void on_api_response(beast::error_code) {
+    if (!api_response_) {  // woken without a response (should not happen): keep waiting
+      response_wait_.async_wait(beast::bind_front_handler(&HttpSession::on_api_response, shared_from_this()));
+      return;
+    }
+    api::ApiResponse response = std::move(*api_response_);
+    api_response_.reset();
+    bhttp::response<bhttp::string_body> res;
+    res.result(static_cast<unsigned>(response.status));
+    res.set(bhttp::field::content_type, response.content_type);
+    for (const auto& [name, value] : response.headers) res.insert(name, value);
+    res.body() = std::move(response.body);
+    res.prepare_payload();
+    if (head_) res.body().clear();  // Content-Length still describes the GET body
+    send(std::move(res), false);
+  }
+
+  void serve_static(std::string_view raw_path, const std::string& path) {
+    route_ = RouteClass::static_file;
+    auto& req = parser_->get();
+    if (req.method() != bhttp::verb::get && req.method() != bhttp::verb::head) {
+      return send_error(bhttp::status::method_not_allowed, "method_not_allowed",
+                        std::string(req.method_string()) + " is not allowed on " + path);
+    }
+    StaticRequest request{raw_path, path, req[bhttp::field::if_none_match], req[bhttp::field::accept_encoding]};
+    auto reply = std::make_shared<StaticReply>(state_->assets().serve(request));
+
+    bhttp::response<bhttp::span_body<const char>> res;
+    res.result(static_cast<unsigned>(reply->status));
+    if (!reply->content_type.empty()) res.set(bhttp::field::content_type, reply->content_type);
+    if (!reply->etag.empty()) res.set(bhttp::field::etag, reply->etag);
+    if (!reply->cache_control.empty()) res.set(bhttp::field::cache_control, reply->cache_control);
+    if (reply->vary) res.set(bhttp::field::vary, "Accept-Encoding");
+    if (reply->gzip) res.set(bhttp::field::content_encoding, "gzip");
+    const std::string_view body = reply->body();
+    if (reply->status == 304) {
+      // A 304 carries no body and no Content-Length.
+    } else if (head_) {
+      res.content_length(body.size());
+    } else {
+      res.body() = bhttp::span_body<const char>::value_type(body.data(), body.size());
+      res.prepare_payload();
+    }
+    keep_alive_data_ = std::move(reply);  // owns the bytes the span points into
+    send(std::move(res), false);
+  }
+
+  void send_error(bhttp::status status, std::string_view code, const std::string& detail, bool close = false) {
+    bhttp::response<bhttp::string_body> res{status, version_};
+    res.set(bhttp::field::content_type, "application/json");
+    res.body() = json_error(code, detail);
+    res.prepare_payload();
+    if (head_) res.body().clear();
+    send(std::move(res), close);
+  }
+
+  template <class Body>
+  void send(bhttp::response<Body>&& res, bool close) {
+    res.version(version_);
+    res.set(bhttp::field::server, kServerName);
+    res.keep_alive(keep_alive_ && !close);
+    status_ = static_cast<int>(res.result_int());
+    auto message = std::make_shared<bhttp::response<Body>>(std::move(res));
+    response_ = message;
+    stream_.expires_after(idle_timeout());
+    bhttp::async_write(stream_, *message,
+                       beast::bind_front_handler(&HttpSession::on_write, shared_from_this(), message->need_eof()));
+  }
+
+  void on_write(bool close, beast::error_code ec, std::size_t) {
+    state_->metrics().record(route_, status_, std::chrono::steady_clock::now() - started_);
+    response_.reset();
+    keep_alive_data_.reset();
+    if (ec) return;
+    if (close) return do_close();
+    do_read();
+  }
+
+  void do_close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ec);  // deliberately ignored: peer may be gone
+  }
+
+  beast::tcp_stream stream_;
+  std::shared_ptr<SharedState> state_;
+  net::steady_timer response_wait_;  // pending while the api handler works
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::optional<api::ApiResponse> api_response_;
+  bool awaiting_response_ = false;
+  std::shared_ptr<void> response_;         // the message being written
+  std::shared_ptr<void> keep_alive_data_;  // bytes a span body points into
+  // Per-request context.
+  std::chrono::steady_clock::time_point started_;
+  RouteClass route_ = RouteClass::api;
+  unsigned version_ = 11;
+  bool keep_alive_ = false;
+  bool head_ = false;
+  int status_ = 0;
+};
+
+}  // namespace
+
+void start_http_session(net::ip::tcp::socket socket, std::shared_ptr<SharedState> state) {
+  std::make_shared<HttpSession>(std::move(socket), std::move(state))->run();
+}
+
+}  // namespace shoppulse::http

@@ -1,0 +1,15 @@
+#pragma once
+// Entry point for one HTTP connection; the session class itself lives in
+// http_session.cpp so only that translation unit compiles Beast's HTTP parser.
+#include <boost/asio/ip/tcp.hpp>
+#include <memory>
+
+#include "shared_state.hpp"
+
+namespace shoppulse::http {
+
+// Reads requests on socket (keep-alive, one at a time), routes each to the
+// api handler, the static assets or a WebSocket upgrade, and writes replies.
+void start_http_session(boost::asio::ip::tcp::socket socket, std::shared_ptr<SharedState> state);
+
+}  // namespace shoppulse::http

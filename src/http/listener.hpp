@@ -1,0 +1,28 @@
+#pragma once
+// Accepts TCP connections and starts one HttpSession per connection.
+// Lifecycle: created by HttpServer::start() with an already bound and
+// listening acceptor (so bind errors surface synchronously); lives while an
+// accept is pending and dies with the io_context. Thread: its own strand.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <memory>
+
+#include "shared_state.hpp"
+
+namespace shoppulse::http {
+
+class Listener : public std::enable_shared_from_this<Listener> {
+ public:
+  Listener(boost::asio::io_context& ioc, boost::asio::ip::tcp::acceptor acceptor, std::shared_ptr<SharedState> state);
+  void run();
+
+ private:
+  void do_accept();
+  void on_accept(boost::system::error_code ec, boost::asio::ip::tcp::socket socket);
+
+  boost::asio::io_context& ioc_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::shared_ptr<SharedState> state_;
+};
+
+}  // namespace shoppulse::http

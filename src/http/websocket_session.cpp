@@ -1,0 +1,126 @@
+#include "websocket_session.hpp"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+
+namespace shoppulse::http {
+
+namespace beast = boost::beast;
+namespace net = boost::asio;
+namespace websocket = beast::websocket;
+
+namespace {
+
+// Client messages are read and ignored; anything larger is a protocol error.
+constexpr std::size_t kMaxClientMessageBytes = 64 * 1024;
+constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
+// With no frame from the client for this long the server pings once, then
+// closes; browsers answer pings, so only dead or stuck clients are dropped.
+constexpr auto kIdleTimeout = std::chrono::seconds(60);
+
+// Role: pushes broadcast messages to one WebSocket client. Each session keeps
+// at most one message in flight and one pending; a newer tick replaces the
+// pending one, so a slow client skips ticks instead of queueing them.
+// Lifecycle: lives while a read or write is pending; unregisters and releases
+// its client slot on destruction. Thread: all work on the connection's strand;
+// send() may be called from any thread and posts to it.
+class WebSocketSession : public BroadcastTarget, public std::enable_shared_from_this<WebSocketSession> {
+ public:
+  WebSocketSession(net::ip::tcp::socket&& socket, std::shared_ptr<SharedState> state,
+                   std::chrono::steady_clock::time_point started)
+      : ws_(std::move(socket)), state_(std::move(state)), started_(started) {}
+
+  ~WebSocketSession() override {
+    state_->leave(this);
+    state_->release_websocket();
+  }
+
+  void run(beast::http::request<beast::http::string_body> request) {
+    websocket::stream_base::timeout timeouts{};
+    timeouts.handshake_timeout = kHandshakeTimeout;
+    timeouts.idle_timeout = kIdleTimeout;
+    timeouts.keep_alive_pings = true;
+    ws_.set_option(timeouts);
+    ws_.set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& res) { res.set(beast::http::field::server, "shoppulse"); }));
+    ws_.read_message_max(kMaxClientMessageBytes);
+    ws_.text(true);
+    ws_.async_accept(request, beast::bind_front_handler(&WebSocketSession::on_accept, shared_from_this()));
+  }
+
+  void send(std::shared_ptr<const std::string> msg) override {
+    net::post(ws_.get_executor(), [self = shared_from_this(), msg = std::move(msg)]() mutable {
+      self->enqueue(std::move(msg));
+    });
+  }
+
+ private:
+  void on_accept(beast::error_code ec) {
+    state_->metrics().record(RouteClass::ws, ec ? 400 : 101, std::chrono::steady_clock::now() - started_);
+    if (ec) return;
+    state_->join(this, weak_from_this());
+    if (auto latest = state_->latest()) enqueue(std::move(latest));
+    do_read();
+  }
+
+  void do_read() {
+    ws_.async_read(buffer_, beast::bind_front_handler(&WebSocketSession::on_read, shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, std::size_t) {
+    if (ec) {
+      closed_ = true;  // closed by the client, timed out, or a protocol error
+      return;
+    }
+    buffer_.consume(buffer_.size());
+    do_read();
+  }
+
+  void enqueue(std::shared_ptr<const std::string> msg) {
+    if (closed_) return;
+    if (in_flight_) {
+      pending_ = std::move(msg);
+      return;
+    }
+    in_flight_ = std::move(msg);
+    do_write();
+  }
+
+  void do_write() {
+    ws_.async_write(net::buffer(*in_flight_),
+                    beast::bind_front_handler(&WebSocketSession::on_write, shared_from_this()));
+  }
+
+  void on_write(beast::error_code ec, std::size_t) {
+    in_flight_.reset();
+    if (ec) {
+      closed_ = true;
+      pending_.reset();
+      return;
+    }
+    if (pending_) {
+      in_flight_ = std::move(pending_);
+      do_write();
+    }
+  }
+
+  websocket::stream<beast::tcp_stream> ws_;
+  beast::flat_buffer buffer_;
+  std::shared_ptr<SharedState> state_;
+  std::chrono::steady_clock::time_point started_;
+  std::shared_ptr<const std::string> in_flight_;  // the message being written
+  std::shared_ptr<const std::string> pending_;    // the newest message not yet written
+  bool closed_ = false;
+};
+
+}  // namespace
+
+void start_websocket_session(net::ip::tcp::socket socket, beast::http::request<beast::http::string_body> request,
+                             std::shared_ptr<SharedState> state, std::chrono::steady_clock::time_point started) {
+  auto session = std::make_shared<WebSocketSession>(std::move(socket), std::move(state), started);
+  session->run(std::move(request));
+}
+
+}  // namespace shoppulse::http

@@ -1,0 +1,491 @@
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <fstream>
+#include <iterator>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "asset_table.hpp"
+#include "shoppulse/core/metrics.hpp"
+#include "shoppulse/http/http_server.hpp"
+
+namespace shoppulse::http {
+AssetTable test_assets();  // generated from tests/http/assets by shoppulse_embed_assets
+}
+
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace websocket = boost::beast::websocket;
+using net::ip::tcp;
+using namespace std::chrono_literals;
+using shoppulse::api::ApiRequest;
+using shoppulse::api::ApiResponse;
+
+// Records requests and answers each from its own thread after a delay, to
+// prove that responding from a foreign thread works. With hold set, keeps the
+// callbacks and never answers.
+class FakeHandler : public shoppulse::api::Handler {
+ public:
+  ~FakeHandler() override {
+    std::vector<std::thread> threads;
+    {
+      std::lock_guard lock(mutex_);
+      threads.swap(threads_);
+    }
+    for (auto& t : threads) t.join();
+  }
+
+  void handle(ApiRequest request, shoppulse::api::Respond respond) override {
+    std::lock_guard lock(mutex_);
+    requests_.push_back(request);
+    if (hold) {
+      held_.push_back(std::move(respond));
+      return;
+    }
+    threads_.emplace_back([request = std::move(request), respond = std::move(respond)] {
+      std::this_thread::sleep_for(20ms);
+      ApiResponse response;
+      response.status = request.path == "/api/missing" ? 404 : 200;
+      response.body = R"({"path":")" + request.path + R"("})";
+      response.headers.emplace_back("X-Test", "yes");
+      respond(std::move(response));
+    });
+  }
+
+  std::vector<ApiRequest> requests() const {
+    std::lock_guard lock(mutex_);
+    return requests_;
+  }
+
+  // Answers held requests (after stop(): the server must drop them safely).
+  void release_held() {
+    std::vector<shoppulse::api::Respond> held;
+    {
+      std::lock_guard lock(mutex_);
+      held.swap(held_);
+    }
+    for (auto& respond : held) respond(ApiResponse{});
+  }
+
+  bool hold = false;
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<ApiRequest> requests_;
+  std::vector<std::thread> threads_;
+  std::vector<shoppulse::api::Respond> held_;
+};
+
+// Produces "tick <n> <padding>" and remembers every message weakly, so tests
+// can count how many are still referenced by the server.
+class TickSource {
+ public:
+  explicit TickSource(std::size_t padding = 0) : padding_(padding) {}
+
+  std::shared_ptr<const std::string> operator()() {
+    std::lock_guard lock(mutex_);
+    auto msg = std::make_shared<const std::string>("tick " + std::to_string(++ticks_) + " " +
+                                                   std::string(padding_, 'x'));
+    produced_.push_back(msg);
+    return msg;
+  }
+  std::size_t ticks() const {
+    std::lock_guard lock(mutex_);
+    return ticks_;
+  }
+  std::size_t alive() const {
+    std::lock_guard lock(mutex_);
+    std::size_t n = 0;
+    for (const auto& w : produced_) n += w.expired() ? 0 : 1;
+    return n;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::size_t padding_;
+  std::size_t ticks_ = 0;
+  std::vector<std::weak_ptr<const std::string>> produced_;
+};
+
+long tick_number(const std::string& msg) { return std::stol(msg.substr(5)); }
+
+struct Server {
+  explicit Server(shoppulse::HttpConfig config = {}, std::size_t tick_padding = 0) : ticks(tick_padding) {
+    static const shoppulse::http::AssetTable table = shoppulse::http::test_assets();
+    config.host = "127.0.0.1";
+    config.port = 0;
+    shoppulse::http::set_asset_table_override(&table);
+    server = std::make_unique<shoppulse::HttpServer>(
+        config, handler, [this] { return ticks(); }, metrics);
+    shoppulse::http::set_asset_table_override(nullptr);
+    auto started = server->start();
+    REQUIRE(started.ok());
+  }
+
+  shoppulse::MetricsRegistry metrics;
+  FakeHandler handler;
+  TickSource ticks;
+  std::unique_ptr<shoppulse::HttpServer> server;
+};
+
+void set_receive_timeout(tcp::socket& socket, std::chrono::milliseconds timeout) {
+  timeval tv{};
+  tv.tv_sec = timeout.count() / 1000;
+  tv.tv_usec = (timeout.count() % 1000) * 1000;
+  ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+
+// A blocking HTTP/1.1 client on a raw socket, so tests control every byte.
+class Client {
+ public:
+  explicit Client(std::uint16_t port) : socket_(ioc_) {
+    socket_.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
+    set_receive_timeout(socket_, 5s);
+  }
+
+  void write(std::string_view raw) { net::write(socket_, net::buffer(raw.data(), raw.size())); }
+
+  bhttp::response<bhttp::string_body> read(bool head = false) {
+    bhttp::response_parser<bhttp::string_body> parser;
+    parser.skip(head);
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+    bhttp::read(socket_, buffer_, parser);
+    return parser.release();
+  }
+
+  bhttp::response<bhttp::string_body> get(const std::string& target, const std::string& headers = {}) {
+    write("GET " + target + " HTTP/1.1\r\nHost: test\r\n" + headers + "\r\n");
+    return read();
+  }
+
+  // True when the server closed the connection (EOF or reset, not a timeout).
+  bool closed_by_server() {
+    char byte;
+    boost::system::error_code ec;
+    socket_.read_some(net::buffer(&byte, 1), ec);
+    return ec == net::error::eof || ec == net::error::connection_reset;
+  }
+
+ private:
+  net::io_context ioc_;
+  tcp::socket socket_;
+  beast::flat_buffer buffer_;
+};
+
+// A blocking WebSocket client.
+class WsClient {
+ public:
+  explicit WsClient(std::uint16_t port, int receive_buffer = 0) : ws_(ioc_) {
+    auto& socket = ws_.next_layer();
+    socket.open(tcp::v4());
+    if (receive_buffer > 0) socket.set_option(net::socket_base::receive_buffer_size(receive_buffer));
+    socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
+    set_receive_timeout(socket, 5s);
+    ws_.handshake("127.0.0.1", "/ws/real-time");
+  }
+
+  std::string read() {
+    beast::flat_buffer buffer;
+    ws_.read(buffer);
+    return beast::buffers_to_string(buffer.data());
+  }
+
+ private:
+  net::io_context ioc_;
+  websocket::stream<tcp::socket> ws_;
+};
+
+std::string read_source_asset(const std::string& relative) {
+  std::ifstream in(std::string(SHOPPULSE_HTTP_TEST_ASSETS) + relative, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+const std::string kUpgradeRequest =
+    "GET /ws/real-time HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+}  // namespace
+
+TEST_CASE("api requests are converted and answered from another thread", "[http]") {
+  Server s;
+  Client client(s.server->port());
+  const std::string body = R"({"a":1})";
+  client.write("POST /api/ev%20ents?window=5m&limit=3 HTTP/1.1\r\nHost: test\r\n"
+               "Content-Type: Application/JSON; charset=utf-8\r\nContent-Length: " +
+               std::to_string(body.size()) + "\r\n\r\n" + body);
+  const auto res = client.read();
+  CHECK(res.result_int() == 200);
+  CHECK(res.body() == R"({"path":"/api/ev ents"})");
+  CHECK(res[bhttp::field::server] == "shoppulse");
+  CHECK(res[bhttp::field::content_type] == "application/json");
+  CHECK(res["X-Test"] == "yes");
+
+  const auto requests = s.handler.requests();
+  REQUIRE(requests.size() == 1);
+  CHECK(requests[0].method == "POST");
+  CHECK(requests[0].path == "/api/ev ents");
+  CHECK(requests[0].query == "window=5m&limit=3");
+  CHECK(requests[0].content_type == "application/json");
+  CHECK(requests[0].body == body);
+}
+
+TEST_CASE("root, metrics and openapi go to the api handler on one keep-alive connection", "[http]") {
+  Server s;
+  Client client(s.server->port());
+  for (const char* path : {"/", "/metrics", "/openapi.json", "/api/missing"}) {
+    const auto res = client.get(path);
+    CHECK(res.result_int() == (std::string(path) == "/api/missing" ? 404 : 200));
+    CHECK(res.body() == std::string(R"({"path":")") + path + R"("})");
+  }
+  CHECK(s.handler.requests().size() == 4);
+  const auto text = s.metrics.render_prometheus();
+  CHECK(text.find("shoppulse_http_requests_total") != std::string::npos);
+  CHECK(text.find("shoppulse_http_request_duration_seconds") != std::string::npos);
+  CHECK(text.find("shoppulse_websocket_clients") != std::string::npos);
+}
+
+TEST_CASE("pipelined requests are answered in order", "[http]") {
+  Server s;
+  Client client(s.server->port());
+  client.write("GET /api/one HTTP/1.1\r\nHost: t\r\n\r\nGET /tiny.txt HTTP/1.1\r\nHost: t\r\n\r\n"
+               "GET /api/two HTTP/1.1\r\nHost: t\r\n\r\n");
+  CHECK(client.read().body() == R"({"path":"/api/one"})");
+  CHECK(client.read().body() == "hi\n");
+  CHECK(client.read().body() == R"({"path":"/api/two"})");
+}
+
+TEST_CASE("a Content-Length over the limit gets 413 before the body is sent", "[http]") {
+  shoppulse::HttpConfig config;
+  config.body_limit_bytes = 100;
+  Server s(config);
+  Client client(s.server->port());
+  client.write("POST /api/events HTTP/1.1\r\nHost: test\r\nContent-Length: 1000\r\n\r\n");
+  const auto res = client.read();
+  CHECK(res.result_int() == 413);
+  CHECK(res.body() ==
+        R"({"error":"payload_too_large","detail":"body of 1000 bytes exceeds the limit of 100 bytes"})");
+  CHECK(client.closed_by_server());
+  CHECK(s.handler.requests().empty());
+}
+
+TEST_CASE("a chunked body over the limit gets 413", "[http]") {
+  shoppulse::HttpConfig config;
+  config.body_limit_bytes = 100;
+  Server s(config);
+  Client client(s.server->port());
+  client.write("POST /api/events HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n"
+               "c8\r\n" + std::string(200, 'a') + "\r\n0\r\n\r\n");
+  const auto res = client.read();
+  CHECK(res.result_int() == 413);
+  CHECK(res.body().find("payload_too_large") != std::string::npos);
+  CHECK(s.handler.requests().empty());
+}
+
+TEST_CASE("a body within the limit is read in full, also with Expect: 100-continue", "[http]") {
+  shoppulse::HttpConfig config;
+  config.body_limit_bytes = 100;
+  Server s(config);
+  Client client(s.server->port());
+  client.write("POST /api/events HTTP/1.1\r\nHost: test\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n");
+  CHECK(client.read().result_int() == 100);
+  client.write(std::string(100, 'b'));
+  CHECK(client.read().result_int() == 200);
+  REQUIRE(s.handler.requests().size() == 1);
+  CHECK(s.handler.requests()[0].body == std::string(100, 'b'));
+}
+
+TEST_CASE("malformed HTTP gets a 400 JSON reply and the connection closes", "[http]") {
+  Server s;
+  Client client(s.server->port());
+  client.write("THIS IS NOT HTTP\r\n\r\n");
+  const auto res = client.read();
+  CHECK(res.result_int() == 400);
+  CHECK(res.body().find(R"("error":"bad_request")") != std::string::npos);
+  CHECK(client.closed_by_server());
+}
+
+TEST_CASE("static assets are served with ETag, 304 and gzip", "[http]") {
+  Server s;
+  Client client(s.server->port());
+  const auto plain = client.get("/index.html");
+  CHECK(plain.result_int() == 200);
+  CHECK(plain.body() == read_source_asset("/index.html"));
+  CHECK(plain[bhttp::field::content_type] == "text/html; charset=utf-8");
+  CHECK(plain[bhttp::field::cache_control] == "no-cache");
+  CHECK(plain[bhttp::field::vary] == "Accept-Encoding");
+  CHECK(plain[bhttp::field::content_encoding].empty());
+  const std::string etag(plain[bhttp::field::etag]);
+  REQUIRE(!etag.empty());
+
+  const auto cached = client.get("/index.html", "If-None-Match: " + etag + "\r\n");
+  CHECK(cached.result_int() == 304);
+  CHECK(cached.body().empty());
+  CHECK(cached[bhttp::field::etag] == etag);
+
+  const auto zipped = client.get("/index.html", "Accept-Encoding: gzip, br\r\n");
+  CHECK(zipped.result_int() == 200);
+  CHECK(zipped[bhttp::field::content_encoding] == "gzip");
+  CHECK(zipped.body().size() < plain.body().size());
+  CHECK(static_cast<unsigned char>(zipped.body()[0]) == 0x1f);
+
+  const auto hashed = client.get("/assets/app-3f2a1b.js");
+  CHECK(hashed[bhttp::field::cache_control] == "public, max-age=31536000, immutable");
+  CHECK(hashed[bhttp::field::content_type] == "text/javascript; charset=utf-8");
+
+  CHECK(client.get("/blob.bin").body() == read_source_asset("/blob.bin"));
+  CHECK(client.get("/dashboard").body() == plain.body());
+  CHECK(client.get("/dashboard/").body() == plain.body());
+
+  client.write("HEAD /index.html HTTP/1.1\r\nHost: test\r\n\r\n");
+  const auto head = client.read(true);
+  CHECK(head.result_int() == 200);
+  CHECK(head[bhttp::field::content_length] == std::to_string(plain.body().size()));
+  CHECK(client.get("/tiny.txt").body() == "hi\n");  // the HEAD reply carried no body
+}
+
+TEST_CASE("traversal attempts and unknown paths get 404 JSON", "[http]") {
+  Server s;
+  Client client(s.server->port());
+  for (const char* target : {"/../CMakeLists.txt", "/%2e%2e/CMakeLists.txt", "/assets/../../etc/passwd",
+                             "/assets/..%5c..%5cCMakeLists.txt", "/assets/../index.html"}) {
+    const auto res = client.get(target);
+    INFO(target);
+    CHECK(res.result_int() == 404);
+    CHECK(res.body().find(R"("error":"not_found")") != std::string::npos);
+  }
+  const auto missing = client.get("/x");
+  CHECK(missing.result_int() == 404);
+  CHECK(missing.body() == R"({"error":"not_found","detail":"no such path: /x"})");
+  CHECK(missing[bhttp::field::content_type] == "application/json");
+}
+
+TEST_CASE("a raw backslash in the target never reaches a file", "[http]") {
+  Server s;
+  Client client(s.server->port());
+  client.write("GET /assets\\..\\index.html HTTP/1.1\r\nHost: test\r\n\r\n");
+  const auto res = client.read();
+  CHECK((res.result_int() == 404 || res.result_int() == 400));
+  CHECK(res.body().find("<html") == std::string::npos);
+}
+
+TEST_CASE("websocket clients receive broadcasts at the tick rate", "[http]") {
+  shoppulse::HttpConfig config;
+  config.ws_interval_ms = 50;
+  Server s(config);
+  WsClient ws(s.server->port());
+  CHECK(s.server->websocket_clients() == 1);
+  const auto start = std::chrono::steady_clock::now();
+  long previous = 0;
+  for (int i = 0; i < 6; ++i) {
+    const auto msg = ws.read();
+    const long n = tick_number(msg);
+    CHECK(n > previous);
+    previous = n;
+  }
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  CHECK(elapsed >= 200ms);  // six ticks at 50 ms cannot arrive much faster than 250 ms
+  CHECK(elapsed < 3s);
+}
+
+TEST_CASE("a new websocket client gets the latest message immediately", "[http]") {
+  shoppulse::HttpConfig config;
+  config.ws_interval_ms = 1000;
+  Server s(config);
+  const auto deadline = std::chrono::steady_clock::now() + 3s;
+  while (s.ticks.ticks() == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+  REQUIRE(s.ticks.ticks() >= 1);
+  const auto start = std::chrono::steady_clock::now();
+  WsClient ws(s.server->port());
+  CHECK(ws.read().rfind("tick ", 0) == 0);
+  CHECK(std::chrono::steady_clock::now() - start < 500ms);
+}
+
+TEST_CASE("a slow websocket client neither blocks others nor queues messages", "[http]") {
+  shoppulse::HttpConfig config;
+  config.ws_interval_ms = 10;
+  Server s(config, 256 * 1024);
+  WsClient slow(s.server->port(), 4096);  // never reads
+  WsClient fast(s.server->port());
+  long previous = 0;
+  for (int i = 0; i < 40; ++i) {
+    const long n = tick_number(fast.read());
+    CHECK(n > previous);
+    previous = n;
+  }
+  CHECK(s.ticks.ticks() >= 40);
+  // latest + slow (in flight + pending) + fast (in flight + pending) at most.
+  CHECK(s.ticks.alive() <= 5);
+  CHECK(s.server->websocket_clients() == 2);
+}
+
+TEST_CASE("upgrades beyond ws_max_clients get 503 JSON", "[http]") {
+  shoppulse::HttpConfig config;
+  config.ws_max_clients = 1;
+  Server s(config);
+  WsClient first(s.server->port());
+  Client second(s.server->port());
+  second.write(kUpgradeRequest);
+  const auto res = second.read();
+  CHECK(res.result_int() == 503);
+  CHECK(res.body().find(R"("error":"too_many_clients")") != std::string::npos);
+  CHECK(s.server->websocket_clients() == 1);
+}
+
+TEST_CASE("the websocket path without an upgrade gets 426", "[http]") {
+  Server s;
+  Client client(s.server->port());
+  CHECK(client.get("/ws/real-time").result_int() == 426);
+}
+
+TEST_CASE("stop returns promptly with open connections and pending api calls", "[http]") {
+  Server s;
+  s.handler.hold = true;
+  Client idle(s.server->port());
+  Client waiting(s.server->port());
+  waiting.write("GET /api/slow HTTP/1.1\r\nHost: test\r\n\r\n");
+  WsClient ws(s.server->port());
+  const auto deadline = std::chrono::steady_clock::now() + 3s;
+  while (s.handler.requests().empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  REQUIRE(s.handler.requests().size() == 1);
+
+  const auto start = std::chrono::steady_clock::now();
+  s.server->stop();
+  CHECK(std::chrono::steady_clock::now() - start < 1s);
+  CHECK(idle.closed_by_server());
+  CHECK(waiting.closed_by_server());
+  CHECK(s.server->websocket_clients() == 0);
+  s.handler.release_held();  // late responses after stop are dropped safely
+  s.server->stop();          // idempotent
+}
+
+TEST_CASE("start reports a bind failure naming the address", "[http]") {
+  Server first;
+  shoppulse::MetricsRegistry metrics;
+  FakeHandler handler;
+  shoppulse::HttpConfig config;
+  config.host = "127.0.0.1";
+  config.port = first.server->port();
+  shoppulse::HttpServer second(config, handler, [] { return nullptr; }, metrics);
+  auto result = second.start();
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.error().code == shoppulse::Errc::io_error);
+  CHECK(result.error().detail.find("127.0.0.1:" + std::to_string(config.port)) != std::string::npos);
+}
