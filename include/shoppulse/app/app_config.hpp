@@ -1,0 +1,39 @@
+#pragma once
+// The aggregate of every module's config, and the one registry of its keys.
+#include <string>
+
+#include "shoppulse/api/api.hpp"
+#include "shoppulse/config/schema.hpp"
+#include "shoppulse/eventlog/rocksdb_store.hpp"
+#include "shoppulse/http/http_server.hpp"
+#include "shoppulse/ingest/ingestor.hpp"
+#include "shoppulse/sources/generator.hpp"
+#include "shoppulse/windows/engine_runner.hpp"
+
+namespace shoppulse::app {
+
+struct AppConfig {
+  HttpConfig http;
+  EventLogConfig eventlog;
+  std::string durability = "process";
+  IngestConfig ingest;
+  std::size_t ring_capacity = 1u << 20;
+  WindowConfig windows;
+  EngineRunnerConfig engine;
+  GeneratorConfig generator;
+  bool generator_enabled = true;
+  api::ApiConfig api;
+  std::string log_level = "info";
+  std::string log_format = "logfmt";
+};
+
+// Binds every key of cfg into schema.
+void bind(config::Schema& schema, AppConfig& cfg);
+
+// Environment variables of the original system and their keys.
+const std::vector<std::pair<std::string, std::string>>& environment_mapping();
+
+// Cross-field checks and derived values after all sources are applied.
+Result<void> finish(AppConfig& cfg);
+
+}  // namespace shoppulse::app

@@ -1,0 +1,99 @@
+#include "shoppulse/app/app_config.hpp"
+
+namespace shoppulse::app {
+
+void bind(config::Schema& s, AppConfig& c) {
+  s.add_string("http.host", &c.http.host, "Address the HTTP server listens on (env API_HOST)");
+  s.add_port("http.port", &c.http.port, "TCP port of the HTTP server; 0 picks a free one (env API_PORT)");
+  s.add_unsigned("http.threads", &c.http.threads, "", "I/O threads serving HTTP and WebSocket", 1, 64);
+  s.add_size("http.body_limit_bytes", &c.http.body_limit_bytes, "bytes",
+             "Largest request body; larger ones get 413 before being read", 1024, std::size_t{1} << 31);
+  s.add_duration_ms("http.idle_timeout", &c.http.idle_timeout_ms, "Idle keep-alive connections close after this",
+                    100);
+  s.add_duration_ms("http.ws_interval", &c.http.ws_interval_ms, "Period of WebSocket snapshot pushes", 50);
+  s.add_size("http.ws_max_clients", &c.http.ws_max_clients, "connections", "Most WebSocket clients at once", 1,
+             1000000);
+  s.add_string("http.static_dir", &c.http.static_dir,
+               "Serve dashboard files from this directory instead of the embedded copy (development)");
+
+  s.add_string("eventlog.data_dir", &c.eventlog.data_dir, "Directory of the embedded database (env SHOPPULSE_DATA_DIR)");
+  s.add_choice("eventlog.durability", &c.durability, {"process", "fsync"},
+               "process: survives a crash of the process; fsync: also survives power loss (group commit)");
+  s.add_duration_ms("eventlog.retention_max_age", &c.eventlog.retention_max_age_ms,
+                    "Events older than this are dropped from the log; 0 keeps them forever");
+  s.add_uint("eventlog.retention_max_bytes", &c.eventlog.retention_max_bytes, "bytes",
+             "Oldest events are dropped while the log is larger; 0 is unlimited");
+  s.add_size("eventlog.block_cache_mb", &c.eventlog.block_cache_mb, "MiB", "Read cache of the database", 1, 1 << 20);
+  s.add_size("eventlog.write_buffer_mb", &c.eventlog.write_buffer_mb, "MiB", "Memtable size per column family", 1,
+             1 << 16);
+
+  s.add_size("ingest.queue_capacity_events", &c.ingest.queue_capacity_events, "events",
+             "Events waiting for the log before ingest answers 503", 1, std::size_t{1} << 30);
+  s.add_size("ingest.max_append_events", &c.ingest.max_append_events, "events", "Most events in one group commit",
+             1, std::size_t{1} << 24);
+  s.add_duration_ms("ingest.dedupe_window", &c.ingest.dedupe_window_ms,
+                    "An event_id seen this recently makes a retry a no-op");
+  s.add_size("ingest.dedupe_max_ids", &c.ingest.dedupe_max_ids, "ids", "Most event_ids remembered for dedupe", 0,
+             std::size_t{1} << 28);
+  s.add_duration_ms("ingest.max_future", &c.ingest.max_future_ms,
+                    "Timestamps later than now plus this are refused");
+  s.add_size("ingest.ring_capacity", &c.ring_capacity, "events", "Slots in the ring between ingest and engine",
+             1024, std::size_t{1} << 28);
+
+  s.add_duration_ms("windows.allowed_lateness", &c.windows.allowed_lateness_ms,
+                    "Watermark = newest event time minus this; later events still count");
+  s.add_size("windows.top_n", &c.windows.top_n, "entries", "Entries in live top products and categories", 1, 1000);
+  s.add_size("windows.recent_events_per_user", &c.windows.recent_events_per_user, "events",
+             "Recent events kept per user profile", 0, 1000);
+  s.add_size("windows.top_categories_per_user", &c.windows.top_categories_per_user, "entries",
+             "Categories listed per user profile", 0, 100);
+  s.add_duration_ms("windows.publish_interval", &c.engine.publish_interval_ms, "Snapshot publish period", 10);
+  s.add_duration_ms("windows.checkpoint_interval", &c.engine.checkpoint_interval_ms,
+                    "Period of derived-state checkpoints", 1000);
+
+  s.add_bool("generator.enabled", &c.generator_enabled, "Start the built-in event generator at start-up");
+  s.add_double("generator.events_per_second", &c.generator.events_per_second, "events/s",
+               "Rate of generated events", 0.001, 1e8);
+  s.add_size("generator.batch_size", &c.generator.batch_size, "events", "Events per hand-off to ingest", 1, 1 << 20);
+  s.add_size("generator.users_count", &c.generator.users_count, "users", "Simulated shoppers", 1, 100000000);
+  s.add_size("generator.products_count", &c.generator.products_count, "products", "Products in the catalogue", 1,
+             100000000);
+  s.add_size("generator.categories_count", &c.generator.categories_count, "categories", "Product categories", 1,
+             1000000);
+  s.add_weights("generator.behavior_patterns", &c.generator.behavior_patterns,
+                "Relative weight of each event type (view, click, add_to_cart, purchase, rate, ...)");
+  s.add_double("generator.price_range.min", &c.generator.price_min, "currency units", "Cheapest product", 0, 1e9);
+  s.add_double("generator.price_range.max", &c.generator.price_max, "currency units", "Dearest product", 0, 1e9);
+  s.add_list("generator.devices", &c.generator.devices, "Devices shoppers use");
+  s.add_list("generator.locations", &c.generator.locations, "Shoppers' home locations");
+  s.add_uint("generator.seed", &c.generator.seed, "", "Random seed: same seed, same shop");
+
+  s.add_string("api.currency", &c.api.currency, "ISO 4217 code reported beside money");
+  s.add_size("api.max_limit", &c.api.max_limit, "entries", "Largest accepted limit= parameter", 1, 100000);
+
+  s.add_choice("log.level", &c.log_level, {"debug", "info", "warning", "error", "critical"},
+               "Least severe level logged (env LOG_LEVEL)");
+  s.add_choice("log.format", &c.log_format, {"logfmt", "json"}, "Diagnostics format on stderr");
+}
+
+const std::vector<std::pair<std::string, std::string>>& environment_mapping() {
+  static const std::vector<std::pair<std::string, std::string>> kMapping{
+      {"API_HOST", "http.host"},
+      {"API_PORT", "http.port"},
+      {"LOG_LEVEL", "log.level"},
+      {"SHOPPULSE_DATA_DIR", "eventlog.data_dir"},
+  };
+  return kMapping;
+}
+
+Result<void> finish(AppConfig& c) {
+  c.eventlog.durability = c.durability == "fsync" ? Durability::fsync : Durability::process;
+  c.ingest.retention_max_age_ms = c.eventlog.retention_max_age_ms;
+  c.ingest.retention_max_bytes = c.eventlog.retention_max_bytes;
+  c.engine.rollup_retention_ms = c.eventlog.retention_max_age_ms;
+  if (auto v = validate(c.generator); !v) return v;
+  if (c.eventlog.data_dir.empty()) return make_error(Errc::invalid_argument, "must not be empty", "eventlog.data_dir");
+  return {};
+}
+
+}  // namespace shoppulse::app

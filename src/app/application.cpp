@@ -1,0 +1,184 @@
+#include "shoppulse/app/application.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <deque>
+#include <mutex>
+#include <unistd.h>
+
+#include "shoppulse/core/log.hpp"
+
+namespace shoppulse::app {
+namespace {
+
+const Logger kLog("app");
+
+std::uint64_t resident_bytes() {
+  long pages = 0, resident = 0;
+  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    std::fclose(f);
+  }
+  return static_cast<std::uint64_t>(resident) * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+}  // namespace
+
+struct Application::State final : api::SystemControl {
+  AppConfig config;
+  SystemClock clock;
+  MetricsRegistry metrics;
+  std::unique_ptr<Storage> storage;
+  Dictionary dictionary;
+  std::unique_ptr<SpscRing<Event>> ring;
+  std::unique_ptr<Ingestor> ingestor;
+  std::unique_ptr<EngineRunner> engine;
+  std::unique_ptr<Generator> generator;
+  std::unique_ptr<api::Handler> handler;
+  std::unique_ptr<HttpServer> http;
+  TimestampMs started_ms = 0;
+
+  mutable std::mutex rate_mutex;  // guards the samples
+  std::deque<std::pair<TimestampMs, std::uint64_t>> samples;
+
+  std::vector<api::ComponentStatus> components() const override {
+    std::vector<api::ComponentStatus> out;
+    const IngestStats is = ingestor->stats();
+    out.push_back({"event_log", is.append_failures ? "degraded" : "running", true, is.append_failures, 0, ""});
+    out.push_back({"ingest", is.running ? "running" : "stopped", is.running, 0, 0, ""});
+    const EngineStats es = engine->stats();
+    out.push_back({"stream_processor", es.state, es.state != "failed", es.failures, es.restarts, es.last_error});
+    const GeneratorStats gs = generator->stats();
+    out.push_back({"data_generator", gs.running ? "running" : "stopped", true, 0, 0, ""});
+    out.push_back({"http", "running", true, 0, 0, ""});
+    return out;
+  }
+
+  Result<void> start_component(std::string_view name) override {
+    if (name == "data_generator") {
+      generator->start();
+      kLog.info("component started", {{"component", "data_generator"}});
+      return {};
+    }
+    if (name == "stream_processor") {
+      engine->resume();
+      kLog.info("component started", {{"component", "stream_processor"}});
+      return {};
+    }
+    return make_error(Errc::not_found, "unknown component: " + std::string(name) +
+                                           " (known: data_generator, stream_processor)");
+  }
+
+  Result<void> stop_component(std::string_view name) override {
+    if (name == "data_generator") {
+      generator->stop();
+      kLog.info("component stopped", {{"component", "data_generator"}});
+      return {};
+    }
+    if (name == "stream_processor") {
+      engine->pause();
+      kLog.info("component stopped", {{"component", "stream_processor"}});
+      return {};
+    }
+    return make_error(Errc::not_found, "unknown component: " + std::string(name) +
+                                           " (known: data_generator, stream_processor)");
+  }
+
+  api::SystemFigures figures() const override {
+    api::SystemFigures f;
+    f.uptime_seconds = double(clock.now_ms() - started_ms) / 1000.0;
+    f.rss_bytes = resident_bytes();
+    f.event_log = storage->stats();
+    f.ingest = ingestor->stats();
+    f.engine = engine->stats();
+    f.ring_occupancy = ring->size_approx();
+    f.ring_capacity = ring->capacity();
+    f.websocket_clients = http ? http->websocket_clients() : 0;
+    std::lock_guard lock(rate_mutex);
+    if (samples.size() >= 2) {
+      const auto& [t0, n0] = samples.front();
+      const auto& [t1, n1] = samples.back();
+      if (t1 > t0) f.events_per_second = double(n1 - n0) * 1000.0 / double(t1 - t0);
+    }
+    return f;
+  }
+};
+
+Application::Application() : state_(std::make_unique<State>()) {}
+
+Application::~Application() { stop(); }
+
+Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) {
+  std::unique_ptr<Application> app(new Application());
+  State& s = *app->state_;
+  s.config = config;
+  auto storage = open_rocksdb_store(config.eventlog);
+  if (!storage) return std::move(storage).error();
+  s.storage = std::move(storage).value();
+  if (auto loaded = load_dictionary(*s.storage, s.dictionary); !loaded) return std::move(loaded).error();
+  s.ring = std::make_unique<SpscRing<Event>>(config.ring_capacity);
+  s.ingestor = std::make_unique<Ingestor>(config.ingest, *s.storage, s.dictionary, *s.ring, s.clock, s.metrics);
+  s.engine = std::make_unique<EngineRunner>(config.windows, config.engine, *s.ring, *s.storage, *s.storage,
+                                            *s.storage, s.clock, s.metrics);
+  Ingestor& ingestor = *s.ingestor;
+  s.generator = std::make_unique<Generator>(
+      config.generator, [&ingestor](std::vector<RawEvent>&& batch) { return ingestor.submit(std::move(batch), {}); },
+      s.clock);
+  s.handler = api::make_api_handler(
+      api::ApiContext{s.dictionary, *s.ingestor, *s.engine, *s.storage, s, s.metrics, s.clock, config.api});
+  EngineRunner& engine = *s.engine;
+  const Dictionary& dictionary = s.dictionary;
+  const Clock& clock = s.clock;
+  s.http = std::make_unique<HttpServer>(
+      config.http, *s.handler,
+      [&engine, &dictionary, &clock]() {
+        return std::make_shared<const std::string>(api::render_broadcast(*engine.latest(), dictionary, clock.now_ms()));
+      },
+      s.metrics);
+  s.metrics.gauge("shoppulse_eventlog_bytes", "Estimated bytes of the event log on disk",
+                  [&s] { return double(s.storage->stats().bytes); });
+  s.metrics.gauge("shoppulse_eventlog_last_sequence", "Sequence of the newest logged event",
+                  [&s] { return double(s.storage->stats().last_sequence); });
+  return app;
+}
+
+Result<void> Application::start() {
+  State& s = *state_;
+  s.started_ms = s.clock.now_ms();
+  s.engine->start();
+  if (auto r = s.ingestor->start(); !r) return r;
+  if (auto r = s.http->start(); !r) return r;
+  if (s.config.generator_enabled) s.generator->start();
+  kLog.info("shoppulse started", {{"port", std::to_string(s.http->port())},
+                                  {"data_dir", s.config.eventlog.data_dir},
+                                  {"generator", s.config.generator_enabled ? "on" : "off"}});
+  return {};
+}
+
+void Application::stop() {
+  State& s = *state_;
+  if (!s.http) return;
+  // Reverse dependency order: sources, front door, ingest (drains into the
+  // ring, so the engine must be consuming), then the engine (drains the ring,
+  // flushes rollups, checkpoints).
+  s.generator->stop();
+  s.http->stop();
+  s.engine->resume();
+  s.ingestor->stop();
+  s.engine->stop();
+  s.http.reset();
+  kLog.info("shoppulse stopped");
+}
+
+std::uint16_t Application::port() const noexcept { return state_->http ? state_->http->port() : 0; }
+Ingestor& Application::ingestor() noexcept { return *state_->ingestor; }
+EngineRunner& Application::engine() noexcept { return *state_->engine; }
+
+void Application::sample_rate() {
+  State& s = *state_;
+  std::lock_guard lock(s.rate_mutex);
+  s.samples.emplace_back(s.clock.now_ms(), s.ingestor->stats().appended_events);
+  while (s.samples.size() > 6) s.samples.pop_front();
+}
+
+}  // namespace shoppulse::app

@@ -1,0 +1,175 @@
+// shoppulse: real-time e-commerce analytics in one process. main() only
+// parses the command line, builds the config and runs the Application.
+#include <pthread.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shoppulse/app/application.hpp"
+#include "shoppulse/core/log.hpp"
+
+namespace {
+
+constexpr const char* kVersion = "0.1.0";
+
+constexpr const char* kUsage = R"(shoppulse - real-time e-commerce analytics in one process
+
+Usage: shoppulse [options]
+
+Options:
+  --config FILE        read settings from FILE (key = value lines; see config/shoppulse.conf)
+  --port N             HTTP port (same as --set http.port=N)
+  --data-dir DIR       database directory (same as --set eventlog.data_dir=DIR)
+  --generator on|off   start the built-in event generator (same as --set generator.enabled=...)
+  --static-dir DIR     serve dashboard files from DIR instead of the embedded copy
+  --set KEY=VALUE      set any configuration key; may be repeated
+  --print-config       print every key with its meaning, unit and current value, then exit
+  --help               show this help and exit
+  --version            print the version and exit
+
+Precedence: built-in defaults < config file < environment (API_HOST, API_PORT,
+LOG_LEVEL, SHOPPULSE_DATA_DIR) < command-line flags.
+An unknown key or a bad value stops start-up with exit code 2.
+)";
+
+int usage_error(const std::string& message) {
+  std::fprintf(stderr, "shoppulse: %s\nTry 'shoppulse --help'.\n", message.c_str());
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace shoppulse;
+  app::AppConfig cfg;
+  config::Schema schema;
+  app::bind(schema, cfg);
+
+  std::string config_file;
+  std::vector<std::pair<std::string, std::string>> sets;  // applied after file and environment
+  bool print_config = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    auto next = [&](std::string_view flag) -> const char* {
+      if (i + 1 >= argc) return nullptr;
+      (void)flag;
+      return argv[++i];
+    };
+    auto split_eq = [](std::string_view a, std::string_view flag) -> std::optional<std::string> {
+      if (a.size() > flag.size() && a.substr(0, flag.size()) == flag && a[flag.size()] == '=')
+        return std::string(a.substr(flag.size() + 1));
+      return std::nullopt;
+    };
+    std::optional<std::string> value;
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else if (arg == "--version") {
+      std::printf("shoppulse %s\n", kVersion);
+      return 0;
+    } else if (arg == "--print-config") {
+      print_config = true;
+    } else if (arg == "--config" || (value = split_eq(arg, "--config"))) {
+      const char* v = value ? value->c_str() : next(arg);
+      if (!v) return usage_error("--config needs a file");
+      config_file = v;
+    } else if (arg == "--port" || (value = split_eq(arg, "--port"))) {
+      const char* v = value ? value->c_str() : next(arg);
+      if (!v) return usage_error("--port needs a number");
+      sets.emplace_back("http.port", v);
+    } else if (arg == "--data-dir" || (value = split_eq(arg, "--data-dir"))) {
+      const char* v = value ? value->c_str() : next(arg);
+      if (!v) return usage_error("--data-dir needs a directory");
+      sets.emplace_back("eventlog.data_dir", v);
+    } else if (arg == "--static-dir" || (value = split_eq(arg, "--static-dir"))) {
+      const char* v = value ? value->c_str() : next(arg);
+      if (!v) return usage_error("--static-dir needs a directory");
+      sets.emplace_back("http.static_dir", v);
+    } else if (arg == "--generator" || (value = split_eq(arg, "--generator"))) {
+      const char* v = value ? value->c_str() : next(arg);
+      if (!v) return usage_error("--generator needs on or off");
+      sets.emplace_back("generator.enabled", v);
+    } else if (arg == "--set" || (value = split_eq(arg, "--set"))) {
+      const char* v = value ? value->c_str() : next(arg);
+      if (!v) return usage_error("--set needs KEY=VALUE");
+      const std::string_view kv = v;
+      const std::size_t eq = kv.find('=');
+      if (eq == std::string_view::npos || eq == 0) return usage_error("--set needs KEY=VALUE, got '" + std::string(kv) + "'");
+      sets.emplace_back(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
+    } else {
+      return usage_error("unknown argument '" + std::string(arg) + "'");
+    }
+  }
+
+  if (!config_file.empty()) {
+    if (auto r = config::load_file(schema, config_file); !r) {
+      std::fprintf(stderr, "shoppulse: config error: %s\n", r.error().detail.c_str());
+      return 2;
+    }
+  }
+  if (auto r = config::apply_environment(schema, app::environment_mapping(), [](const char* n) { return std::getenv(n); });
+      !r) {
+    std::fprintf(stderr, "shoppulse: config error: %s\n", r.error().detail.c_str());
+    return 2;
+  }
+  for (const auto& [k, v] : sets) {
+    if (auto r = schema.set(k, v); !r) {
+      std::fprintf(stderr, "shoppulse: config error: %s\n", r.error().detail.c_str());
+      return 2;
+    }
+  }
+  if (auto r = app::finish(cfg); !r) {
+    std::fprintf(stderr, "shoppulse: config error: %s%s%s\n", r.error().field.c_str(),
+                 r.error().field.empty() ? "" : ": ", r.error().detail.c_str());
+    return 2;
+  }
+  if (print_config) {
+    std::fputs(schema.render_reference().c_str(), stdout);
+    return 0;
+  }
+
+  LogLevel level = LogLevel::info;
+  parse_log_level(cfg.log_level, level);
+  set_log_level(level);
+  set_log_format(cfg.log_format == "json" ? LogFormat::json : LogFormat::logfmt);
+
+  // Signals are taken synchronously by this thread; every thread started
+  // after this inherits the blocked mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  const Logger log("app");
+  auto opened = app::Application::open(cfg);
+  if (!opened) {
+    log.error("start-up failed", {{"detail", opened.error().detail}});
+    std::fprintf(stderr, "shoppulse: %s\n", opened.error().detail.c_str());
+    return 1;
+  }
+  auto& application = *opened.value();
+  if (auto r = application.start(); !r) {
+    std::fprintf(stderr, "shoppulse: %s\n", r.error().detail.c_str());
+    return 1;
+  }
+  std::printf("shoppulse listening on http://%s:%u\n", cfg.http.host.c_str(), unsigned(application.port()));
+  std::fflush(stdout);
+  for (;;) {
+    timespec timeout{1, 0};
+    const int sig = sigtimedwait(&signals, nullptr, &timeout);
+    if (sig == SIGINT || sig == SIGTERM) {
+      log.info("signal received; shutting down", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+      break;
+    }
+    application.sample_rate();
+  }
+  application.stop();
+  return 0;
+}

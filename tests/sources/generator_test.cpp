@@ -1,0 +1,219 @@
+// The Generator paces with real time, so these tests use the SystemClock and
+// short runs; they assert on delivery (exactly once, in order) and on loose
+// counts, never on precise timing.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <mutex>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "shoppulse/core/clock.hpp"
+#include "shoppulse/sources/generator.hpp"
+
+using namespace shoppulse;
+using namespace std::chrono_literals;
+
+namespace {
+
+auto content_of(const RawEvent& e) {
+  return std::tie(e.event_id, e.user_id, e.session_id, e.product_id, e.category_id, e.device, e.location,
+                  e.price_minor, e.quantity, e.type, e.rating);
+}
+
+// A sink that refuses the first `refusals` hand-offs and records what it accepts.
+class RecordingSink {
+ public:
+  explicit RecordingSink(std::size_t refusals = 0) : refusals_left_(refusals) {}
+
+  GeneratorSink sink() {
+    return [this](std::vector<RawEvent>&& batch) -> Result<void> {
+      std::lock_guard lock(mutex_);
+      ++calls_;
+      if (refusals_left_ > 0 || refuse_all_) {
+        if (refusals_left_ > 0) --refusals_left_;
+        return make_error(Errc::overloaded, "queue full");
+      }
+      batch_sizes_.push_back(batch.size());
+      for (RawEvent& e : batch) events_.push_back(std::move(e));
+      return {};
+    };
+  }
+
+  void refuse_all(bool on) {
+    std::lock_guard lock(mutex_);
+    refuse_all_ = on;
+  }
+  std::vector<RawEvent> events() {
+    std::lock_guard lock(mutex_);
+    return events_;
+  }
+  std::vector<std::size_t> batch_sizes() {
+    std::lock_guard lock(mutex_);
+    return batch_sizes_;
+  }
+  std::size_t calls() {
+    std::lock_guard lock(mutex_);
+    return calls_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::size_t refusals_left_;
+  bool refuse_all_ = false;
+  std::size_t calls_ = 0;
+  std::vector<RawEvent> events_;
+  std::vector<std::size_t> batch_sizes_;
+};
+
+// The delivered stream must be exactly the simulator's stream: nothing lost,
+// duplicated or reordered.
+void check_exactly_once_in_order(const GeneratorConfig& config, const std::vector<RawEvent>& got) {
+  ShopSimulator reference(config);
+  std::vector<RawEvent> expected;
+  reference.next(got.size(), 0, 1, expected);
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    INFO("event " << i);
+    REQUIRE(content_of(got[i]) == content_of(expected[i]));
+  }
+  for (std::size_t i = 1; i < got.size(); ++i) REQUIRE(*got[i].time_ms >= *got[i - 1].time_ms);
+}
+
+template <class F>
+double seconds_taken(F&& f) {
+  const auto start = std::chrono::steady_clock::now();
+  f();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+TEST_CASE("the generator paces roughly at the configured rate in batches of at most batch_size", "[sources]") {
+  SystemClock clock;
+  GeneratorConfig config;
+  config.events_per_second = 1000;
+  config.batch_size = 20;
+  RecordingSink recorder;
+  Generator generator(config, recorder.sink(), clock);
+  const TimestampMs before = clock.now_ms();
+  generator.start();
+  CHECK(generator.stats().running);
+  std::this_thread::sleep_for(300ms);
+  generator.stop();
+  const TimestampMs after = clock.now_ms();
+  CHECK_FALSE(generator.stats().running);
+
+  auto events = recorder.events();
+  CHECK(events.size() >= 100);   // about 300 expected
+  CHECK(events.size() <= 1300);  // at most the backlog cap beyond the elapsed time
+  CHECK(generator.stats().events_generated == events.size());
+  for (std::size_t n : recorder.batch_sizes()) CHECK((n >= 1 && n <= 20));
+  for (const RawEvent& e : events) {
+    REQUIRE(e.time_ms.has_value());
+    CHECK(*e.time_ms >= before);
+    CHECK(*e.time_ms <= after);
+  }
+  check_exactly_once_in_order(config, events);
+}
+
+TEST_CASE("a sink that refuses the first batches still receives every event exactly once, in order", "[sources]") {
+  SystemClock clock;
+  GeneratorConfig config;
+  config.events_per_second = 2000;
+  config.batch_size = 25;
+  RecordingSink recorder(5);
+  Generator generator(config, recorder.sink(), clock);
+  generator.start();
+  std::this_thread::sleep_for(120ms);
+  generator.stop();
+
+  auto stats = generator.stats();
+  CHECK(stats.batches_refused == 5);
+  auto events = recorder.events();
+  CHECK(events.size() >= 20);
+  CHECK(stats.events_generated == events.size());
+  check_exactly_once_in_order(config, events);
+}
+
+TEST_CASE("stop() returns promptly even between slow ticks or while the sink refuses", "[sources]") {
+  SystemClock clock;
+  GeneratorConfig config;
+  config.events_per_second = 1;  // the thread sleeps about a second between events
+
+  RecordingSink slow;
+  Generator idle(config, slow.sink(), clock);
+  idle.start();
+  std::this_thread::sleep_for(20ms);
+  CHECK(seconds_taken([&] { idle.stop(); }) < 0.1);
+
+  config.events_per_second = 500;
+  RecordingSink refusing;
+  refusing.refuse_all(true);
+  Generator blocked(config, refusing.sink(), clock);
+  blocked.start();
+  std::this_thread::sleep_for(80ms);  // well into the backoff
+  CHECK(seconds_taken([&] { blocked.stop(); }) < 0.1);
+  CHECK(blocked.stats().batches_refused >= 2);
+  CHECK(blocked.stats().events_generated == 0);
+}
+
+TEST_CASE("start() after stop() resumes the stream, delivering a batch refused at stop first", "[sources]") {
+  SystemClock clock;
+  GeneratorConfig config;
+  config.events_per_second = 1000;
+  config.batch_size = 10;
+  RecordingSink recorder;
+  Generator generator(config, recorder.sink(), clock);
+
+  generator.start();
+  std::this_thread::sleep_for(50ms);
+  recorder.refuse_all(true);  // the next batch is refused and still pending at stop
+  std::this_thread::sleep_for(40ms);
+  generator.stop();
+  const std::size_t first_run = recorder.events().size();
+  CHECK(generator.stats().batches_refused >= 1);
+
+  recorder.refuse_all(false);
+  generator.start();
+  std::this_thread::sleep_for(50ms);
+  generator.stop();
+  auto events = recorder.events();
+  CHECK(events.size() > first_run);
+  CHECK(generator.stats().events_generated == events.size());
+  check_exactly_once_in_order(config, events);
+}
+
+TEST_CASE("start() twice and stop() twice are harmless, and destruction stops the thread", "[sources]") {
+  SystemClock clock;
+  GeneratorConfig config;
+  config.events_per_second = 200;
+  RecordingSink recorder;
+  {
+    Generator generator(config, recorder.sink(), clock);
+    generator.stop();
+    generator.start();
+    generator.start();
+    std::this_thread::sleep_for(30ms);
+    generator.stop();
+    generator.stop();
+    CHECK_FALSE(generator.stats().running);
+    generator.start();
+  }  // destructor stops the running thread
+  check_exactly_once_in_order(config, recorder.events());
+}
+
+TEST_CASE("a low rate hands off single events", "[sources]") {
+  SystemClock clock;
+  GeneratorConfig config;
+  config.events_per_second = 20;
+  config.batch_size = 50;
+  RecordingSink recorder;
+  Generator generator(config, recorder.sink(), clock);
+  generator.start();
+  std::this_thread::sleep_for(150ms);
+  generator.stop();
+  auto sizes = recorder.batch_sizes();
+  CHECK(sizes.size() >= 2);
+  for (std::size_t n : sizes) CHECK(n <= 3);
+}
