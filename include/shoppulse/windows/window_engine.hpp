@@ -29,7 +29,7 @@
 namespace shoppulse {
 
 struct WindowConfig {
-  std::int64_t allowed_lateness_ms = 5000;  // watermark = max event time - this; ms; default 5000
+  std::int64_t allowed_lateness_ms = 2000;  // watermark = max event time - this; ms; default 2000
   std::size_t top_n = 10;                   // entries in top products/categories; default 10
   std::size_t recent_events_per_user = 20;  // events kept per user profile; default 20
   std::size_t top_categories_per_user = 5;  // categories listed per profile; default 5
