@@ -211,7 +211,7 @@ std::optional<Error> parse_document(dom::parser& parser, const char* data, std::
     return json_error(record, code);
   if (doc.type() == dom::element_type::ARRAY && allow_array) {
     long index = 0;
-    for (dom::element elem : doc.get_array().value_unsafe()) {
+    for (dom::element elem : dom::array(doc.get_array().value_unsafe())) {  // copy: the result temporary dies before the loop
       ++index;
       const Ctx ctx{options, index};
       if (out.size() >= options.max_events)

@@ -186,15 +186,16 @@ struct Ingestor::State {
       appended_counter.add(records.size());
       push_to_ring(events);
     }
+    // Count duplicates before completing: a caller that reads stats or
+    // metrics after its receipt must see its own batch counted.
     std::uint64_t dups = 0;
-    for (std::size_t r = 0; r < group.size(); ++r) {
-      dups += receipts[r].duplicates;
-      if (group[r].done) group[r].done(receipts[r]);
-    }
+    for (const IngestReceipt& receipt : receipts) dups += receipt.duplicates;
     if (dups) {
       duplicates.fetch_add(dups, std::memory_order_relaxed);
       duplicate_counter.add(dups);
     }
+    for (std::size_t r = 0; r < group.size(); ++r)
+      if (group[r].done) group[r].done(receipts[r]);
   }
 
   void apply_retention() {

@@ -1,0 +1,578 @@
+#include <catch2/catch.hpp>
+
+#include <simdjson.h>
+
+#include <chrono>
+#include <future>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "shoppulse/api/api.hpp"
+#include "shoppulse/core/time_format.hpp"
+#include "shoppulse/eventlog/memory_store.hpp"
+
+using namespace shoppulse;
+using namespace shoppulse::api;
+using namespace std::chrono_literals;
+namespace dom = simdjson::dom;
+
+namespace {
+
+// 2024-03-01T12:00:00Z: the manual clock's time.
+constexpr TimestampMs kNow = 1709294400000;
+// The known stream starts a minute earlier, on a second boundary.
+constexpr TimestampMs kBase = kNow - 60000;
+
+class FakeSystem final : public SystemControl {
+ public:
+  std::vector<ComponentStatus> components() const override { return components_; }
+  Result<void> start_component(std::string_view name) override { return act(name); }
+  Result<void> stop_component(std::string_view name) override { return act(name); }
+  SystemFigures figures() const override { return {}; }
+
+  std::vector<ComponentStatus> components_{{"data_generator", "stopped", true, 0, 0, ""},
+                                           {"stream_processor", "running", true, 0, 0, ""}};
+
+ private:
+  Result<void> act(std::string_view name) {
+    if (name != "data_generator" && name != "stream_processor")
+      return make_error(Errc::not_found, "no component " + std::string(name));
+    return {};
+  }
+};
+
+// The real ingest and engine over the memory store; the handler is called directly.
+struct Rig {
+  Rig() {
+    WindowConfig window;
+    window.allowed_lateness_ms = 0;
+    EngineRunnerConfig runner;
+    runner.publish_interval_ms = 0;  // publish on every pass: the manual clock never moves by itself
+    engine = std::make_unique<EngineRunner>(window, runner, ring, *store, *store, *store, clock, metrics);
+    ingestor = std::make_unique<Ingestor>(IngestConfig{}, *store, dictionary, ring, clock, metrics);
+    REQUIRE(ingestor->start().ok());
+    engine->start();
+    handler = make_api_handler(ApiContext{dictionary, *ingestor, *engine, *store, system, metrics, clock, ApiConfig{}});
+  }
+  ~Rig() {
+    handler.reset();
+    ingestor->stop();  // producer first, then the consumer drains
+    engine->stop();
+  }
+
+  ApiResponse call(std::string method, std::string path, std::string query = {}, std::string content_type = {},
+                   std::string body = {}) {
+    auto promise = std::make_shared<std::promise<ApiResponse>>();
+    auto calls = std::make_shared<std::atomic<int>>(0);
+    auto future = promise->get_future();
+    handler->handle(ApiRequest{std::move(method), std::move(path), std::move(query), std::move(content_type),
+                               std::move(body)},
+                    [promise, calls](ApiResponse r) {
+                      if (calls->fetch_add(1) == 0) promise->set_value(std::move(r));
+                    });
+    REQUIRE(future.wait_for(10s) == std::future_status::ready);
+    ApiResponse r = future.get();
+    CHECK(calls->load() == 1);
+    return r;
+  }
+  ApiResponse get(std::string path, std::string query = {}) { return call("GET", std::move(path), std::move(query)); }
+  ApiResponse post_events(std::string content_type, std::string body) {
+    return call("POST", "/api/events", {}, std::move(content_type), std::move(body));
+  }
+
+  // Waits until the engine's published snapshot covers sequence `through`.
+  void wait_applied(Sequence through) {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (engine->latest()->applied_through < through && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(1ms);
+    REQUIRE(engine->latest()->applied_through >= through);
+  }
+
+  std::shared_ptr<MemoryStoreFaults> faults = std::make_shared<MemoryStoreFaults>();
+  std::unique_ptr<Storage> store = make_memory_store(faults);
+  Dictionary dictionary;
+  SpscRing<Event> ring{1 << 14};
+  ManualClock clock{kNow};
+  MetricsRegistry metrics;
+  FakeSystem system;
+  std::unique_ptr<EngineRunner> engine;
+  std::unique_ptr<Ingestor> ingestor;
+  std::unique_ptr<Handler> handler;
+};
+
+std::string ts(TimestampMs offset) { return "\"" + format_iso8601(kBase + offset) + "\""; }
+
+// Seven counted events in the first seconds after kBase, then one event ten
+// seconds later that moves the watermark past them (allowed lateness is 0,
+// and a window holds whole seconds before the watermark's second).
+std::string known_stream() {
+  return "{\"user_id\":\"u1\",\"event_type\":\"view\",\"product_id\":\"p1\",\"category_id\":\"c1\",\"device\":\"mobile\","
+         "\"location\":\"Beijing\",\"timestamp\":" + ts(1000) + "}\n"
+         "{\"user_id\":\"u1\",\"event_type\":\"click\",\"product_id\":\"p1\",\"category_id\":\"c1\",\"device\":\"mobile\","
+         "\"location\":\"Beijing\",\"timestamp\":" + ts(1500) + "}\n"
+         "{\"user_id\":\"u1\",\"event_type\":\"add_to_cart\",\"product_id\":\"p1\",\"device\":\"mobile\","
+         "\"location\":\"Beijing\",\"timestamp\":" + ts(2000) + "}\n"
+         "{\"user_id\":\"u1\",\"event_type\":\"purchase\",\"product_id\":\"p1\",\"category_id\":\"c1\",\"device\":\"mobile\","
+         "\"location\":\"Beijing\",\"price\":19.99,\"quantity\":2,\"timestamp\":" + ts(2500) + "}\n"
+         "{\"user_id\":\"u2\",\"event_type\":\"view\",\"product_id\":\"p2\",\"category_id\":\"c2\",\"device\":\"desktop\","
+         "\"location\":\"Shanghai\",\"timestamp\":" + ts(3000) + "}\n"
+         "{\"user_id\":\"u2\",\"event_type\":\"view\",\"product_id\":\"p1\",\"category_id\":\"c1\",\"device\":\"desktop\","
+         "\"location\":\"Shanghai\",\"timestamp\":" + ts(3100) + "}\n"
+         "{\"user_id\":\"u3\",\"event_type\":\"purchase\",\"product_id\":\"p2\",\"category_id\":\"c2\",\"device\":\"mobile\","
+         "\"price\":\"5.00\",\"timestamp\":" + ts(4000) + "}\n"
+         "{\"user_id\":\"u9\",\"event_type\":\"view\",\"timestamp\":" + ts(10000) + "}\n";
+}
+
+// Loads the known stream through the API and waits for the engine to apply it.
+void load_known_stream(Rig& rig) {
+  const ApiResponse r = rig.post_events("application/x-ndjson", known_stream());
+  REQUIRE(r.status == 200);
+  rig.wait_applied(8);
+}
+
+struct Json {
+  explicit Json(const std::string& text) {
+    INFO(text);
+    REQUIRE(parser.parse(text).get(root) == simdjson::SUCCESS);
+  }
+  dom::parser parser;
+  dom::element root;
+};
+
+std::string header(const ApiResponse& r, std::string_view name) {
+  for (const auto& [k, v] : r.headers)
+    if (k == name) return v;
+  return {};
+}
+
+void check_error(const ApiResponse& r, int status, std::string_view error, std::string_view field) {
+  INFO(r.body);
+  CHECK(r.status == status);
+  CHECK(r.content_type == "application/json");
+  Json json(r.body);
+  CHECK(std::string_view(json.root["error"]) == error);
+  if (field.empty()) CHECK(json.root["field"].error() == simdjson::NO_SUCH_FIELD);
+  else CHECK(std::string_view(json.root["field"]) == field);
+}
+
+}  // namespace
+
+TEST_CASE("an unknown path is 404 and names the path", "[api][routing]") {
+  Rig rig;
+  const ApiResponse r = rig.get("/api/nope");
+  check_error(r, 404, "not_found", "");
+  CHECK(r.body.find("/api/nope") != std::string::npos);
+  check_error(rig.get("/api/analytics"), 404, "not_found", "");
+  check_error(rig.get("/api/analytics/real-time/extra"), 404, "not_found", "");
+  check_error(rig.call("POST", "/api/nope"), 404, "not_found", "");
+}
+
+TEST_CASE("a known path with the wrong method is 405", "[api][routing]") {
+  Rig rig;
+  check_error(rig.call("POST", "/api/health"), 405, "method_not_allowed", "");
+  check_error(rig.call("GET", "/api/events"), 405, "method_not_allowed", "");
+  check_error(rig.call("DELETE", "/api/analytics/real-time"), 405, "method_not_allowed", "");
+  check_error(rig.call("GET", "/api/system/start-component/data_generator"), 405, "method_not_allowed", "");
+  check_error(rig.call("HEAD", "/api/events"), 405, "method_not_allowed", "");
+}
+
+TEST_CASE("HEAD is answered like GET", "[api][routing]") {
+  Rig rig;
+  const ApiResponse head = rig.call("HEAD", "/api/health");
+  const ApiResponse get = rig.get("/api/health");
+  CHECK(head.status == 200);
+  CHECK(head.content_type == get.content_type);
+  CHECK(rig.call("HEAD", "/api/analytics/real-time").status == 200);
+  CHECK(rig.call("HEAD", "/metrics").status == 200);
+}
+
+TEST_CASE("the service root lists the endpoints", "[api][routing]") {
+  Rig rig;
+  const ApiResponse r = rig.get("/");
+  REQUIRE(r.status == 200);
+  Json json(r.body);
+  CHECK(std::string_view(json.root["name"]) == "shoppulse");
+  bool found = false;
+  for (dom::element e : dom::array(json.root["endpoints"]))
+    if (std::string_view(e) == "POST /api/events") found = true;
+  CHECK(found);
+}
+
+TEST_CASE("health reports healthy, or degraded when a component is not", "[api][system]") {
+  Rig rig;
+  {
+    Json json(rig.get("/api/health").body);
+    CHECK(std::string_view(json.root["status"]) == "healthy");
+    CHECK(std::string_view(json.root["components"]["stream_processor"]["state"]) == "running");
+  }
+  rig.system.components_[1].healthy = false;
+  rig.system.components_[1].last_error = "boom";
+  Json json(rig.get("/api/health").body);
+  CHECK(std::string_view(json.root["status"]) == "degraded");
+  CHECK(std::string_view(json.root["components"]["stream_processor"]["status"]) == "unhealthy");
+  CHECK(std::string_view(json.root["components"]["stream_processor"]["last_error"]) == "boom");
+}
+
+TEST_CASE("component control answers for known components and 404 for others", "[api][system]") {
+  Rig rig;
+  const ApiResponse started = rig.call("POST", "/api/system/start-component/data_generator");
+  REQUIRE(started.status == 200);
+  Json json(started.body);
+  CHECK(std::string_view(json.root["component"]) == "data_generator");
+  CHECK(std::string_view(json.root["status"]) == "started");
+  CHECK(rig.call("POST", "/api/system/stop-component/stream_processor").status == 200);
+  check_error(rig.call("POST", "/api/system/stop-component/kettle"), 404, "not_found", "");
+}
+
+TEST_CASE("system status is valid JSON with the ingest and engine figures", "[api][system]") {
+  Rig rig;
+  load_known_stream(rig);
+  const ApiResponse r = rig.get("/api/system/status");
+  REQUIRE(r.status == 200);
+  Json json(r.body);
+  CHECK(std::uint64_t(json.root["throughput"]["events_applied"]) == 8);
+  CHECK(std::string_view(json.root["ingest"]["watermark"]) == format_iso8601(kBase + 10000));
+}
+
+TEST_CASE("real-time analytics report the known stream's exact figures", "[api][realtime]") {
+  Rig rig;
+  load_known_stream(rig);
+  const ApiResponse r = rig.get("/api/analytics/real-time");
+  REQUIRE(r.status == 200);
+  CHECK(r.content_type == "application/json");
+  INFO(r.body);
+  Json json(r.body);
+  const dom::element& j = json.root;
+
+  CHECK(std::string_view(j["time_window"]) == "5m");
+  CHECK(std::string_view(j["timestamp"]) == format_iso8601(kNow));
+  CHECK(std::string_view(j["window"]["end"]) == format_iso8601(kBase + 10000));
+  CHECK(std::string_view(j["window"]["start"]) == format_iso8601(kBase + 10000 - 300000));
+  CHECK(std::string_view(j["window"]["watermark"]) == format_iso8601(kBase + 10000));
+
+  CHECK(std::uint64_t(j["active_users"]) == 3);
+  CHECK(std::uint64_t(j["page_views"]) == 3);
+  CHECK(std::uint64_t(j["clicks"]) == 1);
+  CHECK(std::uint64_t(j["add_to_cart"]) == 1);
+  CHECK(std::uint64_t(j["remove_from_cart"]) == 0);
+  CHECK(std::uint64_t(j["favorites"]) == 0);
+  CHECK(std::uint64_t(j["purchases"]) == 2);
+  CHECK(std::uint64_t(j["ratings"]) == 0);
+  CHECK(std::uint64_t(j["total_events"]) == 7);
+  CHECK(std::uint64_t(j["viewers"]) == 2);
+  CHECK(std::uint64_t(j["purchasers"]) == 2);
+  CHECK(double(j["conversion_rate"]) == 100.0);
+  // Money is written exactly, as decimal text.
+  CHECK(r.body.find("\"revenue\":44.98,") != std::string::npos);
+  CHECK(r.body.find("\"average_order_value\":22.49,") != std::string::npos);
+
+  const dom::array products = j["popular_products"];
+  REQUIRE(products.size() == 2);
+  CHECK(std::string_view(products.at(0)["product_id"]) == "p1");
+  CHECK(std::uint64_t(products.at(0)["interactions"]) == 5);
+  CHECK(std::string_view(products.at(1)["product_id"]) == "p2");
+  CHECK(std::uint64_t(products.at(1)["interactions"]) == 2);
+
+  const dom::array categories = j["popular_categories"];
+  REQUIRE(categories.size() == 2);
+  CHECK(std::string_view(categories.at(0)["category_id"]) == "c1");
+  CHECK(std::uint64_t(categories.at(0)["interactions"]) == 4);
+  CHECK(std::string_view(categories.at(1)["category_id"]) == "c2");
+  CHECK(std::uint64_t(categories.at(1)["interactions"]) == 2);
+
+  const dom::array funnel = j["funnel"];
+  REQUIRE(funnel.size() == 4);
+  const std::pair<const char*, std::uint64_t> steps[] = {{"view", 2}, {"click", 1}, {"add_to_cart", 1}, {"purchase", 2}};
+  for (std::size_t i = 0; i < 4; ++i) {
+    INFO(steps[i].first);
+    CHECK(std::string_view(funnel.at(i)["step"]) == steps[i].first);
+    CHECK(std::uint64_t(funnel.at(i)["users"]) == steps[i].second);
+    CHECK(std::uint64_t(funnel.at(i)["previous_users"]) == 0);
+  }
+
+  const dom::array devices = j["devices"];
+  REQUIRE(devices.size() == 2);
+  CHECK(std::string_view(devices.at(0)["device"]) == "mobile");
+  CHECK(std::uint64_t(devices.at(0)["events"]) == 5);
+  CHECK(std::string_view(devices.at(1)["device"]) == "desktop");
+  CHECK(std::uint64_t(devices.at(1)["events"]) == 2);
+  const dom::array locations = j["locations"];
+  REQUIRE(locations.size() == 2);
+  CHECK(std::string_view(locations.at(0)["location"]) == "Beijing");
+  CHECK(std::uint64_t(locations.at(0)["events"]) == 4);
+  CHECK(std::string_view(locations.at(1)["location"]) == "Shanghai");
+  CHECK(std::uint64_t(locations.at(1)["events"]) == 2);
+
+  CHECK(std::uint64_t(j["previous"]["total_events"]) == 0);
+  CHECK(std::string_view(j["previous"]["end"]) == format_iso8601(kBase + 10000 - 300000));
+  CHECK(r.body.find("\"previous\":{\"active_users\":0,") != std::string::npos);
+}
+
+TEST_CASE("real-time analytics answer for every named window", "[api][realtime]") {
+  Rig rig;
+  load_known_stream(rig);
+  for (const char* w : {"1m", "5m", "15m", "1h", "24h"}) {
+    INFO(w);
+    const ApiResponse r = rig.get("/api/analytics/real-time", std::string("window=") + w);
+    REQUIRE(r.status == 200);
+    Json json(r.body);
+    CHECK(std::string_view(json.root["time_window"]) == w);
+  }
+  Json one_minute(rig.get("/api/analytics/real-time", "window=1m").body);
+  CHECK(std::uint64_t(one_minute.root["total_events"]) == 7);
+}
+
+TEST_CASE("real-time analytics reject an unknown window naming the parameter", "[api][realtime]") {
+  Rig rig;
+  for (const char* q : {"window=2m", "window=", "window=5M", "window=300s", "window=5m%20"}) {
+    INFO(q);
+    check_error(rig.get("/api/analytics/real-time", q), 400, "invalid_argument", "window");
+  }
+}
+
+TEST_CASE("real-time analytics before any event are all zero", "[api][realtime]") {
+  Rig rig;
+  const ApiResponse r = rig.get("/api/analytics/real-time");
+  REQUIRE(r.status == 200);
+  Json json(r.body);
+  CHECK(std::uint64_t(json.root["total_events"]) == 0);
+  CHECK(dom::array(json.root["popular_products"]).size() == 0);
+  CHECK(r.body.find("\"revenue\":0.00,") != std::string::npos);
+}
+
+TEST_CASE("trends reject bad step, from, to and range naming the parameter", "[api][trends]") {
+  Rig rig;
+  check_error(rig.get("/api/analytics/trends", "step=2m"), 400, "invalid_argument", "step");
+  check_error(rig.get("/api/analytics/trends", "step="), 400, "invalid_argument", "step");
+  check_error(rig.get("/api/analytics/trends", "from=yesterday"), 400, "invalid_argument", "from");
+  check_error(rig.get("/api/analytics/trends", "to=2024-13-01"), 400, "invalid_argument", "to");
+  check_error(rig.get("/api/analytics/trends", "from=2024-03-01T12:00:00Z&to=2024-03-01T11:00:00Z"), 400,
+              "invalid_argument", "to");
+  check_error(rig.get("/api/analytics/trends", "from=2024-03-01T12:00:00Z&to=2024-03-01T12:00:00Z"), 400,
+              "invalid_argument", "to");
+  // 10001 one-minute points is more than max_trend_points.
+  check_error(rig.get("/api/analytics/trends", "from=0&to=600060000&step=1m"), 400, "invalid_argument", "from");
+  check_error(rig.get("/api/analytics/trends", "forecast=1h"), 400, "invalid_argument", "forecast");
+}
+
+TEST_CASE("trends accept the largest allowed range", "[api][trends]") {
+  Rig rig;
+  const ApiResponse r = rig.get("/api/analytics/trends", "from=0&to=600000000&step=1m");
+  REQUIRE(r.status == 200);
+  Json json(r.body);
+  CHECK(dom::array(json.root["points"]).size() == 10000);
+}
+
+TEST_CASE("trends add up the known stream per minute, including the open minute", "[api][trends]") {
+  Rig rig;
+  load_known_stream(rig);
+  const ApiResponse r = rig.get("/api/analytics/trends", "from=2024-03-01T11:58:00Z&to=2024-03-01T12:00:00Z&step=1m");
+  REQUIRE(r.status == 200);
+  INFO(r.body);
+  Json json(r.body);
+  CHECK(std::string_view(json.root["step"]) == "1m");
+  CHECK(std::string_view(json.root["from"]) == "2024-03-01T11:58:00.000Z");
+  CHECK(std::string_view(json.root["to"]) == "2024-03-01T12:00:00.000Z");
+  const dom::array points = json.root["points"];
+  REQUIRE(points.size() == 2);
+  CHECK(std::uint64_t(points.at(0)["page_views"]) == 0);
+  CHECK(std::string_view(points.at(1)["start"]) == "2024-03-01T11:59:00.000Z");
+  // The minute still open holds every event, the watermark's own second too.
+  CHECK(std::uint64_t(points.at(1)["page_views"]) == 4);
+  CHECK(std::uint64_t(points.at(1)["clicks"]) == 1);
+  CHECK(std::uint64_t(points.at(1)["add_to_cart"]) == 1);
+  CHECK(std::uint64_t(points.at(1)["purchases"]) == 2);
+  CHECK(std::uint64_t(points.at(1)["unique_users"]) == 4);
+  CHECK(r.body.find("\"revenue\":44.98,") != std::string::npos);
+}
+
+TEST_CASE("popular products reject bad window, limit, event_type and end naming the parameter",
+          "[api][popular]") {
+  Rig rig;
+  for (const char* q : {"window=90s", "window=0m", "window=32d", "window=abc", "window=-5m", "window="}) {
+    INFO(q);
+    check_error(rig.get("/api/products/popular", q), 400, "invalid_argument", "window");
+  }
+  for (const char* q : {"limit=0", "limit=abc", "limit=1001", "limit=", "limit=-1", "limit=1.5",
+                        "limit=9999999999"}) {
+    INFO(q);
+    check_error(rig.get("/api/products/popular", q), 400, "invalid_argument", "limit");
+  }
+  check_error(rig.get("/api/products/popular", "event_type=bogus"), 400, "invalid_argument", "event_type");
+  check_error(rig.get("/api/products/popular", "end=soon"), 400, "invalid_argument", "end");
+  CHECK(rig.get("/api/products/popular", "limit=1000&window=31d").status == 200);
+}
+
+TEST_CASE("popular products rank the known stream's products", "[api][popular]") {
+  Rig rig;
+  load_known_stream(rig);
+  {
+    const ApiResponse r = rig.get("/api/products/popular", "window=5m");
+    REQUIRE(r.status == 200);
+    INFO(r.body);
+    Json json(r.body);
+    const dom::array products = json.root["products"];
+    REQUIRE(products.size() == 2);
+    CHECK(std::string_view(products.at(0)["product_id"]) == "p1");
+    CHECK(std::uint64_t(products.at(0)["interactions"]) == 5);
+    CHECK(std::string_view(products.at(1)["product_id"]) == "p2");
+    CHECK(std::uint64_t(products.at(1)["interactions"]) == 2);
+    CHECK(std::string_view(json.root["event_type"]) == "all");
+  }
+  {
+    Json json(rig.get("/api/products/popular", "window=5m&limit=1").body);
+    CHECK(dom::array(json.root["products"]).size() == 1);
+  }
+  {
+    Json json(rig.get("/api/products/popular", "event_type=purchase").body);
+    const dom::array products = json.root["products"];
+    REQUIRE(products.size() == 2);
+    CHECK(std::uint64_t(products.at(0)["interactions"]) == 1);
+    CHECK(std::uint64_t(products.at(1)["interactions"]) == 1);
+  }
+  {
+    Json json(rig.get("/api/products/categories/c2/popular").body);
+    const dom::array products = json.root["products"];
+    REQUIRE(products.size() == 1);
+    CHECK(std::string_view(products.at(0)["product_id"]) == "p2");
+    CHECK(std::string_view(json.root["category_id"]) == "c2");
+  }
+  {
+    Json json(rig.get("/api/products/popular", "category=nobody-uses-this").body);
+    CHECK(dom::array(json.root["products"]).size() == 0);
+  }
+}
+
+TEST_CASE("popular products of an unknown category path are 404", "[api][popular]") {
+  Rig rig;
+  check_error(rig.get("/api/products/categories/c404/popular"), 404, "not_found", "");
+}
+
+TEST_CASE("an unknown user is 404", "[api][user]") {
+  Rig rig;
+  load_known_stream(rig);
+  check_error(rig.get("/api/analytics/user/nobody"), 404, "not_found", "user_id");
+}
+
+TEST_CASE("a known user's profile sums their events and spend", "[api][user]") {
+  Rig rig;
+  load_known_stream(rig);
+  const ApiResponse r = rig.get("/api/analytics/user/u1");
+  REQUIRE(r.status == 200);
+  INFO(r.body);
+  Json json(r.body);
+  CHECK(std::string_view(json.root["user_id"]) == "u1");
+  CHECK(std::uint64_t(json.root["total_events"]) == 4);
+  CHECK(std::uint64_t(json.root["events"]["purchase"]) == 1);
+  CHECK(std::string_view(json.root["currency"]) == "CNY");
+  CHECK(r.body.find("\"total_spend\":39.98,") != std::string::npos);
+  CHECK(std::string_view(json.root["first_seen"]) == format_iso8601(kBase + 1000));
+  CHECK(std::string_view(json.root["last_seen"]) == format_iso8601(kBase + 2500));
+  const dom::array recent = json.root["recent_events"];
+  REQUIRE(recent.size() == 4);
+  CHECK(std::string_view(recent.at(0)["event_type"]) == "purchase");  // newest first
+}
+
+TEST_CASE("POST /api/events accepts a JSON object or array and reports sequences", "[api][events]") {
+  Rig rig;
+  {
+    const ApiResponse r = rig.post_events("application/json", R"({"user_id":"a","event_type":"view"})");
+    REQUIRE(r.status == 200);
+    Json json(r.body);
+    CHECK(std::uint64_t(json.root["accepted"]) == 1);
+    CHECK(std::uint64_t(json.root["duplicates"]) == 0);
+    CHECK(std::uint64_t(json.root["first_sequence"]) == 1);
+    CHECK(std::uint64_t(json.root["last_sequence"]) == 1);
+  }
+  {
+    const ApiResponse r = rig.post_events(
+        "application/json", R"([{"user_id":"a","event_type":"view"},{"user_id":"b","event_type":"click"}])");
+    REQUIRE(r.status == 200);
+    Json json(r.body);
+    CHECK(std::uint64_t(json.root["accepted"]) == 2);
+    CHECK(std::uint64_t(json.root["first_sequence"]) == 2);
+    CHECK(std::uint64_t(json.root["last_sequence"]) == 3);
+  }
+  CHECK(rig.post_events("", R"({"user_id":"c","event_type":"view"})").status == 200);  // no type: JSON
+}
+
+TEST_CASE("POST /api/events accepts NDJSON", "[api][events]") {
+  Rig rig;
+  for (const char* type : {"application/x-ndjson", "application/ndjson", "application/jsonl"}) {
+    INFO(type);
+    const ApiResponse r =
+        rig.post_events(type, "{\"user_id\":\"a\",\"event_type\":\"view\"}\r\n{\"user_id\":\"b\",\"event_type\":\"view\"}\r\n");
+    REQUIRE(r.status == 200);
+    Json json(r.body);
+    CHECK(std::uint64_t(json.root["accepted"]) == 2);
+  }
+}
+
+TEST_CASE("POST /api/events with another content type is 415", "[api][events]") {
+  Rig rig;
+  for (const char* type : {"text/plain", "application/xml", "multipart/form-data"}) {
+    INFO(type);
+    check_error(rig.post_events(type, R"({"user_id":"a","event_type":"view"})"), 415, "unsupported_media_type", "");
+  }
+  CHECK(rig.store->next_sequence() == 1);
+}
+
+TEST_CASE("a rejected body is 400 naming the line and field", "[api][events]") {
+  Rig rig;
+  const ApiResponse r = rig.post_events("application/x-ndjson",
+                                        "{\"user_id\":\"a\",\"event_type\":\"view\"}\n"
+                                        "{\"user_id\":\"b\",\"event_type\":\"purchase\",\"price\":\"1.999\"}\n");
+  check_error(r, 400, "invalid_argument", "price");
+  Json json(r.body);
+  CHECK(std::int64_t(json.root["line"]) == 2);
+  CHECK(rig.store->next_sequence() == 1);  // nothing from a rejected body is kept
+
+  const ApiResponse array = rig.post_events("application/json",
+                                            R"([{"user_id":"a","event_type":"view"},{"event_type":"view"}])");
+  check_error(array, 400, "invalid_argument", "user_id");
+  CHECK(std::int64_t(Json(array.body).root["line"]) == 2);
+
+  const ApiResponse garbage = rig.post_events("application/json", "{\"user_id\":");
+  check_error(garbage, 400, "invalid_argument", "");
+}
+
+TEST_CASE("a duplicate event_id is reported with null sequences", "[api][events]") {
+  Rig rig;
+  REQUIRE(rig.post_events("application/json", R"({"event_id":"e1","user_id":"a","event_type":"view"})").status ==
+          200);
+  const ApiResponse r = rig.post_events("application/json", R"({"event_id":"e1","user_id":"a","event_type":"view"})");
+  REQUIRE(r.status == 200);
+  CHECK(r.body == R"({"accepted":0,"duplicates":1,"first_sequence":null,"last_sequence":null})");
+}
+
+TEST_CASE("a storage failure is 500 and counted", "[api][events]") {
+  Rig rig;
+  rig.faults->fail_appends = true;
+  check_error(rig.post_events("application/json", R"({"user_id":"a","event_type":"view"})"), 500, "io_error", "");
+  rig.faults->fail_appends = false;
+  CHECK(rig.post_events("application/json", R"({"user_id":"a","event_type":"view"})").status == 200);
+  CHECK(rig.get("/metrics").body.find("shoppulse_ingest_errors_total{reason=\"storage\"} 1\n") != std::string::npos);
+}
+
+TEST_CASE("POST /api/events after ingest stopped is 503 with Retry-After", "[api][events]") {
+  Rig rig;
+  rig.ingestor->stop();
+  const ApiResponse r = rig.post_events("application/json", R"({"user_id":"a","event_type":"view"})");
+  check_error(r, 503, "unavailable", "");
+  CHECK(header(r, "Retry-After") == "5");
+}
+
+TEST_CASE("metrics are served as Prometheus text with each name described once", "[api][metrics]") {
+  Rig rig;
+  (void)rig.post_events("text/plain", "x");
+  const ApiResponse r = rig.get("/metrics");
+  REQUIRE(r.status == 200);
+  CHECK(r.content_type.rfind("text/plain", 0) == 0);
+  std::size_t help = 0;
+  for (std::size_t p = r.body.find("# HELP shoppulse_ingest_errors_total "); p != std::string::npos;
+       p = r.body.find("# HELP shoppulse_ingest_errors_total ", p + 1))
+    ++help;
+  CHECK(help == 1);
+  CHECK(r.body.find("shoppulse_ingest_errors_total{reason=\"unsupported_media_type\"} 1\n") != std::string::npos);
+}

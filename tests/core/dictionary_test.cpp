@@ -1,0 +1,131 @@
+#include <catch2/catch.hpp>
+
+#include <string>
+
+#include "shoppulse/core/dictionary.hpp"
+
+using namespace shoppulse;
+
+TEST_CASE("interning hands out dense ids starting at 1", "[core][dictionary]") {
+  InternTable table;
+  CHECK(table.size() == 0);
+  CHECK(table.intern("alice") == std::pair<Id, bool>{1, true});
+  CHECK(table.intern("bob") == std::pair<Id, bool>{2, true});
+  CHECK(table.intern("carol") == std::pair<Id, bool>{3, true});
+  CHECK(table.size() == 3);
+}
+
+TEST_CASE("interning a known string returns its id and creates nothing", "[core][dictionary]") {
+  InternTable table;
+  REQUIRE(table.intern("alice").first == 1);
+  REQUIRE(table.intern("bob").first == 2);
+  CHECK(table.intern("alice") == std::pair<Id, bool>{1, false});
+  CHECK(table.intern("bob") == std::pair<Id, bool>{2, false});
+  CHECK(table.size() == 2);
+}
+
+TEST_CASE("find and name translate in both directions", "[core][dictionary]") {
+  InternTable table;
+  (void)table.intern("alice");
+  (void)table.intern("bob");
+  CHECK(table.find("alice") == Id{1});
+  CHECK(table.find("bob") == Id{2});
+  CHECK(table.name(1) == "alice");
+  CHECK(table.name(2) == "bob");
+}
+
+TEST_CASE("unknown ids and strings are reported as absent", "[core][dictionary]") {
+  InternTable table;
+  CHECK(table.name(kNoId).empty());
+  CHECK(table.name(1).empty());
+  CHECK_FALSE(table.find("alice"));
+  (void)table.intern("alice");
+  CHECK(table.name(kNoId).empty());
+  CHECK(table.name(2).empty());
+  CHECK(table.name(0xFFFFFFFFu).empty());
+  CHECK_FALSE(table.find("alic"));
+  CHECK_FALSE(table.find("alice "));
+}
+
+TEST_CASE("strings that differ only in case or bytes are distinct", "[core][dictionary]") {
+  InternTable table;
+  const Id a = table.intern("Alice").first;
+  const Id b = table.intern("alice").first;
+  const Id c = table.intern(std::string("al\0ice", 6)).first;
+  CHECK(a != b);
+  CHECK(b != c);
+  CHECK(table.name(c) == std::string_view("al\0ice", 6));
+}
+
+TEST_CASE("names stay correct across many chunks of the table", "[core][dictionary]") {
+  InternTable table;
+  constexpr int kCount = 50000;  // more than three chunks of 16384
+  for (int i = 0; i < kCount; ++i) REQUIRE(table.intern("id-" + std::to_string(i)).first == Id(i + 1));
+  for (int i = 0; i < kCount; ++i) {
+    REQUIRE(table.name(Id(i + 1)) == "id-" + std::to_string(i));
+    REQUIRE(table.find("id-" + std::to_string(i)) == Id(i + 1));
+  }
+  CHECK(table.size() == kCount);
+}
+
+TEST_CASE("a view returned by name stays valid while the table grows", "[core][dictionary]") {
+  InternTable table;
+  (void)table.intern("first");
+  const std::string_view first = table.name(1);
+  for (int i = 0; i < 40000; ++i) (void)table.intern("grow-" + std::to_string(i));
+  CHECK(first == "first");
+  CHECK(first.data() == table.name(1).data());
+}
+
+TEST_CASE("restore accepts ids densely in increasing order", "[core][dictionary]") {
+  InternTable table;
+  CHECK(table.restore(1, "alice"));
+  CHECK(table.restore(2, "bob"));
+  CHECK(table.size() == 2);
+  CHECK(table.name(2) == "bob");
+  CHECK(table.find("alice") == Id{1});
+}
+
+TEST_CASE("restore refuses gaps, repeats and out-of-order ids", "[core][dictionary]") {
+  InternTable table;
+  CHECK_FALSE(table.restore(0, "zero"));
+  CHECK_FALSE(table.restore(2, "bob"));  // 1 missing
+  REQUIRE(table.restore(1, "alice"));
+  CHECK_FALSE(table.restore(1, "again"));  // id already used
+  CHECK_FALSE(table.restore(3, "carol"));  // 2 missing
+  CHECK(table.size() == 1);
+  CHECK_FALSE(table.find("bob"));
+  CHECK_FALSE(table.find("carol"));
+}
+
+TEST_CASE("restore refuses a string that already has an id", "[core][dictionary]") {
+  InternTable table;
+  REQUIRE(table.restore(1, "alice"));
+  CHECK_FALSE(table.restore(2, "alice"));
+  CHECK(table.size() == 1);
+  CHECK(table.name(2).empty());
+}
+
+TEST_CASE("interning after a restore continues after the restored ids", "[core][dictionary]") {
+  InternTable table;
+  REQUIRE(table.restore(1, "alice"));
+  REQUIRE(table.restore(2, "bob"));
+  CHECK(table.intern("bob") == std::pair<Id, bool>{2, false});
+  CHECK(table.intern("carol") == std::pair<Id, bool>{3, true});
+  CHECK(table.restore(4, "dave"));
+  CHECK(table.intern("erin").first == 5);
+}
+
+TEST_CASE("a dictionary keeps one independent table per id kind", "[core][dictionary]") {
+  Dictionary dict;
+  CHECK(dict.table(IdKind::user).intern("42").first == 1);
+  CHECK(dict.table(IdKind::product).intern("42").first == 1);
+  CHECK(dict.table(IdKind::product).intern("7").first == 2);
+  CHECK(dict.table(IdKind::location).intern("Beijing").first == 1);
+  CHECK(dict.find(IdKind::user, "42") == Id{1});
+  CHECK_FALSE(dict.find(IdKind::user, "7"));
+  CHECK(dict.find(IdKind::product, "7") == Id{2});
+  CHECK(dict.name(IdKind::location, 1) == "Beijing");
+  CHECK(dict.name(IdKind::device, 1).empty());
+  CHECK(dict.table(IdKind::category).size() == 0);
+}

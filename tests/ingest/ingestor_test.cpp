@@ -1,0 +1,493 @@
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "shoppulse/eventlog/memory_store.hpp"
+#include "shoppulse/ingest/ingestor.hpp"
+
+using namespace shoppulse;
+using namespace std::chrono_literals;
+
+namespace {
+
+// 2024-03-01T12:00:00Z
+constexpr TimestampMs kNow = 1709294400000;
+
+RawEvent raw(std::string user, EventType type = EventType::view, std::string event_id = {}) {
+  RawEvent e;
+  e.user_id = std::move(user);
+  e.type = type;
+  e.event_id = std::move(event_id);
+  return e;
+}
+
+std::vector<RawEvent> batch(std::initializer_list<RawEvent> events) { return std::vector<RawEvent>(events); }
+
+// Collects one batch's completion; the done callback runs on the ingest thread.
+struct Completion {
+  std::shared_ptr<std::promise<Result<IngestReceipt>>> promise = std::make_shared<std::promise<Result<IngestReceipt>>>();
+  std::shared_ptr<std::atomic<int>> calls = std::make_shared<std::atomic<int>>(0);
+  std::future<Result<IngestReceipt>> future = promise->get_future();
+
+  IngestDone callback() {
+    return [p = promise, c = calls](Result<IngestReceipt> r) {
+      if (c->fetch_add(1) == 0) p->set_value(std::move(r));
+    };
+  }
+  Result<IngestReceipt> wait() {
+    REQUIRE(future.wait_for(10s) == std::future_status::ready);
+    return future.get();
+  }
+};
+
+// The real components over the memory store, with a ring the test drains.
+struct Rig {
+  explicit Rig(IngestConfig config = {}, std::size_t ring_capacity = 1 << 12,
+               std::shared_ptr<MemoryStoreFaults> f = std::make_shared<MemoryStoreFaults>())
+      : faults(std::move(f)), store(make_memory_store(faults)), ring(ring_capacity), clock(kNow) {
+    make_ingestor(config);
+  }
+  void make_ingestor(IngestConfig config) {
+    ingestor = std::make_unique<Ingestor>(config, *store, dictionary, ring, clock, metrics);
+  }
+
+  Result<IngestReceipt> ingest(std::vector<RawEvent> events) {
+    Completion c;
+    auto submitted = ingestor->submit(std::move(events), c.callback());
+    if (!submitted) return std::move(submitted).error();
+    return c.wait();
+  }
+
+  // Pops exactly n events, waiting up to a few seconds for them.
+  std::vector<Event> drain(std::size_t n) {
+    std::vector<Event> out;
+    std::vector<Event> buffer(64);
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (out.size() < n && std::chrono::steady_clock::now() < deadline) {
+      const std::size_t got = ring.pop_some(buffer);
+      out.insert(out.end(), buffer.begin(), buffer.begin() + static_cast<std::ptrdiff_t>(got));
+      if (got == 0) std::this_thread::yield();
+    }
+    return out;
+  }
+
+  std::vector<LogRecord> log_records() const {
+    std::vector<LogRecord> out;
+    auto r = store->read(1, [&](std::span<const LogRecord> run) {
+      out.insert(out.end(), run.begin(), run.end());
+      return true;
+    });
+    REQUIRE(r.ok());
+    return out;
+  }
+
+  std::shared_ptr<MemoryStoreFaults> faults;
+  std::unique_ptr<Storage> store;
+  Dictionary dictionary;
+  SpscRing<Event> ring;
+  ManualClock clock;
+  MetricsRegistry metrics;
+  std::unique_ptr<Ingestor> ingestor;
+};
+
+}  // namespace
+
+TEST_CASE("accepted events get contiguous sequences starting at 1 in an empty log", "[ingest][ingestor]") {
+  Rig rig;
+  REQUIRE(rig.ingestor->start().ok());
+  auto first = rig.ingest(batch({raw("a"), raw("b"), raw("c")}));
+  REQUIRE(first.ok());
+  CHECK(first->accepted == 3);
+  CHECK(first->duplicates == 0);
+  CHECK(first->first_sequence == 1);
+  CHECK(first->last_sequence == 3);
+  auto second = rig.ingest(batch({raw("a"), raw("d")}));
+  REQUIRE(second.ok());
+  CHECK(second->first_sequence == 4);
+  CHECK(second->last_sequence == 5);
+
+  const auto events = rig.drain(5);
+  REQUIRE(events.size() == 5);
+  for (std::size_t i = 0; i < events.size(); ++i) CHECK(events[i].sequence == i + 1);
+  CHECK(rig.store->next_sequence() == 6);
+  CHECK(rig.ingestor->stats().last_sequence == 5);
+  CHECK(rig.ingestor->stats().appended_events == 5);
+}
+
+TEST_CASE("sequences continue from the log's next sequence", "[ingest][ingestor]") {
+  Rig rig;
+  std::vector<LogRecord> existing(4);
+  for (std::size_t i = 0; i < existing.size(); ++i) {
+    existing[i].event.sequence = i + 1;
+    existing[i].event.time_ms = kNow - 1000;
+  }
+  REQUIRE(rig.store->append(AppendBatch{existing, {}}).ok());
+  REQUIRE(rig.ingestor->start().ok());
+  CHECK(rig.ingestor->stats().last_sequence == 4);
+  auto receipt = rig.ingest(batch({raw("a"), raw("b")}));
+  REQUIRE(receipt.ok());
+  CHECK(receipt->first_sequence == 5);
+  CHECK(receipt->last_sequence == 6);
+  const auto events = rig.drain(2);
+  REQUIRE(events.size() == 2);
+  CHECK(events[0].sequence == 5);
+  CHECK(events[1].sequence == 6);
+}
+
+TEST_CASE("an event without a timestamp gets the clock's time; one with a timestamp keeps it",
+          "[ingest][ingestor]") {
+  Rig rig;
+  REQUIRE(rig.ingestor->start().ok());
+  RawEvent timed = raw("a");
+  timed.time_ms = kNow - 5000;
+  rig.clock.set(kNow + 123);
+  REQUIRE(rig.ingest(batch({raw("a"), timed})).ok());
+  const auto events = rig.drain(2);
+  REQUIRE(events.size() == 2);
+  CHECK(events[0].time_ms == kNow + 123);
+  CHECK(events[1].time_ms == kNow - 5000);
+  const auto records = rig.log_records();
+  REQUIRE(records.size() == 2);
+  CHECK(records[0].event.time_ms == kNow + 123);
+}
+
+TEST_CASE("every field reaches the ring and the log, with ids interned", "[ingest][ingestor]") {
+  Rig rig;
+  REQUIRE(rig.ingestor->start().ok());
+  RawEvent e = raw("u-1", EventType::purchase, "evt-1");
+  e.session_id = "s-1";
+  e.product_id = "p-1";
+  e.category_id = "c-1";
+  e.device = "mobile";
+  e.location = "Beijing";
+  e.price_minor = 1999;
+  e.quantity = 3;
+  e.rating = 0;
+  RawEvent r = raw("u-2", EventType::rate);
+  r.product_id = "p-1";
+  r.rating = 4;
+  REQUIRE(rig.ingest(batch({e, r})).ok());
+
+  const auto events = rig.drain(2);
+  REQUIRE(events.size() == 2);
+  const Dictionary& d = rig.dictionary;
+  CHECK(d.name(IdKind::user, events[0].user) == "u-1");
+  CHECK(d.name(IdKind::product, events[0].product) == "p-1");
+  CHECK(d.name(IdKind::category, events[0].category) == "c-1");
+  CHECK(d.name(IdKind::device, events[0].device) == "mobile");
+  CHECK(d.name(IdKind::location, events[0].location) == "Beijing");
+  CHECK(events[0].price_minor == 1999);
+  CHECK(events[0].quantity == 3);
+  CHECK(events[0].type == EventType::purchase);
+  CHECK(events[0].revenue_minor() == 5997);
+  CHECK(d.name(IdKind::user, events[1].user) == "u-2");
+  CHECK(events[1].product == events[0].product);
+  CHECK(events[1].category == kNoId);
+  CHECK(events[1].device == kNoId);
+  CHECK(events[1].location == kNoId);
+  CHECK(events[1].rating == 4);
+
+  const auto records = rig.log_records();
+  REQUIRE(records.size() == 2);
+  CHECK(records[0].event_id == "evt-1");
+  CHECK(records[0].session_id == "s-1");
+  CHECK(records[0].event.user == events[0].user);
+  CHECK(records[1].event_id.empty());
+  CHECK(records[1].event.rating == 4);
+}
+
+TEST_CASE("new dictionary entries are stored with the append and reload in order", "[ingest][ingestor]") {
+  Rig rig;
+  REQUIRE(rig.ingestor->start().ok());
+  RawEvent e = raw("alice");
+  e.product_id = "p-9";
+  REQUIRE(rig.ingest(batch({e, raw("bob"), raw("alice")})).ok());
+  auto stored = rig.store->load_dictionary();
+  REQUIRE(stored.ok());
+  CHECK(stored->size() == 3);  // alice, bob, p-9: nothing twice
+
+  REQUIRE(rig.ingest(batch({raw("bob"), raw("carol")})).ok());
+  Dictionary reloaded;
+  REQUIRE(load_dictionary(*rig.store, reloaded).ok());
+  CHECK(reloaded.table(IdKind::user).size() == 3);
+  for (const char* user : {"alice", "bob", "carol"}) {
+    INFO(user);
+    CHECK(reloaded.find(IdKind::user, user) == rig.dictionary.find(IdKind::user, user));
+  }
+  CHECK(reloaded.find(IdKind::product, "p-9") == rig.dictionary.find(IdKind::product, "p-9"));
+  rig.drain(5);
+}
+
+TEST_CASE("each done callback runs exactly once with its own receipt", "[ingest][ingestor]") {
+  Rig rig;
+  REQUIRE(rig.ingestor->start().ok());
+  std::vector<Completion> completions(5);
+  for (std::size_t i = 0; i < completions.size(); ++i) {
+    std::vector<RawEvent> events;
+    for (std::size_t k = 0; k <= i; ++k) events.push_back(raw("u" + std::to_string(k)));
+    REQUIRE(rig.ingestor->submit(std::move(events), completions[i].callback()).ok());
+  }
+  Sequence expected_first = 1;
+  for (std::size_t i = 0; i < completions.size(); ++i) {
+    auto r = completions[i].wait();
+    REQUIRE(r.ok());
+    CHECK(r->accepted == i + 1);
+    CHECK(r->first_sequence == expected_first);
+    CHECK(r->last_sequence == expected_first + i);
+    expected_first += i + 1;
+  }
+  rig.ingestor->stop();
+  for (auto& c : completions) CHECK(c.calls->load() == 1);
+  CHECK(rig.drain(15).size() == 15);
+}
+
+TEST_CASE("a batch may be submitted without a done callback", "[ingest][ingestor]") {
+  Rig rig;
+  REQUIRE(rig.ingestor->start().ok());
+  REQUIRE(rig.ingestor->submit(batch({raw("a")}), nullptr).ok());
+  CHECK(rig.drain(1).size() == 1);
+}
+
+TEST_CASE("a duplicate event_id inside one batch is skipped and counted", "[ingest][ingestor]") {
+  Rig rig;
+  REQUIRE(rig.ingestor->start().ok());
+  auto r = rig.ingest(batch({raw("a", EventType::view, "e1"), raw("b", EventType::view, "e2"),
+                             raw("c", EventType::view, "e1"), raw("d"), raw("e")}));
+  REQUIRE(r.ok());
+  CHECK(r->accepted == 4);
+  CHECK(r->duplicates == 1);
+  CHECK(r->first_sequence == 1);
+  CHECK(r->last_sequence == 4);
+  CHECK(rig.ingestor->stats().duplicate_events == 1);
+  const auto events = rig.drain(4);
+  REQUIRE(events.size() == 4);
+  CHECK(rig.dictionary.name(IdKind::user, events[2].user) == "d");  // c was the duplicate
+  CHECK_FALSE(rig.dictionary.find(IdKind::user, "c"));               // and was never interned
+}
+
+TEST_CASE("a duplicate event_id in a later batch is skipped and counted", "[ingest][ingestor]") {
+  Rig rig;
+  REQUIRE(rig.ingestor->start().ok());
+  REQUIRE(rig.ingest(batch({raw("a", EventType::view, "e1")})).ok());
+  auto again = rig.ingest(batch({raw("a", EventType::view, "e1")}));
+  REQUIRE(again.ok());
+  CHECK(again->accepted == 0);
+  CHECK(again->duplicates == 1);
+  CHECK(again->first_sequence == 0);
+  CHECK(again->last_sequence == 0);
+  auto mixed = rig.ingest(batch({raw("a", EventType::view, "e1"), raw("a", EventType::view, "e2")}));
+  REQUIRE(mixed.ok());
+  CHECK(mixed->accepted == 1);
+  CHECK(mixed->duplicates == 1);
+  CHECK(mixed->first_sequence == 2);
+  const auto stats = rig.ingestor->stats();
+  CHECK(stats.duplicate_events == 2);
+  CHECK(stats.appended_events == 2);
+  CHECK(rig.store->next_sequence() == 3);
+  CHECK(rig.drain(2).size() == 2);
+}
+
+TEST_CASE("events without an event_id are never treated as duplicates", "[ingest][ingestor]") {
+  Rig rig;
+  REQUIRE(rig.ingestor->start().ok());
+  REQUIRE(rig.ingest(batch({raw("a"), raw("a")})).ok());
+  auto r = rig.ingest(batch({raw("a")}));
+  REQUIRE(r.ok());
+  CHECK(r->accepted == 1);
+  CHECK(r->duplicates == 0);
+  rig.drain(3);
+}
+
+TEST_CASE("duplicates are still recognised after a restart on the same log", "[ingest][ingestor]") {
+  Rig rig;
+  REQUIRE(rig.ingestor->start().ok());
+  REQUIRE(rig.ingest(batch({raw("a", EventType::view, "e1"), raw("b", EventType::click, "e2")})).ok());
+  rig.ingestor->stop();
+  rig.drain(2);
+
+  // A new process: fresh dictionary loaded from the log, fresh ingestor.
+  Dictionary dictionary;
+  REQUIRE(load_dictionary(*rig.store, dictionary).ok());
+  SpscRing<Event> ring(64);
+  MetricsRegistry metrics;
+  rig.clock.advance(60000);
+  Ingestor restarted(IngestConfig{}, *rig.store, dictionary, ring, rig.clock, metrics);
+  REQUIRE(restarted.start().ok());
+  Completion c;
+  REQUIRE(restarted
+              .submit(batch({raw("a", EventType::view, "e1"), raw("c", EventType::view, "e3"),
+                             raw("b", EventType::click, "e2")}),
+                      c.callback())
+              .ok());
+  auto r = c.wait();
+  REQUIRE(r.ok());
+  CHECK(r->accepted == 1);
+  CHECK(r->duplicates == 2);
+  CHECK(r->first_sequence == 3);
+  CHECK(dictionary.find(IdKind::user, "c") == Id{3});
+  restarted.stop();
+}
+
+TEST_CASE("an event_id older than the dedupe window is accepted again", "[ingest][ingestor]") {
+  IngestConfig config;
+  config.dedupe_window_ms = 60000;
+  Rig rig(config);
+  REQUIRE(rig.ingestor->start().ok());
+  REQUIRE(rig.ingest(batch({raw("a", EventType::view, "e1")})).ok());
+  rig.clock.advance(60001);
+  auto r = rig.ingest(batch({raw("a", EventType::view, "e1")}));
+  REQUIRE(r.ok());
+  CHECK(r->accepted == 1);
+  CHECK(r->duplicates == 0);
+  rig.drain(2);
+}
+
+TEST_CASE("a failing store fails the whole batch with io_error and appends nothing", "[ingest][ingestor]") {
+  Rig rig;
+  REQUIRE(rig.ingestor->start().ok());
+  rig.faults->fail_appends = true;  // published to the ingest thread by submit's lock
+  auto failed = rig.ingest(batch({raw("alice", EventType::view, "e1"), raw("bob")}));
+  REQUIRE_FALSE(failed.ok());
+  CHECK(failed.error().code == Errc::io_error);
+  CHECK(rig.store->next_sequence() == 1);
+  CHECK(rig.log_records().empty());
+  CHECK(rig.store->load_dictionary()->empty());
+  CHECK(rig.ring.size_approx() == 0);
+  auto stats = rig.ingestor->stats();
+  CHECK(stats.append_failures == 1);
+  CHECK(stats.appended_events == 0);
+  CHECK(stats.last_sequence == 0);
+}
+
+TEST_CASE("after a store failure clears, the next batch succeeds and persists the earlier entries",
+          "[ingest][ingestor]") {
+  Rig rig;
+  REQUIRE(rig.ingestor->start().ok());
+  rig.faults->fail_appends = true;
+  RawEvent first = raw("alice", EventType::view, "e1");
+  first.product_id = "p-1";
+  REQUIRE_FALSE(rig.ingest(batch({first, raw("bob")})).ok());
+
+  rig.faults->fail_appends = false;
+  // The retried event_id was never stored, so it is not a duplicate.
+  auto ok = rig.ingest(batch({raw("carol"), raw("alice", EventType::view, "e1")}));
+  REQUIRE(ok.ok());
+  CHECK(ok->accepted == 2);
+  CHECK(ok->duplicates == 0);
+  CHECK(ok->first_sequence == 1);
+  CHECK(ok->last_sequence == 2);
+
+  Dictionary reloaded;
+  REQUIRE(load_dictionary(*rig.store, reloaded).ok());
+  for (const char* user : {"alice", "bob", "carol"}) {
+    INFO(user);
+    REQUIRE(reloaded.find(IdKind::user, user).has_value());
+    CHECK(reloaded.find(IdKind::user, user) == rig.dictionary.find(IdKind::user, user));
+  }
+  CHECK(reloaded.find(IdKind::product, "p-1") == rig.dictionary.find(IdKind::product, "p-1"));
+  const auto events = rig.drain(2);
+  REQUIRE(events.size() == 2);
+  CHECK(rig.dictionary.name(IdKind::user, events[0].user) == "carol");
+  CHECK(rig.dictionary.name(IdKind::user, events[1].user) == "alice");
+}
+
+TEST_CASE("a full queue answers overloaded at once and loses nothing it accepted", "[ingest][ingestor]") {
+  IngestConfig config;
+  config.queue_capacity_events = 8;
+  config.max_append_events = 4;
+  Rig rig(config, /*ring_capacity=*/2);
+  REQUIRE(rig.ingestor->start().ok());
+
+  auto four = [](int from) {
+    std::vector<RawEvent> v;
+    for (int i = from; i < from + 4; ++i) v.push_back(raw("u" + std::to_string(i)));
+    return v;
+  };
+  std::vector<Completion> done(3);
+  // The first batch fills the ring and the ingest thread waits there.
+  REQUIRE(rig.ingestor->submit(four(0), done[0].callback()).ok());
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (rig.ring.size_approx() < rig.ring.capacity() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::yield();
+  REQUIRE(rig.ring.size_approx() == rig.ring.capacity());
+
+  REQUIRE(rig.ingestor->submit(four(4), done[1].callback()).ok());
+  REQUIRE(rig.ingestor->submit(four(8), done[2].callback()).ok());
+  CHECK(rig.ingestor->stats().queued_events == 8);
+  const auto before = std::chrono::steady_clock::now();
+  auto refused = rig.ingestor->submit(batch({raw("late")}), [](Result<IngestReceipt>) { FAIL("must not run"); });
+  CHECK(std::chrono::steady_clock::now() - before < 1s);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code == Errc::overloaded);
+  for (auto& d : done) CHECK(d.future.wait_for(0s) == std::future_status::timeout);
+
+  const auto events = rig.drain(12);
+  REQUIRE(events.size() == 12);
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    CHECK(events[i].sequence == i + 1);
+    CHECK(rig.dictionary.name(IdKind::user, events[i].user) == "u" + std::to_string(i));
+  }
+  for (auto& d : done) CHECK(d.wait().ok());
+  CHECK(rig.ingestor->submit(batch({raw("after")}), nullptr).ok());
+  CHECK(rig.drain(1).size() == 1);
+}
+
+TEST_CASE("a batch larger than the whole queue is refused as too large", "[ingest][ingestor]") {
+  IngestConfig config;
+  config.queue_capacity_events = 2;
+  Rig rig(config);
+  REQUIRE(rig.ingestor->start().ok());
+  auto r = rig.ingestor->submit(batch({raw("a"), raw("b"), raw("c")}), nullptr);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == Errc::payload_too_large);
+}
+
+TEST_CASE("stop finishes every accepted batch before it returns", "[ingest][ingestor]") {
+  Rig rig(IngestConfig{}, 1 << 14);
+  REQUIRE(rig.ingestor->start().ok());
+  std::vector<Completion> done(20);
+  for (std::size_t i = 0; i < done.size(); ++i) {
+    std::vector<RawEvent> events(50, raw("u" + std::to_string(i)));
+    REQUIRE(rig.ingestor->submit(std::move(events), done[i].callback()).ok());
+  }
+  rig.ingestor->stop();
+  for (auto& d : done) {
+    REQUIRE(d.future.wait_for(0s) == std::future_status::ready);
+    CHECK(d.future.get().ok());
+    CHECK(d.calls->load() == 1);
+  }
+  CHECK(rig.store->next_sequence() == 1001);
+  CHECK(rig.ring.size_approx() == 1000);
+  CHECK_FALSE(rig.ingestor->stats().running);
+}
+
+TEST_CASE("submit is refused as unavailable before start and after stop", "[ingest][ingestor]") {
+  Rig rig;
+  auto before = rig.ingestor->submit(batch({raw("a")}), nullptr);
+  REQUIRE_FALSE(before.ok());
+  CHECK(before.error().code == Errc::unavailable);
+  REQUIRE(rig.ingestor->start().ok());
+  CHECK(rig.ingestor->stats().running);
+  rig.ingestor->stop();
+  auto after = rig.ingestor->submit(batch({raw("a")}), nullptr);
+  REQUIRE_FALSE(after.ok());
+  CHECK(after.error().code == Errc::unavailable);
+  CHECK(rig.store->next_sequence() == 1);
+}
+
+TEST_CASE("the ingestor reports its counters as metrics", "[ingest][ingestor]") {
+  Rig rig;
+  REQUIRE(rig.ingestor->start().ok());
+  REQUIRE(rig.ingest(batch({raw("a", EventType::view, "x"), raw("b", EventType::view, "x")})).ok());
+  rig.drain(1);
+  const std::string text = rig.metrics.render_prometheus();
+  CHECK(text.find("shoppulse_ingest_events_total 1\n") != std::string::npos);
+  CHECK(text.find("shoppulse_ingest_duplicates_total 1\n") != std::string::npos);
+  CHECK(text.find("shoppulse_ring_capacity 4096\n") != std::string::npos);
+}

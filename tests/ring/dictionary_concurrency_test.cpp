@@ -1,0 +1,78 @@
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "shoppulse/core/dictionary.hpp"
+
+using namespace shoppulse;
+
+namespace {
+constexpr std::uint32_t kStrings = 200'000;
+std::string name_of(std::uint32_t i) { return "user-" + std::to_string(i * 7919u); }
+}  // namespace
+
+TEST_CASE("readers see the right names while one writer interns", "[core][dictionary][concurrency]") {
+  InternTable table;
+  // The writer publishes how many ids it has handed out; readers only ask
+  // about those, as the engine does with ids it received through the ring.
+  std::atomic<std::uint32_t> published{0};
+  std::atomic<bool> writer_done{false};
+
+  std::thread writer([&] {
+    for (std::uint32_t i = 0; i < kStrings; ++i) {
+      (void)table.intern(name_of(i));
+      published.store(i + 1, std::memory_order_release);
+    }
+    writer_done.store(true, std::memory_order_release);
+  });
+
+  struct Outcome {
+    std::uint64_t lookups = 0;
+    std::uint64_t wrong_names = 0;
+    std::uint64_t wrong_finds = 0;
+    std::uint64_t size_behind = 0;
+  };
+  auto reader = [&](std::uint64_t seed, Outcome& result) {
+    std::mt19937_64 rng(seed);
+    for (;;) {
+      const bool last_round = writer_done.load(std::memory_order_acquire);
+      const std::uint32_t n = published.load(std::memory_order_acquire);
+      if (n != 0) {
+        if (table.size() < n) ++result.size_behind;
+        for (int k = 0; k < 64; ++k) {
+          // Favour the newest ids, the ones just published.
+          const std::uint32_t back = static_cast<std::uint32_t>(rng() % std::min<std::uint32_t>(n, 256));
+          const std::uint32_t index = (k % 2 == 0) ? n - 1 - back : static_cast<std::uint32_t>(rng() % n);
+          const Id id = index + 1;
+          ++result.lookups;
+          if (table.name(id) != name_of(index)) ++result.wrong_names;
+          if (k % 4 == 0) {
+            const auto found = table.find(name_of(index));
+            if (!found || *found != id) ++result.wrong_finds;
+          }
+        }
+      }
+      if (last_round) break;
+    }
+  };
+
+  Outcome a, b;
+  std::thread r1(reader, 1, std::ref(a));
+  std::thread r2(reader, 2, std::ref(b));
+  writer.join();
+  r1.join();
+  r2.join();
+
+  CHECK(a.lookups > 0);
+  CHECK(b.lookups > 0);
+  CHECK(a.wrong_names + b.wrong_names == 0);
+  CHECK(a.wrong_finds + b.wrong_finds == 0);
+  CHECK(a.size_behind + b.size_behind == 0);
+  REQUIRE(table.size() == kStrings);
+  for (std::uint32_t i = 0; i < kStrings; i += 997) CHECK(table.name(i + 1) == name_of(i));
+}
