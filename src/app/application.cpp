@@ -49,7 +49,8 @@ struct Application::State final : api::SystemControl {
     const EngineStats es = engine->stats();
     out.push_back({"stream_processor", es.state, es.state != "failed", es.failures, es.restarts, es.last_error});
     const GeneratorStats gs = generator->stats();
-    out.push_back({"data_generator", gs.running ? "running" : "stopped", true, 0, 0, ""});
+    out.push_back({"data_generator", gs.running ? "running" : "stopped", true, gs.failures, gs.restarts,
+                   gs.last_error});
     out.push_back({"http", "running", true, 0, 0, ""});
     return out;
   }

@@ -47,7 +47,7 @@ struct Generator::State {
   std::mutex lifecycle;  // serializes start() and stop()
   std::thread thread;
 
-  std::mutex mutex;  // guards stop_requested for the condition variable
+  mutable std::mutex mutex;  // guards stop_requested, failures, restarts, last_error
   std::condition_variable wake;
   bool stop_requested = false;
 
@@ -58,6 +58,9 @@ struct Generator::State {
   // Owned by the generator thread; handed between runs through join/start.
   std::vector<RawEvent> unsent;  // a refused batch interrupted by stop()
   TimestampMs last_time = kNoTime;
+  std::uint64_t failures = 0;  // guarded by mutex
+  std::uint64_t restarts = 0;  // guarded by mutex
+  std::string last_error;      // guarded by mutex
 
   State(GeneratorConfig c, GeneratorSink s, const Clock& k)
       : config(std::move(c)), sink(std::move(s)), clock(k), simulator(config) {}
@@ -81,7 +84,12 @@ struct Generator::State {
     auto backoff = std::chrono::duration_cast<SteadyClock::duration>(kFirstBackoff);
     while (true) {
       const std::size_t n = batch.size();
-      Result<void> accepted = sink(std::move(batch));
+      // A sink that throws keeps the batch with us: the restarted thread
+      // delivers it first.
+      unsent = std::move(batch);
+      Result<void> accepted = sink(std::move(unsent));
+      batch = std::move(unsent);
+      unsent.clear();
       if (accepted) {
         events_generated.fetch_add(n, std::memory_order_relaxed);
         batch.clear();
@@ -94,6 +102,27 @@ struct Generator::State {
         return false;
       }
       backoff = std::min<SteadyClock::duration>(backoff * 2, kMaxBackoff);
+    }
+  }
+
+  // Runs run() and restarts it after a failure, until stop().
+  void supervised_run() {
+    auto backoff = std::chrono::milliseconds(500);
+    for (;;) {
+      try {
+        run();
+        return;
+      } catch (const std::exception& e) {
+        {
+          std::lock_guard lock(mutex);
+          ++failures;
+          last_error = e.what();
+        }
+        if (sleep_until(SteadyClock::now() + backoff)) return;
+        std::lock_guard lock(mutex);
+        ++restarts;
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(30000));
+      }
     }
   }
 
@@ -165,7 +194,7 @@ void Generator::start() {
     s.stop_requested = false;
   }
   s.running.store(true, std::memory_order_relaxed);
-  s.thread = std::thread([&s] { s.run(); });
+  s.thread = std::thread([&s] { s.supervised_run(); });
 }
 
 void Generator::stop() {
@@ -187,6 +216,10 @@ GeneratorStats Generator::stats() const {
   out.running = s.running.load(std::memory_order_relaxed);
   out.events_generated = s.events_generated.load(std::memory_order_relaxed);
   out.batches_refused = s.batches_refused.load(std::memory_order_relaxed);
+  std::lock_guard lock(s.mutex);
+  out.failures = s.failures;
+  out.restarts = s.restarts;
+  out.last_error = s.last_error;
   return out;
 }
 

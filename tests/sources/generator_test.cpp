@@ -3,7 +3,9 @@
 // counts, never on precise timing.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
+#include <stdexcept>
 #include <mutex>
 #include <thread>
 #include <tuple>
@@ -216,4 +218,35 @@ TEST_CASE("a low rate hands off single events", "[sources]") {
   auto sizes = recorder.batch_sizes();
   CHECK(sizes.size() >= 2);
   for (std::size_t n : sizes) CHECK(n <= 3);
+}
+
+TEST_CASE("a sink that throws makes the generator fail, restart after a backoff and lose nothing", "[sources]") {
+  SystemClock clock;
+  GeneratorConfig config;
+  config.events_per_second = 2000;
+  config.batch_size = 25;
+  RecordingSink recorder;
+  auto inner = recorder.sink();
+  std::atomic<int> calls{0};
+  Generator generator(
+      config,
+      [&](std::vector<RawEvent>&& batch) -> Result<void> {
+        if (calls.fetch_add(1) == 1) throw std::runtime_error("sink exploded");
+        return inner(std::move(batch));
+      },
+      clock);
+  generator.start();
+  // The first restart comes after a 500 ms backoff; wait for it to deliver.
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (generator.stats().restarts == 0 || recorder.events().size() < 60) {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(10ms);
+  }
+  generator.stop();
+  const auto stats = generator.stats();
+  CHECK(stats.failures == 1);
+  CHECK(stats.restarts == 1);
+  CHECK(stats.last_error == "sink exploded");
+  // The batch in hand when the sink threw is delivered after the restart.
+  check_exactly_once_in_order(config, recorder.events());
 }

@@ -3,7 +3,9 @@
 //
 // Role: produces RawEvent batches at a configured rate and hands them to a
 // sink (the ingestor). Lifecycle: start() spawns its thread, stop() joins it;
-// restartable. Threading: its own thread; start/stop/stats from any thread.
+// restartable. A failure on the thread (an exception from the sink or the
+// simulator) is counted and the thread restarts itself after a backoff that
+// doubles up to 30 s; the batch in hand is kept and delivered first. Threading: its own thread; start/stop/stats from any thread.
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -57,6 +59,9 @@ struct GeneratorStats {
   bool running = false;
   std::uint64_t events_generated = 0;
   std::uint64_t batches_refused = 0;  // times the sink pushed back
+  std::uint64_t failures = 0;         // times the generator thread failed (an exception escaped)
+  std::uint64_t restarts = 0;         // automatic restarts after a failure, with backoff
+  std::string last_error;
 };
 
 class Generator {
