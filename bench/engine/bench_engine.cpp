@@ -1,0 +1,132 @@
+// bench_engine: WindowEngine::apply on one core, on pre-generated,
+// pre-interned simulator events, for a small and a large catalogue; then the
+// cost of snapshot(). Events are applied in slices of the engine runner's pop
+// batch; each pass re-applies the same events shifted forward in event time
+// (the shift happens outside the timed region).
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "common/machine_limits.hpp"
+#include "common/options.hpp"
+#include "common/report.hpp"
+#include "common/system_probe.hpp"
+#include "common/workload.hpp"
+#include "shoppulse/windows/window_engine.hpp"
+
+using namespace shoppulse;
+using namespace shoppulse::bench;
+
+namespace {
+
+constexpr TimestampMs kStartMs = 1700000000000;  // 2023-11-14, any fixed time works
+
+struct Catalogue {
+  const char* name;
+  std::size_t users;
+  std::size_t products;
+};
+
+void run_catalogue(Report& report, const Catalogue& cat, std::size_t events, int passes, std::size_t slice,
+                   double event_rate, std::size_t closed_every, int snapshots) {
+  report.section(fmt::format("{} catalogue: {} users, {} products", cat.name, cat.users, cat.products));
+  Stopwatch gen;
+  EventInterner interner;
+  std::vector<Event> batch = make_events(shop_config(cat.users, cat.products), events, kStartMs, event_rate, interner);
+  const double gen_s = gen.seconds();
+  const TimestampMs span_ms = batch.back().time_ms - batch.front().time_ms + 1;
+  report.param("events generated (ShopSimulator + interning)", static_cast<std::int64_t>(events));
+  report.param("distinct users / products / categories",
+               fmt::format("{} / {} / {}", interner.distinct(IdKind::user), interner.distinct(IdKind::product),
+                           interner.distinct(IdKind::category)));
+  report.param("passes over them (shifted in event time)", static_cast<std::int64_t>(passes));
+  report.param("events applied", static_cast<std::int64_t>(events * passes));
+  report.param("apply() slice (runner pop batch)", static_cast<std::int64_t>(slice));
+  report.param("event-time rate", event_rate, "events/s");
+  report.param("event time covered", double(span_ms) * passes / 1000.0, "s");
+  report.param("take_closed_minutes() every", fmt::format("{} events (timed with apply)", closed_every));
+  report.result("ShopSimulator + intern rate (setup)", double(events) / gen_s / 1e6, "M events/s");
+
+  WindowEngine engine{WindowConfig{}};
+  double apply_seconds = 0, apply_cpu_seconds = 0;
+  std::size_t applied = 0, rollups = 0, since_closed = 0;
+  std::vector<double> pass_rates;
+  for (int pass = 0; pass < passes; ++pass) {
+    if (pass > 0) {
+      for (Event& e : batch) {
+        e.time_ms += span_ms;
+        e.sequence += events;
+      }
+    }
+    Stopwatch watch;
+    const double cpu0 = thread_cpu_seconds();
+    for (std::size_t i = 0; i < batch.size(); i += slice) {
+      const std::size_t n = std::min(slice, batch.size() - i);
+      engine.apply(std::span<const Event>(batch.data() + i, n));
+      since_closed += n;
+      if (since_closed >= closed_every) {
+        rollups += engine.take_closed_minutes().size();
+        since_closed = 0;
+      }
+    }
+    const double s = watch.seconds();
+    apply_cpu_seconds += thread_cpu_seconds() - cpu0;
+    apply_seconds += s;
+    applied += batch.size();
+    pass_rates.push_back(double(batch.size()) / s);
+  }
+  const double best = *std::max_element(pass_rates.begin(), pass_rates.end());
+  report.result("apply rate (all passes)", double(applied) / apply_seconds / 1e6, "M events/s",
+                ">= 10 M events/s on one core");
+  report.result("apply rate (best pass)", best / 1e6, "M events/s");
+  report.result("apply rate per CPU-second of the thread", double(applied) / apply_cpu_seconds / 1e6, "M events/s");
+  report.result("CPU share the thread got while applying", apply_cpu_seconds / apply_seconds, "");
+  report.result("apply cost per event", apply_seconds / double(applied) * 1e9, "ns");
+  report.result("minute rollups closed", double(rollups), "");
+
+  std::vector<double> costs;
+  std::size_t events_in_snapshot = 0;
+  for (int i = 0; i < snapshots; ++i) {
+    Stopwatch watch;
+    auto snap = engine.snapshot();
+    costs.push_back(watch.seconds() * 1e6);
+    events_in_snapshot = snap ? snap->events_applied : 0;
+  }
+  double sum = 0, max = 0;
+  for (double c : costs) {
+    sum += c;
+    max = std::max(max, c);
+  }
+  report.param("snapshot() calls", static_cast<std::int64_t>(snapshots));
+  report.result("snapshot() mean", sum / double(costs.size()), "us");
+  report.result("snapshot() p50", percentile(costs, 0.5), "us");
+  report.result("snapshot() p99", percentile(costs, 0.99), "us");
+  report.result("snapshot() max", max, "us", "one per publish interval (200 ms)");
+  report.result("events_applied in last snapshot", double(events_in_snapshot), "");
+  report.result("RSS after this catalogue", double(rss_bytes()) / (1 << 20), "MiB");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options opts(argc, argv);
+  const auto events = static_cast<std::size_t>(opts.integer("events", 2000000, 50000));
+  const int passes = static_cast<int>(opts.integer("passes", 10, 2));
+  const auto slice = static_cast<std::size_t>(opts.integer("slice", 8192, 8192));
+  const double event_rate = opts.number("event-rate", 100000, 100000);
+  const auto closed_every = static_cast<std::size_t>(opts.integer("closed-every", 1000000, 10000));
+  const int snapshots = static_cast<int>(opts.integer("snapshots", 200, 10));
+  opts.finish();
+
+  Report report("bench_engine", opts.quick());
+  report.section("parameters");
+  report.param("threads", "1 (the caller applies; no runner)");
+  const bool pinned = pin_to_cpu(0);
+  report.param("pinned to cpu 0", pinned ? "yes" : "no");
+  run_catalogue(report, {"small", 1000, 500}, events, passes, slice, event_rate, closed_every, snapshots);
+  run_catalogue(report, {"large", 100000, 50000}, events, passes, slice, event_rate, closed_every, snapshots);
+  measure_machine_limits(report, opts.quick());
+  return 0;
+}
