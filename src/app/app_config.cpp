@@ -20,7 +20,7 @@ void bind(config::Schema& s, AppConfig& c) {
   s.add_choice("eventlog.durability", &c.durability, {"process", "fsync"},
                "process: survives a crash of the process; fsync: also survives power loss (group commit)");
   s.add_duration_ms("eventlog.retention_max_age", &c.eventlog.retention_max_age_ms,
-                    "Events older than this are dropped from the log; 0 keeps them forever");
+                    "Events (and minute rollups) older than this, counted back from the newest event, are dropped; 0 keeps them forever");
   s.add_uint("eventlog.retention_max_bytes", &c.eventlog.retention_max_bytes, "bytes",
              "Oldest events are dropped while the log is larger; 0 is unlimited");
   s.add_size("eventlog.block_cache_mb", &c.eventlog.block_cache_mb, "MiB", "Read cache of the database", 1, 1 << 20);

@@ -58,6 +58,7 @@ struct Ingestor::State {
   std::unordered_map<std::uint64_t, TimestampMs> seen_ids;
   std::deque<std::pair<std::uint64_t, TimestampMs>> seen_order;
   std::vector<DictionaryEntry> unpersisted_entries;  // interned but not yet durable
+  TimestampMs newest_event_ms = 0;  // newest event time in the log, for retention
 
   std::atomic<std::uint64_t> appended{0}, duplicates{0}, appends{0}, failures{0};
   std::atomic<Sequence> last_sequence{0};
@@ -182,6 +183,7 @@ struct Ingestor::State {
       unpersisted_entries.clear();
       for (const std::uint64_t h : new_ids) remember(h, now);
       last_sequence.store(records.back().event.sequence, std::memory_order_relaxed);
+      for (const Event& e : events) newest_event_ms = std::max(newest_event_ms, e.time_ms);
       appended.fetch_add(records.size(), std::memory_order_relaxed);
       appended_counter.add(records.size());
       push_to_ring(events);
@@ -200,7 +202,10 @@ struct Ingestor::State {
 
   void apply_retention() {
     if (config.retention_max_age_ms <= 0 && config.retention_max_bytes == 0) return;
-    auto dropped = log.apply_retention(clock.now_ms(), config.retention_max_age_ms, config.retention_max_bytes);
+    // Age counts back from the newest event, not the wall clock, so a
+    // historical data set replayed into the log is not dropped on arrival.
+    if (newest_event_ms == 0) return;
+    auto dropped = log.apply_retention(newest_event_ms, config.retention_max_age_ms, config.retention_max_bytes);
     if (!dropped) kLog.warn("retention failed", {{"detail", dropped.error().detail}});
     else if (*dropped) kLog.info("retention dropped old events", {{"events", std::to_string(*dropped)}});
   }
@@ -251,8 +256,10 @@ Result<void> Ingestor::start() {
   const Sequence from = next > s.config.dedupe_max_ids ? next - s.config.dedupe_max_ids : 1;
   const TimestampMs horizon = s.clock.now_ms() - s.config.dedupe_window_ms;
   auto read = s.log.read(from, [&](std::span<const LogRecord> records) {
-    for (const LogRecord& r : records)
+    for (const LogRecord& r : records) {
+      s.newest_event_ms = std::max(s.newest_event_ms, r.event.time_ms);
       if (!r.event_id.empty() && r.event.time_ms >= horizon) s.remember(hash_event_id(r.event_id), r.event.time_ms);
+    }
     return true;
   });
   if (!read) return std::move(read).error();

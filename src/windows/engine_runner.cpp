@@ -85,9 +85,11 @@ struct EngineRunner::State {
     stats.last_checkpoint_ms = clock.now_ms();
   }
 
-  void drop_old_rollups(TimestampMs now) {
-    if (config.rollup_retention_ms <= 0) return;
-    auto dropped = rollups.drop_minutes_before((now - config.rollup_retention_ms) / 60000);
+  // Like the log's retention, age counts back from the newest event.
+  void drop_old_rollups(const WindowEngine& engine) {
+    if (config.rollup_retention_ms <= 0 || engine.applied_through() == 0) return;
+    const TimestampMs newest = engine.watermark_ms();
+    auto dropped = rollups.drop_minutes_before((newest - config.rollup_retention_ms) / 60000);
     if (!dropped) kLog.warn("rollup retention failed", {{"detail", dropped.error().detail}});
   }
 
@@ -180,7 +182,7 @@ struct EngineRunner::State {
       }
       if (now - last_checkpoint >= config.checkpoint_interval_ms) {
         write_checkpoint(engine);
-        drop_old_rollups(now);
+        drop_old_rollups(engine);
         last_checkpoint = now;
       }
       if (n == 0) {

@@ -491,3 +491,31 @@ TEST_CASE("the ingestor reports its counters as metrics", "[ingest][ingestor]") 
   CHECK(text.find("shoppulse_ingest_duplicates_total 1\n") != std::string::npos);
   CHECK(text.find("shoppulse_ring_capacity 4096\n") != std::string::npos);
 }
+
+TEST_CASE("retention drops blocks older than the age limit counted back from the newest event", "[ingest]") {
+  constexpr TimestampMs kDay = 86400000;
+  IngestConfig config;
+  config.retention_max_age_ms = 7 * kDay;
+  config.retention_interval_ms = 1000;
+  Rig rig(config);
+  REQUIRE(rig.ingestor->start());
+  auto at = [](std::string user, TimestampMs t) {
+    RawEvent e = raw(std::move(user));
+    e.time_ms = t;
+    return e;
+  };
+  // A historical data set, years before the wall clock: nothing is dropped on
+  // arrival because its age counts from its own newest event.
+  const TimestampMs history = kNow - 2000 * kDay;
+  REQUIRE(rig.ingest(batch({at("old", history - 10 * kDay)})));
+  REQUIRE(rig.ingest(batch({at("recent", history)})));
+  rig.drain(2);
+  rig.clock.advance(2000);
+  // Retention runs on the ingest thread at its next wake-up (at most 1 s).
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (rig.store->stats().first_sequence != 2 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  CHECK(rig.store->stats().first_sequence == 2);
+  CHECK(rig.store->stats().last_sequence == 2);
+  rig.ingestor->stop();
+}

@@ -32,7 +32,7 @@ struct IngestConfig {
   std::size_t dedupe_max_ids = 1u << 20;         // most event_ids remembered; ids
   std::int64_t max_future_ms = 300000;           // refuse timestamps later than now + this; ms
   // Retention runs on the ingest thread, the log's only writer.
-  std::int64_t retention_max_age_ms = 0;         // drop log blocks older than this; 0 = keep; ms
+  std::int64_t retention_max_age_ms = 0;         // drop log blocks older than this, counted back from the newest event; 0 = keep; ms
   std::uint64_t retention_max_bytes = 0;         // drop oldest blocks while larger; 0 = unlimited; bytes
   std::int64_t retention_interval_ms = 60000;    // how often retention is applied; ms
 };

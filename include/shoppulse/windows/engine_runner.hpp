@@ -29,7 +29,7 @@ struct EngineRunnerConfig {
   std::int64_t publish_interval_ms = 200;      // snapshot period; ms
   std::int64_t checkpoint_interval_ms = 60000; // derived-state checkpoint period; ms
   std::size_t max_pending_queries = 4096;      // queued point queries; more → overloaded
-  std::int64_t rollup_retention_ms = 0;        // drop minute rollups older than this; 0 = keep; ms
+  std::int64_t rollup_retention_ms = 0;        // drop rollups older than this before the watermark; 0 = keep; ms
 };
 
 struct EngineStats {
