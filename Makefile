@@ -5,6 +5,10 @@
 
 BUILD_PACKAGES := cmake ninja-build g++ ccache pkg-config libboost1.81-all-dev librocksdb-dev \
                   libsimdjson-dev libfmt-dev catch2 libsqlite3-dev sqlite3 gzip
+# ccache hits across checkouts in different folders.
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := 1
+
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 JOBS ?= $(shell nproc)
 
