@@ -154,6 +154,11 @@ class ApiHandler final : public Handler {
     add("GET", "/api/products/categories/{}/popular",
         [this](auto& rq, auto& a, auto& r) { popular(rq, a[0], r); });
     add("POST", "/api/events", [this](auto& rq, auto& a, auto& r) { ingest(rq, r); });
+    add("GET", "/openapi.json", [](auto& rq, auto& a, auto& r) {
+      ApiResponse resp;
+      resp.body = std::string(openapi_document());
+      r(std::move(resp));
+    });
     add("GET", "/metrics", [this](auto& rq, auto& a, auto& r) {
       ApiResponse resp;
       resp.content_type = "text/plain; version=0.0.4";

@@ -5,6 +5,8 @@
 #include <chrono>
 #include <future>
 #include <memory>
+#include <cctype>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -575,4 +577,38 @@ TEST_CASE("metrics are served as Prometheus text with each name described once",
     ++help;
   CHECK(help == 1);
   CHECK(r.body.find("shoppulse_ingest_errors_total{reason=\"unsupported_media_type\"} 1\n") != std::string::npos);
+}
+
+TEST_CASE("the OpenAPI document describes exactly the routes the API serves", "[api][routing]") {
+  Rig rig;
+  const ApiResponse doc = rig.get("/openapi.json");
+  REQUIRE(doc.status == 200);
+  Json spec(doc.body);
+  // "GET /api/analytics/user/{user_id}" -> "GET /api/analytics/user/{}"
+  auto normalise = [](std::string s) {
+    std::string out;
+    bool in_param = false;
+    for (char c : s) {
+      if (c == '{') {
+        in_param = true;
+        out += "{}";
+      } else if (c == '}') {
+        in_param = false;
+      } else if (!in_param) {
+        out += c;
+      }
+    }
+    return out;
+  };
+  std::set<std::string> documented;
+  for (auto [path, item] : dom::object(spec.root["paths"]))
+    for (auto [method, op] : dom::object(item)) {
+      std::string m(method);
+      for (char& c : m) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      documented.insert(m + " " + normalise(std::string(path)));
+    }
+  Json info(rig.get("/").body);
+  std::set<std::string> served;
+  for (dom::element e : dom::array(info.root["endpoints"])) served.insert(normalise(std::string(std::string_view(e))));
+  CHECK(documented == served);
 }

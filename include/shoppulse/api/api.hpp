@@ -76,6 +76,9 @@ std::unique_ptr<Handler> make_api_handler(ApiContext context);
 // under "windows".
 std::string render_broadcast(const WindowSnapshot& snapshot, const Dictionary& dictionary, TimestampMs now_ms);
 
+// The OpenAPI 3 description of every endpoint, served at /openapi.json.
+std::string_view openapi_document() noexcept;
+
 // One error-to-status mapping for every response.
 ApiResponse error_response(const Error& error);
 
