@@ -150,6 +150,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
 
     if (*path == kWebSocketPath) return upgrade();
+    // A browser opening the root gets the dashboard; API clients (curl sends
+    // */*) get the JSON service information.
+    if (*path == "/" && parser_->get()[bhttp::field::accept].find("text/html") != std::string_view::npos)
+      return serve_static("/index.html", "/index.html");
     if (is_api_path(*path)) return call_api(std::move(*path), std::string(query));
     serve_static(raw_path, *path);
   }

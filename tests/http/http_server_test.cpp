@@ -320,6 +320,17 @@ TEST_CASE("malformed HTTP gets a 400 JSON reply and the connection closes", "[ht
   CHECK(client.closed_by_server());
 }
 
+TEST_CASE("a browser opening the root gets the dashboard page, API clients get the api", "[http]") {
+  Server s;
+  Client client(s.server->port());
+  const auto page = client.get("/", "Accept: text/html,application/xhtml+xml,*/*;q=0.8\r\n");
+  CHECK(page.result_int() == 200);
+  CHECK(page.body() == read_source_asset("/index.html"));
+  const auto api = client.get("/", "Accept: */*\r\n");
+  CHECK(api.body() == R"({"path":"/"})");
+  CHECK(s.handler.requests().size() == 1);
+}
+
 TEST_CASE("static assets are served with ETag, 304 and gzip", "[http]") {
   Server s;
   Client client(s.server->port());
