@@ -1,0 +1,83 @@
+#pragma once
+// The recommend thread: owns the Recommender.
+//
+// Role: on start, replays the retained event log into a fresh Recommender;
+// then applies the events the engine thread hands over through offer(), and
+// publishes an immutable RecommendSnapshot (cold-start lists, stats) every
+// publish interval. Personal queries run as tasks on the recommend thread
+// between batches, so a query answered after an event was offered reflects
+// it (offer → applied is one loop iteration, well under a second).
+// Nothing is lost when the hand-off ring is full: offer() drops, and the
+// thread notices the sequence gap and re-reads the missing events from the
+// log, so the state always equals a replay of the log in order.
+// Lifecycle: start() spawns the thread; stop() finishes queued queries and
+// joins. No checkpoint: start-up replays the log (bounded by retention).
+// Threading: offer() from ONE producer thread (the engine thread); every
+// other public method from any thread.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "shoppulse/core/clock.hpp"
+#include "shoppulse/core/result.hpp"
+#include "shoppulse/eventlog/storage.hpp"
+#include "shoppulse/recommend/recommender.hpp"
+
+namespace shoppulse {
+
+struct RecommendRunnerConfig {
+  std::int64_t publish_interval_ms = 200;  // snapshot period; ms
+  std::size_t ring_capacity = 1u << 16;    // events between engine and recommend thread; events
+  std::size_t max_pending_queries = 4096;  // queued tasks; more → overloaded
+  std::size_t snapshot_list_length = 50;   // items in each published cold-start list
+};
+
+// Published by the recommend thread; immutable once shared.
+struct RecommendSnapshot {
+  TimestampMs now_ms = 0;  // newest event time applied
+  std::vector<Recommendation> popular;
+  std::vector<Recommendation> trending;
+  std::vector<std::pair<Id, double>> top_propensity;
+  RecommenderStats stats;
+};
+
+struct RecommendRunnerStats {
+  std::string state = "stopped";  // replaying, running, stopped
+  std::uint64_t replayed_events = 0;
+  std::uint64_t gap_reads = 0;     // times events were re-read from the log after a full ring
+  std::uint64_t dropped_offers = 0;  // events offer() could not hand over (re-read later)
+  Sequence applied_through = 0;
+};
+
+class RecommendRunner {
+ public:
+  RecommendRunner(RecommenderConfig recommender, RecommendRunnerConfig config, const EventLog& log,
+                  const Clock& clock);
+  ~RecommendRunner();
+  RecommendRunner(const RecommendRunner&) = delete;
+  RecommendRunner& operator=(const RecommendRunner&) = delete;
+
+  void start();
+  void stop();
+
+  // Producer thread only (the engine thread, after WindowEngine::apply).
+  // Never blocks.
+  void offer(std::span<const Event> events) noexcept;
+
+  // Runs task on the recommend thread. overloaded when too many are queued,
+  // unavailable when stopped.
+  Result<void> run_on_recommender(std::function<void(const Recommender&)> task);
+
+  // Never null (empty before the first publish).
+  std::shared_ptr<const RecommendSnapshot> latest() const;
+  RecommendRunnerStats stats() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace shoppulse

@@ -1,0 +1,147 @@
+#pragma once
+// Real-time recommendations: incremental item-based and user-based
+// collaborative filtering, blended with category interest, local and overall
+// popularity, trends and the user's own recent items.
+//
+// Role: learns from every event (apply) and answers recommendation queries
+// with interned ids; the caller renders names and reason texts through the
+// Dictionary. Lifecycle: constructed empty, fed the log in sequence order
+// (replay, then live events); no state outside the events it was given, so
+// replaying the same events reproduces the same answers exactly.
+// Threading: NOT thread-safe. One thread owns an instance (the recommend
+// thread, see recommend_runner.hpp) and runs apply() and every query; other
+// threads read the RecommendSnapshot it publishes or post queries to it.
+//
+// Time is event time: decay, "this hour" and trends are measured against the
+// newest event time applied (now_ms()), never the wall clock.
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "shoppulse/core/event.hpp"
+#include "shoppulse/recommend/propensity.hpp"
+
+namespace shoppulse {
+
+struct RecommenderConfig {
+  // Behaviour weight of each event type, indexed by EventType: view 1,
+  // click 2, add_to_cart 4, remove_from_cart 0 (ignored), favorite 3,
+  // purchase 6, rate 2. A weight of 0 means the event does not count as
+  // interest. Unitless.
+  std::array<float, kEventTypeCount> type_weights{1.0f, 2.0f, 4.0f, 0.0f, 3.0f, 6.0f, 2.0f};
+  std::size_t history_length = 50;       // recent items kept per user; items
+  std::size_t pair_history = 20;         // most recent history items paired with a new item; items
+  std::int64_t similarity_half_life_ms = 7LL * 24 * 3600 * 1000;  // co-occurrence decay; ms; default 7 days
+  std::int64_t pair_half_life_ms = 3600 * 1000;      // a pair counts less the further apart the two interactions are; ms
+  std::int64_t popularity_half_life_ms = 3600 * 1000;  // "popular" decay; ms; default 1 h
+  std::int64_t interest_half_life_ms = 24LL * 3600 * 1000;  // decay of a user's own history; ms; default 1 day
+  std::size_t max_neighbours = 50;       // top-M neighbours kept per item (the tail is pruned); items
+  double popularity_damping = 0.5;       // similarity = co / (pop_i * pop_j)^damping; 0.5 = cosine
+  double similarity_shrinkage = 1.0;     // added to the denominator so rare pairs count less; unitless
+  std::size_t max_items = 500000;        // items tracked; least recently seen are evicted beyond this
+  std::size_t max_users = 200000;        // users tracked; least recently seen are evicted beyond this
+  std::size_t recent_users_per_item = 16;  // users remembered per item for user-CF candidates
+  std::size_t max_candidate_users = 200;   // candidates scored for user-CF per query; users
+  std::size_t nearest_users = 20;          // neighbours whose items are scored; users
+  std::size_t max_purchases_remembered = 100;  // per user, never re-recommended; items
+  // Hybrid blend: each component's scores are scaled to [0, 1] then weighted.
+  double blend_item_cf = 1.0;
+  double blend_user_cf = 0.6;
+  double blend_category = 0.15;
+  double blend_location = 0.1;
+  double blend_recency = 0.5;   // the user's own recent, not bought items (unless exclude_viewed)
+  double blend_popularity = 0.05;
+  PropensityConfig propensity;
+};
+
+enum class ReasonKind : std::uint8_t {
+  viewed_together,      // related: product the user interacted with (IdKind::product)
+  similar_users,        // related: the most similar user who interacted with it (IdKind::user)
+  category_interest,    // related: category (IdKind::category)
+  popular_in_location,  // related: location (IdKind::location), "this hour"
+  recently_viewed,      // related: the product itself (IdKind::product)
+  popular,              // related: none
+  popular_in_category,  // related: category
+  trending,             // related: none; rising fastest, last hour vs the hour before
+};
+std::string_view to_string(ReasonKind kind) noexcept;
+// The IdKind of Reason::related for a kind (meaningless when related is kNoId).
+IdKind related_kind(ReasonKind kind) noexcept;
+
+struct Reason {
+  ReasonKind kind = ReasonKind::popular;
+  Id related = kNoId;
+};
+
+struct Recommendation {
+  Id product = kNoId;
+  double score = 0;  // higher is better; comparable only within one answer
+  Reason reason;
+};
+
+enum class Strategy : std::uint8_t { hybrid, item_cf, user_cf, popularity };
+std::string_view to_string(Strategy s) noexcept;
+
+struct RecommendQuery {
+  Id user = kNoId;                // kNoId or unknown user: cold start
+  std::size_t limit = 10;         // items returned at most
+  Id category = kNoId;            // only items of this category when set
+  std::vector<Id> exclude;        // never return these products
+  bool exclude_viewed = false;    // also skip everything in the user's recent history
+  Strategy strategy = Strategy::hybrid;
+  bool fill_cold_start = true;    // pad a short personal list with popular items (hybrid only)
+};
+
+struct PopularQuery {
+  std::size_t limit = 10;
+  Id category = kNoId;  // popular within this category
+  Id location = kNoId;  // popular in this location during the last hour
+};
+
+struct RecommenderStats {
+  std::size_t items = 0;
+  std::size_t users = 0;
+  std::size_t neighbour_entries = 0;  // co-occurrence entries over all items
+  std::uint64_t applied_events = 0;
+  std::uint64_t evicted_items = 0;
+  std::uint64_t evicted_users = 0;
+  Sequence applied_through = 0;
+  TimestampMs now_ms = 0;
+};
+
+class Recommender {
+ public:
+  explicit Recommender(RecommenderConfig config = {});
+  ~Recommender();
+  Recommender(Recommender&&) noexcept;
+  Recommender& operator=(Recommender&&) noexcept;
+
+  // Events in log order. Events at or below applied_through() are skipped, so
+  // an overlap between replay and live events is harmless.
+  void apply(std::span<const Event> events);
+
+  std::vector<Recommendation> recommend(const RecommendQuery& query) const;
+  // Items most similar to product (item-CF neighbours), reason viewed_together.
+  std::vector<Recommendation> similar(Id product, std::size_t limit = 10) const;
+  std::vector<Recommendation> popular(const PopularQuery& query) const;
+  // Rising fastest in the last hour versus the hour before.
+  std::vector<Recommendation> trending(std::size_t limit = 10, Id category = kNoId) const;
+
+  // Item-CF similarity (>= 0) as used for neighbours; 0 when unrelated.
+  double similarity(Id a, Id b) const;
+
+  const PurchasePropensity& propensity() const noexcept;
+  RecommenderStats stats() const;
+  Sequence applied_through() const noexcept;
+  TimestampMs now_ms() const noexcept;
+  const RecommenderConfig& config() const noexcept;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace shoppulse

@@ -1,0 +1,206 @@
+#include "shoppulse/recommend/recommend_runner.hpp"
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "shoppulse/core/log.hpp"
+#include "shoppulse/ring/spsc_ring.hpp"
+
+namespace shoppulse {
+namespace {
+const Logger kLog("recommend");
+constexpr std::size_t kPopBatch = 4096;
+}  // namespace
+
+struct RecommendRunner::State {
+  RecommenderConfig recommender_config;
+  RecommendRunnerConfig config;
+  const EventLog& log;
+  const Clock& clock;
+  SpscRing<Event> ring;
+  std::atomic<bool> dropped{false};          // offer() lost events since the last catch-up
+  std::atomic<std::uint64_t> dropped_count{0};
+
+  mutable std::mutex mutex;  // guards the fields below
+  std::condition_variable wake;
+  std::shared_ptr<const RecommendSnapshot> latest = std::make_shared<RecommendSnapshot>();
+  std::deque<std::function<void(const Recommender&)>> queries;
+  bool running = false;
+  bool stop_requested = false;
+  RecommendRunnerStats stats;
+  std::thread thread;
+
+  State(RecommenderConfig rc, RecommendRunnerConfig c, const EventLog& l, const Clock& k)
+      : recommender_config(std::move(rc)), config(c), log(l), clock(k), ring(c.ring_capacity) {}
+
+  void run_queries(const Recommender& r) {
+    std::deque<std::function<void(const Recommender&)>> todo;
+    {
+      std::lock_guard lock(mutex);
+      todo.swap(queries);
+    }
+    for (auto& q : todo) q(r);
+  }
+
+  void publish(const Recommender& r) {
+    auto snap = std::make_shared<RecommendSnapshot>();
+    snap->now_ms = r.now_ms();
+    snap->popular = r.popular({config.snapshot_list_length, kNoId, kNoId});
+    snap->trending = r.trending(config.snapshot_list_length);
+    snap->top_propensity = r.propensity().top_propensity(config.snapshot_list_length);
+    snap->stats = r.stats();
+    std::lock_guard lock(mutex);
+    latest = std::move(snap);
+    stats.applied_through = r.applied_through();
+    stats.dropped_offers = dropped_count.load(std::memory_order_relaxed);
+  }
+
+  // Applies log records after applied_through() and before `until` (0 = to the end).
+  std::uint64_t read_log(Recommender& r, Sequence until) {
+    std::uint64_t n = 0;
+    std::vector<Event> events;
+    auto read = log.read(r.applied_through() + 1, [&](std::span<const LogRecord> records) {
+      events.clear();
+      bool more = true;
+      for (const LogRecord& rec : records) {
+        if (until != 0 && rec.event.sequence >= until) {
+          more = false;
+          break;
+        }
+        events.push_back(rec.event);
+      }
+      r.apply(events);
+      n += events.size();
+      std::lock_guard lock(mutex);
+      return more && !stop_requested;
+    });
+    if (!read) kLog.warn("log read failed", {{"detail", read.error().detail}});
+    return n;
+  }
+
+  void run() {
+    {
+      std::lock_guard lock(mutex);
+      stats.state = "replaying";
+    }
+    Recommender r(recommender_config);
+    const std::uint64_t replayed = read_log(r, 0);
+    {
+      std::lock_guard lock(mutex);
+      stats.replayed_events = replayed;
+      stats.state = "running";
+    }
+    publish(r);
+    std::vector<Event> buffer(kPopBatch);
+    TimestampMs last_publish = clock.now_ms();
+    unsigned idle = 0;
+    for (;;) {
+      bool stopping;
+      {
+        std::lock_guard lock(mutex);
+        stopping = stop_requested;
+      }
+      const std::size_t n = ring.pop_some(buffer);
+      if (n > 0 && buffer[0].sequence > r.applied_through() + 1) {
+        read_log(r, buffer[0].sequence);  // events lost to a full ring
+        std::lock_guard lock(mutex);
+        ++stats.gap_reads;
+      }
+      if (n > 0) r.apply(std::span<const Event>(buffer.data(), n));
+      if (n == 0 && dropped.exchange(false, std::memory_order_acq_rel)) {
+        read_log(r, 0);  // the newest events were lost: catch up to the log's end
+        std::lock_guard lock(mutex);
+        ++stats.gap_reads;
+      }
+      run_queries(r);
+      const TimestampMs now = clock.now_ms();
+      if (now - last_publish >= config.publish_interval_ms) {
+        publish(r);
+        last_publish = now;
+      }
+      if (n == 0) {
+        if (stopping) {
+          publish(r);
+          return;
+        }
+        if (++idle < 32) {
+          std::this_thread::yield();
+        } else {
+          std::unique_lock lock(mutex);
+          wake.wait_for(lock, std::chrono::milliseconds(idle < 256 ? 1 : 5));
+        }
+      } else {
+        idle = 0;
+      }
+    }
+  }
+};
+
+RecommendRunner::RecommendRunner(RecommenderConfig recommender, RecommendRunnerConfig config, const EventLog& log,
+                                 const Clock& clock)
+    : state_(std::make_unique<State>(std::move(recommender), config, log, clock)) {}
+
+RecommendRunner::~RecommendRunner() { stop(); }
+
+void RecommendRunner::start() {
+  State& s = *state_;
+  std::lock_guard lock(s.mutex);
+  if (s.running) return;
+  s.running = true;
+  s.stop_requested = false;
+  s.thread = std::thread([&s] { s.run(); });
+}
+
+void RecommendRunner::stop() {
+  State& s = *state_;
+  {
+    std::lock_guard lock(s.mutex);
+    if (!s.running) return;
+    s.stop_requested = true;
+  }
+  s.wake.notify_all();
+  s.thread.join();
+  std::lock_guard lock(s.mutex);
+  s.running = false;
+  s.stats.state = "stopped";
+  s.queries.clear();
+}
+
+void RecommendRunner::offer(std::span<const Event> events) noexcept {
+  State& s = *state_;
+  const std::size_t pushed = s.ring.push_some(events);
+  if (pushed < events.size()) {
+    s.dropped_count.fetch_add(events.size() - pushed, std::memory_order_relaxed);
+    // release: pairs with the consumer's acq_rel exchange; the flag only
+    // triggers a log read, so ordering with the ring is not required.
+    s.dropped.store(true, std::memory_order_release);
+  }
+}
+
+Result<void> RecommendRunner::run_on_recommender(std::function<void(const Recommender&)> task) {
+  State& s = *state_;
+  {
+    std::lock_guard lock(s.mutex);
+    if (!s.running || s.stop_requested) return make_error(Errc::unavailable, "recommender is stopped");
+    if (s.queries.size() >= s.config.max_pending_queries)
+      return make_error(Errc::overloaded, "too many queries waiting for the recommender");
+    s.queries.push_back(std::move(task));
+  }
+  s.wake.notify_all();
+  return {};
+}
+
+std::shared_ptr<const RecommendSnapshot> RecommendRunner::latest() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->latest;
+}
+
+RecommendRunnerStats RecommendRunner::stats() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->stats;
+}
+
+}  // namespace shoppulse

@@ -1,0 +1,640 @@
+#include "shoppulse/recommend/recommender.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "decay.hpp"
+
+namespace shoppulse {
+
+using recommend_detail::decay_factor;
+using recommend_detail::Decayed;
+using recommend_detail::HourCounts;
+
+std::string_view to_string(ReasonKind kind) noexcept {
+  switch (kind) {
+    case ReasonKind::viewed_together: return "viewed_together";
+    case ReasonKind::similar_users: return "similar_users";
+    case ReasonKind::category_interest: return "category_interest";
+    case ReasonKind::popular_in_location: return "popular_in_location";
+    case ReasonKind::recently_viewed: return "recently_viewed";
+    case ReasonKind::popular: return "popular";
+    case ReasonKind::popular_in_category: return "popular_in_category";
+    case ReasonKind::trending: return "trending";
+  }
+  return "unknown";
+}
+
+IdKind related_kind(ReasonKind kind) noexcept {
+  switch (kind) {
+    case ReasonKind::similar_users: return IdKind::user;
+    case ReasonKind::category_interest:
+    case ReasonKind::popular_in_category: return IdKind::category;
+    case ReasonKind::popular_in_location: return IdKind::location;
+    default: return IdKind::product;
+  }
+}
+
+std::string_view to_string(Strategy s) noexcept {
+  switch (s) {
+    case Strategy::hybrid: return "hybrid";
+    case Strategy::item_cf: return "item_cf";
+    case Strategy::user_cf: return "user_cf";
+    case Strategy::popularity: return "popularity";
+  }
+  return "unknown";
+}
+
+namespace {
+
+struct Neighbour {
+  Id item = kNoId;
+  float co = 0;
+  TimestampMs time = 0;
+};
+
+struct ItemState {
+  Id category = kNoId;
+  Decayed engagement;  // distinct-user interest increments: the similarity normaliser
+  Decayed activity;    // every weighted event: "popular"
+  HourCounts hours;    // weighted events per clock hour: trending
+  std::vector<Neighbour> neighbours;
+  std::vector<Id> recent_users;  // ring of the last users, recent_users_per_item long
+  std::uint32_t recent_pos = 0;
+  TimestampMs last_seen = 0;
+};
+
+struct HistoryEntry {
+  Id item = kNoId;
+  Id category = kNoId;
+  float weight = 0;  // strongest behaviour weight on this item
+  TimestampMs time = 0;
+};
+
+struct UserState {
+  std::vector<HistoryEntry> history;  // oldest first
+  std::vector<Id> purchased;          // oldest first, bounded
+  Id location = kNoId;
+  TimestampMs last_seen = 0;
+};
+
+// A scored candidate with the strongest contribution, which names the reason.
+struct Scored {
+  double score = 0;
+  double best = 0;
+  Id because = kNoId;
+  void add(double s, Id why) {
+    score += s;
+    if (s > best || (s == best && why < because)) {
+      best = s;
+      because = why;
+    }
+  }
+};
+using ScoreMap = std::unordered_map<Id, Scored>;
+
+// Best first; ties by smaller id so answers never depend on hash order.
+bool better(const Recommendation& a, const Recommendation& b) {
+  if (a.score != b.score) return a.score > b.score;
+  return a.product < b.product;
+}
+
+void keep_top(std::vector<Recommendation>& v, std::size_t limit) {
+  if (v.size() > limit) {
+    std::partial_sort(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(limit), v.end(), better);
+    v.resize(limit);
+  } else {
+    std::sort(v.begin(), v.end(), better);
+  }
+}
+
+}  // namespace
+
+struct Recommender::State {
+  RecommenderConfig config;
+  std::unordered_map<Id, ItemState> items;
+  std::unordered_map<Id, UserState> users;
+  std::unordered_map<Id, std::vector<Id>> category_items;  // may hold stale ids; checked on use
+  std::unordered_map<Id, std::unordered_map<Id, HourCounts>> location_items;
+  PurchasePropensity propensity;
+  Sequence applied_through = 0;
+  TimestampMs now = 0;
+  std::uint64_t applied = 0;
+  std::uint64_t evicted_items = 0;
+  std::uint64_t evicted_users = 0;
+  std::int64_t last_location_sweep_hour = 0;
+
+  // Cache of the overall popular list; valid while `applied` is unchanged.
+  mutable std::vector<Recommendation> popular_cache;
+  mutable std::uint64_t popular_cache_at = ~std::uint64_t{0};
+
+  explicit State(RecommenderConfig c) : config(std::move(c)), propensity(config.propensity) {}
+
+  const ItemState* item(Id id) const {
+    auto it = items.find(id);
+    return it == items.end() ? nullptr : &it->second;
+  }
+  const UserState* user(Id id) const {
+    auto it = users.find(id);
+    return it == users.end() ? nullptr : &it->second;
+  }
+
+  double engagement(const ItemState& s) const { return s.engagement.at(now, config.similarity_half_life_ms); }
+
+  double sim(const ItemState& a, const Neighbour& n) const {
+    const ItemState* b = item(n.item);
+    if (!b) return 0;
+    const double co = n.co * decay_factor(now - n.time, config.similarity_half_life_ms);
+    const double denom = std::pow(std::max(engagement(a) * engagement(*b), 1e-12), config.popularity_damping) +
+                         config.similarity_shrinkage;
+    return co / denom;
+  }
+
+  void prune(ItemState& s) {
+    std::vector<std::pair<double, Neighbour>> scored;
+    scored.reserve(s.neighbours.size());
+    for (const Neighbour& n : s.neighbours)
+      if (item(n.item)) scored.emplace_back(sim(s, n), n);
+    std::sort(scored.begin(), scored.end(), [](const auto& a, const auto& b) {
+      if (a.first != b.first) return a.first > b.first;
+      return a.second.item < b.second.item;
+    });
+    if (scored.size() > config.max_neighbours) scored.resize(config.max_neighbours);
+    s.neighbours.clear();
+    for (auto& [_, n] : scored) s.neighbours.push_back(n);
+  }
+
+  void add_co(ItemState& s, Id other, double c, TimestampMs t) {
+    for (Neighbour& n : s.neighbours) {
+      if (n.item != other) continue;
+      Decayed d{n.co, n.time};
+      d.add(c, t, config.similarity_half_life_ms);
+      n.co = d.value;
+      n.time = d.time;
+      return;
+    }
+    s.neighbours.push_back(Neighbour{other, static_cast<float>(c), t});
+    if (s.neighbours.size() > 2 * config.max_neighbours) prune(s);
+  }
+
+  void apply_one(const Event& e) {
+    if (e.sequence != 0) {
+      if (e.sequence <= applied_through) return;
+      applied_through = e.sequence;
+    }
+    ++applied;
+    now = std::max(now, e.time_ms);
+    propensity.apply(e);
+    const float w = config.type_weights[static_cast<std::size_t>(e.type)];
+    ItemState* is = nullptr;
+    if (e.product != kNoId) {
+      is = &items[e.product];
+      is->last_seen = std::max(is->last_seen, e.time_ms);
+      if (e.category != kNoId && e.category != is->category) {
+        is->category = e.category;
+        category_items[e.category].push_back(e.product);
+      }
+      if (w > 0) {
+        is->activity.add(w, e.time_ms, config.popularity_half_life_ms);
+        is->hours.add(e.time_ms, w);
+        if (e.location != kNoId) location_items[e.location][e.product].add(e.time_ms, w);
+      }
+    }
+    if (e.user != kNoId) {
+      UserState& us = users[e.user];
+      us.last_seen = std::max(us.last_seen, e.time_ms);
+      if (e.location != kNoId) us.location = e.location;
+      if (is && e.type == EventType::purchase &&
+          std::find(us.purchased.begin(), us.purchased.end(), e.product) == us.purchased.end()) {
+        us.purchased.push_back(e.product);
+        if (us.purchased.size() > config.max_purchases_remembered) us.purchased.erase(us.purchased.begin());
+      }
+      if (is && w > 0) learn_interest(e, w, us, *is);
+    }
+    evict_if_needed();
+  }
+
+  // Adds co-occurrence between the event's item and the user's recent items.
+  // Only an increase of the user's strongest weight on the item counts, so
+  // re-viewing the same item does not inflate its pairs.
+  void learn_interest(const Event& e, float w, UserState& us, ItemState& is) {
+    auto& h = us.history;
+    auto found = std::find_if(h.begin(), h.end(), [&](const HistoryEntry& x) { return x.item == e.product; });
+    const float old = found == h.end() ? 0.0f : found->weight;
+    const float delta = w - old;
+    if (delta > 0) {
+      is.engagement.add(delta, e.time_ms, config.similarity_half_life_ms);
+      std::size_t paired = 0;
+      for (auto it = h.rbegin(); it != h.rend() && paired < config.pair_history; ++it) {
+        if (it->item == e.product) continue;
+        ++paired;
+        auto other = items.find(it->item);
+        if (other == items.end()) continue;
+        const double prox = decay_factor(std::llabs(e.time_ms - it->time), config.pair_half_life_ms);
+        const double c = std::sqrt(static_cast<double>(delta) * it->weight) * prox;
+        add_co(is, it->item, c, e.time_ms);
+        add_co(other->second, e.product, c, e.time_ms);
+      }
+    }
+    HistoryEntry entry{e.product, is.category, std::max(old, w), std::max(e.time_ms, found == h.end() ? 0 : found->time)};
+    if (found != h.end()) h.erase(found);
+    h.push_back(entry);
+    if (h.size() > config.history_length) h.erase(h.begin());
+    if (config.recent_users_per_item > 0 &&
+        std::find(is.recent_users.begin(), is.recent_users.end(), e.user) == is.recent_users.end()) {
+      if (is.recent_users.size() < config.recent_users_per_item) {
+        is.recent_users.push_back(e.user);
+      } else {
+        is.recent_users[is.recent_pos] = e.user;
+        is.recent_pos = static_cast<std::uint32_t>((is.recent_pos + 1) % config.recent_users_per_item);
+      }
+    }
+  }
+
+  // Evicts the least recently seen 10% beyond the bound, amortising the
+  // sort; ties by id so eviction is deterministic.
+  template <class Map>
+  std::size_t evict_oldest(Map& map, std::size_t bound) {
+    if (bound == 0 || map.size() <= bound) return 0;
+    const std::size_t keep = bound - bound / 10;
+    std::vector<std::pair<TimestampMs, Id>> order;
+    order.reserve(map.size());
+    for (const auto& [id, s] : map) order.emplace_back(s.last_seen, id);
+    const std::size_t drop = map.size() - keep;
+    std::nth_element(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(drop - 1), order.end());
+    for (std::size_t i = 0; i < drop; ++i) map.erase(order[i].second);
+    return drop;
+  }
+
+  void evict_if_needed() {
+    if (const std::size_t n = evict_oldest(users, config.max_users)) evicted_users += n;
+    if (const std::size_t n = evict_oldest(items, config.max_items)) {
+      evicted_items += n;
+      for (auto& [cat, ids] : category_items)
+        std::erase_if(ids, [&](Id id) {
+          auto it = items.find(id);
+          return it == items.end() || it->second.category != cat;
+        });
+      std::erase_if(category_items, [](const auto& kv) { return kv.second.empty(); });
+    }
+    const std::int64_t hour = now / HourCounts::kHourMs;
+    if (hour != last_location_sweep_hour) {
+      last_location_sweep_hour = hour;
+      for (auto& [_, m] : location_items) std::erase_if(m, [&](const auto& kv) { return kv.second.stale(now); });
+      std::erase_if(location_items, [](const auto& kv) { return kv.second.empty(); });
+    }
+  }
+
+  double recency(const HistoryEntry& h) const {
+    return h.weight * decay_factor(now - h.time, config.interest_half_life_ms);
+  }
+
+  ScoreMap item_cf(const UserState& us) const {
+    ScoreMap out;
+    for (const HistoryEntry& h : us.history) {
+      const ItemState* is = item(h.item);
+      if (!is) continue;
+      const double r = recency(h);
+      for (const Neighbour& n : is->neighbours) {
+        const double s = sim(*is, n);
+        if (s > 0) out[n.item].add(r * s, h.item);
+      }
+    }
+    return out;
+  }
+
+  static double norm(const UserState& us) {
+    double s = 0;
+    for (const HistoryEntry& h : us.history) s += static_cast<double>(h.weight) * h.weight;
+    return std::sqrt(s);
+  }
+
+  ScoreMap user_cf(Id uid, const UserState& us) const {
+    ScoreMap out;
+    std::unordered_map<Id, double> dot;
+    for (auto h = us.history.rbegin(); h != us.history.rend(); ++h) {
+      const ItemState* is = item(h->item);
+      if (!is) continue;
+      for (Id v : is->recent_users) {
+        if (v == uid) continue;
+        auto d = dot.find(v);
+        if (d == dot.end()) {
+          if (dot.size() >= config.max_candidate_users) continue;
+          d = dot.emplace(v, 0.0).first;
+        }
+        const UserState* vs = user(v);
+        if (!vs) continue;
+        for (const HistoryEntry& vh : vs->history)
+          if (vh.item == h->item) d->second += static_cast<double>(h->weight) * vh.weight;
+      }
+    }
+    const double nu = norm(us);
+    std::vector<std::pair<double, Id>> nearest;
+    for (const auto& [v, d] : dot) {
+      if (d <= 0) continue;
+      const UserState* vs = user(v);
+      if (!vs) continue;
+      nearest.emplace_back(d / (nu * norm(*vs) + 1e-12), v);
+    }
+    std::sort(nearest.begin(), nearest.end(), [](const auto& a, const auto& b) {
+      if (a.first != b.first) return a.first > b.first;
+      return a.second < b.second;
+    });
+    if (nearest.size() > config.nearest_users) nearest.resize(config.nearest_users);
+    for (const auto& [s, v] : nearest)
+      for (const HistoryEntry& vh : user(v)->history) out[vh.item].add(s * recency(vh), v);
+    return out;
+  }
+
+  ScoreMap category_interest(const UserState& us) const {
+    std::unordered_map<Id, double> interest;
+    for (const HistoryEntry& h : us.history)
+      if (h.category != kNoId) interest[h.category] += recency(h);
+    std::vector<std::pair<double, Id>> top;
+    for (const auto& [c, v] : interest) top.emplace_back(v, c);
+    std::sort(top.begin(), top.end(), [](const auto& a, const auto& b) {
+      if (a.first != b.first) return a.first > b.first;
+      return a.second < b.second;
+    });
+    if (top.size() > 3) top.resize(3);
+    ScoreMap out;
+    for (const auto& [v, c] : top) {
+      auto ids = category_items.find(c);
+      if (ids == category_items.end()) continue;
+      std::vector<std::pair<double, Id>> pop;
+      for (Id id : ids->second) {
+        const ItemState* is = item(id);
+        if (is && is->category == c) pop.emplace_back(is->activity.at(now, config.popularity_half_life_ms), id);
+      }
+      const std::size_t keep = std::min<std::size_t>(pop.size(), 50);
+      std::partial_sort(pop.begin(), pop.begin() + static_cast<std::ptrdiff_t>(keep), pop.end(),
+                        [](const auto& a, const auto& b) {
+                          if (a.first != b.first) return a.first > b.first;
+                          return a.second < b.second;
+                        });
+      for (std::size_t i = 0; i < keep; ++i) out[pop[i].second].add(v * pop[i].first, c);
+    }
+    return out;
+  }
+
+  ScoreMap location_popular(Id location) const {
+    ScoreMap out;
+    auto m = location_items.find(location);
+    if (m == location_items.end()) return out;
+    for (const auto& [id, hours] : m->second) {
+      const double last = hours.last_and_previous(now).first;
+      if (last > 0) out[id].add(last, location);
+    }
+    return out;
+  }
+
+  const std::vector<Recommendation>& popular_overall() const {
+    if (popular_cache_at != applied) {
+      popular_cache.clear();
+      for (const auto& [id, is] : items) {
+        const double a = is.activity.at(now, config.popularity_half_life_ms);
+        if (a > 0) popular_cache.push_back({id, a, {ReasonKind::popular, kNoId}});
+      }
+      keep_top(popular_cache, 1000);
+      popular_cache_at = applied;
+    }
+    return popular_cache;
+  }
+
+  // Whether product may be returned for this query.
+  struct Filter {
+    const State& state;
+    const RecommendQuery& query;
+    const UserState* us;
+    bool operator()(Id product) const {
+      if (product == kNoId) return false;
+      if (query.category != kNoId) {
+        const ItemState* is = state.item(product);
+        if (!is || is->category != query.category) return false;
+      }
+      if (std::find(query.exclude.begin(), query.exclude.end(), product) != query.exclude.end()) return false;
+      if (us) {
+        if (std::find(us->purchased.begin(), us->purchased.end(), product) != us->purchased.end()) return false;
+        if (query.exclude_viewed)
+          for (const HistoryEntry& h : us->history)
+            if (h.item == product) return false;
+      }
+      return true;
+    }
+  };
+
+  std::vector<Recommendation> from_scores(const ScoreMap& m, ReasonKind kind, const Filter& keep,
+                                          std::size_t limit) const {
+    std::vector<Recommendation> out;
+    for (const auto& [id, s] : m)
+      if (s.score > 0 && keep(id)) out.push_back({id, s.score, {kind, s.because}});
+    keep_top(out, limit);
+    return out;
+  }
+
+  std::vector<Recommendation> popular_list(const PopularQuery& q, const Filter* keep) const {
+    std::vector<Recommendation> out;
+    if (q.location != kNoId) {
+      for (const auto& [id, s] : location_popular(q.location)) {
+        if (q.category != kNoId) {
+          const ItemState* is = item(id);
+          if (!is || is->category != q.category) continue;
+        }
+        if (!keep || (*keep)(id)) out.push_back({id, s.score, {ReasonKind::popular_in_location, q.location}});
+      }
+    } else if (q.category != kNoId) {
+      auto ids = category_items.find(q.category);
+      if (ids != category_items.end())
+        for (Id id : ids->second) {
+          const ItemState* is = item(id);
+          if (!is || is->category != q.category || (keep && !(*keep)(id))) continue;
+          const double a = is->activity.at(now, config.popularity_half_life_ms);
+          if (a > 0) out.push_back({id, a, {ReasonKind::popular_in_category, q.category}});
+        }
+    } else {
+      const auto& all = popular_overall();
+      for (const Recommendation& r : all) {
+        if (keep && !(*keep)(r.product)) continue;
+        out.push_back(r);
+        if (out.size() >= q.limit) break;
+      }
+      if (out.size() < q.limit && all.size() >= 1000) {
+        // The cache holds the top 1000 only; fall back to a full scan.
+        out.clear();
+        for (const auto& [id, is] : items) {
+          if (keep && !(*keep)(id)) continue;
+          const double a = is.activity.at(now, config.popularity_half_life_ms);
+          if (a > 0) out.push_back({id, a, {ReasonKind::popular, kNoId}});
+        }
+      }
+    }
+    keep_top(out, q.limit);
+    return out;
+  }
+
+  std::vector<Recommendation> hybrid(const RecommendQuery& q, const UserState* us, const Filter& keep) const {
+    struct Component {
+      ScoreMap scores;
+      double weight;
+      ReasonKind kind;
+    };
+    std::vector<Component> parts;
+    if (us) {
+      parts.push_back({item_cf(*us), config.blend_item_cf, ReasonKind::viewed_together});
+      parts.push_back({user_cf(q.user, *us), config.blend_user_cf, ReasonKind::similar_users});
+      parts.push_back({category_interest(*us), config.blend_category, ReasonKind::category_interest});
+      if (us->location != kNoId)
+        parts.push_back({location_popular(us->location), config.blend_location, ReasonKind::popular_in_location});
+      if (!q.exclude_viewed) {
+        ScoreMap own;
+        for (const HistoryEntry& h : us->history) own[h.item].add(recency(h), h.item);
+        parts.push_back({std::move(own), config.blend_recency, ReasonKind::recently_viewed});
+      }
+    }
+    ScoreMap pop;
+    for (const Recommendation& r : popular_overall()) pop[r.product].add(r.score, kNoId);
+    parts.push_back({std::move(pop), config.blend_popularity, ReasonKind::popular});
+
+    struct Total {
+      double score = 0;
+      double best = -1;
+      Reason reason;
+    };
+    std::unordered_map<Id, Total> total;
+    for (const Component& c : parts) {
+      if (c.weight <= 0) continue;
+      double max = 0;
+      for (const auto& [_, s] : c.scores) max = std::max(max, s.score);
+      if (max <= 0) continue;
+      for (const auto& [id, s] : c.scores) {
+        if (s.score <= 0 || !keep(id)) continue;
+        const double part = c.weight * s.score / max;
+        Total& t = total[id];
+        t.score += part;
+        if (part > t.best) {
+          t.best = part;
+          t.reason = Reason{c.kind, s.because};
+        }
+      }
+    }
+    std::vector<Recommendation> out;
+    out.reserve(total.size());
+    for (const auto& [id, t] : total) out.push_back({id, t.score, t.reason});
+    keep_top(out, q.limit);
+    if (q.fill_cold_start && out.size() < q.limit) fill(out, q, us, keep);
+    return out;
+  }
+
+  // Pads with cold-start lists: category, location this hour, overall.
+  void fill(std::vector<Recommendation>& out, const RecommendQuery& q, const UserState* us, const Filter& keep) const {
+    std::unordered_set<Id> have;
+    for (const Recommendation& r : out) have.insert(r.product);
+    const double floor = out.empty() ? 1.0 : out.back().score;
+    auto pad = [&](std::vector<Recommendation> more) {
+      for (Recommendation& r : more) {
+        if (out.size() >= q.limit) return;
+        if (!have.insert(r.product).second) continue;
+        r.score = floor * 0.5 / static_cast<double>(out.size() + 1);
+        out.push_back(r);
+      }
+    };
+    const std::size_t want = q.limit + out.size();
+    if (us && us->location != kNoId) pad(popular_list({want, q.category, us->location}, &keep));
+    if (q.category != kNoId) pad(popular_list({want, q.category, kNoId}, &keep));
+    else pad(popular_list({want, kNoId, kNoId}, &keep));
+  }
+};
+
+Recommender::Recommender(RecommenderConfig config) : state_(std::make_unique<State>(std::move(config))) {}
+Recommender::~Recommender() = default;
+Recommender::Recommender(Recommender&&) noexcept = default;
+Recommender& Recommender::operator=(Recommender&&) noexcept = default;
+
+void Recommender::apply(std::span<const Event> events) {
+  for (const Event& e : events) state_->apply_one(e);
+}
+
+std::vector<Recommendation> Recommender::recommend(const RecommendQuery& q) const {
+  const State& s = *state_;
+  if (q.limit == 0) return {};
+  const UserState* us = q.user == kNoId ? nullptr : s.user(q.user);
+  const State::Filter keep{s, q, us};
+  switch (q.strategy) {
+    case Strategy::item_cf:
+      return us ? s.from_scores(s.item_cf(*us), ReasonKind::viewed_together, keep, q.limit)
+                : std::vector<Recommendation>{};
+    case Strategy::user_cf:
+      return us ? s.from_scores(s.user_cf(q.user, *us), ReasonKind::similar_users, keep, q.limit)
+                : std::vector<Recommendation>{};
+    case Strategy::popularity:
+      return s.popular_list({q.limit, q.category, kNoId}, &keep);
+    case Strategy::hybrid:
+      return s.hybrid(q, us, keep);
+  }
+  return {};
+}
+
+std::vector<Recommendation> Recommender::similar(Id product, std::size_t limit) const {
+  const State& s = *state_;
+  const ItemState* is = s.item(product);
+  if (!is) return {};
+  std::vector<Recommendation> out;
+  for (const Neighbour& n : is->neighbours) {
+    const double sim = s.sim(*is, n);
+    if (sim > 0) out.push_back({n.item, sim, {ReasonKind::viewed_together, product}});
+  }
+  keep_top(out, limit);
+  return out;
+}
+
+std::vector<Recommendation> Recommender::popular(const PopularQuery& q) const {
+  return state_->popular_list(q, nullptr);
+}
+
+std::vector<Recommendation> Recommender::trending(std::size_t limit, Id category) const {
+  const State& s = *state_;
+  std::vector<Recommendation> out;
+  for (const auto& [id, is] : s.items) {
+    if (category != kNoId && is.category != category) continue;
+    const auto [last, prev] = is.hours.last_and_previous(s.now);
+    if (last - prev < 1.0) continue;  // rising by at least one view's weight
+    // Growth measured in standard deviations of a Poisson count, so one
+    // extra view of a new item does not outrank a real surge.
+    out.push_back({id, (last - prev) / std::sqrt(prev + 1.0), {ReasonKind::trending, kNoId}});
+  }
+  keep_top(out, limit);
+  return out;
+}
+
+double Recommender::similarity(Id a, Id b) const {
+  const State& s = *state_;
+  const ItemState* is = s.item(a);
+  if (!is) return 0;
+  for (const Neighbour& n : is->neighbours)
+    if (n.item == b) return s.sim(*is, n);
+  return 0;
+}
+
+const PurchasePropensity& Recommender::propensity() const noexcept { return state_->propensity; }
+
+RecommenderStats Recommender::stats() const {
+  const State& s = *state_;
+  RecommenderStats st;
+  st.items = s.items.size();
+  st.users = s.users.size();
+  for (const auto& [_, is] : s.items) st.neighbour_entries += is.neighbours.size();
+  st.applied_events = s.applied;
+  st.evicted_items = s.evicted_items;
+  st.evicted_users = s.evicted_users;
+  st.applied_through = s.applied_through;
+  st.now_ms = s.now;
+  return st;
+}
+
+Sequence Recommender::applied_through() const noexcept { return state_->applied_through; }
+TimestampMs Recommender::now_ms() const noexcept { return state_->now; }
+const RecommenderConfig& Recommender::config() const noexcept { return state_->config; }
+
+}  // namespace shoppulse

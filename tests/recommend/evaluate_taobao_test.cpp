@@ -1,0 +1,52 @@
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "shoppulse/importer/importer.hpp"
+#include "shoppulse/recommend/evaluation.hpp"
+
+using namespace shoppulse;
+
+namespace {
+std::string sample_path() {
+  if (const char* p = std::getenv("SHOPPULSE_TAOBAO_CSV")) return p;
+  return SHOPPULSE_TAOBAO_SAMPLE;
+}
+
+const RankingMetrics& metrics(const EvaluationResult& r, const std::string& name) {
+  for (const StrategyResult& s : r.recommenders)
+    if (s.name == name) return s.metrics;
+  FAIL("no strategy " << name);
+  throw;
+}
+}  // namespace
+
+TEST_CASE("On the Taobao sample the personalised recommenders beat popularity on every metric", "[recommend][.slow]") {
+  auto loaded = load_events(sample_path(), ImportFormat::taobao_csv);
+  if (!loaded) {
+    WARN("Taobao sample not available: " << loaded.error().detail);
+    return;
+  }
+  REQUIRE(loaded->report.bad_lines == 0);
+  EvaluationOptions options;
+  // The sample spans 2 h 10 min and the test part 26 min: a 10-minute label
+  // horizon leaves 16 min of test examples whose labels are known.
+  options.recommender.propensity.horizon_ms = 10 * 60 * 1000;
+  const EvaluationResult r = evaluate(loaded->events, options);
+  std::printf("%s%s\n", to_table(r).c_str(), to_json(r).c_str());
+  const RankingMetrics& pop = metrics(r, "popularity");
+  for (const char* name : {"item_cf", "user_cf", "hybrid"}) {
+    const RankingMetrics& m = metrics(r, name);
+    INFO(name);
+    CHECK(m.hit_rate > pop.hit_rate);
+    CHECK(m.precision > pop.precision);
+    CHECK(m.recall > pop.recall);
+    CHECK(m.ndcg > pop.ndcg);
+    CHECK(m.coverage > pop.coverage);
+  }
+  // Reported, not required: on this 2-hour sample no single feature predicts a
+  // purchase within 10 minutes (single-feature AUCs 0.46-0.55), see the report.
+  CHECK(r.propensity_examples > 0);
+}

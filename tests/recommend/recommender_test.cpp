@@ -1,0 +1,298 @@
+#include <catch2/catch.hpp>
+
+#include <vector>
+
+#include "shoppulse/recommend/recommender.hpp"
+
+using namespace shoppulse;
+
+namespace {
+
+constexpr TimestampMs kT0 = 1511658000000;  // 2017-11-26T01:00:00Z, an hour boundary
+
+// Builds a log: each add() gets the next sequence number.
+struct History {
+  std::vector<Event> events;
+  Event& add(Id user, Id product, EventType type, TimestampMs t, Id category = kNoId, Id location = kNoId) {
+    Event e;
+    e.user = user;
+    e.product = product;
+    e.type = type;
+    e.time_ms = t;
+    e.category = category;
+    e.location = location;
+    e.sequence = events.size() + 1;
+    events.push_back(e);
+    return events.back();
+  }
+};
+
+std::vector<Id> products(const std::vector<Recommendation>& recs) {
+  std::vector<Id> out;
+  for (const auto& r : recs) out.push_back(r.product);
+  return out;
+}
+
+bool contains(const std::vector<Recommendation>& recs, Id product) {
+  for (const auto& r : recs)
+    if (r.product == product) return true;
+  return false;
+}
+
+// Items 10 (A), 11 (B), 12 (C), 13 (D).
+History co_viewed() {
+  History h;
+  TimestampMs t = kT0;
+  for (Id u = 1; u <= 3; ++u) {  // three users view A then B
+    h.add(u, 10, EventType::view, t += 1000, 1);
+    h.add(u, 11, EventType::view, t += 1000, 1);
+  }
+  h.add(4, 10, EventType::view, t += 1000, 1);  // one user views A then C
+  h.add(4, 12, EventType::view, t += 1000, 2);
+  h.add(5, 13, EventType::view, t += 1000, 2);  // D is never seen with A
+  return h;
+}
+
+}  // namespace
+
+TEST_CASE("Items viewed together by more users are more similar", "[recommend]") {
+  Recommender r;
+  r.apply(co_viewed().events);
+  CHECK(r.similarity(10, 11) > r.similarity(10, 12));
+  CHECK(r.similarity(10, 12) > 0);
+  CHECK(r.similarity(10, 13) == 0);
+  CHECK(r.similarity(10, 11) == Approx(r.similarity(11, 10)));
+  const auto similar = r.similar(10, 10);
+  REQUIRE(products(similar) == std::vector<Id>{11, 12});
+  CHECK(similar[0].reason.kind == ReasonKind::viewed_together);
+  CHECK(similar[0].reason.related == 10);
+}
+
+TEST_CASE("Stronger behaviour weighs more in co-occurrence than a view", "[recommend]") {
+  History h;
+  h.add(1, 10, EventType::view, kT0);
+  h.add(1, 11, EventType::view, kT0 + 1000);
+  h.add(2, 10, EventType::view, kT0 + 2000);
+  h.add(2, 12, EventType::add_to_cart, kT0 + 3000);
+  h.add(3, 11, EventType::view, kT0 + 4000);  // equal popularity for 11 and 12
+  h.add(4, 12, EventType::view, kT0 + 5000);
+  Recommender r;
+  r.apply(h.events);
+  CHECK(r.similarity(10, 12) > r.similarity(10, 11));
+}
+
+TEST_CASE("Item-CF recommends the neighbours of what the user viewed, with the reason", "[recommend]") {
+  History h = co_viewed();
+  h.add(9, 10, EventType::view, kT0 + 60000, 1);
+  Recommender r;
+  r.apply(h.events);
+  RecommendQuery q;
+  q.user = 9;
+  q.strategy = Strategy::item_cf;
+  const auto recs = r.recommend(q);
+  REQUIRE(products(recs) == std::vector<Id>{11, 12});
+  CHECK(recs[0].reason.kind == ReasonKind::viewed_together);
+  CHECK(recs[0].reason.related == 10);
+}
+
+TEST_CASE("User-CF recommends what the most similar users touched", "[recommend]") {
+  History h;
+  TimestampMs t = kT0;
+  for (Id p : {20, 21, 22}) h.add(1, p, EventType::view, t += 1000);
+  for (Id p : {20, 21, 23}) h.add(2, p, EventType::view, t += 1000);  // overlaps user 1 on two items
+  for (Id p : {22, 24}) h.add(3, p, EventType::view, t += 1000);      // overlaps on one
+  for (Id p : {30, 31}) h.add(4, p, EventType::view, t += 1000);      // no overlap
+  Recommender r;
+  r.apply(h.events);
+  RecommendQuery q;
+  q.user = 1;
+  q.strategy = Strategy::user_cf;
+  q.exclude_viewed = true;
+  const auto recs = r.recommend(q);
+  REQUIRE(products(recs) == std::vector<Id>{23, 24});
+  CHECK(recs[0].reason.kind == ReasonKind::similar_users);
+  CHECK(recs[0].reason.related == 2);
+  CHECK(recs[1].reason.related == 3);
+}
+
+TEST_CASE("Hybrid never recommends an item the user bought", "[recommend]") {
+  History h = co_viewed();
+  h.add(9, 10, EventType::view, kT0 + 60000, 1);
+  h.add(9, 11, EventType::purchase, kT0 + 61000, 1);
+  Recommender r;
+  r.apply(h.events);
+  RecommendQuery q;
+  q.user = 9;
+  for (bool exclude_viewed : {false, true}) {
+    q.exclude_viewed = exclude_viewed;
+    const auto recs = r.recommend(q);
+    CHECK_FALSE(contains(recs, 11));
+    CHECK(contains(recs, 12));
+    CHECK(contains(recs, 10) == !exclude_viewed);  // viewed, not bought: allowed unless excluded
+  }
+}
+
+TEST_CASE("Hybrid honours limit, exclude and category", "[recommend]") {
+  History h = co_viewed();
+  h.add(9, 10, EventType::view, kT0 + 60000, 1);
+  Recommender r;
+  r.apply(h.events);
+  RecommendQuery q;
+  q.user = 9;
+  q.limit = 2;
+  CHECK(r.recommend(q).size() == 2);
+  q.limit = 10;
+  q.exclude = {11};
+  CHECK_FALSE(contains(r.recommend(q), 11));
+  q.exclude.clear();
+  q.category = 2;
+  const auto recs = r.recommend(q);
+  REQUIRE_FALSE(recs.empty());
+  for (const auto& rec : recs) CHECK((rec.product == 12 || rec.product == 13));
+  CHECK(recs[0].product == 12);  // related to what the user viewed beats merely popular
+  q.limit = 0;
+  CHECK(r.recommend(q).empty());
+}
+
+TEST_CASE("A new user gets the popular items, best first", "[recommend]") {
+  History h;
+  TimestampMs t = kT0;
+  for (int i = 0; i < 5; ++i) h.add(100 + i, 50, EventType::view, t += 1000, 7);
+  for (int i = 0; i < 3; ++i) h.add(200 + i, 51, EventType::view, t += 1000, 8);
+  h.add(300, 52, EventType::view, t += 1000, 7);
+  Recommender r;
+  r.apply(h.events);
+  RecommendQuery q;
+  q.user = 999;  // unknown
+  const auto recs = r.recommend(q);
+  REQUIRE(products(recs) == std::vector<Id>{50, 51, 52});
+  CHECK(recs[0].reason.kind == ReasonKind::popular);
+  const auto in_category = r.popular({10, 7, kNoId});
+  REQUIRE(products(in_category) == std::vector<Id>{50, 52});
+  CHECK(in_category[0].reason.kind == ReasonKind::popular_in_category);
+  CHECK(in_category[0].reason.related == 7);
+}
+
+TEST_CASE("Popular in a location counts only that location's last hour", "[recommend]") {
+  History h;
+  const Id shanghai = 1, beijing = 2;
+  TimestampMs t = kT0 + 10 * 60000;
+  for (int i = 0; i < 4; ++i) h.add(100 + i, 60, EventType::view, t += 1000, kNoId, beijing);
+  for (int i = 0; i < 2; ++i) h.add(200 + i, 61, EventType::view, t += 1000, kNoId, shanghai);
+  h.add(300, 62, EventType::purchase, t += 1000, kNoId, shanghai);  // weight 6 beats two views
+  Recommender r;
+  r.apply(h.events);
+  const auto recs = r.popular({10, kNoId, shanghai});
+  REQUIRE(products(recs) == std::vector<Id>{62, 61});
+  CHECK(recs[0].reason.kind == ReasonKind::popular_in_location);
+  CHECK(recs[0].reason.related == shanghai);
+  // Two hours later, nothing is popular "this hour" any more.
+  History later;
+  later.add(400, 63, EventType::view, t + 2 * 3600000, kNoId, beijing);
+  later.events[0].sequence = h.events.size() + 1;
+  r.apply(later.events);
+  CHECK(r.popular({10, kNoId, shanghai}).empty());
+  // A known user in Shanghai with no neighbours gets the local list first.
+  History u;
+  u.add(500, 64, EventType::view, t + 2 * 3600000 + 1000, kNoId, shanghai);
+  u.events[0].sequence = h.events.size() + 2;
+  r.apply(u.events);
+  RecommendQuery q;
+  q.user = 500;
+  q.exclude_viewed = true;
+  CHECK(r.recommend(q).empty() == false);
+}
+
+TEST_CASE("Trending ranks items rising fastest in the last hour versus the hour before", "[recommend]") {
+  History h;
+  // Previous hour: 70 is busy (10 views), 71 quiet (1 view).
+  TimestampMs t = kT0;
+  for (int i = 0; i < 10; ++i) h.add(100 + i, 70, EventType::view, t += 60000);
+  h.add(200, 71, EventType::view, t += 60000);
+  // Last hour: 70 steady (10), 71 surges (8), 72 new (2).
+  t = kT0 + 3600000;
+  for (int i = 0; i < 10; ++i) h.add(300 + i, 70, EventType::view, t += 60000);
+  for (int i = 0; i < 8; ++i) h.add(400 + i, 71, EventType::view, t += 1000);
+  for (int i = 0; i < 2; ++i) h.add(500 + i, 72, EventType::view, t += 1000);
+  // Pin "now" to the end of the second hour so both windows are whole hours.
+  h.add(600, 73, EventType::remove_from_cart, kT0 + 2 * 3600000 - 1);
+  Recommender r;
+  r.apply(h.events);
+  const auto trending = r.trending(10);
+  REQUIRE(products(trending) == std::vector<Id>{71, 72});
+  CHECK(trending[0].reason.kind == ReasonKind::trending);
+}
+
+TEST_CASE("Replaying the same events reproduces every answer", "[recommend]") {
+  History h;
+  std::uint64_t x = 12345;
+  auto next = [&] {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<std::uint32_t>(x >> 33);
+  };
+  TimestampMs t = kT0;
+  for (int i = 0; i < 20000; ++i) {
+    const auto type = static_cast<EventType>(next() % kEventTypeCount);
+    h.add(1 + next() % 300, 1 + next() % 500, type, t += next() % 2000, 1 + next() % 10, 1 + next() % 3);
+  }
+  RecommenderConfig config;
+  config.max_neighbours = 10;
+  Recommender a(config), b(config);
+  a.apply(h.events);
+  // b gets the same log in uneven batches, with an overlap as after a restart.
+  std::span<const Event> all(h.events);
+  b.apply(all.subspan(0, 777));
+  b.apply(all.subspan(500, 9000));
+  b.apply(all.subspan(9500));
+  CHECK(b.applied_through() == a.applied_through());
+  for (Id u = 1; u <= 300; u += 7) {
+    RecommendQuery q;
+    q.user = u;
+    const auto ra = a.recommend(q), rb = b.recommend(q);
+    REQUIRE(ra.size() == rb.size());
+    for (std::size_t i = 0; i < ra.size(); ++i) {
+      CHECK(ra[i].product == rb[i].product);
+      CHECK(ra[i].score == rb[i].score);
+      CHECK(ra[i].reason.kind == rb[i].reason.kind);
+      CHECK(ra[i].reason.related == rb[i].reason.related);
+    }
+  }
+  CHECK(products(a.similar(5)) == products(b.similar(5)));
+  CHECK(products(a.trending(10)) == products(b.trending(10)));
+  CHECK(a.propensity().top_propensity(5) == b.propensity().top_propensity(5));
+}
+
+TEST_CASE("Memory stays bounded: neighbours, items and users are capped", "[recommend]") {
+  RecommenderConfig config;
+  config.max_neighbours = 8;
+  config.max_items = 2000;
+  config.max_users = 100;
+  Recommender r(config);
+  History h;
+  TimestampMs t = kT0;
+  // 400 users each browse a run of 30 items out of 5000.
+  for (Id u = 1; u <= 400; ++u)
+    for (Id k = 0; k < 30; ++k) h.add(u, 1 + (u * 13 + k) % 5000, EventType::view, t += 100);
+  r.apply(h.events);
+  const RecommenderStats s = r.stats();
+  CHECK(s.items <= config.max_items);
+  CHECK(s.users <= config.max_users);
+  CHECK(s.evicted_items > 0);
+  CHECK(s.evicted_users > 0);
+  CHECK(s.neighbour_entries <= s.items * 2 * config.max_neighbours);
+  for (Id p = 1; p <= 5000; p += 97) CHECK(r.similar(p, 100).size() <= 2 * config.max_neighbours);
+  // The most recent user is still served.
+  RecommendQuery q;
+  q.user = 400;
+  q.strategy = Strategy::item_cf;
+  CHECK_FALSE(r.recommend(q).empty());
+}
+
+TEST_CASE("Reasons name their related id kind", "[recommend]") {
+  CHECK(related_kind(ReasonKind::viewed_together) == IdKind::product);
+  CHECK(related_kind(ReasonKind::similar_users) == IdKind::user);
+  CHECK(related_kind(ReasonKind::popular_in_location) == IdKind::location);
+  CHECK(related_kind(ReasonKind::popular_in_category) == IdKind::category);
+  CHECK(to_string(ReasonKind::trending) == "trending");
+  CHECK(to_string(Strategy::user_cf) == "user_cf");
+}
