@@ -1,11 +1,15 @@
 #include "shoppulse/api/api.hpp"
 
 #include <algorithm>
+#include <condition_variable>
 #include <map>
+#include <mutex>
 #include <optional>
+#include <thread>
 
 #include "json_writer.hpp"
 #include "shoppulse/core/time_format.hpp"
+#include "shoppulse/importer/importer.hpp"
 #include "shoppulse/ingest/event_parser.hpp"
 #include "shoppulse/windows/rollup.hpp"
 
@@ -154,6 +158,12 @@ class ApiHandler final : public Handler {
     add("GET", "/api/products/categories/{}/popular",
         [this](auto& rq, auto& a, auto& r) { popular(rq, a[0], r); });
     add("POST", "/api/events", [this](auto& rq, auto& a, auto& r) { ingest(rq, r); });
+    add("GET", "/api/products/recommendations/user/{}",
+        [this](auto& rq, auto& a, auto& r) { recommendations(rq, a[0], r); });
+    add("GET", "/api/products/{}/similar", [this](auto& rq, auto& a, auto& r) { similar(rq, a[0], r); });
+    add("GET", "/api/products/trending", [this](auto& rq, auto& a, auto& r) { trending(rq, r); });
+    add("GET", "/api/analytics/propensity", [this](auto& rq, auto& a, auto& r) { top_propensity(rq, r); });
+    add("POST", "/api/import", [this](auto& rq, auto& a, auto& r) { import(rq, r); });
     add("GET", "/openapi.json", [](auto& rq, auto& a, auto& r) {
       ApiResponse resp;
       resp.body = std::string(openapi_document());
@@ -165,6 +175,12 @@ class ApiHandler final : public Handler {
       resp.body = ctx_.metrics.render_prometheus();
       r(std::move(resp));
     });
+  }
+
+  ~ApiHandler() override {
+    // A running import ends once ingest refuses its batches (ingest stops
+    // before the handler is destroyed).
+    if (import_thread_.joinable()) import_thread_.join();
   }
 
   void handle(ApiRequest request, Respond respond) override {
@@ -408,7 +424,11 @@ class ApiHandler final : public Handler {
     if (!id) return respond(error_response(make_error(Errc::not_found, "unknown user: " + user_id, "user_id")));
     const Dictionary& dict = ctx_.dictionary;
     std::string currency = ctx_.config.currency;
-    auto queued = ctx_.engine.run_on_engine([id = *id, user_id, respond, &dict, currency](const WindowEngine& e) {
+    EngineRunner& engine = ctx_.engine;
+    // The propensity lives on the recommend thread, the profile on the engine
+    // thread: ask one, then the other.
+    auto with_propensity = [id = *id, user_id, respond, &dict, currency, &engine](std::optional<double> propensity) {
+      auto queued = engine.run_on_engine([id, user_id, respond, &dict, currency, propensity](const WindowEngine& e) {
       auto profile = e.user_profile(id);
       if (!profile) return respond(error_response(make_error(Errc::not_found, "unknown user: " + user_id)));
       JsonWriter w;
@@ -425,6 +445,9 @@ class ApiHandler final : public Handler {
       w.field("currency", currency);
       w.field("first_seen", format_iso8601(profile->first_seen_ms));
       w.field("last_seen", format_iso8601(profile->last_seen_ms));
+      w.key("purchase_propensity");
+      if (propensity) w.value(std::round(*propensity * 1e4) / 1e4);
+      else w.null();
       write_ranked(w, "top_categories", "category_id", "interactions", profile->top_categories, dict,
                    IdKind::category);
       w.key("recent_events").begin_array();
@@ -441,8 +464,13 @@ class ApiHandler final : public Handler {
       }
       w.end_array().end_object();
       respond(json_response(200, w.take()));
+      });
+      if (!queued) respond(error_response(queued.error()));
+    };
+    auto asked = ctx_.recommend.run_on_recommender([id = *id, with_propensity](const Recommender& r) {
+      with_propensity(r.propensity().propensity(id));
     });
-    if (!queued) respond(error_response(queued.error()));
+    if (!asked) with_propensity(std::nullopt);
   }
 
   void popular(const ApiRequest& rq, std::optional<std::string> category_path, Respond& respond) {
@@ -548,8 +576,235 @@ class ApiHandler final : public Handler {
     }
   }
 
+  static std::string reason_text(const Reason& reason, const Dictionary& dict) {
+    const std::string related(dict.name(related_kind(reason.kind), reason.related));
+    switch (reason.kind) {
+      case ReasonKind::viewed_together: return "viewed together with " + related;
+      case ReasonKind::similar_users: return "liked by shoppers similar to you";
+      case ReasonKind::category_interest: return "because you like category " + related;
+      case ReasonKind::popular_in_location: return "popular in " + related + " this hour";
+      case ReasonKind::recently_viewed: return "you looked at this recently";
+      case ReasonKind::popular_in_category: return "popular in category " + related;
+      case ReasonKind::trending: return "trending this hour";
+      case ReasonKind::popular: return "popular right now";
+    }
+    return "popular right now";
+  }
+
+  static void write_recommendations(JsonWriter& w, const std::vector<Recommendation>& items, const Dictionary& dict) {
+    w.key("recommendations").begin_array();
+    for (const Recommendation& rec : items) {
+      w.begin_object().field("product_id", dict.name(IdKind::product, rec.product));
+      w.field("score", std::round(rec.score * 1e6) / 1e6);
+      w.field("reason", reason_text(rec.reason, dict));
+      w.field("reason_code", to_string(rec.reason.kind));
+      if (rec.reason.related != kNoId) w.field("related_id", dict.name(related_kind(rec.reason.kind), rec.reason.related));
+      w.end_object();
+    }
+    w.end_array();
+  }
+
+  // Resolves an optional id parameter; an unknown id is a 404 naming it.
+  Result<Id> optional_id(const Params& params, std::string_view key, IdKind kind) {
+    auto text = param(params, key);
+    if (!text || text->empty()) return kNoId;
+    auto id = ctx_.dictionary.find(kind, *text);
+    if (!id) return make_error(Errc::not_found, "unknown " + std::string(to_string(kind)) + ": " + *text, std::string(key));
+    return *id;
+  }
+
+  void recommendations(const ApiRequest& rq, const std::string& user_id, Respond& respond) {
+    const auto params = parse_query(rq.query);
+    auto limit = parse_limit(params, 10, ctx_.config.max_limit);
+    if (!limit) return respond(error_response(limit.error()));
+    RecommendQuery q;
+    q.limit = *limit;
+    const std::string algorithm = param(params, "algorithm").value_or("hybrid");
+    if (algorithm == "hybrid") q.strategy = Strategy::hybrid;
+    else if (algorithm == "item_cf") q.strategy = Strategy::item_cf;
+    else if (algorithm == "user_cf") q.strategy = Strategy::user_cf;
+    else if (algorithm == "popularity") q.strategy = Strategy::popularity;
+    else
+      return respond(error_response(make_error(
+          Errc::invalid_argument, "must be one of hybrid, item_cf, user_cf, popularity; got \"" + algorithm + "\"",
+          "algorithm")));
+    auto category = optional_id(params, "category", IdKind::category);
+    if (!category) return respond(error_response(category.error()));
+    q.category = *category;
+    if (auto ex = param(params, "exclude")) {
+      std::string_view rest = *ex;
+      while (!rest.empty()) {
+        const std::size_t comma = rest.find(',');
+        const std::string_view item = rest.substr(0, comma);
+        if (auto id = ctx_.dictionary.find(IdKind::product, item)) q.exclude.push_back(*id);
+        if (comma == std::string_view::npos) break;
+        rest.remove_prefix(comma + 1);
+      }
+    }
+    if (auto v = param(params, "exclude_viewed")) q.exclude_viewed = (*v == "true" || *v == "1");
+    // An unknown user is a new shopper: cold start, not an error.
+    const auto user = ctx_.dictionary.find(IdKind::user, user_id);
+    q.user = user.value_or(kNoId);
+    const Dictionary& dict = ctx_.dictionary;
+    auto queued = ctx_.recommend.run_on_recommender([q, user_id, algorithm, known = user.has_value(), respond,
+                                                     &dict](const Recommender& r) {
+      const auto items = r.recommend(q);
+      JsonWriter w;
+      w.begin_object().field("user_id", user_id).field("algorithm", algorithm);
+      w.field("cold_start", !known);
+      write_recommendations(w, items, dict);
+      w.end_object();
+      respond(json_response(200, w.take()));
+    });
+    if (!queued) respond(error_response(queued.error()));
+  }
+
+  void similar(const ApiRequest& rq, const std::string& product_id, Respond& respond) {
+    const auto params = parse_query(rq.query);
+    auto limit = parse_limit(params, 10, ctx_.config.max_limit);
+    if (!limit) return respond(error_response(limit.error()));
+    auto product = ctx_.dictionary.find(IdKind::product, product_id);
+    if (!product) return respond(error_response(make_error(Errc::not_found, "unknown product: " + product_id)));
+    const Dictionary& dict = ctx_.dictionary;
+    const std::size_t n = *limit;
+    auto queued = ctx_.recommend.run_on_recommender([id = *product, n, product_id, respond, &dict](const Recommender& r) {
+      JsonWriter w;
+      w.begin_object().field("product_id", product_id).field("algorithm", "item_cf");
+      write_recommendations(w, r.similar(id, n), dict);
+      w.end_object();
+      respond(json_response(200, w.take()));
+    });
+    if (!queued) respond(error_response(queued.error()));
+  }
+
+  void trending(const ApiRequest& rq, Respond& respond) {
+    const auto params = parse_query(rq.query);
+    auto limit = parse_limit(params, 10, ctx_.config.max_limit);
+    if (!limit) return respond(error_response(limit.error()));
+    auto category = optional_id(params, "category", IdKind::category);
+    if (!category) return respond(error_response(category.error()));
+    const Dictionary& dict = ctx_.dictionary;
+    auto queued = ctx_.recommend.run_on_recommender([n = *limit, c = *category, respond, &dict](const Recommender& r) {
+      JsonWriter w;
+      w.begin_object().field("algorithm", "trending");
+      write_recommendations(w, r.trending(n, c), dict);
+      w.end_object();
+      respond(json_response(200, w.take()));
+    });
+    if (!queued) respond(error_response(queued.error()));
+  }
+
+  void top_propensity(const ApiRequest& rq, Respond& respond) {
+    const auto params = parse_query(rq.query);
+    auto limit = parse_limit(params, 10, ctx_.config.max_limit);
+    if (!limit) return respond(error_response(limit.error()));
+    const Dictionary& dict = ctx_.dictionary;
+    auto queued = ctx_.recommend.run_on_recommender([n = *limit, respond, &dict](const Recommender& r) {
+      JsonWriter w;
+      w.begin_object().key("users").begin_array();
+      for (const auto& [user, p] : r.propensity().top_propensity(n)) {
+        w.begin_object().field("user_id", dict.name(IdKind::user, user));
+        w.field("purchase_propensity", std::round(p * 1e4) / 1e4).end_object();
+      }
+      w.end_array();
+      w.field("trained_examples", r.propensity().trained_examples()).end_object();
+      respond(json_response(200, w.take()));
+    });
+    if (!queued) respond(error_response(queued.error()));
+  }
+
+  // Uploaded data sets load on a worker thread (one import at a time), so
+  // backpressure from the ingestor never blocks an I/O thread.
+  void import(const ApiRequest& rq, Respond& respond) {
+    const auto params = parse_query(rq.query);
+    const std::string format_text = param(params, "format").value_or("");
+    std::optional<ImportFormat> format;
+    if (format_text == "taobao") format = ImportFormat::taobao_csv;
+    else if (format_text == "rees46") format = ImportFormat::rees46_csv;
+    else if (format_text == "ndjson") format = ImportFormat::ndjson;
+    if (!format)
+      return respond(error_response(make_error(
+          Errc::invalid_argument, "must be taobao, rees46 or ndjson; got \"" + format_text + "\"", "format")));
+    std::lock_guard lock(import_mutex_);
+    if (import_running_)
+      return respond(error_response(make_error(Errc::unavailable, "an import is already running; retry later")));
+    if (import_thread_.joinable()) import_thread_.join();
+    import_running_ = true;
+    import_thread_ = std::thread([this, body = rq.body, format = *format, format_text, respond]() mutable {
+      respond(run_import(body, format, format_text));
+      std::lock_guard done(import_mutex_);
+      import_running_ = false;
+    });
+  }
+
+  ApiResponse run_import(const std::string& body, ImportFormat format, const std::string& format_text) {
+    // Every batch's completion is counted so the answer comes only once all
+    // of them are durable in the log.
+    struct Pending {
+      std::mutex mutex;
+      std::condition_variable cv;
+      std::size_t outstanding = 0;
+      std::uint64_t accepted = 0, duplicates = 0;
+      Sequence first = 0, last = 0;
+      std::optional<Error> failure;
+    };
+    auto pending = std::make_shared<Pending>();
+    Ingestor& ingestor = ctx_.ingestor;
+    ImportOptions options;
+    options.clock = &ctx_.clock;
+    auto report = import_text(body, format, options, [&](std::vector<RawEvent>&& batch) -> Result<void> {
+      {
+        std::lock_guard lock(pending->mutex);
+        if (pending->failure) return *pending->failure;
+        ++pending->outstanding;
+      }
+      for (;;) {
+        auto submitted = ingestor.submit(std::move(batch), [pending](Result<IngestReceipt> r) {
+          std::lock_guard lock(pending->mutex);
+          if (r) {
+            if (r->accepted && pending->first == 0) pending->first = r->first_sequence;
+            if (r->accepted) pending->last = r->last_sequence;
+            pending->accepted += r->accepted;
+            pending->duplicates += r->duplicates;
+          } else if (!pending->failure) {
+            pending->failure = r.error();
+          }
+          --pending->outstanding;
+          pending->cv.notify_all();
+        });
+        if (submitted) return {};
+        if (submitted.error().code != Errc::overloaded) {
+          std::lock_guard lock(pending->mutex);
+          --pending->outstanding;
+          return submitted;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    });
+    std::unique_lock lock(pending->mutex);
+    pending->cv.wait(lock, [&] { return pending->outstanding == 0; });
+    if (!report) return error_response(report.error());
+    if (pending->failure) return error_response(*pending->failure);
+    JsonWriter w;
+    w.begin_object().field("format", format_text);
+    w.field("lines", report->lines).field("accepted", pending->accepted);
+    w.field("duplicates", pending->duplicates + report->duplicates).field("bad_lines", report->bad_lines);
+    w.field("zero_prices", report->zero_prices);
+    if (pending->accepted) w.field("first_sequence", pending->first).field("last_sequence", pending->last);
+    else w.key("first_sequence").null().key("last_sequence").null();
+    w.key("problems").begin_array();
+    for (const ImportProblem& p : report->problems) {
+      w.begin_object().field("line", p.line).field("reason", p.reason).end_object();
+    }
+    w.end_array().end_object();
+    return json_response(200, w.take());
+  }
+
   ApiContext ctx_;
   std::vector<Route> routes_;
+  std::mutex import_mutex_;  // guards import_running_ and import_thread_
+  bool import_running_ = false;
+  std::thread import_thread_;
   Counter& err_json_;
   Counter& err_overloaded_;
   Counter& err_media_;

@@ -68,6 +68,21 @@ void bind(config::Schema& s, AppConfig& c) {
   s.add_list("generator.locations", &c.generator.locations, "Shoppers' home locations");
   s.add_uint("generator.seed", &c.generator.seed, "", "Random seed: same seed, same shop");
 
+  s.add_size("recommend.history_length", &c.recommend.history_length, "items", "Recent items kept per user", 1,
+             10000);
+  s.add_size("recommend.max_neighbours", &c.recommend.max_neighbours, "items",
+             "Most similar items kept per item; the long tail is pruned", 1, 10000);
+  s.add_size("recommend.max_items", &c.recommend.max_items, "items",
+             "Items tracked; the least recently seen are evicted beyond this", 100, 100000000);
+  s.add_size("recommend.max_users", &c.recommend.max_users, "users",
+             "Users tracked; the least recently seen are evicted beyond this", 100, 100000000);
+  s.add_duration_ms("recommend.similarity_half_life", &c.recommend.similarity_half_life_ms,
+                    "Half-life of item co-occurrence", 1000);
+  s.add_duration_ms("recommend.popularity_half_life", &c.recommend.popularity_half_life_ms,
+                    "Half-life of item popularity", 1000);
+  s.add_double("recommend.popularity_damping", &c.recommend.popularity_damping, "",
+               "Similarity = co-occurrence / (popularity_a x popularity_b)^this; 0.5 is cosine", 0, 2);
+
   s.add_string("api.currency", &c.api.currency, "ISO 4217 code reported beside money");
   s.add_size("api.max_limit", &c.api.max_limit, "entries", "Largest accepted limit= parameter", 1, 100000);
 

@@ -32,6 +32,7 @@ struct Application::State final : api::SystemControl {
   Dictionary dictionary;
   std::unique_ptr<SpscRing<Event>> ring;
   std::unique_ptr<Ingestor> ingestor;
+  std::unique_ptr<RecommendRunner> recommend;
   std::unique_ptr<EngineRunner> engine;
   std::unique_ptr<Generator> generator;
   std::unique_ptr<api::Handler> handler;
@@ -51,7 +52,9 @@ struct Application::State final : api::SystemControl {
     const GeneratorStats gs = generator->stats();
     out.push_back({"data_generator", gs.running ? "running" : "stopped", true, gs.failures, gs.restarts,
                    gs.last_error});
-    out.push_back({"http", "running", true, 0, 0, ""});
+    const RecommendRunnerStats rs = recommend->stats();
+    out.push_back({"recommender", rs.state, true, 0, 0, ""});
+    out.push_back({"http", config.serve_http ? "running" : "stopped", true, 0, 0, ""});
     return out;
   }
 
@@ -119,14 +122,19 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
   if (auto loaded = load_dictionary(*s.storage, s.dictionary); !loaded) return std::move(loaded).error();
   s.ring = std::make_unique<SpscRing<Event>>(config.ring_capacity);
   s.ingestor = std::make_unique<Ingestor>(config.ingest, *s.storage, s.dictionary, *s.ring, s.clock, s.metrics);
-  s.engine = std::make_unique<EngineRunner>(config.windows, config.engine, *s.ring, *s.storage, *s.storage,
+  s.recommend = std::make_unique<RecommendRunner>(config.recommend, config.recommend_runner, *s.storage, s.clock);
+  EngineRunnerConfig engine_config = config.engine;
+  RecommendRunner& recommend = *s.recommend;
+  engine_config.on_applied = [&recommend](std::span<const Event> events) { recommend.offer(events); };
+  s.engine = std::make_unique<EngineRunner>(config.windows, engine_config, *s.ring, *s.storage, *s.storage,
                                             *s.storage, s.clock, s.metrics);
   Ingestor& ingestor = *s.ingestor;
   s.generator = std::make_unique<Generator>(
       config.generator, [&ingestor](std::vector<RawEvent>&& batch) { return ingestor.submit(std::move(batch), {}); },
       s.clock);
   s.handler = api::make_api_handler(
-      api::ApiContext{s.dictionary, *s.ingestor, *s.engine, *s.storage, s, s.metrics, s.clock, config.api});
+      api::ApiContext{s.dictionary, *s.ingestor, *s.engine, *s.recommend, *s.storage, s, s.metrics, s.clock,
+                      config.api});
   EngineRunner& engine = *s.engine;
   const Dictionary& dictionary = s.dictionary;
   const Clock& clock = s.clock;
@@ -146,11 +154,14 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
 Result<void> Application::start() {
   State& s = *state_;
   s.started_ms = s.clock.now_ms();
+  s.recommend->start();
   s.engine->start();
   if (auto r = s.ingestor->start(); !r) return r;
-  if (auto r = s.http->start(); !r) return r;
+  if (s.config.serve_http) {
+    if (auto r = s.http->start(); !r) return r;
+  }
   if (s.config.generator_enabled) s.generator->start();
-  kLog.info("shoppulse started", {{"port", std::to_string(s.http->port())},
+  kLog.info("shoppulse started", {{"port", std::to_string(s.config.serve_http ? s.http->port() : 0)},
                                   {"data_dir", s.config.eventlog.data_dir},
                                   {"generator", s.config.generator_enabled ? "on" : "off"}});
   return {};
@@ -167,6 +178,7 @@ void Application::stop() {
   s.engine->resume();
   s.ingestor->stop();
   s.engine->stop();
+  s.recommend->stop();
   s.http.reset();
   kLog.info("shoppulse stopped");
 }
@@ -174,6 +186,8 @@ void Application::stop() {
 std::uint16_t Application::port() const noexcept { return state_->http ? state_->http->port() : 0; }
 Ingestor& Application::ingestor() noexcept { return *state_->ingestor; }
 EngineRunner& Application::engine() noexcept { return *state_->engine; }
+RecommendRunner& Application::recommend() noexcept { return *state_->recommend; }
+const Dictionary& Application::dictionary() const noexcept { return state_->dictionary; }
 
 void Application::sample_rate() {
   State& s = *state_;

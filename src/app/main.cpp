@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "commands.hpp"
 #include "shoppulse/app/application.hpp"
 #include "shoppulse/core/log.hpp"
 
@@ -20,6 +21,17 @@ constexpr const char* kVersion = "0.1.0";
 constexpr const char* kUsage = R"(shoppulse - real-time e-commerce analytics in one process
 
 Usage: shoppulse [options]
+       shoppulse import --format taobao|rees46|ndjson FILE [options]
+       shoppulse evaluate --format taobao|rees46|ndjson FILE [--json] [--train-fraction F] [--only-new]
+
+Commands:
+  (none)               run the server: ingest, engine, API, dashboard, generator
+  import               load FILE into the data dir through the ingest path
+                       (durable and replayable; the server must not be running
+                       on the same data dir: use POST /api/import instead)
+  evaluate             replay FILE offline, split it by time, and report
+                       HitRate/Precision/Recall/NDCG@10 and coverage of every
+                       recommender plus the AUC of purchase propensity
 
 Options:
   --config FILE        read settings from FILE (key = value lines; see config/shoppulse.conf)
@@ -53,7 +65,16 @@ int main(int argc, char** argv) {
   std::string config_file;
   std::vector<std::pair<std::string, std::string>> sets;  // applied after file and environment
   bool print_config = false;
-  for (int i = 1; i < argc; ++i) {
+  std::string command;  // "", "import" or "evaluate"
+  std::string format, file;
+  bool json = false, only_new = false;
+  double train_fraction = 0.8;
+  int first = 1;
+  if (argc > 1 && (std::string_view(argv[1]) == "import" || std::string_view(argv[1]) == "evaluate")) {
+    command = argv[1];
+    first = 2;
+  }
+  for (int i = first; i < argc; ++i) {
     const std::string_view arg = argv[i];
     auto next = [&](std::string_view flag) -> const char* {
       if (i + 1 >= argc) return nullptr;
@@ -94,6 +115,21 @@ int main(int argc, char** argv) {
       const char* v = value ? value->c_str() : next(arg);
       if (!v) return usage_error("--generator needs on or off");
       sets.emplace_back("generator.enabled", v);
+    } else if (!command.empty() && (arg == "--format" || (value = split_eq(arg, "--format")))) {
+      const char* v = value ? value->c_str() : next(arg);
+      if (!v) return usage_error("--format needs taobao, rees46 or ndjson");
+      format = v;
+    } else if (command == "evaluate" && arg == "--json") {
+      json = true;
+    } else if (command == "evaluate" && arg == "--only-new") {
+      only_new = true;
+    } else if (command == "evaluate" && (arg == "--train-fraction" || (value = split_eq(arg, "--train-fraction")))) {
+      const char* v = value ? value->c_str() : next(arg);
+      char* end = nullptr;
+      train_fraction = v ? std::strtod(v, &end) : 0;
+      if (!v || end == v || *end != '\0') return usage_error("--train-fraction needs a number between 0 and 1");
+    } else if (!command.empty() && !arg.empty() && arg[0] != '-' && file.empty()) {
+      file = std::string(arg);
     } else if (arg == "--set" || (value = split_eq(arg, "--set"))) {
       const char* v = value ? value->c_str() : next(arg);
       if (!v) return usage_error("--set needs KEY=VALUE");
@@ -132,6 +168,8 @@ int main(int argc, char** argv) {
     std::fputs(schema.render_reference().c_str(), stdout);
     return 0;
   }
+  if (!command.empty() && (format.empty() || file.empty()))
+    return usage_error(command + " needs --format taobao|rees46|ndjson and a FILE");
 
   LogLevel level = LogLevel::info;
   parse_log_level(cfg.log_level, level);
@@ -146,6 +184,9 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
+
+  if (command == "evaluate") return app::run_evaluate(cfg, format, file, json, train_fraction, only_new);
+  if (command == "import") return app::run_import(cfg, format, file);
 
   const Logger log("app");
   auto opened = app::Application::open(cfg);

@@ -75,6 +75,7 @@ struct RecommendRunner::State {
       r.apply(events);
       n += events.size();
       std::lock_guard lock(mutex);
+      stats.applied_through = r.applied_through();
       return more && !stop_requested;
     });
     if (!read) kLog.warn("log read failed", {{"detail", read.error().detail}});
@@ -109,7 +110,11 @@ struct RecommendRunner::State {
         std::lock_guard lock(mutex);
         ++stats.gap_reads;
       }
-      if (n > 0) r.apply(std::span<const Event>(buffer.data(), n));
+      if (n > 0) {
+        r.apply(std::span<const Event>(buffer.data(), n));
+        std::lock_guard lock(mutex);
+        stats.applied_through = r.applied_through();
+      }
       if (n == 0 && dropped.exchange(false, std::memory_order_acq_rel)) {
         read_log(r, 0);  // the newest events were lost: catch up to the log's end
         std::lock_guard lock(mutex);
@@ -128,6 +133,12 @@ struct RecommendRunner::State {
         }
         if (++idle < 32) {
           std::this_thread::yield();
+        } else if (idle % 64 == 32 && log.next_sequence() > r.applied_through() + 1) {
+          // The engine hands over only the events it applies live; events it
+          // replayed after a restart of its own reach us from the log.
+          read_log(r, 0);
+          std::lock_guard lock(mutex);
+          ++stats.gap_reads;
         } else {
           std::unique_lock lock(mutex);
           wake.wait_for(lock, std::chrono::milliseconds(idle < 256 ? 1 : 5));

@@ -170,6 +170,7 @@ struct EngineRunner::State {
         if (!fresh.empty()) {
           engine.apply(fresh);
           count(fresh);
+          if (config.on_applied) config.on_applied(fresh);
           std::lock_guard lock(mutex);
           stats.applied_events += fresh.size();
         }

@@ -51,16 +51,21 @@ struct Rig {
     window.allowed_lateness_ms = 0;
     EngineRunnerConfig runner;
     runner.publish_interval_ms = 0;  // publish on every pass: the manual clock never moves by itself
+    recommend = std::make_unique<RecommendRunner>(RecommenderConfig{}, RecommendRunnerConfig{}, *store, clock);
+    runner.on_applied = [this](std::span<const Event> events) { recommend->offer(events); };
     engine = std::make_unique<EngineRunner>(window, runner, ring, *store, *store, *store, clock, metrics);
     ingestor = std::make_unique<Ingestor>(IngestConfig{}, *store, dictionary, ring, clock, metrics);
     REQUIRE(ingestor->start().ok());
+    recommend->start();
     engine->start();
-    handler = make_api_handler(ApiContext{dictionary, *ingestor, *engine, *store, system, metrics, clock, ApiConfig{}});
+    handler = make_api_handler(
+        ApiContext{dictionary, *ingestor, *engine, *recommend, *store, system, metrics, clock, ApiConfig{}});
   }
   ~Rig() {
     handler.reset();
     ingestor->stop();  // producer first, then the consumer drains
     engine->stop();
+    recommend->stop();
   }
 
   ApiResponse call(std::string method, std::string path, std::string query = {}, std::string content_type = {},
@@ -83,6 +88,14 @@ struct Rig {
     return call("POST", "/api/events", {}, std::move(content_type), std::move(body));
   }
 
+  // Waits until the recommend thread has applied sequence `through`.
+  void wait_recommended(Sequence through) {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (recommend->stats().applied_through < through && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(1ms);
+    REQUIRE(recommend->stats().applied_through >= through);
+  }
+
   // Waits until the engine's published snapshot covers sequence `through`.
   void wait_applied(Sequence through) {
     const auto deadline = std::chrono::steady_clock::now() + 10s;
@@ -98,6 +111,7 @@ struct Rig {
   ManualClock clock{kNow};
   MetricsRegistry metrics;
   FakeSystem system;
+  std::unique_ptr<RecommendRunner> recommend;
   std::unique_ptr<EngineRunner> engine;
   std::unique_ptr<Ingestor> ingestor;
   std::unique_ptr<Handler> handler;
@@ -611,4 +625,87 @@ TEST_CASE("the OpenAPI document describes exactly the routes the API serves", "[
   std::set<std::string> served;
   for (dom::element e : dom::array(info.root["endpoints"])) served.insert(normalise(std::string(std::string_view(e))));
   CHECK(documented == served);
+}
+
+namespace {
+std::string view_line(const std::string& user, const std::string& product, TimestampMs offset,
+                      const std::string& type = "view") {
+  return "{\"user_id\":\"" + user + "\",\"event_type\":\"" + type + "\",\"product_id\":\"" + product +
+         "\",\"category_id\":\"c1\",\"price\":\"10.00\",\"timestamp\":" + ts(offset) + "}\n";
+}
+std::vector<std::string> recommended_products(const ApiResponse& r) {
+  Json json(r.body);
+  std::vector<std::string> out;
+  for (dom::element e : dom::array(json.root["recommendations"]))
+    out.emplace_back(std::string_view(e["product_id"]));
+  return out;
+}
+}  // namespace
+
+TEST_CASE("a new shopper gets cold-start picks, then items viewed together with their first view", "[api][recommend]") {
+  Rig rig;
+  std::string body;
+  // Shoppers who look at p1 also look at p2; p3 is popular on its own.
+  for (int u = 0; u < 5; ++u) {
+    body += view_line("u" + std::to_string(u), "p1", 1000 + u * 100);
+    body += view_line("u" + std::to_string(u), "p2", 1050 + u * 100);
+  }
+  for (int u = 5; u < 15; ++u) body += view_line("u" + std::to_string(u), "p3", 2000 + u * 100);
+  REQUIRE(rig.post_events("application/x-ndjson", body).status == 200);
+  rig.wait_applied(20);
+  rig.wait_recommended(20);
+
+  const ApiResponse cold = rig.get("/api/products/recommendations/user/newbie");
+  REQUIRE(cold.status == 200);
+  Json cold_json(cold.body);
+  CHECK(bool(cold_json.root["cold_start"]));
+  CHECK(std::string_view(cold_json.root["algorithm"]) == "hybrid");
+  CHECK(!recommended_products(cold).empty());
+
+  const auto posted = std::chrono::steady_clock::now();
+  REQUIRE(rig.post_events("application/json", view_line("newbie", "p1", 5000)).status == 200);
+  rig.wait_recommended(21);
+  // The shopper's first event reaches their recommendations well within 1 s.
+  CHECK(std::chrono::steady_clock::now() - posted < 1s);
+  const ApiResponse warm = rig.get("/api/products/recommendations/user/newbie", "algorithm=item_cf");
+  REQUIRE(warm.status == 200);
+  const std::vector<std::string> products = recommended_products(warm);
+  REQUIRE(!products.empty());
+  CHECK(products.front() == "p2");
+  CHECK(warm.body.find("viewed together with p1") != std::string::npos);
+}
+
+TEST_CASE("recommendations never include what the shopper bought, and honour exclude and limit", "[api][recommend]") {
+  Rig rig;
+  std::string body;
+  for (int u = 0; u < 6; ++u) {
+    const std::string user = "u" + std::to_string(u);
+    body += view_line(user, "p1", 1000 + u * 100) + view_line(user, "p2", 1010 + u * 100) +
+            view_line(user, "p3", 1020 + u * 100) + view_line(user, "p4", 1030 + u * 100);
+  }
+  body += view_line("buyer", "p1", 9000) + view_line("buyer", "p2", 9010, "purchase");
+  REQUIRE(rig.post_events("application/x-ndjson", body).status == 200);
+  rig.wait_recommended(26);
+  const auto products = recommended_products(rig.get("/api/products/recommendations/user/buyer", "limit=10"));
+  CHECK(products.size() >= 2);
+  CHECK(std::find(products.begin(), products.end(), "p2") == products.end());
+  const auto limited = recommended_products(rig.get("/api/products/recommendations/user/buyer", "limit=1&exclude=p3"));
+  CHECK(limited.size() <= 1);
+  CHECK(std::find(limited.begin(), limited.end(), "p3") == limited.end());
+  check_error(rig.get("/api/products/recommendations/user/buyer", "algorithm=magic"), 400, "invalid_argument",
+              "algorithm");
+  check_error(rig.get("/api/products/recommendations/user/buyer", "category=nope"), 404, "not_found", "category");
+  check_error(rig.get("/api/products/zzz/similar"), 404, "not_found", "");
+  const ApiResponse similar = rig.get("/api/products/p1/similar", "limit=3");
+  REQUIRE(similar.status == 200);
+  CHECK(recommended_products(similar).size() == 3);
+  CHECK(rig.get("/api/products/trending").status == 200);
+  const ApiResponse top = rig.get("/api/analytics/propensity", "limit=5");
+  REQUIRE(top.status == 200);
+  Json top_json(top.body);
+  CHECK(dom::array(top_json.root["users"]).size() <= 5);
+  const ApiResponse profile = rig.get("/api/analytics/user/buyer");
+  REQUIRE(profile.status == 200);
+  Json profile_json(profile.body);
+  CHECK(profile_json.root["purchase_propensity"].is_double());
 }

@@ -15,6 +15,7 @@
 #include "shoppulse/core/metrics.hpp"
 #include "shoppulse/eventlog/storage.hpp"
 #include "shoppulse/ingest/ingestor.hpp"
+#include "shoppulse/recommend/recommend_runner.hpp"
 #include "shoppulse/windows/engine_runner.hpp"
 
 namespace shoppulse::api {
@@ -62,6 +63,7 @@ struct ApiContext {
   const Dictionary& dictionary;
   Ingestor& ingestor;
   EngineRunner& engine;
+  RecommendRunner& recommend;
   const RollupStore& rollups;
   SystemControl& system;
   MetricsRegistry& metrics;

@@ -7,6 +7,7 @@
 #include "shoppulse/eventlog/rocksdb_store.hpp"
 #include "shoppulse/http/http_server.hpp"
 #include "shoppulse/ingest/ingestor.hpp"
+#include "shoppulse/recommend/recommend_runner.hpp"
 #include "shoppulse/sources/generator.hpp"
 #include "shoppulse/windows/engine_runner.hpp"
 
@@ -22,6 +23,9 @@ struct AppConfig {
   EngineRunnerConfig engine;
   GeneratorConfig generator;
   bool generator_enabled = true;
+  RecommenderConfig recommend;
+  RecommendRunnerConfig recommend_runner;
+  bool serve_http = true;  // false for offline commands (import)
   api::ApiConfig api;
   std::string log_level = "info";
   std::string log_format = "logfmt";

@@ -24,6 +24,8 @@ class Application {
   std::uint16_t port() const noexcept;  // bound HTTP port, after start()
   Ingestor& ingestor() noexcept;
   EngineRunner& engine() noexcept;
+  RecommendRunner& recommend() noexcept;
+  const Dictionary& dictionary() const noexcept;
   // Called about once a second by the owner to refresh the ingest rate.
   void sample_rate();
 

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "shoppulse/core/clock.hpp"
@@ -30,6 +31,10 @@ struct EngineRunnerConfig {
   std::int64_t checkpoint_interval_ms = 60000; // derived-state checkpoint period; ms
   std::size_t max_pending_queries = 4096;      // queued point queries; more → overloaded
   std::int64_t rollup_retention_ms = 0;        // drop rollups older than this before the watermark; 0 = keep; ms
+  // Downstream stages (recommendations) see every live event after the
+  // windows have: called on the engine thread, must not block. Replayed
+  // events are not passed on; a downstream stage replays the log itself.
+  std::function<void(std::span<const Event>)> on_applied;
 };
 
 struct EngineStats {

@@ -1,0 +1,108 @@
+#include "commands.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include "shoppulse/app/application.hpp"
+#include "shoppulse/importer/importer.hpp"
+#include "shoppulse/importer/progress_renderer.hpp"
+#include "shoppulse/recommend/evaluation.hpp"
+
+namespace shoppulse::app {
+namespace {
+
+constexpr const char* kFormats = "taobao, rees46 or ndjson";
+
+std::optional<ImportFormat> format_of(const std::string& text) {
+  if (text == "taobao") return ImportFormat::taobao_csv;
+  if (text == "rees46") return ImportFormat::rees46_csv;
+  return parse_import_format(text);
+}
+
+}  // namespace
+
+int run_import(AppConfig cfg, const std::string& format_text, const std::string& path) {
+  const auto format = format_of(format_text);
+  if (!format) {
+    std::fprintf(stderr, "shoppulse import: --format must be %s, got '%s'\n", kFormats, format_text.c_str());
+    return 2;
+  }
+  cfg.serve_http = false;
+  cfg.generator_enabled = false;
+  auto opened = Application::open(cfg);
+  if (!opened) {
+    std::fprintf(stderr, "shoppulse import: %s\n", opened.error().detail.c_str());
+    if (opened.error().detail.find("lock") != std::string::npos)
+      std::fprintf(stderr, "(a running shoppulse holds this data dir; stop it, or upload with POST /api/import)\n");
+    return 1;
+  }
+  Application& app = *opened.value();
+  if (auto started = app.start(); !started) {
+    std::fprintf(stderr, "shoppulse import: %s\n", started.error().detail.c_str());
+    return 1;
+  }
+  Ingestor& ingestor = app.ingestor();
+  ProgressRenderer render(stderr, stream_is_terminal(stderr));
+  ImportOptions options;
+  // The ingestor's queue is the backpressure: a refused batch is left intact
+  // and retried, so nothing is dropped.
+  auto report = import_file(
+      path, *format, options,
+      [&ingestor](std::vector<RawEvent>&& batch) -> Result<void> {
+        for (;;) {
+          auto submitted = ingestor.submit(std::move(batch), {});
+          if (submitted || submitted.error().code != Errc::overloaded) return submitted;
+          std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+      },
+      std::ref(render));
+  if (!report) {
+    std::fprintf(stderr, "shoppulse import: %s\n", report.error().detail.c_str());
+    app.stop();
+    return 1;
+  }
+  for (const ImportProblem& p : report->problems)
+    std::fprintf(stderr, "%s:%llu: %s\n", path.c_str(), static_cast<unsigned long long>(p.line), p.reason.c_str());
+  // stop() drains ingest into the log and the engine, flushes rollups and
+  // writes a checkpoint, so the next start has nothing to replay.
+  app.stop();
+  const IngestStats stats = ingestor.stats();
+  std::printf("imported %llu events from %s (%llu lines, %llu bad, %llu duplicates skipped, %llu zero prices) "
+              "in %.2f s; log sequence now %llu\n",
+              static_cast<unsigned long long>(stats.appended_events), path.c_str(),
+              static_cast<unsigned long long>(report->lines), static_cast<unsigned long long>(report->bad_lines),
+              static_cast<unsigned long long>(stats.duplicate_events + report->duplicates),
+              static_cast<unsigned long long>(report->zero_prices), report->elapsed_s,
+              static_cast<unsigned long long>(stats.last_sequence));
+  return 0;
+}
+
+int run_evaluate(const AppConfig& cfg, const std::string& format_text, const std::string& path, bool json,
+                 double train_fraction, bool only_new_items) {
+  const auto format = format_of(format_text);
+  if (!format) {
+    std::fprintf(stderr, "shoppulse evaluate: --format must be %s, got '%s'\n", kFormats, format_text.c_str());
+    return 2;
+  }
+  if (!(train_fraction > 0 && train_fraction < 1)) {
+    std::fprintf(stderr, "shoppulse evaluate: --train-fraction must be between 0 and 1\n");
+    return 2;
+  }
+  ProgressRenderer render(stderr, stream_is_terminal(stderr));
+  auto loaded = load_events(path, *format, {}, std::ref(render));
+  if (!loaded) {
+    std::fprintf(stderr, "shoppulse evaluate: %s\n", loaded.error().detail.c_str());
+    return 1;
+  }
+  EvaluationOptions options;
+  options.train_fraction = train_fraction;
+  options.only_new_items = only_new_items;
+  options.recommender = cfg.recommend;
+  const EvaluationResult result = evaluate(loaded->events, options);
+  std::fputs((json ? to_json(result) : to_table(result)).c_str(), stdout);
+  if (json) std::fputc('\n', stdout);
+  return 0;
+}
+
+}  // namespace shoppulse::app
