@@ -1,0 +1,390 @@
+// End-to-end test of the dashboard against the real shoppulse binary.
+//
+//   SHOPPULSE_BINARY=path/to/shoppulse node e2e/dashboard.e2e.mjs
+//
+// Environment:
+//   SHOPPULSE_BINARY      the server executable (required)
+//   SHOPPULSE_ARTIFACTS   where screenshots go (default: static/e2e/artifacts)
+//   SHOPPULSE_STATIC_DIR  dashboard files to serve (default: static/dist when built, else the embedded copy)
+//   CHROMIUM_PATH         browser executable (default: /usr/bin/chromium)
+//   SHOPPULSE_E2E_SOAK_SECONDS  >0: also watch page memory over that many seconds of live updates
+//   SHOPPULSE_E2E_WS_CLIENTS    >0: also measure server CPU with that many extra WebSocket clients
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const staticRoot = resolve(here, '..');
+const binary = process.env.SHOPPULSE_BINARY;
+const artifacts = resolve(process.env.SHOPPULSE_ARTIFACTS || join(here, 'artifacts'));
+// The binary's embedded dashboard by default; SHOPPULSE_STATIC_DIR serves files from disk instead.
+const staticDir = process.env.SHOPPULSE_STATIC_DIR || '';
+const chromiumPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const soakSeconds = Number(process.env.SHOPPULSE_E2E_SOAK_SECONDS || 0);
+const wsClients = Number(process.env.SHOPPULSE_E2E_WS_CLIENTS || 0);
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const report = {};
+
+let server;
+let stopping = false;
+let serverLog = '';
+let base;
+let dataDir;
+let profileDir;
+let browser;
+const pageErrors = [];
+
+async function api(path, method = 'GET', body) {
+  const res = await fetch(base + path, { method, headers: body ? { 'Content-Type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined });
+  const text = await res.text();
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = text;
+  }
+  return { status: res.status, json };
+}
+
+async function until(what, fn, timeoutMs = 20000, everyMs = 200) {
+  const end = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < end) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(everyMs);
+  }
+  throw new Error(`timed out waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+}
+
+function watch(page, label) {
+  page.on('console', (m) => {
+    if (m.type() === 'error') pageErrors.push(`${label} console: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => pageErrors.push(`${label} pageerror: ${e.message}`));
+}
+
+async function newPage(viewport, colorScheme = 'light') {
+  const page = await browser.newPage();
+  await page.setViewportSize(viewport);
+  await page.emulateMedia({ colorScheme });
+  watch(page, `${viewport.width}px`);
+  return page;
+}
+
+/** Scrolls through the page so lazily drawn (off-screen) charts render, then screenshots it. */
+async function shot(page, name) {
+  await page.evaluate(async () => {
+    const step = Math.max(200, window.innerHeight * 0.8);
+    for (let y = 0; y < document.documentElement.scrollHeight; y += step) {
+      window.scrollTo(0, y);
+      await new Promise((r) => setTimeout(r, 60));
+    }
+    window.scrollTo(0, 0);
+  });
+  await sleep(300);
+  const path = join(artifacts, name + '.png');
+  await page.screenshot({ path, fullPage: true });
+  return path;
+}
+
+const kpiValue = (page, key) => page.$eval(`[data-kpi="${key}"]`, (el) => el.dataset.value ?? '');
+
+before(async () => {
+  assert.ok(binary, 'set SHOPPULSE_BINARY to the shoppulse executable');
+  assert.ok(existsSync(binary), `no such binary: ${binary}`);
+  assert.ok(existsSync(chromiumPath), `no browser at ${chromiumPath} (apt-get install chromium, or set CHROMIUM_PATH)`);
+  mkdirSync(artifacts, { recursive: true });
+  dataDir = mkdtempSync(join(tmpdir(), 'shoppulse-e2e-data-'));
+  profileDir = mkdtempSync(join(tmpdir(), 'shoppulse-e2e-chromium-'));
+  const args = ['--port', '0', '--data-dir', dataDir, '--generator', 'on', '--set', 'generator.events_per_second=500'];
+  if (staticDir) args.push('--static-dir', staticDir);
+  server = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  server.stderr.on('data', (d) => (serverLog += d));
+  server.on('exit', (code, signal) => {
+    if (!stopping) console.log(`# server exited unexpectedly: code ${code} signal ${signal}\n# ${serverLog.split('\n').slice(-15).join('\n# ')}`);
+  });
+  const port = await new Promise((res, rej) => {
+    let out = '';
+    const timer = setTimeout(() => rej(new Error('server did not print its port:\n' + out + serverLog)), 20000);
+    server.stdout.on('data', (d) => {
+      out += d;
+      const m = /listening on http:\/\/[^:]+:(\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        res(Number(m[1]));
+      }
+    });
+    server.on('exit', (code) => rej(new Error(`server exited with ${code}:\n${out}${serverLog}`)));
+  });
+  base = `http://127.0.0.1:${port}`;
+  await until('health', async () => (await api('/api/health')).status === 200);
+  browser = await chromium.launchPersistentContext(profileDir, {
+    executablePath: chromiumPath,
+    headless: true,
+    locale: 'en-US',
+    timezoneId: 'Asia/Shanghai',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--enable-precise-memory-info'],
+  });
+  for (const p of browser.pages()) await p.close();
+});
+
+after(async () => {
+  await browser?.close().catch(() => {});
+  stopping = true;
+  if (server && server.exitCode === null) {
+    server.kill('SIGTERM');
+    await Promise.race([new Promise((r) => server.once('exit', r)), sleep(10000)]);
+    if (server.exitCode === null) server.kill('SIGKILL');
+  }
+  for (const d of [dataDir, profileDir]) if (d) rmSync(d, { recursive: true, force: true });
+  console.log('# budgets ' + JSON.stringify(report));
+});
+
+test('the page loads, connects and shows live KPIs without console errors', async () => {
+  const page = await newPage({ width: 1366, height: 900 });
+  const t0 = Date.now();
+  await page.goto(base + '/dashboard/');
+  await page.waitForSelector('[data-kpi="active_users"][data-value]:not([data-value=""])', { timeout: 20000 });
+  report.first_kpi_ms = Date.now() - t0;
+  report.first_snapshot_mark_ms = await page.evaluate(() => Math.round(performance.getEntriesByName('shoppulse:first-snapshot-rendered')[0]?.startTime ?? -1));
+  report.dom_content_loaded_ms = await page.evaluate(() => Math.round(performance.getEntriesByType('navigation')[0]?.domContentLoadedEventEnd ?? -1));
+  assert.equal(await page.$eval('.conn', (el) => el.dataset.conn), 'open');
+  assert.match(page.url(), /#\/overview$/);
+  assert.equal(await page.textContent('[data-nav="overview"]'), 'Overview', 'English by default for en-US');
+  assert.ok(await page.$('a[href="/docs"]'), 'API docs link');
+  // Every KPI explains itself on hover.
+  for (const k of ['active_users', 'page_views', 'purchases', 'revenue', 'average_order_value', 'conversion_rate']) {
+    const title = await page.getAttribute(`[data-kpi="${k}"]`, 'title');
+    assert.ok(title && title.length > 20, `help text for ${k}`);
+  }
+  assert.match(await page.getAttribute('[data-kpi="conversion_rate"]', 'title'), /purchasers \/ distinct viewers/);
+  await until('live chart points', async () => Number(await page.getAttribute('[data-chart="live"]', 'data-points')) >= 3, 15000);
+  await until('revenue chart', async () => Number(await page.getAttribute('[data-chart="revenue"]', 'data-points')) >= 1, 15000);
+  await shot(page, 'desktop-overview-light');
+  assert.deepEqual(pageErrors, []);
+  await page.close();
+});
+
+test('KPI cards equal /api/analytics/real-time once the generator is stopped', async () => {
+  const stop = await api('/api/system/stop-component/data_generator', 'POST');
+  assert.equal(stop.status, 200);
+  // Wait until everything logged has been applied and the watermark stands still.
+  let prev = '';
+  await until('a stable watermark', async () => {
+    const s = (await api('/api/system/status')).json;
+    const rt = (await api('/api/analytics/real-time?window=5m')).json;
+    const key = `${rt.window.watermark}|${rt.active_users}|${rt.page_views}|${s.ingest.lag_events}`;
+    const stable = key === prev && s.ingest.lag_events === 0;
+    prev = key;
+    return stable;
+  }, 20000, 1500);
+  const page = await newPage({ width: 1366, height: 900 });
+  for (const range of ['5m', '1h']) {
+    await page.goto(`${base}/dashboard/#/overview${range === '5m' ? '' : '?range=' + range}`);
+    const expected = (await api(`/api/analytics/real-time?window=${range}`)).json;
+    await until(`${range} cards`, async () => (await kpiValue(page, 'page_views')) === String(expected.page_views), 10000);
+    for (const k of ['active_users', 'page_views', 'purchases', 'revenue', 'average_order_value', 'conversion_rate']) {
+      assert.equal(Number(await kpiValue(page, k)), expected[k], `${range} ${k}`);
+    }
+    // The displayed text is the formatted value.
+    const shown = await page.textContent('[data-kpi="page_views"] [data-role="value"]');
+    assert.equal(shown, new Intl.NumberFormat('en-US').format(expected.page_views));
+    // 1h/24h move in 1-minute buckets: on a young server they may still be empty.
+    if (expected.funnel[0].users > 0) {
+      const funnelView = await page.textContent('[data-step="view"] strong');
+      assert.equal(funnelView, new Intl.NumberFormat('en-US').format(expected.funnel[0].users));
+    } else {
+      await page.waitForSelector('.panel:has(.funnel-overall), .panel .empty');
+    }
+  }
+  await page.close();
+});
+
+test('drill-down: clicking a category sets a chip, the URL and the category top products', async () => {
+  const page = await newPage({ width: 1366, height: 900 });
+  await page.goto(base + '/dashboard/');
+  await page.waitForSelector('button[data-kind="category"]');
+  const cat = await page.getAttribute('button[data-kind="category"]', 'data-id');
+  await page.click(`button[data-kind="category"][data-id="${cat}"]`);
+  await until('category in URL', async () => page.url().includes(`category=${encodeURIComponent(cat)}`), 5000);
+  await page.waitForSelector(`[data-filter="category"]`);
+  assert.equal(await page.textContent('[data-filter="category"] strong'), cat);
+  const expected = (await api(`/api/products/categories/${encodeURIComponent(cat)}/popular?window=5m&limit=10`)).json;
+  assert.ok(expected.products.length > 0);
+  await until('category products', async () => (await page.getAttribute('button[data-kind="product"]', 'data-id')) === expected.products[0].product_id, 10000);
+  assert.ok((await page.textContent('.panel h2:has-text("Top products in")')).includes(cat));
+  // A product click adds a second chip and shows the product panel.
+  await page.click('button[data-kind="product"]');
+  await until('product in URL', async () => page.url().includes('product='), 5000);
+  await page.waitForSelector('.product-detail:not([hidden])');
+  // A device filter too; then the state survives a reload.
+  await page.click('button[data-kind="device"]');
+  await until('device in URL', async () => page.url().includes('device='), 5000);
+  await page.reload();
+  await page.waitForSelector('[data-filter="device"]');
+  assert.equal(await page.$$eval('.chips [data-filter]', (els) => els.length), 3);
+  await shot(page, 'desktop-drilldown');
+  // Removing the category chip removes it from the URL.
+  await page.click('[data-filter="category"] button.x');
+  await until('category removed', async () => !page.url().includes('category='), 5000);
+  assert.equal(await page.$('[data-filter="category"]'), null);
+  await page.close();
+});
+
+test('switching language changes labels and keeps the choice in the URL', async () => {
+  const page = await newPage({ width: 1366, height: 900 });
+  await page.goto(base + '/dashboard/');
+  await page.waitForSelector('[data-kpi="active_users"]');
+  assert.equal(await page.textContent('[data-nav="overview"]'), 'Overview');
+  await page.click('[data-action="lang"]');
+  await until('Chinese labels', async () => (await page.textContent('[data-nav="overview"]')) === '概览', 5000);
+  assert.match(page.url(), /lang=zh/);
+  assert.match(await page.textContent('[data-kpi="active_users"] .kpi-label'), /活跃用户/);
+  assert.equal(await page.evaluate(() => document.documentElement.lang), 'zh-CN');
+  await page.waitForSelector('[data-kpi="revenue"][data-value]:not([data-value=""])');
+  assert.match(await page.textContent('[data-kpi="revenue"] [data-role="value"]'), /^¥/);
+  await shot(page, 'desktop-overview-zh');
+  await page.click('[data-action="lang"]');
+  await until('English labels', async () => (await page.textContent('[data-nav="overview"]')) === 'Overview', 5000);
+  await page.close();
+});
+
+test('at 375 px there is no horizontal scrolling on any page', async () => {
+  const page = await newPage({ width: 375, height: 812 }, 'dark');
+  for (const view of ['overview', 'users', 'system']) {
+    await page.goto(`${base}/dashboard/#/${view}?lang=zh&category=cat_001&device=mobile`);
+    await page.waitForSelector(`[data-view="${view}"]`);
+    await sleep(view === 'overview' ? 2500 : 1500);
+    const sw = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(sw <= 375, `${view}: scrollWidth ${sw} > 375`);
+    await shot(page, `phone-${view}`);
+  }
+  await page.close();
+});
+
+test('the System page starts and stops the generator', async () => {
+  const page = await newPage({ width: 1366, height: 900 });
+  await page.goto(base + '/dashboard/#/system');
+  const comp = '[data-component="data_generator"]';
+  await page.waitForSelector(`div${comp}[data-state="stopped"]`, { timeout: 10000 });
+  await page.click(`button${comp}[data-action="start"]`);
+  await until('generator running (API)', async () => (await api('/api/system/status')).json.components.data_generator.state === 'running', 10000);
+  await page.waitForSelector(`div${comp}[data-state="running"]`, { timeout: 10000 });
+  await page.click(`button${comp}[data-action="stop"]`);
+  await until('generator stopped (API)', async () => (await api('/api/system/status')).json.components.data_generator.state === 'stopped', 10000);
+  await page.waitForSelector(`div${comp}[data-state="stopped"]`, { timeout: 10000 });
+  for (const s of ['throughput', 'lag', 'ring', 'log', 'memory', 'clients', 'uptime']) assert.ok(await page.$(`[data-stat="${s}"]`), `stat ${s}`);
+  await page.click(`button${comp}[data-action="start"]`);
+  await until('generator running again', async () => (await api('/api/system/status')).json.components.data_generator.state === 'running', 10000);
+  await shot(page, 'desktop-system');
+  await page.close();
+});
+
+test('the live chart advances while the generator runs', async () => {
+  const page = await newPage({ width: 1366, height: 900 });
+  await page.goto(base + '/dashboard/');
+  await until('first points', async () => Number(await page.getAttribute('[data-chart="live"]', 'data-points')) >= 2, 15000);
+  const x0 = Number(await page.getAttribute('[data-chart="live"]', 'data-last-x'));
+  const n0 = Number(await page.getAttribute('[data-chart="live"]', 'data-points'));
+  await until('new points', async () => {
+    const x = Number(await page.getAttribute('[data-chart="live"]', 'data-last-x'));
+    const n = Number(await page.getAttribute('[data-chart="live"]', 'data-points'));
+    return x >= x0 + 3 && n >= n0 + 3;
+  }, 15000);
+  if (soakSeconds > 0) {
+    const cdp = await browser.newCDPSession(page);
+    await cdp.send('Performance.enable');
+    const heap = async () => {
+      await cdp.send('HeapProfiler.collectGarbage');
+      const m = (await cdp.send('Performance.getMetrics')).metrics;
+      return Object.fromEntries(m.filter((x) => ['JSHeapUsedSize', 'Nodes', 'JSEventListeners'].includes(x.name)).map((x) => [x.name, x.value]));
+    };
+    const start = await heap();
+    await sleep(soakSeconds * 1000);
+    const end = await heap();
+    report.soak = { seconds: soakSeconds, start, end };
+  }
+  assert.deepEqual(pageErrors, []);
+  await page.close();
+});
+
+test('Users: profile of a user and their recommendations', async () => {
+  const user = 'e2e_user_' + randomBytes(3).toString('hex');
+  const ev = (type, extra = {}) => ({ user_id: user, event_type: type, product_id: 'prod_e2e', category_id: 'cat_e2e', device: 'desktop', location: '上海', ...extra });
+  const post = await api('/api/events', 'POST', [ev('view'), ev('add_to_cart'), ev('purchase', { price: 12.5, quantity: 2 })]);
+  assert.equal(post.status, 200);
+  const profile = await until('profile', async () => {
+    const r = await api('/api/analytics/user/' + user);
+    return r.status === 200 && r.json.total_events === 3 ? r.json : null;
+  }, 10000);
+  const page = await newPage({ width: 1366, height: 900 });
+  await page.goto(base + '/dashboard/#/users');
+  await page.fill('input[name="user"]', user);
+  await page.press('input[name="user"]', 'Enter');
+  await page.waitForSelector('[data-panel="profile"]');
+  assert.match(page.url(), new RegExp('user=' + user));
+  assert.match(await page.textContent('[data-panel="profile"]'), /¥25\.00/);
+  assert.equal(profile.total_spend, 25);
+  assert.equal(await page.$$eval('[data-panel="recent"] tbody tr', (r) => r.length), 3);
+  // Recommendations are live: never what the shopper bought, each with a reason.
+  await page.waitForSelector('[data-role="reco-list"] li');
+  const picks = await page.$$eval('[data-role="reco-list"] li', (items) => items.map((li) => li.textContent));
+  assert.ok(picks.length > 0);
+  assert.ok(picks.every((text) => !text.startsWith('prod_e2e')), 'a bought product was recommended: ' + picks.join(' | '));
+  assert.ok(picks.every((text) => text.includes(' · ')), 'every pick carries a reason');
+  await shot(page, 'desktop-users');
+  await page.fill('input[name="user"]', 'nobody_' + user);
+  await page.press('input[name="user"]', 'Enter');
+  await page.waitForSelector('[data-role="user-error"]');
+  // The only console errors allowed here are the expected 404s of these two look-ups.
+  const unexpected = pageErrors.filter((e) => !/404/.test(e));
+  assert.deepEqual(unexpected, []);
+  await page.close();
+});
+
+test('budget: server CPU with many open dashboards (optional)', { skip: wsClients > 0 ? false : 'set SHOPPULSE_E2E_WS_CLIENTS' }, async () => {
+  const cpu = () => {
+    const f = readFileSync(`/proc/${server.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime + stime in seconds (USER_HZ = 100)
+  };
+  const measure = async (ms) => {
+    const c0 = cpu();
+    const t0 = Date.now();
+    await sleep(ms);
+    return Math.round((1000 * (cpu() - c0)) / ((Date.now() - t0) / 1000)) / 10; // % of one core
+  };
+  const baseline = await measure(10000);
+  const { port } = new URL(base);
+  const sockets = [];
+  let bytes = 0;
+  for (let i = 0; i < wsClients; i++) {
+    sockets.push(
+      await new Promise((res, rej) => {
+        const req = request({ host: '127.0.0.1', port, path: '/ws/real-time', headers: { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': randomBytes(16).toString('base64') } });
+        req.on('upgrade', (_res, socket) => {
+          socket.on('data', (d) => (bytes += d.length));
+          res(socket);
+        });
+        req.on('error', rej);
+        req.end();
+      }),
+    );
+  }
+  const b0 = bytes;
+  const loaded = await measure(10000);
+  report.ws_load = { clients: wsClients, server_cpu_pct_baseline: baseline, server_cpu_pct_with_clients: loaded, bytes_per_client_per_s: Math.round((bytes - b0) / wsClients / 10) };
+  for (const s of sockets) s.destroy();
+});

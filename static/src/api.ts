@@ -1,0 +1,164 @@
+// Types of the shoppulse JSON API (README "API") and small fetch helpers.
+
+export interface Kpis {
+  active_users: number;
+  page_views: number;
+  clicks: number;
+  add_to_cart: number;
+  remove_from_cart: number;
+  favorites: number;
+  purchases: number;
+  ratings: number;
+  total_events: number;
+  revenue: number;
+  average_order_value: number;
+  conversion_rate: number;
+  viewers: number;
+  purchasers: number;
+}
+
+export interface WindowData extends Kpis {
+  popular_products: { product_id: string; interactions: number }[];
+  popular_categories: { category_id: string; interactions: number }[];
+  timestamp: string;
+  time_window: string;
+  window: { start: string; end: string; watermark: string };
+  previous: Kpis & { start: string; end: string };
+  funnel: { step: 'view' | 'click' | 'add_to_cart' | 'purchase'; users: number; previous_users: number }[];
+  devices: { device: string; events: number }[];
+  locations: { location: string; events: number }[];
+}
+
+export type WindowKey = '1m' | '5m' | '15m' | '1h' | '24h';
+
+export interface Snapshot extends WindowData {
+  type: 'snapshot';
+  events_applied: number;
+  windows: Record<WindowKey, WindowData>;
+}
+
+export interface TrendPoint {
+  start: string;
+  page_views: number;
+  clicks: number;
+  add_to_cart: number;
+  remove_from_cart: number;
+  favorites: number;
+  purchases: number;
+  ratings: number;
+  revenue: number;
+  unique_users: number;
+  viewers: number;
+  purchasers: number;
+  conversion_rate: number;
+}
+
+export interface Trends {
+  step: string;
+  from: string;
+  to: string;
+  points: TrendPoint[];
+}
+
+export interface PopularProducts {
+  products: { product_id: string; category_id: string; interactions: number }[];
+  start: string;
+  end: string;
+  event_type: string;
+  category_id?: string;
+}
+
+export interface UserProfile {
+  user_id: string;
+  events: Record<string, number>;
+  total_events: number;
+  page_views: number;
+  purchases: number;
+  total_spend: number;
+  currency?: string;
+  purchase_propensity?: number | null;
+  first_seen: string;
+  last_seen: string;
+  top_categories: { category_id: string; interactions: number }[];
+  recent_events: {
+    event_type: string;
+    product_id: string;
+    category_id: string;
+    price: number;
+    quantity: number;
+    device: string;
+    location: string;
+    timestamp: string;
+    sequence: number;
+  }[];
+}
+
+export interface Component {
+  status: 'healthy' | 'unhealthy';
+  state: string;
+  failures: number;
+  restarts: number;
+  last_error?: string;
+}
+
+export interface SystemStatus {
+  status: string;
+  version: string;
+  uptime_seconds: number;
+  components: Record<string, Component>;
+  throughput: { events_per_second: number; events_ingested: number; events_applied: number; duplicates: number };
+  ingest: { queued_events: number; appends: number; append_failures: number; last_sequence: number; lag_events: number; watermark: string; lag_ms: number };
+  ring: { occupancy: number; capacity: number };
+  event_log: { first_sequence: number; last_sequence: number; blocks: number; bytes: number };
+  stream_processor: { state: string; replayed_events: number; applied_through: number; events_too_late: number };
+  memory: { rss_bytes: number };
+  websocket_clients: number;
+  timestamp: string;
+}
+
+export class ApiError extends Error {
+  constructor(public readonly status: number, public readonly kind: string, detail: string) {
+    super(detail);
+  }
+}
+
+export async function getJson<T>(path: string, signal?: AbortSignal): Promise<T> {
+  const res = await fetch(path, { headers: { Accept: 'application/json' }, signal });
+  if (!res.ok) {
+    let kind = 'http_' + res.status;
+    let detail = res.statusText;
+    try {
+      const body = await res.json();
+      kind = body.error ?? kind;
+      detail = body.detail ?? detail;
+    } catch {
+      /* not JSON */
+    }
+    throw new ApiError(res.status, kind, detail);
+  }
+  return (await res.json()) as T;
+}
+
+export async function postJson<T>(path: string): Promise<T> {
+  const res = await fetch(path, { method: 'POST', headers: { Accept: 'application/json' } });
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) throw new ApiError(res.status, body.error ?? 'http_' + res.status, body.detail ?? res.statusText);
+  return body as T;
+}
+
+/** Trend step for a range: about 30–300 points. */
+export function stepFor(rangeMs: number): '1m' | '5m' | '15m' | '1h' | '1d' {
+  const min = rangeMs / 60_000;
+  if (min <= 240) return '1m';
+  if (min <= 1440) return '5m';
+  if (min <= 4320) return '15m';
+  if (min <= 43200) return '1h';
+  return '1d';
+}
+
+export const STEP_MS: Record<string, number> = { '1m': 60_000, '5m': 300_000, '15m': 900_000, '1h': 3_600_000, '1d': 86_400_000 };
+
+/** "90m" style window parameter for /api/products/popular (whole minutes, at least 1). */
+export function windowParam(ms: number): string {
+  return Math.max(1, Math.round(ms / 60_000)) + 'm';
+}

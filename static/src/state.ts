@@ -1,0 +1,137 @@
+// View state <-> URL hash, and a tiny observable store.
+// URL form: #/<view>?range=15m&category=cat_008&device=mobile&lang=zh
+// Hash routing because the server serves exact paths only (/dashboard/ → index.html).
+
+import type { Lang } from './format';
+
+export const VIEWS = ['overview', 'users', 'system'] as const;
+export type View = (typeof VIEWS)[number];
+export const PRESETS = ['5m', '15m', '1h', '24h'] as const;
+export type Preset = (typeof PRESETS)[number];
+export type Range = Preset | 'custom';
+export const FILTER_KEYS = ['category', 'product', 'device', 'location'] as const;
+export type FilterKey = (typeof FILTER_KEYS)[number];
+export type Filters = Partial<Record<FilterKey, string>>;
+
+export interface AppState {
+  view: View;
+  range: Range;
+  /** epoch ms, only with range = custom */
+  from?: number;
+  to?: number;
+  filters: Filters;
+  /** user id shown on the Users page */
+  user?: string;
+  /** explicit language choice; absent = browser default */
+  lang?: Lang;
+}
+
+export const DEFAULT_STATE: AppState = { view: 'overview', range: '5m', filters: {} };
+
+export const PRESET_MS: Record<Preset, number> = { '5m': 300_000, '15m': 900_000, '1h': 3_600_000, '24h': 86_400_000 };
+
+const MAX_ID = 200;
+
+function parseTime(v: string | null): number | undefined {
+  if (!v) return undefined;
+  if (/^\d{10,16}$/.test(v)) return Number(v);
+  const ms = Date.parse(v);
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
+function cleanId(v: string | null): string | undefined {
+  if (v === null) return undefined;
+  const t = v.trim();
+  return t && t.length <= MAX_ID ? t : undefined;
+}
+
+export function parseHash(hash: string): AppState {
+  const raw = hash.replace(/^#/, '');
+  const q = raw.indexOf('?');
+  const path = (q >= 0 ? raw.slice(0, q) : raw).replace(/^\/+|\/+$/g, '');
+  const params = new URLSearchParams(q >= 0 ? raw.slice(q + 1) : '');
+  const view = (VIEWS as readonly string[]).includes(path) ? (path as View) : 'overview';
+  const s: AppState = { view, range: '5m', filters: {} };
+
+  const r = params.get('range');
+  if (r && (PRESETS as readonly string[]).includes(r)) s.range = r as Preset;
+  else if (r === 'custom') {
+    const from = parseTime(params.get('from'));
+    const to = parseTime(params.get('to'));
+    if (from !== undefined && to !== undefined && from < to) {
+      s.range = 'custom';
+      s.from = from;
+      s.to = to;
+    }
+  }
+  for (const k of FILTER_KEYS) {
+    const v = cleanId(params.get(k));
+    if (v !== undefined) s.filters[k] = v;
+  }
+  const user = cleanId(params.get('user'));
+  if (user !== undefined) s.user = user;
+  const lang = params.get('lang');
+  if (lang === 'zh' || lang === 'en') s.lang = lang;
+  return s;
+}
+
+export function toHash(s: AppState): string {
+  const p = new URLSearchParams();
+  if (s.range !== '5m') p.set('range', s.range);
+  if (s.range === 'custom' && s.from !== undefined && s.to !== undefined) {
+    p.set('from', new Date(s.from).toISOString());
+    p.set('to', new Date(s.to).toISOString());
+  }
+  for (const k of FILTER_KEYS) {
+    const v = s.filters[k];
+    if (v) p.set(k, v);
+  }
+  if (s.user) p.set('user', s.user);
+  if (s.lang) p.set('lang', s.lang);
+  const qs = p.toString();
+  return `#/${s.view}${qs ? '?' + qs : ''}`;
+}
+
+/** Window length in ms of the selected range. */
+export function rangeMs(s: AppState): number {
+  if (s.range === 'custom') return (s.to ?? 0) - (s.from ?? 0);
+  return PRESET_MS[s.range];
+}
+
+export function withFilter(s: AppState, key: FilterKey, value: string | undefined): AppState {
+  const filters = { ...s.filters };
+  if (value === undefined || value === '') delete filters[key];
+  else filters[key] = value;
+  return { ...s, filters };
+}
+
+export function activeFilters(s: AppState): [FilterKey, string][] {
+  return FILTER_KEYS.flatMap((k) => (s.filters[k] ? [[k, s.filters[k] as string] as [FilterKey, string]] : []));
+}
+
+export function sameState(a: AppState, b: AppState): boolean {
+  return toHash(a) === toHash(b);
+}
+
+type Listener<T> = (value: T, prev: T) => void;
+
+export class Store<T> {
+  private listeners = new Set<Listener<T>>();
+  constructor(private value: T) {}
+  get(): T {
+    return this.value;
+  }
+  set(next: T): void {
+    const prev = this.value;
+    if (Object.is(prev, next)) return;
+    this.value = next;
+    for (const l of [...this.listeners]) l(next, prev);
+  }
+  update(fn: (v: T) => T): void {
+    this.set(fn(this.value));
+  }
+  subscribe(l: Listener<T>): () => void {
+    this.listeners.add(l);
+    return () => this.listeners.delete(l);
+  }
+}

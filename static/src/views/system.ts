@@ -1,0 +1,124 @@
+// System: /api/system/status every 2 s while visible; start/stop components.
+
+import { getJson, postJson, type SystemStatus } from '../api';
+import type { Ctx, View } from '../context';
+import { h, help } from '../dom';
+import { fmtBytes, fmtDuration, fmtInt, fmtMs, fmtNumber, fmtPercent, fmtTime } from '../format';
+import { translateMaybe } from '../i18n';
+
+const CONTROLLABLE = new Set(['data_generator', 'stream_processor']);
+const POLL_MS = 2000;
+
+export function createSystem(ctx: Ctx): View {
+  const { t, lang } = ctx;
+  const comps = h('div', { className: 'components' });
+  const figures = h('div', { className: 'stats figures' });
+  const updated = h('p', { className: 'muted small' });
+  const err = h('p', { className: 'error', hidden: true });
+  const health = h('span', { className: 'badge' }, '—');
+  const el = h(
+    'div',
+    { className: 'view system', 'data-view': 'system' },
+    h('section', { className: 'panel' }, h('header', { className: 'panel-head' }, h('div', { className: 'panel-title' }, h('h2', null, t('system.components')), help(t('system.health.help'))), health), comps, err),
+    h('section', { className: 'panel' }, figures, updated),
+  );
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  let active = false;
+  let busy = false;
+
+  function stat(label: string, value: string, helpText: string, sub?: string, key?: string) {
+    return h('div', { className: 'stat', title: helpText, 'data-stat': key ?? '' }, h('div', { className: 'stat-label' }, label, help(helpText)), h('div', { className: 'stat-value' }, value), sub ? h('div', { className: 'stat-sub' }, sub) : null);
+  }
+
+  function render(s: SystemStatus) {
+    const all = Object.values(s.components).every((c) => c.status === 'healthy');
+    health.textContent = t('system.health') + ': ' + translateMaybe(lang, 'state.' + (all ? 'healthy' : 'degraded'), all ? 'healthy' : 'degraded');
+    health.className = 'badge ' + (all ? 'ok' : 'bad');
+    comps.replaceChildren(
+      ...Object.entries(s.components).map(([name, c]) => {
+        const running = c.state === 'running';
+        const btn = CONTROLLABLE.has(name)
+          ? h(
+              'button',
+              { type: 'button', className: running ? 'danger' : 'primary', 'data-action': running ? 'stop' : 'start', 'data-component': name, disabled: busy, onclick: () => act(name, running ? 'stop' : 'start') },
+              running ? t('system.stop') : t('system.start'),
+            )
+          : null;
+        return h(
+          'div',
+          { className: 'component', 'data-component': name, 'data-state': c.state, title: c.last_error ?? '' },
+          h('span', { className: 'dot ' + (c.status === 'healthy' ? (running ? 'ok' : 'idle') : 'bad') }),
+          h('div', { className: 'component-name' }, h('strong', null, translateMaybe(lang, 'comp.' + name, name)), h('small', null, translateMaybe(lang, 'state.' + c.state, c.state) + ' · ' + t('system.failures', { f: c.failures, r: c.restarts })), c.last_error ? h('small', { className: 'error' }, c.last_error) : null),
+          btn,
+        );
+      }),
+    );
+    const ringPct = s.ring.capacity ? (100 * s.ring.occupancy) / s.ring.capacity : 0;
+    figures.replaceChildren(
+      stat(t('system.throughput'), fmtNumber(s.throughput.events_per_second, lang, 1) + ' /s', t('system.throughput.help'), fmtInt(s.throughput.events_ingested, lang), 'throughput'),
+      stat(t('system.lag'), fmtInt(s.ingest.lag_events, lang), t('system.lag.help'), fmtMs(s.ingest.lag_ms, lang), 'lag'),
+      stat(t('system.ring'), fmtPercent(ringPct, lang, 2), t('system.ring.help'), `${fmtInt(s.ring.occupancy, lang)} / ${fmtInt(s.ring.capacity, lang)}`, 'ring'),
+      stat(t('system.log'), fmtBytes(s.event_log.bytes, lang), t('system.log.help'), `${fmtInt(s.event_log.blocks, lang)} · #${fmtInt(s.event_log.first_sequence, lang)}–${fmtInt(s.event_log.last_sequence, lang)}`, 'log'),
+      stat(t('system.memory'), fmtBytes(s.memory.rss_bytes, lang), t('system.memory.help'), undefined, 'memory'),
+      stat(t('system.processor'), translateMaybe(lang, 'state.' + s.stream_processor.state, s.stream_processor.state), t('system.processor.help'), `${fmtInt(s.stream_processor.replayed_events, lang)} · #${fmtInt(s.stream_processor.applied_through, lang)} · ${fmtInt(s.stream_processor.events_too_late, lang)}`, 'processor'),
+      stat(t('system.clients'), fmtInt(s.websocket_clients, lang), t('system.clients.help'), undefined, 'clients'),
+      stat(t('system.uptime'), fmtDuration(s.uptime_seconds, lang), t('system.version') + ' ' + s.version, t('system.version') + ' ' + s.version, 'uptime'),
+    );
+    updated.textContent = t('system.updated', { t: fmtTime(s.timestamp, lang) });
+  }
+
+  async function poll() {
+    timer = null;
+    if (!active) return;
+    if (!document.hidden) {
+      try {
+        render(await getJson<SystemStatus>('/api/system/status'));
+        err.hidden = true;
+      } catch (e) {
+        err.hidden = false;
+        err.textContent = t('error.load', { e: (e as Error).message });
+      }
+    }
+    if (active && !timer) timer = setTimeout(poll, POLL_MS);
+  }
+
+  async function act(name: string, action: 'start' | 'stop') {
+    busy = true;
+    comps.querySelectorAll('button').forEach((b) => ((b as HTMLButtonElement).disabled = true));
+    try {
+      await postJson(`/api/system/${action}-component/${encodeURIComponent(name)}`);
+      err.hidden = true;
+    } catch (e) {
+      err.hidden = false;
+      err.textContent = t('system.action.failed', { e: (e as Error).message });
+    } finally {
+      busy = false;
+      if (timer) clearTimeout(timer);
+      timer = null;
+      void poll();
+    }
+  }
+
+  const onVisible = () => {
+    if (active && !document.hidden && !timer) void poll();
+  };
+
+  return {
+    el,
+    show() {
+      if (active) return;
+      active = true;
+      document.addEventListener('visibilitychange', onVisible);
+      void poll();
+    },
+    hide() {
+      active = false;
+      document.removeEventListener('visibilitychange', onVisible);
+      if (timer) clearTimeout(timer);
+      timer = null;
+    },
+    destroy() {
+      this.hide();
+    },
+  };
+}

@@ -1,0 +1,128 @@
+// Reusable pieces: panels, KPI cards, clickable bar lists, sparklines.
+
+import { h, help, setText, setTitle, svg } from '../dom';
+import type { Delta } from '../format';
+import { sparkPath } from '../history';
+
+export interface Panel {
+  el: HTMLElement;
+  title: HTMLElement;
+  aside: HTMLElement;
+  body: HTMLElement;
+  helpEl: HTMLElement;
+}
+
+export function panel(title: string, helpText: string, cls = ''): Panel {
+  const t = h('h2', null, title);
+  const helpEl = help(helpText);
+  const aside = h('span', { className: 'panel-aside' });
+  const body = h('div', { className: 'panel-body' });
+  const el = h('section', { className: 'panel ' + cls }, h('header', { className: 'panel-head' }, h('div', { className: 'panel-title' }, t, helpEl), aside), body);
+  return { el, title: t, aside, body, helpEl };
+}
+
+export function setPanelTitle(p: Panel, title: string, helpText?: string): void {
+  setText(p.title, title);
+  if (helpText !== undefined) setTitle(p.helpEl, helpText);
+}
+
+export interface KpiCard {
+  el: HTMLElement;
+  set(valueText: string, raw: number | null, d: Delta, deltaTitle: string, vsText: string, spark: number[], sparkTitle: string, goodWhenUp?: boolean): void;
+  setNa(text: string, title: string): void;
+}
+
+export function kpiCard(key: string, label: string, helpText: string): KpiCard {
+  const value = h('div', { className: 'kpi-value', 'data-role': 'value' }, '—');
+  const deltaEl = h('span', { className: 'delta' }, '');
+  const vs = h('span', { className: 'vs' }, '');
+  const path = svg('path', { d: '', fill: 'none', 'stroke-width': 1.5, 'vector-effect': 'non-scaling-stroke' });
+  const spark = svg('svg', { viewBox: '0 0 100 28', preserveAspectRatio: 'none', class: 'spark', 'aria-hidden': 'true' });
+  spark.append(path);
+  const sparkWrap = h('div', { className: 'spark-wrap' });
+  sparkWrap.append(spark);
+  const el = h(
+    'article',
+    { className: 'kpi', 'data-kpi': key, title: helpText },
+    h('div', { className: 'kpi-label' }, label, help(helpText)),
+    value,
+    h('div', { className: 'kpi-foot' }, deltaEl, vs),
+    sparkWrap,
+  );
+  return {
+    el,
+    set(valueText, raw, d, deltaTitle, vsText, values, sparkTitle, goodWhenUp = true) {
+      setText(value, valueText);
+      el.dataset.value = raw === null ? '' : String(raw);
+      const arrow = d.dir === 'up' ? '▲ ' : d.dir === 'down' ? '▼ ' : '';
+      setText(deltaEl, arrow + d.text);
+      const good = d.dir === 'flat' || d.dir === 'none' || d.dir === 'new' ? 'neutral' : (d.dir === 'up') === goodWhenUp ? 'good' : 'bad';
+      deltaEl.className = 'delta ' + good;
+      setTitle(deltaEl, deltaTitle);
+      setText(vs, vsText);
+      path.setAttribute('d', sparkPath(values, 100, 28));
+      setTitle(sparkWrap, sparkTitle);
+      el.classList.remove('na');
+    },
+    setNa(text, title) {
+      setText(value, '—');
+      el.dataset.value = '';
+      setText(deltaEl, '');
+      setText(vs, text);
+      setTitle(vs, title);
+      path.setAttribute('d', '');
+      el.classList.add('na');
+    },
+  };
+}
+
+export interface BarItem {
+  id: string;
+  label: string;
+  value: number;
+  valueText: string;
+  sub?: string;
+  title?: string;
+}
+
+/** A ranked list whose rows are buttons (drill-down). Re-rendered as a whole: at most ~10 rows per second. */
+export function renderBars(host: HTMLElement, items: BarItem[], opts: { selected?: string; onPick?: (id: string) => void; emptyText: string; kind: string }): void {
+  if (!items.length) {
+    host.replaceChildren(h('p', { className: 'empty' }, opts.emptyText));
+    return;
+  }
+  const max = Math.max(...items.map((i) => i.value), 1);
+  // Same rows in the same order: update in place (keeps focus and hover while live data flows).
+  const existing = host.querySelectorAll<HTMLElement>(':scope > ol.bars > li > .bar-row');
+  if (existing.length === items.length && items.every((it, i) => existing[i].dataset.id === it.id && existing[i].dataset.kind === opts.kind)) {
+    items.forEach((it, i) => {
+      const row = existing[i];
+      row.classList.toggle('selected', opts.selected === it.id);
+      if (row.tagName === 'BUTTON') row.setAttribute('aria-pressed', opts.selected === it.id ? 'true' : 'false');
+      if (it.title !== undefined) setTitle(row, it.title);
+      setText(row.querySelector('.bar-value')!, it.valueText);
+      const sub = row.querySelector('.bar-label small');
+      if (sub && it.sub !== undefined) setText(sub, it.sub);
+      (row.querySelector('.bar') as HTMLElement).style.width = Math.max(0.5, (100 * it.value) / max).toFixed(1) + '%';
+    });
+    return;
+  }
+  const rows = items.map((it, idx) => {
+    const pct = Math.max(0.5, (100 * it.value) / max);
+    const inner = [
+      h('span', { className: 'rank' }, String(idx + 1)),
+      h('span', { className: 'bar-label' }, it.label, it.sub ? h('small', null, it.sub) : null),
+      h('span', { className: 'bar-value' }, it.valueText),
+      h('span', { className: 'bar', style: `width:${pct.toFixed(1)}%` }),
+    ];
+    const attrs = {
+      className: 'bar-row' + (opts.selected === it.id ? ' selected' : ''),
+      title: it.title ?? '',
+      'data-kind': opts.kind,
+      'data-id': it.id,
+    };
+    if (!opts.onPick) return h('li', null, h('div', attrs, ...inner));
+    return h('li', null, h('button', { ...attrs, type: 'button', 'aria-pressed': opts.selected === it.id ? 'true' : 'false', onclick: () => opts.onPick!(it.id) }, ...inner));
+  });
+  host.replaceChildren(h('ol', { className: 'bars' }, ...rows));
+}

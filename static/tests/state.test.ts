@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { activeFilters, DEFAULT_STATE, parseHash, rangeMs, Store, toHash, withFilter, type AppState } from '../src/state';
+
+describe('URL state', () => {
+  it('defaults to the 5-minute overview', () => {
+    expect(parseHash('')).toEqual(DEFAULT_STATE);
+    expect(parseHash('#/')).toEqual(DEFAULT_STATE);
+    expect(parseHash('#/nonsense?range=7m')).toEqual(DEFAULT_STATE);
+    expect(toHash(DEFAULT_STATE)).toBe('#/overview');
+  });
+
+  it('round-trips view, range, filters, user and language', () => {
+    const s: AppState = { view: 'overview', range: '1h', filters: { category: 'cat_008', device: 'mobile', location: '北京' }, lang: 'zh' };
+    const hash = toHash(s);
+    expect(hash).toBe('#/overview?range=1h&category=cat_008&device=mobile&location=%E5%8C%97%E4%BA%AC&lang=zh');
+    expect(parseHash(hash)).toEqual(s);
+    const u: AppState = { view: 'users', range: '5m', filters: {}, user: 'user 1&2' };
+    expect(parseHash(toHash(u))).toEqual(u);
+  });
+
+  it('keeps a custom range only when it is valid', () => {
+    const from = Date.UTC(2026, 0, 1, 10);
+    const to = Date.UTC(2026, 0, 1, 12);
+    const s: AppState = { view: 'overview', range: 'custom', from, to, filters: {} };
+    const hash = toHash(s);
+    expect(hash).toContain('from=2026-01-01T10%3A00%3A00.000Z');
+    expect(parseHash(hash)).toEqual(s);
+    expect(rangeMs(parseHash(hash))).toBe(2 * 3600_000);
+    expect(parseHash(`#/overview?range=custom&from=${from}&to=${to}`)).toEqual(s);
+    expect(parseHash(`#/overview?range=custom&from=${to}&to=${from}`).range).toBe('5m');
+    expect(parseHash('#/overview?range=custom&from=x').range).toBe('5m');
+  });
+
+  it('ignores empty and oversized filter values', () => {
+    expect(parseHash('#/overview?category=&device=%20').filters).toEqual({});
+    expect(parseHash('#/overview?product=' + 'p'.repeat(500)).filters).toEqual({});
+  });
+
+  it('sets and removes filters immutably', () => {
+    const a = withFilter(DEFAULT_STATE, 'category', 'cat_1');
+    expect(a.filters).toEqual({ category: 'cat_1' });
+    expect(DEFAULT_STATE.filters).toEqual({});
+    const b = withFilter(withFilter(a, 'device', 'tablet'), 'category', undefined);
+    expect(b.filters).toEqual({ device: 'tablet' });
+    expect(activeFilters(withFilter(b, 'product', 'p9'))).toEqual([
+      ['product', 'p9'],
+      ['device', 'tablet'],
+    ]);
+  });
+
+  it('notifies store subscribers with the previous value', () => {
+    const st = new Store(1);
+    const seen: [number, number][] = [];
+    const off = st.subscribe((v, p) => seen.push([v, p]));
+    st.set(2);
+    st.set(2);
+    st.update((v) => v + 1);
+    off();
+    st.set(9);
+    expect(seen).toEqual([
+      [2, 1],
+      [3, 2],
+    ]);
+  });
+});
