@@ -11,6 +11,7 @@
 #include "shoppulse/core/time_format.hpp"
 #include "shoppulse/importer/importer.hpp"
 #include "shoppulse/ingest/event_parser.hpp"
+#include "shoppulse/recommend/forecast.hpp"
 #include "shoppulse/windows/rollup.hpp"
 
 namespace shoppulse::api {
@@ -393,18 +394,51 @@ class ApiHandler final : public Handler {
           Errc::invalid_argument,
           "range holds more than " + std::to_string(ctx_.config.max_trend_points) + " points; use a larger step",
           "from")));
-    auto forecast = param(params, "forecast");
-    if (forecast)
-      return respond(error_response(
-          make_error(Errc::invalid_argument, "forecasts are not available yet", "forecast")));
-    collect_minutes(from_min, to_min, [respond, from_min, to_min, step_min, step_text](auto result) mutable {
+    std::size_t horizon = 0;
+    if (auto f = param(params, "forecast")) {
+      auto d = parse_duration_ms(*f);
+      if (!d || *d < step_ms || *d % step_ms != 0 || *d / step_ms > 1440)
+        return respond(error_response(make_error(
+            Errc::invalid_argument,
+            "must be a whole number of steps (" + step_text + ") up to 1440 of them, like 30m; got \"" + *f + "\"",
+            "forecast")));
+      horizon = static_cast<std::size_t>(*d / step_ms);
+    }
+    // Points ending after the watermark's minute are still filling up: they
+    // are marked partial and kept out of the model.
+    const std::int64_t complete_before_min = snap->watermark_ms / kMinuteMs;
+    collect_minutes(from_min, to_min, [respond, from_min, to_min, step_min, step_text, horizon,
+                                       complete_before_min](auto result) mutable {
       if (!result) return respond(error_response(result.error()));
       const auto points = aggregate_trend(*result, from_min, to_min, step_min);
+      std::size_t complete = 0;
+      while (complete < points.size() &&
+             points[complete].start_ms / kMinuteMs + step_min <= complete_before_min)
+        ++complete;
+      // The series the model follows, in the units the API reports.
+      static constexpr std::array<const char*, 4> kSeries{"page_views", "purchases", "revenue", "unique_users"};
+      auto value_of = [](const TrendPoint& p, std::size_t series) -> double {
+        switch (series) {
+          case 0: return double(p.events[static_cast<std::size_t>(EventType::view)]);
+          case 1: return double(p.events[static_cast<std::size_t>(EventType::purchase)]);
+          case 2: return double(p.revenue_minor) / 100.0;
+          default: return double(p.unique_users);
+        }
+      };
+      std::array<Forecast, kSeries.size()> models;
+      if (horizon > 0) {
+        for (std::size_t k = 0; k < kSeries.size(); ++k) {
+          std::vector<double> y;
+          for (std::size_t i = 0; i < complete; ++i) y.push_back(value_of(points[i], k));
+          models[k] = holt_forecast(y, horizon);
+        }
+      }
       JsonWriter w;
       w.begin_object().field("step", step_text);
       w.field("from", format_iso8601(from_min * kMinuteMs)).field("to", format_iso8601(to_min * kMinuteMs));
       w.key("points").begin_array();
-      for (const TrendPoint& p : points) {
+      for (std::size_t i = 0; i < points.size(); ++i) {
+        const TrendPoint& p = points[i];
         w.begin_object().field("start", format_iso8601(p.start_ms));
         w.field("page_views", p.events[0]).field("clicks", p.events[1]).field("add_to_cart", p.events[2]);
         w.field("remove_from_cart", p.events[3]).field("favorites", p.events[4]).field("purchases", p.events[5]);
@@ -412,9 +446,39 @@ class ApiHandler final : public Handler {
         w.key("revenue").money(p.revenue_minor);
         w.field("unique_users", p.unique_users).field("viewers", p.viewers).field("purchasers", p.purchasers);
         w.field("conversion_rate", std::round(p.conversion_rate() * 10000.0) / 100.0);
+        if (i >= complete) w.field("partial", true);
+        if (horizon > 0 && i < complete) {
+          w.key("anomalies").begin_array();
+          for (std::size_t k = 0; k < kSeries.size(); ++k)
+            if (models[k].available && models[k].anomaly[i]) w.value(kSeries[k]);
+          w.end_array();
+        }
         w.end_object();
       }
-      w.end_array().end_object();
+      w.end_array();
+      if (horizon > 0) {
+        w.key("forecast").begin_object();
+        w.field("method", "holt").field("confidence", 0.99);
+        const bool available = models[0].available;
+        w.field("available", available);
+        if (!available) w.field("detail", "needs at least 6 complete points of history");
+        w.key("points").begin_array();
+        if (available) {
+          const TimestampMs first = complete > 0 ? points[complete - 1].start_ms + step_min * kMinuteMs : from_min * kMinuteMs;
+          for (std::size_t h = 0; h < horizon; ++h) {
+            w.begin_object().field("start", format_iso8601(first + static_cast<TimestampMs>(h) * step_min * kMinuteMs));
+            for (std::size_t k = 0; k < kSeries.size(); ++k) {
+              const Interval& v = models[k].ahead[h];
+              auto round2 = [](double x) { return std::round(x * 100.0) / 100.0; };
+              w.key(kSeries[k]).begin_object().field("value", round2(v.value)).field("lower", round2(v.lower));
+              w.field("upper", round2(v.upper)).end_object();
+            }
+            w.end_object();
+          }
+        }
+        w.end_array().end_object();
+      }
+      w.end_object();
       respond(json_response(200, w.take()));
     });
   }

@@ -369,7 +369,7 @@ TEST_CASE("trends reject bad step, from, to and range naming the parameter", "[a
               "invalid_argument", "to");
   // 10001 one-minute points is more than max_trend_points.
   check_error(rig.get("/api/analytics/trends", "from=0&to=600060000&step=1m"), 400, "invalid_argument", "from");
-  check_error(rig.get("/api/analytics/trends", "forecast=1h"), 400, "invalid_argument", "forecast");
+  check_error(rig.get("/api/analytics/trends", "forecast=soon"), 400, "invalid_argument", "forecast");
 }
 
 TEST_CASE("trends accept the largest allowed range", "[api][trends]") {
@@ -708,4 +708,42 @@ TEST_CASE("recommendations never include what the shopper bought, and honour exc
   REQUIRE(profile.status == 200);
   Json profile_json(profile.body);
   CHECK(profile_json.root["purchase_propensity"].is_double());
+}
+
+TEST_CASE("trends with forecast add predicted points with intervals and flag anomalies", "[api][forecast]") {
+  Rig rig;
+  std::string body;
+  // Minute-aligned, half an hour back: twelve minutes of a steady 3 views a
+  // minute, then a burst of 40.
+  const TimestampMs origin = (kBase - 1800000) / 60000 * 60000;
+  const TimestampMs at = origin - kBase;  // offsets are relative to kBase
+  for (int m = 0; m < 12; ++m)
+    for (int k = 0; k < 3; ++k)
+      body += view_line("u" + std::to_string(k), "p1", at + m * 60000 + k * 1000);
+  for (int k = 0; k < 40; ++k) body += view_line("b" + std::to_string(k), "p2", at + 12 * 60000 + k * 100);
+  body += view_line("tick", "p3", at + 20 * 60000);  // moves the watermark past the burst's minute
+  REQUIRE(rig.post_events("application/x-ndjson", body).status == 200);
+  rig.wait_applied(77);
+  const std::string from = std::to_string(origin);
+  const std::string to = std::to_string(origin + 13 * 60000);
+  const ApiResponse r = rig.get("/api/analytics/trends", "from=" + from + "&to=" + to + "&step=1m&forecast=5m");
+  REQUIRE(r.status == 200);
+  Json json(r.body);
+  dom::element forecast = json.root["forecast"];
+  CHECK(bool(forecast["available"]));
+  dom::array ahead = forecast["points"];
+  CHECK(ahead.size() == 5);
+  for (dom::element p : ahead) {
+    const double value = p["page_views"]["value"], lower = p["page_views"]["lower"], upper = p["page_views"]["upper"];
+    CHECK(lower <= value);
+    CHECK(value <= upper);
+  }
+  dom::array points = json.root["points"];
+  REQUIRE(points.size() == 13);
+  bool burst_flagged = false;
+  for (dom::element name : dom::array(points.at(12)["anomalies"]))
+    if (std::string_view(name) == "page_views") burst_flagged = true;
+  CHECK(burst_flagged);
+  CHECK(dom::array(points.at(5)["anomalies"]).size() == 0);
+  check_error(rig.get("/api/analytics/trends", "step=5m&forecast=7m"), 400, "invalid_argument", "forecast");
 }
