@@ -21,6 +21,7 @@ StaticReply not_found(std::string_view path) {
 
 std::string_view map_alias(std::string_view path) {
   if (path == "/dashboard" || path == "/dashboard/") return "/index.html";
+  if (path == "/docs" || path == "/docs/") return "/docs/index.html";
   return path;
 }
 

@@ -388,3 +388,20 @@ test('budget: server CPU with many open dashboards (optional)', { skip: wsClient
   report.ws_load = { clients: wsClients, server_cpu_pct_baseline: baseline, server_cpu_pct_with_clients: loaded, bytes_per_client_per_s: Math.round((bytes - b0) / wsClients / 10) };
   for (const s of sockets) s.destroy();
 });
+
+test('the API reference is served at /docs from the binary and reads /openapi.json', async () => {
+  const docs = await fetch(base + '/docs');
+  assert.equal(docs.status, 200);
+  const html = await docs.text();
+  assert.match(html, /swagger-ui-bundle\.js/);
+  const spec = await api('/openapi.json');
+  assert.equal(spec.status, 200);
+  assert.equal(spec.json.openapi, '3.0.3');
+  const page = await newPage({ width: 1366, height: 900 });
+  await page.goto(base + '/docs');
+  await page.waitForSelector('.opblock-summary-path', { timeout: 20000 });
+  const paths = await page.$$eval('.opblock-summary-path', (els) => els.map((e) => e.textContent));
+  assert.ok(paths.some((p) => p.includes('/api/analytics/real-time')), 'real-time endpoint listed');
+  await shot(page, 'desktop-docs');
+  await page.close();
+});

@@ -14,15 +14,19 @@ function walk(dir) {
     else {
       const buf = readFileSync(p);
       const gz = gzipSync(buf, { level: 9 }).length;
-      totalGzip += gz;
-      if (p.endsWith('.js')) jsGzip += gz;
+      // The API reference under docs/ is a separate page, outside the dashboard's budget.
+      const rel = p.slice(dist.length);
+      if (!rel.startsWith('docs/')) {
+        totalGzip += gz;
+        if (p.endsWith('.js')) jsGzip += gz;
+      }
       rows.push([p.slice(dist.length), buf.length, gz]);
     }
   }
 }
 walk(dist);
 for (const [p, raw, gz] of rows) console.log(`${p.padEnd(40)} ${(raw / 1024).toFixed(1).padStart(8)} KB  gzip ${(gz / 1024).toFixed(1).padStart(7)} KB`);
-console.log(`JS gzip total: ${(jsGzip / 1024).toFixed(1)} KB (budget 400 KB); all assets gzip: ${(totalGzip / 1024).toFixed(1)} KB`);
+console.log(`dashboard JS gzip total: ${(jsGzip / 1024).toFixed(1)} KB (budget 400 KB); dashboard assets gzip: ${(totalGzip / 1024).toFixed(1)} KB (docs/ not counted)`);
 if (jsGzip > 400 * 1024) {
   console.error('JS over budget');
   process.exit(1);
