@@ -128,10 +128,13 @@ struct Pipeline {
   }
 };
 
-// Waits until the engine has applied `events` live events; returns false on timeout.
-bool wait_applied(EngineRunner& engine, std::uint64_t events, double timeout_s) {
+// Waits until the engine has applied every event the ingestor logged;
+// returns false on timeout. (By sequence, not by a count of live events: an
+// engine thread that starts late picks the first events up by replaying the
+// log, and those never count as live.)
+bool wait_applied(EngineRunner& engine, const Ingestor& ingestor, std::uint64_t fed, double timeout_s) {
   Stopwatch watch;
-  while (engine.stats().applied_events < events) {
+  while (ingestor.stats().appended_events < fed || engine.stats().applied_through < ingestor.stats().last_sequence) {
     if (watch.seconds() > timeout_s) return false;
     std::this_thread::sleep_for(1ms);
   }
@@ -155,7 +158,7 @@ void sustained(Report& report, const char* title, Durability durability, const P
   while (ok && watch.seconds() < p.seconds) ok = feeder.submit_one(*pipe.ingestor);
   const double fed_s = watch.seconds();
   const std::uint64_t fed = feeder.submitted();
-  const bool drained = wait_applied(*pipe.engine, fed, 120);
+  const bool drained = wait_applied(*pipe.engine, *pipe.ingestor, fed, 120);
   const double total_s = watch.seconds();
   const double cpu = process_cpu_seconds() - cpu0;
   const IngestStats is = pipe.ingestor->stats();
@@ -178,7 +181,7 @@ void sustained(Report& report, const char* title, Durability durability, const P
     report.param("resident set before opening the pipeline", rss_before, "MiB");
     for (std::uint64_t mark : marks) {
       while (ok && feeder.submitted() < mark) ok = feeder.submit_one(*pipe.ingestor);
-      wait_applied(*pipe.engine, feeder.submitted(), 300);
+      wait_applied(*pipe.engine, *pipe.ingestor, feeder.submitted(), 300);
       report.result(fmt::format("RSS after {} events", feeder.submitted()), double(rss_bytes()) / (1 << 20), "MiB",
                     "bounded by config");
     }
