@@ -12,6 +12,7 @@
 #include "shoppulse/importer/importer.hpp"
 #include "shoppulse/ingest/event_parser.hpp"
 #include "shoppulse/recommend/forecast.hpp"
+#include "shoppulse/windows/filtered.hpp"
 #include "shoppulse/windows/rollup.hpp"
 
 namespace shoppulse::api {
@@ -115,6 +116,55 @@ std::string render_realtime(const WindowSnapshot& snap, WindowSpan span, const D
   write_window(w, snap.window(span), snap, dict, now);
   w.end_object();
   return w.take();
+}
+
+// Drill-down filters of real-time and trends: category, product, device,
+// location. A name the dictionary does not know resolves to an id no event
+// has, so it matches nothing (all-zero figures), as a filter should.
+struct DrillDown {
+  EventFilter filter;
+  std::vector<std::pair<std::string, std::string>> given;  // echoed as "filters"
+  bool complete = true;  // the engine's event buffer held every event of the range
+  TimestampMs covered_from_ms = INT64_MIN;
+  bool any() const noexcept { return !given.empty(); }
+};
+constexpr Id kUnmatchedId = 0xFFFFFFFFu;  // never interned (ids are dense from 1)
+
+Result<DrillDown> parse_drill_down(const Params& params, const Dictionary& dict) {
+  struct Key {
+    std::string_view name;
+    IdKind kind;
+    Id EventFilter::*field;
+  };
+  static constexpr Key kKeys[] = {{"category", IdKind::category, &EventFilter::category},
+                                  {"product", IdKind::product, &EventFilter::product},
+                                  {"device", IdKind::device, &EventFilter::device},
+                                  {"location", IdKind::location, &EventFilter::location}};
+  DrillDown out;
+  for (const Key& key : kKeys) {
+    const auto n = std::count_if(params.begin(), params.end(), [&](const auto& kv) { return kv.first == key.name; });
+    if (n > 1) return make_error(Errc::invalid_argument, "may be given at most once", std::string(key.name));
+    auto text = param(params, key.name);
+    if (!text || text->empty()) continue;  // absent or empty: any
+    out.filter.*key.field = dict.find(key.kind, *text).value_or(kUnmatchedId);
+    out.given.emplace_back(key.name, *text);
+  }
+  return out;
+}
+
+// The echo of a filtered answer: the filters, and whether the bounded event
+// buffer (windows.filter_buffer_events) still holds every event of the range.
+void write_drill_down(JsonWriter& w, const DrillDown& d) {
+  w.key("filters").begin_object();
+  for (const auto& [k, v] : d.given) w.field(k, v);
+  w.end_object();
+  w.field("complete", d.complete);
+  if (!d.complete && d.covered_from_ms != INT64_MIN) w.field("covered_from", format_iso8601(d.covered_from_ms));
+}
+
+Error filters_disabled() {
+  return make_error(Errc::invalid_argument, "filtered queries are off (windows.filter_buffer_events = 0)",
+                    "category");
 }
 
 struct Route {
@@ -221,7 +271,8 @@ class ApiHandler final : public Handler {
     w.field("name", "shoppulse").field("version", ctx_.config.version);
     w.field("description", "Real-time e-commerce analytics in one process");
     w.field("status", "running");
-    w.field("dashboard", "/dashboard/").field("health", "/api/health").field("metrics", "/metrics");
+    w.field("dashboard", "/dashboard/").field("docs", "/docs").field("openapi", "/openapi.json");
+    w.field("health", "/api/health").field("metrics", "/metrics");
     w.field("websocket", "/ws/real-time");
     w.key("endpoints").begin_array();
     for (const Route& r : routes_) {
@@ -311,7 +362,48 @@ class ApiHandler final : public Handler {
     if (auto w = param(params, "window"); w && !parse_window_span(*w, span))
       return respond(error_response(
           make_error(Errc::invalid_argument, "must be one of 1m, 5m, 15m, 1h, 24h; got \"" + *w + "\"", "window")));
+    auto drill = parse_drill_down(params, ctx_.dictionary);
+    if (!drill) return respond(error_response(drill.error()));
+    if (drill->any()) return realtime_filtered(std::move(drill).value(), span, respond);
     respond(json_response(200, render_realtime(*ctx_.engine.latest(), span, ctx_.dictionary, ctx_.clock.now_ms())));
+  }
+
+  // Recomputed over the engine's event buffer, on the engine thread.
+  void realtime_filtered(DrillDown drill, WindowSpan span, Respond& respond) {
+    const Dictionary& dict = ctx_.dictionary;
+    const Clock& clock = ctx_.clock;
+    auto queued = ctx_.engine.run_on_engine([drill = std::move(drill), span, respond, &dict,
+                                             &clock](const WindowEngine& e) mutable {
+      const auto fv = e.filtered_view(drill.filter, span);
+      if (!fv) return respond(error_response(filters_disabled()));
+      drill.complete = fv->complete;
+      drill.covered_from_ms = fv->covered_from_ms;
+      WindowSnapshot at;  // write_window reads only the watermark from it
+      at.watermark_ms = e.watermark_ms();
+      JsonWriter w;
+      w.begin_object();
+      write_window(w, fv->view, at, dict, clock.now_ms());
+      write_drill_down(w, drill);
+      w.end_object();
+      respond(json_response(200, w.take()));
+    });
+    if (!queued) respond(error_response(queued.error()));
+  }
+
+  // Rollups for a trend: collect_minutes, or with drill-down filters the
+  // minute rollups of the matching events rebuilt from the engine's event
+  // buffer on the engine thread (recording the buffer's coverage in drill).
+  void trend_minutes(std::shared_ptr<DrillDown> drill, std::int64_t from, std::int64_t to,
+                     std::function<void(Result<std::vector<MinuteRollup>>)> done) {
+    if (!drill) return collect_minutes(from, to, std::move(done));
+    auto queued = ctx_.engine.run_on_engine([drill, from, to, done](const WindowEngine& e) {
+      auto fm = e.filtered_minutes(drill->filter, from, to, /*breakdowns=*/false);  // trends read users only
+      if (!fm) return done(filters_disabled());
+      drill->complete = fm->complete;
+      drill->covered_from_ms = fm->covered_from_ms;
+      done(std::move(fm->minutes));
+    });
+    if (!queued) done(queued.error());
   }
 
   // Collects rollups for [from, to): closed minutes from the store, minutes
@@ -407,8 +499,11 @@ class ApiHandler final : public Handler {
     // Points ending after the watermark's minute are still filling up: they
     // are marked partial and kept out of the model.
     const std::int64_t complete_before_min = snap->watermark_ms / kMinuteMs;
-    collect_minutes(from_min, to_min, [respond, from_min, to_min, step_min, step_text, horizon,
-                                       complete_before_min](auto result) mutable {
+    auto parsed_drill = parse_drill_down(params, ctx_.dictionary);
+    if (!parsed_drill) return respond(error_response(parsed_drill.error()));
+    auto drill = parsed_drill->any() ? std::make_shared<DrillDown>(std::move(parsed_drill).value()) : nullptr;
+    trend_minutes(drill, from_min, to_min, [respond, from_min, to_min, step_min, step_text, horizon,
+                                            complete_before_min, drill](auto result) mutable {
       if (!result) return respond(error_response(result.error()));
       const auto points = aggregate_trend(*result, from_min, to_min, step_min);
       std::size_t complete = 0;
@@ -478,6 +573,7 @@ class ApiHandler final : public Handler {
         }
         w.end_array().end_object();
       }
+      if (drill) write_drill_down(w, *drill);
       w.end_object();
       respond(json_response(200, w.take()));
     });

@@ -47,6 +47,9 @@ void bind(config::Schema& s, AppConfig& c) {
              "Recent events kept per user profile", 0, 1000);
   s.add_size("windows.top_categories_per_user", &c.windows.top_categories_per_user, "entries",
              "Categories listed per user profile", 0, 100);
+  s.add_size("windows.filter_buffer_events", &c.windows.filter_buffer_events, "events",
+             "Newest events kept for filtered drill-down queries (about 56 bytes each); 0 disables filters", 0,
+             std::size_t{1} << 30);
   s.add_duration_ms("windows.publish_interval", &c.engine.publish_interval_ms, "Snapshot publish period", 10);
   s.add_duration_ms("windows.checkpoint_interval", &c.engine.checkpoint_interval_ms,
                     "Period of derived-state checkpoints", 1000);

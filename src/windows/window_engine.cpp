@@ -20,7 +20,10 @@ namespace {
 constexpr std::int64_t kFineWidthMs = 1'000;
 constexpr std::int64_t kCoarseWidthMs = 60'000;
 // Bumped when the checkpoint layout changes; restore rejects unknown versions.
-constexpr std::uint8_t kCheckpointFormat = 1;
+// Format 1 lacks the filter buffer; it still restores, with filtered queries
+// covering only events applied after the restore.
+constexpr std::uint8_t kCheckpointFormatV1 = 1;
+constexpr std::uint8_t kCheckpointFormat = 2;
 
 bool is_fine(WindowSpan s) noexcept { return span_ms(s) <= 15 * 60'000; }
 
@@ -123,6 +126,37 @@ struct WindowEngine::State {
   std::vector<MinuteRollup> evicted_pending;
   FlatMap<std::uint32_t> profile_index;  // user -> index into profiles
   std::vector<ProfileState> profiles;
+  // Filter buffer: the newest filter_buffer_events events in arrival order
+  // (too-late ones excluded: they are in no window or held minute). Grows to
+  // its bound, then becomes a ring whose next write (the oldest) is at
+  // buffer_next.
+  std::vector<Event> buffer;
+  std::size_t buffer_next = 0;
+  TimestampMs covered_from_ms = INT64_MIN;  // one past the newest evicted event time
+
+  void buffer_event(const Event& e) {
+    const std::size_t cap = config.filter_buffer_events;
+    if (cap == 0) return;
+    if (buffer.size() < cap) {
+      // Grow by hand so the vector never reserves past its bound.
+      if (buffer.size() == buffer.capacity())
+        buffer.reserve(std::min(cap, std::max<std::size_t>(1024, buffer.capacity() * 2)));
+      buffer.push_back(e);
+      return;
+    }
+    Event& slot = buffer[buffer_next];
+    covered_from_ms = std::max(covered_from_ms, slot.time_ms == INT64_MAX ? slot.time_ms : slot.time_ms + 1);
+    slot = e;
+    buffer_next = (buffer_next + 1) % cap;
+  }
+  BufferedEvents buffered() const {
+    BufferedEvents b;
+    const std::span<const Event> all(buffer);
+    b.older = all.subspan(buffer_next);
+    b.newer = all.first(buffer_next);
+    b.covered_from_ms = covered_from_ms;
+    return b;
+  }
 
   void apply(const Event& e);
   void advance_to(TimestampMs max_time);
@@ -192,6 +226,7 @@ void WindowEngine::State::apply(const Event& e) {
     ++events_too_late;
     return;
   }
+  buffer_event(e);
   Bucket& cb = coarse.slot(minute);
   if (cb.index != minute) {
     if (cb.pending) evicted_pending.push_back(cb.to_rollup(cb.index));
@@ -290,11 +325,24 @@ std::optional<UserProfile> WindowEngine::user_profile(Id user) const {
   return out;
 }
 
+std::optional<FilteredView> WindowEngine::filtered_view(const EventFilter& filter, WindowSpan span) const {
+  const State& s = *state_;
+  if (s.config.filter_buffer_events == 0) return std::nullopt;
+  return filtered_window(s.buffered(), filter, span, s.has_events, s.watermark_ms, s.config.top_n);
+}
+
+std::optional<FilteredMinutes> WindowEngine::filtered_minutes(const EventFilter& filter, std::int64_t from_minute,
+                                                              std::int64_t to_minute, bool breakdowns) const {
+  const State& s = *state_;
+  if (s.config.filter_buffer_events == 0) return std::nullopt;
+  return shoppulse::filtered_minutes(s.buffered(), filter, from_minute, to_minute, breakdowns);
+}
+
 TimestampMs WindowEngine::watermark_ms() const noexcept { return state_->watermark_ms; }
 Sequence WindowEngine::applied_through() const noexcept { return state_->applied_through; }
 
 // Layout: header counters, tier ends, held buckets (as encoded rollups),
-// pending minutes, profiles. Window aggregates are not stored: they are a pure
+// pending minutes, profiles, filter buffer. Window aggregates are not stored: they are a pure
 // function of the buckets and the ends, so restore rebuilds them.
 std::string WindowEngine::checkpoint() const {
   const State& s = *state_;
@@ -344,13 +392,40 @@ std::string WindowEngine::checkpoint() const {
     w.varint(p.recent.size());
     for (std::size_t i = p.recent.size(); i-- > 0;) write_event(w, p.recent_at(i));  // oldest first
   }
+
+  // Filter buffer, oldest first; time and sequence as deltas from the
+  // previous event (arrival order keeps both small), about 15 bytes an event.
+  w.svarint(s.covered_from_ms);
+  const BufferedEvents buffered = s.buffered();
+  w.varint(buffered.older.size() + buffered.newer.size());
+  w.str().reserve(w.str().size() + 16 * (buffered.older.size() + buffered.newer.size()));
+  TimestampMs prev_time = 0;
+  Sequence prev_seq = 0;
+  const auto put = [&](const Event& e) {
+    w.svarint(static_cast<std::int64_t>(static_cast<std::uint64_t>(e.time_ms) - static_cast<std::uint64_t>(prev_time)));
+    w.svarint(static_cast<std::int64_t>(e.sequence - prev_seq));
+    prev_time = e.time_ms;
+    prev_seq = e.sequence;
+    w.svarint(e.price_minor);
+    w.varint(e.user);
+    w.varint(e.product);
+    w.varint(e.category);
+    w.varint(e.device);
+    w.varint(e.location);
+    w.varint(e.quantity);
+    w.u8(static_cast<std::uint8_t>(e.type));
+    w.u8(e.rating);
+  };
+  for (const Event& e : buffered.older) put(e);
+  for (const Event& e : buffered.newer) put(e);
   return std::move(w.str());
 }
 
 Result<WindowEngine> WindowEngine::restore(const WindowConfig& config, std::string_view bytes) {
   const auto corrupt = [](const char* what) { return make_error(Errc::corrupt, std::string("checkpoint: ") + what); };
   ByteReader r(bytes);
-  if (r.u8() != kCheckpointFormat) return corrupt("unknown format");
+  const std::uint8_t format = r.u8();
+  if (format != kCheckpointFormat && format != kCheckpointFormatV1) return corrupt("unknown format");
   const std::int64_t lateness = r.svarint();
   if (r.failed()) return corrupt("truncated header");
   if (lateness != config.allowed_lateness_ms)
@@ -425,6 +500,38 @@ Result<WindowEngine> WindowEngine::restore(const WindowConfig& config, std::stri
       return corrupt("bad profile");
     s.profiles.push_back(std::move(p));
     s.profile_index[s.profiles.back().user] = static_cast<std::uint32_t>(s.profiles.size());
+  }
+
+  if (format == kCheckpointFormatV1) {
+    // No buffer was kept: nothing up to the newest event time is covered.
+    s.covered_from_ms = s.has_events ? s.max_event_time_ms + 1 : INT64_MIN;
+  } else {
+    s.covered_from_ms = r.svarint();
+    const std::size_t n_buffered = r.count(11);
+    TimestampMs prev_time = 0;
+    Sequence prev_seq = 0;
+    for (std::size_t i = 0; i < n_buffered && !r.failed(); ++i) {
+      Event e;
+      // Wrapping arithmetic: deltas were taken modulo 2^64.
+      e.time_ms = static_cast<TimestampMs>(static_cast<std::uint64_t>(prev_time) +
+                                           static_cast<std::uint64_t>(r.svarint()));
+      e.sequence = prev_seq + static_cast<Sequence>(r.svarint());
+      prev_time = e.time_ms;
+      prev_seq = e.sequence;
+      e.price_minor = r.svarint();
+      e.user = r.u32();
+      e.product = r.u32();
+      e.category = r.u32();
+      e.device = r.u32();
+      e.location = r.u32();
+      e.quantity = r.u32();
+      const std::uint8_t type = r.u8();
+      if (type >= kEventTypeCount) r.fail();
+      e.type = static_cast<EventType>(type < kEventTypeCount ? type : 0);
+      e.rating = r.u8();
+      if (!r.failed()) s.buffer_event(e);  // a smaller bound keeps the newest
+    }
+    if (r.failed()) return corrupt("bad filter buffer");
   }
   if (r.failed() || !r.at_end()) return corrupt("malformed bytes");
   return engine;

@@ -403,6 +403,141 @@ TEST_CASE("trends add up the known stream per minute, including the open minute"
   CHECK(r.body.find("\"revenue\":44.98,") != std::string::npos);
 }
 
+TEST_CASE("real-time and trends drill down by category, product, device and location", "[api][realtime][filters]") {
+  Rig rig;
+  load_known_stream(rig);
+  const auto realtime = [&](const std::string& query) {
+    const ApiResponse r = rig.get("/api/analytics/real-time", query);
+    INFO(query << " -> " << r.body);
+    REQUIRE(r.status == 200);
+    return r;
+  };
+
+  SECTION("one category: exact figures over its events only, and the filters echoed") {
+    const ApiResponse r = realtime("category=c1");
+    Json json(r.body);
+    const dom::element& j = json.root;
+    CHECK(std::string_view(j["time_window"]) == "5m");
+    CHECK(std::string_view(j["window"]["end"]) == format_iso8601(kBase + 10000));
+    CHECK(std::string_view(j["window"]["start"]) == format_iso8601(kBase + 10000 - 300000));
+    CHECK(std::string_view(j["window"]["watermark"]) == format_iso8601(kBase + 10000));
+    CHECK(std::uint64_t(j["active_users"]) == 2);
+    CHECK(std::uint64_t(j["page_views"]) == 2);
+    CHECK(std::uint64_t(j["clicks"]) == 1);
+    CHECK(std::uint64_t(j["add_to_cart"]) == 0);  // that event had no category
+    CHECK(std::uint64_t(j["purchases"]) == 1);
+    CHECK(std::uint64_t(j["total_events"]) == 4);
+    CHECK(std::uint64_t(j["viewers"]) == 2);
+    CHECK(std::uint64_t(j["purchasers"]) == 1);
+    CHECK(double(j["conversion_rate"]) == 50.0);
+    CHECK(r.body.find("\"revenue\":39.98,") != std::string::npos);
+    const dom::array products = j["popular_products"];
+    REQUIRE(products.size() == 1);
+    CHECK(std::string_view(products.at(0)["product_id"]) == "p1");
+    CHECK(std::uint64_t(products.at(0)["interactions"]) == 4);
+    const dom::array devices = j["devices"];
+    REQUIRE(devices.size() == 2);
+    CHECK(std::string_view(devices.at(0)["device"]) == "mobile");
+    CHECK(std::uint64_t(devices.at(0)["events"]) == 3);
+    CHECK(std::string_view(devices.at(1)["device"]) == "desktop");
+    CHECK(std::uint64_t(devices.at(1)["events"]) == 1);
+    const dom::array funnel = j["funnel"];
+    const std::uint64_t users[] = {2, 1, 0, 1};
+    for (std::size_t i = 0; i < 4; ++i) CHECK(std::uint64_t(funnel.at(i)["users"]) == users[i]);
+    CHECK(std::uint64_t(j["previous"]["total_events"]) == 0);
+    CHECK(std::string_view(j["filters"]["category"]) == "c1");
+    CHECK(j["filters"]["device"].error() == simdjson::NO_SUCH_FIELD);
+    CHECK(bool(j["complete"]) == true);
+  }
+
+  SECTION("one device") {
+    const ApiResponse r = realtime("window=1m&device=mobile");
+    Json json(r.body);
+    const dom::element& j = json.root;
+    CHECK(std::string_view(j["time_window"]) == "1m");
+    CHECK(std::uint64_t(j["active_users"]) == 2);
+    CHECK(std::uint64_t(j["total_events"]) == 5);
+    CHECK(std::uint64_t(j["viewers"]) == 1);
+    CHECK(std::uint64_t(j["purchasers"]) == 2);
+    CHECK(double(j["conversion_rate"]) == 200.0);
+    CHECK(r.body.find("\"revenue\":44.98,") != std::string::npos);
+    const dom::array categories = j["popular_categories"];
+    REQUIRE(categories.size() == 2);
+    CHECK(std::string_view(categories.at(0)["category_id"]) == "c1");
+    CHECK(std::uint64_t(categories.at(0)["interactions"]) == 3);
+    const dom::array locations = j["locations"];
+    REQUIRE(locations.size() == 1);
+    CHECK(std::string_view(locations.at(0)["location"]) == "Beijing");
+    CHECK(std::uint64_t(locations.at(0)["events"]) == 4);
+    CHECK(std::string_view(j["filters"]["device"]) == "mobile");
+  }
+
+  SECTION("filters combine") {
+    Json json(realtime("category=c1&device=desktop&location=Shanghai&product=p1").body);
+    CHECK(std::uint64_t(json.root["total_events"]) == 1);
+    CHECK(std::uint64_t(json.root["active_users"]) == 1);
+    CHECK(std::string_view(json.root["filters"]["product"]) == "p1");
+    CHECK(std::string_view(json.root["filters"]["location"]) == "Shanghai");
+    Json none(realtime("category=c2&location=Beijing").body);
+    CHECK(std::uint64_t(none.root["total_events"]) == 0);
+  }
+
+  SECTION("an unknown name is no error: nothing matches") {
+    const ApiResponse r = realtime("window=24h&category=nobody-uses-this");
+    Json json(r.body);
+    CHECK(std::uint64_t(json.root["total_events"]) == 0);
+    CHECK(std::uint64_t(json.root["active_users"]) == 0);
+    CHECK(dom::array(json.root["popular_products"]).size() == 0);
+    CHECK(dom::array(json.root["devices"]).size() == 0);
+    CHECK(r.body.find("\"revenue\":0.00,") != std::string::npos);
+    CHECK(std::string_view(json.root["filters"]["category"]) == "nobody-uses-this");
+  }
+
+  SECTION("empty filter values mean no filter: the unfiltered answer, unchanged") {
+    const ApiResponse r = realtime("category=&device=");
+    CHECK(r.body.find("\"filters\"") == std::string::npos);
+    Json json(r.body);
+    CHECK(std::uint64_t(json.root["total_events"]) == 7);
+  }
+
+  SECTION("malformed parameters are still 400") {
+    check_error(rig.get("/api/analytics/real-time", "category=c1&category=c2"), 400, "invalid_argument", "category");
+    check_error(rig.get("/api/analytics/real-time", "window=2m&device=mobile"), 400, "invalid_argument", "window");
+    check_error(rig.get("/api/analytics/trends", "step=2m&device=mobile"), 400, "invalid_argument", "step");
+    check_error(rig.get("/api/analytics/trends", "location=a&location=b"), 400, "invalid_argument", "location");
+  }
+
+  SECTION("trends count only the matching events") {
+    const ApiResponse r =
+        rig.get("/api/analytics/trends", "from=2024-03-01T11:58:00Z&to=2024-03-01T12:00:00Z&step=1m&device=mobile");
+    REQUIRE(r.status == 200);
+    INFO(r.body);
+    Json json(r.body);
+    const dom::array points = json.root["points"];
+    REQUIRE(points.size() == 2);
+    CHECK(std::uint64_t(points.at(0)["page_views"]) == 0);
+    CHECK(std::uint64_t(points.at(1)["page_views"]) == 1);  // u9's device-less view is out
+    CHECK(std::uint64_t(points.at(1)["clicks"]) == 1);
+    CHECK(std::uint64_t(points.at(1)["add_to_cart"]) == 1);
+    CHECK(std::uint64_t(points.at(1)["purchases"]) == 2);
+    CHECK(std::uint64_t(points.at(1)["unique_users"]) == 2);
+    CHECK(std::uint64_t(points.at(1)["purchasers"]) == 2);
+    CHECK(r.body.find("\"revenue\":44.98,") != std::string::npos);
+    CHECK(std::string_view(json.root["filters"]["device"]) == "mobile");
+    CHECK(bool(json.root["complete"]) == true);
+
+    Json by_category(rig.get("/api/analytics/trends",
+                             "from=2024-03-01T11:58:00Z&to=2024-03-01T12:00:00Z&category=c1").body);
+    const dom::array c1 = by_category.root["points"];
+    CHECK(std::uint64_t(c1.at(1)["page_views"]) == 2);
+    CHECK(std::uint64_t(c1.at(1)["purchases"]) == 1);
+    CHECK(std::uint64_t(c1.at(1)["unique_users"]) == 2);
+    Json unknown(rig.get("/api/analytics/trends",
+                         "from=2024-03-01T11:58:00Z&to=2024-03-01T12:00:00Z&product=nope").body);
+    CHECK(std::uint64_t(dom::array(unknown.root["points"]).at(1)["page_views"]) == 0);
+  }
+}
+
 TEST_CASE("popular products reject bad window, limit, event_type and end naming the parameter",
           "[api][popular]") {
   Rig rig;

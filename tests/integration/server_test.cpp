@@ -860,7 +860,7 @@ TEST_CASE("Malformed requests get a 4xx JSON error naming the problem and change
        "/api/analytics/trends?from=2024-01-02T00:00:00Z&to=2024-01-01T00:00:00Z", 400, "to");
   more("trends with too many points", "GET", "/api/analytics/trends?from=2000-01-01T00:00:00Z&to=2024-01-01T00:00:00Z&step=1m",
        400, "from");
-  more("trends forecast", "GET", "/api/analytics/trends?forecast=1h", 400, "forecast");
+  more("trends forecast not a whole number of steps", "GET", "/api/analytics/trends?step=5m&forecast=7m", 400, "forecast");
   more("popular limit 0", "GET", "/api/products/popular?limit=0", 400, "limit");
   more("popular limit text", "GET", "/api/products/popular?limit=ten", 400, "limit");
   more("popular limit negative", "GET", "/api/products/popular?limit=-1", 400, "limit");

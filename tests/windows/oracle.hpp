@@ -108,13 +108,14 @@ class Oracle {
     return floor_div(watermark(), width) * width;
   }
 
-  Kpis kpis(std::int64_t lo, std::int64_t hi) const {
+  // Every figure below optionally counts only the events matching a filter.
+  Kpis kpis(std::int64_t lo, std::int64_t hi, const EventFilter& filter = {}) const {
     Kpis k;
     std::set<Id> active;
     std::array<std::set<Id>, kFunnelSteps> steps;
     const EventType funnel_types[] = {EventType::view, EventType::click, EventType::add_to_cart, EventType::purchase};
     for (const Event& e : events_) {
-      if (e.time_ms < lo || e.time_ms >= hi) continue;
+      if (e.time_ms < lo || e.time_ms >= hi || !filter.matches(e)) continue;
       ++k.events[static_cast<std::size_t>(e.type)];
       k.revenue_minor += e.revenue_minor();
       active.insert(e.user);
@@ -127,15 +128,16 @@ class Oracle {
   }
 
   template <class Field>
-  std::vector<RankedId> ranked(std::int64_t lo, std::int64_t hi, Field field, std::size_t limit) const {
+  std::vector<RankedId> ranked(std::int64_t lo, std::int64_t hi, Field field, std::size_t limit,
+                               const EventFilter& filter = {}) const {
     std::map<Id, std::uint64_t> counts;
     for (const Event& e : events_)
-      if (e.time_ms >= lo && e.time_ms < hi && field(e) != kNoId) ++counts[field(e)];
+      if (e.time_ms >= lo && e.time_ms < hi && field(e) != kNoId && filter.matches(e)) ++counts[field(e)];
     return rank(counts, limit);
   }
 
   // The minute as the engine should hold it: events not dropped as too late.
-  std::optional<MinuteRollup> rollup(std::int64_t minute) const {
+  std::optional<MinuteRollup> rollup(std::int64_t minute, const EventFilter& filter = {}) const {
     MinuteRollup r;
     r.minute = minute;
     std::map<Id, std::uint8_t> users;
@@ -146,7 +148,7 @@ class Oracle {
     bool any = false;
     for (std::size_t i = 0; i < events_.size(); ++i) {
       const Event& e = events_[i];
-      if (dropped_[i] || floor_div(e.time_ms, 60'000) != minute) continue;
+      if (dropped_[i] || floor_div(e.time_ms, 60'000) != minute || !filter.matches(e)) continue;
       any = true;
       ++r.events[static_cast<std::size_t>(e.type)];
       r.revenue_minor += e.revenue_minor();

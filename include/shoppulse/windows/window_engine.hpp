@@ -23,6 +23,7 @@
 
 #include "shoppulse/core/event.hpp"
 #include "shoppulse/core/result.hpp"
+#include "shoppulse/windows/filtered.hpp"
 #include "shoppulse/windows/rollup.hpp"
 #include "shoppulse/windows/window_snapshot.hpp"
 
@@ -33,6 +34,9 @@ struct WindowConfig {
   std::size_t top_n = 10;                   // entries in top products/categories; default 10
   std::size_t recent_events_per_user = 20;  // events kept per user profile; default 20
   std::size_t top_categories_per_user = 5;  // categories listed per profile; default 5
+  // Most recent events kept for filtered queries (filtered_view,
+  // filtered_minutes); 0 disables them. Each costs sizeof(Event) of memory.
+  std::size_t filter_buffer_events = 2'000'000;  // events; default 2,000,000
 };
 
 struct UserProfile {
@@ -71,11 +75,23 @@ class WindowEngine {
 
   std::optional<UserProfile> user_profile(Id user) const;
 
+  // The live window of `span` (and its previous window) recomputed over the
+  // buffered events matching `filter`, with the live engine's boundaries.
+  // nullopt when filtering is disabled (filter_buffer_events = 0). Cost: one
+  // pass over the buffer.
+  std::optional<FilteredView> filtered_view(const EventFilter& filter, WindowSpan span) const;
+  // Minute rollups of [from_minute, to_minute) over the buffered events
+  // matching `filter`; nullopt when filtering is disabled. Without
+  // breakdowns only events, revenue and users are filled (enough for trends).
+  std::optional<FilteredMinutes> filtered_minutes(const EventFilter& filter, std::int64_t from_minute,
+                                                  std::int64_t to_minute, bool breakdowns = true) const;
+
   TimestampMs watermark_ms() const noexcept;
   Sequence applied_through() const noexcept;
 
-  // Serialises the whole state; restore() yields an engine that behaves
-  // exactly like this one for every later event.
+  // Serialises the whole state, the filter buffer included; restore() yields
+  // an engine that behaves exactly like this one for every later event.
+  // Restoring into a smaller filter buffer keeps the newest events.
   std::string checkpoint() const;
   static Result<WindowEngine> restore(const WindowConfig& config, std::string_view bytes);
 
