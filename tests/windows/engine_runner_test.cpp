@@ -1,0 +1,176 @@
+// The engine thread: restore from checkpoint + replay, failure and restart
+// with backoff, pause and resume. The test is the ring's producer and writes
+// the log itself, as the ingestor would.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "shoppulse/eventlog/memory_store.hpp"
+#include "shoppulse/windows/engine_runner.hpp"
+
+using namespace shoppulse;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr TimestampMs kStart = 1700000000000;  // 2023-11-14T22:13:20Z
+
+// Rollups go to the real store, except that the first `failures` writes fail.
+class FlakyRollups final : public RollupStore {
+ public:
+  FlakyRollups(RollupStore& inner, int failures) : inner_(inner), failures_left_(failures) {}
+  Result<void> put_minutes(std::span<const std::pair<std::int64_t, std::string>> minutes) override {
+    if (failures_left_.fetch_sub(1) > 0) return make_error(Errc::io_error, "injected rollup failure");
+    return inner_.put_minutes(minutes);
+  }
+  Result<void> scan_minutes(std::int64_t from, std::int64_t to,
+                            const std::function<void(std::int64_t, std::string_view)>& fn) const override {
+    return inner_.scan_minutes(from, to, fn);
+  }
+  Result<void> drop_minutes_before(std::int64_t before) override { return inner_.drop_minutes_before(before); }
+
+ private:
+  RollupStore& inner_;
+  std::atomic<int> failures_left_;
+};
+
+std::vector<Event> make_events(Sequence first, std::size_t n, TimestampMs start) {
+  std::vector<Event> out;
+  for (std::size_t i = 0; i < n; ++i) {
+    Event e;
+    e.sequence = first + i;
+    e.time_ms = start + static_cast<TimestampMs>(i) * 1500;  // spans several minutes
+    e.user = static_cast<Id>(1 + i % 7);
+    e.product = static_cast<Id>(1 + i % 5);
+    e.category = static_cast<Id>(1 + i % 3);
+    e.type = i % 10 == 0 ? EventType::purchase : EventType::view;
+    e.price_minor = 999;
+    out.push_back(e);
+  }
+  return out;
+}
+
+// Appends to the log and hands the same events to the engine, like the ingestor.
+void ingest(Storage& store, SpscRing<Event>& ring, const std::vector<Event>& events) {
+  std::vector<LogRecord> records;
+  for (const Event& e : events) records.push_back(LogRecord{e, {}, {}});
+  REQUIRE(store.append(AppendBatch{records, {}}));
+  std::size_t done = 0;
+  while (done < events.size()) done += ring.push_some(std::span<const Event>(events).subspan(done));
+}
+
+bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 10s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(2ms);
+  }
+  return true;
+}
+
+WindowConfig window_config() {
+  WindowConfig c;
+  c.allowed_lateness_ms = 0;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("a failing stream processor restarts after a backoff, counts it, and recovers every number",
+          "[windows][runner]") {
+  auto store = make_memory_store();
+  FlakyRollups rollups(*store, 1);
+  SpscRing<Event> ring(1 << 12);
+  SystemClock clock;
+  MetricsRegistry metrics;
+  EngineRunnerConfig config;
+  config.publish_interval_ms = 10;
+  EngineRunner runner(window_config(), config, ring, *store, rollups, *store, clock, metrics);
+  runner.start();
+  const auto events = make_events(1, 400, kStart);
+  ingest(*store, ring, events);
+  // The first closed minute fails to reach the rollup store: the engine thread
+  // fails, waits its backoff, restores from the log and carries on.
+  REQUIRE(wait_for([&] { return runner.stats().restarts == 1 && runner.stats().state == "running"; }));
+  REQUIRE(wait_for([&] { return runner.latest()->applied_through == 400; }));
+  const EngineStats stats = runner.stats();
+  CHECK(stats.failures == 1);
+  CHECK(stats.last_error.find("injected rollup failure") != std::string::npos);
+
+  WindowEngine reference(window_config());
+  reference.apply(events);
+  const auto expected = reference.snapshot();
+  const auto got = runner.latest();
+  for (std::size_t s = 0; s < kWindowSpanCount; ++s) {
+    CHECK(got->windows[s].current.events == expected->windows[s].current.events);
+    CHECK(got->windows[s].current.active_users == expected->windows[s].current.active_users);
+    CHECK(got->windows[s].current.revenue_minor == expected->windows[s].current.revenue_minor);
+    CHECK(got->windows[s].top_products == expected->windows[s].top_products);
+  }
+  runner.stop();
+  CHECK(runner.stats().state == "stopped");
+}
+
+TEST_CASE("a paused stream processor applies nothing until resumed, and loses nothing", "[windows][runner]") {
+  auto store = make_memory_store();
+  SpscRing<Event> ring(1 << 12);
+  SystemClock clock;
+  MetricsRegistry metrics;
+  EngineRunnerConfig config;
+  config.publish_interval_ms = 10;
+  EngineRunner runner(window_config(), config, ring, *store, *store, *store, clock, metrics);
+  runner.start();
+  REQUIRE(wait_for([&] { return runner.stats().state == "running"; }));
+  runner.pause();
+  REQUIRE(wait_for([&] { return runner.stats().state == "paused"; }));
+  ingest(*store, ring, make_events(1, 100, kStart));
+  std::this_thread::sleep_for(50ms);  // time it would have needed, had it not been paused
+  CHECK(runner.latest()->applied_through == 0);
+  CHECK(ring.size_approx() == 100);
+  runner.resume();
+  REQUIRE(wait_for([&] { return runner.latest()->applied_through == 100; }));
+  runner.stop();
+}
+
+TEST_CASE("a restarted engine restores its checkpoint and replays only the tail", "[windows][runner]") {
+  auto store = make_memory_store();
+  SystemClock clock;
+  MetricsRegistry metrics;
+  EngineRunnerConfig config;
+  config.publish_interval_ms = 10;
+  const auto first = make_events(1, 300, kStart);
+  const auto second = make_events(301, 200, kStart + 300 * 1500);
+  {
+    SpscRing<Event> ring(1 << 12);
+    EngineRunner runner(window_config(), config, ring, *store, *store, *store, clock, metrics);
+    runner.start();
+    ingest(*store, ring, first);
+    REQUIRE(wait_for([&] { return runner.latest()->applied_through == 300; }));
+    runner.stop();  // writes a checkpoint covering 300
+  }
+  // Events logged while the engine was down.
+  std::vector<LogRecord> records;
+  for (const Event& e : second) records.push_back(LogRecord{e, {}, {}});
+  REQUIRE(store->append(AppendBatch{records, {}}));
+
+  SpscRing<Event> ring(1 << 12);
+  EngineRunner runner(window_config(), config, ring, *store, *store, *store, clock, metrics);
+  runner.start();
+  REQUIRE(wait_for([&] { return runner.latest()->applied_through == 500; }));
+  CHECK(runner.stats().replayed_events == 200);
+
+  WindowEngine reference(window_config());
+  reference.apply(first);
+  reference.apply(second);
+  const auto expected = reference.snapshot();
+  const auto got = runner.latest();
+  for (std::size_t s = 0; s < kWindowSpanCount; ++s) {
+    CHECK(got->windows[s].current.events == expected->windows[s].current.events);
+    CHECK(got->windows[s].current.active_users == expected->windows[s].current.active_users);
+    CHECK(got->windows[s].previous.active_users == expected->windows[s].previous.active_users);
+  }
+  runner.stop();
+}
