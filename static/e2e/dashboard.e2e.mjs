@@ -173,6 +173,15 @@ test('the page loads, connects and shows live KPIs without console errors', asyn
   assert.match(await page.getAttribute('[data-kpi="conversion_rate"]', 'title'), /purchasers \/ distinct viewers/);
   await until('live chart points', async () => Number(await page.getAttribute('[data-chart="live"]', 'data-points')) >= 3, 15000);
   await until('revenue chart', async () => Number(await page.getAttribute('[data-chart="revenue"]', 'data-points')) >= 1, 15000);
+  // The revenue chart carries the next 30 minutes of forecast with its 99 % band, explained by a legend.
+  await until('forecast drawn', async () => Number(await page.getAttribute('[data-chart="revenue"]', 'data-forecast-points')) === 30, 15000);
+  await page.waitForSelector('[data-role="forecast-legend"]:not([hidden])');
+  assert.match(await page.getAttribute('[data-role="forecast-legend"]', 'title'), /Holt exponential smoothing.*99 %/);
+  assert.ok(await page.$('[data-chart="revenue"] canvas'), 'revenue canvas');
+  // Trending now: /api/products/trending?limit=5, one clickable row per product.
+  await page.waitForSelector('[data-panel="trending"] button[data-kind="trending"]', { timeout: 15000 });
+  const trending = await page.$$eval('[data-panel="trending"] button[data-kind="trending"]', (els) => els.map((e) => e.dataset.id));
+  assert.ok(trending.length > 0 && trending.length <= 5, 'trending rows: ' + trending.length);
   await shot(page, 'desktop-overview-light');
   assert.deepEqual(pageErrors, []);
   await page.close();
@@ -222,9 +231,22 @@ test('drill-down: clicking a category sets a chip, the URL and the category top 
   await until('category in URL', async () => page.url().includes(`category=${encodeURIComponent(cat)}`), 5000);
   await page.waitForSelector(`[data-filter="category"]`);
   assert.equal(await page.textContent('[data-filter="category"] strong'), cat);
-  const expected = (await api(`/api/products/categories/${encodeURIComponent(cat)}/popular?window=5m&limit=10`)).json;
-  assert.ok(expected.products.length > 0);
-  await until('category products', async () => (await page.getAttribute('button[data-kind="product"]', 'data-id')) === expected.products[0].product_id, 10000);
+  // Every card now shows the category's figures (the generator was stopped above, so they stand still).
+  const expected = (await api(`/api/analytics/real-time?window=5m&category=${encodeURIComponent(cat)}`)).json;
+  assert.equal(expected.filters.category, cat);
+  assert.ok(expected.page_views > 0 || expected.total_events > 0, 'the category has events');
+  await until('filtered cards', async () => (await kpiValue(page, 'page_views')) === String(expected.page_views) && (await kpiValue(page, 'active_users')) === String(expected.active_users), 10000);
+  for (const k of ['active_users', 'page_views', 'purchases', 'revenue', 'average_order_value', 'conversion_rate']) {
+    assert.equal(Number(await kpiValue(page, k)), expected[k], `filtered ${k}`);
+  }
+  const shop = (await api('/api/analytics/real-time?window=5m')).json;
+  assert.ok(expected.total_events < shop.total_events, 'the filtered figures are not the shop-wide ones');
+  if (expected.funnel[0].users > 0) assert.equal(await page.textContent('[data-step="view"] strong'), new Intl.NumberFormat('en-US').format(expected.funnel[0].users));
+  // The whole range is in the server's buffer: no coverage note; no "not supported" banner either.
+  assert.equal(expected.complete, true);
+  assert.equal(await page.isVisible('.overview > .note'), false);
+  assert.ok(expected.popular_products.length > 0);
+  await until('category products', async () => (await page.getAttribute('button[data-kind="product"]', 'data-id')) === expected.popular_products[0].product_id, 10000);
   assert.ok((await page.textContent('.panel h2:has-text("Top products in")')).includes(cat));
   // A product click adds a second chip and shows the product panel.
   await page.click('button[data-kind="product"]');
@@ -272,6 +294,13 @@ test('at 375 px there is no horizontal scrolling on any page', async () => {
     assert.ok(sw <= 375, `${view}: scrollWidth ${sw} > 375`);
     await shot(page, `phone-${view}`);
   }
+  // English, light theme, no filter.
+  await page.emulateMedia({ colorScheme: 'light' });
+  await page.goto(`${base}/dashboard/#/overview?lang=en`);
+  await page.waitForSelector('[data-view="overview"]');
+  await sleep(2500);
+  assert.ok((await page.evaluate(() => document.documentElement.scrollWidth)) <= 375, 'overview (en, light) scrolls horizontally');
+  await shot(page, 'phone-overview-en-light');
   await page.close();
 });
 
@@ -346,6 +375,16 @@ test('Users: profile of a user and their recommendations', async () => {
   assert.ok(picks.every((text) => !text.startsWith('prod_e2e')), 'a bought product was recommended: ' + picks.join(' | '));
   assert.ok(picks.every((text) => text.includes(' · ')), 'every pick carries a reason');
   await shot(page, 'desktop-users');
+  // Likely to buy: /api/analytics/propensity?limit=10; a user id opens that profile.
+  const likely = (await api('/api/analytics/propensity?limit=10')).json;
+  if (likely.users.length) {
+    await page.waitForSelector('[data-role="likely-list"] button[data-user]');
+    const first = await page.getAttribute('[data-role="likely-list"] button[data-user]', 'data-user');
+    await page.click(`[data-role="likely-list"] button[data-user="${first}"]`);
+    await until('likely user opened', async () => page.url().includes('user=' + encodeURIComponent(first)), 5000);
+    await page.waitForSelector('[data-panel="profile"]');
+    assert.ok((await page.textContent('[data-panel="profile"] h2')).includes(first));
+  }
   await page.fill('input[name="user"]', 'nobody_' + user);
   await page.press('input[name="user"]', 'Enter');
   await page.waitForSelector('[data-role="user-error"]');

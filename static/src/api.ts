@@ -29,6 +29,16 @@ export interface WindowData extends Kpis {
   locations: { location: string; events: number }[];
 }
 
+/** Drill-down answers of /api/analytics/real-time and /trends echo their filters. */
+export interface DrillDownInfo {
+  filters?: Record<string, string>;
+  /** false when the server's recent-event buffer did not hold the whole range */
+  complete?: boolean;
+  covered_from?: string;
+}
+
+export type FilteredWindow = WindowData & DrillDownInfo;
+
 export type WindowKey = '1m' | '5m' | '15m' | '1h' | '24h';
 
 export interface Snapshot extends WindowData {
@@ -51,13 +61,57 @@ export interface TrendPoint {
   viewers: number;
   purchasers: number;
   conversion_rate: number;
+  /** the step is still filling up (ends after the watermark's minute) */
+  partial?: boolean;
+  /** with forecast=: series whose observed value fell outside the model's 99 % interval */
+  anomalies?: string[];
 }
 
-export interface Trends {
+export interface Interval {
+  value: number;
+  lower: number;
+  upper: number;
+}
+
+export type ForecastSeries = 'page_views' | 'purchases' | 'revenue' | 'unique_users';
+
+export interface ForecastPoint extends Record<ForecastSeries, Interval> {
+  start: string;
+}
+
+export interface Forecast {
+  available: boolean;
+  method: string;
+  confidence: number;
+  detail?: string;
+  points: ForecastPoint[];
+}
+
+export interface Trends extends DrillDownInfo {
   step: string;
   from: string;
   to: string;
   points: TrendPoint[];
+  forecast?: Forecast;
+}
+
+export interface Recommendation {
+  product_id: string;
+  score?: number;
+  category_id?: string;
+  reason?: string;
+  reason_code?: string;
+  related_id?: string;
+}
+
+export interface Trending {
+  algorithm: string;
+  recommendations: Recommendation[];
+}
+
+export interface Propensity {
+  users: { user_id: string; purchase_propensity: number }[];
+  trained_examples: number;
 }
 
 export interface PopularProducts {

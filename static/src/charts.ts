@@ -16,6 +16,8 @@ export interface SeriesSpec {
   dash?: number[];
   width?: number;
   value?: (v: number | null) => string;
+  /** markers only (no line), e.g. anomalies */
+  markers?: number;
 }
 
 export interface ChartSpec {
@@ -27,6 +29,8 @@ export interface ChartSpec {
   xLabel?: string;
   /** allowed x tick spacings in seconds (whole seconds/minutes, no repeated labels) */
   xIncrs?: number[];
+  /** shaded areas between two series (indices into `series`: [upper, lower]) */
+  bands?: { series: [number, number]; fill: string }[];
 }
 
 export const SECOND_INCRS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600];
@@ -62,8 +66,8 @@ export class TimeChart {
         width: s.width ?? 1.5,
         dash: s.dash,
         fill: s.bars ? s.color + 'cc' : undefined,
-        points: { show: false },
-        paths: s.bars ? uPlot.paths.bars!({ size: [0.8, 24], align: 0 }) : undefined,
+        points: s.markers ? { show: true, size: s.markers, width: 2, stroke: s.color, fill: cssVar('--surface', '#fff') } : { show: false },
+        paths: s.markers ? () => null : s.bars ? uPlot.paths.bars!({ size: [0.8, 24], align: 0 }) : undefined,
         value: (_u, v) => (s.value ? s.value(v) : v == null ? '—' : this.spec.yValue(v)),
       })),
     ];
@@ -71,6 +75,7 @@ export class TimeChart {
       width,
       height: this.spec.height,
       series,
+      bands: this.spec.bands?.map((b) => ({ series: [b.series[0] + 1, b.series[1] + 1] as [number, number], fill: b.fill })),
       cursor: { drag: { x: false, y: false }, points: { size: 6 } },
       legend: { live: true },
       scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },

@@ -1,12 +1,19 @@
 // Client-side history of live snapshots: sparklines and the live rate chart.
 // One entry per distinct watermark (a stopped generator adds no points).
 
-import type { Kpis, Snapshot, WindowKey } from './api';
+import type { Kpis, WindowKey } from './api';
 
 export const KPI_KEYS = ['active_users', 'page_views', 'purchases', 'revenue', 'average_order_value', 'conversion_rate'] as const;
 export type KpiKey = (typeof KPI_KEYS)[number];
 export const RATE_TYPES = ['page_views', 'clicks', 'add_to_cart', 'purchases'] as const;
 export type RateType = (typeof RATE_TYPES)[number];
+
+/** A live snapshot, or a filtered answer wrapped like one (no events_applied). */
+export interface HistoryInput {
+  window?: { watermark: string };
+  windows?: Partial<Record<WindowKey, Kpis>>;
+  events_applied?: number;
+}
 
 export interface HistoryEntry {
   /** watermark, epoch seconds */
@@ -38,13 +45,17 @@ export class SnapshotHistory {
   constructor(readonly capacity = 300) {}
 
   /** Adds a snapshot received at `recvMs`; returns true when a new point was added. */
-  push(s: Snapshot, recvMs: number): boolean {
+  push(s: HistoryInput, recvMs: number): boolean {
     const t = Math.floor(Date.parse(s.window?.watermark ?? '') / 1000);
     let instant: number | null = null;
-    if (this.lastApplied !== null && this.lastRecv !== null && recvMs > this.lastRecv) {
+    if (s.events_applied === undefined) {
+      // A filtered answer (no engine counter): "all" is the trailing 1-minute rate of matching events.
+      const all = s.windows?.['1m']?.total_events;
+      instant = all === undefined ? null : all / 60;
+    } else if (this.lastApplied !== null && this.lastRecv !== null && recvMs > this.lastRecv) {
       instant = Math.max(0, ((s.events_applied - this.lastApplied) * 1000) / (recvMs - this.lastRecv));
     }
-    this.lastApplied = s.events_applied;
+    this.lastApplied = s.events_applied ?? null;
     this.lastRecv = recvMs;
     if (!Number.isFinite(t)) return false;
     const last = this.entries[this.entries.length - 1];
@@ -53,10 +64,15 @@ export class SnapshotHistory {
     const rates = {} as Record<RateType, number>;
     for (const r of RATE_TYPES) rates[r] = m1 ? m1[r] / 60 : 0;
     const kpis: HistoryEntry['kpis'] = {};
-    for (const [w, v] of Object.entries(s.windows ?? {})) kpis[w as WindowKey] = pickKpis(v);
+    for (const [w, v] of Object.entries(s.windows ?? {})) if (v) kpis[w as WindowKey] = pickKpis(v);
     this.entries.push({ t, kpis, rates, instant });
     if (this.entries.length > this.capacity) this.entries.splice(0, this.entries.length - this.capacity);
     return true;
+  }
+
+  clear(): void {
+    this.entries = [];
+    this.lastApplied = this.lastRecv = null;
   }
 
   get size(): number {

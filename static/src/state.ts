@@ -109,6 +109,21 @@ export function activeFilters(s: AppState): [FilterKey, string][] {
   return FILTER_KEYS.flatMap((k) => (s.filters[k] ? [[k, s.filters[k] as string] as [FilterKey, string]] : []));
 }
 
+/** "&category=cat_008&device=mobile" (in FILTER_KEYS order, URL-encoded) for the filtered API endpoints; "" without filters. */
+export function filterQuery(f: Filters): string {
+  let q = '';
+  for (const k of FILTER_KEYS) {
+    const v = f[k];
+    if (v) q += '&' + k + '=' + encodeURIComponent(v);
+  }
+  return q;
+}
+
+/** True when any drill-down filter is set. */
+export function hasFilters(f: Filters): boolean {
+  return FILTER_KEYS.some((k) => !!f[k]);
+}
+
 export function sameState(a: AppState, b: AppState): boolean {
   return toHash(a) === toHash(b);
 }

@@ -1,16 +1,21 @@
 // Overview: KPI cards, live rates, funnel, revenue trend, rankings, breakdowns.
 
-import { getJson, STEP_MS, stepFor, windowParam, type Kpis, type PopularProducts, type Snapshot, type TrendPoint, type Trends, type WindowData, type WindowKey } from '../api';
+import { getJson, STEP_MS, stepFor, windowParam, type FilteredWindow, type Kpis, type PopularProducts, type Snapshot, type TrendPoint, type Trending, type Trends, type WindowData, type WindowKey } from '../api';
 import { MINUTE_INCRS, SECOND_INCRS, TimeChart, cssVar } from '../charts';
 import type { Ctx, View } from '../context';
-import { h, setText } from '../dom';
+import { h, help, setText, setTitle } from '../dom';
 import { delta, fmtInt, fmtMoney, fmtMoneyCompact, fmtNumber, fmtPercent, fmtTime, toMs } from '../format';
-import { KPI_KEYS, type KpiKey } from '../history';
-import type { Key } from '../i18n';
-import { activeFilters, PRESET_MS, withFilter, type AppState, type FilterKey, type Preset } from '../state';
+import { forecastColumns } from '../forecast';
+import { KPI_KEYS, SnapshotHistory, type KpiKey } from '../history';
+import { translateMaybe, type Key } from '../i18n';
+import { filterQuery, hasFilters, PRESET_MS, withFilter, type AppState, type FilterKey, type Preset } from '../state';
 import { kpiCard, panel, renderBars, setPanelTitle, type BarItem, type KpiCard } from './widgets';
 
 const SPARK_N = 120;
+/** Filtered figures are polled over HTTP at this period while a filter is set and the page is visible. */
+const FILTER_POLL_MS = 1000;
+const TRENDING_MS = 30_000;
+const FORECAST = '30m';
 
 export function createOverview(ctx: Ctx): View {
   const { t, lang } = ctx;
@@ -39,12 +44,24 @@ export function createOverview(ctx: Ctx): View {
   live.body.append(liveEmpty, liveHost);
   const revenue = panel(t('panel.revenue', { step: '1m' }), t('panel.revenue.help'), 'wide');
   const revenueHost = h('div', { className: 'chart', 'data-chart': 'revenue' });
-  revenue.body.append(revenueHost);
+  const swatch = (cls: string) => h('span', { className: 'sw ' + cls, 'aria-hidden': 'true' });
+  const fcLegend = h(
+    'div',
+    { className: 'fc-legend', 'data-role': 'forecast-legend', title: t('forecast.help'), hidden: true },
+    h('span', null, swatch('sw-line'), t('forecast.legend.line')),
+    h('span', null, swatch('sw-band'), t('forecast.legend.band')),
+    h('span', null, swatch('sw-anom'), h('span', { 'data-role': 'anomaly-count' }, t('forecast.legend.anomaly'))),
+    help(t('forecast.help')),
+  );
+  const fcNa = h('p', { className: 'muted small', hidden: true, 'data-role': 'forecast-na' });
+  revenue.body.append(revenueHost, fcLegend, fcNa);
   const funnel = panel(t('panel.funnel'), t('panel.funnel.help'));
   const products = panel(t('panel.products'), t('panel.products.help'));
   const categories = panel(t('panel.categories'), t('panel.categories.help'));
   const devices = panel(t('panel.devices'), t('panel.devices.help'));
   const locations = panel(t('panel.locations'), t('panel.locations.help'));
+  const trending = panel(t('panel.trending'), t('panel.trending.help'));
+  trending.el.dataset.panel = 'trending';
   const product = panel(t('panel.product', { p: '' }), t('panel.product.trend.na'), 'product-detail');
   product.el.hidden = true;
   const windowInfo = h('p', { className: 'window-info' });
@@ -54,7 +71,7 @@ export function createOverview(ctx: Ctx): View {
     { className: 'view overview', 'data-view': 'overview' },
     note,
     kpiGrid,
-    h('div', { className: 'grid' }, product.el, live.el, funnel.el, revenue.el, categories.el, products.el, devices.el, locations.el),
+    h('div', { className: 'grid' }, product.el, live.el, funnel.el, revenue.el, categories.el, products.el, trending.el, devices.el, locations.el),
     windowInfo,
   );
 
@@ -63,6 +80,11 @@ export function createOverview(ctx: Ctx): View {
   let revenueChart: TimeChart | null = null;
   let state: AppState = ctx.state.get();
   let last: Snapshot | null = null;
+  /** client-side history of the filtered answers (reset when the filters or range change) */
+  const fHistory = new SnapshotHistory(300);
+  let lastFiltered: FilteredWindow | null = null;
+  const filtered = () => state.range !== 'custom' && hasFilters(state.filters);
+  const hist = () => (filtered() ? fHistory : ctx.history);
 
   function ensureCharts() {
     if (liveChart) return;
@@ -77,7 +99,14 @@ export function createOverview(ctx: Ctx): View {
     });
     revenueChart = new TimeChart(revenueHost, {
       height: 230,
-      series: [{ label: t('kpi.revenue'), color: cssVar('--c-purchase'), bars: true, value: (v) => money(v) }],
+      series: [
+        { label: t('kpi.revenue'), color: cssVar('--c-purchase'), bars: true, value: (v) => money(v) },
+        { label: t('forecast.label'), color: cssVar('--accent'), dash: [6, 4], width: 2, value: (v) => money(v) },
+        { label: t('forecast.lower'), color: cssVar('--accent') + '66', width: 1, dash: [2, 3], value: (v) => money(v) },
+        { label: t('forecast.upper'), color: cssVar('--accent') + '66', width: 1, dash: [2, 3], value: (v) => money(v) },
+        { label: t('forecast.anomaly'), color: cssVar('--bad'), markers: 9, value: (v) => money(v) },
+      ],
+      bands: [{ series: [3, 2], fill: cssVar('--accent') + '22' }],
       yValue: (v) => fmtMoneyCompact(v, lang, ctx.currency),
       timeFmt: (s) => fmtTime(s * 1000, lang, false),
       xIncrs: MINUTE_INCRS,
@@ -93,7 +122,7 @@ export function createOverview(ctx: Ctx): View {
     return state.range === 'custom' ? null : (state.range as Preset);
   }
 
-  function renderKpisLive(w: WindowData, key: WindowKey) {
+  function renderKpisLive(w: WindowData, key: WindowKey, history: SnapshotHistory) {
     const prev = w.previous;
     const rangeLabel = t(('range.' + key) as Key);
     for (const k of KPI_KEYS) {
@@ -101,7 +130,7 @@ export function createOverview(ctx: Ctx): View {
       const p = prev[k];
       const d = delta(cur, p, lang);
       const deltaTitle = t('kpi.delta.help', { start: fmtTime(prev.start, lang), end: fmtTime(prev.end, lang), prev: fmtKpi[k](p) });
-      const spark = ctx.history.series(key, k, SPARK_N);
+      const spark = history.series(key, k, SPARK_N);
       cards[k].set(fmtKpi[k](cur), cur, d, deltaTitle, t('kpi.vs', { w: rangeLabel }), spark, t('kpi.spark.help', { n: spark.length }));
     }
   }
@@ -142,7 +171,7 @@ export function createOverview(ctx: Ctx): View {
     });
   }
 
-  function renderBreakdowns(w: WindowData | null) {
+  function renderBreakdowns(w: WindowData | null, shareBase: WindowData | null = w) {
     if (!w) {
       for (const p of [devices, locations, categories]) p.body.replaceChildren(h('p', { className: 'empty' }, t('empty.custom')));
       return;
@@ -161,8 +190,9 @@ export function createOverview(ctx: Ctx): View {
       const item = list.find((x) => name(x as never) === v);
       return item && total ? `${v}: ${fmtPercent((100 * item.events) / total, lang, 1)}` : v;
     };
-    setText(devices.aside, sel('device', w.devices, (x: { device: string }) => x.device));
-    setText(locations.aside, sel('location', w.locations, (x: { location: string }) => x.location));
+    const b = shareBase ?? w;
+    setText(devices.aside, sel('device', b.devices, (x: { device: string }) => x.device));
+    setText(locations.aside, sel('location', b.locations, (x: { location: string }) => x.location));
   }
 
   function renderProductsFromWindow(w: WindowData) {
@@ -204,25 +234,120 @@ export function createOverview(ctx: Ctx): View {
 
   function renderLive() {
     ensureCharts();
-    liveEmpty.hidden = ctx.history.size >= 2;
-    liveChart!.setData(ctx.history.rateColumns());
+    const hs = hist();
+    liveEmpty.hidden = hs.size >= 2;
+    liveChart!.setData(hs.rateColumns());
+  }
+
+  const shopWindow = (key: WindowKey): WindowData | null => (last ? (last.windows[key] ?? (key === '5m' ? last : null)) : null);
+
+  /** Every live panel from one window: the shop-wide snapshot, or the filtered answer. */
+  function renderWindow(w: FilteredWindow, key: WindowKey, history: SnapshotHistory) {
+    renderLive();
+    renderKpisLive(w, key, history);
+    renderFunnel(w);
+    renderBreakdowns(w, shopWindow(key));
+    renderProductsFromWindow(w);
+    renderProductDetail(shopWindow(key) ?? w);
+    renderWindowInfo(w);
+    renderCoverage(w);
+    maybeRefreshHttp(w.window.watermark);
   }
 
   function renderSnapshot(s: Snapshot) {
     last = s;
+    if (filtered()) {
+      // The socket is shop-wide: with a filter it only keeps the product rank and shares current.
+      const key = windowKey();
+      if (key && lastFiltered) {
+        renderBreakdowns(lastFiltered, shopWindow(key));
+        renderProductDetail(shopWindow(key));
+      }
+      return;
+    }
     renderLive();
     const key = windowKey();
     if (!key) return;
-    const w = s.windows[key] ?? (key === '5m' ? s : null);
+    const w = shopWindow(key);
     if (!w) return;
-    renderKpisLive(w, key);
-    renderFunnel(w);
-    renderBreakdowns(w);
-    if (!state.filters.category) renderProductsFromWindow(w);
-    renderProductDetail(w);
-    renderWindowInfo(w);
-    maybeRefreshHttp(w.window.watermark);
+    renderWindow(w, key, ctx.history);
   }
+
+  // ---- filtered polling (HTTP, 1 Hz) and the trending list (every 30 s) ----
+  let timer: ReturnType<typeof setInterval> | null = null;
+  let polling = false;
+  let pollGen = 0;
+  let pollAbort: AbortController | null = null;
+  function stopPoll() {
+    pollGen++;
+    pollAbort?.abort();
+    pollAbort = null;
+    polling = false;
+  }
+  let trendingAt = 0;
+
+  async function pollFiltered() {
+    const key = windowKey();
+    if (!key || !filtered() || polling || document.hidden) return;
+    polling = true;
+    const gen = pollGen;
+    const fq = filterQuery(state.filters);
+    pollAbort = new AbortController();
+    const signal = pollAbort.signal;
+    try {
+      const [w, w1] = await Promise.all([
+        getJson<FilteredWindow>(`/api/analytics/real-time?window=${key}${fq}`, signal),
+        getJson<FilteredWindow>(`/api/analytics/real-time?window=1m${fq}`, signal),
+      ]);
+      if (gen !== pollGen) return;
+      lastFiltered = w;
+      fHistory.push({ window: w.window, windows: { [key]: w, '1m': w1 } }, Date.now());
+      renderWindow(w, key, fHistory);
+      note.classList.remove('error');
+    } catch (e) {
+      if ((e as Error)?.name === 'AbortError' || gen !== pollGen) return;
+      note.hidden = false;
+      note.classList.add('error');
+      setText(note, t('error.load', { e: (e as Error)?.message ?? String(e) }));
+    } finally {
+      if (gen === pollGen) polling = false;
+    }
+  }
+
+  function renderCoverage(w: { complete?: boolean; covered_from?: string } | null) {
+    const partial = !!w && w.complete === false && !!w.covered_from;
+    note.hidden = !partial;
+    note.classList.remove('error');
+    if (partial) {
+      setText(note, t('filters.partial', { t: fmtTime(w!.covered_from!, lang) }));
+      setTitle(note, t('filters.partial.help') + ' ' + w!.covered_from);
+    }
+  }
+
+  async function loadTrending() {
+    if (document.hidden) return;
+    trendingAt = Date.now();
+    try {
+      const tr = await getJson<Trending>('/api/products/trending?limit=5');
+      const list = tr.recommendations ?? [];
+      const reason = (x: (typeof list)[number]) =>
+        x.reason_code ? translateMaybe(lang, 'reco.reason.' + x.reason_code, x.reason ?? '').replace('{v}', x.related_id ?? '') : (x.reason ?? '');
+      renderBars(
+        trending.body,
+        list.map((x) => ({ id: x.product_id, label: x.product_id, sub: reason(x) || undefined, value: Math.max(0, x.score ?? 0), valueText: fmtInt(Math.round(x.score ?? 0), lang), title: t('list.drill', { v: x.product_id }) })),
+        { kind: 'trending', selected: state.filters.product, onPick: (id) => toggle('product', id), emptyText: t('trending.empty') },
+      );
+    } catch (e) {
+      showError(trending.body, e);
+    }
+  }
+
+  function tick() {
+    if (document.hidden) return;
+    if (filtered()) void pollFiltered();
+    if (Date.now() - trendingAt >= TRENDING_MS) void loadTrending();
+  }
+  const onVisible = () => !document.hidden && timer && tick();
 
   // ---- HTTP-backed panels: trends, filtered/custom products ----
   let trendsKey = '';
@@ -261,13 +386,14 @@ export function createOverview(ctx: Ctx): View {
     const tk = `${chartFrom}|${to}|${step}|${state.range}`;
     if (tk !== trendsKey) {
       trendsKey = tk;
-      const q = `/api/analytics/trends?from=${chartFrom}&to=${to}&step=${step}`;
+      const forecast = state.range !== 'custom' && STEP_MS[step] <= 15 * 60_000;
+      const q = `/api/analytics/trends?from=${chartFrom}&to=${to}&step=${step}${filterQuery(state.filters)}${forecast ? '&forecast=' + FORECAST : ''}`;
       getJson<Trends>(q, ctl())
         .then((tr) => renderTrends(tr, from, to, step))
         .catch((e) => showError(revenue.body, e));
     }
     const cat = state.filters.category;
-    if (cat || state.range === 'custom') {
+    if (state.range === 'custom') {
       const pk = `${cat}|${from}|${to}`;
       if (pk !== productsKey) {
         productsKey = pk;
@@ -292,7 +418,7 @@ export function createOverview(ctx: Ctx): View {
           .then((pp) => {
             const found = pp.products.find((p) => p.product_id === pid);
             productInfo = { pid, category: found?.category_id ?? null };
-            renderProductDetail(state.range === 'custom' ? null : (last?.windows[state.range as Preset] ?? null));
+            renderProductDetail(state.range === 'custom' ? null : shopWindow(state.range as Preset));
           })
           .catch(() => undefined);
       }
@@ -308,12 +434,20 @@ export function createOverview(ctx: Ctx): View {
   function renderTrends(tr: Trends, from: number, to: number, step: string) {
     const stepMs = STEP_MS[step] ?? 60_000;
     setPanelTitle(revenue, t('panel.revenue', { step }));
-    const pts = tr.points.filter((p) => (toMs(p.start) ?? 0) + stepMs > (state.range === 'custom' ? from : 0));
-    const xs = pts.map((p) => (toMs(p.start) ?? 0) / 1000);
+    const c = forecastColumns(tr, stepMs, state.range === 'custom' ? from : -Infinity);
     ensureCharts();
-    revenueChart!.setData([xs, pts.map((p) => p.revenue)]);
+    revenueChart!.setData([c.xs, c.observed, c.forecast, c.lower, c.upper, c.anomaly]);
+    revenueHost.dataset.forecastPoints = String(c.forecastPoints);
+    revenueHost.dataset.anomalies = String(c.anomalies);
+    fcLegend.hidden = c.forecastPoints === 0;
+    setText(fcLegend.querySelector<HTMLElement>('[data-role="anomaly-count"]')!, `${t('forecast.legend.anomaly')} (${fmtInt(c.anomalies, lang)})`);
+    fcNa.hidden = !tr.forecast || tr.forecast.available;
+    if (tr.forecast && !tr.forecast.available) setText(fcNa, t('forecast.na', { d: tr.forecast.detail ?? '' }));
     revenue.body.querySelector('.error')?.remove();
-    if (state.range === 'custom') renderKpisCustom(tr.points, from, to);
+    if (state.range === 'custom') {
+      renderKpisCustom(tr.points, from, to);
+      if (hasFilters(state.filters)) renderCoverage(tr);
+    }
   }
 
   function renderKpisCustom(points: TrendPoint[], from: number, to: number) {
@@ -352,10 +486,8 @@ export function createOverview(ctx: Ctx): View {
   }
 
   function renderFilterNote() {
-    const f = activeFilters(state);
-    note.hidden = f.length === 0;
-    if (f.length) setText(note, t('filters.note', { applied: f.map(([k]) => t(('filters.applied.' + k) as Key)).join('; ') }));
     setPanelTitle(products, state.filters.category ? t('panel.products.category', { c: state.filters.category }) : t('panel.products'));
+    setPanelTitle(live, t('panel.live'), filtered() ? t('panel.live.filtered.help') : t('panel.live.help'));
   }
 
   return {
@@ -368,9 +500,27 @@ export function createOverview(ctx: Ctx): View {
         abortAll();
         trendsKey = productsKey = productInfoKey = '';
         if (!next.filters.product) productInfo = null;
+        stopPoll();
+        fHistory.clear();
+        lastFiltered = null;
+        renderCoverage(null);
       }
       renderFilterNote();
-      if (next.range === 'custom') {
+      if (!timer) {
+        timer = setInterval(tick, FILTER_POLL_MS);
+        document.addEventListener('visibilitychange', onVisible);
+        trendingAt = 0;
+      }
+      if (trendingAt === 0) void loadTrending();
+      if (filtered()) {
+        // Until the first filtered answer arrives, keep the shop-wide figures off the cards.
+        if (rangeChanged || filterChanged) {
+          for (const k of KPI_KEYS) cards[k].setNa('…', t('empty.waiting'));
+          renderLive();
+        }
+        if (lastFiltered) renderWindow(lastFiltered, next.range as Preset, fHistory);
+        void pollFiltered();
+      } else if (next.range === 'custom') {
         renderFunnel(null);
         renderBreakdowns(null);
         renderWindowInfo(null);
@@ -379,6 +529,7 @@ export function createOverview(ctx: Ctx): View {
         if (last) renderLive();
       } else if (last) {
         renderSnapshot(last);
+        if (filterChanged) renderCoverage(null);
       } else {
         const waiting = t('empty.waiting');
         for (const p of [funnel, devices, locations, categories, products]) if (!p.body.firstChild) p.body.append(h('p', { className: 'empty' }, waiting));
@@ -388,6 +539,10 @@ export function createOverview(ctx: Ctx): View {
     },
     hide() {
       abortAll();
+      stopPoll();
+      if (timer) clearInterval(timer);
+      timer = null;
+      document.removeEventListener('visibilitychange', onVisible);
     },
     snapshot(s) {
       if (state.range === 'custom') {
@@ -399,6 +554,10 @@ export function createOverview(ctx: Ctx): View {
     },
     destroy() {
       abortAll();
+      stopPoll();
+      if (timer) clearInterval(timer);
+      timer = null;
+      document.removeEventListener('visibilitychange', onVisible);
       liveChart?.destroy();
       revenueChart?.destroy();
     },

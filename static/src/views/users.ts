@@ -1,20 +1,12 @@
 // Users: look up one user's profile, recent events and recommendations.
 
-import { ApiError, getJson, type UserProfile } from '../api';
+import { ApiError, getJson, type Propensity, type Recommendation, type UserProfile } from '../api';
 import type { Ctx, View } from '../context';
 import { h, help } from '../dom';
 import { fmtDateTime, fmtInt, fmtMoney, fmtPercent, fmtTime } from '../format';
 import { translateMaybe } from '../i18n';
 import type { AppState } from '../state';
 
-interface Recommendation {
-  product_id: string;
-  score?: number;
-  category_id?: string;
-  reason?: string;
-  reason_code?: string;
-  related_id?: string;
-}
 interface Recommendations {
   recommendations?: Recommendation[];
   products?: Recommendation[];
@@ -25,7 +17,37 @@ export function createUsers(ctx: Ctx): View {
   const input = h('input', { type: 'search', name: 'user', placeholder: t('users.placeholder'), 'aria-label': t('users.placeholder'), autocomplete: 'off', spellcheck: 'false' });
   const form = h('form', { className: 'search', role: 'search' }, input, h('button', { type: 'submit', className: 'primary' }, t('users.search')));
   const result = h('div', { className: 'user-result' }, h('p', { className: 'muted' }, t('users.hint')));
-  const el = h('div', { className: 'view users', 'data-view': 'users' }, h('section', { className: 'panel' }, h('h2', null, t('users.title')), form), result);
+  const likelyBody = h('div', null, h('p', { className: 'muted' }, '…'));
+  const likely = h('section', { className: 'panel', 'data-panel': 'likely' }, h('div', { className: 'panel-title' }, h('h2', null, t('users.likely')), help(t('users.likely.help'))), likelyBody);
+  const el = h('div', { className: 'view users', 'data-view': 'users' }, h('div', { className: 'users-top' }, h('section', { className: 'panel' }, h('h2', null, t('users.title')), form), likely), result);
+  let likelyAbort: AbortController | null = null;
+
+  async function loadLikely() {
+    likelyAbort?.abort();
+    likelyAbort = new AbortController();
+    try {
+      const r = await getJson<Propensity>('/api/analytics/propensity?limit=10', likelyAbort.signal);
+      likelyBody.replaceChildren(
+        r.users.length
+          ? h(
+              'ol',
+              { className: 'likely', 'data-role': 'likely-list' },
+              ...r.users.map((u) =>
+                h(
+                  'li',
+                  null,
+                  h('button', { type: 'button', className: 'link', 'data-user': u.user_id, title: t('users.search') + ' ' + u.user_id, onclick: () => ctx.go({ ...ctx.state.get(), user: u.user_id }, true) }, u.user_id),
+                  h('span', { className: 'likely-p' }, fmtPercent(u.purchase_propensity * 100, lang, 1)),
+                ),
+              ),
+            )
+          : h('p', { className: 'muted' }, t('users.likely.empty')),
+      );
+    } catch (e) {
+      if ((e as Error).name === 'AbortError') return;
+      likelyBody.replaceChildren(h('p', { className: 'error' }, t('error.load', { e: (e as Error).message })));
+    }
+  }
   let abort: AbortController | null = null;
   let shown = '';
 
@@ -142,7 +164,8 @@ export function createUsers(ctx: Ctx): View {
 
   return {
     el,
-    show(s: AppState) {
+    show(s: AppState, prev: AppState | null) {
+      if (!prev) void loadLikely();
       if (s.user && s.user !== shown) {
         shown = s.user;
         input.value = s.user;
@@ -155,6 +178,7 @@ export function createUsers(ctx: Ctx): View {
     },
     hide() {
       abort?.abort();
+      likelyAbort?.abort();
       shown = '';
     },
     destroy() {
