@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "json_writer.hpp"
+#include "shoppulse/core/log.hpp"
 #include "shoppulse/core/time_format.hpp"
 #include "shoppulse/importer/importer.hpp"
 #include "shoppulse/ingest/event_parser.hpp"
@@ -200,6 +201,7 @@ class ApiHandler final : public Handler {
     add("GET", "/", [this](auto& rq, auto& a, auto& r) { service_info(r); });
     add("GET", "/api/health", [this](auto& rq, auto& a, auto& r) { health(r); });
     add("GET", "/api/system/status", [this](auto& rq, auto& a, auto& r) { status(r); });
+    add("GET", "/api/system/logs", [this](auto& rq, auto& a, auto& r) { logs(rq, r); });
     add("POST", "/api/system/start-component/{}", [this](auto& rq, auto& a, auto& r) { component(a[0], true, r); });
     add("POST", "/api/system/stop-component/{}", [this](auto& rq, auto& a, auto& r) { component(a[0], false, r); });
     add("GET", "/api/analytics/real-time", [this](auto& rq, auto& a, auto& r) { realtime(rq, r); });
@@ -343,6 +345,18 @@ class ApiHandler final : public Handler {
     w.field("websocket_clients", f.websocket_clients);
     w.field("timestamp", format_iso8601(ctx_.clock.now_ms()));
     w.end_object();
+    respond(json_response(200, w.take()));
+  }
+
+  // The newest diagnostics lines, as written to stderr (logfmt or JSON).
+  void logs(const ApiRequest& rq, Respond& respond) {
+    const auto params = parse_query(rq.query);
+    auto limit = parse_limit(params, 50, 200);
+    if (!limit) return respond(error_response(limit.error()));
+    JsonWriter w;
+    w.begin_object().key("lines").begin_array();
+    for (const std::string& line : recent_log_lines(*limit)) w.value(line);
+    w.end_array().end_object();
     respond(json_response(200, w.take()));
   }
 

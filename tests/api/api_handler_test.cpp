@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "shoppulse/api/api.hpp"
+#include "shoppulse/core/log.hpp"
 #include "shoppulse/core/time_format.hpp"
 #include "shoppulse/eventlog/memory_store.hpp"
 
@@ -881,4 +882,18 @@ TEST_CASE("trends with forecast add predicted points with intervals and flag ano
   CHECK(burst_flagged);
   CHECK(dom::array(points.at(5)["anomalies"]).size() == 0);
   check_error(rig.get("/api/analytics/trends", "step=5m&forecast=7m"), 400, "invalid_argument", "forecast");
+}
+
+TEST_CASE("the newest log lines are served, oldest first, up to the limit", "[api][system]") {
+  Rig rig;
+  const Logger log("test");
+  for (int i = 0; i < 5; ++i) log.warn("api logs test line", {{"n", std::to_string(i)}});
+  const ApiResponse r = rig.get("/api/system/logs", "limit=3");
+  REQUIRE(r.status == 200);
+  Json json(r.body);
+  dom::array lines = json.root["lines"];
+  REQUIRE(lines.size() == 3);
+  CHECK(std::string_view(lines.at(2)).find("n=4") != std::string_view::npos);
+  CHECK(std::string_view(lines.at(0)).find("n=2") != std::string_view::npos);
+  check_error(rig.get("/api/system/logs", "limit=1000"), 400, "invalid_argument", "limit");
 }
