@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -49,17 +51,32 @@ std::string_view to_string(Strategy s) noexcept {
 
 namespace {
 
+// Neighbour lists are kept sorted by item id (binary search on update).
 struct Neighbour {
   Id item = kNoId;
   float co = 0;
   TimestampMs time = 0;
+  // The neighbour's engagement^damping when the pair was last updated (at
+  // `time`): lets pruning rank neighbours without a lookup per neighbour.
+  float norm = 0;
 };
+
+// Bounded candidate lists for the "hot" answers (popular in a location this
+// hour, trending): up to 2 * kHotKeep ids, trimmed back to kHotKeep by
+// current score, rebuilt from every item every kHotRebuildMs of event time.
+// Queries only score the candidates.
+constexpr std::size_t kHotKeep = 200;
+constexpr std::int64_t kHotRebuildMs = 10 * 60 * 1000;
 
 struct ItemState {
   Id category = kNoId;
   Decayed engagement;  // distinct-user interest increments: the similarity normaliser
   Decayed activity;    // every weighted event: "popular"
   HourCounts hours;    // weighted events per clock hour: trending
+  float norm = 0;      // engagement.value^damping, at engagement.time
+  bool trend_hot = false;  // in State::trend_hot
+  bool pop_top = false;    // in State::pop_top, under pop_key
+  double pop_key = 0;
   std::vector<Neighbour> neighbours;
   std::vector<Id> recent_users;  // ring of the last users, recent_users_per_item long
   std::uint32_t recent_pos = 0;
@@ -95,6 +112,29 @@ struct Scored {
 };
 using ScoreMap = std::unordered_map<Id, Scored>;
 
+struct LocationItem {
+  HourCounts hours;
+  bool hot = false;  // in LocationState::hot
+};
+
+struct LocationState {
+  std::unordered_map<Id, LocationItem> items;
+  std::vector<std::pair<Id, const LocationItem*>> hot;  // candidates; pointers stay valid until a sweep
+  double threshold = 0;  // score an item needs to join `hot`
+};
+
+// Keeps the `keep` best of (score, id) pairs (score desc, id asc), in no particular order.
+template <class T>
+void nth_best(std::vector<std::pair<double, T>>& v, std::size_t keep) {
+  if (v.size() <= keep) return;
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(keep - 1), v.end(),
+                   [](const auto& a, const auto& b) {
+                     if (a.first != b.first) return a.first > b.first;
+                     return a.second < b.second;
+                   });
+  v.resize(keep);
+}
+
 // Best first; ties by smaller id so answers never depend on hash order.
 bool better(const Recommendation& a, const Recommendation& b) {
   if (a.score != b.score) return a.score > b.score;
@@ -117,7 +157,10 @@ struct Recommender::State {
   std::unordered_map<Id, ItemState> items;
   std::unordered_map<Id, UserState> users;
   std::unordered_map<Id, std::vector<Id>> category_items;  // may hold stale ids; checked on use
-  std::unordered_map<Id, std::unordered_map<Id, HourCounts>> location_items;
+  std::unordered_map<Id, LocationState> location_items;
+  std::vector<std::pair<Id, const ItemState*>> trend_hot;  // trending candidates
+  double trend_threshold = 0;
+  std::int64_t last_hot_rebuild_slot = 0;
   PurchasePropensity propensity;
   Sequence applied_through = 0;
   TimestampMs now = 0;
@@ -125,6 +168,12 @@ struct Recommender::State {
   std::uint64_t evicted_items = 0;
   std::uint64_t evicted_users = 0;
   std::int64_t last_location_sweep_hour = 0;
+
+  // The kPopularTop items of highest activity, kept exactly: activity
+  // decays at one rate for all items, so log2(value) + time / half-life
+  // orders items the same at any later time and only grows with events.
+  static constexpr std::size_t kPopularTop = 1000;
+  std::set<std::tuple<double, Id, ItemState*>> pop_top;
 
   // Cache of the overall popular list; valid while `applied` is unchanged.
   mutable std::vector<Recommendation> popular_cache;
@@ -152,31 +201,67 @@ struct Recommender::State {
     return co / denom;
   }
 
-  void prune(ItemState& s) {
-    std::vector<std::pair<double, Neighbour>> scored;
-    scored.reserve(s.neighbours.size());
-    for (const Neighbour& n : s.neighbours)
-      if (item(n.item)) scored.emplace_back(sim(s, n), n);
-    std::sort(scored.begin(), scored.end(), [](const auto& a, const auto& b) {
-      if (a.first != b.first) return a.first > b.first;
-      return a.second.item < b.second.item;
-    });
-    if (scored.size() > config.max_neighbours) scored.resize(config.max_neighbours);
-    s.neighbours.clear();
-    for (auto& [_, n] : scored) s.neighbours.push_back(n);
+  // x^damping, with the common cosine case without pow.
+  double damp(double x) const {
+    return config.popularity_damping == 0.5 ? std::sqrt(x) : std::pow(x, config.popularity_damping);
   }
 
-  void add_co(ItemState& s, Id other, double c, TimestampMs t) {
-    for (Neighbour& n : s.neighbours) {
-      if (n.item != other) continue;
-      Decayed d{n.co, n.time};
+  // Keeps the max_neighbours strongest neighbours by similarity, ranked with
+  // each neighbour's normaliser as of its last update (no lookups, no pow per
+  // neighbour); the list stays sorted by item id.
+  void prune(ItemState& s) {
+    const std::size_t keep = config.max_neighbours;
+    if (s.neighbours.size() <= keep) return;
+    const double na = damp(std::max(engagement(s), 1e-12));
+    const double hl = static_cast<double>(config.similarity_half_life_ms);
+    std::vector<std::pair<double, std::uint32_t>> scored;
+    scored.reserve(s.neighbours.size());
+    for (std::uint32_t i = 0; i < s.neighbours.size(); ++i) {
+      const Neighbour& n = s.neighbours[i];
+      const double dt = static_cast<double>(std::max<TimestampMs>(now - n.time, 0));
+      const double x = hl > 0 ? std::exp2(-dt / hl) : 1.0;
+      const double co = n.co * x;
+      const double nb = std::max(static_cast<double>(n.norm) * damp(x), 1e-12);
+      scored.emplace_back(co / (na * nb + config.similarity_shrinkage), n.item);
+    }
+    // Rank by score, ties by smaller id (scored holds ids, not indices).
+    nth_best(scored, keep);
+    std::vector<Id> kept;
+    kept.reserve(keep);
+    for (const auto& [_, id] : scored) kept.push_back(id);
+    std::sort(kept.begin(), kept.end());
+    std::size_t w = 0;
+    for (const Neighbour& n : s.neighbours)
+      if (std::binary_search(kept.begin(), kept.end(), n.item)) s.neighbours[w++] = n;
+    s.neighbours.resize(w);
+  }
+
+  static const Neighbour* find_neighbour(const ItemState& s, Id other) {
+    auto it = std::lower_bound(s.neighbours.begin(), s.neighbours.end(), other,
+                               [](const Neighbour& n, Id id) { return n.item < id; });
+    return it != s.neighbours.end() && it->item == other ? &*it : nullptr;
+  }
+
+  void add_co(ItemState& s, Id other, float other_norm, double c, TimestampMs t) {
+    auto it = std::lower_bound(s.neighbours.begin(), s.neighbours.end(), other,
+                               [](const Neighbour& n, Id id) { return n.item < id; });
+    if (it != s.neighbours.end() && it->item == other) {
+      Decayed d{it->co, it->time};
       d.add(c, t, config.similarity_half_life_ms);
-      n.co = d.value;
-      n.time = d.time;
+      it->co = d.value;
+      it->time = d.time;
+      it->norm = other_norm;
       return;
     }
-    s.neighbours.push_back(Neighbour{other, static_cast<float>(c), t});
+    s.neighbours.insert(it, Neighbour{other, static_cast<float>(c), t, other_norm});
     if (s.neighbours.size() > 2 * config.max_neighbours) prune(s);
+  }
+
+  // engagement^damping of an item as of time t (from its cached norm).
+  float norm_at(const ItemState& s, TimestampMs t) const {
+    const std::int64_t hl = config.similarity_half_life_ms;
+    if (t <= s.engagement.time || hl <= 0) return s.norm;
+    return static_cast<float>(s.norm * damp(decay_factor(t - s.engagement.time, hl)));
   }
 
   void apply_one(const Event& e) {
@@ -198,8 +283,29 @@ struct Recommender::State {
       }
       if (w > 0) {
         is->activity.add(w, e.time_ms, config.popularity_half_life_ms);
+        update_pop_top(e.product, *is);
         is->hours.add(e.time_ms, w);
-        if (e.location != kNoId) location_items[e.location][e.product].add(e.time_ms, w);
+        if (!is->trend_hot) {
+          const double ts = trend_score(*is);
+          if (ts > 0 && ts >= trend_threshold) {
+            is->trend_hot = true;
+            trend_hot.emplace_back(e.product, is);
+            if (trend_hot.size() > 2 * kHotKeep) trim_trending();
+          }
+        }
+        if (e.location != kNoId) {
+          LocationState& loc = location_items[e.location];
+          LocationItem& li = loc.items[e.product];
+          li.hours.add(e.time_ms, w);
+          if (!li.hot) {
+            const double ls = li.hours.last_and_previous(now).first;
+            if (ls > 0 && ls >= loc.threshold) {
+              li.hot = true;
+              loc.hot.emplace_back(e.product, &li);
+              if (loc.hot.size() > 2 * kHotKeep) trim_location(loc);
+            }
+          }
+        }
       }
     }
     if (e.user != kNoId) {
@@ -226,6 +332,8 @@ struct Recommender::State {
     const float delta = w - old;
     if (delta > 0) {
       is.engagement.add(delta, e.time_ms, config.similarity_half_life_ms);
+      is.norm = static_cast<float>(damp(std::max<double>(is.engagement.value, 0)));
+      const float own_norm = norm_at(is, e.time_ms);
       std::size_t paired = 0;
       for (auto it = h.rbegin(); it != h.rend() && paired < config.pair_history; ++it) {
         if (it->item == e.product) continue;
@@ -234,8 +342,8 @@ struct Recommender::State {
         if (other == items.end()) continue;
         const double prox = decay_factor(std::llabs(e.time_ms - it->time), config.pair_half_life_ms);
         const double c = std::sqrt(static_cast<double>(delta) * it->weight) * prox;
-        add_co(is, it->item, c, e.time_ms);
-        add_co(other->second, e.product, c, e.time_ms);
+        add_co(is, it->item, norm_at(other->second, e.time_ms), c, e.time_ms);
+        add_co(other->second, e.product, own_norm, c, e.time_ms);
       }
     }
     HistoryEntry entry{e.product, is.category, std::max(old, w), std::max(e.time_ms, found == h.end() ? 0 : found->time)};
@@ -251,6 +359,107 @@ struct Recommender::State {
         is.recent_pos = static_cast<std::uint32_t>((is.recent_pos + 1) % config.recent_users_per_item);
       }
     }
+  }
+
+  double pop_key_of(const ItemState& is) const {
+    const double hl = static_cast<double>(std::max<std::int64_t>(config.popularity_half_life_ms, 1));
+    return std::log2(std::max<double>(is.activity.value, 1e-30)) + static_cast<double>(is.activity.time) / hl;
+  }
+
+  void update_pop_top(Id id, ItemState& is) {
+    const double key = pop_key_of(is);
+    if (is.pop_top) {
+      pop_top.erase({is.pop_key, id, &is});
+    } else if (pop_top.size() >= kPopularTop && !(std::tuple<double, Id, ItemState*>{key, id, &is} > *pop_top.begin())) {
+      return;
+    }
+    is.pop_top = true;
+    is.pop_key = key;
+    pop_top.insert({key, id, &is});
+    if (pop_top.size() > kPopularTop) {
+      std::get<2>(*pop_top.begin())->pop_top = false;
+      pop_top.erase(pop_top.begin());
+    }
+  }
+
+  void rebuild_pop_top() {
+    pop_top.clear();
+    for (auto& [id, is] : items) {
+      is.pop_top = false;
+      if (is.activity.value > 0) update_pop_top(id, is);
+    }
+  }
+
+  // Trending score: rise of the last hour over the hour before, in standard
+  // deviations of a Poisson count; 0 when not rising by at least one view.
+  double trend_score(const ItemState& is) const {
+    const auto [last, prev] = is.hours.last_and_previous(now);
+    if (last - prev < 1.0) return 0;
+    return (last - prev) / std::sqrt(prev + 1.0);
+  }
+
+  void trim_trending() {
+    std::vector<std::pair<double, std::pair<Id, const ItemState*>>> v;
+    v.reserve(trend_hot.size());
+    for (const auto& c : trend_hot) v.push_back({trend_score(*c.second), c});
+    set_trending(v);
+  }
+
+  void set_trending(std::vector<std::pair<double, std::pair<Id, const ItemState*>>>& v) {
+    for (const auto& c : trend_hot) const_cast<ItemState*>(c.second)->trend_hot = false;
+    std::erase_if(v, [](const auto& x) { return x.first <= 0; });
+    nth_best(v, kHotKeep);
+    trend_hot.clear();
+    trend_threshold = 0;
+    for (const auto& [score, c] : v) {
+      const_cast<ItemState*>(c.second)->trend_hot = true;
+      trend_hot.push_back(c);
+    }
+    if (v.size() >= kHotKeep) {
+      trend_threshold = v.front().first;
+      for (const auto& x : v) trend_threshold = std::min(trend_threshold, x.first);
+    }
+  }
+
+  void rebuild_trending() {
+    for (auto& [_, is] : items) is.trend_hot = false;
+    trend_hot.clear();
+    std::vector<std::pair<double, std::pair<Id, const ItemState*>>> v;
+    for (const auto& [id, is] : items)
+      if (const double ts = trend_score(is); ts > 0) v.push_back({ts, {id, &is}});
+    set_trending(v);
+  }
+
+  void set_location(LocationState& loc, std::vector<std::pair<double, std::pair<Id, const LocationItem*>>>& v) {
+    for (const auto& c : loc.hot) const_cast<LocationItem*>(c.second)->hot = false;
+    std::erase_if(v, [](const auto& x) { return x.first <= 0; });
+    nth_best(v, kHotKeep);
+    loc.hot.clear();
+    loc.threshold = 0;
+    for (const auto& [score, c] : v) {
+      const_cast<LocationItem*>(c.second)->hot = true;
+      loc.hot.push_back(c);
+    }
+    if (v.size() >= kHotKeep) {
+      loc.threshold = v.front().first;
+      for (const auto& x : v) loc.threshold = std::min(loc.threshold, x.first);
+    }
+  }
+
+  void trim_location(LocationState& loc) {
+    std::vector<std::pair<double, std::pair<Id, const LocationItem*>>> v;
+    v.reserve(loc.hot.size());
+    for (const auto& c : loc.hot) v.push_back({c.second->hours.last_and_previous(now).first, c});
+    set_location(loc, v);
+  }
+
+  void rebuild_location(LocationState& loc) {
+    for (auto& [_, li] : loc.items) li.hot = false;
+    loc.hot.clear();
+    std::vector<std::pair<double, std::pair<Id, const LocationItem*>>> v;
+    for (const auto& [id, li] : loc.items)
+      if (const double ls = li.hours.last_and_previous(now).first; ls > 0) v.push_back({ls, {id, &li}});
+    set_location(loc, v);
   }
 
   // Evicts the least recently seen 10% beyond the bound, amortising the
@@ -270,8 +479,11 @@ struct Recommender::State {
 
   void evict_if_needed() {
     if (const std::size_t n = evict_oldest(users, config.max_users)) evicted_users += n;
+    bool rebuild_trend = false;
     if (const std::size_t n = evict_oldest(items, config.max_items)) {
       evicted_items += n;
+      rebuild_trend = true;  // trend_hot may point at evicted items
+      rebuild_pop_top();
       for (auto& [cat, ids] : category_items)
         std::erase_if(ids, [&](Id id) {
           auto it = items.find(id);
@@ -280,25 +492,54 @@ struct Recommender::State {
       std::erase_if(category_items, [](const auto& kv) { return kv.second.empty(); });
     }
     const std::int64_t hour = now / HourCounts::kHourMs;
-    if (hour != last_location_sweep_hour) {
-      last_location_sweep_hour = hour;
-      for (auto& [_, m] : location_items) std::erase_if(m, [&](const auto& kv) { return kv.second.stale(now); });
-      std::erase_if(location_items, [](const auto& kv) { return kv.second.empty(); });
+    const std::int64_t slot = now / kHotRebuildMs;
+    if (slot != last_hot_rebuild_slot) {
+      last_hot_rebuild_slot = slot;
+      rebuild_trend = true;
+      if (hour != last_location_sweep_hour) {
+        last_location_sweep_hour = hour;
+        for (auto& [_, loc] : location_items)
+          std::erase_if(loc.items, [&](const auto& kv) { return kv.second.hours.stale(now); });
+        std::erase_if(location_items, [](const auto& kv) { return kv.second.items.empty(); });
+      }
+      for (auto& [_, loc] : location_items) rebuild_location(loc);
     }
+    if (rebuild_trend) rebuild_trending();
   }
 
   double recency(const HistoryEntry& h) const {
     return h.weight * decay_factor(now - h.time, config.interest_half_life_ms);
   }
 
+  // Scores the neighbours of the user's strongest history items (recency x
+  // weight; at most query_history of them, ties to the more recent).
   ScoreMap item_cf(const UserState& us) const {
+    std::vector<std::pair<double, std::size_t>> order;  // (recency, history index)
+    order.reserve(us.history.size());
+    for (std::size_t i = 0; i < us.history.size(); ++i) order.emplace_back(recency(us.history[i]), i);
+    const std::size_t cap = config.query_history == 0 ? order.size() : config.query_history;
+    if (order.size() > cap) {
+      std::nth_element(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(cap - 1), order.end(),
+                       [](const auto& a, const auto& b) {
+                         if (a.first != b.first) return a.first > b.first;
+                         return a.second > b.second;
+                       });
+      order.resize(cap);
+      std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+    }
     ScoreMap out;
-    for (const HistoryEntry& h : us.history) {
+    out.reserve(order.size() * config.max_neighbours);
+    const double hl = static_cast<double>(config.similarity_half_life_ms);
+    for (const auto& [r, i] : order) {
+      const HistoryEntry& h = us.history[i];
       const ItemState* is = item(h.item);
       if (!is) continue;
-      const double r = recency(h);
+      const double na = engagement(*is);
       for (const Neighbour& n : is->neighbours) {
-        const double s = sim(*is, n);
+        const ItemState* b = item(n.item);
+        if (!b) continue;
+        const double co = n.co * (hl > 0 ? std::exp2(-static_cast<double>(std::max<TimestampMs>(now - n.time, 0)) / hl) : 1.0);
+        const double s = co / (damp(std::max(na * engagement(*b), 1e-12)) + config.similarity_shrinkage);
         if (s > 0) out[n.item].add(r * s, h.item);
       }
     }
@@ -383,8 +624,8 @@ struct Recommender::State {
     ScoreMap out;
     auto m = location_items.find(location);
     if (m == location_items.end()) return out;
-    for (const auto& [id, hours] : m->second) {
-      const double last = hours.last_and_previous(now).first;
+    for (const auto& [id, li] : m->second.hot) {
+      const double last = li->hours.last_and_previous(now).first;
       if (last > 0) out[id].add(last, location);
     }
     return out;
@@ -393,11 +634,11 @@ struct Recommender::State {
   const std::vector<Recommendation>& popular_overall() const {
     if (popular_cache_at != applied) {
       popular_cache.clear();
-      for (const auto& [id, is] : items) {
-        const double a = is.activity.at(now, config.popularity_half_life_ms);
+      for (const auto& [key, id, is] : pop_top) {
+        const double a = is->activity.at(now, config.popularity_half_life_ms);
         if (a > 0) popular_cache.push_back({id, a, {ReasonKind::popular, kNoId}});
       }
-      keep_top(popular_cache, 1000);
+      keep_top(popular_cache, kPopularTop);
       popular_cache_at = applied;
     }
     return popular_cache;
@@ -437,12 +678,23 @@ struct Recommender::State {
   std::vector<Recommendation> popular_list(const PopularQuery& q, const Filter* keep) const {
     std::vector<Recommendation> out;
     if (q.location != kNoId) {
-      for (const auto& [id, s] : location_popular(q.location)) {
+      auto m = location_items.find(q.location);
+      if (m == location_items.end()) return out;
+      auto consider = [&](Id id, const LocationItem& li) {
         if (q.category != kNoId) {
           const ItemState* is = item(id);
-          if (!is || is->category != q.category) continue;
+          if (!is || is->category != q.category) return;
         }
-        if (!keep || (*keep)(id)) out.push_back({id, s.score, {ReasonKind::popular_in_location, q.location}});
+        if (keep && !(*keep)(id)) return;
+        const double last = li.hours.last_and_previous(now).first;
+        if (last > 0) out.push_back({id, last, {ReasonKind::popular_in_location, q.location}});
+      };
+      for (const auto& [id, li] : m->second.hot) consider(id, *li);
+      // The candidates cover the top kHotKeep; scan everything when they
+      // cannot fill the list.
+      if (out.size() < q.limit && m->second.hot.size() < m->second.items.size()) {
+        out.clear();
+        for (const auto& [id, li] : m->second.items) consider(id, li);
       }
     } else if (q.category != kNoId) {
       auto ids = category_items.find(q.category);
@@ -460,7 +712,7 @@ struct Recommender::State {
         out.push_back(r);
         if (out.size() >= q.limit) break;
       }
-      if (out.size() < q.limit && all.size() >= 1000) {
+      if (out.size() < q.limit && all.size() >= kPopularTop) {
         // The cache holds the top 1000 only; fall back to a full scan.
         out.clear();
         for (const auto& [id, is] : items) {
@@ -596,13 +848,25 @@ std::vector<Recommendation> Recommender::popular(const PopularQuery& q) const {
 std::vector<Recommendation> Recommender::trending(std::size_t limit, Id category) const {
   const State& s = *state_;
   std::vector<Recommendation> out;
-  for (const auto& [id, is] : s.items) {
-    if (category != kNoId && is.category != category) continue;
-    const auto [last, prev] = is.hours.last_and_previous(s.now);
-    if (last - prev < 1.0) continue;  // rising by at least one view's weight
-    // Growth measured in standard deviations of a Poisson count, so one
-    // extra view of a new item does not outrank a real surge.
-    out.push_back({id, (last - prev) / std::sqrt(prev + 1.0), {ReasonKind::trending, kNoId}});
+  // Growth measured in standard deviations of a Poisson count, so one extra
+  // view of a new item does not outrank a real surge; rising by at least one
+  // view's weight.
+  auto consider = [&](Id id, const ItemState& is) {
+    if (category != kNoId && is.category != category) return;
+    if (const double ts = s.trend_score(is); ts > 0) out.push_back({id, ts, {ReasonKind::trending, kNoId}});
+  };
+  if (category != kNoId) {
+    auto ids = s.category_items.find(category);
+    if (ids == s.category_items.end()) return out;
+    std::vector<Id> unique = ids->second;  // category lists may repeat an id
+    std::sort(unique.begin(), unique.end());
+    unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
+    for (Id id : unique)
+      if (const ItemState* is = s.item(id)) consider(id, *is);
+  } else if (limit <= kHotKeep) {
+    for (const auto& [id, is] : s.trend_hot) consider(id, *is);
+  } else {
+    for (const auto& [id, is] : s.items) consider(id, is);
   }
   keep_top(out, limit);
   return out;
@@ -612,9 +876,8 @@ double Recommender::similarity(Id a, Id b) const {
   const State& s = *state_;
   const ItemState* is = s.item(a);
   if (!is) return 0;
-  for (const Neighbour& n : is->neighbours)
-    if (n.item == b) return s.sim(*is, n);
-  return 0;
+  const Neighbour* n = State::find_neighbour(*is, b);
+  return n ? s.sim(*is, *n) : 0;
 }
 
 const PurchasePropensity& Recommender::propensity() const noexcept { return state_->propensity; }

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <span>
 #include <vector>
 
 #include "shoppulse/recommend/recommender.hpp"
@@ -295,4 +297,53 @@ TEST_CASE("Reasons name their related id kind", "[recommend]") {
   CHECK(related_kind(ReasonKind::popular_in_category) == IdKind::category);
   CHECK(to_string(ReasonKind::trending) == "trending");
   CHECK(to_string(Strategy::user_cf) == "user_cf");
+}
+
+TEST_CASE("Hot lists find the leaders among many items and agree with a replay", "[recommend]") {
+  History h;
+  const Id here = 3;
+  TimestampMs t = kT0 + 5 * 60000;
+  // 2000 items seen once each in one location, then three leaders.
+  for (Id p = 1; p <= 2000; ++p) h.add(p, p, EventType::view, t += 100, 1 + p % 7, here);
+  for (int i = 0; i < 40; ++i) h.add(3000 + i, 9001, EventType::view, t += 100, 1, here);
+  for (int i = 0; i < 25; ++i) h.add(3100 + i, 9002, EventType::view, t += 100, 1, here);
+  for (int i = 0; i < 12; ++i) h.add(3200 + i, 9003, EventType::add_to_cart, t += 100, 2, here);
+  Recommender r;
+  r.apply(h.events);
+  CHECK(products(r.popular({3, kNoId, here})) == std::vector<Id>{9003, 9001, 9002});
+  CHECK(products(r.trending(3)) == std::vector<Id>{9003, 9001, 9002});
+  CHECK(products(r.trending(2, 1)) == std::vector<Id>{9001, 9002});
+  CHECK(products(r.popular({3, kNoId, kNoId})) == std::vector<Id>{9003, 9001, 9002});
+  // A longer list than the candidates hold is still served in full.
+  CHECK(r.popular({500, kNoId, here}).size() == 500);
+  Recommender replay;
+  for (std::size_t i = 0; i < h.events.size(); i += 97)
+    replay.apply(std::span<const Event>(h.events).subspan(i, std::min<std::size_t>(97, h.events.size() - i)));
+  CHECK(products(replay.popular({20, kNoId, here})) == products(r.popular({20, kNoId, here})));
+  CHECK(products(replay.trending(20)) == products(r.trending(20)));
+}
+
+TEST_CASE("Item-CF with a long history still follows the user's strongest recent items", "[recommend]") {
+  History h;
+  TimestampMs t = kT0;
+  // Users 1..5 view 10 then 11.
+  for (Id u = 1; u <= 5; ++u) {
+    h.add(u, 10, EventType::view, t += 1000);
+    h.add(u, 11, EventType::view, t += 1000);
+  }
+  // User 9 browses 40 unrelated items, then carts item 10.
+  for (Id p = 100; p < 140; ++p) h.add(9, p, EventType::view, t += 1000);
+  h.add(9, 10, EventType::add_to_cart, t += 1000);
+  Recommender r;
+  r.apply(h.events);
+  RecommendQuery q;
+  q.user = 9;
+  q.strategy = Strategy::item_cf;
+  q.limit = 100;
+  const auto recs = r.recommend(q);
+  // 10 is the 41st item of the history, but the strongest: its neighbour
+  // is still scored, for the reason of 10.
+  auto it = std::find_if(recs.begin(), recs.end(), [](const Recommendation& x) { return x.product == 11; });
+  REQUIRE(it != recs.end());
+  CHECK(it->reason.related == 10);
 }

@@ -34,6 +34,7 @@ struct RecommenderConfig {
   std::array<float, kEventTypeCount> type_weights{1.0f, 2.0f, 4.0f, 0.0f, 3.0f, 6.0f, 2.0f};
   std::size_t history_length = 50;       // recent items kept per user; items
   std::size_t pair_history = 20;         // most recent history items paired with a new item; items
+  std::size_t query_history = 20;        // strongest recent history items whose neighbours item-CF scores; 0 = all
   std::int64_t similarity_half_life_ms = 7LL * 24 * 3600 * 1000;  // co-occurrence decay; ms; default 7 days
   std::int64_t pair_half_life_ms = 3600 * 1000;      // a pair counts less the further apart the two interactions are; ms
   std::int64_t popularity_half_life_ms = 3600 * 1000;  // "popular" decay; ms; default 1 h
