@@ -42,10 +42,10 @@ struct ProfileState {
     if (keep == 0) return;
     if (recent.size() < keep) {
       recent.push_back(e);
-      next = recent.size() % keep;
+      next = recent.size() == keep ? 0 : recent.size();
     } else {
       recent[next] = e;
-      next = (next + 1) % keep;
+      if (++next == keep) next = 0;
     }
   }
   // i = 0 is the newest.
@@ -147,7 +147,7 @@ struct WindowEngine::State {
     Event& slot = buffer[buffer_next];
     covered_from_ms = std::max(covered_from_ms, slot.time_ms == INT64_MAX ? slot.time_ms : slot.time_ms + 1);
     slot = e;
-    buffer_next = (buffer_next + 1) % cap;
+    if (++buffer_next == cap) buffer_next = 0;
   }
   BufferedEvents buffered() const {
     BufferedEvents b;
@@ -205,12 +205,21 @@ void WindowEngine::State::update_profile(const Event& e) {
   p.first_seen_ms = std::min(p.first_seen_ms, e.time_ms);
   p.last_seen_ms = std::max(p.last_seen_ms, e.time_ms);
   if (e.category != kNoId) {
-    auto it = std::find_if(p.categories.begin(), p.categories.end(),
-                           [&](const auto& c) { return c.first == e.category; });
-    if (it == p.categories.end())
-      p.categories.emplace_back(e.category, 1);
-    else
-      ++it->second;
+    auto& cats = p.categories;
+    if (!cats.empty() && cats.front().first == e.category) {
+      ++cats.front().second;
+    } else {
+      auto it = std::find_if(cats.begin(), cats.end(), [&](const auto& c) { return c.first == e.category; });
+      if (it == cats.end()) {
+        cats.emplace_back(e.category, 1);
+        it = cats.end() - 1;
+      } else {
+        ++it->second;
+      }
+      // Transpose towards the front: a shopper's own few categories settle
+      // there and most lookups end at the first comparison.
+      if (it != cats.begin()) std::iter_swap(it, it - 1);
+    }
   }
   p.remember(e, config.recent_events_per_user);
 }
