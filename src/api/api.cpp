@@ -111,10 +111,12 @@ void write_window(JsonWriter& w, const WindowView& v, const WindowSnapshot& snap
   write_ranked(w, "locations", "location", "events", v.locations, dict, IdKind::location);
 }
 
-std::string render_realtime(const WindowSnapshot& snap, WindowSpan span, const Dictionary& dict, TimestampMs now) {
+std::string render_realtime(const WindowSnapshot& snap, WindowSpan span, const Dictionary& dict, TimestampMs now,
+                            std::string_view currency) {
   JsonWriter w;
   w.begin_object();
   write_window(w, snap.window(span), snap, dict, now);
+  w.field("currency", currency);
   w.end_object();
   return w.take();
 }
@@ -379,15 +381,16 @@ class ApiHandler final : public Handler {
     auto drill = parse_drill_down(params, ctx_.dictionary);
     if (!drill) return respond(error_response(drill.error()));
     if (drill->any()) return realtime_filtered(std::move(drill).value(), span, respond);
-    respond(json_response(200, render_realtime(*ctx_.engine.latest(), span, ctx_.dictionary, ctx_.clock.now_ms())));
+    respond(json_response(
+        200, render_realtime(*ctx_.engine.latest(), span, ctx_.dictionary, ctx_.clock.now_ms(), ctx_.config.currency)));
   }
 
   // Recomputed over the engine's event buffer, on the engine thread.
   void realtime_filtered(DrillDown drill, WindowSpan span, Respond& respond) {
     const Dictionary& dict = ctx_.dictionary;
     const Clock& clock = ctx_.clock;
-    auto queued = ctx_.engine.run_on_engine([drill = std::move(drill), span, respond, &dict,
-                                             &clock](const WindowEngine& e) mutable {
+    auto queued = ctx_.engine.run_on_engine([drill = std::move(drill), span, respond, &dict, &clock,
+                                             currency = ctx_.config.currency](const WindowEngine& e) mutable {
       const auto fv = e.filtered_view(drill.filter, span);
       if (!fv) return respond(error_response(filters_disabled()));
       drill.complete = fv->complete;
@@ -397,6 +400,7 @@ class ApiHandler final : public Handler {
       JsonWriter w;
       w.begin_object();
       write_window(w, fv->view, at, dict, clock.now_ms());
+      w.field("currency", currency);
       write_drill_down(w, drill);
       w.end_object();
       respond(json_response(200, w.take()));
@@ -1018,9 +1022,10 @@ ApiResponse error_response(const Error& error) {
   return r;
 }
 
-std::string render_broadcast(const WindowSnapshot& snap, const Dictionary& dict, TimestampMs now_ms) {
+std::string render_broadcast(const WindowSnapshot& snap, const Dictionary& dict, TimestampMs now_ms,
+                             std::string_view currency) {
   JsonWriter w;
-  w.begin_object().field("type", "snapshot");
+  w.begin_object().field("type", "snapshot").field("currency", currency);
   write_window(w, snap.window(WindowSpan::m5), snap, dict, now_ms);
   w.field("events_applied", snap.events_applied);
   w.key("windows").begin_object();

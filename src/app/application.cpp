@@ -140,8 +140,9 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
   const Clock& clock = s.clock;
   s.http = std::make_unique<HttpServer>(
       config.http, *s.handler,
-      [&engine, &dictionary, &clock]() {
-        return std::make_shared<const std::string>(api::render_broadcast(*engine.latest(), dictionary, clock.now_ms()));
+      [&engine, &dictionary, &clock, currency = config.api.currency]() {
+        return std::make_shared<const std::string>(
+            api::render_broadcast(*engine.latest(), dictionary, clock.now_ms(), currency));
       },
       s.metrics);
   s.metrics.gauge("shoppulse_eventlog_bytes", "Estimated bytes of the event log on disk",

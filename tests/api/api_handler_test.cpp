@@ -897,3 +897,11 @@ TEST_CASE("the newest log lines are served, oldest first, up to the limit", "[ap
   CHECK(std::string_view(lines.at(0)).find("n=2") != std::string_view::npos);
   check_error(rig.get("/api/system/logs", "limit=1000"), 400, "invalid_argument", "limit");
 }
+
+TEST_CASE("real-time answers and the broadcast name the currency of their money fields", "[api][realtime]") {
+  Rig rig;
+  Json json(rig.get("/api/analytics/real-time").body);
+  CHECK(std::string_view(json.root["currency"]) == "CNY");
+  Json message(render_broadcast(*rig.engine->latest(), rig.dictionary, kNow, "EUR"));
+  CHECK(std::string_view(message.root["currency"]) == "EUR");
+}

@@ -76,7 +76,9 @@ std::unique_ptr<Handler> make_api_handler(ApiContext context);
 // The message the WebSocket broadcasts: the default window's real-time
 // fields at top level (as GET /api/analytics/real-time) plus every window
 // under "windows".
-std::string render_broadcast(const WindowSnapshot& snapshot, const Dictionary& dictionary, TimestampMs now_ms);
+// Money fields are in `currency` (ISO 4217), which the message carries.
+std::string render_broadcast(const WindowSnapshot& snapshot, const Dictionary& dictionary, TimestampMs now_ms,
+                             std::string_view currency = "CNY");
 
 // The OpenAPI 3 description of every endpoint, served at /openapi.json.
 std::string_view openapi_document() noexcept;
