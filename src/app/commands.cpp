@@ -1,5 +1,6 @@
 #include "commands.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <thread>
@@ -99,6 +100,20 @@ int run_evaluate(const AppConfig& cfg, const std::string& format_text, const std
   options.train_fraction = train_fraction;
   options.only_new_items = only_new_items;
   options.recommender = cfg.recommend;
+  // A propensity example is labelled negative only once its horizon has
+  // passed: on a short data set a horizon longer than the test part leaves
+  // only positives, and the AUC says nothing. Keep it within half the test span.
+  if (!loaded->events.empty()) {
+    auto [lo, hi] = std::minmax_element(loaded->events.begin(), loaded->events.end(),
+                                        [](const Event& a, const Event& b) { return a.time_ms < b.time_ms; });
+    const auto test_span = static_cast<std::int64_t>(double(hi->time_ms - lo->time_ms) * (1 - train_fraction));
+    auto& horizon = options.recommender.propensity.horizon_ms;
+    if (test_span > 0 && horizon > test_span / 2) {
+      horizon = std::max<std::int64_t>(60000, test_span / 2);
+      std::fprintf(stderr, "shoppulse evaluate: purchase-propensity horizon shortened to %lld s to fit the test part\n",
+                   static_cast<long long>(horizon / 1000));
+    }
+  }
   const EvaluationResult result = evaluate(loaded->events, options);
   std::fputs((json ? to_json(result) : to_table(result)).c_str(), stdout);
   if (json) std::fputc('\n', stdout);
