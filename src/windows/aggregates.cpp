@@ -167,4 +167,14 @@ Kpis WindowAggregate::kpis() const {
   return k;
 }
 
+std::vector<RankedId> ranked(const FlatMap<std::uint64_t>& map, std::size_t limit) {
+  std::vector<RankedId> out;
+  out.reserve(map.size());
+  map.for_each([&](Id id, std::uint64_t n) { out.push_back({id, n}); });
+  keep_best(out, limit, [](const RankedId& a, const RankedId& b) {
+    return a.count != b.count ? a.count > b.count : a.id < b.id;
+  });
+  return out;
+}
+
 }  // namespace shoppulse::windows

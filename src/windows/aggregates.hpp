@@ -11,8 +11,10 @@
 // changes only when such a refcount crosses zero.
 //
 // Threading: both are owned by the engine thread.
+#include <algorithm>
 #include <array>
 #include <cstdint>
+#include <vector>
 
 #include "flat_map.hpp"
 #include "shoppulse/core/event.hpp"
@@ -22,6 +24,20 @@
 namespace shoppulse::windows {
 
 inline constexpr std::int64_t kNoBucket = INT64_MIN;
+
+// Keeps the best `limit` items of v, best first, by `better` (a strict order).
+template <class T, class Better>
+void keep_best(std::vector<T>& v, std::size_t limit, Better better) {
+  if (v.size() > limit) {
+    std::partial_sort(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(limit), v.end(), better);
+    v.resize(limit);
+  } else {
+    std::sort(v.begin(), v.end(), better);
+  }
+}
+
+// The top `limit` ids of a count map: larger count first, ties by smaller id.
+std::vector<RankedId> ranked(const FlatMap<std::uint64_t>& map, std::size_t limit);
 
 // The event type behind each funnel step, in FunnelStep order.
 inline constexpr std::array<EventType, kFunnelSteps> kFunnelTypes{EventType::view, EventType::click,

@@ -11,6 +11,7 @@ namespace shoppulse {
 
 using windows::FlatMap;
 using windows::floor_div;
+using windows::ranked;
 
 namespace {
 
@@ -44,21 +45,6 @@ struct Accumulator {
   }
 };
 
-std::vector<RankedId> ranked(const FlatMap<std::uint64_t>& map, std::size_t limit) {
-  std::vector<RankedId> out;
-  out.reserve(map.size());
-  map.for_each([&](Id id, std::uint64_t n) { out.push_back({id, n}); });
-  const auto better = [](const RankedId& a, const RankedId& b) {
-    return a.count != b.count ? a.count > b.count : a.id < b.id;
-  };
-  if (out.size() > limit) {
-    std::partial_sort(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(limit), out.end(), better);
-    out.resize(limit);
-  } else {
-    std::sort(out.begin(), out.end(), better);
-  }
-  return out;
-}
 
 template <class Fn>
 void for_each_event(const BufferedEvents& events, Fn&& fn) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <unordered_map>
 
+#include "aggregates.hpp"
 #include "byte_codec.hpp"
 
 namespace shoppulse {
@@ -202,15 +203,9 @@ std::vector<ProductRank> top_products(std::span<const MinuteRollup> minutes, std
   std::vector<ProductRank> out;
   out.reserve(totals.size());
   for (const auto& [id, r] : totals) out.push_back(r);
-  const auto better = [](const ProductRank& a, const ProductRank& b) {
+  windows::keep_best(out, limit, [](const ProductRank& a, const ProductRank& b) {
     return a.interactions != b.interactions ? a.interactions > b.interactions : a.product < b.product;
-  };
-  if (out.size() > limit) {
-    std::partial_sort(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(limit), out.end(), better);
-    out.resize(limit);
-  } else {
-    std::sort(out.begin(), out.end(), better);
-  }
+  });
   return out;
 }
 

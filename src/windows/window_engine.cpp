@@ -13,6 +13,7 @@ using windows::ByteWriter;
 using windows::FlatMap;
 using windows::floor_div;
 using windows::kNoBucket;
+using windows::ranked;
 using windows::Tier;
 
 namespace {
@@ -55,25 +56,9 @@ struct ProfileState {
   }
 };
 
-std::vector<RankedId> ranked(const FlatMap<std::uint64_t>& map, std::size_t limit) {
-  std::vector<RankedId> out;
-  out.reserve(map.size());
-  map.for_each([&](Id id, std::uint64_t n) { out.push_back({id, n}); });
-  const auto better = [](const RankedId& a, const RankedId& b) {
-    return a.count != b.count ? a.count > b.count : a.id < b.id;
-  };
-  if (out.size() > limit) {
-    std::partial_sort(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(limit), out.end(), better);
-    out.resize(limit);
-  } else {
-    std::sort(out.begin(), out.end(), better);
-  }
-  return out;
-}
 
-void write_event(ByteWriter& w, const Event& e) {
-  w.svarint(e.time_ms);
-  w.varint(e.sequence);
+// Everything after time and sequence; read_event_body() reads it back.
+void write_event_body(ByteWriter& w, const Event& e) {
   w.svarint(e.price_minor);
   w.varint(e.user);
   w.varint(e.product);
@@ -85,10 +70,14 @@ void write_event(ByteWriter& w, const Event& e) {
   w.u8(e.rating);
 }
 
-Event read_event(ByteReader& r) {
-  Event e;
-  e.time_ms = r.svarint();
-  e.sequence = r.varint();
+void write_event(ByteWriter& w, const Event& e) {
+  w.svarint(e.time_ms);
+  w.varint(e.sequence);
+  write_event_body(w, e);
+}
+
+// Everything after time and sequence, which callers encode their own way.
+void read_event_body(ByteReader& r, Event& e) {
   e.price_minor = r.svarint();
   e.user = r.u32();
   e.product = r.u32();
@@ -100,6 +89,13 @@ Event read_event(ByteReader& r) {
   if (type >= kEventTypeCount) r.fail();
   e.type = static_cast<EventType>(type < kEventTypeCount ? type : 0);
   e.rating = r.u8();
+}
+
+Event read_event(ByteReader& r) {
+  Event e;
+  e.time_ms = r.svarint();
+  e.sequence = r.varint();
+  read_event_body(r, e);
   return e;
 }
 
@@ -415,15 +411,7 @@ std::string WindowEngine::checkpoint() const {
     w.svarint(static_cast<std::int64_t>(e.sequence - prev_seq));
     prev_time = e.time_ms;
     prev_seq = e.sequence;
-    w.svarint(e.price_minor);
-    w.varint(e.user);
-    w.varint(e.product);
-    w.varint(e.category);
-    w.varint(e.device);
-    w.varint(e.location);
-    w.varint(e.quantity);
-    w.u8(static_cast<std::uint8_t>(e.type));
-    w.u8(e.rating);
+    write_event_body(w, e);
   };
   for (const Event& e : buffered.older) put(e);
   for (const Event& e : buffered.newer) put(e);
@@ -527,17 +515,7 @@ Result<WindowEngine> WindowEngine::restore(const WindowConfig& config, std::stri
       e.sequence = prev_seq + static_cast<Sequence>(r.svarint());
       prev_time = e.time_ms;
       prev_seq = e.sequence;
-      e.price_minor = r.svarint();
-      e.user = r.u32();
-      e.product = r.u32();
-      e.category = r.u32();
-      e.device = r.u32();
-      e.location = r.u32();
-      e.quantity = r.u32();
-      const std::uint8_t type = r.u8();
-      if (type >= kEventTypeCount) r.fail();
-      e.type = static_cast<EventType>(type < kEventTypeCount ? type : 0);
-      e.rating = r.u8();
+      read_event_body(r, e);
       if (!r.failed()) s.buffer_event(e);  // a smaller bound keeps the newest
     }
     if (r.failed()) return corrupt("bad filter buffer");
