@@ -7,8 +7,9 @@ import { h, setText, setTitle } from './dom';
 import { detectLang, fmtTime, type Lang } from './format';
 import { SnapshotHistory } from './history';
 import { translate, type Key } from './i18n';
-import { activeFilters, parseHash, PRESETS, sameState, Store, toHash, withFilter, type AppState, type Range } from './state';
+import { activeFilters, openProduct, parseHash, PRESETS, sameState, Store, toHash, withFilter, type AppState, type Range } from './state';
 import { createOverview } from './views/overview';
+import { createProducts } from './views/products';
 import { createSystem } from './views/system';
 import { createUsers } from './views/users';
 import { LiveSocket, type ConnState } from './ws';
@@ -52,7 +53,7 @@ function build() {
   const ctx: Ctx = { lang, currency: 'CNY', t, state, go, snapshot, conn, history };
 
   // ---- header ----
-  const navLinks = (['overview', 'users', 'system'] as const).map((v) =>
+  const navLinks = (['overview', 'products', 'users', 'system'] as const).map((v) =>
     h('a', { href: '#/' + v, 'data-nav': v, onclick: (e: Event) => (e.preventDefault(), go({ ...state.get(), view: v }, true)) }, t(('nav.' + v) as Key)),
   );
   const connEl = h('span', { className: 'conn', role: 'status', 'aria-live': 'polite', title: t('conn.help'), 'data-conn': 'connecting' }, h('span', { className: 'dot' }), h('span', { className: 'conn-text' }, t('conn.connecting')));
@@ -112,7 +113,7 @@ function build() {
   );
   root.replaceChildren(header, controls, filterBar, main, footer);
 
-  const views: Record<AppState['view'], View> = { overview: createOverview(ctx), users: createUsers(ctx), system: createSystem(ctx) };
+  const views: Record<AppState['view'], View> = { overview: createOverview(ctx), products: createProducts(ctx), users: createUsers(ctx), system: createSystem(ctx) };
   let current: AppState['view'] | null = null;
   let prevState: AppState | null = null;
 
@@ -124,7 +125,7 @@ function build() {
   function renderState(s: AppState) {
     for (const a of navLinks) a.classList.toggle('active', a.dataset.nav === s.view), a.setAttribute('aria-current', a.dataset.nav === s.view ? 'page' : 'false');
     for (const b of rangeBtns) b.classList.toggle('active', b.dataset.range === s.range), b.setAttribute('aria-pressed', String(b.dataset.range === s.range));
-    controls.hidden = s.view !== 'overview';
+    controls.hidden = s.view !== 'overview' && s.view !== 'products';
     custom.hidden = s.range !== 'custom';
     if (s.range === 'custom' && s.from !== undefined && s.to !== undefined) {
       fromIn.value = toLocalInput(s.from);
@@ -134,7 +135,7 @@ function build() {
     filterBar.hidden = f.length === 0 || s.view !== 'overview';
     chips.replaceChildren(
       ...f.map(([k, v]) =>
-        h('li', { className: 'chip', 'data-filter': k }, h('span', null, t(('filter.' + k) as Key) + ': '), h('strong', null, v), h('button', { type: 'button', className: 'x', title: t('filters.remove'), 'aria-label': t('filters.remove') + ' ' + v, onclick: () => go(withFilter(state.get(), k, undefined), true) }, '×')),
+        h('li', { className: 'chip', 'data-filter': k }, h('span', null, t(('filter.' + k) as Key) + ': '), h('strong', null, v), k === 'product' ? h('a', { className: 'open', href: toHash(openProduct(state.get(), v)), title: t('products.open.title', { p: v }), 'aria-label': t('products.open.title', { p: v }), 'data-action': 'open-product', onclick: (e: Event) => (e.preventDefault(), go(openProduct(state.get(), v), true)) }, '↗') : null, h('button', { type: 'button', className: 'x', title: t('filters.remove'), 'aria-label': t('filters.remove') + ' ' + v, onclick: () => go(withFilter(state.get(), k, undefined), true) }, '×')),
       ),
       ...(f.length > 1 ? [h('li', null, h('button', { type: 'button', className: 'link', onclick: () => go({ ...state.get(), filters: {} }, true) }, t('filters.clear')))] : []),
     );

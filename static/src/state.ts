@@ -4,7 +4,7 @@
 
 import type { Lang } from './format';
 
-export const VIEWS = ['overview', 'users', 'system'] as const;
+export const VIEWS = ['overview', 'products', 'users', 'system'] as const;
 export type View = (typeof VIEWS)[number];
 export const PRESETS = ['5m', '15m', '1h', '24h'] as const;
 export type Preset = (typeof PRESETS)[number];
@@ -20,6 +20,7 @@ export interface AppState {
   from?: number;
   to?: number;
   filters: Filters;
+  /** (filters.product is also the product shown on the Products page: #/products?product=<id>) */
   /** user id shown on the Users page */
   user?: string;
   /** explicit language choice; absent = browser default */
@@ -117,6 +118,12 @@ export function filterQuery(f: Filters): string {
     if (v) q += '&' + k + '=' + encodeURIComponent(v);
   }
   return q;
+}
+
+/** The Products page of one product (other drill-down filters are dropped; range and language kept). */
+export function openProduct(s: AppState, id: string): AppState {
+  const product = id.trim();
+  return { ...s, view: 'products', filters: product ? { product } : {} };
 }
 
 /** True when any drill-down filter is set. */

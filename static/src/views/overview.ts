@@ -8,8 +8,8 @@ import { delta, fmtInt, fmtMoney, fmtMoneyCompact, fmtNumber, fmtPercent, fmtTim
 import { forecastColumns } from '../forecast';
 import { KPI_KEYS, SnapshotHistory, type KpiKey } from '../history';
 import { translateMaybe, type Key } from '../i18n';
-import { filterQuery, hasFilters, PRESET_MS, withFilter, type AppState, type FilterKey, type Preset } from '../state';
-import { kpiCard, panel, renderBars, setPanelTitle, type BarItem, type KpiCard } from './widgets';
+import { filterQuery, hasFilters, openProduct, PRESET_MS, toHash, withFilter, type AppState, type FilterKey, type Preset } from '../state';
+import { kpiCard, panel, renderBars, setPanelTitle, type BarItem, type KpiCard, type OpenLink } from './widgets';
 
 const SPARK_N = 120;
 /** Filtered figures are polled over HTTP at this period while a filter is set and the page is visible. */
@@ -62,7 +62,7 @@ export function createOverview(ctx: Ctx): View {
   const locations = panel(t('panel.locations'), t('panel.locations.help'));
   const trending = panel(t('panel.trending'), t('panel.trending.help'));
   trending.el.dataset.panel = 'trending';
-  const product = panel(t('panel.product', { p: '' }), t('panel.product.trend.na'), 'product-detail');
+  const product = panel(t('panel.product', { p: '' }), t('panel.product.help'), 'product-detail');
   product.el.hidden = true;
   const windowInfo = h('p', { className: 'window-info' });
 
@@ -115,6 +115,8 @@ export function createOverview(ctx: Ctx): View {
   }
 
   const go = (next: AppState) => ctx.go(next, true);
+  /** "open product" beside the drill-down click of every product row */
+  const openLink: OpenLink = { href: (id) => toHash(openProduct(state, id)), go: (id) => go(openProduct(state, id)), title: (id) => t('products.open.title', { p: id }) };
   const toggle = (key: FilterKey, id: string) => go(withFilter(state, key, state.filters[key] === id ? undefined : id));
 
   // ---- live window rendering ----
@@ -199,7 +201,7 @@ export function createOverview(ctx: Ctx): View {
     renderBars(
       products.body,
       w.popular_products.map((p) => ({ id: p.product_id, label: p.product_id, value: p.interactions, valueText: fmtInt(p.interactions, lang), title: t('list.drill', { v: p.product_id }) })),
-      { kind: 'product', selected: state.filters.product, onPick: (id) => toggle('product', id), emptyText: t('empty.nodata') },
+      { kind: 'product', selected: state.filters.product, onPick: (id) => toggle('product', id), emptyText: t('empty.nodata'), open: openLink },
     );
   }
 
@@ -210,8 +212,9 @@ export function createOverview(ctx: Ctx): View {
     setPanelTitle(product, t('panel.product', { p: pid }));
     const status = product.body.querySelector('[data-role="rank"]') ?? h('p', { 'data-role': 'rank' });
     const info = product.body.querySelector('[data-role="info"]') ?? h('p', { 'data-role': 'info', className: 'muted' });
-    const na = product.body.querySelector('[data-role="na"]') ?? h('p', { 'data-role': 'na', className: 'muted' }, t('panel.product.trend.na'));
+    const na = product.body.querySelector('[data-role="na"]') ?? h('p', { 'data-role': 'na' }, h('a', { 'data-action': 'open-product', href: '#', onclick: (e: Event) => (e.preventDefault(), state.filters.product && go(openProduct(state, state.filters.product))) }, t('panel.product.open')));
     if (!status.isConnected) product.body.replaceChildren(status, info, na);
+    na.querySelector('a')?.setAttribute('href', toHash(openProduct(state, pid)));
     if (w) {
       const idx = w.popular_products.findIndex((p) => p.product_id === pid);
       setText(status, idx >= 0 ? t('panel.product.rank', { r: idx + 1, n: fmtInt(w.popular_products[idx].interactions, lang) }) : t('panel.product.notop', { n: w.popular_products.length }));
@@ -335,7 +338,7 @@ export function createOverview(ctx: Ctx): View {
       renderBars(
         trending.body,
         list.map((x) => ({ id: x.product_id, label: x.product_id, sub: reason(x) || undefined, value: Math.max(0, x.score ?? 0), valueText: fmtInt(Math.round(x.score ?? 0), lang), title: t('list.drill', { v: x.product_id }) })),
-        { kind: 'trending', selected: state.filters.product, onPick: (id) => toggle('product', id), emptyText: t('trending.empty') },
+        { kind: 'trending', selected: state.filters.product, onPick: (id) => toggle('product', id), emptyText: t('trending.empty'), open: openLink },
       );
     } catch (e) {
       showError(trending.body, e);
@@ -403,7 +406,7 @@ export function createOverview(ctx: Ctx): View {
             renderBars(
               products.body,
               pp.products.map((p) => ({ id: p.product_id, label: p.product_id, sub: cat ? undefined : p.category_id, value: p.interactions, valueText: fmtInt(p.interactions, lang), title: t('list.drill', { v: p.product_id }) })),
-              { kind: 'product', selected: state.filters.product, onPick: (id) => toggle('product', id), emptyText: t('empty.nodata') },
+              { kind: 'product', selected: state.filters.product, onPick: (id) => toggle('product', id), emptyText: t('empty.nodata'), open: openLink },
             ),
           )
           .catch((e) => showError(products.body, e));

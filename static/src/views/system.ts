@@ -1,13 +1,15 @@
-// System: /api/system/status every 2 s while visible; start/stop components.
+// System: /api/system/status and the recent log lines every 2 s while visible; start/stop components.
 
 import { getJson, postJson, type SystemStatus } from '../api';
 import type { Ctx, View } from '../context';
 import { h, help } from '../dom';
 import { fmtBytes, fmtDuration, fmtInt, fmtMs, fmtNumber, fmtPercent, fmtTime } from '../format';
 import { translateMaybe } from '../i18n';
+import { logUpdate } from '../product';
 
 const CONTROLLABLE = new Set(['data_generator', 'stream_processor']);
 const POLL_MS = 2000;
+const LOG_LINES = 50;
 
 export function createSystem(ctx: Ctx): View {
   const { t, lang } = ctx;
@@ -16,11 +18,17 @@ export function createSystem(ctx: Ctx): View {
   const updated = h('p', { className: 'muted small' });
   const err = h('p', { className: 'error', hidden: true });
   const health = h('span', { className: 'badge' }, '—');
+  const logList = h('ol', { className: 'log-lines', 'data-role': 'log-lines' });
+  const logEmpty = h('p', { className: 'muted small', hidden: true }, t('system.logs.empty'));
+  const logBox = h('div', { className: 'log-box', tabindex: 0, role: 'log', 'aria-label': t('system.logs') }, logEmpty, logList);
+  const logErr = h('p', { className: 'error', hidden: true });
+  let logShown: string[] = [];
   const el = h(
     'div',
     { className: 'view system', 'data-view': 'system' },
     h('section', { className: 'panel' }, h('header', { className: 'panel-head' }, h('div', { className: 'panel-title' }, h('h2', null, t('system.components')), help(t('system.health.help'))), health), comps, err),
     h('section', { className: 'panel' }, figures, updated),
+    h('section', { className: 'panel', 'data-panel': 'logs' }, h('header', { className: 'panel-head' }, h('div', { className: 'panel-title' }, h('h2', null, t('system.logs')), help(t('system.logs.help')))), logBox, logErr),
   );
   let timer: ReturnType<typeof setTimeout> | null = null;
   let active = false;
@@ -67,16 +75,41 @@ export function createSystem(ctx: Ctx): View {
     updated.textContent = t('system.updated', { t: fmtTime(s.timestamp, lang) });
   }
 
+  /** Newest line at the bottom; stays pinned to the bottom unless the reader scrolled up. */
+  function renderLogs(lines: string[]) {
+    const atBottom = logBox.scrollHeight - logBox.scrollTop - logBox.clientHeight < 24;
+    const u = logUpdate(logShown, lines, LOG_LINES);
+    const line = (text: string) => h('li', null, text);
+    if (u.replace) {
+      logList.replaceChildren(...u.append.map(line));
+      logShown = u.append.slice();
+    } else {
+      for (let i = 0; i < u.drop; i++) logList.firstElementChild?.remove();
+      logList.append(...u.append.map(line));
+      logShown = logShown.slice(u.drop).concat(u.append);
+    }
+    logEmpty.hidden = logShown.length > 0;
+    if (atBottom || u.replace) logBox.scrollTop = logBox.scrollHeight;
+  }
+
   async function poll() {
     timer = null;
     if (!active) return;
     if (!document.hidden) {
-      try {
-        render(await getJson<SystemStatus>('/api/system/status'));
+      const [st, logs] = await Promise.allSettled([getJson<SystemStatus>('/api/system/status'), getJson<{ lines: string[] }>(`/api/system/logs?limit=${LOG_LINES}`)]);
+      if (st.status === 'fulfilled') {
+        render(st.value);
         err.hidden = true;
-      } catch (e) {
+      } else {
         err.hidden = false;
-        err.textContent = t('error.load', { e: (e as Error).message });
+        err.textContent = t('error.load', { e: (st.reason as Error)?.message });
+      }
+      if (logs.status === 'fulfilled') {
+        renderLogs(logs.value.lines ?? []);
+        logErr.hidden = true;
+      } else {
+        logErr.hidden = false;
+        logErr.textContent = t('error.load', { e: (logs.reason as Error)?.message });
       }
     }
     if (active && !timer) timer = setTimeout(poll, POLL_MS);

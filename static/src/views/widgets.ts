@@ -86,7 +86,14 @@ export interface BarItem {
 }
 
 /** A ranked list whose rows are buttons (drill-down). Re-rendered as a whole: at most ~10 rows per second. */
-export function renderBars(host: HTMLElement, items: BarItem[], opts: { selected?: string; onPick?: (id: string) => void; emptyText: string; kind: string }): void {
+/** A small "open" link beside a row (e.g. a product's own page), next to the row's drill-down click. */
+export interface OpenLink {
+  href: (id: string) => string;
+  go: (id: string) => void;
+  title: (id: string) => string;
+}
+
+export function renderBars(host: HTMLElement, items: BarItem[], opts: { selected?: string; onPick?: (id: string) => void; emptyText: string; kind: string; open?: OpenLink }): void {
   if (!items.length) {
     host.replaceChildren(h('p', { className: 'empty' }, opts.emptyText));
     return;
@@ -104,6 +111,8 @@ export function renderBars(host: HTMLElement, items: BarItem[], opts: { selected
       const sub = row.querySelector('.bar-label small');
       if (sub && it.sub !== undefined) setText(sub, it.sub);
       (row.querySelector('.bar') as HTMLElement).style.width = Math.max(0.5, (100 * it.value) / max).toFixed(1) + '%';
+      const link = row.nextElementSibling;
+      if (link && opts.open && link.getAttribute('href') !== opts.open.href(it.id)) link.setAttribute('href', opts.open.href(it.id));
     });
     return;
   }
@@ -121,8 +130,15 @@ export function renderBars(host: HTMLElement, items: BarItem[], opts: { selected
       'data-kind': opts.kind,
       'data-id': it.id,
     };
-    if (!opts.onPick) return h('li', null, h('div', attrs, ...inner));
-    return h('li', null, h('button', { ...attrs, type: 'button', 'aria-pressed': opts.selected === it.id ? 'true' : 'false', onclick: () => opts.onPick!(it.id) }, ...inner));
+    const o = opts.open;
+    const link = o
+      ? h('a', { className: 'open', href: o.href(it.id), title: o.title(it.id), 'aria-label': o.title(it.id), 'data-action': 'open-product', 'data-id': it.id, onclick: (e: Event) => (e.preventDefault(), o.go(it.id)) }, '↗')
+      : null;
+    const li = h('li', { className: o ? 'has-open' : '' });
+    if (!opts.onPick) li.append(h('div', attrs, ...inner));
+    else li.append(h('button', { ...attrs, type: 'button', 'aria-pressed': opts.selected === it.id ? 'true' : 'false', onclick: () => opts.onPick!(it.id) }, ...inner));
+    if (link) li.append(link);
+    return li;
   });
   host.replaceChildren(h('ol', { className: 'bars' }, ...rows));
 }
