@@ -43,6 +43,7 @@ export type WindowKey = '1m' | '5m' | '15m' | '1h' | '24h';
 
 export interface Snapshot extends WindowData {
   type: 'snapshot';
+  currency?: string;  // ISO 4217 code of the money fields
   events_applied: number;
   windows: Record<WindowKey, WindowData>;
 }

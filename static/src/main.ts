@@ -162,6 +162,8 @@ function build() {
   let firstKpi = true;
   function onSnapshot(s: Snapshot | null) {
     if (!s || document.hidden) return;
+    // Money is in the server's configured currency (api.currency).
+    if (s.currency) ctx.currency = s.currency;
     setText(wmEl, t('watermark') + ' ' + fmtTime(s.window?.watermark, lang));
     setTitle(wmEl, t('watermark.help') + ' ' + (s.window?.watermark ?? ''));
     const v = views[state.get().view];
