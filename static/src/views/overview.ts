@@ -366,6 +366,9 @@ export function createOverview(ctx: Ctx): View {
   function ctl() {
     const a = new AbortController();
     aborts.push(a);
+    // Requests finish within seconds; only the newest can still be in flight,
+    // so an open page keeps a bounded list.
+    if (aborts.length > 32) aborts.splice(0, aborts.length - 32);
     return a.signal;
   }
 
