@@ -1,6 +1,8 @@
 #include "shoppulse/config/schema.hpp"
 
+#include <functional>
 #include <stdexcept>
+#include <utility>
 
 #include "value_text.hpp"
 
@@ -49,62 +51,49 @@ void Schema::add_int(std::string key, std::int64_t* field, std::string unit, std
           [field] { return std::to_string(*field); }});
 }
 
+namespace {
+// The setter and getter of an unsigned key of any width: parsed as uint64
+// within [min, max] (which fit T), then stored as T.
+template <class T>
+std::pair<std::function<Result<void>(std::string_view)>, std::function<std::string()>> unsigned_accessors(
+    std::string name, T* field, T min, T max) {
+  auto set = [name = std::move(name), field, min, max](std::string_view v) {
+    return store_scalar<T>(name, v, field, [&](std::string_view s) {
+      auto parsed = text::parse_uint(s, min, max);
+      text::Parsed<T> out;
+      out.problem = std::move(parsed.problem);
+      if (parsed.value) out.value = static_cast<T>(*parsed.value);
+      return out;
+    });
+  };
+  return {std::move(set), [field] { return std::to_string(*field); }};
+}
+}  // namespace
+
 void Schema::add_uint(std::string key, std::uint64_t* field, std::string unit, std::string doc, std::uint64_t min,
                       std::uint64_t max) {
   check_range(key, min, max);
-  std::string name = key;
-  add(Key{std::move(key), std::move(unit), std::move(doc), {},
-          [name, field, min, max](std::string_view v) {
-            return store_scalar<std::uint64_t>(name, v, field,
-                                               [&](std::string_view s) { return text::parse_uint(s, min, max); });
-          },
-          [field] { return std::to_string(*field); }});
+  auto [set, get] = unsigned_accessors(key, field, min, max);
+  add(Key{std::move(key), std::move(unit), std::move(doc), {}, std::move(set), std::move(get)});
 }
 
 void Schema::add_size(std::string key, std::size_t* field, std::string unit, std::string doc, std::size_t min,
                       std::size_t max) {
   check_range(key, min, max);
-  std::string name = key;
-  add(Key{std::move(key), std::move(unit), std::move(doc), {},
-          [name, field, min, max](std::string_view v) -> Result<void> {
-            auto unquoted = text::unquote(v);
-            if (!unquoted.value) return bad_value(name, unquoted.problem);
-            auto parsed = text::parse_uint(*unquoted.value, min, max);
-            if (!parsed.value) return bad_value(name, parsed.problem);
-            *field = static_cast<std::size_t>(*parsed.value);
-            return {};
-          },
-          [field] { return std::to_string(*field); }});
+  auto [set, get] = unsigned_accessors(key, field, min, max);
+  add(Key{std::move(key), std::move(unit), std::move(doc), {}, std::move(set), std::move(get)});
 }
 
 void Schema::add_port(std::string key, std::uint16_t* field, std::string doc) {
-  std::string name = key;
-  add(Key{std::move(key), "", std::move(doc), {},
-          [name, field](std::string_view v) -> Result<void> {
-            auto unquoted = text::unquote(v);
-            if (!unquoted.value) return bad_value(name, unquoted.problem);
-            auto parsed = text::parse_uint(*unquoted.value, 0, 65535);
-            if (!parsed.value) return bad_value(name, parsed.problem);
-            *field = static_cast<std::uint16_t>(*parsed.value);
-            return {};
-          },
-          [field] { return std::to_string(*field); }});
+  auto [set, get] = unsigned_accessors<std::uint16_t>(key, field, 0, 65535);
+  add(Key{std::move(key), "", std::move(doc), {}, std::move(set), std::move(get)});
 }
 
 void Schema::add_unsigned(std::string key, unsigned* field, std::string unit, std::string doc, unsigned min,
                           unsigned max) {
   check_range(key, min, max);
-  std::string name = key;
-  add(Key{std::move(key), std::move(unit), std::move(doc), {},
-          [name, field, min, max](std::string_view v) -> Result<void> {
-            auto unquoted = text::unquote(v);
-            if (!unquoted.value) return bad_value(name, unquoted.problem);
-            auto parsed = text::parse_uint(*unquoted.value, min, max);
-            if (!parsed.value) return bad_value(name, parsed.problem);
-            *field = static_cast<unsigned>(*parsed.value);
-            return {};
-          },
-          [field] { return std::to_string(*field); }});
+  auto [set, get] = unsigned_accessors(key, field, min, max);
+  add(Key{std::move(key), std::move(unit), std::move(doc), {}, std::move(set), std::move(get)});
 }
 
 void Schema::add_double(std::string key, double* field, std::string unit, std::string doc, double min, double max) {
