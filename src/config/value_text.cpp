@@ -26,13 +26,13 @@ std::string range_text(std::string_view value, const std::string& lo, const std:
   return show(value) + " is out of range, allowed [" + lo + ", " + hi + "]";
 }
 
-// Splits s at separators that are outside double quotes. Pieces are untrimmed.
-Parsed<std::vector<std::string_view>> split_outside_quotes(std::string_view s, char separator) {
-  std::vector<std::string_view> pieces;
+// Calls at(i) for every separator outside double quotes; false when a quote
+// is left open.
+template <class At>
+bool scan_outside_quotes(std::string_view s, char separator, const At& at) {
   bool in_quotes = false;
-  std::size_t start = 0;
   for (std::size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
+    const char c = s[i];
     if (in_quotes) {
       if (c == '\\' && i + 1 < s.size()) {
         ++i;
@@ -42,11 +42,21 @@ Parsed<std::vector<std::string_view>> split_outside_quotes(std::string_view s, c
     } else if (c == '"') {
       in_quotes = true;
     } else if (c == separator) {
-      pieces.push_back(s.substr(start, i - start));
-      start = i + 1;
+      at(i);
     }
   }
-  if (in_quotes) return fail<std::vector<std::string_view>>(show(s) + " has an unterminated quote");
+  return !in_quotes;
+}
+
+// Splits s at separators that are outside double quotes. Pieces are untrimmed.
+Parsed<std::vector<std::string_view>> split_outside_quotes(std::string_view s, char separator) {
+  std::vector<std::string_view> pieces;
+  std::size_t start = 0;
+  const bool closed = scan_outside_quotes(s, separator, [&](std::size_t i) {
+    pieces.push_back(s.substr(start, i - start));
+    start = i + 1;
+  });
+  if (!closed) return fail<std::vector<std::string_view>>(show(s) + " has an unterminated quote");
   pieces.push_back(s.substr(start));
   return good(std::move(pieces));
 }
@@ -54,21 +64,7 @@ Parsed<std::vector<std::string_view>> split_outside_quotes(std::string_view s, c
 // Position of the last separator outside quotes, or npos.
 std::size_t rfind_outside_quotes(std::string_view s, char separator) {
   std::size_t found = std::string_view::npos;
-  bool in_quotes = false;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (in_quotes) {
-      if (c == '\\' && i + 1 < s.size()) {
-        ++i;
-      } else if (c == '"') {
-        in_quotes = false;
-      }
-    } else if (c == '"') {
-      in_quotes = true;
-    } else if (c == separator) {
-      found = i;
-    }
-  }
+  scan_outside_quotes(s, separator, [&](std::size_t i) { found = i; });
   return found;
 }
 
