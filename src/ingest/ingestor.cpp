@@ -254,11 +254,15 @@ Result<void> Ingestor::start() {
   // Rebuild the dedupe table from the newest part of the log.
   const Sequence next = s.log.next_sequence();
   const Sequence from = next > s.config.dedupe_max_ids ? next - s.config.dedupe_max_ids : 1;
-  const TimestampMs horizon = s.clock.now_ms() - s.config.dedupe_window_ms;
+  // The log keeps event time, not when an event arrived, and the window is
+  // about retries in wall time: every id of the tail counts as seen now, so
+  // a retry across a restart is never taken twice (the window then runs from
+  // the restart, bounded by dedupe_max_ids).
+  const TimestampMs now = s.clock.now_ms();
   auto read = s.log.read(from, [&](std::span<const LogRecord> records) {
     for (const LogRecord& r : records) {
       s.newest_event_ms = std::max(s.newest_event_ms, r.event.time_ms);
-      if (!r.event_id.empty() && r.event.time_ms >= horizon) s.remember(hash_event_id(r.event_id), r.event.time_ms);
+      if (!r.event_id.empty()) s.remember(hash_event_id(r.event_id), now);
     }
     return true;
   });
