@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "shoppulse/core/log.hpp"
+#include "shoppulse/core/task_queue.hpp"
 #include "shoppulse/ring/spsc_ring.hpp"
 
 namespace shoppulse {
@@ -27,23 +28,21 @@ struct RecommendRunner::State {
   mutable std::mutex mutex;  // guards the fields below
   std::condition_variable wake;
   std::shared_ptr<const RecommendSnapshot> latest = std::make_shared<RecommendSnapshot>();
-  std::deque<std::function<void(const Recommender&)>> queries;
   bool running = false;
   bool stop_requested = false;
   RecommendRunnerStats stats;
   std::thread thread;
+  TaskQueue<Recommender> queries;  // personal queries, run between batches
 
   State(RecommenderConfig rc, RecommendRunnerConfig c, const EventLog& l, const Clock& k)
-      : recommender_config(std::move(rc)), config(c), log(l), clock(k), ring(c.ring_capacity) {}
+      : recommender_config(std::move(rc)),
+        config(c),
+        log(l),
+        clock(k),
+        ring(c.ring_capacity),
+        queries(c.max_pending_queries, "the recommender") {}
 
-  void run_queries(const Recommender& r) {
-    std::deque<std::function<void(const Recommender&)>> todo;
-    {
-      std::lock_guard lock(mutex);
-      todo.swap(queries);
-    }
-    for (auto& q : todo) q(r);
-  }
+  void run_queries(const Recommender& r) { queries.run_all(r); }
 
   void publish(const Recommender& r) {
     auto snap = std::make_shared<RecommendSnapshot>();
@@ -196,9 +195,7 @@ Result<void> RecommendRunner::run_on_recommender(std::function<void(const Recomm
   {
     std::lock_guard lock(s.mutex);
     if (!s.running || s.stop_requested) return make_error(Errc::unavailable, "recommender is stopped");
-    if (s.queries.size() >= s.config.max_pending_queries)
-      return make_error(Errc::overloaded, "too many queries waiting for the recommender");
-    s.queries.push_back(std::move(task));
+    if (auto pushed = s.queries.push(std::move(task)); !pushed) return pushed;
   }
   s.wake.notify_all();
   return {};

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "shoppulse/core/log.hpp"
+#include "shoppulse/core/task_queue.hpp"
 
 namespace shoppulse {
 namespace {
@@ -30,12 +31,12 @@ struct EngineRunner::State {
   mutable std::mutex mutex;  // guards the fields below up to `thread`
   std::condition_variable wake;
   std::shared_ptr<const WindowSnapshot> latest = std::make_shared<WindowSnapshot>();
-  std::deque<std::function<void(const WindowEngine&)>> queries;
   bool running = false;
   bool stop_requested = false;
   bool paused = false;
   EngineStats stats;
   std::thread thread;
+  TaskQueue<WindowEngine> queries;  // point queries, run between batches
 
   State(WindowConfig wc, EngineRunnerConfig c, SpscRing<Event>& r, EventLog& l, RollupStore& ro,
         CheckpointStore& cp, const Clock& k, MetricsRegistry& m)
@@ -47,7 +48,8 @@ struct EngineRunner::State {
         checkpoints(cp),
         clock(k),
         too_late_counter(m.counter("shoppulse_events_too_late_total",
-                                   "Events older than every live window when they arrived")) {
+                                   "Events older than every live window when they arrived")),
+        queries(c.max_pending_queries, "the engine") {
     for (std::size_t t = 0; t < kEventTypeCount; ++t)
       type_counters[t] = &m.counter("shoppulse_events_total", "Events applied by the engine, by type",
                                     "type=\"" + std::string(to_string(static_cast<EventType>(t))) + "\"");
@@ -100,14 +102,7 @@ struct EngineRunner::State {
       if (n[t]) type_counters[t]->add(n[t]);
   }
 
-  void run_queries(const WindowEngine& engine) {
-    std::deque<std::function<void(const WindowEngine&)>> todo;
-    {
-      std::lock_guard lock(mutex);
-      todo.swap(queries);
-    }
-    for (auto& q : todo) q(engine);
-  }
+  void run_queries(const WindowEngine& engine) { queries.run_all(engine); }
 
   WindowEngine restore() {
     set_state("replaying");
@@ -289,9 +284,7 @@ Result<void> EngineRunner::run_on_engine(std::function<void(const WindowEngine&)
   {
     std::lock_guard lock(s.mutex);
     if (!s.running || s.stop_requested) return make_error(Errc::unavailable, "stream processor is stopped");
-    if (s.queries.size() >= s.config.max_pending_queries)
-      return make_error(Errc::overloaded, "too many queries waiting for the engine");
-    s.queries.push_back(std::move(task));
+    if (auto pushed = s.queries.push(std::move(task)); !pushed) return pushed;
   }
   s.wake.notify_all();
   return {};
