@@ -4,7 +4,7 @@
 #include <unordered_map>
 
 #include "aggregates.hpp"
-#include "byte_codec.hpp"
+#include "shoppulse/core/byte_codec.hpp"
 
 namespace shoppulse {
 
@@ -18,12 +18,12 @@ constexpr std::uint64_t kMaxId = 0xFFFFFFFEull;
 // Ids in every list are ascending, so each is written as the gap to the previous one.
 class IdDeltas {
  public:
-  void write(windows::ByteWriter& w, Id id) {
+  void write(ByteWriter& w, Id id) {
     w.varint(id - prev_);
     prev_ = id;
   }
   // Returns the next id and whether it equals the previous one.
-  Id read(windows::ByteReader& r, bool& repeated) {
+  Id read(ByteReader& r, bool& repeated) {
     const std::uint64_t gap = r.varint();
     repeated = gap == 0 && !first_;
     first_ = false;
@@ -38,13 +38,13 @@ class IdDeltas {
   bool first_ = true;
 };
 
-EventType read_type(windows::ByteReader& r) {
+EventType read_type(ByteReader& r) {
   const std::uint8_t t = r.u8();
   if (t >= kEventTypeCount) r.fail();
   return static_cast<EventType>(t < kEventTypeCount ? t : 0);
 }
 
-void write_ranked(windows::ByteWriter& w, const std::vector<RankedId>& list) {
+void write_ranked(ByteWriter& w, const std::vector<RankedId>& list) {
   w.varint(list.size());
   IdDeltas ids;
   for (const auto& e : list) {
@@ -53,7 +53,7 @@ void write_ranked(windows::ByteWriter& w, const std::vector<RankedId>& list) {
   }
 }
 
-void read_ranked(windows::ByteReader& r, std::vector<RankedId>& list) {
+void read_ranked(ByteReader& r, std::vector<RankedId>& list) {
   const std::size_t n = r.count(2);
   list.reserve(n);
   IdDeltas ids;
@@ -69,7 +69,7 @@ void read_ranked(windows::ByteReader& r, std::vector<RankedId>& list) {
 }  // namespace
 
 std::string encode_rollup(const MinuteRollup& rollup) {
-  windows::ByteWriter w;
+  ByteWriter w;
   w.u8(kRollupFormat);
   for (auto n : rollup.events) w.varint(n);
   w.svarint(rollup.revenue_minor);
@@ -100,7 +100,7 @@ std::string encode_rollup(const MinuteRollup& rollup) {
 }
 
 Result<MinuteRollup> decode_rollup(std::int64_t minute, std::string_view bytes) {
-  windows::ByteReader r(bytes);
+  ByteReader r(bytes);
   MinuteRollup out;
   out.minute = minute;
   if (r.u8() != kRollupFormat) return make_error(Errc::corrupt, "rollup: unknown format");

@@ -2,14 +2,12 @@
 
 #include <algorithm>
 
-#include "byte_codec.hpp"
+#include "shoppulse/core/byte_codec.hpp"
 #include "tier.hpp"
 
 namespace shoppulse {
 
 using windows::Bucket;
-using windows::ByteReader;
-using windows::ByteWriter;
 using windows::FlatMap;
 using windows::floor_div;
 using windows::kNoBucket;

@@ -1,15 +1,18 @@
 #pragma once
-// Compact binary writing and bounds-checked reading for rollups and engine
-// checkpoints: LEB128 varints, zigzag for signed values.
+// Compact binary writing and bounds-checked reading for rollups and
+// checkpoints of derived state: LEB128 varints, zigzag for signed values,
+// floating point bit-exact (little-endian IEEE 754), so a restored state
+// computes exactly what the saved one would have.
 //
 // Role: the only place that touches serialised bytes. ByteReader never reads
 // past its input; every failure latches `failed()` and later reads return 0,
 // so decoders check once at the end of a record. Threading: none.
+#include <bit>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
-namespace shoppulse::windows {
+namespace shoppulse {
 
 class ByteWriter {
  public:
@@ -28,9 +31,14 @@ class ByteWriter {
     varint(b.size());
     out_.append(b);
   }
+  void f32(float v) { fixed(std::bit_cast<std::uint32_t>(v), 4); }
+  void f64(double v) { fixed(std::bit_cast<std::uint64_t>(v), 8); }
   std::string& str() noexcept { return out_; }
 
  private:
+  void fixed(std::uint64_t v, int n) {
+    for (int i = 0; i < n; ++i, v >>= 8) out_.push_back(static_cast<char>(v & 0xFF));
+  }
   std::string out_;
 };
 
@@ -75,6 +83,8 @@ class ByteReader {
     if (n > remaining() / (min_bytes ? min_bytes : 1)) return fail(), 0;
     return static_cast<std::size_t>(n);
   }
+  float f32() noexcept { return std::bit_cast<float>(static_cast<std::uint32_t>(fixed(4))); }
+  double f64() noexcept { return std::bit_cast<double>(fixed(8)); }
   std::string_view bytes() noexcept {
     const std::size_t n = count();
     if (failed_) return {};
@@ -84,9 +94,17 @@ class ByteReader {
   }
 
  private:
+  std::uint64_t fixed(std::size_t n) noexcept {
+    if (failed_ || remaining() < n) return fail(), 0;
+    std::uint64_t v = 0;
+    for (std::size_t i = 0; i < n; ++i)
+      v |= std::uint64_t{static_cast<std::uint8_t>(in_[pos_ + i])} << (8 * i);
+    pos_ += n;
+    return v;
+  }
   std::string_view in_;
   std::size_t pos_ = 0;
   bool failed_ = false;
 };
 
-}  // namespace shoppulse::windows
+}  // namespace shoppulse
