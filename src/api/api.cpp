@@ -343,6 +343,14 @@ class ApiHandler final : public Handler {
     w.field("state", f.engine.state).field("replayed_events", f.engine.replayed_events);
     w.field("applied_through", f.engine.applied_through).field("events_too_late", snap->events_too_late);
     w.end_object();
+    const RecommendRunnerStats rs = ctx_.recommend.stats();
+    const RecommenderStats model = ctx_.recommend.latest()->stats;
+    w.key("recommender").begin_object();
+    w.field("state", rs.state).field("restored_through", rs.restored_through);
+    w.field("replayed_events", rs.replayed_events).field("applied_through", rs.applied_through);
+    w.field("checkpoints", rs.checkpoints).field("checkpoint_bytes", rs.checkpoint_bytes);
+    w.field("items", model.items).field("users", model.users).field("neighbour_entries", model.neighbour_entries);
+    w.end_object();
     w.key("memory").begin_object().field("rss_bytes", f.rss_bytes).end_object();
     w.field("websocket_clients", f.websocket_clients);
     w.field("timestamp", format_iso8601(ctx_.clock.now_ms()));

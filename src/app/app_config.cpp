@@ -85,6 +85,8 @@ void bind(config::Schema& s, AppConfig& c) {
                     "Half-life of item popularity", 1000);
   s.add_double("recommend.popularity_damping", &c.recommend.popularity_damping, "",
                "Similarity = co-occurrence / (popularity_a x popularity_b)^this; 0.5 is cosine", 0, 2);
+  s.add_duration_ms("recommend.checkpoint_interval", &c.recommend_runner.checkpoint_interval_ms,
+                    "Period of recommender checkpoints (restart = checkpoint + log after it); 0 = only at shutdown", 0);
 
   s.add_string("api.currency", &c.api.currency, "ISO 4217 code reported beside money");
   s.add_size("api.max_limit", &c.api.max_limit, "entries", "Largest accepted limit= parameter", 1, 100000);

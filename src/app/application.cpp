@@ -122,7 +122,7 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
   if (auto loaded = load_dictionary(*s.storage, s.dictionary); !loaded) return std::move(loaded).error();
   s.ring = std::make_unique<SpscRing<Event>>(config.ring_capacity);
   s.ingestor = std::make_unique<Ingestor>(config.ingest, *s.storage, s.dictionary, *s.ring, s.clock, s.metrics);
-  s.recommend = std::make_unique<RecommendRunner>(config.recommend, config.recommend_runner, *s.storage, s.clock);
+  s.recommend = std::make_unique<RecommendRunner>(config.recommend, config.recommend_runner, *s.storage, *s.storage, s.clock);
   EngineRunnerConfig engine_config = config.engine;
   RecommendRunner& recommend = *s.recommend;
   engine_config.on_applied = [&recommend](std::span<const Event> events) { recommend.offer(events); };

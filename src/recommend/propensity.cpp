@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "decay.hpp"
+#include "shoppulse/core/byte_codec.hpp"
 
 namespace shoppulse {
 
@@ -198,6 +199,128 @@ struct PurchasePropensity::State {
     }
   }
 };
+
+std::string propensity_fingerprint(const PropensityConfig& c) {
+  ByteWriter w;
+  w.svarint(c.horizon_ms);
+  w.svarint(c.session_gap_ms);
+  w.svarint(c.activity_half_life_ms);
+  w.f64(c.learning_rate);
+  w.f64(c.l2);
+  w.varint(c.max_pending_per_user);
+  w.varint(c.max_pending);
+  w.varint(c.max_users);
+  w.varint(kPropensityFeatures);
+  return std::move(w.str());
+}
+
+namespace {
+
+void put_decayed(ByteWriter& w, const Decayed& d) {
+  w.f32(d.value);
+  w.svarint(d.time);
+}
+Decayed get_decayed(ByteReader& r) {
+  Decayed d;
+  d.value = r.f32();
+  d.time = r.svarint();
+  return d;
+}
+void put_features(ByteWriter& w, const PropensityFeatures& x) {
+  for (float f : x) w.f32(f);
+}
+void get_features(ByteReader& r, PropensityFeatures& x) {
+  for (float& f : x) f = r.f32();
+}
+
+}  // namespace
+
+void PurchasePropensity::save(ByteWriter& w) const {
+  const State& s = *state_;
+  for (double v : s.w) w.f64(v);
+  for (double v : s.g2) w.f64(v);
+  w.varint(s.next_id);
+  w.varint(s.trained);
+  std::vector<Id> ids;
+  ids.reserve(s.users.size());
+  for (const auto& kv : s.users) ids.push_back(kv.first);
+  std::sort(ids.begin(), ids.end());
+  w.varint(ids.size());
+  for (Id id : ids) {
+    const UserState& u = s.users.at(id);
+    w.varint(id);
+    w.svarint(u.last_time);
+    w.u8(u.seen ? 1 : 0);
+    w.varint(u.session_depth);
+    for (const Decayed* d : {&u.events, &u.carts, &u.favorites, &u.purchases, &u.removes}) put_decayed(w, *d);
+    w.varint(u.recent_items.size());
+    for (const auto& [item, n] : u.recent_items) {
+      w.varint(item);
+      w.varint(n);
+    }
+    put_features(w, u.last);
+    w.varint(u.pending.size());
+    for (const Example& ex : u.pending) {
+      w.varint(ex.id);
+      w.svarint(ex.time);
+      put_features(w, ex.x);
+      w.f64(ex.score);
+    }
+    w.svarint(u.last_seen);
+  }
+  w.varint(s.expiry.size());
+  for (const Expiry& x : s.expiry) {
+    w.svarint(x.time);
+    w.varint(x.user);
+    w.varint(x.id);
+  }
+}
+
+bool PurchasePropensity::load(ByteReader& r) {
+  State& s = *state_;
+  s.users.clear();
+  s.expiry.clear();
+  s.pending = 0;
+  for (double& v : s.w) v = r.f64();
+  for (double& v : s.g2) v = r.f64();
+  s.next_id = r.varint();
+  s.trained = r.varint();
+  const std::size_t n_users = r.count(2 + 4 * kPropensityFeatures);
+  s.users.reserve(n_users);
+  for (std::size_t i = 0; i < n_users && !r.failed(); ++i) {
+    UserState& u = s.users[r.u32()];
+    u.last_time = r.svarint();
+    u.seen = r.u8() != 0;
+    u.session_depth = r.u32();
+    for (Decayed* d : {&u.events, &u.carts, &u.favorites, &u.purchases, &u.removes}) *d = get_decayed(r);
+    u.recent_items.resize(r.count(2));
+    for (auto& [item, n] : u.recent_items) {
+      item = r.u32();
+      n = r.u32();
+    }
+    get_features(r, u.last);
+    const std::size_t n_pending = r.count(2 + 4 * kPropensityFeatures);
+    for (std::size_t j = 0; j < n_pending && !r.failed(); ++j) {
+      Example ex;
+      ex.id = r.varint();
+      ex.time = r.svarint();
+      get_features(r, ex.x);
+      ex.score = r.f64();
+      u.pending.push_back(ex);
+    }
+    s.pending += u.pending.size();
+    u.last_seen = r.svarint();
+  }
+  const std::size_t n_expiry = r.count(3);
+  for (std::size_t i = 0; i < n_expiry && !r.failed(); ++i) {
+    Expiry x{};
+    x.time = r.svarint();
+    x.user = r.u32();
+    x.id = r.varint();
+    s.expiry.push_back(x);
+  }
+  return !r.failed();
+}
 
 PurchasePropensity::PurchasePropensity(PropensityConfig config) : state_(std::make_unique<State>()) {
   state_->config = config;

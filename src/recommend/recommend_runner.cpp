@@ -14,12 +14,14 @@ namespace shoppulse {
 namespace {
 const Logger kLog("recommend");
 constexpr std::size_t kPopBatch = 4096;
+constexpr std::string_view kCheckpointName = "recommender";
 }  // namespace
 
 struct RecommendRunner::State {
   RecommenderConfig recommender_config;
   RecommendRunnerConfig config;
   const EventLog& log;
+  CheckpointStore& checkpoints;
   const Clock& clock;
   SpscRing<Event> ring;
   std::atomic<bool> dropped{false};          // offer() lost events since the last catch-up
@@ -34,10 +36,11 @@ struct RecommendRunner::State {
   std::thread thread;
   TaskQueue<Recommender> queries;  // personal queries, run between batches
 
-  State(RecommenderConfig rc, RecommendRunnerConfig c, const EventLog& l, const Clock& k)
+  State(RecommenderConfig rc, RecommendRunnerConfig c, const EventLog& l, CheckpointStore& cp, const Clock& k)
       : recommender_config(std::move(rc)),
         config(c),
         log(l),
+        checkpoints(cp),
         clock(k),
         ring(c.ring_capacity),
         queries(c.max_pending_queries, "the recommender") {}
@@ -81,21 +84,61 @@ struct RecommendRunner::State {
     return n;
   }
 
-  void run() {
-    {
-      std::lock_guard lock(mutex);
-      stats.state = "replaying";
+  void set_state(const char* state) {
+    std::lock_guard lock(mutex);
+    stats.state = state;
+  }
+
+  // The latest checkpoint when it decodes under this configuration, else empty.
+  Recommender restore() {
+    set_state("restoring");
+    auto cp = checkpoints.get_checkpoint(kCheckpointName);
+    if (!cp) {
+      kLog.warn("checkpoint read failed, replaying the whole log", {{"detail", cp.error().detail}});
+    } else if (*cp) {
+      auto restored = Recommender::restore(recommender_config, (*cp)->bytes);
+      if (restored) {
+        std::lock_guard lock(mutex);
+        stats.restored_through = restored.value().applied_through();
+        return std::move(restored).value();
+      }
+      kLog.warn("checkpoint unusable, replaying the whole log", {{"detail", restored.error().detail}});
     }
-    Recommender r(recommender_config);
+    return Recommender(recommender_config);
+  }
+
+  // Skipped when nothing was applied since the last one.
+  void write_checkpoint(const Recommender& r, Sequence& written_through) {
+    if (r.applied_through() == written_through) return;
+    const std::string bytes = r.checkpoint();
+    auto put = checkpoints.put_checkpoint(kCheckpointName, Checkpoint{r.applied_through(), bytes});
+    if (!put) {
+      kLog.warn("checkpoint failed", {{"detail", put.error().detail}});
+      return;
+    }
+    written_through = r.applied_through();
+    std::lock_guard lock(mutex);
+    ++stats.checkpoints;
+    stats.checkpoint_bytes = bytes.size();
+    stats.last_checkpoint_ms = clock.now_ms();
+  }
+
+  void run() {
+    Recommender r = restore();
+    Sequence checkpointed = r.applied_through();
+    set_state("replaying");
     const std::uint64_t replayed = read_log(r, 0);
     {
       std::lock_guard lock(mutex);
       stats.replayed_events = replayed;
       stats.state = "running";
     }
+    kLog.info("recommender restored", {{"from_checkpoint", std::to_string(checkpointed)},
+                                       {"replayed_events", std::to_string(replayed)}});
     publish(r);
     std::vector<Event> buffer(kPopBatch);
     TimestampMs last_publish = clock.now_ms();
+    TimestampMs last_checkpoint = last_publish;
     unsigned idle = 0;
     for (;;) {
       bool stopping;
@@ -125,9 +168,14 @@ struct RecommendRunner::State {
         publish(r);
         last_publish = now;
       }
+      if (config.checkpoint_interval_ms > 0 && now - last_checkpoint >= config.checkpoint_interval_ms) {
+        write_checkpoint(r, checkpointed);
+        last_checkpoint = now;
+      }
       if (n == 0) {
         if (stopping) {
           publish(r);
+          write_checkpoint(r, checkpointed);
           return;
         }
         if (++idle < 32) {
@@ -150,8 +198,8 @@ struct RecommendRunner::State {
 };
 
 RecommendRunner::RecommendRunner(RecommenderConfig recommender, RecommendRunnerConfig config, const EventLog& log,
-                                 const Clock& clock)
-    : state_(std::make_unique<State>(std::move(recommender), config, log, clock)) {}
+                                 CheckpointStore& checkpoints, const Clock& clock)
+    : state_(std::make_unique<State>(std::move(recommender), config, log, checkpoints, clock)) {}
 
 RecommendRunner::~RecommendRunner() { stop(); }
 

@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "decay.hpp"
+#include "shoppulse/core/byte_codec.hpp"
 
 namespace shoppulse {
 
@@ -180,6 +181,10 @@ struct Recommender::State {
   mutable std::uint64_t popular_cache_at = ~std::uint64_t{0};
 
   explicit State(RecommenderConfig c) : config(std::move(c)), propensity(config.propensity) {}
+
+  // Checkpoint layout; defined after the class.
+  void save(ByteWriter& w) const;
+  Result<void> load(ByteReader& r);
 
   const ItemState* item(Id id) const {
     auto it = items.find(id);
@@ -799,8 +804,281 @@ struct Recommender::State {
   }
 };
 
+namespace {
+
+// Bumped when the layout below changes; restore() refuses other formats.
+constexpr std::uint8_t kCheckpointFormat = 1;
+
+// The settings that shape the learned state. Query-time settings (blend
+// weights, candidate and neighbour counts, interest half-life) are left out,
+// so changing them keeps the checkpoint usable.
+std::string state_fingerprint(const RecommenderConfig& c) {
+  ByteWriter w;
+  for (float t : c.type_weights) w.f32(t);
+  w.varint(c.history_length);
+  w.varint(c.pair_history);
+  w.svarint(c.similarity_half_life_ms);
+  w.svarint(c.pair_half_life_ms);
+  w.svarint(c.popularity_half_life_ms);
+  w.varint(c.max_neighbours);
+  w.f64(c.popularity_damping);
+  w.f64(c.similarity_shrinkage);
+  w.varint(c.max_items);
+  w.varint(c.max_users);
+  w.varint(c.recent_users_per_item);
+  w.varint(c.max_purchases_remembered);
+  w.bytes(propensity_fingerprint(c.propensity));
+  return std::move(w.str());
+}
+
+template <class Map>
+std::vector<Id> sorted_keys(const Map& m) {
+  std::vector<Id> ids;
+  ids.reserve(m.size());
+  for (const auto& kv : m) ids.push_back(kv.first);
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+// Times are written relative to the newest event time: small varints.
+void put_time(ByteWriter& w, TimestampMs now, TimestampMs t) { w.svarint(now - t); }
+TimestampMs get_time(ByteReader& r, TimestampMs now) { return now - r.svarint(); }
+
+void put_decayed(ByteWriter& w, TimestampMs now, const Decayed& d) {
+  w.f32(d.value);
+  put_time(w, now, d.time);
+}
+Decayed get_decayed(ByteReader& r, TimestampMs now) {
+  Decayed d;
+  d.value = r.f32();
+  d.time = get_time(r, now);
+  return d;
+}
+
+void put_hours(ByteWriter& w, const HourCounts& h) {
+  w.svarint(h.hour);
+  for (float c : h.counts) w.f32(c);
+}
+HourCounts get_hours(ByteReader& r) {
+  HourCounts h;
+  h.hour = r.svarint();
+  for (float& c : h.counts) c = r.f32();
+  return h;
+}
+
+// Hot lists are candidate sets: their order depends on hash-map iteration
+// and never on the answers, so they are written sorted.
+template <class Pointer>
+std::vector<Id> hot_ids(const std::vector<std::pair<Id, Pointer>>& hot) {
+  std::vector<Id> ids;
+  ids.reserve(hot.size());
+  for (const auto& entry : hot) ids.push_back(entry.first);
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+void put_ids(ByteWriter& w, const std::vector<Id>& ids) {
+  w.varint(ids.size());
+  for (Id id : ids) w.varint(id);
+}
+void get_ids(ByteReader& r, std::vector<Id>& ids) {
+  ids.resize(r.count());
+  for (Id& id : ids) id = r.u32();
+}
+
+}  // namespace
+
+// Maps are written in id order, so equal states give equal bytes. Derived
+// indexes (the popular top list, hot-list pointers) are rebuilt or re-linked.
+void Recommender::State::save(ByteWriter& w) const {
+  w.u8(kCheckpointFormat);
+  w.bytes(state_fingerprint(config));
+  w.svarint(now);
+  w.varint(applied_through);
+  w.varint(applied);
+  w.varint(evicted_items);
+  w.varint(evicted_users);
+  w.svarint(last_hot_rebuild_slot);
+  w.svarint(last_location_sweep_hour);
+
+  const std::vector<Id> item_ids = sorted_keys(items);
+  w.varint(item_ids.size());
+  for (Id id : item_ids) {
+    const ItemState& is = items.at(id);
+    w.varint(id);
+    w.varint(is.category);
+    put_decayed(w, now, is.engagement);
+    put_decayed(w, now, is.activity);
+    put_hours(w, is.hours);
+    w.f32(is.norm);
+    put_time(w, now, is.last_seen);
+    w.varint(is.neighbours.size());
+    for (const Neighbour& n : is.neighbours) {
+      w.varint(n.item);
+      w.f32(n.co);
+      put_time(w, now, n.time);
+      w.f32(n.norm);
+    }
+    put_ids(w, is.recent_users);
+    w.varint(is.recent_pos);
+  }
+
+  const std::vector<Id> user_ids = sorted_keys(users);
+  w.varint(user_ids.size());
+  for (Id id : user_ids) {
+    const UserState& us = users.at(id);
+    w.varint(id);
+    w.varint(us.location);
+    put_time(w, now, us.last_seen);
+    w.varint(us.history.size());
+    for (const HistoryEntry& h : us.history) {
+      w.varint(h.item);
+      w.varint(h.category);
+      w.f32(h.weight);
+      put_time(w, now, h.time);
+    }
+    put_ids(w, us.purchased);
+  }
+
+  const std::vector<Id> category_ids = sorted_keys(category_items);
+  w.varint(category_ids.size());
+  for (Id c : category_ids) {
+    w.varint(c);
+    put_ids(w, category_items.at(c));
+  }
+
+  const std::vector<Id> location_ids = sorted_keys(location_items);
+  w.varint(location_ids.size());
+  for (Id l : location_ids) {
+    const LocationState& loc = location_items.at(l);
+    w.varint(l);
+    const std::vector<Id> ids = sorted_keys(loc.items);
+    w.varint(ids.size());
+    for (Id id : ids) {
+      w.varint(id);
+      put_hours(w, loc.items.at(id).hours);
+    }
+    put_ids(w, hot_ids(loc.hot));
+    w.f64(loc.threshold);
+  }
+
+  put_ids(w, hot_ids(trend_hot));
+  w.f64(trend_threshold);
+
+  propensity.save(w);
+}
+
+Result<void> Recommender::State::load(ByteReader& r) {
+  const auto corrupt = [](const char* what) {
+    return make_error(Errc::corrupt, std::string("recommender checkpoint: ") + what);
+  };
+  if (r.u8() != kCheckpointFormat) return corrupt("unknown format");
+  const std::string_view fingerprint = r.bytes();
+  if (r.failed()) return corrupt("truncated header");
+  if (fingerprint != state_fingerprint(config))
+    return make_error(Errc::invalid_argument, "recommender checkpoint: taken with a different configuration");
+  now = r.svarint();
+  applied_through = r.varint();
+  applied = r.varint();
+  evicted_items = r.varint();
+  evicted_users = r.varint();
+  last_hot_rebuild_slot = r.svarint();
+  last_location_sweep_hour = r.svarint();
+
+  // Every record below takes at least a few bytes; count() bounds each
+  // allocation by what the input can hold.
+  const std::size_t n_items = r.count(8);
+  items.reserve(n_items);
+  for (std::size_t i = 0; i < n_items && !r.failed(); ++i) {
+    ItemState& is = items[r.u32()];
+    is.category = r.u32();
+    is.engagement = get_decayed(r, now);
+    is.activity = get_decayed(r, now);
+    is.hours = get_hours(r);
+    is.norm = r.f32();
+    is.last_seen = get_time(r, now);
+    is.neighbours.resize(r.count(10));
+    for (Neighbour& n : is.neighbours) {
+      n.item = r.u32();
+      n.co = r.f32();
+      n.time = get_time(r, now);
+      n.norm = r.f32();
+    }
+    get_ids(r, is.recent_users);
+    is.recent_pos = r.u32();
+  }
+
+  const std::size_t n_users = r.count(4);
+  users.reserve(n_users);
+  for (std::size_t i = 0; i < n_users && !r.failed(); ++i) {
+    UserState& us = users[r.u32()];
+    us.location = r.u32();
+    us.last_seen = get_time(r, now);
+    us.history.resize(r.count(7));
+    for (HistoryEntry& h : us.history) {
+      h.item = r.u32();
+      h.category = r.u32();
+      h.weight = r.f32();
+      h.time = get_time(r, now);
+    }
+    get_ids(r, us.purchased);
+  }
+
+  const std::size_t n_categories = r.count(2);
+  for (std::size_t i = 0; i < n_categories && !r.failed(); ++i) {
+    const Id c = r.u32();
+    get_ids(r, category_items[c]);
+  }
+
+  const std::size_t n_locations = r.count(11);
+  for (std::size_t i = 0; i < n_locations && !r.failed(); ++i) {
+    LocationState& loc = location_items[r.u32()];
+    const std::size_t n = r.count(14);
+    for (std::size_t j = 0; j < n && !r.failed(); ++j) {
+      const Id id = r.u32();
+      loc.items[id].hours = get_hours(r);
+    }
+    const std::size_t n_hot = r.count();
+    for (std::size_t j = 0; j < n_hot && !r.failed(); ++j) {
+      auto it = loc.items.find(r.u32());
+      if (it == loc.items.end() || it->second.hot) return corrupt("hot location item unknown or repeated");
+      it->second.hot = true;
+      loc.hot.emplace_back(it->first, &it->second);
+    }
+    loc.threshold = r.f64();
+  }
+
+  const std::size_t n_trend = r.count();
+  for (std::size_t j = 0; j < n_trend && !r.failed(); ++j) {
+    auto it = items.find(r.u32());
+    if (it == items.end() || it->second.trend_hot) return corrupt("trending item unknown or repeated");
+    it->second.trend_hot = true;
+    trend_hot.emplace_back(it->first, &it->second);
+  }
+  trend_threshold = r.f64();
+
+  if (r.failed()) return corrupt("truncated");
+  if (!propensity.load(r)) return corrupt("propensity model malformed");
+  if (!r.at_end()) return corrupt("trailing bytes");
+  rebuild_pop_top();
+  return {};
+}
+
 Recommender::Recommender(RecommenderConfig config) : state_(std::make_unique<State>(std::move(config))) {}
 Recommender::~Recommender() = default;
+
+std::string Recommender::checkpoint() const {
+  ByteWriter w;
+  state_->save(w);
+  return std::move(w.str());
+}
+
+Result<Recommender> Recommender::restore(const RecommenderConfig& config, std::string_view bytes) {
+  Recommender r(config);
+  ByteReader in(bytes);
+  if (auto loaded = r.state_->load(in); !loaded) return loaded.error();
+  return r;
+}
 Recommender::Recommender(Recommender&&) noexcept = default;
 Recommender& Recommender::operator=(Recommender&&) noexcept = default;
 

@@ -52,7 +52,7 @@ struct Rig {
     window.allowed_lateness_ms = 0;
     EngineRunnerConfig runner;
     runner.publish_interval_ms = 0;  // publish on every pass: the manual clock never moves by itself
-    recommend = std::make_unique<RecommendRunner>(RecommenderConfig{}, RecommendRunnerConfig{}, *store, clock);
+    recommend = std::make_unique<RecommendRunner>(RecommenderConfig{}, RecommendRunnerConfig{}, *store, *store, clock);
     runner.on_applied = [this](std::span<const Event> events) { recommend->offer(events); };
     engine = std::make_unique<EngineRunner>(window, runner, ring, *store, *store, *store, clock, metrics);
     ingestor = std::make_unique<Ingestor>(IngestConfig{}, *store, dictionary, ring, clock, metrics);

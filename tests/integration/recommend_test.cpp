@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "harness.hpp"
@@ -77,5 +78,56 @@ TEST_CASE("A new shopper's recommendations follow their first events within a se
   }));
   CHECK(after == before);
   CHECK(server.get_json("/api/products/rec_a/similar").text() == similar_before);
+  // No checkpoint was due yet (default period one minute): the whole log was replayed.
+  const Json replayed = server.get_json("/api/system/status");
+  CHECK(replayed.u64("/recommender/restored_through") == 0);
+  CHECK(replayed.u64("/recommender/replayed_events") == 30);
+
+  // A clean stop checkpoints: the next start restores it and replays nothing.
+  REQUIRE(server.stop() == 0);
+  server.start();
+  REQUIRE(poll_until([&] { return server.get_json("/api/system/status").str("/recommender/state") == "running"; }));
+  const Json restored = server.get_json("/api/system/status");
+  CHECK(restored.u64("/recommender/restored_through") == 30);
+  CHECK(restored.u64("/recommender/replayed_events") == 0);
+  CHECK(restored.u64("/recommender/checkpoint_bytes") == 0);  // none written since this start
+  CHECK(server.get_json("/api/products/recommendations/user/r_newbie?limit=20").text() == before);
+  CHECK(server.get_json("/api/products/rec_a/similar").text() == similar_before);
+  server.stop();
+}
+
+TEST_CASE("After kill -9 the recommender restores its periodic checkpoint and replays only the log after it",
+          "[integration][recommend]") {
+  TempDir dir;
+  ServerProcess server({dir.path() / "data", {}, false, {"recommend.checkpoint_interval=100ms"}, Millis(10000)});
+  server.start();
+  const std::int64_t t0 = now_ms() - 120000;
+  std::string first;
+  for (int u = 0; u < 6; ++u) {
+    const std::string user = "k_user_" + std::to_string(u);
+    first += line(user, "k_a", "view", t0 + u * 1000);
+    first += line(user, "k_b", "add_to_cart", t0 + u * 1000 + 300);
+  }
+  REQUIRE(server.post("/api/events", first, "application/x-ndjson").status == 200);
+  REQUIRE(poll_until([&] {
+    const Json st = server.get_json("/api/system/status");
+    return st.u64("/recommender/checkpoints") > 0 && st.u64("/recommender/applied_through") == 12;
+  }));
+  // Let the checkpoint covering all 12 events land, then stop checkpointing
+  // by killing right after more events are applied.
+  REQUIRE(poll_until([&] { return server.get_json("/api/system/status").u64("/recommender/checkpoint_bytes") > 0; }));
+  std::this_thread::sleep_for(300ms);
+  REQUIRE(server.post("/api/events", line("k_new", "k_a", "view", t0 + 20000)).status == 200);
+  REQUIRE(poll_until([&] { return server.get_json("/api/system/status").u64("/recommender/applied_through") == 13; }));
+  const std::string before = server.get_json("/api/products/recommendations/user/k_new?limit=20").text();
+  server.kill_hard();
+
+  server.start();
+  REQUIRE(poll_until([&] { return server.get_json("/api/system/status").str("/recommender/state") == "running"; }));
+  const Json st = server.get_json("/api/system/status");
+  const std::uint64_t restored = st.u64("/recommender/restored_through");
+  CHECK(restored >= 12);
+  CHECK(st.u64("/recommender/replayed_events") == 13 - restored);
+  CHECK(server.get_json("/api/products/recommendations/user/k_new?limit=20").text() == before);
   server.stop();
 }

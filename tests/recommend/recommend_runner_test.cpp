@@ -56,7 +56,7 @@ TEST_CASE("The recommend thread replays the log, then applies offered events", "
   const auto first = records(1, 20);
   REQUIRE(store->append(AppendBatch{first, {}}));
   SystemClock clock;
-  RecommendRunner runner({}, {}, *store, clock);
+  RecommendRunner runner({}, {}, *store, *store, clock);
   runner.start();
   CHECK(eventually([&] { return applied_through(runner) == 20; }));
   const auto more = records(21, 5);
@@ -75,7 +75,7 @@ TEST_CASE("Events lost to a full hand-off ring are re-read from the log", "[reco
   SystemClock clock;
   RecommendRunnerConfig config;
   config.ring_capacity = 2;
-  RecommendRunner runner({}, config, *store, clock);
+  RecommendRunner runner({}, config, *store, *store, clock);
   runner.start();
   CHECK(eventually([&] { return runner.stats().state == "running"; }));
   const auto rs = records(1, 50);
@@ -85,4 +85,85 @@ TEST_CASE("Events lost to a full hand-off ring are re-read from the log", "[reco
   CHECK(eventually([&] { return applied_through(runner) == 50; }));
   CHECK(runner.stats().gap_reads >= 1);
   runner.stop();
+}
+
+namespace {
+std::string state_bytes(RecommendRunner& runner) {
+  std::promise<std::string> p;
+  auto f = p.get_future();
+  REQUIRE(runner.run_on_recommender([&](const Recommender& r) { p.set_value(r.checkpoint()); }));
+  return f.get();
+}
+}  // namespace
+
+TEST_CASE("The recommend thread restarts from its checkpoint plus the log after it", "[recommend][checkpoint]") {
+  auto store = make_memory_store();
+  SystemClock clock;
+  const auto first = records(1, 40);
+  REQUIRE(store->append(AppendBatch{first, {}}));
+  {
+    RecommendRunner runner({}, {}, *store, *store, clock);
+    runner.start();
+    CHECK(eventually([&] { return applied_through(runner) == 40; }));
+    runner.stop();  // checkpoints what it applied
+    CHECK(runner.stats().checkpoints == 1);
+    CHECK(runner.stats().checkpoint_bytes > 0);
+  }
+  auto cp = store->get_checkpoint("recommender");
+  REQUIRE(cp);
+  REQUIRE(cp.value().has_value());
+  CHECK(cp.value()->covers_through == 40);
+
+  const auto second = records(41, 15);
+  REQUIRE(store->append(AppendBatch{second, {}}));
+  Recommender uninterrupted;
+  uninterrupted.apply(events_of(first));
+  uninterrupted.apply(events_of(second));
+
+  RecommendRunner runner({}, {}, *store, *store, clock);
+  runner.start();
+  CHECK(eventually([&] { return runner.stats().state == "running"; }));
+  const RecommendRunnerStats st = runner.stats();
+  CHECK(st.restored_through == 40);
+  CHECK(st.replayed_events == 15);
+  CHECK(state_bytes(runner) == uninterrupted.checkpoint());
+  runner.stop();
+
+  SECTION("a checkpoint from other learning settings is ignored: the whole log is replayed") {
+    RecommenderConfig other;
+    other.max_neighbours = 3;
+    Recommender expected(other);
+    expected.apply(events_of(first));
+    expected.apply(events_of(second));
+    RecommendRunner fresh(other, {}, *store, *store, clock);
+    fresh.start();
+    CHECK(eventually([&] { return fresh.stats().state == "running"; }));
+    CHECK(fresh.stats().restored_through == 0);
+    CHECK(fresh.stats().replayed_events == 55);
+    CHECK(state_bytes(fresh) == expected.checkpoint());
+    fresh.stop();
+  }
+}
+
+TEST_CASE("The recommend thread checkpoints periodically while running", "[recommend][checkpoint]") {
+  auto store = make_memory_store();
+  SystemClock clock;
+  RecommendRunnerConfig config;
+  config.checkpoint_interval_ms = 20;
+  RecommendRunner runner({}, config, *store, *store, clock);
+  runner.start();
+  const auto rs = records(1, 30);
+  REQUIRE(store->append(AppendBatch{rs, {}}));
+  const auto live = events_of(rs);
+  runner.offer(live);
+  CHECK(eventually([&] {
+    auto cp = store->get_checkpoint("recommender");
+    return cp && cp.value() && cp.value()->covers_through == 30;
+  }));
+  // Nothing new applied: no further writes.
+  const std::uint64_t written = runner.stats().checkpoints;
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  CHECK(runner.stats().checkpoints == written);
+  runner.stop();
+  CHECK(runner.stats().checkpoints == written);
 }

@@ -347,3 +347,154 @@ TEST_CASE("Item-CF with a long history still follows the user's strongest recent
   REQUIRE(it != recs.end());
   CHECK(it->reason.related == 10);
 }
+
+namespace {
+
+// A random log over several hours, with evictions (small bounds), locations
+// and every event type, so a checkpoint covers every part of the state.
+History random_history(std::uint64_t seed, int n) {
+  History h;
+  std::uint64_t x = seed;
+  auto next = [&] {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<std::uint32_t>(x >> 33);
+  };
+  TimestampMs t = kT0;
+  for (int i = 0; i < n; ++i) {
+    const auto type = static_cast<EventType>(next() % kEventTypeCount);
+    h.add(1 + next() % 400, 1 + next() % 700, type, t += next() % 3000, 1 + next() % 12, 1 + next() % 4);
+  }
+  return h;
+}
+
+RecommenderConfig small_bounds() {
+  RecommenderConfig config;
+  config.max_neighbours = 10;
+  config.max_items = 500;
+  config.max_users = 300;
+  config.propensity.max_users = 250;
+  return config;
+}
+
+// Byte equality of two checkpoints, reported by first differing offset.
+void check_same_bytes(const std::string& a, const std::string& b) {
+  std::size_t i = 0;
+  while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
+  INFO("sizes " << a.size() << " and " << b.size() << ", first difference at byte " << i);
+  CHECK((i == a.size() && i == b.size()));
+}
+
+void check_same_answers(const Recommender& a, const Recommender& b) {
+  for (Id u = 1; u <= 400; u += 3)
+    for (Strategy s : {Strategy::hybrid, Strategy::item_cf, Strategy::user_cf, Strategy::popularity}) {
+      RecommendQuery q;
+      q.user = u;
+      q.strategy = s;
+      q.limit = 15;
+      const auto ra = a.recommend(q), rb = b.recommend(q);
+      REQUIRE(ra.size() == rb.size());
+      for (std::size_t i = 0; i < ra.size(); ++i) {
+        CHECK(ra[i].product == rb[i].product);
+        CHECK(ra[i].score == rb[i].score);
+        CHECK(ra[i].reason.kind == rb[i].reason.kind);
+        CHECK(ra[i].reason.related == rb[i].reason.related);
+      }
+      CHECK(a.propensity().propensity(u) == b.propensity().propensity(u));
+    }
+  for (Id p = 1; p <= 700; p += 11) CHECK(products(a.similar(p)) == products(b.similar(p)));
+  for (Id c = 1; c <= 12; ++c) {
+    CHECK(products(a.trending(10, c)) == products(b.trending(10, c)));
+    CHECK(products(a.popular({10, c, kNoId})) == products(b.popular({10, c, kNoId})));
+  }
+  for (Id l = 1; l <= 4; ++l) CHECK(products(a.popular({10, kNoId, l})) == products(b.popular({10, kNoId, l})));
+  CHECK(products(a.trending(50)) == products(b.trending(50)));
+  CHECK(products(a.popular({50, kNoId, kNoId})) == products(b.popular({50, kNoId, kNoId})));
+  CHECK(a.propensity().top_propensity(20) == b.propensity().top_propensity(20));
+  CHECK(a.propensity().weights() == b.propensity().weights());
+  CHECK(a.propensity().trained_examples() == b.propensity().trained_examples());
+  CHECK(a.propensity().pending_examples() == b.propensity().pending_examples());
+  const RecommenderStats sa = a.stats(), sb = b.stats();
+  CHECK(sa.items == sb.items);
+  CHECK(sa.users == sb.users);
+  CHECK(sa.neighbour_entries == sb.neighbour_entries);
+  CHECK(sa.applied_events == sb.applied_events);
+  CHECK(sa.evicted_items == sb.evicted_items);
+  CHECK(sa.evicted_users == sb.evicted_users);
+  CHECK(sa.applied_through == sb.applied_through);
+  CHECK(sa.now_ms == sb.now_ms);
+}
+
+}  // namespace
+
+TEST_CASE("A restored checkpoint plus the log tail answers exactly like an uninterrupted run", "[recommend][checkpoint]") {
+  const History h = random_history(GENERATE(7u, 99u), 30000);
+  const std::size_t split = GENERATE(std::size_t{1}, std::size_t{9000}, std::size_t{21111});
+  const RecommenderConfig config = small_bounds();
+  std::span<const Event> all(h.events);
+
+  Recommender uninterrupted(config);
+  uninterrupted.apply(all);
+
+  Recommender before(config);
+  before.apply(all.subspan(0, split));
+  const std::string bytes = before.checkpoint();
+  auto restored = Recommender::restore(config, bytes);
+  REQUIRE(restored);
+  Recommender after = std::move(restored).value();
+  check_same_bytes(after.checkpoint(), bytes);  // nothing lost or added
+  check_same_answers(before, after);
+
+  // The tail, with an overlap as after a crash between checkpoint and log end.
+  after.apply(all.subspan(split > 500 ? split - 500 : 0));
+  check_same_answers(uninterrupted, after);
+  check_same_bytes(after.checkpoint(), uninterrupted.checkpoint());
+}
+
+TEST_CASE("A checkpoint from other learning settings is refused; query settings may change", "[recommend][checkpoint]") {
+  const History h = random_history(3, 3000);
+  RecommenderConfig config;
+  Recommender r(config);
+  r.apply(h.events);
+  const std::string bytes = r.checkpoint();
+
+  RecommenderConfig other_neighbours = config;
+  other_neighbours.max_neighbours = 7;
+  auto refused = Recommender::restore(other_neighbours, bytes);
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().code == Errc::invalid_argument);
+
+  RecommenderConfig other_horizon = config;
+  other_horizon.propensity.horizon_ms *= 2;
+  CHECK_FALSE(Recommender::restore(other_horizon, bytes));
+
+  RecommenderConfig other_blend = config;
+  other_blend.blend_user_cf = 0.9;
+  other_blend.nearest_users = 5;
+  auto kept = Recommender::restore(other_blend, bytes);
+  REQUIRE(kept);
+  CHECK(kept.value().applied_through() == r.applied_through());
+}
+
+TEST_CASE("A damaged checkpoint is refused without crashing", "[recommend][checkpoint]") {
+  const History h = random_history(5, 4000);
+  const RecommenderConfig config = small_bounds();
+  Recommender r(config);
+  r.apply(h.events);
+  const std::string bytes = r.checkpoint();
+  for (std::size_t cut : {std::size_t{0}, std::size_t{1}, std::size_t{20}, bytes.size() / 3, bytes.size() / 2,
+                          bytes.size() - 1}) {
+    auto restored = Recommender::restore(config, std::string_view(bytes).substr(0, cut));
+    REQUIRE_FALSE(restored);
+    CHECK(restored.error().code == Errc::corrupt);
+  }
+  CHECK_FALSE(Recommender::restore(config, bytes + "x"));
+  // Flipped bytes either fail to decode or decode to some state; never a crash.
+  std::uint64_t x = 1;
+  for (int i = 0; i < 200; ++i) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    std::string damaged = bytes;
+    damaged[(x >> 20) % damaged.size()] ^= static_cast<char>(1 + (x >> 50) % 255);
+    auto restored = Recommender::restore(config, damaged);
+    if (restored) (void)restored.value().recommend(RecommendQuery{});
+  }
+}

@@ -18,11 +18,15 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "shoppulse/core/event.hpp"
 
 namespace shoppulse {
+
+class ByteWriter;
+class ByteReader;
 
 struct PropensityConfig {
   std::int64_t horizon_ms = 30 * 60 * 1000;   // label window: purchase within this after the event; ms
@@ -34,6 +38,10 @@ struct PropensityConfig {
   std::size_t max_pending = 1u << 20;     // open examples overall
   std::size_t max_users = 200000;         // users tracked; least recently seen are evicted
 };
+
+// The settings that shape the learned state, as bytes: a checkpoint taken
+// under other settings is not restored.
+std::string propensity_fingerprint(const PropensityConfig& config);
 
 inline constexpr std::size_t kPropensityFeatures = 14;
 using PropensityFeatures = std::array<float, kPropensityFeatures>;
@@ -64,6 +72,11 @@ class PurchasePropensity {
   double propensity(Id user) const;
   // Users with the highest propensity, best first (ties by smaller id).
   std::vector<std::pair<Id, double>> top_propensity(std::size_t n) const;
+
+  // Appends the whole learned state (not the observer, not the config).
+  void save(ByteWriter& out) const;
+  // Replaces the state with one saved by save(); false (state unspecified) on malformed input.
+  bool load(ByteReader& in);
 
   // Called with every example as it is labelled (on the owning thread).
   void set_outcome_observer(std::function<void(const PropensityOutcome&)> observer);

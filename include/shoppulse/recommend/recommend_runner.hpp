@@ -1,17 +1,19 @@
 #pragma once
 // The recommend thread: owns the Recommender.
 //
-// Role: on start, replays the retained event log into a fresh Recommender;
-// then applies the events the engine thread hands over through offer(), and
-// publishes an immutable RecommendSnapshot (cold-start lists, stats) every
-// publish interval. Personal queries run as tasks on the recommend thread
-// between batches, so a query answered after an event was offered reflects
-// it (offer → applied is one loop iteration, well under a second).
+// Role: on start, restores the Recommender from its latest checkpoint (when
+// there is one taken under the same learning settings) and replays the log
+// after it; then applies the events the engine thread hands over through
+// offer(), publishes an immutable RecommendSnapshot (cold-start lists, stats)
+// every publish interval, and checkpoints every checkpoint interval and at
+// stop. Personal queries run as tasks on the recommend thread between
+// batches, so a query answered after an event was offered reflects it
+// (offer → applied is one loop iteration, well under a second).
 // Nothing is lost when the hand-off ring is full: offer() drops, and the
 // thread notices the sequence gap and re-reads the missing events from the
 // log, so the state always equals a replay of the log in order.
-// Lifecycle: start() spawns the thread; stop() finishes queued queries and
-// joins. No checkpoint: start-up replays the log (bounded by retention).
+// Lifecycle: start() spawns the thread; stop() finishes queued queries,
+// writes a checkpoint and joins.
 // Threading: offer() from ONE producer thread (the engine thread); every
 // other public method from any thread.
 #include <cstdint>
@@ -33,6 +35,7 @@ struct RecommendRunnerConfig {
   std::size_t ring_capacity = 1u << 16;    // events between engine and recommend thread; events
   std::size_t max_pending_queries = 4096;  // queued tasks; more → overloaded
   std::size_t snapshot_list_length = 50;   // items in each published cold-start list
+  std::int64_t checkpoint_interval_ms = 60000;  // recommender checkpoint period; ms (0 = only at stop)
 };
 
 // Published by the recommend thread; immutable once shared.
@@ -45,8 +48,12 @@ struct RecommendSnapshot {
 };
 
 struct RecommendRunnerStats {
-  std::string state = "stopped";  // replaying, running, stopped
-  std::uint64_t replayed_events = 0;
+  std::string state = "stopped";  // restoring, replaying, running, stopped
+  Sequence restored_through = 0;   // covered by the checkpoint restored at start; 0 = none
+  std::uint64_t replayed_events = 0;  // read from the log at start, after the checkpoint
+  std::uint64_t checkpoints = 0;      // written since start
+  std::size_t checkpoint_bytes = 0;   // size of the last one written
+  TimestampMs last_checkpoint_ms = 0; // wall clock of the last one written
   std::uint64_t gap_reads = 0;     // times events were re-read from the log after a full ring
   std::uint64_t dropped_offers = 0;  // events offer() could not hand over (re-read later)
   Sequence applied_through = 0;
@@ -55,7 +62,7 @@ struct RecommendRunnerStats {
 class RecommendRunner {
  public:
   RecommendRunner(RecommenderConfig recommender, RecommendRunnerConfig config, const EventLog& log,
-                  const Clock& clock);
+                  CheckpointStore& checkpoints, const Clock& clock);
   ~RecommendRunner();
   RecommendRunner(const RecommendRunner&) = delete;
   RecommendRunner& operator=(const RecommendRunner&) = delete;

@@ -18,10 +18,12 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "shoppulse/core/event.hpp"
+#include "shoppulse/core/result.hpp"
 #include "shoppulse/recommend/propensity.hpp"
 
 namespace shoppulse {
@@ -123,6 +125,15 @@ class Recommender {
   // Events in log order. Events at or below applied_through() are skipped, so
   // an overlap between replay and live events is harmless.
   void apply(std::span<const Event> events);
+
+  // Serialises everything learned (the propensity model included). A
+  // Recommender restored from it answers every query exactly as this one
+  // does, and keeps doing so as both apply the same later events.
+  std::string checkpoint() const;
+  // invalid_argument when the checkpoint was taken with a different
+  // configuration (its state would not follow this one's bounds and decays);
+  // corrupt when the bytes are malformed.
+  static Result<Recommender> restore(const RecommenderConfig& config, std::string_view bytes);
 
   std::vector<Recommendation> recommend(const RecommendQuery& query) const;
   // Items most similar to product (item-CF neighbours), reason viewed_together.
