@@ -16,7 +16,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "flat_map.hpp"
+#include "shoppulse/core/flat_map.hpp"
 #include "shoppulse/core/event.hpp"
 #include "shoppulse/windows/rollup.hpp"
 #include "shoppulse/windows/window_snapshot.hpp"

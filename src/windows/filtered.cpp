@@ -4,12 +4,11 @@
 #include <map>
 
 #include "aggregates.hpp"
-#include "flat_map.hpp"
+#include "shoppulse/core/flat_map.hpp"
 #include "tier.hpp"
 
 namespace shoppulse {
 
-using windows::FlatMap;
 using windows::floor_div;
 using windows::ranked;
 

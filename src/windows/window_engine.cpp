@@ -8,7 +8,6 @@
 namespace shoppulse {
 
 using windows::Bucket;
-using windows::FlatMap;
 using windows::floor_div;
 using windows::kNoBucket;
 using windows::ranked;

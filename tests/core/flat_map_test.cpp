@@ -3,11 +3,11 @@
 #include <map>
 #include <random>
 
-#include "flat_map.hpp"
+#include "shoppulse/core/flat_map.hpp"
 
-using shoppulse::windows::FlatMap;
+using shoppulse::FlatMap;
 
-TEST_CASE("flat map agrees with std::map under random inserts and erases", "[windows]") {
+TEST_CASE("flat map agrees with std::map under random inserts and erases", "[flat_map]") {
   std::mt19937 rng(7);
   FlatMap<std::uint64_t> flat;
   std::map<std::uint32_t, std::uint64_t> reference;

@@ -1,18 +1,18 @@
 #pragma once
-// An open-addressing hash map from uint32 ids to small values, for the
-// per-event hot path of the window engine.
+// An open-addressing hash map from uint32 ids to small values, for per-event
+// and per-query hot paths (window aggregates, recommendation scoring).
 //
-// Role: bucket and window aggregates keyed by interned ids. Linear probing with
+// Role: maps keyed by interned ids without a node allocation per entry. Linear probing with
 // backward-shift deletion keeps erase tombstone-free, so maps that churn as
 // windows slide do not degrade. Lifecycle: owned by its aggregate; clear()
 // keeps the capacity so a reused ring bucket does not reallocate. Threading:
-// none; owned by the engine thread. The key 0xFFFFFFFF marks an empty slot and
+// none; one owning thread. The key 0xFFFFFFFF marks an empty slot and
 // cannot be stored (interned ids are dense from 1, so it never occurs).
 #include <cstdint>
 #include <utility>
 #include <vector>
 
-namespace shoppulse::windows {
+namespace shoppulse {
 
 template <class V>
 class FlatMap {
@@ -70,6 +70,11 @@ class FlatMap {
     return true;
   }
 
+  // Room for n entries without growing.
+  void reserve(std::size_t n) {
+    while (n * 4 > keys_.size() * 3) grow();
+  }
+
   void clear() noexcept {
     if (size_ == 0) return;
     for (auto& k : keys_) k = kEmptyKey;
@@ -117,4 +122,4 @@ class FlatMap {
   unsigned shift_ = 64;
 };
 
-}  // namespace shoppulse::windows
+}  // namespace shoppulse
