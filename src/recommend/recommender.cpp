@@ -1,6 +1,7 @@
 #include "shoppulse/recommend/recommender.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <set>
 #include <tuple>
@@ -8,12 +9,14 @@
 #include <unordered_set>
 
 #include "decay.hpp"
+#include "dense_map.hpp"
 #include "shoppulse/core/byte_codec.hpp"
 
 namespace shoppulse {
 
 using recommend_detail::decay_factor;
 using recommend_detail::Decayed;
+using recommend_detail::DenseMap;
 using recommend_detail::HourCounts;
 
 std::string_view to_string(ReasonKind kind) noexcept {
@@ -155,8 +158,8 @@ void keep_top(std::vector<Recommendation>& v, std::size_t limit) {
 
 struct Recommender::State {
   RecommenderConfig config;
-  std::unordered_map<Id, ItemState> items;
-  std::unordered_map<Id, UserState> users;
+  DenseMap<ItemState> items;
+  DenseMap<UserState> users;
   std::unordered_map<Id, std::vector<Id>> category_items;  // may hold stale ids; checked on use
   std::unordered_map<Id, LocationState> location_items;
   std::vector<std::pair<Id, const ItemState*>> trend_hot;  // trending candidates
@@ -169,6 +172,7 @@ struct Recommender::State {
   std::uint64_t evicted_items = 0;
   std::uint64_t evicted_users = 0;
   std::int64_t last_location_sweep_hour = 0;
+  std::vector<std::pair<ItemState*, const HistoryEntry*>> partners;  // scratch of learn_interest
 
   // The kPopularTop items of highest activity, kept exactly: activity
   // decays at one rate for all items, so log2(value) + time / half-life
@@ -187,12 +191,10 @@ struct Recommender::State {
   Result<void> load(ByteReader& r);
 
   const ItemState* item(Id id) const {
-    auto it = items.find(id);
-    return it == items.end() ? nullptr : &it->second;
+    return items.find(id);
   }
   const UserState* user(Id id) const {
-    auto it = users.find(id);
-    return it == users.end() ? nullptr : &it->second;
+    return users.find(id);
   }
 
   double engagement(const ItemState& s) const { return s.engagement.at(now, config.similarity_half_life_ms); }
@@ -339,16 +341,28 @@ struct Recommender::State {
       is.engagement.add(delta, e.time_ms, config.similarity_half_life_ms);
       is.norm = static_cast<float>(damp(std::max<double>(is.engagement.value, 0)));
       const float own_norm = norm_at(is, e.time_ms);
-      std::size_t paired = 0;
-      for (auto it = h.rbegin(); it != h.rend() && paired < config.pair_history; ++it) {
+      // The partners' states and neighbour lists are scattered in memory:
+      // find them all and prefetch first, so their cache misses overlap
+      // instead of being paid one after another in the updates below.
+      partners.clear();
+      for (auto it = h.rbegin(); it != h.rend() && partners.size() < config.pair_history; ++it) {
         if (it->item == e.product) continue;
-        ++paired;
-        auto other = items.find(it->item);
-        if (other == items.end()) continue;
+        ItemState* other = items.find(it->item);
+        partners.push_back({other, &*it});
+        if (other) __builtin_prefetch(other);
+      }
+      for (const auto& [other, _] : partners) {
+        if (!other) continue;
+        const Neighbour* n = other->neighbours.data();
+        const std::size_t size = other->neighbours.size();
+        for (std::size_t k = 1; k < 8; ++k) __builtin_prefetch(n + k * size / 8);  // the first three probes
+      }
+      for (const auto& [other, it] : partners) {
+        if (!other) continue;
         const double prox = decay_factor(std::llabs(e.time_ms - it->time), config.pair_half_life_ms);
         const double c = std::sqrt(static_cast<double>(delta) * it->weight) * prox;
-        add_co(is, it->item, norm_at(other->second, e.time_ms), c, e.time_ms);
-        add_co(other->second, e.product, own_norm, c, e.time_ms);
+        add_co(is, it->item, norm_at(*other, e.time_ms), c, e.time_ms);
+        add_co(*other, e.product, own_norm, c, e.time_ms);
       }
     }
     HistoryEntry entry{e.product, is.category, std::max(old, w), std::max(e.time_ms, found == h.end() ? 0 : found->time)};
@@ -389,7 +403,7 @@ struct Recommender::State {
 
   void rebuild_pop_top() {
     pop_top.clear();
-    for (auto& [id, is] : items) {
+    for (auto&& [id, is] : items) {
       is.pop_top = false;
       if (is.activity.value > 0) update_pop_top(id, is);
     }
@@ -427,7 +441,7 @@ struct Recommender::State {
   }
 
   void rebuild_trending() {
-    for (auto& [_, is] : items) is.trend_hot = false;
+    for (auto&& [_, is] : items) is.trend_hot = false;
     trend_hot.clear();
     std::vector<std::pair<double, std::pair<Id, const ItemState*>>> v;
     for (const auto& [id, is] : items)
@@ -491,8 +505,8 @@ struct Recommender::State {
       rebuild_pop_top();
       for (auto& [cat, ids] : category_items)
         std::erase_if(ids, [&](Id id) {
-          auto it = items.find(id);
-          return it == items.end() || it->second.category != cat;
+          const ItemState* is = items.find(id);
+          return !is || is->category != cat;
         });
       std::erase_if(category_items, [](const auto& kv) { return kv.second.empty(); });
     }
@@ -808,6 +822,7 @@ namespace {
 
 // Bumped when the layout below changes; restore() refuses other formats.
 constexpr std::uint8_t kCheckpointFormat = 1;
+constexpr Id kMaxCheckpointId = Id{1} << 30;
 
 // The settings that shape the learned state. Query-time settings (blend
 // weights, candidate and neighbour counts, interest half-life) are left out,
@@ -904,7 +919,7 @@ void Recommender::State::save(ByteWriter& w) const {
   const std::vector<Id> item_ids = sorted_keys(items);
   w.varint(item_ids.size());
   for (Id id : item_ids) {
-    const ItemState& is = items.at(id);
+    const ItemState& is = *items.find(id);
     w.varint(id);
     w.varint(is.category);
     put_decayed(w, now, is.engagement);
@@ -926,7 +941,7 @@ void Recommender::State::save(ByteWriter& w) const {
   const std::vector<Id> user_ids = sorted_keys(users);
   w.varint(user_ids.size());
   for (Id id : user_ids) {
-    const UserState& us = users.at(id);
+    const UserState& us = *users.find(id);
     w.varint(id);
     w.varint(us.location);
     put_time(w, now, us.last_seen);
@@ -988,9 +1003,19 @@ Result<void> Recommender::State::load(ByteReader& r) {
   // Every record below takes at least a few bytes; count() bounds each
   // allocation by what the input can hold.
   const std::size_t n_items = r.count(8);
-  items.reserve(n_items);
+  Id previous = 0;
+  // Ids are written in ascending order and index a slot array: a bad one
+  // must not drive a huge allocation (the checksum has already passed).
+  const auto next_id = [&](Id& prev) {
+    const Id id = r.u32();
+    if (id <= prev || id > kMaxCheckpointId) r.fail();
+    prev = id;
+    return id;
+  };
   for (std::size_t i = 0; i < n_items && !r.failed(); ++i) {
-    ItemState& is = items[r.u32()];
+    const Id id = next_id(previous);
+    if (r.failed()) break;
+    ItemState& is = items[id];
     is.category = r.u32();
     is.engagement = get_decayed(r, now);
     is.activity = get_decayed(r, now);
@@ -1009,9 +1034,11 @@ Result<void> Recommender::State::load(ByteReader& r) {
   }
 
   const std::size_t n_users = r.count(4);
-  users.reserve(n_users);
+  previous = 0;
   for (std::size_t i = 0; i < n_users && !r.failed(); ++i) {
-    UserState& us = users[r.u32()];
+    const Id id = next_id(previous);
+    if (r.failed()) break;
+    UserState& us = users[id];
     us.location = r.u32();
     us.last_seen = get_time(r, now);
     us.history.resize(r.count(7));
@@ -1050,10 +1077,11 @@ Result<void> Recommender::State::load(ByteReader& r) {
 
   const std::size_t n_trend = r.count();
   for (std::size_t j = 0; j < n_trend && !r.failed(); ++j) {
-    auto it = items.find(r.u32());
-    if (it == items.end() || it->second.trend_hot) return corrupt("trending item unknown or repeated");
-    it->second.trend_hot = true;
-    trend_hot.emplace_back(it->first, &it->second);
+    const Id id = r.u32();
+    ItemState* is = items.find(id);
+    if (!is || is->trend_hot) return corrupt("trending item unknown or repeated");
+    is->trend_hot = true;
+    trend_hot.emplace_back(id, is);
   }
   trend_threshold = r.f64();
 
@@ -1067,15 +1095,24 @@ Result<void> Recommender::State::load(ByteReader& r) {
 Recommender::Recommender(RecommenderConfig config) : state_(std::make_unique<State>(std::move(config))) {}
 Recommender::~Recommender() = default;
 
+// Layout: the state, then a checksum of it (fixed 8 bytes), so damaged
+// bytes are refused before any of them sizes an allocation.
 std::string Recommender::checkpoint() const {
   ByteWriter w;
   state_->save(w);
+  const std::uint64_t sum = checksum64(w.str());
+  w.f64(std::bit_cast<double>(sum));
   return std::move(w.str());
 }
 
 Result<Recommender> Recommender::restore(const RecommenderConfig& config, std::string_view bytes) {
+  if (bytes.size() < 8) return make_error(Errc::corrupt, "recommender checkpoint: truncated");
+  const std::string_view body = bytes.substr(0, bytes.size() - 8);
+  ByteReader tail(bytes.substr(body.size()));
+  if (std::bit_cast<std::uint64_t>(tail.f64()) != checksum64(body))
+    return make_error(Errc::corrupt, "recommender checkpoint: checksum mismatch");
   Recommender r(config);
-  ByteReader in(bytes);
+  ByteReader in(body);
   if (auto loaded = r.state_->load(in); !loaded) return loaded.error();
   return r;
 }

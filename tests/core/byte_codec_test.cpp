@@ -44,3 +44,18 @@ TEST_CASE("byte codec reading past the end fails and returns zeros", "[byte_code
   CHECK(r.f64() == 0.0);
   CHECK(r.varint() == 0);
 }
+
+TEST_CASE("checksum64 is a function of the bytes and sees every bit", "[byte_codec]") {
+  std::string a(1000, '\0');
+  for (std::size_t i = 0; i < a.size(); ++i) a[i] = static_cast<char>(i * 7);
+  const std::uint64_t base = checksum64(a);
+  CHECK(checksum64(std::string(a)) == base);
+  for (std::size_t i = 0; i < a.size(); i += 37)
+    for (int bit = 0; bit < 8; bit += 3) {
+      std::string b = a;
+      b[i] = static_cast<char>(b[i] ^ (1 << bit));
+      CHECK(checksum64(b) != base);
+    }
+  CHECK(checksum64(a.substr(0, 999)) != base);
+  CHECK(checksum64("") != checksum64(std::string(1, '\0')));
+}

@@ -1,9 +1,11 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <bit>
 #include <span>
 #include <vector>
 
+#include "shoppulse/core/byte_codec.hpp"
 #include "shoppulse/recommend/recommender.hpp"
 
 using namespace shoppulse;
@@ -488,6 +490,17 @@ TEST_CASE("A damaged checkpoint is refused without crashing", "[recommend][check
     CHECK(restored.error().code == Errc::corrupt);
   }
   CHECK_FALSE(Recommender::restore(config, bytes + "x"));
+  // Cut bodies that carry a valid checksum reach the decoder, which refuses them.
+  const std::string_view body = std::string_view(bytes).substr(0, bytes.size() - 8);
+  for (std::size_t cut = 0; cut < body.size(); cut += 1 + cut / 3) {
+    std::string sealed(body.substr(0, cut));
+    ByteWriter sum;
+    sum.f64(std::bit_cast<double>(checksum64(sealed)));
+    sealed += sum.str();
+    auto restored = Recommender::restore(config, sealed);
+    REQUIRE_FALSE(restored);
+    CHECK(restored.error().code == Errc::corrupt);
+  }
   // Flipped bytes either fail to decode or decode to some state; never a crash.
   std::uint64_t x = 1;
   for (int i = 0; i < 200; ++i) {

@@ -107,4 +107,26 @@ class ByteReader {
   bool failed_ = false;
 };
 
+// A 64-bit checksum of bytes (not cryptographic): detects damage in stored
+// checkpoints. Eight bytes per step; the result depends only on the bytes.
+inline std::uint64_t checksum64(std::string_view bytes) noexcept {
+  const auto mix = [](std::uint64_t h, std::uint64_t v) {
+    h ^= v * 0x9E3779B97F4A7C15ull;
+    h = (h << 27) | (h >> 37);
+    return h * 0xBF58476D1CE4E5B9ull + 0x94D049BB133111EBull;
+  };
+  std::uint64_t h = 0x6A09E667F3BCC908ull ^ bytes.size();
+  std::size_t i = 0;
+  for (; i + 8 <= bytes.size(); i += 8) {
+    std::uint64_t v = 0;
+    for (std::size_t k = 0; k < 8; ++k) v |= std::uint64_t{static_cast<std::uint8_t>(bytes[i + k])} << (8 * k);
+    h = mix(h, v);
+  }
+  std::uint64_t v = 0;
+  for (std::size_t k = 0; i + k < bytes.size(); ++k) v |= std::uint64_t{static_cast<std::uint8_t>(bytes[i + k])} << (8 * k);
+  h = mix(h, v);
+  h ^= h >> 31;
+  return h;
+}
+
 }  // namespace shoppulse
