@@ -10,6 +10,7 @@
 
 #include "decay.hpp"
 #include "dense_map.hpp"
+#include "shoppulse/core/flat_map.hpp"
 #include "shoppulse/core/byte_codec.hpp"
 
 namespace shoppulse {
@@ -80,7 +81,7 @@ struct ItemState {
   float norm = 0;      // engagement.value^damping, at engagement.time
   bool trend_hot = false;  // in State::trend_hot
   bool pop_top = false;    // in State::pop_top, under pop_key
-  double pop_key = 0;
+  double pop_key = 0;      // log2(activity) + time / half-life: orders items as their activity does
   std::vector<Neighbour> neighbours;
   std::vector<Id> recent_users;  // ring of the last users, recent_users_per_item long
   std::uint32_t recent_pos = 0;
@@ -114,7 +115,7 @@ struct Scored {
     }
   }
 };
-using ScoreMap = std::unordered_map<Id, Scored>;
+using ScoreMap = FlatMap<Scored>;
 
 struct LocationItem {
   HourCounts hours;
@@ -122,8 +123,8 @@ struct LocationItem {
 };
 
 struct LocationState {
-  std::unordered_map<Id, LocationItem> items;
-  std::vector<std::pair<Id, const LocationItem*>> hot;  // candidates; pointers stay valid until a sweep
+  FlatMap<LocationItem> items;
+  std::vector<Id> hot;  // candidates (items.find on use: values move when the map grows)
   double threshold = 0;  // score an item needs to join `hot`
 };
 
@@ -308,7 +309,7 @@ struct Recommender::State {
             const double ls = li.hours.last_and_previous(now).first;
             if (ls > 0 && ls >= loc.threshold) {
               li.hot = true;
-              loc.hot.emplace_back(e.product, &li);
+              loc.hot.push_back(e.product);
               if (loc.hot.size() > 2 * kHotKeep) trim_location(loc);
             }
           }
@@ -390,6 +391,7 @@ struct Recommender::State {
     if (is.pop_top) {
       pop_top.erase({is.pop_key, id, &is});
     } else if (pop_top.size() >= kPopularTop && !(std::tuple<double, Id, ItemState*>{key, id, &is} > *pop_top.begin())) {
+      is.pop_key = key;
       return;
     }
     is.pop_top = true;
@@ -405,6 +407,7 @@ struct Recommender::State {
     pop_top.clear();
     for (auto&& [id, is] : items) {
       is.pop_top = false;
+      is.pop_key = pop_key_of(is);
       if (is.activity.value > 0) update_pop_top(id, is);
     }
   }
@@ -449,15 +452,16 @@ struct Recommender::State {
     set_trending(v);
   }
 
-  void set_location(LocationState& loc, std::vector<std::pair<double, std::pair<Id, const LocationItem*>>>& v) {
-    for (const auto& c : loc.hot) const_cast<LocationItem*>(c.second)->hot = false;
+  void set_location(LocationState& loc, std::vector<std::pair<double, Id>>& v) {
+    for (Id id : loc.hot)
+      if (LocationItem* li = loc.items.find(id)) li->hot = false;
     std::erase_if(v, [](const auto& x) { return x.first <= 0; });
     nth_best(v, kHotKeep);
     loc.hot.clear();
     loc.threshold = 0;
-    for (const auto& [score, c] : v) {
-      const_cast<LocationItem*>(c.second)->hot = true;
-      loc.hot.push_back(c);
+    for (const auto& [score, id] : v) {
+      loc.items.find(id)->hot = true;
+      loc.hot.push_back(id);
     }
     if (v.size() >= kHotKeep) {
       loc.threshold = v.front().first;
@@ -466,18 +470,20 @@ struct Recommender::State {
   }
 
   void trim_location(LocationState& loc) {
-    std::vector<std::pair<double, std::pair<Id, const LocationItem*>>> v;
+    std::vector<std::pair<double, Id>> v;
     v.reserve(loc.hot.size());
-    for (const auto& c : loc.hot) v.push_back({c.second->hours.last_and_previous(now).first, c});
+    for (Id id : loc.hot)
+      if (const LocationItem* li = loc.items.find(id)) v.push_back({li->hours.last_and_previous(now).first, id});
     set_location(loc, v);
   }
 
   void rebuild_location(LocationState& loc) {
-    for (auto& [_, li] : loc.items) li.hot = false;
+    loc.items.for_each([](Id, LocationItem& li) { li.hot = false; });
     loc.hot.clear();
-    std::vector<std::pair<double, std::pair<Id, const LocationItem*>>> v;
-    for (const auto& [id, li] : loc.items)
-      if (const double ls = li.hours.last_and_previous(now).first; ls > 0) v.push_back({ls, {id, &li}});
+    std::vector<std::pair<double, Id>> v;
+    loc.items.for_each([&](Id id, const LocationItem& li) {
+      if (const double ls = li.hours.last_and_previous(now).first; ls > 0) v.push_back({ls, id});
+    });
     set_location(loc, v);
   }
 
@@ -517,8 +523,13 @@ struct Recommender::State {
       rebuild_trend = true;
       if (hour != last_location_sweep_hour) {
         last_location_sweep_hour = hour;
-        for (auto& [_, loc] : location_items)
-          std::erase_if(loc.items, [&](const auto& kv) { return kv.second.hours.stale(now); });
+        for (auto& [_, loc] : location_items) {
+          std::vector<Id> stale;
+          loc.items.for_each([&](Id id, const LocationItem& li) {
+            if (li.hours.stale(now)) stale.push_back(id);
+          });
+          for (Id id : stale) loc.items.erase(id);
+        }
         std::erase_if(location_items, [](const auto& kv) { return kv.second.items.empty(); });
       }
       for (auto& [_, loc] : location_items) rebuild_location(loc);
@@ -573,31 +584,32 @@ struct Recommender::State {
 
   ScoreMap user_cf(Id uid, const UserState& us) const {
     ScoreMap out;
-    std::unordered_map<Id, double> dot;
+    FlatMap<double> dot;
+    dot.reserve(config.max_candidate_users);
     for (auto h = us.history.rbegin(); h != us.history.rend(); ++h) {
       const ItemState* is = item(h->item);
       if (!is) continue;
       for (Id v : is->recent_users) {
         if (v == uid) continue;
-        auto d = dot.find(v);
-        if (d == dot.end()) {
+        double* d = dot.find(v);
+        if (!d) {
           if (dot.size() >= config.max_candidate_users) continue;
-          d = dot.emplace(v, 0.0).first;
+          d = &dot[v];
         }
         const UserState* vs = user(v);
         if (!vs) continue;
         for (const HistoryEntry& vh : vs->history)
-          if (vh.item == h->item) d->second += static_cast<double>(h->weight) * vh.weight;
+          if (vh.item == h->item) *d += static_cast<double>(h->weight) * vh.weight;
       }
     }
     const double nu = norm(us);
     std::vector<std::pair<double, Id>> nearest;
-    for (const auto& [v, d] : dot) {
-      if (d <= 0) continue;
+    dot.for_each([&](Id v, double d) {
+      if (d <= 0) return;
       const UserState* vs = user(v);
-      if (!vs) continue;
+      if (!vs) return;
       nearest.emplace_back(d / (nu * norm(*vs) + 1e-12), v);
-    }
+    });
     std::sort(nearest.begin(), nearest.end(), [](const auto& a, const auto& b) {
       if (a.first != b.first) return a.first > b.first;
       return a.second < b.second;
@@ -609,41 +621,61 @@ struct Recommender::State {
   }
 
   ScoreMap category_interest(const UserState& us) const {
-    std::unordered_map<Id, double> interest;
+    FlatMap<double> interest;
     for (const HistoryEntry& h : us.history)
       if (h.category != kNoId) interest[h.category] += recency(h);
     std::vector<std::pair<double, Id>> top;
-    for (const auto& [c, v] : interest) top.emplace_back(v, c);
+    interest.for_each([&](Id c, double v) { top.emplace_back(v, c); });
     std::sort(top.begin(), top.end(), [](const auto& a, const auto& b) {
       if (a.first != b.first) return a.first > b.first;
       return a.second < b.second;
     });
     if (top.size() > 3) top.resize(3);
     ScoreMap out;
-    for (const auto& [v, c] : top) {
-      auto ids = category_items.find(c);
-      if (ids == category_items.end()) continue;
-      std::vector<std::pair<double, Id>> pop;
-      for (Id id : ids->second) {
-        const ItemState* is = item(id);
-        if (is && is->category == c) pop.emplace_back(is->activity.at(now, config.popularity_half_life_ms), id);
-      }
-      const std::size_t keep = std::min<std::size_t>(pop.size(), 50);
-      std::partial_sort(pop.begin(), pop.begin() + static_cast<std::ptrdiff_t>(keep), pop.end(),
-                        [](const auto& a, const auto& b) {
-                          if (a.first != b.first) return a.first > b.first;
-                          return a.second < b.second;
-                        });
-      for (std::size_t i = 0; i < keep; ++i) out[pop[i].second].add(v * pop[i].first, c);
-    }
+    for (const auto& [v, c] : top)
+      for (const auto& [a, id] : popular_in_category(c, 50, static_cast<const Filter*>(nullptr))) out[id].add(v * a, c);
     return out;
+  }
+
+  // The n most active items of category c (activity now, best first, ties by
+  // id), among those keep accepts. Ranked by pop_key, which orders items as
+  // their activity does at any time, so only the winners pay for a decay.
+  template <class Keep>
+  std::vector<std::pair<double, Id>> popular_in_category(Id c, std::size_t n, const Keep* keep) const {
+    std::vector<std::pair<double, Id>> ranked;
+    auto ids = category_items.find(c);
+    if (ids == category_items.end() || n == 0) return ranked;
+    for (Id id : ids->second) {
+      const ItemState* is = item(id);
+      if (!is || is->category != c || is->activity.value <= 0) continue;
+      if (keep && !(*keep)(id)) continue;
+      ranked.emplace_back(is->pop_key, id);
+    }
+    // A category list may repeat an id (its category changed back and forth).
+    std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+      if (a.second != b.second) return a.second < b.second;
+      return a.first < b.first;
+    });
+    ranked.erase(std::unique(ranked.begin(), ranked.end(),
+                             [](const auto& a, const auto& b) { return a.second == b.second; }),
+                 ranked.end());
+    nth_best(ranked, n);
+    for (auto& [score, id] : ranked) score = item(id)->activity.at(now, config.popularity_half_life_ms);
+    std::erase_if(ranked, [](const auto& x) { return x.first <= 0; });
+    std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+      if (a.first != b.first) return a.first > b.first;
+      return a.second < b.second;
+    });
+    return ranked;
   }
 
   ScoreMap location_popular(Id location) const {
     ScoreMap out;
     auto m = location_items.find(location);
     if (m == location_items.end()) return out;
-    for (const auto& [id, li] : m->second.hot) {
+    for (Id id : m->second.hot) {
+      const LocationItem* li = m->second.items.find(id);
+      if (!li) continue;
       const double last = li->hours.last_and_previous(now).first;
       if (last > 0) out[id].add(last, location);
     }
@@ -688,8 +720,9 @@ struct Recommender::State {
   std::vector<Recommendation> from_scores(const ScoreMap& m, ReasonKind kind, const Filter& keep,
                                           std::size_t limit) const {
     std::vector<Recommendation> out;
-    for (const auto& [id, s] : m)
+    m.for_each([&](Id id, const Scored& s) {
       if (s.score > 0 && keep(id)) out.push_back({id, s.score, {kind, s.because}});
+    });
     keep_top(out, limit);
     return out;
   }
@@ -708,22 +741,17 @@ struct Recommender::State {
         const double last = li.hours.last_and_previous(now).first;
         if (last > 0) out.push_back({id, last, {ReasonKind::popular_in_location, q.location}});
       };
-      for (const auto& [id, li] : m->second.hot) consider(id, *li);
+      for (Id id : m->second.hot)
+        if (const LocationItem* li = m->second.items.find(id)) consider(id, *li);
       // The candidates cover the top kHotKeep; scan everything when they
       // cannot fill the list.
       if (out.size() < q.limit && m->second.hot.size() < m->second.items.size()) {
         out.clear();
-        for (const auto& [id, li] : m->second.items) consider(id, li);
+        m->second.items.for_each([&](Id id, const LocationItem& li) { consider(id, li); });
       }
     } else if (q.category != kNoId) {
-      auto ids = category_items.find(q.category);
-      if (ids != category_items.end())
-        for (Id id : ids->second) {
-          const ItemState* is = item(id);
-          if (!is || is->category != q.category || (keep && !(*keep)(id))) continue;
-          const double a = is->activity.at(now, config.popularity_half_life_ms);
-          if (a > 0) out.push_back({id, a, {ReasonKind::popular_in_category, q.category}});
-        }
+      for (const auto& [a, id] : popular_in_category(q.category, q.limit, keep))
+        out.push_back({id, a, {ReasonKind::popular_in_category, q.category}});
     } else {
       const auto& all = popular_overall();
       for (const Recommendation& r : all) {
@@ -773,14 +801,17 @@ struct Recommender::State {
       double best = -1;
       Reason reason;
     };
-    std::unordered_map<Id, Total> total;
+    FlatMap<Total> total;
+    std::size_t candidates = 0;
+    for (const Component& c : parts) candidates += c.scores.size();
+    total.reserve(candidates);
     for (const Component& c : parts) {
       if (c.weight <= 0) continue;
       double max = 0;
-      for (const auto& [_, s] : c.scores) max = std::max(max, s.score);
+      c.scores.for_each([&](Id, const Scored& s) { max = std::max(max, s.score); });
       if (max <= 0) continue;
-      for (const auto& [id, s] : c.scores) {
-        if (s.score <= 0 || !keep(id)) continue;
+      c.scores.for_each([&](Id id, const Scored& s) {
+        if (s.score <= 0) return;
         const double part = c.weight * s.score / max;
         Total& t = total[id];
         t.score += part;
@@ -788,11 +819,14 @@ struct Recommender::State {
           t.best = part;
           t.reason = Reason{c.kind, s.because};
         }
-      }
+      });
     }
+    // The filter depends on the item only: checked once per candidate.
     std::vector<Recommendation> out;
     out.reserve(total.size());
-    for (const auto& [id, t] : total) out.push_back({id, t.score, t.reason});
+    total.for_each([&](Id id, const Total& t) {
+      if (keep(id)) out.push_back({id, t.score, t.reason});
+    });
     keep_top(out, q.limit);
     if (q.fill_cold_start && out.size() < q.limit) fill(out, q, us, keep);
     return out;
@@ -800,13 +834,14 @@ struct Recommender::State {
 
   // Pads with cold-start lists: category, location this hour, overall.
   void fill(std::vector<Recommendation>& out, const RecommendQuery& q, const UserState* us, const Filter& keep) const {
-    std::unordered_set<Id> have;
-    for (const Recommendation& r : out) have.insert(r.product);
+    FlatMap<std::uint8_t> have;
+    for (const Recommendation& r : out) have[r.product] = 1;
     const double floor = out.empty() ? 1.0 : out.back().score;
     auto pad = [&](std::vector<Recommendation> more) {
       for (Recommendation& r : more) {
         if (out.size() >= q.limit) return;
-        if (!have.insert(r.product).second) continue;
+        if (have.find(r.product)) continue;
+        have[r.product] = 1;
         r.score = floor * 0.5 / static_cast<double>(out.size() + 1);
         out.push_back(r);
       }
@@ -967,13 +1002,18 @@ void Recommender::State::save(ByteWriter& w) const {
   for (Id l : location_ids) {
     const LocationState& loc = location_items.at(l);
     w.varint(l);
-    const std::vector<Id> ids = sorted_keys(loc.items);
+    std::vector<Id> ids;
+    ids.reserve(loc.items.size());
+    loc.items.for_each([&](Id id, const LocationItem&) { ids.push_back(id); });
+    std::sort(ids.begin(), ids.end());
     w.varint(ids.size());
     for (Id id : ids) {
       w.varint(id);
-      put_hours(w, loc.items.at(id).hours);
+      put_hours(w, loc.items.find(id)->hours);
     }
-    put_ids(w, hot_ids(loc.hot));
+    std::vector<Id> hot = loc.hot;
+    std::sort(hot.begin(), hot.end());
+    put_ids(w, hot);
     w.f64(loc.threshold);
   }
 
@@ -1063,14 +1103,16 @@ Result<void> Recommender::State::load(ByteReader& r) {
     const std::size_t n = r.count(14);
     for (std::size_t j = 0; j < n && !r.failed(); ++j) {
       const Id id = r.u32();
+      if (id == FlatMap<LocationItem>::kEmptyKey) return corrupt("location item id");
       loc.items[id].hours = get_hours(r);
     }
     const std::size_t n_hot = r.count();
     for (std::size_t j = 0; j < n_hot && !r.failed(); ++j) {
-      auto it = loc.items.find(r.u32());
-      if (it == loc.items.end() || it->second.hot) return corrupt("hot location item unknown or repeated");
-      it->second.hot = true;
-      loc.hot.emplace_back(it->first, &it->second);
+      const Id id = r.u32();
+      LocationItem* li = loc.items.find(id);
+      if (!li || li->hot) return corrupt("hot location item unknown or repeated");
+      li->hot = true;
+      loc.hot.push_back(id);
     }
     loc.threshold = r.f64();
   }
