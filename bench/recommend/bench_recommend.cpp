@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "common/machine_limits.hpp"
@@ -217,6 +218,33 @@ int main(int argc, char** argv) {
   }
   report.result("CPU share the thread got while querying", (thread_cpu_seconds() - qcpu0) / qwall.seconds(), "");
   report.result("RSS after the queries", double(rss_bytes()) / (1 << 20), "MiB");
+
+  // The recommend thread pauses for checkpoint() every
+  // recommend.checkpoint_interval; a restart pays for restore().
+  report.section("checkpoint of the model (recommend thread pause; restart)");
+  {
+    Stopwatch first_watch;
+    (void)rec.checkpoint();
+    report.result("checkpoint() time, first", first_watch.seconds() * 1e3, "ms");
+    Stopwatch save_watch;  // later ones reuse the last size for their buffer
+    const std::string bytes = rec.checkpoint();
+    report.result("checkpoint() time, next", save_watch.seconds() * 1e3, "ms");
+    report.result("checkpoint size", double(bytes.size()) / (1 << 20), "MiB");
+    report.result("checkpoint bytes per event applied", double(bytes.size()) / double(events), "B");
+    Stopwatch restore_watch;
+    auto restored = Recommender::restore(RecommenderConfig{}, bytes);
+    report.result("restore() time", restore_watch.seconds() * 1e3, "ms");
+    if (!restored) {
+      report.result("restore failed", 1, "");
+    } else {
+      RecommendQuery q;
+      q.user = 1;
+      const bool same = restored.value().recommend(q).size() == rec.recommend(q).size() &&
+                        restored.value().stats().neighbour_entries == st.neighbour_entries;
+      report.result("restored model answers like the original (1 = yes)", same ? 1 : 0, "");
+      report.result("replay of the same events for comparison (apply time)", apply_s * 1e3, "ms");
+    }
+  }
 
   measure_machine_limits(report, opts.quick());
   return 0;

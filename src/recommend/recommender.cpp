@@ -268,6 +268,7 @@ struct Recommender::State {
   std::uint64_t evicted_users = 0;
   std::int64_t last_location_sweep_hour = 0;
   std::vector<std::pair<ItemState*, const HistoryEntry*>> partners;  // scratch of learn_interest
+  mutable std::size_t last_checkpoint_bytes = 0;  // sizes the next checkpoint's buffer
 
   // The kPopularTop items of highest activity, kept exactly: activity
   // decays at one rate for all items, so log2(value) + time / half-life
@@ -1229,7 +1230,11 @@ Recommender::~Recommender() = default;
 // bytes are refused before any of them sizes an allocation.
 std::string Recommender::checkpoint() const {
   ByteWriter w;
+  // The state changes little between checkpoints: room for the last size
+  // and some growth spares copying a string of tens of MiB while it grows.
+  w.reserve(state_->last_checkpoint_bytes + state_->last_checkpoint_bytes / 8);
   state_->save(w);
+  state_->last_checkpoint_bytes = w.str().size();
   const std::uint64_t sum = checksum64(w.str());
   w.f64(std::bit_cast<double>(sum));
   return std::move(w.str());

@@ -18,11 +18,14 @@ class ByteWriter {
  public:
   void u8(std::uint8_t v) { out_.push_back(static_cast<char>(v)); }
   void varint(std::uint64_t v) {
+    char buf[10];
+    std::size_t n = 0;
     while (v >= 0x80) {
-      out_.push_back(static_cast<char>((v & 0x7F) | 0x80));
+      buf[n++] = static_cast<char>((v & 0x7F) | 0x80);
       v >>= 7;
     }
-    out_.push_back(static_cast<char>(v));
+    buf[n++] = static_cast<char>(v);
+    out_.append(buf, n);
   }
   void svarint(std::int64_t v) {
     varint((static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63));
@@ -34,10 +37,13 @@ class ByteWriter {
   void f32(float v) { fixed(std::bit_cast<std::uint32_t>(v), 4); }
   void f64(double v) { fixed(std::bit_cast<std::uint64_t>(v), 8); }
   std::string& str() noexcept { return out_; }
+  void reserve(std::size_t bytes) { out_.reserve(bytes); }
 
  private:
   void fixed(std::uint64_t v, int n) {
-    for (int i = 0; i < n; ++i, v >>= 8) out_.push_back(static_cast<char>(v & 0xFF));
+    char buf[8];
+    for (int i = 0; i < n; ++i, v >>= 8) buf[i] = static_cast<char>(v & 0xFF);
+    out_.append(buf, static_cast<std::size_t>(n));
   }
   std::string out_;
 };
