@@ -100,9 +100,9 @@ int run_evaluate(const AppConfig& cfg, const std::string& format_text, const std
   options.train_fraction = train_fraction;
   options.only_new_items = only_new_items;
   options.recommender = cfg.recommend;
-  // A propensity example is labelled negative only once its horizon has
-  // passed: on a short data set a horizon longer than the test part leaves
-  // only positives, and the AUC says nothing. Keep it within half the test span.
+  // A propensity example is resolved only once its horizon has passed: on a
+  // short data set a horizon longer than the test part leaves no test example
+  // at all. Keep it within half the test span.
   if (!loaded->events.empty()) {
     auto [lo, hi] = std::minmax_element(loaded->events.begin(), loaded->events.end(),
                                         [](const Event& a, const Event& b) { return a.time_ms < b.time_ms; });

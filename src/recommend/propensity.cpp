@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <deque>
+#include <limits>
+#include <list>
 #include <unordered_map>
 
 #include "decay.hpp"
@@ -10,56 +12,78 @@
 
 namespace shoppulse {
 
+using recommend_detail::decay_factor;
 using recommend_detail::Decayed;
 
 namespace {
 
-// Feature layout (all roughly in [0, 3] so one learning rate suits all).
-enum Feature : std::size_t {
-  kBias,
-  kIsView,
-  kIsClick,
-  kIsCart,
-  kIsFavorite,
-  kIsRemove,
-  kSinceLast,      // log1p(seconds since the user's previous event) / 5
-  kFrequency,      // log1p(decayed events) / 2
-  kCarts,          // log1p(decayed add_to_cart)
-  kFavorites,      // log1p(decayed favorites)
-  kSessionDepth,   // log1p(events this session) / 2
-  kSameItemViews,  // log1p(this user's recent events on this item)
-  kPastPurchases,  // log1p(decayed purchases)
-  kCartMinusRemove,  // carts not removed again, clamped to [0, 3]
-};
-static_assert(kCartMinusRemove + 1 == kPropensityFeatures);
+namespace pf = propensity_feature;
 
+// Conversion rates are purchases per interest (non-purchase) event, with
+// pseudo-counts pulling a thin category towards the shop-wide rate and a
+// thin product towards its category's.
+constexpr double kShopPriorEvents = 100;  // the shop rate starts at 1 / 100
+constexpr double kCategoryPriorEvents = 20;
+constexpr double kProductPriorEvents = 5;
+constexpr double kRateClamp = 3;
+constexpr std::size_t kRecentProducts = 8;
+constexpr std::uint8_t kFormatVersion = 1;
+constexpr TimestampMs kNever = std::numeric_limits<TimestampMs>::min();
+
+// An open example, in one queue for all users (opening order).
 struct Example {
-  std::uint64_t id = 0;
+  std::uint64_t id = 0;  // opening number, from 1
   TimestampMs time = 0;
+  Id user = kNoId;
+  double score = 0;      // the prediction when it was opened
   PropensityFeatures x{};
-  double score = 0;
 };
 
 struct UserState {
+  std::uint64_t first_example = 0;  // examples numbered below were opened before this state existed
   TimestampMs last_time = 0;
-  bool seen = false;
-  std::uint32_t session_depth = 0;
-  Decayed events, carts, favorites, purchases, removes;
-  std::vector<std::pair<Id, std::uint32_t>> recent_items;  // (item, events), most recent last, bounded
+  TimestampMs last_purchase = kNever;
+  std::uint32_t session_depth = 0;  // events in the current session
+  std::uint32_t open = 0;           // this user's open examples
+  Decayed events, carts, favorites, purchases;
+  std::uint8_t recent_count = 0;
+  std::array<std::pair<Id, std::uint32_t>, kRecentProducts> recent{};  // (product, events), most recent last
   PropensityFeatures last{};
-  std::deque<Example> pending;
-  TimestampMs last_seen = 0;
+  std::list<Id>::iterator recency_pos;  // this user's place in State::recency
 };
 
-struct Expiry {
-  TimestampMs time;
-  Id user;
-  std::uint64_t id;
+// Decayed purchase and interest-event counts of one category or product.
+// A table slot belongs to the id that last used it.
+struct RateSlot {
+  Id id = kNoId;
+  float buys = 0;
+  float events = 0;
+  TimestampMs time = 0;
 };
 
-constexpr std::size_t kRecentItems = 16;
+struct ShopRate {
+  double buys = 0;
+  double events = 0;
+  TimestampMs time = 0;
+};
+
+// Brings counts up to `t` (never backwards) and returns the weight an
+// addition at `t` gets: 1, or less for an addition older than the counts.
+template <class Counts>
+double bring_to(Counts& c, TimestampMs t, std::int64_t half_life_ms) {
+  if (t > c.time) {
+    const double f = decay_factor(t - c.time, half_life_ms);
+    c.buys = static_cast<decltype(c.buys)>(c.buys * f);
+    c.events = static_cast<decltype(c.events)>(c.events * f);
+    c.time = t;
+    return 1.0;
+  }
+  return decay_factor(c.time - t, half_life_ms);
+}
 
 double sigmoid(double z) { return 1.0 / (1.0 + std::exp(-z)); }
+
+double clamp_rate(double log_ratio) { return std::clamp(log_ratio, -kRateClamp, kRateClamp); }
 
 }  // namespace
 
@@ -68,11 +92,18 @@ struct PurchasePropensity::State {
   std::array<double, kPropensityFeatures> w{};
   std::array<double, kPropensityFeatures> g2{};  // AdaGrad accumulators
   std::unordered_map<Id, UserState> users;
-  std::deque<Expiry> expiry;  // log order
-  std::size_t pending = 0;
+  std::list<Id> recency;     // every user once, least recently active first
+  std::deque<Example> open;  // opening order
+  std::vector<RateSlot> categories, products;
+  ShopRate shop;
   std::uint64_t next_id = 1;
   std::uint64_t trained = 0;
   std::function<void(const PropensityOutcome&)> observer;
+
+  explicit State(const PropensityConfig& c) : config(c), categories(c.category_slots), products(c.product_slots) {
+    const double r = std::clamp(config.initial_rate, 1e-6, 1 - 1e-6);
+    w[pf::bias] = std::log(r / (1 - r));
+  }
 
   double predict(const PropensityFeatures& x) const {
     double z = 0;
@@ -80,7 +111,7 @@ struct PurchasePropensity::State {
     return sigmoid(z);
   }
 
-  void train(Id user, const Example& ex, bool label) {
+  void train(const Example& ex, bool label) {
     const double g = predict(ex.x) - (label ? 1.0 : 0.0);
     for (std::size_t i = 0; i < kPropensityFeatures; ++i) {
       const double gi = g * ex.x[i] + config.l2 * w[i];
@@ -89,114 +120,307 @@ struct PurchasePropensity::State {
       w[i] -= config.learning_rate * gi / (std::sqrt(g2[i]) + 1e-8);
     }
     ++trained;
-    if (observer) observer(PropensityOutcome{user, ex.time, ex.score, label, ex.x});
+    if (observer) observer(PropensityOutcome{ex.user, ex.time, ex.score, label, ex.x});
   }
 
-  // Labels as negative every example whose horizon has passed by `now`.
+  // The user state an open example belongs to; null once that user was evicted.
+  UserState* owner(const Example& ex) {
+    auto it = users.find(ex.user);
+    if (it == users.end() || ex.id < it->second.first_example) return nullptr;
+    return &it->second;
+  }
+
+  // Resolves every example whose horizon has passed by `now`. An event later
+  // than the end of an example's horizon resolves it before being applied,
+  // so the user's latest purchase decides the label. (Only an example opened
+  // by a late event, which waits behind younger ones, can see a purchase past
+  // its horizon; that one counts as no purchase.)
   void expire(TimestampMs now) {
-    while (!expiry.empty() && expiry.front().time < now - config.horizon_ms) {
-      const Expiry x = expiry.front();
-      expiry.pop_front();
-      auto it = users.find(x.user);
-      if (it == users.end()) continue;
-      auto& p = it->second.pending;
-      if (!p.empty() && p.front().id == x.id) {
-        train(x.user, p.front(), false);
-        p.pop_front();
-        --pending;
+    while (!open.empty() && open.front().time < now - config.horizon_ms) {
+      const Example& ex = open.front();
+      if (UserState* u = owner(ex)) {
+        --u->open;
+        const TimestampMs p = u->last_purchase;
+        const bool positive = p > ex.time && p - ex.time <= config.horizon_ms;
+        // A purchase at the very moment the example opened is ambiguous (on
+        // second-resolution sources usually the purchase's own page view).
+        if (p != ex.time) train(ex, positive);
       }
+      open.pop_front();
     }
+  }
+
+  RateSlot* slot(std::vector<RateSlot>& table, Id id) {
+    if (id == kNoId || table.empty()) return nullptr;
+    RateSlot& s = table[id % table.size()];
+    if (s.id != id) s = RateSlot{id, 0, 0, 0};
+    return &s;
   }
 
   void apply(const Event& e) {
     if (e.user == kNoId) return;
     expire(e.time_ms);
-    UserState& u = users[e.user];
-    if (e.type == EventType::purchase) {
-      for (const Example& ex : u.pending) train(e.user, ex, true);
-      pending -= u.pending.size();
-      u.pending.clear();
+    const TimestampMs t = e.time_ms;
+    const bool purchase = e.type == EventType::purchase;
+    auto [user_it, fresh] = users.try_emplace(e.user);
+    UserState& u = user_it->second;
+    if (fresh) {
+      u.first_example = next_id;
+      u.recency_pos = recency.insert(recency.end(), e.user);
+    } else {
+      recency.splice(recency.end(), recency, u.recency_pos);
     }
-    // Update the user's state with this event.
-    const std::int64_t hl = config.activity_half_life_ms;
-    const double since_s = u.seen ? std::max<double>(0, static_cast<double>(e.time_ms - u.last_time) / 1000.0) : 1e6;
-    if (!u.seen || e.time_ms - u.last_time > config.session_gap_ms) u.session_depth = 0;
-    ++u.session_depth;
-    u.seen = true;
-    u.last_time = std::max(u.last_time, e.time_ms);
-    u.last_seen = u.last_time;
-    u.events.add(1, e.time_ms, hl);
-    if (e.type == EventType::add_to_cart) u.carts.add(1, e.time_ms, hl);
-    if (e.type == EventType::favorite) u.favorites.add(1, e.time_ms, hl);
-    if (e.type == EventType::purchase) u.purchases.add(1, e.time_ms, hl);
-    if (e.type == EventType::remove_from_cart) u.removes.add(1, e.time_ms, hl);
-    std::uint32_t same = 0;
-    if (e.product != kNoId) {
-      auto& r = u.recent_items;
-      auto it = std::find_if(r.begin(), r.end(), [&](const auto& p) { return p.first == e.product; });
-      if (it != r.end()) {
-        same = it->second + 1;
-        r.erase(it);
-      } else {
-        same = 1;
-      }
-      r.emplace_back(e.product, same);
-      if (r.size() > kRecentItems) r.erase(r.begin());
-    }
-    PropensityFeatures x{};
-    x[kBias] = 1;
-    x[kIsView] = e.type == EventType::view;
-    x[kIsClick] = e.type == EventType::click || e.type == EventType::rate;
-    x[kIsCart] = e.type == EventType::add_to_cart;
-    x[kIsFavorite] = e.type == EventType::favorite;
-    x[kIsRemove] = e.type == EventType::remove_from_cart;
-    x[kSinceLast] = static_cast<float>(std::log1p(since_s) / 5);
-    x[kFrequency] = static_cast<float>(std::log1p(u.events.at(e.time_ms, hl)) / 2);
-    const double carts = u.carts.at(e.time_ms, hl);
-    x[kCarts] = static_cast<float>(std::log1p(carts));
-    x[kFavorites] = static_cast<float>(std::log1p(u.favorites.at(e.time_ms, hl)));
-    x[kSessionDepth] = static_cast<float>(std::log1p(u.session_depth) / 2);
-    x[kSameItemViews] = static_cast<float>(std::log1p(same));
-    x[kPastPurchases] = static_cast<float>(std::log1p(u.purchases.at(e.time_ms, hl)));
-    x[kCartMinusRemove] = static_cast<float>(std::clamp(carts - u.removes.at(e.time_ms, hl), 0.0, 3.0));
-    u.last = x;
-    if (e.type == EventType::purchase) return;  // examples ask "will a purchase follow?"
 
-    Example ex{next_id++, e.time_ms, x, predict(x)};
-    if (u.pending.size() >= config.max_pending_per_user) {
-      // Dropped unlabelled: its label is not known yet, and guessing would bias the model.
-      u.pending.pop_front();
-      --pending;
+    // Features, from what was known before this event.
+    PropensityFeatures x{};
+    x[pf::bias] = 1;
+    x[pf::is_click] = e.type == EventType::click || e.type == EventType::rate;
+    x[pf::is_cart] = e.type == EventType::add_to_cart;
+    x[pf::is_favorite] = e.type == EventType::favorite;
+    x[pf::is_remove] = e.type == EventType::remove_from_cart;
+
+    const std::int64_t rate_hl = config.rate_half_life_ms;
+    const double shop_w = bring_to(shop, t, rate_hl);
+    const double p_shop = (shop.buys + 1) / (shop.events + kShopPriorEvents);
+    double p_category = p_shop;
+    RateSlot* cat = slot(categories, e.category);
+    double cat_w = 0;
+    // (buys + prior x p) / (events + prior) / p, in a form that is exactly 1 without counts.
+    if (cat) {
+      cat_w = bring_to(*cat, t, rate_hl);
+      const double ratio = (cat->buys / p_shop + kCategoryPriorEvents) / (cat->events + kCategoryPriorEvents);
+      p_category = p_shop * ratio;
+      x[pf::category_rate] = static_cast<float>(clamp_rate(std::log(ratio)));
     }
-    u.pending.push_back(ex);
-    ++pending;
-    expiry.push_back({e.time_ms, e.user, ex.id});
-    while (expiry.size() > config.max_pending) {
-      const Expiry old = expiry.front();
-      expiry.pop_front();
-      auto it = users.find(old.user);
-      if (it != users.end() && !it->second.pending.empty() && it->second.pending.front().id == old.id) {
-        it->second.pending.pop_front();
-        --pending;
+    RateSlot* prod = slot(products, e.product);
+    double prod_w = 0;
+    if (prod) {
+      prod_w = bring_to(*prod, t, rate_hl);
+      const double ratio = (prod->buys / p_category + kProductPriorEvents) / (prod->events + kProductPriorEvents);
+      x[pf::product_rate] = static_cast<float>(clamp_rate(std::log(ratio)));
+    }
+
+    const std::int64_t hl = config.activity_half_life_ms;
+    if (fresh || t - u.last_time > config.session_gap_ms) u.session_depth = 0;
+    const auto recent_end = u.recent.begin() + u.recent_count;
+    const auto recent = e.product == kNoId ? recent_end : std::find_if(u.recent.begin(), recent_end, [&](const auto& p) {
+      return p.first == e.product;
+    });
+    const std::uint32_t same = recent != recent_end ? recent->second : 0;
+    if (!fresh) {
+      const double since_s = std::max<double>(0, static_cast<double>(t - u.last_time) / 1000.0);
+      x[pf::returning] = 1;
+      x[pf::since_last] = static_cast<float>(std::log1p(since_s) / 8);
+      x[pf::frequency] = static_cast<float>(std::log1p(u.events.at(t, hl)) / 2);
+      x[pf::session_depth] = static_cast<float>(std::log1p(u.session_depth) / 2);
+      x[pf::same_product] = static_cast<float>(std::log1p(same));
+      x[pf::carts] = static_cast<float>(std::log1p(std::max(0.0, u.carts.at(t, hl))));
+      x[pf::favorites] = static_cast<float>(std::log1p(u.favorites.at(t, hl)));
+      x[pf::past_purchases] = static_cast<float>(std::log1p(u.purchases.at(t, hl)));
+    }
+
+    // Then learn from the event.
+    if (purchase) {
+      shop.buys += shop_w;
+      if (cat) cat->buys = static_cast<float>(cat->buys + cat_w);
+      if (prod) prod->buys = static_cast<float>(prod->buys + prod_w);
+      u.last_purchase = std::max(u.last_purchase, t);
+      u.purchases.add(1, t, hl);
+    } else {
+      shop.events += shop_w;
+      if (cat) cat->events = static_cast<float>(cat->events + cat_w);
+      if (prod) prod->events = static_cast<float>(prod->events + prod_w);
+    }
+    ++u.session_depth;
+    u.last_time = fresh ? t : std::max(u.last_time, t);
+    u.events.add(1, t, hl);
+    if (e.type == EventType::add_to_cart) u.carts.add(1, t, hl);
+    if (e.type == EventType::remove_from_cart) u.carts.add(-1, t, hl);
+    if (e.type == EventType::favorite) u.favorites.add(1, t, hl);
+    if (e.product != kNoId) {
+      // Move the product to the most recent end, dropping the oldest when full.
+      auto from = recent != recent_end ? recent : u.recent.begin();
+      if (recent == recent_end && u.recent_count < kRecentProducts) from = recent_end, ++u.recent_count;
+      std::rotate(from, from + 1, u.recent.begin() + u.recent_count);
+      u.recent[u.recent_count - 1u] = {e.product, same + 1};
+    }
+    u.last = x;
+    if (!purchase && u.open < config.max_pending_per_user) {
+      // A user with max_pending_per_user open examples opens no more until one
+      // resolves: the bound never depends on a label.
+      open.push_back(Example{next_id++, t, e.user, predict(x), x});
+      ++u.open;
+      while (open.size() > config.max_pending) {
+        if (UserState* o = owner(open.front())) --o->open;
+        open.pop_front();
       }
     }
     evict_if_needed();
   }
 
+  // Drops the least recently active users (never the current one) down to
+  // the bound. Their open examples are dropped unlabelled as they come due.
   void evict_if_needed() {
-    const std::size_t bound = config.max_users;
-    if (bound == 0 || users.size() <= bound) return;
-    const std::size_t keep = bound - bound / 10;
-    std::vector<std::pair<TimestampMs, Id>> order;
-    order.reserve(users.size());
-    for (const auto& [id, u] : users) order.emplace_back(u.last_seen, id);
-    const std::size_t drop = users.size() - keep;
-    std::nth_element(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(drop - 1), order.end());
-    for (std::size_t i = 0; i < drop; ++i) {
-      auto it = users.find(order[i].second);
-      pending -= it->second.pending.size();
-      users.erase(it);
+    if (config.max_users == 0) return;
+    while (users.size() > std::max<std::size_t>(config.max_users, 1)) {
+      users.erase(recency.front());
+      recency.pop_front();
     }
+  }
+
+  // ---- checkpoint ----
+
+  static void put(ByteWriter& out, const PropensityFeatures& x) {
+    for (float v : x) out.f32(v);
+  }
+  static void get(ByteReader& in, PropensityFeatures& x) {
+    for (float& v : x) v = in.f32();
+  }
+  static void put(ByteWriter& out, const Decayed& d) {
+    out.f32(d.value);
+    out.svarint(d.time);
+  }
+  static void get(ByteReader& in, Decayed& d) {
+    d.value = in.f32();
+    d.time = in.svarint();
+  }
+
+  static void put_table(ByteWriter& out, const std::vector<RateSlot>& table) {
+    out.varint(table.size());
+    std::size_t used = 0;
+    for (const RateSlot& s : table) used += s.id != kNoId;
+    out.varint(used);
+    std::size_t prev = 0;
+    for (std::size_t i = 0; i < table.size(); ++i) {
+      const RateSlot& s = table[i];
+      if (s.id == kNoId) continue;
+      out.varint(i - prev);  // gap from the previous used slot
+      prev = i;
+      out.varint(s.id);
+      out.f32(s.buys);
+      out.f32(s.events);
+      out.svarint(s.time);
+    }
+  }
+  static bool get_table(ByteReader& in, std::vector<RateSlot>& table) {
+    if (in.varint() != table.size()) return false;  // other slot counts: ids would map elsewhere
+    const std::size_t used = in.count(11);
+    std::size_t at = 0;
+    for (std::size_t k = 0; k < used && !in.failed(); ++k) {
+      const std::uint64_t gap = in.varint();
+      if ((k > 0 && gap == 0) || gap >= table.size() - at) return false;
+      at += static_cast<std::size_t>(gap);
+      RateSlot& s = table[at];
+      s.id = in.u32();
+      s.buys = in.f32();
+      s.events = in.f32();
+      s.time = in.svarint();
+      if (s.id == kNoId || s.id % table.size() != at) return false;
+    }
+    return !in.failed();
+  }
+
+  void save(ByteWriter& out) const {
+    out.u8(kFormatVersion);
+    out.varint(kPropensityFeatures);
+    for (double v : w) out.f64(v);
+    for (double v : g2) out.f64(v);
+    out.varint(next_id);
+    out.varint(trained);
+    out.f64(shop.buys);
+    out.f64(shop.events);
+    out.svarint(shop.time);
+    put_table(out, categories);
+    put_table(out, products);
+
+    out.varint(users.size());
+    for (Id id : recency) {  // recency order: it decides evictions, and the bytes do not depend on hashing
+      const UserState& u = users.at(id);
+      out.varint(id);
+      out.varint(u.first_example);
+      out.svarint(u.last_time);
+      out.svarint(u.last_purchase);
+      out.varint(u.session_depth);
+      out.varint(u.open);
+      put(out, u.events);
+      put(out, u.carts);
+      put(out, u.favorites);
+      put(out, u.purchases);
+      out.varint(u.recent_count);
+      for (std::size_t i = 0; i < u.recent_count; ++i) {
+        out.varint(u.recent[i].first);
+        out.varint(u.recent[i].second);
+      }
+      put(out, u.last);
+    }
+    out.varint(open.size());
+    for (const Example& ex : open) {
+      out.varint(ex.id);
+      out.svarint(ex.time);
+      out.varint(ex.user);
+      out.f64(ex.score);
+      put(out, ex.x);
+    }
+  }
+
+  bool load(ByteReader& in) {
+    if (in.u8() != kFormatVersion || in.varint() != kPropensityFeatures) return false;
+    for (double& v : w) v = in.f64();
+    for (double& v : g2) v = in.f64();
+    next_id = in.varint();
+    trained = in.varint();
+    shop.buys = in.f64();
+    shop.events = in.f64();
+    shop.time = in.svarint();
+    if (in.failed() || next_id == 0 || !get_table(in, categories) || !get_table(in, products)) return false;
+
+    const std::size_t n_users = in.count(6 + 4 * 5 + 1 + kPropensityFeatures * 4);
+    users.reserve(n_users);
+    for (std::size_t k = 0; k < n_users && !in.failed(); ++k) {
+      const Id id = in.u32();
+      auto [it, fresh] = users.try_emplace(id);
+      if (!fresh || id == kNoId) return false;
+      UserState& u = it->second;
+      u.recency_pos = recency.insert(recency.end(), id);
+      u.first_example = in.varint();
+      u.last_time = in.svarint();
+      u.last_purchase = in.svarint();
+      u.session_depth = in.u32();
+      u.open = in.u32();
+      get(in, u.events);
+      get(in, u.carts);
+      get(in, u.favorites);
+      get(in, u.purchases);
+      const std::uint64_t n_recent = in.varint();
+      if (n_recent > kRecentProducts || u.first_example > next_id) return false;
+      u.recent_count = static_cast<std::uint8_t>(n_recent);
+      for (std::size_t i = 0; i < u.recent_count; ++i) u.recent[i] = {in.u32(), in.u32()};
+      get(in, u.last);
+    }
+    if (in.failed()) return false;
+
+    const std::size_t n_open = in.count(3 + 8 + kPropensityFeatures * 4);
+    std::unordered_map<Id, std::uint32_t> counted;
+    std::uint64_t prev_id = 0;
+    for (std::size_t k = 0; k < n_open && !in.failed(); ++k) {
+      Example ex;
+      ex.id = in.varint();
+      ex.time = in.svarint();
+      ex.user = in.u32();
+      ex.score = in.f64();
+      get(in, ex.x);
+      if (ex.id <= prev_id || ex.id >= next_id || ex.user == kNoId) return false;
+      prev_id = ex.id;
+      if (owner(ex)) ++counted[ex.user];
+      open.push_back(ex);
+    }
+    if (in.failed()) return false;
+    // Every user's open count matches the examples that are theirs.
+    for (const auto& [id, u] : users) {
+      auto c = counted.find(id);
+      if (u.open != (c == counted.end() ? 0u : c->second)) return false;
+    }
+    return true;
   }
 };
 
@@ -205,126 +429,20 @@ std::string propensity_fingerprint(const PropensityConfig& c) {
   w.svarint(c.horizon_ms);
   w.svarint(c.session_gap_ms);
   w.svarint(c.activity_half_life_ms);
+  w.svarint(c.rate_half_life_ms);
   w.f64(c.learning_rate);
   w.f64(c.l2);
+  w.f64(c.initial_rate);
   w.varint(c.max_pending_per_user);
   w.varint(c.max_pending);
   w.varint(c.max_users);
+  w.varint(c.category_slots);
+  w.varint(c.product_slots);
   w.varint(kPropensityFeatures);
   return std::move(w.str());
 }
 
-namespace {
-
-void put_decayed(ByteWriter& w, const Decayed& d) {
-  w.f32(d.value);
-  w.svarint(d.time);
-}
-Decayed get_decayed(ByteReader& r) {
-  Decayed d;
-  d.value = r.f32();
-  d.time = r.svarint();
-  return d;
-}
-void put_features(ByteWriter& w, const PropensityFeatures& x) {
-  for (float f : x) w.f32(f);
-}
-void get_features(ByteReader& r, PropensityFeatures& x) {
-  for (float& f : x) f = r.f32();
-}
-
-}  // namespace
-
-void PurchasePropensity::save(ByteWriter& w) const {
-  const State& s = *state_;
-  for (double v : s.w) w.f64(v);
-  for (double v : s.g2) w.f64(v);
-  w.varint(s.next_id);
-  w.varint(s.trained);
-  std::vector<Id> ids;
-  ids.reserve(s.users.size());
-  for (const auto& kv : s.users) ids.push_back(kv.first);
-  std::sort(ids.begin(), ids.end());
-  w.varint(ids.size());
-  for (Id id : ids) {
-    const UserState& u = s.users.at(id);
-    w.varint(id);
-    w.svarint(u.last_time);
-    w.u8(u.seen ? 1 : 0);
-    w.varint(u.session_depth);
-    for (const Decayed* d : {&u.events, &u.carts, &u.favorites, &u.purchases, &u.removes}) put_decayed(w, *d);
-    w.varint(u.recent_items.size());
-    for (const auto& [item, n] : u.recent_items) {
-      w.varint(item);
-      w.varint(n);
-    }
-    put_features(w, u.last);
-    w.varint(u.pending.size());
-    for (const Example& ex : u.pending) {
-      w.varint(ex.id);
-      w.svarint(ex.time);
-      put_features(w, ex.x);
-      w.f64(ex.score);
-    }
-    w.svarint(u.last_seen);
-  }
-  w.varint(s.expiry.size());
-  for (const Expiry& x : s.expiry) {
-    w.svarint(x.time);
-    w.varint(x.user);
-    w.varint(x.id);
-  }
-}
-
-bool PurchasePropensity::load(ByteReader& r) {
-  State& s = *state_;
-  s.users.clear();
-  s.expiry.clear();
-  s.pending = 0;
-  for (double& v : s.w) v = r.f64();
-  for (double& v : s.g2) v = r.f64();
-  s.next_id = r.varint();
-  s.trained = r.varint();
-  const std::size_t n_users = r.count(2 + 4 * kPropensityFeatures);
-  s.users.reserve(n_users);
-  for (std::size_t i = 0; i < n_users && !r.failed(); ++i) {
-    UserState& u = s.users[r.u32()];
-    u.last_time = r.svarint();
-    u.seen = r.u8() != 0;
-    u.session_depth = r.u32();
-    for (Decayed* d : {&u.events, &u.carts, &u.favorites, &u.purchases, &u.removes}) *d = get_decayed(r);
-    u.recent_items.resize(r.count(2));
-    for (auto& [item, n] : u.recent_items) {
-      item = r.u32();
-      n = r.u32();
-    }
-    get_features(r, u.last);
-    const std::size_t n_pending = r.count(2 + 4 * kPropensityFeatures);
-    for (std::size_t j = 0; j < n_pending && !r.failed(); ++j) {
-      Example ex;
-      ex.id = r.varint();
-      ex.time = r.svarint();
-      get_features(r, ex.x);
-      ex.score = r.f64();
-      u.pending.push_back(ex);
-    }
-    s.pending += u.pending.size();
-    u.last_seen = r.svarint();
-  }
-  const std::size_t n_expiry = r.count(3);
-  for (std::size_t i = 0; i < n_expiry && !r.failed(); ++i) {
-    Expiry x{};
-    x.time = r.svarint();
-    x.user = r.u32();
-    x.id = r.varint();
-    s.expiry.push_back(x);
-  }
-  return !r.failed();
-}
-
-PurchasePropensity::PurchasePropensity(PropensityConfig config) : state_(std::make_unique<State>()) {
-  state_->config = config;
-}
+PurchasePropensity::PurchasePropensity(PropensityConfig config) : state_(std::make_unique<State>(config)) {}
 PurchasePropensity::~PurchasePropensity() = default;
 PurchasePropensity::PurchasePropensity(PurchasePropensity&&) noexcept = default;
 PurchasePropensity& PurchasePropensity::operator=(PurchasePropensity&&) noexcept = default;
@@ -357,6 +475,17 @@ void PurchasePropensity::set_outcome_observer(std::function<void(const Propensit
 
 const std::array<double, kPropensityFeatures>& PurchasePropensity::weights() const noexcept { return state_->w; }
 std::uint64_t PurchasePropensity::trained_examples() const noexcept { return state_->trained; }
-std::size_t PurchasePropensity::pending_examples() const noexcept { return state_->pending; }
+std::size_t PurchasePropensity::pending_examples() const noexcept { return state_->open.size(); }
+
+void PurchasePropensity::save(ByteWriter& out) const { state_->save(out); }
+
+bool PurchasePropensity::load(ByteReader& in) {
+  // Read into a fresh state, so a malformed checkpoint leaves this one as it was.
+  auto fresh = std::make_unique<State>(state_->config);
+  if (!fresh->load(in)) return false;
+  fresh->observer = std::move(state_->observer);
+  state_ = std::move(fresh);
+  return true;
+}
 
 }  // namespace shoppulse

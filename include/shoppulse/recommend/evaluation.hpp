@@ -11,7 +11,9 @@
 // over users. Coverage is distinct recommended products / products seen in
 // training. Propensity is evaluated prequentially: the model runs over the
 // whole history; each example opened after the split is scored before its
-// label exists, and AUC is computed over those.
+// label exists, and AUC is computed over those resolved by the end (examples
+// resolve one horizon after they open, positive or not, so the last horizon
+// of the history is left out whole rather than as positives only).
 // Threading: a pure function of its inputs; runs on the caller's thread.
 #include <span>
 #include <string>
