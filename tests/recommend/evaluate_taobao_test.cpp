@@ -46,7 +46,8 @@ TEST_CASE("On the Taobao sample the personalised recommenders beat popularity on
     CHECK(m.ndcg > pop.ndcg);
     CHECK(m.coverage > pop.coverage);
   }
-  // Reported, not required: on this 2-hour sample no single feature predicts a
-  // purchase within 10 minutes (single-feature AUCs 0.46-0.55), see the report.
-  CHECK(r.propensity_examples > 0);
+  // Buyers rank above non-buyers: 0.68 with this horizon when written; the
+  // strongest signal here is how well the event's category converts so far.
+  CHECK(r.propensity_positives > 20);
+  CHECK(r.auc > 0.6);
 }
