@@ -349,6 +349,7 @@ class ApiHandler final : public Handler {
     w.field("state", rs.state).field("restored_through", rs.restored_through);
     w.field("replayed_events", rs.replayed_events).field("applied_through", rs.applied_through);
     w.field("checkpoints", rs.checkpoints).field("checkpoint_bytes", rs.checkpoint_bytes);
+    w.field("checkpoint_pause_ms", rs.checkpoint_pause_ms);
     w.field("items", model.items).field("users", model.users).field("neighbour_entries", model.neighbour_entries);
     w.end_object();
     w.key("memory").begin_object().field("rss_bytes", f.rss_bytes).end_object();

@@ -110,6 +110,7 @@ struct RecommendRunner::State {
   // Skipped when nothing was applied since the last one.
   void write_checkpoint(const Recommender& r, Sequence& written_through) {
     if (r.applied_through() == written_through) return;
+    const TimestampMs started = clock.now_ms();
     const std::string bytes = r.checkpoint();
     auto put = checkpoints.put_checkpoint(kCheckpointName, Checkpoint{r.applied_through(), bytes});
     if (!put) {
@@ -121,6 +122,7 @@ struct RecommendRunner::State {
     ++stats.checkpoints;
     stats.checkpoint_bytes = bytes.size();
     stats.last_checkpoint_ms = clock.now_ms();
+    stats.checkpoint_pause_ms = stats.last_checkpoint_ms - started;
   }
 
   void run() {

@@ -54,6 +54,7 @@ struct RecommendRunnerStats {
   std::uint64_t checkpoints = 0;      // written since start
   std::size_t checkpoint_bytes = 0;   // size of the last one written
   TimestampMs last_checkpoint_ms = 0; // wall clock of the last one written
+  std::int64_t checkpoint_pause_ms = 0;  // how long the last one held the recommend thread
   std::uint64_t gap_reads = 0;     // times events were re-read from the log after a full ring
   std::uint64_t dropped_offers = 0;  // events offer() could not hand over (re-read later)
   Sequence applied_through = 0;
