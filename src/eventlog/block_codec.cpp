@@ -1,6 +1,7 @@
 #include "block_codec.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 
 namespace shoppulse::eventlog {
@@ -12,12 +13,17 @@ namespace {
 // trigger a huge allocation.
 constexpr std::size_t kMinRecordBytes = 1 + 2 + 6 + 1 + 2;
 
-void put_varint(std::string& out, std::uint64_t value) {
+constexpr std::size_t kMaxVarint64 = 10;
+constexpr std::size_t kMaxVarint32 = 5;
+
+// Writes value at p, which has room for kMaxVarint64 bytes; returns the end.
+char* write_varint(char* p, std::uint64_t value) noexcept {
   while (value >= 0x80) {
-    out.push_back(static_cast<char>((value & 0x7f) | 0x80));
+    *p++ = static_cast<char>((value & 0x7f) | 0x80);
     value >>= 7;
   }
-  out.push_back(static_cast<char>(value));
+  *p++ = static_cast<char>(value);
+  return p;
 }
 
 std::uint64_t zigzag(std::int64_t value) noexcept {
@@ -28,9 +34,10 @@ std::int64_t unzigzag(std::uint64_t value) noexcept {
   return static_cast<std::int64_t>((value >> 1) ^ (~(value & 1) + 1));
 }
 
-void put_string(std::string& out, std::string_view text) {
-  put_varint(out, text.size());
-  out.append(text);
+char* write_string(char* p, std::string_view text) noexcept {
+  p = write_varint(p, text.size());
+  if (!text.empty()) std::memcpy(p, text.data(), text.size());
+  return p + text.size();
 }
 
 // A bounds-checked cursor over the block's bytes. Every read reports failure
@@ -109,25 +116,38 @@ Result<BlockHeader> read_header(Reader& reader) {
 }  // namespace
 
 Result<std::string> encode_block(std::span<const LogRecord> records) {
+  std::string out;
+  if (auto encoded = encode_block_into(records, out); !encoded) return std::move(encoded).error();
+  return out;
+}
+
+Result<void> encode_block_into(std::span<const LogRecord> records, std::string& out) {
   if (records.empty()) return make_error(Errc::invalid_argument, "event block: no records");
   const Sequence first = records.front().event.sequence;
   TimestampMs newest = records.front().event.time_ms;
+  // The most bytes a record can take: every varint at its longest, plus its
+  // strings. The block is written into that much room and cut to size, so
+  // the hot loop writes bytes through a pointer without capacity checks.
+  // Time delta, type and rating, five ids and the quantity, the price, the
+  // two strings' lengths.
+  constexpr std::size_t kMaxRecordFixed = kMaxVarint64 + 2 + kMaxVarint32 * 6 + kMaxVarint64 + kMaxVarint64 * 2;
+  std::size_t bound = 1 + kMaxVarint64 * 3;
   for (std::size_t i = 0; i < records.size(); ++i) {
-    if (records[i].event.sequence != first + i) {
+    const LogRecord& record = records[i];
+    if (record.event.sequence != first + i) {
       return make_error(Errc::invalid_argument, "event block: sequences not contiguous at index " +
                                                     std::to_string(i));
     }
-    newest = std::max(newest, records[i].event.time_ms);
+    newest = std::max(newest, record.event.time_ms);
+    bound += kMaxRecordFixed + record.event_id.size() + record.session_id.size();
   }
 
-  std::string out;
-  // Typical records take ~20 bytes plus their strings; one reservation
-  // avoids repeated growth.
-  out.reserve(16 + records.size() * 24);
-  out.push_back(static_cast<char>(kBlockFormatVersion));
-  put_varint(out, records.size());
-  put_varint(out, first);
-  put_varint(out, zigzag(newest));
+  out.resize(bound);  // reuses out's capacity when the caller keeps one buffer
+  char* p = out.data();
+  *p++ = static_cast<char>(kBlockFormatVersion);
+  p = write_varint(p, records.size());
+  p = write_varint(p, first);
+  p = write_varint(p, zigzag(newest));
 
   std::uint64_t previous_time = 0;
   for (const LogRecord& record : records) {
@@ -135,21 +155,22 @@ Result<std::string> encode_block(std::span<const LogRecord> records) {
     const auto time = static_cast<std::uint64_t>(event.time_ms);
     // Wrapping subtraction: the delta of any two int64 times fits in 64 bits
     // modulo 2^64, and zigzag keeps small backwards steps small.
-    put_varint(out, zigzag(static_cast<std::int64_t>(time - previous_time)));
+    p = write_varint(p, zigzag(static_cast<std::int64_t>(time - previous_time)));
     previous_time = time;
-    out.push_back(static_cast<char>(event.type));
-    out.push_back(static_cast<char>(event.rating));
-    put_varint(out, event.user);
-    put_varint(out, event.product);
-    put_varint(out, event.category);
-    put_varint(out, event.device);
-    put_varint(out, event.location);
-    put_varint(out, event.quantity);
-    put_varint(out, zigzag(event.price_minor));
-    put_string(out, record.event_id);
-    put_string(out, record.session_id);
+    *p++ = static_cast<char>(event.type);
+    *p++ = static_cast<char>(event.rating);
+    p = write_varint(p, event.user);
+    p = write_varint(p, event.product);
+    p = write_varint(p, event.category);
+    p = write_varint(p, event.device);
+    p = write_varint(p, event.location);
+    p = write_varint(p, event.quantity);
+    p = write_varint(p, zigzag(event.price_minor));
+    p = write_string(p, record.event_id);
+    p = write_string(p, record.session_id);
   }
-  return out;
+  out.resize(static_cast<std::size_t>(p - out.data()));
+  return {};
 }
 
 Result<BlockHeader> decode_block_header(std::string_view bytes) {

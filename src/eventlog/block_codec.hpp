@@ -45,6 +45,8 @@ struct BlockHeader {
 // Encodes records (non-empty, sequences contiguous) into one block.
 // Fails with invalid_argument otherwise.
 Result<std::string> encode_block(std::span<const LogRecord> records);
+// Same, into out (replacing its contents, reusing its capacity).
+Result<void> encode_block_into(std::span<const LogRecord> records, std::string& out);
 
 // Reads only the header; cheap. Fails with corrupt on malformed bytes.
 Result<BlockHeader> decode_block_header(std::string_view bytes);

@@ -29,6 +29,8 @@ constexpr std::size_t kMiB = 1024 * 1024;
 // RocksDB's informational LOG files rotate on every open; keep a few for
 // diagnosis instead of letting them pile up in the data directory.
 constexpr std::size_t kKeepInfoLogFiles = 4;
+// An encode buffer larger than this is released after its append.
+constexpr std::size_t kKeepBlockBuffer = 64 * kMiB;
 
 // Column families, in the order their handles are kept. RocksDB requires the
 // default family to be opened; nothing is stored in it.
@@ -119,6 +121,7 @@ class RocksDbStore final : public Storage {
   std::vector<rdb::ColumnFamilyHandle*> families_;  // indexed by Family
   rdb::WriteOptions write_options_;
   std::atomic<Sequence> next_sequence_{1};
+  std::string block_buffer_;  // writer thread only: the block being appended
 
   // The retained blocks, oldest first, and the sum of their bytes. Only the
   // writer thread changes them (under the lock); readers lock to copy.
@@ -245,7 +248,16 @@ Result<void> RocksDbStore::append(const AppendBatch& batch) {
                           ", expected " + std::to_string(expected));
   }
 
-  rdb::WriteBatch write_batch;
+  // The block is encoded first so the write batch can be sized once: a
+  // group commit is megabytes, and growing the batch by doubling would copy
+  // it several times. block_buffer_ keeps its capacity between appends.
+  std::size_t reserve = 256;
+  if (!batch.records.empty()) {
+    if (auto encoded = eventlog::encode_block_into(batch.records, block_buffer_); !encoded) return encoded;
+    reserve += block_buffer_.size();
+  }
+  for (const DictionaryEntry& entry : batch.new_entries) reserve += entry.value.size() + 32;
+  rdb::WriteBatch write_batch(reserve);
   for (const DictionaryEntry& entry : batch.new_entries) {
     const rdb::Status status =
         write_batch.Put(family(kDictionary), eventlog::dictionary_key(entry.kind, entry.id), entry.value);
@@ -254,11 +266,9 @@ Result<void> RocksDbStore::append(const AppendBatch& batch) {
 
   std::optional<BlockSummary> summary;
   if (!batch.records.empty()) {
-    auto block = eventlog::encode_block(batch.records);
-    if (!block) return std::move(block).error();
     const std::string key = eventlog::sequence_key(expected);
-    summary = eventlog::summarize_block(expected, batch.records, key.size() + block->size());
-    rdb::Status status = write_batch.Put(family(kEvents), key, *block);
+    summary = eventlog::summarize_block(expected, batch.records, key.size() + block_buffer_.size());
+    rdb::Status status = write_batch.Put(family(kEvents), key, block_buffer_);
     if (status.ok()) {
       status = write_batch.Put(family(kMeta), eventlog::block_index_key(summary->first),
                                eventlog::encode_block_summary(*summary));
@@ -266,7 +276,10 @@ Result<void> RocksDbStore::append(const AppendBatch& batch) {
     if (!status.ok()) return io_error("stage event block", status);
   }
 
-  if (auto written = write(write_batch, "append events"); !written) return written;
+  auto written = write(write_batch, "append events");
+  // One huge append (a very large batch) need not pin its buffer for good.
+  if (block_buffer_.capacity() > kKeepBlockBuffer) std::string().swap(block_buffer_);
+  if (!written) return written;
 
   if (summary) {
     std::lock_guard lock(mutex_);

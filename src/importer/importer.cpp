@@ -147,13 +147,19 @@ class LineImporter {
 
   Result<void> flush() {
     if (filled_ == 0) return {};
-    // The sink takes ownership of the batch; a fresh one is allocated per
-    // batch, not per line.
-    std::vector<RawEvent> out(std::make_move_iterator(batch_.begin()),
-                              std::make_move_iterator(batch_.begin() + static_cast<std::ptrdiff_t>(filled_)));
+    const std::size_t capacity = std::max<std::size_t>(options_.batch_events, 1);
+    if (filled_ < batch_.size()) batch_.resize(filled_);  // the last, partial batch
     report_.events += filled_;
     filled_ = 0;
-    return sink_(std::move(out));
+    // The sink may take the batch (it is then left moved-from) or only read
+    // it, as Ingestor::submit does; then the next lines are parsed into the
+    // same events and reuse their strings' buffers: no allocation per batch.
+    auto sunk = sink_(std::move(batch_));
+    if (batch_.size() != capacity) {
+      batch_.clear();
+      batch_.resize(capacity);
+    }
+    return sunk;
   }
 
   void report(std::uint64_t bytes, bool finished) {

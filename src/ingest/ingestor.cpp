@@ -1,11 +1,15 @@
 #include "shoppulse/ingest/ingestor.hpp"
 
+#include <algorithm>
+#include <array>
 #include <condition_variable>
 #include <deque>
+#include <limits>
 #include <mutex>
+#include <string_view>
 #include <thread>
-#include <unordered_map>
-#include <unordered_set>
+
+#include <pthread.h>
 
 #include "shoppulse/core/log.hpp"
 
@@ -16,7 +20,8 @@ const Logger kLog("ingest");
 
 std::uint64_t hash_event_id(std::string_view s) noexcept {
   // 64-bit FNV-1a with a final mix; collisions among the ids of one dedupe
-  // window are negligible (about 1 in 3*10^7 at a million ids).
+  // window are negligible (about 1 in 3*10^7 at a million ids). Never 0,
+  // which marks "no event_id" and an empty slot of the dedupe set.
   std::uint64_t h = 1469598103934665603ULL;
   for (const char c : s) {
     h ^= static_cast<unsigned char>(c);
@@ -25,12 +30,207 @@ std::uint64_t hash_event_id(std::string_view s) noexcept {
   h ^= h >> 33;
   h *= 0xff51afd7ed558ccdULL;
   h ^= h >> 33;
-  return h;
+  return h == 0 ? 1 : h;
 }
 
+// One event as the submitting thread leaves it for the ingest thread: fixed
+// size, its strings in the batch's text. Ids the dictionary already knew are
+// resolved; the others are listed in Pending::unresolved, in event order and
+// IdKind order within an event, so the ingest thread interns them in the
+// same order as it would the raw strings.
+struct PreparedEvent {
+  TimestampMs time_ms = 0;
+  std::int64_t price_minor = 0;
+  std::uint64_t id_hash = 0;  // hash_event_id(event_id); 0 when it has none
+  std::array<Id, kIdKindCount> ids{};  // by IdKind; kNoId when empty or unresolved
+  std::uint32_t quantity = 1;
+  std::uint32_t event_id_at = 0, event_id_size = 0;  // in Pending::text
+  std::uint32_t session_at = 0, session_size = 0;
+  EventType type = EventType::view;
+  std::uint8_t rating = 0;
+  bool has_time = false;
+  std::uint8_t unresolved = 0;  // entries of Pending::unresolved for this event
+};
+
+struct UnresolvedId {
+  std::uint64_t hash = 0;  // InternTable::hash of the string
+  std::uint32_t at = 0, size = 0;  // in Pending::text
+  IdKind kind = IdKind::user;
+};
+
 struct Pending {
-  std::vector<RawEvent> events;
+  std::vector<PreparedEvent> events;
+  std::vector<UnresolvedId> unresolved;
+  std::string text;  // event ids, session ids and unresolved id strings
   IngestDone done;
+};
+
+const std::string& id_string(const RawEvent& e, std::size_t kind) noexcept {
+  switch (static_cast<IdKind>(kind)) {
+    case IdKind::user: return e.user_id;
+    case IdKind::product: return e.product_id;
+    case IdKind::category: return e.category_id;
+    case IdKind::device: return e.device;
+    case IdKind::location: return e.location;
+  }
+  return e.user_id;
+}
+
+Id& id_field(Event& e, IdKind kind) noexcept {
+  switch (kind) {
+    case IdKind::user: return e.user;
+    case IdKind::product: return e.product;
+    case IdKind::category: return e.category;
+    case IdKind::device: return e.device;
+    case IdKind::location: return e.location;
+  }
+  return e.user;
+}
+
+// Runs on the submitting thread: everything about a batch that needs no
+// owner. Reads the dictionary only (lock-free); a string found here keeps its
+// id forever, one not found is interned later by the ingest thread.
+Result<void> prepare(const std::vector<RawEvent>& raw, const Dictionary& dictionary, Pending& out) {
+  std::uint64_t text_bytes = 0;
+  for (const RawEvent& e : raw) {
+    text_bytes += e.event_id.size() + e.session_id.size();
+    for (std::size_t k = 0; k < kIdKindCount; ++k) text_bytes += id_string(e, k).size();
+  }
+  if (text_bytes > std::numeric_limits<std::uint32_t>::max())
+    return make_error(Errc::payload_too_large, "batch of " + std::to_string(text_bytes) + " bytes of ids is too large");
+  const std::size_t n = raw.size();
+  out.events.resize(n);
+  out.unresolved.clear();
+  out.text.clear();
+  out.text.reserve(static_cast<std::size_t>(text_bytes));
+  auto put = [&out](const std::string& s, std::uint32_t& at, std::uint32_t& size) {
+    at = static_cast<std::uint32_t>(out.text.size());
+    size = static_cast<std::uint32_t>(s.size());
+    out.text.append(s);
+  };
+  // In blocks: hash every id string of a block and prefetch its index slot,
+  // then the names those slots point at, then look them up, so the lookups
+  // overlap their cache misses instead of taking them one after another.
+  constexpr std::size_t kBlock = 16;
+  std::array<std::array<std::uint64_t, kIdKindCount>, kBlock> hashes;
+  for (std::size_t base = 0; base < n; base += kBlock) {
+    const std::size_t end = std::min(n, base + kBlock);
+    for (std::size_t i = base; i < end; ++i) {
+      for (std::size_t k = 0; k < kIdKindCount; ++k) {
+        const std::string& s = id_string(raw[i], k);
+        if (s.empty()) continue;
+        const std::uint64_t h = InternTable::hash(s);
+        hashes[i - base][k] = h;
+        dictionary.table(static_cast<IdKind>(k)).prefetch(h);
+      }
+    }
+    for (std::size_t i = base; i < end; ++i)
+      for (std::size_t k = 0; k < kIdKindCount; ++k)
+        if (!id_string(raw[i], k).empty())
+          dictionary.table(static_cast<IdKind>(k)).prefetch_name(hashes[i - base][k]);
+    for (std::size_t i = base; i < end; ++i) {
+      const RawEvent& e = raw[i];
+      PreparedEvent& p = out.events[i];
+      p.time_ms = e.time_ms.value_or(0);
+      p.has_time = e.time_ms.has_value();
+      p.price_minor = e.price_minor;
+      p.quantity = e.quantity == 0 ? 1 : e.quantity;
+      p.type = e.type;
+      p.rating = e.rating;
+      p.id_hash = e.event_id.empty() ? 0 : hash_event_id(e.event_id);
+      put(e.event_id, p.event_id_at, p.event_id_size);
+      put(e.session_id, p.session_at, p.session_size);
+      p.unresolved = 0;
+      for (std::size_t k = 0; k < kIdKindCount; ++k) {
+        const std::string& s = id_string(e, k);
+        p.ids[k] = kNoId;
+        if (s.empty()) continue;
+        const auto kind = static_cast<IdKind>(k);
+        p.ids[k] = dictionary.table(kind).find_hashed(s, hashes[i - base][k]);
+        if (p.ids[k] != kNoId) continue;
+        UnresolvedId& u = out.unresolved.emplace_back();
+        u.hash = hashes[i - base][k];
+        u.kind = kind;
+        put(s, u.at, u.size);
+        ++p.unresolved;
+      }
+    }
+  }
+  return {};
+}
+
+// The event ids remembered for dedupe: a flat open-addressing set of their
+// hashes (0 marks an empty slot), linear probing, at most 5/8 full. Erasing
+// shifts the rest of a probe run back instead of leaving tombstones, so a
+// set under constant FIFO eviction does not degrade.
+class IdSet {
+ public:
+  IdSet() { rehash(kMinSlots); }
+
+  // false when h was already present.
+  bool insert(std::uint64_t h) {
+    if ((count_ + 1) * 8 > (mask_ + 1) * 5) rehash((mask_ + 1) * 2);
+    for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
+      const std::uint64_t s = slots_[i];
+      if (s == h) return false;
+      if (s == 0) {
+        slots_[i] = h;
+        ++count_;
+        return true;
+      }
+    }
+  }
+
+  void erase(std::uint64_t h) {
+    std::size_t hole = h & mask_;
+    for (;; hole = (hole + 1) & mask_) {
+      const std::uint64_t s = slots_[hole];
+      if (s == 0) return;
+      if (s == h) break;
+    }
+    // A later member of the run moves into the hole when the hole lies
+    // between its home slot and where it sits now.
+    for (std::size_t j = (hole + 1) & mask_;; j = (j + 1) & mask_) {
+      const std::uint64_t s = slots_[j];
+      if (s == 0) break;
+      if (((j - (s & mask_)) & mask_) >= ((j - hole) & mask_)) {
+        slots_[hole] = s;
+        hole = j;
+      }
+    }
+    slots_[hole] = 0;
+    --count_;
+  }
+
+  void prefetch(std::uint64_t h) const noexcept { __builtin_prefetch(&slots_[h & mask_]); }
+  std::size_t size() const noexcept { return count_; }
+
+  // Gives memory back after a burst (a huge batch) once the set is small again.
+  void shrink_to(std::size_t expected) {
+    std::size_t want = kMinSlots;
+    while (want * 5 < std::max(expected, count_ + 1) * 8) want *= 2;
+    if (want * 4 <= mask_ + 1) rehash(want);
+  }
+
+ private:
+  static constexpr std::size_t kMinSlots = 1024;
+
+  void rehash(std::size_t slot_count) {
+    std::vector<std::uint64_t> fresh(slot_count, 0);
+    const std::size_t fresh_mask = slot_count - 1;
+    for (const std::uint64_t s : slots_) {
+      if (s == 0) continue;
+      std::size_t i = s & fresh_mask;
+      while (fresh[i] != 0) i = (i + 1) & fresh_mask;
+      fresh[i] = s;
+    }
+    slots_.swap(fresh);
+    mask_ = fresh_mask;
+  }
+
+  std::vector<std::uint64_t> slots_;
+  std::size_t mask_ = 0;
+  std::size_t count_ = 0;
 };
 
 }  // namespace
@@ -46,19 +246,28 @@ struct Ingestor::State {
   Counter& duplicate_counter;
   Counter& append_failure_counter;
 
-  std::mutex mutex;  // guards queue, queued_events, accepting, stopping
+  std::mutex mutex;  // guards queue, queued_events, accepting (writes), stopping
   std::condition_variable wake;
   std::deque<Pending> queue;
+  std::vector<Pending> spare;  // processed batches whose buffers the next submits reuse
+  std::size_t spare_events = 0;  // their events' capacity
   std::size_t queued_events = 0;
-  bool accepting = false;
+  std::atomic<bool> accepting{false};  // also read without the lock, for a quick refusal
   bool stopping = false;
   std::thread thread;
 
-  // Ingest thread only.
-  std::unordered_map<std::uint64_t, TimestampMs> seen_ids;
+  // Ingest thread only. seen holds exactly the ids of seen_order (oldest
+  // first) plus, while a group is being processed, the group's new ids.
+  IdSet seen;
   std::deque<std::pair<std::uint64_t, TimestampMs>> seen_order;
   std::vector<DictionaryEntry> unpersisted_entries;  // interned but not yet durable
   TimestampMs newest_event_ms = 0;  // newest event time in the log, for retention
+  // Per-group buffers, kept between groups so their memory is reused.
+  std::vector<LogRecord> records;  // the first `n` are the group's
+  std::vector<Event> events;
+  std::vector<DictionaryEntry> entries;
+  std::vector<std::uint64_t> new_ids;
+  std::vector<IngestReceipt> receipts;
 
   std::atomic<std::uint64_t> appended{0}, duplicates{0}, appends{0}, failures{0};
   std::atomic<Sequence> last_sequence{0};
@@ -81,25 +290,25 @@ struct Ingestor::State {
   }
 
   void remember(std::uint64_t id, TimestampMs now) {
-    seen_ids[id] = now;
-    seen_order.emplace_back(id, now);
+    if (seen.insert(id)) seen_order.emplace_back(id, now);
   }
 
   void expire(TimestampMs now) {
-    while (!seen_order.empty() &&
-           (seen_order.front().second < now - config.dedupe_window_ms || seen_order.size() > config.dedupe_max_ids)) {
-      auto [id, at] = seen_order.front();
-      seen_order.pop_front();
-      auto it = seen_ids.find(id);
-      if (it != seen_ids.end() && it->second == at) seen_ids.erase(it);
+    // Oldest first: whatever left the window, then whatever is beyond the
+    // id limit. Counted first so the set's slots can be prefetched ahead
+    // of the erases (the evicted ids are cold).
+    constexpr std::size_t kAhead = 16;
+    const TimestampMs oldest = now - config.dedupe_window_ms;
+    std::size_t evict = seen_order.size() > config.dedupe_max_ids ? seen_order.size() - config.dedupe_max_ids : 0;
+    while (evict < seen_order.size() && seen_order[evict].second < oldest) ++evict;
+    if (evict == 0) return;
+    const auto begin = seen_order.begin();
+    for (std::size_t k = 0; k < std::min(kAhead, evict); ++k) seen.prefetch(begin[static_cast<std::ptrdiff_t>(k)].first);
+    for (std::size_t k = 0; k < evict; ++k) {
+      if (k + kAhead < evict) seen.prefetch(begin[static_cast<std::ptrdiff_t>(k + kAhead)].first);
+      seen.erase(begin[static_cast<std::ptrdiff_t>(k)].first);
     }
-  }
-
-  Id intern(IdKind kind, const std::string& value, std::vector<DictionaryEntry>& entries) {
-    if (value.empty()) return kNoId;
-    auto [id, created] = dictionary.table(kind).intern(value);
-    if (created) entries.push_back({kind, id, value});
-    return id;
+    seen_order.erase(begin, begin + static_cast<std::ptrdiff_t>(evict));
   }
 
   void push_to_ring(std::span<const Event> events) {
@@ -121,71 +330,97 @@ struct Ingestor::State {
   }
 
   void process(std::vector<Pending>& group) {
+    constexpr std::size_t kAhead = 8;  // events between a dedupe prefetch and its lookup
     const TimestampMs now = clock.now_ms();
     expire(now);
-    std::vector<LogRecord> records;
-    std::vector<Event> events;
-    std::vector<DictionaryEntry> entries = unpersisted_entries;
-    std::vector<IngestReceipt> receipts(group.size());
-    std::unordered_set<std::uint64_t> group_ids;
-    std::vector<std::uint64_t> new_ids;
-    Sequence seq = log.next_sequence();
     std::size_t total = 0;
     for (const auto& p : group) total += p.events.size();
-    records.reserve(total);
+    if (records.size() < total) records.resize(total);
+    events.clear();
     events.reserve(total);
+    entries = unpersisted_entries;
+    new_ids.clear();
+    receipts.assign(group.size(), IngestReceipt{});
+    Sequence seq = log.next_sequence();
+    std::size_t n = 0;  // records of the group
     for (std::size_t r = 0; r < group.size(); ++r) {
       IngestReceipt& receipt = receipts[r];
-      for (RawEvent& raw : group[r].events) {
-        if (!raw.event_id.empty()) {
-          const std::uint64_t h = hash_event_id(raw.event_id);
-          if (seen_ids.count(h) != 0 || !group_ids.insert(h).second) {
+      const Pending& p = group[r];
+      const std::vector<PreparedEvent>& prepared = p.events;
+      std::size_t u = 0;  // next entry of p.unresolved
+      for (std::size_t i = 0; i < prepared.size(); ++i) {
+        if (i + kAhead < prepared.size() && prepared[i + kAhead].id_hash != 0)
+          seen.prefetch(prepared[i + kAhead].id_hash);
+        if (u + kAhead < p.unresolved.size()) {
+          const UnresolvedId& q = p.unresolved[u + kAhead];
+          dictionary.table(q.kind).prefetch(q.hash);
+        }
+        const PreparedEvent& x = prepared[i];
+        if (x.id_hash != 0) {
+          // Inserted now, so a repeat later in the group is a duplicate too;
+          // taken out again if the append fails.
+          if (!seen.insert(x.id_hash)) {
             ++receipt.duplicates;
+            u += x.unresolved;
             continue;
           }
-          new_ids.push_back(h);
+          new_ids.push_back(x.id_hash);
         }
         Event e;
-        e.time_ms = raw.time_ms.value_or(now);
+        e.time_ms = x.has_time ? x.time_ms : now;
         e.sequence = seq++;
-        e.price_minor = raw.price_minor;
-        e.user = intern(IdKind::user, raw.user_id, entries);
-        e.product = intern(IdKind::product, raw.product_id, entries);
-        e.category = intern(IdKind::category, raw.category_id, entries);
-        e.device = intern(IdKind::device, raw.device, entries);
-        e.location = intern(IdKind::location, raw.location, entries);
-        e.quantity = raw.quantity == 0 ? 1 : raw.quantity;
-        e.type = raw.type;
-        e.rating = raw.rating;
+        e.price_minor = x.price_minor;
+        e.user = x.ids[static_cast<std::size_t>(IdKind::user)];
+        e.product = x.ids[static_cast<std::size_t>(IdKind::product)];
+        e.category = x.ids[static_cast<std::size_t>(IdKind::category)];
+        e.device = x.ids[static_cast<std::size_t>(IdKind::device)];
+        e.location = x.ids[static_cast<std::size_t>(IdKind::location)];
+        for (std::uint8_t k = 0; k < x.unresolved; ++k, ++u) {
+          const UnresolvedId& q = p.unresolved[u];
+          const std::string_view value(p.text.data() + q.at, q.size);
+          const auto [id, created] = dictionary.table(q.kind).intern_hashed(value, q.hash);
+          if (created) entries.push_back({q.kind, id, std::string(value)});
+          id_field(e, q.kind) = id;
+        }
+        e.quantity = x.quantity;
+        e.type = x.type;
+        e.rating = x.rating;
         if (receipt.accepted == 0) receipt.first_sequence = e.sequence;
         receipt.last_sequence = e.sequence;
         ++receipt.accepted;
         events.push_back(e);
-        records.push_back(LogRecord{e, std::move(raw.event_id), std::move(raw.session_id)});
+        LogRecord& record = records[n++];
+        record.event = e;
+        record.event_id.assign(p.text.data() + x.event_id_at, x.event_id_size);
+        record.session_id.assign(p.text.data() + x.session_at, x.session_size);
       }
     }
-    if (!records.empty()) {
-      auto appended_ok = log.append(AppendBatch{records, entries});
+    if (n != 0) {
+      auto appended_ok = log.append(AppendBatch{std::span<const LogRecord>(records.data(), n), entries});
       appends.fetch_add(1, std::memory_order_relaxed);
       if (!appended_ok) {
         failures.fetch_add(1, std::memory_order_relaxed);
         append_failure_counter.add();
+        // Nothing of the group is stored: its ids were not seen after all.
+        for (const std::uint64_t h : new_ids) seen.erase(h);
         // The ids were interned in memory; they must reach the log with the
         // next successful append.
         unpersisted_entries = std::move(entries);
         kLog.error("event log append failed", {{"detail", appended_ok.error().detail},
-                                              {"events", std::to_string(records.size())}});
+                                              {"events", std::to_string(n)}});
         Error err = appended_ok.error();
         for (auto& p : group)
           if (p.done) p.done(err);
+        release_buffers();
         return;
       }
       unpersisted_entries.clear();
-      for (const std::uint64_t h : new_ids) remember(h, now);
-      last_sequence.store(records.back().event.sequence, std::memory_order_relaxed);
+      for (const std::uint64_t h : new_ids) seen_order.emplace_back(h, now);
+      expire(now);
+      last_sequence.store(records[n - 1].event.sequence, std::memory_order_relaxed);
       for (const Event& e : events) newest_event_ms = std::max(newest_event_ms, e.time_ms);
-      appended.fetch_add(records.size(), std::memory_order_relaxed);
-      appended_counter.add(records.size());
+      appended.fetch_add(n, std::memory_order_relaxed);
+      appended_counter.add(n);
       push_to_ring(events);
     }
     // Count duplicates before completing: a caller that reads stats or
@@ -198,6 +433,47 @@ struct Ingestor::State {
     }
     for (std::size_t r = 0; r < group.size(); ++r)
       if (group[r].done) group[r].done(receipts[r]);
+    release_buffers();
+  }
+
+  // Keeps the per-group buffers for the next group unless one huge batch
+  // blew them far past a normal group commit.
+  void release_buffers() {
+    const std::size_t keep = std::max<std::size_t>(config.max_append_events, 1) * 2;
+    if (records.size() > keep) {
+      records.clear();
+      records.shrink_to_fit();
+      events.clear();
+      events.shrink_to_fit();
+      new_ids.clear();
+      new_ids.shrink_to_fit();
+    }
+    seen.shrink_to(std::min(seen_order.size() + keep, config.dedupe_max_ids + keep));
+  }
+
+  // Hands the group's buffers back for reuse by submit(), so a steady
+  // stream of batches allocates (and page-faults) nothing per batch. Spare
+  // and queued batches together never hold more events than a full queue,
+  // so memory stays bounded by queue_capacity_events as before; batches of
+  // unusual size are not kept.
+  void recycle(std::vector<Pending>& group) {
+    constexpr std::size_t kMaxSpareEvents = 1u << 16;  // per batch
+    for (Pending& p : group) {
+      p.done = nullptr;  // drop the callback's captures now, on this thread
+      p.unresolved.clear();
+      p.text.clear();
+    }
+    {
+      std::lock_guard lock(mutex);
+      for (Pending& p : group) {
+        const std::size_t room = p.events.capacity();
+        if (room > kMaxSpareEvents || p.text.capacity() > kMaxSpareEvents * 64) continue;
+        if (queued_events + spare_events + room > config.queue_capacity_events) break;
+        spare_events += room;
+        spare.push_back(std::move(p));
+      }
+    }
+    group.clear();
   }
 
   void apply_retention() {
@@ -211,6 +487,9 @@ struct Ingestor::State {
   }
 
   void run() {
+#ifdef __linux__
+    pthread_setname_np(pthread_self(), "sp-ingest");  // for top, perf and the benchmarks
+#endif
     std::vector<Pending> group;
     TimestampMs last_retention = clock.now_ms();
     for (;;) {
@@ -235,7 +514,7 @@ struct Ingestor::State {
         queued_snapshot.store(queued_events, std::memory_order_relaxed);
       }
       process(group);
-      group.clear();
+      recycle(group);
     }
   }
 };
@@ -267,6 +546,7 @@ Result<void> Ingestor::start() {
     return true;
   });
   if (!read) return std::move(read).error();
+  s.expire(now);
   s.last_sequence.store(next - 1, std::memory_order_relaxed);
   {
     std::lock_guard lock(s.mutex);
@@ -291,18 +571,38 @@ void Ingestor::stop() {
 Result<void> Ingestor::submit(std::vector<RawEvent>&& events, IngestDone done) {
   State& s = *state_;
   const std::size_t n = events.size();
+  // Quick refusals without the lock, before any work on the batch; the
+  // same conditions are checked again under the lock below.
+  if (!s.accepting.load(std::memory_order_acquire)) return make_error(Errc::unavailable, "ingest is stopped");
+  // A single batch larger than the whole queue could never be taken.
+  if (n > s.config.queue_capacity_events)
+    return make_error(Errc::payload_too_large, "batch of " + std::to_string(n) +
+                                                   " events exceeds the ingest queue capacity of " +
+                                                   std::to_string(s.config.queue_capacity_events));
+  auto full = [&](std::size_t queued) {
+    return make_error(Errc::overloaded,
+                      "ingest queue is full (" + std::to_string(queued) + " events waiting); retry later");
+  };
+  if (const std::size_t queued = s.queued_snapshot.load(std::memory_order_relaxed);
+      queued + n > s.config.queue_capacity_events)
+    return full(queued);
+
+  Pending pending;
   {
     std::lock_guard lock(s.mutex);
-    if (!s.accepting) return make_error(Errc::unavailable, "ingest is stopped");
-    // A single batch larger than the whole queue could never be taken.
-    if (n > s.config.queue_capacity_events)
-      return make_error(Errc::payload_too_large, "batch of " + std::to_string(n) +
-                                                     " events exceeds the ingest queue capacity of " +
-                                                     std::to_string(s.config.queue_capacity_events));
-    if (s.queued_events + n > s.config.queue_capacity_events)
-      return make_error(Errc::overloaded, "ingest queue is full (" + std::to_string(s.queued_events) +
-                                              " events waiting); retry later");
-    s.queue.push_back(Pending{std::move(events), std::move(done)});
+    if (!s.spare.empty()) {
+      pending = std::move(s.spare.back());
+      s.spare.pop_back();
+      s.spare_events -= pending.events.capacity();
+    }
+  }
+  if (auto prepared = prepare(events, s.dictionary, pending); !prepared) return prepared;
+  pending.done = std::move(done);
+  {
+    std::lock_guard lock(s.mutex);
+    if (!s.accepting.load(std::memory_order_relaxed)) return make_error(Errc::unavailable, "ingest is stopped");
+    if (s.queued_events + n > s.config.queue_capacity_events) return full(s.queued_events);
+    s.queue.push_back(std::move(pending));
     s.queued_events += n;
     s.queued_snapshot.store(s.queued_events, std::memory_order_relaxed);
   }

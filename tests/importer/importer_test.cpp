@@ -213,6 +213,29 @@ TEST_CASE("Batches respect the batch size and a failing sink stops the import", 
   CHECK(calls == 2);
 }
 
+TEST_CASE("A sink may read a batch in place or take it; every batch holds only its own events", "[importer]") {
+  std::string text;
+  for (int i = 0; i < 7; ++i) text += std::to_string(i) + ",2,3,pv," + std::to_string(1511658000 + i) + "\n";
+  ImportOptions options;
+  options.batch_events = 3;
+  for (const bool take : {false, true}) {
+    INFO("sink takes the batch: " << take);
+    std::vector<std::size_t> sizes;
+    std::vector<std::string> users;
+    auto r = import_text(text, ImportFormat::taobao_csv, options, [&](std::vector<RawEvent>&& batch) -> Result<void> {
+      std::vector<RawEvent> kept;
+      if (take) kept = std::move(batch);
+      const std::vector<RawEvent>& seen = take ? kept : batch;
+      sizes.push_back(seen.size());
+      for (const RawEvent& e : seen) users.push_back(e.user_id);
+      return {};
+    });
+    REQUIRE(r);
+    CHECK(sizes == std::vector<std::size_t>{3, 3, 1});
+    CHECK(users == std::vector<std::string>{"0", "1", "2", "3", "4", "5", "6"});
+  }
+}
+
 TEST_CASE("A missing file is an io_error, not a crash", "[importer]") {
   auto r = import_file("no/such/file.csv", ImportFormat::taobao_csv, {}, [](std::vector<RawEvent>&&) -> Result<void> {
     return {};

@@ -16,6 +16,13 @@ using namespace std::chrono_literals;
 
 namespace {
 
+// "u<n>". (Spelled out: GCC 12 warns falsely about `"u" + std::to_string(n)`.)
+std::string numbered_user(std::size_t n) {
+  std::string s = "u";
+  s += std::to_string(n);
+  return s;
+}
+
 // 2024-03-01T12:00:00Z
 constexpr TimestampMs kNow = 1709294400000;
 
@@ -230,7 +237,7 @@ TEST_CASE("each done callback runs exactly once with its own receipt", "[ingest]
   std::vector<Completion> completions(5);
   for (std::size_t i = 0; i < completions.size(); ++i) {
     std::vector<RawEvent> events;
-    for (std::size_t k = 0; k <= i; ++k) events.push_back(raw("u" + std::to_string(k)));
+    for (std::size_t k = 0; k <= i; ++k) events.push_back(raw(numbered_user(k)));
     REQUIRE(rig.ingestor->submit(std::move(events), completions[i].callback()).ok());
   }
   Sequence expected_first = 1;
@@ -291,6 +298,96 @@ TEST_CASE("a duplicate event_id in a later batch is skipped and counted", "[inge
   CHECK(stats.appended_events == 2);
   CHECK(rig.store->next_sequence() == 3);
   CHECK(rig.drain(2).size() == 2);
+}
+
+TEST_CASE("with a small id limit the oldest ids are forgotten first and the newest stay duplicates",
+          "[ingest][ingestor]") {
+  IngestConfig config;
+  config.dedupe_max_ids = 2000;
+  Rig rig(config, 1 << 16);
+  REQUIRE(rig.ingestor->start().ok());
+  auto ids = [](int from, int to) {
+    std::vector<RawEvent> v;
+    for (int i = from; i < to; ++i) v.push_back(raw("u", EventType::view, "id-" + std::to_string(i)));
+    return v;
+  };
+  // Many more ids than the limit, so the set evicts (and shifts probe runs)
+  // thousands of times.
+  for (int from = 0; from < 20000; from += 500) {
+    auto r = rig.ingest(ids(from, from + 500));
+    REQUIRE(r.ok());
+    REQUIRE(r->accepted == 500);
+  }
+  rig.drain(20000);
+  auto newest = rig.ingest(ids(18000, 20000));
+  REQUIRE(newest.ok());
+  CHECK(newest->duplicates == 2000);
+  CHECK(newest->accepted == 0);
+  auto forgotten = rig.ingest(ids(15000, 16000));
+  REQUIRE(forgotten.ok());
+  CHECK(forgotten->accepted == 1000);
+  CHECK(forgotten->duplicates == 0);
+  // Those 1000 pushed out 18000..18999; 19000..19999 are still remembered.
+  auto mixed = rig.ingest(ids(18500, 19500));
+  REQUIRE(mixed.ok());
+  CHECK(mixed->accepted == 500);
+  CHECK(mixed->duplicates == 500);
+  rig.drain(1500);
+}
+
+TEST_CASE("submit reads the caller's events and leaves them intact", "[ingest][ingestor]") {
+  Rig rig;
+  REQUIRE(rig.ingestor->start().ok());
+  std::vector<RawEvent> events = batch({raw("alice", EventType::view, "e1"), raw("bob")});
+  events[0].session_id = std::string(40, 's');  // beyond the small-string buffer
+  Completion c;
+  REQUIRE(rig.ingestor->submit(std::move(events), c.callback()).ok());
+  REQUIRE(events.size() == 2);
+  CHECK(events[0].user_id == "alice");
+  CHECK(events[0].event_id == "e1");
+  CHECK(events[0].session_id == std::string(40, 's'));
+  CHECK(events[1].user_id == "bob");
+  REQUIRE(c.wait().ok());
+  const auto records = rig.log_records();
+  REQUIRE(records.size() == 2);
+  CHECK(records[0].session_id == std::string(40, 's'));
+  rig.drain(2);
+}
+
+TEST_CASE("an id first seen in a batch still queued is interned once for every batch", "[ingest][ingestor]") {
+  // Both batches are prepared before the ingest thread interns "new-user", so
+  // both leave it to the ingest thread; it must get one id and one entry.
+  Rig rig(IngestConfig{}, /*ring_capacity=*/2);
+  REQUIRE(rig.ingestor->start().ok());
+  std::vector<Completion> done(4);
+  RawEvent first = raw("new-user");
+  first.product_id = "p";
+  // Three events into a ring of two: the ingest thread waits in the ring
+  // while the next batches are submitted.
+  REQUIRE(rig.ingestor->submit(batch({raw("a"), raw("b"), raw("a")}), done[0].callback()).ok());
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (rig.ring.size_approx() < rig.ring.capacity() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::yield();
+  REQUIRE(rig.ring.size_approx() == rig.ring.capacity());
+  REQUIRE(rig.ingestor->submit(batch({first, raw("new-user")}), done[1].callback()).ok());
+  REQUIRE(rig.ingestor->submit(batch({raw("new-user"), first}), done[2].callback()).ok());
+  REQUIRE(rig.ingestor->submit(batch({raw("c")}), done[3].callback()).ok());
+  const auto events = rig.drain(8);
+  REQUIRE(events.size() == 8);
+  for (auto& d : done) REQUIRE(d.wait().ok());
+  const Id id = events[3].user;
+  CHECK(id == 3);
+  CHECK(rig.dictionary.name(IdKind::user, id) == "new-user");
+  for (std::size_t i : {4, 5, 6}) CHECK(events[i].user == id);
+  CHECK(events[3].product == events[6].product);
+  CHECK(rig.dictionary.name(IdKind::user, events[7].user) == "c");
+  CHECK(rig.dictionary.table(IdKind::user).size() == 4);
+  auto stored = rig.store->load_dictionary();
+  REQUIRE(stored.ok());
+  CHECK(stored->size() == 5);  // a, b, new-user, c; p
+  Dictionary reloaded;
+  REQUIRE(load_dictionary(*rig.store, reloaded).ok());
+  CHECK(reloaded.find(IdKind::user, "new-user") == Id{id});
 }
 
 TEST_CASE("events without an event_id are never treated as duplicates", "[ingest][ingestor]") {
@@ -406,7 +503,7 @@ TEST_CASE("a full queue answers overloaded at once and loses nothing it accepted
 
   auto four = [](int from) {
     std::vector<RawEvent> v;
-    for (int i = from; i < from + 4; ++i) v.push_back(raw("u" + std::to_string(i)));
+    for (int i = from; i < from + 4; ++i) v.push_back(raw(numbered_user(i)));
     return v;
   };
   std::vector<Completion> done(3);
@@ -431,7 +528,7 @@ TEST_CASE("a full queue answers overloaded at once and loses nothing it accepted
   REQUIRE(events.size() == 12);
   for (std::size_t i = 0; i < events.size(); ++i) {
     CHECK(events[i].sequence == i + 1);
-    CHECK(rig.dictionary.name(IdKind::user, events[i].user) == "u" + std::to_string(i));
+    CHECK(rig.dictionary.name(IdKind::user, events[i].user) == numbered_user(i));
   }
   for (auto& d : done) CHECK(d.wait().ok());
   CHECK(rig.ingestor->submit(batch({raw("after")}), nullptr).ok());
@@ -453,7 +550,7 @@ TEST_CASE("stop finishes every accepted batch before it returns", "[ingest][inge
   REQUIRE(rig.ingestor->start().ok());
   std::vector<Completion> done(20);
   for (std::size_t i = 0; i < done.size(); ++i) {
-    std::vector<RawEvent> events(50, raw("u" + std::to_string(i)));
+    std::vector<RawEvent> events(50, raw(numbered_user(i)));
     REQUIRE(rig.ingestor->submit(std::move(events), done[i].callback()).ok());
   }
   rig.ingestor->stop();

@@ -2,20 +2,26 @@
 // Interns external IDs (strings) to dense integers, one table per IdKind.
 //
 // Threading: exactly one writer thread (the ingest thread) calls intern() and
-// restore(); any thread may call name() and find(). name() is lock-free: the
-// table only grows, entries are never moved, and the size is published with
-// release/acquire. find() takes a shared lock per shard; the writer takes the
-// exclusive lock only when it inserts a new string, so lookups of known IDs on
-// the writer's own thread are lock-free too.
+// restore(); any thread may call name(), find() and prefetch(), all lock-free.
+// Names live in chunks that are never moved; the lookup index is an
+// open-addressing table of (hash tag, id) words. The writer publishes a name
+// before the size, and the size before the index slot that points at it, all
+// with release; readers acquire. When the index grows the writer builds a
+// bigger copy and publishes its pointer; older copies stay alive (and
+// unchanged) until the table is destroyed, so a reader never touches freed
+// memory. Their total is smaller than the current index.
+//
+// hash() is the table's hash; a caller may compute it once, on its own
+// thread, and pass it to the *_hashed calls (the ingestor does this before
+// its single writer thread sees the strings).
 #include <array>
 #include <atomic>
+#include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
-#include <shared_mutex>
 #include <string>
 #include <string_view>
-#include <unordered_map>
+#include <vector>
 
 #include "shoppulse/core/event.hpp"
 
@@ -28,8 +34,14 @@ class InternTable {
   InternTable(const InternTable&) = delete;
   InternTable& operator=(const InternTable&) = delete;
 
+  // Any thread: the hash the table uses for value. Not stable across
+  // versions; never store it.
+  static std::uint64_t hash(std::string_view value) noexcept;
+
   // Writer thread only. Returns the id and whether it was newly created.
-  std::pair<Id, bool> intern(std::string_view value);
+  std::pair<Id, bool> intern(std::string_view value) { return intern_hashed(value, hash(value)); }
+  // Same, with hash == hash(value) computed by the caller.
+  std::pair<Id, bool> intern_hashed(std::string_view value, std::uint64_t hash);
   // Writer thread only: re-creates an entry loaded from storage. Ids must be
   // restored densely in increasing order; returns false otherwise.
   bool restore(Id id, std::string_view value);
@@ -38,6 +50,13 @@ class InternTable {
   std::string_view name(Id id) const noexcept;
   // Any thread.
   std::optional<Id> find(std::string_view value) const;
+  // Any thread: kNoId when value has no id; hash == hash(value).
+  Id find_hashed(std::string_view value, std::uint64_t hash) const noexcept;
+  // Any thread: hints the cache about the index slot a lookup of hash starts at.
+  void prefetch(std::uint64_t hash) const noexcept;
+  // Any thread, some time after prefetch(hash): hints the cache about the
+  // name a lookup of hash will compare with (read from that slot).
+  void prefetch_name(std::uint64_t hash) const noexcept;
   // Any thread: number of ids handed out.
   std::size_t size() const noexcept { return size_.load(std::memory_order_acquire); }
 
@@ -45,24 +64,28 @@ class InternTable {
   static constexpr std::size_t kChunkBits = 14;
   static constexpr std::size_t kChunkSize = std::size_t{1} << kChunkBits;
   static constexpr std::size_t kMaxChunks = std::size_t{1} << 18;  // 4G ids
-  static constexpr std::size_t kShards = 16;
+  static constexpr std::size_t kInitialSlots = 256;
 
-  struct Hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept;
-  };
-  struct Shard {
-    mutable std::shared_mutex mutex;
-    std::unordered_map<std::string, Id, Hash, std::equal_to<>> ids;
+  // Slot word: (hash >> 32) << 32 | id; 0 = empty (ids start at 1).
+  struct Index {
+    explicit Index(std::size_t slots);
+    std::size_t mask;
+    std::unique_ptr<std::atomic<std::uint64_t>[]> slots;
   };
 
-  std::size_t shard_of(std::string_view value) const noexcept;
   Id append(std::string_view value);
+  std::string_view name_of_published(Id id) const noexcept;
+  // The slot of index where value (with hash) is, or the empty slot where it
+  // would go; found tells which. Any thread, on any published index.
+  std::size_t probe(const Index& index, std::string_view value, std::uint64_t hash, bool& found) const noexcept;
+  void insert_new(std::string_view value, std::uint64_t hash);
+  void grow();
 
   // chunks_[i] holds names of ids [i*kChunkSize+1, (i+1)*kChunkSize].
   std::unique_ptr<std::atomic<std::string*>[]> chunks_;
   std::atomic<std::size_t> size_{0};
-  std::array<Shard, kShards> shards_;
+  std::atomic<const Index*> index_{nullptr};
+  std::vector<std::unique_ptr<Index>> indexes_;  // writer only: every index ever published, newest last
 };
 
 class Dictionary {

@@ -61,7 +61,9 @@ struct ImportReport {
   double elapsed_s = 0;
 };
 
-// Receives each batch; an error stops the import and is returned.
+// Receives each batch; an error stops the import and is returned. The sink
+// may take the vector (move from it) or only read it; a vector left intact
+// is reused for the next batch, so its strings' buffers are not reallocated.
 using ImportSink = std::function<Result<void>(std::vector<RawEvent>&&)>;
 using ImportProgressFn = std::function<void(const ImportProgress&)>;
 

@@ -7,9 +7,11 @@
 // log in group commits, then pushes the events into the ring for the engine
 // and completes each batch. Lifecycle: start() after the dictionary is loaded;
 // stop() drains what was accepted, then joins. Threading: submit() from any
-// thread, never blocks; everything else runs on the ingest thread, which owns
-// the log writer, the sequence counter, the dedupe table and the ring's
-// producer side.
+// thread, never blocks; it does the per-event work that needs no owner
+// (hashing, lookups of known ids, packing) on the caller's thread. Everything
+// else runs on the ingest thread, which owns the log writer, the sequence
+// counter, the dedupe table, interning of new ids and the ring's producer
+// side.
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -72,6 +74,10 @@ class Ingestor {
   // Any thread; never blocks. overloaded when the queue is full, unavailable
   // when stopped. On success, done (may be empty) runs later on the ingest
   // thread once the events are durable and handed to the engine.
+  // The calling thread does the work that needs no owner: it hashes event
+  // ids, resolves ids the dictionary already knows (lock-free reads) and
+  // packs the batch compactly for the ingest thread. events is read, never
+  // moved from, whatever the outcome, so a caller may reuse its buffers.
   Result<void> submit(std::vector<RawEvent>&& events, IngestDone done);
 
   IngestStats stats() const;
