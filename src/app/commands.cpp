@@ -21,6 +21,43 @@ std::optional<ImportFormat> format_of(const std::string& text) {
   return parse_import_format(text);
 }
 
+// After an import the events are durable; the engine and the recommender
+// are still applying them. Shows that work (a line redrawn on a terminal, a
+// plain line every 5 s otherwise) instead of a silent pause, until both have
+// applied everything or nothing moved for a minute. Returns the seconds spent.
+double wait_for_derived_state(Application& app, bool tty) {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  auto last_plain = start - std::chrono::seconds(10);
+  auto last_progress = start;
+  Sequence last_seen = 0;
+  for (;;) {
+    const IngestStats is = app.ingestor().stats();
+    const Sequence target = is.last_sequence;
+    const Sequence windows = app.engine().stats().applied_through;
+    const Sequence recommend = app.recommend().stats().applied_through;
+    const bool done = is.queued_events == 0 && windows >= target && recommend >= target;
+    const auto now = Clock::now();
+    if (tty || done || now - last_plain >= std::chrono::seconds(5)) {
+      std::fprintf(stderr, "%sapplying: windows %llu / %llu, recommendations %llu / %llu%s", tty ? "\r" : "",
+                   static_cast<unsigned long long>(windows), static_cast<unsigned long long>(target),
+                   static_cast<unsigned long long>(recommend), static_cast<unsigned long long>(target),
+                   tty && !done ? "" : "\n");
+      last_plain = now;
+    }
+    if (done) break;
+    if (windows + recommend != last_seen) {
+      last_seen = windows + recommend;
+      last_progress = now;
+    } else if (now - last_progress > std::chrono::minutes(1)) {
+      if (tty) std::fprintf(stderr, "\n");
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(tty ? 100 : 250));
+  }
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
 }  // namespace
 
 int run_import(AppConfig cfg, const std::string& format_text, const std::string& path) {
@@ -65,17 +102,18 @@ int run_import(AppConfig cfg, const std::string& format_text, const std::string&
   }
   for (const ImportProblem& p : report->problems)
     std::fprintf(stderr, "%s:%llu: %s\n", path.c_str(), static_cast<unsigned long long>(p.line), p.reason.c_str());
-  // stop() drains ingest into the log and the engine, flushes rollups and
-  // writes a checkpoint, so the next start has nothing to replay.
+  const double catch_up_s = wait_for_derived_state(app, stream_is_terminal(stderr));
+  // stop() drains what is left, flushes rollups and writes both checkpoints,
+  // so the next start has nothing to replay.
   app.stop();
   const IngestStats stats = ingestor.stats();
   std::printf("imported %llu events from %s (%llu lines, %llu bad, %llu duplicates skipped, %llu zero prices) "
-              "in %.2f s; log sequence now %llu\n",
+              "in %.2f s; log sequence now %llu; windows and recommendations caught up %.2f s later\n",
               static_cast<unsigned long long>(stats.appended_events), path.c_str(),
               static_cast<unsigned long long>(report->lines), static_cast<unsigned long long>(report->bad_lines),
               static_cast<unsigned long long>(stats.duplicate_events + report->duplicates),
               static_cast<unsigned long long>(report->zero_prices), report->elapsed_s,
-              static_cast<unsigned long long>(stats.last_sequence));
+              static_cast<unsigned long long>(stats.last_sequence), catch_up_s);
   return 0;
 }
 

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <thread>
 
+#include "log_order.hpp"
 #include "shoppulse/core/log.hpp"
 #include "shoppulse/core/task_queue.hpp"
 #include "shoppulse/ring/spsc_ring.hpp"
@@ -84,6 +85,14 @@ struct RecommendRunner::State {
     return n;
   }
 
+  void apply_popped(Recommender& r, std::span<const Event> events) {
+    const std::size_t reads =
+        recommend_detail::apply_in_log_order(r, events, [&](Sequence until) { read_log(r, until); });
+    std::lock_guard lock(mutex);
+    stats.gap_reads += reads;
+    stats.applied_through = r.applied_through();
+  }
+
   void set_state(const char* state) {
     std::lock_guard lock(mutex);
     stats.state = state;
@@ -149,16 +158,7 @@ struct RecommendRunner::State {
         stopping = stop_requested;
       }
       const std::size_t n = ring.pop_some(buffer);
-      if (n > 0 && buffer[0].sequence > r.applied_through() + 1) {
-        read_log(r, buffer[0].sequence);  // events lost to a full ring
-        std::lock_guard lock(mutex);
-        ++stats.gap_reads;
-      }
-      if (n > 0) {
-        r.apply(std::span<const Event>(buffer.data(), n));
-        std::lock_guard lock(mutex);
-        stats.applied_through = r.applied_through();
-      }
+      if (n > 0) apply_popped(r, std::span<const Event>(buffer.data(), n));
       if (n == 0 && dropped.exchange(false, std::memory_order_acq_rel)) {
         read_log(r, 0);  // the newest events were lost: catch up to the log's end
         std::lock_guard lock(mutex);
@@ -258,7 +258,9 @@ std::shared_ptr<const RecommendSnapshot> RecommendRunner::latest() const {
 
 RecommendRunnerStats RecommendRunner::stats() const {
   std::lock_guard lock(state_->mutex);
-  return state_->stats;
+  RecommendRunnerStats st = state_->stats;
+  st.dropped_offers = state_->dropped_count.load(std::memory_order_relaxed);
+  return st;
 }
 
 }  // namespace shoppulse

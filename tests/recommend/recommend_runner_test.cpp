@@ -8,6 +8,8 @@
 #include "shoppulse/eventlog/memory_store.hpp"
 #include "shoppulse/recommend/recommend_runner.hpp"
 
+#include "log_order.hpp"
+
 using namespace shoppulse;
 
 namespace {
@@ -166,4 +168,72 @@ TEST_CASE("The recommend thread checkpoints periodically while running", "[recom
   CHECK(runner.stats().checkpoints == written);
   runner.stop();
   CHECK(runner.stats().checkpoints == written);
+}
+
+TEST_CASE("Offers refused by a full ring in the middle of a stream leave no hole in the model", "[recommend]") {
+  auto store = make_memory_store();
+  SystemClock clock;
+  // Varied users and products so a skipped event changes the model.
+  std::vector<LogRecord> rs;
+  for (int i = 0; i < 20000; ++i) {
+    LogRecord r;
+    r.event.sequence = static_cast<Sequence>(i + 1);
+    r.event.time_ms = kT0 + i * 100;
+    r.event.user = 1 + static_cast<Id>((i * 7919) % 301);
+    r.event.product = 1 + static_cast<Id>((i * 104729) % 997);
+    r.event.type = i % 11 == 0 ? EventType::add_to_cart : EventType::view;
+    rs.push_back(r);
+  }
+  RecommendRunnerConfig config;
+  config.ring_capacity = 8;  // offers of 5 often fit only in part
+  RecommendRunner runner({}, config, *store, *store, clock);
+  runner.start();
+  CHECK(eventually([&] { return runner.stats().state == "running"; }));
+  const auto events = events_of(rs);
+  // The log holds every event before it is offered, as in the server.
+  REQUIRE(store->append(AppendBatch{rs, {}}));
+  for (std::size_t i = 0; i < events.size(); i += 5)
+    runner.offer(std::span<const Event>(events).subspan(i, std::min<std::size_t>(5, events.size() - i)));
+  CHECK(eventually([&] { return applied_through(runner) == 20000; }));
+  CHECK(runner.stats().dropped_offers > 0);
+  Recommender replay;
+  replay.apply(events);
+  CHECK(state_bytes(runner) == replay.checkpoint());
+  runner.stop();
+}
+
+TEST_CASE("A popped batch with holes is applied in log order, the holes read from the log first",
+          "[recommend]") {
+  std::vector<Event> log;
+  for (Sequence q = 1; q <= 12; ++q) {
+    Event e;
+    e.sequence = q;
+    e.time_ms = kT0 + static_cast<TimestampMs>(q) * 1000;
+    e.user = 1 + static_cast<Id>(q % 3);
+    e.product = 10 + static_cast<Id>(q % 5);
+    e.type = EventType::view;
+    log.push_back(e);
+  }
+  // Popped: 1-3, then 6-7, then 9-12 (4-5 and 8 were refused by a full ring).
+  std::vector<Event> popped;
+  for (Sequence q : {1, 2, 3, 6, 7, 9, 10, 11, 12}) popped.push_back(log[q - 1]);
+  Recommender replay;
+  replay.apply(log);
+
+  SECTION("every hole is read before the run after it") {
+    Recommender r;
+    std::vector<Sequence> asked;
+    const std::size_t reads = recommend_detail::apply_in_log_order(r, popped, [&](Sequence until) {
+      asked.push_back(until);
+      r.apply(std::span<const Event>(log).subspan(r.applied_through(), until - 1 - r.applied_through()));
+    });
+    CHECK(reads == 2);
+    CHECK(asked == std::vector<Sequence>{6, 9});
+    CHECK(r.checkpoint() == replay.checkpoint());
+  }
+  SECTION("a hole the log cannot fill stops the batch before it") {
+    Recommender r;
+    recommend_detail::apply_in_log_order(r, popped, [](Sequence) {});
+    CHECK(r.applied_through() == 3);
+  }
 }
