@@ -132,6 +132,12 @@ class NeighbourList {
   }
   void prefetch_ids() const noexcept { prefetch_bytes(ids_.data(), ids_.size() * sizeof(Id)); }
   void prefetch_data() const noexcept { prefetch_bytes(data_.data(), data_.size() * sizeof(Data)); }
+  // The weights an update with `item` will write: its own, or the end where
+  // it would be appended.
+  void prefetch_data_of(Id item) const noexcept {
+    const std::size_t i = index_of(item);
+    __builtin_prefetch(data_.data() + (i == npos ? data_.size() : i));
+  }
 
   class Iterator {
    public:
@@ -167,6 +173,10 @@ class NeighbourList {
 constexpr std::size_t kHotKeep = 200;
 constexpr std::int64_t kHotRebuildMs = 10 * 60 * 1000;
 
+struct ItemState;
+// The most active items, ordered by (pop_key, id); see State::pop_top.
+using PopularSet = std::set<std::tuple<double, Id, ItemState*>>;
+
 struct ItemState {
   Id category = kNoId;
   Decayed engagement;  // distinct-user interest increments: the similarity normaliser
@@ -176,6 +186,7 @@ struct ItemState {
   bool trend_hot = false;  // in State::trend_hot
   bool pop_top = false;    // in State::pop_top, under pop_key
   double pop_key = 0;      // log2(activity) + time / half-life: orders items as their activity does
+  PopularSet::iterator pop_it;  // its entry in State::pop_top, when pop_top is set
   NeighbourList neighbours;
   std::vector<Id> recent_users;  // ring of the last users, recent_users_per_item long
   std::uint32_t recent_pos = 0;
@@ -274,7 +285,7 @@ struct Recommender::State {
   // decays at one rate for all items, so log2(value) + time / half-life
   // orders items the same at any later time and only grows with events.
   static constexpr std::size_t kPopularTop = 1000;
-  std::set<std::tuple<double, Id, ItemState*>> pop_top;
+  PopularSet pop_top;
 
   // Cache of the overall popular list; valid while `applied` is unchanged.
   mutable std::vector<Recommendation> popular_cache;
@@ -445,6 +456,8 @@ struct Recommender::State {
       is.neighbours.prefetch_data();  // updated once per partner
       for (const auto& [other, _] : partners)
         if (other) other->neighbours.prefetch_ids();
+      for (const auto& [other, _] : partners)
+        if (other) other->neighbours.prefetch_data_of(e.product);
       for (const auto& [other, it] : partners) {
         if (!other) continue;
         const double prox = decay_factor(std::llabs(e.time_ms - it->time), config.pair_half_life_ms);
@@ -476,14 +489,22 @@ struct Recommender::State {
   void update_pop_top(Id id, ItemState& is) {
     const double key = pop_key_of(is);
     if (is.pop_top) {
-      pop_top.erase({is.pop_key, id, &is});
-    } else if (pop_top.size() >= kPopularTop && !(std::tuple<double, Id, ItemState*>{key, id, &is} > *pop_top.begin())) {
+      // Keys only grow, and mostly not past the next entry: re-inserting the
+      // same node just before its old successor is then constant time.
+      const auto next = std::next(is.pop_it);
+      auto node = pop_top.extract(is.pop_it);
+      node.value() = {key, id, &is};
+      is.pop_key = key;
+      is.pop_it = pop_top.insert(next, std::move(node));
+      return;
+    }
+    if (pop_top.size() >= kPopularTop && !(std::tuple<double, Id, ItemState*>{key, id, &is} > *pop_top.begin())) {
       is.pop_key = key;
       return;
     }
     is.pop_top = true;
     is.pop_key = key;
-    pop_top.insert({key, id, &is});
+    is.pop_it = pop_top.insert({key, id, &is}).first;
     if (pop_top.size() > kPopularTop) {
       std::get<2>(*pop_top.begin())->pop_top = false;
       pop_top.erase(pop_top.begin());
@@ -1255,7 +1276,16 @@ Recommender::Recommender(Recommender&&) noexcept = default;
 Recommender& Recommender::operator=(Recommender&&) noexcept = default;
 
 void Recommender::apply(std::span<const Event> events) {
-  for (const Event& e : events) state_->apply_one(e);
+  State& s = *state_;
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    // The next event's item and user states are elsewhere in memory: ask
+    // for them while this event is applied.
+    if (i + 1 < events.size()) {
+      if (const ItemState* next = s.items.find(events[i + 1].product)) __builtin_prefetch(next);
+      if (const UserState* next = s.users.find(events[i + 1].user)) __builtin_prefetch(next);
+    }
+    s.apply_one(events[i]);
+  }
 }
 
 std::vector<Recommendation> Recommender::recommend(const RecommendQuery& q) const {
