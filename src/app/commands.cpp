@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "shoppulse/app/application.hpp"
+#include "shoppulse/core/byte_codec.hpp"
 #include "shoppulse/importer/importer.hpp"
 #include "shoppulse/importer/progress_renderer.hpp"
 #include "shoppulse/recommend/evaluation.hpp"
@@ -23,9 +24,11 @@ std::optional<ImportFormat> format_of(const std::string& text) {
 
 // After an import the events are durable; the engine and the recommender
 // are still applying them. Shows that work (a line redrawn on a terminal, a
-// plain line every 5 s otherwise) instead of a silent pause, until both have
-// applied everything or nothing moved for a minute. Returns the seconds spent.
-double wait_for_derived_state(Application& app, bool tty) {
+// plain line every 5 s otherwise) instead of a silent pause, until the
+// ingestor has taken `events` more than `before` (appended or refused as
+// duplicates) and both have applied everything, or nothing moved for a
+// minute. Returns the seconds spent.
+double wait_for_derived_state(Application& app, const IngestStats& before, std::uint64_t events, bool tty) {
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
   auto last_plain = start - std::chrono::seconds(10);
@@ -36,7 +39,9 @@ double wait_for_derived_state(Application& app, bool tty) {
     const Sequence target = is.last_sequence;
     const Sequence windows = app.engine().stats().applied_through;
     const Sequence recommend = app.recommend().stats().applied_through;
-    const bool done = is.queued_events == 0 && windows >= target && recommend >= target;
+    const bool taken =
+        is.appended_events + is.duplicate_events >= before.appended_events + before.duplicate_events + events;
+    const bool done = taken && is.queued_events == 0 && windows >= target && recommend >= target;
     const auto now = Clock::now();
     if (tty || done || now - last_plain >= std::chrono::seconds(5)) {
       std::fprintf(stderr, "%sapplying: windows %llu / %llu, recommendations %llu / %llu%s", tty ? "\r" : "",
@@ -46,8 +51,9 @@ double wait_for_derived_state(Application& app, bool tty) {
       last_plain = now;
     }
     if (done) break;
-    if (windows + recommend != last_seen) {
-      last_seen = windows + recommend;
+    const std::uint64_t moved = windows + recommend + is.appended_events + is.duplicate_events;
+    if (moved != last_seen) {
+      last_seen = moved;
       last_progress = now;
     } else if (now - last_progress > std::chrono::minutes(1)) {
       if (tty) std::fprintf(stderr, "\n");
@@ -58,9 +64,31 @@ double wait_for_derived_state(Application& app, bool tty) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+// Names a file by its bytes (size and a checksum read in 1 MiB blocks) and
+// format, for the record of completed imports. Empty when unreadable.
+std::string import_record_name(const std::string& path, const std::string& format) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return {};
+  std::string block(1 << 20, '\0');
+  std::uint64_t sum = 0, size = 0;
+  for (;;) {
+    const std::size_t n = std::fread(block.data(), 1, block.size(), f);
+    if (n == 0) break;
+    size += n;
+    sum = sum * 0x100000001B3ull ^ checksum64(std::string_view(block.data(), n));
+  }
+  const bool failed = std::ferror(f) != 0;
+  std::fclose(f);
+  if (failed) return {};
+  char name[96];
+  std::snprintf(name, sizeof name, "import/%s/%llx-%016llx", format.c_str(), static_cast<unsigned long long>(size),
+                static_cast<unsigned long long>(sum));
+  return name;
+}
+
 }  // namespace
 
-int run_import(AppConfig cfg, const std::string& format_text, const std::string& path) {
+int run_import(AppConfig cfg, const std::string& format_text, const std::string& path, bool force) {
   const auto format = format_of(format_text);
   if (!format) {
     std::fprintf(stderr, "shoppulse import: --format must be %s, got '%s'\n", kFormats, format_text.c_str());
@@ -76,11 +104,26 @@ int run_import(AppConfig cfg, const std::string& format_text, const std::string&
     return 1;
   }
   Application& app = *opened.value();
+  // A completed import of the same bytes is on record: importing it again
+  // would only be refused row by row (and not at all once its derived ids
+  // left the bounded dedupe table), so it is skipped as a whole.
+  const std::string record = import_record_name(path, format_text);
+  if (!record.empty() && !force) {
+    auto done = app.records().get_checkpoint(record);
+    if (done && done.value()) {
+      std::printf("%s was imported completely before (%s, through log sequence %llu); nothing to do "
+                  "(--force imports it again)\n",
+                  path.c_str(), done.value()->bytes.c_str(),
+                  static_cast<unsigned long long>(done.value()->covers_through));
+      return 0;
+    }
+  }
   if (auto started = app.start(); !started) {
     std::fprintf(stderr, "shoppulse import: %s\n", started.error().detail.c_str());
     return 1;
   }
   Ingestor& ingestor = app.ingestor();
+  const IngestStats before = ingestor.stats();
   ProgressRenderer render(stderr, stream_is_terminal(stderr));
   ImportOptions options;
   // The ingestor's queue is the backpressure: a refused batch is left intact
@@ -102,7 +145,14 @@ int run_import(AppConfig cfg, const std::string& format_text, const std::string&
   }
   for (const ImportProblem& p : report->problems)
     std::fprintf(stderr, "%s:%llu: %s\n", path.c_str(), static_cast<unsigned long long>(p.line), p.reason.c_str());
-  const double catch_up_s = wait_for_derived_state(app, stream_is_terminal(stderr));
+  const double catch_up_s = wait_for_derived_state(app, before, report->events, stream_is_terminal(stderr));
+  if (!record.empty()) {
+    const IngestStats done = ingestor.stats();
+    const std::string what = std::to_string(report->lines) + " lines, " + std::to_string(done.appended_events) +
+                             " events added";
+    if (auto put = app.records().put_checkpoint(record, Checkpoint{done.last_sequence, what}); !put)
+      std::fprintf(stderr, "shoppulse import: could not record the import: %s\n", put.error().detail.c_str());
+  }
   // stop() drains what is left, flushes rollups and writes both checkpoints,
   // so the next start has nothing to replay.
   app.stop();

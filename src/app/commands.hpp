@@ -7,9 +7,10 @@
 namespace shoppulse::app {
 
 // Loads FILE through the same ingest path as POST /api/events into the data
-// dir of cfg (durable, replayable), then lets the engine apply it and
-// checkpoint. Returns the process exit code.
-int run_import(AppConfig cfg, const std::string& format, const std::string& path);
+// dir of cfg (durable, replayable), then lets the engine and the recommender
+// apply it and checkpoint. A file whose bytes were imported completely
+// before is skipped unless force. Returns the process exit code.
+int run_import(AppConfig cfg, const std::string& format, const std::string& path, bool force);
 
 // Replays FILE offline, splits it by time and prints ranking metrics for
 // every recommender and the AUC of purchase propensity.

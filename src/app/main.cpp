@@ -21,14 +21,17 @@ constexpr const char* kVersion = "0.1.0";
 constexpr const char* kUsage = R"(shoppulse - real-time e-commerce analytics in one process
 
 Usage: shoppulse [options]
-       shoppulse import --format taobao|rees46|ndjson FILE [options]
+       shoppulse import --format taobao|rees46|ndjson FILE [--force] [options]
        shoppulse evaluate --format taobao|rees46|ndjson FILE [--json] [--train-fraction F] [--only-new]
 
 Commands:
   (none)               run the server: ingest, engine, API, dashboard, generator
   import               load FILE into the data dir through the ingest path
                        (durable and replayable; the server must not be running
-                       on the same data dir: use POST /api/import instead)
+                       on the same data dir: use POST /api/import instead);
+                       a file with the same bytes imported completely before
+                       is skipped, --force imports it again (rows already in
+                       the log are still dropped by their derived event ids)
   evaluate             replay FILE offline, split it by time, and report
                        HitRate/Precision/Recall/NDCG@10 and coverage of every
                        recommender plus the AUC of purchase propensity
@@ -67,7 +70,7 @@ int main(int argc, char** argv) {
   bool print_config = false;
   std::string command;  // "", "import" or "evaluate"
   std::string format, file;
-  bool json = false, only_new = false;
+  bool json = false, only_new = false, force = false;
   double train_fraction = 0.8;
   int first = 1;
   if (argc > 1 && (std::string_view(argv[1]) == "import" || std::string_view(argv[1]) == "evaluate")) {
@@ -119,6 +122,8 @@ int main(int argc, char** argv) {
       const char* v = value ? value->c_str() : next(arg);
       if (!v) return usage_error("--format needs taobao, rees46 or ndjson");
       format = v;
+    } else if (command == "import" && arg == "--force") {
+      force = true;
     } else if (command == "evaluate" && arg == "--json") {
       json = true;
     } else if (command == "evaluate" && arg == "--only-new") {
@@ -186,7 +191,7 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
 
   if (command == "evaluate") return app::run_evaluate(cfg, format, file, json, train_fraction, only_new);
-  if (command == "import") return app::run_import(cfg, format, file);
+  if (command == "import") return app::run_import(cfg, format, file, force);
 
   const Logger log("app");
   auto opened = app::Application::open(cfg);

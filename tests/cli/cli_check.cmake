@@ -86,10 +86,21 @@ elseif(CHECK STREQUAL "import" OR CHECK STREQUAL "evaluate")
     if(pos EQUAL -1)
       message(FATAL_ERROR "import must report the bad line 121 by number: ${err}")
     endif()
-    # Importing it again adds nothing: rows carry derived event ids.
+    # The same bytes again: on record as imported, skipped as a whole.
     run_clean(out err rc import --format taobao ${WORK}/small_taobao.csv --data-dir ${WORK}/import-data)
-    if(NOT rc EQUAL 0 OR NOT out MATCHES "imported 0 events" OR NOT out MATCHES "log sequence now 120")
+    if(NOT rc EQUAL 0 OR NOT out MATCHES "imported completely before" OR NOT out MATCHES "through log sequence 120")
       message(FATAL_ERROR "re-import: rc=${rc} out=${out}")
+    endif()
+    # Forced: read again, and every row is refused by its derived event id.
+    run_clean(out err rc import --format taobao ${WORK}/small_taobao.csv --data-dir ${WORK}/import-data --force)
+    if(NOT rc EQUAL 0 OR NOT out MATCHES "imported 0 events" OR NOT out MATCHES "log sequence now 120")
+      message(FATAL_ERROR "forced re-import: rc=${rc} out=${out}")
+    endif()
+    # Other bytes are another import.
+    file(APPEND ${WORK}/small_taobao.csv "42,100,5,pv,1511659100\n")
+    run_clean(out err rc import --format taobao ${WORK}/small_taobao.csv --data-dir ${WORK}/import-data)
+    if(NOT rc EQUAL 0 OR NOT out MATCHES "imported 1 events" OR NOT out MATCHES "log sequence now 121")
+      message(FATAL_ERROR "import of a changed file: rc=${rc} out=${out}")
     endif()
     expect_exit2("--format" import --format excel ${WORK}/small_taobao.csv --data-dir ${WORK}/import-data)
   else()

@@ -25,6 +25,8 @@ class Application {
   Ingestor& ingestor() noexcept;
   EngineRunner& engine() noexcept;
   RecommendRunner& recommend() noexcept;
+  // Named records beside the event log (checkpoints, completed imports).
+  CheckpointStore& records() noexcept;
   const Dictionary& dictionary() const noexcept;
   // Called about once a second by the owner to refresh the ingest rate.
   void sample_rate();
