@@ -1059,10 +1059,8 @@ void Recommender::State::save(ByteWriter& w) const {
   w.svarint(last_hot_rebuild_slot);
   w.svarint(last_location_sweep_hour);
 
-  const std::vector<Id> item_ids = sorted_keys(items);
-  w.varint(item_ids.size());
-  for (Id id : item_ids) {
-    const ItemState& is = *items.find(id);
+  w.varint(items.size());
+  for (const auto& [id, is] : items) {  // dense maps iterate in id order
     w.varint(id);
     w.varint(is.category);
     put_decayed(w, now, is.engagement);
@@ -1081,10 +1079,8 @@ void Recommender::State::save(ByteWriter& w) const {
     w.varint(is.recent_pos);
   }
 
-  const std::vector<Id> user_ids = sorted_keys(users);
-  w.varint(user_ids.size());
-  for (Id id : user_ids) {
-    const UserState& us = *users.find(id);
+  w.varint(users.size());
+  for (const auto& [id, us] : users) {
     w.varint(id);
     w.varint(us.location);
     put_time(w, now, us.last_seen);
