@@ -912,19 +912,45 @@ class ApiHandler final : public Handler {
     if (!format)
       return respond(error_response(make_error(
           Errc::invalid_argument, "must be taobao, rees46 or ndjson; got \"" + format_text + "\"", "format")));
+    const auto force = param(params, "force");
+    if (force && *force != "true" && *force != "false")
+      return respond(error_response(make_error(Errc::invalid_argument, "must be true or false", "force")));
     std::lock_guard lock(import_mutex_);
     if (import_running_)
       return respond(error_response(make_error(Errc::unavailable, "an import is already running; retry later")));
     if (import_thread_.joinable()) import_thread_.join();
     import_running_ = true;
-    import_thread_ = std::thread([this, body = rq.body, format = *format, format_text, respond]() mutable {
-      respond(run_import(body, format, format_text));
-      std::lock_guard done(import_mutex_);
-      import_running_ = false;
+    import_thread_ = std::thread([this, body = rq.body, format = *format, format_text, respond,
+                                  forced = force == "true"]() mutable {
+      ApiResponse answer = run_import(body, format, format_text, forced);
+      {
+        // Free before answering: a client may send the next import as soon
+        // as it has this answer.
+        std::lock_guard done(import_mutex_);
+        import_running_ = false;
+      }
+      respond(std::move(answer));
     });
   }
 
-  ApiResponse run_import(const std::string& body, ImportFormat format, const std::string& format_text) {
+  ApiResponse run_import(const std::string& body, ImportFormat format, const std::string& format_text, bool force) {
+    // The same bytes imported completely before are skipped as a whole (see
+    // ImportFingerprint); derived event ids alone forget after a while.
+    std::string record;
+    if (ctx_.records) {
+      ImportFingerprint fingerprint;
+      fingerprint.add(body);
+      record = fingerprint.record_name(format_text);
+      auto done = ctx_.records->get_checkpoint(record);
+      if (!done) return error_response(done.error());
+      if (*done && !force) {
+        JsonWriter w;
+        w.begin_object().field("format", format_text).field("already_imported", true);
+        w.field("recorded", (*done)->bytes).field("through_sequence", (*done)->covers_through);
+        w.field("accepted", 0).end_object();
+        return json_response(200, w.take());
+      }
+    }
     // Every batch's completion is counted so the answer comes only once all
     // of them are durable in the log.
     struct Pending {
@@ -972,8 +998,15 @@ class ApiHandler final : public Handler {
     pending->cv.wait(lock, [&] { return pending->outstanding == 0; });
     if (!report) return error_response(report.error());
     if (pending->failure) return error_response(*pending->failure);
+    if (!record.empty()) {
+      const std::string what = std::to_string(report->lines) + " lines, " + std::to_string(pending->accepted) +
+                               " events added";
+      const Sequence through = pending->accepted ? pending->last : ctx_.ingestor.stats().last_sequence;
+      if (auto put = ctx_.records->put_checkpoint(record, Checkpoint{through, what}); !put)
+        return error_response(put.error());
+    }
     JsonWriter w;
-    w.begin_object().field("format", format_text);
+    w.begin_object().field("format", format_text).field("already_imported", false);
     w.field("lines", report->lines).field("accepted", pending->accepted);
     w.field("duplicates", pending->duplicates + report->duplicates).field("bad_lines", report->bad_lines);
     w.field("zero_prices", report->zero_prices);

@@ -134,7 +134,7 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
       s.clock);
   s.handler = api::make_api_handler(
       api::ApiContext{s.dictionary, *s.ingestor, *s.engine, *s.recommend, *s.storage, s, s.metrics, s.clock,
-                      config.api});
+                      config.api, s.storage.get()});
   EngineRunner& engine = *s.engine;
   const Dictionary& dictionary = s.dictionary;
   const Clock& clock = s.clock;

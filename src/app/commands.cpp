@@ -6,7 +6,6 @@
 #include <thread>
 
 #include "shoppulse/app/application.hpp"
-#include "shoppulse/core/byte_codec.hpp"
 #include "shoppulse/importer/importer.hpp"
 #include "shoppulse/importer/progress_renderer.hpp"
 #include "shoppulse/recommend/evaluation.hpp"
@@ -64,26 +63,21 @@ double wait_for_derived_state(Application& app, const IngestStats& before, std::
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// Names a file by its bytes (size and a checksum read in 1 MiB blocks) and
-// format, for the record of completed imports. Empty when unreadable.
+// The record name of the file's bytes (see ImportFingerprint); empty when
+// unreadable.
 std::string import_record_name(const std::string& path, const std::string& format) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) return {};
   std::string block(1 << 20, '\0');
-  std::uint64_t sum = 0, size = 0;
+  ImportFingerprint fingerprint;
   for (;;) {
     const std::size_t n = std::fread(block.data(), 1, block.size(), f);
     if (n == 0) break;
-    size += n;
-    sum = sum * 0x100000001B3ull ^ checksum64(std::string_view(block.data(), n));
+    fingerprint.add(std::string_view(block.data(), n));
   }
   const bool failed = std::ferror(f) != 0;
   std::fclose(f);
-  if (failed) return {};
-  char name[96];
-  std::snprintf(name, sizeof name, "import/%s/%llx-%016llx", format.c_str(), static_cast<unsigned long long>(size),
-                static_cast<unsigned long long>(sum));
-  return name;
+  return failed ? std::string() : fingerprint.record_name(format);
 }
 
 }  // namespace

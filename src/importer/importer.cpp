@@ -1,9 +1,11 @@
 #include "shoppulse/importer/importer.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "csv_formats.hpp"
+#include "shoppulse/core/byte_codec.hpp"
 #include "shoppulse/ingest/event_parser.hpp"
 
 namespace shoppulse {
@@ -261,6 +263,35 @@ Result<ImportReport> import_file(const std::string& path, ImportFormat format, c
   std::fclose(f);
   if (failed) return make_error(Errc::io_error, "read failed: " + path);
   return result;
+}
+
+void ImportFingerprint::fold(std::string_view block) { sum_ = sum_ * 0x100000001B3ull ^ checksum64(block); }
+
+void ImportFingerprint::add(std::string_view bytes) {
+  size_ += bytes.size();
+  while (!bytes.empty()) {
+    if (pending_.empty() && bytes.size() >= kBlock) {
+      fold(bytes.substr(0, kBlock));
+      bytes.remove_prefix(kBlock);
+      continue;
+    }
+    const std::size_t take = std::min(kBlock - pending_.size(), bytes.size());
+    pending_.append(bytes.substr(0, take));
+    bytes.remove_prefix(take);
+    if (pending_.size() == kBlock) {
+      fold(pending_);
+      pending_.clear();
+    }
+  }
+}
+
+std::string ImportFingerprint::record_name(std::string_view format) const {
+  std::uint64_t sum = sum_;
+  if (!pending_.empty()) sum = sum * 0x100000001B3ull ^ checksum64(pending_);
+  char tail[48];
+  std::snprintf(tail, sizeof tail, "%llx-%016llx", static_cast<unsigned long long>(size_),
+                static_cast<unsigned long long>(sum));
+  return "import/" + std::string(format) + "/" + tail;
 }
 
 Result<ImportReport> import_text(std::string_view text, ImportFormat format, const ImportOptions& options,

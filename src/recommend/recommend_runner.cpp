@@ -139,13 +139,13 @@ struct RecommendRunner::State {
     Sequence checkpointed = r.applied_through();
     set_state("replaying");
     const std::uint64_t replayed = read_log(r, 0);
+    kLog.info("recommender restored", {{"from_checkpoint", std::to_string(checkpointed)},
+                                       {"replayed_events", std::to_string(replayed)}});
     {
       std::lock_guard lock(mutex);
       stats.replayed_events = replayed;
       stats.state = "running";
     }
-    kLog.info("recommender restored", {{"from_checkpoint", std::to_string(checkpointed)},
-                                       {"replayed_events", std::to_string(replayed)}});
     publish(r);
     std::vector<Event> buffer(kPopBatch);
     TimestampMs last_publish = clock.now_ms();

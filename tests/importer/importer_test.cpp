@@ -309,3 +309,23 @@ TEST_CASE("CSV parsing runs at over a million events per second", "[importer][.s
   WARN("parsed " << n << " events in " << s << " s: " << n / s / 1e6 << " M events/s");
   CHECK(n / s > 1e6);
 }
+
+TEST_CASE("an import fingerprint depends on the bytes and the format, not on how they arrive", "[importer]") {
+  std::string data;
+  for (int i = 0; i < 300000; ++i) data += std::to_string(i) + ",1,2,pv,1511658000\n";  // several MiB
+  ImportFingerprint whole;
+  whole.add(data);
+  ImportFingerprint pieces;
+  for (std::size_t at = 0; at < data.size(); at += 777) pieces.add(std::string_view(data).substr(at, 777));
+  CHECK(whole.record_name("taobao") == pieces.record_name("taobao"));
+  CHECK(whole.record_name("taobao") != whole.record_name("rees46"));
+  std::string changed = data;
+  changed[data.size() / 2] ^= 1;
+  ImportFingerprint other;
+  other.add(changed);
+  CHECK(other.record_name("taobao") != whole.record_name("taobao"));
+  ImportFingerprint shorter;
+  shorter.add(std::string_view(data).substr(0, data.size() - 1));
+  CHECK(shorter.record_name("taobao") != whole.record_name("taobao"));
+  CHECK(whole.record_name("taobao").rfind("import/taobao/", 0) == 0);
+}

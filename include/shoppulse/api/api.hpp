@@ -69,6 +69,9 @@ struct ApiContext {
   MetricsRegistry& metrics;
   const Clock& clock;
   ApiConfig config;
+  // Where completed uploads are recorded (POST /api/import skips the same
+  // bytes again); nullptr keeps no record.
+  CheckpointStore* records = nullptr;
 };
 
 std::unique_ptr<Handler> make_api_handler(ApiContext context);

@@ -95,6 +95,24 @@ Result<ImportReport> import_file(const std::string& path, ImportFormat format, c
 Result<ImportReport> import_text(std::string_view text, ImportFormat format, const ImportOptions& options,
                                  const ImportSink& sink);
 
+// Names a data set by its bytes, for the record of completed imports kept
+// beside the event log: the same bytes in the same format get the same name
+// whether they come from a file (`shoppulse import`) or an upload
+// (POST /api/import), however they are split into add() calls.
+class ImportFingerprint {
+ public:
+  void add(std::string_view bytes);
+  // "import/<format>/<size hex>-<checksum hex>".
+  std::string record_name(std::string_view format) const;
+
+ private:
+  static constexpr std::size_t kBlock = 1 << 20;  // checksummed in blocks of this many bytes
+  void fold(std::string_view block);
+  std::string pending_;  // the current, not yet full block
+  std::uint64_t size_ = 0;
+  std::uint64_t sum_ = 0;
+};
+
 // Interns a RawEvent the way the ingestor does, for offline tools
 // (evaluation) that bypass the event log. Missing time becomes 0.
 Event intern_event(const RawEvent& raw, Dictionary& dictionary, Sequence sequence);
