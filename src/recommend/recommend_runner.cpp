@@ -8,6 +8,7 @@
 
 #include "log_order.hpp"
 #include "shoppulse/core/log.hpp"
+#include "shoppulse/core/owner_thread.hpp"
 #include "shoppulse/core/task_queue.hpp"
 #include "shoppulse/ring/spsc_ring.hpp"
 
@@ -31,10 +32,8 @@ struct RecommendRunner::State {
   mutable std::mutex mutex;  // guards the fields below
   std::condition_variable wake;
   std::shared_ptr<const RecommendSnapshot> latest = std::make_shared<RecommendSnapshot>();
-  bool running = false;
-  bool stop_requested = false;
   RecommendRunnerStats stats;
-  std::thread thread;
+  OwnerThread owner;
   TaskQueue<Recommender> queries;  // personal queries, run between batches
 
   State(RecommenderConfig rc, RecommendRunnerConfig c, const EventLog& l, CheckpointStore& cp, const Clock& k)
@@ -79,7 +78,7 @@ struct RecommendRunner::State {
       n += events.size();
       std::lock_guard lock(mutex);
       stats.applied_through = r.applied_through();
-      return more && !stop_requested;
+      return more && !owner.stop_requested();
     });
     if (!read) kLog.warn("log read failed", {{"detail", read.error().detail}});
     return n;
@@ -155,7 +154,7 @@ struct RecommendRunner::State {
       bool stopping;
       {
         std::lock_guard lock(mutex);
-        stopping = stop_requested;
+        stopping = owner.stop_requested();
       }
       const std::size_t n = ring.pop_some(buffer);
       if (n > 0) apply_popped(r, std::span<const Event>(buffer.data(), n));
@@ -207,26 +206,15 @@ RecommendRunner::~RecommendRunner() { stop(); }
 
 void RecommendRunner::start() {
   State& s = *state_;
-  std::lock_guard lock(s.mutex);
-  if (s.running) return;
-  s.running = true;
-  s.stop_requested = false;
-  s.thread = std::thread([&s] { s.run(); });
+  s.owner.start(s.mutex, [&s] { s.run(); });
 }
 
 void RecommendRunner::stop() {
   State& s = *state_;
-  {
-    std::lock_guard lock(s.mutex);
-    if (!s.running) return;
-    s.stop_requested = true;
-  }
-  s.wake.notify_all();
-  s.thread.join();
-  std::lock_guard lock(s.mutex);
-  s.running = false;
-  s.stats.state = "stopped";
-  s.queries.clear();
+  s.owner.stop(s.mutex, s.wake, [&s] {
+    s.stats.state = "stopped";
+    s.queries.clear();
+  });
 }
 
 void RecommendRunner::offer(std::span<const Event> events) noexcept {
@@ -244,7 +232,7 @@ Result<void> RecommendRunner::run_on_recommender(std::function<void(const Recomm
   State& s = *state_;
   {
     std::lock_guard lock(s.mutex);
-    if (!s.running || s.stop_requested) return make_error(Errc::unavailable, "recommender is stopped");
+    if (!s.owner.accepting()) return make_error(Errc::unavailable, "recommender is stopped");
     if (auto pushed = s.queries.push(std::move(task)); !pushed) return pushed;
   }
   s.wake.notify_all();

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "shoppulse/core/log.hpp"
+#include "shoppulse/core/owner_thread.hpp"
 #include "shoppulse/core/task_queue.hpp"
 
 namespace shoppulse {
@@ -28,14 +29,12 @@ struct EngineRunner::State {
   std::array<Counter*, kEventTypeCount> type_counters{};
   Counter& too_late_counter;
 
-  mutable std::mutex mutex;  // guards the fields below up to `thread`
+  mutable std::mutex mutex;  // guards the fields below up to `owner`
   std::condition_variable wake;
   std::shared_ptr<const WindowSnapshot> latest = std::make_shared<WindowSnapshot>();
-  bool running = false;
-  bool stop_requested = false;
   bool paused = false;
   EngineStats stats;
-  std::thread thread;
+  OwnerThread owner;
   TaskQueue<WindowEngine> queries;  // point queries, run between batches
 
   State(WindowConfig wc, EngineRunnerConfig c, SpscRing<Event>& r, EventLog& l, RollupStore& ro,
@@ -126,7 +125,7 @@ struct EngineRunner::State {
       run_queries(*engine);
       std::lock_guard lock(mutex);
       stats.replayed_events = replayed;
-      return !stop_requested;
+      return !owner.stop_requested();
     });
     if (!read) throw std::runtime_error("log replay failed: " + read.error().detail);
     flush_rollups(*engine);
@@ -148,7 +147,7 @@ struct EngineRunner::State {
       bool stopping, is_paused;
       {
         std::lock_guard lock(mutex);
-        stopping = stop_requested;
+        stopping = owner.stop_requested();
         is_paused = paused;
         stats.state = is_paused ? "paused" : "running";
       }
@@ -217,7 +216,7 @@ struct EngineRunner::State {
         kLog.error("engine failed; restarting from checkpoint", {{"error", e.what()},
                                                                  {"backoff_ms", std::to_string(backoff_ms)}});
         std::unique_lock lock(mutex);
-        if (wake.wait_for(lock, std::chrono::milliseconds(backoff_ms), [&] { return stop_requested; })) {
+        if (wake.wait_for(lock, std::chrono::milliseconds(backoff_ms), [&] { return owner.stop_requested(); })) {
           stats.state = "stopped";
           return;
         }
@@ -237,28 +236,15 @@ EngineRunner::~EngineRunner() { stop(); }
 
 void EngineRunner::start() {
   State& s = *state_;
-  std::lock_guard lock(s.mutex);
-  if (s.running) return;
-  s.running = true;
-  s.stop_requested = false;
-  s.thread = std::thread([&s] { s.run(); });
+  s.owner.start(s.mutex, [&s] { s.run(); });
 }
 
 void EngineRunner::stop() {
   State& s = *state_;
-  {
-    std::lock_guard lock(s.mutex);
-    if (!s.running) return;
-    s.stop_requested = true;
-  }
-  s.wake.notify_all();
-  s.thread.join();
-  std::lock_guard lock(s.mutex);
-  s.running = false;
   // The thread ran every query queued before stop was requested; later ones
   // were refused by run_on_engine, except any queued while a failed engine
   // was waiting to restart: those are dropped with the engine.
-  s.queries.clear();
+  s.owner.stop(s.mutex, s.wake, [&s] { s.queries.clear(); });
 }
 
 void EngineRunner::pause() {
@@ -283,7 +269,7 @@ Result<void> EngineRunner::run_on_engine(std::function<void(const WindowEngine&)
   State& s = *state_;
   {
     std::lock_guard lock(s.mutex);
-    if (!s.running || s.stop_requested) return make_error(Errc::unavailable, "stream processor is stopped");
+    if (!s.owner.accepting()) return make_error(Errc::unavailable, "stream processor is stopped");
     if (auto pushed = s.queries.push(std::move(task)); !pushed) return pushed;
   }
   s.wake.notify_all();
