@@ -392,6 +392,8 @@ test('Users: profile of a user and their recommendations', async () => {
   await shot(page, 'desktop-users');
   // Likely to buy: /api/analytics/propensity?limit=10; a user id opens that profile.
   const likely = (await api('/api/analytics/propensity?limit=10')).json;
+  // Right after start nothing is labelled yet: the panel says the model is learning.
+  if (likely.trained_examples === 0) await page.waitForSelector('[data-role="likely-learning"]');
   if (likely.users.length) {
     await page.waitForSelector('[data-role="likely-list"] button[data-user]');
     const first = await page.getAttribute('[data-role="likely-list"] button[data-user]', 'data-user');

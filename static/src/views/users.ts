@@ -27,7 +27,11 @@ export function createUsers(ctx: Ctx): View {
     likelyAbort = new AbortController();
     try {
       const r = await getJson<Propensity>('/api/analytics/propensity?limit=10', likelyAbort.signal);
+      // Until the first example is labelled (one horizon after it was
+      // scored) every shopper gets the prior: say so rather than show a flat list.
+      const learning = r.trained_examples === 0 ? [h('p', { className: 'muted', 'data-role': 'likely-learning' }, t('users.likely.learning'))] : [];
       likelyBody.replaceChildren(
+        ...learning,
         r.users.length
           ? h(
               'ol',
