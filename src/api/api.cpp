@@ -894,7 +894,8 @@ class ApiHandler final : public Handler {
         w.field("purchase_propensity", std::round(p * 1e4) / 1e4).end_object();
       }
       w.end_array();
-      w.field("trained_examples", r.propensity().trained_examples()).end_object();
+      w.field("trained_examples", r.propensity().trained_examples());
+      w.field("horizon_seconds", r.config().propensity.horizon_ms / 1000).end_object();
       respond(json_response(200, w.take()));
     });
     if (!queued) respond(error_response(queued.error()));

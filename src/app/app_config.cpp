@@ -85,6 +85,10 @@ void bind(config::Schema& s, AppConfig& c) {
                     "Half-life of item popularity", 1000);
   s.add_double("recommend.popularity_damping", &c.recommend.popularity_damping, "",
                "Similarity = co-occurrence / (popularity_a x popularity_b)^this; 0.5 is cosine", 0, 2);
+  s.add_duration_ms("recommend.propensity_horizon", &c.recommend.propensity.horizon_ms,
+                    "Purchase propensity predicts a purchase within this; each prediction is labelled this long "
+                    "(event time) after it is made",
+                    1000);
   s.add_duration_ms("recommend.checkpoint_interval", &c.recommend_runner.checkpoint_interval_ms,
                     "Period of recommender checkpoints (restart = checkpoint + log after it); 0 = only at shutdown", 0);
 

@@ -113,6 +113,7 @@ export interface Trending {
 export interface Propensity {
   users: { user_id: string; purchase_propensity: number }[];
   trained_examples: number;
+  horizon_seconds: number;
 }
 
 export interface PopularProducts {

@@ -29,7 +29,7 @@ export function createUsers(ctx: Ctx): View {
       const r = await getJson<Propensity>('/api/analytics/propensity?limit=10', likelyAbort.signal);
       // Until the first example is labelled (one horizon after it was
       // scored) every shopper gets the prior: say so rather than show a flat list.
-      const learning = r.trained_examples === 0 ? [h('p', { className: 'muted', 'data-role': 'likely-learning' }, t('users.likely.learning'))] : [];
+      const learning = r.trained_examples === 0 ? [h('p', { className: 'muted', 'data-role': 'likely-learning' }, t('users.likely.learning', { m: Math.round(r.horizon_seconds / 60) }))] : [];
       likelyBody.replaceChildren(
         ...learning,
         r.users.length
