@@ -227,6 +227,84 @@ TEST_CASE("Trending ranks items rising fastest in the last hour versus the hour 
   CHECK(trending[0].reason.kind == ReasonKind::trending);
 }
 
+namespace {
+
+// A random log over several hours, with evictions (small bounds), locations
+// and every event type, so a checkpoint covers every part of the state.
+History random_history(std::uint64_t seed, int n) {
+  History h;
+  std::uint64_t x = seed;
+  auto next = [&] {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<std::uint32_t>(x >> 33);
+  };
+  TimestampMs t = kT0;
+  for (int i = 0; i < n; ++i) {
+    const auto type = static_cast<EventType>(next() % kEventTypeCount);
+    h.add(1 + next() % 400, 1 + next() % 700, type, t += next() % 3000, 1 + next() % 12, 1 + next() % 4);
+  }
+  return h;
+}
+
+RecommenderConfig small_bounds() {
+  RecommenderConfig config;
+  config.max_neighbours = 10;
+  config.max_items = 500;
+  config.max_users = 300;
+  config.propensity.max_users = 250;
+  return config;
+}
+
+// Byte equality of two checkpoints, reported by first differing offset.
+void check_same_bytes(const std::string& a, const std::string& b) {
+  std::size_t i = 0;
+  while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
+  INFO("sizes " << a.size() << " and " << b.size() << ", first difference at byte " << i);
+  CHECK((i == a.size() && i == b.size()));
+}
+
+void check_same_answers(const Recommender& a, const Recommender& b) {
+  for (Id u = 1; u <= 400; u += 3)
+    for (Strategy s : {Strategy::hybrid, Strategy::item_cf, Strategy::user_cf, Strategy::popularity}) {
+      RecommendQuery q;
+      q.user = u;
+      q.strategy = s;
+      q.limit = 15;
+      const auto ra = a.recommend(q), rb = b.recommend(q);
+      REQUIRE(ra.size() == rb.size());
+      for (std::size_t i = 0; i < ra.size(); ++i) {
+        CHECK(ra[i].product == rb[i].product);
+        CHECK(ra[i].score == rb[i].score);
+        CHECK(ra[i].reason.kind == rb[i].reason.kind);
+        CHECK(ra[i].reason.related == rb[i].reason.related);
+      }
+      CHECK(a.propensity().propensity(u) == b.propensity().propensity(u));
+    }
+  for (Id p = 1; p <= 700; p += 11) CHECK(products(a.similar(p)) == products(b.similar(p)));
+  for (Id c = 1; c <= 12; ++c) {
+    CHECK(products(a.trending(10, c)) == products(b.trending(10, c)));
+    CHECK(products(a.popular({10, c, kNoId})) == products(b.popular({10, c, kNoId})));
+  }
+  for (Id l = 1; l <= 4; ++l) CHECK(products(a.popular({10, kNoId, l})) == products(b.popular({10, kNoId, l})));
+  CHECK(products(a.trending(50)) == products(b.trending(50)));
+  CHECK(products(a.popular({50, kNoId, kNoId})) == products(b.popular({50, kNoId, kNoId})));
+  CHECK(a.propensity().top_propensity(20) == b.propensity().top_propensity(20));
+  CHECK(a.propensity().weights() == b.propensity().weights());
+  CHECK(a.propensity().trained_examples() == b.propensity().trained_examples());
+  CHECK(a.propensity().pending_examples() == b.propensity().pending_examples());
+  const RecommenderStats sa = a.stats(), sb = b.stats();
+  CHECK(sa.items == sb.items);
+  CHECK(sa.users == sb.users);
+  CHECK(sa.neighbour_entries == sb.neighbour_entries);
+  CHECK(sa.applied_events == sb.applied_events);
+  CHECK(sa.evicted_items == sb.evicted_items);
+  CHECK(sa.evicted_users == sb.evicted_users);
+  CHECK(sa.applied_through == sb.applied_through);
+  CHECK(sa.now_ms == sb.now_ms);
+}
+
+}  // namespace
+
 TEST_CASE("Replaying the same events reproduces every answer", "[recommend]") {
   History h;
   std::uint64_t x = 12345;
@@ -249,21 +327,7 @@ TEST_CASE("Replaying the same events reproduces every answer", "[recommend]") {
   b.apply(all.subspan(500, 9000));
   b.apply(all.subspan(9500));
   CHECK(b.applied_through() == a.applied_through());
-  for (Id u = 1; u <= 300; u += 7) {
-    RecommendQuery q;
-    q.user = u;
-    const auto ra = a.recommend(q), rb = b.recommend(q);
-    REQUIRE(ra.size() == rb.size());
-    for (std::size_t i = 0; i < ra.size(); ++i) {
-      CHECK(ra[i].product == rb[i].product);
-      CHECK(ra[i].score == rb[i].score);
-      CHECK(ra[i].reason.kind == rb[i].reason.kind);
-      CHECK(ra[i].reason.related == rb[i].reason.related);
-    }
-  }
-  CHECK(products(a.similar(5)) == products(b.similar(5)));
-  CHECK(products(a.trending(10)) == products(b.trending(10)));
-  CHECK(a.propensity().top_propensity(5) == b.propensity().top_propensity(5));
+  check_same_answers(a, b);
 }
 
 TEST_CASE("Memory stays bounded: neighbours, items and users are capped", "[recommend]") {
@@ -350,83 +414,6 @@ TEST_CASE("Item-CF with a long history still follows the user's strongest recent
   CHECK(it->reason.related == 10);
 }
 
-namespace {
-
-// A random log over several hours, with evictions (small bounds), locations
-// and every event type, so a checkpoint covers every part of the state.
-History random_history(std::uint64_t seed, int n) {
-  History h;
-  std::uint64_t x = seed;
-  auto next = [&] {
-    x = x * 6364136223846793005ull + 1442695040888963407ull;
-    return static_cast<std::uint32_t>(x >> 33);
-  };
-  TimestampMs t = kT0;
-  for (int i = 0; i < n; ++i) {
-    const auto type = static_cast<EventType>(next() % kEventTypeCount);
-    h.add(1 + next() % 400, 1 + next() % 700, type, t += next() % 3000, 1 + next() % 12, 1 + next() % 4);
-  }
-  return h;
-}
-
-RecommenderConfig small_bounds() {
-  RecommenderConfig config;
-  config.max_neighbours = 10;
-  config.max_items = 500;
-  config.max_users = 300;
-  config.propensity.max_users = 250;
-  return config;
-}
-
-// Byte equality of two checkpoints, reported by first differing offset.
-void check_same_bytes(const std::string& a, const std::string& b) {
-  std::size_t i = 0;
-  while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
-  INFO("sizes " << a.size() << " and " << b.size() << ", first difference at byte " << i);
-  CHECK((i == a.size() && i == b.size()));
-}
-
-void check_same_answers(const Recommender& a, const Recommender& b) {
-  for (Id u = 1; u <= 400; u += 3)
-    for (Strategy s : {Strategy::hybrid, Strategy::item_cf, Strategy::user_cf, Strategy::popularity}) {
-      RecommendQuery q;
-      q.user = u;
-      q.strategy = s;
-      q.limit = 15;
-      const auto ra = a.recommend(q), rb = b.recommend(q);
-      REQUIRE(ra.size() == rb.size());
-      for (std::size_t i = 0; i < ra.size(); ++i) {
-        CHECK(ra[i].product == rb[i].product);
-        CHECK(ra[i].score == rb[i].score);
-        CHECK(ra[i].reason.kind == rb[i].reason.kind);
-        CHECK(ra[i].reason.related == rb[i].reason.related);
-      }
-      CHECK(a.propensity().propensity(u) == b.propensity().propensity(u));
-    }
-  for (Id p = 1; p <= 700; p += 11) CHECK(products(a.similar(p)) == products(b.similar(p)));
-  for (Id c = 1; c <= 12; ++c) {
-    CHECK(products(a.trending(10, c)) == products(b.trending(10, c)));
-    CHECK(products(a.popular({10, c, kNoId})) == products(b.popular({10, c, kNoId})));
-  }
-  for (Id l = 1; l <= 4; ++l) CHECK(products(a.popular({10, kNoId, l})) == products(b.popular({10, kNoId, l})));
-  CHECK(products(a.trending(50)) == products(b.trending(50)));
-  CHECK(products(a.popular({50, kNoId, kNoId})) == products(b.popular({50, kNoId, kNoId})));
-  CHECK(a.propensity().top_propensity(20) == b.propensity().top_propensity(20));
-  CHECK(a.propensity().weights() == b.propensity().weights());
-  CHECK(a.propensity().trained_examples() == b.propensity().trained_examples());
-  CHECK(a.propensity().pending_examples() == b.propensity().pending_examples());
-  const RecommenderStats sa = a.stats(), sb = b.stats();
-  CHECK(sa.items == sb.items);
-  CHECK(sa.users == sb.users);
-  CHECK(sa.neighbour_entries == sb.neighbour_entries);
-  CHECK(sa.applied_events == sb.applied_events);
-  CHECK(sa.evicted_items == sb.evicted_items);
-  CHECK(sa.evicted_users == sb.evicted_users);
-  CHECK(sa.applied_through == sb.applied_through);
-  CHECK(sa.now_ms == sb.now_ms);
-}
-
-}  // namespace
 
 TEST_CASE("A restored checkpoint plus the log tail answers exactly like an uninterrupted run", "[recommend][checkpoint]") {
   const History h = random_history(GENERATE(7u, 99u), 30000);
