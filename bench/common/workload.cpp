@@ -47,28 +47,6 @@ std::vector<RawEvent> make_raw_events(ShopSimulator& simulator, std::size_t n, T
   return out;
 }
 
-Id EventInterner::id_of(IdKind kind, const std::string& value) {
-  if (value.empty()) return kNoId;
-  auto& table = tables_[static_cast<std::size_t>(kind)];
-  auto [it, inserted] = table.try_emplace(value, static_cast<Id>(table.size() + 1));
-  return it->second;
-}
-
-Event EventInterner::intern(const RawEvent& raw) {
-  Event e;
-  e.time_ms = raw.time_ms.value_or(0);
-  e.price_minor = raw.price_minor;
-  e.user = id_of(IdKind::user, raw.user_id);
-  e.product = id_of(IdKind::product, raw.product_id);
-  e.category = id_of(IdKind::category, raw.category_id);
-  e.device = id_of(IdKind::device, raw.device);
-  e.location = id_of(IdKind::location, raw.location);
-  e.quantity = raw.quantity;
-  e.type = raw.type;
-  e.rating = raw.rating;
-  return e;
-}
-
 std::vector<Event> make_events(const GeneratorConfig& config, std::size_t n, TimestampMs start_ms,
                                double events_per_second, EventInterner& interner) {
   ShopSimulator simulator(config);

@@ -1,14 +1,13 @@
 #pragma once
 // Workloads built from the ShopSimulator, the same model the in-process
 // generator runs: realistic funnels, Zipf-like products and users.
-#include <array>
 #include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
+#include "shoppulse/core/dictionary.hpp"
 #include "shoppulse/core/event.hpp"
 #include "shoppulse/sources/generator.hpp"
 
@@ -22,17 +21,15 @@ GeneratorConfig shop_config(std::size_t users, std::size_t products);
 std::vector<RawEvent> make_raw_events(ShopSimulator& simulator, std::size_t n, TimestampMs start_ms,
                                       double events_per_second);
 
-// Interns a RawEvent's strings to dense ids with plain hash maps, as the
-// ingestor's dictionary would, without its locking or persistence.
-// Threading: one thread.
+// Interns a RawEvent's strings to dense ids in a Dictionary of its own, as
+// the ingestor would, without persistence. Threading: one thread.
 class EventInterner {
  public:
-  Event intern(const RawEvent& raw);
-  std::size_t distinct(IdKind kind) const { return tables_[static_cast<std::size_t>(kind)].size(); }
+  Event intern(const RawEvent& raw) { return intern_event(raw, dictionary_, 0); }
+  std::size_t distinct(IdKind kind) const { return dictionary_.table(kind).size(); }
 
  private:
-  Id id_of(IdKind kind, const std::string& value);
-  std::array<std::unordered_map<std::string, Id>, kIdKindCount> tables_;
+  Dictionary dictionary_;
 };
 
 // n interned events (sequences 1..n) from a fresh simulator with this config.

@@ -192,4 +192,23 @@ void InternTable::prefetch_name(std::uint64_t hash) const noexcept {
   __builtin_prefetch(names + (at & (kChunkSize - 1)));
 }
 
+Event intern_event(const RawEvent& raw, Dictionary& dictionary, Sequence sequence) {
+  auto id = [&](IdKind kind, const std::string& s) -> Id {
+    return s.empty() ? kNoId : dictionary.table(kind).intern(s).first;
+  };
+  Event e;
+  e.time_ms = raw.time_ms.value_or(0);
+  e.sequence = sequence;
+  e.price_minor = raw.price_minor;
+  e.user = id(IdKind::user, raw.user_id);
+  e.product = id(IdKind::product, raw.product_id);
+  e.category = id(IdKind::category, raw.category_id);
+  e.device = id(IdKind::device, raw.device);
+  e.location = id(IdKind::location, raw.location);
+  e.quantity = raw.quantity;
+  e.type = raw.type;
+  e.rating = raw.rating;
+  return e;
+}
+
 }  // namespace shoppulse

@@ -307,25 +307,6 @@ Result<ImportReport> import_text(std::string_view text, ImportFormat format, con
       text.size(), format, options, sink);
 }
 
-Event intern_event(const RawEvent& raw, Dictionary& dictionary, Sequence sequence) {
-  auto id = [&](IdKind kind, const std::string& s) -> Id {
-    return s.empty() ? kNoId : dictionary.table(kind).intern(s).first;
-  };
-  Event e;
-  e.time_ms = raw.time_ms.value_or(0);
-  e.sequence = sequence;
-  e.price_minor = raw.price_minor;
-  e.user = id(IdKind::user, raw.user_id);
-  e.product = id(IdKind::product, raw.product_id);
-  e.category = id(IdKind::category, raw.category_id);
-  e.device = id(IdKind::device, raw.device);
-  e.location = id(IdKind::location, raw.location);
-  e.quantity = raw.quantity;
-  e.type = raw.type;
-  e.rating = raw.rating;
-  return e;
-}
-
 Result<LoadedEvents> load_events(const std::string& path, ImportFormat format, const ImportOptions& options,
                                  const ImportProgressFn& progress) {
   LoadedEvents loaded;

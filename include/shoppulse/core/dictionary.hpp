@@ -101,4 +101,9 @@ class Dictionary {
   std::array<InternTable, kIdKindCount> tables_;
 };
 
+// Interns a RawEvent's strings the way the ingestor does, for offline tools
+// (evaluation, benchmarks) that bypass the event log. Missing time becomes 0.
+// Writer thread of the dictionary only.
+Event intern_event(const RawEvent& raw, Dictionary& dictionary, Sequence sequence);
+
 }  // namespace shoppulse

@@ -113,9 +113,6 @@ class ImportFingerprint {
   std::uint64_t sum_ = 0;
 };
 
-// Interns a RawEvent the way the ingestor does, for offline tools
-// (evaluation) that bypass the event log. Missing time becomes 0.
-Event intern_event(const RawEvent& raw, Dictionary& dictionary, Sequence sequence);
 
 // Imports a file straight into interned events (offline evaluation).
 struct LoadedEvents {
