@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "shoppulse/core/json_text.hpp"
+
 namespace shoppulse::api {
 
 class JsonWriter {
@@ -103,18 +105,7 @@ class JsonWriter {
   }
   void string_literal(std::string_view s) {
     out_ += '"';
-    for (const char c : s) {
-      switch (c) {
-        case '"': out_ += "\\\""; break;
-        case '\\': out_ += "\\\\"; break;
-        case '\n': out_ += "\\n"; break;
-        case '\r': out_ += "\\r"; break;
-        case '\t': out_ += "\\t"; break;
-        default:
-          if (static_cast<unsigned char>(c) < 0x20) fmt::format_to(std::back_inserter(out_), "\\u{:04x}", int(c));
-          else out_ += c;
-      }
-    }
+    append_json_escaped(out_, s);
     out_ += '"';
   }
 

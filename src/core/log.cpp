@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "shoppulse/core/clock.hpp"
+#include "shoppulse/core/json_text.hpp"
 #include "shoppulse/core/time_format.hpp"
 
 namespace shoppulse {
@@ -31,20 +32,7 @@ const char* level_name(LogLevel level) {
   return "info";
 }
 
-void json_escape(std::string& out, std::string_view s) {
-  for (const char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) out += fmt::format("\\u{:04x}", static_cast<int>(c));
-        else out += c;
-    }
-  }
-}
+void json_escape(std::string& out, std::string_view s) { append_json_escaped(out, s); }
 
 void logfmt_value(std::string& out, std::string_view s) {
   const bool quote = s.empty() || s.find_first_of(" =\"\t\n") != std::string_view::npos;

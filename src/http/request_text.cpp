@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "shoppulse/core/json_text.hpp"
+
 namespace shoppulse::http {
 namespace {
 
@@ -92,23 +94,7 @@ std::string json_error(std::string_view code, std::string_view detail) {
   std::string out = R"({"error":")";
   out += code;
   out += R"(","detail":")";
-  for (unsigned char c : detail) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
+  append_json_escaped(out, detail);
   out += "\"}";
   return out;
 }

@@ -1,0 +1,13 @@
+#pragma once
+// JSON string escaping shared by every writer of JSON text (API responses,
+// HTTP error bodies, JSON log lines). Threading: none.
+#include <string>
+#include <string_view>
+
+namespace shoppulse {
+
+// Appends s with '"', '\\' and control characters escaped (no quotes
+// around it). Bytes >= 0x20 are copied as they are (UTF-8 passes through).
+void append_json_escaped(std::string& out, std::string_view s);
+
+}  // namespace shoppulse
