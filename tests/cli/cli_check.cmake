@@ -82,6 +82,11 @@ elseif(CHECK STREQUAL "import" OR CHECK STREQUAL "evaluate")
     if(NOT rc EQUAL 0 OR NOT out MATCHES "imported 120 events")
       message(FATAL_ERROR "import: rc=${rc} out=${out} err=${err}")
     endif()
+    # The command exits once the windows and the recommender have applied
+    # every row (both then checkpoint, so the next start replays nothing).
+    if(NOT err MATCHES "applying: windows 120 / 120, recommendations 120 / 120")
+      message(FATAL_ERROR "import must wait for the derived state: ${err}")
+    endif()
     string(FIND "${err}" "small_taobao.csv:121:" pos)
     if(pos EQUAL -1)
       message(FATAL_ERROR "import must report the bad line 121 by number: ${err}")
