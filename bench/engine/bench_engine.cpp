@@ -1,12 +1,17 @@
-// bench_engine: WindowEngine::apply on one core, on pre-generated,
-// pre-interned simulator events, for a small and a large catalogue; then the
-// cost of snapshot(). Events are applied in slices of the engine runner's pop
-// batch; each pass re-applies the same events shifted forward in event time
-// (the shift happens outside the timed region).
+// bench_engine: WindowEngine::apply on one core, on pre-interned events, for
+// three workloads: the generator with a small and a large catalogue, and the
+// amplified Taobao file named by BENCH_TAOBAO (skipped, saying so, when it is
+// not set or absent); then the cost of snapshot(). Events are applied in
+// slices of the engine runner's pop batch; each generated pass re-applies the
+// same events shifted forward in event time (the shift happens outside the
+// timed region); the Taobao file is applied once, in file order.
 #include <fmt/core.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
 #include <vector>
 
 #include "common/machine_limits.hpp"
@@ -14,6 +19,7 @@
 #include "common/report.hpp"
 #include "common/system_probe.hpp"
 #include "common/workload.hpp"
+#include "shoppulse/importer/importer.hpp"
 #include "shoppulse/windows/window_engine.hpp"
 
 using namespace shoppulse;
@@ -29,25 +35,15 @@ struct Catalogue {
   std::size_t products;
 };
 
-void run_catalogue(Report& report, const Catalogue& cat, std::size_t events, int passes, std::size_t slice,
-                   double event_rate, std::size_t closed_every, int snapshots) {
-  report.section(fmt::format("{} catalogue: {} users, {} products", cat.name, cat.users, cat.products));
-  Stopwatch gen;
-  EventInterner interner;
-  std::vector<Event> batch = make_events(shop_config(cat.users, cat.products), events, kStartMs, event_rate, interner);
-  const double gen_s = gen.seconds();
+void apply_and_report(Report& report, std::vector<Event>& batch, int passes, std::size_t slice,
+                      std::size_t closed_every, int snapshots) {
+  const std::size_t events = batch.size();
   const TimestampMs span_ms = batch.back().time_ms - batch.front().time_ms + 1;
-  report.param("events generated (ShopSimulator + interning)", static_cast<std::int64_t>(events));
-  report.param("distinct users / products / categories",
-               fmt::format("{} / {} / {}", interner.distinct(IdKind::user), interner.distinct(IdKind::product),
-                           interner.distinct(IdKind::category)));
   report.param("passes over them (shifted in event time)", static_cast<std::int64_t>(passes));
   report.param("events applied", static_cast<std::int64_t>(events * passes));
   report.param("apply() slice (runner pop batch)", static_cast<std::int64_t>(slice));
-  report.param("event-time rate", event_rate, "events/s");
   report.param("event time covered", double(span_ms) * passes / 1000.0, "s");
   report.param("take_closed_minutes() every", fmt::format("{} events (timed with apply)", closed_every));
-  report.result("ShopSimulator + intern rate (setup)", double(events) / gen_s / 1e6, "M events/s");
 
   WindowEngine engine{WindowConfig{}};
   double apply_seconds = 0, apply_cpu_seconds = 0;
@@ -105,7 +101,52 @@ void run_catalogue(Report& report, const Catalogue& cat, std::size_t events, int
   report.result("snapshot() p99", percentile(costs, 0.99), "us");
   report.result("snapshot() max", max, "us", "one per publish interval (200 ms)");
   report.result("events_applied in last snapshot", double(events_in_snapshot), "");
-  report.result("RSS after this catalogue", double(rss_bytes()) / (1 << 20), "MiB");
+  report.result("RSS after this workload", double(rss_bytes()) / (1 << 20), "MiB");
+}
+
+void run_catalogue(Report& report, const Catalogue& cat, std::size_t events, int passes, std::size_t slice,
+                   double event_rate, std::size_t closed_every, int snapshots) {
+  report.section(fmt::format("workload: generated, {} catalogue: {} users, {} products", cat.name, cat.users,
+                             cat.products));
+  Stopwatch gen;
+  EventInterner interner;
+  std::vector<Event> batch = make_events(shop_config(cat.users, cat.products), events, kStartMs, event_rate, interner);
+  const double gen_s = gen.seconds();
+  report.param("events generated (ShopSimulator + interning)", static_cast<std::int64_t>(events));
+  report.param("distinct users / products / categories",
+               fmt::format("{} / {} / {}", interner.distinct(IdKind::user), interner.distinct(IdKind::product),
+                           interner.distinct(IdKind::category)));
+  report.param("event-time rate", event_rate, "events/s");
+  report.result("ShopSimulator + intern rate (setup)", double(events) / gen_s / 1e6, "M events/s");
+  apply_and_report(report, batch, passes, slice, closed_every, snapshots);
+}
+
+// The amplified Taobao file (bench/workloads/amplify_taobao.py), read whole
+// and interned before the timed region; `limit` > 0 keeps its first rows.
+void run_taobao(Report& report, std::size_t limit, std::size_t slice, std::size_t closed_every, int snapshots) {
+  const char* path = std::getenv("BENCH_TAOBAO");
+  report.section("workload: amplified Taobao (BENCH_TAOBAO)");
+  if (path == nullptr || !std::filesystem::exists(path)) {
+    report.param("skipped", path == nullptr ? std::string("BENCH_TAOBAO is not set (bench/run_all.sh sets it when the sample exists)")
+                                            : fmt::format("{} does not exist", path));
+    return;
+  }
+  Stopwatch load;
+  auto loaded = load_events(path, ImportFormat::taobao_csv);
+  if (!loaded) {
+    report.param("skipped", fmt::format("{} did not load: {}", path, loaded.error().detail));
+    return;
+  }
+  std::vector<Event>& batch = loaded->events;
+  if (limit > 0 && batch.size() > limit) batch.resize(limit);
+  report.param("file", path);
+  report.param("events read (import_file + interning, not timed)", static_cast<std::int64_t>(batch.size()));
+  report.param("distinct users / products / categories",
+               fmt::format("{} / {} / {}", loaded->dictionary->table(IdKind::user).size(),
+                           loaded->dictionary->table(IdKind::product).size(),
+                           loaded->dictionary->table(IdKind::category).size()));
+  report.result("load time (setup)", load.seconds(), "s");
+  apply_and_report(report, batch, 1, slice, closed_every, snapshots);
 }
 
 }  // namespace
@@ -118,6 +159,8 @@ int main(int argc, char** argv) {
   const double event_rate = opts.number("event-rate", 100000, 100000);
   const auto closed_every = static_cast<std::size_t>(opts.integer("closed-every", 1000000, 10000));
   const int snapshots = static_cast<int>(opts.integer("snapshots", 200, 10));
+  const auto taobao_events = static_cast<std::size_t>(opts.integer("taobao-events", 0, 50000));
+  const bool generated = opts.integer("generated", 1, 1) != 0;
   opts.finish();
 
   Report report("bench_engine", opts.quick());
@@ -125,8 +168,11 @@ int main(int argc, char** argv) {
   report.param("threads", "1 (the caller applies; no runner)");
   const bool pinned = pin_to_cpu(0);
   report.param("pinned to cpu 0", pinned ? "yes" : "no");
-  run_catalogue(report, {"small", 1000, 500}, events, passes, slice, event_rate, closed_every, snapshots);
-  run_catalogue(report, {"large", 100000, 50000}, events, passes, slice, event_rate, closed_every, snapshots);
+  if (generated) {
+    run_catalogue(report, {"small", 1000, 500}, events, passes, slice, event_rate, closed_every, snapshots);
+    run_catalogue(report, {"large", 100000, 50000}, events, passes, slice, event_rate, closed_every, snapshots);
+  }
+  run_taobao(report, taobao_events, slice, closed_every, snapshots);
   measure_machine_limits(report, opts.quick());
   return 0;
 }
