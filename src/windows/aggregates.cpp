@@ -88,83 +88,9 @@ void Bucket::assign(const MinuteRollup& r) {
   for (const auto& l : r.locations) locations[l.id] = static_cast<std::uint32_t>(l.count);
 }
 
-void WindowAggregate::clear() noexcept {
-  events_.fill(0);
-  revenue_minor_ = 0;
-  users_.clear();
-  active_users_ = 0;
-  funnel_.fill(0);
-  products_.clear();
-  categories_.clear();
-  devices_.clear();
-  locations_.clear();
-}
-
-void WindowAggregate::apply_user(Id user, bool any, std::uint8_t mask, int sign) {
-  if (sign > 0) {
-    UserRefs& r = users_[user];
-    if (any && r.any++ == 0) ++active_users_;
-    for (std::size_t k = 0; k < kFunnelSteps; ++k)
-      if ((mask & type_bit(kFunnelTypes[k])) && r.steps[k]++ == 0) ++funnel_[k];
-    return;
-  }
-  UserRefs* r = users_.find(user);
-  if (r == nullptr) return;  // unreachable while buckets and windows agree
-  for (std::size_t k = 0; k < kFunnelSteps; ++k)
-    if ((mask & type_bit(kFunnelTypes[k])) && --r->steps[k] == 0) --funnel_[k];
-  if (any && --r->any == 0) {
-    --active_users_;
-    users_.erase(user);
-  }
-}
-
-void WindowAggregate::apply_count(FlatMap<std::uint64_t>& map, Id id, std::uint64_t n, int sign) {
-  if (sign > 0) {
-    map[id] += n;
-    return;
-  }
-  std::uint64_t* v = map.find(id);
-  if (v == nullptr) return;
-  *v -= n;
-  if (*v == 0) map.erase(id);
-}
-
-void WindowAggregate::apply_bucket(const Bucket& b, int sign) {
-  for (std::size_t t = 0; t < kEventTypeCount; ++t) events_[t] += sign > 0 ? b.events[t] : -b.events[t];
-  revenue_minor_ += sign * b.revenue_minor;
-  b.users.for_each([&](Id u, std::uint8_t m) { apply_user(u, true, m, sign); });
-  b.products.for_each([&](Id p, const ProductCell& cell) {
-    std::uint64_t n = 0;
-    for (auto c : cell.counts) n += c;
-    apply_count(products_, p, n, sign);
-  });
-  b.categories.for_each([&](Id c, const TypeCounts& counts) {
-    std::uint64_t n = 0;
-    for (auto x : counts) n += x;
-    apply_count(categories_, c, n, sign);
-  });
-  b.devices.for_each([&](Id d, std::uint32_t n) { apply_count(devices_, d, n, sign); });
-  b.locations.for_each([&](Id l, std::uint32_t n) { apply_count(locations_, l, n, sign); });
-}
-
-void WindowAggregate::add_event(const Event& e, std::uint8_t mask_before) {
-  ++events_[static_cast<std::size_t>(e.type)];
-  revenue_minor_ += e.revenue_minor();
-  const auto gained = static_cast<std::uint8_t>(type_bit(e.type) & ~mask_before);
-  if (gained) apply_user(e.user, mask_before == 0, gained, +1);
-  if (e.product != kNoId) ++products_[e.product];
-  if (e.category != kNoId) ++categories_[e.category];
-  if (e.device != kNoId) ++devices_[e.device];
-  if (e.location != kNoId) ++locations_[e.location];
-}
-
-Kpis WindowAggregate::kpis() const {
-  Kpis k;
-  k.events = events_;
-  k.revenue_minor = revenue_minor_;
-  k.active_users = active_users_;
-  k.funnel = funnel_;
-  return k;
+std::size_t Bucket::memory_bytes() const noexcept {
+  return users.memory_bytes() + products.memory_bytes() + categories.memory_bytes() + devices.memory_bytes() +
+         locations.memory_bytes();
 }
 
 std::vector<RankedId> ranked(const FlatMap<std::uint64_t>& map, std::size_t limit) {

@@ -4,13 +4,9 @@
 // Bucket: everything about the events of one time bucket (1 s or 60 s). A
 // coarse bucket is exactly the MinuteRollup of its minute. Lifecycle: lives in
 // a tier's ring slot and is reset when the slot is reused for a newer bucket.
+// The sliding windows built from buckets are in tier.hpp.
 //
-// WindowAggregate: the running sum of the buckets inside one sliding window.
-// Distinct users stay exact because each user carries, per funnel step, the
-// number of buckets in the window where they did that step; a distinct count
-// changes only when such a refcount crosses zero.
-//
-// Threading: both are owned by the engine thread.
+// Threading: owned by the engine thread.
 #include <algorithm>
 #include <array>
 #include <cstdint>
@@ -67,42 +63,8 @@ struct Bucket {
   std::uint8_t add(const Event& e);
   MinuteRollup to_rollup(std::int64_t minute) const;
   void assign(const MinuteRollup& rollup);
-};
-
-struct UserRefs {
-  std::uint32_t any = 0;
-  std::array<std::uint32_t, kFunnelSteps> steps{};
-};
-
-class WindowAggregate {
- public:
-  void clear() noexcept;
-  void add_bucket(const Bucket& b) { apply_bucket(b, +1); }
-  void subtract_bucket(const Bucket& b) { apply_bucket(b, -1); }
-  // A new event landed in a bucket already inside this window; mask_before is
-  // the user's mask in that bucket before the event.
-  void add_event(const Event& e, std::uint8_t mask_before);
-
-  Kpis kpis() const;
-  const FlatMap<std::uint64_t>& products() const noexcept { return products_; }
-  const FlatMap<std::uint64_t>& categories() const noexcept { return categories_; }
-  const FlatMap<std::uint64_t>& devices() const noexcept { return devices_; }
-  const FlatMap<std::uint64_t>& locations() const noexcept { return locations_; }
-
- private:
-  void apply_bucket(const Bucket& b, int sign);
-  void apply_user(Id user, bool any, std::uint8_t mask, int sign);
-  static void apply_count(FlatMap<std::uint64_t>& map, Id id, std::uint64_t n, int sign);
-
-  std::array<std::uint64_t, kEventTypeCount> events_{};
-  std::int64_t revenue_minor_ = 0;
-  FlatMap<UserRefs> users_;
-  std::uint64_t active_users_ = 0;
-  std::array<std::uint64_t, kFunnelSteps> funnel_{};
-  FlatMap<std::uint64_t> products_;
-  FlatMap<std::uint64_t> categories_;
-  FlatMap<std::uint64_t> devices_;
-  FlatMap<std::uint64_t> locations_;
+  // Heap bytes held by the bucket's maps (their capacity, not their size).
+  std::size_t memory_bytes() const noexcept;
 };
 
 }  // namespace shoppulse::windows

@@ -1,44 +1,161 @@
 #include "tier.hpp"
 
 #include <algorithm>
+#include <bit>
 
 namespace shoppulse::windows {
+namespace {
+
+// Bits i of the result: bit 2i (span i's current window) of `windows`.
+std::uint32_t current_spans(std::uint32_t windows) noexcept {
+  std::uint32_t out = 0;
+  for (std::uint32_t i = 0; windows >> (2 * i); ++i)
+    if ((windows >> (2 * i)) & 1u) out |= 1u << i;
+  return out;
+}
+
+bool better(const RankedId& a, const RankedId& b) noexcept {
+  return a.count != b.count ? a.count > b.count : a.id < b.id;
+}
+
+void add_count(FlatMap<std::uint64_t>& map, Id id, std::uint64_t n) { map[id] += n; }
+
+void subtract_count(FlatMap<std::uint64_t>& map, Id id, std::uint64_t n) {
+  std::uint64_t* v = map.find(id);
+  if (v == nullptr) return;  // unreachable while buckets and windows agree
+  *v -= n;
+  if (*v == 0) map.erase(id);
+}
+
+}  // namespace
 
 Tier::Tier(std::int64_t width_ms, std::initializer_list<WindowSpan> spans, std::int64_t allowed_lateness_ms)
-    : width_ms_(width_ms) {
+    : width_ms_(width_ms),
+      users_(kUserCells * 2 * spans.size()),
+      products_(spans.size()),
+      categories_(spans.size()) {
   for (WindowSpan s : spans) {
-    SpanWindows w;
-    w.span = s;
-    w.length = span_ms(s) / width_ms;
-    horizon_length_ = std::max(horizon_length_, 2 * w.length);
-    spans_.push_back(std::move(w));
+    const std::int64_t length = span_ms(s) / width_ms;
+    spans_.push_back(s);
+    lengths_.push_back(length);
+    horizon_length_ = std::max(horizon_length_, 2 * length);
   }
+  totals_.resize(2 * spans_.size());
+  devices_.resize(spans_.size());
+  locations_.resize(spans_.size());
   // Held buckets run from the horizon to the newest event, which is at most
   // the lateness (rounded up) plus one partial bucket past the end.
   const std::int64_t ahead = (std::max<std::int64_t>(allowed_lateness_ms, 0) + width_ms - 1) / width_ms + 2;
   ring_.resize(static_cast<std::size_t>(horizon_length_ + ahead + 1));
 }
 
-void Tier::add_range(WindowAggregate& w, std::int64_t from, std::int64_t to) {
-  for (std::int64_t b = from; b < to; ++b)
-    if (const Bucket* bucket = find(b)) w.add_bucket(*bucket);
+int Tier::span_index(WindowSpan span) const noexcept {
+  for (std::size_t i = 0; i < spans_.size(); ++i)
+    if (spans_[i] == span) return static_cast<int>(i);
+  return -1;
 }
 
-void Tier::subtract_range(WindowAggregate& w, std::int64_t from, std::int64_t to) {
-  for (std::int64_t b = from; b < to; ++b)
-    if (const Bucket* bucket = find(b)) w.subtract_bucket(*bucket);
-}
-
-void Tier::slide(WindowAggregate& w, std::int64_t old_lo, std::int64_t old_hi, std::int64_t new_lo,
-                 std::int64_t new_hi) {
-  if (new_lo >= old_hi) {
-    w.clear();
-    add_range(w, new_lo, new_hi);
-    return;
+std::uint32_t Tier::membership(std::int64_t bucket, std::int64_t end) const noexcept {
+  std::uint32_t mask = 0;
+  if (bucket >= end) return 0;
+  for (std::size_t i = 0; i < lengths_.size(); ++i) {
+    const std::int64_t l = lengths_[i];
+    if (bucket >= end - l)
+      mask |= 1u << (2 * i);
+    else if (bucket >= end - 2 * l)
+      mask |= 1u << (2 * i + 1);
   }
-  // Add before subtracting so a user present on both sides keeps their entry.
-  add_range(w, old_hi, new_hi);
-  subtract_range(w, old_lo, new_lo);
+  return mask;
+}
+
+void Tier::apply_user(Id user, std::uint8_t mask, bool any, std::uint32_t added, std::uint32_t removed) {
+  std::uint16_t* row = users_.get_or_add(user);
+  for (std::uint32_t bits = added; bits; bits &= bits - 1) {
+    const int w = std::countr_zero(bits);
+    std::uint16_t* c = row + w * kUserCells;
+    WindowTotals& t = totals_[static_cast<std::size_t>(w)];
+    if (any && c[0]++ == 0) ++t.active_users;
+    for (std::size_t k = 0; k < kFunnelSteps; ++k)
+      if ((mask & type_bit(kFunnelTypes[k])) && c[1 + k]++ == 0) ++t.funnel[k];
+  }
+  if (removed == 0) return;
+  for (std::uint32_t bits = removed; bits; bits &= bits - 1) {
+    const int w = std::countr_zero(bits);
+    std::uint16_t* c = row + w * kUserCells;
+    WindowTotals& t = totals_[static_cast<std::size_t>(w)];
+    if (any && --c[0] == 0) --t.active_users;
+    for (std::size_t k = 0; k < kFunnelSteps; ++k)
+      if ((mask & type_bit(kFunnelTypes[k])) && --c[1 + k] == 0) --t.funnel[k];
+  }
+  // A user in no window has every count at zero (a step implies `any`).
+  for (std::size_t w = 0; w < totals_.size(); ++w)
+    if (row[w * kUserCells] != 0) return;
+  users_.release(user);
+}
+
+void Tier::apply_counts(DenseRows<std::uint64_t>& rows, Id id, std::uint64_t n, std::uint32_t added_spans,
+                        std::uint32_t removed_spans) {
+  std::uint64_t* row = rows.get_or_add(id);
+  for (std::uint32_t bits = added_spans; bits; bits &= bits - 1) row[std::countr_zero(bits)] += n;
+  if (removed_spans == 0) return;
+  for (std::uint32_t bits = removed_spans; bits; bits &= bits - 1) row[std::countr_zero(bits)] -= n;
+  for (std::size_t i = 0; i < rows.width(); ++i)
+    if (row[i] != 0) return;
+  rows.release(id);
+}
+
+void Tier::move_bucket(const Bucket& b, std::uint32_t added, std::uint32_t removed) {
+  for (std::uint32_t bits = added; bits; bits &= bits - 1) {
+    WindowTotals& t = totals_[static_cast<std::size_t>(std::countr_zero(bits))];
+    for (std::size_t k = 0; k < kEventTypeCount; ++k) t.events[k] += b.events[k];
+    t.revenue_minor += b.revenue_minor;
+  }
+  for (std::uint32_t bits = removed; bits; bits &= bits - 1) {
+    WindowTotals& t = totals_[static_cast<std::size_t>(std::countr_zero(bits))];
+    for (std::size_t k = 0; k < kEventTypeCount; ++k) t.events[k] -= b.events[k];
+    t.revenue_minor -= b.revenue_minor;
+  }
+  // The rows of a bucket's ids are scattered over tables of millions of ids:
+  // collect the ids, then walk them with the index and row loads of later
+  // ids requested ahead, so their cache misses overlap.
+  constexpr std::size_t kIndexAhead = 16, kRowAhead = 8;
+  moving_.clear();
+  b.users.for_each([&](Id u, std::uint8_t m) { moving_.emplace_back(u, m); });
+  for (std::size_t i = 0; i < moving_.size(); ++i) {
+    if (i + kIndexAhead < moving_.size()) users_.prefetch_index(moving_[i + kIndexAhead].first);
+    if (i + kRowAhead < moving_.size()) users_.prefetch_row(moving_[i + kRowAhead].first);
+    apply_user(moving_[i].first, static_cast<std::uint8_t>(moving_[i].second), true, added, removed);
+  }
+
+  const std::uint32_t spans_added = current_spans(added);
+  const std::uint32_t spans_removed = current_spans(removed);
+  if ((spans_added | spans_removed) == 0) return;  // only previous windows: KPIs only
+  moving_.clear();
+  b.products.for_each([&](Id p, const ProductCell& cell) {
+    std::uint64_t n = 0;
+    for (auto c : cell.counts) n += c;
+    moving_.emplace_back(p, n);
+  });
+  for (std::size_t i = 0; i < moving_.size(); ++i) {
+    if (i + kIndexAhead < moving_.size()) products_.prefetch_index(moving_[i + kIndexAhead].first);
+    if (i + kRowAhead < moving_.size()) products_.prefetch_row(moving_[i + kRowAhead].first);
+    apply_counts(products_, moving_[i].first, moving_[i].second, spans_added, spans_removed);
+  }
+  b.categories.for_each([&](Id c, const TypeCounts& counts) {
+    std::uint64_t n = 0;
+    for (auto x : counts) n += x;
+    apply_counts(categories_, c, n, spans_added, spans_removed);
+  });
+  for (std::size_t i = 0; i < spans_.size(); ++i) {
+    if ((spans_added >> i) & 1u) {
+      b.devices.for_each([&](Id d, std::uint32_t n) { add_count(devices_[i], d, n); });
+      b.locations.for_each([&](Id l, std::uint32_t n) { add_count(locations_[i], l, n); });
+    }
+    if ((spans_removed >> i) & 1u) {
+      b.devices.for_each([&](Id d, std::uint32_t n) { subtract_count(devices_[i], d, n); });
+      b.locations.for_each([&](Id l, std::uint32_t n) { subtract_count(locations_[i], l, n); });
+    }
+  }
 }
 
 void Tier::advance(std::int64_t new_end) {
@@ -47,39 +164,134 @@ void Tier::advance(std::int64_t new_end) {
     return;
   }
   if (new_end <= end_) return;
-  for (auto& s : spans_) {
-    const std::int64_t l = s.length;
-    slide(s.current, end_ - l, end_, new_end - l, new_end);
-    slide(s.previous, end_ - 2 * l, end_ - l, new_end - 2 * l, new_end - l);
+  const std::int64_t old_end = end_;
+  const std::int64_t k = new_end - old_end;
+  // A bucket changes windows only if it lies within k of a boundary: the
+  // end, or the start of a current or previous window.
+  candidates_.clear();
+  const auto boundaries = static_cast<std::int64_t>(2 * lengths_.size() + 1);
+  if (k * boundaries >= static_cast<std::int64_t>(ring_.size())) {
+    for (const Bucket& b : ring_)
+      if (b.held()) candidates_.push_back(b.index);
+  } else {
+    const auto range = [&](std::int64_t from) {
+      for (std::int64_t b = from; b < from + k; ++b) candidates_.push_back(b);
+    };
+    range(old_end);
+    for (std::int64_t l : lengths_) {
+      range(old_end - l);
+      range(old_end - 2 * l);
+    }
+    std::sort(candidates_.begin(), candidates_.end());
+    candidates_.erase(std::unique(candidates_.begin(), candidates_.end()), candidates_.end());
   }
   end_ = new_end;
+  for (std::int64_t index : candidates_) {
+    const Bucket* b = find(index);
+    if (b == nullptr) continue;
+    const std::uint32_t before = membership(index, old_end);
+    const std::uint32_t after = membership(index, new_end);
+    if (before != after) move_bucket(*b, after & ~before, before & ~after);
+  }
 }
 
 void Tier::reset_end(std::int64_t end) {
   end_ = end;
-  for (auto& s : spans_) {
-    s.current.clear();
-    s.previous.clear();
-    if (end_ == kNoBucket) continue;
-    add_range(s.current, end_ - s.length, end_);
-    add_range(s.previous, end_ - 2 * s.length, end_ - s.length);
+  for (auto& t : totals_) t = WindowTotals{};
+  for (auto& m : devices_) m.clear();
+  for (auto& m : locations_) m.clear();
+  users_.clear();
+  products_.clear();
+  categories_.clear();
+  if (end_ == kNoBucket) return;
+  for (const Bucket& b : ring_) {
+    if (!b.held()) continue;
+    const std::uint32_t windows = membership(b.index, end_);
+    if (windows != 0) move_bucket(b, windows, 0);
   }
 }
 
 void Tier::on_event(const Event& e, std::int64_t bucket, std::uint8_t mask_before) {
-  if (bucket >= end_) return;  // not inside any window yet; it enters when the end passes it
-  for (auto& s : spans_) {
-    if (bucket >= end_ - s.length)
-      s.current.add_event(e, mask_before);
-    else if (bucket >= end_ - 2 * s.length)
-      s.previous.add_event(e, mask_before);
+  const std::uint32_t windows = membership(bucket, end_);
+  if (windows == 0) return;  // not inside any window yet; it enters when the end passes it
+  const auto type = static_cast<std::size_t>(e.type);
+  const std::int64_t revenue = e.revenue_minor();
+  for (std::uint32_t bits = windows; bits; bits &= bits - 1) {
+    WindowTotals& t = totals_[static_cast<std::size_t>(std::countr_zero(bits))];
+    ++t.events[type];
+    t.revenue_minor += revenue;
+  }
+  const auto gained = static_cast<std::uint8_t>(type_bit(e.type) & ~mask_before);
+  if (gained) apply_user(e.user, gained, mask_before == 0, windows, 0);
+  const std::uint32_t spans = current_spans(windows);
+  if (spans == 0) return;
+  if (e.product != kNoId) apply_counts(products_, e.product, 1, spans, 0);
+  if (e.category != kNoId) apply_counts(categories_, e.category, 1, spans, 0);
+  for (std::uint32_t bits = spans; bits; bits &= bits - 1) {
+    const auto i = static_cast<std::size_t>(std::countr_zero(bits));
+    if (e.device != kNoId) ++devices_[i][e.device];
+    if (e.location != kNoId) ++locations_[i][e.location];
   }
 }
 
-const SpanWindows* Tier::windows_of(WindowSpan span) const noexcept {
-  for (const auto& s : spans_)
-    if (s.span == span) return &s;
-  return nullptr;
+Kpis Tier::kpis(WindowSpan span, bool previous) const {
+  const WindowTotals& t = totals_[2 * static_cast<std::size_t>(span_index(span)) + (previous ? 1 : 0)];
+  Kpis k;
+  k.events = t.events;
+  k.revenue_minor = t.revenue_minor;
+  k.active_users = t.active_users;
+  k.funnel = t.funnel;
+  return k;
+}
+
+std::vector<RankedId> Tier::top_of(const DenseRows<std::uint64_t>& rows, std::size_t column,
+                                   std::size_t limit) const {
+  // A heap of the best `limit` so far, the worst of them on top.
+  std::vector<RankedId> out;
+  if (limit == 0) return out;
+  out.reserve(limit);
+  rows.for_each([&](Id id, const std::uint64_t* row) {
+    const RankedId r{id, row[column]};
+    if (r.count == 0) return;
+    if (out.size() < limit) {
+      out.push_back(r);
+      std::push_heap(out.begin(), out.end(), better);
+    } else if (better(r, out.front())) {
+      std::pop_heap(out.begin(), out.end(), better);
+      out.back() = r;
+      std::push_heap(out.begin(), out.end(), better);
+    }
+  });
+  std::sort(out.begin(), out.end(), better);
+  return out;
+}
+
+std::vector<RankedId> Tier::top_products(WindowSpan span, std::size_t limit) const {
+  return top_of(products_, static_cast<std::size_t>(span_index(span)), limit);
+}
+
+std::vector<RankedId> Tier::top_categories(WindowSpan span, std::size_t limit) const {
+  return top_of(categories_, static_cast<std::size_t>(span_index(span)), limit);
+}
+
+std::vector<RankedId> Tier::devices(WindowSpan span) const {
+  const auto& map = devices_[static_cast<std::size_t>(span_index(span))];
+  return ranked(map, map.size());
+}
+
+std::vector<RankedId> Tier::locations(WindowSpan span) const {
+  const auto& map = locations_[static_cast<std::size_t>(span_index(span))];
+  return ranked(map, map.size());
+}
+
+std::size_t Tier::memory_bytes() const noexcept {
+  std::size_t n = ring_.capacity() * sizeof(Bucket) + users_.memory_bytes() + products_.memory_bytes() +
+                  categories_.memory_bytes() + candidates_.capacity() * sizeof(std::int64_t) +
+                  moving_.capacity() * sizeof(moving_[0]);
+  for (const Bucket& b : ring_) n += b.memory_bytes();
+  for (const auto& m : devices_) n += m.memory_bytes();
+  for (const auto& m : locations_) n += m.memory_bytes();
+  return n;
 }
 
 }  // namespace shoppulse::windows

@@ -10,7 +10,6 @@ namespace shoppulse {
 using windows::Bucket;
 using windows::floor_div;
 using windows::kNoBucket;
-using windows::ranked;
 using windows::Tier;
 
 namespace {
@@ -268,15 +267,14 @@ std::shared_ptr<const WindowSnapshot> WindowEngine::snapshot() const {
     view.span = span;
     if (!s.has_events) continue;
     const Tier& tier = is_fine(span) ? s.fine : s.coarse;
-    const windows::SpanWindows* w = tier.windows_of(span);
     view.end_ms = tier.end() * tier.width_ms();
     view.start_ms = view.end_ms - span_ms(span);
-    view.current = w->current.kpis();
-    view.previous = w->previous.kpis();
-    view.top_products = ranked(w->current.products(), s.config.top_n);
-    view.top_categories = ranked(w->current.categories(), s.config.top_n);
-    view.devices = ranked(w->current.devices(), w->current.devices().size());
-    view.locations = ranked(w->current.locations(), w->current.locations().size());
+    view.current = tier.kpis(span, false);
+    view.previous = tier.kpis(span, true);
+    view.top_products = tier.top_products(span, s.config.top_n);
+    view.top_categories = tier.top_categories(span, s.config.top_n);
+    view.devices = tier.devices(span);
+    view.locations = tier.locations(span);
   }
   return snap;
 }

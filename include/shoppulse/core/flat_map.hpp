@@ -75,6 +75,11 @@ class FlatMap {
     while (n * 4 > keys_.size() * 3) grow();
   }
 
+  // Heap bytes of the table (its capacity).
+  std::size_t memory_bytes() const noexcept {
+    return keys_.capacity() * sizeof(std::uint32_t) + values_.capacity() * sizeof(V);
+  }
+
   void clear() noexcept {
     if (size_ == 0) return;
     for (auto& k : keys_) k = kEmptyKey;
