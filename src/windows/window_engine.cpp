@@ -38,6 +38,10 @@ struct ProfileState {
   void remember(const Event& e, std::size_t keep) {
     if (keep == 0) return;
     if (recent.size() < keep) {
+      // Grow by hand so the ring never reserves past its bound (most
+      // shoppers have a handful of events; a doubling past `keep` would
+      // cost more than the events themselves).
+      if (recent.size() == recent.capacity()) recent.reserve(std::min(keep, std::max<std::size_t>(2, recent.size() * 2)));
       recent.push_back(e);
       next = recent.size() == keep ? 0 : recent.size();
     } else {
@@ -52,6 +56,56 @@ struct ProfileState {
   }
 };
 
+// Profiles indexed by the dense user id, in chunks that never move (growing
+// never copies the profiles nor holds two copies at once). Threading: the
+// engine thread.
+class ProfileTable {
+ public:
+  ProfileState* find(Id user) noexcept {
+    const std::size_t c = user >> kChunkBits;
+    if (user == kNoId || c >= chunks_.size() || !chunks_[c]) return nullptr;
+    ProfileState& p = chunks_[c][user & kChunkMask];
+    return p.user == user ? &p : nullptr;
+  }
+  const ProfileState* find(Id user) const noexcept { return const_cast<ProfileTable*>(this)->find(user); }
+  // The user's profile; a fresh one (user set, nothing else) when absent.
+  ProfileState& get_or_add(Id user) {
+    const std::size_t c = user >> kChunkBits;
+    if (c >= chunks_.size()) chunks_.resize(c + 1);
+    if (!chunks_[c]) chunks_[c] = std::make_unique<ProfileState[]>(kChunkSize);
+    ProfileState& p = chunks_[c][user & kChunkMask];
+    if (p.user != user) {
+      p.user = user;
+      ++size_;
+    }
+    return p;
+  }
+  std::size_t size() const noexcept { return size_; }
+  // In id order.
+  template <class F>
+  void for_each(F&& f) const {
+    for (const auto& chunk : chunks_)
+      if (chunk)
+        for (std::size_t i = 0; i < kChunkSize; ++i)
+          if (chunk[i].user != kNoId) f(chunk[i]);
+  }
+  std::size_t memory_bytes() const noexcept {
+    std::size_t n = chunks_.capacity() * sizeof(chunks_[0]);
+    for (const auto& chunk : chunks_)
+      if (chunk) n += kChunkSize * sizeof(ProfileState);
+    for_each([&](const ProfileState& p) {
+      n += p.recent.capacity() * sizeof(Event) + p.categories.capacity() * sizeof(p.categories[0]);
+    });
+    return n;
+  }
+
+ private:
+  static constexpr std::size_t kChunkBits = 16;
+  static constexpr std::size_t kChunkSize = std::size_t{1} << kChunkBits;
+  static constexpr std::size_t kChunkMask = kChunkSize - 1;
+  std::vector<std::unique_ptr<ProfileState[]>> chunks_;
+  std::size_t size_ = 0;
+};
 
 // Everything after time and sequence; read_event_body() reads it back.
 void write_event_body(ByteWriter& w, const Event& e) {
@@ -116,8 +170,7 @@ struct WindowEngine::State {
   std::vector<std::int64_t> pending_minutes;
   // Pending minutes whose ring slot was reused before take_closed_minutes().
   std::vector<MinuteRollup> evicted_pending;
-  FlatMap<std::uint32_t> profile_index;  // user -> index into profiles
-  std::vector<ProfileState> profiles;
+  ProfileTable profiles;
   // Filter buffer: the newest filter_buffer_events events in arrival order
   // (too-late ones excluded: they are in no window or held minute). Grows to
   // its bound, then becomes a ring whose next write (the oldest) is at
@@ -182,16 +235,12 @@ void WindowEngine::State::advance_to(TimestampMs max_time) {
 }
 
 void WindowEngine::State::update_profile(const Event& e) {
-  std::uint32_t& index = profile_index[e.user];
-  if (index == 0) {
-    profiles.emplace_back();
-    index = static_cast<std::uint32_t>(profiles.size());  // stored +1 so 0 means absent
-    ProfileState& fresh = profiles.back();
-    fresh.user = e.user;
-    fresh.first_seen_ms = e.time_ms;
-    fresh.last_seen_ms = e.time_ms;
+  const std::size_t known = profiles.size();
+  ProfileState& p = profiles.get_or_add(e.user);
+  if (profiles.size() != known) {
+    p.first_seen_ms = e.time_ms;
+    p.last_seen_ms = e.time_ms;
   }
-  ProfileState& p = profiles[index - 1];
   ++p.events[static_cast<std::size_t>(e.type)];
   p.spend_minor += e.revenue_minor();
   p.first_seen_ms = std::min(p.first_seen_ms, e.time_ms);
@@ -302,9 +351,9 @@ std::optional<MinuteRollup> WindowEngine::minute_rollup(std::int64_t minute) con
 
 std::optional<UserProfile> WindowEngine::user_profile(Id user) const {
   const State& s = *state_;
-  const std::uint32_t* index = s.profile_index.find(user);
-  if (index == nullptr) return std::nullopt;
-  const ProfileState& p = s.profiles[*index - 1];
+  const ProfileState* found = s.profiles.find(user);
+  if (found == nullptr) return std::nullopt;
+  const ProfileState& p = *found;
   UserProfile out;
   out.user = p.user;
   out.events = p.events;
@@ -378,7 +427,7 @@ std::string WindowEngine::checkpoint() const {
   }
 
   w.varint(s.profiles.size());
-  for (const ProfileState& p : s.profiles) {
+  s.profiles.for_each([&](const ProfileState& p) {
     w.varint(p.user);
     for (auto n : p.events) w.varint(n);
     w.svarint(p.spend_minor);
@@ -391,7 +440,7 @@ std::string WindowEngine::checkpoint() const {
     }
     w.varint(p.recent.size());
     for (std::size_t i = p.recent.size(); i-- > 0;) write_event(w, p.recent_at(i));  // oldest first
-  }
+  });
 
   // Filter buffer, oldest first; time and sequence as deltas from the
   // previous event (arrival order keeps both small), about 15 bytes an event.
@@ -473,7 +522,6 @@ Result<WindowEngine> WindowEngine::restore(const WindowConfig& config, std::stri
   }
 
   const std::size_t n_profiles = r.count(12);
-  s.profiles.reserve(n_profiles);
   for (std::size_t i = 0; i < n_profiles && !r.failed(); ++i) {
     ProfileState p;
     p.user = r.u32();
@@ -488,10 +536,9 @@ Result<WindowEngine> WindowEngine::restore(const WindowConfig& config, std::stri
     }
     const std::size_t n_recent = r.count(13);
     for (std::size_t k = 0; k < n_recent && !r.failed(); ++k) p.remember(read_event(r), config.recent_events_per_user);
-    if (r.failed() || p.user == FlatMap<std::uint32_t>::kEmptyKey || s.profile_index.find(p.user))
-      return corrupt("bad profile");
-    s.profiles.push_back(std::move(p));
-    s.profile_index[s.profiles.back().user] = static_cast<std::uint32_t>(s.profiles.size());
+    if (r.failed() || p.user == kNoId || s.profiles.find(p.user)) return corrupt("bad profile");
+    const Id user = p.user;
+    s.profiles.get_or_add(user) = std::move(p);
   }
 
   if (format == kCheckpointFormatV1) {
