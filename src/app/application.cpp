@@ -149,6 +149,19 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
                   [&s] { return double(s.storage->stats().bytes); });
   s.metrics.gauge("shoppulse_eventlog_last_sequence", "Sequence of the newest logged event",
                   [&s] { return double(s.storage->stats().last_sequence); });
+  // Memory by component, as in /api/system/status; process_rss is the whole process.
+  const auto memory_gauge = [&s](const char* component, std::function<double()> read) {
+    s.metrics.gauge("shoppulse_memory_bytes", "Bytes held, by component (process_rss: the whole process)",
+                    std::move(read), std::string("component=\"") + component + "\"");
+  };
+  memory_gauge("process_rss", [] { return double(resident_bytes()); });
+  memory_gauge("dictionary", [&s] { return double(s.dictionary.memory_bytes()); });
+  memory_gauge("windows", [&s] { return double(s.engine->stats().memory.windows); });
+  memory_gauge("user_profiles", [&s] { return double(s.engine->stats().memory.user_profiles); });
+  memory_gauge("filter_buffer", [&s] { return double(s.engine->stats().memory.filter_buffer); });
+  memory_gauge("rocksdb_memtables", [&s] { return double(s.storage->stats().memtable_bytes); });
+  memory_gauge("rocksdb_block_cache", [&s] { return double(s.storage->stats().block_cache_bytes); });
+  memory_gauge("rocksdb_table_readers", [&s] { return double(s.storage->stats().table_readers_bytes); });
   return app;
 }
 

@@ -64,6 +64,8 @@ InternTable::InternTable() : chunks_(new std::atomic<std::string*>[kMaxChunks]) 
   for (std::size_t i = 0; i < kMaxChunks; ++i) chunks_[i].store(nullptr, std::memory_order_relaxed);
   indexes_.push_back(std::make_unique<Index>(kInitialSlots));
   index_.store(indexes_.back().get(), std::memory_order_release);
+  memory_bytes_.store(kMaxChunks * sizeof(chunks_[0]) + kInitialSlots * sizeof(std::uint64_t),
+                      std::memory_order_relaxed);
 }
 
 InternTable::~InternTable() {
@@ -76,10 +78,14 @@ Id InternTable::append(std::string_view value) {
   std::string* slots = chunks_[chunk].load(std::memory_order_relaxed);
   if (slots == nullptr) {
     slots = new std::string[kChunkSize];
+    memory_bytes_.fetch_add(kChunkSize * sizeof(std::string), std::memory_order_relaxed);
     // release: readers that see the new size also see the chunk's construction.
     chunks_[chunk].store(slots, std::memory_order_release);
   }
   slots[index & (kChunkSize - 1)] = std::string(value);
+  // Names longer than the string's inline buffer live on the heap.
+  if (slots[index & (kChunkSize - 1)].capacity() > std::string().capacity())
+    memory_bytes_.fetch_add(slots[index & (kChunkSize - 1)].capacity() + 1, std::memory_order_relaxed);
   // release: the slot's contents are visible to any reader that loads this size.
   size_.store(index + 1, std::memory_order_release);
   return static_cast<Id>(index + 1);
@@ -124,6 +130,7 @@ void InternTable::grow() {
   }
   // release: a reader that loads the new pointer sees every slot copied above.
   index_.store(bigger.get(), std::memory_order_release);
+  memory_bytes_.fetch_add((bigger->mask + 1) * sizeof(std::uint64_t), std::memory_order_relaxed);
   indexes_.push_back(std::move(bigger));
 }
 

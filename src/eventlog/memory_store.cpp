@@ -92,6 +92,7 @@ class MemoryStore final : public Storage {
     }
     stats.blocks = index_.size();
     stats.bytes = block_bytes_;
+    stats.memtable_bytes = block_bytes_;  // everything is held in memory
     return stats;
   }
 

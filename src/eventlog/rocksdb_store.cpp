@@ -345,7 +345,15 @@ EventLogStats RocksDbStore::stats() const {
   for (rdb::ColumnFamilyHandle* handle : families_) {
     std::uint64_t value = 0;
     if (db_->GetIntProperty(handle, rdb::DB::Properties::kTotalSstFilesSize, &value)) stats.bytes += value;
-    if (db_->GetIntProperty(handle, rdb::DB::Properties::kCurSizeAllMemTables, &value)) stats.bytes += value;
+    if (db_->GetIntProperty(handle, rdb::DB::Properties::kCurSizeAllMemTables, &value)) {
+      stats.bytes += value;
+      stats.memtable_bytes += value;
+    }
+    if (db_->GetIntProperty(handle, rdb::DB::Properties::kEstimateTableReadersMem, &value))
+      stats.table_readers_bytes += value;
+    // One cache serves every family, so each reports the same usage.
+    if (db_->GetIntProperty(handle, rdb::DB::Properties::kBlockCacheUsage, &value))
+      stats.block_cache_bytes = std::max(stats.block_cache_bytes, value);
   }
   return stats;
 }

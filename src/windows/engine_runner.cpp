@@ -61,9 +61,11 @@ struct EngineRunner::State {
 
   void publish(const WindowEngine& engine) {
     auto snap = engine.snapshot();
+    const WindowMemory memory = engine.memory();
     std::lock_guard lock(mutex);
     latest = std::move(snap);
     stats.applied_through = engine.applied_through();
+    stats.memory = memory;
   }
 
   void flush_rollups(WindowEngine& engine) {

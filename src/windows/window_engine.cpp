@@ -81,6 +81,11 @@ class ProfileTable {
     return p;
   }
   std::size_t size() const noexcept { return size_; }
+  // Heap bytes outside the chunks changed by delta (a profile's vectors grew).
+  void account(std::ptrdiff_t delta) noexcept { heap_bytes_ += static_cast<std::size_t>(delta); }
+  static std::size_t heap_bytes(const ProfileState& p) noexcept {
+    return p.recent.capacity() * sizeof(Event) + p.categories.capacity() * sizeof(p.categories[0]);
+  }
   // In id order.
   template <class F>
   void for_each(F&& f) const {
@@ -90,12 +95,9 @@ class ProfileTable {
           if (chunk[i].user != kNoId) f(chunk[i]);
   }
   std::size_t memory_bytes() const noexcept {
-    std::size_t n = chunks_.capacity() * sizeof(chunks_[0]);
+    std::size_t n = chunks_.capacity() * sizeof(chunks_[0]) + heap_bytes_;
     for (const auto& chunk : chunks_)
       if (chunk) n += kChunkSize * sizeof(ProfileState);
-    for_each([&](const ProfileState& p) {
-      n += p.recent.capacity() * sizeof(Event) + p.categories.capacity() * sizeof(p.categories[0]);
-    });
     return n;
   }
 
@@ -105,6 +107,7 @@ class ProfileTable {
   static constexpr std::size_t kChunkMask = kChunkSize - 1;
   std::vector<std::unique_ptr<ProfileState[]>> chunks_;
   std::size_t size_ = 0;
+  std::size_t heap_bytes_ = 0;  // sum of heap_bytes() over the profiles
 };
 
 // Everything after time and sequence; read_event_body() reads it back.
@@ -241,6 +244,7 @@ void WindowEngine::State::update_profile(const Event& e) {
     p.first_seen_ms = e.time_ms;
     p.last_seen_ms = e.time_ms;
   }
+  const std::size_t heap_before = ProfileTable::heap_bytes(p);
   ++p.events[static_cast<std::size_t>(e.type)];
   p.spend_minor += e.revenue_minor();
   p.first_seen_ms = std::min(p.first_seen_ms, e.time_ms);
@@ -263,6 +267,9 @@ void WindowEngine::State::update_profile(const Event& e) {
     }
   }
   p.remember(e, config.recent_events_per_user);
+  const std::size_t heap_after = ProfileTable::heap_bytes(p);
+  if (heap_after != heap_before)
+    profiles.account(static_cast<std::ptrdiff_t>(heap_after) - static_cast<std::ptrdiff_t>(heap_before));
 }
 
 void WindowEngine::State::apply(const Event& e) {
@@ -385,6 +392,15 @@ std::optional<FilteredMinutes> WindowEngine::filtered_minutes(const EventFilter&
   const State& s = *state_;
   if (s.config.filter_buffer_events == 0) return std::nullopt;
   return shoppulse::filtered_minutes(s.buffered(), filter, from_minute, to_minute, breakdowns);
+}
+
+WindowMemory WindowEngine::memory() const {
+  const State& s = *state_;
+  WindowMemory m;
+  m.windows = s.fine.memory_bytes() + s.coarse.memory_bytes();
+  m.user_profiles = s.profiles.memory_bytes();
+  m.filter_buffer = s.buffer.capacity() * sizeof(Event);
+  return m;
 }
 
 TimestampMs WindowEngine::watermark_ms() const noexcept { return state_->watermark_ms; }
@@ -538,6 +554,7 @@ Result<WindowEngine> WindowEngine::restore(const WindowConfig& config, std::stri
     for (std::size_t k = 0; k < n_recent && !r.failed(); ++k) p.remember(read_event(r), config.recent_events_per_user);
     if (r.failed() || p.user == kNoId || s.profiles.find(p.user)) return corrupt("bad profile");
     const Id user = p.user;
+    s.profiles.account(static_cast<std::ptrdiff_t>(ProfileTable::heap_bytes(p)));
     s.profiles.get_or_add(user) = std::move(p);
   }
 

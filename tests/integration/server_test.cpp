@@ -1128,3 +1128,37 @@ TEST_CASE("A full ingest queue answers 503 with Retry-After and loses no accepte
   const std::string metrics = fx.server.get("/metrics").body;
   CHECK(metrics.find("shoppulse_ingest_errors_total{reason=\"overloaded\"} 1") != std::string::npos);
 }
+
+TEST_CASE("System status and metrics report memory by component beside the process RSS", "[integration]") {
+  Fixture fx;
+  const DataSet d = make_data_set();
+  load(fx.server, d);
+  // Components report as of the engine's last publish, after the events applied.
+  const Json st = fx.server.get_json("/api/system/status");
+  const std::uint64_t rss = st.u64("/memory/rss_bytes");
+  CHECK(rss > 0);
+  std::uint64_t sum = 0;
+  for (const char* c : {"dictionary", "windows", "user_profiles", "filter_buffer", "rocksdb_memtables",
+                        "rocksdb_block_cache", "rocksdb_table_readers"}) {
+    INFO("component " << c);
+    sum += st.u64(std::string("/memory/components/") + c);
+  }
+  // The parts that hold the posted events cannot be empty.
+  CHECK(st.u64("/memory/components/dictionary") > 0);
+  CHECK(st.u64("/memory/components/windows") > 0);
+  CHECK(st.u64("/memory/components/user_profiles") > 0);
+  CHECK(st.u64("/memory/components/filter_buffer") > 0);
+  CHECK(st.u64("/memory/components/rocksdb_memtables") > 0);
+  CHECK(st.u64("/memory/unattributed_bytes") == (rss > sum ? rss - sum : 0));
+
+  const std::string metrics = fx.server.get("/metrics").body;
+  for (const char* c : {"process_rss", "dictionary", "windows", "user_profiles", "filter_buffer",
+                        "rocksdb_memtables", "rocksdb_block_cache", "rocksdb_table_readers"}) {
+    const std::string prefix = std::string("shoppulse_memory_bytes{component=\"") + c + "\"} ";
+    INFO("metric line " << prefix);
+    const auto at = metrics.find(prefix);
+    REQUIRE(at != std::string::npos);
+    if (std::string(c) != "rocksdb_block_cache" && std::string(c) != "rocksdb_table_readers")
+      CHECK(std::stod(metrics.substr(at + prefix.size())) > 0);
+  }
+}

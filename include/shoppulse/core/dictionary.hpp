@@ -59,6 +59,9 @@ class InternTable {
   void prefetch_name(std::uint64_t hash) const noexcept;
   // Any thread: number of ids handed out.
   std::size_t size() const noexcept { return size_.load(std::memory_order_acquire); }
+  // Any thread: heap bytes of the names (chunks and long names) and of every
+  // index published, approximately (updated after each change).
+  std::size_t memory_bytes() const noexcept { return memory_bytes_.load(std::memory_order_relaxed); }
 
  private:
   static constexpr std::size_t kChunkBits = 14;
@@ -85,6 +88,7 @@ class InternTable {
   std::unique_ptr<std::atomic<std::string*>[]> chunks_;
   std::atomic<std::size_t> size_{0};
   std::atomic<const Index*> index_{nullptr};
+  std::atomic<std::size_t> memory_bytes_{0};  // written by the writer only
   std::vector<std::unique_ptr<Index>> indexes_;  // writer only: every index ever published, newest last
 };
 
@@ -96,6 +100,12 @@ class Dictionary {
   }
   std::string_view name(IdKind kind, Id id) const noexcept { return table(kind).name(id); }
   std::optional<Id> find(IdKind kind, std::string_view v) const { return table(kind).find(v); }
+  // Any thread: the tables' memory_bytes() summed.
+  std::size_t memory_bytes() const noexcept {
+    std::size_t n = 0;
+    for (const auto& t : tables_) n += t.memory_bytes();
+    return n;
+  }
 
  private:
   std::array<InternTable, kIdKindCount> tables_;

@@ -38,6 +38,10 @@ struct EventLogStats {
   Sequence last_sequence = 0;   // newest; 0 when empty
   std::uint64_t blocks = 0;     // retained blocks
   std::uint64_t bytes = 0;      // estimated bytes on disk (all data)
+  // Memory the store holds (0 where a store has no such part).
+  std::uint64_t memtable_bytes = 0;       // write buffers, all column families
+  std::uint64_t block_cache_bytes = 0;    // block cache in use (shared by the families)
+  std::uint64_t table_readers_bytes = 0;  // index and filter blocks outside the cache
 };
 
 // Append-only, sequence-numbered log of events packed into blocks.

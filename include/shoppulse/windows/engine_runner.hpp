@@ -46,6 +46,7 @@ struct EngineStats {
   std::string last_error;
   Sequence applied_through = 0;
   std::int64_t last_checkpoint_ms = 0;
+  WindowMemory memory;  // as of the last publish
 };
 
 class EngineRunner {

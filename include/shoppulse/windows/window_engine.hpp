@@ -39,6 +39,13 @@ struct WindowConfig {
   std::size_t filter_buffer_events = 2'000'000;  // events; default 2,000,000
 };
 
+// Heap bytes the engine holds, by part (capacities: what the allocator keeps).
+struct WindowMemory {
+  std::size_t windows = 0;        // buckets of both tiers and the per-id rows of the live windows
+  std::size_t user_profiles = 0;  // one per user seen: counts, categories, recent events
+  std::size_t filter_buffer = 0;  // the newest events kept for filtered queries
+};
+
 struct UserProfile {
   Id user = kNoId;
   std::array<std::uint64_t, kEventTypeCount> events{};
@@ -85,6 +92,9 @@ class WindowEngine {
   // breakdowns only events, revenue and users are filled (enough for trends).
   std::optional<FilteredMinutes> filtered_minutes(const EventFilter& filter, std::int64_t from_minute,
                                                   std::int64_t to_minute, bool breakdowns = true) const;
+
+  // Cheap (no walk over users or events); call at publish rate.
+  WindowMemory memory() const;
 
   TimestampMs watermark_ms() const noexcept;
   Sequence applied_through() const noexcept;
