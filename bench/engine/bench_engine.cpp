@@ -101,6 +101,10 @@ void apply_and_report(Report& report, std::vector<Event>& batch, int passes, std
   report.result("snapshot() p99", percentile(costs, 0.99), "us");
   report.result("snapshot() max", max, "us", "one per publish interval (200 ms)");
   report.result("events_applied in last snapshot", double(events_in_snapshot), "");
+  const WindowMemory memory = engine.memory();
+  report.result("engine memory: windows", double(memory.windows) / (1 << 20), "MiB");
+  report.result("engine memory: user profiles", double(memory.user_profiles) / (1 << 20), "MiB");
+  report.result("engine memory: filter buffer", double(memory.filter_buffer) / (1 << 20), "MiB");
   report.result("RSS after this workload", double(rss_bytes()) / (1 << 20), "MiB");
 }
 
@@ -146,6 +150,15 @@ void run_taobao(Report& report, std::size_t limit, std::size_t slice, std::size_
                            loaded->dictionary->table(IdKind::product).size(),
                            loaded->dictionary->table(IdKind::category).size()));
   report.result("load time (setup)", load.seconds(), "s");
+  report.result("dictionary memory", double(loaded->dictionary->memory_bytes()) / (1 << 20), "MiB");
+  report.result("dictionary bytes per id",
+                double(loaded->dictionary->memory_bytes()) /
+                    double(loaded->dictionary->table(IdKind::user).size() +
+                           loaded->dictionary->table(IdKind::product).size() +
+                           loaded->dictionary->table(IdKind::category).size()),
+                "B");
+  report.result("the events themselves (not part of the engine)",
+                double(batch.capacity() * sizeof(Event)) / (1 << 20), "MiB");
   apply_and_report(report, batch, 1, slice, closed_every, snapshots);
 }
 

@@ -1,5 +1,6 @@
 #include "shoppulse/core/dictionary.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace shoppulse {
@@ -60,7 +61,7 @@ InternTable::Index::Index(std::size_t slot_count)
   for (std::size_t i = 0; i < slot_count; ++i) slots[i].store(0, std::memory_order_relaxed);
 }
 
-InternTable::InternTable() : chunks_(new std::atomic<std::string*>[kMaxChunks]) {
+InternTable::InternTable() : chunks_(new std::atomic<const char**>[kMaxChunks]) {
   for (std::size_t i = 0; i < kMaxChunks; ++i) chunks_[i].store(nullptr, std::memory_order_relaxed);
   indexes_.push_back(std::make_unique<Index>(kInitialSlots));
   index_.store(indexes_.back().get(), std::memory_order_release);
@@ -72,20 +73,57 @@ InternTable::~InternTable() {
   for (std::size_t i = 0; i < kMaxChunks; ++i) delete[] chunks_[i].load(std::memory_order_relaxed);
 }
 
+namespace {
+
+// Length prefix of an arena entry: 7 bits a byte, low bits first.
+std::size_t put_length(char* out, std::size_t n) noexcept {
+  std::size_t i = 0;
+  while (n >= 0x80) {
+    out[i++] = static_cast<char>((n & 0x7f) | 0x80);
+    n >>= 7;
+  }
+  out[i++] = static_cast<char>(n);
+  return i;
+}
+
+std::string_view read_entry(const char* p) noexcept {
+  std::size_t n = 0;
+  unsigned shift = 0;
+  for (;;) {
+    const auto b = static_cast<unsigned char>(*p++);
+    n |= std::size_t{b & 0x7fu} << shift;
+    if ((b & 0x80) == 0) break;
+    shift += 7;
+  }
+  return {p, n};
+}
+
+}  // namespace
+
 Id InternTable::append(std::string_view value) {
   const std::size_t index = size_.load(std::memory_order_relaxed);  // writer owns size_
   const std::size_t chunk = index >> kChunkBits;
-  std::string* slots = chunks_[chunk].load(std::memory_order_relaxed);
+  const char** slots = chunks_[chunk].load(std::memory_order_relaxed);
   if (slots == nullptr) {
-    slots = new std::string[kChunkSize];
-    memory_bytes_.fetch_add(kChunkSize * sizeof(std::string), std::memory_order_relaxed);
+    slots = new const char*[kChunkSize];
+    memory_bytes_.fetch_add(kChunkSize * sizeof(const char*), std::memory_order_relaxed);
     // release: readers that see the new size also see the chunk's construction.
     chunks_[chunk].store(slots, std::memory_order_release);
   }
-  slots[index & (kChunkSize - 1)] = std::string(value);
-  // Names longer than the string's inline buffer live on the heap.
-  if (slots[index & (kChunkSize - 1)].capacity() > std::string().capacity())
-    memory_bytes_.fetch_add(slots[index & (kChunkSize - 1)].capacity() + 1, std::memory_order_relaxed);
+  const std::size_t need = value.size() + 10;  // bytes plus the longest length prefix
+  if (need > arena_left_) {
+    const std::size_t block = std::max(kArenaBlock, need);
+    arena_.push_back(std::make_unique<char[]>(block));
+    arena_next_ = arena_.back().get();
+    arena_left_ = block;
+    memory_bytes_.fetch_add(block, std::memory_order_relaxed);
+  }
+  char* entry = arena_next_;
+  const std::size_t prefix = put_length(entry, value.size());
+  if (!value.empty()) std::memcpy(entry + prefix, value.data(), value.size());
+  arena_next_ += prefix + value.size();
+  arena_left_ -= prefix + value.size();
+  slots[index & (kChunkSize - 1)] = entry;
   // release: the slot's contents are visible to any reader that loads this size.
   size_.store(index + 1, std::memory_order_release);
   return static_cast<Id>(index + 1);
@@ -94,8 +132,8 @@ Id InternTable::append(std::string_view value) {
 std::string_view InternTable::name_of_published(Id id) const noexcept {
   // id came from an index slot loaded with acquire, published after the name.
   const std::size_t index = id - 1;
-  const std::string* slots = chunks_[index >> kChunkBits].load(std::memory_order_acquire);
-  return slots[index & (kChunkSize - 1)];
+  const char* const* slots = chunks_[index >> kChunkBits].load(std::memory_order_acquire);
+  return read_entry(slots[index & (kChunkSize - 1)]);
 }
 
 std::size_t InternTable::probe(const Index& index, std::string_view value, std::uint64_t hash,
@@ -195,8 +233,8 @@ void InternTable::prefetch_name(std::uint64_t hash) const noexcept {
   const std::uint64_t slot = index.slots[hash & index.mask].load(std::memory_order_acquire);
   if (slot == 0 || static_cast<std::uint32_t>(slot >> 32) != static_cast<std::uint32_t>(hash >> 32)) return;
   const std::size_t at = static_cast<Id>(slot) - 1;
-  const std::string* names = chunks_[at >> kChunkBits].load(std::memory_order_acquire);
-  __builtin_prefetch(names + (at & (kChunkSize - 1)));
+  const char* const* names = chunks_[at >> kChunkBits].load(std::memory_order_acquire);
+  __builtin_prefetch(names[at & (kChunkSize - 1)]);
 }
 
 Event intern_event(const RawEvent& raw, Dictionary& dictionary, Sequence sequence) {
