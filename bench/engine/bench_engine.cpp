@@ -33,6 +33,7 @@ struct Catalogue {
   const char* name;
   std::size_t users;
   std::size_t products;
+  std::size_t categories = 20;
 };
 
 void apply_and_report(Report& report, std::vector<Event>& batch, int passes, std::size_t slice,
@@ -110,11 +111,13 @@ void apply_and_report(Report& report, std::vector<Event>& batch, int passes, std
 
 void run_catalogue(Report& report, const Catalogue& cat, std::size_t events, int passes, std::size_t slice,
                    double event_rate, std::size_t closed_every, int snapshots) {
-  report.section(fmt::format("workload: generated, {} catalogue: {} users, {} products", cat.name, cat.users,
-                             cat.products));
+  report.section(fmt::format("workload: generated, {} catalogue: {} users, {} products, {} categories", cat.name,
+                             cat.users, cat.products, cat.categories));
   Stopwatch gen;
   EventInterner interner;
-  std::vector<Event> batch = make_events(shop_config(cat.users, cat.products), events, kStartMs, event_rate, interner);
+  GeneratorConfig config = shop_config(cat.users, cat.products);
+  config.categories_count = cat.categories;
+  std::vector<Event> batch = make_events(config, events, kStartMs, event_rate, interner);
   const double gen_s = gen.seconds();
   report.param("events generated (ShopSimulator + interning)", static_cast<std::int64_t>(events));
   report.param("distinct users / products / categories",
@@ -174,6 +177,10 @@ int main(int argc, char** argv) {
   const int snapshots = static_cast<int>(opts.integer("snapshots", 200, 10));
   const auto taobao_events = static_cast<std::size_t>(opts.integer("taobao-events", 0, 50000));
   const bool generated = opts.integer("generated", 1, 1) != 0;
+  // The real-shaped generated catalogue: Taobao-sized shoppers and items, a
+  // slow event clock (the amplified Taobao file has ~14 events per second).
+  const auto real_events = static_cast<std::size_t>(opts.integer("real-shaped-events", 2000000, 20000));
+  const double real_rate = opts.number("real-shaped-event-rate", 14, 14);
   opts.finish();
 
   Report report("bench_engine", opts.quick());
@@ -184,6 +191,9 @@ int main(int argc, char** argv) {
   if (generated) {
     run_catalogue(report, {"small", 1000, 500}, events, passes, slice, event_rate, closed_every, snapshots);
     run_catalogue(report, {"large", 100000, 50000}, events, passes, slice, event_rate, closed_every, snapshots);
+    if (real_events > 0)
+      run_catalogue(report, {"real-shaped", 3000000, 3800000, 4000}, real_events, 1, slice, real_rate, closed_every,
+                    snapshots);
   }
   run_taobao(report, taobao_events, slice, closed_every, snapshots);
   measure_machine_limits(report, opts.quick());
