@@ -27,13 +27,14 @@ bool is_fine(WindowSpan s) noexcept { return span_ms(s) <= 15 * 60'000; }
 // Per-user state behind UserProfile; `recent` is a ring whose next write goes to `next`.
 struct ProfileState {
   Id user = kNoId;
-  std::array<std::uint64_t, kEventTypeCount> events{};
+  std::uint32_t next = 0;  // beside user: no padding
+  // 32-bit counts: millions of profiles, and no shopper logs 4G events of a type.
+  std::array<std::uint32_t, kEventTypeCount> events{};
   std::int64_t spend_minor = 0;
   TimestampMs first_seen_ms = 0;
   TimestampMs last_seen_ms = 0;
-  std::vector<std::pair<Id, std::uint64_t>> categories;  // few per user: a linear scan beats hashing
+  std::vector<std::pair<Id, std::uint32_t>> categories;  // few per user: a linear scan beats hashing
   std::vector<Event> recent;
-  std::size_t next = 0;
 
   void remember(const Event& e, std::size_t keep) {
     if (keep == 0) return;
@@ -41,9 +42,9 @@ struct ProfileState {
       // Grow by hand so the ring never reserves past its bound (most
       // shoppers have a handful of events; a doubling past `keep` would
       // cost more than the events themselves).
-      if (recent.size() == recent.capacity()) recent.reserve(std::min(keep, std::max<std::size_t>(2, recent.size() * 2)));
+      if (recent.size() == recent.capacity()) recent.reserve(std::min(keep, std::max<std::size_t>(1, recent.size() * 2)));
       recent.push_back(e);
-      next = recent.size() == keep ? 0 : recent.size();
+      next = recent.size() == keep ? 0 : static_cast<std::uint32_t>(recent.size());
     } else {
       recent[next] = e;
       if (++next == keep) next = 0;
@@ -363,7 +364,7 @@ std::optional<UserProfile> WindowEngine::user_profile(Id user) const {
   const ProfileState& p = *found;
   UserProfile out;
   out.user = p.user;
-  out.events = p.events;
+  for (std::size_t t = 0; t < kEventTypeCount; ++t) out.events[t] = p.events[t];
   out.spend_minor = p.spend_minor;
   out.first_seen_ms = p.first_seen_ms;
   out.last_seen_ms = p.last_seen_ms;
@@ -541,14 +542,20 @@ Result<WindowEngine> WindowEngine::restore(const WindowConfig& config, std::stri
   for (std::size_t i = 0; i < n_profiles && !r.failed(); ++i) {
     ProfileState p;
     p.user = r.u32();
-    for (auto& n : p.events) n = r.varint();
+    for (auto& n : p.events) {
+      const std::uint64_t v = r.varint();
+      if (v > UINT32_MAX) r.fail();
+      n = static_cast<std::uint32_t>(v);
+    }
     p.spend_minor = r.svarint();
     p.first_seen_ms = r.svarint();
     p.last_seen_ms = r.svarint();
     const std::size_t n_categories = r.count(2);
     for (std::size_t c = 0; c < n_categories && !r.failed(); ++c) {
       const Id id = r.u32();
-      p.categories.emplace_back(id, r.varint());
+      const std::uint64_t n = r.varint();
+      if (n > UINT32_MAX) r.fail();
+      p.categories.emplace_back(id, static_cast<std::uint32_t>(n));
     }
     const std::size_t n_recent = r.count(13);
     for (std::size_t k = 0; k < n_recent && !r.failed(); ++k) p.remember(read_event(r), config.recent_events_per_user);
