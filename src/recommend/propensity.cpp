@@ -469,6 +469,16 @@ std::vector<std::pair<Id, double>> PurchasePropensity::top_propensity(std::size_
   return all;
 }
 
+std::size_t PurchasePropensity::approximate_memory_bytes() const {
+  const State& s = *state_;
+  // An unordered_map node (value, next pointer, cached hash) and its bucket
+  // pointer; a list node (value and two pointers); deque blocks hold examples.
+  const std::size_t per_user = sizeof(std::pair<const Id, UserState>) + 2 * sizeof(void*) + sizeof(std::size_t) +
+                               sizeof(Id) + 2 * sizeof(void*);
+  return sizeof(State) + s.users.size() * per_user + s.users.bucket_count() * sizeof(void*) +
+         s.open.size() * sizeof(Example) + (s.categories.capacity() + s.products.capacity()) * sizeof(RateSlot);
+}
+
 void PurchasePropensity::set_outcome_observer(std::function<void(const PropensityOutcome&)> observer) {
   state_->observer = std::move(observer);
 }

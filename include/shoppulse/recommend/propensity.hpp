@@ -119,6 +119,8 @@ class PurchasePropensity {
   double propensity(Id user) const;
   // Users with the highest propensity, best first (ties by smaller id).
   std::vector<std::pair<Id, double>> top_propensity(std::size_t n) const;
+  // Heap bytes the model holds (users, open examples, rate tables), approximately.
+  std::size_t approximate_memory_bytes() const;
 
   // Called with every example as it is resolved and trained on, horizon_ms
   // after it opened (on the owning thread).

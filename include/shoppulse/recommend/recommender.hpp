@@ -147,6 +147,11 @@ class Recommender {
 
   const PurchasePropensity& propensity() const noexcept;
   RecommenderStats stats() const;
+  // Heap bytes the model holds (tables, pooled states and what their
+  // vectors reserve, the propensity model), within a few percent of what
+  // it adds to RSS. Walks every pooled state: call it seconds apart, not
+  // per event.
+  std::size_t approximate_memory_bytes() const;
   Sequence applied_through() const noexcept;
   TimestampMs now_ms() const noexcept;
   const RecommenderConfig& config() const noexcept;
