@@ -23,6 +23,7 @@ using recommend_detail::decay_factor;
 using recommend_detail::Decayed;
 using recommend_detail::DenseMap;
 using recommend_detail::HourCounts;
+using recommend_detail::LruOrder;
 
 std::string_view to_string(ReasonKind kind) noexcept {
   switch (kind) {
@@ -248,33 +249,6 @@ struct UserState {
   }
 };
 
-// Entries of a DenseMap in the order they were last touched, linked through
-// their lru_prev / lru_next ids: touching and evicting are constant time.
-struct LruOrder {
-  Id head = kNoId;  // least recently touched
-  Id tail = kNoId;  // most recently touched
-
-  template <class Map, class S>
-  void unlink(Map& map, Id id, S& s) {
-    if (s.lru_prev != kNoId) map.find(s.lru_prev)->lru_next = s.lru_next;
-    else head = s.lru_next;
-    if (s.lru_next != kNoId) map.find(s.lru_next)->lru_prev = s.lru_prev;
-    else tail = s.lru_prev;
-    s.lru_prev = s.lru_next = kNoId;
-    (void)id;
-  }
-  // Moves id (linked or new) to the most recent end.
-  template <class Map, class S>
-  void touch(Map& map, Id id, S& s) {
-    if (tail == id) return;
-    if (s.lru_prev != kNoId || s.lru_next != kNoId || head == id) unlink(map, id, s);
-    s.lru_prev = tail;
-    s.lru_next = kNoId;
-    if (tail != kNoId) map.find(tail)->lru_next = id;
-    else head = id;
-    tail = id;
-  }
-};
 
 // A scored candidate with the strongest contribution, which names the reason.
 struct Scored {
