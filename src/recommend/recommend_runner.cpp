@@ -21,6 +21,8 @@ constexpr std::string_view kCheckpointName = "recommender";
 // The purchase-propensity list scores every tracked user: refreshed in the
 // snapshot at most this often (ms of wall time), not at every publish.
 constexpr std::int64_t kPropensityPublishMs = 1000;
+// approximate_memory_bytes() walks every pooled state: at most this often.
+constexpr std::int64_t kMemoryPublishMs = 5000;
 }  // namespace
 
 struct RecommendRunner::State {
@@ -40,6 +42,8 @@ struct RecommendRunner::State {
   OwnerThread owner;
   TaskQueue<Recommender> queries;  // personal queries, run between batches
   TimestampMs propensity_published = 0;  // wall clock of the last top_propensity in a snapshot
+  TimestampMs memory_measured = 0;       // wall clock of the last approximate_memory_bytes()
+  std::size_t memory_bytes = 0;
 
   // The background checkpoint in flight (at most one): the child writing it
   // and the thread that waits for the bytes and stores them.
@@ -73,6 +77,11 @@ struct RecommendRunner::State {
       snap->top_propensity = latest->top_propensity;
     }
     snap->stats = r.stats();
+    if (memory_measured == 0 || wall - memory_measured >= kMemoryPublishMs) {
+      memory_bytes = r.approximate_memory_bytes();
+      memory_measured = wall;
+    }
+    snap->memory_bytes = memory_bytes;
     std::lock_guard lock(mutex);
     latest = std::move(snap);
     stats.applied_through = r.applied_through();

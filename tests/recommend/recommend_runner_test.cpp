@@ -69,6 +69,7 @@ TEST_CASE("The recommend thread replays the log, then applies offered events", "
   CHECK(eventually([&] { return applied_through(runner) == 25; }));
   CHECK(eventually([&] { return runner.latest()->stats.applied_through == 25; }));
   CHECK_FALSE(runner.latest()->popular.empty());
+  CHECK(runner.latest()->memory_bytes > 0);
   runner.stop();
   CHECK_FALSE(runner.run_on_recommender([](const Recommender&) {}));
 }

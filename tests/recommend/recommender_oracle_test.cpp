@@ -216,3 +216,25 @@ TEST_CASE("The popular top list stays exact when eviction takes its members", "[
   CHECK(r.stats().evicted_items == 300);
   check_against(r, o);
 }
+
+TEST_CASE("Memory is bounded by the configuration: a model at its bounds stops growing", "[recommend]") {
+  RecommenderConfig config;
+  config.max_items = 300;
+  config.max_users = 200;
+  config.propensity.max_users = 200;
+  config.propensity.max_pending = 1000;
+  const std::vector<Event> events = workload(11, 60000, 20000, 1500);
+  std::span<const Event> all(events);
+  Recommender r(config);
+  const std::size_t empty = r.approximate_memory_bytes();
+  r.apply(all.subspan(0, 20000));
+  const std::size_t at_bounds = r.approximate_memory_bytes();
+  CHECK(at_bounds > empty);
+  CHECK(r.stats().items == config.max_items);
+  r.apply(all.subspan(20000));
+  const std::size_t later = r.approximate_memory_bytes();
+  CHECK(r.stats().evicted_items > 10000);
+  // Evicted states are recycled with their vectors: three times the events,
+  // (almost) no more memory.
+  CHECK(later < at_bounds + at_bounds / 5);
+}

@@ -51,6 +51,8 @@ struct RecommendSnapshot {
   std::vector<Recommendation> trending;
   std::vector<std::pair<Id, double>> top_propensity;
   RecommenderStats stats;
+  // Recommender::approximate_memory_bytes(), refreshed at most every 5 s.
+  std::size_t memory_bytes = 0;
 };
 
 struct RecommendRunnerStats {
