@@ -25,8 +25,10 @@ bool write_all(int fd, const char* p, std::size_t n) {
 }
 
 // In the child: serialise, send (8-byte length, then the bytes), leave.
-[[noreturn]] void child(int fd, const Recommender& r) {
+[[noreturn]] void child(int fd, const Recommender& r, pid_t parent) {
+  // Dies with the thread that forked it; if that already happened, now.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != parent) ::_exit(1);
   const std::string bytes = r.checkpoint();
   const std::uint64_t size = bytes.size();
   char header[8];
@@ -52,6 +54,7 @@ Result<void> BackgroundCheckpoint::start(const Recommender& r) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0)
     return make_error(Errc::unavailable, std::string("checkpoint pipe: ") + std::strerror(errno));
+  const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) {
     const int err = errno;
@@ -61,7 +64,7 @@ Result<void> BackgroundCheckpoint::start(const Recommender& r) {
   }
   if (pid == 0) {
     ::close(fds[0]);
-    child(fds[1], r);
+    child(fds[1], r, parent);
   }
   ::close(fds[1]);
   pid_ = pid;

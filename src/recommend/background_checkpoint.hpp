@@ -12,7 +12,7 @@
 // writes while the child runs is copied once.
 // The child runs no other thread and takes no lock but malloc's (glibc
 // makes malloc usable after fork); it never logs and leaves with _exit.
-// It is killed if the parent dies.
+// It is killed if the thread that forked it ends (stop() waits for it).
 // Lifecycle: start() once, then finish() once (or the destructor, which
 // kills and reaps an unfinished child). Threading: start() on the thread
 // that owns the Recommender; finish() from any one thread.
