@@ -91,6 +91,9 @@ void bind(config::Schema& s, AppConfig& c) {
                     1000);
   s.add_duration_ms("recommend.checkpoint_interval", &c.recommend_runner.checkpoint_interval_ms,
                     "Period of recommender checkpoints (restart = checkpoint + log after it); 0 = only at shutdown", 0);
+  s.add_bool("recommend.checkpoint_in_background", &c.recommend_runner.checkpoint_in_background,
+             "Periodic recommender checkpoints are serialised by a forked copy of the process, so queries wait only "
+             "for the fork (pages written meanwhile are copied once); false = serialise on the recommend thread");
 
   s.add_string("api.currency", &c.api.currency, "ISO 4217 code reported beside money");
   s.add_size("api.max_limit", &c.api.max_limit, "entries", "Largest accepted limit= parameter", 1, 100000);

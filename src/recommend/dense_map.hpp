@@ -1,12 +1,17 @@
 #pragma once
-// A map from interned ids to heap-allocated values, indexed directly by id.
+// A map from interned ids to values, indexed directly by id, with the values
+// in a pool that recycles erased ones.
 //
-// Ids come from the Dictionary, dense from 1, so a lookup is one load from a
-// slot array (8 bytes per id up to the largest seen) instead of hashing
-// into a node-based table: the recommender looks up ~20 items per event.
-// Values never move once inserted (pointers stay valid until erase).
-// Iteration is in id order. Private to the recommend module. Threading: none.
+// Ids come from the Dictionary, dense from 1, so a lookup is two loads: a
+// 4-byte slot per id up to the largest seen, naming a value in a pool of
+// fixed-size chunks (instead of hashing into a node-based table). Values
+// never move once inserted (pointers stay valid until erase). An erased
+// value goes to a free list and is handed out again by the next insert after
+// T::clear() (which keeps its vectors' capacity), so a map that inserts and
+// evicts at its bound allocates nothing per insert once warm. Iteration is
+// in id order. Private to the recommend module. Threading: none.
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <type_traits>
 #include <utility>
@@ -18,24 +23,40 @@ namespace shoppulse::recommend_detail {
 
 template <class T>
 class DenseMap {
+  static constexpr std::size_t kChunk = 4096;  // values per pool chunk
+  static constexpr std::uint32_t kEmpty = 0;   // slot value: no entry; else pool index + 1
+
  public:
-  T* find(Id id) noexcept { return id < slots_.size() ? slots_[id].get() : nullptr; }
-  const T* find(Id id) const noexcept { return id < slots_.size() ? slots_[id].get() : nullptr; }
+  T* find(Id id) noexcept { return id < slots_.size() && slots_[id] != kEmpty ? &value(slots_[id] - 1) : nullptr; }
+  const T* find(Id id) const noexcept {
+    return id < slots_.size() && slots_[id] != kEmpty ? &value(slots_[id] - 1) : nullptr;
+  }
   bool contains(Id id) const noexcept { return find(id) != nullptr; }
 
   T& operator[](Id id) {
-    if (id >= slots_.size()) slots_.resize(std::max<std::size_t>(std::size_t{id} + 1, slots_.size() * 3 / 2));
-    auto& slot = slots_[id];
-    if (!slot) {
-      slot = std::make_unique<T>();
+    if (id >= slots_.size()) slots_.resize(std::max<std::size_t>(std::size_t{id} + 1, slots_.size() * 3 / 2), kEmpty);
+    std::uint32_t& slot = slots_[id];
+    if (slot == kEmpty) {
+      std::uint32_t index;
+      if (!free_.empty()) {
+        index = free_.back();
+        free_.pop_back();
+      } else {
+        if (used_ == chunks_.size() * kChunk) chunks_.push_back(std::make_unique<T[]>(kChunk));
+        index = static_cast<std::uint32_t>(used_++);
+      }
+      slot = index + 1;
       ++size_;
     }
-    return *slot;
+    return value(slot - 1);
   }
 
-  void erase(Id id) noexcept {
-    if (id < slots_.size() && slots_[id]) {
-      slots_[id].reset();
+  void erase(Id id) {
+    if (id < slots_.size() && slots_[id] != kEmpty) {
+      const std::uint32_t index = slots_[id] - 1;
+      value(index).clear();
+      free_.push_back(index);
+      slots_[id] = kEmpty;
       --size_;
     }
   }
@@ -43,16 +64,29 @@ class DenseMap {
   std::size_t size() const noexcept { return size_; }
   bool empty() const noexcept { return size_ == 0; }
   void reserve(std::size_t ids) { slots_.reserve(ids); }
+  // Pool values ever created (live and recycled): what the map holds in memory.
+  std::size_t pooled() const noexcept { return used_; }
+  // Bytes of the slot array, the pool and the free list (not what values own).
+  std::size_t table_bytes() const noexcept {
+    return slots_.capacity() * sizeof(std::uint32_t) + chunks_.size() * kChunk * sizeof(T) +
+           free_.capacity() * sizeof(std::uint32_t);
+  }
+  // Calls f(value) for every pooled value, live or recycled (memory accounting).
+  template <class F>
+  void for_each_pooled(F&& f) const {
+    for (std::size_t i = 0; i < used_; ++i) f(value(static_cast<std::uint32_t>(i)));
+  }
 
   // Iterates (id, value) pairs in id order; a pair holds a reference, so
   // bind it with `const auto&` or `auto&&`.
   template <class Value>
   class Iterator {
    public:
-    using Slots = std::conditional_t<std::is_const_v<Value>, const std::vector<std::unique_ptr<T>>,
-                                     std::vector<std::unique_ptr<T>>>;
-    Iterator(Slots* slots, std::size_t i) : slots_(slots), i_(i) { skip(); }
-    std::pair<Id, Value&> operator*() const { return {static_cast<Id>(i_), *(*slots_)[i_]}; }
+    using Map = std::conditional_t<std::is_const_v<Value>, const DenseMap, DenseMap>;
+    Iterator(Map* map, std::size_t i) : map_(map), i_(i) { skip(); }
+    std::pair<Id, Value&> operator*() const {
+      return {static_cast<Id>(i_), map_->value(map_->slots_[i_] - 1)};
+    }
     Iterator& operator++() {
       ++i_;
       skip();
@@ -62,19 +96,53 @@ class DenseMap {
 
    private:
     void skip() {
-      while (i_ < slots_->size() && !(*slots_)[i_]) ++i_;
+      while (i_ < map_->slots_.size() && map_->slots_[i_] == kEmpty) ++i_;
     }
-    Slots* slots_;
+    Map* map_;
     std::size_t i_;
   };
-  Iterator<T> begin() { return {&slots_, 0}; }
-  Iterator<T> end() { return {&slots_, slots_.size()}; }
-  Iterator<const T> begin() const { return {&slots_, 0}; }
-  Iterator<const T> end() const { return {&slots_, slots_.size()}; }
+  Iterator<T> begin() { return {this, 0}; }
+  Iterator<T> end() { return {this, slots_.size()}; }
+  Iterator<const T> begin() const { return {this, 0}; }
+  Iterator<const T> end() const { return {this, slots_.size()}; }
 
  private:
-  std::vector<std::unique_ptr<T>> slots_;
+  T& value(std::uint32_t index) noexcept { return chunks_[index / kChunk][index % kChunk]; }
+  const T& value(std::uint32_t index) const noexcept { return chunks_[index / kChunk][index % kChunk]; }
+
+  std::vector<std::uint32_t> slots_;
+  std::vector<std::unique_ptr<T[]>> chunks_;
+  std::vector<std::uint32_t> free_;
+  std::size_t used_ = 0;
   std::size_t size_ = 0;
+};
+
+// Entries of a DenseMap in the order they were last touched, linked through
+// their lru_prev / lru_next ids: touching and evicting are constant time.
+struct LruOrder {
+  Id head = kNoId;  // least recently touched
+  Id tail = kNoId;  // most recently touched
+
+  template <class Map, class S>
+  void unlink(Map& map, Id id, S& s) {
+    if (s.lru_prev != kNoId) map.find(s.lru_prev)->lru_next = s.lru_next;
+    else head = s.lru_next;
+    if (s.lru_next != kNoId) map.find(s.lru_next)->lru_prev = s.lru_prev;
+    else tail = s.lru_prev;
+    s.lru_prev = s.lru_next = kNoId;
+    (void)id;
+  }
+  // Moves id (linked or new) to the most recent end.
+  template <class Map, class S>
+  void touch(Map& map, Id id, S& s) {
+    if (tail == id) return;
+    if (s.lru_prev != kNoId || s.lru_next != kNoId || head == id) unlink(map, id, s);
+    s.lru_prev = tail;
+    s.lru_next = kNoId;
+    if (tail != kNoId) map.find(tail)->lru_next = id;
+    else head = id;
+    tail = id;
+  }
 };
 
 }  // namespace shoppulse::recommend_detail

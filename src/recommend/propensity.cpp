@@ -4,16 +4,18 @@
 #include <cmath>
 #include <deque>
 #include <limits>
-#include <list>
 #include <unordered_map>
 
 #include "decay.hpp"
+#include "dense_map.hpp"
 #include "shoppulse/core/byte_codec.hpp"
 
 namespace shoppulse {
 
 using recommend_detail::decay_factor;
 using recommend_detail::Decayed;
+using recommend_detail::DenseMap;
+using recommend_detail::LruOrder;
 
 namespace {
 
@@ -28,6 +30,7 @@ constexpr double kProductPriorEvents = 5;
 constexpr double kRateClamp = 3;
 constexpr std::size_t kRecentProducts = 8;
 constexpr std::uint8_t kFormatVersion = 1;
+constexpr Id kMaxUserId = Id{1} << 30;
 constexpr TimestampMs kNever = std::numeric_limits<TimestampMs>::min();
 
 // An open example, in one queue for all users (opening order).
@@ -49,7 +52,10 @@ struct UserState {
   std::uint8_t recent_count = 0;
   std::array<std::pair<Id, std::uint32_t>, kRecentProducts> recent{};  // (product, events), most recent last
   PropensityFeatures last{};
-  std::list<Id>::iterator recency_pos;  // this user's place in State::recency
+  Id lru_prev = kNoId;  // neighbours in State::recency
+  Id lru_next = kNoId;
+
+  void clear() { *this = UserState{}; }
 };
 
 // Decayed purchase and interest-event counts of one category or product.
@@ -91,8 +97,8 @@ struct PurchasePropensity::State {
   PropensityConfig config;
   std::array<double, kPropensityFeatures> w{};
   std::array<double, kPropensityFeatures> g2{};  // AdaGrad accumulators
-  std::unordered_map<Id, UserState> users;
-  std::list<Id> recency;     // every user once, least recently active first
+  DenseMap<UserState> users;
+  LruOrder recency;  // every user once, least recently active first
   std::deque<Example> open;  // opening order
   std::vector<RateSlot> categories, products;
   ShopRate shop;
@@ -125,9 +131,9 @@ struct PurchasePropensity::State {
 
   // The user state an open example belongs to; null once that user was evicted.
   UserState* owner(const Example& ex) {
-    auto it = users.find(ex.user);
-    if (it == users.end() || ex.id < it->second.first_example) return nullptr;
-    return &it->second;
+    UserState* u = users.find(ex.user);
+    if (!u || ex.id < u->first_example) return nullptr;
+    return u;
   }
 
   // Resolves every example whose horizon has passed by `now`. An event later
@@ -162,14 +168,10 @@ struct PurchasePropensity::State {
     expire(e.time_ms);
     const TimestampMs t = e.time_ms;
     const bool purchase = e.type == EventType::purchase;
-    auto [user_it, fresh] = users.try_emplace(e.user);
-    UserState& u = user_it->second;
-    if (fresh) {
-      u.first_example = next_id;
-      u.recency_pos = recency.insert(recency.end(), e.user);
-    } else {
-      recency.splice(recency.end(), recency, u.recency_pos);
-    }
+    const bool fresh = !users.contains(e.user);
+    UserState& u = users[e.user];
+    if (fresh) u.first_example = next_id;
+    recency.touch(users, e.user, u);
 
     // Features, from what was known before this event.
     PropensityFeatures x{};
@@ -263,8 +265,9 @@ struct PurchasePropensity::State {
   void evict_if_needed() {
     if (config.max_users == 0) return;
     while (users.size() > std::max<std::size_t>(config.max_users, 1)) {
-      users.erase(recency.front());
-      recency.pop_front();
+      const Id oldest = recency.head;
+      recency.unlink(users, oldest, *users.find(oldest));
+      users.erase(oldest);
     }
   }
 
@@ -334,8 +337,9 @@ struct PurchasePropensity::State {
     put_table(out, products);
 
     out.varint(users.size());
-    for (Id id : recency) {  // recency order: it decides evictions, and the bytes do not depend on hashing
-      const UserState& u = users.at(id);
+    // Recency order: it decides evictions.
+    for (Id id = recency.head; id != kNoId; id = users.find(id)->lru_next) {
+      const UserState& u = *users.find(id);
       out.varint(id);
       out.varint(u.first_example);
       out.svarint(u.last_time);
@@ -375,13 +379,12 @@ struct PurchasePropensity::State {
     if (in.failed() || next_id == 0 || !get_table(in, categories) || !get_table(in, products)) return false;
 
     const std::size_t n_users = in.count(6 + 4 * 5 + 1 + kPropensityFeatures * 4);
-    users.reserve(n_users);
     for (std::size_t k = 0; k < n_users && !in.failed(); ++k) {
       const Id id = in.u32();
-      auto [it, fresh] = users.try_emplace(id);
-      if (!fresh || id == kNoId) return false;
-      UserState& u = it->second;
-      u.recency_pos = recency.insert(recency.end(), id);
+      // Ids index a slot array: a bad one must not drive a huge allocation.
+      if (in.failed() || id == kNoId || id > kMaxUserId || users.contains(id)) return false;
+      UserState& u = users[id];
+      recency.touch(users, id, u);
       u.first_example = in.varint();
       u.last_time = in.svarint();
       u.last_purchase = in.svarint();
@@ -450,9 +453,8 @@ PurchasePropensity& PurchasePropensity::operator=(PurchasePropensity&&) noexcept
 void PurchasePropensity::apply(const Event& event) { state_->apply(event); }
 
 double PurchasePropensity::propensity(Id user) const {
-  auto it = state_->users.find(user);
-  if (it == state_->users.end()) return 0;
-  return state_->predict(it->second.last);
+  const UserState* u = state_->users.find(user);
+  return u ? state_->predict(u->last) : 0;
 }
 
 std::vector<std::pair<Id, double>> PurchasePropensity::top_propensity(std::size_t n) const {
@@ -467,6 +469,13 @@ std::vector<std::pair<Id, double>> PurchasePropensity::top_propensity(std::size_
   std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(k), all.end(), better);
   all.resize(k);
   return all;
+}
+
+std::size_t PurchasePropensity::approximate_memory_bytes() const {
+  const State& s = *state_;
+  // Deque blocks hold the open examples.
+  return sizeof(State) + s.users.table_bytes() +
+         s.open.size() * sizeof(Example) + (s.categories.capacity() + s.products.capacity()) * sizeof(RateSlot);
 }
 
 void PurchasePropensity::set_outcome_observer(std::function<void(const PropensityOutcome&)> observer) {

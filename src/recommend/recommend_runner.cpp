@@ -6,6 +6,7 @@
 #include <mutex>
 #include <thread>
 
+#include "background_checkpoint.hpp"
 #include "log_order.hpp"
 #include "shoppulse/core/log.hpp"
 #include "shoppulse/core/owner_thread.hpp"
@@ -17,6 +18,11 @@ namespace {
 const Logger kLog("recommend");
 constexpr std::size_t kPopBatch = 4096;
 constexpr std::string_view kCheckpointName = "recommender";
+// The purchase-propensity list scores every tracked user: refreshed in the
+// snapshot at most this often (ms of wall time), not at every publish.
+constexpr std::int64_t kPropensityPublishMs = 1000;
+// approximate_memory_bytes() walks every pooled state: at most this often.
+constexpr std::int64_t kMemoryPublishMs = 5000;
 }  // namespace
 
 struct RecommendRunner::State {
@@ -35,6 +41,16 @@ struct RecommendRunner::State {
   RecommendRunnerStats stats;
   OwnerThread owner;
   TaskQueue<Recommender> queries;  // personal queries, run between batches
+  TimestampMs propensity_published = 0;  // wall clock of the last top_propensity in a snapshot
+  TimestampMs memory_measured = 0;       // wall clock of the last approximate_memory_bytes()
+  std::size_t memory_bytes = 0;
+
+  // The background checkpoint in flight (at most one): the child writing it
+  // and the thread that waits for the bytes and stores them.
+  recommend_detail::BackgroundCheckpoint background;
+  std::thread background_writer;
+  std::atomic<bool> background_done{false};
+  std::atomic<bool> background_failed{false};
 
   State(RecommenderConfig rc, RecommendRunnerConfig c, const EventLog& l, CheckpointStore& cp, const Clock& k)
       : recommender_config(std::move(rc)),
@@ -52,12 +68,29 @@ struct RecommendRunner::State {
     snap->now_ms = r.now_ms();
     snap->popular = r.popular({config.snapshot_list_length, kNoId, kNoId});
     snap->trending = r.trending(config.snapshot_list_length);
-    snap->top_propensity = r.propensity().top_propensity(config.snapshot_list_length);
+    const TimestampMs wall = clock.now_ms();
+    if (wall - propensity_published >= kPropensityPublishMs || !latest_has_propensity()) {
+      snap->top_propensity = r.propensity().top_propensity(config.snapshot_list_length);
+      propensity_published = wall;
+    } else {
+      std::lock_guard lock(mutex);
+      snap->top_propensity = latest->top_propensity;
+    }
     snap->stats = r.stats();
+    if (memory_measured == 0 || wall - memory_measured >= kMemoryPublishMs) {
+      memory_bytes = r.approximate_memory_bytes();
+      memory_measured = wall;
+    }
+    snap->memory_bytes = memory_bytes;
     std::lock_guard lock(mutex);
     latest = std::move(snap);
     stats.applied_through = r.applied_through();
     stats.dropped_offers = dropped_count.load(std::memory_order_relaxed);
+  }
+
+  bool latest_has_propensity() {
+    std::lock_guard lock(mutex);
+    return !latest->top_propensity.empty();
   }
 
   // Applies log records after applied_through() and before `until` (0 = to the end).
@@ -115,22 +148,70 @@ struct RecommendRunner::State {
     return Recommender(recommender_config);
   }
 
-  // Skipped when nothing was applied since the last one.
-  void write_checkpoint(const Recommender& r, Sequence& written_through) {
-    if (r.applied_through() == written_through) return;
-    const TimestampMs started = clock.now_ms();
-    const std::string bytes = r.checkpoint();
-    auto put = checkpoints.put_checkpoint(kCheckpointName, Checkpoint{r.applied_through(), bytes});
+  // Waits for the background checkpoint in flight, if any.
+  void join_background() {
+    if (background_writer.joinable()) background_writer.join();
+    background_done.store(false, std::memory_order_relaxed);
+  }
+
+  void store_checkpoint(Sequence through, const std::string& bytes, std::int64_t pause_ms) {
+    auto put = checkpoints.put_checkpoint(kCheckpointName, Checkpoint{through, bytes});
     if (!put) {
       kLog.warn("checkpoint failed", {{"detail", put.error().detail}});
+      background_failed.store(true, std::memory_order_relaxed);
       return;
     }
-    written_through = r.applied_through();
     std::lock_guard lock(mutex);
     ++stats.checkpoints;
     stats.checkpoint_bytes = bytes.size();
     stats.last_checkpoint_ms = clock.now_ms();
-    stats.checkpoint_pause_ms = stats.last_checkpoint_ms - started;
+    stats.checkpoint_pause_ms = pause_ms;
+  }
+
+  // Periodic checkpoints: the model is frozen by a fork and serialised by
+  // the child, so the recommend thread (and the queries it answers) only
+  // waits for the fork; a thread of ours stores the bytes. Skipped when
+  // nothing was applied since the last one or one is still being written.
+  // Falls back to the foreground when the fork fails.
+  void checkpoint_in_background(const Recommender& r, Sequence& written_through) {
+    if (background_failed.exchange(false, std::memory_order_relaxed)) written_through = 0;
+    if (r.applied_through() == written_through) return;
+    if (background_writer.joinable()) {
+      if (!background_done.load(std::memory_order_acquire)) return;
+      join_background();
+    }
+    const TimestampMs started = clock.now_ms();
+    if (auto forked = background.start(r); !forked) {
+      kLog.warn("background checkpoint unavailable, writing in the foreground", {{"detail", forked.error().detail}});
+      write_checkpoint(r, written_through);
+      return;
+    }
+    const std::int64_t pause_ms = clock.now_ms() - started;
+    const Sequence through = r.applied_through();
+    written_through = through;
+    background_writer = std::thread([this, through, pause_ms] {
+      auto bytes = background.finish();
+      if (bytes) {
+        store_checkpoint(through, bytes.value(), pause_ms);
+      } else {
+        kLog.warn("background checkpoint failed", {{"detail", bytes.error().detail}});
+        background_failed.store(true, std::memory_order_relaxed);
+      }
+      // release: the recommend thread joins only after seeing this.
+      background_done.store(true, std::memory_order_release);
+    });
+  }
+
+  // Skipped when nothing was applied since the last one.
+  void write_checkpoint(const Recommender& r, Sequence& written_through) {
+    join_background();  // never let an older checkpoint land after this one
+    if (background_failed.exchange(false, std::memory_order_relaxed)) written_through = 0;
+    if (r.applied_through() == written_through) return;
+    const TimestampMs started = clock.now_ms();
+    const std::string bytes = r.checkpoint();
+    const std::int64_t pause_ms = clock.now_ms() - started;
+    store_checkpoint(r.applied_through(), bytes, pause_ms);
+    if (!background_failed.exchange(false, std::memory_order_relaxed)) written_through = r.applied_through();
   }
 
   void run() {
@@ -170,7 +251,8 @@ struct RecommendRunner::State {
         last_publish = now;
       }
       if (config.checkpoint_interval_ms > 0 && now - last_checkpoint >= config.checkpoint_interval_ms) {
-        write_checkpoint(r, checkpointed);
+        if (config.checkpoint_in_background) checkpoint_in_background(r, checkpointed);
+        else write_checkpoint(r, checkpointed);
         last_checkpoint = now;
       }
       if (n == 0) {

@@ -23,6 +23,7 @@ using recommend_detail::decay_factor;
 using recommend_detail::Decayed;
 using recommend_detail::DenseMap;
 using recommend_detail::HourCounts;
+using recommend_detail::LruOrder;
 
 std::string_view to_string(ReasonKind kind) noexcept {
   switch (kind) {
@@ -114,6 +115,11 @@ class NeighbourList {
     if (i == npos) return std::nullopt;
     return at(i);
   }
+  void clear() noexcept {
+    ids_.clear();
+    data_.clear();
+  }
+  std::size_t capacity_bytes() const noexcept { return ids_.capacity() * sizeof(Id) + data_.capacity() * sizeof(Data); }
   void push_back(const Neighbour& n) {
     ids_.push_back(n.item);
     data_.push_back(Data{n.co, n.norm, n.time});
@@ -166,10 +172,10 @@ class NeighbourList {
   std::vector<Data> data_;
 };
 
-// Bounded candidate lists for the "hot" answers (popular in a location this
-// hour, trending): up to 2 * kHotKeep ids, trimmed back to kHotKeep by
-// current score, rebuilt from every item every kHotRebuildMs of event time.
-// Queries only score the candidates.
+// Bounded candidate lists for "popular in a location this hour": up to
+// 2 * kHotKeep ids, trimmed back to kHotKeep by current score, rebuilt from
+// the location's items (those of the last three hours) every kHotRebuildMs
+// of event time. Queries only score the candidates.
 constexpr std::size_t kHotKeep = 200;
 constexpr std::int64_t kHotRebuildMs = 10 * 60 * 1000;
 
@@ -183,14 +189,37 @@ struct ItemState {
   Decayed activity;    // every weighted event: "popular"
   HourCounts hours;    // weighted events per clock hour: trending
   float norm = 0;      // engagement.value^damping, at engagement.time
-  bool trend_hot = false;  // in State::trend_hot
   bool pop_top = false;    // in State::pop_top, under pop_key
   double pop_key = 0;      // log2(activity) + time / half-life: orders items as their activity does
   PopularSet::iterator pop_it;  // its entry in State::pop_top, when pop_top is set
   NeighbourList neighbours;
   std::vector<Id> recent_users;  // ring of the last users, recent_users_per_item long
   std::uint32_t recent_pos = 0;
+  std::uint32_t category_pos = 0;  // its index in State::category_items[category]
+  Id lru_prev = kNoId;  // neighbours in State::item_lru (least recently seen first)
+  Id lru_next = kNoId;
+  std::uint32_t trend_pos = 0;  // its record in State::recent for hours.hour, when it has one
   TimestampMs last_seen = 0;
+
+  // Back to a fresh state, keeping the vectors' capacity for the next item.
+  void clear() {
+    NeighbourList n = std::move(neighbours);
+    std::vector<Id> r = std::move(recent_users);
+    n.clear();
+    r.clear();
+    *this = ItemState{};
+    neighbours = std::move(n);
+    recent_users = std::move(r);
+  }
+};
+
+// A trending candidate: a copy of an item's hour counts and category, kept
+// in a compact list per clock hour so a trending answer reads one array
+// instead of visiting item states all over memory.
+struct RecentItem {
+  Id id = kNoId;  // kNoId: dead (the item moved to a later hour or was evicted)
+  Id category = kNoId;
+  HourCounts hours;
 };
 
 struct HistoryEntry {
@@ -204,8 +233,22 @@ struct UserState {
   std::vector<HistoryEntry> history;  // oldest first
   std::vector<Id> purchased;          // oldest first, bounded
   Id location = kNoId;
+  Id lru_prev = kNoId;  // neighbours in State::user_lru (least recently seen first)
+  Id lru_next = kNoId;
   TimestampMs last_seen = 0;
+
+  // Back to a fresh state, keeping the vectors' capacity for the next user.
+  void clear() {
+    std::vector<HistoryEntry> h = std::move(history);
+    std::vector<Id> p = std::move(purchased);
+    h.clear();
+    p.clear();
+    *this = UserState{};
+    history = std::move(h);
+    purchased = std::move(p);
+  }
 };
+
 
 // A scored candidate with the strongest contribution, which names the reason.
 struct Scored {
@@ -266,10 +309,21 @@ struct Recommender::State {
   RecommenderConfig config;
   DenseMap<ItemState> items;
   DenseMap<UserState> users;
-  std::unordered_map<Id, std::vector<Id>> category_items;  // may hold stale ids; checked on use
+  // Every item of each category, once (index = category id; an item knows
+  // its place, so moving or evicting it is constant time).
+  std::vector<std::vector<Id>> category_items;
   std::unordered_map<Id, LocationState> location_items;
-  std::vector<std::pair<Id, const ItemState*>> trend_hot;  // trending candidates
-  double trend_threshold = 0;
+  // Trending candidates: recent[h % 2] holds a record for every item whose
+  // hour counts last rolled to hour recent_hour[h % 2] (a record dies when
+  // its item rolls on or is evicted). Only items counted in the current or
+  // the previous hour can be rising, so a trending answer scores these
+  // records and nothing else: its cost follows the last two hours'
+  // activity, not the catalogue, and nothing is rebuilt periodically.
+  std::array<std::vector<RecentItem>, 2> recent;
+  std::array<std::int64_t, 2> recent_hour{std::numeric_limits<std::int64_t>::min(),
+                                          std::numeric_limits<std::int64_t>::min()};
+  LruOrder item_lru, user_lru;
+  std::size_t neighbour_entries = 0;  // over all items
   std::int64_t last_hot_rebuild_slot = 0;
   PurchasePropensity propensity;
   Sequence applied_through = 0;
@@ -279,13 +333,20 @@ struct Recommender::State {
   std::uint64_t evicted_users = 0;
   std::int64_t last_location_sweep_hour = 0;
   std::vector<std::pair<ItemState*, const HistoryEntry*>> partners;  // scratch of learn_interest
+  std::vector<std::pair<double, std::uint32_t>> prune_scored;       // scratch of prune
+  std::vector<char> prune_keep;                                     // scratch of prune
   mutable std::size_t last_checkpoint_bytes = 0;  // sizes the next checkpoint's buffer
 
-  // The kPopularTop items of highest activity, kept exactly: activity
-  // decays at one rate for all items, so log2(value) + time / half-life
-  // orders items the same at any later time and only grows with events.
+  // The items of highest activity, at most kPopularTop, kept exactly:
+  // activity decays at one rate for all items, so log2(value) + time /
+  // half-life orders items the same at any later time and only grows with
+  // events. pop_top holds exactly the items ordered above pop_floor (the
+  // last one dropped from it), so after an eviction takes a member out it
+  // is still the exact top of what remains, only shorter.
   static constexpr std::size_t kPopularTop = 1000;
   PopularSet pop_top;
+  std::pair<double, Id> pop_floor{-std::numeric_limits<double>::infinity(), kNoId};
+  bool pop_complete() const noexcept { return pop_floor.first == -std::numeric_limits<double>::infinity(); }
 
   // Cache of the overall popular list; valid while `applied` is unchanged.
   mutable std::vector<Recommendation> popular_cache;
@@ -328,8 +389,8 @@ struct Recommender::State {
     if (s.neighbours.size() <= keep) return;
     const double na = damp(std::max(engagement(s), 1e-12));
     const double hl = static_cast<double>(config.similarity_half_life_ms);
-    std::vector<std::pair<double, std::uint32_t>> scored;
-    scored.reserve(s.neighbours.size());
+    std::vector<std::pair<double, std::uint32_t>>& scored = prune_scored;
+    scored.clear();
     for (std::uint32_t i = 0; i < s.neighbours.size(); ++i) {
       const NeighbourList::Data& n = s.neighbours.data(i);
       const double dt = static_cast<double>(std::max<TimestampMs>(now - n.time, 0));
@@ -345,8 +406,10 @@ struct Recommender::State {
                        if (a.first != b.first) return a.first > b.first;
                        return list.id(a.second) < list.id(b.second);
                      });
-    std::vector<char> kept(s.neighbours.size(), 0);
+    std::vector<char>& kept = prune_keep;
+    kept.assign(s.neighbours.size(), 0);
     for (std::size_t k = 0; k < keep; ++k) kept[scored[k].second] = 1;
+    neighbour_entries -= s.neighbours.size() - keep;
     s.neighbours.keep_only(kept);
   }
 
@@ -362,6 +425,7 @@ struct Recommender::State {
       return;
     }
     s.neighbours.push_back(Neighbour{other, static_cast<float>(c), t, other_norm});
+    ++neighbour_entries;
     if (s.neighbours.size() > 2 * config.max_neighbours) prune(s);
   }
 
@@ -384,23 +448,15 @@ struct Recommender::State {
     ItemState* is = nullptr;
     if (e.product != kNoId) {
       is = &items[e.product];
+      item_lru.touch(items, e.product, *is);
       is->last_seen = std::max(is->last_seen, e.time_ms);
-      if (e.category != kNoId && e.category != is->category) {
-        is->category = e.category;
-        category_items[e.category].push_back(e.product);
-      }
+      if (e.category != kNoId && e.category != is->category) set_category(e.product, *is, e.category);
       if (w > 0) {
         is->activity.add(w, e.time_ms, config.popularity_half_life_ms);
         update_pop_top(e.product, *is);
+        const std::int64_t hour_before = is->hours.hour;
         is->hours.add(e.time_ms, w);
-        if (!is->trend_hot) {
-          const double ts = trend_score(*is);
-          if (ts > 0 && ts >= trend_threshold) {
-            is->trend_hot = true;
-            trend_hot.emplace_back(e.product, is);
-            if (trend_hot.size() > 2 * kHotKeep) trim_trending();
-          }
-        }
+        sync_recent(e.product, *is, hour_before);
         if (e.location != kNoId) {
           LocationState& loc = location_items[e.location];
           LocationItem& li = loc.items[e.product];
@@ -418,6 +474,7 @@ struct Recommender::State {
     }
     if (e.user != kNoId) {
       UserState& us = users[e.user];
+      user_lru.touch(users, e.user, us);
       us.last_seen = std::max(us.last_seen, e.time_ms);
       if (e.location != kNoId) us.location = e.location;
       if (is && e.type == EventType::purchase &&
@@ -488,31 +545,30 @@ struct Recommender::State {
 
   void update_pop_top(Id id, ItemState& is) {
     const double key = pop_key_of(is);
+    is.pop_key = key;
     if (is.pop_top) {
       // Keys only grow, and mostly not past the next entry: re-inserting the
       // same node just before its old successor is then constant time.
       const auto next = std::next(is.pop_it);
       auto node = pop_top.extract(is.pop_it);
       node.value() = {key, id, &is};
-      is.pop_key = key;
       is.pop_it = pop_top.insert(next, std::move(node));
       return;
     }
-    if (pop_top.size() >= kPopularTop && !(std::tuple<double, Id, ItemState*>{key, id, &is} > *pop_top.begin())) {
-      is.pop_key = key;
-      return;
-    }
+    if (!(std::pair<double, Id>{key, id} > pop_floor)) return;
     is.pop_top = true;
-    is.pop_key = key;
     is.pop_it = pop_top.insert({key, id, &is}).first;
     if (pop_top.size() > kPopularTop) {
-      std::get<2>(*pop_top.begin())->pop_top = false;
+      const auto& [low_key, low_id, low] = *pop_top.begin();
+      pop_floor = {low_key, low_id};
+      low->pop_top = false;
       pop_top.erase(pop_top.begin());
     }
   }
 
   void rebuild_pop_top() {
     pop_top.clear();
+    pop_floor = {-std::numeric_limits<double>::infinity(), kNoId};
     for (auto&& [id, is] : items) {
       is.pop_top = false;
       is.pop_key = pop_key_of(is);
@@ -520,44 +576,77 @@ struct Recommender::State {
     }
   }
 
+  void set_category(Id id, ItemState& is, Id category) {
+    remove_from_category(id, is);
+    if (category >= category_items.size()) category_items.resize(std::size_t{category} + 1);
+    std::vector<Id>& list = category_items[category];
+    is.category = category;
+    is.category_pos = static_cast<std::uint32_t>(list.size());
+    list.push_back(id);
+    if (RecentItem* r = live_recent(id, is, is.hours.hour)) r->category = category;
+  }
+
+  void remove_from_category(Id id, ItemState& is) {
+    if (is.category == kNoId || is.category >= category_items.size()) return;
+    std::vector<Id>& list = category_items[is.category];
+    if (is.category_pos >= list.size() || list[is.category_pos] != id) return;
+    const Id last = list.back();
+    list[is.category_pos] = last;
+    if (last != id) items.find(last)->category_pos = is.category_pos;
+    list.pop_back();
+    is.category = kNoId;
+  }
+
+  // The item's live record in `recent` for the hour it last rolled to, or null.
+  RecentItem* live_recent(Id id, const ItemState& is, std::int64_t hour) {
+    const std::size_t slot = static_cast<std::size_t>(hour & 1);
+    if (recent_hour[slot] != hour || is.trend_pos >= recent[slot].size()) return nullptr;
+    RecentItem& r = recent[slot][is.trend_pos];
+    return r.id == id ? &r : nullptr;
+  }
+
+  // Brings the item's trending record up to date after its hour counts
+  // changed (they were at hour_before).
+  void sync_recent(Id id, ItemState& is, std::int64_t hour_before) {
+    if (is.hours.hour == hour_before) {
+      if (RecentItem* r = live_recent(id, is, hour_before)) r->hours = is.hours;
+      return;
+    }
+    if (RecentItem* r = live_recent(id, is, hour_before)) r->id = kNoId;
+    add_recent(id, is);
+  }
+
+  void add_recent(Id id, ItemState& is) {
+    const std::int64_t hour = is.hours.hour;
+    const std::size_t slot = static_cast<std::size_t>(hour & 1);
+    if (recent_hour[slot] != hour) {
+      // An hour older than the slot's can no longer be rising: no record.
+      if (recent_hour[slot] != std::numeric_limits<std::int64_t>::min() && hour < recent_hour[slot]) return;
+      recent[slot].clear();
+      recent_hour[slot] = hour;
+    }
+    is.trend_pos = static_cast<std::uint32_t>(recent[slot].size());
+    recent[slot].push_back(RecentItem{id, is.category, is.hours});
+  }
+
+  // Calls f(record) once for every item counted in the current or the
+  // previous clock hour: every item that can have a trend score above 0.
+  template <class F>
+  void for_each_recent(F&& f) const {
+    const std::int64_t now_hour = now / HourCounts::kHourMs;
+    for (std::size_t slot = 0; slot < 2; ++slot) {
+      if (recent_hour[slot] != now_hour && recent_hour[slot] != now_hour - 1) continue;
+      for (const RecentItem& r : recent[slot])
+        if (r.id != kNoId) f(r);
+    }
+  }
+
   // Trending score: rise of the last hour over the hour before, in standard
   // deviations of a Poisson count; 0 when not rising by at least one view.
-  double trend_score(const ItemState& is) const {
-    const auto [last, prev] = is.hours.last_and_previous(now);
+  double trend_score(const HourCounts& hours) const {
+    const auto [last, prev] = hours.last_and_previous(now);
     if (last - prev < 1.0) return 0;
     return (last - prev) / std::sqrt(prev + 1.0);
-  }
-
-  void trim_trending() {
-    std::vector<std::pair<double, std::pair<Id, const ItemState*>>> v;
-    v.reserve(trend_hot.size());
-    for (const auto& c : trend_hot) v.push_back({trend_score(*c.second), c});
-    set_trending(v);
-  }
-
-  void set_trending(std::vector<std::pair<double, std::pair<Id, const ItemState*>>>& v) {
-    for (const auto& c : trend_hot) const_cast<ItemState*>(c.second)->trend_hot = false;
-    std::erase_if(v, [](const auto& x) { return x.first <= 0; });
-    nth_best(v, kHotKeep);
-    trend_hot.clear();
-    trend_threshold = 0;
-    for (const auto& [score, c] : v) {
-      const_cast<ItemState*>(c.second)->trend_hot = true;
-      trend_hot.push_back(c);
-    }
-    if (v.size() >= kHotKeep) {
-      trend_threshold = v.front().first;
-      for (const auto& x : v) trend_threshold = std::min(trend_threshold, x.first);
-    }
-  }
-
-  void rebuild_trending() {
-    for (auto&& [_, is] : items) is.trend_hot = false;
-    trend_hot.clear();
-    std::vector<std::pair<double, std::pair<Id, const ItemState*>>> v;
-    for (const auto& [id, is] : items)
-      if (const double ts = trend_score(is); ts > 0) v.push_back({ts, {id, &is}});
-    set_trending(v);
   }
 
   void set_location(LocationState& loc, std::vector<std::pair<double, Id>>& v) {
@@ -595,40 +684,42 @@ struct Recommender::State {
     set_location(loc, v);
   }
 
-  // Evicts the least recently seen 10% beyond the bound, amortising the
-  // sort; ties by id so eviction is deterministic.
-  template <class Map>
-  std::size_t evict_oldest(Map& map, std::size_t bound) {
-    if (bound == 0 || map.size() <= bound) return 0;
-    const std::size_t keep = bound - bound / 10;
-    std::vector<std::pair<TimestampMs, Id>> order;
-    order.reserve(map.size());
-    for (const auto& [id, s] : map) order.emplace_back(s.last_seen, id);
-    const std::size_t drop = map.size() - keep;
-    std::nth_element(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(drop - 1), order.end());
-    for (std::size_t i = 0; i < drop; ++i) map.erase(order[i].second);
-    return drop;
+  void evict_item(Id id) {
+    ItemState& is = *items.find(id);
+    item_lru.unlink(items, id, is);
+    if (is.pop_top) {
+      pop_top.erase(is.pop_it);
+      is.pop_top = false;
+    }
+    remove_from_category(id, is);
+    if (RecentItem* r = live_recent(id, is, is.hours.hour)) r->id = kNoId;
+    neighbour_entries -= is.neighbours.size();
+    items.erase(id);
+    ++evicted_items;
+    // The top list is exact but shorter; refill it from every item once it
+    // has lost half its length (evicted items are the least recently seen,
+    // rarely among the most active).
+    if (pop_top.size() < kPopularTop / 2 && !pop_complete()) rebuild_pop_top();
   }
 
+  void evict_user(Id id) {
+    UserState& us = *users.find(id);
+    user_lru.unlink(users, id, us);
+    users.erase(id);
+    ++evicted_users;
+  }
+
+  // Evicts the least recently seen users and items beyond their bounds (one
+  // per new one: constant time), and keeps the per-location hot lists.
   void evict_if_needed() {
-    if (const std::size_t n = evict_oldest(users, config.max_users)) evicted_users += n;
-    bool rebuild_trend = false;
-    if (const std::size_t n = evict_oldest(items, config.max_items)) {
-      evicted_items += n;
-      rebuild_trend = true;  // trend_hot may point at evicted items
-      rebuild_pop_top();
-      for (auto& [cat, ids] : category_items)
-        std::erase_if(ids, [&](Id id) {
-          const ItemState* is = items.find(id);
-          return !is || is->category != cat;
-        });
-      std::erase_if(category_items, [](const auto& kv) { return kv.second.empty(); });
-    }
-    const std::int64_t hour = now / HourCounts::kHourMs;
+    if (config.max_users > 0)
+      while (users.size() > config.max_users) evict_user(user_lru.head);
+    if (config.max_items > 0)
+      while (items.size() > config.max_items) evict_item(item_lru.head);
     const std::int64_t slot = now / kHotRebuildMs;
     if (slot != last_hot_rebuild_slot) {
       last_hot_rebuild_slot = slot;
-      rebuild_trend = true;
+      const std::int64_t hour = now / HourCounts::kHourMs;
       if (hour != last_location_sweep_hour) {
         last_location_sweep_hour = hour;
         for (auto& [_, loc] : location_items) {
@@ -642,7 +733,6 @@ struct Recommender::State {
       }
       for (auto& [_, loc] : location_items) rebuild_location(loc);
     }
-    if (rebuild_trend) rebuild_trending();
   }
 
   double recency(const HistoryEntry& h) const {
@@ -751,22 +841,13 @@ struct Recommender::State {
   template <class Keep>
   std::vector<std::pair<double, Id>> popular_in_category(Id c, std::size_t n, const Keep* keep) const {
     std::vector<std::pair<double, Id>> ranked;
-    auto ids = category_items.find(c);
-    if (ids == category_items.end() || n == 0) return ranked;
-    for (Id id : ids->second) {
+    if (c >= category_items.size() || n == 0) return ranked;
+    for (Id id : category_items[c]) {
       const ItemState* is = item(id);
-      if (!is || is->category != c || is->activity.value <= 0) continue;
+      if (!is || is->activity.value <= 0) continue;
       if (keep && !(*keep)(id)) continue;
       ranked.emplace_back(is->pop_key, id);
     }
-    // A category list may repeat an id (its category changed back and forth).
-    std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
-      if (a.second != b.second) return a.second < b.second;
-      return a.first < b.first;
-    });
-    ranked.erase(std::unique(ranked.begin(), ranked.end(),
-                             [](const auto& a, const auto& b) { return a.second == b.second; }),
-                 ranked.end());
     nth_best(ranked, n);
     for (auto& [score, id] : ranked) score = item(id)->activity.at(now, config.popularity_half_life_ms);
     std::erase_if(ranked, [](const auto& x) { return x.first <= 0; });
@@ -867,8 +948,8 @@ struct Recommender::State {
         out.push_back(r);
         if (out.size() >= q.limit) break;
       }
-      if (out.size() < q.limit && all.size() >= kPopularTop) {
-        // The cache holds the top 1000 only; fall back to a full scan.
+      if (out.size() < q.limit && !pop_complete()) {
+        // The cache holds the top items only; fall back to a full scan.
         out.clear();
         for (const auto& [id, is] : items) {
           if (keep && !(*keep)(id)) continue;
@@ -964,7 +1045,7 @@ struct Recommender::State {
 namespace {
 
 // Bumped when the layout below changes; restore() refuses other formats.
-constexpr std::uint8_t kCheckpointFormat = 1;
+constexpr std::uint8_t kCheckpointFormat = 2;
 constexpr Id kMaxCheckpointId = Id{1} << 30;
 
 // The settings that shape the learned state. Query-time settings (blend
@@ -1024,15 +1105,25 @@ HourCounts get_hours(ByteReader& r) {
   return h;
 }
 
-// Hot lists are candidate sets: their order depends on hash-map iteration
-// and never on the answers, so they are written sorted.
-template <class Pointer>
-std::vector<Id> hot_ids(const std::vector<std::pair<Id, Pointer>>& hot) {
-  std::vector<Id> ids;
-  ids.reserve(hot.size());
-  for (const auto& entry : hot) ids.push_back(entry.first);
-  std::sort(ids.begin(), ids.end());
-  return ids;
+// The order of last use, least recent first.
+template <class Map>
+void put_lru(ByteWriter& w, const Map& map, const LruOrder& lru) {
+  w.varint(map.size());
+  for (Id id = lru.head; id != kNoId; id = map.find(id)->lru_next) w.varint(id);
+}
+// Links every entry of map in the written order; false when the ids are not
+// exactly the map's, each once.
+template <class Map>
+bool get_lru(ByteReader& r, Map& map, LruOrder& lru) {
+  const std::size_t n = r.count();
+  if (r.failed() || n != map.size()) return false;
+  for (std::size_t i = 0; i < n; ++i) {
+    const Id id = r.u32();
+    auto* s = map.find(id);
+    if (r.failed() || !s || s->lru_prev != kNoId || lru.head == id) return false;
+    lru.touch(map, id, *s);
+  }
+  return true;
 }
 
 void put_ids(ByteWriter& w, const std::vector<Id>& ids) {
@@ -1047,7 +1138,8 @@ void get_ids(ByteReader& r, std::vector<Id>& ids) {
 }  // namespace
 
 // Maps are written in id order, so equal states give equal bytes. Derived
-// indexes (the popular top list, hot-list pointers) are rebuilt or re-linked.
+// indexes (the popular top list, category lists, trending candidates) are
+// rebuilt from the items on restore.
 void Recommender::State::save(ByteWriter& w) const {
   w.u8(kCheckpointFormat);
   w.bytes(state_fingerprint(config));
@@ -1078,6 +1170,7 @@ void Recommender::State::save(ByteWriter& w) const {
     put_ids(w, is.recent_users);
     w.varint(is.recent_pos);
   }
+  put_lru(w, items, item_lru);
 
   w.varint(users.size());
   for (const auto& [id, us] : users) {
@@ -1093,13 +1186,7 @@ void Recommender::State::save(ByteWriter& w) const {
     }
     put_ids(w, us.purchased);
   }
-
-  const std::vector<Id> category_ids = sorted_keys(category_items);
-  w.varint(category_ids.size());
-  for (Id c : category_ids) {
-    w.varint(c);
-    put_ids(w, category_items.at(c));
-  }
+  put_lru(w, users, user_lru);
 
   const std::vector<Id> location_ids = sorted_keys(location_items);
   w.varint(location_ids.size());
@@ -1120,9 +1207,6 @@ void Recommender::State::save(ByteWriter& w) const {
     put_ids(w, hot);
     w.f64(loc.threshold);
   }
-
-  put_ids(w, hot_ids(trend_hot));
-  w.f64(trend_threshold);
 
   propensity.save(w);
 }
@@ -1160,7 +1244,9 @@ Result<void> Recommender::State::load(ByteReader& r) {
     const Id id = next_id(previous);
     if (r.failed()) break;
     ItemState& is = items[id];
-    is.category = r.u32();
+    const Id category = r.u32();
+    if (category > kMaxCheckpointId) r.fail();
+    is.category = category;
     is.engagement = get_decayed(r, now);
     is.activity = get_decayed(r, now);
     is.hours = get_hours(r);
@@ -1175,9 +1261,11 @@ Result<void> Recommender::State::load(ByteReader& r) {
       n.norm = r.f32();
       is.neighbours.push_back(n);
     }
+    neighbour_entries += is.neighbours.size();
     get_ids(r, is.recent_users);
     is.recent_pos = r.u32();
   }
+  if (!r.failed() && !get_lru(r, items, item_lru)) return corrupt("item order");
 
   const std::size_t n_users = r.count(4);
   previous = 0;
@@ -1196,12 +1284,7 @@ Result<void> Recommender::State::load(ByteReader& r) {
     }
     get_ids(r, us.purchased);
   }
-
-  const std::size_t n_categories = r.count(2);
-  for (std::size_t i = 0; i < n_categories && !r.failed(); ++i) {
-    const Id c = r.u32();
-    get_ids(r, category_items[c]);
-  }
+  if (!r.failed() && !get_lru(r, users, user_lru)) return corrupt("user order");
 
   const std::size_t n_locations = r.count(11);
   for (std::size_t i = 0; i < n_locations && !r.failed(); ++i) {
@@ -1223,20 +1306,18 @@ Result<void> Recommender::State::load(ByteReader& r) {
     loc.threshold = r.f64();
   }
 
-  const std::size_t n_trend = r.count();
-  for (std::size_t j = 0; j < n_trend && !r.failed(); ++j) {
-    const Id id = r.u32();
-    ItemState* is = items.find(id);
-    if (!is || is->trend_hot) return corrupt("trending item unknown or repeated");
-    is->trend_hot = true;
-    trend_hot.emplace_back(id, is);
-  }
-  trend_threshold = r.f64();
-
   if (r.failed()) return corrupt("truncated");
   if (!propensity.load(r)) return corrupt("propensity model malformed");
   if (!r.at_end()) return corrupt("trailing bytes");
   rebuild_pop_top();
+  const std::int64_t now_hour = now / HourCounts::kHourMs;
+  for (auto&& [id, is] : items) {
+    if (is.category != kNoId) {
+      const Id category = std::exchange(is.category, kNoId);
+      set_category(id, is, category);
+    }
+    if (is.hours.hour == now_hour || is.hours.hour == now_hour - 1) add_recent(id, is);
+  }
   return {};
 }
 
@@ -1327,23 +1408,10 @@ std::vector<Recommendation> Recommender::trending(std::size_t limit, Id category
   // Growth measured in standard deviations of a Poisson count, so one extra
   // view of a new item does not outrank a real surge; rising by at least one
   // view's weight.
-  auto consider = [&](Id id, const ItemState& is) {
-    if (category != kNoId && is.category != category) return;
-    if (const double ts = s.trend_score(is); ts > 0) out.push_back({id, ts, {ReasonKind::trending, kNoId}});
-  };
-  if (category != kNoId) {
-    auto ids = s.category_items.find(category);
-    if (ids == s.category_items.end()) return out;
-    std::vector<Id> unique = ids->second;  // category lists may repeat an id
-    std::sort(unique.begin(), unique.end());
-    unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
-    for (Id id : unique)
-      if (const ItemState* is = s.item(id)) consider(id, *is);
-  } else if (limit <= kHotKeep) {
-    for (const auto& [id, is] : s.trend_hot) consider(id, *is);
-  } else {
-    for (const auto& [id, is] : s.items) consider(id, is);
-  }
+  s.for_each_recent([&](const RecentItem& r) {
+    if (category != kNoId && r.category != category) return;
+    if (const double ts = s.trend_score(r.hours); ts > 0) out.push_back({r.id, ts, {ReasonKind::trending, kNoId}});
+  });
   keep_top(out, limit);
   return out;
 }
@@ -1363,13 +1431,36 @@ RecommenderStats Recommender::stats() const {
   RecommenderStats st;
   st.items = s.items.size();
   st.users = s.users.size();
-  for (const auto& [_, is] : s.items) st.neighbour_entries += is.neighbours.size();
+  st.neighbour_entries = s.neighbour_entries;
   st.applied_events = s.applied;
   st.evicted_items = s.evicted_items;
   st.evicted_users = s.evicted_users;
   st.applied_through = s.applied_through;
   st.now_ms = s.now;
   return st;
+}
+
+std::size_t Recommender::approximate_memory_bytes() const {
+  const State& s = *state_;
+  std::size_t bytes = sizeof(State) + s.items.table_bytes() + s.users.table_bytes();
+  s.items.for_each_pooled([&](const ItemState& is) {
+    bytes += is.neighbours.capacity_bytes() + is.recent_users.capacity() * sizeof(Id);
+  });
+  s.users.for_each_pooled([&](const UserState& us) {
+    bytes += us.history.capacity() * sizeof(HistoryEntry) + us.purchased.capacity() * sizeof(Id);
+  });
+  bytes += s.category_items.capacity() * sizeof(std::vector<Id>);
+  for (const auto& list : s.category_items) bytes += list.capacity() * sizeof(Id);
+  for (const auto& list : s.recent) bytes += list.capacity() * sizeof(RecentItem);
+  // A std::set node: the value and about four pointers of bookkeeping.
+  bytes += s.pop_top.size() * (sizeof(PopularSet::value_type) + 4 * sizeof(void*));
+  for (const auto& [_, loc] : s.location_items)
+    bytes += sizeof(loc) + 4 * sizeof(void*) + 2 * loc.items.size() * (sizeof(Id) + sizeof(LocationItem)) +
+             loc.hot.capacity() * sizeof(Id);
+  bytes += s.popular_cache.capacity() * sizeof(Recommendation);
+  bytes += s.partners.capacity() * sizeof(s.partners[0]) + s.prune_scored.capacity() * sizeof(s.prune_scored[0]) +
+           s.prune_keep.capacity();
+  return bytes + s.propensity.approximate_memory_bytes();
 }
 
 Sequence Recommender::applied_through() const noexcept { return state_->applied_through; }

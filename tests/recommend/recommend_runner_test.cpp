@@ -8,6 +8,7 @@
 #include "shoppulse/eventlog/memory_store.hpp"
 #include "shoppulse/recommend/recommend_runner.hpp"
 
+#include "background_checkpoint.hpp"
 #include "log_order.hpp"
 
 using namespace shoppulse;
@@ -68,6 +69,7 @@ TEST_CASE("The recommend thread replays the log, then applies offered events", "
   CHECK(eventually([&] { return applied_through(runner) == 25; }));
   CHECK(eventually([&] { return runner.latest()->stats.applied_through == 25; }));
   CHECK_FALSE(runner.latest()->popular.empty());
+  CHECK(runner.latest()->memory_bytes > 0);
   runner.stop();
   CHECK_FALSE(runner.run_on_recommender([](const Recommender&) {}));
 }
@@ -236,4 +238,59 @@ TEST_CASE("A popped batch with holes is applied in log order, the holes read fro
     recommend_detail::apply_in_log_order(r, popped, [](Sequence) {});
     CHECK(r.applied_through() == 3);
   }
+}
+
+TEST_CASE("A background checkpoint holds the model as it was at start(), whatever is applied meanwhile",
+          "[recommend][checkpoint]") {
+  const auto early = events_of(records(1, 400));
+  const auto later = events_of(records(401, 400));
+  Recommender r;
+  r.apply(early);
+  const std::string expected = r.checkpoint();
+  recommend_detail::BackgroundCheckpoint background;
+  REQUIRE(background.start(r));
+  CHECK(background.running());
+  r.apply(later);  // the owner goes on at once
+  auto bytes = background.finish();
+  REQUIRE(bytes);
+  CHECK_FALSE(background.running());
+  CHECK(bytes.value() == expected);
+  CHECK(bytes.value() != r.checkpoint());
+  auto restored = Recommender::restore(RecommenderConfig{}, bytes.value());
+  REQUIRE(restored);
+  CHECK(restored.value().applied_through() == 400);
+}
+
+TEST_CASE("Periodic checkpoints in the background land in the store; stop writes the final one after them",
+          "[recommend][checkpoint]") {
+  auto store = make_memory_store();
+  SystemClock clock;
+  RecommendRunnerConfig config;
+  config.checkpoint_interval_ms = 1;
+  config.checkpoint_in_background = true;
+  RecommendRunner runner({}, config, *store, *store, clock);
+  runner.start();
+  const auto rs = records(1, 50);
+  REQUIRE(store->append(AppendBatch{rs, {}}));
+  runner.offer(events_of(rs));
+  CHECK(eventually([&] {
+    auto cp = store->get_checkpoint("recommender");
+    return cp && cp.value() && cp.value()->covers_through == 50;
+  }));
+  const auto more = records(51, 50);
+  REQUIRE(store->append(AppendBatch{more, {}}));
+  runner.offer(events_of(more));
+  CHECK(applied_through(runner) == 100);
+  runner.stop();
+  CHECK(runner.stats().checkpoints >= 2);  // 50 in the background; 100 in the background or at stop
+  auto cp = store->get_checkpoint("recommender");
+  REQUIRE(cp);
+  REQUIRE(cp.value());
+  CHECK(cp.value()->covers_through == 100);
+  Recommender replay;
+  replay.apply(events_of(rs));
+  replay.apply(events_of(more));
+  auto restored = Recommender::restore(RecommenderConfig{}, cp.value()->bytes);
+  REQUIRE(restored);
+  CHECK(restored.value().checkpoint() == replay.checkpoint());
 }

@@ -54,8 +54,8 @@ struct PropensityConfig {
   double l2 = 1e-5;              // weight decay per update
   double initial_rate = 0.01;    // the bias starts at logit(initial_rate); (0, 1)
   std::size_t max_pending_per_user = 32;  // open examples per user; at the bound the user opens none
-  std::size_t max_pending = 1u << 20;     // open examples overall; beyond it the oldest is dropped
-  std::size_t max_users = 200000;         // users tracked; the least recently active are evicted; 0 = no bound
+  std::size_t max_pending = 1u << 18;     // open examples overall (~100 B each); beyond it the oldest is dropped
+  std::size_t max_users = 100000;         // users tracked; the least recently active are evicted; 0 = no bound
   // Conversion counters, one id per slot (slot = id % slots; a colliding id
   // takes the slot over from zero); 24 bytes each, allocated up front.
   std::size_t category_slots = 1u << 14;
@@ -119,6 +119,8 @@ class PurchasePropensity {
   double propensity(Id user) const;
   // Users with the highest propensity, best first (ties by smaller id).
   std::vector<std::pair<Id, double>> top_propensity(std::size_t n) const;
+  // Heap bytes the model holds (users, open examples, rate tables), approximately.
+  std::size_t approximate_memory_bytes() const;
 
   // Called with every example as it is resolved and trained on, horizon_ms
   // after it opened (on the owning thread).

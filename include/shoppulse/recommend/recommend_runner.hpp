@@ -15,7 +15,9 @@
 // Lifecycle: start() spawns the thread; stop() finishes queued queries,
 // writes a checkpoint and joins.
 // Threading: offer() from ONE producer thread (the engine thread); every
-// other public method from any thread.
+// other public method from any thread. A periodic checkpoint also runs a
+// child process (see background_checkpoint.hpp) and a thread that stores
+// its bytes; stop() waits for both.
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -36,6 +38,10 @@ struct RecommendRunnerConfig {
   std::size_t max_pending_queries = 4096;  // queued tasks; more → overloaded
   std::size_t snapshot_list_length = 50;   // items in each published cold-start list
   std::int64_t checkpoint_interval_ms = 60000;  // recommender checkpoint period; ms (0 = only at stop)
+  // Periodic checkpoints are serialised by a forked copy of the process, so
+  // the recommend thread pauses only for the fork; false = serialise on the
+  // recommend thread (the checkpoint at stop always does). Default true.
+  bool checkpoint_in_background = true;
 };
 
 // Published by the recommend thread; immutable once shared.
@@ -45,6 +51,8 @@ struct RecommendSnapshot {
   std::vector<Recommendation> trending;
   std::vector<std::pair<Id, double>> top_propensity;
   RecommenderStats stats;
+  // Recommender::approximate_memory_bytes(), refreshed at most every 5 s.
+  std::size_t memory_bytes = 0;
 };
 
 struct RecommendRunnerStats {
@@ -54,7 +62,7 @@ struct RecommendRunnerStats {
   std::uint64_t checkpoints = 0;      // written since start
   std::size_t checkpoint_bytes = 0;   // size of the last one written
   TimestampMs last_checkpoint_ms = 0; // wall clock of the last one written
-  std::int64_t checkpoint_pause_ms = 0;  // how long the last one held the recommend thread
+  std::int64_t checkpoint_pause_ms = 0;  // how long the last one held the recommend thread (the fork, in the background)
   std::uint64_t gap_reads = 0;     // times events were re-read from the log after a full ring
   std::uint64_t dropped_offers = 0;  // events offer() could not hand over (re-read later)
   Sequence applied_through = 0;

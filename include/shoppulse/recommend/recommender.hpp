@@ -44,8 +44,11 @@ struct RecommenderConfig {
   std::size_t max_neighbours = 50;       // top-M neighbours kept per item (the tail is pruned); items
   double popularity_damping = 0.5;       // similarity = co / (pop_i * pop_j)^damping; 0.5 = cosine
   double similarity_shrinkage = 1.0;     // added to the denominator so rare pairs count less; unitless
-  std::size_t max_items = 500000;        // items tracked; least recently seen are evicted beyond this
-  std::size_t max_users = 200000;        // users tracked; least recently seen are evicted beyond this
+  // Items and users tracked; the least recently seen are evicted beyond these.
+  // With the other defaults the model then holds ~150 MiB on real-shaped data
+  // (bench/README.md).
+  std::size_t max_items = 200000;        // items tracked; least recently seen are evicted beyond this
+  std::size_t max_users = 100000;        // users tracked; least recently seen are evicted beyond this
   std::size_t recent_users_per_item = 16;  // users remembered per item for user-CF candidates
   std::size_t max_candidate_users = 200;   // candidates scored for user-CF per query; users
   std::size_t nearest_users = 20;          // neighbours whose items are scored; users
@@ -147,6 +150,11 @@ class Recommender {
 
   const PurchasePropensity& propensity() const noexcept;
   RecommenderStats stats() const;
+  // Heap bytes the model holds (tables, pooled states and what their
+  // vectors reserve, the propensity model), within a few percent of what
+  // it adds to RSS. Walks every pooled state: call it seconds apart, not
+  // per event.
+  std::size_t approximate_memory_bytes() const;
   Sequence applied_through() const noexcept;
   TimestampMs now_ms() const noexcept;
   const RecommenderConfig& config() const noexcept;

@@ -1,0 +1,240 @@
+// The recommender's incrementally kept structures (the popular top list,
+// per-category lists, trending candidates from the last two hours, the
+// least-recently-seen eviction order) against a brute-force oracle that
+// recomputes every answer from scratch over the same events.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <span>
+#include <vector>
+
+#include "decay.hpp"
+#include "shoppulse/recommend/recommender.hpp"
+
+using namespace shoppulse;
+using recommend_detail::Decayed;
+using recommend_detail::HourCounts;
+
+namespace {
+
+constexpr TimestampMs kT0 = 1511658000000;  // an hour boundary
+
+// Keeps, for every item and user still tracked, only what the cold-start
+// answers need, with eviction as the model documents it: beyond the bound,
+// the item (user) whose last event is the oldest in log order goes.
+// Everything is a plain map scanned in full on every question.
+class Oracle {
+ public:
+  explicit Oracle(const RecommenderConfig& config) : config_(config) {}
+
+  void apply(const Event& e) {
+    ++clock_;
+    now_ = std::max(now_, e.time_ms);
+    const float w = config_.type_weights[static_cast<std::size_t>(e.type)];
+    if (e.product != kNoId) {
+      Item& it = items_[e.product];
+      it.touched = clock_;
+      if (e.category != kNoId) it.category = e.category;
+      if (w > 0) {
+        it.activity.add(w, e.time_ms, config_.popularity_half_life_ms);
+        it.hours.add(e.time_ms, w);
+      }
+    }
+    if (e.user != kNoId) users_[e.user] = clock_;
+    evict(users_, config_.max_users, [](const auto& kv) { return kv.second; });
+    evict(items_, config_.max_items, [](const auto& kv) { return kv.second.touched; });
+  }
+
+  std::vector<Recommendation> popular(std::size_t limit, Id category) const {
+    std::vector<Recommendation> out;
+    for (const auto& [id, it] : items_) {
+      if (category != kNoId && it.category != category) continue;
+      const double a = it.activity.at(now_, config_.popularity_half_life_ms);
+      if (a > 0) out.push_back({id, a, {}});
+    }
+    return best(std::move(out), limit);
+  }
+
+  std::vector<Recommendation> trending(std::size_t limit, Id category) const {
+    std::vector<Recommendation> out;
+    for (const auto& [id, it] : items_) {
+      if (category != kNoId && it.category != category) continue;
+      const auto [last, prev] = it.hours.last_and_previous(now_);
+      if (last - prev >= 1.0) out.push_back({id, (last - prev) / std::sqrt(prev + 1.0), {}});
+    }
+    return best(std::move(out), limit);
+  }
+
+  std::size_t items() const { return items_.size(); }
+  std::size_t users() const { return users_.size(); }
+
+ private:
+  struct Item {
+    Id category = kNoId;
+    Decayed activity;
+    HourCounts hours;
+    std::uint64_t touched = 0;
+  };
+
+  template <class Map, class Touched>
+  static void evict(Map& map, std::size_t bound, Touched touched) {
+    while (bound > 0 && map.size() > bound) {
+      auto oldest = map.begin();
+      for (auto it = map.begin(); it != map.end(); ++it)
+        if (touched(*it) < touched(*oldest)) oldest = it;
+      map.erase(oldest);
+    }
+  }
+
+  static std::vector<Recommendation> best(std::vector<Recommendation> v, std::size_t limit) {
+    std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) {
+      if (a.score != b.score) return a.score > b.score;
+      return a.product < b.product;
+    });
+    if (v.size() > limit) v.resize(limit);
+    return v;
+  }
+
+  RecommenderConfig config_;
+  std::map<Id, Item> items_;
+  std::map<Id, std::uint64_t> users_;  // user -> last touch
+  std::uint64_t clock_ = 0;
+  TimestampMs now_ = 0;
+};
+
+struct Rng {
+  std::uint64_t x;
+  std::uint32_t next() {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<std::uint32_t>(x >> 33);
+  }
+};
+
+// Zipf-ish products (a few hot ones, a long tail that gets evicted), items
+// changing category now and then, several hours of event time, every type.
+std::vector<Event> workload(std::uint64_t seed, int n, Id products, TimestampMs mean_gap_ms) {
+  Rng rng{seed};
+  std::vector<Event> events;
+  TimestampMs t = kT0 + 7 * 60000;
+  for (int i = 0; i < n; ++i) {
+    Event e;
+    e.sequence = static_cast<Sequence>(i + 1);
+    e.type = static_cast<EventType>(rng.next() % kEventTypeCount);
+    const std::uint32_t r = rng.next() % 100;
+    e.product = r < 30 ? 1 + rng.next() % 20 : 1 + rng.next() % products;
+    e.user = 1 + rng.next() % 2000;
+    e.category = rng.next() % 50 == 0 ? 1 + rng.next() % 12 : 1 + e.product % 12;
+    if (rng.next() % 10 == 0) e.category = kNoId;
+    t += static_cast<TimestampMs>(rng.next() % static_cast<std::uint32_t>(2 * mean_gap_ms + 1));
+    e.time_ms = t;
+    events.push_back(e);
+  }
+  return events;
+}
+
+void check_same_list(const std::vector<Recommendation>& got, const std::vector<Recommendation>& want) {
+  REQUIRE(got.size() == want.size());
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    INFO("position " << i);
+    CHECK(got[i].product == want[i].product);
+    CHECK(got[i].score == Approx(want[i].score).epsilon(1e-9));
+  }
+}
+
+void check_against(const Recommender& r, const Oracle& o) {
+  CHECK(r.stats().items == o.items());
+  CHECK(r.stats().users == o.users());
+  // Short lists come from the kept top list and the recent candidates; a
+  // list longer than everything tracked checks the whole surviving set.
+  for (std::size_t limit : {std::size_t{10}, std::size_t{100000}}) {
+    check_same_list(r.popular({limit, kNoId, kNoId}), o.popular(limit, kNoId));
+    check_same_list(r.trending(limit), o.trending(limit, kNoId));
+    for (Id c = 1; c <= 12; c += 5) {
+      check_same_list(r.popular({limit, c, kNoId}), o.popular(limit, c));
+      check_same_list(r.trending(limit, c), o.trending(limit, c));
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("Popular, category and trending answers equal a brute-force recomputation, under eviction",
+          "[recommend][oracle]") {
+  const std::uint64_t seed = GENERATE(1u, 2u, 3u);
+  // A slow clock (minutes apart: hours roll every few dozen events) and a
+  // fast one (seconds apart), both with a catalogue far beyond the bound.
+  const TimestampMs gap = GENERATE(TimestampMs{1500}, TimestampMs{90000});
+  RecommenderConfig config;
+  config.max_items = 400;
+  config.max_users = 150;
+  const std::vector<Event> events = workload(seed, 12000, 5000, gap);
+  Recommender r(config);
+  Oracle o(config);
+  std::span<const Event> all(events);
+  for (std::size_t i = 0; i < events.size(); i += 613) {
+    const auto part = all.subspan(i, std::min<std::size_t>(613, events.size() - i));
+    r.apply(part);
+    for (const Event& e : part) o.apply(e);
+    INFO("after " << i + part.size() << " events");
+    check_against(r, o);
+  }
+  CHECK(r.stats().evicted_items > 1000);
+  CHECK(r.stats().evicted_users > 1000);
+
+  // A restored checkpoint rebuilds the same structures.
+  auto restored = Recommender::restore(config, r.checkpoint());
+  REQUIRE(restored);
+  check_against(restored.value(), o);
+}
+
+TEST_CASE("The popular top list stays exact when eviction takes its members", "[recommend][oracle]") {
+  // 1500 items, each busy once and then never seen again, so the most
+  // active ones are also the least recently seen and are evicted first.
+  RecommenderConfig config;
+  config.max_items = 1200;
+  Recommender r(config);
+  Oracle o(config);
+  std::vector<Event> events;
+  TimestampMs t = kT0;
+  Sequence seq = 0;
+  for (Id p = 1; p <= 1500; ++p)
+    for (Id k = 0; k < 1 + (1500 - p) % 7; ++k) {
+      Event e;
+      e.sequence = ++seq;
+      e.user = 1 + (p + k) % 100;
+      e.product = p;
+      e.category = 1 + p % 3;
+      e.type = EventType::view;
+      e.time_ms = t += 10;
+      events.push_back(e);
+    }
+  for (const Event& e : events) o.apply(e);
+  r.apply(events);
+  CHECK(r.stats().evicted_items == 300);
+  check_against(r, o);
+}
+
+TEST_CASE("Memory is bounded by the configuration: a model at its bounds stops growing", "[recommend]") {
+  RecommenderConfig config;
+  config.max_items = 300;
+  config.max_users = 200;
+  config.propensity.max_users = 200;
+  config.propensity.max_pending = 1000;
+  const std::vector<Event> events = workload(11, 60000, 20000, 1500);
+  std::span<const Event> all(events);
+  Recommender r(config);
+  const std::size_t empty = r.approximate_memory_bytes();
+  r.apply(all.subspan(0, 20000));
+  const std::size_t at_bounds = r.approximate_memory_bytes();
+  CHECK(at_bounds > empty);
+  CHECK(r.stats().items == config.max_items);
+  r.apply(all.subspan(20000));
+  const std::size_t later = r.approximate_memory_bytes();
+  CHECK(r.stats().evicted_items > 10000);
+  // Evicted states are recycled with their vectors: three times the events,
+  // (almost) no more memory.
+  CHECK(later < at_bounds + at_bounds / 5);
+}
