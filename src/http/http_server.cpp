@@ -22,9 +22,10 @@ using net::ip::tcp;
 // which destroys every pending handler and with it every session, so stop()
 // closes all connections without waiting for clients.
 struct HttpServer::State {
-  State(HttpConfig c, api::Handler& h, BroadcastSource b, MetricsRegistry& registry)
+  State(HttpConfig c, api::Handler& h, BroadcastSource b, MetricsRegistry& registry, auth::Authorizer* a)
       : config(std::move(c)),
         handler(h),
+        authorizer(a),
         broadcast(std::move(b)),
         metrics(registry),
         websocket_count(std::make_shared<std::atomic<std::size_t>>(0)),
@@ -35,6 +36,7 @@ struct HttpServer::State {
 
   HttpConfig config;
   api::Handler& handler;
+  auth::Authorizer* authorizer;
   BroadcastSource broadcast;
   http::HttpMetrics metrics;
   std::shared_ptr<std::atomic<std::size_t>> websocket_count;
@@ -49,8 +51,9 @@ struct HttpServer::State {
   bool stopped = false;
 };
 
-HttpServer::HttpServer(HttpConfig config, api::Handler& handler, BroadcastSource broadcast, MetricsRegistry& metrics)
-    : state_(std::make_unique<State>(std::move(config), handler, std::move(broadcast), metrics)) {}
+HttpServer::HttpServer(HttpConfig config, api::Handler& handler, BroadcastSource broadcast, MetricsRegistry& metrics,
+                       auth::Authorizer* authorizer)
+    : state_(std::make_unique<State>(std::move(config), handler, std::move(broadcast), metrics, authorizer)) {}
 
 HttpServer::~HttpServer() { stop(); }
 
@@ -84,7 +87,8 @@ Result<void> HttpServer::start() {
   if (ec) return fail("listen");
   s.port = acceptor.local_endpoint(ec).port();
 
-  s.shared = std::make_shared<http::SharedState>(s.config, s.handler, s.table, s.metrics, s.websocket_count);
+  s.shared = std::make_shared<http::SharedState>(s.config, s.handler, s.authorizer, s.table, s.metrics,
+                                                 s.websocket_count);
   std::make_shared<http::Listener>(*ioc, std::move(acceptor), s.shared)->run();
   std::make_shared<http::Broadcaster>(*ioc, std::chrono::milliseconds(s.config.ws_interval_ms), s.broadcast,
                                       s.shared)

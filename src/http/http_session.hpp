@@ -10,6 +10,8 @@ namespace shoppulse::http {
 
 // Reads requests on socket (keep-alive, one at a time), routes each to the
 // api handler, the static assets or a WebSocket upgrade, and writes replies.
-void start_http_session(boost::asio::ip::tcp::socket socket, std::shared_ptr<SharedState> state);
+// slot: the connection's reservation (SharedState::try_reserve_connection).
+void start_http_session(boost::asio::ip::tcp::socket socket, std::shared_ptr<SharedState> state,
+                        std::shared_ptr<void> slot);
 
 }  // namespace shoppulse::http

@@ -29,8 +29,8 @@ constexpr auto kIdleTimeout = std::chrono::seconds(60);
 class WebSocketSession : public BroadcastTarget, public std::enable_shared_from_this<WebSocketSession> {
  public:
   WebSocketSession(net::ip::tcp::socket&& socket, std::shared_ptr<SharedState> state,
-                   std::chrono::steady_clock::time_point started)
-      : ws_(std::move(socket)), state_(std::move(state)), started_(started) {}
+                   std::chrono::steady_clock::time_point started, std::shared_ptr<void> connection_slot)
+      : ws_(std::move(socket)), state_(std::move(state)), started_(started), slot_(std::move(connection_slot)) {}
 
   ~WebSocketSession() override {
     state_->leave(this);
@@ -110,6 +110,7 @@ class WebSocketSession : public BroadcastTarget, public std::enable_shared_from_
   beast::flat_buffer buffer_;
   std::shared_ptr<SharedState> state_;
   std::chrono::steady_clock::time_point started_;
+  std::shared_ptr<void> slot_;  // the connection's place under http.max_connections
   std::shared_ptr<const std::string> in_flight_;  // the message being written
   std::shared_ptr<const std::string> pending_;    // the newest message not yet written
   bool closed_ = false;
@@ -118,8 +119,10 @@ class WebSocketSession : public BroadcastTarget, public std::enable_shared_from_
 }  // namespace
 
 void start_websocket_session(net::ip::tcp::socket socket, beast::http::request<beast::http::string_body> request,
-                             std::shared_ptr<SharedState> state, std::chrono::steady_clock::time_point started) {
-  auto session = std::make_shared<WebSocketSession>(std::move(socket), std::move(state), started);
+                             std::shared_ptr<SharedState> state, std::chrono::steady_clock::time_point started,
+                             std::shared_ptr<void> connection_slot) {
+  auto session =
+      std::make_shared<WebSocketSession>(std::move(socket), std::move(state), started, std::move(connection_slot));
   session->run(std::move(request));
 }
 

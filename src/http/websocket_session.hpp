@@ -17,6 +17,7 @@ namespace shoppulse::http {
 // pushes every broadcast to the client until either side closes.
 void start_websocket_session(boost::asio::ip::tcp::socket socket,
                              boost::beast::http::request<boost::beast::http::string_body> request,
-                             std::shared_ptr<SharedState> state, std::chrono::steady_clock::time_point started);
+                             std::shared_ptr<SharedState> state, std::chrono::steady_clock::time_point started,
+                             std::shared_ptr<void> connection_slot);
 
 }  // namespace shoppulse::http

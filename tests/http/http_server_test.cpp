@@ -302,7 +302,9 @@ TEST_CASE("a body within the limit is read in full, also with Expect: 100-contin
   config.body_limit_bytes = 100;
   Server s(config);
   Client client(s.server->port());
-  client.write("POST /api/events HTTP/1.1\r\nHost: test\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n");
+  client.write(
+      "POST /api/events HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: 100\r\n"
+      "Expect: 100-continue\r\n\r\n");
   CHECK(client.read().result_int() == 100);
   client.write(std::string(100, 'b'));
   CHECK(client.read().result_int() == 200);
