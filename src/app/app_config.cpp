@@ -22,6 +22,9 @@ void bind(config::Schema& s, AppConfig& c) {
              "Most open connections (HTTP and WebSocket); beyond it a client gets 503 at once. Also capped by the "
              "descriptor limit minus a reserve for the event log",
              1, 1000000);
+  s.add_string("http.tls_cert", &c.http.tls_cert,
+               "PEM certificate chain file; with http.tls_key the server speaks only HTTPS and WSS");
+  s.add_string("http.tls_key", &c.http.tls_key, "PEM private key file of http.tls_cert");
   s.add_list("http.allowed_hosts", &c.auth.allowed_hosts,
              "Host names the server answers for besides IP addresses and localhost (DNS rebinding guard); * for any");
 
@@ -140,6 +143,8 @@ Result<void> finish(AppConfig& c) {
   if (auto v = validate(c.generator); !v) return v;
   if (c.eventlog.data_dir.empty()) return make_error(Errc::invalid_argument, "must not be empty", "eventlog.data_dir");
   c.auth.data_dir = c.eventlog.data_dir;
+  if (c.http.tls_cert.empty() != c.http.tls_key.empty())
+    return make_error(Errc::invalid_argument, "set both or neither of http.tls_cert and http.tls_key", "http.tls_key");
   c.auth.keys_required = c.auth_required || !auth::is_loopback_host(c.http.host);
   for (auto& origin : c.auth.cors_origins) {
     if (origin == "*") continue;

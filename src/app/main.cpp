@@ -223,7 +223,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "shoppulse: %s\n", r.error().detail.c_str());
     return 1;
   }
-  std::printf("shoppulse listening on http://%s:%u\n", cfg.http.host.c_str(), unsigned(application.port()));
+  std::printf("shoppulse listening on %s://%s:%u\n", cfg.http.tls_cert.empty() ? "http" : "https", cfg.http.host.c_str(),
+              unsigned(application.port()));
   std::fflush(stdout);
   for (;;) {
     timespec timeout{1, 0};

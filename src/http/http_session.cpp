@@ -5,6 +5,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <optional>
 #include <string>
@@ -29,6 +30,7 @@ constexpr std::string_view kContentSecurityPolicy =
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 constexpr std::string_view kPreflightMaxAgeSeconds = "600";
+constexpr std::chrono::seconds kTlsHandshakeTimeout{10};
 
 
 // Bodies a browser can only send after a CORS preflight, so a cross-site
@@ -57,20 +59,29 @@ bool is_parse_error(const beast::error_code& ec) {
 // socket to a WebSocket session on upgrade. Thread: everything runs on the
 // connection's strand; api responses arrive from any thread and are posted
 // back to it.
-class HttpSession : public std::enable_shared_from_this<HttpSession> {
+//
+// Stream is beast::tcp_stream (plain HTTP) or beast::ssl_stream over it
+// (HTTPS: the TLS handshake comes first, a TLS close_notify last).
+template <class Stream>
+class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+  using std::enable_shared_from_this<HttpSession<Stream>>::shared_from_this;
+  using std::enable_shared_from_this<HttpSession<Stream>>::weak_from_this;
+
  public:
-  HttpSession(net::ip::tcp::socket&& socket, std::shared_ptr<SharedState> state, std::shared_ptr<void> slot)
-      : stream_(std::move(socket)),
+  template <class... StreamArgs>
+  HttpSession(std::shared_ptr<SharedState> state, std::shared_ptr<void> slot, StreamArgs&&... stream_args)
+      : stream_(std::forward<StreamArgs>(stream_args)...),
         state_(std::move(state)),
         slot_(std::move(slot)),
         response_wait_(stream_.get_executor()) {
     beast::error_code ec;
-    const auto peer = stream_.socket().remote_endpoint(ec);
+    const auto peer = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
     if (!ec) client_address_ = peer.address().to_string();
   }
 
   void run() {
-    net::dispatch(stream_.get_executor(), beast::bind_front_handler(&HttpSession::do_read, shared_from_this()));
+    net::dispatch(stream_.get_executor(), beast::bind_front_handler(&HttpSession::start, shared_from_this()));
   }
 
   // Called on the strand with the handler's response.
@@ -86,6 +97,18 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     return std::chrono::milliseconds(state_->config().idle_timeout_ms);
   }
 
+  void start() {
+    if constexpr (kTls) {
+      beast::get_lowest_layer(stream_).expires_after(kTlsHandshakeTimeout);
+      stream_.async_handshake(net::ssl::stream_base::server,
+                              [self = shared_from_this()](beast::error_code ec) {
+                                if (!ec) self->do_read();  // a failed handshake just drops the connection
+                              });
+    } else {
+      do_read();
+    }
+  }
+
   void do_read() {
     parser_.emplace();
     parser_->header_limit(kHeaderLimitBytes);
@@ -96,7 +119,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     route_ = RouteClass::api;
     cors_origin_.clear();
     public_key_ = false;
-    stream_.expires_after(idle_timeout());
+    beast::get_lowest_layer(stream_).expires_after(idle_timeout());
     bhttp::async_read_header(stream_, buffer_, *parser_,
                              beast::bind_front_handler(&HttpSession::on_read_header, shared_from_this()));
   }
@@ -124,7 +147,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       auto interim = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_, 11);
       interim->set(bhttp::field::server, kServerName);
       response_ = interim;
-      stream_.expires_after(idle_timeout());
+      beast::get_lowest_layer(stream_).expires_after(idle_timeout());
       return bhttp::async_write(stream_, *interim, [self = shared_from_this()](beast::error_code ec, std::size_t) {
         self->response_.reset();
         if (!ec) self->do_read_body();
@@ -134,7 +157,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void do_read_body() {
-    stream_.expires_after(idle_timeout());
+    beast::get_lowest_layer(stream_).expires_after(idle_timeout());
     bhttp::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
   }
 
@@ -197,6 +220,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       check.query_key = query_key;
       check.client_address = client_address_;
       check.websocket = websocket;
+      check.tls = kTls;
       auto decision = authorizer->check(check);
       cors_origin_ = std::move(decision.cors_origin);
       public_key_ = decision.public_key;
@@ -238,8 +262,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                         "WebSocket client limit of " + std::to_string(state_->config().ws_max_clients) + " reached",
                         true);
     }
-    stream_.expires_never();  // the WebSocket stream sets its own timeouts
-    start_websocket_session(stream_.release_socket(), parser_->release(), state_, started_, std::move(slot_));
+    beast::get_lowest_layer(stream_).expires_never();  // the WebSocket stream sets its own timeouts
+    start_websocket_session(std::move(stream_), parser_->release(), state_, started_, std::move(slot_));
   }
 
   void call_api(std::string path, std::string query) {
@@ -260,7 +284,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     api_response_.reset();
     response_wait_.expires_at(net::steady_timer::time_point::max());
     response_wait_.async_wait(beast::bind_front_handler(&HttpSession::on_api_response, shared_from_this()));
-    stream_.expires_never();
+    beast::get_lowest_layer(stream_).expires_never();
 
     std::weak_ptr<HttpSession> weak = weak_from_this();
     auto state = state_;
@@ -334,7 +358,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (!origin.empty() && !req[bhttp::field::access_control_request_method].empty()) {
       auto* authorizer = state_->authorizer();
       const std::string allowed =
-          authorizer ? authorizer->preflight_origin(origin, path, req[bhttp::field::host], false) : std::string();
+          authorizer ? authorizer->preflight_origin(origin, path, req[bhttp::field::host], kTls) : std::string();
       if (allowed.empty())
         return send_error(bhttp::status::forbidden, "origin_not_allowed", "requests from this origin are not allowed");
       cors_origin_ = allowed;
@@ -376,7 +400,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     status_ = static_cast<int>(res.result_int());
     auto message = std::make_shared<bhttp::response<Body>>(std::move(res));
     response_ = message;
-    stream_.expires_after(idle_timeout());
+    beast::get_lowest_layer(stream_).expires_after(idle_timeout());
     bhttp::async_write(stream_, *message,
                        beast::bind_front_handler(&HttpSession::on_write, shared_from_this(), message->need_eof()));
   }
@@ -391,11 +415,16 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void do_close() {
-    beast::error_code ec;
-    stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ec);  // deliberately ignored: peer may be gone
+    if constexpr (kTls) {
+      beast::get_lowest_layer(stream_).expires_after(kTlsHandshakeTimeout);
+      stream_.async_shutdown([self = shared_from_this()](beast::error_code) {});  // deliberately ignored: peer may be gone
+    } else {
+      beast::error_code ec;
+      stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ec);  // deliberately ignored: peer may be gone
+    }
   }
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   std::shared_ptr<SharedState> state_;
   std::shared_ptr<void> slot_;  // this connection's place under http.max_connections
   std::string client_address_;
@@ -420,7 +449,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 }  // namespace
 
 void start_http_session(net::ip::tcp::socket socket, std::shared_ptr<SharedState> state, std::shared_ptr<void> slot) {
-  std::make_shared<HttpSession>(std::move(socket), std::move(state), std::move(slot))->run();
+  std::make_shared<HttpSession<beast::tcp_stream>>(std::move(state), std::move(slot), std::move(socket))->run();
+}
+
+void start_https_session(net::ip::tcp::socket socket, net::ssl::context& tls, std::shared_ptr<SharedState> state,
+                         std::shared_ptr<void> slot) {
+  std::make_shared<HttpSession<beast::ssl_stream<beast::tcp_stream>>>(std::move(state), std::move(slot),
+                                                                      std::move(socket), tls)
+      ->run();
 }
 
 }  // namespace shoppulse::http

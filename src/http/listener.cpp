@@ -30,8 +30,13 @@ constexpr std::string_view kBusyResponse =
 
 }  // namespace
 
-Listener::Listener(net::io_context& ioc, net::ip::tcp::acceptor acceptor, std::shared_ptr<SharedState> state)
-    : ioc_(ioc), acceptor_(std::move(acceptor)), state_(std::move(state)), backoff_timer_(acceptor_.get_executor()) {}
+Listener::Listener(net::io_context& ioc, net::ip::tcp::acceptor acceptor, std::shared_ptr<SharedState> state,
+                   std::shared_ptr<net::ssl::context> tls)
+    : ioc_(ioc),
+      acceptor_(std::move(acceptor)),
+      state_(std::move(state)),
+      tls_(std::move(tls)),
+      backoff_timer_(acceptor_.get_executor()) {}
 
 void Listener::run() { do_accept(); }
 
@@ -54,8 +59,10 @@ void Listener::on_accept(boost::system::error_code ec, net::ip::tcp::socket sock
     return;
   }
   backoff_ = std::chrono::milliseconds(0);
-  if (auto slot = state_->try_reserve_connection()) start_http_session(std::move(socket), state_, std::move(slot));
-  else refuse(std::move(socket));
+  auto slot = state_->try_reserve_connection();
+  if (!slot) refuse(std::move(socket));  // in plain text even on a TLS port: the handshake would cost more
+  else if (tls_) start_https_session(std::move(socket), *tls_, state_, std::move(slot));
+  else start_http_session(std::move(socket), state_, std::move(slot));
   do_accept();
 }
 

@@ -6,6 +6,7 @@
 // Thread: its own strand.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <memory>
@@ -16,7 +17,9 @@ namespace shoppulse::http {
 
 class Listener : public std::enable_shared_from_this<Listener> {
  public:
-  Listener(boost::asio::io_context& ioc, boost::asio::ip::tcp::acceptor acceptor, std::shared_ptr<SharedState> state);
+  // tls: the server's certificate for HTTPS; null serves plain HTTP.
+  Listener(boost::asio::io_context& ioc, boost::asio::ip::tcp::acceptor acceptor, std::shared_ptr<SharedState> state,
+           std::shared_ptr<boost::asio::ssl::context> tls);
   void run();
 
  private:
@@ -28,6 +31,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
   boost::asio::io_context& ioc_;
   boost::asio::ip::tcp::acceptor acceptor_;
   std::shared_ptr<SharedState> state_;
+  std::shared_ptr<boost::asio::ssl::context> tls_;
   boost::asio::steady_timer backoff_timer_;
   std::chrono::milliseconds backoff_{0};  // grows while accept keeps failing, 0 after a success
 };

@@ -28,6 +28,8 @@ struct HttpConfig {
   std::size_t ws_max_clients = 10000;        // further upgrades get 503
   std::string static_dir;                    // serve dashboard files from here instead of the embedded table (development)
   std::size_t max_connections = 10000;       // open connections (HTTP and WebSocket); further ones get 503 and close
+  std::string tls_cert;                      // PEM certificate chain; with tls_key the server speaks only HTTPS/WSS
+  std::string tls_key;                       // PEM private key of tls_cert
 };
 
 // Returns the JSON to broadcast this tick, or null to skip the tick. Called
@@ -44,7 +46,9 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  Result<void> start();  // io_error naming the address when bind fails
+  // io_error naming the address when bind fails, invalid_argument when the
+  // TLS certificate or key cannot be loaded.
+  Result<void> start();
   void stop();
   std::uint16_t port() const noexcept;  // the bound port (after start)
   std::size_t websocket_clients() const noexcept;
