@@ -12,7 +12,7 @@ export CCACHE_NOHASHDIR := 1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 JOBS ?= $(shell nproc)
 
-TEST_PACKAGES := chromium fonts-wqy-microhei
+TEST_PACKAGES := chromium fonts-wqy-microhei python3-venv
 
 .PHONY: run test deps deps-node deps-test dashboard build build-dev build-tsan test-release test-asan test-tsan bench clean
 
