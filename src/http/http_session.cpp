@@ -11,6 +11,7 @@
 #include <string>
 
 #include "request_text.hpp"
+#include "shoppulse/core/log.hpp"
 #include "websocket_session.hpp"
 
 namespace shoppulse::http {
@@ -307,6 +308,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     }
     api::ApiResponse response = std::move(*api_response_);
     api_response_.reset();
+    if (response.status == 500) {
+      // A storage or internal failure's detail can name files and library
+      // internals: it goes to the log, the client gets the code only.
+      static const Logger log("http");
+      log.error("request failed", {{"path", std::string(parser_->get().target())}, {"response", response.body}});
+      response.body = json_error(error_code_of(response.body), "internal error; the server log has the details");
+      response.content_type = "application/json";
+    }
     bhttp::response<bhttp::string_body> res;
     res.result(static_cast<unsigned>(response.status));
     res.set(bhttp::field::content_type, response.content_type);

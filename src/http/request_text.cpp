@@ -109,6 +109,16 @@ std::string query_value(std::string_view query, std::string_view name) {
   return {};
 }
 
+std::string error_code_of(std::string_view body) {
+  constexpr std::string_view kKey = R"("error":")";
+  const auto at = body.find(kKey);
+  std::string code;
+  if (at != std::string_view::npos)
+    for (std::size_t i = at + kKey.size(); i < body.size() && ((body[i] >= 'a' && body[i] <= 'z') || body[i] == '_'); ++i)
+      code += body[i];
+  return code.empty() ? std::string("internal") : code;
+}
+
 std::string json_error(std::string_view code, std::string_view detail) {
   std::string out = R"({"error":")";
   out += code;

@@ -27,6 +27,10 @@ std::string_view trim_blanks(std::string_view s);
 // The percent-decoded value of name in a raw query string, empty when absent.
 std::string query_value(std::string_view query, std::string_view name);
 
+// The "error" code of a JSON error body, or "internal" when there is none
+// (only [a-z_] kept, so nothing else of the body can pass).
+std::string error_code_of(std::string_view body);
+
 // {"error":"<code>","detail":"<detail>"} with detail JSON-escaped.
 std::string json_error(std::string_view code, std::string_view detail);
 
