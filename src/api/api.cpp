@@ -241,6 +241,7 @@ class ApiHandler final : public Handler {
   void handle(ApiRequest request, Respond respond) override {
     const auto segments = split_path(request.path);
     bool path_matched = false;
+    std::string allow;  // methods of the routes matching the path, for 405
     for (const Route& route : routes_) {
       if (route.segments.size() != segments.size()) continue;
       std::vector<std::string> args;
@@ -251,15 +252,21 @@ class ApiHandler final : public Handler {
       }
       if (!match) continue;
       path_matched = true;
+      if (allow.find(route.method) == std::string::npos) {
+        allow += (allow.empty() ? "" : ", ") + route.method;
+        if (route.method == "GET") allow += ", HEAD";
+      }
       const bool head_as_get = request.method == "HEAD" && route.method == "GET";
       if (route.method != request.method && !head_as_get) continue;
       route.handle(request, args, respond);
       return;
     }
-    if (path_matched)
-      respond(error_response(make_error(Errc::method_not_allowed,
-                                        request.method + " is not supported on " + request.path)));
-    else
+    if (path_matched) {
+      ApiResponse refused =
+          error_response(make_error(Errc::method_not_allowed, request.method + " is not supported on " + request.path));
+      refused.headers.emplace_back("Allow", allow + ", OPTIONS");
+      respond(std::move(refused));
+    } else
       respond(error_response(make_error(Errc::not_found, "no such path: " + request.path)));
   }
 
@@ -759,6 +766,18 @@ class ApiHandler final : public Handler {
     if (!events) {
       err_json_.add();
       return respond(error_response(events.error()));
+    }
+    if (rq.browser_events_only) {
+      // A public key is in every visitor's hands: it may report shopping
+      // behaviour, not ratings or anything the catalogue does not show.
+      for (std::size_t i = 0; i < events->size(); ++i) {
+        if ((*events)[i].type != EventType::rate) continue;
+        err_json_.add();
+        return respond(error_response(make_error(
+            Errc::invalid_argument,
+            "a public key may send view, click, add_to_cart, remove_from_cart, favorite and purchase events",
+            "event_type", static_cast<long>(i + 1))));
+      }
     }
     Counter& storage_errors = err_storage_;
     auto submitted = ctx_.ingestor.submit(std::move(events).value(), [respond, &storage_errors](auto result) {

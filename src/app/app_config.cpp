@@ -1,9 +1,12 @@
 #include "shoppulse/app/app_config.hpp"
 
+#include "shoppulse/auth/keys.hpp"
+
 namespace shoppulse::app {
 
 void bind(config::Schema& s, AppConfig& c) {
-  s.add_string("http.host", &c.http.host, "Address the HTTP server listens on (env API_HOST)");
+  s.add_string("http.host", &c.http.host,
+               "Address the HTTP server listens on (env API_HOST); any address but loopback needs API keys");
   s.add_port("http.port", &c.http.port, "TCP port of the HTTP server; 0 picks a free one (env API_PORT)");
   s.add_unsigned("http.threads", &c.http.threads, "", "I/O threads serving HTTP and WebSocket", 1, 64);
   s.add_size("http.body_limit_bytes", &c.http.body_limit_bytes, "bytes",
@@ -15,6 +18,28 @@ void bind(config::Schema& s, AppConfig& c) {
              1000000);
   s.add_string("http.static_dir", &c.http.static_dir,
                "Serve dashboard files from this directory instead of the embedded copy (development)");
+  s.add_size("http.max_connections", &c.http.max_connections, "connections",
+             "Most open connections (HTTP and WebSocket); beyond it a client gets 503 at once. Also capped by the "
+             "descriptor limit minus a reserve for the event log",
+             1, 1000000);
+  s.add_string("http.tls_cert", &c.http.tls_cert,
+               "PEM certificate chain file; with http.tls_key the server speaks only HTTPS and WSS");
+  s.add_string("http.tls_key", &c.http.tls_key, "PEM private key file of http.tls_cert");
+  s.add_list("http.allowed_hosts", &c.auth.allowed_hosts,
+             "Host names the server answers for besides IP addresses and localhost (DNS rebinding guard); * for any");
+
+  s.add_bool("auth.required", &c.auth_required,
+             "Require API keys also when listening on a loopback address (always required on any other address)");
+  s.add_bool("auth.open_metrics", &c.auth.open_metrics, "Serve /metrics without a key");
+  s.add_list("auth.cors_origins", &c.auth.cors_origins,
+             "Origins (scheme://host[:port]) whose pages may call the API with a key; * for any");
+  s.add_double("auth.key_rate", &c.auth.key_rate_per_second, "requests/s",
+               "Sustained requests per API key (token bucket refill); beyond it 429 with Retry-After", 0.01, 1e9);
+  s.add_double("auth.key_burst", &c.auth.key_burst, "requests", "Requests one API key may send at once", 1, 1e9);
+  s.add_double("auth.public_rate", &c.auth.public_rate_per_second, "requests/s",
+               "Sustained requests per client address with a public (browser) key", 0.01, 1e9);
+  s.add_double("auth.public_burst", &c.auth.public_burst, "requests",
+               "Requests one client address may send at once with a public key", 1, 1e9);
 
   s.add_string("eventlog.data_dir", &c.eventlog.data_dir, "Directory of the embedded database (env SHOPPULSE_DATA_DIR)");
   s.add_choice("eventlog.durability", &c.durability, {"process", "fsync"},
@@ -120,6 +145,16 @@ Result<void> finish(AppConfig& c) {
   c.engine.rollup_retention_ms = c.eventlog.retention_max_age_ms;
   if (auto v = validate(c.generator); !v) return v;
   if (c.eventlog.data_dir.empty()) return make_error(Errc::invalid_argument, "must not be empty", "eventlog.data_dir");
+  c.auth.data_dir = c.eventlog.data_dir;
+  if (c.http.tls_cert.empty() != c.http.tls_key.empty())
+    return make_error(Errc::invalid_argument, "set both or neither of http.tls_cert and http.tls_key", "http.tls_key");
+  c.auth.keys_required = c.auth_required || !auth::is_loopback_host(c.http.host);
+  for (auto& origin : c.auth.cors_origins) {
+    if (origin == "*") continue;
+    auto normal = auth::normalize_origin(origin);
+    if (!normal) return make_error(Errc::invalid_argument, "not an origin (scheme://host[:port]): " + origin, "auth.cors_origins");
+    origin = *normal;
+  }
   return {};
 }
 

@@ -36,6 +36,7 @@ struct Application::State final : api::SystemControl {
   std::unique_ptr<EngineRunner> engine;
   std::unique_ptr<Generator> generator;
   std::unique_ptr<api::Handler> handler;
+  std::unique_ptr<auth::Authorizer> authorizer;
   std::unique_ptr<HttpServer> http;
   TimestampMs started_ms = 0;
 
@@ -116,6 +117,20 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
   std::unique_ptr<Application> app(new Application());
   State& s = *app->state_;
   s.config = config;
+  if (config.serve_http) {
+    s.authorizer = std::make_unique<auth::Authorizer>(config.auth, s.clock);
+    // Nobody could use a server that needs keys and has none: say so now
+    // rather than answer 401 to everyone.
+    if (config.auth.keys_required && s.authorizer->usable_keys() == 0) {
+      return make_error(Errc::invalid_argument,
+                        std::string(auth::is_loopback_host(config.http.host)
+                                        ? "auth.required is set"
+                                        : "listening on " + config.http.host + " (not loopback) needs API keys") +
+                            " but there is no key yet; create one first: shoppulse keys create --scope admin "
+                            "--data-dir <the same data dir>",
+                        "auth");
+    }
+  }
   auto storage = open_rocksdb_store(config.eventlog);
   if (!storage) return std::move(storage).error();
   s.storage = std::move(storage).value();
@@ -144,7 +159,7 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
         return std::make_shared<const std::string>(
             api::render_broadcast(*engine.latest(), dictionary, clock.now_ms(), currency));
       },
-      s.metrics);
+      s.metrics, s.authorizer.get());
   s.metrics.gauge("shoppulse_eventlog_bytes", "Estimated bytes of the event log on disk",
                   [&s] { return double(s.storage->stats().bytes); });
   s.metrics.gauge("shoppulse_eventlog_last_sequence", "Sequence of the newest logged event",

@@ -1,11 +1,15 @@
 #include "commands.hpp"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <thread>
 
 #include "shoppulse/app/application.hpp"
+#include "shoppulse/auth/keys.hpp"
+#include "shoppulse/core/time_format.hpp"
 #include "shoppulse/importer/importer.hpp"
 #include "shoppulse/importer/progress_renderer.hpp"
 #include "shoppulse/recommend/evaluation.hpp"
@@ -200,6 +204,119 @@ int run_evaluate(const AppConfig& cfg, const std::string& format_text, const std
   std::fputs((json ? to_json(result) : to_table(result)).c_str(), stdout);
   if (json) std::fputc('\n', stdout);
   return 0;
+}
+
+namespace {
+
+constexpr const char* kKeysUsage =
+    "usage: shoppulse keys create --scope read|ingest|admin[,...] [--name NAME] [--data-dir DIR]\n"
+    "       shoppulse keys create --public --origin https://shop.example [--origin ...] [--name NAME]\n"
+    "       shoppulse keys list [--data-dir DIR]\n"
+    "       shoppulse keys revoke ID|KEY [--data-dir DIR]\n";
+
+int keys_usage(const std::string& problem) {
+  std::fprintf(stderr, "shoppulse keys: %s\n%s", problem.c_str(), kKeysUsage);
+  return 2;
+}
+
+}  // namespace
+
+int run_keys(const AppConfig& cfg, const std::vector<std::string>& args) {
+  if (args.empty()) return keys_usage("missing create, list or revoke");
+  const std::string& action = args[0];
+  auth::KeyFile file(cfg.eventlog.data_dir);
+  const auto now = SystemClock().now_ms();
+  if (action == "create") {
+    std::optional<unsigned> scopes;
+    std::string name;
+    bool is_public = false;
+    std::vector<std::string> origins;
+    for (std::size_t i = 1; i < args.size(); ++i) {
+      const std::string& a = args[i];
+      auto value = [&](const char* flag) -> const std::string* {
+        return i + 1 < args.size() ? &args[++i] : (keys_usage(std::string(flag) + " needs a value"), nullptr);
+      };
+      if (a == "--scope") {
+        const auto* v = value("--scope");
+        if (!v) return 2;
+        scopes = auth::parse_scopes(*v);
+        if (!scopes) return keys_usage("--scope must be read, ingest or admin (comma-separated), got '" + *v + "'");
+      } else if (a == "--name") {
+        const auto* v = value("--name");
+        if (!v) return 2;
+        name = *v;
+      } else if (a == "--origin") {
+        const auto* v = value("--origin");
+        if (!v) return 2;
+        origins.push_back(*v);
+      } else if (a == "--public") {
+        is_public = true;
+      } else {
+        return keys_usage("unknown argument '" + a + "'");
+      }
+    }
+    if (is_public && !scopes) scopes = auth::kScopeIngest;
+    if (!scopes) return keys_usage("create needs --scope (or --public)");
+    auto created = file.create(*scopes, name, is_public, origins, now);
+    if (!created) {
+      std::fprintf(stderr, "shoppulse keys: %s\n", created.error().detail.c_str());
+      return created.error().code == Errc::invalid_argument ? 2 : 1;
+    }
+    std::printf("%s\n", created->key.c_str());
+    std::fprintf(stderr,
+                 "created key %s (%s%s); it is shown only this once and stored hashed in %s\n",
+                 created->entry.id.c_str(), auth::scopes_text(created->entry.scopes).c_str(),
+                 is_public ? ", public" : "", file.path().c_str());
+    return 0;
+  }
+  if (action == "list") {
+    if (args.size() > 1) return keys_usage("list takes no arguments");
+    auto entries = file.load();
+    if (!entries) {
+      std::fprintf(stderr, "shoppulse keys: %s\n", entries.error().detail.c_str());
+      return 1;
+    }
+    std::printf("%-12s  %-18s  %-8s  %-24s  %s\n", "ID", "SCOPES", "STATUS", "CREATED", "NAME / ORIGINS");
+    for (const auto& e : *entries) {
+      std::string label = e.name;
+      for (const auto& o : e.origins) label += (label.empty() ? "" : " ") + o;
+      const std::string scopes = auth::scopes_text(e.scopes) + (e.is_public ? ",public" : "");
+      std::printf("%-12s  %-18s  %-8s  %-24s  %s\n", e.id.c_str(), scopes.c_str(),
+                  e.revoked() ? "revoked" : "active", format_iso8601(e.created_ms).c_str(), label.c_str());
+    }
+    return 0;
+  }
+  if (action == "revoke") {
+    if (args.size() != 2) return keys_usage("revoke needs exactly one key id");
+    auto revoked = file.revoke(args[1], now);
+    if (!revoked) {
+      std::fprintf(stderr, "shoppulse keys: %s\n", revoked.error().detail.c_str());
+      return revoked.error().code == Errc::not_found ? 1 : 1;
+    }
+    std::printf("revoked %s\n", revoked->id.c_str());
+    return 0;
+  }
+  return keys_usage("unknown action '" + action + "'");
+}
+
+std::size_t raise_descriptor_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
+  if (limit.rlim_cur < limit.rlim_max) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  }
+  if (limit.rlim_cur == RLIM_INFINITY) return SIZE_MAX;
+  return static_cast<std::size_t>(limit.rlim_cur);
+}
+
+std::size_t connection_cap(std::size_t descriptors) {
+  // A quarter of the descriptors (at least 64, at most 1024) stay for
+  // RocksDB's files, the log and the listener.
+  if (descriptors == SIZE_MAX) return SIZE_MAX;
+  const std::size_t reserve = std::clamp<std::size_t>(descriptors / 4, 64, 1024);
+  return descriptors > reserve + 8 ? descriptors - reserve : 8;
 }
 
 }  // namespace shoppulse::app

@@ -1,6 +1,8 @@
 #pragma once
 // The offline subcommands: `shoppulse import` and `shoppulse evaluate`.
+#include <cstddef>
 #include <string>
+#include <vector>
 
 #include "shoppulse/app/app_config.hpp"
 
@@ -16,5 +18,19 @@ int run_import(AppConfig cfg, const std::string& format, const std::string& path
 // every recommender and the AUC of purchase propensity.
 int run_evaluate(const AppConfig& cfg, const std::string& format, const std::string& path, bool json,
                  double train_fraction, bool only_new_items);
+
+// `shoppulse keys create|list|revoke` on the keys file of cfg's data dir;
+// works whether or not a server runs on it (the server rereads the file).
+// args: the words after "keys" that main did not take. Returns the exit code.
+int run_keys(const AppConfig& cfg, const std::vector<std::string>& args);
+
+// Raises the soft RLIMIT_NOFILE to the hard limit and returns the soft limit
+// now in force (0 when unknown).
+std::size_t raise_descriptor_limit();
+
+// The most connections that leave room under `descriptors` for the event log
+// (RocksDB's table and log files), the diagnostics log and the process's
+// own files.
+std::size_t connection_cap(std::size_t descriptors);
 
 }  // namespace shoppulse::app

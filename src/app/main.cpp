@@ -23,6 +23,9 @@ constexpr const char* kUsage = R"(shoppulse - real-time e-commerce analytics in 
 Usage: shoppulse [options]
        shoppulse import --format taobao|rees46|ndjson FILE [--force] [options]
        shoppulse evaluate --format taobao|rees46|ndjson FILE [--json] [--train-fraction F] [--only-new]
+       shoppulse keys create --scope read|ingest|admin[,...] [--name NAME] [options]
+       shoppulse keys create --public --origin URL [--origin URL ...] [--name NAME] [options]
+       shoppulse keys list|revoke ID [options]
 
 Commands:
   (none)               run the server: ingest, engine, API, dashboard, generator
@@ -35,6 +38,9 @@ Commands:
   evaluate             replay FILE offline, split it by time, and report
                        HitRate/Precision/Recall/NDCG@10 and coverage of every
                        recommender plus the AUC of purchase propensity
+  keys                 manage API keys in the data dir (stored hashed;
+                       create prints the new key once); a running server
+                       sees the change on its next request
 
 Options:
   --config FILE        read settings from FILE (key = value lines; see config/shoppulse.conf)
@@ -68,12 +74,14 @@ int main(int argc, char** argv) {
   std::string config_file;
   std::vector<std::pair<std::string, std::string>> sets;  // applied after file and environment
   bool print_config = false;
-  std::string command;  // "", "import" or "evaluate"
+  std::string command;  // "", "import", "evaluate" or "keys"
+  std::vector<std::string> keys_args;
   std::string format, file;
   bool json = false, only_new = false, force = false;
   double train_fraction = 0.8;
   int first = 1;
-  if (argc > 1 && (std::string_view(argv[1]) == "import" || std::string_view(argv[1]) == "evaluate")) {
+  if (argc > 1 && (std::string_view(argv[1]) == "import" || std::string_view(argv[1]) == "evaluate" ||
+                   std::string_view(argv[1]) == "keys")) {
     command = argv[1];
     first = 2;
   }
@@ -118,6 +126,8 @@ int main(int argc, char** argv) {
       const char* v = value ? value->c_str() : next(arg);
       if (!v) return usage_error("--generator needs on or off");
       sets.emplace_back("generator.enabled", v);
+    } else if (command == "keys" && arg != "--set" && !split_eq(arg, "--set")) {
+      keys_args.emplace_back(arg);
     } else if (!command.empty() && (arg == "--format" || (value = split_eq(arg, "--format")))) {
       const char* v = value ? value->c_str() : next(arg);
       if (!v) return usage_error("--format needs taobao, rees46 or ndjson");
@@ -173,6 +183,7 @@ int main(int argc, char** argv) {
     std::fputs(schema.render_reference().c_str(), stdout);
     return 0;
   }
+  if (command == "keys") return app::run_keys(cfg, keys_args);
   if (!command.empty() && (format.empty() || file.empty()))
     return usage_error(command + " needs --format taobao|rees46|ndjson and a FILE");
 
@@ -194,6 +205,13 @@ int main(int argc, char** argv) {
   if (command == "import") return app::run_import(cfg, format, file, force);
 
   const Logger log("app");
+  const std::size_t descriptors = app::raise_descriptor_limit();
+  if (descriptors != 0 && app::connection_cap(descriptors) < cfg.http.max_connections) {
+    cfg.http.max_connections = app::connection_cap(descriptors);
+    log.info("connection limit lowered to fit the descriptor limit",
+             {{"max_connections", std::to_string(cfg.http.max_connections)},
+              {"descriptors", std::to_string(descriptors)}});
+  }
   auto opened = app::Application::open(cfg);
   if (!opened) {
     log.error("start-up failed", {{"detail", opened.error().detail}});
@@ -205,7 +223,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "shoppulse: %s\n", r.error().detail.c_str());
     return 1;
   }
-  std::printf("shoppulse listening on http://%s:%u\n", cfg.http.host.c_str(), unsigned(application.port()));
+  std::printf("shoppulse listening on %s://%s:%u\n", cfg.http.tls_cert.empty() ? "http" : "https", cfg.http.host.c_str(),
+              unsigned(application.port()));
   std::fflush(stdout);
   for (;;) {
     timespec timeout{1, 0};

@@ -2,6 +2,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/strand.hpp>
 #include <mutex>
 #include <optional>
@@ -22,9 +23,10 @@ using net::ip::tcp;
 // which destroys every pending handler and with it every session, so stop()
 // closes all connections without waiting for clients.
 struct HttpServer::State {
-  State(HttpConfig c, api::Handler& h, BroadcastSource b, MetricsRegistry& registry)
+  State(HttpConfig c, api::Handler& h, BroadcastSource b, MetricsRegistry& registry, auth::Authorizer* a)
       : config(std::move(c)),
         handler(h),
+        authorizer(a),
         broadcast(std::move(b)),
         metrics(registry),
         websocket_count(std::make_shared<std::atomic<std::size_t>>(0)),
@@ -35,6 +37,7 @@ struct HttpServer::State {
 
   HttpConfig config;
   api::Handler& handler;
+  auth::Authorizer* authorizer;
   BroadcastSource broadcast;
   http::HttpMetrics metrics;
   std::shared_ptr<std::atomic<std::size_t>> websocket_count;
@@ -49,8 +52,9 @@ struct HttpServer::State {
   bool stopped = false;
 };
 
-HttpServer::HttpServer(HttpConfig config, api::Handler& handler, BroadcastSource broadcast, MetricsRegistry& metrics)
-    : state_(std::make_unique<State>(std::move(config), handler, std::move(broadcast), metrics)) {}
+HttpServer::HttpServer(HttpConfig config, api::Handler& handler, BroadcastSource broadcast, MetricsRegistry& metrics,
+                       auth::Authorizer* authorizer)
+    : state_(std::make_unique<State>(std::move(config), handler, std::move(broadcast), metrics, authorizer)) {}
 
 HttpServer::~HttpServer() { stop(); }
 
@@ -59,6 +63,19 @@ Result<void> HttpServer::start() {
   auto& s = *state_;
   if (s.started) return make_error(Errc::invalid_argument, "HttpServer::start called twice");
   const std::string address = s.config.host + ":" + std::to_string(s.config.port);
+  std::shared_ptr<net::ssl::context> tls;
+  if (!s.config.tls_cert.empty() || !s.config.tls_key.empty()) {
+    tls = std::make_shared<net::ssl::context>(net::ssl::context::tls_server);
+    boost::system::error_code tls_ec;
+    tls->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                         net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1 |
+                         net::ssl::context::single_dh_use,
+                     tls_ec);
+    if (!tls_ec) tls->use_certificate_chain_file(s.config.tls_cert, tls_ec);
+    if (tls_ec) return make_error(Errc::invalid_argument, "cannot load the TLS certificate: " + tls_ec.message(), "http.tls_cert");
+    tls->use_private_key_file(s.config.tls_key, net::ssl::context::pem, tls_ec);
+    if (tls_ec) return make_error(Errc::invalid_argument, "cannot load the TLS key: " + tls_ec.message(), "http.tls_key");
+  }
   auto ioc = std::make_unique<net::io_context>(static_cast<int>(std::max(1u, s.config.threads)));
 
   boost::system::error_code ec;
@@ -84,8 +101,9 @@ Result<void> HttpServer::start() {
   if (ec) return fail("listen");
   s.port = acceptor.local_endpoint(ec).port();
 
-  s.shared = std::make_shared<http::SharedState>(s.config, s.handler, s.table, s.metrics, s.websocket_count);
-  std::make_shared<http::Listener>(*ioc, std::move(acceptor), s.shared)->run();
+  s.shared = std::make_shared<http::SharedState>(s.config, s.handler, s.authorizer, s.table, s.metrics,
+                                                 s.websocket_count);
+  std::make_shared<http::Listener>(*ioc, std::move(acceptor), s.shared, std::move(tls))->run();
   std::make_shared<http::Broadcaster>(*ioc, std::chrono::milliseconds(s.config.ws_interval_ms), s.broadcast,
                                       s.shared)
       ->run();

@@ -5,11 +5,13 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <optional>
 #include <string>
 
 #include "request_text.hpp"
+#include "shoppulse/core/log.hpp"
 #include "websocket_session.hpp"
 
 namespace shoppulse::http {
@@ -23,6 +25,24 @@ namespace {
 constexpr std::size_t kHeaderLimitBytes = 16 * 1024;
 constexpr std::string_view kWebSocketPath = "/ws/real-time";
 constexpr std::string_view kServerName = "shoppulse";
+// No inline script anywhere (the dashboard and /docs load their scripts from
+// files); inline styles stay allowed for the charts and Swagger UI.
+constexpr std::string_view kContentSecurityPolicy =
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+constexpr std::string_view kPreflightMaxAgeSeconds = "600";
+constexpr std::chrono::seconds kTlsHandshakeTimeout{10};
+
+
+// Bodies a browser can only send after a CORS preflight, so a cross-site
+// form or beacon cannot reach a mutating route.
+bool accepted_body_type(std::string_view path, std::string_view content_type) {
+  if (content_type == "application/json" || content_type == "application/x-ndjson" ||
+      content_type == "application/ndjson" || content_type == "application/jsonl" ||
+      content_type == "application/json-seq")
+    return true;
+  return path == "/api/import" && content_type == "text/csv";
+}
 
 bool is_api_path(std::string_view path) {
   return path.substr(0, 5) == "/api/" || path == "/" || path == "/metrics" || path == "/openapi.json";
@@ -40,13 +60,29 @@ bool is_parse_error(const beast::error_code& ec) {
 // socket to a WebSocket session on upgrade. Thread: everything runs on the
 // connection's strand; api responses arrive from any thread and are posted
 // back to it.
-class HttpSession : public std::enable_shared_from_this<HttpSession> {
+//
+// Stream is beast::tcp_stream (plain HTTP) or beast::ssl_stream over it
+// (HTTPS: the TLS handshake comes first, a TLS close_notify last).
+template <class Stream>
+class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+  using std::enable_shared_from_this<HttpSession<Stream>>::shared_from_this;
+  using std::enable_shared_from_this<HttpSession<Stream>>::weak_from_this;
+
  public:
-  HttpSession(net::ip::tcp::socket&& socket, std::shared_ptr<SharedState> state)
-      : stream_(std::move(socket)), state_(std::move(state)), response_wait_(stream_.get_executor()) {}
+  template <class... StreamArgs>
+  HttpSession(std::shared_ptr<SharedState> state, std::shared_ptr<void> slot, StreamArgs&&... stream_args)
+      : stream_(std::forward<StreamArgs>(stream_args)...),
+        state_(std::move(state)),
+        slot_(std::move(slot)),
+        response_wait_(stream_.get_executor()) {
+    beast::error_code ec;
+    const auto peer = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
+    if (!ec) client_address_ = peer.address().to_string();
+  }
 
   void run() {
-    net::dispatch(stream_.get_executor(), beast::bind_front_handler(&HttpSession::do_read, shared_from_this()));
+    net::dispatch(stream_.get_executor(), beast::bind_front_handler(&HttpSession::start, shared_from_this()));
   }
 
   // Called on the strand with the handler's response.
@@ -62,6 +98,18 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     return std::chrono::milliseconds(state_->config().idle_timeout_ms);
   }
 
+  void start() {
+    if constexpr (kTls) {
+      beast::get_lowest_layer(stream_).expires_after(kTlsHandshakeTimeout);
+      stream_.async_handshake(net::ssl::stream_base::server,
+                              [self = shared_from_this()](beast::error_code ec) {
+                                if (!ec) self->do_read();  // a failed handshake just drops the connection
+                              });
+    } else {
+      do_read();
+    }
+  }
+
   void do_read() {
     parser_.emplace();
     parser_->header_limit(kHeaderLimitBytes);
@@ -70,7 +118,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     keep_alive_ = false;
     head_ = false;
     route_ = RouteClass::api;
-    stream_.expires_after(idle_timeout());
+    cors_origin_.clear();
+    public_key_ = false;
+    beast::get_lowest_layer(stream_).expires_after(idle_timeout());
     bhttp::async_read_header(stream_, buffer_, *parser_,
                              beast::bind_front_handler(&HttpSession::on_read_header, shared_from_this()));
   }
@@ -82,6 +132,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     version_ = req.version();
     keep_alive_ = req.keep_alive();
     head_ = req.method() == bhttp::verb::head;
+    // Only "chunked" is understood; anything else would leave the body's
+    // end unknown (request smuggling), so the connection is closed.
+    const auto codings = req.equal_range(bhttp::field::transfer_encoding);
+    if (codings.first != codings.second) {
+      const std::string_view coding = codings.first->value();
+      if (std::next(codings.first) != codings.second || !beast::iequals(trim_blanks(coding), "chunked"))
+        return send_error(bhttp::status::not_implemented, "unsupported_transfer_encoding",
+                          "only Transfer-Encoding: chunked is supported", true);
+    }
     const auto length = parser_->content_length();
     if (length && *length > state_->config().body_limit_bytes) return reply_too_large();
     if (parser_->is_done()) return on_request();
@@ -89,7 +148,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       auto interim = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_, 11);
       interim->set(bhttp::field::server, kServerName);
       response_ = interim;
-      stream_.expires_after(idle_timeout());
+      beast::get_lowest_layer(stream_).expires_after(idle_timeout());
       return bhttp::async_write(stream_, *interim, [self = shared_from_this()](beast::error_code ec, std::size_t) {
         self->response_.reset();
         if (!ec) self->do_read_body();
@@ -99,7 +158,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void do_read_body() {
-    stream_.expires_after(idle_timeout());
+    beast::get_lowest_layer(stream_).expires_after(idle_timeout());
     bhttp::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
   }
 
@@ -149,7 +208,41 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       return send_error(bhttp::status::bad_request, "bad_request", "malformed percent-encoding in path");
     }
 
+    if (req.method() == bhttp::verb::options) return answer_options(*path);
+    const bool websocket = *path == kWebSocketPath && beast::websocket::is_upgrade(req);
+    if (auto* authorizer = state_->authorizer()) {
+      auth::AuthRequest check;
+      check.method = req.method_string();
+      check.path = *path;
+      check.host = req[bhttp::field::host];
+      check.origin = req[bhttp::field::origin];
+      check.authorization = req[bhttp::field::authorization];
+      const std::string query_key = websocket ? query_value(query, "key") : std::string();
+      check.query_key = query_key;
+      check.client_address = client_address_;
+      check.websocket = websocket;
+      check.tls = kTls;
+      auto decision = authorizer->check(check);
+      cors_origin_ = std::move(decision.cors_origin);
+      public_key_ = decision.public_key;
+      if (!decision.allowed()) {
+        if (*path == kWebSocketPath) route_ = RouteClass::ws;
+        std::vector<std::pair<std::string, std::string>> extra;
+        if (decision.status == 401) extra.emplace_back("WWW-Authenticate", "Bearer");
+        if (decision.status == 429) extra.emplace_back("Retry-After", std::to_string(decision.retry_after_s));
+        return send_error(static_cast<bhttp::status>(decision.status), decision.code, decision.detail, false,
+                          extra);
+      }
+    }
     if (*path == kWebSocketPath) return upgrade();
+    // POST is the only method a cross-site page may send without a
+    // preflight; the other methods have no routes and answer 405.
+    if (req.method() == bhttp::verb::post &&
+        !accepted_body_type(*path, normalize_content_type(req[bhttp::field::content_type]))) {
+      return send_error(bhttp::status::unsupported_media_type, "unsupported_media_type",
+                        "Content-Type must be application/json or application/x-ndjson"
+                        " (text/csv for /api/import)");
+    }
     // A browser opening the root gets the dashboard; API clients (curl sends
     // */*) get the JSON service information.
     if (*path == "/" && parser_->get()[bhttp::field::accept].find("text/html") != std::string_view::npos)
@@ -170,8 +263,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                         "WebSocket client limit of " + std::to_string(state_->config().ws_max_clients) + " reached",
                         true);
     }
-    stream_.expires_never();  // the WebSocket stream sets its own timeouts
-    start_websocket_session(stream_.release_socket(), parser_->release(), state_, started_);
+    beast::get_lowest_layer(stream_).expires_never();  // the WebSocket stream sets its own timeouts
+    start_websocket_session(std::move(stream_), parser_->release(), state_, started_, std::move(slot_));
   }
 
   void call_api(std::string path, std::string query) {
@@ -183,6 +276,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     request.query = std::move(query);
     request.content_type = normalize_content_type(req[bhttp::field::content_type]);
     request.body = std::move(req.body());
+    request.browser_events_only = public_key_;
 
     // The pending timer keeps this session alive until the response is
     // delivered; the callback holds only a weak reference, so a handler that
@@ -191,7 +285,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     api_response_.reset();
     response_wait_.expires_at(net::steady_timer::time_point::max());
     response_wait_.async_wait(beast::bind_front_handler(&HttpSession::on_api_response, shared_from_this()));
-    stream_.expires_never();
+    beast::get_lowest_layer(stream_).expires_never();
 
     std::weak_ptr<HttpSession> weak = weak_from_this();
     auto state = state_;
@@ -214,6 +308,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
     api::ApiResponse response = std::move(*api_response_);
     api_response_.reset();
+    if (response.status == 500) {
+      // A storage or internal failure's detail can name files and library
+      // internals: it goes to the log, the client gets the code only.
+      static const Logger log("http");
+      log.error("request failed", {{"path", std::string(parser_->get().target())}, {"response", response.body}});
+      response.body = json_error(error_code_of(response.body), "internal error; the server log has the details");
+      response.content_type = "application/json";
+    }
     bhttp::response<bhttp::string_body> res;
     res.result(static_cast<unsigned>(response.status));
     res.set(bhttp::field::content_type, response.content_type);
@@ -229,7 +331,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     auto& req = parser_->get();
     if (req.method() != bhttp::verb::get && req.method() != bhttp::verb::head) {
       return send_error(bhttp::status::method_not_allowed, "method_not_allowed",
-                        std::string(req.method_string()) + " is not allowed on " + path);
+                        std::string(req.method_string()) + " is not allowed on " + path, false,
+                        {{"Allow", "GET, HEAD, OPTIONS"}});
     }
     StaticRequest request{raw_path, path, req[bhttp::field::if_none_match], req[bhttp::field::accept_encoding]};
     auto reply = std::make_shared<StaticReply>(state_->assets().serve(request));
@@ -254,9 +357,34 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     send(std::move(res), false);
   }
 
-  void send_error(bhttp::status status, std::string_view code, const std::string& detail, bool close = false) {
+  // OPTIONS: a CORS preflight from an allowed origin gets the methods and
+  // headers it may use; any other preflight is refused; a plain OPTIONS
+  // lists the methods.
+  void answer_options(const std::string& path) {
+    auto& req = parser_->get();
+    const std::string_view origin = req[bhttp::field::origin];
+    bhttp::response<bhttp::empty_body> res{bhttp::status::no_content, version_};
+    if (!origin.empty() && !req[bhttp::field::access_control_request_method].empty()) {
+      auto* authorizer = state_->authorizer();
+      const std::string allowed =
+          authorizer ? authorizer->preflight_origin(origin, path, req[bhttp::field::host], kTls) : std::string();
+      if (allowed.empty())
+        return send_error(bhttp::status::forbidden, "origin_not_allowed", "requests from this origin are not allowed");
+      cors_origin_ = allowed;
+      res.set(bhttp::field::access_control_allow_methods, "GET, HEAD, POST");
+      res.set(bhttp::field::access_control_allow_headers, "Authorization, Content-Type");
+      res.set(bhttp::field::access_control_max_age, kPreflightMaxAgeSeconds);
+    } else {
+      res.set(bhttp::field::allow, "GET, HEAD, POST, OPTIONS");
+    }
+    send(std::move(res), false);
+  }
+
+  void send_error(bhttp::status status, std::string_view code, const std::string& detail, bool close = false,
+                  const std::vector<std::pair<std::string, std::string>>& extra = {}) {
     bhttp::response<bhttp::string_body> res{status, version_};
     res.set(bhttp::field::content_type, "application/json");
+    for (const auto& [name, value] : extra) res.set(name, value);
     res.body() = json_error(code, detail);
     res.prepare_payload();
     if (head_) res.body().clear();
@@ -267,11 +395,21 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void send(bhttp::response<Body>&& res, bool close) {
     res.version(version_);
     res.set(bhttp::field::server, kServerName);
+    res.set("X-Content-Type-Options", "nosniff");
+    res.set("Referrer-Policy", "no-referrer");
+    res.set("Content-Security-Policy", kContentSecurityPolicy);
+    res.set("X-Frame-Options", "DENY");
+    if (!cors_origin_.empty()) {
+      res.set(bhttp::field::access_control_allow_origin, cors_origin_);
+      res.set(bhttp::field::access_control_expose_headers, "Retry-After");
+      res.set(bhttp::field::vary, res[bhttp::field::vary].empty() ? std::string("Origin")
+                                                                  : std::string(res[bhttp::field::vary]) + ", Origin");
+    }
     res.keep_alive(keep_alive_ && !close);
     status_ = static_cast<int>(res.result_int());
     auto message = std::make_shared<bhttp::response<Body>>(std::move(res));
     response_ = message;
-    stream_.expires_after(idle_timeout());
+    beast::get_lowest_layer(stream_).expires_after(idle_timeout());
     bhttp::async_write(stream_, *message,
                        beast::bind_front_handler(&HttpSession::on_write, shared_from_this(), message->need_eof()));
   }
@@ -286,12 +424,19 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void do_close() {
-    beast::error_code ec;
-    stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ec);  // deliberately ignored: peer may be gone
+    if constexpr (kTls) {
+      beast::get_lowest_layer(stream_).expires_after(kTlsHandshakeTimeout);
+      stream_.async_shutdown([self = shared_from_this()](beast::error_code) {});  // deliberately ignored: peer may be gone
+    } else {
+      beast::error_code ec;
+      stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ec);  // deliberately ignored: peer may be gone
+    }
   }
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   std::shared_ptr<SharedState> state_;
+  std::shared_ptr<void> slot_;  // this connection's place under http.max_connections
+  std::string client_address_;
   net::steady_timer response_wait_;  // pending while the api handler works
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
@@ -306,12 +451,21 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   bool keep_alive_ = false;
   bool head_ = false;
   int status_ = 0;
+  std::string cors_origin_;  // echoed in Access-Control-Allow-Origin
+  bool public_key_ = false;  // the request came with a public (browser) key
 };
 
 }  // namespace
 
-void start_http_session(net::ip::tcp::socket socket, std::shared_ptr<SharedState> state) {
-  std::make_shared<HttpSession>(std::move(socket), std::move(state))->run();
+void start_http_session(net::ip::tcp::socket socket, std::shared_ptr<SharedState> state, std::shared_ptr<void> slot) {
+  std::make_shared<HttpSession<beast::tcp_stream>>(std::move(state), std::move(slot), std::move(socket))->run();
+}
+
+void start_https_session(net::ip::tcp::socket socket, net::ssl::context& tls, std::shared_ptr<SharedState> state,
+                         std::shared_ptr<void> slot) {
+  std::make_shared<HttpSession<beast::ssl_stream<beast::tcp_stream>>>(std::move(state), std::move(slot),
+                                                                      std::move(socket), tls)
+      ->run();
 }
 
 }  // namespace shoppulse::http

@@ -90,6 +90,35 @@ bool etag_matches(std::string_view if_none_match, std::string_view etag) {
   return match;
 }
 
+std::string_view trim_blanks(std::string_view s) { return trim(s); }
+
+std::string query_value(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    const auto eq = pair.find('=');
+    if (pair.substr(0, eq) == name && eq != std::string_view::npos) {
+      std::string raw(pair.substr(eq + 1));
+      for (char& c : raw)
+        if (c == '+') c = ' ';
+      return decode_path(raw).value_or(std::string());
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return {};
+}
+
+std::string error_code_of(std::string_view body) {
+  constexpr std::string_view kKey = R"("error":")";
+  const auto at = body.find(kKey);
+  std::string code;
+  if (at != std::string_view::npos)
+    for (std::size_t i = at + kKey.size(); i < body.size() && ((body[i] >= 'a' && body[i] <= 'z') || body[i] == '_'); ++i)
+      code += body[i];
+  return code.empty() ? std::string("internal") : code;
+}
+
 std::string json_error(std::string_view code, std::string_view detail) {
   std::string out = R"({"error":")";
   out += code;

@@ -21,6 +21,16 @@ bool accepts_gzip(std::string_view accept_encoding);
 // True when If-None-Match is "*" or lists etag (weak or strong form).
 bool etag_matches(std::string_view if_none_match, std::string_view etag);
 
+// Spaces and tabs stripped from both ends.
+std::string_view trim_blanks(std::string_view s);
+
+// The percent-decoded value of name in a raw query string, empty when absent.
+std::string query_value(std::string_view query, std::string_view name);
+
+// The "error" code of a JSON error body, or "internal" when there is none
+// (only [a-z_] kept, so nothing else of the body can pass).
+std::string error_code_of(std::string_view body);
+
 // {"error":"<code>","detail":"<detail>"} with detail JSON-escaped.
 std::string json_error(std::string_view code, std::string_view detail);
 

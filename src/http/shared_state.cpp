@@ -26,10 +26,11 @@ void HttpMetrics::record(RouteClass route, int status, std::chrono::steady_clock
   if (status_class >= 1 && status_class <= 5) by_status_[status_class - 1]->add();
 }
 
-SharedState::SharedState(HttpConfig config, api::Handler& handler, AssetTable table, HttpMetrics& metrics,
-                         std::shared_ptr<std::atomic<std::size_t>> websocket_count)
+SharedState::SharedState(HttpConfig config, api::Handler& handler, auth::Authorizer* authorizer, AssetTable table,
+                         HttpMetrics& metrics, std::shared_ptr<std::atomic<std::size_t>> websocket_count)
     : config_(std::move(config)),
       handler_(handler),
+      authorizer_(authorizer),
       assets_(table, config_.static_dir),
       metrics_(metrics),
       websocket_count_(std::move(websocket_count)) {}
@@ -48,6 +49,17 @@ bool SharedState::try_reserve_websocket() noexcept {
 }
 
 void SharedState::release_websocket() noexcept { websocket_count_->fetch_sub(1, std::memory_order_relaxed); }
+
+std::shared_ptr<void> SharedState::try_reserve_connection() {
+  auto current = connections_.load(std::memory_order_relaxed);
+  do {
+    if (current >= config_.max_connections) return nullptr;
+  } while (!connections_.compare_exchange_weak(current, current + 1, std::memory_order_relaxed));
+  // The token's deleter gives the slot back; it holds the state alive.
+  return std::shared_ptr<void>(static_cast<void*>(this), [self = shared_from_this()](void*) {
+    self->connections_.fetch_sub(1, std::memory_order_relaxed);
+  });
+}
 
 void SharedState::join(BroadcastTarget* key, std::weak_ptr<BroadcastTarget> session) {
   std::lock_guard lock(sessions_mutex_);

@@ -45,13 +45,14 @@ class HttpMetrics {
   std::array<Counter*, 5> by_status_{};    // 1xx..5xx
 };
 
-class SharedState {
+class SharedState : public std::enable_shared_from_this<SharedState> {
  public:
-  SharedState(HttpConfig config, api::Handler& handler, AssetTable table, HttpMetrics& metrics,
-              std::shared_ptr<std::atomic<std::size_t>> websocket_count);
+  SharedState(HttpConfig config, api::Handler& handler, auth::Authorizer* authorizer, AssetTable table,
+              HttpMetrics& metrics, std::shared_ptr<std::atomic<std::size_t>> websocket_count);
 
   const HttpConfig& config() const noexcept { return config_; }
   api::Handler& handler() const noexcept { return handler_; }
+  auth::Authorizer* authorizer() const noexcept { return authorizer_; }
   const StaticAssets& assets() const noexcept { return assets_; }
   HttpMetrics& metrics() const noexcept { return metrics_; }
 
@@ -67,6 +68,12 @@ class SharedState {
   // Reserves one of config().ws_max_clients slots; false when all are taken.
   bool try_reserve_websocket() noexcept;
   void release_websocket() noexcept;
+
+  // One of config().max_connections slots, held for as long as the returned
+  // token lives (by the HTTP session, then by its WebSocket session); null
+  // when all are taken.
+  std::shared_ptr<void> try_reserve_connection();
+  std::size_t connections() const noexcept { return connections_.load(std::memory_order_relaxed); }
   std::size_t websocket_clients() const noexcept { return websocket_count_->load(std::memory_order_relaxed); }
 
   void join(BroadcastTarget* key, std::weak_ptr<BroadcastTarget> session);
@@ -79,9 +86,11 @@ class SharedState {
  private:
   const HttpConfig config_;
   api::Handler& handler_;
+  auth::Authorizer* const authorizer_;
   const StaticAssets assets_;
   HttpMetrics& metrics_;
   std::shared_ptr<std::atomic<std::size_t>> websocket_count_;  // shared with the metrics gauge
+  std::atomic<std::size_t> connections_{0};
 
   std::mutex gate_mutex_;
   bool running_ = true;

@@ -4,6 +4,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 
 namespace shoppulse::http {
 
@@ -26,11 +27,16 @@ constexpr auto kIdleTimeout = std::chrono::seconds(60);
 // Lifecycle: lives while a read or write is pending; unregisters and releases
 // its client slot on destruction. Thread: all work on the connection's strand;
 // send() may be called from any thread and posts to it.
-class WebSocketSession : public BroadcastTarget, public std::enable_shared_from_this<WebSocketSession> {
+// Stream: beast::tcp_stream, or beast::ssl_stream over it for wss://.
+template <class Stream>
+class WebSocketSession : public BroadcastTarget, public std::enable_shared_from_this<WebSocketSession<Stream>> {
+  using std::enable_shared_from_this<WebSocketSession<Stream>>::shared_from_this;
+  using std::enable_shared_from_this<WebSocketSession<Stream>>::weak_from_this;
+
  public:
-  WebSocketSession(net::ip::tcp::socket&& socket, std::shared_ptr<SharedState> state,
-                   std::chrono::steady_clock::time_point started)
-      : ws_(std::move(socket)), state_(std::move(state)), started_(started) {}
+  WebSocketSession(Stream&& socket, std::shared_ptr<SharedState> state,
+                   std::chrono::steady_clock::time_point started, std::shared_ptr<void> connection_slot)
+      : ws_(std::move(socket)), state_(std::move(state)), started_(started), slot_(std::move(connection_slot)) {}
 
   ~WebSocketSession() override {
     state_->leave(this);
@@ -106,10 +112,11 @@ class WebSocketSession : public BroadcastTarget, public std::enable_shared_from_
     }
   }
 
-  websocket::stream<beast::tcp_stream> ws_;
+  websocket::stream<Stream> ws_;
   beast::flat_buffer buffer_;
   std::shared_ptr<SharedState> state_;
   std::chrono::steady_clock::time_point started_;
+  std::shared_ptr<void> slot_;  // the connection's place under http.max_connections
   std::shared_ptr<const std::string> in_flight_;  // the message being written
   std::shared_ptr<const std::string> pending_;    // the newest message not yet written
   bool closed_ = false;
@@ -117,9 +124,20 @@ class WebSocketSession : public BroadcastTarget, public std::enable_shared_from_
 
 }  // namespace
 
-void start_websocket_session(net::ip::tcp::socket socket, beast::http::request<beast::http::string_body> request,
-                             std::shared_ptr<SharedState> state, std::chrono::steady_clock::time_point started) {
-  auto session = std::make_shared<WebSocketSession>(std::move(socket), std::move(state), started);
+void start_websocket_session(beast::tcp_stream stream, beast::http::request<beast::http::string_body> request,
+                             std::shared_ptr<SharedState> state, std::chrono::steady_clock::time_point started,
+                             std::shared_ptr<void> connection_slot) {
+  auto session = std::make_shared<WebSocketSession<beast::tcp_stream>>(std::move(stream), std::move(state), started,
+                                                                       std::move(connection_slot));
+  session->run(std::move(request));
+}
+
+void start_websocket_session(beast::ssl_stream<beast::tcp_stream> stream,
+                             beast::http::request<beast::http::string_body> request,
+                             std::shared_ptr<SharedState> state, std::chrono::steady_clock::time_point started,
+                             std::shared_ptr<void> connection_slot) {
+  auto session = std::make_shared<WebSocketSession<beast::ssl_stream<beast::tcp_stream>>>(
+      std::move(stream), std::move(state), started, std::move(connection_slot));
   session->run(std::move(request));
 }
 

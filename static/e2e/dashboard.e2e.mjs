@@ -47,7 +47,8 @@ let browser;
 const pageErrors = [];
 
 async function api(path, method = 'GET', body) {
-  const res = await fetch(base + path, { method, headers: body ? { 'Content-Type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined });
+  // The server takes POST bodies only as JSON (no form or text bodies a foreign page could send).
+  const res = await fetch(base + path, { method, headers: method === 'POST' ? { 'Content-Type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined });
   const text = await res.text();
   let json;
   try {
@@ -85,6 +86,7 @@ async function newPage(viewport, colorScheme = 'light') {
   await page.setViewportSize(viewport);
   await page.emulateMedia({ colorScheme });
   watch(page, `${viewport.width}px`);
+  page.on('dialog', (d) => d.accept()); // admin actions ask for confirmation
   return page;
 }
 

@@ -1,4 +1,5 @@
 // Types of the shoppulse JSON API (README "API") and small fetch helpers.
+import { askKey, authHeader, getKey, readKey } from './auth';
 
 export interface Kpis {
   active_users: number;
@@ -178,8 +179,13 @@ export class ApiError extends Error {
   }
 }
 
-export async function getJson<T>(path: string, signal?: AbortSignal): Promise<T> {
-  const res = await fetch(path, { headers: { Accept: 'application/json' }, signal });
+/** GET with the read key (kind 'admin': the admin key when one is stored, for the logs). */
+export async function getJson<T>(path: string, signal?: AbortSignal, kind: 'read' | 'admin' = 'read'): Promise<T> {
+  const key = () => (kind === 'admin' ? getKey('admin') ?? readKey() : readKey());
+  const get = () => fetch(path, { headers: { Accept: 'application/json', ...authHeader(key()) }, signal });
+  let res = await get();
+  // The server requires keys: ask once for a read key, then retry.
+  if ((res.status === 401 || res.status === 403) && kind === 'read' && askKey('read')) res = await get();
   if (!res.ok) {
     let kind = 'http_' + res.status;
     let detail = res.statusText;
@@ -195,8 +201,21 @@ export async function getJson<T>(path: string, signal?: AbortSignal): Promise<T>
   return (await res.json()) as T;
 }
 
-export async function postJson<T>(path: string): Promise<T> {
-  const res = await fetch(path, { method: 'POST', headers: { Accept: 'application/json' } });
+/**
+ * An admin action: asks for confirmation first (confirmText), sends the admin
+ * key when one is stored and asks for one when the server refuses without it.
+ * JSON Content-Type: the server refuses form and text bodies on POST.
+ */
+export async function postJson<T>(path: string, confirmText?: string): Promise<T> {
+  if (confirmText && !globalThis.confirm?.(confirmText)) throw new ApiError(0, 'cancelled', 'cancelled');
+  const post = () =>
+    fetch(path, {
+      method: 'POST',
+      headers: { Accept: 'application/json', 'Content-Type': 'application/json', ...authHeader(getKey('admin')) },
+      body: '{}',
+    });
+  let res = await post();
+  if ((res.status === 401 || res.status === 403) && askKey('admin')) res = await post();
   const body = await res.json().catch(() => ({}));
   if (!res.ok) throw new ApiError(res.status, body.error ?? 'http_' + res.status, body.detail ?? res.statusText);
   return body as T;

@@ -13,6 +13,7 @@ import { createProducts } from './views/products';
 import { createSystem } from './views/system';
 import { createUsers } from './views/users';
 import { LiveSocket, type ConnState } from './ws';
+import { setPromptTexts, withKey } from './auth';
 
 const root = document.getElementById('app')!;
 const state = new Store<AppState>(parseHash(location.hash));
@@ -50,6 +51,7 @@ function build() {
   document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
   const t = (key: Key, vars?: Record<string, string | number>) => translate(lang, key, vars);
   document.title = 'shoppulse · ' + t('nav.overview');
+  setPromptTexts({ read: t('auth.read.prompt'), admin: t('auth.admin.prompt') });
   const ctx: Ctx = { lang, currency: 'CNY', t, state, go, snapshot, conn, history };
 
   // ---- header ----
@@ -206,7 +208,7 @@ build();
 
 const wsUrl = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws/real-time';
 const socket = new LiveSocket({
-  url: wsUrl,
+  url: () => withKey(wsUrl),
   onMessage: (data, recvMs) => {
     const s = data as Snapshot;
     if (!s || s.type !== 'snapshot') return;

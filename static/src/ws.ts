@@ -13,7 +13,8 @@ export interface ConnState {
 }
 
 export interface LiveSocketOptions {
-  url: string;
+  /** Read at each (re)connect, so a key entered later is used. */
+  url: string | (() => string);
   onMessage: (data: unknown, recvMs: number) => void;
   onState: (s: ConnState) => void;
   /** close and reconnect when no message arrived for this long */
@@ -65,7 +66,7 @@ export class LiveSocket {
     this.setState({ status: 'connecting', retryAt: undefined, attempts: this.backoff.attempts });
     let ws: WebSocket;
     try {
-      ws = (this.opts.createSocket ?? ((u) => new WebSocket(u)))(this.opts.url);
+      ws = (this.opts.createSocket ?? ((u) => new WebSocket(u)))(typeof this.opts.url === 'function' ? this.opts.url() : this.opts.url);
     } catch {
       this.scheduleRetry();
       return;

@@ -61,8 +61,10 @@ class FakeHandler : public shoppulse::api::Handler {
     threads_.emplace_back([request = std::move(request), respond = std::move(respond)] {
       std::this_thread::sleep_for(20ms);
       ApiResponse response;
-      response.status = request.path == "/api/missing" ? 404 : 200;
+      response.status = request.path == "/api/missing" ? 404 : request.path == "/api/broken" ? 500 : 200;
       response.body = R"({"path":")" + request.path + R"("})";
+      if (response.status == 500)
+        response.body = R"({"error":"io_error","detail":"IO error: /var/lib/shoppulse/000123.log: No space left"})";
       response.headers.emplace_back("X-Test", "yes");
       respond(std::move(response));
     });
@@ -302,7 +304,9 @@ TEST_CASE("a body within the limit is read in full, also with Expect: 100-contin
   config.body_limit_bytes = 100;
   Server s(config);
   Client client(s.server->port());
-  client.write("POST /api/events HTTP/1.1\r\nHost: test\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n");
+  client.write(
+      "POST /api/events HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: 100\r\n"
+      "Expect: 100-continue\r\n\r\n");
   CHECK(client.read().result_int() == 100);
   client.write(std::string(100, 'b'));
   CHECK(client.read().result_int() == 200);
@@ -499,4 +503,12 @@ TEST_CASE("start reports a bind failure naming the address", "[http]") {
   REQUIRE_FALSE(result.ok());
   CHECK(result.error().code == shoppulse::Errc::io_error);
   CHECK(result.error().detail.find("127.0.0.1:" + std::to_string(config.port)) != std::string::npos);
+}
+
+TEST_CASE("a 500 body keeps its error code but not its detail, which may name files", "[http]") {
+  Server s;
+  Client client(s.server->port());
+  const auto res = client.get("/api/broken");
+  CHECK(res.result_int() == 500);
+  CHECK(res.body() == R"({"error":"io_error","detail":"internal error; the server log has the details"})");
 }

@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -371,6 +372,10 @@ void ServerProcess::start() {
     ::dup2(log_fd, STDERR_FILENO);
     const int devnull = ::open("/dev/null", O_RDONLY);
     if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
+    if (options_.max_open_files != 0) {
+      const rlimit limit{options_.max_open_files, options_.max_open_files};
+      if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) ::_exit(126);
+    }
     ::execve(binary.c_str(), argv.data(), envp.data());
     ::_exit(127);
   }
@@ -662,6 +667,49 @@ std::string shoppulse_binary() {
 #else
   throw std::runtime_error("SHOPPULSE_BINARY was not defined at build time");
 #endif
+}
+
+CommandResult run_shoppulse(const std::vector<std::string>& args, Millis timeout) {
+  const std::string binary = shoppulse_binary();
+  std::vector<std::string> all{binary};
+  all.insert(all.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : all) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  int out_pipe[2];
+  if (::pipe2(out_pipe, O_CLOEXEC) != 0) fail("pipe2");
+  const pid_t pid = ::fork();
+  if (pid < 0) fail("fork");
+  if (pid == 0) {
+    ::dup2(out_pipe[1], STDOUT_FILENO);
+    const int devnull = ::open("/dev/null", O_RDWR);
+    if (devnull >= 0) {
+      ::dup2(devnull, STDIN_FILENO);
+      ::dup2(devnull, STDERR_FILENO);
+    }
+    ::execv(binary.c_str(), argv.data());
+    ::_exit(127);
+  }
+  ::close(out_pipe[1]);
+  CommandResult result;
+  const auto deadline = Clock::now() + timeout;
+  char buf[4096];
+  for (;;) {
+    pollfd p{out_pipe[0], POLLIN, 0};
+    const int ms = remaining_ms(deadline);
+    if (ms == 0 || ::poll(&p, 1, ms) <= 0) {
+      ::kill(pid, SIGKILL);
+      break;
+    }
+    const ssize_t n = ::read(out_pipe[0], buf, sizeof buf);
+    if (n <= 0) break;
+    result.out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(out_pipe[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+  return result;
 }
 
 }  // namespace shoppulse::integration

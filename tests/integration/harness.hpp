@@ -93,7 +93,16 @@ struct ServerOptions {
   bool generator = false;               // --generator on|off
   std::vector<std::string> sets;        // "key=value" pairs for --set
   Millis startup_timeout{10000};        // until /api/health answers
+  std::uint64_t max_open_files = 0;     // RLIMIT_NOFILE (soft and hard) of the child; 0 inherits ours
 };
+
+// Runs the shoppulse binary with args to completion (e.g. `keys create`);
+// returns its exit code and stdout. Throws on spawn failure.
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+};
+CommandResult run_shoppulse(const std::vector<std::string>& args, Millis timeout = Millis(30000));
 
 // The shoppulse binary as a child process on a port it picked itself
 // (--port 0; the port is read from its "listening on" stdout line).

@@ -16,6 +16,10 @@ struct ApiRequest {
   std::string query;         // raw query string without '?', e.g. "window=5m&limit=3"
   std::string content_type;  // request Content-Type, lower-cased, parameters stripped
   std::string body;
+  // Sent with a public key from a shop's page: only the browser event types
+  // (view, click, add_to_cart, remove_from_cart, favorite, purchase) may be
+  // posted.
+  bool browser_events_only = false;
 };
 
 struct ApiResponse {

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "shoppulse/api/api.hpp"
+#include "shoppulse/auth/authorizer.hpp"
 #include "shoppulse/config/schema.hpp"
 #include "shoppulse/eventlog/rocksdb_store.hpp"
 #include "shoppulse/http/http_server.hpp"
@@ -27,6 +28,8 @@ struct AppConfig {
   RecommendRunnerConfig recommend_runner;
   bool serve_http = true;  // false for offline commands (import)
   api::ApiConfig api;
+  auth::AuthConfig auth;       // keys_required and data_dir are derived in finish()
+  bool auth_required = false;  // auth.required: keys also on a loopback address
   std::string log_level = "info";
   std::string log_format = "logfmt";
 };

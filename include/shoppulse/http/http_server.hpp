@@ -12,13 +12,14 @@
 #include <string>
 
 #include "shoppulse/api/handler.hpp"
+#include "shoppulse/auth/authorizer.hpp"
 #include "shoppulse/core/metrics.hpp"
 #include "shoppulse/core/result.hpp"
 
 namespace shoppulse {
 
 struct HttpConfig {
-  std::string host = "0.0.0.0";              // listen address (API_HOST)
+  std::string host = "127.0.0.1";            // listen address (API_HOST); loopback unless set
   std::uint16_t port = 8000;                 // listen port, 0 = any free (API_PORT)
   unsigned threads = 2;                      // I/O threads
   std::size_t body_limit_bytes = 16u << 20;  // larger bodies get 413 before being read; bytes
@@ -26,6 +27,9 @@ struct HttpConfig {
   std::int64_t ws_interval_ms = 1000;        // WebSocket push period; ms
   std::size_t ws_max_clients = 10000;        // further upgrades get 503
   std::string static_dir;                    // serve dashboard files from here instead of the embedded table (development)
+  std::size_t max_connections = 10000;       // open connections (HTTP and WebSocket); further ones get 503 and close
+  std::string tls_cert;                      // PEM certificate chain; with tls_key the server speaks only HTTPS/WSS
+  std::string tls_key;                       // PEM private key of tls_cert
 };
 
 // Returns the JSON to broadcast this tick, or null to skip the tick. Called
@@ -34,12 +38,17 @@ using BroadcastSource = std::function<std::shared_ptr<const std::string>()>;
 
 class HttpServer {
  public:
-  HttpServer(HttpConfig config, api::Handler& handler, BroadcastSource broadcast, MetricsRegistry& metrics);
+  // authorizer: Host/Origin/key checks before every request; nullptr checks
+  // nothing (tests of the transport alone). It must outlive the server.
+  HttpServer(HttpConfig config, api::Handler& handler, BroadcastSource broadcast, MetricsRegistry& metrics,
+             auth::Authorizer* authorizer = nullptr);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  Result<void> start();  // io_error naming the address when bind fails
+  // io_error naming the address when bind fails, invalid_argument when the
+  // TLS certificate or key cannot be loaded.
+  Result<void> start();
   void stop();
   std::uint16_t port() const noexcept;  // the bound port (after start)
   std::size_t websocket_clients() const noexcept;

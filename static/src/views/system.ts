@@ -96,7 +96,7 @@ export function createSystem(ctx: Ctx): View {
     timer = null;
     if (!active) return;
     if (!document.hidden) {
-      const [st, logs] = await Promise.allSettled([getJson<SystemStatus>('/api/system/status'), getJson<{ lines: string[] }>(`/api/system/logs?limit=${LOG_LINES}`)]);
+      const [st, logs] = await Promise.allSettled([getJson<SystemStatus>('/api/system/status'), getJson<{ lines: string[] }>(`/api/system/logs?limit=${LOG_LINES}`, undefined, 'admin')]);
       if (st.status === 'fulfilled') {
         render(st.value);
         err.hidden = true;
@@ -119,7 +119,10 @@ export function createSystem(ctx: Ctx): View {
     busy = true;
     comps.querySelectorAll('button').forEach((b) => ((b as HTMLButtonElement).disabled = true));
     try {
-      await postJson(`/api/system/${action}-component/${encodeURIComponent(name)}`);
+      await postJson(
+        `/api/system/${action}-component/${encodeURIComponent(name)}`,
+        t('auth.confirm', { action: t(action === 'stop' ? 'system.stop' : 'system.start'), name }),
+      );
       err.hidden = true;
     } catch (e) {
       err.hidden = false;
