@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "log_order.hpp"
@@ -35,6 +36,12 @@ struct RecommendRunner::State {
   RecommendRunnerStats stats;
   OwnerThread owner;
   TaskQueue<Recommender> queries;  // personal queries, run between batches
+  std::uint64_t queued_tasks = 0;  // ever queued; wakes the thread while a checkpoint decodes
+
+  // Recommend thread only.
+  Sequence checkpointed = 0;  // covered by the newest checkpoint written or restored
+  std::uint64_t applied_since_checkpoint = 0;
+  TimestampMs last_publish = 0;
 
   State(RecommenderConfig rc, RecommendRunnerConfig c, const EventLog& l, CheckpointStore& cp, const Clock& k)
       : recommender_config(std::move(rc)),
@@ -48,8 +55,10 @@ struct RecommendRunner::State {
   void run_queries(const Recommender& r) { queries.run_all(r); }
 
   void publish(const Recommender& r) {
+    last_publish = clock.now_ms();
     auto snap = std::make_shared<RecommendSnapshot>();
     snap->now_ms = r.now_ms();
+    snap->applied_through = r.applied_through();
     snap->popular = r.popular({config.snapshot_list_length, kNoId, kNoId});
     snap->trending = r.trending(config.snapshot_list_length);
     snap->top_propensity = r.propensity().top_propensity(config.snapshot_list_length);
@@ -76,20 +85,43 @@ struct RecommendRunner::State {
       }
       r.apply(events);
       n += events.size();
+      applied_since_checkpoint += events.size();
+      progressed(r);
+      // Between chunks (a start-up replay reads millions): queries see the
+      // state as far as it got, and a long read publishes and checkpoints.
+      run_queries(r);
+      if (clock.now_ms() - last_publish >= config.publish_interval_ms) publish(r);
+      if (checkpoint_due_by_count()) write_checkpoint(r);
       std::lock_guard lock(mutex);
-      stats.applied_through = r.applied_through();
+      if (stats.state == std::string_view("replaying")) stats.replayed_events += events.size();
       return more && !owner.stop_requested();
     });
     if (!read) kLog.warn("log read failed", {{"detail", read.error().detail}});
     return n;
   }
 
+  void progressed(const Recommender& r) {
+    {
+      std::lock_guard lock(mutex);
+      stats.applied_through = r.applied_through();
+    }
+    if (config.on_progress) config.on_progress(r.applied_through());
+  }
+
   void apply_popped(Recommender& r, std::span<const Event> events) {
+    const Sequence before = r.applied_through();
     const std::size_t reads =
         recommend_detail::apply_in_log_order(r, events, [&](Sequence until) { read_log(r, until); });
-    std::lock_guard lock(mutex);
-    stats.gap_reads += reads;
-    stats.applied_through = r.applied_through();
+    applied_since_checkpoint += r.applied_through() - before;
+    {
+      std::lock_guard lock(mutex);
+      stats.gap_reads += reads;
+    }
+    progressed(r);
+  }
+
+  bool checkpoint_due_by_count() const noexcept {
+    return config.checkpoint_every_events > 0 && applied_since_checkpoint >= config.checkpoint_every_events;
   }
 
   void set_state(const char* state) {
@@ -97,26 +129,59 @@ struct RecommendRunner::State {
     stats.state = state;
   }
 
-  // The latest checkpoint when it decodes under this configuration, else empty.
+  // The latest checkpoint when it decodes under this configuration, else
+  // empty. Decoded on a helper thread while this thread answers queued
+  // queries from an empty Recommender; the helper owns what it decodes until
+  // it hands it over under the mutex.
   Recommender restore() {
     set_state("restoring");
-    auto cp = checkpoints.get_checkpoint(kCheckpointName);
-    if (!cp) {
-      kLog.warn("checkpoint read failed, replaying the whole log", {{"detail", cp.error().detail}});
-    } else if (*cp) {
-      auto restored = Recommender::restore(recommender_config, (*cp)->bytes);
-      if (restored) {
-        std::lock_guard lock(mutex);
-        stats.restored_through = restored.value().applied_through();
-        return std::move(restored).value();
+    std::optional<Recommender> loaded;
+    bool decoded = false;  // guarded by mutex
+    std::thread decoder([&] {
+      std::optional<Recommender> out;
+      try {
+        auto cp = checkpoints.get_checkpoint(kCheckpointName);
+        if (!cp) {
+          kLog.warn("checkpoint read failed, replaying the whole log", {{"detail", cp.error().detail}});
+        } else if (*cp) {
+          auto restored = Recommender::restore(recommender_config, (*cp)->bytes);
+          if (restored) out.emplace(std::move(restored).value());
+          else kLog.warn("checkpoint unusable, replaying the whole log", {{"detail", restored.error().detail}});
+        }
+      } catch (const std::exception& e) {
+        kLog.warn("checkpoint unusable, replaying the whole log", {{"detail", e.what()}});
+        out.reset();
       }
-      kLog.warn("checkpoint unusable, replaying the whole log", {{"detail", restored.error().detail}});
+      {
+        std::lock_guard lock(mutex);
+        loaded = std::move(out);
+        decoded = true;
+        if (loaded) stats.restored_through = loaded->applied_through();
+      }
+      wake.notify_all();
+    });
+    {
+      const Recommender stand_in(recommender_config);
+      std::uint64_t served = ~std::uint64_t{0};
+      std::unique_lock lock(mutex);
+      for (;;) {
+        wake.wait(lock, [&] { return decoded || queued_tasks != served; });
+        if (decoded) break;
+        served = queued_tasks;
+        lock.unlock();
+        run_queries(stand_in);
+        lock.lock();
+      }
     }
+    decoder.join();
+    if (loaded) return std::move(*loaded);
     return Recommender(recommender_config);
   }
 
   // Skipped when nothing was applied since the last one.
-  void write_checkpoint(const Recommender& r, Sequence& written_through) {
+  void write_checkpoint(const Recommender& r) {
+    applied_since_checkpoint = 0;  // a failed write is retried after as many events again
+    Sequence& written_through = checkpointed;
     if (r.applied_through() == written_through) return;
     const TimestampMs started = clock.now_ms();
     const std::string bytes = r.checkpoint();
@@ -135,8 +200,16 @@ struct RecommendRunner::State {
 
   void run() {
     Recommender r = restore();
-    Sequence checkpointed = r.applied_through();
-    set_state("replaying");
+    checkpointed = r.applied_through();
+    {
+      std::lock_guard lock(mutex);
+      stats.state = "replaying";
+      stats.replayed_events = 0;
+      stats.caught_up = false;
+      stats.replay_target = log.next_sequence() - 1;
+    }
+    publish(r);
+    progressed(r);
     const std::uint64_t replayed = read_log(r, 0);
     kLog.info("recommender restored", {{"from_checkpoint", std::to_string(checkpointed)},
                                        {"replayed_events", std::to_string(replayed)}});
@@ -146,9 +219,12 @@ struct RecommendRunner::State {
       stats.state = "running";
     }
     publish(r);
+    {
+      std::lock_guard lock(mutex);
+      stats.caught_up = true;
+    }
     std::vector<Event> buffer(kPopBatch);
-    TimestampMs last_publish = clock.now_ms();
-    TimestampMs last_checkpoint = last_publish;
+    TimestampMs last_checkpoint = clock.now_ms();
     unsigned idle = 0;
     for (;;) {
       bool stopping;
@@ -169,14 +245,15 @@ struct RecommendRunner::State {
         publish(r);
         last_publish = now;
       }
-      if (config.checkpoint_interval_ms > 0 && now - last_checkpoint >= config.checkpoint_interval_ms) {
-        write_checkpoint(r, checkpointed);
+      if ((config.checkpoint_interval_ms > 0 && now - last_checkpoint >= config.checkpoint_interval_ms) ||
+          checkpoint_due_by_count()) {
+        write_checkpoint(r);
         last_checkpoint = now;
       }
       if (n == 0) {
         if (stopping) {
           publish(r);
-          write_checkpoint(r, checkpointed);
+          write_checkpoint(r);
           return;
         }
         if (++idle < 32) {
@@ -234,6 +311,7 @@ Result<void> RecommendRunner::run_on_recommender(std::function<void(const Recomm
     std::lock_guard lock(s.mutex);
     if (!s.owner.accepting()) return make_error(Errc::unavailable, "recommender is stopped");
     if (auto pushed = s.queries.push(std::move(task)); !pushed) return pushed;
+    ++s.queued_tasks;
   }
   s.wake.notify_all();
   return {};

@@ -98,6 +98,14 @@ struct Rig {
     REQUIRE(recommend->stats().applied_through >= through);
   }
 
+  // Waits until /api/ready answers 200 (derived state caught up after start).
+  void wait_ready() {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (get("/api/ready").status != 200 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(1ms);
+    REQUIRE(get("/api/ready").status == 200);
+  }
+
   // Waits until the engine's published snapshot covers sequence `through`.
   void wait_applied(Sequence through) {
     const auto deadline = std::chrono::steady_clock::now() + 10s;
@@ -219,6 +227,7 @@ TEST_CASE("the service root lists the endpoints", "[api][routing]") {
 
 TEST_CASE("health reports healthy, or degraded when a component is not", "[api][system]") {
   Rig rig;
+  rig.wait_ready();
   {
     Json json(rig.get("/api/health").body);
     CHECK(std::string_view(json.root["status"]) == "healthy");
