@@ -210,8 +210,9 @@ struct RecommendRunner::State {
     }
     publish(r);
     progressed(r);
+    const Sequence restored_through = checkpointed;
     const std::uint64_t replayed = read_log(r, 0);
-    kLog.info("recommender restored", {{"from_checkpoint", std::to_string(checkpointed)},
+    kLog.info("recommender restored", {{"from_checkpoint", std::to_string(restored_through)},
                                        {"replayed_events", std::to_string(replayed)}});
     {
       std::lock_guard lock(mutex);
