@@ -55,7 +55,9 @@ def main() -> int:
     for s in a.sets:
         cmd += ["--set", s]
     t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    log_path = a.data_dir.rstrip("/") + ".restart.log"
+    log = open(log_path, "w")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
     port = None
     for line in proc.stdout:
         m = re.search(r"listening on .*:(\d+)", line)
@@ -100,6 +102,12 @@ def main() -> int:
     print(f"peak RSS {peak_rss_kib(proc.pid) / 1024:.0f} MiB")
     proc.send_signal(signal.SIGKILL if a.kill else signal.SIGTERM)
     proc.wait(timeout=600)
+    log.close()
+    # The server's own account of the phases (wall-clock stamps of its log).
+    with open(log_path) as f:
+        for line in f:
+            if re.search(r'msg="(storage opened|engine restored|recommender restored|shoppulse started)"', line):
+                print("log:", line.strip())
     return 0
 
 

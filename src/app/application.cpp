@@ -117,10 +117,17 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
   std::unique_ptr<Application> app(new Application());
   State& s = *app->state_;
   s.config = config;
+  // Both happen before the HTTP server exists: on a large data dir they are
+  // the part of a restart no health probe can see, so their time is logged.
+  const auto opening = std::chrono::steady_clock::now();
   auto storage = open_rocksdb_store(config.eventlog);
   if (!storage) return std::move(storage).error();
   s.storage = std::move(storage).value();
+  const auto opened = std::chrono::steady_clock::now();
   if (auto loaded = load_dictionary(*s.storage, s.dictionary); !loaded) return std::move(loaded).error();
+  const auto loaded = std::chrono::steady_clock::now();
+  auto ms = [](auto d) { return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()); };
+  kLog.info("storage opened", {{"open_ms", ms(opened - opening)}, {"dictionary_ms", ms(loaded - opened)}});
   s.ring = std::make_unique<SpscRing<Event>>(config.ring_capacity);
   s.ingestor = std::make_unique<Ingestor>(config.ingest, *s.storage, s.dictionary, *s.ring, s.clock, s.metrics);
   api::SequenceGate& gate = s.gate;
