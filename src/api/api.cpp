@@ -1250,11 +1250,12 @@ ApiResponse error_response(const Error& error) {
 }
 
 std::string render_broadcast(const WindowSnapshot& snap, const Dictionary& dict, TimestampMs now_ms,
-                             std::string_view currency) {
+                             std::string_view currency, Sequence logged_sequence) {
   JsonWriter w;
   w.begin_object().field("type", "snapshot").field("currency", currency);
   write_window(w, snap.window(WindowSpan::m5), snap, dict, now_ms);
   w.field("events_applied", snap.events_applied);
+  write_coverage(w, snap.applied_through, logged_sequence);
   w.key("windows").begin_object();
   for (std::size_t i = 0; i < kWindowSpanCount; ++i) {
     const WindowView& v = snap.windows[i];

@@ -150,11 +150,13 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
   EngineRunner& engine = *s.engine;
   const Dictionary& dictionary = s.dictionary;
   const Clock& clock = s.clock;
+  const EventLog& log = *s.storage;
   s.http = std::make_unique<HttpServer>(
       config.http, *s.handler,
-      [&engine, &dictionary, &clock, currency = config.api.currency]() {
+      [&engine, &dictionary, &clock, &log, currency = config.api.currency]() {
+        const Sequence logged = log.next_sequence() - 1;  // first: what the snapshot is compared with
         return std::make_shared<const std::string>(
-            api::render_broadcast(*engine.latest(), dictionary, clock.now_ms(), currency));
+            api::render_broadcast(*engine.latest(), dictionary, clock.now_ms(), currency, logged));
       },
       s.metrics);
   s.metrics.gauge("shoppulse_eventlog_bytes", "Estimated bytes of the event log on disk",

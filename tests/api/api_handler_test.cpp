@@ -927,6 +927,19 @@ TEST_CASE("real-time answers and the broadcast name the currency of their money 
   CHECK(std::string_view(message.root["currency"]) == "EUR");
 }
 
+TEST_CASE("the broadcast says which logged sequence it covers", "[api][coverage]") {
+  Rig rig;
+  load_known_stream(rig);
+  const Sequence logged = rig.store->next_sequence() - 1;
+  rig.wait_applied(logged);
+  Json caught_up(render_broadcast(*rig.engine->latest(), rig.dictionary, kNow, "CNY", logged));
+  CHECK(bool(caught_up.root["complete"]));
+  CHECK(std::uint64_t(caught_up.root["applied_sequence"]) == logged);
+  Json behind(render_broadcast(*rig.engine->latest(), rig.dictionary, kNow, "CNY", logged + 1));
+  CHECK_FALSE(bool(behind.root["complete"]));
+  CHECK(std::uint64_t(behind.root["logged_sequence"]) == logged + 1);
+}
+
 TEST_CASE("an uploaded data set loads through ingest, reporting bad lines by number", "[api][import]") {
   Rig rig;
   const std::string ts = std::to_string((kBase - 60000) / 1000);  // Taobao timestamps are seconds

@@ -87,9 +87,11 @@ std::unique_ptr<Handler> make_api_handler(ApiContext context);
 // The message the WebSocket broadcasts: the default window's real-time
 // fields at top level (as GET /api/analytics/real-time) plus every window
 // under "windows".
-// Money fields are in `currency` (ISO 4217), which the message carries.
+// Money fields are in `currency` (ISO 4217), which the message carries, and
+// it says which logged sequence it covers as every analytics answer does
+// (logged_sequence: the newest logged when it was rendered).
 std::string render_broadcast(const WindowSnapshot& snapshot, const Dictionary& dictionary, TimestampMs now_ms,
-                             std::string_view currency = "CNY");
+                             std::string_view currency = "CNY", Sequence logged_sequence = 0);
 
 // The OpenAPI 3 description of every endpoint, served at /openapi.json.
 std::string_view openapi_document() noexcept;
