@@ -130,8 +130,8 @@ struct RecommendRunner::State {
   }
 
   // The latest checkpoint when it decodes under this configuration, else
-  // empty. Decoded on a helper thread while this thread answers queued
-  // queries from an empty Recommender; the helper owns what it decodes until
+  // empty. Decoded on a decoder thread of its own while this thread answers queued
+  // queries from an empty Recommender; the decoder thread owns what it decodes until
   // it hands it over under the mutex.
   Recommender restore() {
     set_state("restoring");

@@ -119,9 +119,9 @@ struct EngineRunner::State {
 
   void run_queries(const WindowEngine& engine) { queries.run_all(engine); }
 
-  // The latest usable checkpoint, decoded on a helper thread while this
+  // The latest usable checkpoint, decoded on a decoder thread of its own while this
   // thread answers queued queries from an empty engine (decoding a large
-  // checkpoint takes seconds). The helper owns what it decodes until it hands
+  // checkpoint takes seconds). The decoder thread owns what it decodes until it hands
   // it over under the mutex.
   std::optional<WindowEngine> load_checkpoint() {
     std::optional<WindowEngine> loaded;

@@ -11,7 +11,7 @@
 // Personal queries run as tasks on the recommend thread between
 // batches, so a query answered after an event was offered reflects it
 // (offer → applied is one loop iteration, well under a second). No query
-// waits for the start-up: while the checkpoint is decoded (on a helper
+// waits for the start-up: while the checkpoint is decoded (on a decoder
 // thread) they run against an empty Recommender, during the replay between
 // log chunks against the state as far as it got.
 // Nothing is lost when the hand-off ring is full: offer() drops, and the
