@@ -111,12 +111,23 @@ void write_window(JsonWriter& w, const WindowView& v, const WindowSnapshot& snap
   write_ranked(w, "locations", "location", "events", v.locations, dict, IdKind::location);
 }
 
+// What every analytics answer says about its coverage of the log:
+// applied_sequence is the newest logged event the state it was computed from
+// reflects, logged_sequence the newest logged when the request arrived, and
+// complete whether the answer covers every event logged by then (and, for
+// filtered answers, whether the event buffer still held the whole range).
+void write_coverage(JsonWriter& w, Sequence applied, Sequence logged, bool buffer_complete = true) {
+  w.field("complete", buffer_complete && applied >= logged);
+  w.field("applied_sequence", applied).field("logged_sequence", logged);
+}
+
 std::string render_realtime(const WindowSnapshot& snap, WindowSpan span, const Dictionary& dict, TimestampMs now,
-                            std::string_view currency) {
+                            std::string_view currency, Sequence logged) {
   JsonWriter w;
   w.begin_object();
   write_window(w, snap.window(span), snap, dict, now);
   w.field("currency", currency);
+  write_coverage(w, snap.applied_through, logged);
   w.end_object();
   return w.take();
 }
@@ -155,14 +166,22 @@ Result<DrillDown> parse_drill_down(const Params& params, const Dictionary& dict)
   return out;
 }
 
-// The echo of a filtered answer: the filters, and whether the bounded event
-// buffer (windows.filter_buffer_events) still holds every event of the range.
+// The echo of a filtered answer: the filters, and where the bounded event
+// buffer (windows.filter_buffer_events) starts when it no longer holds every
+// event of the range (the answer is then not complete; see write_coverage).
 void write_drill_down(JsonWriter& w, const DrillDown& d) {
   w.key("filters").begin_object();
   for (const auto& [k, v] : d.given) w.field(k, v);
   w.end_object();
-  w.field("complete", d.complete);
   if (!d.complete && d.covered_from_ms != INT64_MIN) w.field("covered_from", format_iso8601(d.covered_from_ms));
+}
+
+// A client should ask again shortly: answers 503 with a one-second Retry-After.
+ApiResponse retry_soon(std::string detail) {
+  ApiResponse r = error_response(make_error(Errc::unavailable, std::move(detail)));
+  for (auto& [k, v] : r.headers)
+    if (k == "Retry-After") v = "1";
+  return r;
 }
 
 Error filters_disabled() {
@@ -174,6 +193,7 @@ struct Route {
   std::string method;
   std::vector<std::string> segments;  // "{}" matches one segment
   std::function<void(const ApiRequest&, const std::vector<std::string>&, Respond&)> handle;
+  Stages reads = 0;  // derived state the answer comes from; min_sequence= waits for it (0: not accepted)
 };
 
 std::vector<std::string> split_path(std::string_view path) {
@@ -187,6 +207,13 @@ std::vector<std::string> split_path(std::string_view path) {
   }
   return out;
 }
+
+// Minute rollups for an answer, and the applied sequence of the state they
+// came from.
+struct Minutes {
+  std::vector<MinuteRollup> rollups;
+  Sequence applied = 0;
+};
 
 class ApiHandler final : public Handler {
  public:
@@ -206,18 +233,23 @@ class ApiHandler final : public Handler {
     add("GET", "/api/system/logs", [this](auto& rq, auto& a, auto& r) { logs(rq, r); });
     add("POST", "/api/system/start-component/{}", [this](auto& rq, auto& a, auto& r) { component(a[0], true, r); });
     add("POST", "/api/system/stop-component/{}", [this](auto& rq, auto& a, auto& r) { component(a[0], false, r); });
-    add("GET", "/api/analytics/real-time", [this](auto& rq, auto& a, auto& r) { realtime(rq, r); });
-    add("GET", "/api/analytics/trends", [this](auto& rq, auto& a, auto& r) { trends(rq, r); });
-    add("GET", "/api/analytics/user/{}", [this](auto& rq, auto& a, auto& r) { user(a[0], r); });
-    add("GET", "/api/products/popular", [this](auto& rq, auto& a, auto& r) { popular(rq, std::nullopt, r); });
+    add("GET", "/api/ready", [this](auto& rq, auto& a, auto& r) { ready(r); });
+    add("GET", "/api/analytics/real-time", [this](auto& rq, auto& a, auto& r) { realtime(rq, r); }, kWindows);
+    add("GET", "/api/analytics/trends", [this](auto& rq, auto& a, auto& r) { trends(rq, r); }, kWindows);
+    add("GET", "/api/analytics/user/{}", [this](auto& rq, auto& a, auto& r) { user(a[0], r); },
+        kWindows | kRecommender);
+    add("GET", "/api/products/popular", [this](auto& rq, auto& a, auto& r) { popular(rq, std::nullopt, r); },
+        kWindows);
     add("GET", "/api/products/categories/{}/popular",
-        [this](auto& rq, auto& a, auto& r) { popular(rq, a[0], r); });
+        [this](auto& rq, auto& a, auto& r) { popular(rq, a[0], r); }, kWindows);
     add("POST", "/api/events", [this](auto& rq, auto& a, auto& r) { ingest(rq, r); });
     add("GET", "/api/products/recommendations/user/{}",
-        [this](auto& rq, auto& a, auto& r) { recommendations(rq, a[0], r); });
-    add("GET", "/api/products/{}/similar", [this](auto& rq, auto& a, auto& r) { similar(rq, a[0], r); });
-    add("GET", "/api/products/trending", [this](auto& rq, auto& a, auto& r) { trending(rq, r); });
-    add("GET", "/api/analytics/propensity", [this](auto& rq, auto& a, auto& r) { top_propensity(rq, r); });
+        [this](auto& rq, auto& a, auto& r) { recommendations(rq, a[0], r); }, kRecommender);
+    add("GET", "/api/products/{}/similar", [this](auto& rq, auto& a, auto& r) { similar(rq, a[0], r); },
+        kRecommender);
+    add("GET", "/api/products/trending", [this](auto& rq, auto& a, auto& r) { trending(rq, r); }, kRecommender);
+    add("GET", "/api/analytics/propensity", [this](auto& rq, auto& a, auto& r) { top_propensity(rq, r); },
+        kRecommender);
     add("POST", "/api/import", [this](auto& rq, auto& a, auto& r) { import(rq, r); });
     add("GET", "/openapi.json", [](auto& rq, auto& a, auto& r) {
       ApiResponse resp;
@@ -258,6 +290,7 @@ class ApiHandler final : public Handler {
       }
       const bool head_as_get = request.method == "HEAD" && route.method == "GET";
       if (route.method != request.method && !head_as_get) continue;
+      if (route.reads != 0) return after_min_sequence(route, std::move(request), std::move(args), std::move(respond));
       route.handle(request, args, respond);
       return;
     }
@@ -272,8 +305,55 @@ class ApiHandler final : public Handler {
 
  private:
   using Fn = std::function<void(const ApiRequest&, const std::vector<std::string>&, Respond&)>;
-  void add(std::string method, std::string_view path, Fn fn) {
-    routes_.push_back(Route{std::move(method), split_path(path), std::move(fn)});
+  void add(std::string method, std::string_view path, Fn fn, Stages reads = 0) {
+    routes_.push_back(Route{std::move(method), split_path(path), std::move(fn), reads});
+  }
+
+  // The newest logged sequence; answers are complete when they reflect it.
+  Sequence logged_sequence() const {
+    if (ctx_.log) {
+      const Sequence next = ctx_.log->next_sequence();
+      return next > 0 ? next - 1 : 0;
+    }
+    return ctx_.ingestor.stats().last_sequence;
+  }
+
+  // Read-your-writes: with min_sequence=N (the last_sequence a POST returned)
+  // the route runs once the state it reads has applied N, through the gate's
+  // completion, never by holding this thread; after api.max_wait, 503.
+  void after_min_sequence(const Route& route, ApiRequest request, std::vector<std::string> args, Respond respond) {
+    const auto params = parse_query(request.query);
+    const auto text = param(params, "min_sequence");
+    if (!text) return route.handle(request, args, respond);
+    Sequence wanted = 0;
+    if (text->empty() || text->size() > 19 ||
+        !std::all_of(text->begin(), text->end(), [](char c) { return c >= '0' && c <= '9'; }))
+      return respond(error_response(
+          make_error(Errc::invalid_argument, "must be a sequence number (the last_sequence of a POST)", "min_sequence")));
+    wanted = std::stoull(*text);
+    if (!ctx_.gate)
+      return respond(error_response(make_error(Errc::invalid_argument, "not supported here", "min_sequence")));
+    const Sequence logged = logged_sequence();
+    if (wanted > logged)
+      return respond(error_response(make_error(
+          Errc::invalid_argument,
+          "beyond the newest logged sequence " + std::to_string(logged) + "; it may never be applied",
+          "min_sequence")));
+    const std::int64_t max_wait = ctx_.config.max_wait_ms;
+    SequenceGate& gate = *ctx_.gate;
+    const Stages reads = route.reads;
+    auto waited = gate.wait(reads, wanted, std::chrono::milliseconds(max_wait),
+                            [&route, request = std::move(request), args = std::move(args), respond, wanted, max_wait,
+                             reads, &gate](bool ready) mutable {
+                              if (ready) return route.handle(request, args, respond);
+                              Sequence applied = ~Sequence{0};
+                              if (reads & kWindows) applied = std::min(applied, gate.applied(Stage::windows));
+                              if (reads & kRecommender) applied = std::min(applied, gate.applied(Stage::recommender));
+                              respond(retry_soon("min_sequence " + std::to_string(wanted) +
+                                                 " not applied within " + std::to_string(max_wait) +
+                                                 " ms (api.max_wait); applied through " + std::to_string(applied)));
+                            });
+    if (!waited) respond(error_response(waited.error()));
   }
 
   void service_info(Respond& respond) {
@@ -309,14 +389,88 @@ class ApiHandler final : public Handler {
     w.end_object();
   }
 
+  // Where derived state stands against the log after a start.
+  struct Progress {
+    EngineStats windows;
+    RecommendRunnerStats recommender;
+    Sequence logged = 0;
+    // starting (a checkpoint is being decoded), replaying (the log after it
+    // is being applied), or caught_up.
+    std::string_view phase() const {
+      if (windows.state == "starting" || windows.state == "stopped" || recommender.state == "restoring" ||
+          recommender.state == "stopped")
+        return "starting";
+      if (!windows.caught_up || !recommender.caught_up) return "replaying";
+      return "caught_up";
+    }
+    Sequence applied() const { return std::min(windows.applied_through, recommender.applied_through); }
+  };
+
+  Progress progress() const {
+    Progress p;
+    p.logged = logged_sequence();  // first: what the state is compared with
+    p.windows = ctx_.engine.stats();
+    p.recommender = ctx_.recommend.stats();
+    return p;
+  }
+
+  static void write_progress(JsonWriter& w, const Progress& p) {
+    w.key("derived_state").begin_object();
+    w.field("applied_sequence", p.applied()).field("logged_sequence", p.logged);
+    const Sequence behind = p.logged > p.applied() ? p.logged - p.applied() : 0;
+    w.field("events_behind", behind);
+    w.key("windows").begin_object().field("state", p.windows.state).field("caught_up", p.windows.caught_up);
+    w.field("applied_sequence", p.windows.applied_through).field("replay_target", p.windows.replay_target);
+    w.field("replayed_events", p.windows.replayed_events).end_object();
+    w.key("recommender").begin_object().field("state", p.recommender.state);
+    w.field("caught_up", p.recommender.caught_up).field("applied_sequence", p.recommender.applied_through);
+    w.field("replay_target", p.recommender.replay_target);
+    w.field("replayed_events", p.recommender.replayed_events).end_object();
+    w.end_object();
+  }
+
+  // Liveness: always 200 while the process answers. The status says
+  // starting / replaying until derived state has caught up with the log
+  // after a start, degraded while a component is unhealthy, else healthy.
   void health(Respond& respond) {
+    const Progress p = progress();
     const auto comps = ctx_.system.components();
     const bool all = std::all_of(comps.begin(), comps.end(), [](const auto& c) { return c.healthy; });
+    std::string_view status = "healthy";
+    if (!all) status = "degraded";
+    else if (p.phase() != "caught_up") status = p.phase();
     JsonWriter w;
-    w.begin_object().field("status", all ? "healthy" : "degraded");
+    w.begin_object().field("status", status);
+    write_progress(w, p);
     write_components(w, comps);
     w.field("timestamp", format_iso8601(ctx_.clock.now_ms())).end_object();
     respond(json_response(200, w.take()));
+  }
+
+  // Readiness: 503 with the reason and Retry-After until the windows and the
+  // recommender have caught up with the log after a start (and while the
+  // stream processor is failed), then 200.
+  void ready(Respond& respond) {
+    const Progress p = progress();
+    const bool failed = p.windows.state == "failed";
+    const std::string_view phase = p.phase();
+    const bool ok = !failed && phase == "caught_up";
+    JsonWriter w;
+    w.begin_object().field("ready", ok).field("status", ok ? std::string_view("ready") : failed ? "failed" : phase);
+    if (!ok) {
+      std::string reason;
+      if (failed) reason = "the stream processor failed and is restarting: " + p.windows.last_error;
+      else if (phase == "starting") reason = "restoring derived state from its checkpoints";
+      else
+        reason = "replaying the event log: applied " + std::to_string(p.applied()) + " of " +
+                 std::to_string(p.logged);
+      w.field("reason", reason);
+    }
+    write_progress(w, p);
+    w.field("timestamp", format_iso8601(ctx_.clock.now_ms())).end_object();
+    ApiResponse r = json_response(ok ? 200 : 503, w.take());
+    if (!ok) r.headers.emplace_back("Retry-After", "1");
+    respond(std::move(r));
   }
 
   void status(Respond& respond) {
@@ -412,16 +566,17 @@ class ApiHandler final : public Handler {
           make_error(Errc::invalid_argument, "must be one of 1m, 5m, 15m, 1h, 24h; got \"" + *w + "\"", "window")));
     auto drill = parse_drill_down(params, ctx_.dictionary);
     if (!drill) return respond(error_response(drill.error()));
-    if (drill->any()) return realtime_filtered(std::move(drill).value(), span, respond);
-    respond(json_response(
-        200, render_realtime(*ctx_.engine.latest(), span, ctx_.dictionary, ctx_.clock.now_ms(), ctx_.config.currency)));
+    const Sequence logged = logged_sequence();
+    if (drill->any()) return realtime_filtered(std::move(drill).value(), span, logged, respond);
+    respond(json_response(200, render_realtime(*ctx_.engine.latest(), span, ctx_.dictionary, ctx_.clock.now_ms(),
+                                               ctx_.config.currency, logged)));
   }
 
   // Recomputed over the engine's event buffer, on the engine thread.
-  void realtime_filtered(DrillDown drill, WindowSpan span, Respond& respond) {
+  void realtime_filtered(DrillDown drill, WindowSpan span, Sequence logged, Respond& respond) {
     const Dictionary& dict = ctx_.dictionary;
     const Clock& clock = ctx_.clock;
-    auto queued = ctx_.engine.run_on_engine([drill = std::move(drill), span, respond, &dict, &clock,
+    auto queued = ctx_.engine.run_on_engine([drill = std::move(drill), span, respond, &dict, &clock, logged,
                                              currency = ctx_.config.currency](const WindowEngine& e) mutable {
       const auto fv = e.filtered_view(drill.filter, span);
       if (!fv) return respond(error_response(filters_disabled()));
@@ -434,6 +589,7 @@ class ApiHandler final : public Handler {
       write_window(w, fv->view, at, dict, clock.now_ms());
       w.field("currency", currency);
       write_drill_down(w, drill);
+      write_coverage(w, e.applied_through(), logged, drill.complete);
       w.end_object();
       respond(json_response(200, w.take()));
     });
@@ -444,23 +600,26 @@ class ApiHandler final : public Handler {
   // minute rollups of the matching events rebuilt from the engine's event
   // buffer on the engine thread (recording the buffer's coverage in drill).
   void trend_minutes(std::shared_ptr<DrillDown> drill, std::int64_t from, std::int64_t to,
-                     std::function<void(Result<std::vector<MinuteRollup>>)> done) {
+                     std::function<void(Result<Minutes>)> done) {
     if (!drill) return collect_minutes(from, to, std::move(done));
     auto queued = ctx_.engine.run_on_engine([drill, from, to, done](const WindowEngine& e) {
       auto fm = e.filtered_minutes(drill->filter, from, to, /*breakdowns=*/false);  // trends read users only
       if (!fm) return done(filters_disabled());
       drill->complete = fm->complete;
       drill->covered_from_ms = fm->covered_from_ms;
-      done(std::move(fm->minutes));
+      done(Minutes{std::move(fm->minutes), e.applied_through()});
     });
     if (!queued) done(queued.error());
   }
 
   // Collects rollups for [from, to): closed minutes from the store, minutes
   // still open from the engine thread; then calls done on the engine thread
-  // (or inline when nothing is open).
-  void collect_minutes(std::int64_t from, std::int64_t to,
-                       std::function<void(Result<std::vector<MinuteRollup>>)> done) {
+  // (or inline when nothing is open). The applied sequence reported is the
+  // snapshot's read before the store, which the store's minutes cover
+  // (closed minutes are written before each snapshot is published).
+  void collect_minutes(std::int64_t from, std::int64_t to, std::function<void(Result<Minutes>)> done) {
+    const auto snap = ctx_.engine.latest();
+    const Sequence applied = snap->applied_through;
     std::map<std::int64_t, MinuteRollup> minutes;
     Error failure{Errc::internal, {}, {}, 0};
     bool failed = false;
@@ -475,26 +634,25 @@ class ApiHandler final : public Handler {
     });
     if (!scanned) return done(scanned.error());
     if (failed) return done(failure);
-    const auto snap = ctx_.engine.latest();
     // Minutes at or after the watermark's minute may still change in the engine.
     const std::int64_t first_open = snap->watermark_ms > 0 ? snap->watermark_ms / kMinuteMs - 1 : to;
     if (to <= first_open) {
-      std::vector<MinuteRollup> out;
-      for (auto& [m, r] : minutes) out.push_back(std::move(r));
+      Minutes out{{}, applied};
+      for (auto& [m, r] : minutes) out.rollups.push_back(std::move(r));
       return done(std::move(out));
     }
     auto shared = std::make_shared<std::map<std::int64_t, MinuteRollup>>(std::move(minutes));
-    auto queued = ctx_.engine.run_on_engine([shared, from, to, first_open, done](const WindowEngine& engine) {
+    auto queued = ctx_.engine.run_on_engine([shared, from, to, first_open, applied, done](const WindowEngine& engine) {
       for (std::int64_t m = std::max(from, first_open); m < to; ++m)
         if (auto r = engine.minute_rollup(m)) (*shared)[m] = std::move(*r);
-      std::vector<MinuteRollup> out;
-      for (auto& [m, r] : *shared) out.push_back(std::move(r));
+      Minutes out{{}, applied};
+      for (auto& [m, r] : *shared) out.rollups.push_back(std::move(r));
       done(std::move(out));
     });
     if (!queued) {
       // Engine stopped: answer from history alone.
-      std::vector<MinuteRollup> out;
-      for (auto& [m, r] : *shared) out.push_back(std::move(r));
+      Minutes out{{}, applied};
+      for (auto& [m, r] : *shared) out.rollups.push_back(std::move(r));
       done(std::move(out));
     }
   }
@@ -552,10 +710,11 @@ class ApiHandler final : public Handler {
     auto parsed_drill = parse_drill_down(params, ctx_.dictionary);
     if (!parsed_drill) return respond(error_response(parsed_drill.error()));
     auto drill = parsed_drill->any() ? std::make_shared<DrillDown>(std::move(parsed_drill).value()) : nullptr;
+    const Sequence logged = logged_sequence();
     trend_minutes(drill, from_min, to_min, [respond, from_min, to_min, step_min, step_text, horizon,
-                                            complete_before_min, drill](auto result) mutable {
+                                            complete_before_min, drill, logged](auto result) mutable {
       if (!result) return respond(error_response(result.error()));
-      const auto points = aggregate_trend(*result, from_min, to_min, step_min);
+      const auto points = aggregate_trend(result->rollups, from_min, to_min, step_min);
       std::size_t complete = 0;
       while (complete < points.size() &&
              points[complete].start_ms / kMinuteMs + step_min <= complete_before_min)
@@ -624,6 +783,7 @@ class ApiHandler final : public Handler {
         w.end_array().end_object();
       }
       if (drill) write_drill_down(w, *drill);
+      write_coverage(w, result->applied, logged, !drill || drill->complete);
       w.end_object();
       respond(json_response(200, w.take()));
     });
@@ -635,11 +795,20 @@ class ApiHandler final : public Handler {
     const Dictionary& dict = ctx_.dictionary;
     std::string currency = ctx_.config.currency;
     EngineRunner& engine = ctx_.engine;
+    const Sequence logged = logged_sequence();
     // The propensity lives on the recommend thread, the profile on the engine
-    // thread: ask one, then the other.
-    auto with_propensity = [id = *id, user_id, respond, &dict, currency, &engine](std::optional<double> propensity) {
-      auto queued = engine.run_on_engine([id, user_id, respond, &dict, currency, propensity](const WindowEngine& e) {
+    // thread: ask one, then the other. applied: the recommender's, or no
+    // bound when it could not be asked.
+    auto with_propensity = [id = *id, user_id, respond, &dict, currency, &engine, logged](
+                               std::optional<double> propensity, Sequence recommender_applied) {
+      auto queued = engine.run_on_engine([id, user_id, respond, &dict, currency, propensity, logged,
+                                          recommender_applied](const WindowEngine& e) {
+      const Sequence applied = std::min(e.applied_through(), recommender_applied);
       auto profile = e.user_profile(id);
+      if (!profile && applied < logged)
+        // Known to the dictionary, not yet to the state still replaying.
+        return respond(retry_soon("user " + user_id + " not yet in derived state, which has applied " +
+                                  std::to_string(applied) + " of " + std::to_string(logged) + " logged events"));
       if (!profile) return respond(error_response(make_error(Errc::not_found, "unknown user: " + user_id)));
       JsonWriter w;
       w.begin_object().field("user_id", user_id);
@@ -672,15 +841,17 @@ class ApiHandler final : public Handler {
         w.field("timestamp", format_iso8601(ev.time_ms)).field("sequence", ev.sequence);
         w.end_object();
       }
-      w.end_array().end_object();
+      w.end_array();
+      write_coverage(w, applied, logged);
+      w.end_object();
       respond(json_response(200, w.take()));
       });
       if (!queued) respond(error_response(queued.error()));
     };
     auto asked = ctx_.recommend.run_on_recommender([id = *id, with_propensity](const Recommender& r) {
-      with_propensity(r.propensity().propensity(id));
+      with_propensity(r.propensity().propensity(id), r.applied_through());
     });
-    if (!asked) with_propensity(std::nullopt);
+    if (!asked) with_propensity(std::nullopt, ~Sequence{0});
   }
 
   void popular(const ApiRequest& rq, std::optional<std::string> category_path, Respond& respond) {
@@ -725,10 +896,11 @@ class ApiHandler final : public Handler {
     const std::int64_t from_min = to_min - window_ms / kMinuteMs;
     const Dictionary& dict = ctx_.dictionary;
     const std::size_t n = *limit;
+    const Sequence logged = logged_sequence();
     collect_minutes(from_min, to_min,
-                    [respond, type, category, n, &dict, from_min, to_min, category_text](auto result) mutable {
+                    [respond, type, category, n, &dict, from_min, to_min, category_text, logged](auto result) mutable {
                       if (!result) return respond(error_response(result.error()));
-                      const auto top = top_products(*result, type, category, n);
+                      const auto top = top_products(result->rollups, type, category, n);
                       JsonWriter w;
                       w.begin_object().key("products").begin_array();
                       for (const ProductRank& p : top) {
@@ -741,6 +913,7 @@ class ApiHandler final : public Handler {
                       w.field("end", format_iso8601(to_min * kMinuteMs));
                       w.field("event_type", type ? to_string(*type) : std::string_view("all"));
                       if (category_text) w.field("category_id", *category_text);
+                      write_coverage(w, result->applied, logged);
                       w.end_object();
                       respond(json_response(200, w.take()));
                     });
@@ -868,13 +1041,15 @@ class ApiHandler final : public Handler {
     const auto user = ctx_.dictionary.find(IdKind::user, user_id);
     q.user = user.value_or(kNoId);
     const Dictionary& dict = ctx_.dictionary;
+    const Sequence logged = logged_sequence();
     auto queued = ctx_.recommend.run_on_recommender([q, user_id, algorithm, known = user.has_value(), respond,
-                                                     &dict](const Recommender& r) {
+                                                     &dict, logged](const Recommender& r) {
       const auto items = r.recommend(q);
       JsonWriter w;
       w.begin_object().field("user_id", user_id).field("algorithm", algorithm);
       w.field("cold_start", !known);
       write_recommendations(w, items, dict);
+      write_coverage(w, r.applied_through(), logged);
       w.end_object();
       respond(json_response(200, w.take()));
     });
@@ -889,10 +1064,13 @@ class ApiHandler final : public Handler {
     if (!product) return respond(error_response(make_error(Errc::not_found, "unknown product: " + product_id)));
     const Dictionary& dict = ctx_.dictionary;
     const std::size_t n = *limit;
-    auto queued = ctx_.recommend.run_on_recommender([id = *product, n, product_id, respond, &dict](const Recommender& r) {
+    const Sequence logged = logged_sequence();
+    auto queued = ctx_.recommend.run_on_recommender([id = *product, n, product_id, respond, &dict,
+                                                     logged](const Recommender& r) {
       JsonWriter w;
       w.begin_object().field("product_id", product_id).field("algorithm", "item_cf");
       write_recommendations(w, r.similar(id, n), dict);
+      write_coverage(w, r.applied_through(), logged);
       w.end_object();
       respond(json_response(200, w.take()));
     });
@@ -906,10 +1084,13 @@ class ApiHandler final : public Handler {
     auto category = optional_id(params, "category", IdKind::category);
     if (!category) return respond(error_response(category.error()));
     const Dictionary& dict = ctx_.dictionary;
-    auto queued = ctx_.recommend.run_on_recommender([n = *limit, c = *category, respond, &dict](const Recommender& r) {
+    const Sequence logged = logged_sequence();
+    auto queued = ctx_.recommend.run_on_recommender([n = *limit, c = *category, respond, &dict,
+                                                     logged](const Recommender& r) {
       JsonWriter w;
       w.begin_object().field("algorithm", "trending");
       write_recommendations(w, r.trending(n, c), dict);
+      write_coverage(w, r.applied_through(), logged);
       w.end_object();
       respond(json_response(200, w.take()));
     });
@@ -921,7 +1102,8 @@ class ApiHandler final : public Handler {
     auto limit = parse_limit(params, 10, ctx_.config.max_limit);
     if (!limit) return respond(error_response(limit.error()));
     const Dictionary& dict = ctx_.dictionary;
-    auto queued = ctx_.recommend.run_on_recommender([n = *limit, respond, &dict](const Recommender& r) {
+    const Sequence logged = logged_sequence();
+    auto queued = ctx_.recommend.run_on_recommender([n = *limit, respond, &dict, logged](const Recommender& r) {
       JsonWriter w;
       w.begin_object().key("users").begin_array();
       for (const auto& [user, p] : r.propensity().top_propensity(n)) {
@@ -930,7 +1112,9 @@ class ApiHandler final : public Handler {
       }
       w.end_array();
       w.field("trained_examples", r.propensity().trained_examples());
-      w.field("horizon_seconds", r.config().propensity.horizon_ms / 1000).end_object();
+      w.field("horizon_seconds", r.config().propensity.horizon_ms / 1000);
+      write_coverage(w, r.applied_through(), logged);
+      w.end_object();
       respond(json_response(200, w.take()));
     });
     if (!queued) respond(error_response(queued.error()));
@@ -1101,11 +1285,12 @@ ApiResponse error_response(const Error& error) {
 }
 
 std::string render_broadcast(const WindowSnapshot& snap, const Dictionary& dict, TimestampMs now_ms,
-                             std::string_view currency) {
+                             std::string_view currency, Sequence logged_sequence) {
   JsonWriter w;
   w.begin_object().field("type", "snapshot").field("currency", currency);
   write_window(w, snap.window(WindowSpan::m5), snap, dict, now_ms);
   w.field("events_applied", snap.events_applied);
+  write_coverage(w, snap.applied_through, logged_sequence);
   w.key("windows").begin_object();
   for (std::size_t i = 0; i < kWindowSpanCount; ++i) {
     const WindowView& v = snap.windows[i];

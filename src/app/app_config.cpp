@@ -78,6 +78,9 @@ void bind(config::Schema& s, AppConfig& c) {
   s.add_duration_ms("windows.publish_interval", &c.engine.publish_interval_ms, "Snapshot publish period", 10);
   s.add_duration_ms("windows.checkpoint_interval", &c.engine.checkpoint_interval_ms,
                     "Period of derived-state checkpoints", 1000);
+  s.add_uint("windows.checkpoint_every_events", &c.engine.checkpoint_every_events, "events",
+             "Also checkpoint after this many applied events, replayed ones included, so a process restarted more "
+             "often than checkpoint_interval still bounds its replay; 0 = by time only");
 
   s.add_bool("generator.enabled", &c.generator_enabled, "Start the built-in event generator at start-up");
   s.add_double("generator.events_per_second", &c.generator.events_per_second, "events/s",
@@ -119,9 +122,15 @@ void bind(config::Schema& s, AppConfig& c) {
   s.add_bool("recommend.checkpoint_in_background", &c.recommend_runner.checkpoint_in_background,
              "Periodic recommender checkpoints are serialised by a forked copy of the process, so queries wait only "
              "for the fork (pages written meanwhile are copied once); false = serialise on the recommend thread");
+  s.add_uint("recommend.checkpoint_every_events", &c.recommend_runner.checkpoint_every_events, "events",
+             "Also checkpoint after this many applied events, replayed ones included; 0 = by time only");
 
   s.add_string("api.currency", &c.api.currency, "ISO 4217 code reported beside money");
   s.add_size("api.max_limit", &c.api.max_limit, "entries", "Largest accepted limit= parameter", 1, 100000);
+  s.add_duration_ms("api.max_wait", &c.api.max_wait_ms,
+                    "Longest a request with min_sequence= waits for derived state to apply that sequence; then 503 "
+                    "with Retry-After",
+                    0);
 
   s.add_choice("log.level", &c.log_level, {"debug", "info", "warning", "error", "critical"},
                "Least severe level logged (env LOG_LEVEL)");

@@ -32,6 +32,7 @@ struct Application::State final : api::SystemControl {
   Dictionary dictionary;
   std::unique_ptr<SpscRing<Event>> ring;
   std::unique_ptr<Ingestor> ingestor;
+  api::SequenceGate gate;  // min_sequence= requests, fed by the engine and recommend threads
   std::unique_ptr<RecommendRunner> recommend;
   std::unique_ptr<EngineRunner> engine;
   std::unique_ptr<Generator> generator;
@@ -131,16 +132,27 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
                         "auth");
     }
   }
+  // Both happen before the HTTP server exists: on a large data dir they are
+  // the part of a restart no health probe can see, so their time is logged.
+  const auto opening = std::chrono::steady_clock::now();
   auto storage = open_rocksdb_store(config.eventlog);
   if (!storage) return std::move(storage).error();
   s.storage = std::move(storage).value();
+  const auto opened = std::chrono::steady_clock::now();
   if (auto loaded = load_dictionary(*s.storage, s.dictionary); !loaded) return std::move(loaded).error();
+  const auto loaded = std::chrono::steady_clock::now();
+  auto ms = [](auto d) { return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()); };
+  kLog.info("storage opened", {{"open_ms", ms(opened - opening)}, {"dictionary_ms", ms(loaded - opened)}});
   s.ring = std::make_unique<SpscRing<Event>>(config.ring_capacity);
   s.ingestor = std::make_unique<Ingestor>(config.ingest, *s.storage, s.dictionary, *s.ring, s.clock, s.metrics);
-  s.recommend = std::make_unique<RecommendRunner>(config.recommend, config.recommend_runner, *s.storage, *s.storage, s.clock);
+  api::SequenceGate& gate = s.gate;
+  RecommendRunnerConfig recommend_config = config.recommend_runner;
+  recommend_config.on_progress = [&gate](Sequence through) { gate.advance(api::Stage::recommender, through); };
+  s.recommend = std::make_unique<RecommendRunner>(config.recommend, recommend_config, *s.storage, *s.storage, s.clock);
   EngineRunnerConfig engine_config = config.engine;
   RecommendRunner& recommend = *s.recommend;
   engine_config.on_applied = [&recommend](std::span<const Event> events) { recommend.offer(events); };
+  engine_config.on_published = [&gate](Sequence through) { gate.advance(api::Stage::windows, through); };
   s.engine = std::make_unique<EngineRunner>(config.windows, engine_config, *s.ring, *s.storage, *s.storage,
                                             *s.storage, s.clock, s.metrics);
   Ingestor& ingestor = *s.ingestor;
@@ -149,15 +161,17 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
       s.clock);
   s.handler = api::make_api_handler(
       api::ApiContext{s.dictionary, *s.ingestor, *s.engine, *s.recommend, *s.storage, s, s.metrics, s.clock,
-                      config.api, s.storage.get()});
+                      config.api, s.storage.get(), s.storage.get(), &s.gate});
   EngineRunner& engine = *s.engine;
   const Dictionary& dictionary = s.dictionary;
   const Clock& clock = s.clock;
+  const EventLog& log = *s.storage;
   s.http = std::make_unique<HttpServer>(
       config.http, *s.handler,
-      [&engine, &dictionary, &clock, currency = config.api.currency]() {
+      [&engine, &dictionary, &clock, &log, currency = config.api.currency]() {
+        const Sequence logged = log.next_sequence() - 1;  // first: what the snapshot is compared with
         return std::make_shared<const std::string>(
-            api::render_broadcast(*engine.latest(), dictionary, clock.now_ms(), currency));
+            api::render_broadcast(*engine.latest(), dictionary, clock.now_ms(), currency, logged));
       },
       s.metrics, s.authorizer.get());
   s.metrics.gauge("shoppulse_eventlog_bytes", "Estimated bytes of the event log on disk",
@@ -183,6 +197,7 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
 Result<void> Application::start() {
   State& s = *state_;
   s.started_ms = s.clock.now_ms();
+  s.gate.start();
   s.recommend->start();
   s.engine->start();
   if (auto r = s.ingestor->start(); !r) return r;
@@ -199,10 +214,11 @@ Result<void> Application::start() {
 void Application::stop() {
   State& s = *state_;
   if (!s.http) return;
-  // Reverse dependency order: sources, front door, ingest (drains into the
+  // Reverse dependency order: sources, waiting requests, front door, ingest (drains into the
   // ring, so the engine must be consuming), then the engine (drains the ring,
   // flushes rollups, checkpoints).
   s.generator->stop();
+  s.gate.stop();  // answers the requests still waiting for min_sequence (503)
   s.http->stop();
   s.engine->resume();
   s.ingestor->stop();

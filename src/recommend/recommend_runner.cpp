@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "background_checkpoint.hpp"
@@ -51,6 +52,12 @@ struct RecommendRunner::State {
   std::thread background_writer;
   std::atomic<bool> background_done{false};
   std::atomic<bool> background_failed{false};
+  std::uint64_t queued_tasks = 0;  // ever queued; wakes the thread while a checkpoint decodes
+
+  // Recommend thread only.
+  Sequence checkpointed = 0;  // covered by the newest checkpoint written or restored
+  std::uint64_t applied_since_checkpoint = 0;
+  TimestampMs last_publish = 0;
 
   State(RecommenderConfig rc, RecommendRunnerConfig c, const EventLog& l, CheckpointStore& cp, const Clock& k)
       : recommender_config(std::move(rc)),
@@ -64,8 +71,10 @@ struct RecommendRunner::State {
   void run_queries(const Recommender& r) { queries.run_all(r); }
 
   void publish(const Recommender& r) {
+    last_publish = clock.now_ms();
     auto snap = std::make_shared<RecommendSnapshot>();
     snap->now_ms = r.now_ms();
+    snap->applied_through = r.applied_through();
     snap->popular = r.popular({config.snapshot_list_length, kNoId, kNoId});
     snap->trending = r.trending(config.snapshot_list_length);
     const TimestampMs wall = clock.now_ms();
@@ -109,20 +118,43 @@ struct RecommendRunner::State {
       }
       r.apply(events);
       n += events.size();
+      applied_since_checkpoint += events.size();
+      progressed(r);
+      // Between chunks (a start-up replay reads millions): queries see the
+      // state as far as it got, and a long read publishes and checkpoints.
+      run_queries(r);
+      if (clock.now_ms() - last_publish >= config.publish_interval_ms) publish(r);
+      if (checkpoint_due_by_count()) write_checkpoint(r);
       std::lock_guard lock(mutex);
-      stats.applied_through = r.applied_through();
+      if (stats.state == std::string_view("replaying")) stats.replayed_events += events.size();
       return more && !owner.stop_requested();
     });
     if (!read) kLog.warn("log read failed", {{"detail", read.error().detail}});
     return n;
   }
 
+  void progressed(const Recommender& r) {
+    {
+      std::lock_guard lock(mutex);
+      stats.applied_through = r.applied_through();
+    }
+    if (config.on_progress) config.on_progress(r.applied_through());
+  }
+
   void apply_popped(Recommender& r, std::span<const Event> events) {
+    const Sequence before = r.applied_through();
     const std::size_t reads =
         recommend_detail::apply_in_log_order(r, events, [&](Sequence until) { read_log(r, until); });
-    std::lock_guard lock(mutex);
-    stats.gap_reads += reads;
-    stats.applied_through = r.applied_through();
+    applied_since_checkpoint += r.applied_through() - before;
+    {
+      std::lock_guard lock(mutex);
+      stats.gap_reads += reads;
+    }
+    progressed(r);
+  }
+
+  bool checkpoint_due_by_count() const noexcept {
+    return config.checkpoint_every_events > 0 && applied_since_checkpoint >= config.checkpoint_every_events;
   }
 
   void set_state(const char* state) {
@@ -130,21 +162,52 @@ struct RecommendRunner::State {
     stats.state = state;
   }
 
-  // The latest checkpoint when it decodes under this configuration, else empty.
+  // The latest checkpoint when it decodes under this configuration, else
+  // empty. Decoded on a decoder thread of its own while this thread answers queued
+  // queries from an empty Recommender; the decoder thread owns what it decodes until
+  // it hands it over under the mutex.
   Recommender restore() {
     set_state("restoring");
-    auto cp = checkpoints.get_checkpoint(kCheckpointName);
-    if (!cp) {
-      kLog.warn("checkpoint read failed, replaying the whole log", {{"detail", cp.error().detail}});
-    } else if (*cp) {
-      auto restored = Recommender::restore(recommender_config, (*cp)->bytes);
-      if (restored) {
-        std::lock_guard lock(mutex);
-        stats.restored_through = restored.value().applied_through();
-        return std::move(restored).value();
+    std::optional<Recommender> loaded;
+    bool decoded = false;  // guarded by mutex
+    std::thread decoder([&] {
+      std::optional<Recommender> out;
+      try {
+        auto cp = checkpoints.get_checkpoint(kCheckpointName);
+        if (!cp) {
+          kLog.warn("checkpoint read failed, replaying the whole log", {{"detail", cp.error().detail}});
+        } else if (*cp) {
+          auto restored = Recommender::restore(recommender_config, (*cp)->bytes);
+          if (restored) out.emplace(std::move(restored).value());
+          else kLog.warn("checkpoint unusable, replaying the whole log", {{"detail", restored.error().detail}});
+        }
+      } catch (const std::exception& e) {
+        kLog.warn("checkpoint unusable, replaying the whole log", {{"detail", e.what()}});
+        out.reset();
       }
-      kLog.warn("checkpoint unusable, replaying the whole log", {{"detail", restored.error().detail}});
+      {
+        std::lock_guard lock(mutex);
+        loaded = std::move(out);
+        decoded = true;
+        if (loaded) stats.restored_through = loaded->applied_through();
+      }
+      wake.notify_all();
+    });
+    {
+      const Recommender stand_in(recommender_config);
+      std::uint64_t served = ~std::uint64_t{0};
+      std::unique_lock lock(mutex);
+      for (;;) {
+        wake.wait(lock, [&] { return decoded || queued_tasks != served; });
+        if (decoded) break;
+        served = queued_tasks;
+        lock.unlock();
+        run_queries(stand_in);
+        lock.lock();
+      }
     }
+    decoder.join();
+    if (loaded) return std::move(*loaded);
     return Recommender(recommender_config);
   }
 
@@ -175,11 +238,15 @@ struct RecommendRunner::State {
   // Falls back to the foreground when the fork fails.
   void checkpoint_in_background(const Recommender& r, Sequence& written_through) {
     if (background_failed.exchange(false, std::memory_order_relaxed)) written_through = 0;
-    if (r.applied_through() == written_through) return;
+    if (r.applied_through() == written_through) {
+      applied_since_checkpoint = 0;
+      return;
+    }
     if (background_writer.joinable()) {
       if (!background_done.load(std::memory_order_acquire)) return;
       join_background();
     }
+    applied_since_checkpoint = 0;  // a failed write is retried after as many events again
     const TimestampMs started = clock.now_ms();
     if (auto forked = background.start(r); !forked) {
       kLog.warn("background checkpoint unavailable, writing in the foreground", {{"detail", forked.error().detail}});
@@ -203,7 +270,10 @@ struct RecommendRunner::State {
   }
 
   // Skipped when nothing was applied since the last one.
+  void write_checkpoint(const Recommender& r) { write_checkpoint(r, checkpointed); }
+
   void write_checkpoint(const Recommender& r, Sequence& written_through) {
+    applied_since_checkpoint = 0;  // a failed write is retried after as many events again
     join_background();  // never let an older checkpoint land after this one
     if (background_failed.exchange(false, std::memory_order_relaxed)) written_through = 0;
     if (r.applied_through() == written_through) return;
@@ -216,10 +286,19 @@ struct RecommendRunner::State {
 
   void run() {
     Recommender r = restore();
-    Sequence checkpointed = r.applied_through();
-    set_state("replaying");
+    checkpointed = r.applied_through();
+    {
+      std::lock_guard lock(mutex);
+      stats.state = "replaying";
+      stats.replayed_events = 0;
+      stats.caught_up = false;
+      stats.replay_target = log.next_sequence() - 1;
+    }
+    publish(r);
+    progressed(r);
+    const Sequence restored_through = checkpointed;
     const std::uint64_t replayed = read_log(r, 0);
-    kLog.info("recommender restored", {{"from_checkpoint", std::to_string(checkpointed)},
+    kLog.info("recommender restored", {{"from_checkpoint", std::to_string(restored_through)},
                                        {"replayed_events", std::to_string(replayed)}});
     {
       std::lock_guard lock(mutex);
@@ -227,9 +306,12 @@ struct RecommendRunner::State {
       stats.state = "running";
     }
     publish(r);
+    {
+      std::lock_guard lock(mutex);
+      stats.caught_up = true;
+    }
     std::vector<Event> buffer(kPopBatch);
-    TimestampMs last_publish = clock.now_ms();
-    TimestampMs last_checkpoint = last_publish;
+    TimestampMs last_checkpoint = clock.now_ms();
     unsigned idle = 0;
     for (;;) {
       bool stopping;
@@ -250,7 +332,8 @@ struct RecommendRunner::State {
         publish(r);
         last_publish = now;
       }
-      if (config.checkpoint_interval_ms > 0 && now - last_checkpoint >= config.checkpoint_interval_ms) {
+      if ((config.checkpoint_interval_ms > 0 && now - last_checkpoint >= config.checkpoint_interval_ms) ||
+          checkpoint_due_by_count()) {
         if (config.checkpoint_in_background) checkpoint_in_background(r, checkpointed);
         else write_checkpoint(r, checkpointed);
         last_checkpoint = now;
@@ -258,7 +341,7 @@ struct RecommendRunner::State {
       if (n == 0) {
         if (stopping) {
           publish(r);
-          write_checkpoint(r, checkpointed);
+          write_checkpoint(r);
           return;
         }
         if (++idle < 32) {
@@ -316,6 +399,7 @@ Result<void> RecommendRunner::run_on_recommender(std::function<void(const Recomm
     std::lock_guard lock(s.mutex);
     if (!s.owner.accepting()) return make_error(Errc::unavailable, "recommender is stopped");
     if (auto pushed = s.queries.push(std::move(task)); !pushed) return pushed;
+    ++s.queued_tasks;
   }
   s.wake.notify_all();
   return {};

@@ -4,6 +4,8 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -36,6 +38,10 @@ struct EngineRunner::State {
   EngineStats stats;
   OwnerThread owner;
   TaskQueue<WindowEngine> queries;  // point queries, run between batches
+  std::uint64_t queued_tasks = 0;   // ever queued; wakes the thread while a checkpoint decodes
+
+  // Engine thread only.
+  std::uint64_t applied_since_checkpoint = 0;
 
   State(WindowConfig wc, EngineRunnerConfig c, SpscRing<Event>& r, EventLog& l, RollupStore& ro,
         CheckpointStore& cp, const Clock& k, MetricsRegistry& m)
@@ -62,10 +68,14 @@ struct EngineRunner::State {
   void publish(const WindowEngine& engine) {
     auto snap = engine.snapshot();
     const WindowMemory memory = engine.memory();
-    std::lock_guard lock(mutex);
-    latest = std::move(snap);
-    stats.applied_through = engine.applied_through();
-    stats.memory = memory;
+    const Sequence through = engine.applied_through();
+    {
+      std::lock_guard lock(mutex);
+      latest = std::move(snap);
+      stats.applied_through = through;
+      stats.memory = memory;
+    }
+    if (config.on_published) config.on_published(through);
   }
 
   void flush_rollups(WindowEngine& engine) {
@@ -78,7 +88,12 @@ struct EngineRunner::State {
     if (!put) throw std::runtime_error("rollup write failed: " + put.error().detail);
   }
 
+  bool checkpoint_due_by_count() const noexcept {
+    return config.checkpoint_every_events > 0 && applied_since_checkpoint >= config.checkpoint_every_events;
+  }
+
   void write_checkpoint(const WindowEngine& engine) {
+    applied_since_checkpoint = 0;  // a failed write is retried after as many events again
     auto put = checkpoints.put_checkpoint(kCheckpointName, Checkpoint{engine.applied_through(), engine.checkpoint()});
     if (!put) {
       kLog.warn("checkpoint failed", {{"detail", put.error().detail}});
@@ -86,6 +101,7 @@ struct EngineRunner::State {
     }
     std::lock_guard lock(mutex);
     stats.last_checkpoint_ms = clock.now_ms();
+    ++stats.checkpoints;
   }
 
   // Like the log's retention, age counts back from the newest event.
@@ -105,26 +121,87 @@ struct EngineRunner::State {
 
   void run_queries(const WindowEngine& engine) { queries.run_all(engine); }
 
-  WindowEngine restore() {
-    set_state("replaying");
-    std::optional<WindowEngine> engine;
-    auto cp = checkpoints.get_checkpoint(kCheckpointName);
-    if (cp && *cp) {
-      auto restored = WindowEngine::restore(window_config, (*cp)->bytes);
-      if (restored) engine.emplace(std::move(restored).value());
-      else kLog.warn("checkpoint unusable, replaying the whole log", {{"detail", restored.error().detail}});
+  // The latest usable checkpoint, decoded on a decoder thread of its own while this
+  // thread answers queued queries from an empty engine (decoding a large
+  // checkpoint takes seconds). The decoder thread owns what it decodes until it hands
+  // it over under the mutex.
+  std::optional<WindowEngine> load_checkpoint() {
+    std::optional<WindowEngine> loaded;
+    bool decoded = false;  // guarded by mutex
+    std::thread decoder([&] {
+      std::optional<WindowEngine> out;
+      try {
+        auto cp = checkpoints.get_checkpoint(kCheckpointName);
+        if (!cp) {
+          kLog.warn("checkpoint read failed, replaying the whole log", {{"detail", cp.error().detail}});
+        } else if (*cp) {
+          auto restored = WindowEngine::restore(window_config, (*cp)->bytes);
+          if (restored) out.emplace(std::move(restored).value());
+          else kLog.warn("checkpoint unusable, replaying the whole log", {{"detail", restored.error().detail}});
+        }
+      } catch (const std::exception& e) {
+        kLog.warn("checkpoint unusable, replaying the whole log", {{"detail", e.what()}});
+        out.reset();
+      }
+      {
+        std::lock_guard lock(mutex);
+        loaded = std::move(out);
+        decoded = true;
+      }
+      wake.notify_all();
+    });
+    const WindowEngine stand_in(window_config);
+    std::uint64_t served = ~std::uint64_t{0};
+    std::unique_lock lock(mutex);
+    for (;;) {
+      wake.wait(lock, [&] { return decoded || queued_tasks != served; });
+      if (decoded) break;
+      served = queued_tasks;
+      lock.unlock();
+      run_queries(stand_in);
+      lock.lock();
     }
+    lock.unlock();
+    decoder.join();
+    return loaded;
+  }
+
+  WindowEngine restore() {
+    {
+      std::lock_guard lock(mutex);
+      stats.state = "starting";
+      stats.caught_up = false;
+      stats.replayed_events = 0;
+    }
+    std::optional<WindowEngine> engine = load_checkpoint();
     if (!engine) engine.emplace(window_config);
-    std::uint64_t replayed = 0;
     const Sequence from = engine->applied_through() + 1;
+    {
+      std::lock_guard lock(mutex);
+      stats.state = "replaying";
+      stats.replay_target = log.next_sequence() - 1;
+    }
+    publish(*engine);
+    std::uint64_t replayed = 0;
+    TimestampMs last_publish = clock.now_ms();
+    std::vector<Event> events;
     auto read = log.read(from, [&](std::span<const LogRecord> records) {
-      std::vector<Event> events;
-      events.reserve(records.size());
+      events.clear();
       for (const LogRecord& r : records) events.push_back(r.event);
       engine->apply(events);
       count(events);
       replayed += events.size();
+      applied_since_checkpoint += events.size();
+      // Between chunks: queries see the engine as far as it got, snapshots
+      // show the progress, and a long replay checkpoints by count.
       run_queries(*engine);
+      const TimestampMs now = clock.now_ms();
+      if (now - last_publish >= config.publish_interval_ms) {
+        flush_rollups(*engine);
+        publish(*engine);
+        last_publish = now;
+      }
+      if (checkpoint_due_by_count()) write_checkpoint(*engine);
       std::lock_guard lock(mutex);
       stats.replayed_events = replayed;
       return !owner.stop_requested();
@@ -132,6 +209,10 @@ struct EngineRunner::State {
     if (!read) throw std::runtime_error("log replay failed: " + read.error().detail);
     flush_rollups(*engine);
     publish(*engine);
+    {
+      std::lock_guard lock(mutex);
+      stats.caught_up = true;
+    }
     kLog.info("engine restored", {{"replayed_events", std::to_string(replayed)},
                                   {"applied_through", std::to_string(engine->applied_through())}});
     return std::move(*engine);
@@ -166,6 +247,7 @@ struct EngineRunner::State {
         if (!fresh.empty()) {
           engine.apply(fresh);
           count(fresh);
+          applied_since_checkpoint += fresh.size();
           if (config.on_applied) config.on_applied(fresh);
           std::lock_guard lock(mutex);
           stats.applied_events += fresh.size();
@@ -177,7 +259,7 @@ struct EngineRunner::State {
         publish(engine);
         last_publish = now;
       }
-      if (now - last_checkpoint >= config.checkpoint_interval_ms) {
+      if (now - last_checkpoint >= config.checkpoint_interval_ms || checkpoint_due_by_count()) {
         write_checkpoint(engine);
         drop_old_rollups(engine);
         last_checkpoint = now;
@@ -273,6 +355,7 @@ Result<void> EngineRunner::run_on_engine(std::function<void(const WindowEngine&)
     std::lock_guard lock(s.mutex);
     if (!s.owner.accepting()) return make_error(Errc::unavailable, "stream processor is stopped");
     if (auto pushed = s.queries.push(std::move(task)); !pushed) return pushed;
+    ++s.queued_tasks;
   }
   s.wake.notify_all();
   return {};

@@ -52,18 +52,24 @@ struct Rig {
     window.allowed_lateness_ms = 0;
     EngineRunnerConfig runner;
     runner.publish_interval_ms = 0;  // publish on every pass: the manual clock never moves by itself
-    recommend = std::make_unique<RecommendRunner>(RecommenderConfig{}, RecommendRunnerConfig{}, *store, *store, clock);
+    RecommendRunnerConfig recommend_config;
+    recommend_config.on_progress = [this](Sequence s) { gate.advance(Stage::recommender, s); };
+    recommend = std::make_unique<RecommendRunner>(RecommenderConfig{}, recommend_config, *store, *store, clock);
     runner.on_applied = [this](std::span<const Event> events) { recommend->offer(events); };
+    runner.on_published = [this](Sequence s) { gate.advance(Stage::windows, s); };
     engine = std::make_unique<EngineRunner>(window, runner, ring, *store, *store, *store, clock, metrics);
     ingestor = std::make_unique<Ingestor>(IngestConfig{}, *store, dictionary, ring, clock, metrics);
     REQUIRE(ingestor->start().ok());
+    gate.start();
     recommend->start();
     engine->start();
-    handler = make_api_handler(
-        ApiContext{dictionary, *ingestor, *engine, *recommend, *store, system, metrics, clock, ApiConfig{},
-                   store.get()});
+    ApiConfig api;
+    api.max_wait_ms = 300;
+    handler = make_api_handler(ApiContext{dictionary, *ingestor, *engine, *recommend, *store, system, metrics, clock,
+                                          api, store.get(), store.get(), &gate});
   }
   ~Rig() {
+    gate.stop();
     handler.reset();
     ingestor->stop();  // producer first, then the consumer drains
     engine->stop();
@@ -98,6 +104,14 @@ struct Rig {
     REQUIRE(recommend->stats().applied_through >= through);
   }
 
+  // Waits until /api/ready answers 200 (derived state caught up after start).
+  void wait_ready() {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (get("/api/ready").status != 200 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(1ms);
+    REQUIRE(get("/api/ready").status == 200);
+  }
+
   // Waits until the engine's published snapshot covers sequence `through`.
   void wait_applied(Sequence through) {
     const auto deadline = std::chrono::steady_clock::now() + 10s;
@@ -113,6 +127,7 @@ struct Rig {
   ManualClock clock{kNow};
   MetricsRegistry metrics;
   FakeSystem system;
+  SequenceGate gate;
   std::unique_ptr<RecommendRunner> recommend;
   std::unique_ptr<EngineRunner> engine;
   std::unique_ptr<Ingestor> ingestor;
@@ -219,6 +234,7 @@ TEST_CASE("the service root lists the endpoints", "[api][routing]") {
 
 TEST_CASE("health reports healthy, or degraded when a component is not", "[api][system]") {
   Rig rig;
+  rig.wait_ready();
   {
     Json json(rig.get("/api/health").body);
     CHECK(std::string_view(json.root["status"]) == "healthy");
@@ -911,6 +927,19 @@ TEST_CASE("real-time answers and the broadcast name the currency of their money 
   CHECK(std::string_view(message.root["currency"]) == "EUR");
 }
 
+TEST_CASE("the broadcast says which logged sequence it covers", "[api][coverage]") {
+  Rig rig;
+  load_known_stream(rig);
+  const Sequence logged = rig.store->next_sequence() - 1;
+  rig.wait_applied(logged);
+  Json caught_up(render_broadcast(*rig.engine->latest(), rig.dictionary, kNow, "CNY", logged));
+  CHECK(bool(caught_up.root["complete"]));
+  CHECK(std::uint64_t(caught_up.root["applied_sequence"]) == logged);
+  Json behind(render_broadcast(*rig.engine->latest(), rig.dictionary, kNow, "CNY", logged + 1));
+  CHECK_FALSE(bool(behind.root["complete"]));
+  CHECK(std::uint64_t(behind.root["logged_sequence"]) == logged + 1);
+}
+
 TEST_CASE("an uploaded data set loads through ingest, reporting bad lines by number", "[api][import]") {
   Rig rig;
   const std::string ts = std::to_string((kBase - 60000) / 1000);  // Taobao timestamps are seconds
@@ -940,4 +969,91 @@ TEST_CASE("an uploaded data set loads through ingest, reporting bad lines by num
   check_error(rig.call("POST", "/api/import", "format=taobao&force=maybe", "text/csv", csv), 400, "invalid_argument",
               "force");
   check_error(rig.call("POST", "/api/import", "format=excel", "text/csv", csv), 400, "invalid_argument", "format");
+}
+
+TEST_CASE("every analytics answer says which logged sequence it covers", "[api][coverage]") {
+  Rig rig;
+  load_known_stream(rig);
+  const Sequence logged = rig.store->next_sequence() - 1;
+  REQUIRE(logged > 0);
+  rig.wait_applied(logged);
+  rig.wait_recommended(logged);
+  for (const char* path : {"/api/analytics/real-time", "/api/analytics/trends", "/api/analytics/user/u1",
+                           "/api/products/popular", "/api/products/recommendations/user/u1",
+                           "/api/products/trending", "/api/analytics/propensity"}) {
+    INFO(path);
+    const ApiResponse r = rig.get(path);
+    REQUIRE(r.status == 200);
+    Json json(r.body);
+    CHECK(bool(json.root["complete"]));
+    CHECK(std::uint64_t(json.root["applied_sequence"]) == logged);
+    CHECK(std::uint64_t(json.root["logged_sequence"]) == logged);
+  }
+  // A newly logged event the windows have not applied: not complete.
+  rig.engine->pause();
+  const ApiResponse posted = rig.post_events("application/json", R"({"user_id":"u1","event_type":"view"})");
+  REQUIRE(posted.status == 200);
+  Json json(rig.get("/api/analytics/real-time").body);
+  CHECK_FALSE(bool(json.root["complete"]));
+  CHECK(std::uint64_t(json.root["applied_sequence"]) == logged);
+  CHECK(std::uint64_t(json.root["logged_sequence"]) == logged + 1);
+  rig.engine->resume();
+}
+
+TEST_CASE("min_sequence holds an answer until the state it reads has applied the write, bounded by max_wait",
+          "[api][coverage]") {
+  Rig rig;
+  rig.wait_ready();
+  rig.engine->pause();
+  const ApiResponse posted =
+      rig.post_events("application/json", R"({"user_id":"w1","event_type":"view","product_id":"p9"})");
+  REQUIRE(posted.status == 200);
+  const std::uint64_t last = std::uint64_t(Json(posted.body).root["last_sequence"]);
+
+  // Paused windows never apply it: 503 with Retry-After after api.max_wait.
+  const ApiResponse late = rig.get("/api/analytics/real-time", "min_sequence=" + std::to_string(last));
+  check_error(late, 503, "unavailable", "");
+  CHECK(header(late, "Retry-After") == "1");
+
+  // Held (not refused) until applied, then reflecting the write.
+  auto promise = std::make_shared<std::promise<ApiResponse>>();
+  auto answer = promise->get_future();
+  rig.handler->handle(ApiRequest{"GET", "/api/analytics/user/w1", "min_sequence=" + std::to_string(last), "", ""},
+                      [promise](ApiResponse r) { promise->set_value(std::move(r)); });
+  CHECK(answer.wait_for(0s) == std::future_status::timeout);
+  rig.engine->resume();
+  REQUIRE(answer.wait_for(10s) == std::future_status::ready);
+  const ApiResponse r = answer.get();
+  INFO(r.body);
+  REQUIRE(r.status == 200);
+  Json json(r.body);
+  CHECK(bool(json.root["complete"]));
+  CHECK(std::uint64_t(json.root["applied_sequence"]) >= last);
+  CHECK(std::uint64_t(json.root["total_events"]) == 1);
+  const ApiResponse realtime = rig.get("/api/analytics/real-time", "min_sequence=" + std::to_string(last));
+  REQUIRE(realtime.status == 200);
+  CHECK(std::uint64_t(Json(realtime.body).root["applied_sequence"]) >= last);
+
+  // The recommender's answers wait for the recommender.
+  const ApiResponse recs =
+      rig.get("/api/products/recommendations/user/w1", "min_sequence=" + std::to_string(last));
+  REQUIRE(recs.status == 200);
+  CHECK(std::uint64_t(Json(recs.body).root["applied_sequence"]) >= last);
+
+  check_error(rig.get("/api/analytics/real-time", "min_sequence=" + std::to_string(last + 1)), 400,
+              "invalid_argument", "min_sequence");
+  check_error(rig.get("/api/analytics/real-time", "min_sequence=abc"), 400, "invalid_argument", "min_sequence");
+}
+
+TEST_CASE("readiness is 200 once derived state has caught up, and health says so", "[api][system]") {
+  Rig rig;
+  rig.wait_ready();
+  const ApiResponse r = rig.get("/api/ready");
+  Json json(r.body);
+  CHECK(bool(json.root["ready"]));
+  CHECK(std::string_view(json.root["status"]) == "ready");
+  Json health(rig.get("/api/health").body);
+  CHECK(std::string_view(health.root["status"]) == "healthy");
+  CHECK(bool(health.root["derived_state"]["windows"]["caught_up"]));
+  CHECK(bool(health.root["derived_state"]["recommender"]["caught_up"]));
 }

@@ -647,6 +647,18 @@ void wait_applied(const ServerProcess& server, std::uint64_t sequence, Millis ti
                              "; last status: " + last);
 }
 
+void wait_ready(const ServerProcess& server, Millis timeout) {
+  std::string last;
+  const bool ok = poll_until(
+      [&] {
+        const HttpResponse r = server.get("/api/ready");
+        last = r.body;
+        return r.status == 200;
+      },
+      timeout);
+  if (!ok) throw std::runtime_error("not ready in time; last /api/ready: " + last);
+}
+
 std::int64_t now_ms() {
   return std::chrono::duration_cast<Millis>(std::chrono::system_clock::now().time_since_epoch()).count();
 }

@@ -167,6 +167,10 @@ bool poll_until(const std::function<bool()>& check, Millis timeout = Millis(2000
 // `sequence` (status.stream_processor.applied_through). Throws on timeout.
 void wait_applied(const ServerProcess& server, std::uint64_t sequence, Millis timeout = Millis(30000));
 
+// Waits until /api/ready answers 200: the windows and the recommender have
+// caught up with the log after a start. Throws on timeout.
+void wait_ready(const ServerProcess& server, Millis timeout = Millis(60000));
+
 // Milliseconds since the Unix epoch, from the system clock.
 std::int64_t now_ms();
 // "2024-05-01T12:34:56.789Z".

@@ -1,7 +1,9 @@
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <future>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -10,6 +12,7 @@
 
 #include "background_checkpoint.hpp"
 #include "log_order.hpp"
+#include "support/stepped_storage.hpp"
 
 using namespace shoppulse;
 
@@ -293,4 +296,102 @@ TEST_CASE("Periodic checkpoints in the background land in the store; stop writes
   auto restored = Recommender::restore(RecommenderConfig{}, cp.value()->bytes);
   REQUIRE(restored);
   CHECK(restored.value().checkpoint() == replay.checkpoint());
+namespace {
+// Queues a query that reports the applied sequence it saw.
+std::future<Sequence> ask_applied(RecommendRunner& runner) {
+  auto promise = std::make_shared<std::promise<Sequence>>();
+  auto answer = promise->get_future();
+  REQUIRE(runner.run_on_recommender([promise](const Recommender& r) { promise->set_value(r.applied_through()); }));
+  return answer;
+}
+}  // namespace
+
+TEST_CASE("During the start-up replay queries are answered between log chunks", "[recommend]") {
+  auto store = make_memory_store();
+  REQUIRE(store->append(AppendBatch{records(1, 300), {}}));
+  testing::SteppedStorage stepped(*store, 100);
+  stepped.allow_chunks(1);
+  SystemClock clock;
+  RecommendRunnerConfig config;
+  config.checkpoint_every_events = 0;
+  std::atomic<Sequence> progress{0};
+  config.on_progress = [&](Sequence s) { progress.store(s); };
+  RecommendRunner runner({}, config, stepped, stepped, clock);
+  runner.start();
+  REQUIRE(stepped.wait_delivered(1));
+  auto answer = ask_applied(runner);
+  stepped.allow_chunks(2);
+  // Answered after the second chunk while the third is still held back.
+  REQUIRE(answer.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  CHECK(answer.get() == 200);
+  CHECK(progress.load() == 200);
+  const RecommendRunnerStats during = runner.stats();
+  CHECK(during.state == "replaying");
+  CHECK_FALSE(during.caught_up);
+  CHECK(during.replay_target == 300);
+
+  stepped.allow_all();
+  CHECK(eventually([&] { return runner.stats().caught_up; }));
+  CHECK(progress.load() == 300);
+  CHECK(runner.latest()->applied_through == 300);
+  runner.stop();
+}
+
+TEST_CASE("While its checkpoint is read and decoded the recommend thread answers from an empty state",
+          "[recommend][checkpoint]") {
+  auto store = make_memory_store();
+  REQUIRE(store->append(AppendBatch{records(1, 40), {}}));
+  SystemClock clock;
+  {
+    RecommendRunner first({}, {}, *store, *store, clock);
+    first.start();
+    CHECK(eventually([&] { return applied_through(first) == 40; }));
+    first.stop();  // checkpoints 40
+  }
+  testing::SteppedStorage stepped(*store, 100);
+  stepped.hold_checkpoints();
+  RecommendRunner runner({}, {}, stepped, stepped, clock);
+  runner.start();
+  REQUIRE(stepped.wait_checkpoint_requested());
+  auto answer = ask_applied(runner);
+  REQUIRE(answer.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  CHECK(answer.get() == 0);
+  CHECK(runner.stats().state == "restoring");
+
+  stepped.release_checkpoints();
+  CHECK(eventually([&] { return runner.stats().caught_up; }));
+  CHECK(runner.stats().restored_through == 40);
+  CHECK(runner.stats().replayed_events == 0);
+  CHECK(applied_through(runner) == 40);
+  runner.stop();
+}
+
+TEST_CASE("The recommender also checkpoints every checkpoint_every_events, replayed events included",
+          "[recommend][checkpoint]") {
+  auto store = make_memory_store();
+  REQUIRE(store->append(AppendBatch{records(1, 250), {}}));
+  testing::SteppedStorage stepped(*store, 50);
+  SystemClock clock;
+  RecommendRunnerConfig config;
+  config.checkpoint_interval_ms = 0;  // never by time
+  config.checkpoint_every_events = 100;
+  RecommendRunner runner({}, config, stepped, *store, clock);
+  runner.start();
+  CHECK(eventually([&] { return runner.stats().caught_up; }));
+  // A process killed now restarts from 200, not from the beginning.
+  auto cp = store->get_checkpoint("recommender");
+  REQUIRE(cp);
+  REQUIRE(cp.value().has_value());
+  CHECK(cp.value()->covers_through == 200);
+  CHECK(runner.stats().checkpoints == 2);
+
+  // Live events count as well.
+  const auto more = records(251, 100);
+  REQUIRE(store->append(AppendBatch{more, {}}));
+  runner.offer(events_of(more));
+  CHECK(eventually([&] {
+    auto now = store->get_checkpoint("recommender");
+    return now && now.value().has_value() && now.value()->covers_through >= 300;
+  }));
+  runner.stop();
 }

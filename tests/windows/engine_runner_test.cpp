@@ -5,11 +5,14 @@
 
 #include <atomic>
 #include <chrono>
+#include <future>
+#include <memory>
 #include <thread>
 #include <vector>
 
 #include "shoppulse/eventlog/memory_store.hpp"
 #include "shoppulse/windows/engine_runner.hpp"
+#include "support/stepped_storage.hpp"
 
 using namespace shoppulse;
 using namespace std::chrono_literals;
@@ -172,5 +175,117 @@ TEST_CASE("a restarted engine restores its checkpoint and replays only the tail"
     CHECK(got->windows[s].current.active_users == expected->windows[s].current.active_users);
     CHECK(got->windows[s].previous.active_users == expected->windows[s].previous.active_users);
   }
+  runner.stop();
+}
+
+namespace {
+void append(Storage& store, const std::vector<Event>& events) {
+  std::vector<LogRecord> records;
+  for (const Event& e : events) records.push_back(LogRecord{e, {}, {}});
+  REQUIRE(store.append(AppendBatch{records, {}}));
+}
+
+// Queues a query that reports the applied sequence it saw.
+std::future<Sequence> ask_applied(EngineRunner& runner) {
+  auto promise = std::make_shared<std::promise<Sequence>>();
+  auto answer = promise->get_future();
+  REQUIRE(runner.run_on_engine([promise](const WindowEngine& e) { promise->set_value(e.applied_through()); }));
+  return answer;
+}
+}  // namespace
+
+TEST_CASE("during the start-up replay queries are answered between log chunks and snapshots show the progress",
+          "[windows][runner]") {
+  auto store = make_memory_store();
+  append(*store, make_events(1, 300, kStart));
+  testing::SteppedStorage stepped(*store, 100);
+  stepped.allow_chunks(1);
+  SpscRing<Event> ring(1 << 12);
+  SystemClock clock;
+  MetricsRegistry metrics;
+  EngineRunnerConfig config;
+  config.publish_interval_ms = 0;  // publish after every chunk
+  config.checkpoint_every_events = 0;
+  EngineRunner runner(window_config(), config, ring, stepped, stepped, stepped, clock, metrics);
+  runner.start();
+  REQUIRE(stepped.wait_delivered(1));
+  auto answer = ask_applied(runner);
+  stepped.allow_chunks(2);
+  // Answered after the second chunk while the third is still held back.
+  REQUIRE(answer.wait_for(10s) == std::future_status::ready);
+  CHECK(answer.get() == 200);
+  REQUIRE(wait_for([&] { return runner.latest()->applied_through == 200; }));
+  const EngineStats during = runner.stats();
+  CHECK(during.state == "replaying");
+  CHECK_FALSE(during.caught_up);
+  CHECK(during.replay_target == 300);
+  CHECK(during.applied_through == 200);
+
+  stepped.allow_all();
+  REQUIRE(wait_for([&] { return runner.stats().caught_up; }));
+  CHECK(runner.latest()->applied_through == 300);
+  runner.stop();
+}
+
+TEST_CASE("while a checkpoint is read and decoded queries are answered from an empty engine", "[windows][runner]") {
+  auto store = make_memory_store();
+  SystemClock clock;
+  MetricsRegistry metrics;
+  EngineRunnerConfig config;
+  config.publish_interval_ms = 10;
+  {
+    SpscRing<Event> ring(1 << 12);
+    EngineRunner first(window_config(), config, ring, *store, *store, *store, clock, metrics);
+    first.start();
+    ingest(*store, ring, make_events(1, 300, kStart));
+    REQUIRE(wait_for([&] { return first.latest()->applied_through == 300; }));
+    first.stop();  // checkpoints 300
+  }
+  testing::SteppedStorage stepped(*store, 100);
+  stepped.hold_checkpoints();
+  SpscRing<Event> ring(1 << 12);
+  EngineRunner runner(window_config(), config, ring, stepped, stepped, stepped, clock, metrics);
+  runner.start();
+  REQUIRE(stepped.wait_checkpoint_requested());
+  auto answer = ask_applied(runner);
+  REQUIRE(answer.wait_for(10s) == std::future_status::ready);
+  CHECK(answer.get() == 0);
+  CHECK(runner.stats().state == "starting");
+  CHECK_FALSE(runner.stats().caught_up);
+
+  stepped.release_checkpoints();
+  REQUIRE(wait_for([&] { return runner.stats().caught_up; }));
+  CHECK(runner.stats().replayed_events == 0);  // all of it came from the checkpoint
+  CHECK(ask_applied(runner).get() == 300);
+  runner.stop();
+}
+
+TEST_CASE("checkpoints are also taken every checkpoint_every_events, replayed events included", "[windows][runner]") {
+  auto store = make_memory_store();
+  append(*store, make_events(1, 250, kStart));
+  testing::SteppedStorage stepped(*store, 50);
+  SpscRing<Event> ring(1 << 12);
+  SystemClock clock;
+  MetricsRegistry metrics;
+  EngineRunnerConfig config;
+  config.publish_interval_ms = 10;
+  config.checkpoint_interval_ms = 3600000;  // never by time in this test
+  config.checkpoint_every_events = 100;
+  EngineRunner runner(window_config(), config, ring, stepped, stepped, *store, clock, metrics);
+  runner.start();
+  REQUIRE(wait_for([&] { return runner.stats().caught_up; }));
+  // A process killed now restarts from 200, not from the beginning.
+  auto checkpoint = store->get_checkpoint("window_engine");
+  REQUIRE(checkpoint);
+  REQUIRE(checkpoint->has_value());
+  CHECK((*checkpoint)->covers_through == 200);
+  CHECK(runner.stats().checkpoints == 2);
+
+  // Live events count as well: 50 left over + 100 more passes 100 again.
+  ingest(*store, ring, make_events(251, 100, kStart + 250 * 1500));
+  REQUIRE(wait_for([&] {
+    auto cp = store->get_checkpoint("window_engine");
+    return cp && cp->has_value() && (*cp)->covers_through >= 300;
+  }));
   runner.stop();
 }

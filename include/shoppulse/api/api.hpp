@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "shoppulse/api/handler.hpp"
+#include "shoppulse/api/sequence_gate.hpp"
 #include "shoppulse/core/clock.hpp"
 #include "shoppulse/core/dictionary.hpp"
 #include "shoppulse/core/metrics.hpp"
@@ -56,6 +57,7 @@ struct ApiConfig {
   std::string currency = "CNY";   // ISO 4217 code reported beside money
   std::size_t max_limit = 1000;   // largest accepted limit= parameter
   std::size_t max_trend_points = 10000;  // largest number of points one trends request may ask for
+  std::int64_t max_wait_ms = 5000;  // longest a min_sequence= request waits for derived state; ms
   std::string version = "0.1.0";
 };
 
@@ -72,6 +74,12 @@ struct ApiContext {
   // Where completed uploads are recorded (POST /api/import skips the same
   // bytes again); nullptr keeps no record.
   CheckpointStore* records = nullptr;
+  // The log whose newest sequence answers are compared with ("complete");
+  // nullptr: the ingestor's last sequence.
+  const EventLog* log = nullptr;
+  // Holds min_sequence= requests until derived state has applied them;
+  // nullptr: min_sequence= is refused (400).
+  SequenceGate* gate = nullptr;
 };
 
 std::unique_ptr<Handler> make_api_handler(ApiContext context);
@@ -79,9 +87,11 @@ std::unique_ptr<Handler> make_api_handler(ApiContext context);
 // The message the WebSocket broadcasts: the default window's real-time
 // fields at top level (as GET /api/analytics/real-time) plus every window
 // under "windows".
-// Money fields are in `currency` (ISO 4217), which the message carries.
+// Money fields are in `currency` (ISO 4217), which the message carries, and
+// it says which logged sequence it covers as every analytics answer does
+// (logged_sequence: the newest logged when it was rendered).
 std::string render_broadcast(const WindowSnapshot& snapshot, const Dictionary& dictionary, TimestampMs now_ms,
-                             std::string_view currency = "CNY");
+                             std::string_view currency = "CNY", Sequence logged_sequence = 0);
 
 // The OpenAPI 3 description of every endpoint, served at /openapi.json.
 std::string_view openapi_document() noexcept;

@@ -6,9 +6,14 @@
 // after it; then applies the events the engine thread hands over through
 // offer(), publishes an immutable RecommendSnapshot (cold-start lists, stats)
 // every publish interval, and checkpoints every checkpoint interval and at
-// stop. Personal queries run as tasks on the recommend thread between
+// stop, and also every checkpoint_every_events applied events (replayed ones
+// included, so a process killed often still bounds its next replay).
+// Personal queries run as tasks on the recommend thread between
 // batches, so a query answered after an event was offered reflects it
-// (offer → applied is one loop iteration, well under a second).
+// (offer → applied is one loop iteration, well under a second). No query
+// waits for the start-up: while the checkpoint is decoded (on a decoder
+// thread) they run against an empty Recommender, during the replay between
+// log chunks against the state as far as it got.
 // Nothing is lost when the hand-off ring is full: offer() drops, and the
 // thread notices the sequence gap and re-reads the missing events from the
 // log, so the state always equals a replay of the log in order.
@@ -42,11 +47,16 @@ struct RecommendRunnerConfig {
   // the recommend thread pauses only for the fork; false = serialise on the
   // recommend thread (the checkpoint at stop always does). Default true.
   bool checkpoint_in_background = true;
+  std::uint64_t checkpoint_every_events = 2000000;  // also checkpoint after this many applied events; 0 = off; events
+  // Called on the recommend thread whenever applied_through advances; must
+  // not block.
+  std::function<void(Sequence)> on_progress;
 };
 
 // Published by the recommend thread; immutable once shared.
 struct RecommendSnapshot {
   TimestampMs now_ms = 0;  // newest event time applied
+  Sequence applied_through = 0;  // last sequence reflected
   std::vector<Recommendation> popular;
   std::vector<Recommendation> trending;
   std::vector<std::pair<Id, double>> top_propensity;
@@ -56,7 +66,9 @@ struct RecommendSnapshot {
 };
 
 struct RecommendRunnerStats {
-  std::string state = "stopped";  // restoring, replaying, running, stopped
+  std::string state = "stopped";  // restoring (decoding the checkpoint), replaying, running, stopped
+  bool caught_up = false;          // the start-up replay has reached the end of the log
+  Sequence replay_target = 0;      // last logged sequence when the replay began
   Sequence restored_through = 0;   // covered by the checkpoint restored at start; 0 = none
   std::uint64_t replayed_events = 0;  // read from the log at start, after the checkpoint
   std::uint64_t checkpoints = 0;      // written since start

@@ -4,8 +4,13 @@
 // Role: restores the engine from its latest checkpoint plus a replay of the
 // log tail, then consumes the ring, publishes an immutable snapshot every
 // publish interval, hands closed minutes to the rollup store, checkpoints
-// periodically and at stop. Point queries (a user's profile, an open minute)
-// run as tasks on the engine thread between batches.
+// periodically, every checkpoint_every_events applied events (replayed ones
+// included, so a process killed often still bounds its next replay) and at
+// stop. Point queries (a user's profile, an open minute) run as tasks on the
+// engine thread between batches; while a checkpoint is being decoded they run
+// against an empty engine, and during the replay between log chunks against
+// the engine as far as it got, so no query waits for the start-up to end.
+// Snapshots are published during the replay too.
 // Lifecycle: start() spawns the thread; pause()/resume() stop and restart
 // consumption (the "stream_processor" component); stop() drains the ring,
 // flushes and checkpoints, then joins. A failure on the thread is logged,
@@ -29,24 +34,31 @@ namespace shoppulse {
 struct EngineRunnerConfig {
   std::int64_t publish_interval_ms = 200;      // snapshot period; ms
   std::int64_t checkpoint_interval_ms = 60000; // derived-state checkpoint period; ms
+  std::uint64_t checkpoint_every_events = 2000000;  // also checkpoint after this many applied events; 0 = off; events
   std::size_t max_pending_queries = 4096;      // queued point queries; more → overloaded
   std::int64_t rollup_retention_ms = 0;        // drop rollups older than this before the watermark; 0 = keep; ms
   // Downstream stages (recommendations) see every live event after the
   // windows have: called on the engine thread, must not block. Replayed
   // events are not passed on; a downstream stage replays the log itself.
   std::function<void(std::span<const Event>)> on_applied;
+  // Called on the engine thread after each published snapshot with the
+  // sequence it reflects; must not block.
+  std::function<void(Sequence)> on_published;
 };
 
 struct EngineStats {
-  std::string state = "stopped";  // replaying, running, paused, failed, stopped
+  std::string state = "stopped";  // starting (decoding the checkpoint), replaying, running, paused, failed, stopped
+  bool caught_up = false;          // the start-up replay has reached the end of the log
+  Sequence replay_target = 0;      // last logged sequence when the replay began
   std::uint64_t replayed_events = 0;
   std::uint64_t applied_events = 0;  // live, from the ring
   std::uint64_t failures = 0;
   std::uint64_t restarts = 0;
   std::string last_error;
-  Sequence applied_through = 0;
+  Sequence applied_through = 0;    // reflected by the latest published snapshot
   std::int64_t last_checkpoint_ms = 0;
   WindowMemory memory;  // as of the last publish
+  std::uint64_t checkpoints = 0;   // written since start
 };
 
 class EngineRunner {

@@ -1,0 +1,179 @@
+// Restart with a large log through the real binary: after kill -9 the server
+// says it is replaying (readiness 503, answers complete:false), answers
+// queries promptly from the state as far as it got, holds min_sequence
+// requests until their write is applied, and then is ready with complete
+// answers; checkpoints by event count bound the next replay.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <future>
+#include <string>
+
+#include "harness.hpp"
+
+using namespace shoppulse::integration;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr std::uint64_t kEvents = 600000;
+constexpr std::uint64_t kBatch = 20000;
+
+// Real-shaped enough to cost the recommender: many users and products,
+// mostly views, an event every few milliseconds over the last hours.
+std::string batch_body(std::uint64_t first, std::uint64_t n, std::int64_t t0) {
+  static constexpr const char* kTypes[] = {"view", "view", "view", "view", "view", "view", "click", "add_to_cart",
+                                           "view", "purchase"};
+  std::string body;
+  body.reserve(n * 140);
+  for (std::uint64_t i = first; i < first + n; ++i) {
+    const std::uint64_t user = (i * 2654435761u) % 60000;
+    const std::uint64_t product = (i * 40503u + user) % 30000;
+    body += R"({"user_id":"u)" + std::to_string(user) + R"(","event_type":")" + kTypes[i % 10] +
+            R"(","product_id":"p)" + std::to_string(product) + R"(","category_id":"c)" + std::to_string(product % 300) +
+            R"(","price":"9.90","timestamp":)" + std::to_string(t0 + static_cast<std::int64_t>(i) * 10) + "}\n";
+  }
+  return body;
+}
+
+// POSTs every event, retrying batches the ingest queue refuses (503).
+std::uint64_t load(const ServerProcess& server, std::int64_t t0) {
+  std::uint64_t last = 0;
+  for (std::uint64_t first = 0; first < kEvents; first += kBatch) {
+    const std::string body = batch_body(first, kBatch, t0);
+    HttpResponse r;
+    REQUIRE(poll_until(
+        [&] {
+          r = server.post("/api/events", body, "application/x-ndjson");
+          return r.status != 503;
+        },
+        Millis(120000), Millis(50)));
+    REQUIRE(r.status == 200);
+    last = Json(r.body).u64("/last_sequence");
+  }
+  return last;
+}
+
+std::vector<std::string> sets(std::vector<std::string> extra) {
+  // No checkpoint before the kill: the restart replays the whole log.
+  std::vector<std::string> s{"http.host=127.0.0.1", "windows.allowed_lateness=0", "windows.checkpoint_interval=1h", "recommend.checkpoint_interval=0",
+                             "windows.checkpoint_every_events=0", "recommend.checkpoint_every_events=0",
+                             "api.max_wait=120s"};
+  s.insert(s.end(), extra.begin(), extra.end());
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("After kill -9 with a large log the server replays visibly, answers promptly and reads your writes",
+          "[integration][readiness]") {
+  TempDir dir;
+  const std::int64_t t0 = now_ms() - static_cast<std::int64_t>(kEvents) * 10 - 60000;
+  ServerProcess server({dir.path() / "data", {}, false, sets({}), Millis(10000)});
+  server.start();
+  const std::uint64_t logged = load(server, t0);
+  REQUIRE(logged == kEvents);
+  // Wait for the live windows through min_sequence (ready only covers the start).
+  const Json caught_up = server.get_json("/api/analytics/real-time?window=24h&min_sequence=" + std::to_string(logged));
+  CHECK(caught_up.root()["complete"].get_bool().value());
+  CHECK(caught_up.u64("/applied_sequence") == logged);
+  // The window ends at the watermark's minute: the newest events are not in it.
+  const std::uint64_t in_window = caught_up.u64("/total_events");
+  CHECK(in_window > kEvents * 9 / 10);
+  wait_ready(server, Millis(300000));
+
+  server.kill_hard();
+  server.start();
+
+  // Replaying: readiness 503 with the reason, health 200 saying so.
+  const HttpResponse not_ready = server.get("/api/ready");
+  INFO(not_ready.body);
+  REQUIRE(not_ready.status == 503);
+  CHECK(not_ready.header("Retry-After") == std::optional<std::string>("1"));
+  const Json not_ready_json(not_ready.body);
+  CHECK_FALSE(not_ready_json.root()["ready"].get_bool().value());
+  CHECK(!not_ready_json.str("/reason").empty());
+  CHECK(not_ready_json.u64("/derived_state/logged_sequence") == logged);
+  const Json health = server.get_json("/api/health");
+  const std::string status = health.str("/status");
+  CHECK((status == "starting" || status == "replaying"));
+
+  // A user query during the replay answers at once from the state as far as
+  // it got (or says it is not there yet), and the answer says it is partial.
+  const auto asked = std::chrono::steady_clock::now();
+  const HttpResponse user = server.get("/api/analytics/user/u1");
+  const auto took = std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - asked);
+  INFO("user query took " << took.count() << " ms: " << user.body);
+  CHECK((user.status == 200 || user.status == 503));
+  if (user.status == 200) CHECK_FALSE(Json(user.body).root()["complete"].get_bool().value());
+  const HttpResponse realtime = server.get("/api/analytics/real-time?window=24h");
+  REQUIRE(realtime.status == 200);
+  const Json partial(realtime.body);
+  // Answered before the replay ended: readiness is still 503.
+  CHECK(server.get("/api/ready").status == 503);
+  CHECK_FALSE(partial.root()["complete"].get_bool().value());
+  CHECK(partial.u64("/applied_sequence") < logged);
+  CHECK(partial.u64("/logged_sequence") == logged);
+
+  // Read your writes across the replay: a new shopper's event, then a query
+  // with its sequence that is answered only once it is applied.
+  const HttpResponse posted = server.post(
+      "/api/events", R"({"user_id":"fresh-shopper","event_type":"view","product_id":"p1","category_id":"c1"})",
+      "application/json");
+  REQUIRE(posted.status == 200);
+  const std::uint64_t mine = Json(posted.body).u64("/last_sequence");
+  CHECK(mine == logged + 1);
+  const HttpResponse read_back =
+      server.get("/api/analytics/user/fresh-shopper?min_sequence=" + std::to_string(mine));
+  INFO(read_back.body);
+  REQUIRE(read_back.status == 200);
+  const Json mine_json(read_back.body);
+  CHECK(mine_json.u64("/total_events") == 1);
+  CHECK(mine_json.u64("/applied_sequence") >= mine);
+  CHECK(mine_json.root()["complete"].get_bool().value());
+
+  // Then ready, healthy, complete.
+  wait_ready(server, Millis(300000));
+  CHECK(server.get_json("/api/health").str("/status") == "healthy");
+  const Json complete = server.get_json("/api/analytics/real-time?window=24h&min_sequence=" + std::to_string(mine));
+  CHECK(complete.root()["complete"].get_bool().value());
+  CHECK(complete.u64("/applied_sequence") == mine);
+  const Json recs = server.get_json("/api/products/recommendations/user/u1");
+  CHECK(recs.root()["complete"].get_bool().value());
+  CHECK(recs.u64("/applied_sequence") == mine);
+  server.stop();
+}
+
+TEST_CASE("Checkpoints by event count bound the replay of a process killed before any periodic checkpoint",
+          "[integration][readiness]") {
+  TempDir dir;
+  const std::int64_t t0 = now_ms() - static_cast<std::int64_t>(kEvents) * 10 - 60000;
+  ServerProcess server({dir.path() / "data", {}, false, sets({}), Millis(10000)});
+  server.start();
+  REQUIRE(load(server, t0) == kEvents);
+  const std::string figures = "/api/analytics/real-time?window=24h&min_sequence=" + std::to_string(kEvents);
+  const std::uint64_t in_window = server.get_json(figures).u64("/total_events");
+  wait_ready(server, Millis(300000));
+  server.kill_hard();
+
+  // Restarted with checkpoints every 200k events and killed as soon as it is
+  // ready: the periodic checkpoint never came, the count-based ones did.
+  ServerProcess counted({dir.path() / "data", {}, false,
+                         sets({"windows.checkpoint_every_events=200000", "recommend.checkpoint_every_events=200000"}),
+                         Millis(10000)});
+  counted.start();
+  wait_ready(counted, Millis(300000));
+  const Json first = counted.get_json("/api/system/status");
+  CHECK(first.u64("/stream_processor/replayed_events") == kEvents);
+  CHECK(counted.get_json(figures).u64("/total_events") == in_window);
+  counted.kill_hard();
+
+  counted.start();
+  wait_ready(counted, Millis(300000));
+  const Json second = counted.get_json("/api/system/status");
+  CHECK(second.u64("/stream_processor/replayed_events") == 0);  // checkpointed at 600k during the last replay
+  CHECK(second.u64("/recommender/restored_through") == kEvents);
+  CHECK(second.u64("/recommender/replayed_events") == 0);
+  CHECK(counted.get_json(figures).u64("/total_events") == in_window);
+  counted.stop();
+}
