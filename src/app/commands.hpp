@@ -1,6 +1,8 @@
 #pragma once
 // The offline subcommands: `shoppulse import` and `shoppulse evaluate`.
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "shoppulse/app/app_config.hpp"
 
@@ -16,5 +18,9 @@ int run_import(AppConfig cfg, const std::string& format, const std::string& path
 // every recommender and the AUC of purchase propensity.
 int run_evaluate(const AppConfig& cfg, const std::string& format, const std::string& path, bool json,
                  double train_fraction, bool only_new_items);
+
+// The settings `shoppulse demo` applies before the config file: the
+// generator on with a larger shop, bounded retention, fsync durability.
+const std::vector<std::pair<std::string, std::string>>& demo_settings();
 
 }  // namespace shoppulse::app

@@ -11,18 +11,19 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "readiness.hpp"
 #include "shoppulse/app/application.hpp"
+#include "shoppulse/core/build_info.hpp"
 #include "shoppulse/core/log.hpp"
 
 namespace {
-
-constexpr const char* kVersion = "0.1.0";
 
 constexpr const char* kUsage = R"(shoppulse - real-time e-commerce analytics in one process
 
 Usage: shoppulse [options]
        shoppulse import --format taobao|rees46|ndjson FILE [--force] [options]
        shoppulse evaluate --format taobao|rees46|ndjson FILE [--json] [--train-fraction F] [--only-new]
+       shoppulse demo [options]
 
 Commands:
   (none)               run the server: ingest, engine, API, dashboard, generator
@@ -35,6 +36,11 @@ Commands:
   evaluate             replay FILE offline, split it by time, and report
                        HitRate/Precision/Recall/NDCG@10 and coverage of every
                        recommender plus the AUC of purchase propensity
+  demo                 run the server as a demo appliance: the generator on
+                       with a larger shop, bounded retention (30 days or
+                       2 GiB of log), fsync durability; the kiosk dashboard
+                       is at /?kiosk. A config file, the environment and
+                       flags still override these settings
 
 Options:
   --config FILE        read settings from FILE (key = value lines; see config/shoppulse.conf)
@@ -45,7 +51,7 @@ Options:
   --set KEY=VALUE      set any configuration key; may be repeated
   --print-config       print every key with its meaning, unit and current value, then exit
   --help               show this help and exit
-  --version            print the version and exit
+  --version            print the version, commit, build type and library versions, then exit
 
 Precedence: built-in defaults < config file < environment (API_HOST, API_PORT,
 LOG_LEVEL, SHOPPULSE_DATA_DIR) < command-line flags.
@@ -77,6 +83,17 @@ int main(int argc, char** argv) {
     command = argv[1];
     first = 2;
   }
+  const bool demo = argc > 1 && std::string_view(argv[1]) == "demo";
+  if (demo) {
+    first = 2;
+    // Applied first, so the file, the environment and flags override them.
+    for (const auto& [key, value] : app::demo_settings()) {
+      if (auto r = schema.set(key, value); !r) {
+        std::fprintf(stderr, "shoppulse: demo setting %s: %s\n", key.c_str(), r.error().detail.c_str());
+        return 1;
+      }
+    }
+  }
   for (int i = first; i < argc; ++i) {
     const std::string_view arg = argv[i];
     auto next = [&](std::string_view flag) -> const char* {
@@ -94,7 +111,7 @@ int main(int argc, char** argv) {
       std::fputs(kUsage, stdout);
       return 0;
     } else if (arg == "--version") {
-      std::printf("shoppulse %s\n", kVersion);
+      std::fputs(version_text().c_str(), stdout);
       return 0;
     } else if (arg == "--print-config") {
       print_config = true;
@@ -194,6 +211,7 @@ int main(int argc, char** argv) {
   if (command == "import") return app::run_import(cfg, format, file, force);
 
   const Logger log("app");
+  app::ServiceNotifier notifier(std::getenv("NOTIFY_SOCKET"));
   auto opened = app::Application::open(cfg);
   if (!opened) {
     log.error("start-up failed", {{"detail", opened.error().detail}});
@@ -206,8 +224,18 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::printf("shoppulse listening on http://%s:%u\n", cfg.http.host.c_str(), unsigned(application.port()));
+  if (demo) std::printf("kiosk dashboard: http://%s:%u/?kiosk\n", cfg.http.host.c_str(), unsigned(application.port()));
   std::fflush(stdout);
+  // The service manager hears READY=1 once the engine has replayed the log
+  // and applies live events (checked each turn of the loop below).
+  bool ready_sent = false;
+  notifier.send("STATUS=replaying the event log");
   for (;;) {
+    if (!ready_sent && application.ready()) {
+      notifier.send("READY=1\nSTATUS=running on port " + std::to_string(application.port()));
+      log.info("ready", {{"port", std::to_string(application.port())}});
+      ready_sent = true;
+    }
     timespec timeout{1, 0};
     const int sig = sigtimedwait(&signals, nullptr, &timeout);
     if (sig == SIGINT || sig == SIGTERM) {
@@ -216,6 +244,7 @@ int main(int argc, char** argv) {
     }
     application.sample_rate();
   }
+  notifier.send("STOPPING=1");
   application.stop();
   return 0;
 }

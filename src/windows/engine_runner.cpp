@@ -60,10 +60,13 @@ struct EngineRunner::State {
   }
 
   void publish(const WindowEngine& engine) {
-    auto snap = engine.snapshot();
-    std::lock_guard lock(mutex);
-    latest = std::move(snap);
-    stats.applied_through = engine.applied_through();
+    std::shared_ptr<const WindowSnapshot> snap = engine.snapshot();
+    {
+      std::lock_guard lock(mutex);
+      latest = snap;
+      stats.applied_through = engine.applied_through();
+    }
+    if (config.on_published) config.on_published(snap);
   }
 
   void flush_rollups(WindowEngine& engine) {

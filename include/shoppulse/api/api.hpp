@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "shoppulse/api/handler.hpp"
+#include "shoppulse/core/build_info.hpp"
 #include "shoppulse/core/clock.hpp"
 #include "shoppulse/core/dictionary.hpp"
 #include "shoppulse/core/metrics.hpp"
@@ -56,7 +57,7 @@ struct ApiConfig {
   std::string currency = "CNY";   // ISO 4217 code reported beside money
   std::size_t max_limit = 1000;   // largest accepted limit= parameter
   std::size_t max_trend_points = 10000;  // largest number of points one trends request may ask for
-  std::string version = "0.1.0";
+  std::string version{build_info().version};  // reported by /api and /api/system/status
 };
 
 struct ApiContext {
