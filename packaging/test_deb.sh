@@ -31,8 +31,13 @@ root=$work/root
 server_pid=""
 cleanup() {
   if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then kill "$server_pid" || true; fi
-  for m in "$root/dev" "$root/proc"; do mountpoint -q "$m" && umount -l "$m"; done
-  rm -rf "$work"
+  local still_mounted=""
+  for m in "$root/dev" "$root/proc"; do
+    if mountpoint -q "$m"; then umount "$m" || umount -l "$m" || true; fi
+    if mountpoint -q "$m"; then still_mounted="$still_mounted $m"; fi
+  done
+  # Never delete through a mount that is still there (it would reach the host's /dev).
+  if [ -z "$still_mounted" ]; then rm -rf --one-file-system "$work"; else echo "left $work:$still_mounted still mounted" >&2; fi
 }
 trap cleanup EXIT
 
