@@ -227,12 +227,14 @@ int main(int argc, char** argv) {
   if (demo) std::printf("kiosk dashboard: http://%s:%u/?kiosk\n", cfg.http.host.c_str(), unsigned(application.port()));
   std::fflush(stdout);
   // The service manager hears READY=1 once the engine has replayed the log
-  // and applies live events (checked each turn of the loop below).
+  // and applies live events (checked each turn of the loop below). A
+  // notification that cannot be sent changes nothing for the server: its
+  // result is ignored on purpose (systemd then times the start out).
   bool ready_sent = false;
-  notifier.send("STATUS=replaying the event log");
+  (void)notifier.send("STATUS=replaying the event log");
   for (;;) {
     if (!ready_sent && application.ready()) {
-      notifier.send("READY=1\nSTATUS=running on port " + std::to_string(application.port()));
+      (void)notifier.send("READY=1\nSTATUS=running on port " + std::to_string(application.port()));
       log.info("ready", {{"port", std::to_string(application.port())}});
       ready_sent = true;
     }
@@ -244,7 +246,7 @@ int main(int argc, char** argv) {
     }
     application.sample_rate();
   }
-  notifier.send("STOPPING=1");
+  (void)notifier.send("STOPPING=1");
   application.stop();
   return 0;
 }

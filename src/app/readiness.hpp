@@ -20,7 +20,7 @@ class ServiceNotifier {
   bool enabled() const noexcept { return fd_ >= 0; }
   // Sends message ("READY=1", "STATUS=...", "STOPPING=1"); false when it
   // could not be sent (or no socket). The service still runs either way.
-  bool send(std::string_view message);
+  [[nodiscard]] bool send(std::string_view message);
 
  private:
   std::string address_;
