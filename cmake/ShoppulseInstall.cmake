@@ -12,24 +12,13 @@ include(CMakePackageConfigHelpers)
 
 set(SHOPPULSE_MODULES core config eventlog sources ingest windows recommend importer api http app)
 
-# The public surface: what an embedder needs (Application and its config,
-# in-process ingest, snapshots, the window engine, event types) and what
-# those headers include. No RocksDB, Beast or simdjson type appears in them;
-# the installed_tree test checks that.
-set(SHOPPULSE_PUBLIC_HEADERS
-  api/api.hpp api/handler.hpp
-  app/app_config.hpp app/application.hpp
-  config/schema.hpp
-  core/build_info.hpp core/clock.hpp core/dictionary.hpp core/event.hpp core/metrics.hpp core/result.hpp
-  eventlog/rocksdb_store.hpp eventlog/storage.hpp
-  http/http_server.hpp
-  ingest/ingestor.hpp
-  recommend/propensity.hpp recommend/recommend_runner.hpp recommend/recommender.hpp
-  ring/spsc_ring.hpp
-  sources/generator.hpp
-  windows/engine_runner.hpp windows/filtered.hpp windows/rollup.hpp windows/window_engine.hpp
-  windows/window_snapshot.hpp)
-
+# The public surface is include/shoppulse/ as it is: what an embedder needs
+# (Application and its config, in-process ingest, snapshots, the window
+# engine, event types) and what those headers include. Headers only this
+# build shares live in src/<module>/internal/ and are not installed. No
+# RocksDB, Beast or simdjson type appears in the public ones; the
+# installed_tree test checks that and that every header they include is
+# installed.
 add_library(shoppulse_embed INTERFACE)
 target_link_libraries(shoppulse_embed INTERFACE shoppulse_app)
 set_target_properties(shoppulse_embed PROPERTIES EXPORT_NAME shoppulse)
@@ -45,11 +34,8 @@ endforeach()
 install(TARGETS shoppulse RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT runtime)
 install(TARGETS ${_targets} EXPORT shoppulseTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT development)
-foreach(h IN LISTS SHOPPULSE_PUBLIC_HEADERS)
-  get_filename_component(dir ${h} DIRECTORY)
-  install(FILES ${PROJECT_SOURCE_DIR}/include/shoppulse/${h}
-    DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/shoppulse/${dir} COMPONENT development)
-endforeach()
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/shoppulse DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
+  COMPONENT development FILES_MATCHING PATTERN "*.hpp")
 
 set(SHOPPULSE_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/shoppulse)
 install(EXPORT shoppulseTargets NAMESPACE shoppulse:: DESTINATION ${SHOPPULSE_CMAKE_DIR} COMPONENT development)

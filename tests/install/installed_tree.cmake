@@ -24,13 +24,21 @@ if(EXISTS ${prefix}/lib/systemd OR EXISTS /${prefix}/etc/shoppulse)
   message(FATAL_ERROR "cmake --install must not install the service files")
 endif()
 
-# The public surface names no RocksDB, Boost or simdjson header.
+# The public surface names no RocksDB, Boost or simdjson header, and every
+# shoppulse header it includes is installed too.
 file(GLOB_RECURSE headers ${prefix}/include/*.hpp)
 foreach(h IN LISTS headers)
   file(STRINGS ${h} includes REGEX "^#include <(rocksdb|boost|simdjson)")
   if(includes)
     message(FATAL_ERROR "${h} includes a private dependency: ${includes}")
   endif()
+  file(STRINGS ${h} ours REGEX "^#include \"shoppulse/")
+  foreach(line IN LISTS ours)
+    string(REGEX REPLACE "^#include \"([^\"]+)\".*" "\\1" included "${line}")
+    if(NOT EXISTS ${prefix}/include/${included})
+      message(FATAL_ERROR "${h} includes ${included}, which is not installed")
+    endif()
+  endforeach()
 endforeach()
 
 run("configure examples" ${CMAKE_COMMAND} -S ${EXAMPLES} -B ${WORK}/build -G ${GENERATOR}
