@@ -13,8 +13,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 JOBS ?= $(shell nproc)
 
 TEST_PACKAGES := chromium fonts-wqy-microhei python3-venv
+# make package (dpkg-shlibdeps) and its test in a debootstrap root.
+PACKAGE_PACKAGES := dpkg-dev
+PACKAGE_TEST_PACKAGES := debootstrap python3
 
-.PHONY: run test deps deps-node deps-test dashboard build build-dev build-tsan test-release test-asan test-tsan bench clean
+.PHONY: run test deps deps-node deps-test deps-package deps-package-test dashboard build build-dev build-tsan \
+        test-release test-asan test-tsan package test-package bench clean
 
 run: build
 	./build/release/src/app/shoppulse --config config/shoppulse.conf
@@ -35,6 +39,22 @@ deps-node:
 
 deps-test:
 	@missing=""; for p in $(TEST_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+deps-package:
+	@$(MAKE) --no-print-directory install-missing PACKAGES="$(PACKAGE_PACKAGES)"
+
+deps-package-test:
+	@$(MAKE) --no-print-directory install-missing PACKAGES="$(PACKAGE_PACKAGES) $(PACKAGE_TEST_PACKAGES)"
+
+.PHONY: install-missing
+install-missing:
+	@missing=""; for p in $(PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -66,9 +86,11 @@ build-tsan: deps dashboard
 	cmake --preset tsan >/dev/null
 	cmake --build --preset tsan -j $(JOBS) --target concurrency_tests
 
-# The whole suite in Release, the unit tests again under ASan+UBSan, and the
-# concurrency tests under ThreadSanitizer.
-test: test-release test-asan test-tsan
+# The whole suite in Release (it installs into a temporary prefix and builds
+# examples/ against it), the unit tests again under ASan+UBSan, the
+# concurrency tests under ThreadSanitizer, and the Debian package installed in
+# a debootstrap root.
+test: test-release test-asan test-tsan test-package
 
 test-release: build deps-test
 	ctest --preset release -j 2
@@ -78,6 +100,15 @@ test-asan: build-dev
 
 test-tsan: build-tsan
 	ctest --preset tsan -j 2
+
+# build/release/shoppulse_<version>_<arch>.deb
+package: build deps-package
+	cd build/release && cpack -G DEB
+
+# Needs root (chroot, mounts). The Debian 12 minbase root is cached in
+# ~/.cache/shoppulse (first run: about 2 minutes to download; then ~40 s).
+test-package: package deps-package-test
+	$(SUDO) packaging/test_deb.sh build/release/shoppulse_$$(sed -n 's/^project(shoppulse VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)_$$(dpkg --print-architecture).deb
 
 bench: build
 	./bench/run_all.sh build/release

@@ -480,6 +480,13 @@ class ApiHandler final : public Handler {
     JsonWriter w;
     w.begin_object();
     w.field("status", "running").field("version", ctx_.config.version);
+    const BuildInfo& build = build_info();
+    w.key("build").begin_object();
+    w.field("version", build.version).field("git_commit", build.git_commit).field("build_type", build.build_type);
+    w.field("compiler", build.compiler);
+    w.key("libraries").begin_object();
+    for (const LibraryVersion& l : build.libraries) w.field(l.name, l.version);
+    w.end_object().end_object();
     w.field("uptime_seconds", f.uptime_seconds);
     write_components(w, comps);
     w.key("throughput").begin_object();

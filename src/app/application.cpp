@@ -6,6 +6,7 @@
 #include <mutex>
 #include <unistd.h>
 
+#include "shoppulse/core/build_info.hpp"
 #include "shoppulse/core/log.hpp"
 
 namespace shoppulse::app {
@@ -40,6 +41,10 @@ struct Application::State final : api::SystemControl {
   std::unique_ptr<auth::Authorizer> authorizer;
   std::unique_ptr<HttpServer> http;
   TimestampMs started_ms = 0;
+  bool started = false;
+  // Set before start() (the engine thread starts after), then only read by
+  // the engine thread.
+  Application::SnapshotCallback snapshot_callback;
 
   mutable std::mutex rate_mutex;  // guards the samples
   std::deque<std::pair<TimestampMs, std::uint64_t>> samples;
@@ -153,6 +158,9 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
   RecommendRunner& recommend = *s.recommend;
   engine_config.on_applied = [&recommend](std::span<const Event> events) { recommend.offer(events); };
   engine_config.on_published = [&gate](Sequence through) { gate.advance(api::Stage::windows, through); };
+  engine_config.on_snapshot = [&s](const std::shared_ptr<const WindowSnapshot>& snapshot) {
+    if (s.snapshot_callback) s.snapshot_callback(snapshot);
+  };
   s.engine = std::make_unique<EngineRunner>(config.windows, engine_config, *s.ring, *s.storage, *s.storage,
                                             *s.storage, s.clock, s.metrics);
   Ingestor& ingestor = *s.ingestor;
@@ -191,6 +199,8 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
   memory_gauge("rocksdb_memtables", [&s] { return double(s.storage->stats().memtable_bytes); });
   memory_gauge("rocksdb_block_cache", [&s] { return double(s.storage->stats().block_cache_bytes); });
   memory_gauge("rocksdb_table_readers", [&s] { return double(s.storage->stats().table_readers_bytes); });
+  s.metrics.gauge("shoppulse_build_info", "Version, commit, build type and library versions of this binary (always 1)",
+                  [] { return 1.0; }, build_info_labels());
   return app;
 }
 
@@ -198,6 +208,7 @@ Result<void> Application::start() {
   State& s = *state_;
   s.started_ms = s.clock.now_ms();
   s.gate.start();
+  s.started = true;
   s.recommend->start();
   s.engine->start();
   if (auto r = s.ingestor->start(); !r) return r;
@@ -226,6 +237,23 @@ void Application::stop() {
   s.recommend->stop();
   s.http.reset();
   kLog.info("shoppulse stopped");
+}
+
+Result<void> Application::ingest(std::vector<RawEvent>&& events, IngestDone done) {
+  return state_->ingestor->submit(std::move(events), std::move(done));
+}
+
+std::shared_ptr<const WindowSnapshot> Application::snapshot() const { return state_->engine->latest(); }
+
+Result<void> Application::on_snapshot(SnapshotCallback callback) {
+  if (state_->started) return make_error(Errc::invalid_argument, "on_snapshot must be set before start()");
+  state_->snapshot_callback = std::move(callback);
+  return {};
+}
+
+bool Application::ready() const {
+  const std::string state = state_->engine->stats().state;
+  return state == "running" || state == "paused";
 }
 
 std::uint16_t Application::port() const noexcept { return state_->http ? state_->http->port() : 0; }

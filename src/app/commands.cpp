@@ -319,4 +319,25 @@ std::size_t connection_cap(std::size_t descriptors) {
   return descriptors > reserve + 8 ? descriptors - reserve : 8;
 }
 
+const std::vector<std::pair<std::string, std::string>>& demo_settings() {
+  // A shop of a few thousand shoppers and ~1,500 products at a steady 20
+  // events/s: a busy small shop whose panels all move. 30 days or 2 GiB of
+  // log, whichever is reached first, fits a small SD card or disk for
+  // months; rollups follow the same age.
+  static const std::vector<std::pair<std::string, std::string>> settings{
+      {"generator.enabled", "true"},
+      {"generator.events_per_second", "20"},
+      {"generator.users_count", "5000"},
+      {"generator.products_count", "1500"},
+      {"generator.categories_count", "30"},
+      {"generator.behavior_patterns", "view:0.62, click:0.22, add_to_cart:0.1, purchase:0.045, rate:0.015"},
+      {"generator.price_range.min", "5"},
+      {"generator.price_range.max", "2000"},
+      {"eventlog.durability", "fsync"},
+      {"eventlog.retention_max_age", "30d"},
+      {"eventlog.retention_max_bytes", "2147483648"},
+  };
+  return settings;
+}
+
 }  // namespace shoppulse::app

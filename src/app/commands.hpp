@@ -2,6 +2,7 @@
 // The offline subcommands: `shoppulse import` and `shoppulse evaluate`.
 #include <cstddef>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "shoppulse/app/app_config.hpp"
@@ -32,5 +33,9 @@ std::size_t raise_descriptor_limit();
 // (RocksDB's table and log files), the diagnostics log and the process's
 // own files.
 std::size_t connection_cap(std::size_t descriptors);
+
+// The settings `shoppulse demo` applies before the config file: the
+// generator on with a larger shop, bounded retention, fsync durability.
+const std::vector<std::pair<std::string, std::string>>& demo_settings();
 
 }  // namespace shoppulse::app

@@ -11,12 +11,12 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "readiness.hpp"
 #include "shoppulse/app/application.hpp"
+#include "shoppulse/core/build_info.hpp"
 #include "shoppulse/core/log.hpp"
 
 namespace {
-
-constexpr const char* kVersion = "0.1.0";
 
 constexpr const char* kUsage = R"(shoppulse - real-time e-commerce analytics in one process
 
@@ -26,6 +26,7 @@ Usage: shoppulse [options]
        shoppulse keys create --scope read|ingest|admin[,...] [--name NAME] [options]
        shoppulse keys create --public --origin URL [--origin URL ...] [--name NAME] [options]
        shoppulse keys list|revoke ID [options]
+       shoppulse demo [options]
 
 Commands:
   (none)               run the server: ingest, engine, API, dashboard, generator
@@ -41,6 +42,11 @@ Commands:
   keys                 manage API keys in the data dir (stored hashed;
                        create prints the new key once); a running server
                        sees the change on its next request
+  demo                 run the server as a demo appliance: the generator on
+                       with a larger shop, bounded retention (30 days or
+                       2 GiB of log), fsync durability; the kiosk dashboard
+                       is at /?kiosk. A config file, the environment and
+                       flags still override these settings
 
 Options:
   --config FILE        read settings from FILE (key = value lines; see config/shoppulse.conf)
@@ -51,7 +57,7 @@ Options:
   --set KEY=VALUE      set any configuration key; may be repeated
   --print-config       print every key with its meaning, unit and current value, then exit
   --help               show this help and exit
-  --version            print the version and exit
+  --version            print the version, commit, build type and library versions, then exit
 
 Precedence: built-in defaults < config file < environment (API_HOST, API_PORT,
 LOG_LEVEL, SHOPPULSE_DATA_DIR) < command-line flags.
@@ -85,6 +91,17 @@ int main(int argc, char** argv) {
     command = argv[1];
     first = 2;
   }
+  const bool demo = argc > 1 && std::string_view(argv[1]) == "demo";
+  if (demo) {
+    first = 2;
+    // Applied first, so the file, the environment and flags override them.
+    for (const auto& [key, value] : app::demo_settings()) {
+      if (auto r = schema.set(key, value); !r) {
+        std::fprintf(stderr, "shoppulse: demo setting %s: %s\n", key.c_str(), r.error().detail.c_str());
+        return 1;
+      }
+    }
+  }
   for (int i = first; i < argc; ++i) {
     const std::string_view arg = argv[i];
     auto next = [&](std::string_view flag) -> const char* {
@@ -102,7 +119,7 @@ int main(int argc, char** argv) {
       std::fputs(kUsage, stdout);
       return 0;
     } else if (arg == "--version") {
-      std::printf("shoppulse %s\n", kVersion);
+      std::fputs(version_text().c_str(), stdout);
       return 0;
     } else if (arg == "--print-config") {
       print_config = true;
@@ -212,6 +229,7 @@ int main(int argc, char** argv) {
              {{"max_connections", std::to_string(cfg.http.max_connections)},
               {"descriptors", std::to_string(descriptors)}});
   }
+  app::ServiceNotifier notifier(std::getenv("NOTIFY_SOCKET"));
   auto opened = app::Application::open(cfg);
   if (!opened) {
     log.error("start-up failed", {{"detail", opened.error().detail}});
@@ -225,8 +243,20 @@ int main(int argc, char** argv) {
   }
   std::printf("shoppulse listening on %s://%s:%u\n", cfg.http.tls_cert.empty() ? "http" : "https", cfg.http.host.c_str(),
               unsigned(application.port()));
+  if (demo) std::printf("kiosk dashboard: %s://%s:%u/?kiosk\n", cfg.http.tls_cert.empty() ? "http" : "https", cfg.http.host.c_str(), unsigned(application.port()));
   std::fflush(stdout);
+  // The service manager hears READY=1 once the engine has replayed the log
+  // and applies live events (checked each turn of the loop below). A
+  // notification that cannot be sent changes nothing for the server: its
+  // result is ignored on purpose (systemd then times the start out).
+  bool ready_sent = false;
+  (void)notifier.send("STATUS=replaying the event log");
   for (;;) {
+    if (!ready_sent && application.ready()) {
+      (void)notifier.send("READY=1\nSTATUS=running on port " + std::to_string(application.port()));
+      log.info("ready", {{"port", std::to_string(application.port())}});
+      ready_sent = true;
+    }
     timespec timeout{1, 0};
     const int sig = sigtimedwait(&signals, nullptr, &timeout);
     if (sig == SIGINT || sig == SIGTERM) {
@@ -235,6 +265,7 @@ int main(int argc, char** argv) {
     }
     application.sample_rate();
   }
+  (void)notifier.send("STOPPING=1");
   application.stop();
   return 0;
 }

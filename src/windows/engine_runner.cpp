@@ -66,16 +66,17 @@ struct EngineRunner::State {
   }
 
   void publish(const WindowEngine& engine) {
-    auto snap = engine.snapshot();
+    std::shared_ptr<const WindowSnapshot> snap = engine.snapshot();
     const WindowMemory memory = engine.memory();
     const Sequence through = engine.applied_through();
     {
       std::lock_guard lock(mutex);
-      latest = std::move(snap);
+      latest = snap;
       stats.applied_through = through;
       stats.memory = memory;
     }
     if (config.on_published) config.on_published(through);
+    if (config.on_snapshot) config.on_snapshot(snap);
   }
 
   void flush_rollups(WindowEngine& engine) {

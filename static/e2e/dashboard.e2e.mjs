@@ -561,3 +561,23 @@ test('the API reference is served at /docs from the binary and reads /openapi.js
   await shot(page, 'desktop-docs');
   await page.close();
 });
+
+test('the kiosk form fills the screen without controls and rotates its views', async () => {
+  const page = await newPage({ width: 1920, height: 1080 }, 'dark');
+  await page.goto(base + '/?kiosk=5');
+  await page.waitForSelector('html.kiosk', { timeout: 20000 });
+  await page.waitForSelector('[data-kpi="active_users"][data-value]:not([data-value=""])', { timeout: 20000 });
+  const visible = (sel) => page.$$eval(sel, (els) => els.filter((e) => e.getClientRects().length > 0).length);
+  assert.equal(await visible('footer'), 0, 'no footer');
+  assert.equal(await visible('.tools .lang'), 0, 'no language switch');
+  assert.equal(await page.$eval('#app', (el) => getComputedStyle(el).pointerEvents), 'none', 'nothing to click');
+  assert.equal(await page.evaluate(() => document.documentElement.scrollHeight <= window.innerHeight + 1 || getComputedStyle(document.body).overflow === 'hidden'), true);
+  await shot(page, 'kiosk-overview');
+  // 5 s per view: the 1-hour overview next, then the 24-hour one, then the system view.
+  await page.waitForFunction(() => location.hash === '#/overview?range=1h', null, { timeout: 20000 });
+  await page.waitForFunction(() => location.hash === '#/overview?range=24h', null, { timeout: 20000 });
+  await page.waitForFunction(() => location.hash.startsWith('#/system'), null, { timeout: 20000 });
+  await page.waitForSelector('[data-component]', { timeout: 20000 });
+  assert.equal(await visible('[data-action="start"], [data-action="stop"]'), 0, 'no start/stop buttons');
+  await page.close();
+});

@@ -7,6 +7,7 @@ import { h, setText, setTitle } from './dom';
 import { detectLang, fmtTime, type Lang } from './format';
 import { SnapshotHistory } from './history';
 import { translate, type Key } from './i18n';
+import { kioskPlan, startKiosk } from './kiosk';
 import { activeFilters, openProduct, parseHash, PRESETS, sameState, Store, toHash, withFilter, type AppState, type Range } from './state';
 import { createOverview } from './views/overview';
 import { createProducts } from './views/products';
@@ -205,6 +206,9 @@ function build() {
 }
 
 build();
+
+const kiosk = kioskPlan(location.search);
+if (kiosk) startKiosk(kiosk, () => state.get(), (s) => go(s));
 
 const wsUrl = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws/real-time';
 const socket = new LiveSocket({

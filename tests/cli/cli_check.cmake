@@ -44,6 +44,13 @@ elseif(CHECK STREQUAL "version")
   if(NOT rc EQUAL 0 OR NOT out MATCHES "^shoppulse [0-9]+\\.[0-9]+\\.[0-9]+")
     message(FATAL_ERROR "--version: rc=${rc} out=${out}")
   endif()
+  # The commit, the build type and every linked library with a version.
+  foreach(line "\ncommit: [0-9a-f]+(-dirty)?\n|\ncommit: unknown\n" "\nbuild type: [A-Za-z]+\n"
+               "\nrocksdb: [0-9]+\\.[0-9]+" "\nboost: 1\\.[0-9]+" "\nsimdjson: [0-9]+\\." "\nfmt: [0-9]+\\.")
+    if(NOT out MATCHES "${line}")
+      message(FATAL_ERROR "--version lacks '${line}': ${out}")
+    endif()
+  endforeach()
 elseif(CHECK STREQUAL "unknown_key")
   expect_exit2("no.such_key" --set no.such_key=1 --print-config)
 elseif(CHECK STREQUAL "bad_value")

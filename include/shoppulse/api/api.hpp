@@ -11,6 +11,7 @@
 
 #include "shoppulse/api/handler.hpp"
 #include "shoppulse/api/sequence_gate.hpp"
+#include "shoppulse/core/build_info.hpp"
 #include "shoppulse/core/clock.hpp"
 #include "shoppulse/core/dictionary.hpp"
 #include "shoppulse/core/metrics.hpp"
@@ -58,7 +59,7 @@ struct ApiConfig {
   std::size_t max_limit = 1000;   // largest accepted limit= parameter
   std::size_t max_trend_points = 10000;  // largest number of points one trends request may ask for
   std::int64_t max_wait_ms = 5000;  // longest a min_sequence= request waits for derived state; ms
-  std::string version = "0.1.0";
+  std::string version{build_info().version};  // reported by /api and /api/system/status
 };
 
 struct ApiContext {

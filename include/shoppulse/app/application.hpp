@@ -5,8 +5,11 @@
 // Lifecycle: open() loads storage and the dictionary; start() starts the
 // components in dependency order (engine, ingest, HTTP, generator); stop()
 // stops them in reverse order, draining and flushing; the destructor stops.
-// Threading: open/start/stop from one thread; the rest from any.
+// Threading: open/start/stop/on_snapshot from one thread; the rest from any.
+// Embedding: see examples/ and the README's "Embedding" section.
+#include <functional>
 #include <memory>
+#include <vector>
 
 #include "shoppulse/api/api.hpp"
 #include "shoppulse/app/app_config.hpp"
@@ -22,6 +25,30 @@ class Application {
   void stop();
 
   std::uint16_t port() const noexcept;  // bound HTTP port, after start()
+
+  // In-process ingest: the same path as POST /api/events, without HTTP.
+  // Any thread; never blocks. Returns overloaded when the ingest queue is
+  // full (retry the same batch later: nothing was taken) and unavailable
+  // before start() or after stop(). On success, done (may be empty) runs
+  // later on the ingest thread once the events are durable and handed to
+  // the engine; it must not block. A missing time_ms is set at ingest;
+  // an event_id makes a retry idempotent.
+  Result<void> ingest(std::vector<RawEvent>&& events, IngestDone done = {});
+
+  // The newest published snapshot; any thread; never null after start().
+  // Snapshots are immutable: keep and read one from any thread.
+  std::shared_ptr<const WindowSnapshot> snapshot() const;
+
+  // Called on the engine thread with every snapshot it publishes (every
+  // windows.publish_interval, and after the replay at start). It must return
+  // quickly: the engine applies no events while it runs. Hand the snapshot
+  // to a thread of your own for slow work (a display, a sign); the pointer
+  // may be kept. Set before start(); invalid_argument after.
+  using SnapshotCallback = std::function<void(const std::shared_ptr<const WindowSnapshot>&)>;
+  Result<void> on_snapshot(SnapshotCallback callback);
+
+  // True once the engine has replayed the log and applies live events.
+  bool ready() const;
   Ingestor& ingestor() noexcept;
   EngineRunner& engine() noexcept;
   RecommendRunner& recommend() noexcept;

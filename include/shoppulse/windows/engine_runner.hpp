@@ -44,6 +44,9 @@ struct EngineRunnerConfig {
   // Called on the engine thread after each published snapshot with the
   // sequence it reflects; must not block.
   std::function<void(Sequence)> on_published;
+  // Called on the engine thread with each snapshot it publishes (also those
+  // published after a replay), after latest() returns it; must not block.
+  std::function<void(const std::shared_ptr<const WindowSnapshot>&)> on_snapshot;
 };
 
 struct EngineStats {
