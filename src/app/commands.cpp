@@ -95,7 +95,7 @@ int run_import(AppConfig cfg, const std::string& format_text, const std::string&
     std::fprintf(stderr, "shoppulse import: %s\n", opened.error().detail.c_str());
     if (opened.error().detail.find("lock") != std::string::npos)
       std::fprintf(stderr, "(a running shoppulse holds this data dir; stop it, or upload with POST /api/import)\n");
-    return 1;
+    return opened.error().code == Errc::corrupt ? kExitDamaged : 1;
   }
   Application& app = *opened.value();
   // A completed import of the same bytes is on record: importing it again

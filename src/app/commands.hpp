@@ -6,6 +6,10 @@
 
 namespace shoppulse::app {
 
+// Exit codes of every command: 0 ok, 1 failure, 2 usage or configuration
+// error, 3 the event log is damaged (start-up refused; `verify` found damage).
+inline constexpr int kExitDamaged = 3;
+
 // Loads FILE through the same ingest path as POST /api/events into the data
 // dir of cfg (durable, replayable), then lets the engine and the recommender
 // apply it and checkpoint. A file whose bytes were imported completely

@@ -198,6 +198,12 @@ int main(int argc, char** argv) {
   if (!opened) {
     log.error("start-up failed", {{"detail", opened.error().detail}});
     std::fprintf(stderr, "shoppulse: %s\n", opened.error().detail.c_str());
+    if (opened.error().code == Errc::corrupt) {
+      std::fprintf(stderr, "shoppulse: refusing to start on a damaged event log; run 'shoppulse verify --data-dir %s' "
+                   "for a report and 'shoppulse recover --to-last-good --data-dir %s' to keep its consistent part\n",
+                   cfg.eventlog.data_dir.c_str(), cfg.eventlog.data_dir.c_str());
+      return app::kExitDamaged;
+    }
     return 1;
   }
   auto& application = *opened.value();
