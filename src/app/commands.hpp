@@ -21,4 +21,12 @@ int run_import(AppConfig cfg, const std::string& format, const std::string& path
 int run_evaluate(const AppConfig& cfg, const std::string& format, const std::string& path, bool json,
                  double train_fraction, bool only_new_items);
 
+// Checks the data dir of cfg (read-only) and prints a report; exit code 0
+// when consistent, kExitDamaged when not, 1 when it could not be checked.
+int run_verify(const AppConfig& cfg);
+
+// Repairs the data dir of cfg to its longest consistent prefix and prints
+// exactly what was dropped. The server must not be running on it.
+int run_recover(const AppConfig& cfg);
+
 }  // namespace shoppulse::app

@@ -23,6 +23,8 @@ constexpr const char* kUsage = R"(shoppulse - real-time e-commerce analytics in 
 Usage: shoppulse [options]
        shoppulse import --format taobao|rees46|ndjson FILE [--force] [options]
        shoppulse evaluate --format taobao|rees46|ndjson FILE [--json] [--train-fraction F] [--only-new]
+       shoppulse verify [--data-dir DIR] [options]
+       shoppulse recover --to-last-good [--data-dir DIR] [options]
 
 Commands:
   (none)               run the server: ingest, engine, API, dashboard, generator
@@ -35,6 +37,13 @@ Commands:
   evaluate             replay FILE offline, split it by time, and report
                        HitRate/Precision/Recall/NDCG@10 and coverage of every
                        recommender plus the AUC of purchase propensity
+  verify               check the data dir without changing it: table and
+                       block checksums, sequence continuity, dictionary,
+                       checkpoints, rollups; exit 0 when consistent, 3 when
+                       damaged (may run beside a server)
+  recover              --to-last-good: keep the longest consistent prefix of
+                       the log and print exactly what was dropped (the server
+                       must be stopped)
 
 Options:
   --config FILE        read settings from FILE (key = value lines; see config/shoppulse.conf)
@@ -50,6 +59,7 @@ Options:
 Precedence: built-in defaults < config file < environment (API_HOST, API_PORT,
 LOG_LEVEL, SHOPPULSE_DATA_DIR) < command-line flags.
 An unknown key or a bad value stops start-up with exit code 2.
+A damaged event log stops start-up with exit code 3 (see verify, recover).
 )";
 
 int usage_error(const std::string& message) {
@@ -73,7 +83,9 @@ int main(int argc, char** argv) {
   bool json = false, only_new = false, force = false;
   double train_fraction = 0.8;
   int first = 1;
-  if (argc > 1 && (std::string_view(argv[1]) == "import" || std::string_view(argv[1]) == "evaluate")) {
+  bool to_last_good = false;
+  if (argc > 1 && (std::string_view(argv[1]) == "import" || std::string_view(argv[1]) == "evaluate" ||
+                   std::string_view(argv[1]) == "verify" || std::string_view(argv[1]) == "recover")) {
     command = argv[1];
     first = 2;
   }
@@ -118,10 +130,12 @@ int main(int argc, char** argv) {
       const char* v = value ? value->c_str() : next(arg);
       if (!v) return usage_error("--generator needs on or off");
       sets.emplace_back("generator.enabled", v);
-    } else if (!command.empty() && (arg == "--format" || (value = split_eq(arg, "--format")))) {
+    } else if ((command == "import" || command == "evaluate") && (arg == "--format" || (value = split_eq(arg, "--format")))) {
       const char* v = value ? value->c_str() : next(arg);
       if (!v) return usage_error("--format needs taobao, rees46 or ndjson");
       format = v;
+    } else if (command == "recover" && arg == "--to-last-good") {
+      to_last_good = true;
     } else if (command == "import" && arg == "--force") {
       force = true;
     } else if (command == "evaluate" && arg == "--json") {
@@ -133,7 +147,7 @@ int main(int argc, char** argv) {
       char* end = nullptr;
       train_fraction = v ? std::strtod(v, &end) : 0;
       if (!v || end == v || *end != '\0') return usage_error("--train-fraction needs a number between 0 and 1");
-    } else if (!command.empty() && !arg.empty() && arg[0] != '-' && file.empty()) {
+    } else if ((command == "import" || command == "evaluate") && !arg.empty() && arg[0] != '-' && file.empty()) {
       file = std::string(arg);
     } else if (arg == "--set" || (value = split_eq(arg, "--set"))) {
       const char* v = value ? value->c_str() : next(arg);
@@ -173,7 +187,9 @@ int main(int argc, char** argv) {
     std::fputs(schema.render_reference().c_str(), stdout);
     return 0;
   }
-  if (!command.empty() && (format.empty() || file.empty()))
+  if (command == "recover" && !to_last_good)
+    return usage_error("recover needs --to-last-good (the only repair it makes)");
+  if ((command == "import" || command == "evaluate") && (format.empty() || file.empty()))
     return usage_error(command + " needs --format taobao|rees46|ndjson and a FILE");
 
   LogLevel level = LogLevel::info;
@@ -192,6 +208,8 @@ int main(int argc, char** argv) {
 
   if (command == "evaluate") return app::run_evaluate(cfg, format, file, json, train_fraction, only_new);
   if (command == "import") return app::run_import(cfg, format, file, force);
+  if (command == "verify") return app::run_verify(cfg);
+  if (command == "recover") return app::run_recover(cfg);
 
   const Logger log("app");
   auto opened = app::Application::open(cfg);

@@ -25,6 +25,7 @@
 
 #include "block_codec.hpp"
 #include "durability_mark.hpp"
+#include "rocksdb_layout.hpp"
 #include "rocksdb_store_testing.hpp"
 #include "shoppulse/core/log.hpp"
 #include "store_keys.hpp"
@@ -32,7 +33,7 @@
 namespace shoppulse {
 namespace {
 
-namespace rdb = ROCKSDB_NAMESPACE;
+using namespace eventlog;  // the layout (rocksdb_layout.hpp) and the codecs
 using eventlog::BlockSummary;
 
 constexpr std::size_t kMiB = 1024 * 1024;
@@ -42,22 +43,6 @@ constexpr std::size_t kKeepInfoLogFiles = 4;
 // An encode buffer larger than this is released after its append.
 constexpr std::size_t kKeepBlockBuffer = 64 * kMiB;
 
-// Column families, in the order their handles are kept. RocksDB requires the
-// default family to be opened; nothing is stored in it.
-enum Family : std::size_t { kDefault, kEvents, kDictionary, kRollups, kCheckpoints, kMeta, kFamilyCount };
-constexpr const char* kFamilyNames[kFamilyCount] = {
-    "default", "events", "dictionary", "rollups", "checkpoints", "meta"};
-
-// Meta keys. The block index ("block/" + big-endian first sequence) holds
-// each block's summary so opening a large log reads a few bytes per block
-// instead of every block. "dropped_through" remembers the last sequence that
-// retention removed, so sequences are never reused even when retention
-// empties the log.
-constexpr std::string_view kFormatKey = "format_version";
-constexpr std::string_view kFormatVersion = "1";
-constexpr std::string_view kDroppedThroughKey = "dropped_through";
-
-std::string_view view(const rdb::Slice& slice) { return {slice.data(), slice.size()}; }
 
 const Logger kLog("eventlog");
 
@@ -205,6 +190,17 @@ class RocksDbStore final : public Storage {
   // wal_sync_interval_ms; tests call it directly.
   Result<void> sync_now();
 
+  Result<void> put_raw(std::string_view family_name, std::string_view key, std::string_view value) {
+    for (std::size_t f = 0; f < kFamilyCount; ++f) {
+      if (family_name != kFamilyNames[f]) continue;
+      const rdb::Status status = db_->Put(write_options_, families_[f], rdb::Slice(key.data(), key.size()),
+                                          rdb::Slice(value.data(), value.size()));
+      if (!status.ok()) return io_error("put raw", status);
+      return {};
+    }
+    return make_error(Errc::invalid_argument, "no family " + std::string(family_name));
+  }
+
  private:
   using DurabilityMarkState = eventlog::DurabilityMark;
 
@@ -230,6 +226,8 @@ class RocksDbStore final : public Storage {
   void resume_if_failed();
   Result<void> recover();
   Result<void> recover_format();
+  Result<void> seal_derived_values();
+  Result<void> drop_damaged_derived_state();
   Result<void> recover_block_index();
   Result<Sequence> recover_dropped_through();
 
@@ -279,11 +277,6 @@ Result<std::unique_ptr<Storage>> RocksDbStore::open(const EventLogConfig& config
     return make_error(Errc::io_error, "create event log directory '" + config.data_dir + "': " + ec.message());
   }
 
-  rdb::DBOptions db_options;
-  db_options.create_if_missing = true;
-  db_options.create_missing_column_families = true;
-  db_options.keep_log_file_num = kKeepInfoLogFiles;
-  db_options.info_log = std::make_shared<InfoLogFile>(config.data_dir + "/LOG");
   // Corruption is refused, never served as a shorter log. The MANIFEST
   // records each WAL and its synced size, so a missing or cut synced WAL
   // fails the open. Within a WAL, only an incomplete record at its very end
@@ -296,28 +289,16 @@ Result<std::unique_ptr<Storage>> RocksDbStore::open(const EventLogConfig& config
   // damaged record anywhere else fails the open in both modes, where
   // RocksDB's default (point-in-time recovery) silently dropped everything
   // after it.
-  db_options.track_and_verify_wals_in_manifest = true;
-  db_options.wal_recovery_mode = rdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
+  StoreOptions options = store_options(config, rdb::WALRecoveryMode::kTolerateCorruptedTailRecords);
+  options.db.create_if_missing = true;
+  options.db.create_missing_column_families = true;
   std::unique_ptr<rdb::Env> env;
   if (file_system) {
     env = rdb::NewCompositeEnv(file_system);
-    db_options.env = env.get();
+    options.db.env = env.get();
   }
-
-  rdb::BlockBasedTableOptions table_options;
-  if (config.block_cache_mb == 0) {
-    table_options.no_block_cache = true;
-  } else {
-    // One cache shared by every family, so the configured size is the total.
-    table_options.block_cache = rdb::NewLRUCache(config.block_cache_mb * kMiB);
-  }
-  rdb::ColumnFamilyOptions family_options;
-  family_options.write_buffer_size = std::max<std::size_t>(config.write_buffer_mb, 1) * kMiB;
-  family_options.compression = pick_compression();
-  family_options.table_factory.reset(rdb::NewBlockBasedTableFactory(table_options));
-
-  std::vector<rdb::ColumnFamilyDescriptor> descriptors;
-  for (const char* name : kFamilyNames) descriptors.emplace_back(name, family_options);
+  auto& db_options = options.db;
+  auto& descriptors = options.families;
 
   std::vector<rdb::ColumnFamilyHandle*> handles;
   rdb::DB* raw_db = nullptr;
@@ -339,6 +320,7 @@ Result<std::unique_ptr<Storage>> RocksDbStore::open(const EventLogConfig& config
 
 Result<void> RocksDbStore::recover() {
   if (auto ok = recover_format(); !ok) return ok;
+  if (auto ok = drop_damaged_derived_state(); !ok) return ok;
   if (auto ok = recover_block_index(); !ok) return ok;
   auto dropped_through = recover_dropped_through();
   if (!dropped_through) return std::move(dropped_through).error();
@@ -502,7 +484,55 @@ Result<void> RocksDbStore::recover_format() {
     return {};
   }
   if (!status.ok()) return io_error("read event log format version", status);
+  if (version == kFormatVersionUnsealed) return seal_derived_values();
   if (version != kFormatVersion) return corrupt("unsupported format version '" + version + "'");
+  return {};
+}
+
+Result<void> RocksDbStore::seal_derived_values() {
+  rdb::WriteBatch batch;
+  for (Family which : {kCheckpoints, kRollups}) {
+    std::unique_ptr<rdb::Iterator> it(db_->NewIterator(rdb::ReadOptions(), family(which)));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      const rdb::Status status = batch.Put(family(which), it->key(), eventlog::seal(std::string(view(it->value()))));
+      if (!status.ok()) return io_error("stage sealed value", status);
+    }
+    if (!it->status().ok()) return io_error("read derived state", it->status());
+  }
+  const rdb::Status status = batch.Put(family(kMeta), kFormatKey, kFormatVersion);
+  if (!status.ok()) return io_error("stage format version", status);
+  const rdb::Status written = db_->Write(write_options_, &batch);
+  if (!written.ok()) return io_error("convert event log to format " + std::string(kFormatVersion), written);
+  kLog.info("event log converted: checkpoints and rollups now carry checksums");
+  return {};
+}
+
+Result<void> RocksDbStore::drop_damaged_derived_state() {
+  // Rollups are checked here, once: a damaged minute would otherwise fail
+  // every query that covers it. It is dropped with every checkpoint, so the
+  // engine replays the log from the start and writes the minute again.
+  // Checkpoints are checked when read; a damaged one is replayed around.
+  std::vector<std::string> damaged;
+  std::unique_ptr<rdb::Iterator> it(db_->NewIterator(rdb::ReadOptions(), family(kRollups)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (!eventlog::unseal(view(it->value()), "rollup minute")) damaged.emplace_back(view(it->key()));
+  }
+  if (!it->status().ok()) return io_error("read rollups", it->status());
+  if (damaged.empty()) return {};
+  rdb::WriteBatch batch;
+  for (const std::string& key : damaged) {
+    if (const rdb::Status status = batch.Delete(family(kRollups), key); !status.ok())
+      return io_error("stage rollup drop", status);
+  }
+  std::unique_ptr<rdb::Iterator> cp(db_->NewIterator(rdb::ReadOptions(), family(kCheckpoints)));
+  for (cp->SeekToFirst(); cp->Valid(); cp->Next()) {
+    if (const rdb::Status status = batch.Delete(family(kCheckpoints), cp->key()); !status.ok())
+      return io_error("stage checkpoint drop", status);
+  }
+  const rdb::Status written = db_->Write(write_options_, &batch);
+  if (!written.ok()) return io_error("drop damaged rollups", written);
+  kLog.warn("damaged rollup minutes dropped; derived state is rebuilt from the log",
+            {{"minutes", std::to_string(damaged.size())}});
   return {};
 }
 
@@ -692,7 +722,7 @@ Result<void> RocksDbStore::put_minutes(std::span<const std::pair<std::int64_t, s
   if (minutes.empty()) return {};
   rdb::WriteBatch batch;
   for (const auto& [minute, bytes] : minutes) {
-    const rdb::Status status = batch.Put(family(kRollups), eventlog::minute_key(minute), bytes);
+    const rdb::Status status = batch.Put(family(kRollups), eventlog::minute_key(minute), eventlog::seal(bytes));
     if (!status.ok()) return io_error("stage rollup minute", status);
   }
   return write(batch, "put rollup minutes");
@@ -709,7 +739,9 @@ Result<void> RocksDbStore::scan_minutes(std::int64_t from_minute, std::int64_t t
   for (it->Seek(eventlog::minute_key(from_minute)); it->Valid(); it->Next()) {
     auto minute = eventlog::decode_minute_key(view(it->key()));
     if (!minute) return std::move(minute).error();
-    fn(*minute, view(it->value()));
+    auto bytes = eventlog::unseal(view(it->value()), "rollup minute " + std::to_string(*minute));
+    if (!bytes) return std::move(bytes).error();
+    fn(*minute, *bytes);
   }
   if (!it->status().ok()) return io_error("scan rollup minutes", it->status());
   return {};
@@ -728,7 +760,8 @@ Result<void> RocksDbStore::drop_minutes_before(std::int64_t before_minute) {
 Result<void> RocksDbStore::put_checkpoint(std::string_view name, const Checkpoint& checkpoint) {
   rdb::WriteBatch batch;
   const rdb::Status status =
-      batch.Put(family(kCheckpoints), rdb::Slice(name.data(), name.size()), eventlog::encode_checkpoint(checkpoint));
+      batch.Put(family(kCheckpoints), rdb::Slice(name.data(), name.size()),
+                eventlog::seal(eventlog::encode_checkpoint(checkpoint)));
   if (!status.ok()) return io_error("stage checkpoint", status);
   return write(batch, "put checkpoint");
 }
@@ -739,12 +772,41 @@ Result<std::optional<Checkpoint>> RocksDbStore::get_checkpoint(std::string_view 
       db_->Get(rdb::ReadOptions(), family(kCheckpoints), rdb::Slice(name.data(), name.size()), &value);
   if (status.IsNotFound()) return std::optional<Checkpoint>();
   if (!status.ok()) return io_error("get checkpoint '" + std::string(name) + "'", status);
-  auto checkpoint = eventlog::decode_checkpoint(value);
+  auto body = eventlog::unseal(value, "checkpoint '" + std::string(name) + "'");
+  if (!body) return std::move(body).error();
+  auto checkpoint = eventlog::decode_checkpoint(*body);
   if (!checkpoint) return std::move(checkpoint).error();
   return std::optional<Checkpoint>(std::move(*checkpoint));
 }
 
 }  // namespace
+
+eventlog::StoreOptions eventlog::store_options(const EventLogConfig& config, rdb::WALRecoveryMode recovery) {
+  StoreOptions out;
+  rdb::DBOptions& db_options = out.db;
+  db_options.keep_log_file_num = kKeepInfoLogFiles;
+  db_options.info_log = std::make_shared<InfoLogFile>(config.data_dir + "/LOG");
+  // A missing or cut synced WAL fails the open: the MANIFEST records each
+  // WAL and its synced size.
+  db_options.track_and_verify_wals_in_manifest = true;
+  db_options.wal_recovery_mode = recovery;
+
+  rdb::BlockBasedTableOptions table_options;
+  if (config.block_cache_mb == 0) {
+    table_options.no_block_cache = true;
+  } else {
+    // One cache shared by every family, so the configured size is the total.
+    table_options.block_cache = rdb::NewLRUCache(config.block_cache_mb * kMiB);
+  }
+  rdb::ColumnFamilyOptions family_options;
+  family_options.write_buffer_size = std::max<std::size_t>(config.write_buffer_mb, 1) * kMiB;
+  family_options.compression = pick_compression();
+  family_options.table_factory.reset(rdb::NewBlockBasedTableFactory(table_options));
+
+  for (const char* name : kFamilyNames) out.families.emplace_back(name, family_options);
+  return out;
+
+}
 
 Result<std::unique_ptr<Storage>> open_rocksdb_store(const EventLogConfig& config) {
   return RocksDbStore::open(config, nullptr);
@@ -755,6 +817,12 @@ namespace eventlog {
 Result<std::unique_ptr<Storage>> open_rocksdb_store_on(const EventLogConfig& config,
                                                        std::shared_ptr<rdb::FileSystem> file_system) {
   return RocksDbStore::open(config, std::move(file_system));
+}
+
+Result<void> put_raw(Storage& store, std::string_view family, std::string_view key, std::string_view value) {
+  auto* rocksdb = dynamic_cast<RocksDbStore*>(&store);
+  if (!rocksdb) return make_error(Errc::invalid_argument, "not a RocksDB store");
+  return rocksdb->put_raw(family, key, value);
 }
 
 Result<void> sync_rocksdb_store(Storage& store) {

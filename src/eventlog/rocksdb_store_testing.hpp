@@ -5,6 +5,7 @@
 #include <rocksdb/file_system.h>
 
 #include <memory>
+#include <string_view>
 
 #include "shoppulse/eventlog/rocksdb_store.hpp"
 
@@ -15,5 +16,9 @@ Result<std::unique_ptr<Storage>> open_rocksdb_store_on(const EventLogConfig& con
 
 // What the background syncer does every wal_sync_interval_ms, now.
 Result<void> sync_rocksdb_store(Storage& store);
+
+// Stores value under key in the named column family as it is, bypassing
+// the store's encoding: damage for tests to find.
+Result<void> put_raw(Storage& store, std::string_view family, std::string_view key, std::string_view value);
 
 }  // namespace shoppulse::eventlog

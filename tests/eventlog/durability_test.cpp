@@ -15,6 +15,7 @@
 #include "durability_mark.hpp"
 #include "eventlog_fixtures.hpp"
 #include "rocksdb_store_testing.hpp"
+#include "store_keys.hpp"
 #include "shoppulse/eventlog/rocksdb_store.hpp"
 
 using namespace shoppulse;
@@ -41,9 +42,19 @@ std::unique_ptr<Storage> open_store(const EventLogConfig& config) {
   return std::move(store).value();
 }
 
+// Dictionary entries for every id make_records uses, as the ingestor
+// writes them with the first events that use them.
+std::vector<DictionaryEntry> fixture_dictionary() {
+  std::vector<DictionaryEntry> entries;
+  for (Id id = 1; id <= 97; ++id) entries.push_back({IdKind::user, id, "u" + std::to_string(id)});
+  for (Id id = 1; id <= 12; ++id) entries.push_back({IdKind::product, id, "p" + std::to_string(id)});
+  return entries;
+}
+
 void append_events(Storage& store, std::size_t count) {
   auto records = make_records(store.next_sequence(), count, 1'000'000);
-  REQUIRE(store.append(AppendBatch{records, {}}).ok());
+  const auto entries = store.next_sequence() == 1 ? fixture_dictionary() : std::vector<DictionaryEntry>{};
+  REQUIRE(store.append(AppendBatch{records, entries}).ok());
 }
 
 // Rewrites the mark as a run that never stopped cleanly would leave it.
@@ -249,4 +260,133 @@ TEST_CASE("a damaged CURRENT or MANIFEST refuses to open", "[eventlog][durabilit
       CHECK((reopened.error().code == Errc::corrupt || reopened.error().code == Errc::io_error));
     }
   }
+}
+
+TEST_CASE("verify passes a healthy log and counts what it holds", "[eventlog][durability]") {
+  eventlog_test::TempDir dir;
+  {
+    auto store = open_store(config_for(dir.path()));
+    for (int i = 0; i < 5; ++i) append_events(*store, 20);
+    const std::vector<std::pair<std::int64_t, std::string>> minutes{{1, "a"}, {2, "b"}};
+    REQUIRE(store->put_minutes(minutes).ok());
+    REQUIRE(store->put_checkpoint("window_engine", Checkpoint{100, "state"}).ok());
+  }
+  const VerifyReport report = verify_rocksdb_store(config_for(dir.path()));
+  INFO((report.problems.empty() ? std::string() : report.problems.front()));
+  CHECK(report.problems.empty());
+  CHECK(report.opened);
+  CHECK(report.first_sequence == 1);
+  CHECK(report.last_sequence == 100);
+  CHECK(report.blocks == 5);
+  CHECK(report.events == 100);
+  CHECK(report.checkpoints == 1);
+  CHECK(report.rollup_minutes == 2);
+  CHECK(report.synced_through == 100);
+}
+
+TEST_CASE("recover keeps the log before a damaged WAL record, says what it dropped and starts a new incarnation",
+          "[eventlog][durability]") {
+  eventlog_test::TempDir dir;
+  std::uint64_t before = 0;
+  std::vector<LogRecord> written;
+  {
+    auto store = open_store(config_for(dir.path()));
+    before = store->incarnation();
+    for (int i = 0; i < 40; ++i) {
+      auto records = make_records(store->next_sequence(), 50, 1'000'000);
+      const auto entries = i == 0 ? fixture_dictionary() : std::vector<DictionaryEntry>{};
+      REQUIRE(store->append(AppendBatch{records, entries}).ok());
+      written.insert(written.end(), records.begin(), records.end());
+    }
+    REQUIRE(store->put_checkpoint("window_engine", Checkpoint{2000, "state"}).ok());
+  }
+  const auto wal = files_named(dir.path(), ".log").back();
+  flip_bytes(wal, std::filesystem::file_size(wal) / 2, 8);
+
+  REQUIRE_FALSE(open_rocksdb_store(config_for(dir.path())).ok());
+  const VerifyReport damaged = verify_rocksdb_store(config_for(dir.path()));
+  CHECK_FALSE(damaged.problems.empty());
+
+  auto recovered = recover_rocksdb_store(config_for(dir.path()));
+  INFO((recovered.ok() ? std::string() : recovered.error().detail));
+  REQUIRE(recovered.ok());
+  const RecoverReport& r = *recovered;
+  CHECK(r.kept_through > 0);
+  CHECK(r.kept_through < 2000);
+  CHECK(r.dropped_from == r.kept_through + 1);
+  CHECK(r.dropped_through == 2000);
+  CHECK(r.old_incarnation == before);
+  CHECK(r.new_incarnation != before);
+  CHECK(r.dropped_checkpoints == 1);
+
+  const VerifyReport after = verify_rocksdb_store(config_for(dir.path()));
+  INFO((after.problems.empty() ? std::string() : after.problems.front()));
+  CHECK(after.problems.empty());
+  auto store = open_store(config_for(dir.path()));
+  CHECK(store->next_sequence() == r.kept_through + 1);
+  CHECK(store->incarnation() == r.new_incarnation);
+  CHECK(store->still_names_same_event(before, r.kept_through));
+  CHECK_FALSE(store->still_names_same_event(before, r.kept_through + 1));
+  const auto kept = read_all(*store);
+  REQUIRE(kept.size() == r.kept_through);
+  for (std::size_t i = 0; i < kept.size(); ++i) REQUIRE(eventlog_test::same_record(kept[i], written[i]));
+}
+
+TEST_CASE("a damaged checkpoint is refused as corrupt, so its owner replays the log", "[eventlog][durability]") {
+  eventlog_test::TempDir dir;
+  {
+    auto store = open_store(config_for(dir.path()));
+    REQUIRE(store->put_checkpoint("recommender", Checkpoint{0, "state"}).ok());
+    auto good = store->get_checkpoint("recommender");
+    REQUIRE(good.ok());
+    REQUIRE(good->has_value());
+    // Same length as the sealed value, one byte different.
+    std::string damaged = std::string(8, '\0') + "stbte" + std::string(8, '\1');
+    REQUIRE(eventlog::put_raw(*store, "checkpoints", "recommender", damaged).ok());
+    auto bad = store->get_checkpoint("recommender");
+    REQUIRE_FALSE(bad.ok());
+    CHECK(bad.error().code == Errc::corrupt);
+  }
+  const VerifyReport report = verify_rocksdb_store(config_for(dir.path()));
+  REQUIRE(report.problems.size() == 1);
+  CHECK(report.problems[0].find("checkpoint 'recommender' fails its checksum") != std::string::npos);
+}
+
+TEST_CASE("a damaged rollup minute is dropped at open with every checkpoint, so the log rebuilds both",
+          "[eventlog][durability]") {
+  eventlog_test::TempDir dir;
+  {
+    auto store = open_store(config_for(dir.path()));
+    const std::vector<std::pair<std::int64_t, std::string>> minutes{{1, "a"}, {2, "b"}};
+    REQUIRE(store->put_minutes(minutes).ok());
+    REQUIRE(store->put_checkpoint("window_engine", Checkpoint{0, "state"}).ok());
+    REQUIRE(eventlog::put_raw(*store, "rollups", eventlog::minute_key(2), "not sealed at all").ok());
+    std::vector<std::int64_t> seen;
+    CHECK_FALSE(store->scan_minutes(0, 10, [&](std::int64_t m, std::string_view) { seen.push_back(m); }).ok());
+  }
+  CHECK(verify_rocksdb_store(config_for(dir.path())).problems.size() == 1);
+  auto store = open_store(config_for(dir.path()));
+  std::vector<std::int64_t> seen;
+  REQUIRE(store->scan_minutes(0, 10, [&](std::int64_t m, std::string_view) { seen.push_back(m); }).ok());
+  CHECK(seen == std::vector<std::int64_t>{1});
+  auto checkpoint = store->get_checkpoint("window_engine");
+  REQUIRE(checkpoint.ok());
+  CHECK_FALSE(checkpoint->has_value());
+}
+
+TEST_CASE("a damaged table file is found by verify", "[eventlog][durability]") {
+  eventlog_test::TempDir dir;
+  {
+    EventLogConfig config = config_for(dir.path());
+    config.write_buffer_mb = 1;
+    auto store = open_store(config);
+    for (int i = 0; i < 60; ++i) append_events(*store, 1000);
+  }
+  const auto tables = files_named(dir.path(), ".sst");
+  REQUIRE_FALSE(tables.empty());
+  flip_bytes(tables.front(), std::filesystem::file_size(tables.front()) / 3, 16);
+  const VerifyReport report = verify_rocksdb_store(config_for(dir.path()));
+  REQUIRE_FALSE(report.problems.empty());
+  INFO(report.problems.front());
+  CHECK(report.problems.front().find("table checksums") != std::string::npos);
 }

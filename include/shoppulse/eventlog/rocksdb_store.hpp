@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "shoppulse/eventlog/storage.hpp"
 
@@ -40,5 +41,46 @@ struct EventLogConfig {
 // log ends before a sequence the durability mark says was synced. A corrupt
 // log is never opened partially; `shoppulse recover --to-last-good` repairs it.
 Result<std::unique_ptr<Storage>> open_rocksdb_store(const EventLogConfig& config);
+
+// What `shoppulse verify` found in a data directory. Read-only: nothing in
+// the directory changes, and it may run beside a live server.
+struct VerifyReport {
+  bool opened = false;  // the database opened at all
+  Sequence first_sequence = 0, last_sequence = 0;
+  std::uint64_t blocks = 0, events = 0, dictionary_entries = 0, checkpoints = 0, rollup_minutes = 0;
+  std::uint64_t incarnation = 0;  // from the durability mark; 0 without one
+  Sequence synced_through = 0;
+  std::vector<std::string> problems;  // empty: every check passed
+};
+// Checks table checksums (all families), every log block (decodes, keys,
+// sequence continuity, agreement with the block index), the dictionary (ids
+// contiguous, every id an event uses present), checkpoints and rollup
+// minutes (checksums; a checkpoint covers no sequence beyond the log) and
+// the durability mark (readable; the log reaches its synced sequence).
+VerifyReport verify_rocksdb_store(const EventLogConfig& config);
+
+// What `shoppulse recover --to-last-good` did.
+struct RecoverReport {
+  bool rebuilt_manifest = false;  // the MANIFEST or CURRENT was unusable and was rebuilt from the tables
+  Sequence kept_through = 0;      // the log now ends here
+  // Sequences removed from the log or known lost (synced once, now gone);
+  // 0/0 when none. Events after kept_through that were never synced and
+  // are gone cannot be counted: the log never held them on disk.
+  Sequence dropped_from = 0, dropped_through = 0;
+  std::uint64_t dropped_events = 0;      // removed from the log
+  std::uint64_t lost_synced_events = 0;  // synced once, missing before this ran
+  std::uint64_t dropped_blocks = 0, dropped_dictionary_entries = 0, dropped_checkpoints = 0,
+                dropped_rollup_minutes = 0;
+  std::uint64_t old_incarnation = 0, new_incarnation = 0;  // equal when nothing was lost
+  std::vector<std::string> notes;  // each damage found, in words
+};
+// Keeps the longest consistent prefix of the log: a damaged WAL is read up
+// to its first bad record; the log is cut at its first block that does not
+// decode, breaks sequence continuity or uses a dictionary id that is
+// missing; dictionary entries after a gap go. When anything is dropped,
+// every checkpoint and rollup goes too (they are rebuilt from the log at
+// the next start) and the log starts a new incarnation. The server must
+// not be running.
+Result<RecoverReport> recover_rocksdb_store(const EventLogConfig& config);
 
 }  // namespace shoppulse
