@@ -380,7 +380,9 @@ TEST_CASE("a damaged table file is found by verify", "[eventlog][durability]") {
     EventLogConfig config = config_for(dir.path());
     config.write_buffer_mb = 1;
     auto store = open_store(config);
-    for (int i = 0; i < 60; ++i) append_events(*store, 1000);
+    // Until a memtable flush has written a table (flushes run in the
+    // background; a full memtable makes the next writes wait for one).
+    for (int i = 0; i < 5000 && files_named(dir.path(), ".sst").empty(); ++i) append_events(*store, 1000);
   }
   const auto tables = files_named(dir.path(), ".sst");
   REQUIRE_FALSE(tables.empty());
