@@ -291,7 +291,11 @@ Result<RecoverReport> recover_rocksdb_store(const EventLogConfig& config) {
     look.db.track_and_verify_wals_in_manifest = false;
     look.db.info_log = std::make_shared<SilentLogger>();
     OpenDb seen;
-    if (open_db(look, config.data_dir, true, seen).ok()) {
+    const rdb::Status looked = open_db(look, config.data_dir, true, seen);
+    if (!looked.ok()) {
+      report.notes.push_back("the records after the damage could not be read (" + looked.ToString() +
+                             "); what they held is not counted");
+    } else {
       const LogWalk all = walk_log(seen, walk_dictionary(seen));
       seen_last = std::max(all.last, all.last_after);
       seen_events = all.events + all.events_after;
