@@ -64,11 +64,16 @@ class TrackedFile final : public rdb::FSWritableFileOwnerWrapper {
   std::string path_;
 };
 
-// Remembers, per file written through it, the size at its last sync.
-// cut() stops all further I/O and truncates every such file to that size.
+// Remembers, per file written through it, the size at its last sync. The
+// cut comes at a chosen write or sync (counted across every file and
+// thread, so it may fall inside an append or a background flush), or when
+// cut() is called: all further I/O fails, and every file keeps its synced
+// bytes plus a random part of the rest (the kernel writes dirty pages back
+// on its own schedule), so a WAL or MANIFEST may end in a torn record.
 class CutFileSystem final : public rdb::FileSystemWrapper {
  public:
-  CutFileSystem() : rdb::FileSystemWrapper(rdb::FileSystem::Default()) {}
+  CutFileSystem(std::uint64_t cut_at_operation, std::uint64_t seed)
+      : rdb::FileSystemWrapper(rdb::FileSystem::Default()), cut_at_(cut_at_operation), rng_(seed) {}
   const char* Name() const override { return "CutFileSystem"; }
 
   rdb::IOStatus NewWritableFile(const std::string& f, const rdb::FileOptions& o,
@@ -120,20 +125,42 @@ class CutFileSystem final : public rdb::FileSystemWrapper {
     return target()->DeleteFile(f, o, d);
   }
 
-  // The power cut. Returns the bytes dropped.
-  std::uint64_t cut() {
+  // The power cut, now, unless it already came.
+  void cut() {
     std::lock_guard lock(mutex_);
-    dead_ = true;
-    std::uint64_t dropped = 0;
-    for (const auto& [path, sizes] : files_) {
-      if (sizes.written > sizes.synced && ::truncate(path.c_str(), static_cast<off_t>(sizes.synced)) == 0)
-        dropped += sizes.written - sizes.synced;
-    }
-    return dropped;
+    cut_locked();
+  }
+
+  bool dead() {
+    std::lock_guard lock(mutex_);
+    return dead_;
   }
 
  private:
   friend class TrackedFile;
+
+  // Counts one write or sync; true when the power goes now.
+  bool operation_cuts() {
+    if (++operations_ < cut_at_) return false;
+    cut_locked();
+    return true;
+  }
+
+  void cut_locked() {
+    if (dead_) return;
+    dead_ = true;
+    for (const auto& [path, sizes] : files_) {
+      if (sizes.written <= sizes.synced) continue;
+      const std::uint64_t kept =
+          sizes.synced + std::uniform_int_distribution<std::uint64_t>(0, sizes.written - sizes.synced)(rng_) *
+                             std::uniform_int_distribution<int>(0, 1)(rng_);
+      (void)::truncate(path.c_str(), static_cast<off_t>(kept));
+    }
+  }
+
+  std::uint64_t cut_at_;
+  std::uint64_t operations_ = 0;
+  std::mt19937_64 rng_;
   struct Sizes {
     std::uint64_t written = 0, synced = 0;
   };
@@ -144,7 +171,7 @@ class CutFileSystem final : public rdb::FileSystemWrapper {
 
 rdb::IOStatus TrackedFile::Append(const rdb::Slice& data, const rdb::IOOptions& o, rdb::IODebugContext* d) {
   std::lock_guard lock(fs_.mutex_);
-  if (fs_.dead_) return rdb::IOStatus::IOError("power is off");
+  if (fs_.dead_ || fs_.operation_cuts()) return rdb::IOStatus::IOError("power is off");
   rdb::IOStatus s = target()->Append(data, o, d);
   if (s.ok()) fs_.files_[path_].written += data.size();
   return s;
@@ -152,7 +179,7 @@ rdb::IOStatus TrackedFile::Append(const rdb::Slice& data, const rdb::IOOptions& 
 
 rdb::IOStatus TrackedFile::Sync(const rdb::IOOptions& o, rdb::IODebugContext* d) {
   std::lock_guard lock(fs_.mutex_);
-  if (fs_.dead_) return rdb::IOStatus::IOError("power is off");
+  if (fs_.dead_ || fs_.operation_cuts()) return rdb::IOStatus::IOError("power is off");
   // Stable storage is not what is simulated here; the bookkeeping is.
   rdb::IOStatus s = target()->Flush(o, d);
   if (s.ok()) fs_.files_[path_].synced = fs_.files_[path_].written;
@@ -209,8 +236,14 @@ std::string event_id_of(int cycle, Sequence sequence) {
 // one line per fact to `out`; returns the exit code.
 int writer(const std::string& dir, Durability durability, int cycle, std::uint64_t seed, const Ledger& ledger,
            std::FILE* out) {
-  auto fs = std::make_shared<CutFileSystem>();
+  std::mt19937_64 rng(seed);
+  // Somewhere within what this round's appends and syncs take (a round does
+  // at most a few hundred), or never, in which case the cut follows the
+  // last append.
+  const auto cut_at = std::uniform_int_distribution<std::uint64_t>(1, 400)(rng);
+  auto fs = std::make_shared<CutFileSystem>(cut_at, rng());
   auto opened = eventlog::open_rocksdb_store_on(config_for(dir, durability), fs);
+  if (!opened && fs->dead()) ::_exit(0);  // the power went while opening
   if (!opened) {
     std::fprintf(out, "F open failed after cut %d: %s\n", cycle, opened.error().detail.c_str());
     return 1;
@@ -255,13 +288,13 @@ int writer(const std::string& dir, Durability durability, int cycle, std::uint64
                static_cast<unsigned long long>(lost), static_cast<unsigned long long>(last));
   std::fflush(out);
 
-  std::mt19937_64 rng(seed);
   const int appends = std::uniform_int_distribution<int>(1, 60)(rng);
   for (int a = 0; a < appends; ++a) {
     const auto count = std::uniform_int_distribution<std::size_t>(1, 400)(rng);
     auto records = eventlog_test::make_records(store.next_sequence(), count, 1'000'000 + cycle * 1'000'000LL);
     for (LogRecord& r : records) r.event_id = event_id_of(cycle, r.event.sequence);
     auto appended = store.append(AppendBatch{records, {}});
+    if (!appended && fs->dead()) ::_exit(0);  // the cut came during this append: not acknowledged
     if (!appended) {
       std::fprintf(out, "F append failed: %s\n", appended.error().detail.c_str());
       return 1;
@@ -270,7 +303,9 @@ int writer(const std::string& dir, Durability durability, int cycle, std::uint64
                  static_cast<unsigned long long>(records.front().event.sequence),
                  static_cast<unsigned long long>(records.back().event.sequence));
     if (std::uniform_int_distribution<int>(0, 9)(rng) < 3) {
-      if (auto synced = eventlog::sync_rocksdb_store(store); !synced) {
+      auto synced = eventlog::sync_rocksdb_store(store);
+      if (!synced && fs->dead()) ::_exit(0);
+      if (!synced) {
         std::fprintf(out, "F sync failed: %s\n", synced.error().detail.c_str());
         return 1;
       }
@@ -297,7 +332,9 @@ void run_cuts(Durability durability, int cuts, std::uint64_t seed) {
     if (child == 0) {
       ::close(fds[0]);
       std::FILE* out = ::fdopen(fds[1], "w");
-      ::_exit(writer(dir.path(), durability, cycle, cycle == cuts ? 0 : child_seed, ledger, out));
+      const int code = writer(dir.path(), durability, cycle, cycle == cuts ? 0 : child_seed, ledger, out);
+      std::fflush(out);
+      ::_exit(code);
     }
     ::close(fds[1]);
     std::FILE* in = ::fdopen(fds[0], "r");
@@ -337,6 +374,7 @@ void run_cuts(Durability durability, int cuts, std::uint64_t seed) {
     INFO("cut " << cycle << " (seed " << seed << "): " << failure);
     REQUIRE(failure.empty());
     REQUIRE(WIFEXITED(status));
+    REQUIRE(WEXITSTATUS(status) == 0);
     if (cycle < cuts) ++ledger.cuts;
   }
   // The figures for the README's durability section.
