@@ -223,6 +223,7 @@ class RocksDbStore final : public Storage {
   void start_syncer();
   void stop_syncer();
   void note_problem(const Error& error);
+  void clear_problem();
   void resume_if_failed();
   Result<void> recover();
   Result<void> recover_format();
@@ -258,7 +259,10 @@ class RocksDbStore final : public Storage {
   mutable std::mutex problem_mutex_;
   std::string problem_;
   std::atomic<bool> failed_{false};
-  std::chrono::steady_clock::time_point last_resume_{};  // writer thread only
+  // Every thread that writes (ingest, engine, recommend) may resume; one at
+  // a time, the others go on to their write.
+  std::mutex resume_mutex_;
+  std::chrono::steady_clock::time_point last_resume_{};  // under resume_mutex_
   std::atomic<Sequence> next_sequence_{1};
   std::string block_buffer_;  // writer thread only: the block being appended
 
@@ -423,6 +427,7 @@ Result<void> RocksDbStore::sync_now() {
       note_problem(error);
       return error;
     }
+    clear_problem();  // the write path works again
   }
   synced_through_.store(through, std::memory_order_release);
   if (through == mark_.synced_through) return {};
@@ -465,6 +470,8 @@ void RocksDbStore::note_problem(const Error& error) {
 
 void RocksDbStore::resume_if_failed() {
   if (!failed_.load(std::memory_order_acquire)) return;
+  std::unique_lock lock(resume_mutex_, std::try_to_lock);
+  if (!lock.owns_lock()) return;
   const auto now = std::chrono::steady_clock::now();
   if (now - last_resume_ < kResumeInterval) return;
   last_resume_ = now;
@@ -569,12 +576,15 @@ Result<void> RocksDbStore::write(rdb::WriteBatch& batch, std::string_view what) 
     note_problem(error);
     return error;
   }
-  if (failed_.load(std::memory_order_acquire)) {
-    std::lock_guard lock(problem_mutex_);
-    problem_.clear();
-    failed_.store(false, std::memory_order_release);
-  }
+  clear_problem();
   return {};
+}
+
+void RocksDbStore::clear_problem() {
+  if (!failed_.load(std::memory_order_acquire)) return;
+  std::lock_guard lock(problem_mutex_);
+  problem_.clear();
+  failed_.store(false, std::memory_order_release);
 }
 
 Result<void> RocksDbStore::append(const AppendBatch& batch) {
