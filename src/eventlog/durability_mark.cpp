@@ -6,9 +6,11 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <random>
 #include <sstream>
 
+#include "rocksdb_layout.hpp"
 #include "shoppulse/core/byte_codec.hpp"
 
 namespace shoppulse::eventlog {
@@ -150,6 +152,42 @@ Result<void> write_durability_mark(const std::string& dir, const DurabilityMark&
   ::close(dir_fd);
   if (!synced) return error;
   return {};
+}
+
+Result<void> preserve_tables(const std::string& dir) {
+  namespace fs = std::filesystem;
+  const fs::path kept = fs::path(dir) / kPreservedTablesDir;
+  std::error_code ec;
+  bool made = false;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (entry.path().extension() != ".sst") continue;
+    if (!made) {
+      fs::create_directories(kept, ec);
+      if (ec) return make_error(Errc::io_error, "keep table files: " + ec.message());
+      made = true;
+    }
+    const fs::path link = kept / entry.path().filename();
+    if (::link(entry.path().c_str(), link.c_str()) != 0 && errno != EEXIST) return os_error("link table file");
+  }
+  if (ec) return make_error(Errc::io_error, "list data directory: " + ec.message());
+  return {};
+}
+
+std::size_t restore_preserved_tables(const std::string& dir) {
+  namespace fs = std::filesystem;
+  const fs::path kept = fs::path(dir) / kPreservedTablesDir;
+  std::error_code ec;
+  std::size_t restored = 0;
+  for (const auto& entry : fs::directory_iterator(kept, ec)) {
+    const fs::path original = fs::path(dir) / entry.path().filename();
+    if (::link(entry.path().c_str(), original.c_str()) == 0) ++restored;
+  }
+  return restored;
+}
+
+void drop_preserved_tables(const std::string& dir) {
+  std::error_code ignored;  // a leftover directory of links costs only its names
+  std::filesystem::remove_all(std::filesystem::path(dir) / kPreservedTablesDir, ignored);
 }
 
 }  // namespace shoppulse::eventlog

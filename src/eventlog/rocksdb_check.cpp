@@ -5,6 +5,8 @@
 #include <rocksdb/write_batch.h>
 
 #include <array>
+#include <filesystem>
+#include <set>
 #include <cstdarg>
 #include <limits>
 #include <map>
@@ -281,6 +283,12 @@ Result<RecoverReport> recover_rocksdb_store(const EventLogConfig& config) {
     have_mark = true;
   }
 
+  // Table files an earlier open may have deleted as unlisted (a damaged
+  // MANIFEST lists fewer) come back from their preserved links.
+  if (const std::size_t restored = restore_preserved_tables(config.data_dir); restored) {
+    report.notes.push_back(std::to_string(restored) + " table files the MANIFEST did not list were put back");
+  }
+
   // First, what the directory holds when damaged records are skipped rather
   // than ending the read (read-only, nothing changes): the repair reports
   // against it what it did not keep.
@@ -311,9 +319,45 @@ Result<RecoverReport> recover_rocksdb_store(const EventLogConfig& config) {
   // prefix, which the walk below then checks block by block.
   StoreOptions options = store_options(config, rdb::WALRecoveryMode::kPointInTimeRecovery);
   options.db.track_and_verify_wals_in_manifest = false;
+  // The MANIFEST must list every table file before a writable open, or
+  // that open deletes the unlisted ones: when a read-only open fails or
+  // leaves table files unlisted, the MANIFEST is rebuilt from the tables.
+  bool rebuild = false;
+  {
+    StoreOptions look = options;
+    look.db.info_log = std::make_shared<SilentLogger>();
+    OpenDb probe;
+    const rdb::Status probed = open_db(look, config.data_dir, true, probe);
+    if (!probed.ok()) {
+      rebuild = true;
+      report.notes.push_back("the database did not open (" + probed.ToString() + ")");
+    } else {
+      std::vector<rdb::LiveFileMetaData> live;
+      probe.db->GetLiveFilesMetaData(&live);
+      std::set<std::string> listed;
+      for (const auto& f : live) listed.insert(std::filesystem::path(f.name).filename().string());
+      std::size_t unlisted = 0;
+      std::error_code ec;
+      for (const auto& entry : std::filesystem::directory_iterator(config.data_dir, ec))
+        if (entry.path().extension() == ".sst" && !listed.count(entry.path().filename().string())) ++unlisted;
+      if (unlisted) {
+        rebuild = true;
+        report.notes.push_back("the MANIFEST does not list " + std::to_string(unlisted) + " table files");
+      }
+    }
+  }
+  if (rebuild) {
+    const rdb::Status repaired = rdb::RepairDB(config.data_dir, options.db, options.families);
+    if (!repaired.ok()) return make_error(Errc::corrupt, "rebuilding the MANIFEST failed: " + repaired.ToString());
+    report.notes.push_back("the MANIFEST was rebuilt from the table files and the write-ahead logs");
+    report.rebuilt_manifest = true;
+  }
+
+  // A rebuilt MANIFEST lists only the families that had tables.
+  options.db.create_missing_column_families = true;
   OpenDb db;
   rdb::Status opened = open_db(options, config.data_dir, false, db);
-  if (!opened.ok() && opened.IsCorruption()) {
+  if (!opened.ok() && opened.IsCorruption() && !report.rebuilt_manifest) {
     report.notes.push_back("the database did not open (" + opened.ToString() +
                            "); its MANIFEST was rebuilt from the table files");
     const rdb::Status repaired = rdb::RepairDB(config.data_dir, options.db, options.families);
@@ -441,6 +485,7 @@ Result<RecoverReport> recover_rocksdb_store(const EventLogConfig& config) {
   mark.synced_through = report.kept_through;
   mark.state = DurabilityMark::State::closed;
   if (auto written = write_durability_mark(config.data_dir, mark); !written) return std::move(written).error();
+  drop_preserved_tables(config.data_dir);
   return report;
 }
 

@@ -39,6 +39,18 @@ struct StoreOptions {
 };
 StoreOptions store_options(const EventLogConfig& config, rdb::WALRecoveryMode recovery);
 
+// Table files are hard-linked here before every open and the links removed
+// once the open passed every check. RocksDB deletes the table files its
+// MANIFEST does not list when it opens, so a damaged MANIFEST would take the
+// data with it; the links keep it for `recover`, which rebuilds the MANIFEST.
+inline constexpr const char* kPreservedTablesDir = "SHOPPULSE-PRESERVED-TABLES";
+// Links every *.sst of dir into kPreservedTablesDir (an existing link is
+// kept); errors are returned, nothing is removed.
+Result<void> preserve_tables(const std::string& dir);
+// Links preserved tables missing from dir back; returns how many.
+std::size_t restore_preserved_tables(const std::string& dir);
+void drop_preserved_tables(const std::string& dir);
+
 inline std::string_view view(const rdb::Slice& slice) { return {slice.data(), slice.size()}; }
 
 }  // namespace shoppulse::eventlog

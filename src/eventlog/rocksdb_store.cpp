@@ -137,11 +137,14 @@ rdb::CompressionType pick_compression() {
 // The embedded Storage: one RocksDB database, one column family per kind of
 // data (see kFamilyNames). Blocks are encoded by block_codec.
 // Lifecycle: made by open_rocksdb_store, which recovers the in-memory block
-// index; destroying it closes the database (and releases the directory lock),
-// so every reader must have returned first.
+// index, settles the incarnation with the durability mark and starts the
+// syncer; destroying it stops the syncer, syncs, marks a clean stop and
+// closes the database (and releases the directory lock), so every reader
+// must have returned first.
 // Threading: append() and apply_retention() from one writer thread; read(),
 // stats(), load_dictionary(), scans and gets from any thread. RocksDB is safe
-// for concurrent use; mutex_ guards only the in-memory block index.
+// for concurrent use; mutex_ guards only the in-memory block index. The
+// syncer thread owns the periodic sync_now() (sync_mutex_ guards the mark).
 class RocksDbStore final : public Storage {
  public:
   static Result<std::unique_ptr<Storage>> open(const EventLogConfig& config,
@@ -189,6 +192,14 @@ class RocksDbStore final : public Storage {
   // records it in the durability mark. The background syncer calls it every
   // wal_sync_interval_ms; tests call it directly.
   Result<void> sync_now();
+
+  Result<void> flush() {
+    rdb::FlushOptions options;
+    options.wait = true;
+    const rdb::Status status = db_->Flush(options, families_);
+    if (!status.ok()) return io_error("flush", status);
+    return {};
+  }
 
   Result<void> put_raw(std::string_view family_name, std::string_view key, std::string_view value) {
     for (std::size_t f = 0; f < kFamilyCount; ++f) {
@@ -304,6 +315,7 @@ Result<std::unique_ptr<Storage>> RocksDbStore::open(const EventLogConfig& config
   auto& db_options = options.db;
   auto& descriptors = options.families;
 
+  if (auto kept = preserve_tables(config.data_dir); !kept) return kept.error();
   std::vector<rdb::ColumnFamilyHandle*> handles;
   rdb::DB* raw_db = nullptr;
   const rdb::Status status = rdb::DB::Open(db_options, config.data_dir, descriptors, &handles, &raw_db);
@@ -318,6 +330,7 @@ Result<std::unique_ptr<Storage>> RocksDbStore::open(const EventLogConfig& config
       new RocksDbStore(std::unique_ptr<rdb::DB>(raw_db), std::move(handles), config, std::move(env)));
   if (auto recovered = store->recover(); !recovered) return std::move(recovered).error();
   if (auto marked = store->open_mark(); !marked) return std::move(marked).error();
+  drop_preserved_tables(config.data_dir);
   store->start_syncer();
   return std::unique_ptr<Storage>(std::move(store));
 }
@@ -827,6 +840,12 @@ namespace eventlog {
 Result<std::unique_ptr<Storage>> open_rocksdb_store_on(const EventLogConfig& config,
                                                        std::shared_ptr<rdb::FileSystem> file_system) {
   return RocksDbStore::open(config, std::move(file_system));
+}
+
+Result<void> flush_rocksdb_store(Storage& store) {
+  auto* rocksdb = dynamic_cast<RocksDbStore*>(&store);
+  if (!rocksdb) return make_error(Errc::invalid_argument, "not a RocksDB store");
+  return rocksdb->flush();
 }
 
 Result<void> put_raw(Storage& store, std::string_view family, std::string_view key, std::string_view value) {

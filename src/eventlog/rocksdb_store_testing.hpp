@@ -17,6 +17,9 @@ Result<std::unique_ptr<Storage>> open_rocksdb_store_on(const EventLogConfig& con
 // What the background syncer does every wal_sync_interval_ms, now.
 Result<void> sync_rocksdb_store(Storage& store);
 
+// Writes every memtable to a table file and waits for it.
+Result<void> flush_rocksdb_store(Storage& store);
+
 // Stores value under key in the named column family as it is, bypassing
 // the store's encoding: damage for tests to find.
 Result<void> put_raw(Storage& store, std::string_view family, std::string_view key, std::string_view value);
