@@ -147,10 +147,12 @@ Result<void> write_durability_mark(const std::string& dir, const DurabilityMark&
   if (::rename(temporary.c_str(), path.c_str()) != 0) return os_error("rename");
   const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir_fd < 0) return os_error("open directory");
-  const bool synced = ::fsync(dir_fd) == 0;
-  Error error = synced ? Error{} : os_error("sync directory");
+  if (::fsync(dir_fd) != 0) {
+    Error error = os_error("sync directory");
+    ::close(dir_fd);
+    return error;
+  }
   ::close(dir_fd);
-  if (!synced) return error;
   return {};
 }
 
