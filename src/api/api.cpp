@@ -21,6 +21,14 @@ namespace {
 
 constexpr std::int64_t kMinuteMs = 60000;
 
+// The log incarnation as clients see it: 16 lower-case hex digits, the same
+// text as the durability mark and `shoppulse verify` print.
+std::string incarnation_text(std::uint64_t id) {
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(id));
+  return text;
+}
+
 ApiResponse json_response(int status, std::string body) {
   ApiResponse r;
   r.status = status;
@@ -969,6 +977,7 @@ class ApiHandler final : public Handler {
       w.begin_object().field("accepted", result->accepted).field("duplicates", result->duplicates);
       if (result->accepted) w.field("first_sequence", result->first_sequence).field("last_sequence", result->last_sequence);
       else w.key("first_sequence").null().key("last_sequence").null();
+      if (result->incarnation != 0) w.field("incarnation", incarnation_text(result->incarnation));
       w.end_object();
       respond(json_response(200, w.take()));
     });
@@ -1277,7 +1286,16 @@ ApiResponse error_response(const Error& error) {
       status = 503;
       r.headers.emplace_back("Retry-After", "5");
       break;
+    case Errc::no_space:
+      // 507 Insufficient Storage: the request was fine and will be taken
+      // once space is freed; the store resumes on its own.
+      status = 507;
+      r.headers.emplace_back("Retry-After", "5");
+      break;
     case Errc::io_error:
+      status = 503;
+      r.headers.emplace_back("Retry-After", "5");
+      break;
     case Errc::corrupt:
     case Errc::internal: status = 500; break;
   }

@@ -52,7 +52,11 @@ struct Application::State final : api::SystemControl {
   std::vector<api::ComponentStatus> components() const override {
     std::vector<api::ComponentStatus> out;
     const IngestStats is = ingestor->stats();
-    out.push_back({"event_log", is.append_failures ? "degraded" : "running", true, is.append_failures, 0, ""});
+    // Storage that fails is degraded, not down: reads still answer and
+    // writes are retried (and the store resumes) once the cause is gone.
+    const EventLogStats ls = storage->stats();
+    out.push_back({"event_log", ls.problem.empty() ? "running" : "degraded", ls.problem.empty(), is.append_failures,
+                   0, ls.problem});
     out.push_back({"ingest", is.running ? "running" : "stopped", is.running, 0, 0, ""});
     const EngineStats es = engine->stats();
     out.push_back({"stream_processor", es.state, es.state != "failed", es.failures, es.restarts, es.last_error});

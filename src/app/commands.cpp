@@ -10,6 +10,7 @@
 #include "shoppulse/app/application.hpp"
 #include "shoppulse/auth/keys.hpp"
 #include "shoppulse/core/time_format.hpp"
+#include "shoppulse/eventlog/rocksdb_store.hpp"
 #include "shoppulse/importer/importer.hpp"
 #include "shoppulse/importer/progress_renderer.hpp"
 #include "shoppulse/recommend/evaluation.hpp"
@@ -99,7 +100,7 @@ int run_import(AppConfig cfg, const std::string& format_text, const std::string&
     std::fprintf(stderr, "shoppulse import: %s\n", opened.error().detail.c_str());
     if (opened.error().detail.find("lock") != std::string::npos)
       std::fprintf(stderr, "(a running shoppulse holds this data dir; stop it, or upload with POST /api/import)\n");
-    return 1;
+    return opened.error().code == Errc::corrupt ? kExitDamaged : 1;
   }
   Application& app = *opened.value();
   // A completed import of the same bytes is on record: importing it again
@@ -217,6 +218,12 @@ constexpr const char* kKeysUsage =
 int keys_usage(const std::string& problem) {
   std::fprintf(stderr, "shoppulse keys: %s\n%s", problem.c_str(), kKeysUsage);
   return 2;
+}
+
+std::string hex_id(std::uint64_t id) {
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(id));
+  return text;
 }
 
 }  // namespace
@@ -338,6 +345,67 @@ const std::vector<std::pair<std::string, std::string>>& demo_settings() {
       {"eventlog.retention_max_bytes", "2147483648"},
   };
   return settings;
+}
+
+int run_verify(const AppConfig& cfg) {
+  const VerifyReport r = verify_rocksdb_store(cfg.eventlog);
+  std::printf("data dir: %s\n", cfg.eventlog.data_dir.c_str());
+  if (r.opened) {
+    std::printf("log: sequences %llu..%llu in %llu blocks (%llu events)\n",
+                static_cast<unsigned long long>(r.first_sequence), static_cast<unsigned long long>(r.last_sequence),
+                static_cast<unsigned long long>(r.blocks), static_cast<unsigned long long>(r.events));
+    std::printf("dictionary: %llu entries; checkpoints: %llu; rollup minutes: %llu\n",
+                static_cast<unsigned long long>(r.dictionary_entries), static_cast<unsigned long long>(r.checkpoints),
+                static_cast<unsigned long long>(r.rollup_minutes));
+  }
+  if (r.incarnation)
+    std::printf("incarnation %s, synced through sequence %llu\n", hex_id(r.incarnation).c_str(),
+                static_cast<unsigned long long>(r.synced_through));
+  if (r.problems.empty()) {
+    std::printf("ok: every check passed\n");
+    return 0;
+  }
+  std::printf("DAMAGED: %zu problem%s\n", r.problems.size(), r.problems.size() == 1 ? "" : "s");
+  for (const std::string& p : r.problems) std::printf("  - %s\n", p.c_str());
+  std::printf("'shoppulse recover --to-last-good --data-dir %s' keeps the consistent part\n",
+              cfg.eventlog.data_dir.c_str());
+  return kExitDamaged;
+}
+
+int run_recover(const AppConfig& cfg) {
+  auto done = recover_rocksdb_store(cfg.eventlog);
+  if (!done) {
+    std::fprintf(stderr, "shoppulse recover: %s\n", done.error().detail.c_str());
+    if (done.error().detail.find("lock") != std::string::npos)
+      std::fprintf(stderr, "(a running shoppulse holds this data dir; stop it first)\n");
+    return done.error().code == Errc::corrupt ? kExitDamaged : 1;
+  }
+  const RecoverReport& r = *done;
+  for (const std::string& note : r.notes) std::printf("found: %s\n", note.c_str());
+  std::printf("kept: the log through sequence %llu\n", static_cast<unsigned long long>(r.kept_through));
+  if (r.dropped_from) {
+    std::printf("dropped: sequences %llu..%llu (%llu events removed from the log, %llu synced events already "
+                "missing), %llu blocks\n",
+                static_cast<unsigned long long>(r.dropped_from), static_cast<unsigned long long>(r.dropped_through),
+                static_cast<unsigned long long>(r.dropped_events),
+                static_cast<unsigned long long>(r.lost_synced_events),
+                static_cast<unsigned long long>(r.dropped_blocks));
+  } else {
+    std::printf("dropped: no event\n");
+  }
+  std::printf("dropped: %llu dictionary entries, %llu checkpoints, %llu rollup minutes (rebuilt from the log at the "
+              "next start)\n",
+              static_cast<unsigned long long>(r.dropped_dictionary_entries),
+              static_cast<unsigned long long>(r.dropped_checkpoints),
+              static_cast<unsigned long long>(r.dropped_rollup_minutes));
+  if (r.rebuilt_manifest) std::printf("rebuilt: the MANIFEST, from the table files\n");
+  if (r.new_incarnation != r.old_incarnation)
+    std::printf("incarnation: %s -> %s (acknowledgements after sequence %llu of the old one no longer hold)\n",
+                hex_id(r.old_incarnation).c_str(), hex_id(r.new_incarnation).c_str(),
+                static_cast<unsigned long long>(r.kept_through));
+  else
+    std::printf("incarnation: %s, unchanged\n", hex_id(r.new_incarnation).c_str());
+  return 0;
 }
 
 }  // namespace shoppulse::app

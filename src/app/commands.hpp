@@ -9,6 +9,10 @@
 
 namespace shoppulse::app {
 
+// Exit codes of every command: 0 ok, 1 failure, 2 usage or configuration
+// error, 3 the event log is damaged (start-up refused; `verify` found damage).
+inline constexpr int kExitDamaged = 3;
+
 // Loads FILE through the same ingest path as POST /api/events into the data
 // dir of cfg (durable, replayable), then lets the engine and the recommender
 // apply it and checkpoint. A file whose bytes were imported completely
@@ -37,5 +41,12 @@ std::size_t connection_cap(std::size_t descriptors);
 // The settings `shoppulse demo` applies before the config file: the
 // generator on with a larger shop, bounded retention, fsync durability.
 const std::vector<std::pair<std::string, std::string>>& demo_settings();
+// Checks the data dir of cfg (read-only) and prints a report; exit code 0
+// when consistent, kExitDamaged when not, 1 when it could not be checked.
+int run_verify(const AppConfig& cfg);
+
+// Repairs the data dir of cfg to its longest consistent prefix and prints
+// exactly what was dropped. The server must not be running on it.
+int run_recover(const AppConfig& cfg);
 
 }  // namespace shoppulse::app

@@ -27,6 +27,8 @@ Usage: shoppulse [options]
        shoppulse keys create --public --origin URL [--origin URL ...] [--name NAME] [options]
        shoppulse keys list|revoke ID [options]
        shoppulse demo [options]
+       shoppulse verify [--data-dir DIR] [options]
+       shoppulse recover --to-last-good [--data-dir DIR] [options]
 
 Commands:
   (none)               run the server: ingest, engine, API, dashboard, generator
@@ -47,6 +49,13 @@ Commands:
                        2 GiB of log), fsync durability; the kiosk dashboard
                        is at /?kiosk. A config file, the environment and
                        flags still override these settings
+  verify               check the data dir without changing it: table and
+                       block checksums, sequence continuity, dictionary,
+                       checkpoints, rollups; exit 0 when consistent, 3 when
+                       damaged (may run beside a server)
+  recover              --to-last-good: keep the longest consistent prefix of
+                       the log and print exactly what was dropped (the server
+                       must be stopped)
 
 Options:
   --config FILE        read settings from FILE (key = value lines; see config/shoppulse.conf)
@@ -62,6 +71,7 @@ Options:
 Precedence: built-in defaults < config file < environment (API_HOST, API_PORT,
 LOG_LEVEL, SHOPPULSE_DATA_DIR) < command-line flags.
 An unknown key or a bad value stops start-up with exit code 2.
+A damaged event log stops start-up with exit code 3 (see verify, recover).
 )";
 
 int usage_error(const std::string& message) {
@@ -86,8 +96,10 @@ int main(int argc, char** argv) {
   bool json = false, only_new = false, force = false;
   double train_fraction = 0.8;
   int first = 1;
+  bool to_last_good = false;
   if (argc > 1 && (std::string_view(argv[1]) == "import" || std::string_view(argv[1]) == "evaluate" ||
-                   std::string_view(argv[1]) == "keys")) {
+                   std::string_view(argv[1]) == "keys" || std::string_view(argv[1]) == "verify" ||
+                   std::string_view(argv[1]) == "recover")) {
     command = argv[1];
     first = 2;
   }
@@ -145,10 +157,12 @@ int main(int argc, char** argv) {
       sets.emplace_back("generator.enabled", v);
     } else if (command == "keys" && arg != "--set" && !split_eq(arg, "--set")) {
       keys_args.emplace_back(arg);
-    } else if (!command.empty() && (arg == "--format" || (value = split_eq(arg, "--format")))) {
+    } else if ((command == "import" || command == "evaluate") && (arg == "--format" || (value = split_eq(arg, "--format")))) {
       const char* v = value ? value->c_str() : next(arg);
       if (!v) return usage_error("--format needs taobao, rees46 or ndjson");
       format = v;
+    } else if (command == "recover" && arg == "--to-last-good") {
+      to_last_good = true;
     } else if (command == "import" && arg == "--force") {
       force = true;
     } else if (command == "evaluate" && arg == "--json") {
@@ -160,7 +174,7 @@ int main(int argc, char** argv) {
       char* end = nullptr;
       train_fraction = v ? std::strtod(v, &end) : 0;
       if (!v || end == v || *end != '\0') return usage_error("--train-fraction needs a number between 0 and 1");
-    } else if (!command.empty() && !arg.empty() && arg[0] != '-' && file.empty()) {
+    } else if ((command == "import" || command == "evaluate") && !arg.empty() && arg[0] != '-' && file.empty()) {
       file = std::string(arg);
     } else if (arg == "--set" || (value = split_eq(arg, "--set"))) {
       const char* v = value ? value->c_str() : next(arg);
@@ -201,7 +215,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (command == "keys") return app::run_keys(cfg, keys_args);
-  if (!command.empty() && (format.empty() || file.empty()))
+  if (command == "recover" && !to_last_good)
+    return usage_error("recover needs --to-last-good (the only repair it makes)");
+  if ((command == "import" || command == "evaluate") && (format.empty() || file.empty()))
     return usage_error(command + " needs --format taobao|rees46|ndjson and a FILE");
 
   LogLevel level = LogLevel::info;
@@ -220,6 +236,8 @@ int main(int argc, char** argv) {
 
   if (command == "evaluate") return app::run_evaluate(cfg, format, file, json, train_fraction, only_new);
   if (command == "import") return app::run_import(cfg, format, file, force);
+  if (command == "verify") return app::run_verify(cfg);
+  if (command == "recover") return app::run_recover(cfg);
 
   const Logger log("app");
   const std::size_t descriptors = app::raise_descriptor_limit();
@@ -234,6 +252,12 @@ int main(int argc, char** argv) {
   if (!opened) {
     log.error("start-up failed", {{"detail", opened.error().detail}});
     std::fprintf(stderr, "shoppulse: %s\n", opened.error().detail.c_str());
+    if (opened.error().code == Errc::corrupt) {
+      std::fprintf(stderr, "shoppulse: refusing to start on a damaged event log; run 'shoppulse verify --data-dir %s' "
+                   "for a report and 'shoppulse recover --to-last-good --data-dir %s' to keep its consistent part\n",
+                   cfg.eventlog.data_dir.c_str(), cfg.eventlog.data_dir.c_str());
+      return app::kExitDamaged;
+    }
     return 1;
   }
   auto& application = *opened.value();

@@ -11,6 +11,7 @@ const char* to_string(Errc code) noexcept {
     case Errc::unsupported_media: return "unsupported_media_type";
     case Errc::overloaded: return "overloaded";
     case Errc::unavailable: return "unavailable";
+    case Errc::no_space: return "no_space";
     case Errc::io_error: return "io_error";
     case Errc::corrupt: return "corrupt";
     case Errc::internal: return "internal";

@@ -3,6 +3,8 @@
 #include <rocksdb/cache.h>
 #include <rocksdb/convenience.h>
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
 #include <rocksdb/iterator.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
@@ -10,19 +12,28 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cstdarg>
+#include <cstdio>
+#include <condition_variable>
 #include <deque>
 #include <filesystem>
 #include <limits>
 #include <mutex>
 #include <system_error>
+#include <thread>
 
 #include "block_codec.hpp"
+#include "durability_mark.hpp"
+#include "rocksdb_layout.hpp"
+#include "rocksdb_store_testing.hpp"
+#include "shoppulse/core/log.hpp"
 #include "store_keys.hpp"
 
 namespace shoppulse {
 namespace {
 
-namespace rdb = ROCKSDB_NAMESPACE;
+using namespace eventlog;  // the layout (rocksdb_layout.hpp) and the codecs
 using eventlog::BlockSummary;
 
 constexpr std::size_t kMiB = 1024 * 1024;
@@ -32,28 +43,88 @@ constexpr std::size_t kKeepInfoLogFiles = 4;
 // An encode buffer larger than this is released after its append.
 constexpr std::size_t kKeepBlockBuffer = 64 * kMiB;
 
-// Column families, in the order their handles are kept. RocksDB requires the
-// default family to be opened; nothing is stored in it.
-enum Family : std::size_t { kDefault, kEvents, kDictionary, kRollups, kCheckpoints, kMeta, kFamilyCount };
-constexpr const char* kFamilyNames[kFamilyCount] = {
-    "default", "events", "dictionary", "rollups", "checkpoints", "meta"};
 
-// Meta keys. The block index ("block/" + big-endian first sequence) holds
-// each block's summary so opening a large log reads a few bytes per block
-// instead of every block. "dropped_through" remembers the last sequence that
-// retention removed, so sequences are never reused even when retention
-// empties the log.
-constexpr std::string_view kFormatKey = "format_version";
-constexpr std::string_view kFormatVersion = "1";
-constexpr std::string_view kDroppedThroughKey = "dropped_through";
+const Logger kLog("eventlog");
 
-std::string_view view(const rdb::Slice& slice) { return {slice.data(), slice.size()}; }
+// A failed write or sync resumes the database (RocksDB's Resume()) at most
+// this often, from the next write: a disk that filled up works again once
+// space is freed, without a restart.
+constexpr auto kResumeInterval = std::chrono::seconds(1);
 
 Error io_error(std::string_view what, const rdb::Status& status) {
   return make_error(Errc::io_error, std::string(what) + ": " + status.ToString());
 }
 
+// A failure on the data path, in words fit for an HTTP client: RocksDB's
+// message names files by their path, so it goes to the log only.
+Error storage_error(std::string_view what, const rdb::Status& status) {
+  kLog.error("storage failure", {{"during", std::string(what)}, {"status", status.ToString()}});
+  if (status.IsNoSpace()) {
+    return make_error(Errc::no_space, "disk full: the event log cannot write (" + std::string(what) +
+                                          "); it resumes once space is freed");
+  }
+  if (status.IsCorruption()) return make_error(Errc::corrupt, "event log: stored data is damaged (" + std::string(what) + ")");
+  return make_error(Errc::io_error, "storage I/O error (" + std::string(what) + "); retrying");
+}
+
 Error corrupt(std::string what) { return make_error(Errc::corrupt, "event log: " + std::move(what)); }
+
+// RocksDB's diagnostic LOG, written with stdio. RocksDB's own file logger
+// writes through a WritableFileWriter, and Debian's library is built with
+// assertions: once the disk is full, the logger's next line after a failed
+// one aborts the process (`sync_without_flush_called_` in
+// WritableFileWriter::AssertFalseAndGetStatusForPrevError), whatever the
+// durability mode, even while opening. Here a line that cannot be written
+// is dropped. The file is cut over to LOG.old beyond kMaxInfoLogBytes.
+// Threading: any RocksDB thread; mutex_ serialises writers.
+class InfoLogFile final : public rdb::Logger {
+ public:
+  explicit InfoLogFile(std::string path) : rdb::Logger(rdb::InfoLogLevel::INFO_LEVEL), path_(std::move(path)) {}
+  ~InfoLogFile() override {
+    if (file_) std::fclose(file_);
+  }
+
+  using rdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    char line[2048];
+    const auto now = std::chrono::system_clock::now().time_since_epoch();
+    const int head = std::snprintf(line, sizeof line, "%lld.%06lld ",
+                                   static_cast<long long>(std::chrono::duration_cast<std::chrono::seconds>(now).count()),
+                                   static_cast<long long>(std::chrono::duration_cast<std::chrono::microseconds>(now).count() % 1000000));
+    va_list copy;
+    va_copy(copy, ap);
+    const int body = std::vsnprintf(line + head, sizeof line - static_cast<std::size_t>(head) - 1, format, copy);
+    va_end(copy);
+    if (body < 0) return;
+    std::size_t size = std::min(static_cast<std::size_t>(head + body), sizeof line - 2);
+    if (line[size - 1] != '\n') line[size++] = '\n';
+    std::lock_guard lock(mutex_);
+    if (!file_ || written_ > kMaxInfoLogBytes) reopen();
+    if (!file_) return;
+    // Deliberately unchecked: a diagnostic line lost on a full disk is
+    // better than a stopped server.
+    if (std::fwrite(line, 1, size, file_) == size) written_ += size;
+    (void)std::fflush(file_);
+  }
+
+ private:
+  static constexpr std::uint64_t kMaxInfoLogBytes = 16 * kMiB;
+
+  void reopen() {
+    if (file_) {
+      std::fclose(file_);
+      file_ = nullptr;
+      (void)std::rename(path_.c_str(), (path_ + ".old").c_str());
+    }
+    file_ = std::fopen(path_.c_str(), "ae");
+    written_ = 0;
+  }
+
+  std::mutex mutex_;
+  std::string path_;
+  std::FILE* file_ = nullptr;
+  std::uint64_t written_ = 0;
+};
 
 rdb::CompressionType pick_compression() {
   // Debian's librocksdb is built with LZ4; fall back to none rather than
@@ -66,16 +137,30 @@ rdb::CompressionType pick_compression() {
 // The embedded Storage: one RocksDB database, one column family per kind of
 // data (see kFamilyNames). Blocks are encoded by block_codec.
 // Lifecycle: made by open_rocksdb_store, which recovers the in-memory block
-// index; destroying it closes the database (and releases the directory lock),
-// so every reader must have returned first.
+// index, settles the incarnation with the durability mark and starts the
+// syncer; destroying it stops the syncer, syncs, marks a clean stop and
+// closes the database (and releases the directory lock), so every reader
+// must have returned first.
 // Threading: append() and apply_retention() from one writer thread; read(),
 // stats(), load_dictionary(), scans and gets from any thread. RocksDB is safe
-// for concurrent use; mutex_ guards only the in-memory block index.
+// for concurrent use; mutex_ guards only the in-memory block index. The
+// syncer thread owns the periodic sync_now() (sync_mutex_ guards the mark).
 class RocksDbStore final : public Storage {
  public:
-  static Result<std::unique_ptr<Storage>> open(const EventLogConfig& config);
+  static Result<std::unique_ptr<Storage>> open(const EventLogConfig& config,
+                                               std::shared_ptr<rdb::FileSystem> file_system);
 
   ~RocksDbStore() override {
+    stop_syncer();
+    // A clean stop: everything appended is synced and the mark says so, so
+    // the next start keeps the incarnation. Skipped when the sync fails:
+    // the next start then treats this run as unclean.
+    if (auto synced = sync_now(); synced) {
+      DurabilityMarkState closed = mark_;
+      closed.state = eventlog::DurabilityMark::State::closed;
+      if (auto written = eventlog::write_durability_mark(data_dir_, closed); !written)
+        kLog.warn("durability mark not written at close", {{"detail", written.error().detail}});
+    }
     for (rdb::ColumnFamilyHandle* handle : families_) {
       // Deliberately ignored: nothing useful can be done about a failure
       // while closing, and the WAL already holds every acknowledged write.
@@ -90,6 +175,8 @@ class RocksDbStore final : public Storage {
                     const std::function<bool(std::span<const LogRecord>)>& fn) const override;
   Result<std::vector<DictionaryEntry>> load_dictionary() const override;
   EventLogStats stats() const override;
+  std::uint64_t incarnation() const override { return mark_incarnation_; }
+  bool still_names_same_event(std::uint64_t incarnation, Sequence sequence) const override;
   Result<std::uint64_t> apply_retention(TimestampMs now, std::int64_t max_age_ms,
                                         std::uint64_t max_bytes) override;
 
@@ -101,25 +188,92 @@ class RocksDbStore final : public Storage {
   Result<void> put_checkpoint(std::string_view name, const Checkpoint& checkpoint) override;
   Result<std::optional<Checkpoint>> get_checkpoint(std::string_view name) const override;
 
+  // Makes every append so far durable (process mode: fsyncs the WAL) and
+  // records it in the durability mark. The background syncer calls it every
+  // wal_sync_interval_ms; tests call it directly.
+  Result<void> sync_now();
+
+  Result<void> flush() {
+    rdb::FlushOptions options;
+    options.wait = true;
+    const rdb::Status status = db_->Flush(options, families_);
+    if (!status.ok()) return io_error("flush", status);
+    return {};
+  }
+
+  Result<void> put_raw(std::string_view family_name, std::string_view key, std::string_view value) {
+    for (std::size_t f = 0; f < kFamilyCount; ++f) {
+      if (family_name != kFamilyNames[f]) continue;
+      const rdb::Status status = db_->Put(write_options_, families_[f], rdb::Slice(key.data(), key.size()),
+                                          rdb::Slice(value.data(), value.size()));
+      if (!status.ok()) return io_error("put raw", status);
+      return {};
+    }
+    return make_error(Errc::invalid_argument, "no family " + std::string(family_name));
+  }
+
  private:
+  using DurabilityMarkState = eventlog::DurabilityMark;
+
   RocksDbStore(std::unique_ptr<rdb::DB> db, std::vector<rdb::ColumnFamilyHandle*> families,
-               Durability durability)
-      : db_(std::move(db)), families_(std::move(families)) {
+               const EventLogConfig& config, std::unique_ptr<rdb::Env> env)
+      : env_(std::move(env)),
+        db_(std::move(db)),
+        families_(std::move(families)),
+        durability_(config.durability),
+        data_dir_(config.data_dir),
+        sync_interval_(std::chrono::milliseconds(std::max<std::int64_t>(config.wal_sync_interval_ms, 1))) {
     write_options_.disableWAL = false;
     // fsync per append is group commit: callers put many events in one append.
-    write_options_.sync = durability == Durability::fsync;
+    write_options_.sync = durability_ == Durability::fsync;
   }
 
   rdb::ColumnFamilyHandle* family(Family which) const { return families_[which]; }
   Result<void> write(rdb::WriteBatch& batch, std::string_view what);
+  Result<void> open_mark();
+  void start_syncer();
+  void stop_syncer();
+  void note_problem(const Error& error);
+  void clear_problem();
+  void resume_if_failed();
   Result<void> recover();
   Result<void> recover_format();
+  Result<void> seal_derived_values();
+  Result<void> drop_damaged_derived_state();
   Result<void> recover_block_index();
   Result<Sequence> recover_dropped_through();
 
+  std::unique_ptr<rdb::Env> env_;  // only with an injected file system; outlives db_
   std::unique_ptr<rdb::DB> db_;
   std::vector<rdb::ColumnFamilyHandle*> families_;  // indexed by Family
   rdb::WriteOptions write_options_;
+  Durability durability_;
+  std::string data_dir_;
+  std::chrono::milliseconds sync_interval_;
+
+  // The durability mark: sync_mutex_ serialises sync_now() (syncer thread,
+  // close, tests); mark_ is written only under it. The incarnation does not
+  // change while the store is open, so readers take mark_incarnation_.
+  std::mutex sync_mutex_;
+  DurabilityMarkState mark_;
+  std::uint64_t mark_incarnation_ = 0;
+  std::vector<eventlog::PastIncarnation> past_;  // fixed once open
+  std::atomic<Sequence> synced_through_{0};
+
+  // The background syncer; stop_ and wake_ under syncer_mutex_.
+  std::mutex syncer_mutex_;
+  std::condition_variable syncer_wake_;
+  bool syncer_stop_ = false;
+  std::thread syncer_;
+
+  // What went wrong with the last write or sync; empty when it succeeded.
+  mutable std::mutex problem_mutex_;
+  std::string problem_;
+  std::atomic<bool> failed_{false};
+  // Every thread that writes (ingest, engine, recommend) may resume; one at
+  // a time, the others go on to their write.
+  std::mutex resume_mutex_;
+  std::chrono::steady_clock::time_point last_resume_{};  // under resume_mutex_
   std::atomic<Sequence> next_sequence_{1};
   std::string block_buffer_;  // writer thread only: the block being appended
 
@@ -130,46 +284,60 @@ class RocksDbStore final : public Storage {
   std::uint64_t block_bytes_ = 0;
 };
 
-Result<std::unique_ptr<Storage>> RocksDbStore::open(const EventLogConfig& config) {
+Result<std::unique_ptr<Storage>> RocksDbStore::open(const EventLogConfig& config,
+                                                    std::shared_ptr<rdb::FileSystem> file_system) {
   std::error_code ec;
   std::filesystem::create_directories(config.data_dir, ec);
   if (ec) {
     return make_error(Errc::io_error, "create event log directory '" + config.data_dir + "': " + ec.message());
   }
 
-  rdb::DBOptions db_options;
-  db_options.create_if_missing = true;
-  db_options.create_missing_column_families = true;
-  db_options.keep_log_file_num = kKeepInfoLogFiles;
-
-  rdb::BlockBasedTableOptions table_options;
-  if (config.block_cache_mb == 0) {
-    table_options.no_block_cache = true;
-  } else {
-    // One cache shared by every family, so the configured size is the total.
-    table_options.block_cache = rdb::NewLRUCache(config.block_cache_mb * kMiB);
+  // Corruption is refused, never served as a shorter log. The MANIFEST
+  // records each WAL and its synced size, so a missing or cut synced WAL
+  // fails the open. Within a WAL, only an incomplete record at its very end
+  // is tolerated: in process mode that is the unsynced tail a power loss
+  // takes (the durability mark and a new incarnation cover it); in fsync
+  // mode it can only be an append that was never acknowledged, because an
+  // append is acknowledged after its sync. Refusing that tail too
+  // (kAbsoluteConsistency) would keep a server down after every power cut
+  // in the middle of a write without protecting any acknowledged event; a
+  // damaged record anywhere else fails the open in both modes, where
+  // RocksDB's default (point-in-time recovery) silently dropped everything
+  // after it.
+  StoreOptions options = store_options(config, rdb::WALRecoveryMode::kTolerateCorruptedTailRecords);
+  options.db.create_if_missing = true;
+  options.db.create_missing_column_families = true;
+  std::unique_ptr<rdb::Env> env;
+  if (file_system) {
+    env = rdb::NewCompositeEnv(file_system);
+    options.db.env = env.get();
   }
-  rdb::ColumnFamilyOptions family_options;
-  family_options.write_buffer_size = std::max<std::size_t>(config.write_buffer_mb, 1) * kMiB;
-  family_options.compression = pick_compression();
-  family_options.table_factory.reset(rdb::NewBlockBasedTableFactory(table_options));
+  auto& db_options = options.db;
+  auto& descriptors = options.families;
 
-  std::vector<rdb::ColumnFamilyDescriptor> descriptors;
-  for (const char* name : kFamilyNames) descriptors.emplace_back(name, family_options);
-
+  if (auto kept = preserve_tables(config.data_dir); !kept) return kept.error();
   std::vector<rdb::ColumnFamilyHandle*> handles;
   rdb::DB* raw_db = nullptr;
   const rdb::Status status = rdb::DB::Open(db_options, config.data_dir, descriptors, &handles, &raw_db);
-  if (!status.ok()) return io_error("open event log at '" + config.data_dir + "'", status);
+  if (!status.ok()) {
+    if (status.IsCorruption()) {
+      return make_error(Errc::corrupt, "event log at '" + config.data_dir + "' is damaged: " + status.ToString());
+    }
+    return io_error("open event log at '" + config.data_dir + "'", status);
+  }
 
   std::unique_ptr<RocksDbStore> store(
-      new RocksDbStore(std::unique_ptr<rdb::DB>(raw_db), std::move(handles), config.durability));
+      new RocksDbStore(std::unique_ptr<rdb::DB>(raw_db), std::move(handles), config, std::move(env)));
   if (auto recovered = store->recover(); !recovered) return std::move(recovered).error();
+  if (auto marked = store->open_mark(); !marked) return std::move(marked).error();
+  drop_preserved_tables(config.data_dir);
+  store->start_syncer();
   return std::unique_ptr<Storage>(std::move(store));
 }
 
 Result<void> RocksDbStore::recover() {
   if (auto ok = recover_format(); !ok) return ok;
+  if (auto ok = drop_damaged_derived_state(); !ok) return ok;
   if (auto ok = recover_block_index(); !ok) return ok;
   auto dropped_through = recover_dropped_through();
   if (!dropped_through) return std::move(dropped_through).error();
@@ -195,6 +363,138 @@ Result<void> RocksDbStore::recover() {
   return {};
 }
 
+Result<void> RocksDbStore::open_mark() {
+  auto read = eventlog::read_durability_mark(data_dir_);
+  if (!read) return std::move(read).error();
+  const Sequence last = next_sequence() - 1;
+  const bool had_data = last > 0 || !blocks_.empty();
+  DurabilityMarkState mark;
+  bool new_incarnation = false;
+  if (read->has_value()) {
+    mark = **read;
+    if (last < mark.synced_through) {
+      return corrupt("the log ends at sequence " + std::to_string(last) + " but every event through " +
+                     std::to_string(mark.synced_through) +
+                     " was synced: files of the data directory were lost or damaged. "
+                     "`shoppulse verify` reports what is left; `shoppulse recover --to-last-good` keeps it");
+    }
+    // An unclean stop in process mode may have taken the unsynced tail with
+    // it (a power loss does; kill -9 does not, but the two look alike now).
+    new_incarnation = mark.state == DurabilityMarkState::State::open_process;
+  } else {
+    // No mark: a new directory, or one from a version without marks whose
+    // history is unknown.
+    new_incarnation = true;
+  }
+  if (new_incarnation) {
+    if (mark.incarnation != 0) {
+      mark.past.push_back({mark.incarnation, last});
+      if (mark.past.size() > DurabilityMarkState::kKeepPast) mark.past.erase(mark.past.begin());
+    }
+    mark.incarnation = eventlog::new_incarnation_id();
+    if (had_data || !mark.past.empty())
+      kLog.info("event log starts a new incarnation", {{"incarnation", eventlog::incarnation_hex(mark.incarnation)},
+                                                      {"kept_through", std::to_string(last)}});
+  }
+  mark.synced_through = std::min(mark.synced_through, last);
+  mark.state = durability_ == Durability::fsync ? DurabilityMarkState::State::open_fsync
+                                                : DurabilityMarkState::State::open_process;
+  if (auto written = eventlog::write_durability_mark(data_dir_, mark); !written) return written;
+  mark_ = mark;
+  mark_incarnation_ = mark.incarnation;
+  past_ = mark.past;
+  synced_through_.store(mark.synced_through, std::memory_order_release);
+  return {};
+}
+
+bool RocksDbStore::still_names_same_event(std::uint64_t incarnation, Sequence sequence) const {
+  if (incarnation == mark_incarnation_) return true;
+  // The incarnations after the given one each kept a prefix; the event
+  // survives if it is within every one of them.
+  bool found = false;
+  Sequence kept = std::numeric_limits<Sequence>::max();
+  for (const eventlog::PastIncarnation& p : past_) {
+    if (p.id == incarnation) found = true;
+    if (found) kept = std::min(kept, p.kept_through);
+  }
+  return found && sequence <= kept;
+}
+
+Result<void> RocksDbStore::sync_now() {
+  std::lock_guard lock(sync_mutex_);
+  // Read before the sync: every append through it has been written to the
+  // WAL, so the sync covers it.
+  const Sequence through = next_sequence() - 1;
+  if (durability_ == Durability::process) {
+    // A synced write of nothing, not SyncWAL(): after a failed WAL append
+    // (a full disk) SyncWAL() syncs the failed file writer anyway, which
+    // aborts in Debian's library (assertion `sync_without_flush_called_`).
+    // The write path checks the append before it syncs, and refuses while
+    // the database waits for Resume(). The sync covers every live WAL.
+    rdb::WriteOptions sync_options;
+    sync_options.sync = true;
+    rdb::WriteBatch nothing;
+    const rdb::Status status = db_->Write(sync_options, &nothing);
+    if (!status.ok()) {
+      Error error = storage_error("sync the write-ahead log", status);
+      note_problem(error);
+      return error;
+    }
+    clear_problem();  // the write path works again
+  }
+  synced_through_.store(through, std::memory_order_release);
+  if (through == mark_.synced_through) return {};
+  DurabilityMarkState next = mark_;
+  next.synced_through = through;
+  if (auto written = eventlog::write_durability_mark(data_dir_, next); !written) {
+    note_problem(written.error());
+    return written;
+  }
+  mark_ = std::move(next);
+  return {};
+}
+
+void RocksDbStore::start_syncer() {
+  syncer_ = std::thread([this] {
+    std::unique_lock lock(syncer_mutex_);
+    while (!syncer_wake_.wait_for(lock, sync_interval_, [this] { return syncer_stop_; })) {
+      lock.unlock();
+      // A failure is reported by stats().problem; the next round retries.
+      (void)sync_now();
+      lock.lock();
+    }
+  });
+}
+
+void RocksDbStore::stop_syncer() {
+  {
+    std::lock_guard lock(syncer_mutex_);
+    syncer_stop_ = true;
+  }
+  syncer_wake_.notify_all();
+  if (syncer_.joinable()) syncer_.join();
+}
+
+void RocksDbStore::note_problem(const Error& error) {
+  std::lock_guard lock(problem_mutex_);
+  problem_ = error.detail;
+  failed_.store(true, std::memory_order_release);
+}
+
+void RocksDbStore::resume_if_failed() {
+  if (!failed_.load(std::memory_order_acquire)) return;
+  std::unique_lock lock(resume_mutex_, std::try_to_lock);
+  if (!lock.owns_lock()) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_resume_ < kResumeInterval) return;
+  last_resume_ = now;
+  // After a failed WAL write or flush RocksDB refuses writes until resumed.
+  // Resume() fails again while the disk is still full; the write below then
+  // reports that.
+  const rdb::Status status = db_->Resume();
+  if (status.ok()) kLog.info("event log resumed after a storage failure");
+}
+
 Result<void> RocksDbStore::recover_format() {
   std::string version;
   const rdb::Status status = db_->Get(rdb::ReadOptions(), family(kMeta), kFormatKey, &version);
@@ -204,7 +504,55 @@ Result<void> RocksDbStore::recover_format() {
     return {};
   }
   if (!status.ok()) return io_error("read event log format version", status);
+  if (version == kFormatVersionUnsealed) return seal_derived_values();
   if (version != kFormatVersion) return corrupt("unsupported format version '" + version + "'");
+  return {};
+}
+
+Result<void> RocksDbStore::seal_derived_values() {
+  rdb::WriteBatch batch;
+  for (Family which : {kCheckpoints, kRollups}) {
+    std::unique_ptr<rdb::Iterator> it(db_->NewIterator(rdb::ReadOptions(), family(which)));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      const rdb::Status status = batch.Put(family(which), it->key(), eventlog::seal(std::string(view(it->value()))));
+      if (!status.ok()) return io_error("stage sealed value", status);
+    }
+    if (!it->status().ok()) return io_error("read derived state", it->status());
+  }
+  const rdb::Status status = batch.Put(family(kMeta), kFormatKey, kFormatVersion);
+  if (!status.ok()) return io_error("stage format version", status);
+  const rdb::Status written = db_->Write(write_options_, &batch);
+  if (!written.ok()) return io_error("convert event log to format " + std::string(kFormatVersion), written);
+  kLog.info("event log converted: checkpoints and rollups now carry checksums");
+  return {};
+}
+
+Result<void> RocksDbStore::drop_damaged_derived_state() {
+  // Rollups are checked here, once: a damaged minute would otherwise fail
+  // every query that covers it. It is dropped with every checkpoint, so the
+  // engine replays the log from the start and writes the minute again.
+  // Checkpoints are checked when read; a damaged one is replayed around.
+  std::vector<std::string> damaged;
+  std::unique_ptr<rdb::Iterator> it(db_->NewIterator(rdb::ReadOptions(), family(kRollups)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (!eventlog::unseal(view(it->value()), "rollup minute")) damaged.emplace_back(view(it->key()));
+  }
+  if (!it->status().ok()) return io_error("read rollups", it->status());
+  if (damaged.empty()) return {};
+  rdb::WriteBatch batch;
+  for (const std::string& key : damaged) {
+    if (const rdb::Status status = batch.Delete(family(kRollups), key); !status.ok())
+      return io_error("stage rollup drop", status);
+  }
+  std::unique_ptr<rdb::Iterator> cp(db_->NewIterator(rdb::ReadOptions(), family(kCheckpoints)));
+  for (cp->SeekToFirst(); cp->Valid(); cp->Next()) {
+    if (const rdb::Status status = batch.Delete(family(kCheckpoints), cp->key()); !status.ok())
+      return io_error("stage checkpoint drop", status);
+  }
+  const rdb::Status written = db_->Write(write_options_, &batch);
+  if (!written.ok()) return io_error("drop damaged rollups", written);
+  kLog.warn("damaged rollup minutes dropped; derived state is rebuilt from the log",
+            {{"minutes", std::to_string(damaged.size())}});
   return {};
 }
 
@@ -234,9 +582,22 @@ Result<Sequence> RocksDbStore::recover_dropped_through() {
 }
 
 Result<void> RocksDbStore::write(rdb::WriteBatch& batch, std::string_view what) {
+  resume_if_failed();
   const rdb::Status status = db_->Write(write_options_, &batch);
-  if (!status.ok()) return io_error(what, status);
+  if (!status.ok()) {
+    Error error = storage_error(what, status);
+    note_problem(error);
+    return error;
+  }
+  clear_problem();
   return {};
+}
+
+void RocksDbStore::clear_problem() {
+  if (!failed_.load(std::memory_order_acquire)) return;
+  std::lock_guard lock(problem_mutex_);
+  problem_.clear();
+  failed_.store(false, std::memory_order_release);
 }
 
 Result<void> RocksDbStore::append(const AppendBatch& batch) {
@@ -340,6 +701,12 @@ EventLogStats RocksDbStore::stats() const {
     }
     stats.blocks = blocks_.size();
   }
+  stats.synced_through = durability_ == Durability::fsync ? stats.last_sequence
+                                                          : synced_through_.load(std::memory_order_acquire);
+  if (failed_.load(std::memory_order_acquire)) {
+    std::lock_guard lock(problem_mutex_);
+    stats.problem = problem_;
+  }
   // RocksDB keeps these as counters, so the call is cheap. Failure to read
   // one only makes the estimate lower, which stats tolerate.
   for (rdb::ColumnFamilyHandle* handle : families_) {
@@ -386,7 +753,7 @@ Result<void> RocksDbStore::put_minutes(std::span<const std::pair<std::int64_t, s
   if (minutes.empty()) return {};
   rdb::WriteBatch batch;
   for (const auto& [minute, bytes] : minutes) {
-    const rdb::Status status = batch.Put(family(kRollups), eventlog::minute_key(minute), bytes);
+    const rdb::Status status = batch.Put(family(kRollups), eventlog::minute_key(minute), eventlog::seal(bytes));
     if (!status.ok()) return io_error("stage rollup minute", status);
   }
   return write(batch, "put rollup minutes");
@@ -403,7 +770,9 @@ Result<void> RocksDbStore::scan_minutes(std::int64_t from_minute, std::int64_t t
   for (it->Seek(eventlog::minute_key(from_minute)); it->Valid(); it->Next()) {
     auto minute = eventlog::decode_minute_key(view(it->key()));
     if (!minute) return std::move(minute).error();
-    fn(*minute, view(it->value()));
+    auto bytes = eventlog::unseal(view(it->value()), "rollup minute " + std::to_string(*minute));
+    if (!bytes) return std::move(bytes).error();
+    fn(*minute, *bytes);
   }
   if (!it->status().ok()) return io_error("scan rollup minutes", it->status());
   return {};
@@ -413,16 +782,19 @@ Result<void> RocksDbStore::drop_minutes_before(std::int64_t before_minute) {
   const std::string begin = eventlog::minute_key(std::numeric_limits<std::int64_t>::min());
   const std::string end = eventlog::minute_key(before_minute);
   if (begin == end) return {};
-  const rdb::Status status = db_->DeleteRange(write_options_, family(kRollups), begin, end);
-  if (!status.ok()) return io_error("drop rollup minutes", status);
-  return {};
+  rdb::WriteBatch batch;
+  const rdb::Status status = batch.DeleteRange(family(kRollups), begin, end);
+  if (!status.ok()) return io_error("stage rollup drop", status);
+  return write(batch, "drop rollup minutes");
 }
 
 Result<void> RocksDbStore::put_checkpoint(std::string_view name, const Checkpoint& checkpoint) {
-  const rdb::Status status = db_->Put(write_options_, family(kCheckpoints), rdb::Slice(name.data(), name.size()),
-                                      eventlog::encode_checkpoint(checkpoint));
-  if (!status.ok()) return io_error("put checkpoint '" + std::string(name) + "'", status);
-  return {};
+  rdb::WriteBatch batch;
+  const rdb::Status status =
+      batch.Put(family(kCheckpoints), rdb::Slice(name.data(), name.size()),
+                eventlog::seal(eventlog::encode_checkpoint(checkpoint)));
+  if (!status.ok()) return io_error("stage checkpoint", status);
+  return write(batch, "put checkpoint");
 }
 
 Result<std::optional<Checkpoint>> RocksDbStore::get_checkpoint(std::string_view name) const {
@@ -431,15 +803,71 @@ Result<std::optional<Checkpoint>> RocksDbStore::get_checkpoint(std::string_view 
       db_->Get(rdb::ReadOptions(), family(kCheckpoints), rdb::Slice(name.data(), name.size()), &value);
   if (status.IsNotFound()) return std::optional<Checkpoint>();
   if (!status.ok()) return io_error("get checkpoint '" + std::string(name) + "'", status);
-  auto checkpoint = eventlog::decode_checkpoint(value);
+  auto body = eventlog::unseal(value, "checkpoint '" + std::string(name) + "'");
+  if (!body) return std::move(body).error();
+  auto checkpoint = eventlog::decode_checkpoint(*body);
   if (!checkpoint) return std::move(checkpoint).error();
   return std::optional<Checkpoint>(std::move(*checkpoint));
 }
 
 }  // namespace
 
-Result<std::unique_ptr<Storage>> open_rocksdb_store(const EventLogConfig& config) {
-  return RocksDbStore::open(config);
+eventlog::StoreOptions eventlog::store_options(const EventLogConfig& config, rdb::WALRecoveryMode recovery) {
+  StoreOptions out;
+  rdb::DBOptions& db_options = out.db;
+  db_options.keep_log_file_num = kKeepInfoLogFiles;
+  db_options.info_log = std::make_shared<InfoLogFile>(config.data_dir + "/LOG");
+  // A missing or cut synced WAL fails the open: the MANIFEST records each
+  // WAL and its synced size.
+  db_options.track_and_verify_wals_in_manifest = true;
+  db_options.wal_recovery_mode = recovery;
+
+  rdb::BlockBasedTableOptions table_options;
+  if (config.block_cache_mb == 0) {
+    table_options.no_block_cache = true;
+  } else {
+    // One cache shared by every family, so the configured size is the total.
+    table_options.block_cache = rdb::NewLRUCache(config.block_cache_mb * kMiB);
+  }
+  rdb::ColumnFamilyOptions family_options;
+  family_options.write_buffer_size = std::max<std::size_t>(config.write_buffer_mb, 1) * kMiB;
+  family_options.compression = pick_compression();
+  family_options.table_factory.reset(rdb::NewBlockBasedTableFactory(table_options));
+
+  for (const char* name : kFamilyNames) out.families.emplace_back(name, family_options);
+  return out;
+
 }
+
+Result<std::unique_ptr<Storage>> open_rocksdb_store(const EventLogConfig& config) {
+  return RocksDbStore::open(config, nullptr);
+}
+
+namespace eventlog {
+
+Result<std::unique_ptr<Storage>> open_rocksdb_store_on(const EventLogConfig& config,
+                                                       std::shared_ptr<rdb::FileSystem> file_system) {
+  return RocksDbStore::open(config, std::move(file_system));
+}
+
+Result<void> flush_rocksdb_store(Storage& store) {
+  auto* rocksdb = dynamic_cast<RocksDbStore*>(&store);
+  if (!rocksdb) return make_error(Errc::invalid_argument, "not a RocksDB store");
+  return rocksdb->flush();
+}
+
+Result<void> put_raw(Storage& store, std::string_view family, std::string_view key, std::string_view value) {
+  auto* rocksdb = dynamic_cast<RocksDbStore*>(&store);
+  if (!rocksdb) return make_error(Errc::invalid_argument, "not a RocksDB store");
+  return rocksdb->put_raw(family, key, value);
+}
+
+Result<void> sync_rocksdb_store(Storage& store) {
+  auto* rocksdb = dynamic_cast<RocksDbStore*>(&store);
+  if (!rocksdb) return make_error(Errc::invalid_argument, "not a RocksDB store");
+  return rocksdb->sync_now();
+}
+
+}  // namespace eventlog
 
 }  // namespace shoppulse

@@ -1,5 +1,7 @@
 #include "store_keys.hpp"
 
+#include "shoppulse/core/byte_codec.hpp"
+
 namespace shoppulse::eventlog {
 namespace {
 
@@ -76,6 +78,20 @@ std::string minute_key(std::int64_t minute) { return be64(static_cast<std::uint6
 Result<std::int64_t> decode_minute_key(std::string_view key) {
   if (key.size() != 8) return corrupt("rollup key has " + std::to_string(key.size()) + " bytes");
   return static_cast<std::int64_t>(get_be64(key) ^ kSignBit);
+}
+
+std::string seal(std::string value) {
+  const std::uint64_t sum = checksum64(value);
+  value += be64(sum);
+  return value;
+}
+
+Result<std::string_view> unseal(std::string_view sealed, std::string_view what) {
+  if (sealed.size() < 8) return corrupt(std::string(what) + " has " + std::to_string(sealed.size()) + " bytes");
+  const std::string_view body = sealed.substr(0, sealed.size() - 8);
+  if (get_be64(sealed.substr(sealed.size() - 8)) != checksum64(body))
+    return corrupt(std::string(what) + " fails its checksum");
+  return body;
 }
 
 std::string encode_checkpoint(const Checkpoint& checkpoint) {

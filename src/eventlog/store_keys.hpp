@@ -36,7 +36,15 @@ Result<DictionaryEntry> decode_dictionary_key(std::string_view key);
 std::string minute_key(std::int64_t minute);
 Result<std::int64_t> decode_minute_key(std::string_view key);
 
-// checkpoints: big-endian covers_through followed by the state's bytes.
+// Stored values of derived state (checkpoints, rollup minutes) end with a
+// big-endian checksum64 of what precedes it (format version 2), so damage is
+// found on read instead of decoded into wrong figures.
+std::string seal(std::string value);
+// The value without its checksum; corrupt when the checksum does not match.
+Result<std::string_view> unseal(std::string_view sealed, std::string_view what);
+
+// checkpoints: big-endian covers_through followed by the state's bytes
+// (unsealed: the store seals it).
 std::string encode_checkpoint(const Checkpoint& checkpoint);
 Result<Checkpoint> decode_checkpoint(std::string_view value);
 

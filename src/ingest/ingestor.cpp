@@ -340,7 +340,9 @@ struct Ingestor::State {
     events.reserve(total);
     entries = unpersisted_entries;
     new_ids.clear();
-    receipts.assign(group.size(), IngestReceipt{});
+    IngestReceipt blank;
+    blank.incarnation = log.incarnation();
+    receipts.assign(group.size(), blank);
     Sequence seq = log.next_sequence();
     std::size_t n = 0;  // records of the group
     for (std::size_t r = 0; r < group.size(); ++r) {

@@ -715,10 +715,12 @@ TEST_CASE("a duplicate event_id is reported with null sequences", "[api][events]
   CHECK(r.body == R"({"accepted":0,"duplicates":1,"first_sequence":null,"last_sequence":null})");
 }
 
-TEST_CASE("a storage failure is 500 and counted", "[api][events]") {
+TEST_CASE("a storage failure is 503 with Retry-After and counted", "[api][events]") {
   Rig rig;
   rig.faults->fail_appends = true;
-  check_error(rig.post_events("application/json", R"({"user_id":"a","event_type":"view"})"), 500, "io_error", "");
+  const ApiResponse failed = rig.post_events("application/json", R"({"user_id":"a","event_type":"view"})");
+  check_error(failed, 503, "io_error", "");
+  CHECK(header(failed, "Retry-After") == "5");
   rig.faults->fail_appends = false;
   CHECK(rig.post_events("application/json", R"({"user_id":"a","event_type":"view"})").status == 200);
   CHECK(rig.get("/metrics").body.find("shoppulse_ingest_errors_total{reason=\"storage\"} 1\n") != std::string::npos);

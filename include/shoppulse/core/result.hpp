@@ -16,7 +16,8 @@ enum class Errc {
   unsupported_media,  // content type not understood (415)
   overloaded,         // queue full; retry later (503 + Retry-After)
   unavailable,        // component stopped or shutting down (503)
-  io_error,           // storage failed (500)
+  no_space,           // storage is full; retry once space is freed (507 + Retry-After)
+  io_error,           // storage failed; retry later (503 + Retry-After)
   corrupt,            // stored data failed to decode (500)
   internal,           // a bug (500)
 };

@@ -42,6 +42,11 @@ struct EventLogStats {
   std::uint64_t memtable_bytes = 0;       // write buffers, all column families
   std::uint64_t block_cache_bytes = 0;    // block cache in use (shared by the families)
   std::uint64_t table_readers_bytes = 0;  // index and filter blocks outside the cache
+  Sequence synced_through = 0;  // every event through this is on stable storage
+  // Empty while storage works; otherwise what is wrong, in words fit for a
+  // client ("disk full: ..."), never a path. Cleared by the next write that
+  // succeeds.
+  std::string problem;
 };
 
 // Append-only, sequence-numbered log of events packed into blocks.
@@ -67,6 +72,20 @@ class EventLog {
   virtual Result<std::vector<DictionaryEntry>> load_dictionary() const = 0;
 
   virtual EventLogStats stats() const = 0;
+
+  // The log's incarnation: a sequence names one event only together with
+  // it. A new incarnation begins whenever a restart or a repair may have
+  // lost acknowledged events, whose sequences are then given to new events.
+  // 0 when the store does not track incarnations (it never loses them).
+  virtual std::uint64_t incarnation() const { return 0; }
+
+  // Whether `sequence`, acknowledged under `incarnation`, still names the
+  // same event in this log: the incarnation is the current one, or an
+  // earlier one that kept every event through `sequence`.
+  virtual bool still_names_same_event(std::uint64_t incarnation, Sequence sequence) const {
+    (void)sequence;
+    return incarnation == this->incarnation();
+  }
 
   // Drops whole blocks whose newest event is older than now - max_age, or
   // oldest-first while the log is larger than max_bytes (0 = unlimited).

@@ -44,6 +44,9 @@ struct IngestReceipt {
   std::uint64_t duplicates = 0;  // events skipped as already seen
   Sequence first_sequence = 0;   // of the accepted events; 0 when none
   Sequence last_sequence = 0;
+  // The log's incarnation (EventLog::incarnation()): the sequences name
+  // these events only together with it.
+  std::uint64_t incarnation = 0;
 };
 
 using IngestDone = std::function<void(Result<IngestReceipt>)>;

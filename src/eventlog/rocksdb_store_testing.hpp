@@ -1,0 +1,27 @@
+#pragma once
+// Hooks of the RocksDB store for the event log's own tests: open it on an
+// injected rocksdb::FileSystem (fault injection) and sync on demand instead
+// of waiting for the background syncer.
+#include <rocksdb/file_system.h>
+
+#include <memory>
+#include <string_view>
+
+#include "shoppulse/eventlog/rocksdb_store.hpp"
+
+namespace shoppulse::eventlog {
+
+Result<std::unique_ptr<Storage>> open_rocksdb_store_on(const EventLogConfig& config,
+                                                       std::shared_ptr<ROCKSDB_NAMESPACE::FileSystem> file_system);
+
+// What the background syncer does every wal_sync_interval_ms, now.
+Result<void> sync_rocksdb_store(Storage& store);
+
+// Writes every memtable to a table file and waits for it.
+Result<void> flush_rocksdb_store(Storage& store);
+
+// Stores value under key in the named column family as it is, bypassing
+// the store's encoding: damage for tests to find.
+Result<void> put_raw(Storage& store, std::string_view family, std::string_view key, std::string_view value);
+
+}  // namespace shoppulse::eventlog

@@ -1,0 +1,404 @@
+// What the RocksDB store promises beyond a clean close: the durability mark,
+// incarnations, and refusing a damaged log instead of serving part of it.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "durability_mark.hpp"
+#include "eventlog_fixtures.hpp"
+#include "rocksdb_store_testing.hpp"
+#include "store_keys.hpp"
+#include "shoppulse/eventlog/rocksdb_store.hpp"
+
+using namespace shoppulse;
+using eventlog_test::make_records;
+using eventlog_test::read_all;
+
+namespace {
+
+EventLogConfig config_for(const std::string& dir, Durability durability = Durability::process) {
+  EventLogConfig config;
+  config.data_dir = dir;
+  config.durability = durability;
+  config.block_cache_mb = 8;
+  config.write_buffer_mb = 4;
+  // Longer than any test: the tests sync explicitly.
+  config.wal_sync_interval_ms = 3'600'000;
+  return config;
+}
+
+std::unique_ptr<Storage> open_store(const EventLogConfig& config) {
+  auto store = open_rocksdb_store(config);
+  INFO((store.ok() ? std::string() : store.error().detail));
+  REQUIRE(store.ok());
+  return std::move(store).value();
+}
+
+// Dictionary entries for every id make_records uses, as the ingestor
+// writes them with the first events that use them.
+std::vector<DictionaryEntry> fixture_dictionary() {
+  std::vector<DictionaryEntry> entries;
+  for (Id id = 1; id <= 97; ++id) entries.push_back({IdKind::user, id, "u" + std::to_string(id)});
+  for (Id id = 1; id <= 12; ++id) entries.push_back({IdKind::product, id, "p" + std::to_string(id)});
+  return entries;
+}
+
+void append_events(Storage& store, std::size_t count) {
+  auto records = make_records(store.next_sequence(), count, 1'000'000);
+  const auto entries = store.next_sequence() == 1 ? fixture_dictionary() : std::vector<DictionaryEntry>{};
+  REQUIRE(store.append(AppendBatch{records, entries}).ok());
+}
+
+// Rewrites the mark as a run that never stopped cleanly would leave it.
+// synced_through, when given, is where the last sync of that run got to.
+void mark_unclean(const std::string& dir, eventlog::DurabilityMark::State state,
+                  std::optional<Sequence> synced_through = std::nullopt) {
+  auto mark = eventlog::read_durability_mark(dir);
+  REQUIRE(mark.ok());
+  REQUIRE(mark->has_value());
+  eventlog::DurabilityMark changed = **mark;
+  changed.state = state;
+  if (synced_through) changed.synced_through = *synced_through;
+  REQUIRE(eventlog::write_durability_mark(dir, changed).ok());
+}
+
+std::vector<std::filesystem::path> files_named(const std::string& dir, const std::string& suffix) {
+  std::vector<std::filesystem::path> out;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    if (name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+      out.push_back(entry.path());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void flip_bytes(const std::filesystem::path& file, std::uintmax_t at, std::size_t count) {
+  std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+  REQUIRE(f);
+  for (std::size_t i = 0; i < count; ++i) {
+    f.seekg(static_cast<std::streamoff>(at + i));
+    const int c = f.get();
+    f.seekp(static_cast<std::streamoff>(at + i));
+    f.put(static_cast<char>(c ^ 0x5a));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("a clean close keeps the incarnation", "[eventlog][durability]") {
+  eventlog_test::TempDir dir;
+  std::uint64_t first = 0;
+  {
+    auto store = open_store(config_for(dir.path()));
+    first = store->incarnation();
+    CHECK(first != 0);
+    append_events(*store, 10);
+  }
+  auto store = open_store(config_for(dir.path()));
+  CHECK(store->incarnation() == first);
+  CHECK(store->still_names_same_event(first, 10));
+}
+
+TEST_CASE("an unclean stop in process mode starts a new incarnation that remembers what the old one kept",
+          "[eventlog][durability]") {
+  eventlog_test::TempDir dir;
+  std::uint64_t first = 0;
+  {
+    auto store = open_store(config_for(dir.path()));
+    first = store->incarnation();
+    append_events(*store, 10);
+  }
+  mark_unclean(dir.path(), eventlog::DurabilityMark::State::open_process);
+
+  auto store = open_store(config_for(dir.path()));
+  const std::uint64_t second = store->incarnation();
+  CHECK(second != first);
+  CHECK(store->next_sequence() == 11);
+  // Sequences the old incarnation kept still name the same events; the
+  // ones after it may be given to new events and are not vouched for.
+  CHECK(store->still_names_same_event(first, 10));
+  CHECK_FALSE(store->still_names_same_event(first, 11));
+  CHECK(store->still_names_same_event(second, 11));
+  CHECK_FALSE(store->still_names_same_event(0x1234, 1));
+}
+
+TEST_CASE("an unclean stop in fsync mode keeps the incarnation: every acknowledged event was synced",
+          "[eventlog][durability]") {
+  eventlog_test::TempDir dir;
+  std::uint64_t first = 0;
+  {
+    auto store = open_store(config_for(dir.path(), Durability::fsync));
+    first = store->incarnation();
+    append_events(*store, 10);
+  }
+  mark_unclean(dir.path(), eventlog::DurabilityMark::State::open_fsync);
+  auto store = open_store(config_for(dir.path(), Durability::fsync));
+  CHECK(store->incarnation() == first);
+}
+
+TEST_CASE("a sync records how far the log is on stable storage", "[eventlog][durability]") {
+  eventlog_test::TempDir dir;
+  auto store = open_store(config_for(dir.path()));
+  append_events(*store, 25);
+  CHECK(store->stats().synced_through == 0);
+  REQUIRE(eventlog::sync_rocksdb_store(*store).ok());
+  CHECK(store->stats().synced_through == 25);
+  auto mark = eventlog::read_durability_mark(dir.path());
+  REQUIRE(mark.ok());
+  REQUIRE(mark->has_value());
+  CHECK((*mark)->synced_through == 25);
+  CHECK((*mark)->incarnation == store->incarnation());
+}
+
+TEST_CASE("the background syncer syncs on its own within the interval", "[eventlog][durability]") {
+  eventlog_test::TempDir dir;
+  EventLogConfig config = config_for(dir.path());
+  config.wal_sync_interval_ms = 5;
+  auto store = open_store(config);
+  append_events(*store, 7);
+  // Waits for the syncer's effect, with a generous bound for a loaded machine.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (store->stats().synced_through < 7 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::yield();
+  CHECK(store->stats().synced_through == 7);
+}
+
+TEST_CASE("a log that ends before its synced mark refuses to open", "[eventlog][durability]") {
+  eventlog_test::TempDir dir;
+  {
+    auto store = open_store(config_for(dir.path()));
+    append_events(*store, 10);
+  }
+  auto mark = eventlog::read_durability_mark(dir.path());
+  REQUIRE(mark.ok());
+  eventlog::DurabilityMark changed = **mark;
+  changed.synced_through = 50;  // as if events 11..50 had been synced and then lost
+  REQUIRE(eventlog::write_durability_mark(dir.path(), changed).ok());
+  auto reopened = open_rocksdb_store(config_for(dir.path()));
+  REQUIRE_FALSE(reopened.ok());
+  CHECK(reopened.error().code == Errc::corrupt);
+  CHECK(reopened.error().detail.find("ends at sequence 10") != std::string::npos);
+}
+
+TEST_CASE("a damaged durability mark refuses to open", "[eventlog][durability]") {
+  eventlog_test::TempDir dir;
+  { auto store = open_store(config_for(dir.path())); }
+  flip_bytes(std::filesystem::path(dir.path()) / eventlog::kDurabilityMarkFile, 30, 1);
+  auto reopened = open_rocksdb_store(config_for(dir.path()));
+  REQUIRE_FALSE(reopened.ok());
+  CHECK(reopened.error().code == Errc::corrupt);
+}
+
+TEST_CASE("a WAL record damaged in the middle refuses to open instead of serving a shorter log",
+          "[eventlog][durability]") {
+  eventlog_test::TempDir dir;
+  {
+    auto store = open_store(config_for(dir.path()));
+    for (int i = 0; i < 40; ++i) append_events(*store, 50);
+  }
+  const auto logs = files_named(dir.path(), ".log");
+  REQUIRE_FALSE(logs.empty());
+  const auto wal = logs.back();
+  const auto size = std::filesystem::file_size(wal);
+  REQUIRE(size > 4096);
+  flip_bytes(wal, size / 2, 8);
+  auto reopened = open_rocksdb_store(config_for(dir.path()));
+  REQUIRE_FALSE(reopened.ok());
+  CHECK(reopened.error().code == Errc::corrupt);
+}
+
+TEST_CASE("a torn last WAL record, as a power cut leaves it, opens with the records before it",
+          "[eventlog][durability]") {
+  eventlog_test::TempDir dir;
+  {
+    auto store = open_store(config_for(dir.path()));
+    for (int i = 0; i < 10; ++i) append_events(*store, 50);
+  }
+  // The last sync got through sequence 400; the power cut took part of the
+  // last append, which was never synced.
+  mark_unclean(dir.path(), eventlog::DurabilityMark::State::open_process, 400);
+  const auto wal = files_named(dir.path(), ".log").back();
+  std::filesystem::resize_file(wal, std::filesystem::file_size(wal) - 100);
+  auto store = open_store(config_for(dir.path()));
+  CHECK(store->next_sequence() == 451);  // the last append of 50 is gone
+  CHECK(read_all(*store).size() == 450);
+}
+
+TEST_CASE("a damaged CURRENT or MANIFEST refuses to open", "[eventlog][durability]") {
+  for (const std::string kind : {"CURRENT", "MANIFEST"}) {
+    DYNAMIC_SECTION(kind) {
+      eventlog_test::TempDir dir;
+      {
+        EventLogConfig config = config_for(dir.path());
+        config.write_buffer_mb = 1;
+        auto store = open_store(config);
+        // Tables the MANIFEST lists.
+        for (int i = 0; i < 20; ++i) append_events(*store, 1000);
+        REQUIRE(eventlog::flush_rocksdb_store(*store).ok());
+        REQUIRE(eventlog::sync_rocksdb_store(*store).ok());
+      }
+      if (kind == "CURRENT") {
+        std::ofstream(std::filesystem::path(dir.path()) / "CURRENT", std::ios::trunc) << "MANIFEST-999999\n";
+      } else {
+        std::vector<std::filesystem::path> manifests;
+        for (const auto& e : std::filesystem::directory_iterator(dir.path()))
+          if (e.path().filename().string().rfind("MANIFEST-", 0) == 0) manifests.push_back(e.path());
+        REQUIRE(manifests.size() == 1);
+        std::filesystem::resize_file(manifests[0], 103);
+      }
+      auto reopened = open_rocksdb_store(config_for(dir.path()));
+      REQUIRE_FALSE(reopened.ok());
+      INFO(reopened.error().detail);
+      CHECK((reopened.error().code == Errc::corrupt || reopened.error().code == Errc::io_error));
+
+      // recover rebuilds the MANIFEST from the table files and the WAL.
+      auto recovered = recover_rocksdb_store(config_for(dir.path()));
+      INFO((recovered.ok() ? std::string() : recovered.error().detail));
+      REQUIRE(recovered.ok());
+      CHECK(recovered->rebuilt_manifest);
+      CHECK(recovered->kept_through == 20'000);
+      CHECK(verify_rocksdb_store(config_for(dir.path())).problems.empty());
+      auto store = open_store(config_for(dir.path()));
+      CHECK(read_all(*store).size() == 20'000);
+    }
+  }
+}
+
+TEST_CASE("verify passes a healthy log and counts what it holds", "[eventlog][durability]") {
+  eventlog_test::TempDir dir;
+  {
+    auto store = open_store(config_for(dir.path()));
+    for (int i = 0; i < 5; ++i) append_events(*store, 20);
+    const std::vector<std::pair<std::int64_t, std::string>> minutes{{1, "a"}, {2, "b"}};
+    REQUIRE(store->put_minutes(minutes).ok());
+    REQUIRE(store->put_checkpoint("window_engine", Checkpoint{100, "state"}).ok());
+  }
+  const VerifyReport report = verify_rocksdb_store(config_for(dir.path()));
+  INFO((report.problems.empty() ? std::string() : report.problems.front()));
+  CHECK(report.problems.empty());
+  CHECK(report.opened);
+  CHECK(report.first_sequence == 1);
+  CHECK(report.last_sequence == 100);
+  CHECK(report.blocks == 5);
+  CHECK(report.events == 100);
+  CHECK(report.checkpoints == 1);
+  CHECK(report.rollup_minutes == 2);
+  CHECK(report.synced_through == 100);
+}
+
+TEST_CASE("recover keeps the log before a damaged WAL record, says what it dropped and starts a new incarnation",
+          "[eventlog][durability]") {
+  eventlog_test::TempDir dir;
+  std::uint64_t before = 0;
+  std::vector<LogRecord> written;
+  {
+    auto store = open_store(config_for(dir.path()));
+    before = store->incarnation();
+    for (int i = 0; i < 40; ++i) {
+      auto records = make_records(store->next_sequence(), 50, 1'000'000);
+      const auto entries = i == 0 ? fixture_dictionary() : std::vector<DictionaryEntry>{};
+      REQUIRE(store->append(AppendBatch{records, entries}).ok());
+      written.insert(written.end(), records.begin(), records.end());
+    }
+    REQUIRE(store->put_checkpoint("window_engine", Checkpoint{2000, "state"}).ok());
+  }
+  const auto wal = files_named(dir.path(), ".log").back();
+  flip_bytes(wal, std::filesystem::file_size(wal) / 2, 8);
+
+  REQUIRE_FALSE(open_rocksdb_store(config_for(dir.path())).ok());
+  const VerifyReport damaged = verify_rocksdb_store(config_for(dir.path()));
+  CHECK_FALSE(damaged.problems.empty());
+
+  auto recovered = recover_rocksdb_store(config_for(dir.path()));
+  INFO((recovered.ok() ? std::string() : recovered.error().detail));
+  REQUIRE(recovered.ok());
+  const RecoverReport& r = *recovered;
+  CHECK(r.kept_through > 0);
+  CHECK(r.kept_through < 2000);
+  CHECK(r.dropped_from == r.kept_through + 1);
+  CHECK(r.dropped_through == 2000);
+  CHECK(r.old_incarnation == before);
+  CHECK(r.new_incarnation != before);
+  CHECK(r.dropped_checkpoints == 1);
+
+  const VerifyReport after = verify_rocksdb_store(config_for(dir.path()));
+  INFO((after.problems.empty() ? std::string() : after.problems.front()));
+  CHECK(after.problems.empty());
+  auto store = open_store(config_for(dir.path()));
+  CHECK(store->next_sequence() == r.kept_through + 1);
+  CHECK(store->incarnation() == r.new_incarnation);
+  CHECK(store->still_names_same_event(before, r.kept_through));
+  CHECK_FALSE(store->still_names_same_event(before, r.kept_through + 1));
+  const auto kept = read_all(*store);
+  REQUIRE(kept.size() == r.kept_through);
+  for (std::size_t i = 0; i < kept.size(); ++i) REQUIRE(eventlog_test::same_record(kept[i], written[i]));
+}
+
+TEST_CASE("a damaged checkpoint is refused as corrupt, so its owner replays the log", "[eventlog][durability]") {
+  eventlog_test::TempDir dir;
+  {
+    auto store = open_store(config_for(dir.path()));
+    REQUIRE(store->put_checkpoint("recommender", Checkpoint{0, "state"}).ok());
+    auto good = store->get_checkpoint("recommender");
+    REQUIRE(good.ok());
+    REQUIRE(good->has_value());
+    // Same length as the sealed value, one byte different.
+    std::string damaged = std::string(8, '\0') + "stbte" + std::string(8, '\1');
+    REQUIRE(eventlog::put_raw(*store, "checkpoints", "recommender", damaged).ok());
+    auto bad = store->get_checkpoint("recommender");
+    REQUIRE_FALSE(bad.ok());
+    CHECK(bad.error().code == Errc::corrupt);
+  }
+  const VerifyReport report = verify_rocksdb_store(config_for(dir.path()));
+  REQUIRE(report.problems.size() == 1);
+  CHECK(report.problems[0].find("checkpoint 'recommender' fails its checksum") != std::string::npos);
+}
+
+TEST_CASE("a damaged rollup minute is dropped at open with every checkpoint, so the log rebuilds both",
+          "[eventlog][durability]") {
+  eventlog_test::TempDir dir;
+  {
+    auto store = open_store(config_for(dir.path()));
+    const std::vector<std::pair<std::int64_t, std::string>> minutes{{1, "a"}, {2, "b"}};
+    REQUIRE(store->put_minutes(minutes).ok());
+    REQUIRE(store->put_checkpoint("window_engine", Checkpoint{0, "state"}).ok());
+    REQUIRE(eventlog::put_raw(*store, "rollups", eventlog::minute_key(2), "not sealed at all").ok());
+    std::vector<std::int64_t> seen;
+    CHECK_FALSE(store->scan_minutes(0, 10, [&](std::int64_t m, std::string_view) { seen.push_back(m); }).ok());
+  }
+  CHECK(verify_rocksdb_store(config_for(dir.path())).problems.size() == 1);
+  auto store = open_store(config_for(dir.path()));
+  std::vector<std::int64_t> seen;
+  REQUIRE(store->scan_minutes(0, 10, [&](std::int64_t m, std::string_view) { seen.push_back(m); }).ok());
+  CHECK(seen == std::vector<std::int64_t>{1});
+  auto checkpoint = store->get_checkpoint("window_engine");
+  REQUIRE(checkpoint.ok());
+  CHECK_FALSE(checkpoint->has_value());
+}
+
+TEST_CASE("a damaged table file is found by verify", "[eventlog][durability]") {
+  eventlog_test::TempDir dir;
+  {
+    EventLogConfig config = config_for(dir.path());
+    config.write_buffer_mb = 1;
+    auto store = open_store(config);
+    for (int i = 0; i < 20; ++i) append_events(*store, 1000);
+    REQUIRE(eventlog::flush_rocksdb_store(*store).ok());
+  }
+  const auto tables = files_named(dir.path(), ".sst");
+  REQUIRE_FALSE(tables.empty());
+  flip_bytes(tables.front(), std::filesystem::file_size(tables.front()) / 3, 16);
+  const VerifyReport report = verify_rocksdb_store(config_for(dir.path()));
+  REQUIRE_FALSE(report.problems.empty());
+  INFO(report.problems.front());
+  CHECK(report.problems.front().find("table checksums") != std::string::npos);
+}

@@ -1,0 +1,400 @@
+// Power cuts in the manner of RocksDB's own fault-injection tests: a
+// rocksdb::FileSystem wrapper remembers how much of each file was synced and,
+// at a simulated cut, throws away everything after it, as a machine that
+// loses power does. Many cuts at random points, in both durability modes,
+// against what the writer was told:
+//   - every event acknowledged and then synced survives the cut;
+//   - in fsync mode every acknowledged event survives;
+//   - an acknowledgement (incarnation, sequence) is never vouched for when
+//     the sequence now names another event (or none): no sequence is
+//     acknowledged twice.
+//
+// Each writer runs in a forked child (the cut ends it with _exit, as power
+// loss ends a process: no destructor, no clean close), and opens the store
+// only after the fork; this parent never opens one, so no RocksDB thread
+// exists in it to be lost across fork().
+#include <catch2/catch.hpp>
+
+#include <rocksdb/file_system.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <string>
+
+#include "eventlog_fixtures.hpp"
+#include "rocksdb_store_testing.hpp"
+#include "shoppulse/eventlog/rocksdb_store.hpp"
+
+using namespace shoppulse;
+namespace rdb = ROCKSDB_NAMESPACE;
+
+namespace {
+
+class CutFileSystem;
+
+// A writable file whose unsynced bytes the cut drops.
+class TrackedFile final : public rdb::FSWritableFileOwnerWrapper {
+ public:
+  TrackedFile(std::unique_ptr<rdb::FSWritableFile>&& file, CutFileSystem& fs, std::string path)
+      : rdb::FSWritableFileOwnerWrapper(std::move(file)), fs_(fs), path_(std::move(path)) {}
+  rdb::IOStatus Append(const rdb::Slice& data, const rdb::IOOptions& o, rdb::IODebugContext* d) override;
+  rdb::IOStatus Append(const rdb::Slice& data, const rdb::IOOptions& o, const rdb::DataVerificationInfo&,
+                       rdb::IODebugContext* d) override {
+    return Append(data, o, d);
+  }
+  rdb::IOStatus PositionedAppend(const rdb::Slice&, uint64_t, const rdb::IOOptions&, rdb::IODebugContext*) override {
+    return rdb::IOStatus::NotSupported("positioned append");
+  }
+  rdb::IOStatus PositionedAppend(const rdb::Slice&, uint64_t, const rdb::IOOptions&, const rdb::DataVerificationInfo&,
+                                 rdb::IODebugContext*) override {
+    return rdb::IOStatus::NotSupported("positioned append");
+  }
+  rdb::IOStatus Sync(const rdb::IOOptions& o, rdb::IODebugContext* d) override;
+  rdb::IOStatus Fsync(const rdb::IOOptions& o, rdb::IODebugContext* d) override { return Sync(o, d); }
+  rdb::IOStatus Truncate(uint64_t size, const rdb::IOOptions& o, rdb::IODebugContext* d) override;
+  rdb::IOStatus Close(const rdb::IOOptions& o, rdb::IODebugContext* d) override;
+
+ private:
+  CutFileSystem& fs_;
+  std::string path_;
+};
+
+// Remembers, per file written through it, the size at its last sync. The
+// cut comes at a chosen write or sync (counted across every file and
+// thread, so it may fall inside an append or a background flush), or when
+// cut() is called: all further I/O fails, and every file keeps its synced
+// bytes plus a random part of the rest (the kernel writes dirty pages back
+// on its own schedule), so a WAL or MANIFEST may end in a torn record.
+class CutFileSystem final : public rdb::FileSystemWrapper {
+ public:
+  CutFileSystem(std::uint64_t cut_at_operation, std::uint64_t seed)
+      : rdb::FileSystemWrapper(rdb::FileSystem::Default()), cut_at_(cut_at_operation), rng_(seed) {}
+  const char* Name() const override { return "CutFileSystem"; }
+
+  rdb::IOStatus NewWritableFile(const std::string& f, const rdb::FileOptions& o,
+                                std::unique_ptr<rdb::FSWritableFile>* r, rdb::IODebugContext* d) override {
+    std::lock_guard lock(mutex_);
+    if (dead_) return rdb::IOStatus::IOError("power is off");
+    std::unique_ptr<rdb::FSWritableFile> file;
+    rdb::IOStatus s = target()->NewWritableFile(f, o, &file, d);
+    if (!s.ok()) return s;
+    files_[f] = {0, 0};
+    r->reset(new TrackedFile(std::move(file), *this, f));
+    return s;
+  }
+  rdb::IOStatus ReopenWritableFile(const std::string& f, const rdb::FileOptions& o,
+                                   std::unique_ptr<rdb::FSWritableFile>* r, rdb::IODebugContext* d) override {
+    std::lock_guard lock(mutex_);
+    if (dead_) return rdb::IOStatus::IOError("power is off");
+    std::unique_ptr<rdb::FSWritableFile> file;
+    rdb::IOStatus s = target()->ReopenWritableFile(f, o, &file, d);
+    if (!s.ok()) return s;
+    std::uint64_t size = 0;
+    (void)target()->GetFileSize(f, rdb::IOOptions(), &size, d);
+    files_[f] = {size, size};  // what was there before is on disk
+    r->reset(new TrackedFile(std::move(file), *this, f));
+    return s;
+  }
+  rdb::IOStatus ReuseWritableFile(const std::string&, const std::string&, const rdb::FileOptions&,
+                                  std::unique_ptr<rdb::FSWritableFile>*, rdb::IODebugContext*) override {
+    return rdb::IOStatus::NotSupported("reuse");
+  }
+  rdb::IOStatus RenameFile(const std::string& s, const std::string& t, const rdb::IOOptions& o,
+                           rdb::IODebugContext* d) override {
+    std::lock_guard lock(mutex_);
+    if (dead_) return rdb::IOStatus::IOError("power is off");
+    rdb::IOStatus status = target()->RenameFile(s, t, o, d);
+    if (status.ok()) {
+      auto it = files_.find(s);
+      if (it != files_.end()) {
+        files_[t] = it->second;
+        files_.erase(it);
+      }
+    }
+    return status;
+  }
+  rdb::IOStatus DeleteFile(const std::string& f, const rdb::IOOptions& o, rdb::IODebugContext* d) override {
+    std::lock_guard lock(mutex_);
+    if (dead_) return rdb::IOStatus::IOError("power is off");
+    files_.erase(f);
+    return target()->DeleteFile(f, o, d);
+  }
+
+  // The power cut, now, unless it already came.
+  void cut() {
+    std::lock_guard lock(mutex_);
+    cut_locked();
+  }
+
+  bool dead() {
+    std::lock_guard lock(mutex_);
+    return dead_;
+  }
+
+ private:
+  friend class TrackedFile;
+
+  // Counts one write or sync; true when the power goes now.
+  bool operation_cuts() {
+    if (++operations_ < cut_at_) return false;
+    cut_locked();
+    return true;
+  }
+
+  void cut_locked() {
+    if (dead_) return;
+    dead_ = true;
+    for (const auto& [path, sizes] : files_) {
+      if (sizes.written <= sizes.synced) continue;
+      const std::uint64_t kept =
+          sizes.synced + std::uniform_int_distribution<std::uint64_t>(0, sizes.written - sizes.synced)(rng_) *
+                             std::uniform_int_distribution<int>(0, 1)(rng_);
+      (void)::truncate(path.c_str(), static_cast<off_t>(kept));
+    }
+  }
+
+  std::uint64_t cut_at_;
+  std::uint64_t operations_ = 0;
+  std::mt19937_64 rng_;
+  struct Sizes {
+    std::uint64_t written = 0, synced = 0;
+  };
+  std::mutex mutex_;  // every operation holds it, so the cut happens between two
+  bool dead_ = false;
+  std::map<std::string, Sizes> files_;
+};
+
+rdb::IOStatus TrackedFile::Append(const rdb::Slice& data, const rdb::IOOptions& o, rdb::IODebugContext* d) {
+  std::lock_guard lock(fs_.mutex_);
+  if (fs_.dead_ || fs_.operation_cuts()) return rdb::IOStatus::IOError("power is off");
+  rdb::IOStatus s = target()->Append(data, o, d);
+  if (s.ok()) fs_.files_[path_].written += data.size();
+  return s;
+}
+
+rdb::IOStatus TrackedFile::Sync(const rdb::IOOptions& o, rdb::IODebugContext* d) {
+  std::lock_guard lock(fs_.mutex_);
+  if (fs_.dead_ || fs_.operation_cuts()) return rdb::IOStatus::IOError("power is off");
+  // Stable storage is not what is simulated here; the bookkeeping is.
+  rdb::IOStatus s = target()->Flush(o, d);
+  if (s.ok()) fs_.files_[path_].synced = fs_.files_[path_].written;
+  return s;
+}
+
+rdb::IOStatus TrackedFile::Truncate(uint64_t size, const rdb::IOOptions& o, rdb::IODebugContext* d) {
+  std::lock_guard lock(fs_.mutex_);
+  if (fs_.dead_) return rdb::IOStatus::IOError("power is off");
+  rdb::IOStatus s = target()->Truncate(size, o, d);
+  if (s.ok()) {
+    auto& sizes = fs_.files_[path_];
+    sizes.written = size;
+    sizes.synced = std::min(sizes.synced, size);
+  }
+  return s;
+}
+
+rdb::IOStatus TrackedFile::Close(const rdb::IOOptions& o, rdb::IODebugContext* d) {
+  std::lock_guard lock(fs_.mutex_);
+  if (fs_.dead_) return rdb::IOStatus::IOError("power is off");
+  return target()->Close(o, d);
+}
+
+struct Ack {
+  std::uint64_t incarnation = 0;
+  std::string event_id;
+};
+
+// What the writers were told, as the parent learns it from their pipes.
+struct Ledger {
+  std::map<Sequence, Ack> acks;  // the latest acknowledgement of each sequence
+  Sequence synced_through = 0;   // the highest sync a writer saw succeed
+  std::uint64_t acknowledged = 0, lost_unsynced = 0, cuts = 0, incarnations = 1;
+  std::uint64_t worst_loss = 0;  // most acknowledged events one cut took
+};
+
+EventLogConfig config_for(const std::string& dir, Durability durability) {
+  EventLogConfig config;
+  config.data_dir = dir;
+  config.durability = durability;
+  config.block_cache_mb = 8;
+  config.write_buffer_mb = 1;  // memtable flushes, new WALs and MANIFEST edits happen between cuts
+  config.wal_sync_interval_ms = 3'600'000;  // the writer syncs at chosen points
+  return config;
+}
+
+std::string event_id_of(int cycle, Sequence sequence) {
+  return "c" + std::to_string(cycle) + "-" + std::to_string(sequence);
+}
+
+// Runs in the child. Reopens after the previous cut, checks the ledger
+// against what survived, then appends and syncs at random and cuts. Writes
+// one line per fact to `out`; returns the exit code.
+int writer(const std::string& dir, Durability durability, int cycle, std::uint64_t seed, const Ledger& ledger,
+           std::FILE* out) {
+  std::mt19937_64 rng(seed);
+  // Somewhere within what this round's appends and syncs take (a round does
+  // at most a few hundred), or never, in which case the cut follows the
+  // last append.
+  const auto cut_at = std::uniform_int_distribution<std::uint64_t>(1, 400)(rng);
+  auto fs = std::make_shared<CutFileSystem>(cut_at, rng());
+  auto opened = eventlog::open_rocksdb_store_on(config_for(dir, durability), fs);
+  if (!opened && fs->dead()) ::_exit(0);  // the power went while opening
+  if (!opened) {
+    std::fprintf(out, "F open failed after cut %d: %s\n", cycle, opened.error().detail.c_str());
+    return 1;
+  }
+  Storage& store = *opened.value();
+  const Sequence last = store.next_sequence() - 1;
+  std::map<Sequence, std::string> present;
+  auto read = store.read(1, [&](std::span<const LogRecord> run) {
+    for (const LogRecord& r : run) present[r.event.sequence] = r.event_id;
+    return true;
+  });
+  if (!read) {
+    std::fprintf(out, "F read failed: %s\n", read.error().detail.c_str());
+    return 1;
+  }
+  if (last < ledger.synced_through) {
+    std::fprintf(out, "F synced events lost: log ends at %llu, synced through %llu\n",
+                 static_cast<unsigned long long>(last), static_cast<unsigned long long>(ledger.synced_through));
+    return 1;
+  }
+  std::uint64_t lost = 0;
+  for (const auto& [sequence, ack] : ledger.acks) {
+    const auto it = present.find(sequence);
+    const bool same = it != present.end() && it->second == ack.event_id;
+    const bool vouched = store.still_names_same_event(ack.incarnation, sequence);
+    if (vouched && !same) {
+      std::fprintf(out, "F sequence %llu acknowledged as %s is vouched for but names %s\n",
+                   static_cast<unsigned long long>(sequence), ack.event_id.c_str(),
+                   it == present.end() ? "nothing" : it->second.c_str());
+      return 1;
+    }
+    if (!same) {
+      if (durability == Durability::fsync || sequence <= ledger.synced_through) {
+        std::fprintf(out, "F acknowledged event %s at %llu lost\n", ack.event_id.c_str(),
+                     static_cast<unsigned long long>(sequence));
+        return 1;
+      }
+      ++lost;
+    }
+  }
+  std::fprintf(out, "O %llu %llu %llu\n", static_cast<unsigned long long>(store.incarnation()),
+               static_cast<unsigned long long>(lost), static_cast<unsigned long long>(last));
+  std::fflush(out);
+
+  const int appends = std::uniform_int_distribution<int>(1, 60)(rng);
+  for (int a = 0; a < appends; ++a) {
+    const auto count = std::uniform_int_distribution<std::size_t>(1, 400)(rng);
+    auto records = eventlog_test::make_records(store.next_sequence(), count, 1'000'000 + cycle * 1'000'000LL);
+    for (LogRecord& r : records) r.event_id = event_id_of(cycle, r.event.sequence);
+    auto appended = store.append(AppendBatch{records, {}});
+    if (!appended && fs->dead()) ::_exit(0);  // the cut came during this append: not acknowledged
+    if (!appended) {
+      std::fprintf(out, "F append failed: %s\n", appended.error().detail.c_str());
+      return 1;
+    }
+    std::fprintf(out, "A %llu %llu %llu\n", static_cast<unsigned long long>(store.incarnation()),
+                 static_cast<unsigned long long>(records.front().event.sequence),
+                 static_cast<unsigned long long>(records.back().event.sequence));
+    if (std::uniform_int_distribution<int>(0, 9)(rng) < 3) {
+      auto synced = eventlog::sync_rocksdb_store(store);
+      if (!synced && fs->dead()) ::_exit(0);
+      if (!synced) {
+        std::fprintf(out, "F sync failed: %s\n", synced.error().detail.c_str());
+        return 1;
+      }
+      std::fprintf(out, "S %llu\n", static_cast<unsigned long long>(store.stats().synced_through));
+    }
+    std::fflush(out);
+  }
+  fs->cut();
+  std::fflush(out);
+  ::_exit(0);  // power is gone: no destructor runs, nothing more is written
+}
+
+void run_cuts(Durability durability, int cuts, std::uint64_t seed) {
+  eventlog_test::TempDir dir;
+  Ledger ledger;
+  std::uint64_t last_incarnation = 0;
+  std::mt19937_64 rng(seed);
+  for (int cycle = 0; cycle <= cuts; ++cycle) {
+    const std::uint64_t child_seed = rng();
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      ::close(fds[0]);
+      std::FILE* out = ::fdopen(fds[1], "w");
+      const int code = writer(dir.path(), durability, cycle, cycle == cuts ? 0 : child_seed, ledger, out);
+      std::fflush(out);
+      ::_exit(code);
+    }
+    ::close(fds[1]);
+    std::FILE* in = ::fdopen(fds[0], "r");
+    char line[512];
+    std::string failure;
+    std::uint64_t incarnation = 0;
+    while (std::fgets(line, sizeof line, in)) {
+      std::istringstream fields(line);
+      char kind = 0;
+      fields >> kind;
+      if (kind == 'F') failure = line;
+      else if (kind == 'O') {
+        std::uint64_t lost = 0;
+        Sequence survived_through = 0;
+        fields >> incarnation >> lost >> survived_through;
+        ledger.lost_unsynced += lost;
+        ledger.worst_loss = std::max(ledger.worst_loss, lost);
+        if (last_incarnation != 0 && incarnation != last_incarnation) ++ledger.incarnations;
+        last_incarnation = incarnation;
+        // The lost ones were checked (not vouched for) and are counted once.
+        ledger.acks.erase(ledger.acks.upper_bound(survived_through), ledger.acks.end());
+      } else if (kind == 'A') {
+        std::uint64_t inc = 0;
+        Sequence first = 0, last = 0;
+        fields >> inc >> first >> last;
+        for (Sequence s = first; s <= last; ++s) ledger.acks[s] = Ack{inc, event_id_of(cycle, s)};
+        ledger.acknowledged += last - first + 1;
+      } else if (kind == 'S') {
+        Sequence synced = 0;
+        fields >> synced;
+        ledger.synced_through = std::max(ledger.synced_through, synced);
+      }
+    }
+    std::fclose(in);
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    INFO("cut " << cycle << " (seed " << seed << "): " << failure);
+    REQUIRE(failure.empty());
+    REQUIRE(WIFEXITED(status));
+    REQUIRE(WEXITSTATUS(status) == 0);
+    if (cycle < cuts) ++ledger.cuts;
+  }
+  // The figures for the README's durability section.
+  std::printf("power cuts (%s): %llu cuts, %llu events acknowledged, %llu acknowledged but unsynced events lost "
+              "(at most %llu in one cut), 0 synced events lost, 0 sequences vouched for twice, %llu incarnations\n",
+              durability == Durability::fsync ? "fsync" : "process",
+              static_cast<unsigned long long>(ledger.cuts), static_cast<unsigned long long>(ledger.acknowledged),
+              static_cast<unsigned long long>(ledger.lost_unsynced), static_cast<unsigned long long>(ledger.worst_loss),
+              static_cast<unsigned long long>(ledger.incarnations));
+  if (durability == Durability::fsync) CHECK(ledger.lost_unsynced == 0);
+  CHECK(ledger.cuts == static_cast<std::uint64_t>(cuts));
+}
+
+}  // namespace
+
+TEST_CASE("process mode: power cuts lose only unsynced acknowledgements, and never vouch for a reused sequence",
+          "[eventlog][fault]") {
+  run_cuts(Durability::process, 40, 20261203);
+}
+
+TEST_CASE("fsync mode: power cuts lose no acknowledged event", "[eventlog][fault]") {
+  run_cuts(Durability::fsync, 25, 977);
+}
