@@ -617,11 +617,13 @@ struct Recommender::State {
       evicted_items += n;
       rebuild_trend = true;  // trend_hot may point at evicted items
       rebuild_pop_top();
-      for (auto& [cat, ids] : category_items)
-        std::erase_if(ids, [&](Id id) {
+      for (auto& entry : category_items) {
+        const Id cat = entry.first;  // a named copy: clang 14 cannot capture a structured binding
+        std::erase_if(entry.second, [&](Id id) {
           const ItemState* is = items.find(id);
           return !is || is->category != cat;
         });
+      }
       std::erase_if(category_items, [](const auto& kv) { return kv.second.empty(); });
     }
     const std::int64_t hour = now / HourCounts::kHourMs;
