@@ -30,7 +30,7 @@ std::vector<std::string> products_of(const Json& json) {
 }  // namespace
 
 TEST_CASE("A new shopper's recommendations follow their first events within a second, and survive kill -9",
-          "[integration][asan][recommend]") {
+          "[integration][recommend]") {
   TempDir dir;
   ServerProcess server({dir.path() / "data", {}, false, {}, Millis(10000)});
   server.start();

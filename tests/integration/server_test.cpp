@@ -398,7 +398,7 @@ std::uint64_t log_last_sequence(const ServerProcess& s) {
 }  // namespace
 
 TEST_CASE("Posted events show exactly in the real-time KPIs of every window and its previous window",
-          "[integration][asan]") {
+          "[integration]") {
   Fixture fx;
   const DataSet d = make_data_set();
   load(fx.server, d);
@@ -698,7 +698,7 @@ TEST_CASE("Stopping and starting components shows in the system status; an unkno
   CHECK(fx.server.alive());
 }
 
-TEST_CASE("The WebSocket pushes periodic JSON snapshots with the live KPIs", "[integration][asan]") {
+TEST_CASE("The WebSocket pushes periodic JSON snapshots with the live KPIs", "[integration]") {
   Fixture fx({"http.ws_interval=100ms"});
   const DataSet d = make_data_set();
   load(fx.server, d);
@@ -812,7 +812,7 @@ std::vector<BadRequest> bad_requests(std::int64_t now) {
 
 }  // namespace
 
-TEST_CASE("Malformed requests get a 4xx JSON error naming the problem and change nothing", "[integration][asan]") {
+TEST_CASE("Malformed requests get a 4xx JSON error naming the problem and change nothing", "[integration]") {
   Fixture fx({"http.body_limit_bytes=4096"});
   const DataSet d = make_data_set();
   load(fx.server, d);
@@ -932,7 +932,7 @@ TEST_CASE("Malformed requests get a 4xx JSON error naming the problem and change
 }
 
 TEST_CASE("After kill -9 and restart on the same data dir every number is identical and the sequence continues",
-          "[integration][asan]") {
+          "[integration]") {
   si::TempDir dir;
   ServerProcess server(si::ServerOptions{dir.path() / "data", {}, false, server_sets(), si::Millis(10000)});
   server.start();
@@ -1056,7 +1056,7 @@ TEST_CASE("A late event for an already closed minute updates every view and surv
   check_all("after kill -9 and restart");
 }
 
-TEST_CASE("A full ingest queue answers 503 with Retry-After and loses no accepted event", "[integration][asan]") {
+TEST_CASE("A full ingest queue answers 503 with Retry-After and loses no accepted event", "[integration]") {
   Fixture fx({"ingest.ring_capacity=1024", "ingest.queue_capacity_events=1000", "ingest.max_append_events=500"});
   REQUIRE(si::poll_until([&] {
     return fx.server.get_json("/api/system/status").str("/stream_processor/state") == "running";
