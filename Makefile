@@ -16,9 +16,12 @@ TEST_PACKAGES := chromium fonts-wqy-microhei python3-venv
 # make package (dpkg-shlibdeps) and its test in a debootstrap root.
 PACKAGE_PACKAGES := dpkg-dev
 PACKAGE_TEST_PACKAGES := debootstrap python3
+# Debian's clang and its libFuzzer/sanitizer runtimes, for the fuzz targets.
+FUZZ_PACKAGES := clang-14 libclang-rt-14-dev
 
-.PHONY: run test deps deps-node deps-test deps-package deps-package-test dashboard build build-dev build-tsan \
-        test-release test-asan test-tsan package test-package bench clean
+.PHONY: run test deps deps-node deps-test deps-package deps-package-test deps-fuzz dashboard build build-dev \
+        build-tsan build-fuzz test-release test-asan test-tsan test-fuzz test-load fuzz-long package test-package \
+        install-packages bench clean
 
 run: build
 	./build/release/src/app/shoppulse --config config/shoppulse.conf
@@ -38,7 +41,14 @@ deps-node:
 	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm; }
 
 deps-test:
-	@missing=""; for p in $(TEST_PACKAGES); do \
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(TEST_PACKAGES)"
+
+deps-fuzz:
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(FUZZ_PACKAGES)"
+
+# Installs whichever of PACKAGES is missing.
+install-packages:
+	@missing=""; for p in $(PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -78,25 +88,33 @@ build: deps dashboard
 	cmake --preset release >/dev/null
 	cmake --build --preset release -j $(JOBS)
 
+# The ASan+UBSan build: unit tests, and the binary with the integration
+# tests that run against it.
 build-dev: deps dashboard
 	cmake --preset dev >/dev/null
-	cmake --build --preset dev -j $(JOBS) --target unit_tests
+	cmake --build --preset dev -j $(JOBS) --target unit_tests asan_integration_tests
 
 build-tsan: deps dashboard
 	cmake --preset tsan >/dev/null
 	cmake --build --preset tsan -j $(JOBS) --target concurrency_tests
 
+# libFuzzer targets with clang 14, ASan+UBSan (tests/fuzz).
+build-fuzz: deps deps-fuzz
+	cmake --preset fuzz >/dev/null
+	cmake --build --preset fuzz -j $(JOBS) --target fuzz_targets
+
 # The whole suite in Release (it installs into a temporary prefix and builds
-# examples/ against it), the unit tests again under ASan+UBSan, the
-# concurrency tests under ThreadSanitizer, and the Debian package installed in
-# a debootstrap root.
-test: test-release test-asan test-tsan test-package
+# examples/ against it); the unit tests and the integration tests again
+# under ASan+UBSan; the concurrency tests under ThreadSanitizer; a short run
+# of every fuzz target; and the Debian package installed in a debootstrap
+# root.
+test: test-release test-asan test-tsan test-fuzz test-package
 
 test-release: build deps-test
 	ctest --preset release -j 2
 
 test-asan: build-dev
-	ctest --preset dev -L unit -j 2
+	ctest --preset dev -L 'unit|asan_integration' -j 2
 
 test-tsan: build-tsan
 	ctest --preset tsan -j 2
@@ -109,6 +127,21 @@ package: build deps-package
 # ~/.cache/shoppulse (first run: about 2 minutes to download; then ~40 s).
 test-package: package deps-package-test
 	$(SUDO) packaging/test_deb.sh build/release/shoppulse_$$(sed -n 's/^project(shoppulse VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)_$$(dpkg --print-architecture).deb
+
+# FUZZ_SECONDS per target (default 20; 11 targets two at a time: about 2 min).
+FUZZ_SECONDS ?= 20
+test-fuzz: build-fuzz
+	cmake --preset fuzz -DSHOPPULSE_FUZZ_SECONDS=$(FUZZ_SECONDS) >/dev/null
+	ctest --preset fuzz -j 2
+
+# FUZZ_LONG_SECONDS per target; figures in tests/fuzz/README.md.
+fuzz-long: build-fuzz
+	./tests/fuzz/run_long.sh build/fuzz $(FUZZ_LONG_SECONDS)
+
+# The release suite with four tests at a time while a CPU-heavy job runs
+# beside it (tests/load/with_cpu_load.sh starts it and stops it).
+test-load: build deps-test
+	./tests/load/with_cpu_load.sh ctest --preset release -j 4
 
 bench: build
 	./bench/run_all.sh build/release

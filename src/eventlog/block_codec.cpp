@@ -124,6 +124,10 @@ Result<std::string> encode_block(std::span<const LogRecord> records) {
 Result<void> encode_block_into(std::span<const LogRecord> records, std::string& out) {
   if (records.empty()) return make_error(Errc::invalid_argument, "event block: no records");
   const Sequence first = records.front().event.sequence;
+  // The decoder refuses a range that passes the largest sequence; so must
+  // the encoder, or it would write a block nothing can read back.
+  if (first > std::numeric_limits<Sequence>::max() - (records.size() - 1))
+    return make_error(Errc::invalid_argument, "event block: sequences pass the largest sequence");
   TimestampMs newest = records.front().event.time_ms;
   // The most bytes a record can take: every varint at its longest, plus its
   // strings. The block is written into that much room and cut to size, so

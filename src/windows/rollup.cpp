@@ -27,8 +27,12 @@ class IdDeltas {
     const std::uint64_t gap = r.varint();
     repeated = gap == 0 && !first_;
     first_ = false;
+    // Compared before adding: a gap near 2^64 would wrap to a smaller id.
+    if (gap > kMaxId - prev_) {
+      r.fail();
+      return prev_;
+    }
     const std::uint64_t id = std::uint64_t{prev_} + gap;
-    if (id > kMaxId) r.fail();
     prev_ = static_cast<Id>(id);
     return prev_;
   }

@@ -7,6 +7,7 @@
 #include <map>
 #include <string>
 #include <vector>
+#include <unistd.h>
 
 #include "shoppulse/config/schema.hpp"
 
@@ -133,7 +134,9 @@ TEST_CASE("an empty key and an unterminated quote are errors", "[config]") {
 
 TEST_CASE("load_file reads a file and reports a missing one as io_error", "[config]") {
   Fixture x;
-  const std::string path = (std::filesystem::temp_directory_path() / "shoppulse_config_test.conf").string();
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("shoppulse_config_test-" + std::to_string(::getpid()) + ".conf"))
+                               .string();
   {
     std::ofstream out(path);
     out << "generator.batch_size = 7\nhttp.port = 9\n";

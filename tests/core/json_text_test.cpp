@@ -20,3 +20,25 @@ TEST_CASE("JSON escaping covers quotes, backslashes and every control character"
   }
   CHECK(all.find('\n') == std::string::npos);
 }
+
+TEST_CASE("JSON escaping keeps valid UTF-8 and replaces every invalid byte with U+FFFD", "[json_text]") {
+  const auto escaped = [](std::string_view s) {
+    std::string out;
+    append_json_escaped(out, s);
+    return out;
+  };
+  // Two-, three- and four-byte sequences pass through unchanged.
+  CHECK(escaped("é上海😀") == "é上海😀");
+  // A stray continuation byte, a lone lead byte, a truncated sequence.
+  CHECK(escaped("item_\xff" "f") == "item_\\ufffdf");
+  CHECK(escaped("a\x80z") == "a\\ufffdz");
+  CHECK(escaped("\xe4\xb8") == "\\ufffd\\ufffd");
+  // Overlong forms, a UTF-16 surrogate and a code point beyond U+10FFFF.
+  CHECK(escaped("\xc0\xaf") == "\\ufffd\\ufffd");
+  CHECK(escaped("\xe0\x80\xaf") == "\\ufffd\\ufffd\\ufffd");
+  CHECK(escaped("\xed\xa0\x80") == "\\ufffd\\ufffd\\ufffd");
+  CHECK(escaped("\xf4\x90\x80\x80") == "\\ufffd\\ufffd\\ufffd\\ufffd");
+  // The boundaries that are valid.
+  CHECK(escaped("\xed\x9f\xbf") == "\xed\x9f\xbf");          // U+D7FF
+  CHECK(escaped("\xf4\x8f\xbf\xbf") == "\xf4\x8f\xbf\xbf");  // U+10FFFF
+}

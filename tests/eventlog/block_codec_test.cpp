@@ -101,6 +101,19 @@ TEST_CASE("encoding rejects an empty or non-contiguous run", "[eventlog][codec]"
   CHECK(eventlog::encode_block(records).error().code == Errc::invalid_argument);
 }
 
+TEST_CASE("encoding refuses a run whose sequences pass the largest sequence", "[eventlog][codec]") {
+  // Sequences max-1, max, then 0 after wrapping: contiguous modulo 2^64,
+  // but the decoder rightly refuses such a block, so it must not be written.
+  std::mt19937_64 rng(11);
+  auto records = random_records(rng, std::numeric_limits<Sequence>::max() - 1, 3);
+  REQUIRE(records[2].event.sequence == 0);
+  auto block = eventlog::encode_block(records);
+  REQUIRE_FALSE(block.ok());
+  CHECK(block.error().code == Errc::invalid_argument);
+  // Up to the largest sequence itself is fine.
+  require_round_trip(random_records(rng, std::numeric_limits<Sequence>::max() - 1, 2));
+}
+
 TEST_CASE("every truncation of a block decodes as corrupt", "[eventlog][codec]") {
   std::mt19937_64 rng(3);
   auto block = eventlog::encode_block(random_records(rng, 1, 8));

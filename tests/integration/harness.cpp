@@ -240,7 +240,7 @@ HttpResponse http_request(std::uint16_t port, std::string_view method, std::stri
 }
 
 HttpResponse http_raw(std::uint16_t port, std::string_view bytes, Millis timeout) {
-  Socket sock(port, Clock::now() + timeout);
+  Socket sock(port, Clock::now() + scaled(timeout));
   sock.write_all(bytes);  // an early close still leaves the reply to read
   const bool head = bytes.rfind("HEAD ", 0) == 0;
   return read_response(sock, {}, head);
@@ -385,7 +385,7 @@ void ServerProcess::start() {
   stdout_fd_ = out_pipe[0];
 
   // Read stdout until the "listening on http://host:PORT" line.
-  const auto deadline = Clock::now() + options_.startup_timeout;
+  const auto deadline = Clock::now() + scaled(options_.startup_timeout);
   std::string out;
   const std::string marker = "shoppulse listening on http://";
   std::size_t at = std::string::npos;
@@ -430,7 +430,7 @@ void ServerProcess::start() {
 int ServerProcess::stop(Millis timeout) {
   if (pid_ <= 0) return exit_code_;
   ::kill(pid_, SIGTERM);
-  const auto deadline = Clock::now() + timeout;
+  const auto deadline = Clock::now() + scaled(timeout);
   int st = 0;
   for (;;) {
     const pid_t r = ::waitpid(pid_, &st, WNOHANG);
@@ -518,7 +518,7 @@ WebSocketClient::WebSocketClient(std::uint16_t port, std::string_view path, Mill
                     "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key +
                     "\r\nSec-WebSocket-Version: 13\r\n\r\n";
   if (::send(fd_, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) fail("websocket send");
-  const auto deadline = Clock::now() + timeout;
+  const auto deadline = Clock::now() + scaled(timeout);
   std::size_t end;
   while ((end = buffer_.find("\r\n\r\n")) == std::string::npos) {
     pollfd p{fd_, POLLIN, 0};
@@ -544,7 +544,7 @@ WebSocketClient::~WebSocketClient() {
 }
 
 std::optional<std::string> WebSocketClient::read_text(Millis timeout) {
-  const auto deadline = Clock::now() + timeout;
+  const auto deadline = Clock::now() + scaled(timeout);
   auto need = [&](std::size_t n) -> bool {
     while (buffer_.size() < n) {
       pollfd p{fd_, POLLIN, 0};
@@ -624,8 +624,17 @@ void WebSocketClient::send_frame(std::uint8_t opcode, std::string_view payload) 
   ::send(fd_, frame.data(), frame.size(), MSG_NOSIGNAL);
 }
 
+Millis scaled(Millis timeout) {
+  static const long factor = [] {
+    const char* text = std::getenv("SHOPPULSE_TEST_TIME_SCALE");
+    const long f = text ? std::strtol(text, nullptr, 10) : 1;
+    return f >= 1 ? f : 1;
+  }();
+  return timeout * factor;
+}
+
 bool poll_until(const std::function<bool()>& check, Millis timeout, Millis interval) {
-  const auto deadline = Clock::now() + timeout;
+  const auto deadline = Clock::now() + scaled(timeout);
   for (;;) {
     if (check()) return true;
     if (Clock::now() >= deadline) return false;

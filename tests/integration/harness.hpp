@@ -27,6 +27,11 @@ using Millis = std::chrono::milliseconds;
 // Default per-request timeout; generous so a loaded machine does not flake.
 inline constexpr Millis kRequestTimeout{30000};
 
+// Every timeout the harness waits on is multiplied by the environment's
+// SHOPPULSE_TEST_TIME_SCALE (a whole number, default 1): a sanitizer build
+// of the binary is several times slower, never differently correct.
+Millis scaled(Millis timeout);
+
 struct HttpResponse {
   int status = 0;
   Headers headers;

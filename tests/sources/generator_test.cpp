@@ -1,10 +1,14 @@
-// The Generator paces with real time, so these tests use the SystemClock and
-// short runs; they assert on delivery (exactly once, in order) and on loose
-// counts, never on precise timing.
+// The Generator paces with real time, so these tests use the SystemClock.
+// They never sleep to let it work: each waits, with a generous deadline, for
+// the sink to signal what it expects (so many events, so many refusals), and
+// asserts on delivery (exactly once, in order) and on bounds derived from
+// the time actually measured, so a loaded machine only makes them slower.
 #include <catch2/catch.hpp>
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <functional>
 #include <stdexcept>
 #include <mutex>
 #include <thread>
@@ -33,14 +37,29 @@ class RecordingSink {
     return [this](std::vector<RawEvent>&& batch) -> Result<void> {
       std::lock_guard lock(mutex_);
       ++calls_;
+      changed_.notify_all();
       if (refusals_left_ > 0 || refuse_all_) {
         if (refusals_left_ > 0) --refusals_left_;
+        ++refused_;
         return make_error(Errc::overloaded, "queue full");
       }
       batch_sizes_.push_back(batch.size());
       for (RawEvent& e : batch) events_.push_back(std::move(e));
       return {};
     };
+  }
+
+  // Blocks until the sink has accepted at least n events in all; fails the
+  // test after the deadline (far beyond what an idle machine needs).
+  void wait_for_events(std::size_t n) {
+    wait_until([&] { return events_.size() >= n; }, "events");
+  }
+  // Blocks until the sink has refused at least n hand-offs in all.
+  void wait_for_refusals(std::size_t n) {
+    wait_until([&] { return refused_ >= n; }, "refusals");
+  }
+  void wait_for_batches(std::size_t n) {
+    wait_until([&] { return batch_sizes_.size() >= n; }, "batches");
   }
 
   void refuse_all(bool on) {
@@ -61,7 +80,16 @@ class RecordingSink {
   }
 
  private:
+  void wait_until(const std::function<bool()>& done, const char* what) {
+    std::unique_lock lock(mutex_);
+    const bool reached = changed_.wait_for(lock, 60s, done);
+    INFO("waiting for " << what);
+    REQUIRE(reached);
+  }
+
   std::mutex mutex_;
+  std::condition_variable changed_;
+  std::size_t refused_ = 0;
   std::size_t refusals_left_;
   bool refuse_all_ = false;
   std::size_t calls_ = 0;
@@ -99,16 +127,20 @@ TEST_CASE("the generator paces roughly at the configured rate in batches of at m
   RecordingSink recorder;
   Generator generator(config, recorder.sink(), clock);
   const TimestampMs before = clock.now_ms();
+  const auto started = std::chrono::steady_clock::now();
   generator.start();
   CHECK(generator.stats().running);
-  std::this_thread::sleep_for(300ms);
+  recorder.wait_for_events(100);
   generator.stop();
+  const double elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   const TimestampMs after = clock.now_ms();
   CHECK_FALSE(generator.stats().running);
 
   auto events = recorder.events();
-  CHECK(events.size() >= 100);   // about 300 expected
-  CHECK(events.size() <= 1300);  // at most the backlog cap beyond the elapsed time
+  CHECK(events.size() >= 100);
+  // Never ahead of the rate: at most the events due in the time measured,
+  // plus one batch in flight when stop() came.
+  CHECK(static_cast<double>(events.size()) <= 1000 * elapsed_s + 20);
   CHECK(generator.stats().events_generated == events.size());
   for (std::size_t n : recorder.batch_sizes()) CHECK((n >= 1 && n <= 20));
   for (const RawEvent& e : events) {
@@ -127,7 +159,7 @@ TEST_CASE("a sink that refuses the first batches still receives every event exac
   RecordingSink recorder(5);
   Generator generator(config, recorder.sink(), clock);
   generator.start();
-  std::this_thread::sleep_for(120ms);
+  recorder.wait_for_events(20);
   generator.stop();
 
   auto stats = generator.stats();
@@ -141,21 +173,25 @@ TEST_CASE("a sink that refuses the first batches still receives every event exac
 TEST_CASE("stop() returns promptly even between slow ticks or while the sink refuses", "[sources]") {
   SystemClock clock;
   GeneratorConfig config;
-  config.events_per_second = 1;  // the thread sleeps about a second between events
+  // One event every 100 s: the thread is asleep (up to 1 s at a time)
+  // whenever stop() comes. Waiting out the sleep would take up to a second;
+  // an interrupted one takes microseconds, so 0.5 s leaves a busy machine
+  // ample room.
+  config.events_per_second = 0.01;
 
   RecordingSink slow;
   Generator idle(config, slow.sink(), clock);
   idle.start();
-  std::this_thread::sleep_for(20ms);
-  CHECK(seconds_taken([&] { idle.stop(); }) < 0.1);
+  CHECK(seconds_taken([&] { idle.stop(); }) < 0.5);
+  CHECK(slow.calls() == 0);
 
   config.events_per_second = 500;
   RecordingSink refusing;
   refusing.refuse_all(true);
   Generator blocked(config, refusing.sink(), clock);
   blocked.start();
-  std::this_thread::sleep_for(80ms);  // well into the backoff
-  CHECK(seconds_taken([&] { blocked.stop(); }) < 0.1);
+  refusing.wait_for_refusals(2);  // in the backoff between retries
+  CHECK(seconds_taken([&] { blocked.stop(); }) < 0.5);
   CHECK(blocked.stats().batches_refused >= 2);
   CHECK(blocked.stats().events_generated == 0);
 }
@@ -169,16 +205,16 @@ TEST_CASE("start() after stop() resumes the stream, delivering a batch refused a
   Generator generator(config, recorder.sink(), clock);
 
   generator.start();
-  std::this_thread::sleep_for(50ms);
+  recorder.wait_for_events(10);
   recorder.refuse_all(true);  // the next batch is refused and still pending at stop
-  std::this_thread::sleep_for(40ms);
+  recorder.wait_for_refusals(1);
   generator.stop();
   const std::size_t first_run = recorder.events().size();
   CHECK(generator.stats().batches_refused >= 1);
 
   recorder.refuse_all(false);
   generator.start();
-  std::this_thread::sleep_for(50ms);
+  recorder.wait_for_events(first_run + 10);
   generator.stop();
   auto events = recorder.events();
   CHECK(events.size() > first_run);
@@ -196,7 +232,7 @@ TEST_CASE("start() twice and stop() twice are harmless, and destruction stops th
     generator.stop();
     generator.start();
     generator.start();
-    std::this_thread::sleep_for(30ms);
+    recorder.wait_for_events(1);
     generator.stop();
     generator.stop();
     CHECK_FALSE(generator.stats().running);
@@ -213,11 +249,13 @@ TEST_CASE("a low rate hands off single events", "[sources]") {
   RecordingSink recorder;
   Generator generator(config, recorder.sink(), clock);
   generator.start();
-  std::this_thread::sleep_for(150ms);
+  recorder.wait_for_batches(3);
   generator.stop();
   auto sizes = recorder.batch_sizes();
-  CHECK(sizes.size() >= 2);
-  for (std::size_t n : sizes) CHECK(n <= 3);
+  REQUIRE(sizes.size() >= 3);
+  // Events are handed off as they fall due, not held back to fill a batch of
+  // 50: only a thread kept off the CPU for half a second would gather 10.
+  for (std::size_t n : sizes) CHECK(n <= 10);
 }
 
 TEST_CASE("a sink that throws makes the generator fail, restart after a backoff and lose nothing", "[sources]") {
@@ -237,11 +275,7 @@ TEST_CASE("a sink that throws makes the generator fail, restart after a backoff 
       clock);
   generator.start();
   // The first restart comes after a 500 ms backoff; wait for it to deliver.
-  const auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (generator.stats().restarts == 0 || recorder.events().size() < 60) {
-    REQUIRE(std::chrono::steady_clock::now() < deadline);
-    std::this_thread::sleep_for(10ms);
-  }
+  recorder.wait_for_events(60);  // at most 25 come before the failure: the rest after the restart
   generator.stop();
   const auto stats = generator.stats();
   CHECK(stats.failures == 1);

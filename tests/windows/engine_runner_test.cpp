@@ -130,7 +130,14 @@ TEST_CASE("a paused stream processor applies nothing until resumed, and loses no
   runner.pause();
   REQUIRE(wait_for([&] { return runner.stats().state == "paused"; }));
   ingest(*store, ring, make_events(1, 100, kStart));
-  std::this_thread::sleep_for(50ms);  // time it would have needed, had it not been paused
+  // Two tasks run in turn on the engine thread: the second runs a whole loop
+  // turn after the first, and a running engine pops the ring in that turn.
+  for (int turn = 0; turn < 2; ++turn) {
+    std::promise<Sequence> applied;
+    auto answer = applied.get_future();
+    REQUIRE(runner.run_on_engine([&](const WindowEngine& engine) { applied.set_value(engine.applied_through()); }));
+    CHECK(answer.get() == 0);
+  }
   CHECK(runner.latest()->applied_through == 0);
   CHECK(ring.size_approx() == 100);
   runner.resume();

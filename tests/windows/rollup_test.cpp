@@ -110,6 +110,32 @@ TEST_CASE("decoding damaged rollup bytes reports corrupt instead of misbehaving"
   }
 }
 
+TEST_CASE("a rollup whose id gap wraps past 2^64 is corrupt, not a list out of order", "[windows]") {
+  // Format byte, seven event counts, revenue, then two users: id 5, then a
+  // gap of 2^64 - 1, which added to 5 in 64 bits gives 4. The users would be
+  // out of order, and every merge of sorted user lists would count wrongly.
+  std::string bytes("\x01", 1);
+  bytes += std::string(7, '\0');
+  bytes += std::string("\x00", 1);           // revenue 0
+  bytes += std::string("\x02", 1);           // two users
+  bytes += std::string("\x05\x01", 2);       // user 5, viewed
+  bytes += std::string("\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 10);  // gap 2^64 - 1
+  bytes += std::string("\x01", 1);           // viewed
+  bytes += std::string(4, '\0');             // no products, categories, devices, locations
+  auto r = decode_rollup(1, bytes);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == Errc::corrupt);
+  // The same bytes with a gap of 1 decode: only the wrap is refused.
+  std::string fine("\x01", 1);
+  fine += std::string(7, '\0');
+  fine += std::string("\x00\x02\x05\x01\x01\x01", 6);
+  fine += std::string(4, '\0');
+  auto ok = decode_rollup(1, fine);
+  REQUIRE(ok.ok());
+  REQUIRE(ok->users.size() == 2);
+  CHECK(ok->users[1].first == 6);
+}
+
 TEST_CASE("trends over sliding hours match a recount of the events", "[windows]") {
   const std::uint64_t seed = GENERATE(21, 22);
   const Minutes data = collect(seed);

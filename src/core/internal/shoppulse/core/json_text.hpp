@@ -7,7 +7,8 @@
 namespace shoppulse {
 
 // Appends s with '"', '\\' and control characters escaped (no quotes
-// around it). Bytes >= 0x20 are copied as they are (UTF-8 passes through).
+// around it). Valid UTF-8 passes through; each byte that is not part of a
+// valid sequence becomes \ufffd, so the output is always valid JSON text.
 void append_json_escaped(std::string& out, std::string_view s);
 
 }  // namespace shoppulse
