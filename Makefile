@@ -27,13 +27,7 @@ run: build
 	./build/release/src/app/shoppulse --config config/shoppulse.conf
 
 deps:
-	@missing=""; for p in $(BUILD_PACKAGES); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:$$missing"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
-	fi
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(BUILD_PACKAGES)"
 
 # Debian 12's own Node.js (18) is enough for the dashboard build; a newer one
 # already on the machine is used as it is.
@@ -57,20 +51,10 @@ install-packages:
 	fi
 
 deps-package:
-	@$(MAKE) --no-print-directory install-missing PACKAGES="$(PACKAGE_PACKAGES)"
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(PACKAGE_PACKAGES)"
 
 deps-package-test:
-	@$(MAKE) --no-print-directory install-missing PACKAGES="$(PACKAGE_PACKAGES) $(PACKAGE_TEST_PACKAGES)"
-
-.PHONY: install-missing
-install-missing:
-	@missing=""; for p in $(PACKAGES); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:$$missing"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
-	fi
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(PACKAGE_PACKAGES) $(PACKAGE_TEST_PACKAGES)"
 
 # The dashboard (static/) is built before CMake configures, which embeds
 # static/dist into the binary. npm packages come from package-lock.json.
