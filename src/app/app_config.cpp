@@ -95,6 +95,16 @@ void bind(config::Schema& s, AppConfig& c) {
   s.add_string("api.currency", &c.api.currency, "ISO 4217 code reported beside money");
   s.add_size("api.max_limit", &c.api.max_limit, "entries", "Largest accepted limit= parameter", 1, 100000);
 
+  s.add_string("redis.host", &c.redis.host,
+               "Redis server that receives live figures after each snapshot; empty: none (env REDIS_HOST)");
+  s.add_port("redis.port", &c.redis.port, "TCP port of the Redis server (env REDIS_PORT)");
+  s.add_string("redis.key_prefix", &c.redis.key_prefix, "First part of every Redis key and of the channel");
+  s.add_duration_ms("redis.minute_ttl", &c.redis.minute_ttl_ms, "Per-minute hashes in Redis expire after this", 1000);
+  s.add_duration_ms("redis.timeout", &c.redis.timeout_ms, "Connect and command timeout of Redis", 10);
+  s.add_duration_ms("redis.max_backoff", &c.redis.max_backoff_ms, "Longest wait between reconnects to Redis", 100);
+  s.add_size("redis.max_pending_minutes", &c.redis.max_pending_minutes, "minutes",
+             "Closed minutes kept while Redis is unreachable; the oldest are dropped beyond this", 1, 1000000);
+
   s.add_choice("log.level", &c.log_level, {"debug", "info", "warning", "error", "critical"},
                "Least severe level logged (env LOG_LEVEL)");
   s.add_choice("log.format", &c.log_format, {"logfmt", "json"}, "Diagnostics format on stderr");
@@ -105,6 +115,8 @@ const std::vector<std::pair<std::string, std::string>>& environment_mapping() {
       {"API_HOST", "http.host"},
       {"API_PORT", "http.port"},
       {"LOG_LEVEL", "log.level"},
+      {"REDIS_HOST", "redis.host"},
+      {"REDIS_PORT", "redis.port"},
       {"SHOPPULSE_DATA_DIR", "eventlog.data_dir"},
   };
   return kMapping;

@@ -22,6 +22,29 @@ std::uint64_t resident_bytes() {
   return static_cast<std::uint64_t>(resident) * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
 }
 
+// Closed minutes go to the store and, when Redis is configured, on to it.
+// Threading: the engine thread, as RollupStore::put_minutes.
+class RollupFanOut final : public RollupStore {
+ public:
+  RollupFanOut(RollupStore& store, RedisFiguresSink& redis) : store_(store), redis_(redis) {}
+  Result<void> put_minutes(std::span<const std::pair<std::int64_t, std::string>> minutes) override {
+    auto r = store_.put_minutes(minutes);
+    if (r) redis_.offer_minutes(minutes);
+    return r;
+  }
+  Result<void> scan_minutes(std::int64_t from_minute, std::int64_t to_minute,
+                            const std::function<void(std::int64_t, std::string_view)>& fn) const override {
+    return store_.scan_minutes(from_minute, to_minute, fn);
+  }
+  Result<void> drop_minutes_before(std::int64_t before_minute) override {
+    return store_.drop_minutes_before(before_minute);
+  }
+
+ private:
+  RollupStore& store_;
+  RedisFiguresSink& redis_;
+};
+
 }  // namespace
 
 struct Application::State final : api::SystemControl {
@@ -33,6 +56,8 @@ struct Application::State final : api::SystemControl {
   std::unique_ptr<SpscRing<Event>> ring;
   std::unique_ptr<Ingestor> ingestor;
   std::unique_ptr<RecommendRunner> recommend;
+  std::unique_ptr<RedisFiguresSink> redis;  // null without redis.host
+  std::unique_ptr<RollupFanOut> rollups;     // the store plus Redis; null without Redis
   std::unique_ptr<EngineRunner> engine;
   std::unique_ptr<Generator> generator;
   std::unique_ptr<api::Handler> handler;
@@ -45,17 +70,26 @@ struct Application::State final : api::SystemControl {
   std::vector<api::ComponentStatus> components() const override {
     std::vector<api::ComponentStatus> out;
     const IngestStats is = ingestor->stats();
-    out.push_back({"event_log", is.append_failures ? "degraded" : "running", true, is.append_failures, 0, ""});
-    out.push_back({"ingest", is.running ? "running" : "stopped", is.running, 0, 0, ""});
+    out.push_back({"event_log", is.append_failures ? "degraded" : "running", true, is.append_failures, 0, "", {}});
+    out.push_back({"ingest", is.running ? "running" : "stopped", is.running, 0, 0, "", {}});
     const EngineStats es = engine->stats();
-    out.push_back({"stream_processor", es.state, es.state != "failed", es.failures, es.restarts, es.last_error});
+    out.push_back({"stream_processor", es.state, es.state != "failed", es.failures, es.restarts, es.last_error, {}});
     const GeneratorStats gs = generator->stats();
     out.push_back({"data_generator", gs.running ? "running" : "stopped", true, gs.failures, gs.restarts,
-                   gs.last_error});
+                   gs.last_error, {}});
     const RecommendRunnerStats rs = recommend->stats();
-    out.push_back({"recommender", rs.state, true, 0, 0, ""});
-    out.push_back({"http", config.serve_http ? "running" : "stopped", true, 0, 0, ""});
+    out.push_back({"recommender", rs.state, true, 0, 0, "", {}});
+    out.push_back({"http", config.serve_http ? "running" : "stopped", true, 0, 0, "", {}});
+    if (redis) {
+      const RedisFiguresStats st = redis->stats();
+      out.push_back({"redis", st.state, st.state != "disconnected", st.failures, st.reconnects, st.last_error,
+                     st.backlog});
+    }
     return out;
+  }
+
+  std::string known_components() const {
+    return redis ? " (known: data_generator, stream_processor, redis)" : " (known: data_generator, stream_processor)";
   }
 
   Result<void> start_component(std::string_view name) override {
@@ -69,8 +103,13 @@ struct Application::State final : api::SystemControl {
       kLog.info("component started", {{"component", "stream_processor"}});
       return {};
     }
+    if (name == "redis" && redis) {
+      redis->start();
+      kLog.info("component started", {{"component", "redis"}});
+      return {};
+    }
     return make_error(Errc::not_found, "unknown component: " + std::string(name) +
-                                           " (known: data_generator, stream_processor)");
+                                           known_components());
   }
 
   Result<void> stop_component(std::string_view name) override {
@@ -84,8 +123,13 @@ struct Application::State final : api::SystemControl {
       kLog.info("component stopped", {{"component", "stream_processor"}});
       return {};
     }
+    if (name == "redis" && redis) {
+      redis->stop();
+      kLog.info("component stopped", {{"component", "redis"}});
+      return {};
+    }
     return make_error(Errc::not_found, "unknown component: " + std::string(name) +
-                                           " (known: data_generator, stream_processor)");
+                                           known_components());
   }
 
   api::SystemFigures figures() const override {
@@ -126,7 +170,17 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
   EngineRunnerConfig engine_config = config.engine;
   RecommendRunner& recommend = *s.recommend;
   engine_config.on_applied = [&recommend](std::span<const Event> events) { recommend.offer(events); };
-  s.engine = std::make_unique<EngineRunner>(config.windows, engine_config, *s.ring, *s.storage, *s.storage,
+  RollupStore* rollups = s.storage.get();
+  if (!config.redis.host.empty()) {
+    s.redis = std::make_unique<RedisFiguresSink>(config.redis, s.dictionary, s.metrics);
+    s.rollups = std::make_unique<RollupFanOut>(*s.storage, *s.redis);
+    rollups = s.rollups.get();
+    RedisFiguresSink& redis = *s.redis;
+    engine_config.on_published = [&redis](const std::shared_ptr<const WindowSnapshot>& snapshot) {
+      redis.offer_snapshot(snapshot);
+    };
+  }
+  s.engine = std::make_unique<EngineRunner>(config.windows, engine_config, *s.ring, *s.storage, *rollups,
                                             *s.storage, s.clock, s.metrics);
   Ingestor& ingestor = *s.ingestor;
   s.generator = std::make_unique<Generator>(
@@ -156,6 +210,7 @@ Result<void> Application::start() {
   State& s = *state_;
   s.started_ms = s.clock.now_ms();
   s.recommend->start();
+  if (s.redis) s.redis->start();
   s.engine->start();
   if (auto r = s.ingestor->start(); !r) return r;
   if (s.config.serve_http) {
@@ -179,6 +234,7 @@ void Application::stop() {
   s.engine->resume();
   s.ingestor->stop();
   s.engine->stop();
+  if (s.redis) s.redis->stop();
   s.recommend->stop();
   s.http.reset();
   kLog.info("shoppulse stopped");

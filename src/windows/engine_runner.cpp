@@ -60,7 +60,8 @@ struct EngineRunner::State {
   }
 
   void publish(const WindowEngine& engine) {
-    auto snap = engine.snapshot();
+    std::shared_ptr<const WindowSnapshot> snap = engine.snapshot();
+    if (config.on_published) config.on_published(snap);
     std::lock_guard lock(mutex);
     latest = std::move(snap);
     stats.applied_through = engine.applied_through();

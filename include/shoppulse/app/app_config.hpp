@@ -2,6 +2,7 @@
 // The aggregate of every module's config, and the one registry of its keys.
 #include <string>
 
+#include "shoppulse/adapters/redis_figures.hpp"
 #include "shoppulse/api/api.hpp"
 #include "shoppulse/config/schema.hpp"
 #include "shoppulse/eventlog/rocksdb_store.hpp"
@@ -27,6 +28,7 @@ struct AppConfig {
   RecommendRunnerConfig recommend_runner;
   bool serve_http = true;  // false for offline commands (import)
   api::ApiConfig api;
+  RedisConfig redis;
   std::string log_level = "info";
   std::string log_format = "logfmt";
 };

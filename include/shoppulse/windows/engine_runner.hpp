@@ -35,6 +35,9 @@ struct EngineRunnerConfig {
   // windows have: called on the engine thread, must not block. Replayed
   // events are not passed on; a downstream stage replays the log itself.
   std::function<void(std::span<const Event>)> on_applied;
+  // Sinks of live figures (Redis) get each published snapshot: called on the
+  // engine thread, must not block.
+  std::function<void(const std::shared_ptr<const WindowSnapshot>&)> on_published;
 };
 
 struct EngineStats {
