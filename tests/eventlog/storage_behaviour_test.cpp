@@ -300,3 +300,42 @@ TEMPLATE_TEST_CASE("checkpoints are stored, overwritten and reported missing", "
   CHECK((*empty)->bytes.empty());
   CHECK_FALSE(store->get_checkpoint("window")->has_value());
 }
+
+TEMPLATE_TEST_CASE("source offsets are stored with the events they cover and survive a reopen", "[eventlog]",
+                   RocksDbFactory, MemoryFactory) {
+  TestType factory;
+  auto store = factory.open();
+  REQUIRE(store->load_source_offsets()->empty());
+
+  const auto records = make_records(1, 3, 0);
+  const std::vector<SourceOffset> first{{"kafka/t/0", 10}, {"kafka/t/1", 4}};
+  REQUIRE(store->append(AppendBatch{records, {}, first}).ok());
+  CHECK(*store->load_source_offsets() == first);
+  CHECK(store->next_sequence() == 4);
+
+  SECTION("an append of only offsets stores them and adds no events") {
+    const std::vector<SourceOffset> later{{"kafka/t/1", 9}, {"kafka/t/2", 1}};
+    REQUIRE(store->append(AppendBatch{{}, {}, later}).ok());
+    CHECK(*store->load_source_offsets() ==
+          std::vector<SourceOffset>{{"kafka/t/0", 10}, {"kafka/t/1", 9}, {"kafka/t/2", 1}});
+    CHECK(store->next_sequence() == 4);
+    CHECK(read_all(*store, 1).size() == 3);
+  }
+  SECTION("a rejected append stores none of its offsets") {
+    const auto gap = make_records(7, 1, 0);
+    const std::vector<SourceOffset> moved{{"kafka/t/0", 11}};
+    CHECK_FALSE(store->append(AppendBatch{gap, {}, moved}).ok());
+    CHECK(*store->load_source_offsets() == first);
+  }
+}
+
+TEST_CASE("source offsets survive closing and reopening the RocksDB store", "[eventlog]") {
+  RocksDbFactory factory;
+  {
+    auto store = factory.open();
+    REQUIRE(store->append(AppendBatch{make_records(1, 2, 0), {}, std::vector<SourceOffset>{{"kafka/t/0", 2}}}).ok());
+  }
+  auto reopened = factory.open();
+  CHECK(*reopened->load_source_offsets() == std::vector<SourceOffset>{{"kafka/t/0", 2}});
+  CHECK(reopened->next_sequence() == 3);
+}
