@@ -70,16 +70,16 @@ struct Application::State final : api::SystemControl {
   std::vector<api::ComponentStatus> components() const override {
     std::vector<api::ComponentStatus> out;
     const IngestStats is = ingestor->stats();
-    out.push_back({"event_log", is.append_failures ? "degraded" : "running", true, is.append_failures, 0, "", {}});
-    out.push_back({"ingest", is.running ? "running" : "stopped", is.running, 0, 0, "", {}});
+    out.push_back({"event_log", is.append_failures ? "degraded" : "running", true, is.append_failures, 0, ""});
+    out.push_back({"ingest", is.running ? "running" : "stopped", is.running, 0, 0, ""});
     const EngineStats es = engine->stats();
-    out.push_back({"stream_processor", es.state, es.state != "failed", es.failures, es.restarts, es.last_error, {}});
+    out.push_back({"stream_processor", es.state, es.state != "failed", es.failures, es.restarts, es.last_error});
     const GeneratorStats gs = generator->stats();
     out.push_back({"data_generator", gs.running ? "running" : "stopped", true, gs.failures, gs.restarts,
-                   gs.last_error, {}});
+                   gs.last_error});
     const RecommendRunnerStats rs = recommend->stats();
-    out.push_back({"recommender", rs.state, true, 0, 0, "", {}});
-    out.push_back({"http", config.serve_http ? "running" : "stopped", true, 0, 0, "", {}});
+    out.push_back({"recommender", rs.state, true, 0, 0, ""});
+    out.push_back({"http", config.serve_http ? "running" : "stopped", true, 0, 0, ""});
     if (redis) {
       const RedisFiguresStats st = redis->stats();
       out.push_back({"redis", st.state, st.state != "disconnected", st.failures, st.reconnects, st.last_error,

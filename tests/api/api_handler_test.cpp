@@ -34,8 +34,8 @@ class FakeSystem final : public SystemControl {
   Result<void> stop_component(std::string_view name) override { return act(name); }
   SystemFigures figures() const override { return {}; }
 
-  std::vector<ComponentStatus> components_{{"data_generator", "stopped", true, 0, 0, "", {}},
-                                           {"stream_processor", "running", true, 0, 0, "", {}}};
+  std::vector<ComponentStatus> components_{{"data_generator", "stopped", true, 0, 0, ""},
+                                           {"stream_processor", "running", true, 0, 0, ""}};
 
  private:
   Result<void> act(std::string_view name) {

@@ -28,7 +28,7 @@ struct ComponentStatus {
   std::uint64_t failures = 0;
   std::uint64_t restarts = 0;
   std::string last_error;
-  std::optional<std::uint64_t> backlog;  // items waiting (adapters); absent when not applicable
+  std::optional<std::uint64_t> backlog{};  // items waiting (adapters); absent when not applicable
 };
 
 struct SystemFigures {
