@@ -95,6 +95,19 @@ void bind(config::Schema& s, AppConfig& c) {
   s.add_string("api.currency", &c.api.currency, "ISO 4217 code reported beside money");
   s.add_size("api.max_limit", &c.api.max_limit, "entries", "Largest accepted limit= parameter", 1, 100000);
 
+  s.add_string("kafka.servers", &c.kafka.servers,
+               "Kafka bootstrap servers (host:port,...); set: events are consumed from kafka.topic (env KAFKA_SERVERS)");
+  s.add_string("kafka.topic", &c.kafka.topic, "Topic of JSON events consumed, one event per message");
+  s.add_string("kafka.group", &c.kafka.group,
+               "Consumer group the offsets are also committed to (the event log keeps the ones that count)");
+  s.add_string("kafka.dead_letter_topic", &c.kafka.dead_letter_topic,
+               "Malformed messages go here with the reason in the 'reason' header");
+  s.add_size("kafka.batch_max_messages", &c.kafka.batch_max_messages, "messages",
+             "Most messages handed to ingest (and appended) at once", 1, std::size_t{1} << 22);
+  s.add_duration_ms("kafka.batch_max_wait", &c.kafka.batch_max_wait_ms, "Longest wait filling a batch", 1);
+  s.add_duration_ms("kafka.max_backoff", &c.kafka.max_backoff_ms,
+                    "Longest wait between reconnects to Kafka and between retries of a full ingest", 100);
+
   s.add_string("redis.host", &c.redis.host,
                "Redis server that receives live figures after each snapshot; empty: none (env REDIS_HOST)");
   s.add_port("redis.port", &c.redis.port, "TCP port of the Redis server (env REDIS_PORT)");
@@ -115,6 +128,7 @@ const std::vector<std::pair<std::string, std::string>>& environment_mapping() {
       {"API_HOST", "http.host"},
       {"API_PORT", "http.port"},
       {"LOG_LEVEL", "log.level"},
+      {"KAFKA_SERVERS", "kafka.servers"},
       {"REDIS_HOST", "redis.host"},
       {"REDIS_PORT", "redis.port"},
       {"SHOPPULSE_DATA_DIR", "eventlog.data_dir"},
@@ -127,6 +141,7 @@ Result<void> finish(AppConfig& c) {
   c.ingest.retention_max_age_ms = c.eventlog.retention_max_age_ms;
   c.ingest.retention_max_bytes = c.eventlog.retention_max_bytes;
   c.engine.rollup_retention_ms = c.eventlog.retention_max_age_ms;
+  c.kafka.max_future_ms = c.ingest.max_future_ms;
   if (auto v = validate(c.generator); !v) return v;
   if (c.eventlog.data_dir.empty()) return make_error(Errc::invalid_argument, "must not be empty", "eventlog.data_dir");
   return {};

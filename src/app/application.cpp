@@ -60,6 +60,7 @@ struct Application::State final : api::SystemControl {
   std::unique_ptr<RollupFanOut> rollups;     // the store plus Redis; null without Redis
   std::unique_ptr<EngineRunner> engine;
   std::unique_ptr<Generator> generator;
+  std::unique_ptr<KafkaSource> kafka_source;  // null without kafka.servers
   std::unique_ptr<api::Handler> handler;
   std::unique_ptr<HttpServer> http;
   TimestampMs started_ms = 0;
@@ -80,6 +81,11 @@ struct Application::State final : api::SystemControl {
     const RecommendRunnerStats rs = recommend->stats();
     out.push_back({"recommender", rs.state, true, 0, 0, ""});
     out.push_back({"http", config.serve_http ? "running" : "stopped", true, 0, 0, ""});
+    if (kafka_source) {
+      const KafkaSourceStats st = kafka_source->stats();
+      out.push_back({"kafka_source", st.state, st.state != "disconnected", st.failures, st.restarts, st.last_error,
+                     st.lag});
+    }
     if (redis) {
       const RedisFiguresStats st = redis->stats();
       out.push_back({"redis", st.state, st.state != "disconnected", st.failures, st.reconnects, st.last_error,
@@ -89,7 +95,10 @@ struct Application::State final : api::SystemControl {
   }
 
   std::string known_components() const {
-    return redis ? " (known: data_generator, stream_processor, redis)" : " (known: data_generator, stream_processor)";
+    std::string known = " (known: data_generator, stream_processor";
+    if (kafka_source) known += ", kafka_source";
+    if (redis) known += ", redis";
+    return known + ")";
   }
 
   Result<void> start_component(std::string_view name) override {
@@ -101,6 +110,11 @@ struct Application::State final : api::SystemControl {
     if (name == "stream_processor") {
       engine->resume();
       kLog.info("component started", {{"component", "stream_processor"}});
+      return {};
+    }
+    if (name == "kafka_source" && kafka_source) {
+      kafka_source->start();
+      kLog.info("component started", {{"component", "kafka_source"}});
       return {};
     }
     if (name == "redis" && redis) {
@@ -121,6 +135,11 @@ struct Application::State final : api::SystemControl {
     if (name == "stream_processor") {
       engine->pause();
       kLog.info("component stopped", {{"component", "stream_processor"}});
+      return {};
+    }
+    if (name == "kafka_source" && kafka_source) {
+      kafka_source->stop();
+      kLog.info("component stopped", {{"component", "kafka_source"}});
       return {};
     }
     if (name == "redis" && redis) {
@@ -186,6 +205,8 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
   s.generator = std::make_unique<Generator>(
       config.generator, [&ingestor](std::vector<RawEvent>&& batch) { return ingestor.submit(std::move(batch), {}); },
       s.clock);
+  if (!config.kafka.servers.empty())
+    s.kafka_source = std::make_unique<KafkaSource>(config.kafka, *s.ingestor, *s.storage, s.clock, s.metrics);
   s.handler = api::make_api_handler(
       api::ApiContext{s.dictionary, *s.ingestor, *s.engine, *s.recommend, *s.storage, s, s.metrics, s.clock,
                       config.api, s.storage.get()});
@@ -216,6 +237,7 @@ Result<void> Application::start() {
   if (s.config.serve_http) {
     if (auto r = s.http->start(); !r) return r;
   }
+  if (s.kafka_source) s.kafka_source->start();
   if (s.config.generator_enabled) s.generator->start();
   kLog.info("shoppulse started", {{"port", std::to_string(s.config.serve_http ? s.http->port() : 0)},
                                   {"data_dir", s.config.eventlog.data_dir},
@@ -230,6 +252,7 @@ void Application::stop() {
   // ring, so the engine must be consuming), then the engine (drains the ring,
   // flushes rollups, checkpoints).
   s.generator->stop();
+  if (s.kafka_source) s.kafka_source->stop();
   s.http->stop();
   s.engine->resume();
   s.ingestor->stop();

@@ -2,6 +2,7 @@
 // The aggregate of every module's config, and the one registry of its keys.
 #include <string>
 
+#include "shoppulse/adapters/kafka_source.hpp"
 #include "shoppulse/adapters/redis_figures.hpp"
 #include "shoppulse/api/api.hpp"
 #include "shoppulse/config/schema.hpp"
@@ -29,6 +30,7 @@ struct AppConfig {
   bool serve_http = true;  // false for offline commands (import)
   api::ApiConfig api;
   RedisConfig redis;
+  KafkaConfig kafka;
   std::string log_level = "info";
   std::string log_format = "logfmt";
 };
