@@ -105,6 +105,14 @@ void bind(config::Schema& s, AppConfig& c) {
   s.add_size("kafka.batch_max_messages", &c.kafka.batch_max_messages, "messages",
              "Most messages handed to ingest (and appended) at once", 1, std::size_t{1} << 22);
   s.add_duration_ms("kafka.batch_max_wait", &c.kafka.batch_max_wait_ms, "Longest wait filling a batch", 1);
+  s.add_string("kafka.sink_topic", &c.kafka_sink.topic,
+               "Every logged event is also published here, keyed by user_id (an outbox); empty: no sink");
+  s.add_string("kafka.snapshots_topic", &c.kafka_sink.snapshots_topic,
+               "The live snapshot is published here every kafka.snapshot_interval; empty: none");
+  s.add_duration_ms("kafka.snapshot_interval", &c.kafka_sink.snapshot_interval_ms,
+                    "Period of snapshots to kafka.snapshots_topic", 100);
+  s.add_size("kafka.sink_batch_events", &c.kafka_sink.batch_max_events, "events",
+             "Events per acknowledged batch of the sink (one checkpoint each)", 1, std::size_t{1} << 22);
   s.add_duration_ms("kafka.max_backoff", &c.kafka.max_backoff_ms,
                     "Longest wait between reconnects to Kafka and between retries of a full ingest", 100);
 
@@ -142,6 +150,11 @@ Result<void> finish(AppConfig& c) {
   c.ingest.retention_max_bytes = c.eventlog.retention_max_bytes;
   c.engine.rollup_retention_ms = c.eventlog.retention_max_age_ms;
   c.kafka.max_future_ms = c.ingest.max_future_ms;
+  c.kafka_sink.servers = c.kafka.servers;
+  c.kafka_sink.max_backoff_ms = c.kafka.max_backoff_ms;
+  if (!c.kafka_sink.topic.empty() && c.kafka_sink.topic == c.kafka.topic && !c.kafka.servers.empty())
+    return make_error(Errc::invalid_argument, "must differ from kafka.topic (the sink would feed the source)",
+                      "kafka.sink_topic");
   if (auto v = validate(c.generator); !v) return v;
   if (c.eventlog.data_dir.empty()) return make_error(Errc::invalid_argument, "must not be empty", "eventlog.data_dir");
   return {};

@@ -61,6 +61,7 @@ struct Application::State final : api::SystemControl {
   std::unique_ptr<EngineRunner> engine;
   std::unique_ptr<Generator> generator;
   std::unique_ptr<KafkaSource> kafka_source;  // null without kafka.servers
+  std::unique_ptr<KafkaSink> kafka_sink;      // null without kafka.servers and kafka.sink_topic
   std::unique_ptr<api::Handler> handler;
   std::unique_ptr<HttpServer> http;
   TimestampMs started_ms = 0;
@@ -86,6 +87,11 @@ struct Application::State final : api::SystemControl {
       out.push_back({"kafka_source", st.state, st.state != "disconnected", st.failures, st.restarts, st.last_error,
                      st.lag});
     }
+    if (kafka_sink) {
+      const KafkaSinkStats st = kafka_sink->stats();
+      out.push_back({"kafka_sink", st.state, st.state != "disconnected", st.failures, st.restarts, st.last_error,
+                     st.backlog});
+    }
     if (redis) {
       const RedisFiguresStats st = redis->stats();
       out.push_back({"redis", st.state, st.state != "disconnected", st.failures, st.reconnects, st.last_error,
@@ -97,6 +103,7 @@ struct Application::State final : api::SystemControl {
   std::string known_components() const {
     std::string known = " (known: data_generator, stream_processor";
     if (kafka_source) known += ", kafka_source";
+    if (kafka_sink) known += ", kafka_sink";
     if (redis) known += ", redis";
     return known + ")";
   }
@@ -115,6 +122,11 @@ struct Application::State final : api::SystemControl {
     if (name == "kafka_source" && kafka_source) {
       kafka_source->start();
       kLog.info("component started", {{"component", "kafka_source"}});
+      return {};
+    }
+    if (name == "kafka_sink" && kafka_sink) {
+      kafka_sink->start();
+      kLog.info("component started", {{"component", "kafka_sink"}});
       return {};
     }
     if (name == "redis" && redis) {
@@ -140,6 +152,11 @@ struct Application::State final : api::SystemControl {
     if (name == "kafka_source" && kafka_source) {
       kafka_source->stop();
       kLog.info("component stopped", {{"component", "kafka_source"}});
+      return {};
+    }
+    if (name == "kafka_sink" && kafka_sink) {
+      kafka_sink->stop();
+      kLog.info("component stopped", {{"component", "kafka_sink"}});
       return {};
     }
     if (name == "redis" && redis) {
@@ -207,6 +224,17 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
       s.clock);
   if (!config.kafka.servers.empty())
     s.kafka_source = std::make_unique<KafkaSource>(config.kafka, *s.ingestor, *s.storage, s.clock, s.metrics);
+  if (!config.kafka.servers.empty() && !config.kafka_sink.topic.empty()) {
+    EngineRunner& runner = *s.engine;
+    const Dictionary& dict = s.dictionary;
+    const Clock& wall = s.clock;
+    s.kafka_sink = std::make_unique<KafkaSink>(
+        config.kafka_sink, *s.storage, *s.storage, s.dictionary,
+        [&runner, &dict, &wall, currency = config.api.currency] {
+          return api::render_broadcast(*runner.latest(), dict, wall.now_ms(), currency);
+        },
+        s.clock, s.metrics);
+  }
   s.handler = api::make_api_handler(
       api::ApiContext{s.dictionary, *s.ingestor, *s.engine, *s.recommend, *s.storage, s, s.metrics, s.clock,
                       config.api, s.storage.get()});
@@ -237,6 +265,7 @@ Result<void> Application::start() {
   if (s.config.serve_http) {
     if (auto r = s.http->start(); !r) return r;
   }
+  if (s.kafka_sink) s.kafka_sink->start();
   if (s.kafka_source) s.kafka_source->start();
   if (s.config.generator_enabled) s.generator->start();
   kLog.info("shoppulse started", {{"port", std::to_string(s.config.serve_http ? s.http->port() : 0)},
@@ -257,6 +286,7 @@ void Application::stop() {
   s.engine->resume();
   s.ingestor->stop();
   s.engine->stop();
+  if (s.kafka_sink) s.kafka_sink->stop();
   if (s.redis) s.redis->stop();
   s.recommend->stop();
   s.http.reset();

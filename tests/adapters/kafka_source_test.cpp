@@ -15,29 +15,15 @@
 #include <string>
 
 #include "integration/harness.hpp"
-#include "kafka_server.hpp"
+#include "kafka_test_broker.hpp"
 
 namespace si = shoppulse::integration;
 using shoppulse::servers::KafkaServer;
+using shoppulse::servers::broker;
+using shoppulse::servers::fresh_topic;
 using shoppulse::servers::TestProducer;
 
 namespace {
-
-// One broker for the whole run (it takes seconds to start); every test case
-// uses topics of its own.
-KafkaServer& broker() {
-  static KafkaServer* server = [] {
-    auto* s = new KafkaServer();
-    s->start();
-    return s;
-  }();
-  return *server;
-}
-
-std::string fresh_topic(const std::string& tag) {
-  static std::atomic<int> n{0};
-  return "t" + std::to_string(::getpid()) + "-" + tag + "-" + std::to_string(n++);
-}
 
 std::string event_json(int i, std::int64_t t0) {
   std::ostringstream o;

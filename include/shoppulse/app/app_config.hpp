@@ -2,6 +2,7 @@
 // The aggregate of every module's config, and the one registry of its keys.
 #include <string>
 
+#include "shoppulse/adapters/kafka_sink.hpp"
 #include "shoppulse/adapters/kafka_source.hpp"
 #include "shoppulse/adapters/redis_figures.hpp"
 #include "shoppulse/api/api.hpp"
@@ -31,6 +32,7 @@ struct AppConfig {
   api::ApiConfig api;
   RedisConfig redis;
   KafkaConfig kafka;
+  KafkaSinkConfig kafka_sink;  // servers and max_backoff from kafka
   std::string log_level = "info";
   std::string log_format = "logfmt";
 };
