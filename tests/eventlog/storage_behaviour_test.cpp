@@ -1,5 +1,8 @@
 // Behaviour every Storage must show, run against both the RocksDB store and
-// the memory store other modules test with.
+// the memory store other modules test with. The cases tagged [derived]
+// (rollups, checkpoints) are the conformance suite of every RollupStore and
+// CheckpointStore: tests/adapters builds this file again with
+// SHOPPULSE_MONGODB_CONFORMANCE, which adds the MongoDB store to them.
 #include <catch2/catch.hpp>
 
 #include <map>
@@ -33,6 +36,17 @@ struct RocksDbFactory {
 struct MemoryFactory {
   std::unique_ptr<Storage> open() { return make_memory_store(); }
 };
+
+}  // namespace
+
+#ifdef SHOPPULSE_MONGODB_CONFORMANCE
+#include "mongodb_factory.hpp"
+#define SHOPPULSE_DERIVED_STORES RocksDbFactory, MemoryFactory, MongoDbFactory
+#else
+#define SHOPPULSE_DERIVED_STORES RocksDbFactory, MemoryFactory
+#endif
+
+namespace {
 
 // Appends records as one block; the block must be accepted.
 void append(Storage& store, const std::vector<LogRecord>& records, const std::vector<DictionaryEntry>& entries = {}) {
@@ -241,8 +255,8 @@ TEMPLATE_TEST_CASE("retention that empties the log never reuses a sequence", "[e
   CHECK(read_all(*store).front().event.sequence == 11);
 }
 
-TEMPLATE_TEST_CASE("rollup minutes scan in ascending order within a half-open range", "[eventlog]",
-                   RocksDbFactory, MemoryFactory) {
+TEMPLATE_TEST_CASE("rollup minutes scan in ascending order within a half-open range", "[eventlog][derived]",
+                   SHOPPULSE_DERIVED_STORES) {
   TestType factory;
   auto store = factory.open();
   const std::vector<std::pair<std::int64_t, std::string>> minutes{
@@ -275,8 +289,8 @@ TEMPLATE_TEST_CASE("rollup minutes scan in ascending order within a half-open ra
   CHECK(scan(std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max()).empty());
 }
 
-TEMPLATE_TEST_CASE("checkpoints are stored, overwritten and reported missing", "[eventlog]", RocksDbFactory,
-                   MemoryFactory) {
+TEMPLATE_TEST_CASE("checkpoints are stored, overwritten and reported missing", "[eventlog][derived]",
+                   SHOPPULSE_DERIVED_STORES) {
   TestType factory;
   auto store = factory.open();
   auto missing = store->get_checkpoint("windows");
