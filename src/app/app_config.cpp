@@ -116,6 +116,21 @@ void bind(config::Schema& s, AppConfig& c) {
   s.add_duration_ms("kafka.max_backoff", &c.kafka.max_backoff_ms,
                     "Longest wait between reconnects to Kafka and between retries of a full ingest", 100);
 
+  s.add_string("mongodb.url", &c.mongodb.url,
+               "MongoDB that keeps a copy of every per-minute rollup, mongodb://host:port/database; empty: none "
+               "(env MONGODB_URL)");
+  s.add_string("mongodb.database", &c.mongodb.database, "Database of the rollups; empty: the URL's, else shoppulse");
+  s.add_size("mongodb.bulk_size", &c.mongodb.bulk_size, "writes", "Most upserts in one bulk write to MongoDB", 1,
+             1000);
+  s.add_duration_ms("mongodb.timeout", &c.mongodb.timeout_ms, "Connect, server selection and socket timeout of MongoDB",
+                    10);
+  s.add_size("mongodb.max_pending_minutes", &c.mongodb_max_pending_minutes, "minutes",
+             "Closed minutes waiting for MongoDB; beyond this the oldest wait for the next start's backfill", 1,
+             100000000);
+  s.add_choice("storage.rollups", &c.storage_rollups, {"rocksdb", "mongodb"},
+               "Where trends and history are read from; mongodb needs mongodb.url (rollups are always also kept in "
+               "the embedded store)");
+
   s.add_string("redis.host", &c.redis.host,
                "Redis server that receives live figures after each snapshot; empty: none (env REDIS_HOST)");
   s.add_port("redis.port", &c.redis.port, "TCP port of the Redis server (env REDIS_PORT)");
@@ -136,6 +151,7 @@ const std::vector<std::pair<std::string, std::string>>& environment_mapping() {
       {"API_HOST", "http.host"},
       {"API_PORT", "http.port"},
       {"LOG_LEVEL", "log.level"},
+      {"MONGODB_URL", "mongodb.url"},
       {"KAFKA_SERVERS", "kafka.servers"},
       {"REDIS_HOST", "redis.host"},
       {"REDIS_PORT", "redis.port"},
@@ -150,6 +166,8 @@ Result<void> finish(AppConfig& c) {
   c.ingest.retention_max_bytes = c.eventlog.retention_max_bytes;
   c.engine.rollup_retention_ms = c.eventlog.retention_max_age_ms;
   c.kafka.max_future_ms = c.ingest.max_future_ms;
+  if (c.storage_rollups == "mongodb" && c.mongodb.url.empty())
+    return make_error(Errc::invalid_argument, "mongodb needs mongodb.url (or MONGODB_URL)", "storage.rollups");
   c.kafka_sink.servers = c.kafka.servers;
   c.kafka_sink.max_backoff_ms = c.kafka.max_backoff_ms;
   if (!c.kafka_sink.topic.empty() && c.kafka_sink.topic == c.kafka.topic && !c.kafka.servers.empty())

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <unistd.h>
 
+#include "shoppulse/adapters/mongodb_rollups.hpp"
 #include "shoppulse/core/log.hpp"
 
 namespace shoppulse::app {
@@ -56,6 +57,7 @@ struct Application::State final : api::SystemControl {
   std::unique_ptr<SpscRing<Event>> ring;
   std::unique_ptr<Ingestor> ingestor;
   std::unique_ptr<RecommendRunner> recommend;
+  std::unique_ptr<MongoRollups> mongo_rollups;  // null without mongodb.url
   std::unique_ptr<RedisFiguresSink> redis;  // null without redis.host
   std::unique_ptr<RollupFanOut> rollups;     // the store plus Redis; null without Redis
   std::unique_ptr<EngineRunner> engine;
@@ -92,6 +94,11 @@ struct Application::State final : api::SystemControl {
       out.push_back({"kafka_sink", st.state, st.state != "disconnected", st.failures, st.restarts, st.last_error,
                      st.backlog});
     }
+    if (mongo_rollups) {
+      const MongoRollupsStats st = mongo_rollups->stats();
+      out.push_back({"mongodb", st.state, st.state != "disconnected", st.failures, st.reconnects, st.last_error,
+                     st.backlog});
+    }
     if (redis) {
       const RedisFiguresStats st = redis->stats();
       out.push_back({"redis", st.state, st.state != "disconnected", st.failures, st.reconnects, st.last_error,
@@ -104,6 +111,7 @@ struct Application::State final : api::SystemControl {
     std::string known = " (known: data_generator, stream_processor";
     if (kafka_source) known += ", kafka_source";
     if (kafka_sink) known += ", kafka_sink";
+    if (mongo_rollups) known += ", mongodb";
     if (redis) known += ", redis";
     return known + ")";
   }
@@ -127,6 +135,11 @@ struct Application::State final : api::SystemControl {
     if (name == "kafka_sink" && kafka_sink) {
       kafka_sink->start();
       kLog.info("component started", {{"component", "kafka_sink"}});
+      return {};
+    }
+    if (name == "mongodb" && mongo_rollups) {
+      mongo_rollups->start();
+      kLog.info("component started", {{"component", "mongodb"}});
       return {};
     }
     if (name == "redis" && redis) {
@@ -157,6 +170,11 @@ struct Application::State final : api::SystemControl {
     if (name == "kafka_sink" && kafka_sink) {
       kafka_sink->stop();
       kLog.info("component stopped", {{"component", "kafka_sink"}});
+      return {};
+    }
+    if (name == "mongodb" && mongo_rollups) {
+      mongo_rollups->stop();
+      kLog.info("component stopped", {{"component", "mongodb"}});
       return {};
     }
     if (name == "redis" && redis) {
@@ -207,9 +225,14 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
   RecommendRunner& recommend = *s.recommend;
   engine_config.on_applied = [&recommend](std::span<const Event> events) { recommend.offer(events); };
   RollupStore* rollups = s.storage.get();
+  if (!config.mongodb.url.empty()) {
+    s.mongo_rollups = std::make_unique<MongoRollups>(config.mongodb, *s.storage, config.storage_rollups == "mongodb",
+                                                     config.mongodb_max_pending_minutes, 5000, s.metrics);
+    rollups = s.mongo_rollups.get();
+  }
   if (!config.redis.host.empty()) {
     s.redis = std::make_unique<RedisFiguresSink>(config.redis, s.dictionary, s.metrics);
-    s.rollups = std::make_unique<RollupFanOut>(*s.storage, *s.redis);
+    s.rollups = std::make_unique<RollupFanOut>(*rollups, *s.redis);
     rollups = s.rollups.get();
     RedisFiguresSink& redis = *s.redis;
     engine_config.on_published = [&redis](const std::shared_ptr<const WindowSnapshot>& snapshot) {
@@ -236,7 +259,7 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
         s.clock, s.metrics);
   }
   s.handler = api::make_api_handler(
-      api::ApiContext{s.dictionary, *s.ingestor, *s.engine, *s.recommend, *s.storage, s, s.metrics, s.clock,
+      api::ApiContext{s.dictionary, *s.ingestor, *s.engine, *s.recommend, *rollups, s, s.metrics, s.clock,
                       config.api, s.storage.get()});
   EngineRunner& engine = *s.engine;
   const Dictionary& dictionary = s.dictionary;
@@ -259,6 +282,7 @@ Result<void> Application::start() {
   State& s = *state_;
   s.started_ms = s.clock.now_ms();
   s.recommend->start();
+  if (s.mongo_rollups) s.mongo_rollups->start();
   if (s.redis) s.redis->start();
   s.engine->start();
   if (auto r = s.ingestor->start(); !r) return r;
@@ -288,6 +312,7 @@ void Application::stop() {
   s.engine->stop();
   if (s.kafka_sink) s.kafka_sink->stop();
   if (s.redis) s.redis->stop();
+  if (s.mongo_rollups) s.mongo_rollups->stop();
   s.recommend->stop();
   s.http.reset();
   kLog.info("shoppulse stopped");

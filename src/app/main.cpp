@@ -48,8 +48,8 @@ Options:
   --version            print the version and exit
 
 Precedence: built-in defaults < config file < environment (API_HOST, API_PORT,
-LOG_LEVEL, SHOPPULSE_DATA_DIR, KAFKA_SERVERS, REDIS_HOST, REDIS_PORT) <
-command-line flags.
+LOG_LEVEL, SHOPPULSE_DATA_DIR, KAFKA_SERVERS, REDIS_HOST, REDIS_PORT,
+MONGODB_URL) < command-line flags.
 An unknown key or a bad value stops start-up with exit code 2.
 )";
 

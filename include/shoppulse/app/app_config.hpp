@@ -4,6 +4,7 @@
 
 #include "shoppulse/adapters/kafka_sink.hpp"
 #include "shoppulse/adapters/kafka_source.hpp"
+#include "shoppulse/adapters/mongodb_store.hpp"
 #include "shoppulse/adapters/redis_figures.hpp"
 #include "shoppulse/api/api.hpp"
 #include "shoppulse/config/schema.hpp"
@@ -31,6 +32,9 @@ struct AppConfig {
   bool serve_http = true;  // false for offline commands (import)
   api::ApiConfig api;
   RedisConfig redis;
+  MongoConfig mongodb;
+  std::size_t mongodb_max_pending_minutes = 100000;
+  std::string storage_rollups = "rocksdb";  // rocksdb | mongodb: where trends and history are read from
   KafkaConfig kafka;
   KafkaSinkConfig kafka_sink;  // servers and max_backoff from kafka
   std::string log_level = "info";
