@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <mutex>
 
+#include "shoppulse/core/log.hpp"
+
 namespace shoppulse {
 namespace {
 
@@ -42,9 +44,23 @@ struct BulkDeleter {
 };
 using Bulk = std::unique_ptr<mongoc_bulk_operation_t, BulkDeleter>;
 
+// The driver's own messages go through our log: warnings and worse as
+// warnings, the rest as debug. FerretDB has no endSessions command, which
+// the driver sends when a pool closes; that is expected, so debug too.
+void on_driver_log(mongoc_log_level_t level, const char* domain, const char* message, void*) {
+  static const Logger log("mongodb");
+  const std::string_view text(message ? message : "");
+  const bool expected = text.find("endSessions") != std::string_view::npos;
+  if (level <= MONGOC_LOG_LEVEL_WARNING && !expected) log.warn("driver", {{"domain", domain ? domain : ""}, {"detail", std::string(text)}});
+  else log.debug("driver", {{"domain", domain ? domain : ""}, {"detail", std::string(text)}});
+}
+
 void init_driver_once() {
   static std::once_flag once;
-  std::call_once(once, [] { mongoc_init(); });
+  std::call_once(once, [] {
+    mongoc_log_set_handler(&on_driver_log, nullptr);
+    mongoc_init();
+  });
 }
 
 // A client borrowed from the pool for one call.
