@@ -8,7 +8,7 @@
 // checkpoint store). After a crash or a broker outage it resumes from the
 // log after that checkpoint, so no event is skipped; an event acknowledged
 // but not yet checkpointed when the process dies is published again
-// (at-least-once; within one producer session the idempotent producer keeps
+// (at-least-once; within one producer lifetime the idempotent producer keeps
 // retries from doubling). Events that retention dropped before they were
 // published are counted as skipped. Optionally, every snapshot_interval the
 // newest live snapshot (the dashboard's broadcast JSON) goes to

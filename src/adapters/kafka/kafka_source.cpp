@@ -234,8 +234,8 @@ struct KafkaSource::State {
     stats.lag = lag;
   }
 
-  // One connected session: assign, consume until stopped. Returns false
-  // when it should reconnect.
+  // One connection: assigns the partitions at their stored offsets, then
+  // consumes until stopped or until an error asks for a reconnect.
   void consume(rd_kafka_t* consumer, rd_kafka_t* producer, std::int32_t partitions) {
     auto stored = log.load_source_offsets();
     if (!stored) {
