@@ -10,13 +10,12 @@
 
 namespace shoppulse::servers {
 
+// Stopped when the test process exits (static destruction).
 inline KafkaServer& broker() {
-  static KafkaServer* server = [] {
-    auto* s = new KafkaServer();
-    s->start();
-    return s;
-  }();
-  return *server;
+  static KafkaServer server;
+  static const bool started = (server.start(), true);
+  (void)started;
+  return server;
 }
 
 inline std::string fresh_topic(const std::string& tag) {

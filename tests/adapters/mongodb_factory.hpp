@@ -11,13 +11,12 @@
 
 namespace mongodb_test {
 
+// Stopped when the test process exits (static destruction).
 inline shoppulse::servers::FerretDbServer& ferretdb() {
-  static auto* server = [] {
-    auto* s = new shoppulse::servers::FerretDbServer();
-    s->start();
-    return s;
-  }();
-  return *server;
+  static shoppulse::servers::FerretDbServer server;
+  static const bool started = (server.start(), true);
+  (void)started;
+  return server;
 }
 
 inline std::string fresh_database() {

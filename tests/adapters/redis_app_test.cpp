@@ -63,9 +63,12 @@ TEST_CASE("With REDIS_HOST and REDIS_PORT set, live figures reach Redis and surv
   const auto api_events = [&server](const char* span) {
     return server.get_json(std::string("/api/analytics/real-time?window=") + span).u64("/total_events");
   };
-  const std::int64_t t0 = si::now_ms() - 3'600'000;
+  // The events lie two hours before one last event that moves the watermark,
+  // so the 24h window (whose end is aligned to its slots) holds them all.
+  const std::int64_t t0 = si::now_ms() - 4 * 3'600'000;
   REQUIRE(server.post("/api/events", events_body(0, 50, t0)).status == 200);
-  si::wait_applied(server, 50);
+  REQUIRE(server.post("/api/events", events_body(1000, 1, t0 + 2 * 3'600'000 - 1000'000)).status == 200);
+  si::wait_applied(server, 51);
   const std::uint64_t first_total = api_events("24h");
   REQUIRE(first_total > 0);
   RedisClient redis(redis_server.port());
@@ -94,7 +97,7 @@ TEST_CASE("With REDIS_HOST and REDIS_PORT set, live figures reach Redis and surv
     redis_server.stop();
     // Later events move the 24h window's end on by minutes.
     REQUIRE(server.post("/api/events", events_body(50, 30, t0 + 600'000)).status == 200);
-    si::wait_applied(server, 80);
+    si::wait_applied(server, 81);
     const std::uint64_t total = api_events("24h");
     REQUIRE(total > first_total);
     REQUIRE(si::poll_until([&] { return redis_component(server, "status") == "unhealthy"; }));
@@ -113,7 +116,7 @@ TEST_CASE("With REDIS_HOST and REDIS_PORT set, live figures reach Redis and surv
     REQUIRE(server.post("/api/system/stop-component/redis").status == 200);
     CHECK(redis_component(server, "state") == "stopped");
     REQUIRE(server.post("/api/events", events_body(50, 10, t0 + 600'000)).status == 200);
-    si::wait_applied(server, 60);
+    si::wait_applied(server, 61);
     const std::uint64_t total = api_events("24h");
     REQUIRE(total > first_total);
     CHECK(redis_events(redis) == (long long)first_total);  // nothing is written while stopped

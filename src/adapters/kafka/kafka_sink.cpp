@@ -264,8 +264,12 @@ void KafkaSink::stop() {
 }
 
 KafkaSinkStats KafkaSink::stats() const {
+  const Sequence last = state_->log.stats().last_sequence;
   std::lock_guard lock(state_->mutex);
-  return state_->stats;
+  KafkaSinkStats out = state_->stats;
+  // From the log now, not as of the thread's last look.
+  out.backlog = last > out.published_through ? last - out.published_through : 0;
+  return out;
 }
 
 }  // namespace shoppulse
