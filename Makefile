@@ -4,7 +4,7 @@
 # Everything else here is a step of those two.
 
 BUILD_PACKAGES := cmake ninja-build g++ ccache pkg-config libboost1.81-all-dev librocksdb-dev \
-                  libsimdjson-dev libfmt-dev catch2 libsqlite3-dev sqlite3 gzip libssl-dev
+                  libsimdjson-dev libfmt-dev catch2 libsqlite3-dev sqlite3 gzip libssl-dev libhiredis-dev librdkafka-dev libmongoc-dev
 # ccache hits across checkouts in different folders.
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
@@ -12,7 +12,7 @@ export CCACHE_NOHASHDIR := 1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 JOBS ?= $(shell nproc)
 
-TEST_PACKAGES := chromium fonts-wqy-microhei python3-venv
+TEST_PACKAGES := chromium fonts-wqy-microhei python3-venv redis-server openjdk-17-jre-headless maven postgresql
 # make package (dpkg-shlibdeps) and its test in a debootstrap root.
 PACKAGE_PACKAGES := dpkg-dev
 PACKAGE_TEST_PACKAGES := debootstrap python3

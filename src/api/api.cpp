@@ -392,6 +392,7 @@ class ApiHandler final : public Handler {
       w.field("status", c.healthy ? "healthy" : "unhealthy").field("state", c.state);
       w.field("failures", c.failures).field("restarts", c.restarts);
       if (!c.last_error.empty()) w.field("last_error", c.last_error);
+      if (c.backlog) w.field("backlog", *c.backlog);
       w.end_object();
     }
     w.end_object();

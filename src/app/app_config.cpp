@@ -136,6 +136,52 @@ void bind(config::Schema& s, AppConfig& c) {
                     "with Retry-After",
                     0);
 
+  s.add_string("kafka.servers", &c.kafka.servers,
+               "Kafka bootstrap servers (host:port,...); set: events are consumed from kafka.topic (env KAFKA_SERVERS)");
+  s.add_string("kafka.topic", &c.kafka.topic, "Topic of JSON events consumed, one event per message");
+  s.add_string("kafka.group", &c.kafka.group,
+               "Consumer group the offsets are also committed to (the event log keeps the ones that count)");
+  s.add_string("kafka.dead_letter_topic", &c.kafka.dead_letter_topic,
+               "Malformed messages go here with the reason in the 'reason' header");
+  s.add_size("kafka.batch_max_messages", &c.kafka.batch_max_messages, "messages",
+             "Most messages handed to ingest (and appended) at once", 1, std::size_t{1} << 22);
+  s.add_duration_ms("kafka.batch_max_wait", &c.kafka.batch_max_wait_ms, "Longest wait filling a batch", 1);
+  s.add_string("kafka.sink_topic", &c.kafka_sink.topic,
+               "Every logged event is also published here, keyed by user_id (an outbox); empty: no sink");
+  s.add_string("kafka.snapshots_topic", &c.kafka_sink.snapshots_topic,
+               "The live snapshot is published here every kafka.snapshot_interval; empty: none");
+  s.add_duration_ms("kafka.snapshot_interval", &c.kafka_sink.snapshot_interval_ms,
+                    "Period of snapshots to kafka.snapshots_topic", 100);
+  s.add_size("kafka.sink_batch_events", &c.kafka_sink.batch_max_events, "events",
+             "Events per acknowledged batch of the sink (one checkpoint each)", 1, std::size_t{1} << 22);
+  s.add_duration_ms("kafka.max_backoff", &c.kafka.max_backoff_ms,
+                    "Longest wait between reconnects to Kafka and between retries of a full ingest", 100);
+
+  s.add_string("mongodb.url", &c.mongodb.url,
+               "MongoDB that keeps a copy of every per-minute rollup, mongodb://host:port/database; empty: none "
+               "(env MONGODB_URL)");
+  s.add_string("mongodb.database", &c.mongodb.database, "Database of the rollups; empty: the URL's, else shoppulse");
+  s.add_size("mongodb.bulk_size", &c.mongodb.bulk_size, "writes", "Most upserts in one bulk write to MongoDB", 1,
+             1000);
+  s.add_duration_ms("mongodb.timeout", &c.mongodb.timeout_ms, "Connect, server selection and socket timeout of MongoDB",
+                    10);
+  s.add_size("mongodb.max_pending_minutes", &c.mongodb_max_pending_minutes, "minutes",
+             "Closed minutes waiting for MongoDB; beyond this the oldest wait for the next start's backfill", 1,
+             100000000);
+  s.add_choice("storage.rollups", &c.storage_rollups, {"rocksdb", "mongodb"},
+               "Where trends and history are read from; mongodb needs mongodb.url (rollups are always also kept in "
+               "the embedded store)");
+
+  s.add_string("redis.host", &c.redis.host,
+               "Redis server that receives live figures after each snapshot; empty: none (env REDIS_HOST)");
+  s.add_port("redis.port", &c.redis.port, "TCP port of the Redis server (env REDIS_PORT)");
+  s.add_string("redis.key_prefix", &c.redis.key_prefix, "First part of every Redis key and of the channel");
+  s.add_duration_ms("redis.minute_ttl", &c.redis.minute_ttl_ms, "Per-minute hashes in Redis expire after this", 1000);
+  s.add_duration_ms("redis.timeout", &c.redis.timeout_ms, "Connect and command timeout of Redis", 10);
+  s.add_duration_ms("redis.max_backoff", &c.redis.max_backoff_ms, "Longest wait between reconnects to Redis", 100);
+  s.add_size("redis.max_pending_minutes", &c.redis.max_pending_minutes, "minutes",
+             "Closed minutes kept while Redis is unreachable; the oldest are dropped beyond this", 1, 1000000);
+
   s.add_choice("log.level", &c.log_level, {"debug", "info", "warning", "error", "critical"},
                "Least severe level logged (env LOG_LEVEL)");
   s.add_choice("log.format", &c.log_format, {"logfmt", "json"}, "Diagnostics format on stderr");
@@ -146,6 +192,10 @@ const std::vector<std::pair<std::string, std::string>>& environment_mapping() {
       {"API_HOST", "http.host"},
       {"API_PORT", "http.port"},
       {"LOG_LEVEL", "log.level"},
+      {"MONGODB_URL", "mongodb.url"},
+      {"KAFKA_SERVERS", "kafka.servers"},
+      {"REDIS_HOST", "redis.host"},
+      {"REDIS_PORT", "redis.port"},
       {"SHOPPULSE_DATA_DIR", "eventlog.data_dir"},
   };
   return kMapping;
@@ -156,6 +206,14 @@ Result<void> finish(AppConfig& c) {
   c.ingest.retention_max_age_ms = c.eventlog.retention_max_age_ms;
   c.ingest.retention_max_bytes = c.eventlog.retention_max_bytes;
   c.engine.rollup_retention_ms = c.eventlog.retention_max_age_ms;
+  c.kafka.max_future_ms = c.ingest.max_future_ms;
+  if (c.storage_rollups == "mongodb" && c.mongodb.url.empty())
+    return make_error(Errc::invalid_argument, "mongodb needs mongodb.url (or MONGODB_URL)", "storage.rollups");
+  c.kafka_sink.servers = c.kafka.servers;
+  c.kafka_sink.max_backoff_ms = c.kafka.max_backoff_ms;
+  if (!c.kafka_sink.topic.empty() && c.kafka_sink.topic == c.kafka.topic && !c.kafka.servers.empty())
+    return make_error(Errc::invalid_argument, "must differ from kafka.topic (the sink would feed the source)",
+                      "kafka.sink_topic");
   if (auto v = validate(c.generator); !v) return v;
   if (c.eventlog.data_dir.empty()) return make_error(Errc::invalid_argument, "must not be empty", "eventlog.data_dir");
   c.auth.data_dir = c.eventlog.data_dir;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "shoppulse/core/build_info.hpp"
+#include "shoppulse/adapters/mongodb_rollups.hpp"
 #include "shoppulse/core/log.hpp"
 
 namespace shoppulse::app {
@@ -23,6 +24,29 @@ std::uint64_t resident_bytes() {
   return static_cast<std::uint64_t>(resident) * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
 }
 
+// Closed minutes go to the store and, when Redis is configured, on to it.
+// Threading: the engine thread, as RollupStore::put_minutes.
+class RollupFanOut final : public RollupStore {
+ public:
+  RollupFanOut(RollupStore& store, RedisFiguresSink& redis) : store_(store), redis_(redis) {}
+  Result<void> put_minutes(std::span<const std::pair<std::int64_t, std::string>> minutes) override {
+    auto r = store_.put_minutes(minutes);
+    if (r) redis_.offer_minutes(minutes);
+    return r;
+  }
+  Result<void> scan_minutes(std::int64_t from_minute, std::int64_t to_minute,
+                            const std::function<void(std::int64_t, std::string_view)>& fn) const override {
+    return store_.scan_minutes(from_minute, to_minute, fn);
+  }
+  Result<void> drop_minutes_before(std::int64_t before_minute) override {
+    return store_.drop_minutes_before(before_minute);
+  }
+
+ private:
+  RollupStore& store_;
+  RedisFiguresSink& redis_;
+};
+
 }  // namespace
 
 struct Application::State final : api::SystemControl {
@@ -35,8 +59,13 @@ struct Application::State final : api::SystemControl {
   std::unique_ptr<Ingestor> ingestor;
   api::SequenceGate gate;  // min_sequence= requests, fed by the engine and recommend threads
   std::unique_ptr<RecommendRunner> recommend;
+  std::unique_ptr<MongoRollups> mongo_rollups;  // null without mongodb.url
+  std::unique_ptr<RedisFiguresSink> redis;  // null without redis.host
+  std::unique_ptr<RollupFanOut> rollups;     // the store plus Redis; null without Redis
   std::unique_ptr<EngineRunner> engine;
   std::unique_ptr<Generator> generator;
+  std::unique_ptr<KafkaSource> kafka_source;  // null without kafka.servers
+  std::unique_ptr<KafkaSink> kafka_sink;      // null without kafka.servers and kafka.sink_topic
   std::unique_ptr<api::Handler> handler;
   std::unique_ptr<auth::Authorizer> authorizer;
   std::unique_ptr<HttpServer> http;
@@ -66,7 +95,36 @@ struct Application::State final : api::SystemControl {
     const RecommendRunnerStats rs = recommend->stats();
     out.push_back({"recommender", rs.state, true, 0, 0, ""});
     out.push_back({"http", config.serve_http ? "running" : "stopped", true, 0, 0, ""});
+    if (kafka_source) {
+      const KafkaSourceStats st = kafka_source->stats();
+      out.push_back({"kafka_source", st.state, st.state != "disconnected", st.failures, st.restarts, st.last_error,
+                     st.lag});
+    }
+    if (kafka_sink) {
+      const KafkaSinkStats st = kafka_sink->stats();
+      out.push_back({"kafka_sink", st.state, st.state != "disconnected", st.failures, st.restarts, st.last_error,
+                     st.backlog});
+    }
+    if (mongo_rollups) {
+      const MongoRollupsStats st = mongo_rollups->stats();
+      out.push_back({"mongodb", st.state, st.state != "disconnected", st.failures, st.reconnects, st.last_error,
+                     st.backlog});
+    }
+    if (redis) {
+      const RedisFiguresStats st = redis->stats();
+      out.push_back({"redis", st.state, st.state != "disconnected", st.failures, st.reconnects, st.last_error,
+                     st.backlog});
+    }
     return out;
+  }
+
+  std::string known_components() const {
+    std::string known = " (known: data_generator, stream_processor";
+    if (kafka_source) known += ", kafka_source";
+    if (kafka_sink) known += ", kafka_sink";
+    if (mongo_rollups) known += ", mongodb";
+    if (redis) known += ", redis";
+    return known + ")";
   }
 
   Result<void> start_component(std::string_view name) override {
@@ -80,8 +138,28 @@ struct Application::State final : api::SystemControl {
       kLog.info("component started", {{"component", "stream_processor"}});
       return {};
     }
+    if (name == "kafka_source" && kafka_source) {
+      kafka_source->start();
+      kLog.info("component started", {{"component", "kafka_source"}});
+      return {};
+    }
+    if (name == "kafka_sink" && kafka_sink) {
+      kafka_sink->start();
+      kLog.info("component started", {{"component", "kafka_sink"}});
+      return {};
+    }
+    if (name == "mongodb" && mongo_rollups) {
+      mongo_rollups->start();
+      kLog.info("component started", {{"component", "mongodb"}});
+      return {};
+    }
+    if (name == "redis" && redis) {
+      redis->start();
+      kLog.info("component started", {{"component", "redis"}});
+      return {};
+    }
     return make_error(Errc::not_found, "unknown component: " + std::string(name) +
-                                           " (known: data_generator, stream_processor)");
+                                           known_components());
   }
 
   Result<void> stop_component(std::string_view name) override {
@@ -95,8 +173,28 @@ struct Application::State final : api::SystemControl {
       kLog.info("component stopped", {{"component", "stream_processor"}});
       return {};
     }
+    if (name == "kafka_source" && kafka_source) {
+      kafka_source->stop();
+      kLog.info("component stopped", {{"component", "kafka_source"}});
+      return {};
+    }
+    if (name == "kafka_sink" && kafka_sink) {
+      kafka_sink->stop();
+      kLog.info("component stopped", {{"component", "kafka_sink"}});
+      return {};
+    }
+    if (name == "mongodb" && mongo_rollups) {
+      mongo_rollups->stop();
+      kLog.info("component stopped", {{"component", "mongodb"}});
+      return {};
+    }
+    if (name == "redis" && redis) {
+      redis->stop();
+      kLog.info("component stopped", {{"component", "redis"}});
+      return {};
+    }
     return make_error(Errc::not_found, "unknown component: " + std::string(name) +
-                                           " (known: data_generator, stream_processor)");
+                                           known_components());
   }
 
   api::SystemFigures figures() const override {
@@ -161,18 +259,43 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
   EngineRunnerConfig engine_config = config.engine;
   RecommendRunner& recommend = *s.recommend;
   engine_config.on_applied = [&recommend](std::span<const Event> events) { recommend.offer(events); };
+  RollupStore* rollups = s.storage.get();
+  if (!config.mongodb.url.empty()) {
+    s.mongo_rollups = std::make_unique<MongoRollups>(config.mongodb, *s.storage, config.storage_rollups == "mongodb",
+                                                     config.mongodb_max_pending_minutes, 5000, s.metrics);
+    rollups = s.mongo_rollups.get();
+  }
+  if (!config.redis.host.empty()) {
+    s.redis = std::make_unique<RedisFiguresSink>(config.redis, s.dictionary, s.metrics);
+    s.rollups = std::make_unique<RollupFanOut>(*rollups, *s.redis);
+    rollups = s.rollups.get();
+  }
   engine_config.on_published = [&gate](Sequence through) { gate.advance(api::Stage::windows, through); };
   engine_config.on_snapshot = [&s](const std::shared_ptr<const WindowSnapshot>& snapshot) {
+    if (s.redis) s.redis->offer_snapshot(snapshot);
     if (s.snapshot_callback) s.snapshot_callback(snapshot);
   };
-  s.engine = std::make_unique<EngineRunner>(config.windows, engine_config, *s.ring, *s.storage, *s.storage,
+  s.engine = std::make_unique<EngineRunner>(config.windows, engine_config, *s.ring, *s.storage, *rollups,
                                             *s.storage, s.clock, s.metrics);
   Ingestor& ingestor = *s.ingestor;
   s.generator = std::make_unique<Generator>(
       config.generator, [&ingestor](std::vector<RawEvent>&& batch) { return ingestor.submit(std::move(batch), {}); },
       s.clock);
+  if (!config.kafka.servers.empty())
+    s.kafka_source = std::make_unique<KafkaSource>(config.kafka, *s.ingestor, *s.storage, s.clock, s.metrics);
+  if (!config.kafka.servers.empty() && !config.kafka_sink.topic.empty()) {
+    EngineRunner& runner = *s.engine;
+    const Dictionary& dict = s.dictionary;
+    const Clock& wall = s.clock;
+    s.kafka_sink = std::make_unique<KafkaSink>(
+        config.kafka_sink, *s.storage, *s.storage, s.dictionary,
+        [&runner, &dict, &wall, currency = config.api.currency] {
+          return api::render_broadcast(*runner.latest(), dict, wall.now_ms(), currency);
+        },
+        s.clock, s.metrics);
+  }
   s.handler = api::make_api_handler(
-      api::ApiContext{s.dictionary, *s.ingestor, *s.engine, *s.recommend, *s.storage, s, s.metrics, s.clock,
+      api::ApiContext{s.dictionary, *s.ingestor, *s.engine, *s.recommend, *rollups, s, s.metrics, s.clock,
                       config.api, s.storage.get(), s.storage.get(), &s.gate});
   EngineRunner& engine = *s.engine;
   const Dictionary& dictionary = s.dictionary;
@@ -214,11 +337,15 @@ Result<void> Application::start() {
   s.gate.start();
   s.started = true;
   s.recommend->start();
+  if (s.mongo_rollups) s.mongo_rollups->start();
+  if (s.redis) s.redis->start();
   s.engine->start();
   if (auto r = s.ingestor->start(); !r) return r;
   if (s.config.serve_http) {
     if (auto r = s.http->start(); !r) return r;
   }
+  if (s.kafka_sink) s.kafka_sink->start();
+  if (s.kafka_source) s.kafka_source->start();
   if (s.config.generator_enabled) s.generator->start();
   kLog.info("shoppulse started", {{"port", std::to_string(s.config.serve_http ? s.http->port() : 0)},
                                   {"data_dir", s.config.eventlog.data_dir},
@@ -234,10 +361,14 @@ void Application::stop() {
   // flushes rollups, checkpoints).
   s.generator->stop();
   s.gate.stop();  // answers the requests still waiting for min_sequence (503)
+  if (s.kafka_source) s.kafka_source->stop();
   s.http->stop();
   s.engine->resume();
   s.ingestor->stop();
   s.engine->stop();
+  if (s.kafka_sink) s.kafka_sink->stop();
+  if (s.redis) s.redis->stop();
+  if (s.mongo_rollups) s.mongo_rollups->stop();
   s.recommend->stop();
   s.http.reset();
   kLog.info("shoppulse stopped");

@@ -95,6 +95,13 @@ int run_import(AppConfig cfg, const std::string& format_text, const std::string&
   }
   cfg.serve_http = false;
   cfg.generator_enabled = false;
+  // No adapters offline: the Kafka source would consume beside the import;
+  // the Kafka sink and MongoDB pick the imported events and minutes up from
+  // the log and the embedded store at the server's next start.
+  cfg.kafka.servers.clear();
+  cfg.redis.host.clear();
+  cfg.mongodb.url.clear();
+  cfg.storage_rollups = "rocksdb";
   auto opened = Application::open(cfg);
   if (!opened) {
     std::fprintf(stderr, "shoppulse import: %s\n", opened.error().detail.c_str());

@@ -69,7 +69,8 @@ Options:
   --version            print the version, commit, build type and library versions, then exit
 
 Precedence: built-in defaults < config file < environment (API_HOST, API_PORT,
-LOG_LEVEL, SHOPPULSE_DATA_DIR) < command-line flags.
+LOG_LEVEL, SHOPPULSE_DATA_DIR, KAFKA_SERVERS, REDIS_HOST, REDIS_PORT,
+MONGODB_URL) < command-line flags.
 An unknown key or a bad value stops start-up with exit code 2.
 A damaged event log stops start-up with exit code 3 (see verify, recover).
 )";

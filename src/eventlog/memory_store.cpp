@@ -22,7 +22,7 @@ class MemoryStore final : public Storage {
 
   Result<void> append(const AppendBatch& batch) override {
     if (faults_ && faults_->fail_appends) return make_error(Errc::io_error, "memory store: injected append failure");
-    if (batch.records.empty() && batch.new_entries.empty()) return {};
+    if (batch.records.empty() && batch.new_entries.empty() && batch.source_offsets.empty()) return {};
 
     std::lock_guard lock(mutex_);
     std::optional<eventlog::BlockSummary> summary;
@@ -41,6 +41,7 @@ class MemoryStore final : public Storage {
     for (const DictionaryEntry& entry : batch.new_entries) {
       dictionary_[{entry.kind, entry.id}] = entry.value;
     }
+    for (const SourceOffset& offset : batch.source_offsets) source_offsets_[offset.source] = offset.next_offset;
     if (summary) {
       blocks_[summary->first] =
           std::make_shared<const std::vector<LogRecord>>(batch.records.begin(), batch.records.end());
@@ -73,6 +74,13 @@ class MemoryStore final : public Storage {
       if (!fn(std::span<const LogRecord>(*block).subspan(skip))) break;
     }
     return {};
+  }
+
+  Result<std::vector<SourceOffset>> load_source_offsets() const override {
+    std::lock_guard lock(mutex_);
+    std::vector<SourceOffset> out;
+    for (const auto& [source, offset] : source_offsets_) out.push_back({source, offset});
+    return out;
   }
 
   Result<std::vector<DictionaryEntry>> load_dictionary() const override {
@@ -156,6 +164,7 @@ class MemoryStore final : public Storage {
   std::deque<eventlog::BlockSummary> index_;
   std::uint64_t block_bytes_ = 0;
   std::map<std::pair<IdKind, Id>, std::string> dictionary_;
+  std::map<std::string, std::int64_t> source_offsets_;
   std::map<std::int64_t, std::string> rollups_;
   std::map<std::string, Checkpoint, std::less<>> checkpoints_;
 };

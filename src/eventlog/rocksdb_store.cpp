@@ -174,6 +174,7 @@ class RocksDbStore final : public Storage {
   Result<void> read(Sequence from,
                     const std::function<bool(std::span<const LogRecord>)>& fn) const override;
   Result<std::vector<DictionaryEntry>> load_dictionary() const override;
+  Result<std::vector<SourceOffset>> load_source_offsets() const override;
   EventLogStats stats() const override;
   std::uint64_t incarnation() const override { return mark_incarnation_; }
   bool still_names_same_event(std::uint64_t incarnation, Sequence sequence) const override;
@@ -601,7 +602,7 @@ void RocksDbStore::clear_problem() {
 }
 
 Result<void> RocksDbStore::append(const AppendBatch& batch) {
-  if (batch.records.empty() && batch.new_entries.empty()) return {};
+  if (batch.records.empty() && batch.new_entries.empty() && batch.source_offsets.empty()) return {};
   const Sequence expected = next_sequence();
   if (!batch.records.empty() && batch.records.front().event.sequence != expected) {
     return make_error(Errc::invalid_argument,
@@ -618,7 +619,13 @@ Result<void> RocksDbStore::append(const AppendBatch& batch) {
     reserve += block_buffer_.size();
   }
   for (const DictionaryEntry& entry : batch.new_entries) reserve += entry.value.size() + 32;
+  for (const SourceOffset& offset : batch.source_offsets) reserve += offset.source.size() + 32;
   rdb::WriteBatch write_batch(reserve);
+  for (const SourceOffset& offset : batch.source_offsets) {
+    const rdb::Status status = write_batch.Put(family(kMeta), eventlog::source_offset_key(offset.source),
+                                               eventlog::be64(static_cast<std::uint64_t>(offset.next_offset)));
+    if (!status.ok()) return io_error("stage source offset", status);
+  }
   for (const DictionaryEntry& entry : batch.new_entries) {
     const rdb::Status status =
         write_batch.Put(family(kDictionary), eventlog::dictionary_key(entry.kind, entry.id), entry.value);
@@ -676,6 +683,19 @@ Result<void> RocksDbStore::read(Sequence from,
   }
   if (!it->status().ok()) return io_error("read events", it->status());
   return {};
+}
+
+Result<std::vector<SourceOffset>> RocksDbStore::load_source_offsets() const {
+  std::vector<SourceOffset> offsets;
+  const std::string prefix(eventlog::kSourceOffsetPrefix);
+  std::unique_ptr<rdb::Iterator> it(db_->NewIterator(rdb::ReadOptions(), family(kMeta)));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (it->value().size() != 8) return corrupt("source offset of " + it->key().ToString() + " is not 8 bytes");
+    offsets.push_back({it->key().ToString().substr(prefix.size()),
+                       static_cast<std::int64_t>(eventlog::get_be64(view(it->value())))});
+  }
+  if (!it->status().ok()) return io_error("read source offsets", it->status());
+  return offsets;
 }
 
 Result<std::vector<DictionaryEntry>> RocksDbStore::load_dictionary() const {

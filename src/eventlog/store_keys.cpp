@@ -105,4 +105,10 @@ Result<Checkpoint> decode_checkpoint(std::string_view value) {
   return Checkpoint{get_be64(value), std::string(value.substr(8))};
 }
 
+std::string source_offset_key(std::string_view source) {
+  std::string key(kSourceOffsetPrefix);
+  key += source;
+  return key;
+}
+
 }  // namespace shoppulse::eventlog

@@ -13,6 +13,9 @@ namespace shoppulse::eventlog {
 
 // Prefix of the block index in the meta family; see rocksdb_store.cpp.
 inline constexpr std::string_view kBlockIndexPrefix = "block/";
+// Prefix of the source offsets in the meta family: + source name -> be64 offset.
+inline constexpr std::string_view kSourceOffsetPrefix = "source/";
+std::string source_offset_key(std::string_view source);
 
 std::string be64(std::uint64_t value);
 // Precondition: bytes.size() >= 8; reads the first eight.

@@ -63,6 +63,7 @@ struct Pending {
   std::vector<UnresolvedId> unresolved;
   std::string text;  // event ids, session ids and unresolved id strings
   IngestDone done;
+  std::vector<SourceOffset> offsets;  // stored in the same append as the events
 };
 
 const std::string& id_string(const RawEvent& e, std::size_t kind) noexcept {
@@ -266,6 +267,7 @@ struct Ingestor::State {
   std::vector<LogRecord> records;  // the first `n` are the group's
   std::vector<Event> events;
   std::vector<DictionaryEntry> entries;
+  std::vector<SourceOffset> offsets;  // of the group, one per source
   std::vector<std::uint64_t> new_ids;
   std::vector<IngestReceipt> receipts;
 
@@ -339,6 +341,14 @@ struct Ingestor::State {
     events.clear();
     events.reserve(total);
     entries = unpersisted_entries;
+    offsets.clear();
+    for (const auto& p : group) {
+      for (const SourceOffset& o : p.offsets) {
+        auto same = std::find_if(offsets.begin(), offsets.end(), [&](const SourceOffset& x) { return x.source == o.source; });
+        if (same == offsets.end()) offsets.push_back(o);
+        else same->next_offset = o.next_offset;
+      }
+    }
     new_ids.clear();
     IngestReceipt blank;
     blank.incarnation = log.incarnation();
@@ -397,8 +407,8 @@ struct Ingestor::State {
         record.session_id.assign(p.text.data() + x.session_at, x.session_size);
       }
     }
-    if (n != 0) {
-      auto appended_ok = log.append(AppendBatch{std::span<const LogRecord>(records.data(), n), entries});
+    if (n != 0 || !offsets.empty()) {
+      auto appended_ok = log.append(AppendBatch{std::span<const LogRecord>(records.data(), n), entries, offsets});
       appends.fetch_add(1, std::memory_order_relaxed);
       if (!appended_ok) {
         failures.fetch_add(1, std::memory_order_relaxed);
@@ -419,7 +429,7 @@ struct Ingestor::State {
       unpersisted_entries.clear();
       for (const std::uint64_t h : new_ids) seen_order.emplace_back(h, now);
       expire(now);
-      last_sequence.store(records[n - 1].event.sequence, std::memory_order_relaxed);
+      if (n != 0) last_sequence.store(records[n - 1].event.sequence, std::memory_order_relaxed);
       for (const Event& e : events) newest_event_ms = std::max(newest_event_ms, e.time_ms);
       appended.fetch_add(n, std::memory_order_relaxed);
       appended_counter.add(n);
@@ -462,6 +472,7 @@ struct Ingestor::State {
     constexpr std::size_t kMaxSpareEvents = 1u << 16;  // per batch
     for (Pending& p : group) {
       p.done = nullptr;  // drop the callback's captures now, on this thread
+      p.offsets.clear();
       p.unresolved.clear();
       p.text.clear();
     }
@@ -571,6 +582,10 @@ void Ingestor::stop() {
 }
 
 Result<void> Ingestor::submit(std::vector<RawEvent>&& events, IngestDone done) {
+  return submit(std::move(events), std::move(done), {});
+}
+
+Result<void> Ingestor::submit(std::vector<RawEvent>&& events, IngestDone done, std::vector<SourceOffset> offsets) {
   State& s = *state_;
   const std::size_t n = events.size();
   // Quick refusals without the lock, before any work on the batch; the
@@ -600,6 +615,7 @@ Result<void> Ingestor::submit(std::vector<RawEvent>&& events, IngestDone done) {
   }
   if (auto prepared = prepare(events, s.dictionary, pending); !prepared) return prepared;
   pending.done = std::move(done);
+  pending.offsets = std::move(offsets);
   {
     std::lock_guard lock(s.mutex);
     if (!s.accepting.load(std::memory_order_relaxed)) return make_error(Errc::unavailable, "ingest is stopped");

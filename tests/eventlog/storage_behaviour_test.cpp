@@ -1,5 +1,8 @@
 // Behaviour every Storage must show, run against both the RocksDB store and
-// the memory store other modules test with.
+// the memory store other modules test with. The cases tagged [derived]
+// (rollups, checkpoints) are the conformance suite of every RollupStore and
+// CheckpointStore: tests/adapters builds this file again with
+// SHOPPULSE_MONGODB_CONFORMANCE, which adds the MongoDB store to them.
 #include <catch2/catch.hpp>
 
 #include <map>
@@ -33,6 +36,17 @@ struct RocksDbFactory {
 struct MemoryFactory {
   std::unique_ptr<Storage> open() { return make_memory_store(); }
 };
+
+}  // namespace
+
+#ifdef SHOPPULSE_MONGODB_CONFORMANCE
+#include "mongodb_factory.hpp"
+#define SHOPPULSE_DERIVED_STORES RocksDbFactory, MemoryFactory, MongoDbFactory
+#else
+#define SHOPPULSE_DERIVED_STORES RocksDbFactory, MemoryFactory
+#endif
+
+namespace {
 
 // Appends records as one block; the block must be accepted.
 void append(Storage& store, const std::vector<LogRecord>& records, const std::vector<DictionaryEntry>& entries = {}) {
@@ -241,8 +255,8 @@ TEMPLATE_TEST_CASE("retention that empties the log never reuses a sequence", "[e
   CHECK(read_all(*store).front().event.sequence == 11);
 }
 
-TEMPLATE_TEST_CASE("rollup minutes scan in ascending order within a half-open range", "[eventlog]",
-                   RocksDbFactory, MemoryFactory) {
+TEMPLATE_TEST_CASE("rollup minutes scan in ascending order within a half-open range", "[eventlog][derived]",
+                   SHOPPULSE_DERIVED_STORES) {
   TestType factory;
   auto store = factory.open();
   const std::vector<std::pair<std::int64_t, std::string>> minutes{
@@ -275,8 +289,8 @@ TEMPLATE_TEST_CASE("rollup minutes scan in ascending order within a half-open ra
   CHECK(scan(std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max()).empty());
 }
 
-TEMPLATE_TEST_CASE("checkpoints are stored, overwritten and reported missing", "[eventlog]", RocksDbFactory,
-                   MemoryFactory) {
+TEMPLATE_TEST_CASE("checkpoints are stored, overwritten and reported missing", "[eventlog][derived]",
+                   SHOPPULSE_DERIVED_STORES) {
   TestType factory;
   auto store = factory.open();
   auto missing = store->get_checkpoint("windows");
@@ -299,4 +313,43 @@ TEMPLATE_TEST_CASE("checkpoints are stored, overwritten and reported missing", "
   REQUIRE(empty->has_value());
   CHECK((*empty)->bytes.empty());
   CHECK_FALSE(store->get_checkpoint("window")->has_value());
+}
+
+TEMPLATE_TEST_CASE("source offsets are stored with the events they cover and survive a reopen", "[eventlog]",
+                   RocksDbFactory, MemoryFactory) {
+  TestType factory;
+  auto store = factory.open();
+  REQUIRE(store->load_source_offsets()->empty());
+
+  const auto records = make_records(1, 3, 0);
+  const std::vector<SourceOffset> first{{"kafka/t/0", 10}, {"kafka/t/1", 4}};
+  REQUIRE(store->append(AppendBatch{records, {}, first}).ok());
+  CHECK(*store->load_source_offsets() == first);
+  CHECK(store->next_sequence() == 4);
+
+  SECTION("an append of only offsets stores them and adds no events") {
+    const std::vector<SourceOffset> later{{"kafka/t/1", 9}, {"kafka/t/2", 1}};
+    REQUIRE(store->append(AppendBatch{{}, {}, later}).ok());
+    CHECK(*store->load_source_offsets() ==
+          std::vector<SourceOffset>{{"kafka/t/0", 10}, {"kafka/t/1", 9}, {"kafka/t/2", 1}});
+    CHECK(store->next_sequence() == 4);
+    CHECK(read_all(*store, 1).size() == 3);
+  }
+  SECTION("a rejected append stores none of its offsets") {
+    const auto gap = make_records(7, 1, 0);
+    const std::vector<SourceOffset> moved{{"kafka/t/0", 11}};
+    CHECK_FALSE(store->append(AppendBatch{gap, {}, moved}).ok());
+    CHECK(*store->load_source_offsets() == first);
+  }
+}
+
+TEST_CASE("source offsets survive closing and reopening the RocksDB store", "[eventlog]") {
+  RocksDbFactory factory;
+  {
+    auto store = factory.open();
+    REQUIRE(store->append(AppendBatch{make_records(1, 2, 0), {}, std::vector<SourceOffset>{{"kafka/t/0", 2}}}).ok());
+  }
+  auto reopened = factory.open();
+  CHECK(*reopened->load_source_offsets() == std::vector<SourceOffset>{{"kafka/t/0", 2}});
+  CHECK(reopened->next_sequence() == 3);
 }

@@ -616,3 +616,41 @@ TEST_CASE("retention drops blocks older than the age limit counted back from the
   CHECK(rig.store->stats().last_sequence == 2);
   rig.ingestor->stop();
 }
+
+TEST_CASE("source offsets are appended with the events of their batch, and alone when every event is a duplicate",
+          "[ingest][ingestor]") {
+  Rig rig;
+  REQUIRE(rig.ingestor->start().ok());
+  const auto ingest_with = [&](std::vector<RawEvent> events, std::vector<SourceOffset> offsets) {
+    Completion c;
+    REQUIRE(rig.ingestor->submit(std::move(events), c.callback(), std::move(offsets)).ok());
+    return c.wait();
+  };
+  auto first = ingest_with(batch({raw("alice", EventType::view, "e1"), raw("bob", EventType::view, "e2")}),
+                           {{"kafka/t/0", 5}, {"kafka/t/1", 2}});
+  REQUIRE(first.ok());
+  CHECK(first->accepted == 2);
+  CHECK(*rig.store->load_source_offsets() == std::vector<SourceOffset>{{"kafka/t/0", 5}, {"kafka/t/1", 2}});
+
+  auto repeat = ingest_with(batch({raw("alice", EventType::view, "e1")}), {{"kafka/t/0", 6}});
+  REQUIRE(repeat.ok());
+  CHECK(repeat->accepted == 0);
+  CHECK(repeat->duplicates == 1);
+  CHECK(rig.store->next_sequence() == 3);
+  CHECK(*rig.store->load_source_offsets() == std::vector<SourceOffset>{{"kafka/t/0", 6}, {"kafka/t/1", 2}});
+
+  auto none = ingest_with({}, {{"kafka/t/1", 3}});
+  REQUIRE(none.ok());
+  CHECK(*rig.store->load_source_offsets() == std::vector<SourceOffset>{{"kafka/t/0", 6}, {"kafka/t/1", 3}});
+  CHECK(rig.drain(2).size() == 2);
+}
+
+TEST_CASE("a failed append stores none of its batch's source offsets", "[ingest][ingestor]") {
+  Rig rig;
+  REQUIRE(rig.ingestor->start().ok());
+  rig.faults->fail_appends = true;
+  Completion c;
+  REQUIRE(rig.ingestor->submit(batch({raw("alice")}), c.callback(), {{"kafka/t/0", 1}}).ok());
+  CHECK_FALSE(c.wait().ok());
+  CHECK(rig.store->load_source_offsets()->empty());
+}

@@ -5,6 +5,7 @@
 // thread. Threading: handle() runs on I/O threads and never blocks on the
 // engine; long work completes through Respond.
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,6 +30,7 @@ struct ComponentStatus {
   std::uint64_t failures = 0;
   std::uint64_t restarts = 0;
   std::string last_error;
+  std::optional<std::uint64_t> backlog{};  // items waiting (adapters); absent when not applicable
 };
 
 struct SystemFigures {

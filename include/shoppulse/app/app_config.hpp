@@ -2,6 +2,10 @@
 // The aggregate of every module's config, and the one registry of its keys.
 #include <string>
 
+#include "shoppulse/adapters/kafka_sink.hpp"
+#include "shoppulse/adapters/kafka_source.hpp"
+#include "shoppulse/adapters/mongodb_store.hpp"
+#include "shoppulse/adapters/redis_figures.hpp"
 #include "shoppulse/api/api.hpp"
 #include "shoppulse/auth/authorizer.hpp"
 #include "shoppulse/config/schema.hpp"
@@ -30,6 +34,12 @@ struct AppConfig {
   api::ApiConfig api;
   auth::AuthConfig auth;       // keys_required and data_dir are derived in finish()
   bool auth_required = false;  // auth.required: keys also on a loopback address
+  RedisConfig redis;
+  MongoConfig mongodb;
+  std::size_t mongodb_max_pending_minutes = 100000;
+  std::string storage_rollups = "rocksdb";  // rocksdb | mongodb: where trends and history are read from
+  KafkaConfig kafka;
+  KafkaSinkConfig kafka_sink;  // servers and max_backoff from kafka
   std::string log_level = "info";
   std::string log_format = "logfmt";
 };

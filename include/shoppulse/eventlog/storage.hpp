@@ -25,12 +25,25 @@ struct DictionaryEntry {
   std::string value;
 };
 
+// Where an external source stands: the next offset to read of one of its
+// partitions (e.g. "kafka/user_behavior_events/2"). Stored in the same write
+// as the events read before it, so a restart that resumes from the stored
+// offsets neither loses nor repeats an event.
+struct SourceOffset {
+  std::string source;
+  std::int64_t next_offset = 0;
+  bool operator==(const SourceOffset&) const = default;
+};
+
 // One append: a block of events with contiguous sequences that are already
-// assigned (records[i].event.sequence == first + i), and the dictionary entries
-// they introduced. Written atomically: all of it or nothing.
+// assigned (records[i].event.sequence == first + i), the dictionary entries
+// they introduced and the source offsets they advance (a later value for the
+// same source replaces the earlier). Written atomically: all of it or nothing.
+// An append with offsets and no records stores just the offsets.
 struct AppendBatch {
   std::span<const LogRecord> records;
   std::span<const DictionaryEntry> new_entries;
+  std::span<const SourceOffset> source_offsets{};
 };
 
 struct EventLogStats {
@@ -70,6 +83,9 @@ class EventLog {
 
   // Every dictionary entry ever appended, in id order per kind.
   virtual Result<std::vector<DictionaryEntry>> load_dictionary() const = 0;
+
+  // The newest stored offset of every source, ordered by source name.
+  virtual Result<std::vector<SourceOffset>> load_source_offsets() const = 0;
 
   virtual EventLogStats stats() const = 0;
 

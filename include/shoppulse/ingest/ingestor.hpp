@@ -82,6 +82,10 @@ class Ingestor {
   // packs the batch compactly for the ingest thread. events is read, never
   // moved from, whatever the outcome, so a caller may reuse its buffers.
   Result<void> submit(std::vector<RawEvent>&& events, IngestDone done);
+  // Same, and the source offsets go into the same append as the events (an
+  // external source's exactly-once hand-off); with no events, an append of
+  // just the offsets.
+  Result<void> submit(std::vector<RawEvent>&& events, IngestDone done, std::vector<SourceOffset> offsets);
 
   IngestStats stats() const;
   const IngestConfig& config() const noexcept;

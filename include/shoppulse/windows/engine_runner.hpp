@@ -46,6 +46,8 @@ struct EngineRunnerConfig {
   std::function<void(Sequence)> on_published;
   // Called on the engine thread with each snapshot it publishes (also those
   // published after a replay), after latest() returns it; must not block.
+  // The app hands it to the embedder's callback and to sinks of live
+  // figures (Redis).
   std::function<void(const std::shared_ptr<const WindowSnapshot>&)> on_snapshot;
 };
 

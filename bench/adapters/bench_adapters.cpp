@@ -1,0 +1,275 @@
+// Kafka source -> log -> windows, the Kafka sink, and Redis live figures,
+// each beside the raw client rate measured in the same run: librdkafka
+// producer and consumer alone, and pipelined HSET with hiredis alone. Starts
+// its own single-node Kafka broker and redis-server (tests/servers).
+#include <hiredis/hiredis.h>
+#include <librdkafka/rdkafka.h>
+
+#include <cstdio>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/machine_limits.hpp"
+#include "common/options.hpp"
+#include "common/report.hpp"
+#include "common/system_probe.hpp"
+#include "kafka_server.hpp"
+#include "shoppulse/adapters/kafka_sink.hpp"
+#include "shoppulse/adapters/redis_figures.hpp"
+#include "shoppulse/app/application.hpp"
+#include "shoppulse/eventlog/rocksdb_store.hpp"
+#include "shoppulse/ingest/ingestor.hpp"
+#include "ferretdb_server.hpp"
+#include "server_process.hpp"
+#include "shoppulse/adapters/mongodb_store.hpp"
+
+#include <mongoc/mongoc.h>
+
+using namespace shoppulse;
+using namespace shoppulse::bench;
+
+namespace {
+
+// A ~200-byte event like the seed's, varied by i.
+std::string message(std::int64_t i, std::int64_t t0) {
+  char buf[320];
+  std::snprintf(buf, sizeof buf,
+                R"({"event_id":"k-%lld","user_id":"user_%lld","event_type":"%s","product_id":"prod_%lld",)"
+                R"("category_id":"cat_%lld","price":%lld.99,"device":"mobile","location":"Hangzhou",)"
+                R"("session_id":"s-%lld","timestamp":%lld})",
+                static_cast<long long>(i), static_cast<long long>(i % 50000), i % 25 == 0 ? "purchase" : "view",
+                static_cast<long long>(i % 20000), static_cast<long long>(i % 200), static_cast<long long>(10 + i % 900),
+                static_cast<long long>(i % 70000), static_cast<long long>(t0 + i / 100));
+  return buf;
+}
+
+rd_kafka_t* client(rd_kafka_type_t type, const std::string& bootstrap,
+                   const std::vector<std::pair<std::string, std::string>>& settings) {
+  char err[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), err, sizeof err);
+  for (const auto& [k, v] : settings)
+    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK)
+      throw std::runtime_error(k + ": " + err);
+  rd_kafka_t* rk = rd_kafka_new(type, conf, err, sizeof err);
+  if (!rk) throw std::runtime_error(err);
+  return rk;
+}
+
+// Raw producer: n messages, acks=all, returns messages/s.
+double produce(const std::string& bootstrap, const std::string& topic, std::int64_t n, std::int64_t t0,
+               const std::string& linger, const std::string& compression) {
+  rd_kafka_t* rk = client(RD_KAFKA_PRODUCER, bootstrap,
+                          {{"acks", "all"}, {"enable.idempotence", "true"}, {"linger.ms", linger},
+                           {"compression.type", compression}, {"queue.buffering.max.messages", "1000000"}});
+  Stopwatch sw;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const std::string v = message(i, t0);
+    const std::string key = "user_" + std::to_string(i % 50000);
+    while (rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                             RD_KAFKA_V_KEY(key.data(), key.size()),
+                             RD_KAFKA_V_VALUE(const_cast<char*>(v.data()), v.size()), RD_KAFKA_V_END) ==
+           RD_KAFKA_RESP_ERR__QUEUE_FULL)
+      rd_kafka_poll(rk, 10);
+  }
+  rd_kafka_flush(rk, 120000);
+  const double s = sw.seconds();
+  rd_kafka_destroy(rk);
+  return double(n) / s;
+}
+
+// Raw consumer: reads n messages of every partition, returns messages/s.
+double consume(const std::string& bootstrap, const std::string& topic, int partitions, std::int64_t n) {
+  rd_kafka_t* rk = client(RD_KAFKA_CONSUMER, bootstrap, {{"group.id", "bench-raw"}, {"enable.auto.commit", "false"}});
+  rd_kafka_poll_set_consumer(rk);
+  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
+  for (int p = 0; p < partitions; ++p)
+    rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+  rd_kafka_assign(rk, list);
+  rd_kafka_topic_partition_list_destroy(list);
+  std::int64_t got = 0;
+  std::uint64_t bytes = 0;
+  Stopwatch sw;
+  while (got < n && sw.seconds() < 300) {
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);
+    if (!m) continue;
+    if (!m->err) {
+      ++got;
+      bytes += m->len;
+    }
+    rd_kafka_message_destroy(m);
+  }
+  const double s = sw.seconds();
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+  return double(got) / s;
+}
+
+app::AppConfig app_config(const std::filesystem::path& dir) {
+  app::AppConfig c;
+  c.eventlog.data_dir = dir.string();
+  c.serve_http = false;
+  c.generator_enabled = false;
+  c.eventlog.retention_max_age_ms = 0;
+  return c;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options options(argc, argv);
+  const std::int64_t n = options.integer("messages", 1'000'000, 20'000);
+  const std::int64_t ticks = options.integer("redis_ticks", 200, 20);
+  const std::int64_t hset = options.integer("redis_hset", 1'000'000, 20'000);
+  const std::int64_t mongo_minutes = options.integer("mongo_minutes", 4000, 200);
+  options.finish();
+  Report report("adapters", options.quick());
+  report.param("messages", n);
+  report.param("message_bytes", std::int64_t(message(123456, 1'700'000'000'000).size()));
+  report.param("partitions", std::int64_t(3));
+  measure_machine_limits(report, options.quick());
+
+  servers::KafkaServer broker;
+  Stopwatch boot;
+  broker.start();
+  report.param("broker_start", boot.seconds(), "s");
+  const std::int64_t t0 = 1'700'000'000'000;
+  const std::string topic = "bench-events", raw_topic = "bench-raw", sink_topic = "bench-sink";
+  broker.create_topic(topic, 3);
+  broker.create_topic(raw_topic, 3);
+  broker.create_topic(sink_topic, 3);
+  broker.create_topic("user_behavior_events.dead_letter", 1);
+
+  report.section("raw librdkafka (same broker, same run)");
+  report.result("producer acks=all linger 5ms", produce(broker.bootstrap(), raw_topic, n, t0, "5", "none"), "msgs/s");
+  report.result("producer acks=all linger 50ms lz4", produce(broker.bootstrap(), topic, n, t0, "50", "lz4"), "msgs/s");
+  report.result("consumer", consume(broker.bootstrap(), topic, 3, n), "msgs/s");
+
+  report.section("Kafka source -> event log -> windows");
+  TempDir dir("bench-adapters");
+  app::AppConfig config = app_config(dir.path() / "data");
+  config.kafka.servers = broker.bootstrap();
+  config.kafka.topic = topic;
+  if (auto f = app::finish(config); !f) throw std::runtime_error(f.error().detail);
+  std::shared_ptr<const WindowSnapshot> snapshot;
+  {
+    auto opened = app::Application::open(config);
+    if (!opened) throw std::runtime_error(opened.error().detail);
+    auto app = std::move(opened).value();
+    Stopwatch sw;
+    if (auto r = app->start(); !r) throw std::runtime_error(r.error().detail);
+    while (app->engine().stats().applied_through < Sequence(n) && sw.seconds() < 600)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    const double s = sw.seconds();
+    report.result("consumed, appended and applied", double(app->engine().stats().applied_through) / s, "events/s",
+                  ">= 500k events/s");
+    snapshot = app->engine().latest();
+    app->stop();
+  }
+
+  report.section("Kafka sink (log -> topic, idempotent, acks=all)");
+  {
+    EventLogConfig ec = config.eventlog;
+    auto store = open_rocksdb_store(ec);
+    if (!store) throw std::runtime_error(store.error().detail);
+    Dictionary dictionary;
+    if (auto l = load_dictionary(**store, dictionary); !l) throw std::runtime_error(l.error().detail);
+    SystemClock clock;
+    MetricsRegistry metrics;
+    KafkaSinkConfig sc;
+    sc.servers = broker.bootstrap();
+    sc.topic = sink_topic;
+    KafkaSink sink(sc, **store, **store, dictionary, nullptr, clock, metrics);
+    Stopwatch sw;
+    sink.start();
+    while (sink.stats().published_through < Sequence(n) && sw.seconds() < 600)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    report.result("published and checkpointed", double(sink.stats().published_through) / sw.seconds(), "events/s");
+    sink.stop();
+
+    report.section("Redis");
+    servers::RedisServer redis;
+    redis.start();
+    redisContext* c = redisConnect("127.0.0.1", redis.port());
+    Stopwatch hs;
+    constexpr int kPipeline = 1000;
+    for (std::int64_t i = 0; i < hset; i += kPipeline) {
+      for (int j = 0; j < kPipeline; ++j)
+        redisAppendCommand(c, "HSET bench:%lld f%d %lld", static_cast<long long>((i + j) % 1000), j,
+                           static_cast<long long>(i + j));
+      for (int j = 0; j < kPipeline; ++j) {
+        void* reply = nullptr;
+        redisGetReply(c, &reply);
+        freeReplyObject(reply);
+      }
+    }
+    report.result("raw pipelined HSET (hiredis)", double(hset) / hs.seconds(), "commands/s");
+    redisFree(c);
+
+    RedisConfig rc;
+    rc.host = "127.0.0.1";
+    rc.port = redis.port();
+    RedisFiguresSink figures(rc, dictionary, metrics);
+    figures.start();
+    std::vector<double> costs;
+    for (std::int64_t t = 0; t < ticks; ++t) {
+      figures.offer_snapshot(snapshot);
+      Stopwatch w;
+      while (figures.stats().snapshots_written < std::uint64_t(t + 1) && w.seconds() < 10)
+        std::this_thread::yield();
+      costs.push_back(figures.stats().last_write_seconds * 1000.0);
+    }
+    report.result("snapshot write per tick, median", percentile(costs, 0.5), "ms", "engine never waits");
+    report.result("snapshot write per tick, p99", percentile(costs, 0.99), "ms");
+    figures.stop();
+  }
+  report.section("MongoDB (FerretDB v1.24 on PostgreSQL 15)");
+  std::string why;
+  if (!servers::ferretdb_available(why)) {
+    report.note("MongoDB not measured: " + why);
+    return 0;
+  }
+  servers::FerretDbServer ferretdb;
+  ferretdb.start();
+  {
+    // Raw libmongoc: inserts of the same documents in bulks of 40.
+    const std::string bytes(600, 'r');  // about a busy minute's encoded rollup
+    mongoc_client_t* client = mongoc_client_new(ferretdb.url("raw").c_str());
+    mongoc_collection_t* coll = mongoc_client_get_collection(client, "raw", "rollups");
+    Stopwatch sw;
+    for (std::int64_t m = 0; m < mongo_minutes; m += 40) {
+      mongoc_bulk_operation_t* bulk = mongoc_collection_create_bulk_operation_with_opts(coll, nullptr);
+      for (std::int64_t i = m; i < std::min(mongo_minutes, m + 40); ++i) {
+        bson_t* doc = BCON_NEW("_id", BCON_INT64(i), "bytes",
+                               BCON_BIN(BSON_SUBTYPE_BINARY, reinterpret_cast<const std::uint8_t*>(bytes.data()),
+                                        std::uint32_t(bytes.size())));
+        mongoc_bulk_operation_insert(bulk, doc);
+        bson_destroy(doc);
+      }
+      bson_t reply;
+      bson_error_t error;
+      mongoc_bulk_operation_execute(bulk, &reply, &error);
+      bson_destroy(&reply);
+      mongoc_bulk_operation_destroy(bulk);
+    }
+    report.result("raw libmongoc bulk insert (40 per bulk)", double(mongo_minutes) / sw.seconds(), "docs/s");
+    mongoc_collection_destroy(coll);
+    mongoc_client_destroy(client);
+
+    MongoConfig mc;
+    mc.url = ferretdb.url("shoppulse_bench");
+    auto store = open_mongodb_store(mc);
+    if (!store) throw std::runtime_error(store.error().detail);
+    std::vector<std::pair<std::int64_t, std::string>> minutes;
+    for (std::int64_t i = 0; i < mongo_minutes; ++i) minutes.emplace_back(i, bytes);
+    sw.restart();
+    if (auto r = (*store)->put_minutes(minutes); !r) throw std::runtime_error(r.error().detail);
+    report.result("rollup upserts, new minutes (bulks of 40)", double(mongo_minutes) / sw.seconds(), "minutes/s");
+    sw.restart();
+    if (auto r = (*store)->put_minutes(minutes); !r) throw std::runtime_error(r.error().detail);
+    report.result("rollup upserts, existing minutes (bulks of 40)", double(mongo_minutes) / sw.seconds(), "minutes/s");
+  }
+  return 0;
+}

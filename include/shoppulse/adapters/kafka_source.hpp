@@ -1,0 +1,83 @@
+#pragma once
+// Events from a Kafka topic into the event log, exactly once.
+//
+// Role: consumes every partition of a topic of JSON events (one event per
+// message, the fields and rules of POST /api/events) and hands them to the
+// ingestor in batches together with each partition's next offset, which the
+// ingestor stores in the same event-log write as the events. At start the
+// consumer seeks every partition to the offset stored in the log (without
+// one: the group's committed offset, else the earliest), so a crash between
+// the append and anything after it neither loses nor repeats an event. After
+// each append the offsets are also committed to the consumer group, for the
+// usual lag tools; the log's copy is the one that counts.
+// A message that is not a valid event goes to the dead-letter topic with the
+// reason in its "reason" header (and its origin in "source.topic",
+// "source.partition", "source.offset"), is counted and never stalls its
+// partition; the dead-letter producer is flushed before the offsets past the
+// message are stored, so the dead letter is delivered at least once.
+// When ingest is full the partitions are paused, not dropped, and resumed
+// once the batch is taken. When the broker is unreachable the component is
+// unhealthy with the reason; librdkafka reconnects with backoff and the
+// consumer resumes from its position.
+// Lifecycle: construct, start() spawns the consumer thread, stop() finishes
+// the batch in hand, then joins; start() again resumes from the stored
+// offsets (the "kafka_source" component's start/stop).
+// Threading: every public method is callable from any thread; the consumer
+// thread alone owns the librdkafka handles.
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "shoppulse/core/clock.hpp"
+#include "shoppulse/core/metrics.hpp"
+#include "shoppulse/eventlog/storage.hpp"
+#include "shoppulse/ingest/ingestor.hpp"
+
+namespace shoppulse {
+
+struct KafkaConfig {
+  std::string servers;                                      // bootstrap servers, host:port,...; empty: no Kafka (env KAFKA_SERVERS)
+  std::string topic = "user_behavior_events";               // consumed topic
+  std::string group = "shoppulse";                          // consumer group the offsets are also committed to
+  std::string dead_letter_topic = "user_behavior_events.dead_letter";  // malformed messages go here
+  std::size_t batch_max_messages = 20000;                   // most messages per hand-off to ingest
+  std::int64_t batch_max_wait_ms = 50;                      // longest wait filling a batch; ms
+  std::int64_t max_backoff_ms = 5000;                       // longest wait between reconnects and retries; ms
+  std::int64_t max_future_ms = 300000;                      // as ingest.max_future; ms
+};
+
+struct KafkaSourceStats {
+  std::string state = "stopped";  // stopped, connecting, running, paused, disconnected
+  std::uint64_t consumed = 0;       // messages read
+  std::uint64_t appended = 0;       // events added to the log
+  std::uint64_t duplicates = 0;     // events the log already had
+  std::uint64_t dead_lettered = 0;  // malformed messages sent to the dead-letter topic
+  std::uint64_t pauses = 0;         // times partitions were paused because ingest was full
+  std::uint64_t failures = 0;       // broker errors and failed hand-offs
+  std::uint64_t restarts = 0;       // reconnections after the broker was down
+  std::uint64_t lag = 0;            // messages behind the partitions' ends (as last fetched)
+  std::uint32_t partitions = 0;
+  std::string last_error;
+};
+
+class KafkaSource {
+ public:
+  KafkaSource(KafkaConfig config, Ingestor& ingestor, const EventLog& log, const Clock& clock,
+              MetricsRegistry& metrics);
+  ~KafkaSource();
+  KafkaSource(const KafkaSource&) = delete;
+  KafkaSource& operator=(const KafkaSource&) = delete;
+
+  void start();
+  void stop();
+  KafkaSourceStats stats() const;
+
+  // The log's name for a partition's offset: "kafka/<topic>/<partition>".
+  static std::string offset_name(std::string_view topic, std::int32_t partition);
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace shoppulse

@@ -1,0 +1,44 @@
+#pragma once
+// Per-minute rollups and checkpoints in MongoDB (or anything speaking its
+// protocol), for shops whose reporting already reads MongoDB.
+//
+// Collections (in mongodb.database; created at open when missing):
+//   rollups      { _id: <minute, int64: ms since epoch / 60000>,
+//                  bytes: <binary: the windows module's encoded rollup> }
+//   checkpoints  { _id: <name, string>, covers_through: <int64 sequence>,
+//                  bytes: <binary state> }
+// The only index is the one on _id every collection has; every read and
+// write goes by _id (point upserts, range scans, range deletes). Retention
+// is a range delete (drop_minutes_before), not a TTL index.
+// Writes are upserts by _id, so writing a minute again is idempotent; a
+// batch of minutes goes in bulks of at most mongodb.bulk_size upserts.
+//
+// Lifecycle: open_mongodb_store() connects, checks the server answers and
+// creates the collections; the store lives until destroyed.
+// Threading: any thread (a client pool hands each call its own connection).
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "shoppulse/core/result.hpp"
+#include "shoppulse/eventlog/storage.hpp"
+
+namespace shoppulse {
+
+struct MongoConfig {
+  std::string url;                  // mongodb://host:port/db; empty: no MongoDB (env MONGODB_URL)
+  std::string database;             // empty: the URL's database, else "shoppulse"
+  std::size_t bulk_size = 40;       // most upserts in one bulk write
+  std::int64_t timeout_ms = 2000;   // server selection and socket timeout; ms
+};
+
+class MongoStore : public RollupStore, public CheckpointStore {
+ public:
+  ~MongoStore() override = default;
+  // Round trip to the server; ok when it answers.
+  virtual Result<void> ping() = 0;
+};
+
+Result<std::unique_ptr<MongoStore>> open_mongodb_store(const MongoConfig& config);
+
+}  // namespace shoppulse

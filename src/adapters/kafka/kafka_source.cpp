@@ -1,0 +1,443 @@
+#include "shoppulse/adapters/kafka_source.hpp"
+
+#include <librdkafka/rdkafka.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "rdkafka_handles.hpp"
+#include "shoppulse/core/log.hpp"
+#include "shoppulse/core/owner_thread.hpp"
+#include "shoppulse/ingest/event_parser.hpp"
+
+namespace shoppulse {
+namespace {
+
+const Logger kLog("kafka");
+constexpr std::int64_t kFirstBackoffMs = 100;
+constexpr int kMetadataTimeoutMs = 5000;
+constexpr std::int64_t kLagIntervalMs = 1000;
+constexpr std::int64_t kIngestPatienceMs = 500;  // a hand-off not taken by then pauses the partitions
+
+// The ingest thread's answer to one hand-off, waited for by the consumer.
+struct Handoff {
+  std::mutex mutex;
+  std::condition_variable done;
+  std::optional<Result<IngestReceipt>> result;
+};
+
+}  // namespace
+
+struct KafkaSource::State {
+  KafkaConfig config;
+  Ingestor& ingestor;
+  const EventLog& log;
+  const Clock& clock;
+  Counter& consumed_counter;
+  Counter& dead_letter_counter;
+  Counter& pause_counter;
+
+  mutable std::mutex mutex;  // guards stats and the thread flags
+  std::condition_variable wake;
+  OwnerThread thread;
+  KafkaSourceStats stats;
+  bool broker_down = false;   // consumer thread (via the error callback) under mutex
+  bool ever_connected = false;
+
+  State(KafkaConfig c, Ingestor& i, const EventLog& l, const Clock& k, MetricsRegistry& m)
+      : config(std::move(c)),
+        ingestor(i),
+        log(l),
+        clock(k),
+        consumed_counter(m.counter("shoppulse_kafka_source_messages_total", "Messages read from the Kafka topic")),
+        dead_letter_counter(m.counter("shoppulse_kafka_source_dead_letters_total",
+                                      "Malformed messages sent to the dead-letter topic")),
+        pause_counter(m.counter("shoppulse_kafka_source_pauses_total",
+                                "Times the partitions were paused because ingest was full")) {
+    m.gauge("shoppulse_kafka_source_lag", "Messages behind the ends of the consumed partitions", [this] {
+      std::lock_guard lock(mutex);
+      return double(stats.lag);
+    });
+    m.gauge("shoppulse_kafka_source_up", "1 while the Kafka source is consuming from a reachable broker", [this] {
+      std::lock_guard lock(mutex);
+      return stats.state == "running" || stats.state == "paused" ? 1.0 : 0.0;
+    });
+  }
+
+  void set_state(const char* s) {
+    std::lock_guard lock(mutex);
+    stats.state = s;
+  }
+
+  void record_error(std::string error, bool down) {
+    std::lock_guard lock(mutex);
+    stats.failures++;
+    if (down) {
+      broker_down = true;
+      stats.state = "disconnected";
+    }
+    if (stats.last_error != error) kLog.warn("Kafka source error", {{"error", error}});
+    stats.last_error = std::move(error);
+  }
+
+  void mark_up() {
+    std::lock_guard lock(mutex);
+    if (broker_down) {
+      broker_down = false;
+      stats.restarts++;
+      kLog.info("Kafka broker reachable again", {{"servers", config.servers}});
+    }
+    if (stats.state != "paused") stats.state = "running";
+  }
+
+  bool stopping() const {
+    std::lock_guard lock(mutex);
+    return thread.stop_requested();
+  }
+
+  // Waits up to ms, or less when stop is requested; returns true when stopping.
+  bool pause_for(std::int64_t ms) {
+    std::unique_lock lock(mutex);
+    wake.wait_for(lock, std::chrono::milliseconds(ms), [&] { return thread.stop_requested(); });
+    return thread.stop_requested();
+  }
+
+  static void on_error(rd_kafka_t*, int err, const char* reason, void* opaque) {
+    auto* self = static_cast<State*>(opaque);
+    const auto code = static_cast<rd_kafka_resp_err_t>(err);
+    const bool down = code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || code == RD_KAFKA_RESP_ERR__TRANSPORT ||
+                      code == RD_KAFKA_RESP_ERR__RESOLVE;
+    self->record_error(std::string(rd_kafka_err2name(code)) + ": " + reason, down);
+  }
+
+  std::int64_t backoff_after(std::int64_t current) const {
+    return std::min(current * 2, std::max<std::int64_t>(config.max_backoff_ms, kFirstBackoffMs));
+  }
+
+  Result<kafka::Handle> make_client(rd_kafka_type_t type) {
+    std::vector<std::pair<std::string, std::string>> settings{
+        {"bootstrap.servers", config.servers},
+        {"reconnect.backoff.ms", std::to_string(kFirstBackoffMs)},
+        {"reconnect.backoff.max.ms", std::to_string(std::max<std::int64_t>(config.max_backoff_ms, kFirstBackoffMs))},
+    };
+    if (type == RD_KAFKA_CONSUMER) {
+      settings.insert(settings.end(), {{"group.id", config.group},
+                                       {"enable.auto.commit", "false"},
+                                       {"enable.auto.offset.store", "false"},
+                                       {"auto.offset.reset", "earliest"},
+                                       {"enable.partition.eof", "false"}});
+    } else {
+      settings.insert(settings.end(), {{"enable.idempotence", "true"}, {"acks", "all"}, {"linger.ms", "5"}});
+    }
+    return kafka::make_handle(type, settings, this, &State::on_error);
+  }
+
+  // Consumer thread: partition count of the topic, or an error text.
+  Result<std::int32_t> partition_count(rd_kafka_t* rk) {
+    kafka::TopicHandle topic(rd_kafka_topic_new(rk, config.topic.c_str(), nullptr));
+    const rd_kafka_metadata_t* md = nullptr;
+    const rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, topic.get(), &md, kMetadataTimeoutMs);
+    if (err) return make_error(Errc::unavailable, std::string("metadata: ") + rd_kafka_err2str(err));
+    std::int32_t count = 0;
+    std::string topic_error;
+    for (int i = 0; i < md->topic_cnt; ++i) {
+      if (config.topic != md->topics[i].topic) continue;
+      if (md->topics[i].err) topic_error = rd_kafka_err2str(md->topics[i].err);
+      count = md->topics[i].partition_cnt;
+    }
+    rd_kafka_metadata_destroy(md);
+    if (!topic_error.empty() || count == 0)
+      return make_error(Errc::unavailable, "topic " + config.topic + ": " +
+                                               (topic_error.empty() ? "no partitions" : topic_error));
+    return count;
+  }
+
+  // Consumer thread: hands a batch to ingest and waits for it to be durable;
+  // pauses the partitions while ingest is full. False when stopping first.
+  bool hand_off(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* assignment, std::vector<RawEvent>& events,
+                std::vector<SourceOffset>& offsets) {
+    std::int64_t backoff_ms = 10;
+    bool paused = false;
+    for (;;) {
+      auto handoff = std::make_shared<Handoff>();
+      std::vector<RawEvent> copy = events;  // submit reads it; kept for a retry
+      auto submitted = ingestor.submit(
+          std::move(copy),
+          [handoff](Result<IngestReceipt> r) {
+            std::lock_guard lock(handoff->mutex);
+            handoff->result.emplace(std::move(r));
+            handoff->done.notify_all();
+          },
+          offsets);
+      if (submitted) {
+        std::unique_lock lock(handoff->mutex);
+        // Ingest that does not take the batch soon is full behind it: the
+        // partitions pause, so librdkafka stops fetching, until it is taken.
+        while (!handoff->done.wait_for(lock, std::chrono::milliseconds(kIngestPatienceMs),
+                                       [&] { return handoff->result.has_value(); })) {
+          if (!paused) {
+            rd_kafka_pause_partitions(rk, assignment);
+            paused = true;
+            note_pause();
+          }
+        }
+        if (handoff->result->ok()) {
+          if (paused) {
+            rd_kafka_resume_partitions(rk, assignment);
+            set_state("running");
+          }
+          std::lock_guard stats_lock(mutex);
+          stats.appended += handoff->result->value().accepted;
+          stats.duplicates += handoff->result->value().duplicates;
+          return true;
+        }
+        record_error("ingest: " + handoff->result->error().detail, false);
+      } else if (submitted.error().code == Errc::overloaded) {
+        if (!paused) {
+          rd_kafka_pause_partitions(rk, assignment);
+          paused = true;
+          note_pause();
+        }
+      } else {
+        record_error("ingest: " + submitted.error().detail, false);
+      }
+      if (pause_for(backoff_ms)) return false;
+      backoff_ms = backoff_after(backoff_ms);
+    }
+  }
+
+  void note_pause() {
+    pause_counter.add();
+    std::lock_guard lock(mutex);
+    stats.pauses++;
+    stats.state = "paused";
+  }
+
+  void update_lag(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* assignment) {
+    if (rd_kafka_position(rk, assignment) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+    std::uint64_t lag = 0;
+    for (int i = 0; i < assignment->cnt; ++i) {
+      std::int64_t low = 0, high = 0;
+      if (rd_kafka_get_watermark_offsets(rk, config.topic.c_str(), assignment->elems[i].partition, &low, &high))
+        continue;
+      const std::int64_t pos = assignment->elems[i].offset;
+      if (high >= 0 && pos >= 0 && high > pos) lag += std::uint64_t(high - pos);
+    }
+    std::lock_guard lock(mutex);
+    stats.lag = lag;
+  }
+
+  // One connection: assigns the partitions at their stored offsets, then
+  // consumes until stopped or until an error asks for a reconnect.
+  void consume(rd_kafka_t* consumer, rd_kafka_t* producer, std::int32_t partitions) {
+    auto stored = log.load_source_offsets();
+    if (!stored) {
+      record_error("read stored offsets: " + stored.error().detail, false);
+      return;
+    }
+    std::map<std::string, std::int64_t> by_name;
+    for (const SourceOffset& o : *stored) by_name[o.source] = o.next_offset;
+    kafka::PartitionList assignment(rd_kafka_topic_partition_list_new(partitions));
+    for (std::int32_t p = 0; p < partitions; ++p) {
+      auto* tp = rd_kafka_topic_partition_list_add(assignment.get(), config.topic.c_str(), p);
+      const auto it = by_name.find(offset_name(config.topic, p));
+      tp->offset = it != by_name.end() ? it->second : RD_KAFKA_OFFSET_INVALID;  // committed, else earliest
+    }
+    if (const auto err = rd_kafka_assign(consumer, assignment.get())) {
+      record_error(std::string("assign: ") + rd_kafka_err2str(err), false);
+      return;
+    }
+    {
+      std::lock_guard lock(mutex);
+      stats.partitions = std::uint32_t(partitions);
+      if (ever_connected) stats.restarts++;
+      ever_connected = true;
+      broker_down = false;
+      stats.state = "running";
+    }
+    kLog.info("consuming", {{"topic", config.topic}, {"partitions", std::to_string(partitions)}});
+
+    ParseOptions parse_options;
+    parse_options.max_future_ms = config.max_future_ms;
+    std::vector<RawEvent> events;
+    std::map<std::int32_t, std::int64_t> next;  // partition -> next offset, this batch
+    std::uint64_t dead = 0;
+    TimestampMs last_lag = 0;
+    TimestampMs last_probe = 0;
+    while (!stopping()) {
+      events.clear();
+      next.clear();
+      dead = 0;
+      std::size_t messages = 0;
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(config.batch_max_wait_ms);
+      parse_options.now_ms = clock.now_ms();
+      while (messages < config.batch_max_messages) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) break;
+        kafka::Message m(rd_kafka_consumer_poll(consumer, int(left.count())));
+        if (!m) break;
+        if (m->err) {
+          if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            record_error(std::string(rd_kafka_err2name(m->err)) + ": " + rd_kafka_message_errstr(m.get()), false);
+          continue;
+        }
+        ++messages;
+        next[m->partition] = m->offset + 1;
+        const std::string_view payload(static_cast<const char*>(m->payload), m->len);
+        auto parsed = parse_events(payload, BodyFormat::json, parse_options);
+        if (!parsed || parsed->empty()) {
+          const std::string reason = parsed ? std::string("no event in the message")
+                                             : (parsed.error().field.empty() ? "" : parsed.error().field + ": ") +
+                                                   parsed.error().detail;
+          if (!dead_letter(producer, m.get(), reason)) return;
+          ++dead;
+          continue;
+        }
+        const std::size_t n = parsed->size();
+        for (std::size_t i = 0; i < n; ++i) {
+          RawEvent& e = (*parsed)[i];
+          // Without its own id, an event is named by where it was read,
+          // so a re-delivery is a duplicate.
+          if (e.event_id.empty()) {
+            e.event_id = config.topic + "/" + std::to_string(m->partition) + "/" + std::to_string(m->offset);
+            if (n > 1) e.event_id += "/" + std::to_string(i);
+          }
+          events.push_back(std::move(e));
+        }
+      }
+      if (messages) mark_up();
+      if (dead) {
+        // Dead letters are delivered before the offsets past them are stored.
+        if (rd_kafka_flush(producer, int(std::max<std::int64_t>(config.max_backoff_ms, 1000))) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR) {
+          record_error("dead-letter topic: flush timed out", false);
+          return;  // reconnect; the messages are read again from the stored offsets
+        }
+        dead_letter_counter.add(dead);
+        std::lock_guard lock(mutex);
+        stats.dead_lettered += dead;
+      }
+      if (messages) {
+        consumed_counter.add(messages);
+        {
+          std::lock_guard lock(mutex);
+          stats.consumed += messages;
+        }
+        std::vector<SourceOffset> offsets;
+        for (const auto& [p, o] : next) offsets.push_back({offset_name(config.topic, p), o});
+        if (!hand_off(consumer, assignment.get(), events, offsets)) return;
+        // Also committed to the group, for lag tools; the log's copy counts.
+        kafka::PartitionList commit(rd_kafka_topic_partition_list_new(int(next.size())));
+        for (const auto& [p, o] : next) rd_kafka_topic_partition_list_add(commit.get(), config.topic.c_str(), p)->offset = o;
+        rd_kafka_commit(consumer, commit.get(), 1);
+      }
+      rd_kafka_poll(producer, 0);
+      const TimestampMs now = clock.now_ms();
+      if (now - last_lag >= kLagIntervalMs) {
+        update_lag(consumer, assignment.get());
+        last_lag = now;
+      }
+      bool down = false;
+      {
+        std::lock_guard lock(mutex);
+        down = broker_down;
+      }
+      if (down && !messages && now - last_probe >= kLagIntervalMs) {
+        // Nothing arrives while the broker is down; ask it directly whether it is back.
+        last_probe = now;
+        std::int64_t low = 0, high = 0;
+        if (rd_kafka_query_watermark_offsets(consumer, config.topic.c_str(), 0, &low, &high, 1000) ==
+            RD_KAFKA_RESP_ERR_NO_ERROR)
+          mark_up();
+      }
+    }
+  }
+
+  // Consumer thread: sends one malformed message to the dead-letter topic.
+  bool dead_letter(rd_kafka_t* producer, const rd_kafka_message_t* m, const std::string& reason) {
+    const std::string partition = std::to_string(m->partition);
+    const std::string offset = std::to_string(m->offset);
+    std::int64_t backoff_ms = 10;
+    for (;;) {
+      const rd_kafka_resp_err_t err = rd_kafka_producev(
+          producer, RD_KAFKA_V_TOPIC(config.dead_letter_topic.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+          RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
+          RD_KAFKA_V_HEADER("reason", reason.data(), ssize_t(reason.size())),
+          RD_KAFKA_V_HEADER("source.topic", config.topic.data(), ssize_t(config.topic.size())),
+          RD_KAFKA_V_HEADER("source.partition", partition.data(), ssize_t(partition.size())),
+          RD_KAFKA_V_HEADER("source.offset", offset.data(), ssize_t(offset.size())), RD_KAFKA_V_END);
+      if (!err) return true;
+      if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        record_error(std::string("dead-letter topic: ") + rd_kafka_err2str(err), false);
+        return false;
+      }
+      rd_kafka_poll(producer, 100);
+      if (pause_for(backoff_ms)) return false;
+      backoff_ms = backoff_after(backoff_ms);
+    }
+  }
+
+  void run() {
+    std::int64_t backoff_ms = kFirstBackoffMs;
+    while (!stopping()) {
+      set_state("connecting");
+      auto consumer = make_client(RD_KAFKA_CONSUMER);
+      auto producer = make_client(RD_KAFKA_PRODUCER);
+      if (!consumer || !producer) {
+        record_error((consumer ? producer.error() : consumer.error()).detail, true);
+        return;  // a configuration error does not heal by retrying
+      }
+      auto partitions = partition_count(consumer->get());
+      if (!partitions) {
+        record_error(partitions.error().detail, true);
+        kafka::close_consumer(consumer->get());
+        if (pause_for(backoff_ms)) break;
+        backoff_ms = backoff_after(backoff_ms);
+        continue;
+      }
+      backoff_ms = kFirstBackoffMs;
+      consume(consumer->get(), producer->get(), *partitions);
+      rd_kafka_flush(producer->get(), 1000);
+      kafka::close_consumer(consumer->get());
+      if (!stopping() && pause_for(backoff_ms)) break;
+    }
+  }
+};
+
+KafkaSource::KafkaSource(KafkaConfig config, Ingestor& ingestor, const EventLog& log, const Clock& clock,
+                         MetricsRegistry& metrics)
+    : state_(std::make_unique<State>(std::move(config), ingestor, log, clock, metrics)) {}
+
+KafkaSource::~KafkaSource() { stop(); }
+
+void KafkaSource::start() {
+  State& s = *state_;
+  s.thread.start(s.mutex, [&s] { s.run(); });
+}
+
+void KafkaSource::stop() {
+  State& s = *state_;
+  s.thread.stop(s.mutex, s.wake, [&s] { s.stats.state = "stopped"; });
+}
+
+KafkaSourceStats KafkaSource::stats() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->stats;
+}
+
+std::string KafkaSource::offset_name(std::string_view topic, std::int32_t partition) {
+  std::string name = "kafka/";
+  name += topic;
+  name += '/';
+  name += std::to_string(partition);
+  return name;
+}
+
+}  // namespace shoppulse
