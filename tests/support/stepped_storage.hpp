@@ -82,6 +82,11 @@ class SteppedStorage final : public Storage {
     return {};
   }
   Result<std::vector<DictionaryEntry>> load_dictionary() const override { return inner_.load_dictionary(); }
+  Result<std::vector<SourceOffset>> load_source_offsets() const override { return inner_.load_source_offsets(); }
+  std::uint64_t incarnation() const override { return inner_.incarnation(); }
+  bool still_names_same_event(std::uint64_t incarnation, Sequence sequence) const override {
+    return inner_.still_names_same_event(incarnation, sequence);
+  }
   EventLogStats stats() const override { return inner_.stats(); }
   Result<std::uint64_t> apply_retention(TimestampMs now, std::int64_t max_age_ms, std::uint64_t max_bytes) override {
     return inner_.apply_retention(now, max_age_ms, max_bytes);
