@@ -308,6 +308,8 @@ TEST_CASE("Periodic checkpoints in the background land in the store; stop writes
   auto restored = Recommender::restore(RecommenderConfig{}, cp.value()->bytes);
   REQUIRE(restored);
   CHECK(restored.value().checkpoint() == replay.checkpoint());
+}
+
 namespace {
 // Queues a query that reports the applied sequence it saw.
 std::future<Sequence> ask_applied(RecommendRunner& runner) {
