@@ -1408,9 +1408,23 @@ std::vector<Recommendation> Recommender::trending(std::size_t limit, Id category
   // Growth measured in standard deviations of a Poisson count, so one extra
   // view of a new item does not outrank a real surge; rising by at least one
   // view's weight.
+  if (limit == 0) return out;
+  // Most recent items have a score above 0: keep only the best `limit` in a
+  // heap whose front is the worst of them, instead of collecting them all.
+  out.reserve(limit + 1);
   s.for_each_recent([&](const RecentItem& r) {
     if (category != kNoId && r.category != category) return;
-    if (const double ts = s.trend_score(r.hours); ts > 0) out.push_back({r.id, ts, {ReasonKind::trending, kNoId}});
+    const double ts = s.trend_score(r.hours);
+    if (ts <= 0) return;
+    const Recommendation rec{r.id, ts, {ReasonKind::trending, kNoId}};
+    if (out.size() == limit) {
+      if (!better(rec, out.front())) return;
+      std::pop_heap(out.begin(), out.end(), better);
+      out.back() = rec;
+    } else {
+      out.push_back(rec);
+    }
+    std::push_heap(out.begin(), out.end(), better);
   });
   keep_top(out, limit);
   return out;

@@ -163,19 +163,19 @@ void check_against(const Recommender& r, const Oracle& o) {
 
 TEST_CASE("Popular, category and trending answers equal a brute-force recomputation, under eviction",
           "[recommend][oracle]") {
-  const std::uint64_t seed = GENERATE(1u, 2u, 3u);
+  const std::uint64_t seed = GENERATE(1u, 2u);
   // A slow clock (minutes apart: hours roll every few dozen events) and a
   // fast one (seconds apart), both with a catalogue far beyond the bound.
   const TimestampMs gap = GENERATE(TimestampMs{1500}, TimestampMs{90000});
   RecommenderConfig config;
   config.max_items = 400;
   config.max_users = 150;
-  const std::vector<Event> events = workload(seed, 12000, 5000, gap);
+  const std::vector<Event> events = workload(seed, 8000, 5000, gap);
   Recommender r(config);
   Oracle o(config);
   std::span<const Event> all(events);
-  for (std::size_t i = 0; i < events.size(); i += 613) {
-    const auto part = all.subspan(i, std::min<std::size_t>(613, events.size() - i));
+  for (std::size_t i = 0; i < events.size(); i += 997) {
+    const auto part = all.subspan(i, std::min<std::size_t>(997, events.size() - i));
     r.apply(part);
     for (const Event& e : part) o.apply(e);
     INFO("after " << i + part.size() << " events");
@@ -223,17 +223,17 @@ TEST_CASE("Memory is bounded by the configuration: a model at its bounds stops g
   config.max_users = 200;
   config.propensity.max_users = 200;
   config.propensity.max_pending = 1000;
-  const std::vector<Event> events = workload(11, 60000, 20000, 1500);
+  const std::vector<Event> events = workload(11, 30000, 20000, 1500);
   std::span<const Event> all(events);
   Recommender r(config);
   const std::size_t empty = r.approximate_memory_bytes();
-  r.apply(all.subspan(0, 20000));
+  r.apply(all.subspan(0, 10000));
   const std::size_t at_bounds = r.approximate_memory_bytes();
   CHECK(at_bounds > empty);
   CHECK(r.stats().items == config.max_items);
-  r.apply(all.subspan(20000));
+  r.apply(all.subspan(10000));
   const std::size_t later = r.approximate_memory_bytes();
-  CHECK(r.stats().evicted_items > 10000);
+  CHECK(r.stats().evicted_items > 5000);
   // Evicted states are recycled with their vectors: three times the events,
   // (almost) no more memory.
   CHECK(later < at_bounds + at_bounds / 5);

@@ -45,7 +45,7 @@ struct RecommenderConfig {
   double popularity_damping = 0.5;       // similarity = co / (pop_i * pop_j)^damping; 0.5 = cosine
   double similarity_shrinkage = 1.0;     // added to the denominator so rare pairs count less; unitless
   // Items and users tracked; the least recently seen are evicted beyond these.
-  // With the other defaults the model then holds ~150 MiB on real-shaped data
+  // With the other defaults the model then holds ~210 MiB on real-shaped data
   // (bench/README.md).
   std::size_t max_items = 200000;        // items tracked; least recently seen are evicted beyond this
   std::size_t max_users = 100000;        // users tracked; least recently seen are evicted beyond this
