@@ -529,18 +529,19 @@ class ApiHandler final : public Handler {
     w.field("checkpoint_pause_ms", rs.checkpoint_pause_ms);
     w.field("items", model.items).field("users", model.users).field("neighbour_entries", model.neighbour_entries);
     w.end_object();
-    // Heap bytes by component (capacities), beside the process RSS. The
-    // recommender does not report its own yet: it is in unattributed_bytes,
-    // with thread stacks, code and the allocator's free lists.
+    // Heap bytes by component (capacities), beside the process RSS; thread
+    // stacks, code and the allocator's free lists are unattributed.
     const WindowMemory& wm = f.engine.memory;
     const std::uint64_t dictionary_bytes = ctx_.dictionary.memory_bytes();
+    const std::uint64_t recommender_bytes = ctx_.recommend.latest()->memory_bytes;
     const std::uint64_t attributed = dictionary_bytes + wm.windows + wm.user_profiles + wm.filter_buffer +
-                                     f.event_log.memtable_bytes + f.event_log.block_cache_bytes +
+                                     recommender_bytes + f.event_log.memtable_bytes + f.event_log.block_cache_bytes +
                                      f.event_log.table_readers_bytes;
     w.key("memory").begin_object().field("rss_bytes", f.rss_bytes);
     w.key("components").begin_object();
     w.field("dictionary", dictionary_bytes).field("windows", std::uint64_t{wm.windows});
     w.field("user_profiles", std::uint64_t{wm.user_profiles}).field("filter_buffer", std::uint64_t{wm.filter_buffer});
+    w.field("recommender", recommender_bytes);
     w.field("rocksdb_memtables", f.event_log.memtable_bytes).field("rocksdb_block_cache", f.event_log.block_cache_bytes);
     w.field("rocksdb_table_readers", f.event_log.table_readers_bytes);
     w.end_object();

@@ -323,6 +323,7 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
   memory_gauge("windows", [&s] { return double(s.engine->stats().memory.windows); });
   memory_gauge("user_profiles", [&s] { return double(s.engine->stats().memory.user_profiles); });
   memory_gauge("filter_buffer", [&s] { return double(s.engine->stats().memory.filter_buffer); });
+  memory_gauge("recommender", [&s] { return double(s.recommend->latest()->memory_bytes); });
   memory_gauge("rocksdb_memtables", [&s] { return double(s.storage->stats().memtable_bytes); });
   memory_gauge("rocksdb_block_cache", [&s] { return double(s.storage->stats().block_cache_bytes); });
   memory_gauge("rocksdb_table_readers", [&s] { return double(s.storage->stats().table_readers_bytes); });
