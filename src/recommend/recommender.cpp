@@ -1046,7 +1046,11 @@ namespace {
 
 // Bumped when the layout below changes; restore() refuses other formats.
 constexpr std::uint8_t kCheckpointFormat = 2;
-constexpr Id kMaxCheckpointId = Id{1} << 30;
+// Ids index slot arrays of 4 bytes: a checkpoint naming a larger id (which
+// only a damaged one with a valid checksum can) is refused rather than
+// sizing arrays of gigabytes. 2^27 ids is far beyond what a dictionary of
+// ~60 bytes per id holds in this process's memory.
+constexpr Id kMaxCheckpointId = Id{1} << 27;
 
 // The settings that shape the learned state. Query-time settings (blend
 // weights, candidate and neighbour counts, interest half-life) are left out,
