@@ -388,8 +388,11 @@ Result<void> Application::on_snapshot(SnapshotCallback callback) {
 }
 
 bool Application::ready() const {
-  const std::string state = state_->engine->stats().state;
-  return state == "running" || state == "paused";
+  // The same rule as GET /api/ready: both derived states have caught up with
+  // the log after the start, and the engine runs.
+  const EngineStats windows = state_->engine->stats();
+  const RecommendRunnerStats recommender = state_->recommend->stats();
+  return windows.caught_up && recommender.caught_up && (windows.state == "running" || windows.state == "paused");
 }
 
 std::uint16_t Application::port() const noexcept { return state_->http ? state_->http->port() : 0; }

@@ -47,7 +47,8 @@ class Application {
   using SnapshotCallback = std::function<void(const std::shared_ptr<const WindowSnapshot>&)>;
   Result<void> on_snapshot(SnapshotCallback callback);
 
-  // True once the engine has replayed the log and applies live events.
+  // True once the windows and the recommender have caught up with the log
+  // after the start and the engine runs (the rule of GET /api/ready); any thread.
   bool ready() const;
   Ingestor& ingestor() noexcept;
   EngineRunner& engine() noexcept;
