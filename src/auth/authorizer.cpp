@@ -42,7 +42,7 @@ bool is_ip_literal(const std::string& name) {
 unsigned required_scope(std::string_view method, std::string_view path, bool websocket, bool open_metrics) {
   if (websocket) return kScopeRead;
   if (method == "OPTIONS") return kScopeNone;
-  if (path == "/api/health") return kScopeNone;
+  if (path == "/api/health" || path == "/api/ready") return kScopeNone;  // probes carry no key
   if (path == "/metrics") return open_metrics ? kScopeNone : kScopeRead;
   if (!starts_with(path, "/api/")) return kScopeNone;  // dashboard, docs, /openapi.json, service info
   const bool reads = method == "GET" || method == "HEAD";

@@ -51,6 +51,7 @@ AuthConfig required() {
 
 TEST_CASE("routes need the documented scope", "[auth]") {
   CHECK(required_scope("GET", "/api/health", false, false) == kScopeNone);
+  CHECK(required_scope("GET", "/api/ready", false, false) == kScopeNone);
   CHECK(required_scope("GET", "/", false, false) == kScopeNone);
   CHECK(required_scope("GET", "/openapi.json", false, false) == kScopeNone);
   CHECK(required_scope("GET", "/metrics", false, false) == kScopeRead);

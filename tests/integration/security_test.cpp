@@ -102,6 +102,7 @@ std::vector<Route> all_routes() {
       {"GET", "/api/system/status", "", "", "read", 200},
       {"GET", "/api/system/logs", "", "", "admin", 200},
       {"GET", "/api/analytics/real-time", "", "", "read", 200},
+      {"GET", "/api/analytics/trends", "", "", "read", 200},
       {"GET", "/api/analytics/user/nobody", "", "", "read", 404},
       {"GET", "/api/analytics/propensity", "", "", "read", 200},
       {"GET", "/api/products/popular", "", "", "read", 200},
