@@ -104,6 +104,18 @@ after(async () => {
 
 test('a page on another origin can neither read nor write', async () => {
   const page = await browser.newPage();
+  // Every request the foreign page sends to the server, until it has its
+  // answer or its failure: the beacon is not awaited by the page itself.
+  const inFlight = new Set();
+  const seen = [];
+  const settle = (r) => inFlight.delete(r);
+  page.on('request', (r) => {
+    if (!r.url().startsWith(base)) return;
+    inFlight.add(r);
+    seen.push(r.method() + ' ' + new URL(r.url()).pathname);
+  });
+  page.on('requestfinished', settle);
+  page.on('requestfailed', settle);
   await page.goto(evilOrigin + '/');
   const outcome = await page.evaluate(async (base) => {
     const r = {};
@@ -151,7 +163,9 @@ test('a page on another origin can neither read nor write', async () => {
   ]);
   assert.ok([403, 415].includes(nav.status()), 'form post status ' + nav.status());
   // Nothing arrived and nothing stopped.
-  await sleep(500); // let any in-flight beacon land before looking
+  await until('the foreign page\'s requests to be answered', () => inFlight.size === 0);
+  // The beacon was among them (so the wait above covered it).
+  assert.ok(seen.filter((r) => r === 'POST /api/events').length >= 2, 'requests seen: ' + seen.join(', '));
   for (const u of ['evil-1', 'evil-2', 'evil-3']) assert.equal((await api('/api/analytics/user/' + u)).status, 404, u);
   assert.equal((await api('/api/system/status')).json.components.stream_processor.state, 'running');
   await page.close();
