@@ -572,12 +572,19 @@ test('the kiosk form fills the screen without controls and rotates its views', a
   assert.equal(await visible('.tools .lang'), 0, 'no language switch');
   assert.equal(await page.$eval('#app', (el) => getComputedStyle(el).pointerEvents), 'none', 'nothing to click');
   assert.equal(await page.evaluate(() => document.documentElement.scrollHeight <= window.innerHeight + 1 || getComputedStyle(document.body).overflow === 'hidden'), true);
+  // Every panel is on the screen: the page is scaled down to fit, not cut off.
+  const fits = () => page.waitForFunction(() => {
+    const app = document.getElementById('app');
+    return app && app.getBoundingClientRect().bottom <= window.innerHeight + 1;
+  }, null, { timeout: 20000 });
+  await fits();
   await shot(page, 'kiosk-overview');
   // 5 s per view: the 1-hour overview next, then the 24-hour one, then the system view.
   await page.waitForFunction(() => location.hash === '#/overview?range=1h', null, { timeout: 20000 });
   await page.waitForFunction(() => location.hash === '#/overview?range=24h', null, { timeout: 20000 });
   await page.waitForFunction(() => location.hash.startsWith('#/system'), null, { timeout: 20000 });
   await page.waitForSelector('[data-component]', { timeout: 20000 });
+  await fits();
   assert.equal(await visible('[data-action="start"], [data-action="stop"]'), 0, 'no start/stop buttons');
   await page.close();
 });

@@ -43,6 +43,7 @@ export function nextStep(plan: KioskPlan, s: Pick<AppState, 'view' | 'range'>): 
  */
 export function startKiosk(plan: KioskPlan, get: () => AppState, go: (s: AppState) => void): () => void {
   document.documentElement.classList.add('kiosk');
+  const stopFitting = fitToScreen(document.getElementById('app'));
   const full = () => void document.documentElement.requestFullscreen?.().catch(() => undefined);
   window.addEventListener('pointerdown', full, { once: true });
   window.addEventListener('keydown', full, { once: true });
@@ -52,5 +53,36 @@ export function startKiosk(plan: KioskPlan, get: () => AppState, go: (s: AppStat
     const cur = get();
     go({ ...cur, ...nextStep(plan, cur), filters: {}, from: undefined, to: undefined, user: undefined });
   }, plan.intervalMs);
-  return () => clearInterval(timer);
+  return () => {
+    clearInterval(timer);
+    stopFitting();
+  };
+}
+
+/** The scale that shows content of `height` whole in `viewport` (never enlarges). */
+export function fitScale(height: number, viewport: number): number {
+  if (!(height > 0) || !(viewport > 0)) return 1;
+  return Math.min(1, viewport / height);
+}
+
+/**
+ * Scales the page down, whatever view it shows, so it is seen whole on the
+ * screen: a kiosk has no one to scroll. Transforms do not change layout, so
+ * measuring the content again after a change cannot loop.
+ */
+function fitToScreen(app: HTMLElement | null): () => void {
+  if (!app) return () => undefined;
+  const fit = () => {
+    const scale = fitScale(app.scrollHeight, window.innerHeight);
+    app.style.transformOrigin = 'top center';
+    app.style.transform = scale < 1 ? `scale(${scale})` : '';
+  };
+  const observer = new ResizeObserver(fit);
+  observer.observe(app);
+  window.addEventListener('resize', fit);
+  fit();
+  return () => {
+    observer.disconnect();
+    window.removeEventListener('resize', fit);
+  };
 }

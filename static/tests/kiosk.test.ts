@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { KIOSK_DEFAULT_SECONDS, kioskPlan, nextStep } from '../src/kiosk';
+import { KIOSK_DEFAULT_SECONDS, kioskPlan, nextStep, fitScale } from '../src/kiosk';
 
 describe('kiosk form', () => {
   it('is off without the kiosk parameter', () => {
@@ -26,5 +26,18 @@ describe('kiosk form', () => {
   it('starts from the first step when the current view is not in the plan', () => {
     const plan = kioskPlan('?kiosk')!;
     expect(nextStep(plan, { view: 'users', range: '15m' })).toEqual(plan.steps[0]);
+  });
+});
+
+describe('fitScale', () => {
+  it('shrinks content taller than the screen to the screen, never enlarges', () => {
+    expect(fitScale(2160, 1080)).toBe(0.5);
+    expect(fitScale(900, 1080)).toBe(1);
+    expect(fitScale(1080, 1080)).toBe(1);
+  });
+  it('leaves the page as it is when nothing is measured yet', () => {
+    expect(fitScale(0, 1080)).toBe(1);
+    expect(fitScale(Number.NaN, 1080)).toBe(1);
+    expect(fitScale(2000, 0)).toBe(1);
   });
 });
