@@ -9,6 +9,7 @@
 
 #include "background_checkpoint.hpp"
 #include "log_order.hpp"
+#include "shoppulse/core/checkpoint_restore.hpp"
 #include "shoppulse/core/log.hpp"
 #include "shoppulse/core/owner_thread.hpp"
 #include "shoppulse/core/task_queue.hpp"
@@ -163,52 +164,25 @@ struct RecommendRunner::State {
   }
 
   // The latest checkpoint when it decodes under this configuration, else
-  // empty. Decoded on a decoder thread of its own while this thread answers queued
-  // queries from an empty Recommender; the decoder thread owns what it decodes until
-  // it hands it over under the mutex.
+  // empty. Decoded on a thread of its own while this thread answers queued
+  // queries from an empty Recommender.
   Recommender restore() {
     set_state("restoring");
-    std::optional<Recommender> loaded;
-    bool decoded = false;  // guarded by mutex
-    std::thread decoder([&] {
-      std::optional<Recommender> out;
-      try {
-        auto cp = checkpoints.get_checkpoint(kCheckpointName);
-        if (!cp) {
-          kLog.warn("checkpoint read failed, replaying the whole log", {{"detail", cp.error().detail}});
-        } else if (*cp) {
-          auto restored = Recommender::restore(recommender_config, (*cp)->bytes);
-          if (restored) out.emplace(std::move(restored).value());
-          else kLog.warn("checkpoint unusable, replaying the whole log", {{"detail", restored.error().detail}});
-        }
-      } catch (const std::exception& e) {
-        kLog.warn("checkpoint unusable, replaying the whole log", {{"detail", e.what()}});
-        out.reset();
-      }
-      {
-        std::lock_guard lock(mutex);
-        loaded = std::move(out);
-        decoded = true;
-        if (loaded) stats.restored_through = loaded->applied_through();
-      }
-      wake.notify_all();
-    });
+    const Recommender stand_in(recommender_config);
+    std::optional<Recommender> loaded = decode_while_serving<Recommender>(
+        mutex, wake, queued_tasks,
+        [&] {
+          return read_checkpoint<Recommender>(checkpoints, kCheckpointName, kLog, [&](std::string_view bytes) {
+            return Recommender::restore(recommender_config, bytes);
+          });
+        },
+        [&] { run_queries(stand_in); });
+    if (!loaded) return Recommender(recommender_config);
     {
-      const Recommender stand_in(recommender_config);
-      std::uint64_t served = ~std::uint64_t{0};
-      std::unique_lock lock(mutex);
-      for (;;) {
-        wake.wait(lock, [&] { return decoded || queued_tasks != served; });
-        if (decoded) break;
-        served = queued_tasks;
-        lock.unlock();
-        run_queries(stand_in);
-        lock.lock();
-      }
+      std::lock_guard lock(mutex);
+      stats.restored_through = loaded->applied_through();
     }
-    decoder.join();
-    if (loaded) return std::move(*loaded);
-    return Recommender(recommender_config);
+    return std::move(*loaded);
   }
 
   // Waits for the background checkpoint in flight, if any.

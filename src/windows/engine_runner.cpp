@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "shoppulse/core/checkpoint_restore.hpp"
 #include "shoppulse/core/log.hpp"
 #include "shoppulse/core/owner_thread.hpp"
 #include "shoppulse/core/task_queue.hpp"
@@ -122,49 +123,19 @@ struct EngineRunner::State {
 
   void run_queries(const WindowEngine& engine) { queries.run_all(engine); }
 
-  // The latest usable checkpoint, decoded on a decoder thread of its own while this
+  // The latest usable checkpoint, decoded on a thread of its own while this
   // thread answers queued queries from an empty engine (decoding a large
-  // checkpoint takes seconds). The decoder thread owns what it decodes until it hands
-  // it over under the mutex.
+  // checkpoint takes seconds).
   std::optional<WindowEngine> load_checkpoint() {
-    std::optional<WindowEngine> loaded;
-    bool decoded = false;  // guarded by mutex
-    std::thread decoder([&] {
-      std::optional<WindowEngine> out;
-      try {
-        auto cp = checkpoints.get_checkpoint(kCheckpointName);
-        if (!cp) {
-          kLog.warn("checkpoint read failed, replaying the whole log", {{"detail", cp.error().detail}});
-        } else if (*cp) {
-          auto restored = WindowEngine::restore(window_config, (*cp)->bytes);
-          if (restored) out.emplace(std::move(restored).value());
-          else kLog.warn("checkpoint unusable, replaying the whole log", {{"detail", restored.error().detail}});
-        }
-      } catch (const std::exception& e) {
-        kLog.warn("checkpoint unusable, replaying the whole log", {{"detail", e.what()}});
-        out.reset();
-      }
-      {
-        std::lock_guard lock(mutex);
-        loaded = std::move(out);
-        decoded = true;
-      }
-      wake.notify_all();
-    });
     const WindowEngine stand_in(window_config);
-    std::uint64_t served = ~std::uint64_t{0};
-    std::unique_lock lock(mutex);
-    for (;;) {
-      wake.wait(lock, [&] { return decoded || queued_tasks != served; });
-      if (decoded) break;
-      served = queued_tasks;
-      lock.unlock();
-      run_queries(stand_in);
-      lock.lock();
-    }
-    lock.unlock();
-    decoder.join();
-    return loaded;
+    return decode_while_serving<WindowEngine>(
+        mutex, wake, queued_tasks,
+        [&] {
+          return read_checkpoint<WindowEngine>(checkpoints, kCheckpointName, kLog, [&](std::string_view bytes) {
+            return WindowEngine::restore(window_config, bytes);
+          });
+        },
+        [&] { run_queries(stand_in); });
   }
 
   WindowEngine restore() {
