@@ -15,6 +15,7 @@
 
 #include "commands.hpp"
 #include "shoppulse/app/application.hpp"
+#include "support/eventually.hpp"
 
 namespace {
 
@@ -189,9 +190,7 @@ TEST_CASE("the application reports ready once the windows and the recommender ha
   inbox.wait_through(receipt.value().last_sequence);
   // The engine has applied a live batch; the recommender reports reaching
   // the end of its start-up replay on its own thread.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (!shop.ready() && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
-  CHECK(shop.ready());
+  CHECK(testing::eventually([&] { return shop.ready(); }));
   shop.stop();
   CHECK_FALSE(shop.ready());
 }

@@ -12,6 +12,7 @@
 
 #include "background_checkpoint.hpp"
 #include "log_order.hpp"
+#include "support/eventually.hpp"
 #include "support/stepped_storage.hpp"
 
 using namespace shoppulse;
@@ -46,16 +47,7 @@ Sequence applied_through(RecommendRunner& runner) {
   return f.get();
 }
 
-// Polls until pred, or fails after 60 s (an idle machine needs milliseconds).
-template <class Pred>
-bool eventually(Pred pred) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return pred();
-}
+using testing::eventually;
 }  // namespace
 
 TEST_CASE("The recommend thread replays the log, then applies offered events", "[recommend]") {

@@ -12,6 +12,7 @@
 
 #include "shoppulse/eventlog/memory_store.hpp"
 #include "shoppulse/windows/engine_runner.hpp"
+#include "support/eventually.hpp"
 #include "support/stepped_storage.hpp"
 
 using namespace shoppulse;
@@ -65,14 +66,7 @@ void ingest(Storage& store, SpscRing<Event>& ring, const std::vector<Event>& eve
   while (done < events.size()) done += ring.push_some(std::span<const Event>(events).subspan(done));
 }
 
-bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 10s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(2ms);
-  }
-  return true;
-}
+bool wait_for(const std::function<bool()>& condition) { return testing::eventually(condition); }
 
 WindowConfig window_config() {
   WindowConfig c;
