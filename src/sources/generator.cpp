@@ -1,6 +1,6 @@
 // Generator: paces a ShopSimulator on its own thread and hands batches to the sink.
 //
-// Pacing is time-sliced against a steady clock: at each wake-up the number of
+// Pacing is time-sliced against the injected SteadyTime: at each wake-up the number of
 // events due since the run began (rate x elapsed) minus those already emitted
 // is produced, at most batch_size per hand-off; when nothing is due the thread
 // sleeps on a condition variable until the next event is due (at least
@@ -28,7 +28,7 @@
 namespace shoppulse {
 namespace {
 
-using SteadyClock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;  // its duration and time_point types
 constexpr auto kMinTick = std::chrono::milliseconds(10);
 constexpr auto kMaxSleep = std::chrono::seconds(1);
 constexpr auto kFirstBackoff = std::chrono::milliseconds(1);
@@ -42,6 +42,7 @@ struct Generator::State {
   GeneratorConfig config;
   GeneratorSink sink;
   const Clock& clock;
+  SteadyTime& time;
   ShopSimulator simulator;
 
   std::mutex lifecycle;  // serializes start() and stop()
@@ -62,14 +63,13 @@ struct Generator::State {
   std::uint64_t restarts = 0;  // guarded by mutex
   std::string last_error;      // guarded by mutex
 
-  State(GeneratorConfig c, GeneratorSink s, const Clock& k)
-      : config(std::move(c)), sink(std::move(s)), clock(k), simulator(config) {}
+  State(GeneratorConfig c, GeneratorSink s, const Clock& k, SteadyTime& t)
+      : config(std::move(c)), sink(std::move(s)), clock(k), time(t), simulator(config) {}
 
   // Waits until deadline or stop(); true when stop() was requested.
-  template <class TimePoint>
-  bool sleep_until(TimePoint deadline) {
+  bool sleep_until(SteadyTime::time_point deadline) {
     std::unique_lock lock(mutex);
-    return wake.wait_until(lock, deadline, [this] { return stop_requested; });
+    return time.wait_until(lock, wake, deadline, [this] { return stop_requested; });
   }
 
   bool stopping() {
@@ -96,7 +96,7 @@ struct Generator::State {
         return true;
       }
       batches_refused.fetch_add(1, std::memory_order_relaxed);
-      if (sleep_until(SteadyClock::now() + backoff)) {
+      if (sleep_until(time.now() + backoff)) {
         unsent = std::move(batch);
         batch.clear();
         return false;
@@ -118,7 +118,7 @@ struct Generator::State {
           ++failures;
           last_error = e.what();
         }
-        if (sleep_until(SteadyClock::now() + backoff)) return;
+        if (sleep_until(time.now() + backoff)) return;
         std::lock_guard lock(mutex);
         ++restarts;
         backoff = std::min(backoff * 2, std::chrono::milliseconds(30000));
@@ -143,11 +143,11 @@ struct Generator::State {
         std::max(static_cast<double>(batch_size), std::ceil(rate * kMaxBacklogSeconds)));
     if (last_time == kNoTime) last_time = clock.now_ms();
 
-    const SteadyClock::time_point origin = SteadyClock::now();
+    const SteadyClock::time_point origin = time.now();
     std::uint64_t emitted = 0;  // since origin, including skipped backlog
     std::vector<RawEvent> batch;
     while (true) {
-      const auto now = SteadyClock::now();
+      const auto now = time.now();
       const double elapsed = std::chrono::duration<double>(now - origin).count();
       const auto due_total = static_cast<std::uint64_t>(rate * elapsed);
       std::uint64_t due = due_total > emitted ? due_total - emitted : 0;
@@ -180,8 +180,8 @@ struct Generator::State {
   }
 };
 
-Generator::Generator(GeneratorConfig config, GeneratorSink sink, const Clock& clock)
-    : state_(std::make_unique<State>(std::move(config), std::move(sink), clock)) {}
+Generator::Generator(GeneratorConfig config, GeneratorSink sink, const Clock& clock, SteadyTime& time)
+    : state_(std::make_unique<State>(std::move(config), std::move(sink), clock, time)) {}
 
 Generator::~Generator() { stop(); }
 

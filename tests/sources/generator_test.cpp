@@ -1,14 +1,15 @@
-// The Generator paces with real time, so these tests use the SystemClock.
-// They never sleep to let it work: each waits, with a generous deadline, for
-// the sink to signal what it expects (so many events, so many refusals), and
-// asserts on delivery (exactly once, in order) and on bounds derived from
-// the time actually measured, so a loaded machine only makes them slower.
+// The Generator paces with an injected SteadyTime. These tests drive a
+// ManualSteadyTime: time moves only when a test advances it, and a test
+// waits (on a condition, never a sleep) until the generator has gone back to
+// sleep before it checks what was delivered, so the pacing figures are exact
+// and a loaded machine only makes the tests slower.
 #include <catch2/catch.hpp>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <future>
 #include <stdexcept>
 #include <mutex>
 #include <thread>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "shoppulse/core/clock.hpp"
+#include "shoppulse/core/steady_time.hpp"
 #include "shoppulse/sources/generator.hpp"
 
 using namespace shoppulse;
@@ -110,129 +112,177 @@ void check_exactly_once_in_order(const GeneratorConfig& config, const std::vecto
   for (std::size_t i = 1; i < got.size(); ++i) REQUIRE(*got[i].time_ms >= *got[i - 1].time_ms);
 }
 
+// Advances `time` by `by`, then waits until the generator has handled it and
+// is waiting again. `by` must reach the deadline of the wait in progress
+// (ticks sleep at least 10 ms; backoffs at most 50 ms), or no new wait begins.
+void step(ManualSteadyTime& time, std::chrono::nanoseconds by) {
+  const std::uint64_t seen = time.waits_begun();
+  time.advance(by);
+  REQUIRE(time.wait_for_waits_beyond(seen));
+}
+
+// Steps `time` by `by` until done() holds (at most `steps` steps).
+void step_until(ManualSteadyTime& time, std::chrono::nanoseconds by, const std::function<bool()>& done,
+                int steps = 100000) {
+  for (int i = 0; i < steps && !done(); ++i) step(time, by);
+  REQUIRE(done());
+}
+
+// Runs f on another thread; fails (instead of hanging) if it has not
+// returned within a bound far beyond any machine's scheduling delay.
 template <class F>
-double seconds_taken(F&& f) {
-  const auto start = std::chrono::steady_clock::now();
-  f();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+void returns(F&& f) {
+  auto done = std::async(std::launch::async, std::forward<F>(f));
+  REQUIRE(done.wait_for(60s) == std::future_status::ready);
 }
 
 }  // namespace
 
-TEST_CASE("the generator paces roughly at the configured rate in batches of at most batch_size", "[sources]") {
-  SystemClock clock;
+TEST_CASE("the generator emits exactly rate x elapsed events, in batches of at most batch_size", "[sources]") {
+  ManualClock wall(1'700'000'000'000);
+  ManualSteadyTime time;
   GeneratorConfig config;
   config.events_per_second = 1000;
   config.batch_size = 20;
   RecordingSink recorder;
-  Generator generator(config, recorder.sink(), clock);
-  const TimestampMs before = clock.now_ms();
-  const auto started = std::chrono::steady_clock::now();
+  Generator generator(config, recorder.sink(), wall, time);
   generator.start();
   CHECK(generator.stats().running);
-  recorder.wait_for_events(100);
-  generator.stop();
-  const double elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  const TimestampMs after = clock.now_ms();
-  CHECK_FALSE(generator.stats().running);
+  REQUIRE(time.wait_for_waits_beyond(0));  // asleep: nothing is due at the start
+  CHECK(recorder.events().empty());
 
-  auto events = recorder.events();
-  CHECK(events.size() >= 100);
-  // Never ahead of the rate: at most the events due in the time measured,
-  // plus one batch in flight when stop() came.
-  CHECK(static_cast<double>(events.size()) <= 1000 * elapsed_s + 20);
-  CHECK(generator.stats().events_generated == events.size());
-  for (std::size_t n : recorder.batch_sizes()) CHECK((n >= 1 && n <= 20));
-  for (const RawEvent& e : events) {
-    REQUIRE(e.time_ms.has_value());
-    CHECK(*e.time_ms >= before);
-    CHECK(*e.time_ms <= after);
+  wall.advance(100);
+  step(time, 100ms);
+  CHECK(recorder.events().size() == 100);
+  CHECK(recorder.batch_sizes() == std::vector<std::size_t>(5, 20));
+  // Half of the next 10 ms tick: the generator is still asleep.
+  time.advance(5ms);
+  CHECK(recorder.events().size() == 100);
+  wall.advance(10);
+  step(time, 5ms);
+  CHECK(recorder.events().size() == 110);
+  CHECK(generator.stats().events_generated == 110);
+
+  generator.stop();
+  CHECK_FALSE(generator.stats().running);
+  const auto events = recorder.events();
+  // Event time follows the wall clock: the first 100 span its first 100 ms.
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    REQUIRE(events[i].time_ms.has_value());
+    CHECK(*events[i].time_ms >= 1'700'000'000'000);
+    CHECK(*events[i].time_ms <= (i < 100 ? 1'700'000'000'100 : 1'700'000'000'110));
   }
   check_exactly_once_in_order(config, events);
 }
 
+TEST_CASE("a generator that falls behind a slow sink forgets the backlog beyond one second of events",
+          "[sources]") {
+  ManualClock wall(1'700'000'000'000);
+  ManualSteadyTime time;
+  GeneratorConfig config;
+  config.events_per_second = 100;
+  config.batch_size = 10;
+  RecordingSink recorder;
+  Generator generator(config, recorder.sink(), wall, time);
+  generator.start();
+  REQUIRE(time.wait_for_waits_beyond(0));
+  step(time, 10s);  // 1,000 due; at most a second's worth (100) is made
+  CHECK(recorder.events().size() == 100);
+  step(time, 1s);
+  CHECK(recorder.events().size() == 200);
+  generator.stop();
+  check_exactly_once_in_order(config, recorder.events());
+}
+
 TEST_CASE("a sink that refuses the first batches still receives every event exactly once, in order", "[sources]") {
-  SystemClock clock;
+  ManualClock wall(1'700'000'000'000);
+  ManualSteadyTime time;
   GeneratorConfig config;
   config.events_per_second = 2000;
   config.batch_size = 25;
   RecordingSink recorder(5);
-  Generator generator(config, recorder.sink(), clock);
+  Generator generator(config, recorder.sink(), wall, time);
   generator.start();
-  recorder.wait_for_events(20);
+  REQUIRE(time.wait_for_waits_beyond(0));
+  // Each refusal backs off (1, 2, 4, 8, 16 ms): 20 ms steps end every backoff.
+  step_until(time, 20ms, [&] { return recorder.events().size() >= 20; });
   generator.stop();
 
   auto stats = generator.stats();
   CHECK(stats.batches_refused == 5);
   auto events = recorder.events();
-  CHECK(events.size() >= 20);
   CHECK(stats.events_generated == events.size());
   check_exactly_once_in_order(config, events);
 }
 
-TEST_CASE("stop() returns promptly even between slow ticks or while the sink refuses", "[sources]") {
-  SystemClock clock;
+TEST_CASE("stop() interrupts a sleep between slow ticks or a backoff while the sink refuses", "[sources]") {
+  ManualClock wall(1'700'000'000'000);
+  ManualSteadyTime time;  // never advanced here: only stop() can end a sleep
   GeneratorConfig config;
-  // One event every 100 s: the thread is asleep (up to 1 s at a time)
-  // whenever stop() comes. Waiting out the sleep would take up to a second;
-  // an interrupted one takes microseconds, so 0.5 s leaves a busy machine
-  // ample room.
   config.events_per_second = 0.01;
 
   RecordingSink slow;
-  Generator idle(config, slow.sink(), clock);
+  Generator idle(config, slow.sink(), wall, time);
   idle.start();
-  CHECK(seconds_taken([&] { idle.stop(); }) < 0.5);
+  REQUIRE(time.wait_for_waits_beyond(0));
+  returns([&] { idle.stop(); });
   CHECK(slow.calls() == 0);
 
   config.events_per_second = 500;
   RecordingSink refusing;
   refusing.refuse_all(true);
-  Generator blocked(config, refusing.sink(), clock);
+  Generator blocked(config, refusing.sink(), wall, time);
   blocked.start();
-  refusing.wait_for_refusals(2);  // in the backoff between retries
-  CHECK(seconds_taken([&] { blocked.stop(); }) < 0.5);
+  const std::uint64_t seen = time.waits_begun();
+  step_until(time, 20ms, [&] { return refusing.calls() >= 2; });
+  REQUIRE(time.wait_for_waits_beyond(seen));  // in the backoff between retries
+  returns([&] { blocked.stop(); });
   CHECK(blocked.stats().batches_refused >= 2);
   CHECK(blocked.stats().events_generated == 0);
 }
 
 TEST_CASE("start() after stop() resumes the stream, delivering a batch refused at stop first", "[sources]") {
-  SystemClock clock;
+  ManualClock wall(1'700'000'000'000);
+  ManualSteadyTime time;
   GeneratorConfig config;
   config.events_per_second = 1000;
   config.batch_size = 10;
   RecordingSink recorder;
-  Generator generator(config, recorder.sink(), clock);
+  Generator generator(config, recorder.sink(), wall, time);
 
   generator.start();
-  recorder.wait_for_events(10);
+  REQUIRE(time.wait_for_waits_beyond(0));
+  step(time, 10ms);
+  REQUIRE(recorder.events().size() == 10);
   recorder.refuse_all(true);  // the next batch is refused and still pending at stop
-  recorder.wait_for_refusals(1);
+  step(time, 10ms);           // due, refused, now in its backoff
   generator.stop();
-  const std::size_t first_run = recorder.events().size();
+  CHECK(recorder.events().size() == 10);
   CHECK(generator.stats().batches_refused >= 1);
 
   recorder.refuse_all(false);
   generator.start();
-  recorder.wait_for_events(first_run + 10);
+  recorder.wait_for_events(20);  // the kept batch, at once, before any time passes
+  step_until(time, 10ms, [&] { return recorder.events().size() >= 40; });
   generator.stop();
   auto events = recorder.events();
-  CHECK(events.size() > first_run);
   CHECK(generator.stats().events_generated == events.size());
   check_exactly_once_in_order(config, events);
 }
 
 TEST_CASE("start() twice and stop() twice are harmless, and destruction stops the thread", "[sources]") {
-  SystemClock clock;
+  ManualClock wall(1'700'000'000'000);
+  ManualSteadyTime time;
   GeneratorConfig config;
   config.events_per_second = 200;
   RecordingSink recorder;
   {
-    Generator generator(config, recorder.sink(), clock);
+    Generator generator(config, recorder.sink(), wall, time);
     generator.stop();
     generator.start();
     generator.start();
-    recorder.wait_for_events(1);
+    REQUIRE(time.wait_for_waits_beyond(0));
+    step_until(time, 10ms, [&] { return !recorder.events().empty(); });
     generator.stop();
     generator.stop();
     CHECK_FALSE(generator.stats().running);
@@ -241,25 +291,27 @@ TEST_CASE("start() twice and stop() twice are harmless, and destruction stops th
   check_exactly_once_in_order(config, recorder.events());
 }
 
-TEST_CASE("a low rate hands off single events", "[sources]") {
-  SystemClock clock;
+TEST_CASE("a low rate hands off single events as they fall due", "[sources]") {
+  ManualClock wall(1'700'000'000'000);
+  ManualSteadyTime time;
   GeneratorConfig config;
   config.events_per_second = 20;
   config.batch_size = 50;
   RecordingSink recorder;
-  Generator generator(config, recorder.sink(), clock);
+  Generator generator(config, recorder.sink(), wall, time);
   generator.start();
-  recorder.wait_for_batches(3);
+  REQUIRE(time.wait_for_waits_beyond(0));
+  for (int i = 1; i <= 10; ++i) {
+    step(time, 50ms);  // one event falls due every 50 ms
+    CHECK(recorder.events().size() == std::size_t(i));
+  }
   generator.stop();
-  auto sizes = recorder.batch_sizes();
-  REQUIRE(sizes.size() >= 3);
-  // Events are handed off as they fall due, not held back to fill a batch of
-  // 50: only a thread kept off the CPU for half a second would gather 10.
-  for (std::size_t n : sizes) CHECK(n <= 10);
+  CHECK(recorder.batch_sizes() == std::vector<std::size_t>(10, 1));
 }
 
 TEST_CASE("a sink that throws makes the generator fail, restart after a backoff and lose nothing", "[sources]") {
-  SystemClock clock;
+  ManualClock wall(1'700'000'000'000);
+  ManualSteadyTime time;
   GeneratorConfig config;
   config.events_per_second = 2000;
   config.batch_size = 25;
@@ -272,10 +324,15 @@ TEST_CASE("a sink that throws makes the generator fail, restart after a backoff 
         if (calls.fetch_add(1) == 1) throw std::runtime_error("sink exploded");
         return inner(std::move(batch));
       },
-      clock);
+      wall, time);
   generator.start();
-  // The first restart comes after a 500 ms backoff; wait for it to deliver.
-  recorder.wait_for_events(60);  // at most 25 come before the failure: the rest after the restart
+  REQUIRE(time.wait_for_waits_beyond(0));
+  step(time, 10ms);  // 20 due: delivered
+  step(time, 10ms);  // 20 more: the sink throws, the thread backs off 500 ms
+  CHECK(generator.stats().failures == 1);
+  CHECK(recorder.events().size() == 20);
+  step(time, 500ms);  // restarted: the batch in hand goes first
+  step_until(time, 10ms, [&] { return recorder.events().size() >= 60; });
   generator.stop();
   const auto stats = generator.stats();
   CHECK(stats.failures == 1);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "shoppulse/core/clock.hpp"
+#include "shoppulse/core/steady_time.hpp"
 #include "shoppulse/core/event.hpp"
 #include "shoppulse/core/result.hpp"
 
@@ -66,7 +67,9 @@ struct GeneratorStats {
 
 class Generator {
  public:
-  Generator(GeneratorConfig config, GeneratorSink sink, const Clock& clock);
+  // clock stamps the events; time paces them (and times backoffs).
+  Generator(GeneratorConfig config, GeneratorSink sink, const Clock& clock,
+            SteadyTime& time = system_steady_time());
   ~Generator();
   void start();
   void stop();
