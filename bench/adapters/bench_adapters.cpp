@@ -260,6 +260,7 @@ int main(int argc, char** argv) {
 
     MongoConfig mc;
     mc.url = ferretdb.url("shoppulse_bench");
+    mc.timeout_ms = 60000;  // FerretDB on a busy machine can take seconds per bulk: measure it, don't fail
     auto store = open_mongodb_store(mc);
     if (!store) throw std::runtime_error(store.error().detail);
     std::vector<std::pair<std::int64_t, std::string>> minutes;
