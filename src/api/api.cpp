@@ -341,6 +341,33 @@ class ApiHandler final : public Handler {
     wanted = std::stoull(*text);
     if (!ctx_.gate)
       return respond(error_response(make_error(Errc::invalid_argument, "not supported here", "min_sequence")));
+    // A sequence names an event only together with the log's incarnation: a
+    // log that tracks incarnations needs the one the POST answered, and
+    // refuses a sequence an unclean restart may have given to other events.
+    if (ctx_.log && ctx_.log->incarnation() != 0) {
+      const auto given = param(params, "incarnation");
+      if (!given)
+        return respond(error_response(make_error(
+            Errc::invalid_argument, "min_sequence needs the incarnation the POST answered beside last_sequence",
+            "incarnation")));
+      if (given->size() != 16 || !std::all_of(given->begin(), given->end(), [](char c) {
+            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+          }))
+        return respond(error_response(
+            make_error(Errc::invalid_argument, "must be 16 lower-case hex digits (the incarnation of a POST)",
+                       "incarnation")));
+      const std::uint64_t incarnation = std::stoull(*given, nullptr, 16);
+      if (!ctx_.log->still_names_same_event(incarnation, wanted)) {
+        JsonWriter w;
+        w.begin_object().field("error", "incarnation_changed");
+        w.field("detail", "sequence " + std::to_string(wanted) + " of incarnation " + *given +
+                              " may have been lost by an unclean stop; the log is now incarnation " +
+                              incarnation_text(ctx_.log->incarnation()) + ": send the events again");
+        w.field("field", "incarnation").field("incarnation", incarnation_text(ctx_.log->incarnation()));
+        w.end_object();
+        return respond(json_response(409, w.take()));
+      }
+    }
     const Sequence logged = logged_sequence();
     if (wanted > logged)
       return respond(error_response(make_error(

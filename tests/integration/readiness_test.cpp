@@ -37,8 +37,13 @@ std::string batch_body(std::uint64_t first, std::uint64_t n, std::int64_t t0) {
 }
 
 // POSTs every event, retrying batches the ingest queue refuses (503).
-std::uint64_t load(const ServerProcess& server, std::int64_t t0) {
+struct Loaded {
   std::uint64_t last = 0;
+  std::string incarnation;  // of the last POST's answer
+};
+
+Loaded load(const ServerProcess& server, std::int64_t t0) {
+  Loaded loaded;
   for (std::uint64_t first = 0; first < kEvents; first += kBatch) {
     const std::string body = batch_body(first, kBatch, t0);
     HttpResponse r;
@@ -49,9 +54,16 @@ std::uint64_t load(const ServerProcess& server, std::int64_t t0) {
         },
         Millis(120000), Millis(50)));
     REQUIRE(r.status == 200);
-    last = Json(r.body).u64("/last_sequence");
+    const Json answer(r.body);
+    loaded.last = answer.u64("/last_sequence");
+    loaded.incarnation = answer.str("/incarnation");
   }
-  return last;
+  return loaded;
+}
+
+// The read-your-writes token of a POST answer: its sequence with its incarnation.
+std::string after(std::uint64_t sequence, const std::string& incarnation) {
+  return "min_sequence=" + std::to_string(sequence) + "&incarnation=" + incarnation;
 }
 
 std::vector<std::string> sets(std::vector<std::string> extra) {
@@ -71,10 +83,12 @@ TEST_CASE("After kill -9 with a large log the server replays visibly, answers pr
   const std::int64_t t0 = now_ms() - static_cast<std::int64_t>(kEvents) * 10 - 60000;
   ServerProcess server({dir.path() / "data", {}, false, sets({}), Millis(10000)});
   server.start();
-  const std::uint64_t logged = load(server, t0);
+  const Loaded loaded = load(server, t0);
+  const std::uint64_t logged = loaded.last;
   REQUIRE(logged == kEvents);
+  REQUIRE(loaded.incarnation.size() == 16);
   // Wait for the live windows through min_sequence (ready only covers the start).
-  const Json caught_up = server.get_json("/api/analytics/real-time?window=24h&min_sequence=" + std::to_string(logged));
+  const Json caught_up = server.get_json("/api/analytics/real-time?window=24h&" + after(logged, loaded.incarnation));
   CHECK(caught_up.root()["complete"].get_bool().value());
   CHECK(caught_up.u64("/applied_sequence") == logged);
   // The window ends at the watermark's minute: the newest events are not in it.
@@ -122,9 +136,23 @@ TEST_CASE("After kill -9 with a large log the server replays visibly, answers pr
       "application/json");
   REQUIRE(posted.status == 200);
   const std::uint64_t mine = Json(posted.body).u64("/last_sequence");
+  const std::string incarnation = Json(posted.body).str("/incarnation");
   CHECK(mine == logged + 1);
-  const HttpResponse read_back =
-      server.get("/api/analytics/user/fresh-shopper?min_sequence=" + std::to_string(mine));
+  // kill -9 in process mode may lose the unsynced tail, so the log has a new
+  // incarnation; it kept every event of the old one, whose sequences still
+  // name the same events. A sequence without its incarnation, or of an
+  // incarnation the log never had, is refused.
+  CHECK(incarnation != loaded.incarnation);
+  CHECK(server.get("/api/analytics/real-time?window=24h&" + after(logged, loaded.incarnation)).status == 200);
+  const HttpResponse bare = server.get("/api/analytics/real-time?window=24h&min_sequence=" + std::to_string(mine));
+  CHECK(bare.status == 400);
+  CHECK(Json(bare.body).str("/field") == "incarnation");
+  const HttpResponse stranger =
+      server.get("/api/analytics/real-time?window=24h&" + after(logged, "0123456789abcdef"));
+  CHECK(stranger.status == 409);
+  CHECK(Json(stranger.body).str("/error") == "incarnation_changed");
+  CHECK(Json(stranger.body).str("/incarnation") == incarnation);
+  const HttpResponse read_back = server.get("/api/analytics/user/fresh-shopper?" + after(mine, incarnation));
   INFO(read_back.body);
   REQUIRE(read_back.status == 200);
   const Json mine_json(read_back.body);
@@ -135,7 +163,7 @@ TEST_CASE("After kill -9 with a large log the server replays visibly, answers pr
   // Then ready, healthy, complete.
   wait_ready(server, Millis(300000));
   CHECK(server.get_json("/api/health").str("/status") == "healthy");
-  const Json complete = server.get_json("/api/analytics/real-time?window=24h&min_sequence=" + std::to_string(mine));
+  const Json complete = server.get_json("/api/analytics/real-time?window=24h&" + after(mine, incarnation));
   CHECK(complete.root()["complete"].get_bool().value());
   CHECK(complete.u64("/applied_sequence") == mine);
   const Json recs = server.get_json("/api/products/recommendations/user/u1");
@@ -150,8 +178,9 @@ TEST_CASE("Checkpoints by event count bound the replay of a process killed befor
   const std::int64_t t0 = now_ms() - static_cast<std::int64_t>(kEvents) * 10 - 60000;
   ServerProcess server({dir.path() / "data", {}, false, sets({}), Millis(10000)});
   server.start();
-  REQUIRE(load(server, t0) == kEvents);
-  const std::string figures = "/api/analytics/real-time?window=24h&min_sequence=" + std::to_string(kEvents);
+  const Loaded loaded = load(server, t0);
+  REQUIRE(loaded.last == kEvents);
+  const std::string figures = "/api/analytics/real-time?window=24h&" + after(kEvents, loaded.incarnation);
   const std::uint64_t in_window = server.get_json(figures).u64("/total_events");
   wait_ready(server, Millis(300000));
   server.kill_hard();
