@@ -542,7 +542,12 @@ class ApiHandler final : public Handler {
     w.end_object();
     w.key("event_log").begin_object();
     w.field("first_sequence", f.event_log.first_sequence).field("last_sequence", f.event_log.last_sequence);
-    w.field("blocks", f.event_log.blocks).field("bytes", f.event_log.bytes).end_object();
+    w.field("blocks", f.event_log.blocks).field("bytes", f.event_log.bytes);
+    w.field("scrubs", f.event_log.scrubs).field("scrubbed_table_files", f.event_log.scrubbed_table_files);
+    w.key("damage");
+    if (f.event_log.damage.empty()) w.null();
+    else w.value(f.event_log.damage);
+    w.end_object();
     w.key("stream_processor").begin_object();
     w.field("state", f.engine.state).field("replayed_events", f.engine.replayed_events);
     w.field("applied_through", f.engine.applied_through).field("events_too_late", snap->events_too_late);

@@ -55,6 +55,9 @@ void bind(config::Schema& s, AppConfig& c) {
                     "process durability: the write-ahead log is fsync'ed this often in the background, so a power "
                     "loss loses at most this much acknowledged data",
                     1);
+  s.add_duration_ms("eventlog.scrub_interval", &c.eventlog.scrub_interval_ms,
+                    "A background scrub checks every table file's block checksums shortly after start and then this "
+                    "often, at the lowest CPU priority; damage is reported in health. 0 turns it off");
 
   s.add_size("ingest.queue_capacity_events", &c.ingest.queue_capacity_events, "events",
              "Events waiting for the log before ingest answers 503", 1, std::size_t{1} << 30);

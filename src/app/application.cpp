@@ -84,8 +84,11 @@ struct Application::State final : api::SystemControl {
     // Storage that fails is degraded, not down: reads still answer and
     // writes are retried (and the store resumes) once the cause is gone.
     const EventLogStats ls = storage->stats();
-    out.push_back({"event_log", ls.problem.empty() ? "running" : "degraded", ls.problem.empty(), is.append_failures,
-                   0, ls.problem});
+    // A damaged table file found by the scrub: reads of it fail, so the log
+    // is degraded until it is repaired (the write problem, if any, first).
+    const std::string& reason = ls.problem.empty() ? ls.damage : ls.problem;
+    out.push_back({"event_log", reason.empty() ? "running" : "degraded", reason.empty(), is.append_failures, 0,
+                   reason});
     out.push_back({"ingest", is.running ? "running" : "stopped", is.running, 0, 0, ""});
     const EngineStats es = engine->stats();
     out.push_back({"stream_processor", es.state, es.state != "failed", es.failures, es.restarts, es.last_error});

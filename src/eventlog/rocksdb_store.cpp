@@ -7,6 +7,7 @@
 #include <rocksdb/file_system.h>
 #include <rocksdb/iterator.h>
 #include <rocksdb/options.h>
+#include <rocksdb/sst_file_reader.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
@@ -18,6 +19,9 @@
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <limits>
 #include <mutex>
 #include <system_error>
@@ -151,7 +155,7 @@ class RocksDbStore final : public Storage {
                                                std::shared_ptr<rdb::FileSystem> file_system);
 
   ~RocksDbStore() override {
-    stop_syncer();
+    stop_syncer();  // and the scrubber
     // A clean stop: everything appended is synced and the mark says so, so
     // the next start keeps the incarnation. Skipped when the sync fails:
     // the next start then treats this run as unclean.
@@ -223,7 +227,8 @@ class RocksDbStore final : public Storage {
         families_(std::move(families)),
         durability_(config.durability),
         data_dir_(config.data_dir),
-        sync_interval_(std::chrono::milliseconds(std::max<std::int64_t>(config.wal_sync_interval_ms, 1))) {
+        sync_interval_(std::chrono::milliseconds(std::max<std::int64_t>(config.wal_sync_interval_ms, 1))),
+        scrub_interval_(std::chrono::milliseconds(config.scrub_interval_ms)) {
     write_options_.disableWAL = false;
     // fsync per append is group commit: callers put many events in one append.
     write_options_.sync = durability_ == Durability::fsync;
@@ -234,6 +239,10 @@ class RocksDbStore final : public Storage {
   Result<void> open_mark();
   void start_syncer();
   void stop_syncer();
+  void start_scrubber();
+  // Checks the block checksums of every live table file, one file at a time
+  // (stops early when the store closes). Scrubber thread.
+  void scrub_once();
   void note_problem(const Error& error);
   void clear_problem();
   void resume_if_failed();
@@ -251,6 +260,7 @@ class RocksDbStore final : public Storage {
   Durability durability_;
   std::string data_dir_;
   std::chrono::milliseconds sync_interval_;
+  std::chrono::milliseconds scrub_interval_;
 
   // The durability mark: sync_mutex_ serialises sync_now() (syncer thread,
   // close, tests); mark_ is written only under it. The incarnation does not
@@ -266,6 +276,13 @@ class RocksDbStore final : public Storage {
   std::condition_variable syncer_wake_;
   bool syncer_stop_ = false;
   std::thread syncer_;
+  std::thread scrubber_;  // stops with the syncer (syncer_stop_)
+
+  // What the last completed scrub found; under scrub_mutex_.
+  mutable std::mutex scrub_mutex_;
+  std::string damage_;
+  std::uint64_t scrubs_ = 0;
+  std::uint64_t scrubbed_files_ = 0;
 
   // What went wrong with the last write or sync; empty when it succeeded.
   mutable std::mutex problem_mutex_;
@@ -333,6 +350,7 @@ Result<std::unique_ptr<Storage>> RocksDbStore::open(const EventLogConfig& config
   if (auto marked = store->open_mark(); !marked) return std::move(marked).error();
   drop_preserved_tables(config.data_dir);
   store->start_syncer();
+  store->start_scrubber();
   return std::unique_ptr<Storage>(std::move(store));
 }
 
@@ -474,6 +492,59 @@ void RocksDbStore::stop_syncer() {
   }
   syncer_wake_.notify_all();
   if (syncer_.joinable()) syncer_.join();
+  if (scrubber_.joinable()) scrubber_.join();
+}
+
+void RocksDbStore::start_scrubber() {
+  if (scrub_interval_.count() <= 0) return;
+  scrubber_ = std::thread([this] {
+    // The lowest CPU priority for this thread only (Linux: a thread id is a
+    // process id for setpriority): a scrub never competes with ingest.
+    (void)setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), 19);
+    std::unique_lock lock(syncer_mutex_);
+    while (!syncer_stop_) {
+      lock.unlock();
+      scrub_once();
+      lock.lock();
+      syncer_wake_.wait_for(lock, scrub_interval_, [this] { return syncer_stop_; });
+    }
+  });
+}
+
+void RocksDbStore::scrub_once() {
+  std::vector<rdb::LiveFileMetaData> files;
+  db_->GetLiveFilesMetaData(&files);
+  std::string damage;
+  std::uint64_t checked = 0;
+  rdb::Options options;
+  if (env_) options.env = env_.get();
+  for (const rdb::LiveFileMetaData& file : files) {
+    {
+      std::lock_guard lock(syncer_mutex_);
+      if (syncer_stop_) return;  // closing: this scrub is not complete
+    }
+    const std::string path = file.db_path + (file.name.starts_with('/') ? "" : "/") + file.name;
+    rdb::SstFileReader reader(options);
+    rdb::Status status = reader.Open(path);
+    if (status.ok()) status = reader.VerifyChecksum();
+    if (!status.ok()) {
+      std::error_code ec;
+      if (!std::filesystem::exists(path, ec)) continue;  // compacted away meanwhile
+      // RocksDB's message names the file by its path; clients get its name only.
+      const std::string name = file.name.substr(file.name.rfind('/') + 1);
+      std::string detail = status.ToString();
+      for (std::size_t at; (at = detail.find(path)) != std::string::npos;) detail.replace(at, path.size(), name);
+      damage = "table file " + name + " of " + file.column_family_name + " is damaged (" + detail +
+               "): stop the server and run `shoppulse verify`, then `shoppulse recover --to-last-good`";
+      kLog.error("event log scrub found a damaged table file", {{"file", name}, {"detail", detail}});
+      break;
+    }
+    ++checked;
+  }
+  std::lock_guard lock(scrub_mutex_);
+  damage_ = std::move(damage);
+  ++scrubs_;
+  scrubbed_files_ = checked;
 }
 
 void RocksDbStore::note_problem(const Error& error) {
@@ -726,6 +797,12 @@ EventLogStats RocksDbStore::stats() const {
   if (failed_.load(std::memory_order_acquire)) {
     std::lock_guard lock(problem_mutex_);
     stats.problem = problem_;
+  }
+  {
+    std::lock_guard lock(scrub_mutex_);
+    stats.damage = damage_;
+    stats.scrubs = scrubs_;
+    stats.scrubbed_table_files = scrubbed_files_;
   }
   // RocksDB keeps these as counters, so the call is cheap. Failure to read
   // one only makes the estimate lower, which stats tolerate.

@@ -17,6 +17,7 @@
 #include "rocksdb_store_testing.hpp"
 #include "store_keys.hpp"
 #include "shoppulse/eventlog/rocksdb_store.hpp"
+#include "support/eventually.hpp"
 
 using namespace shoppulse;
 using eventlog_test::make_records;
@@ -401,4 +402,39 @@ TEST_CASE("a damaged table file is found by verify", "[eventlog][durability]") {
   REQUIRE_FALSE(report.problems.empty());
   INFO(report.problems.front());
   CHECK(report.problems.front().find("table checksums") != std::string::npos);
+}
+
+TEST_CASE("the background scrub finds a damaged table file the open never read, and a sound one passes",
+          "[eventlog][durability]") {
+  eventlog_test::TempDir dir;
+  EventLogConfig config = config_for(dir.path());
+  config.write_buffer_mb = 1;
+  {
+    auto store = open_store(config);
+    for (int i = 0; i < 20; ++i) append_events(*store, 1000);
+    REQUIRE(eventlog::flush_rocksdb_store(*store).ok());
+  }
+  {
+    auto sound = open_store(config);  // the default interval: one scrub right after open
+    REQUIRE(shoppulse::testing::eventually([&] { return sound->stats().scrubs >= 1; }));
+    const EventLogStats stats = sound->stats();
+    CHECK(stats.damage.empty());
+    CHECK(stats.scrubbed_table_files >= 1);
+  }
+  const auto tables = files_named(dir.path(), ".sst");
+  REQUIRE_FALSE(tables.empty());
+  flip_bytes(tables.front(), std::filesystem::file_size(tables.front()) / 3, 16);
+  auto store = open_store(config);  // opens: table files are read on demand
+  REQUIRE(shoppulse::testing::eventually([&] { return store->stats().scrubs >= 1; }));
+  const EventLogStats stats = store->stats();
+  INFO(stats.damage);
+  CHECK(stats.damage.find("is damaged") != std::string::npos);
+  CHECK(stats.damage.find("recover --to-last-good") != std::string::npos);
+  CHECK(stats.damage.find(dir.path()) == std::string::npos);  // no path, only the file's name
+
+  config.scrub_interval_ms = 0;  // off: nothing is checked
+  store.reset();
+  auto unscrubbed = open_store(config);
+  CHECK(unscrubbed->stats().scrubs == 0);
+  CHECK(unscrubbed->stats().damage.empty());
 }

@@ -32,6 +32,12 @@ struct EventLogConfig {
   // bounds what a power loss can take; also how often the durability mark
   // (SHOPPULSE-DURABILITY) records the synced sequence in both modes. ms.
   std::int64_t wal_sync_interval_ms = 1000;
+  // A background scrub reads every table file and checks its block
+  // checksums once shortly after open and then this often, at the lowest CPU
+  // priority, so damage in data start-up does not read (table files are read
+  // on demand) is found and reported as `damage` instead of waiting for a
+  // query to hit it. ms; 0 = never.
+  std::int64_t scrub_interval_ms = 24LL * 3600 * 1000;
 };
 
 // Opens (creating if missing) the database. Fails with io_error and RocksDB's

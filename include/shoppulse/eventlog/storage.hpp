@@ -60,6 +60,11 @@ struct EventLogStats {
   // client ("disk full: ..."), never a path. Cleared by the next write that
   // succeeds.
   std::string problem;
+  // Empty unless the background scrub found a damaged table file: what it
+  // found, and what to do. Stays until a later scrub finds the files sound.
+  std::string damage;
+  std::uint64_t scrubs = 0;               // completed scrubs since open
+  std::uint64_t scrubbed_table_files = 0; // table files the last completed scrub checked
 };
 
 // Append-only, sequence-numbered log of events packed into blocks.
