@@ -203,18 +203,22 @@ Error json_error(long record, simdjson::error_code code) {
 }
 
 // Parses one document that must be an object (or, when allow_array, an array of objects).
+// padded: SIMDJSON_PADDING bytes after data+len are readable; otherwise the
+// parser copies the document into its own reused buffer first. max_events
+// counts the events of this call, not those already in out.
 std::optional<Error> parse_document(dom::parser& parser, const char* data, std::size_t len, bool allow_array,
-                                    long record, const ParseOptions& options, std::vector<RawEvent>& out) {
+                                    long record, const ParseOptions& options, std::vector<RawEvent>& out,
+                                    bool padded = true) {
+  const std::size_t first = out.size();
   dom::element doc;
-  // realloc_if_needed=false: the caller guarantees SIMDJSON_PADDING readable bytes after data+len.
-  if (auto code = parser.parse(reinterpret_cast<const std::uint8_t*>(data), len, false).get(doc))
+  if (auto code = parser.parse(reinterpret_cast<const std::uint8_t*>(data), len, !padded).get(doc))
     return json_error(record, code);
   if (doc.type() == dom::element_type::ARRAY && allow_array) {
     long index = 0;
     for (dom::element elem : dom::array(doc.get_array().value_unsafe())) {  // copy: the result temporary dies before the loop
       ++index;
       const Ctx ctx{options, index};
-      if (out.size() >= options.max_events)
+      if (out.size() - first >= options.max_events)
         return bad(ctx, "", "more than " + std::to_string(options.max_events) + " events in one request");
       if (elem.type() != dom::element_type::OBJECT) return bad(ctx, "", "array element is not an object");
       RawEvent ev;
@@ -236,15 +240,30 @@ std::optional<Error> parse_document(dom::parser& parser, const char* data, std::
   return std::nullopt;
 }
 
+// One parser per thread (I/O threads, the Kafka consumer): its buffers are
+// reused across documents.
+dom::parser& thread_parser() {
+  thread_local dom::parser parser;
+  return parser;
+}
+
 }  // namespace
+
+Result<std::size_t> append_events(std::string_view document, const ParseOptions& options, std::vector<RawEvent>& out) {
+  const std::size_t first = out.size();
+  if (auto err = parse_document(thread_parser(), document.data(), document.size(), true, 1, options, out, false)) {
+    out.resize(first);
+    return std::move(*err);
+  }
+  return out.size() - first;
+}
 
 Result<std::vector<RawEvent>> parse_events(std::string_view body, BodyFormat format, const ParseOptions& options) {
   // simdjson reads up to SIMDJSON_PADDING bytes past the end of a document.
   const simdjson::padded_string padded(body);
   const char* base = padded.data();
   const std::size_t total = padded.size();
-  // One parser per I/O thread: its buffers are reused across requests.
-  thread_local dom::parser parser;
+  dom::parser& parser = thread_parser();
   std::vector<RawEvent> out;
   if (format == BodyFormat::json) {
     if (auto err = parse_document(parser, base, total, true, 1, options, out))

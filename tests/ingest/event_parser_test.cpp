@@ -1,5 +1,9 @@
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 
+#include <cstring>
 #include <string>
 
 #include "shoppulse/ingest/event_parser.hpp"
@@ -422,4 +426,67 @@ TEST_CASE("the parser can be used again after an error", "[ingest][parser]") {
   CHECK(one(with("")).user_id == "u1");
   REQUIRE_FALSE(parse_ndjson("{\"user_id\":1.5,\"event_type\":\"view\"}").ok());
   CHECK(parse_ndjson(with("")).ok());
+}
+
+TEST_CASE("append_events adds one document's events after those already gathered", "[ingest][parser]") {
+  std::vector<RawEvent> out;
+  auto first = append_events(R"({"user_id":"a","event_type":"view","price":"1.50"})", {}, out);
+  REQUIRE(first.ok());
+  CHECK(*first == 1);
+  auto second = append_events(R"([{"user_id":"b","event_type":"click"},{"user_id":"c","event_type":"purchase"}])", {},
+                              out);
+  REQUIRE(second.ok());
+  CHECK(*second == 2);
+  REQUIRE(out.size() == 3);
+  CHECK(out[0].user_id == "a");
+  CHECK(out[0].price_minor == 150);
+  CHECK(out[1].user_id == "b");
+  CHECK(out[1].type == EventType::click);
+  CHECK(out[2].user_id == "c");
+  CHECK(out[2].type == EventType::purchase);
+}
+
+TEST_CASE("append_events leaves the gathered events as they were when a document is rejected", "[ingest][parser]") {
+  std::vector<RawEvent> out;
+  REQUIRE(append_events(R"({"user_id":"a","event_type":"view"})", {}, out).ok());
+  // The array's first element is valid and its second is not: neither stays.
+  auto r = append_events(R"([{"user_id":"b","event_type":"view"},{"user_id":"c","event_type":"fly"}])", {}, out);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().field == "event_type");
+  CHECK(r.error().line == 2);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].user_id == "a");
+  REQUIRE_FALSE(append_events("{", {}, out).ok());
+  REQUIRE_FALSE(append_events("[]", {}, out).ok());
+  CHECK(out.size() == 1);
+}
+
+TEST_CASE("append_events counts max_events per document, not over what was gathered", "[ingest][parser]") {
+  ParseOptions options;
+  options.max_events = 2;
+  const std::string ev = R"({"user_id":"u","event_type":"view"})";
+  std::vector<RawEvent> out;
+  for (int i = 0; i < 3; ++i) REQUIRE(append_events("[" + ev + "," + ev + "]", options, out).ok());
+  CHECK(out.size() == 6);
+  CHECK_FALSE(append_events("[" + ev + "," + ev + "," + ev + "]", options, out).ok());
+  CHECK(out.size() == 6);
+}
+
+TEST_CASE("append_events reads nothing past the end of an unpadded document", "[ingest][parser]") {
+  // The document ends exactly where an inaccessible page begins, as a
+  // message may end at the end of a client library's buffer.
+  const std::size_t page = std::size_t(sysconf(_SC_PAGESIZE));
+  void* mem = mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  REQUIRE(mem != MAP_FAILED);
+  char* base = static_cast<char*>(mem);
+  REQUIRE(mprotect(base + page, page, PROT_NONE) == 0);
+  const std::string doc = R"({"user_id":"edge","event_type":"view"})";
+  char* start = base + page - doc.size();
+  std::memcpy(start, doc.data(), doc.size());
+  std::vector<RawEvent> out;
+  auto r = append_events(std::string_view(start, doc.size()), {}, out);
+  munmap(mem, 2 * page);
+  REQUIRE(r.ok());
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].user_id == "edge");
 }

@@ -27,4 +27,12 @@ struct ParseOptions {
 // Unknown fields are ignored; null counts as absent.
 Result<std::vector<RawEvent>> parse_events(std::string_view body, BodyFormat format, const ParseOptions& options);
 
+// One JSON document (an event object, or an array of them) appended to out,
+// as parse_events(document, BodyFormat::json) would return them, for callers
+// that gather many small documents into one batch (a Kafka poll). The
+// document is not copied into a padded string first: the thread's parser
+// copies it into its own reused buffer. Returns how many events were added;
+// on error out is left as it was.
+Result<std::size_t> append_events(std::string_view document, const ParseOptions& options, std::vector<RawEvent>& out);
+
 }  // namespace shoppulse
