@@ -41,6 +41,8 @@ std::string cluster_id() {
     }
   }
   if (have) id += kAlphabet[(bits << (6 - have)) & 63];
+  // StorageTool's argument parser takes an id that starts with '-' for an option.
+  if (id.front() == '-') id.front() = 'A';
   return id;
 }
 
