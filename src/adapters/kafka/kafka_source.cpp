@@ -26,6 +26,34 @@ constexpr int kMetadataTimeoutMs = 5000;
 constexpr std::int64_t kLagIntervalMs = 1000;
 constexpr std::int64_t kIngestPatienceMs = 500;  // a hand-off not taken by then pauses the partitions
 
+constexpr std::size_t kPollChunk = 4096;  // most messages taken from librdkafka per call
+
+// Messages read from the topic for one hand-off: their events and, per
+// partition, the offset after the last message read (-1: none).
+struct Batch {
+  std::vector<RawEvent> events;
+  std::vector<std::int64_t> next;  // by partition
+  std::size_t messages = 0;        // read, malformed ones included
+  std::uint64_t dead = 0;          // sent to the dead-letter topic
+
+  void reset(std::int32_t partitions) {
+    events.clear();  // keeps the capacity for the next batch
+    next.assign(std::size_t(partitions), -1);
+    messages = 0;
+    dead = 0;
+  }
+  void note_offset(std::int32_t partition, std::int64_t next_offset) {
+    if (std::size_t(partition) >= next.size()) next.resize(std::size_t(partition) + 1, -1);
+    next[std::size_t(partition)] = next_offset;
+  }
+  std::vector<SourceOffset> offsets(const std::string& topic) const {
+    std::vector<SourceOffset> out;
+    for (std::size_t p = 0; p < next.size(); ++p)
+      if (next[p] >= 0) out.push_back({KafkaSource::offset_name(topic, std::int32_t(p)), next[p]});
+    return out;
+  }
+};
+
 // The ingest thread's answer to one hand-off, waited for by the consumer.
 struct Handoff {
   std::mutex mutex;
@@ -50,6 +78,8 @@ struct KafkaSource::State {
   KafkaSourceStats stats;
   bool broker_down = false;   // consumer thread (via the error callback) under mutex
   bool ever_connected = false;
+  bool paused = false;                           // consumer thread: the partitions are paused
+  std::vector<rd_kafka_message_t*> chunk_ = std::vector<rd_kafka_message_t*>(kPollChunk);  // consumer thread
 
   State(KafkaConfig c, Ingestor& i, const EventLog& l, const Clock& k, MetricsRegistry& m)
       : config(std::move(c)),
@@ -159,58 +189,75 @@ struct KafkaSource::State {
     return count;
   }
 
-  // Consumer thread: hands a batch to ingest and waits for it to be durable;
-  // pauses the partitions while ingest is full. False when stopping first.
-  bool hand_off(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* assignment, std::vector<RawEvent>& events,
-                std::vector<SourceOffset>& offsets) {
+  // Consumer thread: hands batch to ingest (the events are read, not moved,
+  // so a failed append can be handed again). While ingest refuses it as full
+  // the partitions are paused. Returns the pending answer, or null when
+  // stopping first (then nothing of batch is at the ingestor).
+  std::shared_ptr<Handoff> submit(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* assignment, Batch& batch) {
     std::int64_t backoff_ms = 10;
-    bool paused = false;
     for (;;) {
       auto handoff = std::make_shared<Handoff>();
-      std::vector<RawEvent> copy = events;  // submit reads it; kept for a retry
       auto submitted = ingestor.submit(
-          std::move(copy),
+          std::move(batch.events),  // read, not moved from: kept for a retry
           [handoff](Result<IngestReceipt> r) {
             std::lock_guard lock(handoff->mutex);
             handoff->result.emplace(std::move(r));
             handoff->done.notify_all();
           },
-          offsets);
-      if (submitted) {
+          batch.offsets(config.topic));
+      if (submitted) return handoff;
+      if (submitted.error().code == Errc::overloaded) {
+        pause(rk, assignment);
+      } else {
+        record_error("ingest: " + submitted.error().detail, false);
+      }
+      if (pause_for(backoff_ms)) return nullptr;
+      backoff_ms = backoff_after(backoff_ms);
+    }
+  }
+
+  // Consumer thread: waits until the batch handed off as handoff is durable
+  // in the log, handing it again after a failed append; pauses the
+  // partitions while ingest does not take it. The wait for an accepted batch
+  // is not cut short by stop (ingest completes every batch it accepted), so
+  // on return nothing of the batch is at the ingestor. False when stopping
+  // before the batch was appended.
+  bool complete(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* assignment, Batch& batch,
+                std::shared_ptr<Handoff> handoff) {
+    std::int64_t backoff_ms = 10;
+    for (;;) {
+      {
         std::unique_lock lock(handoff->mutex);
         // Ingest that does not take the batch soon is full behind it: the
         // partitions pause, so librdkafka stops fetching, until it is taken.
         while (!handoff->done.wait_for(lock, std::chrono::milliseconds(kIngestPatienceMs),
-                                       [&] { return handoff->result.has_value(); })) {
-          if (!paused) {
-            rd_kafka_pause_partitions(rk, assignment);
-            paused = true;
-            note_pause();
-          }
-        }
-        if (handoff->result->ok()) {
-          if (paused) {
-            rd_kafka_resume_partitions(rk, assignment);
-            set_state("running");
-          }
-          std::lock_guard stats_lock(mutex);
-          stats.appended += handoff->result->value().accepted;
-          stats.duplicates += handoff->result->value().duplicates;
-          return true;
-        }
-        record_error("ingest: " + handoff->result->error().detail, false);
-      } else if (submitted.error().code == Errc::overloaded) {
-        if (!paused) {
-          rd_kafka_pause_partitions(rk, assignment);
-          paused = true;
-          note_pause();
-        }
-      } else {
-        record_error("ingest: " + submitted.error().detail, false);
+                                       [&] { return handoff->result.has_value(); }))
+          pause(rk, assignment);
       }
+      if (handoff->result->ok()) {
+        if (paused) {
+          rd_kafka_resume_partitions(rk, assignment);
+          paused = false;
+          set_state("running");
+        }
+        std::lock_guard stats_lock(mutex);
+        stats.appended += handoff->result->value().accepted;
+        stats.duplicates += handoff->result->value().duplicates;
+        return true;
+      }
+      record_error("ingest: " + handoff->result->error().detail, false);
       if (pause_for(backoff_ms)) return false;
       backoff_ms = backoff_after(backoff_ms);
+      handoff = submit(rk, assignment, batch);
+      if (!handoff) return false;
     }
+  }
+
+  void pause(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* assignment) {
+    if (paused) return;
+    rd_kafka_pause_partitions(rk, assignment);
+    paused = true;
+    note_pause();
   }
 
   void note_pause() {
@@ -254,6 +301,7 @@ struct KafkaSource::State {
       record_error(std::string("assign: ") + rd_kafka_err2str(err), false);
       return;
     }
+    paused = false;  // a new consumer starts with every partition fetching
     {
       std::lock_guard lock(mutex);
       stats.partitions = std::uint32_t(partitions);
@@ -264,79 +312,59 @@ struct KafkaSource::State {
     }
     kLog.info("consuming", {{"topic", config.topic}, {"partitions", std::to_string(partitions)}});
 
-    ParseOptions parse_options;
-    parse_options.max_future_ms = config.max_future_ms;
-    std::vector<RawEvent> events;
-    std::map<std::int32_t, std::int64_t> next;  // partition -> next offset, this batch
-    std::uint64_t dead = 0;
+    // Two batches: one is filled from the topic while the other is being
+    // appended. Only one is ever at the ingestor, so batches reach the log
+    // in the order they were read and each append carries exactly its own
+    // offsets.
+    Batch batches[2];
+    int filling = 0;
+    Batch* in_flight = nullptr;
+    std::shared_ptr<Handoff> answer;
+    kafka::Queue queue(rd_kafka_queue_get_consumer(consumer));
+    // Whatever happens below, the batch at the ingestor is settled before
+    // this connection's offsets are read again (the next consume()).
+    const auto settle = [&]() -> bool {
+      if (!in_flight) return true;
+      Batch& done = *in_flight;
+      in_flight = nullptr;
+      if (!complete(consumer, assignment.get(), done, std::move(answer))) return false;
+      // Also committed to the group, for lag tools; the log's copy counts.
+      commit_to_group(consumer, done);
+      return true;
+    };
     TimestampMs last_lag = 0;
     TimestampMs last_probe = 0;
     while (!stopping()) {
-      events.clear();
-      next.clear();
-      dead = 0;
-      std::size_t messages = 0;
-      const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(config.batch_max_wait_ms);
-      parse_options.now_ms = clock.now_ms();
-      while (messages < config.batch_max_messages) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0) break;
-        kafka::Message m(rd_kafka_consumer_poll(consumer, int(left.count())));
-        if (!m) break;
-        if (m->err) {
-          if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-            record_error(std::string(rd_kafka_err2name(m->err)) + ": " + rd_kafka_message_errstr(m.get()), false);
-          continue;
-        }
-        ++messages;
-        next[m->partition] = m->offset + 1;
-        const std::string_view payload(static_cast<const char*>(m->payload), m->len);
-        auto parsed = parse_events(payload, BodyFormat::json, parse_options);
-        if (!parsed || parsed->empty()) {
-          const std::string reason = parsed ? std::string("no event in the message")
-                                             : (parsed.error().field.empty() ? "" : parsed.error().field + ": ") +
-                                                   parsed.error().detail;
-          if (!dead_letter(producer, m.get(), reason)) return;
-          ++dead;
-          continue;
-        }
-        const std::size_t n = parsed->size();
-        for (std::size_t i = 0; i < n; ++i) {
-          RawEvent& e = (*parsed)[i];
-          // Without its own id, an event is named by where it was read,
-          // so a re-delivery is a duplicate.
-          if (e.event_id.empty()) {
-            e.event_id = config.topic + "/" + std::to_string(m->partition) + "/" + std::to_string(m->offset);
-            if (n > 1) e.event_id += "/" + std::to_string(i);
-          }
-          events.push_back(std::move(e));
-        }
+      Batch& batch = batches[filling];
+      batch.reset(partitions);
+      if (!fill(queue.get(), producer, batch)) {
+        settle();
+        return;
       }
-      if (messages) mark_up();
-      if (dead) {
+      if (batch.messages) mark_up();
+      if (batch.dead) {
         // Dead letters are delivered before the offsets past them are stored.
         if (rd_kafka_flush(producer, int(std::max<std::int64_t>(config.max_backoff_ms, 1000))) !=
             RD_KAFKA_RESP_ERR_NO_ERROR) {
           record_error("dead-letter topic: flush timed out", false);
+          settle();
           return;  // reconnect; the messages are read again from the stored offsets
         }
-        dead_letter_counter.add(dead);
+        dead_letter_counter.add(batch.dead);
         std::lock_guard lock(mutex);
-        stats.dead_lettered += dead;
+        stats.dead_lettered += batch.dead;
       }
-      if (messages) {
-        consumed_counter.add(messages);
+      if (!settle()) return;
+      if (batch.messages) {
+        consumed_counter.add(batch.messages);
         {
           std::lock_guard lock(mutex);
-          stats.consumed += messages;
+          stats.consumed += batch.messages;
         }
-        std::vector<SourceOffset> offsets;
-        for (const auto& [p, o] : next) offsets.push_back({offset_name(config.topic, p), o});
-        if (!hand_off(consumer, assignment.get(), events, offsets)) return;
-        // Also committed to the group, for lag tools; the log's copy counts.
-        kafka::PartitionList commit(rd_kafka_topic_partition_list_new(int(next.size())));
-        for (const auto& [p, o] : next) rd_kafka_topic_partition_list_add(commit.get(), config.topic.c_str(), p)->offset = o;
-        rd_kafka_commit(consumer, commit.get(), 1);
+        answer = submit(consumer, assignment.get(), batch);
+        if (!answer) return;
+        in_flight = &batch;
+        filling ^= 1;
       }
       rd_kafka_poll(producer, 0);
       const TimestampMs now = clock.now_ms();
@@ -349,7 +377,7 @@ struct KafkaSource::State {
         std::lock_guard lock(mutex);
         down = broker_down;
       }
-      if (down && !messages && now - last_probe >= kLagIntervalMs) {
+      if (down && !batch.messages && now - last_probe >= kLagIntervalMs) {
         // Nothing arrives while the broker is down; ask it directly whether it is back.
         last_probe = now;
         std::int64_t low = 0, high = 0;
@@ -358,6 +386,69 @@ struct KafkaSource::State {
           mark_up();
       }
     }
+    settle();
+  }
+
+  // Consumer thread: reads messages into batch until it holds
+  // batch_max_messages or batch_max_wait has passed, parsing each straight
+  // from librdkafka's buffer into the batch's events; malformed ones go to
+  // the dead-letter topic. False when a dead letter could not be produced.
+  bool fill(rd_kafka_queue_t* queue, rd_kafka_t* producer, Batch& batch) {
+    ParseOptions parse_options;
+    parse_options.max_future_ms = config.max_future_ms;
+    parse_options.now_ms = clock.now_ms();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(config.batch_max_wait_ms);
+    while (batch.messages < config.batch_max_messages) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) break;
+      const std::size_t want = std::min(kPollChunk, config.batch_max_messages - batch.messages);
+      // Returns once want messages are there or the time is up.
+      const ssize_t got = rd_kafka_consume_batch_queue(queue, int(left.count()), chunk_.data(), want);
+      if (got <= 0) break;
+      for (ssize_t i = 0; i < got; ++i) {
+        kafka::Message m(chunk_[std::size_t(i)]);
+        if (m->err) {
+          if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            record_error(std::string(rd_kafka_err2name(m->err)) + ": " + rd_kafka_message_errstr(m.get()), false);
+          continue;
+        }
+        ++batch.messages;
+        batch.note_offset(m->partition, m->offset + 1);
+        const std::size_t first = batch.events.size();
+        const std::string_view payload(static_cast<const char*>(m->payload), m->len);
+        auto added = append_events(payload, parse_options, batch.events);
+        if (!added) {
+          const std::string reason =
+              (added.error().field.empty() ? "" : added.error().field + ": ") + added.error().detail;
+          if (!dead_letter(producer, m.get(), reason)) {
+            for (ssize_t j = i + 1; j < got; ++j) rd_kafka_message_destroy(chunk_[std::size_t(j)]);
+            return false;
+          }
+          ++batch.dead;
+          continue;
+        }
+        const std::size_t n = *added;
+        for (std::size_t k = 0; k < n; ++k) {
+          RawEvent& e = batch.events[first + k];
+          // Without its own id, an event is named by where it was read,
+          // so a re-delivery is a duplicate.
+          if (e.event_id.empty()) {
+            e.event_id = config.topic + "/" + std::to_string(m->partition) + "/" + std::to_string(m->offset);
+            if (n > 1) e.event_id += "/" + std::to_string(k);
+          }
+        }
+      }
+    }
+    return true;
+  }
+
+  void commit_to_group(rd_kafka_t* consumer, const Batch& batch) {
+    kafka::PartitionList commit(rd_kafka_topic_partition_list_new(int(batch.next.size())));
+    for (std::size_t p = 0; p < batch.next.size(); ++p)
+      if (batch.next[p] >= 0)
+        rd_kafka_topic_partition_list_add(commit.get(), config.topic.c_str(), std::int32_t(p))->offset = batch.next[p];
+    if (commit->cnt) rd_kafka_commit(consumer, commit.get(), 1);
   }
 
   // Consumer thread: sends one malformed message to the dead-letter topic.

@@ -31,6 +31,11 @@ struct PartitionListDeleter {
 };
 using PartitionList = std::unique_ptr<rd_kafka_topic_partition_list_t, PartitionListDeleter>;
 
+struct QueueDeleter {
+  void operator()(rd_kafka_queue_t* q) const noexcept { rd_kafka_queue_destroy(q); }
+};
+using Queue = std::unique_ptr<rd_kafka_queue_t, QueueDeleter>;
+
 using ErrorCallback = void (*)(rd_kafka_t*, int, const char*, void*);
 using DeliveryCallback = void (*)(rd_kafka_t*, const rd_kafka_message_t*, void*);
 
