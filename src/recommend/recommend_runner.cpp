@@ -1,5 +1,7 @@
 #include "shoppulse/recommend/recommend_runner.hpp"
 
+#include <pthread.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -259,6 +261,9 @@ struct RecommendRunner::State {
   }
 
   void run() {
+#ifdef __linux__
+    pthread_setname_np(pthread_self(), "sp-recommend");  // for top, perf and the benchmarks
+#endif
     Recommender r = restore();
     checkpointed = r.applied_through();
     {

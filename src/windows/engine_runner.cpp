@@ -1,5 +1,7 @@
 #include "shoppulse/windows/engine_runner.hpp"
 
+#include <pthread.h>
+
 #include <array>
 #include <condition_variable>
 #include <deque>
@@ -254,6 +256,9 @@ struct EngineRunner::State {
   }
 
   void run() {
+#ifdef __linux__
+    pthread_setname_np(pthread_self(), "sp-engine");  // for top, perf and the benchmarks
+#endif
     std::int64_t backoff_ms = 500;
     for (;;) {
       try {
