@@ -149,6 +149,10 @@ void bind(config::Schema& s, AppConfig& c) {
   s.add_size("kafka.batch_max_messages", &c.kafka.batch_max_messages, "messages",
              "Most messages handed to ingest (and appended) at once", 1, std::size_t{1} << 22);
   s.add_duration_ms("kafka.batch_max_wait", &c.kafka.batch_max_wait_ms, "Longest wait filling a batch", 1);
+  s.add_size("kafka.fetch_queue_kbytes", &c.kafka.fetch_queue_kbytes, "KiB",
+             "Most messages prefetched per partition, in bytes, before the consumer stops fetching it until they "
+             "are taken",
+             1, 2097151);
   s.add_string("kafka.sink_topic", &c.kafka_sink.topic,
                "Every logged event is also published here, keyed by user_id (an outbox); empty: no sink");
   s.add_string("kafka.snapshots_topic", &c.kafka_sink.snapshots_topic,

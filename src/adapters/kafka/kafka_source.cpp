@@ -1,6 +1,7 @@
 #include "shoppulse/adapters/kafka_source.hpp"
 
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
 
 #include <algorithm>
 #include <atomic>
@@ -162,7 +163,13 @@ struct KafkaSource::State {
                                        {"enable.auto.commit", "false"},
                                        {"enable.auto.offset.store", "false"},
                                        {"auto.offset.reset", "earliest"},
-                                       {"enable.partition.eof", "false"}});
+                                       {"enable.partition.eof", "false"},
+                                       // Prefetch is bounded by bytes alone: when a partition's queue
+                                       // reaches librdkafka's message-count threshold (100000 by
+                                       // default) it stops fetching that partition for a whole second,
+                                       // which a consumer faster than that rate drains and waits out.
+                                       {"queued.min.messages", "10000000"},
+                                       {"queued.max.messages.kbytes", std::to_string(config.fetch_queue_kbytes)}});
     } else {
       settings.insert(settings.end(), {{"enable.idempotence", "true"}, {"acks", "all"}, {"linger.ms", "5"}});
     }
@@ -476,6 +483,9 @@ struct KafkaSource::State {
   }
 
   void run() {
+#ifdef __linux__
+    pthread_setname_np(pthread_self(), "sp-kafka-src");  // for top, perf and the benchmarks
+#endif
     std::int64_t backoff_ms = kFirstBackoffMs;
     while (!stopping()) {
       set_state("connecting");
