@@ -5,7 +5,13 @@
 #include <hiredis/hiredis.h>
 #include <librdkafka/rdkafka.h>
 
+#include <unistd.h>
+
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -81,8 +87,11 @@ double produce(const std::string& bootstrap, const std::string& topic, std::int6
 }
 
 // Raw consumer: reads n messages of every partition, returns messages/s.
-double consume(const std::string& bootstrap, const std::string& topic, int partitions, std::int64_t n) {
-  rd_kafka_t* rk = client(RD_KAFKA_CONSUMER, bootstrap, {{"group.id", "bench-raw"}, {"enable.auto.commit", "false"}});
+// settings: librdkafka properties beyond the defaults.
+double consume(const std::string& bootstrap, const std::string& topic, int partitions, std::int64_t n,
+               std::vector<std::pair<std::string, std::string>> settings = {}) {
+  settings.insert(settings.end(), {{"group.id", "bench-raw"}, {"enable.auto.commit", "false"}});
+  rd_kafka_t* rk = client(RD_KAFKA_CONSUMER, bootstrap, settings);
   rd_kafka_poll_set_consumer(rk);
   rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
   for (int p = 0; p < partitions; ++p)
@@ -107,6 +116,38 @@ double consume(const std::string& bootstrap, const std::string& topic, int parti
   return double(got) / s;
 }
 
+// User + system CPU seconds from a /proc stat file (a process's or a thread's).
+double cpu_seconds_from_stat(const std::filesystem::path& stat_file) {
+  std::ifstream stat(stat_file);
+  std::string line;
+  if (!std::getline(stat, line) || line.rfind(')') == std::string::npos) return 0;
+  // Fields after the ")" that ends the name: state is field 3, utime 14, stime 15.
+  std::istringstream rest(line.substr(line.rfind(')') + 2));
+  std::string field;
+  double utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) utime = std::stod(field);
+    if (i == 15) stime = std::stod(field);
+  }
+  return (utime + stime) / double(sysconf(_SC_CLK_TCK));
+}
+
+// CPU seconds of process pid so far (the broker's JVM).
+double process_cpu_seconds_of(pid_t pid) { return cpu_seconds_from_stat("/proc/" + std::to_string(pid) + "/stat"); }
+
+// CPU seconds of each live thread of this process, summed by thread name.
+// Threads that ended are gone.
+std::map<std::string, double> thread_cpu_by_name() {
+  std::map<std::string, double> out;
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", ec)) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    if (std::getline(comm, name)) out[name] += cpu_seconds_from_stat(task.path() / "stat");
+  }
+  return out;
+}
+
 app::AppConfig app_config(const std::filesystem::path& dir) {
   app::AppConfig c;
   c.eventlog.data_dir = dir.string();
@@ -124,6 +165,8 @@ int main(int argc, char** argv) {
   const std::int64_t ticks = options.integer("redis_ticks", 200, 20);
   const std::int64_t hset = options.integer("redis_hset", 1'000'000, 20'000);
   const std::int64_t mongo_minutes = options.integer("mongo_minutes", 4000, 200);
+  // --source_only=1: the raw consumer and the Kafka source alone, for profiling.
+  const bool source_only = options.integer("source_only", 0, 0) != 0;
   options.finish();
   Report report("adapters", options.quick());
   report.param("messages", n);
@@ -143,9 +186,20 @@ int main(int argc, char** argv) {
   broker.create_topic("user_behavior_events.dead_letter", 1);
 
   report.section("raw librdkafka (same broker, same run)");
-  report.result("producer acks=all linger 5ms", produce(broker.bootstrap(), raw_topic, n, t0, "5", "none"), "msgs/s");
+  if (!source_only)
+    report.result("producer acks=all linger 5ms", produce(broker.bootstrap(), raw_topic, n, t0, "5", "none"), "msgs/s");
   report.result("producer acks=all linger 50ms lz4", produce(broker.bootstrap(), topic, n, t0, "50", "lz4"), "msgs/s");
-  report.result("consumer", consume(broker.bootstrap(), topic, 3, n), "msgs/s");
+  {
+    const double cpu0 = process_cpu_seconds(), broker0 = process_cpu_seconds_of(broker.pid());
+    report.result("consumer", consume(broker.bootstrap(), topic, 3, n), "msgs/s");
+    report.result("consumer messages per CPU-second of the process", double(n) / (process_cpu_seconds() - cpu0),
+                  "msgs/s");
+    report.result("broker CPU time meanwhile", process_cpu_seconds_of(broker.pid()) - broker0, "s");
+  }
+  // The source's prefetch settings (queue bounded by bytes only, see
+  // kafka.fetch_queue_kbytes), so the source is also compared with them.
+  report.result("consumer, prefetch bounded by bytes only",
+                consume(broker.bootstrap(), topic, 3, n, {{"queued.min.messages", "10000000"}}), "msgs/s");
 
   report.section("Kafka source -> event log -> windows");
   TempDir dir("bench-adapters");
@@ -159,15 +213,28 @@ int main(int argc, char** argv) {
     if (!opened) throw std::runtime_error(opened.error().detail);
     auto app = std::move(opened).value();
     Stopwatch sw;
+    const double cpu0 = process_cpu_seconds(), broker0 = process_cpu_seconds_of(broker.pid());
     if (auto r = app->start(); !r) throw std::runtime_error(r.error().detail);
     while (app->engine().stats().applied_through < Sequence(n) && sw.seconds() < 600)
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     const double s = sw.seconds();
-    report.result("consumed, appended and applied", double(app->engine().stats().applied_through) / s, "events/s",
-                  ">= 500k events/s");
+    const double cpu = process_cpu_seconds() - cpu0;
+    const double broker_cpu = process_cpu_seconds_of(broker.pid()) - broker0;
+    const double applied = double(app->engine().stats().applied_through);
+    report.result("consumed, appended and applied", applied / s, "events/s", ">= 500k events/s");
+    report.result("process CPU time while consuming", cpu, "s");
+    report.result("events per CPU-second of the process", applied / cpu, "events/s");
+    report.result("broker CPU time meanwhile", broker_cpu, "s");
+    // Where that CPU time went, by thread (the application's threads were
+    // started for this case, so their totals are this case's).
+    for (const auto& [name, seconds] : thread_cpu_by_name())
+      if (name.rfind("sp-", 0) == 0 || name.rfind("rdk:", 0) == 0 || name.rfind("rocksdb", 0) == 0)
+        report.result("  CPU time of thread " + name, seconds, "s");
+    report.param("load average after the source", load_average());
     snapshot = app->engine().latest();
     app->stop();
   }
+  if (source_only) return 0;
 
   report.section("Kafka sink (log -> topic, idempotent, acks=all)");
   {

@@ -25,6 +25,7 @@ class KafkaServer {
   void stop();
   std::string bootstrap() const;  // "127.0.0.1:<port>"
   std::string log_tail() const;
+  pid_t pid() const { return process_.pid(); }  // the broker's JVM, for CPU accounting; -1 when stopped
 
   // Creates a topic through librdkafka's admin API; throws on failure.
   void create_topic(const std::string& topic, int partitions);
