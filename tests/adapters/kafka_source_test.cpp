@@ -111,6 +111,8 @@ TEST_CASE("Events of every partition reach the log once; malformed messages reac
   }
   CHECK(server.get("/metrics").body.find("shoppulse_kafka_source_dead_letters_total 3") != std::string::npos);
   // The engine applied what came through Kafka: every tenth event a purchase.
+  // It applies after the log holds the events, so the test waits for it.
+  si::wait_applied(server, 3000);
   const std::string metrics = server.get("/metrics").body;
   CHECK(metrics.find("shoppulse_events_total{type=\"purchase\"} 300\n") != std::string::npos);
   CHECK(metrics.find("shoppulse_events_total{type=\"view\"} 2700\n") != std::string::npos);
