@@ -9,7 +9,9 @@
 // one: the group's committed offset, else the earliest), so a crash between
 // the append and anything after it neither loses nor repeats an event. After
 // each append the offsets are also committed to the consumer group, for the
-// usual lag tools; the log's copy is the one that counts.
+// usual lag tools; the log's copy is the one that counts. The next batch is
+// read and parsed while the previous one is appended, but only one batch is
+// at the ingestor at a time, so batches reach the log in the order read.
 // A message that is not a valid event goes to the dead-letter topic with the
 // reason in its "reason" header (and its origin in "source.topic",
 // "source.partition", "source.offset"), is counted and never stalls its
@@ -20,7 +22,7 @@
 // unhealthy with the reason; librdkafka reconnects with backoff and the
 // consumer resumes from its position.
 // Lifecycle: construct, start() spawns the consumer thread, stop() finishes
-// the batch in hand, then joins; start() again resumes from the stored
+// the batches in hand, then joins; start() again resumes from the stored
 // offsets (the "kafka_source" component's start/stop).
 // Threading: every public method is callable from any thread; the consumer
 // thread alone owns the librdkafka handles.
