@@ -648,12 +648,15 @@ void wait_applied(const ServerProcess& server, std::uint64_t sequence, Millis ti
       [&] {
         const Json status = server.get_json("/api/system/status");
         last = status.text();
-        return status.u64("/stream_processor/applied_through") >= sequence;
+        // Both consumers of the log: user answers carry the recommender's
+        // propensity and coverage beside the engine's figures.
+        return status.u64("/stream_processor/applied_through") >= sequence &&
+               status.u64("/recommender/applied_through") >= sequence;
       },
       timeout);
   if (!ok)
-    throw std::runtime_error("stream processor did not apply through sequence " + std::to_string(sequence) +
-                             "; last status: " + last);
+    throw std::runtime_error("stream processor and recommender did not apply through sequence " +
+                             std::to_string(sequence) + "; last status: " + last);
 }
 
 void wait_ready(const ServerProcess& server, Millis timeout) {

@@ -168,9 +168,10 @@ class WebSocketClient {
 // last result. No fixed sleeps elsewhere: every wait in the suite is this.
 bool poll_until(const std::function<bool()>& check, Millis timeout = Millis(20000), Millis interval = Millis(20));
 
-// Waits until the stream processor has applied every logged event up to
-// `sequence` (status.stream_processor.applied_through). Throws on timeout.
-void wait_applied(const ServerProcess& server, std::uint64_t sequence, Millis timeout = Millis(30000));
+// Waits until the stream processor and the recommender have applied every
+// logged event up to `sequence` (status.stream_processor.applied_through and
+// status.recommender.applied_through). Throws on timeout.
+void wait_applied(const ServerProcess& server, std::uint64_t sequence, Millis timeout = Millis(60000));
 
 // Waits until /api/ready answers 200: the windows and the recommender have
 // caught up with the log after a start. Throws on timeout.
