@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "shoppulse/core/build_info.hpp"
+#include "shoppulse/adapters/mongodb_checkpoints.hpp"
 #include "shoppulse/adapters/mongodb_rollups.hpp"
 #include "shoppulse/core/log.hpp"
 
@@ -60,6 +61,7 @@ struct Application::State final : api::SystemControl {
   api::SequenceGate gate;  // min_sequence= requests, fed by the engine and recommend threads
   std::unique_ptr<RecommendRunner> recommend;
   std::unique_ptr<MongoRollups> mongo_rollups;  // null without mongodb.url
+  std::unique_ptr<MongoCheckpoints> mongo_checkpoints;  // null unless storage.checkpoints = mongodb
   std::unique_ptr<RedisFiguresSink> redis;  // null without redis.host
   std::unique_ptr<RollupFanOut> rollups;     // the store plus Redis; null without Redis
   std::unique_ptr<EngineRunner> engine;
@@ -112,6 +114,10 @@ struct Application::State final : api::SystemControl {
       const MongoRollupsStats st = mongo_rollups->stats();
       out.push_back({"mongodb", st.state, st.state != "disconnected", st.failures, st.reconnects, st.last_error,
                      st.backlog});
+    }
+    if (mongo_checkpoints) {
+      const MongoCheckpointsStats st = mongo_checkpoints->stats();
+      out.push_back({"mongodb_checkpoints", st.state, st.state != "disconnected", st.failures, 0, st.last_error});
     }
     if (redis) {
       const RedisFiguresStats st = redis->stats();
@@ -258,7 +264,14 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
   api::SequenceGate& gate = s.gate;
   RecommendRunnerConfig recommend_config = config.recommend_runner;
   recommend_config.on_progress = [&gate](Sequence through) { gate.advance(api::Stage::recommender, through); };
-  s.recommend = std::make_unique<RecommendRunner>(config.recommend, recommend_config, *s.storage, *s.storage, s.clock);
+  // The engine's and recommender's checkpoints; offline commands (which
+  // clear mongodb.url) keep them in the embedded store.
+  CheckpointStore* checkpoints = s.storage.get();
+  if (config.storage_checkpoints == "mongodb" && !config.mongodb.url.empty()) {
+    s.mongo_checkpoints = std::make_unique<MongoCheckpoints>(config.mongodb, s.metrics);
+    checkpoints = s.mongo_checkpoints.get();
+  }
+  s.recommend = std::make_unique<RecommendRunner>(config.recommend, recommend_config, *s.storage, *checkpoints, s.clock);
   EngineRunnerConfig engine_config = config.engine;
   RecommendRunner& recommend = *s.recommend;
   engine_config.on_applied = [&recommend](std::span<const Event> events) { recommend.offer(events); };
@@ -279,7 +292,7 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
     if (s.snapshot_callback) s.snapshot_callback(snapshot);
   };
   s.engine = std::make_unique<EngineRunner>(config.windows, engine_config, *s.ring, *s.storage, *rollups,
-                                            *s.storage, s.clock, s.metrics);
+                                            *checkpoints, s.clock, s.metrics);
   Ingestor& ingestor = *s.ingestor;
   s.generator = std::make_unique<Generator>(
       config.generator, [&ingestor](std::vector<RawEvent>&& batch) { return ingestor.submit(std::move(batch), {}); },

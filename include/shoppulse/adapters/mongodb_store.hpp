@@ -6,7 +6,16 @@
 //   rollups      { _id: <minute, int64: ms since epoch / 60000>,
 //                  bytes: <binary: the windows module's encoded rollup> }
 //   checkpoints  { _id: <name, string>, covers_through: <int64 sequence>,
-//                  bytes: <binary state> }
+//                  generation: <int64>, chunks: <int64>, size: <int64 bytes>,
+//                  bytes: <binary state when chunks = 0, else empty> }
+//   checkpoint_chunks
+//                { _id: "<name>/<generation>/<index>", checkpoint: <name>,
+//                  generation: <int64>, index: <int64>, bytes: <binary part> }
+// A checkpoint larger than checkpoint_chunk_bytes is split into chunks
+// (MongoDB's documents stop at 16 MiB): the chunks of a new generation are
+// written first, then the head document is replaced (one atomic write), then
+// other generations' chunks are deleted, so a reader sees the whole old or
+// the whole new checkpoint, never a mix.
 // The only index is the one on _id every collection has; every read and
 // write goes by _id (point upserts, range scans, range deletes). Retention
 // is a range delete (drop_minutes_before), not a TTL index.
@@ -30,6 +39,7 @@ struct MongoConfig {
   std::string database;             // empty: the URL's database, else "shoppulse"
   std::size_t bulk_size = 40;       // most upserts in one bulk write
   std::int64_t timeout_ms = 2000;   // server selection and socket timeout; ms
+  std::size_t checkpoint_chunk_bytes = std::size_t{1} << 20;  // larger checkpoints are chunked; bytes
 };
 
 class MongoStore : public RollupStore, public CheckpointStore {

@@ -38,6 +38,7 @@ struct AppConfig {
   MongoConfig mongodb;
   std::size_t mongodb_max_pending_minutes = 100000;
   std::string storage_rollups = "rocksdb";  // rocksdb | mongodb: where trends and history are read from
+  std::string storage_checkpoints = "rocksdb";  // rocksdb | mongodb: where the engine's and recommender's checkpoints live
   KafkaConfig kafka;
   KafkaSinkConfig kafka_sink;  // servers and max_backoff from kafka
   std::string log_level = "info";
