@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <mutex>
 
+#include "shoppulse/core/dictionary.hpp"
 #include "shoppulse/core/log.hpp"
 
 namespace shoppulse {
@@ -113,7 +114,7 @@ class MongoDbStore final : public MongoStore {
 
   Result<void> create_collections() {
     Lease lease(pool_);
-    for (const char* name : {"rollups", "checkpoints", "checkpoint_chunks"}) {
+    for (const char* name : {"rollups", "checkpoints", "checkpoint_chunks", "events"}) {
       Bson cmd(BCON_NEW("create", BCON_UTF8(name)));
       bson_t reply;
       bson_error_t error;
@@ -180,6 +181,49 @@ class MongoDbStore final : public MongoStore {
     bson_error_t error;
     if (!mongoc_collection_delete_many(rollups.get(), filter.get(), nullptr, nullptr, &error))
       return mongo_error("drop rollups", error);
+    return {};
+  }
+
+  Result<void> archive_events(std::span<const LogRecord> records, const Dictionary& dictionary) override {
+    if (records.empty()) return {};
+    Lease lease(pool_);
+    Collection events(mongoc_client_get_collection(lease.get(), database_.c_str(), "events"));
+    Bson upsert(BCON_NEW("upsert", BCON_BOOL(true)));
+    const std::size_t step = std::max<std::size_t>(config_.bulk_size, 1);
+    for (std::size_t begin = 0; begin < records.size(); begin += step) {
+      const std::size_t end = std::min(records.size(), begin + step);
+      Bulk bulk(mongoc_collection_create_bulk_operation_with_opts(events.get(), nullptr));
+      bson_error_t error;
+      for (std::size_t i = begin; i < end; ++i) {
+        const LogRecord& r = records[i];
+        const Event& e = r.event;
+        Bson selector(BCON_NEW("_id", BCON_INT64(std::int64_t(e.sequence))));
+        bson_t* doc = bson_new();
+        Bson owned(doc);
+        BSON_APPEND_INT64(doc, "_id", std::int64_t(e.sequence));
+        auto text = [doc](const char* key, std::string_view value) {
+          bson_append_utf8(doc, key, -1, value.data(), int(value.size()));
+        };
+        if (!r.event_id.empty()) text("event_id", r.event_id);
+        text("user_id", dictionary.name(IdKind::user, e.user));
+        text("event_type", to_string(e.type));
+        if (e.product != kNoId) text("product_id", dictionary.name(IdKind::product, e.product));
+        if (e.category != kNoId) text("category_id", dictionary.name(IdKind::category, e.category));
+        if (e.device != kNoId) text("device", dictionary.name(IdKind::device, e.device));
+        if (e.location != kNoId) text("location", dictionary.name(IdKind::location, e.location));
+        if (!r.session_id.empty()) text("session_id", r.session_id);
+        BSON_APPEND_INT64(doc, "timestamp", e.time_ms);
+        if (e.price_minor) BSON_APPEND_INT64(doc, "price_minor", e.price_minor);
+        BSON_APPEND_INT32(doc, "quantity", std::int32_t(e.quantity));
+        if (e.rating) BSON_APPEND_INT32(doc, "rating", e.rating);
+        if (!mongoc_bulk_operation_replace_one_with_opts(bulk.get(), selector.get(), doc, upsert.get(), &error))
+          return mongo_error("stage event", error);
+      }
+      bson_t reply;
+      const std::uint32_t ok = mongoc_bulk_operation_execute(bulk.get(), &reply, &error);
+      bson_destroy(&reply);
+      if (!ok) return mongo_error("archive events", error);
+    }
     return {};
   }
 
