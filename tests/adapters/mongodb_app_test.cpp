@@ -11,12 +11,12 @@
 #include <chrono>
 #include <cstdlib>
 #include <map>
-#include <thread>
 #include <regex>
 #include <sstream>
 #include <string>
 
 #include "ferretdb_server.hpp"
+#include "outage.hpp"
 #include "integration/harness.hpp"
 #include "shoppulse/adapters/mongodb_store.hpp"
 #include "shoppulse/eventlog/rocksdb_store.hpp"
@@ -211,12 +211,25 @@ TEST_CASE("With MONGODB_URL set, closed minutes reach MongoDB, trends read them 
 
   ferretdb.stop();
   REQUIRE(server.post("/api/events", events_body(base, 5, 3, "b")).status == 200);
-  REQUIRE(si::poll_until([&] { return component(server, "status") == "unhealthy"; }, si::Millis(60000)));
+  // Events keep arriving (one every 100 ms, from minute 9 on) for at least
+  // 10 s of the outage.
+  int k = 0;
+  const adapters_test::Outage outage = adapters_test::feed_while_down(
+      [&] {
+        const std::string e = "[{\"event_id\":\"c" + std::to_string(k) + "\",\"user_id\":\"u0\",\"event_type\":"
+                              "\"view\",\"product_id\":\"p1\",\"timestamp\":" +
+                              std::to_string(base + 9 * kMinute + std::int64_t(k) * 1000) + "}]";
+        ++k;
+        REQUIRE(server.post("/api/events", e).status == 200);
+      },
+      [&] { return component(server, "status") == "unhealthy"; });
+  CHECK(outage.lasted >= std::chrono::seconds(10));
   CHECK_FALSE(component(server, "last_error").empty());
   CHECK(server.get_json("/api/health").str("/components/stream_processor/status") == "healthy");
   ferretdb.start();
-  // Minutes 0-3, the one holding the first batch's last event (4), and 5-7.
-  REQUIRE(si::poll_until([&] { return mongo_minutes(url) >= 8; }, si::Millis(60000)));
+  // Minutes 0-3, the one holding the first batch's last event (4), 5-7, 8
+  // and those the outage's events closed.
+  REQUIRE(si::poll_until([&] { return mongo_minutes(url) >= 10; }, si::Millis(60000)));
   REQUIRE(si::poll_until([&] { return component(server, "status") == "healthy"; }, si::Millis(30000)));
   const si::Json later = server.get_json("/api/analytics/trends?step=1m&from=" + si::iso8601(base + 5 * kMinute) +
                                          "&to=" + si::iso8601(base + 8 * kMinute));
@@ -341,25 +354,19 @@ TEST_CASE("With mongodb.archive_events every logged event is archived once; Ferr
   CHECK(archived == posted);
 
   // FerretDB down for at least 10 s of steady time while events keep
-  // arriving, 10 every 100 ms (a paced load, not a wait on anything).
+  // arriving, 10 every 100 ms, until both MongoDB components said so.
   ferretdb.stop();
-  const auto down_since = std::chrono::steady_clock::now();
   bool archive_unhealthy = false, rollups_unhealthy = false;
-  auto tick = down_since;
-  while (std::chrono::steady_clock::now() - down_since < std::chrono::seconds(10) || !archive_unhealthy ||
-         !rollups_unhealthy) {
-    post_batch(10);
+  const adapters_test::Outage outage = adapters_test::feed_while_down([&] { post_batch(10); }, [&] {
     const si::Json h = server.get_json("/api/health");
     archive_unhealthy = archive_unhealthy || h.str("/components/mongodb_archive/status") == "unhealthy";
     rollups_unhealthy = rollups_unhealthy || h.str("/components/mongodb/status") == "unhealthy";
-    REQUIRE(std::chrono::steady_clock::now() - down_since < std::chrono::seconds(120));
-    tick += std::chrono::milliseconds(100);
-    std::this_thread::sleep_until(tick);
-  }
+    return archive_unhealthy && rollups_unhealthy;
+  });
+  CHECK(outage.lasted >= std::chrono::seconds(10));
   CHECK_FALSE(archive("last_error").empty());
   CHECK(server.get_json("/api/health").str("/components/stream_processor/status") == "healthy");
-  const std::size_t during_outage = posted.size() - 200;
-  CHECK(during_outage >= 100);
+  CHECK(posted.size() == std::size_t(200 + 10 * outage.batches));
   ferretdb.start();
   REQUIRE(si::poll_until(caught_up, si::Millis(120000)));
 
