@@ -253,8 +253,7 @@ TEST_CASE("With storage.checkpoints = mongodb, kill -9 and restart restore from 
       dir.path() / "data", {}, false,
       {"http.host=127.0.0.1", "mongodb.url=" + url, "storage.checkpoints=mongodb", "mongodb.timeout=1s",
        "mongodb.checkpoint_chunk_size=1024", "windows.checkpoint_interval=1h", "windows.checkpoint_every_events=40",
-       "recommend.checkpoint_interval=0", "recommend.checkpoint_every_events=40",
-       "recommend.checkpoint_in_background=false"},
+       "recommend.checkpoint_interval=0", "recommend.checkpoint_every_events=40"},
       si::Millis(20000)});
   server.start();
   INFO("shoppulse log: " << server.log_tail());
