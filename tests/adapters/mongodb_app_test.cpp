@@ -302,6 +302,33 @@ TEST_CASE("With storage.checkpoints = mongodb, kill -9 and restart restore from 
     INFO("GET " << t);
     CHECK(without_timestamp(server.get_json(t)) == before.at(t));
   }
+
+  // FerretDB down: the next checkpoint fails and says so, and the engine
+  // and recommender go on applying events; once it is back, the checkpoint
+  // after that lands there.
+  ferretdb.stop();
+  REQUIRE(server.post("/api/events", shop_events(base, 56, 40)).status == 200);
+  si::wait_applied(server, 95);
+  REQUIRE(si::poll_until([&] {
+    return server.get_json("/api/health").str("/components/mongodb_checkpoints/status") == "unhealthy";
+  }, si::Millis(60000)));
+  REQUIRE(server.post("/api/events", shop_events(base, 96, 5)).status == 200);
+  si::wait_applied(server, 100);
+  REQUIRE(si::poll_until([&] { return server.get_json("/api/system/status").u64("/recommender/applied_through") == 100; }));
+  ferretdb.start();
+  // Each 40 events ask for a checkpoint; the first ones may still fall in
+  // the reconnect backoff.
+  int next = 101;
+  REQUIRE(si::poll_until([&] {
+    const auto w = mongo_checkpoint(url, "window_engine");
+    if (w && w->covers_through > 100) return true;
+    REQUIRE(server.post("/api/events", shop_events(base, next, 40)).status == 200);
+    next += 40;
+    return false;
+  }, si::Millis(90000), si::Millis(500)));
+  REQUIRE(si::poll_until([&] {
+    return server.get_json("/api/health").str("/components/mongodb_checkpoints/status") == "healthy";
+  }, si::Millis(60000)));
   CHECK(server.stop() == 0);
 }
 

@@ -8,6 +8,7 @@
 // and a write that fails is logged, counted and replaced by the next one.
 // Lifecycle: construct (no I/O); the connection lives until destruction.
 // Threading: any thread; one writer per checkpoint name (the runners).
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -41,9 +42,12 @@ class MongoCheckpoints final : public CheckpointStore {
   const MongoConfig config_;
   Counter& written_counter_;
   Counter& failure_counter_;
-  mutable std::mutex mutex_;  // guards store_ and stats_
+  mutable std::mutex connect_mutex_;  // one connection attempt at a time; taken before mutex_
+  mutable std::mutex mutex_;          // guards everything below
   mutable std::shared_ptr<MongoStore> store_;
   mutable MongoCheckpointsStats stats_;
+  mutable std::chrono::steady_clock::time_point retry_at_{};  // no connection attempt before this
+  mutable std::chrono::milliseconds backoff_{0};
 };
 
 }  // namespace shoppulse

@@ -1,11 +1,15 @@
 #include "shoppulse/adapters/mongodb_checkpoints.hpp"
 
+#include <algorithm>
+
 #include "shoppulse/core/log.hpp"
 
 namespace shoppulse {
 namespace {
 
 const Logger kLog("mongodb");
+constexpr std::chrono::milliseconds kFirstBackoff(1000);
+constexpr std::chrono::milliseconds kMaxBackoff(30000);
 
 }  // namespace
 
@@ -17,17 +21,26 @@ MongoCheckpoints::MongoCheckpoints(MongoConfig config, MetricsRegistry& metrics)
                                        "Checkpoint reads and writes to MongoDB that failed")) {}
 
 Result<std::shared_ptr<MongoStore>> MongoCheckpoints::connected() const {
-  // Held while connecting: the other runner would only connect again.
-  std::lock_guard lock(mutex_);
-  if (store_) return store_;
+  // The stats stay readable (health requests) while a connection is tried.
+  std::lock_guard connecting(connect_mutex_);
+  {
+    std::lock_guard lock(mutex_);
+    if (store_) return store_;
+    if (std::chrono::steady_clock::now() < retry_at_)
+      return make_error(Errc::unavailable, "mongodb: not connected, retrying later: " + stats_.last_error);
+  }
   auto opened = open_mongodb_store(config_);
+  std::lock_guard lock(mutex_);
   if (!opened) {
+    backoff_ = std::clamp(backoff_ * 2, kFirstBackoff, kMaxBackoff);
+    retry_at_ = std::chrono::steady_clock::now() + backoff_;
     stats_.failures++;
     stats_.state = "disconnected";
     stats_.last_error = opened.error().detail;
     failure_counter_.add(1);
     return std::move(opened).error();
   }
+  backoff_ = std::chrono::milliseconds(0);
   store_ = std::shared_ptr<MongoStore>(std::move(opened).value());
   return store_;
 }
@@ -39,7 +52,11 @@ void MongoCheckpoints::failed(const std::shared_ptr<MongoStore>& store, const st
   stats_.state = "disconnected";
   stats_.last_error = detail;
   failure_counter_.add(1);
-  if (!reachable && store_ == store) store_.reset();
+  if (!reachable && store_ == store) {
+    store_.reset();
+    backoff_ = kFirstBackoff;
+    retry_at_ = std::chrono::steady_clock::now() + backoff_;
+  }
 }
 
 Result<void> MongoCheckpoints::put_checkpoint(std::string_view name, const Checkpoint& checkpoint) {
