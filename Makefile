@@ -73,10 +73,10 @@ build: deps dashboard
 	cmake --build --preset release -j $(JOBS)
 
 # The ASan+UBSan build: unit tests, and the binary with the integration
-# tests that run against it.
+# and adapter tests that run against it.
 build-dev: deps dashboard
 	cmake --preset dev >/dev/null
-	cmake --build --preset dev -j $(JOBS) --target unit_tests asan_integration_tests
+	cmake --build --preset dev -j $(JOBS) --target unit_tests asan_integration_tests asan_adapter_tests
 
 build-tsan: deps dashboard
 	cmake --preset tsan >/dev/null
@@ -88,8 +88,8 @@ build-fuzz: deps deps-fuzz
 	cmake --build --preset fuzz -j $(JOBS) --target fuzz_targets
 
 # The whole suite in Release (it installs into a temporary prefix and builds
-# examples/ against it); the unit tests and the integration tests again
-# under ASan+UBSan; the concurrency tests under ThreadSanitizer; a short run
+# examples/ against it); the unit, integration and adapter tests (Redis,
+# Kafka, MongoDB against real servers) again under ASan+UBSan; the concurrency tests under ThreadSanitizer; a short run
 # of every fuzz target; and the Debian package installed in a debootstrap
 # root.
 test: test-release test-asan test-tsan test-fuzz test-package
@@ -97,8 +97,9 @@ test: test-release test-asan test-tsan test-fuzz test-package
 test-release: build deps-test
 	ctest --preset release -j 2
 
-test-asan: build-dev
-	ctest --preset dev -L 'unit|asan_integration' -j 2
+# The adapter tests start Redis, Kafka and FerretDB (deps-test installs them).
+test-asan: build-dev deps-test
+	ctest --preset dev -L 'unit|asan_integration|asan_adapters' -j 2
 
 test-tsan: build-tsan
 	ctest --preset tsan -j 2

@@ -178,6 +178,18 @@ void bind(config::Schema& s, AppConfig& c) {
   s.add_choice("storage.rollups", &c.storage_rollups, {"rocksdb", "mongodb"},
                "Where trends and history are read from; mongodb needs mongodb.url (rollups are always also kept in "
                "the embedded store)");
+  s.add_bool("mongodb.archive_events", &c.mongodb_archive_events,
+             "Every logged event is also upserted into the events collection with _id = its sequence (resumed from "
+             "the log after an outage); needs mongodb.url");
+  s.add_size("mongodb.archive_batch_events", &c.mongodb_archive.batch_max_events, "events",
+             "Events per checkpointed batch of the event archive (written in bulks of mongodb.bulk_size)", 1,
+             std::size_t{1} << 20);
+  s.add_choice("storage.checkpoints", &c.storage_checkpoints, {"rocksdb", "mongodb"},
+               "Where the window engine's and the recommender's checkpoints are kept; mongodb needs mongodb.url (a "
+               "restart restores from there and replays the log after it; unreadable: the whole log is replayed)");
+  s.add_size("mongodb.checkpoint_chunk_size", &c.mongodb.checkpoint_chunk_bytes, "bytes",
+             "Checkpoints larger than this are stored in chunks of this size (MongoDB documents stop at 16 MiB)",
+             1, std::size_t{8} << 20);
 
   s.add_string("redis.host", &c.redis.host,
                "Redis server that receives live figures after each snapshot; empty: none (env REDIS_HOST)");
@@ -216,6 +228,10 @@ Result<void> finish(AppConfig& c) {
   c.kafka.max_future_ms = c.ingest.max_future_ms;
   if (c.storage_rollups == "mongodb" && c.mongodb.url.empty())
     return make_error(Errc::invalid_argument, "mongodb needs mongodb.url (or MONGODB_URL)", "storage.rollups");
+  if (c.mongodb_archive_events && c.mongodb.url.empty())
+    return make_error(Errc::invalid_argument, "needs mongodb.url (or MONGODB_URL)", "mongodb.archive_events");
+  if (c.storage_checkpoints == "mongodb" && c.mongodb.url.empty())
+    return make_error(Errc::invalid_argument, "mongodb needs mongodb.url (or MONGODB_URL)", "storage.checkpoints");
   c.kafka_sink.servers = c.kafka.servers;
   c.kafka_sink.max_backoff_ms = c.kafka.max_backoff_ms;
   if (!c.kafka_sink.topic.empty() && c.kafka_sink.topic == c.kafka.topic && !c.kafka.servers.empty())

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include "shoppulse/core/build_info.hpp"
+#include "shoppulse/adapters/mongodb_archive.hpp"
+#include "shoppulse/adapters/mongodb_checkpoints.hpp"
 #include "shoppulse/adapters/mongodb_rollups.hpp"
 #include "shoppulse/core/log.hpp"
 
@@ -60,6 +62,8 @@ struct Application::State final : api::SystemControl {
   api::SequenceGate gate;  // min_sequence= requests, fed by the engine and recommend threads
   std::unique_ptr<RecommendRunner> recommend;
   std::unique_ptr<MongoRollups> mongo_rollups;  // null without mongodb.url
+  std::unique_ptr<MongoCheckpoints> mongo_checkpoints;  // null unless storage.checkpoints = mongodb
+  std::unique_ptr<MongoEventArchive> mongo_archive;     // null unless mongodb.archive_events
   std::unique_ptr<RedisFiguresSink> redis;  // null without redis.host
   std::unique_ptr<RollupFanOut> rollups;     // the store plus Redis; null without Redis
   std::unique_ptr<EngineRunner> engine;
@@ -113,6 +117,15 @@ struct Application::State final : api::SystemControl {
       out.push_back({"mongodb", st.state, st.state != "disconnected", st.failures, st.reconnects, st.last_error,
                      st.backlog});
     }
+    if (mongo_archive) {
+      const MongoArchiveStats st = mongo_archive->stats();
+      out.push_back({"mongodb_archive", st.state, st.state != "disconnected", st.failures, st.reconnects, st.last_error,
+                     st.backlog});
+    }
+    if (mongo_checkpoints) {
+      const MongoCheckpointsStats st = mongo_checkpoints->stats();
+      out.push_back({"mongodb_checkpoints", st.state, st.state != "disconnected", st.failures, 0, st.last_error});
+    }
     if (redis) {
       const RedisFiguresStats st = redis->stats();
       out.push_back({"redis", st.state, st.state != "disconnected", st.failures, st.reconnects, st.last_error,
@@ -126,6 +139,7 @@ struct Application::State final : api::SystemControl {
     if (kafka_source) known += ", kafka_source";
     if (kafka_sink) known += ", kafka_sink";
     if (mongo_rollups) known += ", mongodb";
+    if (mongo_archive) known += ", mongodb_archive";
     if (redis) known += ", redis";
     return known + ")";
   }
@@ -154,6 +168,11 @@ struct Application::State final : api::SystemControl {
     if (name == "mongodb" && mongo_rollups) {
       mongo_rollups->start();
       kLog.info("component started", {{"component", "mongodb"}});
+      return {};
+    }
+    if (name == "mongodb_archive" && mongo_archive) {
+      mongo_archive->start();
+      kLog.info("component started", {{"component", "mongodb_archive"}});
       return {};
     }
     if (name == "redis" && redis) {
@@ -189,6 +208,11 @@ struct Application::State final : api::SystemControl {
     if (name == "mongodb" && mongo_rollups) {
       mongo_rollups->stop();
       kLog.info("component stopped", {{"component", "mongodb"}});
+      return {};
+    }
+    if (name == "mongodb_archive" && mongo_archive) {
+      mongo_archive->stop();
+      kLog.info("component stopped", {{"component", "mongodb_archive"}});
       return {};
     }
     if (name == "redis" && redis) {
@@ -258,7 +282,14 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
   api::SequenceGate& gate = s.gate;
   RecommendRunnerConfig recommend_config = config.recommend_runner;
   recommend_config.on_progress = [&gate](Sequence through) { gate.advance(api::Stage::recommender, through); };
-  s.recommend = std::make_unique<RecommendRunner>(config.recommend, recommend_config, *s.storage, *s.storage, s.clock);
+  // The engine's and recommender's checkpoints; offline commands (which
+  // clear mongodb.url) keep them in the embedded store.
+  CheckpointStore* checkpoints = s.storage.get();
+  if (config.storage_checkpoints == "mongodb" && !config.mongodb.url.empty()) {
+    s.mongo_checkpoints = std::make_unique<MongoCheckpoints>(config.mongodb, s.metrics);
+    checkpoints = s.mongo_checkpoints.get();
+  }
+  s.recommend = std::make_unique<RecommendRunner>(config.recommend, recommend_config, *s.storage, *checkpoints, s.clock);
   EngineRunnerConfig engine_config = config.engine;
   RecommendRunner& recommend = *s.recommend;
   engine_config.on_applied = [&recommend](std::span<const Event> events) { recommend.offer(events); };
@@ -279,7 +310,7 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
     if (s.snapshot_callback) s.snapshot_callback(snapshot);
   };
   s.engine = std::make_unique<EngineRunner>(config.windows, engine_config, *s.ring, *s.storage, *rollups,
-                                            *s.storage, s.clock, s.metrics);
+                                            *checkpoints, s.clock, s.metrics);
   Ingestor& ingestor = *s.ingestor;
   s.generator = std::make_unique<Generator>(
       config.generator, [&ingestor](std::vector<RawEvent>&& batch) { return ingestor.submit(std::move(batch), {}); },
@@ -296,6 +327,12 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
           return api::render_broadcast(*runner.latest(), dict, wall.now_ms(), currency);
         },
         s.clock, s.metrics);
+  }
+  if (config.mongodb_archive_events && !config.mongodb.url.empty()) {
+    MongoArchiveConfig archive = config.mongodb_archive;
+    archive.max_backoff_ms = 5000;
+    s.mongo_archive = std::make_unique<MongoEventArchive>(config.mongodb, archive, *s.storage, *s.storage,
+                                                          s.dictionary, s.metrics);
   }
   s.handler = api::make_api_handler(
       api::ApiContext{s.dictionary, *s.ingestor, *s.engine, *s.recommend, *rollups, s, s.metrics, s.clock,
@@ -349,6 +386,7 @@ Result<void> Application::start() {
     if (auto r = s.http->start(); !r) return r;
   }
   if (s.kafka_sink) s.kafka_sink->start();
+  if (s.mongo_archive) s.mongo_archive->start();
   if (s.kafka_source) s.kafka_source->start();
   if (s.config.generator_enabled) s.generator->start();
   kLog.info("shoppulse started", {{"port", std::to_string(s.config.serve_http ? s.http->port() : 0)},
@@ -371,6 +409,7 @@ void Application::stop() {
   s.ingestor->stop();
   s.engine->stop();
   if (s.kafka_sink) s.kafka_sink->stop();
+  if (s.mongo_archive) s.mongo_archive->stop();
   if (s.redis) s.redis->stop();
   if (s.mongo_rollups) s.mongo_rollups->stop();
   s.recommend->stop();

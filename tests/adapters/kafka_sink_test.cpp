@@ -11,6 +11,7 @@
 
 #include "integration/harness.hpp"
 #include "kafka_test_broker.hpp"
+#include "outage.hpp"
 
 namespace si = shoppulse::integration;
 using shoppulse::servers::broker;

@@ -2,7 +2,8 @@
 // Kafka broker the test starts: events consumed exactly once into the log,
 // malformed messages dead-lettered, a clean restart and a kill -9 resume from
 // the offsets stored with the events, a full ingest pauses the partitions,
-// and a broker outage makes the source unhealthy until it is back.
+// and a broker outage of 10 s while events are produced makes the source
+// unhealthy until it is back, then it catches up with nothing lost.
 //
 // Dedupe by event id is switched off (ingest.dedupe_max_ids=0), so every
 // count here proves the stored offsets alone: a message read twice would be
@@ -16,6 +17,7 @@
 
 #include "integration/harness.hpp"
 #include "kafka_test_broker.hpp"
+#include "outage.hpp"
 
 namespace si = shoppulse::integration;
 using shoppulse::servers::KafkaServer;
@@ -168,7 +170,8 @@ TEST_CASE("When ingest is full the partitions are paused, not dropped", "[kafka]
   CHECK(server.get("/metrics").body.find("shoppulse_kafka_source_pauses_total 0") == std::string::npos);
 }
 
-TEST_CASE("A broker outage makes the source unhealthy; afterwards it catches up with nothing lost",
+TEST_CASE("A broker stopped for 10 s while events are produced makes the source unhealthy; afterwards it catches up "
+          "with nothing lost",
           "[kafka][integration]") {
   const std::string topic = fresh_topic("outage");
   broker().create_topic(topic, 3);
@@ -179,13 +182,24 @@ TEST_CASE("A broker outage makes the source unhealthy; afterwards it catches up 
   server.start();
   require_exactly(server, 2000);
 
+  // The shop's producer keeps sending while the broker is down (its client
+  // queues the messages), 50 events every 100 ms for at least 10 s.
+  TestProducer producer(broker().bootstrap());
   broker().stop();
-  REQUIRE(si::poll_until([&] { return source_field(server, "status") == "unhealthy"; }, si::Millis(60000)));
+  int next = 2000;
+  const adapters_test::Outage outage = adapters_test::feed_while_down(
+      [&] {
+        for (int k = 0; k < 50; ++k, ++next) producer.send(topic, -1, "u" + std::to_string(next % 97), event_json(next, t0));
+      },
+      [&] { return source_field(server, "status") == "unhealthy"; });
+  CHECK(outage.lasted >= std::chrono::seconds(10));
   CHECK_FALSE(source_field(server, "last_error").empty());
   CHECK(server.get_json("/api/health").str("/components/ingest/status") == "healthy");
+  CHECK(last_sequence(server) == 2000);
   broker().start();
-  produce(topic, 2000, 2000, t0);
-  require_exactly(server, 4000);
+  producer.flush();
+  REQUIRE(next == 2000 + 50 * outage.batches);
+  require_exactly(server, std::uint64_t(next));
   REQUIRE(si::poll_until([&] { return source_field(server, "status") == "healthy"; }, si::Millis(60000)));
   CHECK(server.get_json("/api/health").u64("/components/kafka_source/restarts") >= 1);
 }

@@ -31,6 +31,9 @@ struct MongoDbFactory {
     shoppulse::MongoConfig config;
     config.url = mongodb_test::ferretdb().url(mongodb_test::fresh_database());
     config.bulk_size = 3;  // several bulks per put in the cases
+    // The cases' checkpoints of 11 bytes go in three chunks, those of 5 or
+    // fewer in the head document: both forms, and overwriting one by the other.
+    config.checkpoint_chunk_bytes = 5;
     auto store = shoppulse::open_mongodb_store(config);
     INFO((store.ok() ? std::string() : store.error().detail));
     REQUIRE(store.ok());

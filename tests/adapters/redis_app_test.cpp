@@ -1,6 +1,7 @@
 // shoppulse with the seed's REDIS_HOST / REDIS_PORT set, against a real
-// redis-server: live figures appear in Redis, an outage makes the component
-// unhealthy, and once Redis is back the newest figures are there.
+// redis-server: live figures appear in Redis, an outage of 10 s while events
+// arrive makes the component unhealthy, and once Redis is back the newest
+// figures are there.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <string>
 
 #include "integration/harness.hpp"
+#include "outage.hpp"
 #include "redis_client.hpp"
 #include "server_process.hpp"
 
@@ -93,21 +95,31 @@ TEST_CASE("With REDIS_HOST and REDIS_PORT set, live figures reach Redis and surv
   CHECK(server.get_json("/api/system/status").u64("/components/redis/backlog") <= 1);
   CHECK(server.get("/metrics").body.find("shoppulse_redis_snapshots_written_total") != std::string::npos);
 
-  SECTION("a Redis outage makes the component unhealthy; afterwards Redis has the newest figures") {
+  SECTION("Redis stopped for 10 s while events arrive makes the component unhealthy; afterwards Redis has the newest "
+          "figures") {
     redis_server.stop();
-    // Later events move the 24h window's end on by minutes.
-    REQUIRE(server.post("/api/events", events_body(50, 30, t0 + 600'000)).status == 200);
-    si::wait_applied(server, 81);
+    // 5 events every 100 ms for at least 10 s; later events move the 24h
+    // window's end on by minutes.
+    int next = 2000;  // past the ids of the events before
+    const adapters_test::Outage outage = adapters_test::feed_while_down(
+        [&] {
+          REQUIRE(server.post("/api/events", events_body(next, 5, t0 + 600'000)).status == 200);
+          next += 5;
+        },
+        [&] { return redis_component(server, "status") == "unhealthy"; });
+    CHECK(outage.lasted >= std::chrono::seconds(10));
+    si::wait_applied(server, 51 + std::uint64_t(next - 2000));  // the 51 before, then the outage's
     const std::uint64_t total = api_events("24h");
     REQUIRE(total > first_total);
-    REQUIRE(si::poll_until([&] { return redis_component(server, "status") == "unhealthy"; }));
     CHECK_FALSE(redis_component(server, "last_error").empty());
     // Ingest and the windows do not wait for Redis.
     CHECK(server.get_json("/api/health").str("/components/stream_processor/status") == "healthy");
 
+    // Newest-only: once Redis is back it gets the figures of now, not a
+    // replay of what it missed.
     redis_server.start();
     RedisClient again(redis_server.port());
-    REQUIRE(si::poll_until([&] { return redis_events(again) == (long long)total; }));
+    REQUIRE(si::poll_until([&] { return redis_events(again) == (long long)total; }, si::Millis(60000)));
     REQUIRE(si::poll_until([&] { return redis_component(server, "status") == "healthy"; }));
     CHECK(server.get_json("/api/health").u64("/components/redis/restarts") >= 1);
   }

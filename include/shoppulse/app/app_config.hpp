@@ -4,6 +4,7 @@
 
 #include "shoppulse/adapters/kafka_sink.hpp"
 #include "shoppulse/adapters/kafka_source.hpp"
+#include "shoppulse/adapters/mongodb_archive.hpp"
 #include "shoppulse/adapters/mongodb_store.hpp"
 #include "shoppulse/adapters/redis_figures.hpp"
 #include "shoppulse/api/api.hpp"
@@ -37,7 +38,10 @@ struct AppConfig {
   RedisConfig redis;
   MongoConfig mongodb;
   std::size_t mongodb_max_pending_minutes = 100000;
+  bool mongodb_archive_events = false;  // every logged event also in the events collection
+  MongoArchiveConfig mongodb_archive;
   std::string storage_rollups = "rocksdb";  // rocksdb | mongodb: where trends and history are read from
+  std::string storage_checkpoints = "rocksdb";  // rocksdb | mongodb: where the engine's and recommender's checkpoints live
   KafkaConfig kafka;
   KafkaSinkConfig kafka_sink;  // servers and max_backoff from kafka
   std::string log_level = "info";
