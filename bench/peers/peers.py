@@ -297,6 +297,7 @@ def run_redis(mode, cols, batch, tmp):
 
 def run_spark(mode, csv, cols, batch, tmp):
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"  # listen on loopback only
     from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
     from pyspark.sql.types import LongType, StringType, StructField, StructType
@@ -305,6 +306,7 @@ def run_spark(mode, csv, cols, batch, tmp):
              .config("spark.sql.shuffle.partitions", "2").config("spark.ui.enabled", "false")
              .config("spark.ui.showConsoleProgress", "false")
              .config("spark.driver.memory", "2g")
+             .config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
              .config("spark.sql.streaming.stateStore.providerClass",
                      "org.apache.spark.sql.execution.streaming.state.HDFSBackedStateStoreProvider")
              .getOrCreate())
@@ -514,10 +516,11 @@ def run_shoppulse(mode, binary, csv, cols, batch, tmp, sets):
         code, reply = srv.request("POST", "/api/events", body, {"Content-Type": "application/x-ndjson"})
         if code != 200:
             raise RuntimeError(f"POST /api/events: {code} {reply[:300]!r}")
-        seq = json.loads(reply)["last_sequence"]
+        posted = json.loads(reply)
+        seq, inc = posted["last_sequence"], posted["incarnation"]
         newest = max(newest, max(raw[0]))
         lo, hi = wl.Frame(newest).hour()
-        srv.get_json(f"/api/analytics/trends?from={lo * 1000}&to={hi * 1000}&step=1m&min_sequence={seq}")
+        srv.get_json(f"/api/analytics/trends?from={lo * 1000}&to={hi * 1000}&step=1m&min_sequence={seq}&incarnation={inc}")
         te = now()
         srv.get_json(f"/api/analytics/trends?from={lo * 1000}&to={hi * 1000}&step=1m")
         srv.get_json(f"/api/products/popular?window=1h&end={hi * 1000}&event_type=view&limit=3")
@@ -527,11 +530,11 @@ def run_shoppulse(mode, binary, csv, cols, batch, tmp, sets):
     wall = now() - t0
     cpu = wl.cpu_seconds(pid) - c0
     # The final answers once everything sent is applied.
-    srv.get_json(f"/api/analytics/trends?min_sequence={seq}")
+    srv.get_json(f"/api/analytics/trends?min_sequence={seq}&incarnation={inc}")
     answers = shoppulse_answers(srv, frame)
     peak = wl.peak_rss_mb(pid)
     res["note"] = ("NDJSON POST per batch; freshness = POST start to the end of a trends answer with "
-                   "min_sequence=last_sequence; query = a trends (1 h, 1m step) and a popular (1 h, views, "
+                   "min_sequence=last_sequence&incarnation=...; query = a trends (1 h, 1m step) and a popular (1 h, views, "
                    "top 3) answer after that; CPU and RSS of the server process")
     srv.stop()
     return finish(res, wall, cpu, peak), answers

@@ -115,7 +115,7 @@ def main():
     p.add_argument("--peers", default="duckdb,chdb,redis,spark")
     p.add_argument("--modes", default="bulk,incremental")
     p.add_argument("--spark-events", type=int, default=0,
-                   help="Spark streaming gets only this prefix (0 = the same as the others); its answers "
+                   help="Spark Structured Streaming (incremental) gets only this prefix (0 = the same as the others); its answers "
                         "are then checked against sqlite3 on that prefix")
     p.add_argument("--shoppulse", default="build/release/src/app/shoppulse")
     p.add_argument("--set", action="append", default=[], dest="sets", metavar="KEY=VALUE",
@@ -155,7 +155,7 @@ def main():
         ref = None
         for system in systems:
             count = n
-            if system == "spark" and a.spark_events and a.spark_events < n:
+            if system == "spark" and mode == "incremental" and a.spark_events and a.spark_events < n:
                 count = a.spark_events
             out = os.path.join(tmp, f"{system}-{mode}.json")
             t = time.perf_counter()
