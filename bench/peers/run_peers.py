@@ -51,7 +51,9 @@ def ensure_venv():
 
 def ensure_redis():
     if not os.path.exists("/usr/bin/redis-server"):
-        subprocess.check_call(["apt-get", "install", "-y", "-q", "redis-server"])
+        if subprocess.call(["apt-get", "install", "-y", "-q", "redis-server"]) != 0:
+            subprocess.check_call(["apt-get", "update", "-q"])
+            subprocess.check_call(["apt-get", "install", "-y", "-q", "redis-server"])
 
 
 def machine_limits(binary):
