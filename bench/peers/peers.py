@@ -28,6 +28,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import workload as wl  # noqa: E402
 
 now = time.perf_counter
+# Servers this process started (shoppulse, redis-server): stopped on the way out, even after an error.
+STARTED = []
 
 
 def batches(cols, size):
@@ -190,6 +192,7 @@ class RedisPeer:
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
         self.proc = subprocess.Popen([binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                                       "--appendonly", "no", "--dir", tmp], stdout=subprocess.DEVNULL)
+        STARTED.append(self.proc)
         self.r = redis.Redis(port=self.port)
         for _ in range(200):
             try:
@@ -411,6 +414,7 @@ class Server:
                "--set", "http.host=127.0.0.1"] + sets
         self.log = open(data_dir.rstrip("/") + ".log", "w")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.log, text=True)
+        STARTED.append(self.proc)
         self.port = None
         import re
         for line in self.proc.stdout:
@@ -588,6 +592,10 @@ def main():
         with open(out, "w") as f:
             json.dump(res, f)
     finally:
+        for proc in STARTED:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait()
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
