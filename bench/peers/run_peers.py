@@ -21,6 +21,7 @@ ratios to shoppulse in the same mode, and exits 1 on any mismatch.
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -185,6 +186,7 @@ def main():
             if count <= a.oracle_events:
                 want = comparable(oracle_for(count), answers)
                 problems += wl.compare(f"{system} {mode} vs sqlite3", answers, want)
+    shutil.rmtree(tmp, ignore_errors=True)
     load1 = os.getloadavg()
     print()
     print(table(results))
