@@ -551,6 +551,7 @@ class ApiHandler final : public Handler {
     w.key("stream_processor").begin_object();
     w.field("state", f.engine.state).field("replayed_events", f.engine.replayed_events);
     w.field("applied_through", f.engine.applied_through).field("events_too_late", snap->events_too_late);
+    w.field("publishes_on_demand", f.engine.publishes_on_demand);
     w.end_object();
     const RecommendRunnerStats rs = ctx_.recommend.stats();
     const RecommenderStats model = ctx_.recommend.latest()->stats;

@@ -37,6 +37,7 @@ void SequenceGate::advance(Stage stage, Sequence through) {
     if (through <= at) return;
     at = through;
     waiting = !waiters_.empty();
+    if (waiting && stage == Stage::windows) update_wanted();
   }
   if (waiting) wake_.notify_all();
 }
@@ -44,6 +45,13 @@ void SequenceGate::advance(Stage stage, Sequence through) {
 Sequence SequenceGate::applied(Stage stage) const {
   std::lock_guard lock(mutex_);
   return stage == Stage::windows ? windows_ : recommender_;
+}
+
+void SequenceGate::update_wanted() {
+  Sequence wanted = kNothingWanted;
+  for (const Waiter& w : waiters_)
+    if ((w.stages & kWindows) && windows_ < w.sequence) wanted = std::min(wanted, w.sequence);
+  windows_wanted_.store(wanted, std::memory_order_relaxed);
 }
 
 bool SequenceGate::reached(Stages stages, Sequence sequence) const {
@@ -61,6 +69,7 @@ Result<void> SequenceGate::wait(Stages stages, Sequence sequence, std::chrono::m
       if (waiters_.size() >= max_waiters_)
         return make_error(Errc::overloaded, "too many requests waiting for min_sequence");
       waiters_.push_back(Waiter{stages, sequence, std::chrono::steady_clock::now() + max_wait, std::move(done)});
+      update_wanted();
       wake_.notify_all();  // the deadline may be the earliest
       return {};
     }
@@ -80,6 +89,7 @@ void SequenceGate::run() {
     for (auto it = keep; it != waiters_.end(); ++it)
       due.emplace_back(std::move(it->done), !stopping_ && reached(it->stages, it->sequence));
     waiters_.erase(keep, waiters_.end());
+    update_wanted();
     if (!due.empty()) {
       lock.unlock();
       for (auto& [done, ready] : due) done(ready);

@@ -305,6 +305,7 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
     rollups = s.rollups.get();
   }
   engine_config.on_published = [&gate](Sequence through) { gate.advance(api::Stage::windows, through); };
+  engine_config.wanted_sequence = [&gate] { return gate.windows_wanted(); };
   engine_config.on_snapshot = [&s](const std::shared_ptr<const WindowSnapshot>& snapshot) {
     if (s.redis) s.redis->offer_snapshot(snapshot);
     if (s.snapshot_callback) s.snapshot_callback(snapshot);

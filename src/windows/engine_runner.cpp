@@ -199,6 +199,8 @@ struct EngineRunner::State {
     fresh.reserve(kPopBatch);
     TimestampMs last_publish = clock.now_ms();
     TimestampMs last_checkpoint = last_publish;
+    auto last_publish_steady = std::chrono::steady_clock::now();  // paces on-demand publishes only
+    Sequence published_through = engine.applied_through();
     unsigned idle = 0;
     for (;;) {
       bool stopping, is_paused;
@@ -228,10 +230,25 @@ struct EngineRunner::State {
         }
       }
       const TimestampMs now = clock.now_ms();
-      if (now - last_publish >= config.publish_interval_ms || (stopping && n == 0)) {
+      // A reader waiting (min_sequence) for a sequence the engine has now
+      // applied gets its snapshot now rather than at the next interval.
+      bool wanted = false;
+      if (config.wanted_sequence) {
+        const Sequence w = config.wanted_sequence();
+        wanted = w > published_through && engine.applied_through() >= w &&
+                 std::chrono::steady_clock::now() - last_publish_steady >=
+                     std::chrono::milliseconds(config.min_publish_gap_ms);
+      }
+      if (now - last_publish >= config.publish_interval_ms || wanted || (stopping && n == 0)) {
         flush_rollups(engine);
         publish(engine);
         last_publish = now;
+        last_publish_steady = std::chrono::steady_clock::now();
+        published_through = engine.applied_through();
+        if (wanted) {
+          std::lock_guard lock(mutex);
+          stats.publishes_on_demand++;
+        }
       }
       if (now - last_checkpoint >= config.checkpoint_interval_ms || checkpoint_due_by_count()) {
         write_checkpoint(engine);

@@ -87,3 +87,24 @@ TEST_CASE("The gate bounds its waiters and answers every one at stop", "[api][ga
   REQUIRE_FALSE(stopped);
   CHECK(stopped.error().code == Errc::unavailable);
 }
+
+TEST_CASE("The gate tells the engine the smallest sequence a reader waits to see published", "[api][gate]") {
+  SequenceGate gate;
+  gate.start();
+  CHECK(gate.windows_wanted() == SequenceGate::kNothingWanted);
+  Outcome recommender_only, nine, six;
+  REQUIRE(gate.wait(kRecommender, 3, 60s, recommender_only.completion()));
+  CHECK(gate.windows_wanted() == SequenceGate::kNothingWanted);  // it does not read the windows
+  REQUIRE(gate.wait(kWindows, 9, 60s, nine.completion()));
+  REQUIRE(gate.wait(kWindows | kRecommender, 6, 60s, six.completion()));
+  CHECK(gate.windows_wanted() == 6);
+  gate.advance(Stage::windows, 7);  // six still waits for the recommender, but not for the windows
+  CHECK(gate.windows_wanted() == 9);
+  gate.advance(Stage::windows, 9);
+  CHECK(gate.windows_wanted() == SequenceGate::kNothingWanted);
+  REQUIRE(nine.future.wait_for(10s) == std::future_status::ready);
+  CHECK(nine.future.get());
+  gate.advance(Stage::recommender, 6);
+  REQUIRE(six.future.wait_for(10s) == std::future_status::ready);
+  REQUIRE(recommender_only.future.wait_for(10s) == std::future_status::ready);
+}

@@ -206,3 +206,30 @@ TEST_CASE("Checkpoints by event count bound the replay of a process killed befor
   CHECK(counted.get_json(figures).u64("/total_events") == in_window);
   counted.stop();
 }
+
+TEST_CASE("A reader waiting for its write is answered by a snapshot published for it, not at the next interval",
+          "[integration][readiness]") {
+  TempDir dir;
+  // Snapshots every hour: a read-your-writes answer that came from the
+  // periodic publish would wait out api.max_wait (60 s) and answer 503.
+  ServerProcess server({dir.path() / "data", {}, false,
+                        {"http.host=127.0.0.1", "windows.publish_interval=1h", "api.max_wait=60s"}, Millis(10000)});
+  server.start();
+  wait_ready(server, Millis(300000));
+  const std::int64_t t0 = now_ms() - 60000;
+  for (std::uint64_t round = 0; round < 3; ++round) {
+    const HttpResponse posted = server.post("/api/events", batch_body(round * 100, 100, t0), "application/x-ndjson");
+    REQUIRE(posted.status == 200);
+    const Json receipt(posted.body);
+    const std::uint64_t mine = receipt.u64("/last_sequence");
+    const HttpResponse read = server.get("/api/analytics/real-time?window=24h&" +
+                                         after(mine, receipt.str("/incarnation")));
+    INFO(read.body);
+    REQUIRE(read.status == 200);
+    const Json figures(read.body);
+    CHECK(figures.u64("/applied_sequence") >= mine);
+    CHECK(figures.root()["complete"].get_bool().value());
+  }
+  CHECK(server.get_json("/api/system/status").u64("/stream_processor/publishes_on_demand") >= 3);
+  server.stop();
+}

@@ -13,6 +13,7 @@
 // Lifecycle: start() spawns the timer thread; stop() completes every waiter
 // with ready = false and joins; later wait() calls answer unavailable.
 // Threading: every public method from any thread.
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -46,6 +47,12 @@ class SequenceGate {
 
   // The stage has applied every event up to `through` (never goes back).
   void advance(Stage stage, Sequence through);
+  // The smallest sequence a waiter needs the windows stage to publish, or
+  // kNothingWanted when none waits for it. Lock-free: the engine thread asks
+  // after every batch it applies, and publishes early when it has applied
+  // that far, instead of keeping the reader until the next periodic publish.
+  static constexpr Sequence kNothingWanted = ~Sequence{0};
+  Sequence windows_wanted() const noexcept { return windows_wanted_.load(std::memory_order_relaxed); }
   Sequence applied(Stage stage) const;
 
   // Runs done(true) once every stage in `stages` has applied `sequence`
@@ -62,6 +69,7 @@ class SequenceGate {
     Completion done;
   };
   bool reached(Stages stages, Sequence sequence) const;  // with mutex_ held
+  void update_wanted();                                   // with mutex_ held
   void run();
 
   const std::size_t max_waiters_;
@@ -70,6 +78,7 @@ class SequenceGate {
   Sequence windows_ = 0;
   Sequence recommender_ = 0;
   std::vector<Waiter> waiters_;
+  std::atomic<Sequence> windows_wanted_{kNothingWanted};  // written with mutex_ held
   bool running_ = false;
   bool stopping_ = false;
   std::thread thread_;

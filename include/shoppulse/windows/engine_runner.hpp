@@ -44,6 +44,13 @@ struct EngineRunnerConfig {
   // Called on the engine thread after each published snapshot with the
   // sequence it reflects; must not block.
   std::function<void(Sequence)> on_published;
+  // Asked on the engine thread after each applied batch: the smallest
+  // sequence a reader waits to see published (~0 when none). Once the engine
+  // has applied it, the engine publishes at once instead of at the next
+  // publish_interval, at most once per min_publish_gap_ms of steady time so
+  // a stream of readers cannot make publishing the engine's main work.
+  std::function<Sequence()> wanted_sequence;
+  std::int64_t min_publish_gap_ms = 2;  // ms
   // Called on the engine thread with each snapshot it publishes (also those
   // published after a replay), after latest() returns it; must not block.
   // The app hands it to the embedder's callback and to sinks of live
@@ -64,6 +71,7 @@ struct EngineStats {
   std::int64_t last_checkpoint_ms = 0;
   WindowMemory memory;  // as of the last publish
   std::uint64_t checkpoints = 0;   // written since start
+  std::uint64_t publishes_on_demand = 0;  // early publishes for a waiting reader (wanted_sequence)
 };
 
 class EngineRunner {
