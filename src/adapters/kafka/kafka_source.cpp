@@ -128,17 +128,9 @@ struct KafkaSource::State {
     if (stats.state != "paused") stats.state = "running";
   }
 
-  bool stopping() const {
-    std::lock_guard lock(mutex);
-    return thread.stop_requested();
-  }
-
-  // Waits up to ms, or less when stop is requested; returns true when stopping.
-  bool pause_for(std::int64_t ms) {
-    std::unique_lock lock(mutex);
-    wake.wait_for(lock, std::chrono::milliseconds(ms), [&] { return thread.stop_requested(); });
-    return thread.stop_requested();
-  }
+  // Waits up to ms, or less when stop is requested; true when stopping.
+  bool pause_for(std::int64_t ms) { return thread.pause(mutex, wake, std::chrono::milliseconds(ms)); }
+  bool stopping() const { return thread.stop_requested(mutex); }
 
   static void on_error(rd_kafka_t*, int err, const char* reason, void* opaque) {
     auto* self = static_cast<State*>(opaque);

@@ -46,16 +46,9 @@ struct MongoEventArchive::State {
     });
   }
 
-  // Waits ms or until stop; true when stopping.
-  bool pause_for(std::int64_t ms) {
-    std::unique_lock lock(mutex);
-    wake.wait_for(lock, std::chrono::milliseconds(ms), [&] { return thread.stop_requested(); });
-    return thread.stop_requested();
-  }
-  bool stopping() const {
-    std::lock_guard lock(mutex);
-    return thread.stop_requested();
-  }
+  // Waits up to ms, or less when stop is requested; true when stopping.
+  bool pause_for(std::int64_t ms) { return thread.pause(mutex, wake, std::chrono::milliseconds(ms)); }
+  bool stopping() const { return thread.stop_requested(mutex); }
 
   void fail(std::string error) {
     std::lock_guard lock(mutex);

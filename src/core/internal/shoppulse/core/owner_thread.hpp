@@ -8,6 +8,7 @@
 // when to finish, and request paths check accepting() under it.
 // Threading: start/stop from any thread, one at a time; the accessors with
 // the owner's mutex held.
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -49,6 +50,18 @@ class OwnerThread {
 
   // With the owner's mutex held.
   bool stop_requested() const noexcept { return stop_requested_; }
+  // Takes the owner's mutex.
+  bool stop_requested(std::mutex& mutex) const {
+    std::lock_guard lock(mutex);
+    return stop_requested_;
+  }
+  // On the thread: waits up to `pause` or until stop() asks it to finish
+  // (stop() notifies `wake`); true when asked. Takes the owner's mutex.
+  template <class Rep, class Period>
+  bool pause(std::mutex& mutex, std::condition_variable& wake, std::chrono::duration<Rep, Period> pause) const {
+    std::unique_lock lock(mutex);
+    return wake.wait_for(lock, pause, [this] { return stop_requested_; });
+  }
   // With the owner's mutex held: running and not asked to stop.
   bool accepting() const noexcept { return running_ && !stop_requested_; }
 
