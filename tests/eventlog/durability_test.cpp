@@ -386,15 +386,23 @@ TEST_CASE("a damaged rollup minute is dropped at open with every checkpoint, so 
   CHECK_FALSE(checkpoint->has_value());
 }
 
+namespace {
+
+// A log of 20,000 events flushed into table files (1 MiB memtables), closed.
+EventLogConfig write_table_files(const std::string& dir) {
+  EventLogConfig config = config_for(dir);
+  config.write_buffer_mb = 1;
+  auto store = open_store(config);
+  for (int i = 0; i < 20; ++i) append_events(*store, 1000);
+  REQUIRE(eventlog::flush_rocksdb_store(*store).ok());
+  return config;
+}
+
+}  // namespace
+
 TEST_CASE("a damaged table file is found by verify", "[eventlog][durability]") {
   eventlog_test::TempDir dir;
-  {
-    EventLogConfig config = config_for(dir.path());
-    config.write_buffer_mb = 1;
-    auto store = open_store(config);
-    for (int i = 0; i < 20; ++i) append_events(*store, 1000);
-    REQUIRE(eventlog::flush_rocksdb_store(*store).ok());
-  }
+  write_table_files(dir.path());
   const auto tables = files_named(dir.path(), ".sst");
   REQUIRE_FALSE(tables.empty());
   flip_bytes(tables.front(), std::filesystem::file_size(tables.front()) / 3, 16);
@@ -407,13 +415,7 @@ TEST_CASE("a damaged table file is found by verify", "[eventlog][durability]") {
 TEST_CASE("the background scrub finds a damaged table file the open never read, and a sound one passes",
           "[eventlog][durability]") {
   eventlog_test::TempDir dir;
-  EventLogConfig config = config_for(dir.path());
-  config.write_buffer_mb = 1;
-  {
-    auto store = open_store(config);
-    for (int i = 0; i < 20; ++i) append_events(*store, 1000);
-    REQUIRE(eventlog::flush_rocksdb_store(*store).ok());
-  }
+  EventLogConfig config = write_table_files(dir.path());
   {
     auto sound = open_store(config);  // the default interval: one scrub right after open
     REQUIRE(shoppulse::testing::eventually([&] { return sound->stats().scrubs >= 1; }));
