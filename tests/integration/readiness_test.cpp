@@ -230,6 +230,8 @@ TEST_CASE("A reader waiting for its write is answered by a snapshot published fo
     CHECK(figures.u64("/applied_sequence") >= mine);
     CHECK(figures.root()["complete"].get_bool().value());
   }
-  CHECK(server.get_json("/api/system/status").u64("/stream_processor/publishes_on_demand") >= 3);
+  // At least one early publish is counted (a busy engine may cover a read
+  // with a publish it made for an earlier one; the 200s above are the proof).
+  CHECK(server.get_json("/api/system/status").u64("/stream_processor/publishes_on_demand") >= 1);
   server.stop();
 }
