@@ -136,6 +136,16 @@ struct RecommendRunner::State {
     return n;
   }
 
+  // A read of the log for events the hand-off ring did not deliver. It is
+  // counted before it starts, so whoever sees its progress sees it counted.
+  void gap_read(Recommender& r, Sequence until) {
+    {
+      std::lock_guard lock(mutex);
+      ++stats.gap_reads;
+    }
+    read_log(r, until);
+  }
+
   void progressed(const Recommender& r) {
     {
       std::lock_guard lock(mutex);
@@ -146,13 +156,8 @@ struct RecommendRunner::State {
 
   void apply_popped(Recommender& r, std::span<const Event> events) {
     const Sequence before = r.applied_through();
-    const std::size_t reads =
-        recommend_detail::apply_in_log_order(r, events, [&](Sequence until) { read_log(r, until); });
+    recommend_detail::apply_in_log_order(r, events, [&](Sequence until) { gap_read(r, until); });
     applied_since_checkpoint += r.applied_through() - before;
-    {
-      std::lock_guard lock(mutex);
-      stats.gap_reads += reads;
-    }
     progressed(r);
   }
 
@@ -301,9 +306,7 @@ struct RecommendRunner::State {
       const std::size_t n = ring.pop_some(buffer);
       if (n > 0) apply_popped(r, std::span<const Event>(buffer.data(), n));
       if (n == 0 && dropped.exchange(false, std::memory_order_acq_rel)) {
-        read_log(r, 0);  // the newest events were lost: catch up to the log's end
-        std::lock_guard lock(mutex);
-        ++stats.gap_reads;
+        gap_read(r, 0);  // the newest events were lost: catch up to the log's end
       }
       run_queries(r);
       const TimestampMs now = clock.now_ms();
@@ -328,9 +331,7 @@ struct RecommendRunner::State {
         } else if (idle % 64 == 32 && log.next_sequence() > r.applied_through() + 1) {
           // The engine hands over only the events it applies live; events it
           // replayed after a restart of its own reach us from the log.
-          read_log(r, 0);
-          std::lock_guard lock(mutex);
-          ++stats.gap_reads;
+          gap_read(r, 0);
         } else {
           std::unique_lock lock(mutex);
           wake.wait_for(lock, std::chrono::milliseconds(idle < 256 ? 1 : 5));

@@ -240,15 +240,17 @@ struct EngineRunner::State {
                      std::chrono::milliseconds(config.min_publish_gap_ms);
       }
       if (now - last_publish >= config.publish_interval_ms || wanted || (stopping && n == 0)) {
+        if (wanted) {
+          // Counted before the publish releases its reader, so a reader that
+          // was answered early always finds its publish counted.
+          std::lock_guard lock(mutex);
+          stats.publishes_on_demand++;
+        }
         flush_rollups(engine);
         publish(engine);
         last_publish = now;
         last_publish_steady = std::chrono::steady_clock::now();
         published_through = engine.applied_through();
-        if (wanted) {
-          std::lock_guard lock(mutex);
-          stats.publishes_on_demand++;
-        }
       }
       if (now - last_checkpoint >= config.checkpoint_interval_ms || checkpoint_due_by_count()) {
         write_checkpoint(engine);
