@@ -94,15 +94,32 @@ Result<std::string_view> unseal(std::string_view sealed, std::string_view what) 
   return body;
 }
 
+// covers_through (8 bytes, big-endian), then the bytes. A checkpoint that
+// knows its incarnation sets the top bit of covers_through (no sequence gets
+// near it) and puts the incarnation (8 bytes) before the bytes; a value
+// written before incarnations were recorded reads with incarnation 0.
+namespace {
+constexpr std::uint64_t kHasIncarnation = std::uint64_t{1} << 63;
+}
+
 std::string encode_checkpoint(const Checkpoint& checkpoint) {
-  std::string value = be64(checkpoint.covers_through);
+  std::string value;
+  if (checkpoint.incarnation != 0) {
+    value = be64(checkpoint.covers_through | kHasIncarnation);
+    value += be64(checkpoint.incarnation);
+  } else {
+    value = be64(checkpoint.covers_through);
+  }
   value += checkpoint.bytes;
   return value;
 }
 
 Result<Checkpoint> decode_checkpoint(std::string_view value) {
   if (value.size() < 8) return corrupt("checkpoint has " + std::to_string(value.size()) + " bytes");
-  return Checkpoint{get_be64(value), std::string(value.substr(8))};
+  const std::uint64_t head = get_be64(value);
+  if ((head & kHasIncarnation) == 0) return Checkpoint{head, std::string(value.substr(8)), 0};
+  if (value.size() < 16) return corrupt("checkpoint has " + std::to_string(value.size()) + " bytes");
+  return Checkpoint{head & ~kHasIncarnation, std::string(value.substr(16)), get_be64(value.substr(8))};
 }
 
 std::string source_offset_key(std::string_view source) {

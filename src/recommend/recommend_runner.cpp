@@ -179,9 +179,9 @@ struct RecommendRunner::State {
     std::optional<Recommender> loaded = decode_while_serving<Recommender>(
         mutex, wake, queued_tasks,
         [&] {
-          return read_checkpoint<Recommender>(checkpoints, kCheckpointName, kLog, [&](std::string_view bytes) {
-            return Recommender::restore(recommender_config, bytes);
-          });
+          return read_checkpoint<Recommender>(
+              checkpoints, kCheckpointName, kLog, [&](const Checkpoint& cp) { return checkpoint_outdated(log, cp); },
+              [&](std::string_view bytes) { return Recommender::restore(recommender_config, bytes); });
         },
         [&] { run_queries(stand_in); });
     if (!loaded) return Recommender(recommender_config);
@@ -199,7 +199,7 @@ struct RecommendRunner::State {
   }
 
   void store_checkpoint(Sequence through, const std::string& bytes, std::int64_t pause_ms) {
-    auto put = checkpoints.put_checkpoint(kCheckpointName, Checkpoint{through, bytes});
+    auto put = checkpoints.put_checkpoint(kCheckpointName, Checkpoint{through, bytes, log.incarnation()});
     if (!put) {
       kLog.warn("checkpoint failed", {{"detail", put.error().detail}});
       background_failed.store(true, std::memory_order_relaxed);

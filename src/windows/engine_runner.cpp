@@ -98,7 +98,8 @@ struct EngineRunner::State {
 
   void write_checkpoint(const WindowEngine& engine) {
     applied_since_checkpoint = 0;  // a failed write is retried after as many events again
-    auto put = checkpoints.put_checkpoint(kCheckpointName, Checkpoint{engine.applied_through(), engine.checkpoint()});
+    auto put = checkpoints.put_checkpoint(kCheckpointName,
+                                          Checkpoint{engine.applied_through(), engine.checkpoint(), log.incarnation()});
     if (!put) {
       kLog.warn("checkpoint failed", {{"detail", put.error().detail}});
       return;
@@ -133,9 +134,9 @@ struct EngineRunner::State {
     return decode_while_serving<WindowEngine>(
         mutex, wake, queued_tasks,
         [&] {
-          return read_checkpoint<WindowEngine>(checkpoints, kCheckpointName, kLog, [&](std::string_view bytes) {
-            return WindowEngine::restore(window_config, bytes);
-          });
+          return read_checkpoint<WindowEngine>(
+              checkpoints, kCheckpointName, kLog, [&](const Checkpoint& cp) { return checkpoint_outdated(log, cp); },
+              [&](std::string_view bytes) { return WindowEngine::restore(window_config, bytes); });
         },
         [&] { run_queries(stand_in); });
   }

@@ -440,3 +440,63 @@ TEST_CASE("the background scrub finds a damaged table file the open never read, 
   CHECK(unscrubbed->stats().scrubs == 0);
   CHECK(unscrubbed->stats().damage.empty());
 }
+
+TEST_CASE("checkpoints record their incarnation, and one that outlived lost events is refused or cut back",
+          "[eventlog][durability]") {
+  eventlog_test::TempDir dir;
+  std::uint64_t first = 0;
+  {
+    auto store = open_store(config_for(dir.path()));
+    first = store->incarnation();
+    append_events(*store, 10);
+    // Stored with the log and read back: the incarnation goes with it.
+    REQUIRE(store->put_checkpoint("c", Checkpoint{10, "state", first}));
+    auto back = store->get_checkpoint("c");
+    REQUIRE(back);
+    REQUIRE(back->has_value());
+    CHECK((*back)->covers_through == 10);
+    CHECK((*back)->bytes == "state");
+    CHECK((*back)->incarnation == first);
+    CHECK_FALSE(checkpoint_outdated(*store, **back));
+  }
+  mark_unclean(dir.path(), eventlog::DurabilityMark::State::open_process);
+  auto store = open_store(config_for(dir.path()));
+  REQUIRE(store->incarnation() != first);
+  append_events(*store, 5);  // 11..15 under the new incarnation
+
+  // Taken under the first incarnation through 10: all of it was kept.
+  const Checkpoint kept{10, {}, first};
+  CHECK_FALSE(checkpoint_outdated(*store, kept));
+  CHECK(checkpoint_still_holds_through(*store, kept) == 10);
+  // Through 13 (the old incarnation had 11..13 and lost them): 11..13 now
+  // name other events.
+  const Checkpoint lost{13, {}, first};
+  CHECK(checkpoint_outdated(*store, lost));
+  CHECK(checkpoint_still_holds_through(*store, lost) == 10);
+  // Beyond the log's end, whatever the incarnation.
+  const Checkpoint beyond{20, {}, store->incarnation()};
+  CHECK(checkpoint_outdated(*store, beyond));
+  CHECK(checkpoint_still_holds_through(*store, beyond) == 15);
+  // An incarnation the log never had vouches for nothing.
+  CHECK(checkpoint_still_holds_through(*store, Checkpoint{12, {}, 0x1234}) == 0);
+  // Written before incarnations were recorded: trusted as far as the log goes.
+  const Checkpoint unknown{12, {}, 0};
+  CHECK_FALSE(checkpoint_outdated(*store, unknown));
+  CHECK(checkpoint_still_holds_through(*store, unknown) == 12);
+}
+
+TEST_CASE("a checkpoint value written before incarnations were recorded still reads", "[eventlog][durability]") {
+  const std::string legacy = std::string("\0\0\0\0\0\0\0\x2a", 8) + "bytes";
+  auto old = eventlog::decode_checkpoint(legacy);
+  REQUIRE(old);
+  CHECK(old->covers_through == 42);
+  CHECK(old->bytes == "bytes");
+  CHECK(old->incarnation == 0);
+  auto round = eventlog::decode_checkpoint(eventlog::encode_checkpoint(Checkpoint{42, "bytes", 0xabcdef}));
+  REQUIRE(round);
+  CHECK(round->covers_through == 42);
+  CHECK(round->bytes == "bytes");
+  CHECK(round->incarnation == 0xabcdef);
+  CHECK(eventlog::encode_checkpoint(Checkpoint{42, "bytes", 0}) == legacy);
+  CHECK_FALSE(eventlog::decode_checkpoint(std::string("\x80\0\0\0\0\0\0\x2a", 8)));  // flag without incarnation
+}

@@ -309,10 +309,19 @@ TEMPLATE_TEST_CASE("checkpoints are stored, overwritten and reported missing", "
   got = store->get_checkpoint("windows");
   CHECK((*got)->covers_through == 99);
   CHECK((*got)->bytes == "newer");
+  CHECK((*got)->incarnation == 0);
   auto empty = store->get_checkpoint("empty");
   REQUIRE(empty->has_value());
   CHECK((*empty)->bytes.empty());
   CHECK_FALSE(store->get_checkpoint("window")->has_value());
+
+  // The log's incarnation goes with the checkpoint, the top bit included.
+  REQUIRE(store->put_checkpoint("windows", Checkpoint{7, "tagged", 0xfedcba9876543210}).ok());
+  got = store->get_checkpoint("windows");
+  REQUIRE(got->has_value());
+  CHECK((*got)->covers_through == 7);
+  CHECK((*got)->bytes == "tagged");
+  CHECK((*got)->incarnation == 0xfedcba9876543210);
 }
 
 TEMPLATE_TEST_CASE("source offsets are stored with the events they cover and survive a reopen", "[eventlog]",

@@ -290,3 +290,56 @@ TEST_CASE("checkpoints are also taken every checkpoint_every_events, replayed ev
   }));
   runner.stop();
 }
+
+TEST_CASE("a checkpoint that does not describe the log is not restored: the engine replays the whole log",
+          "[windows][runner]") {
+  // Checkpoints kept outside the data dir (MongoDB) outlive it: here the
+  // checkpoint store saw 300 events, and the log is a new one with 100.
+  auto checkpoint_store = make_memory_store();
+  SystemClock clock;
+  MetricsRegistry metrics;
+  EngineRunnerConfig config;
+  config.publish_interval_ms = 10;
+  {
+    SpscRing<Event> ring(1 << 12);
+    EngineRunner runner(window_config(), config, ring, *checkpoint_store, *checkpoint_store, *checkpoint_store, clock,
+                        metrics);
+    runner.start();
+    ingest(*checkpoint_store, ring, make_events(1, 300, kStart));
+    REQUIRE(wait_for([&] { return runner.latest()->applied_through == 300; }));
+    runner.stop();
+  }
+  auto old = checkpoint_store->get_checkpoint("window_engine");
+  REQUIRE(old);
+  REQUIRE(old->has_value());
+  REQUIRE((*old)->covers_through == 300);
+
+  auto log = make_memory_store();
+  const auto fresh = make_events(1, 100, kStart + 3'600'000);
+  append(*log, fresh);
+  WindowEngine reference(window_config());
+  reference.apply(fresh);
+
+  SECTION("it covers sequences the log does not have") {}
+  SECTION("it was taken under an incarnation that no longer names its events") {
+    // The memory log has no incarnations (0): a checkpoint of another one
+    // covering only sequences the log has is refused as well.
+    Checkpoint foreign = **old;
+    foreign.covers_through = 100;
+    foreign.incarnation = 0x5eed;
+    REQUIRE(checkpoint_store->put_checkpoint("window_engine", foreign));
+  }
+  SpscRing<Event> ring(1 << 12);
+  EngineRunner runner(window_config(), config, ring, *log, *log, *checkpoint_store, clock, metrics);
+  runner.start();
+  REQUIRE(wait_for([&] { return runner.stats().caught_up; }));
+  CHECK(runner.stats().replayed_events == 100);
+  const auto expected = reference.snapshot();
+  const auto got = runner.latest();
+  CHECK(got->applied_through == 100);
+  for (std::size_t s = 0; s < kWindowSpanCount; ++s) {
+    CHECK(got->windows[s].current.events == expected->windows[s].current.events);
+    CHECK(got->windows[s].current.active_users == expected->windows[s].current.active_users);
+  }
+  runner.stop();
+}

@@ -4,6 +4,7 @@
 // stored beside it. The embedded default is RocksDB (rocksdb_store.hpp); the
 // Kafka, MongoDB and Redis adapters implement the same interfaces. No type here
 // belongs to a storage technology.
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -135,7 +136,46 @@ class RollupStore {
 struct Checkpoint {
   Sequence covers_through = 0;  // every event with sequence <= this is included
   std::string bytes;
+  // The log's incarnation when it was taken (EventLog::incarnation()); 0 when
+  // unknown (written before incarnations were recorded, or a log without them).
+  std::uint64_t incarnation = 0;
 };
+// Why `checkpoint` no longer describes a prefix of `log`, or empty when it
+// still does: it covers sequences the log never had, or it was taken under an
+// incarnation whose events through covers_through were not all kept (after a
+// power loss or a repair, those sequences may name other events now). A
+// checkpoint kept outside the log's own store (MongoDB) outlives both.
+inline std::optional<std::string> checkpoint_outdated(const EventLog& log, const Checkpoint& checkpoint) {
+  const Sequence last = log.next_sequence() - 1;
+  if (checkpoint.covers_through > last)
+    return "it covers sequence " + std::to_string(checkpoint.covers_through) + " but the log ends at " +
+           std::to_string(last);
+  if (checkpoint.incarnation != 0 && checkpoint.covers_through > 0 &&
+      !log.still_names_same_event(checkpoint.incarnation, checkpoint.covers_through))
+    return "it was taken under an incarnation of the log whose events through sequence " +
+           std::to_string(checkpoint.covers_through) + " were not all kept";
+  return std::nullopt;
+}
+
+// The longest prefix of `checkpoint` that still holds: the largest sequence
+// <= covers_through that the log has and that still names the event it named
+// when the checkpoint was taken. A follower of the log that sent events
+// elsewhere (a topic, an archive) resumes after it, so events whose sequences
+// were given to other events are sent again.
+inline Sequence checkpoint_still_holds_through(const EventLog& log, const Checkpoint& checkpoint) {
+  Sequence hi = std::min<Sequence>(checkpoint.covers_through, log.next_sequence() - 1);
+  if (checkpoint.incarnation == 0 || hi == 0 || log.still_names_same_event(checkpoint.incarnation, hi)) return hi;
+  // Whether a sequence still names its event is true up to some point and
+  // false after it: find that point.
+  Sequence lo = 0;  // holds (trivially)
+  while (hi - lo > 1) {
+    const Sequence mid = lo + (hi - lo) / 2;
+    if (log.still_names_same_event(checkpoint.incarnation, mid)) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+
 class CheckpointStore {
  public:
   virtual ~CheckpointStore() = default;

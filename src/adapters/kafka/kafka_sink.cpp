@@ -130,7 +130,10 @@ struct KafkaSink::State {
     }
     rd_kafka_t* rk = producer->get();
     Sequence through = 0;
-    if (auto cp = checkpoints.get_checkpoint(kCheckpointName); cp && cp->has_value()) through = (*cp)->covers_through;
+    // After a power loss or a repair, sequences past what the log kept
+    // name other events now: those are sent again.
+    if (auto cp = checkpoints.get_checkpoint(kCheckpointName); cp && cp->has_value())
+      through = checkpoint_still_holds_through(log, **cp);
     {
       std::lock_guard lock(mutex);
       stats.published_through = through;
@@ -217,7 +220,7 @@ struct KafkaSink::State {
         continue;  // again from the checkpoint: nothing is skipped
       }
       const Sequence last = batch.back().event.sequence;
-      if (auto put = checkpoints.put_checkpoint(kCheckpointName, Checkpoint{last, {}}); !put) {
+      if (auto put = checkpoints.put_checkpoint(kCheckpointName, Checkpoint{last, {}, log.incarnation()}); !put) {
         fail("checkpoint: " + put.error().detail);
         if (pause_for(backoff_ms)) break;
         continue;

@@ -259,7 +259,8 @@ class MongoDbStore final : public MongoStore {
     const std::string_view inline_bytes = chunked ? std::string_view() : bytes;
     Bson selector(BCON_NEW("_id", BCON_UTF8(id.c_str())));
     Bson doc(BCON_NEW("_id", BCON_UTF8(id.c_str()), "covers_through", BCON_INT64(std::int64_t(checkpoint.covers_through)),
-                      "generation", BCON_INT64(generation), "chunks", BCON_INT64(count), "size",
+                      "incarnation", BCON_INT64(std::int64_t(checkpoint.incarnation)), "generation",
+                      BCON_INT64(generation), "chunks", BCON_INT64(count), "size",
                       BCON_INT64(std::int64_t(bytes.size())), "bytes",
                       BCON_BIN(BSON_SUBTYPE_BINARY, bytes_of(inline_bytes), std::uint32_t(inline_bytes.size()))));
     if (!mongoc_collection_replace_one(heads.get(), selector.get(), doc.get(), upsert.get(), nullptr, &error))
@@ -284,9 +285,10 @@ class MongoDbStore final : public MongoStore {
       if (!head) return std::move(head).error();
       if (!*head) return std::optional<Checkpoint>();
       Head& h = **head;
-      if (h.chunks == 0) return std::optional<Checkpoint>(Checkpoint{h.covers_through, std::move(h.bytes)});
+      if (h.chunks == 0)
+        return std::optional<Checkpoint>(Checkpoint{h.covers_through, std::move(h.bytes), h.incarnation});
       auto bytes = read_chunks(chunks.get(), id, h);
-      if (bytes) return std::optional<Checkpoint>(Checkpoint{h.covers_through, std::move(bytes).value()});
+      if (bytes) return std::optional<Checkpoint>(Checkpoint{h.covers_through, std::move(bytes).value(), h.incarnation});
       if (attempt == 2) return std::move(bytes).error();
     }
   }
@@ -294,6 +296,7 @@ class MongoDbStore final : public MongoStore {
  private:
   struct Head {
     Sequence covers_through = 0;
+    std::uint64_t incarnation = 0;  // 0 in a head written before it was recorded
     std::int64_t generation = 0;
     std::int64_t chunks = 0;  // 0: the bytes are inline
     std::int64_t size = 0;
@@ -316,6 +319,7 @@ class MongoDbStore final : public MongoStore {
       const auto covers = int64_field(doc, "covers_through");
       if (!covers) return make_error(Errc::corrupt, "mongodb: checkpoint " + id + " has no covers_through");
       h.covers_through = Sequence(*covers);
+      h.incarnation = std::uint64_t(int64_field(doc, "incarnation").value_or(0));
       // A document without generation or chunks is an inline checkpoint.
       h.generation = int64_field(doc, "generation").value_or(0);
       h.chunks = int64_field(doc, "chunks").value_or(0);

@@ -16,11 +16,13 @@
 namespace shoppulse {
 
 // The checkpoint `name` of `store` decoded by `restore(bytes)` (a Result<T>),
-// or empty when there is none or it cannot be read or decoded; each of those
+// or empty when there is none, it cannot be read or decoded, or `outdated`
+// (checkpoint -> std::optional<std::string> reason) refuses it; each of those
 // is logged, since the caller then replays the whole log. Store is any type
 // with get_checkpoint(name) -> Result<std::optional<Checkpoint>>.
-template <class T, class Store, class Restore>
-std::optional<T> read_checkpoint(const Store& store, std::string_view name, const Logger& log, Restore restore) {
+template <class T, class Store, class Outdated, class Restore>
+std::optional<T> read_checkpoint(const Store& store, std::string_view name, const Logger& log, Outdated outdated,
+                                 Restore restore) {
   try {
     auto cp = store.get_checkpoint(name);
     if (!cp) {
@@ -28,6 +30,10 @@ std::optional<T> read_checkpoint(const Store& store, std::string_view name, cons
       return std::nullopt;
     }
     if (!*cp) return std::nullopt;
+    if (auto why = outdated(**cp)) {
+      log.warn("checkpoint does not match the log, replaying the whole log", {{"detail", *why}});
+      return std::nullopt;
+    }
     auto restored = restore((*cp)->bytes);
     if (restored) return std::optional<T>(std::move(restored).value());
     log.warn("checkpoint unusable, replaying the whole log", {{"detail", restored.error().detail}});
