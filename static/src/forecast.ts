@@ -16,13 +16,20 @@ export interface ForecastColumns {
   upper: (number | null)[];
   anomalies: number;
   forecastPoints: number;
+  /** complete observed steps from the first one with any activity: the history the model had */
+  historyPoints: number;
+  /** a forecast was answered but left out: fewer than MIN_FORECAST_HISTORY history points */
+  tooShort: boolean;
 }
+
+/** A forecast is drawn only over at least this many complete steps of history (fitted to a start-up ramp it runs away). */
+export const MIN_FORECAST_HISTORY = 30;
 
 /**
  * Aligns observed points (those ending after `minMs`) with the forecast of `series`.
  * Interval bounds below zero are clamped to zero (revenue and counts cannot be negative).
  */
-export function forecastColumns(tr: Trends, stepMs: number, minMs = -Infinity, series: ForecastSeries = 'revenue'): ForecastColumns {
+export function forecastColumns(tr: Trends, stepMs: number, minMs = -Infinity, series: ForecastSeries = 'revenue', minHistory = MIN_FORECAST_HISTORY): ForecastColumns {
   type Row = { obs: number | null; anom: number | null; f: number | null; lo: number | null; hi: number | null };
   const rows = new Map<number, Row>();
   const row = (x: number): Row => {
@@ -32,7 +39,13 @@ export function forecastColumns(tr: Trends, stepMs: number, minMs = -Infinity, s
   };
   let anomalies = 0;
   let lastComplete: { x: number; v: number } | null = null;
+  let historyPoints = 0;
+  let active = false;
   for (const p of tr.points) {
+    if (!p.partial) {
+      active ||= p.page_views + p.clicks + p.add_to_cart + p.purchases + (p.favorites ?? 0) > 0 || p[series] > 0;
+      if (active) historyPoints++;
+    }
     const ms = toMs(p.start);
     if (ms === null || ms + stepMs <= minMs) continue;
     const x = ms / 1000;
@@ -47,7 +60,8 @@ export function forecastColumns(tr: Trends, stepMs: number, minMs = -Infinity, s
   }
   let forecastPoints = 0;
   const fc = tr.forecast;
-  if (fc?.available && fc.points.length) {
+  const tooShort = !!fc?.available && fc.points.length > 0 && historyPoints < minHistory;
+  if (fc?.available && fc.points.length && !tooShort) {
     if (lastComplete) {
       const r = row(lastComplete.x);
       r.f = r.lo = r.hi = lastComplete.v;
@@ -64,7 +78,7 @@ export function forecastColumns(tr: Trends, stepMs: number, minMs = -Infinity, s
     }
   }
   const xs = [...rows.keys()].sort((a, b) => a - b);
-  const out: ForecastColumns = { xs, observed: [], anomaly: [], forecast: [], lower: [], upper: [], anomalies, forecastPoints };
+  const out: ForecastColumns = { xs, observed: [], anomaly: [], forecast: [], lower: [], upper: [], anomalies, forecastPoints, historyPoints, tooShort };
   for (const x of xs) {
     const r = rows.get(x)!;
     out.observed.push(r.obs);

@@ -47,14 +47,19 @@ export function fmtCompact(n: number | null | undefined, lang: Lang): string {
   return finite(n) ? nf(lang, { notation: 'compact', maximumFractionDigits: 1 }).format(n) : DASH;
 }
 
+/**
+ * Money in the shop's currency. In Chinese "¥" is unambiguous; in English it
+ * also reads as yen, so the English form is "CN¥12.50" (Intl's symbol for CNY),
+ * and the currency code is said once beside the figures (currencyNote).
+ */
 export function fmtMoney(n: number | null | undefined, lang: Lang, currency = 'CNY'): string {
   if (!finite(n)) return DASH;
-  return nf(lang, { style: 'currency', currency, currencyDisplay: 'narrowSymbol', minimumFractionDigits: 2, maximumFractionDigits: 2 }).format(n);
+  return nf(lang, { style: 'currency', currency, currencyDisplay: lang === 'zh' ? 'narrowSymbol' : 'symbol', minimumFractionDigits: 2, maximumFractionDigits: 2 }).format(n);
 }
 
 export function fmtMoneyCompact(n: number | null | undefined, lang: Lang, currency = 'CNY'): string {
   if (!finite(n)) return DASH;
-  return nf(lang, { style: 'currency', currency, currencyDisplay: 'narrowSymbol', notation: 'compact', maximumFractionDigits: 1 }).format(n);
+  return nf(lang, { style: 'currency', currency, currencyDisplay: lang === 'zh' ? 'narrowSymbol' : 'symbol', notation: 'compact', maximumFractionDigits: 1 }).format(n);
 }
 
 /** `percent` is already a percentage (3.25 means 3.25 %), as the API reports conversion_rate. */
@@ -84,12 +89,36 @@ export function delta(cur: number | null | undefined, prev: number | null | unde
   return { dir, ratio, text };
 }
 
+/**
+ * Epoch ms of an API time, or null for "no time": null, unparsable, and the
+ * epoch itself (an empty window may still answer 1970-01-01T00:00:00Z).
+ */
 export function toMs(t: string | number | Date | null | undefined): number | null {
   if (t === null || t === undefined) return null;
-  if (t instanceof Date) return t.getTime();
-  if (typeof t === 'number') return Number.isFinite(t) ? t : null;
-  const ms = Date.parse(t);
-  return Number.isNaN(ms) ? null : ms;
+  const ms = t instanceof Date ? t.getTime() : typeof t === 'number' ? t : Date.parse(t);
+  return Number.isFinite(ms) && ms > 0 ? ms : null;
+}
+
+/**
+ * The zone every time is shown in: undefined = the browser's. Set once by the
+ * shell from the URL (zone=utc); the formatters' default.
+ */
+let displayZone: string | undefined;
+export function setDisplayZone(zone: string | undefined): void {
+  displayZone = zone;
+}
+export function getDisplayZone(): string | undefined {
+  return displayZone;
+}
+
+/** "UTC" or the browser's IANA zone name (e.g. "Asia/Shanghai"). */
+export function zoneName(zone: string | undefined = displayZone): string {
+  if (zone) return zone;
+  try {
+    return Intl.DateTimeFormat().resolvedOptions().timeZone || 'local';
+  } catch {
+    return 'local';
+  }
 }
 
 const dtCache = new Map<string, Intl.DateTimeFormat>();
@@ -103,16 +132,48 @@ function df(lang: Lang, opts: Intl.DateTimeFormatOptions): Intl.DateTimeFormat {
   return f;
 }
 
-export function fmtTime(t: string | number | null | undefined, lang: Lang, seconds = true, timeZone?: string): string {
+export function fmtTime(t: string | number | null | undefined, lang: Lang, seconds = true, timeZone: string | undefined = displayZone): string {
   const ms = toMs(t);
   if (ms === null) return DASH;
-  return df(lang, { hour: '2-digit', minute: '2-digit', ...(seconds ? { second: '2-digit' } : {}), hour12: false, timeZone }).format(ms);
+  return df(lang, { hour: '2-digit', minute: '2-digit', ...(seconds ? { second: '2-digit' } : {}), hourCycle: 'h23', timeZone }).format(ms);
 }
 
-export function fmtDateTime(t: string | number | null | undefined, lang: Lang, timeZone?: string): string {
+/**
+ * "2017-11-25 03:10:09" in `timeZone` (default: the display zone): year first,
+ * the same in every language, so 03/04 is never read as April or March.
+ */
+export function fmtDateTime(t: string | number | null | undefined, _lang: Lang, timeZone: string | undefined = displayZone, seconds = true): string {
   const ms = toMs(t);
   if (ms === null) return DASH;
-  return df(lang, { year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false, timeZone }).format(ms);
+  const parts: Record<string, string> = {};
+  for (const p of df('en', { year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23', timeZone }).formatToParts(ms)) parts[p.type] = p.value;
+  return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}${seconds ? ':' + parts.second : ''}`;
+}
+
+/** "2017-11-25" in the display zone. */
+export function fmtDate(t: string | number | null | undefined, lang: Lang, timeZone: string | undefined = displayZone): string {
+  const s = fmtDateTime(t, lang, timeZone);
+  return s === DASH ? s : s.slice(0, 10);
+}
+
+/**
+ * Wall-clock fields of `ms` in `zone` as the value of an <input type="datetime-local">
+ * ("2017-11-25T03:10"), and back. undefined zone = the browser's.
+ */
+export function toZoneInput(ms: number, zone: string | undefined): string {
+  return fmtDateTime(ms, 'en', zone, false).replace(' ', 'T');
+}
+export function fromZoneInput(value: string, zone: string | undefined): number {
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(value)) return NaN;
+  if (!zone) return new Date(value).getTime();
+  // Guess as UTC, then correct by the zone's offset at that instant (twice, for DST edges).
+  const asUtc = Date.parse(value.slice(0, 16) + ':00Z');
+  let ms = asUtc;
+  for (let i = 0; i < 2; i++) {
+    const shown = Date.parse(toZoneInput(ms, zone) + ':00Z');
+    ms += asUtc - shown;
+  }
+  return ms;
 }
 
 export function fmtBytes(bytes: number | null | undefined, lang: Lang): string {

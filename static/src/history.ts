@@ -22,8 +22,10 @@ export interface HistoryEntry {
   kpis: Partial<Record<WindowKey, Pick<Kpis, KpiKey>>>;
   /** per-type events/s: trailing 1-minute count / 60 */
   rates: Record<RateType, number>;
-  /** events applied per wall-clock second since the previous snapshot, null for the first */
+  /** events applied per wall-clock second over the last >= 5 s, null until 5 s have passed */
   instant: number | null;
+  /** from per-minute server history, not from a snapshot */
+  seeded?: boolean;
 }
 
 function pickKpis(k: Kpis): Pick<Kpis, KpiKey> {
@@ -37,12 +39,47 @@ function pickKpis(k: Kpis): Pick<Kpis, KpiKey> {
   };
 }
 
+/** The instant rate is measured over at least this much wall-clock time (two snapshots 100 ms apart say nothing). */
+export const MIN_RATE_SPAN_MS = 5_000;
+/** Consecutive points further apart than this (watermark seconds) are drawn with a gap between them. */
+export const GAP_S = 5;
+
+/** A per-minute trend point as the live chart's history before the page opened. */
+export interface SeedPoint {
+  /** step start, epoch ms */
+  startMs: number;
+  page_views: number;
+  clicks: number;
+  add_to_cart: number;
+  purchases: number;
+  total: number;
+}
+
 export class SnapshotHistory {
   private entries: HistoryEntry[] = [];
-  private lastApplied: number | null = null;
-  private lastRecv: number | null = null;
+  /** (wall-clock receive time, events_applied) of recent snapshots, oldest first */
+  private applied: { recv: number; n: number }[] = [];
 
   constructor(readonly capacity = 300) {}
+
+  /** events/s over the newest span of at least MIN_RATE_SPAN_MS, or null while there is none yet. */
+  private instantRate(n: number, recvMs: number): number | null {
+    const last = this.applied[this.applied.length - 1];
+    // A counter that went back means the server restarted: start measuring again.
+    if (last && (n < last.n || recvMs < last.recv)) this.applied = [];
+    this.applied.push({ recv: recvMs, n });
+    let base: { recv: number; n: number } | null = null;
+    for (let i = this.applied.length - 1; i >= 0; i--) {
+      if (recvMs - this.applied[i].recv >= MIN_RATE_SPAN_MS) {
+        base = this.applied[i];
+        // Older samples than the base are no longer needed.
+        if (i > 0) this.applied.splice(0, i);
+        break;
+      }
+    }
+    if (!base) return null;
+    return Math.max(0, ((n - base.n) * 1000) / (recvMs - base.recv));
+  }
 
   /** Adds a snapshot received at `recvMs`; returns true when a new point was added. */
   push(s: HistoryInput, recvMs: number): boolean {
@@ -52,12 +89,10 @@ export class SnapshotHistory {
       // A filtered answer (no engine counter): "all" is the trailing 1-minute rate of matching events.
       const all = s.windows?.['1m']?.total_events;
       instant = all === undefined ? null : all / 60;
-    } else if (this.lastApplied !== null && this.lastRecv !== null && recvMs > this.lastRecv) {
-      instant = Math.max(0, ((s.events_applied - this.lastApplied) * 1000) / (recvMs - this.lastRecv));
+    } else {
+      instant = this.instantRate(s.events_applied, recvMs);
     }
-    this.lastApplied = s.events_applied ?? null;
-    this.lastRecv = recvMs;
-    if (!Number.isFinite(t)) return false;
+    if (!Number.isFinite(t) || t <= 0) return false;
     const last = this.entries[this.entries.length - 1];
     if (last && t <= last.t) return false;
     const m1 = s.windows?.['1m'];
@@ -70,9 +105,28 @@ export class SnapshotHistory {
     return true;
   }
 
+  /**
+   * Puts per-minute history (from the trends endpoint) before the live points,
+   * so the chart does not start empty. Each minute becomes one point at its end
+   * with its per-second averages; minutes at or after the first live point are skipped.
+   */
+  seed(points: readonly SeedPoint[]): number {
+    const first = this.entries.length ? this.entries[0].t : Infinity;
+    const out: HistoryEntry[] = [];
+    for (const p of points) {
+      const t = Math.floor(p.startMs / 1000) + 60;
+      if (t >= first || (out.length && t <= out[out.length - 1].t)) continue;
+      out.push({ t, kpis: {}, rates: { page_views: p.page_views / 60, clicks: p.clicks / 60, add_to_cart: p.add_to_cart / 60, purchases: p.purchases / 60 }, instant: p.total / 60, seeded: true });
+    }
+    const room = Math.max(0, this.capacity - this.entries.length);
+    const kept = out.slice(Math.max(0, out.length - room));
+    this.entries.unshift(...kept);
+    return kept.length;
+  }
+
   clear(): void {
     this.entries = [];
-    this.lastApplied = this.lastRecv = null;
+    this.applied = [];
   }
 
   get size(): number {
@@ -89,12 +143,25 @@ export class SnapshotHistory {
     return out;
   }
 
-  /** Columns for the live chart: [t, view, click, add_to_cart, purchase, all]. */
+  /**
+   * Columns for the live chart: [t, view, click, add_to_cart, purchase, all].
+   * Where two points are more than GAP_S apart (an outage, a stopped stream) a
+   * row of nulls is put between them, so the chart draws a gap, not a line.
+   * Seeded minutes are 60 s apart and are not gaps among themselves.
+   */
   rateColumns(): [number[], ...(number | null)[][]] {
     const t: number[] = [];
     const cols: (number | null)[][] = RATE_TYPES.map(() => []);
     const all: (number | null)[] = [];
+    let prev: HistoryEntry | null = null;
     for (const e of this.entries) {
+      const limit = prev?.seeded ? 60 + GAP_S : GAP_S;
+      if (prev && e.t - prev.t > limit) {
+        t.push(prev.t + 1);
+        cols.forEach((c) => c.push(null));
+        all.push(null);
+      }
+      prev = e;
       t.push(e.t);
       RATE_TYPES.forEach((r, i) => cols[i].push(e.rates[r]));
       all.push(e.instant);

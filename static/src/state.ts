@@ -25,6 +25,10 @@ export interface AppState {
   user?: string;
   /** explicit language choice; absent = browser default */
   lang?: Lang;
+  /** time zone times are shown in: 'utc', or absent = the browser's */
+  zone?: 'utc';
+  /** the revenue chart's forecast, opt-in */
+  forecast?: boolean;
 }
 
 export const DEFAULT_STATE: AppState = { view: 'overview', range: '5m', filters: {} };
@@ -73,6 +77,8 @@ export function parseHash(hash: string): AppState {
   if (user !== undefined) s.user = user;
   const lang = params.get('lang');
   if (lang === 'zh' || lang === 'en') s.lang = lang;
+  if (params.get('zone') === 'utc') s.zone = 'utc';
+  if (params.get('forecast') === '1') s.forecast = true;
   return s;
 }
 
@@ -89,8 +95,32 @@ export function toHash(s: AppState): string {
   }
   if (s.user) p.set('user', s.user);
   if (s.lang) p.set('lang', s.lang);
+  if (s.zone) p.set('zone', s.zone);
+  if (s.forecast) p.set('forecast', '1');
   const qs = p.toString();
   return `#/${s.view}${qs ? '?' + qs : ''}`;
+}
+
+/** The IANA zone of the state's choice (undefined = the browser's). */
+export function zoneOf(s: AppState): string | undefined {
+  return s.zone === 'utc' ? 'UTC' : undefined;
+}
+
+export const QUICK_RANGES = ['hour', 'day', 'all'] as const;
+export type QuickRange = (typeof QUICK_RANGES)[number];
+
+/**
+ * Custom ranges relative to the data, not the wall clock: the hour or day
+ * ending at the newest event (its minute included), or the whole data set
+ * from the first event's minute. Null without a newest event (an empty install).
+ */
+export function quickRange(kind: QuickRange, newestMs: number | null, oldestMs: number | null = null): { from: number; to: number } | null {
+  if (newestMs === null || !Number.isFinite(newestMs)) return null;
+  const to = Math.floor(newestMs / 60_000) * 60_000 + 60_000;
+  if (kind === 'hour') return { from: to - 3_600_000, to };
+  if (kind === 'day') return { from: to - 86_400_000, to };
+  const from = oldestMs !== null && oldestMs < newestMs ? Math.floor(oldestMs / 60_000) * 60_000 : to - 60_000;
+  return { from, to };
 }
 
 /** Window length in ms of the selected range. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Trends } from '../src/api';
-import { forecastColumns } from '../src/forecast';
+import { forecastColumns, MIN_FORECAST_HISTORY } from '../src/forecast';
 import { SnapshotHistory } from '../src/history';
 import { filterQuery, hasFilters, parseHash } from '../src/state';
 
@@ -39,7 +39,7 @@ describe('forecast columns', () => {
   };
 
   it('aligns observed bars, anomalies and the forecast band on one x axis', () => {
-    const c = forecastColumns(tr, 60_000);
+    const c = forecastColumns(tr, 60_000, -Infinity, 'revenue', 1);
     expect(c.xs).toEqual([sec(0), sec(1), sec(2), sec(3), sec(4)]);
     expect(c.observed).toEqual([10, 50, 12, 4, null]);
     expect(c.anomaly).toEqual([null, 50, null, null, null]);
@@ -57,6 +57,24 @@ describe('forecast columns', () => {
     expect(c.forecast).toEqual([null, null]);
     expect(c.forecastPoints).toBe(0);
     expect(forecastColumns({ step: '1m', from: '', to: '', points: [] }, 60_000).xs).toEqual([]);
+  });
+
+  it('draws a forecast only over at least 30 complete steps of history, counted from the first active one', () => {
+    const quiet = (min: number) => point(min, 0, { page_views: 0, purchases: 0 });
+    const busy = (min: number) => point(min, 5);
+    const fc = { available: true, method: 'holt', confidence: 0.99, points: [fpoint(40, 6, 1, 9)] };
+    // 10 empty minutes before the server had data do not count as history.
+    const mk = (active: number) => ({ step: '1m', from: '', to: '', points: [...Array.from({ length: 10 }, (_, i) => quiet(i)), ...Array.from({ length: active }, (_, i) => busy(10 + i)), point(10 + active, 1, { partial: true })], forecast: fc });
+    const short = forecastColumns(mk(29), 60_000);
+    expect(short.historyPoints).toBe(29);
+    expect(short.tooShort).toBe(true);
+    expect(short.forecastPoints).toBe(0);
+    expect(short.forecast.every((v) => v === null)).toBe(true);
+    const enough = forecastColumns(mk(30), 60_000);
+    expect(enough.historyPoints).toBe(30);
+    expect(enough.tooShort).toBe(false);
+    expect(enough.forecastPoints).toBe(1);
+    expect(MIN_FORECAST_HISTORY).toBe(30);
   });
 });
 

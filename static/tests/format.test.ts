@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { delta, detectLang, fmtBytes, fmtDuration, fmtInt, fmtMoney, fmtPercent, fmtTime, toMs } from '../src/format';
+import { delta, detectLang, fmtBytes, fmtDate, fmtDateTime, fmtDuration, fmtInt, fmtMoney, fmtPercent, fmtTime, fromZoneInput, toMs, toZoneInput, zoneName } from '../src/format';
 
 describe('formatting', () => {
   it('formats integers per locale', () => {
@@ -9,10 +9,10 @@ describe('formatting', () => {
     expect(fmtInt(NaN, 'zh')).toBe('—');
   });
 
-  it('formats CNY with the ¥ symbol in both languages', () => {
-    expect(fmtMoney(1234.5, 'en')).toBe('¥1,234.50');
+  it('formats CNY as CN¥ in English (¥ alone reads as yen) and ¥ in Chinese', () => {
+    expect(fmtMoney(1234.5, 'en')).toBe('CN¥1,234.50');
     expect(fmtMoney(1234.5, 'zh')).toBe('¥1,234.50');
-    expect(fmtMoney(0, 'en')).toBe('¥0.00');
+    expect(fmtMoney(0, 'en')).toBe('CN¥0.00');
     expect(fmtMoney(undefined, 'en')).toBe('—');
   });
 
@@ -41,6 +41,32 @@ describe('formatting', () => {
     expect(fmtTime('garbage', 'en')).toBe('—');
     expect(toMs(t)).toBe(Date.UTC(2026, 0, 2, 3, 4, 5));
     expect(toMs(12)).toBe(12);
+  });
+
+  it('treats null and the 1970 epoch from an empty window as no time', () => {
+    expect(toMs(null)).toBeNull();
+    expect(toMs('1970-01-01T00:00:00Z')).toBeNull();
+    expect(toMs(0)).toBeNull();
+    expect(fmtDateTime(null, 'en')).toBe('—');
+    expect(fmtDateTime('1970-01-01T00:00:00.000Z', 'en', 'UTC')).toBe('—');
+  });
+
+  it('shows dates year first in the chosen zone, the same in both languages', () => {
+    const t = '2017-11-25T19:10:09.000Z';
+    expect(fmtDateTime(t, 'en', 'UTC')).toBe('2017-11-25 19:10:09');
+    expect(fmtDateTime(t, 'zh', 'Asia/Shanghai')).toBe('2017-11-26 03:10:09');
+    expect(fmtDate(t, 'en', 'Asia/Shanghai')).toBe('2017-11-26');
+    expect(zoneName('UTC')).toBe('UTC');
+  });
+
+  it('round-trips datetime-local input values in a zone', () => {
+    const ms = Date.UTC(2017, 10, 25, 19, 10);
+    expect(toZoneInput(ms, 'UTC')).toBe('2017-11-25T19:10');
+    expect(fromZoneInput('2017-11-25T19:10', 'UTC')).toBe(ms);
+    expect(toZoneInput(ms, 'Asia/Shanghai')).toBe('2017-11-26T03:10');
+    expect(fromZoneInput('2017-11-26T03:10', 'Asia/Shanghai')).toBe(ms);
+    expect(fromZoneInput('2026-03-29T03:30', 'Europe/Berlin')).toBe(Date.UTC(2026, 2, 29, 1, 30));
+    expect(fromZoneInput('', 'UTC')).toBeNaN();
   });
 
   it('formats bytes and durations', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { activeFilters, DEFAULT_STATE, parseHash, rangeMs, Store, toHash, withFilter, type AppState } from '../src/state';
+import { activeFilters, DEFAULT_STATE, parseHash, quickRange, rangeMs, Store, toHash, withFilter, zoneOf, type AppState } from '../src/state';
 
 describe('URL state', () => {
   it('defaults to the 5-minute overview', () => {
@@ -29,6 +29,25 @@ describe('URL state', () => {
     expect(parseHash(`#/overview?range=custom&from=${from}&to=${to}`)).toEqual(s);
     expect(parseHash(`#/overview?range=custom&from=${to}&to=${from}`).range).toBe('5m');
     expect(parseHash('#/overview?range=custom&from=x').range).toBe('5m');
+  });
+
+  it('keeps the time zone and the forecast choice in the URL', () => {
+    const s: AppState = { view: 'overview', range: '1h', filters: {}, zone: 'utc', forecast: true };
+    expect(toHash(s)).toBe('#/overview?range=1h&zone=utc&forecast=1');
+    expect(parseHash(toHash(s))).toEqual(s);
+    expect(zoneOf(s)).toBe('UTC');
+    expect(zoneOf(DEFAULT_STATE)).toBeUndefined();
+    expect(parseHash('#/overview?zone=mars&forecast=yes')).toEqual(DEFAULT_STATE);
+  });
+
+  it('offers quick ranges relative to the newest event, not the wall clock', () => {
+    const newest = Date.UTC(2017, 11, 3, 15, 59, 42);
+    const end = Date.UTC(2017, 11, 3, 16, 0);
+    expect(quickRange('hour', newest)).toEqual({ from: end - 3_600_000, to: end });
+    expect(quickRange('day', newest)).toEqual({ from: end - 86_400_000, to: end });
+    expect(quickRange('all', newest, Date.UTC(2017, 10, 25, 0, 0, 5))).toEqual({ from: Date.UTC(2017, 10, 25), to: end });
+    expect(quickRange('all', newest, null)).toEqual({ from: end - 60_000, to: end });
+    expect(quickRange('hour', null)).toBeNull();
   });
 
   it('ignores empty and oversized filter values', () => {
