@@ -106,6 +106,56 @@ async function shot(page, name) {
   return path;
 }
 
+/**
+ * A second server of its own (empty data dir, generator off) for tests that
+ * kill it or need an empty install. `port` 0 picks a free one; a restart passes
+ * the port it had so the open page reconnects to the same address.
+ */
+async function startServer(dir, port = 0) {
+  const args = ['--port', String(port), '--data-dir', dir, '--generator', 'off'];
+  if (staticDir) args.push('--static-dir', staticDir);
+  const proc = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  proc.stderr.on('data', (d) => (log += d));
+  const bound = await new Promise((res, rej) => {
+    let out = '';
+    const timer = setTimeout(() => rej(new Error('server did not print its port:\n' + out + log)), 20000);
+    proc.stdout.on('data', (d) => {
+      out += d;
+      const m = /listening on http:\/\/[^:]+:(\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        res(Number(m[1]));
+      }
+    });
+    proc.on('exit', (code) => rej(new Error(`server exited with ${code}:\n${out}${log}`)));
+  });
+  const url = `http://127.0.0.1:${bound}`;
+  await until('second server health', async () => (await fetch(url + '/api/health')).status === 200);
+  return { proc, port: bound, url };
+}
+
+async function stopServer(srv, signal = 'SIGTERM') {
+  if (!srv || srv.proc.exitCode !== null) return;
+  const exited = new Promise((r) => srv.proc.once('exit', r));
+  srv.proc.kill(signal);
+  await Promise.race([exited, sleep(10000)]);
+  if (srv.proc.exitCode === null && srv.proc.signalCode === null) srv.proc.kill('SIGKILL');
+}
+
+async function postTo(url, events) {
+  const res = await fetch(url + '/api/events', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(events) });
+  assert.equal(res.status, 200, await res.text());
+}
+
+const axeSource = readFileSync(join(staticRoot, 'node_modules/axe-core/axe.min.js'), 'utf8');
+/** axe-core's violations on the page (every default rule: WCAG 2.1 A/AA and best practices). */
+async function axeViolations(page) {
+  // Evaluated through the DevTools protocol: the page's CSP (script-src 'self') forbids injected script tags.
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(axeSource + '\n;0');
+  return page.evaluate(async () => (await window.axe.run(document)).violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 5).map((n) => n.target.join(' ') + ': ' + n.failureSummary.replace(/\s+/g, ' ').slice(0, 200)) })));
+}
+
 const kpiValue = (page, key) => page.$eval(`[data-kpi="${key}"]`, (el) => el.dataset.value ?? '');
 
 before(async () => {
@@ -179,11 +229,25 @@ test('the page loads, connects and shows live KPIs without console errors', asyn
   assert.match(await page.getAttribute('[data-kpi="conversion_rate"]', 'title'), /purchasers \/ distinct viewers/);
   await until('live chart points', async () => Number(await page.getAttribute('[data-chart="live"]', 'data-points')) >= 3, 15000);
   await until('revenue chart', async () => Number(await page.getAttribute('[data-chart="revenue"]', 'data-points')) >= 1, 15000);
-  // The revenue chart carries the next 30 minutes of forecast with its 99 % band, explained by a legend.
-  await until('forecast drawn', async () => Number(await page.getAttribute('[data-chart="revenue"]', 'data-forecast-points')) === 30, 15000);
-  await page.waitForSelector('[data-role="forecast-legend"]:not([hidden])');
+  // The forecast is opt-in: none drawn until asked for.
+  assert.equal(await page.getAttribute('[data-chart="revenue"]', 'data-forecast-points'), '0');
+  assert.equal(await page.isVisible('[data-role="forecast-legend"]'), false);
+  assert.equal(await page.isChecked('input[data-action="forecast"]'), false);
   assert.match(await page.getAttribute('[data-role="forecast-legend"]', 'title'), /Holt exponential smoothing.*99 %/);
-  assert.ok(await page.$('[data-chart="revenue"] canvas'), 'revenue canvas');
+  // Charts are drawn once on screen.
+  await page.$eval('[data-chart="revenue"]', (el) => el.scrollIntoView());
+  await page.waitForSelector('[data-chart="revenue"] canvas', { timeout: 5000 });
+  // The traffic chart (views, carts, purchases per minute) from the trends endpoint.
+  await until('traffic chart', async () => Number(await page.getAttribute('[data-chart="traffic"]', 'data-points')) >= 1, 15000);
+  // Every chart has a text alternative: a role=img description and a table of its data.
+  for (const chart of ['live', 'traffic', 'revenue']) {
+    assert.ok((await page.getAttribute(`[data-chart="${chart}"]`, 'aria-label')).length > 20, `${chart} aria-label`);
+    await page.click(`[data-chart="${chart}"] + details.chart-table summary`);
+    await page.waitForSelector(`[data-chart="${chart}"] + details.chart-table[open] table tbody tr`, { timeout: 10000 });
+  }
+  // One h1, and the page's regions are landmarks.
+  assert.equal(await page.$$eval('h1', (els) => els.length), 1);
+  for (const sel of ['header.top', 'nav', 'main', 'footer']) assert.ok(await page.$(sel), sel);
   // Trending now: /api/products/trending?limit=5, one clickable row per product.
   await page.waitForSelector('[data-panel="trending"] button[data-kind="trending"]', { timeout: 15000 });
   const trending = await page.$$eval('[data-panel="trending"] button[data-kind="trending"]', (els) => els.map((e) => e.dataset.id));
@@ -225,6 +289,48 @@ test('KPI cards equal /api/analytics/real-time once the generator is stopped', a
       await page.waitForSelector('.panel:has(.funnel-overall), .panel .empty');
     }
   }
+  await page.close();
+});
+
+test('the forecast is opt-in and drawn only over at least 30 minutes of history', async () => {
+  // This server is minutes old: the forecast the server answers is fitted to a start-up ramp.
+  const page = await newPage({ width: 1366, height: 900 });
+  await page.goto(base + '/dashboard/#/overview?range=15m');
+  await until('revenue chart', async () => Number(await page.getAttribute('[data-chart="revenue"]', 'data-points')) >= 1, 15000);
+  await page.check('input[data-action="forecast"]');
+  await until('forecast in URL', async () => page.url().includes('forecast=1'), 5000);
+  await page.waitForSelector('[data-role="forecast-na"]:not([hidden])', { timeout: 15000 });
+  const history = Number(await page.getAttribute('[data-chart="revenue"]', 'data-history-points'));
+  assert.ok(history < 30, 'a young server has under 30 minutes of history: ' + history);
+  assert.match(await page.textContent('[data-role="forecast-na"]'), new RegExp(`at least 30 complete steps of history; there are ${history} so far`));
+  assert.equal(await page.getAttribute('[data-chart="revenue"]', 'data-forecast-points'), '0');
+  assert.equal(await page.isVisible('[data-role="forecast-legend"]'), false);
+  // The server did answer a forecast: the page left it out by the rule, not for want of one.
+  const wm = (await api('/api/analytics/real-time?window=5m')).json.window.watermark;
+  const to = Math.floor(Date.parse(wm) / 60000) * 60000 + 60000;
+  const tr = (await api(`/api/analytics/trends?from=${to - 1800000}&to=${to}&step=1m&forecast=30m`)).json;
+  assert.equal(tr.forecast.available, true);
+  // The choice survives a reload (it is in the URL).
+  await page.reload();
+  await page.waitForSelector('[data-role="forecast-na"]:not([hidden])', { timeout: 15000 });
+  assert.equal(await page.isChecked('input[data-action="forecast"]'), true);
+  await page.close();
+});
+
+test('with the generator stopped, the header says for how long no event came', async () => {
+  // The previous tests stopped the generator: the watermark stands still while the clock goes on.
+  assert.equal((await api('/api/system/status')).json.components.data_generator.state, 'stopped');
+  const page = await newPage({ width: 1366, height: 900 });
+  await page.goto(base + '/dashboard/');
+  await page.waitForSelector('.fresh[data-fresh="idle"]', { timeout: 30000 });
+  assert.match(await page.textContent('.fresh'), /^No events for (\d+m )?\d+s$/);
+  const idle0 = Number(await page.getAttribute('.fresh', 'data-idle-s'));
+  await until('idle time counting up', async () => Number(await page.getAttribute('.fresh', 'data-idle-s')) >= idle0 + 2, 10000);
+  // The socket is still open: this is a quiet shop, not a lost connection.
+  assert.equal(await page.$eval('.conn', (el) => el.dataset.conn), 'open');
+  assert.equal(await page.$eval('#app', (el) => el.classList.contains('disconnected')), false);
+  // Header times carry the date and the zone.
+  assert.match(await page.textContent('.watermark'), /^Watermark \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} Asia\/Shanghai$/);
   await page.close();
 });
 
@@ -587,4 +693,162 @@ test('the kiosk form fills the screen without controls and rotates its views', a
   await fits();
   assert.equal(await visible('[data-action="start"], [data-action="stop"]'), 0, 'no start/stop buttons');
   await page.close();
+});
+
+test('an empty install shows how to send a first event; history is called historical, with dates relative to the data', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'shoppulse-e2e-empty-'));
+  let srv;
+  try {
+    srv = await startServer(dir);
+    const page = await newPage({ width: 1366, height: 900 });
+    await page.goto(srv.url + '/dashboard/');
+    // No event yet: a welcome with a curl example and the API reference, no raw API error, no 1970.
+    await page.waitForSelector('[data-role="welcome"]:not([hidden])', { timeout: 20000 });
+    const welcome = await page.textContent('[data-role="welcome"]');
+    assert.match(welcome, /curl -X POST http:\/\/127\.0\.0\.1:\d+\/api\/events/);
+    assert.ok(await page.$('[data-role="welcome"] a[href="/docs"]'));
+    assert.equal(await page.getAttribute('.fresh', 'data-fresh'), 'empty');
+    await sleep(1500); // give a wrong request (like trends from=-1740000) the time to fail visibly
+    const body = await page.textContent('body');
+    assert.doesNotMatch(body, /1970|Could not load|must be ISO-8601/);
+    assert.equal(await page.$$eval('.error', (els) => els.filter((e) => e.textContent.trim()).length), 0);
+    await shot(page, 'desktop-empty-install');
+
+    // Imported history: events from 2017 (purchases without prices, like the Taobao data).
+    const ev = (u, type, ts) => ({ user_id: 'u' + u, event_type: type, product_id: 'p' + (u % 3), category_id: 'c' + (u % 2), timestamp: ts });
+    await postTo(srv.url, [
+      ev(1, 'view', '2017-11-25T01:00:10Z'), ev(2, 'view', '2017-11-25T02:30:00Z'), ev(2, 'add_to_cart', '2017-11-25T02:31:00Z'),
+      ev(3, 'view', '2017-11-25T03:05:00Z'), ev(3, 'purchase', '2017-11-25T03:06:00Z'), ev(4, 'view', '2017-11-25T03:10:09Z'),
+    ]);
+    await page.waitForSelector('[data-role="welcome"][hidden]', { state: 'attached', timeout: 20000 });
+    await page.waitForSelector('.fresh[data-fresh="historical"]', { timeout: 20000 });
+    // The header says "historical" and since when, with the date, in the browser's zone (Asia/Shanghai).
+    assert.match(await page.textContent('.fresh'), /^Historical: newest event 2017-11-25 11:\d{2}$/);
+    assert.match(await page.textContent('.watermark'), /2017-11-25 11:\d{2}:\d{2} Asia\/Shanghai/);
+    // "Custom" defaults to the hour ending at the newest event, not the wall clock's last hour.
+    await page.click('button[data-range="custom"]');
+    await until('custom range in URL', async () => page.url().includes('range=custom'), 5000);
+    const wm = Date.parse((await (await fetch(srv.url + '/api/analytics/real-time?window=5m')).json()).window.watermark);
+    const end = Math.floor(wm / 60000) * 60000 + 60000;
+    const q = new URL(page.url().replace('#/overview?', '?')).searchParams;
+    assert.equal(Date.parse(q.get('to')), end);
+    assert.equal(Date.parse(q.get('from')), end - 3600000);
+    // The traffic chart over that hour, from the trends endpoint.
+    await until('traffic points', async () => Number(await page.getAttribute('[data-chart="traffic"]', 'data-points')) >= 60, 15000);
+    // Purchases without prices: no revenue chart, a note instead.
+    await page.waitForSelector('[data-role="no-prices"]:not([hidden])', { timeout: 10000 });
+    // Quick range: the whole data set, from the first event's minute to the newest.
+    await page.click('button[data-quick="all"]');
+    await until('whole data set', async () => {
+      const p = new URL(page.url().replace('#/overview?', '?')).searchParams;
+      return Date.parse(p.get('from')) === Date.parse('2017-11-25T01:00:00Z') && Date.parse(p.get('to')) === end;
+    }, 10000);
+    assert.equal(await page.inputValue('.custom-range input[aria-label="From"]'), '2017-11-25T09:00');
+    // The zone switch: UTC everywhere, the inputs too; kept in the URL.
+    await page.click('[data-action="zone"]');
+    await until('zone in URL', async () => page.url().includes('zone=utc'), 5000);
+    await page.waitForSelector('.fresh[data-fresh="historical"]', { timeout: 10000 });
+    assert.match(await page.textContent('.fresh'), /newest event 2017-11-25 03:\d{2}$/);
+    assert.match(await page.textContent('.watermark'), / UTC$/);
+    assert.equal(await page.inputValue('.custom-range input[aria-label="From"]'), '2017-11-25T01:00');
+    assert.match(await page.textContent('[data-action="zone"]'), /UTC/);
+    await shot(page, 'desktop-historical-utc');
+
+    // The server is killed: the page says so, keeps the figures dimmed with the time of the last update.
+    await page.goto(srv.url + '/dashboard/#/overview?range=5m');
+    await page.waitForSelector('.conn[data-conn="open"]', { timeout: 20000 });
+    await page.waitForSelector('[data-kpi="page_views"][data-value]:not([data-value=""])', { timeout: 20000 });
+    await stopServer(srv, 'SIGKILL');
+    await page.waitForSelector('#app.disconnected', { timeout: 20000 });
+    assert.notEqual(await page.$eval('.conn', (el) => el.dataset.conn), 'open');
+    assert.match(await page.textContent('.conn'), /last updated \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}/);
+    assert.ok(Number(await page.getAttribute('#app', 'data-last-updated')) <= Date.now());
+    assert.equal(await page.$eval('main .kpis', (el) => Number(getComputedStyle(el).opacity) < 1), true);
+    await shot(page, 'desktop-disconnected');
+    // Restarted on the same port with the same data: the page reconnects by itself and is live again.
+    srv = await startServer(dir, srv.port);
+    await page.waitForSelector('.conn[data-conn="open"]', { timeout: 30000 });
+    await page.waitForSelector('#app:not(.disconnected)', { timeout: 10000 });
+    assert.doesNotMatch(await page.textContent('.conn'), /last updated/);
+    assert.equal(await page.getAttribute('.fresh', 'data-fresh'), 'historical');
+    const unexpected = pageErrors.filter((e) => !/WebSocket|ERR_CONNECTION_REFUSED|Failed to fetch|ERR_EMPTY_RESPONSE|404/.test(e));
+    assert.deepEqual(unexpected, []);
+    await page.close();
+  } finally {
+    await stopServer(srv);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('every panel downloads what it shows as CSV and JSON', async () => {
+  // Stop the generator (the System test started it again) so the panel and the API agree.
+  assert.equal((await api('/api/system/stop-component/data_generator', 'POST')).status, 200);
+  let prev = '';
+  await until('a stable 1h window', async () => {
+    const s = (await api('/api/system/status')).json;
+    const rt = (await api('/api/analytics/real-time?window=1h')).json;
+    const key = `${rt.window.watermark}|${JSON.stringify(rt.popular_categories)}|${s.ingest.lag_events}`;
+    const stable = key === prev && s.ingest.lag_events === 0;
+    prev = key;
+    return stable;
+  }, 20000, 1500);
+  const page = await newPage({ width: 1366, height: 900 });
+  await page.goto(base + '/dashboard/#/overview?range=1h');
+  await page.waitForSelector('[data-panel="top-categories"] button[data-kind="category"]', { timeout: 20000 });
+  const shown = await page.$$eval('[data-panel="top-categories"] .bar-row', (rows) => rows.map((r) => [r.dataset.id, r.querySelector('.bar-value').textContent.replace(/,/g, '')]));
+  const [csv] = await Promise.all([page.waitForEvent('download'), page.click('[data-panel="top-categories"] [data-action="download-csv"]')]);
+  assert.match(csv.suggestedFilename(), /^shoppulse-top-categories-\d{12}\.csv$/);
+  const lines = readFileSync(await csv.path(), 'utf8').trim().split('\r\n');
+  assert.equal(lines[0], 'rank,category,value,detail');
+  assert.deepEqual(lines.slice(1).map((l) => l.split(',').slice(1, 3)), shown);
+  // JSON of the same rows; the generator is stopped, so they equal the API's answer.
+  const [json] = await Promise.all([page.waitForEvent('download'), page.click('[data-panel="top-categories"] [data-action="download-json"]')]);
+  const rows = JSON.parse(readFileSync(await json.path(), 'utf8'));
+  const api1h = (await api('/api/analytics/real-time?window=1h')).json;
+  assert.deepEqual(rows.map((r) => [r.category, r.value]), api1h.popular_categories.map((c) => [c.category_id, c.interactions]));
+  // Charts export their columns; every panel on the page has both buttons.
+  const [traffic] = await Promise.all([page.waitForEvent('download'), page.click('[data-panel="traffic"] [data-action="download-csv"]')]);
+  assert.match(readFileSync(await traffic.path(), 'utf8').split('\r\n')[0], /^Time,View,Add to cart,Purchase$/);
+  const [funnel] = await Promise.all([page.waitForEvent('download'), page.click('[data-panel="funnel"] [data-action="download-json"]')]);
+  assert.deepEqual(JSON.parse(readFileSync(await funnel.path(), 'utf8')).map((r) => r.step), ['view', 'click', 'add_to_cart', 'purchase']);
+  const panels = await page.$$eval('.view.overview .panel:not([hidden])', (els) => els.map((e) => !!e.querySelector('[data-action="download-csv"]') && !!e.querySelector('[data-action="download-json"]')));
+  assert.ok(panels.length >= 9 && panels.every(Boolean));
+  await page.close();
+});
+
+test('the copy-link button puts the whole view state in a link that restores it', async () => {
+  const page = await newPage({ width: 1366, height: 900 });
+  await page.goto(base + '/dashboard/#/overview?range=1h&device=mobile&zone=utc&lang=en&forecast=1');
+  await page.waitForSelector('[data-filter="device"]');
+  await page.click('[data-action="copy-link"]');
+  await until('copied', async () => !!(await page.getAttribute('[data-action="copy-link"]', 'data-copied')), 5000);
+  const link = await page.getAttribute('[data-action="copy-link"]', 'data-copied');
+  for (const part of ['#/overview', 'range=1h', 'device=mobile', 'zone=utc', 'forecast=1']) assert.ok(link.includes(part), part + ' in ' + link);
+  await page.close();
+  const other = await newPage({ width: 1366, height: 900 });
+  await other.goto(link);
+  await other.waitForSelector('[data-filter="device"]');
+  assert.equal(await other.getAttribute('button[data-range="1h"]', 'aria-pressed'), 'true');
+  assert.match(await other.textContent('[data-action="zone"]'), /UTC/);
+  assert.equal(await other.isChecked('input[data-action="forecast"]'), true);
+  await other.close();
+});
+
+test('axe-core finds no accessibility violations on any view, light and dark, at 1440 and 375 px', async () => {
+  const found = [];
+  for (const scheme of ['light', 'dark']) {
+    for (const width of [1440, 375]) {
+      const page = await newPage({ width, height: 900 }, scheme);
+      for (const view of ['overview', 'products', 'users', 'system']) {
+        await page.goto(`${base}/dashboard/#/${view}`);
+        await page.waitForSelector(`[data-view="${view}"]`);
+        if (view === 'overview') await page.waitForSelector('[data-kpi="page_views"][data-value]:not([data-value=""])', { timeout: 20000 });
+        if (view === 'system') await page.waitForSelector('[data-component]', { timeout: 20000 });
+        await sleep(1000);
+        for (const v of await axeViolations(page)) found.push(`${scheme} ${width}px ${view}: ${v.id} (${v.impact}) ${v.nodes.join(' | ')}`);
+      }
+      await page.close();
+    }
+  }
+  assert.deepEqual(found, []);
 });

@@ -3,6 +3,9 @@
 
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
+import { h } from './dom';
+import { fmtDateTime, getDisplayZone } from './format';
+import { setExport, type TableData } from './export';
 
 export function cssVar(name: string, fallback = '#888'): string {
   const v = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
@@ -31,7 +34,16 @@ export interface ChartSpec {
   xIncrs?: number[];
   /** shaded areas between two series (indices into `series`: [upper, lower]) */
   bands?: { series: [number, number]; fill: string }[];
+  /** indices into `series` whose values set the y axis (default: all); e.g. a forecast band is drawn but does not stretch the axis */
+  scaleSeries?: number[];
+  /** what the chart shows, for screen readers (the canvas is an image) */
+  ariaLabel: string;
+  /** text of the toggle that shows the data as a table */
+  tableLabel: string;
 }
+
+/** Rows shown in a chart's table alternative (the newest). */
+const TABLE_ROWS = 120;
 
 export const SECOND_INCRS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600];
 export const MINUTE_INCRS = [60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
@@ -42,9 +54,18 @@ export class TimeChart {
   private visible = true;
   private io: IntersectionObserver;
   private ro: ResizeObserver;
+  private data: uPlot.AlignedData = [[]];
+  private readonly table: HTMLDetailsElement;
   points = 0;
 
   constructor(readonly host: HTMLElement, private readonly spec: ChartSpec) {
+    host.setAttribute('role', 'img');
+    host.setAttribute('aria-label', spec.ariaLabel);
+    // The text alternative: the chart's data as a table, drawn only while open.
+    this.table = h('details', { className: 'chart-table' }, h('summary', null, spec.tableLabel), h('div', { className: 'table-wrap' }));
+    this.table.addEventListener('toggle', () => this.renderTable());
+    host.after(this.table);
+    setExport(host, () => this.tableData());
     this.io = new IntersectionObserver((entries) => {
       this.visible = entries.some((e) => e.isIntersecting);
       if (this.visible && this.pending) this.flush();
@@ -78,13 +99,49 @@ export class TimeChart {
       bands: this.spec.bands?.map((b) => ({ series: [b.series[0] + 1, b.series[1] + 1] as [number, number], fill: b.fill })),
       cursor: { drag: { x: false, y: false }, points: { size: 6 } },
       legend: { live: true },
-      scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
+      scales: {
+        x: { time: true },
+        y: {
+          range: (u, _min, max) => {
+            const only = this.spec.scaleSeries;
+            if (only) {
+              max = 0;
+              for (const i of only) for (const v of (u.data[i + 1] ?? []) as (number | null)[]) if (v != null && v > max) max = v;
+            }
+            return [0, max > 0 ? max * 1.1 : 1];
+          },
+        },
+      },
       axes: [
         { stroke: axis, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, values: (_u, vals) => vals.map((v) => this.spec.timeFmt(v)), space: 70, incrs: this.spec.xIncrs },
         { stroke: axis, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, values: (_u, vals) => vals.map((v) => this.spec.yValue(v)), size: 56 },
       ],
     };
+    const zone = getDisplayZone();
+    if (zone) opts.tzDate = (ts) => uPlot.tzDate(new Date(ts * 1000), zone);
     this.plot = new uPlot(opts, data, this.host);
+  }
+
+  /** The chart's data with ISO-like times in the display zone; null values stay empty. */
+  tableData(): TableData {
+    const [xs, ...cols] = this.data as [number[], ...(number | null | undefined)[][]];
+    const columns = [this.spec.xLabel ?? 'Time', ...this.spec.series.map((s) => s.label)];
+    const rows = (xs ?? []).map((x, i) => [fmtDateTime(x * 1000, 'en'), ...cols.map((c) => c[i] ?? null)]);
+    return { columns, rows };
+  }
+
+  private renderTable(): void {
+    if (!this.table.open) return;
+    const { columns, rows } = this.tableData();
+    const shown = rows.filter((r) => r.slice(1).some((v) => v !== null)).slice(-TABLE_ROWS);
+    const fmt = (i: number, v: string | number | null) => (v === null ? '—' : typeof v === 'number' ? (this.spec.series[i - 1]?.value?.(v) ?? this.spec.yValue(v)) : v);
+    const table = h(
+      'table',
+      null,
+      h('thead', null, h('tr', null, ...columns.map((c) => h('th', { scope: 'col' }, c)))),
+      h('tbody', null, ...shown.map((r) => h('tr', null, ...r.map((v, i) => (i ? h('td', null, fmt(i, v)) : h('th', { scope: 'row' }, String(v))))))),
+    );
+    this.table.querySelector('.table-wrap')!.replaceChildren(table);
   }
 
   setData(data: uPlot.AlignedData): void {
@@ -93,7 +150,9 @@ export class TimeChart {
     const xs = data[0] as number[];
     if (xs.length) this.host.dataset.lastX = String(xs[xs.length - 1]);
     this.pending = data;
+    this.data = data;
     if (this.visible && !document.hidden) this.flush();
+    this.renderTable();
   }
 
   /** Draws pending data (after the panel or the tab became visible again). */
@@ -116,5 +175,6 @@ export class TimeChart {
     this.ro.disconnect();
     this.plot?.destroy();
     this.plot = null;
+    this.table.remove();
   }
 }

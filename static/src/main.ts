@@ -1,14 +1,16 @@
 // Entry: shell (header, filters, routes), live socket, language, routing.
 
 import './styles.css';
-import type { Snapshot } from './api';
+import { getJson, type Snapshot, type Trends } from './api';
 import type { Ctx, View } from './context';
 import { h, setText, setTitle } from './dom';
-import { detectLang, fmtTime, type Lang } from './format';
+import { detectLang, fmtDateTime, fmtDuration, fromZoneInput, setDisplayZone, toMs, toZoneInput, zoneName, type Lang } from './format';
+import { freshness } from './liveness';
+import { exportTexts } from './views/widgets';
 import { SnapshotHistory } from './history';
 import { translate, type Key } from './i18n';
 import { kioskPlan, startKiosk } from './kiosk';
-import { activeFilters, openProduct, parseHash, PRESETS, sameState, Store, toHash, withFilter, type AppState, type Range } from './state';
+import { activeFilters, openProduct, parseHash, PRESETS, QUICK_RANGES, quickRange, sameState, Store, toHash, withFilter, zoneOf, type AppState, type QuickRange, type Range } from './state';
 import { createOverview } from './views/overview';
 import { createProducts } from './views/products';
 import { createSystem } from './views/system';
@@ -44,15 +46,45 @@ window.history.replaceState(null, '', toHash(state.get()));
 
 let shell: { destroy(): void } | null = null;
 let builtLang: Lang | null = null;
+let builtZone: string | undefined;
+
+/** Newest event time of the latest snapshot (null: none yet, or an empty install). */
+function newestEventMs(): number | null {
+  return toMs(snapshot.get()?.window?.watermark);
+}
+
+/** First event's time, looked up once for the "whole data set" range (daily, then per-minute trends). */
+let oldestCache: { newest: number; oldest: number | null } | null = null;
+async function oldestEventMs(newest: number): Promise<number | null> {
+  if (oldestCache && oldestCache.newest === newest) return oldestCache.oldest;
+  const active = (p: Trends['points'][number]) => p.page_views + p.clicks + p.add_to_cart + p.remove_from_cart + p.favorites + p.purchases + p.ratings > 0;
+  const end = Math.floor(newest / 60_000) * 60_000 + 60_000;
+  const days = await getJson<Trends>(`/api/analytics/trends?from=${end - 400 * 86_400_000}&to=${end}&step=1d`);
+  const day = days.points.find(active);
+  let oldest: number | null = null;
+  if (day) {
+    const d0 = toMs(day.start)!;
+    const mins = await getJson<Trends>(`/api/analytics/trends?from=${d0}&to=${Math.min(end, d0 + 86_400_000)}&step=1m`);
+    oldest = toMs(mins.points.find(active)?.start) ?? d0;
+  }
+  oldestCache = { newest, oldest };
+  return oldest;
+}
 
 function build() {
   shell?.destroy();
   const lang = langOf(state.get());
   builtLang = lang;
+  const zone = zoneOf(state.get());
+  builtZone = zone;
+  setDisplayZone(zone);
   document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
   const t = (key: Key, vars?: Record<string, string | number>) => translate(lang, key, vars);
   document.title = 'shoppulse · ' + t('nav.overview');
   setPromptTexts({ read: t('auth.read.prompt'), admin: t('auth.admin.prompt') });
+  exportTexts.csv = t('export.csv');
+  exportTexts.json = t('export.json');
+  exportTexts.none = t('export.none');
   const ctx: Ctx = { lang, currency: 'CNY', t, state, go, snapshot, conn, history };
 
   // ---- header ----
@@ -71,8 +103,9 @@ function build() {
         onclick: () => {
           const s = state.get();
           if (r !== 'custom') return go({ ...s, range: r, from: undefined, to: undefined }, true);
-          const to = Math.floor(Date.now() / 60_000) * 60_000;
-          go({ ...s, range: 'custom', from: s.from ?? to - 3_600_000, to: s.to ?? to }, true);
+          // The hour ending at the newest event (imported history is not the last hour of the wall clock).
+          const q = quickRange('hour', newestEventMs() ?? Date.now());
+          go({ ...s, range: 'custom', from: s.from ?? q!.from, to: s.to ?? q!.to }, true);
         },
       },
       t(('range.' + r) as Key),
@@ -80,31 +113,73 @@ function build() {
   );
   const fromIn = h('input', { type: 'datetime-local', 'aria-label': t('range.from'), step: 60 });
   const toIn = h('input', { type: 'datetime-local', 'aria-label': t('range.to'), step: 60 });
+  const quickError = h('span', { className: 'error small', role: 'status' });
+  const pickQuick = async (kind: QuickRange) => {
+    const newest = newestEventMs();
+    setText(quickError, '');
+    if (newest === null) return void setText(quickError, t('range.quick.none'));
+    let oldest: number | null = null;
+    if (kind === 'all') {
+      try {
+        oldest = await oldestEventMs(newest);
+      } catch (e) {
+        return void setText(quickError, t('error.load', { e: (e as Error)?.message ?? String(e) }));
+      }
+    }
+    const q = quickRange(kind, newest, oldest);
+    if (q) go({ ...state.get(), range: 'custom', ...q }, true);
+  };
+  const quickBtns = QUICK_RANGES.map((k) => h('button', { type: 'button', className: 'link', 'data-quick': k, title: t(('range.quick.' + k + '.help') as Key), onclick: () => void pickQuick(k) }, t(('range.quick.' + k) as Key)));
   const custom = h(
     'form',
     { className: 'custom-range', hidden: true },
     h('label', null, t('range.from'), ' ', fromIn),
     h('label', null, t('range.to'), ' ', toIn),
+    h('span', { className: 'zone-note muted small', 'data-role': 'input-zone' }, zoneName(zone)),
     h('button', { type: 'submit', className: 'primary' }, t('range.apply')),
+    h('span', { className: 'quick', role: 'group', 'aria-label': t('range.quick.label') }, h('span', { className: 'muted small' }, t('range.quick.label') + ':'), ...quickBtns),
+    quickError,
   );
   custom.addEventListener('submit', (e) => {
     e.preventDefault();
-    const from = fromIn.value ? new Date(fromIn.value).getTime() : NaN;
-    const to = toIn.value ? new Date(toIn.value).getTime() : NaN;
+    const from = fromZoneInput(fromIn.value, zone);
+    const to = fromZoneInput(toIn.value, zone);
     if (Number.isFinite(from) && Number.isFinite(to) && from < to) go({ ...state.get(), range: 'custom', from, to }, true);
   });
+  const zoneBtn = h(
+    'button',
+    { type: 'button', className: 'zone', 'data-action': 'zone', title: t('zone.switch.title') },
+    t('zone.label', { z: zone ? 'UTC' : zoneName(undefined) }),
+  );
+  zoneBtn.addEventListener('click', () => go({ ...state.get(), zone: state.get().zone ? undefined : 'utc' }));
+  const copyStatus = h('span', { className: 'copy-status small', role: 'status' });
+  const copyBtn = h('button', { type: 'button', className: 'copy-link', 'data-action': 'copy-link', title: t('copy.title') }, t('copy.label'));
+  copyBtn.addEventListener('click', async () => {
+    // The hash holds the whole view state (page, range, zone, filters, language, forecast).
+    const url = location.href;
+    try {
+      await navigator.clipboard.writeText(url);
+      setText(copyStatus, t('copy.done'));
+    } catch {
+      window.prompt(t('copy.manual'), url);
+      setText(copyStatus, '');
+    }
+    copyBtn.dataset.copied = url;
+  });
+  const freshEl = h('span', { className: 'fresh', 'data-fresh': 'waiting', role: 'status', 'aria-live': 'polite' });
   const rangeBar = h('div', { className: 'range', role: 'group', 'aria-label': t('range.label'), title: t('range.help') }, ...rangeBtns);
   const header = h(
     'header',
     { className: 'top' },
-    h('div', { className: 'brand' }, h('span', { className: 'logo', 'aria-hidden': 'true' }, '◉'), h('strong', null, 'shoppulse')),
-    h('nav', { className: 'tabs' }, ...navLinks),
-    h('div', { className: 'tools' }, connEl, wmEl, langBtn, h('a', { className: 'docs', href: '/docs', target: '_blank', rel: 'noopener' }, t('nav.docs'))),
+    h('h1', { className: 'brand' }, h('span', { className: 'logo', 'aria-hidden': 'true' }, '◉'), h('span', null, 'shoppulse')),
+    h('nav', { className: 'tabs', 'aria-label': t('nav.label') }, ...navLinks),
+    h('div', { className: 'tools' }, connEl, freshEl, wmEl, zoneBtn, langBtn, copyBtn, copyStatus, h('a', { className: 'docs', href: '/docs', target: '_blank', rel: 'noopener' }, t('nav.docs'))),
   );
   const chips = h('ul', { className: 'chips' });
   const filterBar = h('div', { className: 'filterbar', hidden: true }, h('span', { className: 'muted' }, t('filters.label')), chips);
   const controls = h('div', { className: 'controls' }, rangeBar, custom);
-  const main = h('main', { id: 'main' });
+  const viewHost = h('div', { className: 'view-host' });
+  const main = h('main', { id: 'main' }, controls, filterBar, viewHost);
   const footer = h(
     'footer',
     null,
@@ -114,16 +189,12 @@ function build() {
     ' · ',
     h('a', { href: '/api/health', target: '_blank', rel: 'noopener' }, '/api/health'),
   );
-  root.replaceChildren(header, controls, filterBar, main, footer);
+  root.replaceChildren(header, main, footer);
 
   const views: Record<AppState['view'], View> = { overview: createOverview(ctx), products: createProducts(ctx), users: createUsers(ctx), system: createSystem(ctx) };
   let current: AppState['view'] | null = null;
   let prevState: AppState | null = null;
 
-  const toLocalInput = (ms: number) => {
-    const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60_000);
-    return d.toISOString().slice(0, 16);
-  };
 
   function renderState(s: AppState) {
     for (const a of navLinks) a.classList.toggle('active', a.dataset.nav === s.view), a.setAttribute('aria-current', a.dataset.nav === s.view ? 'page' : 'false');
@@ -131,8 +202,8 @@ function build() {
     controls.hidden = s.view !== 'overview' && s.view !== 'products';
     custom.hidden = s.range !== 'custom';
     if (s.range === 'custom' && s.from !== undefined && s.to !== undefined) {
-      fromIn.value = toLocalInput(s.from);
-      toIn.value = toLocalInput(s.to);
+      fromIn.value = toZoneInput(s.from, zone);
+      toIn.value = toZoneInput(s.to, zone);
     }
     const f = activeFilters(s);
     filterBar.hidden = f.length === 0 || s.view !== 'overview';
@@ -145,13 +216,15 @@ function build() {
     if (current !== s.view) {
       if (current) views[current].hide();
       current = s.view;
-      main.replaceChildren(views[s.view].el);
+      viewHost.replaceChildren(views[s.view].el);
       prevState = null;
     }
     views[s.view].show(s, prevState);
     prevState = s;
   }
 
+  /** Time the page last had a snapshot (wall clock), for "last updated" while disconnected. */
+  let lastUpdated: number | null = null;
   function renderConn(c: ConnState) {
     connEl.dataset.conn = c.status;
     let text: string;
@@ -159,7 +232,33 @@ function build() {
     else if (c.status === 'retry') text = t('conn.retry', { s: Math.max(1, Math.ceil(((c.retryAt ?? Date.now()) - Date.now()) / 1000)) });
     else if (c.status === 'offline') text = t('conn.offline');
     else text = t('conn.connecting');
+    const down = c.status !== 'open' && lastUpdated !== null;
+    if (down) text += ' · ' + t('conn.last', { t: fmtDateTime(lastUpdated, lang) });
     setText(connEl.querySelector('.conn-text')!, text);
+    // Figures on screen are no longer live: dim them until the socket is back.
+    root.classList.toggle('disconnected', down);
+    if (down) root.dataset.lastUpdated = String(lastUpdated);
+    else delete root.dataset.lastUpdated;
+  }
+
+  function renderFresh() {
+    const s = snapshot.get();
+    if (!s) return;
+    const f = freshness(toMs(s.window?.watermark), Date.now());
+    freshEl.dataset.fresh = f.kind;
+    let text = '';
+    let title = '';
+    if (f.kind === 'empty') text = t('fresh.empty');
+    else if (f.kind === 'idle') {
+      text = t('fresh.idle', { d: fmtDuration(f.idleS, lang) });
+      freshEl.dataset.idleS = String(f.idleS);
+    } else if (f.kind === 'historical') {
+      text = t('fresh.historical', { t: fmtDateTime(f.newestMs, lang, zone, false) });
+      title = t('fresh.historical.help');
+    }
+    freshEl.hidden = f.kind === 'live';
+    setText(freshEl, text);
+    setTitle(freshEl, title || text);
   }
 
   let firstKpi = true;
@@ -167,8 +266,11 @@ function build() {
     if (!s || document.hidden) return;
     // Money is in the server's configured currency (api.currency).
     if (s.currency) ctx.currency = s.currency;
-    setText(wmEl, t('watermark') + ' ' + fmtTime(s.window?.watermark, lang));
+    lastUpdated = Date.now();
+    const wm = toMs(s.window?.watermark);
+    setText(wmEl, wm === null ? '' : t('watermark') + ' ' + fmtDateTime(wm, lang) + ' ' + zoneName(zone));
     setTitle(wmEl, t('watermark.help') + ' ' + (s.window?.watermark ?? ''));
+    renderFresh();
     const v = views[state.get().view];
     v.snapshot?.(s);
     if (firstKpi) {
@@ -179,7 +281,7 @@ function build() {
 
   const unsubs = [
     state.subscribe((s) => {
-      if (langOf(s) !== builtLang) build();
+      if (langOf(s) !== builtLang || zoneOf(s) !== builtZone) build();
       else renderState(s);
     }),
     conn.subscribe(renderConn),
@@ -189,7 +291,11 @@ function build() {
     if (!document.hidden) onSnapshot(snapshot.get());
   };
   document.addEventListener('visibilitychange', onVis);
-  const retryTick = setInterval(() => conn.get().status === 'retry' && renderConn(conn.get()), 1000);
+  const retryTick = setInterval(() => {
+    if (conn.get().status === 'retry') renderConn(conn.get());
+    // "No events for N s" counts up on the wall clock between snapshots too.
+    renderFresh();
+  }, 1000);
 
   renderState(state.get());
   renderConn(conn.get());
@@ -211,6 +317,29 @@ const kiosk = kioskPlan(location.search);
 if (kiosk) startKiosk(kiosk, () => state.get(), (s) => go(s));
 
 const wsUrl = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws/real-time';
+/**
+ * The live chart starts from the server's per-minute history of the last 30
+ * minutes before the newest event, not empty. Asked once per page load.
+ */
+let seeding = false;
+async function seedHistory(watermark: string | null | undefined) {
+  const wm = toMs(watermark);
+  if (seeding || wm === null) return;
+  seeding = true;
+  const to = Math.floor(wm / 60_000) * 60_000;
+  try {
+    const tr = await getJson<Trends>(`/api/analytics/trends?from=${to - 30 * 60_000}&to=${to}&step=1m`);
+    const points = tr.points
+      .filter((p) => !p.partial)
+      .map((p) => ({ startMs: toMs(p.start) ?? 0, page_views: p.page_views, clicks: p.clicks, add_to_cart: p.add_to_cart, purchases: p.purchases, total: p.page_views + p.clicks + p.add_to_cart + p.remove_from_cart + p.favorites + p.purchases + p.ratings }));
+    // Leading empty minutes (before the data began) are not history.
+    const first = points.findIndex((p) => p.total > 0);
+    if (first >= 0 && history.seed(points.slice(first)) > 0) snapshot.set({ ...snapshot.get()! });
+  } catch {
+    seeding = false; // asked again with the next snapshot
+  }
+}
+
 const socket = new LiveSocket({
   url: () => withKey(wsUrl),
   onMessage: (data, recvMs) => {
@@ -218,6 +347,7 @@ const socket = new LiveSocket({
     if (!s || s.type !== 'snapshot') return;
     history.push(s, recvMs);
     snapshot.set(s);
+    if (history.size <= 2) void seedHistory(s.window?.watermark);
   },
   onState: (c) => conn.set({ ...c }),
 });

@@ -4,8 +4,9 @@ import { getJson, STEP_MS, stepFor, windowParam, type FilteredWindow, type Kpis,
 import { MINUTE_INCRS, SECOND_INCRS, TimeChart, cssVar } from '../charts';
 import type { Ctx, View } from '../context';
 import { h, help, setText, setTitle } from '../dom';
-import { delta, fmtInt, fmtMoney, fmtMoneyCompact, fmtNumber, fmtPercent, fmtTime, toMs } from '../format';
-import { forecastColumns } from '../forecast';
+import { delta, fmtInt, fmtMoney, fmtMoneyCompact, fmtNumber, fmtPercent, fmtTime, toMs, fmtDateTime } from '../format';
+import { forecastColumns, MIN_FORECAST_HISTORY } from '../forecast';
+import { setExport } from '../export';
 import { KPI_KEYS, SnapshotHistory, type KpiKey } from '../history';
 import { translateMaybe, type Key } from '../i18n';
 import { filterQuery, hasFilters, openProduct, PRESET_MS, toHash, withFilter, type AppState, type FilterKey, type Preset } from '../state';
@@ -38,11 +39,29 @@ export function createOverview(ctx: Ctx): View {
     kpiGrid.append(cards[k].el);
   }
 
-  const live = panel(t('panel.live'), t('panel.live.help'), 'wide');
+  // An empty install: how to send a first event, instead of empty panels or an API error.
+  const curl = `curl -X POST ${location.origin}/api/events -H 'Content-Type: application/json' -d '{"user_id":"u1","event_type":"view","product_id":"p1","category_id":"c1"}'`;
+  const welcome = h(
+    'section',
+    { className: 'welcome', 'data-role': 'welcome', hidden: true, 'aria-labelledby': 'welcome-title' },
+    h('h2', { id: 'welcome-title' }, t('welcome.title')),
+    h('p', null, t('welcome.text')),
+    h('pre', null, h('code', null, curl)),
+    h('p', null, t('welcome.more') + ' ', h('a', { href: '/docs', target: '_blank', rel: 'noopener' }, t('welcome.docs')), ' · ', h('a', { href: '#/system' }, t('welcome.generator'))),
+  );
+  const live = panel(t('panel.live'), t('panel.live.help'), 'wide', 'live');
   const liveHost = h('div', { className: 'chart', 'data-chart': 'live' });
   const liveEmpty = h('p', { className: 'chart-empty' }, t('empty.live'));
   live.body.append(liveEmpty, liveHost);
-  const revenue = panel(t('panel.revenue', { step: '1m' }), t('panel.revenue.help'), 'wide');
+  const traffic = panel(t('panel.traffic', { step: '1m' }), t('panel.traffic.help'), 'wide', 'traffic');
+  const trafficHost = h('div', { className: 'chart', 'data-chart': 'traffic' });
+  traffic.body.append(trafficHost);
+  const revenue = panel(t('panel.revenue', { step: '1m' }), t('panel.revenue.help'), 'wide', 'revenue');
+  // Opt-in per chart: the forecast is asked for (and drawn) only when ticked.
+  const fcToggle = h('input', { type: 'checkbox', 'data-action': 'forecast' });
+  fcToggle.addEventListener('change', () => go({ ...state, forecast: fcToggle.checked || undefined }));
+  revenue.aside.append(h('label', { className: 'fc-toggle', title: t('forecast.toggle.help') }, fcToggle, ' ' + t('forecast.toggle')));
+  const noPrices = h('p', { className: 'muted small', hidden: true, 'data-role': 'no-prices' }, t('revenue.noprices'));
   const revenueHost = h('div', { className: 'chart', 'data-chart': 'revenue' });
   const swatch = (cls: string) => h('span', { className: 'sw ' + cls, 'aria-hidden': 'true' });
   const fcLegend = h(
@@ -54,30 +73,31 @@ export function createOverview(ctx: Ctx): View {
     help(t('forecast.help')),
   );
   const fcNa = h('p', { className: 'muted small', hidden: true, 'data-role': 'forecast-na' });
-  revenue.body.append(revenueHost, fcLegend, fcNa);
-  const funnel = panel(t('panel.funnel'), t('panel.funnel.help'));
-  const products = panel(t('panel.products'), t('panel.products.help'));
-  const categories = panel(t('panel.categories'), t('panel.categories.help'));
-  const devices = panel(t('panel.devices'), t('panel.devices.help'));
-  const locations = panel(t('panel.locations'), t('panel.locations.help'));
-  const trending = panel(t('panel.trending'), t('panel.trending.help'));
-  trending.el.dataset.panel = 'trending';
-  const product = panel(t('panel.product', { p: '' }), t('panel.product.help'), 'product-detail');
+  revenue.body.append(noPrices, revenueHost, fcLegend, fcNa);
+  const funnel = panel(t('panel.funnel'), t('panel.funnel.help'), '', 'funnel');
+  const products = panel(t('panel.products'), t('panel.products.help'), '', 'top-products');
+  const categories = panel(t('panel.categories'), t('panel.categories.help'), '', 'top-categories');
+  const devices = panel(t('panel.devices'), t('panel.devices.help'), '', 'devices');
+  const locations = panel(t('panel.locations'), t('panel.locations.help'), '', 'locations');
+  const trending = panel(t('panel.trending'), t('panel.trending.help'), '', 'trending');
+  const product = panel(t('panel.product', { p: '' }), t('panel.product.help'), 'product-detail', 'product');
   product.el.hidden = true;
   const windowInfo = h('p', { className: 'window-info' });
 
   const el = h(
     'div',
     { className: 'view overview', 'data-view': 'overview' },
+    welcome,
     note,
     kpiGrid,
-    h('div', { className: 'grid' }, product.el, live.el, funnel.el, revenue.el, categories.el, products.el, trending.el, devices.el, locations.el),
+    h('div', { className: 'grid' }, product.el, live.el, funnel.el, traffic.el, categories.el, revenue.el, trending.el, products.el, devices.el, locations.el),
     windowInfo,
   );
 
   const seriesColors = ['--c-view', '--c-click', '--c-cart', '--c-purchase', '--c-all'];
   let liveChart: TimeChart | null = null;
   let revenueChart: TimeChart | null = null;
+  let trafficChart: TimeChart | null = null;
   let state: AppState = ctx.state.get();
   let last: Snapshot | null = null;
   /** client-side history of the filtered answers (reset when the filters or range change) */
@@ -96,6 +116,22 @@ export function createOverview(ctx: Ctx): View {
       timeFmt: (s) => fmtTime(s * 1000, lang, true),
       xIncrs: SECOND_INCRS,
       xLabel: t('users.col.time'),
+      ariaLabel: t('chart.live.aria'),
+      tableLabel: t('chart.table'),
+    });
+    trafficChart = new TimeChart(trafficHost, {
+      height: 200,
+      series: [
+        { label: t('event.view'), color: cssVar('--c-view') },
+        { label: t('event.add_to_cart'), color: cssVar('--c-cart') },
+        { label: t('event.purchase'), color: cssVar('--c-purchase') },
+      ],
+      yValue: (v) => fmtNumber(v, lang, 0),
+      timeFmt: (s) => fmtTime(s * 1000, lang, false),
+      xIncrs: MINUTE_INCRS,
+      xLabel: t('users.col.time'),
+      ariaLabel: t('chart.traffic.aria'),
+      tableLabel: t('chart.table'),
     });
     revenueChart = new TimeChart(revenueHost, {
       height: 230,
@@ -107,10 +143,14 @@ export function createOverview(ctx: Ctx): View {
         { label: t('forecast.anomaly'), color: cssVar('--bad'), markers: 9, value: (v) => money(v) },
       ],
       bands: [{ series: [3, 2], fill: cssVar('--accent') + '22' }],
+      // The forecast and its band are drawn over the observed scale; they do not stretch it.
+      scaleSeries: [0],
       yValue: (v) => fmtMoneyCompact(v, lang, ctx.currency),
       timeFmt: (s) => fmtTime(s * 1000, lang, false),
       xIncrs: MINUTE_INCRS,
       xLabel: t('users.col.time'),
+      ariaLabel: t('chart.revenue.aria', { c: ctx.currency }),
+      tableLabel: t('chart.table'),
     });
   }
 
@@ -131,7 +171,7 @@ export function createOverview(ctx: Ctx): View {
       const cur = w[k];
       const p = prev[k];
       const d = delta(cur, p, lang);
-      const deltaTitle = t('kpi.delta.help', { start: fmtTime(prev.start, lang), end: fmtTime(prev.end, lang), prev: fmtKpi[k](p) });
+      const deltaTitle = t('kpi.delta.help', { start: fmtDateTime(prev.start, lang), end: fmtDateTime(prev.end, lang), prev: fmtKpi[k](p) });
       const spark = history.series(key, k, SPARK_N);
       cards[k].set(fmtKpi[k](cur), cur, d, deltaTitle, t('kpi.vs', { w: rangeLabel }), spark, t('kpi.spark.help', { n: spark.length }));
     }
@@ -163,6 +203,7 @@ export function createOverview(ctx: Ctx): View {
       );
     });
     funnel.body.replaceChildren(h('ol', { className: 'funnel' }, ...rows), h('p', { className: 'funnel-overall' }, t('funnel.overall', { p: fmtPercent(w.conversion_rate, lang) })));
+    setExport(funnel.body, () => ({ columns: ['step', 'users', 'previous_users'], rows: w.funnel.map((f) => [f.step, f.users, f.previous_users]) }));
   }
 
   function shareItems<T>(list: T[], id: (x: T) => string, count: (x: T) => number): BarItem[] {
@@ -231,8 +272,8 @@ export function createOverview(ctx: Ctx): View {
   }
 
   function renderWindowInfo(w: WindowData | null) {
-    if (w) setText(windowInfo, t('panel.window', { start: fmtTime(w.window.start, lang), end: fmtTime(w.window.end, lang) }) + ' · ' + t('watermark') + ' ' + fmtTime(w.window.watermark, lang));
-    else if (state.from !== undefined && state.to !== undefined) setText(windowInfo, t('panel.window', { start: new Date(state.from).toLocaleString(), end: new Date(state.to).toLocaleString() }));
+    if (w) setText(windowInfo, t('panel.window', { start: fmtDateTime(w.window.start, lang), end: fmtDateTime(w.window.end, lang) }) + ' · ' + t('watermark') + ' ' + fmtDateTime(w.window.watermark, lang));
+    else if (state.from !== undefined && state.to !== undefined) setText(windowInfo, t('panel.window', { start: fmtDateTime(state.from, lang), end: fmtDateTime(state.to, lang) }));
   }
 
   function renderLive() {
@@ -257,8 +298,17 @@ export function createOverview(ctx: Ctx): View {
     maybeRefreshHttp(w.window.watermark);
   }
 
+  /** An install without any event yet: the welcome replaces the empty panels. */
+  function renderWelcome(s: Snapshot | null) {
+    const empty = !!s && toMs(s.window?.watermark) === null && !s.events_applied;
+    welcome.hidden = !empty;
+    el.classList.toggle('empty-install', empty);
+    return empty;
+  }
+
   function renderSnapshot(s: Snapshot) {
     last = s;
+    if (renderWelcome(s)) return;
     if (filtered()) {
       // The socket is shop-wide: with a filter it only keeps the product rank and shares current.
       const key = windowKey();
@@ -322,7 +372,7 @@ export function createOverview(ctx: Ctx): View {
     note.hidden = !partial;
     note.classList.remove('error');
     if (partial) {
-      setText(note, t('filters.partial', { t: fmtTime(w!.covered_from!, lang) }));
+      setText(note, t('filters.partial', { t: fmtDateTime(w!.covered_from!, lang) }));
       setTitle(note, t('filters.partial.help') + ' ' + w!.covered_from);
     }
   }
@@ -389,14 +439,14 @@ export function createOverview(ctx: Ctx): View {
     // Revenue chart (and custom-range KPI cards): trends over [from - len, to) so the previous equal range is included.
     const chartFrom = state.range === 'custom' ? from - len : to - Math.max(len, 30 * 60_000);
     const step = stepFor(Math.max(len, 30 * 60_000));
-    const tk = `${chartFrom}|${to}|${step}|${state.range}`;
+    const tk = `${chartFrom}|${to}|${step}|${state.range}|${!!state.forecast}`;
     if (tk !== trendsKey) {
       trendsKey = tk;
-      const forecast = state.range !== 'custom' && STEP_MS[step] <= 15 * 60_000;
+      const forecast = !!state.forecast && state.range !== 'custom' && STEP_MS[step] <= 15 * 60_000;
       const q = `/api/analytics/trends?from=${chartFrom}&to=${to}&step=${step}${filterQuery(state.filters)}${forecast ? '&forecast=' + FORECAST : ''}`;
       getJson<Trends>(q, ctl())
         .then((tr) => renderTrends(tr, from, to, step))
-        .catch((e) => showError(revenue.body, e));
+        .catch((e) => (showError(revenue.body, e), showError(traffic.body, e)));
     }
     const cat = state.filters.category;
     if (state.range === 'custom') {
@@ -440,16 +490,28 @@ export function createOverview(ctx: Ctx): View {
   function renderTrends(tr: Trends, from: number, to: number, step: string) {
     const stepMs = STEP_MS[step] ?? 60_000;
     setPanelTitle(revenue, t('panel.revenue', { step }));
+    setPanelTitle(traffic, t('panel.traffic', { step }));
     const c = forecastColumns(tr, stepMs, state.range === 'custom' ? from : -Infinity);
     ensureCharts();
+    const inRange = tr.points.filter((p) => (toMs(p.start) ?? 0) + stepMs > (state.range === 'custom' ? from : -Infinity));
+    trafficChart!.setData([inRange.map((p) => (toMs(p.start) ?? 0) / 1000), inRange.map((p) => p.page_views), inRange.map((p) => p.add_to_cart), inRange.map((p) => p.purchases)]);
+    // Revenue only where there are prices (e.g. the Taobao behaviour data has none).
+    const unpriced = !tr.points.some((p) => p.revenue > 0) && tr.points.some((p) => p.purchases > 0);
+    noPrices.hidden = !unpriced;
+    revenueHost.hidden = unpriced;
     revenueChart!.setData([c.xs, c.observed, c.forecast, c.lower, c.upper, c.anomaly]);
     revenueHost.dataset.forecastPoints = String(c.forecastPoints);
+    revenueHost.dataset.historyPoints = String(c.historyPoints);
     revenueHost.dataset.anomalies = String(c.anomalies);
+    fcToggle.checked = !!state.forecast;
     fcLegend.hidden = c.forecastPoints === 0;
     setText(fcLegend.querySelector<HTMLElement>('[data-role="anomaly-count"]')!, `${t('forecast.legend.anomaly')} (${fmtInt(c.anomalies, lang)})`);
-    fcNa.hidden = !tr.forecast || tr.forecast.available;
-    if (tr.forecast && !tr.forecast.available) setText(fcNa, t('forecast.na', { d: tr.forecast.detail ?? '' }));
+    fcNa.hidden = !state.forecast || (!!tr.forecast?.available && !c.tooShort);
+    if (c.tooShort) setText(fcNa, t('forecast.short', { n: c.historyPoints, min: MIN_FORECAST_HISTORY }));
+    else if (tr.forecast && !tr.forecast.available) setText(fcNa, t('forecast.na', { d: tr.forecast.detail ?? '' }));
+    else if (state.forecast && state.range === 'custom') setText(fcNa, t('forecast.custom'));
     revenue.body.querySelector('.error')?.remove();
+    traffic.body.querySelector('.error')?.remove();
     if (state.range === 'custom') {
       renderKpisCustom(tr.points, from, to);
       if (hasFilters(state.filters)) renderCoverage(tr);
@@ -483,7 +545,7 @@ export function createOverview(ctx: Ctx): View {
         fmtKpi[k](c[k]),
         c[k],
         delta(c[k], p[k], lang),
-        t('kpi.delta.help', { start: new Date(from - len).toLocaleString(), end: new Date(from).toLocaleString(), prev: fmtKpi[k](p[k]) }),
+        t('kpi.delta.help', { start: fmtDateTime(from - len, lang), end: fmtDateTime(from, lang), prev: fmtKpi[k](p[k]) }),
         t('kpi.vs', { w: t('range.custom') }),
         spark,
         t('kpi.spark.help', { n: spark.length }),
@@ -540,7 +602,9 @@ export function createOverview(ctx: Ctx): View {
         const waiting = t('empty.waiting');
         for (const p of [funnel, devices, locations, categories, products]) if (!p.body.firstChild) p.body.append(h('p', { className: 'empty' }, waiting));
       }
+      fcToggle.checked = !!next.forecast;
       liveChart?.flush();
+      trafficChart?.flush();
       revenueChart?.flush();
     },
     hide() {
@@ -565,6 +629,7 @@ export function createOverview(ctx: Ctx): View {
       timer = null;
       document.removeEventListener('visibilitychange', onVisible);
       liveChart?.destroy();
+      trafficChart?.destroy();
       revenueChart?.destroy();
     },
   };

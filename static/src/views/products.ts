@@ -6,7 +6,7 @@ import { ApiError, getJson, stepFor, windowParam, type FilteredWindow, type Popu
 import { MINUTE_INCRS, TimeChart, cssVar } from '../charts';
 import type { Ctx, View } from '../context';
 import { append, h, setText, setTitle } from '../dom';
-import { delta, fmtInt, fmtMoney, fmtMoneyCompact, fmtNumber, fmtPercent, fmtTime, toMs } from '../format';
+import { delta, fmtInt, fmtMoney, fmtMoneyCompact, fmtNumber, fmtPercent, fmtTime, toMs, fmtDateTime } from '../format';
 import { translateMaybe, type Key } from '../i18n';
 import { rankingRows, trendColumns, trendTotals, type RankedProduct } from '../product';
 import { openProduct, PRESET_MS, withFilter, type AppState, type Preset } from '../state';
@@ -145,6 +145,8 @@ export function createProducts(ctx: Ctx): View {
       timeFmt: step,
       xIncrs: MINUTE_INCRS,
       xLabel: t('users.col.time'),
+      ariaLabel: t('chart.traffic.aria'),
+      tableLabel: t('chart.table'),
     });
     revenueChart = new TimeChart(revenueHost, {
       height: 180,
@@ -153,6 +155,8 @@ export function createProducts(ctx: Ctx): View {
       timeFmt: step,
       xIncrs: MINUTE_INCRS,
       xLabel: t('users.col.time'),
+      ariaLabel: t('chart.revenue.aria', { c: ctx.currency }),
+      tableLabel: t('chart.table'),
     });
   }
 
@@ -196,7 +200,7 @@ export function createProducts(ctx: Ctx): View {
         fmtKpi[k](cur),
         cur,
         delta(cur, p, lang),
-        t('kpi.delta.help', { start: fmtTime(prev.start, lang), end: fmtTime(prev.end, lang), prev: fmtKpi[k](p) }),
+        t('kpi.delta.help', { start: fmtDateTime(prev.start, lang), end: fmtDateTime(prev.end, lang), prev: fmtKpi[k](p) }),
         t('kpi.vs', { w: t(('range.' + key) as Key) }),
         spark,
         t('products.kpi.spark.help', { n: spark.length }),
@@ -204,8 +208,8 @@ export function createProducts(ctx: Ctx): View {
     }
     const partial = w.complete === false && !!w.covered_from;
     note.hidden = !partial;
-    if (partial) setText(note, t('filters.partial', { t: fmtTime(w.covered_from!, lang) }));
-    setText(updated, t('products.updated', { t: fmtTime(w.timestamp, lang) }));
+    if (partial) setText(note, t('filters.partial', { t: fmtDateTime(w.covered_from!, lang) }));
+    setText(updated, t('products.updated', { t: fmtDateTime(w.timestamp, lang) }));
   }
 
   function renderCustomKpis(points: TrendPoint[], from: number, to: number) {
@@ -218,7 +222,7 @@ export function createProducts(ctx: Ctx): View {
         continue;
       }
       const spark = sparkOf(k, from);
-      cards[k].set(fmtKpi[k](c[k]), c[k], delta(c[k], p[k], lang), t('kpi.delta.help', { start: new Date(from - len).toLocaleString(), end: new Date(from).toLocaleString(), prev: fmtKpi[k](p[k]) }), t('kpi.vs', { w: t('range.custom') }), spark, t('products.kpi.spark.help', { n: spark.length }));
+      cards[k].set(fmtKpi[k](c[k]), c[k], delta(c[k], p[k], lang), t('kpi.delta.help', { start: fmtDateTime(from - len, lang), end: fmtDateTime(from, lang), prev: fmtKpi[k](p[k]) }), t('kpi.vs', { w: t('range.custom') }), spark, t('products.kpi.spark.help', { n: spark.length }));
     }
     note.hidden = false;
     setText(note, t('products.range.custom'));

@@ -3,7 +3,7 @@
 import { getJson, postJson, type SystemStatus } from '../api';
 import type { Ctx, View } from '../context';
 import { h, help } from '../dom';
-import { fmtBytes, fmtDuration, fmtInt, fmtMs, fmtNumber, fmtPercent, fmtTime } from '../format';
+import { fmtBytes, fmtDuration, fmtInt, fmtMs, fmtNumber, fmtPercent, fmtDateTime } from '../format';
 import { translateMaybe } from '../i18n';
 import { logUpdate } from '../product';
 
@@ -72,7 +72,7 @@ export function createSystem(ctx: Ctx): View {
       stat(t('system.clients'), fmtInt(s.websocket_clients, lang), t('system.clients.help'), undefined, 'clients'),
       stat(t('system.uptime'), fmtDuration(s.uptime_seconds, lang), t('system.version') + ' ' + s.version, t('system.version') + ' ' + s.version, 'uptime'),
     );
-    updated.textContent = t('system.updated', { t: fmtTime(s.timestamp, lang) });
+    updated.textContent = t('system.updated', { t: fmtDateTime(s.timestamp, lang) });
   }
 
   /** Newest line at the bottom; stays pinned to the bottom unless the reader scrolled up. */

@@ -3,7 +3,7 @@
 import { ApiError, getJson, type Propensity, type Recommendation, type UserProfile } from '../api';
 import type { Ctx, View } from '../context';
 import { h, help } from '../dom';
-import { fmtDateTime, fmtInt, fmtMoney, fmtPercent, fmtTime } from '../format';
+import { fmtDateTime, fmtInt, fmtMoney, fmtPercent } from '../format';
 import { translateMaybe } from '../i18n';
 import type { AppState } from '../state';
 
@@ -131,7 +131,7 @@ export function createUsers(ctx: Ctx): View {
                   h(
                     'tr',
                     null,
-                    h('td', { className: 'col-time', title: fmtDateTime(e.timestamp, lang) }, fmtTime(e.timestamp, lang)),
+                    h('td', { className: 'col-time', title: fmtDateTime(e.timestamp, lang) }, fmtDateTime(e.timestamp, lang)),
                     h('td', { className: 'col-type' }, translateMaybe(lang, 'event.' + e.event_type, e.event_type)),
                     h('td', { className: 'col-product' }, e.product_id || '—'),
                     h('td', { className: 'col-category' }, e.category_id || '—'),

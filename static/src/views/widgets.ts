@@ -3,6 +3,11 @@
 import { h, help, setText, setTitle, svg } from '../dom';
 import type { Delta } from '../format';
 import { sparkPath } from '../history';
+import { download, exportOf, setExport, slug, toCsv, toJson } from '../export';
+import { fmtDateTime } from '../format';
+
+/** Texts of the download buttons (set by the shell in the page's language). */
+export const exportTexts = { csv: 'Download {p} as CSV', json: 'Download {p} as JSON', none: 'Nothing to download yet' };
 
 export interface Panel {
   el: HTMLElement;
@@ -12,12 +17,37 @@ export interface Panel {
   helpEl: HTMLElement;
 }
 
-export function panel(title: string, helpText: string, cls = ''): Panel {
+/** CSV and JSON buttons that download what `el` (a panel) shows, named after its data-panel key. */
+export function exportButtons(el: HTMLElement, title: () => string): HTMLElement {
+  const fill = (s: string) => s.replace('{p}', title());
+  const save = (kind: 'csv' | 'json') => {
+    const d = exportOf(el);
+    if (!d) return void setText(status, exportTexts.none);
+    setText(status, '');
+    const stamp = fmtDateTime(Date.now(), 'en').replace(/[-: ]/g, '').slice(0, 12);
+    const name = `shoppulse-${el.dataset.panel || slug(title())}-${stamp}.${kind}`;
+    if (kind === 'csv') download(name, 'text/csv;charset=utf-8', toCsv(d));
+    else download(name, 'application/json', toJson(d));
+  };
+  const status = h('span', { className: 'export-status', role: 'status' });
+  const btn = (kind: 'csv' | 'json') => {
+    const b = h('button', { type: 'button', className: 'export', 'data-action': 'download-' + kind, onclick: () => save(kind) }, kind.toUpperCase());
+    b.addEventListener('focus', () => b.setAttribute('aria-label', fill(exportTexts[kind])));
+    b.addEventListener('mouseenter', () => setTitle(b, fill(exportTexts[kind])));
+    b.setAttribute('aria-label', fill(exportTexts[kind]));
+    return b;
+  };
+  return h('span', { className: 'exports' }, status, btn('csv'), btn('json'));
+}
+
+export function panel(title: string, helpText: string, cls = '', key?: string): Panel {
   const t = h('h2', null, title);
   const helpEl = help(helpText);
   const aside = h('span', { className: 'panel-aside' });
   const body = h('div', { className: 'panel-body' });
-  const el = h('section', { className: 'panel ' + cls }, h('header', { className: 'panel-head' }, h('div', { className: 'panel-title' }, t, helpEl), aside), body);
+  const el = h('section', { className: 'panel ' + cls });
+  if (key) el.dataset.panel = key;
+  el.append(h('header', { className: 'panel-head' }, h('div', { className: 'panel-title' }, t, helpEl), aside, exportButtons(el, () => t.textContent ?? '')), body);
   return { el, title: t, aside, body, helpEl };
 }
 
@@ -53,6 +83,8 @@ export function kpiCard(key: string, label: string, helpText: string): KpiCard {
     el,
     set(valueText, raw, d, deltaTitle, vsText, values, sparkTitle, goodWhenUp = true) {
       setText(value, valueText);
+      // Long money figures ("CN¥16,337.84") get a smaller font instead of an ellipsis.
+      value.classList.toggle('long', valueText.length > 10);
       el.dataset.value = raw === null ? '' : String(raw);
       const arrow = d.dir === 'up' ? '▲ ' : d.dir === 'down' ? '▼ ' : '';
       setText(deltaEl, arrow + d.text);
@@ -94,6 +126,9 @@ export interface OpenLink {
 }
 
 export function renderBars(host: HTMLElement, items: BarItem[], opts: { selected?: string; onPick?: (id: string) => void; emptyText: string; kind: string; open?: OpenLink }): void {
+  // A fresh answer replaces an earlier error.
+  host.querySelector(':scope > .error')?.remove();
+  setExport(host, () => ({ columns: ['rank', opts.kind, 'value', 'detail'], rows: items.map((it, i) => [i + 1, it.id, it.value, it.sub ?? null]) }));
   if (!items.length) {
     host.replaceChildren(h('p', { className: 'empty' }, opts.emptyText));
     return;
