@@ -112,7 +112,8 @@ export function createOverview(ctx: Ctx): View {
     liveChart = new TimeChart(liveHost, {
       height: 230,
       series: labels.map((label, i) => ({ label, color: cssVar(seriesColors[i]), dash: i === 4 ? [4, 4] : undefined, width: i === 4 ? 1 : 1.5 })),
-      yValue: (v) => fmtNumber(v, lang, 1),
+      // Seeded per-minute averages can be fractions of an event per second.
+      yValue: (v) => fmtNumber(v, lang, Math.abs(v) < 1 && v !== 0 ? 2 : 1),
       timeFmt: (s) => fmtTime(s * 1000, lang, true),
       xIncrs: SECOND_INCRS,
       xLabel: t('users.col.time'),
@@ -499,6 +500,8 @@ export function createOverview(ctx: Ctx): View {
     const unpriced = !tr.points.some((p) => p.revenue > 0) && tr.points.some((p) => p.purchases > 0);
     noPrices.hidden = !unpriced;
     revenueHost.hidden = unpriced;
+    const revenueTable = revenueHost.nextElementSibling;
+    if (revenueTable instanceof HTMLDetailsElement) revenueTable.hidden = unpriced;
     revenueChart!.setData([c.xs, c.observed, c.forecast, c.lower, c.upper, c.anomaly]);
     revenueHost.dataset.forecastPoints = String(c.forecastPoints);
     revenueHost.dataset.historyPoints = String(c.historyPoints);
