@@ -148,7 +148,10 @@ export class TimeChart {
     this.points = data[0]?.length ?? 0;
     this.host.dataset.points = String(this.points);
     const xs = data[0] as number[];
-    if (xs.length) this.host.dataset.lastX = String(xs[xs.length - 1]);
+    if (xs.length) {
+      this.host.dataset.firstX = String(xs[0]);
+      this.host.dataset.lastX = String(xs[xs.length - 1]);
+    }
     this.pending = data;
     this.data = data;
     if (this.visible && !document.hidden) this.flush();

@@ -166,7 +166,8 @@ function build() {
     }
     copyBtn.dataset.copied = url;
   });
-  const freshEl = h('span', { className: 'fresh', 'data-fresh': 'waiting', role: 'status', 'aria-live': 'polite' });
+  // Not a live region: it counts seconds, which a screen reader would read out every second.
+  const freshEl = h('span', { className: 'fresh', 'data-fresh': 'waiting', hidden: true });
   const rangeBar = h('div', { className: 'range', role: 'group', 'aria-label': t('range.label'), title: t('range.help') }, ...rangeBtns);
   const header = h(
     'header',
