@@ -434,6 +434,12 @@ test('the System page starts and stops the generator', async () => {
   assert.ok(logs.length > 0, 'the server has log lines');
   await until('newest log line at the bottom', async () => (await page.$$eval('[data-role="log-lines"] li', (els) => els.map((e) => e.textContent))).includes(logs[logs.length - 1]), 10000);
   assert.equal(await page.$eval('[data-role="log-lines"]', (el) => getComputedStyle(el).fontFamily.includes('monospace')), true);
+  // The log lines on screen download as JSON, one object per line.
+  const shownLines = await page.$$eval('[data-role="log-lines"] li', (els) => els.map((e) => e.textContent));
+  const [logs_json] = await Promise.all([page.waitForEvent('download'), page.click('[data-panel="logs"] [data-action="download-json"]')]);
+  const downloaded = JSON.parse(readFileSync(await logs_json.path(), 'utf8')).map((r) => r.line);
+  // (polled every 2 s: newer lines may have come in between, the newest shown one is still there)
+  assert.ok(downloaded.length > 0 && downloaded.includes(shownLines[shownLines.length - 1]));
   await page.click(`button${comp}[data-action="start"]`);
   await until('generator running again', async () => (await api('/api/system/status')).json.components.data_generator.state === 'running', 10000);
   await shot(page, 'desktop-system');
@@ -491,6 +497,13 @@ test('Users: profile of a user and their recommendations', async () => {
   assert.match(await page.textContent('[data-panel="profile"]'), /¥25\.00/);
   assert.equal(profile.total_spend, 25);
   assert.equal(await page.$$eval('[data-panel="recent"] tbody tr', (r) => r.length), 3);
+  // The recent events download as CSV with the API's field names, in the table's order.
+  const [recentCsv] = await Promise.all([page.waitForEvent('download'), page.click('[data-panel="recent"] [data-action="download-csv"]')]);
+  const recentLines = readFileSync(await recentCsv.path(), 'utf8').trim().split('\r\n');
+  assert.equal(recentLines[0], 'timestamp,event_type,product_id,category_id,price,quantity,device,location,sequence');
+  const tableTypes = await page.$$eval('[data-panel="recent"] tbody td.col-type', (els) => els.map((e) => e.textContent.toLowerCase().replace(/ /g, '_')));
+  assert.deepEqual(recentLines.slice(1).map((l) => l.split(',')[1]), tableTypes);
+  assert.deepEqual([...tableTypes].sort(), ['add_to_cart', 'purchase', 'view']);
   // Recommendations are live: never what the shopper bought, each with a reason.
   await page.waitForSelector('[data-role="reco-list"] li');
   const picks = await page.$$eval('[data-role="reco-list"] li', (items) => items.map((li) => li.textContent));

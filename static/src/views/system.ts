@@ -6,6 +6,8 @@ import { h, help } from '../dom';
 import { fmtBytes, fmtDuration, fmtInt, fmtMs, fmtNumber, fmtPercent, fmtDateTime } from '../format';
 import { translateMaybe } from '../i18n';
 import { logUpdate } from '../product';
+import { setExport } from '../export';
+import { exportButtons } from './widgets';
 
 const CONTROLLABLE = new Set(['data_generator', 'stream_processor']);
 const POLL_MS = 2000;
@@ -23,12 +25,16 @@ export function createSystem(ctx: Ctx): View {
   const logBox = h('div', { className: 'log-box', tabindex: 0, role: 'log', 'aria-label': t('system.logs') }, logEmpty, logList);
   const logErr = h('p', { className: 'error', hidden: true });
   let logShown: string[] = [];
+  // The log lines on screen, downloadable as CSV/JSON.
+  const logsPanel = h('section', { className: 'panel', 'data-panel': 'logs' });
+  logsPanel.append(h('header', { className: 'panel-head' }, h('div', { className: 'panel-title' }, h('h2', null, t('system.logs')), help(t('system.logs.help'))), exportButtons(logsPanel, () => t('system.logs'))), logBox, logErr);
+  setExport(logBox, () => ({ columns: ['line'], rows: logShown.map((l) => [l]) }));
   const el = h(
     'div',
     { className: 'view system', 'data-view': 'system' },
     h('section', { className: 'panel' }, h('header', { className: 'panel-head' }, h('div', { className: 'panel-title' }, h('h2', null, t('system.components')), help(t('system.health.help'))), health), comps, err),
     h('section', { className: 'panel' }, figures, updated),
-    h('section', { className: 'panel', 'data-panel': 'logs' }, h('header', { className: 'panel-head' }, h('div', { className: 'panel-title' }, h('h2', null, t('system.logs')), help(t('system.logs.help')))), logBox, logErr),
+    logsPanel,
   );
   let timer: ReturnType<typeof setTimeout> | null = null;
   let active = false;

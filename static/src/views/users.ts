@@ -6,6 +6,8 @@ import { h, help } from '../dom';
 import { fmtDateTime, fmtInt, fmtMoney, fmtPercent } from '../format';
 import { translateMaybe } from '../i18n';
 import type { AppState } from '../state';
+import { setExport } from '../export';
+import { exportButtons } from './widgets';
 
 interface Recommendations {
   recommendations?: Recommendation[];
@@ -21,6 +23,18 @@ export function createUsers(ctx: Ctx): View {
   const likely = h('section', { className: 'panel', 'data-panel': 'likely' }, h('div', { className: 'panel-title' }, h('h2', null, t('users.likely')), help(t('users.likely.help'))), likelyBody);
   const el = h('div', { className: 'view users', 'data-view': 'users' }, h('div', { className: 'users-top' }, h('section', { className: 'panel' }, h('h2', null, t('users.title')), form), likely), result);
   let likelyAbort: AbortController | null = null;
+
+  /** The recent-events panel, downloadable as CSV/JSON (the rows the table shows, raw values). */
+  function recentPanel(events: UserProfile['recent_events'], table: HTMLElement): HTMLElement {
+    const title = h('h2', null, t('users.recent'));
+    const section = h('section', { className: 'panel wide', 'data-panel': 'recent' });
+    section.append(h('header', { className: 'panel-head' }, h('div', { className: 'panel-title' }, title), exportButtons(section, () => title.textContent ?? '')), table);
+    setExport(table, () => ({
+      columns: ['timestamp', 'event_type', 'product_id', 'category_id', 'price', 'quantity', 'device', 'location', 'sequence'],
+      rows: events.map((e) => [e.timestamp, e.event_type, e.product_id, e.category_id, e.price, e.quantity, e.device, e.location, e.sequence]),
+    }));
+    return section;
+  }
 
   async function loadLikely() {
     likelyAbort?.abort();
@@ -113,10 +127,8 @@ export function createUsers(ctx: Ctx): View {
             : null,
         ),
         reco,
-        h(
-          'section',
-          { className: 'panel wide', 'data-panel': 'recent' },
-          h('h2', null, t('users.recent')),
+        recentPanel(
+          recent,
           h(
             'div',
             { className: 'table-wrap' },
