@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 
+#include "api_encoding.hpp"
 #include "request_text.hpp"
 #include "shoppulse/core/log.hpp"
 #include "websocket_session.hpp"
@@ -316,10 +317,17 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
       response.body = json_error(error_code_of(response.body), "internal error; the server log has the details");
       response.content_type = "application/json";
     }
+    const auto& req = parser_->get();
+    encode_api_response(response, ApiEncodingRequest{req.method_string(), req[bhttp::field::if_none_match],
+                                                     req[bhttp::field::accept_encoding]});
     bhttp::response<bhttp::string_body> res;
     res.result(static_cast<unsigned>(response.status));
-    res.set(bhttp::field::content_type, response.content_type);
     for (const auto& [name, value] : response.headers) res.insert(name, value);
+    if (response.status == 304) {
+      // A 304 carries no body, no Content-Length and no Content-Type.
+      return send(std::move(res), false);
+    }
+    res.set(bhttp::field::content_type, response.content_type);
     res.body() = std::move(response.body);
     res.prepare_payload();
     if (head_) res.body().clear();  // Content-Length still describes the GET body
@@ -401,7 +409,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     res.set("X-Frame-Options", "DENY");
     if (!cors_origin_.empty()) {
       res.set(bhttp::field::access_control_allow_origin, cors_origin_);
-      res.set(bhttp::field::access_control_expose_headers, "Retry-After");
+      res.set(bhttp::field::access_control_expose_headers, "Retry-After, ETag, X-Next-Cursor");
       res.set(bhttp::field::vary, res[bhttp::field::vary].empty() ? std::string("Origin")
                                                                   : std::string(res[bhttp::field::vary]) + ", Origin");
     }

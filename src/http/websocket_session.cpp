@@ -51,6 +51,11 @@ class WebSocketSession : public BroadcastTarget, public std::enable_shared_from_
     ws_.set_option(timeouts);
     ws_.set_option(websocket::stream_base::decorator(
         [](websocket::response_type& res) { res.set(beast::http::field::server, "shoppulse"); }));
+    // permessage-deflate when the client offers it: the snapshot repeats
+    // most of its text every second and compresses well.
+    websocket::permessage_deflate deflate;
+    deflate.server_enable = true;
+    ws_.set_option(deflate);
     ws_.read_message_max(kMaxClientMessageBytes);
     ws_.text(true);
     ws_.async_accept(request, beast::bind_front_handler(&WebSocketSession::on_accept, shared_from_this()));

@@ -11,6 +11,8 @@
 #include <boost/beast/websocket.hpp>
 
 #include <catch2/catch.hpp>
+#include <zlib.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <fstream>
@@ -20,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "api_encoding.hpp"
 #include "asset_table.hpp"
 #include "shoppulse/core/metrics.hpp"
 #include "shoppulse/http/http_server.hpp"
@@ -66,6 +69,7 @@ class FakeHandler : public shoppulse::api::Handler {
       ApiResponse response;
       response.status = request.path == "/api/missing" ? 404 : request.path == "/api/broken" ? 500 : 200;
       response.body = R"({"path":")" + request.path + R"("})";
+      if (request.path == "/api/large") response.body = R"({"text":")" + std::string(4000, 'x') + R"("})";
       if (response.status == 500)
         response.body = R"({"error":"io_error","detail":"IO error: /var/lib/shoppulse/000123.log: No space left"})";
       response.headers.emplace_back("X-Test", "yes");
@@ -213,6 +217,17 @@ class WsClient {
     set_receive_timeout(socket, 5s);
     ws_.handshake("127.0.0.1", "/ws/real-time");
   }
+
+  // Offers permessage-deflate; the server's handshake answer is kept.
+  WsClient(std::uint16_t port, websocket::permessage_deflate deflate) : ws_(ioc_) {
+    auto& socket = ws_.next_layer();
+    socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
+    set_receive_timeout(socket, 5s);
+    ws_.set_option(deflate);
+    ws_.handshake(handshake_, "127.0.0.1", "/ws/real-time");
+  }
+
+  websocket::response_type handshake_;
 
   std::string read() {
     beast::flat_buffer buffer;
@@ -522,4 +537,89 @@ TEST_CASE("a 500 body keeps its error code but not its detail, which may name fi
   const auto res = client.get("/api/broken");
   CHECK(res.result_int() == 500);
   CHECK(res.body() == R"({"error":"io_error","detail":"internal error; the server log has the details"})");
+}
+
+namespace {
+std::string gunzip(const std::string& data) {
+  z_stream zs{};
+  REQUIRE(inflateInit2(&zs, 15 + 16) == Z_OK);
+  std::string out(1 << 16, '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  zs.avail_in = static_cast<uInt>(data.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  const int rc = inflate(&zs, Z_FINISH);
+  out.resize(zs.total_out);
+  inflateEnd(&zs);
+  CHECK(rc == Z_STREAM_END);
+  return out;
+}
+}  // namespace
+
+TEST_CASE("API answers carry a strong ETag and answer 304 to it, with Cache-Control no-cache", "[http][caching]") {
+  Server s;
+  Client client(s.server->port());
+  const auto first = client.get("/api/one");
+  REQUIRE(first.result_int() == 200);
+  const std::string etag(first[bhttp::field::etag]);
+  REQUIRE(etag.size() > 2);
+  CHECK(etag.front() == '"');  // strong: no W/ prefix
+  CHECK(first[bhttp::field::cache_control] == "no-cache");
+  CHECK(client.get("/api/one")[bhttp::field::etag] == etag);  // the same body, the same tag
+  CHECK(client.get("/api/two")[bhttp::field::etag] != etag);
+
+  const auto cached = client.get("/api/one", "If-None-Match: \"other\", " + etag + "\r\n");
+  CHECK(cached.result_int() == 304);
+  CHECK(cached.body().empty());
+  CHECK(cached[bhttp::field::etag] == etag);
+  CHECK(cached[bhttp::field::content_length].empty());
+  CHECK(client.get("/api/one", "If-None-Match: \"other\"\r\n").result_int() == 200);
+
+  // Errors are not cached and carry no tag.
+  const auto missing = client.get("/api/missing");
+  CHECK(missing.result_int() == 404);
+  CHECK(missing[bhttp::field::etag].empty());
+  CHECK(missing[bhttp::field::cache_control] == "no-store");
+  CHECK(client.get("/api/one").result_int() == 200);  // the connection is still in step after the 304
+}
+
+TEST_CASE("large API answers are gzipped for a client that accepts gzip, small ones never", "[http][caching]") {
+  Server s;
+  Client client(s.server->port());
+  const auto plain = client.get("/api/large");
+  REQUIRE(plain.result_int() == 200);
+  CHECK(plain[bhttp::field::content_encoding].empty());
+  CHECK(plain[bhttp::field::vary] == "Accept-Encoding");
+  REQUIRE(plain.body().size() > shoppulse::http::kGzipMinBytes);
+
+  const auto zipped = client.get("/api/large", "Accept-Encoding: gzip, deflate\r\n");
+  CHECK(zipped.result_int() == 200);
+  CHECK(zipped[bhttp::field::content_encoding] == "gzip");
+  CHECK(zipped.body().size() < plain.body().size() / 4);
+  CHECK(gunzip(zipped.body()) == plain.body());
+  // Each representation has its own strong tag, and a client holding either gets 304.
+  CHECK(zipped[bhttp::field::etag] != plain[bhttp::field::etag]);
+  const std::string zipped_tag(zipped[bhttp::field::etag]);
+  CHECK(client.get("/api/large", "Accept-Encoding: gzip\r\nIf-None-Match: " + zipped_tag + "\r\n").result_int() ==
+        304);
+
+  CHECK(client.get("/api/large", "Accept-Encoding: gzip;q=0\r\n")[bhttp::field::content_encoding].empty());
+  const auto small = client.get("/api/one", "Accept-Encoding: gzip\r\n");
+  CHECK(small[bhttp::field::content_encoding].empty());
+  CHECK(small.body() == R"({"path":"/api/one"})");
+}
+
+TEST_CASE("the WebSocket accepts permessage-deflate and its messages arrive whole", "[http][websocket]") {
+  shoppulse::HttpConfig config;
+  config.ws_interval_ms = 50;
+  Server s(config);
+  websocket::permessage_deflate deflate;
+  deflate.client_enable = true;
+  WsClient ws(s.server->port(), deflate);
+  CHECK(std::string(ws.handshake_[bhttp::field::sec_websocket_extensions]).find("permessage-deflate") !=
+        std::string::npos);
+  const auto msg = ws.read();
+  CHECK(tick_number(msg) > 0);
+  WsClient plain(s.server->port());  // a client that does not offer it still works
+  CHECK(tick_number(plain.read()) > 0);
 }
