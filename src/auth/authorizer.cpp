@@ -153,7 +153,10 @@ AuthDecision Authorizer::check(const AuthRequest& rq) {
   if (!host_allowed(rq.host))
     return refuse(421, "host_not_allowed", "this server does not answer for that Host; add it to http.allowed_hosts");
   if (!rq.origin.empty()) {
-    d.cors_origin = allowed_origin(rq.origin, rq.path, rq.host, rq.tls);
+    // A shop's page (a public key's origin) may send events, never read them
+    // back: GET /api/events is the raw log.
+    const std::string_view origin_path = rq.method == "POST" ? rq.path : std::string_view();
+    d.cors_origin = allowed_origin(rq.origin, origin_path, rq.host, rq.tls);
     if (d.cors_origin.empty()) return refuse(403, "origin_not_allowed", "requests from this origin are not allowed");
     const auto self = normalize_origin(std::string(rq.tls ? "https://" : "http://") + std::string(rq.host));
     if (self && *self == d.cors_origin) d.cors_origin.clear();  // same origin: no CORS headers needed

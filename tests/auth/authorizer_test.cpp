@@ -135,6 +135,18 @@ TEST_CASE("a public key only sends events, only from its origins", "[auth]") {
   CHECK(rig.authorizer->preflight_origin("https://shop.example", "/api/import", "127.0.0.1:8000", false).empty());
 }
 
+TEST_CASE("a shop's page may send events but not read the event log back", "[auth]") {
+  Rig rig;  // keys optional: only the origin rule stands between a page and the log
+  const auto posted = rig.call("POST", "/api/events", {}, "https://shop.example");
+  CHECK(posted.allowed());
+  CHECK(posted.cors_origin == "https://shop.example");
+  const auto read = rig.call("GET", "/api/events", {}, "https://shop.example");
+  CHECK(read.status == 403);
+  CHECK(read.code == "origin_not_allowed");
+  CHECK(rig.call("GET", "/api/events", rig.storefront, "https://shop.example").status == 403);
+  CHECK(rig.call("GET", "/api/events", rig.read).allowed());  // a read key without an Origin (curl)
+}
+
 TEST_CASE("a key's bucket empties into 429 with Retry-After and refills with time", "[auth]") {
   AuthConfig c = required();
   c.key_rate_per_second = 2;
