@@ -44,14 +44,64 @@ std::optional<std::string> param(const Params& params, std::string_view key) {
   return std::nullopt;
 }
 
-// Accepts ISO-8601 or epoch milliseconds.
+// 2000-01-01T00:00:00Z: an integer time before it is almost surely epoch
+// seconds, not milliseconds; refused as ingest refuses such a timestamp.
+constexpr TimestampMs kEarliestMs = 946684800000;
+
+// Accepts ISO-8601 or epoch milliseconds (from 2000-01-01 on).
 Result<TimestampMs> parse_time_param(std::string_view name, const std::string& text) {
   if (!text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
-      text.size() <= 15)
-    return static_cast<TimestampMs>(std::stoll(text));
+      text.size() <= 15) {
+    const auto ms = static_cast<TimestampMs>(std::stoll(text));
+    if (ms < kEarliestMs)
+      return make_error(Errc::invalid_argument,
+                        "is before 2000-01-01 as epoch milliseconds: epoch seconds? multiply by 1000 (\"" + text +
+                            "000\") or give ISO-8601",
+                        std::string(name));
+    return ms;
+  }
   if (auto t = parse_iso8601(text)) return *t;
   return make_error(Errc::invalid_argument, "must be ISO-8601 or epoch milliseconds, got \"" + text + "\"",
                     std::string(name));
+}
+
+// The one duration vocabulary of every parameter that takes a window, step
+// or horizon: a positive whole number of minutes, hours or days ("5m",
+// "1h", "24h", "1d", "90m"). Each parameter then allows a subset of the
+// values (real-time windows the engine keeps, trend steps); equal durations
+// are equal, so "24h" and "1d" mean the same everywhere.
+std::optional<std::int64_t> parse_api_duration(std::string_view text) {
+  if (text.size() < 2 || text.size() > 8) return std::nullopt;
+  const char unit = text.back();
+  std::int64_t mult = 0;
+  if (unit == 'm') mult = kMinuteMs;
+  else if (unit == 'h') mult = 60 * kMinuteMs;
+  else if (unit == 'd') mult = 1440 * kMinuteMs;
+  else return std::nullopt;
+  std::int64_t v = 0;
+  for (char c : text.substr(0, text.size() - 1)) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + (c - '0');
+  }
+  if (v <= 0) return std::nullopt;
+  return v * mult;
+}
+
+// A real-time window: one the engine keeps (1m, 5m, 15m, 1h, 24h = 1d).
+std::optional<WindowSpan> parse_window_param(std::string_view text) {
+  const auto ms = parse_api_duration(text);
+  if (!ms) return std::nullopt;
+  for (std::size_t i = 0; i < kWindowSpanCount; ++i)
+    if (span_ms(static_cast<WindowSpan>(i)) == *ms) return static_cast<WindowSpan>(i);
+  return std::nullopt;
+}
+
+// A time that is unknown while nothing has happened (an empty window, no
+// watermark yet) is null, never the epoch.
+void write_time(JsonWriter& w, std::string_view key, TimestampMs ms, bool known) {
+  w.key(key);
+  if (known) w.value(format_iso8601(ms));
+  else w.null();
 }
 
 Result<std::size_t> parse_limit(const Params& params, std::size_t def, std::size_t max) {
@@ -99,14 +149,17 @@ void write_window(JsonWriter& w, const WindowView& v, const WindowSnapshot& snap
   write_ranked(w, "popular_categories", "category_id", "interactions", v.top_categories, dict, IdKind::category);
   w.field("timestamp", format_iso8601(now_ms));
   w.field("time_window", to_string(v.span));
+  // Before the first event there is no watermark and no window in event time.
+  const bool known = snap.watermark_ms > 0;
   w.key("window").begin_object();
-  w.field("start", format_iso8601(v.start_ms)).field("end", format_iso8601(v.end_ms));
-  w.field("watermark", format_iso8601(snap.watermark_ms));
+  write_time(w, "start", v.start_ms, known);
+  write_time(w, "end", v.end_ms, known);
+  write_time(w, "watermark", snap.watermark_ms, known);
   w.end_object();
   w.key("previous").begin_object();
   write_kpis(w, v.previous);
-  w.field("start", format_iso8601(v.start_ms - span_ms(v.span)));
-  w.field("end", format_iso8601(v.start_ms));
+  write_time(w, "start", v.start_ms - span_ms(v.span), known);
+  write_time(w, "end", v.start_ms, known);
   w.end_object();
   static constexpr std::array<std::string_view, kFunnelSteps> kSteps{"view", "click", "add_to_cart", "purchase"};
   w.key("funnel").begin_array();
@@ -202,6 +255,9 @@ struct Route {
   std::vector<std::string> segments;  // "{}" matches one segment
   std::function<void(const ApiRequest&, const std::vector<std::string>&, Respond&)> handle;
   Stages reads = 0;  // derived state the answer comes from; min_sequence= waits for it (0: not accepted)
+  // The query parameters the route takes (with min_sequence and incarnation
+  // when reads != 0); any other is refused with 400 naming it.
+  std::vector<std::string> params;
 };
 
 std::vector<std::string> split_path(std::string_view path) {
@@ -235,39 +291,60 @@ class ApiHandler final : public Handler {
                                         "reason=\"unsupported_media_type\"")),
         err_storage_(ctx_.metrics.counter("shoppulse_ingest_errors_total", "Rejected ingest requests by reason",
                                           "reason=\"storage\"")) {
-    add("GET", "/", [this](auto& rq, auto& a, auto& r) { service_info(r); });
-    add("GET", "/api/health", [this](auto& rq, auto& a, auto& r) { health(r); });
-    add("GET", "/api/system/status", [this](auto& rq, auto& a, auto& r) { status(r); });
-    add("GET", "/api/system/logs", [this](auto& rq, auto& a, auto& r) { logs(rq, r); });
-    add("POST", "/api/system/start-component/{}", [this](auto& rq, auto& a, auto& r) { component(a[0], true, r); });
-    add("POST", "/api/system/stop-component/{}", [this](auto& rq, auto& a, auto& r) { component(a[0], false, r); });
-    add("GET", "/api/ready", [this](auto& rq, auto& a, auto& r) { ready(r); });
-    add("GET", "/api/analytics/real-time", [this](auto& rq, auto& a, auto& r) { realtime(rq, r); }, kWindows);
-    add("GET", "/api/analytics/trends", [this](auto& rq, auto& a, auto& r) { trends(rq, r); }, kWindows);
-    add("GET", "/api/analytics/user/{}", [this](auto& rq, auto& a, auto& r) { user(a[0], r); },
+    using P = std::vector<std::string>;
+    const P drill{"category", "product", "device", "location"};
+    auto with = [](P a, const P& b) {
+      a.insert(a.end(), b.begin(), b.end());
+      return a;
+    };
+    add("GET", "/", {}, [this](auto& rq, auto& a, auto& r) { service_info(r); });
+    add("GET", "/api/health", {}, [this](auto& rq, auto& a, auto& r) { health(r); });
+    add("GET", "/api/system/status", {}, [this](auto& rq, auto& a, auto& r) { status(r); });
+    add("GET", "/api/system/logs", {"limit"}, [this](auto& rq, auto& a, auto& r) { logs(rq, r); });
+    add("POST", "/api/system/start-component/{}", {},
+        [this](auto& rq, auto& a, auto& r) { component(a[0], true, r); });
+    add("POST", "/api/system/stop-component/{}", {},
+        [this](auto& rq, auto& a, auto& r) { component(a[0], false, r); });
+    add("GET", "/api/ready", {}, [this](auto& rq, auto& a, auto& r) { ready(r); });
+    add("GET", "/api/analytics/real-time", with({"window"}, drill),
+        [this](auto& rq, auto& a, auto& r) { realtime(rq, r); }, kWindows);
+    add("GET", "/api/analytics/trends", with({"from", "to", "step", "forecast"}, drill),
+        [this](auto& rq, auto& a, auto& r) { trends(rq, r); }, kWindows);
+    add("GET", "/api/analytics/user/{}", {}, [this](auto& rq, auto& a, auto& r) { user(a[0], r); },
         kWindows | kRecommender);
-    add("GET", "/api/products/popular", [this](auto& rq, auto& a, auto& r) { popular(rq, std::nullopt, r); },
-        kWindows);
-    add("GET", "/api/products/categories/{}/popular",
+    add("GET", "/api/products/popular", {"window", "end", "event_type", "limit", "category"},
+        [this](auto& rq, auto& a, auto& r) { popular(rq, std::nullopt, r); }, kWindows);
+    add("GET", "/api/products/categories/{}/popular", {"window", "end", "event_type", "limit"},
         [this](auto& rq, auto& a, auto& r) { popular(rq, a[0], r); }, kWindows);
-    add("POST", "/api/events", [this](auto& rq, auto& a, auto& r) { ingest(rq, r); });
+    add("POST", "/api/events", {}, [this](auto& rq, auto& a, auto& r) { ingest(rq, r); });
+    add("GET", "/api/events", {"from", "to", "user_id", "product_id", "event_type", "limit", "cursor"},
+        [this](auto& rq, auto& a, auto& r) { export_events(rq, r); });
+    add("GET", "/api/users", {"search", "limit", "cursor"}, [this](auto& rq, auto& a, auto& r) { users(rq, r); },
+        kWindows);
+    add("GET", "/api/products", {"search", "category", "window", "limit", "cursor"},
+        [this](auto& rq, auto& a, auto& r) { products(rq, r); }, kWindows);
     add("GET", "/api/products/recommendations/user/{}",
+        {"algorithm", "limit", "category", "exclude", "exclude_viewed"},
         [this](auto& rq, auto& a, auto& r) { recommendations(rq, a[0], r); }, kRecommender);
-    add("GET", "/api/products/{}/similar", [this](auto& rq, auto& a, auto& r) { similar(rq, a[0], r); },
+    add("GET", "/api/products/{}/similar", {"limit"}, [this](auto& rq, auto& a, auto& r) { similar(rq, a[0], r); },
         kRecommender);
-    add("GET", "/api/products/trending", [this](auto& rq, auto& a, auto& r) { trending(rq, r); }, kRecommender);
-    add("GET", "/api/analytics/propensity", [this](auto& rq, auto& a, auto& r) { top_propensity(rq, r); },
+    add("GET", "/api/products/trending", {"limit", "category"},
+        [this](auto& rq, auto& a, auto& r) { trending(rq, r); }, kRecommender);
+    add("GET", "/api/analytics/propensity", {"limit"}, [this](auto& rq, auto& a, auto& r) { top_propensity(rq, r); },
         kRecommender);
-    add("POST", "/api/import", [this](auto& rq, auto& a, auto& r) { import(rq, r); });
-    add("GET", "/openapi.json", [](auto& rq, auto& a, auto& r) {
+    add("POST", "/api/import", {"format", "force"}, [this](auto& rq, auto& a, auto& r) { import(rq, r); });
+    add("GET", "/openapi.json", {}, [](auto& rq, auto& a, auto& r) {
       ApiResponse resp;
       resp.body = std::string(openapi_document());
+      // The document changes only with the build.
+      resp.headers.emplace_back("Cache-Control", "public, max-age=300");
       r(std::move(resp));
     });
-    add("GET", "/metrics", [this](auto& rq, auto& a, auto& r) {
+    add("GET", "/metrics", {}, [this](auto& rq, auto& a, auto& r) {
       ApiResponse resp;
       resp.content_type = "text/plain; version=0.0.4";
       resp.body = ctx_.metrics.render_prometheus();
+      resp.headers.emplace_back("Cache-Control", "no-store");
       r(std::move(resp));
     });
   }
@@ -298,6 +375,7 @@ class ApiHandler final : public Handler {
       }
       const bool head_as_get = request.method == "HEAD" && route.method == "GET";
       if (route.method != request.method && !head_as_get) continue;
+      if (auto refused = refuse_unknown_params(route, request)) return respond(std::move(*refused));
       if (route.reads != 0) return after_min_sequence(route, std::move(request), std::move(args), std::move(respond));
       route.handle(request, args, respond);
       return;
@@ -313,8 +391,32 @@ class ApiHandler final : public Handler {
 
  private:
   using Fn = std::function<void(const ApiRequest&, const std::vector<std::string>&, Respond&)>;
-  void add(std::string method, std::string_view path, Fn fn, Stages reads = 0) {
-    routes_.push_back(Route{std::move(method), split_path(path), std::move(fn), reads});
+  void add(std::string method, std::string_view path, std::vector<std::string> params, Fn fn, Stages reads = 0) {
+    if (reads != 0) {
+      params.emplace_back("min_sequence");
+      params.emplace_back("incarnation");
+    }
+    routes_.push_back(Route{std::move(method), split_path(path), std::move(fn), reads, std::move(params)});
+  }
+
+  // Unknown query parameters are refused rather than ignored: a misspelt
+  // filter would otherwise answer unfiltered figures.
+  static std::optional<ApiResponse> refuse_unknown_params(const Route& route, const ApiRequest& request) {
+    std::vector<std::string> unknown;
+    for (const auto& [k, v] : parse_query(request.query))
+      if (std::find(route.params.begin(), route.params.end(), k) == route.params.end() &&
+          std::find(unknown.begin(), unknown.end(), k) == unknown.end())
+        unknown.push_back(k);
+    if (unknown.empty()) return std::nullopt;
+    std::string names, taken;
+    for (const auto& u : unknown) names += (names.empty() ? "" : ", ") + u;
+    for (const auto& p : route.params) taken += (taken.empty() ? "" : ", ") + p;
+    ApiResponse r = error_response(make_error(
+        Errc::invalid_argument,
+        "unknown query parameter" + std::string(unknown.size() > 1 ? "s " : " ") + names +
+            (taken.empty() ? "; this route takes none" : "; this route takes " + taken),
+        unknown.front()));
+    return r;
   }
 
   // The newest logged sequence; answers are complete when they reflect it.
@@ -400,13 +502,30 @@ class ApiHandler final : public Handler {
     w.field("dashboard", "/dashboard/").field("docs", "/docs").field("openapi", "/openapi.json");
     w.field("health", "/api/health").field("metrics", "/metrics");
     w.field("websocket", "/ws/real-time");
-    w.key("endpoints").begin_array();
-    for (const Route& r : routes_) {
+    auto name = [](const Route& r) {
       std::string p;
       for (const auto& s : r.segments) p += "/" + (s == "{}" ? std::string("{id}") : s);
-      w.value(r.method + " " + (p.empty() ? "/" : p));
-    }
+      return r.method + " " + (p.empty() ? "/" : p);
+    };
+    w.key("endpoints").begin_array();
+    for (const Route& r : routes_) w.value(name(r));
     w.end_array();
+    // The query parameters each endpoint takes; any other is refused (400).
+    w.key("parameters").begin_object();
+    for (const Route& r : routes_) {
+      w.key(name(r)).begin_array();
+      for (const auto& p : r.params) w.value(p);
+      w.end_array();
+    }
+    w.end_object();
+    // What a client needs to greet an empty install: how many events the
+    // log holds, and how to send the first.
+    const Sequence logged = logged_sequence();
+    w.field("events", logged);
+    if (logged == 0)
+      w.field("first_event",
+              "curl -X POST -H 'Content-Type: application/json' -d "
+              "'{\"user_id\":\"u1\",\"event_type\":\"view\",\"product_id\":\"p1\"}' <this server>/api/events");
     w.field("timestamp", format_iso8601(ctx_.clock.now_ms()));
     w.end_object();
     respond(json_response(200, w.take()));
@@ -535,7 +654,7 @@ class ApiHandler final : public Handler {
     w.field("append_failures", f.ingest.append_failures).field("last_sequence", f.ingest.last_sequence);
     const std::uint64_t applied = f.engine.applied_through;
     w.field("lag_events", f.ingest.last_sequence > applied ? f.ingest.last_sequence - applied : 0);
-    w.field("watermark", format_iso8601(snap->watermark_ms));
+    write_time(w, "watermark", snap->watermark_ms, snap->watermark_ms > 0);
     w.field("lag_ms", snap->max_event_time_ms > 0 ? ctx_.clock.now_ms() - snap->max_event_time_ms : 0);
     w.end_object();
     w.key("ring").begin_object().field("occupancy", f.ring_occupancy).field("capacity", f.ring_capacity);
@@ -611,9 +730,13 @@ class ApiHandler final : public Handler {
   void realtime(const ApiRequest& rq, Respond& respond) {
     const auto params = parse_query(rq.query);
     WindowSpan span = WindowSpan::m5;
-    if (auto w = param(params, "window"); w && !parse_window_span(*w, span))
-      return respond(error_response(
-          make_error(Errc::invalid_argument, "must be one of 1m, 5m, 15m, 1h, 24h; got \"" + *w + "\"", "window")));
+    if (auto w = param(params, "window")) {
+      const auto parsed = parse_window_param(*w);
+      if (!parsed)
+        return respond(error_response(make_error(
+            Errc::invalid_argument, "must be one of 1m, 5m, 15m, 1h, 24h (= 1d); got \"" + *w + "\"", "window")));
+      span = *parsed;
+    }
     auto drill = parse_drill_down(params, ctx_.dictionary);
     if (!drill) return respond(error_response(drill.error()));
     const Sequence logged = logged_sequence();
@@ -711,14 +834,14 @@ class ApiHandler final : public Handler {
     const auto params = parse_query(rq.query);
     std::int64_t step_min = 1;
     std::string step_text = param(params, "step").value_or("1m");
-    if (step_text == "1m") step_min = 1;
-    else if (step_text == "5m") step_min = 5;
-    else if (step_text == "15m") step_min = 15;
-    else if (step_text == "1h") step_min = 60;
-    else if (step_text == "1d") step_min = 1440;
-    else
-      return respond(error_response(
-          make_error(Errc::invalid_argument, "must be one of 1m, 5m, 15m, 1h, 1d; got \"" + step_text + "\"", "step")));
+    {
+      const auto d = parse_api_duration(step_text);
+      static constexpr std::int64_t kSteps[] = {1, 5, 15, 60, 1440};
+      if (!d || std::find(std::begin(kSteps), std::end(kSteps), *d / kMinuteMs) == std::end(kSteps))
+        return respond(error_response(make_error(
+            Errc::invalid_argument, "must be one of 1m, 5m, 15m, 1h, 1d (= 24h); got \"" + step_text + "\"", "step")));
+      step_min = *d / kMinuteMs;
+    }
     const auto snap = ctx_.engine.latest();
     const TimestampMs ref = snap->max_event_time_ms > 0 ? snap->max_event_time_ms : ctx_.clock.now_ms();
     TimestampMs to_ms = (ref / kMinuteMs + 1) * kMinuteMs;
@@ -746,7 +869,7 @@ class ApiHandler final : public Handler {
           "from")));
     std::size_t horizon = 0;
     if (auto f = param(params, "forecast")) {
-      auto d = parse_duration_ms(*f);
+      auto d = parse_api_duration(*f);
       if (!d || *d < step_ms || *d % step_ms != 0 || *d / step_ms > 1440)
         return respond(error_response(make_error(
             Errc::invalid_argument,
@@ -908,10 +1031,10 @@ class ApiHandler final : public Handler {
     const auto params = parse_query(rq.query);
     std::int64_t window_ms = 3600000;
     if (auto w = param(params, "window")) {
-      auto d = parse_duration_ms(*w);
-      if (!d || *d < kMinuteMs || *d % kMinuteMs != 0 || *d > 31LL * 86400000)
+      auto d = parse_api_duration(*w);
+      if (!d || *d > 31LL * 86400000)
         return respond(error_response(make_error(
-            Errc::invalid_argument, "must be a whole number of minutes like 5m, 1h, 24h; got \"" + *w + "\"",
+            Errc::invalid_argument, "must be minutes, hours or days up to 31d, like 5m, 1h, 24h, 1d; got \"" + *w + "\"",
             "window")));
       window_ms = *d;
     }
@@ -1020,6 +1143,292 @@ class ApiHandler final : public Handler {
       if (submitted.error().code == Errc::overloaded) err_overloaded_.add();
       respond(error_response(submitted.error()));
     }
+  }
+
+  // The events of the log as NDJSON, one event a line with the field names
+  // POST /api/events takes, so a download can be sent back as it is. The log
+  // is read by sequence from the cursor (or its oldest retained event); from
+  // and to are event time and filter rather than seek, as the log has no time
+  // index, so one page reads at most kExportScanLimit records: a page can end
+  // with fewer than `limit` lines (even none) and still carry X-Next-Cursor.
+  // The cursor is the log position after the page's last read record, so
+  // events logged while a client pages appear once, on a later page.
+  static constexpr std::size_t kExportDefaultLimit = 10000;
+  static constexpr std::size_t kExportMaxLimit = 100000;
+  static constexpr std::uint64_t kExportScanLimit = 1000000;
+
+  void export_events(const ApiRequest& rq, Respond& respond) {
+    const auto params = parse_query(rq.query);
+    auto limit = parse_limit(params, kExportDefaultLimit, kExportMaxLimit);
+    if (!limit) return respond(error_response(limit.error()));
+    TimestampMs from_ms = INT64_MIN, to_ms = INT64_MAX;
+    if (auto f = param(params, "from")) {
+      auto parsed = parse_time_param("from", *f);
+      if (!parsed) return respond(error_response(parsed.error()));
+      from_ms = *parsed;
+    }
+    if (auto t = param(params, "to")) {
+      auto parsed = parse_time_param("to", *t);
+      if (!parsed) return respond(error_response(parsed.error()));
+      to_ms = *parsed;
+    }
+    if (to_ms <= from_ms)
+      return respond(error_response(make_error(Errc::invalid_argument, "must be later than from", "to")));
+    std::optional<EventType> type;
+    if (auto t = param(params, "event_type"); t && !t->empty()) {
+      type = parse_event_type(*t);
+      if (!type)
+        return respond(
+            error_response(make_error(Errc::invalid_argument, "unknown event type \"" + *t + "\"", "event_type")));
+    }
+    // An id nobody used matches nothing: an empty page, not an error.
+    std::optional<Id> user, product;
+    if (auto u = param(params, "user_id"); u && !u->empty())
+      user = ctx_.dictionary.find(IdKind::user, *u).value_or(kUnmatchedId);
+    if (auto p = param(params, "product_id"); p && !p->empty())
+      product = ctx_.dictionary.find(IdKind::product, *p).value_or(kUnmatchedId);
+    if (!ctx_.log)
+      return respond(error_response(make_error(Errc::unavailable, "the event log cannot be read here")));
+    const EventLog& log = *ctx_.log;
+    Sequence from_seq = 1;
+    if (auto c = param(params, "cursor")) {
+      auto decoded = decode_cursor(*c, log);
+      if (!decoded) return respond(error_response(decoded.error()));
+      from_seq = *decoded;
+    }
+    const Dictionary& dict = ctx_.dictionary;
+    std::string body;
+    std::size_t lines = 0;
+    std::uint64_t scanned = 0;
+    Sequence next = from_seq;  // the position after the last record read
+    bool more = false;
+    auto read = log.read(from_seq, [&](std::span<const LogRecord> records) {
+      for (const LogRecord& rec : records) {
+        if (lines == *limit || scanned == kExportScanLimit) {
+          more = true;
+          return false;
+        }
+        ++scanned;
+        next = rec.event.sequence + 1;
+        const Event& e = rec.event;
+        if (e.time_ms < from_ms || e.time_ms >= to_ms) continue;
+        if (type && e.type != *type) continue;
+        if (user && e.user != *user) continue;
+        if (product && e.product != *product) continue;
+        write_event_line(body, rec, dict);
+        ++lines;
+      }
+      return true;
+    });
+    if (!read) return respond(error_response(read.error()));
+    // The read stopped at a full page: there is more only if the log goes on.
+    if (more && next >= log.next_sequence()) more = false;
+    ApiResponse r;
+    r.content_type = "application/x-ndjson";
+    r.body = std::move(body);
+    if (more) r.headers.emplace_back("X-Next-Cursor", encode_cursor(log.incarnation(), next));
+    r.headers.emplace_back("Cache-Control", "no-cache");
+    respond(std::move(r));
+  }
+
+  // "<incarnation hex>.<sequence>": the log position, with the incarnation
+  // that gives the sequence its meaning.
+  static std::string encode_cursor(std::uint64_t incarnation, Sequence next) {
+    return incarnation_text(incarnation) + "." + std::to_string(next);
+  }
+
+  static Result<Sequence> decode_cursor(const std::string& text, const EventLog& log) {
+    const auto bad = [] {
+      return make_error(Errc::invalid_argument, "not a cursor this endpoint gave (X-Next-Cursor)", "cursor");
+    };
+    const std::size_t dot = text.find('.');
+    if (dot != 16 || text.size() > 16 + 1 + 19 || text.size() == 17) return bad();
+    for (std::size_t i = 0; i < text.size(); ++i) {
+      const char c = text[i];
+      const bool ok = i < 16 ? (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') : i == 16 || (c >= '0' && c <= '9');
+      if (!ok) return bad();
+    }
+    const std::uint64_t incarnation = std::stoull(text.substr(0, 16), nullptr, 16);
+    const Sequence next = std::stoull(text.substr(17));
+    if (next == 0) return bad();
+    if (next > 1 && !log.still_names_same_event(incarnation, next - 1))
+      return make_error(Errc::invalid_argument,
+                        "the log changed incarnation (an unclean stop) since this cursor was given; start again "
+                        "without a cursor",
+                        "cursor");
+    return next;
+  }
+
+  static void write_event_line(std::string& out, const LogRecord& rec, const Dictionary& dict) {
+    const Event& e = rec.event;
+    JsonWriter w;
+    w.begin_object();
+    if (!rec.event_id.empty()) w.field("event_id", rec.event_id);
+    w.field("user_id", dict.name(IdKind::user, e.user));
+    if (!rec.session_id.empty()) w.field("session_id", rec.session_id);
+    w.field("event_type", to_string(e.type));
+    if (e.product != kNoId) w.field("product_id", dict.name(IdKind::product, e.product));
+    if (e.category != kNoId) w.field("category_id", dict.name(IdKind::category, e.category));
+    if (e.price_minor != 0) w.key("price").money(e.price_minor);
+    w.field("quantity", static_cast<std::uint64_t>(e.quantity));
+    if (e.rating != 0) w.field("rating", static_cast<std::uint64_t>(e.rating));
+    if (e.device != kNoId) w.field("device", dict.name(IdKind::device, e.device));
+    if (e.location != kNoId) w.field("location", dict.name(IdKind::location, e.location));
+    w.field("timestamp", format_iso8601(e.time_ms));
+    w.field("sequence", e.sequence);
+    w.end_object();
+    out += w.take();
+    out += '\n';
+  }
+
+  // Ids of `kind` from the cursor on whose name contains `search` (ASCII
+  // case-insensitive), up to limit; reads at most kListScanLimit names. The
+  // cursor is the next id to look at; absent when the ids are exhausted.
+  static constexpr std::size_t kListScanLimit = 1000000;
+  struct IdPage {
+    std::vector<Id> ids;
+    std::optional<Id> next;
+  };
+  static Result<IdPage> page_ids(const Dictionary& dict, IdKind kind, const Params& params, std::size_t limit) {
+    Id from = 1;
+    if (auto c = param(params, "cursor")) {
+      if (c->empty() || c->size() > 10 || !std::all_of(c->begin(), c->end(), [](char ch) { return ch >= '0' && ch <= '9'; }) ||
+          std::stoull(*c) == 0 || std::stoull(*c) > 0xFFFFFFFEull)
+        return make_error(Errc::invalid_argument, "not a cursor this endpoint gave (next_cursor)", "cursor");
+      from = static_cast<Id>(std::stoull(*c));
+    }
+    std::string needle = param(params, "search").value_or("");
+    auto lower = [](std::string text) {
+      for (char& ch : text) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      return text;
+    };
+    needle = lower(std::move(needle));
+    const std::size_t size = dict.table(kind).size();
+    IdPage page;
+    std::size_t scanned = 0;
+    Id id = from;
+    for (; id <= size && page.ids.size() < limit && scanned < kListScanLimit; ++id, ++scanned) {
+      if (needle.empty() || lower(std::string(dict.name(kind, id))).find(needle) != std::string::npos)
+        page.ids.push_back(id);
+    }
+    if (id <= size) page.next = id;
+    return page;
+  }
+
+  // Users with their event counts as the engine's profiles keep them.
+  void users(const ApiRequest& rq, Respond& respond) {
+    const auto params = parse_query(rq.query);
+    auto limit = parse_limit(params, 100, ctx_.config.max_limit);
+    if (!limit) return respond(error_response(limit.error()));
+    auto page = page_ids(ctx_.dictionary, IdKind::user, params, *limit);
+    if (!page) return respond(error_response(page.error()));
+    const Dictionary& dict = ctx_.dictionary;
+    const Sequence logged = logged_sequence();
+    auto queued = ctx_.engine.run_on_engine([page = std::move(page).value(), respond, &dict,
+                                             logged](const WindowEngine& e) {
+      JsonWriter w;
+      w.begin_object().key("users").begin_array();
+      for (Id id : page.ids) {
+        w.begin_object().field("user_id", dict.name(IdKind::user, id));
+        const auto profile = e.user_profile(id);
+        std::uint64_t total = 0;
+        w.key("events").begin_object();
+        for (std::size_t t = 0; t < kEventTypeCount; ++t) {
+          const std::uint64_t n = profile ? profile->events[t] : 0;
+          w.field(to_string(static_cast<EventType>(t)), n);
+          total += n;
+        }
+        w.end_object().field("total_events", total);
+        w.key("total_spend").money(profile ? profile->spend_minor : 0);
+        write_time(w, "first_seen", profile ? profile->first_seen_ms : 0, profile.has_value());
+        write_time(w, "last_seen", profile ? profile->last_seen_ms : 0, profile.has_value());
+        w.end_object();
+      }
+      w.end_array();
+      w.key("next_cursor");
+      if (page.next) w.value(std::to_string(*page.next));
+      else w.null();
+      write_coverage(w, e.applied_through(), logged);
+      w.end_object();
+      ApiResponse r = json_response(200, w.take());
+      if (page.next) r.headers.emplace_back("X-Next-Cursor", std::to_string(*page.next));
+      respond(std::move(r));
+    });
+    if (!queued) respond(error_response(queued.error()));
+  }
+
+  // Products with their interactions by event type over a window of event
+  // time (default 24h up to the newest event), from the minute rollups.
+  void products(const ApiRequest& rq, Respond& respond) {
+    const auto params = parse_query(rq.query);
+    auto limit = parse_limit(params, 100, ctx_.config.max_limit);
+    if (!limit) return respond(error_response(limit.error()));
+    std::int64_t window_ms = 1440 * kMinuteMs;
+    if (auto w = param(params, "window")) {
+      auto d = parse_api_duration(*w);
+      if (!d || *d > 31LL * 86400000)
+        return respond(error_response(make_error(
+            Errc::invalid_argument, "must be minutes, hours or days up to 31d, like 5m, 1h, 24h, 1d; got \"" + *w + "\"",
+            "window")));
+      window_ms = *d;
+    }
+    std::optional<Id> category;
+    if (auto c = param(params, "category"); c && !c->empty())
+      category = ctx_.dictionary.find(IdKind::category, *c).value_or(kUnmatchedId);
+    auto page = page_ids(ctx_.dictionary, IdKind::product, params, *limit);
+    if (!page) return respond(error_response(page.error()));
+    const auto snap = ctx_.engine.latest();
+    const bool any = snap->max_event_time_ms > 0;
+    const TimestampMs ref = any ? snap->max_event_time_ms : ctx_.clock.now_ms();
+    const std::int64_t to_min = ref / kMinuteMs + 1;
+    const std::int64_t from_min = to_min - window_ms / kMinuteMs;
+    const Dictionary& dict = ctx_.dictionary;
+    const Sequence logged = logged_sequence();
+    auto shared_page = std::make_shared<IdPage>(std::move(page).value());
+    collect_minutes(from_min, to_min, [respond, shared_page, category, &dict, from_min, to_min, any,
+                                       logged](Result<Minutes> result) {
+      if (!result) return respond(error_response(result.error()));
+      struct Counts {
+        std::array<std::uint64_t, kEventTypeCount> events{};
+        Id category = kNoId;
+      };
+      std::map<Id, Counts> counts;
+      for (Id id : shared_page->ids) counts.emplace(id, Counts{});
+      for (const MinuteRollup& m : result->rollups)
+        for (const auto& pc : m.products)
+          if (auto it = counts.find(pc.product); it != counts.end()) {
+            it->second.events[static_cast<std::size_t>(pc.type)] += pc.count;
+            it->second.category = pc.category;
+          }
+      JsonWriter w;
+      w.begin_object().key("products").begin_array();
+      for (Id id : shared_page->ids) {
+        const Counts& c = counts[id];
+        if (category && c.category != *category) continue;
+        w.begin_object().field("product_id", dict.name(IdKind::product, id));
+        w.key("category_id");
+        if (c.category != kNoId) w.value(dict.name(IdKind::category, c.category));
+        else w.null();
+        std::uint64_t total = 0;
+        w.key("events").begin_object();
+        for (std::size_t t = 0; t < kEventTypeCount; ++t) {
+          w.field(to_string(static_cast<EventType>(t)), c.events[t]);
+          total += c.events[t];
+        }
+        w.end_object().field("interactions", total).end_object();
+      }
+      w.end_array();
+      write_time(w, "start", from_min * kMinuteMs, any);
+      write_time(w, "end", to_min * kMinuteMs, any);
+      w.key("next_cursor");
+      if (shared_page->next) w.value(std::to_string(*shared_page->next));
+      else w.null();
+      write_coverage(w, result->applied, logged);
+      w.end_object();
+      ApiResponse r = json_response(200, w.take());
+      if (shared_page->next) r.headers.emplace_back("X-Next-Cursor", std::to_string(*shared_page->next));
+      respond(std::move(r));
+    });
   }
 
   static std::string reason_text(const Reason& reason, const Dictionary& dict) {

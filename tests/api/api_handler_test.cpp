@@ -6,6 +6,7 @@
 #include <future>
 #include <memory>
 #include <cctype>
+#include <map>
 #include <set>
 #include <string>
 #include <thread>
@@ -204,10 +205,10 @@ TEST_CASE("an unknown path is 404 and names the path", "[api][routing]") {
 TEST_CASE("a known path with the wrong method is 405", "[api][routing]") {
   Rig rig;
   check_error(rig.call("POST", "/api/health"), 405, "method_not_allowed", "");
-  check_error(rig.call("GET", "/api/events"), 405, "method_not_allowed", "");
+  check_error(rig.call("PUT", "/api/events"), 405, "method_not_allowed", "");
   check_error(rig.call("DELETE", "/api/analytics/real-time"), 405, "method_not_allowed", "");
   check_error(rig.call("GET", "/api/system/start-component/data_generator"), 405, "method_not_allowed", "");
-  check_error(rig.call("HEAD", "/api/events"), 405, "method_not_allowed", "");
+  check_error(rig.call("DELETE", "/api/events"), 405, "method_not_allowed", "");
 }
 
 TEST_CASE("HEAD is answered like GET", "[api][routing]") {
@@ -386,13 +387,14 @@ TEST_CASE("trends reject bad step, from, to and range naming the parameter", "[a
   check_error(rig.get("/api/analytics/trends", "from=2024-03-01T12:00:00Z&to=2024-03-01T12:00:00Z"), 400,
               "invalid_argument", "to");
   // 10001 one-minute points is more than max_trend_points.
-  check_error(rig.get("/api/analytics/trends", "from=0&to=600060000&step=1m"), 400, "invalid_argument", "from");
+  check_error(rig.get("/api/analytics/trends", "from=2001-01-01T00:00:00Z&to=2001-01-07T22:41:00Z&step=1m"), 400,
+              "invalid_argument", "from");
   check_error(rig.get("/api/analytics/trends", "forecast=soon"), 400, "invalid_argument", "forecast");
 }
 
 TEST_CASE("trends accept the largest allowed range", "[api][trends]") {
   Rig rig;
-  const ApiResponse r = rig.get("/api/analytics/trends", "from=0&to=600000000&step=1m");
+  const ApiResponse r = rig.get("/api/analytics/trends", "from=2001-01-01T00:00:00Z&to=2001-01-07T22:40:00Z&step=1m");
   REQUIRE(r.status == 200);
   Json json(r.body);
   CHECK(dom::array(json.root["points"]).size() == 10000);
@@ -780,6 +782,45 @@ TEST_CASE("the OpenAPI document describes exactly the routes the API serves", "[
   std::set<std::string> served;
   for (dom::element e : dom::array(info.root["endpoints"])) served.insert(normalise(std::string(std::string_view(e))));
   CHECK(documented == served);
+
+  // Every operation has an operationId (unique), and its documented query
+  // parameters are exactly those the route declares (any other is a 400).
+  std::map<std::string, std::set<std::string>> documented_params, declared_params;
+  std::set<std::string> operation_ids;
+  std::size_t operations = 0;
+  for (auto [path, item] : dom::object(spec.root["paths"]))
+    for (auto [method, op] : dom::object(item)) {
+      std::string m(method);
+      for (char& c : m) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      const std::string name = m + " " + normalise(std::string(path));
+      ++operations;
+      std::string_view id;
+      INFO(name);
+      REQUIRE(op["operationId"].get(id) == simdjson::SUCCESS);
+      operation_ids.insert(std::string(id));
+      auto& params = documented_params[name];
+      dom::array list;
+      if (op["parameters"].get(list) != simdjson::SUCCESS) continue;
+      for (dom::element p : list) {
+        std::string_view ref;
+        dom::element resolved = p;
+        if (p["$ref"].get(ref) == simdjson::SUCCESS) {
+          const std::string key(ref.substr(ref.rfind('/') + 1));
+          resolved = spec.root["components"]["parameters"][key];
+        }
+        if (std::string_view(resolved["in"]) == "query") params.insert(std::string(std::string_view(resolved["name"])));
+      }
+    }
+  CHECK(operation_ids.size() == operations);
+  for (auto [name, list] : dom::object(info.root["parameters"])) {
+    auto& params = declared_params[normalise(std::string(name))];
+    for (dom::element p : dom::array(list)) params.insert(std::string(std::string_view(p)));
+  }
+  for (const auto& [name, params] : declared_params) {
+    INFO(name);
+    CHECK(documented_params[name] == params);
+  }
+  CHECK(documented_params.size() == declared_params.size());
 }
 
 namespace {
@@ -1067,4 +1108,319 @@ TEST_CASE("a refused parameter whose bytes are not UTF-8 is echoed as valid JSON
   const ApiResponse r = rig.get("/api/products/recommendations/user/u1", "algorithm=item_%FFf");
   check_error(r, 400, "invalid_argument", "algorithm");
   CHECK(r.body.find("item_\\ufffdf") != std::string::npos);
+}
+
+TEST_CASE("an unknown query parameter is 400 naming it, on every route", "[api][hygiene]") {
+  Rig rig;
+  const ApiResponse r = rig.get("/api/analytics/real-time", "window=5m&windw=1h");
+  check_error(r, 400, "invalid_argument", "windw");
+  CHECK(r.body.find("this route takes window") != std::string::npos);
+  check_error(rig.get("/api/analytics/trends", "stepp=5m"), 400, "invalid_argument", "stepp");
+  check_error(rig.get("/api/health", "verbose=1"), 400, "invalid_argument", "verbose");
+  check_error(rig.get("/api/products/popular", "categry=c1&limit=3"), 400, "invalid_argument", "categry");
+  check_error(rig.get("/api/events", "user=u1"), 400, "invalid_argument", "user");
+  check_error(rig.call("POST", "/api/events", "dry_run=true", "application/json", "{}"), 400, "invalid_argument",
+              "dry_run");
+  // Both unknown names are in the detail; the first is the field.
+  const ApiResponse two = rig.get("/api/products/trending", "a=1&b=2&limit=3");
+  check_error(two, 400, "invalid_argument", "a");
+  CHECK(two.body.find("parameters a, b") != std::string::npos);
+  // Declared ones pass, min_sequence where the route reads derived state.
+  CHECK(rig.get("/api/analytics/real-time", "window=1h&category=c1").status == 200);
+  CHECK(rig.get("/api/products/trending", "limit=3&min_sequence=0").status == 200);
+  check_error(rig.get("/api/system/logs", "min_sequence=0"), 400, "invalid_argument", "min_sequence");
+}
+
+TEST_CASE("integer times before 2000 are refused as epoch seconds, with a hint, in every time parameter",
+          "[api][hygiene]") {
+  Rig rig;
+  struct Case {
+    const char* path;
+    const char* query;
+    const char* field;
+  };
+  for (const Case& c : {Case{"/api/analytics/trends", "from=1709290800", "from"},
+                        Case{"/api/analytics/trends", "to=1709294400", "to"},
+                        Case{"/api/products/popular", "end=1709294400", "end"},
+                        Case{"/api/events", "from=1709290800", "from"},
+                        Case{"/api/events", "to=1709294400", "to"}}) {
+    INFO(c.path << "?" << c.query);
+    const ApiResponse r = rig.get(c.path, c.query);
+    check_error(r, 400, "invalid_argument", c.field);
+    CHECK(r.body.find("epoch seconds?") != std::string::npos);
+    CHECK(r.body.find("1709") != std::string::npos);
+  }
+  // The same instant in milliseconds is accepted.
+  CHECK(rig.get("/api/analytics/trends", "from=1709290800000&to=1709294400000").status == 200);
+  CHECK(rig.get("/api/products/popular", "end=1709294400000").status == 200);
+}
+
+TEST_CASE("one duration vocabulary: equal durations name the same window on every endpoint", "[api][hygiene]") {
+  Rig rig;
+  load_known_stream(rig);
+  auto without_timestamp = [](std::string body) {
+    const auto at = body.find("\"timestamp\":");
+    return at == std::string::npos ? body : body.erase(at, body.find(',', at) - at);
+  };
+  const std::string day = without_timestamp(rig.get("/api/analytics/real-time", "window=24h").body);
+  CHECK(without_timestamp(rig.get("/api/analytics/real-time", "window=1d").body) == day);
+  CHECK(without_timestamp(rig.get("/api/analytics/real-time", "window=1440m").body) == day);
+  CHECK(rig.get("/api/analytics/real-time", "window=60m").body.find("\"time_window\":\"1h\"") != std::string::npos);
+  const std::string q = "from=2024-03-01T00:00:00Z&to=2024-03-03T00:00:00Z&step=";
+  auto points = [&](const std::string& step) {
+    const ApiResponse r = rig.get("/api/analytics/trends", q + step);
+    REQUIRE(r.status == 200);
+    const auto at = r.body.find("\"points\":");
+    return r.body.substr(at, r.body.find("\"complete\"") - at);
+  };
+  CHECK(points("1d") == points("24h"));
+  CHECK(points("1h") == points("60m"));
+  CHECK(rig.get("/api/products/popular", "window=1d").status == 200);
+  CHECK(rig.get("/api/products/popular", "window=24h").body == rig.get("/api/products/popular", "window=1d").body);
+  // Seconds and milliseconds are no part of it; nor are upper-case units.
+  for (const char* w : {"window=90s", "window=60000", "window=1H", "window=0m"}) {
+    INFO(w);
+    check_error(rig.get("/api/products/popular", w), 400, "invalid_argument", "window");
+  }
+  check_error(rig.get("/api/analytics/trends", "step=2h"), 400, "invalid_argument", "step");
+  check_error(rig.get("/api/analytics/trends", "forecast=30s"), 400, "invalid_argument", "forecast");
+  CHECK(rig.get("/api/analytics/trends", "step=5m&forecast=1h").status == 200);
+}
+
+TEST_CASE("an empty install answers null for times and says there are no events yet", "[api][onboarding]") {
+  Rig rig;
+  const ApiResponse rt = rig.get("/api/analytics/real-time");
+  REQUIRE(rt.status == 200);
+  Json json(rt.body);
+  CHECK(json.root["window"]["start"].is_null());
+  CHECK(json.root["window"]["end"].is_null());
+  CHECK(json.root["window"]["watermark"].is_null());
+  CHECK(json.root["previous"]["start"].is_null());
+  CHECK(rt.body.find("1970") == std::string::npos);
+  const std::string broadcast = render_broadcast(*rig.engine->latest(), rig.dictionary, kNow);
+  CHECK(broadcast.find("1970") == std::string::npos);
+  CHECK(broadcast.find("\"watermark\":null") != std::string::npos);
+  Json status(rig.get("/api/system/status").body);
+  CHECK(status.root["ingest"]["watermark"].is_null());
+  Json info(rig.get("/").body);
+  CHECK(std::uint64_t(info.root["events"]) == 0);
+  CHECK(std::string_view(info.root["first_event"]).find("/api/events") != std::string_view::npos);
+  CHECK(rig.get("/api/users").body.find("\"users\":[]") != std::string::npos);
+  CHECK(rig.get("/api/events").body.empty());
+
+  load_known_stream(rig);
+  Json after(rig.get("/api/analytics/real-time").body);
+  CHECK(std::string_view(after.root["window"]["watermark"]).substr(0, 4) == "2024");
+  Json info_after(rig.get("/").body);
+  CHECK(std::uint64_t(info_after.root["events"]) == 8);
+  CHECK(info_after.root["first_event"].error() == simdjson::NO_SUCH_FIELD);
+}
+
+namespace {
+// A stream of n events over users u0..u6, products p0..p4 and every browser
+// event type, one second apart from kBase (so from/to cut it anywhere).
+struct Posted {
+  std::string user, product, type;
+  TimestampMs time;
+};
+std::vector<Posted> varied_stream(std::size_t n, std::size_t offset = 0) {
+  static const char* kTypes[] = {"view", "click", "add_to_cart", "favorite", "purchase"};
+  std::vector<Posted> out;
+  for (std::size_t i = offset; i < offset + n; ++i)
+    out.push_back({"u" + std::to_string(i % 7), "p" + std::to_string(i % 5), kTypes[i % 5],
+                   kBase + static_cast<TimestampMs>(i) * 1000});
+  return out;
+}
+std::string ndjson(const std::vector<Posted>& events) {
+  std::string body;
+  for (const Posted& e : events)
+    body += "{\"user_id\":\"" + e.user + "\",\"product_id\":\"" + e.product + "\",\"event_type\":\"" + e.type +
+            "\",\"category_id\":\"c1\",\"price\":\"2.50\",\"timestamp\":" + ts(e.time - kBase) + "}\n";
+  return body;
+}
+std::string key_of(const std::string& user, const std::string& product, const std::string& type, TimestampMs t) {
+  return user + "|" + product + "|" + type + "|" + std::to_string(t);
+}
+// Pages through GET /api/events with query, returning each line's key and
+// the number of pages; every line must parse and carry the ingest fields.
+std::vector<std::string> export_all(Rig& rig, const std::string& query, std::size_t* pages = nullptr) {
+  std::vector<std::string> keys;
+  std::string cursor;
+  std::size_t n = 0;
+  for (;;) {
+    const ApiResponse r = rig.get("/api/events", query + (cursor.empty() ? "" : "&cursor=" + cursor));
+    INFO(r.body);
+    REQUIRE(r.status == 200);
+    CHECK(r.content_type == "application/x-ndjson");
+    ++n;
+    std::size_t pos = 0;
+    while (pos < r.body.size()) {
+      const std::size_t nl = r.body.find('\n', pos);
+      REQUIRE(nl != std::string::npos);
+      Json line(r.body.substr(pos, nl - pos));
+      keys.push_back(key_of(std::string(std::string_view(line.root["user_id"])),
+                            std::string(std::string_view(line.root["product_id"])),
+                            std::string(std::string_view(line.root["event_type"])),
+                            *parse_iso8601(std::string_view(line.root["timestamp"]))));
+      pos = nl + 1;
+    }
+    cursor = header(r, "X-Next-Cursor");
+    if (cursor.empty()) break;
+    REQUIRE(n < 1000);
+  }
+  if (pages) *pages = n;
+  return keys;
+}
+}  // namespace
+
+TEST_CASE("GET /api/events pages through every logged event exactly once, filters as a brute force does",
+          "[api][export]") {
+  Rig rig;
+  const auto events = varied_stream(60);
+  REQUIRE(rig.post_events("application/x-ndjson", ndjson(events)).status == 200);
+  std::vector<std::string> all;
+  for (const Posted& e : events) all.push_back(key_of(e.user, e.product, e.type, e.time));
+
+  std::size_t pages = 0;
+  CHECK(export_all(rig, "limit=7", &pages) == all);  // log order is posting order
+  CHECK(pages == 9);  // 8 full pages and the rest; the last has no cursor
+  CHECK(export_all(rig, "limit=60", &pages) == all);
+  CHECK(pages == 1);
+  CHECK(export_all(rig, "") == all);
+
+  // Each filter, and all together, against the posted list.
+  struct Filter {
+    std::string query;
+    std::function<bool(const Posted&)> keep;
+  };
+  const TimestampMs from = kBase + 12000, to = kBase + 47000;
+  const std::vector<Filter> filters{
+      {"user_id=u3", [](const Posted& e) { return e.user == "u3"; }},
+      {"product_id=p2", [](const Posted& e) { return e.product == "p2"; }},
+      {"event_type=purchase", [](const Posted& e) { return e.type == "purchase"; }},
+      {"from=" + std::to_string(from), [&](const Posted& e) { return e.time >= from; }},
+      {"to=" + format_iso8601(to), [&](const Posted& e) { return e.time < to; }},
+      {"user_id=u1&event_type=view&from=" + std::to_string(from) + "&to=" + std::to_string(to),
+       [&](const Posted& e) { return e.user == "u1" && e.type == "view" && e.time >= from && e.time < to; }},
+      {"user_id=nobody", [](const Posted&) { return false; }},
+  };
+  for (const Filter& f : filters) {
+    INFO(f.query);
+    std::vector<std::string> expected;
+    for (const Posted& e : events)
+      if (f.keep(e)) expected.push_back(key_of(e.user, e.product, e.type, e.time));
+    CHECK(export_all(rig, f.query + "&limit=4") == expected);
+  }
+}
+
+TEST_CASE("an export cursor stays valid across a concurrent POST, whose events come once on later pages",
+          "[api][export]") {
+  Rig rig;
+  const auto first = varied_stream(20);
+  REQUIRE(rig.post_events("application/x-ndjson", ndjson(first)).status == 200);
+  const ApiResponse page1 = rig.get("/api/events", "limit=8");
+  const std::string cursor = header(page1, "X-Next-Cursor");
+  REQUIRE(!cursor.empty());
+  const auto second = varied_stream(15, 20);
+  REQUIRE(rig.post_events("application/x-ndjson", ndjson(second)).status == 200);
+  std::vector<std::string> expected;
+  for (const auto* list : {&first, &second})
+    for (const Posted& e : *list) expected.push_back(key_of(e.user, e.product, e.type, e.time));
+  expected.erase(expected.begin(), expected.begin() + 8);  // what page 1 held
+  std::vector<std::string> paged;
+  std::string next = cursor;
+  while (!next.empty()) {
+    const ApiResponse r = rig.get("/api/events", "limit=8&cursor=" + next);
+    REQUIRE(r.status == 200);
+    std::size_t pos = 0;
+    while (pos < r.body.size()) {
+      const std::size_t nl = r.body.find('\n', pos);
+      Json line(r.body.substr(pos, nl - pos));
+      paged.push_back(key_of(std::string(std::string_view(line.root["user_id"])),
+                             std::string(std::string_view(line.root["product_id"])),
+                             std::string(std::string_view(line.root["event_type"])),
+                             *parse_iso8601(std::string_view(line.root["timestamp"]))));
+      pos = nl + 1;
+    }
+    next = header(r, "X-Next-Cursor");
+  }
+  CHECK(paged == expected);
+}
+
+TEST_CASE("an export can be posted back as it is, and bad limits and cursors are 400", "[api][export]") {
+  Rig rig;
+  load_known_stream(rig);
+  const ApiResponse out = rig.get("/api/events");
+  REQUIRE(out.status == 200);
+  CHECK(out.body.find("\"price\":19.99") != std::string::npos);
+  CHECK(out.body.find("\"quantity\":2") != std::string::npos);
+  Rig other;
+  const ApiResponse back = other.post_events("application/x-ndjson", out.body);
+  INFO(back.body);
+  REQUIRE(back.status == 200);
+  CHECK(Json(back.body).root["accepted"].get_uint64().value() == 8);
+  other.wait_applied(8);
+  // The same figures from the copy as from the original.
+  auto figures = [](Rig& r) {
+    std::string body = r.get("/api/analytics/real-time", "window=1h").body;
+    return body.substr(0, body.find("\"timestamp\""));
+  };
+  CHECK(figures(other) == figures(rig));
+
+  check_error(rig.get("/api/events", "limit=100001"), 400, "invalid_argument", "limit");
+  CHECK(rig.get("/api/events", "limit=100000").status == 200);
+  check_error(rig.get("/api/events", "limit=0"), 400, "invalid_argument", "limit");
+  for (const char* c : {"cursor=", "cursor=12", "cursor=0000000000000000.0", "cursor=000000000000000g.3",
+                        "cursor=0000000000000000.-1", "cursor=0000000000000000."}) {
+    INFO(c);
+    check_error(rig.get("/api/events", c), 400, "invalid_argument", "cursor");
+  }
+  check_error(rig.get("/api/events", "event_type=buy"), 400, "invalid_argument", "event_type");
+  check_error(rig.get("/api/events", "from=2024-03-01T12:00:00Z&to=2024-03-01T11:00:00Z"), 400, "invalid_argument",
+              "to");
+}
+
+TEST_CASE("users and products are listed with their counts, searchable and paged", "[api][lists]") {
+  Rig rig;
+  const auto events = varied_stream(35);
+  REQUIRE(rig.post_events("application/x-ndjson", ndjson(events)).status == 200);
+  rig.wait_applied(35);
+  // Brute force: counts per user and per product from the posted list.
+  std::map<std::string, std::map<std::string, std::uint64_t>> by_user, by_product;
+  for (const Posted& e : events) {
+    ++by_user[e.user][e.type];
+    ++by_product[e.product][e.type];
+  }
+  auto collect = [&](const std::string& path, const std::string& key, const std::string& query) {
+    std::map<std::string, std::map<std::string, std::uint64_t>> seen;
+    std::string cursor;
+    std::size_t pages = 0;
+    do {
+      const ApiResponse r = rig.get(path, query + (cursor.empty() ? "" : "&cursor=" + cursor));
+      INFO(r.body);
+      REQUIRE(r.status == 200);
+      Json json(r.body);
+      for (dom::element item : dom::array(json.root[key.substr(0, key.find('_')) + "s"])) {
+        auto& counts = seen[std::string(std::string_view(item[key]))];
+        CHECK(counts.empty());  // once across pages
+        for (auto [type, n] : dom::object(item["events"]))
+          if (std::uint64_t(n) > 0) counts[std::string(type)] = std::uint64_t(n);
+      }
+      cursor = header(r, "X-Next-Cursor");
+      std::string_view body_cursor;
+      if (cursor.empty()) CHECK(json.root["next_cursor"].is_null());
+      else CHECK((json.root["next_cursor"].get(body_cursor) == simdjson::SUCCESS && body_cursor == cursor));
+      REQUIRE(++pages < 100);
+    } while (!cursor.empty());
+    return seen;
+  };
+  CHECK(collect("/api/users", "user_id", "limit=3") == by_user);
+  CHECK(collect("/api/products", "product_id", "limit=2") == by_product);
+  const auto u3 = collect("/api/users", "user_id", "search=U3");
+  REQUIRE(u3.size() == 1);
+  CHECK(u3.begin()->first == "u3");
+  CHECK(collect("/api/products", "product_id", "search=p&category=c1") == by_product);
+  CHECK(collect("/api/products", "product_id", "category=none").empty());
+  check_error(rig.get("/api/users", "cursor=abc"), 400, "invalid_argument", "cursor");
+  check_error(rig.get("/api/products", "window=90s"), 400, "invalid_argument", "window");
 }
