@@ -1,5 +1,7 @@
 #include "shared_state.hpp"
 
+#include "window_subscription.hpp"
+
 #include <vector>
 
 namespace shoppulse::http {
@@ -88,6 +90,21 @@ void SharedState::broadcast(std::shared_ptr<const std::string> msg) {
   }
   // Sending outside the lock: send() only posts to the session's strand.
   for (auto& target : targets) target->send(msg);
+}
+
+
+
+std::shared_ptr<const std::string> SharedState::with_windows(const std::shared_ptr<const std::string>& msg,
+                                                             unsigned mask) {
+  if (!msg || mask >= variants_.size() || mask == kAllWindows) return msg;
+  std::lock_guard lock(variants_mutex_);
+  if (variants_of_ != msg) {
+    variants_of_ = msg;
+    variants_.fill(nullptr);
+  }
+  auto& variant = variants_[mask];
+  if (!variant) variant = std::make_shared<const std::string>(select_windows(*msg, mask));
+  return variant;
 }
 
 }  // namespace shoppulse::http

@@ -83,6 +83,11 @@ class SharedState : public std::enable_shared_from_this<SharedState> {
   // Stores msg as the latest message and hands it to every joined session.
   void broadcast(std::shared_ptr<const std::string> msg);
 
+  // msg with only the windows of mask (see window_subscription.hpp). Each
+  // variant of the latest message is rendered once and shared by every
+  // session subscribed to the same windows.
+  std::shared_ptr<const std::string> with_windows(const std::shared_ptr<const std::string>& msg, unsigned mask);
+
  private:
   const HttpConfig config_;
   api::Handler& handler_;
@@ -98,6 +103,10 @@ class SharedState : public std::enable_shared_from_this<SharedState> {
   mutable std::mutex sessions_mutex_;
   std::unordered_map<BroadcastTarget*, std::weak_ptr<BroadcastTarget>> sessions_;  // at most ws_max_clients
   std::shared_ptr<const std::string> latest_;
+
+  std::mutex variants_mutex_;
+  std::shared_ptr<const std::string> variants_of_;  // the message the variants were cut from
+  std::array<std::shared_ptr<const std::string>, 32> variants_;  // by window mask
 };
 
 }  // namespace shoppulse::http

@@ -6,6 +6,8 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 
+#include "window_subscription.hpp"
+
 namespace shoppulse::http {
 
 namespace beast = boost::beast;
@@ -14,7 +16,8 @@ namespace websocket = beast::websocket;
 
 namespace {
 
-// Client messages are read and ignored; anything larger is a protocol error.
+// Client messages are subscriptions (anything else is ignored); anything
+// larger is a protocol error.
 constexpr std::size_t kMaxClientMessageBytes = 64 * 1024;
 constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
 // With no frame from the client for this long the server pings once, then
@@ -63,7 +66,7 @@ class WebSocketSession : public BroadcastTarget, public std::enable_shared_from_
 
   void send(std::shared_ptr<const std::string> msg) override {
     net::post(ws_.get_executor(), [self = shared_from_this(), msg = std::move(msg)]() mutable {
-      self->enqueue(std::move(msg));
+      self->enqueue(self->state_->with_windows(msg, self->windows_));
     });
   }
 
@@ -72,7 +75,7 @@ class WebSocketSession : public BroadcastTarget, public std::enable_shared_from_
     state_->metrics().record(RouteClass::ws, ec ? 400 : 101, std::chrono::steady_clock::now() - started_);
     if (ec) return;
     state_->join(this, weak_from_this());
-    if (auto latest = state_->latest()) enqueue(std::move(latest));
+    if (auto latest = state_->latest()) enqueue(state_->with_windows(latest, windows_));
     do_read();
   }
 
@@ -84,6 +87,15 @@ class WebSocketSession : public BroadcastTarget, public std::enable_shared_from_
     if (ec) {
       closed_ = true;  // closed by the client, timed out, or a protocol error
       return;
+    }
+    // A subscribe message narrows the windows this client is sent, from the
+    // next message on (the latest is sent at once); anything else is ignored.
+    if (ws_.got_text()) {
+      const std::string text = beast::buffers_to_string(buffer_.data());
+      if (const auto mask = parse_subscription(text)) {
+        windows_ = *mask;
+        if (auto latest = state_->latest()) enqueue(state_->with_windows(latest, windows_));
+      }
     }
     buffer_.consume(buffer_.size());
     do_read();
@@ -125,6 +137,7 @@ class WebSocketSession : public BroadcastTarget, public std::enable_shared_from_
   std::shared_ptr<const std::string> in_flight_;  // the message being written
   std::shared_ptr<const std::string> pending_;    // the newest message not yet written
   bool closed_ = false;
+  unsigned windows_ = kAllWindows;  // the windows this client subscribed to
 };
 
 }  // namespace

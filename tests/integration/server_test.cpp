@@ -739,6 +739,96 @@ TEST_CASE("The WebSocket pushes periodic JSON snapshots with the live KPIs", "[i
   CHECK(si::poll_until([&] { return fx.server.get_json("/api/system/status").u64("/websocket_clients") == 0; }));
 }
 
+TEST_CASE("GET /api/events pages the real log: every posted event once, in the fields it was posted with",
+          "[integration][export]") {
+  Fixture fx;
+  const DataSet d = make_data_set();
+  load(fx.server, d);
+  std::vector<std::string> exported;
+  std::string cursor;
+  int pages = 0;
+  do {
+    const si::HttpResponse r = fx.server.get("/api/events?limit=4" + (cursor.empty() ? "" : "&cursor=" + cursor));
+    INFO(r.body);
+    REQUIRE(r.status == 200);
+    CHECK(r.header("Content-Type").value_or("") == "application/x-ndjson");
+    std::size_t pos = 0;
+    while (pos < r.body.size()) {
+      const std::size_t nl = r.body.find('\n', pos);
+      REQUIRE(nl != std::string::npos);
+      const Json line(r.body.substr(pos, nl - pos));
+      exported.push_back(line.str("/event_id") + " " + line.str("/user_id") + " " + line.str("/event_type") + " " +
+                         line.str("/product_id") + " " + line.str("/device") + " " + line.str("/location") + " " +
+                         std::to_string(line.u64("/quantity")));
+      pos = nl + 1;
+    }
+    cursor = r.header("X-Next-Cursor").value_or("");
+    REQUIRE(++pages < 100);
+  } while (!cursor.empty());
+  std::vector<std::string> posted;
+  for (const TestEvent& e : d.events)
+    posted.push_back(e.id + " " + e.user + " " + e.type + " " + e.product + " " + e.device + " " + e.location + " " +
+                     std::to_string(e.quantity));
+  CHECK(exported == posted);
+  CHECK(pages == static_cast<int>((d.events.size() + 3) / 4));
+  // A filter on the same log: the brute-force answer.
+  const si::HttpResponse buys = fx.server.get("/api/events?event_type=purchase");
+  std::size_t expected = 0;
+  for (const TestEvent& e : d.events) expected += e.type == "purchase";
+  CHECK(static_cast<std::size_t>(std::count(buys.body.begin(), buys.body.end(), '\n')) == expected);
+}
+
+TEST_CASE("API answers carry an ETag that a client can revalidate, and gzip when asked", "[integration][caching]") {
+  Fixture fx;
+  const DataSet d = make_data_set();
+  load(fx.server, d);
+  const si::HttpResponse first = fx.server.get("/api/products/popular");
+  REQUIRE(first.status == 200);
+  const std::string etag = first.header("ETag").value_or("");
+  REQUIRE(!etag.empty());
+  CHECK(first.header("Cache-Control").value_or("") == "no-cache");
+  const si::HttpResponse again = si::http_request(fx.server.port(), "GET", "/api/products/popular", {},
+                                                  {{"If-None-Match", etag}});
+  CHECK(again.status == 304);
+  CHECK(again.body.empty());
+  // New events change the answer, and with it the tag.
+  post_ok(fx.server, R"({"user_id":"etag-u","event_type":"view","product_id":"p1"})", "application/json");
+  CHECK(si::poll_until([&] {
+    return si::http_request(fx.server.port(), "GET", "/api/products/popular", {}, {{"If-None-Match", etag}}).status ==
+           200;
+  }));
+  const si::HttpResponse zipped =
+      si::http_request(fx.server.port(), "GET", "/openapi.json", {}, {{"Accept-Encoding", "gzip"}});
+  CHECK(zipped.status == 200);
+  CHECK(zipped.header("Content-Encoding").value_or("") == "gzip");
+  CHECK(zipped.header("Cache-Control").value_or("") == "public, max-age=300");
+  CHECK(zipped.body.size() < fx.server.get("/openapi.json").body.size() / 3);
+}
+
+TEST_CASE("A WebSocket client that subscribes to some windows gets only those", "[integration][websocket]") {
+  Fixture fx({"http.ws_interval=100ms"});
+  const DataSet d = make_data_set();
+  load(fx.server, d);
+  si::WebSocketClient ws(fx.server.port(), "/ws/real-time");
+  const auto first = ws.read_text(si::Millis(10000));
+  REQUIRE(first.has_value());
+  CHECK(Json(*first).has("/windows/1m"));
+  ws.send_text(R"({"type":"subscribe","windows":["1h","1d"]})");
+  // Messages already on their way may still carry every window; then only the two.
+  CHECK(si::poll_until([&] {
+    const auto m = ws.read_text(si::Millis(10000));
+    if (!m) return false;
+    const Json j(*m);
+    return j.has("/windows/1h") && j.has("/windows/24h") && !j.has("/windows/1m") && !j.has("/windows/5m");
+  }));
+  const auto next = ws.read_text(si::Millis(10000));
+  REQUIRE(next.has_value());
+  const Json j(*next);
+  CHECK(!j.has("/windows/15m"));
+  check_window(j, "/windows/1h", d, kWindows[3]);
+  CHECK(j.has("/active_users"));  // the top-level 5m fields stay
+}
+
 namespace {
 
 struct BadRequest {
@@ -855,7 +945,15 @@ TEST_CASE("Malformed requests get a 4xx JSON error naming the problem and change
   more("body over the 4096-byte limit", "POST", "/api/events", 413, "", "application/json", big);
   more("unknown path", "GET", "/api/no-such-thing", 404);
   more("unknown nested path", "GET", "/api/analytics/user/u1/extra", 404);
-  more("GET on the ingest route", "GET", "/api/events", 405);
+  more("PUT on the events route", "PUT", "/api/events", 405, "", "application/json", "{}");
+  more("unknown query parameter", "GET", "/api/analytics/real-time?window=5m&windw=1h", 400, "windw");
+  more("unknown query parameter on a route with none", "GET", "/api/system/status?verbose=1", 400, "verbose");
+  more("trends from in epoch seconds", "GET", "/api/analytics/trends?from=1709290800", 400, "from");
+  more("popular end in epoch seconds", "GET", "/api/products/popular?end=1709290800", 400, "end");
+  more("export from in epoch seconds", "GET", "/api/events?from=1709290800", 400, "from");
+  more("export limit above the maximum", "GET", "/api/events?limit=100001", 400, "limit");
+  more("export cursor garbage", "GET", "/api/events?cursor=abc", 400, "cursor");
+  more("users cursor garbage", "GET", "/api/users?cursor=abc", 400, "cursor");
   more("DELETE on health", "DELETE", "/api/health", 405);
   more("PUT on real-time", "PUT", "/api/analytics/real-time", 405, "", "application/json", "{}");
   more("GET on a component action", "GET", "/api/system/stop-component/stream_processor", 405);
