@@ -698,6 +698,7 @@ class ApiHandler final : public Handler {
     w.field("rocksdb_table_readers", f.event_log.table_readers_bytes);
     w.end_object();
     w.field("unattributed_bytes", f.rss_bytes > attributed ? f.rss_bytes - attributed : 0);
+    w.field("rocksdb_budget_bytes", f.event_log.memory_budget_bytes);
     w.end_object();
     w.field("websocket_clients", f.websocket_clients);
     w.field("timestamp", format_iso8601(ctx_.clock.now_ms()));

@@ -51,6 +51,10 @@ void bind(config::Schema& s, AppConfig& c) {
   s.add_size("eventlog.block_cache_mb", &c.eventlog.block_cache_mb, "MiB", "Read cache of the database", 1, 1 << 20);
   s.add_size("eventlog.write_buffer_mb", &c.eventlog.write_buffer_mb, "MiB", "Memtable size per column family", 1,
              1 << 16);
+  s.add_size("eventlog.memtable_budget_mb", &c.eventlog.memtable_budget_mb, "MiB",
+             "Memtables of all column families together; past it they are all flushed. Charged to the block "
+             "cache, so the database holds at most block_cache_mb + memtable_budget_mb",
+             1, 1 << 20);
   s.add_duration_ms("eventlog.wal_sync_interval", &c.eventlog.wal_sync_interval_ms,
                     "process durability: the write-ahead log is fsync'ed this often in the background, so a power "
                     "loss loses at most this much acknowledged data",

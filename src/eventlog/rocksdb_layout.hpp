@@ -34,7 +34,7 @@ inline constexpr std::string_view kDroppedThroughKey = "dropped_through";
 // The options every open uses: the store's own (rocksdb_store.cpp explains
 // the corruption settings), or the offline tools' with another recovery mode.
 struct StoreOptions {
-  rdb::DBOptions db;
+  rdb::DBOptions db;  // db.write_buffer_manager charges the memtables to the block cache
   std::vector<rdb::ColumnFamilyDescriptor> families;  // in Family order
 };
 StoreOptions store_options(const EventLogConfig& config, rdb::WALRecoveryMode recovery);

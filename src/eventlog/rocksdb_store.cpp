@@ -10,6 +10,7 @@
 #include <rocksdb/sst_file_reader.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
+#include <rocksdb/write_buffer_manager.h>
 
 #include <algorithm>
 #include <atomic>
@@ -254,6 +255,8 @@ class RocksDbStore final : public Storage {
   Result<Sequence> recover_dropped_through();
 
   std::unique_ptr<rdb::Env> env_;  // only with an injected file system; outlives db_
+  std::shared_ptr<rdb::WriteBufferManager> write_buffers_;  // shared with db_; set once at open
+  std::uint64_t memory_budget_bytes_ = 0;                    // block cache + memtable budgets
   std::unique_ptr<rdb::DB> db_;
   std::vector<rdb::ColumnFamilyHandle*> families_;  // indexed by Family
   rdb::WriteOptions write_options_;
@@ -346,6 +349,9 @@ Result<std::unique_ptr<Storage>> RocksDbStore::open(const EventLogConfig& config
 
   std::unique_ptr<RocksDbStore> store(
       new RocksDbStore(std::unique_ptr<rdb::DB>(raw_db), std::move(handles), config, std::move(env)));
+  store->write_buffers_ = options.db.write_buffer_manager;
+  store->memory_budget_bytes_ =
+      config.block_cache_mb == 0 ? 0 : (config.block_cache_mb + std::max<std::size_t>(config.memtable_budget_mb, 1)) * kMiB;
   if (auto recovered = store->recover(); !recovered) return std::move(recovered).error();
   if (auto marked = store->open_mark(); !marked) return std::move(marked).error();
   drop_preserved_tables(config.data_dir);
@@ -819,6 +825,13 @@ EventLogStats RocksDbStore::stats() const {
     if (db_->GetIntProperty(handle, rdb::DB::Properties::kBlockCacheUsage, &value))
       stats.block_cache_bytes = std::max(stats.block_cache_bytes, value);
   }
+  // The cache's usage includes the memtables' reservations, which are
+  // reported as memtables already.
+  if (write_buffers_ && write_buffers_->cost_to_cache()) {
+    const std::uint64_t reserved = write_buffers_->dummy_entries_in_cache_usage();
+    stats.block_cache_bytes = stats.block_cache_bytes > reserved ? stats.block_cache_bytes - reserved : 0;
+  }
+  stats.memory_budget_bytes = memory_budget_bytes_;
   return stats;
 }
 
@@ -917,14 +930,34 @@ eventlog::StoreOptions eventlog::store_options(const EventLogConfig& config, rdb
   // A missing or cut synced WAL fails the open: the MANIFEST records each
   // WAL and its synced size.
   db_options.track_and_verify_wals_in_manifest = true;
+  // The write buffer manager's flush (memtables past memtable_budget_mb)
+  // otherwise takes the one family with the oldest memtable, often a small
+  // one, while a busy family's memtable keeps growing; flushing every
+  // family together keeps the total within the budget.
+  db_options.atomic_flush = true;
   db_options.wal_recovery_mode = recovery;
 
   rdb::BlockBasedTableOptions table_options;
+  const std::size_t memtable_budget = std::max<std::size_t>(config.memtable_budget_mb, 1) * kMiB;
   if (config.block_cache_mb == 0) {
     table_options.no_block_cache = true;
+    db_options.write_buffer_manager = std::make_shared<rdb::WriteBufferManager>(memtable_budget);
   } else {
-    // One cache shared by every family, so the configured size is the total.
-    table_options.block_cache = rdb::NewLRUCache(config.block_cache_mb * kMiB);
+    // One cache shared by every family holds RocksDB's memory: data blocks,
+    // index and filter blocks, and (as reservations) the memtables of every
+    // family, which the write buffer manager flushes, largest first, once
+    // together they pass memtable_budget_mb. Six families with their own
+    // 64 MiB memtables (two each while one flushes) could otherwise hold
+    // most of a GiB, and index/filter blocks outside the cache grow with the
+    // log. The memtables' reservations push blocks out of the cache, so its
+    // capacity is the sum of both budgets.
+    auto cache = rdb::NewLRUCache((config.block_cache_mb * kMiB) + memtable_budget);
+    table_options.block_cache = cache;
+    table_options.cache_index_and_filter_blocks = true;
+    // The newest files' index and filter blocks are read on most lookups;
+    // pinned, they are never evicted and read again.
+    table_options.pin_l0_filter_and_index_blocks_in_cache = true;
+    db_options.write_buffer_manager = std::make_shared<rdb::WriteBufferManager>(memtable_budget, cache);
   }
   rdb::ColumnFamilyOptions family_options;
   family_options.write_buffer_size = std::max<std::size_t>(config.write_buffer_mb, 1) * kMiB;

@@ -253,3 +253,31 @@ TEST_CASE("readers see whole contiguous blocks while the writer appends", "[even
   CHECK(bad_reads.load() == 0);
   CHECK(read_all(*store).size() == 2000);
 }
+
+TEST_CASE("memtables of all families together stay near eventlog.memtable_budget_mb", "[eventlog][memory]") {
+  // 40 MiB into one family whose own write buffer (64 MiB) would hold it all:
+  // only the shared budget can make RocksDB flush.
+  const auto largest_memtables = [](std::size_t budget_mb) {
+    eventlog_test::TempDir dir;
+    EventLogConfig config = config_for(dir.path());
+    config.write_buffer_mb = 64;
+    config.memtable_budget_mb = budget_mb;
+    auto store = open_store(config);
+    CHECK(store->stats().memory_budget_bytes == (8 + budget_mb) << 20);
+    std::string state(1 << 20, 'x');
+    std::uint64_t largest = 0;
+    for (int i = 0; i < 40; ++i) {
+      state[static_cast<std::size_t>(i)] = 'y';  // every value differs
+      REQUIRE(store->put_checkpoint("c" + std::to_string(i), Checkpoint{static_cast<Sequence>(i), state}).ok());
+      largest = std::max(largest, store->stats().memtable_bytes);
+    }
+    return largest;
+  };
+  const std::uint64_t bounded = largest_memtables(2);
+  // The budget's flush threshold, one more memtable while a flush runs, and
+  // the value being written when it triggers.
+  CHECK(bounded <= std::uint64_t{10} << 20);
+  // The same writes under a budget larger than them are all still in memory,
+  // so the bound above is the budget's doing.
+  CHECK(largest_memtables(1024) >= std::uint64_t{36} << 20);
+}

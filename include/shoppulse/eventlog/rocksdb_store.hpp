@@ -28,6 +28,12 @@ struct EventLogConfig {
   std::uint64_t retention_max_bytes = 0;     // 0 = unlimited
   std::size_t block_cache_mb = 64;           // RocksDB block cache
   std::size_t write_buffer_mb = 64;          // memtable size per column family
+  // Memtables of every column family together: past it all are flushed.
+  // They are charged to the block cache, whose capacity grows by
+  // this much, so block cache + memtables + index/filter blocks stay within
+  // block_cache_mb + memtable_budget_mb (RocksDB may overshoot briefly while
+  // a flush runs). MiB.
+  std::size_t memtable_budget_mb = 64;
   // process mode: how often the WAL is fsync'ed in the background, which
   // bounds what a power loss can take; also how often the durability mark
   // (SHOPPULSE-DURABILITY) records the synced sequence in both modes. ms.

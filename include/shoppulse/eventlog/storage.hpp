@@ -56,6 +56,7 @@ struct EventLogStats {
   std::uint64_t memtable_bytes = 0;       // write buffers, all column families
   std::uint64_t block_cache_bytes = 0;    // block cache in use (shared by the families)
   std::uint64_t table_readers_bytes = 0;  // index and filter blocks outside the cache
+  std::uint64_t memory_budget_bytes = 0;  // what the parts above may hold together; 0: no bound
   Sequence synced_through = 0;  // every event through this is on stable storage
   // Empty while storage works; otherwise what is wrong, in words fit for a
   // client ("disk full: ..."), never a path. Cleared by the next write that
