@@ -983,7 +983,15 @@ class ApiHandler final : public Handler {
         // Known to the dictionary, not yet to the state still replaying.
         return respond(retry_soon("user " + user_id + " not yet in derived state, which has applied " +
                                   std::to_string(applied) + " of " + std::to_string(logged) + " logged events"));
-      if (!profile) return respond(error_response(make_error(Errc::not_found, "unknown user: " + user_id)));
+      // Known to the dictionary and caught up, yet no profile: it was evicted
+      // (windows.max_profiles, windows.profile_max_idle). Its events are
+      // still in the log; its next event starts a new profile.
+      if (!profile)
+        return respond(error_response(make_error(
+            Errc::not_found, "user " + user_id +
+                                 " has no profile in memory: it was evicted as one of the least recently seen "
+                                 "users (windows.max_profiles, windows.profile_max_idle); its next event starts a "
+                                 "new one")));
       JsonWriter w;
       w.begin_object().field("user_id", user_id);
       w.key("events").begin_object();

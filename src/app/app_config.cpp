@@ -86,6 +86,12 @@ void bind(config::Schema& s, AppConfig& c) {
   s.add_size("windows.filter_buffer_events", &c.windows.filter_buffer_events, "events",
              "Newest events kept for filtered drill-down queries (about 56 bytes each); 0 disables filters", 0,
              std::size_t{1} << 30);
+  s.add_size("windows.max_profiles", &c.windows.max_profiles, "profiles",
+             "Most user profiles in memory; past it the least recently seen eighth is evicted (a user query then "
+             "answers 404 until the user's next event starts a new profile); 0 is unlimited",
+             0, std::size_t{1} << 32);
+  s.add_duration_ms("windows.profile_max_idle", &c.windows.profile_max_idle_ms,
+                    "Profiles of users without an event for this long (event time) are evicted; 0 keeps them");
   s.add_duration_ms("windows.publish_interval", &c.engine.publish_interval_ms, "Snapshot publish period", 10);
   s.add_duration_ms("windows.checkpoint_interval", &c.engine.checkpoint_interval_ms,
                     "Period of derived-state checkpoints", 1000);

@@ -24,6 +24,11 @@ constexpr std::uint8_t kCheckpointFormat = 2;
 
 bool is_fine(WindowSpan s) noexcept { return span_ms(s) <= 15 * 60'000; }
 
+// Profiles idle past profile_max_idle_ms are looked for once per this many
+// events: a pass over every profile costs about as much as applying a few
+// thousand events.
+constexpr std::uint64_t kIdleSweepEvents = std::uint64_t{1} << 18;
+
 // Per-user state behind UserProfile; `recent` is a ring whose next write goes to `next`.
 struct ProfileState {
   Id user = kNoId;
@@ -58,8 +63,10 @@ struct ProfileState {
 };
 
 // Profiles indexed by the dense user id, in chunks that never move (growing
-// never copies the profiles nor holds two copies at once). Threading: the
-// engine thread.
+// never copies the profiles nor holds two copies at once). A chunk is freed
+// when its last profile is evicted: ids are handed out in order of first
+// appearance, so the chunks of users gone quiet empty out together.
+// Threading: the engine thread.
 class ProfileTable {
  public:
   ProfileState* find(Id user) noexcept {
@@ -73,13 +80,30 @@ class ProfileTable {
   ProfileState& get_or_add(Id user) {
     const std::size_t c = user >> kChunkBits;
     if (c >= chunks_.size()) chunks_.resize(c + 1);
-    if (!chunks_[c]) chunks_[c] = std::make_unique<ProfileState[]>(kChunkSize);
+    if (c >= present_.size()) present_.resize(c + 1, 0);
+    if (!chunks_[c]) {
+      chunks_[c] = std::make_unique<ProfileState[]>(kChunkSize);
+      ++live_chunks_;
+    }
     ProfileState& p = chunks_[c][user & kChunkMask];
     if (p.user != user) {
       p.user = user;
       ++size_;
+      ++present_[c];
     }
     return p;
+  }
+  // Drops the user's profile (which must exist) and its chunk once empty.
+  void evict(Id user) noexcept {
+    const std::size_t c = user >> kChunkBits;
+    ProfileState& p = chunks_[c][user & kChunkMask];
+    heap_bytes_ -= heap_bytes(p);
+    p = ProfileState{};
+    --size_;
+    if (--present_[c] == 0) {
+      chunks_[c].reset();
+      --live_chunks_;
+    }
   }
   std::size_t size() const noexcept { return size_; }
   // Heap bytes outside the chunks changed by delta (a profile's vectors grew).
@@ -96,17 +120,17 @@ class ProfileTable {
           if (chunk[i].user != kNoId) f(chunk[i]);
   }
   std::size_t memory_bytes() const noexcept {
-    std::size_t n = chunks_.capacity() * sizeof(chunks_[0]) + heap_bytes_;
-    for (const auto& chunk : chunks_)
-      if (chunk) n += kChunkSize * sizeof(ProfileState);
-    return n;
+    return chunks_.capacity() * sizeof(chunks_[0]) + present_.capacity() * sizeof(present_[0]) + heap_bytes_ +
+           live_chunks_ * kChunkSize * sizeof(ProfileState);
   }
 
  private:
-  static constexpr std::size_t kChunkBits = 16;
+  static constexpr std::size_t kChunkBits = 12;
   static constexpr std::size_t kChunkSize = std::size_t{1} << kChunkBits;
   static constexpr std::size_t kChunkMask = kChunkSize - 1;
   std::vector<std::unique_ptr<ProfileState[]>> chunks_;
+  std::vector<std::uint32_t> present_;  // profiles per chunk
+  std::size_t live_chunks_ = 0;
   std::size_t size_ = 0;
   std::size_t heap_bytes_ = 0;  // sum of heap_bytes() over the profiles
 };
@@ -210,6 +234,8 @@ struct WindowEngine::State {
   void apply(const Event& e);
   void advance_to(TimestampMs max_time);
   void update_profile(const Event& e);
+  void evict_profiles(std::size_t keep);
+  std::uint64_t profiles_evicted = 0;
   void mark_pending(Bucket& b) {
     if (b.pending) return;
     b.pending = true;
@@ -236,6 +262,33 @@ void WindowEngine::State::advance_to(TimestampMs max_time) {
   const std::int64_t last = std::min(coarse_end, old_end + static_cast<std::int64_t>(coarse.ring().size()));
   for (std::int64_t m = old_end; m < last; ++m)
     if (Bucket* b = coarse.find(m)) mark_pending(*b);
+}
+
+// Drops the profiles of users idle longer than profile_max_idle_ms (by event
+// time, against the newest event), then the least recently seen ones (ties:
+// the larger id first) until at most `keep` remain. One pass over the
+// profiles plus a partial sort of their last-seen times.
+void WindowEngine::State::evict_profiles(std::size_t keep) {
+  const bool by_idle = config.profile_max_idle_ms > 0 && has_events;
+  const TimestampMs idle_before = by_idle ? max_event_time_ms - config.profile_max_idle_ms : INT64_MIN;
+  std::vector<std::pair<TimestampMs, Id>> candidates;
+  candidates.reserve(profiles.size());
+  profiles.for_each([&](const ProfileState& p) { candidates.emplace_back(p.last_seen_ms, p.user); });
+  std::size_t drop = 0;
+  const auto idle = [&](const std::pair<TimestampMs, Id>& c) { return c.first < idle_before; };
+  auto rest = std::partition(candidates.begin(), candidates.end(), idle);
+  drop = static_cast<std::size_t>(rest - candidates.begin());
+  const std::size_t left = candidates.size() - drop;
+  if (left > keep) {
+    // Coldest first: smaller last_seen, and among equals the later id.
+    const auto colder = [](const std::pair<TimestampMs, Id>& a, const std::pair<TimestampMs, Id>& b) {
+      return a.first != b.first ? a.first < b.first : a.second > b.second;
+    };
+    std::nth_element(rest, rest + static_cast<std::ptrdiff_t>(left - keep), candidates.end(), colder);
+    drop += left - keep;
+  }
+  for (std::size_t i = 0; i < drop; ++i) profiles.evict(candidates[i].second);
+  profiles_evicted += drop;
 }
 
 void WindowEngine::State::update_profile(const Event& e) {
@@ -271,6 +324,17 @@ void WindowEngine::State::update_profile(const Event& e) {
   const std::size_t heap_after = ProfileTable::heap_bytes(p);
   if (heap_after != heap_before)
     profiles.account(static_cast<std::ptrdiff_t>(heap_after) - static_cast<std::ptrdiff_t>(heap_before));
+
+  // Both triggers depend only on the events applied, which a checkpoint
+  // keeps, so a restored engine evicts exactly what an uninterrupted one
+  // would. Past max_profiles an eighth is evicted at once, so the pass is
+  // paid once per max_profiles / 8 new users.
+  const std::size_t max = config.max_profiles;
+  if (max != 0 && profiles.size() > max) {
+    evict_profiles(max - max / 8);
+  } else if (config.profile_max_idle_ms > 0 && events_applied % kIdleSweepEvents == 0) {
+    evict_profiles(max == 0 ? SIZE_MAX : max);
+  }
 }
 
 void WindowEngine::State::apply(const Event& e) {
@@ -400,6 +464,8 @@ WindowMemory WindowEngine::memory() const {
   WindowMemory m;
   m.windows = s.fine.memory_bytes() + s.coarse.memory_bytes();
   m.user_profiles = s.profiles.memory_bytes();
+  m.resident_profiles = s.profiles.size();
+  m.evicted_profiles = s.profiles_evicted;
   m.filter_buffer = s.buffer.capacity() * sizeof(Event);
   return m;
 }

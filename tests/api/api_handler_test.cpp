@@ -48,9 +48,10 @@ class FakeSystem final : public SystemControl {
 
 // The real ingest and engine over the memory store; the handler is called directly.
 struct Rig {
-  Rig() {
+  explicit Rig(std::size_t max_profiles = WindowConfig{}.max_profiles) {
     WindowConfig window;
     window.allowed_lateness_ms = 0;
+    window.max_profiles = max_profiles;
     EngineRunnerConfig runner;
     runner.publish_interval_ms = 0;  // publish on every pass: the manual clock never moves by itself
     RecommendRunnerConfig recommend_config;
@@ -624,6 +625,15 @@ TEST_CASE("an unknown user is 404", "[api][user]") {
   Rig rig;
   load_known_stream(rig);
   check_error(rig.get("/api/analytics/user/nobody"), 404, "not_found", "user_id");
+}
+
+TEST_CASE("a user whose profile was evicted is 404 and the answer says it was evicted", "[api][user]") {
+  Rig rig(2);  // windows.max_profiles: u1 (seen first) and u2 make way for u3 and u9
+  load_known_stream(rig);
+  const ApiResponse r = rig.get("/api/analytics/user/u1");
+  check_error(r, 404, "not_found", "");
+  CHECK(r.body.find("evicted") != std::string::npos);
+  CHECK(rig.get("/api/analytics/user/u9").status == 200);
 }
 
 TEST_CASE("a known user's profile sums their events and spend", "[api][user]") {

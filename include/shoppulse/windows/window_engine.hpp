@@ -37,6 +37,14 @@ struct WindowConfig {
   // Most recent events kept for filtered queries (filtered_view,
   // filtered_minutes); 0 disables them. Each costs sizeof(Event) of memory.
   std::size_t filter_buffer_events = 2'000'000;  // events; default 2,000,000
+  // Most user profiles kept; past it the least recently seen eighth is
+  // evicted. A later event of an evicted user starts a new profile. 0 = no
+  // bound. Default 500,000.
+  std::size_t max_profiles = 500'000;
+  // Profiles of users without an event for this long (event time, against
+  // the newest event) are evicted, checked every 2^18 events. ms; 0 = never;
+  // default 7 days, the event log's default retention.
+  std::int64_t profile_max_idle_ms = 7LL * 24 * 3600 * 1000;
 };
 
 // Heap bytes the engine holds, by part (capacities: what the allocator keeps).
@@ -44,6 +52,8 @@ struct WindowMemory {
   std::size_t windows = 0;        // buckets of both tiers and the per-id rows of the live windows
   std::size_t user_profiles = 0;  // one per user seen: counts, categories, recent events
   std::size_t filter_buffer = 0;  // the newest events kept for filtered queries
+  std::size_t resident_profiles = 0;       // user profiles in memory
+  std::uint64_t evicted_profiles = 0;      // profiles evicted since start (or restore)
 };
 
 struct UserProfile {
