@@ -368,6 +368,17 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
   memory_gauge("rocksdb_memtables", [&s] { return double(s.storage->stats().memtable_bytes); });
   memory_gauge("rocksdb_block_cache", [&s] { return double(s.storage->stats().block_cache_bytes); });
   memory_gauge("rocksdb_table_readers", [&s] { return double(s.storage->stats().table_readers_bytes); });
+  s.metrics.gauge("shoppulse_memory_bound_bytes", "RocksDB's memory budget: block cache + memtable budget",
+                  [&s] { return double(s.storage->stats().memory_budget_bytes); }, "component=\"rocksdb\"");
+  s.metrics.gauge("shoppulse_user_profiles_resident", "User profiles in memory (at most windows.max_profiles)",
+                  [&s] { return double(s.engine->stats().memory.resident_profiles); });
+  s.metrics.gauge("shoppulse_user_profiles_evicted", "User profiles evicted since start",
+                  [&s] { return double(s.engine->stats().memory.evicted_profiles); });
+  s.metrics.gauge("shoppulse_dictionary_ids", "Interned ids of every kind", [&s] {
+    std::size_t n = 0;
+    for (std::size_t k = 0; k < kIdKindCount; ++k) n += s.dictionary.table(static_cast<IdKind>(k)).size();
+    return double(n);
+  });
   s.metrics.gauge("shoppulse_build_info", "Version, commit, build type and library versions of this binary (always 1)",
                   [] { return 1.0; }, build_info_labels());
   return app;
