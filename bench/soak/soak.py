@@ -53,10 +53,11 @@ def loadavg():
 
 
 class Ingest(threading.Thread):
-    def __init__(self, port, rate, batch, per_user, per_product, user_pool, stop):
+    def __init__(self, port, rate, batch, per_user, per_product, user_pool, product_pool, stop):
         super().__init__(daemon=True)
         self.port, self.rate, self.batch, self.stop = port, rate, batch, stop
         self.per_user, self.per_product, self.user_pool = per_user, per_product, user_pool
+        self.product_pool = product_pool
         self.sent = 0
         self.errors = 0
         self.behind_ms = 0
@@ -75,7 +76,8 @@ class Ingest(threading.Thread):
             n = base + i
             user = self.user(n)
             if n & 1:
-                product = f"sp{n // self.per_product}"
+                p = n // self.per_product
+                product = f"sp{p % self.product_pool if self.product_pool else p}"
             else:
                 product = f"hot{int(random.paretovariate(1.2)) % 20000}"
             kind = "view" if n % 10 < 7 else ("click" if n % 10 < 9 else "purchase")
@@ -241,7 +243,9 @@ def main():
     p.add_argument("--events-per-user", type=int, default=5)
     p.add_argument("--events-per-product", type=int, default=40)
     p.add_argument("--user-pool", type=int, default=0,
-                   help="users cycle through this many ids (0: every user id is new); products are always new")
+                   help="users cycle through this many ids (0: every user id is new)")
+    p.add_argument("--product-pool", type=int, default=0,
+                   help="the non-hot products cycle through this many ids (0: every one is new)")
     p.add_argument("--ws", type=int, default=200, help="WebSocket clients")
     p.add_argument("--reads", type=float, default=20, help="GET requests/s")
     p.add_argument("--sample", type=float, default=60, help="seconds between samples")
@@ -259,7 +263,8 @@ def main():
     print("command: " + " ".join(cmd), flush=True)
     print(f"workload: {a.rate:g} events/s in POSTs of {a.batch}, a new user every {a.events_per_user} events "
           f"({'all new' if not a.user_pool else f'cycling through {a.user_pool} ids'}), "
-          f"a new product every {a.events_per_product} events (half the events), {a.ws} WebSocket clients, "
+          f"a new product every {a.events_per_product} events (half the events"
+          f"{'' if not a.product_pool else f', cycling through {a.product_pool} ids'}), {a.ws} WebSocket clients, "
           f"{a.reads:g} GET/s, {a.minutes:g} minutes; cores {os.cpu_count()}", flush=True)
     log = open(data_dir.rstrip("/") + ".soak.log", "w")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
@@ -273,7 +278,7 @@ def main():
         print("server did not start", file=sys.stderr)
         return 1
     stop = threading.Event()
-    ingest = Ingest(port, a.rate, a.batch, a.events_per_user, a.events_per_product, a.user_pool, stop)
+    ingest = Ingest(port, a.rate, a.batch, a.events_per_user, a.events_per_product, a.user_pool, a.product_pool, stop)
     ws = WebSockets(port, a.ws, stop)
     reads = Reads(port, a.reads, ingest, stop)
     for t in (ws, ingest, reads):
