@@ -390,7 +390,8 @@ struct KafkaSource::State {
         leave();
         return;
       }
-      if (batch.messages) mark_up();
+      const bool read_any = batch.messages != 0;
+      if (read_any) mark_up();
       if (batch.dead) {
         // Dead letters are delivered before the offsets past them are stored.
         if (rd_kafka_flush(producer, int(std::max<std::int64_t>(config.max_backoff_ms, 1000))) !=
@@ -409,7 +410,7 @@ struct KafkaSource::State {
           leave();
           return;
         }
-      if (batch.messages) {
+      if (read_any) {
         consumed_counter.add(batch.messages);
         {
           std::lock_guard lock(mutex);
@@ -435,7 +436,7 @@ struct KafkaSource::State {
         std::lock_guard lock(mutex);
         down = broker_down;
       }
-      if (down && !batch.messages && now - last_probe >= kLagIntervalMs) {
+      if (down && !read_any && now - last_probe >= kLagIntervalMs) {
         // Nothing arrives while the broker is down; ask it directly whether it is back.
         last_probe = now;
         std::int64_t low = 0, high = 0;
