@@ -167,6 +167,13 @@ int main(int argc, char** argv) {
   const std::int64_t mongo_minutes = options.integer("mongo_minutes", 4000, 200);
   // --source_only=1: the raw consumer and the Kafka source alone, for profiling.
   const bool source_only = options.integer("source_only", 0, 0) != 0;
+  // The source's hand-off settings (kafka.batches_in_flight, kafka.batch_max_messages), for A/B runs.
+  const KafkaConfig kafka_defaults;
+  const std::int64_t in_flight = options.integer("batches_in_flight", std::int64_t(kafka_defaults.batches_in_flight),
+                                                 std::int64_t(kafka_defaults.batches_in_flight));
+  const std::int64_t batch_messages =
+      options.integer("batch_max_messages", std::int64_t(kafka_defaults.batch_max_messages),
+                      std::int64_t(kafka_defaults.batch_max_messages));
   options.finish();
   Report report("adapters", options.quick());
   report.param("messages", n);
@@ -206,6 +213,11 @@ int main(int argc, char** argv) {
   app::AppConfig config = app_config(dir.path() / "data");
   config.kafka.servers = broker.bootstrap();
   config.kafka.topic = topic;
+  config.kafka.batches_in_flight = std::size_t(in_flight);
+  config.kafka.batch_max_messages = std::size_t(batch_messages);
+  report.param("kafka.batches_in_flight", in_flight);
+  report.param("kafka.batch_max_messages", batch_messages);
+  report.param("load average before the source", load_average());
   if (auto f = app::finish(config); !f) throw std::runtime_error(f.error().detail);
   std::shared_ptr<const WindowSnapshot> snapshot;
   {
@@ -235,6 +247,9 @@ int main(int argc, char** argv) {
     for (const auto& [name, seconds] : thread_cpu_by_name())
       if (name.rfind("sp-", 0) == 0 || name.rfind("rdk:", 0) == 0 || name.rfind("rocksdb", 0) == 0)
         report.result("  CPU time of thread " + name, seconds, "s");
+    const RecommendRunnerStats rs = app->recommend().stats();
+    report.result("recommender applied through", double(rs.applied_through), "events");
+    report.result("recommender events re-read from the log after a full ring", double(rs.dropped_offers), "events");
     report.param("load average after the source", load_average());
     snapshot = app->engine().latest();
     app->stop();

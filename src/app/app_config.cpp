@@ -159,6 +159,10 @@ void bind(config::Schema& s, AppConfig& c) {
   s.add_size("kafka.batch_max_messages", &c.kafka.batch_max_messages, "messages",
              "Most messages handed to ingest (and appended) at once", 1, std::size_t{1} << 22);
   s.add_duration_ms("kafka.batch_max_wait", &c.kafka.batch_max_wait_ms, "Longest wait filling a batch", 1);
+  s.add_size("kafka.batches_in_flight", &c.kafka.batches_in_flight, "batches",
+             "Most batches handed to ingest and not yet appended while the next one is read (appended in order; "
+             "none after a failed one)",
+             1, 64);
   s.add_size("kafka.fetch_queue_kbytes", &c.kafka.fetch_queue_kbytes, "KiB",
              "Most messages prefetched per partition, in bytes, before the consumer stops fetching it until they "
              "are taken",

@@ -64,6 +64,7 @@ struct Pending {
   std::string text;  // event ids, session ids and unresolved id strings
   IngestDone done;
   std::vector<SourceOffset> offsets;  // stored in the same append as the events
+  std::shared_ptr<IngestChain> chain;  // null: in no chain
 };
 
 const std::string& id_string(const RawEvent& e, std::size_t kind) noexcept {
@@ -331,8 +332,27 @@ struct Ingestor::State {
     }
   }
 
+  // Fails, without appending them, the batches of chains that an earlier
+  // failed append broke, and takes them out of group.
+  void abort_broken(std::vector<Pending>& group) {
+    const auto broken = [](const Pending& p) { return p.chain && p.chain->broken; };
+    if (std::none_of(group.begin(), group.end(), broken)) return;
+    std::vector<Pending> kept;
+    for (Pending& p : group) {
+      if (!broken(p)) {
+        kept.push_back(std::move(p));
+        continue;
+      }
+      if (p.done)
+        p.done(make_error(Errc::unavailable, "not appended: an earlier batch of the same source failed to append"));
+    }
+    group.swap(kept);
+  }
+
   void process(std::vector<Pending>& group) {
     constexpr std::size_t kAhead = 8;  // events between a dedupe prefetch and its lookup
+    abort_broken(group);
+    if (group.empty()) return;
     const TimestampMs now = clock.now_ms();
     expire(now);
     std::size_t total = 0;
@@ -421,8 +441,10 @@ struct Ingestor::State {
         kLog.error("event log append failed", {{"detail", appended_ok.error().detail},
                                               {"events", std::to_string(n)}});
         Error err = appended_ok.error();
-        for (auto& p : group)
+        for (auto& p : group) {
+          if (p.chain) p.chain->broken = true;  // set before any completion runs
           if (p.done) p.done(err);
+        }
         release_buffers();
         return;
       }
@@ -472,6 +494,7 @@ struct Ingestor::State {
     constexpr std::size_t kMaxSpareEvents = 1u << 16;  // per batch
     for (Pending& p : group) {
       p.done = nullptr;  // drop the callback's captures now, on this thread
+      p.chain = nullptr;
       p.offsets.clear();
       p.unresolved.clear();
       p.text.clear();
@@ -586,6 +609,11 @@ Result<void> Ingestor::submit(std::vector<RawEvent>&& events, IngestDone done) {
 }
 
 Result<void> Ingestor::submit(std::vector<RawEvent>&& events, IngestDone done, std::vector<SourceOffset> offsets) {
+  return submit(std::move(events), std::move(done), std::move(offsets), nullptr);
+}
+
+Result<void> Ingestor::submit(std::vector<RawEvent>&& events, IngestDone done, std::vector<SourceOffset> offsets,
+                              std::shared_ptr<IngestChain> chain) {
   State& s = *state_;
   const std::size_t n = events.size();
   // Quick refusals without the lock, before any work on the batch; the
@@ -616,6 +644,7 @@ Result<void> Ingestor::submit(std::vector<RawEvent>&& events, IngestDone done, s
   if (auto prepared = prepare(events, s.dictionary, pending); !prepared) return prepared;
   pending.done = std::move(done);
   pending.offsets = std::move(offsets);
+  pending.chain = std::move(chain);
   {
     std::lock_guard lock(s.mutex);
     if (!s.accepting.load(std::memory_order_relaxed)) return make_error(Errc::unavailable, "ingest is stopped");

@@ -654,3 +654,61 @@ TEST_CASE("a failed append stores none of its batch's source offsets", "[ingest]
   CHECK_FALSE(c.wait().ok());
   CHECK(rig.store->load_source_offsets()->empty());
 }
+
+TEST_CASE("after a chained batch fails, the later batches of its chain are not appended even on a healthy store",
+          "[ingest][ingestor]") {
+  IngestConfig config;
+  config.max_append_events = 1;  // each single-event batch is its own append
+  Rig rig(config);
+  REQUIRE(rig.ingestor->start().ok());
+  rig.faults->fail_appends = true;  // published to the ingest thread by submit's lock
+  auto chain = std::make_shared<IngestChain>();
+  Completion first, second, third, unchained;
+  // The store heals as soon as the first append has failed: on the ingest
+  // thread, before it takes the next batch.
+  REQUIRE(rig.ingestor
+              ->submit(batch({raw("alice", EventType::view, "e1")}),
+                       [&, cb = first.callback()](Result<IngestReceipt> r) {
+                         rig.faults->fail_appends = false;
+                         cb(std::move(r));
+                       },
+                       {{"kafka/t/0", 1}}, chain)
+              .ok());
+  REQUIRE(rig.ingestor->submit(batch({raw("bob", EventType::view, "e2")}), second.callback(), {{"kafka/t/0", 2}}, chain)
+              .ok());
+  REQUIRE(rig.ingestor->submit(batch({raw("carol")}), unchained.callback(), {}, nullptr).ok());
+  REQUIRE(rig.ingestor->submit(batch({raw("dave")}), third.callback(), {{"kafka/t/0", 3}}, chain).ok());
+
+  auto failed = first.wait();
+  REQUIRE_FALSE(failed.ok());
+  CHECK(failed.error().code == Errc::io_error);
+  for (Completion* aborted : {&second, &third}) {
+    auto r = aborted->wait();
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == Errc::unavailable);
+  }
+  // A batch outside the chain is not held back.
+  REQUIRE(unchained.wait().ok());
+  auto records = rig.log_records();
+  REQUIRE(records.size() == 1);
+  CHECK(rig.dictionary.name(IdKind::user, records[0].event.user) == "carol");
+  CHECK(rig.store->load_source_offsets()->empty());
+
+  // Handed again in order under a new chain, both are appended with their offsets.
+  auto again = std::make_shared<IngestChain>();
+  Completion retried_first, retried_second;
+  REQUIRE(rig.ingestor->submit(batch({raw("alice", EventType::view, "e1")}), retried_first.callback(),
+                               {{"kafka/t/0", 1}}, again)
+              .ok());
+  REQUIRE(rig.ingestor->submit(batch({raw("bob", EventType::view, "e2")}), retried_second.callback(),
+                               {{"kafka/t/0", 2}}, again)
+              .ok());
+  REQUIRE(retried_first.wait().ok());
+  REQUIRE(retried_second.wait().ok());
+  records = rig.log_records();
+  REQUIRE(records.size() == 3);
+  CHECK(records[1].event_id == "e1");
+  CHECK(records[2].event_id == "e2");
+  CHECK(*rig.store->load_source_offsets() == std::vector<SourceOffset>{{"kafka/t/0", 2}});
+  CHECK(rig.drain(3).size() == 3);
+}

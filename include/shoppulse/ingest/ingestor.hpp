@@ -51,6 +51,17 @@ struct IngestReceipt {
 
 using IngestDone = std::function<void(Result<IngestReceipt>)>;
 
+// Keeps one submitter's batches in order through a failed append, so that
+// an external source may have several batches at the ingestor at once: once
+// a batch of a chain fails, every later batch of that chain fails too
+// (unavailable) without being appended, so no append gets ahead of a failed
+// one. The submitter then hands the failed batches again, in their order,
+// under a new chain. Created by the submitter; after submit() only the
+// ingest thread reads or writes it.
+struct IngestChain {
+  bool broken = false;
+};
+
 struct IngestStats {
   std::uint64_t queued_events = 0;  // waiting for the log now
   std::uint64_t appended_events = 0;
@@ -86,6 +97,9 @@ class Ingestor {
   // external source's exactly-once hand-off); with no events, an append of
   // just the offsets.
   Result<void> submit(std::vector<RawEvent>&& events, IngestDone done, std::vector<SourceOffset> offsets);
+  // Same, as the next batch of chain (may be null: no chain).
+  Result<void> submit(std::vector<RawEvent>&& events, IngestDone done, std::vector<SourceOffset> offsets,
+                      std::shared_ptr<IngestChain> chain);
 
   IngestStats stats() const;
   const IngestConfig& config() const noexcept;

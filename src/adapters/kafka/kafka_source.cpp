@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -62,6 +63,12 @@ struct Handoff {
   std::optional<Result<IngestReceipt>> result;
 };
 
+// A batch at the ingestor and the answer it will get.
+struct Flight {
+  Batch batch;
+  std::shared_ptr<Handoff> answer;
+};
+
 }  // namespace
 
 struct KafkaSource::State {
@@ -81,6 +88,7 @@ struct KafkaSource::State {
   bool ever_connected = false;
   bool paused = false;                           // consumer thread: the partitions are paused
   std::vector<rd_kafka_message_t*> chunk_ = std::vector<rd_kafka_message_t*>(kPollChunk);  // consumer thread
+  std::vector<Batch> spare;  // consumer thread: settled batches, whose buffers the next ones reuse
 
   State(KafkaConfig c, Ingestor& i, const EventLog& l, const Clock& k, MetricsRegistry& m)
       : config(std::move(c)),
@@ -188,11 +196,13 @@ struct KafkaSource::State {
     return count;
   }
 
-  // Consumer thread: hands batch to ingest (the events are read, not moved,
-  // so a failed append can be handed again). While ingest refuses it as full
-  // the partitions are paused. Returns the pending answer, or null when
-  // stopping first (then nothing of batch is at the ingestor).
-  std::shared_ptr<Handoff> submit(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* assignment, Batch& batch) {
+  // Consumer thread: hands batch to ingest as the next batch of chain (the
+  // events are read, not moved, so a failed append can be handed again).
+  // While ingest refuses it as full the partitions are paused. Returns the
+  // pending answer, or null when stopping first (then nothing of batch is at
+  // the ingestor).
+  std::shared_ptr<Handoff> submit(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* assignment, Batch& batch,
+                                  const std::shared_ptr<IngestChain>& chain) {
     std::int64_t backoff_ms = 10;
     for (;;) {
       auto handoff = std::make_shared<Handoff>();
@@ -203,7 +213,7 @@ struct KafkaSource::State {
             handoff->result.emplace(std::move(r));
             handoff->done.notify_all();
           },
-          batch.offsets(config.topic));
+          batch.offsets(config.topic), chain);
       if (submitted) return handoff;
       if (submitted.error().code == Errc::overloaded) {
         pause(rk, assignment);
@@ -215,41 +225,85 @@ struct KafkaSource::State {
     }
   }
 
-  // Consumer thread: waits until the batch handed off as handoff is durable
-  // in the log, handing it again after a failed append; pauses the
-  // partitions while ingest does not take it. The wait for an accepted batch
-  // is not cut short by stop (ingest completes every batch it accepted), so
-  // on return nothing of the batch is at the ingestor. False when stopping
-  // before the batch was appended.
-  bool complete(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* assignment, Batch& batch,
-                std::shared_ptr<Handoff> handoff) {
+  static bool answered(Handoff& handoff) {
+    std::lock_guard lock(handoff.mutex);
+    return handoff.result.has_value();
+  }
+
+  // Consumer thread: waits for ingest's answer to a batch it accepted. Not
+  // cut short by stop (ingest answers every batch it accepted). Ingest that
+  // does not take the batch soon is full behind it: the partitions pause,
+  // so librdkafka stops fetching, until it is taken.
+  void wait_for(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* assignment, Handoff& handoff) {
+    std::unique_lock lock(handoff.mutex);
+    while (!handoff.done.wait_for(lock, std::chrono::milliseconds(kIngestPatienceMs),
+                                  [&] { return handoff.result.has_value(); }))
+      pause(rk, assignment);
+  }
+
+  // Consumer thread: a batch is durable in the log with its offsets.
+  void note_appended(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* assignment, const Batch& batch,
+                     const IngestReceipt& receipt) {
+    if (paused) {
+      rd_kafka_resume_partitions(rk, assignment);
+      paused = false;
+      set_state("running");
+    }
+    {
+      std::lock_guard stats_lock(mutex);
+      stats.appended += receipt.accepted;
+      stats.duplicates += receipt.duplicates;
+    }
+    // Also committed to the group, for lag tools; the log's copy counts.
+    commit_to_group(rk, batch);
+  }
+
+  // Consumer thread: waits until the oldest batch in flight is durable in
+  // the log, then commits its offsets to the group and keeps its buffers
+  // for a later batch. When its append failed, every later batch in flight
+  // failed with it (they share chain, so none was appended after it): once
+  // all have answered, they are handed again in their order under a new
+  // chain, after a backoff. False when stopping before the oldest is
+  // durable; flights then holds only batches ingest accepted.
+  bool settle_oldest(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* assignment, std::deque<Flight>& flights,
+                     std::shared_ptr<IngestChain>& chain) {
     std::int64_t backoff_ms = 10;
     for (;;) {
-      {
-        std::unique_lock lock(handoff->mutex);
-        // Ingest that does not take the batch soon is full behind it: the
-        // partitions pause, so librdkafka stops fetching, until it is taken.
-        while (!handoff->done.wait_for(lock, std::chrono::milliseconds(kIngestPatienceMs),
-                                       [&] { return handoff->result.has_value(); }))
-          pause(rk, assignment);
-      }
-      if (handoff->result->ok()) {
-        if (paused) {
-          rd_kafka_resume_partitions(rk, assignment);
-          paused = false;
-          set_state("running");
-        }
-        std::lock_guard stats_lock(mutex);
-        stats.appended += handoff->result->value().accepted;
-        stats.duplicates += handoff->result->value().duplicates;
+      Flight& oldest = flights.front();
+      wait_for(rk, assignment, *oldest.answer);
+      const Result<IngestReceipt>& result = *oldest.answer->result;
+      if (result.ok()) {
+        note_appended(rk, assignment, oldest.batch, result.value());
+        spare.push_back(std::move(oldest.batch));
+        flights.pop_front();
         return true;
       }
-      record_error("ingest: " + handoff->result->error().detail, false);
+      record_error("ingest: " + result.error().detail, false);
+      for (Flight& later : flights) wait_for(rk, assignment, *later.answer);
       if (pause_for(backoff_ms)) return false;
       backoff_ms = backoff_after(backoff_ms);
-      handoff = submit(rk, assignment, batch);
-      if (!handoff) return false;
+      chain = std::make_shared<IngestChain>();
+      for (std::size_t i = 0; i < flights.size(); ++i) {
+        flights[i].answer = submit(rk, assignment, flights[i].batch, chain);
+        if (!flights[i].answer) {
+          flights.resize(i);
+          return false;
+        }
+      }
     }
+  }
+
+  // Consumer thread, leaving a connection: waits for every batch in flight;
+  // those appended count and are committed to the group, the others are
+  // read again from the stored offsets by the next connection.
+  void drain(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* assignment, std::deque<Flight>& flights) {
+    bool appended = true;  // in order: nothing after a failed batch was appended
+    for (Flight& f : flights) {
+      wait_for(rk, assignment, *f.answer);
+      appended = appended && f.answer->result->ok();
+      if (appended) note_appended(rk, assignment, f.batch, f.answer->result->value());
+    }
+    flights.clear();
   }
 
   void pause(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* assignment) {
@@ -311,59 +365,65 @@ struct KafkaSource::State {
     }
     kLog.info("consuming", {{"topic", config.topic}, {"partitions", std::to_string(partitions)}});
 
-    // Two batches: one is filled from the topic while the other is being
-    // appended. Only one is ever at the ingestor, so batches reach the log
-    // in the order they were read and each append carries exactly its own
-    // offsets.
-    Batch batches[2];
-    int filling = 0;
-    Batch* in_flight = nullptr;
-    std::shared_ptr<Handoff> answer;
+    // Up to kafka.batches_in_flight batches are at the ingestor while the
+    // next one is read and parsed. They are handed over in the order they
+    // were read, as one chain: ingest appends them in that order, each
+    // with exactly its own offsets, and appends none after a failed one.
+    std::deque<Flight> flights;
+    auto chain = std::make_shared<IngestChain>();
+    const std::size_t in_flight_limit = std::max<std::size_t>(config.batches_in_flight, 1);
     kafka::Queue queue(rd_kafka_queue_get_consumer(consumer));
-    // Whatever happens below, the batch at the ingestor is settled before
+    // Whatever happens below, every batch at the ingestor is settled before
     // this connection's offsets are read again (the next consume()).
-    const auto settle = [&]() -> bool {
-      if (!in_flight) return true;
-      Batch& done = *in_flight;
-      in_flight = nullptr;
-      if (!complete(consumer, assignment.get(), done, std::move(answer))) return false;
-      // Also committed to the group, for lag tools; the log's copy counts.
-      commit_to_group(consumer, done);
-      return true;
-    };
+    const auto leave = [&] { drain(consumer, assignment.get(), flights); };
     TimestampMs last_lag = 0;
     TimestampMs last_probe = 0;
     while (!stopping()) {
-      Batch& batch = batches[filling];
+      Batch batch;
+      if (!spare.empty()) {
+        batch = std::move(spare.back());
+        spare.pop_back();
+      }
       batch.reset(partitions);
       if (!fill(queue.get(), producer, batch)) {
-        settle();
+        spare.push_back(std::move(batch));
+        leave();
         return;
       }
-      if (batch.messages) mark_up();
+      const bool read_any = batch.messages != 0;
+      if (read_any) mark_up();
       if (batch.dead) {
         // Dead letters are delivered before the offsets past them are stored.
         if (rd_kafka_flush(producer, int(std::max<std::int64_t>(config.max_backoff_ms, 1000))) !=
             RD_KAFKA_RESP_ERR_NO_ERROR) {
           record_error("dead-letter topic: flush timed out", false);
-          settle();
+          leave();
           return;  // reconnect; the messages are read again from the stored offsets
         }
         dead_letter_counter.add(batch.dead);
         std::lock_guard lock(mutex);
         stats.dead_lettered += batch.dead;
       }
-      if (!settle()) return;
-      if (batch.messages) {
+      // Settle what is answered already, and the oldest while the limit is reached.
+      while (!flights.empty() && (flights.size() >= in_flight_limit || answered(*flights.front().answer)))
+        if (!settle_oldest(consumer, assignment.get(), flights, chain)) {
+          leave();
+          return;
+        }
+      if (read_any) {
         consumed_counter.add(batch.messages);
         {
           std::lock_guard lock(mutex);
           stats.consumed += batch.messages;
         }
-        answer = submit(consumer, assignment.get(), batch);
-        if (!answer) return;
-        in_flight = &batch;
-        filling ^= 1;
+        auto answer = submit(consumer, assignment.get(), batch, chain);
+        if (!answer) {
+          leave();
+          return;
+        }
+        flights.push_back(Flight{std::move(batch), std::move(answer)});
+      } else {
+        spare.push_back(std::move(batch));
       }
       rd_kafka_poll(producer, 0);
       const TimestampMs now = clock.now_ms();
@@ -376,7 +436,7 @@ struct KafkaSource::State {
         std::lock_guard lock(mutex);
         down = broker_down;
       }
-      if (down && !batch.messages && now - last_probe >= kLagIntervalMs) {
+      if (down && !read_any && now - last_probe >= kLagIntervalMs) {
         // Nothing arrives while the broker is down; ask it directly whether it is back.
         last_probe = now;
         std::int64_t low = 0, high = 0;
@@ -385,7 +445,7 @@ struct KafkaSource::State {
           mark_up();
       }
     }
-    settle();
+    leave();
   }
 
   // Consumer thread: reads messages into batch until it holds

@@ -1,0 +1,133 @@
+// The Kafka source in process, against the real broker, with several
+// batches at the ingestor at once and an event log whose appends fail now
+// and then: every message is appended exactly once, in its partition's
+// order, and the stored offsets end at the partitions' ends.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "integration/harness.hpp"
+#include "kafka_test_broker.hpp"
+#include "shoppulse/adapters/kafka_source.hpp"
+#include "shoppulse/eventlog/memory_store.hpp"
+#include "shoppulse/ingest/ingestor.hpp"
+
+namespace si = shoppulse::integration;
+using namespace shoppulse;
+using shoppulse::servers::broker;
+using shoppulse::servers::fresh_topic;
+using shoppulse::servers::TestProducer;
+
+namespace {
+
+// An event log that fails every third append (io_error, nothing stored) and
+// forwards everything else to the memory store. Appends come from the
+// ingest thread only.
+class FlakyLog final : public EventLog {
+ public:
+  explicit FlakyLog(EventLog& inner) : inner_(inner) {}
+  Result<void> append(const AppendBatch& batch) override {
+    if (++appends_ % 3 == 2) {
+      failures_.fetch_add(1);
+      return make_error(Errc::io_error, "injected append failure");
+    }
+    return inner_.append(batch);
+  }
+  Sequence next_sequence() const override { return inner_.next_sequence(); }
+  Result<void> read(Sequence from, const std::function<bool(std::span<const LogRecord>)>& fn) const override {
+    return inner_.read(from, fn);
+  }
+  Result<std::vector<DictionaryEntry>> load_dictionary() const override { return inner_.load_dictionary(); }
+  Result<std::vector<SourceOffset>> load_source_offsets() const override { return inner_.load_source_offsets(); }
+  EventLogStats stats() const override { return inner_.stats(); }
+  Result<std::uint64_t> apply_retention(TimestampMs now, std::int64_t max_age_ms, std::uint64_t max_bytes) override {
+    return inner_.apply_retention(now, max_age_ms, max_bytes);
+  }
+  int failures() const { return failures_.load(); }
+
+ private:
+  EventLog& inner_;
+  int appends_ = 0;  // ingest thread
+  std::atomic<int> failures_{0};
+};
+
+}  // namespace
+
+TEST_CASE("With several batches at the ingestor and failing appends, every message is appended once and in order",
+          "[kafka][integration]") {
+  const std::string topic = fresh_topic("pipeline");
+  broker().create_topic(topic, 3);
+  broker().create_topic(topic + ".dlq", 1);
+  constexpr int kPartitions = 3, kEvents = 3000;
+  const std::int64_t t0 = si::now_ms() - 3'600'000;
+  {
+    TestProducer producer(broker().bootstrap());
+    for (int i = 0; i < kEvents; ++i)
+      producer.send(topic, i % kPartitions, "k",
+                    "{\"user_id\":\"u" + std::to_string(i % 50) + "\",\"event_type\":\"view\",\"product_id\":\"p" +
+                        std::to_string(i) + "\",\"timestamp\":" + std::to_string(t0 + i) + "}");
+    producer.flush();
+  }
+
+  auto memory = make_memory_store();
+  FlakyLog log(*memory);
+  Dictionary dictionary;
+  SpscRing<Event> ring(1 << 17);  // never drained here: room for every event, and for doubles if there were any
+  SystemClock clock;
+  MetricsRegistry metrics;
+  IngestConfig ingest_config;
+  ingest_config.dedupe_max_ids = 0;  // a message appended twice would stay twice: the offsets alone must prevent it
+  ingest_config.max_append_events = 100;  // a batch per append, mostly
+  Ingestor ingestor(ingest_config, log, dictionary, ring, clock, metrics);
+  REQUIRE(ingestor.start().ok());
+
+  KafkaConfig config;
+  config.servers = broker().bootstrap();
+  config.topic = topic;
+  config.group = "g-" + topic;
+  config.dead_letter_topic = topic + ".dlq";
+  config.batch_max_messages = 100;
+  config.batch_max_wait_ms = 20;
+  config.batches_in_flight = 4;
+  config.max_backoff_ms = 100;
+  KafkaSource source(config, ingestor, log, clock, metrics);
+  source.start();
+  const bool all_appended = si::poll_until([&] { return source.stats().appended >= kEvents; }, si::Millis(120000));
+  source.stop();
+  ingestor.stop();
+  INFO("failed appends: " << log.failures() << ", source: " << source.stats().last_error);
+  REQUIRE(all_appended);
+  CHECK(log.failures() >= 3);  // or the failure path was not exercised
+  CHECK(source.stats().failures >= 1);
+
+  // Exactly once, and within each partition in the order produced.
+  std::vector<int> seen(kEvents, 0);
+  std::map<int, int> last_in_partition;
+  bool in_order = true;
+  auto read = memory->read(1, [&](std::span<const LogRecord> records) {
+    for (const LogRecord& r : records) {
+      const int i = std::stoi(std::string(dictionary.name(IdKind::product, r.event.product)).substr(1));
+      ++seen[std::size_t(i)];
+      auto [it, first] = last_in_partition.emplace(i % kPartitions, i);
+      if (!first) {
+        in_order = in_order && i > it->second;
+        it->second = i;
+      }
+    }
+    return true;
+  });
+  REQUIRE(read.ok());
+  CHECK(memory->next_sequence() == Sequence(kEvents) + 1);
+  CHECK(std::count(seen.begin(), seen.end(), 1) == kEvents);
+  CHECK(in_order);
+  std::vector<SourceOffset> expected;
+  for (int p = 0; p < kPartitions; ++p) expected.push_back({KafkaSource::offset_name(topic, p), kEvents / kPartitions});
+  auto offsets = memory->load_source_offsets();
+  REQUIRE(offsets.ok());
+  std::sort(offsets->begin(), offsets->end(), [](const auto& a, const auto& b) { return a.source < b.source; });
+  CHECK(*offsets == expected);
+}
