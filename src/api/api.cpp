@@ -87,6 +87,20 @@ std::optional<std::int64_t> parse_api_duration(std::string_view text) {
   return v * mult;
 }
 
+// The `window` of a look-back over the minute rollups: any duration up to
+// 31 days, `fallback` when absent.
+template <class Params>
+Result<std::int64_t> lookback_param(const Params& params, std::int64_t fallback) {
+  const auto w = param(params, "window");
+  if (!w) return fallback;
+  const auto d = parse_api_duration(*w);
+  if (!d || *d > 31LL * 86400000)
+    return make_error(Errc::invalid_argument,
+                      "must be minutes, hours or days up to 31d, like 5m, 1h, 24h, 1d; got \"" + std::string(*w) + "\"",
+                      "window");
+  return *d;
+}
+
 // A real-time window: one the engine keeps (1m, 5m, 15m, 1h, 24h = 1d).
 std::optional<WindowSpan> parse_window_param(std::string_view text) {
   const auto ms = parse_api_duration(text);
@@ -1039,14 +1053,8 @@ class ApiHandler final : public Handler {
   void popular(const ApiRequest& rq, std::optional<std::string> category_path, Respond& respond) {
     const auto params = parse_query(rq.query);
     std::int64_t window_ms = 3600000;
-    if (auto w = param(params, "window")) {
-      auto d = parse_api_duration(*w);
-      if (!d || *d > 31LL * 86400000)
-        return respond(error_response(make_error(
-            Errc::invalid_argument, "must be minutes, hours or days up to 31d, like 5m, 1h, 24h, 1d; got \"" + *w + "\"",
-            "window")));
-      window_ms = *d;
-    }
+    if (auto w = lookback_param(params, window_ms); !w) return respond(error_response(w.error()));
+    else window_ms = *w;
     const auto snap = ctx_.engine.latest();
     const TimestampMs ref = snap->max_event_time_ms > 0 ? snap->max_event_time_ms : ctx_.clock.now_ms();
     TimestampMs end_ms = (ref / kMinuteMs + 1) * kMinuteMs;
@@ -1373,14 +1381,8 @@ class ApiHandler final : public Handler {
     auto limit = parse_limit(params, 100, ctx_.config.max_limit);
     if (!limit) return respond(error_response(limit.error()));
     std::int64_t window_ms = 1440 * kMinuteMs;
-    if (auto w = param(params, "window")) {
-      auto d = parse_api_duration(*w);
-      if (!d || *d > 31LL * 86400000)
-        return respond(error_response(make_error(
-            Errc::invalid_argument, "must be minutes, hours or days up to 31d, like 5m, 1h, 24h, 1d; got \"" + *w + "\"",
-            "window")));
-      window_ms = *d;
-    }
+    if (auto w = lookback_param(params, window_ms); !w) return respond(error_response(w.error()));
+    else window_ms = *w;
     std::optional<Id> category;
     if (auto c = param(params, "category"); c && !c->empty())
       category = ctx_.dictionary.find(IdKind::category, *c).value_or(kUnmatchedId);
