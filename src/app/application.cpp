@@ -67,6 +67,7 @@ struct Application::State final : api::SystemControl {
   std::unique_ptr<RedisFiguresSink> redis;  // null without redis.host
   std::unique_ptr<RollupFanOut> rollups;     // the store plus Redis; null without Redis
   std::unique_ptr<EngineRunner> engine;
+  std::unique_ptr<range::RangeRunner> range;  // range queries; reads the log, answers the handler
   std::unique_ptr<Generator> generator;
   std::unique_ptr<KafkaSource> kafka_source;  // null without kafka.servers
   std::unique_ptr<KafkaSink> kafka_sink;      // null without kafka.servers and kafka.sink_topic
@@ -335,9 +336,10 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
     s.mongo_archive = std::make_unique<MongoEventArchive>(config.mongodb, archive, *s.storage, *s.storage,
                                                           s.dictionary, s.metrics);
   }
+  s.range = std::make_unique<range::RangeRunner>(config.range, *s.storage);
   s.handler = api::make_api_handler(
       api::ApiContext{s.dictionary, *s.ingestor, *s.engine, *s.recommend, *rollups, s, s.metrics, s.clock,
-                      config.api, s.storage.get(), s.storage.get(), &s.gate});
+                      config.api, s.storage.get(), s.storage.get(), &s.gate, s.range.get()});
   EngineRunner& engine = *s.engine;
   const Dictionary& dictionary = s.dictionary;
   const Clock& clock = s.clock;
@@ -395,6 +397,7 @@ Result<void> Application::start() {
   s.engine->start();
   if (auto r = s.ingestor->start(); !r) return r;
   if (s.config.serve_http) {
+    s.range->start();
     if (auto r = s.http->start(); !r) return r;
   }
   if (s.kafka_sink) s.kafka_sink->start();
@@ -417,6 +420,7 @@ void Application::stop() {
   s.gate.stop();  // answers the requests still waiting for min_sequence (503)
   if (s.kafka_source) s.kafka_source->stop();
   s.http->stop();
+  s.range->stop();
   s.engine->resume();
   s.ingestor->stop();
   s.engine->stop();
