@@ -366,6 +366,7 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
   memory_gauge("windows", [&s] { return double(s.engine->stats().memory.windows); });
   memory_gauge("user_profiles", [&s] { return double(s.engine->stats().memory.user_profiles); });
   memory_gauge("filter_buffer", [&s] { return double(s.engine->stats().memory.filter_buffer); });
+  memory_gauge("range_index", [&s] { return double(s.range->stats().index_bytes); });
   memory_gauge("recommender", [&s] { return double(s.recommend->latest()->memory_bytes); });
   memory_gauge("rocksdb_memtables", [&s] { return double(s.storage->stats().memtable_bytes); });
   memory_gauge("rocksdb_block_cache", [&s] { return double(s.storage->stats().block_cache_bytes); });
@@ -381,6 +382,10 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
     for (std::size_t k = 0; k < kIdKindCount; ++k) n += s.dictionary.table(static_cast<IdKind>(k)).size();
     return double(n);
   });
+  s.metrics.gauge("shoppulse_range_events_scanned", "Log events read by range, funnel and cohort queries since start",
+                  [&s] { return double(s.range->stats().events_scanned); });
+  s.metrics.gauge("shoppulse_range_queries_refused", "Range queries refused since start (queue full or range too large)",
+                  [&s] { return double(s.range->stats().refused); });
   s.metrics.gauge("shoppulse_build_info", "Version, commit, build type and library versions of this binary (always 1)",
                   [] { return 1.0; }, build_info_labels());
   return app;
