@@ -261,8 +261,15 @@ std::optional<EventType> step_type(std::string_view text) {
   return parse_event_type(text);
 }
 
+// A step's filter as the request gave it, echoed in the answer (an id
+// nobody used has no name to look up).
+struct StepFilterText {
+  std::string category, product;
+};
+
 // "view,add_to_cart:category=42,purchase:product=p1"
-Result<std::vector<range::StepSpec>> parse_steps(std::string_view text, const Dictionary& dict) {
+Result<std::vector<range::StepSpec>> parse_steps(std::string_view text, const Dictionary& dict,
+                                                 std::vector<StepFilterText>& texts) {
   std::vector<range::StepSpec> steps;
   std::size_t pos = 0;
   while (pos <= text.size()) {
@@ -272,6 +279,7 @@ Result<std::vector<range::StepSpec>> parse_steps(std::string_view text, const Di
     pos = comma + 1;
     const std::size_t colon = item.find(':');
     range::StepSpec step;
+    StepFilterText filter_text;
     const auto type = step_type(item.substr(0, colon));
     if (!type)
       return make_error(Errc::invalid_argument,
@@ -291,8 +299,10 @@ Result<std::vector<range::StepSpec>> parse_steps(std::string_view text, const Di
       const IdKind kind = key == "category" ? IdKind::category : IdKind::product;
       const Id id = dict.find(kind, value).value_or(kUnmatchedId);
       (key == "category" ? step.category : step.product) = id;
+      (key == "category" ? filter_text.category : filter_text.product) = value;
     }
     steps.push_back(step);
+    texts.push_back(std::move(filter_text));
     if (comma == text.size()) break;
   }
   if (steps.size() < 2 || steps.size() > range::FunnelSpec::kMaxSteps)
@@ -331,13 +341,14 @@ void funnel(const ApiContext& ctx, const ApiRequest& rq, const Respond& respond)
                                              "window"));
   spec.window_ms = *window;
   const auto steps_text = param(params, "steps");
+  std::vector<StepFilterText> filter_texts;
   const bool default_steps = !steps_text || steps_text->empty();
   if (default_steps) {
     // The canonical funnel, less the steps no event in the range has.
     for (EventType t : {EventType::view, EventType::click, EventType::add_to_cart, EventType::purchase})
       spec.steps.push_back(range::StepSpec{t});
   } else {
-    auto steps = parse_steps(*steps_text, ctx.dictionary);
+    auto steps = parse_steps(*steps_text, ctx.dictionary, filter_texts);
     if (!steps) return respond_error(respond, steps.error());
     spec.steps = std::move(steps).value();
   }
@@ -350,7 +361,7 @@ void funnel(const ApiContext& ctx, const ApiRequest& rq, const Respond& respond)
   const Sequence logged = logged_sequence(ctx);
   const TimestampMs now = ctx.clock.now_ms();
   submit(ctx, respond, [&ctx, respond, asked = *asked, spec = std::move(spec), default_steps, window_text, breakdown,
-                        logged, now](RangeScope& scope) mutable {
+                        filter_texts = std::move(filter_texts), logged, now](RangeScope& scope) mutable {
     const auto [from, to] = resolve(asked, scope.index(), now);
     const Sequence applied = scope.index().indexed_through();
     std::array<std::uint64_t, kEventTypeCount> type_counts{};
@@ -389,8 +400,9 @@ void funnel(const ApiContext& ctx, const ApiRequest& rq, const Respond& respond)
     for (std::size_t k = 0; k < spec.steps.size(); ++k) {
       const range::StepSpec& s = spec.steps[k];
       w.begin_object().field("step", static_cast<std::uint64_t>(k + 1)).field("event_type", to_string(s.type));
-      if (s.category != kNoId) w.field("category_id", s.category == kUnmatchedId ? "" : dict.name(IdKind::category, s.category));
-      if (s.product != kNoId) w.field("product_id", s.product == kUnmatchedId ? "" : dict.name(IdKind::product, s.product));
+      if (k < filter_texts.size() && !filter_texts[k].category.empty())
+        w.field("category_id", filter_texts[k].category);
+      if (k < filter_texts.size() && !filter_texts[k].product.empty()) w.field("product_id", filter_texts[k].product);
       write_step_figures(w, result.steps[k], k == 0 ? result.steps[k].users : result.steps[k - 1].users, first_users);
       w.end_object();
     }

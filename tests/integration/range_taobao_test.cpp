@@ -116,16 +116,27 @@ std::int64_t seconds_of(const std::string& iso) {
 // Users who did the steps (behaviours) in order, each a later row than the
 // one before (time, then file order), all within [from, to), the last at most
 // window_s after the first.
-std::uint64_t sql_funnel(Sql& sql, const std::vector<std::string>& steps, std::int64_t window_s, std::int64_t from,
+// A step "cart/4756105" is also limited to that category.
+std::uint64_t sql_funnel(Sql& sql, std::vector<std::string> steps, std::int64_t window_s, std::int64_t from,
                          std::int64_t to) {
+  std::vector<std::string> categories(steps.size());
+  for (std::size_t k = 0; k < steps.size(); ++k) {
+    const auto slash = steps[k].find('/');
+    if (slash == std::string::npos) continue;
+    categories[k] = steps[k].substr(slash + 1);
+    steps[k].resize(slash);
+  }
+  auto category = [&](std::size_t k) {
+    return categories[k].empty() ? std::string() : " AND s" + std::to_string(k) + ".category = '" + categories[k] + "'";
+  };
   std::string q = "SELECT COUNT(DISTINCT s0.user) FROM ev s0";
   std::string where = " WHERE s0.behavior = '" + steps[0] + "' AND s0.ts >= " + std::to_string(from) +
-                      " AND s0.ts < " + std::to_string(to);
+                      " AND s0.ts < " + std::to_string(to) + category(0);
   for (std::size_t k = 1; k < steps.size(); ++k) {
     const std::string a = "s" + std::to_string(k - 1), b = "s" + std::to_string(k);
     q += " JOIN ev " + b + " ON " + b + ".user = s0.user AND " + b + ".behavior = '" + steps[k] + "' AND (" + b +
          ".ts > " + a + ".ts OR (" + b + ".ts = " + a + ".ts AND " + b + ".ord > " + a + ".ord)) AND " + b +
-         ".ts - s0.ts <= " + std::to_string(window_s) + " AND " + b + ".ts < " + std::to_string(to);
+         ".ts - s0.ts <= " + std::to_string(window_s) + " AND " + b + ".ts < " + std::to_string(to) + category(k);
   }
   return sql.count(q + where);
 }
@@ -213,6 +224,17 @@ TEST_CASE("Ranges of imported Taobao history answer what SQL computes over the s
     CHECK(b.u64("/steps/1/users") > 0);
     // A shorter window can only lose shoppers, and here it does.
     CHECK(b.u64("/steps/1/users") < sql_funnel(sql, {"pv", "fav"}, 3600, f, t));
+    // A step limited to one category: the range's most carted one.
+    const std::string cat =
+        sql.rows("SELECT category FROM ev" + in_range + " AND behavior = 'cart' GROUP BY category "
+                 "ORDER BY COUNT(*) DESC, category LIMIT 1").at(0).at(0);
+    const Json e = server.get_json("/api/analytics/funnel?from=" + from + "&to=" + to +
+                                   "&steps=pv,cart:category=" + cat + ",buy&window=1h");
+    INFO(e.text());
+    CHECK(e.str("/steps/1/category_id") == cat);
+    CHECK(e.u64("/steps/1/users") == sql_funnel(sql, {"pv", "cart/" + cat}, 3600, f, t));
+    CHECK(e.u64("/steps/1/users") > 0);
+    CHECK(e.u64("/steps/2/users") == sql_funnel(sql, {"pv", "cart/" + cat, "buy"}, 3600, f, t));
     // Default steps are the types the data has: no click step for Taobao.
     const Json d = server.get_json("/api/analytics/funnel?from=" + from + "&to=" + to);
     REQUIRE(d.size("/steps") == 3);
