@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "json_writer.hpp"
+#include "range_routes.hpp"
 #include "shoppulse/core/log.hpp"
 #include "shoppulse/core/time_format.hpp"
 #include "shoppulse/importer/importer.hpp"
@@ -347,6 +348,9 @@ class ApiHandler final : public Handler {
     add("GET", "/api/analytics/propensity", {"limit"}, [this](auto& rq, auto& a, auto& r) { top_propensity(rq, r); },
         kRecommender);
     add("POST", "/api/import", {"format", "force"}, [this](auto& rq, auto& a, auto& r) { import(rq, r); });
+    // Any [from, to) of event time, from the log (range_routes.cpp).
+    for (RangeRoute& route : range_routes(ctx_))
+      add(route.method, route.path, std::move(route.params), std::move(route.handle));
     add("GET", "/openapi.json", {}, [](auto& rq, auto& a, auto& r) {
       ApiResponse resp;
       resp.body = std::string(openapi_document());

@@ -149,6 +149,14 @@ void bind(config::Schema& s, AppConfig& c) {
                     "with Retry-After",
                     0);
 
+  s.add_uint("range.max_scan_events", &c.range.max_scan_events, "events",
+             "Most logged events one range, funnel or cohort query may read (the sequences its range spans, the "
+             "previous period included); a larger range is refused with 413");
+  s.add_size("range.max_queued", &c.range.max_queued, "queries",
+             "Most range queries waiting for the range worker; more are refused with 503 and Retry-After", 1, 10000);
+  s.add_duration_ms("range.index_interval", &c.range.index_interval_ms,
+                    "How often the idle range worker adds newly logged events to its time index", 1);
+
   s.add_string("kafka.servers", &c.kafka.servers,
                "Kafka bootstrap servers (host:port,...); set: events are consumed from kafka.topic (env KAFKA_SERVERS)");
   s.add_string("kafka.topic", &c.kafka.topic, "Topic of JSON events consumed, one event per message");

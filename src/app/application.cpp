@@ -67,6 +67,7 @@ struct Application::State final : api::SystemControl {
   std::unique_ptr<RedisFiguresSink> redis;  // null without redis.host
   std::unique_ptr<RollupFanOut> rollups;     // the store plus Redis; null without Redis
   std::unique_ptr<EngineRunner> engine;
+  std::unique_ptr<range::RangeRunner> range;  // range queries; reads the log, answers the handler
   std::unique_ptr<Generator> generator;
   std::unique_ptr<KafkaSource> kafka_source;  // null without kafka.servers
   std::unique_ptr<KafkaSink> kafka_sink;      // null without kafka.servers and kafka.sink_topic
@@ -335,9 +336,10 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
     s.mongo_archive = std::make_unique<MongoEventArchive>(config.mongodb, archive, *s.storage, *s.storage,
                                                           s.dictionary, s.metrics);
   }
+  s.range = std::make_unique<range::RangeRunner>(config.range, *s.storage);
   s.handler = api::make_api_handler(
       api::ApiContext{s.dictionary, *s.ingestor, *s.engine, *s.recommend, *rollups, s, s.metrics, s.clock,
-                      config.api, s.storage.get(), s.storage.get(), &s.gate});
+                      config.api, s.storage.get(), s.storage.get(), &s.gate, s.range.get()});
   EngineRunner& engine = *s.engine;
   const Dictionary& dictionary = s.dictionary;
   const Clock& clock = s.clock;
@@ -364,6 +366,7 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
   memory_gauge("windows", [&s] { return double(s.engine->stats().memory.windows); });
   memory_gauge("user_profiles", [&s] { return double(s.engine->stats().memory.user_profiles); });
   memory_gauge("filter_buffer", [&s] { return double(s.engine->stats().memory.filter_buffer); });
+  memory_gauge("range_index", [&s] { return double(s.range->stats().index_bytes); });
   memory_gauge("recommender", [&s] { return double(s.recommend->latest()->memory_bytes); });
   memory_gauge("rocksdb_memtables", [&s] { return double(s.storage->stats().memtable_bytes); });
   memory_gauge("rocksdb_block_cache", [&s] { return double(s.storage->stats().block_cache_bytes); });
@@ -379,6 +382,10 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
     for (std::size_t k = 0; k < kIdKindCount; ++k) n += s.dictionary.table(static_cast<IdKind>(k)).size();
     return double(n);
   });
+  s.metrics.gauge("shoppulse_range_events_scanned", "Log events read by range, funnel and cohort queries since start",
+                  [&s] { return double(s.range->stats().events_scanned); });
+  s.metrics.gauge("shoppulse_range_queries_refused", "Range queries refused since start (queue full or range too large)",
+                  [&s] { return double(s.range->stats().refused); });
   s.metrics.gauge("shoppulse_build_info", "Version, commit, build type and library versions of this binary (always 1)",
                   [] { return 1.0; }, build_info_labels());
   return app;
@@ -395,6 +402,7 @@ Result<void> Application::start() {
   s.engine->start();
   if (auto r = s.ingestor->start(); !r) return r;
   if (s.config.serve_http) {
+    s.range->start();
     if (auto r = s.http->start(); !r) return r;
   }
   if (s.kafka_sink) s.kafka_sink->start();
@@ -417,6 +425,7 @@ void Application::stop() {
   s.gate.stop();  // answers the requests still waiting for min_sequence (503)
   if (s.kafka_source) s.kafka_source->stop();
   s.http->stop();
+  s.range->stop();
   s.engine->resume();
   s.ingestor->stop();
   s.engine->stop();

@@ -18,6 +18,7 @@
 #include "shoppulse/core/metrics.hpp"
 #include "shoppulse/eventlog/storage.hpp"
 #include "shoppulse/ingest/ingestor.hpp"
+#include "shoppulse/range/range_runner.hpp"
 #include "shoppulse/recommend/recommend_runner.hpp"
 #include "shoppulse/windows/engine_runner.hpp"
 
@@ -83,6 +84,9 @@ struct ApiContext {
   // Holds min_sequence= requests until derived state has applied them;
   // nullptr: min_sequence= is refused (400).
   SequenceGate* gate = nullptr;
+  // Answers any [from, to) of event time from the log (GET
+  // /api/analytics/range, /funnel, /cohorts); nullptr: those answer 503.
+  range::RangeRunner* range = nullptr;
 };
 
 std::unique_ptr<Handler> make_api_handler(ApiContext context);

@@ -33,6 +33,7 @@ struct AppConfig {
   RecommendRunnerConfig recommend_runner;
   bool serve_http = true;  // false for offline commands (import)
   api::ApiConfig api;
+  range::RangeRunnerConfig range;
   auth::AuthConfig auth;       // keys_required and data_dir are derived in finish()
   bool auth_required = false;  // auth.required: keys also on a loopback address
   RedisConfig redis;

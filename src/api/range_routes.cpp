@@ -1,0 +1,508 @@
+#include "range_routes.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <set>
+
+#include "json_writer.hpp"
+#include "shoppulse/core/time_format.hpp"
+#include "shoppulse/range/analysis.hpp"
+
+namespace shoppulse::api {
+namespace {
+
+using range::RangeScope;
+using Params = std::vector<std::pair<std::string, std::string>>;
+
+constexpr std::int64_t kMinuteMs = 60000;
+constexpr std::int64_t kHourMs = 3600000;
+constexpr std::int64_t kDayMs = 86400000;
+constexpr Id kUnmatchedId = 0xFFFFFFFFu;  // never interned: a filter on an unknown id matches nothing
+constexpr std::int64_t kMaxFunnelWindowMs = 90 * kDayMs;
+constexpr std::int64_t kMaxCohortPeriods = 1000;
+constexpr std::size_t kDefaultTop = 10;
+constexpr std::size_t kDefaultSeriesPoints = 1440;  // the automatic step keeps the series within this
+
+std::optional<std::string> param(const Params& params, std::string_view key) {
+  for (const auto& [k, v] : params)
+    if (k == key) return v;
+  return std::nullopt;
+}
+
+// Unknown query parameters are refused by name rather than ignored.
+Result<void> only_known(const Params& params, std::initializer_list<std::string_view> known) {
+  std::string unknown;
+  for (const auto& [k, v] : params) {
+    if (std::find(known.begin(), known.end(), k) != known.end()) continue;
+    if (unknown.find("\"" + k + "\"") == std::string::npos) unknown += (unknown.empty() ? "\"" : ", \"") + k + "\"";
+  }
+  if (unknown.empty()) return {};
+  std::string allowed;
+  for (auto k : known) allowed += (allowed.empty() ? "" : ", ") + std::string(k);
+  return make_error(Errc::invalid_argument, "unknown query parameter " + unknown + "; this endpoint takes " + allowed,
+                    unknown.substr(1, unknown.find('"', 1) - 1));
+}
+
+// ISO-8601 or epoch milliseconds, as the rest of the API.
+Result<std::optional<TimestampMs>> time_param(const Params& params, std::string_view name) {
+  auto text = param(params, name);
+  if (!text) return std::optional<TimestampMs>{};
+  if (!text->empty() && text->size() <= 15 &&
+      std::all_of(text->begin(), text->end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return std::optional<TimestampMs>(std::stoll(*text));
+  if (auto t = parse_iso8601(*text)) return std::optional<TimestampMs>(*t);
+  return make_error(Errc::invalid_argument, "must be ISO-8601 or epoch milliseconds, got \"" + *text + "\"",
+                    std::string(name));
+}
+
+// The asked range; a missing end is the end of the minute of the newest
+// logged event (the range ending now), a missing start `length` before it.
+struct AskedRange {
+  std::optional<TimestampMs> from, to;
+  std::int64_t default_length_ms = kHourMs;
+};
+
+Result<AskedRange> asked_range(const Params& params, std::int64_t default_length_ms) {
+  AskedRange r;
+  r.default_length_ms = default_length_ms;
+  auto from = time_param(params, "from");
+  if (!from) return std::move(from).error();
+  auto to = time_param(params, "to");
+  if (!to) return std::move(to).error();
+  r.from = *from;
+  r.to = *to;
+  if (r.from && r.to && *r.to <= *r.from)
+    return make_error(Errc::invalid_argument, "must be later than from", "to");
+  return r;
+}
+
+// On the worker: the range with its defaults filled from the time index.
+std::pair<TimestampMs, TimestampMs> resolve(const AskedRange& asked, const range::TimeIndex& index,
+                                            TimestampMs now_ms) {
+  const TimestampMs newest = index.max_time().value_or(now_ms);
+  const TimestampMs newest_end = (newest / kMinuteMs + 1) * kMinuteMs;
+  TimestampMs to = newest_end;
+  if (asked.to) to = *asked.to;
+  else if (asked.from && *asked.from >= newest_end) to = *asked.from + asked.default_length_ms;
+  const TimestampMs from = asked.from ? *asked.from : to - asked.default_length_ms;
+  return {from, to};
+}
+
+Sequence logged_sequence(const ApiContext& ctx) {
+  if (ctx.log) {
+    const Sequence next = ctx.log->next_sequence();
+    return next > 0 ? next - 1 : 0;
+  }
+  return ctx.ingestor.stats().last_sequence;
+}
+
+void write_coverage(JsonWriter& w, Sequence applied, Sequence logged) {
+  w.field("complete", applied >= logged);
+  w.field("applied_sequence", applied).field("logged_sequence", logged);
+}
+
+void write_scan(JsonWriter& w, const range::ScanFigures& scan) {
+  w.key("scan").begin_object();
+  w.field("events_read", scan.read).field("events_in_range", scan.in_range);
+  w.field("seconds", std::round(scan.seconds * 1e4) / 1e4);
+  w.end_object();
+}
+
+double percent(std::uint64_t part, std::uint64_t whole) {
+  return whole ? std::round(double(part) / double(whole) * 10000.0) / 100.0 : 0.0;
+}
+
+// The same figures and names as a live window's (GET /api/analytics/real-time).
+void write_kpis(JsonWriter& w, const Kpis& k) {
+  w.field("active_users", k.active_users);
+  w.field("page_views", k.count(EventType::view));
+  w.field("clicks", k.count(EventType::click));
+  w.field("add_to_cart", k.count(EventType::add_to_cart));
+  w.field("remove_from_cart", k.count(EventType::remove_from_cart));
+  w.field("favorites", k.count(EventType::favorite));
+  w.field("purchases", k.count(EventType::purchase));
+  w.field("ratings", k.count(EventType::rate));
+  w.field("total_events", k.total_events());
+  w.key("revenue").money(k.revenue_minor);
+  w.key("average_order_value").money(k.average_order_value_minor());
+  w.field("conversion_rate", std::round(k.conversion_rate() * 10000.0) / 100.0);
+  w.field("viewers", k.funnel[static_cast<std::size_t>(FunnelStep::view)]);
+  w.field("purchasers", k.funnel[static_cast<std::size_t>(FunnelStep::purchase)]);
+}
+
+void write_ranked(JsonWriter& w, std::string_view name, std::string_view id_key, std::string_view count_key,
+                  const std::vector<RankedId>& items, const Dictionary& dict, IdKind kind) {
+  w.key(name).begin_array();
+  for (const RankedId& r : items)
+    w.begin_object().field(id_key, dict.name(kind, r.id)).field(count_key, r.count).end_object();
+  w.end_array();
+}
+
+void respond_error(const Respond& respond, Error error) { respond(error_response(error)); }
+
+// Queues job on the range worker; answers the refusal itself.
+void submit(const ApiContext& ctx, const Respond& respond, std::function<void(RangeScope&)> job) {
+  if (!ctx.range)
+    return respond_error(respond, make_error(Errc::unavailable, "range queries are not available in this process"));
+  auto queued = ctx.range->submit(std::move(job), [respond](Error e) { respond_error(respond, std::move(e)); });
+  if (!queued) respond_error(respond, std::move(queued).error());
+}
+
+std::optional<std::int64_t> step_ms_of(std::string_view text) {
+  if (text == "1m") return kMinuteMs;
+  if (text == "5m") return 5 * kMinuteMs;
+  if (text == "15m") return 15 * kMinuteMs;
+  if (text == "1h") return kHourMs;
+  if (text == "1d") return kDayMs;
+  return std::nullopt;
+}
+
+std::string step_text(std::int64_t step_ms) {
+  switch (step_ms) {
+    case kMinuteMs: return "1m";
+    case 5 * kMinuteMs: return "5m";
+    case 15 * kMinuteMs: return "15m";
+    case kHourMs: return "1h";
+    default: return "1d";
+  }
+}
+
+void range_figures(const ApiContext& ctx, const ApiRequest& rq, const Respond& respond) {
+  const auto params = parse_query(rq.query);
+  if (auto ok = only_known(params, {"from", "to", "step", "limit"}); !ok) return respond_error(respond, ok.error());
+  auto asked = asked_range(params, kHourMs);
+  if (!asked) return respond_error(respond, asked.error());
+  std::optional<std::int64_t> step;
+  if (auto s = param(params, "step")) {
+    step = step_ms_of(*s);
+    if (!step)
+      return respond_error(respond, make_error(Errc::invalid_argument,
+                                               "must be one of 1m, 5m, 15m, 1h, 1d; got \"" + *s + "\"", "step"));
+  }
+  std::size_t limit = kDefaultTop;
+  if (auto l = param(params, "limit")) {
+    if (l->empty() || l->size() > 9 || !std::all_of(l->begin(), l->end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+        (limit = std::stoul(*l)) == 0 || limit > ctx.config.max_limit)
+      return respond_error(respond, make_error(Errc::invalid_argument,
+                                               "must be an integer from 1 to " + std::to_string(ctx.config.max_limit),
+                                               "limit"));
+  }
+  const Sequence logged = logged_sequence(ctx);
+  const TimestampMs now = ctx.clock.now_ms();
+  submit(ctx, respond, [&ctx, respond, asked = *asked, step, limit, logged, now](RangeScope& scope) {
+    const auto [from, to] = resolve(asked, scope.index(), now);
+    const std::int64_t length = to - from;
+    std::int64_t step_ms = step.value_or(0);
+    if (!step) {
+      for (std::int64_t s : {kMinuteMs, 5 * kMinuteMs, 15 * kMinuteMs, kHourMs, kDayMs}) {
+        step_ms = s;
+        if ((length + s - 1) / s <= static_cast<std::int64_t>(kDefaultSeriesPoints)) break;
+      }
+    }
+    if ((length + step_ms - 1) / step_ms > static_cast<std::int64_t>(ctx.config.max_trend_points))
+      return respond_error(respond, make_error(Errc::invalid_argument,
+                                               "the range holds more than " +
+                                                   std::to_string(ctx.config.max_trend_points) +
+                                                   " points of this step; use a larger step",
+                                               "step"));
+    range::RangeFigures figures(from, to, step_ms, limit);
+    const Sequence applied = scope.index().indexed_through();
+    auto scan = scope.scan(from - length, to, [&](const Event& e) { figures.add(e); });
+    if (!scan) return respond_error(respond, scan.error());
+    const range::RangeSummary s = figures.finish();
+    const Dictionary& dict = ctx.dictionary;
+    JsonWriter w;
+    w.begin_object();
+    w.field("from", format_iso8601(from)).field("to", format_iso8601(to));
+    write_kpis(w, s.current);
+    write_ranked(w, "popular_products", "product_id", "interactions", s.top_products, dict, IdKind::product);
+    write_ranked(w, "popular_categories", "category_id", "interactions", s.top_categories, dict, IdKind::category);
+    write_ranked(w, "devices", "device", "events", s.devices, dict, IdKind::device);
+    write_ranked(w, "locations", "location", "events", s.locations, dict, IdKind::location);
+    static constexpr std::array<std::string_view, kFunnelSteps> kSteps{"view", "click", "add_to_cart", "purchase"};
+    w.key("funnel").begin_array();
+    for (std::size_t i = 0; i < kFunnelSteps; ++i) {
+      w.begin_object().field("step", kSteps[i]).field("users", s.current.funnel[i]);
+      w.field("previous_users", s.previous.funnel[i]).end_object();
+    }
+    w.end_array();
+    w.key("previous").begin_object();
+    write_kpis(w, s.previous);
+    w.field("start", format_iso8601(from - length)).field("end", format_iso8601(from));
+    w.end_object();
+    w.field("step", step_text(step_ms));
+    w.key("series").begin_array();
+    for (const range::SeriesPoint& p : s.series) {
+      w.begin_object().field("start", format_iso8601(p.start_ms));
+      w.field("page_views", p.events[0]).field("clicks", p.events[1]).field("add_to_cart", p.events[2]);
+      w.field("remove_from_cart", p.events[3]).field("favorites", p.events[4]).field("purchases", p.events[5]);
+      w.field("ratings", p.events[6]);
+      w.key("revenue").money(p.revenue_minor);
+      w.end_object();
+    }
+    w.end_array();
+    w.field("currency", ctx.config.currency);
+    write_scan(w, *scan);
+    write_coverage(w, applied, logged);
+    w.end_object();
+    ApiResponse r;
+    r.body = w.take();
+    respond(std::move(r));
+  });
+}
+
+std::optional<EventType> step_type(std::string_view text) {
+  // Taobao's behaviour names are accepted beside the event types.
+  if (text == "pv") return EventType::view;
+  if (text == "cart") return EventType::add_to_cart;
+  if (text == "fav") return EventType::favorite;
+  if (text == "buy") return EventType::purchase;
+  return parse_event_type(text);
+}
+
+// A step's filter as the request gave it, echoed in the answer (an id
+// nobody used has no name to look up).
+struct StepFilterText {
+  std::string category, product;
+};
+
+// "view,add_to_cart:category=42,purchase:product=p1"
+Result<std::vector<range::StepSpec>> parse_steps(std::string_view text, const Dictionary& dict,
+                                                 std::vector<StepFilterText>& texts) {
+  std::vector<range::StepSpec> steps;
+  std::size_t pos = 0;
+  while (pos <= text.size()) {
+    std::size_t comma = text.find(',', pos);
+    if (comma == std::string_view::npos) comma = text.size();
+    const std::string_view item = text.substr(pos, comma - pos);
+    pos = comma + 1;
+    const std::size_t colon = item.find(':');
+    range::StepSpec step;
+    StepFilterText filter_text;
+    const auto type = step_type(item.substr(0, colon));
+    if (!type)
+      return make_error(Errc::invalid_argument,
+                        "step \"" + std::string(item) +
+                            "\": the event type must be one of view, click, add_to_cart, remove_from_cart, favorite, "
+                            "purchase, rate (or pv, cart, fav, buy)",
+                        "steps");
+    step.type = *type;
+    if (colon != std::string_view::npos) {
+      const std::string_view filter = item.substr(colon + 1);
+      const std::size_t eq = filter.find('=');
+      const std::string_view key = filter.substr(0, eq);
+      if (eq == std::string_view::npos || eq + 1 == filter.size() || (key != "category" && key != "product"))
+        return make_error(Errc::invalid_argument,
+                          "step \"" + std::string(item) + "\": a filter is category=ID or product=ID", "steps");
+      const std::string value(filter.substr(eq + 1));
+      const IdKind kind = key == "category" ? IdKind::category : IdKind::product;
+      const Id id = dict.find(kind, value).value_or(kUnmatchedId);
+      (key == "category" ? step.category : step.product) = id;
+      (key == "category" ? filter_text.category : filter_text.product) = value;
+    }
+    steps.push_back(step);
+    texts.push_back(std::move(filter_text));
+    if (comma == text.size()) break;
+  }
+  if (steps.size() < 2 || steps.size() > range::FunnelSpec::kMaxSteps)
+    return make_error(Errc::invalid_argument,
+                      "a funnel needs 2 to " + std::to_string(range::FunnelSpec::kMaxSteps) + " steps", "steps");
+  return steps;
+}
+
+void write_step_figures(JsonWriter& w, const range::FunnelStepFigures& f, std::uint64_t previous_users,
+                        std::uint64_t first_users) {
+  w.field("users", f.users);
+  w.field("conversion_from_previous", percent(f.users, previous_users));
+  w.field("conversion_from_start", percent(f.users, first_users));
+  w.field("dropped", previous_users - f.users);
+  w.key("median_time_to_convert_ms");
+  if (f.median_ms) w.value(static_cast<std::int64_t>(std::llround(*f.median_ms)));
+  else w.null();
+  w.key("average_time_to_convert_ms");
+  if (f.average_ms) w.value(static_cast<std::int64_t>(std::llround(*f.average_ms)));
+  else w.null();
+}
+
+void funnel(const ApiContext& ctx, const ApiRequest& rq, const Respond& respond) {
+  const auto params = parse_query(rq.query);
+  if (auto ok = only_known(params, {"from", "to", "steps", "window", "breakdown"}); !ok)
+    return respond_error(respond, ok.error());
+  auto asked = asked_range(params, kHourMs);
+  if (!asked) return respond_error(respond, asked.error());
+  range::FunnelSpec spec;
+  std::string window_text = param(params, "window").value_or("1d");
+  const auto window = parse_duration_ms(window_text);
+  if (!window || *window <= 0 || *window > kMaxFunnelWindowMs)
+    return respond_error(respond, make_error(Errc::invalid_argument,
+                                             "must be a duration from 1ms to 90d, like 30m, 1h or 1d; got \"" +
+                                                 window_text + "\"",
+                                             "window"));
+  spec.window_ms = *window;
+  const auto steps_text = param(params, "steps");
+  std::vector<StepFilterText> filter_texts;
+  const bool default_steps = !steps_text || steps_text->empty();
+  if (default_steps) {
+    // The canonical funnel, less the steps no event in the range has.
+    for (EventType t : {EventType::view, EventType::click, EventType::add_to_cart, EventType::purchase})
+      spec.steps.push_back(range::StepSpec{t});
+  } else {
+    auto steps = parse_steps(*steps_text, ctx.dictionary, filter_texts);
+    if (!steps) return respond_error(respond, steps.error());
+    spec.steps = std::move(steps).value();
+  }
+  const std::string breakdown = param(params, "breakdown").value_or("");
+  if (breakdown == "device") spec.breakdown = range::Breakdown::device;
+  else if (breakdown == "location") spec.breakdown = range::Breakdown::location;
+  else if (!breakdown.empty())
+    return respond_error(respond, make_error(Errc::invalid_argument,
+                                             "must be device or location; got \"" + breakdown + "\"", "breakdown"));
+  const Sequence logged = logged_sequence(ctx);
+  const TimestampMs now = ctx.clock.now_ms();
+  submit(ctx, respond, [&ctx, respond, asked = *asked, spec = std::move(spec), default_steps, window_text, breakdown,
+                        filter_texts = std::move(filter_texts), logged, now](RangeScope& scope) mutable {
+    const auto [from, to] = resolve(asked, scope.index(), now);
+    const Sequence applied = scope.index().indexed_through();
+    std::array<std::uint64_t, kEventTypeCount> type_counts{};
+    range::FunnelCounter counter(spec);
+    auto scan = scope.scan(from, to, [&](const Event& e) {
+      ++type_counts[static_cast<std::size_t>(e.type)];
+      counter.add(e);
+    });
+    if (!scan) return respond_error(respond, scan.error());
+    if (default_steps) {
+      // Counted again over the steps the data has: a shopper cannot pass a
+      // step no event matches. The second pass reads the same range.
+      std::vector<range::StepSpec> present;
+      for (const auto& s : spec.steps)
+        if (type_counts[static_cast<std::size_t>(s.type)] > 0) present.push_back(s);
+      if (present.size() != spec.steps.size()) {
+        spec.steps = std::move(present);
+        if (spec.steps.empty()) spec.steps.push_back(range::StepSpec{EventType::view});
+        counter = range::FunnelCounter(spec);
+        auto again = scope.scan(from, to, [&](const Event& e) { counter.add(e); });
+        if (!again) return respond_error(respond, again.error());
+      }
+    }
+    const range::FunnelResult result = counter.finish();
+    const Dictionary& dict = ctx.dictionary;
+    JsonWriter w;
+    w.begin_object();
+    w.field("from", format_iso8601(from)).field("to", format_iso8601(to));
+    w.field("window", window_text).field("window_ms", spec.window_ms);
+    w.key("breakdown");
+    if (breakdown.empty()) w.null();
+    else w.value(breakdown);
+    w.field("default_steps", default_steps);
+    w.key("steps").begin_array();
+    const std::uint64_t first_users = result.steps.empty() ? 0 : result.steps.front().users;
+    for (std::size_t k = 0; k < spec.steps.size(); ++k) {
+      const range::StepSpec& s = spec.steps[k];
+      w.begin_object().field("step", static_cast<std::uint64_t>(k + 1)).field("event_type", to_string(s.type));
+      if (k < filter_texts.size() && !filter_texts[k].category.empty())
+        w.field("category_id", filter_texts[k].category);
+      if (k < filter_texts.size() && !filter_texts[k].product.empty()) w.field("product_id", filter_texts[k].product);
+      write_step_figures(w, result.steps[k], k == 0 ? result.steps[k].users : result.steps[k - 1].users, first_users);
+      w.end_object();
+    }
+    w.end_array();
+    w.key("breakdowns").begin_array();
+    const IdKind kind = spec.breakdown == range::Breakdown::device ? IdKind::device : IdKind::location;
+    for (const range::FunnelGroup& g : result.groups) {
+      w.begin_object().key("value");
+      if (g.value == kNoId) w.null();
+      else w.value(dict.name(kind, g.value));
+      w.key("steps").begin_array();
+      const std::uint64_t group_first = g.steps.front().users;
+      for (std::size_t k = 0; k < g.steps.size(); ++k) {
+        w.begin_object();
+        write_step_figures(w, g.steps[k], k == 0 ? g.steps[k].users : g.steps[k - 1].users, group_first);
+        w.end_object();
+      }
+      w.end_array().end_object();
+    }
+    w.end_array();
+    w.key("event_types").begin_object();
+    for (std::size_t t = 0; t < kEventTypeCount; ++t)
+      if (type_counts[t] > 0) w.field(to_string(static_cast<EventType>(t)), type_counts[t]);
+    w.end_object();
+    write_scan(w, *scan);
+    write_coverage(w, applied, logged);
+    w.end_object();
+    ApiResponse r;
+    r.body = w.take();
+    respond(std::move(r));
+  });
+}
+
+void cohorts(const ApiContext& ctx, const ApiRequest& rq, const Respond& respond) {
+  const auto params = parse_query(rq.query);
+  if (auto ok = only_known(params, {"from", "to", "period"}); !ok) return respond_error(respond, ok.error());
+  const std::string period_text = param(params, "period").value_or("day");
+  range::CohortPeriod period = range::CohortPeriod::day;
+  if (period_text == "week") period = range::CohortPeriod::week;
+  else if (period_text == "hour") period = range::CohortPeriod::hour;
+  else if (period_text != "day")
+    return respond_error(respond, make_error(Errc::invalid_argument,
+                                             "must be hour, day or week; got \"" + period_text + "\"", "period"));
+  const std::int64_t default_length = period == range::CohortPeriod::hour ? kDayMs
+                                      : period == range::CohortPeriod::day ? 7 * kDayMs
+                                                                            : 8 * 7 * kDayMs;
+  auto asked = asked_range(params, default_length);
+  if (!asked) return respond_error(respond, asked.error());
+  const Sequence logged = logged_sequence(ctx);
+  const TimestampMs now = ctx.clock.now_ms();
+  submit(ctx, respond, [&ctx, respond, asked = *asked, period, period_text, logged, now](RangeScope& scope) {
+    const auto [from, to] = resolve(asked, scope.index(), now);
+    if (range::CohortCounter::period_index(to - 1, period) - range::CohortCounter::period_index(from, period) >=
+        kMaxCohortPeriods)
+      return respond_error(respond, make_error(Errc::invalid_argument,
+                                               "the range holds more than " + std::to_string(kMaxCohortPeriods) +
+                                                   " periods; use period=week or a shorter range",
+                                               "from"));
+    const range::TimeIndex& index = scope.index();
+    const Sequence applied = index.indexed_through();
+    range::CohortCounter counter(from, to, period, [&index](Id user) { return index.first_seen(user); });
+    auto scan = scope.scan(from, to, [&](const Event& e) { counter.add(e); });
+    if (!scan) return respond_error(respond, scan.error());
+    const range::CohortTable table = counter.finish();
+    JsonWriter w;
+    w.begin_object();
+    w.field("from", format_iso8601(from)).field("to", format_iso8601(to)).field("period", period_text);
+    w.field("first_seen", "the shopper's first event in the event log");
+    w.key("cohorts").begin_array();
+    for (const range::Cohort& c : table.cohorts) {
+      w.begin_object().field("start", format_iso8601(c.start_ms)).field("users", c.users);
+      w.key("returning").begin_array();
+      for (auto n : c.returning) w.value(n);
+      w.end_array();
+      w.key("retention").begin_array();
+      for (auto n : c.returning) w.value(percent(n, c.users));
+      w.end_array();
+      w.end_object();
+    }
+    w.end_array();
+    write_scan(w, *scan);
+    write_coverage(w, applied, logged);
+    w.end_object();
+    ApiResponse r;
+    r.body = w.take();
+    respond(std::move(r));
+  });
+}
+
+}  // namespace
+
+std::vector<RangeRoute> range_routes(const ApiContext& ctx) {
+  std::vector<RangeRoute> routes;
+  routes.push_back({"GET", "/api/analytics/range", {"from", "to", "step", "limit"},
+                    [&ctx](const ApiRequest& rq, const std::vector<std::string>&, Respond& r) { range_figures(ctx, rq, r); }});
+  routes.push_back({"GET", "/api/analytics/funnel", {"from", "to", "steps", "window", "breakdown"},
+                    [&ctx](const ApiRequest& rq, const std::vector<std::string>&, Respond& r) { funnel(ctx, rq, r); }});
+  routes.push_back({"GET", "/api/analytics/cohorts", {"from", "to", "period"},
+                    [&ctx](const ApiRequest& rq, const std::vector<std::string>&, Respond& r) { cohorts(ctx, rq, r); }});
+  return routes;
+}
+
+}  // namespace shoppulse::api

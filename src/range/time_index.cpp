@@ -1,0 +1,63 @@
+#include "shoppulse/range/time_index.hpp"
+
+#include <algorithm>
+#include <limits>
+
+namespace shoppulse::range {
+namespace {
+constexpr std::int64_t kMinuteMs = 60000;
+constexpr TimestampMs kUnseen = std::numeric_limits<TimestampMs>::max();
+
+std::int64_t minute_of(TimestampMs t) noexcept { return t >= 0 ? t / kMinuteMs : -((-t + kMinuteMs - 1) / kMinuteMs); }
+}  // namespace
+
+void TimeIndex::add(const Event& e) {
+  auto [it, inserted] = minutes_.try_emplace(minute_of(e.time_ms), SequenceSpan{e.sequence, e.sequence});
+  if (!inserted) {
+    it->second.first = std::min(it->second.first, e.sequence);
+    it->second.last = std::max(it->second.last, e.sequence);
+  }
+  if (e.user != kNoId) {
+    if (first_seen_.size() <= e.user) first_seen_.resize(std::size_t{e.user} + 1, kUnseen);
+    first_seen_[e.user] = std::min(first_seen_[e.user], e.time_ms);
+  }
+  if (events_ == 0 || e.time_ms < min_time_) min_time_ = e.time_ms;
+  if (events_ == 0 || e.time_ms > max_time_) max_time_ = e.time_ms;
+  indexed_through_ = std::max(indexed_through_, e.sequence);
+  ++events_;
+}
+
+std::optional<SequenceSpan> TimeIndex::span(TimestampMs from_ms, TimestampMs to_ms) const {
+  if (to_ms <= from_ms) return std::nullopt;
+  const std::int64_t first_minute = minute_of(from_ms);
+  const std::int64_t end_minute = minute_of(to_ms - 1) + 1;
+  std::optional<SequenceSpan> out;
+  for (auto it = minutes_.lower_bound(first_minute); it != minutes_.end() && it->first < end_minute; ++it) {
+    if (!out) out = it->second;
+    else {
+      out->first = std::min(out->first, it->second.first);
+      out->last = std::max(out->last, it->second.last);
+    }
+  }
+  return out;
+}
+
+std::optional<TimestampMs> TimeIndex::first_seen(Id user) const noexcept {
+  if (user >= first_seen_.size() || first_seen_[user] == kUnseen) return std::nullopt;
+  return first_seen_[user];
+}
+
+std::optional<TimestampMs> TimeIndex::min_time() const noexcept {
+  return events_ ? std::optional<TimestampMs>(min_time_) : std::nullopt;
+}
+std::optional<TimestampMs> TimeIndex::max_time() const noexcept {
+  return events_ ? std::optional<TimestampMs>(max_time_) : std::nullopt;
+}
+
+std::size_t TimeIndex::memory_bytes() const noexcept {
+  // A std::map node: the pair plus three pointers and a colour, rounded.
+  return minutes_.size() * (sizeof(std::pair<const std::int64_t, SequenceSpan>) + 32) +
+         first_seen_.capacity() * sizeof(TimestampMs);
+}
+
+}  // namespace shoppulse::range
