@@ -163,7 +163,10 @@ std::string known_stream() {
 void load_known_stream(Rig& rig) {
   const ApiResponse r = rig.post_events("application/x-ndjson", known_stream());
   REQUIRE(r.status == 200);
+  // User answers carry the engine's profile and the recommender's
+  // propensity, and wait for both: let both have the stream.
   rig.wait_applied(8);
+  rig.wait_recommended(8);
 }
 
 struct Json {
