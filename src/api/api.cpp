@@ -8,6 +8,8 @@
 #include <thread>
 
 #include "json_writer.hpp"
+#include "figures_json.hpp"
+#include "query_params.hpp"
 #include "range_routes.hpp"
 #include "shoppulse/core/log.hpp"
 #include "shoppulse/core/time_format.hpp"
@@ -37,56 +39,6 @@ ApiResponse json_response(int status, std::string body) {
   return r;
 }
 
-using Params = std::vector<std::pair<std::string, std::string>>;
-
-std::optional<std::string> param(const Params& params, std::string_view key) {
-  for (const auto& [k, v] : params)
-    if (k == key) return v;
-  return std::nullopt;
-}
-
-// 2000-01-01T00:00:00Z: an integer time before it is almost surely epoch
-// seconds, not milliseconds; refused as ingest refuses such a timestamp.
-constexpr TimestampMs kEarliestMs = 946684800000;
-
-// Accepts ISO-8601 or epoch milliseconds (from 2000-01-01 on).
-Result<TimestampMs> parse_time_param(std::string_view name, const std::string& text) {
-  if (!text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
-      text.size() <= 15) {
-    const auto ms = static_cast<TimestampMs>(std::stoll(text));
-    if (ms < kEarliestMs)
-      return make_error(Errc::invalid_argument,
-                        "is before 2000-01-01 as epoch milliseconds: epoch seconds? multiply by 1000 (\"" + text +
-                            "000\") or give ISO-8601",
-                        std::string(name));
-    return ms;
-  }
-  if (auto t = parse_iso8601(text)) return *t;
-  return make_error(Errc::invalid_argument, "must be ISO-8601 or epoch milliseconds, got \"" + text + "\"",
-                    std::string(name));
-}
-
-// The one duration vocabulary of every parameter that takes a window, step
-// or horizon: a positive whole number of minutes, hours or days ("5m",
-// "1h", "24h", "1d", "90m"). Each parameter then allows a subset of the
-// values (real-time windows the engine keeps, trend steps); equal durations
-// are equal, so "24h" and "1d" mean the same everywhere.
-std::optional<std::int64_t> parse_api_duration(std::string_view text) {
-  if (text.size() < 2 || text.size() > 8) return std::nullopt;
-  const char unit = text.back();
-  std::int64_t mult = 0;
-  if (unit == 'm') mult = kMinuteMs;
-  else if (unit == 'h') mult = 60 * kMinuteMs;
-  else if (unit == 'd') mult = 1440 * kMinuteMs;
-  else return std::nullopt;
-  std::int64_t v = 0;
-  for (char c : text.substr(0, text.size() - 1)) {
-    if (c < '0' || c > '9') return std::nullopt;
-    v = v * 10 + (c - '0');
-  }
-  if (v <= 0) return std::nullopt;
-  return v * mult;
-}
 
 // The `window` of a look-back over the minute rollups: any duration up to
 // 31 days, `fallback` when absent.
@@ -119,43 +71,8 @@ void write_time(JsonWriter& w, std::string_view key, TimestampMs ms, bool known)
   else w.null();
 }
 
-Result<std::size_t> parse_limit(const Params& params, std::size_t def, std::size_t max) {
-  auto text = param(params, "limit");
-  if (!text) return def;
-  std::size_t v = 0;
-  if (text->empty() || text->size() > 9 ||
-      !std::all_of(text->begin(), text->end(), [](char c) { return c >= '0' && c <= '9'; }) ||
-      (v = std::stoul(*text)) == 0 || v > max)
-    return make_error(Errc::invalid_argument, "must be an integer from 1 to " + std::to_string(max), "limit");
-  return v;
-}
 
-void write_kpis(JsonWriter& w, const Kpis& k) {
-  w.field("active_users", k.active_users);
-  w.field("page_views", k.count(EventType::view));
-  w.field("clicks", k.count(EventType::click));
-  w.field("add_to_cart", k.count(EventType::add_to_cart));
-  w.field("remove_from_cart", k.count(EventType::remove_from_cart));
-  w.field("favorites", k.count(EventType::favorite));
-  w.field("purchases", k.count(EventType::purchase));
-  w.field("ratings", k.count(EventType::rate));
-  w.field("total_events", k.total_events());
-  w.key("revenue").money(k.revenue_minor);
-  w.key("average_order_value").money(k.average_order_value_minor());
-  // Percent, two decimals, as the seed reports it.
-  w.field("conversion_rate", std::round(k.conversion_rate() * 10000.0) / 100.0);
-  w.field("viewers", k.funnel[static_cast<std::size_t>(FunnelStep::view)]);
-  w.field("purchasers", k.funnel[static_cast<std::size_t>(FunnelStep::purchase)]);
-}
 
-void write_ranked(JsonWriter& w, std::string_view name, std::string_view id_key, std::string_view count_key,
-                  const std::vector<RankedId>& items, const Dictionary& dict, IdKind kind) {
-  w.key(name).begin_array();
-  for (const RankedId& r : items) {
-    w.begin_object().field(id_key, dict.name(kind, r.id)).field(count_key, r.count).end_object();
-  }
-  w.end_array();
-}
 
 void write_window(JsonWriter& w, const WindowView& v, const WindowSnapshot& snap, const Dictionary& dict,
                   TimestampMs now_ms) {

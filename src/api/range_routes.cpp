@@ -5,7 +5,9 @@
 #include <memory>
 #include <set>
 
+#include "figures_json.hpp"
 #include "json_writer.hpp"
+#include "query_params.hpp"
 #include "shoppulse/core/time_format.hpp"
 #include "shoppulse/range/analysis.hpp"
 
@@ -13,7 +15,6 @@ namespace shoppulse::api {
 namespace {
 
 using range::RangeScope;
-using Params = std::vector<std::pair<std::string, std::string>>;
 
 constexpr std::int64_t kMinuteMs = 60000;
 constexpr std::int64_t kHourMs = 3600000;
@@ -24,36 +25,13 @@ constexpr std::int64_t kMaxCohortPeriods = 1000;
 constexpr std::size_t kDefaultTop = 10;
 constexpr std::size_t kDefaultSeriesPoints = 1440;  // the automatic step keeps the series within this
 
-std::optional<std::string> param(const Params& params, std::string_view key) {
-  for (const auto& [k, v] : params)
-    if (k == key) return v;
-  return std::nullopt;
-}
-
-// Unknown query parameters are refused by name rather than ignored.
-Result<void> only_known(const Params& params, std::initializer_list<std::string_view> known) {
-  std::string unknown;
-  for (const auto& [k, v] : params) {
-    if (std::find(known.begin(), known.end(), k) != known.end()) continue;
-    if (unknown.find("\"" + k + "\"") == std::string::npos) unknown += (unknown.empty() ? "\"" : ", \"") + k + "\"";
-  }
-  if (unknown.empty()) return {};
-  std::string allowed;
-  for (auto k : known) allowed += (allowed.empty() ? "" : ", ") + std::string(k);
-  return make_error(Errc::invalid_argument, "unknown query parameter " + unknown + "; this endpoint takes " + allowed,
-                    unknown.substr(1, unknown.find('"', 1) - 1));
-}
-
-// ISO-8601 or epoch milliseconds, as the rest of the API.
+// ISO-8601 or epoch milliseconds, as the rest of the API; absent is empty.
 Result<std::optional<TimestampMs>> time_param(const Params& params, std::string_view name) {
   auto text = param(params, name);
   if (!text) return std::optional<TimestampMs>{};
-  if (!text->empty() && text->size() <= 15 &&
-      std::all_of(text->begin(), text->end(), [](char c) { return c >= '0' && c <= '9'; }))
-    return std::optional<TimestampMs>(std::stoll(*text));
-  if (auto t = parse_iso8601(*text)) return std::optional<TimestampMs>(*t);
-  return make_error(Errc::invalid_argument, "must be ISO-8601 or epoch milliseconds, got \"" + *text + "\"",
-                    std::string(name));
+  auto t = parse_time_param(name, *text);
+  if (!t) return std::move(t).error();
+  return std::optional<TimestampMs>(*t);
 }
 
 // The asked range; a missing end is the end of the minute of the newest
@@ -113,32 +91,6 @@ double percent(std::uint64_t part, std::uint64_t whole) {
   return whole ? std::round(double(part) / double(whole) * 10000.0) / 100.0 : 0.0;
 }
 
-// The same figures and names as a live window's (GET /api/analytics/real-time).
-void write_kpis(JsonWriter& w, const Kpis& k) {
-  w.field("active_users", k.active_users);
-  w.field("page_views", k.count(EventType::view));
-  w.field("clicks", k.count(EventType::click));
-  w.field("add_to_cart", k.count(EventType::add_to_cart));
-  w.field("remove_from_cart", k.count(EventType::remove_from_cart));
-  w.field("favorites", k.count(EventType::favorite));
-  w.field("purchases", k.count(EventType::purchase));
-  w.field("ratings", k.count(EventType::rate));
-  w.field("total_events", k.total_events());
-  w.key("revenue").money(k.revenue_minor);
-  w.key("average_order_value").money(k.average_order_value_minor());
-  w.field("conversion_rate", std::round(k.conversion_rate() * 10000.0) / 100.0);
-  w.field("viewers", k.funnel[static_cast<std::size_t>(FunnelStep::view)]);
-  w.field("purchasers", k.funnel[static_cast<std::size_t>(FunnelStep::purchase)]);
-}
-
-void write_ranked(JsonWriter& w, std::string_view name, std::string_view id_key, std::string_view count_key,
-                  const std::vector<RankedId>& items, const Dictionary& dict, IdKind kind) {
-  w.key(name).begin_array();
-  for (const RankedId& r : items)
-    w.begin_object().field(id_key, dict.name(kind, r.id)).field(count_key, r.count).end_object();
-  w.end_array();
-}
-
 void respond_error(const Respond& respond, Error error) { respond(error_response(error)); }
 
 // Queues job on the range worker; answers the refusal itself.
@@ -149,12 +101,13 @@ void submit(const ApiContext& ctx, const Respond& respond, std::function<void(Ra
   if (!queued) respond_error(respond, std::move(queued).error());
 }
 
+// A series step: 1m, 5m, 15m, 1h or 1d, in the API's duration vocabulary
+// (so 60m and 24h are the same steps).
 std::optional<std::int64_t> step_ms_of(std::string_view text) {
-  if (text == "1m") return kMinuteMs;
-  if (text == "5m") return 5 * kMinuteMs;
-  if (text == "15m") return 15 * kMinuteMs;
-  if (text == "1h") return kHourMs;
-  if (text == "1d") return kDayMs;
+  const auto ms = parse_api_duration(text);
+  if (!ms) return std::nullopt;
+  for (std::int64_t s : {kMinuteMs, 5 * kMinuteMs, 15 * kMinuteMs, kHourMs, kDayMs})
+    if (*ms == s) return s;
   return std::nullopt;
 }
 
@@ -170,7 +123,6 @@ std::string step_text(std::int64_t step_ms) {
 
 void range_figures(const ApiContext& ctx, const ApiRequest& rq, const Respond& respond) {
   const auto params = parse_query(rq.query);
-  if (auto ok = only_known(params, {"from", "to", "step", "limit"}); !ok) return respond_error(respond, ok.error());
   auto asked = asked_range(params, kHourMs);
   if (!asked) return respond_error(respond, asked.error());
   std::optional<std::int64_t> step;
@@ -180,14 +132,9 @@ void range_figures(const ApiContext& ctx, const ApiRequest& rq, const Respond& r
       return respond_error(respond, make_error(Errc::invalid_argument,
                                                "must be one of 1m, 5m, 15m, 1h, 1d; got \"" + *s + "\"", "step"));
   }
-  std::size_t limit = kDefaultTop;
-  if (auto l = param(params, "limit")) {
-    if (l->empty() || l->size() > 9 || !std::all_of(l->begin(), l->end(), [](char c) { return c >= '0' && c <= '9'; }) ||
-        (limit = std::stoul(*l)) == 0 || limit > ctx.config.max_limit)
-      return respond_error(respond, make_error(Errc::invalid_argument,
-                                               "must be an integer from 1 to " + std::to_string(ctx.config.max_limit),
-                                               "limit"));
-  }
+  auto parsed_limit = parse_limit(params, kDefaultTop, ctx.config.max_limit);
+  if (!parsed_limit) return respond_error(respond, parsed_limit.error());
+  const std::size_t limit = *parsed_limit;
   const Sequence logged = logged_sequence(ctx);
   const TimestampMs now = ctx.clock.now_ms();
   submit(ctx, respond, [&ctx, respond, asked = *asked, step, limit, logged, now](RangeScope& scope) {
@@ -327,16 +274,14 @@ void write_step_figures(JsonWriter& w, const range::FunnelStepFigures& f, std::u
 
 void funnel(const ApiContext& ctx, const ApiRequest& rq, const Respond& respond) {
   const auto params = parse_query(rq.query);
-  if (auto ok = only_known(params, {"from", "to", "steps", "window", "breakdown"}); !ok)
-    return respond_error(respond, ok.error());
   auto asked = asked_range(params, kHourMs);
   if (!asked) return respond_error(respond, asked.error());
   range::FunnelSpec spec;
   std::string window_text = param(params, "window").value_or("1d");
-  const auto window = parse_duration_ms(window_text);
-  if (!window || *window <= 0 || *window > kMaxFunnelWindowMs)
+  const auto window = parse_api_duration(window_text);
+  if (!window || *window > kMaxFunnelWindowMs)
     return respond_error(respond, make_error(Errc::invalid_argument,
-                                             "must be a duration from 1ms to 90d, like 30m, 1h or 1d; got \"" +
+                                             "must be minutes, hours or days up to 90d, like 30m, 1h or 1d; got \"" +
                                                  window_text + "\"",
                                              "window"));
   spec.window_ms = *window;
@@ -438,7 +383,6 @@ void funnel(const ApiContext& ctx, const ApiRequest& rq, const Respond& respond)
 
 void cohorts(const ApiContext& ctx, const ApiRequest& rq, const Respond& respond) {
   const auto params = parse_query(rq.query);
-  if (auto ok = only_known(params, {"from", "to", "period"}); !ok) return respond_error(respond, ok.error());
   const std::string period_text = param(params, "period").value_or("day");
   range::CohortPeriod period = range::CohortPeriod::day;
   if (period_text == "week") period = range::CohortPeriod::week;

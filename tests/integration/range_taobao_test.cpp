@@ -278,6 +278,17 @@ TEST_CASE("Ranges of imported Taobao history answer what SQL computes over the s
     CHECK(unknown.status == 400);
     CHECK(Json(unknown.body).str("/field") == "form");
     CHECK(server.get("/api/analytics/range?from=2017-11-26T03:00:00Z&to=2017-11-26T02:00:00Z").status == 400);
+    // The API's rules hold here too: epoch seconds are refused with a hint,
+    // and durations are minutes, hours or days, equal ones equal.
+    const auto seconds = server.get("/api/analytics/range?from=1511658000&to=1511661600");
+    CHECK(seconds.status == 400);
+    CHECK(Json(seconds.body).str("/field") == "from");
+    CHECK(seconds.body.find("epoch seconds") != std::string::npos);
+    CHECK(server.get("/api/analytics/funnel?window=90s").status == 400);
+    CHECK(server.get("/api/analytics/funnel?window=91d").status == 400);
+    const auto hourly = server.get("/api/analytics/range?from=2017-11-26T01:00:00Z&to=2017-11-26T03:00:00Z&step=60m");
+    CHECK(hourly.status == 200);
+    CHECK(Json(hourly.body).str("/step") == "1h");
   }
 
   CHECK(server.get_json("/api/system/status").u64("/event_log/last_sequence") == rows);

@@ -1,0 +1,35 @@
+#pragma once
+// Query parameters every API route reads the same way: one time syntax, one
+// duration vocabulary, one limit rule. Internal to the api module.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "shoppulse/core/event.hpp"
+#include "shoppulse/core/result.hpp"
+
+namespace shoppulse::api {
+
+using Params = std::vector<std::pair<std::string, std::string>>;
+
+// The value of the first `key` in params, if any.
+std::optional<std::string> param(const Params& params, std::string_view key);
+
+// ISO-8601 or epoch milliseconds from 2000-01-01 on; an integer before that
+// is refused as probable epoch seconds, with a hint. Errors name `name`.
+Result<TimestampMs> parse_time_param(std::string_view name, const std::string& text);
+
+// The one duration vocabulary of every parameter that takes a window, step
+// or horizon: a positive whole number of minutes, hours or days ("5m",
+// "1h", "24h", "1d", "90m"). Each parameter then allows a subset of the
+// values (real-time windows the engine keeps, trend steps); equal durations
+// are equal, so "24h" and "1d" mean the same everywhere.
+std::optional<std::int64_t> parse_api_duration(std::string_view text);
+
+// `limit`: an integer from 1 to max, `def` when absent.
+Result<std::size_t> parse_limit(const Params& params, std::size_t def, std::size_t max);
+
+}  // namespace shoppulse::api
