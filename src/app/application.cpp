@@ -103,6 +103,15 @@ struct Application::State final : api::SystemControl {
     const RecommendRunnerStats rs = recommend->stats();
     out.push_back({"recommender", rs.state, true, 0, 0, ""});
     out.push_back({"http", config.serve_http ? "running" : "stopped", true, 0, 0, ""});
+    if (range && config.serve_http) {
+      // The range worker: "indexing" while it reads the log after a start
+      // (range answers and exports are 503 meanwhile); backlog is the logged
+      // events its time index has not read yet.
+      const range::RangeRunnerStats st = range->stats();
+      const Sequence logged = storage->next_sequence() - 1;
+      out.push_back({"range_queries", st.indexed ? "running" : "indexing", true, 0, 0, "",
+                     logged > st.indexed_through ? logged - st.indexed_through : 0});
+    }
     if (kafka_source) {
       const KafkaSourceStats st = kafka_source->stats();
       out.push_back({"kafka_source", st.state, st.state != "disconnected", st.failures, st.restarts, st.last_error,

@@ -291,7 +291,12 @@ TEST_CASE("Ranges of imported Taobao history answer what SQL computes over the s
     CHECK(Json(hourly.body).str("/step") == "1h");
   }
 
-  CHECK(server.get_json("/api/system/status").u64("/event_log/last_sequence") == rows);
+  const auto status = server.get_json("/api/system/status");
+  CHECK(status.u64("/event_log/last_sequence") == rows);
+  // The range worker is a component: indexed (it answered above), nothing
+  // logged left for its index to read.
+  CHECK(status.str("/components/range_queries/state") == "running");
+  CHECK(status.u64("/components/range_queries/backlog") == 0);
 }
 
 TEST_CASE("A range needing more reads than range.max_scan_events is refused with 413, not run",
