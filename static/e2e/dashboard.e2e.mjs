@@ -776,7 +776,9 @@ test('an empty install shows how to send a first event; history is called histor
     assert.notEqual(await page.$eval('.conn', (el) => el.dataset.conn), 'open');
     assert.match(await page.textContent('.conn'), /last updated \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}/);
     assert.ok(Number(await page.getAttribute('#app', 'data-last-updated')) <= Date.now());
-    assert.equal(await page.$eval('main .kpis', (el) => Number(getComputedStyle(el).opacity) < 1), true);
+    // The figures fade (a 0.3 s transition): wait for it rather than read the first frame.
+    await page.waitForFunction(() => Number(getComputedStyle(document.querySelector('main .kpis')).opacity) < 1,
+      null, { timeout: 10000 });
     await shot(page, 'desktop-disconnected');
     // Restarted on the same port with the same data: the page reconnects by itself and is live again.
     srv = await startServer(dir, srv.port);
