@@ -40,6 +40,7 @@ class MemoryStore final : public Storage {
 
     for (const DictionaryEntry& entry : batch.new_entries) {
       dictionary_[{entry.kind, entry.id}] = entry.value;
+      dictionary_names_[{entry.kind, entry.value}] = entry.id;
     }
     for (const SourceOffset& offset : batch.source_offsets) source_offsets_[offset.source] = offset.next_offset;
     if (summary) {
@@ -89,6 +90,20 @@ class MemoryStore final : public Storage {
     entries.reserve(dictionary_.size());
     for (const auto& [key, value] : dictionary_) entries.push_back({key.first, key.second, value});
     return entries;
+  }
+
+  bool looks_up_dictionary() const override { return true; }
+  Result<std::optional<Id>> find_dictionary_id(IdKind kind, std::string_view value) const override {
+    std::lock_guard lock(mutex_);
+    const auto it = dictionary_names_.find({kind, std::string(value)});
+    if (it == dictionary_names_.end()) return std::optional<Id>();
+    return std::optional<Id>(it->second);
+  }
+  Result<std::optional<std::string>> find_dictionary_name(IdKind kind, Id id) const override {
+    std::lock_guard lock(mutex_);
+    const auto it = dictionary_.find({kind, id});
+    if (it == dictionary_.end()) return std::optional<std::string>();
+    return std::optional<std::string>(it->second);
   }
 
   EventLogStats stats() const override {
@@ -164,6 +179,7 @@ class MemoryStore final : public Storage {
   std::deque<eventlog::BlockSummary> index_;
   std::uint64_t block_bytes_ = 0;
   std::map<std::pair<IdKind, Id>, std::string> dictionary_;
+  std::map<std::pair<IdKind, std::string>, Id> dictionary_names_;
   std::map<std::string, std::int64_t> source_offsets_;
   std::map<std::int64_t, std::string> rollups_;
   std::map<std::string, Checkpoint, std::less<>> checkpoints_;

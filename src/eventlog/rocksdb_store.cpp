@@ -5,6 +5,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
 #include <rocksdb/file_system.h>
+#include <rocksdb/filter_policy.h>
 #include <rocksdb/iterator.h>
 #include <rocksdb/options.h>
 #include <rocksdb/sst_file_reader.h>
@@ -179,6 +180,10 @@ class RocksDbStore final : public Storage {
   Result<void> read(Sequence from,
                     const std::function<bool(std::span<const LogRecord>)>& fn) const override;
   Result<std::vector<DictionaryEntry>> load_dictionary() const override;
+  Result<std::vector<DictionaryEntry>> load_dictionary_newest(std::size_t per_kind) const override;
+  bool looks_up_dictionary() const override { return true; }
+  Result<std::optional<Id>> find_dictionary_id(IdKind kind, std::string_view value) const override;
+  Result<std::optional<std::string>> find_dictionary_name(IdKind kind, Id id) const override;
   Result<std::vector<SourceOffset>> load_source_offsets() const override;
   EventLogStats stats() const override;
   std::uint64_t incarnation() const override { return mark_incarnation_; }
@@ -198,6 +203,17 @@ class RocksDbStore final : public Storage {
   // records it in the durability mark. The background syncer calls it every
   // wal_sync_interval_ms; tests call it directly.
   Result<void> sync_now();
+
+  // Tests: the data dir as it was before reverse dictionary entries.
+  Result<void> drop_dictionary_names() {
+    rdb::WriteBatch batch;
+    const std::string names(eventlog::kDictionaryNamePrefix);
+    const std::string names_end = names.substr(0, names.size() - 1) + static_cast<char>(names.back() + 1);
+    rdb::Status status = batch.DeleteRange(family(kMeta), names, names_end);
+    if (status.ok()) status = batch.Delete(family(kMeta), eventlog::kDictionaryNamesKey);
+    if (!status.ok()) return io_error("stage dictionary names drop", status);
+    return write(batch, "drop dictionary names");
+  }
 
   Result<void> flush() {
     rdb::FlushOptions options;
@@ -253,6 +269,7 @@ class RocksDbStore final : public Storage {
   Result<void> drop_damaged_derived_state();
   Result<void> recover_block_index();
   Result<Sequence> recover_dropped_through();
+  Result<void> recover_dictionary_names();
 
   std::unique_ptr<rdb::Env> env_;  // only with an injected file system; outlives db_
   std::shared_ptr<rdb::WriteBufferManager> write_buffers_;  // shared with db_; set once at open
@@ -364,6 +381,7 @@ Result<void> RocksDbStore::recover() {
   if (auto ok = recover_format(); !ok) return ok;
   if (auto ok = drop_damaged_derived_state(); !ok) return ok;
   if (auto ok = recover_block_index(); !ok) return ok;
+  if (auto ok = recover_dictionary_names(); !ok) return ok;
   auto dropped_through = recover_dropped_through();
   if (!dropped_through) return std::move(dropped_through).error();
 
@@ -695,7 +713,7 @@ Result<void> RocksDbStore::append(const AppendBatch& batch) {
     if (auto encoded = eventlog::encode_block_into(batch.records, block_buffer_); !encoded) return encoded;
     reserve += block_buffer_.size();
   }
-  for (const DictionaryEntry& entry : batch.new_entries) reserve += entry.value.size() + 32;
+  for (const DictionaryEntry& entry : batch.new_entries) reserve += 2 * entry.value.size() + 64;
   for (const SourceOffset& offset : batch.source_offsets) reserve += offset.source.size() + 32;
   rdb::WriteBatch write_batch(reserve);
   for (const SourceOffset& offset : batch.source_offsets) {
@@ -704,8 +722,11 @@ Result<void> RocksDbStore::append(const AppendBatch& batch) {
     if (!status.ok()) return io_error("stage source offset", status);
   }
   for (const DictionaryEntry& entry : batch.new_entries) {
-    const rdb::Status status =
+    rdb::Status status =
         write_batch.Put(family(kDictionary), eventlog::dictionary_key(entry.kind, entry.id), entry.value);
+    if (status.ok())
+      status = write_batch.Put(family(kMeta), eventlog::dictionary_name_key(entry.kind, entry.value),
+                               eventlog::be32(entry.id));
     if (!status.ok()) return io_error("stage dictionary entry", status);
   }
 
@@ -786,6 +807,80 @@ Result<std::vector<DictionaryEntry>> RocksDbStore::load_dictionary() const {
   }
   if (!it->status().ok()) return io_error("read dictionary", it->status());
   return entries;
+}
+
+Result<std::vector<DictionaryEntry>> RocksDbStore::load_dictionary_newest(std::size_t per_kind) const {
+  if (per_kind == 0) return load_dictionary();
+  // Keys are kind then big-endian id, so each kind's newest entries are the
+  // last ones before the next kind's first key: read them backwards.
+  std::vector<DictionaryEntry> entries;
+  std::unique_ptr<rdb::Iterator> it(db_->NewIterator(rdb::ReadOptions(), family(kDictionary)));
+  for (std::size_t k = 0; k < kIdKindCount; ++k) {
+    const std::string end = eventlog::dictionary_key(static_cast<IdKind>(k), std::numeric_limits<Id>::max());
+    const std::size_t first = entries.size();
+    std::size_t taken = 0;
+    for (it->SeekForPrev(end); it->Valid() && taken < per_kind; it->Prev(), ++taken) {
+      auto entry = eventlog::decode_dictionary_key(view(it->key()));
+      if (!entry) return std::move(entry).error();
+      if (entry->kind != static_cast<IdKind>(k)) break;
+      entry->value.assign(view(it->value()));
+      entries.push_back(std::move(*entry));
+    }
+    if (!it->status().ok()) return io_error("read dictionary", it->status());
+    std::reverse(entries.begin() + static_cast<std::ptrdiff_t>(first), entries.end());
+  }
+  return entries;
+}
+
+Result<std::optional<Id>> RocksDbStore::find_dictionary_id(IdKind kind, std::string_view value) const {
+  std::string stored;
+  const rdb::Status status =
+      db_->Get(rdb::ReadOptions(), family(kMeta), eventlog::dictionary_name_key(kind, value), &stored);
+  if (status.IsNotFound()) return std::optional<Id>();
+  if (!status.ok()) return io_error("read dictionary name", status);
+  if (stored.size() != 4) return corrupt("dictionary name entry is not 4 bytes");
+  Id id = 0;
+  for (const char c : stored) id = (id << 8) | static_cast<std::uint8_t>(c);
+  return std::optional<Id>(id);
+}
+
+Result<std::optional<std::string>> RocksDbStore::find_dictionary_name(IdKind kind, Id id) const {
+  std::string stored;
+  const rdb::Status status =
+      db_->Get(rdb::ReadOptions(), family(kDictionary), eventlog::dictionary_key(kind, id), &stored);
+  if (status.IsNotFound()) return std::optional<std::string>();
+  if (!status.ok()) return io_error("read dictionary entry", status);
+  return std::optional<std::string>(std::move(stored));
+}
+
+// A data dir written before the reverse entries existed gets them once:
+// every (kind, id) -> name becomes also name -> id, in batches, then the
+// marker says they are complete.
+Result<void> RocksDbStore::recover_dictionary_names() {
+  std::string marker;
+  const rdb::Status got = db_->Get(rdb::ReadOptions(), family(kMeta), eventlog::kDictionaryNamesKey, &marker);
+  if (got.ok()) return {};
+  if (!got.IsNotFound()) return io_error("read dictionary names marker", got);
+  constexpr std::size_t kBatchEntries = 65536;
+  std::unique_ptr<rdb::Iterator> it(db_->NewIterator(rdb::ReadOptions(), family(kDictionary)));
+  rdb::WriteBatch batch;
+  std::size_t staged = 0;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    auto entry = eventlog::decode_dictionary_key(view(it->key()));
+    if (!entry) return std::move(entry).error();
+    const rdb::Status put =
+        batch.Put(family(kMeta), eventlog::dictionary_name_key(entry->kind, view(it->value())), eventlog::be32(entry->id));
+    if (!put.ok()) return io_error("stage dictionary name", put);
+    if (++staged == kBatchEntries) {
+      if (auto ok = write(batch, "build dictionary names"); !ok) return ok;
+      batch.Clear();
+      staged = 0;
+    }
+  }
+  if (!it->status().ok()) return io_error("read dictionary", it->status());
+  const rdb::Status put = batch.Put(family(kMeta), eventlog::kDictionaryNamesKey, "1");
+  if (!put.ok()) return io_error("stage dictionary names marker", put);
+  return write(batch, "build dictionary names");
 }
 
 EventLogStats RocksDbStore::stats() const {
@@ -959,6 +1054,9 @@ eventlog::StoreOptions eventlog::store_options(const EventLogConfig& config, rdb
     table_options.pin_l0_filter_and_index_blocks_in_cache = true;
     db_options.write_buffer_manager = std::make_shared<rdb::WriteBufferManager>(memtable_budget, cache);
   }
+  // Bloom filters make a lookup of a key that is absent (a dictionary name
+  // seen for the first time) cost no data block read.
+  table_options.filter_policy.reset(rdb::NewBloomFilterPolicy(10));
   rdb::ColumnFamilyOptions family_options;
   family_options.write_buffer_size = std::max<std::size_t>(config.write_buffer_mb, 1) * kMiB;
   family_options.compression = pick_compression();
@@ -990,6 +1088,12 @@ Result<void> put_raw(Storage& store, std::string_view family, std::string_view k
   auto* rocksdb = dynamic_cast<RocksDbStore*>(&store);
   if (!rocksdb) return make_error(Errc::invalid_argument, "not a RocksDB store");
   return rocksdb->put_raw(family, key, value);
+}
+
+Result<void> drop_dictionary_names(Storage& store) {
+  auto* rocksdb = dynamic_cast<RocksDbStore*>(&store);
+  if (!rocksdb) return make_error(Errc::invalid_argument, "not a RocksDB store");
+  return rocksdb->drop_dictionary_names();
 }
 
 Result<void> sync_rocksdb_store(Storage& store) {

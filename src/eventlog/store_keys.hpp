@@ -34,6 +34,15 @@ Result<BlockSummary> decode_block_summary(std::string_view key, std::string_view
 std::string dictionary_key(IdKind kind, Id id);
 Result<DictionaryEntry> decode_dictionary_key(std::string_view key);
 
+// meta: kDictionaryNamePrefix + kind byte + value -> be32 id, the reverse of
+// the dictionary family, written in the same batch; a bounded dictionary
+// finds an evicted string's id with it. kDictionaryNamesKey marks a data dir
+// whose reverse entries are complete (older dirs get them built at open).
+inline constexpr std::string_view kDictionaryNamePrefix = "name/";
+inline constexpr std::string_view kDictionaryNamesKey = "dictionary_names";
+std::string dictionary_name_key(IdKind kind, std::string_view value);
+std::string be32(std::uint32_t value);
+
 // rollups: the minute with its sign bit flipped, so negative minutes sort
 // before positive ones.
 std::string minute_key(std::int64_t minute);
