@@ -64,10 +64,71 @@ InternTable::InternTable() {
 
 InternTable::~InternTable() = default;
 
-void InternTable::configure(IdKind kind, const DictionaryBacking* backing, std::size_t max_resident) {
+NameFilter::NameFilter(std::size_t capacity) : capacity_(std::max<std::size_t>(capacity, 64)) {
+  bits_ = (capacity_ * 10 + 63) / 64 * 64;
+  words_.assign(bits_ / 64, 0);
+}
+
+namespace {
+
+// The filter's probes come from a remix of the table's hash, so they do not
+// follow the slot a name takes in the table.
+std::pair<std::uint64_t, std::uint64_t> filter_hashes(std::uint64_t hash) noexcept {
+  const std::uint64_t a = fold(hash ^ kMulC, kMulB);
+  return {a, (a >> 29 | a << 35) | 1};
+}
+
+}  // namespace
+
+void NameFilter::add(std::uint64_t hash) noexcept {
+  if (bits_ == 0) return;
+  auto [h, step] = filter_hashes(hash);
+  for (unsigned i = 0; i < kProbes; ++i, h += step) {
+    const std::uint64_t bit = h % bits_;
+    words_[bit / 64] |= std::uint64_t{1} << (bit % 64);
+  }
+  ++count_;
+}
+
+bool NameFilter::may_contain(std::uint64_t hash) const noexcept {
+  if (count_ == 0) return false;
+  auto [h, step] = filter_hashes(hash);
+  for (unsigned i = 0; i < kProbes; ++i, h += step) {
+    const std::uint64_t bit = h % bits_;
+    if ((words_[bit / 64] & (std::uint64_t{1} << (bit % 64))) == 0) return false;
+  }
+  return true;
+}
+
+void InternTable::configure(IdKind kind, DictionaryBacking* backing, std::size_t max_resident) {
   kind_ = kind;
   backing_ = backing;
   max_resident_ = max_resident;
+}
+
+Result<NameFilter> InternTable::build_filter(std::size_t capacity) const {
+  NameFilter filter(capacity);
+  if (backing_ == nullptr) return filter;
+  auto scanned = backing_->scan_names(kind_, [&filter](std::string_view name) { filter.add(hash(name)); });
+  if (!scanned) return std::move(scanned).error();
+  return filter;
+}
+
+Result<void> InternTable::load_evicted_names() {
+  if (backing_ == nullptr || max_resident_ == 0) return {};
+  // Room for twice what is there and at least twice the bound: each
+  // eviction adds a quarter of the bound, so the filter is rebuilt (a scan
+  // of the stored names) only after they have doubled.
+  auto counted = build_filter(0);
+  if (!counted) return std::move(counted).error();
+  auto filter = build_filter(std::max(2 * counted->count(), 2 * max_resident_));
+  if (!filter) return std::move(filter).error();
+  {
+    std::unique_lock lock(mutex_);
+    evicted_ = std::move(*filter);
+  }
+  update_memory();
+  return {};
 }
 
 namespace {
@@ -157,7 +218,8 @@ void InternTable::rehash(Tables& t, std::size_t slots) {
 }
 
 void InternTable::update_memory() noexcept {
-  memory_bytes_.store(t_.arena_bytes + t_.names.capacity() * sizeof(NameSlot) + t_.ids.capacity() * sizeof(IdSlot),
+  memory_bytes_.store(t_.arena_bytes + t_.names.capacity() * sizeof(NameSlot) +
+                          t_.ids.capacity() * sizeof(IdSlot) + evicted_.memory_bytes(),
                       std::memory_order_relaxed);
   resident_count_.store(t_.resident, std::memory_order_relaxed);
 }
@@ -199,7 +261,9 @@ std::pair<Id, bool> InternTable::intern_hashed(std::string_view value, std::uint
     write_stamp(s->entry, stamp());  // readers never read the stamp
     return {s->id, false};
   }
-  if (backing_ != nullptr && !complete_.load(std::memory_order_relaxed)) {
+  // Only a name the filter may have seen evicted is looked up: a brand-new
+  // name is neither read nor written here.
+  if (backing_ != nullptr && evicted_.may_contain(hash)) {
     backing_reads_.fetch_add(1, std::memory_order_relaxed);
     auto stored = backing_->find_id(kind_, value);
     if (!stored) return {kNoId, false};
@@ -221,8 +285,8 @@ bool InternTable::restore(Id id, std::string_view value) {
   return true;
 }
 
-std::size_t InternTable::evict() {
-  if (max_resident_ == 0 || backing_ == nullptr || t_.resident <= max_resident_) return 0;
+Result<std::size_t> InternTable::evict() {
+  if (max_resident_ == 0 || backing_ == nullptr || t_.resident <= max_resident_) return std::size_t{0};
   // Keep the newest three quarters of the bound, so the next eviction is a
   // quarter of the bound away and its cost (a pass over the table) is
   // spread over as many new ids.
@@ -240,23 +304,41 @@ std::size_t InternTable::evict() {
 
   Tables fresh;
   rehash(fresh, slots_for(max_resident_));
+  std::vector<EvictedName> victims;
+  victims.reserve(t_.resident - keep);
   for (const IdSlot& s : t_.ids) {
     if (s.id == kNoId) continue;
     const std::uint32_t st = read_stamp(s.entry);
-    if (st < threshold) continue;
-    if (st == threshold) {
-      if (equal_quota == 0) continue;
-      --equal_quota;
-    }
     const std::string_view name = read_entry(s.entry);
-    insert(fresh, s.id, append(fresh, name, st), hash(name));
+    bool keep_it = st > threshold;
+    if (st == threshold && equal_quota > 0) {
+      --equal_quota;
+      keep_it = true;
+    }
+    if (keep_it)
+      insert(fresh, s.id, append(fresh, name, st), hash(name));
+    else
+      victims.push_back({s.id, std::string(name)});
   }
-  const std::size_t evicted = t_.resident - fresh.resident;
+  const std::size_t evicted = victims.size();
+  // The name -> id entries are durable before any lookup can miss them in
+  // memory: until the swap below, every victim is still resident.
+  if (auto stored = backing_->store_names(kind_, victims); !stored) return std::move(stored).error();
+  NameFilter filter;
+  const bool rebuild = evicted_.count() + evicted > evicted_.capacity();
+  if (rebuild) {
+    auto built = build_filter(2 * (evicted_.count() + evicted));  // includes the victims, stored above
+    if (!built) return std::move(built).error();
+    filter = std::move(*built);
+  }
   {
     std::unique_lock lock(mutex_);
+    if (rebuild)
+      evicted_ = std::move(filter);
+    else
+      for (const EvictedName& v : victims) evicted_.add(hash(v.value));
     std::swap(t_, fresh);
   }
-  complete_.store(false, std::memory_order_relaxed);
   evicted_total_.fetch_add(evicted, std::memory_order_relaxed);
   update_memory();
   return evicted;  // fresh, now the old tables, is freed here, outside the lock
@@ -288,7 +370,11 @@ Id InternTable::find_hashed(std::string_view value, std::uint64_t hash) const {
 std::optional<Id> InternTable::find(std::string_view value) const {
   const Id id = find_hashed(value, hash(value));
   if (id != kNoId) return id;
-  if (backing_ == nullptr || complete_.load(std::memory_order_relaxed)) return std::nullopt;
+  if (backing_ == nullptr) return std::nullopt;
+  {
+    std::shared_lock lock(mutex_);
+    if (!evicted_.may_contain(hash(value))) return std::nullopt;
+  }
   backing_reads_.fetch_add(1, std::memory_order_relaxed);
   auto stored = backing_->find_id(kind_, value);
   if (!stored || !*stored) return std::nullopt;

@@ -40,7 +40,6 @@ class MemoryStore final : public Storage {
 
     for (const DictionaryEntry& entry : batch.new_entries) {
       dictionary_[{entry.kind, entry.id}] = entry.value;
-      dictionary_names_[{entry.kind, entry.value}] = entry.id;
     }
     for (const SourceOffset& offset : batch.source_offsets) source_offsets_[offset.source] = offset.next_offset;
     if (summary) {
@@ -104,6 +103,30 @@ class MemoryStore final : public Storage {
     const auto it = dictionary_.find({kind, id});
     if (it == dictionary_.end()) return std::optional<std::string>();
     return std::optional<std::string>(it->second);
+  }
+
+  Result<void> store_dictionary_names(std::span<const DictionaryEntry> entries) override {
+    std::lock_guard lock(mutex_);
+    for (const DictionaryEntry& e : entries) dictionary_names_[{e.kind, e.value}] = e.id;
+    return {};
+  }
+  Result<void> scan_dictionary_names(IdKind kind, const std::function<void(std::string_view)>& fn) const override {
+    std::vector<std::string> names;
+    {
+      std::lock_guard lock(mutex_);
+      for (const auto& [key, id] : dictionary_names_)
+        if (key.first == kind) names.push_back(key.second);
+    }
+    for (const std::string& n : names) fn(n);
+    return {};
+  }
+  Result<void> complete_dictionary_names(std::size_t keep_per_kind) override {
+    std::lock_guard lock(mutex_);
+    std::map<IdKind, Id> newest;
+    for (const auto& [key, value] : dictionary_) newest[key.first] = std::max(newest[key.first], key.second);
+    for (const auto& [key, value] : dictionary_)
+      if (key.second + keep_per_kind <= newest[key.first]) dictionary_names_[{key.first, value}] = key.second;
+    return {};
   }
 
   EventLogStats stats() const override {

@@ -5,7 +5,6 @@
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
 #include <rocksdb/file_system.h>
-#include <rocksdb/filter_policy.h>
 #include <rocksdb/iterator.h>
 #include <rocksdb/options.h>
 #include <rocksdb/sst_file_reader.h>
@@ -14,6 +13,7 @@
 #include <rocksdb/write_buffer_manager.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdarg>
@@ -184,6 +184,9 @@ class RocksDbStore final : public Storage {
   bool looks_up_dictionary() const override { return true; }
   Result<std::optional<Id>> find_dictionary_id(IdKind kind, std::string_view value) const override;
   Result<std::optional<std::string>> find_dictionary_name(IdKind kind, Id id) const override;
+  Result<void> store_dictionary_names(std::span<const DictionaryEntry> entries) override;
+  Result<void> scan_dictionary_names(IdKind kind, const std::function<void(std::string_view)>& fn) const override;
+  Result<void> complete_dictionary_names(std::size_t keep_per_kind) override;
   Result<std::vector<SourceOffset>> load_source_offsets() const override;
   EventLogStats stats() const override;
   std::uint64_t incarnation() const override { return mark_incarnation_; }
@@ -210,7 +213,7 @@ class RocksDbStore final : public Storage {
     const std::string names(eventlog::kDictionaryNamePrefix);
     const std::string names_end = names.substr(0, names.size() - 1) + static_cast<char>(names.back() + 1);
     rdb::Status status = batch.DeleteRange(family(kMeta), names, names_end);
-    if (status.ok()) status = batch.Delete(family(kMeta), eventlog::kDictionaryNamesKey);
+    if (status.ok()) status = batch.Delete(family(kMeta), eventlog::kDictionaryNamesThroughKey);
     if (!status.ok()) return io_error("stage dictionary names drop", status);
     return write(batch, "drop dictionary names");
   }
@@ -269,7 +272,6 @@ class RocksDbStore final : public Storage {
   Result<void> drop_damaged_derived_state();
   Result<void> recover_block_index();
   Result<Sequence> recover_dropped_through();
-  Result<void> recover_dictionary_names();
 
   std::unique_ptr<rdb::Env> env_;  // only with an injected file system; outlives db_
   std::shared_ptr<rdb::WriteBufferManager> write_buffers_;  // shared with db_; set once at open
@@ -381,7 +383,6 @@ Result<void> RocksDbStore::recover() {
   if (auto ok = recover_format(); !ok) return ok;
   if (auto ok = drop_damaged_derived_state(); !ok) return ok;
   if (auto ok = recover_block_index(); !ok) return ok;
-  if (auto ok = recover_dictionary_names(); !ok) return ok;
   auto dropped_through = recover_dropped_through();
   if (!dropped_through) return std::move(dropped_through).error();
 
@@ -713,7 +714,7 @@ Result<void> RocksDbStore::append(const AppendBatch& batch) {
     if (auto encoded = eventlog::encode_block_into(batch.records, block_buffer_); !encoded) return encoded;
     reserve += block_buffer_.size();
   }
-  for (const DictionaryEntry& entry : batch.new_entries) reserve += 2 * entry.value.size() + 64;
+  for (const DictionaryEntry& entry : batch.new_entries) reserve += entry.value.size() + 32;
   for (const SourceOffset& offset : batch.source_offsets) reserve += offset.source.size() + 32;
   rdb::WriteBatch write_batch(reserve);
   for (const SourceOffset& offset : batch.source_offsets) {
@@ -722,11 +723,8 @@ Result<void> RocksDbStore::append(const AppendBatch& batch) {
     if (!status.ok()) return io_error("stage source offset", status);
   }
   for (const DictionaryEntry& entry : batch.new_entries) {
-    rdb::Status status =
+    const rdb::Status status =
         write_batch.Put(family(kDictionary), eventlog::dictionary_key(entry.kind, entry.id), entry.value);
-    if (status.ok())
-      status = write_batch.Put(family(kMeta), eventlog::dictionary_name_key(entry.kind, entry.value),
-                               eventlog::be32(entry.id));
     if (!status.ok()) return io_error("stage dictionary entry", status);
   }
 
@@ -853,34 +851,76 @@ Result<std::optional<std::string>> RocksDbStore::find_dictionary_name(IdKind kin
   return std::optional<std::string>(std::move(stored));
 }
 
-// A data dir written before the reverse entries existed gets them once:
-// every (kind, id) -> name becomes also name -> id, in batches, then the
-// marker says they are complete.
-Result<void> RocksDbStore::recover_dictionary_names() {
+Result<void> RocksDbStore::store_dictionary_names(std::span<const DictionaryEntry> entries) {
+  if (entries.empty()) return {};
+  rdb::WriteBatch batch;
+  for (const DictionaryEntry& e : entries) {
+    const rdb::Status put =
+        batch.Put(family(kMeta), eventlog::dictionary_name_key(e.kind, e.value), eventlog::be32(e.id));
+    if (!put.ok()) return io_error("stage dictionary name", put);
+  }
+  return write(batch, "store dictionary names");
+}
+
+Result<void> RocksDbStore::scan_dictionary_names(IdKind kind,
+                                                 const std::function<void(std::string_view)>& fn) const {
+  const std::string prefix = eventlog::dictionary_name_key(kind, "");
+  std::unique_ptr<rdb::Iterator> it(db_->NewIterator(rdb::ReadOptions(), family(kMeta)));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next())
+    fn(view(it->key()).substr(prefix.size()));
+  if (!it->status().ok()) return io_error("read dictionary names", it->status());
+  return {};
+}
+
+// The marker holds, per kind, the id through which every entry has its
+// reverse entry; each start-up with a bound extends it to all but the
+// newest keep_per_kind, so the ids created since the last start are written
+// once and the older ones are not read again.
+Result<void> RocksDbStore::complete_dictionary_names(std::size_t keep_per_kind) {
   std::string marker;
-  const rdb::Status got = db_->Get(rdb::ReadOptions(), family(kMeta), eventlog::kDictionaryNamesKey, &marker);
-  if (got.ok()) return {};
-  if (!got.IsNotFound()) return io_error("read dictionary names marker", got);
+  const rdb::Status got = db_->Get(rdb::ReadOptions(), family(kMeta), eventlog::kDictionaryNamesThroughKey, &marker);
+  if (!got.ok() && !got.IsNotFound()) return io_error("read dictionary names marker", got);
+  std::array<Id, kIdKindCount> through{};
+  if (got.ok()) {
+    if (marker.size() != 4 * kIdKindCount) return corrupt("dictionary names marker has the wrong size");
+    for (std::size_t k = 0; k < kIdKindCount; ++k)
+      for (std::size_t b = 0; b < 4; ++b) through[k] = (through[k] << 8) | static_cast<std::uint8_t>(marker[4 * k + b]);
+  }
   constexpr std::size_t kBatchEntries = 65536;
-  std::unique_ptr<rdb::Iterator> it(db_->NewIterator(rdb::ReadOptions(), family(kDictionary)));
   rdb::WriteBatch batch;
   std::size_t staged = 0;
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    auto entry = eventlog::decode_dictionary_key(view(it->key()));
-    if (!entry) return std::move(entry).error();
-    const rdb::Status put =
-        batch.Put(family(kMeta), eventlog::dictionary_name_key(entry->kind, view(it->value())), eventlog::be32(entry->id));
-    if (!put.ok()) return io_error("stage dictionary name", put);
-    if (++staged == kBatchEntries) {
-      if (auto ok = write(batch, "build dictionary names"); !ok) return ok;
-      batch.Clear();
-      staged = 0;
+  std::unique_ptr<rdb::Iterator> it(db_->NewIterator(rdb::ReadOptions(), family(kDictionary)));
+  for (std::size_t k = 0; k < kIdKindCount; ++k) {
+    const auto kind = static_cast<IdKind>(k);
+    it->SeekForPrev(eventlog::dictionary_key(kind, std::numeric_limits<Id>::max()));
+    if (!it->Valid()) continue;
+    auto newest = eventlog::decode_dictionary_key(view(it->key()));
+    if (!newest) return std::move(newest).error();
+    if (newest->kind != kind || newest->id <= keep_per_kind) continue;
+    const Id last = static_cast<Id>(newest->id - keep_per_kind);
+    if (last <= through[k]) continue;
+    for (it->Seek(eventlog::dictionary_key(kind, through[k] + 1)); it->Valid(); it->Next()) {
+      auto entry = eventlog::decode_dictionary_key(view(it->key()));
+      if (!entry) return std::move(entry).error();
+      if (entry->kind != kind || entry->id > last) break;
+      const rdb::Status put =
+          batch.Put(family(kMeta), eventlog::dictionary_name_key(kind, view(it->value())), eventlog::be32(entry->id));
+      if (!put.ok()) return io_error("stage dictionary name", put);
+      if (++staged == kBatchEntries) {
+        if (auto ok = write(batch, "complete dictionary names"); !ok) return ok;
+        batch.Clear();
+        staged = 0;
+      }
     }
+    if (!it->status().ok()) return io_error("read dictionary", it->status());
+    through[k] = last;
   }
-  if (!it->status().ok()) return io_error("read dictionary", it->status());
-  const rdb::Status put = batch.Put(family(kMeta), eventlog::kDictionaryNamesKey, "1");
+  std::string value;
+  for (const Id t : through) value += eventlog::be32(t);
+  if (value == marker) return {};
+  const rdb::Status put = batch.Put(family(kMeta), eventlog::kDictionaryNamesThroughKey, value);
   if (!put.ok()) return io_error("stage dictionary names marker", put);
-  return write(batch, "build dictionary names");
+  return write(batch, "complete dictionary names");
 }
 
 EventLogStats RocksDbStore::stats() const {
@@ -1054,9 +1094,6 @@ eventlog::StoreOptions eventlog::store_options(const EventLogConfig& config, rdb
     table_options.pin_l0_filter_and_index_blocks_in_cache = true;
     db_options.write_buffer_manager = std::make_shared<rdb::WriteBufferManager>(memtable_budget, cache);
   }
-  // Bloom filters make a lookup of a key that is absent (a dictionary name
-  // seen for the first time) cost no data block read.
-  table_options.filter_policy.reset(rdb::NewBloomFilterPolicy(10));
   rdb::ColumnFamilyOptions family_options;
   family_options.write_buffer_size = std::max<std::size_t>(config.write_buffer_mb, 1) * kMiB;
   family_options.compression = pick_compression();

@@ -35,11 +35,13 @@ std::string dictionary_key(IdKind kind, Id id);
 Result<DictionaryEntry> decode_dictionary_key(std::string_view key);
 
 // meta: kDictionaryNamePrefix + kind byte + value -> be32 id, the reverse of
-// the dictionary family, written in the same batch; a bounded dictionary
-// finds an evicted string's id with it. kDictionaryNamesKey marks a data dir
-// whose reverse entries are complete (older dirs get them built at open).
+// the dictionary family for the ids a bounded dictionary evicted (written
+// before the eviction, never for a new id); it finds an evicted string's id
+// with it. kDictionaryNamesThroughKey holds, per kind, a be32 id through
+// which every id has its reverse entry (written at a bounded start-up for
+// the ids it leaves on disk). A data dir without either is valid.
 inline constexpr std::string_view kDictionaryNamePrefix = "name/";
-inline constexpr std::string_view kDictionaryNamesKey = "dictionary_names";
+inline constexpr std::string_view kDictionaryNamesThroughKey = "dictionary_names_through";
 std::string dictionary_name_key(IdKind kind, std::string_view value);
 std::string be32(std::uint32_t value);
 

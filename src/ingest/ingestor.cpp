@@ -469,7 +469,8 @@ struct Ingestor::State {
       }
       unpersisted_entries.clear();
       // Every id interned so far is in the log now, so the coldest may leave memory.
-      dictionary.evict();
+      if (auto evicted = dictionary.evict(); !evicted)
+        kLog.warn("dictionary eviction failed; ids stay in memory", {{"error", evicted.error().detail}});
       for (const std::uint64_t h : new_ids) seen_order.emplace_back(h, now);
       expire(now);
       if (n != 0) last_sequence.store(records[n - 1].event.sequence, std::memory_order_relaxed);
@@ -691,22 +692,32 @@ IngestStats Ingestor::stats() const {
   return out;
 }
 
-Result<void> load_dictionary(const EventLog& log, Dictionary& dictionary) { return load_dictionary(log, dictionary, 0); }
-
-Result<void> load_dictionary(const EventLog& log, Dictionary& dictionary, std::size_t max_resident_per_kind) {
-  const std::size_t limit = log.looks_up_dictionary() ? max_resident_per_kind : 0;
-  auto entries = log.load_dictionary_newest(limit);
+Result<void> load_dictionary(const EventLog& log, Dictionary& dictionary) {
+  auto entries = log.load_dictionary();
   if (!entries) return std::move(entries).error();
-  std::array<std::size_t, kIdKindCount> loaded{};
   for (const DictionaryEntry& e : *entries) {
     if (!dictionary.table(e.kind).restore(e.id, e.value))
       return make_error(Errc::corrupt, "dictionary entry repeated: " + std::string(to_string(e.kind)) + " id " +
                                            std::to_string(e.id));
-    ++loaded[static_cast<std::size_t>(e.kind)];
   }
-  // A kind that filled its bound may have older entries left on disk.
+  return {};
+}
+
+Result<void> load_dictionary(EventLog& log, Dictionary& dictionary, std::size_t max_resident_per_kind) {
+  const std::size_t limit = log.looks_up_dictionary() ? max_resident_per_kind : 0;
+  auto entries = log.load_dictionary_newest(limit);
+  if (!entries) return std::move(entries).error();
+  for (const DictionaryEntry& e : *entries) {
+    if (!dictionary.table(e.kind).restore(e.id, e.value))
+      return make_error(Errc::corrupt, "dictionary entry repeated: " + std::string(to_string(e.kind)) + " id " +
+                                           std::to_string(e.id));
+  }
+  if (limit == 0) return {};
+  // The entries left on disk are found by name as evicted ones are, and the
+  // filter of evicted names is filled from every such entry.
+  if (auto named = log.complete_dictionary_names(limit); !named) return named;
   for (std::size_t k = 0; k < kIdKindCount; ++k)
-    dictionary.table(static_cast<IdKind>(k)).set_complete(limit == 0 || loaded[k] < limit);
+    if (auto filled = dictionary.table(static_cast<IdKind>(k)).load_evicted_names(); !filled) return filled;
   return {};
 }
 
@@ -716,6 +727,17 @@ Result<std::optional<Id>> EventLogDictionary::find_id(IdKind kind, std::string_v
 
 Result<std::optional<std::string>> EventLogDictionary::find_name(IdKind kind, Id id) const {
   return log_.find_dictionary_name(kind, id);
+}
+
+Result<void> EventLogDictionary::store_names(IdKind kind, std::span<const EvictedName> entries) {
+  std::vector<DictionaryEntry> named;
+  named.reserve(entries.size());
+  for (const EvictedName& e : entries) named.push_back({kind, e.id, e.value});
+  return log_.store_dictionary_names(named);
+}
+
+Result<void> EventLogDictionary::scan_names(IdKind kind, const std::function<void(std::string_view)>& fn) const {
+  return log_.scan_dictionary_names(kind, fn);
 }
 
 }  // namespace shoppulse

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <vector>
 
 #include "../support/memory_dictionary_backing.hpp"
 #include "shoppulse/core/dictionary.hpp"
@@ -51,7 +52,7 @@ TEST_CASE("eviction keeps the ids used most recently", "[core][dictionary]") {
   const std::size_t before = table.memory_bytes();
   for (int round = 0; round < 4; ++round)
     for (int i = 0; i < 200; ++i) REQUIRE(table.intern(user(i)).first == Id(i + 1));
-  const std::size_t evicted = table.evict();
+  const std::size_t evicted = table.evict().value();
   CHECK(evicted == 3000 - 750);  // down to three quarters of the bound
   CHECK(table.resident() == 750);
   for (int i = 0; i < 200; ++i)
@@ -69,8 +70,8 @@ TEST_CASE("without a backing or a bound nothing is evicted", "[core][dictionary]
     (void)unbacked.intern(user(i));
     (void)intern_stored(unbounded, backing, IdKind::user, user(i));
   }
-  CHECK(unbacked.evict() == 0);
-  CHECK(unbounded.evict() == 0);
+  CHECK(unbacked.evict().value() == 0);
+  CHECK(unbounded.evict().value() == 0);
   CHECK(unbacked.resident() == 500);
   CHECK(unbounded.resident() == 500);
 }
@@ -80,12 +81,12 @@ TEST_CASE("a failed read of the backing gives no id rather than a second one", "
   InternTable table;
   table.configure(IdKind::user, &backing, 10);
   for (int i = 0; i < 100; ++i) (void)intern_stored(table, backing, IdKind::user, user(i));
-  REQUIRE(table.evict() > 0);
+  REQUIRE(table.evict().value() > 0);
   backing.fail_reads(true);
   CHECK(table.intern(user(0)) == std::pair<Id, bool>{kNoId, false});
-  CHECK(table.intern("brand-new") == std::pair<Id, bool>{kNoId, false});  // it might have been evicted
+  CHECK(table.intern("brand-new") == std::pair<Id, bool>{101, true});  // the filter never saw it: no read
   CHECK(table.name(1).empty());
-  CHECK(table.size() == 100);
+  CHECK(table.size() == 101);
   backing.fail_reads(false);
   CHECK(table.intern(user(0)) == std::pair<Id, bool>{1, false});
   CHECK(table.name(1) == user(0));
@@ -93,11 +94,14 @@ TEST_CASE("a failed read of the backing gives no id rather than a second one", "
 
 TEST_CASE("a table restored with only its newest ids asks the backing for the others", "[core][dictionary]") {
   MemoryDictionaryBacking backing;
+  std::vector<EvictedName> older;
   for (int i = 0; i < 50; ++i) backing.put(IdKind::user, Id(i + 1), user(i));
+  for (int i = 0; i < 30; ++i) older.push_back({Id(i + 1), user(i)});
+  REQUIRE(backing.store_names(IdKind::user, older).ok());  // what a bounded start-up stores for them
   InternTable table;
   table.configure(IdKind::user, &backing, 20);
   for (int i = 30; i < 50; ++i) REQUIRE(table.restore(Id(i + 1), user(i)));
-  table.set_complete(false);
+  REQUIRE(table.load_evicted_names().ok());
   CHECK(table.size() == 50);
   CHECK(table.name(5) == user(4));                                   // from the backing
   CHECK(table.intern(user(4)) == std::pair<Id, bool>{5, false});     // re-admitted, same id
@@ -113,10 +117,73 @@ TEST_CASE("a dictionary bounds every kind and reports what it holds", "[core][di
     (void)intern_stored(dict.table(IdKind::product), backing, IdKind::product, "p" + std::to_string(i));
   }
   const std::size_t before = dict.memory_bytes();
-  CHECK(dict.evict() == 2 * (200 - 30));
+  CHECK(dict.evict().value() == 2 * (200 - 30));
   CHECK(dict.resident() == 60);
   CHECK(dict.evicted_total() == 340);
   CHECK(dict.memory_bytes() <= before);
   CHECK(dict.name(IdKind::product, 1) == "p0");
   CHECK(dict.find(IdKind::user, user(0)) == Id{1});
+}
+
+TEST_CASE("a new name costs no read of the backing; only evicted ones, or filter collisions, are looked up",
+          "[core][dictionary]") {
+  MemoryDictionaryBacking backing;
+  InternTable table;
+  table.configure(IdKind::user, &backing, 100);
+  for (int i = 0; i < 1000; ++i) {
+    REQUIRE(intern_stored(table, backing, IdKind::user, user(i)).second);
+    if (i % 10 == 9) REQUIRE(table.evict().ok());
+  }
+  REQUIRE(table.evicted_total() > 800);
+  // Evicted names, and only those, were stored name -> id.
+  CHECK(backing.names_stored() == table.evicted_total());
+  // 1000 new names: only those whose filter bits all collide (about 1 %)
+  // were looked up, where a table that asked about every name after the
+  // first eviction would have made about 900 reads.
+  CHECK(backing.id_reads() <= 20);
+
+  const std::size_t before = backing.id_reads();
+  CHECK(table.intern(user(0)) == std::pair<Id, bool>{1, false});  // evicted: looked up, same id
+  CHECK(backing.id_reads() == before + 1);
+
+  // Find a never-seen name the filter cannot tell from an evicted one (its
+  // bits all collide): it is looked up, found absent, and gets a new id.
+  std::string collision;
+  for (int i = 0; i < 1'000'000 && collision.empty(); ++i) {
+    const std::string candidate = "fresh-" + std::to_string(i);
+    const std::size_t reads = backing.id_reads();
+    const auto [id, created] = intern_stored(table, backing, IdKind::user, candidate);
+    REQUIRE(created);
+    REQUIRE(id == table.size());
+    if (backing.id_reads() != reads) collision = candidate;
+  }
+  REQUIRE_FALSE(collision.empty());
+  const Id id = table.find(collision).value();
+  CHECK(table.name(id) == collision);
+  CHECK(table.intern(collision) == std::pair<Id, bool>{id, false});  // resident now: the same id
+}
+
+TEST_CASE("a name filter never misses a name it holds and rarely claims one it does not", "[core][dictionary]") {
+  NameFilter filter(10'000);
+  for (int i = 0; i < 10'000; ++i) filter.add(InternTable::hash(user(i)));
+  for (int i = 0; i < 10'000; ++i) REQUIRE(filter.may_contain(InternTable::hash(user(i))));
+  int false_positives = 0;
+  for (int i = 0; i < 100'000; ++i) false_positives += filter.may_contain(InternTable::hash("other-" + std::to_string(i)));
+  CHECK(false_positives > 0);        // full to capacity, some bits collide
+  CHECK(false_positives < 2'000);    // about 1 %, not more than 2 %
+  CHECK_FALSE(NameFilter().may_contain(InternTable::hash("x")));
+}
+
+TEST_CASE("when storing the evicted names fails nothing is evicted", "[core][dictionary]") {
+  MemoryDictionaryBacking backing;
+  InternTable table;
+  table.configure(IdKind::user, &backing, 10);
+  for (int i = 0; i < 100; ++i) (void)intern_stored(table, backing, IdKind::user, user(i));
+  backing.fail_writes(true);
+  CHECK_FALSE(table.evict().ok());
+  CHECK(table.resident() == 100);
+  CHECK(table.evicted_total() == 0);
+  backing.fail_writes(false);
+  CHECK(table.evict().value() == 100 - 8);
+  CHECK(table.intern(user(0)) == std::pair<Id, bool>{1, false});
 }

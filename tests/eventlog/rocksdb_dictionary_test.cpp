@@ -38,6 +38,10 @@ TEST_CASE("the RocksDB store finds dictionary entries by id and by name", "[even
   CHECK(store->looks_up_dictionary());
   append_entries(*store, IdKind::user, 1, 30);
   append_entries(*store, IdKind::product, 1, 5);
+  CHECK_FALSE(store->find_dictionary_id(IdKind::user, "user-17").value());  // by name only once evicted
+  REQUIRE(store->store_dictionary_names(std::vector<DictionaryEntry>{{IdKind::user, 17, "user-17"},
+                                                                     {IdKind::product, 5, "product-5"}})
+              .ok());
   CHECK(store->find_dictionary_id(IdKind::user, "user-17").value() == std::optional<Id>(17));
   CHECK(store->find_dictionary_id(IdKind::product, "product-5").value() == std::optional<Id>(5));
   CHECK_FALSE(store->find_dictionary_id(IdKind::product, "user-17").value());  // kinds are separate
@@ -65,15 +69,33 @@ TEST_CASE("a bounded load reads only the newest entries of each kind, in id orde
   CHECK(store->load_dictionary_newest(0)->size() == 47);  // 0: everything
 }
 
-TEST_CASE("a data dir without reverse dictionary entries gets them at open", "[eventlog][dictionary]") {
+TEST_CASE("names are stored only for evicted ids, and a bounded start-up stores those it leaves on disk",
+          "[eventlog][dictionary]") {
   eventlog_test::TempDir dir;
   {
     auto store = open_at(dir.path());
     append_entries(*store, IdKind::user, 1, 100);
-    REQUIRE(eventlog::drop_dictionary_names(*store).ok());
-    REQUIRE_FALSE(store->find_dictionary_id(IdKind::user, "user-42").value());  // as an old version left it
+    CHECK_FALSE(store->find_dictionary_id(IdKind::user, "user-42").value());  // a new id writes no name
+    REQUIRE(store->store_dictionary_names(std::vector<DictionaryEntry>{{IdKind::user, 99, "user-99"}}).ok());
+    CHECK(store->find_dictionary_id(IdKind::user, "user-99").value() == std::optional<Id>(99));
+    REQUIRE(store->complete_dictionary_names(30).ok());  // ids 1..70 stay on disk
   }
   auto store = open_at(dir.path());
   CHECK(store->find_dictionary_id(IdKind::user, "user-42").value() == std::optional<Id>(42));
-  CHECK(store->find_dictionary_id(IdKind::user, "user-100").value() == std::optional<Id>(100));
+  CHECK(store->find_dictionary_id(IdKind::user, "user-70").value() == std::optional<Id>(70));
+  CHECK_FALSE(store->find_dictionary_id(IdKind::user, "user-71").value());
+  std::vector<std::string> names;
+  REQUIRE(store->scan_dictionary_names(IdKind::user, [&](std::string_view n) { names.emplace_back(n); }).ok());
+  CHECK(names.size() == 71);  // 1..70 and 99
+  std::size_t products = 0;
+  REQUIRE(store->scan_dictionary_names(IdKind::product, [&](std::string_view) { ++products; }).ok());
+  CHECK(products == 0);
+  // The next start-up writes only the ids made since.
+  append_entries(*store, IdKind::user, 101, 110);
+  REQUIRE(store->complete_dictionary_names(30).ok());
+  CHECK(store->find_dictionary_id(IdKind::user, "user-80").value() == std::optional<Id>(80));
+  CHECK_FALSE(store->find_dictionary_id(IdKind::user, "user-81").value());
+  REQUIRE(eventlog::drop_dictionary_names(*store).ok());  // names and marker gone: all written again
+  REQUIRE(store->complete_dictionary_names(30).ok());
+  CHECK(store->find_dictionary_id(IdKind::user, "user-1").value() == std::optional<Id>(1));
 }

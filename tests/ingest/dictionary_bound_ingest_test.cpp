@@ -131,7 +131,10 @@ TEST_CASE("ingest with a bounded dictionary evicts, re-admits old ids and keeps 
   CHECK(users.resident() == kBound);  // the newest only
   CHECK(users.size() == kUsers + 1);
   CHECK(again.dictionary.name(IdKind::user, 7) == user(6));  // read back from the log
-  CHECK(again.ingest({user(6), user(299), "second-newcomer"}) == std::vector<Id>{7, 300, Id(kUsers + 2)});
+  // user(1) was in memory at shutdown (re-admitted) but is not among the
+  // newest ids: the start-up stored its name -> id entry.
+  CHECK(again.ingest({user(6), user(299), "second-newcomer", user(1)}) ==
+        std::vector<Id>{7, 300, Id(kUsers + 2), 2});
   // No id was stored twice: one entry per string, ids 1..302.
   auto stored = again.store->load_dictionary();
   REQUIRE(stored.ok());
@@ -139,4 +142,22 @@ TEST_CASE("ingest with a bounded dictionary evicts, re-admits old ids and keeps 
   for (const DictionaryEntry& e : *stored)
     if (e.kind == IdKind::user) ++user_entries;
   CHECK(user_entries == kUsers + 2);
+}
+
+TEST_CASE("a data dir written without a bound opens with one and keeps every id", "[ingest][dictionary]") {
+  ScratchDir dir;
+  {
+    EventLogConfig config;
+    config.data_dir = dir.path();
+    config.block_cache_mb = 8;
+    config.write_buffer_mb = 4;
+    auto store = open_rocksdb_store(config);
+    REQUIRE(store.ok());
+    std::vector<DictionaryEntry> entries;
+    for (std::size_t i = 0; i < 200; ++i) entries.push_back({IdKind::user, Id(i + 1), user(i)});
+    REQUIRE((*store)->append(AppendBatch{{}, entries}).ok());  // as an unbounded server left it: no names
+  }
+  Server server(dir.path());
+  CHECK(server.dictionary.table(IdKind::user).resident() == kBound);
+  CHECK(server.ingest({user(0), user(150), user(199), "after"}) == std::vector<Id>{1, 151, 200, 201});
 }

@@ -14,18 +14,24 @@
 // two open-addressing tables point into it, one by name hash (for intern and
 // find), one by id (for name). About 45 + length bytes per resident id.
 //
-// Bound: with a DictionaryBacking (the event log's copy of every entry,
-// by id and by name) and max_resident > 0, evict() drops the entries seen
-// least recently once more than max_resident are in memory, keeping the
-// newest three quarters. An evicted id keeps its meaning: name() reads it
-// back from the backing, and intern() of its string finds the old id there
-// and admits it again. Ids are never reused.
+// Bound: with a DictionaryBacking (the event log's copy of every entry by
+// id) and max_resident > 0, evict() drops the entries seen least recently
+// once more than max_resident are in memory, keeping the newest three
+// quarters. Before they leave memory their name -> id entries are stored in
+// the backing and their names added to a Bloom filter of evicted names. An
+// evicted id keeps its meaning: name() reads it back from the backing, and
+// intern() of its string, when the filter says it may have been evicted,
+// finds the old id there and admits it again. A string the filter has never
+// seen is new: it costs no read and no write beyond its own entry. Ids are
+// never reused.
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,6 +40,12 @@
 #include "shoppulse/core/result.hpp"
 
 namespace shoppulse {
+
+// An entry leaving memory.
+struct EvictedName {
+  Id id = kNoId;
+  std::string value;
+};
 
 // Where the entries a table evicted can be found again: every entry ever
 // interned, durable. Any thread.
@@ -44,6 +56,34 @@ class DictionaryBacking {
   virtual Result<std::optional<Id>> find_id(IdKind kind, std::string_view value) const = 0;
   // The value stored for id; empty when id has none.
   virtual Result<std::optional<std::string>> find_name(IdKind kind, Id id) const = 0;
+  // Stores entries name -> id of kind, durably, so find_id finds them: the
+  // ids about to be evicted.
+  virtual Result<void> store_names(IdKind kind, std::span<const EvictedName> entries) = 0;
+  // Calls fn with every name stored by store_names for kind (or found by
+  // find_id otherwise): what the filter of evicted names is built from.
+  virtual Result<void> scan_names(IdKind kind, const std::function<void(std::string_view)>& fn) const = 0;
+};
+
+// A Bloom filter of strings by their InternTable::hash: may say yes for a
+// string never added (about 1 % when it holds its capacity), never no for
+// one added. Not thread-safe; InternTable guards it.
+class NameFilter {
+ public:
+  NameFilter() = default;
+  // Room for capacity names at about 10 bits each.
+  explicit NameFilter(std::size_t capacity);
+  void add(std::uint64_t hash) noexcept;
+  bool may_contain(std::uint64_t hash) const noexcept;
+  std::size_t count() const noexcept { return count_; }
+  std::size_t capacity() const noexcept { return capacity_; }
+  std::size_t memory_bytes() const noexcept { return words_.capacity() * sizeof(std::uint64_t); }
+
+ private:
+  static constexpr unsigned kProbes = 7;
+  std::vector<std::uint64_t> words_;
+  std::uint64_t bits_ = 0;
+  std::size_t count_ = 0;
+  std::size_t capacity_ = 0;
 };
 
 class InternTable {
@@ -60,7 +100,7 @@ class InternTable {
   // Writer thread, before any other call: where evicted entries are found
   // again, and the most ids kept in memory (0 = no bound; without a backing
   // nothing is ever evicted).
-  void configure(IdKind kind, const DictionaryBacking* backing, std::size_t max_resident);
+  void configure(IdKind kind, DictionaryBacking* backing, std::size_t max_resident);
 
   // Writer thread only. Returns the id and whether it was newly created. An
   // evicted string comes back with its old id (created = false). kNoId when
@@ -71,14 +111,15 @@ class InternTable {
   // Writer thread only: re-creates an entry loaded from storage, in any id
   // order; returns false for kNoId or a value already present.
   bool restore(Id id, std::string_view value);
-  // Writer thread only, after restoring: whether every id handed out is in
-  // memory (a restore that loaded only the newest entries says false), so a
-  // string not in memory is new without asking the backing.
-  void set_complete(bool complete) noexcept { complete_.store(complete, std::memory_order_relaxed); }
+  // Writer thread only, at start-up after configure(): fills the filter of
+  // evicted names from the backing's name -> id entries (a start-up that
+  // loads only the newest entries stores the others' first).
+  Result<void> load_evicted_names();
   // Writer thread only: evicts the coldest entries when more than
   // max_resident are in memory. Every entry interned so far must be in the
-  // backing. Returns the number evicted.
-  std::size_t evict();
+  // backing. Returns the number evicted; an error (storing the evicted
+  // names failed) evicts nothing.
+  Result<std::size_t> evict();
 
   // Any thread. Empty for kNoId or an unknown id; reads the backing for an
   // evicted one.
@@ -142,15 +183,18 @@ class InternTable {
   static void rehash(Tables& t, std::size_t slots);
   void admit(std::string_view value, std::uint64_t hash, Id id);
   void update_memory() noexcept;
+  // Writer: a filter of every name the backing holds for this kind, with
+  // room for at least capacity.
+  Result<NameFilter> build_filter(std::size_t capacity) const;
   std::uint32_t stamp() const noexcept { return static_cast<std::uint32_t>(clock_ >> 6); }
 
   mutable std::shared_mutex mutex_;
   Tables t_;
   IdKind kind_ = IdKind::user;
-  const DictionaryBacking* backing_ = nullptr;
+  DictionaryBacking* backing_ = nullptr;
   std::size_t max_resident_ = 0;
   std::uint64_t clock_ = 0;  // writer only: interns so far
-  std::atomic<bool> complete_{true};
+  NameFilter evicted_;  // names evicted so far; written under the exclusive lock
   std::atomic<std::size_t> size_{0};
   std::atomic<std::size_t> resident_count_{0};
   std::atomic<std::size_t> memory_bytes_{0};
@@ -165,15 +209,19 @@ class Dictionary {
     return tables_[static_cast<std::size_t>(kind)];
   }
   // Writer thread, before use: every table's backing and bound (per table).
-  void configure(const DictionaryBacking* backing, std::size_t max_resident_per_kind) {
+  void configure(DictionaryBacking* backing, std::size_t max_resident_per_kind) {
     for (std::size_t k = 0; k < kIdKindCount; ++k) tables_[k].configure(static_cast<IdKind>(k), backing, max_resident_per_kind);
   }
   std::string name(IdKind kind, Id id) const { return table(kind).name(id); }
   std::optional<Id> find(IdKind kind, std::string_view v) const { return table(kind).find(v); }
-  // Writer thread: InternTable::evict() of every table.
-  std::size_t evict() {
+  // Writer thread: InternTable::evict() of every table; the first error.
+  Result<std::size_t> evict() {
     std::size_t n = 0;
-    for (auto& t : tables_) n += t.evict();
+    for (auto& t : tables_) {
+      auto evicted = t.evict();
+      if (!evicted) return evicted;
+      n += *evicted;
+    }
     return n;
   }
   // Any thread: the tables' memory_bytes() summed.

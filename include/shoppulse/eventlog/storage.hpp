@@ -125,6 +125,28 @@ class EventLog {
     (void)id;
     return std::optional<std::string>();
   }
+  // Writer thread: stores name -> id reverse entries for ids a bounded
+  // dictionary is about to evict (one write batch), so find_dictionary_id
+  // finds them. Only evicted ids get one: a new id costs no extra write.
+  virtual Result<void> store_dictionary_names(std::span<const DictionaryEntry> entries) {
+    (void)entries;
+    return {};
+  }
+  // Writer thread, at start-up: calls fn with the value of every reverse
+  // entry of kind (the names evicted so far, in any order).
+  virtual Result<void> scan_dictionary_names(IdKind kind, const std::function<void(std::string_view)>& fn) const {
+    (void)kind;
+    (void)fn;
+    return {};
+  }
+  // Writer thread, at start-up with a bound: stores the reverse entry of
+  // every id of each kind but its newest keep_per_kind (the ones a bounded
+  // load leaves on disk), so those are found by name as an evicted id is.
+  // Ids covered by an earlier call are skipped.
+  virtual Result<void> complete_dictionary_names(std::size_t keep_per_kind) {
+    (void)keep_per_kind;
+    return {};
+  }
 
   // The newest stored offset of every source, ordered by source name.
   virtual Result<std::vector<SourceOffset>> load_source_offsets() const = 0;
