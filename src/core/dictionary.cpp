@@ -64,9 +64,26 @@ InternTable::InternTable() {
 
 InternTable::~InternTable() = default;
 
-NameFilter::NameFilter(std::size_t capacity) : capacity_(std::max<std::size_t>(capacity, 64)) {
-  bits_ = (capacity_ * 10 + 63) / 64 * 64;
-  words_.assign(bits_ / 64, 0);
+NameFilter::NameFilter(std::size_t capacity) { add_layer(capacity); }
+
+void NameFilter::add_layer(std::size_t capacity) {
+  Layer layer;
+  layer.capacity = std::max<std::size_t>(capacity, 64);
+  layer.bits = (layer.capacity * 10 + 63) / 64 * 64;
+  layer.words.assign(layer.bits / 64, 0);
+  layers_.push_back(std::move(layer));
+}
+
+std::size_t NameFilter::count() const noexcept {
+  std::size_t n = 0;
+  for (const Layer& l : layers_) n += l.count;
+  return n;
+}
+
+std::size_t NameFilter::memory_bytes() const noexcept {
+  std::size_t n = 0;
+  for (const Layer& l : layers_) n += l.words.capacity() * sizeof(std::uint64_t);
+  return n;
 }
 
 namespace {
@@ -80,24 +97,31 @@ std::pair<std::uint64_t, std::uint64_t> filter_hashes(std::uint64_t hash) noexce
 
 }  // namespace
 
-void NameFilter::add(std::uint64_t hash) noexcept {
-  if (bits_ == 0) return;
+void NameFilter::add(std::uint64_t hash) {
+  if (layers_.empty() || layers_.back().count >= layers_.back().capacity)
+    add_layer(layers_.empty() ? 0 : 2 * layers_.back().capacity);
+  Layer& l = layers_.back();
   auto [h, step] = filter_hashes(hash);
   for (unsigned i = 0; i < kProbes; ++i, h += step) {
-    const std::uint64_t bit = h % bits_;
-    words_[bit / 64] |= std::uint64_t{1} << (bit % 64);
+    const std::uint64_t bit = h % l.bits;
+    l.words[bit / 64] |= std::uint64_t{1} << (bit % 64);
   }
-  ++count_;
+  ++l.count;
 }
 
 bool NameFilter::may_contain(std::uint64_t hash) const noexcept {
-  if (count_ == 0) return false;
-  auto [h, step] = filter_hashes(hash);
-  for (unsigned i = 0; i < kProbes; ++i, h += step) {
-    const std::uint64_t bit = h % bits_;
-    if ((words_[bit / 64] & (std::uint64_t{1} << (bit % 64))) == 0) return false;
+  const auto [first, step] = filter_hashes(hash);
+  for (const Layer& l : layers_) {
+    if (l.count == 0) continue;
+    std::uint64_t h = first;
+    unsigned i = 0;
+    for (; i < kProbes; ++i, h += step) {
+      const std::uint64_t bit = h % l.bits;
+      if ((l.words[bit / 64] & (std::uint64_t{1} << (bit % 64))) == 0) break;
+    }
+    if (i == kProbes) return true;
   }
-  return true;
+  return false;
 }
 
 void InternTable::configure(IdKind kind, DictionaryBacking* backing, std::size_t max_resident) {
@@ -106,26 +130,15 @@ void InternTable::configure(IdKind kind, DictionaryBacking* backing, std::size_t
   max_resident_ = max_resident;
 }
 
-Result<NameFilter> InternTable::build_filter(std::size_t capacity) const {
-  NameFilter filter(capacity);
-  if (backing_ == nullptr) return filter;
-  auto scanned = backing_->scan_names(kind_, [&filter](std::string_view name) { filter.add(hash(name)); });
-  if (!scanned) return std::move(scanned).error();
-  return filter;
-}
-
 Result<void> InternTable::load_evicted_names() {
   if (backing_ == nullptr || max_resident_ == 0) return {};
-  // Room for twice what is there and at least twice the bound: each
-  // eviction adds a quarter of the bound, so the filter is rebuilt (a scan
-  // of the stored names) only after they have doubled.
-  auto counted = build_filter(0);
-  if (!counted) return std::move(counted).error();
-  auto filter = build_filter(std::max(2 * counted->count(), 2 * max_resident_));
-  if (!filter) return std::move(filter).error();
+  // A first layer of twice the bound: each eviction adds a quarter of it.
+  NameFilter filter(2 * max_resident_);
+  auto scanned = backing_->scan_names(kind_, [&filter](std::string_view name) { filter.add(hash(name)); });
+  if (!scanned) return std::move(scanned).error();
   {
     std::unique_lock lock(mutex_);
-    evicted_ = std::move(*filter);
+    evicted_ = std::move(filter);
   }
   update_memory();
   return {};
@@ -324,19 +337,13 @@ Result<std::size_t> InternTable::evict() {
   // The name -> id entries are durable before any lookup can miss them in
   // memory: until the swap below, every victim is still resident.
   if (auto stored = backing_->store_names(kind_, victims); !stored) return std::move(stored).error();
-  NameFilter filter;
-  const bool rebuild = evicted_.count() + evicted > evicted_.capacity();
-  if (rebuild) {
-    auto built = build_filter(2 * (evicted_.count() + evicted));  // includes the victims, stored above
-    if (!built) return std::move(built).error();
-    filter = std::move(*built);
-  }
+  std::vector<std::uint64_t> hashes;
+  hashes.reserve(victims.size());
+  for (const EvictedName& v : victims) hashes.push_back(hash(v.value));
   {
     std::unique_lock lock(mutex_);
-    if (rebuild)
-      evicted_ = std::move(filter);
-    else
-      for (const EvictedName& v : victims) evicted_.add(hash(v.value));
+    if (evicted_.count() == 0 && evicted_.memory_bytes() == 0) evicted_ = NameFilter(2 * max_resident_);
+    for (const std::uint64_t h : hashes) evicted_.add(h);
     std::swap(t_, fresh);
   }
   evicted_total_.fetch_add(evicted, std::memory_order_relaxed);

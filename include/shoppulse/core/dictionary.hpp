@@ -65,25 +65,30 @@ class DictionaryBacking {
 };
 
 // A Bloom filter of strings by their InternTable::hash: may say yes for a
-// string never added (about 1 % when it holds its capacity), never no for
-// one added. Not thread-safe; InternTable guards it.
+// string never added, never no for one added. It grows without the strings:
+// when its newest layer holds its capacity (about 10 bits a name, 1 % false
+// yes when full) a layer twice as large is started, so the false yes rate
+// stays under about 2 % in all. Not thread-safe; InternTable guards it.
 class NameFilter {
  public:
   NameFilter() = default;
-  // Room for capacity names at about 10 bits each.
+  // Room for capacity names in the first layer.
   explicit NameFilter(std::size_t capacity);
-  void add(std::uint64_t hash) noexcept;
+  void add(std::uint64_t hash);
   bool may_contain(std::uint64_t hash) const noexcept;
-  std::size_t count() const noexcept { return count_; }
-  std::size_t capacity() const noexcept { return capacity_; }
-  std::size_t memory_bytes() const noexcept { return words_.capacity() * sizeof(std::uint64_t); }
+  std::size_t count() const noexcept;
+  std::size_t memory_bytes() const noexcept;
 
  private:
   static constexpr unsigned kProbes = 7;
-  std::vector<std::uint64_t> words_;
-  std::uint64_t bits_ = 0;
-  std::size_t count_ = 0;
-  std::size_t capacity_ = 0;
+  struct Layer {
+    std::vector<std::uint64_t> words;
+    std::uint64_t bits = 0;
+    std::size_t count = 0;
+    std::size_t capacity = 0;
+  };
+  void add_layer(std::size_t capacity);
+  std::vector<Layer> layers_;
 };
 
 class InternTable {
@@ -183,9 +188,6 @@ class InternTable {
   static void rehash(Tables& t, std::size_t slots);
   void admit(std::string_view value, std::uint64_t hash, Id id);
   void update_memory() noexcept;
-  // Writer: a filter of every name the backing holds for this kind, with
-  // room for at least capacity.
-  Result<NameFilter> build_filter(std::size_t capacity) const;
   std::uint32_t stamp() const noexcept { return static_cast<std::uint32_t>(clock_ >> 6); }
 
   mutable std::shared_mutex mutex_;
