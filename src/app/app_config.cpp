@@ -73,6 +73,12 @@ void bind(config::Schema& s, AppConfig& c) {
              std::size_t{1} << 28);
   s.add_duration_ms("ingest.max_future", &c.ingest.max_future_ms,
                     "Timestamps later than now plus this are refused");
+  s.add_size("dictionary.max_resident_ids", &c.dictionary_max_resident_ids, "ids",
+             "Most ids of each kind (users, products, ...) the dictionary keeps in memory; beyond it the ones seen "
+             "least recently are evicted (their name -> id entries written to the event log first) and read back when "
+             "used again, with the same id. "
+             "0 keeps every id in memory",
+             0, std::size_t{1} << 31);
   s.add_size("ingest.ring_capacity", &c.ring_capacity, "events", "Slots in the ring between ingest and engine",
              1024, std::size_t{1} << 28);
 

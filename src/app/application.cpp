@@ -56,6 +56,7 @@ struct Application::State final : api::SystemControl {
   SystemClock clock;
   MetricsRegistry metrics;
   std::unique_ptr<Storage> storage;
+  std::unique_ptr<EventLogDictionary> dictionary_backing;  // the log, where evicted entries are read back
   Dictionary dictionary;
   std::unique_ptr<SpscRing<Event>> ring;
   std::unique_ptr<Ingestor> ingestor;
@@ -283,7 +284,11 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
   if (!storage) return std::move(storage).error();
   s.storage = std::move(storage).value();
   const auto opened = std::chrono::steady_clock::now();
-  if (auto loaded = load_dictionary(*s.storage, s.dictionary); !loaded) return std::move(loaded).error();
+  s.dictionary_backing = std::make_unique<EventLogDictionary>(*s.storage);
+  s.dictionary.configure(s.storage->looks_up_dictionary() ? s.dictionary_backing.get() : nullptr,
+                         config.dictionary_max_resident_ids);
+  if (auto loaded = load_dictionary(*s.storage, s.dictionary, config.dictionary_max_resident_ids); !loaded)
+    return std::move(loaded).error();
   const auto loaded = std::chrono::steady_clock::now();
   auto ms = [](auto d) { return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()); };
   kLog.info("storage opened", {{"open_ms", ms(opened - opening)}, {"dictionary_ms", ms(loaded - opened)}});
@@ -372,6 +377,10 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
   };
   memory_gauge("process_rss", [] { return double(resident_bytes()); });
   memory_gauge("dictionary", [&s] { return double(s.dictionary.memory_bytes()); });
+  s.metrics.gauge("shoppulse_dictionary_resident_ids", "Dictionary ids held in memory, all kinds",
+                  [&s] { return double(s.dictionary.resident()); });
+  s.metrics.gauge("shoppulse_dictionary_evicted_ids", "Dictionary ids evicted from memory so far (counter)",
+                  [&s] { return double(s.dictionary.evicted_total()); });
   memory_gauge("windows", [&s] { return double(s.engine->stats().memory.windows); });
   memory_gauge("user_profiles", [&s] { return double(s.engine->stats().memory.user_profiles); });
   memory_gauge("filter_buffer", [&s] { return double(s.engine->stats().memory.filter_buffer); });

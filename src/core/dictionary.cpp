@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <mutex>
 
 namespace shoppulse {
 namespace {
@@ -56,24 +57,96 @@ std::uint64_t InternTable::hash(std::string_view value) noexcept {
   return fold(h ^ kMulA, kMulC ^ value.size());
 }
 
-InternTable::Index::Index(std::size_t slot_count)
-    : mask(slot_count - 1), slots(new std::atomic<std::uint64_t>[slot_count]) {
-  for (std::size_t i = 0; i < slot_count; ++i) slots[i].store(0, std::memory_order_relaxed);
+InternTable::InternTable() {
+  rehash(t_, kInitialSlots);
+  update_memory();
 }
 
-InternTable::InternTable() : chunks_(new std::atomic<const char**>[kMaxChunks]) {
-  for (std::size_t i = 0; i < kMaxChunks; ++i) chunks_[i].store(nullptr, std::memory_order_relaxed);
-  indexes_.push_back(std::make_unique<Index>(kInitialSlots));
-  index_.store(indexes_.back().get(), std::memory_order_release);
-  memory_bytes_.store(kMaxChunks * sizeof(chunks_[0]) + kInitialSlots * sizeof(std::uint64_t),
-                      std::memory_order_relaxed);
+InternTable::~InternTable() = default;
+
+NameFilter::NameFilter(std::size_t capacity) { add_layer(capacity); }
+
+void NameFilter::add_layer(std::size_t capacity) {
+  Layer layer;
+  layer.capacity = std::max<std::size_t>(capacity, 64);
+  layer.bits = (layer.capacity * 10 + 63) / 64 * 64;
+  layer.words.assign(layer.bits / 64, 0);
+  layers_.push_back(std::move(layer));
 }
 
-InternTable::~InternTable() {
-  for (std::size_t i = 0; i < kMaxChunks; ++i) delete[] chunks_[i].load(std::memory_order_relaxed);
+std::size_t NameFilter::count() const noexcept {
+  std::size_t n = 0;
+  for (const Layer& l : layers_) n += l.count;
+  return n;
+}
+
+std::size_t NameFilter::memory_bytes() const noexcept {
+  std::size_t n = 0;
+  for (const Layer& l : layers_) n += l.words.capacity() * sizeof(std::uint64_t);
+  return n;
 }
 
 namespace {
+
+// The filter's probes come from a remix of the table's hash, so they do not
+// follow the slot a name takes in the table.
+std::pair<std::uint64_t, std::uint64_t> filter_hashes(std::uint64_t hash) noexcept {
+  const std::uint64_t a = fold(hash ^ kMulC, kMulB);
+  return {a, (a >> 29 | a << 35) | 1};
+}
+
+}  // namespace
+
+void NameFilter::add(std::uint64_t hash) {
+  if (layers_.empty() || layers_.back().count >= layers_.back().capacity)
+    add_layer(layers_.empty() ? 0 : 2 * layers_.back().capacity);
+  Layer& l = layers_.back();
+  auto [h, step] = filter_hashes(hash);
+  for (unsigned i = 0; i < kProbes; ++i, h += step) {
+    const std::uint64_t bit = h % l.bits;
+    l.words[bit / 64] |= std::uint64_t{1} << (bit % 64);
+  }
+  ++l.count;
+}
+
+bool NameFilter::may_contain(std::uint64_t hash) const noexcept {
+  const auto [first, step] = filter_hashes(hash);
+  for (const Layer& l : layers_) {
+    if (l.count == 0) continue;
+    std::uint64_t h = first;
+    unsigned i = 0;
+    for (; i < kProbes; ++i, h += step) {
+      const std::uint64_t bit = h % l.bits;
+      if ((l.words[bit / 64] & (std::uint64_t{1} << (bit % 64))) == 0) break;
+    }
+    if (i == kProbes) return true;
+  }
+  return false;
+}
+
+void InternTable::configure(IdKind kind, DictionaryBacking* backing, std::size_t max_resident) {
+  kind_ = kind;
+  backing_ = backing;
+  max_resident_ = max_resident;
+}
+
+Result<void> InternTable::load_evicted_names() {
+  if (backing_ == nullptr || max_resident_ == 0) return {};
+  // A first layer of twice the bound: each eviction adds a quarter of it.
+  NameFilter filter(2 * max_resident_);
+  auto scanned = backing_->scan_names(kind_, [&filter](std::string_view name) { filter.add(hash(name)); });
+  if (!scanned) return std::move(scanned).error();
+  {
+    std::unique_lock lock(mutex_);
+    evicted_ = std::move(filter);
+  }
+  update_memory();
+  return {};
+}
+
+namespace {
+
+constexpr std::size_t kStampBytes = sizeof(std::uint32_t);
 
 // Length prefix of an arena entry: 7 bits a byte, low bits first.
 std::size_t put_length(char* out, std::size_t n) noexcept {
@@ -86,7 +159,9 @@ std::size_t put_length(char* out, std::size_t n) noexcept {
   return i;
 }
 
-std::string_view read_entry(const char* p) noexcept {
+// The name of an entry (after its stamp).
+std::string_view read_entry(const char* entry) noexcept {
+  const char* p = entry + kStampBytes;
   std::size_t n = 0;
   unsigned shift = 0;
   for (;;) {
@@ -98,143 +173,229 @@ std::string_view read_entry(const char* p) noexcept {
   return {p, n};
 }
 
+std::uint32_t read_stamp(const char* entry) noexcept {
+  std::uint32_t s;
+  std::memcpy(&s, entry, sizeof s);
+  return s;
+}
+
+void write_stamp(char* entry, std::uint32_t s) noexcept { std::memcpy(entry, &s, sizeof s); }
+
+std::size_t id_home(Id id, std::size_t mask) noexcept { return (static_cast<std::uint64_t>(id) * kMulA >> 20) & mask; }
+
+std::size_t slots_for(std::size_t entries) noexcept {
+  std::size_t slots = 256;
+  while (slots < entries * 2 + 2) slots *= 2;
+  return slots;
+}
+
 }  // namespace
 
-Id InternTable::append(std::string_view value) {
-  const std::size_t index = size_.load(std::memory_order_relaxed);  // writer owns size_
-  const std::size_t chunk = index >> kChunkBits;
-  const char** slots = chunks_[chunk].load(std::memory_order_relaxed);
-  if (slots == nullptr) {
-    slots = new const char*[kChunkSize];
-    memory_bytes_.fetch_add(kChunkSize * sizeof(const char*), std::memory_order_relaxed);
-    // release: readers that see the new size also see the chunk's construction.
-    chunks_[chunk].store(slots, std::memory_order_release);
-  }
-  const std::size_t need = value.size() + 10;  // bytes plus the longest length prefix
-  if (need > arena_left_) {
+char* InternTable::append(Tables& t, std::string_view value, std::uint32_t stamp) {
+  const std::size_t need = kStampBytes + value.size() + 10;  // stamp, bytes and the longest length prefix
+  if (need > t.arena_left) {
     const std::size_t block = std::max(kArenaBlock, need);
-    arena_.push_back(std::make_unique<char[]>(block));
-    arena_next_ = arena_.back().get();
-    arena_left_ = block;
-    memory_bytes_.fetch_add(block, std::memory_order_relaxed);
+    t.arena.push_back(std::make_unique<char[]>(block));
+    t.arena_next = t.arena.back().get();
+    t.arena_left = block;
+    t.arena_bytes += block;
   }
-  char* entry = arena_next_;
-  const std::size_t prefix = put_length(entry, value.size());
-  if (!value.empty()) std::memcpy(entry + prefix, value.data(), value.size());
-  arena_next_ += prefix + value.size();
-  arena_left_ -= prefix + value.size();
-  slots[index & (kChunkSize - 1)] = entry;
-  // release: the slot's contents are visible to any reader that loads this size.
-  size_.store(index + 1, std::memory_order_release);
-  return static_cast<Id>(index + 1);
+  char* entry = t.arena_next;
+  write_stamp(entry, stamp);
+  const std::size_t prefix = put_length(entry + kStampBytes, value.size());
+  if (!value.empty()) std::memcpy(entry + kStampBytes + prefix, value.data(), value.size());
+  const std::size_t used = kStampBytes + prefix + value.size();
+  t.arena_next += used;
+  t.arena_left -= used;
+  return entry;
 }
 
-std::string_view InternTable::name_of_published(Id id) const noexcept {
-  // id came from an index slot loaded with acquire, published after the name.
-  const std::size_t index = id - 1;
-  const char* const* slots = chunks_[index >> kChunkBits].load(std::memory_order_acquire);
-  return read_entry(slots[index & (kChunkSize - 1)]);
+void InternTable::insert(Tables& t, Id id, char* entry, std::uint64_t hash) {
+  const std::size_t mask = t.names.size() - 1;
+  std::size_t i = hash & mask;
+  while (t.names[i].id != kNoId) i = (i + 1) & mask;
+  t.names[i] = NameSlot{static_cast<std::uint32_t>(hash >> 32), id, entry};
+  std::size_t j = id_home(id, mask);
+  while (t.ids[j].id != kNoId) j = (j + 1) & mask;
+  t.ids[j] = IdSlot{id, entry};
+  ++t.resident;
 }
 
-std::size_t InternTable::probe(const Index& index, std::string_view value, std::uint64_t hash,
-                               bool& found) const noexcept {
+void InternTable::rehash(Tables& t, std::size_t slots) {
+  std::vector<IdSlot> old = std::move(t.ids);
+  t.names.assign(slots, NameSlot{});
+  t.ids.assign(slots, IdSlot{});
+  t.resident = 0;
+  for (const IdSlot& s : old)
+    if (s.id != kNoId) insert(t, s.id, s.entry, hash(read_entry(s.entry)));
+}
+
+void InternTable::update_memory() noexcept {
+  memory_bytes_.store(t_.arena_bytes + t_.names.capacity() * sizeof(NameSlot) +
+                          t_.ids.capacity() * sizeof(IdSlot) + evicted_.memory_bytes(),
+                      std::memory_order_relaxed);
+  resident_count_.store(t_.resident, std::memory_order_relaxed);
+}
+
+const InternTable::NameSlot* InternTable::probe(const Tables& t, std::string_view value,
+                                                std::uint64_t hash) const noexcept {
   const auto tag = static_cast<std::uint32_t>(hash >> 32);
-  std::size_t i = hash & index.mask;
-  for (;;) {
-    const std::uint64_t slot = index.slots[i].load(std::memory_order_acquire);
-    if (slot == 0) {
-      found = false;
-      return i;
-    }
-    if (static_cast<std::uint32_t>(slot >> 32) == tag &&
-        name_of_published(static_cast<Id>(slot)) == value) {
-      found = true;
-      return i;
-    }
-    i = (i + 1) & index.mask;  // the index is at most half full, so an empty slot exists
+  const std::size_t mask = t.names.size() - 1;
+  for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
+    const NameSlot& s = t.names[i];
+    if (s.id == kNoId) return nullptr;  // at most half full, so an empty slot ends every run
+    if (s.tag == tag && read_entry(s.entry) == value) return &s;
   }
 }
 
-void InternTable::grow() {
-  const Index& old = *indexes_.back();
-  auto bigger = std::make_unique<Index>((old.mask + 1) * 2);
-  for (std::size_t i = 0; i <= old.mask; ++i) {
-    const std::uint64_t slot = old.slots[i].load(std::memory_order_relaxed);
-    if (slot == 0) continue;
-    const std::uint64_t h = hash(name_of_published(static_cast<Id>(slot)));
-    std::size_t j = h & bigger->mask;
-    while (bigger->slots[j].load(std::memory_order_relaxed) != 0) j = (j + 1) & bigger->mask;
-    bigger->slots[j].store(slot, std::memory_order_relaxed);
+const InternTable::IdSlot* InternTable::probe_id(const Tables& t, Id id) const noexcept {
+  const std::size_t mask = t.ids.size() - 1;
+  for (std::size_t i = id_home(id, mask);; i = (i + 1) & mask) {
+    const IdSlot& s = t.ids[i];
+    if (s.id == kNoId) return nullptr;
+    if (s.id == id) return &s;
   }
-  // release: a reader that loads the new pointer sees every slot copied above.
-  index_.store(bigger.get(), std::memory_order_release);
-  memory_bytes_.fetch_add((bigger->mask + 1) * sizeof(std::uint64_t), std::memory_order_relaxed);
-  indexes_.push_back(std::move(bigger));
 }
 
-void InternTable::insert_new(std::string_view value, std::uint64_t hash) {
-  // Keep the index at most half full: short probe runs, and an empty slot
-  // always ends a probe.
-  if ((size_.load(std::memory_order_relaxed) + 1) * 2 > indexes_.back()->mask + 1) grow();
-  Index& index = *indexes_.back();
-  bool found = false;
-  const std::size_t at = probe(index, value, hash, found);
-  const Id id = append(value);
-  // release: a reader that loads this slot sees the name and the size.
-  index.slots[at].store((hash >> 32) << 32 | id, std::memory_order_release);
+void InternTable::admit(std::string_view value, std::uint64_t hash, Id id) {
+  std::unique_lock lock(mutex_);
+  if ((t_.resident + 1) * 2 > t_.names.size()) rehash(t_, t_.names.size() * 2);
+  insert(t_, id, append(t_, value, stamp()), hash);
+  if (id > size_.load(std::memory_order_relaxed)) size_.store(id, std::memory_order_release);
+  lock.unlock();
+  update_memory();
 }
 
 std::pair<Id, bool> InternTable::intern_hashed(std::string_view value, std::uint64_t hash) {
-  // The writer is the only thread that changes the index, so its own lookup
-  // needs no synchronisation beyond what probe does anyway.
-  const Index& index = *indexes_.back();
-  bool found = false;
-  const std::size_t at = probe(index, value, hash, found);
-  if (found) return {static_cast<Id>(index.slots[at].load(std::memory_order_relaxed)), false};
-  insert_new(value, hash);
-  return {static_cast<Id>(size_.load(std::memory_order_relaxed)), true};
+  // The writer is the only thread that changes the tables, so it reads them
+  // without the lock.
+  ++clock_;
+  if (const NameSlot* s = probe(t_, value, hash)) {
+    write_stamp(s->entry, stamp());  // readers never read the stamp
+    return {s->id, false};
+  }
+  // Only a name the filter may have seen evicted is looked up: a brand-new
+  // name is neither read nor written here.
+  if (backing_ != nullptr && evicted_.may_contain(hash)) {
+    backing_reads_.fetch_add(1, std::memory_order_relaxed);
+    auto stored = backing_->find_id(kind_, value);
+    if (!stored) return {kNoId, false};
+    if (*stored) {
+      admit(value, hash, **stored);
+      return {**stored, false};
+    }
+  }
+  const Id id = static_cast<Id>(size_.load(std::memory_order_relaxed) + 1);
+  admit(value, hash, id);
+  return {id, true};
 }
 
 bool InternTable::restore(Id id, std::string_view value) {
-  if (id != size_.load(std::memory_order_relaxed) + 1) return false;
+  if (id == kNoId) return false;
   const std::uint64_t h = hash(value);
-  bool found = false;
-  (void)probe(*indexes_.back(), value, h, found);
-  if (found) return false;
-  insert_new(value, h);
+  if (probe(t_, value, h) != nullptr || probe_id(t_, id) != nullptr) return false;
+  admit(value, h, id);
   return true;
 }
 
-std::string_view InternTable::name(Id id) const noexcept {
-  if (id == kNoId || id > size_.load(std::memory_order_acquire)) return {};
-  return name_of_published(id);
+Result<std::size_t> InternTable::evict() {
+  if (max_resident_ == 0 || backing_ == nullptr || t_.resident <= max_resident_) return std::size_t{0};
+  // Keep the newest three quarters of the bound, so the next eviction is a
+  // quarter of the bound away and its cost (a pass over the table) is
+  // spread over as many new ids.
+  const std::size_t keep = max_resident_ - max_resident_ / 4;
+  std::vector<std::uint32_t> stamps;
+  stamps.reserve(t_.resident);
+  for (const IdSlot& s : t_.ids)
+    if (s.id != kNoId) stamps.push_back(read_stamp(s.entry));
+  const std::size_t drop = stamps.size() - keep;
+  std::nth_element(stamps.begin(), stamps.begin() + static_cast<std::ptrdiff_t>(drop), stamps.end());
+  const std::uint32_t threshold = stamps[drop];  // keep stamps above it, and enough equal to it
+  std::size_t equal_quota = 0;
+  for (std::size_t i = drop; i < stamps.size(); ++i)
+    if (stamps[i] == threshold) ++equal_quota;
+
+  Tables fresh;
+  rehash(fresh, slots_for(max_resident_));
+  std::vector<EvictedName> victims;
+  victims.reserve(t_.resident - keep);
+  for (const IdSlot& s : t_.ids) {
+    if (s.id == kNoId) continue;
+    const std::uint32_t st = read_stamp(s.entry);
+    const std::string_view name = read_entry(s.entry);
+    bool keep_it = st > threshold;
+    if (st == threshold && equal_quota > 0) {
+      --equal_quota;
+      keep_it = true;
+    }
+    if (keep_it)
+      insert(fresh, s.id, append(fresh, name, st), hash(name));
+    else
+      victims.push_back({s.id, std::string(name)});
+  }
+  const std::size_t evicted = victims.size();
+  // The name -> id entries are durable before any lookup can miss them in
+  // memory: until the swap below, every victim is still resident.
+  if (auto stored = backing_->store_names(kind_, victims); !stored) return std::move(stored).error();
+  std::vector<std::uint64_t> hashes;
+  hashes.reserve(victims.size());
+  for (const EvictedName& v : victims) hashes.push_back(hash(v.value));
+  {
+    std::unique_lock lock(mutex_);
+    if (evicted_.count() == 0 && evicted_.memory_bytes() == 0) evicted_ = NameFilter(2 * max_resident_);
+    for (const std::uint64_t h : hashes) evicted_.add(h);
+    std::swap(t_, fresh);
+  }
+  evicted_total_.fetch_add(evicted, std::memory_order_relaxed);
+  update_memory();
+  return evicted;  // fresh, now the old tables, is freed here, outside the lock
 }
 
-Id InternTable::find_hashed(std::string_view value, std::uint64_t hash) const noexcept {
-  const Index& index = *index_.load(std::memory_order_acquire);
-  bool found = false;
-  const std::size_t at = probe(index, value, hash, found);
-  return found ? static_cast<Id>(index.slots[at].load(std::memory_order_relaxed)) : kNoId;
+std::string InternTable::name(Id id) const {
+  if (id == kNoId || id > size_.load(std::memory_order_acquire)) return {};
+  {
+    std::shared_lock lock(mutex_);
+    if (const IdSlot* s = probe_id(t_, id)) return std::string(read_entry(s->entry));
+  }
+  if (backing_ == nullptr) return {};
+  backing_reads_.fetch_add(1, std::memory_order_relaxed);
+  auto stored = backing_->find_name(kind_, id);
+  if (!stored || !*stored) return {};
+  return std::move(**stored);
+}
+
+Id InternTable::find_hashed_locked(std::string_view value, std::uint64_t hash) const noexcept {
+  const NameSlot* s = probe(t_, value, hash);
+  return s == nullptr ? kNoId : s->id;
+}
+
+Id InternTable::find_hashed(std::string_view value, std::uint64_t hash) const {
+  std::shared_lock lock(mutex_);
+  return find_hashed_locked(value, hash);
 }
 
 std::optional<Id> InternTable::find(std::string_view value) const {
   const Id id = find_hashed(value, hash(value));
-  if (id == kNoId) return std::nullopt;
-  return id;
+  if (id != kNoId) return id;
+  if (backing_ == nullptr) return std::nullopt;
+  {
+    std::shared_lock lock(mutex_);
+    if (!evicted_.may_contain(hash(value))) return std::nullopt;
+  }
+  backing_reads_.fetch_add(1, std::memory_order_relaxed);
+  auto stored = backing_->find_id(kind_, value);
+  if (!stored || !*stored) return std::nullopt;
+  return **stored;
 }
 
-void InternTable::prefetch(std::uint64_t hash) const noexcept {
-  const Index& index = *index_.load(std::memory_order_acquire);
-  __builtin_prefetch(&index.slots[hash & index.mask]);
+void InternTable::prefetch_locked(std::uint64_t hash) const noexcept {
+  __builtin_prefetch(&t_.names[hash & (t_.names.size() - 1)]);
 }
 
-void InternTable::prefetch_name(std::uint64_t hash) const noexcept {
-  const Index& index = *index_.load(std::memory_order_acquire);
-  const std::uint64_t slot = index.slots[hash & index.mask].load(std::memory_order_acquire);
-  if (slot == 0 || static_cast<std::uint32_t>(slot >> 32) != static_cast<std::uint32_t>(hash >> 32)) return;
-  const std::size_t at = static_cast<Id>(slot) - 1;
-  const char* const* names = chunks_[at >> kChunkBits].load(std::memory_order_acquire);
-  __builtin_prefetch(names[at & (kChunkSize - 1)]);
+void InternTable::prefetch_name_locked(std::uint64_t hash) const noexcept {
+  const NameSlot& s = t_.names[hash & (t_.names.size() - 1)];
+  if (s.id == kNoId || s.tag != static_cast<std::uint32_t>(hash >> 32)) return;
+  __builtin_prefetch(s.entry);
 }
 
 Event intern_event(const RawEvent& raw, Dictionary& dictionary, Sequence sequence) {

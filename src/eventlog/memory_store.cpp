@@ -91,6 +91,44 @@ class MemoryStore final : public Storage {
     return entries;
   }
 
+  bool looks_up_dictionary() const override { return true; }
+  Result<std::optional<Id>> find_dictionary_id(IdKind kind, std::string_view value) const override {
+    std::lock_guard lock(mutex_);
+    const auto it = dictionary_names_.find({kind, std::string(value)});
+    if (it == dictionary_names_.end()) return std::optional<Id>();
+    return std::optional<Id>(it->second);
+  }
+  Result<std::optional<std::string>> find_dictionary_name(IdKind kind, Id id) const override {
+    std::lock_guard lock(mutex_);
+    const auto it = dictionary_.find({kind, id});
+    if (it == dictionary_.end()) return std::optional<std::string>();
+    return std::optional<std::string>(it->second);
+  }
+
+  Result<void> store_dictionary_names(std::span<const DictionaryEntry> entries) override {
+    std::lock_guard lock(mutex_);
+    for (const DictionaryEntry& e : entries) dictionary_names_[{e.kind, e.value}] = e.id;
+    return {};
+  }
+  Result<void> scan_dictionary_names(IdKind kind, const std::function<void(std::string_view)>& fn) const override {
+    std::vector<std::string> names;
+    {
+      std::lock_guard lock(mutex_);
+      for (const auto& [key, id] : dictionary_names_)
+        if (key.first == kind) names.push_back(key.second);
+    }
+    for (const std::string& n : names) fn(n);
+    return {};
+  }
+  Result<void> complete_dictionary_names(std::size_t keep_per_kind) override {
+    std::lock_guard lock(mutex_);
+    std::map<IdKind, Id> newest;
+    for (const auto& [key, value] : dictionary_) newest[key.first] = std::max(newest[key.first], key.second);
+    for (const auto& [key, value] : dictionary_)
+      if (key.second + keep_per_kind <= newest[key.first]) dictionary_names_[{key.first, value}] = key.second;
+    return {};
+  }
+
   EventLogStats stats() const override {
     std::lock_guard lock(mutex_);
     EventLogStats stats;
@@ -164,6 +202,7 @@ class MemoryStore final : public Storage {
   std::deque<eventlog::BlockSummary> index_;
   std::uint64_t block_bytes_ = 0;
   std::map<std::pair<IdKind, Id>, std::string> dictionary_;
+  std::map<std::pair<IdKind, std::string>, Id> dictionary_names_;
   std::map<std::string, std::int64_t> source_offsets_;
   std::map<std::int64_t, std::string> rollups_;
   std::map<std::string, Checkpoint, std::less<>> checkpoints_;

@@ -384,6 +384,15 @@ Result<RecoverReport> recover_rocksdb_store(const EventLogConfig& config) {
     if (auto ok = staged(batch.Delete(db.family(kDictionary), key)); !ok) return std::move(ok).error();
   }
   report.dropped_dictionary_entries = dictionary.beyond_gap.size();
+  if (!dictionary.beyond_gap.empty()) {
+    // The reverse (name -> id) entries may name dropped ids: they are all
+    // dropped, with the marker, and written again at the next start-up with
+    // a bound for the ids it leaves on disk.
+    const std::string names(kDictionaryNamePrefix);
+    const std::string names_end = names.substr(0, names.size() - 1) + static_cast<char>(names.back() + 1);
+    if (auto ok = staged(batch.DeleteRange(db.family(kMeta), names, names_end)); !ok) return std::move(ok).error();
+    if (auto ok = staged(batch.Delete(db.family(kMeta), kDictionaryNamesThroughKey)); !ok) return std::move(ok).error();
+  }
   report.notes.insert(report.notes.end(), dictionary.problems.begin(), dictionary.problems.end());
 
   const std::string end_key = sequence_key(std::numeric_limits<Sequence>::max());

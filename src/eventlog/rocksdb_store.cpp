@@ -13,6 +13,7 @@
 #include <rocksdb/write_buffer_manager.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdarg>
@@ -179,6 +180,13 @@ class RocksDbStore final : public Storage {
   Result<void> read(Sequence from,
                     const std::function<bool(std::span<const LogRecord>)>& fn) const override;
   Result<std::vector<DictionaryEntry>> load_dictionary() const override;
+  Result<std::vector<DictionaryEntry>> load_dictionary_newest(std::size_t per_kind) const override;
+  bool looks_up_dictionary() const override { return true; }
+  Result<std::optional<Id>> find_dictionary_id(IdKind kind, std::string_view value) const override;
+  Result<std::optional<std::string>> find_dictionary_name(IdKind kind, Id id) const override;
+  Result<void> store_dictionary_names(std::span<const DictionaryEntry> entries) override;
+  Result<void> scan_dictionary_names(IdKind kind, const std::function<void(std::string_view)>& fn) const override;
+  Result<void> complete_dictionary_names(std::size_t keep_per_kind) override;
   Result<std::vector<SourceOffset>> load_source_offsets() const override;
   EventLogStats stats() const override;
   std::uint64_t incarnation() const override { return mark_incarnation_; }
@@ -198,6 +206,17 @@ class RocksDbStore final : public Storage {
   // records it in the durability mark. The background syncer calls it every
   // wal_sync_interval_ms; tests call it directly.
   Result<void> sync_now();
+
+  // Tests: the data dir as it was before reverse dictionary entries.
+  Result<void> drop_dictionary_names() {
+    rdb::WriteBatch batch;
+    const std::string names(eventlog::kDictionaryNamePrefix);
+    const std::string names_end = names.substr(0, names.size() - 1) + static_cast<char>(names.back() + 1);
+    rdb::Status status = batch.DeleteRange(family(kMeta), names, names_end);
+    if (status.ok()) status = batch.Delete(family(kMeta), eventlog::kDictionaryNamesThroughKey);
+    if (!status.ok()) return io_error("stage dictionary names drop", status);
+    return write(batch, "drop dictionary names");
+  }
 
   Result<void> flush() {
     rdb::FlushOptions options;
@@ -788,6 +807,122 @@ Result<std::vector<DictionaryEntry>> RocksDbStore::load_dictionary() const {
   return entries;
 }
 
+Result<std::vector<DictionaryEntry>> RocksDbStore::load_dictionary_newest(std::size_t per_kind) const {
+  if (per_kind == 0) return load_dictionary();
+  // Keys are kind then big-endian id, so each kind's newest entries are the
+  // last ones before the next kind's first key: read them backwards.
+  std::vector<DictionaryEntry> entries;
+  std::unique_ptr<rdb::Iterator> it(db_->NewIterator(rdb::ReadOptions(), family(kDictionary)));
+  for (std::size_t k = 0; k < kIdKindCount; ++k) {
+    const std::string end = eventlog::dictionary_key(static_cast<IdKind>(k), std::numeric_limits<Id>::max());
+    const std::size_t first = entries.size();
+    std::size_t taken = 0;
+    for (it->SeekForPrev(end); it->Valid() && taken < per_kind; it->Prev(), ++taken) {
+      auto entry = eventlog::decode_dictionary_key(view(it->key()));
+      if (!entry) return std::move(entry).error();
+      if (entry->kind != static_cast<IdKind>(k)) break;
+      entry->value.assign(view(it->value()));
+      entries.push_back(std::move(*entry));
+    }
+    if (!it->status().ok()) return io_error("read dictionary", it->status());
+    std::reverse(entries.begin() + static_cast<std::ptrdiff_t>(first), entries.end());
+  }
+  return entries;
+}
+
+Result<std::optional<Id>> RocksDbStore::find_dictionary_id(IdKind kind, std::string_view value) const {
+  std::string stored;
+  const rdb::Status status =
+      db_->Get(rdb::ReadOptions(), family(kMeta), eventlog::dictionary_name_key(kind, value), &stored);
+  if (status.IsNotFound()) return std::optional<Id>();
+  if (!status.ok()) return io_error("read dictionary name", status);
+  if (stored.size() != 4) return corrupt("dictionary name entry is not 4 bytes");
+  Id id = 0;
+  for (const char c : stored) id = (id << 8) | static_cast<std::uint8_t>(c);
+  return std::optional<Id>(id);
+}
+
+Result<std::optional<std::string>> RocksDbStore::find_dictionary_name(IdKind kind, Id id) const {
+  std::string stored;
+  const rdb::Status status =
+      db_->Get(rdb::ReadOptions(), family(kDictionary), eventlog::dictionary_key(kind, id), &stored);
+  if (status.IsNotFound()) return std::optional<std::string>();
+  if (!status.ok()) return io_error("read dictionary entry", status);
+  return std::optional<std::string>(std::move(stored));
+}
+
+Result<void> RocksDbStore::store_dictionary_names(std::span<const DictionaryEntry> entries) {
+  if (entries.empty()) return {};
+  rdb::WriteBatch batch;
+  for (const DictionaryEntry& e : entries) {
+    const rdb::Status put =
+        batch.Put(family(kMeta), eventlog::dictionary_name_key(e.kind, e.value), eventlog::be32(e.id));
+    if (!put.ok()) return io_error("stage dictionary name", put);
+  }
+  return write(batch, "store dictionary names");
+}
+
+Result<void> RocksDbStore::scan_dictionary_names(IdKind kind,
+                                                 const std::function<void(std::string_view)>& fn) const {
+  const std::string prefix = eventlog::dictionary_name_key(kind, "");
+  std::unique_ptr<rdb::Iterator> it(db_->NewIterator(rdb::ReadOptions(), family(kMeta)));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next())
+    fn(view(it->key()).substr(prefix.size()));
+  if (!it->status().ok()) return io_error("read dictionary names", it->status());
+  return {};
+}
+
+// The marker holds, per kind, the id through which every entry has its
+// reverse entry; each start-up with a bound extends it to all but the
+// newest keep_per_kind, so the ids created since the last start are written
+// once and the older ones are not read again.
+Result<void> RocksDbStore::complete_dictionary_names(std::size_t keep_per_kind) {
+  std::string marker;
+  const rdb::Status got = db_->Get(rdb::ReadOptions(), family(kMeta), eventlog::kDictionaryNamesThroughKey, &marker);
+  if (!got.ok() && !got.IsNotFound()) return io_error("read dictionary names marker", got);
+  std::array<Id, kIdKindCount> through{};
+  if (got.ok()) {
+    if (marker.size() != 4 * kIdKindCount) return corrupt("dictionary names marker has the wrong size");
+    for (std::size_t k = 0; k < kIdKindCount; ++k)
+      for (std::size_t b = 0; b < 4; ++b) through[k] = (through[k] << 8) | static_cast<std::uint8_t>(marker[4 * k + b]);
+  }
+  constexpr std::size_t kBatchEntries = 65536;
+  rdb::WriteBatch batch;
+  std::size_t staged = 0;
+  std::unique_ptr<rdb::Iterator> it(db_->NewIterator(rdb::ReadOptions(), family(kDictionary)));
+  for (std::size_t k = 0; k < kIdKindCount; ++k) {
+    const auto kind = static_cast<IdKind>(k);
+    it->SeekForPrev(eventlog::dictionary_key(kind, std::numeric_limits<Id>::max()));
+    if (!it->Valid()) continue;
+    auto newest = eventlog::decode_dictionary_key(view(it->key()));
+    if (!newest) return std::move(newest).error();
+    if (newest->kind != kind || newest->id <= keep_per_kind) continue;
+    const Id last = static_cast<Id>(newest->id - keep_per_kind);
+    if (last <= through[k]) continue;
+    for (it->Seek(eventlog::dictionary_key(kind, through[k] + 1)); it->Valid(); it->Next()) {
+      auto entry = eventlog::decode_dictionary_key(view(it->key()));
+      if (!entry) return std::move(entry).error();
+      if (entry->kind != kind || entry->id > last) break;
+      const rdb::Status put =
+          batch.Put(family(kMeta), eventlog::dictionary_name_key(kind, view(it->value())), eventlog::be32(entry->id));
+      if (!put.ok()) return io_error("stage dictionary name", put);
+      if (++staged == kBatchEntries) {
+        if (auto ok = write(batch, "complete dictionary names"); !ok) return ok;
+        batch.Clear();
+        staged = 0;
+      }
+    }
+    if (!it->status().ok()) return io_error("read dictionary", it->status());
+    through[k] = last;
+  }
+  std::string value;
+  for (const Id t : through) value += eventlog::be32(t);
+  if (value == marker) return {};
+  const rdb::Status put = batch.Put(family(kMeta), eventlog::kDictionaryNamesThroughKey, value);
+  if (!put.ok()) return io_error("stage dictionary names marker", put);
+  return write(batch, "complete dictionary names");
+}
+
 EventLogStats RocksDbStore::stats() const {
   EventLogStats stats;
   {
@@ -990,6 +1125,12 @@ Result<void> put_raw(Storage& store, std::string_view family, std::string_view k
   auto* rocksdb = dynamic_cast<RocksDbStore*>(&store);
   if (!rocksdb) return make_error(Errc::invalid_argument, "not a RocksDB store");
   return rocksdb->put_raw(family, key, value);
+}
+
+Result<void> drop_dictionary_names(Storage& store) {
+  auto* rocksdb = dynamic_cast<RocksDbStore*>(&store);
+  if (!rocksdb) return make_error(Errc::invalid_argument, "not a RocksDB store");
+  return rocksdb->drop_dictionary_names();
 }
 
 Result<void> sync_rocksdb_store(Storage& store) {

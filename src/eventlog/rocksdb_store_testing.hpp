@@ -24,4 +24,8 @@ Result<void> flush_rocksdb_store(Storage& store);
 // the store's encoding: damage for tests to find.
 Result<void> put_raw(Storage& store, std::string_view family, std::string_view key, std::string_view value);
 
+// Deletes the dictionary's reverse (name -> id) entries and their marker:
+// the data dir as a version without them left it.
+Result<void> drop_dictionary_names(Storage& store);
+
 }  // namespace shoppulse::eventlog

@@ -62,6 +62,19 @@ std::string dictionary_key(IdKind kind, Id id) {
   return key;
 }
 
+std::string dictionary_name_key(IdKind kind, std::string_view value) {
+  std::string key(kDictionaryNamePrefix);
+  key.push_back(static_cast<char>(kind));
+  key.append(value);
+  return key;
+}
+
+std::string be32(std::uint32_t value) {
+  std::string out;
+  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((value >> shift) & 0xff));
+  return out;
+}
+
 Result<DictionaryEntry> decode_dictionary_key(std::string_view key) {
   if (key.size() != 5) return corrupt("dictionary key has " + std::to_string(key.size()) + " bytes");
   const auto kind = static_cast<std::uint8_t>(key[0]);

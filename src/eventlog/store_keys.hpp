@@ -34,6 +34,17 @@ Result<BlockSummary> decode_block_summary(std::string_view key, std::string_view
 std::string dictionary_key(IdKind kind, Id id);
 Result<DictionaryEntry> decode_dictionary_key(std::string_view key);
 
+// meta: kDictionaryNamePrefix + kind byte + value -> be32 id, the reverse of
+// the dictionary family for the ids a bounded dictionary evicted (written
+// before the eviction, never for a new id); it finds an evicted string's id
+// with it. kDictionaryNamesThroughKey holds, per kind, a be32 id through
+// which every id has its reverse entry (written at a bounded start-up for
+// the ids it leaves on disk). A data dir without either is valid.
+inline constexpr std::string_view kDictionaryNamePrefix = "name/";
+inline constexpr std::string_view kDictionaryNamesThroughKey = "dictionary_names_through";
+std::string dictionary_name_key(IdKind kind, std::string_view value);
+std::string be32(std::uint32_t value);
+
 // rollups: the minute with its sign bit flipped, so negative minutes sort
 // before positive ones.
 std::string minute_key(std::int64_t minute);

@@ -6,6 +6,7 @@
 #include <deque>
 #include <limits>
 #include <mutex>
+#include <shared_mutex>
 #include <string_view>
 #include <thread>
 
@@ -117,19 +118,23 @@ Result<void> prepare(const std::vector<RawEvent>& raw, const Dictionary& diction
   std::array<std::array<std::uint64_t, kIdKindCount>, kBlock> hashes;
   for (std::size_t base = 0; base < n; base += kBlock) {
     const std::size_t end = std::min(n, base + kBlock);
+    // One shared lock per table and block: the ingest thread's inserts and
+    // evictions wait at most for a block's lookups.
+    std::array<std::shared_lock<std::shared_mutex>, kIdKindCount> locks;
+    for (std::size_t k = 0; k < kIdKindCount; ++k) locks[k] = dictionary.table(static_cast<IdKind>(k)).read_lock();
     for (std::size_t i = base; i < end; ++i) {
       for (std::size_t k = 0; k < kIdKindCount; ++k) {
         const std::string& s = id_string(raw[i], k);
         if (s.empty()) continue;
         const std::uint64_t h = InternTable::hash(s);
         hashes[i - base][k] = h;
-        dictionary.table(static_cast<IdKind>(k)).prefetch(h);
+        dictionary.table(static_cast<IdKind>(k)).prefetch_locked(h);
       }
     }
     for (std::size_t i = base; i < end; ++i)
       for (std::size_t k = 0; k < kIdKindCount; ++k)
         if (!id_string(raw[i], k).empty())
-          dictionary.table(static_cast<IdKind>(k)).prefetch_name(hashes[i - base][k]);
+          dictionary.table(static_cast<IdKind>(k)).prefetch_name_locked(hashes[i - base][k]);
     for (std::size_t i = base; i < end; ++i) {
       const RawEvent& e = raw[i];
       PreparedEvent& p = out.events[i];
@@ -148,7 +153,7 @@ Result<void> prepare(const std::vector<RawEvent>& raw, const Dictionary& diction
         p.ids[k] = kNoId;
         if (s.empty()) continue;
         const auto kind = static_cast<IdKind>(k);
-        p.ids[k] = dictionary.table(kind).find_hashed(s, hashes[i - base][k]);
+        p.ids[k] = dictionary.table(kind).find_hashed_locked(s, hashes[i - base][k]);
         if (p.ids[k] != kNoId) continue;
         UnresolvedId& u = out.unresolved.emplace_back();
         u.hash = hashes[i - base][k];
@@ -385,7 +390,7 @@ struct Ingestor::State {
           seen.prefetch(prepared[i + kAhead].id_hash);
         if (u + kAhead < p.unresolved.size()) {
           const UnresolvedId& q = p.unresolved[u + kAhead];
-          dictionary.table(q.kind).prefetch(q.hash);
+          dictionary.table(q.kind).prefetch_locked(q.hash);  // the writer needs no lock
         }
         const PreparedEvent& x = prepared[i];
         if (x.id_hash != 0) {
@@ -411,6 +416,20 @@ struct Ingestor::State {
           const UnresolvedId& q = p.unresolved[u];
           const std::string_view value(p.text.data() + q.at, q.size);
           const auto [id, created] = dictionary.table(q.kind).intern_hashed(value, q.hash);
+          if (id == kNoId) {
+            // An evicted string's id could not be read back: fail the group
+            // rather than give the string a second id.
+            for (const std::uint64_t h : new_ids) seen.erase(h);
+            unpersisted_entries = std::move(entries);
+            failures.fetch_add(1, std::memory_order_relaxed);
+            Error err = make_error(Errc::io_error, "dictionary: reading an evicted " + std::string(to_string(q.kind)) +
+                                                       " id back from the event log failed");
+            kLog.error("dictionary read failed", {{"kind", std::string(to_string(q.kind))}});
+            for (auto& g : group)
+              if (g.done) g.done(err);
+            release_buffers();
+            return;
+          }
           if (created) entries.push_back({q.kind, id, std::string(value)});
           id_field(e, q.kind) = id;
         }
@@ -449,6 +468,9 @@ struct Ingestor::State {
         return;
       }
       unpersisted_entries.clear();
+      // Every id interned so far is in the log now, so the coldest may leave memory.
+      if (auto evicted = dictionary.evict(); !evicted)
+        kLog.warn("dictionary eviction failed; ids stay in memory", {{"error", evicted.error().detail}});
       for (const std::uint64_t h : new_ids) seen_order.emplace_back(h, now);
       expire(now);
       if (n != 0) last_sequence.store(records[n - 1].event.sequence, std::memory_order_relaxed);
@@ -675,10 +697,47 @@ Result<void> load_dictionary(const EventLog& log, Dictionary& dictionary) {
   if (!entries) return std::move(entries).error();
   for (const DictionaryEntry& e : *entries) {
     if (!dictionary.table(e.kind).restore(e.id, e.value))
-      return make_error(Errc::corrupt, "dictionary entry out of order: " + std::string(to_string(e.kind)) + " id " +
+      return make_error(Errc::corrupt, "dictionary entry repeated: " + std::string(to_string(e.kind)) + " id " +
                                            std::to_string(e.id));
   }
   return {};
+}
+
+Result<void> load_dictionary(EventLog& log, Dictionary& dictionary, std::size_t max_resident_per_kind) {
+  const std::size_t limit = log.looks_up_dictionary() ? max_resident_per_kind : 0;
+  auto entries = log.load_dictionary_newest(limit);
+  if (!entries) return std::move(entries).error();
+  for (const DictionaryEntry& e : *entries) {
+    if (!dictionary.table(e.kind).restore(e.id, e.value))
+      return make_error(Errc::corrupt, "dictionary entry repeated: " + std::string(to_string(e.kind)) + " id " +
+                                           std::to_string(e.id));
+  }
+  if (limit == 0) return {};
+  // The entries left on disk are found by name as evicted ones are, and the
+  // filter of evicted names is filled from every such entry.
+  if (auto named = log.complete_dictionary_names(limit); !named) return named;
+  for (std::size_t k = 0; k < kIdKindCount; ++k)
+    if (auto filled = dictionary.table(static_cast<IdKind>(k)).load_evicted_names(); !filled) return filled;
+  return {};
+}
+
+Result<std::optional<Id>> EventLogDictionary::find_id(IdKind kind, std::string_view value) const {
+  return log_.find_dictionary_id(kind, value);
+}
+
+Result<std::optional<std::string>> EventLogDictionary::find_name(IdKind kind, Id id) const {
+  return log_.find_dictionary_name(kind, id);
+}
+
+Result<void> EventLogDictionary::store_names(IdKind kind, std::span<const EvictedName> entries) {
+  std::vector<DictionaryEntry> named;
+  named.reserve(entries.size());
+  for (const EvictedName& e : entries) named.push_back({kind, e.id, e.value});
+  return log_.store_dictionary_names(named);
+}
+
+Result<void> EventLogDictionary::scan_names(IdKind kind, const std::function<void(std::string_view)>& fn) const {
+  return log_.scan_dictionary_names(kind, fn);
 }
 
 }  // namespace shoppulse

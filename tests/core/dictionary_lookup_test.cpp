@@ -17,14 +17,20 @@ TEST_CASE("hashed lookups and interning agree with the plain calls", "[ingest][d
   for (int i = 0; i < 30000; ++i) names.push_back(std::string(static_cast<std::size_t>(i % 41), 'x') + std::to_string(i));
   for (std::size_t i = 0; i < names.size(); ++i) {
     const std::uint64_t h = InternTable::hash(names[i]);
-    table.prefetch(h);
-    table.prefetch_name(h);
-    REQUIRE(table.find_hashed(names[i], h) == kNoId);
+    {
+      auto lock = table.read_lock();
+      table.prefetch_locked(h);
+      table.prefetch_name_locked(h);
+      REQUIRE(table.find_hashed_locked(names[i], h) == kNoId);
+    }
     REQUIRE(table.intern_hashed(names[i], h) == std::pair<Id, bool>{Id(i + 1), true});
   }
   for (std::size_t i = 0; i < names.size(); ++i) {
     const std::uint64_t h = InternTable::hash(names[i]);
-    table.prefetch_name(h);
+    {
+      auto lock = table.read_lock();
+      table.prefetch_name_locked(h);
+    }
     REQUIRE(table.find_hashed(names[i], h) == Id(i + 1));
     REQUIRE(table.find(names[i]) == Id(i + 1));
     REQUIRE(table.intern(names[i]) == std::pair<Id, bool>{Id(i + 1), false});

@@ -25,6 +25,7 @@ struct AppConfig {
   std::string durability = "process";
   IngestConfig ingest;
   std::size_t ring_capacity = 1u << 20;
+  std::size_t dictionary_max_resident_ids = 0;  // per kind; 0 = unbounded
   WindowConfig windows;
   EngineRunnerConfig engine;
   GeneratorConfig generator;

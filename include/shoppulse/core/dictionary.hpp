@@ -1,36 +1,95 @@
 #pragma once
-// Interns external IDs (strings) to dense integers, one table per IdKind.
+// Interns external IDs (strings) to dense integers, one table per IdKind,
+// with a bound on how many stay in memory.
 //
-// Threading: exactly one writer thread (the ingest thread) calls intern() and
-// restore(); any thread may call name(), find() and prefetch(), all lock-free.
-// Names are stored back to back in an arena of large blocks that never move
-// (a length, then the bytes), and each id has one pointer to its name, in
-// chunks of pointers that never move either: about 8 + 1 + length bytes per
-// id instead of a std::string (32 bytes, plus a heap block for long names).
-// A Taobao id such as "543462" costs 15 bytes; kept as an integer it would
-// cost 8 but name() could not return a view of it. The lookup index is an
-// open-addressing table of (hash tag, id) words. The writer publishes a name
-// before the size, and the size before the index slot that points at it, all
-// with release; readers acquire. When the index grows the writer builds a
-// bigger copy and publishes its pointer; older copies stay alive (and
-// unchanged) until the table is destroyed, so a reader never touches freed
-// memory. Their total is smaller than the current index.
+// Threading: exactly one writer thread (the ingest thread) calls intern(),
+// restore() and evict(); any thread may call name(), find() and the
+// *_locked lookups (under read_lock()). The writer changes the tables under
+// an exclusive lock and reads them without one (it is their only writer);
+// readers hold the lock shared and copy names out, so an eviction never
+// frees memory a reader still looks at.
 //
-// hash() is the table's hash; a caller may compute it once, on its own
-// thread, and pass it to the *_hashed calls (the ingestor does this before
-// its single writer thread sees the strings).
+// Layout: names back to back in an arena of large blocks, each entry a
+// last-seen stamp (4 bytes, writer only), a varint length and the bytes;
+// two open-addressing tables point into it, one by name hash (for intern and
+// find), one by id (for name). About 45 + length bytes per resident id.
+//
+// Bound: with a DictionaryBacking (the event log's copy of every entry by
+// id) and max_resident > 0, evict() drops the entries seen least recently
+// once more than max_resident are in memory, keeping the newest three
+// quarters. Before they leave memory their name -> id entries are stored in
+// the backing and their names added to a Bloom filter of evicted names. An
+// evicted id keeps its meaning: name() reads it back from the backing, and
+// intern() of its string, when the filter says it may have been evicted,
+// finds the old id there and admits it again. A string the filter has never
+// seen is new: it costs no read and no write beyond its own entry. Ids are
+// never reused.
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <shared_mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "shoppulse/core/event.hpp"
+#include "shoppulse/core/result.hpp"
 
 namespace shoppulse {
+
+// An entry leaving memory.
+struct EvictedName {
+  Id id = kNoId;
+  std::string value;
+};
+
+// Where the entries a table evicted can be found again: every entry ever
+// interned, durable. Any thread.
+class DictionaryBacking {
+ public:
+  virtual ~DictionaryBacking() = default;
+  // The id stored for value; empty when value has none.
+  virtual Result<std::optional<Id>> find_id(IdKind kind, std::string_view value) const = 0;
+  // The value stored for id; empty when id has none.
+  virtual Result<std::optional<std::string>> find_name(IdKind kind, Id id) const = 0;
+  // Stores entries name -> id of kind, durably, so find_id finds them: the
+  // ids about to be evicted.
+  virtual Result<void> store_names(IdKind kind, std::span<const EvictedName> entries) = 0;
+  // Calls fn with every name stored by store_names for kind (or found by
+  // find_id otherwise): what the filter of evicted names is built from.
+  virtual Result<void> scan_names(IdKind kind, const std::function<void(std::string_view)>& fn) const = 0;
+};
+
+// A Bloom filter of strings by their InternTable::hash: may say yes for a
+// string never added, never no for one added. It grows without the strings:
+// when its newest layer holds its capacity (about 10 bits a name, 1 % false
+// yes when full) a layer twice as large is started, so the false yes rate
+// stays under about 2 % in all. Not thread-safe; InternTable guards it.
+class NameFilter {
+ public:
+  NameFilter() = default;
+  // Room for capacity names in the first layer.
+  explicit NameFilter(std::size_t capacity);
+  void add(std::uint64_t hash);
+  bool may_contain(std::uint64_t hash) const noexcept;
+  std::size_t count() const noexcept;
+  std::size_t memory_bytes() const noexcept;
+
+ private:
+  static constexpr unsigned kProbes = 7;
+  struct Layer {
+    std::vector<std::uint64_t> words;
+    std::uint64_t bits = 0;
+    std::size_t count = 0;
+    std::size_t capacity = 0;
+  };
+  void add_layer(std::size_t capacity);
+  std::vector<Layer> layers_;
+};
 
 class InternTable {
  public:
@@ -43,63 +102,106 @@ class InternTable {
   // versions; never store it.
   static std::uint64_t hash(std::string_view value) noexcept;
 
-  // Writer thread only. Returns the id and whether it was newly created.
+  // Writer thread, before any other call: where evicted entries are found
+  // again, and the most ids kept in memory (0 = no bound; without a backing
+  // nothing is ever evicted).
+  void configure(IdKind kind, DictionaryBacking* backing, std::size_t max_resident);
+
+  // Writer thread only. Returns the id and whether it was newly created. An
+  // evicted string comes back with its old id (created = false). kNoId when
+  // the backing could not be read (an I/O error): the string has no id yet.
   std::pair<Id, bool> intern(std::string_view value) { return intern_hashed(value, hash(value)); }
   // Same, with hash == hash(value) computed by the caller.
   std::pair<Id, bool> intern_hashed(std::string_view value, std::uint64_t hash);
-  // Writer thread only: re-creates an entry loaded from storage. Ids must be
-  // restored densely in increasing order; returns false otherwise.
+  // Writer thread only: re-creates an entry loaded from storage, in any id
+  // order; returns false for kNoId or a value already present.
   bool restore(Id id, std::string_view value);
+  // Writer thread only, at start-up after configure(): fills the filter of
+  // evicted names from the backing's name -> id entries (a start-up that
+  // loads only the newest entries stores the others' first).
+  Result<void> load_evicted_names();
+  // Writer thread only: evicts the coldest entries when more than
+  // max_resident are in memory. Every entry interned so far must be in the
+  // backing. Returns the number evicted; an error (storing the evicted
+  // names failed) evicts nothing.
+  Result<std::size_t> evict();
 
-  // Any thread. Empty view for kNoId or an unknown id.
-  std::string_view name(Id id) const noexcept;
-  // Any thread.
+  // Any thread. Empty for kNoId or an unknown id; reads the backing for an
+  // evicted one.
+  std::string name(Id id) const;
+  // Any thread; reads the backing for a string not in memory.
   std::optional<Id> find(std::string_view value) const;
-  // Any thread: kNoId when value has no id; hash == hash(value).
-  Id find_hashed(std::string_view value, std::uint64_t hash) const noexcept;
-  // Any thread: hints the cache about the index slot a lookup of hash starts at.
-  void prefetch(std::uint64_t hash) const noexcept;
-  // Any thread, some time after prefetch(hash): hints the cache about the
-  // name a lookup of hash will compare with (read from that slot).
-  void prefetch_name(std::uint64_t hash) const noexcept;
-  // Any thread: number of ids handed out.
+
+  // Any thread: a shared lock for a run of *_locked calls, which look at
+  // the entries in memory only.
+  std::shared_lock<std::shared_mutex> read_lock() const { return std::shared_lock(mutex_); }
+  // kNoId when value is not in memory; hash == hash(value).
+  Id find_hashed_locked(std::string_view value, std::uint64_t hash) const noexcept;
+  // Hints the cache about the slot a lookup of hash starts at.
+  void prefetch_locked(std::uint64_t hash) const noexcept;
+  // Some time after prefetch_locked(hash): hints the cache about the name a
+  // lookup of hash will compare with.
+  void prefetch_name_locked(std::uint64_t hash) const noexcept;
+  // Any thread: find_hashed_locked under its own lock.
+  Id find_hashed(std::string_view value, std::uint64_t hash) const;
+
+  // Any thread: number of ids handed out (the largest id).
   std::size_t size() const noexcept { return size_.load(std::memory_order_acquire); }
-  // Any thread: heap bytes of the names (chunks and long names) and of every
-  // index published, approximately (updated after each change).
+  // Any thread: ids in memory now.
+  std::size_t resident() const noexcept { return resident_count_.load(std::memory_order_relaxed); }
+  // Any thread: ids evicted so far, and lookups that went to the backing.
+  std::uint64_t evicted_total() const noexcept { return evicted_total_.load(std::memory_order_relaxed); }
+  std::uint64_t backing_reads() const noexcept { return backing_reads_.load(std::memory_order_relaxed); }
+  // Any thread: heap bytes of the arena and both tables (updated after each change).
   std::size_t memory_bytes() const noexcept { return memory_bytes_.load(std::memory_order_relaxed); }
 
  private:
-  static constexpr std::size_t kChunkBits = 14;
-  static constexpr std::size_t kChunkSize = std::size_t{1} << kChunkBits;
-  static constexpr std::size_t kMaxChunks = std::size_t{1} << 18;  // 4G ids
   static constexpr std::size_t kInitialSlots = 256;
   static constexpr std::size_t kArenaBlock = std::size_t{1} << 20;  // bytes per arena block
 
-  // Slot word: (hash >> 32) << 32 | id; 0 = empty (ids start at 1).
-  struct Index {
-    explicit Index(std::size_t slots);
-    std::size_t mask;
-    std::unique_ptr<std::atomic<std::uint64_t>[]> slots;
+  struct NameSlot {
+    std::uint32_t tag = 0;  // hash >> 32
+    Id id = kNoId;          // kNoId = empty
+    char* entry = nullptr;
+  };
+  struct IdSlot {
+    Id id = kNoId;  // kNoId = empty
+    char* entry = nullptr;
+  };
+  // Everything an eviction replaces at once.
+  struct Tables {
+    std::vector<std::unique_ptr<char[]>> arena;  // blocks never move
+    char* arena_next = nullptr;                  // free space in the newest block
+    std::size_t arena_left = 0;
+    std::size_t arena_bytes = 0;
+    std::vector<NameSlot> names;  // power of two, at most half full
+    std::vector<IdSlot> ids;      // same size as names
+    std::size_t resident = 0;
   };
 
-  Id append(std::string_view value);
-  std::string_view name_of_published(Id id) const noexcept;
-  // The slot of index where value (with hash) is, or the empty slot where it
-  // would go; found tells which. Any thread, on any published index.
-  std::size_t probe(const Index& index, std::string_view value, std::uint64_t hash, bool& found) const noexcept;
-  void insert_new(std::string_view value, std::uint64_t hash);
-  void grow();
+  // Caller holds the lock (or is the writer).
+  const NameSlot* probe(const Tables& t, std::string_view value, std::uint64_t hash) const noexcept;
+  const IdSlot* probe_id(const Tables& t, Id id) const noexcept;
+  // Writer, under the exclusive lock.
+  static char* append(Tables& t, std::string_view value, std::uint32_t stamp);
+  static void insert(Tables& t, Id id, char* entry, std::uint64_t hash);
+  static void rehash(Tables& t, std::size_t slots);
+  void admit(std::string_view value, std::uint64_t hash, Id id);
+  void update_memory() noexcept;
+  std::uint32_t stamp() const noexcept { return static_cast<std::uint32_t>(clock_ >> 6); }
 
-  // chunks_[i] points at the names of ids [i*kChunkSize+1, (i+1)*kChunkSize]:
-  // each a varint length followed by the bytes, in the arena.
-  std::unique_ptr<std::atomic<const char**>[]> chunks_;
-  std::vector<std::unique_ptr<char[]>> arena_;  // writer only; blocks never move
-  char* arena_next_ = nullptr;                  // writer only: free space in the newest block
-  std::size_t arena_left_ = 0;
+  mutable std::shared_mutex mutex_;
+  Tables t_;
+  IdKind kind_ = IdKind::user;
+  DictionaryBacking* backing_ = nullptr;
+  std::size_t max_resident_ = 0;
+  std::uint64_t clock_ = 0;  // writer only: interns so far
+  NameFilter evicted_;  // names evicted so far; written under the exclusive lock
   std::atomic<std::size_t> size_{0};
-  std::atomic<const Index*> index_{nullptr};
-  std::atomic<std::size_t> memory_bytes_{0};  // written by the writer only
-  std::vector<std::unique_ptr<Index>> indexes_;  // writer only: every index ever published, newest last
+  std::atomic<std::size_t> resident_count_{0};
+  std::atomic<std::size_t> memory_bytes_{0};
+  std::atomic<std::uint64_t> evicted_total_{0};
+  mutable std::atomic<std::uint64_t> backing_reads_{0};
 };
 
 class Dictionary {
@@ -108,12 +210,37 @@ class Dictionary {
   const InternTable& table(IdKind kind) const noexcept {
     return tables_[static_cast<std::size_t>(kind)];
   }
-  std::string_view name(IdKind kind, Id id) const noexcept { return table(kind).name(id); }
+  // Writer thread, before use: every table's backing and bound (per table).
+  void configure(DictionaryBacking* backing, std::size_t max_resident_per_kind) {
+    for (std::size_t k = 0; k < kIdKindCount; ++k) tables_[k].configure(static_cast<IdKind>(k), backing, max_resident_per_kind);
+  }
+  std::string name(IdKind kind, Id id) const { return table(kind).name(id); }
   std::optional<Id> find(IdKind kind, std::string_view v) const { return table(kind).find(v); }
+  // Writer thread: InternTable::evict() of every table; the first error.
+  Result<std::size_t> evict() {
+    std::size_t n = 0;
+    for (auto& t : tables_) {
+      auto evicted = t.evict();
+      if (!evicted) return evicted;
+      n += *evicted;
+    }
+    return n;
+  }
   // Any thread: the tables' memory_bytes() summed.
   std::size_t memory_bytes() const noexcept {
     std::size_t n = 0;
     for (const auto& t : tables_) n += t.memory_bytes();
+    return n;
+  }
+  // Any thread: ids in memory, all tables.
+  std::size_t resident() const noexcept {
+    std::size_t n = 0;
+    for (const auto& t : tables_) n += t.resident();
+    return n;
+  }
+  std::uint64_t evicted_total() const noexcept {
+    std::uint64_t n = 0;
+    for (const auto& t : tables_) n += t.evicted_total();
     return n;
   }
 

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <iterator>
 #include <optional>
 #include <span>
 #include <string>
@@ -90,6 +91,62 @@ class EventLog {
 
   // Every dictionary entry ever appended, in id order per kind.
   virtual Result<std::vector<DictionaryEntry>> load_dictionary() const = 0;
+
+  // The newest `per_kind` entries of each kind (every entry when 0), in id
+  // order per kind: what a bounded dictionary loads at start-up.
+  virtual Result<std::vector<DictionaryEntry>> load_dictionary_newest(std::size_t per_kind) const {
+    auto all = load_dictionary();
+    if (!all || per_kind == 0) return all;
+    std::vector<DictionaryEntry> out;
+    std::size_t end = all->size();
+    while (end > 0) {  // per kind, from the back: its last per_kind entries
+      std::size_t begin = end;
+      while (begin > 0 && (*all)[begin - 1].kind == (*all)[end - 1].kind) --begin;
+      const std::size_t from = end - begin > per_kind ? end - per_kind : begin;
+      out.insert(out.begin(), std::make_move_iterator(all->begin() + static_cast<std::ptrdiff_t>(from)),
+                 std::make_move_iterator(all->begin() + static_cast<std::ptrdiff_t>(end)));
+      end = begin;
+    }
+    return out;
+  }
+
+  // Whether find_dictionary_id/find_dictionary_name look entries up; a
+  // dictionary may evict entries from memory only when they do.
+  virtual bool looks_up_dictionary() const { return false; }
+  // Any thread: the id stored for a dictionary value; empty when none.
+  virtual Result<std::optional<Id>> find_dictionary_id(IdKind kind, std::string_view value) const {
+    (void)kind;
+    (void)value;
+    return std::optional<Id>();
+  }
+  // Any thread: the value stored for a dictionary id; empty when none.
+  virtual Result<std::optional<std::string>> find_dictionary_name(IdKind kind, Id id) const {
+    (void)kind;
+    (void)id;
+    return std::optional<std::string>();
+  }
+  // Writer thread: stores name -> id reverse entries for ids a bounded
+  // dictionary is about to evict (one write batch), so find_dictionary_id
+  // finds them. Only evicted ids get one: a new id costs no extra write.
+  virtual Result<void> store_dictionary_names(std::span<const DictionaryEntry> entries) {
+    (void)entries;
+    return {};
+  }
+  // Writer thread, at start-up: calls fn with the value of every reverse
+  // entry of kind (the names evicted so far, in any order).
+  virtual Result<void> scan_dictionary_names(IdKind kind, const std::function<void(std::string_view)>& fn) const {
+    (void)kind;
+    (void)fn;
+    return {};
+  }
+  // Writer thread, at start-up with a bound: stores the reverse entry of
+  // every id of each kind but its newest keep_per_kind (the ones a bounded
+  // load leaves on disk), so those are found by name as an evicted id is.
+  // Ids covered by an earlier call are skipped.
+  virtual Result<void> complete_dictionary_names(std::size_t keep_per_kind) {
+    (void)keep_per_kind;
+    return {};
+  }
 
   // The newest stored offset of every source, ordered by source name.
   virtual Result<std::vector<SourceOffset>> load_source_offsets() const = 0;

@@ -111,5 +111,25 @@ class Ingestor {
 
 // Loads every stored dictionary entry into dictionary (before start()).
 Result<void> load_dictionary(const EventLog& log, Dictionary& dictionary);
+// Same, loading only the newest max_resident_per_kind entries of each kind
+// when the log can look the others up (0 loads all): start-up with a
+// bounded dictionary. The entries left on disk get their name -> id entries
+// (once), and the dictionary's filters of evicted names are filled; the
+// dictionary must be configured with the log's backing first.
+Result<void> load_dictionary(EventLog& log, Dictionary& dictionary, std::size_t max_resident_per_kind);
+
+// The event log as a bounded dictionary's backing: evicted entries are read
+// back from the log's dictionary. Any thread; the log outlives it.
+class EventLogDictionary final : public DictionaryBacking {
+ public:
+  explicit EventLogDictionary(EventLog& log) : log_(log) {}
+  Result<std::optional<Id>> find_id(IdKind kind, std::string_view value) const override;
+  Result<std::optional<std::string>> find_name(IdKind kind, Id id) const override;
+  Result<void> store_names(IdKind kind, std::span<const EvictedName> entries) override;
+  Result<void> scan_names(IdKind kind, const std::function<void(std::string_view)>& fn) const override;
+
+ private:
+  EventLog& log_;
+};
 
 }  // namespace shoppulse

@@ -191,7 +191,7 @@ struct KafkaSink::State {
       bool produced = true;
       for (const LogRecord& r : batch) {
         const std::string value = event_message(r, dictionary);
-        const std::string_view key = dictionary.name(IdKind::user, r.event.user);
+        const std::string key = dictionary.name(IdKind::user, r.event.user);
         for (;;) {
           const rd_kafka_resp_err_t err = rd_kafka_producev(
               rk, RD_KAFKA_V_TOPIC(config.topic.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),

@@ -197,7 +197,7 @@ struct RedisFiguresSink::State {
     Command& z = cmds.emplace_back("ZADD");
     z.arg(k);
     for (const RankedId& r : ranking) {
-      const std::string_view name = dictionary.name(kind, r.id);
+      const std::string name = dictionary.name(kind, r.id);
       if (name.empty()) continue;
       z.arg(r.count).arg(name);
     }

@@ -1,0 +1,101 @@
+// The RocksDB store's dictionary lookups for a bounded dictionary: the
+// reverse entries written with each append, the newest-first load, and the
+// reverse entries built once for a data dir written without them.
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+#include "eventlog_fixtures.hpp"
+#include "rocksdb_store_testing.hpp"
+#include "shoppulse/eventlog/rocksdb_store.hpp"
+
+using namespace shoppulse;
+
+namespace {
+
+std::unique_ptr<Storage> open_at(const std::string& dir) {
+  EventLogConfig config;
+  config.data_dir = dir;
+  config.block_cache_mb = 8;
+  config.write_buffer_mb = 4;
+  auto store = open_rocksdb_store(config);
+  REQUIRE(store.ok());
+  return std::move(store).value();
+}
+
+void append_entries(Storage& store, IdKind kind, Id first, Id last) {
+  std::vector<DictionaryEntry> entries;
+  for (Id id = first; id <= last; ++id) entries.push_back({kind, id, std::string(to_string(kind)) + "-" + std::to_string(id)});
+  REQUIRE(store.append(AppendBatch{{}, entries}).ok());
+}
+
+}  // namespace
+
+TEST_CASE("the RocksDB store finds dictionary entries by id and by name", "[eventlog][dictionary]") {
+  eventlog_test::TempDir dir;
+  auto store = open_at(dir.path());
+  CHECK(store->looks_up_dictionary());
+  append_entries(*store, IdKind::user, 1, 30);
+  append_entries(*store, IdKind::product, 1, 5);
+  CHECK_FALSE(store->find_dictionary_id(IdKind::user, "user-17").value());  // by name only once evicted
+  REQUIRE(store->store_dictionary_names(std::vector<DictionaryEntry>{{IdKind::user, 17, "user-17"},
+                                                                     {IdKind::product, 5, "product-5"}})
+              .ok());
+  CHECK(store->find_dictionary_id(IdKind::user, "user-17").value() == std::optional<Id>(17));
+  CHECK(store->find_dictionary_id(IdKind::product, "product-5").value() == std::optional<Id>(5));
+  CHECK_FALSE(store->find_dictionary_id(IdKind::product, "user-17").value());  // kinds are separate
+  CHECK_FALSE(store->find_dictionary_id(IdKind::user, "user-31").value());
+  CHECK(store->find_dictionary_name(IdKind::user, 30).value() == std::optional<std::string>("user-30"));
+  CHECK_FALSE(store->find_dictionary_name(IdKind::user, 31).value());
+}
+
+TEST_CASE("a bounded load reads only the newest entries of each kind, in id order", "[eventlog][dictionary]") {
+  eventlog_test::TempDir dir;
+  auto store = open_at(dir.path());
+  append_entries(*store, IdKind::user, 1, 30);
+  append_entries(*store, IdKind::product, 1, 5);
+  append_entries(*store, IdKind::location, 1, 12);
+  auto newest = store->load_dictionary_newest(10);
+  REQUIRE(newest.ok());
+  std::vector<std::pair<IdKind, Id>> got;
+  for (const DictionaryEntry& e : *newest) got.emplace_back(e.kind, e.id);
+  std::vector<std::pair<IdKind, Id>> want;
+  for (Id id = 21; id <= 30; ++id) want.emplace_back(IdKind::user, id);
+  for (Id id = 1; id <= 5; ++id) want.emplace_back(IdKind::product, id);
+  for (Id id = 3; id <= 12; ++id) want.emplace_back(IdKind::location, id);
+  CHECK(got == want);
+  CHECK(newest->front().value == "user-21");
+  CHECK(store->load_dictionary_newest(0)->size() == 47);  // 0: everything
+}
+
+TEST_CASE("names are stored only for evicted ids, and a bounded start-up stores those it leaves on disk",
+          "[eventlog][dictionary]") {
+  eventlog_test::TempDir dir;
+  {
+    auto store = open_at(dir.path());
+    append_entries(*store, IdKind::user, 1, 100);
+    CHECK_FALSE(store->find_dictionary_id(IdKind::user, "user-42").value());  // a new id writes no name
+    REQUIRE(store->store_dictionary_names(std::vector<DictionaryEntry>{{IdKind::user, 99, "user-99"}}).ok());
+    CHECK(store->find_dictionary_id(IdKind::user, "user-99").value() == std::optional<Id>(99));
+    REQUIRE(store->complete_dictionary_names(30).ok());  // ids 1..70 stay on disk
+  }
+  auto store = open_at(dir.path());
+  CHECK(store->find_dictionary_id(IdKind::user, "user-42").value() == std::optional<Id>(42));
+  CHECK(store->find_dictionary_id(IdKind::user, "user-70").value() == std::optional<Id>(70));
+  CHECK_FALSE(store->find_dictionary_id(IdKind::user, "user-71").value());
+  std::vector<std::string> names;
+  REQUIRE(store->scan_dictionary_names(IdKind::user, [&](std::string_view n) { names.emplace_back(n); }).ok());
+  CHECK(names.size() == 71);  // 1..70 and 99
+  std::size_t products = 0;
+  REQUIRE(store->scan_dictionary_names(IdKind::product, [&](std::string_view) { ++products; }).ok());
+  CHECK(products == 0);
+  // The next start-up writes only the ids made since.
+  append_entries(*store, IdKind::user, 101, 110);
+  REQUIRE(store->complete_dictionary_names(30).ok());
+  CHECK(store->find_dictionary_id(IdKind::user, "user-80").value() == std::optional<Id>(80));
+  CHECK_FALSE(store->find_dictionary_id(IdKind::user, "user-81").value());
+  REQUIRE(eventlog::drop_dictionary_names(*store).ok());  // names and marker gone: all written again
+  REQUIRE(store->complete_dictionary_names(30).ok());
+  CHECK(store->find_dictionary_id(IdKind::user, "user-1").value() == std::optional<Id>(1));
+}
