@@ -882,16 +882,94 @@ test('the live chart starts from the server\'s per-minute history, not empty', a
   }
 });
 
+test('Browse: users and products lists search and page, link to their pages, download as the API answers; events export as NDJSON', async () => {
+  // A server of its own with 60 shoppers (more than one page of 50), 3 products, in 2017.
+  const dir = mkdtempSync(join(tmpdir(), 'shoppulse-e2e-browse-'));
+  let srv;
+  try {
+    srv = await startServer(dir);
+    const pad = (n) => String(n).padStart(3, '0');
+    const events = [];
+    for (let u = 0; u < 60; u++) {
+      const ts = new Date(Date.parse('2017-11-25T02:00:00Z') + u * 30_000).toISOString();
+      events.push({ user_id: 'shopper_' + pad(u), event_type: 'view', product_id: 'item_' + (u % 3), category_id: 'cat_' + (u % 2), timestamp: ts });
+      if (u % 4 === 0) events.push({ user_id: 'shopper_' + pad(u), event_type: 'purchase', product_id: 'item_' + (u % 3), category_id: 'cat_' + (u % 2), price: 10, quantity: 1, timestamp: ts });
+    }
+    await postTo(srv.url, events);
+    const get = async (path) => (await fetch(srv.url + path)).json();
+    await until('the events applied', async () => (await get('/api/users?limit=100')).users.length === 60, 15000);
+    const page = await newPage({ width: 1366, height: 900 });
+    await page.goto(srv.url + '/dashboard/#/browse');
+    await page.waitForSelector('[data-panel="users"] [data-role="list"][data-rows="50"]', { timeout: 20000 });
+    // The first page of users, as the API lists them (first seen first); its JSON download is the API's rows.
+    const first = await get('/api/users?limit=50');
+    assert.deepEqual(await page.$$eval('[data-panel="users"] a[data-user]', (as) => as.map((a) => a.dataset.user)), first.users.map((u) => u.user_id));
+    const [json] = await Promise.all([page.waitForEvent('download'), page.click('[data-panel="users"] [data-action="download-json"]')]);
+    const rows = JSON.parse(readFileSync(await json.path(), 'utf8'));
+    assert.deepEqual(rows.map((r) => [r.user_id, r.total_events, r.total_spend, r.first_seen, r.last_seen, r['events.view'], r['events.purchase']]), first.users.map((u) => [u.user_id, u.total_events, u.total_spend, u.first_seen, u.last_seen, u.events.view ?? 0, u.events.purchase ?? 0]));
+    const [csv] = await Promise.all([page.waitForEvent('download'), page.click('[data-panel="users"] [data-action="download-csv"]')]);
+    const lines = readFileSync(await csv.path(), 'utf8').trim().split('\r\n');
+    assert.equal(lines.length, 51);
+    // Every CSV row is the API's user in the header's fields (events.<type> from its events).
+    const header = lines[0].split(',');
+    assert.deepEqual(header.slice(0, 5), ['user_id', 'total_events', 'total_spend', 'first_seen', 'last_seen']);
+    assert.deepEqual(lines.slice(1), first.users.map((u) => header.map((c) => (c.startsWith('events.') ? u.events[c.slice(7)] ?? 0 : u[c])).join(',')));
+    // The next page follows the cursor: the 10 left; then back.
+    await page.click('[data-panel="users"] [data-action="next"]');
+    await page.waitForSelector('[data-panel="users"] [data-role="list"][data-rows="10"]', { timeout: 10000 });
+    assert.equal(await page.isDisabled('[data-panel="users"] [data-action="next"]'), true);
+    assert.equal(await page.getAttribute('[data-panel="users"] a[data-user]', 'data-user'), 'shopper_050');
+    await page.click('[data-panel="users"] [data-action="prev"]');
+    await page.waitForSelector('[data-panel="users"] [data-role="list"][data-rows="50"]', { timeout: 10000 });
+    // Search: ids containing the text.
+    await page.fill('[data-panel="users"] input[type="search"]', 'PER_05');
+    await page.press('[data-panel="users"] input[type="search"]', 'Enter');
+    await page.waitForSelector('[data-panel="users"] [data-role="list"][data-rows="10"]', { timeout: 10000 });
+    assert.deepEqual(await page.$$eval('[data-panel="users"] a[data-user]', (as) => as.map((a) => a.dataset.user)), (await get('/api/users?search=PER_05')).users.map((u) => u.user_id));
+    // Products over the whole data set's day; a row opens the product's page.
+    await page.goto(srv.url + '/dashboard/#/browse?range=24h');
+    await page.waitForSelector('[data-panel="products"] [data-role="list"][data-rows="3"]', { timeout: 20000 });
+    const products = (await get('/api/products?window=24h&limit=50')).products;
+    assert.deepEqual(await page.$$eval('[data-panel="products"] tbody tr', (trs) => trs.map((tr) => [...tr.cells].slice(0, 3).map((c) => c.textContent))), products.map((p) => [p.product_id, p.category_id, String(p.interactions)]));
+    const [pj] = await Promise.all([page.waitForEvent('download'), page.click('[data-panel="products"] [data-action="download-json"]')]);
+    assert.deepEqual(JSON.parse(readFileSync(await pj.path(), 'utf8')).map((r) => [r.product_id, r.category_id, r.interactions, r['events.view'], r['events.purchase']]), products.map((p) => [p.product_id, p.category_id, p.interactions, p.events.view ?? 0, p.events.purchase ?? 0]));
+    // The events export of the range: every page followed, each line an event of it.
+    const [nd] = await Promise.all([page.waitForEvent('download'), page.click('[data-action="export-events"]')]);
+    assert.match(nd.suggestedFilename(), /^shoppulse-events-\d{12}\.ndjson$/);
+    const exported = readFileSync(await nd.path(), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(exported.length, events.length);
+    assert.deepEqual(exported.map((e) => [e.user_id, e.event_type, e.product_id]).sort(), events.map((e) => [e.user_id, e.event_type, e.product_id]).sort());
+    await page.waitForSelector(`[data-role="export-status"][data-lines="${events.length}"]`, { timeout: 5000 });
+    // Only purchases, in a custom range holding the first 20 shoppers (02:00 to 02:10).
+    await page.goto(srv.url + '/dashboard/#/browse?range=custom&from=2017-11-25T02:00:00Z&to=2017-11-25T02:10:00Z');
+    await page.waitForSelector('[data-panel="export-events"] [data-role="export-scope"]');
+    await page.selectOption('select[name="event-type"]', 'purchase');
+    const [nd2] = await Promise.all([page.waitForEvent('download'), page.click('[data-action="export-events"]')]);
+    const purchases = readFileSync(await nd2.path(), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(purchases.map((e) => e.user_id), ['shopper_000', 'shopper_004', 'shopper_008', 'shopper_012', 'shopper_016']);
+    // A user row (of the search still shown) opens the profile.
+    await page.goto(srv.url + '/dashboard/#/browse');
+    await page.click('[data-panel="users"] a[data-user="shopper_051"]');
+    await until('the profile', async () => page.url().includes('#/users?user=shopper_051'), 5000);
+    await page.waitForSelector('[data-panel="profile"]', { timeout: 10000 });
+    await page.close();
+  } finally {
+    await stopServer(srv);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('axe-core finds no accessibility violations on any view, light and dark, at 1440 and 375 px', async () => {
   const found = [];
   for (const scheme of ['light', 'dark']) {
     for (const width of [1440, 375]) {
       const page = await newPage({ width, height: 900 }, scheme);
-      for (const view of ['overview', 'products', 'users', 'system']) {
+      for (const view of ['overview', 'products', 'users', 'browse', 'system']) {
         await page.goto(`${base}/dashboard/#/${view}`);
         await page.waitForSelector(`[data-view="${view}"]`);
         if (view === 'overview') await page.waitForSelector('[data-kpi="page_views"][data-value]:not([data-value=""])', { timeout: 20000 });
         if (view === 'system') await page.waitForSelector('[data-component]', { timeout: 20000 });
+        if (view === 'browse') await page.waitForSelector('[data-panel="users"] [data-role="list"][data-rows]', { timeout: 20000 });
         await sleep(1000);
         for (const v of await axeViolations(page)) found.push(`${scheme} ${width}px ${view}: ${v.id} (${v.impact}) ${v.nodes.join(' | ')}`);
       }
