@@ -1,6 +1,6 @@
 // Overview: KPI cards, live rates, funnel, revenue trend, rankings, breakdowns.
 
-import { getJson, STEP_MS, stepFor, windowParam, type FilteredWindow, type Kpis, type PopularProducts, type Snapshot, type TrendPoint, type Trending, type Trends, type WindowData, type WindowKey } from '../api';
+import { getJson, STEP_MS, stepFor, windowParam, type FilteredWindow, type Kpis, type PopularProducts, type RangeAnswer, type Snapshot, type TrendPoint, type Trending, type Trends, type WindowData, type WindowKey } from '../api';
 import { MINUTE_INCRS, SECOND_INCRS, TimeChart, cssVar } from '../charts';
 import type { Ctx, View } from '../context';
 import { h, help, setText, setTitle } from '../dom';
@@ -406,6 +406,7 @@ export function createOverview(ctx: Ctx): View {
   // ---- HTTP-backed panels: trends, filtered/custom products ----
   let trendsKey = '';
   let productsKey = '';
+  let rangeKey = '';
   let productInfoKey = '';
   let productInfo: { pid: string; category: string | null } | null = null;
   let aborts: AbortController[] = [];
@@ -449,6 +450,19 @@ export function createOverview(ctx: Ctx): View {
         .then((tr) => renderTrends(tr, from, to, step))
         .catch((e) => (showError(revenue.body, e), showError(traffic.body, e)));
     }
+    if (rangeServed()) {
+      const rk = `${from}|${to}|${step}`;
+      if (rk !== rangeKey) {
+        rangeKey = rk;
+        getJson<RangeAnswer>(`/api/analytics/range?from=${from}&to=${to}&step=${step}&limit=10`, ctl())
+          .then((r) => renderRange(r, from, to))
+          .catch((e) => {
+            for (const p of [funnel, categories, products, devices, locations]) showError(p.body, e);
+            for (const k of KPI_KEYS) cards[k].setNa(t('range.custom'), t('error.load', { e: (e as Error)?.message ?? String(e) }));
+          });
+      }
+      return;
+    }
     const cat = state.filters.category;
     if (state.range === 'custom') {
       const pk = `${cat}|${from}|${to}`;
@@ -482,6 +496,51 @@ export function createOverview(ctx: Ctx): View {
     }
   }
 
+  /** A custom range without drill-down filters is answered whole by /api/analytics/range (it takes no filters). */
+  function rangeServed() {
+    return state.range === 'custom' && !hasFilters(state.filters);
+  }
+
+  /** Every panel of a custom range from one /api/analytics/range answer (previous period of equal length included). */
+  function renderRange(r: RangeAnswer, from: number, to: number) {
+    if (r.currency) ctx.currency = r.currency;
+    const len = to - from;
+    const spark: Record<KpiKey, number[]> = {
+      active_users: [],
+      page_views: r.series.map((p) => p.page_views),
+      purchases: r.series.map((p) => p.purchases),
+      revenue: r.series.map((p) => p.revenue),
+      average_order_value: r.series.map((p) => (p.purchases ? p.revenue / p.purchases : 0)),
+      conversion_rate: [],
+    };
+    for (const k of KPI_KEYS) {
+      const cur = r[k];
+      const p = r.previous[k];
+      cards[k].set(
+        fmtKpi[k](cur),
+        cur,
+        delta(cur, p, lang),
+        t('kpi.delta.help', { start: fmtDateTime(from - len, lang), end: fmtDateTime(from, lang), prev: fmtKpi[k](p) }),
+        t('kpi.vs', { w: t('range.custom') }),
+        spark[k],
+        t('kpi.spark.help', { n: spark[k].length }),
+      );
+    }
+    const w = r as unknown as WindowData;
+    renderFunnel(w);
+    renderBreakdowns(w);
+    renderProductsFromWindow(w);
+    ensureCharts();
+    const stepMs = STEP_MS[r.step] ?? 60_000;
+    setPanelTitle(traffic, t('panel.traffic', { step: r.step }));
+    trafficChart!.setData([r.series.map((p) => (toMs(p.start) ?? 0) / 1000), r.series.map((p) => p.page_views), r.series.map((p) => p.add_to_cart), r.series.map((p) => p.purchases)]);
+    trafficHost.dataset.source = 'range';
+    trafficHost.dataset.stepMs = String(stepMs);
+    traffic.body.querySelector('.error')?.remove();
+    setText(windowInfo, t('panel.window', { start: fmtDateTime(from, lang), end: fmtDateTime(to, lang) }) + ' · ' + t('range.exact'));
+    el.dataset.range = 'served';
+  }
+
   function showError(host: HTMLElement, e: unknown) {
     if ((e as Error)?.name === 'AbortError') return;
     host.querySelector('.error')?.remove();
@@ -495,7 +554,7 @@ export function createOverview(ctx: Ctx): View {
     const c = forecastColumns(tr, stepMs, state.range === 'custom' ? from : -Infinity);
     ensureCharts();
     const inRange = tr.points.filter((p) => (toMs(p.start) ?? 0) + stepMs > (state.range === 'custom' ? from : -Infinity));
-    trafficChart!.setData([inRange.map((p) => (toMs(p.start) ?? 0) / 1000), inRange.map((p) => p.page_views), inRange.map((p) => p.add_to_cart), inRange.map((p) => p.purchases)]);
+    if (!rangeServed()) trafficChart!.setData([inRange.map((p) => (toMs(p.start) ?? 0) / 1000), inRange.map((p) => p.page_views), inRange.map((p) => p.add_to_cart), inRange.map((p) => p.purchases)]);
     // Revenue only where there are prices (e.g. the Taobao behaviour data has none).
     const unpriced = !tr.points.some((p) => p.revenue > 0) && tr.points.some((p) => p.purchases > 0);
     noPrices.hidden = !unpriced;
@@ -515,7 +574,7 @@ export function createOverview(ctx: Ctx): View {
     else if (state.forecast && state.range === 'custom') setText(fcNa, t('forecast.custom'));
     revenue.body.querySelector('.error')?.remove();
     traffic.body.querySelector('.error')?.remove();
-    if (state.range === 'custom') {
+    if (state.range === 'custom' && !rangeServed()) {
       renderKpisCustom(tr.points, from, to);
       if (hasFilters(state.filters)) renderCoverage(tr);
     }
@@ -569,7 +628,8 @@ export function createOverview(ctx: Ctx): View {
       state = next;
       if (rangeChanged || filterChanged) {
         abortAll();
-        trendsKey = productsKey = productInfoKey = '';
+        trendsKey = productsKey = productInfoKey = rangeKey = '';
+        delete el.dataset.range;
         if (!next.filters.product) productInfo = null;
         stopPoll();
         fHistory.clear();
@@ -591,6 +651,15 @@ export function createOverview(ctx: Ctx): View {
         }
         if (lastFiltered) renderWindow(lastFiltered, next.range as Preset, fHistory);
         void pollFiltered();
+      } else if (next.range === 'custom' && !hasFilters(next.filters)) {
+        if (rangeChanged || filterChanged) {
+          for (const k of KPI_KEYS) cards[k].setNa('…', t('empty.waiting'));
+          for (const p of [funnel, devices, locations, categories, products]) p.body.replaceChildren(h('p', { className: 'empty' }, t('empty.waiting')));
+        }
+        renderWindowInfo(null);
+        renderProductDetail(null);
+        maybeRefreshHttp(null);
+        if (last) renderLive();
       } else if (next.range === 'custom') {
         renderFunnel(null);
         renderBreakdowns(null);
