@@ -188,8 +188,11 @@ export function createOverview(ctx: Ctx): View {
       funnel.body.replaceChildren(h('p', { className: 'empty' }, t('empty.nodata')));
       return;
     }
-    const rows = w.funnel.map((f, i) => {
-      const prevStep = i ? w.funnel[i - 1].users : f.users;
+    // A step no event reached in either period (Taobao has no clicks) is left out rather than
+    // drawn as a 100 % drop-off; the downloads keep the API's four rows.
+    const shown = w.funnel.filter((f, i) => i === 0 || f.users > 0 || f.previous_users > 0);
+    const rows = shown.map((f, i) => {
+      const prevStep = i ? shown[i - 1].users : f.users;
       const stepPct = prevStep ? (100 * f.users) / prevStep : 0;
       const width = Math.max(1, (100 * f.users) / top);
       const d = delta(f.users, f.previous_users, lang);
