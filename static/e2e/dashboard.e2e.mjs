@@ -399,7 +399,7 @@ test('switching language changes labels and keeps the choice in the URL', async 
 
 test('at 375 px there is no horizontal scrolling on any page', async () => {
   const page = await newPage({ width: 375, height: 812 }, 'dark');
-  for (const view of ['overview', 'products', 'users', 'system']) {
+  for (const view of ['overview', 'products', 'users', 'funnels', 'retention', 'browse', 'system']) {
     await page.goto(`${base}/dashboard/#/${view}?lang=zh&category=cat_001&device=mobile`);
     await page.waitForSelector(`[data-view="${view}"]`);
     await sleep(view === 'overview' ? 2500 : 1500);
@@ -1006,7 +1006,8 @@ test('imported Taobao history: a custom range shows every panel as SQL over the 
     assert.equal(shown.length, 10);
     for (const [c, n] of shown) assert.equal(n, byCat.get(c), 'category ' + c);
     assert.deepEqual(shown.map(([, n]) => n), [...byCat.values()].sort((a, b) => b - a).slice(0, 10));
-    // The default funnel has only the types the data has (no clicks): view, add to cart, purchase.
+    // The funnel leaves out the step the data has no event of (clicks): view, add to cart, purchase.
+    assert.deepEqual(await page.$$eval('[data-panel="funnel"] .funnel-step', (els) => els.map((e) => e.dataset.step)), ['view', 'add_to_cart', 'purchase']);
     assert.equal(Number(await page.textContent('[data-panel="funnel"] [data-step="view"] strong').then((x) => x.replace(/,/g, ''))), viewers);
     // The traffic chart: one point per minute of the range, from the range answer.
     assert.equal(await page.getAttribute('[data-chart="traffic"]', 'data-source'), 'range');
@@ -1023,6 +1024,53 @@ test('imported Taobao history: a custom range shows every panel as SQL over the 
     const [dev] = await Promise.all([page.waitForEvent('download'), page.click('[data-panel="funnel"] [data-action="download-csv"]')]);
     assert.deepEqual(readFileSync(await dev.path(), 'utf8').trim().split('\r\n').slice(1), api1.funnel.map((s) => [s.step, s.users, s.previous_users].join(',')));
     await shot(page, 'desktop-taobao-range');
+
+    // Funnels of the user's own steps, each count as SQL computes an ordered funnel (each step a
+    // later event than the one before: time, then file order; all inside the range; within 1 day).
+    const funnelSql = (steps) => {
+      let q = 'SELECT COUNT(DISTINCT s0.user) FROM ev s0';
+      for (let k = 1; k < steps.length; k++) q += ` JOIN ev s${k} ON s${k}.user = s0.user AND s${k}.behavior = '${steps[k]}' AND (s${k}.ts > s${k - 1}.ts OR (s${k}.ts = s${k - 1}.ts AND s${k}.rowid > s${k - 1}.rowid)) AND s${k}.ts - s0.ts <= 86400 AND s${k}.ts < ${to}`;
+      return q + ` WHERE s0.behavior = '${steps[0]}' AND s0.ts >= ${f} AND s0.ts < ${to}`;
+    };
+    const want = taobaoSql([funnelSql(['pv']), funnelSql(['pv', 'cart']), funnelSql(['pv', 'cart', 'buy']), funnelSql(['pv', 'fav'])]).map((r) => Number(r[0][0]));
+    const stepUsers = () => page.$$eval('[data-panel="funnel-result"] .funnel-step', (els) => els.map((e) => [e.dataset.step, Number(e.dataset.users)]));
+    // The default steps are the types the data has: view → add to cart → purchase (no clicks).
+    await page.goto(srv.url + '/dashboard/#/funnels?range=custom&from=2017-11-26T01:30:00Z&to=2017-11-26T02:30:00Z&zone=utc');
+    await page.waitForSelector('[data-panel="funnel-result"] [data-role="default-steps"]', { timeout: 30000 });
+    assert.deepEqual(await stepUsers(), [['view', want[0]], ['add_to_cart', want[1]], ['purchase', want[2]]]);
+    assert.match(await page.textContent('[data-panel="funnel-result"] .funnel-step:nth-child(2) [data-role="ttc"]'), /median \d+ (s|min|h)/);
+    // Its CSV is the API's answer for the same steps.
+    const fApi = await (await fetch(srv.url + '/api/analytics/funnel?from=2017-11-26T01:30:00Z&to=2017-11-26T02:30:00Z')).json();
+    const [fcsv] = await Promise.all([page.waitForEvent('download'), page.click('[data-panel="funnel-result"] [data-action="download-csv"]')]);
+    assert.deepEqual(readFileSync(await fcsv.path(), 'utf8').trim().split('\r\n').slice(1).map((l) => l.split(',').slice(1, 8)), fApi.steps.map((x) => [x.step, x.event_type, '', x.users, x.conversion_from_previous, x.conversion_from_start, x.dropped].map(String)));
+    // Built in the page: view → favorite (drop the third step, change the second), kept in the URL.
+    await page.click('[data-step="3"] [data-action="remove-step"]');
+    await page.selectOption('[data-step="2"] select[data-role="step-type"]', 'favorite');
+    await page.click('[data-action="apply-funnel"]');
+    await until('steps in the URL', async () => page.url().includes('steps=view%2Cfavorite'), 5000);
+    await page.waitForSelector('[data-panel="funnel-result"] .funnel-step[data-step="favorite"]', { timeout: 30000 });
+    assert.deepEqual(await stepUsers(), [['view', want[0]], ['favorite', want[3]]]);
+    // The same funnel from a link (pv → cart → buy in Taobao's names).
+    await page.goto(srv.url + '/dashboard/#/funnels?range=custom&from=2017-11-26T01:30:00Z&to=2017-11-26T02:30:00Z&steps=pv,cart,buy&breakdown=device');
+    await page.waitForSelector('[data-panel="funnel-result"] table[data-role="breakdown"]', { timeout: 30000 });
+    assert.deepEqual(await stepUsers(), [['view', want[0]], ['add_to_cart', want[1]], ['purchase', want[2]]]);
+
+    // Retention: hourly first-seen cohorts over the whole sample, each cell as SQL counts it.
+    const cohortRows = taobaoSql([`WITH f AS (SELECT user, MIN(ts) / 3600 AS c FROM ev GROUP BY user) SELECT f.c * 3600, e.ts / 3600 - f.c, COUNT(DISTINCT e.user) FROM ev e JOIN f USING (user) GROUP BY 1, 2 ORDER BY 1, 2`])[0];
+    const wantCohorts = new Map();
+    for (const [c, k, n] of cohortRows) {
+      const key = new Date(Number(c) * 1000).toISOString().replace('.000Z', 'Z');
+      if (!wantCohorts.has(key)) wantCohorts.set(key, []);
+      wantCohorts.get(key)[Number(k)] = Number(n);
+    }
+    await page.goto(srv.url + '/dashboard/#/retention?range=custom&from=2017-11-26T01:00:00Z&to=2017-11-26T04:00:00Z&period=hour&zone=utc');
+    await page.waitForSelector('[data-panel="cohorts"] table.cohorts', { timeout: 30000 });
+    const table = await page.$$eval('[data-panel="cohorts"] tbody tr', (trs) => trs.map((tr) => [tr.dataset.cohort, [...tr.querySelectorAll('td[data-returning]')].map((td) => Number(td.dataset.returning))]));
+    assert.deepEqual(table.map(([c, r]) => [c.replace('.000Z', 'Z'), r]), [...wantCohorts].map(([c, r]) => [c, Array.from({ length: 3 - [...wantCohorts.keys()].indexOf(c) }, (_, k) => r[k] ?? 0)]));
+    const cApi = await (await fetch(srv.url + '/api/analytics/cohorts?from=2017-11-26T01:00:00Z&to=2017-11-26T04:00:00Z&period=hour')).json();
+    const [cjson] = await Promise.all([page.waitForEvent('download'), page.click('[data-panel="cohorts"] [data-action="download-json"]')]);
+    assert.deepEqual(JSON.parse(readFileSync(await cjson.path(), 'utf8')).map((r) => [r.cohort_start, r.users, r.returning_0]), cApi.cohorts.map((c) => [c.start, c.users, c.returning[0]]));
+    await shot(page, 'desktop-taobao-retention');
     await page.close();
   } finally {
     await stopServer(srv);
@@ -1035,11 +1083,13 @@ test('axe-core finds no accessibility violations on any view, light and dark, at
   for (const scheme of ['light', 'dark']) {
     for (const width of [1440, 375]) {
       const page = await newPage({ width, height: 900 }, scheme);
-      for (const view of ['overview', 'products', 'users', 'browse', 'system']) {
+      for (const view of ['overview', 'products', 'users', 'funnels', 'retention', 'browse', 'system']) {
         await page.goto(`${base}/dashboard/#/${view}`);
         await page.waitForSelector(`[data-view="${view}"]`);
         if (view === 'overview') await page.waitForSelector('[data-kpi="page_views"][data-value]:not([data-value=""])', { timeout: 20000 });
         if (view === 'system') await page.waitForSelector('[data-component]', { timeout: 20000 });
+        if (view === 'funnels') await page.waitForSelector('[data-panel="funnel-result"] .funnel, [data-panel="funnel-result"] .empty:not(:empty)', { timeout: 20000 });
+        if (view === 'retention') await page.waitForSelector('[data-panel="cohorts"] table, [data-panel="cohorts"] .empty', { timeout: 20000 });
         if (view === 'browse') await page.waitForSelector('[data-panel="users"] [data-role="list"][data-rows]', { timeout: 20000 });
         await sleep(1000);
         for (const v of await axeViolations(page)) found.push(`${scheme} ${width}px ${view}: ${v.id} (${v.impact}) ${v.nodes.join(' | ')}`);
