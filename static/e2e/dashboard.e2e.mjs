@@ -1023,6 +1023,11 @@ test('imported Taobao history: a custom range shows every panel as SQL over the 
     assert.deepEqual(lines.slice(1).map((l) => l.split(',').slice(1, 3)), api1.popular_categories.map((c) => [c.category_id, String(c.interactions)]));
     const [dev] = await Promise.all([page.waitForEvent('download'), page.click('[data-panel="funnel"] [data-action="download-csv"]')]);
     assert.deepEqual(readFileSync(await dev.path(), 'utf8').trim().split('\r\n').slice(1), api1.funnel.map((s) => [s.step, s.users, s.previous_users].join(',')));
+    // The cards download as shown: each figure and the previous period's, equal to the API's.
+    const [kcsv] = await Promise.all([page.waitForEvent('download'), page.click('[data-panel="kpis"] [data-action="download-csv"]')]);
+    const kl = readFileSync(await kcsv.path(), 'utf8').trim().split('\r\n');
+    assert.equal(kl[0], 'kpi,value,previous');
+    assert.deepEqual(kl.slice(1), ['active_users', 'page_views', 'purchases', 'revenue', 'average_order_value', 'conversion_rate'].map((k) => [k, api1[k], api1.previous[k]].join(',')));
     await shot(page, 'desktop-taobao-range');
 
     // Funnels of the user's own steps, each count as SQL computes an ordered funnel (each step a

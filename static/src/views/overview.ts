@@ -10,7 +10,7 @@ import { setExport } from '../export';
 import { KPI_KEYS, SnapshotHistory, type KpiKey } from '../history';
 import { translateMaybe, type Key } from '../i18n';
 import { filterQuery, hasFilters, openProduct, PRESET_MS, toHash, withFilter, type AppState, type FilterKey, type Preset } from '../state';
-import { kpiCard, panel, renderBars, setPanelTitle, type BarItem, type KpiCard, type OpenLink } from './widgets';
+import { exportButtons, kpiCard, panel, renderBars, setPanelTitle, type BarItem, type KpiCard, type OpenLink } from './widgets';
 
 const SPARK_N = 120;
 /** Filtered figures are polled over HTTP at this period while a filter is set and the page is visible. */
@@ -38,6 +38,12 @@ export function createOverview(ctx: Ctx): View {
     cards[k] = kpiCard(k, t(('kpi.' + k) as Key), t(('kpi.' + k + '.help') as Key));
     kpiGrid.append(cards[k].el);
   }
+  // The cards download too: each figure with the previous period's, as shown.
+  const kpiValues = new Map<KpiKey, [number | null, number | null]>();
+  const setKpi = (k: KpiKey, cur: number | null, prev: number | null) => kpiValues.set(k, [cur, prev]);
+  setExport(kpiGrid, () => (kpiValues.size ? { columns: ['kpi', 'value', 'previous'], rows: KPI_KEYS.map((k) => [k, kpiValues.get(k)?.[0] ?? null, kpiValues.get(k)?.[1] ?? null]) } : null));
+  const kpiBlock = h('section', { className: 'kpi-block', 'data-panel': 'kpis', 'aria-label': t('panel.kpis') });
+  kpiBlock.append(h('div', { className: 'kpi-tools' }, exportButtons(kpiBlock, () => t('panel.kpis'))), kpiGrid);
 
   // An empty install: how to send a first event, instead of empty panels or an API error.
   const curl = `curl -X POST ${location.origin}/api/events -H 'Content-Type: application/json' -d '{"user_id":"u1","event_type":"view","product_id":"p1","category_id":"c1"}'`;
@@ -89,7 +95,7 @@ export function createOverview(ctx: Ctx): View {
     { className: 'view overview', 'data-view': 'overview' },
     welcome,
     note,
-    kpiGrid,
+    kpiBlock,
     h('div', { className: 'grid' }, product.el, live.el, funnel.el, traffic.el, categories.el, revenue.el, trending.el, products.el, devices.el, locations.el),
     windowInfo,
   );
@@ -174,6 +180,7 @@ export function createOverview(ctx: Ctx): View {
       const d = delta(cur, p, lang);
       const deltaTitle = t('kpi.delta.help', { start: fmtDateTime(prev.start, lang), end: fmtDateTime(prev.end, lang), prev: fmtKpi[k](p) });
       const spark = history.series(key, k, SPARK_N);
+      setKpi(k, cur, p);
       cards[k].set(fmtKpi[k](cur), cur, d, deltaTitle, t('kpi.vs', { w: rangeLabel }), spark, t('kpi.spark.help', { n: spark.length }));
     }
   }
@@ -519,6 +526,7 @@ export function createOverview(ctx: Ctx): View {
     for (const k of KPI_KEYS) {
       const cur = r[k];
       const p = r.previous[k];
+      setKpi(k, cur, p);
       cards[k].set(
         fmtKpi[k](cur),
         cur,
@@ -603,8 +611,10 @@ export function createOverview(ctx: Ctx): View {
     for (const k of KPI_KEYS) {
       if (k === 'active_users' || k === 'conversion_rate') {
         cards[k].setNa(t('range.custom'), t('kpi.custom.na'));
+        setKpi(k, null, null);
         continue;
       }
+      setKpi(k, c[k], p[k]);
       const spark = cur.map((pt) => (k === 'average_order_value' ? (pt.purchases ? pt.revenue / pt.purchases : 0) : pt[k]));
       cards[k].set(
         fmtKpi[k](c[k]),
@@ -650,6 +660,7 @@ export function createOverview(ctx: Ctx): View {
         // Until the first filtered answer arrives, keep the shop-wide figures off the cards.
         if (rangeChanged || filterChanged) {
           for (const k of KPI_KEYS) cards[k].setNa('…', t('empty.waiting'));
+          kpiValues.clear();
           renderLive();
         }
         if (lastFiltered) renderWindow(lastFiltered, next.range as Preset, fHistory);
@@ -657,6 +668,7 @@ export function createOverview(ctx: Ctx): View {
       } else if (next.range === 'custom' && !hasFilters(next.filters)) {
         if (rangeChanged || filterChanged) {
           for (const k of KPI_KEYS) cards[k].setNa('…', t('empty.waiting'));
+          kpiValues.clear();
           for (const p of [funnel, devices, locations, categories, products]) p.body.replaceChildren(h('p', { className: 'empty' }, t('empty.waiting')));
         }
         renderWindowInfo(null);
