@@ -1134,66 +1134,39 @@ class ApiHandler final : public Handler {
       if (!decoded) return respond(error_response(decoded.error()));
       from_seq = *decoded;
     }
-    const bool ranged = from_ms != INT64_MIN || to_ms != INT64_MAX;
-    // The page is read where range queries are (the range worker: a bounded
-    // queue, off the connection's thread), which also knows from its time
-    // index where a range's events lie in the log.
-    auto page = [this, &log, respond, limit = *limit, from_ms, to_ms, ranged, type, user, product,
-                 from_seq](const range::TimeIndex* index) {
-      Sequence start = from_seq;
-      Sequence stop_after = ~Sequence{0};
-      if (ranged && index) {
-        const auto span = index->span(from_ms, to_ms);
-        if (!span || span->last < start) {
-          // Nothing of the range from here on, as of this page: the last page.
-          ApiResponse empty;
-          empty.content_type = "application/x-ndjson";
-          empty.headers.emplace_back("Cache-Control", "no-cache");
-          return respond(std::move(empty));
+    const Dictionary& dict = ctx_.dictionary;
+    std::string body;
+    std::size_t lines = 0;
+    std::uint64_t scanned = 0;
+    Sequence next = from_seq;  // the position after the last record read
+    bool more = false;
+    auto read = log.read(from_seq, [&](std::span<const LogRecord> records) {
+      for (const LogRecord& rec : records) {
+        if (lines == *limit || scanned == kExportScanLimit) {
+          more = true;
+          return false;
         }
-        start = std::max(start, span->first);
-        stop_after = span->last;
+        ++scanned;
+        next = rec.event.sequence + 1;
+        const Event& e = rec.event;
+        if (e.time_ms < from_ms || e.time_ms >= to_ms) continue;
+        if (type && e.type != *type) continue;
+        if (user && e.user != *user) continue;
+        if (product && e.product != *product) continue;
+        write_event_line(body, rec, dict);
+        ++lines;
       }
-      const Dictionary& dict = ctx_.dictionary;
-      std::string body;
-      std::size_t lines = 0;
-      std::uint64_t scanned = 0;
-      Sequence next = start;  // the position after the last record read
-      bool more = false;
-      auto read = log.read(start, [&](std::span<const LogRecord> records) {
-        for (const LogRecord& rec : records) {
-          if (rec.event.sequence > stop_after) return false;
-          if (lines == limit || scanned == kExportScanLimit) {
-            more = true;
-            return false;
-          }
-          ++scanned;
-          next = rec.event.sequence + 1;
-          const Event& e = rec.event;
-          if (e.time_ms < from_ms || e.time_ms >= to_ms) continue;
-          if (type && e.type != *type) continue;
-          if (user && e.user != *user) continue;
-          if (product && e.product != *product) continue;
-          write_event_line(body, rec, dict);
-          ++lines;
-        }
-        return true;
-      });
-      if (!read) return respond(error_response(read.error()));
-      // The read stopped at a full page: there is more only if the log (or
-      // the range's part of it) goes on.
-      if (more && (next >= log.next_sequence() || next > stop_after)) more = false;
-      ApiResponse r;
-      r.content_type = "application/x-ndjson";
-      r.body = std::move(body);
-      if (more) r.headers.emplace_back("X-Next-Cursor", encode_cursor(log.incarnation(), next));
-      r.headers.emplace_back("Cache-Control", "no-cache");
-      respond(std::move(r));
-    };
-    if (!ctx_.range) return page(nullptr);
-    auto queued = ctx_.range->submit([page](range::RangeScope& scope) mutable { page(&scope.index()); },
-                                     [respond](Error e) { respond(error_response(std::move(e))); });
-    if (!queued) respond(error_response(std::move(queued).error()));
+      return true;
+    });
+    if (!read) return respond(error_response(read.error()));
+    // The read stopped at a full page: there is more only if the log goes on.
+    if (more && next >= log.next_sequence()) more = false;
+    ApiResponse r;
+    r.content_type = "application/x-ndjson";
+    r.body = std::move(body);
+    if (more) r.headers.emplace_back("X-Next-Cursor", encode_cursor(log.incarnation(), next));
+    r.headers.emplace_back("Cache-Control", "no-cache");
+    respond(std::move(r));
   }
 
   // "<incarnation hex>.<sequence>": the log position, with the incarnation
