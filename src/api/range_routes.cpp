@@ -75,16 +75,20 @@ Sequence logged_sequence(const ApiContext& ctx) {
   return ctx.ingestor.stats().last_sequence;
 }
 
-void write_coverage(JsonWriter& w, Sequence applied, Sequence logged) {
-  w.field("complete", applied >= logged);
-  w.field("applied_sequence", applied).field("logged_sequence", logged);
-}
-
-void write_scan(JsonWriter& w, const range::ScanFigures& scan) {
+// The tail every range answer shares: what the scan read and how much of
+// the log the time index covered, then the answer is sent.
+void respond_scanned(JsonWriter& w, const range::ScanFigures& scan, Sequence applied, Sequence logged,
+                     const Respond& respond) {
   w.key("scan").begin_object();
   w.field("events_read", scan.read).field("events_in_range", scan.in_range);
   w.field("seconds", std::round(scan.seconds * 1e4) / 1e4);
   w.end_object();
+  w.field("complete", applied >= logged);
+  w.field("applied_sequence", applied).field("logged_sequence", logged);
+  w.end_object();
+  ApiResponse r;
+  r.body = w.take();
+  respond(std::move(r));
 }
 
 double percent(std::uint64_t part, std::uint64_t whole) {
@@ -190,12 +194,7 @@ void range_figures(const ApiContext& ctx, const ApiRequest& rq, const Respond& r
     }
     w.end_array();
     w.field("currency", ctx.config.currency);
-    write_scan(w, *scan);
-    write_coverage(w, applied, logged);
-    w.end_object();
-    ApiResponse r;
-    r.body = w.take();
-    respond(std::move(r));
+    respond_scanned(w, *scan, applied, logged, respond);
   });
 }
 
@@ -372,12 +371,7 @@ void funnel(const ApiContext& ctx, const ApiRequest& rq, const Respond& respond)
     for (std::size_t t = 0; t < kEventTypeCount; ++t)
       if (type_counts[t] > 0) w.field(to_string(static_cast<EventType>(t)), type_counts[t]);
     w.end_object();
-    write_scan(w, *scan);
-    write_coverage(w, applied, logged);
-    w.end_object();
-    ApiResponse r;
-    r.body = w.take();
-    respond(std::move(r));
+    respond_scanned(w, *scan, applied, logged, respond);
   });
 }
 
@@ -427,12 +421,7 @@ void cohorts(const ApiContext& ctx, const ApiRequest& rq, const Respond& respond
       w.end_object();
     }
     w.end_array();
-    write_scan(w, *scan);
-    write_coverage(w, applied, logged);
-    w.end_object();
-    ApiResponse r;
-    r.body = w.take();
-    respond(std::move(r));
+    respond_scanned(w, *scan, applied, logged, respond);
   });
 }
 
