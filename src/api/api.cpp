@@ -771,9 +771,8 @@ class ApiHandler final : public Handler {
     std::int64_t step_min = 1;
     std::string step_text = param(params, "step").value_or("1m");
     {
-      const auto d = parse_api_duration(step_text);
-      static constexpr std::int64_t kSteps[] = {1, 5, 15, 60, 1440};
-      if (!d || std::find(std::begin(kSteps), std::end(kSteps), *d / kMinuteMs) == std::end(kSteps))
+      const auto d = parse_series_step(step_text);
+      if (!d)
         return respond(error_response(make_error(
             Errc::invalid_argument, "must be one of 1m, 5m, 15m, 1h, 1d (= 24h); got \"" + step_text + "\"", "step")));
       step_min = *d / kMinuteMs;

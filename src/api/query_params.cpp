@@ -53,6 +53,12 @@ std::optional<std::int64_t> parse_api_duration(std::string_view text) {
   return v * mult;
 }
 
+std::optional<std::int64_t> parse_series_step(std::string_view text) {
+  const auto ms = parse_api_duration(text);
+  if (!ms || std::find(kSeriesStepsMs.begin(), kSeriesStepsMs.end(), *ms) == kSeriesStepsMs.end()) return std::nullopt;
+  return ms;
+}
+
 Result<std::size_t> parse_limit(const Params& params, std::size_t def, std::size_t max) {
   auto text = param(params, "limit");
   if (!text) return def;

@@ -1,6 +1,7 @@
 #pragma once
 // Query parameters every API route reads the same way: one time syntax, one
 // duration vocabulary, one limit rule. Internal to the api module.
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -28,6 +29,14 @@ Result<TimestampMs> parse_time_param(std::string_view name, const std::string& t
 // values (real-time windows the engine keeps, trend steps); equal durations
 // are equal, so "24h" and "1d" mean the same everywhere.
 std::optional<std::int64_t> parse_api_duration(std::string_view text);
+
+// The steps a series (GET /api/analytics/trends, /range) can have, in
+// milliseconds: 1m, 5m, 15m, 1h, 1d, smallest first.
+inline constexpr std::array<std::int64_t, 5> kSeriesStepsMs{60000, 300000, 900000, 3600000, 86400000};
+
+// A series step in the duration vocabulary ("60m" and "1h" are the same
+// step), in milliseconds; nullopt unless it is one of kSeriesStepsMs.
+std::optional<std::int64_t> parse_series_step(std::string_view text);
 
 // `limit`: an integer from 1 to max, `def` when absent.
 Result<std::size_t> parse_limit(const Params& params, std::size_t def, std::size_t max);

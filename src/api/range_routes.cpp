@@ -105,16 +105,6 @@ void submit(const ApiContext& ctx, const Respond& respond, std::function<void(Ra
   if (!queued) respond_error(respond, std::move(queued).error());
 }
 
-// A series step: 1m, 5m, 15m, 1h or 1d, in the API's duration vocabulary
-// (so 60m and 24h are the same steps).
-std::optional<std::int64_t> step_ms_of(std::string_view text) {
-  const auto ms = parse_api_duration(text);
-  if (!ms) return std::nullopt;
-  for (std::int64_t s : {kMinuteMs, 5 * kMinuteMs, 15 * kMinuteMs, kHourMs, kDayMs})
-    if (*ms == s) return s;
-  return std::nullopt;
-}
-
 std::string step_text(std::int64_t step_ms) {
   switch (step_ms) {
     case kMinuteMs: return "1m";
@@ -131,7 +121,7 @@ void range_figures(const ApiContext& ctx, const ApiRequest& rq, const Respond& r
   if (!asked) return respond_error(respond, asked.error());
   std::optional<std::int64_t> step;
   if (auto s = param(params, "step")) {
-    step = step_ms_of(*s);
+    step = parse_series_step(*s);
     if (!step)
       return respond_error(respond, make_error(Errc::invalid_argument,
                                                "must be one of 1m, 5m, 15m, 1h, 1d; got \"" + *s + "\"", "step"));
@@ -146,7 +136,7 @@ void range_figures(const ApiContext& ctx, const ApiRequest& rq, const Respond& r
     const std::int64_t length = to - from;
     std::int64_t step_ms = step.value_or(0);
     if (!step) {
-      for (std::int64_t s : {kMinuteMs, 5 * kMinuteMs, 15 * kMinuteMs, kHourMs, kDayMs}) {
+      for (std::int64_t s : kSeriesStepsMs) {
         step_ms = s;
         if ((length + s - 1) / s <= static_cast<std::int64_t>(kDefaultSeriesPoints)) break;
       }
