@@ -852,10 +852,7 @@ class ApiHandler final : public Handler {
       for (std::size_t i = 0; i < points.size(); ++i) {
         const TrendPoint& p = points[i];
         w.begin_object().field("start", format_iso8601(p.start_ms));
-        w.field("page_views", p.events[0]).field("clicks", p.events[1]).field("add_to_cart", p.events[2]);
-        w.field("remove_from_cart", p.events[3]).field("favorites", p.events[4]).field("purchases", p.events[5]);
-        w.field("ratings", p.events[6]);
-        w.key("revenue").money(p.revenue_minor);
+        write_point_counts(w, p.events, p.revenue_minor);
         w.field("unique_users", p.unique_users).field("viewers", p.viewers).field("purchasers", p.purchasers);
         w.field("conversion_rate", std::round(p.conversion_rate() * 10000.0) / 100.0);
         if (i >= complete) w.field("partial", true);

@@ -22,6 +22,16 @@ void write_kpis(JsonWriter& w, const Kpis& k) {
   w.field("purchasers", k.funnel[static_cast<std::size_t>(FunnelStep::purchase)]);
 }
 
+void write_point_counts(JsonWriter& w, const std::array<std::uint64_t, kEventTypeCount>& events,
+                        std::int64_t revenue_minor) {
+  const auto count = [&events](EventType t) { return events[static_cast<std::size_t>(t)]; };
+  w.field("page_views", count(EventType::view)).field("clicks", count(EventType::click));
+  w.field("add_to_cart", count(EventType::add_to_cart)).field("remove_from_cart", count(EventType::remove_from_cart));
+  w.field("favorites", count(EventType::favorite)).field("purchases", count(EventType::purchase));
+  w.field("ratings", count(EventType::rate));
+  w.key("revenue").money(revenue_minor);
+}
+
 void write_ranked(JsonWriter& w, std::string_view name, std::string_view id_key, std::string_view count_key,
                   const std::vector<RankedId>& items, const Dictionary& dict, IdKind kind) {
   w.key(name).begin_array();

@@ -176,10 +176,7 @@ void range_figures(const ApiContext& ctx, const ApiRequest& rq, const Respond& r
     w.key("series").begin_array();
     for (const range::SeriesPoint& p : s.series) {
       w.begin_object().field("start", format_iso8601(p.start_ms));
-      w.field("page_views", p.events[0]).field("clicks", p.events[1]).field("add_to_cart", p.events[2]);
-      w.field("remove_from_cart", p.events[3]).field("favorites", p.events[4]).field("purchases", p.events[5]);
-      w.field("ratings", p.events[6]);
-      w.key("revenue").money(p.revenue_minor);
+      write_point_counts(w, p.events, p.revenue_minor);
       w.end_object();
     }
     w.end_array();
