@@ -1085,11 +1085,14 @@ class ApiHandler final : public Handler {
   // and to are event time and filter rather than seek, as the log has no time
   // index, so one page reads at most kExportScanLimit records: a page can end
   // with fewer than `limit` lines (even none) and still carry X-Next-Cursor.
+  // The page is read and built on the connection's I/O thread, so the bound
+  // is the largest page: a selective filter costs more pages, never a longer
+  // stall of the other connections on that thread than an unfiltered page.
   // The cursor is the log position after the page's last read record, so
   // events logged while a client pages appear once, on a later page.
   static constexpr std::size_t kExportDefaultLimit = 10000;
   static constexpr std::size_t kExportMaxLimit = 100000;
-  static constexpr std::uint64_t kExportScanLimit = 1000000;
+  static constexpr std::uint64_t kExportScanLimit = kExportMaxLimit;
 
   void export_events(const ApiRequest& rq, Respond& respond) {
     const auto params = parse_query(rq.query);
