@@ -15,7 +15,6 @@ Exit status 3 (and a message) when SAMPLE is absent.
 import argparse
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -25,6 +24,8 @@ import urllib.error
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, ".."))
+from server_process import start_server  # noqa: E402
 
 
 def get(port, target):
@@ -61,14 +62,10 @@ def main() -> int:
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         print(f"import: {time.perf_counter() - t0:.1f} s")
         log = open(os.path.join(tmp, "server.log"), "w")
-        server = subprocess.Popen([args.binary, "--data-dir", data, "--generator", "off", "--port", "0"] + sets,
-                                  stdout=subprocess.PIPE, stderr=log, text=True)
-        port = None
-        for line in server.stdout:
-            m = re.search(r"listening on https?://[^:]+:(\d+)", line)
-            if m:
-                port = int(m.group(1))
-                break
+        server, port = start_server([args.binary, "--data-dir", data, "--generator", "off", "--port", "0"] + sets, log)
+        if port is None:
+            print("server did not start", file=sys.stderr)
+            return 1
         t0 = time.perf_counter()
         while get(port, "/api/analytics/range")[0] == 503:
             time.sleep(0.05)  # polling the server's own readiness, not synchronising a test

@@ -17,11 +17,13 @@ import json
 import os
 import re
 import signal
-import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from server_process import start_server  # noqa: E402
 
 
 def get(port, path, timeout=60):
@@ -57,13 +59,7 @@ def main() -> int:
     t0 = time.monotonic()
     log_path = a.data_dir.rstrip("/") + ".restart.log"
     log = open(log_path, "w")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
-    port = None
-    for line in proc.stdout:
-        m = re.search(r"listening on .*:(\d+)", line)
-        if m:
-            port = int(m.group(1))
-            break
+    proc, port = start_server(cmd, log)
     if port is None:
         print("server did not start", file=sys.stderr)
         return 1

@@ -38,6 +38,9 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from server_process import start_server  # noqa: E402
+
 
 def rss_bytes(pid):
     with open(f"/proc/{pid}/status") as f:
@@ -267,13 +270,7 @@ def main():
           f"{'' if not a.product_pool else f', cycling through {a.product_pool} ids'}), {a.ws} WebSocket clients, "
           f"{a.reads:g} GET/s, {a.minutes:g} minutes; cores {os.cpu_count()}", flush=True)
     log = open(data_dir.rstrip("/") + ".soak.log", "w")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
-    port = None
-    for line in proc.stdout:
-        m = re.search(r"listening on .*:(\d+)", line)
-        if m:
-            port = int(m.group(1))
-            break
+    proc, port = start_server(cmd, log)
     if port is None:
         print("server did not start", file=sys.stderr)
         return 1

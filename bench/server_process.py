@@ -1,0 +1,26 @@
+"""Starts the shoppulse binary on port 0 and reads the port it listens on.
+
+Shared by the Python benchmarks (range/range_scan.py, soak/soak.py,
+restart/restart_readiness.py): each runs the real binary with `--port 0`
+and learns the port from the one line the server prints on stdout,
+"shoppulse listening on http://HOST:PORT". Each script imports it after
+putting bench/ on sys.path (they are run as files, not as a package).
+"""
+import re
+import subprocess
+
+_LISTENING = re.compile(r"listening on https?://.*:(\d+)")
+
+
+def start_server(cmd, stderr):
+    """Spawns cmd (which must carry --port 0) with stderr to `stderr`.
+
+    Returns (process, port); port is None when the server closed its stdout
+    (exited) before saying where it listens. The caller stops the process.
+    """
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    for line in proc.stdout:
+        m = _LISTENING.search(line)
+        if m:
+            return proc, int(m.group(1))
+    return proc, None
