@@ -17,59 +17,13 @@
 #include <sstream>
 
 #include "harness.hpp"
+#include "taobao_dataset.hpp"
 
 namespace si = shoppulse::integration;
 using si::Json;
+using si::Sql;
 
 namespace {
-
-constexpr const char* kFileName = "taobao_userbehavior_sample_110k.csv";
-
-std::filesystem::path dataset_path() {
-  const char* env = std::getenv("SHOPPULSE_TEST_DATA_DIR");
-  const std::string dir = env && *env ? env : SHOPPULSE_TEST_DATA_DIR;
-  return std::filesystem::path(dir) / kFileName;
-}
-
-// Thin RAII over the sqlite3 C API; throws on any error.
-class Sql {
- public:
-  Sql() {
-    if (sqlite3_open(":memory:", &db_) != SQLITE_OK) throw std::runtime_error("sqlite3_open failed");
-  }
-  ~Sql() { sqlite3_close(db_); }
-  void exec(const std::string& sql) {
-    char* err = nullptr;
-    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
-      const std::string msg = err ? err : "?";
-      sqlite3_free(err);
-      throw std::runtime_error("sqlite: " + msg + " in " + sql);
-    }
-  }
-  // Every row of a query, each column as text.
-  std::vector<std::vector<std::string>> rows(const std::string& sql) {
-    sqlite3_stmt* s = nullptr;
-    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &s, nullptr) != SQLITE_OK)
-      throw std::runtime_error(std::string("sqlite prepare: ") + sqlite3_errmsg(db_) + " in " + sql);
-    std::vector<std::vector<std::string>> out;
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-      std::vector<std::string> row;
-      for (int c = 0; c < sqlite3_column_count(s); ++c) {
-        const auto* p = sqlite3_column_text(s, c);
-        row.emplace_back(p ? reinterpret_cast<const char*>(p) : "");
-      }
-      out.push_back(std::move(row));
-    }
-    sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) throw std::runtime_error(std::string("sqlite step: ") + sqlite3_errmsg(db_));
-    return out;
-  }
-  std::uint64_t count(const std::string& sql) { return std::stoull(rows(sql).at(0).at(0)); }
-
- private:
-  sqlite3* db_ = nullptr;
-};
 
 // The CSV (user, item, category, behavior, unix seconds) as table ev; ord is
 // the line number, the order `shoppulse import` logs the rows in.
@@ -144,7 +98,7 @@ std::uint64_t sql_funnel(Sql& sql, std::vector<std::string> steps, std::int64_t 
 }  // namespace
 
 TEST_CASE("Ranges of imported Taobao history answer what SQL computes over the same file", "[integration][range]") {
-  const auto csv = dataset_path();
+  const auto csv = si::taobao_dataset_path();
   Sql sql;
   load(sql, csv);
   si::TempDir dir;
@@ -303,7 +257,7 @@ TEST_CASE("A range needing more reads than range.max_scan_events is refused with
           "[integration][range]") {
   si::TempDir dir;
   const std::string data = (dir.path() / "data").string();
-  REQUIRE(si::run_shoppulse({"import", "--format", "taobao", dataset_path().string(), "--data-dir", data, "--set",
+  REQUIRE(si::run_shoppulse({"import", "--format", "taobao", si::taobao_dataset_path().string(), "--data-dir", data, "--set",
                              "eventlog.retention_max_age=0"},
                             si::Millis(120000))
               .exit_code == 0);
@@ -318,13 +272,4 @@ TEST_CASE("A range needing more reads than range.max_scan_events is refused with
   CHECK(Json(r.body).str("/detail").find("range.max_scan_events") != std::string::npos);
 }
 
-int main(int argc, char** argv) {
-  const std::filesystem::path path = dataset_path();
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) {
-    std::printf("SKIPPED: range_taobao: dataset not found at %s\n", path.string().c_str());
-    std::fflush(stdout);
-    return 77;
-  }
-  return Catch::Session().run(argc, argv);
-}
+int main(int argc, char** argv) { return si::run_with_taobao_dataset("range_taobao", argc, argv); }

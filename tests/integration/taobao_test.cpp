@@ -24,25 +24,20 @@
 #include <thread>
 
 #include "harness.hpp"
+#include "taobao_dataset.hpp"
 #ifdef SHOPPULSE_TAOBAO_VIA_KAFKA
 #include "kafka_test_broker.hpp"
 #endif
 
 namespace si = shoppulse::integration;
 using si::Json;
+using si::Sql;
 
 namespace {
 
-constexpr const char* kFileName = "taobao_userbehavior_sample_110k.csv";
 constexpr std::size_t kChunkLines = 5000;
 constexpr std::int64_t kMinuteMs = 60000;
 constexpr int kTop = 3;
-
-std::filesystem::path dataset_path() {
-  const char* env = std::getenv("SHOPPULSE_TEST_DATA_DIR");
-  const std::string dir = env && *env ? env : SHOPPULSE_TEST_DATA_DIR;
-  return std::filesystem::path(dir) / kFileName;
-}
 
 struct Row {
   std::string user, item, category, behavior;
@@ -80,62 +75,6 @@ std::string event_type(const std::string& behavior) {
   if (behavior == "buy") return "purchase";
   throw std::runtime_error("unknown behavior " + behavior);
 }
-
-// Thin RAII over the sqlite3 C API; throws on any error.
-class Sql {
- public:
-  Sql() {
-    if (sqlite3_open(":memory:", &db_) != SQLITE_OK) throw std::runtime_error("sqlite3_open failed");
-  }
-  ~Sql() { sqlite3_close(db_); }
-  void exec(const std::string& sql) {
-    char* err = nullptr;
-    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
-      const std::string msg = err ? err : "?";
-      sqlite3_free(err);
-      throw std::runtime_error("sqlite: " + msg + " in " + sql);
-    }
-  }
-  class Stmt {
-   public:
-    Stmt(sqlite3* db, const std::string& sql) : db_(db) {
-      if (sqlite3_prepare_v2(db, sql.c_str(), -1, &s_, nullptr) != SQLITE_OK)
-        throw std::runtime_error(std::string("sqlite prepare: ") + sqlite3_errmsg(db) + " in " + sql);
-    }
-    ~Stmt() { sqlite3_finalize(s_); }
-    Stmt& bind(int i, std::int64_t v) {
-      sqlite3_bind_int64(s_, i, v);
-      return *this;
-    }
-    Stmt& bind(int i, const std::string& v) {
-      sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-      return *this;
-    }
-    bool step() {
-      const int rc = sqlite3_step(s_);
-      if (rc == SQLITE_ROW) return true;
-      if (rc == SQLITE_DONE) return false;
-      throw std::runtime_error(std::string("sqlite step: ") + sqlite3_errmsg(db_));
-    }
-    void reset() {
-      sqlite3_reset(s_);
-      sqlite3_clear_bindings(s_);
-    }
-    std::int64_t i64(int col) { return sqlite3_column_int64(s_, col); }
-    std::string text(int col) {
-      const auto* p = sqlite3_column_text(s_, col);
-      return p ? reinterpret_cast<const char*>(p) : "";
-    }
-
-   private:
-    sqlite3* db_;
-    sqlite3_stmt* s_ = nullptr;
-  };
-  Stmt prepare(const std::string& sql) { return Stmt(db_, sql); }
-
- private:
-  sqlite3* db_ = nullptr;
-};
 
 void load_sql(Sql& sql, const std::vector<Row>& rows) {
   sql.exec("CREATE TABLE ev(ord INTEGER PRIMARY KEY, user TEXT, item TEXT, category TEXT, behavior TEXT, ts INTEGER)");
@@ -256,7 +195,7 @@ TEST_CASE("Replaying the Taobao sample yields the per-minute counts and hourly t
           "[integration][taobao]") {
   using Clock = std::chrono::steady_clock;
   const auto t0 = Clock::now();
-  const std::vector<Row> rows = read_csv(dataset_path());
+  const std::vector<Row> rows = read_csv(si::taobao_dataset_path());
   REQUIRE(rows.size() > 1000);
   Sql sql;
   load_sql(sql, rows);
@@ -390,7 +329,7 @@ TEST_CASE("Replaying the Taobao sample yields the per-minute counts and hourly t
 #ifndef SHOPPULSE_TAOBAO_VIA_KAFKA
 TEST_CASE("A tiny dictionary bound answers user, recommendation and similar-product queries as an unbounded one",
           "[integration][taobao][dictionary]") {
-  const std::vector<Row> rows = read_csv(dataset_path());
+  const std::vector<Row> rows = read_csv(si::taobao_dataset_path());
   REQUIRE(rows.size() > 1000);
   si::TempDir dir;
   auto start = [&](const char* name, const char* bound) {
@@ -448,13 +387,4 @@ TEST_CASE("A tiny dictionary bound answers user, recommendation and similar-prod
 }
 #endif
 
-int main(int argc, char** argv) {
-  const std::filesystem::path path = dataset_path();
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) {
-    std::printf("SKIPPED: taobao_replay: dataset not found at %s\n", path.string().c_str());
-    std::fflush(stdout);
-    return 77;
-  }
-  return Catch::Session().run(argc, argv);
-}
+int main(int argc, char** argv) { return si::run_with_taobao_dataset("taobao_replay", argc, argv); }
