@@ -1,8 +1,8 @@
 #include "shared_state.hpp"
 
-#include "window_subscription.hpp"
-
 #include <vector>
+
+#include "window_subscription.hpp"
 
 namespace shoppulse::http {
 
@@ -91,8 +91,6 @@ void SharedState::broadcast(std::shared_ptr<const std::string> msg) {
   // Sending outside the lock: send() only posts to the session's strand.
   for (auto& target : targets) target->send(msg);
 }
-
-
 
 std::shared_ptr<const std::string> SharedState::with_windows(const std::shared_ptr<const std::string>& msg,
                                                              unsigned mask) {
