@@ -135,7 +135,6 @@ struct DrillDown {
   TimestampMs covered_from_ms = INT64_MIN;
   bool any() const noexcept { return !given.empty(); }
 };
-constexpr Id kUnmatchedId = 0xFFFFFFFFu;  // never interned (ids are dense from 1)
 
 Result<DrillDown> parse_drill_down(const Params& params, const Dictionary& dict) {
   struct Key {

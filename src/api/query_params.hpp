@@ -19,6 +19,11 @@ using Params = std::vector<std::pair<std::string, std::string>>;
 // The value of the first `key` in params, if any.
 std::optional<std::string> param(const Params& params, std::string_view key);
 
+// The id a filter on a name nobody used resolves to: never interned (ids
+// are dense from 1), so the filter matches nothing (an empty answer, not an
+// error).
+inline constexpr Id kUnmatchedId = 0xFFFFFFFFu;
+
 // ISO-8601 or epoch milliseconds from 2000-01-01 on; an integer before that
 // is refused as probable epoch seconds, with a hint. Errors name `name`.
 Result<TimestampMs> parse_time_param(std::string_view name, const std::string& text);

@@ -19,7 +19,6 @@ using range::RangeScope;
 constexpr std::int64_t kMinuteMs = 60000;
 constexpr std::int64_t kHourMs = 3600000;
 constexpr std::int64_t kDayMs = 86400000;
-constexpr Id kUnmatchedId = 0xFFFFFFFFu;  // never interned: a filter on an unknown id matches nothing
 constexpr std::int64_t kMaxFunnelWindowMs = 90 * kDayMs;
 constexpr std::int64_t kMaxCohortPeriods = 1000;
 constexpr std::size_t kDefaultTop = 10;
