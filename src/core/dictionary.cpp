@@ -352,16 +352,26 @@ Result<std::size_t> InternTable::evict() {
 }
 
 std::string InternTable::name(Id id) const {
-  if (id == kNoId || id > size_.load(std::memory_order_acquire)) return {};
+  std::string out;
+  name_into(id, out);
+  return out;
+}
+
+std::string_view InternTable::name_into(Id id, std::string& out) const {
+  out.clear();
+  if (id == kNoId || id > size_.load(std::memory_order_acquire)) return out;
   {
     std::shared_lock lock(mutex_);
-    if (const IdSlot* s = probe_id(t_, id)) return std::string(read_entry(s->entry));
+    if (const IdSlot* s = probe_id(t_, id)) {
+      out.assign(read_entry(s->entry));
+      return out;
+    }
   }
-  if (backing_ == nullptr) return {};
+  if (backing_ == nullptr) return out;
   backing_reads_.fetch_add(1, std::memory_order_relaxed);
   auto stored = backing_->find_name(kind_, id);
-  if (!stored || !*stored) return {};
-  return std::move(**stored);
+  if (stored && *stored) out = std::move(**stored);
+  return out;
 }
 
 Id InternTable::find_hashed_locked(std::string_view value, std::uint64_t hash) const noexcept {
