@@ -181,7 +181,14 @@ std::uint32_t read_stamp(const char* entry) noexcept {
 
 void write_stamp(char* entry, std::uint32_t s) noexcept { std::memcpy(entry, &s, sizeof s); }
 
-std::size_t id_home(Id id, std::size_t mask) noexcept { return (static_cast<std::uint64_t>(id) * kMulA >> 20) & mask; }
+// Ids are handed out in order: four consecutive ids share a run of four
+// slots (one cache line of IdSlots), so most new ids land on the line the
+// previous one touched; the groups are scattered so that ids left after an
+// eviction do not form long runs.
+std::size_t id_home(Id id, std::size_t mask) noexcept {
+  const std::uint64_t group = static_cast<std::uint64_t>(id) >> 2;
+  return ((group * kMulA >> 20) << 2 | (id & 3)) & mask;
+}
 
 std::size_t slots_for(std::size_t entries) noexcept {
   std::size_t slots = 256;
@@ -271,7 +278,8 @@ std::pair<Id, bool> InternTable::intern_hashed(std::string_view value, std::uint
   // without the lock.
   ++clock_;
   if (const NameSlot* s = probe(t_, value, hash)) {
-    write_stamp(s->entry, stamp());  // readers never read the stamp
+    // Only an eviction reads the stamp; readers never do.
+    if (max_resident_ != 0) write_stamp(s->entry, stamp());
     return {s->id, false};
   }
   // Only a name the filter may have seen evicted is looked up: a brand-new
