@@ -181,7 +181,14 @@ std::uint32_t read_stamp(const char* entry) noexcept {
 
 void write_stamp(char* entry, std::uint32_t s) noexcept { std::memcpy(entry, &s, sizeof s); }
 
-std::size_t id_home(Id id, std::size_t mask) noexcept { return (static_cast<std::uint64_t>(id) * kMulA >> 20) & mask; }
+// Ids are handed out in order: four consecutive ids share a run of four
+// slots (one cache line of IdSlots), so most new ids land on the line the
+// previous one touched; the groups are scattered so that ids left after an
+// eviction do not form long runs.
+std::size_t id_home(Id id, std::size_t mask) noexcept {
+  const std::uint64_t group = static_cast<std::uint64_t>(id) >> 2;
+  return ((group * kMulA >> 20) << 2 | (id & 3)) & mask;
+}
 
 std::size_t slots_for(std::size_t entries) noexcept {
   std::size_t slots = 256;
@@ -271,7 +278,8 @@ std::pair<Id, bool> InternTable::intern_hashed(std::string_view value, std::uint
   // without the lock.
   ++clock_;
   if (const NameSlot* s = probe(t_, value, hash)) {
-    write_stamp(s->entry, stamp());  // readers never read the stamp
+    // Only an eviction reads the stamp; readers never do.
+    if (max_resident_ != 0) write_stamp(s->entry, stamp());
     return {s->id, false};
   }
   // Only a name the filter may have seen evicted is looked up: a brand-new
@@ -352,16 +360,26 @@ Result<std::size_t> InternTable::evict() {
 }
 
 std::string InternTable::name(Id id) const {
-  if (id == kNoId || id > size_.load(std::memory_order_acquire)) return {};
+  std::string out;
+  name_into(id, out);
+  return out;
+}
+
+std::string_view InternTable::name_into(Id id, std::string& out) const {
+  out.clear();
+  if (id == kNoId || id > size_.load(std::memory_order_acquire)) return out;
   {
     std::shared_lock lock(mutex_);
-    if (const IdSlot* s = probe_id(t_, id)) return std::string(read_entry(s->entry));
+    if (const IdSlot* s = probe_id(t_, id)) {
+      out.assign(read_entry(s->entry));
+      return out;
+    }
   }
-  if (backing_ == nullptr) return {};
+  if (backing_ == nullptr) return out;
   backing_reads_.fetch_add(1, std::memory_order_relaxed);
   auto stored = backing_->find_name(kind_, id);
-  if (!stored || !*stored) return {};
-  return std::move(**stored);
+  if (stored && *stored) out = std::move(**stored);
+  return out;
 }
 
 Id InternTable::find_hashed_locked(std::string_view value, std::uint64_t hash) const noexcept {

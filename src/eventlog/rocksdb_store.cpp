@@ -837,9 +837,7 @@ Result<std::optional<Id>> RocksDbStore::find_dictionary_id(IdKind kind, std::str
   if (status.IsNotFound()) return std::optional<Id>();
   if (!status.ok()) return io_error("read dictionary name", status);
   if (stored.size() != 4) return corrupt("dictionary name entry is not 4 bytes");
-  Id id = 0;
-  for (const char c : stored) id = (id << 8) | static_cast<std::uint8_t>(c);
-  return std::optional<Id>(id);
+  return std::optional<Id>(eventlog::get_be32(stored));
 }
 
 Result<std::optional<std::string>> RocksDbStore::find_dictionary_name(IdKind kind, Id id) const {
@@ -883,8 +881,7 @@ Result<void> RocksDbStore::complete_dictionary_names(std::size_t keep_per_kind) 
   std::array<Id, kIdKindCount> through{};
   if (got.ok()) {
     if (marker.size() != 4 * kIdKindCount) return corrupt("dictionary names marker has the wrong size");
-    for (std::size_t k = 0; k < kIdKindCount; ++k)
-      for (std::size_t b = 0; b < 4; ++b) through[k] = (through[k] << 8) | static_cast<std::uint8_t>(marker[4 * k + b]);
+    for (std::size_t k = 0; k < kIdKindCount; ++k) through[k] = eventlog::get_be32(std::string_view(marker).substr(4 * k));
   }
   constexpr std::size_t kBatchEntries = 65536;
   rdb::WriteBatch batch;

@@ -56,11 +56,7 @@ Result<BlockSummary> decode_block_summary(std::string_view key, std::string_view
   return summary;
 }
 
-std::string dictionary_key(IdKind kind, Id id) {
-  std::string key(1, static_cast<char>(kind));
-  for (int shift = 24; shift >= 0; shift -= 8) key.push_back(static_cast<char>((id >> shift) & 0xff));
-  return key;
-}
+std::string dictionary_key(IdKind kind, Id id) { return static_cast<char>(kind) + be32(id); }
 
 std::string dictionary_name_key(IdKind kind, std::string_view value) {
   std::string key(kDictionaryNamePrefix);
@@ -75,14 +71,19 @@ std::string be32(std::uint32_t value) {
   return out;
 }
 
+std::uint32_t get_be32(std::string_view bytes) {
+  std::uint32_t value = 0;
+  for (std::size_t i = 0; i < 4; ++i) value = (value << 8) | static_cast<std::uint8_t>(bytes[i]);
+  return value;
+}
+
 Result<DictionaryEntry> decode_dictionary_key(std::string_view key) {
   if (key.size() != 5) return corrupt("dictionary key has " + std::to_string(key.size()) + " bytes");
   const auto kind = static_cast<std::uint8_t>(key[0]);
   if (kind >= kIdKindCount) return corrupt("unknown dictionary kind " + std::to_string(kind));
   DictionaryEntry entry;
   entry.kind = static_cast<IdKind>(kind);
-  entry.id = 0;
-  for (std::size_t i = 1; i < 5; ++i) entry.id = (entry.id << 8) | static_cast<std::uint8_t>(key[i]);
+  entry.id = get_be32(key.substr(1));
   return entry;
 }
 

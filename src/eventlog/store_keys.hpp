@@ -44,6 +44,8 @@ inline constexpr std::string_view kDictionaryNamePrefix = "name/";
 inline constexpr std::string_view kDictionaryNamesThroughKey = "dictionary_names_through";
 std::string dictionary_name_key(IdKind kind, std::string_view value);
 std::string be32(std::uint32_t value);
+// Precondition: bytes.size() >= 4; reads the first four.
+std::uint32_t get_be32(std::string_view bytes);
 
 // rollups: the minute with its sign bit flipped, so negative minutes sort
 // before positive ones.

@@ -692,10 +692,10 @@ IngestStats Ingestor::stats() const {
   return out;
 }
 
-Result<void> load_dictionary(const EventLog& log, Dictionary& dictionary) {
-  auto entries = log.load_dictionary();
-  if (!entries) return std::move(entries).error();
-  for (const DictionaryEntry& e : *entries) {
+namespace {
+
+Result<void> restore_entries(const std::vector<DictionaryEntry>& entries, Dictionary& dictionary) {
+  for (const DictionaryEntry& e : entries) {
     if (!dictionary.table(e.kind).restore(e.id, e.value))
       return make_error(Errc::corrupt, "dictionary entry repeated: " + std::string(to_string(e.kind)) + " id " +
                                            std::to_string(e.id));
@@ -703,15 +703,19 @@ Result<void> load_dictionary(const EventLog& log, Dictionary& dictionary) {
   return {};
 }
 
+}  // namespace
+
+Result<void> load_dictionary(const EventLog& log, Dictionary& dictionary) {
+  auto entries = log.load_dictionary();
+  if (!entries) return std::move(entries).error();
+  return restore_entries(*entries, dictionary);
+}
+
 Result<void> load_dictionary(EventLog& log, Dictionary& dictionary, std::size_t max_resident_per_kind) {
   const std::size_t limit = log.looks_up_dictionary() ? max_resident_per_kind : 0;
   auto entries = log.load_dictionary_newest(limit);
   if (!entries) return std::move(entries).error();
-  for (const DictionaryEntry& e : *entries) {
-    if (!dictionary.table(e.kind).restore(e.id, e.value))
-      return make_error(Errc::corrupt, "dictionary entry repeated: " + std::string(to_string(e.kind)) + " id " +
-                                           std::to_string(e.id));
-  }
+  if (auto restored = restore_entries(*entries, dictionary); !restored) return restored;
   if (limit == 0) return {};
   // The entries left on disk are found by name as evicted ones are, and the
   // filter of evicted names is filled from every such entry.

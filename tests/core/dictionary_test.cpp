@@ -34,6 +34,23 @@ TEST_CASE("find and name translate in both directions", "[core][dictionary]") {
   CHECK(table.name(2) == "bob");
 }
 
+TEST_CASE("name_into copies a name into the caller's buffer and reuses it", "[core][dictionary]") {
+  InternTable table;
+  const std::string long_a(40, 'a'), long_b(30, 'b');  // past any small-string buffer
+  const Id a = table.intern(long_a).first;
+  const Id b = table.intern(long_b).first;
+  std::string out;
+  CHECK(table.name_into(a, out) == long_a);
+  const char* buffer = out.data();
+  CHECK(table.name_into(b, out) == long_b);
+  CHECK(out.data() == buffer);  // the shorter name fits: no new allocation
+  CHECK(table.name_into(kNoId, out).empty());
+  CHECK(table.name_into(99, out).empty());
+  Dictionary dictionary;
+  const Id p = dictionary.table(IdKind::product).intern("p-1").first;
+  CHECK(dictionary.name_into(IdKind::product, p, out) == "p-1");
+}
+
 TEST_CASE("unknown ids and strings are reported as absent", "[core][dictionary]") {
   InternTable table;
   CHECK(table.name(kNoId).empty());

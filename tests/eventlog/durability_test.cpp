@@ -93,17 +93,21 @@ void flip_bytes(const std::filesystem::path& file, std::uintmax_t at, std::size_
   }
 }
 
+// Opens a store with config, appends count events, closes it cleanly;
+// returns the incarnation it had.
+std::uint64_t incarnation_after_events(const EventLogConfig& config, std::size_t count) {
+  auto store = open_store(config);
+  const std::uint64_t incarnation = store->incarnation();
+  append_events(*store, count);
+  return incarnation;
+}
+
 }  // namespace
 
 TEST_CASE("a clean close keeps the incarnation", "[eventlog][durability]") {
   eventlog_test::TempDir dir;
-  std::uint64_t first = 0;
-  {
-    auto store = open_store(config_for(dir.path()));
-    first = store->incarnation();
-    CHECK(first != 0);
-    append_events(*store, 10);
-  }
+  const std::uint64_t first = incarnation_after_events(config_for(dir.path()), 10);
+  CHECK(first != 0);
   auto store = open_store(config_for(dir.path()));
   CHECK(store->incarnation() == first);
   CHECK(store->still_names_same_event(first, 10));
@@ -112,12 +116,7 @@ TEST_CASE("a clean close keeps the incarnation", "[eventlog][durability]") {
 TEST_CASE("an unclean stop in process mode starts a new incarnation that remembers what the old one kept",
           "[eventlog][durability]") {
   eventlog_test::TempDir dir;
-  std::uint64_t first = 0;
-  {
-    auto store = open_store(config_for(dir.path()));
-    first = store->incarnation();
-    append_events(*store, 10);
-  }
+  const std::uint64_t first = incarnation_after_events(config_for(dir.path()), 10);
   mark_unclean(dir.path(), eventlog::DurabilityMark::State::open_process);
 
   auto store = open_store(config_for(dir.path()));
@@ -135,12 +134,7 @@ TEST_CASE("an unclean stop in process mode starts a new incarnation that remembe
 TEST_CASE("an unclean stop in fsync mode keeps the incarnation: every acknowledged event was synced",
           "[eventlog][durability]") {
   eventlog_test::TempDir dir;
-  std::uint64_t first = 0;
-  {
-    auto store = open_store(config_for(dir.path(), Durability::fsync));
-    first = store->incarnation();
-    append_events(*store, 10);
-  }
+  const std::uint64_t first = incarnation_after_events(config_for(dir.path(), Durability::fsync), 10);
   mark_unclean(dir.path(), eventlog::DurabilityMark::State::open_fsync);
   auto store = open_store(config_for(dir.path(), Durability::fsync));
   CHECK(store->incarnation() == first);

@@ -3,17 +3,13 @@
 // only the newest ids.
 #include <catch2/catch.hpp>
 
-#include <atomic>
 #include <chrono>
-#include <filesystem>
 #include <future>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include <unistd.h>
-
+#include "eventlog/eventlog_fixtures.hpp"
 #include "shoppulse/eventlog/rocksdb_store.hpp"
 #include "shoppulse/ingest/ingestor.hpp"
 
@@ -31,37 +27,23 @@ std::string user(std::size_t i) {
   return s;
 }
 
-class ScratchDir {
- public:
-  ScratchDir() {
-    static std::atomic<int> counter{0};
-    path_ = std::filesystem::temp_directory_path() /
-            ("shoppulse-dictbound-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    std::filesystem::remove_all(path_);
-  }
-  ~ScratchDir() {
-    std::error_code ignored;  // a leftover scratch dir is harmless
-    std::filesystem::remove_all(path_, ignored);
-  }
-  std::string path() const { return path_.string(); }
-
- private:
-  std::filesystem::path path_;
-};
+EventLogConfig log_config(const std::string& dir) {
+  EventLogConfig config;
+  config.data_dir = dir;
+  config.block_cache_mb = 8;
+  config.write_buffer_mb = 4;
+  // No background WAL sync: its write would race the ingest thread's
+  // inside RocksDB as ThreadSanitizer sees it (the library is not
+  // instrumented, so its write queue's ordering is invisible to it).
+  config.wal_sync_interval_ms = 3'600'000;
+  return config;
+}
 
 // The server's wiring: RocksDB store, the log as the dictionary's backing,
 // a bounded load, the ingestor.
 struct Server {
   explicit Server(const std::string& dir) : ring(1 << 14), clock(kNow) {
-    EventLogConfig config;
-    config.data_dir = dir;
-    config.block_cache_mb = 8;
-    config.write_buffer_mb = 4;
-    // No background WAL sync: its write would race the ingest thread's
-    // inside RocksDB as ThreadSanitizer sees it (the library is not
-    // instrumented, so its write queue's ordering is invisible to it).
-    config.wal_sync_interval_ms = 3'600'000;
-    auto opened = open_rocksdb_store(config);
+    auto opened = open_rocksdb_store(log_config(dir));
     REQUIRE(opened.ok());
     store = std::move(opened).value();
     backing = std::make_unique<EventLogDictionary>(*store);
@@ -87,15 +69,12 @@ struct Server {
     REQUIRE(ingestor->submit(std::move(events), [promise](Result<IngestReceipt> r) { promise->set_value(r.ok()); }).ok());
     REQUIRE(done.wait_for(10s) == std::future_status::ready);
     REQUIRE(done.get());
+    // The ingest thread pushes a batch's events to the ring before it
+    // reports the batch done: they are all there now.
+    std::vector<Event> buffer(users.size() + 1);
+    REQUIRE(ring.pop_some(buffer) == users.size());
     std::vector<Id> ids;
-    std::vector<Event> buffer(64);
-    const auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (ids.size() < users.size() && std::chrono::steady_clock::now() < deadline) {
-      const std::size_t got = ring.pop_some(buffer);
-      for (std::size_t i = 0; i < got; ++i) ids.push_back(buffer[i].user);
-      if (got == 0) std::this_thread::yield();
-    }
-    REQUIRE(ids.size() == users.size());
+    for (std::size_t i = 0; i < users.size(); ++i) ids.push_back(buffer[i].user);
     return ids;
   }
 
@@ -112,7 +91,7 @@ struct Server {
 
 TEST_CASE("ingest with a bounded dictionary evicts, re-admits old ids and keeps them across a restart",
           "[ingest][dictionary]") {
-  ScratchDir dir;
+  eventlog_test::TempDir dir;
   constexpr std::size_t kUsers = 300;
   {
     Server server(dir.path());
@@ -149,17 +128,9 @@ TEST_CASE("ingest with a bounded dictionary evicts, re-admits old ids and keeps 
 }
 
 TEST_CASE("a data dir written without a bound opens with one and keeps every id", "[ingest][dictionary]") {
-  ScratchDir dir;
+  eventlog_test::TempDir dir;
   {
-    EventLogConfig config;
-    config.data_dir = dir.path();
-    config.block_cache_mb = 8;
-    config.write_buffer_mb = 4;
-    // No background WAL sync: its write would race the ingest thread's
-    // inside RocksDB as ThreadSanitizer sees it (the library is not
-    // instrumented, so its write queue's ordering is invisible to it).
-    config.wal_sync_interval_ms = 3'600'000;
-    auto store = open_rocksdb_store(config);
+    auto store = open_rocksdb_store(log_config(dir.path()));
     REQUIRE(store.ok());
     std::vector<DictionaryEntry> entries;
     for (std::size_t i = 0; i < 200; ++i) entries.push_back({IdKind::user, Id(i + 1), user(i)});

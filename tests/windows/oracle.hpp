@@ -6,7 +6,10 @@
 #include <map>
 #include <random>
 #include <set>
+#include <optional>
 #include <vector>
+
+#include <catch2/catch.hpp>
 
 #include "shoppulse/windows/rollup.hpp"
 #include "shoppulse/windows/window_engine.hpp"
@@ -73,6 +76,20 @@ inline bool same_event(const Event& a, const Event& b) {
   return a.time_ms == b.time_ms && a.sequence == b.sequence && a.price_minor == b.price_minor && a.user == b.user &&
          a.product == b.product && a.category == b.category && a.device == b.device && a.location == b.location &&
          a.quantity == b.quantity && a.type == b.type && a.rating == b.rating;
+}
+
+// Every field of two profiles, the recent events one by one.
+inline void require_same_profile(const std::optional<UserProfile>& got, const std::optional<UserProfile>& want) {
+  REQUIRE(got.has_value() == want.has_value());
+  if (!got) return;
+  REQUIRE(got->user == want->user);
+  REQUIRE(got->events == want->events);
+  REQUIRE(got->spend_minor == want->spend_minor);
+  REQUIRE(got->first_seen_ms == want->first_seen_ms);
+  REQUIRE(got->last_seen_ms == want->last_seen_ms);
+  REQUIRE(got->top_categories == want->top_categories);
+  REQUIRE(got->recent.size() == want->recent.size());
+  for (std::size_t i = 0; i < got->recent.size(); ++i) REQUIRE(same_event(got->recent[i], want->recent[i]));
 }
 
 inline std::vector<RankedId> rank(const std::map<Id, std::uint64_t>& counts, std::size_t limit) {

@@ -25,17 +25,6 @@ Event event_of(TimestampMs time, Sequence sequence, Id user, Id product) {
   return e;
 }
 
-void require_same_profile(const std::optional<UserProfile>& got, const std::optional<UserProfile>& want) {
-  REQUIRE(got.has_value() == want.has_value());
-  if (!got) return;
-  REQUIRE(got->events == want->events);
-  REQUIRE(got->spend_minor == want->spend_minor);
-  REQUIRE(got->first_seen_ms == want->first_seen_ms);
-  REQUIRE(got->last_seen_ms == want->last_seen_ms);
-  REQUIRE(got->top_categories == want->top_categories);
-  REQUIRE(got->recent.size() == want->recent.size());
-}
-
 }  // namespace
 
 TEST_CASE("past windows.max_profiles the least recently seen users lose their profiles; the rest stay exact",
@@ -59,8 +48,8 @@ TEST_CASE("past windows.max_profiles the least recently seen users lose their pr
   CHECK(memory.evicted_profiles == 40 - memory.resident_profiles);
   // The coldest went first: user 40 (seen last) and user 3 (seen throughout)
   // stay with every event they had; user 1 is gone.
-  require_same_profile(engine.user_profile(40), oracle.profile(40));
-  require_same_profile(engine.user_profile(3), oracle.profile(3));
+  test::require_same_profile(engine.user_profile(40), oracle.profile(40));
+  test::require_same_profile(engine.user_profile(3), oracle.profile(3));
   CHECK_FALSE(engine.user_profile(1).has_value());
   // Windows count every user regardless.
   const std::int64_t end = oracle.end_ms(WindowSpan::h24);
@@ -111,7 +100,7 @@ TEST_CASE("a restored engine evicts exactly the profiles the uninterrupted one d
   CHECK(second->memory().resident_profiles == whole.memory().resident_profiles);
   for (Id user = 1; user <= 400; ++user) {
     INFO("user " << user);
-    require_same_profile(second->user_profile(user), whole.user_profile(user));
+    test::require_same_profile(second->user_profile(user), whole.user_profile(user));
   }
 }
 

@@ -42,19 +42,6 @@ void require_matches_oracle(const WindowSnapshot& snap, const Oracle& oracle, co
   }
 }
 
-void require_same_profile(const std::optional<UserProfile>& got, const std::optional<UserProfile>& want) {
-  REQUIRE(got.has_value() == want.has_value());
-  if (!got) return;
-  REQUIRE(got->user == want->user);
-  REQUIRE(got->events == want->events);
-  REQUIRE(got->spend_minor == want->spend_minor);
-  REQUIRE(got->first_seen_ms == want->first_seen_ms);
-  REQUIRE(got->last_seen_ms == want->last_seen_ms);
-  REQUIRE(got->top_categories == want->top_categories);
-  REQUIRE(got->recent.size() == want->recent.size());
-  for (std::size_t i = 0; i < got->recent.size(); ++i) REQUIRE(test::same_event(got->recent[i], want->recent[i]));
-}
-
 void require_same_rollup(const MinuteRollup& got, const MinuteRollup& want) {
   INFO("minute " << want.minute);
   REQUIRE(got.minute == want.minute);
@@ -211,7 +198,7 @@ TEST_CASE("every window matches a brute-force recount of all events on random ou
   SECTION("user profiles count every event however late") {
     for (Id u = 0; u <= shape.users + 1; ++u) {
       INFO("user " << u);
-      require_same_profile(replay.engine.user_profile(u), replay.oracle.profile(u));
+      test::require_same_profile(replay.engine.user_profile(u), replay.oracle.profile(u));
     }
   }
 }
@@ -258,7 +245,7 @@ TEST_CASE("windows over millions of sparse ids, with shoppers and products const
   const auto final_snap = replay.engine.snapshot();
   REQUIRE(final_snap->window(WindowSpan::m15).current.active_users > 100);  // many users at once
   REQUIRE(replay.oracle.too_late() > 0);
-  for (Id u : users) require_same_profile(replay.engine.user_profile(u), replay.oracle.profile(u));
+  for (Id u : users) test::require_same_profile(replay.engine.user_profile(u), replay.oracle.profile(u));
 
   // A checkpoint taken now restores the same windows, rows rebuilt from the buckets.
   auto restored = WindowEngine::restore(config, replay.engine.checkpoint());
@@ -350,7 +337,7 @@ TEST_CASE("a restored checkpoint behaves exactly like the engine it was taken fr
     REQUIRE(a.size() == b.size());
     for (std::size_t k = 0; k < a.size(); ++k) REQUIRE(encode_rollup(a[k]) == encode_rollup(b[k]));
   }
-  for (Id u = 1; u <= shape.users; ++u) require_same_profile(restored->user_profile(u), original.user_profile(u));
+  for (Id u = 1; u <= shape.users; ++u) test::require_same_profile(restored->user_profile(u), original.user_profile(u));
   REQUIRE(restored->checkpoint() == original.checkpoint());
 
   SECTION("an empty engine round-trips too") {

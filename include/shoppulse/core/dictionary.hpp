@@ -129,6 +129,10 @@ class InternTable {
   // Any thread. Empty for kNoId or an unknown id; reads the backing for an
   // evicted one.
   std::string name(Id id) const;
+  // Any thread: the same name, copied into out (its capacity reused, so a
+  // caller that keeps out across calls allocates nothing per call); a view
+  // of out. For paths that name every event or every row.
+  std::string_view name_into(Id id, std::string& out) const;
   // Any thread; reads the backing for a string not in memory.
   std::optional<Id> find(std::string_view value) const;
 
@@ -215,6 +219,7 @@ class Dictionary {
     for (std::size_t k = 0; k < kIdKindCount; ++k) tables_[k].configure(static_cast<IdKind>(k), backing, max_resident_per_kind);
   }
   std::string name(IdKind kind, Id id) const { return table(kind).name(id); }
+  std::string_view name_into(IdKind kind, Id id, std::string& out) const { return table(kind).name_into(id, out); }
   std::optional<Id> find(IdKind kind, std::string_view v) const { return table(kind).find(v); }
   // Writer thread: InternTable::evict() of every table; the first error.
   Result<std::size_t> evict() {

@@ -33,13 +33,14 @@ void field(std::string& out, std::string_view name, std::string_view value) {
 std::string event_message(const LogRecord& record, const Dictionary& dictionary) {
   const Event& e = record.event;
   std::string out = "{\"sequence\":" + std::to_string(e.sequence);
+  std::string name;  // each id's name, escaped into out at once
   field(out, "event_id", record.event_id);
-  field(out, "user_id", dictionary.name(IdKind::user, e.user));
+  field(out, "user_id", dictionary.name_into(IdKind::user, e.user, name));
   field(out, "event_type", to_string(e.type));
-  if (e.product != kNoId) field(out, "product_id", dictionary.name(IdKind::product, e.product));
-  if (e.category != kNoId) field(out, "category_id", dictionary.name(IdKind::category, e.category));
-  if (e.device != kNoId) field(out, "device", dictionary.name(IdKind::device, e.device));
-  if (e.location != kNoId) field(out, "location", dictionary.name(IdKind::location, e.location));
+  if (e.product != kNoId) field(out, "product_id", dictionary.name_into(IdKind::product, e.product, name));
+  if (e.category != kNoId) field(out, "category_id", dictionary.name_into(IdKind::category, e.category, name));
+  if (e.device != kNoId) field(out, "device", dictionary.name_into(IdKind::device, e.device, name));
+  if (e.location != kNoId) field(out, "location", dictionary.name_into(IdKind::location, e.location, name));
   if (!record.session_id.empty()) field(out, "session_id", record.session_id);
   out += ",\"timestamp\":" + std::to_string(e.time_ms);
   if (e.price_minor) {
@@ -189,9 +190,10 @@ struct KafkaSink::State {
       delivery_failures = 0;
       delivery_error.clear();
       bool produced = true;
+      std::string key;  // the user's name, its buffer reused for every message
       for (const LogRecord& r : batch) {
         const std::string value = event_message(r, dictionary);
-        const std::string key = dictionary.name(IdKind::user, r.event.user);
+        dictionary.name_into(IdKind::user, r.event.user, key);
         for (;;) {
           const rd_kafka_resp_err_t err = rd_kafka_producev(
               rk, RD_KAFKA_V_TOPIC(config.topic.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),

@@ -194,6 +194,7 @@ class MongoDbStore final : public MongoStore {
       const std::size_t end = std::min(records.size(), begin + step);
       Bulk bulk(mongoc_collection_create_bulk_operation_with_opts(events.get(), nullptr));
       bson_error_t error;
+      std::string name;  // each id's name, copied into the document at once
       for (std::size_t i = begin; i < end; ++i) {
         const LogRecord& r = records[i];
         const Event& e = r.event;
@@ -205,12 +206,12 @@ class MongoDbStore final : public MongoStore {
           bson_append_utf8(doc, key, -1, value.data(), int(value.size()));
         };
         if (!r.event_id.empty()) text("event_id", r.event_id);
-        text("user_id", dictionary.name(IdKind::user, e.user));
+        text("user_id", dictionary.name_into(IdKind::user, e.user, name));
         text("event_type", to_string(e.type));
-        if (e.product != kNoId) text("product_id", dictionary.name(IdKind::product, e.product));
-        if (e.category != kNoId) text("category_id", dictionary.name(IdKind::category, e.category));
-        if (e.device != kNoId) text("device", dictionary.name(IdKind::device, e.device));
-        if (e.location != kNoId) text("location", dictionary.name(IdKind::location, e.location));
+        if (e.product != kNoId) text("product_id", dictionary.name_into(IdKind::product, e.product, name));
+        if (e.category != kNoId) text("category_id", dictionary.name_into(IdKind::category, e.category, name));
+        if (e.device != kNoId) text("device", dictionary.name_into(IdKind::device, e.device, name));
+        if (e.location != kNoId) text("location", dictionary.name_into(IdKind::location, e.location, name));
         if (!r.session_id.empty()) text("session_id", r.session_id);
         BSON_APPEND_INT64(doc, "timestamp", e.time_ms);
         if (e.price_minor) BSON_APPEND_INT64(doc, "price_minor", e.price_minor);
