@@ -13,7 +13,6 @@
 //                               (plus one open dashboard page) over SHOPPULSE_E2E_WS_SECONDS (default 60)
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -21,6 +20,7 @@ import { dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { startShoppulse, stopShoppulse } from './server.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const staticRoot = resolve(here, '..');
@@ -39,7 +39,7 @@ const report = {};
 
 let server;
 let stopping = false;
-let serverLog = '';
+let serverLog = () => '';
 let base;
 let dataDir;
 let profileDir;
@@ -114,34 +114,12 @@ async function shot(page, name) {
 async function startServer(dir, port = 0) {
   const args = ['--port', String(port), '--data-dir', dir, '--generator', 'off'];
   if (staticDir) args.push('--static-dir', staticDir);
-  const proc = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  proc.stderr.on('data', (d) => (log += d));
-  const bound = await new Promise((res, rej) => {
-    let out = '';
-    const timer = setTimeout(() => rej(new Error('server did not print its port:\n' + out + log)), 20000);
-    proc.stdout.on('data', (d) => {
-      out += d;
-      const m = /listening on http:\/\/[^:]+:(\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        res(Number(m[1]));
-      }
-    });
-    proc.on('exit', (code) => rej(new Error(`server exited with ${code}:\n${out}${log}`)));
-  });
-  const url = `http://127.0.0.1:${bound}`;
-  await until('second server health', async () => (await fetch(url + '/api/health')).status === 200);
-  return { proc, port: bound, url };
+  const srv = await startShoppulse(binary, args);
+  await until('second server health', async () => (await fetch(srv.url + '/api/health')).status === 200);
+  return srv;
 }
 
-async function stopServer(srv, signal = 'SIGTERM') {
-  if (!srv || srv.proc.exitCode !== null) return;
-  const exited = new Promise((r) => srv.proc.once('exit', r));
-  srv.proc.kill(signal);
-  await Promise.race([exited, sleep(10000)]);
-  if (srv.proc.exitCode === null && srv.proc.signalCode === null) srv.proc.kill('SIGKILL');
-}
+const stopServer = (srv, signal = 'SIGTERM') => stopShoppulse(srv?.proc, signal);
 
 async function postTo(url, events) {
   const res = await fetch(url + '/api/events', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(events) });
@@ -167,25 +145,13 @@ before(async () => {
   profileDir = mkdtempSync(join(tmpdir(), 'shoppulse-e2e-chromium-'));
   const args = ['--port', '0', '--data-dir', dataDir, '--generator', 'on', '--set', 'generator.events_per_second=500'];
   if (staticDir) args.push('--static-dir', staticDir);
-  server = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  server.stderr.on('data', (d) => (serverLog += d));
+  const srv = await startShoppulse(binary, args);
+  server = srv.proc;
+  serverLog = srv.log;
   server.on('exit', (code, signal) => {
-    if (!stopping) console.log(`# server exited unexpectedly: code ${code} signal ${signal}\n# ${serverLog.split('\n').slice(-15).join('\n# ')}`);
+    if (!stopping) console.log(`# server exited unexpectedly: code ${code} signal ${signal}\n# ${serverLog().split('\n').slice(-15).join('\n# ')}`);
   });
-  const port = await new Promise((res, rej) => {
-    let out = '';
-    const timer = setTimeout(() => rej(new Error('server did not print its port:\n' + out + serverLog)), 20000);
-    server.stdout.on('data', (d) => {
-      out += d;
-      const m = /listening on http:\/\/[^:]+:(\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        res(Number(m[1]));
-      }
-    });
-    server.on('exit', (code) => rej(new Error(`server exited with ${code}:\n${out}${serverLog}`)));
-  });
-  base = `http://127.0.0.1:${port}`;
+  base = srv.url;
   await until('health', async () => (await api('/api/health')).status === 200);
   browser = await chromium.launchPersistentContext(profileDir, {
     executablePath: chromiumPath,
@@ -200,11 +166,7 @@ before(async () => {
 after(async () => {
   await browser?.close().catch(() => {});
   stopping = true;
-  if (server && server.exitCode === null) {
-    server.kill('SIGTERM');
-    await Promise.race([new Promise((r) => server.once('exit', r)), sleep(10000)]);
-    if (server.exitCode === null) server.kill('SIGKILL');
-  }
+  await stopShoppulse(server);
   for (const d of [dataDir, profileDir]) if (d) rmSync(d, { recursive: true, force: true });
   console.log('# budgets ' + JSON.stringify(report));
 });
