@@ -750,6 +750,7 @@ test('an empty install shows how to send a first event; history is called histor
     await until('traffic points', async () => Number(await page.getAttribute('[data-chart="traffic"]', 'data-points')) >= 60, 15000);
     // Purchases without prices: no revenue chart, a note instead.
     await page.waitForSelector('[data-role="no-prices"]:not([hidden])', { timeout: 10000 });
+    assert.equal(await page.isVisible('[data-chart="revenue"] + details.chart-table'), false, 'no table toggle under the hidden chart');
     // Quick range: the whole data set, from the first event's minute to the newest.
     await page.click('button[data-quick="all"]');
     await until('whole data set', async () => {
