@@ -185,7 +185,7 @@ class Reads(threading.Thread):
         self.lock = threading.Lock()
         self.latencies = []
         self.errors = 0
-        self.statuses = {}
+        self.statuses = {}  # (route, status) -> count of GETs answered >= 500
 
     def take(self):
         with self.lock:
@@ -194,9 +194,10 @@ class Reads(threading.Thread):
 
     def run(self):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        paths = [lambda: "/api/analytics/real-time", lambda: "/api/products/popular",
-                 lambda: f"/api/analytics/user/{self.ingest.recent_user()}",
-                 lambda: f"/api/products/recommendations/user/{self.ingest.recent_user()}"]
+        paths = [("real-time", lambda: "/api/analytics/real-time"),
+                 ("popular", lambda: "/api/products/popular"),
+                 ("user", lambda: f"/api/analytics/user/{self.ingest.recent_user()}"),
+                 ("recommendations", lambda: f"/api/products/recommendations/user/{self.ingest.recent_user()}")]
         i = 0
         start = time.monotonic()
         while not self.stop.is_set():
@@ -204,25 +205,26 @@ class Reads(threading.Thread):
             now = time.monotonic()
             if due > now:
                 time.sleep(due - now)
-            path = paths[i % len(paths)]()
+            route, make_path = paths[i % len(paths)]
+            path = make_path()
             i += 1
             t0 = time.monotonic()
             try:
                 conn.request("GET", path)
                 r = conn.getresponse()
                 r.read()
-                ok = r.status < 500
-                if not ok:
-                    self.statuses[r.status] = self.statuses.get(r.status, 0) + 1
+                status = r.status
             except (OSError, http.client.HTTPException):
-                ok = False
+                status = "no answer"
                 conn.close()
                 conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
             dt = (time.monotonic() - t0) * 1000
             with self.lock:
                 self.latencies.append(dt)
-                if not ok:
+                if status == "no answer" or status >= 500:
                     self.errors += 1
+                    # Which route failed: a user or recommendation query of a user not yet applied is a 503 by design.
+                    self.statuses[(route, status)] = self.statuses.get((route, status), 0) + 1
 
 
 def pct(values, p):
@@ -362,8 +364,10 @@ def run(a, proc, port, stop, ingest, ws, reads, get, data_dir):
               f"{a.summary:g} minutes")
     peak = max(r[1] for r in rows)
     print(f"RSS peak {peak} MiB: {'under' if peak < a.rss_bound else 'OVER'} the bound of {a.rss_bound:g} MiB")
-    if reads.statuses:
-        print(f"GET errors by status: {reads.statuses}")
+    with reads.lock:
+        failed = sorted(reads.statuses.items(), key=lambda kv: str(kv[0]))
+    if failed:
+        print("GET errors by route and status: " + ", ".join(f"{r} {s}: {n}" for (r, s), n in failed))
     return 0
 
 

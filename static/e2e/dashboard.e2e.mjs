@@ -13,7 +13,6 @@
 //                               (plus one open dashboard page) over SHOPPULSE_E2E_WS_SECONDS (default 60)
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -21,6 +20,7 @@ import { dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { startShoppulse, stopShoppulse } from './server.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const staticRoot = resolve(here, '..');
@@ -39,7 +39,7 @@ const report = {};
 
 let server;
 let stopping = false;
-let serverLog = '';
+let serverLog = () => '';
 let base;
 let dataDir;
 let profileDir;
@@ -114,34 +114,12 @@ async function shot(page, name) {
 async function startServer(dir, port = 0) {
   const args = ['--port', String(port), '--data-dir', dir, '--generator', 'off'];
   if (staticDir) args.push('--static-dir', staticDir);
-  const proc = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  proc.stderr.on('data', (d) => (log += d));
-  const bound = await new Promise((res, rej) => {
-    let out = '';
-    const timer = setTimeout(() => rej(new Error('server did not print its port:\n' + out + log)), 20000);
-    proc.stdout.on('data', (d) => {
-      out += d;
-      const m = /listening on http:\/\/[^:]+:(\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        res(Number(m[1]));
-      }
-    });
-    proc.on('exit', (code) => rej(new Error(`server exited with ${code}:\n${out}${log}`)));
-  });
-  const url = `http://127.0.0.1:${bound}`;
-  await until('second server health', async () => (await fetch(url + '/api/health')).status === 200);
-  return { proc, port: bound, url };
+  const srv = await startShoppulse(binary, args);
+  await until('second server health', async () => (await fetch(srv.url + '/api/health')).status === 200);
+  return srv;
 }
 
-async function stopServer(srv, signal = 'SIGTERM') {
-  if (!srv || srv.proc.exitCode !== null) return;
-  const exited = new Promise((r) => srv.proc.once('exit', r));
-  srv.proc.kill(signal);
-  await Promise.race([exited, sleep(10000)]);
-  if (srv.proc.exitCode === null && srv.proc.signalCode === null) srv.proc.kill('SIGKILL');
-}
+const stopServer = (srv, signal = 'SIGTERM') => stopShoppulse(srv?.proc, signal);
 
 async function postTo(url, events) {
   const res = await fetch(url + '/api/events', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(events) });
@@ -158,6 +136,54 @@ async function axeViolations(page) {
 
 const kpiValue = (page, key) => page.$eval(`[data-kpi="${key}"]`, (el) => el.dataset.value ?? '');
 
+/**
+ * Puts the data generator in `state` ('running' or 'stopped') through the API,
+ * so that a test does not depend on what an earlier test left it in.
+ */
+async function generator(state) {
+  const now = async () => (await api('/api/system/status')).json.components.data_generator.state;
+  if ((await now()) !== state) assert.equal((await api(`/api/system/${state === 'running' ? 'start' : 'stop'}-component/data_generator`, 'POST')).status, 200);
+  await until(`generator ${state}`, async () => (await now()) === state, 10000);
+}
+
+/** With the generator stopped: waits until every logged event is applied and the `window` answer stands still. */
+async function settled(window) {
+  let prev = '';
+  await until(`a stable ${window} window`, async () => {
+    const s = (await api('/api/system/status')).json;
+    const rt = (await api(`/api/analytics/real-time?window=${window}`)).json;
+    const key = JSON.stringify([rt.window.watermark, rt.active_users, rt.page_views, rt.popular_categories, s.ingest.lag_events]);
+    const stable = key === prev && s.ingest.lag_events === 0;
+    prev = key;
+    return stable;
+  }, 20000, 1500);
+}
+
+/**
+ * Lets the generator run until the `window` answer has categories, then stops
+ * it and waits until the figures stand still: figures to compare, whatever
+ * ran before.
+ */
+async function frozen(window) {
+  await generator('running');
+  await until(`categories in the ${window} window`, async () => (await api(`/api/analytics/real-time?window=${window}`)).json.popular_categories.length > 0, 120000, 1000);
+  await generator('stopped');
+  await settled(window);
+}
+
+/** Waits until `view` has drawn what it loads (figures, lists, components), instead of waiting a while. */
+async function viewReady(page, view) {
+  await page.waitForSelector(`[data-view="${view}"]`);
+  const ready = {
+    overview: '[data-view="overview"] [data-kpi="page_views"][data-value]:not([data-value=""])',
+    products: '[data-role="picks"] > *',
+    users: '[data-role="likely-list"], [data-role="likely-learning"], [data-panel="likely"] .empty',
+    system: '[data-stat="uptime"]',
+  }[view];
+  await page.waitForSelector(ready, { timeout: 20000 });
+  if (view === 'overview') await page.waitForSelector('[data-chart="traffic"][data-points]', { timeout: 20000 });
+}
+
 before(async () => {
   assert.ok(binary, 'set SHOPPULSE_BINARY to the shoppulse executable');
   assert.ok(existsSync(binary), `no such binary: ${binary}`);
@@ -167,25 +193,13 @@ before(async () => {
   profileDir = mkdtempSync(join(tmpdir(), 'shoppulse-e2e-chromium-'));
   const args = ['--port', '0', '--data-dir', dataDir, '--generator', 'on', '--set', 'generator.events_per_second=500'];
   if (staticDir) args.push('--static-dir', staticDir);
-  server = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  server.stderr.on('data', (d) => (serverLog += d));
+  const srv = await startShoppulse(binary, args);
+  server = srv.proc;
+  serverLog = srv.log;
   server.on('exit', (code, signal) => {
-    if (!stopping) console.log(`# server exited unexpectedly: code ${code} signal ${signal}\n# ${serverLog.split('\n').slice(-15).join('\n# ')}`);
+    if (!stopping) console.log(`# server exited unexpectedly: code ${code} signal ${signal}\n# ${serverLog().split('\n').slice(-15).join('\n# ')}`);
   });
-  const port = await new Promise((res, rej) => {
-    let out = '';
-    const timer = setTimeout(() => rej(new Error('server did not print its port:\n' + out + serverLog)), 20000);
-    server.stdout.on('data', (d) => {
-      out += d;
-      const m = /listening on http:\/\/[^:]+:(\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        res(Number(m[1]));
-      }
-    });
-    server.on('exit', (code) => rej(new Error(`server exited with ${code}:\n${out}${serverLog}`)));
-  });
-  base = `http://127.0.0.1:${port}`;
+  base = srv.url;
   await until('health', async () => (await api('/api/health')).status === 200);
   browser = await chromium.launchPersistentContext(profileDir, {
     executablePath: chromiumPath,
@@ -200,11 +214,7 @@ before(async () => {
 after(async () => {
   await browser?.close().catch(() => {});
   stopping = true;
-  if (server && server.exitCode === null) {
-    server.kill('SIGTERM');
-    await Promise.race([new Promise((r) => server.once('exit', r)), sleep(10000)]);
-    if (server.exitCode === null) server.kill('SIGKILL');
-  }
+  await stopShoppulse(server);
   for (const d of [dataDir, profileDir]) if (d) rmSync(d, { recursive: true, force: true });
   console.log('# budgets ' + JSON.stringify(report));
 });
@@ -258,18 +268,7 @@ test('the page loads, connects and shows live KPIs without console errors', asyn
 });
 
 test('KPI cards equal /api/analytics/real-time once the generator is stopped', async () => {
-  const stop = await api('/api/system/stop-component/data_generator', 'POST');
-  assert.equal(stop.status, 200);
-  // Wait until everything logged has been applied and the watermark stands still.
-  let prev = '';
-  await until('a stable watermark', async () => {
-    const s = (await api('/api/system/status')).json;
-    const rt = (await api('/api/analytics/real-time?window=5m')).json;
-    const key = `${rt.window.watermark}|${rt.active_users}|${rt.page_views}|${s.ingest.lag_events}`;
-    const stable = key === prev && s.ingest.lag_events === 0;
-    prev = key;
-    return stable;
-  }, 20000, 1500);
+  await frozen('5m');
   const page = await newPage({ width: 1366, height: 900 });
   for (const range of ['5m', '1h']) {
     await page.goto(`${base}/dashboard/#/overview${range === '5m' ? '' : '?range=' + range}`);
@@ -318,8 +317,8 @@ test('the forecast is opt-in and drawn only over at least 30 minutes of history'
 });
 
 test('with the generator stopped, the header says for how long no event came', async () => {
-  // The previous tests stopped the generator: the watermark stands still while the clock goes on.
-  assert.equal((await api('/api/system/status')).json.components.data_generator.state, 'stopped');
+  // The watermark stands still while the clock goes on.
+  await generator('stopped');
   const page = await newPage({ width: 1366, height: 900 });
   await page.goto(base + '/dashboard/');
   await page.waitForSelector('.fresh[data-fresh="idle"]', { timeout: 30000 });
@@ -335,6 +334,7 @@ test('with the generator stopped, the header says for how long no event came', a
 });
 
 test('drill-down: clicking a category sets a chip, the URL and the category top products', async () => {
+  await frozen('5m');
   const page = await newPage({ width: 1366, height: 900 });
   await page.goto(base + '/dashboard/');
   await page.waitForSelector('button[data-kind="category"]');
@@ -343,7 +343,7 @@ test('drill-down: clicking a category sets a chip, the URL and the category top 
   await until('category in URL', async () => page.url().includes(`category=${encodeURIComponent(cat)}`), 5000);
   await page.waitForSelector(`[data-filter="category"]`);
   assert.equal(await page.textContent('[data-filter="category"] strong'), cat);
-  // Every card now shows the category's figures (the generator was stopped above, so they stand still).
+  // Every card now shows the category's figures (the generator is stopped, so they stand still).
   const expected = (await api(`/api/analytics/real-time?window=5m&category=${encodeURIComponent(cat)}`)).json;
   assert.equal(expected.filters.category, cat);
   assert.ok(expected.page_views > 0 || expected.total_events > 0, 'the category has events');
@@ -400,8 +400,7 @@ test('at 375 px there is no horizontal scrolling on any page', async () => {
   const page = await newPage({ width: 375, height: 812 }, 'dark');
   for (const view of ['overview', 'products', 'users', 'system']) {
     await page.goto(`${base}/dashboard/#/${view}?lang=zh&category=cat_001&device=mobile`);
-    await page.waitForSelector(`[data-view="${view}"]`);
-    await sleep(view === 'overview' ? 2500 : 1500);
+    await viewReady(page, view);
     const sw = await page.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(sw <= 375, `${view}: scrollWidth ${sw} > 375`);
     await shot(page, `phone-${view}`);
@@ -409,8 +408,7 @@ test('at 375 px there is no horizontal scrolling on any page', async () => {
   // English, light theme, no filter.
   await page.emulateMedia({ colorScheme: 'light' });
   await page.goto(`${base}/dashboard/#/overview?lang=en`);
-  await page.waitForSelector('[data-view="overview"]');
-  await sleep(2500);
+  await viewReady(page, 'overview');
   assert.ok((await page.evaluate(() => document.documentElement.scrollWidth)) <= 375, 'overview (en, light) scrolls horizontally');
   await shot(page, 'phone-overview-en-light');
   await page.close();
@@ -418,6 +416,7 @@ test('at 375 px there is no horizontal scrolling on any page', async () => {
 
 test('the System page starts and stops the generator', async () => {
   const page = await newPage({ width: 1366, height: 900 });
+  await generator('stopped');
   await page.goto(base + '/dashboard/#/system');
   const comp = '[data-component="data_generator"]';
   await page.waitForSelector(`div${comp}[data-state="stopped"]`, { timeout: 10000 });
@@ -533,8 +532,9 @@ test('Users: profile of a user and their recommendations', async () => {
 });
 
 test('Products: live KPIs, trend, category ranking and similar products of one product', async () => {
-  // The generator runs (the System test restarted it), so the watermark soon passes these events;
-  // it never uses these ids, so the product's figures stand still.
+  // The generator runs, so the watermark soon passes these events; it never uses these ids, so
+  // the product's figures stand still.
+  await generator('running');
   const product = 'prod_e2e_p';
   const cat = 'cat_e2e_p';
   const tag = randomBytes(3).toString('hex');
@@ -615,7 +615,7 @@ test('Products: live KPIs, trend, category ranking and similar products of one p
     await phone.goto(`${base}/dashboard/#/products?product=${product}&lang=${langParam}`);
     await until('phone KPI', async () => (await phone.$eval('[data-view="products"] [data-kpi="purchases"]', (el) => el.dataset.value ?? '')) === String(expected.purchases), 15000);
     await phone.waitForSelector(`[data-panel="category-rank"] .bar-row.self`, { timeout: 15000 });
-    await sleep(1500);
+    await until('phone trend', async () => Number(await phone.getAttribute('[data-chart="product-trend"]', 'data-points')) >= 1, 15000);
     const sw = await phone.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(sw <= 375, `products (${langParam}): scrollWidth ${sw} > 375`);
     await shot(phone, `phone-products-${langParam}`);
@@ -750,6 +750,7 @@ test('an empty install shows how to send a first event; history is called histor
     await until('traffic points', async () => Number(await page.getAttribute('[data-chart="traffic"]', 'data-points')) >= 60, 15000);
     // Purchases without prices: no revenue chart, a note instead.
     await page.waitForSelector('[data-role="no-prices"]:not([hidden])', { timeout: 10000 });
+    assert.equal(await page.isVisible('[data-chart="revenue"] + details.chart-table'), false, 'no table toggle under the hidden chart');
     // Quick range: the whole data set, from the first event's minute to the newest.
     await page.click('button[data-quick="all"]');
     await until('whole data set', async () => {
@@ -798,18 +799,7 @@ test('an empty install shows how to send a first event; history is called histor
 test('every panel downloads what it shows as CSV and JSON', async () => {
   // The 1-hour window moves in whole minutes: on a young server it may still be empty, so let
   // the generator run until it has categories, then stop it so the panel and the API agree.
-  if ((await api('/api/system/status')).json.components.data_generator.state !== 'running') assert.equal((await api('/api/system/start-component/data_generator', 'POST')).status, 200);
-  await until('categories in the 1h window', async () => (await api('/api/analytics/real-time?window=1h')).json.popular_categories.length > 0, 120000, 1000);
-  assert.equal((await api('/api/system/stop-component/data_generator', 'POST')).status, 200);
-  let prev = '';
-  await until('a stable 1h window', async () => {
-    const s = (await api('/api/system/status')).json;
-    const rt = (await api('/api/analytics/real-time?window=1h')).json;
-    const key = `${rt.window.watermark}|${JSON.stringify(rt.popular_categories)}|${s.ingest.lag_events}`;
-    const stable = key === prev && s.ingest.lag_events === 0;
-    prev = key;
-    return stable;
-  }, 20000, 1500);
+  await frozen('1h');
   const page = await newPage({ width: 1366, height: 900 });
   await page.goto(base + '/dashboard/#/overview?range=1h');
   await page.waitForSelector('[data-panel="top-categories"] button[data-kind="category"]', { timeout: 20000 });
@@ -889,10 +879,7 @@ test('axe-core finds no accessibility violations on any view, light and dark, at
       const page = await newPage({ width, height: 900 }, scheme);
       for (const view of ['overview', 'products', 'users', 'system']) {
         await page.goto(`${base}/dashboard/#/${view}`);
-        await page.waitForSelector(`[data-view="${view}"]`);
-        if (view === 'overview') await page.waitForSelector('[data-kpi="page_views"][data-value]:not([data-value=""])', { timeout: 20000 });
-        if (view === 'system') await page.waitForSelector('[data-component]', { timeout: 20000 });
-        await sleep(1000);
+        await viewReady(page, view);
         for (const v of await axeViolations(page)) found.push(`${scheme} ${width}px ${view}: ${v.id} (${v.impact}) ${v.nodes.join(' | ')}`);
       }
       await page.close();

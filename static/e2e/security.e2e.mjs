@@ -9,19 +9,19 @@
 // required), so what stops "evil" is the Origin check alone.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
+import { startShoppulse, stopShoppulse } from './server.mjs';
 
 const binary = process.env.SHOPPULSE_BINARY;
 const chromiumPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 let server, base, dataDir, profileDir, browser, shop, evil, shopOrigin, evilOrigin, publicKey;
-let serverLog = '';
 
 async function until(what, check, timeoutMs = 15000) {
   const end = Date.now() + timeoutMs;
@@ -68,21 +68,9 @@ before(async () => {
   const created = spawnSync(binary, ['keys', 'create', '--public', '--origin', shopOrigin, '--data-dir', dataDir], { encoding: 'utf8' });
   assert.equal(created.status, 0, created.stderr);
   publicKey = created.stdout.trim();
-  server = spawn(binary, ['--port', '0', '--data-dir', dataDir, '--generator', 'off'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  server.stderr.on('data', (d) => (serverLog += d));
-  const port = await new Promise((res, rej) => {
-    let out = '';
-    const timer = setTimeout(() => rej(new Error('no port:\n' + out + serverLog)), 20000);
-    server.stdout.on('data', (d) => {
-      out += d;
-      const m = /listening on http:\/\/[^:]+:(\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        res(Number(m[1]));
-      }
-    });
-  });
-  base = `http://127.0.0.1:${port}`;
+  const srv = await startShoppulse(binary, ['--port', '0', '--data-dir', dataDir, '--generator', 'off']);
+  server = srv.proc;
+  base = srv.url;
   browser = await chromium.launchPersistentContext(profileDir, {
     executablePath: chromiumPath,
     headless: true,
@@ -92,11 +80,7 @@ before(async () => {
 
 after(async () => {
   await browser?.close().catch(() => {});
-  if (server && server.exitCode === null) {
-    server.kill('SIGTERM');
-    await Promise.race([new Promise((r) => server.once('exit', r)), sleep(10000)]);
-    if (server.exitCode === null) server.kill('SIGKILL');
-  }
+  await stopShoppulse(server);
   shop?.close();
   evil?.close();
   for (const d of [dataDir, profileDir]) if (d) rmSync(d, { recursive: true, force: true });

@@ -49,6 +49,11 @@ export interface Snapshot extends WindowData {
   windows: Record<WindowKey, WindowData>;
 }
 
+/** Events of every type in a trend step (a step with any of them is activity). */
+export function stepEvents(p: TrendPoint): number {
+  return p.page_views + p.clicks + p.add_to_cart + p.remove_from_cart + p.favorites + p.purchases + p.ratings;
+}
+
 export interface TrendPoint {
   start: string;
   page_views: number;

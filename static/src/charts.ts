@@ -122,6 +122,12 @@ export class TimeChart {
     this.plot = new uPlot(opts, data, this.host);
   }
 
+  /** Hides the chart together with its table toggle (a chart with nothing to draw, e.g. revenue without prices). */
+  setHidden(hidden: boolean): void {
+    this.host.hidden = hidden;
+    this.table.hidden = hidden;
+  }
+
   /** The chart's data with ISO-like times in the display zone; null values stay empty. */
   tableData(): TableData {
     const [xs, ...cols] = this.data as [number[], ...(number | null | undefined)[][]];

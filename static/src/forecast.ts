@@ -1,7 +1,7 @@
 // Shapes /api/analytics/trends?…&forecast= into aligned uPlot columns for the
 // revenue chart: observed bars, anomaly markers, forecast line and its interval.
 
-import type { ForecastSeries, Trends } from './api';
+import { stepEvents, type ForecastSeries, type Trends } from './api';
 import { toMs } from './format';
 
 export interface ForecastColumns {
@@ -43,7 +43,7 @@ export function forecastColumns(tr: Trends, stepMs: number, minMs = -Infinity, s
   let active = false;
   for (const p of tr.points) {
     if (!p.partial) {
-      active ||= p.page_views + p.clicks + p.add_to_cart + p.purchases + (p.favorites ?? 0) > 0 || p[series] > 0;
+      active ||= stepEvents(p) > 0 || p[series] > 0;
       if (active) historyPoints++;
     }
     const ms = toMs(p.start);

@@ -1,7 +1,7 @@
 // Entry: shell (header, filters, routes), live socket, language, routing.
 
 import './styles.css';
-import { getJson, type Snapshot, type Trends } from './api';
+import { getJson, stepEvents, type Snapshot, type Trends } from './api';
 import type { Ctx, View } from './context';
 import { h, setText, setTitle } from './dom';
 import { detectLang, fmtDateTime, fmtDuration, fromZoneInput, setDisplayZone, toMs, toZoneInput, zoneName, type Lang } from './format';
@@ -57,7 +57,7 @@ function newestEventMs(): number | null {
 let oldestCache: { newest: number; oldest: number | null } | null = null;
 async function oldestEventMs(newest: number): Promise<number | null> {
   if (oldestCache && oldestCache.newest === newest) return oldestCache.oldest;
-  const active = (p: Trends['points'][number]) => p.page_views + p.clicks + p.add_to_cart + p.remove_from_cart + p.favorites + p.purchases + p.ratings > 0;
+  const active = (p: Trends['points'][number]) => stepEvents(p) > 0;
   const end = Math.floor(newest / 60_000) * 60_000 + 60_000;
   const days = await getJson<Trends>(`/api/analytics/trends?from=${end - 400 * 86_400_000}&to=${end}&step=1d`);
   const day = days.points.find(active);
@@ -332,7 +332,7 @@ async function seedHistory(watermark: string | null | undefined) {
     const tr = await getJson<Trends>(`/api/analytics/trends?from=${to - 30 * 60_000}&to=${to}&step=1m`);
     const points = tr.points
       .filter((p) => !p.partial)
-      .map((p) => ({ startMs: toMs(p.start) ?? 0, page_views: p.page_views, clicks: p.clicks, add_to_cart: p.add_to_cart, purchases: p.purchases, total: p.page_views + p.clicks + p.add_to_cart + p.remove_from_cart + p.favorites + p.purchases + p.ratings }));
+      .map((p) => ({ startMs: toMs(p.start) ?? 0, page_views: p.page_views, clicks: p.clicks, add_to_cart: p.add_to_cart, purchases: p.purchases, total: stepEvents(p) }));
     // Leading empty minutes (before the data began) are not history.
     const first = points.findIndex((p) => p.total > 0);
     if (first >= 0 && history.seed(points.slice(first)) > 0) snapshot.set({ ...snapshot.get()! });

@@ -76,6 +76,14 @@ describe('forecast columns', () => {
     expect(enough.forecastPoints).toBe(1);
     expect(MIN_FORECAST_HISTORY).toBe(30);
   });
+
+  it('counts a step with events of any type as history, ratings and removals from the cart too', () => {
+    const fc = { available: true, method: 'holt', confidence: 0.99, points: [fpoint(40, 6, 1, 9)] };
+    const other = (min: number) => point(min, 0, { page_views: 0, purchases: 0, ratings: min % 2, remove_from_cart: 1 - (min % 2) });
+    const c = forecastColumns({ step: '1m', from: '', to: '', points: [...Array.from({ length: 30 }, (_, i) => other(i)), point(30, 1, { partial: true })], forecast: fc }, 60_000);
+    expect(c.historyPoints).toBe(30);
+    expect(c.tooShort).toBe(false);
+  });
 });
 
 describe('filtered history', () => {

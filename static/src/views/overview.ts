@@ -499,9 +499,7 @@ export function createOverview(ctx: Ctx): View {
     // Revenue only where there are prices (e.g. the Taobao behaviour data has none).
     const unpriced = !tr.points.some((p) => p.revenue > 0) && tr.points.some((p) => p.purchases > 0);
     noPrices.hidden = !unpriced;
-    revenueHost.hidden = unpriced;
-    const revenueTable = revenueHost.nextElementSibling;
-    if (revenueTable instanceof HTMLDetailsElement) revenueTable.hidden = unpriced;
+    revenueChart!.setHidden(unpriced);
     revenueChart!.setData([c.xs, c.observed, c.forecast, c.lower, c.upper, c.anomaly]);
     revenueHost.dataset.forecastPoints = String(c.forecastPoints);
     revenueHost.dataset.historyPoints = String(c.historyPoints);
