@@ -316,6 +316,7 @@ class RocksDbStore final : public Storage {
   std::chrono::steady_clock::time_point last_resume_{};  // under resume_mutex_
   std::atomic<Sequence> next_sequence_{1};
   std::string block_buffer_;  // writer thread only: the block being appended
+  std::vector<const DictionaryEntry*> entry_order_;  // writer thread only: append()'s new entries in key order
 
   // The retained blocks, oldest first, and the sum of their bytes. Only the
   // writer thread changes them (under the lock); readers lock to copy.
@@ -722,9 +723,18 @@ Result<void> RocksDbStore::append(const AppendBatch& batch) {
                                                eventlog::be64(static_cast<std::uint64_t>(offset.next_offset)));
     if (!status.ok()) return io_error("stage source offset", status);
   }
-  for (const DictionaryEntry& entry : batch.new_entries) {
+  // New entries arrive in event order, users, products and categories
+  // interleaved. Staged in key order (kind, then id) they reach the
+  // memtable as ascending runs, which its skip list inserts next to the
+  // previous key instead of searching from the top for each.
+  entry_order_.clear();
+  for (const DictionaryEntry& entry : batch.new_entries) entry_order_.push_back(&entry);
+  std::sort(entry_order_.begin(), entry_order_.end(), [](const DictionaryEntry* a, const DictionaryEntry* b) {
+    return a->kind != b->kind ? a->kind < b->kind : a->id < b->id;
+  });
+  for (const DictionaryEntry* entry : entry_order_) {
     const rdb::Status status =
-        write_batch.Put(family(kDictionary), eventlog::dictionary_key(entry.kind, entry.id), entry.value);
+        write_batch.Put(family(kDictionary), eventlog::dictionary_key(entry->kind, entry->id), entry->value);
     if (!status.ok()) return io_error("stage dictionary entry", status);
   }
 
