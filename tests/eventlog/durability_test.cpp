@@ -36,6 +36,14 @@ EventLogConfig config_for(const std::string& dir, Durability durability = Durabi
   return config;
 }
 
+// A store as a process that dies before its close leaves it: its WAL holds
+// what the memtables held (a clean close writes them out and empties it).
+EventLogConfig unflushed_config_for(const std::string& dir) {
+  EventLogConfig config = config_for(dir);
+  config.flush_at_close = false;
+  return config;
+}
+
 std::unique_ptr<Storage> open_store(const EventLogConfig& config) {
   auto store = open_rocksdb_store(config);
   INFO((store.ok() ? std::string() : store.error().detail));
@@ -197,7 +205,7 @@ TEST_CASE("a WAL record damaged in the middle refuses to open instead of serving
           "[eventlog][durability]") {
   eventlog_test::TempDir dir;
   {
-    auto store = open_store(config_for(dir.path()));
+    auto store = open_store(unflushed_config_for(dir.path()));
     for (int i = 0; i < 40; ++i) append_events(*store, 50);
   }
   const auto logs = files_named(dir.path(), ".log");
@@ -215,7 +223,7 @@ TEST_CASE("a torn last WAL record, as a power cut leaves it, opens with the reco
           "[eventlog][durability]") {
   eventlog_test::TempDir dir;
   {
-    auto store = open_store(config_for(dir.path()));
+    auto store = open_store(unflushed_config_for(dir.path()));
     for (int i = 0; i < 10; ++i) append_events(*store, 50);
   }
   // The last sync got through sequence 400; the power cut took part of the
@@ -296,7 +304,7 @@ TEST_CASE("recover keeps the log before a damaged WAL record, says what it dropp
   std::uint64_t before = 0;
   std::vector<LogRecord> written;
   {
-    auto store = open_store(config_for(dir.path()));
+    auto store = open_store(unflushed_config_for(dir.path()));
     before = store->incarnation();
     for (int i = 0; i < 40; ++i) {
       auto records = make_records(store->next_sequence(), 50, 1'000'000);
@@ -493,4 +501,22 @@ TEST_CASE("a checkpoint value written before incarnations were recorded still re
   CHECK(round->incarnation == 0xabcdef);
   CHECK(eventlog::encode_checkpoint(Checkpoint{42, "bytes", 0}) == legacy);
   CHECK_FALSE(eventlog::decode_checkpoint(std::string("\x80\0\0\0\0\0\0\x2a", 8)));  // flag without incarnation
+}
+
+TEST_CASE("a clean close writes the memtables out, so the next open replays no WAL", "[eventlog][durability]") {
+  eventlog_test::TempDir dir;
+  const auto wal_bytes = [&] {
+    std::uintmax_t n = 0;
+    for (const auto& wal : files_named(dir.path(), ".log")) n += std::filesystem::file_size(wal);
+    return n;
+  };
+  {
+    auto store = open_store(config_for(dir.path()));
+    for (int i = 0; i < 20; ++i) append_events(*store, 100);
+    REQUIRE(wal_bytes() > 4096);  // the appends are in the WAL while it is open
+  }
+  CHECK(wal_bytes() < 512);  // at most an empty WAL's header remains
+  auto store = open_store(config_for(dir.path()));
+  CHECK(store->next_sequence() == 2001);
+  CHECK(read_all(*store).size() == 2000);
 }
