@@ -306,6 +306,15 @@ bool InternTable::restore(Id id, std::string_view value) {
   return true;
 }
 
+void InternTable::reserve(std::size_t more) {
+  const std::size_t slots = slots_for(t_.resident + more);
+  if (slots <= t_.names.size()) return;
+  std::unique_lock lock(mutex_);
+  rehash(t_, slots);
+  lock.unlock();
+  update_memory();
+}
+
 Result<std::size_t> InternTable::evict() {
   if (max_resident_ == 0 || backing_ == nullptr || t_.resident <= max_resident_) return std::size_t{0};
   // Keep the newest three quarters of the bound, so the next eviction is a

@@ -695,6 +695,9 @@ IngestStats Ingestor::stats() const {
 namespace {
 
 Result<void> restore_entries(const std::vector<DictionaryEntry>& entries, Dictionary& dictionary) {
+  std::array<std::size_t, kIdKindCount> per_kind{};
+  for (const DictionaryEntry& e : entries) ++per_kind[static_cast<std::size_t>(e.kind)];
+  for (std::size_t k = 0; k < kIdKindCount; ++k) dictionary.table(static_cast<IdKind>(k)).reserve(per_kind[k]);
   for (const DictionaryEntry& e : entries) {
     if (!dictionary.table(e.kind).restore(e.id, e.value))
       return make_error(Errc::corrupt, "dictionary entry repeated: " + std::string(to_string(e.kind)) + " id " +

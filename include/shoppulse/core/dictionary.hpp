@@ -116,6 +116,10 @@ class InternTable {
   // Writer thread only: re-creates an entry loaded from storage, in any id
   // order; returns false for kNoId or a value already present.
   bool restore(Id id, std::string_view value);
+  // Writer thread only, before a run of restore(): room for `more` entries
+  // beyond those present, so the run rehashes (and copies the tables) once
+  // rather than at every doubling.
+  void reserve(std::size_t more);
   // Writer thread only, at start-up after configure(): fills the filter of
   // evicted names from the backing's name -> id entries (a start-up that
   // loads only the newest entries stores the others' first).
