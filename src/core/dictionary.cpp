@@ -298,9 +298,8 @@ std::pair<Id, bool> InternTable::intern_hashed(std::string_view value, std::uint
   return {id, true};
 }
 
-bool InternTable::restore(Id id, std::string_view value) {
+bool InternTable::restore_hashed(Id id, std::string_view value, std::uint64_t h) {
   if (id == kNoId) return false;
-  const std::uint64_t h = hash(value);
   if (probe(t_, value, h) != nullptr || probe_id(t_, id) != nullptr) return false;
   admit(value, h, id);
   return true;

@@ -698,8 +698,21 @@ Result<void> restore_entries(const std::vector<DictionaryEntry>& entries, Dictio
   std::array<std::size_t, kIdKindCount> per_kind{};
   for (const DictionaryEntry& e : entries) ++per_kind[static_cast<std::size_t>(e.kind)];
   for (std::size_t k = 0; k < kIdKindCount; ++k) dictionary.table(static_cast<IdKind>(k)).reserve(per_kind[k]);
-  for (const DictionaryEntry& e : entries) {
-    if (!dictionary.table(e.kind).restore(e.id, e.value))
+  // Each restore probes a random slot of a table of millions: the slots of
+  // the next entries are requested ahead so their cache misses overlap.
+  constexpr std::size_t kAhead = 8;
+  std::array<std::uint64_t, kAhead> hashes{};
+  const auto request = [&](std::size_t i) {
+    const DictionaryEntry& e = entries[i];
+    hashes[i % kAhead] = InternTable::hash(e.value);
+    dictionary.table(e.kind).prefetch_locked(hashes[i % kAhead]);
+  };
+  for (std::size_t i = 0; i < std::min(kAhead, entries.size()); ++i) request(i);
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    const DictionaryEntry& e = entries[i];
+    const std::uint64_t hash = hashes[i % kAhead];
+    if (i + kAhead < entries.size()) request(i + kAhead);
+    if (!dictionary.table(e.kind).restore_hashed(e.id, e.value, hash))
       return make_error(Errc::corrupt, "dictionary entry repeated: " + std::string(to_string(e.kind)) + " id " +
                                            std::to_string(e.id));
   }

@@ -115,7 +115,10 @@ class InternTable {
   std::pair<Id, bool> intern_hashed(std::string_view value, std::uint64_t hash);
   // Writer thread only: re-creates an entry loaded from storage, in any id
   // order; returns false for kNoId or a value already present.
-  bool restore(Id id, std::string_view value);
+  bool restore(Id id, std::string_view value) { return restore_hashed(id, value, hash(value)); }
+  // Same, with hash == hash(value) computed by the caller (which may have
+  // prefetched its slot with prefetch_locked(hash) a few entries ahead).
+  bool restore_hashed(Id id, std::string_view value, std::uint64_t hash);
   // Writer thread only, before a run of restore(): room for `more` entries
   // beyond those present, so the run rehashes (and copies the tables) once
   // rather than at every doubling.
