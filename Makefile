@@ -12,7 +12,7 @@ export CCACHE_NOHASHDIR := 1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 JOBS ?= $(shell nproc)
 
-TEST_PACKAGES := chromium fonts-wqy-microhei python3-venv redis-server openjdk-17-jre-headless maven postgresql
+TEST_PACKAGES := tzdata chromium fonts-wqy-microhei python3-venv redis-server openjdk-17-jre-headless maven postgresql
 # make package (dpkg-shlibdeps) and its test in a debootstrap root.
 PACKAGE_PACKAGES := dpkg-dev
 PACKAGE_TEST_PACKAGES := debootstrap python3

@@ -427,10 +427,20 @@ class ApiHandler final : public Handler {
     if (!waited) respond(error_response(waited.error()));
   }
 
+  // The shop's zone (api.time_zone), null when none is configured.
+  void write_time_zone(JsonWriter& w) const {
+    w.key("time_zone");
+    if (ctx_.config.time_zone.empty())
+      w.null();
+    else
+      w.value(ctx_.config.time_zone);
+  }
+
   void service_info(Respond& respond) {
     JsonWriter w;
     w.begin_object();
     w.field("name", "shoppulse").field("version", ctx_.config.version);
+    write_time_zone(w);
     w.field("description", "Real-time e-commerce analytics in one process");
     w.field("status", "running");
     w.field("dashboard", "/dashboard/").field("docs", "/docs").field("openapi", "/openapi.json");
@@ -569,6 +579,7 @@ class ApiHandler final : public Handler {
     JsonWriter w;
     w.begin_object();
     w.field("status", "running").field("version", ctx_.config.version);
+    write_time_zone(w);
     const BuildInfo& build = build_info();
     w.key("build").begin_object();
     w.field("version", build.version).field("git_commit", build.git_commit).field("build_type", build.build_type);

@@ -1,8 +1,37 @@
 #include "shoppulse/app/app_config.hpp"
 
+#include <filesystem>
+#include <system_error>
+
 #include "shoppulse/auth/keys.hpp"
 
 namespace shoppulse::app {
+namespace {
+
+// An IANA zone name: Area/Location segments of letters, digits and _+-, or
+// UTC and friends. Where the system has a zone database, the name must be
+// in it; browsers know the same names.
+Result<void> validate_time_zone(const std::string& zone) {
+  if (zone.empty()) return {};
+  const auto bad = [&](const std::string& why) {
+    return make_error(Errc::invalid_argument, why + " (an IANA name such as Asia/Shanghai or UTC)", "api.time_zone");
+  };
+  if (zone.size() > 64 || zone.front() == '/' || zone.back() == '/' || zone.find("//") != std::string::npos ||
+      zone.find("..") != std::string::npos)
+    return bad("not a time zone name: " + zone);
+  for (char ch : zone) {
+    const bool ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '/' ||
+                    ch == '_' || ch == '+' || ch == '-';
+    if (!ok) return bad("not a time zone name: " + zone);
+  }
+  const std::filesystem::path database("/usr/share/zoneinfo");
+  std::error_code ec;
+  if (std::filesystem::is_directory(database, ec) && !std::filesystem::is_regular_file(database / zone, ec))
+    return bad("unknown time zone: " + zone);
+  return {};
+}
+
+}  // namespace
 
 void bind(config::Schema& s, AppConfig& c) {
   s.add_string("http.host", &c.http.host,
@@ -149,6 +178,9 @@ void bind(config::Schema& s, AppConfig& c) {
              "Also checkpoint after this many applied events, replayed ones included; 0 = by time only");
 
   s.add_string("api.currency", &c.api.currency, "ISO 4217 code reported beside money");
+  s.add_string("api.time_zone", &c.api.time_zone,
+               "IANA time zone of the shop (e.g. Asia/Shanghai): the dashboard offers it beside the browser's zone "
+               "and UTC, and /api reports it; empty = none");
   s.add_size("api.max_limit", &c.api.max_limit, "entries", "Largest accepted limit= parameter", 1, 100000);
   s.add_duration_ms("api.max_wait", &c.api.max_wait_ms,
                     "Longest a request with min_sequence= waits for derived state to apply that sequence; then 503 "
@@ -266,6 +298,7 @@ Result<void> finish(AppConfig& c) {
     return make_error(Errc::invalid_argument, "must differ from kafka.topic (the sink would feed the source)",
                       "kafka.sink_topic");
   if (auto v = validate(c.generator); !v) return v;
+  if (auto v = validate_time_zone(c.api.time_zone); !v) return v;
   if (c.eventlog.data_dir.empty()) return make_error(Errc::invalid_argument, "must not be empty", "eventlog.data_dir");
   c.auth.data_dir = c.eventlog.data_dir;
   if (c.http.tls_cert.empty() != c.http.tls_key.empty())

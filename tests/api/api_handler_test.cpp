@@ -47,8 +47,14 @@ class FakeSystem final : public SystemControl {
 };
 
 // The real ingest and engine over the memory store; the handler is called directly.
+ApiConfig rig_api() {
+  ApiConfig api;
+  api.max_wait_ms = 300;
+  return api;
+}
+
 struct Rig {
-  explicit Rig(std::size_t max_profiles = WindowConfig{}.max_profiles) {
+  explicit Rig(std::size_t max_profiles = WindowConfig{}.max_profiles, ApiConfig api = rig_api()) {
     WindowConfig window;
     window.allowed_lateness_ms = 0;
     window.max_profiles = max_profiles;
@@ -65,8 +71,6 @@ struct Rig {
     gate.start();
     recommend->start();
     engine->start();
-    ApiConfig api;
-    api.max_wait_ms = 300;
     handler = make_api_handler(ApiContext{dictionary, *ingestor, *engine, *recommend, *store, system, metrics, clock,
                                           api, store.get(), store.get(), &gate});
   }
@@ -235,6 +239,20 @@ TEST_CASE("the service root lists the endpoints", "[api][routing]") {
   for (dom::element e : dom::array(json.root["endpoints"]))
     if (std::string_view(e) == "POST /api/events") found = true;
   CHECK(found);
+}
+
+TEST_CASE("the service root and the status say the shop's time zone, or null when none is configured",
+          "[api][system]") {
+  {
+    Rig rig;
+    CHECK(Json(rig.get("/").body).root["time_zone"].is_null());
+    CHECK(Json(rig.get("/api/system/status").body).root["time_zone"].is_null());
+  }
+  ApiConfig api = rig_api();
+  api.time_zone = "Asia/Shanghai";
+  Rig rig(WindowConfig{}.max_profiles, api);
+  CHECK(std::string_view(Json(rig.get("/").body).root["time_zone"]) == "Asia/Shanghai");
+  CHECK(std::string_view(Json(rig.get("/api/system/status").body).root["time_zone"]) == "Asia/Shanghai");
 }
 
 TEST_CASE("health reports healthy, or degraded when a component is not", "[api][system]") {

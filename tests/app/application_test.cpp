@@ -212,3 +212,24 @@ TEST_CASE("the demo settings are known keys with valid values", "[app]") {
   CHECK(cfg.ingest.retention_max_bytes == 2147483648ULL);
   CHECK(cfg.engine.rollup_retention_ms == cfg.ingest.retention_max_age_ms);
 }
+
+TEST_CASE("api.time_zone takes an IANA zone name and refuses anything else, naming the key", "[app]") {
+  const auto finish_with = [](const std::string& zone) {
+    app::AppConfig c;
+    c.api.time_zone = zone;
+    return app::finish(c);
+  };
+  CHECK(finish_with("").ok());
+  CHECK(finish_with("UTC").ok());
+  CHECK(finish_with("Asia/Shanghai").ok());
+  CHECK(finish_with("America/Argentina/Buenos_Aires").ok());
+  // tzdata is one of the test packages: unknown names are checked against it.
+  REQUIRE(std::filesystem::is_directory("/usr/share/zoneinfo"));
+  for (const std::string bad : {"Asia/Shang hai", "../etc/passwd", "/Asia", "Asia/", "Mars/Olympus_Mons", "CST 8"}) {
+    INFO(bad);
+    const auto r = finish_with(bad);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == Errc::invalid_argument);
+    CHECK(r.error().field == "api.time_zone");
+  }
+}

@@ -59,6 +59,9 @@ class SystemControl {
 
 struct ApiConfig {
   std::string currency = "CNY";   // ISO 4217 code reported beside money
+  // IANA time zone of the shop (e.g. "Asia/Shanghai"), reported by /api and
+  // /api/system/status for clients to show times in; empty = none set.
+  std::string time_zone;
   std::size_t max_limit = 1000;   // largest accepted limit= parameter
   std::size_t max_trend_points = 10000;  // largest number of points one trends request may ask for
   std::int64_t max_wait_ms = 5000;  // longest a min_sequence= request waits for derived state; ms
