@@ -112,7 +112,8 @@ async function shot(page, name) {
  * the port it had so the open page reconnects to the same address.
  */
 async function startServer(dir, port = 0) {
-  const args = ['--port', String(port), '--data-dir', dir, '--generator', 'off'];
+  // A shop zone, so the zone switch offers it (America/New_York: UTC-5 in November).
+  const args = ['--port', String(port), '--data-dir', dir, '--generator', 'off', '--set', 'api.time_zone=America/New_York'];
   if (staticDir) args.push('--static-dir', staticDir);
   const srv = await startShoppulse(binary, args);
   await until('second server health', async () => (await fetch(srv.url + '/api/health')).status === 200);
@@ -767,6 +768,14 @@ test('an empty install shows how to send a first event; history is called histor
     assert.equal(await page.inputValue('.custom-range input[aria-label="From"]'), '2017-11-25T01:00');
     assert.match(await page.textContent('[data-action="zone"]'), /UTC/);
     await shot(page, 'desktop-historical-utc');
+    // Once more: the shop's zone, from the server's api.time_zone.
+    await page.click('[data-action="zone"]');
+    await until('shop zone in URL', async () => page.url().includes('zone=shop'), 5000);
+    await page.waitForSelector('.fresh[data-fresh="historical"]', { timeout: 10000 });
+    assert.match(await page.textContent('.fresh'), /newest event 2017-11-24 22:\d{2}$/);
+    assert.match(await page.textContent('.watermark'), / America\/New_York$/);
+    assert.equal(await page.inputValue('.custom-range input[aria-label="From"]'), '2017-11-24T20:00');
+    assert.match(await page.textContent('[data-action="zone"]'), /America\/New_York \(shop\)/);
 
     // The server is killed: the page says so, keeps the figures dimmed with the time of the last update.
     await page.goto(srv.url + '/dashboard/#/overview?range=5m');

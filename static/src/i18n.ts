@@ -270,7 +270,8 @@ const en = {
   'welcome.docs': "the API reference (/docs)",
   'welcome.generator': "or start the demo generator on the System page",
   'zone.label': "Zone: {z}",
-  'zone.switch.title': "Switch the time zone between the browser’s and UTC",
+  'zone.switch.title': "Switch the time zone: the browser’s, UTC, and the shop’s when the server has one (api.time_zone)",
+  'zone.shop': "{z} (shop)",
 };
 
 export type Key = keyof typeof en;
@@ -542,7 +543,8 @@ const zh: Record<Key, string> = {
   'welcome.docs': "API 参考（/docs）",
   'welcome.generator': "或在“系统”页面启动演示数据生成器",
   'zone.label': "时区：{z}",
-  'zone.switch.title': "在浏览器时区和 UTC 之间切换",
+  'zone.switch.title': "切换时区：浏览器时区、UTC，以及服务器配置的店铺时区（api.time_zone）",
+  'zone.shop': "{z}（店铺）",
 };
 
 const tables: Record<Lang, Record<Key, string>> = { en, zh };

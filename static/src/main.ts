@@ -10,7 +10,7 @@ import { exportTexts } from './views/widgets';
 import { SnapshotHistory } from './history';
 import { translate, type Key } from './i18n';
 import { kioskPlan, startKiosk } from './kiosk';
-import { activeFilters, openProduct, parseHash, PRESETS, QUICK_RANGES, quickRange, sameState, Store, toHash, withFilter, zoneOf, type AppState, type QuickRange, type Range } from './state';
+import { activeFilters, getShopZone, nextZone, openProduct, parseHash, PRESETS, QUICK_RANGES, quickRange, sameState, setShopZone, Store, toHash, withFilter, zoneOf, type AppState, type QuickRange, type Range } from './state';
 import { createOverview } from './views/overview';
 import { createProducts } from './views/products';
 import { createSystem } from './views/system';
@@ -149,9 +149,9 @@ function build() {
   const zoneBtn = h(
     'button',
     { type: 'button', className: 'zone', 'data-action': 'zone', title: t('zone.switch.title') },
-    t('zone.label', { z: zone ? 'UTC' : zoneName(undefined) }),
+    t('zone.label', { z: state.get().zone === 'shop' && zone ? t('zone.shop', { z: zone }) : zoneName(zone) }),
   );
-  zoneBtn.addEventListener('click', () => go({ ...state.get(), zone: state.get().zone ? undefined : 'utc' }));
+  zoneBtn.addEventListener('click', () => go({ ...state.get(), zone: nextZone(state.get(), getShopZone()) }));
   const copyStatus = h('span', { className: 'copy-status small', role: 'status' });
   const copyBtn = h('button', { type: 'button', className: 'copy-link', 'data-action': 'copy-link', title: t('copy.title') }, t('copy.label'));
   copyBtn.addEventListener('click', async () => {
@@ -340,6 +340,24 @@ async function seedHistory(watermark: string | null | undefined) {
     seeding = false; // asked again with the next snapshot
   }
 }
+
+/**
+ * The shop's time zone (api.time_zone) from the service information, asked
+ * once; a zone the browser does not know is ignored. A page opened with
+ * zone=shop is rebuilt in that zone once it is known.
+ */
+async function learnShopZone() {
+  try {
+    const info = await getJson<{ time_zone?: string | null }>('/');
+    const zone = info.time_zone ?? undefined;
+    if (zone) new Intl.DateTimeFormat('en', { timeZone: zone });
+    setShopZone(zone);
+  } catch {
+    setShopZone(undefined);
+  }
+  if (zoneOf(state.get()) !== builtZone) build();
+}
+void learnShopZone();
 
 const socket = new LiveSocket({
   url: () => withKey(wsUrl),

@@ -25,8 +25,8 @@ export interface AppState {
   user?: string;
   /** explicit language choice; absent = browser default */
   lang?: Lang;
-  /** time zone times are shown in: 'utc', or absent = the browser's */
-  zone?: 'utc';
+  /** time zone times are shown in: 'utc', 'shop' (the server's api.time_zone), or absent = the browser's */
+  zone?: 'utc' | 'shop';
   /** the revenue chart's forecast, opt-in */
   forecast?: boolean;
 }
@@ -77,7 +77,8 @@ export function parseHash(hash: string): AppState {
   if (user !== undefined) s.user = user;
   const lang = params.get('lang');
   if (lang === 'zh' || lang === 'en') s.lang = lang;
-  if (params.get('zone') === 'utc') s.zone = 'utc';
+  const zone = params.get('zone');
+  if (zone === 'utc' || zone === 'shop') s.zone = zone;
   if (params.get('forecast') === '1') s.forecast = true;
   return s;
 }
@@ -101,9 +102,33 @@ export function toHash(s: AppState): string {
   return `#/${s.view}${qs ? '?' + qs : ''}`;
 }
 
-/** The IANA zone of the state's choice (undefined = the browser's). */
-export function zoneOf(s: AppState): string | undefined {
-  return s.zone === 'utc' ? 'UTC' : undefined;
+/**
+ * The shop's IANA zone as the server reports it (GET / → time_zone), once
+ * known; undefined while unknown or when the server has none.
+ */
+let shopZone: string | undefined;
+export function setShopZone(zone: string | null | undefined): void {
+  shopZone = zone ?? undefined;
+}
+export function getShopZone(): string | undefined {
+  return shopZone;
+}
+
+/**
+ * The IANA zone of the state's choice (undefined = the browser's). The shop's
+ * zone falls back to the browser's while it is unknown or not configured.
+ */
+export function zoneOf(s: AppState, shop: string | undefined = shopZone): string | undefined {
+  if (s.zone === 'utc') return 'UTC';
+  if (s.zone === 'shop') return shop;
+  return undefined;
+}
+
+/** The zone switch's next choice: the browser's → UTC → the shop's (when the server has one) → the browser's. */
+export function nextZone(s: AppState, shop: string | undefined = shopZone): AppState['zone'] {
+  if (!s.zone) return 'utc';
+  if (s.zone === 'utc' && shop) return 'shop';
+  return undefined;
 }
 
 export const QUICK_RANGES = ['hour', 'day', 'all'] as const;

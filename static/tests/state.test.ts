@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { activeFilters, DEFAULT_STATE, parseHash, quickRange, rangeMs, Store, toHash, withFilter, zoneOf, type AppState } from '../src/state';
+import { activeFilters, DEFAULT_STATE, nextZone, parseHash, quickRange, rangeMs, Store, toHash, withFilter, zoneOf, type AppState } from '../src/state';
 
 describe('URL state', () => {
   it('defaults to the 5-minute overview', () => {
@@ -38,6 +38,19 @@ describe('URL state', () => {
     expect(zoneOf(s)).toBe('UTC');
     expect(zoneOf(DEFAULT_STATE)).toBeUndefined();
     expect(parseHash('#/overview?zone=mars&forecast=yes')).toEqual(DEFAULT_STATE);
+  });
+
+  it("shows the shop's zone when chosen, and the switch offers it only when the server has one", () => {
+    const shop: AppState = { ...DEFAULT_STATE, zone: 'shop' };
+    expect(toHash(shop)).toBe('#/overview?zone=shop');
+    expect(parseHash(toHash(shop))).toEqual(shop);
+    expect(zoneOf(shop, 'Asia/Shanghai')).toBe('Asia/Shanghai');
+    expect(zoneOf(shop, undefined)).toBeUndefined(); // not (yet) known: the browser's
+    const utc: AppState = { ...DEFAULT_STATE, zone: 'utc' };
+    expect(nextZone(DEFAULT_STATE, 'Asia/Shanghai')).toBe('utc');
+    expect(nextZone(utc, 'Asia/Shanghai')).toBe('shop');
+    expect(nextZone(shop, 'Asia/Shanghai')).toBeUndefined();
+    expect(nextZone(utc, undefined)).toBeUndefined();
   });
 
   it('offers quick ranges relative to the newest event, not the wall clock', () => {
