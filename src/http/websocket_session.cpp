@@ -89,13 +89,17 @@ class WebSocketSession : public BroadcastTarget, public std::enable_shared_from_
       return;
     }
     // A subscribe message narrows the windows this client is sent, from the
-    // next message on (the latest is sent at once); anything else is ignored.
-    if (ws_.got_text()) {
-      const std::string text = beast::buffers_to_string(buffer_.data());
-      if (const auto mask = parse_subscription(text)) {
-        windows_ = *mask;
-        if (auto latest = state_->latest()) enqueue(state_->with_windows(latest, windows_));
-      }
+    // next message on (the latest is sent at once). Any other message is
+    // answered with an error naming the problem, and the subscription stays.
+    const std::string text = beast::buffers_to_string(buffer_.data());
+    auto mask = ws_.got_text() ? parse_subscription(text)
+                               : Result<unsigned>(make_error(Errc::invalid_argument, "binary messages are not read; "
+                                                                                     "send a text subscribe message"));
+    if (mask) {
+      windows_ = *mask;
+      if (auto latest = state_->latest()) enqueue(state_->with_windows(latest, windows_));
+    } else {
+      reply(std::make_shared<const std::string>(refusal_message(mask.error())));
     }
     buffer_.consume(buffer_.size());
     do_read();
@@ -105,6 +109,19 @@ class WebSocketSession : public BroadcastTarget, public std::enable_shared_from_
     if (closed_) return;
     if (in_flight_) {
       pending_ = std::move(msg);
+      return;
+    }
+    in_flight_ = std::move(msg);
+    do_write();
+  }
+
+  // An answer to the client's own message: sent before any snapshot waiting
+  // (a newer snapshot replaces a waiting one; an answer is not replaced by
+  // one). A later answer replaces an earlier one still waiting.
+  void reply(std::shared_ptr<const std::string> msg) {
+    if (closed_) return;
+    if (in_flight_) {
+      reply_ = std::move(msg);
       return;
     }
     in_flight_ = std::move(msg);
@@ -121,9 +138,13 @@ class WebSocketSession : public BroadcastTarget, public std::enable_shared_from_
     if (ec) {
       closed_ = true;
       pending_.reset();
+      reply_.reset();
       return;
     }
-    if (pending_) {
+    if (reply_) {
+      in_flight_ = std::move(reply_);
+      do_write();
+    } else if (pending_) {
       in_flight_ = std::move(pending_);
       do_write();
     }
@@ -136,6 +157,7 @@ class WebSocketSession : public BroadcastTarget, public std::enable_shared_from_
   std::shared_ptr<void> slot_;  // the connection's place under http.max_connections
   std::shared_ptr<const std::string> in_flight_;  // the message being written
   std::shared_ptr<const std::string> pending_;    // the newest message not yet written
+  std::shared_ptr<const std::string> reply_;      // an answer to the client not yet written
   bool closed_ = false;
   unsigned windows_ = kAllWindows;  // the windows this client subscribed to
 };

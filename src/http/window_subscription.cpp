@@ -1,5 +1,7 @@
 #include "window_subscription.hpp"
 
+#include "shoppulse/core/json_text.hpp"
+
 #include <cctype>
 #include <vector>
 
@@ -79,21 +81,34 @@ std::size_t value_end(std::string_view s, std::size_t i) {
 
 }  // namespace
 
-std::optional<unsigned> parse_subscription(std::string_view text) {
+Result<unsigned> parse_subscription(std::string_view text) {
   // {"type":"subscribe","windows":[...]} with the members in any order.
+  const auto shape = [] {
+    return make_error(Errc::invalid_argument,
+                      R"(not a subscribe message: expected {"type":"subscribe","windows":["1m","1h"]})");
+  };
+  const auto quoted = [](std::string_view what, std::string_view name) {
+    std::string out(what);
+    out += " \"";
+    out += name.substr(0, 64);
+    out += "\"";
+    return out;
+  };
   std::size_t i = 0;
-  if (!expect(text, i, '{')) return std::nullopt;
+  if (!expect(text, i, '{')) return shape();
   bool subscribe = false;
   std::optional<unsigned> mask;
   for (;;) {
     const auto key = plain_string(text, i);
-    if (!key || !expect(text, i, ':')) return std::nullopt;
+    if (!key || !expect(text, i, ':')) return shape();
     if (*key == "type") {
       const auto type = plain_string(text, i);
-      if (!type || *type != "subscribe") return std::nullopt;
+      if (!type) return shape();
+      if (*type != "subscribe")
+        return make_error(Errc::invalid_argument, quoted("unknown message type", *type) + " (only subscribe)", "type");
       subscribe = true;
     } else if (*key == "windows") {
-      if (!expect(text, i, '[')) return std::nullopt;
+      if (!expect(text, i, '[')) return shape();
       unsigned m = 0;
       skip_blanks(text, i);
       if (i < text.size() && text[i] == ']') {
@@ -101,34 +116,52 @@ std::optional<unsigned> parse_subscription(std::string_view text) {
       } else {
         for (;;) {
           const auto name = plain_string(text, i);
-          if (!name) return std::nullopt;
+          if (!name) return shape();
           const auto bit = window_bit(*name);
-          if (!bit) return std::nullopt;
+          if (!bit)
+            return make_error(Errc::invalid_argument,
+                              quoted("unknown window", *name) + " (windows: 1m, 5m, 15m, 1h, 24h)", "windows");
           m |= 1u << *bit;
           skip_blanks(text, i);
           if (i < text.size() && text[i] == ',') {
             ++i;
             continue;
           }
-          if (!expect(text, i, ']')) return std::nullopt;
+          if (!expect(text, i, ']')) return shape();
           break;
         }
       }
       mask = m == 0 ? kAllWindows : m;
     } else {
-      return std::nullopt;
+      return make_error(Errc::invalid_argument, quoted("unknown member", *key) + " (type and windows only)",
+                        std::string(key->substr(0, 64)));
     }
     skip_blanks(text, i);
     if (i < text.size() && text[i] == ',') {
       ++i;
       continue;
     }
-    if (!expect(text, i, '}')) return std::nullopt;
+    if (!expect(text, i, '}')) return shape();
     break;
   }
   skip_blanks(text, i);
-  if (i != text.size() || !subscribe || !mask) return std::nullopt;
-  return mask;
+  if (i != text.size()) return shape();
+  if (!subscribe) return make_error(Errc::invalid_argument, R"(missing "type":"subscribe")", "type");
+  if (!mask) return make_error(Errc::invalid_argument, R"(missing "windows": a list such as ["1m","1h"])", "windows");
+  return *mask;
+}
+
+std::string refusal_message(const Error& error) {
+  std::string out = R"({"type":"error","error":"bad_message","detail":")";
+  append_json_escaped(out, error.detail);
+  out += '"';
+  if (!error.field.empty()) {
+    out += R"(,"field":")";
+    append_json_escaped(out, error.field);
+    out += '"';
+  }
+  out += '}';
+  return out;
 }
 
 std::string select_windows(std::string_view message, unsigned mask) {

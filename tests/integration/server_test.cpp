@@ -827,6 +827,27 @@ TEST_CASE("A WebSocket client that subscribes to some windows gets only those", 
   CHECK(!j.has("/windows/15m"));
   check_window(j, "/windows/1h", d, kWindows[3]);
   CHECK(j.has("/active_users"));  // the top-level 5m fields stay
+
+  // A message that is not a valid subscribe gets an error naming the
+  // problem; the connection and the subscription stay.
+  ws.send_text(R"({"type":"subscribe","windows":["2h"]})");
+  std::optional<std::string> refusal;
+  CHECK(si::poll_until([&] {
+    const auto m = ws.read_text(si::Millis(10000));
+    if (!m) return false;
+    if (Json(*m).str("/type") != "error") return false;
+    refusal = m;
+    return true;
+  }));
+  REQUIRE(refusal.has_value());
+  const Json e(*refusal);
+  CHECK(e.str("/error") == "bad_message");
+  CHECK(e.str("/field") == "windows");
+  CHECK(e.str("/detail").find("unknown window \"2h\"") != std::string::npos);
+  const auto after = ws.read_text(si::Millis(10000));
+  REQUIRE(after.has_value());
+  CHECK(Json(*after).has("/windows/1h"));
+  CHECK(!Json(*after).has("/windows/1m"));
 }
 
 namespace {
