@@ -125,36 +125,18 @@ std::string render_realtime(const WindowSnapshot& snap, WindowSpan span, const D
   return w.take();
 }
 
-// Drill-down filters of real-time and trends: category, product, device,
-// location. A name the dictionary does not know resolves to an id no event
-// has, so it matches nothing (all-zero figures), as a filter should.
-struct DrillDown {
-  EventFilter filter;
-  std::vector<std::pair<std::string, std::string>> given;  // echoed as "filters"
+// A drill-down of real-time and trends: the filters, and whether the
+// engine's event buffer held every event of the range.
+struct DrillDown : DrillDownFilters {
   bool complete = true;  // the engine's event buffer held every event of the range
   TimestampMs covered_from_ms = INT64_MIN;
-  bool any() const noexcept { return !given.empty(); }
 };
 
 Result<DrillDown> parse_drill_down(const Params& params, const Dictionary& dict) {
-  struct Key {
-    std::string_view name;
-    IdKind kind;
-    Id EventFilter::*field;
-  };
-  static constexpr Key kKeys[] = {{"category", IdKind::category, &EventFilter::category},
-                                  {"product", IdKind::product, &EventFilter::product},
-                                  {"device", IdKind::device, &EventFilter::device},
-                                  {"location", IdKind::location, &EventFilter::location}};
+  auto filters = parse_drill_down_filters(params, dict);
+  if (!filters) return std::move(filters).error();
   DrillDown out;
-  for (const Key& key : kKeys) {
-    const auto n = std::count_if(params.begin(), params.end(), [&](const auto& kv) { return kv.first == key.name; });
-    if (n > 1) return make_error(Errc::invalid_argument, "may be given at most once", std::string(key.name));
-    auto text = param(params, key.name);
-    if (!text || text->empty()) continue;  // absent or empty: any
-    out.filter.*key.field = dict.find(key.kind, *text).value_or(kUnmatchedId);
-    out.given.emplace_back(key.name, *text);
-  }
+  static_cast<DrillDownFilters&>(out) = std::move(filters).value();
   return out;
 }
 
@@ -162,9 +144,7 @@ Result<DrillDown> parse_drill_down(const Params& params, const Dictionary& dict)
 // buffer (windows.filter_buffer_events) starts when it no longer holds every
 // event of the range (the answer is then not complete; see write_coverage).
 void write_drill_down(JsonWriter& w, const DrillDown& d) {
-  w.key("filters").begin_object();
-  for (const auto& [k, v] : d.given) w.field(k, v);
-  w.end_object();
+  write_filters(w, d.given);
   if (!d.complete && d.covered_from_ms != INT64_MIN) w.field("covered_from", format_iso8601(d.covered_from_ms));
 }
 

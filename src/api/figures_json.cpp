@@ -41,4 +41,10 @@ void write_ranked(JsonWriter& w, std::string_view name, std::string_view id_key,
   w.end_array();
 }
 
+void write_filters(JsonWriter& w, const std::vector<std::pair<std::string, std::string>>& given) {
+  w.key("filters").begin_object();
+  for (const auto& [k, v] : given) w.field(k, v);
+  w.end_object();
+}
+
 }  // namespace shoppulse::api

@@ -3,7 +3,9 @@
 // everywhere (GET /api/analytics/real-time, /range). Internal to the api module.
 #include <array>
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "json_writer.hpp"
@@ -24,5 +26,8 @@ void write_point_counts(JsonWriter& w, const std::array<std::uint64_t, kEventTyp
 // `name`: [{id_key: <name of the id>, count_key: <count>}, ...].
 void write_ranked(JsonWriter& w, std::string_view name, std::string_view id_key, std::string_view count_key,
                   const std::vector<RankedId>& items, const Dictionary& dict, IdKind kind);
+
+// "filters": {name: value, ...} of a drill-down, as asked.
+void write_filters(JsonWriter& w, const std::vector<std::pair<std::string, std::string>>& given);
 
 }  // namespace shoppulse::api

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "shoppulse/core/dictionary.hpp"
 #include "shoppulse/core/time_format.hpp"
 
 namespace shoppulse::api {
@@ -68,6 +69,28 @@ Result<std::size_t> parse_limit(const Params& params, std::size_t def, std::size
       (v = std::stoul(*text)) == 0 || v > max)
     return make_error(Errc::invalid_argument, "must be an integer from 1 to " + std::to_string(max), "limit");
   return v;
+}
+
+Result<DrillDownFilters> parse_drill_down_filters(const Params& params, const Dictionary& dict) {
+  struct Key {
+    std::string_view name;
+    IdKind kind;
+    Id EventFilter::*field;
+  };
+  static constexpr Key kKeys[] = {{"category", IdKind::category, &EventFilter::category},
+                                  {"product", IdKind::product, &EventFilter::product},
+                                  {"device", IdKind::device, &EventFilter::device},
+                                  {"location", IdKind::location, &EventFilter::location}};
+  DrillDownFilters out;
+  for (const Key& key : kKeys) {
+    const auto n = std::count_if(params.begin(), params.end(), [&](const auto& kv) { return kv.first == key.name; });
+    if (n > 1) return make_error(Errc::invalid_argument, "may be given at most once", std::string(key.name));
+    auto text = param(params, key.name);
+    if (!text || text->empty()) continue;  // absent or empty: any
+    out.filter.*key.field = dict.find(key.kind, *text).value_or(kUnmatchedId);
+    out.given.emplace_back(key.name, *text);
+  }
+  return out;
 }
 
 }  // namespace shoppulse::api

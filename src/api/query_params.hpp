@@ -11,6 +11,11 @@
 
 #include "shoppulse/core/event.hpp"
 #include "shoppulse/core/result.hpp"
+#include "shoppulse/windows/filtered.hpp"
+
+namespace shoppulse {
+class Dictionary;
+}
 
 namespace shoppulse::api {
 
@@ -23,6 +28,17 @@ std::optional<std::string> param(const Params& params, std::string_view key);
 // are dense from 1), so the filter matches nothing (an empty answer, not an
 // error).
 inline constexpr Id kUnmatchedId = 0xFFFFFFFFu;
+
+// Drill-down filters (category, product, device, location; each at most
+// once, empty = any) as an EventFilter. A name the dictionary does not know
+// resolves to kUnmatchedId, so it matches nothing (all-zero figures), as a
+// filter should. `given` keeps the names as asked, for the answer's echo.
+struct DrillDownFilters {
+  EventFilter filter;
+  std::vector<std::pair<std::string, std::string>> given;
+  bool any() const noexcept { return !given.empty(); }
+};
+Result<DrillDownFilters> parse_drill_down_filters(const Params& params, const Dictionary& dict);
 
 // ISO-8601 or epoch milliseconds from 2000-01-01 on; an integer before that
 // is refused as probable epoch seconds, with a hint. Errors name `name`.

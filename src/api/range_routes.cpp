@@ -128,9 +128,12 @@ void range_figures(const ApiContext& ctx, const ApiRequest& rq, const Respond& r
   auto parsed_limit = parse_limit(params, kDefaultTop, ctx.config.max_limit);
   if (!parsed_limit) return respond_error(respond, parsed_limit.error());
   const std::size_t limit = *parsed_limit;
+  auto drill = parse_drill_down_filters(params, ctx.dictionary);
+  if (!drill) return respond_error(respond, drill.error());
   const Sequence logged = logged_sequence(ctx);
   const TimestampMs now = ctx.clock.now_ms();
-  submit(ctx, respond, [&ctx, respond, asked = *asked, step, limit, logged, now](RangeScope& scope) {
+  submit(ctx, respond, [&ctx, respond, asked = *asked, step, limit, drill = std::move(drill).value(), logged,
+                        now](RangeScope& scope) {
     const auto [from, to] = resolve(asked, scope.index(), now);
     const std::int64_t length = to - from;
     std::int64_t step_ms = step.value_or(0);
@@ -148,13 +151,16 @@ void range_figures(const ApiContext& ctx, const ApiRequest& rq, const Respond& r
                                                "step"));
     range::RangeFigures figures(from, to, step_ms, limit);
     const Sequence applied = scope.index().indexed_through();
-    auto scan = scope.scan(from - length, to, [&](const Event& e) { figures.add(e); });
+    auto scan = scope.scan(from - length, to, [&](const Event& e) {
+      if (drill.filter.matches(e)) figures.add(e);
+    });
     if (!scan) return respond_error(respond, scan.error());
     const range::RangeSummary s = figures.finish();
     const Dictionary& dict = ctx.dictionary;
     JsonWriter w;
     w.begin_object();
     w.field("from", format_iso8601(from)).field("to", format_iso8601(to));
+    if (drill.any()) write_filters(w, drill.given);
     write_kpis(w, s.current);
     write_ranked(w, "popular_products", "product_id", "interactions", s.top_products, dict, IdKind::product);
     write_ranked(w, "popular_categories", "category_id", "interactions", s.top_categories, dict, IdKind::category);
@@ -415,7 +421,9 @@ void cohorts(const ApiContext& ctx, const ApiRequest& rq, const Respond& respond
 
 std::vector<RangeRoute> range_routes(const ApiContext& ctx) {
   std::vector<RangeRoute> routes;
-  routes.push_back({"GET", "/api/analytics/range", {"from", "to", "step", "limit"},
+  routes.push_back({"GET",
+                    "/api/analytics/range",
+                    {"from", "to", "step", "limit", "category", "product", "device", "location"},
                     [&ctx](const ApiRequest& rq, const std::vector<std::string>&, Respond& r) { range_figures(ctx, rq, r); }});
   routes.push_back({"GET", "/api/analytics/funnel", {"from", "to", "steps", "window", "breakdown"},
                     [&ctx](const ApiRequest& rq, const std::vector<std::string>&, Respond& r) { funnel(ctx, rq, r); }});

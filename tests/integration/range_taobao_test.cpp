@@ -163,6 +163,29 @@ TEST_CASE("Ranges of imported Taobao history answer what SQL computes over the s
     }
   }
 
+  {  // a drill-down: the same figures for the busiest category's events only, an unknown one matches nothing
+    const std::string category = sql.rows("SELECT category FROM ev" + in_range +
+                                          " GROUP BY category ORDER BY COUNT(*) DESC, MIN(ord) LIMIT 1")
+                                     .at(0)
+                                     .at(0);
+    const std::string in_category = in_range + " AND category = " + category;
+    const Json j = server.get_json("/api/analytics/range?from=" + from + "&to=" + to + "&category=" + category);
+    INFO(j.text().substr(0, 2000));
+    CHECK(j.str("/filters/category") == category);
+    CHECK(j.u64("/active_users") == sql.count("SELECT COUNT(DISTINCT user) FROM ev" + in_category));
+    CHECK(j.u64("/total_events") == sql.count("SELECT COUNT(*) FROM ev" + in_category));
+    CHECK(j.u64("/purchasers") ==
+          sql.count("SELECT COUNT(DISTINCT user) FROM ev" + in_category + " AND behavior = 'buy'"));
+    CHECK(j.u64("/previous/active_users") ==
+          sql.count("SELECT COUNT(DISTINCT user) FROM ev" + in_previous + " AND category = " + category));
+    CHECK(j.size("/popular_categories") == 1);
+    CHECK(j.u64("/total_events") < sql.count("SELECT COUNT(*) FROM ev" + in_range));  // the filter narrowed it
+    const Json none = server.get_json("/api/analytics/range?from=" + from + "&to=" + to + "&category=no-such");
+    CHECK(none.u64("/total_events") == 0);
+    CHECK(none.u64("/active_users") == 0);
+    CHECK(server.get("/api/analytics/range?category=1&category=2").status == 400);
+  }
+
   {  // funnel: pv -> cart -> buy and pv -> fav, ordered within the conversion window
     const Json a = server.get_json("/api/analytics/funnel?from=" + from + "&to=" + to + "&steps=pv,cart,buy&window=30m");
     INFO(a.text());
