@@ -12,6 +12,7 @@
 #include "background_checkpoint.hpp"
 #include "log_order.hpp"
 #include "shoppulse/core/checkpoint_restore.hpp"
+#include "shoppulse/core/heap.hpp"
 #include "shoppulse/core/log.hpp"
 #include "shoppulse/core/owner_thread.hpp"
 #include "shoppulse/core/task_queue.hpp"
@@ -282,6 +283,8 @@ struct RecommendRunner::State {
     progressed(r);
     const Sequence restored_through = checkpointed;
     const std::uint64_t replayed = read_log(r, 0);
+    // The decoded checkpoint and the replay's buffers are freed by now.
+    release_free_heap();
     kLog.info("recommender restored", {{"from_checkpoint", std::to_string(restored_through)},
                                        {"replayed_events", std::to_string(replayed)}});
     {

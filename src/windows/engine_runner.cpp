@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "shoppulse/core/checkpoint_restore.hpp"
+#include "shoppulse/core/heap.hpp"
 #include "shoppulse/core/log.hpp"
 #include "shoppulse/core/owner_thread.hpp"
 #include "shoppulse/core/task_queue.hpp"
@@ -188,6 +189,8 @@ struct EngineRunner::State {
       std::lock_guard lock(mutex);
       stats.caught_up = true;
     }
+    // The decoded checkpoint and the replay's buffers are freed by now.
+    release_free_heap();
     kLog.info("engine restored", {{"replayed_events", std::to_string(replayed)},
                                   {"applied_through", std::to_string(engine->applied_through())}});
     return std::move(*engine);
