@@ -10,8 +10,8 @@
 // the append and anything after it neither loses nor repeats an event. After
 // each append the offsets are also committed to the consumer group, for the
 // usual lag tools; the log's copy is the one that counts. The next batch is
-// read and parsed while the previous one is appended, but only one batch is
-// at the ingestor at a time, so batches reach the log in the order read.
+// read and parsed while up to batches_in_flight earlier ones are at the
+// ingestor; they reach the log in the order read, none after a failed one.
 // A message that is not a valid event goes to the dead-letter topic with the
 // reason in its "reason" header (and its origin in "source.topic",
 // "source.partition", "source.offset"), is counted and never stalls its
@@ -26,6 +26,7 @@
 // offsets (the "kafka_source" component's start/stop).
 // Threading: every public method is callable from any thread; the consumer
 // thread alone owns the librdkafka handles.
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -60,6 +61,17 @@ struct KafkaSourceStats {
   std::uint64_t failures = 0;       // broker errors and failed hand-offs
   std::uint64_t restarts = 0;       // reconnections after the broker was down
   std::uint64_t lag = 0;            // messages behind the partitions' ends (as last fetched)
+  // Waits of the consumer thread. A fetch wait: librdkafka had fewer
+  // messages ready than asked for while the broker held more (the
+  // partitions' ends as last fetched lay past what was read afterwards),
+  // so the thread waited for a fetch to come back or to start.
+  std::uint64_t fetch_waits = 0;
+  std::chrono::microseconds fetch_wait{0};          // their total
+  std::chrono::microseconds longest_fetch_wait{0};  // the longest one
+  // An ingest wait: the oldest batch at the ingestor was not appended yet
+  // when the consumer needed its answer (kafka.batches_in_flight reached).
+  std::uint64_t ingest_waits = 0;
+  std::chrono::microseconds ingest_wait{0};
   std::uint32_t partitions = 0;
   std::string last_error;
 };
