@@ -46,7 +46,7 @@ struct KafkaConfig {
   std::size_t batch_max_messages = 20000;                   // most messages per hand-off to ingest
   std::int64_t batch_max_wait_ms = 50;                      // longest wait filling a batch; ms
   std::size_t batches_in_flight = 2;                        // most batches handed to ingest and not yet appended; batches
-  std::size_t fetch_queue_kbytes = 65536;                   // most prefetched per partition before fetching pauses; KiB
+  std::size_t fetch_queue_kbytes = 262144;                  // most message bytes prefetched, all partitions together, before fetching stops; KiB
   std::int64_t max_backoff_ms = 5000;                       // longest wait between reconnects and retries; ms
   std::int64_t max_future_ms = 300000;                      // as ingest.max_future; ms
 };

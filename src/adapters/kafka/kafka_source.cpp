@@ -168,10 +168,15 @@ struct KafkaSource::State {
                                        {"enable.auto.offset.store", "false"},
                                        {"auto.offset.reset", "earliest"},
                                        {"enable.partition.eof", "false"},
-                                       // Prefetch is bounded by bytes alone: when a partition's queue
-                                       // reaches librdkafka's message-count threshold (100000 by
-                                       // default) it stops fetching that partition for a whole second,
-                                       // which a consumer faster than that rate drains and waits out.
+                                       // Prefetch is bounded by bytes alone. Once the consumer queue
+                                       // (every partition's messages together) reaches either bound,
+                                       // librdkafka (2.0) stops fetching and looks again only when its
+                                       // broker thread next wakes, within a second: a consumer that
+                                       // drains the queue sooner waits out the rest of that second.
+                                       // The message-count bound (100000 by default) is set out of
+                                       // reach, and the byte bound, kafka.fetch_queue_kbytes, must
+                                       // hold more than a second of consumption (256 MiB by default;
+                                       // 64 MiB was drained in ~0.5 s at 650k 218-byte messages/s).
                                        {"queued.min.messages", "10000000"},
                                        {"queued.max.messages.kbytes", std::to_string(config.fetch_queue_kbytes)}});
     } else {
