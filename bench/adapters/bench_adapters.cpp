@@ -174,6 +174,10 @@ int main(int argc, char** argv) {
   const std::int64_t batch_messages =
       options.integer("batch_max_messages", std::int64_t(kafka_defaults.batch_max_messages),
                       std::int64_t(kafka_defaults.batch_max_messages));
+  // librdkafka's prefetch bound (kafka.fetch_queue_kbytes), for A/B runs.
+  const std::int64_t fetch_queue_kbytes =
+      options.integer("fetch_queue_kbytes", std::int64_t(kafka_defaults.fetch_queue_kbytes),
+                      std::int64_t(kafka_defaults.fetch_queue_kbytes));
   options.finish();
   Report report("adapters", options.quick());
   report.param("messages", n);
@@ -215,8 +219,10 @@ int main(int argc, char** argv) {
   config.kafka.topic = topic;
   config.kafka.batches_in_flight = std::size_t(in_flight);
   config.kafka.batch_max_messages = std::size_t(batch_messages);
+  config.kafka.fetch_queue_kbytes = std::size_t(fetch_queue_kbytes);
   report.param("kafka.batches_in_flight", in_flight);
   report.param("kafka.batch_max_messages", batch_messages);
+  report.param("kafka.fetch_queue_kbytes", fetch_queue_kbytes);
   report.param("load average before the source", load_average());
   if (auto f = app::finish(config); !f) throw std::runtime_error(f.error().detail);
   std::shared_ptr<const WindowSnapshot> snapshot;
@@ -230,7 +236,9 @@ int main(int argc, char** argv) {
     const double started_s = sw.seconds();  // threads up, the consumer created and assigned
     double first_s = 0;     // when the log held its first event
     double appended_s = 0;  // when the log held every event
-    while (app->engine().stats().applied_through < Sequence(n) && sw.seconds() < 600) {
+    double peak_rss_mib = 0;  // sampled every 20 ms
+    for (int i = 0; app->engine().stats().applied_through < Sequence(n) && sw.seconds() < 600; ++i) {
+      if (i % 20 == 0) peak_rss_mib = std::max(peak_rss_mib, double(rss_bytes()) / (1024.0 * 1024.0));
       const std::uint64_t appended = app->ingestor().stats().appended_events;
       if (first_s == 0 && appended > 0) first_s = sw.seconds();
       if (appended_s == 0 && appended >= std::uint64_t(n)) appended_s = sw.seconds();
@@ -254,6 +262,7 @@ int main(int argc, char** argv) {
     report.result("consumed and appended (in the log with their offsets)", double(n) / appended_s, "events/s");
     report.result("consumed, appended and applied", applied / s, "events/s", ">= 500k events/s");
     report.result("process CPU time while consuming", cpu, "s");
+    report.result("process resident memory while consuming, highest sample", peak_rss_mib, "MiB");
     report.result("events per CPU-second of the process", applied / cpu, "events/s");
     report.result("broker CPU time meanwhile", broker_cpu, "s");
     // Where that CPU time went, by thread (the application's threads were
@@ -264,6 +273,22 @@ int main(int argc, char** argv) {
     const RecommendRunnerStats rs = app->recommend().stats();
     report.result("recommender applied through", double(rs.applied_through), "events");
     report.result("recommender events re-read from the log after a full ring", double(rs.dropped_offers), "events");
+    // The waits of each thread, which tell a slow run from a fast one (the
+    // CPU times above are alike in both).
+    const auto ms = [](std::chrono::microseconds d) { return double(d.count()) / 1000.0; };
+    const KafkaSourceStats ks = app->kafka_source()->stats();
+    const EngineStats es = app->engine().stats();
+    report.result("sp-kafka-src waits for librdkafka with more on the broker", double(ks.fetch_waits), "waits");
+    report.result("  their total", ms(ks.fetch_wait), "ms");
+    report.result("  the longest", ms(ks.longest_fetch_wait), "ms");
+    report.result("sp-kafka-src waits for an append (batches in flight reached)", double(ks.ingest_waits), "waits");
+    report.result("  their total", ms(ks.ingest_wait), "ms");
+    report.result("sp-kafka-src partitions paused (ingest full)", double(ks.pauses), "times");
+    report.result("sp-engine back-off sleeps on an empty ring", double(es.idle_waits), "waits");
+    report.result("  their total", ms(es.idle_wait), "ms");
+    report.result("sp-recommend back-off sleeps on an empty ring", double(rs.idle_waits), "waits");
+    report.result("  their total", ms(rs.idle_wait), "ms");
+    report.result("sp-recommend reads of the log after a full ring or a gap", double(rs.gap_reads), "reads");
     report.param("load average after the source", load_average());
     snapshot = app->engine().latest();
     app->stop();

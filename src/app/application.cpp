@@ -495,6 +495,7 @@ std::uint16_t Application::port() const noexcept { return state_->http ? state_-
 Ingestor& Application::ingestor() noexcept { return *state_->ingestor; }
 EngineRunner& Application::engine() noexcept { return *state_->engine; }
 RecommendRunner& Application::recommend() noexcept { return *state_->recommend; }
+KafkaSource* Application::kafka_source() noexcept { return state_->kafka_source.get(); }
 CheckpointStore& Application::records() noexcept { return *state_->storage; }
 const Dictionary& Application::dictionary() const noexcept { return state_->dictionary; }
 

@@ -337,7 +337,11 @@ struct RecommendRunner::State {
           gap_read(r, 0);
         } else {
           std::unique_lock lock(mutex);
+          const auto began = std::chrono::steady_clock::now();
           wake.wait_for(lock, std::chrono::milliseconds(idle < 256 ? 1 : 5));
+          stats.idle_waits++;
+          stats.idle_wait +=
+              std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - began);
         }
       } else {
         idle = 0;

@@ -131,3 +131,54 @@ TEST_CASE("With several batches at the ingestor and failing appends, every messa
   std::sort(offsets->begin(), offsets->end(), [](const auto& a, const auto& b) { return a.source < b.source; });
   CHECK(*offsets == expected);
 }
+
+TEST_CASE("A prefetch bound smaller than one fetch makes the source wait for librdkafka while the broker has more, "
+          "and the waits are counted",
+          "[kafka][integration]") {
+  // librdkafka (2.0) stops fetching once its queue holds
+  // kafka.fetch_queue_kbytes and looks again only when its broker thread
+  // next wakes (within a second): with a 1 KiB bound every fetch (at most
+  // 1 MiB per partition) ends with the source draining the queue and
+  // waiting while the rest of the topic is still on the broker.
+  const std::string topic = fresh_topic("prefetch");
+  broker().create_topic(topic, 1);
+  broker().create_topic(topic + ".dlq", 1);
+  constexpr int kEvents = 12000;  // ~3.5 MB: more than three fetches
+  const std::int64_t t0 = si::now_ms() - 3'600'000;
+  const std::string padding(250, 'x');
+  {
+    TestProducer producer(broker().bootstrap());
+    for (int i = 0; i < kEvents; ++i)
+      producer.send(topic, 0, "k",
+                    "{\"user_id\":\"u" + std::to_string(i % 50) + "\",\"event_type\":\"view\",\"product_id\":\"p" +
+                        std::to_string(i) + padding + "\",\"timestamp\":" + std::to_string(t0 + i) + "}");
+    producer.flush();
+  }
+
+  auto memory = make_memory_store();
+  Dictionary dictionary;
+  SpscRing<Event> ring(1 << 15);  // never drained here: room for every event
+  SystemClock clock;
+  MetricsRegistry metrics;
+  Ingestor ingestor(IngestConfig{}, *memory, dictionary, ring, clock, metrics);
+  REQUIRE(ingestor.start().ok());
+
+  KafkaConfig config;
+  config.servers = broker().bootstrap();
+  config.topic = topic;
+  config.group = "g-" + topic;
+  config.dead_letter_topic = topic + ".dlq";
+  config.fetch_queue_kbytes = 1;
+  KafkaSource source(config, ingestor, *memory, clock, metrics);
+  source.start();
+  const bool all_appended = si::poll_until([&] { return source.stats().appended >= kEvents; }, si::Millis(120000));
+  source.stop();
+  ingestor.stop();
+  const KafkaSourceStats stats = source.stats();
+  INFO("source: " << stats.last_error);
+  REQUIRE(all_appended);
+  CHECK(stats.fetch_waits >= 1);
+  CHECK(stats.fetch_wait > std::chrono::microseconds(0));
+  CHECK(stats.longest_fetch_wait > std::chrono::microseconds(0));
+  CHECK(stats.longest_fetch_wait <= stats.fetch_wait);
+}

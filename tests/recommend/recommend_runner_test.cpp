@@ -402,3 +402,19 @@ TEST_CASE("The recommender also checkpoints every checkpoint_every_events, repla
   }));
   runner.stop();
 }
+
+TEST_CASE("A recommend thread with an empty ring counts its back-off sleeps and their time", "[recommend]") {
+  auto store = make_memory_store();
+  SystemClock clock;
+  RecommendRunner runner({}, {}, *store, *store, clock);
+  runner.start();
+  CHECK(eventually([&] { return runner.stats().idle_waits >= 3; }));
+  const RecommendRunnerStats idle = runner.stats();
+  CHECK(idle.idle_wait > std::chrono::microseconds(0));
+  const auto live = events_of(records(1, 5));
+  REQUIRE(store->append(AppendBatch{records(1, 5), {}}));
+  runner.offer(live);
+  CHECK(eventually([&] { return applied_through(runner) == 5; }));
+  CHECK(runner.stats().idle_wait >= idle.idle_wait);
+  runner.stop();
+}

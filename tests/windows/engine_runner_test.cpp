@@ -343,3 +343,22 @@ TEST_CASE("a checkpoint that does not describe the log is not restored: the engi
   }
   runner.stop();
 }
+
+TEST_CASE("an engine with an empty ring counts its back-off sleeps and their time; events end them",
+          "[windows][runner]") {
+  auto store = make_memory_store();
+  SpscRing<Event> ring(1 << 12);
+  SystemClock clock;
+  MetricsRegistry metrics;
+  EngineRunner runner(window_config(), {}, ring, *store, *store, *store, clock, metrics);
+  runner.start();
+  // 32 yields, then sleeps: waited for, not slept for.
+  REQUIRE(wait_for([&] { return runner.stats().idle_waits >= 3; }));
+  const EngineStats idle = runner.stats();
+  CHECK(idle.idle_wait > std::chrono::microseconds(0));
+  CHECK(idle.applied_events == 0);
+  ingest(*store, ring, make_events(1, 10, kStart));
+  REQUIRE(wait_for([&] { return runner.stats().applied_events == 10; }));
+  CHECK(runner.stats().idle_wait >= idle.idle_wait);  // a total: never shrinks
+  runner.stop();
+}

@@ -10,8 +10,8 @@
 // the append and anything after it neither loses nor repeats an event. After
 // each append the offsets are also committed to the consumer group, for the
 // usual lag tools; the log's copy is the one that counts. The next batch is
-// read and parsed while the previous one is appended, but only one batch is
-// at the ingestor at a time, so batches reach the log in the order read.
+// read and parsed while up to batches_in_flight earlier ones are at the
+// ingestor; they reach the log in the order read, none after a failed one.
 // A message that is not a valid event goes to the dead-letter topic with the
 // reason in its "reason" header (and its origin in "source.topic",
 // "source.partition", "source.offset"), is counted and never stalls its
@@ -26,6 +26,7 @@
 // offsets (the "kafka_source" component's start/stop).
 // Threading: every public method is callable from any thread; the consumer
 // thread alone owns the librdkafka handles.
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -45,7 +46,7 @@ struct KafkaConfig {
   std::size_t batch_max_messages = 20000;                   // most messages per hand-off to ingest
   std::int64_t batch_max_wait_ms = 50;                      // longest wait filling a batch; ms
   std::size_t batches_in_flight = 2;                        // most batches handed to ingest and not yet appended; batches
-  std::size_t fetch_queue_kbytes = 65536;                   // most prefetched per partition before fetching pauses; KiB
+  std::size_t fetch_queue_kbytes = 262144;                  // most message bytes prefetched, all partitions together, before fetching stops; KiB
   std::int64_t max_backoff_ms = 5000;                       // longest wait between reconnects and retries; ms
   std::int64_t max_future_ms = 300000;                      // as ingest.max_future; ms
 };
@@ -60,6 +61,17 @@ struct KafkaSourceStats {
   std::uint64_t failures = 0;       // broker errors and failed hand-offs
   std::uint64_t restarts = 0;       // reconnections after the broker was down
   std::uint64_t lag = 0;            // messages behind the partitions' ends (as last fetched)
+  // Waits of the consumer thread. A fetch wait: librdkafka had fewer
+  // messages ready than asked for while the broker held more (the
+  // partitions' ends as last fetched lay past what was read afterwards),
+  // so the thread waited for a fetch to come back or to start.
+  std::uint64_t fetch_waits = 0;
+  std::chrono::microseconds fetch_wait{0};          // their total
+  std::chrono::microseconds longest_fetch_wait{0};  // the longest one
+  // An ingest wait: the oldest batch at the ingestor was not appended yet
+  // when the consumer needed its answer (kafka.batches_in_flight reached).
+  std::uint64_t ingest_waits = 0;
+  std::chrono::microseconds ingest_wait{0};
   std::uint32_t partitions = 0;
   std::string last_error;
 };

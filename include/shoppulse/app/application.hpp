@@ -53,6 +53,8 @@ class Application {
   Ingestor& ingestor() noexcept;
   EngineRunner& engine() noexcept;
   RecommendRunner& recommend() noexcept;
+  // The Kafka source; null without kafka.servers.
+  KafkaSource* kafka_source() noexcept;
   // Named records beside the event log (checkpoints, completed imports).
   CheckpointStore& records() noexcept;
   const Dictionary& dictionary() const noexcept;

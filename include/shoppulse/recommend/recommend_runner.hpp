@@ -23,6 +23,7 @@
 // other public method from any thread. A periodic checkpoint also runs a
 // child process (see background_checkpoint.hpp) and a thread that stores
 // its bytes; stop() waits for both.
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -77,6 +78,9 @@ struct RecommendRunnerStats {
   std::int64_t checkpoint_pause_ms = 0;  // how long the last one held the recommend thread (the fork, in the background)
   std::uint64_t gap_reads = 0;     // times events were re-read from the log after a full ring
   std::uint64_t dropped_offers = 0;  // events offer() could not hand over (re-read later)
+  // The thread's back-off sleeps while its ring was empty, and their total.
+  std::uint64_t idle_waits = 0;
+  std::chrono::microseconds idle_wait{0};
   Sequence applied_through = 0;
 };
 

@@ -16,6 +16,7 @@
 // flushes and checkpoints, then joins. A failure on the thread is logged,
 // counted, and followed by a restart from checkpoint + replay with backoff.
 // Threading: every public method is callable from any thread.
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -72,6 +73,9 @@ struct EngineStats {
   WindowMemory memory;  // as of the last publish
   std::uint64_t checkpoints = 0;   // written since start
   std::uint64_t publishes_on_demand = 0;  // early publishes for a waiting reader (wanted_sequence)
+  // The thread's back-off sleeps while the ring was empty, and their total.
+  std::uint64_t idle_waits = 0;
+  std::chrono::microseconds idle_wait{0};
 };
 
 class EngineRunner {
