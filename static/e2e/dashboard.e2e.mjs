@@ -7,12 +7,14 @@
 //   SHOPPULSE_ARTIFACTS   where screenshots go (default: static/e2e/artifacts)
 //   SHOPPULSE_STATIC_DIR  dashboard files to serve (default: static/dist when built, else the embedded copy)
 //   CHROMIUM_PATH         browser executable (default: /usr/bin/chromium)
+//   SHOPPULSE_TEST_DATA_DIR  holds taobao_userbehavior_sample_110k.csv (default: ../shared/data beside the repository); without it the Taobao test is skipped
 //   SHOPPULSE_E2E_SOAK_SECONDS  >0: also watch page memory over that many seconds of live updates
 //   SHOPPULSE_E2E_SOAK_VIEW     overview (default) or products (the page of the shop's top product)
 //   SHOPPULSE_E2E_WS_CLIENTS    >0: also measure server CPU with that many extra WebSocket clients
 //                               (plus one open dashboard page) over SHOPPULSE_E2E_WS_SECONDS (default 60)
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -111,9 +113,9 @@ async function shot(page, name) {
  * kill it or need an empty install. `port` 0 picks a free one; a restart passes
  * the port it had so the open page reconnects to the same address.
  */
-async function startServer(dir, port = 0) {
+async function startServer(dir, port = 0, extra = []) {
   // A shop zone, so the zone switch offers it (America/New_York: UTC-5 in November).
-  const args = ['--port', String(port), '--data-dir', dir, '--generator', 'off', '--set', 'api.time_zone=America/New_York'];
+  const args = ['--port', String(port), '--data-dir', dir, '--generator', 'off', '--set', 'api.time_zone=America/New_York', ...extra];
   if (staticDir) args.push('--static-dir', staticDir);
   const srv = await startShoppulse(binary, args);
   await until('second server health', async () => (await fetch(srv.url + '/api/health')).status === 200);
@@ -180,6 +182,9 @@ async function viewReady(page, view) {
     products: '[data-role="picks"] > *',
     users: '[data-role="likely-list"], [data-role="likely-learning"], [data-panel="likely"] .empty',
     system: '[data-stat="uptime"]',
+    funnels: '[data-panel="funnel-result"] .funnel, [data-panel="funnel-result"] .empty:not(:empty)',
+    retention: '[data-panel="cohorts"] table, [data-panel="cohorts"] .empty',
+    browse: '[data-panel="users"] [data-role="list"][data-rows]',
   }[view];
   await page.waitForSelector(ready, { timeout: 20000 });
   if (view === 'overview') await page.waitForSelector('[data-chart="traffic"][data-points]', { timeout: 20000 });
@@ -399,7 +404,7 @@ test('switching language changes labels and keeps the choice in the URL', async 
 
 test('at 375 px there is no horizontal scrolling on any page', async () => {
   const page = await newPage({ width: 375, height: 812 }, 'dark');
-  for (const view of ['overview', 'products', 'users', 'system']) {
+  for (const view of ['overview', 'products', 'users', 'funnels', 'retention', 'browse', 'system']) {
     await page.goto(`${base}/dashboard/#/${view}?lang=zh&category=cat_001&device=mobile`);
     await viewReady(page, view);
     const sw = await page.evaluate(() => document.documentElement.scrollWidth);
@@ -881,12 +886,213 @@ test('the live chart starts from the server\'s per-minute history, not empty', a
   }
 });
 
+test('Browse: users and products lists search and page, link to their pages, download as the API answers; events export as NDJSON', async () => {
+  // A server of its own with 60 shoppers (more than one page of 50), 3 products, in 2017.
+  const dir = mkdtempSync(join(tmpdir(), 'shoppulse-e2e-browse-'));
+  let srv;
+  try {
+    srv = await startServer(dir);
+    const pad = (n) => String(n).padStart(3, '0');
+    const events = [];
+    for (let u = 0; u < 60; u++) {
+      const ts = new Date(Date.parse('2017-11-25T02:00:00Z') + u * 30_000).toISOString();
+      events.push({ user_id: 'shopper_' + pad(u), event_type: 'view', product_id: 'item_' + (u % 3), category_id: 'cat_' + (u % 2), timestamp: ts });
+      if (u % 4 === 0) events.push({ user_id: 'shopper_' + pad(u), event_type: 'purchase', product_id: 'item_' + (u % 3), category_id: 'cat_' + (u % 2), price: 10, quantity: 1, timestamp: ts });
+    }
+    await postTo(srv.url, events);
+    const get = async (path) => (await fetch(srv.url + path)).json();
+    await until('the events applied', async () => (await get('/api/users?limit=100')).users.length === 60, 15000);
+    const page = await newPage({ width: 1366, height: 900 });
+    await page.goto(srv.url + '/dashboard/#/browse');
+    await page.waitForSelector('[data-panel="users"] [data-role="list"][data-rows="50"]', { timeout: 20000 });
+    // The first page of users, as the API lists them (first seen first); its JSON download is the API's rows.
+    const first = await get('/api/users?limit=50');
+    assert.deepEqual(await page.$$eval('[data-panel="users"] a[data-user]', (as) => as.map((a) => a.dataset.user)), first.users.map((u) => u.user_id));
+    const [json] = await Promise.all([page.waitForEvent('download'), page.click('[data-panel="users"] [data-action="download-json"]')]);
+    const rows = JSON.parse(readFileSync(await json.path(), 'utf8'));
+    assert.deepEqual(rows.map((r) => [r.user_id, r.total_events, r.total_spend, r.first_seen, r.last_seen, r['events.view'], r['events.purchase']]), first.users.map((u) => [u.user_id, u.total_events, u.total_spend, u.first_seen, u.last_seen, u.events.view ?? 0, u.events.purchase ?? 0]));
+    const [csv] = await Promise.all([page.waitForEvent('download'), page.click('[data-panel="users"] [data-action="download-csv"]')]);
+    const lines = readFileSync(await csv.path(), 'utf8').trim().split('\r\n');
+    assert.equal(lines.length, 51);
+    // Every CSV row is the API's user in the header's fields (events.<type> from its events).
+    const header = lines[0].split(',');
+    assert.deepEqual(header.slice(0, 5), ['user_id', 'total_events', 'total_spend', 'first_seen', 'last_seen']);
+    assert.deepEqual(lines.slice(1), first.users.map((u) => header.map((c) => (c.startsWith('events.') ? u.events[c.slice(7)] ?? 0 : u[c])).join(',')));
+    // The next page follows the cursor: the 10 left; then back.
+    await page.click('[data-panel="users"] [data-action="next"]');
+    await page.waitForSelector('[data-panel="users"] [data-role="list"][data-rows="10"]', { timeout: 10000 });
+    assert.equal(await page.isDisabled('[data-panel="users"] [data-action="next"]'), true);
+    assert.equal(await page.getAttribute('[data-panel="users"] a[data-user]', 'data-user'), 'shopper_050');
+    await page.click('[data-panel="users"] [data-action="prev"]');
+    await page.waitForSelector('[data-panel="users"] [data-role="list"][data-rows="50"]', { timeout: 10000 });
+    // Search: ids containing the text.
+    await page.fill('[data-panel="users"] input[type="search"]', 'PER_05');
+    await page.press('[data-panel="users"] input[type="search"]', 'Enter');
+    await page.waitForSelector('[data-panel="users"] [data-role="list"][data-rows="10"]', { timeout: 10000 });
+    assert.deepEqual(await page.$$eval('[data-panel="users"] a[data-user]', (as) => as.map((a) => a.dataset.user)), (await get('/api/users?search=PER_05')).users.map((u) => u.user_id));
+    // Products over the whole data set's day; a row opens the product's page.
+    await page.goto(srv.url + '/dashboard/#/browse?range=24h');
+    await page.waitForSelector('[data-panel="products"] [data-role="list"][data-rows="3"]', { timeout: 20000 });
+    const products = (await get('/api/products?window=24h&limit=50')).products;
+    assert.deepEqual(await page.$$eval('[data-panel="products"] tbody tr', (trs) => trs.map((tr) => [...tr.cells].slice(0, 3).map((c) => c.textContent))), products.map((p) => [p.product_id, p.category_id, String(p.interactions)]));
+    const [pj] = await Promise.all([page.waitForEvent('download'), page.click('[data-panel="products"] [data-action="download-json"]')]);
+    assert.deepEqual(JSON.parse(readFileSync(await pj.path(), 'utf8')).map((r) => [r.product_id, r.category_id, r.interactions, r['events.view'], r['events.purchase']]), products.map((p) => [p.product_id, p.category_id, p.interactions, p.events.view ?? 0, p.events.purchase ?? 0]));
+    // The events export of the range: every page followed, each line an event of it (the page
+    // asks again while the server answers 503, e.g. still indexing its log after the start).
+    const [nd] = await Promise.all([page.waitForEvent('download', { timeout: 90000 }), page.click('[data-action="export-events"]')]);
+    assert.match(nd.suggestedFilename(), /^shoppulse-events-\d{12}\.ndjson$/);
+    const exported = readFileSync(await nd.path(), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(exported.length, events.length);
+    assert.deepEqual(exported.map((e) => [e.user_id, e.event_type, e.product_id]).sort(), events.map((e) => [e.user_id, e.event_type, e.product_id]).sort());
+    await page.waitForSelector(`[data-role="export-status"][data-lines="${events.length}"]`, { timeout: 5000 });
+    // Only purchases, in a custom range holding the first 20 shoppers (02:00 to 02:10).
+    await page.goto(srv.url + '/dashboard/#/browse?range=custom&from=2017-11-25T02:00:00Z&to=2017-11-25T02:10:00Z');
+    await page.waitForSelector('[data-panel="export-events"] [data-role="export-scope"]');
+    await page.selectOption('select[name="event-type"]', 'purchase');
+    const [nd2] = await Promise.all([page.waitForEvent('download'), page.click('[data-action="export-events"]')]);
+    const purchases = readFileSync(await nd2.path(), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(purchases.map((e) => e.user_id), ['shopper_000', 'shopper_004', 'shopper_008', 'shopper_012', 'shopper_016']);
+    // A user row (of the search still shown) opens the profile.
+    await page.goto(srv.url + '/dashboard/#/browse');
+    await page.click('[data-panel="users"] a[data-user="shopper_051"]');
+    await until('the profile', async () => page.url().includes('#/users?user=shopper_051'), 5000);
+    await page.waitForSelector('[data-panel="profile"]', { timeout: 10000 });
+    await page.close();
+  } finally {
+    await stopServer(srv);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// The Taobao sample (user, item, category, behavior, unix seconds), checked against SQL over the same file.
+const taobaoCsv = join(process.env.SHOPPULSE_TEST_DATA_DIR || resolve(staticRoot, '../../shared/data'), 'taobao_userbehavior_sample_110k.csv');
+
+/** Rows of a query run by the sqlite3 shell over the Taobao file loaded as ev(user, item, category, behavior, ts); rowid is the file order. */
+function taobaoSql(queries) {
+  const script = ['CREATE TABLE ev(user TEXT, item TEXT, category TEXT, behavior TEXT, ts INTEGER);', '.mode csv', `.import '${taobaoCsv.replace(/'/g, "''")}' ev`, 'CREATE INDEX ev_user ON ev(user, behavior, ts);', 'CREATE INDEX ev_ts ON ev(ts);', '.mode list', '.separator |'];
+  for (const q of queries) script.push(q.trim().replace(/;?$/, ';'), "SELECT '--';");
+  const out = execFileSync('sqlite3', [':memory:'], { input: script.join('\n') + '\n', encoding: 'utf8', maxBuffer: 64 << 20 });
+  return out.split('--\n').slice(0, queries.length).map((block) => block.split('\n').filter(Boolean).map((l) => l.split('|')));
+}
+
+test('imported Taobao history: a custom range shows every panel as SQL over the same file computes it', { skip: existsSync(taobaoCsv) ? false : 'no ' + taobaoCsv }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'shoppulse-e2e-taobao-'));
+  let srv;
+  try {
+    const keep = ['--set', 'eventlog.retention_max_age=0'];
+    execFileSync(binary, ['import', '--format', 'taobao', taobaoCsv, '--data-dir', dir, ...keep], { stdio: 'pipe', timeout: 180000 });
+    srv = await startServer(dir, 0, keep);
+    await until('the range worker read the log', async () => (await fetch(srv.url + '/api/analytics/range')).status === 200, 120000, 500);
+    const f = Date.parse('2017-11-26T01:30:00Z') / 1000;
+    const to = Date.parse('2017-11-26T02:30:00Z') / 1000;
+    const inRange = `ts >= ${f} AND ts < ${to}`;
+    const [users, counts, cats, prevUsers, newest] = taobaoSql([
+      `SELECT COUNT(DISTINCT user) FROM ev WHERE ${inRange}`,
+      `SELECT SUM(behavior='pv'), SUM(behavior='buy'), COUNT(DISTINCT CASE WHEN behavior='pv' THEN user END), COUNT(DISTINCT CASE WHEN behavior='buy' THEN user END) FROM ev WHERE ${inRange}`,
+      `SELECT category, COUNT(*) FROM ev WHERE ${inRange} GROUP BY category`,
+      `SELECT COUNT(DISTINCT user) FROM ev WHERE ts >= ${f - 3600} AND ts < ${f}`,
+      `SELECT strftime('%Y-%m-%d %H:%M', MAX(ts), 'unixepoch') FROM ev`,
+    ]);
+    const [views, buys, viewers, buyers] = counts[0].map(Number);
+    const page = await newPage({ width: 1440, height: 900 });
+    await page.goto(srv.url + '/dashboard/#/overview?range=custom&from=2017-11-26T01:30:00Z&to=2017-11-26T02:30:00Z&zone=utc');
+    await page.waitForSelector('.view.overview[data-range="served"]', { timeout: 60000 });
+    // KPI cards: distinct users, views, purchases and conversion as SQL counts them.
+    const kpi = async (k) => Number(await page.getAttribute(`[data-kpi="${k}"]`, 'data-value'));
+    assert.equal(await kpi('active_users'), Number(users[0][0]));
+    assert.equal(await kpi('page_views'), views);
+    assert.equal(await kpi('purchases'), buys);
+    assert.equal(await kpi('conversion_rate'), Math.round((buyers / viewers) * 10000) / 100);
+    assert.match(await page.getAttribute('[data-kpi="active_users"] .delta', 'title'), new RegExp(String(Number(prevUsers[0][0]).toLocaleString('en'))));
+    // Top categories: each shown count is the category's count in SQL, and the counts are SQL's ten largest.
+    const byCat = new Map(cats.map(([c, n]) => [c, Number(n)]));
+    const shown = await page.$$eval('[data-panel="top-categories"] .bar-row', (rows) => rows.map((r) => [r.dataset.id, Number(r.querySelector('.bar-value').textContent.replace(/,/g, ''))]));
+    assert.equal(shown.length, 10);
+    for (const [c, n] of shown) assert.equal(n, byCat.get(c), 'category ' + c);
+    assert.deepEqual(shown.map(([, n]) => n), [...byCat.values()].sort((a, b) => b - a).slice(0, 10));
+    // The funnel leaves out the step the data has no event of (clicks): view, add to cart, purchase.
+    assert.deepEqual(await page.$$eval('[data-panel="funnel"] .funnel-step', (els) => els.map((e) => e.dataset.step)), ['view', 'add_to_cart', 'purchase']);
+    assert.equal(Number(await page.textContent('[data-panel="funnel"] [data-step="view"] strong').then((x) => x.replace(/,/g, ''))), viewers);
+    // The traffic chart: one point per minute of the range, from the range answer.
+    assert.equal(await page.getAttribute('[data-chart="traffic"]', 'data-source'), 'range');
+    assert.equal(Number(await page.getAttribute('[data-chart="traffic"]', 'data-points')), 60);
+    // The header: historical, with the newest event's 2017 date (SQL's latest row), in UTC.
+    assert.match(newest[0][0], /^2017-/);
+    assert.equal(await page.textContent('.fresh'), 'Historical: newest event ' + newest[0][0]);
+    assert.match(await page.textContent('.watermark'), new RegExp(newest[0][0] + ':\\d{2} UTC$'));
+    // CSV downloads equal the API's JSON for the same range.
+    const api1 = await (await fetch(srv.url + '/api/analytics/range?from=2017-11-26T01:30:00Z&to=2017-11-26T02:30:00Z&limit=10')).json();
+    const [csv] = await Promise.all([page.waitForEvent('download'), page.click('[data-panel="top-categories"] [data-action="download-csv"]')]);
+    const lines = readFileSync(await csv.path(), 'utf8').trim().split('\r\n');
+    assert.deepEqual(lines.slice(1).map((l) => l.split(',').slice(1, 3)), api1.popular_categories.map((c) => [c.category_id, String(c.interactions)]));
+    const [dev] = await Promise.all([page.waitForEvent('download'), page.click('[data-panel="funnel"] [data-action="download-csv"]')]);
+    assert.deepEqual(readFileSync(await dev.path(), 'utf8').trim().split('\r\n').slice(1), api1.funnel.map((s) => [s.step, s.users, s.previous_users].join(',')));
+    // The cards download as shown: each figure and the previous period's, equal to the API's.
+    const [kcsv] = await Promise.all([page.waitForEvent('download'), page.click('[data-panel="kpis"] [data-action="download-csv"]')]);
+    const kl = readFileSync(await kcsv.path(), 'utf8').trim().split('\r\n');
+    assert.equal(kl[0], 'kpi,value,previous');
+    assert.deepEqual(kl.slice(1), ['active_users', 'page_views', 'purchases', 'revenue', 'average_order_value', 'conversion_rate'].map((k) => [k, api1[k], api1.previous[k]].join(',')));
+    await shot(page, 'desktop-taobao-range');
+
+    // Funnels of the user's own steps, each count as SQL computes an ordered funnel (each step a
+    // later event than the one before: time, then file order; all inside the range; within 1 day).
+    const funnelSql = (steps) => {
+      let q = 'SELECT COUNT(DISTINCT s0.user) FROM ev s0';
+      for (let k = 1; k < steps.length; k++) q += ` JOIN ev s${k} ON s${k}.user = s0.user AND s${k}.behavior = '${steps[k]}' AND (s${k}.ts > s${k - 1}.ts OR (s${k}.ts = s${k - 1}.ts AND s${k}.rowid > s${k - 1}.rowid)) AND s${k}.ts - s0.ts <= 86400 AND s${k}.ts < ${to}`;
+      return q + ` WHERE s0.behavior = '${steps[0]}' AND s0.ts >= ${f} AND s0.ts < ${to}`;
+    };
+    const want = taobaoSql([funnelSql(['pv']), funnelSql(['pv', 'cart']), funnelSql(['pv', 'cart', 'buy']), funnelSql(['pv', 'fav'])]).map((r) => Number(r[0][0]));
+    const stepUsers = () => page.$$eval('[data-panel="funnel-result"] .funnel-step', (els) => els.map((e) => [e.dataset.step, Number(e.dataset.users)]));
+    // The default steps are the types the data has: view → add to cart → purchase (no clicks).
+    await page.goto(srv.url + '/dashboard/#/funnels?range=custom&from=2017-11-26T01:30:00Z&to=2017-11-26T02:30:00Z&zone=utc');
+    await page.waitForSelector('[data-panel="funnel-result"] [data-role="default-steps"]', { timeout: 30000 });
+    assert.deepEqual(await stepUsers(), [['view', want[0]], ['add_to_cart', want[1]], ['purchase', want[2]]]);
+    assert.match(await page.textContent('[data-panel="funnel-result"] .funnel-step:nth-child(2) [data-role="ttc"]'), /median \d+ (s|min|h)/);
+    // Its CSV is the API's answer for the same steps.
+    const fApi = await (await fetch(srv.url + '/api/analytics/funnel?from=2017-11-26T01:30:00Z&to=2017-11-26T02:30:00Z')).json();
+    const [fcsv] = await Promise.all([page.waitForEvent('download'), page.click('[data-panel="funnel-result"] [data-action="download-csv"]')]);
+    assert.deepEqual(readFileSync(await fcsv.path(), 'utf8').trim().split('\r\n').slice(1).map((l) => l.split(',').slice(1, 8)), fApi.steps.map((x) => [x.step, x.event_type, '', x.users, x.conversion_from_previous, x.conversion_from_start, x.dropped].map(String)));
+    // Built in the page: view → favorite (drop the third step, change the second), kept in the URL.
+    await page.click('[data-step="3"] [data-action="remove-step"]');
+    await page.selectOption('[data-step="2"] select[data-role="step-type"]', 'favorite');
+    await page.click('[data-action="apply-funnel"]');
+    await until('steps in the URL', async () => page.url().includes('steps=view%2Cfavorite'), 5000);
+    await page.waitForSelector('[data-panel="funnel-result"] .funnel-step[data-step="favorite"]', { timeout: 30000 });
+    assert.deepEqual(await stepUsers(), [['view', want[0]], ['favorite', want[3]]]);
+    // The same funnel from a link (pv → cart → buy in Taobao's names).
+    await page.goto(srv.url + '/dashboard/#/funnels?range=custom&from=2017-11-26T01:30:00Z&to=2017-11-26T02:30:00Z&steps=pv,cart,buy&breakdown=device');
+    await page.waitForSelector('[data-panel="funnel-result"] table[data-role="breakdown"]', { timeout: 30000 });
+    assert.deepEqual(await stepUsers(), [['view', want[0]], ['add_to_cart', want[1]], ['purchase', want[2]]]);
+
+    // Retention: hourly first-seen cohorts over the whole sample, each cell as SQL counts it.
+    const cohortRows = taobaoSql([`WITH f AS (SELECT user, MIN(ts) / 3600 AS c FROM ev GROUP BY user) SELECT f.c * 3600, e.ts / 3600 - f.c, COUNT(DISTINCT e.user) FROM ev e JOIN f USING (user) GROUP BY 1, 2 ORDER BY 1, 2`])[0];
+    const wantCohorts = new Map();
+    for (const [c, k, n] of cohortRows) {
+      const key = new Date(Number(c) * 1000).toISOString().replace('.000Z', 'Z');
+      if (!wantCohorts.has(key)) wantCohorts.set(key, []);
+      wantCohorts.get(key)[Number(k)] = Number(n);
+    }
+    await page.goto(srv.url + '/dashboard/#/retention?range=custom&from=2017-11-26T01:00:00Z&to=2017-11-26T04:00:00Z&period=hour&zone=utc');
+    await page.waitForSelector('[data-panel="cohorts"] table.cohorts', { timeout: 30000 });
+    const table = await page.$$eval('[data-panel="cohorts"] tbody tr', (trs) => trs.map((tr) => [tr.dataset.cohort, [...tr.querySelectorAll('td[data-returning]')].map((td) => Number(td.dataset.returning))]));
+    assert.deepEqual(table.map(([c, r]) => [c.replace('.000Z', 'Z'), r]), [...wantCohorts].map(([c, r]) => [c, Array.from({ length: 3 - [...wantCohorts.keys()].indexOf(c) }, (_, k) => r[k] ?? 0)]));
+    const cApi = await (await fetch(srv.url + '/api/analytics/cohorts?from=2017-11-26T01:00:00Z&to=2017-11-26T04:00:00Z&period=hour')).json();
+    const [cjson] = await Promise.all([page.waitForEvent('download'), page.click('[data-panel="cohorts"] [data-action="download-json"]')]);
+    assert.deepEqual(JSON.parse(readFileSync(await cjson.path(), 'utf8')).map((r) => [r.cohort_start, r.users, r.returning_0]), cApi.cohorts.map((c) => [c.start, c.users, c.returning[0]]));
+    await shot(page, 'desktop-taobao-retention');
+    await page.close();
+  } finally {
+    await stopServer(srv);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('axe-core finds no accessibility violations on any view, light and dark, at 1440 and 375 px', async () => {
   const found = [];
   for (const scheme of ['light', 'dark']) {
     for (const width of [1440, 375]) {
       const page = await newPage({ width, height: 900 }, scheme);
-      for (const view of ['overview', 'products', 'users', 'system']) {
+      for (const view of ['overview', 'products', 'users', 'funnels', 'retention', 'browse', 'system']) {
         await page.goto(`${base}/dashboard/#/${view}`);
         await viewReady(page, view);
         for (const v of await axeViolations(page)) found.push(`${scheme} ${width}px ${view}: ${v.id} (${v.impact}) ${v.nodes.join(' | ')}`);

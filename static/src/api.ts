@@ -102,6 +102,22 @@ export interface Trends extends DrillDownInfo {
   forecast?: Forecast;
 }
 
+/** GET /api/analytics/range: a live window's figures for any [from, to), exact, from the log. */
+export interface RangeAnswer extends Kpis {
+  from: string;
+  to: string;
+  step: string;
+  popular_products: { product_id: string; interactions: number }[];
+  popular_categories: { category_id: string; interactions: number }[];
+  devices: { device: string; events: number }[];
+  locations: { location: string; events: number }[];
+  funnel: WindowData['funnel'];
+  previous: Kpis & { start: string; end: string };
+  series: { start: string; page_views: number; clicks: number; add_to_cart: number; remove_from_cart: number; favorites: number; purchases: number; ratings: number; revenue: number }[];
+  complete?: boolean;
+  currency?: string;
+}
+
 export interface Recommendation {
   product_id: string;
   score?: number;

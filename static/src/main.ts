@@ -15,6 +15,9 @@ import { createOverview } from './views/overview';
 import { createProducts } from './views/products';
 import { createSystem } from './views/system';
 import { createUsers } from './views/users';
+import { createBrowse } from './views/browse';
+import { createFunnels } from './views/funnels';
+import { createRetention } from './views/retention';
 import { LiveSocket, type ConnState } from './ws';
 import { setPromptTexts, withKey } from './auth';
 
@@ -88,7 +91,7 @@ function build() {
   const ctx: Ctx = { lang, currency: 'CNY', t, state, go, snapshot, conn, history };
 
   // ---- header ----
-  const navLinks = (['overview', 'products', 'users', 'system'] as const).map((v) =>
+  const navLinks = (['overview', 'products', 'users', 'funnels', 'retention', 'browse', 'system'] as const).map((v) =>
     h('a', { href: '#/' + v, 'data-nav': v, onclick: (e: Event) => (e.preventDefault(), go({ ...state.get(), view: v }, true)) }, t(('nav.' + v) as Key)),
   );
   const connEl = h('span', { className: 'conn', role: 'status', 'aria-live': 'polite', title: t('conn.help'), 'data-conn': 'connecting' }, h('span', { className: 'dot' }), h('span', { className: 'conn-text' }, t('conn.connecting')));
@@ -192,7 +195,7 @@ function build() {
   );
   root.replaceChildren(header, main, footer);
 
-  const views: Record<AppState['view'], View> = { overview: createOverview(ctx), products: createProducts(ctx), users: createUsers(ctx), system: createSystem(ctx) };
+  const views: Record<AppState['view'], View> = { overview: createOverview(ctx), products: createProducts(ctx), users: createUsers(ctx), funnels: createFunnels(ctx), retention: createRetention(ctx), browse: createBrowse(ctx), system: createSystem(ctx) };
   let current: AppState['view'] | null = null;
   let prevState: AppState | null = null;
 
@@ -200,7 +203,7 @@ function build() {
   function renderState(s: AppState) {
     for (const a of navLinks) a.classList.toggle('active', a.dataset.nav === s.view), a.setAttribute('aria-current', a.dataset.nav === s.view ? 'page' : 'false');
     for (const b of rangeBtns) b.classList.toggle('active', b.dataset.range === s.range), b.setAttribute('aria-pressed', String(b.dataset.range === s.range));
-    controls.hidden = s.view !== 'overview' && s.view !== 'products';
+    controls.hidden = !['overview', 'products', 'funnels', 'retention', 'browse'].includes(s.view);
     custom.hidden = s.range !== 'custom';
     if (s.range === 'custom' && s.from !== undefined && s.to !== undefined) {
       fromIn.value = toZoneInput(s.from, zone);

@@ -4,7 +4,7 @@
 
 import type { Lang } from './format';
 
-export const VIEWS = ['overview', 'products', 'users', 'system'] as const;
+export const VIEWS = ['overview', 'products', 'users', 'funnels', 'retention', 'browse', 'system'] as const;
 export type View = (typeof VIEWS)[number];
 export const PRESETS = ['5m', '15m', '1h', '24h'] as const;
 export type Preset = (typeof PRESETS)[number];
@@ -29,6 +29,14 @@ export interface AppState {
   zone?: 'utc' | 'shop';
   /** the revenue chart's forecast, opt-in */
   forecast?: boolean;
+  /** Funnels page: steps as /api/analytics/funnel takes them ("view,add_to_cart:category=c1,purchase"); absent = the data's default */
+  steps?: string;
+  /** Funnels page: conversion window (a duration like 30m, 1h, 1d, 7d); absent = 1d */
+  fwindow?: string;
+  /** Funnels page: breakdown of the funnel */
+  breakdown?: 'device' | 'location';
+  /** Retention page: cohort period; absent = day */
+  period?: 'hour' | 'day' | 'week';
 }
 
 export const DEFAULT_STATE: AppState = { view: 'overview', range: '5m', filters: {} };
@@ -80,6 +88,14 @@ export function parseHash(hash: string): AppState {
   const zone = params.get('zone');
   if (zone === 'utc' || zone === 'shop') s.zone = zone;
   if (params.get('forecast') === '1') s.forecast = true;
+  const steps = params.get('steps')?.trim();
+  if (steps && steps.length <= 2000) s.steps = steps;
+  const fw = params.get('fwindow');
+  if (fw && /^\d{1,6}(ms|s|m|h|d)$/.test(fw)) s.fwindow = fw;
+  const b = params.get('breakdown');
+  if (b === 'device' || b === 'location') s.breakdown = b;
+  const period = params.get('period');
+  if (period === 'hour' || period === 'day' || period === 'week') s.period = period;
   return s;
 }
 
@@ -98,6 +114,10 @@ export function toHash(s: AppState): string {
   if (s.lang) p.set('lang', s.lang);
   if (s.zone) p.set('zone', s.zone);
   if (s.forecast) p.set('forecast', '1');
+  if (s.steps) p.set('steps', s.steps);
+  if (s.fwindow) p.set('fwindow', s.fwindow);
+  if (s.breakdown) p.set('breakdown', s.breakdown);
+  if (s.period) p.set('period', s.period);
   const qs = p.toString();
   return `#/${s.view}${qs ? '?' + qs : ''}`;
 }

@@ -1,6 +1,6 @@
 // Overview: KPI cards, live rates, funnel, revenue trend, rankings, breakdowns.
 
-import { getJson, STEP_MS, stepFor, windowParam, type FilteredWindow, type Kpis, type PopularProducts, type Snapshot, type TrendPoint, type Trending, type Trends, type WindowData, type WindowKey } from '../api';
+import { getJson, STEP_MS, stepFor, windowParam, type FilteredWindow, type Kpis, type PopularProducts, type RangeAnswer, type Snapshot, type TrendPoint, type Trending, type Trends, type WindowData, type WindowKey } from '../api';
 import { MINUTE_INCRS, SECOND_INCRS, TimeChart, cssVar } from '../charts';
 import type { Ctx, View } from '../context';
 import { h, help, setText, setTitle } from '../dom';
@@ -10,7 +10,7 @@ import { setExport } from '../export';
 import { KPI_KEYS, SnapshotHistory, type KpiKey } from '../history';
 import { translateMaybe, type Key } from '../i18n';
 import { filterQuery, hasFilters, openProduct, PRESET_MS, toHash, withFilter, type AppState, type FilterKey, type Preset } from '../state';
-import { kpiCard, panel, renderBars, setPanelTitle, type BarItem, type KpiCard, type OpenLink } from './widgets';
+import { exportButtons, kpiCard, panel, renderBars, setPanelTitle, type BarItem, type KpiCard, type OpenLink } from './widgets';
 
 const SPARK_N = 120;
 /** Filtered figures are polled over HTTP at this period while a filter is set and the page is visible. */
@@ -38,6 +38,12 @@ export function createOverview(ctx: Ctx): View {
     cards[k] = kpiCard(k, t(('kpi.' + k) as Key), t(('kpi.' + k + '.help') as Key));
     kpiGrid.append(cards[k].el);
   }
+  // The cards download too: each figure with the previous period's, as shown.
+  const kpiValues = new Map<KpiKey, [number | null, number | null]>();
+  const setKpi = (k: KpiKey, cur: number | null, prev: number | null) => kpiValues.set(k, [cur, prev]);
+  setExport(kpiGrid, () => (kpiValues.size ? { columns: ['kpi', 'value', 'previous'], rows: KPI_KEYS.map((k) => [k, kpiValues.get(k)?.[0] ?? null, kpiValues.get(k)?.[1] ?? null]) } : null));
+  const kpiBlock = h('section', { className: 'kpi-block', 'data-panel': 'kpis', 'aria-label': t('panel.kpis') });
+  kpiBlock.append(h('div', { className: 'kpi-tools' }, exportButtons(kpiBlock, () => t('panel.kpis'))), kpiGrid);
 
   // An empty install: how to send a first event, instead of empty panels or an API error.
   const curl = `curl -X POST ${location.origin}/api/events -H 'Content-Type: application/json' -d '{"user_id":"u1","event_type":"view","product_id":"p1","category_id":"c1"}'`;
@@ -89,7 +95,7 @@ export function createOverview(ctx: Ctx): View {
     { className: 'view overview', 'data-view': 'overview' },
     welcome,
     note,
-    kpiGrid,
+    kpiBlock,
     h('div', { className: 'grid' }, product.el, live.el, funnel.el, traffic.el, categories.el, revenue.el, trending.el, products.el, devices.el, locations.el),
     windowInfo,
   );
@@ -174,6 +180,7 @@ export function createOverview(ctx: Ctx): View {
       const d = delta(cur, p, lang);
       const deltaTitle = t('kpi.delta.help', { start: fmtDateTime(prev.start, lang), end: fmtDateTime(prev.end, lang), prev: fmtKpi[k](p) });
       const spark = history.series(key, k, SPARK_N);
+      setKpi(k, cur, p);
       cards[k].set(fmtKpi[k](cur), cur, d, deltaTitle, t('kpi.vs', { w: rangeLabel }), spark, t('kpi.spark.help', { n: spark.length }));
     }
   }
@@ -188,8 +195,11 @@ export function createOverview(ctx: Ctx): View {
       funnel.body.replaceChildren(h('p', { className: 'empty' }, t('empty.nodata')));
       return;
     }
-    const rows = w.funnel.map((f, i) => {
-      const prevStep = i ? w.funnel[i - 1].users : f.users;
+    // A step no event reached in either period (Taobao has no clicks) is left out rather than
+    // drawn as a 100 % drop-off; the downloads keep the API's four rows.
+    const shown = w.funnel.filter((f, i) => i === 0 || f.users > 0 || f.previous_users > 0);
+    const rows = shown.map((f, i) => {
+      const prevStep = i ? shown[i - 1].users : f.users;
       const stepPct = prevStep ? (100 * f.users) / prevStep : 0;
       const width = Math.max(1, (100 * f.users) / top);
       const d = delta(f.users, f.previous_users, lang);
@@ -406,6 +416,7 @@ export function createOverview(ctx: Ctx): View {
   // ---- HTTP-backed panels: trends, filtered/custom products ----
   let trendsKey = '';
   let productsKey = '';
+  let rangeKey = '';
   let productInfoKey = '';
   let productInfo: { pid: string; category: string | null } | null = null;
   let aborts: AbortController[] = [];
@@ -449,6 +460,19 @@ export function createOverview(ctx: Ctx): View {
         .then((tr) => renderTrends(tr, from, to, step))
         .catch((e) => (showError(revenue.body, e), showError(traffic.body, e)));
     }
+    if (rangeServed()) {
+      const rk = `${from}|${to}|${step}`;
+      if (rk !== rangeKey) {
+        rangeKey = rk;
+        getJson<RangeAnswer>(`/api/analytics/range?from=${from}&to=${to}&step=${step}&limit=10`, ctl())
+          .then((r) => renderRange(r, from, to))
+          .catch((e) => {
+            for (const p of [funnel, categories, products, devices, locations]) showError(p.body, e);
+            for (const k of KPI_KEYS) cards[k].setNa(t('range.custom'), t('error.load', { e: (e as Error)?.message ?? String(e) }));
+          });
+      }
+      return;
+    }
     const cat = state.filters.category;
     if (state.range === 'custom') {
       const pk = `${cat}|${from}|${to}`;
@@ -482,6 +506,52 @@ export function createOverview(ctx: Ctx): View {
     }
   }
 
+  /** A custom range without drill-down filters is answered whole by /api/analytics/range (it takes no filters). */
+  function rangeServed() {
+    return state.range === 'custom' && !hasFilters(state.filters);
+  }
+
+  /** Every panel of a custom range from one /api/analytics/range answer (previous period of equal length included). */
+  function renderRange(r: RangeAnswer, from: number, to: number) {
+    if (r.currency) ctx.currency = r.currency;
+    const len = to - from;
+    const spark: Record<KpiKey, number[]> = {
+      active_users: [],
+      page_views: r.series.map((p) => p.page_views),
+      purchases: r.series.map((p) => p.purchases),
+      revenue: r.series.map((p) => p.revenue),
+      average_order_value: r.series.map((p) => (p.purchases ? p.revenue / p.purchases : 0)),
+      conversion_rate: [],
+    };
+    for (const k of KPI_KEYS) {
+      const cur = r[k];
+      const p = r.previous[k];
+      setKpi(k, cur, p);
+      cards[k].set(
+        fmtKpi[k](cur),
+        cur,
+        delta(cur, p, lang),
+        t('kpi.delta.help', { start: fmtDateTime(from - len, lang), end: fmtDateTime(from, lang), prev: fmtKpi[k](p) }),
+        t('kpi.vs', { w: t('range.custom') }),
+        spark[k],
+        t('kpi.spark.help', { n: spark[k].length }),
+      );
+    }
+    const w = r as unknown as WindowData;
+    renderFunnel(w);
+    renderBreakdowns(w);
+    renderProductsFromWindow(w);
+    ensureCharts();
+    const stepMs = STEP_MS[r.step] ?? 60_000;
+    setPanelTitle(traffic, t('panel.traffic', { step: r.step }));
+    trafficChart!.setData([r.series.map((p) => (toMs(p.start) ?? 0) / 1000), r.series.map((p) => p.page_views), r.series.map((p) => p.add_to_cart), r.series.map((p) => p.purchases)]);
+    trafficHost.dataset.source = 'range';
+    trafficHost.dataset.stepMs = String(stepMs);
+    traffic.body.querySelector('.error')?.remove();
+    setText(windowInfo, t('panel.window', { start: fmtDateTime(from, lang), end: fmtDateTime(to, lang) }) + ' · ' + t('range.exact'));
+    el.dataset.range = 'served';
+  }
+
   function showError(host: HTMLElement, e: unknown) {
     if ((e as Error)?.name === 'AbortError') return;
     host.querySelector('.error')?.remove();
@@ -495,7 +565,7 @@ export function createOverview(ctx: Ctx): View {
     const c = forecastColumns(tr, stepMs, state.range === 'custom' ? from : -Infinity);
     ensureCharts();
     const inRange = tr.points.filter((p) => (toMs(p.start) ?? 0) + stepMs > (state.range === 'custom' ? from : -Infinity));
-    trafficChart!.setData([inRange.map((p) => (toMs(p.start) ?? 0) / 1000), inRange.map((p) => p.page_views), inRange.map((p) => p.add_to_cart), inRange.map((p) => p.purchases)]);
+    if (!rangeServed()) trafficChart!.setData([inRange.map((p) => (toMs(p.start) ?? 0) / 1000), inRange.map((p) => p.page_views), inRange.map((p) => p.add_to_cart), inRange.map((p) => p.purchases)]);
     // Revenue only where there are prices (e.g. the Taobao behaviour data has none).
     const unpriced = !tr.points.some((p) => p.revenue > 0) && tr.points.some((p) => p.purchases > 0);
     noPrices.hidden = !unpriced;
@@ -513,7 +583,7 @@ export function createOverview(ctx: Ctx): View {
     else if (state.forecast && state.range === 'custom') setText(fcNa, t('forecast.custom'));
     revenue.body.querySelector('.error')?.remove();
     traffic.body.querySelector('.error')?.remove();
-    if (state.range === 'custom') {
+    if (state.range === 'custom' && !rangeServed()) {
       renderKpisCustom(tr.points, from, to);
       if (hasFilters(state.filters)) renderCoverage(tr);
     }
@@ -539,8 +609,10 @@ export function createOverview(ctx: Ctx): View {
     for (const k of KPI_KEYS) {
       if (k === 'active_users' || k === 'conversion_rate') {
         cards[k].setNa(t('range.custom'), t('kpi.custom.na'));
+        setKpi(k, null, null);
         continue;
       }
+      setKpi(k, c[k], p[k]);
       const spark = cur.map((pt) => (k === 'average_order_value' ? (pt.purchases ? pt.revenue / pt.purchases : 0) : pt[k]));
       cards[k].set(
         fmtKpi[k](c[k]),
@@ -567,7 +639,8 @@ export function createOverview(ctx: Ctx): View {
       state = next;
       if (rangeChanged || filterChanged) {
         abortAll();
-        trendsKey = productsKey = productInfoKey = '';
+        trendsKey = productsKey = productInfoKey = rangeKey = '';
+        delete el.dataset.range;
         if (!next.filters.product) productInfo = null;
         stopPoll();
         fHistory.clear();
@@ -585,10 +658,21 @@ export function createOverview(ctx: Ctx): View {
         // Until the first filtered answer arrives, keep the shop-wide figures off the cards.
         if (rangeChanged || filterChanged) {
           for (const k of KPI_KEYS) cards[k].setNa('…', t('empty.waiting'));
+          kpiValues.clear();
           renderLive();
         }
         if (lastFiltered) renderWindow(lastFiltered, next.range as Preset, fHistory);
         void pollFiltered();
+      } else if (next.range === 'custom' && !hasFilters(next.filters)) {
+        if (rangeChanged || filterChanged) {
+          for (const k of KPI_KEYS) cards[k].setNa('…', t('empty.waiting'));
+          kpiValues.clear();
+          for (const p of [funnel, devices, locations, categories, products]) p.body.replaceChildren(h('p', { className: 'empty' }, t('empty.waiting')));
+        }
+        renderWindowInfo(null);
+        renderProductDetail(null);
+        maybeRefreshHttp(null);
+        if (last) renderLive();
       } else if (next.range === 'custom') {
         renderFunnel(null);
         renderBreakdowns(null);
