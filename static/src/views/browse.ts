@@ -131,15 +131,7 @@ export function createBrowse(ctx: Ctx): View {
   typeSel.addEventListener('change', () => renderScope(ctx.state.get()));
 
   async function fetchPage(url: string): Promise<EventsPage> {
-    const get = () => fetch(url, { headers: { Accept: 'application/x-ndjson', ...authHeader(readKey()) }, signal: exportAbort?.signal });
-    let res = await get();
-    // 503 with Retry-After: the server is still indexing its log after a start, or busy; wait and ask again.
-    for (let attempt = 0; res.status === 503 && attempt < 10; attempt++) {
-      const wait = Math.min(10, Math.max(1, Number(res.headers.get('Retry-After')) || 1));
-      setText(exportStatus, t('browse.export.retry', { s: wait }));
-      await new Promise((r) => setTimeout(r, wait * 1000));
-      res = await get();
-    }
+    const res = await fetch(url, { headers: { Accept: 'application/x-ndjson', ...authHeader(readKey()) }, signal: exportAbort?.signal });
     if (!res.ok) {
       const body = await res.json().catch(() => ({}));
       throw new ApiError(res.status, body.error ?? 'http_' + res.status, body.detail ?? res.statusText);
