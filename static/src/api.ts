@@ -1,5 +1,6 @@
 // Types of the shoppulse JSON API (README "API") and small fetch helpers.
 import { askKey, authHeader, getKey, readKey } from './auth';
+import { toMs } from './format';
 
 export interface Kpis {
   active_users: number;
@@ -48,6 +49,25 @@ export interface Snapshot extends WindowData {
   events_applied: number;
   windows: Record<WindowKey, WindowData>;
 }
+
+/** An answer that carries the engine's watermark: a snapshot, or a real-time window. */
+export interface Watermarked {
+  window?: { watermark?: string | null } | null;
+}
+
+/**
+ * The newest event's time (epoch ms; null: no event yet). The page's latest
+ * snapshot says it; before the first snapshot has arrived (the socket is
+ * still connecting, or the server has not broadcast yet: its first broadcast
+ * is a second after it starts) `ask` reads it from the server instead, so an
+ * action that needs it is neither lost nor told there are no events.
+ */
+export async function newestEventMs(snapshot: Watermarked | null, ask: () => Promise<Watermarked>): Promise<number | null> {
+  return toMs((snapshot ?? (await ask())).window?.watermark);
+}
+
+/** Asks the server for the watermark (newestEventMs's `ask`). */
+export const askWatermark = (signal?: AbortSignal) => getJson<Watermarked>('/api/analytics/real-time?window=1m', signal);
 
 /** Events of every type in a trend step (a step with any of them is activity). */
 export function stepEvents(p: TrendPoint): number {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { collectEvents, eventsQuery, productsTable, productsUrl, unexportedFilters, usersTable, usersUrl } from '../src/browse';
+import { newestEventMs } from '../src/api';
 import { toJson } from '../src/export';
 import type { AppState } from '../src/state';
 import type { UserRow } from '../src/browse';
@@ -44,6 +45,20 @@ describe('events export', () => {
     expect(eventsQuery(s, null, 'purchase')).toBe('/api/events?from=0&to=60000&product_id=p%261&user_id=u%201&event_type=purchase');
     expect(unexportedFilters(s)).toEqual(['category', 'device']);
     expect(unexportedFilters(base)).toEqual([]);
+  });
+
+  it('ends a preset range at the snapshot\'s newest event, and asks the server for it before the first snapshot instead of finding no events', async () => {
+    const wm = '2017-11-25T02:29:30Z';
+    let asked = 0;
+    const ask = async () => (asked++, { window: { watermark: wm } });
+    expect(await newestEventMs({ window: { watermark: '2017-11-25T01:00:00Z' } }, ask)).toBe(Date.parse('2017-11-25T01:00:00Z'));
+    expect(asked).toBe(0);
+    expect(await newestEventMs(null, ask)).toBe(Date.parse(wm));
+    expect(asked).toBe(1);
+    // An empty install: the snapshot, or the server, says there is no newest event.
+    expect(await newestEventMs({ window: { watermark: null } }, ask)).toBeNull();
+    expect(await newestEventMs(null, async () => ({ window: { watermark: null } }))).toBeNull();
+    await expect(newestEventMs(null, async () => Promise.reject(new Error('offline')))).rejects.toThrow('offline');
   });
 
   it('follows X-Next-Cursor through empty pages until it is absent and joins the lines', async () => {

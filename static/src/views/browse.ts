@@ -2,7 +2,7 @@
 // export of the current range. Lists link to the user profile and the
 // product page; both download as CSV/JSON (the page shown, the API's fields).
 
-import { ApiError, getJson } from '../api';
+import { ApiError, askWatermark, getJson, newestEventMs } from '../api';
 import { authHeader, readKey } from '../auth';
 import { collectEvents, eventsQuery, EVENT_TYPES, productsTable, productsUrl, unexportedFilters, usersTable, usersUrl, type EventsPage, type ProductRow, type ProductsPage, type UserRow, type UsersPage } from '../browse';
 import type { Ctx, View } from '../context';
@@ -119,7 +119,9 @@ export function createBrowse(ctx: Ctx): View {
   const newest = () => toMs(ctx.snapshot.get()?.window?.watermark);
   function renderScope(s: AppState) {
     const q = eventsQuery(s, newest(), typeSel.value);
-    if (!q) return void setText(scope, t('browse.export.empty'));
+    scope.dataset.query = q ?? '';
+    // No snapshot yet: the newest event is asked for on export, not "no events".
+    if (!q) return void setText(scope, t(ctx.snapshot.get() ? 'browse.export.empty' : 'browse.export.pending'));
     const u = new URLSearchParams(q.slice(q.indexOf('?') + 1));
     let text = t('browse.export.scope', { from: fmtDateTime(Number(u.get('from')), lang), to: fmtDateTime(Number(u.get('to')), lang) });
     if (u.get('product_id')) text += ' · ' + t('filter.product') + ': ' + u.get('product_id');
@@ -140,12 +142,14 @@ export function createBrowse(ctx: Ctx): View {
   }
   exportBtn.addEventListener('click', async () => {
     const s = ctx.state.get();
-    const q = eventsQuery(s, newest(), typeSel.value);
-    if (!q) return void setText(exportStatus, t('browse.export.empty'));
     exportAbort?.abort();
     exportAbort = new AbortController();
     exportBtn.disabled = true;
     try {
+      // A preset range ends after the newest event's minute: the snapshot's, or the server's before the first snapshot.
+      const signal = exportAbort.signal;
+      const q = eventsQuery(s, await newestEventMs(ctx.snapshot.get(), () => askWatermark(signal)), typeSel.value);
+      if (!q) return void setText(exportStatus, t('browse.export.empty'));
       const r = await collectEvents(q, fetchPage, { signal: exportAbort.signal, progress: (n) => setText(exportStatus, t('browse.export.progress', { n: fmtInt(n, lang) })) });
       const stamp = fmtDateTime(Date.now(), 'en').replace(/[-: ]/g, '').slice(0, 12);
       download(`shoppulse-events-${stamp}.ndjson`, 'application/x-ndjson', r.ndjson);
