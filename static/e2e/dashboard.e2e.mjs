@@ -942,9 +942,10 @@ test('Browse: users and products lists search and page, link to their pages, dow
     await page.press('[data-panel="users"] input[type="search"]', 'Enter');
     await page.waitForSelector('[data-panel="users"] [data-role="list"][data-rows="10"]', { timeout: 10000 });
     assert.deepEqual(await page.$$eval('[data-panel="users"] a[data-user]', (as) => as.map((a) => a.dataset.user)), (await get('/api/users?search=PER_05')).users.map((u) => u.user_id));
-    // Products over the whole data set's day; a row opens the product's page.
+    // Products over the whole data set's day; a row opens the product's page. The list of the
+    // 5-minute range shown before has 3 rows too: wait for the 24-hour list itself.
     await page.goto(srv.url + '/dashboard/#/browse?range=24h');
-    await page.waitForSelector('[data-panel="products"] [data-role="list"][data-rows="3"]', { timeout: 20000 });
+    await page.waitForSelector('[data-panel="products"] [data-role="list"][data-rows="3"][data-url*="window=24h"]', { timeout: 20000 });
     const products = (await get('/api/products?window=24h&limit=50')).products;
     assert.deepEqual(await page.$$eval('[data-panel="products"] tbody tr', (trs) => trs.map((tr) => [...tr.cells].slice(0, 3).map((c) => c.textContent))), products.map((p) => [p.product_id, p.category_id, String(p.interactions)]));
     const [pj] = await Promise.all([page.waitForEvent('download'), page.click('[data-panel="products"] [data-action="download-json"]')]);
@@ -978,8 +979,9 @@ test('Browse: users and products lists search and page, link to their pages, dow
     await quiet.close();
     // Only purchases, in a custom range holding the first 20 shoppers (02:00 to 02:10).
     await page.goto(srv.url + '/dashboard/#/browse?range=custom&from=2017-11-25T02:00:00Z&to=2017-11-25T02:10:00Z');
-    await page.waitForSelector('[data-panel="export-events"] [data-role="export-scope"]');
     await page.selectOption('select[name="event-type"]', 'purchase');
+    const custom = `/api/events?from=${Date.parse('2017-11-25T02:00:00Z')}&to=${Date.parse('2017-11-25T02:10:00Z')}&event_type=purchase`;
+    await page.waitForSelector(`[data-role="export-scope"][data-query="${custom}"]`, { timeout: 10000 });
     const nd2 = await exportDownload(page);
     const purchases = readFileSync(await nd2.path(), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     assert.deepEqual(purchases.map((e) => e.user_id), ['shopper_000', 'shopper_004', 'shopper_008', 'shopper_012', 'shopper_016']);

@@ -46,8 +46,9 @@ export function createBrowse(ctx: Ctx): View {
       abort?.abort();
       abort = new AbortController();
       setText(status, '…');
+      const url = spec.url(search, cursors[pageNo]);
       try {
-        const page = await getJson<{ next_cursor: string | null }>(spec.url(search, cursors[pageNo]), abort.signal);
+        const page = await getJson<{ next_cursor: string | null }>(url, abort.signal);
         rows = spec.rows(page);
         cursors = cursors.slice(0, pageNo + 1);
         if (page.next_cursor) cursors.push(page.next_cursor);
@@ -57,6 +58,7 @@ export function createBrowse(ctx: Ctx): View {
             : h('p', { className: 'empty' }, t('browse.none')),
         );
         host.dataset.rows = String(rows.length);
+        host.dataset.url = url; // which list the rows are: a changed range reloads a list of as many rows
         setText(status, t('browse.page', { n: pageNo + 1, r: rows.length }));
         prev.disabled = pageNo === 0;
         next.disabled = !page.next_cursor;
