@@ -976,6 +976,13 @@ test('Browse: users and products lists search and page, link to their pages, dow
     assert.equal(await quiet.evaluate(() => window.__shoppulse.snapshot.get()), null);
     assert.equal(await quiet.getAttribute('[data-role="export-scope"]', 'data-query'), '');
     sameEvents(readFileSync(await (await exportDownload(quiet)).path(), 'utf8'));
+    // So does the header's "Custom": the hour ending after the newest event's minute (02:29:30), not the wall clock's.
+    await quiet.click('button[data-range="custom"]');
+    const end = Date.parse('2017-11-25T02:30:00Z');
+    await until('the hour ending at the newest event', async () => {
+      const p = new URL(quiet.url().replace('#/browse?', '?')).searchParams;
+      return Date.parse(p.get('to')) === end && Date.parse(p.get('from')) === end - 3_600_000;
+    }, 10000);
     await quiet.close();
     // Only purchases, in a custom range holding the first 20 shoppers (02:00 to 02:10).
     await page.goto(srv.url + '/dashboard/#/browse?range=custom&from=2017-11-25T02:00:00Z&to=2017-11-25T02:10:00Z');

@@ -1,7 +1,7 @@
 // Entry: shell (header, filters, routes), live socket, language, routing.
 
 import './styles.css';
-import { getJson, stepEvents, type Snapshot, type Trends } from './api';
+import { askWatermark, getJson, newestEventMs, stepEvents, type Snapshot, type Trends } from './api';
 import type { Ctx, View } from './context';
 import { h, setText, setTitle } from './dom';
 import { detectLang, fmtDateTime, fmtDuration, fromZoneInput, setDisplayZone, toMs, toZoneInput, zoneName, type Lang } from './format';
@@ -51,10 +51,8 @@ let shell: { destroy(): void } | null = null;
 let builtLang: Lang | null = null;
 let builtZone: string | undefined;
 
-/** Newest event time of the latest snapshot (null: none yet, or an empty install). */
-function newestEventMs(): number | null {
-  return toMs(snapshot.get()?.window?.watermark);
-}
+/** Newest event time: the latest snapshot's, or the server's before the first snapshot (null: an empty install). */
+const newestEvent = () => newestEventMs(snapshot.get(), () => askWatermark());
 
 /** First event's time, looked up once for the "whole data set" range (daily, then per-minute trends). */
 let oldestCache: { newest: number; oldest: number | null } | null = null;
@@ -103,11 +101,14 @@ function build() {
       {
         type: 'button',
         'data-range': r,
-        onclick: () => {
-          const s = state.get();
+        onclick: async () => {
+          let s = state.get();
           if (r !== 'custom') return go({ ...s, range: r, from: undefined, to: undefined }, true);
-          // The hour ending at the newest event (imported history is not the last hour of the wall clock).
-          const q = quickRange('hour', newestEventMs() ?? Date.now());
+          // The hour ending at the newest event (imported history is not the last hour of the wall clock);
+          // the wall clock's only when there is no event or the server cannot say.
+          const newest = s.from !== undefined && s.to !== undefined ? null : await newestEvent().catch(() => null);
+          const q = quickRange('hour', newest ?? Date.now());
+          s = state.get();
           go({ ...s, range: 'custom', from: s.from ?? q!.from, to: s.to ?? q!.to }, true);
         },
       },
@@ -118,16 +119,15 @@ function build() {
   const toIn = h('input', { type: 'datetime-local', 'aria-label': t('range.to'), step: 60 });
   const quickError = h('span', { className: 'error small', role: 'status' });
   const pickQuick = async (kind: QuickRange) => {
-    const newest = newestEventMs();
     setText(quickError, '');
-    if (newest === null) return void setText(quickError, t('range.quick.none'));
+    let newest: number | null;
     let oldest: number | null = null;
-    if (kind === 'all') {
-      try {
-        oldest = await oldestEventMs(newest);
-      } catch (e) {
-        return void setText(quickError, t('error.load', { e: (e as Error)?.message ?? String(e) }));
-      }
+    try {
+      newest = await newestEvent();
+      if (newest === null) return void setText(quickError, t('range.quick.none'));
+      if (kind === 'all') oldest = await oldestEventMs(newest);
+    } catch (e) {
+      return void setText(quickError, t('error.load', { e: (e as Error)?.message ?? String(e) }));
     }
     const q = quickRange(kind, newest, oldest);
     if (q) go({ ...state.get(), range: 'custom', ...q }, true);
