@@ -506,7 +506,7 @@ export function createOverview(ctx: Ctx): View {
     }
   }
 
-  /** A custom range without drill-down filters is answered whole by /api/analytics/range (it takes no filters). */
+  /** A custom range without drill-down filters is answered whole by /api/analytics/range (the page does not pass it filters yet). */
   function rangeServed() {
     return state.range === 'custom' && !hasFilters(state.filters);
   }
