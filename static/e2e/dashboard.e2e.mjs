@@ -79,8 +79,13 @@ async function until(what, fn, timeoutMs = 20000, everyMs = 200) {
 function watch(page, label) {
   page.on('console', (m) => {
     if (m.type() === 'error') pageErrors.push(`${label} console: ${m.text()}`);
+    if (process.env.E2E_DEBUG) console.log(`# ${label} console ${m.type()}: ${m.text()}`);
   });
   page.on('pageerror', (e) => pageErrors.push(`${label} pageerror: ${e.message}`));
+  if (process.env.E2E_DEBUG) {
+    page.on('pageerror', (e) => console.log(`# ${label} pageerror: ${e.message}`));
+    page.on('response', (r) => console.log(`# ${label} ${r.status()} ${r.url().slice(0, 150)}`));
+  }
 }
 
 async function newPage(viewport, colorScheme = 'light') {
@@ -1073,6 +1078,18 @@ test('imported Taobao history: a custom range shows every panel as SQL over the 
     assert.equal(kl[0], 'kpi,value,previous');
     assert.deepEqual(kl.slice(1), ['active_users', 'page_views', 'purchases', 'revenue', 'average_order_value', 'conversion_rate'].map((k) => [k, api1[k], api1.previous[k]].join(',')));
     await shot(page, 'desktop-taobao-range');
+    // A drill-down on the custom range: every figure from /api/analytics/range with the filter, as SQL counts it.
+    const busiest = [...byCat.entries()].sort((a, b) => b[1] - a[1])[0][0];
+    const [catUsers, catViews] = taobaoSql([
+      `SELECT COUNT(DISTINCT user) FROM ev WHERE ${inRange} AND category = '${busiest}'`,
+      `SELECT COUNT(*) FROM ev WHERE ${inRange} AND category = '${busiest}' AND behavior = 'pv'`,
+    ]);
+    assert.ok(Number(catUsers[0][0]) > 0 && Number(catUsers[0][0]) < Number(users[0][0]));
+    await page.goto(srv.url + `/dashboard/#/overview?range=custom&from=2017-11-26T01:30:00Z&to=2017-11-26T02:30:00Z&category=${busiest}&zone=utc`);
+    await until('the filtered range figures', async () => (await kpi('active_users')) === Number(catUsers[0][0]), 60000, 250);
+    assert.equal(await kpi('page_views'), Number(catViews[0][0]));
+    assert.equal(await page.getAttribute('[data-chart="traffic"]', 'data-source'), 'range');
+    assert.deepEqual(await page.$$eval('[data-panel="top-categories"] .bar-row', (rows) => rows.map((r) => r.dataset.id)), [busiest]);
 
     // Funnels of the user's own steps, each count as SQL computes an ordered funnel (each step a
     // later event than the one before: time, then file order; all inside the range; within 1 day).

@@ -1,6 +1,6 @@
 // Overview: KPI cards, live rates, funnel, revenue trend, rankings, breakdowns.
 
-import { getJson, STEP_MS, stepFor, windowParam, type FilteredWindow, type Kpis, type PopularProducts, type RangeAnswer, type Snapshot, type TrendPoint, type Trending, type Trends, type WindowData, type WindowKey } from '../api';
+import { getJson, STEP_MS, stepFor, windowParam, type FilteredWindow, type PopularProducts, type RangeAnswer, type Snapshot, type Trending, type Trends, type WindowData, type WindowKey } from '../api';
 import { MINUTE_INCRS, SECOND_INCRS, TimeChart, cssVar } from '../charts';
 import type { Ctx, View } from '../context';
 import { h, help, setText, setTitle } from '../dom';
@@ -457,24 +457,24 @@ export function createOverview(ctx: Ctx): View {
       const forecast = !!state.forecast && state.range !== 'custom' && STEP_MS[step] <= 15 * 60_000;
       const q = `/api/analytics/trends?from=${chartFrom}&to=${to}&step=${step}${filterQuery(state.filters)}${forecast ? '&forecast=' + FORECAST : ''}`;
       getJson<Trends>(q, ctl())
-        .then((tr) => renderTrends(tr, from, to, step))
+        .then((tr) => renderTrends(tr, from, step))
         .catch((e) => (showError(revenue.body, e), showError(traffic.body, e)));
     }
     if (rangeServed()) {
-      const rk = `${from}|${to}|${step}`;
+      const fq = filterQuery(state.filters);
+      const rk = `${from}|${to}|${step}|${fq}`;
       if (rk !== rangeKey) {
         rangeKey = rk;
-        getJson<RangeAnswer>(`/api/analytics/range?from=${from}&to=${to}&step=${step}&limit=10`, ctl())
+        getJson<RangeAnswer>(`/api/analytics/range?from=${from}&to=${to}&step=${step}&limit=10${fq}`, ctl())
           .then((r) => renderRange(r, from, to))
           .catch((e) => {
             for (const p of [funnel, categories, products, devices, locations]) showError(p.body, e);
             for (const k of KPI_KEYS) cards[k].setNa(t('range.custom'), t('error.load', { e: (e as Error)?.message ?? String(e) }));
           });
       }
-      return;
     }
     const cat = state.filters.category;
-    if (state.range === 'custom') {
+    if (state.range === 'custom' && !rangeServed()) {
       const pk = `${cat}|${from}|${to}`;
       if (pk !== productsKey) {
         productsKey = pk;
@@ -506,9 +506,9 @@ export function createOverview(ctx: Ctx): View {
     }
   }
 
-  /** A custom range without drill-down filters is answered whole by /api/analytics/range (the page does not pass it filters yet). */
+  /** A custom range, with or without drill-down filters, is answered whole by /api/analytics/range (exact: it reads the log). */
   function rangeServed() {
-    return state.range === 'custom' && !hasFilters(state.filters);
+    return state.range === 'custom';
   }
 
   /** Every panel of a custom range from one /api/analytics/range answer (previous period of equal length included). */
@@ -558,7 +558,7 @@ export function createOverview(ctx: Ctx): View {
     host.append(h('p', { className: 'error' }, t('error.load', { e: (e as Error)?.message ?? String(e) })));
   }
 
-  function renderTrends(tr: Trends, from: number, to: number, step: string) {
+  function renderTrends(tr: Trends, from: number, step: string) {
     const stepMs = STEP_MS[step] ?? 60_000;
     setPanelTitle(revenue, t('panel.revenue', { step }));
     setPanelTitle(traffic, t('panel.traffic', { step }));
@@ -583,47 +583,6 @@ export function createOverview(ctx: Ctx): View {
     else if (state.forecast && state.range === 'custom') setText(fcNa, t('forecast.custom'));
     revenue.body.querySelector('.error')?.remove();
     traffic.body.querySelector('.error')?.remove();
-    if (state.range === 'custom' && !rangeServed()) {
-      renderKpisCustom(tr.points, from, to);
-      if (hasFilters(state.filters)) renderCoverage(tr);
-    }
-  }
-
-  function renderKpisCustom(points: TrendPoint[], from: number, to: number) {
-    const cur: TrendPoint[] = [];
-    const prev: TrendPoint[] = [];
-    for (const p of points) {
-      const s = toMs(p.start) ?? 0;
-      if (s >= from && s < to) cur.push(p);
-      else if (s < from) prev.push(p);
-    }
-    const sum = (list: TrendPoint[], k: 'page_views' | 'purchases' | 'revenue') => list.reduce((a, p) => a + p[k], 0);
-    const agg = (list: TrendPoint[]): Pick<Kpis, 'page_views' | 'purchases' | 'revenue' | 'average_order_value'> => {
-      const purchases = sum(list, 'purchases');
-      const rev = sum(list, 'revenue');
-      return { page_views: sum(list, 'page_views'), purchases, revenue: rev, average_order_value: purchases ? rev / purchases : 0 };
-    };
-    const c = agg(cur);
-    const p = agg(prev);
-    const len = to - from;
-    for (const k of KPI_KEYS) {
-      if (k === 'active_users' || k === 'conversion_rate') {
-        cards[k].setNa(t('range.custom'), t('kpi.custom.na'));
-        setKpi(k, null, null);
-        continue;
-      }
-      setKpi(k, c[k], p[k]);
-      const spark = cur.map((pt) => (k === 'average_order_value' ? (pt.purchases ? pt.revenue / pt.purchases : 0) : pt[k]));
-      cards[k].set(
-        fmtKpi[k](c[k]),
-        c[k],
-        delta(c[k], p[k], lang),
-        t('kpi.delta.help', { start: fmtDateTime(from - len, lang), end: fmtDateTime(from, lang), prev: fmtKpi[k](p[k]) }),
-        t('kpi.vs', { w: t('range.custom') }),
-        spark,
-        t('kpi.spark.help', { n: spark.length }),
-      );
-    }
   }
 
   function renderFilterNote() {
@@ -663,19 +622,12 @@ export function createOverview(ctx: Ctx): View {
         }
         if (lastFiltered) renderWindow(lastFiltered, next.range as Preset, fHistory);
         void pollFiltered();
-      } else if (next.range === 'custom' && !hasFilters(next.filters)) {
+      } else if (next.range === 'custom') {
         if (rangeChanged || filterChanged) {
           for (const k of KPI_KEYS) cards[k].setNa('…', t('empty.waiting'));
           kpiValues.clear();
           for (const p of [funnel, devices, locations, categories, products]) p.body.replaceChildren(h('p', { className: 'empty' }, t('empty.waiting')));
         }
-        renderWindowInfo(null);
-        renderProductDetail(null);
-        maybeRefreshHttp(null);
-        if (last) renderLive();
-      } else if (next.range === 'custom') {
-        renderFunnel(null);
-        renderBreakdowns(null);
         renderWindowInfo(null);
         renderProductDetail(null);
         maybeRefreshHttp(null);
