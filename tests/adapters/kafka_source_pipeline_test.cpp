@@ -55,6 +55,17 @@ class FlakyLog final : public EventLog {
   std::atomic<int> failures_{0};
 };
 
+// A source of `topic` on the test broker, in a group of its own, with a
+// dead-letter topic beside it.
+KafkaConfig source_config(const std::string& topic) {
+  KafkaConfig config;
+  config.servers = broker().bootstrap();
+  config.topic = topic;
+  config.group = "g-" + topic;
+  config.dead_letter_topic = topic + ".dlq";
+  return config;
+}
+
 }  // namespace
 
 TEST_CASE("With several batches at the ingestor and failing appends, every message is appended once and in order",
@@ -85,11 +96,7 @@ TEST_CASE("With several batches at the ingestor and failing appends, every messa
   Ingestor ingestor(ingest_config, log, dictionary, ring, clock, metrics);
   REQUIRE(ingestor.start().ok());
 
-  KafkaConfig config;
-  config.servers = broker().bootstrap();
-  config.topic = topic;
-  config.group = "g-" + topic;
-  config.dead_letter_topic = topic + ".dlq";
+  KafkaConfig config = source_config(topic);
   config.batch_max_messages = 100;
   config.batch_max_wait_ms = 20;
   config.batches_in_flight = 4;
@@ -163,11 +170,7 @@ TEST_CASE("A prefetch bound smaller than one fetch makes the source wait for lib
   Ingestor ingestor(IngestConfig{}, *memory, dictionary, ring, clock, metrics);
   REQUIRE(ingestor.start().ok());
 
-  KafkaConfig config;
-  config.servers = broker().bootstrap();
-  config.topic = topic;
-  config.group = "g-" + topic;
-  config.dead_letter_topic = topic + ".dlq";
+  KafkaConfig config = source_config(topic);
   config.fetch_queue_kbytes = 1;
   KafkaSource source(config, ingestor, *memory, clock, metrics);
   source.start();
