@@ -105,28 +105,22 @@ class WebSocketSession : public BroadcastTarget, public std::enable_shared_from_
     do_read();
   }
 
-  void enqueue(std::shared_ptr<const std::string> msg) {
+  // Sends msg now, or keeps it in `waiting` (pending_ for snapshots,
+  // reply_ for an answer to the client's own message) until the write in
+  // flight ends; a newer message replaces one still waiting there. An answer
+  // goes before a waiting snapshot (see on_write), so a snapshot never
+  // replaces it.
+  void send(std::shared_ptr<const std::string> msg, std::shared_ptr<const std::string>& waiting) {
     if (closed_) return;
     if (in_flight_) {
-      pending_ = std::move(msg);
+      waiting = std::move(msg);
       return;
     }
     in_flight_ = std::move(msg);
     do_write();
   }
-
-  // An answer to the client's own message: sent before any snapshot waiting
-  // (a newer snapshot replaces a waiting one; an answer is not replaced by
-  // one). A later answer replaces an earlier one still waiting.
-  void reply(std::shared_ptr<const std::string> msg) {
-    if (closed_) return;
-    if (in_flight_) {
-      reply_ = std::move(msg);
-      return;
-    }
-    in_flight_ = std::move(msg);
-    do_write();
-  }
+  void enqueue(std::shared_ptr<const std::string> msg) { send(std::move(msg), pending_); }
+  void reply(std::shared_ptr<const std::string> msg) { send(std::move(msg), reply_); }
 
   void do_write() {
     ws_.async_write(net::buffer(*in_flight_),
@@ -141,11 +135,9 @@ class WebSocketSession : public BroadcastTarget, public std::enable_shared_from_
       reply_.reset();
       return;
     }
-    if (reply_) {
-      in_flight_ = std::move(reply_);
-      do_write();
-    } else if (pending_) {
-      in_flight_ = std::move(pending_);
+    std::shared_ptr<const std::string>& next = reply_ ? reply_ : pending_;
+    if (next) {
+      in_flight_ = std::move(next);
       do_write();
     }
   }
