@@ -243,6 +243,38 @@ export async function getJson<T>(path: string, signal?: AbortSignal, kind: 'read
 }
 
 /**
+ * A view's one outstanding request: get(url) asks for url unless it is the
+ * url last asked (answered or on its way), aborting the request before it.
+ * It resolves undefined when it did not ask or a newer request aborted it; a
+ * failure forgets the url, so the next get(url) asks again. cancel() aborts
+ * and forgets (a view being hidden).
+ */
+export class LatestRequest {
+  private url = '';
+  private ctl: AbortController | null = null;
+  constructor(private readonly fetchJson: <T>(path: string, signal?: AbortSignal) => Promise<T> = getJson) {}
+
+  async get<T>(url: string): Promise<T | undefined> {
+    if (url === this.url) return undefined;
+    this.url = url;
+    this.ctl?.abort();
+    const ctl = (this.ctl = new AbortController());
+    try {
+      return await this.fetchJson<T>(url, ctl.signal);
+    } catch (e) {
+      if ((e as Error)?.name === 'AbortError') return undefined;
+      if (this.url === url) this.url = '';
+      throw e;
+    }
+  }
+
+  cancel(): void {
+    this.ctl?.abort();
+    this.url = '';
+  }
+}
+
+/**
  * An admin action: asks for confirmation first (confirmText), sends the admin
  * key when one is stored and asks for one when the server refuses without it.
  * JSON Content-Type: the server refuses form and text bodies on POST.

@@ -4,7 +4,7 @@
 // ending now, re-asked when the newest event enters a new minute). The
 // state lives in the URL (steps, fwindow, breakdown).
 
-import { getJson } from '../api';
+import { LatestRequest } from '../api';
 import type { Ctx, View } from '../context';
 import { h, setText } from '../dom';
 import { setExport } from '../export';
@@ -46,8 +46,7 @@ export function createFunnels(ctx: Ctx): View {
   let editing: FunnelStepSpec[] = [];
   let typeCounts: Record<string, number> = {};
   let state: AppState = ctx.state.get();
-  let key = '';
-  let abort: AbortController | null = null;
+  const request = new LatestRequest();
 
   function renderEditor() {
     const types = [...new Set([...EVENT_TYPES, ...Object.keys(typeCounts)])];
@@ -115,7 +114,7 @@ export function createFunnels(ctx: Ctx): View {
     );
   }
 
-  function render(a: FunnelAnswer) {
+  function render(a: FunnelAnswer, url: string) {
     typeCounts = a.event_types ?? {};
     editing = stepsOf(a);
     renderEditor();
@@ -140,7 +139,7 @@ export function createFunnels(ctx: Ctx): View {
       );
     }
     resultHost.replaceChildren(...parts);
-    resultHost.dataset.key = key;
+    resultHost.dataset.key = url; // which query the result answers
     setText(result.aside, t('panel.window', { start: a.from.replace('T', ' ').replace(/\.\d+Z$|Z$/, ' UTC'), end: a.to.replace('T', ' ').replace(/\.\d+Z$|Z$/, ' UTC') }));
   }
   let lastAnswer: FunnelAnswer | null = null;
@@ -150,17 +149,12 @@ export function createFunnels(ctx: Ctx): View {
     const range = pageRange(state, toMs(ctx.snapshot.get()?.window?.watermark));
     if (!range) return;
     const url = funnelUrl(state, range);
-    if (url === key) return;
-    key = url;
-    abort?.abort();
-    abort = new AbortController();
     try {
-      const a = await getJson<FunnelAnswer>(url, abort.signal);
+      const a = await request.get<FunnelAnswer>(url);
+      if (!a) return;
       lastAnswer = a;
-      render(a);
+      render(a, url);
     } catch (e) {
-      if ((e as Error).name === 'AbortError') return;
-      key = '';
       lastAnswer = null;
       resultHost.replaceChildren(h('p', { className: 'error', 'data-role': 'funnel-error' }, t('error.load', { e: (e as Error).message })));
       // The editor keeps the user's steps so they can be corrected.
@@ -179,12 +173,7 @@ export function createFunnels(ctx: Ctx): View {
       // A preset range ends now: asked again when the newest event enters a new minute (the URL changes then).
       if (state.range !== 'custom') void load();
     },
-    hide() {
-      abort?.abort();
-      key = '';
-    },
-    destroy() {
-      abort?.abort();
-    },
+    hide: () => request.cancel(),
+    destroy: () => request.cancel(),
   };
 }

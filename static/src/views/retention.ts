@@ -1,7 +1,7 @@
 // Retention: first-seen cohorts × periods (day or week) of the selected range
 // from /api/analytics/cohorts, as a table (it is one), downloadable.
 
-import { getJson } from '../api';
+import { LatestRequest } from '../api';
 import type { Ctx, View } from '../context';
 import { h } from '../dom';
 import { setExport } from '../export';
@@ -21,9 +21,8 @@ export function createRetention(ctx: Ctx): View {
   p.body.append(h('p', { className: 'muted small' }, t('retention.note')), host);
   const el = h('div', { className: 'view retention', 'data-view': 'retention' }, p.el);
   let state: AppState = ctx.state.get();
-  let key = '';
   let last: CohortAnswer | null = null;
-  let abort: AbortController | null = null;
+  const request = new LatestRequest();
   setExport(host, () => (last ? cohortTable(last) : null));
 
   function render(a: CohortAnswer) {
@@ -65,17 +64,12 @@ export function createRetention(ctx: Ctx): View {
     // A preset shorter than the period still shows its period: at least one whole period ending now.
     const len = state.period === 'week' ? 7 * 86_400_000 : state.period === 'hour' ? 3_600_000 : 86_400_000;
     const range: [number, number] = state.range === 'custom' ? r : [Math.min(r[0], r[1] - len), r[1]];
-    const url = cohortsUrl(state, range);
-    if (url === key) return;
-    key = url;
-    abort?.abort();
-    abort = new AbortController();
     try {
-      last = await getJson<CohortAnswer>(url, abort.signal);
+      const answer = await request.get<CohortAnswer>(cohortsUrl(state, range));
+      if (!answer) return;
+      last = answer;
       render(last);
     } catch (e) {
-      if ((e as Error).name === 'AbortError') return;
-      key = '';
       last = null;
       host.replaceChildren(h('p', { className: 'error' }, t('error.load', { e: (e as Error).message })));
     }
@@ -91,12 +85,7 @@ export function createRetention(ctx: Ctx): View {
     snapshot() {
       if (state.range !== 'custom') void load();
     },
-    hide() {
-      abort?.abort();
-      key = '';
-    },
-    destroy() {
-      abort?.abort();
-    },
+    hide: () => request.cancel(),
+    destroy: () => request.cancel(),
   };
 }
