@@ -55,7 +55,6 @@ static double cpu_clock_seconds(clockid_t clock) {
 }
 
 double process_cpu_seconds() { return cpu_clock_seconds(CLOCK_PROCESS_CPUTIME_ID); }
-double thread_cpu_seconds() { return cpu_clock_seconds(CLOCK_THREAD_CPUTIME_ID); }
 
 std::uint64_t raise_fd_limit(std::uint64_t wanted) {
   rlimit lim{};

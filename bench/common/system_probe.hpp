@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <string>
 
+#include "shoppulse/core/steady_time.hpp"
+
 namespace shoppulse::bench {
 
 unsigned online_cpus();
@@ -11,7 +13,7 @@ std::string cpu_model();      // "model name" of /proc/cpuinfo, or "unknown"
 std::string load_average();   // the three figures of /proc/loadavg
 std::uint64_t rss_bytes();    // resident set, from /proc/self/statm
 double process_cpu_seconds(); // user + system time of every thread so far
-double thread_cpu_seconds();  // CPU time of the calling thread so far
+using shoppulse::thread_cpu_seconds;  // CPU time of the calling thread so far (core)
 
 // Raises the soft RLIMIT_NOFILE to at least `wanted` (up to the hard limit);
 // returns the soft limit now in force.

@@ -3,7 +3,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <ctime>
 #include <deque>
 #include <mutex>
 #include <unistd.h>
@@ -13,18 +12,12 @@
 #include "shoppulse/adapters/mongodb_checkpoints.hpp"
 #include "shoppulse/adapters/mongodb_rollups.hpp"
 #include "shoppulse/core/log.hpp"
+#include "shoppulse/core/steady_time.hpp"
 
 namespace shoppulse::app {
 namespace {
 
 const Logger kLog("app");
-
-// CPU time of the calling thread so far, ms.
-double thread_cpu_ms() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
-}
 
 std::uint64_t resident_bytes() {
   long pages = 0, resident = 0;
@@ -293,7 +286,7 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
   if (!storage) return std::move(storage).error();
   s.storage = std::move(storage).value();
   const auto opened = std::chrono::steady_clock::now();
-  const double opened_cpu_ms = thread_cpu_ms();
+  const double opened_cpu_s = thread_cpu_seconds();
   s.dictionary_backing = std::make_unique<EventLogDictionary>(*s.storage);
   s.dictionary.configure(s.storage->looks_up_dictionary() ? s.dictionary_backing.get() : nullptr,
                          config.dictionary_max_resident_ids);
@@ -305,7 +298,7 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
   // machine, where the wall time mostly says how busy it is.
   kLog.info("storage opened", {{"open_ms", ms(opened - opening)},
                                {"dictionary_ms", ms(loaded - opened)},
-                               {"dictionary_cpu_ms", std::to_string(std::lround(thread_cpu_ms() - opened_cpu_ms))},
+                               {"dictionary_cpu_ms", std::to_string(std::lround((thread_cpu_seconds() - opened_cpu_s) * 1e3))},
                                {"dictionary_ids", std::to_string(s.dictionary.resident())}});
   s.ring = std::make_unique<SpscRing<Event>>(config.ring_capacity);
   s.ingestor = std::make_unique<Ingestor>(config.ingest, *s.storage, s.dictionary, *s.ring, s.clock, s.metrics);

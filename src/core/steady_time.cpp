@@ -1,6 +1,7 @@
 #include "shoppulse/core/steady_time.hpp"
 
 #include <algorithm>
+#include <ctime>
 
 namespace shoppulse {
 namespace {
@@ -69,6 +70,12 @@ std::uint64_t ManualSteadyTime::waits_begun() const {
 bool ManualSteadyTime::wait_for_waits_beyond(std::uint64_t seen, std::chrono::milliseconds timeout) const {
   std::unique_lock lock(mutex_);
   return waits_changed_.wait_for(lock, timeout, [&] { return waits_begun_ > seen; });
+}
+
+double thread_cpu_seconds() noexcept {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
 }  // namespace shoppulse

@@ -28,6 +28,10 @@ class SteadyTime {
 // std::chrono::steady_clock and condition_variable::wait_until.
 SteadyTime& system_steady_time();
 
+// CPU time of the calling thread so far, in seconds (what a step of work cost
+// on a busy machine, where its wall time mostly says how busy it is).
+double thread_cpu_seconds() noexcept;
+
 // Time that starts at an arbitrary origin and moves only by advance().
 // Thread-safe. advance() wakes every thread waiting in wait_until() so it
 // re-checks its deadline; it must not race with the destruction of an object
