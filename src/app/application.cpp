@@ -408,6 +408,17 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
     for (std::size_t k = 0; k < kIdKindCount; ++k) n += s.dictionary.table(static_cast<IdKind>(k)).size();
     return double(n);
   });
+  // Back-off sleeps of the threads that drain the ring, to tell a starved
+  // pipeline (many waits) from a saturated one (none) without a profiler.
+  s.metrics.counter_read("shoppulse_thread_idle_waits_total", "Back-off sleeps on an empty ring, by thread",
+                         [&s] { return double(s.engine->stats().idle_waits); }, "thread=\"engine\"");
+  s.metrics.counter_read("shoppulse_thread_idle_waits_total", "Back-off sleeps on an empty ring, by thread",
+                         [&s] { return double(s.recommend->stats().idle_waits); }, "thread=\"recommend\"");
+  s.metrics.counter_read("shoppulse_thread_idle_wait_seconds_total", "Time spent in back-off sleeps on an empty ring",
+                         [&s] { return double(s.engine->stats().idle_wait.count()) / 1e6; }, "thread=\"engine\"");
+  s.metrics.counter_read("shoppulse_thread_idle_wait_seconds_total", "Time spent in back-off sleeps on an empty ring",
+                         [&s] { return double(s.recommend->stats().idle_wait.count()) / 1e6; },
+                         "thread=\"recommend\"");
   s.metrics.gauge("shoppulse_range_events_scanned", "Log events read by range, funnel and cohort queries since start",
                   [&s] { return double(s.range->stats().events_scanned); });
   s.metrics.gauge("shoppulse_range_queries_refused", "Range queries refused since start (queue full or range too large)",

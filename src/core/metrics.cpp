@@ -50,6 +50,12 @@ void MetricsRegistry::gauge(const std::string& name, const std::string& help, st
   entries_.push_back({name, help, labels, Entry::Kind::gauge, nullptr, nullptr, std::move(read)});
 }
 
+void MetricsRegistry::counter_read(const std::string& name, const std::string& help, std::function<double()> read,
+                                   const std::string& labels) {
+  std::lock_guard lock(mutex_);
+  entries_.push_back({name, help, labels, Entry::Kind::counter_read, nullptr, nullptr, std::move(read)});
+}
+
 namespace {
 std::string number(double v) {
   if (std::isnan(v)) return "NaN";
@@ -75,9 +81,9 @@ std::string MetricsRegistry::render_prometheus() const {
   for (const Entry* ep : sorted) {
     const Entry& e = *ep;
     if (described.insert(e.name).second) {
-      const char* type = e.kind == Entry::Kind::counter     ? "counter"
-                         : e.kind == Entry::Kind::histogram ? "histogram"
-                                                            : "gauge";
+      const char* type = e.kind == Entry::Kind::histogram ? "histogram"
+                         : e.kind == Entry::Kind::gauge   ? "gauge"
+                                                          : "counter";
       out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", e.name, e.help, e.name, type);
     }
     switch (e.kind) {
@@ -85,6 +91,7 @@ std::string MetricsRegistry::render_prometheus() const {
         out += fmt::format("{}{} {}\n", e.name, with_labels(e.labels, {}), e.counter->value());
         break;
       case Entry::Kind::gauge:
+      case Entry::Kind::counter_read:
         out += fmt::format("{}{} {}\n", e.name, with_labels(e.labels, {}), number(e.read()));
         break;
       case Entry::Kind::histogram: {

@@ -184,4 +184,13 @@ TEST_CASE("A prefetch bound smaller than one fetch makes the source wait for lib
   CHECK(stats.fetch_wait > std::chrono::microseconds(0));
   CHECK(stats.longest_fetch_wait > std::chrono::microseconds(0));
   CHECK(stats.longest_fetch_wait <= stats.fetch_wait);
+  // /metrics reports the same waits.
+  const std::string text = metrics.render_prometheus();
+  CHECK(text.find("# TYPE shoppulse_kafka_source_fetch_waits_total counter\n") != std::string::npos);
+  CHECK(si::metric_value(text, "shoppulse_kafka_source_fetch_waits_total") == double(stats.fetch_waits));
+  CHECK(si::metric_value(text, "shoppulse_kafka_source_fetch_wait_seconds_total") ==
+        Approx(double(stats.fetch_wait.count()) / 1e6));
+  CHECK(si::metric_value(text, "shoppulse_kafka_source_longest_fetch_wait_seconds") ==
+        Approx(double(stats.longest_fetch_wait.count()) / 1e6));
+  CHECK(si::metric_value(text, "shoppulse_kafka_source_ingest_waits_total") == double(stats.ingest_waits));
 }

@@ -167,7 +167,13 @@ TEST_CASE("When ingest is full the partitions are paused, not dropped", "[kafka]
   CHECK(source_field(server, "status") == "healthy");
   REQUIRE(server.post("/api/system/start-component/stream_processor").status == 200);
   require_exactly(server, 6000);
-  CHECK(server.get("/metrics").body.find("shoppulse_kafka_source_pauses_total 0") == std::string::npos);
+  const std::string metrics = server.get("/metrics").body;
+  CHECK(metrics.find("shoppulse_kafka_source_pauses_total 0") == std::string::npos);
+  // The wait counters are served (whether this run waited on a batch in
+  // flight depends on timing: a full queue refuses a batch without one).
+  CHECK(metrics.find("# TYPE shoppulse_kafka_source_ingest_waits_total counter\n") != std::string::npos);
+  CHECK(si::metric_value(metrics, "shoppulse_kafka_source_ingest_waits_total") >= 0);
+  CHECK(si::metric_value(metrics, "shoppulse_kafka_source_ingest_wait_seconds_total") >= 0);
 }
 
 TEST_CASE("A broker stopped for 10 s while events are produced makes the source unhealthy; afterwards it catches up "

@@ -67,6 +67,20 @@ TEST_CASE("a gauge is read when the registry renders", "[core][metrics]") {
   CHECK(count_of(text, "shoppulse_queue{queue=\"ingest\"} 42\n") == 1);
 }
 
+TEST_CASE("a total kept by a component is read when the registry renders and described as a counter",
+          "[core][metrics]") {
+  MetricsRegistry registry;
+  std::uint64_t waits = 3;
+  registry.counter_read("shoppulse_waits_total", "Waits", [&] { return double(waits); }, R"(thread="a")");
+  registry.counter_read("shoppulse_waits_total", "Waits", [] { return 7.0; }, R"(thread="b")");
+  waits = 11;
+  const std::string text = registry.render_prometheus();
+  CHECK(count_of(text, "# TYPE shoppulse_waits_total counter\n") == 1);
+  CHECK(count_of(text, "# TYPE shoppulse_waits_total gauge\n") == 0);
+  CHECK(count_of(text, "shoppulse_waits_total{thread=\"a\"} 11\n") == 1);
+  CHECK(count_of(text, "shoppulse_waits_total{thread=\"b\"} 7\n") == 1);
+}
+
 TEST_CASE("a histogram renders cumulative buckets, +Inf equal to the count, sum and count",
           "[core][metrics]") {
   MetricsRegistry registry;

@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -640,6 +641,15 @@ bool poll_until(const std::function<bool()>& check, Millis timeout, Millis inter
     if (Clock::now() >= deadline) return false;
     std::this_thread::sleep_for(interval);
   }
+}
+
+double metric_value(const std::string& text, const std::string& series) {
+  std::size_t at = 0;
+  while ((at = text.find(series + ' ', at)) != std::string::npos) {
+    if (at == 0 || text[at - 1] == '\n') return std::strtod(text.c_str() + at + series.size() + 1, nullptr);
+    at += series.size();
+  }
+  return std::nan("");
 }
 
 void wait_applied(const ServerProcess& server, std::uint64_t sequence, Millis timeout) {

@@ -172,6 +172,10 @@ bool poll_until(const std::function<bool()>& check, Millis timeout = Millis(2000
 // logged event up to `sequence` (status.stream_processor.applied_through and
 // status.recommender.applied_through). Throws on timeout.
 void wait_applied(const ServerProcess& server, std::uint64_t sequence, Millis timeout = Millis(60000));
+// The value of the first sample named exactly `series` (name and labels as
+// rendered, e.g. `x_total{thread="engine"}`) in Prometheus text; NaN when
+// there is none, so a missing series fails any comparison.
+double metric_value(const std::string& prometheus_text, const std::string& series);
 
 // Waits until /api/ready answers 200: the windows and the recommender have
 // caught up with the log after a start. Throws on timeout.

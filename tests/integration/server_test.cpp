@@ -599,6 +599,14 @@ TEST_CASE("The metrics endpoint counts applied events by type in Prometheus text
   }
   CHECK(m.body.find("# TYPE shoppulse_events_total counter") != std::string::npos);
   CHECK(m.body.find("shoppulse_eventlog_last_sequence 25") != std::string::npos);
+  // Once the ring is drained the engine and the recommender back off, and the
+  // counters say so (a monotonic total, not a gauge).
+  CHECK(m.body.find("# TYPE shoppulse_thread_idle_waits_total counter\n") != std::string::npos);
+  for (const char* thread : {"engine", "recommend"}) {
+    const std::string series = std::string("shoppulse_thread_idle_waits_total{thread=\"") + thread + "\"}";
+    INFO(series);
+    CHECK(si::poll_until([&] { return si::metric_value(fx.server.get("/metrics").body, series) > 0; }));
+  }
 }
 
 TEST_CASE("Retrying a batch with event ids accepts nothing, reports duplicates and changes no number",

@@ -46,13 +46,17 @@ class MetricsRegistry {
   // A value read at render time.
   void gauge(const std::string& name, const std::string& help, std::function<double()> read,
              const std::string& labels = {});
+  // A monotonic total kept elsewhere (a component's own stats), read at
+  // render time and described to Prometheus as a counter.
+  void counter_read(const std::string& name, const std::string& help, std::function<double()> read,
+                    const std::string& labels = {});
 
   std::string render_prometheus() const;
 
  private:
   struct Entry {
     std::string name, help, labels;
-    enum class Kind { counter, histogram, gauge } kind;
+    enum class Kind { counter, histogram, gauge, counter_read } kind;
     Counter* counter = nullptr;
     Histogram* histogram = nullptr;
     std::function<double()> read;

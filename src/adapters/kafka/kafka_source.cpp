@@ -108,6 +108,27 @@ struct KafkaSource::State {
       std::lock_guard lock(mutex);
       return double(stats.lag);
     });
+    // The consumer thread's waits (see KafkaSourceStats): many fetch waits
+    // point at the broker or librdkafka's prefetch bound, ingest waits at
+    // the log.
+    const auto read_stat = [this](auto field) {
+      return [this, field] {
+        std::lock_guard lock(mutex);
+        return field(stats);
+      };
+    };
+    m.counter_read("shoppulse_kafka_source_fetch_waits_total",
+                   "Times the consumer waited for a fetch while the broker held more messages",
+                   read_stat([](const KafkaSourceStats& s) { return double(s.fetch_waits); }));
+    m.counter_read("shoppulse_kafka_source_fetch_wait_seconds_total", "Time the consumer spent in fetch waits",
+                   read_stat([](const KafkaSourceStats& s) { return double(s.fetch_wait.count()) / 1e6; }));
+    m.gauge("shoppulse_kafka_source_longest_fetch_wait_seconds", "The longest fetch wait since start",
+            read_stat([](const KafkaSourceStats& s) { return double(s.longest_fetch_wait.count()) / 1e6; }));
+    m.counter_read("shoppulse_kafka_source_ingest_waits_total",
+                   "Times the consumer waited for the log to append its oldest batch in flight",
+                   read_stat([](const KafkaSourceStats& s) { return double(s.ingest_waits); }));
+    m.counter_read("shoppulse_kafka_source_ingest_wait_seconds_total", "Time the consumer spent in ingest waits",
+                   read_stat([](const KafkaSourceStats& s) { return double(s.ingest_wait.count()) / 1e6; }));
     m.gauge("shoppulse_kafka_source_up", "1 while the Kafka source is consuming from a reachable broker", [this] {
       std::lock_guard lock(mutex);
       return stats.state == "running" || stats.state == "paused" ? 1.0 : 0.0;
