@@ -25,6 +25,7 @@ namespace {
 const Logger kLog("kafka");
 constexpr std::int64_t kFirstBackoffMs = 100;
 constexpr int kMetadataTimeoutMs = 5000;
+constexpr std::size_t kFirstBatchMessages = 1024;  // a connection's first batch; see consume()
 constexpr std::int64_t kLagIntervalMs = 1000;
 constexpr std::int64_t kIngestPatienceMs = 500;  // a hand-off not taken by then pauses the partitions
 
@@ -392,6 +393,32 @@ struct KafkaSource::State {
     stats.lag = lag;
   }
 
+  // Consumer thread: gives every partition the log has no offset for an
+  // absolute start: the group's committed offset, else the partition's
+  // first offset. Left to librdkafka (offset INVALID: committed, else
+  // auto.offset.reset) its offset reset waits out a 100 ms query timer
+  // before the first fetch; asked here, the first fetch goes out at once.
+  // Whatever cannot be asked stays INVALID for librdkafka to resolve.
+  void resolve_start_offsets(rd_kafka_t* consumer, rd_kafka_topic_partition_list_t* assignment) {
+    kafka::PartitionList open(rd_kafka_topic_partition_list_new(assignment->cnt));
+    for (int i = 0; i < assignment->cnt; ++i)
+      if (assignment->elems[i].offset == RD_KAFKA_OFFSET_INVALID)
+        rd_kafka_topic_partition_list_add(open.get(), config.topic.c_str(), assignment->elems[i].partition);
+    if (open->cnt == 0) return;
+    if (rd_kafka_committed(consumer, open.get(), kMetadataTimeoutMs) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+    for (int i = 0; i < open->cnt; ++i) {
+      const rd_kafka_topic_partition_t& c = open->elems[i];
+      std::int64_t start = c.err == RD_KAFKA_RESP_ERR_NO_ERROR && c.offset >= 0 ? c.offset : RD_KAFKA_OFFSET_INVALID;
+      std::int64_t low = 0, high = 0;
+      if (start < 0 && rd_kafka_query_watermark_offsets(consumer, config.topic.c_str(), c.partition, &low, &high,
+                                                        kMetadataTimeoutMs) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        start = low;
+      if (start < 0) continue;
+      for (int j = 0; j < assignment->cnt; ++j)
+        if (assignment->elems[j].partition == c.partition) assignment->elems[j].offset = start;
+    }
+  }
+
   // One connection: assigns the partitions at their stored offsets, then
   // consumes until stopped or until an error asks for a reconnect.
   void consume(rd_kafka_t* consumer, rd_kafka_t* producer, std::int32_t partitions) {
@@ -406,8 +433,9 @@ struct KafkaSource::State {
     for (std::int32_t p = 0; p < partitions; ++p) {
       auto* tp = rd_kafka_topic_partition_list_add(assignment.get(), config.topic.c_str(), p);
       const auto it = by_name.find(offset_name(config.topic, p));
-      tp->offset = it != by_name.end() ? it->second : RD_KAFKA_OFFSET_INVALID;  // committed, else earliest
+      tp->offset = it != by_name.end() ? it->second : RD_KAFKA_OFFSET_INVALID;
     }
+    resolve_start_offsets(consumer, assignment.get());
     if (const auto err = rd_kafka_assign(consumer, assignment.get())) {
       record_error(std::string("assign: ") + rd_kafka_err2str(err), false);
       return;
@@ -437,6 +465,11 @@ struct KafkaSource::State {
     const auto leave = [&] { drain(consumer, assignment.get(), flights); };
     TimestampMs last_lag = 0;
     TimestampMs last_probe = 0;
+    // A connection's first batches are small and double up to
+    // kafka.batch_max_messages, so the log, the windows and the recommender
+    // start on the first messages while the next are parsed, instead of
+    // all waiting for one full batch to be read, parsed and appended.
+    std::size_t batch_limit = std::min<std::size_t>(kFirstBatchMessages, config.batch_max_messages);
     while (!stopping()) {
       Batch batch;
       if (!spare.empty()) {
@@ -444,13 +477,14 @@ struct KafkaSource::State {
         spare.pop_back();
       }
       batch.reset(partitions);
-      if (!fill(consumer, queue.get(), producer, batch)) {
+      if (!fill(consumer, queue.get(), producer, batch, batch_limit)) {
         spare.push_back(std::move(batch));
         leave();
         return;
       }
       const bool read_any = batch.messages != 0;
       if (read_any) mark_up();
+      if (batch.messages == batch_limit) batch_limit = std::min(batch_limit * 2, config.batch_max_messages);
       if (batch.dead) {
         // Dead letters are delivered before the offsets past them are stored.
         if (rd_kafka_flush(producer, int(std::max<std::int64_t>(config.max_backoff_ms, 1000))) !=
@@ -507,20 +541,20 @@ struct KafkaSource::State {
     leave();
   }
 
-  // Consumer thread: reads messages into batch until it holds
-  // batch_max_messages or batch_max_wait has passed, parsing each straight
-  // from librdkafka's buffer into the batch's events; malformed ones go to
-  // the dead-letter topic. False when a dead letter could not be produced.
-  bool fill(rd_kafka_t* consumer, rd_kafka_queue_t* queue, rd_kafka_t* producer, Batch& batch) {
+  // Consumer thread: reads messages into batch until it holds `limit`
+  // messages or batch_max_wait has passed, parsing each straight from
+  // librdkafka's buffer into the batch's events; malformed ones go to the
+  // dead-letter topic. False when a dead letter could not be produced.
+  bool fill(rd_kafka_t* consumer, rd_kafka_queue_t* queue, rd_kafka_t* producer, Batch& batch, std::size_t limit) {
     ParseOptions parse_options;
     parse_options.max_future_ms = config.max_future_ms;
     parse_options.now_ms = clock.now_ms();
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(config.batch_max_wait_ms);
-    while (batch.messages < config.batch_max_messages) {
+    while (batch.messages < limit) {
       const auto left =
           std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) break;
-      const std::size_t want = std::min(kPollChunk, config.batch_max_messages - batch.messages);
+      const std::size_t want = std::min(kPollChunk, limit - batch.messages);
       // Returns once want messages are there or the time is up: with
       // fewer ready than that, it waits.
       const bool waits = rd_kafka_queue_length(queue) < want;
