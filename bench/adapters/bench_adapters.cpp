@@ -116,6 +116,46 @@ double consume(const std::string& bootstrap, const std::string& topic, int parti
   return double(got) / s;
 }
 
+// What librdkafka holds when its prefetch reaches the source's bound: a
+// consumer with the source's prefetch settings is assigned a topic larger
+// than the bound and never polled; once its queue stops growing (2 s
+// without change), reports the messages queued and the resident memory
+// added since before the consumer was created.
+void prefetch_memory(Report& report, const std::string& bootstrap, const std::string& topic, int partitions,
+                     std::int64_t queue_kbytes) {
+  const std::uint64_t rss0 = rss_bytes();
+  rd_kafka_t* rk = client(RD_KAFKA_CONSUMER, bootstrap,
+                          {{"group.id", "bench-prefetch"},
+                           {"enable.auto.commit", "false"},
+                           {"queued.min.messages", "10000000"},
+                           {"queued.max.messages.kbytes", std::to_string(queue_kbytes)}});
+  rd_kafka_queue_t* queue = rd_kafka_queue_get_consumer(rk);
+  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
+  for (int p = 0; p < partitions; ++p)
+    rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+  rd_kafka_assign(rk, list);
+  rd_kafka_topic_partition_list_destroy(list);
+  std::size_t length = 0;
+  Stopwatch sw, still;
+  while (sw.seconds() < 120) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const std::size_t now = rd_kafka_queue_length(queue);
+    if (now != length) {
+      length = now;
+      still.restart();
+    } else if (length > 0 && still.seconds() >= 2) {
+      break;
+    }
+  }
+  const double mib = double(rss_bytes() - std::min(rss_bytes(), rss0)) / (1024.0 * 1024.0);
+  report.result("messages queued when fetching stopped", double(length), "messages");
+  report.result("resident memory added by the consumer", mib, "MiB");
+  report.result("  per queued message", length ? mib * 1024.0 * 1024.0 / double(length) : 0, "bytes");
+  rd_kafka_queue_destroy(queue);
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+}
+
 // User + system CPU seconds from a /proc stat file (a process's or a thread's).
 double cpu_seconds_from_stat(const std::filesystem::path& stat_file) {
   std::ifstream stat(stat_file);
@@ -178,6 +218,9 @@ int main(int argc, char** argv) {
   const std::int64_t fetch_queue_kbytes =
       options.integer("fetch_queue_kbytes", std::int64_t(kafka_defaults.fetch_queue_kbytes),
                       std::int64_t(kafka_defaults.fetch_queue_kbytes));
+  // --prefetch_memory=N: also fill librdkafka's prefetch queue (bounded by
+  // fetch_queue_kbytes) from a topic of N messages and report its memory.
+  const std::int64_t prefetch_messages = options.integer("prefetch_memory", 0, 0);
   options.finish();
   Report report("adapters", options.quick());
   report.param("messages", n);
@@ -211,6 +254,16 @@ int main(int argc, char** argv) {
   // kafka.fetch_queue_kbytes), so the source is also compared with them.
   report.result("consumer, prefetch bounded by bytes only",
                 consume(broker.bootstrap(), topic, 3, n, {{"queued.min.messages", "10000000"}}), "msgs/s");
+
+  if (prefetch_messages > 0) {
+    report.section("librdkafka prefetch at the source's bound, never polled");
+    const std::string prefetch_topic = "bench-prefetch";
+    broker.create_topic(prefetch_topic, 3);
+    report.param("prefetch topic messages", prefetch_messages);
+    report.param("queued.max.messages.kbytes", fetch_queue_kbytes);
+    produce(broker.bootstrap(), prefetch_topic, prefetch_messages, t0, "50", "lz4");
+    prefetch_memory(report, broker.bootstrap(), prefetch_topic, 3, fetch_queue_kbytes);
+  }
 
   report.section("Kafka source -> event log -> windows");
   TempDir dir("bench-adapters");

@@ -211,7 +211,8 @@ void bind(config::Schema& s, AppConfig& c) {
              1, 64);
   s.add_size("kafka.fetch_queue_kbytes", &c.kafka.fetch_queue_kbytes, "KiB",
              "Most message bytes prefetched, all partitions together, before librdkafka stops fetching; it looks "
-             "again within a second, so this must exceed what is consumed in a second",
+             "again within a second, so this must exceed what is consumed in a second; a full queue holds about 2.4 "
+             "times this in memory",
              1, 2097151);
   s.add_string("kafka.sink_topic", &c.kafka_sink.topic,
                "Every logged event is also published here, keyed by user_id (an outbox); empty: no sink");
