@@ -241,24 +241,6 @@ class CheckpointStore {
   virtual Result<std::optional<Checkpoint>> get_checkpoint(std::string_view name) const = 0;
 };
 
-// Where appended events may also be sent (e.g. a Kafka topic for scale-out).
-// Called by the ingest thread after each durable append.
-class EventSink {
- public:
-  virtual ~EventSink() = default;
-  virtual std::string_view name() const noexcept = 0;
-  virtual Result<void> publish(std::span<const LogRecord> records, const class Dictionary& dictionary) = 0;
-};
-
-// Where published analytics snapshots may also be sent (e.g. Redis, MongoDB).
-// Called by the engine thread with the JSON of each published snapshot.
-class SnapshotSink {
- public:
-  virtual ~SnapshotSink() = default;
-  virtual std::string_view name() const noexcept = 0;
-  virtual Result<void> publish(TimestampMs watermark, std::string_view snapshot_json) = 0;
-};
-
 // All three stores behind one handle, as one storage engine provides them.
 class Storage : public EventLog, public RollupStore, public CheckpointStore {};
 
