@@ -146,8 +146,10 @@ TEST_CASE("a damaged event log stops start-up with exit code 3; verify reports i
   }
   const std::string binary = si::shoppulse_binary();
   auto run = [&](const std::string& args, const std::string& out) {
-    const std::string command = binary + " " + args + " --data-dir " + data.string() + " --port 0 --generator off > " +
-                                (dir.path() / out).string() + " 2>&1";
+    // Each command either refuses or finishes; `timeout` turns a hang into
+    // a failure (exit 124) at once instead of at the test's own timeout.
+    const std::string command = "timeout 120 " + binary + " " + args + " --data-dir " + data.string() +
+                                " --port 0 --generator off > " + (dir.path() / out).string() + " 2>&1";
     const int status = std::system(command.c_str());
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   };

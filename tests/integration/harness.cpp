@@ -596,6 +596,7 @@ std::optional<std::string> WebSocketClient::read_text(Millis timeout) {
 }
 
 void WebSocketClient::send_text(std::string_view text) { send_frame(0x1, text); }
+void WebSocketClient::send_binary(std::string_view bytes) { send_frame(0x2, bytes); }
 
 void WebSocketClient::close() {
   if (fd_ < 0) return;

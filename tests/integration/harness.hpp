@@ -156,6 +156,7 @@ class WebSocketClient {
   // The next text message, or nullopt on timeout / close.
   std::optional<std::string> read_text(Millis timeout);
   void send_text(std::string_view text);
+  void send_binary(std::string_view bytes);
   void close();
 
  private:

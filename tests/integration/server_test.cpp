@@ -856,6 +856,25 @@ TEST_CASE("A WebSocket client that subscribes to some windows gets only those", 
   REQUIRE(after.has_value());
   CHECK(Json(*after).has("/windows/1h"));
   CHECK(!Json(*after).has("/windows/1m"));
+
+  // A binary frame, even one holding a valid subscribe, is refused the same
+  // way, and the subscription stays.
+  ws.send_binary(R"({"type":"subscribe","windows":["1m"]})");
+  std::optional<std::string> binary_refusal;
+  CHECK(si::poll_until([&] {
+    const auto m = ws.read_text(si::Millis(10000));
+    if (!m) return false;
+    if (Json(*m).str("/type") != "error") return false;
+    binary_refusal = m;
+    return true;
+  }));
+  REQUIRE(binary_refusal.has_value());
+  CHECK(Json(*binary_refusal).str("/error") == "bad_message");
+  CHECK(Json(*binary_refusal).str("/detail").find("binary messages are not read") != std::string::npos);
+  const auto still = ws.read_text(si::Millis(10000));
+  REQUIRE(still.has_value());
+  CHECK(Json(*still).has("/windows/1h"));
+  CHECK(!Json(*still).has("/windows/1m"));
 }
 
 namespace {
