@@ -64,6 +64,16 @@ rd_kafka_t* client(rd_kafka_type_t type, const std::string& bootstrap,
   return rk;
 }
 
+// Assigns partitions 0..partitions-1 of topic to a consumer, each from its
+// first message.
+void assign_from_beginning(rd_kafka_t* rk, const std::string& topic, int partitions) {
+  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
+  for (int p = 0; p < partitions; ++p)
+    rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+  rd_kafka_assign(rk, list);
+  rd_kafka_topic_partition_list_destroy(list);
+}
+
 // Raw producer: n messages, acks=all, returns messages/s.
 double produce(const std::string& bootstrap, const std::string& topic, std::int64_t n, std::int64_t t0,
                const std::string& linger, const std::string& compression) {
@@ -93,11 +103,7 @@ double consume(const std::string& bootstrap, const std::string& topic, int parti
   settings.insert(settings.end(), {{"group.id", "bench-raw"}, {"enable.auto.commit", "false"}});
   rd_kafka_t* rk = client(RD_KAFKA_CONSUMER, bootstrap, settings);
   rd_kafka_poll_set_consumer(rk);
-  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
-  for (int p = 0; p < partitions; ++p)
-    rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-  rd_kafka_assign(rk, list);
-  rd_kafka_topic_partition_list_destroy(list);
+  assign_from_beginning(rk, topic, partitions);
   std::int64_t got = 0;
   std::uint64_t bytes = 0;
   Stopwatch sw;
@@ -130,11 +136,7 @@ void prefetch_memory(Report& report, const std::string& bootstrap, const std::st
                            {"queued.min.messages", "10000000"},
                            {"queued.max.messages.kbytes", std::to_string(queue_kbytes)}});
   rd_kafka_queue_t* queue = rd_kafka_queue_get_consumer(rk);
-  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
-  for (int p = 0; p < partitions; ++p)
-    rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-  rd_kafka_assign(rk, list);
-  rd_kafka_topic_partition_list_destroy(list);
+  assign_from_beginning(rk, topic, partitions);
   std::size_t length = 0;
   Stopwatch sw, still;
   while (sw.seconds() < 120) {

@@ -213,43 +213,39 @@ TEST_CASE("A log without offsets starts each partition at the group's committed 
                         std::to_string(t0 + i) + "}");
     producer.flush();
   };
-  // A first source reads partition 0 (partition 1 is empty), so the group
-  // commits an offset for partition 0 only.
-  produce(0, 0, 1000);
-  {
-    auto memory = make_memory_store();
+  // A source of the group on `log`, run until it has read and appended
+  // `expect` messages and the partitions' ends say there are no more.
+  const auto consume_into = [&](EventLog& log, std::uint64_t expect) {
     Dictionary dictionary;
     SpscRing<Event> ring(1 << 12);
     SystemClock clock;
     MetricsRegistry metrics;
-    Ingestor ingestor(IngestConfig{}, *memory, dictionary, ring, clock, metrics);
+    Ingestor ingestor(IngestConfig{}, log, dictionary, ring, clock, metrics);
     REQUIRE(ingestor.start().ok());
-    KafkaSource source(source_config(topic), ingestor, *memory, clock, metrics);
+    KafkaSource source(source_config(topic), ingestor, log, clock, metrics);
     source.start();
-    REQUIRE(si::poll_until([&] { return source.stats().appended >= 1000; }, si::Millis(60000)));
+    const bool read = si::poll_until([&] { return source.stats().appended >= expect; }, si::Millis(60000)) &&
+                      si::poll_until([&] { return source.stats().lag == 0; }, si::Millis(30000));
     source.stop();
     ingestor.stop();
+    REQUIRE(read);
+    return source.stats();
+  };
+  // A first source reads partition 0 (partition 1 is empty), so the group
+  // commits an offset for partition 0 only.
+  produce(0, 0, 1000);
+  {
+    auto first = make_memory_store();
+    CHECK(consume_into(*first, 1000).appended == 1000);
   }
   produce(0, 1000, 500);
   produce(1, 0, 700);
   // A second source, same group, on an empty log: partition 0 from the
   // commit (the 500 new messages), partition 1 from its first message.
   auto memory = make_memory_store();
-  Dictionary dictionary;
-  SpscRing<Event> ring(1 << 12);
-  SystemClock clock;
-  MetricsRegistry metrics;
-  Ingestor ingestor(IngestConfig{}, *memory, dictionary, ring, clock, metrics);
-  REQUIRE(ingestor.start().ok());
-  KafkaSource source(source_config(topic), ingestor, *memory, clock, metrics);
-  source.start();
-  REQUIRE(si::poll_until([&] { return source.stats().appended >= 1200; }, si::Millis(60000)));
-  // Every message is read by now; nothing more may arrive.
-  REQUIRE(si::poll_until([&] { return source.stats().lag == 0 && source.stats().consumed == 1200; },
-                         si::Millis(30000)));
-  source.stop();
-  ingestor.stop();
-  CHECK(source.stats().appended == 1200);
+  const KafkaSourceStats stats = consume_into(*memory, 1200);
+  CHECK(stats.consumed == 1200);
+  CHECK(stats.appended == 1200);
   std::map<std::string, std::int64_t> offsets;
   const auto stored = memory->load_source_offsets();
   REQUIRE(stored.ok());
