@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <mutex>
+#include <stdexcept>
 
 namespace shoppulse {
 namespace {
@@ -147,6 +148,8 @@ Result<void> InternTable::load_evicted_names() {
 namespace {
 
 constexpr std::size_t kStampBytes = sizeof(std::uint32_t);
+constexpr std::size_t kHeaderBytes = kStampBytes + sizeof(Id);  // stamp, then id
+constexpr std::size_t kMaxBlocks = std::size_t{1} << 14;      // what a Ref can name: 16 GiB of 1 MiB blocks
 
 // Length prefix of an arena entry: 7 bits a byte, low bits first.
 std::size_t put_length(char* out, std::size_t n) noexcept {
@@ -159,9 +162,9 @@ std::size_t put_length(char* out, std::size_t n) noexcept {
   return i;
 }
 
-// The name of an entry (after its stamp).
+// The name of an entry (after its stamp and id).
 std::string_view read_entry(const char* entry) noexcept {
-  const char* p = entry + kStampBytes;
+  const char* p = entry + kHeaderBytes;
   std::size_t n = 0;
   unsigned shift = 0;
   for (;;) {
@@ -181,6 +184,12 @@ std::uint32_t read_stamp(const char* entry) noexcept {
 
 void write_stamp(char* entry, std::uint32_t s) noexcept { std::memcpy(entry, &s, sizeof s); }
 
+Id read_id(const char* entry) noexcept {
+  Id id;
+  std::memcpy(&id, entry + kStampBytes, sizeof id);
+  return id;
+}
+
 // Ids are handed out in order: four consecutive ids share a run of four
 // slots (one cache line of IdSlots), so most new ids land on the line the
 // previous one touched; the groups are scattered so that ids left after an
@@ -198,30 +207,32 @@ std::size_t slots_for(std::size_t entries) noexcept {
 
 }  // namespace
 
-char* InternTable::append(Tables& t, std::string_view value, std::uint32_t stamp) {
-  const std::size_t need = kStampBytes + value.size() + 10;  // stamp, bytes and the longest length prefix
-  if (need > t.arena_left) {
+InternTable::Ref InternTable::append(Tables& t, Id id, std::string_view value, std::uint32_t stamp) {
+  const std::size_t need = kHeaderBytes + value.size() + 10;  // header, bytes and the longest length prefix
+  if (t.arena.empty() || need > t.arena_size - t.arena_used) {
+    // A name longer than a block gets a block of its own.
+    if (t.arena.size() >= kMaxBlocks) throw std::length_error("dictionary: more than 16 GiB of names of one kind");
     const std::size_t block = std::max(kArenaBlock, need);
     t.arena.push_back(std::make_unique<char[]>(block));
-    t.arena_next = t.arena.back().get();
-    t.arena_left = block;
+    t.arena_used = 0;
+    t.arena_size = block;
     t.arena_bytes += block;
   }
-  char* entry = t.arena_next;
+  char* entry = t.arena.back().get() + t.arena_used;
   write_stamp(entry, stamp);
-  const std::size_t prefix = put_length(entry + kStampBytes, value.size());
-  if (!value.empty()) std::memcpy(entry + kStampBytes + prefix, value.data(), value.size());
-  const std::size_t used = kStampBytes + prefix + value.size();
-  t.arena_next += used;
-  t.arena_left -= used;
-  return entry;
+  std::memcpy(entry + kStampBytes, &id, sizeof id);
+  const std::size_t prefix = put_length(entry + kHeaderBytes, value.size());
+  if (!value.empty()) std::memcpy(entry + kHeaderBytes + prefix, value.data(), value.size());
+  const Ref ref = static_cast<Ref>(1 + ((t.arena.size() - 1) << 18 | t.arena_used >> 2));
+  t.arena_used = std::min(t.arena_size, (t.arena_used + kHeaderBytes + prefix + value.size() + 3) & ~std::size_t{3});
+  return ref;
 }
 
-void InternTable::insert(Tables& t, Id id, char* entry, std::uint64_t hash) {
+void InternTable::insert(Tables& t, Id id, Ref entry, std::uint64_t hash) {
   const std::size_t mask = t.names.size() - 1;
   std::size_t i = hash & mask;
-  while (t.names[i].id != kNoId) i = (i + 1) & mask;
-  t.names[i] = NameSlot{static_cast<std::uint32_t>(hash >> 32), id, entry};
+  while (t.names[i].entry != 0) i = (i + 1) & mask;
+  t.names[i] = NameSlot{static_cast<std::uint32_t>(hash >> 32), entry};
   std::size_t j = id_home(id, mask);
   while (t.ids[j].id != kNoId) j = (j + 1) & mask;
   t.ids[j] = IdSlot{id, entry};
@@ -234,7 +245,7 @@ void InternTable::rehash(Tables& t, std::size_t slots) {
   t.ids.assign(slots, IdSlot{});
   t.resident = 0;
   for (const IdSlot& s : old)
-    if (s.id != kNoId) insert(t, s.id, s.entry, hash(read_entry(s.entry)));
+    if (s.id != kNoId) insert(t, s.id, s.entry, hash(read_entry(t.at(s.entry))));
 }
 
 void InternTable::update_memory() noexcept {
@@ -244,30 +255,32 @@ void InternTable::update_memory() noexcept {
   resident_count_.store(t_.resident, std::memory_order_relaxed);
 }
 
-const InternTable::NameSlot* InternTable::probe(const Tables& t, std::string_view value,
-                                                std::uint64_t hash) const noexcept {
+char* InternTable::probe(const Tables& t, std::string_view value, std::uint64_t hash) const noexcept {
   const auto tag = static_cast<std::uint32_t>(hash >> 32);
   const std::size_t mask = t.names.size() - 1;
   for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
     const NameSlot& s = t.names[i];
-    if (s.id == kNoId) return nullptr;  // at most half full, so an empty slot ends every run
-    if (s.tag == tag && read_entry(s.entry) == value) return &s;
+    if (s.entry == 0) return nullptr;  // at most half full, so an empty slot ends every run
+    if (s.tag == tag) {
+      char* entry = t.at(s.entry);
+      if (read_entry(entry) == value) return entry;
+    }
   }
 }
 
-const InternTable::IdSlot* InternTable::probe_id(const Tables& t, Id id) const noexcept {
+char* InternTable::probe_id(const Tables& t, Id id) const noexcept {
   const std::size_t mask = t.ids.size() - 1;
   for (std::size_t i = id_home(id, mask);; i = (i + 1) & mask) {
     const IdSlot& s = t.ids[i];
     if (s.id == kNoId) return nullptr;
-    if (s.id == id) return &s;
+    if (s.id == id) return t.at(s.entry);
   }
 }
 
 void InternTable::admit(std::string_view value, std::uint64_t hash, Id id) {
   std::unique_lock lock(mutex_);
   if ((t_.resident + 1) * 2 > t_.names.size()) rehash(t_, t_.names.size() * 2);
-  insert(t_, id, append(t_, value, stamp()), hash);
+  insert(t_, id, append(t_, id, value, stamp()), hash);
   if (id > size_.load(std::memory_order_relaxed)) size_.store(id, std::memory_order_release);
   lock.unlock();
   update_memory();
@@ -277,10 +290,10 @@ std::pair<Id, bool> InternTable::intern_hashed(std::string_view value, std::uint
   // The writer is the only thread that changes the tables, so it reads them
   // without the lock.
   ++clock_;
-  if (const NameSlot* s = probe(t_, value, hash)) {
+  if (char* entry = probe(t_, value, hash)) {
     // Only an eviction reads the stamp; readers never do.
-    if (max_resident_ != 0) write_stamp(s->entry, stamp());
-    return {s->id, false};
+    if (max_resident_ != 0) write_stamp(entry, stamp());
+    return {read_id(entry), false};
   }
   // Only a name the filter may have seen evicted is looked up: a brand-new
   // name is neither read nor written here.
@@ -323,7 +336,7 @@ Result<std::size_t> InternTable::evict() {
   std::vector<std::uint32_t> stamps;
   stamps.reserve(t_.resident);
   for (const IdSlot& s : t_.ids)
-    if (s.id != kNoId) stamps.push_back(read_stamp(s.entry));
+    if (s.id != kNoId) stamps.push_back(read_stamp(t_.at(s.entry)));
   const std::size_t drop = stamps.size() - keep;
   std::nth_element(stamps.begin(), stamps.begin() + static_cast<std::ptrdiff_t>(drop), stamps.end());
   const std::uint32_t threshold = stamps[drop];  // keep stamps above it, and enough equal to it
@@ -337,15 +350,16 @@ Result<std::size_t> InternTable::evict() {
   victims.reserve(t_.resident - keep);
   for (const IdSlot& s : t_.ids) {
     if (s.id == kNoId) continue;
-    const std::uint32_t st = read_stamp(s.entry);
-    const std::string_view name = read_entry(s.entry);
+    const char* entry = t_.at(s.entry);
+    const std::uint32_t st = read_stamp(entry);
+    const std::string_view name = read_entry(entry);
     bool keep_it = st > threshold;
     if (st == threshold && equal_quota > 0) {
       --equal_quota;
       keep_it = true;
     }
     if (keep_it)
-      insert(fresh, s.id, append(fresh, name, st), hash(name));
+      insert(fresh, s.id, append(fresh, s.id, name, st), hash(name));
     else
       victims.push_back({s.id, std::string(name)});
   }
@@ -378,8 +392,8 @@ std::string_view InternTable::name_into(Id id, std::string& out) const {
   if (id == kNoId || id > size_.load(std::memory_order_acquire)) return out;
   {
     std::shared_lock lock(mutex_);
-    if (const IdSlot* s = probe_id(t_, id)) {
-      out.assign(read_entry(s->entry));
+    if (const char* entry = probe_id(t_, id)) {
+      out.assign(read_entry(entry));
       return out;
     }
   }
@@ -391,8 +405,8 @@ std::string_view InternTable::name_into(Id id, std::string& out) const {
 }
 
 Id InternTable::find_hashed_locked(std::string_view value, std::uint64_t hash) const noexcept {
-  const NameSlot* s = probe(t_, value, hash);
-  return s == nullptr ? kNoId : s->id;
+  const char* entry = probe(t_, value, hash);
+  return entry == nullptr ? kNoId : read_id(entry);
 }
 
 Id InternTable::find_hashed(std::string_view value, std::uint64_t hash) const {
@@ -420,8 +434,8 @@ void InternTable::prefetch_locked(std::uint64_t hash) const noexcept {
 
 void InternTable::prefetch_name_locked(std::uint64_t hash) const noexcept {
   const NameSlot& s = t_.names[hash & (t_.names.size() - 1)];
-  if (s.id == kNoId || s.tag != static_cast<std::uint32_t>(hash >> 32)) return;
-  __builtin_prefetch(s.entry);
+  if (s.entry == 0 || s.tag != static_cast<std::uint32_t>(hash >> 32)) return;
+  __builtin_prefetch(t_.at(s.entry));
 }
 
 Event intern_event(const RawEvent& raw, Dictionary& dictionary, Sequence sequence) {
