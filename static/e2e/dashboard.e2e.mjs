@@ -843,6 +843,196 @@ test('every panel downloads what it shows as CSV and JSON', async () => {
   await page.close();
 });
 
+/**
+ * The JSON answers the page got to GETs whose path starts with `prefix`, in
+ * the order they came: what the page drew from, to compare its downloads with.
+ */
+function answersOf(page, prefix) {
+  const got = [];
+  page.on('response', async (r) => {
+    const u = new URL(r.url());
+    if (r.request().method() !== 'GET' || !r.ok() || !u.pathname.startsWith(prefix)) return;
+    try {
+      got.push({ url: u.pathname + u.search, json: await r.json() });
+    } catch {
+      /* not JSON (an aborted request) */
+    }
+  });
+  return got;
+}
+
+/** RFC 4180 rows of a CSV text (quoted fields, doubled quotes, CRLF). */
+function parseCsv(text) {
+  const rows = [];
+  let row = [];
+  let cell = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') (cell += '"'), i++;
+      else if (c === '"') quoted = false;
+      else cell += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') row.push(cell), (cell = '');
+    else if (c === '\r' && text[i + 1] === '\n') row.push(cell), rows.push(row), (row = []), (cell = ''), i++;
+    else cell += c;
+  }
+  if (cell || row.length) row.push(cell), rows.push(row);
+  return rows;
+}
+
+/** A panel's CSV or JSON download (clicked until the panel has data to give), as text. */
+async function panelDownload(page, panelKey, kind, timeoutMs = 20000) {
+  return until(`a ${kind} download of ${panelKey}`, async () => {
+    const download = page.waitForEvent('download', { timeout: 3000 });
+    download.catch(() => {});
+    await page.click(`[data-panel="${panelKey}"] [data-action="download-${kind}"]`);
+    return readFileSync(await (await download).path(), 'utf8');
+  }, timeoutMs, 300);
+}
+
+/** A panel's CSV and JSON downloads, checked to hold the same rows: the JSON's objects. */
+async function panelRows(page, panelKey) {
+  const rows = JSON.parse(await panelDownload(page, panelKey, 'json'));
+  const [head, ...lines] = parseCsv(await panelDownload(page, panelKey, 'csv'));
+  assert.deepEqual(head, Object.keys(rows[0] ?? {}), `${panelKey}: CSV columns are the JSON's fields`);
+  return { rows, csv: lines.map((l) => Object.fromEntries(head.map((c, i) => [c, l[i]]))) };
+}
+
+/** A CSV cell as the JSON value it stands for ('' = null). */
+const cellOf = (v) => (v === null || v === undefined ? '' : String(v));
+const asCells = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, cellOf(v)]));
+
+test('Users, System and Products panels download the API\'s answers as CSV and JSON', async () => {
+  // A shopper and a product of their own, so the profile, its categories and the ranking are known.
+  await generator('running');
+  const tag = randomBytes(3).toString('hex');
+  const user = 'e2e_dl_' + tag;
+  const product = 'prod_dl_' + tag;
+  const cat = 'cat_dl_' + tag;
+  const ev = (type, extra = {}) => ({ user_id: user, event_type: type, product_id: product, category_id: cat, device: 'mobile', location: '杭州', ...extra });
+  assert.equal((await api('/api/events', 'POST', [ev('view'), ev('view', { product_id: product + '_b' }), ev('add_to_cart'), ev('purchase', { price: 9.5, quantity: 2 }), ev('favorite', { category_id: cat + '_2', product_id: product + '_c' })])).status, 200);
+  await until('the profile', async () => (await api('/api/analytics/user/' + user)).json.total_events === 5, 10000);
+
+  // Users: the profile as one row of the answer's fields, likely buyers and recommendations as listed.
+  const page = await newPage({ width: 1366, height: 900 });
+  const profiles = answersOf(page, '/api/analytics/user/');
+  const recos = answersOf(page, '/api/products/recommendations/user/');
+  const likely = answersOf(page, '/api/analytics/propensity');
+  await page.goto(`${base}/dashboard/#/users?user=${user}`);
+  await page.waitForSelector('[data-panel="profile"]');
+  await page.waitForSelector('[data-role="reco-list"], [data-role="reco-na"]', { timeout: 10000 });
+  await page.waitForSelector('[data-role="likely-list"], [data-role="likely-learning"], [data-panel="likely"] .muted', { timeout: 10000 });
+  const p = profiles.at(-1).json;
+  const prof = await panelRows(page, 'profile');
+  assert.equal(prof.rows.length, 1);
+  const want = { user_id: p.user_id, total_events: p.total_events, total_spend: p.total_spend, currency: p.currency ?? null, purchase_propensity: p.purchase_propensity ?? null, first_seen: p.first_seen, last_seen: p.last_seen };
+  for (const [k, n] of Object.entries(p.events)) want['events.' + k] = n;
+  for (const c of p.top_categories) want['top_categories.' + c.category_id] = c.interactions;
+  assert.deepEqual(prof.rows[0], want);
+  assert.deepEqual(prof.csv, [asCells(want)]);
+  // Categories in the profile's order; the counts are this shopper's.
+  assert.deepEqual(Object.keys(prof.rows[0]).filter((k) => k.startsWith('top_categories.')), p.top_categories.map((c) => 'top_categories.' + c.category_id));
+  assert.deepEqual([prof.rows[0]['events.view'], prof.rows[0]['events.purchase'], prof.rows[0]['events.favorite']], [2, 1, 1]);
+  const r = recos.at(-1)?.json.recommendations ?? [];
+  if (r.length) {
+    const got = await panelRows(page, 'recommendations');
+    const wantR = r.map((x, i) => ({ rank: i + 1, product_id: x.product_id, score: x.score, reason_code: x.reason_code, related_id: x.related_id ?? null, reason: x.reason }));
+    assert.deepEqual(got.rows, wantR);
+    assert.deepEqual(got.csv, wantR.map(asCells));
+  }
+  const l = likely.at(-1).json.users;
+  if (l.length) {
+    const got = await panelRows(page, 'likely');
+    const wantL = l.map((u, i) => ({ rank: i + 1, user_id: u.user_id, purchase_propensity: u.purchase_propensity }));
+    assert.deepEqual(got.rows, wantL);
+    assert.deepEqual(got.csv, wantL.map(asCells));
+  }
+
+  // System: the components and the figures of one of the status answers the page polled.
+  const statuses = answersOf(page, '/api/system/status');
+  await page.goto(`${base}/dashboard/#/system`);
+  await page.waitForSelector('[data-stat="uptime"]');
+  const comps = await panelRows(page, 'components');
+  const compRows = (st) => Object.entries(st.components).map(([name, c]) => ({ component: name, status: c.status, state: c.state, failures: c.failures, restarts: c.restarts, last_error: c.last_error ?? null, backlog: c.backlog ?? null }));
+  assert.ok(statuses.some((st) => JSON.stringify(compRows(st.json)) === JSON.stringify(comps.rows)), 'the components download is a status answer\'s components');
+  assert.ok(statuses.some((st) => JSON.stringify(compRows(st.json).map(asCells)) === JSON.stringify(comps.csv)), 'the components CSV is a status answer\'s components');
+  assert.ok(comps.rows.some((c) => c.component === 'data_generator' && c.state === 'running'));
+  const figures = JSON.parse(await panelDownload(page, 'figures', 'json'));
+  assert.equal(figures.length, 1);
+  const st = statuses.find((x) => x.json.timestamp === figures[0].timestamp)?.json;
+  assert.ok(st, 'the figures are those of a status answer the page got');
+  const at = (o, path) => path.split('.').reduce((v, k) => v?.[k], o);
+  for (const [k, v] of Object.entries(figures[0])) assert.equal(v, at(st, k), 'figure ' + k);
+  for (const k of ['throughput.events_per_second', 'ingest.lag_events', 'ring.capacity', 'event_log.bytes', 'memory.rss_bytes', 'websocket_clients', 'uptime_seconds']) assert.ok(k in figures[0], 'figure ' + k);
+  const [fhead, frow] = parseCsv(await panelDownload(page, 'figures', 'csv'));
+  assert.deepEqual(fhead, Object.keys(figures[0]));
+  const st2 = statuses.find((x) => x.json.timestamp === frow[0])?.json;
+  assert.deepEqual(frow, fhead.map((k) => cellOf(at(st2, k))));
+
+  // Products: the cards as a real-time answer for the product gave them; the ranking as the category's answer.
+  const live = answersOf(page, '/api/analytics/real-time');
+  const ranks = answersOf(page, `/api/products/categories/${cat}/popular`);
+  await page.goto(`${base}/dashboard/#/products?product=${product}`);
+  await page.waitForSelector(`[data-panel="category-rank"] .bar-row.self[data-id="${product}"]`, { timeout: 30000 });
+  await until('product KPIs', async () => (await page.$eval('[data-view="products"] [data-kpi="purchases"]', (el) => el.dataset.value ?? '')) === '1', 15000);
+  const kpis = await panelRows(page, 'product-kpis');
+  const kpiRows = (a) => ['page_views', 'add_to_cart', 'purchases', 'revenue', 'conversion_rate', 'active_users'].map((k) => ({ kpi: k, value: a[k], previous: a.previous[k] }));
+  const mine = live.filter((x) => x.url.includes('product=' + product)).map((x) => x.json);
+  assert.ok(mine.some((a) => JSON.stringify(kpiRows(a)) === JSON.stringify(kpis.rows)), 'the cards download is a real-time answer of the product');
+  assert.deepEqual(kpis.csv, kpis.rows.map(asCells));
+  const rk = await panelRows(page, 'category-rank');
+  const list = ranks.at(-1).json.products;
+  const self = list.findIndex((x) => x.product_id === product);
+  const wantRank = list.slice(0, 10).map((x, i) => ({ rank: i + 1, product_id: x.product_id, category_id: cat, interactions: x.interactions, this_product: i === self ? 1 : 0 }));
+  if (self >= 10) wantRank.push({ rank: self + 1, product_id: product, category_id: cat, interactions: list[self].interactions, this_product: 1 });
+  assert.deepEqual(rk.rows, wantRank);
+  assert.deepEqual(rk.csv, wantRank.map(asCells));
+
+  // The Overview's panel of a filtered product: its id and category.
+  await page.goto(`${base}/dashboard/#/overview?product=${product}`);
+  await page.waitForSelector('[data-panel="product"]:not([hidden])');
+  await until('the product panel\'s category', async () => (await page.textContent('[data-panel="product"] [data-role="info"]')).includes(cat), 15000);
+  const prow = (await panelRows(page, 'product')).rows;
+  assert.deepEqual([prow.length, prow[0].product_id, prow[0].category_id], [1, product, cat]);
+  await page.close();
+});
+
+/** Every panel of each page and what it downloads (static/README.md, "Downloads"); a panel not listed here fails the test below. */
+const PANEL_DOWNLOADS = {
+  overview: ['kpis', 'product', 'live', 'funnel', 'traffic', 'top-categories', 'revenue', 'trending', 'top-products', 'devices', 'locations'],
+  products: ['product-kpis', 'product-trend', 'category-rank', 'product-revenue', 'similar'],
+  users: ['likely', 'profile', 'recommendations', 'recent'],
+  funnels: ['funnel-result'],
+  retention: ['cohorts'],
+  browse: ['users', 'products'],
+  system: ['components', 'figures', 'logs'],
+};
+/** Panels without CSV/JSON: the funnel's step editor (a form) and the events export (NDJSON of its own). */
+const NO_DOWNLOAD = ['funnel-builder', 'export-events'];
+
+test('every panel of every page has CSV and JSON downloads that give its data', async () => {
+  // A product and a shopper of the generator's, which have every kind of figure.
+  await generator('running');
+  const product = await until('a top product', async () => (await api('/api/analytics/real-time?window=1h')).json.popular_products[0]?.product_id, 60000, 500);
+  const user = (await api('/api/users?limit=1')).json.users[0].user_id;
+  const page = await newPage({ width: 1366, height: 900 });
+  const hashes = { overview: '#/overview?range=1h&product=' + encodeURIComponent(product), products: '#/products?product=' + encodeURIComponent(product), users: '#/users?user=' + encodeURIComponent(user), funnels: '#/funnels?range=1h', retention: '#/retention', browse: '#/browse', system: '#/system' };
+  for (const [view, keys] of Object.entries(PANEL_DOWNLOADS)) {
+    await page.goto(base + '/dashboard/' + hashes[view]);
+    await page.waitForSelector(`[data-view="${view}"] [data-panel="${keys[keys.length - 1]}"]`, { timeout: 20000 });
+    const shown = await page.$$eval(`[data-view="${view}"] [data-panel]`, (els) => els.map((e) => [e.dataset.panel, !!e.querySelector('[data-action="download-csv"]'), !!e.querySelector('[data-action="download-json"]')]));
+    assert.deepEqual(shown.map(([k]) => k).filter((k) => !NO_DOWNLOAD.includes(k)).sort(), [...keys].sort(), view + ': its panels');
+    for (const [k, csv, json] of shown) assert.equal(csv && json, !NO_DOWNLOAD.includes(k), `${view} ${k}: CSV and JSON buttons`);
+    for (const k of keys) {
+      // Each gives a file of at least a header and a row (the live chart's two snapshots, the profile's one row).
+      await until(`${view} ${k}: a CSV with rows`, async () => (await panelDownload(page, k, 'csv', 30000)).trim().split('\r\n').length >= 2, 40000, 500);
+    }
+  }
+  await page.close();
+});
+
 test('the copy-link button puts the whole view state in a link that restores it', async () => {
   const page = await newPage({ width: 1366, height: 900 });
   await page.goto(base + '/dashboard/#/overview?range=1h&device=mobile&zone=utc&lang=en&forecast=1');
