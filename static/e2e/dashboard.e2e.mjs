@@ -1051,6 +1051,102 @@ test('the copy-link button puts the whole view state in a link that restores it'
   await other.close();
 });
 
+/** Clicks "Copy link" and returns the link it copied. */
+async function copiedLink(page) {
+  await page.evaluate(() => document.querySelector('[data-action="copy-link"]').removeAttribute('data-copied'));
+  await page.click('[data-action="copy-link"]');
+  await until('copied', async () => !!(await page.getAttribute('[data-action="copy-link"]', 'data-copied')), 5000);
+  return page.getAttribute('[data-action="copy-link"]', 'data-copied');
+}
+
+test('every page\'s state is in its link and comes back from it', async () => {
+  await generator('running');
+  const product = await until('a top product', async () => (await api('/api/analytics/real-time?window=1h')).json.popular_products[0]?.product_id, 60000, 500);
+  const user = (await api('/api/users?limit=1')).json.users[0].user_id;
+  const cat = (await api('/api/analytics/real-time?window=1h')).json.popular_categories[0].category_id;
+  const page = await newPage({ width: 1366, height: 900 });
+  /** What a page shows of its state: the controls' values, read the same way in the page that set them and in the one opened from its link. */
+  const controls = (p) =>
+    p.evaluate(() => {
+      const val = (sel) => [...document.querySelectorAll(sel)].map((e) => e.value);
+      const pressed = (sel) => [...document.querySelectorAll(sel)].filter((e) => e.getAttribute('aria-pressed') === 'true').map((e) => e.dataset.range ?? e.dataset.period);
+      return {
+        view: document.querySelector('nav [aria-current="page"]')?.dataset.nav,
+        range: pressed('button[data-range]'),
+        custom: val('.custom-range:not([hidden]) input'),
+        zone: document.querySelector('[data-action="zone"]').textContent,
+        lang: document.documentElement.lang,
+        chips: [...document.querySelectorAll('[data-filter]')].map((e) => e.textContent),
+        inputs: val('[data-view] input[type="search"], [data-view] select, [data-view] input[data-role="step-id"]'),
+        period: pressed('button[data-period]'),
+        forecast: document.querySelector('input[data-action="forecast"]')?.checked ?? null,
+        lists: [...document.querySelectorAll('[data-role="list"]')].map((e) => e.dataset.url ?? ''),
+        heading: document.querySelector('[data-panel="profile"] h2, .product-heading')?.textContent ?? '',
+      };
+    });
+  /** Opens `hash` (null: the page as it is), checks what it shows, copies its link and opens that in a page of its own, which must show the same. */
+  const roundTrip = async (hash, ready, check) => {
+    const readyAll = (p) => Promise.all([ready].flat().map((sel) => p.waitForSelector(sel, { timeout: 30000 })));
+    if (hash !== null) await page.goto(base + '/dashboard/' + hash);
+    await readyAll(page);
+    const before = await controls(page);
+    check(before);
+    const link = await copiedLink(page);
+    const other = await newPage({ width: 1366, height: 900 });
+    await other.goto(link);
+    await readyAll(other);
+    assert.deepEqual(await controls(other), before, 'restored from ' + link);
+    assert.deepEqual(await other.evaluate(() => window.__shoppulse.state.get()), await page.evaluate(() => window.__shoppulse.state.get()));
+    await other.close();
+    return link;
+  };
+  const enc = encodeURIComponent;
+  // Overview: range, drill-down filters, zone, language, forecast.
+  await roundTrip('#/overview?range=15m&device=mobile&category=cat_001&zone=utc&lang=zh&forecast=1', '[data-filter="category"]', (c) => {
+    assert.deepEqual([c.view, c.range.length, c.chips.length, c.forecast, c.lang], ['overview', 1, 2, true, 'zh-CN']);
+    assert.match(c.zone, /UTC/);
+  });
+  // Products: the product and a range.
+  await roundTrip(`#/products?product=${enc(product)}&range=1h`, `[data-view="products"] [data-kpi="page_views"][data-value]:not([data-value=""])`, (c) => {
+    assert.deepEqual([c.view, c.range], ['products', ['1h']]);
+    assert.ok(c.inputs.includes(product));
+  });
+  // Users: the shopper shown.
+  await roundTrip(`#/users?user=${enc(user)}`, '[data-panel="profile"]', (c) => assert.ok(c.heading.includes(user) && c.inputs.includes(user)));
+  // Funnels: steps with a step filter, the conversion window, the breakdown, a custom range.
+  const to = new Date(Math.floor(Date.now() / 60_000) * 60_000).toISOString();
+  const from = new Date(Date.parse(to) - 3_600_000).toISOString();
+  await roundTrip(`#/funnels?range=custom&from=${from}&to=${to}&steps=${enc(`view,add_to_cart:category=${cat},purchase`)}&fwindow=1h&breakdown=device`, '[data-panel="funnel-result"] [data-role="funnel"][data-key]', (c) => {
+    assert.deepEqual([c.view, c.range, c.custom.length], ['funnels', ['custom'], 2]);
+    for (const v of ['view', 'add_to_cart', 'purchase', 'category', cat, '1h', 'device']) assert.ok(c.inputs.includes(v), v + ' in ' + c.inputs);
+  });
+  // Retention: the period.
+  await roundTrip('#/retention?period=week&range=24h', '[data-panel="cohorts"] table, [data-panel="cohorts"] .empty', (c) => assert.deepEqual([c.period, c.range], [['week'], ['24h']]));
+  // Browse: both lists' search, the users list's second page, the export's event type.
+  await page.goto(base + '/dashboard/#/browse?range=1h&psearch=prod&etype=purchase');
+  await page.waitForSelector('[data-panel="users"] [data-role="list"][data-rows="50"]', { timeout: 20000 });
+  const firstUrl = await page.getAttribute('[data-panel="users"] [data-role="list"]', 'data-url');
+  await page.click('[data-panel="users"] [data-action="next"]');
+  await until('the second page in the URL', async () => /upage=2&ucursor=\d+/.test(page.url()), 10000);
+  const link = await roundTrip(null, ['[data-panel="users"] [data-role="list"][data-url*="cursor="]', '[data-panel="products"] [data-role="list"][data-url*="search=prod"]'], (c) => {
+    assert.ok(c.inputs.includes('prod') && c.inputs.includes('purchase'), String(c.inputs));
+    assert.match(c.lists[1], /search=prod/);
+  });
+  assert.match(link, /psearch=prod/);
+  assert.match(link, /etype=purchase/);
+  // From the link's page, whose earlier cursors are unknown, Previous goes back to the first page.
+  const linked = await newPage({ width: 1366, height: 900 });
+  await linked.goto(link);
+  await linked.waitForSelector('[data-panel="users"] [data-role="list"][data-url*="cursor="]', { timeout: 20000 });
+  await linked.click('[data-panel="users"] [data-action="prev"]');
+  await linked.waitForSelector(`[data-panel="users"] [data-role="list"][data-url="${firstUrl}"]`, { timeout: 10000 });
+  assert.doesNotMatch(linked.url(), /ucursor/);
+  await linked.close();
+  // System: the page (and a language).
+  await roundTrip('#/system?lang=zh', '[data-stat="uptime"]', (c) => assert.deepEqual([c.view, c.lang], ['system', 'zh-CN']));
+  await page.close();
+});
+
 test('the live chart starts from the server\'s per-minute history, not empty', async () => {
   // A server of its own with events in three minutes and no generator: no event arrives while
   // the page is open, so every point but the first snapshot's comes from /api/analytics/trends.
@@ -1187,8 +1283,8 @@ test('Browse: users and products lists search and page, link to their pages, dow
     const nd2 = await exportDownload(page);
     const purchases = readFileSync(await nd2.path(), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     assert.deepEqual(purchases.map((e) => e.user_id), ['shopper_000', 'shopper_004', 'shopper_008', 'shopper_012', 'shopper_016']);
-    // A user row (of the search still shown) opens the profile.
-    await page.goto(srv.url + '/dashboard/#/browse');
+    // A user row opens the profile (here of a search from a link: the search is in the URL).
+    await page.goto(srv.url + '/dashboard/#/browse?usearch=PER_05');
     await page.click('[data-panel="users"] a[data-user="shopper_051"]');
     await until('the profile', async () => page.url().includes('#/users?user=shopper_051'), 5000);
     await page.waitForSelector('[data-panel="profile"]', { timeout: 10000 });
