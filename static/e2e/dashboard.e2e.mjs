@@ -187,8 +187,9 @@ async function viewReady(page, view) {
     products: '[data-role="picks"] > *',
     users: '[data-role="likely-list"], [data-role="likely-learning"], [data-panel="likely"] .empty',
     system: '[data-stat="uptime"]',
-    funnels: '[data-panel="funnel-result"] .funnel, [data-panel="funnel-result"] .empty:not(:empty)',
-    retention: '[data-panel="cohorts"] table, [data-panel="cohorts"] .empty',
+    // (with drill-down filters a server that does not take them on these endpoints is shown as such)
+    funnels: '[data-panel="funnel-result"] .funnel, [data-panel="funnel-result"] .empty:not(:empty), [data-panel="funnel-result"] [data-role="filters-refused"]',
+    retention: '[data-panel="cohorts"] table, [data-panel="cohorts"] .empty, [data-panel="cohorts"] [data-role="filters-refused"]',
     browse: '[data-panel="users"] [data-role="list"][data-rows]',
   }[view];
   await page.waitForSelector(ready, { timeout: 20000 });
@@ -408,6 +409,7 @@ test('switching language changes labels and keeps the choice in the URL', async 
 });
 
 test('at 375 px there is no horizontal scrolling on any page', async () => {
+  const errorsBefore = pageErrors.length;
   const page = await newPage({ width: 375, height: 812 }, 'dark');
   for (const view of ['overview', 'products', 'users', 'funnels', 'retention', 'browse', 'system']) {
     await page.goto(`${base}/dashboard/#/${view}?lang=zh&category=cat_001&device=mobile`);
@@ -423,6 +425,11 @@ test('at 375 px there is no horizontal scrolling on any page', async () => {
   assert.ok((await page.evaluate(() => document.documentElement.scrollWidth)) <= 375, 'overview (en, light) scrolls horizontally');
   await shot(page, 'phone-overview-en-light');
   await page.close();
+  // With filters, a server whose funnel and cohort endpoints do not take them answers those pages 400
+  // (shown on the page as such); the console's report of them is not an error of a later test.
+  const refused = (e) => /status of 400/.test(e);
+  const mine = pageErrors.splice(errorsBefore);
+  pageErrors.push(...mine.filter((e) => !refused(e)));
 });
 
 test('the System page starts and stops the generator', async () => {
@@ -843,6 +850,196 @@ test('every panel downloads what it shows as CSV and JSON', async () => {
   await page.close();
 });
 
+/**
+ * The JSON answers the page got to GETs whose path starts with `prefix`, in
+ * the order they came: what the page drew from, to compare its downloads with.
+ */
+function answersOf(page, prefix) {
+  const got = [];
+  page.on('response', async (r) => {
+    const u = new URL(r.url());
+    if (r.request().method() !== 'GET' || !r.ok() || !u.pathname.startsWith(prefix)) return;
+    try {
+      got.push({ url: u.pathname + u.search, json: await r.json() });
+    } catch {
+      /* not JSON (an aborted request) */
+    }
+  });
+  return got;
+}
+
+/** RFC 4180 rows of a CSV text (quoted fields, doubled quotes, CRLF). */
+function parseCsv(text) {
+  const rows = [];
+  let row = [];
+  let cell = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') (cell += '"'), i++;
+      else if (c === '"') quoted = false;
+      else cell += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') row.push(cell), (cell = '');
+    else if (c === '\r' && text[i + 1] === '\n') row.push(cell), rows.push(row), (row = []), (cell = ''), i++;
+    else cell += c;
+  }
+  if (cell || row.length) row.push(cell), rows.push(row);
+  return rows;
+}
+
+/** A panel's CSV or JSON download (clicked until the panel has data to give), as text. */
+async function panelDownload(page, panelKey, kind, timeoutMs = 20000) {
+  return until(`a ${kind} download of ${panelKey}`, async () => {
+    const download = page.waitForEvent('download', { timeout: 3000 });
+    download.catch(() => {});
+    await page.click(`[data-panel="${panelKey}"] [data-action="download-${kind}"]`);
+    return readFileSync(await (await download).path(), 'utf8');
+  }, timeoutMs, 300);
+}
+
+/** A panel's CSV and JSON downloads, checked to hold the same rows: the JSON's objects. */
+async function panelRows(page, panelKey) {
+  const rows = JSON.parse(await panelDownload(page, panelKey, 'json'));
+  const [head, ...lines] = parseCsv(await panelDownload(page, panelKey, 'csv'));
+  assert.deepEqual(head, Object.keys(rows[0] ?? {}), `${panelKey}: CSV columns are the JSON's fields`);
+  return { rows, csv: lines.map((l) => Object.fromEntries(head.map((c, i) => [c, l[i]]))) };
+}
+
+/** A CSV cell as the JSON value it stands for ('' = null). */
+const cellOf = (v) => (v === null || v === undefined ? '' : String(v));
+const asCells = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, cellOf(v)]));
+
+test('Users, System and Products panels download the API\'s answers as CSV and JSON', async () => {
+  // A shopper and a product of their own, so the profile, its categories and the ranking are known.
+  await generator('running');
+  const tag = randomBytes(3).toString('hex');
+  const user = 'e2e_dl_' + tag;
+  const product = 'prod_dl_' + tag;
+  const cat = 'cat_dl_' + tag;
+  const ev = (type, extra = {}) => ({ user_id: user, event_type: type, product_id: product, category_id: cat, device: 'mobile', location: '杭州', ...extra });
+  assert.equal((await api('/api/events', 'POST', [ev('view'), ev('view', { product_id: product + '_b' }), ev('add_to_cart'), ev('purchase', { price: 9.5, quantity: 2 }), ev('favorite', { category_id: cat + '_2', product_id: product + '_c' })])).status, 200);
+  await until('the profile', async () => (await api('/api/analytics/user/' + user)).json.total_events === 5, 10000);
+
+  // Users: the profile as one row of the answer's fields, likely buyers and recommendations as listed.
+  const page = await newPage({ width: 1366, height: 900 });
+  const profiles = answersOf(page, '/api/analytics/user/');
+  const recos = answersOf(page, '/api/products/recommendations/user/');
+  const likely = answersOf(page, '/api/analytics/propensity');
+  await page.goto(`${base}/dashboard/#/users?user=${user}`);
+  await page.waitForSelector('[data-panel="profile"]');
+  await page.waitForSelector('[data-role="reco-list"], [data-role="reco-na"]', { timeout: 10000 });
+  await page.waitForSelector('[data-role="likely-list"], [data-role="likely-learning"], [data-panel="likely"] .muted', { timeout: 10000 });
+  const p = profiles.at(-1).json;
+  const prof = await panelRows(page, 'profile');
+  assert.equal(prof.rows.length, 1);
+  const want = { user_id: p.user_id, total_events: p.total_events, total_spend: p.total_spend, currency: p.currency ?? null, purchase_propensity: p.purchase_propensity ?? null, first_seen: p.first_seen, last_seen: p.last_seen };
+  for (const [k, n] of Object.entries(p.events)) want['events.' + k] = n;
+  for (const c of p.top_categories) want['top_categories.' + c.category_id] = c.interactions;
+  assert.deepEqual(prof.rows[0], want);
+  assert.deepEqual(prof.csv, [asCells(want)]);
+  // Categories in the profile's order; the counts are this shopper's.
+  assert.deepEqual(Object.keys(prof.rows[0]).filter((k) => k.startsWith('top_categories.')), p.top_categories.map((c) => 'top_categories.' + c.category_id));
+  assert.deepEqual([prof.rows[0]['events.view'], prof.rows[0]['events.purchase'], prof.rows[0]['events.favorite']], [2, 1, 1]);
+  const r = recos.at(-1)?.json.recommendations ?? [];
+  if (r.length) {
+    const got = await panelRows(page, 'recommendations');
+    const wantR = r.map((x, i) => ({ rank: i + 1, product_id: x.product_id, score: x.score, reason_code: x.reason_code, related_id: x.related_id ?? null, reason: x.reason }));
+    assert.deepEqual(got.rows, wantR);
+    assert.deepEqual(got.csv, wantR.map(asCells));
+  }
+  const l = likely.at(-1).json.users;
+  if (l.length) {
+    const got = await panelRows(page, 'likely');
+    const wantL = l.map((u, i) => ({ rank: i + 1, user_id: u.user_id, purchase_propensity: u.purchase_propensity }));
+    assert.deepEqual(got.rows, wantL);
+    assert.deepEqual(got.csv, wantL.map(asCells));
+  }
+
+  // System: the components and the figures of one of the status answers the page polled.
+  const statuses = answersOf(page, '/api/system/status');
+  await page.goto(`${base}/dashboard/#/system`);
+  await page.waitForSelector('[data-stat="uptime"]');
+  const comps = await panelRows(page, 'components');
+  const compRows = (st) => Object.entries(st.components).map(([name, c]) => ({ component: name, status: c.status, state: c.state, failures: c.failures, restarts: c.restarts, last_error: c.last_error ?? null, backlog: c.backlog ?? null }));
+  assert.ok(statuses.some((st) => JSON.stringify(compRows(st.json)) === JSON.stringify(comps.rows)), 'the components download is a status answer\'s components');
+  assert.ok(statuses.some((st) => JSON.stringify(compRows(st.json).map(asCells)) === JSON.stringify(comps.csv)), 'the components CSV is a status answer\'s components');
+  assert.ok(comps.rows.some((c) => c.component === 'data_generator' && c.state === 'running'));
+  const figures = JSON.parse(await panelDownload(page, 'figures', 'json'));
+  assert.equal(figures.length, 1);
+  const st = statuses.find((x) => x.json.timestamp === figures[0].timestamp)?.json;
+  assert.ok(st, 'the figures are those of a status answer the page got');
+  const at = (o, path) => path.split('.').reduce((v, k) => v?.[k], o);
+  for (const [k, v] of Object.entries(figures[0])) assert.equal(v, at(st, k), 'figure ' + k);
+  for (const k of ['throughput.events_per_second', 'ingest.lag_events', 'ring.capacity', 'event_log.bytes', 'memory.rss_bytes', 'websocket_clients', 'uptime_seconds']) assert.ok(k in figures[0], 'figure ' + k);
+  const [fhead, frow] = parseCsv(await panelDownload(page, 'figures', 'csv'));
+  assert.deepEqual(fhead, Object.keys(figures[0]));
+  const st2 = statuses.find((x) => x.json.timestamp === frow[0])?.json;
+  assert.deepEqual(frow, fhead.map((k) => cellOf(at(st2, k))));
+
+  // Products: the cards as a real-time answer for the product gave them; the ranking as the category's answer.
+  const live = answersOf(page, '/api/analytics/real-time');
+  const ranks = answersOf(page, `/api/products/categories/${cat}/popular`);
+  await page.goto(`${base}/dashboard/#/products?product=${product}`);
+  await page.waitForSelector(`[data-panel="category-rank"] .bar-row.self[data-id="${product}"]`, { timeout: 30000 });
+  await until('product KPIs', async () => (await page.$eval('[data-view="products"] [data-kpi="purchases"]', (el) => el.dataset.value ?? '')) === '1', 15000);
+  const kpis = await panelRows(page, 'product-kpis');
+  const kpiRows = (a) => ['page_views', 'add_to_cart', 'purchases', 'revenue', 'conversion_rate', 'active_users'].map((k) => ({ kpi: k, value: a[k], previous: a.previous[k] }));
+  const mine = live.filter((x) => x.url.includes('product=' + product)).map((x) => x.json);
+  assert.ok(mine.some((a) => JSON.stringify(kpiRows(a)) === JSON.stringify(kpis.rows)), 'the cards download is a real-time answer of the product');
+  assert.deepEqual(kpis.csv, kpis.rows.map(asCells));
+  const rk = await panelRows(page, 'category-rank');
+  const list = ranks.at(-1).json.products;
+  const self = list.findIndex((x) => x.product_id === product);
+  const wantRank = list.slice(0, 10).map((x, i) => ({ rank: i + 1, product_id: x.product_id, category_id: cat, interactions: x.interactions, this_product: i === self ? 1 : 0 }));
+  if (self >= 10) wantRank.push({ rank: self + 1, product_id: product, category_id: cat, interactions: list[self].interactions, this_product: 1 });
+  assert.deepEqual(rk.rows, wantRank);
+  assert.deepEqual(rk.csv, wantRank.map(asCells));
+
+  // The Overview's panel of a filtered product: its id and category.
+  await page.goto(`${base}/dashboard/#/overview?product=${product}`);
+  await page.waitForSelector('[data-panel="product"]:not([hidden])');
+  await until('the product panel\'s category', async () => (await page.textContent('[data-panel="product"] [data-role="info"]')).includes(cat), 15000);
+  const prow = (await panelRows(page, 'product')).rows;
+  assert.deepEqual([prow.length, prow[0].product_id, prow[0].category_id], [1, product, cat]);
+  await page.close();
+});
+
+/** Every panel of each page and what it downloads (static/README.md, "Downloads"); a panel not listed here fails the test below. */
+const PANEL_DOWNLOADS = {
+  overview: ['kpis', 'product', 'live', 'funnel', 'traffic', 'top-categories', 'revenue', 'trending', 'top-products', 'devices', 'locations'],
+  products: ['product-kpis', 'product-trend', 'category-rank', 'product-revenue', 'similar'],
+  users: ['likely', 'profile', 'recommendations', 'recent'],
+  funnels: ['funnel-result'],
+  retention: ['cohorts'],
+  browse: ['users', 'products'],
+  system: ['components', 'figures', 'logs'],
+};
+/** Panels without CSV/JSON: the funnel's step editor (a form) and the events export (NDJSON of its own). */
+const NO_DOWNLOAD = ['funnel-builder', 'export-events'];
+
+test('every panel of every page has CSV and JSON downloads that give its data', async () => {
+  // A product and a shopper of the generator's, which have every kind of figure.
+  await generator('running');
+  const product = await until('a top product', async () => (await api('/api/analytics/real-time?window=1h')).json.popular_products[0]?.product_id, 60000, 500);
+  const user = (await api('/api/users?limit=1')).json.users[0].user_id;
+  const page = await newPage({ width: 1366, height: 900 });
+  const hashes = { overview: '#/overview?range=1h&product=' + encodeURIComponent(product), products: '#/products?product=' + encodeURIComponent(product), users: '#/users?user=' + encodeURIComponent(user), funnels: '#/funnels?range=1h', retention: '#/retention', browse: '#/browse', system: '#/system' };
+  for (const [view, keys] of Object.entries(PANEL_DOWNLOADS)) {
+    await page.goto(base + '/dashboard/' + hashes[view]);
+    await page.waitForSelector(`[data-view="${view}"] [data-panel="${keys[keys.length - 1]}"]`, { timeout: 20000 });
+    const shown = await page.$$eval(`[data-view="${view}"] [data-panel]`, (els) => els.map((e) => [e.dataset.panel, !!e.querySelector('[data-action="download-csv"]'), !!e.querySelector('[data-action="download-json"]')]));
+    assert.deepEqual(shown.map(([k]) => k).filter((k) => !NO_DOWNLOAD.includes(k)).sort(), [...keys].sort(), view + ': its panels');
+    for (const [k, csv, json] of shown) assert.equal(csv && json, !NO_DOWNLOAD.includes(k), `${view} ${k}: CSV and JSON buttons`);
+    for (const k of keys) {
+      // Each gives a file of at least a header and a row (the live chart's two snapshots, the profile's one row).
+      await until(`${view} ${k}: a CSV with rows`, async () => (await panelDownload(page, k, 'csv', 30000)).trim().split('\r\n').length >= 2, 40000, 500);
+    }
+  }
+  await page.close();
+});
+
 test('the copy-link button puts the whole view state in a link that restores it', async () => {
   const page = await newPage({ width: 1366, height: 900 });
   await page.goto(base + '/dashboard/#/overview?range=1h&device=mobile&zone=utc&lang=en&forecast=1');
@@ -859,6 +1056,154 @@ test('the copy-link button puts the whole view state in a link that restores it'
   assert.match(await other.textContent('[data-action="zone"]'), /UTC/);
   assert.equal(await other.isChecked('input[data-action="forecast"]'), true);
   await other.close();
+});
+
+/** Clicks "Copy link" and returns the link it copied. */
+async function copiedLink(page) {
+  await page.evaluate(() => document.querySelector('[data-action="copy-link"]').removeAttribute('data-copied'));
+  await page.click('[data-action="copy-link"]');
+  await until('copied', async () => !!(await page.getAttribute('[data-action="copy-link"]', 'data-copied')), 5000);
+  return page.getAttribute('[data-action="copy-link"]', 'data-copied');
+}
+
+test('every page\'s state is in its link and comes back from it', async () => {
+  await generator('running');
+  const product = await until('a top product', async () => (await api('/api/analytics/real-time?window=1h')).json.popular_products[0]?.product_id, 60000, 500);
+  const user = (await api('/api/users?limit=1')).json.users[0].user_id;
+  const cat = (await api('/api/analytics/real-time?window=1h')).json.popular_categories[0].category_id;
+  const page = await newPage({ width: 1366, height: 900 });
+  /** What a page shows of its state: the controls' values, read the same way in the page that set them and in the one opened from its link. */
+  const controls = (p) =>
+    p.evaluate(() => {
+      const val = (sel) => [...document.querySelectorAll(sel)].map((e) => e.value);
+      const pressed = (sel) => [...document.querySelectorAll(sel)].filter((e) => e.getAttribute('aria-pressed') === 'true').map((e) => e.dataset.range ?? e.dataset.period);
+      return {
+        view: document.querySelector('nav [aria-current="page"]')?.dataset.nav,
+        range: pressed('button[data-range]'),
+        custom: val('.custom-range:not([hidden]) input'),
+        zone: document.querySelector('[data-action="zone"]').textContent,
+        lang: document.documentElement.lang,
+        chips: [...document.querySelectorAll('[data-filter]')].map((e) => e.textContent),
+        inputs: val('[data-view] input[type="search"], [data-view] select, [data-view] input[data-role="step-id"]'),
+        period: pressed('button[data-period]'),
+        forecast: document.querySelector('input[data-action="forecast"]')?.checked ?? null,
+        lists: [...document.querySelectorAll('[data-role="list"]')].map((e) => e.dataset.url ?? ''),
+        heading: document.querySelector('[data-panel="profile"] h2, .product-heading')?.textContent ?? '',
+      };
+    });
+  /** Opens `hash` (null: the page as it is), checks what it shows, copies its link and opens that in a page of its own, which must show the same. */
+  const roundTrip = async (hash, ready, check) => {
+    const readyAll = (p) => Promise.all([ready].flat().map((sel) => p.waitForSelector(sel, { timeout: 30000 })));
+    if (hash !== null) await page.goto(base + '/dashboard/' + hash);
+    await readyAll(page);
+    const before = await controls(page);
+    check(before);
+    const link = await copiedLink(page);
+    const other = await newPage({ width: 1366, height: 900 });
+    await other.goto(link);
+    await readyAll(other);
+    assert.deepEqual(await controls(other), before, 'restored from ' + link);
+    assert.deepEqual(await other.evaluate(() => window.__shoppulse.state.get()), await page.evaluate(() => window.__shoppulse.state.get()));
+    await other.close();
+    return link;
+  };
+  const enc = encodeURIComponent;
+  // Overview: range, drill-down filters, zone, language, forecast.
+  await roundTrip('#/overview?range=15m&device=mobile&category=cat_001&zone=utc&lang=zh&forecast=1', '[data-filter="category"]', (c) => {
+    assert.deepEqual([c.view, c.range.length, c.chips.length, c.forecast, c.lang], ['overview', 1, 2, true, 'zh-CN']);
+    assert.match(c.zone, /UTC/);
+  });
+  // Products: the product and a range.
+  await roundTrip(`#/products?product=${enc(product)}&range=1h`, `[data-view="products"] [data-kpi="page_views"][data-value]:not([data-value=""])`, (c) => {
+    assert.deepEqual([c.view, c.range], ['products', ['1h']]);
+    assert.ok(c.inputs.includes(product));
+  });
+  // Users: the shopper shown.
+  await roundTrip(`#/users?user=${enc(user)}`, '[data-panel="profile"]', (c) => assert.ok(c.heading.includes(user) && c.inputs.includes(user)));
+  // Funnels: steps with a step filter, the conversion window, the breakdown, a custom range.
+  const to = new Date(Math.floor(Date.now() / 60_000) * 60_000).toISOString();
+  const from = new Date(Date.parse(to) - 3_600_000).toISOString();
+  await roundTrip(`#/funnels?range=custom&from=${from}&to=${to}&steps=${enc(`view,add_to_cart:category=${cat},purchase`)}&fwindow=1h&breakdown=device`, '[data-panel="funnel-result"] [data-role="funnel"][data-key]', (c) => {
+    assert.deepEqual([c.view, c.range, c.custom.length], ['funnels', ['custom'], 2]);
+    for (const v of ['view', 'add_to_cart', 'purchase', 'category', cat, '1h', 'device']) assert.ok(c.inputs.includes(v), v + ' in ' + c.inputs);
+  });
+  // Retention: the period.
+  await roundTrip('#/retention?period=week&range=24h', '[data-panel="cohorts"] table, [data-panel="cohorts"] .empty', (c) => assert.deepEqual([c.period, c.range], [['week'], ['24h']]));
+  // Browse: both lists' search, the users list's second page, the export's event type.
+  await page.goto(base + '/dashboard/#/browse?range=1h&psearch=prod&etype=purchase');
+  await page.waitForSelector('[data-panel="users"] [data-role="list"][data-rows="50"]', { timeout: 20000 });
+  const firstUrl = await page.getAttribute('[data-panel="users"] [data-role="list"]', 'data-url');
+  await page.click('[data-panel="users"] [data-action="next"]');
+  await until('the second page in the URL', async () => /upage=2&ucursor=\d+/.test(page.url()), 10000);
+  const link = await roundTrip(null, ['[data-panel="users"] [data-role="list"][data-url*="cursor="]', '[data-panel="products"] [data-role="list"][data-url*="search=prod"]'], (c) => {
+    assert.ok(c.inputs.includes('prod') && c.inputs.includes('purchase'), String(c.inputs));
+    assert.match(c.lists[1], /search=prod/);
+  });
+  assert.match(link, /psearch=prod/);
+  assert.match(link, /etype=purchase/);
+  // From the link's page, whose earlier cursors are unknown, Previous goes back to the first page.
+  const linked = await newPage({ width: 1366, height: 900 });
+  await linked.goto(link);
+  await linked.waitForSelector('[data-panel="users"] [data-role="list"][data-url*="cursor="]', { timeout: 20000 });
+  await linked.click('[data-panel="users"] [data-action="prev"]');
+  await linked.waitForSelector(`[data-panel="users"] [data-role="list"][data-url="${firstUrl}"]`, { timeout: 10000 });
+  assert.doesNotMatch(linked.url(), /ucursor/);
+  await linked.close();
+  // System: the page (and a language).
+  await roundTrip('#/system?lang=zh', '[data-stat="uptime"]', (c) => assert.deepEqual([c.view, c.lang], ['system', 'zh-CN']));
+  await page.close();
+});
+
+test('Funnels and Retention take the drill-down filters, or say plainly that the server does not', async () => {
+  const errorsBefore = pageErrors.length;
+  // Figures that stand still, so the page's answer and the API's can be compared.
+  await frozen('1h');
+  const cat = (await api('/api/analytics/real-time?window=1h')).json.popular_categories[0].category_id;
+  const page = await newPage({ width: 1366, height: 900 });
+  await page.goto(base + '/dashboard/#/funnels?range=1h');
+  await page.waitForSelector('[data-panel="funnel-result"] .funnel', { timeout: 30000 });
+  // Added in the page: a chip, and the filter in the URL and in the query.
+  await page.selectOption('[data-view="funnels"] select[data-role="filter-key"]', 'category');
+  await page.fill('[data-view="funnels"] input[data-role="filter-value"]', cat);
+  await page.click('[data-view="funnels"] [data-action="add-filter"]');
+  await until('the filter in the URL', async () => page.url().includes('category=' + encodeURIComponent(cat)), 5000);
+  await page.waitForSelector(`[data-view="funnels"] [data-filter="category"]`);
+  await page.waitForSelector(`[data-panel="funnel-result"] [data-role="funnel"][data-key*="category="]`, { timeout: 30000 });
+  const url = await page.getAttribute('[data-panel="funnel-result"] [data-role="funnel"]', 'data-key');
+  const answer = await api(url);
+  if (answer.status === 200) {
+    // A server that filters funnels: the page shows its filtered answer.
+    await page.waitForSelector('[data-panel="funnel-result"] .funnel-step', { timeout: 10000 });
+    assert.deepEqual(await page.$$eval('[data-panel="funnel-result"] .funnel-step', (els) => els.map((e) => Number(e.dataset.users))), answer.json.steps.map((x) => x.users));
+  } else {
+    // One that does not: a 400 naming the parameter, shown as such with a way out, not a blank page.
+    assert.equal(answer.status, 400);
+    assert.match(answer.json.detail, /unknown query parameter/);
+    await page.waitForSelector('[data-panel="funnel-result"] [data-role="filters-refused"][data-refused="category"]', { timeout: 10000 });
+    const text = await page.textContent('[data-role="filters-refused"]');
+    assert.ok(text.includes('cannot filter the funnel by Category') && text.includes(answer.json.detail), text);
+    assert.ok(await page.isVisible('[data-panel="funnel-builder"] [data-role="steps"] li'), 'the step editor is still there');
+    assert.deepEqual(await axeViolations(page), []);
+    await page.click('[data-action="drop-filters"]');
+    await until('the filter gone from the URL', async () => !page.url().includes('category='), 5000);
+    await page.waitForSelector('[data-panel="funnel-result"] .funnel', { timeout: 30000 });
+  }
+  // Retention from a link with a filter: the same either way.
+  await page.goto(base + `/dashboard/#/retention?range=1h&period=hour&category=${encodeURIComponent(cat)}`);
+  await page.waitForSelector('[data-view="retention"] [data-filter="category"]');
+  await page.waitForSelector('[data-panel="cohorts"] table, [data-panel="cohorts"] .empty, [data-panel="cohorts"] [data-role="filters-refused"]', { timeout: 30000 });
+  const refused = await page.$('[data-panel="cohorts"] [data-role="filters-refused"]');
+  const wm = Date.parse((await api('/api/analytics/real-time?window=1h')).json.window.watermark);
+  const end = Math.floor(wm / 60_000) * 60_000 + 60_000;
+  const cohorts = await api(`/api/analytics/cohorts?from=${end - 3_600_000}&to=${end}&period=hour&category=${encodeURIComponent(cat)}`);
+  assert.equal(!!refused, cohorts.status === 400, `the page refused: ${!!refused}, the API answered ${cohorts.status}`);
+  if (refused) assert.match(await refused.textContent(), /cannot filter the cohorts by Category/);
+  else assert.deepEqual(await page.$$eval('[data-panel="cohorts"] tbody tr', (trs) => trs.map((tr) => tr.dataset.cohort)), cohorts.json.cohorts.map((c) => c.start));
+  assert.deepEqual(await axeViolations(page), []);
+  // The console reports the refused requests (400); nothing else went wrong here.
+  assert.deepEqual(pageErrors.slice(errorsBefore).filter((e) => !/status of 400/.test(e)), []);
+  pageErrors.splice(errorsBefore);
+  await page.close();
 });
 
 test('the live chart starts from the server\'s per-minute history, not empty', async () => {
@@ -997,8 +1342,8 @@ test('Browse: users and products lists search and page, link to their pages, dow
     const nd2 = await exportDownload(page);
     const purchases = readFileSync(await nd2.path(), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     assert.deepEqual(purchases.map((e) => e.user_id), ['shopper_000', 'shopper_004', 'shopper_008', 'shopper_012', 'shopper_016']);
-    // A user row (of the search still shown) opens the profile.
-    await page.goto(srv.url + '/dashboard/#/browse');
+    // A user row opens the profile (here of a search from a link: the search is in the URL).
+    await page.goto(srv.url + '/dashboard/#/browse?usearch=PER_05');
     await page.click('[data-panel="users"] a[data-user="shopper_051"]');
     await until('the profile', async () => page.url().includes('#/users?user=shopper_051'), 5000);
     await page.waitForSelector('[data-panel="profile"]', { timeout: 10000 });

@@ -197,6 +197,8 @@ export interface Component {
   failures: number;
   restarts: number;
   last_error?: string;
+  /** items an adapter has yet to handle (logged events not yet published or archived, minutes not yet written); absent for other components */
+  backlog?: number;
 }
 
 export interface SystemStatus {

@@ -2,8 +2,9 @@
 // (/api/analytics/cohorts): the steps' text form, the query of a page
 // state, and the answers as tables, apart from the DOM.
 
+import { ApiError } from './api';
 import type { TableData } from './export';
-import { PRESET_MS, type AppState } from './state';
+import { activeFilters, filterQuery, PRESET_MS, type AppState, type FilterKey, type Filters } from './state';
 
 export interface FunnelStepSpec {
   type: string;
@@ -90,11 +91,26 @@ export function funnelUrl(s: AppState, range: [number, number]): string {
   let q = `/api/analytics/funnel?from=${range[0]}&to=${range[1]}&window=${s.fwindow ?? '1d'}`;
   if (s.steps) q += '&steps=' + encodeURIComponent(s.steps);
   if (s.breakdown) q += '&breakdown=' + s.breakdown;
-  return q;
+  return q + filterQuery(s.filters);
 }
 
+/** The drill-down filters go to both endpoints as /api/analytics/range takes them (category, product, device, location). */
 export function cohortsUrl(s: AppState, range: [number, number]): string {
-  return `/api/analytics/cohorts?from=${range[0]}&to=${range[1]}&period=${s.period ?? 'day'}`;
+  return `/api/analytics/cohorts?from=${range[0]}&to=${range[1]}&period=${s.period ?? 'day'}` + filterQuery(s.filters);
+}
+
+/**
+ * The active filters a server refused: its 400 "unknown query parameter(s)
+ * …" names those it does not take (a server from before the funnel and
+ * cohort endpoints took filters). Null for any other error.
+ */
+export function refusedFilters(e: unknown, filters: Filters): FilterKey[] | null {
+  if (!(e instanceof ApiError) || e.status !== 400) return null;
+  const m = /^unknown query parameters? ([^;]+)/.exec(e.message);
+  if (!m) return null;
+  const named = new Set(m[1].split(',').map((x) => x.trim()));
+  const refused = activeFilters({ filters } as AppState).map(([k]) => k).filter((k) => named.has(k));
+  return refused.length ? refused : null;
 }
 
 const stepLabel = (s: FunnelStepAnswer) => s.event_type + (s.category_id ? ' (category ' + s.category_id + ')' : s.product_id ? ' (product ' + s.product_id + ')' : '');

@@ -37,6 +37,44 @@ export interface AppState {
   breakdown?: 'device' | 'location';
   /** Retention page: cohort period; absent = day */
   period?: 'hour' | 'day' | 'week';
+  /** Browse page: the users and products lists' search text and page shown (absent = the first) */
+  users?: ListState;
+  products?: ListState;
+  /** Browse page: the event type the events export is limited to; absent = every type */
+  etype?: string;
+}
+
+/**
+ * One Browse list's place: its search text, and the page shown past the
+ * first as its 1-based number with the cursor the server gave for it.
+ */
+export interface ListState {
+  search?: string;
+  page?: number;
+  cursor?: string;
+}
+
+const MAX_CURSOR = 512;
+
+function parseList(params: URLSearchParams, prefix: 'u' | 'p'): ListState | undefined {
+  const l: ListState = {};
+  const search = cleanId(params.get(prefix + 'search'));
+  if (search !== undefined) l.search = search;
+  const cursor = params.get(prefix + 'cursor');
+  const page = Number(params.get(prefix + 'page'));
+  if (cursor && cursor.length <= MAX_CURSOR && Number.isInteger(page) && page >= 2 && page <= 1_000_000) {
+    l.page = page;
+    l.cursor = cursor;
+  }
+  return l.search !== undefined || l.cursor !== undefined ? l : undefined;
+}
+
+function listParams(p: URLSearchParams, prefix: 'u' | 'p', l: ListState | undefined): void {
+  if (l?.search) p.set(prefix + 'search', l.search);
+  if (l?.cursor && l.page) {
+    p.set(prefix + 'page', String(l.page));
+    p.set(prefix + 'cursor', l.cursor);
+  }
 }
 
 export const DEFAULT_STATE: AppState = { view: 'overview', range: '5m', filters: {} };
@@ -96,6 +134,12 @@ export function parseHash(hash: string): AppState {
   if (b === 'device' || b === 'location') s.breakdown = b;
   const period = params.get('period');
   if (period === 'hour' || period === 'day' || period === 'week') s.period = period;
+  const users = parseList(params, 'u');
+  if (users) s.users = users;
+  const products = parseList(params, 'p');
+  if (products) s.products = products;
+  const etype = params.get('etype');
+  if (etype && /^[a-z_]{1,32}$/.test(etype)) s.etype = etype;
   return s;
 }
 
@@ -118,6 +162,9 @@ export function toHash(s: AppState): string {
   if (s.fwindow) p.set('fwindow', s.fwindow);
   if (s.breakdown) p.set('breakdown', s.breakdown);
   if (s.period) p.set('period', s.period);
+  listParams(p, 'u', s.users);
+  listParams(p, 'p', s.products);
+  if (s.etype) p.set('etype', s.etype);
   const qs = p.toString();
   return `#/${s.view}${qs ? '?' + qs : ''}`;
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { cohortsUrl, cohortTable, fmtConvert, formatSteps, funnelTable, funnelUrl, pageRange, parseSteps, stepsOf, type FunnelAnswer } from '../src/funnel';
+import { ApiError } from '../src/api';
+import { cohortsUrl, cohortTable, fmtConvert, formatSteps, funnelTable, funnelUrl, pageRange, parseSteps, refusedFilters, stepsOf, type FunnelAnswer } from '../src/funnel';
 import { parseHash, toHash, type AppState } from '../src/state';
 
 const base: AppState = { view: 'funnels', range: '1h', filters: {} };
@@ -58,5 +59,24 @@ describe('funnel and cohort tables', () => {
 
   it('says times to convert in s, min, h or d', () => {
     expect([fmtConvert(null), fmtConvert(4_400), fmtConvert(125_000), fmtConvert(3_900_000), fmtConvert(3 * 86_400_000)]).toEqual(['—', '4 s', '2 min', '1 h 5 min', '3 d']);
+  });
+
+  it('sends the drill-down filters to both endpoints as /api/analytics/range takes them', () => {
+    const s: AppState = { ...base, filters: { device: 'mobile', category: 'a&b' }, breakdown: 'location' };
+    expect(funnelUrl(s, [1, 2])).toBe('/api/analytics/funnel?from=1&to=2&window=1d&breakdown=location&category=a%26b&device=mobile');
+    expect(cohortsUrl({ ...s, period: 'week' }, [1, 2])).toBe('/api/analytics/cohorts?from=1&to=2&period=week&category=a%26b&device=mobile');
+    expect(cohortsUrl(base, [1, 2])).toBe('/api/analytics/cohorts?from=1&to=2&period=day');
+  });
+
+  it("names the filters a server refused as unknown parameters, and nothing for any other error", () => {
+    const f = { category: 'c1', device: 'mobile' };
+    const unknown = (detail: string) => new ApiError(400, 'invalid_argument', detail);
+    expect(refusedFilters(unknown('unknown query parameter category; this route takes from, to, steps, window, breakdown'), f)).toEqual(['category']);
+    expect(refusedFilters(unknown('unknown query parameters category, device; this route takes from, to, period'), f)).toEqual(['category', 'device']);
+    // Not a filter of the page's, another 400, another status, not an API error: not a refusal.
+    expect(refusedFilters(unknown('unknown query parameter location; this route takes from, to, period'), f)).toBeNull();
+    expect(refusedFilters(unknown('unknown category: c1'), f)).toBeNull();
+    expect(refusedFilters(new ApiError(404, 'not_found', 'unknown query parameter category'), f)).toBeNull();
+    expect(refusedFilters(new Error('unknown query parameter category'), f)).toBeNull();
   });
 });

@@ -63,6 +63,19 @@ describe('URL state', () => {
     expect(quickRange('hour', null)).toBeNull();
   });
 
+  it("keeps the Browse lists' search and page and the export's event type in the URL", () => {
+    const s: AppState = { view: 'browse', range: '24h', filters: {}, users: { search: 'per 05', page: 3, cursor: '101' }, products: { search: 'item' }, etype: 'purchase' };
+    const hash = toHash(s);
+    expect(hash).toBe('#/browse?range=24h&usearch=per+05&upage=3&ucursor=101&psearch=item&etype=purchase');
+    expect(parseHash(hash)).toEqual(s);
+    // A page needs its cursor (and the first page has none); a malformed type is dropped.
+    expect(parseHash('#/browse?upage=3').users).toBeUndefined();
+    expect(parseHash('#/browse?ucursor=101&upage=1').users).toBeUndefined();
+    expect(parseHash('#/browse?pcursor=7&ppage=x&psearch=').products).toBeUndefined();
+    expect(parseHash('#/browse?ucursor=' + '9'.repeat(600) + '&upage=2').users).toBeUndefined();
+    expect(parseHash('#/browse?etype=DROP%20TABLE').etype).toBeUndefined();
+  });
+
   it('ignores empty and oversized filter values', () => {
     expect(parseHash('#/overview?category=&device=%20').filters).toEqual({});
     expect(parseHash('#/overview?product=' + 'p'.repeat(500)).filters).toEqual({});

@@ -10,7 +10,7 @@ import { h, setText } from '../dom';
 import { download, setExport, type TableData } from '../export';
 import { fmtDateTime, fmtInt, fmtMoney, toMs } from '../format';
 import { translateMaybe, type Key } from '../i18n';
-import { openProduct, type AppState } from '../state';
+import { openProduct, type AppState, type ListState } from '../state';
 import { panel } from './widgets';
 
 interface ListSpec<R> {
@@ -26,7 +26,12 @@ export function createBrowse(ctx: Ctx): View {
   const { t, lang } = ctx;
   const money = (v: number) => fmtMoney(v, lang, ctx.currency);
 
-  /** A searchable, paged list; pages are remembered so "Previous" goes back. */
+  /**
+   * A searchable, paged list whose search and page are in the URL (the
+   * state's `users` / `products`). Cursors of the pages seen are remembered so
+   * "Previous" goes back; from a page opened by a link, whose earlier cursors
+   * are unknown, it goes to the first page.
+   */
   function list<R>(spec: ListSpec<R>) {
     const p = panel(t(`browse.${spec.key}` as Key), t(`browse.${spec.key}.help` as Key), 'wide', spec.key);
     const input = h('input', { type: 'search', name: spec.key + '-search', placeholder: t('browse.search'), 'aria-label': t(`browse.${spec.key}.search` as Key), autocomplete: 'off', spellcheck: 'false' });
@@ -38,15 +43,41 @@ export function createBrowse(ctx: Ctx): View {
     p.body.append(form, host, h('div', { className: 'pager' }, prev, next, status));
     let rows: R[] = [];
     setExport(host, () => spec.table(rows));
-    let cursors: (string | null)[] = [null];
+    /** cursor of each page (0-based); undefined: a page before one opened by a link */
+    let cursors: (string | null | undefined)[] = [null];
     let pageNo = 0;
     let search = '';
+    /** Goes to this list's page `page` (1-based; past the first with its cursor) of `search`. */
+    const goTo = (q: string, page = 1, cursor?: string | null) => {
+      const place: ListState = {};
+      if (q) place.search = q;
+      if (page > 1 && cursor) (place.page = page), (place.cursor = cursor);
+      ctx.go({ ...ctx.state.get(), [spec.key]: place.search || place.cursor ? place : undefined }, true);
+    };
+    /** Follows the state's place for this list; loads when it moved (or `force`). */
+    function sync(s: AppState, force: boolean) {
+      const place = s[spec.key] ?? {};
+      const want = place.search ?? '';
+      const page = place.cursor && place.page ? place.page : 1;
+      let moved = force;
+      if (want !== search) (search = want), (cursors = [null]), (moved = true);
+      input.value = search;
+      if (page - 1 !== pageNo || (page > 1 && cursors[page - 1] !== place.cursor)) {
+        if (page > 1 && cursors[page - 1] !== place.cursor) {
+          cursors = Array.from({ length: page }, (_, i) => (i === 0 ? null : undefined));
+          cursors[page - 1] = place.cursor!;
+        }
+        pageNo = page - 1;
+        moved = true;
+      }
+      if (moved) void load();
+    }
     let abort: AbortController | null = null;
     async function load() {
       abort?.abort();
       abort = new AbortController();
       setText(status, '…');
-      const url = spec.url(search, cursors[pageNo]);
+      const url = spec.url(search, cursors[pageNo] ?? null);
       try {
         const page = await getJson<{ next_cursor: string | null }>(url, abort.signal);
         rows = spec.rows(page);
@@ -71,18 +102,20 @@ export function createBrowse(ctx: Ctx): View {
     }
     form.addEventListener('submit', (e) => {
       e.preventDefault();
-      search = input.value.trim();
-      cursors = [null];
-      pageNo = 0;
-      void load();
+      const q = input.value.trim();
+      // The same search again reloads its first page.
+      if (q === search && pageNo === 0) return void load();
+      goTo(q);
     });
     prev.addEventListener('click', () => {
-      if (pageNo > 0) pageNo--, void load();
+      if (pageNo === 0) return;
+      goTo(search, pageNo, cursors[pageNo - 1]); // an unknown cursor: the first page
     });
     next.addEventListener('click', () => {
-      if (cursors[pageNo + 1]) pageNo++, void load();
+      const cursor = cursors[pageNo + 1];
+      if (cursor) goTo(search, pageNo + 2, cursor);
     });
-    return { el: p.el, load, stop: () => abort?.abort() };
+    return { el: p.el, load, sync, stop: () => abort?.abort() };
   }
 
   const userLink = (id: string) =>
@@ -120,7 +153,7 @@ export function createBrowse(ctx: Ctx): View {
 
   const newest = () => toMs(ctx.snapshot.get()?.window?.watermark);
   function renderScope(s: AppState) {
-    const q = eventsQuery(s, newest(), typeSel.value);
+    const q = eventsQuery(s, newest(), s.etype ?? '');
     scope.dataset.query = q ?? '';
     // No snapshot yet: the newest event is asked for on export, not "no events".
     if (!q) return void setText(scope, t(ctx.snapshot.get() ? 'browse.export.empty' : 'browse.export.pending'));
@@ -132,7 +165,7 @@ export function createBrowse(ctx: Ctx): View {
     if (skipped.length) text += ' · ' + t('browse.export.skipped', { f: skipped.join(', ') });
     setText(scope, text);
   }
-  typeSel.addEventListener('change', () => renderScope(ctx.state.get()));
+  typeSel.addEventListener('change', () => ctx.go({ ...ctx.state.get(), etype: typeSel.value || undefined }));
 
   async function fetchPage(url: string): Promise<EventsPage> {
     const res = await fetch(url, { headers: { Accept: 'application/x-ndjson', ...authHeader(readKey()) }, signal: exportAbort?.signal });
@@ -150,7 +183,7 @@ export function createBrowse(ctx: Ctx): View {
     try {
       // A preset range ends after the newest event's minute: the snapshot's, or the server's before the first snapshot.
       const signal = exportAbort.signal;
-      const q = eventsQuery(s, await newestEventMs(ctx.snapshot.get(), () => askWatermark(signal)), typeSel.value);
+      const q = eventsQuery(s, await newestEventMs(ctx.snapshot.get(), () => askWatermark(signal)), s.etype ?? '');
       if (!q) return void setText(exportStatus, t('browse.export.empty'));
       const r = await collectEvents(q, fetchPage, { signal: exportAbort.signal, progress: (n) => setText(exportStatus, t('browse.export.progress', { n: fmtInt(n, lang) })) });
       const stamp = fmtDateTime(Date.now(), 'en').replace(/[-: ]/g, '').slice(0, 12);
@@ -170,10 +203,13 @@ export function createBrowse(ctx: Ctx): View {
   return {
     el,
     show(s: AppState) {
+      // A type the select does not list (from a link) is added to it, so what is asked for is what shows.
+      if (s.etype && ![...typeSel.options].some((o) => o.value === s.etype)) typeSel.append(h('option', { value: s.etype }, s.etype));
+      typeSel.value = s.etype ?? '';
       renderScope(s);
       const rangeKey = s.range + (s.from ?? '') + (s.to ?? '');
-      if (!loaded) void users.load();
-      if (!loaded || rangeKey !== lastRange) void products.load();
+      users.sync(s, !loaded);
+      products.sync(s, !loaded || rangeKey !== lastRange);
       loaded = true;
       lastRange = rangeKey;
     },

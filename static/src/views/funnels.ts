@@ -10,7 +10,9 @@ import { h, setText } from '../dom';
 import { setExport } from '../export';
 import { EVENT_TYPES } from '../browse';
 import { fmtInt, fmtPercent, toMs } from '../format';
-import { fmtConvert, formatSteps, funnelTable, funnelUrl, pageRange, parseSteps, stepsOf, type FunnelAnswer, type FunnelStepAnswer, type FunnelStepSpec } from '../funnel';
+import { fmtConvert, formatSteps, funnelTable, funnelUrl, pageRange, parseSteps, refusedFilters, stepsOf, type FunnelAnswer, type FunnelStepAnswer, type FunnelStepSpec } from '../funnel';
+import { filterQuery } from '../state';
+import { filterControls, refusedNote } from './filters';
 import { translateMaybe } from '../i18n';
 import type { AppState } from '../state';
 import { panel } from './widgets';
@@ -34,7 +36,9 @@ export function createFunnels(ctx: Ctx): View {
     stepsHost,
     h('div', { className: 'pager' }, addBtn, h('label', null, t('funnels.window') + ' ', windowSel), h('label', null, t('funnels.breakdown') + ' ', breakdownSel), applyBtn, resetBtn),
   );
-  builder.body.append(form);
+  // The drill-down filters of the whole funnel (a step's own filter is in the editor).
+  const filters = filterControls(ctx);
+  builder.body.append(form, filters.el);
   // aside removed: the builder's own panel has nothing to download
   builder.el.querySelector('.exports')?.remove();
 
@@ -145,18 +149,26 @@ export function createFunnels(ctx: Ctx): View {
   let lastAnswer: FunnelAnswer | null = null;
   setExport(resultHost, () => (lastAnswer ? funnelTable(lastAnswer) : null));
 
+  /** The filters the server refused (their query), not asked again with each snapshot. */
+  let refused: string | null = null;
+
   async function load() {
     const range = pageRange(state, toMs(ctx.snapshot.get()?.window?.watermark));
     if (!range) return;
+    if (refused !== null && refused === filterQuery(state.filters)) return;
     const url = funnelUrl(state, range);
     try {
       const a = await request.get<FunnelAnswer>(url);
       if (!a) return;
       lastAnswer = a;
+      refused = null;
       render(a, url);
     } catch (e) {
       lastAnswer = null;
-      resultHost.replaceChildren(h('p', { className: 'error', 'data-role': 'funnel-error' }, t('error.load', { e: (e as Error).message })));
+      const no = refusedFilters(e, state.filters);
+      if (no) refused = filterQuery(state.filters);
+      resultHost.replaceChildren(no ? refusedNote(ctx, t('filters.what.funnel'), no, (e as Error).message) : h('p', { className: 'error', 'data-role': 'funnel-error' }, t('error.load', { e: (e as Error).message })));
+      resultHost.dataset.key = url;
       // The editor keeps the user's steps so they can be corrected.
       if (!editing.length) (editing = parseSteps(state.steps)), renderEditor();
     }
@@ -166,6 +178,7 @@ export function createFunnels(ctx: Ctx): View {
     el,
     show(s) {
       state = s;
+      filters.show(s);
       if (!editing.length && s.steps) (editing = parseSteps(s.steps)), renderEditor();
       void load();
     },

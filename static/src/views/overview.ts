@@ -88,6 +88,9 @@ export function createOverview(ctx: Ctx): View {
   const trending = panel(t('panel.trending'), t('panel.trending.help'), '', 'trending');
   const product = panel(t('panel.product', { p: '' }), t('panel.product.help'), 'product-detail', 'product');
   product.el.hidden = true;
+  /** The filtered product's row as the panel shows it: its rank among the top products (null outside them), interactions and category. */
+  let productRow: [string, number | null, number | null, string | null] | null = null;
+  setExport(product.body, () => (productRow ? { columns: ['product_id', 'rank', 'interactions', 'category_id'], rows: [productRow] } : null));
   const windowInfo = h('p', { className: 'window-info' });
 
   const el = h(
@@ -267,12 +270,16 @@ export function createOverview(ctx: Ctx): View {
     const na = product.body.querySelector('[data-role="na"]') ?? h('p', { 'data-role': 'na' }, h('a', { 'data-action': 'open-product', href: '#', onclick: (e: Event) => (e.preventDefault(), state.filters.product && go(openProduct(state, state.filters.product))) }, t('panel.product.open')));
     if (!status.isConnected) product.body.replaceChildren(status, info, na);
     na.querySelector('a')?.setAttribute('href', toHash(openProduct(state, pid)));
+    if (!productRow || productRow[0] !== pid) productRow = [pid, null, null, null];
     if (w) {
       const idx = w.popular_products.findIndex((p) => p.product_id === pid);
+      productRow[1] = idx >= 0 ? idx + 1 : null;
+      productRow[2] = idx >= 0 ? w.popular_products[idx].interactions : null;
       setText(status, idx >= 0 ? t('panel.product.rank', { r: idx + 1, n: fmtInt(w.popular_products[idx].interactions, lang) }) : t('panel.product.notop', { n: w.popular_products.length }));
     }
     const d = productInfo;
     if (d && d.pid === pid) {
+      productRow[3] = d.category ?? null;
       info.replaceChildren(
         t('panel.product.category') + ': ',
         d.category

@@ -10,7 +10,9 @@ import { delta, fmtInt, fmtMoney, fmtMoneyCompact, fmtNumber, fmtPercent, fmtTim
 import { translateMaybe, type Key } from '../i18n';
 import { rankingRows, trendColumns, trendTotals, type RankedProduct } from '../product';
 import { openProduct, PRESET_MS, withFilter, type AppState, type Preset } from '../state';
-import { kpiCard, panel, renderBars, setPanelTitle, type KpiCard } from './widgets';
+import { setExport, type TableData } from '../export';
+import { rankingTable } from '../tables';
+import { exportButtons, kpiCard, panel, renderBars, setPanelTitle, type KpiCard } from './widgets';
 
 const POLL_MS = 2000;
 const SLOW_MS = 30_000;
@@ -67,18 +69,27 @@ export function createProducts(ctx: Ctx): View {
     cards[k] = kpiCard(k, label, t(('products.kpi.' + k + '.help') as Key));
     kpiGrid.append(cards[k].el);
   }
+  // The cards download as the Overview's do: each figure with the previous period's, as shown (null where "not available").
+  const kpiValues = new Map<ProductKpi, [number | null, number | null]>();
+  setExport(kpiGrid, () => (kpiValues.size ? { columns: ['kpi', 'value', 'previous'], rows: KPIS.map((k) => [k, kpiValues.get(k)?.[0] ?? null, kpiValues.get(k)?.[1] ?? null]) } : null));
+  const kpiBlock = h('section', { className: 'kpi-block', 'data-panel': 'product-kpis', 'aria-label': t('panel.kpis') });
+  kpiBlock.append(h('div', { className: 'kpi-tools' }, exportButtons(kpiBlock, () => t('panel.kpis'))), kpiGrid);
   const trend = panel(t('products.trend', { step: '1m' }), t('products.trend.help'), 'wide');
   trend.el.dataset.panel = 'product-trend';
   const trendHost = h('div', { className: 'chart', 'data-chart': 'product-trend' });
   trend.body.append(trendHost);
   const revenue = panel(t('products.revenue', { step: '1m' }), t('products.revenue.help'), 'wide');
+  revenue.el.dataset.panel = 'product-revenue';
   const revenueHost = h('div', { className: 'chart', 'data-chart': 'product-revenue' });
   revenue.body.append(revenueHost);
   const rank = panel(t('products.rank', { c: '—' }), t('products.rank.help'));
   rank.el.dataset.panel = 'category-rank';
   const similar = panel(t('products.similar'), t('products.similar.help'));
   similar.el.dataset.panel = 'similar';
-  const body = h('div', { className: 'product-body', hidden: true }, note, kpiGrid, h('div', { className: 'grid' }, trend.el, rank.el, revenue.el, similar.el));
+  /** the ranking shown, for its download; null while none is */
+  let ranking: TableData | null = null;
+  setExport(rank.body, () => ranking);
+  const body = h('div', { className: 'product-body', hidden: true }, note, kpiBlock, h('div', { className: 'grid' }, trend.el, rank.el, revenue.el, similar.el));
   const el = h('div', { className: 'view products', 'data-view': 'products' }, searchPanel, unknown, body);
 
   let state: AppState = ctx.state.get();
@@ -196,6 +207,7 @@ export function createProducts(ctx: Ctx): View {
       const cur = w[k];
       const p = prev[k];
       const spark = sparkOf(k, from - 60_000);
+      kpiValues.set(k, [cur, p]);
       cards[k].set(
         fmtKpi[k](cur),
         cur,
@@ -219,9 +231,11 @@ export function createProducts(ctx: Ctx): View {
     for (const k of KPIS) {
       if (k === 'active_users' || k === 'conversion_rate') {
         cards[k].setNa(t('range.custom'), t('kpi.custom.na'));
+        kpiValues.set(k, [null, null]);
         continue;
       }
       const spark = sparkOf(k, from);
+      kpiValues.set(k, [c[k], p[k]]);
       cards[k].set(fmtKpi[k](c[k]), c[k], delta(c[k], p[k], lang), t('kpi.delta.help', { start: fmtDateTime(from - len, lang), end: fmtDateTime(from, lang), prev: fmtKpi[k](p[k]) }), t('kpi.vs', { w: t('range.custom') }), spark, t('products.kpi.spark.help', { n: spark.length }));
     }
     note.hidden = false;
@@ -323,6 +337,7 @@ export function createProducts(ctx: Ctx): View {
     if (!category) {
       rankKey = '';
       setPanelTitle(rank, t('products.rank', { c: '—' }));
+      ranking = null;
       rank.body.replaceChildren(h('p', { className: 'empty' }, t('products.rank.nocat')));
       setText(rankEl, '');
       rankEl.hidden = true;
@@ -344,6 +359,7 @@ export function createProducts(ctx: Ctx): View {
       })
       .catch((e) => {
         rankKey = '';
+        ranking = null;
         if (e instanceof ApiError && e.status === 404) rank.body.replaceChildren(h('p', { className: 'empty' }, t('products.rank.out')));
         else showError(rank.body, e);
       });
@@ -351,6 +367,7 @@ export function createProducts(ctx: Ctx): View {
 
   function renderRanking(list: RankedProduct[]) {
     const { rows, rank: r, total } = rankingRows(list, pid, RANK_TOP);
+    ranking = rankingTable(rows, category ?? '');
     rankEl.hidden = false;
     setText(rankEl, r ? t('products.rank.pos', { r, n: total }) : t('products.rank.out'));
     setTitle(rankEl, rank.title.textContent ?? '');
@@ -440,8 +457,10 @@ export function createProducts(ctx: Ctx): View {
     rankEl.hidden = true;
     setText(updated, '');
     for (const k of KPIS) cards[k].setNa('…', t('empty.waiting'));
+    kpiValues.clear();
     trendChart?.setData([[], [], [], []]);
     revenueChart?.setData([[], []]);
+    ranking = null;
     rank.body.replaceChildren(h('p', { className: 'empty' }, '…'));
     similar.body.replaceChildren(h('p', { className: 'empty' }, '…'));
   }

@@ -6,8 +6,9 @@ import type { Ctx, View } from '../context';
 import { h } from '../dom';
 import { setExport } from '../export';
 import { fmtDate, fmtDateTime, fmtInt, fmtPercent, toMs } from '../format';
-import { cohortsUrl, cohortTable, pageRange, type CohortAnswer } from '../funnel';
-import type { AppState } from '../state';
+import { cohortsUrl, cohortTable, pageRange, refusedFilters, type CohortAnswer } from '../funnel';
+import { filterQuery, type AppState } from '../state';
+import { filterControls, refusedNote } from './filters';
 import { panel } from './widgets';
 
 export function createRetention(ctx: Ctx): View {
@@ -18,7 +19,10 @@ export function createRetention(ctx: Ctx): View {
   );
   p.aside.append(h('span', { className: 'range', role: 'group', 'aria-label': t('retention.period') }, ...periodBtns));
   const host = h('div', { className: 'table-wrap', 'data-role': 'cohorts' }, h('p', { className: 'empty' }, t('empty.waiting')));
-  p.body.append(h('p', { className: 'muted small' }, t('retention.note')), host);
+  const filters = filterControls(ctx);
+  p.body.append(filters.el, h('p', { className: 'muted small' }, t('retention.note')), host);
+  /** The filters the server refused (their query), not asked again with each snapshot. */
+  let refused: string | null = null;
   const el = h('div', { className: 'view retention', 'data-view': 'retention' }, p.el);
   let state: AppState = ctx.state.get();
   let last: CohortAnswer | null = null;
@@ -61,6 +65,7 @@ export function createRetention(ctx: Ctx): View {
   async function load() {
     const r = pageRange(state, toMs(ctx.snapshot.get()?.window?.watermark));
     if (!r) return;
+    if (refused !== null && refused === filterQuery(state.filters)) return;
     // A preset shorter than the period still shows its period: at least one whole period ending now.
     const len = state.period === 'week' ? 7 * 86_400_000 : state.period === 'hour' ? 3_600_000 : 86_400_000;
     const range: [number, number] = state.range === 'custom' ? r : [Math.min(r[0], r[1] - len), r[1]];
@@ -68,10 +73,13 @@ export function createRetention(ctx: Ctx): View {
       const answer = await request.get<CohortAnswer>(cohortsUrl(state, range));
       if (!answer) return;
       last = answer;
+      refused = null;
       render(last);
     } catch (e) {
       last = null;
-      host.replaceChildren(h('p', { className: 'error' }, t('error.load', { e: (e as Error).message })));
+      const no = refusedFilters(e, state.filters);
+      if (no) refused = filterQuery(state.filters);
+      host.replaceChildren(no ? refusedNote(ctx, t('filters.what.cohorts'), no, (e as Error).message) : h('p', { className: 'error' }, t('error.load', { e: (e as Error).message })));
     }
   }
 
@@ -79,6 +87,7 @@ export function createRetention(ctx: Ctx): View {
     el,
     show(s) {
       state = s;
+      filters.show(s);
       for (const b of periodBtns) b.setAttribute('aria-pressed', String((s.period ?? 'day') === b.dataset.period)), b.classList.toggle('active', (s.period ?? 'day') === b.dataset.period);
       void load();
     },

@@ -7,7 +7,8 @@ import { fmtBytes, fmtDuration, fmtInt, fmtMs, fmtNumber, fmtPercent, fmtDateTim
 import { translateMaybe } from '../i18n';
 import { logUpdate } from '../product';
 import { setExport } from '../export';
-import { exportButtons } from './widgets';
+import { componentsTable, figuresTable } from '../tables';
+import { panelHead } from './widgets';
 
 const CONTROLLABLE = new Set(['data_generator', 'stream_processor']);
 const POLL_MS = 2000;
@@ -27,15 +28,17 @@ export function createSystem(ctx: Ctx): View {
   let logShown: string[] = [];
   // The log lines on screen, downloadable as CSV/JSON.
   const logsPanel = h('section', { className: 'panel', 'data-panel': 'logs' });
-  logsPanel.append(h('header', { className: 'panel-head' }, h('div', { className: 'panel-title' }, h('h2', null, t('system.logs')), help(t('system.logs.help'))), exportButtons(logsPanel, () => t('system.logs'))), logBox, logErr);
+  logsPanel.append(panelHead(logsPanel, h('h2', null, t('system.logs')), t('system.logs.help')), logBox, logErr);
   setExport(logBox, () => ({ columns: ['line'], rows: logShown.map((l) => [l]) }));
-  const el = h(
-    'div',
-    { className: 'view system', 'data-view': 'system' },
-    h('section', { className: 'panel' }, h('header', { className: 'panel-head' }, h('div', { className: 'panel-title' }, h('h2', null, t('system.components')), help(t('system.health.help'))), health), comps, err),
-    h('section', { className: 'panel' }, figures, updated),
-    logsPanel,
-  );
+  // The components and the figures download as the last status answer shows them.
+  let lastStatus: SystemStatus | null = null;
+  const compsPanel = h('section', { className: 'panel', 'data-panel': 'components' });
+  compsPanel.append(panelHead(compsPanel, h('h2', null, t('system.components')), t('system.health.help'), health), comps, err);
+  setExport(comps, () => (lastStatus ? componentsTable(lastStatus) : null));
+  const figuresPanel = h('section', { className: 'panel', 'data-panel': 'figures' });
+  figuresPanel.append(panelHead(figuresPanel, h('h2', null, t('system.figures'))), figures, updated);
+  setExport(figures, () => (lastStatus ? figuresTable(lastStatus) : null));
+  const el = h('div', { className: 'view system', 'data-view': 'system' }, compsPanel, figuresPanel, logsPanel);
   let timer: ReturnType<typeof setTimeout> | null = null;
   let active = false;
   let busy = false;
@@ -45,6 +48,7 @@ export function createSystem(ctx: Ctx): View {
   }
 
   function render(s: SystemStatus) {
+    lastStatus = s;
     const all = Object.values(s.components).every((c) => c.status === 'healthy');
     health.textContent = t('system.health') + ': ' + translateMaybe(lang, 'state.' + (all ? 'healthy' : 'degraded'), all ? 'healthy' : 'degraded');
     health.className = 'badge ' + (all ? 'ok' : 'bad');
@@ -62,7 +66,7 @@ export function createSystem(ctx: Ctx): View {
           'div',
           { className: 'component', 'data-component': name, 'data-state': c.state, title: c.last_error ?? '' },
           h('span', { className: 'dot ' + (c.status === 'healthy' ? (running ? 'ok' : 'idle') : 'bad') }),
-          h('div', { className: 'component-name' }, h('strong', null, translateMaybe(lang, 'comp.' + name, name)), h('small', null, translateMaybe(lang, 'state.' + c.state, c.state) + ' · ' + t('system.failures', { f: c.failures, r: c.restarts })), c.last_error ? h('small', { className: 'error' }, c.last_error) : null),
+          h('div', { className: 'component-name' }, h('strong', null, translateMaybe(lang, 'comp.' + name, name)), h('small', null, translateMaybe(lang, 'state.' + c.state, c.state) + ' · ' + t('system.failures', { f: c.failures, r: c.restarts })), typeof c.backlog === 'number' ? h('small', { 'data-role': 'backlog', title: t('system.backlog.help') }, t('system.backlog', { n: fmtInt(c.backlog, lang) })) : null, c.last_error ? h('small', { className: 'error' }, c.last_error) : null),
           btn,
         );
       }),

@@ -2,16 +2,23 @@
 
 import { ApiError, getJson, type Propensity, type Recommendation, type UserProfile } from '../api';
 import type { Ctx, View } from '../context';
-import { h, help } from '../dom';
+import { append, h, help } from '../dom';
 import { fmtDateTime, fmtInt, fmtMoney, fmtPercent } from '../format';
 import { translateMaybe } from '../i18n';
 import type { AppState } from '../state';
 import { setExport } from '../export';
-import { exportButtons } from './widgets';
+import { profileTable, propensityTable, recommendationsTable } from '../tables';
+import { panelHead } from './widgets';
 
 interface Recommendations {
   recommendations?: Recommendation[];
   products?: Recommendation[];
+}
+
+/** `el` with `children` appended after what it holds. */
+function fill(el: HTMLElement, ...children: Parameters<typeof append>[1]): HTMLElement {
+  append(el, children);
+  return el;
 }
 
 export function createUsers(ctx: Ctx): View {
@@ -20,7 +27,10 @@ export function createUsers(ctx: Ctx): View {
   const form = h('form', { className: 'search', role: 'search' }, input, h('button', { type: 'submit', className: 'primary' }, t('users.search')));
   const result = h('div', { className: 'user-result' }, h('p', { className: 'muted' }, t('users.hint')));
   const likelyBody = h('div', null, h('p', { className: 'muted' }, '…'));
-  const likely = h('section', { className: 'panel', 'data-panel': 'likely' }, h('div', { className: 'panel-title' }, h('h2', null, t('users.likely')), help(t('users.likely.help'))), likelyBody);
+  const likely = h('section', { className: 'panel', 'data-panel': 'likely' });
+  likely.append(panelHead(likely, h('h2', null, t('users.likely')), t('users.likely.help')), likelyBody);
+  let lastLikely: Propensity | null = null;
+  setExport(likelyBody, () => (lastLikely ? propensityTable(lastLikely) : null));
   const el = h('div', { className: 'view users', 'data-view': 'users' }, h('div', { className: 'users-top' }, h('section', { className: 'panel' }, h('h2', null, t('users.title')), form), likely), result);
   let likelyAbort: AbortController | null = null;
 
@@ -28,7 +38,7 @@ export function createUsers(ctx: Ctx): View {
   function recentPanel(events: UserProfile['recent_events'], table: HTMLElement): HTMLElement {
     const title = h('h2', null, t('users.recent'));
     const section = h('section', { className: 'panel wide', 'data-panel': 'recent' });
-    section.append(h('header', { className: 'panel-head' }, h('div', { className: 'panel-title' }, title), exportButtons(section, () => title.textContent ?? '')), table);
+    section.append(panelHead(section, title), table);
     setExport(table, () => ({
       columns: ['timestamp', 'event_type', 'product_id', 'category_id', 'price', 'quantity', 'device', 'location', 'sequence'],
       rows: events.map((e) => [e.timestamp, e.event_type, e.product_id, e.category_id, e.price, e.quantity, e.device, e.location, e.sequence]),
@@ -41,6 +51,7 @@ export function createUsers(ctx: Ctx): View {
     likelyAbort = new AbortController();
     try {
       const r = await getJson<Propensity>('/api/analytics/propensity?limit=10', likelyAbort.signal);
+      lastLikely = r;
       // Until the first example is labelled (one horizon after it was
       // scored) every shopper gets the prior: say so rather than show a flat list.
       const learning = r.trained_examples === 0 ? [h('p', { className: 'muted', 'data-role': 'likely-learning' }, t('users.likely.learning', { m: Math.round(r.horizon_seconds / 60) }))] : [];
@@ -63,6 +74,7 @@ export function createUsers(ctx: Ctx): View {
       );
     } catch (e) {
       if ((e as Error).name === 'AbortError') return;
+      lastLikely = null;
       likelyBody.replaceChildren(h('p', { className: 'error' }, t('error.load', { e: (e as Error).message })));
     }
   }
@@ -90,16 +102,22 @@ export function createUsers(ctx: Ctx): View {
     const signal = abort.signal;
     result.replaceChildren(h('p', { className: 'muted' }, '…'));
     const enc = encodeURIComponent(id);
-    const reco = h('section', { className: 'panel', 'data-panel': 'recommendations' }, h('h2', null, t('users.reco')), h('p', { className: 'muted' }, '…'));
+    // Recommendations download as the API gave them; the profile as one row of its figures.
+    const reco = h('section', { className: 'panel', 'data-panel': 'recommendations' });
+    const recoBody = h('div', null, h('p', { className: 'muted' }, '…'));
+    reco.append(panelHead(reco, h('h2', null, t('users.reco'))), recoBody);
+    let recoList: Recommendation[] | null = null;
+    setExport(recoBody, () => (recoList ? recommendationsTable(recoList) : null));
     try {
       const p = await getJson<UserProfile>(`/api/analytics/user/${enc}`, signal);
       const types = Object.entries(p.events).filter(([, n]) => n > 0);
       const recent = p.recent_events.slice().reverse();
+      const profile = h('section', { className: 'panel', 'data-panel': 'profile' });
+      profile.append(panelHead(profile, h('h2', null, t('users.profile'), ' · ', h('code', null, p.user_id))));
+      setExport(profile, () => profileTable(p));
       result.replaceChildren(
-        h(
-          'section',
-          { className: 'panel', 'data-panel': 'profile' },
-          h('h2', null, t('users.profile'), ' · ', h('code', null, p.user_id)),
+        fill(
+          profile,
           h(
             'div',
             { className: 'stats' },
@@ -166,15 +184,16 @@ export function createUsers(ctx: Ctx): View {
     try {
       const r = await getJson<Recommendations>(`/api/products/recommendations/user/${enc}`, signal);
       const list = r.recommendations ?? r.products ?? [];
-      reco.replaceChildren(
-        h('h2', null, t('users.reco')),
+      recoList = list;
+      recoBody.replaceChildren(
         list.length
           ? h('ol', { className: 'plain', 'data-role': 'reco-list' }, ...list.map((x) => h('li', null, x.product_id, reasonOf(x) ? h('small', { className: 'muted' }, ' · ' + reasonOf(x)) : null)))
           : h('p', { className: 'muted' }, t('users.reco.empty')),
       );
     } catch (e) {
       if ((e as Error).name === 'AbortError') return;
-      reco.replaceChildren(h('h2', null, t('users.reco')), h('p', { className: 'muted', 'data-role': 'reco-na' }, t('users.reco.na', { id })));
+      recoList = null;
+      recoBody.replaceChildren(h('p', { className: 'muted', 'data-role': 'reco-na' }, t('users.reco.na', { id })));
     }
   }
 

@@ -40,6 +40,11 @@ export function exportButtons(el: HTMLElement, title: () => string): HTMLElement
   return h('span', { className: 'exports' }, status, btn('csv'), btn('json'));
 }
 
+/** The head of a panel built by hand: its title (with help), then the CSV/JSON buttons of `section`. */
+export function panelHead(section: HTMLElement, title: HTMLElement, helpText?: string, ...extra: (Node | null)[]): HTMLElement {
+  return h('header', { className: 'panel-head' }, h('div', { className: 'panel-title' }, title, helpText ? help(helpText) : null), ...extra, exportButtons(section, () => title.textContent ?? ''));
+}
+
 export function panel(title: string, helpText: string, cls = '', key?: string): Panel {
   const t = h('h2', null, title);
   const helpEl = help(helpText);
