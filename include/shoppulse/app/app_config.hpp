@@ -25,7 +25,7 @@ struct AppConfig {
   std::string durability = "process";
   IngestConfig ingest;
   std::size_t ring_capacity = 1u << 20;
-  std::size_t dictionary_max_resident_ids = 0;  // per kind; 0 = unbounded
+  std::size_t dictionary_max_resident_ids = 4'000'000;  // per kind; 0 = unbounded
   WindowConfig windows;
   EngineRunnerConfig engine;
   GeneratorConfig generator;
