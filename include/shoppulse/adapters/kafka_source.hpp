@@ -21,6 +21,16 @@
 // once the batch is taken. When the broker is unreachable the component is
 // unhealthy with the reason; librdkafka reconnects with backoff and the
 // consumer resumes from its position.
+// In cluster mode (KafkaConfig::subscribe) the consumer joins the group with
+// the cooperative-sticky assignor instead. A partition gained starts at the
+// later of the offset this node's log stored for it and the group's
+// committed offset (the events between are in another node's log). Before a
+// revoked partition is let go, the batch being read and every batch in
+// flight are appended and the log's offsets of the revoked partitions are
+// committed to the group synchronously, so the next owner starts exactly
+// where this node stopped; messages of a partition already revoked are not
+// appended. Derived state of a revoked partition is kept (see README,
+// Cluster).
 // Lifecycle: construct, start() spawns the consumer thread, stop() finishes
 // the batches in hand, then joins; start() again resumes from the stored
 // offsets (the "kafka_source" component's start/stop).
@@ -30,6 +40,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "shoppulse/core/clock.hpp"
 #include "shoppulse/core/metrics.hpp"
@@ -49,6 +60,10 @@ struct KafkaConfig {
   std::size_t fetch_queue_kbytes = 262144;                  // most message bytes prefetched, all partitions together, before fetching stops; KiB
   std::int64_t max_backoff_ms = 5000;                       // longest wait between reconnects and retries; ms
   std::int64_t max_future_ms = 300000;                      // as ingest.max_future; ms
+  // Cluster mode (cluster.enabled): join kafka.group with subscribe() and the
+  // cooperative-sticky assignor and consume only the partitions the group
+  // assigns; false: every partition of the topic (assign()).
+  bool subscribe = false;
 };
 
 struct KafkaSourceStats {
@@ -72,7 +87,9 @@ struct KafkaSourceStats {
   // when the consumer needed its answer (kafka.batches_in_flight reached).
   std::uint64_t ingest_waits = 0;
   std::chrono::microseconds ingest_wait{0};
-  std::uint32_t partitions = 0;
+  std::uint32_t partitions = 0;         // of the topic
+  std::vector<std::int32_t> assigned;  // partitions consumed now (all of them unless subscribing)
+  std::uint64_t rebalances = 0;        // assignments and revocations handled (subscribe mode)
   std::string last_error;
 };
 

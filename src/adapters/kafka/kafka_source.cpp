@@ -94,6 +94,15 @@ struct KafkaSource::State {
   // on this connection (-1: none yet), to tell a fetch wait from being
   // caught up.
   std::vector<std::int64_t> read_next;
+  // Subscribe mode, consumer thread: what the rebalance callback (run inside
+  // librdkafka calls on this thread) works on while consume() runs; null
+  // outside it.
+  rd_kafka_topic_partition_list_t* live_assignment = nullptr;  // the partitions assigned now
+  std::deque<Flight>* live_flights = nullptr;
+  std::shared_ptr<IngestChain>* live_chain = nullptr;
+  Batch* filling = nullptr;       // the batch being read
+  std::vector<char> owned;        // by partition: assigned now
+  bool must_reconnect = false;    // a batch failed while settling for a revoke
 
   State(KafkaConfig c, Ingestor& i, const EventLog& l, const Clock& k, MetricsRegistry& m)
       : config(std::move(c)),
@@ -201,6 +210,10 @@ struct KafkaSource::State {
                                        // 64 MiB was drained in ~0.5 s at 650k 218-byte messages/s).
                                        {"queued.min.messages", "10000000"},
                                        {"queued.max.messages.kbytes", std::to_string(config.fetch_queue_kbytes)}});
+      if (config.subscribe) {
+        settings.emplace_back("partition.assignment.strategy", "cooperative-sticky");
+        return kafka::make_handle(type, settings, this, &State::on_error, nullptr, &State::on_rebalance);
+      }
     } else {
       settings.insert(settings.end(), {{"enable.idempotence", "true"}, {"acks", "all"}, {"linger.ms", "5"}});
     }
@@ -355,7 +368,7 @@ struct KafkaSource::State {
   // Consumer thread, leaving a connection: waits for every batch in flight;
   // those appended count and are committed to the group, the others are
   // read again from the stored offsets by the next connection.
-  void drain(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* assignment, std::deque<Flight>& flights) {
+  bool drain(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* assignment, std::deque<Flight>& flights) {
     bool appended = true;  // in order: nothing after a failed batch was appended
     for (Flight& f : flights) {
       wait_for(rk, assignment, *f.answer);
@@ -363,6 +376,134 @@ struct KafkaSource::State {
       if (appended) note_appended(rk, assignment, f.batch, f.answer->result->value());
     }
     flights.clear();
+    return appended;
+  }
+
+  bool owns(std::int32_t partition) const {
+    return partition >= 0 && std::size_t(partition) < owned.size() && owned[std::size_t(partition)];
+  }
+
+  void publish_assignment() {
+    std::vector<std::int32_t> now;
+    for (std::size_t p = 0; p < owned.size(); ++p)
+      if (owned[p]) now.push_back(std::int32_t(p));
+    std::lock_guard lock(mutex);
+    stats.assigned = std::move(now);
+    stats.rebalances++;
+  }
+
+  // Consumer thread: the log's stored offsets of parts' partitions; the rest
+  // stay as they are.
+  void set_stored_offsets(rd_kafka_topic_partition_list_t* parts) {
+    auto stored = log.load_source_offsets();
+    if (!stored) {
+      record_error("read stored offsets: " + stored.error().detail, false);
+      return;
+    }
+    std::map<std::string, std::int64_t> by_name;
+    for (const SourceOffset& o : *stored) by_name[o.source] = o.next_offset;
+    for (int i = 0; i < parts->cnt; ++i) {
+      const auto it = by_name.find(offset_name(config.topic, parts->elems[i].partition));
+      parts->elems[i].offset = it != by_name.end() ? it->second : RD_KAFKA_OFFSET_INVALID;
+    }
+  }
+
+  // Consumer thread (subscribe mode): partitions gained start at the later of
+  // this log's stored offset and the group's committed one (a partition owned
+  // before and since consumed further by another node must not be read
+  // again here); with neither, at the partition's first offset.
+  void assign_gained(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts) {
+    kafka::PartitionList gained(rd_kafka_topic_partition_list_copy(parts));
+    set_stored_offsets(gained.get());
+    kafka::PartitionList committed(rd_kafka_topic_partition_list_copy(parts));
+    for (int i = 0; i < committed->cnt; ++i) committed->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
+    if (rd_kafka_committed(rk, committed.get(), kMetadataTimeoutMs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      for (int i = 0; i < gained->cnt; ++i) {
+        const rd_kafka_topic_partition_t& c = committed->elems[i];
+        if (c.err == RD_KAFKA_RESP_ERR_NO_ERROR && c.offset >= 0 && c.offset > gained->elems[i].offset)
+          gained->elems[i].offset = c.offset;
+      }
+    }
+    for (int i = 0; i < gained->cnt; ++i) {
+      rd_kafka_topic_partition_t& tp = gained->elems[i];
+      std::int64_t low = 0, high = 0;
+      if (tp.offset < 0 && rd_kafka_query_watermark_offsets(rk, config.topic.c_str(), tp.partition, &low, &high,
+                                                            kMetadataTimeoutMs) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        tp.offset = low;
+    }
+    if (rd_kafka_error_t* error = rd_kafka_incremental_assign(rk, gained.get())) {
+      record_error(std::string("incremental assign: ") + rd_kafka_error_string(error), false);
+      rd_kafka_error_destroy(error);
+      return;
+    }
+    for (int i = 0; i < gained->cnt; ++i) {
+      const std::int32_t p = gained->elems[i].partition;
+      if (p < 0) continue;
+      if (std::size_t(p) >= owned.size()) owned.resize(std::size_t(p) + 1, 0);
+      if (std::size_t(p) >= read_next.size()) read_next.resize(std::size_t(p) + 1, -1);
+      owned[std::size_t(p)] = 1;
+      if (live_assignment) rd_kafka_topic_partition_list_add(live_assignment, config.topic.c_str(), p);
+    }
+    if (paused) rd_kafka_pause_partitions(rk, gained.get());
+    kLog.info("partitions assigned", {{"topic", config.topic}, {"count", std::to_string(gained->cnt)}});
+    publish_assignment();
+  }
+
+  // Consumer thread (subscribe mode): before revoked partitions go, the batch
+  // being read and every batch in flight reach the log, and the log's
+  // offsets of the revoked partitions are committed to the group
+  // synchronously: the next owner starts where this log ends.
+  void let_go(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts) {
+    if (live_flights && live_chain && live_assignment) {
+      if (filling && filling->messages != 0) {
+        consumed_counter.add(filling->messages);
+        {
+          std::lock_guard lock(mutex);
+          stats.consumed += filling->messages;
+        }
+        if (auto answer = submit(rk, live_assignment, *filling, *live_chain))
+          live_flights->push_back(Flight{std::move(*filling), std::move(answer)});
+        else
+          must_reconnect = true;
+        filling->reset(std::int32_t(owned.size()));
+      }
+      if (!drain(rk, live_assignment, *live_flights)) must_reconnect = true;
+      *live_chain = std::make_shared<IngestChain>();
+    }
+    kafka::PartitionList commit(rd_kafka_topic_partition_list_copy(parts));
+    set_stored_offsets(commit.get());
+    kafka::PartitionList known(rd_kafka_topic_partition_list_new(commit->cnt));
+    for (int i = 0; i < commit->cnt; ++i)
+      if (commit->elems[i].offset >= 0)
+        rd_kafka_topic_partition_list_add(known.get(), config.topic.c_str(), commit->elems[i].partition)->offset =
+            commit->elems[i].offset;
+    if (known->cnt != 0 && !rd_kafka_assignment_lost(rk))
+      if (const auto err = rd_kafka_commit(rk, known.get(), 0))
+        record_error(std::string("commit before revoke: ") + rd_kafka_err2str(err), false);
+    if (rd_kafka_error_t* error = rd_kafka_incremental_unassign(rk, parts)) {
+      record_error(std::string("incremental unassign: ") + rd_kafka_error_string(error), false);
+      rd_kafka_error_destroy(error);
+    }
+    for (int i = 0; i < parts->cnt; ++i) {
+      const std::int32_t p = parts->elems[i].partition;
+      if (owns(p)) owned[std::size_t(p)] = 0;
+      if (live_assignment) rd_kafka_topic_partition_list_del(live_assignment, config.topic.c_str(), p);
+    }
+    kLog.info("partitions revoked", {{"topic", config.topic}, {"count", std::to_string(parts->cnt)}});
+    publish_assignment();
+  }
+
+  static void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts,
+                           void* opaque) {
+    auto* self = static_cast<State*>(opaque);
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      self->assign_gained(rk, parts);
+    } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+      self->let_go(rk, parts);
+    } else {
+      self->record_error(std::string("rebalance: ") + rd_kafka_err2str(err), false);
+      if (rd_kafka_error_t* error = rd_kafka_incremental_unassign(rk, parts)) rd_kafka_error_destroy(error);
+    }
   }
 
   void pause(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* assignment) {
@@ -435,16 +576,31 @@ struct KafkaSource::State {
       const auto it = by_name.find(offset_name(config.topic, p));
       tp->offset = it != by_name.end() ? it->second : RD_KAFKA_OFFSET_INVALID;
     }
-    resolve_start_offsets(consumer, assignment.get());
-    if (const auto err = rd_kafka_assign(consumer, assignment.get())) {
-      record_error(std::string("assign: ") + rd_kafka_err2str(err), false);
-      return;
+    if (config.subscribe) {
+      // The group assigns partitions through on_rebalance.
+      while (assignment->cnt > 0) rd_kafka_topic_partition_list_del_by_idx(assignment.get(), 0);
+      owned.assign(std::size_t(partitions), 0);
+      kafka::PartitionList topics(rd_kafka_topic_partition_list_new(1));
+      rd_kafka_topic_partition_list_add(topics.get(), config.topic.c_str(), RD_KAFKA_PARTITION_UA);
+      if (const auto err = rd_kafka_subscribe(consumer, topics.get())) {
+        record_error(std::string("subscribe: ") + rd_kafka_err2str(err), false);
+        return;
+      }
+    } else {
+      resolve_start_offsets(consumer, assignment.get());
+      if (const auto err = rd_kafka_assign(consumer, assignment.get())) {
+        record_error(std::string("assign: ") + rd_kafka_err2str(err), false);
+        return;
+      }
     }
     paused = false;  // a new consumer starts with every partition fetching
     read_next.assign(std::size_t(partitions), -1);
     {
       std::lock_guard lock(mutex);
       stats.partitions = std::uint32_t(partitions);
+      stats.assigned.clear();
+      if (!config.subscribe)
+        for (std::int32_t p = 0; p < partitions; ++p) stats.assigned.push_back(p);
       if (ever_connected) stats.restarts++;
       ever_connected = true;
       broker_down = false;
@@ -462,7 +618,17 @@ struct KafkaSource::State {
     kafka::Queue queue(rd_kafka_queue_get_consumer(consumer));
     // Whatever happens below, every batch at the ingestor is settled before
     // this connection's offsets are read again (the next consume()).
-    const auto leave = [&] { drain(consumer, assignment.get(), flights); };
+    live_assignment = assignment.get();
+    live_flights = &flights;
+    live_chain = &chain;
+    must_reconnect = false;
+    const auto leave = [&] {
+      drain(consumer, assignment.get(), flights);
+      live_assignment = nullptr;
+      live_flights = nullptr;
+      live_chain = nullptr;
+      filling = nullptr;
+    };
     TimestampMs last_lag = 0;
     TimestampMs last_probe = 0;
     // A connection's first batches are small and double up to
@@ -477,7 +643,12 @@ struct KafkaSource::State {
         spare.pop_back();
       }
       batch.reset(partitions);
-      if (!fill(consumer, queue.get(), producer, batch, batch_limit)) {
+      filling = &batch;
+      const bool filled = fill(consumer, queue.get(), producer, batch, batch_limit);
+      filling = nullptr;
+      if (!filled || must_reconnect) {
+        // After a failed revoke settlement the position is past what was
+        // appended: reconnect, and read again from the stored offsets.
         spare.push_back(std::move(batch));
         leave();
         return;
@@ -572,6 +743,9 @@ struct KafkaSource::State {
             record_error(std::string(rd_kafka_err2name(m->err)) + ": " + rd_kafka_message_errstr(m.get()), false);
           continue;
         }
+        // Subscribe mode: a message of a partition revoked during this call
+        // is the next owner's (this node committed up to what it appended).
+        if (config.subscribe && !owns(m->partition)) continue;
         ++batch.messages;
         batch.note_offset(m->partition, m->offset + 1);
         if (std::size_t(m->partition) < read_next.size()) read_next[std::size_t(m->partition)] = m->offset + 1;

@@ -38,11 +38,13 @@ using Queue = std::unique_ptr<rd_kafka_queue_t, QueueDeleter>;
 
 using ErrorCallback = void (*)(rd_kafka_t*, int, const char*, void*);
 using DeliveryCallback = void (*)(rd_kafka_t*, const rd_kafka_message_t*, void*);
+using RebalanceCallback = void (*)(rd_kafka_t*, rd_kafka_resp_err_t, rd_kafka_topic_partition_list_t*, void*);
 
 // A client with the given settings; the error callback gets opaque. A
 // consumer's main queue is redirected to rd_kafka_consumer_poll.
 inline Result<Handle> make_handle(rd_kafka_type_t type, const std::vector<std::pair<std::string, std::string>>& settings,
-                                  void* opaque, ErrorCallback on_error, DeliveryCallback on_delivery = nullptr) {
+                                  void* opaque, ErrorCallback on_error, DeliveryCallback on_delivery = nullptr,
+                                  RebalanceCallback on_rebalance = nullptr) {
   char errstr[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   for (const auto& [key, value] : settings) {
@@ -54,6 +56,7 @@ inline Result<Handle> make_handle(rd_kafka_type_t type, const std::vector<std::p
   rd_kafka_conf_set_opaque(conf, opaque);
   if (on_error) rd_kafka_conf_set_error_cb(conf, on_error);
   if (on_delivery) rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+  if (on_rebalance) rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
   rd_kafka_t* rk = rd_kafka_new(type, conf, errstr, sizeof errstr);  // takes conf on success
   if (!rk) {
     rd_kafka_conf_destroy(conf);
