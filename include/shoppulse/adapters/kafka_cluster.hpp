@@ -1,0 +1,107 @@
+#pragma once
+// Cluster mode on Kafka: the write path to the events topic and the
+// membership of the nodes (cluster.enabled; see README, Cluster).
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "shoppulse/core/clock.hpp"
+#include "shoppulse/core/event.hpp"
+#include "shoppulse/core/metrics.hpp"
+#include "shoppulse/core/result.hpp"
+#include "shoppulse/ingest/ingestor.hpp"
+
+namespace shoppulse {
+
+struct ClusterConfig {
+  bool enabled = false;                  // false: one node, exactly as without a cluster
+  std::string advertise;                 // this node's HTTP address as others reach it; empty: http.host:<bound port>
+  std::string node_id;                   // empty: generated once and kept in the data dir
+  std::int64_t produce_timeout_ms = 5000;   // a batch not acknowledged by then answers 503; ms
+  std::int64_t member_interval_ms = 1000;   // how often this node publishes its member record; ms
+  std::int64_t member_timeout_ms = 5000;    // a member not heard from for this long counts as gone; ms
+};
+
+// The write path of cluster mode.
+// Role: produces every event of an accepted batch (HTTP, import, generator)
+// to the events topic keyed by user_id (idempotent producer, acks=all) and
+// completes the batch once Kafka acknowledged all of it, or with an error
+// (unavailable: 503 with Retry-After) when any message is not acknowledged
+// within cluster.produce_timeout. Nothing is written to the local log here:
+// events reach it through the consumer group (KafkaSource, subscribe mode).
+// An event without a timestamp gets the time it is produced, so every
+// reader of the topic sees the same one.
+// Lifecycle: construct, start() creates the producer and the thread that
+// serves its delivery reports; stop() waits (at most the produce timeout)
+// for what is in flight, then joins.
+// Threading: submit() from any thread, never blocks; done runs on the
+// writer's thread.
+class ClusterWriter {
+ public:
+  ClusterWriter(std::string servers, std::string topic, ClusterConfig config, const Clock& clock,
+                MetricsRegistry& metrics);
+  ~ClusterWriter();
+  ClusterWriter(const ClusterWriter&) = delete;
+  ClusterWriter& operator=(const ClusterWriter&) = delete;
+
+  Result<void> start();
+  void stop();
+  // overloaded when librdkafka's queue is full, unavailable when stopped;
+  // on success done runs once every event is acknowledged or has failed.
+  Result<void> submit(std::vector<RawEvent>&& events, IngestDone done);
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+// The JSON message of one event as produced to the events topic: the fields
+// of POST /api/events (exposed for tests).
+std::string raw_event_message(const RawEvent& event);
+
+// What one node says about itself in the members topic.
+struct MemberRecord {
+  std::string node_id;
+  std::string advertise;
+  std::vector<std::int32_t> partitions;  // of the events topic, consumed by the node now
+  std::uint64_t lag = 0;                 // messages behind the ends of those partitions
+};
+
+// Membership of the cluster.
+// Role: a compacted topic "<events topic>.members" (created at start when
+// missing; one partition), key = node id, value = JSON {node_id, advertise,
+// partitions, lag, updated_ms}. Every member_interval this node publishes
+// its record; a thread reads the whole topic from the beginning and keeps
+// the newest record per node; a clean stop publishes a tombstone (empty
+// value). A member not updated within member_timeout counts as gone
+// ("current": false).
+// Lifecycle: construct, start() spawns the thread, stop() publishes the
+// tombstone and joins.
+// Threading: render() from any thread; the thread owns the clients.
+class ClusterMembers {
+ public:
+  ClusterMembers(std::string servers, std::string events_topic, ClusterConfig config,
+                 std::function<MemberRecord()> self, const Clock& clock);
+  ~ClusterMembers();
+  ClusterMembers(const ClusterMembers&) = delete;
+  ClusterMembers& operator=(const ClusterMembers&) = delete;
+
+  void start();
+  void stop();
+  // The "members" array of GET /api/cluster: every node with a record,
+  // newest first by node id order, each with "current".
+  std::string members_json() const;
+  std::string last_error() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+// The node id kept in data_dir ("cluster_node_id"), created there when
+// missing: 16 hex digits from the system's random source.
+Result<std::string> stored_node_id(const std::string& data_dir);
+
+}  // namespace shoppulse
