@@ -211,6 +211,9 @@ class ApiHandler final : public Handler {
     add("GET", "/", {}, [this](auto& rq, auto& a, auto& r) { service_info(r); });
     add("GET", "/api/health", {}, [this](auto& rq, auto& a, auto& r) { health(r); });
     add("GET", "/api/system/status", {}, [this](auto& rq, auto& a, auto& r) { status(r); });
+    add("GET", "/api/cluster", {}, [this](auto& rq, auto& a, auto& r) {
+      r(json_response(200, ctx_.cluster_status ? ctx_.cluster_status() : std::string("{\"enabled\":false}")));
+    });
     add("GET", "/api/system/logs", {"limit"}, [this](auto& rq, auto& a, auto& r) { logs(rq, r); });
     add("POST", "/api/system/start-component/{}", {},
         [this](auto& rq, auto& a, auto& r) { component(a[0], true, r); });
@@ -1050,7 +1053,7 @@ class ApiHandler final : public Handler {
       }
     }
     Counter& storage_errors = err_storage_;
-    auto submitted = ctx_.ingestor.submit(std::move(events).value(), [respond, &storage_errors](auto result) {
+    auto submitted = submit_events(std::move(events).value(), [respond, &storage_errors](auto result) {
       if (!result) {
         storage_errors.add();
         return respond(error_response(result.error()));
@@ -1563,7 +1566,6 @@ class ApiHandler final : public Handler {
       std::optional<Error> failure;
     };
     auto pending = std::make_shared<Pending>();
-    Ingestor& ingestor = ctx_.ingestor;
     ImportOptions options;
     options.clock = &ctx_.clock;
     auto report = import_text(body, format, options, [&](std::vector<RawEvent>&& batch) -> Result<void> {
@@ -1573,7 +1575,7 @@ class ApiHandler final : public Handler {
         ++pending->outstanding;
       }
       for (;;) {
-        auto submitted = ingestor.submit(std::move(batch), [pending](Result<IngestReceipt> r) {
+        auto submitted = submit_events(std::move(batch), [pending](Result<IngestReceipt> r) {
           std::lock_guard lock(pending->mutex);
           if (r) {
             if (r->accepted && pending->first == 0) pending->first = r->first_sequence;
@@ -1619,6 +1621,12 @@ class ApiHandler final : public Handler {
     }
     w.end_array().end_object();
     return json_response(200, w.take());
+  }
+
+  // The ingestor, or in cluster mode the Kafka write path.
+  Result<void> submit_events(std::vector<RawEvent>&& events, IngestDone done) {
+    if (ctx_.submit_events) return ctx_.submit_events(std::move(events), std::move(done));
+    return ctx_.ingestor.submit(std::move(events), std::move(done));
   }
 
   ApiContext ctx_;

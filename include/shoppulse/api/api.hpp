@@ -4,6 +4,7 @@
 // history from the rollup store, per-user data from tasks run on the engine
 // thread. Threading: handle() runs on I/O threads and never blocks on the
 // engine; long work completes through Respond.
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -90,6 +91,12 @@ struct ApiContext {
   // Answers any [from, to) of event time from the log (GET
   // /api/analytics/range, /funnel, /cohorts); nullptr: those answer 503.
   range::RangeRunner* range = nullptr;
+  // Cluster mode (cluster.enabled): accepted events of POST /api/events and
+  // /api/import go here (produced to Kafka) instead of the ingestor; empty:
+  // the ingestor.
+  std::function<Result<void>(std::vector<RawEvent>&&, IngestDone)> submit_events;
+  // Cluster mode: the JSON body of GET /api/cluster; empty: {"enabled": false}.
+  std::function<std::string()> cluster_status;
 };
 
 std::unique_ptr<Handler> make_api_handler(ApiContext context);
