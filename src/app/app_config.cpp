@@ -225,6 +225,19 @@ void bind(config::Schema& s, AppConfig& c) {
   s.add_duration_ms("kafka.max_backoff", &c.kafka.max_backoff_ms,
                     "Longest wait between reconnects to Kafka and between retries of a full ingest", 100);
 
+  s.add_bool("cluster.enabled", &c.cluster.enabled,
+             "Run as one node of a cluster on Kafka: writes are produced to kafka.topic keyed by user_id, and the "
+             "nodes share its partitions as the consumer group kafka.group; needs kafka.servers. Off: one node");
+  s.add_string("cluster.advertise", &c.cluster.advertise,
+               "This node's HTTP address (host:port) as the other nodes reach it, published in the members topic; "
+               "empty: http.host and the port listened on");
+  s.add_string("cluster.node_id", &c.cluster.node_id,
+               "This node's name in the cluster; empty: generated once and kept in the data dir (cluster_node_id)");
+  s.add_duration_ms("cluster.produce_timeout", &c.cluster.produce_timeout_ms,
+                    "A write not acknowledged by Kafka within this answers 503 with Retry-After", 100);
+  s.add_duration_ms("cluster.member_timeout", &c.cluster.member_timeout_ms,
+                    "A member whose record (published every second) is older than this counts as gone", 1500);
+
   s.add_string("mongodb.url", &c.mongodb.url,
                "MongoDB that keeps a copy of every per-minute rollup, mongodb://host:port/database; empty: none "
                "(env MONGODB_URL)");
@@ -293,6 +306,10 @@ Result<void> finish(AppConfig& c) {
     return make_error(Errc::invalid_argument, "needs mongodb.url (or MONGODB_URL)", "mongodb.archive_events");
   if (c.storage_checkpoints == "mongodb" && c.mongodb.url.empty())
     return make_error(Errc::invalid_argument, "mongodb needs mongodb.url (or MONGODB_URL)", "storage.checkpoints");
+  if (c.cluster.enabled && c.kafka.servers.empty())
+    return make_error(Errc::invalid_argument, "cluster mode needs kafka.servers (or KAFKA_SERVERS)",
+                      "cluster.enabled");
+  c.kafka.subscribe = c.cluster.enabled;
   c.kafka_sink.servers = c.kafka.servers;
   c.kafka_sink.max_backoff_ms = c.kafka.max_backoff_ms;
   if (!c.kafka_sink.topic.empty() && c.kafka_sink.topic == c.kafka.topic && !c.kafka.servers.empty())

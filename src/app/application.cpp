@@ -7,7 +7,11 @@
 #include <mutex>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "shoppulse/core/build_info.hpp"
+#include "shoppulse/core/json_text.hpp"
+#include "shoppulse/adapters/kafka_cluster.hpp"
 #include "shoppulse/adapters/mongodb_archive.hpp"
 #include "shoppulse/adapters/mongodb_checkpoints.hpp"
 #include "shoppulse/adapters/mongodb_rollups.hpp"
@@ -74,6 +78,9 @@ struct Application::State final : api::SystemControl {
   std::unique_ptr<Generator> generator;
   std::unique_ptr<KafkaSource> kafka_source;  // null without kafka.servers
   std::unique_ptr<KafkaSink> kafka_sink;      // null without kafka.servers and kafka.sink_topic
+  std::unique_ptr<ClusterWriter> cluster_writer;    // null unless cluster.enabled
+  std::unique_ptr<ClusterMembers> cluster_members;  // null unless cluster.enabled
+  std::string node_id;                              // cluster mode: this node's id
   std::unique_ptr<api::Handler> handler;
   std::unique_ptr<auth::Authorizer> authorizer;
   std::unique_ptr<HttpServer> http;
@@ -145,6 +152,64 @@ struct Application::State final : api::SystemControl {
                      st.backlog});
     }
     return out;
+  }
+
+  // Cluster mode: what this node publishes in the members topic.
+  MemberRecord member_record() const {
+    MemberRecord r;
+    r.node_id = node_id;
+    r.advertise = config.cluster.advertise.empty()
+                      ? config.http.host + ":" + std::to_string(http ? http->port() : config.http.port)
+                      : config.cluster.advertise;
+    const KafkaSourceStats st = kafka_source->stats();
+    r.partitions = st.assigned;
+    r.lag = st.lag;
+    return r;
+  }
+
+  // Cluster mode: the body of GET /api/cluster. Derived state of a revoked
+  // partition is kept (this slice): held_partitions lists every partition
+  // whose events this node's log, and so its windows, profiles and
+  // recommender, holds.
+  std::string cluster_status() const {
+    const MemberRecord self = member_record();
+    const KafkaSourceStats st = kafka_source->stats();
+    const auto list = [](const std::vector<std::int32_t>& v) {
+      std::string out = "[";
+      for (std::size_t i = 0; i < v.size(); ++i) out += (i ? "," : "") + std::to_string(v[i]);
+      return out + "]";
+    };
+    std::vector<std::int32_t> held;
+    if (auto stored = storage->load_source_offsets()) {
+      const std::string prefix = KafkaSource::offset_name(config.kafka.topic, 0).substr(
+          0, KafkaSource::offset_name(config.kafka.topic, 0).size() - 1);
+      for (const SourceOffset& o : *stored)
+        if (o.source.rfind(prefix, 0) == 0) {
+          try {
+            held.push_back(std::stoi(o.source.substr(prefix.size())));
+          } catch (const std::exception&) {
+            // another source's offset; not a partition of the events topic
+          }
+        }
+      std::sort(held.begin(), held.end());
+    }
+    const auto text = [](std::string& out, std::string_view name, std::string_view value) {
+      out += ",\"";
+      out += name;
+      out += "\":\"";
+      append_json_escaped(out, value);
+      out += '"';
+    };
+    std::string out = "{\"enabled\":true";
+    text(out, "node_id", node_id);
+    text(out, "advertise", self.advertise);
+    text(out, "topic", config.kafka.topic);
+    out += ",\"partitions\":" + std::to_string(st.partitions) + ",\"assigned\":" + list(st.assigned) +
+           ",\"held_partitions\":" + list(held) + ",\"derived_state\":\"kept\",\"members\":" +
+           cluster_members->members_json();
+    const std::string error = cluster_members->last_error();
+    if (!error.empty()) text(out, "last_error", error);
+    return out + "}";
   }
 
   std::string known_components() const {
@@ -336,8 +401,23 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
   s.engine = std::make_unique<EngineRunner>(config.windows, engine_config, *s.ring, *s.storage, *rollups,
                                             *checkpoints, s.clock, s.metrics);
   Ingestor& ingestor = *s.ingestor;
+  if (config.cluster.enabled) {
+    s.node_id = config.cluster.node_id;
+    if (s.node_id.empty()) {
+      auto id = stored_node_id(config.eventlog.data_dir);
+      if (!id) return std::move(id).error();
+      s.node_id = std::move(id).value();
+    }
+    s.cluster_writer =
+        std::make_unique<ClusterWriter>(config.kafka.servers, config.kafka.topic, config.cluster, s.clock, s.metrics);
+  }
+  ClusterWriter* writer = s.cluster_writer.get();
   s.generator = std::make_unique<Generator>(
-      config.generator, [&ingestor](std::vector<RawEvent>&& batch) { return ingestor.submit(std::move(batch), {}); },
+      config.generator,
+      [&ingestor, writer](std::vector<RawEvent>&& batch) {
+        // Cluster mode: generated events take the write path of every other event.
+        return writer ? writer->submit(std::move(batch), {}) : ingestor.submit(std::move(batch), {});
+      },
       s.clock);
   if (!config.kafka.servers.empty())
     s.kafka_source = std::make_unique<KafkaSource>(config.kafka, *s.ingestor, *s.storage, s.clock, s.metrics);
@@ -359,9 +439,17 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
                                                           s.dictionary, s.metrics);
   }
   s.range = std::make_unique<range::RangeRunner>(config.range, *s.storage);
-  s.handler = api::make_api_handler(
-      api::ApiContext{s.dictionary, *s.ingestor, *s.engine, *s.recommend, *rollups, s, s.metrics, s.clock,
-                      config.api, s.storage.get(), s.storage.get(), &s.gate, s.range.get()});
+  api::ApiContext api_context{s.dictionary, *s.ingestor, *s.engine, *s.recommend, *rollups, s, s.metrics, s.clock,
+                              config.api, s.storage.get(), s.storage.get(), &s.gate, s.range.get(), {}, {}};
+  if (writer) {
+    api_context.submit_events = [writer](std::vector<RawEvent>&& events, IngestDone done) {
+      return writer->submit(std::move(events), std::move(done));
+    };
+    s.cluster_members = std::make_unique<ClusterMembers>(
+        config.kafka.servers, config.kafka.topic, config.cluster, [&s] { return s.member_record(); }, s.clock);
+    api_context.cluster_status = [&s] { return s.cluster_status(); };
+  }
+  s.handler = api::make_api_handler(std::move(api_context));
   EngineRunner& engine = *s.engine;
   const Dictionary& dictionary = s.dictionary;
   const Clock& clock = s.clock;
@@ -438,6 +526,8 @@ Result<void> Application::start() {
   if (s.redis) s.redis->start();
   s.engine->start();
   if (auto r = s.ingestor->start(); !r) return r;
+  if (s.cluster_writer)
+    if (auto r = s.cluster_writer->start(); !r) return r;
   if (s.config.serve_http) {
     s.range->start();
     if (auto r = s.http->start(); !r) return r;
@@ -445,6 +535,7 @@ Result<void> Application::start() {
   if (s.kafka_sink) s.kafka_sink->start();
   if (s.mongo_archive) s.mongo_archive->start();
   if (s.kafka_source) s.kafka_source->start();
+  if (s.cluster_members) s.cluster_members->start();
   if (s.config.generator_enabled) s.generator->start();
   kLog.info("shoppulse started", {{"port", std::to_string(s.config.serve_http ? s.http->port() : 0)},
                                   {"data_dir", s.config.eventlog.data_dir},
@@ -460,7 +551,11 @@ void Application::stop() {
   // flushes rollups, checkpoints).
   s.generator->stop();
   s.gate.stop();  // answers the requests still waiting for min_sequence (503)
+  if (s.cluster_members) s.cluster_members->stop();  // the tombstone: this node leaves
   if (s.kafka_source) s.kafka_source->stop();
+  // Writes still in flight are answered (503 when Kafka does not acknowledge
+  // them in time) while the server can still send the answers.
+  if (s.cluster_writer) s.cluster_writer->stop();
   s.http->stop();
   s.range->stop();
   s.engine->resume();

@@ -57,6 +57,8 @@ elseif(CHECK STREQUAL "bad_value")
   expect_exit2("generator.events_per_second" --set generator.events_per_second=fast --print-config)
   expect_exit2("http.port" --port 70000 --print-config)
   expect_exit2("generator.enabled" --generator maybe --print-config)
+  # Cluster mode without a broker to cluster on.
+  expect_exit2("kafka.servers" --set cluster.enabled=true --print-config)
   run_clean(out err rc --print-config)
   execute_process(COMMAND env -i API_PORT=notaport ${BINARY} --print-config
     OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)

@@ -2,6 +2,7 @@
 // The aggregate of every module's config, and the one registry of its keys.
 #include <string>
 
+#include "shoppulse/adapters/kafka_cluster.hpp"
 #include "shoppulse/adapters/kafka_sink.hpp"
 #include "shoppulse/adapters/kafka_source.hpp"
 #include "shoppulse/adapters/mongodb_archive.hpp"
@@ -46,6 +47,7 @@ struct AppConfig {
   std::string storage_checkpoints = "rocksdb";  // rocksdb | mongodb: where the engine's and recommender's checkpoints live
   KafkaConfig kafka;
   KafkaSinkConfig kafka_sink;  // servers and max_backoff from kafka
+  ClusterConfig cluster;       // cluster.*; needs kafka.servers when enabled
   std::string log_level = "info";
   std::string log_format = "logfmt";
 };
