@@ -1,0 +1,259 @@
+// Three shoppulse nodes in cluster mode (cluster.enabled) on one real Kafka
+// broker: a topic of 6 partitions, one consumer group. Events posted to any
+// node are produced to the topic keyed by user and reach exactly one node's
+// log through the group; the figures that add (events per type, revenue,
+// distinct users) summed over the nodes equal one single node's answer on
+// the same events and the events' own counts; a stopped broker makes a
+// write answer 503 with Retry-After.
+#include <catch2/catch.hpp>
+
+#include <ctime>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "integration/harness.hpp"
+#include "kafka_test_broker.hpp"
+
+namespace si = shoppulse::integration;
+using shoppulse::servers::broker;
+using shoppulse::servers::fresh_topic;
+
+namespace {
+
+constexpr int kNodes = 3;
+constexpr int kPartitions = 6;
+constexpr int kUsers = 300;
+constexpr int kEvents = 1500;
+constexpr int kBatch = 50;
+
+const char* const kTypes[] = {"view", "view", "click", "add_to_cart", "purchase", "favorite"};
+
+struct Posted {
+  std::string type;
+  std::string user;
+  std::int64_t price_cents = 0;
+};
+
+// Event i: user i*7 mod kUsers, every type, prices on purchases, all within
+// ten minutes (t0 + i ms).
+std::string event_json(int i, std::int64_t t0, Posted& out) {
+  out.user = "u" + std::to_string((i * 7) % kUsers);
+  out.type = kTypes[i % 6];
+  out.price_cents = out.type == "purchase" ? 1000 + (i % 17) * 125 : 0;
+  std::ostringstream o;
+  o << "{\"event_id\":\"e" << i << "\",\"user_id\":\"" << out.user << "\",\"event_type\":\"" << out.type
+    << "\",\"product_id\":\"p" << (i % 23) << "\",\"category_id\":\"c" << (i % 4) << "\",\"timestamp\":"
+    << (t0 + i);
+  if (out.price_cents) o << ",\"price\":" << out.price_cents / 100 << '.' << (out.price_cents % 100 < 10 ? "0" : "")
+                         << out.price_cents % 100;
+  o << '}';
+  return o.str();
+}
+
+si::ServerOptions cluster_node(const si::TempDir& dir, const std::string& topic) {
+  return si::ServerOptions{dir.path() / "data",
+                           {},
+                           false,
+                           {"http.host=127.0.0.1", "windows.allowed_lateness=0", "cluster.enabled=true",
+                            "cluster.produce_timeout=2s", "cluster.member_timeout=5s",
+                            "kafka.servers=" + broker().bootstrap(), "kafka.topic=" + topic,
+                            "kafka.dead_letter_topic=" + topic + ".dlq", "kafka.group=g-" + topic,
+                            "kafka.max_backoff=500ms"},
+                           si::Millis(20000)};
+}
+
+// Every node's view of the cluster: kNodes current members whose partitions
+// are disjoint, non-empty and together all kPartitions.
+bool settled(const std::vector<std::unique_ptr<si::ServerProcess>>& nodes) {
+  for (const auto& node : nodes) {
+    const si::Json c = node->get_json("/api/cluster");
+    if (c.i64("/partitions") != kPartitions || c.size("/members") != std::size_t(kNodes)) return false;
+    std::set<std::int64_t> seen;
+    std::size_t total = 0;
+    for (std::size_t m = 0; m < std::size_t(kNodes); ++m) {
+      const std::string at = "/members/" + std::to_string(m);
+      bool current = false;
+      if (c.at(at + "/current").get(current) != simdjson::SUCCESS || !current) return false;
+      const std::size_t n = c.size(at + "/partitions");
+      if (n == 0) return false;
+      for (std::size_t p = 0; p < n; ++p) seen.insert(c.i64(at + "/partitions/" + std::to_string(p)));
+      total += n;
+    }
+    if (seen.size() != std::size_t(kPartitions) || total != std::size_t(kPartitions)) return false;
+  }
+  return true;
+}
+
+bool caught_up(const std::vector<std::unique_ptr<si::ServerProcess>>& nodes) {
+  for (const auto& node : nodes) {
+    const si::Json c = node->get_json("/api/cluster");
+    for (std::size_t m = 0; m < c.size("/members"); ++m)
+      if (c.i64("/members/" + std::to_string(m) + "/lag") != 0) return false;
+  }
+  return true;
+}
+
+// The node's log as (user, type) pairs, read back through GET /api/events.
+std::vector<std::pair<std::string, std::string>> logged(const si::ServerProcess& node) {
+  const si::HttpResponse r = node.get("/api/events?limit=100000");
+  REQUIRE(r.status == 200);
+  std::vector<std::pair<std::string, std::string>> out;
+  std::istringstream lines(r.body);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty()) continue;
+    const si::Json e(line);
+    out.emplace_back(e.str("/user_id"), e.str("/event_type"));
+  }
+  return out;
+}
+
+struct Figures {
+  std::map<std::string, std::int64_t> counts;  // the additive fields of the 24 h window
+  std::int64_t revenue_cents = 0;
+};
+
+std::string iso(std::int64_t ms) {
+  const std::time_t t = std::time_t(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char out[32];
+  std::strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return out;
+}
+
+// The node's figures over [t0 - 1 h, t0 + 1 h) of event time, from its log.
+Figures figures(const si::ServerProcess& node, std::int64_t t0) {
+  const si::HttpResponse r =
+      node.get("/api/analytics/range?step=1h&from=" + iso(t0 - 3600000) + "&to=" + iso(t0 + 3600000));
+  Figures f;
+  if (r.status != 200) return f;  // 503 while the range worker indexes the log after a start
+  const si::Json j(r.body);
+  for (const char* k : {"page_views", "clicks", "add_to_cart", "favorites", "purchases", "total_events",
+                        "active_users", "viewers", "purchasers"})
+    f.counts[k] = j.i64(std::string("/") + k);
+  f.revenue_cents = j.cents("/revenue");
+  return f;
+}
+
+}  // namespace
+
+TEST_CASE("Three cluster nodes share the partitions: every event is in exactly one node's log, each user on one node, "
+          "and the additive figures summed equal a single node's; a stopped broker makes writes 503",
+          "[kafka][cluster][integration]") {
+  const std::string topic = fresh_topic("cluster");
+  broker().create_topic(topic, kPartitions);
+
+  std::vector<std::unique_ptr<si::TempDir>> dirs;
+  std::vector<std::unique_ptr<si::ServerProcess>> nodes;
+  for (int n = 0; n < kNodes; ++n) {
+    dirs.push_back(std::make_unique<si::TempDir>("shoppulse-cluster"));
+    nodes.push_back(std::make_unique<si::ServerProcess>(cluster_node(*dirs.back(), topic)));
+    nodes.back()->start();
+  }
+  const auto tails = [&] {
+    std::string out;
+    for (const auto& node : nodes) out += "--- node on port " + std::to_string(node->port()) + "\n" + node->log_tail();
+    return out;
+  };
+  INFO(tails());
+  REQUIRE(si::poll_until([&] { return settled(nodes); }, si::Millis(90000), si::Millis(200)));
+
+  // The single node: the same events, no cluster.
+  si::TempDir single_dir("shoppulse-single");
+  si::ServerProcess single(
+      si::ServerOptions{single_dir.path() / "data", {}, false, {"http.host=127.0.0.1", "windows.allowed_lateness=0"}});
+  single.start();
+
+  const std::int64_t t0 = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count() -
+                          10 * 60 * 1000;
+  std::vector<Posted> posted(kEvents);
+  for (int first = 0, b = 0; first < kEvents; first += kBatch, ++b) {
+    std::string body = "[";
+    for (int i = first; i < first + kBatch; ++i) body += (i > first ? "," : "") + event_json(i, t0, posted[i]);
+    body += "]";
+    const si::HttpResponse r = nodes[std::size_t(b % kNodes)]->post("/api/events", body);
+    INFO(r.body);
+    REQUIRE(r.status == 200);
+    CHECK(si::Json(r.body).u64("/accepted") == std::uint64_t(kBatch));
+    REQUIRE(single.post("/api/events", body).status == 200);
+  }
+
+  // Every node's log, once everything is consumed.
+  std::vector<std::vector<std::pair<std::string, std::string>>> logs(kNodes);
+  REQUIRE(si::poll_until(
+      [&] {
+        std::size_t total = 0;
+        for (int n = 0; n < kNodes; ++n) total += logged(*nodes[std::size_t(n)]).size();
+        return total >= std::size_t(kEvents) && caught_up(nodes);
+      },
+      si::Millis(120000), si::Millis(200)));
+  std::size_t total = 0;
+  std::map<std::string, std::set<int>> nodes_of_user;
+  std::map<std::string, std::int64_t> logged_types;
+  for (int n = 0; n < kNodes; ++n) {
+    logs[std::size_t(n)] = logged(*nodes[std::size_t(n)]);
+    total += logs[std::size_t(n)].size();
+    CHECK(!logs[std::size_t(n)].empty());  // the partitions are spread, so is the work
+    for (const auto& [user, type] : logs[std::size_t(n)]) {
+      nodes_of_user[user].insert(n);
+      logged_types[type]++;
+    }
+  }
+  CHECK(total == std::size_t(kEvents));  // no loss, no double
+  CHECK(nodes_of_user.size() == std::size_t(kUsers));
+  for (const auto& [user, where] : nodes_of_user) {
+    INFO(user);
+    CHECK(where.size() == 1);  // user locality
+  }
+  std::map<std::string, std::int64_t> posted_types;
+  std::int64_t posted_revenue = 0;
+  for (const Posted& p : posted) {
+    posted_types[p.type]++;
+    posted_revenue += p.price_cents;
+  }
+  CHECK(logged_types == posted_types);
+
+  // The additive figures: summed over the nodes = the single node = the events.
+  REQUIRE(si::poll_until([&] { return figures(single, t0).counts["total_events"] == kEvents; }, si::Millis(60000)));
+  Figures summed;
+  REQUIRE(si::poll_until(
+      [&] {
+        summed = Figures{};
+        for (const auto& node : nodes) {
+          const Figures f = figures(*node, t0);
+          for (const auto& [k, v] : f.counts) summed.counts[k] += v;
+          summed.revenue_cents += f.revenue_cents;
+        }
+        return summed.counts["total_events"] == kEvents;
+      },
+      si::Millis(60000)));
+  const Figures one = figures(single, t0);
+  CHECK(summed.counts == one.counts);
+  CHECK(summed.revenue_cents == one.revenue_cents);
+  CHECK(one.counts.at("page_views") == posted_types["view"]);
+  CHECK(one.counts.at("purchases") == posted_types["purchase"]);
+  CHECK(one.counts.at("active_users") == kUsers);
+  CHECK(one.revenue_cents == posted_revenue);
+
+  // Bad input is refused before anything is produced: the logs stay as they are.
+  CHECK(nodes[0]->post("/api/events", "[{\"user_id\":\"u1\",\"event_type\":\"teleport\"}]").status == 400);
+
+  // No broker: a write is not acknowledged within cluster.produce_timeout.
+  broker().stop();
+  Posted late;
+  const si::HttpResponse refused = nodes[1]->post("/api/events", "[" + event_json(kEvents, t0, late) + "]");
+  broker().start();
+  INFO(refused.body);
+  CHECK(refused.status == 503);
+  CHECK(refused.header("Retry-After").has_value());
+  CHECK(refused.body.find("produce_timeout") != std::string::npos);
+
+  std::size_t after = 0;
+  for (const auto& node : nodes) after += logged(*node).size();
+  CHECK(after <= std::size_t(kEvents) + 1);  // the refused event may still have reached the topic
+}
