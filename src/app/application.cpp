@@ -205,7 +205,9 @@ struct Application::State final : api::SystemControl {
     text(out, "advertise", self.advertise);
     text(out, "topic", config.kafka.topic);
     out += ",\"partitions\":" + std::to_string(st.partitions) + ",\"assigned\":" + list(st.assigned) +
-           ",\"held_partitions\":" + list(held) + ",\"derived_state\":\"kept\",\"members\":" +
+           ",\"held_partitions\":" + list(held) + ",\"derived_state\":\"kept\",\"rebalances\":" +
+           std::to_string(st.rebalances) + ",\"handover_failures\":" + std::to_string(st.handover_failures) +
+           ",\"members\":" +
            cluster_members->members_json();
     const std::string error = cluster_members->last_error();
     if (!error.empty()) text(out, "last_error", error);

@@ -90,6 +90,9 @@ struct KafkaSourceStats {
   std::uint32_t partitions = 0;         // of the topic
   std::vector<std::int32_t> assigned;  // partitions consumed now (all of them unless subscribing)
   std::uint64_t rebalances = 0;        // assignments and revocations handled (subscribe mode)
+  // Revocations whose offsets the group refused to commit (subscribe mode):
+  // the next owner may append again what this node appended last.
+  std::uint64_t handover_failures = 0;
   std::string last_error;
 };
 

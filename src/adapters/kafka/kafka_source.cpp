@@ -379,6 +379,16 @@ struct KafkaSource::State {
     return appended;
   }
 
+  // "partition@offset ..." for the log.
+  static std::string partition_offsets(const rd_kafka_topic_partition_list_t* list) {
+    std::string out;
+    for (int i = 0; i < list->cnt; ++i) {
+      if (i) out += ' ';
+      out += std::to_string(list->elems[i].partition) + "@" + std::to_string(list->elems[i].offset);
+    }
+    return out;
+  }
+
   bool owns(std::int32_t partition) const {
     return partition >= 0 && std::size_t(partition) < owned.size() && owned[std::size_t(partition)];
   }
@@ -445,7 +455,7 @@ struct KafkaSource::State {
       if (live_assignment) rd_kafka_topic_partition_list_add(live_assignment, config.topic.c_str(), p);
     }
     if (paused) rd_kafka_pause_partitions(rk, gained.get());
-    kLog.info("partitions assigned", {{"topic", config.topic}, {"count", std::to_string(gained->cnt)}});
+    kLog.info("partitions assigned", {{"topic", config.topic}, {"starts", partition_offsets(gained.get())}});
     publish_assignment();
   }
 
@@ -477,9 +487,27 @@ struct KafkaSource::State {
       if (commit->elems[i].offset >= 0)
         rd_kafka_topic_partition_list_add(known.get(), config.topic.c_str(), commit->elems[i].partition)->offset =
             commit->elems[i].offset;
-    if (known->cnt != 0 && !rd_kafka_assignment_lost(rk))
-      if (const auto err = rd_kafka_commit(rk, known.get(), 0))
-        record_error(std::string("commit before revoke: ") + rd_kafka_err2str(err), false);
+    // The broker refuses a commit while the group is between generations
+    // (ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS), and a lost assignment
+    // cannot commit at all: the next owner then starts at an older committed
+    // offset and appends again what this node appended after it (counted as
+    // a failed hand-over; see README, Cluster).
+    std::string refused;
+    if (known->cnt != 0) {
+      if (rd_kafka_assignment_lost(rk)) {
+        refused = "assignment lost";
+      } else if (const auto err = rd_kafka_commit(rk, known.get(), 0)) {
+        refused = rd_kafka_err2str(err);
+      } else {
+        for (int i = 0; i < known->cnt && refused.empty(); ++i)
+          if (known->elems[i].err) refused = rd_kafka_err2str(known->elems[i].err);
+      }
+    }
+    if (!refused.empty()) {
+      record_error("commit before revoke (" + partition_offsets(known.get()) + "): " + refused, false);
+      std::lock_guard lock(mutex);
+      stats.handover_failures++;
+    }
     if (rd_kafka_error_t* error = rd_kafka_incremental_unassign(rk, parts)) {
       record_error(std::string("incremental unassign: ") + rd_kafka_error_string(error), false);
       rd_kafka_error_destroy(error);
@@ -489,7 +517,7 @@ struct KafkaSource::State {
       if (owns(p)) owned[std::size_t(p)] = 0;
       if (live_assignment) rd_kafka_topic_partition_list_del(live_assignment, config.topic.c_str(), p);
     }
-    kLog.info("partitions revoked", {{"topic", config.topic}, {"count", std::to_string(parts->cnt)}});
+    kLog.info("partitions revoked", {{"topic", config.topic}, {"committed", partition_offsets(known.get())}});
     publish_assignment();
   }
 
