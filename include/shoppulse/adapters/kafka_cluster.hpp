@@ -37,7 +37,8 @@ struct ClusterConfig {
 // serves its delivery reports; stop() waits (at most the produce timeout)
 // for what is in flight, then joins.
 // Threading: submit() from any thread, never blocks; done runs on the
-// writer's thread.
+// writer's thread, or on the submitting one when every report came back
+// before submit() returned.
 class ClusterWriter {
  public:
   ClusterWriter(std::string servers, std::string topic, ClusterConfig config, const Clock& clock,
@@ -91,7 +92,7 @@ class ClusterMembers {
   void start();
   void stop();
   // The "members" array of GET /api/cluster: every node with a record,
-  // newest first by node id order, each with "current".
+  // in node id order, each with "current".
   std::string members_json() const;
   std::string last_error() const;
 
