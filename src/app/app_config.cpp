@@ -182,6 +182,10 @@ void bind(config::Schema& s, AppConfig& c) {
                "IANA time zone of the shop (e.g. Asia/Shanghai): the dashboard offers it beside the browser's zone "
                "and UTC, and /api reports it; empty = none");
   s.add_size("api.max_limit", &c.api.max_limit, "entries", "Largest accepted limit= parameter", 1, 100000);
+  s.add_size("api.export_max_page", &c.api.export_max_page, "events",
+             "Largest page of GET /api/events (its limit=) and most log records one page reads; the page is "
+             "streamed, so this bounds the time a page takes, not memory",
+             1, 100000000);
   s.add_duration_ms("api.max_wait", &c.api.max_wait_ms,
                     "Longest a request with min_sequence= waits for derived state to apply that sequence; then 503 "
                     "with Retry-After",

@@ -25,42 +25,6 @@ using si::Sql;
 
 namespace {
 
-// The CSV (user, item, category, behavior, unix seconds) as table ev; ord is
-// the line number, the order `shoppulse import` logs the rows in.
-void load(Sql& sql, const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot open " + path.string());
-  sql.exec("CREATE TABLE ev(ord INTEGER PRIMARY KEY, user TEXT, item TEXT, category TEXT, behavior TEXT, ts INTEGER)");
-  sql.exec("BEGIN");
-  std::string line, batch;
-  std::size_t ord = 0;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.empty()) continue;
-    std::istringstream f(line);
-    std::string user, item, category, behavior, ts;
-    std::getline(f, user, ',');
-    std::getline(f, item, ',');
-    std::getline(f, category, ',');
-    std::getline(f, behavior, ',');
-    std::getline(f, ts);
-    batch += "(" + std::to_string(++ord) + ",'" + user + "','" + item + "','" + category + "','" + behavior + "'," +
-             std::to_string(std::stoll(ts)) + "),";
-    if (ord % 2000 == 0) {
-      batch.pop_back();
-      sql.exec("INSERT INTO ev VALUES " + batch);
-      batch.clear();
-    }
-  }
-  if (!batch.empty()) {
-    batch.pop_back();
-    sql.exec("INSERT INTO ev VALUES " + batch);
-  }
-  sql.exec("COMMIT");
-  sql.exec("CREATE INDEX ev_user ON ev(user, behavior, ts)");
-  sql.exec("CREATE INDEX ev_ts ON ev(ts)");
-}
-
 std::int64_t seconds_of(const std::string& iso) {
   // The tests' ranges are whole minutes of 2017-11-26 UTC: "2017-11-26THH:MM:00Z".
   const int h = std::stoi(iso.substr(11, 2)), m = std::stoi(iso.substr(14, 2));
@@ -100,7 +64,7 @@ std::uint64_t sql_funnel(Sql& sql, std::vector<std::string> steps, std::int64_t 
 TEST_CASE("Ranges of imported Taobao history answer what SQL computes over the same file", "[integration][range]") {
   const auto csv = si::taobao_dataset_path();
   Sql sql;
-  load(sql, csv);
+  si::load_taobao_table(sql, csv);
   si::TempDir dir;
   const std::string data = (dir.path() / "data").string();
   const auto imported = si::run_shoppulse({"import", "--format", "taobao", csv.string(), "--data-dir", data, "--set",
