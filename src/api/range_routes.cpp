@@ -4,6 +4,7 @@
 #include <cmath>
 #include <memory>
 #include <set>
+#include <unordered_map>
 
 #include "figures_json.hpp"
 #include "json_writer.hpp"
@@ -294,15 +295,21 @@ void funnel(const ApiContext& ctx, const ApiRequest& rq, const Respond& respond)
   else if (!breakdown.empty())
     return respond_error(respond, make_error(Errc::invalid_argument,
                                              "must be device or location; got \"" + breakdown + "\"", "breakdown"));
+  auto drill = parse_drill_down_filters(params, ctx.dictionary);
+  if (!drill) return respond_error(respond, drill.error());
   const Sequence logged = logged_sequence(ctx);
   const TimestampMs now = ctx.clock.now_ms();
   submit(ctx, respond, [&ctx, respond, asked = *asked, spec = std::move(spec), default_steps, window_text, breakdown,
-                        filter_texts = std::move(filter_texts), logged, now](RangeScope& scope) mutable {
+                        filter_texts = std::move(filter_texts), drill = std::move(drill).value(), logged,
+                        now](RangeScope& scope) mutable {
     const auto [from, to] = resolve(asked, scope.index(), now);
     const Sequence applied = scope.index().indexed_through();
+    // The drill-down filters select the events first; the funnel is then
+    // counted over what is left, as if the shop had only those events.
     std::array<std::uint64_t, kEventTypeCount> type_counts{};
     range::FunnelCounter counter(spec);
     auto scan = scope.scan(from, to, [&](const Event& e) {
+      if (!drill.filter.matches(e)) return;
       ++type_counts[static_cast<std::size_t>(e.type)];
       counter.add(e);
     });
@@ -317,7 +324,9 @@ void funnel(const ApiContext& ctx, const ApiRequest& rq, const Respond& respond)
         spec.steps = std::move(present);
         if (spec.steps.empty()) spec.steps.push_back(range::StepSpec{EventType::view});
         counter = range::FunnelCounter(spec);
-        auto again = scope.scan(from, to, [&](const Event& e) { counter.add(e); });
+        auto again = scope.scan(from, to, [&](const Event& e) {
+          if (drill.filter.matches(e)) counter.add(e);
+        });
         if (!again) return respond_error(respond, again.error());
       }
     }
@@ -326,6 +335,7 @@ void funnel(const ApiContext& ctx, const ApiRequest& rq, const Respond& respond)
     JsonWriter w;
     w.begin_object();
     w.field("from", format_iso8601(from)).field("to", format_iso8601(to));
+    if (drill.any()) write_filters(w, drill.given);
     w.field("window", window_text).field("window_ms", spec.window_ms);
     w.key("breakdown");
     if (breakdown.empty()) w.null();
@@ -381,9 +391,12 @@ void cohorts(const ApiContext& ctx, const ApiRequest& rq, const Respond& respond
                                                                             : 8 * 7 * kDayMs;
   auto asked = asked_range(params, default_length);
   if (!asked) return respond_error(respond, asked.error());
+  auto drill = parse_drill_down_filters(params, ctx.dictionary);
+  if (!drill) return respond_error(respond, drill.error());
   const Sequence logged = logged_sequence(ctx);
   const TimestampMs now = ctx.clock.now_ms();
-  submit(ctx, respond, [&ctx, respond, asked = *asked, period, period_text, logged, now](RangeScope& scope) {
+  submit(ctx, respond, [&ctx, respond, asked = *asked, period, period_text, drill = std::move(drill).value(), logged,
+                        now](RangeScope& scope) {
     const auto [from, to] = resolve(asked, scope.index(), now);
     if (range::CohortCounter::period_index(to - 1, period) - range::CohortCounter::period_index(from, period) >=
         kMaxCohortPeriods)
@@ -393,14 +406,38 @@ void cohorts(const ApiContext& ctx, const ApiRequest& rq, const Respond& respond
                                                "from"));
     const range::TimeIndex& index = scope.index();
     const Sequence applied = index.indexed_through();
-    range::CohortCounter counter(from, to, period, [&index](Id user) { return index.first_seen(user); });
-    auto scan = scope.scan(from, to, [&](const Event& e) { counter.add(e); });
+    Result<range::ScanFigures> scan = range::ScanFigures{};
+    range::CohortTable table;
+    if (!drill.any()) {
+      range::CohortCounter counter(from, to, period, [&index](Id user) { return index.first_seen(user); });
+      scan = scope.scan(from, to, [&](const Event& e) { counter.add(e); });
+      table = counter.finish();
+    } else {
+      // The filters select the events first: a shopper is first seen at
+      // their first matching event, which may lie before the range, so the
+      // log is read from its oldest event (within range.max_scan_events).
+      std::unordered_map<Id, TimestampMs> first_match;
+      range::CohortCounter counter(from, to, period, [&first_match](Id user) -> std::optional<TimestampMs> {
+        const auto it = first_match.find(user);
+        if (it == first_match.end()) return std::nullopt;
+        return it->second;
+      });
+      const TimestampMs oldest = std::min(index.min_time().value_or(from), from);
+      scan = scope.scan(oldest, to, [&](const Event& e) {
+        if (!drill.filter.matches(e)) return;
+        const auto [it, inserted] = first_match.try_emplace(e.user, e.time_ms);
+        if (!inserted && e.time_ms < it->second) it->second = e.time_ms;
+        counter.add(e);  // counts only events within [from, to)
+      });
+      table = counter.finish();
+    }
     if (!scan) return respond_error(respond, scan.error());
-    const range::CohortTable table = counter.finish();
     JsonWriter w;
     w.begin_object();
     w.field("from", format_iso8601(from)).field("to", format_iso8601(to)).field("period", period_text);
-    w.field("first_seen", "the shopper's first event in the event log");
+    if (drill.any()) write_filters(w, drill.given);
+    w.field("first_seen", drill.any() ? "the shopper's first event in the event log that matches the filters"
+                                      : "the shopper's first event in the event log");
     w.key("cohorts").begin_array();
     for (const range::Cohort& c : table.cohorts) {
       w.begin_object().field("start", format_iso8601(c.start_ms)).field("users", c.users);
@@ -425,9 +462,13 @@ std::vector<RangeRoute> range_routes(const ApiContext& ctx) {
                     "/api/analytics/range",
                     {"from", "to", "step", "limit", "category", "product", "device", "location"},
                     [&ctx](const ApiRequest& rq, const std::vector<std::string>&, Respond& r) { range_figures(ctx, rq, r); }});
-  routes.push_back({"GET", "/api/analytics/funnel", {"from", "to", "steps", "window", "breakdown"},
+  routes.push_back({"GET",
+                    "/api/analytics/funnel",
+                    {"from", "to", "steps", "window", "breakdown", "category", "product", "device", "location"},
                     [&ctx](const ApiRequest& rq, const std::vector<std::string>&, Respond& r) { funnel(ctx, rq, r); }});
-  routes.push_back({"GET", "/api/analytics/cohorts", {"from", "to", "period"},
+  routes.push_back({"GET",
+                    "/api/analytics/cohorts",
+                    {"from", "to", "period", "category", "product", "device", "location"},
                     [&ctx](const ApiRequest& rq, const std::vector<std::string>&, Respond& r) { cohorts(ctx, rq, r); }});
   return routes;
 }

@@ -211,6 +211,54 @@ TEST_CASE("Ranges of imported Taobao history answer what SQL computes over the s
                                                 std::to_string(cfs) + " AND ts < " + std::to_string(cfs + 3600)));
   }
 
+  {  // drill-down filters on funnels and cohorts: a shopper's events are filtered first
+    const std::string category = sql.rows("SELECT category FROM ev GROUP BY category ORDER BY COUNT(*) DESC, MIN(ord) "
+                                          "LIMIT 1")
+                                     .at(0)
+                                     .at(0);
+    // Filtering every event by the category is each step limited to it.
+    const Json a = server.get_json("/api/analytics/funnel?from=" + from + "&to=" + to +
+                                   "&steps=pv,cart&window=1h&category=" + category);
+    INFO(a.text());
+    CHECK(a.str("/filters/category") == category);
+    CHECK(a.u64("/steps/0/users") == sql_funnel(sql, {"pv/" + category}, 3600, f, t));
+    CHECK(a.u64("/steps/1/users") == sql_funnel(sql, {"pv/" + category, "cart/" + category}, 3600, f, t));
+    CHECK(a.u64("/steps/0/users") > 0);
+    CHECK(a.u64("/steps/0/users") < sql_funnel(sql, {"pv"}, 3600, f, t));  // the filter narrowed it
+    const Json none = server.get_json("/api/analytics/funnel?from=" + from + "&to=" + to + "&steps=pv,buy&product=no-such");
+    CHECK(none.u64("/steps/0/users") == 0);
+
+    // Cohorts: first seen is the shopper's first event of the category in
+    // the whole log; returning counts the category's events only.
+    const std::string cf = "2017-11-26T02:00:00Z", ct = "2017-11-26T04:00:00Z";
+    const std::int64_t cfs = seconds_of(cf), cts = seconds_of(ct);
+    const Json c = server.get_json("/api/analytics/cohorts?period=hour&from=" + cf + "&to=" + ct +
+                                   "&category=" + category);
+    INFO(c.text());
+    CHECK(c.str("/filters/category") == category);
+    REQUIRE(c.size("/cohorts") == 2);
+    const std::string in_category = " category = '" + category + "'";
+    const std::string first = "(SELECT user, MIN(ts) AS f FROM ev WHERE" + in_category + " GROUP BY user)";
+    std::uint64_t members_seen = 0;
+    for (std::size_t p = 0; p < 2; ++p) {
+      const std::int64_t start = cfs + static_cast<std::int64_t>(p) * 3600;
+      const std::string members = "SELECT user FROM " + first + " WHERE f >= " + std::to_string(start) +
+                                  " AND f < " + std::to_string(start + 3600);
+      const std::uint64_t n = sql.count("SELECT COUNT(*) FROM (" + members + ")");
+      members_seen += n;
+      CHECK(c.u64("/cohorts/" + std::to_string(p) + "/users") == n);
+      for (std::size_t k = 0; p + k < 2; ++k) {
+        const std::int64_t at = start + static_cast<std::int64_t>(k) * 3600;
+        CHECK(c.u64("/cohorts/" + std::to_string(p) + "/returning/" + std::to_string(k)) ==
+              sql.count("SELECT COUNT(DISTINCT user) FROM ev WHERE ts >= " + std::to_string(at) + " AND ts < " +
+                        std::to_string(std::min(at + 3600, cts)) + " AND" + in_category + " AND user IN (" + members +
+                        ")"));
+      }
+    }
+    CHECK(members_seen > 0);
+    CHECK(server.get("/api/analytics/cohorts?period=hour&category=1&category=2").status == 400);
+  }
+
   {  // wrong input is refused with the parameter named
     CHECK(server.get("/api/analytics/funnel?steps=pv,teleport").status == 400);
     CHECK(server.get("/api/analytics/funnel?window=forever").status == 400);
