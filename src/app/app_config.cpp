@@ -77,6 +77,8 @@ void bind(config::Schema& s, AppConfig& c) {
                     "Events (and minute rollups) older than this, counted back from the newest event, are dropped; 0 keeps them forever");
   s.add_uint("eventlog.retention_max_bytes", &c.eventlog.retention_max_bytes, "bytes",
              "Oldest events are dropped while the log is larger; 0 is unlimited");
+  s.add_duration_ms("eventlog.retention_interval", &c.ingest.retention_interval_ms,
+                    "How often the ingest thread applies retention_max_age and retention_max_bytes", 1);
   s.add_size("eventlog.block_cache_mb", &c.eventlog.block_cache_mb, "MiB", "Read cache of the database", 1, 1 << 20);
   s.add_size("eventlog.write_buffer_mb", &c.eventlog.write_buffer_mb, "MiB", "Memtable size per column family", 1,
              1 << 16);

@@ -307,4 +307,81 @@ TEST_CASE("A range needing more reads than range.max_scan_events is refused with
   CHECK(Json(r.body).str("/detail").find("range.max_scan_events") != std::string::npos);
 }
 
+TEST_CASE("A range older than the log's retention is answered from the minute rollups, the rest null with the reason",
+          "[integration][range][retention]") {
+  const auto csv = si::taobao_dataset_path();
+  Sql sql;
+  si::load_taobao_table(sql, csv);
+  si::TempDir dir;
+  const std::string data = (dir.path() / "data").string();
+  // Blocks of at most 8192 events, so a byte limit drops some, not all.
+  REQUIRE(si::run_shoppulse({"import", "--format", "taobao", csv.string(), "--data-dir", data, "--set",
+                             "eventlog.retention_max_age=0", "--set", "ingest.max_append_events=8192"},
+                            si::Millis(120000))
+              .exit_code == 0);
+  // A short retention: about half the log's events go; the rollups (kept by
+  // age only) stay.
+  si::ServerProcess server(si::ServerOptions{dir.path() / "data",
+                                             {},
+                                             false,
+                                             {"eventlog.retention_max_age=0", "eventlog.retention_max_bytes=1500000",
+                                              "eventlog.retention_interval=200ms"}});
+  server.start();
+  std::uint64_t first = 0, last = 0;
+  REQUIRE(si::poll_until([&] {
+    const Json status = server.get_json("/api/system/status");
+    first = status.u64("/event_log/first_sequence");
+    last = status.u64("/event_log/last_sequence");
+    return first > 1;
+  }));
+  REQUIRE(first < last);
+  REQUIRE(si::poll_until([&] { return server.get("/api/analytics/range").status == 200; }, si::Millis(60000)));
+  // Exact figures start at the minute after the oldest retained event's.
+  const si::HttpResponse oldest = server.get("/api/events?limit=1");
+  REQUIRE(oldest.status == 200);
+  const std::string oldest_time = Json(oldest.body.substr(0, oldest.body.find('\n'))).str("/timestamp");
+  const std::int64_t oldest_s = seconds_of(oldest_time.substr(0, 17) + "00Z") + std::stoi(oldest_time.substr(17, 2));
+  const std::int64_t exact_s = (oldest_s / 60 + 1) * 60;
+  REQUIRE(exact_s > seconds_of("2017-11-26T02:00:00Z"));  // the hour below is wholly before it
+
+  {  // 01:00-02:00, dropped from the log: counts, users and series from the rollups, as SQL counts them
+    const std::int64_t f = seconds_of("2017-11-26T01:00:00Z"), t = f + 3600;
+    const std::string in_range = " WHERE ts >= " + std::to_string(f) + " AND ts < " + std::to_string(t);
+    const Json j = server.get_json("/api/analytics/range?from=2017-11-26T01:00:00Z&to=2017-11-26T02:00:00Z");
+    INFO(j.text().substr(0, 1500));
+    CHECK(j.str("/retention/current_period") == "rollups");
+    CHECK(j.str("/retention/exact_from").substr(0, 19) == si::iso8601(exact_s * 1000).substr(0, 19));
+    CHECK(j.u64("/scan/events_in_range") < sql.count("SELECT COUNT(*) FROM ev" + in_range));  // the log lost them
+    CHECK(j.u64("/total_events") == sql.count("SELECT COUNT(*) FROM ev" + in_range));
+    CHECK(j.u64("/page_views") == sql.count("SELECT COUNT(*) FROM ev" + in_range + " AND behavior = 'pv'"));
+    CHECK(j.u64("/purchases") == sql.count("SELECT COUNT(*) FROM ev" + in_range + " AND behavior = 'buy'"));
+    CHECK(j.u64("/active_users") == sql.count("SELECT COUNT(DISTINCT user) FROM ev" + in_range));
+    CHECK(j.u64("/viewers") == sql.count("SELECT COUNT(DISTINCT user) FROM ev" + in_range + " AND behavior = 'pv'"));
+    CHECK(j.u64("/funnel/2/users") ==
+          sql.count("SELECT COUNT(DISTINCT user) FROM ev" + in_range + " AND behavior = 'cart'"));
+    CHECK(j.is_null("/popular_products"));
+    CHECK(j.is_null("/devices"));
+    REQUIRE(j.size("/series") == 60);
+    CHECK(j.u64("/series/30/page_views") == sql.count("SELECT COUNT(*) FROM ev WHERE ts >= " + std::to_string(f + 1800) +
+                                                       " AND ts < " + std::to_string(f + 1860) + " AND behavior = 'pv'"));
+    // Drill-down filters: the rollups are not split by them, so null, not zero.
+    const Json filtered =
+        server.get_json("/api/analytics/range?from=2017-11-26T01:00:00Z&to=2017-11-26T02:00:00Z&category=1");
+    CHECK(filtered.str("/retention/current_period") == "unavailable");
+    CHECK(filtered.is_null("/page_views"));
+    CHECK(filtered.is_null("/active_users"));
+    CHECK(filtered.is_null("/series"));
+  }
+  {  // a range (and its previous period) after exact_from: the log's exact figures, no retention note
+    const std::int64_t f = exact_s + 1200, t = f + 1200;
+    const Json j = server.get_json("/api/analytics/range?from=" + std::to_string(f * 1000) +
+                                   "&to=" + std::to_string(t * 1000));
+    INFO(j.text().substr(0, 800));
+    CHECK(!j.has("/retention"));
+    CHECK(j.u64("/active_users") == sql.count("SELECT COUNT(DISTINCT user) FROM ev WHERE ts >= " + std::to_string(f) +
+                                              " AND ts < " + std::to_string(t)));
+    CHECK(j.u64("/active_users") > 0);
+  }
+}
+
 int main(int argc, char** argv) { return si::run_with_taobao_dataset("range_taobao", argc, argv); }
