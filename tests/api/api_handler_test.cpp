@@ -873,6 +873,44 @@ TEST_CASE("the OpenAPI document describes exactly the routes the API serves", "[
   CHECK(documented_params.size() == declared_params.size());
 }
 
+TEST_CASE("every parameter and request body in the OpenAPI document has an example or a default", "[api][openapi]") {
+  const Json spec{std::string(openapi_document())};
+  std::size_t parameters = 0, bodies = 0;
+  for (auto [path, item] : dom::object(spec.root["paths"]))
+    for (auto [method, op] : dom::object(item)) {
+      const std::string name = std::string(method) + " " + std::string(path);
+      dom::array list;
+      if (op["parameters"].get(list) == simdjson::SUCCESS) {
+        for (dom::element p : list) {
+          std::string_view ref;
+          dom::element resolved = p;
+          if (p["$ref"].get(ref) == simdjson::SUCCESS)
+            resolved = spec.root["components"]["parameters"][std::string(ref.substr(ref.rfind('/') + 1))];
+          dom::element unused;
+          const bool shown = resolved["example"].get(unused) == simdjson::SUCCESS ||
+                             resolved["examples"].get(unused) == simdjson::SUCCESS ||
+                             resolved["schema"]["default"].get(unused) == simdjson::SUCCESS ||
+                             resolved["schema"]["example"].get(unused) == simdjson::SUCCESS;
+          INFO(name << " parameter " << std::string_view(resolved["name"]));
+          CHECK(shown);
+          ++parameters;
+        }
+      }
+      dom::object content;
+      if (op["requestBody"]["content"].get(content) == simdjson::SUCCESS) {
+        for (auto [type, media] : content) {
+          dom::element unused;
+          INFO(name << " body " << std::string_view(type));
+          CHECK((media["example"].get(unused) == simdjson::SUCCESS ||
+                 media["examples"].get(unused) == simdjson::SUCCESS));
+          ++bodies;
+        }
+      }
+    }
+  CHECK(parameters > 50);  // the walk saw the document's parameters
+  CHECK(bodies >= 6);
+}
+
 namespace {
 std::string view_line(const std::string& user, const std::string& product, TimestampMs offset,
                       const std::string& type = "view") {
