@@ -11,6 +11,7 @@
 #include <string>
 #include <thread>
 
+#include "event_export.hpp"
 #include "shoppulse/api/api.hpp"
 #include "shoppulse/core/log.hpp"
 #include "shoppulse/core/time_format.hpp"
@@ -1399,6 +1400,86 @@ TEST_CASE("GET /api/events pages through every logged event exactly once, filter
       if (f.keep(e)) expected.push_back(key_of(e.user, e.product, e.type, e.time));
     CHECK(export_all(rig, f.query + "&limit=4") == expected);
   }
+}
+
+namespace {
+// The exporter's answer to one page, and each pull's piece, waited for.
+ApiResponse export_answer(EventExporter& exporter, ExportQuery query) {
+  auto promise = std::make_shared<std::promise<ApiResponse>>();
+  auto future = promise->get_future();
+  auto queued = exporter.export_page(std::move(query), [promise](ApiResponse r) { promise->set_value(std::move(r)); });
+  REQUIRE(queued.ok());
+  REQUIRE(future.wait_for(10s) == std::future_status::ready);
+  return future.get();
+}
+Result<BodyPiece> pull_piece(BodyStream& stream) {
+  auto promise = std::make_shared<std::promise<Result<BodyPiece>>>();
+  auto future = promise->get_future();
+  stream.pull([promise](Result<BodyPiece> piece) { promise->set_value(std::move(piece)); });
+  REQUIRE(future.wait_for(10s) == std::future_status::ready);
+  return future.get();
+}
+}  // namespace
+
+TEST_CASE("an export page is sent in pieces of about piece_bytes, each read only when pulled, the same lines as "
+          "whole",
+          "[api][export]") {
+  Rig rig;
+  for (std::size_t i = 0; i < 20; ++i)  // 20 appends of 100: blocks of at most 100 records
+    REQUIRE(rig.post_events("application/x-ndjson", ndjson(varied_stream(100, i % 2 * 10))).status == 200);
+  const std::string whole = rig.get("/api/events", "limit=1500").body;
+  ExportLimits limits;
+  limits.piece_bytes = 4096;
+  EventExporter exporter(*rig.store, rig.dictionary, limits);
+  ExportQuery query;
+  query.limit = 1500;
+  const ApiResponse answer = export_answer(exporter, query);
+  REQUIRE(answer.stream);
+  CHECK(header(answer, "X-Next-Cursor") == header(rig.get("/api/events", "limit=1500"), "X-Next-Cursor"));
+  std::string body;
+  std::size_t pieces = 0, largest = 0;
+  for (;;) {
+    Result<BodyPiece> piece = pull_piece(*answer.stream);
+    REQUIRE(piece.ok());
+    body += piece->bytes;
+    largest = std::max(largest, piece->bytes.size());
+    ++pieces;
+    if (piece->last) break;
+  }
+  CHECK(body == whole);
+  CHECK(pieces > whole.size() / (4096 + 100 * 400));
+  // A piece ends after the block that takes it past piece_bytes: at most one
+  // block (100 lines here) beyond it.
+  const std::size_t line = whole.find('\n') + 1;
+  CHECK(largest < 4096 + 100 * 2 * line);
+}
+
+TEST_CASE("at most max_open_pages exports are open; a dropped stream gives its place back, and a pull after the "
+          "exporter stopped is unavailable",
+          "[api][export]") {
+  Rig rig;
+  REQUIRE(rig.post_events("application/x-ndjson", ndjson(varied_stream(50))).status == 200);
+  ExportLimits limits;
+  limits.max_open_pages = 2;
+  auto exporter = std::make_unique<EventExporter>(*rig.store, rig.dictionary, limits);
+  ExportQuery query;
+  ApiResponse first = export_answer(*exporter, query);
+  ApiResponse second = export_answer(*exporter, query);
+  REQUIRE(first.stream);
+  REQUIRE(second.stream);
+  CHECK(exporter->open_pages() == 2);
+  auto refused = exporter->export_page(query, [](ApiResponse) {});
+  REQUIRE(!refused.ok());
+  CHECK(refused.error().code == Errc::overloaded);
+  first.stream.reset();  // the client went away
+  CHECK(exporter->open_pages() == 1);
+  ApiResponse third = export_answer(*exporter, query);
+  CHECK(third.stream);
+  third.stream.reset();
+  exporter.reset();  // the server stops while `second` is still open
+  Result<BodyPiece> late = pull_piece(*second.stream);
+  REQUIRE(!late.ok());
+  CHECK(late.error().code == Errc::unavailable);
 }
 
 TEST_CASE("an export cursor stays valid across a concurrent POST, whose events come once on later pages",
