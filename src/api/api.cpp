@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "json_writer.hpp"
+#include "event_export.hpp"
 #include "figures_json.hpp"
 #include "query_params.hpp"
 #include "range_routes.hpp"
@@ -264,6 +265,11 @@ class ApiHandler final : public Handler {
       resp.headers.emplace_back("Cache-Control", "no-store");
       r(std::move(resp));
     });
+    if (ctx_.log) {
+      ExportLimits limits;
+      limits.max_page = ctx_.config.export_max_page;
+      exporter_ = std::make_unique<EventExporter>(*ctx_.log, ctx_.dictionary, limits);
+    }
   }
 
   ~ApiHandler() override {
@@ -1076,139 +1082,52 @@ class ApiHandler final : public Handler {
   // POST /api/events takes, so a download can be sent back as it is. The log
   // is read by sequence from the cursor (or its oldest retained event); from
   // and to are event time and filter rather than seek, as the log has no time
-  // index, so one page reads at most kExportScanLimit records: a page can end
+  // index, so one page reads at most export_max_page records: a page can end
   // with fewer than `limit` lines (even none) and still carry X-Next-Cursor.
-  // The page is read and built on the connection's I/O thread, so the bound
-  // is the largest page: a selective filter costs more pages, never a longer
-  // stall of the other connections on that thread than an unfiltered page.
-  // The cursor is the log position after the page's last read record, so
-  // events logged while a client pages appear once, on a later page.
+  // The page is decided and then streamed by the exporter's worker
+  // (event_export.hpp), never on the connection's thread. The cursor is the
+  // log position after the page's last read record, so events logged while a
+  // client pages appear once, on a later page.
   static constexpr std::size_t kExportDefaultLimit = 10000;
-  static constexpr std::size_t kExportMaxLimit = 100000;
-  static constexpr std::uint64_t kExportScanLimit = kExportMaxLimit;
 
   void export_events(const ApiRequest& rq, Respond& respond) {
     const auto params = parse_query(rq.query);
-    auto limit = parse_limit(params, kExportDefaultLimit, kExportMaxLimit);
+    if (!exporter_)
+      return respond(error_response(make_error(Errc::unavailable, "the event log cannot be read here")));
+    auto limit = parse_limit(params, kExportDefaultLimit, exporter_->limits().max_page);
     if (!limit) return respond(error_response(limit.error()));
-    TimestampMs from_ms = INT64_MIN, to_ms = INT64_MAX;
+    ExportQuery query;
+    query.limit = *limit;
     if (auto f = param(params, "from")) {
       auto parsed = parse_time_param("from", *f);
       if (!parsed) return respond(error_response(parsed.error()));
-      from_ms = *parsed;
+      query.from_ms = *parsed;
     }
     if (auto t = param(params, "to")) {
       auto parsed = parse_time_param("to", *t);
       if (!parsed) return respond(error_response(parsed.error()));
-      to_ms = *parsed;
+      query.to_ms = *parsed;
     }
-    if (to_ms <= from_ms)
+    if (query.to_ms <= query.from_ms)
       return respond(error_response(make_error(Errc::invalid_argument, "must be later than from", "to")));
-    std::optional<EventType> type;
     if (auto t = param(params, "event_type"); t && !t->empty()) {
-      type = parse_event_type(*t);
-      if (!type)
+      query.type = parse_event_type(*t);
+      if (!query.type)
         return respond(
             error_response(make_error(Errc::invalid_argument, "unknown event type \"" + *t + "\"", "event_type")));
     }
     // An id nobody used matches nothing: an empty page, not an error.
-    std::optional<Id> user, product;
     if (auto u = param(params, "user_id"); u && !u->empty())
-      user = ctx_.dictionary.find(IdKind::user, *u).value_or(kUnmatchedId);
+      query.user = ctx_.dictionary.find(IdKind::user, *u).value_or(kUnmatchedId);
     if (auto p = param(params, "product_id"); p && !p->empty())
-      product = ctx_.dictionary.find(IdKind::product, *p).value_or(kUnmatchedId);
-    if (!ctx_.log)
-      return respond(error_response(make_error(Errc::unavailable, "the event log cannot be read here")));
-    const EventLog& log = *ctx_.log;
-    Sequence from_seq = 1;
+      query.product = ctx_.dictionary.find(IdKind::product, *p).value_or(kUnmatchedId);
     if (auto c = param(params, "cursor")) {
-      auto decoded = decode_cursor(*c, log);
+      auto decoded = decode_export_cursor(*c, *ctx_.log);
       if (!decoded) return respond(error_response(decoded.error()));
-      from_seq = *decoded;
+      query.from_sequence = *decoded;
     }
-    const Dictionary& dict = ctx_.dictionary;
-    std::string body;
-    std::size_t lines = 0;
-    std::uint64_t scanned = 0;
-    Sequence next = from_seq;  // the position after the last record read
-    bool more = false;
-    auto read = log.read(from_seq, [&](std::span<const LogRecord> records) {
-      for (const LogRecord& rec : records) {
-        if (lines == *limit || scanned == kExportScanLimit) {
-          more = true;
-          return false;
-        }
-        ++scanned;
-        next = rec.event.sequence + 1;
-        const Event& e = rec.event;
-        if (e.time_ms < from_ms || e.time_ms >= to_ms) continue;
-        if (type && e.type != *type) continue;
-        if (user && e.user != *user) continue;
-        if (product && e.product != *product) continue;
-        write_event_line(body, rec, dict);
-        ++lines;
-      }
-      return true;
-    });
-    if (!read) return respond(error_response(read.error()));
-    // The read stopped at a full page: there is more only if the log goes on.
-    if (more && next >= log.next_sequence()) more = false;
-    ApiResponse r;
-    r.content_type = "application/x-ndjson";
-    r.body = std::move(body);
-    if (more) r.headers.emplace_back("X-Next-Cursor", encode_cursor(log.incarnation(), next));
-    r.headers.emplace_back("Cache-Control", "no-cache");
-    respond(std::move(r));
-  }
-
-  // "<incarnation hex>.<sequence>": the log position, with the incarnation
-  // that gives the sequence its meaning.
-  static std::string encode_cursor(std::uint64_t incarnation, Sequence next) {
-    return incarnation_text(incarnation) + "." + std::to_string(next);
-  }
-
-  static Result<Sequence> decode_cursor(const std::string& text, const EventLog& log) {
-    const auto bad = [] {
-      return make_error(Errc::invalid_argument, "not a cursor this endpoint gave (X-Next-Cursor)", "cursor");
-    };
-    const std::size_t dot = text.find('.');
-    if (dot != 16 || text.size() > 16 + 1 + 19 || text.size() == 17) return bad();
-    for (std::size_t i = 0; i < text.size(); ++i) {
-      const char c = text[i];
-      const bool ok = i < 16 ? (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') : i == 16 || (c >= '0' && c <= '9');
-      if (!ok) return bad();
-    }
-    const std::uint64_t incarnation = std::stoull(text.substr(0, 16), nullptr, 16);
-    const Sequence next = std::stoull(text.substr(17));
-    if (next == 0) return bad();
-    if (next > 1 && !log.still_names_same_event(incarnation, next - 1))
-      return make_error(Errc::invalid_argument,
-                        "the log changed incarnation (an unclean stop) since this cursor was given; start again "
-                        "without a cursor",
-                        "cursor");
-    return next;
-  }
-
-  static void write_event_line(std::string& out, const LogRecord& rec, const Dictionary& dict) {
-    const Event& e = rec.event;
-    JsonWriter w;
-    w.begin_object();
-    if (!rec.event_id.empty()) w.field("event_id", rec.event_id);
-    w.field("user_id", dict.name(IdKind::user, e.user));
-    if (!rec.session_id.empty()) w.field("session_id", rec.session_id);
-    w.field("event_type", to_string(e.type));
-    if (e.product != kNoId) w.field("product_id", dict.name(IdKind::product, e.product));
-    if (e.category != kNoId) w.field("category_id", dict.name(IdKind::category, e.category));
-    if (e.price_minor != 0) w.key("price").money(e.price_minor);
-    w.field("quantity", static_cast<std::uint64_t>(e.quantity));
-    if (e.rating != 0) w.field("rating", static_cast<std::uint64_t>(e.rating));
-    if (e.device != kNoId) w.field("device", dict.name(IdKind::device, e.device));
-    if (e.location != kNoId) w.field("location", dict.name(IdKind::location, e.location));
-    w.field("timestamp", format_iso8601(e.time_ms));
-    w.field("sequence", e.sequence);
-    w.end_object();
-    out += w.take();
-    out += '\n';
+    auto queued = exporter_->export_page(std::move(query), respond);
+    if (!queued) respond(error_response(queued.error()));
   }
 
   // Ids of `kind` from the cursor on whose name contains `search` (ASCII
@@ -1634,6 +1553,7 @@ class ApiHandler final : public Handler {
   std::mutex import_mutex_;  // guards import_running_ and import_thread_
   bool import_running_ = false;
   std::thread import_thread_;
+  std::unique_ptr<EventExporter> exporter_;  // GET /api/events; absent without a log
   Counter& err_json_;
   Counter& err_overloaded_;
   Counter& err_media_;

@@ -4,12 +4,14 @@
 #include <cmath>
 #include <memory>
 #include <set>
+#include <unordered_map>
 
 #include "figures_json.hpp"
 #include "json_writer.hpp"
 #include "query_params.hpp"
 #include "shoppulse/core/time_format.hpp"
 #include "shoppulse/range/analysis.hpp"
+#include "shoppulse/windows/rollup.hpp"
 
 namespace shoppulse::api {
 namespace {
@@ -114,6 +116,83 @@ std::string step_text(std::int64_t step_ms) {
   }
 }
 
+// Where the log's exact figures start when retention has dropped its oldest
+// events: the start of the minute after the oldest retained event's (that
+// minute may have lost events logged before it). nullopt when nothing was
+// dropped. Assumes the dropped events are not later in event time than the
+// oldest kept one, as with live ingest (within windows.allowed_lateness) and
+// time-sorted imports. INT64_MAX when every logged event was dropped.
+Result<std::optional<TimestampMs>> exact_from(const ApiContext& ctx) {
+  if (!ctx.log) return std::optional<TimestampMs>{};
+  const EventLogStats stats = ctx.log->stats();
+  if (stats.first_sequence == 0)
+    return ctx.log->next_sequence() > 1 ? std::optional<TimestampMs>(INT64_MAX) : std::optional<TimestampMs>{};
+  if (stats.first_sequence <= 1) return std::optional<TimestampMs>{};
+  std::optional<TimestampMs> oldest;
+  auto read = ctx.log->read(stats.first_sequence, [&](std::span<const LogRecord> records) {
+    if (!records.empty()) oldest = records.front().event.time_ms;
+    return false;
+  });
+  if (!read) return std::move(read).error();
+  if (!oldest) return std::optional<TimestampMs>(INT64_MAX);
+  const std::int64_t minute = *oldest >= 0 ? *oldest / kMinuteMs : -((-*oldest + kMinuteMs - 1) / kMinuteMs);
+  return std::optional<TimestampMs>((minute + 1) * kMinuteMs);
+}
+
+// A period's figures from the per-minute rollups (whole minutes starting in
+// [from, to)): counts, revenue, distinct users and funnel users from the
+// users' type masks, and a series of `step_ms` points from `from`.
+struct RollupFigures {
+  Kpis kpis;
+  std::vector<range::SeriesPoint> series;
+};
+
+Result<RollupFigures> rollup_figures(const RollupStore& store, TimestampMs from, TimestampMs to, std::int64_t step_ms) {
+  const auto ceil_minute = [](TimestampMs t) {
+    return t >= 0 ? (t + kMinuteMs - 1) / kMinuteMs : -(-t / kMinuteMs);
+  };
+  RollupFigures out;
+  const std::int64_t points = (to - from + step_ms - 1) / step_ms;
+  out.series.resize(static_cast<std::size_t>(points));
+  for (std::int64_t i = 0; i < points; ++i) out.series[static_cast<std::size_t>(i)].start_ms = from + i * step_ms;
+  std::unordered_map<Id, std::uint8_t> users;
+  std::optional<Error> failure;
+  auto scanned = store.scan_minutes(ceil_minute(from), ceil_minute(to), [&](std::int64_t m, std::string_view bytes) {
+    if (failure) return;
+    auto r = decode_rollup(m, bytes);
+    if (!r) {
+      failure = r.error();
+      return;
+    }
+    const std::int64_t index = (m * kMinuteMs - from) / step_ms;
+    range::SeriesPoint& point = out.series[static_cast<std::size_t>(std::clamp<std::int64_t>(index, 0, points - 1))];
+    for (std::size_t t = 0; t < kEventTypeCount; ++t) {
+      out.kpis.events[t] += r->events[t];
+      point.events[t] += r->events[t];
+    }
+    out.kpis.revenue_minor += r->revenue_minor;
+    point.revenue_minor += r->revenue_minor;
+    for (const auto& [user, mask] : r->users) users[user] |= mask;
+  });
+  if (!scanned) return std::move(scanned).error();
+  if (failure) return *failure;
+  out.kpis.active_users = users.size();
+  static constexpr std::array<EventType, kFunnelSteps> kStepTypes{EventType::view, EventType::click,
+                                                                   EventType::add_to_cart, EventType::purchase};
+  for (const auto& [user, mask] : users)
+    for (std::size_t k = 0; k < kFunnelSteps; ++k)
+      if (mask & type_bit(kStepTypes[k])) ++out.kpis.funnel[k];
+  return out;
+}
+
+// The KPI fields with null values: figures neither the log nor the rollups hold.
+void write_null_kpis(JsonWriter& w) {
+  for (const char* key : {"active_users", "page_views", "clicks", "add_to_cart", "remove_from_cart", "favorites",
+                          "purchases", "ratings", "total_events", "revenue", "average_order_value", "conversion_rate",
+                          "viewers", "purchasers"})
+    w.key(key).null();
+}
+
 void range_figures(const ApiContext& ctx, const ApiRequest& rq, const Respond& respond) {
   const auto params = parse_query(rq.query);
   auto asked = asked_range(params, kHourMs);
@@ -155,36 +234,93 @@ void range_figures(const ApiContext& ctx, const ApiRequest& rq, const Respond& r
       if (drill.filter.matches(e)) figures.add(e);
     });
     if (!scan) return respond_error(respond, scan.error());
-    const range::RangeSummary s = figures.finish();
+    range::RangeSummary s = figures.finish();
+    // A period that starts before the log's retained events is answered
+    // from the per-minute rollups where they can (not split by drill-down
+    // filters); what they cannot give is null, never a silent zero.
+    auto exact = exact_from(ctx);
+    if (!exact) return respond_error(respond, exact.error());
+    const bool current_out = *exact && from < **exact;
+    const bool previous_out = *exact && from - length < **exact;
+    std::optional<RollupFigures> current_rollups, previous_rollups;
+    if (current_out && !drill.any()) {
+      auto r = rollup_figures(ctx.rollups, from, to, step_ms);
+      if (!r) return respond_error(respond, r.error());
+      current_rollups = std::move(r).value();
+    }
+    if (previous_out && !drill.any()) {
+      auto r = rollup_figures(ctx.rollups, from - length, from, length);
+      if (!r) return respond_error(respond, r.error());
+      previous_rollups = std::move(r).value();
+    }
     const Dictionary& dict = ctx.dictionary;
     JsonWriter w;
     w.begin_object();
     w.field("from", format_iso8601(from)).field("to", format_iso8601(to));
     if (drill.any()) write_filters(w, drill.given);
-    write_kpis(w, s.current);
-    write_ranked(w, "popular_products", "product_id", "interactions", s.top_products, dict, IdKind::product);
-    write_ranked(w, "popular_categories", "category_id", "interactions", s.top_categories, dict, IdKind::category);
-    write_ranked(w, "devices", "device", "events", s.devices, dict, IdKind::device);
-    write_ranked(w, "locations", "location", "events", s.locations, dict, IdKind::location);
+    if (previous_out) {
+      w.key("retention").begin_object();
+      w.key("exact_from");
+      if (**exact == INT64_MAX) w.null();
+      else w.value(format_iso8601(**exact));
+      w.field("current_period", current_out ? (drill.any() ? "unavailable" : "rollups") : "log");
+      w.field("previous_period", drill.any() ? "unavailable" : "rollups");
+      w.field("detail", std::string(drill.any()
+                                        ? "part of the range lies before the event log's retained events; the "
+                                          "per-minute rollups that still hold it are not split by drill-down "
+                                          "filters, so its figures are null"
+                                        : "part of the range lies before the event log's retained events: its "
+                                          "counts, revenue, distinct users, funnel and series come from the "
+                                          "per-minute rollups; top products and categories, devices and "
+                                          "locations are null") +
+                            "; exact figures from the log are available from exact_from on");
+      w.end_object();
+    }
+    if (current_out) {
+      if (current_rollups) write_kpis(w, current_rollups->kpis);
+      else write_null_kpis(w);
+      for (const char* key : {"popular_products", "popular_categories", "devices", "locations"}) w.key(key).null();
+    } else {
+      write_kpis(w, s.current);
+      write_ranked(w, "popular_products", "product_id", "interactions", s.top_products, dict, IdKind::product);
+      write_ranked(w, "popular_categories", "category_id", "interactions", s.top_categories, dict, IdKind::category);
+      write_ranked(w, "devices", "device", "events", s.devices, dict, IdKind::device);
+      write_ranked(w, "locations", "location", "events", s.locations, dict, IdKind::location);
+    }
     static constexpr std::array<std::string_view, kFunnelSteps> kSteps{"view", "click", "add_to_cart", "purchase"};
+    const bool current_funnel = !current_out || current_rollups;
+    const bool previous_funnel = !previous_out || previous_rollups;
+    const Kpis& current_kpis = current_rollups ? current_rollups->kpis : s.current;
+    const Kpis& previous_kpis = previous_rollups ? previous_rollups->kpis : s.previous;
     w.key("funnel").begin_array();
     for (std::size_t i = 0; i < kFunnelSteps; ++i) {
-      w.begin_object().field("step", kSteps[i]).field("users", s.current.funnel[i]);
-      w.field("previous_users", s.previous.funnel[i]).end_object();
-    }
-    w.end_array();
-    w.key("previous").begin_object();
-    write_kpis(w, s.previous);
-    w.field("start", format_iso8601(from - length)).field("end", format_iso8601(from));
-    w.end_object();
-    w.field("step", step_text(step_ms));
-    w.key("series").begin_array();
-    for (const range::SeriesPoint& p : s.series) {
-      w.begin_object().field("start", format_iso8601(p.start_ms));
-      write_point_counts(w, p.events, p.revenue_minor);
+      w.begin_object().field("step", kSteps[i]).key("users");
+      if (current_funnel) w.value(current_kpis.funnel[i]);
+      else w.null();
+      w.key("previous_users");
+      if (previous_funnel) w.value(previous_kpis.funnel[i]);
+      else w.null();
       w.end_object();
     }
     w.end_array();
+    w.key("previous").begin_object();
+    if (previous_out && !previous_rollups) write_null_kpis(w);
+    else write_kpis(w, previous_kpis);
+    w.field("start", format_iso8601(from - length)).field("end", format_iso8601(from));
+    w.end_object();
+    w.field("step", step_text(step_ms));
+    w.key("series");
+    if (current_out && !current_rollups) {
+      w.null();
+    } else {
+      w.begin_array();
+      for (const range::SeriesPoint& p : current_rollups ? current_rollups->series : s.series) {
+        w.begin_object().field("start", format_iso8601(p.start_ms));
+        write_point_counts(w, p.events, p.revenue_minor);
+        w.end_object();
+      }
+      w.end_array();
+    }
     w.field("currency", ctx.config.currency);
     respond_scanned(w, *scan, applied, logged, respond);
   });
@@ -294,15 +430,21 @@ void funnel(const ApiContext& ctx, const ApiRequest& rq, const Respond& respond)
   else if (!breakdown.empty())
     return respond_error(respond, make_error(Errc::invalid_argument,
                                              "must be device or location; got \"" + breakdown + "\"", "breakdown"));
+  auto drill = parse_drill_down_filters(params, ctx.dictionary);
+  if (!drill) return respond_error(respond, drill.error());
   const Sequence logged = logged_sequence(ctx);
   const TimestampMs now = ctx.clock.now_ms();
   submit(ctx, respond, [&ctx, respond, asked = *asked, spec = std::move(spec), default_steps, window_text, breakdown,
-                        filter_texts = std::move(filter_texts), logged, now](RangeScope& scope) mutable {
+                        filter_texts = std::move(filter_texts), drill = std::move(drill).value(), logged,
+                        now](RangeScope& scope) mutable {
     const auto [from, to] = resolve(asked, scope.index(), now);
     const Sequence applied = scope.index().indexed_through();
+    // The drill-down filters select the events first; the funnel is then
+    // counted over what is left, as if the shop had only those events.
     std::array<std::uint64_t, kEventTypeCount> type_counts{};
     range::FunnelCounter counter(spec);
     auto scan = scope.scan(from, to, [&](const Event& e) {
+      if (!drill.filter.matches(e)) return;
       ++type_counts[static_cast<std::size_t>(e.type)];
       counter.add(e);
     });
@@ -317,7 +459,9 @@ void funnel(const ApiContext& ctx, const ApiRequest& rq, const Respond& respond)
         spec.steps = std::move(present);
         if (spec.steps.empty()) spec.steps.push_back(range::StepSpec{EventType::view});
         counter = range::FunnelCounter(spec);
-        auto again = scope.scan(from, to, [&](const Event& e) { counter.add(e); });
+        auto again = scope.scan(from, to, [&](const Event& e) {
+          if (drill.filter.matches(e)) counter.add(e);
+        });
         if (!again) return respond_error(respond, again.error());
       }
     }
@@ -326,6 +470,7 @@ void funnel(const ApiContext& ctx, const ApiRequest& rq, const Respond& respond)
     JsonWriter w;
     w.begin_object();
     w.field("from", format_iso8601(from)).field("to", format_iso8601(to));
+    if (drill.any()) write_filters(w, drill.given);
     w.field("window", window_text).field("window_ms", spec.window_ms);
     w.key("breakdown");
     if (breakdown.empty()) w.null();
@@ -381,9 +526,12 @@ void cohorts(const ApiContext& ctx, const ApiRequest& rq, const Respond& respond
                                                                             : 8 * 7 * kDayMs;
   auto asked = asked_range(params, default_length);
   if (!asked) return respond_error(respond, asked.error());
+  auto drill = parse_drill_down_filters(params, ctx.dictionary);
+  if (!drill) return respond_error(respond, drill.error());
   const Sequence logged = logged_sequence(ctx);
   const TimestampMs now = ctx.clock.now_ms();
-  submit(ctx, respond, [&ctx, respond, asked = *asked, period, period_text, logged, now](RangeScope& scope) {
+  submit(ctx, respond, [&ctx, respond, asked = *asked, period, period_text, drill = std::move(drill).value(), logged,
+                        now](RangeScope& scope) {
     const auto [from, to] = resolve(asked, scope.index(), now);
     if (range::CohortCounter::period_index(to - 1, period) - range::CohortCounter::period_index(from, period) >=
         kMaxCohortPeriods)
@@ -393,14 +541,38 @@ void cohorts(const ApiContext& ctx, const ApiRequest& rq, const Respond& respond
                                                "from"));
     const range::TimeIndex& index = scope.index();
     const Sequence applied = index.indexed_through();
-    range::CohortCounter counter(from, to, period, [&index](Id user) { return index.first_seen(user); });
-    auto scan = scope.scan(from, to, [&](const Event& e) { counter.add(e); });
+    Result<range::ScanFigures> scan = range::ScanFigures{};
+    range::CohortTable table;
+    if (!drill.any()) {
+      range::CohortCounter counter(from, to, period, [&index](Id user) { return index.first_seen(user); });
+      scan = scope.scan(from, to, [&](const Event& e) { counter.add(e); });
+      table = counter.finish();
+    } else {
+      // The filters select the events first: a shopper is first seen at
+      // their first matching event, which may lie before the range, so the
+      // log is read from its oldest event (within range.max_scan_events).
+      std::unordered_map<Id, TimestampMs> first_match;
+      range::CohortCounter counter(from, to, period, [&first_match](Id user) -> std::optional<TimestampMs> {
+        const auto it = first_match.find(user);
+        if (it == first_match.end()) return std::nullopt;
+        return it->second;
+      });
+      const TimestampMs oldest = std::min(index.min_time().value_or(from), from);
+      scan = scope.scan(oldest, to, [&](const Event& e) {
+        if (!drill.filter.matches(e)) return;
+        const auto [it, inserted] = first_match.try_emplace(e.user, e.time_ms);
+        if (!inserted && e.time_ms < it->second) it->second = e.time_ms;
+        counter.add(e);  // counts only events within [from, to)
+      });
+      table = counter.finish();
+    }
     if (!scan) return respond_error(respond, scan.error());
-    const range::CohortTable table = counter.finish();
     JsonWriter w;
     w.begin_object();
     w.field("from", format_iso8601(from)).field("to", format_iso8601(to)).field("period", period_text);
-    w.field("first_seen", "the shopper's first event in the event log");
+    if (drill.any()) write_filters(w, drill.given);
+    w.field("first_seen", drill.any() ? "the shopper's first event in the event log that matches the filters"
+                                      : "the shopper's first event in the event log");
     w.key("cohorts").begin_array();
     for (const range::Cohort& c : table.cohorts) {
       w.begin_object().field("start", format_iso8601(c.start_ms)).field("users", c.users);
@@ -425,9 +597,13 @@ std::vector<RangeRoute> range_routes(const ApiContext& ctx) {
                     "/api/analytics/range",
                     {"from", "to", "step", "limit", "category", "product", "device", "location"},
                     [&ctx](const ApiRequest& rq, const std::vector<std::string>&, Respond& r) { range_figures(ctx, rq, r); }});
-  routes.push_back({"GET", "/api/analytics/funnel", {"from", "to", "steps", "window", "breakdown"},
+  routes.push_back({"GET",
+                    "/api/analytics/funnel",
+                    {"from", "to", "steps", "window", "breakdown", "category", "product", "device", "location"},
                     [&ctx](const ApiRequest& rq, const std::vector<std::string>&, Respond& r) { funnel(ctx, rq, r); }});
-  routes.push_back({"GET", "/api/analytics/cohorts", {"from", "to", "period"},
+  routes.push_back({"GET",
+                    "/api/analytics/cohorts",
+                    {"from", "to", "period", "category", "product", "device", "location"},
                     [&ctx](const ApiRequest& rq, const std::vector<std::string>&, Respond& r) { cohorts(ctx, rq, r); }});
   return routes;
 }

@@ -77,6 +77,8 @@ void bind(config::Schema& s, AppConfig& c) {
                     "Events (and minute rollups) older than this, counted back from the newest event, are dropped; 0 keeps them forever");
   s.add_uint("eventlog.retention_max_bytes", &c.eventlog.retention_max_bytes, "bytes",
              "Oldest events are dropped while the log is larger; 0 is unlimited");
+  s.add_duration_ms("eventlog.retention_interval", &c.ingest.retention_interval_ms,
+                    "How often the ingest thread applies retention_max_age and retention_max_bytes", 1);
   s.add_size("eventlog.block_cache_mb", &c.eventlog.block_cache_mb, "MiB", "Read cache of the database", 1, 1 << 20);
   s.add_size("eventlog.write_buffer_mb", &c.eventlog.write_buffer_mb, "MiB", "Memtable size per column family", 1,
              1 << 16);
@@ -182,6 +184,10 @@ void bind(config::Schema& s, AppConfig& c) {
                "IANA time zone of the shop (e.g. Asia/Shanghai): the dashboard offers it beside the browser's zone "
                "and UTC, and /api reports it; empty = none");
   s.add_size("api.max_limit", &c.api.max_limit, "entries", "Largest accepted limit= parameter", 1, 100000);
+  s.add_size("api.export_max_page", &c.api.export_max_page, "events",
+             "Largest page of GET /api/events (its limit=) and most log records one page reads; the page is "
+             "streamed, so this bounds the time a page takes, not memory",
+             1, 100000000);
   s.add_duration_ms("api.max_wait", &c.api.max_wait_ms,
                     "Longest a request with min_sequence= waits for derived state to apply that sequence; then 503 "
                     "with Retry-After",

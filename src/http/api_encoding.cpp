@@ -55,6 +55,57 @@ std::string gzip_compress(std::string_view data) {
   return out;
 }
 
+bool encode_stream_response(api::ApiResponse& response, std::string_view accept_encoding) {
+  if (response.status != 200) return false;
+  if (!has_header(response, "Cache-Control")) response.headers.emplace_back("Cache-Control", "no-cache");
+  response.headers.emplace_back("Vary", "Accept-Encoding");
+  if (!accepts_gzip(accept_encoding)) return false;
+  response.headers.emplace_back("Content-Encoding", "gzip");
+  return true;
+}
+
+struct GzipStream::State {
+  z_stream zs{};
+  bool open = false;
+};
+
+GzipStream::GzipStream() : state_(std::make_unique<State>()) {
+  // windowBits 15 + 16: a gzip header and trailer; the fastest level, as for
+  // whole answers (this runs on the connection's thread).
+  state_->open = deflateInit2(&state_->zs, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK;
+  failed_ = !state_->open;
+}
+
+GzipStream::~GzipStream() {
+  if (state_->open) deflateEnd(&state_->zs);
+}
+
+std::string GzipStream::compress(std::string_view piece, bool last) {
+  if (failed_) return {};
+  z_stream& zs = state_->zs;
+  std::string out;
+  out.resize(deflateBound(&zs, static_cast<uLong>(piece.size())) + 64);
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(piece.data()));
+  zs.avail_in = static_cast<uInt>(piece.size());
+  std::size_t written = 0;
+  for (;;) {
+    zs.next_out = reinterpret_cast<Bytef*>(out.data() + written);
+    zs.avail_out = static_cast<uInt>(out.size() - written);
+    const int rc = deflate(&zs, last ? Z_FINISH : Z_SYNC_FLUSH);
+    written = out.size() - zs.avail_out;
+    if (rc == Z_STREAM_END) break;
+    if (rc != Z_OK && rc != Z_BUF_ERROR) {
+      failed_ = true;
+      return {};
+    }
+    // Done once the input is taken and the flush fit (space was left over).
+    if (!last && zs.avail_in == 0 && zs.avail_out > 0) break;
+    out.resize(out.size() * 2);
+  }
+  out.resize(written);
+  return out;
+}
+
 void encode_api_response(api::ApiResponse& response, const ApiEncodingRequest& request) {
   const bool cacheable = response.status == 200 && (request.method == "GET" || request.method == "HEAD");
   if (!cacheable) {

@@ -317,6 +317,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
       response.body = json_error(error_code_of(response.body), "internal error; the server log has the details");
       response.content_type = "application/json";
     }
+    if (response.stream && response.status == 200) return start_stream(std::move(response));
     const auto& req = parser_->get();
     encode_api_response(response, ApiEncodingRequest{req.method_string(), req[bhttp::field::if_none_match],
                                                      req[bhttp::field::accept_encoding]});
@@ -332,6 +333,124 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     res.prepare_payload();
     if (head_) res.body().clear();  // Content-Length still describes the GET body
     send(std::move(res), false);
+  }
+
+  // A streamed answer: the header, then the body a piece at a time, the next
+  // piece asked for only once the last is written (so a client that stops
+  // reading stops the production, and one piece is in memory). Chunked on
+  // HTTP/1.1; HTTP/1.0 gets the bytes until the connection closes. A write
+  // that fails (client gone) or times out (client not reading for
+  // http.idle_timeout) ends the connection and drops the stream; a stream
+  // that fails after the header closes the connection without the body's
+  // end, so the client sees an incomplete answer rather than a short one.
+  void start_stream(api::ApiResponse response) {
+    const auto& req = parser_->get();
+    const bool gzip = encode_stream_response(response, req[bhttp::field::accept_encoding]);
+    body_stream_ = std::move(response.stream);
+    gzip_ = gzip ? std::make_unique<GzipStream>() : nullptr;
+    chunked_ = version_ >= 11;
+    auto res = std::make_shared<bhttp::response<bhttp::empty_body>>();
+    res->result(static_cast<unsigned>(response.status));
+    for (const auto& [name, value] : response.headers) res->insert(name, value);
+    res->set(bhttp::field::content_type, response.content_type);
+    if (chunked_) res->chunked(true);
+    decorate(*res, !chunked_);
+    stream_header_ = res;
+    stream_serializer_ = std::make_unique<bhttp::response_serializer<bhttp::empty_body>>(*res);
+    beast::get_lowest_layer(stream_).expires_after(idle_timeout());
+    bhttp::async_write_header(stream_, *stream_serializer_,
+                              beast::bind_front_handler(&HttpSession::on_stream_header, shared_from_this()));
+  }
+
+  void on_stream_header(beast::error_code ec, std::size_t) {
+    if (ec) return end_stream(ec, false);
+    if (head_) return end_stream({}, !chunked_);
+    pull_piece();
+  }
+
+  void pull_piece() {
+    // As for an api response: the pending timer keeps the session alive, the
+    // callback holds a weak reference.
+    awaiting_piece_ = true;
+    piece_.reset();
+    response_wait_.expires_at(net::steady_timer::time_point::max());
+    response_wait_.async_wait(beast::bind_front_handler(&HttpSession::on_piece, shared_from_this()));
+    beast::get_lowest_layer(stream_).expires_never();
+    std::weak_ptr<HttpSession> weak = weak_from_this();
+    auto state = state_;
+    body_stream_->pull([weak, state](Result<api::BodyPiece> piece) {
+      state->if_running([&] {
+        auto self = weak.lock();
+        if (!self) return;
+        auto executor = self->stream_.get_executor();
+        net::post(executor, [self = std::move(self), piece = std::move(piece)]() mutable {
+          self->deliver_piece(std::move(piece));
+        });
+      });
+    });
+  }
+
+  void deliver_piece(Result<api::BodyPiece> piece) {
+    if (!awaiting_piece_) return;
+    awaiting_piece_ = false;
+    piece_.emplace(std::move(piece));
+    response_wait_.cancel();
+  }
+
+  void on_piece(beast::error_code) {
+    if (!piece_) {  // woken without a piece (should not happen): keep waiting
+      response_wait_.async_wait(beast::bind_front_handler(&HttpSession::on_piece, shared_from_this()));
+      return;
+    }
+    Result<api::BodyPiece> piece = std::move(*piece_);
+    piece_.reset();
+    if (!piece) {
+      static const Logger log("http");
+      log.error("streamed answer failed after its header",
+                {{"path", std::string(parser_->get().target())}, {"error", piece.error().detail}});
+      return end_stream({}, true);
+    }
+    const bool last = piece->last;
+    if (gzip_) {
+      piece_out_ = gzip_->compress(piece->bytes, last);
+      if (gzip_->failed()) return end_stream({}, true);
+    } else {
+      piece_out_ = std::move(piece->bytes);
+    }
+    if (piece_out_.empty()) return last ? write_stream_end() : pull_piece();
+    beast::get_lowest_layer(stream_).expires_after(idle_timeout());
+    auto written = beast::bind_front_handler(&HttpSession::on_piece_written, shared_from_this(), last);
+    if (chunked_) net::async_write(stream_, bhttp::make_chunk(net::buffer(piece_out_)), std::move(written));
+    else net::async_write(stream_, net::buffer(piece_out_), std::move(written));
+  }
+
+  void on_piece_written(bool last, beast::error_code ec, std::size_t) {
+    piece_out_.clear();
+    if (ec) return end_stream(ec, false);
+    if (last) return write_stream_end();
+    pull_piece();
+  }
+
+  void write_stream_end() {
+    if (!chunked_) return end_stream({}, true);  // the close ends an HTTP/1.0 body
+    beast::get_lowest_layer(stream_).expires_after(idle_timeout());
+    net::async_write(stream_, bhttp::make_chunk_last(), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      self->end_stream(ec, false);
+    });
+  }
+
+  // The stream is over: written whole, cut short by a failed stream (close
+  // set: the connection closes without the body's end) or by a failed write
+  // (ec set: nothing more is written and the session ends).
+  void end_stream(beast::error_code ec, bool close) {
+    state_->metrics().record(route_, status_, std::chrono::steady_clock::now() - started_);
+    body_stream_.reset();
+    gzip_.reset();
+    stream_serializer_.reset();
+    stream_header_.reset();
+    if (ec) return;
+    if (close || !keep_alive_) return do_close();
+    do_read();
   }
 
   void serve_static(std::string_view raw_path, const std::string& path) {
@@ -399,8 +518,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     send(std::move(res), close);
   }
 
+  // The headers every answer carries, and its keep-alive.
   template <class Body>
-  void send(bhttp::response<Body>&& res, bool close) {
+  void decorate(bhttp::response<Body>& res, bool close) {
     res.version(version_);
     res.set(bhttp::field::server, kServerName);
     res.set("X-Content-Type-Options", "nosniff");
@@ -415,6 +535,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     }
     res.keep_alive(keep_alive_ && !close);
     status_ = static_cast<int>(res.result_int());
+  }
+
+  template <class Body>
+  void send(bhttp::response<Body>&& res, bool close) {
+    decorate(res, close);
     auto message = std::make_shared<bhttp::response<Body>>(std::move(res));
     response_ = message;
     beast::get_lowest_layer(stream_).expires_after(idle_timeout());
@@ -452,6 +577,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   bool awaiting_response_ = false;
   std::shared_ptr<void> response_;         // the message being written
   std::shared_ptr<void> keep_alive_data_;  // bytes a span body points into
+  // A streamed answer being written (start_stream).
+  std::shared_ptr<api::BodyStream> body_stream_;
+  std::shared_ptr<bhttp::response<bhttp::empty_body>> stream_header_;
+  std::unique_ptr<bhttp::response_serializer<bhttp::empty_body>> stream_serializer_;
+  std::unique_ptr<GzipStream> gzip_;
+  std::optional<Result<api::BodyPiece>> piece_;  // delivered, not yet taken
+  std::string piece_out_;                        // the bytes being written
+  bool awaiting_piece_ = false;
+  bool chunked_ = true;
   // Per-request context.
   std::chrono::steady_clock::time_point started_;
   RouteClass route_ = RouteClass::api;

@@ -43,6 +43,46 @@ using namespace std::chrono_literals;
 using shoppulse::api::ApiRequest;
 using shoppulse::api::ApiResponse;
 
+// A body of `pieces` pieces "piece <k>\n" (the k-th padded to `width`
+// bytes), each delivered from a thread of its own; with fail_after set, the
+// pull after that many pieces fails.
+class FakeStream : public shoppulse::api::BodyStream {
+ public:
+  FakeStream(int pieces, std::size_t width, int fail_after = -1)
+      : pieces_(pieces), width_(width), fail_after_(fail_after) {}
+  ~FakeStream() override {
+    for (auto& t : threads_) t.join();
+  }
+  static std::string expected(int pieces, std::size_t width) {
+    std::string all;
+    for (int k = 0; k < pieces; ++k) all += piece(k, width);
+    return all;
+  }
+  void pull(Deliver deliver) override {
+    const int k = next_++;
+    threads_.emplace_back([this, k, deliver = std::move(deliver)] {
+      if (k == fail_after_) return deliver(shoppulse::make_error(shoppulse::Errc::io_error, "disk gone"));
+      shoppulse::api::BodyPiece p;
+      p.bytes = piece(k, width_);
+      p.last = k + 1 == pieces_;
+      deliver(std::move(p));
+    });
+  }
+
+ private:
+  static std::string piece(int k, std::size_t width) {
+    std::string text = "piece " + std::to_string(k);
+    text.resize(std::max(width, text.size() + 1), ' ');
+    text.back() = '\n';
+    return text;
+  }
+  const int pieces_;
+  const std::size_t width_;
+  const int fail_after_;
+  int next_ = 0;  // pulls come one at a time
+  std::vector<std::thread> threads_;
+};
+
 // Records requests and answers each from its own thread after a delay, to
 // prove that responding from a foreign thread works. With hold set, keeps the
 // callbacks and never answers.
@@ -73,6 +113,8 @@ class FakeHandler : public shoppulse::api::Handler {
       if (response.status == 500)
         response.body = R"({"error":"io_error","detail":"IO error: /var/lib/shoppulse/000123.log: No space left"})";
       response.headers.emplace_back("X-Test", "yes");
+      if (request.path == "/api/stream") response.stream = std::make_shared<FakeStream>(50, 4000);
+      if (request.path == "/api/stream-fail") response.stream = std::make_shared<FakeStream>(50, 4000, 3);
       respond(std::move(response));
     });
   }
@@ -543,12 +585,16 @@ namespace {
 std::string gunzip(const std::string& data) {
   z_stream zs{};
   REQUIRE(inflateInit2(&zs, 15 + 16) == Z_OK);
-  std::string out(1 << 16, '\0');
+  std::string out;
   zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
   zs.avail_in = static_cast<uInt>(data.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  const int rc = inflate(&zs, Z_FINISH);
+  int rc = Z_OK;
+  while (rc == Z_OK || (rc == Z_BUF_ERROR && zs.avail_out == 0)) {  // grows until the member ends
+    out.resize(out.size() + (1 << 16));
+    zs.next_out = reinterpret_cast<Bytef*>(out.data() + zs.total_out);
+    zs.avail_out = static_cast<uInt>(out.size() - zs.total_out);
+    rc = inflate(&zs, Z_NO_FLUSH);
+  }
   out.resize(zs.total_out);
   inflateEnd(&zs);
   CHECK(rc == Z_STREAM_END);
@@ -626,4 +672,43 @@ TEST_CASE("the WebSocket accepts permessage-deflate and its messages arrive whol
   CHECK(tick_number(msg) > 0);
   WsClient plain(s.server->port());  // a client that does not offer it still works
   CHECK(tick_number(plain.read()) > 0);
+}
+
+TEST_CASE("a streamed API answer goes out chunked, piece by piece, gzip flushed per piece, and keeps the connection",
+          "[http][stream]") {
+  Server s;
+  Client client(s.server->port());
+  const std::string all = FakeStream::expected(50, 4000);
+  const auto plain = client.get("/api/stream");
+  REQUIRE(plain.result_int() == 200);
+  CHECK(plain.chunked());
+  CHECK(plain[bhttp::field::content_length].empty());
+  CHECK(plain[bhttp::field::etag].empty());
+  CHECK(plain["X-Test"] == "yes");
+  CHECK(plain.body() == all);
+  const auto zipped = client.get("/api/stream", "Accept-Encoding: gzip\r\n");
+  REQUIRE(zipped.result_int() == 200);
+  CHECK(zipped.chunked());
+  CHECK(zipped[bhttp::field::content_encoding] == "gzip");
+  CHECK(gunzip(zipped.body()) == all);
+  CHECK(zipped.body().size() < all.size() / 4);
+  CHECK(client.get("/api/one").body() == R"({"path":"/api/one"})");  // the same connection, still in step
+
+  // HTTP/1.0 has no chunks: the body ends with the connection.
+  Client old(s.server->port());
+  old.write("GET /api/stream HTTP/1.0\r\nHost: test\r\n\r\n");
+  const auto whole = old.read();
+  CHECK(!whole.chunked());
+  CHECK(whole.body() == all);
+  CHECK(old.closed_by_server());
+}
+
+TEST_CASE("a streamed answer that fails after its header ends the connection without the body's end",
+          "[http][stream]") {
+  Server s;
+  Client client(s.server->port());
+  client.write("GET /api/stream-fail HTTP/1.1\r\nHost: test\r\n\r\n");
+  CHECK_THROWS(client.read());  // an incomplete chunked body, never a short one that looks whole
+  Client other(s.server->port());
+  CHECK(other.get("/api/one").result_int() == 200);
 }

@@ -25,42 +25,6 @@ using si::Sql;
 
 namespace {
 
-// The CSV (user, item, category, behavior, unix seconds) as table ev; ord is
-// the line number, the order `shoppulse import` logs the rows in.
-void load(Sql& sql, const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot open " + path.string());
-  sql.exec("CREATE TABLE ev(ord INTEGER PRIMARY KEY, user TEXT, item TEXT, category TEXT, behavior TEXT, ts INTEGER)");
-  sql.exec("BEGIN");
-  std::string line, batch;
-  std::size_t ord = 0;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.empty()) continue;
-    std::istringstream f(line);
-    std::string user, item, category, behavior, ts;
-    std::getline(f, user, ',');
-    std::getline(f, item, ',');
-    std::getline(f, category, ',');
-    std::getline(f, behavior, ',');
-    std::getline(f, ts);
-    batch += "(" + std::to_string(++ord) + ",'" + user + "','" + item + "','" + category + "','" + behavior + "'," +
-             std::to_string(std::stoll(ts)) + "),";
-    if (ord % 2000 == 0) {
-      batch.pop_back();
-      sql.exec("INSERT INTO ev VALUES " + batch);
-      batch.clear();
-    }
-  }
-  if (!batch.empty()) {
-    batch.pop_back();
-    sql.exec("INSERT INTO ev VALUES " + batch);
-  }
-  sql.exec("COMMIT");
-  sql.exec("CREATE INDEX ev_user ON ev(user, behavior, ts)");
-  sql.exec("CREATE INDEX ev_ts ON ev(ts)");
-}
-
 std::int64_t seconds_of(const std::string& iso) {
   // The tests' ranges are whole minutes of 2017-11-26 UTC: "2017-11-26THH:MM:00Z".
   const int h = std::stoi(iso.substr(11, 2)), m = std::stoi(iso.substr(14, 2));
@@ -100,7 +64,7 @@ std::uint64_t sql_funnel(Sql& sql, std::vector<std::string> steps, std::int64_t 
 TEST_CASE("Ranges of imported Taobao history answer what SQL computes over the same file", "[integration][range]") {
   const auto csv = si::taobao_dataset_path();
   Sql sql;
-  load(sql, csv);
+  si::load_taobao_table(sql, csv);
   si::TempDir dir;
   const std::string data = (dir.path() / "data").string();
   const auto imported = si::run_shoppulse({"import", "--format", "taobao", csv.string(), "--data-dir", data, "--set",
@@ -247,6 +211,54 @@ TEST_CASE("Ranges of imported Taobao history answer what SQL computes over the s
                                                 std::to_string(cfs) + " AND ts < " + std::to_string(cfs + 3600)));
   }
 
+  {  // drill-down filters on funnels and cohorts: a shopper's events are filtered first
+    const std::string category = sql.rows("SELECT category FROM ev GROUP BY category ORDER BY COUNT(*) DESC, MIN(ord) "
+                                          "LIMIT 1")
+                                     .at(0)
+                                     .at(0);
+    // Filtering every event by the category is each step limited to it.
+    const Json a = server.get_json("/api/analytics/funnel?from=" + from + "&to=" + to +
+                                   "&steps=pv,cart&window=1h&category=" + category);
+    INFO(a.text());
+    CHECK(a.str("/filters/category") == category);
+    CHECK(a.u64("/steps/0/users") == sql_funnel(sql, {"pv/" + category}, 3600, f, t));
+    CHECK(a.u64("/steps/1/users") == sql_funnel(sql, {"pv/" + category, "cart/" + category}, 3600, f, t));
+    CHECK(a.u64("/steps/0/users") > 0);
+    CHECK(a.u64("/steps/0/users") < sql_funnel(sql, {"pv"}, 3600, f, t));  // the filter narrowed it
+    const Json none = server.get_json("/api/analytics/funnel?from=" + from + "&to=" + to + "&steps=pv,buy&product=no-such");
+    CHECK(none.u64("/steps/0/users") == 0);
+
+    // Cohorts: first seen is the shopper's first event of the category in
+    // the whole log; returning counts the category's events only.
+    const std::string cf = "2017-11-26T02:00:00Z", ct = "2017-11-26T04:00:00Z";
+    const std::int64_t cfs = seconds_of(cf), cts = seconds_of(ct);
+    const Json c = server.get_json("/api/analytics/cohorts?period=hour&from=" + cf + "&to=" + ct +
+                                   "&category=" + category);
+    INFO(c.text());
+    CHECK(c.str("/filters/category") == category);
+    REQUIRE(c.size("/cohorts") == 2);
+    const std::string in_category = " category = '" + category + "'";
+    const std::string first = "(SELECT user, MIN(ts) AS f FROM ev WHERE" + in_category + " GROUP BY user)";
+    std::uint64_t members_seen = 0;
+    for (std::size_t p = 0; p < 2; ++p) {
+      const std::int64_t start = cfs + static_cast<std::int64_t>(p) * 3600;
+      const std::string members = "SELECT user FROM " + first + " WHERE f >= " + std::to_string(start) +
+                                  " AND f < " + std::to_string(start + 3600);
+      const std::uint64_t n = sql.count("SELECT COUNT(*) FROM (" + members + ")");
+      members_seen += n;
+      CHECK(c.u64("/cohorts/" + std::to_string(p) + "/users") == n);
+      for (std::size_t k = 0; p + k < 2; ++k) {
+        const std::int64_t at = start + static_cast<std::int64_t>(k) * 3600;
+        CHECK(c.u64("/cohorts/" + std::to_string(p) + "/returning/" + std::to_string(k)) ==
+              sql.count("SELECT COUNT(DISTINCT user) FROM ev WHERE ts >= " + std::to_string(at) + " AND ts < " +
+                        std::to_string(std::min(at + 3600, cts)) + " AND" + in_category + " AND user IN (" + members +
+                        ")"));
+      }
+    }
+    CHECK(members_seen > 0);
+    CHECK(server.get("/api/analytics/cohorts?period=hour&category=1&category=2").status == 400);
+  }
+
   {  // wrong input is refused with the parameter named
     CHECK(server.get("/api/analytics/funnel?steps=pv,teleport").status == 400);
     CHECK(server.get("/api/analytics/funnel?window=forever").status == 400);
@@ -293,6 +305,83 @@ TEST_CASE("A range needing more reads than range.max_scan_events is refused with
   CHECK(r.status == 413);
   CHECK(Json(r.body).str("/error") == "payload_too_large");
   CHECK(Json(r.body).str("/detail").find("range.max_scan_events") != std::string::npos);
+}
+
+TEST_CASE("A range older than the log's retention is answered from the minute rollups, the rest null with the reason",
+          "[integration][range][retention]") {
+  const auto csv = si::taobao_dataset_path();
+  Sql sql;
+  si::load_taobao_table(sql, csv);
+  si::TempDir dir;
+  const std::string data = (dir.path() / "data").string();
+  // Blocks of at most 8192 events, so a byte limit drops some, not all.
+  REQUIRE(si::run_shoppulse({"import", "--format", "taobao", csv.string(), "--data-dir", data, "--set",
+                             "eventlog.retention_max_age=0", "--set", "ingest.max_append_events=8192"},
+                            si::Millis(120000))
+              .exit_code == 0);
+  // A short retention: about half the log's events go; the rollups (kept by
+  // age only) stay.
+  si::ServerProcess server(si::ServerOptions{dir.path() / "data",
+                                             {},
+                                             false,
+                                             {"eventlog.retention_max_age=0", "eventlog.retention_max_bytes=1500000",
+                                              "eventlog.retention_interval=200ms"}});
+  server.start();
+  std::uint64_t first = 0, last = 0;
+  REQUIRE(si::poll_until([&] {
+    const Json status = server.get_json("/api/system/status");
+    first = status.u64("/event_log/first_sequence");
+    last = status.u64("/event_log/last_sequence");
+    return first > 1;
+  }));
+  REQUIRE(first < last);
+  REQUIRE(si::poll_until([&] { return server.get("/api/analytics/range").status == 200; }, si::Millis(60000)));
+  // Exact figures start at the minute after the oldest retained event's.
+  const si::HttpResponse oldest = server.get("/api/events?limit=1");
+  REQUIRE(oldest.status == 200);
+  const std::string oldest_time = Json(oldest.body.substr(0, oldest.body.find('\n'))).str("/timestamp");
+  const std::int64_t oldest_s = seconds_of(oldest_time.substr(0, 17) + "00Z") + std::stoi(oldest_time.substr(17, 2));
+  const std::int64_t exact_s = (oldest_s / 60 + 1) * 60;
+  REQUIRE(exact_s > seconds_of("2017-11-26T02:00:00Z"));  // the hour below is wholly before it
+
+  {  // 01:00-02:00, dropped from the log: counts, users and series from the rollups, as SQL counts them
+    const std::int64_t f = seconds_of("2017-11-26T01:00:00Z"), t = f + 3600;
+    const std::string in_range = " WHERE ts >= " + std::to_string(f) + " AND ts < " + std::to_string(t);
+    const Json j = server.get_json("/api/analytics/range?from=2017-11-26T01:00:00Z&to=2017-11-26T02:00:00Z");
+    INFO(j.text().substr(0, 1500));
+    CHECK(j.str("/retention/current_period") == "rollups");
+    CHECK(j.str("/retention/exact_from").substr(0, 19) == si::iso8601(exact_s * 1000).substr(0, 19));
+    CHECK(j.u64("/scan/events_in_range") < sql.count("SELECT COUNT(*) FROM ev" + in_range));  // the log lost them
+    CHECK(j.u64("/total_events") == sql.count("SELECT COUNT(*) FROM ev" + in_range));
+    CHECK(j.u64("/page_views") == sql.count("SELECT COUNT(*) FROM ev" + in_range + " AND behavior = 'pv'"));
+    CHECK(j.u64("/purchases") == sql.count("SELECT COUNT(*) FROM ev" + in_range + " AND behavior = 'buy'"));
+    CHECK(j.u64("/active_users") == sql.count("SELECT COUNT(DISTINCT user) FROM ev" + in_range));
+    CHECK(j.u64("/viewers") == sql.count("SELECT COUNT(DISTINCT user) FROM ev" + in_range + " AND behavior = 'pv'"));
+    CHECK(j.u64("/funnel/2/users") ==
+          sql.count("SELECT COUNT(DISTINCT user) FROM ev" + in_range + " AND behavior = 'cart'"));
+    CHECK(j.is_null("/popular_products"));
+    CHECK(j.is_null("/devices"));
+    REQUIRE(j.size("/series") == 60);
+    CHECK(j.u64("/series/30/page_views") == sql.count("SELECT COUNT(*) FROM ev WHERE ts >= " + std::to_string(f + 1800) +
+                                                       " AND ts < " + std::to_string(f + 1860) + " AND behavior = 'pv'"));
+    // Drill-down filters: the rollups are not split by them, so null, not zero.
+    const Json filtered =
+        server.get_json("/api/analytics/range?from=2017-11-26T01:00:00Z&to=2017-11-26T02:00:00Z&category=1");
+    CHECK(filtered.str("/retention/current_period") == "unavailable");
+    CHECK(filtered.is_null("/page_views"));
+    CHECK(filtered.is_null("/active_users"));
+    CHECK(filtered.is_null("/series"));
+  }
+  {  // a range (and its previous period) after exact_from: the log's exact figures, no retention note
+    const std::int64_t f = exact_s + 1200, t = f + 1200;
+    const Json j = server.get_json("/api/analytics/range?from=" + std::to_string(f * 1000) +
+                                   "&to=" + std::to_string(t * 1000));
+    INFO(j.text().substr(0, 800));
+    CHECK(!j.has("/retention"));
+    CHECK(j.u64("/active_users") == sql.count("SELECT COUNT(DISTINCT user) FROM ev WHERE ts >= " + std::to_string(f) +
+                                              " AND ts < " + std::to_string(t)));
+    CHECK(j.u64("/active_users") > 0);
+  }
 }
 
 int main(int argc, char** argv) { return si::run_with_taobao_dataset("range_taobao", argc, argv); }

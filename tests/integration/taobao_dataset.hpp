@@ -10,6 +10,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <sstream>
+#include <fstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -116,5 +118,41 @@ class Sql {
  private:
   sqlite3* db_ = nullptr;
 };
+
+// The CSV (user, item, category, behavior, unix seconds) as table ev; ord is
+// the line number, the order `shoppulse import` logs the rows in.
+inline void load_taobao_table(Sql& sql, const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot open " + path.string());
+  sql.exec("CREATE TABLE ev(ord INTEGER PRIMARY KEY, user TEXT, item TEXT, category TEXT, behavior TEXT, ts INTEGER)");
+  sql.exec("BEGIN");
+  std::string line, batch;
+  std::size_t ord = 0;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    std::istringstream f(line);
+    std::string user, item, category, behavior, ts;
+    std::getline(f, user, ',');
+    std::getline(f, item, ',');
+    std::getline(f, category, ',');
+    std::getline(f, behavior, ',');
+    std::getline(f, ts);
+    batch += "(" + std::to_string(++ord) + ",'" + user + "','" + item + "','" + category + "','" + behavior + "'," +
+             std::to_string(std::stoll(ts)) + "),";
+    if (ord % 2000 == 0) {
+      batch.pop_back();
+      sql.exec("INSERT INTO ev VALUES " + batch);
+      batch.clear();
+    }
+  }
+  if (!batch.empty()) {
+    batch.pop_back();
+    sql.exec("INSERT INTO ev VALUES " + batch);
+  }
+  sql.exec("COMMIT");
+  sql.exec("CREATE INDEX ev_user ON ev(user, behavior, ts)");
+  sql.exec("CREATE INDEX ev_ts ON ev(ts)");
+}
 
 }  // namespace shoppulse::integration

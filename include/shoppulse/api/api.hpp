@@ -65,6 +65,9 @@ struct ApiConfig {
   std::string time_zone;
   std::size_t max_limit = 1000;   // largest accepted limit= parameter
   std::size_t max_trend_points = 10000;  // largest number of points one trends request may ask for
+  // Largest page of GET /api/events (limit=) and most log records one page
+  // reads; pages are streamed, so this bounds time, not memory. events.
+  std::size_t export_max_page = 1'000'000;
   std::int64_t max_wait_ms = 5000;  // longest a min_sequence= request waits for derived state; ms
   std::string version{build_info().version};  // reported by /api and /api/system/status
 };

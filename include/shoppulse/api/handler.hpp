@@ -3,10 +3,13 @@
 // module turns Beast messages into ApiRequest and ApiResponse back; api never
 // sees Beast.
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "shoppulse/core/result.hpp"
 
 namespace shoppulse::api {
 
@@ -22,11 +25,37 @@ struct ApiRequest {
   bool browser_events_only = false;
 };
 
+// The next piece of a streamed body.
+struct BodyPiece {
+  std::string bytes;  // may be empty (nothing matched in this slice)
+  bool last = false;  // no piece follows
+};
+
+// A body produced piece by piece as the client takes it, for answers too
+// large to hold whole (GET /api/events). The http module asks for one piece,
+// writes it, and asks for the next only once it is written: a client that
+// stops reading stops the production, and at most one piece per stream is
+// in memory. Lifecycle: owned by the connection; dropping it (client gone,
+// server stopping) ends the production. Thread: pull() from the connection's
+// thread, at most one pull outstanding.
+class BodyStream {
+ public:
+  using Deliver = std::function<void(Result<BodyPiece>)>;
+  virtual ~BodyStream() = default;
+  // Produces the next piece off the caller's thread; deliver is called
+  // exactly once, from any thread. An error ends the stream: the status and
+  // headers are already sent, so the connection is closed without the
+  // body's end and the client sees an incomplete answer.
+  virtual void pull(Deliver deliver) = 0;
+};
+
 struct ApiResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers, e.g. Retry-After
+  // When set, the body is this stream (sent chunked) and `body` is unused.
+  std::shared_ptr<BodyStream> stream;
 };
 
 // Called exactly once, from any thread. The http module posts back to the
