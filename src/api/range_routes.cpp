@@ -141,13 +141,17 @@ Result<std::optional<TimestampMs>> exact_from(const ApiContext& ctx) {
 
 // A period's figures from the per-minute rollups (whole minutes starting in
 // [from, to)): counts, revenue, distinct users and funnel users from the
-// users' type masks, and a series of `step_ms` points from `from`.
+// users' type masks, a series of `step_ms` points from `from`, and the
+// lists ranked as the log's answer ranks them (products and categories by
+// events of any type, at most `limit`; every device and location).
 struct RollupFigures {
   Kpis kpis;
   std::vector<range::SeriesPoint> series;
+  std::vector<RankedId> top_products, top_categories, devices, locations;
 };
 
-Result<RollupFigures> rollup_figures(const RollupStore& store, TimestampMs from, TimestampMs to, std::int64_t step_ms) {
+Result<RollupFigures> rollup_figures(const RollupStore& store, TimestampMs from, TimestampMs to, std::int64_t step_ms,
+                                     std::size_t limit) {
   const auto ceil_minute = [](TimestampMs t) {
     return t >= 0 ? (t + kMinuteMs - 1) / kMinuteMs : -(-t / kMinuteMs);
   };
@@ -156,6 +160,12 @@ Result<RollupFigures> rollup_figures(const RollupStore& store, TimestampMs from,
   out.series.resize(static_cast<std::size_t>(points));
   for (std::int64_t i = 0; i < points; ++i) out.series[static_cast<std::size_t>(i)].start_ms = from + i * step_ms;
   std::unordered_map<Id, std::uint8_t> users;
+  std::vector<std::uint64_t> products, categories, devices, locations;  // counts by id
+  const auto add = [](std::vector<std::uint64_t>& counts, Id id, std::uint64_t n) {
+    if (id == kNoId) return;
+    if (counts.size() <= id) counts.resize(std::size_t{id} + 1, 0);
+    counts[id] += n;
+  };
   std::optional<Error> failure;
   auto scanned = store.scan_minutes(ceil_minute(from), ceil_minute(to), [&](std::int64_t m, std::string_view bytes) {
     if (failure) return;
@@ -173,6 +183,10 @@ Result<RollupFigures> rollup_figures(const RollupStore& store, TimestampMs from,
     out.kpis.revenue_minor += r->revenue_minor;
     point.revenue_minor += r->revenue_minor;
     for (const auto& [user, mask] : r->users) users[user] |= mask;
+    for (const auto& p : r->products) add(products, p.product, p.count);
+    for (const auto& c : r->categories) add(categories, c.category, c.count);
+    for (const RankedId& d : r->devices) add(devices, d.id, d.count);
+    for (const RankedId& l : r->locations) add(locations, l.id, l.count);
   });
   if (!scanned) return std::move(scanned).error();
   if (failure) return *failure;
@@ -182,6 +196,10 @@ Result<RollupFigures> rollup_figures(const RollupStore& store, TimestampMs from,
   for (const auto& [user, mask] : users)
     for (std::size_t k = 0; k < kFunnelSteps; ++k)
       if (mask & type_bit(kStepTypes[k])) ++out.kpis.funnel[k];
+  out.top_products = range::ranked_counts(products, limit);
+  out.top_categories = range::ranked_counts(categories, limit);
+  out.devices = range::ranked_counts(devices, devices.size());
+  out.locations = range::ranked_counts(locations, locations.size());
   return out;
 }
 
@@ -244,12 +262,12 @@ void range_figures(const ApiContext& ctx, const ApiRequest& rq, const Respond& r
     const bool previous_out = *exact && from - length < **exact;
     std::optional<RollupFigures> current_rollups, previous_rollups;
     if (current_out && !drill.any()) {
-      auto r = rollup_figures(ctx.rollups, from, to, step_ms);
+      auto r = rollup_figures(ctx.rollups, from, to, step_ms, limit);
       if (!r) return respond_error(respond, r.error());
       current_rollups = std::move(r).value();
     }
     if (previous_out && !drill.any()) {
-      auto r = rollup_figures(ctx.rollups, from - length, from, length);
+      auto r = rollup_figures(ctx.rollups, from - length, from, length, limit);
       if (!r) return respond_error(respond, r.error());
       previous_rollups = std::move(r).value();
     }
@@ -270,22 +288,24 @@ void range_figures(const ApiContext& ctx, const ApiRequest& rq, const Respond& r
                                           "per-minute rollups that still hold it are not split by drill-down "
                                           "filters, so its figures are null"
                                         : "part of the range lies before the event log's retained events: its "
-                                          "counts, revenue, distinct users, funnel and series come from the "
-                                          "per-minute rollups; top products and categories, devices and "
-                                          "locations are null") +
+                                          "counts, revenue, distinct users, funnel, series, top products and "
+                                          "categories, devices and locations come from the per-minute rollups") +
                             "; exact figures from the log are available from exact_from on");
       w.end_object();
     }
-    if (current_out) {
-      if (current_rollups) write_kpis(w, current_rollups->kpis);
-      else write_null_kpis(w);
+    if (current_out && !current_rollups) {
+      write_null_kpis(w);
       for (const char* key : {"popular_products", "popular_categories", "devices", "locations"}) w.key(key).null();
     } else {
-      write_kpis(w, s.current);
-      write_ranked(w, "popular_products", "product_id", "interactions", s.top_products, dict, IdKind::product);
-      write_ranked(w, "popular_categories", "category_id", "interactions", s.top_categories, dict, IdKind::category);
-      write_ranked(w, "devices", "device", "events", s.devices, dict, IdKind::device);
-      write_ranked(w, "locations", "location", "events", s.locations, dict, IdKind::location);
+      write_kpis(w, current_rollups ? current_rollups->kpis : s.current);
+      const auto& products = current_rollups ? current_rollups->top_products : s.top_products;
+      const auto& categories = current_rollups ? current_rollups->top_categories : s.top_categories;
+      const auto& devices = current_rollups ? current_rollups->devices : s.devices;
+      const auto& locations = current_rollups ? current_rollups->locations : s.locations;
+      write_ranked(w, "popular_products", "product_id", "interactions", products, dict, IdKind::product);
+      write_ranked(w, "popular_categories", "category_id", "interactions", categories, dict, IdKind::category);
+      write_ranked(w, "devices", "device", "events", devices, dict, IdKind::device);
+      write_ranked(w, "locations", "location", "events", locations, dict, IdKind::location);
     }
     static constexpr std::array<std::string_view, kFunnelSteps> kSteps{"view", "click", "add_to_cart", "purchase"};
     const bool current_funnel = !current_out || current_rollups;

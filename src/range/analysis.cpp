@@ -14,8 +14,9 @@ void count_id(std::vector<std::uint64_t>& counts, Id id) {
   ++counts[id];
 }
 
-// Every id with a count, by count descending, ties by smaller id; at most limit.
-std::vector<RankedId> ranked(const std::vector<std::uint64_t>& counts, std::size_t limit) {
+}  // namespace
+
+std::vector<RankedId> ranked_counts(const std::vector<std::uint64_t>& counts, std::size_t limit) {
   std::vector<RankedId> out;
   for (std::size_t id = 0; id < counts.size(); ++id)
     if (counts[id] > 0) out.push_back(RankedId{static_cast<Id>(id), counts[id]});
@@ -28,6 +29,8 @@ std::vector<RankedId> ranked(const std::vector<std::uint64_t>& counts, std::size
   }
   return out;
 }
+
+namespace {
 
 double median_of(std::vector<std::int64_t>& v) {
   std::sort(v.begin(), v.end());
@@ -89,10 +92,10 @@ RangeSummary RangeFigures::finish() {
   previous_.finish();
   out_.current = current_.kpis;
   out_.previous = previous_.kpis;
-  out_.top_products = ranked(products_, top_limit_);
-  out_.top_categories = ranked(categories_, top_limit_);
-  out_.devices = ranked(devices_, devices_.size());
-  out_.locations = ranked(locations_, locations_.size());
+  out_.top_products = ranked_counts(products_, top_limit_);
+  out_.top_categories = ranked_counts(categories_, top_limit_);
+  out_.devices = ranked_counts(devices_, devices_.size());
+  out_.locations = ranked_counts(locations_, locations_.size());
   return std::move(out_);
 }
 

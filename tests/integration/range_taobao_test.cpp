@@ -359,8 +359,22 @@ TEST_CASE("A range older than the log's retention is answered from the minute ro
     CHECK(j.u64("/viewers") == sql.count("SELECT COUNT(DISTINCT user) FROM ev" + in_range + " AND behavior = 'pv'"));
     CHECK(j.u64("/funnel/2/users") ==
           sql.count("SELECT COUNT(DISTINCT user) FROM ev" + in_range + " AND behavior = 'cart'"));
-    CHECK(j.is_null("/popular_products"));
-    CHECK(j.is_null("/devices"));
+    // The lists too, ranked as the log's answer ranks them (ties: the
+    // category logged first).
+    const auto top = sql.rows(
+        "WITH w AS (SELECT category, COUNT(*) AS c FROM ev" + in_range +
+        " GROUP BY category), first AS (SELECT category, MIN(ord) AS o FROM ev GROUP BY category) "
+        "SELECT w.category, w.c FROM w JOIN first USING (category) ORDER BY w.c DESC, first.o ASC LIMIT 10");  // the default limit
+    REQUIRE(j.size("/popular_categories") == top.size());
+    for (std::size_t i = 0; i < top.size(); ++i) {
+      CHECK(j.str("/popular_categories/" + std::to_string(i) + "/category_id") == top[i][0]);
+      CHECK(j.u64("/popular_categories/" + std::to_string(i) + "/interactions") == std::stoull(top[i][1]));
+    }
+    const auto top_item = sql.rows("SELECT item, COUNT(*) FROM ev" + in_range +
+                                   " GROUP BY item ORDER BY COUNT(*) DESC, MIN(ord) LIMIT 1");
+    REQUIRE(top_item.size() == 1);
+    CHECK(j.u64("/popular_products/0/interactions") == std::stoull(top_item[0][1]));
+    CHECK(j.size("/devices") == 0);  // Taobao rows name no device
     REQUIRE(j.size("/series") == 60);
     CHECK(j.u64("/series/30/page_views") == sql.count("SELECT COUNT(*) FROM ev WHERE ts >= " + std::to_string(f + 1800) +
                                                        " AND ts < " + std::to_string(f + 1860) + " AND behavior = 'pv'"));

@@ -27,6 +27,10 @@ struct SeriesPoint {
   std::int64_t revenue_minor = 0;
 };
 
+// Every id with a count (counts indexed by id), by count descending, ties
+// by smaller id; at most limit.
+std::vector<RankedId> ranked_counts(const std::vector<std::uint64_t>& counts, std::size_t limit);
+
 struct RangeSummary {
   TimestampMs from_ms = 0, to_ms = 0;  // [from, to)
   Kpis current;                        // events in [from, to)
