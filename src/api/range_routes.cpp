@@ -116,6 +116,11 @@ std::string step_text(std::int64_t step_ms) {
   }
 }
 
+// The start of t's minute.
+TimestampMs floor_minute(TimestampMs t) {
+  return (t >= 0 ? t / kMinuteMs : -((-t + kMinuteMs - 1) / kMinuteMs)) * kMinuteMs;
+}
+
 // Where the log's exact figures start when retention has dropped its oldest
 // events: the start of the minute after the oldest retained event's (that
 // minute may have lost events logged before it). nullopt when nothing was
@@ -135,8 +140,7 @@ Result<std::optional<TimestampMs>> exact_from(const ApiContext& ctx) {
   });
   if (!read) return std::move(read).error();
   if (!oldest) return std::optional<TimestampMs>(INT64_MAX);
-  const std::int64_t minute = *oldest >= 0 ? *oldest / kMinuteMs : -((-*oldest + kMinuteMs - 1) / kMinuteMs);
-  return std::optional<TimestampMs>((minute + 1) * kMinuteMs);
+  return std::optional<TimestampMs>(floor_minute(*oldest) + kMinuteMs);
 }
 
 // A period's figures from the per-minute rollups (whole minutes starting in
@@ -260,13 +264,21 @@ void range_figures(const ApiContext& ctx, const ApiRequest& rq, const Respond& r
     if (!exact) return respond_error(respond, exact.error());
     const bool current_out = *exact && from < **exact;
     const bool previous_out = *exact && from - length < **exact;
+    // Rollups are kept eventlog.retention_max_age behind the newest event;
+    // a period starting before that has lost minutes there too.
+    std::optional<TimestampMs> rollups_from;
+    if (ctx.config.rollup_retention_ms > 0)
+      if (const auto newest = scope.index().max_time())
+        rollups_from = floor_minute(*newest - ctx.config.rollup_retention_ms);
+    const bool current_aged = rollups_from && from < *rollups_from;
+    const bool previous_aged = rollups_from && from - length < *rollups_from;
     std::optional<RollupFigures> current_rollups, previous_rollups;
-    if (current_out && !drill.any()) {
+    if (current_out && !drill.any() && !current_aged) {
       auto r = rollup_figures(ctx.rollups, from, to, step_ms, limit);
       if (!r) return respond_error(respond, r.error());
       current_rollups = std::move(r).value();
     }
-    if (previous_out && !drill.any()) {
+    if (previous_out && !drill.any() && !previous_aged) {
       auto r = rollup_figures(ctx.rollups, from - length, from, length, limit);
       if (!r) return respond_error(respond, r.error());
       previous_rollups = std::move(r).value();
@@ -281,16 +293,18 @@ void range_figures(const ApiContext& ctx, const ApiRequest& rq, const Respond& r
       w.key("exact_from");
       if (**exact == INT64_MAX) w.null();
       else w.value(format_iso8601(**exact));
-      w.field("current_period", current_out ? (drill.any() ? "unavailable" : "rollups") : "log");
-      w.field("previous_period", drill.any() ? "unavailable" : "rollups");
-      w.field("detail", std::string(drill.any()
-                                        ? "part of the range lies before the event log's retained events; the "
-                                          "per-minute rollups that still hold it are not split by drill-down "
-                                          "filters, so its figures are null"
-                                        : "part of the range lies before the event log's retained events: its "
-                                          "counts, revenue, distinct users, funnel, series, top products and "
-                                          "categories, devices and locations come from the per-minute rollups") +
-                            "; exact figures from the log are available from exact_from on");
+      w.field("current_period", current_out ? (current_rollups ? "rollups" : "unavailable") : "log");
+      w.field("previous_period", previous_rollups ? "rollups" : "unavailable");
+      std::string detail =
+          drill.any() ? "part of the range lies before the event log's retained events; the per-minute rollups "
+                        "that still hold it are not split by drill-down filters, so its figures are null"
+                      : "part of the range lies before the event log's retained events: its counts, revenue, "
+                        "distinct users, funnel, series, top products and categories, devices and locations come "
+                        "from the per-minute rollups";
+      if (previous_aged && !drill.any())
+        detail += "; a period starting before " + format_iso8601(*rollups_from) +
+                  " is null: its rollups are dropped too (eventlog.retention_max_age)";
+      w.field("detail", detail + "; exact figures from the log are available from exact_from on");
       w.end_object();
     }
     if (current_out && !current_rollups) {

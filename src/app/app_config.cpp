@@ -305,6 +305,7 @@ Result<void> finish(AppConfig& c) {
   c.ingest.retention_max_age_ms = c.eventlog.retention_max_age_ms;
   c.ingest.retention_max_bytes = c.eventlog.retention_max_bytes;
   c.engine.rollup_retention_ms = c.eventlog.retention_max_age_ms;
+  c.api.rollup_retention_ms = c.eventlog.retention_max_age_ms;
   c.kafka.max_future_ms = c.ingest.max_future_ms;
   if (c.storage_rollups == "mongodb" && c.mongodb.url.empty())
     return make_error(Errc::invalid_argument, "mongodb needs mongodb.url (or MONGODB_URL)", "storage.rollups");

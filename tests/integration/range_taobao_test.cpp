@@ -307,18 +307,27 @@ TEST_CASE("A range needing more reads than range.max_scan_events is refused with
   CHECK(Json(r.body).str("/detail").find("range.max_scan_events") != std::string::npos);
 }
 
+namespace {
+
+// Imports the Taobao sample into dir/data without retention, in blocks of at
+// most 8192 events, so a retention bound drops some blocks, not all.
+void import_for_retention(const si::TempDir& dir) {
+  REQUIRE(si::run_shoppulse({"import", "--format", "taobao", si::taobao_dataset_path().string(), "--data-dir",
+                             (dir.path() / "data").string(), "--set", "eventlog.retention_max_age=0", "--set",
+                             "ingest.max_append_events=8192"},
+                            si::Millis(120000))
+              .exit_code == 0);
+}
+
+}  // namespace
+
 TEST_CASE("A range older than the log's retention is answered from the minute rollups, the rest null with the reason",
           "[integration][range][retention]") {
   const auto csv = si::taobao_dataset_path();
   Sql sql;
   si::load_taobao_table(sql, csv);
   si::TempDir dir;
-  const std::string data = (dir.path() / "data").string();
-  // Blocks of at most 8192 events, so a byte limit drops some, not all.
-  REQUIRE(si::run_shoppulse({"import", "--format", "taobao", csv.string(), "--data-dir", data, "--set",
-                             "eventlog.retention_max_age=0", "--set", "ingest.max_append_events=8192"},
-                            si::Millis(120000))
-              .exit_code == 0);
+  import_for_retention(dir);
   // A short retention: about half the log's events go; the rollups (kept by
   // age only) stay.
   si::ServerProcess server(si::ServerOptions{dir.path() / "data",
@@ -399,3 +408,28 @@ TEST_CASE("A range older than the log's retention is answered from the minute ro
 }
 
 int main(int argc, char** argv) { return si::run_with_taobao_dataset("range_taobao", argc, argv); }
+
+TEST_CASE("A range older than the rollups' retention by age is null with the reason, never zero",
+          "[integration][range][retention]") {
+  si::TempDir dir;
+  import_for_retention(dir);
+  // The sample's events run from 01:00:00 to 03:10:11; with an hour of
+  // retention behind the newest event the log and the rollups keep about
+  // 02:10 on, so 01:00-02:00 (and its previous hour) is held by neither.
+  si::ServerProcess server(si::ServerOptions{
+      dir.path() / "data", {}, false, {"eventlog.retention_max_age=1h", "eventlog.retention_interval=200ms"}});
+  server.start();
+  REQUIRE(si::poll_until([&] { return server.get_json("/api/system/status").u64("/event_log/first_sequence") > 1; }));
+  REQUIRE(si::poll_until([&] { return server.get("/api/analytics/range").status == 200; }, si::Millis(60000)));
+  const Json j = server.get_json("/api/analytics/range?from=2017-11-26T01:00:00Z&to=2017-11-26T02:00:00Z");
+  INFO(j.text().substr(0, 1500));
+  CHECK(j.str("/retention/current_period") == "unavailable");
+  CHECK(j.str("/retention/previous_period") == "unavailable");
+  CHECK(j.str("/retention/detail").find("eventlog.retention_max_age") != std::string::npos);
+  CHECK(j.is_null("/page_views"));
+  CHECK(j.is_null("/active_users"));
+  CHECK(j.is_null("/popular_categories"));
+  CHECK(j.is_null("/series"));
+  CHECK(j.is_null("/previous/active_users"));
+  CHECK(j.is_null("/funnel/0/users"));
+}

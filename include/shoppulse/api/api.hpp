@@ -69,6 +69,10 @@ struct ApiConfig {
   // reads; pages are streamed, so this bounds time, not memory. events.
   std::size_t export_max_page = 1'000'000;
   std::int64_t max_wait_ms = 5000;  // longest a min_sequence= request waits for derived state; ms
+  // How long minute rollups are kept behind the newest event (the log's
+  // eventlog.retention_max_age); 0 = for ever. Older minutes are answered
+  // null, not zero. ms
+  std::int64_t rollup_retention_ms = 0;
   std::string version{build_info().version};  // reported by /api and /api/system/status
 };
 
