@@ -22,8 +22,8 @@
 // bound set by the event rate over a fixed 30 minutes.
 //
 // last_seen (the coarse tier, 48 hours of minutes): keeping each minute's
-// users for 48 hours made memory grow with minutes x users per minute (20 MiB
-// a minute at 50k events/s, ~58 GiB at 48 h), so a minute keeps its own
+// users for 48 hours made memory grow with minutes x users per minute (about
+// 5 MiB a minute at 50k events/s with 600k users a minute), so a minute keeps its own
 // users only until it is closed and handed over as a rollup (kUserTrimLag
 // minutes past the end); after that it is "trimmed" and holds only the users
 // of late events arriving since, which the rollup store merges into the
