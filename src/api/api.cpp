@@ -93,6 +93,7 @@ void write_window(JsonWriter& w, const WindowView& v, const WindowSnapshot& snap
   write_kpis(w, v.previous);
   write_time(w, "start", v.start_ms - span_ms(v.span), known);
   write_time(w, "end", v.start_ms, known);
+  w.field("users_estimated", v.previous.users_estimated);
   w.end_object();
   static constexpr std::array<std::string_view, kFunnelSteps> kSteps{"view", "click", "add_to_cart", "purchase"};
   w.key("funnel").begin_array();

@@ -7,6 +7,7 @@ namespace shoppulse::windows {
 void Bucket::reset(std::int64_t new_index) noexcept {
   index = new_index;
   pending = false;
+  users_trimmed = false;
   events.fill(0);
   revenue_minor = 0;
   users.clear();
@@ -51,6 +52,7 @@ MinuteRollup Bucket::to_rollup(std::int64_t minute) const {
   r.minute = minute;
   r.events = events;
   r.revenue_minor = revenue_minor;
+  r.users_partial = users_trimmed;
   r.users.reserve(users.size());
   users.for_each([&](Id u, std::uint8_t m) { r.users.emplace_back(u, m); });
   std::sort(r.users.begin(), r.users.end());

@@ -49,6 +49,9 @@ struct ProductCell {
 struct Bucket {
   std::int64_t index = kNoBucket;  // bucket number (time_ms / width) held by this slot
   bool pending = false;            // closed minute changed since take_closed_minutes()
+  // The coarse tier dropped the minute's own users (tier.hpp): `users` holds
+  // only those of events applied since, and its rollup says users_partial.
+  bool users_trimmed = false;
   std::array<std::uint64_t, kEventTypeCount> events{};
   std::int64_t revenue_minor = 0;
   FlatMap<std::uint8_t> users;  // user -> type_bit mask

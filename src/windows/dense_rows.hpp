@@ -106,6 +106,18 @@ class DenseRows {
       if (ids_[i] != kNoId) f(ids_[i], &cells_[i * width_]);
   }
 
+  // In ascending id order (a walk over the index pages), so what is written
+  // from it does not depend on the order ids arrived in.
+  template <class F>
+  void for_each_by_id(F&& f) const {
+    for (std::size_t p = 0; p < pages_.size(); ++p) {
+      if (!pages_[p]) continue;
+      for (std::size_t i = 0; i < kPageIds; ++i)
+        if (const std::uint32_t s = pages_[p]->slots[i]; s != 0)
+          f(static_cast<Id>((p << kPageBits) | i), &cells_[(s - 1) * width_]);
+    }
+  }
+
   std::size_t memory_bytes() const noexcept {
     return pages_.capacity() * sizeof(pages_[0]) + live_pages_ * sizeof(Page) + ids_.capacity() * sizeof(Id) +
            cells_.capacity() * sizeof(T) + free_.capacity() * sizeof(std::uint32_t);

@@ -88,7 +88,20 @@ struct EngineRunner::State {
     if (closed.empty()) return;
     std::vector<std::pair<std::int64_t, std::string>> encoded;
     encoded.reserve(closed.size());
-    for (const MinuteRollup& r : closed) encoded.emplace_back(r.minute, encode_rollup(r));
+    for (MinuteRollup& r : closed) {
+      // A minute re-closed by a late event after the engine dropped its own
+      // users: join the new users with the stored ones (rare: events later
+      // than Tier::kUserTrimLag minutes).
+      if (r.users_partial) {
+        std::optional<MinuteRollup> stored;
+        auto scanned = rollups.scan_minutes(r.minute, r.minute + 1, [&](std::int64_t m, std::string_view bytes) {
+          if (auto d = decode_rollup(m, bytes)) stored = std::move(d).value();
+        });
+        if (!scanned) throw std::runtime_error("rollup read failed: " + scanned.error().detail);
+        if (stored) merge_partial_users(r, *stored);
+      }
+      encoded.emplace_back(r.minute, encode_rollup(r));
+    }
     auto put = rollups.put_minutes(encoded);
     if (!put) throw std::runtime_error("rollup write failed: " + put.error().detail);
   }

@@ -72,6 +72,26 @@ void read_ranked(ByteReader& r, std::vector<RankedId>& list) {
 
 }  // namespace
 
+void merge_partial_users(MinuteRollup& partial, const MinuteRollup& earlier) {
+  std::vector<std::pair<Id, std::uint8_t>> merged;
+  merged.reserve(partial.users.size() + earlier.users.size());
+  auto a = partial.users.begin();
+  auto b = earlier.users.begin();
+  while (a != partial.users.end() || b != earlier.users.end()) {
+    if (b == earlier.users.end() || (a != partial.users.end() && a->first < b->first)) {
+      merged.push_back(*a++);
+    } else if (a == partial.users.end() || b->first < a->first) {
+      merged.push_back(*b++);
+    } else {
+      merged.emplace_back(a->first, static_cast<std::uint8_t>(a->second | b->second));
+      ++a;
+      ++b;
+    }
+  }
+  partial.users = std::move(merged);
+  partial.users_partial = false;
+}
+
 std::string encode_rollup(const MinuteRollup& rollup) {
   ByteWriter w;
   w.u8(kRollupFormat);

@@ -29,9 +29,11 @@ void subtract_count(FlatMap<std::uint64_t>& map, Id id, std::uint64_t n) {
 
 }  // namespace
 
-Tier::Tier(std::int64_t width_ms, std::initializer_list<WindowSpan> spans, std::int64_t allowed_lateness_ms)
+Tier::Tier(std::int64_t width_ms, std::initializer_list<WindowSpan> spans, std::int64_t allowed_lateness_ms,
+           UserTracking tracking)
     : width_ms_(width_ms),
-      users_(kUserCells * 2 * spans.size()),
+      tracking_(tracking),
+      users_(tracking == UserTracking::per_bucket ? kUserCells * 2 * spans.size() : 0),
       products_(spans.size()),
       categories_(spans.size()) {
   for (WindowSpan s : spans) {
@@ -39,6 +41,7 @@ Tier::Tier(std::int64_t width_ms, std::initializer_list<WindowSpan> spans, std::
     spans_.push_back(s);
     lengths_.push_back(length);
     horizon_length_ = std::max(horizon_length_, 2 * length);
+    longest_ = std::max(longest_, length);
   }
   totals_.resize(2 * spans_.size());
   devices_.resize(spans_.size());
@@ -47,6 +50,15 @@ Tier::Tier(std::int64_t width_ms, std::initializer_list<WindowSpan> spans, std::
   // the lateness (rounded up) plus one partial bucket past the end.
   const std::int64_t ahead = (std::max<std::int64_t>(allowed_lateness_ms, 0) + width_ms - 1) / width_ms + 2;
   ring_.resize(static_cast<std::size_t>(horizon_length_ + ahead + 1));
+  if (tracking_ == UserTracking::last_seen) {
+    heads_.resize(ring_.size());
+    for (auto& h : heads_) h.fill(kNoId);
+    sketches_.resize(ring_.size());
+    sketch_index_.resize(ring_.size(), kNoBucket);
+    previous_.resize(spans_.size());
+    previous_stale_.assign(spans_.size(), 2);
+    previous_estimate_.resize(spans_.size());
+  }
 }
 
 int Tier::span_index(WindowSpan span) const noexcept {
@@ -105,16 +117,7 @@ void Tier::apply_counts(DenseRows<std::uint64_t>& rows, Id id, std::uint64_t n, 
 }
 
 void Tier::move_bucket(const Bucket& b, std::uint32_t added, std::uint32_t removed) {
-  for (std::uint32_t bits = added; bits; bits &= bits - 1) {
-    WindowTotals& t = totals_[static_cast<std::size_t>(std::countr_zero(bits))];
-    for (std::size_t k = 0; k < kEventTypeCount; ++k) t.events[k] += b.events[k];
-    t.revenue_minor += b.revenue_minor;
-  }
-  for (std::uint32_t bits = removed; bits; bits &= bits - 1) {
-    WindowTotals& t = totals_[static_cast<std::size_t>(std::countr_zero(bits))];
-    for (std::size_t k = 0; k < kEventTypeCount; ++k) t.events[k] -= b.events[k];
-    t.revenue_minor -= b.revenue_minor;
-  }
+  move_aggregates(b, added, removed);
   // The rows of a bucket's ids are scattered over tables of millions of ids:
   // collect the ids, then walk them with the index and row loads of later
   // ids requested ahead, so their cache misses overlap.
@@ -126,7 +129,20 @@ void Tier::move_bucket(const Bucket& b, std::uint32_t added, std::uint32_t remov
     if (i + kRowAhead < moving_.size()) users_.prefetch_row(moving_[i + kRowAhead].first);
     apply_user(moving_[i].first, static_cast<std::uint8_t>(moving_[i].second), true, added, removed);
   }
+}
 
+void Tier::move_aggregates(const Bucket& b, std::uint32_t added, std::uint32_t removed) {
+  for (std::uint32_t bits = added; bits; bits &= bits - 1) {
+    WindowTotals& t = totals_[static_cast<std::size_t>(std::countr_zero(bits))];
+    for (std::size_t k = 0; k < kEventTypeCount; ++k) t.events[k] += b.events[k];
+    t.revenue_minor += b.revenue_minor;
+  }
+  for (std::uint32_t bits = removed; bits; bits &= bits - 1) {
+    WindowTotals& t = totals_[static_cast<std::size_t>(std::countr_zero(bits))];
+    for (std::size_t k = 0; k < kEventTypeCount; ++k) t.events[k] -= b.events[k];
+    t.revenue_minor -= b.revenue_minor;
+  }
+  constexpr std::size_t kIndexAhead = 16, kRowAhead = 8;
   const std::uint32_t spans_added = current_spans(added);
   const std::uint32_t spans_removed = current_spans(removed);
   if ((spans_added | spans_removed) == 0) return;  // only previous windows: KPIs only
@@ -158,6 +174,116 @@ void Tier::move_bucket(const Bucket& b, std::uint32_t added, std::uint32_t remov
   }
 }
 
+void Tier::touch(Id user, std::uint8_t mask, std::int64_t bucket) {
+  SeenCell* row = seen_.get_or_add(user);
+  touch_cell(user, row, 0, bucket);
+  for (std::size_t k = 0; k < kFunnelSteps; ++k)
+    if (mask & type_bit(kFunnelTypes[k])) touch_cell(user, row, 1 + k, bucket);
+}
+
+void Tier::touch_cell(Id user, SeenCell* row, std::size_t cell, std::int64_t bucket) {
+  SeenCell& s = row[cell];
+  if (s.last != kNoBucket && s.last >= bucket) return;
+  // Counts agree with end_ for every bucket older than this one (leaving
+  // buckets are walked before entering ones), so "was in" reads end_ too.
+  for (std::size_t i = 0; i < lengths_.size(); ++i) {
+    const std::int64_t start = end_ - lengths_[i];
+    const bool was_in = s.last != kNoBucket && s.last >= start;
+    if (bucket >= start && !was_in) ++user_count(2 * i, cell);
+  }
+  if (s.last != kNoBucket) unlink(user, s, cell);
+  s.last = bucket;
+  Id& head = heads_[ring_pos(bucket)][cell];
+  s.prev = kNoId;
+  s.next = head;
+  if (head != kNoId) seen_.find(head)[cell].prev = user;
+  head = user;
+}
+
+void Tier::unlink(Id user, SeenCell& s, std::size_t cell) noexcept {
+  (void)user;
+  if (s.prev != kNoId) seen_.find(s.prev)[cell].next = s.next;
+  else heads_[ring_pos(s.last)][cell] = s.next;
+  if (s.next != kNoId) seen_.find(s.next)[cell].prev = s.prev;
+  s.prev = s.next = kNoId;
+}
+
+void Tier::leave(std::int64_t bucket, std::uint32_t leaving) {
+  const std::size_t pos = ring_pos(bucket);
+  const bool gone = bucket < end_ - longest_;
+  // Funnel cells before `any`: a user's newest bucket for a step is never
+  // newer than for any event, so a row is empty once `any` leaves.
+  for (std::size_t c = kUserCells; c-- > 0;) {
+    Id u = heads_[pos][c];
+    while (u != kNoId) {
+      SeenCell* row = seen_.find(u);
+      SeenCell& s = row[c];
+      const Id next = s.next;
+      for (std::uint32_t bits = leaving; bits; bits &= bits - 1)
+        --user_count(2 * static_cast<std::size_t>(std::countr_zero(bits)), c);
+      if (gone) {
+        s = SeenCell{};
+        if (c == 0) seen_.release(u);  // every cell is back to SeenCell{}, as a reused row must be
+      }
+      u = next;
+    }
+    if (gone) heads_[pos][c] = kNoId;
+  }
+}
+
+Tier::Sketch& Tier::sketch_for(std::int64_t bucket) {
+  const std::size_t pos = ring_pos(bucket);
+  auto& sk = sketches_[pos];
+  if (!sk) sk = std::make_unique<Sketch>();
+  else if (sketch_index_[pos] != bucket) sk->clear();
+  sketch_index_[pos] = bucket;
+  return *sk;
+}
+
+const Tier::Sketch* Tier::sketch(std::int64_t bucket) const noexcept {
+  if (tracking_ != UserTracking::last_seen) return nullptr;
+  const std::size_t pos = ring_pos(bucket);
+  return sketches_[pos] && sketch_index_[pos] == bucket ? sketches_[pos].get() : nullptr;
+}
+
+void Tier::add_to_sketch(const Bucket& b) {
+  if (b.users.empty()) return;
+  Sketch& sk = sketch_for(b.index);
+  b.users.for_each([&](Id u, std::uint8_t mask) {
+    const std::uint64_t h = sketch_hash(u);
+    sk.add(0, h);
+    for (std::size_t k = 0; k < kFunnelSteps; ++k)
+      if (mask & type_bit(kFunnelTypes[k])) sk.add(1 + k, h);
+  });
+}
+
+void Tier::mark_previous_changed(std::uint32_t windows) noexcept {
+  for (std::size_t i = 0; i < spans_.size(); ++i)
+    if ((windows >> (2 * i + 1)) & 1u) previous_stale_[i] = 2;
+}
+
+void Tier::trim_users(Bucket& b) noexcept {
+  b.users = FlatMap<std::uint8_t>{};
+  b.users_trimmed = true;
+}
+
+bool Tier::restore_user(Id user, const std::array<std::int64_t, kUserCells>& last) {
+  if (user == kNoId || last[0] == kNoBucket) return false;
+  for (std::int64_t m : last)
+    if (m != kNoBucket && (m < end_ - longest_ || m >= end_ || m > last[0])) return false;
+  SeenCell* row = seen_.get_or_add(user);
+  for (std::size_t c = 0; c < kUserCells; ++c)
+    if (last[c] != kNoBucket) touch_cell(user, row, c, last[c]);
+  return true;
+}
+
+bool Tier::restore_sketch(std::int64_t bucket, const Sketch& sketch) {
+  if (bucket >= end_ || bucket < horizon()) return false;
+  sketch_for(bucket).merge(sketch);
+  mark_previous_changed(membership(bucket, end_));
+  return true;
+}
+
 void Tier::advance(std::int64_t new_end) {
   if (end_ == kNoBucket) {
     reset_end(new_end);
@@ -173,6 +299,9 @@ void Tier::advance(std::int64_t new_end) {
   if (k * boundaries >= static_cast<std::int64_t>(ring_.size())) {
     for (const Bucket& b : ring_)
       if (b.held()) candidates_.push_back(b.index);
+    // Oldest first: a user's row is freed with its newest bucket, after the
+    // older buckets of its funnel cells have let it go.
+    std::sort(candidates_.begin(), candidates_.end());
   } else {
     const auto range = [&](std::int64_t from) {
       for (std::int64_t b = from; b < from + k; ++b) candidates_.push_back(b);
@@ -186,13 +315,54 @@ void Tier::advance(std::int64_t new_end) {
     candidates_.erase(std::unique(candidates_.begin(), candidates_.end()), candidates_.end());
   }
   end_ = new_end;
+  if (tracking_ == UserTracking::per_bucket) {
+    for (std::int64_t index : candidates_) {
+      const Bucket* b = find(index);
+      if (b == nullptr) continue;
+      const std::uint32_t before = membership(index, old_end);
+      const std::uint32_t after = membership(index, new_end);
+      if (before != after) move_bucket(*b, after & ~before, before & ~after);
+    }
+    return;
+  }
+  // last_seen: first every bucket's sums and the users leaving with it, so
+  // that the counts agree with the new end for everything already inside;
+  // then the buckets entering from ahead of the end bring their users.
   for (std::int64_t index : candidates_) {
-    const Bucket* b = find(index);
-    if (b == nullptr) continue;
     const std::uint32_t before = membership(index, old_end);
     const std::uint32_t after = membership(index, new_end);
-    if (before != after) move_bucket(*b, after & ~before, before & ~after);
+    if (before == after) continue;
+    const std::size_t pos = ring_pos(index);
+    const Bucket* b = find(index);
+    if (b == nullptr) continue;  // lists and sketches of the slot belong to its own bucket
+    mark_previous_changed(before ^ after);
+    move_aggregates(*b, after & ~before, before & ~after);
+    const std::uint32_t leaving = current_spans(before & ~after);
+    if (leaving != 0) leave(index, leaving);
+    if (after == 0 && sketches_[pos] && sketch_index_[pos] == index) sketches_[pos].reset();  // past the horizon
   }
+  constexpr std::size_t kIndexAhead = 16, kRowAhead = 8;
+  for (std::int64_t index : candidates_) {
+    if (membership(index, old_end) != 0 || membership(index, new_end) == 0) continue;
+    const Bucket* b = find(index);
+    if (b == nullptr) continue;
+    add_to_sketch(*b);
+    if (index < end_ - longest_) continue;  // straight into the previous windows
+    moving_.clear();
+    b->users.for_each([&](Id u, std::uint8_t m) { moving_.emplace_back(u, m); });
+    for (std::size_t i = 0; i < moving_.size(); ++i) {
+      if (i + kIndexAhead < moving_.size()) seen_.prefetch_index(moving_[i + kIndexAhead].first);
+      if (i + kRowAhead < moving_.size()) seen_.prefetch_row(moving_[i + kRowAhead].first);
+      touch(moving_[i].first, static_cast<std::uint8_t>(moving_[i].second), index);
+    }
+  }
+  // Buckets closed before this advance (so pending or handed over) that are
+  // now far enough behind the end drop their own users; those closed by this
+  // advance wait until WindowEngine::take_closed_minutes() has taken them.
+  const std::int64_t from = std::max(old_end - kUserTrimLag, horizon());
+  const std::int64_t to = std::min(new_end - kUserTrimLag, old_end);
+  for (std::int64_t m = from; m < to; ++m)
+    if (Bucket* b = find(m); b != nullptr && !b->users_trimmed && settled(*b)) trim_users(*b);
 }
 
 void Tier::reset_end(std::int64_t end) {
@@ -203,11 +373,31 @@ void Tier::reset_end(std::int64_t end) {
   users_.clear();
   products_.clear();
   categories_.clear();
+  if (tracking_ == UserTracking::last_seen) {
+    seen_.clear();
+    for (auto& h : heads_) h.fill(kNoId);
+    for (auto& sk : sketches_) sk.reset();
+    for (auto& p : previous_) p.reset();
+    previous_stale_.assign(spans_.size(), 2);
+  }
   if (end_ == kNoBucket) return;
-  for (const Bucket& b : ring_) {
-    if (!b.held()) continue;
-    const std::uint32_t windows = membership(b.index, end_);
-    if (windows != 0) move_bucket(b, windows, 0);
+  if (tracking_ == UserTracking::per_bucket) {
+    for (const Bucket& b : ring_) {
+      if (!b.held()) continue;
+      const std::uint32_t windows = membership(b.index, end_);
+      if (windows != 0) move_bucket(b, windows, 0);
+    }
+    return;
+  }
+  std::vector<const Bucket*> held;
+  for (const Bucket& b : ring_)
+    if (b.held() && membership(b.index, end_) != 0) held.push_back(&b);
+  std::sort(held.begin(), held.end(), [](const Bucket* a, const Bucket* b) { return a->index < b->index; });
+  for (const Bucket* b : held) {
+    move_aggregates(*b, membership(b->index, end_), 0);
+    add_to_sketch(*b);
+    if (b->index >= end_ - longest_)
+      b->users.for_each([&](Id u, std::uint8_t m) { touch(u, m, b->index); });
   }
 }
 
@@ -221,8 +411,18 @@ void Tier::on_event(const Event& e, std::int64_t bucket, std::uint8_t mask_befor
     ++t.events[type];
     t.revenue_minor += revenue;
   }
-  const auto gained = static_cast<std::uint8_t>(type_bit(e.type) & ~mask_before);
-  if (gained) apply_user(e.user, gained, mask_before == 0, windows, 0);
+  if (tracking_ == UserTracking::last_seen) {
+    // Only late events get here (the bucket is already inside the windows).
+    const std::uint64_t h = sketch_hash(e.user);
+    sketch_for(bucket).add(0, h);
+    for (std::size_t k = 0; k < kFunnelSteps; ++k)
+      if (e.type == kFunnelTypes[k]) sketch_for(bucket).add(1 + k, h);
+    mark_previous_changed(windows);
+    if (bucket >= end_ - longest_) touch(e.user, type_bit(e.type), bucket);
+  } else {
+    const auto gained = static_cast<std::uint8_t>(type_bit(e.type) & ~mask_before);
+    if (gained) apply_user(e.user, gained, mask_before == 0, windows, 0);
+  }
   const std::uint32_t spans = current_spans(windows);
   if (spans == 0) return;
   if (e.product != kNoId) apply_counts(products_, e.product, 1, spans, 0);
@@ -241,6 +441,24 @@ Kpis Tier::kpis(WindowSpan span, bool previous) const {
   k.revenue_minor = t.revenue_minor;
   k.active_users = t.active_users;
   k.funnel = t.funnel;
+  if (tracking_ == UserTracking::last_seen && previous) {
+    const auto i = static_cast<std::size_t>(span_index(span));
+    if (previous_stale_[i] == 2) {
+      // The union of the previous window's minutes.
+      if (!previous_[i]) previous_[i] = std::make_unique<Sketch>();
+      previous_[i]->clear();
+      const std::int64_t length = lengths_[i];
+      for (std::int64_t m = end_ - 2 * length; m < end_ - length; ++m)
+        if (const Sketch* sk = sketch(m)) previous_[i]->merge(*sk);
+    }
+    if (previous_stale_[i] != 0) {
+      for (std::size_t c = 0; c < kUserCells; ++c) previous_estimate_[i][c] = previous_[i]->estimate(c);
+      previous_stale_[i] = 0;
+    }
+    k.active_users = previous_estimate_[i][0];
+    for (std::size_t f = 0; f < kFunnelSteps; ++f) k.funnel[f] = previous_estimate_[i][1 + f];
+    k.users_estimated = true;
+  }
   return k;
 }
 
@@ -291,6 +509,13 @@ std::size_t Tier::memory_bytes() const noexcept {
   for (const Bucket& b : ring_) n += b.memory_bytes();
   for (const auto& m : devices_) n += m.memory_bytes();
   for (const auto& m : locations_) n += m.memory_bytes();
+  n += seen_.memory_bytes() + heads_.capacity() * sizeof(heads_[0]) +
+       sketches_.capacity() * (sizeof(sketches_[0]) + sizeof(sketch_index_[0])) +
+       previous_stale_.capacity() + previous_estimate_.capacity() * sizeof(previous_estimate_[0]);
+  for (const auto& sk : sketches_)
+    if (sk) n += sizeof(Sketch);
+  for (const auto& sk : previous_)
+    n += sizeof(sk) + (sk ? sizeof(Sketch) : 0);
   return n;
 }
 

@@ -7,23 +7,66 @@
 // bucket from the horizon (end - 2 x longest span) up to the newest event.
 // Windows move incrementally: when the end advances, only the buckets that
 // cross a window boundary are visited, each once, with the set of windows it
-// enters and leaves.
+// enters and leaves. Products and categories: a row per dense id (DenseRows)
+// holds its interactions in each current window (previous windows report
+// KPIs only). Lifecycle: owned by the engine state. Threading: the engine
+// thread.
 //
-// Per-id state is shared by all windows of the tier and indexed by the dense
-// interned id (DenseRows): a user's row holds, per window, the number of
-// buckets in the window where the user did anything and did each funnel step,
-// so distinct counts stay exact and change only when such a count crosses
-// zero; a product's or category's row holds its interactions in each current
-// window (previous windows report KPIs only). A bucket crossing several
-// boundaries at once is one pass over its users and products.
-// Lifecycle: owned by the engine state. Threading: the engine thread.
+// Distinct users, two ways (UserTracking):
+//
+// per_bucket (the fine tier, 30 minutes of 1 s buckets): every bucket keeps
+// its users with their type masks; a user's row holds, per window, the number
+// of buckets in the window where the user did anything and did each funnel
+// step, so distinct counts stay exact and change only when such a count
+// crosses zero. Memory: the users of every second of the last 30 minutes, a
+// bound set by the event rate over a fixed 30 minutes.
+//
+// last_seen (the coarse tier, 48 hours of minutes): keeping each minute's
+// users for 48 hours made memory grow with minutes x users per minute (about
+// 5 MiB a minute at 50k events/s with 600k users a minute), so a minute keeps its own
+// users only until it is closed and handed over as a rollup (kUserTrimLag
+// minutes past the end); after that it is "trimmed" and holds only the users
+// of late events arriving since, which the rollup store merges into the
+// minute it already has (MinuteRollup::users_partial).
+//  - Current windows stay exact from one row per user present in the longest
+//    current window (24 h): per cell (any event, then each funnel step) the
+//    newest minute inside the windows where the user did it. A user is in a
+//    current window of length L iff that minute >= end - L, so a window's
+//    distinct count changes only when a user's newest minute crosses its
+//    start. Each cell is on an intrusive doubly linked list of the users
+//    whose newest minute it is, headed at that minute's ring slot, so a
+//    minute leaving a window visits only the users whose last activity it
+//    was (moving to a newer minute unlinks in O(1)). A minute entering the
+//    windows (crossing the end) is one pass over its users, done while the
+//    minute still has them. Memory: 80 bytes per user seen in the last 24 h
+//    plus the index pages of DenseRows; nothing per minute.
+//  - Previous windows (1 h before the current hour, the 24 h before the
+//    current day) report their distinct users and funnel as estimates:
+//    each minute has a HyperLogLog sketch per cell (user_sketch.hpp, 20 KiB,
+//    1.6 % standard error), built when the minute enters the windows and
+//    updated by late events; a previous window merges its minutes' sketches
+//    when asked after it changed (once a minute of event time, or after a
+//    late event into it), so the per-event path never merges. Kpis say so
+//    (users_estimated). Memory: 20 KiB per held minute, at most ~58 MiB.
+//  Events and revenue of every window stay exact (plain sums per bucket).
+// Not bounded here: each minute still keeps its products, categories,
+// devices and locations for 48 h (the rollup a late event re-closes, and the
+// counts a minute subtracts when it leaves a current window), so that part
+// grows with minutes x distinct products per minute, up to 48 h and at most
+// the catalogue per minute.
+// Weighed and not taken: HyperLogLog for the current windows (the brief
+// demands them exact); coarser buckets for the older half (still minutes x
+// users); a byte budget degrading old minutes (a bound by configuration,
+// where this one follows the distinct users of the day by construction).
 #include <array>
 #include <cstdint>
 #include <initializer_list>
+#include <memory>
 #include <vector>
 
 #include "aggregates.hpp"
 #include "dense_rows.hpp"
+#include "user_sketch.hpp"
 #include "shoppulse/windows/window_snapshot.hpp"
 
 namespace shoppulse::windows {
@@ -41,11 +84,19 @@ struct WindowTotals {
   std::array<std::uint64_t, kFunnelSteps> funnel{};
 };
 
+enum class UserTracking : std::uint8_t { per_bucket, last_seen };
+
 class Tier {
  public:
-  Tier(std::int64_t width_ms, std::initializer_list<WindowSpan> spans, std::int64_t allowed_lateness_ms);
+  // Minutes a last_seen tier keeps a closed bucket's own users past the end
+  // (the open minutes that queries read from the engine lie within it).
+  static constexpr std::int64_t kUserTrimLag = 3;
+
+  Tier(std::int64_t width_ms, std::initializer_list<WindowSpan> spans, std::int64_t allowed_lateness_ms,
+       UserTracking tracking = UserTracking::per_bucket);
 
   std::int64_t width_ms() const noexcept { return width_ms_; }
+  UserTracking tracking() const noexcept { return tracking_; }
   bool started() const noexcept { return end_ != kNoBucket; }
   std::int64_t end() const noexcept { return end_; }  // in buckets; kNoBucket before the first event
   // Oldest bucket that can still matter to a window; older events skip this tier.
@@ -64,11 +115,40 @@ class Tier {
   // buckets are still in the ring when they are subtracted.
   void advance(std::int64_t new_end);
   // Sets the end without sliding and rebuilds every window from the ring
-  // (used on restore).
+  // (used on restore). A last_seen tier takes the users of its untrimmed
+  // buckets; those of trimmed ones come back through restore_user().
   void reset_end(std::int64_t end);
   // Records that an event landed in `bucket` (already added to it), updating
   // the windows that currently cover that bucket.
   void on_event(const Event& e, std::int64_t bucket, std::uint8_t mask_before);
+
+  // last_seen: whether the bucket's own users may be dropped now (closed
+  // long enough and handed over), and dropping them.
+  bool settled(const Bucket& b) const noexcept {
+    return tracking_ == UserTracking::last_seen && !b.pending && b.index < end_ - kUserTrimLag;
+  }
+  void trim_users(Bucket& b) noexcept;
+
+  // last_seen state for checkpoints: each user row (the newest bucket per
+  // cell, kNoBucket when none), by ascending id, and each held bucket's sketch.
+  static constexpr std::size_t kUserCells = 1 + kFunnelSteps;  // any, then one per funnel step
+  using Sketch = UserSketch<kUserCells>;
+  template <class F>
+  void for_each_user(F&& f) const {
+    seen_.for_each_by_id([&](Id u, const SeenCell* row) {
+      std::array<std::int64_t, kUserCells> last;
+      for (std::size_t c = 0; c < kUserCells; ++c) last[c] = row[c].last;
+      f(u, last);
+    });
+  }
+  // The sketch of a held bucket, or null when it has none.
+  const Sketch* sketch(std::int64_t bucket) const noexcept;
+  // Restoring (after reset_end): a user's newest bucket per cell (must lie in
+  // the longest current window, or be kNoBucket), and a bucket's sketch
+  // (merged into what the ring rebuilt). False when out of range.
+  bool restore_user(Id user, const std::array<std::int64_t, kUserCells>& last);
+  bool restore_sketch(std::int64_t bucket, const Sketch& sketch);
+  std::size_t users_tracked() const noexcept { return tracking_ == UserTracking::last_seen ? seen_.size() : users_.size(); }
 
   bool serves(WindowSpan span) const noexcept { return span_index(span) >= 0; }
   // The figures of a span this tier serves.
@@ -78,11 +158,17 @@ class Tier {
   std::vector<RankedId> devices(WindowSpan span) const;
   std::vector<RankedId> locations(WindowSpan span) const;
 
-  // Heap bytes of the ring's buckets and the per-id rows.
+  // Heap bytes of the ring's buckets, the per-id rows and the sketches.
   std::size_t memory_bytes() const noexcept;
 
  private:
-  static constexpr std::size_t kUserCells = 1 + kFunnelSteps;  // any, then one per funnel step
+  // One cell of a last_seen user row: the newest bucket inside the windows
+  // where the user did the cell's thing, and the links of that bucket's list.
+  struct SeenCell {
+    std::int64_t last = kNoBucket;
+    Id prev = kNoId;
+    Id next = kNoId;
+  };
 
   std::size_t ring_pos(std::int64_t bucket) const noexcept {
     const auto n = static_cast<std::int64_t>(ring_.size());
@@ -93,13 +179,33 @@ class Tier {
   std::uint32_t membership(std::int64_t bucket, std::int64_t end) const noexcept;
   // Adds the bucket to the windows in `added` and subtracts it from those in `removed`.
   void move_bucket(const Bucket& b, std::uint32_t added, std::uint32_t removed);
+  void move_aggregates(const Bucket& b, std::uint32_t added, std::uint32_t removed);
   void apply_user(Id user, std::uint8_t mask, bool first_in_bucket, std::uint32_t added, std::uint32_t removed);
   static void apply_counts(DenseRows<std::uint64_t>& rows, Id id, std::uint64_t n, std::uint32_t added_spans,
                            std::uint32_t removed_spans);
   std::vector<RankedId> top_of(const DenseRows<std::uint64_t>& rows, std::size_t column, std::size_t limit) const;
 
+  // last_seen.
+  std::uint64_t& user_count(std::size_t window, std::size_t cell) noexcept {
+    WindowTotals& t = totals_[window];
+    return cell == 0 ? t.active_users : t.funnel[cell - 1];
+  }
+  // The user did the cells of `mask` (type bits; any is implied) in `bucket`,
+  // which is inside the longest current window at end_.
+  void touch(Id user, std::uint8_t mask, std::int64_t bucket);
+  void touch_cell(Id user, SeenCell* row, std::size_t cell, std::int64_t bucket);
+  void unlink(Id user, SeenCell& s, std::size_t cell) noexcept;
+  // The users whose newest bucket per cell is `bucket` leave the current
+  // windows in `leaving` (span bits); past the longest they are forgotten.
+  void leave(std::int64_t bucket, std::uint32_t leaving);
+  Sketch& sketch_for(std::int64_t bucket);
+  void add_to_sketch(const Bucket& b);
+  void mark_previous_changed(std::uint32_t windows) noexcept;
+
   std::int64_t width_ms_;
+  UserTracking tracking_;
   std::int64_t horizon_length_ = 0;
+  std::int64_t longest_ = 0;  // longest span, in buckets
   std::int64_t end_ = kNoBucket;
   std::vector<Bucket> ring_;
   std::vector<WindowSpan> spans_;
@@ -107,11 +213,22 @@ class Tier {
   std::vector<WindowTotals> totals_;            // 2 per span: current, previous
   std::vector<FlatMap<std::uint64_t>> devices_;    // per span, current window
   std::vector<FlatMap<std::uint64_t>> locations_;  // per span, current window
-  DenseRows<std::uint16_t> users_;     // kUserCells per window; a count is at most a window's length in buckets
+  DenseRows<std::uint16_t> users_;     // per_bucket: kUserCells per window; a count is at most a window's length in buckets
   DenseRows<std::uint64_t> products_;  // one per span: interactions in its current window
   DenseRows<std::uint64_t> categories_;
   std::vector<std::int64_t> candidates_;  // scratch of advance(), kept to avoid allocating
   std::vector<std::pair<Id, std::uint64_t>> moving_;  // scratch of move_bucket(): ids and their mask or count
+
+  // last_seen only.
+  DenseRows<SeenCell> seen_{kUserCells};
+  std::vector<std::array<Id, kUserCells>> heads_;  // per ring slot: first user of each cell's list
+  std::vector<std::unique_ptr<Sketch>> sketches_;  // per ring slot, for the bucket the slot holds
+  std::vector<std::int64_t> sketch_index_;         // bucket each sketch belongs to
+  // Per span: the merged sketch of its previous window, rebuilt when stale.
+  // Mutable: a cache filled by the const kpis() on the engine thread.
+  mutable std::vector<std::unique_ptr<Sketch>> previous_;
+  mutable std::vector<std::uint8_t> previous_stale_;
+  mutable std::vector<std::array<std::uint64_t, kUserCells>> previous_estimate_;
 };
 
 }  // namespace shoppulse::windows

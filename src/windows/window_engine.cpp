@@ -11,6 +11,7 @@ using windows::Bucket;
 using windows::floor_div;
 using windows::kNoBucket;
 using windows::Tier;
+using windows::UserTracking;
 
 namespace {
 
@@ -18,9 +19,16 @@ constexpr std::int64_t kFineWidthMs = 1'000;
 constexpr std::int64_t kCoarseWidthMs = 60'000;
 // Bumped when the checkpoint layout changes; restore rejects unknown versions.
 // Format 1 lacks the filter buffer; it still restores, with filtered queries
-// covering only events applied after the restore.
+// covering only events applied after the restore. Formats 1 and 2 hold every
+// coarse bucket's users (48 h of per-minute user sets); they are read, and
+// the coarse tier's last-seen rows and sketches are rebuilt from those sets
+// before the settled minutes drop them. Format 3 holds the trimmed buckets'
+// late users only, plus the rows and the sketches.
 constexpr std::uint8_t kCheckpointFormatV1 = 1;
-constexpr std::uint8_t kCheckpointFormat = 2;
+constexpr std::uint8_t kCheckpointFormatV2 = 2;
+constexpr std::uint8_t kCheckpointFormat = 3;
+constexpr std::uint8_t kBucketPending = 1;
+constexpr std::uint8_t kBucketUsersTrimmed = 2;
 
 bool is_fine(WindowSpan s) noexcept { return span_ms(s) <= 15 * 60'000; }
 
@@ -183,7 +191,7 @@ struct WindowEngine::State {
   explicit State(const WindowConfig& c)
       : config(c),
         fine(kFineWidthMs, {WindowSpan::m1, WindowSpan::m5, WindowSpan::m15}, c.allowed_lateness_ms),
-        coarse(kCoarseWidthMs, {WindowSpan::h1, WindowSpan::h24}, c.allowed_lateness_ms) {}
+        coarse(kCoarseWidthMs, {WindowSpan::h1, WindowSpan::h24}, c.allowed_lateness_ms, UserTracking::last_seen) {}
 
   WindowConfig config;
   Tier fine;
@@ -409,6 +417,7 @@ std::vector<MinuteRollup> WindowEngine::take_closed_minutes() {
     if (b == nullptr || !b->pending) continue;  // already taken, or evicted above
     b->pending = false;
     out.push_back(b->to_rollup(m));
+    if (s.coarse.settled(*b)) s.coarse.trim_users(*b);  // handed over: the rows and sketch keep what the windows need
   }
   s.pending_minutes.clear();
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.minute < b.minute; });
@@ -417,7 +426,7 @@ std::vector<MinuteRollup> WindowEngine::take_closed_minutes() {
 
 std::optional<MinuteRollup> WindowEngine::minute_rollup(std::int64_t minute) const {
   const Bucket* b = state_->coarse.find(minute);
-  if (!state_->minute_held(b, minute)) return std::nullopt;
+  if (!state_->minute_held(b, minute) || b->users_trimmed) return std::nullopt;
   return b->to_rollup(minute);
 }
 
@@ -496,12 +505,30 @@ std::string WindowEngine::checkpoint() const {
     w.varint(held.size());
     for (const Bucket* b : held) {
       w.svarint(b->index);
-      w.u8(b->pending ? 1 : 0);
+      w.u8(static_cast<std::uint8_t>((b->pending ? kBucketPending : 0) | (b->users_trimmed ? kBucketUsersTrimmed : 0)));
       w.bytes(encode_rollup(b->to_rollup(b->index)));
     }
   };
   write_tier(s.fine, false);
   write_tier(s.coarse, true);
+
+  // The coarse tier's users: each row's newest minute per cell as its
+  // distance back from the end (0 = none), then each held minute's sketch.
+  w.varint(s.coarse.users_tracked());
+  s.coarse.for_each_user([&](Id u, const std::array<std::int64_t, Tier::kUserCells>& last) {
+    w.varint(u);
+    for (std::int64_t m : last) w.varint(m == kNoBucket ? 0 : static_cast<std::uint64_t>(s.coarse.end() - m));
+  });
+  std::vector<std::int64_t> sketched;
+  if (s.coarse.started())
+    for (std::int64_t m = s.coarse.horizon(); m < s.coarse.end(); ++m)
+      if (s.coarse.sketch(m) != nullptr) sketched.push_back(m);
+  w.varint(sketched.size());
+  for (std::int64_t m : sketched) {
+    w.svarint(m);
+    for (const auto& cell : s.coarse.sketch(m)->registers)
+      w.bytes(std::string_view(reinterpret_cast<const char*>(cell.data()), cell.size()));
+  }
 
   w.varint(s.evicted_pending.size());
   for (const auto& r : s.evicted_pending) {
@@ -549,7 +576,8 @@ Result<WindowEngine> WindowEngine::restore(const WindowConfig& config, std::stri
   const auto corrupt = [](const char* what) { return make_error(Errc::corrupt, std::string("checkpoint: ") + what); };
   ByteReader r(bytes);
   const std::uint8_t format = r.u8();
-  if (format != kCheckpointFormat && format != kCheckpointFormatV1) return corrupt("unknown format");
+  if (format != kCheckpointFormat && format != kCheckpointFormatV2 && format != kCheckpointFormatV1)
+    return corrupt("unknown format");
   const std::int64_t lateness = r.svarint();
   if (r.failed()) return corrupt("truncated header");
   if (lateness != config.allowed_lateness_ms)
@@ -578,7 +606,10 @@ Result<WindowEngine> WindowEngine::restore(const WindowConfig& config, std::stri
     const std::size_t n = r.count(3);
     for (std::size_t i = 0; i < n && !r.failed(); ++i) {
       const std::int64_t index = r.svarint();
-      const bool pending = r.u8() != 0;
+      const std::uint8_t flags = r.u8();
+      const bool pending = (flags & kBucketPending) != 0;
+      const bool trimmed = format >= kCheckpointFormat && (flags & kBucketUsersTrimmed) != 0;
+      if (format >= kCheckpointFormat ? flags > 3 : flags > 1) return false;
       const std::string_view encoded = r.bytes();
       if (r.failed() || index == kNoBucket) return false;
       auto rollup = decode_rollup(index, encoded);
@@ -588,6 +619,7 @@ Result<WindowEngine> WindowEngine::restore(const WindowConfig& config, std::stri
       b.index = index;
       b.assign(*rollup);
       b.pending = pending;
+      b.users_trimmed = trimmed;
       if (pending) s.pending_minutes.push_back(index);
     }
     return !r.failed();
@@ -595,6 +627,38 @@ Result<WindowEngine> WindowEngine::restore(const WindowConfig& config, std::stri
   if (!read_tier(s.fine) || !read_tier(s.coarse)) return corrupt("bad bucket");
   s.fine.reset_end(fine_end);
   s.coarse.reset_end(coarse_end);
+  if (format >= kCheckpointFormat) {
+    const std::size_t n_users = r.count(1 + Tier::kUserCells);
+    for (std::size_t i = 0; i < n_users && !r.failed(); ++i) {
+      const Id user = r.u32();
+      std::array<std::int64_t, Tier::kUserCells> last;
+      for (auto& m : last) {
+        const std::uint64_t back = r.varint();
+        if (back > (std::uint64_t{1} << 40)) r.fail();
+        m = back == 0 ? kNoBucket : coarse_end - static_cast<std::int64_t>(back);
+      }
+      if (r.failed() || !s.has_events || !s.coarse.restore_user(user, last)) return corrupt("bad user row");
+    }
+    const std::size_t n_sketches = r.count(1 + Tier::kUserCells);
+    for (std::size_t i = 0; i < n_sketches && !r.failed(); ++i) {
+      const std::int64_t minute = r.svarint();
+      Tier::Sketch sketch;
+      for (auto& cell : sketch.registers) {
+        const std::string_view bytes = r.bytes();
+        if (bytes.size() != cell.size()) r.fail();
+        else std::copy(bytes.begin(), bytes.end(), cell.begin());
+      }
+      if (r.failed() || !s.has_events || !s.coarse.restore_sketch(minute, sketch)) return corrupt("bad sketch");
+    }
+  } else {
+    // Older formats kept every minute's users, just rebuilt into rows and
+    // sketches: drop them where a running engine would have.
+    std::vector<std::int64_t> held;
+    for (const Bucket& b : s.coarse.ring())
+      if (b.held()) held.push_back(b.index);
+    for (std::int64_t m : held)
+      if (Bucket* b = s.coarse.find(m); s.coarse.settled(*b)) s.coarse.trim_users(*b);
+  }
 
   const std::size_t n_evicted = r.count(2);
   for (std::size_t i = 0; i < n_evicted && !r.failed(); ++i) {

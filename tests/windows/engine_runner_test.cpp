@@ -362,3 +362,47 @@ TEST_CASE("an engine with an empty ring counts its back-off sleeps and their tim
   CHECK(runner.stats().idle_wait >= idle.idle_wait);  // a total: never shrinks
   runner.stop();
 }
+
+TEST_CASE("a late event into a minute whose users the engine dropped adds its user to the stored minute",
+          "[windows][runner]") {
+  auto store = make_memory_store();
+  SpscRing<Event> ring(1 << 12);
+  SystemClock clock;
+  MetricsRegistry metrics;
+  EngineRunnerConfig config;
+  config.publish_interval_ms = 10;
+  EngineRunner runner(window_config(), config, ring, *store, *store, *store, clock, metrics);
+  runner.start();
+  // 400 events 1.5 s apart: ten minutes, users 1..7; the first minute is
+  // long closed and its own users dropped by the end.
+  ingest(*store, ring, make_events(1, 400, kStart));
+  REQUIRE(wait_for([&] { return runner.latest()->applied_through == 400; }));
+  const std::int64_t minute = kStart / 60'000;
+  const auto stored = [&] {
+    std::optional<MinuteRollup> out;
+    REQUIRE(store->scan_minutes(minute, minute + 1, [&](std::int64_t m, std::string_view bytes) {
+      out = decode_rollup(m, bytes).value();
+    }));
+    return out;
+  };
+  std::optional<MinuteRollup> before = stored();
+  REQUIRE(before.has_value());
+  REQUIRE(before->users.size() == 7);
+  std::promise<bool> held;
+  REQUIRE(runner.run_on_engine([&](const WindowEngine& engine) { held.set_value(engine.minute_rollup(minute).has_value()); }));
+  REQUIRE_FALSE(held.get_future().get());  // the engine no longer has the minute's users
+
+  Event late = make_events(401, 1, kStart + 1000).front();
+  late.user = 99;
+  late.type = EventType::add_to_cart;
+  ingest(*store, ring, {late});
+  REQUIRE(wait_for([&] {
+    const auto after = stored();
+    return after && after->events[static_cast<std::size_t>(EventType::add_to_cart)] == 1;
+  }));
+  const auto after = stored();
+  REQUIRE(after->users.size() == 8);
+  for (std::size_t i = 0; i < 7; ++i) REQUIRE(after->users[i] == before->users[i]);
+  REQUIRE(after->users[7] == std::pair<Id, std::uint8_t>{99, type_bit(EventType::add_to_cart)});
+  runner.stop();
+}

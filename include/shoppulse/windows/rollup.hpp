@@ -25,6 +25,11 @@ struct MinuteRollup {
   std::int64_t revenue_minor = 0;
   // Distinct users active this minute with the types they did; sorted by user.
   std::vector<std::pair<Id, std::uint8_t>> users;
+  // Set on a minute the engine re-closes after a late event once it no
+  // longer holds the minute's own users: `users` then holds only the users of
+  // the events since its previous rollup, and merge_partial_users() joins
+  // them with that rollup before it is stored. Never encoded.
+  bool users_partial = false;
   struct ProductCount {
     Id product = kNoId;
     Id category = kNoId;  // the product's category (as last seen)
@@ -45,6 +50,10 @@ struct MinuteRollup {
 };
 
 std::string encode_rollup(const MinuteRollup& rollup);
+// Adds the users of `earlier` (the minute's previous rollup) to those of a
+// users_partial rollup of the same minute, OR-ing the type masks, and clears
+// the flag. Everything else of `partial` is complete and stays.
+void merge_partial_users(MinuteRollup& partial, const MinuteRollup& earlier);
 Result<MinuteRollup> decode_rollup(std::int64_t minute, std::string_view bytes);
 
 // One point of a trend series over [start, start+step).

@@ -26,6 +26,9 @@ struct Kpis {
   std::uint64_t active_users = 0;                       // distinct users, any event
   // distinct users per funnel step; view = viewers, purchase = purchasers
   std::array<std::uint64_t, kFunnelSteps> funnel{};
+  // active_users and funnel are HyperLogLog estimates (1.6 % standard
+  // error), not exact counts: the previous windows of 1h and 24h.
+  bool users_estimated = false;
 
   std::uint64_t count(EventType t) const noexcept { return events[static_cast<std::size_t>(t)]; }
   std::uint64_t total_events() const noexcept;

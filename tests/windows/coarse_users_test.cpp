@@ -1,0 +1,262 @@
+// The coarse tier's users (1h and 24h windows): exact current windows from
+// per-user last-seen minutes, estimated previous windows from per-minute
+// sketches, memory that follows the users rather than minutes x users, and
+// checkpoints of the format before.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <map>
+#include <string>
+
+#include "oracle.hpp"
+#include "shoppulse/windows/window_engine.hpp"
+
+using namespace shoppulse;
+using shoppulse::test::Oracle;
+using shoppulse::test::StreamShape;
+
+namespace {
+
+constexpr WindowSpan kSpans[] = {WindowSpan::m1, WindowSpan::m5, WindowSpan::m15, WindowSpan::h1, WindowSpan::h24};
+
+bool coarse(WindowSpan s) { return s == WindowSpan::h1 || s == WindowSpan::h24; }
+
+// An estimate within 5 % of the truth, or within 2 for small counts.
+void require_close(std::uint64_t got, std::uint64_t want) {
+  const double allowed = std::max(2.0, 0.05 * static_cast<double>(want));
+  INFO("estimate " << got << " exact " << want);
+  REQUIRE(std::abs(static_cast<double>(got) - static_cast<double>(want)) <= allowed);
+}
+
+// Current windows exact; previous windows exact in events and revenue, their
+// users exact for the fine spans and within the estimate's bound for 1h/24h.
+void require_matches(const WindowSnapshot& snap, const Oracle& oracle) {
+  for (WindowSpan span : kSpans) {
+    INFO("span " << to_string(span));
+    const WindowView& view = snap.window(span);
+    const std::int64_t end = oracle.end_ms(span);
+    const std::int64_t len = span_ms(span);
+    REQUIRE(view.end_ms == end);
+    const Kpis current = oracle.kpis(end - len, end);
+    REQUIRE(view.current.events == current.events);
+    REQUIRE(view.current.revenue_minor == current.revenue_minor);
+    REQUIRE(view.current.active_users == current.active_users);
+    REQUIRE(view.current.funnel == current.funnel);
+    REQUIRE_FALSE(view.current.users_estimated);
+    const Kpis previous = oracle.kpis(end - 2 * len, end - len);
+    REQUIRE(view.previous.events == previous.events);
+    REQUIRE(view.previous.revenue_minor == previous.revenue_minor);
+    REQUIRE(view.previous.users_estimated == coarse(span));
+    if (coarse(span)) {
+      require_close(view.previous.active_users, previous.active_users);
+      for (std::size_t k = 0; k < kFunnelSteps; ++k) require_close(view.previous.funnel[k], previous.funnel[k]);
+    } else {
+      REQUIRE(view.previous.active_users == previous.active_users);
+      REQUIRE(view.previous.funnel == previous.funnel);
+    }
+  }
+}
+
+std::vector<Event> stream(std::uint64_t seed, std::size_t events, std::uint32_t users, std::int64_t step_ms) {
+  StreamShape shape;
+  shape.seed = seed;
+  shape.events = events;
+  shape.users = users;
+  shape.products = 40;
+  shape.mean_step_ms = step_ms;
+  shape.day_jumps = false;
+  return test::random_stream(shape);
+}
+
+// Events from a fixed pool of users, `per_minute` a minute (each user of the
+// pool in turn), for `minutes` minutes from `first_minute`.
+void apply_minutes(WindowEngine& engine, std::uint32_t pool, std::uint32_t per_minute, std::int64_t first_minute,
+                   std::int64_t minutes, std::uint32_t& next_user, Sequence& seq) {
+  std::vector<Event> batch;
+  for (std::int64_t m = first_minute; m < first_minute + minutes; ++m) {
+    batch.clear();
+    for (std::uint32_t i = 0; i < per_minute; ++i) {
+      Event e;
+      e.sequence = ++seq;
+      e.time_ms = m * 60'000 + static_cast<std::int64_t>(i) * 60'000 / per_minute;
+      e.user = 1 + next_user;
+      next_user = (next_user + 1) % pool;
+      e.type = i % 3 == 0 ? EventType::click : EventType::view;
+      e.product = 1 + i % 50;
+      e.category = test::fixed_category(e.product);
+      e.quantity = 1;
+      batch.push_back(e);
+    }
+    engine.apply(batch);
+    (void)engine.take_closed_minutes();
+  }
+}
+
+}  // namespace
+
+TEST_CASE("1h and 24h windows stay exact over several days of minutes, previous ones within the estimate's bound",
+          "[windows][coarse]") {
+  // ~4 days of event time (a minute and a half between events on average),
+  // a few hundred users coming back across days, events late by up to hours.
+  const auto [seed, users] = GENERATE(table<std::uint64_t, std::uint32_t>({{31, 300}, {32, 60}}));
+  INFO("seed " << seed);
+  const auto events = stream(seed, 4000, users, 90'000);
+  REQUIRE(events.back().time_ms - events.front().time_ms > 3 * 86'400'000LL);
+  WindowConfig config;
+  config.allowed_lateness_ms = 5000;
+  WindowEngine engine(config);
+  Oracle oracle(config);
+  std::mt19937 rng(static_cast<unsigned>(seed));
+  std::size_t partial = 0;
+  for (std::size_t i = 0; i < events.size();) {
+    const std::size_t n = std::min<std::size_t>(events.size() - i, 1 + rng() % 60);
+    engine.apply(std::span(events).subspan(i, n));
+    for (std::size_t k = 0; k < n; ++k) oracle.apply(events[i + k]);
+    i += n;
+    require_matches(*engine.snapshot(), oracle);
+    for (const auto& r : engine.take_closed_minutes()) partial += r.users_partial;
+  }
+  REQUIRE(partial > 0);  // late events reached minutes whose users were dropped
+  const auto snap = engine.snapshot();
+  REQUIRE(snap->window(WindowSpan::h24).previous.active_users > 0);  // not vacuous
+  REQUIRE(snap->window(WindowSpan::h1).current.active_users > 0);
+}
+
+TEST_CASE("previous 1h and 24h distinct users of thousands of shoppers are estimated within 5 %",
+          "[windows][coarse]") {
+  // Tens of thousands of users over two days, so the estimate leaves linear
+  // counting; the oracle counts exactly.
+  const auto events = stream(41, 120'000, 60'000, 1'500);
+  WindowConfig config;
+  config.allowed_lateness_ms = 5000;
+  WindowEngine engine(config);
+  Oracle oracle(config);
+  std::size_t checked = 0;
+  for (std::size_t i = 0; i < events.size(); i += 20'000) {
+    const auto batch = std::span(events).subspan(i, std::min<std::size_t>(20'000, events.size() - i));
+    engine.apply(batch);
+    for (const Event& e : batch) oracle.apply(e);
+    require_matches(*engine.snapshot(), oracle);
+    ++checked;
+  }
+  const auto snap = engine.snapshot();
+  const std::int64_t end = oracle.end_ms(WindowSpan::h24);
+  const Kpis exact = oracle.kpis(end - 2 * 86'400'000LL, end - 86'400'000LL);
+  REQUIRE(exact.active_users > 10'000);  // past linear counting's range
+  REQUIRE(snap->window(WindowSpan::h1).previous.active_users > 1'000);
+  REQUIRE(checked == 6);
+}
+
+TEST_CASE("the windows' memory follows the users, not the minutes times the users of each minute",
+          "[windows][coarse]") {
+  // A fixed pool of users, all of them active every minute: keeping each
+  // minute's own users (as the 24 h window once did) grows memory by the
+  // pool's size every minute; last-seen rows do not grow at all, and what
+  // does grow (one fixed-size sketch per minute, until 48 h) is the same
+  // for 1,000 users a minute as for 12,000.
+  const auto growth = [](std::uint32_t per_minute) {
+    WindowConfig config;
+    config.filter_buffer_events = 0;
+    WindowEngine engine(config);
+    std::uint32_t next = 0;
+    Sequence seq = 0;
+    const std::int64_t start = 28'000'000;
+    apply_minutes(engine, per_minute, per_minute, start, 60, next, seq);
+    const std::size_t at_60 = engine.memory().windows;
+    apply_minutes(engine, per_minute, per_minute, start + 60, 60, next, seq);
+    const std::size_t at_120 = engine.memory().windows;
+    // Exact all along: every user of the pool is in the current hour and day.
+    const auto snap = engine.snapshot();
+    REQUIRE(snap->window(WindowSpan::h1).current.active_users == per_minute);
+    REQUIRE(snap->window(WindowSpan::h24).current.active_users == per_minute);
+    REQUIRE(snap->window(WindowSpan::h24).current.total_events() == std::uint64_t{per_minute} * 119);
+    return static_cast<std::int64_t>(at_120) - static_cast<std::int64_t>(at_60);
+  };
+  const std::int64_t small = growth(1'000);
+  const std::int64_t large = growth(12'000);
+  INFO("growth over 60 minutes: " << small << " bytes at 1,000 users a minute, " << large << " at 12,000");
+  constexpr std::int64_t kSketchBytes = 5 * 4096;
+  REQUIRE(small <= 60 * (kSketchBytes + 12 * 1024));
+  REQUIRE(large <= small + 256 * 1024);
+}
+
+TEST_CASE("a checkpoint of the format before (every minute's users) restores and goes on like an uninterrupted engine",
+          "[windows][coarse]") {
+  static const std::string hex =
+#include "data/checkpoint_v2.inc"
+      ;
+  std::string bytes;
+  std::string digits;
+  for (char c : hex)
+    if (std::isxdigit(static_cast<unsigned char>(c))) digits.push_back(c);
+  for (std::size_t i = 0; i + 1 < digits.size(); i += 2) bytes.push_back(static_cast<char>(std::stoi(digits.substr(i, 2), nullptr, 16)));
+  REQUIRE(static_cast<unsigned char>(bytes[0]) == 2);
+
+  // The stream the checkpoint was taken from (its first 700 events).
+  StreamShape shape;
+  shape.seed = 77;
+  shape.events = 900;
+  shape.users = 40;
+  shape.products = 15;
+  shape.mean_step_ms = 90'000;
+  shape.day_jumps = false;
+  const auto events = test::random_stream(shape);
+  WindowConfig config;
+  config.allowed_lateness_ms = 5000;
+
+  auto restored = WindowEngine::restore(config, bytes);
+  REQUIRE(restored.ok());
+  WindowEngine straight(config);
+  straight.apply(std::span(events).first(700));
+  (void)straight.take_closed_minutes();
+  Oracle oracle(config);
+  for (std::size_t i = 0; i < 700; ++i) oracle.apply(events[i]);
+  REQUIRE(restored->applied_through() == 700);
+  require_matches(*restored->snapshot(), oracle);
+
+  // Both go on identically, windows and closed minutes alike.
+  std::map<std::int64_t, std::string> from_restored, from_straight;
+  for (std::size_t i = 700; i < events.size(); i += 25) {
+    const auto batch = std::span(events).subspan(i, std::min<std::size_t>(25, events.size() - i));
+    restored->apply(batch);
+    straight.apply(batch);
+    for (const Event& e : batch) oracle.apply(e);
+    require_matches(*restored->snapshot(), oracle);
+    const auto a = restored->snapshot();
+    const auto b = straight.snapshot();
+    for (WindowSpan span : kSpans) {
+      REQUIRE(a->window(span).current.active_users == b->window(span).current.active_users);
+      REQUIRE(a->window(span).previous.active_users == b->window(span).previous.active_users);
+      REQUIRE(a->window(span).previous.funnel == b->window(span).previous.funnel);
+      REQUIRE(a->window(span).top_products == b->window(span).top_products);
+    }
+    for (const auto& r : restored->take_closed_minutes()) from_restored[r.minute] = encode_rollup(r) + (r.users_partial ? "p" : "");
+    for (const auto& r : straight.take_closed_minutes()) from_straight[r.minute] = encode_rollup(r) + (r.users_partial ? "p" : "");
+  }
+  REQUIRE(from_restored == from_straight);
+  REQUIRE(restored->memory().windows <= straight.memory().windows + 64 * 1024);
+
+  SECTION("and its own checkpoint (the current format) restores to the same state") {
+    const std::string again = restored->checkpoint();
+    REQUIRE(static_cast<unsigned char>(again[0]) == 3);
+    auto twice = WindowEngine::restore(config, again);
+    REQUIRE(twice.ok());
+    require_matches(*twice->snapshot(), oracle);
+    REQUIRE(twice->checkpoint() == again);
+  }
+}
+
+TEST_CASE("a partial rollup's users join the earlier rollup's, type masks combined", "[windows][coarse]") {
+  MinuteRollup earlier;
+  earlier.minute = 5;
+  earlier.users = {{1, 0b01}, {3, 0b10}, {7, 0b01}};
+  MinuteRollup partial;
+  partial.minute = 5;
+  partial.users_partial = true;
+  partial.events[0] = 9;
+  partial.users = {{2, 0b01}, {3, 0b01}};
+  merge_partial_users(partial, earlier);
+  REQUIRE_FALSE(partial.users_partial);
+  REQUIRE(partial.users == std::vector<std::pair<Id, std::uint8_t>>{{1, 0b01}, {2, 0b01}, {3, 0b11}, {7, 0b01}});
+  REQUIRE(partial.events[0] == 9);
+}
