@@ -43,16 +43,10 @@ std::filesystem::path repeated_sample(const std::filesystem::path& dir, int copi
     std::ifstream in(si::taobao_dataset_path());
     std::string line;
     while (std::getline(in, line)) {
-      std::istringstream f(line);
-      std::string user, item, category, behaviour, ts;
-      std::getline(f, user, ',');
-      std::getline(f, item, ',');
-      std::getline(f, category, ',');
-      std::getline(f, behaviour, ',');
-      std::getline(f, ts);
-      if (ts.empty()) continue;
-      out << std::stoll(user) + k * 1000000000LL << ',' << item << ',' << category << ',' << behaviour << ','
-          << std::stoll(ts) + k * 86400LL << '\n';
+      const auto r = si::parse_taobao_line(line);
+      if (!r) continue;
+      out << std::stoll(r->user) + k * 1000000000LL << ',' << r->item << ',' << r->category << ',' << r->behavior
+          << ',' << std::stoll(r->ts) + k * 86400LL << '\n';
     }
   }
   return path;

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <sstream>
 #include <fstream>
 #include <stdexcept>
@@ -119,6 +120,27 @@ class Sql {
   sqlite3* db_ = nullptr;
 };
 
+// One row of the Taobao CSV: user, item, category, behavior, unix seconds.
+struct TaobaoRow {
+  std::string user, item, category, behavior, ts;
+};
+
+// The row a CSV line holds; nullopt for an empty line (a trailing CR is
+// ignored).
+inline std::optional<TaobaoRow> parse_taobao_line(std::string line) {
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  if (line.empty()) return std::nullopt;
+  std::istringstream f(line);
+  TaobaoRow r;
+  std::getline(f, r.user, ',');
+  std::getline(f, r.item, ',');
+  std::getline(f, r.category, ',');
+  std::getline(f, r.behavior, ',');
+  std::getline(f, r.ts);
+  if (r.ts.empty()) return std::nullopt;
+  return r;
+}
+
 // The CSV (user, item, category, behavior, unix seconds) as table ev; ord is
 // the line number, the order `shoppulse import` logs the rows in.
 inline void load_taobao_table(Sql& sql, const std::filesystem::path& path) {
@@ -129,17 +151,10 @@ inline void load_taobao_table(Sql& sql, const std::filesystem::path& path) {
   std::string line, batch;
   std::size_t ord = 0;
   while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.empty()) continue;
-    std::istringstream f(line);
-    std::string user, item, category, behavior, ts;
-    std::getline(f, user, ',');
-    std::getline(f, item, ',');
-    std::getline(f, category, ',');
-    std::getline(f, behavior, ',');
-    std::getline(f, ts);
-    batch += "(" + std::to_string(++ord) + ",'" + user + "','" + item + "','" + category + "','" + behavior + "'," +
-             std::to_string(std::stoll(ts)) + "),";
+    const auto r = parse_taobao_line(line);
+    if (!r) continue;
+    batch += "(" + std::to_string(++ord) + ",'" + r->user + "','" + r->item + "','" + r->category + "','" +
+             r->behavior + "'," + std::to_string(std::stoll(r->ts)) + "),";
     if (ord % 2000 == 0) {
       batch.pop_back();
       sql.exec("INSERT INTO ev VALUES " + batch);

@@ -14,12 +14,15 @@
 #include <mutex>
 #include <thread>
 
+#include "event_json.hpp"
 #include "rdkafka_handles.hpp"
 #include "shoppulse/core/json_text.hpp"
 #include "shoppulse/core/log.hpp"
 
 namespace shoppulse {
 namespace {
+
+using kafka::json_field;
 
 const Logger kLog("cluster");
 constexpr int kPollMs = 100;
@@ -28,14 +31,6 @@ constexpr int kStopFlushMs = 2000;
 // librdkafka's producer queue; a request of more events than this waiting
 // answers 503 (overloaded) rather than blocking an I/O thread.
 constexpr const char* kQueueMessages = "1000000";
-
-void field(std::string& out, std::string_view name, std::string_view value) {
-  out += ",\"";
-  out += name;
-  out += "\":\"";
-  append_json_escaped(out, value);
-  out += '"';
-}
 
 void on_client_error(rd_kafka_t*, int err, const char* reason, void*) {
   kLog.warn("Kafka client error",
@@ -82,24 +77,15 @@ std::string raw_event_message(const RawEvent& e) {
   std::string out = "{\"event_type\":\"";
   out += to_string(e.type);
   out += '"';
-  field(out, "user_id", e.user_id);
-  if (!e.event_id.empty()) field(out, "event_id", e.event_id);
-  if (!e.product_id.empty()) field(out, "product_id", e.product_id);
-  if (!e.category_id.empty()) field(out, "category_id", e.category_id);
-  if (!e.device.empty()) field(out, "device", e.device);
-  if (!e.location.empty()) field(out, "location", e.location);
-  if (!e.session_id.empty()) field(out, "session_id", e.session_id);
+  json_field(out, "user_id", e.user_id);
+  if (!e.event_id.empty()) json_field(out, "event_id", e.event_id);
+  if (!e.product_id.empty()) json_field(out, "product_id", e.product_id);
+  if (!e.category_id.empty()) json_field(out, "category_id", e.category_id);
+  if (!e.device.empty()) json_field(out, "device", e.device);
+  if (!e.location.empty()) json_field(out, "location", e.location);
+  if (!e.session_id.empty()) json_field(out, "session_id", e.session_id);
   if (e.time_ms) out += ",\"timestamp\":" + std::to_string(*e.time_ms);
-  if (e.price_minor) {
-    char price[40];
-    const std::int64_t p = e.price_minor;
-    std::snprintf(price, sizeof price, ",\"price\":%s%lld.%02lld", p < 0 ? "-" : "",
-                  static_cast<long long>(std::llabs(p) / 100), static_cast<long long>(std::llabs(p) % 100));
-    out += price;
-  }
-  if (e.quantity != 1) out += ",\"quantity\":" + std::to_string(e.quantity);
-  if (e.rating) out += ",\"rating\":" + std::to_string(e.rating);
-  out += '}';
+  kafka::close_event_json(out, e.price_minor, e.quantity, e.rating);
   return out;
 }
 
@@ -261,7 +247,7 @@ struct ClusterMembers::State {
     std::string out = "{\"node_id\":\"";
     append_json_escaped(out, r.node_id);
     out += '"';
-    field(out, "advertise", r.advertise);
+    json_field(out, "advertise", r.advertise);
     out += ",\"partitions\":[";
     for (std::size_t i = 0; i < r.partitions.size(); ++i) {
       if (i) out += ',';

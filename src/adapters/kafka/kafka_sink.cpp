@@ -9,6 +9,7 @@
 #include <mutex>
 #include <vector>
 
+#include "event_json.hpp"
 #include "rdkafka_handles.hpp"
 #include "shoppulse/core/json_text.hpp"
 #include "shoppulse/core/log.hpp"
@@ -17,16 +18,10 @@
 namespace shoppulse {
 namespace {
 
+using kafka::json_field;
+
 const Logger kLog("kafka");
 constexpr std::int64_t kFirstBackoffMs = 100;
-
-void field(std::string& out, std::string_view name, std::string_view value) {
-  out += ",\"";
-  out += name;
-  out += "\":\"";
-  append_json_escaped(out, value);
-  out += '"';
-}
 
 }  // namespace
 
@@ -34,25 +29,16 @@ std::string event_message(const LogRecord& record, const Dictionary& dictionary)
   const Event& e = record.event;
   std::string out = "{\"sequence\":" + std::to_string(e.sequence);
   std::string name;  // each id's name, escaped into out at once
-  field(out, "event_id", record.event_id);
-  field(out, "user_id", dictionary.name_into(IdKind::user, e.user, name));
-  field(out, "event_type", to_string(e.type));
-  if (e.product != kNoId) field(out, "product_id", dictionary.name_into(IdKind::product, e.product, name));
-  if (e.category != kNoId) field(out, "category_id", dictionary.name_into(IdKind::category, e.category, name));
-  if (e.device != kNoId) field(out, "device", dictionary.name_into(IdKind::device, e.device, name));
-  if (e.location != kNoId) field(out, "location", dictionary.name_into(IdKind::location, e.location, name));
-  if (!record.session_id.empty()) field(out, "session_id", record.session_id);
+  json_field(out, "event_id", record.event_id);
+  json_field(out, "user_id", dictionary.name_into(IdKind::user, e.user, name));
+  json_field(out, "event_type", to_string(e.type));
+  if (e.product != kNoId) json_field(out, "product_id", dictionary.name_into(IdKind::product, e.product, name));
+  if (e.category != kNoId) json_field(out, "category_id", dictionary.name_into(IdKind::category, e.category, name));
+  if (e.device != kNoId) json_field(out, "device", dictionary.name_into(IdKind::device, e.device, name));
+  if (e.location != kNoId) json_field(out, "location", dictionary.name_into(IdKind::location, e.location, name));
+  if (!record.session_id.empty()) json_field(out, "session_id", record.session_id);
   out += ",\"timestamp\":" + std::to_string(e.time_ms);
-  if (e.price_minor) {
-    char price[40];
-    const std::int64_t p = e.price_minor;
-    std::snprintf(price, sizeof price, ",\"price\":%s%lld.%02lld", p < 0 ? "-" : "",
-                  static_cast<long long>(std::llabs(p) / 100), static_cast<long long>(std::llabs(p) % 100));
-    out += price;
-  }
-  if (e.quantity != 1) out += ",\"quantity\":" + std::to_string(e.quantity);
-  if (e.rating) out += ",\"rating\":" + std::to_string(e.rating);
-  out += '}';
+  kafka::close_event_json(out, e.price_minor, e.quantity, e.rating);
   return out;
 }
 

@@ -402,13 +402,14 @@ struct KafkaSource::State {
     stats.rebalances++;
   }
 
-  // Consumer thread: the log's stored offsets of parts' partitions; the rest
-  // stay as they are.
-  void set_stored_offsets(rd_kafka_topic_partition_list_t* parts) {
+  // Consumer thread: the log's stored offsets of parts' partitions, INVALID
+  // for those it has none of. False (recorded) when the log cannot be read;
+  // parts are then as they were.
+  bool set_stored_offsets(rd_kafka_topic_partition_list_t* parts) {
     auto stored = log.load_source_offsets();
     if (!stored) {
       record_error("read stored offsets: " + stored.error().detail, false);
-      return;
+      return false;
     }
     std::map<std::string, std::int64_t> by_name;
     for (const SourceOffset& o : *stored) by_name[o.source] = o.next_offset;
@@ -416,6 +417,7 @@ struct KafkaSource::State {
       const auto it = by_name.find(offset_name(config.topic, parts->elems[i].partition));
       parts->elems[i].offset = it != by_name.end() ? it->second : RD_KAFKA_OFFSET_INVALID;
     }
+    return true;
   }
 
   // Consumer thread (subscribe mode): partitions gained start at the later of
@@ -591,19 +593,10 @@ struct KafkaSource::State {
   // One connection: assigns the partitions at their stored offsets, then
   // consumes until stopped or until an error asks for a reconnect.
   void consume(rd_kafka_t* consumer, rd_kafka_t* producer, std::int32_t partitions) {
-    auto stored = log.load_source_offsets();
-    if (!stored) {
-      record_error("read stored offsets: " + stored.error().detail, false);
-      return;
-    }
-    std::map<std::string, std::int64_t> by_name;
-    for (const SourceOffset& o : *stored) by_name[o.source] = o.next_offset;
     kafka::PartitionList assignment(rd_kafka_topic_partition_list_new(partitions));
-    for (std::int32_t p = 0; p < partitions; ++p) {
-      auto* tp = rd_kafka_topic_partition_list_add(assignment.get(), config.topic.c_str(), p);
-      const auto it = by_name.find(offset_name(config.topic, p));
-      tp->offset = it != by_name.end() ? it->second : RD_KAFKA_OFFSET_INVALID;
-    }
+    for (std::int32_t p = 0; p < partitions; ++p)
+      rd_kafka_topic_partition_list_add(assignment.get(), config.topic.c_str(), p);
+    if (!set_stored_offsets(assignment.get())) return;
     if (config.subscribe) {
       // The group assigns partitions through on_rebalance.
       while (assignment->cnt > 0) rd_kafka_topic_partition_list_del_by_idx(assignment.get(), 0);
