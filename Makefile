@@ -126,7 +126,7 @@ fuzz-long: build-fuzz
 # The release suite with four tests at a time while a CPU-heavy job runs
 # beside it (tests/load/with_cpu_load.sh starts it and stops it).
 test-load: build deps-test
-	./tests/load/with_cpu_load.sh ctest --preset release -j 4
+	./tests/load/with_cpu_load.sh ctest --preset release -j 4 -LE not_under_load
 
 bench: build
 	./bench/run_all.sh build/release
