@@ -427,22 +427,7 @@ struct KafkaSource::State {
   void assign_gained(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts) {
     kafka::PartitionList gained(rd_kafka_topic_partition_list_copy(parts));
     set_stored_offsets(gained.get());
-    kafka::PartitionList committed(rd_kafka_topic_partition_list_copy(parts));
-    for (int i = 0; i < committed->cnt; ++i) committed->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
-    if (rd_kafka_committed(rk, committed.get(), kMetadataTimeoutMs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      for (int i = 0; i < gained->cnt; ++i) {
-        const rd_kafka_topic_partition_t& c = committed->elems[i];
-        if (c.err == RD_KAFKA_RESP_ERR_NO_ERROR && c.offset >= 0 && c.offset > gained->elems[i].offset)
-          gained->elems[i].offset = c.offset;
-      }
-    }
-    for (int i = 0; i < gained->cnt; ++i) {
-      rd_kafka_topic_partition_t& tp = gained->elems[i];
-      std::int64_t low = 0, high = 0;
-      if (tp.offset < 0 && rd_kafka_query_watermark_offsets(rk, config.topic.c_str(), tp.partition, &low, &high,
-                                                            kMetadataTimeoutMs) == RD_KAFKA_RESP_ERR_NO_ERROR)
-        tp.offset = low;
-    }
+    resolve_start_offsets(rk, gained.get(), true);
     if (rd_kafka_error_t* error = rd_kafka_incremental_assign(rk, gained.get())) {
       record_error(std::string("incremental assign: ") + rd_kafka_error_string(error), false);
       rd_kafka_error_destroy(error);
@@ -564,29 +549,32 @@ struct KafkaSource::State {
     stats.lag = lag;
   }
 
-  // Consumer thread: gives every partition the log has no offset for an
-  // absolute start: the group's committed offset, else the partition's
-  // first offset. Left to librdkafka (offset INVALID: committed, else
-  // auto.offset.reset) its offset reset waits out a 100 ms query timer
-  // before the first fetch; asked here, the first fetch goes out at once.
-  // Whatever cannot be asked stays INVALID for librdkafka to resolve.
-  void resolve_start_offsets(rd_kafka_t* consumer, rd_kafka_topic_partition_list_t* assignment) {
-    kafka::PartitionList open(rd_kafka_topic_partition_list_new(assignment->cnt));
-    for (int i = 0; i < assignment->cnt; ++i)
-      if (assignment->elems[i].offset == RD_KAFKA_OFFSET_INVALID)
-        rd_kafka_topic_partition_list_add(open.get(), config.topic.c_str(), assignment->elems[i].partition);
-    if (open->cnt == 0) return;
-    if (rd_kafka_committed(consumer, open.get(), kMetadataTimeoutMs) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
-    for (int i = 0; i < open->cnt; ++i) {
-      const rd_kafka_topic_partition_t& c = open->elems[i];
-      std::int64_t start = c.err == RD_KAFKA_RESP_ERR_NO_ERROR && c.offset >= 0 ? c.offset : RD_KAFKA_OFFSET_INVALID;
+  // Consumer thread: gives each partition of parts (holding the log's
+  // stored offset, or INVALID) an absolute start: the group's committed
+  // offset where the log has none, or, with at_least_committed (a cluster:
+  // another node may have consumed further since), the later of the two;
+  // with neither, the partition's first offset. Left to librdkafka (offset
+  // INVALID: committed, else auto.offset.reset) its offset reset waits out
+  // a 100 ms query timer before the first fetch; asked here, the first
+  // fetch goes out at once. When the group cannot be asked, parts stay as
+  // they are for librdkafka to resolve.
+  void resolve_start_offsets(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts, bool at_least_committed) {
+    kafka::PartitionList ask(rd_kafka_topic_partition_list_new(parts->cnt));
+    for (int i = 0; i < parts->cnt; ++i)
+      if (at_least_committed || parts->elems[i].offset < 0)
+        rd_kafka_topic_partition_list_add(ask.get(), config.topic.c_str(), parts->elems[i].partition);
+    if (ask->cnt == 0) return;
+    if (rd_kafka_committed(rk, ask.get(), kMetadataTimeoutMs) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+    for (int i = 0; i < ask->cnt; ++i) {
+      const rd_kafka_topic_partition_t& c = ask->elems[i];
+      rd_kafka_topic_partition_t* tp = nullptr;
+      for (int j = 0; j < parts->cnt && !tp; ++j)
+        if (parts->elems[j].partition == c.partition) tp = &parts->elems[j];
+      if (c.err == RD_KAFKA_RESP_ERR_NO_ERROR && c.offset >= 0 && c.offset > tp->offset) tp->offset = c.offset;
       std::int64_t low = 0, high = 0;
-      if (start < 0 && rd_kafka_query_watermark_offsets(consumer, config.topic.c_str(), c.partition, &low, &high,
-                                                        kMetadataTimeoutMs) == RD_KAFKA_RESP_ERR_NO_ERROR)
-        start = low;
-      if (start < 0) continue;
-      for (int j = 0; j < assignment->cnt; ++j)
-        if (assignment->elems[j].partition == c.partition) assignment->elems[j].offset = start;
+      if (tp->offset < 0 && rd_kafka_query_watermark_offsets(rk, config.topic.c_str(), c.partition, &low, &high,
+                                                             kMetadataTimeoutMs) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        tp->offset = low;
     }
   }
 
@@ -608,7 +596,7 @@ struct KafkaSource::State {
         return;
       }
     } else {
-      resolve_start_offsets(consumer, assignment.get());
+      resolve_start_offsets(consumer, assignment.get(), false);
       if (const auto err = rd_kafka_assign(consumer, assignment.get())) {
         record_error(std::string("assign: ") + rd_kafka_err2str(err), false);
         return;
