@@ -1,0 +1,146 @@
+#pragma once
+// The rig of the cluster tests: options of a cluster node on the test broker,
+// the events they post (with what each was), and readers of a node's
+// membership, log and figures.
+#include <catch2/catch.hpp>
+
+#include <ctime>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "integration/harness.hpp"
+#include "kafka_test_broker.hpp"
+
+namespace shoppulse::cluster_rig {
+
+namespace si = shoppulse::integration;
+using shoppulse::servers::broker;
+using shoppulse::servers::fresh_topic;
+
+inline constexpr int kNodes = 3;
+inline constexpr int kPartitions = 6;
+inline constexpr int kUsers = 300;
+inline constexpr int kEvents = 1500;
+inline constexpr int kBatch = 50;
+
+inline const char* const kTypes[] = {"view", "view", "click", "add_to_cart", "purchase", "favorite"};
+
+struct Posted {
+  std::string type;
+  std::string user;
+  std::int64_t price_cents = 0;
+};
+
+// Event i: user i*7 mod kUsers, every type, prices on purchases, all within
+// ten minutes (t0 + i ms).
+inline std::string event_json(int i, std::int64_t t0, Posted& out) {
+  out.user = "u" + std::to_string((i * 7) % kUsers);
+  out.type = kTypes[i % 6];
+  out.price_cents = out.type == "purchase" ? 1000 + (i % 17) * 125 : 0;
+  std::ostringstream o;
+  o << "{\"event_id\":\"e" << i << "\",\"user_id\":\"" << out.user << "\",\"event_type\":\"" << out.type
+    << "\",\"product_id\":\"p" << (i % 23) << "\",\"category_id\":\"c" << (i % 4) << "\",\"timestamp\":"
+    << (t0 + i);
+  if (out.price_cents) o << ",\"price\":" << out.price_cents / 100 << '.' << (out.price_cents % 100 < 10 ? "0" : "")
+                         << out.price_cents % 100;
+  o << '}';
+  return o.str();
+}
+
+inline si::ServerOptions cluster_node(const si::TempDir& dir, const std::string& topic) {
+  return si::ServerOptions{dir.path() / "data",
+                           {},
+                           false,
+                           // Dedupe by event id is off: the stored offsets alone must
+                           // keep an event from being appended twice.
+                           {"http.host=127.0.0.1", "windows.allowed_lateness=0", "cluster.enabled=true",
+                            "ingest.dedupe_max_ids=0",
+                            "cluster.produce_timeout=2s", "cluster.member_timeout=5s",
+                            "kafka.servers=" + broker().bootstrap(), "kafka.topic=" + topic,
+                            "kafka.dead_letter_topic=" + topic + ".dlq", "kafka.group=g-" + topic,
+                            "kafka.max_backoff=500ms"},
+                           si::Millis(20000)};
+}
+
+// Every node's view of the cluster: kNodes current members whose partitions
+// are disjoint, non-empty and together all kPartitions.
+inline bool settled(const std::vector<std::unique_ptr<si::ServerProcess>>& nodes) {
+  for (const auto& node : nodes) {
+    const si::Json c = node->get_json("/api/cluster");
+    if (c.i64("/partitions") != kPartitions || c.size("/members") != std::size_t(kNodes)) return false;
+    std::set<std::int64_t> seen;
+    std::size_t total = 0;
+    for (std::size_t m = 0; m < std::size_t(kNodes); ++m) {
+      const std::string at = "/members/" + std::to_string(m);
+      bool current = false;
+      if (c.at(at + "/current").get(current) != simdjson::SUCCESS || !current) return false;
+      const std::size_t n = c.size(at + "/partitions");
+      if (n == 0) return false;
+      for (std::size_t p = 0; p < n; ++p) seen.insert(c.i64(at + "/partitions/" + std::to_string(p)));
+      total += n;
+    }
+    if (seen.size() != std::size_t(kPartitions) || total != std::size_t(kPartitions)) return false;
+  }
+  return true;
+}
+
+inline bool caught_up(const std::vector<std::unique_ptr<si::ServerProcess>>& nodes) {
+  for (const auto& node : nodes) {
+    const si::Json c = node->get_json("/api/cluster");
+    for (std::size_t m = 0; m < c.size("/members"); ++m)
+      if (c.i64("/members/" + std::to_string(m) + "/lag") != 0) return false;
+  }
+  return true;
+}
+
+struct Logged {
+  std::string user, type, event_id;
+};
+
+// The node's log, read back through GET /api/events.
+inline std::vector<Logged> logged(const si::ServerProcess& node) {
+  const si::HttpResponse r = node.get("/api/events?limit=100000");
+  REQUIRE(r.status == 200);
+  std::vector<Logged> out;
+  std::istringstream lines(r.body);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty()) continue;
+    const si::Json e(line);
+    out.push_back(Logged{e.str("/user_id"), e.str("/event_type"), e.str("/event_id")});
+  }
+  return out;
+}
+
+struct Figures {
+  std::map<std::string, std::int64_t> counts;  // the additive fields of the 24 h window
+  std::int64_t revenue_cents = 0;
+};
+
+inline std::string iso(std::int64_t ms) {
+  const std::time_t t = std::time_t(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char out[32];
+  std::strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return out;
+}
+
+// The node's figures over [t0 - 1 h, t0 + 1 h) of event time, from its log.
+inline Figures figures(const si::ServerProcess& node, std::int64_t t0) {
+  const si::HttpResponse r =
+      node.get("/api/analytics/range?step=1h&from=" + iso(t0 - 3600000) + "&to=" + iso(t0 + 3600000));
+  Figures f;
+  if (r.status != 200) return f;  // 503 while the range worker indexes the log after a start
+  const si::Json j(r.body);
+  for (const char* k : {"page_views", "clicks", "add_to_cart", "favorites", "purchases", "total_events",
+                        "active_users", "viewers", "purchasers"})
+    f.counts[k] = j.i64(std::string("/") + k);
+  f.revenue_cents = j.cents("/revenue");
+  return f;
+}
+
+}  // namespace shoppulse::cluster_rig
