@@ -8,6 +8,8 @@ void Bucket::reset(std::int64_t new_index) noexcept {
   index = new_index;
   pending = false;
   users_trimmed = false;
+  frozen = std::string{};
+  details_dropped = false;
   events.fill(0);
   revenue_minor = 0;
   users.clear();
@@ -18,12 +20,14 @@ void Bucket::reset(std::int64_t new_index) noexcept {
 }
 
 std::uint8_t Bucket::add(const Event& e) {
+  if (is_frozen()) [[unlikely]] thaw();
   const auto t = static_cast<std::size_t>(e.type);
   ++events[t];
   revenue_minor += e.revenue_minor();
   std::uint8_t& mask = users[e.user];
   const std::uint8_t before = mask;
   mask = static_cast<std::uint8_t>(mask | type_bit(e.type));
+  if (details_dropped) return before;
   if (e.product != kNoId) {
     ProductCell& cell = products[e.product];
     if (e.category != kNoId) cell.category = e.category;
@@ -48,6 +52,16 @@ std::vector<RankedId> sorted_counts(const FlatMap<std::uint32_t>& map) {
 }  // namespace
 
 MinuteRollup Bucket::to_rollup(std::int64_t minute) const {
+  if (is_frozen()) {
+    // users: trimmed before freezing and unchanged since (add() thaws).
+    auto decoded = decode_rollup(minute, frozen);
+    MinuteRollup r = decoded ? std::move(decoded).value() : MinuteRollup{};
+    r.minute = minute;
+    r.events = events;
+    r.revenue_minor = revenue_minor;
+    r.users_partial = users_trimmed;
+    return r;
+  }
   MinuteRollup r;
   r.minute = minute;
   r.events = events;
@@ -80,6 +94,10 @@ void Bucket::assign(const MinuteRollup& r) {
   events = r.events;
   revenue_minor = r.revenue_minor;
   for (const auto& [u, m] : r.users) users[u] = m;
+  set_details(r);
+}
+
+void Bucket::set_details(const MinuteRollup& r) {
   for (const auto& p : r.products) {
     ProductCell& cell = products[p.product];
     cell.category = p.category;
@@ -90,8 +108,72 @@ void Bucket::assign(const MinuteRollup& r) {
   for (const auto& l : r.locations) locations[l.id] = static_cast<std::uint32_t>(l.count);
 }
 
+void Bucket::freeze() {
+  if (is_frozen()) return;
+  frozen = encode_rollup(to_rollup(index));
+  frozen.shrink_to_fit();
+  clear_details();
+}
+
+void Bucket::thaw() {
+  if (!is_frozen()) return;
+  auto decoded = decode_rollup(index, frozen);
+  frozen = std::string{};
+  if (!decoded) return;  // unreachable: written by freeze()
+  set_details(*decoded);
+}
+
+void Bucket::drop_details() noexcept {
+  details_dropped = true;
+  clear_details();
+}
+
+void Bucket::clear_details() noexcept {
+  products = FlatMap<ProductCell>{};
+  categories = FlatMap<TypeCounts>{};
+  devices = FlatMap<std::uint32_t>{};
+  locations = FlatMap<std::uint32_t>{};
+}
+
+void Bucket::details(Details& out) const {
+  out.products.clear();
+  out.categories.clear();
+  out.devices.clear();
+  out.locations.clear();
+  if (is_frozen()) {
+    auto decoded = decode_rollup(index, frozen);
+    if (!decoded) return;  // unreachable: written by freeze()
+    // (id, type) lists sorted by id: one entry per id with the sum.
+    for (const auto& p : decoded->products) {
+      if (out.products.empty() || out.products.back().first != p.product) out.products.emplace_back(p.product, 0);
+      out.products.back().second += p.count;
+    }
+    for (const auto& c : decoded->categories) {
+      if (out.categories.empty() || out.categories.back().first != c.category)
+        out.categories.emplace_back(c.category, 0);
+      out.categories.back().second += c.count;
+    }
+    for (const auto& d : decoded->devices) out.devices.emplace_back(d.id, d.count);
+    for (const auto& l : decoded->locations) out.locations.emplace_back(l.id, l.count);
+    return;
+  }
+  out.products.reserve(products.size());
+  products.for_each([&](Id p, const ProductCell& cell) {
+    std::uint64_t n = 0;
+    for (auto c : cell.counts) n += c;
+    out.products.emplace_back(p, n);
+  });
+  categories.for_each([&](Id c, const TypeCounts& counts) {
+    std::uint64_t n = 0;
+    for (auto x : counts) n += x;
+    out.categories.emplace_back(c, n);
+  });
+  devices.for_each([&](Id d, std::uint32_t n) { out.devices.emplace_back(d, n); });
+  locations.for_each([&](Id l, std::uint32_t n) { out.locations.emplace_back(l, n); });
+}
+
 std::size_t Bucket::memory_bytes() const noexcept {
-  return users.memory_bytes() + products.memory_bytes() + categories.memory_bytes() + devices.memory_bytes() +
+  return frozen.capacity() + users.memory_bytes() + products.memory_bytes() + categories.memory_bytes() + devices.memory_bytes() +
          locations.memory_bytes();
 }
 

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "shoppulse/core/flat_map.hpp"
@@ -59,8 +60,41 @@ struct Bucket {
   FlatMap<TypeCounts> categories;
   FlatMap<std::uint32_t> devices;
   FlatMap<std::uint32_t> locations;
+  // A settled minute (handed over, users trimmed) keeps its products,
+  // categories, devices and locations as its encoded rollup (encode_rollup,
+  // about 6 bytes a (product, type) instead of ~50 in the maps), which is also
+  // what a checkpoint writes for it; the maps are then empty. Any add() thaws
+  // it first. Empty: not frozen.
+  std::string frozen;
+  // A fine bucket out of every current window: its details are gone and
+  // add() no longer keeps them (nothing reads them again).
+  bool details_dropped = false;
 
   bool held() const noexcept { return index != kNoBucket; }
+  bool is_frozen() const noexcept { return !frozen.empty(); }
+  // Moves the details into `frozen`; the bucket's users must already be
+  // trimmed, so that the encoding equals the rollup a checkpoint writes.
+  void freeze();
+  // Back to maps (a late event for the minute).
+  void thaw();
+  // Forgets the details for good (sets details_dropped).
+  void drop_details() noexcept;
+  // The details, from the maps or decoded once from `frozen`: each product
+  // with its category and count over all types (ascending ids when frozen,
+  // any order otherwise), each category's count, each device's and
+  // location's count.
+  struct Details {
+    std::vector<std::pair<Id, std::uint64_t>> products, categories, devices, locations;
+  };
+  void details(Details& out) const;
+
+ private:
+  // Adds the rollup's products, categories, devices and locations to the maps.
+  void set_details(const MinuteRollup& r);
+  // Empties the details' maps, releasing their memory.
+  void clear_details() noexcept;
+
+ public:
   void reset(std::int64_t new_index) noexcept;
   // Adds one event and returns the user's type mask before it.
   std::uint8_t add(const Event& e);

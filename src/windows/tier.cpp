@@ -146,30 +146,22 @@ void Tier::move_aggregates(const Bucket& b, std::uint32_t added, std::uint32_t r
   const std::uint32_t spans_added = current_spans(added);
   const std::uint32_t spans_removed = current_spans(removed);
   if ((spans_added | spans_removed) == 0) return;  // only previous windows: KPIs only
-  moving_.clear();
-  b.products.for_each([&](Id p, const ProductCell& cell) {
-    std::uint64_t n = 0;
-    for (auto c : cell.counts) n += c;
-    moving_.emplace_back(p, n);
-  });
-  for (std::size_t i = 0; i < moving_.size(); ++i) {
-    if (i + kIndexAhead < moving_.size()) products_.prefetch_index(moving_[i + kIndexAhead].first);
-    if (i + kRowAhead < moving_.size()) products_.prefetch_row(moving_[i + kRowAhead].first);
-    apply_counts(products_, moving_[i].first, moving_[i].second, spans_added, spans_removed);
+  b.details(details_);
+  const auto& products = details_.products;
+  for (std::size_t i = 0; i < products.size(); ++i) {
+    if (i + kIndexAhead < products.size()) products_.prefetch_index(products[i + kIndexAhead].first);
+    if (i + kRowAhead < products.size()) products_.prefetch_row(products[i + kRowAhead].first);
+    apply_counts(products_, products[i].first, products[i].second, spans_added, spans_removed);
   }
-  b.categories.for_each([&](Id c, const TypeCounts& counts) {
-    std::uint64_t n = 0;
-    for (auto x : counts) n += x;
-    apply_counts(categories_, c, n, spans_added, spans_removed);
-  });
+  for (const auto& [c, n] : details_.categories) apply_counts(categories_, c, n, spans_added, spans_removed);
   for (std::size_t i = 0; i < spans_.size(); ++i) {
     if ((spans_added >> i) & 1u) {
-      b.devices.for_each([&](Id d, std::uint32_t n) { add_count(devices_[i], d, n); });
-      b.locations.for_each([&](Id l, std::uint32_t n) { add_count(locations_[i], l, n); });
+      for (const auto& [d, n] : details_.devices) add_count(devices_[i], d, n);
+      for (const auto& [l, n] : details_.locations) add_count(locations_[i], l, n);
     }
     if ((spans_removed >> i) & 1u) {
-      b.devices.for_each([&](Id d, std::uint32_t n) { subtract_count(devices_[i], d, n); });
-      b.locations.for_each([&](Id l, std::uint32_t n) { subtract_count(locations_[i], l, n); });
+      for (const auto& [d, n] : details_.devices) subtract_count(devices_[i], d, n);
+      for (const auto& [l, n] : details_.locations) subtract_count(locations_[i], l, n);
     }
   }
 }
@@ -262,9 +254,10 @@ void Tier::mark_previous_changed(std::uint32_t windows) noexcept {
     if ((windows >> (2 * i + 1)) & 1u) previous_stale_[i] = 2;
 }
 
-void Tier::trim_users(Bucket& b) noexcept {
+void Tier::settle(Bucket& b) {
   b.users = FlatMap<std::uint8_t>{};
   b.users_trimmed = true;
+  b.freeze();
 }
 
 bool Tier::restore_user(Id user, const std::array<std::int64_t, kUserCells>& last) {
@@ -317,11 +310,13 @@ void Tier::advance(std::int64_t new_end) {
   end_ = new_end;
   if (tracking_ == UserTracking::per_bucket) {
     for (std::int64_t index : candidates_) {
-      const Bucket* b = find(index);
+      Bucket* b = find(index);
       if (b == nullptr) continue;
       const std::uint32_t before = membership(index, old_end);
       const std::uint32_t after = membership(index, new_end);
-      if (before != after) move_bucket(*b, after & ~before, before & ~after);
+      if (before == after) continue;
+      move_bucket(*b, after & ~before, before & ~after);
+      if (index < end_ - longest_) b->drop_details();  // out of every current window for good
     }
     return;
   }
@@ -362,7 +357,7 @@ void Tier::advance(std::int64_t new_end) {
   const std::int64_t from = std::max(old_end - kUserTrimLag, horizon());
   const std::int64_t to = std::min(new_end - kUserTrimLag, old_end);
   for (std::int64_t m = from; m < to; ++m)
-    if (Bucket* b = find(m); b != nullptr && !b->users_trimmed && settled(*b)) trim_users(*b);
+    if (Bucket* b = find(m); b != nullptr && !(b->users_trimmed && b->is_frozen()) && settled(*b)) settle(*b);
 }
 
 void Tier::reset_end(std::int64_t end) {
@@ -382,10 +377,11 @@ void Tier::reset_end(std::int64_t end) {
   }
   if (end_ == kNoBucket) return;
   if (tracking_ == UserTracking::per_bucket) {
-    for (const Bucket& b : ring_) {
+    for (Bucket& b : ring_) {
       if (!b.held()) continue;
       const std::uint32_t windows = membership(b.index, end_);
       if (windows != 0) move_bucket(b, windows, 0);
+      if (b.index < end_ - longest_) b.drop_details();
     }
     return;
   }
@@ -402,6 +398,8 @@ void Tier::reset_end(std::int64_t end) {
 }
 
 void Tier::on_event(const Event& e, std::int64_t bucket, std::uint8_t mask_before) {
+  if (tracking_ == UserTracking::per_bucket && bucket < end_ - longest_)
+    if (Bucket* b = find(bucket); b != nullptr && !b->details_dropped) b->drop_details();  // a late event's new bucket
   const std::uint32_t windows = membership(bucket, end_);
   if (windows == 0) return;  // not inside any window yet; it enters when the end passes it
   const auto type = static_cast<std::size_t>(e.type);
@@ -505,7 +503,10 @@ std::vector<RankedId> Tier::locations(WindowSpan span) const {
 std::size_t Tier::memory_bytes() const noexcept {
   std::size_t n = ring_.capacity() * sizeof(Bucket) + users_.memory_bytes() + products_.memory_bytes() +
                   categories_.memory_bytes() + candidates_.capacity() * sizeof(std::int64_t) +
-                  moving_.capacity() * sizeof(moving_[0]);
+                  moving_.capacity() * sizeof(moving_[0]) +
+                  (details_.products.capacity() + details_.categories.capacity() + details_.devices.capacity() +
+                   details_.locations.capacity()) *
+                      sizeof(details_.products[0]);
   for (const Bucket& b : ring_) n += b.memory_bytes();
   for (const auto& m : devices_) n += m.memory_bytes();
   for (const auto& m : locations_) n += m.memory_bytes();

@@ -49,11 +49,16 @@
 //    late event into it), so the per-event path never merges. Kpis say so
 //    (users_estimated). Memory: 20 KiB per held minute, at most ~58 MiB.
 //  Events and revenue of every window stay exact (plain sums per bucket).
-// Not bounded here: each minute still keeps its products, categories,
-// devices and locations for 48 h (the rollup a late event re-closes, and the
-// counts a minute subtracts when it leaves a current window), so that part
-// grows with minutes x distinct products per minute, up to 48 h and at most
-// the catalogue per minute.
+// Products, categories, devices and locations of a bucket are needed while
+// it is in a current window (to subtract them when it leaves) and, for a
+// minute, to re-close its rollup after a late event. So:
+//  - a 1-second bucket drops them once it is older than the 15 m window
+//    (Bucket::drop_details; previous windows report totals and users only);
+//  - a settled minute keeps them frozen as its encoded rollup
+//    (Bucket::freeze, ~4 bytes a product instead of ~65 in maps), decoded
+//    when it leaves the 1 h and the 24 h window and thawed by a late event.
+//  Memory: the minutes' frozen products still grow for 48 h with distinct
+//  products per minute (about 4 bytes per product and type a minute).
 // Weighed and not taken: HyperLogLog for the current windows (the brief
 // demands them exact); coarser buckets for the older half (still minutes x
 // users); a byte budget degrading old minutes (a bound by configuration,
@@ -122,12 +127,13 @@ class Tier {
   // the windows that currently cover that bucket.
   void on_event(const Event& e, std::int64_t bucket, std::uint8_t mask_before);
 
-  // last_seen: whether the bucket's own users may be dropped now (closed
-  // long enough and handed over), and dropping them.
+  // last_seen: whether the bucket may settle now (closed long enough and
+  // handed over), and settling it: its own users are dropped and its details
+  // frozen (Bucket::freeze).
   bool settled(const Bucket& b) const noexcept {
     return tracking_ == UserTracking::last_seen && !b.pending && b.index < end_ - kUserTrimLag;
   }
-  void trim_users(Bucket& b) noexcept;
+  void settle(Bucket& b);
 
   // last_seen state for checkpoints: each user row (the newest bucket per
   // cell, kNoBucket when none), by ascending id, and each held bucket's sketch.
@@ -217,7 +223,8 @@ class Tier {
   DenseRows<std::uint64_t> products_;  // one per span: interactions in its current window
   DenseRows<std::uint64_t> categories_;
   std::vector<std::int64_t> candidates_;  // scratch of advance(), kept to avoid allocating
-  std::vector<std::pair<Id, std::uint64_t>> moving_;  // scratch of move_bucket(): ids and their mask or count
+  std::vector<std::pair<Id, std::uint64_t>> moving_;  // scratch of move_bucket(): ids and their mask
+  Bucket::Details details_;                          // scratch of move_aggregates()
 
   // last_seen only.
   DenseRows<SeenCell> seen_{kUserCells};

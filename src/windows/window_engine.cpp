@@ -417,7 +417,7 @@ std::vector<MinuteRollup> WindowEngine::take_closed_minutes() {
     if (b == nullptr || !b->pending) continue;  // already taken, or evicted above
     b->pending = false;
     out.push_back(b->to_rollup(m));
-    if (s.coarse.settled(*b)) s.coarse.trim_users(*b);  // handed over: the rows and sketch keep what the windows need
+    if (s.coarse.settled(*b)) s.coarse.settle(*b);  // handed over: the rows and sketch keep what the windows need
   }
   s.pending_minutes.clear();
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.minute < b.minute; });
@@ -506,7 +506,9 @@ std::string WindowEngine::checkpoint() const {
     for (const Bucket* b : held) {
       w.svarint(b->index);
       w.u8(static_cast<std::uint8_t>((b->pending ? kBucketPending : 0) | (b->users_trimmed ? kBucketUsersTrimmed : 0)));
-      w.bytes(encode_rollup(b->to_rollup(b->index)));
+      // A frozen bucket's bytes are this encoding already (Bucket::freeze).
+      if (b->is_frozen()) w.bytes(b->frozen);
+      else w.bytes(encode_rollup(b->to_rollup(b->index)));
     }
   };
   write_tier(s.fine, false);
@@ -650,15 +652,15 @@ Result<WindowEngine> WindowEngine::restore(const WindowConfig& config, std::stri
       }
       if (r.failed() || !s.has_events || !s.coarse.restore_sketch(minute, sketch)) return corrupt("bad sketch");
     }
-  } else {
-    // Older formats kept every minute's users, just rebuilt into rows and
-    // sketches: drop them where a running engine would have.
-    std::vector<std::int64_t> held;
-    for (const Bucket& b : s.coarse.ring())
-      if (b.held()) held.push_back(b.index);
-    for (std::int64_t m : held)
-      if (Bucket* b = s.coarse.find(m); s.coarse.settled(*b)) s.coarse.trim_users(*b);
   }
+  // Settle every minute a running engine would have settled: older formats
+  // kept every minute's users (just rebuilt into rows and sketches), and no
+  // format keeps a bucket frozen.
+  std::vector<std::int64_t> held;
+  for (const Bucket& b : s.coarse.ring())
+    if (b.held()) held.push_back(b.index);
+  for (std::int64_t m : held)
+    if (Bucket* b = s.coarse.find(m); s.coarse.settled(*b)) s.coarse.settle(*b);
 
   const std::size_t n_evicted = r.count(2);
   for (std::size_t i = 0; i < n_evicted && !r.failed(); ++i) {

@@ -1,7 +1,8 @@
 // The coarse tier's users (1h and 24h windows): exact current windows from
 // per-user last-seen minutes, estimated previous windows from per-minute
 // sketches, memory that follows the users rather than minutes x users, and
-// checkpoints of the format before.
+// checkpoints of the format before; and what a bucket keeps of its products
+// once its part in the current windows is over.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -43,6 +44,12 @@ void require_matches(const WindowSnapshot& snap, const Oracle& oracle) {
     REQUIRE(view.current.active_users == current.active_users);
     REQUIRE(view.current.funnel == current.funnel);
     REQUIRE_FALSE(view.current.users_estimated);
+    // What a minute brings into and takes out of a window, whether it still
+    // has its maps or is frozen (Bucket::freeze) by then.
+    REQUIRE(view.top_products == oracle.ranked(end - len, end, [](const Event& e) { return e.product; }, 10));
+    REQUIRE(view.top_categories == oracle.ranked(end - len, end, [](const Event& e) { return e.category; }, 10));
+    REQUIRE(view.devices == oracle.ranked(end - len, end, [](const Event& e) { return e.device; }, 1000));
+    REQUIRE(view.locations == oracle.ranked(end - len, end, [](const Event& e) { return e.location; }, 1000));
     const Kpis previous = oracle.kpis(end - 2 * len, end - len);
     REQUIRE(view.previous.events == previous.events);
     REQUIRE(view.previous.revenue_minor == previous.revenue_minor);
@@ -71,7 +78,7 @@ std::vector<Event> stream(std::uint64_t seed, std::size_t events, std::uint32_t 
 // Events from a fixed pool of users, `per_minute` a minute (each user of the
 // pool in turn), for `minutes` minutes from `first_minute`.
 void apply_minutes(WindowEngine& engine, std::uint32_t pool, std::uint32_t per_minute, std::int64_t first_minute,
-                   std::int64_t minutes, std::uint32_t& next_user, Sequence& seq) {
+                   std::int64_t minutes, std::uint32_t& next_user, Sequence& seq, std::uint32_t products = 50) {
   std::vector<Event> batch;
   for (std::int64_t m = first_minute; m < first_minute + minutes; ++m) {
     batch.clear();
@@ -82,7 +89,7 @@ void apply_minutes(WindowEngine& engine, std::uint32_t pool, std::uint32_t per_m
       e.user = 1 + next_user;
       next_user = (next_user + 1) % pool;
       e.type = i % 3 == 0 ? EventType::click : EventType::view;
-      e.product = 1 + i % 50;
+      e.product = 1 + i % products;
       e.category = test::fixed_category(e.product);
       e.quantity = 1;
       batch.push_back(e);
@@ -259,4 +266,79 @@ TEST_CASE("a partial rollup's users join the earlier rollup's, type masks combin
   REQUIRE_FALSE(partial.users_partial);
   REQUIRE(partial.users == std::vector<std::pair<Id, std::uint8_t>>{{1, 0b01}, {2, 0b01}, {3, 0b11}, {7, 0b01}});
   REQUIRE(partial.events[0] == 9);
+}
+
+TEST_CASE("a settled minute of the 1h and 24h windows holds its products in a few bytes each",
+          "[windows][coarse]") {
+  // 20,000 products a minute from a fixed catalogue, so the windows' own
+  // rows stop growing after the first minute: what grows from then on is
+  // each minute kept for the windows, its sketch and its products. As maps
+  // those products cost ~65 bytes each (a minute of them ~1.3 MB); frozen
+  // (the minute's encoded rollup) a few bytes.
+  constexpr std::uint32_t kProducts = 20'000;
+  WindowConfig config;
+  config.filter_buffer_events = 0;
+  config.top_n = 10;
+  WindowEngine engine(config);
+  std::uint32_t next = 0;
+  Sequence seq = 0;
+  const std::int64_t start = 28'000'000;
+  apply_minutes(engine, 100, kProducts, start, 60, next, seq, kProducts);
+  const std::size_t at_60 = engine.memory().windows;
+  apply_minutes(engine, 100, kProducts, start + 60, 60, next, seq, kProducts);
+  const std::size_t at_120 = engine.memory().windows;
+  const std::int64_t growth = static_cast<std::int64_t>(at_120) - static_cast<std::int64_t>(at_60);
+  INFO("growth over 60 minutes: " << growth << " bytes");
+  constexpr std::int64_t kSketchBytes = 5 * 4096;
+  REQUIRE(growth <= 60 * (kSketchBytes + kProducts * 8));
+  // And the windows still count every product of every minute: the 1 h
+  // window's products are the last 60 minutes', each product once a minute.
+  const auto snap = engine.snapshot();
+  REQUIRE(snap->window(WindowSpan::h1).top_products.size() == 10);
+  for (const RankedId& r : snap->window(WindowSpan::h1).top_products) REQUIRE(r.count == 60);
+  for (const RankedId& r : snap->window(WindowSpan::h24).top_products) REQUIRE(r.count == 119);
+}
+
+TEST_CASE("a 1-second bucket out of every current window keeps no products", "[windows][coarse]") {
+  // 500 products a second from a fixed catalogue for 30 minutes. From the
+  // 15th minute on, a second leaving the 15 m window drops its products (the
+  // previous windows report totals and users only), so the second quarter
+  // hour adds the seconds' users and totals and the minutes' frozen
+  // products, not 900 seconds x 500 products in maps (~29 MB).
+  constexpr std::uint32_t kProducts = 500;
+  WindowConfig config;
+  config.filter_buffer_events = 0;
+  WindowEngine engine(config);
+  Sequence seq = 0;
+  const std::int64_t start_ms = 28'000'000LL * 60'000;
+  std::vector<Event> batch;
+  std::size_t at_15 = 0;
+  for (std::int64_t second = 0; second < 1800; ++second) {
+    batch.clear();
+    for (std::uint32_t i = 0; i < kProducts; ++i) {
+      Event e;
+      e.sequence = ++seq;
+      e.time_ms = start_ms + second * 1000 + i;
+      e.user = 1 + i % 10;
+      e.type = EventType::view;
+      e.product = 1 + i;
+      e.category = test::fixed_category(e.product);
+      batch.push_back(e);
+    }
+    engine.apply(batch);
+    (void)engine.take_closed_minutes();
+    if (second == 899) at_15 = engine.memory().windows;
+  }
+  const std::int64_t growth = static_cast<std::int64_t>(engine.memory().windows) - static_cast<std::int64_t>(at_15);
+  INFO("growth from 15 to 30 minutes: " << growth << " bytes");
+  REQUIRE(growth <= 900 * 2048 + 15 * (5 * 4096 + kProducts * 8));
+  // The 15 m window still counts every product of its 900 seconds.
+  const auto snap = engine.snapshot();
+  for (const RankedId& r : snap->window(WindowSpan::m15).top_products) REQUIRE(r.count == 900);
+  // Its previous window, [end - 30 m, end - 15 m), starts before the first
+  // event: it holds the seconds from the start to end - 15 m.
+  const WindowView& m15 = snap->window(WindowSpan::m15);
+  const auto previous_seconds = static_cast<std::uint64_t>((m15.start_ms - start_ms) / 1000);
+  REQUIRE(previous_seconds > 890);
+  REQUIRE(m15.previous.total_events() == previous_seconds * kProducts);
 }
