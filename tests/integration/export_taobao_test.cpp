@@ -235,6 +235,20 @@ TEST_CASE("The whole imported sample pages out through X-Next-Cursor as SQL hold
   const si::HttpResponse bad = server.get("/api/events?limit=1000001");
   CHECK(bad.status == 400);
   CHECK(Json(bad.body).str("/field") == "limit");
+
+  // HEAD: the GET's status and headers and not one byte of the page, so the
+  // next answer on the same connection follows the headers at once.
+  CHECK(si::http_request(server.port(), "HEAD", "/api/events?limit=1000001").status == 400);
+  RawClient both(server.port());
+  both.send("HEAD /api/events?limit=10 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+            "GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  std::string replies = both.read_at_least(16);
+  while (replies.find("\r\n\r\n") == std::string::npos) replies = both.read_at_least(replies.size() + 1);
+  const std::size_t head_end = replies.find("\r\n\r\n") + 4;
+  replies = both.read_at_least(head_end + 12);
+  CHECK(replies.rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(replies.substr(0, head_end).find("Content-Type: application/x-ndjson") != std::string::npos);
+  CHECK(replies.compare(head_end, 12, "HTTP/1.1 200") == 0);
 }
 
 TEST_CASE("A page of the whole log sent to a reader that stops does not sit in the server's memory, and readers "
