@@ -623,7 +623,7 @@ class ApiHandler final : public Handler {
     const std::uint64_t recommender_bytes = ctx_.recommend.latest()->memory_bytes;
     const std::uint64_t attributed = dictionary_bytes + wm.windows + wm.user_profiles + wm.filter_buffer +
                                      recommender_bytes + f.event_log.memtable_bytes + f.event_log.block_cache_bytes +
-                                     f.event_log.table_readers_bytes;
+                                     f.event_log.table_readers_bytes + f.range_index_bytes + f.heap_free_bytes;
     w.key("memory").begin_object().field("rss_bytes", f.rss_bytes);
     w.key("components").begin_object();
     w.field("dictionary", dictionary_bytes).field("windows", std::uint64_t{wm.windows});
@@ -631,6 +631,9 @@ class ApiHandler final : public Handler {
     w.field("recommender", recommender_bytes);
     w.field("rocksdb_memtables", f.event_log.memtable_bytes).field("rocksdb_block_cache", f.event_log.block_cache_bytes);
     w.field("rocksdb_table_readers", f.event_log.table_readers_bytes);
+    w.field("range_index", f.range_index_bytes);
+    // Freed by the components, kept by the allocator for reuse.
+    w.field("allocator_free", f.heap_free_bytes);
     w.end_object();
     w.field("unattributed_bytes", f.rss_bytes > attributed ? f.rss_bytes - attributed : 0);
     w.field("rocksdb_budget_bytes", f.event_log.memory_budget_bytes);

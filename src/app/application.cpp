@@ -15,6 +15,7 @@
 #include "shoppulse/adapters/mongodb_archive.hpp"
 #include "shoppulse/adapters/mongodb_checkpoints.hpp"
 #include "shoppulse/adapters/mongodb_rollups.hpp"
+#include "shoppulse/core/heap.hpp"
 #include "shoppulse/core/log.hpp"
 #include "shoppulse/core/steady_time.hpp"
 
@@ -308,6 +309,8 @@ struct Application::State final : api::SystemControl {
     api::SystemFigures f;
     f.uptime_seconds = double(clock.now_ms() - started_ms) / 1000.0;
     f.rss_bytes = resident_bytes();
+    f.heap_free_bytes = heap_free_bytes();
+    f.range_index_bytes = range ? range->stats().index_bytes : 0;
     f.event_log = storage->stats();
     f.ingest = ingestor->stats();
     f.engine = engine->stats();
@@ -483,6 +486,7 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
   memory_gauge("user_profiles", [&s] { return double(s.engine->stats().memory.user_profiles); });
   memory_gauge("filter_buffer", [&s] { return double(s.engine->stats().memory.filter_buffer); });
   memory_gauge("range_index", [&s] { return double(s.range->stats().index_bytes); });
+  memory_gauge("allocator_free", [] { return double(heap_free_bytes()); });
   memory_gauge("recommender", [&s] { return double(s.recommend->latest()->memory_bytes); });
   memory_gauge("rocksdb_memtables", [&s] { return double(s.storage->stats().memtable_bytes); });
   memory_gauge("rocksdb_block_cache", [&s] { return double(s.storage->stats().block_cache_bytes); });

@@ -4,6 +4,8 @@
 // glibc keeps freed chunks in its arenas otherwise, where they count in the
 // process's RSS though nothing uses them. Costs a pass over the arenas, so it
 // is for rare moments, not a hot path. Thread: any.
+#include <cstdint>
+
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -13,6 +15,19 @@ namespace shoppulse {
 inline void release_free_heap() noexcept {
 #if defined(__GLIBC__)
   malloc_trim(0);
+#endif
+}
+
+// Bytes the allocator holds free in its arenas: freed by the program, kept
+// for reuse, so counted in RSS unless released since (malloc_trim releases
+// whole free pages, which this still counts). glibc's mallinfo2: locks each
+// arena and walks its free lists, so it is for status requests, not a hot
+// path. 0 where unknown. Thread: any.
+inline std::uint64_t heap_free_bytes() noexcept {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+  return mallinfo2().fordblks;
+#else
+  return 0;
 #endif
 }
 
