@@ -186,6 +186,7 @@ class RocksDbStore final : public Storage {
                     const std::function<bool(std::span<const LogRecord>)>& fn) const override;
   Result<std::vector<DictionaryEntry>> load_dictionary() const override;
   Result<std::vector<DictionaryEntry>> load_dictionary_newest(std::size_t per_kind) const override;
+  Result<std::vector<DictionaryEntry>> load_dictionary_kind(IdKind kind, std::size_t newest) const override;
   bool looks_up_dictionary() const override { return true; }
   Result<std::optional<Id>> find_dictionary_id(IdKind kind, std::string_view value) const override;
   Result<std::optional<std::string>> find_dictionary_name(IdKind kind, Id id) const override;
@@ -836,24 +837,50 @@ Result<std::vector<DictionaryEntry>> RocksDbStore::load_dictionary() const {
 
 Result<std::vector<DictionaryEntry>> RocksDbStore::load_dictionary_newest(std::size_t per_kind) const {
   if (per_kind == 0) return load_dictionary();
-  // Keys are kind then big-endian id, so each kind's newest entries are the
-  // last ones before the next kind's first key: read them backwards.
   std::vector<DictionaryEntry> entries;
-  std::unique_ptr<rdb::Iterator> it(db_->NewIterator(rdb::ReadOptions(), family(kDictionary)));
   for (std::size_t k = 0; k < kIdKindCount; ++k) {
-    const std::string end = eventlog::dictionary_key(static_cast<IdKind>(k), std::numeric_limits<Id>::max());
-    const std::size_t first = entries.size();
-    std::size_t taken = 0;
-    for (it->SeekForPrev(end); it->Valid() && taken < per_kind; it->Prev(), ++taken) {
-      auto entry = eventlog::decode_dictionary_key(view(it->key()));
-      if (!entry) return std::move(entry).error();
-      if (entry->kind != static_cast<IdKind>(k)) break;
-      entry->value.assign(view(it->value()));
-      entries.push_back(std::move(*entry));
-    }
-    if (!it->status().ok()) return io_error("read dictionary", it->status());
-    std::reverse(entries.begin() + static_cast<std::ptrdiff_t>(first), entries.end());
+    auto kind = load_dictionary_kind(static_cast<IdKind>(k), per_kind);
+    if (!kind) return kind;
+    entries.insert(entries.end(), std::make_move_iterator(kind->begin()), std::make_move_iterator(kind->end()));
   }
+  return entries;
+}
+
+Result<std::vector<DictionaryEntry>> RocksDbStore::load_dictionary_kind(IdKind kind, std::size_t newest) const {
+  // Keys are kind then big-endian id: one kind is one contiguous run, read
+  // forwards whole (ahead, and out of the cache the queries need more), or
+  // backwards from its end for the newest.
+  std::vector<DictionaryEntry> entries;
+  rdb::ReadOptions options;
+  if (newest == 0) {
+    options.readahead_size = 2 * kMiB;
+    options.fill_cache = false;
+  }
+  std::unique_ptr<rdb::Iterator> it(db_->NewIterator(options, family(kDictionary)));
+  const auto take = [&]() -> Result<bool> {
+    auto entry = eventlog::decode_dictionary_key(view(it->key()));
+    if (!entry) return std::move(entry).error();
+    if (entry->kind != kind) return false;
+    entry->value.assign(view(it->value()));
+    entries.push_back(std::move(*entry));
+    return true;
+  };
+  if (newest == 0) {
+    for (it->Seek(eventlog::dictionary_key(kind, 0)); it->Valid(); it->Next()) {
+      auto more = take();
+      if (!more) return std::move(more).error();
+      if (!*more) break;
+    }
+  } else {
+    for (it->SeekForPrev(eventlog::dictionary_key(kind, std::numeric_limits<Id>::max()));
+         it->Valid() && entries.size() < newest; it->Prev()) {
+      auto more = take();
+      if (!more) return std::move(more).error();
+      if (!*more) break;
+    }
+    std::reverse(entries.begin(), entries.end());
+  }
+  if (!it->status().ok()) return io_error("read dictionary", it->status());
   return entries;
 }
 

@@ -67,6 +67,26 @@ TEST_CASE("a bounded load reads only the newest entries of each kind, in id orde
   CHECK(got == want);
   CHECK(newest->front().value == "user-21");
   CHECK(store->load_dictionary_newest(0)->size() == 47);  // 0: everything
+
+  // One kind alone (what each thread of the start-up load reads): the same
+  // entries, newest or all.
+  for (const std::size_t n : {std::size_t{10}, std::size_t{0}}) {
+    auto all = n == 0 ? store->load_dictionary() : store->load_dictionary_newest(n);
+    REQUIRE(all.ok());
+    std::size_t seen = 0;
+    for (const IdKind kind : {IdKind::user, IdKind::product, IdKind::category, IdKind::device, IdKind::location}) {
+      INFO("kind " << to_string(kind) << " newest " << n);
+      auto one = store->load_dictionary_kind(kind, n);
+      REQUIRE(one.ok());
+      std::vector<std::pair<Id, std::string>> got, want;
+      for (const DictionaryEntry& e : *one) got.emplace_back(e.id, e.value);
+      for (const DictionaryEntry& e : *all)
+        if (e.kind == kind) want.emplace_back(e.id, e.value);
+      CHECK(got == want);
+      seen += got.size();
+    }
+    CHECK(seen == (n == 0 ? 47u : 25u));
+  }
 }
 
 TEST_CASE("names are stored only for evicted ids, and a bounded start-up stores those it leaves on disk",

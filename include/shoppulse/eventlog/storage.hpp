@@ -110,6 +110,16 @@ class EventLog {
     return out;
   }
 
+  // The newest `newest` entries of one kind (every entry when 0), in id
+  // order. Calls for different kinds may run at once, each on its own
+  // thread: what the start-up load does, one thread per kind.
+  virtual Result<std::vector<DictionaryEntry>> load_dictionary_kind(IdKind kind, std::size_t newest) const {
+    auto some = load_dictionary_newest(newest);
+    if (!some) return some;
+    std::erase_if(*some, [kind](const DictionaryEntry& e) { return e.kind != kind; });
+    return some;
+  }
+
   // Whether find_dictionary_id/find_dictionary_name look entries up; a
   // dictionary may evict entries from memory only when they do.
   virtual bool looks_up_dictionary() const { return false; }
