@@ -8,6 +8,7 @@
 #include <rocksdb/iterator.h>
 #include <rocksdb/options.h>
 #include <rocksdb/sst_file_reader.h>
+#include <rocksdb/sst_file_writer.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 #include <rocksdb/write_buffer_manager.h>
@@ -63,6 +64,10 @@ Error io_error(std::string_view what, const rdb::Status& status) {
 
 // A failure on the data path, in words fit for an HTTP client: RocksDB's
 // message names files by their path, so it goes to the log only.
+// Checkpoints from this size on are written as table files of their own
+// (RocksDbStore::put_checkpoint); smaller ones go through the memtable.
+constexpr std::size_t kIngestedCheckpointBytes = 4 * 1024 * 1024;
+
 Error storage_error(std::string_view what, const rdb::Status& status) {
   kLog.error("storage failure", {{"during", std::string(what)}, {"status", status.ToString()}});
   if (status.IsNoSpace()) {
@@ -318,6 +323,9 @@ class RocksDbStore final : public Storage {
   mutable std::mutex problem_mutex_;
   std::string problem_;
   std::atomic<bool> failed_{false};
+  // Set by the first storage error and never cleared: large checkpoints then
+  // take the memtable path for the rest of the process (put_checkpoint).
+  std::atomic<bool> ever_failed_{false};
   // Every thread that writes (ingest, engine, recommend) may resume; one at
   // a time, the others go on to their write.
   std::mutex resume_mutex_;
@@ -365,6 +373,12 @@ Result<std::unique_ptr<Storage>> RocksDbStore::open(const EventLogConfig& config
   auto& descriptors = options.families;
 
   if (auto kept = preserve_tables(config.data_dir); !kept) return kept.error();
+  // A checkpoint file written but not taken in by RocksDB before a crash
+  // (put_checkpoint) is nobody's: the checkpoint before it still stands.
+  for (const auto& entry : std::filesystem::directory_iterator(config.data_dir, ec)) {
+    const std::string file = entry.path().filename().string();
+    if (file.starts_with("checkpoint-") && file.ends_with(".sst.tmp")) std::filesystem::remove(entry.path(), ec);
+  }
   std::vector<rdb::ColumnFamilyHandle*> handles;
   rdb::DB* raw_db = nullptr;
   const rdb::Status status = rdb::DB::Open(db_options, config.data_dir, descriptors, &handles, &raw_db);
@@ -585,6 +599,7 @@ void RocksDbStore::note_problem(const Error& error) {
   std::lock_guard lock(problem_mutex_);
   problem_ = error.detail;
   failed_.store(true, std::memory_order_release);
+  ever_failed_.store(true, std::memory_order_release);
 }
 
 void RocksDbStore::resume_if_failed() {
@@ -1085,12 +1100,54 @@ Result<void> RocksDbStore::drop_minutes_before(std::int64_t before_minute) {
 }
 
 Result<void> RocksDbStore::put_checkpoint(std::string_view name, const Checkpoint& checkpoint) {
-  rdb::WriteBatch batch;
-  const rdb::Status status =
-      batch.Put(family(kCheckpoints), rdb::Slice(name.data(), name.size()),
-                eventlog::seal(eventlog::encode_checkpoint(checkpoint)));
-  if (!status.ok()) return io_error("stage checkpoint", status);
-  return write(batch, "put checkpoint");
+  const std::string value = eventlog::seal(eventlog::encode_checkpoint(checkpoint));
+  const rdb::Slice key(name.data(), name.size());
+  // Debian's RocksDB 7.8 keeps its assertions, and one in the ingestion of a
+  // file (a file number of 0) is reached after a disk-full error even once
+  // writes have resumed: a store that has seen any storage error, here or in
+  // RocksDB's own background work, writes every checkpoint the plain way.
+  std::uint64_t background_errors = 0;
+  const bool as_file = value.size() >= kIngestedCheckpointBytes && !ever_failed_.load(std::memory_order_acquire) &&
+                      db_->GetIntProperty("rocksdb.background-errors", &background_errors) &&
+                       background_errors == 0;
+  if (!as_file) {
+    rdb::WriteBatch batch;
+    const rdb::Status status = batch.Put(family(kCheckpoints), key, value);
+    if (!status.ok()) return io_error("stage checkpoint", status);
+    return write(batch, "put checkpoint");
+  }
+  // A large checkpoint (the engine's and the recommender's reach hundreds of
+  // MB) is written once, as a table file of its own that RocksDB takes in
+  // (IngestExternalFile): through a memtable it would be written twice (WAL,
+  // then flush), hold its size in memory until flushed, and its flush, which
+  // flushes every family at once (atomic_flush), would keep the events'
+  // memtables from flushing: a soak saw ingest stopped for 20 s that way.
+  // The file is synced before RocksDB takes it, and the ingestion is
+  // recorded in the MANIFEST, so it is as durable as a synced write.
+  resume_if_failed();
+  static std::atomic<std::uint64_t> next_file{0};
+  const std::string path = data_dir_ + "/checkpoint-" + std::to_string(::getpid()) + "-" +
+                           std::to_string(next_file.fetch_add(1)) + ".sst.tmp";
+  const auto fail = [&](std::string_view what, const rdb::Status& status) -> Result<void> {
+    std::error_code ignored;
+    std::filesystem::remove(path, ignored);
+    Error error = storage_error(what, status);
+    note_problem(error);
+    return error;
+  };
+  const rdb::Options options(db_->GetDBOptions(), db_->GetOptions(family(kCheckpoints)));
+  rdb::SstFileWriter writer(rdb::EnvOptions(options), options, family(kCheckpoints));
+  rdb::Status status = writer.Open(path);
+  if (status.ok()) status = writer.Put(key, value);
+  if (status.ok()) status = writer.Finish();
+  if (!status.ok()) return fail("write checkpoint file", status);
+  rdb::IngestExternalFileOptions ingest;
+  ingest.move_files = true;          // linked in, the temporary name removed
+  ingest.write_global_seqno = false;  // the file is not rewritten after it is synced
+  status = db_->IngestExternalFile(family(kCheckpoints), {path}, ingest);
+  if (!status.ok()) return fail("take in checkpoint file", status);
+  clear_problem();
+  return {};
 }
 
 Result<std::optional<Checkpoint>> RocksDbStore::get_checkpoint(std::string_view name) const {

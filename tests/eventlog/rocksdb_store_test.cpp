@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
@@ -280,4 +281,50 @@ TEST_CASE("memtables of all families together stay near eventlog.memtable_budget
   // The same writes under a budget larger than them are all still in memory,
   // so the bound above is the budget's doing.
   CHECK(largest_memtables(1024) >= std::uint64_t{36} << 20);
+}
+
+TEST_CASE("a checkpoint of megabytes is taken in as a table file of its own: never in a memtable, newest wins, "
+          "and survives a reopen",
+          "[eventlog][memory]") {
+  eventlog_test::TempDir dir;
+  EventLogConfig config = config_for(dir.path());
+  // Write buffers far larger than the checkpoints: through a memtable they
+  // would all still be in memory.
+  config.write_buffer_mb = 256;
+  config.memtable_budget_mb = 1024;
+  const auto state = [](char fill, std::size_t bytes) {
+    std::string s(bytes, fill);
+    for (std::size_t i = 0; i < s.size(); i += 4096) s[i] = static_cast<char>(i / 4096);  // not one repeated byte
+    return s;
+  };
+  {
+    auto store = open_store(config);
+    REQUIRE(store->append(AppendBatch{make_records(1, 10, 1000), {}}).ok());
+    // Small, large, small, large under one name: each read sees the newest,
+    // whichever way it was written.
+    const std::vector<std::pair<char, std::size_t>> writes{{'a', 1000}, {'b', 24 << 20}, {'c', 2000}, {'d', 40 << 20}};
+    Sequence through = 0;
+    for (const auto& [fill, bytes] : writes) {
+      INFO("checkpoint of " << bytes << " bytes");
+      REQUIRE(store->put_checkpoint("windows", Checkpoint{++through, state(fill, bytes)}).ok());
+      auto got = store->get_checkpoint("windows");
+      REQUIRE(got.ok());
+      REQUIRE(got->has_value());
+      CHECK((*got)->covers_through == through);
+      CHECK((*got)->bytes == state(fill, bytes));
+      CHECK(store->stats().memtable_bytes < std::uint64_t{8} << 20);
+    }
+  }
+  // A file left by a crash between writing a checkpoint and its taking in
+  // is removed at open; the checkpoint before it stands.
+  const std::string leftover = dir.path() + "/checkpoint-1-7.sst.tmp";
+  std::ofstream(leftover) << "half a table";
+  auto store = open_store(config);
+  CHECK_FALSE(std::filesystem::exists(leftover));
+  auto got = store->get_checkpoint("windows");
+  REQUIRE(got.ok());
+  REQUIRE(got->has_value());
+  CHECK((*got)->covers_through == 4);
+  CHECK((*got)->bytes == state('d', 40 << 20));
+  CHECK(read_all(*store).size() == 10);
 }
