@@ -269,7 +269,7 @@ class ApiHandler final : public Handler {
     if (ctx_.log) {
       ExportLimits limits;
       limits.max_page = ctx_.config.export_max_page;
-      exporter_ = std::make_unique<EventExporter>(*ctx_.log, ctx_.dictionary, limits);
+      exporter_ = std::make_unique<EventExporter>(*ctx_.log, ctx_.dictionary, limits, ctx_.ownership);
     }
   }
 

@@ -38,7 +38,8 @@ Error stopping_error() { return make_error(Errc::unavailable, "the server is sto
 // What the worker, the exporter and open streams share; outlives the
 // exporter while a stream holds it, so a late pull finds `stopping`.
 struct EventExporter::Shared {
-  Shared(const EventLog& l, const Dictionary& d, ExportLimits lim) : log(l), dictionary(d), limits(lim) {}
+  Shared(const EventLog& l, const Dictionary& d, ExportLimits lim, const PartitionOwnership* o)
+      : log(l), dictionary(d), limits(lim), ownership(o) {}
 
   // A task runs on the worker with run = true, or with run = false when the
   // exporter stops before it ran.
@@ -56,6 +57,7 @@ struct EventExporter::Shared {
 
   const EventLog& log;
   const Dictionary& dictionary;
+  const PartitionOwnership* ownership;
   const ExportLimits limits;
 
   mutable std::mutex mutex;  // guards everything below
@@ -75,7 +77,9 @@ class PageStream final : public BodyStream, public std::enable_shared_from_this<
   PageStream(std::shared_ptr<EventExporter::Shared> shared, ExportQuery query, Sequence end,
              std::shared_ptr<void> slot)
       : shared_(std::move(shared)), query_(std::move(query)), next_(query_.from_sequence), end_(end),
-        slot_(std::move(slot)) {}
+        slot_(std::move(slot)) {
+    if (query_.owned) keep_.emplace(shared_->dictionary, query_.owned);
+  }
 
   void pull(Deliver deliver) override {
     std::weak_ptr<PageStream> weak = weak_from_this();
@@ -101,7 +105,8 @@ class PageStream final : public BodyStream, public std::enable_shared_from_this<
         }
         next_ = rec.event.sequence + 1;
         ++read;
-        if (matches(query_, rec.event)) write_event_line(piece.bytes, rec, shared_->dictionary);
+        if (matches(query_, rec.event) && (!keep_ || (*keep_)(rec.event)))
+          write_event_line(piece.bytes, rec, shared_->dictionary);
       }
       if (piece.bytes.size() >= shared_->limits.piece_bytes || read >= kPieceRecords) {
         cut = true;
@@ -118,13 +123,15 @@ class PageStream final : public BodyStream, public std::enable_shared_from_this<
   const ExportQuery query_;
   Sequence next_;  // worker only
   const Sequence end_;
+  std::optional<PartitionFilter> keep_;  // worker only
   std::shared_ptr<void> slot_;  // this page's place under max_open_pages
 };
 
 }  // namespace
 
-EventExporter::EventExporter(const EventLog& log, const Dictionary& dictionary, ExportLimits limits)
-    : shared_(std::make_shared<Shared>(log, dictionary, limits)) {
+EventExporter::EventExporter(const EventLog& log, const Dictionary& dictionary, ExportLimits limits,
+                             const PartitionOwnership* ownership)
+    : shared_(std::make_shared<Shared>(log, dictionary, limits, ownership)) {
   worker_ = std::thread([shared = shared_] {
     for (;;) {
       Shared::Task task;
@@ -162,6 +169,7 @@ std::size_t EventExporter::open_pages() const {
 const ExportLimits& EventExporter::limits() const noexcept { return shared_->limits; }
 
 Result<void> EventExporter::export_page(ExportQuery query, Respond respond) {
+  if (shared_->ownership) query.owned = shared_->ownership->current();
   std::shared_ptr<void> slot;
   {
     std::lock_guard lock(shared_->mutex);
@@ -183,6 +191,8 @@ Result<void> EventExporter::export_page(ExportQuery query, Respond respond) {
     // formatting nothing.
     std::size_t lines = 0;
     std::uint64_t scanned = 0;
+    std::optional<PartitionFilter> keep;
+    if (query.owned) keep.emplace(shared->dictionary, query.owned);
     Sequence next = query.from_sequence;  // the position after the last record read
     bool more = false;
     auto read = shared->log.read(query.from_sequence, [&](std::span<const LogRecord> records) {
@@ -193,7 +203,7 @@ Result<void> EventExporter::export_page(ExportQuery query, Respond respond) {
         }
         ++scanned;
         next = rec.event.sequence + 1;
-        if (matches(query, rec.event)) ++lines;
+        if (matches(query, rec.event) && (!keep || (*keep)(rec.event))) ++lines;
       }
       return true;
     });

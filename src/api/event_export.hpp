@@ -28,6 +28,7 @@
 #include "shoppulse/api/handler.hpp"
 #include "shoppulse/core/dictionary.hpp"
 #include "shoppulse/core/event.hpp"
+#include "shoppulse/core/partition_ownership.hpp"
 #include "shoppulse/eventlog/storage.hpp"
 
 namespace shoppulse::api {
@@ -40,6 +41,9 @@ struct ExportQuery {
   std::optional<Id> user;
   std::optional<Id> product;
   std::size_t limit = 10000;  // most lines on the page
+  // Cluster mode: only events of these partitions (set by export_page from
+  // the exporter's ownership when the page is asked for); null: all.
+  std::shared_ptr<const OwnedPartitions> owned;
 };
 
 struct ExportLimits {
@@ -55,7 +59,10 @@ struct ExportLimits {
 
 class EventExporter {
  public:
-  EventExporter(const EventLog& log, const Dictionary& dictionary, ExportLimits limits = {});
+  // ownership: cluster mode, the partitions whose events are exported
+  // (nullptr: every event).
+  EventExporter(const EventLog& log, const Dictionary& dictionary, ExportLimits limits = {},
+                const PartitionOwnership* ownership = nullptr);
   ~EventExporter();
   EventExporter(const EventExporter&) = delete;
   EventExporter& operator=(const EventExporter&) = delete;

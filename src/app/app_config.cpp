@@ -243,6 +243,10 @@ void bind(config::Schema& s, AppConfig& c) {
                     "A write not acknowledged by Kafka within this answers 503 with Retry-After", 100);
   s.add_duration_ms("cluster.member_timeout", &c.cluster.member_timeout_ms,
                     "A member whose record (published every second) is older than this counts as gone", 1500);
+  s.add_duration_ms("cluster.min_retention", &c.cluster.min_retention_ms,
+                    "Start refused (exit code 2) when kafka.topic keeps messages for less than this (its retention.ms): "
+                    "a node gaining a partition reads it from its first offset to cover the longest window; 0: not "
+                    "checked");
 
   s.add_string("mongodb.url", &c.mongodb.url,
                "MongoDB that keeps a copy of every per-minute rollup, mongodb://host:port/database; empty: none "

@@ -17,6 +17,7 @@
 #include "shoppulse/adapters/mongodb_rollups.hpp"
 #include "shoppulse/core/heap.hpp"
 #include "shoppulse/core/log.hpp"
+#include "shoppulse/core/partition_ownership.hpp"
 #include "shoppulse/core/steady_time.hpp"
 
 namespace shoppulse::app {
@@ -82,6 +83,9 @@ struct Application::State final : api::SystemControl {
   std::unique_ptr<ClusterWriter> cluster_writer;    // null unless cluster.enabled
   std::unique_ptr<ClusterMembers> cluster_members;  // null unless cluster.enabled
   std::string node_id;                              // cluster mode: this node's id
+  // Cluster mode: the partitions derived state counts, set from the group's
+  // assignment by the Kafka consumer; null otherwise.
+  std::unique_ptr<PartitionOwnership> ownership;
   std::unique_ptr<api::Handler> handler;
   std::unique_ptr<auth::Authorizer> authorizer;
   std::unique_ptr<HttpServer> http;
@@ -165,13 +169,25 @@ struct Application::State final : api::SystemControl {
     const KafkaSourceStats st = kafka_source->stats();
     r.partitions = st.assigned;
     r.lag = st.lag;
+    r.owned = engine->stats().owned;
+    r.rebuilding = rebuilding();
     return r;
   }
 
-  // Cluster mode: the body of GET /api/cluster. Derived state of a revoked
-  // partition is kept (this slice): held_partitions lists every partition
-  // whose events this node's log, and so its windows, profiles and
-  // recommender, holds.
+  // Cluster mode: derived state (windows or recommender) does not cover the
+  // owned partitions yet: a rebuild for a new set is due or running.
+  bool rebuilding() const {
+    const EngineStats es = engine->stats();
+    const RecommendRunnerStats rs = recommend->stats();
+    const std::uint64_t version = ownership->version();
+    return es.rebuilding || rs.rebuilding || es.owned_version != version || rs.owned_version != version;
+  }
+
+  // Cluster mode: the body of GET /api/cluster. Derived state follows the
+  // owned partitions: `owned` is the set the published windows cover,
+  // `rebuilding` says a newer set is being built; held_partitions lists
+  // every partition this node's log has events of (kept, counted only while
+  // owned).
   std::string cluster_status() const {
     const MemberRecord self = member_record();
     const KafkaSourceStats st = kafka_source->stats();
@@ -206,7 +222,9 @@ struct Application::State final : api::SystemControl {
     text(out, "advertise", self.advertise);
     text(out, "topic", config.kafka.topic);
     out += ",\"partitions\":" + std::to_string(st.partitions) + ",\"assigned\":" + list(st.assigned) +
-           ",\"held_partitions\":" + list(held) + ",\"derived_state\":\"kept\",\"rebalances\":" +
+           ",\"held_partitions\":" + list(held) + ",\"derived_state\":\"owned\",\"owned\":" + list(self.owned) +
+           ",\"rebuilding\":" + (self.rebuilding ? "true" : "false") +
+           ",\"rebuilds\":" + std::to_string(engine->stats().rebuilds) + ",\"rebalances\":" +
            std::to_string(st.rebalances) + ",\"handover_failures\":" + std::to_string(st.handover_failures) +
            ",\"members\":" +
            cluster_members->members_json();
@@ -373,7 +391,27 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
   s.ring = std::make_unique<SpscRing<Event>>(config.ring_capacity);
   s.ingestor = std::make_unique<Ingestor>(config.ingest, *s.storage, s.dictionary, *s.ring, s.clock, s.metrics);
   api::SequenceGate& gate = s.gate;
+  if (config.cluster.enabled) {
+    // A node gaining a partition reads it from its first offset: the topic
+    // must still hold the longest window's events.
+    if (config.cluster.min_retention_ms > 0) {
+      auto retention = topic_retention_ms(config.kafka.servers, config.kafka.topic, 5000);
+      if (!retention) {
+        kLog.warn("retention of the events topic not checked", {{"detail", retention.error().detail}});
+      } else if (*retention >= 0 && *retention < config.cluster.min_retention_ms) {
+        return make_error(Errc::invalid_argument,
+                          "the events topic " + config.kafka.topic + " keeps messages for retention.ms=" +
+                              std::to_string(*retention) + ", less than the " +
+                              std::to_string(config.cluster.min_retention_ms) +
+                              " ms a node gaining a partition reads back (the longest window); raise the topic's "
+                              "retention.ms or lower cluster.min_retention",
+                          "cluster.min_retention");
+      }
+    }
+    s.ownership = std::make_unique<PartitionOwnership>(s.dictionary);
+  }
   RecommendRunnerConfig recommend_config = config.recommend_runner;
+  recommend_config.ownership = s.ownership.get();
   recommend_config.on_progress = [&gate](Sequence through) { gate.advance(api::Stage::recommender, through); };
   // The engine's and recommender's checkpoints; offline commands (which
   // clear mongodb.url) keep them in the embedded store.
@@ -384,6 +422,7 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
   }
   s.recommend = std::make_unique<RecommendRunner>(config.recommend, recommend_config, *s.storage, *checkpoints, s.clock);
   EngineRunnerConfig engine_config = config.engine;
+  engine_config.ownership = s.ownership.get();
   RecommendRunner& recommend = *s.recommend;
   engine_config.on_applied = [&recommend](std::span<const Event> events) { recommend.offer(events); };
   RollupStore* rollups = s.storage.get();
@@ -424,8 +463,14 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
         return writer ? writer->submit(std::move(batch), {}) : ingestor.submit(std::move(batch), {});
       },
       s.clock);
-  if (!config.kafka.servers.empty())
-    s.kafka_source = std::make_unique<KafkaSource>(config.kafka, *s.ingestor, *s.storage, s.clock, s.metrics);
+  if (!config.kafka.servers.empty()) {
+    KafkaConfig kafka = config.kafka;
+    if (PartitionOwnership* owned = s.ownership.get())
+      kafka.on_assignment = [owned](const std::vector<std::int32_t>& assigned, std::uint32_t partitions) {
+        owned->assign(assigned, partitions);
+      };
+    s.kafka_source = std::make_unique<KafkaSource>(kafka, *s.ingestor, *s.storage, s.clock, s.metrics);
+  }
   if (!config.kafka.servers.empty() && !config.kafka_sink.topic.empty()) {
     EngineRunner& runner = *s.engine;
     const Dictionary& dict = s.dictionary;
@@ -443,7 +488,9 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
     s.mongo_archive = std::make_unique<MongoEventArchive>(config.mongodb, archive, *s.storage, *s.storage,
                                                           s.dictionary, s.metrics);
   }
-  s.range = std::make_unique<range::RangeRunner>(config.range, *s.storage);
+  range::RangeRunnerConfig range_config = config.range;
+  range_config.ownership = s.ownership.get();
+  s.range = std::make_unique<range::RangeRunner>(range_config, *s.storage);
   api::ApiContext api_context{s.dictionary, *s.ingestor, *s.engine, *s.recommend, *rollups, s, s.metrics, s.clock,
                               config.api, s.storage.get(), s.storage.get(), &s.gate, s.range.get(), {}, {}};
   if (writer) {
@@ -453,6 +500,7 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
     s.cluster_members = std::make_unique<ClusterMembers>(
         config.kafka.servers, config.kafka.topic, config.cluster, [&s] { return s.member_record(); }, s.clock);
     api_context.cluster_status = [&s] { return s.cluster_status(); };
+    api_context.ownership = s.ownership.get();
   }
   s.handler = api::make_api_handler(std::move(api_context));
   EngineRunner& engine = *s.engine;

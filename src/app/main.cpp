@@ -259,6 +259,7 @@ int main(int argc, char** argv) {
                    cfg.eventlog.data_dir.c_str(), cfg.eventlog.data_dir.c_str());
       return app::kExitDamaged;
     }
+    if (opened.error().field == "cluster.min_retention") return 2;  // a setting of the topic, refused like a bad key
     return 1;
   }
   auto& application = *opened.value();

@@ -1,6 +1,7 @@
 #include "shoppulse/range/range_runner.hpp"
 
 #include <chrono>
+#include <optional>
 
 #include "shoppulse/core/log.hpp"
 
@@ -30,11 +31,14 @@ class RangeRunner::Scope final : public RangeScope {
     }
     const auto started = std::chrono::steady_clock::now();
     const Sequence last = span->last;
+    std::optional<PartitionFilter> keep;
+    if (const PartitionOwnership* o = runner_.config_.ownership) keep.emplace(o->dictionary(), o->current());
     auto read = runner_.log_.read(span->first, [&](std::span<const LogRecord> records) {
       for (const LogRecord& r : records) {
         if (r.event.sequence > last) return false;
         ++figures.read;
         if (r.event.time_ms < from_ms || r.event.time_ms >= to_ms) continue;
+        if (keep && !(*keep)(r.event)) continue;
         ++figures.in_range;
         fn(r.event);
       }

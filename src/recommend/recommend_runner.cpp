@@ -59,6 +59,10 @@ struct RecommendRunner::State {
   std::uint64_t queued_tasks = 0;  // ever queued; wakes the thread while a checkpoint decodes
 
   // Recommend thread only.
+  // Cluster mode: the set the recommender being built or run covers, and
+  // whether it is a rebuild (not published until it caught up).
+  std::shared_ptr<const OwnedPartitions> covered;
+  bool rebuilding = false;
   Sequence checkpointed = 0;  // covered by the newest checkpoint written or restored
   std::uint64_t applied_since_checkpoint = 0;
   TimestampMs last_publish = 0;
@@ -76,6 +80,7 @@ struct RecommendRunner::State {
 
   void publish(const Recommender& r) {
     last_publish = clock.now_ms();
+    if (rebuilding) return;  // readers keep the previous set's snapshot meanwhile
     auto snap = std::make_shared<RecommendSnapshot>();
     snap->now_ms = r.now_ms();
     snap->applied_through = r.applied_through();
@@ -98,6 +103,7 @@ struct RecommendRunner::State {
     std::lock_guard lock(mutex);
     latest = std::move(snap);
     stats.applied_through = r.applied_through();
+    if (covered) stats.owned_version = covered->version;
     stats.dropped_offers = dropped_count.load(std::memory_order_relaxed);
   }
 
@@ -181,7 +187,13 @@ struct RecommendRunner::State {
         mutex, wake, queued_tasks,
         [&] {
           return read_checkpoint<Recommender>(
-              checkpoints, kCheckpointName, kLog, [&](const Checkpoint& cp) { return checkpoint_outdated(log, cp); },
+              checkpoints, kCheckpointName, kLog,
+              [&](const Checkpoint& cp) {
+                auto why = checkpoint_outdated(log, cp);
+                if (!why && covered) why = partition_mark_mismatch(checkpoints, kCheckpointName, cp.covers_through,
+                                                                   covered->text());
+                return why;
+              },
               [&](std::string_view bytes) { return Recommender::restore(recommender_config, bytes); });
         },
         [&] { run_queries(stand_in); });
@@ -199,12 +211,17 @@ struct RecommendRunner::State {
     background_done.store(false, std::memory_order_relaxed);
   }
 
-  void store_checkpoint(Sequence through, const std::string& bytes, std::int64_t pause_ms) {
+  // set_text: cluster mode, the partition set the bytes cover (else empty).
+  void store_checkpoint(Sequence through, const std::string& bytes, std::int64_t pause_ms, const std::string& set_text) {
     auto put = checkpoints.put_checkpoint(kCheckpointName, Checkpoint{through, bytes, log.incarnation()});
     if (!put) {
       kLog.warn("checkpoint failed", {{"detail", put.error().detail}});
       background_failed.store(true, std::memory_order_relaxed);
       return;
+    }
+    if (!set_text.empty()) {
+      if (auto marked = put_partition_mark(checkpoints, kCheckpointName, through, set_text); !marked)
+        kLog.warn("checkpoint partition mark failed", {{"detail", marked.error().detail}});
     }
     std::lock_guard lock(mutex);
     ++stats.checkpoints;
@@ -238,10 +255,10 @@ struct RecommendRunner::State {
     const std::int64_t pause_ms = clock.now_ms() - started;
     const Sequence through = r.applied_through();
     written_through = through;
-    background_writer = std::thread([this, through, pause_ms] {
+    background_writer = std::thread([this, through, pause_ms, set_text = covered_text()] {
       auto bytes = background.finish();
       if (bytes) {
-        store_checkpoint(through, bytes.value(), pause_ms);
+        store_checkpoint(through, bytes.value(), pause_ms, set_text);
       } else {
         kLog.warn("background checkpoint failed", {{"detail", bytes.error().detail}});
         background_failed.store(true, std::memory_order_relaxed);
@@ -250,6 +267,8 @@ struct RecommendRunner::State {
       background_done.store(true, std::memory_order_release);
     });
   }
+
+  std::string covered_text() const { return covered ? covered->text() : std::string(); }
 
   // Skipped when nothing was applied since the last one.
   void write_checkpoint(const Recommender& r) { write_checkpoint(r, checkpointed); }
@@ -262,15 +281,64 @@ struct RecommendRunner::State {
     const TimestampMs started = clock.now_ms();
     const std::string bytes = r.checkpoint();
     const std::int64_t pause_ms = clock.now_ms() - started;
-    store_checkpoint(r.applied_through(), bytes, pause_ms);
+    store_checkpoint(r.applied_through(), bytes, pause_ms, covered_text());
     if (!background_failed.exchange(false, std::memory_order_relaxed)) written_through = r.applied_through();
+  }
+
+  // restore() for the current owned set (cluster mode): a checkpoint of
+  // that set or nothing; before the first assignment nothing is owned and
+  // the log is skipped (applied_through set past it with no event counted).
+  Recommender restore_for_owned() {
+    if (config.ownership) covered = config.ownership->current();
+    if (covered && covered->version == 0) {
+      Recommender r(recommender_config);
+      r.set_keep([](const Event&) { return false; });
+      return r;
+    }
+    Recommender r = restore();
+    if (covered) r.set_keep(PartitionFilter(config.ownership->dictionary(), covered));
+    return r;
+  }
+
+  // Cluster mode: the owned set changed. The state of the old set is
+  // checkpointed (for when that set comes back) and dropped, and the
+  // recommender is built again for the new one; readers keep the last
+  // snapshot until it caught up with the log.
+  void rebuild(Recommender& r) {
+    write_checkpoint(r);
+    join_background();
+    {
+      std::lock_guard lock(mutex);
+      stats.rebuilding = true;
+      ++stats.rebuilds;
+      stats.state = "rebuilding";
+    }
+    rebuilding = true;
+    const auto began = std::chrono::steady_clock::now();
+    r = Recommender(recommender_config);
+    r = restore_for_owned();
+    checkpointed = r.applied_through();
+    read_log(r, 0);
+    rebuilding = false;
+    publish(r);
+    progressed(r);
+    {
+      std::lock_guard lock(mutex);
+      stats.rebuilding = false;
+      stats.state = "running";
+    }
+    kLog.info("recommender rebuilt for owned partitions",
+              {{"partitions", covered->text()},
+               {"ms", std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         std::chrono::steady_clock::now() - began)
+                                         .count())}});
   }
 
   void run() {
 #ifdef __linux__
     pthread_setname_np(pthread_self(), "sp-recommend");  // for top, perf and the benchmarks
 #endif
-    Recommender r = restore();
+    Recommender r = restore_for_owned();
     checkpointed = r.applied_through();
     {
       std::lock_guard lock(mutex);
@@ -305,6 +373,11 @@ struct RecommendRunner::State {
       {
         std::lock_guard lock(mutex);
         stopping = owner.stop_requested();
+      }
+      if (!stopping && config.ownership && covered && config.ownership->version() != covered->version) {
+        rebuild(r);
+        last_checkpoint = clock.now_ms();
+        continue;
       }
       const std::size_t n = ring.pop_some(buffer);
       if (n > 0) apply_popped(r, std::span<const Event>(buffer.data(), n));

@@ -327,6 +327,7 @@ struct Recommender::State {
   std::int64_t last_hot_rebuild_slot = 0;
   PurchasePropensity propensity;
   Sequence applied_through = 0;
+  std::function<bool(const Event&)> keep;  // empty: every event
   TimestampMs now = 0;
   std::uint64_t applied = 0;
   std::uint64_t evicted_items = 0;
@@ -441,6 +442,7 @@ struct Recommender::State {
       if (e.sequence <= applied_through) return;
       applied_through = e.sequence;
     }
+    if (keep && !keep(e)) return;
     ++applied;
     now = std::max(now, e.time_ms);
     propensity.apply(e);
@@ -1355,6 +1357,8 @@ Result<Recommender> Recommender::restore(const RecommenderConfig& config, std::s
 }
 Recommender::Recommender(Recommender&&) noexcept = default;
 Recommender& Recommender::operator=(Recommender&&) noexcept = default;
+
+void Recommender::set_keep(std::function<bool(const Event&)> keep) { state_->keep = std::move(keep); }
 
 void Recommender::apply(std::span<const Event> events) {
   State& s = *state_;

@@ -5,6 +5,7 @@
 #include <array>
 #include <condition_variable>
 #include <deque>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -46,6 +47,10 @@ struct EngineRunner::State {
 
   // Engine thread only.
   std::uint64_t applied_since_checkpoint = 0;
+  // Cluster mode: the set the engine being built or run covers, and whether
+  // it is a rebuild (its progress is not published until it caught up).
+  std::shared_ptr<const OwnedPartitions> covered;
+  bool rebuilding = false;
 
   State(WindowConfig wc, EngineRunnerConfig c, SpscRing<Event>& r, EventLog& l, RollupStore& ro,
         CheckpointStore& cp, const Clock& k, MetricsRegistry& m)
@@ -70,6 +75,9 @@ struct EngineRunner::State {
   }
 
   void publish(const WindowEngine& engine) {
+    // A rebuild publishes once, caught up: until then readers keep the
+    // snapshot of the previous set rather than a partial one of the new.
+    if (rebuilding) return;
     std::shared_ptr<const WindowSnapshot> snap = engine.snapshot();
     const WindowMemory memory = engine.memory();
     const Sequence through = engine.applied_through();
@@ -78,6 +86,10 @@ struct EngineRunner::State {
       latest = snap;
       stats.applied_through = through;
       stats.memory = memory;
+      if (covered) {
+        stats.owned_version = covered->version;
+        stats.owned = covered->list();
+      }
     }
     if (config.on_published) config.on_published(through);
     if (config.on_snapshot) config.on_snapshot(snap);
@@ -118,6 +130,11 @@ struct EngineRunner::State {
       kLog.warn("checkpoint failed", {{"detail", put.error().detail}});
       return;
     }
+    if (covered) {
+      if (auto marked = put_partition_mark(checkpoints, kCheckpointName, engine.applied_through(), covered->text());
+          !marked)
+        kLog.warn("checkpoint partition mark failed", {{"detail", marked.error().detail}});
+    }
     std::lock_guard lock(mutex);
     stats.last_checkpoint_ms = clock.now_ms();
     ++stats.checkpoints;
@@ -149,7 +166,13 @@ struct EngineRunner::State {
         mutex, wake, queued_tasks,
         [&] {
           return read_checkpoint<WindowEngine>(
-              checkpoints, kCheckpointName, kLog, [&](const Checkpoint& cp) { return checkpoint_outdated(log, cp); },
+              checkpoints, kCheckpointName, kLog,
+              [&](const Checkpoint& cp) {
+                auto why = checkpoint_outdated(log, cp);
+                if (!why && covered) why = partition_mark_mismatch(checkpoints, kCheckpointName, cp.covers_through,
+                                                                   covered->text());
+                return why;
+              },
               [&](std::string_view bytes) { return WindowEngine::restore(window_config, bytes); });
         },
         [&] { run_queries(stand_in); });
@@ -158,13 +181,18 @@ struct EngineRunner::State {
   WindowEngine restore() {
     {
       std::lock_guard lock(mutex);
-      stats.state = "starting";
+      stats.state = rebuilding ? "rebuilding" : "starting";
       stats.caught_up = false;
       stats.replayed_events = 0;
     }
-    std::optional<WindowEngine> engine = load_checkpoint();
+    if (config.ownership) covered = config.ownership->current();
+    // Cluster mode before the group's first assignment: nothing is owned,
+    // so there is nothing to restore or replay (the set comes in a moment).
+    const bool owns_nothing = covered && covered->version == 0;
+    std::optional<WindowEngine> engine = owns_nothing ? std::nullopt : load_checkpoint();
     if (!engine) engine.emplace(window_config);
-    const Sequence from = engine->applied_through() + 1;
+    if (covered) engine->set_keep(PartitionFilter(config.ownership->dictionary(), covered));
+    const Sequence from = owns_nothing ? log.next_sequence() : engine->applied_through() + 1;
     {
       std::lock_guard lock(mutex);
       stats.state = "replaying";
@@ -197,6 +225,7 @@ struct EngineRunner::State {
     });
     if (!read) throw std::runtime_error("log replay failed: " + read.error().detail);
     flush_rollups(*engine);
+    rebuilding = false;
     publish(*engine);
     {
       std::lock_guard lock(mutex);
@@ -209,8 +238,14 @@ struct EngineRunner::State {
     return std::move(*engine);
   }
 
-  // Consumes until stop; returns normally only on stop.
-  void consume(WindowEngine& engine) {
+  // Cluster mode: the owned set changed since the engine was built.
+  bool ownership_changed() const noexcept {
+    return config.ownership && covered && config.ownership->version() != covered->version;
+  }
+
+  // Consumes until stop (returns false) or, in cluster mode, until the
+  // owned partitions changed (returns true: rebuild).
+  bool consume(WindowEngine& engine) {
     std::vector<Event> buffer(kPopBatch);
     std::vector<Event> fresh;
     fresh.reserve(kPopBatch);
@@ -228,6 +263,10 @@ struct EngineRunner::State {
         stats.state = is_paused ? "paused" : "running";
       }
       run_queries(engine);
+      if (!stopping && ownership_changed()) {
+        write_checkpoint(engine);  // of the set it covers, for when that set comes back
+        return true;
+      }
       std::size_t n = 0;
       if (!is_paused || stopping) {
         n = ring.pop_some(buffer);
@@ -277,7 +316,7 @@ struct EngineRunner::State {
       if (n == 0) {
         if (stopping) {
           write_checkpoint(engine);
-          return;
+          return false;
         }
         // Idle: back off gently so an idle engine costs almost nothing.
         if (++idle < 32) std::this_thread::yield();
@@ -304,7 +343,31 @@ struct EngineRunner::State {
       try {
         WindowEngine engine = restore();
         backoff_ms = 500;
-        consume(engine);
+        while (consume(engine)) {
+          // The owned partitions changed: rebuilt from the log through the
+          // new set. The old state goes first (it may be large), and with it
+          // the rollups written from it.
+          {
+            std::lock_guard lock(mutex);
+            stats.rebuilding = true;
+            ++stats.rebuilds;
+          }
+          rebuilding = true;
+          engine = WindowEngine(window_config);
+          if (auto dropped = rollups.drop_minutes_before(std::numeric_limits<std::int64_t>::max()); !dropped)
+            kLog.warn("rollups of the previous partitions not dropped", {{"detail", dropped.error().detail}});
+          const auto began = std::chrono::steady_clock::now();
+          engine = restore();
+          {
+            std::lock_guard lock(mutex);
+            stats.rebuilding = false;
+          }
+          kLog.info("engine rebuilt for owned partitions",
+                    {{"partitions", covered->text()},
+                     {"ms", std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                               std::chrono::steady_clock::now() - began)
+                                               .count())}});
+        }
         set_state("stopped");
         return;
       } catch (const std::exception& e) {

@@ -200,6 +200,7 @@ struct WindowEngine::State {
   TimestampMs max_event_time_ms = 0;
   TimestampMs watermark_ms = 0;
   Sequence applied_through = 0;
+  std::function<bool(const Event&)> keep;  // empty: every event
   std::uint64_t events_applied = 0;
   std::uint64_t events_too_late = 0;
   // Minutes whose coarse bucket has `pending` set (may hold stale duplicates).
@@ -379,8 +380,17 @@ WindowEngine& WindowEngine::operator=(WindowEngine&&) noexcept = default;
 
 void WindowEngine::apply(std::span<const Event> events) {
   State& s = *state_;
-  for (const Event& e : events) s.apply(e);
+  if (!s.keep) {
+    for (const Event& e : events) s.apply(e);
+    return;
+  }
+  for (const Event& e : events) {
+    if (s.keep(e)) s.apply(e);
+    else s.applied_through = std::max(s.applied_through, e.sequence);
+  }
 }
+
+void WindowEngine::set_keep(std::function<bool(const Event&)> keep) { state_->keep = std::move(keep); }
 
 std::shared_ptr<const WindowSnapshot> WindowEngine::snapshot() const {
   const State& s = *state_;

@@ -125,10 +125,14 @@ std::string KafkaServer::log_tail() const {
   return s.size() > 4000 ? s.substr(s.size() - 4000) : s;
 }
 
-void KafkaServer::create_topic(const std::string& topic, int partitions) {
+void KafkaServer::create_topic(const std::string& topic, int partitions) { create_topic(topic, partitions, {}); }
+
+void KafkaServer::create_topic(const std::string& topic, int partitions,
+                               const std::vector<std::pair<std::string, std::string>>& configs) {
   rd_kafka_t* rk = new_client(RD_KAFKA_PRODUCER, bootstrap());
   char err[512];
   rd_kafka_NewTopic_t* nt = rd_kafka_NewTopic_new(topic.c_str(), partitions, 1, err, sizeof err);
+  for (const auto& [key, value] : configs) rd_kafka_NewTopic_set_config(nt, key.c_str(), value.c_str());
   rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
   rd_kafka_CreateTopics(rk, &nt, 1, nullptr, q);
   rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 30000);

@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "server_process.hpp"
@@ -29,6 +30,9 @@ class KafkaServer {
 
   // Creates a topic through librdkafka's admin API; throws on failure.
   void create_topic(const std::string& topic, int partitions);
+  // With topic configs (e.g. {"retention.ms", "3600000"}).
+  void create_topic(const std::string& topic, int partitions,
+                    const std::vector<std::pair<std::string, std::string>>& configs);
 
  private:
   ScratchDir dir_;

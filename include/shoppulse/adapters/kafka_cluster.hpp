@@ -22,6 +22,11 @@ struct ClusterConfig {
   std::int64_t produce_timeout_ms = 5000;   // a batch not acknowledged by then answers 503; ms
   std::int64_t member_interval_ms = 1000;   // how often this node publishes its member record; ms
   std::int64_t member_timeout_ms = 5000;    // a member not heard from for this long counts as gone; ms
+  // The events topic must keep messages at least this long (its
+  // retention.ms, checked at start), so a node gaining a partition can read
+  // it from its first offset and still cover the longest window; 0: not
+  // checked. ms; default 24 h (the longest window).
+  std::int64_t min_retention_ms = 24LL * 3600 * 1000;
 };
 
 // The write path of cluster mode.
@@ -68,6 +73,8 @@ struct MemberRecord {
   std::string advertise;
   std::vector<std::int32_t> partitions;  // of the events topic, consumed by the node now
   std::uint64_t lag = 0;                 // messages behind the ends of those partitions
+  std::vector<std::int32_t> owned;       // partitions the node's derived state covers now
+  bool rebuilding = false;               // its derived state is being rebuilt for a new set of partitions
 };
 
 // Membership of the cluster.
@@ -100,6 +107,11 @@ class ClusterMembers {
   struct State;
   std::unique_ptr<State> state_;
 };
+
+// The events topic's retention.ms as the brokers describe it (Kafka's
+// DescribeConfigs); -1 when unlimited. unavailable when the brokers do not
+// answer within timeout_ms or the topic is not there.
+Result<std::int64_t> topic_retention_ms(const std::string& servers, const std::string& topic, int timeout_ms);
 
 // The node id kept in data_dir ("cluster_node_id"), created there when
 // missing: 16 hex digits from the system's random source.

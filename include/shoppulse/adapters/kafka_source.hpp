@@ -38,6 +38,7 @@
 // thread alone owns the librdkafka handles.
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -64,6 +65,10 @@ struct KafkaConfig {
   // cooperative-sticky assignor and consume only the partitions the group
   // assigns; false: every partition of the topic (assign()).
   bool subscribe = false;
+  // Subscribe mode: called on the consumer thread after every change of the
+  // assignment with the partitions assigned now and the topic's partition
+  // count (cluster mode: the partitions this node's derived state counts).
+  std::function<void(const std::vector<std::int32_t>&, std::uint32_t)> on_assignment;
 };
 
 struct KafkaSourceStats {

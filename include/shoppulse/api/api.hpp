@@ -13,6 +13,7 @@
 
 #include "shoppulse/api/handler.hpp"
 #include "shoppulse/api/sequence_gate.hpp"
+#include "shoppulse/core/partition_ownership.hpp"
 #include "shoppulse/core/build_info.hpp"
 #include "shoppulse/core/clock.hpp"
 #include "shoppulse/core/dictionary.hpp"
@@ -106,6 +107,9 @@ struct ApiContext {
   std::function<Result<void>(std::vector<RawEvent>&&, IngestDone)> submit_events;
   // Cluster mode: the JSON body of GET /api/cluster; empty: {"enabled": false}.
   std::function<std::string()> cluster_status;
+  // Cluster mode: the partitions whose events GET /api/events exports;
+  // nullptr: every event of the log.
+  const PartitionOwnership* ownership = nullptr;
 };
 
 std::unique_ptr<Handler> make_api_handler(ApiContext context);

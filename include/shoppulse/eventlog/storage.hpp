@@ -251,6 +251,31 @@ class CheckpointStore {
   virtual Result<std::optional<Checkpoint>> get_checkpoint(std::string_view name) const = 0;
 };
 
+// Cluster mode: the partition set a checkpoint `name` covers is kept beside
+// it as the checkpoint "<name>.partitions" (covers_through, the set's text).
+// It is written after the checkpoint; a checkpoint is used for a set only when
+// the mark names that set and the same covers_through (a crash between the two
+// writes leaves them apart, and the checkpoint is then not used).
+inline std::string partition_mark_name(std::string_view name) { return std::string(name) + ".partitions"; }
+
+inline Result<void> put_partition_mark(CheckpointStore& store, std::string_view name, Sequence covers_through,
+                                       std::string set_text) {
+  return store.put_checkpoint(partition_mark_name(name), Checkpoint{covers_through, std::move(set_text), 0});
+}
+
+// Why checkpoint `name` (covering through `covers_through`) is not one of
+// `set_text`, or empty when it is.
+inline std::optional<std::string> partition_mark_mismatch(const CheckpointStore& store, std::string_view name,
+                                                          Sequence covers_through, std::string_view set_text) {
+  auto mark = store.get_checkpoint(partition_mark_name(name));
+  if (!mark) return "its partition mark cannot be read: " + mark.error().detail;
+  if (!*mark) return std::string("it records no partition set");
+  if ((*mark)->covers_through != covers_through) return std::string("its partition mark is of another checkpoint");
+  if ((*mark)->bytes != set_text)
+    return "it covers partitions " + (*mark)->bytes + ", not " + std::string(set_text);
+  return std::nullopt;
+}
+
 // All three stores behind one handle, as one storage engine provides them.
 class Storage : public EventLog, public RollupStore, public CheckpointStore {};
 

@@ -24,6 +24,7 @@
 #include <mutex>
 #include <thread>
 
+#include "shoppulse/core/partition_ownership.hpp"
 #include "shoppulse/core/result.hpp"
 #include "shoppulse/eventlog/storage.hpp"
 #include "shoppulse/range/time_index.hpp"
@@ -38,6 +39,9 @@ struct RangeRunnerConfig {
   std::size_t max_queued = 8;
   // How often an idle worker indexes newly logged events. ms.
   std::int64_t index_interval_ms = 1000;
+  // Cluster mode: queries count only events of these partitions (the set
+  // current when the query starts); nullptr: every event of the log.
+  const PartitionOwnership* ownership = nullptr;
 };
 
 struct ScanFigures {

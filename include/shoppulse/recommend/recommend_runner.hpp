@@ -31,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "shoppulse/core/partition_ownership.hpp"
 #include "shoppulse/core/clock.hpp"
 #include "shoppulse/core/result.hpp"
 #include "shoppulse/eventlog/storage.hpp"
@@ -52,6 +53,11 @@ struct RecommendRunnerConfig {
   // Called on the recommend thread whenever applied_through advances; must
   // not block.
   std::function<void(Sequence)> on_progress;
+  // Cluster mode: the partitions whose events count. On a new set the
+  // recommender is rebuilt on its thread (from a checkpoint of that set,
+  // else empty, then the log read again through the set) while readers keep
+  // the last published snapshot. nullptr: every event counts.
+  const PartitionOwnership* ownership = nullptr;
 };
 
 // Published by the recommend thread; immutable once shared.
@@ -82,6 +88,12 @@ struct RecommendRunnerStats {
   std::uint64_t idle_waits = 0;
   std::chrono::microseconds idle_wait{0};
   Sequence applied_through = 0;
+  // Cluster mode (RecommendRunnerConfig::ownership): the set the published
+  // state covers, whether a rebuild for a newer set is running, rebuilds
+  // since start.
+  std::uint64_t owned_version = 0;
+  bool rebuilding = false;
+  std::uint64_t rebuilds = 0;
 };
 
 class RecommendRunner {

@@ -16,6 +16,7 @@
 // newest event time applied (now_ms()), never the wall clock.
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -128,6 +129,11 @@ class Recommender {
   // Events in log order. Events at or below applied_through() are skipped, so
   // an overlap between replay and live events is harmless.
   void apply(std::span<const Event> events);
+
+  // Cluster mode: events `keep` refuses (their user's partition is counted
+  // by another node) only advance applied_through(). Not part of a
+  // checkpoint: set it again after restore(). Empty: every event counts.
+  void set_keep(std::function<bool(const Event&)> keep);
 
   // Serialises everything learned (the propensity model included). A
   // Recommender restored from it answers every query exactly as this one

@@ -22,9 +22,11 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "shoppulse/core/clock.hpp"
 #include "shoppulse/core/metrics.hpp"
+#include "shoppulse/core/partition_ownership.hpp"
 #include "shoppulse/core/result.hpp"
 #include "shoppulse/eventlog/storage.hpp"
 #include "shoppulse/ring/spsc_ring.hpp"
@@ -57,6 +59,11 @@ struct EngineRunnerConfig {
   // The app hands it to the embedder's callback and to sinks of live
   // figures (Redis).
   std::function<void(const std::shared_ptr<const WindowSnapshot>&)> on_snapshot;
+  // Cluster mode: the partitions whose events count. On a new set the
+  // engine is rebuilt on this thread (from a checkpoint of that set, else
+  // empty, then the log read again through the set) while readers keep the
+  // last published snapshot. nullptr: every event counts.
+  const PartitionOwnership* ownership = nullptr;
 };
 
 struct EngineStats {
@@ -76,6 +83,13 @@ struct EngineStats {
   // The thread's back-off sleeps while the ring was empty, and their total.
   std::uint64_t idle_waits = 0;
   std::chrono::microseconds idle_wait{0};
+  // Cluster mode (EngineRunnerConfig::ownership): the set the published
+  // state covers, whether a rebuild for a newer set is running, and the
+  // rebuilds since start.
+  std::uint64_t owned_version = 0;
+  std::vector<std::int32_t> owned;
+  bool rebuilding = false;
+  std::uint64_t rebuilds = 0;
 };
 
 class EngineRunner {

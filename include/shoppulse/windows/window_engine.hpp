@@ -14,6 +14,7 @@
 // window of length L covers [floor(watermark, bucket) - L, floor(watermark, bucket)).
 // Replaying the same events in the same order yields identical results.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -76,6 +77,11 @@ class WindowEngine {
   // Applies events in log order. Events older than every live window still
   // update user profiles and (if their minute is still held) rollups.
   void apply(std::span<const Event> events);
+
+  // Cluster mode: events `keep` refuses (their user's partition is counted
+  // by another node) only advance applied_through(). Not part of a
+  // checkpoint: set it again after restore(). Empty: every event counts.
+  void set_keep(std::function<bool(const Event&)> keep);
 
   // Builds an immutable snapshot of every live window (cost grows with the
   // number of distinct products/categories in windows; call at publish rate).

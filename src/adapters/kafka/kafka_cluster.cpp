@@ -253,7 +253,13 @@ struct ClusterMembers::State {
       if (i) out += ',';
       out += std::to_string(r.partitions[i]);
     }
-    out += "],\"lag\":" + std::to_string(r.lag) + ",\"updated_ms\":" + std::to_string(now) + "}";
+    out += "],\"lag\":" + std::to_string(r.lag) + ",\"owned\":[";
+    for (std::size_t i = 0; i < r.owned.size(); ++i) {
+      if (i) out += ',';
+      out += std::to_string(r.owned[i]);
+    }
+    out += std::string("],\"rebuilding\":") + (r.rebuilding ? "true" : "false") +
+           ",\"updated_ms\":" + std::to_string(now) + "}";
     return out;
   }
 
@@ -416,6 +422,53 @@ std::string ClusterMembers::members_json() const {
 std::string ClusterMembers::last_error() const {
   std::lock_guard lock(state_->mutex);
   return state_->last_error;
+}
+
+Result<std::int64_t> topic_retention_ms(const std::string& servers, const std::string& topic, int timeout_ms) {
+  auto client = kafka::make_handle(RD_KAFKA_PRODUCER, {{"bootstrap.servers", servers}}, nullptr, &on_client_error);
+  if (!client) return std::move(client).error();
+  rd_kafka_t* rk = client.value().get();
+  rd_kafka_ConfigResource_t* resource = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic.c_str());
+  kafka::Queue queue(rd_kafka_queue_new(rk));
+  rd_kafka_AdminOptions_t* options = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
+  char errstr[512];
+  (void)rd_kafka_AdminOptions_set_request_timeout(options, timeout_ms, errstr, sizeof errstr);  // a valid timeout
+  rd_kafka_DescribeConfigs(rk, &resource, 1, options, queue.get());
+  rd_kafka_AdminOptions_destroy(options);
+  rd_kafka_ConfigResource_destroy(resource);
+  rd_kafka_event_t* event = rd_kafka_queue_poll(queue.get(), timeout_ms + 1000);
+  if (!event) return make_error(Errc::unavailable, "no answer to DescribeConfigs of " + topic);
+  std::optional<std::int64_t> retention;
+  std::string error;
+  if (rd_kafka_event_error(event) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    error = rd_kafka_event_error_string(event);
+  } else if (const rd_kafka_DescribeConfigs_result_t* result = rd_kafka_event_DescribeConfigs_result(event)) {
+    std::size_t n = 0;
+    const rd_kafka_ConfigResource_t** resources = rd_kafka_DescribeConfigs_result_resources(result, &n);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (rd_kafka_ConfigResource_error(resources[i]) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        error = rd_kafka_ConfigResource_error_string(resources[i]) ? rd_kafka_ConfigResource_error_string(resources[i])
+                                                                   : rd_kafka_err2str(rd_kafka_ConfigResource_error(resources[i]));
+        continue;
+      }
+      std::size_t m = 0;
+      const rd_kafka_ConfigEntry_t** entries = rd_kafka_ConfigResource_configs(resources[i], &m);
+      for (std::size_t j = 0; j < m; ++j) {
+        if (std::string_view(rd_kafka_ConfigEntry_name(entries[j])) != "retention.ms") continue;
+        const char* value = rd_kafka_ConfigEntry_value(entries[j]);
+        if (!value) continue;
+        try {
+          retention = std::stoll(value);
+        } catch (const std::exception&) {
+          error = std::string("retention.ms is not a number: ") + value;
+        }
+      }
+    }
+  }
+  rd_kafka_event_destroy(event);
+  if (retention) return *retention;
+  return make_error(Errc::unavailable,
+                    "retention.ms of " + topic + " unknown" + (error.empty() ? std::string() : ": " + error));
 }
 
 Result<std::string> stored_node_id(const std::string& data_dir) {

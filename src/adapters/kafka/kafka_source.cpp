@@ -397,9 +397,14 @@ struct KafkaSource::State {
     std::vector<std::int32_t> now;
     for (std::size_t p = 0; p < owned.size(); ++p)
       if (owned[p]) now.push_back(std::int32_t(p));
-    std::lock_guard lock(mutex);
-    stats.assigned = std::move(now);
-    stats.rebalances++;
+    std::uint32_t partitions = 0;
+    {
+      std::lock_guard lock(mutex);
+      stats.assigned = now;
+      stats.rebalances++;
+      partitions = stats.partitions;
+    }
+    if (config.on_assignment) config.on_assignment(now, partitions);
   }
 
   // Consumer thread: the log's stored offsets of parts' partitions, INVALID
@@ -420,14 +425,16 @@ struct KafkaSource::State {
     return true;
   }
 
-  // Consumer thread (subscribe mode): partitions gained start at the later of
-  // this log's stored offset and the group's committed one (a partition owned
-  // before and since consumed further by another node must not be read
-  // again here); with neither, at the partition's first offset.
+  // Consumer thread (subscribe mode): partitions gained start at this log's
+  // stored offset, else at the partition's first offset, never at the
+  // group's committed one: derived state counts every event of an owned
+  // partition, so the log must hold all of them (the other nodes' copies
+  // count there only while they own it). The topic's retention covers the
+  // longest window (checked at start).
   void assign_gained(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts) {
     kafka::PartitionList gained(rd_kafka_topic_partition_list_copy(parts));
     set_stored_offsets(gained.get());
-    resolve_start_offsets(rk, gained.get(), true);
+    start_unstored_at_first(rk, gained.get());
     if (rd_kafka_error_t* error = rd_kafka_incremental_assign(rk, gained.get())) {
       record_error(std::string("incremental assign: ") + rd_kafka_error_string(error), false);
       rd_kafka_error_destroy(error);
@@ -547,6 +554,21 @@ struct KafkaSource::State {
     }
     std::lock_guard lock(mutex);
     stats.lag = lag;
+  }
+
+  // Consumer thread: partitions of parts without a stored offset start at
+  // their first offset (asked here; left to librdkafka when the brokers do
+  // not answer, with auto.offset.reset earliest).
+  void start_unstored_at_first(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts) {
+    for (int i = 0; i < parts->cnt; ++i) {
+      if (parts->elems[i].offset >= 0) continue;
+      std::int64_t low = 0, high = 0;
+      if (rd_kafka_query_watermark_offsets(rk, config.topic.c_str(), parts->elems[i].partition, &low, &high,
+                                           kMetadataTimeoutMs) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        parts->elems[i].offset = low;
+      else
+        parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+    }
   }
 
   // Consumer thread: gives each partition of parts (holding the log's
