@@ -236,6 +236,9 @@ struct RecommendRunner::State {
   // nothing was applied since the last one or one is still being written.
   // Falls back to the foreground when the fork fails.
   void checkpoint_in_background(const Recommender& r, Sequence& written_through) {
+    // Cluster mode before the first assignment the recommender holds
+    // nothing: the checkpoint of the last run's set is worth more.
+    if (covered && covered->version == 0) return;
     if (background_failed.exchange(false, std::memory_order_relaxed)) written_through = 0;
     if (r.applied_through() == written_through) {
       applied_since_checkpoint = 0;
@@ -274,6 +277,9 @@ struct RecommendRunner::State {
   void write_checkpoint(const Recommender& r) { write_checkpoint(r, checkpointed); }
 
   void write_checkpoint(const Recommender& r, Sequence& written_through) {
+    // Cluster mode before the first assignment the recommender holds
+    // nothing: the checkpoint of the last run's set is worth more.
+    if (covered && covered->version == 0) return;
     applied_since_checkpoint = 0;  // a failed write is retried after as many events again
     join_background();  // never let an older checkpoint land after this one
     if (background_failed.exchange(false, std::memory_order_relaxed)) written_through = 0;

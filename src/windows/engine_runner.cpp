@@ -124,6 +124,9 @@ struct EngineRunner::State {
 
   void write_checkpoint(const WindowEngine& engine) {
     applied_since_checkpoint = 0;  // a failed write is retried after as many events again
+    // Cluster mode before the first assignment the engine holds nothing: the
+    // checkpoint of the last run's set is worth more than an empty one.
+    if (covered && covered->version == 0) return;
     auto put = checkpoints.put_checkpoint(kCheckpointName,
                                           Checkpoint{engine.applied_through(), engine.checkpoint(), log.incarnation()});
     if (!put) {

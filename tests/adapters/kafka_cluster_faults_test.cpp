@@ -271,15 +271,35 @@ void check_exact(const std::vector<si::ServerProcess*>& live, const std::vector<
   const Truth truth = brute_force(in);
   std::optional<Summed> summed;
   std::map<std::string, int> ids;
+  std::string why;  // what the last poll found wanting
   const bool settled_and_exact = si::poll_until(
       [&] {
-        if (!owned_and_caught_up(live)) return false;
+        if (!owned_and_caught_up(live)) {
+          why = "ownership not settled, a node rebuilding or lagging";
+          return false;
+        }
         summed = summed_figures(live, first, last);
-        if (!summed || summed->range.events != truth.events || !windows_exact(summed->windows, in)) return false;
+        if (!summed) {
+          why = "a range query answered other than 200";
+          return false;
+        }
+        if (summed->range.events != truth.events) {
+          why = "range events " + std::to_string(summed->range.events) + " of " + std::to_string(truth.events);
+          return false;
+        }
+        if (!windows_exact(summed->windows, in)) {
+          why = "24 h windows (events/users got vs expected):";
+          for (const NodeWindow& w : summed->windows)
+            why += " " + std::to_string(w.events) + "/" + std::to_string(w.users) + " vs " +
+                   std::to_string(w.expected_events) + "/" + std::to_string(w.expected_users);
+          return false;
+        }
         ids = exported_ids(live);
+        why = "exported " + std::to_string(ids.size()) + " distinct ids of " + std::to_string(expected.size());
         return ids.size() == expected.size();
       },
       si::Millis(240000), si::Millis(250));
+  INFO("last poll: " << why);
   std::string tails;
   for (si::ServerProcess* node : live) tails += "--- node on port " + std::to_string(node->port()) + "\n" + node->log_tail();
   INFO(tails);

@@ -406,3 +406,78 @@ TEST_CASE("a late event into a minute whose users the engine dropped adds its us
   REQUIRE(after->users[7] == std::pair<Id, std::uint8_t>{99, type_bit(EventType::add_to_cart)});
   runner.stop();
 }
+
+namespace {
+// The 24 h window's events and users, as published and as a reference engine
+// keeping only `owned`'s partitions has them.
+bool same_24h(const WindowSnapshot& got, const WindowSnapshot& want) {
+  const auto& g = got.window(WindowSpan::h24).current;
+  const auto& w = want.window(WindowSpan::h24).current;
+  return g.events == w.events && g.active_users == w.active_users;
+}
+
+std::shared_ptr<const WindowSnapshot> reference_for(const Dictionary& dict, const PartitionOwnership& ownership,
+                                                    const std::vector<Event>& events) {
+  WindowEngine reference(window_config());
+  reference.set_keep(PartitionFilter(dict, ownership.current()));
+  reference.apply(events);
+  return reference.snapshot();
+}
+}  // namespace
+
+TEST_CASE("in cluster mode the engine counts only the owned partitions, rebuilds for a new set, and restores only a "
+          "checkpoint of the same set",
+          "[windows][runner][cluster]") {
+  auto store = make_memory_store();
+  SystemClock clock;
+  MetricsRegistry metrics;
+  Dictionary dict;
+  for (int u = 1; u <= 7; ++u) REQUIRE(dict.table(IdKind::user).intern("user-" + std::to_string(u)).first == Id(u));
+  auto events = make_events(1, 300, kStart);
+  const auto more = make_events(301, 200, kStart + 300 * 1500);
+  std::vector<Event> all = events;
+  all.insert(all.end(), more.begin(), more.end());
+  EngineRunnerConfig config;
+  config.publish_interval_ms = 10;
+  {
+    PartitionOwnership ownership(dict);
+    config.ownership = &ownership;
+    SpscRing<Event> ring(1 << 12);
+    EngineRunner runner(window_config(), config, ring, *store, *store, *store, clock, metrics);
+    runner.start();
+    // Before the first assignment nothing counts.
+    ingest(*store, ring, events);
+    REQUIRE(wait_for([&] { return runner.latest()->applied_through == 300; }));
+    CHECK(runner.latest()->window(WindowSpan::h24).current.total_events() == 0);
+
+    ownership.assign({0, 1, 2}, 6);
+    REQUIRE(wait_for([&] { return runner.stats().owned_version == 1 && !runner.stats().rebuilding; }));
+    CHECK(runner.stats().rebuilds == 1);
+    CHECK(runner.stats().owned == std::vector<std::int32_t>{0, 1, 2});
+    CHECK(same_24h(*runner.latest(), *reference_for(dict, ownership, events)));
+    ingest(*store, ring, more);  // live events go through the same set
+    REQUIRE(wait_for([&] { return runner.latest()->applied_through == 500; }));
+    CHECK(same_24h(*runner.latest(), *reference_for(dict, ownership, all)));
+
+    ownership.assign({3, 4, 5}, 6);
+    REQUIRE(wait_for([&] { return runner.stats().owned_version == 2 && !runner.stats().rebuilding; }));
+    CHECK(runner.stats().rebuilds == 2);
+    CHECK(same_24h(*runner.latest(), *reference_for(dict, ownership, all)));
+    CHECK(runner.latest()->window(WindowSpan::h24).current.total_events() > 0);
+    runner.stop();  // a checkpoint of {3, 4, 5}
+  }
+  PartitionOwnership ownership(dict);
+  config.ownership = &ownership;
+  SpscRing<Event> ring(1 << 12);
+  EngineRunner runner(window_config(), config, ring, *store, *store, *store, clock, metrics);
+  runner.start();
+  ownership.assign({3, 4, 5}, 6);  // the checkpoint's set: restored, nothing replayed
+  REQUIRE(wait_for([&] { return runner.stats().owned_version == 1 && !runner.stats().rebuilding; }));
+  CHECK(runner.stats().replayed_events == 0);
+  CHECK(same_24h(*runner.latest(), *reference_for(dict, ownership, all)));
+  ownership.assign({0, 1, 2}, 6);  // another set: the whole log read again
+  REQUIRE(wait_for([&] { return runner.stats().owned_version == 2 && !runner.stats().rebuilding; }));
+  CHECK(runner.stats().replayed_events == 500);
+  CHECK(same_24h(*runner.latest(), *reference_for(dict, ownership, all)));
+  runner.stop();
+}

@@ -23,14 +23,15 @@
 // consumer resumes from its position.
 // In cluster mode (KafkaConfig::subscribe) the consumer joins the group with
 // the cooperative-sticky assignor instead. A partition gained starts at the
-// later of the offset this node's log stored for it and the group's
-// committed offset (the events between are in another node's log). Before a
-// revoked partition is let go, the batch being read and every batch in
-// flight are appended and the log's offsets of the revoked partitions are
-// committed to the group synchronously, so the next owner starts exactly
-// where this node stopped; messages of a partition already revoked are not
-// appended. Derived state of a revoked partition is kept (see README,
-// Cluster).
+// offset this node's log stored for it, else at its first offset (never at
+// the group's committed offset: the owner's derived state counts every event
+// of the partition, so its log must hold all of them). Before a revoked
+// partition is let go, the batch being read and every batch in flight are
+// appended and the log's offsets of the revoked partitions are committed to
+// the group synchronously (for lag tools); messages of a partition already
+// revoked are not appended. Every change of the assignment is reported to
+// KafkaConfig::on_assignment, which sets the partitions derived state
+// counts (see README, Cluster).
 // Lifecycle: construct, start() spawns the consumer thread, stop() finishes
 // the batches in hand, then joins; start() again resumes from the stored
 // offsets (the "kafka_source" component's start/stop).

@@ -573,17 +573,16 @@ struct KafkaSource::State {
 
   // Consumer thread: gives each partition of parts (holding the log's
   // stored offset, or INVALID) an absolute start: the group's committed
-  // offset where the log has none, or, with at_least_committed (a cluster:
-  // another node may have consumed further since), the later of the two;
-  // with neither, the partition's first offset. Left to librdkafka (offset
+  // offset where the log has none; with neither, the partition's first
+  // offset. Left to librdkafka (offset
   // INVALID: committed, else auto.offset.reset) its offset reset waits out
   // a 100 ms query timer before the first fetch; asked here, the first
   // fetch goes out at once. When the group cannot be asked, parts stay as
   // they are for librdkafka to resolve.
-  void resolve_start_offsets(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts, bool at_least_committed) {
+  void resolve_start_offsets(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts) {
     kafka::PartitionList ask(rd_kafka_topic_partition_list_new(parts->cnt));
     for (int i = 0; i < parts->cnt; ++i)
-      if (at_least_committed || parts->elems[i].offset < 0)
+      if (parts->elems[i].offset < 0)
         rd_kafka_topic_partition_list_add(ask.get(), config.topic.c_str(), parts->elems[i].partition);
     if (ask->cnt == 0) return;
     if (rd_kafka_committed(rk, ask.get(), kMetadataTimeoutMs) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
@@ -618,7 +617,7 @@ struct KafkaSource::State {
         return;
       }
     } else {
-      resolve_start_offsets(consumer, assignment.get(), false);
+      resolve_start_offsets(consumer, assignment.get());
       if (const auto err = rd_kafka_assign(consumer, assignment.get())) {
         record_error(std::string("assign: ") + rd_kafka_err2str(err), false);
         return;
