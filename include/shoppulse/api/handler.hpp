@@ -23,6 +23,9 @@ struct ApiRequest {
   // (view, click, add_to_cart, remove_from_cart, favorite, purchase) may be
   // posted.
   bool browser_events_only = false;
+  // The Authorization header as sent, for a cluster node to forward when it
+  // asks the other members (README, Cluster, Queries); empty when absent.
+  std::string authorization;
 };
 
 // The next piece of a streamed body.
