@@ -320,6 +320,9 @@ class ApiHandler final : public Handler {
       params.emplace_back("min_sequence");
       params.emplace_back("incarnation");
     }
+    // Every route takes scope=local|cluster; the cluster query layer in
+    // front of this handler reads it (README, Cluster, Queries).
+    params.emplace_back("scope");
     routes_.push_back(Route{std::move(method), split_path(path), std::move(fn), reads, std::move(params)});
   }
 

@@ -243,6 +243,10 @@ void bind(config::Schema& s, AppConfig& c) {
                     "A write not acknowledged by Kafka within this answers 503 with Retry-After", 100);
   s.add_duration_ms("cluster.member_timeout", &c.cluster.member_timeout_ms,
                     "A member whose record (published every second) is older than this counts as gone", 1500);
+  s.add_duration_ms("cluster.query_timeout", &c.cluster.query_timeout_ms,
+                    "Longest wait for a member's part of an analytics or product query; a member that has not "
+                    "answered by then is listed in the answer's coverage.missing",
+                    10);
 
   s.add_string("mongodb.url", &c.mongodb.url,
                "MongoDB that keeps a copy of every per-minute rollup, mongodb://host:port/database; empty: none "

@@ -162,7 +162,7 @@ class QueryHandler final : public api::Handler {
       request.query = query_text(params);
     }
     const bool get = request.method == "GET" || request.method == "HEAD";
-    if (scope == "local" || !get) return local_.handle(std::move(request), std::move(respond));
+    if (!config_.cluster || scope == "local" || !get) return local_.handle(std::move(request), std::move(respond));
     switch (route_kind(request.method, request.path)) {
       case RouteKind::merged: return fan_out(std::move(request), std::move(params), std::move(respond));
       case RouteKind::per_user: return route_to_owner(std::move(request), std::move(respond));

@@ -22,6 +22,7 @@ struct ClusterConfig {
   std::int64_t produce_timeout_ms = 5000;   // a batch not acknowledged by then answers 503; ms
   std::int64_t member_interval_ms = 1000;   // how often this node publishes its member record; ms
   std::int64_t member_timeout_ms = 5000;    // a member not heard from for this long counts as gone; ms
+  std::int64_t query_timeout_ms = 2000;     // longest wait for a member's part of a query (README, Queries); ms
 };
 
 // The write path of cluster mode.

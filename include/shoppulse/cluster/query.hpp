@@ -68,6 +68,9 @@ class MemberClient {
 };
 
 struct QueryConfig {
+  // false (one node, no cluster): scope is accepted and dropped, and every
+  // request goes to the node's own handler as it is.
+  bool cluster = true;
   std::string self_id;              // this node's id in the members topic
   std::int64_t timeout_ms = 2000;   // cluster.query_timeout: longest wait for a member's answer
   std::size_t max_limit = 1000;     // api.max_limit: the candidates asked of each member for a top list
