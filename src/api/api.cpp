@@ -993,7 +993,7 @@ class ApiHandler final : public Handler {
         return respond(error_response(make_error(Errc::invalid_argument, "unknown event type \"" + *t + "\"",
                                                  "event_type")));
     }
-    auto limit = parse_limit(params, 10, ctx_.config.max_limit);
+    auto limit = rq.whole_lists ? Result<std::size_t>(SIZE_MAX) : parse_limit(params, 10, ctx_.config.max_limit);
     if (!limit) return respond(error_response(limit.error()));
     std::optional<std::string> category_text = category_path ? category_path : param(params, "category");
     std::optional<Id> category;

@@ -88,7 +88,7 @@ bool is_count_key(std::string_view k) { return k == "interactions" || k == "even
 // Numbers that are not amounts: they describe the answer or one node.
 bool keep_first_number(std::string_view k) {
   return k == "applied_sequence" || k == "logged_sequence" || k == "confidence" || k == "window_ms" ||
-         k == "horizon_seconds" || k == "seconds" || k == "step_minutes" || k == "limit";
+         k == "horizon_seconds" || k == "seconds" || k == "step_minutes" || k == "limit" || k == "step";
 }
 
 bool is_money_key(std::string_view k) { return k == "revenue" || k == "average_order_value"; }
@@ -114,8 +114,10 @@ std::int64_t int_of(const Value* v) {
 // its id field, a funnel step or a series point's start.
 std::optional<std::string> element_key(const Value& v) {
   if (v.kind != Value::object) return std::nullopt;
-  for (const auto& [k, x] : v.o)
+  for (const auto& [k, x] : v.o) {
     if ((is_id_key(k) || k == "step" || k == "start") && x.kind == Value::string) return k + "=" + x.s;
+    if (k == "step" && x.kind == Value::integer) return k + "=" + std::to_string(x.i);  // funnel steps 1, 2, ...
+  }
   return std::nullopt;
 }
 

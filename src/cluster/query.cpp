@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <mutex>
 #include <utility>
 
@@ -162,6 +163,7 @@ class QueryHandler final : public api::Handler {
       request.query = query_text(params);
     }
     const bool get = request.method == "GET" || request.method == "HEAD";
+    if (scope == "local") take_limit_all(request, params);
     if (!config_.cluster || scope == "local" || !get) return local_.handle(std::move(request), std::move(respond));
     switch (route_kind(request.method, request.path)) {
       case RouteKind::merged: return fan_out(std::move(request), std::move(params), std::move(respond));
@@ -186,14 +188,25 @@ class QueryHandler final : public api::Handler {
     std::size_t left = 0;
   };
 
+  // scope=local&limit=all: a member's whole top lists for a merge.
+  static void take_limit_all(api::ApiRequest& request, Params& params) {
+    const std::string* limit = find_param(params, "limit");
+    if (!limit || *limit != "all") return;
+    std::erase_if(params, [](const auto& kv) { return kv.first == "limit"; });
+    request.query = query_text(params);
+    request.whole_lists = true;
+  }
+
   void ask(const MemberView& m, bool self, const std::string& path, const Params& params,
            const std::string& authorization, std::function<void(int, std::string, api::ApiResponse*)> done) {
     if (self) {
       api::ApiRequest rq;
       rq.method = "GET";
       rq.path = path;
-      rq.query = query_text(params);
+      Params own = params;
+      rq.query = query_text(own);
       rq.authorization = authorization;
+      take_limit_all(rq, own);
       local_.handle(std::move(rq), [done](api::ApiResponse r) {
         std::string body = r.body;
         done(r.status, std::move(body), &r);
@@ -274,20 +287,21 @@ class QueryHandler final : public api::Handler {
               break;
             }
         }
-      if (again.empty()) return complete(*gather, *members, options, partitions, respond);
+      if (again.empty()) return complete(gather, members, options, params, path, authorization, partitions, respond);
       Params pinned = params;
       for (const auto& [k, v] : pins) set_param(pinned, k, v);
       gather->left = again.size();
       for (std::size_t i : again) {
         const bool self = i == 0;
         ask((*members)[i], self, path, pinned, authorization,
-            [this, gather, members, options, partitions, respond, i](int status, std::string body, api::ApiResponse*) {
+            [this, gather, members, options, partitions, respond, i, pinned, path, authorization](
+                int status, std::string body, api::ApiResponse*) {
               std::unique_lock lock(gather->mutex);
               gather->status[i] = status;
               gather->bodies[i] = std::move(body);
               if (--gather->left != 0) return;
               lock.unlock();
-              complete(*gather, *members, options, partitions, respond);
+              complete(gather, members, options, pinned, path, authorization, partitions, respond);
             });
       }
     };
@@ -306,22 +320,49 @@ class QueryHandler final : public api::Handler {
     }
   }
 
-  void complete(Gather& gather, const std::vector<MemberView>& members, const MergeOptions& options,
-                std::uint32_t partitions, const api::Respond& respond) {
+  void complete(const std::shared_ptr<Gather>& gather, const std::shared_ptr<std::vector<MemberView>>& members,
+                const MergeOptions& options, const Params& params, const std::string& path,
+                const std::string& authorization, std::uint32_t partitions, const api::Respond& respond) {
+    const bool cut_lists = options.kind == MergeKind::popular || options.kind == MergeKind::range;
     std::vector<std::string> bodies;
     Coverage coverage;
     coverage.partitions = partitions;
-    coverage.members = static_cast<std::uint32_t>(members.size());
-    for (std::size_t i = 0; i < members.size(); ++i) {
-      if (gather.status[i] == 200) {
-        bodies.push_back(std::move(gather.bodies[i]));
-        coverage.current += static_cast<std::uint32_t>(members[i].partitions.size());
+    coverage.members = static_cast<std::uint32_t>(members->size());
+    for (std::size_t i = 0; i < members->size(); ++i) {
+      if (gather->status[i] == 200) {
+        bodies.push_back(gather->bodies[i]);
+        coverage.current += static_cast<std::uint32_t>((*members)[i].partitions.size());
       } else {
-        coverage.missing.push_back(members[i].node_id);
+        coverage.missing.push_back((*members)[i].node_id);
       }
     }
     auto merged = merge_answers(bodies, options);
     if (!merged) return respond(api::error_response(merged.error()));
+    if (cut_lists && !merged->exact_top && options.asked_limit != SIZE_MAX) {
+      // The candidates could not prove the top list: the members that
+      // answered are asked once more for their whole lists (limit=all).
+      Params whole = params;
+      set_param(whole, "limit", "all");
+      MergeOptions again = options;
+      again.asked_limit = SIZE_MAX;
+      std::size_t asked = 0;
+      for (std::size_t i = 0; i < members->size(); ++i) asked += gather->status[i] == 200;
+      gather->left = asked;
+      for (std::size_t i = 0; i < members->size(); ++i) {
+        if (gather->status[i] != 200) continue;
+        ask((*members)[i], i == 0, path, whole, authorization,
+            [this, gather, members, again, whole, path, authorization, partitions, respond, i](
+                int status, std::string body, api::ApiResponse*) {
+              std::unique_lock lock(gather->mutex);
+              gather->status[i] = status;
+              gather->bodies[i] = std::move(body);
+              if (--gather->left != 0) return;
+              lock.unlock();
+              complete(gather, members, again, whole, path, authorization, partitions, respond);
+            });
+      }
+      return;
+    }
     coverage.exact_top = merged->exact_top;
     api::ApiResponse r;
     r.body = with_coverage(merged->body, coverage);

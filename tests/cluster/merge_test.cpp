@@ -206,7 +206,7 @@ std::string funnel_answer(const std::vector<Ev>& events) {
   std::int64_t previous = first;
   for (std::size_t i = 0; i < 4; ++i) {
     const auto u = std::int64_t(users[i].size());
-    steps.push_back(obj({{"step", str("s" + std::to_string(i))},
+    steps.push_back(obj({{"step", i64(std::int64_t(i) + 1)},
                          {"users", i64(u)},
                          {"conversion_from_previous", Value::of_double(percent(u, previous))},
                          {"conversion_from_start", Value::of_double(percent(u, first))},
