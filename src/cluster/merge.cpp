@@ -212,22 +212,13 @@ Value merge_array(Ctx& ctx, const std::vector<const Value*>& parts, std::string_
   // forecasts): the first member's.
   bool keyed = false;
   for (const Value* p : parts)
-    if (p->kind == Value::array)
+    if (p->kind == Value::array && !keyed)
       for (const Value& e : p->a)
-        if (element_key(e)) keyed = true;
+        if (element_key(e)) {
+          keyed = true;
+          break;
+        }
   if (!keyed) return *first;
-  std::vector<std::string> order;
-  std::map<std::string, std::vector<const Value*>> groups;
-  for (const Value* p : parts) {
-    if (p->kind != Value::array) continue;
-    for (const Value& e : p->a) {
-      auto k = element_key(e);
-      if (!k) continue;
-      auto [it, fresh] = groups.try_emplace(*k);
-      if (fresh) order.push_back(*k);
-      it->second.push_back(&e);
-    }
-  }
   Value out;
   out.kind = Value::array;
   std::vector<std::vector<const Value*>> ordered_groups;
@@ -242,7 +233,7 @@ Value merge_array(Ctx& ctx, const std::vector<const Value*>& parts, std::string_
     const bool whole_lists = sample_key.rfind("device=", 0) == 0 || sample_key.rfind("location=", 0) == 0;
     std::size_t longest = 0;
     std::vector<RankedPart> ranked;
-    std::map<std::string, std::vector<const Value*>> by_id;
+    std::unordered_map<std::string, std::vector<const Value*>> by_id;
     for (const Value* p : parts) {
       if (p->kind != Value::array) continue;
       longest = std::max(longest, p->a.size());
@@ -266,6 +257,18 @@ Value merge_array(Ctx& ctx, const std::vector<const Value*>& parts, std::string_
       out.a.push_back(std::move(item));
     }
     return out;
+  }
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<const Value*>> groups;
+  for (const Value* p : parts) {
+    if (p->kind != Value::array) continue;
+    for (const Value& e : p->a) {
+      auto k = element_key(e);
+      if (!k) continue;
+      auto [it, fresh] = groups.try_emplace(*k);
+      if (fresh) order.push_back(*k);
+      it->second.push_back(&e);
+    }
   }
   for (const std::string& k : order) {
     out.a.push_back(merge_values(ctx, groups[k], {}));
