@@ -131,6 +131,8 @@ void MemberClient::stop() {
   state_->thread.join();
 }
 
+void MemberClient::post(std::function<void()> task) { net::post(state_->ioc, std::move(task)); }
+
 void MemberClient::get(const std::string& advertise, std::string target, std::string authorization,
                        std::int64_t timeout_ms, Done done) {
   const std::size_t colon = advertise.rfind(':');

@@ -301,21 +301,23 @@ class QueryHandler final : public api::Handler {
               gather->bodies[i] = std::move(body);
               if (--gather->left != 0) return;
               lock.unlock();
-              complete(gather, members, options, pinned, path, authorization, partitions, respond);
+              client_.post([=, this] { complete(gather, members, options, pinned, path, authorization, partitions, respond); });
             });
       }
     };
     for (std::size_t i = 0; i < members->size(); ++i) {
       const bool self = i == 0;
       ask((*members)[i], self, path, params, authorization,
-          [gather, i, finish](int status, std::string body, api::ApiResponse* whole) mutable {
+          [this, gather, i, finish](int status, std::string body, api::ApiResponse* whole) mutable {
             std::unique_lock lock(gather->mutex);
             gather->status[i] = status;
             gather->bodies[i] = std::move(body);
             if (whole && status != 200) gather->self_response.push_back(std::move(*whole));
             if (--gather->left != 0) return;
             lock.unlock();
-            finish();
+            // The last answer may come on the engine's thread (this node's
+            // own): the merge runs on the client's thread instead.
+            client_.post(std::move(finish));
           });
     }
   }
@@ -358,7 +360,7 @@ class QueryHandler final : public api::Handler {
               gather->bodies[i] = std::move(body);
               if (--gather->left != 0) return;
               lock.unlock();
-              complete(gather, members, again, whole, path, authorization, partitions, respond);
+              client_.post([=, this] { complete(gather, members, again, whole, path, authorization, partitions, respond); });
             });
       }
       return;

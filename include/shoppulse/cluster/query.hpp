@@ -39,7 +39,7 @@ std::vector<MemberView> parse_members(std::string_view members_json);
 
 // An HTTP GET to another member. Role: one request per call on the
 // client's own I/O thread, bounded by timeout_ms from start to the whole
-// answer read. Lifecycle: start() spawns the thread; stop() ends it (every
+// answer read; that thread also runs the merges (post()). Lifecycle: start() spawns the thread; stop() ends it (every
 // pending call completes with an error first). Threading: get() from any
 // thread; done runs on the client's thread. Beast stays in its one .cpp.
 class MemberClient {
@@ -61,6 +61,9 @@ class MemberClient {
   // Authorization header to send, empty for none.
   void get(const std::string& advertise, std::string target, std::string authorization, std::int64_t timeout_ms,
            Done done);
+  // Runs task on the client's thread (the merges of the query layer, kept
+  // off the threads that deliver a node's own answers, such as the engine's).
+  void post(std::function<void()> task);
 
  private:
   struct State;
