@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <map>
 #include <set>
@@ -372,6 +373,27 @@ TEST_CASE("Every analytics and product endpoint on every cluster node answers wh
       // The owner alone has the user: a scope=local profile elsewhere is 404.
       if (n != owner) CHECK(nodes[std::size_t(n)]->get(profile + "?scope=local").status == 404);
     }
+  }
+
+  // Latency over loopback, printed (never asserted): a merged answer of
+  // three nodes against the single node's own.
+  for (const std::string target : {std::string("/api/analytics/real-time?window=1h"),
+                                   "/api/analytics/trends?step=1m&from=" + from + "&to=" + to,
+                                   std::string("/api/products/popular?window=1h")}) {
+    const auto timed = [&](const si::ServerProcess& node) {
+      std::vector<double> ms;
+      for (int i = 0; i < 200; ++i) {
+        const auto t = std::chrono::steady_clock::now();
+        REQUIRE(node.get(target).status == 200);
+        ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count());
+      }
+      std::sort(ms.begin(), ms.end());
+      return std::make_pair(ms[ms.size() / 2], ms[ms.size() * 99 / 100]);
+    };
+    const auto [c50, c99] = timed(*nodes[0]);
+    const auto [s50, s99] = timed(single);
+    std::printf("latency %s: cluster of 3 p50 %.2f ms p99 %.2f ms; single node p50 %.2f ms p99 %.2f ms\n",
+                target.c_str(), c50, c99, s50, s99);
   }
 
   // Routes not merged answer this node's partitions and say so.
