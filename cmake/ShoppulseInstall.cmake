@@ -10,7 +10,7 @@
 include_guard(GLOBAL)
 include(CMakePackageConfigHelpers)
 
-set(SHOPPULSE_MODULES core config eventlog sources ingest windows range recommend importer auth redis kafka mongodb api http app)
+set(SHOPPULSE_MODULES core config eventlog sources ingest windows range recommend importer auth redis kafka mongodb api http cluster app)
 
 # The public surface is include/shoppulse/ as it is: what an embedder needs
 # (Application and its config, in-process ingest, snapshots, the window

@@ -320,6 +320,9 @@ class ApiHandler final : public Handler {
       params.emplace_back("min_sequence");
       params.emplace_back("incarnation");
     }
+    // Every route takes scope=local|cluster; the cluster query layer in
+    // front of this handler reads it (README, Cluster, Queries).
+    params.emplace_back("scope");
     routes_.push_back(Route{std::move(method), split_path(path), std::move(fn), reads, std::move(params)});
   }
 
@@ -990,7 +993,7 @@ class ApiHandler final : public Handler {
         return respond(error_response(make_error(Errc::invalid_argument, "unknown event type \"" + *t + "\"",
                                                  "event_type")));
     }
-    auto limit = parse_limit(params, 10, ctx_.config.max_limit);
+    auto limit = rq.whole_lists ? Result<std::size_t>(SIZE_MAX) : parse_limit(params, 10, ctx_.config.max_limit);
     if (!limit) return respond(error_response(limit.error()));
     std::optional<std::string> category_text = category_path ? category_path : param(params, "category");
     std::optional<Id> category;

@@ -226,7 +226,7 @@ void range_figures(const ApiContext& ctx, const ApiRequest& rq, const Respond& r
       return respond_error(respond, make_error(Errc::invalid_argument,
                                                "must be one of 1m, 5m, 15m, 1h, 1d; got \"" + *s + "\"", "step"));
   }
-  auto parsed_limit = parse_limit(params, kDefaultTop, ctx.config.max_limit);
+  auto parsed_limit = rq.whole_lists ? Result<std::size_t>(SIZE_MAX) : parse_limit(params, kDefaultTop, ctx.config.max_limit);
   if (!parsed_limit) return respond_error(respond, parsed_limit.error());
   const std::size_t limit = *parsed_limit;
   auto drill = parse_drill_down_filters(params, ctx.dictionary);

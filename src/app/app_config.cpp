@@ -247,6 +247,10 @@ void bind(config::Schema& s, AppConfig& c) {
                     "Start refused (exit code 2) when kafka.topic keeps messages for less than this (its retention.ms): "
                     "a node gaining a partition reads it from its first offset to cover the longest window; 0: not "
                     "checked");
+  s.add_duration_ms("cluster.query_timeout", &c.cluster.query_timeout_ms,
+                    "Longest wait for a member's part of an analytics or product query; a member that has not "
+                    "answered by then is listed in the answer's coverage.missing",
+                    10);
 
   s.add_string("mongodb.url", &c.mongodb.url,
                "MongoDB that keeps a copy of every per-minute rollup, mongodb://host:port/database; empty: none "

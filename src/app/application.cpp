@@ -12,6 +12,7 @@
 #include "shoppulse/core/build_info.hpp"
 #include "shoppulse/core/json_text.hpp"
 #include "shoppulse/adapters/kafka_cluster.hpp"
+#include "shoppulse/cluster/query.hpp"
 #include "shoppulse/adapters/mongodb_archive.hpp"
 #include "shoppulse/adapters/mongodb_checkpoints.hpp"
 #include "shoppulse/adapters/mongodb_rollups.hpp"
@@ -87,6 +88,10 @@ struct Application::State final : api::SystemControl {
   // assignment by the Kafka consumer; null otherwise.
   std::unique_ptr<PartitionOwnership> ownership;
   std::unique_ptr<api::Handler> handler;
+  // The query layer in front of `handler` (cluster mode: fan-out and merge)
+  // and its client to the other members (started in cluster mode only).
+  std::unique_ptr<cluster::MemberClient> member_client;
+  std::unique_ptr<api::Handler> cluster_handler;
   std::unique_ptr<auth::Authorizer> authorizer;
   std::unique_ptr<HttpServer> http;
   TimestampMs started_ms = 0;
@@ -503,12 +508,31 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
     api_context.ownership = s.ownership.get();
   }
   s.handler = api::make_api_handler(std::move(api_context));
+  // Every route takes scope=local|cluster; in cluster mode the query layer
+  // asks the members and merges (README, Cluster, Queries).
+  s.member_client = std::make_unique<cluster::MemberClient>();
+  cluster::QueryConfig query;
+  query.cluster = writer != nullptr;
+  query.self_id = s.node_id;
+  query.timeout_ms = config.cluster.query_timeout_ms;
+  query.max_limit = config.api.max_limit;
+  query.realtime_top_n = config.windows.top_n;
+  s.cluster_handler = cluster::make_cluster_query_handler(
+      *s.handler,
+      [&s] {
+        cluster::ClusterView view;
+        if (!s.cluster_members) return view;
+        view.partitions = static_cast<std::uint32_t>(s.kafka_source->stats().partitions);
+        view.members = cluster::parse_members(s.cluster_members->members_json());
+        return view;
+      },
+      *s.member_client, std::move(query));
   EngineRunner& engine = *s.engine;
   const Dictionary& dictionary = s.dictionary;
   const Clock& clock = s.clock;
   const EventLog& log = *s.storage;
   s.http = std::make_unique<HttpServer>(
-      config.http, *s.handler,
+      config.http, *s.cluster_handler,
       [&engine, &dictionary, &clock, &log, currency = config.api.currency]() {
         const Sequence logged = log.next_sequence() - 1;  // first: what the snapshot is compared with
         return std::make_shared<const std::string>(
@@ -582,6 +606,7 @@ Result<void> Application::start() {
   if (auto r = s.ingestor->start(); !r) return r;
   if (s.cluster_writer)
     if (auto r = s.cluster_writer->start(); !r) return r;
+  if (s.config.cluster.enabled) s.member_client->start();
   if (s.config.serve_http) {
     s.range->start();
     if (auto r = s.http->start(); !r) return r;
@@ -611,6 +636,7 @@ void Application::stop() {
   // them in time) while the server can still send the answers.
   if (s.cluster_writer) s.cluster_writer->stop();
   s.http->stop();
+  if (s.member_client) s.member_client->stop();  // after the server: no query asks the members any more
   s.range->stop();
   s.engine->resume();
   s.ingestor->stop();

@@ -278,6 +278,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     request.content_type = normalize_content_type(req[bhttp::field::content_type]);
     request.body = std::move(req.body());
     request.browser_events_only = public_key_;
+    request.authorization = std::string(req[bhttp::field::authorization]);
 
     // The pending timer keeps this session alive until the response is
     // delivered; the callback holds only a weak reference, so a handler that

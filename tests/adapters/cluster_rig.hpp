@@ -129,10 +129,11 @@ inline std::string iso(std::int64_t ms) {
   return out;
 }
 
-// The node's figures over [t0 - 1 h, t0 + 1 h) of event time, from its log.
+// The node's figures over [t0 - 1 h, t0 + 1 h) of event time, from its log
+// (scope=local: its own partitions, not the cluster's merged answer).
 inline Figures figures(const si::ServerProcess& node, std::int64_t t0) {
-  const si::HttpResponse r =
-      node.get("/api/analytics/range?step=1h&from=" + iso(t0 - 3600000) + "&to=" + iso(t0 + 3600000));
+  const si::HttpResponse r = node.get("/api/analytics/range?scope=local&step=1h&from=" + iso(t0 - 3600000) +
+                                      "&to=" + iso(t0 + 3600000));
   Figures f;
   if (r.status != 200) return f;  // 503 while the range worker indexes the log after a start
   const si::Json j(r.body);

@@ -198,7 +198,7 @@ std::optional<Summed> summed_figures(const std::vector<si::ServerProcess*>& live
   const std::int64_t from = first_ms / kMinuteMs * kMinuteMs;
   const std::int64_t to = (last_ms / kMinuteMs + 1) * kMinuteMs;
   for (si::ServerProcess* node : live) {
-    const si::HttpResponse r = node->get("/api/analytics/range?step=1m&from=" + iso(from) + "&to=" + iso(to));
+    const si::HttpResponse r = node->get("/api/analytics/range?scope=local&step=1m&from=" + iso(from) + "&to=" + iso(to));
     if (r.status != 200) return std::nullopt;  // 503 while the range worker indexes after a start
     const si::Json j(r.body);
     s.range.users += j.i64("/active_users");
@@ -216,7 +216,7 @@ std::optional<Summed> summed_figures(const std::vector<si::ServerProcess*>& live
       for (const auto& [k, v] : counts) s.range.per_minute[minute][k] += v;
     }
     const si::Json c = node->get_json("/api/cluster");
-    const si::Json w = node->get_json("/api/analytics/real-time?window=24h");
+    const si::Json w = node->get_json("/api/analytics/real-time?scope=local&window=24h");
     NodeWindow nw;
     for (std::int64_t p : int_list(c, "/owned")) nw.owned.insert(p);
     nw.start_ms = parse_iso_ms(w.str("/window/start"));

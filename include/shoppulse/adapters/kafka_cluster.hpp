@@ -27,6 +27,7 @@ struct ClusterConfig {
   // it from its first offset and still cover the longest window; 0: not
   // checked. ms; default 24 h (the longest window).
   std::int64_t min_retention_ms = 24LL * 3600 * 1000;
+  std::int64_t query_timeout_ms = 2000;     // longest wait for a member's part of a query (README, Queries); ms
 };
 
 // The write path of cluster mode.

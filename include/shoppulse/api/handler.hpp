@@ -23,6 +23,13 @@ struct ApiRequest {
   // (view, click, add_to_cart, remove_from_cart, favorite, purchase) may be
   // posted.
   bool browser_events_only = false;
+  // The Authorization header as sent, for a cluster node to forward when it
+  // asks the other members (README, Cluster, Queries); empty when absent.
+  std::string authorization;
+  // A member's part of a cluster query asked with scope=local&limit=all:
+  // top lists are answered whole, not cut at api.max_limit, so the merge of
+  // the members' lists is exact (README, Cluster, Queries).
+  bool whole_lists = false;
 };
 
 // The next piece of a streamed body.

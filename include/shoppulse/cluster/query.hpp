@@ -1,0 +1,93 @@
+#pragma once
+// The cluster query layer (cluster.enabled; README, Cluster, Queries): a
+// GET to an analytics or product endpoint of any node is answered for every
+// partition by asking each current member for its partial answer
+// (scope=local) in parallel and merging them exactly (merge.hpp); per-user
+// endpoints go to the member that owns the user's partition.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shoppulse/api/handler.hpp"
+
+namespace shoppulse::cluster {
+
+// One member as the query layer sees it.
+struct MemberView {
+  std::string node_id;
+  std::string advertise;  // host:port of its HTTP server
+  std::vector<std::int32_t> partitions;
+  bool current = false;
+};
+
+// The cluster at one moment: the events topic's partition count and the
+// members with a record.
+struct ClusterView {
+  std::uint32_t partitions = 0;
+  std::vector<MemberView> members;
+  // The current member consuming partition p; nullptr when none does.
+  const MemberView* owner(std::int32_t p) const;
+};
+
+// The "members" array of GET /api/cluster (ClusterMembers::members_json)
+// as MemberViews; an empty list when the text is not that array.
+std::vector<MemberView> parse_members(std::string_view members_json);
+
+// An HTTP GET to another member. Role: one request per call on the
+// client's own I/O thread, bounded by timeout_ms from start to the whole
+// answer read; that thread also runs the merges (post()). Lifecycle: start() spawns the thread; stop() ends it (every
+// pending call completes with an error first). Threading: get() from any
+// thread; done runs on the client's thread. Beast stays in its one .cpp.
+class MemberClient {
+ public:
+  struct Answer {
+    int status = 0;  // 0: no answer (connect failure, timeout)
+    std::string body;
+    std::string content_type;
+    std::string error;
+  };
+  using Done = std::function<void(Answer)>;
+  MemberClient();
+  ~MemberClient();
+  MemberClient(const MemberClient&) = delete;
+  MemberClient& operator=(const MemberClient&) = delete;
+  void start();
+  void stop();
+  // target: path and query ("/api/x?scope=local"); authorization: the
+  // Authorization header to send, empty for none.
+  void get(const std::string& advertise, std::string target, std::string authorization, std::int64_t timeout_ms,
+           Done done);
+  // Runs task on the client's thread (the merges of the query layer, kept
+  // off the threads that deliver a node's own answers, such as the engine's).
+  void post(std::function<void()> task);
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+struct QueryConfig {
+  // false (one node, no cluster): scope is accepted and dropped, and every
+  // request goes to the node's own handler as it is.
+  bool cluster = true;
+  std::string self_id;              // this node's id in the members topic
+  std::int64_t timeout_ms = 2000;   // cluster.query_timeout: longest wait for a member's answer
+  std::size_t max_limit = 1000;     // api.max_limit: the candidates asked of each member for a top list
+  std::size_t realtime_top_n = 10;  // windows.top_n: entries of the real-time windows' top lists
+};
+
+// Wraps the node's own handler. Every route accepts scope=local (answered
+// by the node's own handler for its own partitions, today's behaviour) and
+// scope=cluster (the default in cluster mode).
+std::unique_ptr<api::Handler> make_cluster_query_handler(api::Handler& local, std::function<ClusterView()> view,
+                                                         MemberClient& client, QueryConfig config);
+
+// How a route is answered in cluster mode (exposed for tests).
+enum class RouteKind { merged, per_user, local_only, not_a_query };
+RouteKind route_kind(std::string_view method, std::string_view path);
+
+}  // namespace shoppulse::cluster

@@ -1,0 +1,417 @@
+#include "shoppulse/cluster/merge.hpp"
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <optional>
+#include <unordered_map>
+#include <utility>
+
+#include "json_tree.hpp"
+
+namespace shoppulse::cluster {
+
+RankedMerge merge_ranked(const std::vector<RankedPart>& parts, std::size_t n) {
+  struct Total {
+    std::int64_t known = 0;
+    std::vector<bool> seen;
+  };
+  std::unordered_map<std::string, Total> totals;
+  for (std::size_t p = 0; p < parts.size(); ++p)
+    for (const RankedEntry& e : parts[p].entries) {
+      Total& t = totals[e.id];
+      if (t.seen.empty()) t.seen.assign(parts.size(), false);
+      if (t.seen[p]) continue;  // an id twice in one list: the first counts
+      t.seen[p] = true;
+      t.known += e.count;
+    }
+  // The most a member whose list is cut may hold of an id it did not list.
+  std::vector<std::int64_t> floor(parts.size(), 0);
+  for (std::size_t p = 0; p < parts.size(); ++p)
+    if (!parts[p].whole && !parts[p].entries.empty()) {
+      std::int64_t m = parts[p].entries.front().count;
+      for (const RankedEntry& e : parts[p].entries) m = std::min(m, e.count);
+      floor[p] = m;
+    }
+  RankedMerge out;
+  out.top.reserve(totals.size());
+  for (const auto& [id, t] : totals) out.top.push_back(RankedEntry{id, t.known});
+  const auto better = [](const RankedEntry& a, const RankedEntry& b) {
+    return a.count != b.count ? a.count > b.count : a.id < b.id;
+  };
+  std::sort(out.top.begin(), out.top.end(), better);
+  const std::size_t kept = std::min(n, out.top.size());
+  // The most an id may have beyond its known total: the floors of the cut
+  // lists that did not name it (t == nullptr: an id no list named).
+  const auto bound = [&](const Total* t) {
+    std::int64_t b = 0;
+    for (std::size_t p = 0; p < parts.size(); ++p)
+      if (!parts[p].whole && (t == nullptr || !t->seen[p])) b += floor[p];
+    return b;
+  };
+  out.exact = true;
+  // Every kept entry's total is exact, so their order is too.
+  for (std::size_t i = 0; i < kept && out.exact; ++i)
+    if (bound(&totals.at(out.top[i].id)) != 0) out.exact = false;
+  if (out.exact && n > 0) {
+    const std::int64_t unnamed = bound(nullptr);
+    if (kept < n) {
+      // Fewer entries than asked: exact unless a cut list may hide more.
+      if (unnamed > 0) out.exact = false;
+    } else {
+      const RankedEntry& last = out.top[kept - 1];
+      // An unnamed id has an unknown name, so it must lose even a tie.
+      if (unnamed > 0 && unnamed >= last.count) out.exact = false;
+      for (std::size_t i = kept; i < out.top.size() && out.exact; ++i) {
+        const std::int64_t upper = out.top[i].count + bound(&totals.at(out.top[i].id));
+        if (upper > last.count || (upper == last.count && out.top[i].id < last.id)) out.exact = false;
+      }
+    }
+  }
+  out.top.resize(kept);
+  return out;
+}
+
+namespace {
+
+using json::Value;
+
+bool is_id_key(std::string_view k) {
+  return k == "product_id" || k == "category_id" || k == "device" || k == "location" || k == "user_id";
+}
+bool is_count_key(std::string_view k) { return k == "interactions" || k == "events"; }
+
+// Numbers that are not amounts: they describe the answer or one node.
+bool keep_first_number(std::string_view k) {
+  return k == "applied_sequence" || k == "logged_sequence" || k == "confidence" || k == "window_ms" ||
+         k == "horizon_seconds" || k == "seconds" || k == "step_minutes" || k == "limit" || k == "step";
+}
+
+bool is_money_key(std::string_view k) { return k == "revenue" || k == "average_order_value"; }
+
+double percent(std::int64_t part, std::int64_t whole) {
+  return whole ? std::round(double(part) / double(whole) * 10000.0) / 100.0 : 0.0;
+}
+
+std::int64_t minor_units(const Value& v) {
+  if (v.kind == Value::integer) return v.i * 100;
+  if (v.kind == Value::number) return std::llround(v.d * 100.0);
+  return 0;
+}
+
+std::int64_t int_of(const Value* v) {
+  if (!v) return 0;
+  if (v->kind == Value::integer) return v->i;
+  if (v->kind == Value::number) return std::llround(v->d);
+  return 0;
+}
+
+// The identity of an array element, for arrays merged element by element:
+// its id field, a funnel step or a series point's start.
+std::optional<std::string> element_key(const Value& v) {
+  if (v.kind != Value::object) return std::nullopt;
+  for (const auto& [k, x] : v.o) {
+    if ((is_id_key(k) || k == "step" || k == "start") && x.kind == Value::string) return k + "=" + x.s;
+    if (k == "step" && x.kind == Value::integer) return k + "=" + std::to_string(x.i);  // funnel steps 1, 2, ...
+  }
+  return std::nullopt;
+}
+
+const char* count_key_of(const Value& v) {
+  if (v.kind != Value::object) return nullptr;
+  for (const auto& [k, x] : v.o)
+    if (is_count_key(k)) return k == "interactions" ? "interactions" : "events";
+  return nullptr;
+}
+
+std::string id_of(const Value& v) {
+  for (const auto& [k, x] : v.o)
+    if (is_id_key(k) && x.kind == Value::string) return x.s;
+  return {};
+}
+
+// What a merge knows beyond the values: the top-list limits, and whether
+// every top list came out provably exact.
+struct Ctx {
+  std::size_t limit = 0;        // entries of a top list; 0: as long as the longest member's
+  std::size_t asked_limit = 0;  // asked of each member; 0: unknown (a list as long as the longest may be cut)
+  bool exact_top = true;
+};
+
+Value merge_values(Ctx& ctx, const std::vector<const Value*>& parts, std::string_view key);
+
+// Rates and averages of one object, from its merged sums.
+void recompute(Value& o) {
+  if (Value* rate = o.find("conversion_rate")) {
+    const Value* viewers = o.find("viewers");
+    const Value* purchasers = o.find("purchasers");
+    if (viewers && purchasers) *rate = Value::of_double(percent(int_of(purchasers), int_of(viewers)));
+  }
+  if (Value* aov = o.find("average_order_value")) {
+    const Value* revenue = o.find("revenue");
+    const Value* purchases = o.find("purchases");
+    if (revenue && purchases) {
+      const std::int64_t p = int_of(purchases);
+      *aov = Value::of_money(p ? minor_units(*revenue) / p : 0);
+    }
+  }
+}
+
+// Funnel steps: users add; conversions and drops follow from the sums; the
+// average time to convert is weighted by each member's converted users.
+void recompute_funnel(std::vector<Value>& steps, const std::vector<std::vector<const Value*>>& groups) {
+  std::int64_t first = 0, previous = 0;
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    Value& s = steps[i];
+    const std::int64_t users = int_of(s.find("users"));
+    if (i == 0) first = previous = users;
+    if (Value* v = s.find("conversion_from_previous")) *v = Value::of_double(percent(users, previous));
+    if (Value* v = s.find("conversion_from_start")) *v = Value::of_double(percent(users, first));
+    if (Value* v = s.find("dropped")) *v = Value::of_int(previous - users);
+    if (Value* avg = s.find("average_time_to_convert_ms"); avg && i < groups.size()) {
+      double weighted = 0;
+      std::int64_t weight = 0;
+      for (const Value* part : groups[i]) {
+        const Value* a = part->find("average_time_to_convert_ms");
+        if (!a || a->kind == Value::null) continue;
+        const std::int64_t u = int_of(part->find("users"));
+        weighted += double(int_of(a)) * double(u);
+        weight += u;
+      }
+      *avg = weight ? Value::of_int(std::llround(weighted / double(weight))) : Value{};
+    }
+    // The median does not merge: the member with most converted users.
+    if (Value* med = s.find("median_time_to_convert_ms"); med && i < groups.size()) {
+      std::int64_t most = -1;
+      for (const Value* part : groups[i]) {
+        const Value* m = part->find("median_time_to_convert_ms");
+        const std::int64_t u = int_of(part->find("users"));
+        if (m && m->kind != Value::null && u > most) {
+          most = u;
+          *med = *m;
+        }
+      }
+    }
+    previous = users;
+  }
+}
+
+Value merge_array(Ctx& ctx, const std::vector<const Value*>& parts, std::string_view key) {
+  const Value* first = nullptr;
+  for (const Value* p : parts)
+    if (p->kind == Value::array) {
+      first = p;
+      break;
+    }
+  if (!first) return *parts.front();
+  // Arrays of scalars, or of elements without identity (anomalies,
+  // forecasts): the first member's.
+  bool keyed = false;
+  for (const Value* p : parts)
+    if (p->kind == Value::array && !keyed)
+      for (const Value& e : p->a)
+        if (element_key(e)) {
+          keyed = true;
+          break;
+        }
+  if (!keyed) return *first;
+  Value out;
+  out.kind = Value::array;
+  std::vector<std::vector<const Value*>> ordered_groups;
+  const Value* sample = nullptr;  // an element, of whichever member has one
+  for (const Value* p : parts)
+    if (p->kind == Value::array && !p->a.empty() && !sample) sample = &p->a.front();
+  const char* count = sample ? count_key_of(*sample) : nullptr;
+  if (count && element_key(*sample) && element_key(*sample)->rfind("start=", 0) != 0) {
+    // A top list: the top of the union by merge_ranked (count, then id).
+    // Devices and locations are listed whole, products and categories cut.
+    const std::string sample_key = *element_key(*sample);
+    const bool whole_lists = sample_key.rfind("device=", 0) == 0 || sample_key.rfind("location=", 0) == 0;
+    std::size_t longest = 0;
+    std::vector<RankedPart> ranked;
+    std::unordered_map<std::string, std::vector<const Value*>> by_id;
+    for (const Value* p : parts) {
+      if (p->kind != Value::array) continue;
+      longest = std::max(longest, p->a.size());
+    }
+    for (const Value* p : parts) {
+      if (p->kind != Value::array) continue;
+      RankedPart part;
+      for (const Value& e : p->a) {
+        const std::string id = id_of(e);
+        part.entries.push_back(RankedEntry{id, int_of(e.find(count))});
+        by_id[id].push_back(&e);
+      }
+      part.whole = whole_lists || p->a.size() < (ctx.asked_limit ? ctx.asked_limit : longest);
+      ranked.push_back(std::move(part));
+    }
+    const RankedMerge top = merge_ranked(ranked, whole_lists ? by_id.size() : ctx.limit ? ctx.limit : longest);
+    ctx.exact_top = ctx.exact_top && top.exact;
+    for (const RankedEntry& e : top.top) {
+      Value item = merge_values(ctx, by_id[e.id], {});
+      if (Value* c = item.find(count)) *c = Value::of_int(e.count);
+      out.a.push_back(std::move(item));
+    }
+    return out;
+  }
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<const Value*>> groups;
+  for (const Value* p : parts) {
+    if (p->kind != Value::array) continue;
+    for (const Value& e : p->a) {
+      auto k = element_key(e);
+      if (!k) continue;
+      auto [it, fresh] = groups.try_emplace(*k);
+      if (fresh) order.push_back(*k);
+      it->second.push_back(&e);
+    }
+  }
+  for (const std::string& k : order) {
+    out.a.push_back(merge_values(ctx, groups[k], {}));
+    ordered_groups.push_back(groups[k]);
+  }
+  if (!out.a.empty() && element_key(out.a.front())->rfind("start=", 0) == 0) {
+    // A series: by start (ISO 8601 text orders as time does).
+    std::vector<std::size_t> idx(out.a.size());
+    for (std::size_t i = 0; i < idx.size(); ++i) idx[i] = i;
+    std::sort(idx.begin(), idx.end(), [&](std::size_t x, std::size_t y) {
+      return out.a[x].find("start")->s < out.a[y].find("start")->s;
+    });
+    Value sorted;
+    sorted.kind = Value::array;
+    for (std::size_t i : idx) sorted.a.push_back(std::move(out.a[i]));
+    out = std::move(sorted);
+  } else if (!out.a.empty() && out.a.front().find("conversion_from_start")) {
+    recompute_funnel(out.a, ordered_groups);
+  }
+  (void)key;
+  return out;
+}
+
+Value merge_object(Ctx& ctx, const std::vector<const Value*>& parts) {
+  const Value* first = nullptr;
+  for (const Value* p : parts)
+    if (p->kind == Value::object) {
+      first = p;
+      break;
+    }
+  if (!first) return *parts.front();
+  Value out;
+  out.kind = Value::object;
+  // Keys in the first member's order, then any only others have.
+  std::vector<std::string> keys;
+  for (const Value* p : parts)
+    if (p->kind == Value::object)
+      for (const auto& [k, v] : p->o)
+        if (std::find(keys.begin(), keys.end(), k) == keys.end()) keys.push_back(k);
+  for (const std::string& k : keys) {
+    std::vector<const Value*> values;
+    for (const Value* p : parts)
+      if (p->kind == Value::object)
+        if (const Value* v = p->find(k)) values.push_back(v);
+    out.o.emplace_back(k, merge_values(ctx, values, k));
+  }
+  recompute(out);
+  return out;
+}
+
+Value merge_values(Ctx& ctx, const std::vector<const Value*>& parts, std::string_view key) {
+  if (parts.empty()) return Value{};
+  const Value* nonnull = nullptr;
+  for (const Value* p : parts)
+    if (p->kind != Value::null) {
+      nonnull = p;
+      break;
+    }
+  if (!nonnull) return Value{};
+  switch (nonnull->kind) {
+    case Value::object: return merge_object(ctx, parts);
+    case Value::array: return merge_array(ctx, parts, key);
+    case Value::boolean: {
+      // complete, available: every member's; partial, estimated: any.
+      const bool all = key == "complete" || key == "available" || key == "caught_up";
+      bool r = all;
+      for (const Value* p : parts)
+        if (p->kind == Value::boolean) r = all ? (r && p->b) : (r || p->b);
+      return Value::of_bool(r);
+    }
+    case Value::string: {
+      // Times (window ends, watermarks) are the latest; the rest agree.
+      const Value* best = nonnull;
+      for (const Value* p : parts)
+        if (p->kind == Value::string && p->s > best->s) best = p;
+      return *best;
+    }
+    case Value::integer:
+    case Value::number: {
+      if (keep_first_number(key)) return *nonnull;
+      if (is_money_key(key)) {
+        std::int64_t minor = 0;
+        for (const Value* p : parts) minor += minor_units(*p);
+        return Value::of_money(minor);
+      }
+      bool all_int = true;
+      for (const Value* p : parts)
+        if (p->kind == Value::number) all_int = false;
+      if (all_int) {
+        std::int64_t s = 0;
+        for (const Value* p : parts) s += p->kind == Value::integer ? p->i : 0;
+        return Value::of_int(s);
+      }
+      double s = 0;
+      for (const Value* p : parts)
+        s += p->kind == Value::integer ? double(p->i) : p->kind == Value::number ? p->d : 0.0;
+      return Value::of_double(s);
+    }
+    default: return *nonnull;
+  }
+}
+
+}  // namespace
+
+Result<Merged> merge_answers(const std::vector<std::string>& bodies, const MergeOptions& options) {
+  std::vector<Value> parsed;
+  parsed.reserve(bodies.size());
+  for (const std::string& b : bodies) {
+    auto v = json::parse(b);
+    if (!v) return std::move(v).error();
+    parsed.push_back(std::move(v).value());
+  }
+  if (parsed.empty()) return make_error(Errc::invalid_argument, "no answers to merge");
+  Ctx ctx;
+  ctx.limit = options.limit;
+  ctx.asked_limit = options.asked_limit;
+  std::vector<const Value*> ptrs;
+  for (const Value& v : parsed) ptrs.push_back(&v);
+  Merged out;
+  out.body = json::serialize(merge_values(ctx, ptrs, {}));
+  out.exact_top = ctx.exact_top;
+  return out;
+}
+
+std::string with_coverage(std::string_view body, const Coverage& c) {
+  std::size_t end = body.find_last_not_of(" \t\r\n");
+  if (end == std::string_view::npos || body[end] != '}' || body.find_first_not_of(" \t\r\n") == end ||
+      body[body.find_first_not_of(" \t\r\n")] != '{')
+    return std::string(body);
+  std::string out(body.substr(0, end));
+  const bool empty_object = body.find_first_not_of(" \t\r\n") == body.substr(0, end).find_last_not_of(" \t\r\n");
+  out += empty_object ? "" : ",";
+  out += "\"coverage\":{\"scope\":\"" + c.scope + "\",\"partitions\":" + std::to_string(c.partitions) +
+         ",\"current\":" + std::to_string(c.current) + ",\"members\":" + std::to_string(c.members) + ",\"missing\":[";
+  for (std::size_t i = 0; i < c.missing.size(); ++i) {
+    out += i ? ",\"" : "\"";
+    json::append_escaped(out, c.missing[i]);
+    out += '"';
+  }
+  out += "]";
+  if (!c.exact_top) out += ",\"exact_top\":false";
+  out += "}}";
+  return out;
+}
+
+}  // namespace shoppulse::cluster

@@ -1,0 +1,453 @@
+#include "shoppulse/cluster/query.hpp"
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <utility>
+
+#include "json_tree.hpp"
+#include "shoppulse/api/api.hpp"
+#include "shoppulse/cluster/merge.hpp"
+#include "shoppulse/core/key_partition.hpp"
+
+namespace shoppulse::cluster {
+
+const MemberView* ClusterView::owner(std::int32_t p) const {
+  for (const MemberView& m : members)
+    if (m.current && std::find(m.partitions.begin(), m.partitions.end(), p) != m.partitions.end()) return &m;
+  return nullptr;
+}
+
+std::vector<MemberView> parse_members(std::string_view members_json) {
+  std::vector<MemberView> out;
+  auto parsed = json::parse(members_json);
+  if (!parsed || parsed->kind != json::Value::array) return out;
+  for (const json::Value& m : parsed->a) {
+    if (m.kind != json::Value::object) continue;
+    MemberView v;
+    if (const auto* id = m.find("node_id"); id && id->kind == json::Value::string) v.node_id = id->s;
+    if (const auto* a = m.find("advertise"); a && a->kind == json::Value::string) v.advertise = a->s;
+    if (const auto* c = m.find("current"); c && c->kind == json::Value::boolean) v.current = c->b;
+    if (const auto* ps = m.find("partitions"); ps && ps->kind == json::Value::array)
+      for (const json::Value& p : ps->a)
+        if (p.kind == json::Value::integer) v.partitions.push_back(static_cast<std::int32_t>(p.i));
+    if (!v.node_id.empty()) out.push_back(std::move(v));
+  }
+  return out;
+}
+
+namespace {
+
+std::vector<std::string> segments_of(std::string_view path) {
+  std::vector<std::string> out;
+  std::size_t pos = 1;
+  while (pos <= path.size()) {
+    std::size_t slash = path.find('/', pos);
+    if (slash == std::string_view::npos) slash = path.size();
+    if (slash > pos) out.emplace_back(path.substr(pos, slash - pos));
+    pos = slash + 1;
+  }
+  return out;
+}
+
+bool matches(const std::vector<std::string>& segs, std::initializer_list<std::string_view> pattern) {
+  if (segs.size() != pattern.size()) return false;
+  std::size_t i = 0;
+  for (std::string_view p : pattern) {
+    if (p != "{}" && segs[i] != p) return false;
+    ++i;
+  }
+  return true;
+}
+
+std::optional<MergeKind> merge_kind(std::string_view path) {
+  const auto s = segments_of(path);
+  if (matches(s, {"api", "analytics", "real-time"})) return MergeKind::realtime;
+  if (matches(s, {"api", "analytics", "trends"})) return MergeKind::trends;
+  if (matches(s, {"api", "analytics", "range"})) return MergeKind::range;
+  if (matches(s, {"api", "analytics", "funnel"})) return MergeKind::funnel;
+  if (matches(s, {"api", "products", "popular"}) || matches(s, {"api", "products", "categories", "{}", "popular"}))
+    return MergeKind::popular;
+  return std::nullopt;
+}
+
+std::string encode(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if ((u >= 'A' && u <= 'Z') || (u >= 'a' && u <= 'z') || (u >= '0' && u <= '9') || c == '-' || c == '_' ||
+        c == '.' || c == '~' || c == ':') {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    }
+  }
+  return out;
+}
+
+using Params = std::vector<std::pair<std::string, std::string>>;
+
+std::string query_text(const Params& params) {
+  std::string out;
+  for (const auto& [k, v] : params) out += (out.empty() ? "" : "&") + encode(k) + "=" + encode(v);
+  return out;
+}
+
+std::string path_text(std::string_view path) {
+  std::string out;
+  for (const std::string& s : segments_of(path)) out += "/" + encode(s);
+  return out.empty() ? "/" : out;
+}
+
+void set_param(Params& params, std::string_view key, std::string value) {
+  for (auto& [k, v] : params)
+    if (k == key) {
+      v = std::move(value);
+      return;
+    }
+  params.emplace_back(std::string(key), std::move(value));
+}
+
+const std::string* find_param(const Params& params, std::string_view key) {
+  for (const auto& [k, v] : params)
+    if (k == key) return &v;
+  return nullptr;
+}
+
+// The top-level string fields of an answer that fix its time range when the
+// client gave none: members whose range differs are asked again with the
+// latest (each node anchors a default range on its own newest event).
+std::vector<std::string_view> pinned_fields(MergeKind kind) {
+  switch (kind) {
+    case MergeKind::popular: return {"end"};
+    case MergeKind::trends:
+    case MergeKind::range:
+    case MergeKind::funnel: return {"from", "to"};
+    default: return {};
+  }
+}
+
+std::optional<std::string> top_string(const std::string& body, std::string_view key) {
+  auto v = json::parse(body);
+  if (!v || v->kind != json::Value::object) return std::nullopt;
+  const json::Value* x = v->find(key);
+  if (!x || x->kind != json::Value::string) return std::nullopt;
+  return x->s;
+}
+
+class QueryHandler final : public api::Handler {
+ public:
+  QueryHandler(api::Handler& local, std::function<ClusterView()> view, MemberClient& client, QueryConfig config)
+      : local_(local), view_(std::move(view)), client_(client), config_(std::move(config)) {}
+
+  void handle(api::ApiRequest request, api::Respond respond) override {
+    Params params = api::parse_query(request.query);
+    std::string scope = "cluster";
+    std::size_t scopes = 0;
+    for (const auto& [k, v] : params)
+      if (k == "scope") {
+        scope = v;
+        ++scopes;
+      }
+    if (scopes > 0) {
+      if (scope != "local" && scope != "cluster")
+        return respond(api::error_response(make_error(
+            Errc::invalid_argument, "must be local or cluster; got \"" + scope + "\"", "scope")));
+      std::erase_if(params, [](const auto& kv) { return kv.first == "scope"; });
+      request.query = query_text(params);
+    }
+    const bool get = request.method == "GET" || request.method == "HEAD";
+    if (scope == "local") take_limit_all(request, params);
+    if (!config_.cluster || scope == "local" || !get) return local_.handle(std::move(request), std::move(respond));
+    switch (route_kind(request.method, request.path)) {
+      case RouteKind::merged: return fan_out(std::move(request), std::move(params), std::move(respond));
+      case RouteKind::per_user: return route_to_owner(std::move(request), std::move(respond));
+      case RouteKind::local_only: return answer_local(std::move(request), std::move(respond));
+      case RouteKind::not_a_query: return local_.handle(std::move(request), std::move(respond));
+    }
+  }
+
+ private:
+  struct Asked {
+    const MemberView* member = nullptr;
+    bool self = false;
+  };
+
+  // One fan-out: the answers as they come, merged once the last is in.
+  struct Gather {
+    std::mutex mutex;
+    std::vector<int> status;
+    std::vector<std::string> bodies;
+    std::vector<api::ApiResponse> self_response;  // this node's own, whole (errors are passed on)
+    std::size_t left = 0;
+  };
+
+  // scope=local&limit=all: a member's whole top lists for a merge.
+  static void take_limit_all(api::ApiRequest& request, Params& params) {
+    const std::string* limit = find_param(params, "limit");
+    if (!limit || *limit != "all") return;
+    std::erase_if(params, [](const auto& kv) { return kv.first == "limit"; });
+    request.query = query_text(params);
+    request.whole_lists = true;
+  }
+
+  void ask(const MemberView& m, bool self, const std::string& path, const Params& params,
+           const std::string& authorization, std::function<void(int, std::string, api::ApiResponse*)> done) {
+    if (self) {
+      api::ApiRequest rq;
+      rq.method = "GET";
+      rq.path = path;
+      Params own = params;
+      rq.query = query_text(own);
+      rq.authorization = authorization;
+      take_limit_all(rq, own);
+      local_.handle(std::move(rq), [done](api::ApiResponse r) {
+        std::string body = r.body;
+        done(r.status, std::move(body), &r);
+      });
+      return;
+    }
+    Params remote = params;
+    remote.emplace_back("scope", "local");
+    client_.get(m.advertise, path_text(path) + "?" + query_text(remote), authorization, config_.timeout_ms,
+                [done](MemberClient::Answer a) { done(a.status, std::move(a.body), nullptr); });
+  }
+
+  void fan_out(api::ApiRequest request, Params params, api::Respond respond) {
+    const MergeKind kind = *merge_kind(request.path);
+    const ClusterView view = view_();
+    auto members = std::make_shared<std::vector<MemberView>>();
+    bool self_listed = false;
+    for (const MemberView& m : view.members) {
+      if (m.node_id == config_.self_id) {
+        self_listed = true;
+        members->push_back(m);
+      } else if (m.current && !m.advertise.empty()) {
+        members->push_back(m);
+      }
+    }
+    if (!self_listed) members->push_back(MemberView{config_.self_id, {}, {}, true});
+    // This node first: its answer decides errors and leads the merge.
+    std::stable_partition(members->begin(), members->end(),
+                          [this](const MemberView& m) { return m.node_id == config_.self_id; });
+    MergeOptions options;
+    options.kind = kind;
+    if (kind == MergeKind::popular || kind == MergeKind::range) {
+      // Candidates: as many as a member may answer, so the merged top list
+      // is exact whenever merge_ranked can prove it (README).
+      std::size_t limit = 10;
+      if (const std::string* l = find_param(params, "limit")) {
+        try {
+          limit = static_cast<std::size_t>(std::stoull(*l));
+        } catch (const std::exception&) {
+          limit = 10;  // the local handler refuses it with 400
+        }
+      }
+      options.limit = limit;
+      options.asked_limit = std::max(limit, config_.max_limit);
+      set_param(params, "limit", std::to_string(options.asked_limit));
+    } else if (kind == MergeKind::realtime) {
+      options.limit = options.asked_limit = config_.realtime_top_n;
+    }
+    auto gather = std::make_shared<Gather>();
+    gather->status.assign(members->size(), 0);
+    gather->bodies.assign(members->size(), {});
+    gather->left = members->size();
+    const std::string path = request.path;
+    const std::string authorization = request.authorization;
+    const std::uint32_t partitions = view.partitions;
+    auto finish = [this, gather, members, options, params, path, authorization, respond, partitions]() mutable {
+      if (gather->status[0] != 200) {
+        if (!gather->self_response.empty()) return respond(std::move(gather->self_response.front()));
+        return respond(api::error_response(make_error(Errc::unavailable, "this node did not answer")));
+      }
+      // Ranges anchored on each node's newest event: the latest for all.
+      std::vector<std::pair<std::string, std::string>> pins;
+      for (std::string_view key : pinned_fields(options.kind)) {
+        if (find_param(params, key)) continue;
+        std::optional<std::string> latest;
+        for (std::size_t i = 0; i < members->size(); ++i)
+          if (gather->status[i] == 200)
+            if (auto v = top_string(gather->bodies[i], key); v && (!latest || *v > *latest)) latest = v;
+        if (latest) pins.emplace_back(std::string(key), *latest);
+      }
+      std::vector<std::size_t> again;
+      if (!pins.empty())
+        for (std::size_t i = 0; i < members->size(); ++i) {
+          if (gather->status[i] != 200) continue;
+          for (const auto& [k, v] : pins)
+            if (top_string(gather->bodies[i], k) != v) {
+              again.push_back(i);
+              break;
+            }
+        }
+      if (again.empty()) return complete(gather, members, options, params, path, authorization, partitions, respond);
+      Params pinned = params;
+      for (const auto& [k, v] : pins) set_param(pinned, k, v);
+      gather->left = again.size();
+      for (std::size_t i : again) {
+        const bool self = i == 0;
+        ask((*members)[i], self, path, pinned, authorization,
+            [this, gather, members, options, partitions, respond, i, pinned, path, authorization](
+                int status, std::string body, api::ApiResponse*) {
+              std::unique_lock lock(gather->mutex);
+              gather->status[i] = status;
+              gather->bodies[i] = std::move(body);
+              if (--gather->left != 0) return;
+              lock.unlock();
+              client_.post([=, this] { complete(gather, members, options, pinned, path, authorization, partitions, respond); });
+            });
+      }
+    };
+    for (std::size_t i = 0; i < members->size(); ++i) {
+      const bool self = i == 0;
+      ask((*members)[i], self, path, params, authorization,
+          [this, gather, i, finish](int status, std::string body, api::ApiResponse* whole) mutable {
+            std::unique_lock lock(gather->mutex);
+            gather->status[i] = status;
+            gather->bodies[i] = std::move(body);
+            if (whole && status != 200) gather->self_response.push_back(std::move(*whole));
+            if (--gather->left != 0) return;
+            lock.unlock();
+            // The last answer may come on the engine's thread (this node's
+            // own): the merge runs on the client's thread instead.
+            client_.post(std::move(finish));
+          });
+    }
+  }
+
+  void complete(const std::shared_ptr<Gather>& gather, const std::shared_ptr<std::vector<MemberView>>& members,
+                const MergeOptions& options, const Params& params, const std::string& path,
+                const std::string& authorization, std::uint32_t partitions, const api::Respond& respond) {
+    const bool cut_lists = options.kind == MergeKind::popular || options.kind == MergeKind::range;
+    std::vector<std::string> bodies;
+    Coverage coverage;
+    coverage.partitions = partitions;
+    coverage.members = static_cast<std::uint32_t>(members->size());
+    for (std::size_t i = 0; i < members->size(); ++i) {
+      if (gather->status[i] == 200) {
+        bodies.push_back(gather->bodies[i]);
+        coverage.current += static_cast<std::uint32_t>((*members)[i].partitions.size());
+      } else {
+        coverage.missing.push_back((*members)[i].node_id);
+      }
+    }
+    auto merged = merge_answers(bodies, options);
+    if (!merged) return respond(api::error_response(merged.error()));
+    if (cut_lists && !merged->exact_top && options.asked_limit != SIZE_MAX) {
+      // The candidates could not prove the top list: the members that
+      // answered are asked once more for their whole lists (limit=all).
+      Params whole = params;
+      set_param(whole, "limit", "all");
+      MergeOptions again = options;
+      again.asked_limit = SIZE_MAX;
+      std::size_t asked = 0;
+      for (std::size_t i = 0; i < members->size(); ++i) asked += gather->status[i] == 200;
+      gather->left = asked;
+      for (std::size_t i = 0; i < members->size(); ++i) {
+        if (gather->status[i] != 200) continue;
+        ask((*members)[i], i == 0, path, whole, authorization,
+            [this, gather, members, again, whole, path, authorization, partitions, respond, i](
+                int status, std::string body, api::ApiResponse*) {
+              std::unique_lock lock(gather->mutex);
+              gather->status[i] = status;
+              gather->bodies[i] = std::move(body);
+              if (--gather->left != 0) return;
+              lock.unlock();
+              client_.post([=, this] { complete(gather, members, again, whole, path, authorization, partitions, respond); });
+            });
+      }
+      return;
+    }
+    coverage.exact_top = merged->exact_top;
+    api::ApiResponse r;
+    r.body = with_coverage(merged->body, coverage);
+    respond(std::move(r));
+  }
+
+  std::uint32_t own_partitions(const ClusterView& view) const {
+    for (const MemberView& m : view.members)
+      if (m.node_id == config_.self_id) return static_cast<std::uint32_t>(m.partitions.size());
+    return 0;
+  }
+
+  void answer_local(api::ApiRequest request, api::Respond respond) {
+    const ClusterView view = view_();
+    Coverage coverage;
+    coverage.scope = "local";
+    coverage.partitions = view.partitions;
+    coverage.current = own_partitions(view);
+    coverage.members = 1;
+    local_.handle(std::move(request), [coverage, respond](api::ApiResponse r) {
+      if (r.status == 200 && !r.stream && r.content_type == "application/json")
+        r.body = with_coverage(r.body, coverage);
+      else if (r.status == 200)
+        r.headers.emplace_back("X-Shoppulse-Coverage", "local; partitions=" + std::to_string(coverage.current) + "/" +
+                                                           std::to_string(coverage.partitions));
+      respond(std::move(r));
+    });
+  }
+
+  void route_to_owner(api::ApiRequest request, api::Respond respond) {
+    const ClusterView view = view_();
+    const auto segs = segments_of(request.path);
+    const std::string& user = segs.back();
+    if (view.partitions == 0) return local_.handle(std::move(request), std::move(respond));
+    const auto p = static_cast<std::int32_t>(key_partition(user, view.partitions));
+    const MemberView* owner = view.owner(p);
+    if (!owner || owner->node_id == config_.self_id || owner->advertise.empty())
+      return local_.handle(std::move(request), std::move(respond));
+    Params params = api::parse_query(request.query);
+    params.emplace_back("scope", "local");
+    const std::string node = owner->node_id;
+    const std::int64_t timeout = config_.timeout_ms;
+    client_.get(owner->advertise, path_text(request.path) + "?" + query_text(params), request.authorization,
+                config_.timeout_ms, [respond, node, p, timeout](MemberClient::Answer a) {
+                  if (a.status == 0) {
+                    api::ApiResponse r = api::error_response(make_error(
+                        Errc::unavailable, "node " + node + ", which owns partition " + std::to_string(p) +
+                                               " of this user, did not answer within " + std::to_string(timeout) +
+                                               " ms: " + a.error));
+                    return respond(std::move(r));
+                  }
+                  api::ApiResponse r;
+                  r.status = a.status;
+                  r.body = std::move(a.body);
+                  if (!a.content_type.empty()) r.content_type = a.content_type;
+                  respond(std::move(r));
+                });
+  }
+
+  api::Handler& local_;
+  std::function<ClusterView()> view_;
+  MemberClient& client_;
+  QueryConfig config_;
+};
+
+}  // namespace
+
+RouteKind route_kind(std::string_view method, std::string_view path) {
+  if (method != "GET" && method != "HEAD") return RouteKind::not_a_query;
+  if (merge_kind(path)) return RouteKind::merged;
+  const auto s = segments_of(path);
+  if (matches(s, {"api", "analytics", "user", "{}"}) || matches(s, {"api", "products", "recommendations", "user", "{}"}))
+    return RouteKind::per_user;
+  if (matches(s, {"api", "products", "trending"}) || matches(s, {"api", "products", "{}", "similar"}) ||
+      matches(s, {"api", "analytics", "propensity"}) || matches(s, {"api", "analytics", "cohorts"}) ||
+      matches(s, {"api", "users"}) || matches(s, {"api", "products"}) || matches(s, {"api", "events"}))
+    return RouteKind::local_only;
+  return RouteKind::not_a_query;
+}
+
+std::unique_ptr<api::Handler> make_cluster_query_handler(api::Handler& local, std::function<ClusterView()> view,
+                                                         MemberClient& client, QueryConfig config) {
+  return std::make_unique<QueryHandler>(local, std::move(view), client, std::move(config));
+}
+
+}  // namespace shoppulse::cluster

@@ -1,0 +1,431 @@
+// The cluster query layer on a real broker: three cluster nodes and one
+// single node get the same slice of the Taobao sample (spread over the
+// cluster's nodes, whole to the single node); once every node has consumed
+// its partitions, every analytics and product endpoint asked of EVERY
+// cluster node equals the single node's answer, with complete coverage; a
+// user's profile and recommendations come from the member owning the user's
+// partition whichever node is asked. A member stopped with SIGSTOP is
+// reported missing within cluster.query_timeout.
+#define CATCH_CONFIG_RUNNER
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "cluster_rig.hpp"
+#include "integration/taobao_dataset.hpp"
+#include "json_tree.hpp"
+#include "shoppulse/core/key_partition.hpp"
+
+namespace si = shoppulse::integration;
+namespace sj = shoppulse::cluster::json;
+using namespace shoppulse::cluster_rig;
+
+namespace {
+
+constexpr std::size_t kSlice = 10000;
+constexpr std::int64_t kQueryTimeoutMs = 2000;
+
+struct Slice {
+  std::vector<std::string> events;  // JSON objects of POST /api/events
+  std::vector<std::string> users;   // in order of first appearance
+  std::int64_t min_ms = 0, max_ms = 0;
+};
+
+Slice taobao_slice() {
+  std::ifstream in(si::taobao_dataset_path());
+  Slice s;
+  std::set<std::string> seen;
+  std::string line;
+  s.min_ms = INT64_MAX;
+  while (s.events.size() < kSlice && std::getline(in, line)) {
+    std::vector<std::string> f;
+    std::size_t pos = 0;
+    for (;;) {
+      const std::size_t comma = line.find(',', pos);
+      f.push_back(line.substr(pos, comma - pos));
+      if (comma == std::string::npos) break;
+      pos = comma + 1;
+    }
+    if (f.size() != 5) continue;
+    const std::string type = f[3] == "pv" ? "view" : f[3] == "buy" ? "purchase" : f[3] == "cart" ? "add_to_cart"
+                                                                                                  : "favorite";
+    const std::int64_t ms = std::stoll(f[4]) * 1000;
+    s.min_ms = std::min(s.min_ms, ms);
+    s.max_ms = std::max(s.max_ms, ms);
+    const std::string user = "u" + f[0];
+    if (seen.insert(user).second) s.users.push_back(user);
+    // Prices make revenue: a purchase costs its item id modulo 10000 cents.
+    std::string e = "{\"event_id\":\"t" + std::to_string(s.events.size()) + "\",\"user_id\":\"" + user +
+                    "\",\"event_type\":\"" + type + "\",\"product_id\":\"p" + f[1] + "\",\"category_id\":\"c" + f[2] +
+                    "\",\"timestamp\":" + std::to_string(ms);
+    if (type == "purchase") {
+      const long cents = 100 + std::stol(f[1]) % 10000;
+      e += ",\"price\":" + std::to_string(cents / 100) + "." + (cents % 100 < 10 ? "0" : "") + std::to_string(cents % 100);
+    }
+    s.events.push_back(e + "}");
+  }
+  return s;
+}
+
+// What two answers may differ in: when and by which node they were made,
+// and a user's purchase propensity, which each node's recommender learns
+// from its own users (README: not merged).
+// A funnel step's times to convert are per member (README: the median is
+// one member's, the average weighted by users up to rounding).
+bool ignored(const std::string& key) {
+  return key == "coverage" || key == "applied_sequence" || key == "logged_sequence" || key == "timestamp" ||
+         key == "sequence" || key == "purchase_propensity" || key == "median_time_to_convert_ms" ||
+         key == "average_time_to_convert_ms";
+}
+
+// The real-time windows' top lists are each member's windows.top_n merged,
+// not provably the top of the union (coverage.exact_top; README).
+bool skip_top_lists = false;
+
+bool is_id(const std::string& k) {
+  return k == "product_id" || k == "category_id" || k == "device" || k == "location";
+}
+
+// A top list as count -> ids. Ties are broken by each node's own dictionary
+// order on one node and by the id's text in a merge, so the ids of the
+// lowest count, where the list is cut, are not compared, only how many.
+std::string ranked_text(const sj::Value& list) {
+  std::map<std::int64_t, std::set<std::string>, std::greater<>> by_count;
+  std::int64_t lowest = INT64_MAX;
+  for (const sj::Value& e : list.a) {
+    std::string id;
+    std::int64_t count = 0;
+    for (const auto& [k, v] : e.o) {
+      if (is_id(k) && id.empty()) id = v.s;
+      if (k == "interactions" || k == "events") count = v.i;
+    }
+    by_count[count].insert(id);
+    lowest = std::min(lowest, count);
+  }
+  std::string out;
+  for (const auto& [count, ids] : by_count) {
+    out += std::to_string(count) + "x" + std::to_string(ids.size()) + ":";
+    if (count != lowest)
+      for (const std::string& id : ids) out += id + ",";
+    out += ";";
+  }
+  return out;
+}
+
+bool is_ranked(const sj::Value& v) {
+  if (v.kind != sj::Value::array || v.a.empty() || v.a.front().kind != sj::Value::object) return false;
+  bool id = false, count = false;
+  for (const auto& [k, x] : v.a.front().o) {
+    id = id || is_id(k);
+    count = count || k == "interactions" || k == "events";
+  }
+  return id && count && !v.a.front().find("start");
+}
+
+// The answer as comparable text: fields sorted, top lists as ranked_text,
+// numbers as integers or with two decimals.
+void canonical(const sj::Value& v, std::string& out) {
+  switch (v.kind) {
+    case sj::Value::object: {
+      std::vector<std::pair<std::string, const sj::Value*>> fields;
+      for (const auto& [k, x] : v.o)
+        if (!ignored(k) && !(skip_top_lists && (k == "popular_products" || k == "popular_categories")))
+          fields.emplace_back(k, &x);
+      std::sort(fields.begin(), fields.end());
+      out += "{";
+      for (const auto& [k, x] : fields) {
+        out += k + "=";
+        canonical(*x, out);
+        out += ",";
+      }
+      out += "}";
+      break;
+    }
+    case sj::Value::array:
+      if (is_ranked(v)) {
+        out += "ranked(" + ranked_text(v) + ")";
+        break;
+      }
+      out += "[";
+      for (const sj::Value& x : v.a) {
+        canonical(x, out);
+        out += ",";
+      }
+      out += "]";
+      break;
+    case sj::Value::integer: out += std::to_string(v.i); break;
+    case sj::Value::number: {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%.2f", v.d);
+      out += buf;
+      break;
+    }
+    case sj::Value::string: out += "\"" + v.s + "\""; break;
+    case sj::Value::boolean: out += v.b ? "true" : "false"; break;
+    case sj::Value::null: out += "null"; break;
+  }
+}
+
+std::string canonical(const std::string& body) {
+  auto v = sj::parse(body);
+  REQUIRE(v);
+  std::string out;
+  canonical(*v, out);
+  return out;
+}
+
+// The answer's coverage: complete for the merged routes.
+void check_complete_coverage(const std::string& body) {
+  const si::Json j(body);
+  CHECK(j.str("/coverage/scope") == "cluster");
+  CHECK(j.i64("/coverage/partitions") == kPartitions);
+  CHECK(j.i64("/coverage/current") == kPartitions);
+  CHECK(j.i64("/coverage/members") == kNodes);
+  CHECK(j.size("/coverage/missing") == 0);
+}
+
+struct Resume {
+  pid_t pid;
+  ~Resume() { ::kill(pid, SIGCONT); }
+};
+
+}  // namespace
+
+TEST_CASE("Every analytics and product endpoint on every cluster node answers what a single node with every event "
+          "answers, with complete coverage; a stopped member is reported missing within the query timeout",
+          "[kafka][cluster][integration]") {
+  const Slice slice = taobao_slice();
+  REQUIRE(slice.events.size() == kSlice);
+  const std::string topic = fresh_topic("cquery");
+  broker().create_topic(topic, kPartitions);
+
+  std::vector<std::unique_ptr<si::TempDir>> dirs;
+  std::vector<std::unique_ptr<si::ServerProcess>> nodes;
+  for (int n = 0; n < kNodes; ++n) {
+    dirs.push_back(std::make_unique<si::TempDir>("shoppulse-cquery"));
+    si::ServerOptions o = cluster_node(*dirs.back(), topic);
+    // Five minutes of lateness: a node reads its partitions in batches, one
+    // partition's events a little behind another's, none of them too late.
+    for (std::string& set : o.sets)
+      if (set.rfind("windows.allowed_lateness=", 0) == 0) set = "windows.allowed_lateness=5m";
+    o.sets.push_back("cluster.query_timeout=" + std::to_string(kQueryTimeoutMs) + "ms");
+    o.sets.push_back("cluster.node_id=node" + std::to_string(n));
+    nodes.push_back(std::make_unique<si::ServerProcess>(o));
+    nodes.back()->start();
+  }
+  const auto tails = [&] {
+    std::string out;
+    for (const auto& node : nodes) out += "--- node on port " + std::to_string(node->port()) + "\n" + node->log_tail();
+    return out;
+  };
+  INFO(tails());
+  REQUIRE(si::poll_until([&] { return settled(nodes); }, si::Millis(90000), si::Millis(200)));
+
+  si::TempDir single_dir("shoppulse-cquery-single");
+  si::ServerProcess single(si::ServerOptions{single_dir.path() / "data",
+                                             {},
+                                             false,
+                                             {"http.host=127.0.0.1", "windows.allowed_lateness=5m",
+                                              "ingest.dedupe_max_ids=0"}});
+  single.start();
+
+  constexpr std::size_t kPost = 500;
+  for (std::size_t first = 0, b = 0; first < slice.events.size(); first += kPost, ++b) {
+    std::string body = "[";
+    for (std::size_t i = first; i < std::min(first + kPost, slice.events.size()); ++i)
+      body += (i > first ? "," : "") + slice.events[i];
+    body += "]";
+    const si::HttpResponse r = nodes[b % kNodes]->post("/api/events", body);
+    INFO(r.body);
+    REQUIRE(r.status == 200);
+    REQUIRE(single.post("/api/events", body).status == 200);
+  }
+
+  // Every event in some node's log, and applied by the single node.
+  const auto logged_total = [&] {
+    std::size_t total = 0;
+    for (const auto& node : nodes) total += logged(*node).size();
+    return total;
+  };
+  REQUIRE(si::poll_until([&] { return caught_up(nodes) && logged_total() == kSlice; }, si::Millis(120000),
+                         si::Millis(250)));
+  si::wait_applied(single, kSlice);
+  // One more event per partition, six minutes after the slice's newest: every
+  // node's watermark (newest event time less the five minutes of lateness)
+  // is then the same, one minute after the slice, so every node's windows
+  // are the single node's and hold the whole slice.
+  std::string ticks = "[";
+  for (std::uint32_t p = 0, k = 0; p < std::uint32_t(kPartitions); ++k) {
+    const std::string user = "tick" + std::to_string(k);
+    if (shoppulse::key_partition(user, kPartitions) != p) continue;
+    ticks += std::string(p ? "," : "") + "{\"event_id\":\"tick" + std::to_string(p) + "\",\"user_id\":\"" + user +
+             "\",\"event_type\":\"view\",\"product_id\":\"tick\",\"category_id\":\"tick\",\"timestamp\":" +
+             std::to_string(slice.max_ms + 6 * 60000) + "}";
+    ++p;
+  }
+  ticks += "]";
+  REQUIRE(nodes[0]->post("/api/events", ticks).status == 200);
+  REQUIRE(single.post("/api/events", ticks).status == 200);
+
+  // Consumed everywhere (lag 0) and applied: the cluster's 24 h window, as
+  // any node merges it, and the single node's hold every event of the slice.
+  const auto total_events = [](const si::ServerProcess& node) {
+    const si::HttpResponse r = node.get("/api/analytics/real-time?window=24h");
+    return r.status == 200 ? si::Json(r.body).i64("/total_events") : -1;
+  };
+  std::string seen;
+  const bool applied = si::poll_until(
+      [&] {
+        seen = "single " + std::to_string(total_events(single));
+        bool all = caught_up(nodes) && total_events(single) == std::int64_t(kSlice);
+        for (const auto& node : nodes) {
+          const std::int64_t t = total_events(*node);
+          seen += " node " + std::to_string(t);
+          all = all && t == std::int64_t(kSlice);
+        }
+        return all;
+      },
+      si::Millis(120000), si::Millis(250));
+  INFO("24 h window's total_events: " << seen);
+  REQUIRE(applied);
+
+  const std::string from = iso(slice.min_ms / 60000 * 60000);
+  const std::string to = iso((slice.max_ms / 60000 + 1) * 60000);
+  std::vector<std::string> targets;
+  for (const char* w : {"1m", "5m", "15m", "1h", "24h"}) targets.push_back(std::string("/api/analytics/real-time?window=") + w);
+  targets.push_back("/api/analytics/trends?step=1m&from=" + from + "&to=" + to);
+  targets.push_back("/api/analytics/trends?step=5m&from=" + from + "&to=" + to);
+  targets.push_back("/api/analytics/range?step=1m&from=" + from + "&to=" + to);
+  targets.push_back("/api/analytics/range?from=" + from + "&to=" + to + "&limit=20");
+  targets.push_back("/api/analytics/funnel?from=" + from + "&to=" + to + "&window=30m");
+  targets.push_back("/api/products/popular");
+  targets.push_back("/api/products/popular?event_type=purchase&limit=5");
+  // Hot items per one-hour window sliding by five minutes over the slice.
+  for (std::int64_t end = slice.min_ms / 60000 * 60000 + 5 * 60000; end <= slice.max_ms + 10 * 60000; end += 5 * 60000)
+    targets.push_back("/api/products/popular?window=1h&end=" + iso(end));
+
+  // Range answers need each node's range worker to have indexed its log.
+  const auto answer = [](const si::ServerProcess& node, const std::string& target) {
+    si::HttpResponse r;
+    si::poll_until(
+        [&] {
+          r = node.get(target);
+          return r.status != 503;
+        },
+        si::Millis(30000), si::Millis(100));
+    return r;
+  };
+  for (const std::string& target : targets) {
+    const si::HttpResponse expected = answer(single, target);
+    INFO(target << "\nsingle: " << expected.body);
+    REQUIRE(expected.status == 200);
+    for (int n = 0; n < kNodes; ++n) {
+      const si::HttpResponse got = answer(*nodes[std::size_t(n)], target);
+      INFO("node " << n << ": " << got.body);
+      REQUIRE(got.status == 200);
+      check_complete_coverage(got.body);
+      skip_top_lists = target.find("/real-time") != std::string::npos;
+      if (!skip_top_lists) CHECK(got.body.find("\"exact_top\"") == std::string::npos);
+      CHECK(canonical(got.body) == canonical(expected.body));
+    }
+  }
+
+  // Per user: the owner's answer from every node; profiles equal the single
+  // node's (a profile is one user's events). Recommendations come from the
+  // owner's model, learned from its own users (README: not merged).
+  const si::Json cluster = nodes[0]->get_json("/api/cluster");
+  std::map<std::int64_t, int> owner_of;  // partition -> node index
+  for (std::size_t m = 0; m < cluster.size("/members"); ++m) {
+    const std::string at = "/members/" + std::to_string(m);
+    const std::string id = cluster.str(at + "/node_id");
+    const int n = std::stoi(id.substr(4));
+    for (std::size_t p = 0; p < cluster.size(at + "/partitions"); ++p)
+      owner_of[cluster.i64(at + "/partitions/" + std::to_string(p))] = n;
+  }
+  for (std::size_t u = 0; u < slice.users.size(); u += slice.users.size() / 12) {
+    const std::string& user = slice.users[u];
+    const int owner = owner_of.at(std::int64_t(shoppulse::key_partition(user, kPartitions)));
+    INFO("user " << user << " owner node" << owner);
+    const std::string profile = "/api/analytics/user/" + user;
+    const si::HttpResponse expected = single.get(profile);
+    REQUIRE(expected.status == 200);
+    const std::string recs = "/api/products/recommendations/user/" + user + "?limit=5";
+    const si::HttpResponse owner_recs = nodes[std::size_t(owner)]->get(recs + "&scope=local");
+    REQUIRE(owner_recs.status == 200);
+    for (int n = 0; n < kNodes; ++n) {
+      const si::HttpResponse got = nodes[std::size_t(n)]->get(profile);
+      INFO("node " << n << ": " << got.body);
+      REQUIRE(got.status == 200);
+      CHECK(canonical(got.body) == canonical(expected.body));
+      const si::HttpResponse r = nodes[std::size_t(n)]->get(recs);
+      REQUIRE(r.status == 200);
+      CHECK(canonical(r.body) == canonical(owner_recs.body));
+      // The owner alone has the user: a scope=local profile elsewhere is 404.
+      if (n != owner) CHECK(nodes[std::size_t(n)]->get(profile + "?scope=local").status == 404);
+    }
+  }
+
+  // Latency over loopback, printed (never asserted): a merged answer of
+  // three nodes against the single node's own.
+  for (const std::string target : {std::string("/api/analytics/real-time?window=1h"),
+                                   "/api/analytics/trends?step=1m&from=" + from + "&to=" + to,
+                                   std::string("/api/products/popular?window=1h")}) {
+    const auto timed = [&](const si::ServerProcess& node) {
+      std::vector<double> ms;
+      for (int i = 0; i < 200; ++i) {
+        const auto t = std::chrono::steady_clock::now();
+        REQUIRE(node.get(target).status == 200);
+        ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count());
+      }
+      std::sort(ms.begin(), ms.end());
+      return std::make_pair(ms[ms.size() / 2], ms[ms.size() * 99 / 100]);
+    };
+    const auto [c50, c99] = timed(*nodes[0]);
+    const auto [s50, s99] = timed(single);
+    std::printf("latency %s: cluster of 3 p50 %.2f ms p99 %.2f ms; single node p50 %.2f ms p99 %.2f ms\n",
+                target.c_str(), c50, c99, s50, s99);
+  }
+
+  // Routes not merged answer this node's partitions and say so.
+  {
+    const si::HttpResponse r = nodes[1]->get("/api/products/trending");
+    REQUIRE(r.status == 200);
+    const si::Json j(r.body);
+    CHECK(j.str("/coverage/scope") == "local");
+    CHECK(j.i64("/coverage/current") == std::int64_t(cluster.size("/members/1/partitions")));
+  }
+  CHECK(nodes[0]->get("/api/analytics/real-time?scope=everywhere").status == 400);
+  CHECK(single.get("/api/analytics/real-time?scope=local").status == 200);
+
+  // A member that cannot answer: the others answer within the timeout,
+  // naming it, with the partitions it holds not covered.
+  {
+    const auto missing_partitions = std::int64_t(nodes[2]->get_json("/api/cluster").size("/assigned"));
+    REQUIRE(::kill(nodes[2]->pid(), SIGSTOP) == 0);
+    Resume resume{nodes[2]->pid()};
+    const auto t0 = std::chrono::steady_clock::now();
+    const si::HttpResponse r = nodes[0]->get("/api/analytics/real-time?window=24h");
+    const auto waited =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    INFO(r.body);
+    REQUIRE(r.status == 200);
+    CHECK(waited < kQueryTimeoutMs + 1500);
+    const si::Json j(r.body);
+    REQUIRE(j.size("/coverage/missing") == 1);
+    CHECK(j.str("/coverage/missing/0") == "node2");
+    CHECK(j.i64("/coverage/current") == kPartitions - missing_partitions);
+    CHECK(j.i64("/total_events") < std::int64_t(kSlice));
+  }
+}
+
+int main(int argc, char** argv) { return si::run_with_taobao_dataset("kafka_cluster_query", argc, argv); }

@@ -1,0 +1,334 @@
+// The merge of members' partial answers against a brute-force oracle:
+// random events are spread over members by user (as the events topic does),
+// each member's answer is computed from its own events, and the merged
+// answer must equal the answer computed over the union.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "json_tree.hpp"
+#include "shoppulse/cluster/merge.hpp"
+
+using namespace shoppulse::cluster;
+using json::Value;
+
+namespace {
+
+std::vector<RankedEntry> oracle_top(const std::map<std::string, std::int64_t>& totals, std::size_t n) {
+  std::vector<RankedEntry> all;
+  for (const auto& [id, c] : totals)
+    if (c > 0) all.push_back({id, c});
+  std::sort(all.begin(), all.end(),
+            [](const RankedEntry& a, const RankedEntry& b) { return a.count != b.count ? a.count > b.count : a.id < b.id; });
+  if (all.size() > n) all.resize(n);
+  return all;
+}
+
+// A member's list: its top k by count then id, whole when it has at most k.
+RankedPart member_list(const std::map<std::string, std::int64_t>& counts, std::size_t k) {
+  RankedPart p;
+  p.entries = oracle_top(counts, k);
+  std::size_t nonzero = 0;
+  for (const auto& [id, c] : counts) nonzero += c > 0;
+  p.whole = nonzero <= k;
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("merge_ranked equals the top n of the union whenever it says exact, ties broken by id", "[cluster][merge]") {
+  std::mt19937_64 rng(20261204);
+  int exact_cut = 0, checked = 0;
+  for (int round = 0; round < 3000; ++round) {
+    const std::size_t members = 1 + rng() % 4;
+    const std::size_t ids = 1 + rng() % 40;
+    const std::int64_t max_count = 1 + std::int64_t(rng() % (round % 3 == 0 ? 3 : 50));  // small: many ties
+    std::vector<std::map<std::string, std::int64_t>> per(members);
+    std::map<std::string, std::int64_t> totals;
+    for (std::size_t m = 0; m < members; ++m)
+      for (std::size_t i = 0; i < ids; ++i)
+        if (rng() % 3 != 0) {
+          const std::string id = "p" + std::to_string(i);
+          const std::int64_t c = std::int64_t(rng() % std::uint64_t(max_count + 1));
+          per[m][id] += c;
+          totals[id] += c;
+        }
+    const std::size_t n = rng() % 12;
+    const std::size_t k = n + rng() % 30;  // candidates asked of each member
+    std::vector<RankedPart> parts;
+    bool all_whole = true;
+    for (const auto& c : per) {
+      parts.push_back(member_list(c, k));
+      all_whole = all_whole && parts.back().whole;
+    }
+    const RankedMerge merged = merge_ranked(parts, n);
+    INFO("round " << round << " members " << members << " n " << n << " k " << k);
+    if (all_whole) REQUIRE(merged.exact);  // every count is known
+    if (merged.exact) {
+      ++checked;
+      if (!all_whole) ++exact_cut;
+      REQUIRE(merged.top == oracle_top(totals, n));
+    }
+  }
+  // The bounds prove most cut lists exact, not only whole ones.
+  CHECK(checked > 1500);
+  CHECK(exact_cut > 200);
+}
+
+TEST_CASE("merge_ranked: a tie at the cut with an unnamed id is not claimed exact", "[cluster][merge]") {
+  // Member 0 lists a:5, b:3 of more; member 1 whole with c:3. Top 2 = a, then
+  // b or c or something member 0 cut at <= 3: unknown.
+  std::vector<RankedPart> parts{{{{"a", 5}, {"b", 3}}, false}, {{{"c", 3}}, true}};
+  RankedMerge m = merge_ranked(parts, 2);
+  CHECK_FALSE(m.exact);
+  // Whole lists: b and c tie at 3, b wins on the id.
+  parts[0].whole = true;
+  m = merge_ranked(parts, 2);
+  CHECK(m.exact);
+  CHECK(m.top == std::vector<RankedEntry>{{"a", 5}, {"b", 3}});
+  // Counts of one id on two members add.
+  parts = {{{{"x", 2}, {"y", 1}}, true}, {{{"y", 4}}, true}};
+  m = merge_ranked(parts, 5);
+  CHECK(m.exact);
+  CHECK(m.top == std::vector<RankedEntry>{{"y", 5}, {"x", 2}});
+}
+
+namespace {
+
+struct Ev {
+  int user = 0;
+  int type = 0;  // 0 view, 1 click, 2 add_to_cart, 3 purchase
+  int product = 0;
+  int minute = 0;
+  std::int64_t price_minor = 0;
+};
+
+Value obj(std::vector<std::pair<std::string, Value>> fields) {
+  Value v;
+  v.kind = Value::object;
+  v.o = std::move(fields);
+  return v;
+}
+Value arr(std::vector<Value> items) {
+  Value v;
+  v.kind = Value::array;
+  v.a = std::move(items);
+  return v;
+}
+Value i64(std::int64_t x) { return Value::of_int(x); }
+Value str(std::string s) { return Value::of_string(std::move(s)); }
+double percent(std::int64_t part, std::int64_t whole) {
+  return whole ? std::round(double(part) / double(whole) * 10000.0) / 100.0 : 0.0;
+}
+
+// Kpis as one node writes them (figures_json.cpp), over `events`.
+std::vector<std::pair<std::string, Value>> kpis(const std::vector<Ev>& events) {
+  std::set<int> users, viewers, purchasers;
+  std::array<std::int64_t, 4> counts{};
+  std::int64_t revenue = 0;
+  for (const Ev& e : events) {
+    users.insert(e.user);
+    ++counts[std::size_t(e.type)];
+    if (e.type == 0) viewers.insert(e.user);
+    if (e.type == 3) {
+      purchasers.insert(e.user);
+      revenue += e.price_minor;
+    }
+  }
+  const std::int64_t purchases = counts[3];
+  return {{"active_users", i64(std::int64_t(users.size()))},
+          {"page_views", i64(counts[0])},
+          {"clicks", i64(counts[1])},
+          {"add_to_cart", i64(counts[2])},
+          {"purchases", i64(purchases)},
+          {"total_events", i64(std::int64_t(events.size()))},
+          {"revenue", Value::of_money(revenue)},
+          {"average_order_value", Value::of_money(purchases ? revenue / purchases : 0)},
+          {"conversion_rate", Value::of_double(percent(std::int64_t(purchasers.size()), std::int64_t(viewers.size())))},
+          {"viewers", i64(std::int64_t(viewers.size()))},
+          {"purchasers", i64(std::int64_t(purchasers.size()))}};
+}
+
+// A real-time-like answer: kpis, a ranked list with every product, a
+// funnel of users per step and the window's times.
+std::string realtime_answer(const std::vector<Ev>& events, std::string end, std::int64_t applied) {
+  auto fields = kpis(events);
+  std::map<std::string, std::int64_t> per_product;
+  for (const Ev& e : events) ++per_product["p" + std::to_string(e.product)];
+  std::vector<Value> ranked;
+  for (const RankedEntry& r : oracle_top(per_product, 1000))
+    ranked.push_back(obj({{"product_id", str(r.id)}, {"interactions", i64(r.count)}}));
+  fields.emplace_back("popular_products", arr(std::move(ranked)));
+  fields.emplace_back("window", obj({{"start", str("2026-01-01T00:00:00Z")}, {"end", str(std::move(end))}}));
+  std::array<std::set<int>, 4> step_users;
+  for (const Ev& e : events) step_users[std::size_t(e.type)].insert(e.user);
+  static const char* kSteps[] = {"view", "click", "add_to_cart", "purchase"};
+  std::vector<Value> funnel;
+  for (std::size_t i = 0; i < 4; ++i)
+    funnel.push_back(obj({{"step", str(kSteps[i])}, {"users", i64(std::int64_t(step_users[i].size()))}}));
+  fields.emplace_back("funnel", arr(std::move(funnel)));
+  fields.emplace_back("complete", Value::of_bool(true));
+  fields.emplace_back("applied_sequence", i64(applied));
+  return json::serialize(obj(std::move(fields)));
+}
+
+// A trends-like answer: one point per minute, each with the kpis of its
+// events (distinct users per minute).
+std::string series_answer(const std::vector<Ev>& events, int minutes) {
+  std::vector<Value> points;
+  for (int m = 0; m < minutes; ++m) {
+    std::vector<Ev> in;
+    for (const Ev& e : events)
+      if (e.minute == m) in.push_back(e);
+    auto f = kpis(in);
+    char start[32];
+    std::snprintf(start, sizeof start, "2026-01-01T%02d:%02d:00Z", m / 60, m % 60);
+    f.insert(f.begin(), {"start", str(start)});
+    points.push_back(obj(std::move(f)));
+  }
+  return json::serialize(obj({{"step", str("1m")}, {"points", arr(std::move(points))}}));
+}
+
+// A range funnel: users reaching each step (any order here: a user counts
+// for a step when it has an event of that type), conversions and drops.
+std::string funnel_answer(const std::vector<Ev>& events) {
+  std::array<std::set<int>, 4> users;
+  for (const Ev& e : events) users[std::size_t(e.type)].insert(e.user);
+  std::vector<Value> steps;
+  const auto first = std::int64_t(users[0].size());
+  std::int64_t previous = first;
+  for (std::size_t i = 0; i < 4; ++i) {
+    const auto u = std::int64_t(users[i].size());
+    steps.push_back(obj({{"step", i64(std::int64_t(i) + 1)},
+                         {"users", i64(u)},
+                         {"conversion_from_previous", Value::of_double(percent(u, previous))},
+                         {"conversion_from_start", Value::of_double(percent(u, first))},
+                         {"dropped", i64(previous - u)}}));
+    previous = u;
+  }
+  return json::serialize(obj({{"steps", arr(std::move(steps))}}));
+}
+
+struct Spread {
+  std::vector<Ev> all;
+  std::vector<std::vector<Ev>> per_member;
+};
+
+Spread random_events(std::mt19937_64& rng, std::size_t members, int minutes) {
+  Spread s;
+  s.per_member.resize(members);
+  const int users = 1 + int(rng() % 60);
+  const int n = int(rng() % 400);
+  for (int i = 0; i < n; ++i) {
+    Ev e;
+    e.user = int(rng() % std::uint64_t(users));
+    e.type = int(rng() % 4);
+    e.product = int(rng() % 25);
+    e.minute = int(rng() % std::uint64_t(minutes));
+    e.price_minor = e.type == 3 ? 100 + std::int64_t(rng() % 99999) : 0;
+    s.all.push_back(e);
+    // A user is on one member (its partition's owner).
+    s.per_member[std::size_t(e.user) % members].push_back(e);
+  }
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("Merged real-time figures equal the figures over the union: counts, revenue, distinct users add; rates "
+          "and averages recomputed; ranked lists by count then id; the latest window end",
+          "[cluster][merge]") {
+  std::mt19937_64 rng(7);
+  for (int round = 0; round < 300; ++round) {
+    const std::size_t members = 1 + rng() % 4;
+    const Spread s = random_events(rng, members, 5);
+    std::vector<std::string> bodies;
+    for (std::size_t m = 0; m < members; ++m)
+      bodies.push_back(realtime_answer(s.per_member[m], "2026-01-01T00:0" + std::to_string(m) + ":00Z", 10 + m));
+    MergeOptions o{MergeKind::realtime};
+    o.limit = o.asked_limit = 1000;  // every product is in each member's list
+    auto merged = merge_answers(bodies, o);
+    REQUIRE(merged);
+    CHECK(merged->exact_top);
+    // The oracle: one node with every event; its applied_sequence is the
+    // asking member's (the first) and the end is the latest.
+    const std::string oracle =
+        realtime_answer(s.all, "2026-01-01T00:0" + std::to_string(members - 1) + ":00Z", 10);
+    // A product without events on any member is in no list, as in one node's.
+    INFO("round " << round);
+    REQUIRE(merged->body == oracle);
+  }
+}
+
+TEST_CASE("Merged per-minute series equal the union's: per-minute counts, revenue and distinct users",
+          "[cluster][merge]") {
+  std::mt19937_64 rng(11);
+  for (int round = 0; round < 100; ++round) {
+    const std::size_t members = 1 + rng() % 4;
+    const Spread s = random_events(rng, members, 60);
+    std::vector<std::string> bodies;
+    for (std::size_t m = 0; m < members; ++m) bodies.push_back(series_answer(s.per_member[m], 60));
+    auto merged = merge_answers(bodies, MergeOptions{MergeKind::trends});
+    REQUIRE(merged);
+    REQUIRE(merged->body == series_answer(s.all, 60));
+  }
+}
+
+TEST_CASE("Merged funnels add the users per step and recompute conversions and drops", "[cluster][merge]") {
+  std::mt19937_64 rng(13);
+  for (int round = 0; round < 200; ++round) {
+    const std::size_t members = 1 + rng() % 4;
+    const Spread s = random_events(rng, members, 5);
+    std::vector<std::string> bodies;
+    for (std::size_t m = 0; m < members; ++m) bodies.push_back(funnel_answer(s.per_member[m]));
+    auto merged = merge_answers(bodies, MergeOptions{MergeKind::funnel});
+    REQUIRE(merged);
+    REQUIRE(merged->body == funnel_answer(s.all));
+  }
+}
+
+TEST_CASE("Merged popular products: the exact top n of the union from members' candidate lists",
+          "[cluster][merge]") {
+  std::mt19937_64 rng(17);
+  for (int round = 0; round < 300; ++round) {
+    const std::size_t members = 1 + rng() % 4;
+    const Spread s = random_events(rng, members, 5);
+    const std::size_t n = 1 + rng() % 10;
+    const std::size_t asked = n + rng() % 20;
+    const auto answer = [](const std::vector<Ev>& events, std::size_t limit) {
+      std::map<std::string, std::int64_t> per;
+      for (const Ev& e : events) ++per["p" + std::to_string(e.product)];
+      std::vector<Value> list;
+      for (const RankedEntry& r : oracle_top(per, limit))
+        list.push_back(obj({{"product_id", str(r.id)}, {"category_id", str("c" + r.id)}, {"interactions", i64(r.count)}}));
+      return json::serialize(obj({{"products", arr(std::move(list))}, {"end", str("2026-01-01T01:00:00Z")}}));
+    };
+    std::vector<std::string> bodies;
+    for (std::size_t m = 0; m < members; ++m) bodies.push_back(answer(s.per_member[m], asked));
+    MergeOptions o{MergeKind::popular};
+    o.limit = n;
+    o.asked_limit = asked;
+    auto merged = merge_answers(bodies, o);
+    REQUIRE(merged);
+    if (merged->exact_top) REQUIRE(merged->body == answer(s.all, n));
+  }
+}
+
+TEST_CASE("with_coverage appends the coverage object", "[cluster][merge]") {
+  Coverage c;
+  c.partitions = 6;
+  c.current = 4;
+  c.members = 3;
+  c.missing = {"n2"};
+  CHECK(with_coverage("{\"a\":1}", c) ==
+        "{\"a\":1,\"coverage\":{\"scope\":\"cluster\",\"partitions\":6,\"current\":4,\"members\":3,\"missing\":[\"n2\"]}}");
+  CHECK(with_coverage("{}", c).find("{\"coverage\"") == 0);
+  CHECK(with_coverage("[1]", c) == "[1]");
+}
