@@ -173,17 +173,6 @@ struct Route {
   std::vector<std::string> params;
 };
 
-std::vector<std::string> split_path(std::string_view path) {
-  std::vector<std::string> out;
-  std::size_t pos = 1;
-  while (pos <= path.size()) {
-    std::size_t slash = path.find('/', pos);
-    if (slash == std::string_view::npos) slash = path.size();
-    if (slash > pos) out.emplace_back(path.substr(pos, slash - pos));
-    pos = slash + 1;
-  }
-  return out;
-}
 
 // Minute rollups for an answer, and the applied sequence of the state they
 // came from.
@@ -1628,5 +1617,17 @@ std::string render_broadcast(const WindowSnapshot& snap, const Dictionary& dict,
 }
 
 std::unique_ptr<Handler> make_api_handler(ApiContext context) { return std::make_unique<ApiHandler>(std::move(context)); }
+
+std::vector<std::string> split_path(std::string_view path) {
+  std::vector<std::string> out;
+  std::size_t pos = 1;
+  while (pos <= path.size()) {
+    std::size_t slash = path.find('/', pos);
+    if (slash == std::string_view::npos) slash = path.size();
+    if (slash > pos) out.emplace_back(path.substr(pos, slash - pos));
+    pos = slash + 1;
+  }
+  return out;
+}
 
 }  // namespace shoppulse::api

@@ -1,5 +1,7 @@
 #include "json_tree.hpp"
 
+#include "shoppulse/core/json_text.hpp"
+
 #include <simdjson.h>
 
 #include <charconv>
@@ -117,24 +119,6 @@ std::string serialize(const Value& v) {
   return out;
 }
 
-void append_escaped(std::string& out, std::string_view text) {
-  for (const char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-}
+void append_escaped(std::string& out, std::string_view text) { append_json_escaped(out, text); }
 
 }  // namespace shoppulse::cluster::json

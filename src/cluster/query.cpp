@@ -41,18 +41,6 @@ std::vector<MemberView> parse_members(std::string_view members_json) {
 
 namespace {
 
-std::vector<std::string> segments_of(std::string_view path) {
-  std::vector<std::string> out;
-  std::size_t pos = 1;
-  while (pos <= path.size()) {
-    std::size_t slash = path.find('/', pos);
-    if (slash == std::string_view::npos) slash = path.size();
-    if (slash > pos) out.emplace_back(path.substr(pos, slash - pos));
-    pos = slash + 1;
-  }
-  return out;
-}
-
 bool matches(const std::vector<std::string>& segs, std::initializer_list<std::string_view> pattern) {
   if (segs.size() != pattern.size()) return false;
   std::size_t i = 0;
@@ -64,7 +52,7 @@ bool matches(const std::vector<std::string>& segs, std::initializer_list<std::st
 }
 
 std::optional<MergeKind> merge_kind(std::string_view path) {
-  const auto s = segments_of(path);
+  const auto s = api::split_path(path);
   if (matches(s, {"api", "analytics", "real-time"})) return MergeKind::realtime;
   if (matches(s, {"api", "analytics", "trends"})) return MergeKind::trends;
   if (matches(s, {"api", "analytics", "range"})) return MergeKind::range;
@@ -101,7 +89,7 @@ std::string query_text(const Params& params) {
 
 std::string path_text(std::string_view path) {
   std::string out;
-  for (const std::string& s : segments_of(path)) out += "/" + encode(s);
+  for (const std::string& s : api::split_path(path)) out += "/" + encode(s);
   return out.empty() ? "/" : out;
 }
 
@@ -396,7 +384,7 @@ class QueryHandler final : public api::Handler {
 
   void route_to_owner(api::ApiRequest request, api::Respond respond) {
     const ClusterView view = view_();
-    const auto segs = segments_of(request.path);
+    const auto segs = api::split_path(request.path);
     const std::string& user = segs.back();
     if (view.partitions == 0) return local_.handle(std::move(request), std::move(respond));
     const auto p = static_cast<std::int32_t>(key_partition(user, view.partitions));
@@ -435,7 +423,7 @@ class QueryHandler final : public api::Handler {
 RouteKind route_kind(std::string_view method, std::string_view path) {
   if (method != "GET" && method != "HEAD") return RouteKind::not_a_query;
   if (merge_kind(path)) return RouteKind::merged;
-  const auto s = segments_of(path);
+  const auto s = api::split_path(path);
   if (matches(s, {"api", "analytics", "user", "{}"}) || matches(s, {"api", "products", "recommendations", "user", "{}"}))
     return RouteKind::per_user;
   if (matches(s, {"api", "products", "trending"}) || matches(s, {"api", "products", "{}", "similar"}) ||

@@ -1408,6 +1408,8 @@ test('imported Taobao history: a custom range shows every panel as SQL over the 
     assert.equal(Number(await page.getAttribute('[data-chart="traffic"]', 'data-points')), 60);
     // The header: historical, with the newest event's 2017 date (SQL's latest row), in UTC.
     assert.match(newest[0][0], /^2017-/);
+    // The header is filled by the live feed, which may come after the range's panels on a busy machine.
+    await page.waitForFunction(() => (document.querySelector('.fresh')?.textContent ?? '') !== '', null, { timeout: 60000 });
     assert.equal(await page.textContent('.fresh'), 'Historical: newest event ' + newest[0][0]);
     assert.match(await page.textContent('.watermark'), new RegExp(newest[0][0] + ':\\d{2} UTC$'));
     // CSV downloads equal the API's JSON for the same range.

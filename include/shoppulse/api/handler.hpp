@@ -80,4 +80,7 @@ class Handler {
 std::vector<std::pair<std::string, std::string>> parse_query(std::string_view query);
 std::string url_decode(std::string_view text);
 
+// The non-empty segments of a request path ("/api/x/1" -> api, x, 1).
+std::vector<std::string> split_path(std::string_view path);
+
 }  // namespace shoppulse::api
