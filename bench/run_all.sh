@@ -38,13 +38,14 @@ if [ -z "${BENCH_TAOBAO:-}" ]; then
 fi
 
 # Component benchmarks first, then the end-to-end ones.
-order=(ring engine recommend import pipeline cluster_merge http_ingest http_read ws)
+order=(ring engine recommend import pipeline rebuild cluster_merge http_ingest http_read ws)
 failed=0
 ran=0
 echo "shoppulse benchmarks, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cpus, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 for name in "${order[@]}"; do
   exe="$bench_dir/$name/bench_$name"
+  [ -x "$exe" ] || [ ! -x "$bench_dir/cluster/bench_$name" ] || exe="$bench_dir/cluster/bench_$name"
   if [ ! -x "$exe" ]; then
     echo "!! bench_$name not built ($exe missing)"
     failed=$((failed + 1))
