@@ -21,6 +21,13 @@ const MemberView* ClusterView::owner(std::int32_t p) const {
   return nullptr;
 }
 
+std::uint32_t MemberView::covered() const {
+  if (!owned) return static_cast<std::uint32_t>(partitions.size());
+  std::uint32_t n = 0;
+  for (std::int32_t p : partitions) n += std::find(owned->begin(), owned->end(), p) != owned->end();
+  return n;
+}
+
 std::vector<MemberView> parse_members(std::string_view members_json) {
   std::vector<MemberView> out;
   auto parsed = json::parse(members_json);
@@ -34,6 +41,11 @@ std::vector<MemberView> parse_members(std::string_view members_json) {
     if (const auto* ps = m.find("partitions"); ps && ps->kind == json::Value::array)
       for (const json::Value& p : ps->a)
         if (p.kind == json::Value::integer) v.partitions.push_back(static_cast<std::int32_t>(p.i));
+    if (const auto* os = m.find("owned"); os && os->kind == json::Value::array) {
+      v.owned.emplace();
+      for (const json::Value& p : os->a)
+        if (p.kind == json::Value::integer) v.owned->push_back(static_cast<std::int32_t>(p.i));
+    }
     if (!v.node_id.empty()) out.push_back(std::move(v));
   }
   return out;
@@ -220,7 +232,7 @@ class QueryHandler final : public api::Handler {
         members->push_back(m);
       }
     }
-    if (!self_listed) members->push_back(MemberView{config_.self_id, {}, {}, true});
+    if (!self_listed) members->push_back(MemberView{config_.self_id, {}, {}, std::nullopt, true});
     // This node first: its answer decides errors and leads the merge.
     std::stable_partition(members->begin(), members->end(),
                           [this](const MemberView& m) { return m.node_id == config_.self_id; });
@@ -321,7 +333,7 @@ class QueryHandler final : public api::Handler {
     for (std::size_t i = 0; i < members->size(); ++i) {
       if (gather->status[i] == 200) {
         bodies.push_back(gather->bodies[i]);
-        coverage.current += static_cast<std::uint32_t>((*members)[i].partitions.size());
+        coverage.current += (*members)[i].covered();
       } else {
         coverage.missing.push_back((*members)[i].node_id);
       }
@@ -361,7 +373,7 @@ class QueryHandler final : public api::Handler {
 
   std::uint32_t own_partitions(const ClusterView& view) const {
     for (const MemberView& m : view.members)
-      if (m.node_id == config_.self_id) return static_cast<std::uint32_t>(m.partitions.size());
+      if (m.node_id == config_.self_id) return m.covered();
     return 0;
   }
 

@@ -41,3 +41,17 @@ TEST_CASE("The members array of /api/cluster, and the owner of a partition", "[c
   CHECK(view.owner(p)->node_id == (p % 2 == 0 ? "a" : "b"));
   CHECK(parse_members("not json").empty());
 }
+
+TEST_CASE("A member rebuilding for a new set covers only the partitions its state already holds", "[cluster][query]") {
+  const auto members = parse_members(
+      R"([{"node_id":"a","advertise":"h:1","partitions":[0,1,2],"owned":[0,1,2],"rebuilding":false,"current":true},)"
+      R"({"node_id":"b","advertise":"h:2","partitions":[3,4,5],"owned":[3],"rebuilding":true,"current":true},)"
+      R"({"node_id":"c","advertise":"h:3","partitions":[6,7],"current":true}])");
+  REQUIRE(members.size() == 3);
+  CHECK(members[0].covered() == 3);
+  // b consumes 3, 4 and 5 but its published state still covers 3 alone.
+  CHECK(members[1].covered() == 1);
+  // A record without "owned" (an older node): what it consumes.
+  CHECK_FALSE(members[2].owned.has_value());
+  CHECK(members[2].covered() == 2);
+}

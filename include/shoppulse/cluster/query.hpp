@@ -21,7 +21,13 @@ struct MemberView {
   std::string node_id;
   std::string advertise;  // host:port of its HTTP server
   std::vector<std::int32_t> partitions;
+  // The partitions its derived state covers (its record's "owned"); they
+  // differ from `partitions` while a rebuild for a new set runs. Absent
+  // from the record: taken as `partitions`.
+  std::optional<std::vector<std::int32_t>> owned;
   bool current = false;
+  // Partitions it consumes whose figures its answers already hold.
+  std::uint32_t covered() const;
 };
 
 // The cluster at one moment: the events topic's partition count and the
