@@ -52,17 +52,12 @@ std::vector<RankedId> sorted_counts(const FlatMap<std::uint32_t>& map) {
 }  // namespace
 
 MinuteRollup Bucket::to_rollup(std::int64_t minute) const {
-  if (is_frozen()) {
-    // users: trimmed before freezing and unchanged since (add() thaws).
-    auto decoded = decode_rollup(minute, frozen);
-    MinuteRollup r = decoded ? std::move(decoded).value() : MinuteRollup{};
-    r.minute = minute;
-    r.events = events;
-    r.revenue_minor = revenue_minor;
-    r.users_partial = users_trimmed;
-    return r;
-  }
   MinuteRollup r;
+  if (is_frozen()) {
+    // The details from the encoding (which has no users), the rest live.
+    auto decoded = decode_rollup(minute, frozen);
+    if (decoded) r = std::move(decoded).value();
+  }
   r.minute = minute;
   r.events = events;
   r.revenue_minor = revenue_minor;
@@ -70,6 +65,7 @@ MinuteRollup Bucket::to_rollup(std::int64_t minute) const {
   r.users.reserve(users.size());
   users.for_each([&](Id u, std::uint8_t m) { r.users.emplace_back(u, m); });
   std::sort(r.users.begin(), r.users.end());
+  if (is_frozen()) return r;
   products.for_each([&](Id p, const ProductCell& cell) {
     for (std::size_t t = 0; t < kEventTypeCount; ++t)
       if (cell.counts[t]) r.products.push_back({p, cell.category, static_cast<EventType>(t), cell.counts[t]});
@@ -109,8 +105,10 @@ void Bucket::set_details(const MinuteRollup& r) {
 }
 
 void Bucket::freeze() {
-  if (is_frozen()) return;
-  frozen = encode_rollup(to_rollup(index));
+  if (is_frozen() || details_dropped) return;
+  MinuteRollup r = to_rollup(index);
+  r.users.clear();  // they stay in their map
+  frozen = encode_rollup(r);
   frozen.shrink_to_fit();
   clear_details();
 }
@@ -125,6 +123,7 @@ void Bucket::thaw() {
 
 void Bucket::drop_details() noexcept {
   details_dropped = true;
+  frozen = std::string{};
   clear_details();
 }
 

@@ -60,11 +60,12 @@ struct Bucket {
   FlatMap<TypeCounts> categories;
   FlatMap<std::uint32_t> devices;
   FlatMap<std::uint32_t> locations;
-  // A settled minute (handed over, users trimmed) keeps its products,
-  // categories, devices and locations as its encoded rollup (encode_rollup,
-  // about 6 bytes a (product, type) instead of ~50 in the maps), which is also
-  // what a checkpoint writes for it; the maps are then empty. Any add() thaws
-  // it first. Empty: not frozen.
+  // A closed bucket (a settled minute; a second once the end passed it)
+  // keeps its products, categories, devices and locations as an encoded
+  // rollup without users (encode_rollup, about 4 bytes a (product, type)
+  // instead of ~65 in the maps); the maps are then empty. Its users stay in
+  // their map; with none (a settled minute's), this is also what a
+  // checkpoint writes for it. Any add() thaws it first. Empty: not frozen.
   std::string frozen;
   // A fine bucket out of every current window: its details are gone and
   // add() no longer keeps them (nothing reads them again).
@@ -72,9 +73,13 @@ struct Bucket {
 
   bool held() const noexcept { return index != kNoBucket; }
   bool is_frozen() const noexcept { return !frozen.empty(); }
-  // Moves the details into `frozen`; the bucket's users must already be
-  // trimmed, so that the encoding equals the rollup a checkpoint writes.
+  // Moves the details into `frozen` (nothing once they are dropped).
   void freeze();
+  // A closed second is frozen only when its maps are large enough for the
+  // encoding to pay for the encode and the decodes as it leaves each window
+  // (on a slow event clock a second holds a handful of events, and freezing
+  // them cost a third of the engine's rate while saving nothing).
+  bool worth_freezing() const noexcept { return products.size() >= 64; }
   // Back to maps (a late event for the minute).
   void thaw();
   // Forgets the details for good (sets details_dropped).

@@ -317,6 +317,7 @@ void Tier::advance(std::int64_t new_end) {
       if (before == after) continue;
       move_bucket(*b, after & ~before, before & ~after);
       if (index < end_ - longest_) b->drop_details();  // out of every current window for good
+      else if (before == 0 && b->worth_freezing()) b->freeze();  // closed: read again only as it leaves a window
     }
     return;
   }
@@ -382,6 +383,7 @@ void Tier::reset_end(std::int64_t end) {
       const std::uint32_t windows = membership(b.index, end_);
       if (windows != 0) move_bucket(b, windows, 0);
       if (b.index < end_ - longest_) b.drop_details();
+      else if (windows != 0 && b.worth_freezing()) b.freeze();
     }
     return;
   }

@@ -516,8 +516,8 @@ std::string WindowEngine::checkpoint() const {
     for (const Bucket* b : held) {
       w.svarint(b->index);
       w.u8(static_cast<std::uint8_t>((b->pending ? kBucketPending : 0) | (b->users_trimmed ? kBucketUsersTrimmed : 0)));
-      // A frozen bucket's bytes are this encoding already (Bucket::freeze).
-      if (b->is_frozen()) w.bytes(b->frozen);
+      // A frozen bucket without users is this encoding already (Bucket::freeze).
+      if (b->is_frozen() && b->users.empty()) w.bytes(b->frozen);
       else w.bytes(encode_rollup(b->to_rollup(b->index)));
     }
   };
