@@ -101,7 +101,10 @@ std::string query_text(const Params& params) {
 
 std::string path_text(std::string_view path) {
   std::string out;
-  for (const std::string& s : api::split_path(path)) out += "/" + encode(s);
+  for (const std::string& s : api::split_path(path)) {
+    out += '/';
+    out += encode(s);
+  }
   return out.empty() ? "/" : out;
 }
 
@@ -188,6 +191,33 @@ class QueryHandler final : public api::Handler {
     std::size_t left = 0;
   };
 
+  // Asks the members `which` (indices into `members`) with `params`; each
+  // answer replaces that member's in `gather` (this node's own error answer
+  // is also kept whole). `done` runs on the client's thread once all have
+  // answered: the last answer may come on the engine's thread (this node's
+  // own), which a merge must not hold.
+  void ask_round(const std::shared_ptr<Gather>& gather, const std::shared_ptr<std::vector<MemberView>>& members,
+                 const std::vector<std::size_t>& which, const std::string& path, const Params& params,
+                 const std::string& authorization, std::function<void()> done) {
+    auto then = std::make_shared<std::function<void()>>(std::move(done));
+    if (which.empty()) return client_.post([then] { (*then)(); });
+    {
+      std::lock_guard lock(gather->mutex);
+      gather->left = which.size();
+    }
+    for (std::size_t i : which)
+      ask((*members)[i], i == 0, path, params, authorization,
+          [this, gather, i, then](int status, std::string body, api::ApiResponse* whole) {
+            std::unique_lock lock(gather->mutex);
+            gather->status[i] = status;
+            gather->bodies[i] = std::move(body);
+            if (whole && status != 200) gather->self_response.push_back(std::move(*whole));
+            if (--gather->left != 0) return;
+            lock.unlock();
+            client_.post([then] { (*then)(); });
+          });
+  }
+
   // scope=local&limit=all: a member's whole top lists for a merge.
   static void take_limit_all(api::ApiRequest& request, Params& params) {
     const std::string* limit = find_param(params, "limit");
@@ -258,7 +288,6 @@ class QueryHandler final : public api::Handler {
     auto gather = std::make_shared<Gather>();
     gather->status.assign(members->size(), 0);
     gather->bodies.assign(members->size(), {});
-    gather->left = members->size();
     const std::string path = request.path;
     const std::string authorization = request.authorization;
     const std::uint32_t partitions = view.partitions;
@@ -290,36 +319,14 @@ class QueryHandler final : public api::Handler {
       if (again.empty()) return complete(gather, members, options, params, path, authorization, partitions, respond);
       Params pinned = params;
       for (const auto& [k, v] : pins) set_param(pinned, k, v);
-      gather->left = again.size();
-      for (std::size_t i : again) {
-        const bool self = i == 0;
-        ask((*members)[i], self, path, pinned, authorization,
-            [this, gather, members, options, partitions, respond, i, pinned, path, authorization](
-                int status, std::string body, api::ApiResponse*) {
-              std::unique_lock lock(gather->mutex);
-              gather->status[i] = status;
-              gather->bodies[i] = std::move(body);
-              if (--gather->left != 0) return;
-              lock.unlock();
-              client_.post([=, this] { complete(gather, members, options, pinned, path, authorization, partitions, respond); });
-            });
-      }
+      ask_round(gather, members, again, path, pinned, authorization,
+                [this, gather, members, options, pinned, path, authorization, partitions, respond] {
+                  complete(gather, members, options, pinned, path, authorization, partitions, respond);
+                });
     };
-    for (std::size_t i = 0; i < members->size(); ++i) {
-      const bool self = i == 0;
-      ask((*members)[i], self, path, params, authorization,
-          [this, gather, i, finish](int status, std::string body, api::ApiResponse* whole) mutable {
-            std::unique_lock lock(gather->mutex);
-            gather->status[i] = status;
-            gather->bodies[i] = std::move(body);
-            if (whole && status != 200) gather->self_response.push_back(std::move(*whole));
-            if (--gather->left != 0) return;
-            lock.unlock();
-            // The last answer may come on the engine's thread (this node's
-            // own): the merge runs on the client's thread instead.
-            client_.post(std::move(finish));
-          });
-    }
+    std::vector<std::size_t> everyone(members->size());
+    for (std::size_t i = 0; i < everyone.size(); ++i) everyone[i] = i;
+    ask_round(gather, members, everyone, path, params, authorization, std::move(finish));
   }
 
   void complete(const std::shared_ptr<Gather>& gather, const std::shared_ptr<std::vector<MemberView>>& members,
@@ -347,22 +354,13 @@ class QueryHandler final : public api::Handler {
       set_param(whole, "limit", "all");
       MergeOptions again = options;
       again.asked_limit = SIZE_MAX;
-      std::size_t asked = 0;
-      for (std::size_t i = 0; i < members->size(); ++i) asked += gather->status[i] == 200;
-      gather->left = asked;
-      for (std::size_t i = 0; i < members->size(); ++i) {
-        if (gather->status[i] != 200) continue;
-        ask((*members)[i], i == 0, path, whole, authorization,
-            [this, gather, members, again, whole, path, authorization, partitions, respond, i](
-                int status, std::string body, api::ApiResponse*) {
-              std::unique_lock lock(gather->mutex);
-              gather->status[i] = status;
-              gather->bodies[i] = std::move(body);
-              if (--gather->left != 0) return;
-              lock.unlock();
-              client_.post([=, this] { complete(gather, members, again, whole, path, authorization, partitions, respond); });
-            });
-      }
+      std::vector<std::size_t> answered;
+      for (std::size_t i = 0; i < members->size(); ++i)
+        if (gather->status[i] == 200) answered.push_back(i);
+      ask_round(gather, members, answered, path, whole, authorization,
+                [this, gather, members, again, whole, path, authorization, partitions, respond] {
+                  complete(gather, members, again, whole, path, authorization, partitions, respond);
+                });
       return;
     }
     coverage.exact_top = merged->exact_top;
