@@ -57,8 +57,8 @@ struct EventExporter::Shared {
 
   const EventLog& log;
   const Dictionary& dictionary;
-  const PartitionOwnership* ownership;
   const ExportLimits limits;
+  const PartitionOwnership* ownership;  // cluster mode: the export keeps the owned partitions' events
 
   mutable std::mutex mutex;  // guards everything below
   std::condition_variable wake;

@@ -189,10 +189,9 @@ struct RecommendRunner::State {
           return read_checkpoint<Recommender>(
               checkpoints, kCheckpointName, kLog,
               [&](const Checkpoint& cp) {
-                auto why = checkpoint_outdated(log, cp);
-                if (!why && covered) why = partition_mark_mismatch(checkpoints, kCheckpointName, cp.covers_through,
-                                                                   covered->text());
-                return why;
+                const std::string set = covered ? covered->text() : std::string{};
+                return checkpoint_unusable(log, checkpoints, kCheckpointName, cp,
+                                           covered ? std::optional<std::string_view>(set) : std::nullopt);
               },
               [&](std::string_view bytes) { return Recommender::restore(recommender_config, bytes); });
         },

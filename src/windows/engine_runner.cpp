@@ -171,10 +171,9 @@ struct EngineRunner::State {
           return read_checkpoint<WindowEngine>(
               checkpoints, kCheckpointName, kLog,
               [&](const Checkpoint& cp) {
-                auto why = checkpoint_outdated(log, cp);
-                if (!why && covered) why = partition_mark_mismatch(checkpoints, kCheckpointName, cp.covers_through,
-                                                                   covered->text());
-                return why;
+                const std::string set = covered ? covered->text() : std::string{};
+                return checkpoint_unusable(log, checkpoints, kCheckpointName, cp,
+                                           covered ? std::optional<std::string_view>(set) : std::nullopt);
               },
               [&](std::string_view bytes) { return WindowEngine::restore(window_config, bytes); });
         },

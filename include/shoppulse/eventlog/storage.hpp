@@ -276,6 +276,17 @@ inline std::optional<std::string> partition_mark_mismatch(const CheckpointStore&
   return std::nullopt;
 }
 
+// Why checkpoint `name` cannot seed derived state, or empty when it can: it
+// no longer describes a prefix of `log` (checkpoint_outdated), or, in
+// cluster mode (`set_text` given), it was not taken for that partition set.
+inline std::optional<std::string> checkpoint_unusable(const EventLog& log, const CheckpointStore& store,
+                                                      std::string_view name, const Checkpoint& checkpoint,
+                                                      std::optional<std::string_view> set_text) {
+  if (auto why = checkpoint_outdated(log, checkpoint)) return why;
+  if (set_text) return partition_mark_mismatch(store, name, checkpoint.covers_through, *set_text);
+  return std::nullopt;
+}
+
 // All three stores behind one handle, as one storage engine provides them.
 class Storage : public EventLog, public RollupStore, public CheckpointStore {};
 
