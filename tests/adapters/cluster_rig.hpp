@@ -144,4 +144,13 @@ inline Figures figures(const si::ServerProcess& node, std::int64_t t0) {
   return f;
 }
 
+// The newest lines of each node's log, for a failure's message (nodes:
+// a range of pointers to ServerProcess, owning or not).
+template <class Nodes>
+std::string log_tails(const Nodes& nodes) {
+  std::string out;
+  for (const auto& node : nodes) out += "--- node on port " + std::to_string(node->port()) + "\n" + node->log_tail();
+  return out;
+}
+
 }  // namespace shoppulse::cluster_rig

@@ -300,9 +300,7 @@ void check_exact(const std::vector<si::ServerProcess*>& live, const std::vector<
       },
       si::Millis(240000), si::Millis(250));
   INFO("last poll: " << why);
-  std::string tails;
-  for (si::ServerProcess* node : live) tails += "--- node on port " + std::to_string(node->port()) + "\n" + node->log_tail();
-  INFO(tails);
+  INFO(log_tails(live));
   REQUIRE(settled_and_exact);
   // No acknowledged event lost, none counted twice (the exports of the live
   // nodes are disjoint and hold every acknowledged event).

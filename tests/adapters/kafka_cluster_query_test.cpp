@@ -223,11 +223,7 @@ TEST_CASE("Every analytics and product endpoint on every cluster node answers wh
     nodes.push_back(std::make_unique<si::ServerProcess>(o));
     nodes.back()->start();
   }
-  const auto tails = [&] {
-    std::string out;
-    for (const auto& node : nodes) out += "--- node on port " + std::to_string(node->port()) + "\n" + node->log_tail();
-    return out;
-  };
+  const auto tails = [&] { return log_tails(nodes); };
   INFO(tails());
   REQUIRE(si::poll_until([&] { return settled(nodes); }, si::Millis(90000), si::Millis(200)));
 

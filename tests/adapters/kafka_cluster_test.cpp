@@ -34,11 +34,7 @@ TEST_CASE("Three cluster nodes share the partitions: every event is in exactly o
     nodes.push_back(std::make_unique<si::ServerProcess>(cluster_node(*dirs.back(), topic)));
     nodes.back()->start();
   }
-  const auto tails = [&] {
-    std::string out;
-    for (const auto& node : nodes) out += "--- node on port " + std::to_string(node->port()) + "\n" + node->log_tail();
-    return out;
-  };
+  const auto tails = [&] { return log_tails(nodes); };
   INFO(tails());
   REQUIRE(si::poll_until([&] { return settled(nodes); }, si::Millis(90000), si::Millis(200)));
 
@@ -146,11 +142,7 @@ TEST_CASE("Partitions that move while events flow (nodes joining one by one) lea
   broker().create_topic(topic, kPartitions);
   std::vector<std::unique_ptr<si::TempDir>> dirs;
   std::vector<std::unique_ptr<si::ServerProcess>> nodes;
-  const auto tails = [&] {
-    std::string out;
-    for (const auto& node : nodes) out += "--- node on port " + std::to_string(node->port()) + "\n" + node->log_tail();
-    return out;
-  };
+  const auto tails = [&] { return log_tails(nodes); };
   const std::int64_t t0 = std::chrono::duration_cast<std::chrono::milliseconds>(
                               std::chrono::system_clock::now().time_since_epoch())
                               .count() -
