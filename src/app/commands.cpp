@@ -9,6 +9,7 @@
 
 #include "shoppulse/app/application.hpp"
 #include "shoppulse/auth/keys.hpp"
+#include "shoppulse/core/key_partition.hpp"
 #include "shoppulse/core/time_format.hpp"
 #include "shoppulse/eventlog/rocksdb_store.hpp"
 #include "shoppulse/importer/importer.hpp"
@@ -174,7 +175,7 @@ int run_import(AppConfig cfg, const std::string& format_text, const std::string&
 }
 
 int run_evaluate(const AppConfig& cfg, const std::string& format_text, const std::string& path, bool json,
-                 double train_fraction, bool only_new_items) {
+                 double train_fraction, bool only_new_items, std::uint32_t partitions) {
   const auto format = format_of(format_text);
   if (!format) {
     std::fprintf(stderr, "shoppulse evaluate: --format must be %s, got '%s'\n", kFormats, format_text.c_str());
@@ -194,6 +195,18 @@ int run_evaluate(const AppConfig& cfg, const std::string& format_text, const std
   options.train_fraction = train_fraction;
   options.only_new_items = only_new_items;
   options.recommender = cfg.recommend;
+  // The partition a cluster's producer gives the user's events: Kafka's
+  // partitioner over the user id's text, as key_partition computes it.
+  std::vector<std::uint32_t> partition_of;
+  if (partitions > 0) {
+    options.partitions = partitions;
+    options.partition_of = [&, partitions](Id user) {
+      if (user >= partition_of.size()) partition_of.resize(user + 1, ~0u);
+      std::uint32_t& p = partition_of[user];
+      if (p == ~0u) p = key_partition(loaded->dictionary->name(IdKind::user, user), partitions);
+      return p;
+    };
+  }
   // A propensity example is resolved only once its horizon has passed: on a
   // short data set a horizon longer than the test part leaves no test example
   // at all. Keep it within half the test span.

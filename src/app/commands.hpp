@@ -1,6 +1,7 @@
 #pragma once
 // The offline subcommands: `shoppulse import` and `shoppulse evaluate`.
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,7 +23,7 @@ int run_import(AppConfig cfg, const std::string& format, const std::string& path
 // Replays FILE offline, splits it by time and prints ranking metrics for
 // every recommender and the AUC of purchase propensity.
 int run_evaluate(const AppConfig& cfg, const std::string& format, const std::string& path, bool json,
-                 double train_fraction, bool only_new_items);
+                 double train_fraction, bool only_new_items, std::uint32_t partitions = 0);
 
 // `shoppulse keys create|list|revoke` on the keys file of cfg's data dir;
 // works whether or not a server runs on it (the server rereads the file).

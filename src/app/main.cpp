@@ -23,6 +23,7 @@ constexpr const char* kUsage = R"(shoppulse - real-time e-commerce analytics in 
 Usage: shoppulse [options]
        shoppulse import --format taobao|rees46|ndjson FILE [--force] [options]
        shoppulse evaluate --format taobao|rees46|ndjson FILE [--json] [--train-fraction F] [--only-new]
+                [--partitions N]
        shoppulse keys create --scope read|ingest|admin[,...] [--name NAME] [options]
        shoppulse keys create --public --origin URL [--origin URL ...] [--name NAME] [options]
        shoppulse keys list|revoke ID [options]
@@ -40,7 +41,10 @@ Commands:
                        the log are still dropped by their derived event ids)
   evaluate             replay FILE offline, split it by time, and report
                        HitRate/Precision/Recall/NDCG@10 and coverage of every
-                       recommender plus the AUC of purchase propensity
+                       recommender plus the AUC of purchase propensity;
+                       --partitions N also answers each user from a model
+                       learned from its partition's users only, as a cluster
+                       of N partitions does, and reports its loss
   keys                 manage API keys in the data dir (stored hashed;
                        create prints the new key once); a running server
                        sees the change on its next request
@@ -96,6 +100,7 @@ int main(int argc, char** argv) {
   std::string format, file;
   bool json = false, only_new = false, force = false;
   double train_fraction = 0.8;
+  unsigned long partitions = 0;
   int first = 1;
   bool to_last_good = false;
   if (argc > 1 && (std::string_view(argv[1]) == "import" || std::string_view(argv[1]) == "evaluate" ||
@@ -175,6 +180,12 @@ int main(int argc, char** argv) {
       char* end = nullptr;
       train_fraction = v ? std::strtod(v, &end) : 0;
       if (!v || end == v || *end != '\0') return usage_error("--train-fraction needs a number between 0 and 1");
+    } else if (command == "evaluate" && (arg == "--partitions" || (value = split_eq(arg, "--partitions")))) {
+      const char* v = value ? value->c_str() : next(arg);
+      char* end = nullptr;
+      partitions = v ? std::strtoul(v, &end, 10) : 0;
+      if (!v || end == v || *end != '\0' || partitions < 1 || partitions > 1024)
+        return usage_error("--partitions needs a number from 1 to 1024");
     } else if ((command == "import" || command == "evaluate") && !arg.empty() && arg[0] != '-' && file.empty()) {
       file = std::string(arg);
     } else if (arg == "--set" || (value = split_eq(arg, "--set"))) {
@@ -235,7 +246,8 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
-  if (command == "evaluate") return app::run_evaluate(cfg, format, file, json, train_fraction, only_new);
+  if (command == "evaluate") return app::run_evaluate(cfg, format, file, json, train_fraction, only_new,
+                                                          static_cast<std::uint32_t>(partitions));
   if (command == "import") return app::run_import(cfg, format, file, force);
   if (command == "verify") return app::run_verify(cfg);
   if (command == "recover") return app::run_recover(cfg);

@@ -126,20 +126,51 @@ EvaluationResult evaluate(std::span<const Event> events, const EvaluationOptions
     if (options.max_users && cases.size() >= options.max_users) break;
   }
 
+  // The cluster's models: partition p learns the training events of the
+  // users partition_of puts in p (events without a user stay with none).
+  std::vector<Recommender> shards;
+  if (options.partitions > 0 && options.partition_of) {
+    result.partitions = options.partitions;
+    shards.reserve(options.partitions);
+    for (std::uint32_t p = 0; p < options.partitions; ++p) {
+      shards.emplace_back(options.recommender);
+      shards.back().set_keep([&options, p](const Event& e) {
+        return e.user != kNoId && options.partition_of(e.user) == p;
+      });
+      shards.back().apply(train);
+    }
+  }
+
+  auto rank = [&](const Recommender& m, Id user, Strategy s) {
+    RecommendQuery q;
+    q.user = user;
+    q.limit = options.k;
+    q.strategy = s;
+    std::vector<Id> out;
+    for (const Recommendation& r : m.recommend(q)) out.push_back(r.product);
+    return out;
+  };
   for (Strategy s : {Strategy::popularity, Strategy::item_cf, Strategy::user_cf, Strategy::hybrid}) {
-    std::vector<RankedCase> ranked;
+    std::vector<RankedCase> ranked, sharded;
     ranked.reserve(cases.size());
+    double overlap = 0;
+    std::size_t compared = 0;
     for (const Case& c : cases) {
-      RecommendQuery q;
-      q.user = c.user;
-      q.limit = options.k;
-      q.strategy = s;
-      RankedCase rc;
-      for (const Recommendation& r : model.recommend(q)) rc.recommended.push_back(r.product);
-      rc.relevant = c.relevant;
-      ranked.push_back(std::move(rc));
+      ranked.push_back({rank(model, c.user, s), c.relevant});
+      if (shards.empty()) continue;
+      sharded.push_back({rank(shards[options.partition_of(c.user)], c.user, s), c.relevant});
+      const std::vector<Id>& one = ranked.back().recommended;
+      if (one.empty()) continue;
+      const std::unordered_set<Id> in_one(one.begin(), one.end());
+      std::size_t same = 0;
+      for (Id id : sharded.back().recommended) same += in_one.count(id);
+      overlap += static_cast<double>(same) / static_cast<double>(one.size());
+      ++compared;
     }
     result.recommenders.push_back({std::string(to_string(s)), score_rankings(ranked, options.k, catalogue.size())});
+    if (!shards.empty())
+      result.partitioned.push_back({std::string(to_string(s)), score_rankings(sharded, options.k, catalogue.size()),
+                                    compared ? overlap / static_cast<double>(compared) : 0});
   }
 
   PurchasePropensity propensity(options.recommender.propensity);
@@ -151,6 +182,24 @@ EvaluationResult evaluate(std::span<const Event> events, const EvaluationOptions
   result.auc = auc(outcomes);
   result.propensity_examples = outcomes.size();
   for (const PropensityOutcome& o : outcomes) result.propensity_positives += o.purchased;
+
+  // The cluster's propensity: each partition's model sees only its users'
+  // events; the AUC is taken over every partition's outcomes together.
+  if (!shards.empty()) {
+    std::vector<PropensityOutcome> cluster_outcomes;
+    std::vector<Event> part;
+    for (std::uint32_t p = 0; p < options.partitions; ++p) {
+      part.clear();
+      for (const Event& e : events)
+        if (e.user != kNoId && options.partition_of(e.user) == p) part.push_back(e);
+      PurchasePropensity model_p(options.recommender.propensity);
+      model_p.set_outcome_observer([&](const PropensityOutcome& o) {
+        if (o.time_ms >= split) cluster_outcomes.push_back(o);
+      });
+      model_p.apply(part);
+    }
+    result.partitioned_auc = auc(cluster_outcomes);
+  }
   return result;
 }
 
@@ -160,6 +209,13 @@ std::string number(double v) {
   std::snprintf(buf, sizeof buf, "%.6g", v);
   return buf;
 }
+
+// "hit_rate@k": ..., "precision@k": ..., ..., "coverage": ... (no braces).
+std::string metrics_json(const RankingMetrics& m, const std::string& at) {
+  return "\"hit_rate" + at + "\": " + number(m.hit_rate) + ", \"precision" + at + "\": " + number(m.precision) +
+         ", \"recall" + at + "\": " + number(m.recall) + ", \"ndcg" + at + "\": " + number(m.ndcg) +
+         ", \"coverage\": " + number(m.coverage);
+}
 }  // namespace
 
 std::string to_json(const EvaluationResult& r, std::size_t k) {
@@ -168,15 +224,20 @@ std::string to_json(const EvaluationResult& r, std::size_t k) {
   for (std::size_t i = 0; i < r.recommenders.size(); ++i) {
     const RankingMetrics& m = r.recommenders[i].metrics;
     if (i) out += ", ";
-    out += "\"" + r.recommenders[i].name + "\": {";
-    out += "\"hit_rate" + at + "\": " + number(m.hit_rate);
-    out += ", \"precision" + at + "\": " + number(m.precision);
-    out += ", \"recall" + at + "\": " + number(m.recall);
-    out += ", \"ndcg" + at + "\": " + number(m.ndcg);
-    out += ", \"coverage\": " + number(m.coverage);
-    out += ", \"users\": " + std::to_string(m.users) + "}";
+    out += "\"" + r.recommenders[i].name + "\": {" + metrics_json(m, at) + ", \"users\": " + std::to_string(m.users) + "}";
   }
-  out += "}, \"propensity\": {\"auc\": " + number(r.auc) + ", \"examples\": " +
+  out += "}";
+  if (r.partitions > 0) {
+    out += ", \"cluster\": {\"partitions\": " + std::to_string(r.partitions) + ", \"recommenders\": {";
+    for (std::size_t i = 0; i < r.partitioned.size(); ++i) {
+      const PartitionedResult& p = r.partitioned[i];
+      if (i) out += ", ";
+      out += "\"" + p.name + "\": {" + metrics_json(p.metrics, at) + ", \"overlap" + at + "\": " + number(p.overlap) +
+             ", \"users\": " + std::to_string(p.metrics.users) + "}";
+    }
+    out += "}, \"propensity_auc\": " + number(r.partitioned_auc) + "}";
+  }
+  out += ", \"propensity\": {\"auc\": " + number(r.auc) + ", \"examples\": " +
          std::to_string(r.propensity_examples) + ", \"positives\": " + std::to_string(r.propensity_positives) + "}";
   out += ", \"split\": {\"time_ms\": " + std::to_string(r.split_ms) + ", \"train_events\": " +
          std::to_string(r.train_events) + ", \"test_events\": " + std::to_string(r.test_events) +
@@ -188,13 +249,25 @@ std::string to_table(const EvaluationResult& r, std::size_t k) {
   std::string out;
   char line[256];
   const std::string ks = std::to_string(k);
+  auto row = [&](const std::string& name, const RankingMetrics& m, const char* extra) {
+    std::snprintf(line, sizeof line, "%-12s %10.4f %10.4f %10.4f %10.4f %10.4f %7zu%s\n", name.c_str(), m.hit_rate,
+                  m.precision, m.recall, m.ndcg, m.coverage, m.users, extra);
+    out += line;
+  };
   std::snprintf(line, sizeof line, "%-12s %10s %10s %10s %10s %10s %7s\n", "recommender", ("HR@" + ks).c_str(),
                 ("P@" + ks).c_str(), ("R@" + ks).c_str(), ("NDCG@" + ks).c_str(), "coverage", "users");
   out += line;
-  for (const StrategyResult& s : r.recommenders) {
-    const RankingMetrics& m = s.metrics;
-    std::snprintf(line, sizeof line, "%-12s %10.4f %10.4f %10.4f %10.4f %10.4f %7zu\n", s.name.c_str(), m.hit_rate,
-                  m.precision, m.recall, m.ndcg, m.coverage, m.users);
+  for (const StrategyResult& s : r.recommenders) row(s.name, s.metrics, "");
+  if (r.partitions > 0) {
+    std::snprintf(line, sizeof line, "cluster of %u partitions (each user answered by the model of its partition):\n",
+                  r.partitions);
+    out += line;
+    for (const PartitionedResult& p : r.partitioned) {
+      char overlap[64];
+      std::snprintf(overlap, sizeof overlap, "  overlap@%zu with one node %.4f", k, p.overlap);
+      row(p.name, p.metrics, overlap);
+    }
+    std::snprintf(line, sizeof line, "propensity AUC %.4f with each partition's model\n", r.partitioned_auc);
     out += line;
   }
   std::snprintf(line, sizeof line, "propensity AUC %.4f over %zu examples (%zu positive)\n", r.auc,

@@ -15,6 +15,7 @@
 // resolve one horizon after they open, positive or not, so the last horizon
 // of the history is left out whole rather than as positives only).
 // Threading: a pure function of its inputs; runs on the caller's thread.
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -31,6 +32,13 @@ struct EvaluationOptions {
   std::size_t max_users = 0;     // test users evaluated; 0 = all
   bool only_new_items = false;   // relevant set: only products the user did not touch before the split
   RecommenderConfig recommender;
+  // Also evaluate a cluster of `partitions` nodes (0: one node only): users
+  // are split as the cluster's producers split them (partition_of(user), in
+  // [0, partitions)), each partition's model learns only the events of its
+  // users, and a test user is answered by their partition's model, as the
+  // node owning the user answers in cluster mode.
+  std::uint32_t partitions = 0;
+  std::function<std::uint32_t(Id user)> partition_of;
 };
 
 struct RankingMetrics {
@@ -47,8 +55,20 @@ struct StrategyResult {
   RankingMetrics metrics;
 };
 
+// A strategy answered by partitioned models against the one model.
+struct PartitionedResult {
+  std::string name;
+  RankingMetrics metrics;
+  // Mean over test users of |cluster top k ∩ one-node top k| / |one-node
+  // top k| (users whose one-node list is empty left out): 1 = same items.
+  double overlap = 0;
+};
+
 struct EvaluationResult {
   std::vector<StrategyResult> recommenders;
+  std::uint32_t partitions = 0;                 // 0: no cluster evaluated
+  std::vector<PartitionedResult> partitioned;   // per strategy, when partitions > 0
+  double partitioned_auc = 0.5;                 // propensity AUC with a model per partition
   double auc = 0.5;
   std::size_t propensity_examples = 0;
   std::size_t propensity_positives = 0;
