@@ -176,6 +176,7 @@ struct Application::State final : api::SystemControl {
     r.lag = st.lag;
     r.owned = engine->stats().owned;
     r.rebuilding = rebuilding();
+    r.catching_up = st.catching_up;
     return r;
   }
 
@@ -228,7 +229,7 @@ struct Application::State final : api::SystemControl {
     text(out, "topic", config.kafka.topic);
     out += ",\"partitions\":" + std::to_string(st.partitions) + ",\"assigned\":" + list(st.assigned) +
            ",\"held_partitions\":" + list(held) + ",\"derived_state\":\"owned\",\"owned\":" + list(self.owned) +
-           ",\"rebuilding\":" + (self.rebuilding ? "true" : "false") +
+           ",\"rebuilding\":" + (self.rebuilding ? "true" : "false") + ",\"catching_up\":" + list(self.catching_up) +
            ",\"rebuilds\":" + std::to_string(engine->stats().rebuilds) + ",\"rebalances\":" +
            std::to_string(st.rebalances) + ",\"handover_failures\":" + std::to_string(st.handover_failures) +
            ",\"members\":" +

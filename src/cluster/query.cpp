@@ -22,13 +22,22 @@ const MemberView* ClusterView::owner(std::int32_t p) const {
 }
 
 std::uint32_t MemberView::covered() const {
-  if (!owned) return static_cast<std::uint32_t>(partitions.size());
+  const auto has = [](const std::vector<std::int32_t>& v, std::int32_t p) {
+    return std::find(v.begin(), v.end(), p) != v.end();
+  };
   std::uint32_t n = 0;
-  for (std::int32_t p : partitions) n += std::find(owned->begin(), owned->end(), p) != owned->end();
+  for (std::int32_t p : partitions) n += (!owned || has(*owned, p)) && !has(catching_up, p);
   return n;
 }
 
 std::vector<MemberView> parse_members(std::string_view members_json) {
+  // The integers of a JSON array (other elements skipped).
+  const auto ints = [](const json::Value& array) {
+    std::vector<std::int32_t> v;
+    for (const json::Value& p : array.a)
+      if (p.kind == json::Value::integer) v.push_back(static_cast<std::int32_t>(p.i));
+    return v;
+  };
   std::vector<MemberView> out;
   auto parsed = json::parse(members_json);
   if (!parsed || parsed->kind != json::Value::array) return out;
@@ -38,14 +47,9 @@ std::vector<MemberView> parse_members(std::string_view members_json) {
     if (const auto* id = m.find("node_id"); id && id->kind == json::Value::string) v.node_id = id->s;
     if (const auto* a = m.find("advertise"); a && a->kind == json::Value::string) v.advertise = a->s;
     if (const auto* c = m.find("current"); c && c->kind == json::Value::boolean) v.current = c->b;
-    if (const auto* ps = m.find("partitions"); ps && ps->kind == json::Value::array)
-      for (const json::Value& p : ps->a)
-        if (p.kind == json::Value::integer) v.partitions.push_back(static_cast<std::int32_t>(p.i));
-    if (const auto* os = m.find("owned"); os && os->kind == json::Value::array) {
-      v.owned.emplace();
-      for (const json::Value& p : os->a)
-        if (p.kind == json::Value::integer) v.owned->push_back(static_cast<std::int32_t>(p.i));
-    }
+    if (const auto* ps = m.find("partitions"); ps && ps->kind == json::Value::array) v.partitions = ints(*ps);
+    if (const auto* os = m.find("owned"); os && os->kind == json::Value::array) v.owned = ints(*os);
+    if (const auto* cs = m.find("catching_up"); cs && cs->kind == json::Value::array) v.catching_up = ints(*cs);
     if (!v.node_id.empty()) out.push_back(std::move(v));
   }
   return out;
@@ -262,7 +266,7 @@ class QueryHandler final : public api::Handler {
         members->push_back(m);
       }
     }
-    if (!self_listed) members->push_back(MemberView{config_.self_id, {}, {}, std::nullopt, true});
+    if (!self_listed) members->push_back(MemberView{config_.self_id, {}, {}, std::nullopt, {}, true});
     // This node first: its answer decides errors and leads the merge.
     std::stable_partition(members->begin(), members->end(),
                           [this](const MemberView& m) { return m.node_id == config_.self_id; });

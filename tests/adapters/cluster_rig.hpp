@@ -153,4 +153,11 @@ std::string log_tails(const Nodes& nodes) {
   return out;
 }
 
+// Fails the test unless ok, with the nodes' logs as they are at that
+// moment (an INFO would capture them when it is written, before the wait).
+template <class Nodes>
+void require_or_show_logs(bool ok, const Nodes& nodes, const std::string& what) {
+  if (!ok) FAIL(what << "\n" << log_tails(nodes));
+}
+
 }  // namespace shoppulse::cluster_rig

@@ -115,7 +115,7 @@ bool owned_and_caught_up(const std::vector<si::ServerProcess*>& live) {
     const si::Json c = node->get_json("/api/cluster");
     if (c.i64("/partitions") != kPartitions || json_bool(c, "/rebuilding")) return false;
     const auto assigned = int_list(c, "/assigned");
-    if (assigned.empty() || assigned != int_list(c, "/owned")) return false;
+    if (assigned.empty() || assigned != int_list(c, "/owned") || !int_list(c, "/catching_up").empty()) return false;
     const std::string self = c.str("/node_id");
     bool found = false;
     for (std::size_t m = 0; m < c.size("/members"); ++m) {
@@ -383,6 +383,9 @@ TEST_CASE("A node killed while events are posted: its partitions move to the oth
   post(8000, live);
   check_exact(live, events, acked, "three nodes after the restart");
   CHECK(!int_list(nodes[2]->get_json("/api/cluster"), "/owned").empty());
+  // It took back partitions that grew while it was down: each was listed in
+  // catching_up (not current) until read up to the end it had when gained.
+  CHECK(nodes[2]->log_tail(std::size_t(1) << 26).find("partition caught up") != std::string::npos);
 
   // A fourth node joins while events flow.
   nodes[3]->start();
@@ -390,6 +393,7 @@ TEST_CASE("A node killed while events are posted: its partitions move to the oth
   live.push_back(nodes[3].get());
   check_exact(live, events, acked, "four nodes after one joined");
   CHECK(!int_list(nodes[3]->get_json("/api/cluster"), "/owned").empty());
+  CHECK(nodes[3]->log_tail(std::size_t(1) << 26).find("partition caught up") != std::string::npos);
 }
 
 TEST_CASE("The broker stopped while a client posts: writes answer 503 with Retry-After, nothing acknowledged is "

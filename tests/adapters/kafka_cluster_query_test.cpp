@@ -223,9 +223,8 @@ TEST_CASE("Every analytics and product endpoint on every cluster node answers wh
     nodes.push_back(std::make_unique<si::ServerProcess>(o));
     nodes.back()->start();
   }
-  const auto tails = [&] { return log_tails(nodes); };
-  INFO(tails());
-  REQUIRE(si::poll_until([&] { return settled(nodes); }, si::Millis(90000), si::Millis(200)));
+  require_or_show_logs(si::poll_until([&] { return settled(nodes); }, si::Millis(90000), si::Millis(200)), nodes,
+                       "membership did not settle");
 
   si::TempDir single_dir("shoppulse-cquery-single");
   si::ServerProcess single(si::ServerOptions{single_dir.path() / "data",

@@ -34,9 +34,8 @@ TEST_CASE("Three cluster nodes share the partitions: every event is in exactly o
     nodes.push_back(std::make_unique<si::ServerProcess>(cluster_node(*dirs.back(), topic)));
     nodes.back()->start();
   }
-  const auto tails = [&] { return log_tails(nodes); };
-  INFO(tails());
-  REQUIRE(si::poll_until([&] { return settled(nodes); }, si::Millis(90000), si::Millis(200)));
+  require_or_show_logs(si::poll_until([&] { return settled(nodes); }, si::Millis(90000), si::Millis(200)), nodes,
+                       "membership did not settle");
 
   // The single node: the same events, no cluster.
   si::TempDir single_dir("shoppulse-single");
@@ -142,7 +141,6 @@ TEST_CASE("Partitions that move while events flow (nodes joining one by one) lea
   broker().create_topic(topic, kPartitions);
   std::vector<std::unique_ptr<si::TempDir>> dirs;
   std::vector<std::unique_ptr<si::ServerProcess>> nodes;
-  const auto tails = [&] { return log_tails(nodes); };
   const std::int64_t t0 = std::chrono::duration_cast<std::chrono::milliseconds>(
                               std::chrono::system_clock::now().time_since_epoch())
                               .count() -
@@ -171,19 +169,23 @@ TEST_CASE("Partitions that move while events flow (nodes joining one by one) lea
                              si::Millis(60000), si::Millis(100)));
     post(10);
   }
-  INFO(tails());
-  REQUIRE(si::poll_until([&] { return settled(nodes); }, si::Millis(90000), si::Millis(200)));
+  require_or_show_logs(si::poll_until([&] { return settled(nodes); }, si::Millis(90000), si::Millis(200)), nodes,
+                       "membership did not settle");
   post(6);
   // Until every event is in some log (a double must not stand in for a
   // missing one) and nothing is left to read.
-  REQUIRE(si::poll_until(
+  std::string why;
+  const bool complete = si::poll_until(
       [&] {
         std::set<std::string> seen;
         for (const auto& node : nodes)
           for (const Logged& e : logged(*node)) seen.insert(e.event_id);
+        why = std::to_string(seen.size()) + " of " + std::to_string(next) + " events logged, caught up: " +
+              (caught_up(nodes) ? "yes" : "no");
         return seen.size() == std::size_t(next) && caught_up(nodes);
       },
-      si::Millis(120000), si::Millis(200)));
+      si::Millis(120000), si::Millis(200));
+  require_or_show_logs(complete, nodes, "not every event logged: " + why);
   std::size_t total = 0;
   total = 0;
   std::set<std::int64_t> held;

@@ -55,3 +55,16 @@ TEST_CASE("A member rebuilding for a new set covers only the partitions its stat
   CHECK_FALSE(members[2].owned.has_value());
   CHECK(members[2].covered() == 2);
 }
+
+TEST_CASE("A member still reading a gained partition's backlog does not count it as current", "[cluster][query]") {
+  const auto members = parse_members(
+      R"([{"node_id":"a","partitions":[0,1,2],"owned":[0,1,2],"rebuilding":false,"catching_up":[2],"current":true},)"
+      R"({"node_id":"b","partitions":[3,4,5],"owned":[3],"rebuilding":true,"catching_up":[3,4],"current":true},)"
+      R"({"node_id":"c","partitions":[6,7],"owned":[6,7],"catching_up":[],"current":true}])");
+  REQUIRE(members.size() == 3);
+  CHECK(members[0].catching_up == std::vector<std::int32_t>{2});
+  CHECK(members[0].covered() == 2);
+  // 4 and 5 are not in its published state, 3 is still being read: none.
+  CHECK(members[1].covered() == 0);
+  CHECK(members[2].covered() == 2);
+}

@@ -76,12 +76,13 @@ struct MemberRecord {
   std::uint64_t lag = 0;                 // messages behind the ends of those partitions
   std::vector<std::int32_t> owned;       // partitions the node's derived state covers now
   bool rebuilding = false;               // its derived state is being rebuilt for a new set of partitions
+  std::vector<std::int32_t> catching_up;  // gained partitions whose backlog the node is still reading
 };
 
 // Membership of the cluster.
 // Role: a compacted topic "<events topic>.members" (created at start when
 // missing; one partition), key = node id, value = JSON {node_id, advertise,
-// partitions, lag, updated_ms}. Every member_interval this node publishes
+// partitions, lag, owned, rebuilding, catching_up, updated_ms}. Every member_interval this node publishes
 // its record; a thread reads the whole topic from the beginning and keeps
 // the newest record per node; a clean stop publishes a tombstone (empty
 // value). A member not updated within member_timeout counts as gone

@@ -95,6 +95,9 @@ struct KafkaSourceStats {
   std::chrono::microseconds ingest_wait{0};
   std::uint32_t partitions = 0;         // of the topic
   std::vector<std::int32_t> assigned;  // partitions consumed now (all of them unless subscribing)
+  // Subscribe mode: partitions gained that are not read yet up to the end
+  // they had when they were gained (their backlog is still being read).
+  std::vector<std::int32_t> catching_up;
   std::uint64_t rebalances = 0;        // assignments and revocations handled (subscribe mode)
   // Revocations whose offsets the group refused to commit (subscribe mode):
   // the next owner may append again what this node appended last.

@@ -25,8 +25,12 @@ struct MemberView {
   // differ from `partitions` while a rebuild for a new set runs. Absent
   // from the record: taken as `partitions`.
   std::optional<std::vector<std::int32_t>> owned;
+  // Gained partitions whose backlog it is still reading (its record's
+  // "catching_up"): consumed, not yet current.
+  std::vector<std::int32_t> catching_up;
   bool current = false;
-  // Partitions it consumes whose figures its answers already hold.
+  // Partitions it consumes whose figures its answers already hold: owned by
+  // its published state and not catching up.
   std::uint32_t covered() const;
 };
 

@@ -248,18 +248,21 @@ struct ClusterMembers::State {
     append_json_escaped(out, r.node_id);
     out += '"';
     json_field(out, "advertise", r.advertise);
-    out += ",\"partitions\":[";
-    for (std::size_t i = 0; i < r.partitions.size(); ++i) {
-      if (i) out += ',';
-      out += std::to_string(r.partitions[i]);
-    }
-    out += "],\"lag\":" + std::to_string(r.lag) + ",\"owned\":[";
-    for (std::size_t i = 0; i < r.owned.size(); ++i) {
-      if (i) out += ',';
-      out += std::to_string(r.owned[i]);
-    }
-    out += std::string("],\"rebuilding\":") + (r.rebuilding ? "true" : "false") +
-           ",\"updated_ms\":" + std::to_string(now) + "}";
+    const auto list = [&out](const std::vector<std::int32_t>& v) {
+      out += '[';
+      for (std::size_t i = 0; i < v.size(); ++i) {
+        if (i) out += ',';
+        out += std::to_string(v[i]);
+      }
+      out += ']';
+    };
+    out += ",\"partitions\":";
+    list(r.partitions);
+    out += ",\"lag\":" + std::to_string(r.lag) + ",\"owned\":";
+    list(r.owned);
+    out += std::string(",\"rebuilding\":") + (r.rebuilding ? "true" : "false") + ",\"catching_up\":";
+    list(r.catching_up);
+    out += ",\"updated_ms\":" + std::to_string(now) + "}";
     return out;
   }
 

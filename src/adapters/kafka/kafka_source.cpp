@@ -94,6 +94,9 @@ struct KafkaSource::State {
   // on this connection (-1: none yet), to tell a fetch wait from being
   // caught up.
   std::vector<std::int64_t> read_next;
+  // Subscribe mode, consumer thread: for a gained partition, the end it had
+  // when it was gained (-1: none, or read up to it); see stats.catching_up.
+  std::vector<std::int64_t> catch_up_to;
   // Subscribe mode, consumer thread: what the rebalance callback (run inside
   // librdkafka calls on this thread) works on while consume() runs; null
   // outside it.
@@ -393,6 +396,27 @@ struct KafkaSource::State {
     return partition >= 0 && std::size_t(partition) < owned.size() && owned[std::size_t(partition)];
   }
 
+  // Consumer thread: partition p is read up to `next` (exclusive); a
+  // partition catching up whose gained end that reaches is current now.
+  void note_read(std::int32_t p, std::int64_t next) {
+    if (p < 0 || std::size_t(p) >= catch_up_to.size()) return;
+    std::int64_t& target = catch_up_to[std::size_t(p)];
+    if (target < 0 || next < target) return;
+    target = -1;
+    publish_catching_up();
+    kLog.info("partition caught up",
+              {{"topic", config.topic}, {"partition", std::to_string(p)}, {"offset", std::to_string(next)}});
+  }
+
+  // Consumer thread: stats.catching_up from catch_up_to.
+  void publish_catching_up() {
+    std::vector<std::int32_t> now;
+    for (std::size_t p = 0; p < catch_up_to.size(); ++p)
+      if (catch_up_to[p] >= 0) now.push_back(std::int32_t(p));
+    std::lock_guard lock(mutex);
+    stats.catching_up = std::move(now);
+  }
+
   void publish_assignment() {
     std::vector<std::int32_t> now;
     for (std::size_t p = 0; p < owned.size(); ++p)
@@ -447,7 +471,16 @@ struct KafkaSource::State {
       if (std::size_t(p) >= read_next.size()) read_next.resize(std::size_t(p) + 1, -1);
       owned[std::size_t(p)] = 1;
       if (live_assignment) rd_kafka_topic_partition_list_add(live_assignment, config.topic.c_str(), p);
+      // Its backlog: from the start offset to the partition's end now. The
+      // partition is catching up until this node has read that far.
+      if (std::size_t(p) >= catch_up_to.size()) catch_up_to.resize(std::size_t(p) + 1, -1);
+      std::int64_t low = 0, high = 0;
+      const std::int64_t start = gained->elems[i].offset;
+      const bool known = rd_kafka_query_watermark_offsets(rk, config.topic.c_str(), p, &low, &high,
+                                                          kMetadataTimeoutMs) == RD_KAFKA_RESP_ERR_NO_ERROR;
+      catch_up_to[std::size_t(p)] = known && high > std::max(start, low) ? high : -1;
     }
+    publish_catching_up();
     if (paused) rd_kafka_pause_partitions(rk, gained.get());
     kLog.info("partitions assigned", {{"topic", config.topic}, {"starts", partition_offsets(gained.get())}});
     publish_assignment();
@@ -509,8 +542,10 @@ struct KafkaSource::State {
     for (int i = 0; i < parts->cnt; ++i) {
       const std::int32_t p = parts->elems[i].partition;
       if (owns(p)) owned[std::size_t(p)] = 0;
+      if (p >= 0 && std::size_t(p) < catch_up_to.size()) catch_up_to[std::size_t(p)] = -1;
       if (live_assignment) rd_kafka_topic_partition_list_del(live_assignment, config.topic.c_str(), p);
     }
+    publish_catching_up();
     kLog.info("partitions revoked", {{"topic", config.topic}, {"committed", partition_offsets(known.get())}});
     publish_assignment();
   }
@@ -625,6 +660,8 @@ struct KafkaSource::State {
     }
     paused = false;  // a new consumer starts with every partition fetching
     read_next.assign(std::size_t(partitions), -1);
+    catch_up_to.assign(std::size_t(partitions), -1);
+    publish_catching_up();
     {
       std::lock_guard lock(mutex);
       stats.partitions = std::uint32_t(partitions);
@@ -769,6 +806,7 @@ struct KafkaSource::State {
       for (ssize_t i = 0; i < got; ++i) {
         kafka::Message m(chunk_[std::size_t(i)]);
         if (m->err) {
+          if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) note_read(m->partition, m->offset);
           if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
             record_error(std::string(rd_kafka_err2name(m->err)) + ": " + rd_kafka_message_errstr(m.get()), false);
           continue;
@@ -779,6 +817,7 @@ struct KafkaSource::State {
         ++batch.messages;
         batch.note_offset(m->partition, m->offset + 1);
         if (std::size_t(m->partition) < read_next.size()) read_next[std::size_t(m->partition)] = m->offset + 1;
+        note_read(m->partition, m->offset + 1);
         const std::size_t first = batch.events.size();
         const std::string_view payload(static_cast<const char*>(m->payload), m->len);
         auto added = append_events(payload, parse_options, batch.events);
