@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <set>
 #include <optional>
 #include <unordered_map>
 #include <utility>
@@ -146,6 +147,15 @@ Value merge_values(Ctx& ctx, const std::vector<const Value*>& parts, std::string
 
 // Rates and averages of one object, from its merged sums.
 void recompute(Value& o) {
+  // A cohort: retention[k] = returning[k] / users, in percent.
+  if (Value* retention = o.find("retention"); retention && retention->kind == Value::array) {
+    const Value* returning = o.find("returning");
+    const std::int64_t users = int_of(o.find("users"));
+    if (returning && returning->kind == Value::array) {
+      retention->a.clear();
+      for (const Value& n : returning->a) retention->a.push_back(Value::of_double(percent(int_of(&n), users)));
+    }
+  }
   if (Value* rate = o.find("conversion_rate")) {
     const Value* viewers = o.find("viewers");
     const Value* purchasers = o.find("purchasers");
@@ -208,6 +218,18 @@ Value merge_array(Ctx& ctx, const std::vector<const Value*>& parts, std::string_
       break;
     }
   if (!first) return *parts.front();
+  // A cohort's returning users per period: they add period by period (a
+  // user is on one node).
+  if (key == "returning") {
+    Value out;
+    out.kind = Value::array;
+    for (const Value* p : parts) {
+      if (p->kind != Value::array) continue;
+      if (out.a.size() < p->a.size()) out.a.resize(p->a.size(), Value::of_int(0));
+      for (std::size_t i = 0; i < p->a.size(); ++i) out.a[i] = Value::of_int(int_of(&out.a[i]) + int_of(&p->a[i]));
+    }
+    return out;
+  }
   // Arrays of scalars, or of elements without identity (anomalies,
   // forecasts): the first member's.
   bool keyed = false;
@@ -225,6 +247,28 @@ Value merge_array(Ctx& ctx, const std::vector<const Value*>& parts, std::string_
   const Value* sample = nullptr;  // an element, of whichever member has one
   for (const Value* p : parts)
     if (p->kind == Value::array && !p->a.empty() && !sample) sample = &p->a.front();
+  if (sample && sample->find("purchase_propensity") && ctx.limit > 0) {
+    // Shoppers most likely to buy: each is on one node, scored by its
+    // owner's model; the union ordered by score (ties by id), cut at limit.
+    std::vector<const Value*> all;
+    std::set<std::string> seen;
+    for (const Value* p : parts)
+      if (p->kind == Value::array)
+        for (const Value& e : p->a)
+          if (seen.insert(id_of(e)).second) all.push_back(&e);
+    const auto score = [](const Value* v) {
+      const Value* x = v->find("purchase_propensity");
+      return !x ? 0.0 : x->kind == Value::number ? x->d : x->kind == Value::integer ? double(x->i) : 0.0;
+    };
+    std::stable_sort(all.begin(), all.end(), [&](const Value* a, const Value* b) {
+      const double sa = score(a), sb = score(b);
+      if (sa != sb) return sa > sb;
+      return id_of(*a) < id_of(*b);
+    });
+    if (all.size() > ctx.limit) all.resize(ctx.limit);
+    for (const Value* v : all) out.a.push_back(*v);
+    return out;
+  }
   const char* count = sample ? count_key_of(*sample) : nullptr;
   if (count && element_key(*sample) && element_key(*sample)->rfind("start=", 0) != 0) {
     // A top list: the top of the union by merge_ranked (count, then id).

@@ -73,6 +73,8 @@ std::optional<MergeKind> merge_kind(std::string_view path) {
   if (matches(s, {"api", "analytics", "trends"})) return MergeKind::trends;
   if (matches(s, {"api", "analytics", "range"})) return MergeKind::range;
   if (matches(s, {"api", "analytics", "funnel"})) return MergeKind::funnel;
+  if (matches(s, {"api", "analytics", "cohorts"})) return MergeKind::cohorts;
+  if (matches(s, {"api", "analytics", "propensity"})) return MergeKind::propensity;
   if (matches(s, {"api", "products", "popular"}) || matches(s, {"api", "products", "categories", "{}", "popular"}))
     return MergeKind::popular;
   return std::nullopt;
@@ -135,7 +137,8 @@ std::vector<std::string_view> pinned_fields(MergeKind kind) {
     case MergeKind::popular: return {"end"};
     case MergeKind::trends:
     case MergeKind::range:
-    case MergeKind::funnel: return {"from", "to"};
+    case MergeKind::funnel:
+    case MergeKind::cohorts: return {"from", "to"};
     default: return {};
   }
 }
@@ -272,9 +275,10 @@ class QueryHandler final : public api::Handler {
                           [this](const MemberView& m) { return m.node_id == config_.self_id; });
     MergeOptions options;
     options.kind = kind;
-    if (kind == MergeKind::popular || kind == MergeKind::range) {
+    if (kind == MergeKind::popular || kind == MergeKind::range || kind == MergeKind::propensity) {
       // Candidates: as many as a member may answer, so the merged top list
-      // is exact whenever merge_ranked can prove it (README).
+      // is exact whenever merge_ranked can prove it (README). Propensity:
+      // each member's top `limit` (its shoppers are its own).
       std::size_t limit = 10;
       if (const std::string* l = find_param(params, "limit")) {
         try {
@@ -284,7 +288,7 @@ class QueryHandler final : public api::Handler {
         }
       }
       options.limit = limit;
-      options.asked_limit = std::max(limit, config_.max_limit);
+      options.asked_limit = kind == MergeKind::propensity ? limit : std::max(limit, config_.max_limit);
       set_param(params, "limit", std::to_string(options.asked_limit));
     } else if (kind == MergeKind::realtime) {
       options.limit = options.asked_limit = config_.realtime_top_n;
@@ -441,7 +445,6 @@ RouteKind route_kind(std::string_view method, std::string_view path) {
   if (matches(s, {"api", "analytics", "user", "{}"}) || matches(s, {"api", "products", "recommendations", "user", "{}"}))
     return RouteKind::per_user;
   if (matches(s, {"api", "products", "trending"}) || matches(s, {"api", "products", "{}", "similar"}) ||
-      matches(s, {"api", "analytics", "propensity"}) || matches(s, {"api", "analytics", "cohorts"}) ||
       matches(s, {"api", "users"}) || matches(s, {"api", "products"}) || matches(s, {"api", "events"}))
     return RouteKind::local_only;
   return RouteKind::not_a_query;

@@ -303,6 +303,8 @@ TEST_CASE("Every analytics and product endpoint on every cluster node answers wh
   targets.push_back("/api/analytics/range?step=1m&from=" + from + "&to=" + to);
   targets.push_back("/api/analytics/range?from=" + from + "&to=" + to + "&limit=20");
   targets.push_back("/api/analytics/funnel?from=" + from + "&to=" + to + "&window=30m");
+  targets.push_back("/api/analytics/cohorts?period=hour&from=" + from + "&to=" + to);
+  targets.push_back("/api/analytics/cohorts?period=day");  // the range each node anchors on its newest event
   targets.push_back("/api/products/popular");
   targets.push_back("/api/products/popular?event_type=purchase&limit=5");
   // Hot items per one-hour window sliding by five minutes over the slice.
@@ -389,6 +391,36 @@ TEST_CASE("Every analytics and product endpoint on every cluster node answers wh
     const auto [s50, s99] = timed(single);
     std::printf("latency %s: cluster of 3 p50 %.2f ms p99 %.2f ms; single node p50 %.2f ms p99 %.2f ms\n",
                 target.c_str(), c50, c99, s50, s99);
+  }
+
+  // Shoppers most likely to buy: each is scored by its owner's model, so the
+  // merged list is the union of the members' own lists (scope=local), by
+  // score then id, cut at the limit, on every node.
+  {
+    std::vector<std::pair<double, std::string>> all;
+    std::int64_t trained = 0;
+    for (const auto& node : nodes) {
+      const si::Json j = node->get_json("/api/analytics/propensity?limit=20&scope=local");
+      for (std::size_t i = 0; i < j.size("/users"); ++i) {
+        const std::string at = "/users/" + std::to_string(i);
+        all.emplace_back(-j.num(at + "/purchase_propensity"), j.str(at + "/user_id"));
+      }
+      trained += j.i64("/trained_examples");
+    }
+    std::sort(all.begin(), all.end());
+    if (all.size() > 20) all.resize(20);
+    REQUIRE(!all.empty());
+    for (int n = 0; n < kNodes; ++n) {
+      const si::Json j = nodes[std::size_t(n)]->get_json("/api/analytics/propensity?limit=20");
+      INFO("node " << n << ": " << j.text());
+      check_complete_coverage(j.text());
+      REQUIRE(j.size("/users") == all.size());
+      for (std::size_t i = 0; i < all.size(); ++i) {
+        CHECK(j.str("/users/" + std::to_string(i) + "/user_id") == all[i].second);
+        CHECK(j.num("/users/" + std::to_string(i) + "/purchase_propensity") == -all[i].first);
+      }
+      CHECK(j.i64("/trained_examples") == trained);
+    }
   }
 
   // Routes not merged answer this node's partitions and say so.

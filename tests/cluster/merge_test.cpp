@@ -321,6 +321,104 @@ TEST_CASE("Merged popular products: the exact top n of the union from members' c
   }
 }
 
+namespace {
+
+// A cohort answer as one node writes it (range_routes.cpp): a shopper's
+// cohort is the period of their first event, returning[k] the cohort's
+// shoppers with an event k periods later, retention the same in percent.
+// Periods here are the events' minutes.
+std::string cohorts_answer(const std::vector<Ev>& events, int periods) {
+  std::map<int, int> first;
+  std::map<int, std::set<int>> active;  // period -> users
+  for (const Ev& e : events) {
+    auto [it, fresh] = first.try_emplace(e.user, e.minute);
+    if (!fresh) it->second = std::min(it->second, e.minute);
+    active[e.minute].insert(e.user);
+  }
+  std::vector<Value> cohorts;
+  for (int p = 0; p < periods; ++p) {
+    std::set<int> members;
+    for (const auto& [u, f] : first)
+      if (f == p) members.insert(u);
+    std::vector<Value> returning, retention;
+    for (int k = 0; p + k < periods; ++k) {
+      std::int64_t n = 0;
+      for (int u : members) n += active[p + k].count(u);
+      returning.push_back(i64(n));
+      retention.push_back(Value::of_double(percent(n, std::int64_t(members.size()))));
+    }
+    char start[32];
+    std::snprintf(start, sizeof start, "2026-01-01T%02d:%02d:00Z", p / 60, p % 60);
+    cohorts.push_back(obj({{"start", str(start)},
+                           {"users", i64(std::int64_t(members.size()))},
+                           {"returning", arr(std::move(returning))},
+                           {"retention", arr(std::move(retention))}}));
+  }
+  return json::serialize(obj({{"from", str("2026-01-01T00:00:00Z")},
+                              {"to", str("2026-01-01T01:00:00Z")},
+                              {"period", str("minute")},
+                              {"cohorts", arr(std::move(cohorts))}}));
+}
+
+}  // namespace
+
+TEST_CASE("Merged cohorts equal the union's: cohort sizes and returning users add, retention recomputed",
+          "[cluster][merge]") {
+  std::mt19937_64 rng(19);
+  for (int round = 0; round < 200; ++round) {
+    const std::size_t members = 1 + rng() % 4;
+    const int periods = 1 + int(rng() % 12);
+    const Spread s = random_events(rng, members, periods);
+    std::vector<std::string> bodies;
+    for (std::size_t m = 0; m < members; ++m) bodies.push_back(cohorts_answer(s.per_member[m], periods));
+    auto merged = merge_answers(bodies, MergeOptions{MergeKind::cohorts});
+    REQUIRE(merged);
+    INFO("round " << round);
+    REQUIRE(merged->body == cohorts_answer(s.all, periods));
+  }
+}
+
+TEST_CASE("Merged propensity: the shoppers most likely to buy of the union, by score then id, cut at the limit",
+          "[cluster][merge]") {
+  std::mt19937_64 rng(23);
+  for (int round = 0; round < 300; ++round) {
+    const std::size_t members = 1 + rng() % 4;
+    const int users = int(rng() % 50);
+    const std::size_t limit = 1 + rng() % 15;
+    // Scores rounded to 4 decimals as the API writes them; few values, so
+    // ties are common.
+    std::vector<std::pair<std::string, double>> scored;
+    for (int u = 0; u < users; ++u) scored.emplace_back("u" + std::to_string(u), double(rng() % 8) / 8.0);
+    const auto answer = [&](std::vector<std::pair<std::string, double>> mine, std::int64_t trained) {
+      std::sort(mine.begin(), mine.end(), [](const auto& a, const auto& b) {
+        return a.second != b.second ? a.second > b.second : a.first < b.first;
+      });
+      if (mine.size() > limit) mine.resize(limit);
+      std::vector<Value> list;
+      for (const auto& [id, p] : mine)
+        list.push_back(obj({{"user_id", str(id)}, {"purchase_propensity", Value::of_double(p)}}));
+      return json::serialize(obj({{"users", arr(std::move(list))},
+                                  {"trained_examples", i64(trained)},
+                                  {"horizon_seconds", i64(1800)}}));
+    };
+    std::vector<std::string> bodies;
+    std::int64_t trained = 0;
+    for (std::size_t m = 0; m < members; ++m) {
+      std::vector<std::pair<std::string, double>> mine;
+      for (std::size_t u = 0; u < scored.size(); ++u)
+        if (u % members == m) mine.push_back(scored[u]);
+      bodies.push_back(answer(mine, std::int64_t(m) * 7));
+      trained += std::int64_t(m) * 7;
+    }
+    MergeOptions o{MergeKind::propensity};
+    o.limit = o.asked_limit = limit;
+    auto merged = merge_answers(bodies, o);
+    REQUIRE(merged);
+    INFO("round " << round);
+    REQUIRE(merged->body == answer(scored, trained));
+  }
+}
+
 TEST_CASE("with_coverage appends the coverage object", "[cluster][merge]") {
   Coverage c;
   c.partitions = 6;

@@ -46,6 +46,8 @@ enum class MergeKind {
   popular,   // GET /api/products/popular, /api/products/categories/{id}/popular
   range,     // GET /api/analytics/range
   funnel,    // GET /api/analytics/funnel
+  cohorts,   // GET /api/analytics/cohorts
+  propensity,  // GET /api/analytics/propensity
 };
 
 struct MergeOptions {
