@@ -20,8 +20,10 @@ batch i to node i mod N, and measures:
     both, on a fresh log = events applied) equals the events posted (plus
     the one first event per node);
   - CPU seconds (utime + stime, children included, from /proc) of the nodes,
-    the broker's JVM and this client over that interval, and each node's
-    peak RSS (VmHWM, start-up included).
+    the broker's JVM and this client over that interval ("cores used" =
+    their sum / the processing time: how much of the machine the run got),
+    each node's peak RSS (VmHWM, start-up included) and the load average
+    at the start and the end of the run.
 Workloads: `taobao` (the Taobao sample amplified by
 bench/workloads/amplify_taobao.py to --events rows; skipped with a `skip:`
 line when the sample is absent) and `generated` (100k users, 50k products
@@ -328,7 +330,7 @@ def run_once(a, broker, workload, lines, batches, n, tmp):
             "process_eps": total / process_s, "process_s": process_s,
             "p50_ms": pct(latencies, 0.5) * 1000, "p99_ms": pct(latencies, 0.99) * 1000,
             "post_errors": state["errors"], "node_cpu": cpu, "broker_cpu": broker_cpu, "client_cpu": client_cpu,
-            "first_post_ms": first_post_ms, "rss": rss, "applied": applied, "ingested": ingested, "rebalances": rebalances,
+            "cores": (sum(cpu) + broker_cpu + client_cpu) / process_s, "first_post_ms": first_post_ms, "rss": rss, "applied": applied, "ingested": ingested, "rebalances": rebalances,
             "load": f"{load0}-{loadavg()}",
         }
     finally:
@@ -416,7 +418,7 @@ def main():
                       f"{r['post_errors']} refused; first POST per node, 1 event, before the clock: "
                       f"{[round(x) for x in r['first_post_ms']]} ms); processed {r['process_eps']:,.0f} events/s "
                       f"({r['process_s']:.2f} s); CPU s nodes {[round(c, 1) for c in r['node_cpu']]} "
-                      f"broker {r['broker_cpu']:.1f} client {r['client_cpu']:.1f}; peak RSS MiB "
+                      f"broker {r['broker_cpu']:.1f} client {r['client_cpu']:.1f} ({r['cores']:.2f} cores); peak RSS MiB "
                       f"{[round(x) for x in r['rss']]}; applied per node {r['applied']}, logged {r['ingested']}; "
                       f"rebalances {r['rebalances']}; load {r['load']}", flush=True)
     finally:
@@ -429,16 +431,16 @@ def main():
 
     if results:
         print("\n| workload | nodes | write events/s | processing events/s | POST p50 / p99 ms | "
-              "CPU-s per M events: nodes (per node) | broker | client | peak RSS per node MiB |")
-        print("|---|---|---|---|---|---|---|---|---|")
+              "CPU-s per M events: nodes (per node) | broker | client | cores used | peak RSS per node MiB | load |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
         for r in results:
             per_m = 1e6 / r["events"]
             nodes_cpu = sum(r["node_cpu"]) * per_m
             each = " / ".join(f"{c * per_m:.1f}" for c in r["node_cpu"])
             print(f"| {r['workload']} | {r['nodes']} | {r['write_eps']:,.0f} | {r['process_eps']:,.0f} | "
                   f"{r['p50_ms']:.0f} / {r['p99_ms']:.0f} | {nodes_cpu:.1f} ({each}) | "
-                  f"{r['broker_cpu'] * per_m:.1f} | {r['client_cpu'] * per_m:.1f} | "
-                  f"{' / '.join(str(round(x)) for x in r['rss'])} |")
+                  f"{r['broker_cpu'] * per_m:.1f} | {r['client_cpu'] * per_m:.1f} | {r['cores']:.2f} | "
+                  f"{' / '.join(str(round(x)) for x in r['rss'])} | {r['load']} |")
     return 0
 
 
