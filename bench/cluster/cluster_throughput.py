@@ -387,6 +387,9 @@ def main():
             print(f"unknown workload {name}", file=sys.stderr)
             return 2
         workloads.append((name, lines, batches_of(lines, a.batch)))
+    if not workloads:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return 3
     print(f"cluster throughput: {os.cpu_count()} cpus, load {loadavg()}, nodes {sizes}, {a.events} events per run "
           f"in NDJSON POSTs of {a.batch} from {a.clients} client threads, topic of {a.partitions} partitions; "
           f"workloads {', '.join(f'{w} ({len(l)} events)' for w, l, _ in workloads)}", flush=True)
