@@ -116,11 +116,13 @@ void write_coverage(JsonWriter& w, Sequence applied, Sequence logged, bool buffe
   w.field("applied_sequence", applied).field("logged_sequence", logged);
 }
 
-std::string render_realtime(const WindowSnapshot& snap, WindowSpan span, const Dictionary& dict, TimestampMs now,
-                            std::string_view currency, Sequence logged) {
+// The real-time answer of `view` (the window of the snapshot `snap`, or one
+// computed on the engine thread at snap's watermark).
+std::string render_realtime(const WindowView& view, const WindowSnapshot& snap, const Dictionary& dict,
+                            TimestampMs now, std::string_view currency, Sequence logged) {
   JsonWriter w;
   w.begin_object();
-  write_window(w, snap.window(span), snap, dict, now);
+  write_window(w, view, snap, dict, now);
   w.field("currency", currency);
   write_coverage(w, snap.applied_through, logged);
   w.end_object();
@@ -671,18 +673,36 @@ class ApiHandler final : public Handler {
     auto drill = parse_drill_down(params, ctx_.dictionary);
     if (!drill) return respond(error_response(drill.error()));
     const Sequence logged = logged_sequence();
-    if (drill->any()) return realtime_filtered(std::move(drill).value(), span, logged, respond);
-    respond(json_response(200, render_realtime(*ctx_.engine.latest(), span, ctx_.dictionary, ctx_.clock.now_ms(),
+    // Whole top lists (scope=local&limit=all, a cluster merge's second
+    // round; README, Cluster): computed on the engine thread.
+    const std::size_t top = rq.whole_lists ? SIZE_MAX : 0;
+    if (drill->any()) return realtime_filtered(std::move(drill).value(), span, logged, top, respond);
+    if (rq.whole_lists) {
+      const Dictionary& dict = ctx_.dictionary;
+      const Clock& clock = ctx_.clock;
+      auto queued = ctx_.engine.run_on_engine(
+          [span, respond, &dict, &clock, logged, currency = ctx_.config.currency](const WindowEngine& e) {
+            WindowSnapshot at;  // render_realtime reads the watermark and applied_through
+            at.watermark_ms = e.watermark_ms();
+            at.applied_through = e.applied_through();
+            respond(json_response(
+                200, render_realtime(e.window_view(span, SIZE_MAX), at, dict, clock.now_ms(), currency, logged)));
+          });
+      if (!queued) respond(error_response(queued.error()));
+      return;
+    }
+    const auto snap = ctx_.engine.latest();
+    respond(json_response(200, render_realtime(snap->window(span), *snap, ctx_.dictionary, ctx_.clock.now_ms(),
                                                ctx_.config.currency, logged)));
   }
 
   // Recomputed over the engine's event buffer, on the engine thread.
-  void realtime_filtered(DrillDown drill, WindowSpan span, Sequence logged, Respond& respond) {
+  void realtime_filtered(DrillDown drill, WindowSpan span, Sequence logged, std::size_t top, Respond& respond) {
     const Dictionary& dict = ctx_.dictionary;
     const Clock& clock = ctx_.clock;
-    auto queued = ctx_.engine.run_on_engine([drill = std::move(drill), span, respond, &dict, &clock, logged,
+    auto queued = ctx_.engine.run_on_engine([drill = std::move(drill), span, respond, &dict, &clock, logged, top,
                                              currency = ctx_.config.currency](const WindowEngine& e) mutable {
-      const auto fv = e.filtered_view(drill.filter, span);
+      const auto fv = e.filtered_view(drill.filter, span, top);
       if (!fv) return respond(error_response(filters_disabled()));
       drill.complete = fv->complete;
       drill.covered_from_ms = fv->covered_from_ms;

@@ -340,7 +340,8 @@ class QueryHandler final : public api::Handler {
   void complete(const std::shared_ptr<Gather>& gather, const std::shared_ptr<std::vector<MemberView>>& members,
                 const MergeOptions& options, const Params& params, const std::string& path,
                 const std::string& authorization, std::uint32_t partitions, const api::Respond& respond) {
-    const bool cut_lists = options.kind == MergeKind::popular || options.kind == MergeKind::range;
+    const bool cut_lists =
+        options.kind == MergeKind::popular || options.kind == MergeKind::range || options.kind == MergeKind::realtime;
     std::vector<std::string> bodies;
     Coverage coverage;
     coverage.partitions = partitions;

@@ -467,7 +467,7 @@ std::vector<RankedId> Tier::top_of(const DenseRows<std::uint64_t>& rows, std::si
   // A heap of the best `limit` so far, the worst of them on top.
   std::vector<RankedId> out;
   if (limit == 0) return out;
-  out.reserve(limit);
+  out.reserve(std::min(limit, rows.size()));
   rows.for_each([&](Id id, const std::uint64_t* row) {
     const RankedId r{id, row[column]};
     if (r.count == 0) return;

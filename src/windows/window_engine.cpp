@@ -400,22 +400,25 @@ std::shared_ptr<const WindowSnapshot> WindowEngine::snapshot() const {
   snap->applied_through = s.applied_through;
   snap->events_applied = s.events_applied;
   snap->events_too_late = s.events_too_late;
-  for (std::size_t i = 0; i < kWindowSpanCount; ++i) {
-    const auto span = static_cast<WindowSpan>(i);
-    WindowView& view = snap->windows[i];
-    view.span = span;
-    if (!s.has_events) continue;
-    const Tier& tier = is_fine(span) ? s.fine : s.coarse;
-    view.end_ms = tier.end() * tier.width_ms();
-    view.start_ms = view.end_ms - span_ms(span);
-    view.current = tier.kpis(span, false);
-    view.previous = tier.kpis(span, true);
-    view.top_products = tier.top_products(span, s.config.top_n);
-    view.top_categories = tier.top_categories(span, s.config.top_n);
-    view.devices = tier.devices(span);
-    view.locations = tier.locations(span);
-  }
+  for (std::size_t i = 0; i < kWindowSpanCount; ++i) snap->windows[i] = window_view(static_cast<WindowSpan>(i), s.config.top_n);
   return snap;
+}
+
+WindowView WindowEngine::window_view(WindowSpan span, std::size_t top) const {
+  const State& s = *state_;
+  WindowView view;
+  view.span = span;
+  if (!s.has_events) return view;
+  const Tier& tier = is_fine(span) ? s.fine : s.coarse;
+  view.end_ms = tier.end() * tier.width_ms();
+  view.start_ms = view.end_ms - span_ms(span);
+  view.current = tier.kpis(span, false);
+  view.previous = tier.kpis(span, true);
+  view.top_products = tier.top_products(span, top);
+  view.top_categories = tier.top_categories(span, top);
+  view.devices = tier.devices(span);
+  view.locations = tier.locations(span);
+  return view;
 }
 
 std::vector<MinuteRollup> WindowEngine::take_closed_minutes() {
@@ -465,10 +468,11 @@ std::optional<UserProfile> WindowEngine::user_profile(Id user) const {
   return out;
 }
 
-std::optional<FilteredView> WindowEngine::filtered_view(const EventFilter& filter, WindowSpan span) const {
+std::optional<FilteredView> WindowEngine::filtered_view(const EventFilter& filter, WindowSpan span,
+                                                        std::size_t top) const {
   const State& s = *state_;
   if (s.config.filter_buffer_events == 0) return std::nullopt;
-  return filtered_window(s.buffered(), filter, span, s.has_events, s.watermark_ms, s.config.top_n);
+  return filtered_window(s.buffered(), filter, span, s.has_events, s.watermark_ms, top ? top : s.config.top_n);
 }
 
 std::optional<FilteredMinutes> WindowEngine::filtered_minutes(const EventFilter& filter, std::int64_t from_minute,

@@ -400,6 +400,48 @@ TEST_CASE("real-time analytics answer for every named window", "[api][realtime]"
   CHECK(std::uint64_t(one_minute.root["total_events"]) == 7);
 }
 
+TEST_CASE("real-time analytics with whole lists (a cluster merge's second round) list every product of the window",
+          "[api][realtime]") {
+  Rig rig;
+  // 12 products (windows.top_n is 10), product k viewed k+1 times; a later
+  // event moves the watermark past them.
+  std::string body;
+  int n = 0;
+  for (int k = 0; k < 12; ++k)
+    for (int v = 0; v <= k; ++v, ++n)
+      body += "{\"user_id\":\"w" + std::to_string(n) + "\",\"event_type\":\"view\",\"product_id\":\"q" +
+              std::to_string(k) + "\",\"category_id\":\"c" + std::to_string(k) + "\",\"timestamp\":" +
+              ts(1000 + n) + "}\n";
+  body += "{\"user_id\":\"w9\",\"event_type\":\"view\",\"timestamp\":" + ts(10000) + "}\n";
+  REQUIRE(rig.post_events("application/x-ndjson", body).status == 200);
+  rig.wait_applied(Sequence(n + 1));
+
+  const ApiResponse cut = rig.get("/api/analytics/real-time");
+  REQUIRE(cut.status == 200);
+  ApiRequest whole{"GET", "/api/analytics/real-time", "", "", ""};
+  whole.whole_lists = true;
+  auto promise = std::make_shared<std::promise<ApiResponse>>();
+  auto future = promise->get_future();
+  rig.handler->handle(std::move(whole), [promise](ApiResponse r) { promise->set_value(std::move(r)); });
+  REQUIRE(future.wait_for(10s) == std::future_status::ready);
+  const ApiResponse all = future.get();
+  REQUIRE(all.status == 200);
+  Json cut_json(cut.body), all_json(all.body);
+  CHECK(dom::array(cut_json.root["popular_products"]).size() == 10);
+  CHECK(dom::array(cut_json.root["popular_categories"]).size() == 10);
+  const dom::array products = all_json.root["popular_products"];
+  REQUIRE(products.size() == 12);
+  CHECK(std::string_view(products.at(0)["product_id"]) == "q11");
+  CHECK(std::uint64_t(products.at(0)["interactions"]) == 12);
+  CHECK(std::string_view(products.at(11)["product_id"]) == "q0");
+  CHECK(std::uint64_t(products.at(11)["interactions"]) == 1);
+  CHECK(dom::array(all_json.root["popular_categories"]).size() == 12);
+  // Everything else as the published snapshot says it.
+  CHECK(std::uint64_t(all_json.root["total_events"]) == std::uint64_t(cut_json.root["total_events"]));
+  CHECK(std::uint64_t(all_json.root["active_users"]) == std::uint64_t(cut_json.root["active_users"]));
+  CHECK(std::string_view(all_json.root["window"]["end"]) == std::string_view(cut_json.root["window"]["end"]));
+}
+
 TEST_CASE("real-time analytics reject an unknown window naming the parameter", "[api][realtime]") {
   Rig rig;
   for (const char* q : {"window=2m", "window=", "window=5M", "window=300s", "window=5m%20"}) {

@@ -102,7 +102,13 @@ class WindowEngine {
   // buffered events matching `filter`, with the live engine's boundaries.
   // nullopt when filtering is disabled (filter_buffer_events = 0). Cost: one
   // pass over the buffer.
-  std::optional<FilteredView> filtered_view(const EventFilter& filter, WindowSpan span) const;
+  // top: entries of its top lists (0: config top_n; SIZE_MAX: all).
+  std::optional<FilteredView> filtered_view(const EventFilter& filter, WindowSpan span, std::size_t top = 0) const;
+  // The live window of `span` as snapshot() publishes it, with `top` entries
+  // in its top lists (SIZE_MAX: every product and category in the window):
+  // what a cluster merge asks for when the top_n of each node cannot prove
+  // the merged top list. Engine thread.
+  WindowView window_view(WindowSpan span, std::size_t top) const;
   // Minute rollups of [from_minute, to_minute) over the buffered events
   // matching `filter`; nullopt when filtering is disabled. Without
   // breakdowns only events, revenue and users are filled (enough for trends).
