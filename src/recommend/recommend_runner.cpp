@@ -74,7 +74,9 @@ struct RecommendRunner::State {
         checkpoints(cp),
         clock(k),
         ring(c.ring_capacity),
-        queries(c.max_pending_queries, "the recommender") {}
+        queries(c.max_pending_queries, "the recommender") {
+    queries.set_on_failure([](const std::exception& e) { kLog.error("query failed", {{"error", e.what()}}); });
+  }
 
   void run_queries(const Recommender& r) { queries.run_all(r); }
 

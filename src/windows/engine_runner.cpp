@@ -64,6 +64,7 @@ struct EngineRunner::State {
         too_late_counter(m.counter("shoppulse_events_too_late_total",
                                    "Events older than every live window when they arrived")),
         queries(c.max_pending_queries, "the engine") {
+    queries.set_on_failure([](const std::exception& e) { kLog.error("query failed", {{"error", e.what()}}); });
     for (std::size_t t = 0; t < kEventTypeCount; ++t)
       type_counters[t] = &m.counter("shoppulse_events_total", "Events applied by the engine, by type",
                                     "type=\"" + std::string(to_string(static_cast<EventType>(t))) + "\"");

@@ -4,6 +4,7 @@
 // batches, each with read access to the owner's state.
 // Threading: push() and clear() from any thread; run_all() from the owner.
 #include <deque>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -30,14 +31,26 @@ class TaskQueue {
   }
 
   // Owner thread: runs every task queued so far (not those queued meanwhile).
+  // A task that throws is reported to on_failure and the others still run:
+  // one query's failure must not stop the owner (the engine would restart
+  // from its checkpoint) nor the queries queued behind it.
   void run_all(const T& target) {
     std::deque<Task> todo;
     {
       std::lock_guard lock(mutex_);
       todo.swap(tasks_);
     }
-    for (Task& task : todo) task(target);
+    for (Task& task : todo) {
+      try {
+        task(target);
+      } catch (const std::exception& e) {
+        if (on_failure_) on_failure_(e);
+      }
+    }
   }
+
+  // Called on the owner thread with what a task threw (set before use).
+  void set_on_failure(std::function<void(const std::exception&)> f) { on_failure_ = std::move(f); }
 
   void clear() {
     std::lock_guard lock(mutex_);
@@ -49,6 +62,7 @@ class TaskQueue {
   const std::string who_;
   std::mutex mutex_;  // guards tasks_
   std::deque<Task> tasks_;
+  std::function<void(const std::exception&)> on_failure_;
 };
 
 }  // namespace shoppulse
