@@ -87,6 +87,10 @@ struct Application::State final : api::SystemControl {
   // Cluster mode: the partitions derived state counts, set from the group's
   // assignment by the Kafka consumer; null otherwise.
   std::unique_ptr<PartitionOwnership> ownership;
+  // Set once stop() begins: the group's revocation of every partition as
+  // this node leaves is not an ownership change (the final checkpoints cover
+  // the set owned until then, not an empty one).
+  std::shared_ptr<std::atomic<bool>> leaving = std::make_shared<std::atomic<bool>>(false);
   std::unique_ptr<api::Handler> handler;
   // The query layer in front of `handler` (cluster mode: fan-out and merge)
   // and its client to the other members (started in cluster mode only).
@@ -472,8 +476,9 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
   if (!config.kafka.servers.empty()) {
     KafkaConfig kafka = config.kafka;
     if (PartitionOwnership* owned = s.ownership.get())
-      kafka.on_assignment = [owned](const std::vector<std::int32_t>& assigned, std::uint32_t partitions) {
-        owned->assign(assigned, partitions);
+      kafka.on_assignment = [owned, leaving = s.leaving](const std::vector<std::int32_t>& assigned,
+                                                         std::uint32_t partitions) {
+        if (!leaving->load()) owned->assign(assigned, partitions);
       };
     s.kafka_source = std::make_unique<KafkaSource>(kafka, *s.ingestor, *s.storage, s.clock, s.metrics);
   }
@@ -632,6 +637,7 @@ void Application::stop() {
   s.generator->stop();
   s.gate.stop();  // answers the requests still waiting for min_sequence (503)
   if (s.cluster_members) s.cluster_members->stop();  // the tombstone: this node leaves
+  s.leaving->store(true);
   if (s.kafka_source) s.kafka_source->stop();
   // Writes still in flight are answered (503 when Kafka does not acknowledge
   // them in time) while the server can still send the answers.

@@ -212,4 +212,17 @@ TEST_CASE("Partitions that move while events flow (nodes joining one by one) lea
   CHECK(total == std::size_t(next));
   CHECK(held.size() == std::size_t(kPartitions));
   CHECK(held_total > std::size_t(kPartitions));  // some partitions moved: their events are in two logs
+
+  // A clean stop: the group revokes every partition as the node leaves, and
+  // that is not an ownership change: no rebuild for an empty set runs, the
+  // final checkpoints cover the partitions it owned, and they are taken.
+  si::ServerProcess& leaving = *nodes.back();
+  const std::string before = leaving.log_tail(std::size_t(1) << 26);
+  REQUIRE(leaving.stop() == 0);
+  const std::string after = leaving.log_tail(std::size_t(1) << 26);
+  REQUIRE(after.size() > before.size());
+  const std::string during_stop = after.substr(before.size());
+  INFO(during_stop);
+  CHECK(during_stop.find("rebuilt for owned partitions") == std::string::npos);
+  CHECK(during_stop.find("shoppulse stopped") != std::string::npos);
 }
