@@ -65,7 +65,10 @@ bool matches(const std::vector<std::string>& segs, std::initializer_list<std::st
 
 std::optional<MergeKind> merge_kind(std::string_view path) {
   const auto s = api::split_path(path);
-  if (matches(s, {"api", "analytics", "real-time"})) return MergeKind::realtime;
+  // The snapshot (the WebSocket's message) is the real-time fields at top
+  // level and once per window under "windows": merged the same way.
+  if (matches(s, {"api", "analytics", "real-time"}) || matches(s, {"api", "analytics", "snapshot"}))
+    return MergeKind::realtime;
   if (matches(s, {"api", "analytics", "trends"})) return MergeKind::trends;
   if (matches(s, {"api", "analytics", "range"})) return MergeKind::range;
   if (matches(s, {"api", "analytics", "funnel"})) return MergeKind::funnel;
