@@ -174,9 +174,22 @@ struct Application::State final : api::SystemControl {
     const KafkaSourceStats st = kafka_source->stats();
     r.partitions = st.assigned;
     r.lag = st.lag;
+    r.partition_lag = st.partition_lag;
     r.owned = engine->stats().owned;
     r.rebuilding = rebuilding();
+    r.rebuild_progress = rebuild_progress();
     return r;
+  }
+
+  // Cluster mode: the share of the log the windows' rebuild for the new set
+  // has read (0 to 1); 0 while it is due but not started, 1 once done (the
+  // recommender's rebuild runs beside it; rebuilding() says when both are).
+  double rebuild_progress() const {
+    const EngineStats es = engine->stats();
+    if (!es.rebuilding && es.owned_version == ownership->version()) return 1.0;
+    if (!es.rebuilding || es.state != "replaying") return 0.0;
+    if (es.replay_target < es.replay_from) return 1.0;
+    return std::min(1.0, double(es.replayed_events) / double(es.replay_target - es.replay_from + 1));
   }
 
   // Cluster mode: derived state (windows or recommender) does not cover the
@@ -193,6 +206,12 @@ struct Application::State final : api::SystemControl {
   // `rebuilding` says a newer set is being built; held_partitions lists
   // every partition this node's log has events of (kept, counted only while
   // owned).
+  static std::string progress_text(double progress) {
+    char out[32];
+    std::snprintf(out, sizeof out, "%.3f", std::clamp(progress, 0.0, 1.0));
+    return out;
+  }
+
   std::string cluster_status() const {
     const MemberRecord self = member_record();
     const KafkaSourceStats st = kafka_source->stats();
@@ -229,6 +248,7 @@ struct Application::State final : api::SystemControl {
     out += ",\"partitions\":" + std::to_string(st.partitions) + ",\"assigned\":" + list(st.assigned) +
            ",\"held_partitions\":" + list(held) + ",\"derived_state\":\"owned\",\"owned\":" + list(self.owned) +
            ",\"rebuilding\":" + (self.rebuilding ? "true" : "false") +
+           (self.rebuilding ? ",\"rebuild_progress\":" + progress_text(self.rebuild_progress) : std::string()) +
            ",\"rebuilds\":" + std::to_string(engine->stats().rebuilds) + ",\"rebalances\":" +
            std::to_string(st.rebalances) + ",\"handover_failures\":" + std::to_string(st.handover_failures) +
            ",\"members\":" +

@@ -253,13 +253,23 @@ struct ClusterMembers::State {
       if (i) out += ',';
       out += std::to_string(r.partitions[i]);
     }
-    out += "],\"lag\":" + std::to_string(r.lag) + ",\"owned\":[";
+    out += "],\"lag\":" + std::to_string(r.lag) + ",\"partition_lag\":{";
+    for (std::size_t i = 0; i < r.partition_lag.size(); ++i) {
+      if (i) out += ',';
+      out += "\"" + std::to_string(r.partition_lag[i].first) + "\":" + std::to_string(r.partition_lag[i].second);
+    }
+    out += "},\"owned\":[";
     for (std::size_t i = 0; i < r.owned.size(); ++i) {
       if (i) out += ',';
       out += std::to_string(r.owned[i]);
     }
-    out += std::string("],\"rebuilding\":") + (r.rebuilding ? "true" : "false") +
-           ",\"updated_ms\":" + std::to_string(now) + "}";
+    out += std::string("],\"rebuilding\":") + (r.rebuilding ? "true" : "false");
+    if (r.rebuilding) {
+      char progress[32];
+      std::snprintf(progress, sizeof progress, "%.3f", std::clamp(r.rebuild_progress, 0.0, 1.0));
+      out += std::string(",\"rebuild_progress\":") + progress;
+    }
+    out += ",\"updated_ms\":" + std::to_string(now) + "}";
     return out;
   }
 
