@@ -551,14 +551,39 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
   const Dictionary& dictionary = s.dictionary;
   const Clock& clock = s.clock;
   const EventLog& log = *s.storage;
-  s.http = std::make_unique<HttpServer>(
-      config.http, *s.cluster_handler,
-      [&engine, &dictionary, &clock, &log, currency = config.api.currency]() {
-        const Sequence logged = log.next_sequence() - 1;  // first: what the snapshot is compared with
-        return std::make_shared<const std::string>(
-            api::render_broadcast(*engine.latest(), dictionary, clock.now_ms(), currency, logged));
-      },
-      s.metrics, s.authorizer.get());
+  if (!writer) {
+    s.http = std::make_unique<HttpServer>(
+        config.http, *s.cluster_handler,
+        [&engine, &dictionary, &clock, &log, currency = config.api.currency]() {
+          const Sequence logged = log.next_sequence() - 1;  // first: what the snapshot is compared with
+          return std::make_shared<const std::string>(
+              api::render_broadcast(*engine.latest(), dictionary, clock.now_ms(), currency, logged));
+        },
+        s.metrics, s.authorizer.get());
+  } else {
+    // Cluster mode: each push is GET /api/analytics/snapshot through the
+    // query layer (every member's part, merged exactly, with coverage; the
+    // merge on the member client's thread), plus the member records this
+    // node holds (README, Cluster).
+    api::Handler& cluster_handler = *s.cluster_handler;
+    s.http = std::make_unique<HttpServer>(
+        config.http, cluster_handler,
+        [&cluster_handler, &s](BroadcastDeliver deliver) {
+          api::ApiRequest rq;
+          rq.method = "GET";
+          rq.path = "/api/analytics/snapshot";
+          cluster_handler.handle(std::move(rq), [&s, deliver = std::move(deliver)](api::ApiResponse r) {
+            if (r.status != 200 || r.body.empty() || r.body.back() != '}') return deliver(nullptr);
+            std::string msg = std::move(r.body);
+            msg.pop_back();
+            msg += ",\"cluster\":{\"node_id\":\"";
+            append_json_escaped(msg, s.node_id);
+            msg += "\",\"members\":" + s.cluster_members->members_json() + "}}";
+            deliver(std::make_shared<const std::string>(std::move(msg)));
+          });
+        },
+        s.metrics, s.authorizer.get());
+  }
   s.metrics.gauge("shoppulse_eventlog_bytes", "Estimated bytes of the event log on disk",
                   [&s] { return double(s.storage->stats().bytes); });
   s.metrics.gauge("shoppulse_eventlog_last_sequence", "Sequence of the newest logged event",
