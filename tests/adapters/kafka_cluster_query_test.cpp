@@ -435,6 +435,12 @@ TEST_CASE("Every analytics and product endpoint on every cluster node answers wh
   std::map<std::int64_t, int> owner_of;  // partition -> node index
   for (std::size_t m = 0; m < cluster.size("/members"); ++m) {
     const std::string at = "/members/" + std::to_string(m);
+    // The lag by partition: one entry per partition consumed, adding up to the lag.
+    std::int64_t lag = 0;
+    for (std::size_t p = 0; p < cluster.size(at + "/partitions"); ++p)
+      lag += cluster.i64(at + "/partition_lag/" + std::to_string(cluster.i64(at + "/partitions/" + std::to_string(p))));
+    CHECK(lag == cluster.i64(at + "/lag"));
+    CHECK(!cluster.has(at + "/rebuild_progress"));  // settled: nobody rebuilding
     const std::string id = cluster.str(at + "/node_id");
     const int n = std::stoi(id.substr(4));
     for (std::size_t p = 0; p < cluster.size(at + "/partitions"); ++p)
