@@ -215,6 +215,9 @@ class ApiHandler final : public Handler {
     add("GET", "/api/ready", {}, [this](auto& rq, auto& a, auto& r) { ready(r); });
     add("GET", "/api/analytics/real-time", with({"window"}, drill),
         [this](auto& rq, auto& a, auto& r) { realtime(rq, r); }, kWindows);
+    // The WebSocket's message, once (README, API): what a cluster member
+    // gives for a node's push to merge (README, Cluster).
+    add("GET", "/api/analytics/snapshot", {}, [this](auto& rq, auto& a, auto& r) { snapshot(r); }, kWindows);
     add("GET", "/api/analytics/trends", with({"from", "to", "step", "forecast"}, drill),
         [this](auto& rq, auto& a, auto& r) { trends(rq, r); }, kWindows);
     add("GET", "/api/analytics/user/{}", {}, [this](auto& rq, auto& a, auto& r) { user(a[0], r); },
@@ -694,6 +697,12 @@ class ApiHandler final : public Handler {
     const auto snap = ctx_.engine.latest();
     respond(json_response(200, render_realtime(snap->window(span), *snap, ctx_.dictionary, ctx_.clock.now_ms(),
                                                ctx_.config.currency, logged)));
+  }
+
+  void snapshot(Respond& respond) {
+    const Sequence logged = logged_sequence();
+    respond(json_response(200, render_broadcast(*ctx_.engine.latest(), ctx_.dictionary, ctx_.clock.now_ms(),
+                                                ctx_.config.currency, logged)));
   }
 
   // Recomputed over the engine's event buffer, on the engine thread.

@@ -178,10 +178,23 @@ struct Application::State final : api::SystemControl {
     const KafkaSourceStats st = kafka_source->stats();
     r.partitions = st.assigned;
     r.lag = st.lag;
+    r.partition_lag = st.partition_lag;
     r.owned = engine->stats().owned;
     r.rebuilding = rebuilding();
     r.catching_up = st.catching_up;
+    r.rebuild_progress = rebuild_progress();
     return r;
+  }
+
+  // Cluster mode: the share of the log the windows' rebuild for the new set
+  // has read (0 to 1); 0 while it is due but not started, 1 once done (the
+  // recommender's rebuild runs beside it; rebuilding() says when both are).
+  double rebuild_progress() const {
+    const EngineStats es = engine->stats();
+    if (!es.rebuilding && es.owned_version == ownership->version()) return 1.0;
+    if (!es.rebuilding || es.state != "replaying") return 0.0;
+    if (es.replay_target < es.replay_from) return 1.0;
+    return std::min(1.0, double(es.replayed_events) / double(es.replay_target - es.replay_from + 1));
   }
 
   // Cluster mode: derived state (windows or recommender) does not cover the
@@ -198,6 +211,12 @@ struct Application::State final : api::SystemControl {
   // `rebuilding` says a newer set is being built; held_partitions lists
   // every partition this node's log has events of (kept, counted only while
   // owned).
+  static std::string progress_text(double progress) {
+    char out[32];
+    std::snprintf(out, sizeof out, "%.3f", std::clamp(progress, 0.0, 1.0));
+    return out;
+  }
+
   std::string cluster_status() const {
     const MemberRecord self = member_record();
     const KafkaSourceStats st = kafka_source->stats();
@@ -233,7 +252,9 @@ struct Application::State final : api::SystemControl {
     text(out, "topic", config.kafka.topic);
     out += ",\"partitions\":" + std::to_string(st.partitions) + ",\"assigned\":" + list(st.assigned) +
            ",\"held_partitions\":" + list(held) + ",\"derived_state\":\"owned\",\"owned\":" + list(self.owned) +
-           ",\"rebuilding\":" + (self.rebuilding ? "true" : "false") + ",\"catching_up\":" + list(self.catching_up) +
+           ",\"rebuilding\":" + (self.rebuilding ? "true" : "false") +
+           (self.rebuilding ? ",\"rebuild_progress\":" + progress_text(self.rebuild_progress) : std::string()) +
+           ",\"catching_up\":" + list(self.catching_up) +
            ",\"rebuilds\":" + std::to_string(engine->stats().rebuilds) + ",\"rebalances\":" +
            std::to_string(st.rebalances) + ",\"handover_failures\":" + std::to_string(st.handover_failures) +
            ",\"members\":" +
@@ -537,14 +558,39 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
   const Dictionary& dictionary = s.dictionary;
   const Clock& clock = s.clock;
   const EventLog& log = *s.storage;
-  s.http = std::make_unique<HttpServer>(
-      config.http, *s.cluster_handler,
-      [&engine, &dictionary, &clock, &log, currency = config.api.currency]() {
-        const Sequence logged = log.next_sequence() - 1;  // first: what the snapshot is compared with
-        return std::make_shared<const std::string>(
-            api::render_broadcast(*engine.latest(), dictionary, clock.now_ms(), currency, logged));
-      },
-      s.metrics, s.authorizer.get());
+  if (!writer) {
+    s.http = std::make_unique<HttpServer>(
+        config.http, *s.cluster_handler,
+        [&engine, &dictionary, &clock, &log, currency = config.api.currency]() {
+          const Sequence logged = log.next_sequence() - 1;  // first: what the snapshot is compared with
+          return std::make_shared<const std::string>(
+              api::render_broadcast(*engine.latest(), dictionary, clock.now_ms(), currency, logged));
+        },
+        s.metrics, s.authorizer.get());
+  } else {
+    // Cluster mode: each push is GET /api/analytics/snapshot through the
+    // query layer (every member's part, merged exactly, with coverage; the
+    // merge on the member client's thread), plus the member records this
+    // node holds (README, Cluster).
+    api::Handler& cluster_handler = *s.cluster_handler;
+    s.http = std::make_unique<HttpServer>(
+        config.http, cluster_handler,
+        [&cluster_handler, &s](BroadcastDeliver deliver) {
+          api::ApiRequest rq;
+          rq.method = "GET";
+          rq.path = "/api/analytics/snapshot";
+          cluster_handler.handle(std::move(rq), [&s, deliver = std::move(deliver)](api::ApiResponse r) {
+            if (r.status != 200 || r.body.empty() || r.body.back() != '}') return deliver(nullptr);
+            std::string msg = std::move(r.body);
+            msg.pop_back();
+            msg += ",\"cluster\":{\"node_id\":\"";
+            append_json_escaped(msg, s.node_id);
+            msg += "\",\"members\":" + s.cluster_members->members_json() + "}}";
+            deliver(std::make_shared<const std::string>(std::move(msg)));
+          });
+        },
+        s.metrics, s.authorizer.get());
+  }
   s.metrics.gauge("shoppulse_eventlog_bytes", "Estimated bytes of the event log on disk",
                   [&s] { return double(s.storage->stats().bytes); });
   s.metrics.gauge("shoppulse_eventlog_last_sequence", "Sequence of the newest logged event",

@@ -70,6 +70,11 @@ bool matches(const std::vector<std::string>& segs, std::initializer_list<std::st
 std::optional<MergeKind> merge_kind(std::string_view path) {
   const auto s = api::split_path(path);
   if (matches(s, {"api", "analytics", "real-time"})) return MergeKind::realtime;
+  // The snapshot (the WebSocket's message) is the real-time fields at top
+  // level and once per window under "windows": merged the same way, but in
+  // one round (a push every second asks no whole lists; its top lists may
+  // be unproven, coverage.exact_top false).
+  if (matches(s, {"api", "analytics", "snapshot"})) return MergeKind::snapshot;
   if (matches(s, {"api", "analytics", "trends"})) return MergeKind::trends;
   if (matches(s, {"api", "analytics", "range"})) return MergeKind::range;
   if (matches(s, {"api", "analytics", "funnel"})) return MergeKind::funnel;
@@ -290,7 +295,7 @@ class QueryHandler final : public api::Handler {
       options.limit = limit;
       options.asked_limit = kind == MergeKind::propensity ? limit : std::max(limit, config_.max_limit);
       set_param(params, "limit", std::to_string(options.asked_limit));
-    } else if (kind == MergeKind::realtime) {
+    } else if (kind == MergeKind::realtime || kind == MergeKind::snapshot) {
       options.limit = options.asked_limit = config_.realtime_top_n;
     }
     auto gather = std::make_shared<Gather>();

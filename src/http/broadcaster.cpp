@@ -7,11 +7,15 @@ namespace shoppulse::http {
 namespace net = boost::asio;
 
 Broadcaster::Broadcaster(net::io_context& ioc, std::chrono::milliseconds interval, BroadcastSource source,
-                         std::shared_ptr<SharedState> state)
-    : timer_(ioc), interval_(interval), source_(std::move(source)), state_(std::move(state)) {}
+                         AsyncBroadcastSource async_source, std::shared_ptr<SharedState> state)
+    : timer_(ioc),
+      interval_(interval),
+      source_(std::move(source)),
+      async_source_(std::move(async_source)),
+      state_(std::move(state)) {}
 
 void Broadcaster::run() {
-  if (!source_ || interval_.count() <= 0) return;
+  if ((!source_ && !async_source_) || interval_.count() <= 0) return;
   timer_.expires_after(interval_);
   do_wait();
 }
@@ -22,13 +26,26 @@ void Broadcaster::do_wait() {
 
 void Broadcaster::on_tick(boost::system::error_code ec) {
   if (ec) return;
-  std::shared_ptr<const std::string> msg;
-  try {
-    msg = source_();
-  } catch (const std::exception&) {
-    msg = nullptr;  // deliberately ignored: a failing source skips this tick only
+  if (async_source_) {
+    if (!in_flight_->exchange(true)) {
+      try {
+        async_source_([state = state_, in_flight = in_flight_](std::shared_ptr<const std::string> msg) {
+          if (msg) state->if_running([&] { state->broadcast(std::move(msg)); });
+          in_flight->store(false);
+        });
+      } catch (const std::exception&) {
+        in_flight_->store(false);  // deliberately ignored: a failing source skips this tick only
+      }
+    }
+  } else {
+    std::shared_ptr<const std::string> msg;
+    try {
+      msg = source_();
+    } catch (const std::exception&) {
+      msg = nullptr;  // deliberately ignored: a failing source skips this tick only
+    }
+    if (msg) state_->broadcast(std::move(msg));
   }
-  if (msg) state_->broadcast(std::move(msg));
   // Schedule from the previous deadline so the rate does not drift; after a
   // long stall, restart from now instead of firing a burst of late ticks.
   const auto next = timer_.expiry() + interval_;

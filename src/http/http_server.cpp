@@ -39,6 +39,7 @@ struct HttpServer::State {
   api::Handler& handler;
   auth::Authorizer* authorizer;
   BroadcastSource broadcast;
+  AsyncBroadcastSource async_broadcast;  // set instead of broadcast by the asynchronous constructor
   http::HttpMetrics metrics;
   std::shared_ptr<std::atomic<std::size_t>> websocket_count;
   http::AssetTable table;
@@ -55,6 +56,12 @@ struct HttpServer::State {
 HttpServer::HttpServer(HttpConfig config, api::Handler& handler, BroadcastSource broadcast, MetricsRegistry& metrics,
                        auth::Authorizer* authorizer)
     : state_(std::make_unique<State>(std::move(config), handler, std::move(broadcast), metrics, authorizer)) {}
+
+HttpServer::HttpServer(HttpConfig config, api::Handler& handler, AsyncBroadcastSource broadcast,
+                       MetricsRegistry& metrics, auth::Authorizer* authorizer)
+    : state_(std::make_unique<State>(std::move(config), handler, BroadcastSource{}, metrics, authorizer)) {
+  state_->async_broadcast = std::move(broadcast);
+}
 
 HttpServer::~HttpServer() { stop(); }
 
@@ -105,7 +112,7 @@ Result<void> HttpServer::start() {
                                                  s.websocket_count);
   std::make_shared<http::Listener>(*ioc, std::move(acceptor), s.shared, std::move(tls))->run();
   std::make_shared<http::Broadcaster>(*ioc, std::chrono::milliseconds(s.config.ws_interval_ms), s.broadcast,
-                                      s.shared)
+                                      s.async_broadcast, s.shared)
       ->run();
 
   s.ioc = std::move(ioc);

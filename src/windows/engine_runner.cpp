@@ -200,6 +200,7 @@ struct EngineRunner::State {
       std::lock_guard lock(mutex);
       stats.state = "replaying";
       stats.replay_target = log.next_sequence() - 1;
+      stats.replay_from = from;
     }
     publish(*engine);
     std::uint64_t replayed = 0;

@@ -191,6 +191,7 @@ async function viewReady(page, view) {
     funnels: '[data-panel="funnel-result"] .funnel, [data-panel="funnel-result"] .empty:not(:empty), [data-panel="funnel-result"] [data-role="filters-refused"]',
     retention: '[data-panel="cohorts"] table, [data-panel="cohorts"] .empty, [data-panel="cohorts"] [data-role="filters-refused"]',
     browse: '[data-panel="users"] [data-role="list"][data-rows]',
+    cluster: '[data-role="cluster-off"]:not([hidden]), [data-role="cluster-nodes"] tbody tr',
   }[view];
   await page.waitForSelector(ready, { timeout: 20000 });
   if (view === 'overview') await page.waitForSelector('[data-chart="traffic"][data-points]', { timeout: 20000 });
@@ -1496,7 +1497,7 @@ test('axe-core finds no accessibility violations on any view, light and dark, at
   for (const scheme of ['light', 'dark']) {
     for (const width of [1440, 375]) {
       const page = await newPage({ width, height: 900 }, scheme);
-      for (const view of ['overview', 'products', 'users', 'funnels', 'retention', 'browse', 'system']) {
+      for (const view of ['overview', 'products', 'users', 'funnels', 'retention', 'browse', 'system', 'cluster']) {
         await page.goto(`${base}/dashboard/#/${view}`);
         await viewReady(page, view);
         for (const v of await axeViolations(page)) found.push(`${scheme} ${width}px ${view}: ${v.id} (${v.impact}) ${v.nodes.join(' | ')}`);
@@ -1505,4 +1506,73 @@ test('axe-core finds no accessibility violations on any view, light and dark, at
     }
   }
   assert.deepEqual(found, []);
+});
+
+// Cluster mode without a broker: the page talks to the real (single) node,
+// with GET /api/cluster answered by a recorded cluster node's answer and the
+// live messages given the coverage and cluster summary a cluster node's push
+// carries (README "Cluster"); the coverage is switched from whole to partial.
+test('Cluster mode: the Cluster view lists nodes, partitions, lag and rebuild progress; every view says when coverage is partial', async () => {
+  const recorded = {
+    enabled: true, node_id: 'n1', advertise: '127.0.0.1:8081', topic: 'user_behavior_events', partitions: 6, assigned: [0, 1], held_partitions: [0, 1], derived_state: 'owned', owned: [0, 1], rebuilding: false, rebuilds: 1, rebalances: 2, handover_failures: 0,
+    members: [
+      { node_id: 'n1', advertise: '127.0.0.1:8081', partitions: [0, 1], lag: 3, partition_lag: { 0: 1, 1: 2 }, owned: [0, 1], rebuilding: false, updated_ms: Date.now(), current: true },
+      { node_id: 'n2', advertise: '127.0.0.1:8082', partitions: [2, 3], lag: 0, partition_lag: { 2: 0, 3: 0 }, owned: [2, 3], rebuilding: false, updated_ms: Date.now(), current: true },
+      { node_id: 'n3', advertise: '127.0.0.1:8083', partitions: [4, 5], lag: 120, partition_lag: { 4: 0, 5: 120 }, owned: [4], rebuilding: true, rebuild_progress: 0.375, updated_ms: Date.now(), current: true },
+    ],
+  };
+  let coverage = { scope: 'cluster', partitions: 6, current: 6, members: 3, missing: [] };
+  // One node: no Cluster link, no banner.
+  {
+    const page = await newPage({ width: 1440, height: 900 });
+    await page.goto(`${base}/dashboard/#/overview`);
+    await viewReady(page, 'overview');
+    assert.equal(await page.isHidden('[data-nav="cluster"]'), true);
+    assert.equal(await page.isHidden('[data-role="partial"]'), true);
+    await page.close();
+  }
+  const page = await newPage({ width: 1440, height: 900 });
+  await page.route('**/api/cluster', (route) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(recorded) }));
+  await page.routeWebSocket('**/ws/real-time', (ws) => {
+    const server = ws.connectToServer();
+    server.onMessage((message) => {
+      const m = JSON.parse(String(message));
+      ws.send(JSON.stringify({ ...m, coverage, cluster: { node_id: 'n1', members: recorded.members } }));
+    });
+  });
+  await page.goto(`${base}/dashboard/#/overview`);
+  await viewReady(page, 'overview');
+  await page.waitForSelector('[data-nav="cluster"]:not([hidden])');
+  assert.equal(await page.isHidden('[data-role="partial"]'), true);
+  await page.click('[data-nav="cluster"]');
+  await viewReady(page, 'cluster');
+  const nodeRows = await page.$$eval('[data-role="cluster-nodes"] tbody tr', (trs) => trs.map((tr) => [tr.dataset.node, tr.dataset.current, tr.dataset.rebuilding, ...[...tr.querySelectorAll('td')].slice(3, 6).map((td) => td.textContent)]));
+  assert.deepEqual(nodeRows, [
+    ['n1', 'true', 'false', '0, 1', '0, 1', '3'],
+    ['n2', 'true', 'false', '2, 3', '2, 3', '0'],
+    ['n3', 'true', 'true', '4, 5', '4', '120'],
+  ]);
+  assert.match(await page.textContent('[data-node="n3"] [data-role="rebuild"]'), /rebuilding 38\s?%/);
+  assert.equal(await page.getAttribute('[data-node="n3"] progress', 'value'), '0.375');
+  const partRows = await page.$$eval('[data-role="cluster-partitions"] tbody tr', (trs) => trs.map((tr) => [tr.dataset.partition, tr.dataset.node, tr.querySelectorAll('td')[1].textContent]));
+  assert.deepEqual(partRows, [['0', 'n1', '1'], ['1', 'n1', '2'], ['2', 'n2', '0'], ['3', 'n2', '0'], ['4', 'n3', '0'], ['5', 'n3', '120']]);
+  await shot(page, 'desktop-cluster');
+  const [csv] = await Promise.all([page.waitForEvent('download'), page.click('[data-panel="cluster-partitions"] [data-action="download-csv"]')]);
+  assert.equal(readFileSync(await csv.path(), 'utf8').split('\r\n')[0], 'partition,node_id,lag,held,rebuilding');
+  // A member stops answering: the next live message is partial, and every view says so.
+  coverage = { scope: 'cluster', partitions: 6, current: 4, members: 3, missing: ['n2'] };
+  await page.waitForSelector('[data-role="partial"]:not([hidden])', { timeout: 10000 });
+  assert.equal(await page.textContent('[data-role="partial"]'), 'Partial: 4 of 6 partitions, node n2 not answering');
+  await page.click('[data-nav="overview"]');
+  await viewReady(page, 'overview');
+  assert.equal(await page.isVisible('[data-role="partial"]'), true);
+  await shot(page, 'desktop-cluster-partial');
+  for (const v of await axeViolations(page)) assert.fail(`overview with the banner: ${v.id} (${v.impact}) ${v.nodes.join(' | ')}`);
+  // Whole again: the banner goes.
+  coverage = { scope: 'cluster', partitions: 6, current: 6, members: 3, missing: [] };
+  await page.waitForSelector('[data-role="partial"][hidden]', { state: 'attached', timeout: 10000 });
+  await page.click('[data-nav="cluster"]');
+  await viewReady(page, 'cluster');
+  for (const v of await axeViolations(page)) assert.fail(`cluster view: ${v.id} (${v.impact}) ${v.nodes.join(' | ')}`);
+  await page.close();
 });

@@ -1,5 +1,6 @@
 // Types of the shoppulse JSON API (README "API") and small fetch helpers.
 import { askKey, authHeader, getKey, readKey } from './auth';
+import { coverageBoard, sourceOf, type ClusterMember, type Coverage } from './cluster';
 import { toMs } from './format';
 
 export interface Kpis {
@@ -48,6 +49,10 @@ export interface Snapshot extends WindowData {
   currency?: string;  // ISO 4217 code of the money fields
   events_applied: number;
   windows: Record<WindowKey, WindowData>;
+  /** cluster mode: the partitions the message covers (merged from every member's part) */
+  coverage?: Coverage;
+  /** cluster mode: the node that pushed it and its member records */
+  cluster?: { node_id: string; members: ClusterMember[] };
 }
 
 /** An answer that carries the engine's watermark: a snapshot, or a real-time window. */
@@ -241,7 +246,10 @@ export async function getJson<T>(path: string, signal?: AbortSignal, kind: 'read
     }
     throw new ApiError(res.status, kind, detail);
   }
-  return (await res.json()) as T;
+  const body = await res.json();
+  // Cluster mode: a merged answer that misses partitions shows the "Partial" banner.
+  coverageBoard.note(sourceOf(path), body);
+  return body as T;
 }
 
 /**

@@ -18,6 +18,8 @@ import { createUsers } from './views/users';
 import { createBrowse } from './views/browse';
 import { createFunnels } from './views/funnels';
 import { createRetention } from './views/retention';
+import { createCluster } from './views/cluster';
+import { coverageBoard, partialText, type ClusterStatus } from './cluster';
 import { LiveSocket, type ConnState } from './ws';
 import { setPromptTexts, withKey } from './auth';
 
@@ -26,6 +28,8 @@ const state = new Store<AppState>(parseHash(location.hash));
 const snapshot = new Store<Snapshot | null>(null);
 const conn = new Store<ConnState>({ status: 'connecting', attempts: 0 });
 const history = new SnapshotHistory(300);
+/** Cluster mode (GET /api/cluster says enabled): the Cluster view is offered. */
+const clusterMode = new Store<boolean>(false);
 
 function langOf(s: AppState): Lang {
   return s.lang ?? detectLang(navigator.languages?.length ? navigator.languages : [navigator.language]);
@@ -89,9 +93,10 @@ function build() {
   const ctx: Ctx = { lang, currency: 'CNY', t, state, go, snapshot, conn, history };
 
   // ---- header ----
-  const navLinks = (['overview', 'products', 'users', 'funnels', 'retention', 'browse', 'system'] as const).map((v) =>
-    h('a', { href: '#/' + v, 'data-nav': v, onclick: (e: Event) => (e.preventDefault(), go({ ...state.get(), view: v }, true)) }, t(('nav.' + v) as Key)),
+  const navLinks = (['overview', 'products', 'users', 'funnels', 'retention', 'browse', 'system', 'cluster'] as const).map((v) =>
+    h('a', { href: '#/' + v, 'data-nav': v, hidden: v === 'cluster' && !clusterMode.get(), onclick: (e: Event) => (e.preventDefault(), go({ ...state.get(), view: v }, true)) }, t(('nav.' + v) as Key)),
   );
+  const clusterLink = navLinks[navLinks.length - 1];
   const connEl = h('span', { className: 'conn', role: 'status', 'aria-live': 'polite', title: t('conn.help'), 'data-conn': 'connecting' }, h('span', { className: 'dot' }), h('span', { className: 'conn-text' }, t('conn.connecting')));
   const wmEl = h('span', { className: 'watermark', title: t('watermark.help') });
   const langBtn = h('button', { type: 'button', className: 'lang', 'data-action': 'lang', title: t('lang.switch.title'), onclick: () => go({ ...state.get(), lang: lang === 'zh' ? 'en' : 'zh' }) }, t('lang.switch'));
@@ -183,7 +188,9 @@ function build() {
   const filterBar = h('div', { className: 'filterbar', hidden: true }, h('span', { className: 'muted' }, t('filters.label')), chips);
   const controls = h('div', { className: 'controls' }, rangeBar, custom);
   const viewHost = h('div', { className: 'view-host' });
-  const main = h('main', { id: 'main' }, controls, filterBar, viewHost);
+  // Cluster mode: a figure on screen misses partitions (README "Cluster", coverage).
+  const partialBanner = h('p', { className: 'partial-banner', role: 'status', 'data-role': 'partial', title: t('cluster.partial.help'), hidden: true });
+  const main = h('main', { id: 'main' }, partialBanner, controls, filterBar, viewHost);
   const footer = h(
     'footer',
     null,
@@ -195,7 +202,7 @@ function build() {
   );
   root.replaceChildren(header, main, footer);
 
-  const views: Record<AppState['view'], View> = { overview: createOverview(ctx), products: createProducts(ctx), users: createUsers(ctx), funnels: createFunnels(ctx), retention: createRetention(ctx), browse: createBrowse(ctx), system: createSystem(ctx) };
+  const views: Record<AppState['view'], View> = { overview: createOverview(ctx), products: createProducts(ctx), users: createUsers(ctx), funnels: createFunnels(ctx), retention: createRetention(ctx), browse: createBrowse(ctx), system: createSystem(ctx), cluster: createCluster(ctx) };
   let current: AppState['view'] | null = null;
   let prevState: AppState | null = null;
 
@@ -219,6 +226,8 @@ function build() {
     );
     if (current !== s.view) {
       if (current) views[current].hide();
+      // The new view asks its own answers; the live message's coverage stays.
+      if (current) coverageBoard.clear();
       current = s.view;
       viewHost.replaceChildren(views[s.view].el);
       prevState = null;
@@ -283,7 +292,15 @@ function build() {
     }
   }
 
+  function renderPartial() {
+    const text = partialText(coverageBoard.worst(), t);
+    partialBanner.hidden = text === null;
+    setText(partialBanner, text ?? '');
+  }
+
   const unsubs = [
+    coverageBoard.subscribe(renderPartial),
+    clusterMode.subscribe((on) => (clusterLink.hidden = !on)),
     state.subscribe((s) => {
       if (langOf(s) !== builtLang || zoneOf(s) !== builtZone) build();
       else renderState(s);
@@ -303,6 +320,7 @@ function build() {
 
   renderState(state.get());
   renderConn(conn.get());
+  renderPartial();
   onSnapshot(snapshot.get());
 
   shell = {
@@ -362,12 +380,23 @@ async function learnShopZone() {
 }
 void learnShopZone();
 
+/** Whether the server runs in cluster mode, asked once: the Cluster view is offered only then. */
+async function learnClusterMode() {
+  try {
+    clusterMode.set((await getJson<ClusterStatus>('/api/cluster')).enabled === true);
+  } catch {
+    clusterMode.set(false);
+  }
+}
+void learnClusterMode();
+
 const socket = new LiveSocket({
   url: () => withKey(wsUrl),
   onMessage: (data, recvMs) => {
     const s = data as Snapshot;
     if (!s || s.type !== 'snapshot') return;
     history.push(s, recvMs);
+    coverageBoard.note('ws', s);
     snapshot.set(s);
     if (history.size <= 2) void seedHistory(s.window?.watermark);
   },

@@ -4,7 +4,7 @@
 
 import type { Lang } from './format';
 
-export const VIEWS = ['overview', 'products', 'users', 'funnels', 'retention', 'browse', 'system'] as const;
+export const VIEWS = ['overview', 'products', 'users', 'funnels', 'retention', 'browse', 'system', 'cluster'] as const;
 export type View = (typeof VIEWS)[number];
 export const PRESETS = ['5m', '15m', '1h', '24h'] as const;
 export type Preset = (typeof PRESETS)[number];

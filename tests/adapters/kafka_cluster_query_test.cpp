@@ -16,7 +16,9 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -190,6 +192,39 @@ void check_complete_coverage(const std::string& body) {
   CHECK(j.size("/coverage/missing") == 0);
 }
 
+// The fields of a real-time answer that a window of the WebSocket message
+// also has, as comparable text (the answer's own fields, such as currency
+// and the coverage of the log, are left out).
+std::string canonical_shared(const sj::Value& window, const std::string& answer_body) {
+  auto answer = sj::parse(answer_body);
+  REQUIRE(answer);
+  std::string got, want;
+  for (const auto& [k, v] : window.o) {
+    const sj::Value* a = answer->find(k);
+    if (!a) continue;
+    sj::Value one, other;
+    one.kind = other.kind = sj::Value::object;
+    one.o.emplace_back(k, v);
+    other.o.emplace_back(k, *a);
+    canonical(one, got);
+    canonical(other, want);
+  }
+  CHECK(!got.empty());
+  return got == want ? "equal" : "WebSocket " + got + "\nREST " + want;
+}
+
+// The next WebSocket message for which ready(message) holds, within timeout.
+std::optional<std::string> ws_message(si::WebSocketClient& ws, const std::function<bool(const si::Json&)>& ready,
+                                      si::Millis timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    const auto text = ws.read_text(si::Millis(2000));
+    if (!text) continue;
+    if (ready(si::Json(*text))) return text;
+  }
+  return std::nullopt;
+}
+
 struct Resume {
   pid_t pid;
   ~Resume() { ::kill(pid, SIGCONT); }
@@ -334,6 +369,63 @@ TEST_CASE("Every analytics and product endpoint on every cluster node answers wh
     }
   }
 
+  // The WebSocket on every node pushes the cluster's figures, not the
+  // node's own: each window equal to the merged REST answer, with complete
+  // coverage and the member records of the node that pushed it.
+  skip_top_lists = true;
+  // A merged REST answer with every member in it (on a loaded machine a
+  // member may miss cluster.query_timeout once; such an answer is asked again).
+  const auto whole = [](const si::ServerProcess& node, const std::string& target) {
+    si::HttpResponse r;
+    si::poll_until(
+        [&] {
+          r = node.get(target);
+          if (r.status != 200) return false;
+          const si::Json j(r.body);
+          return j.i64("/coverage/current") == kPartitions && j.size("/coverage/missing") == 0;
+        },
+        si::Millis(20000), si::Millis(100));
+    return r;
+  };
+  for (int n = 0; n < kNodes; ++n) {
+    INFO("WebSocket of node " << n);
+    si::WebSocketClient ws(nodes[std::size_t(n)]->port(), "/ws/real-time");
+    const auto msg = ws_message(
+        ws,
+        [](const si::Json& m) {
+          return m.has("/coverage") && m.i64("/windows/24h/total_events") == std::int64_t(kSlice);
+        },
+        si::Millis(20000));
+    REQUIRE(msg);
+    INFO(*msg);
+    const si::Json j(*msg);
+    CHECK(j.str("/type") == "snapshot");
+    check_complete_coverage(*msg);
+    CHECK(j.str("/cluster/node_id") == "node" + std::to_string(n));
+    CHECK(j.size("/cluster/members") == std::size_t(kNodes));
+    auto parsed = sj::parse(*msg);
+    REQUIRE(parsed);
+    CHECK(canonical_shared(*parsed, whole(*nodes[std::size_t(n)], "/api/analytics/real-time?window=5m").body) ==
+          "equal");
+    for (const char* w : {"1m", "5m", "15m", "1h", "24h"}) {
+      INFO("window " << w);
+      const sj::Value* window = parsed->find("windows")->find(w);
+      REQUIRE(window);
+      const si::HttpResponse rest = whole(*nodes[std::size_t(n)], std::string("/api/analytics/real-time?window=") + w);
+      REQUIRE(rest.status == 200);
+      CHECK(canonical_shared(*window, rest.body) == "equal");
+      CHECK(canonical_shared(*window, single.get(std::string("/api/analytics/real-time?window=") + w).body) ==
+            "equal");
+    }
+    // The same message by REST, merged the same way.
+    const si::HttpResponse snap = whole(*nodes[std::size_t(n)], "/api/analytics/snapshot");
+    REQUIRE(snap.status == 200);
+    check_complete_coverage(snap.body);
+    CHECK(si::Json(snap.body).i64("/windows/24h/total_events") == std::int64_t(kSlice));
+  }
+  CHECK(!single.get_json("/api/analytics/snapshot").has("/coverage"));
+  skip_top_lists = false;
+
   // Per user: the owner's answer from every node; profiles equal the single
   // node's (a profile is one user's events). Recommendations come from the
   // owner's model, learned from its own users (README: not merged).
@@ -341,6 +433,12 @@ TEST_CASE("Every analytics and product endpoint on every cluster node answers wh
   std::map<std::int64_t, int> owner_of;  // partition -> node index
   for (std::size_t m = 0; m < cluster.size("/members"); ++m) {
     const std::string at = "/members/" + std::to_string(m);
+    // The lag by partition: one entry per partition consumed, adding up to the lag.
+    std::int64_t lag = 0;
+    for (std::size_t p = 0; p < cluster.size(at + "/partitions"); ++p)
+      lag += cluster.i64(at + "/partition_lag/" + std::to_string(cluster.i64(at + "/partitions/" + std::to_string(p))));
+    CHECK(lag == cluster.i64(at + "/lag"));
+    CHECK(!cluster.has(at + "/rebuild_progress"));  // settled: nobody rebuilding
     const std::string id = cluster.str(at + "/node_id");
     const int n = std::stoi(id.substr(4));
     for (std::size_t p = 0; p < cluster.size(at + "/partitions"); ++p)
@@ -449,6 +547,21 @@ TEST_CASE("Every analytics and product endpoint on every cluster node answers wh
     CHECK(j.str("/coverage/missing/0") == "node2");
     CHECK(j.i64("/coverage/current") == kPartitions - missing_partitions);
     CHECK(j.i64("/total_events") < std::int64_t(kSlice));
+    // The push says so too: a partial message, naming the member while it
+    // is still listed as current (cluster.member_timeout), then without it.
+    si::WebSocketClient ws(nodes[0]->port(), "/ws/real-time");
+    const auto partial = ws_message(
+        ws, [](const si::Json& m) { return m.has("/coverage") && m.i64("/coverage/current") < kPartitions; },
+        si::Millis(kQueryTimeoutMs + 10000));
+    REQUIRE(partial);
+    const si::Json p(*partial);
+    INFO(*partial);
+    if (p.size("/coverage/missing") == 1)
+      CHECK(p.str("/coverage/missing/0") == "node2");
+    else
+      CHECK(p.i64("/coverage/members") == kNodes - 1);
+    CHECK(p.i64("/coverage/current") == kPartitions - missing_partitions);
+    CHECK(p.i64("/windows/24h/total_events") < std::int64_t(kSlice));
   }
 }
 

@@ -267,6 +267,35 @@ TEST_CASE("Merged real-time figures equal the figures over the union: counts, re
   }
 }
 
+TEST_CASE("Merged snapshots (the WebSocket's message, GET /api/analytics/snapshot) merge the top-level window and "
+          "each window under windows as real-time answers; events_applied adds",
+          "[cluster][merge]") {
+  // A snapshot holding the same window at top level and under "windows".
+  const auto snapshot = [](const std::string& window, std::size_t applied) {
+    return "{\"type\":\"snapshot\",\"currency\":\"CNY\"," + window.substr(1, window.size() - 2) +
+           ",\"events_applied\":" + std::to_string(applied) + ",\"windows\":{\"1m\":" + window + ",\"5m\":" + window +
+           "}}";
+  };
+  std::mt19937_64 rng(11);
+  for (int round = 0; round < 100; ++round) {
+    const std::size_t members = 1 + rng() % 4;
+    const Spread s = random_events(rng, members, 5);
+    std::vector<std::string> bodies;
+    for (std::size_t m = 0; m < members; ++m)
+      bodies.push_back(snapshot(
+          realtime_answer(s.per_member[m], "2026-01-01T00:0" + std::to_string(m) + ":00Z", 10 + m),
+          s.per_member[m].size()));
+    MergeOptions o{MergeKind::realtime};
+    o.limit = o.asked_limit = 1000;
+    auto merged = merge_answers(bodies, o);
+    REQUIRE(merged);
+    const std::string oracle =
+        snapshot(realtime_answer(s.all, "2026-01-01T00:0" + std::to_string(members - 1) + ":00Z", 10), s.all.size());
+    INFO("round " << round);
+    REQUIRE(merged->body == oracle);
+  }
+}
+
 TEST_CASE("Merged per-minute series equal the union's: per-minute counts, revenue and distinct users",
           "[cluster][merge]") {
   std::mt19937_64 rng(11);

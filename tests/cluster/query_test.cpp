@@ -8,6 +8,7 @@ using namespace shoppulse::cluster;
 
 TEST_CASE("Routes: merged, per user, local only, or not a query", "[cluster][query]") {
   CHECK(route_kind("GET", "/api/analytics/real-time") == RouteKind::merged);
+  CHECK(route_kind("GET", "/api/analytics/snapshot") == RouteKind::merged);
   CHECK(route_kind("HEAD", "/api/analytics/trends") == RouteKind::merged);
   CHECK(route_kind("GET", "/api/products/popular") == RouteKind::merged);
   CHECK(route_kind("GET", "/api/products/categories/c1/popular") == RouteKind::merged);

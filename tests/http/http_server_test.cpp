@@ -13,6 +13,7 @@
 #include <catch2/catch.hpp>
 #include <zlib.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <fstream>
@@ -494,6 +495,62 @@ TEST_CASE("a new websocket client gets the latest message on connect, without wa
   REQUIRE(shoppulse::testing::eventually([&] { return s.ticks.ticks() == 1; }));
   WsClient ws(s.server->port());
   CHECK(ws.read().rfind("tick 1 ", 0) == 0);
+}
+
+TEST_CASE("an asynchronous broadcast source: its message, delivered from another thread, reaches the clients; "
+          "no tick asks it again while one is on its way",
+          "[http][websocket]") {
+  shoppulse::HttpConfig config;
+  config.ws_interval_ms = 10;
+  config.host = "127.0.0.1";
+  config.port = 0;
+  static const shoppulse::http::AssetTable table = shoppulse::http::test_assets();
+  shoppulse::MetricsRegistry metrics;
+  FakeHandler handler;
+  std::mutex mutex;
+  std::vector<shoppulse::BroadcastDeliver> pending;  // asked, not delivered yet
+  std::atomic<int> asked{0};
+  shoppulse::http::set_asset_table_override(&table);
+  shoppulse::HttpServer server(config, handler,
+                               shoppulse::AsyncBroadcastSource([&](shoppulse::BroadcastDeliver deliver) {
+                                 ++asked;
+                                 std::lock_guard lock(mutex);
+                                 pending.push_back(std::move(deliver));
+                               }),
+                               metrics);
+  shoppulse::http::set_asset_table_override(nullptr);
+  REQUIRE(server.start().ok());
+  WsClient ws(server.port());
+  REQUIRE(shoppulse::testing::eventually([&] { return asked.load() == 1; }));
+  std::this_thread::sleep_for(100ms);  // ten ticks: none asks while the first is on its way
+  CHECK(asked.load() == 1);
+  shoppulse::BroadcastDeliver first;
+  {
+    std::lock_guard lock(mutex);
+    first = std::move(pending.front());
+    pending.clear();
+  }
+  std::thread([&] { first(std::make_shared<const std::string>("merged 1")); }).join();
+  CHECK(ws.read() == "merged 1");
+  REQUIRE(shoppulse::testing::eventually([&] { return asked.load() >= 2; }));
+  {
+    std::lock_guard lock(mutex);
+    REQUIRE(!pending.empty());
+    pending.front()(nullptr);  // nothing this time: no message
+    pending.clear();
+  }
+  REQUIRE(shoppulse::testing::eventually([&] { return asked.load() >= 3; }));
+  {
+    std::lock_guard lock(mutex);
+    REQUIRE(!pending.empty());
+    pending.front()(std::make_shared<const std::string>("merged 3"));
+    pending.clear();
+  }
+  CHECK(ws.read() == "merged 3");
+  server.stop();
+  // A message delivered after the server stopped goes nowhere.
+  std::lock_guard lock(mutex);
+  for (auto& d : pending) d(std::make_shared<const std::string>("late"));
 }
 
 TEST_CASE("a slow websocket client neither blocks others nor queues messages", "[http]") {

@@ -61,4 +61,14 @@ TEST_CASE("a snapshot keeps only the subscribed windows, whatever their text hol
         R"({"type":"snapshot","total_events":3,"popular_products":[{"product_id":"p}{,\"x"}],)"
         R"("windows":{"24h":{"total_events":5}}})");
   CHECK(select_windows(R"({"type":"snapshot"})", 1) == R"({"type":"snapshot"})");
+  // A cluster node's message: coverage and the cluster summary follow the
+  // windows, and stay.
+  const std::string cluster =
+      R"({"type":"snapshot","windows":{"1m":{"total_events":1},"5m":{"total_events":2}},)"
+      R"("coverage":{"scope":"cluster","partitions":6,"current":4,"members":3,"missing":["n2"]},)"
+      R"("cluster":{"node_id":"n1","members":[{"node_id":"n1","partitions":[0,1]}]}})";
+  CHECK(select_windows(cluster, 0b00010) ==
+        R"({"type":"snapshot","windows":{"5m":{"total_events":2}},)"
+        R"("coverage":{"scope":"cluster","partitions":6,"current":4,"members":3,"missing":["n2"]},)"
+        R"("cluster":{"node_id":"n1","members":[{"node_id":"n1","partitions":[0,1]}]}})");
 }

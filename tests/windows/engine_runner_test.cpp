@@ -474,10 +474,16 @@ TEST_CASE("in cluster mode the engine counts only the owned partitions, rebuilds
   ownership.assign({3, 4, 5}, 6);  // the checkpoint's set: restored, nothing replayed
   REQUIRE(wait_for([&] { return runner.stats().owned_version == 1 && !runner.stats().rebuilding; }));
   CHECK(runner.stats().replayed_events == 0);
+  // The replay's bounds (a rebuild's progress is replayed / (target - from + 1)):
+  // after the checkpoint, nothing left to read.
+  CHECK(runner.stats().replay_from == 501);
+  CHECK(runner.stats().replay_target == 500);
   CHECK(same_24h(*runner.latest(), *reference_for(dict, ownership, all)));
   ownership.assign({0, 1, 2}, 6);  // another set: the whole log read again
   REQUIRE(wait_for([&] { return runner.stats().owned_version == 2 && !runner.stats().rebuilding; }));
   CHECK(runner.stats().replayed_events == 500);
+  CHECK(runner.stats().replay_from == 1);
+  CHECK(runner.stats().replay_target == 500);
   CHECK(same_24h(*runner.latest(), *reference_for(dict, ownership, all)));
   runner.stop();
 }

@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "shoppulse/core/clock.hpp"
@@ -74,9 +75,14 @@ struct MemberRecord {
   std::string advertise;
   std::vector<std::int32_t> partitions;  // of the events topic, consumed by the node now
   std::uint64_t lag = 0;                 // messages behind the ends of those partitions
+  // The same by partition (published as partition_lag: {"<partition>": messages}).
+  std::vector<std::pair<std::int32_t, std::uint64_t>> partition_lag;
   std::vector<std::int32_t> owned;       // partitions the node's derived state covers now
   bool rebuilding = false;               // its derived state is being rebuilt for a new set of partitions
   std::vector<std::int32_t> catching_up;  // gained partitions whose backlog the node is still reading
+  // While rebuilding: the share of its log the windows' rebuild has read
+  // (0 to 1; published as rebuild_progress only while rebuilding).
+  double rebuild_progress = 0;
 };
 
 // Membership of the cluster.

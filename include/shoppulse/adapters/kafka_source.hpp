@@ -42,6 +42,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "shoppulse/core/clock.hpp"
@@ -82,6 +83,9 @@ struct KafkaSourceStats {
   std::uint64_t failures = 0;       // broker errors and failed hand-offs
   std::uint64_t restarts = 0;       // reconnections after the broker was down
   std::uint64_t lag = 0;            // messages behind the partitions' ends (as last fetched)
+  // The same by partition: (partition, messages behind its end), in the
+  // assignment's order; a partition whose end could not be asked is absent.
+  std::vector<std::pair<std::int32_t, std::uint64_t>> partition_lag;
   // Waits of the consumer thread. A fetch wait: librdkafka had fewer
   // messages ready than asked for while the broker held more (the
   // partitions' ends as last fetched lay past what was read afterwards),

@@ -42,6 +42,7 @@ RankedMerge merge_ranked(const std::vector<RankedPart>& parts, std::size_t n);
 // How a route's partial answers combine.
 enum class MergeKind {
   realtime,  // GET /api/analytics/real-time
+  snapshot,  // GET /api/analytics/snapshot (the WebSocket's message): as real-time, top lists from top_n only, /api/analytics/snapshot (each window as real-time)
   trends,    // GET /api/analytics/trends
   popular,   // GET /api/products/popular, /api/products/categories/{id}/popular
   range,     // GET /api/analytics/range

@@ -36,11 +36,21 @@ struct HttpConfig {
 // once per tick on one I/O thread; the same string goes to every client.
 using BroadcastSource = std::function<std::shared_ptr<const std::string>()>;
 
+// The asynchronous form, for a message made elsewhere (a cluster node's,
+// merged from every member's part): called once per tick on one I/O thread,
+// it hands the message to deliver exactly once, from any thread (null: skip
+// this tick). A tick that comes while the previous message is still on its
+// way is skipped, so a slow source never piles up requests.
+using BroadcastDeliver = std::function<void(std::shared_ptr<const std::string>)>;
+using AsyncBroadcastSource = std::function<void(BroadcastDeliver)>;
+
 class HttpServer {
  public:
   // authorizer: Host/Origin/key checks before every request; nullptr checks
   // nothing (tests of the transport alone). It must outlive the server.
   HttpServer(HttpConfig config, api::Handler& handler, BroadcastSource broadcast, MetricsRegistry& metrics,
+             auth::Authorizer* authorizer = nullptr);
+  HttpServer(HttpConfig config, api::Handler& handler, AsyncBroadcastSource broadcast, MetricsRegistry& metrics,
              auth::Authorizer* authorizer = nullptr);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;

@@ -70,6 +70,7 @@ struct EngineStats {
   std::string state = "stopped";  // starting (decoding the checkpoint), replaying, running, paused, failed, stopped
   bool caught_up = false;          // the start-up replay has reached the end of the log
   Sequence replay_target = 0;      // last logged sequence when the replay began
+  Sequence replay_from = 0;        // first sequence that replay reads (after the checkpoint)
   std::uint64_t replayed_events = 0;
   std::uint64_t applied_events = 0;  // live, from the ring
   std::uint64_t failures = 0;

@@ -258,9 +258,20 @@ struct ClusterMembers::State {
     };
     out += ",\"partitions\":";
     list(r.partitions);
-    out += ",\"lag\":" + std::to_string(r.lag) + ",\"owned\":";
+    out += ",\"lag\":" + std::to_string(r.lag) + ",\"partition_lag\":{";
+    for (std::size_t i = 0; i < r.partition_lag.size(); ++i) {
+      if (i) out += ',';
+      out += "\"" + std::to_string(r.partition_lag[i].first) + "\":" + std::to_string(r.partition_lag[i].second);
+    }
+    out += "},\"owned\":";
     list(r.owned);
-    out += std::string(",\"rebuilding\":") + (r.rebuilding ? "true" : "false") + ",\"catching_up\":";
+    out += std::string(",\"rebuilding\":") + (r.rebuilding ? "true" : "false");
+    if (r.rebuilding) {
+      char progress[32];
+      std::snprintf(progress, sizeof progress, "%.3f", std::clamp(r.rebuild_progress, 0.0, 1.0));
+      out += std::string(",\"rebuild_progress\":") + progress;
+    }
+    out += ",\"catching_up\":";
     list(r.catching_up);
     out += ",\"updated_ms\":" + std::to_string(now) + "}";
     return out;

@@ -580,15 +580,19 @@ struct KafkaSource::State {
   void update_lag(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* assignment) {
     if (rd_kafka_position(rk, assignment) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
     std::uint64_t lag = 0;
+    std::vector<std::pair<std::int32_t, std::uint64_t>> by_partition;
     for (int i = 0; i < assignment->cnt; ++i) {
       std::int64_t low = 0, high = 0;
       if (rd_kafka_get_watermark_offsets(rk, config.topic.c_str(), assignment->elems[i].partition, &low, &high))
         continue;
       const std::int64_t pos = assignment->elems[i].offset;
-      if (high >= 0 && pos >= 0 && high > pos) lag += std::uint64_t(high - pos);
+      const std::uint64_t behind = high >= 0 && pos >= 0 && high > pos ? std::uint64_t(high - pos) : 0;
+      lag += behind;
+      by_partition.emplace_back(assignment->elems[i].partition, behind);
     }
     std::lock_guard lock(mutex);
     stats.lag = lag;
+    stats.partition_lag = std::move(by_partition);
   }
 
   // Consumer thread: partitions of parts without a stored offset start at
