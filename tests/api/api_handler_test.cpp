@@ -85,11 +85,14 @@ struct Rig {
 
   ApiResponse call(std::string method, std::string path, std::string query = {}, std::string content_type = {},
                    std::string body = {}) {
+    return send(
+        ApiRequest{std::move(method), std::move(path), std::move(query), std::move(content_type), std::move(body)});
+  }
+  ApiResponse send(ApiRequest request) {
     auto promise = std::make_shared<std::promise<ApiResponse>>();
     auto calls = std::make_shared<std::atomic<int>>(0);
     auto future = promise->get_future();
-    handler->handle(ApiRequest{std::move(method), std::move(path), std::move(query), std::move(content_type),
-                               std::move(body)},
+    handler->handle(std::move(request),
                     [promise, calls](ApiResponse r) {
                       if (calls->fetch_add(1) == 0) promise->set_value(std::move(r));
                     });
@@ -420,11 +423,7 @@ TEST_CASE("real-time analytics with whole lists (a cluster merge's second round)
   REQUIRE(cut.status == 200);
   ApiRequest whole{"GET", "/api/analytics/real-time", "", "", ""};
   whole.whole_lists = true;
-  auto promise = std::make_shared<std::promise<ApiResponse>>();
-  auto future = promise->get_future();
-  rig.handler->handle(std::move(whole), [promise](ApiResponse r) { promise->set_value(std::move(r)); });
-  REQUIRE(future.wait_for(10s) == std::future_status::ready);
-  const ApiResponse all = future.get();
+  const ApiResponse all = rig.send(std::move(whole));
   REQUIRE(all.status == 200);
   Json cut_json(cut.body), all_json(all.body);
   CHECK(dom::array(cut_json.root["popular_products"]).size() == 10);

@@ -7,6 +7,7 @@ import { clusterCoverage, nodesTable, partitionsTable, type ClusterStatus } from
 import type { Ctx, View } from '../context';
 import { h, help } from '../dom';
 import { setExport } from '../export';
+import { poller } from '../poller';
 import { fmtDateTime, fmtInt, fmtPercent } from '../format';
 import { panelHead } from './widgets';
 
@@ -42,8 +43,6 @@ export function createCluster(ctx: Ctx): View {
   const partsPanel = h('section', { className: 'panel', 'data-panel': 'cluster-partitions' });
   partsPanel.append(panelHead(partsPanel, h('h2', null, t('cluster.partitions')), t('cluster.partitions.help')), partsWrap);
   const el = h('div', { className: 'view cluster', 'data-view': 'cluster' }, nodesPanel, partsPanel);
-  let timer: ReturnType<typeof setTimeout> | null = null;
-  let active = false;
 
   const yes = (b: boolean) => (b ? t('cluster.yes') : t('cluster.no'));
 
@@ -98,41 +97,21 @@ export function createCluster(ctx: Ctx): View {
     updated.textContent = t('system.updated', { t: fmtDateTime(Date.now(), lang) }) + (s.last_error ? ' · ' + s.last_error : '');
   }
 
-  async function poll() {
-    timer = null;
-    if (!active) return;
-    if (!document.hidden) {
-      try {
-        render(await getJson<ClusterStatus>('/api/cluster'));
-        err.hidden = true;
-      } catch (e) {
-        err.hidden = false;
-        err.textContent = t('error.load', { e: (e as Error)?.message });
-      }
+  async function refresh() {
+    try {
+      render(await getJson<ClusterStatus>('/api/cluster'));
+      err.hidden = true;
+    } catch (e) {
+      err.hidden = false;
+      err.textContent = t('error.load', { e: (e as Error)?.message });
     }
-    if (active && !timer) timer = setTimeout(poll, POLL_MS);
   }
-
-  const onVisible = () => {
-    if (active && !document.hidden && !timer) void poll();
-  };
+  const polling = poller(refresh, POLL_MS);
 
   return {
     el,
-    show() {
-      if (active) return;
-      active = true;
-      document.addEventListener('visibilitychange', onVisible);
-      void poll();
-    },
-    hide() {
-      active = false;
-      document.removeEventListener('visibilitychange', onVisible);
-      if (timer) clearTimeout(timer);
-      timer = null;
-    },
-    destroy() {
-      this.hide();
-    },
+    show: () => polling.show(),
+    hide: () => polling.hide(),
+    destroy: () => polling.hide(),
   };
 }

@@ -7,6 +7,7 @@ import { fmtBytes, fmtDuration, fmtInt, fmtMs, fmtNumber, fmtPercent, fmtDateTim
 import { translateMaybe } from '../i18n';
 import { logUpdate } from '../product';
 import { setExport } from '../export';
+import { poller } from '../poller';
 import { componentsTable, figuresTable } from '../tables';
 import { panelHead } from './widgets';
 
@@ -39,8 +40,6 @@ export function createSystem(ctx: Ctx): View {
   figuresPanel.append(panelHead(figuresPanel, h('h2', null, t('system.figures'))), figures, updated);
   setExport(figures, () => (lastStatus ? figuresTable(lastStatus) : null));
   const el = h('div', { className: 'view system', 'data-view': 'system' }, compsPanel, figuresPanel, logsPanel);
-  let timer: ReturnType<typeof setTimeout> | null = null;
-  let active = false;
   let busy = false;
 
   function stat(label: string, value: string, helpText: string, sub?: string, key?: string) {
@@ -102,28 +101,24 @@ export function createSystem(ctx: Ctx): View {
     if (atBottom || u.replace) logBox.scrollTop = logBox.scrollHeight;
   }
 
-  async function poll() {
-    timer = null;
-    if (!active) return;
-    if (!document.hidden) {
-      const [st, logs] = await Promise.allSettled([getJson<SystemStatus>('/api/system/status'), getJson<{ lines: string[] }>(`/api/system/logs?limit=${LOG_LINES}`, undefined, 'admin')]);
-      if (st.status === 'fulfilled') {
-        render(st.value);
-        err.hidden = true;
-      } else {
-        err.hidden = false;
-        err.textContent = t('error.load', { e: (st.reason as Error)?.message });
-      }
-      if (logs.status === 'fulfilled') {
-        renderLogs(logs.value.lines ?? []);
-        logErr.hidden = true;
-      } else {
-        logErr.hidden = false;
-        logErr.textContent = t('error.load', { e: (logs.reason as Error)?.message });
-      }
+  async function refresh() {
+    const [st, logs] = await Promise.allSettled([getJson<SystemStatus>('/api/system/status'), getJson<{ lines: string[] }>(`/api/system/logs?limit=${LOG_LINES}`, undefined, 'admin')]);
+    if (st.status === 'fulfilled') {
+      render(st.value);
+      err.hidden = true;
+    } else {
+      err.hidden = false;
+      err.textContent = t('error.load', { e: (st.reason as Error)?.message });
     }
-    if (active && !timer) timer = setTimeout(poll, POLL_MS);
+    if (logs.status === 'fulfilled') {
+      renderLogs(logs.value.lines ?? []);
+      logErr.hidden = true;
+    } else {
+      logErr.hidden = false;
+      logErr.textContent = t('error.load', { e: (logs.reason as Error)?.message });
+    }
   }
+  const polling = poller(refresh, POLL_MS);
 
   async function act(name: string, action: 'start' | 'stop') {
     busy = true;
@@ -139,32 +134,14 @@ export function createSystem(ctx: Ctx): View {
       err.textContent = t('system.action.failed', { e: (e as Error).message });
     } finally {
       busy = false;
-      if (timer) clearTimeout(timer);
-      timer = null;
-      void poll();
+      polling.now();
     }
   }
 
-  const onVisible = () => {
-    if (active && !document.hidden && !timer) void poll();
-  };
-
   return {
     el,
-    show() {
-      if (active) return;
-      active = true;
-      document.addEventListener('visibilitychange', onVisible);
-      void poll();
-    },
-    hide() {
-      active = false;
-      document.removeEventListener('visibilitychange', onVisible);
-      if (timer) clearTimeout(timer);
-      timer = null;
-    },
-    destroy() {
-      this.hide();
-    },
+    show: () => polling.show(),
+    hide: () => polling.hide(),
+    destroy: () => polling.hide(),
   };
 }
