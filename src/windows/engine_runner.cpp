@@ -130,6 +130,10 @@ struct EngineRunner::State {
     if (covered && covered->version == 0) return;
     auto put = checkpoints.put_checkpoint(kCheckpointName,
                                           Checkpoint{engine.applied_through(), engine.checkpoint(), log.incarnation()});
+    // The encoded checkpoint (tens to hundreds of MiB) was just freed, with
+    // whatever else the last interval churned: give the allocator's free
+    // pages back, or they stay in RSS (README, Memory).
+    release_free_heap();
     if (!put) {
       kLog.warn("checkpoint failed", {{"detail", put.error().detail}});
       return;
