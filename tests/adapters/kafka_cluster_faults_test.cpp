@@ -217,6 +217,9 @@ std::optional<Summed> summed_figures(const std::vector<si::ServerProcess*>& live
     }
     const si::Json c = node->get_json("/api/cluster");
     const si::Json w = node->get_json("/api/analytics/real-time?scope=local&window=24h");
+    // A node that has read its partitions but whose engine has applied
+    // nothing yet (it just joined) has no window yet: not settled.
+    if (w.is_null("/window/start")) return std::nullopt;
     NodeWindow nw;
     for (std::int64_t p : int_list(c, "/owned")) nw.owned.insert(p);
     nw.start_ms = parse_iso_ms(w.str("/window/start"));
@@ -280,7 +283,7 @@ void check_exact(const std::vector<si::ServerProcess*>& live, const std::vector<
         }
         summed = summed_figures(live, first, last);
         if (!summed) {
-          why = "a range query answered other than 200";
+          why = "a range query answered other than 200, or a node's engine has applied nothing yet";
           return false;
         }
         if (summed->range.events != truth.events) {
