@@ -133,6 +133,16 @@ struct Rig {
     REQUIRE(recommend->stats().applied_through >= through);
   }
 
+  // Pauses the engine and waits until its thread says so: an iteration that
+  // began before pause() may still take what is in the ring.
+  void pause_engine() {
+    engine->pause();
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (engine->stats().state != "paused" && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(1ms);
+    REQUIRE(engine->stats().state == "paused");
+  }
+
   // Waits until /api/ready answers 200 (derived state caught up after start).
   void wait_ready() {
     const auto deadline = std::chrono::steady_clock::now() + 60s;
@@ -1164,7 +1174,7 @@ TEST_CASE("every analytics answer says which logged sequence it covers", "[api][
     CHECK(std::uint64_t(json.root["logged_sequence"]) == logged);
   }
   // A newly logged event the windows have not applied: not complete.
-  rig.engine->pause();
+  rig.pause_engine();
   const ApiResponse posted = rig.post_events("application/json", R"({"user_id":"u1","event_type":"view"})");
   REQUIRE(posted.status == 200);
   Json json(rig.get("/api/analytics/real-time").body);
@@ -1178,7 +1188,7 @@ TEST_CASE("min_sequence holds an answer until the state it reads has applied the
           "[api][coverage]") {
   Rig rig;
   rig.wait_ready();
-  rig.engine->pause();
+  rig.pause_engine();
   const ApiResponse posted =
       rig.post_events("application/json", R"({"user_id":"w1","event_type":"view","product_id":"p9"})");
   REQUIRE(posted.status == 200);

@@ -95,8 +95,13 @@ struct KafkaSource::State {
   // caught up.
   std::vector<std::int64_t> read_next;
   // Subscribe mode, consumer thread: for a gained partition, the end it had
-  // when it was gained (-1: none, or read up to it); see stats.catching_up.
+  // when this node first heard it (the high watermark of its first fetch
+  // answer, cached by librdkafka: no request of its own, nothing blocking in
+  // the rebalance callback); kEndPending until known, -1 once read up to it
+  // (or never gained). See stats.catching_up.
+  static constexpr std::int64_t kEndPending = -2;
   std::vector<std::int64_t> catch_up_to;
+  std::vector<std::int64_t> gained_at;  // the offset a gained partition starts at (-1: unknown)
   // Subscribe mode, consumer thread: what the rebalance callback (run inside
   // librdkafka calls on this thread) works on while consume() runs; null
   // outside it.
@@ -396,12 +401,21 @@ struct KafkaSource::State {
     return partition >= 0 && std::size_t(partition) < owned.size() && owned[std::size_t(partition)];
   }
 
-  // Consumer thread: partition p is read up to `next` (exclusive); a
-  // partition catching up whose gained end that reaches is current now.
-  void note_read(std::int32_t p, std::int64_t next) {
+  // Consumer thread: partition p is read up to `next` (exclusive; -1:
+  // nothing read yet); a partition catching up whose end that reaches is
+  // current now. Its end is taken from the cached watermarks when first
+  // known; an empty partition, or one gained at its end, has nothing to read.
+  void note_read(rd_kafka_t* rk, std::int32_t p, std::int64_t next) {
     if (p < 0 || std::size_t(p) >= catch_up_to.size()) return;
     std::int64_t& target = catch_up_to[std::size_t(p)];
-    if (target < 0 || next < target) return;
+    if (target == -1) return;
+    std::int64_t low = 0, high = 0;
+    if (target == kEndPending) {
+      if (rd_kafka_get_watermark_offsets(rk, config.topic.c_str(), p, &low, &high) || high < 0) return;
+      target = high;
+      next = std::max({next, gained_at[std::size_t(p)], low});
+    }
+    if (next < target) return;
     target = -1;
     publish_catching_up();
     kLog.info("partition caught up",
@@ -412,7 +426,7 @@ struct KafkaSource::State {
   void publish_catching_up() {
     std::vector<std::int32_t> now;
     for (std::size_t p = 0; p < catch_up_to.size(); ++p)
-      if (catch_up_to[p] >= 0) now.push_back(std::int32_t(p));
+      if (catch_up_to[p] != -1) now.push_back(std::int32_t(p));
     std::lock_guard lock(mutex);
     stats.catching_up = std::move(now);
   }
@@ -471,14 +485,14 @@ struct KafkaSource::State {
       if (std::size_t(p) >= read_next.size()) read_next.resize(std::size_t(p) + 1, -1);
       owned[std::size_t(p)] = 1;
       if (live_assignment) rd_kafka_topic_partition_list_add(live_assignment, config.topic.c_str(), p);
-      // Its backlog: from the start offset to the partition's end now. The
-      // partition is catching up until this node has read that far.
-      if (std::size_t(p) >= catch_up_to.size()) catch_up_to.resize(std::size_t(p) + 1, -1);
-      std::int64_t low = 0, high = 0;
-      const std::int64_t start = gained->elems[i].offset;
-      const bool known = rd_kafka_query_watermark_offsets(rk, config.topic.c_str(), p, &low, &high,
-                                                          kMetadataTimeoutMs) == RD_KAFKA_RESP_ERR_NO_ERROR;
-      catch_up_to[std::size_t(p)] = known && high > std::max(start, low) ? high : -1;
+      // Catching up until read to the end the partition has when its first
+      // fetch answer comes (note_read, update_lag).
+      if (std::size_t(p) >= catch_up_to.size()) {
+        catch_up_to.resize(std::size_t(p) + 1, -1);
+        gained_at.resize(std::size_t(p) + 1, -1);
+      }
+      catch_up_to[std::size_t(p)] = kEndPending;
+      gained_at[std::size_t(p)] = gained->elems[i].offset >= 0 ? gained->elems[i].offset : -1;
     }
     publish_catching_up();
     if (paused) rd_kafka_pause_partitions(rk, gained.get());
@@ -589,6 +603,8 @@ struct KafkaSource::State {
       const std::uint64_t behind = high >= 0 && pos >= 0 && high > pos ? std::uint64_t(high - pos) : 0;
       lag += behind;
       by_partition.emplace_back(assignment->elems[i].partition, behind);
+      // A gained partition with no message to read has no message to say so.
+      note_read(rk, assignment->elems[i].partition, pos >= 0 ? pos : -1);
     }
     std::lock_guard lock(mutex);
     stats.lag = lag;
@@ -665,6 +681,7 @@ struct KafkaSource::State {
     paused = false;  // a new consumer starts with every partition fetching
     read_next.assign(std::size_t(partitions), -1);
     catch_up_to.assign(std::size_t(partitions), -1);
+    gained_at.assign(std::size_t(partitions), -1);
     publish_catching_up();
     {
       std::lock_guard lock(mutex);
@@ -810,7 +827,7 @@ struct KafkaSource::State {
       for (ssize_t i = 0; i < got; ++i) {
         kafka::Message m(chunk_[std::size_t(i)]);
         if (m->err) {
-          if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) note_read(m->partition, m->offset);
+          if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) note_read(consumer, m->partition, m->offset);
           if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
             record_error(std::string(rd_kafka_err2name(m->err)) + ": " + rd_kafka_message_errstr(m.get()), false);
           continue;
@@ -821,7 +838,7 @@ struct KafkaSource::State {
         ++batch.messages;
         batch.note_offset(m->partition, m->offset + 1);
         if (std::size_t(m->partition) < read_next.size()) read_next[std::size_t(m->partition)] = m->offset + 1;
-        note_read(m->partition, m->offset + 1);
+        note_read(consumer, m->partition, m->offset + 1);
         const std::size_t first = batch.events.size();
         const std::string_view payload(static_cast<const char*>(m->payload), m->len);
         auto added = append_events(payload, parse_options, batch.events);
