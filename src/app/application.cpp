@@ -90,7 +90,7 @@ struct Application::State final : api::SystemControl {
   // Set once stop() begins: the group's revocation of every partition as
   // this node leaves is not an ownership change (the final checkpoints cover
   // the set owned until then, not an empty one).
-  std::shared_ptr<std::atomic<bool>> leaving = std::make_shared<std::atomic<bool>>(false);
+  std::atomic<bool> leaving{false};
   std::unique_ptr<api::Handler> handler;
   // The query layer in front of `handler` (cluster mode: fan-out and merge)
   // and its client to the other members (started in cluster mode only).
@@ -206,17 +206,18 @@ struct Application::State final : api::SystemControl {
     return es.rebuilding || rs.rebuilding || es.owned_version != version || rs.owned_version != version;
   }
 
-  // Cluster mode: the body of GET /api/cluster. Derived state follows the
-  // owned partitions: `owned` is the set the published windows cover,
-  // `rebuilding` says a newer set is being built; held_partitions lists
-  // every partition this node's log has events of (kept, counted only while
-  // owned).
+  // A rebuild's progress as the member records write it (0.000 to 1.000).
   static std::string progress_text(double progress) {
     char out[32];
     std::snprintf(out, sizeof out, "%.3f", std::clamp(progress, 0.0, 1.0));
     return out;
   }
 
+  // Cluster mode: the body of GET /api/cluster. Derived state follows the
+  // owned partitions: `owned` is the set the published windows cover,
+  // `rebuilding` says a newer set is being built; held_partitions lists
+  // every partition this node's log has events of (kept, counted only while
+  // owned).
   std::string cluster_status() const {
     const MemberRecord self = member_record();
     const KafkaSourceStats st = kafka_source->stats();
@@ -497,8 +498,8 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
   if (!config.kafka.servers.empty()) {
     KafkaConfig kafka = config.kafka;
     if (PartitionOwnership* owned = s.ownership.get())
-      kafka.on_assignment = [owned, leaving = s.leaving](const std::vector<std::int32_t>& assigned,
-                                                         std::uint32_t partitions) {
+      kafka.on_assignment = [owned, leaving = &s.leaving](const std::vector<std::int32_t>& assigned,
+                                                          std::uint32_t partitions) {
         if (!leaving->load()) owned->assign(assigned, partitions);
       };
     s.kafka_source = std::make_unique<KafkaSource>(kafka, *s.ingestor, *s.storage, s.clock, s.metrics);
@@ -683,7 +684,7 @@ void Application::stop() {
   s.generator->stop();
   s.gate.stop();  // answers the requests still waiting for min_sequence (503)
   if (s.cluster_members) s.cluster_members->stop();  // the tombstone: this node leaves
-  s.leaving->store(true);
+  s.leaving.store(true);
   if (s.kafka_source) s.kafka_source->stop();
   // Writes still in flight are answered (503 when Kafka does not acknowledge
   // them in time) while the server can still send the answers.

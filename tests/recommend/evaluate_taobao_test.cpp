@@ -17,6 +17,14 @@ std::string sample_path() {
   return SHOPPULSE_TAOBAO_SAMPLE;
 }
 
+// The sample spans 2 h 10 min and the test part 26 min: a 10-minute label
+// horizon leaves 16 min of test examples whose labels are known.
+EvaluationOptions sample_options() {
+  EvaluationOptions options;
+  options.recommender.propensity.horizon_ms = 10 * 60 * 1000;
+  return options;
+}
+
 const RankingMetrics& metrics(const EvaluationResult& r, const std::string& name) {
   for (const StrategyResult& s : r.recommenders)
     if (s.name == name) return s.metrics;
@@ -32,10 +40,7 @@ TEST_CASE("On the Taobao sample the personalised recommenders beat popularity on
     return;
   }
   REQUIRE(loaded->report.bad_lines == 0);
-  EvaluationOptions options;
-  // The sample spans 2 h 10 min and the test part 26 min: a 10-minute label
-  // horizon leaves 16 min of test examples whose labels are known.
-  options.recommender.propensity.horizon_ms = 10 * 60 * 1000;
+  EvaluationOptions options = sample_options();
   const EvaluationResult r = evaluate(loaded->events, options);
   std::printf("%s%s\n", to_table(r).c_str(), to_json(r).c_str());
   const RankingMetrics& pop = metrics(r, "popularity");
@@ -61,8 +66,7 @@ TEST_CASE("On the Taobao sample a cluster of 3 answering each user from its part
     WARN("Taobao sample not available: " << loaded.error().detail);
     return;
   }
-  EvaluationOptions options;
-  options.recommender.propensity.horizon_ms = 10 * 60 * 1000;
+  EvaluationOptions options = sample_options();
   options.partitions = 3;
   const Dictionary& dictionary = *loaded->dictionary;
   options.partition_of = [&](Id user) { return key_partition(dictionary.name(IdKind::user, user), 3); };
