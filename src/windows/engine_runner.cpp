@@ -47,6 +47,12 @@ struct EngineRunner::State {
 
   // Engine thread only.
   std::uint64_t applied_since_checkpoint = 0;
+  // What the stored checkpoint holds (the sequence applied through and the
+  // owned set's version), so that one with nothing new is not written
+  // again: a checkpoint of the amplified Taobao log is ~130 MB, and a stop
+  // right after the count-triggered one used to write the same state twice.
+  Sequence checkpointed_through = 0;
+  std::uint64_t checkpointed_version = 0;
   // Cluster mode: the set the engine being built or run covers, and whether
   // it is a rebuild (its progress is not published until it caught up).
   std::shared_ptr<const OwnedPartitions> covered;
@@ -128,6 +134,10 @@ struct EngineRunner::State {
     // Cluster mode before the first assignment the engine holds nothing: the
     // checkpoint of the last run's set is worth more than an empty one.
     if (covered && covered->version == 0) return;
+    const std::uint64_t version = covered ? covered->version : 0;
+    if (checkpointed_through != 0 && engine.applied_through() == checkpointed_through &&
+        version == checkpointed_version)
+      return;
     auto put = checkpoints.put_checkpoint(kCheckpointName,
                                           Checkpoint{engine.applied_through(), engine.checkpoint(), log.incarnation()});
     // The encoded checkpoint (tens to hundreds of MiB) was just freed, with
@@ -143,6 +153,8 @@ struct EngineRunner::State {
           !marked)
         kLog.warn("checkpoint partition mark failed", {{"detail", marked.error().detail}});
     }
+    checkpointed_through = engine.applied_through();
+    checkpointed_version = version;
     std::lock_guard lock(mutex);
     stats.last_checkpoint_ms = clock.now_ms();
     ++stats.checkpoints;
@@ -197,7 +209,13 @@ struct EngineRunner::State {
     // so there is nothing to restore or replay (the set comes in a moment).
     const bool owns_nothing = covered && covered->version == 0;
     std::optional<WindowEngine> engine = owns_nothing ? std::nullopt : load_checkpoint();
-    if (!engine) engine.emplace(window_config);
+    checkpointed_through = 0;
+    if (engine) {
+      checkpointed_through = engine->applied_through();  // the stored checkpoint is this state
+      checkpointed_version = covered ? covered->version : 0;
+    } else {
+      engine.emplace(window_config);
+    }
     if (covered) engine->set_keep(PartitionFilter(config.ownership->dictionary(), covered));
     const Sequence from = owns_nothing ? log.next_sequence() : engine->applied_through() + 1;
     {

@@ -5,6 +5,8 @@
 // once its part in the current windows is over.
 #include <catch2/catch.hpp>
 
+#include <zlib.h>
+
 #include <cmath>
 #include <map>
 #include <string>
@@ -19,6 +21,47 @@ using shoppulse::test::StreamShape;
 namespace {
 
 constexpr WindowSpan kSpans[] = {WindowSpan::m1, WindowSpan::m5, WindowSpan::m15, WindowSpan::h1, WindowSpan::h24};
+
+std::string from_hex(std::string_view hex) {
+  std::string bytes;
+  std::string digits;
+  for (char c : hex)
+    if (std::isxdigit(static_cast<unsigned char>(c))) digits.push_back(c);
+  for (std::size_t i = 0; i + 1 < digits.size(); i += 2)
+    bytes.push_back(static_cast<char>(std::stoi(digits.substr(i, 2), nullptr, 16)));
+  return bytes;
+}
+
+std::string gunzip(const std::string& gz) {
+  z_stream z{};
+  REQUIRE(inflateInit2(&z, 16 + MAX_WBITS) == Z_OK);
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(gz.data()));
+  z.avail_in = static_cast<uInt>(gz.size());
+  std::string out;
+  char buf[1 << 16];
+  int rc = Z_OK;
+  while (rc == Z_OK) {
+    z.next_out = reinterpret_cast<Bytef*>(buf);
+    z.avail_out = sizeof buf;
+    rc = inflate(&z, Z_NO_FLUSH);
+    out.append(buf, sizeof buf - z.avail_out);
+  }
+  inflateEnd(&z);
+  REQUIRE(rc == Z_STREAM_END);
+  return out;
+}
+
+// The stream the checkpoint fixtures were taken from.
+std::vector<Event> fixture_stream() {
+  StreamShape shape;
+  shape.seed = 77;
+  shape.events = 900;
+  shape.users = 40;
+  shape.products = 15;
+  shape.mean_step_ms = 90'000;
+  shape.day_jumps = false;
+  return test::random_stream(shape);
+}
 
 bool coarse(WindowSpan s) { return s == WindowSpan::h1 || s == WindowSpan::h24; }
 
@@ -189,25 +232,13 @@ TEST_CASE("the windows' memory follows the users, not the minutes times the user
 
 TEST_CASE("a checkpoint of the format before (every minute's users) restores and goes on like an uninterrupted engine",
           "[windows][coarse]") {
-  static const std::string hex =
+  const std::string bytes = from_hex(
 #include "data/checkpoint_v2.inc"
-      ;
-  std::string bytes;
-  std::string digits;
-  for (char c : hex)
-    if (std::isxdigit(static_cast<unsigned char>(c))) digits.push_back(c);
-  for (std::size_t i = 0; i + 1 < digits.size(); i += 2) bytes.push_back(static_cast<char>(std::stoi(digits.substr(i, 2), nullptr, 16)));
+  );
   REQUIRE(static_cast<unsigned char>(bytes[0]) == 2);
 
   // The stream the checkpoint was taken from (its first 700 events).
-  StreamShape shape;
-  shape.seed = 77;
-  shape.events = 900;
-  shape.users = 40;
-  shape.products = 15;
-  shape.mean_step_ms = 90'000;
-  shape.day_jumps = false;
-  const auto events = test::random_stream(shape);
+  const auto events = fixture_stream();
   WindowConfig config;
   config.allowed_lateness_ms = 5000;
 
@@ -245,11 +276,60 @@ TEST_CASE("a checkpoint of the format before (every minute's users) restores and
 
   SECTION("and its own checkpoint (the current format) restores to the same state") {
     const std::string again = restored->checkpoint();
-    REQUIRE(static_cast<unsigned char>(again[0]) == 3);
+    REQUIRE(static_cast<unsigned char>(again[0]) == 4);
     auto twice = WindowEngine::restore(config, again);
     REQUIRE(twice.ok());
     require_matches(*twice->snapshot(), oracle);
     REQUIRE(twice->checkpoint() == again);
+  }
+}
+
+TEST_CASE("a format-3 checkpoint (dense sketches) restores to the state the current format writes, in far fewer bytes",
+          "[windows][coarse]") {
+  const std::string v3 = gunzip(from_hex(
+#include "data/checkpoint_v3_gz.inc"
+      ));
+  REQUIRE(static_cast<unsigned char>(v3[0]) == 3);
+  const auto events = fixture_stream();
+  WindowConfig config;
+  config.allowed_lateness_ms = 5000;
+  WindowEngine straight(config);
+  straight.apply(std::span(events).first(120));
+  (void)straight.take_closed_minutes();
+
+  auto restored = WindowEngine::restore(config, v3);
+  REQUIRE(restored.ok());
+  const std::string v4 = straight.checkpoint();
+  REQUIRE(static_cast<unsigned char>(v4[0]) == 4);
+  // Same state: the restored engine writes the same format-4 bytes.
+  REQUIRE(restored->checkpoint() == v4);
+  // A minute of a few users: five nearly empty 4 KiB cells each in format 3.
+  INFO("format 3: " << v3.size() << " bytes, format 4: " << v4.size());
+  REQUIRE(v4.size() * 20 < v3.size());
+}
+
+TEST_CASE("sketch cells of many users (dense) and of few (sparse) survive a checkpoint", "[windows][coarse]") {
+  // 3,000 users a minute: the `any` cell sets about 2,000 of its 4096
+  // registers and is written whole; the click cell (a third of them) sets
+  // about 900 and is written sparse. 90 minutes, so the previous hour holds
+  // 30 of them.
+  WindowConfig config;
+  config.filter_buffer_events = 0;
+  WindowEngine engine(config);
+  std::uint32_t next = 0;
+  Sequence seq = 0;
+  apply_minutes(engine, 100'000, 3'000, 28'000'000, 90, next, seq);
+  const std::string bytes = engine.checkpoint();
+  auto restored = WindowEngine::restore(config, bytes);
+  REQUIRE(restored.ok());
+  REQUIRE(restored->checkpoint() == bytes);
+  const auto a = engine.snapshot();
+  const auto b = restored->snapshot();
+  REQUIRE(a->window(WindowSpan::h1).previous.active_users > 50'000);  // past linear counting: not vacuous
+  for (WindowSpan span : kSpans) {
+    INFO("span " << to_string(span));
+    REQUIRE(a->window(span).previous.active_users == b->window(span).previous.active_users);
+    REQUIRE(a->window(span).previous.funnel == b->window(span).previous.funnel);
   }
 }
 

@@ -291,6 +291,55 @@ TEST_CASE("checkpoints are also taken every checkpoint_every_events, replayed ev
   runner.stop();
 }
 
+TEST_CASE("a checkpoint with nothing applied since the stored one is not written again", "[windows][runner]") {
+  auto store = make_memory_store();
+  SystemClock clock;
+  MetricsRegistry metrics;
+  EngineRunnerConfig config;
+  config.publish_interval_ms = 10;
+  config.checkpoint_interval_ms = 3600000;  // only the count and the stop
+  config.checkpoint_every_events = 100;
+  const auto covers = [&] {
+    auto cp = store->get_checkpoint("window_engine");
+    REQUIRE(cp);
+    REQUIRE(cp->has_value());
+    return (*cp)->covers_through;
+  };
+  {
+    // 100 events: the count triggers one; the stop has nothing new.
+    SpscRing<Event> ring(1 << 12);
+    EngineRunner runner(window_config(), config, ring, *store, *store, *store, clock, metrics);
+    runner.start();
+    ingest(*store, ring, make_events(1, 100, kStart));
+    REQUIRE(wait_for([&] { return runner.stats().checkpoints == 1; }));
+    runner.stop();
+    CHECK(runner.stats().checkpoints == 1);
+    CHECK(covers() == 100);
+  }
+  {
+    // Restored from it, nothing new: the stop writes nothing.
+    SpscRing<Event> ring(1 << 12);
+    EngineRunner runner(window_config(), config, ring, *store, *store, *store, clock, metrics);
+    runner.start();
+    REQUIRE(wait_for([&] { return runner.stats().caught_up; }));
+    runner.stop();
+    CHECK(runner.stats().checkpoints == 0);
+    CHECK(covers() == 100);
+  }
+  {
+    // Restored, then 10 more: the stop writes them.
+    SpscRing<Event> ring(1 << 12);
+    EngineRunner runner(window_config(), config, ring, *store, *store, *store, clock, metrics);
+    runner.start();
+    REQUIRE(wait_for([&] { return runner.stats().caught_up; }));
+    ingest(*store, ring, make_events(101, 10, kStart + 100 * 1500));
+    REQUIRE(wait_for([&] { return runner.latest()->applied_through == 110; }));
+    runner.stop();
+    CHECK(runner.stats().checkpoints == 1);
+    CHECK(covers() == 110);
+  }
+}
+
 TEST_CASE("a checkpoint that does not describe the log is not restored: the engine replays the whole log",
           "[windows][runner]") {
   // Checkpoints kept outside the data dir (MongoDB) outlive it: here the
