@@ -206,13 +206,6 @@ struct Application::State final : api::SystemControl {
     return es.rebuilding || rs.rebuilding || es.owned_version != version || rs.owned_version != version;
   }
 
-  // A rebuild's progress as the member records write it (0.000 to 1.000).
-  static std::string progress_text(double progress) {
-    char out[32];
-    std::snprintf(out, sizeof out, "%.3f", std::clamp(progress, 0.0, 1.0));
-    return out;
-  }
-
   // Cluster mode: the body of GET /api/cluster. Derived state follows the
   // owned partitions: `owned` is the set the published windows cover,
   // `rebuilding` says a newer set is being built; held_partitions lists
@@ -221,11 +214,6 @@ struct Application::State final : api::SystemControl {
   std::string cluster_status() const {
     const MemberRecord self = member_record();
     const KafkaSourceStats st = kafka_source->stats();
-    const auto list = [](const std::vector<std::int32_t>& v) {
-      std::string out = "[";
-      for (std::size_t i = 0; i < v.size(); ++i) out += (i ? "," : "") + std::to_string(v[i]);
-      return out + "]";
-    };
     std::vector<std::int32_t> held;
     if (auto stored = storage->load_source_offsets()) {
       const std::string prefix = KafkaSource::offset_name(config.kafka.topic, 0).substr(
@@ -251,12 +239,13 @@ struct Application::State final : api::SystemControl {
     text(out, "node_id", node_id);
     text(out, "advertise", self.advertise);
     text(out, "topic", config.kafka.topic);
-    out += ",\"partitions\":" + std::to_string(st.partitions) + ",\"assigned\":" + list(st.assigned) +
-           ",\"held_partitions\":" + list(held) + ",\"derived_state\":\"owned\",\"owned\":" + list(self.owned) +
-           ",\"rebuilding\":" + (self.rebuilding ? "true" : "false") +
-           (self.rebuilding ? ",\"rebuild_progress\":" + progress_text(self.rebuild_progress) : std::string()) +
-           ",\"catching_up\":" + list(self.catching_up) +
-           ",\"rebuilds\":" + std::to_string(engine->stats().rebuilds) + ",\"rebalances\":" +
+    out += ",\"partitions\":" + std::to_string(st.partitions) + ",\"assigned\":";
+    append_json_int_list(out, st.assigned);
+    out += ",\"held_partitions\":";
+    append_json_int_list(out, held);
+    out += ",\"derived_state\":\"owned\"";
+    append_derived_state_json(out, self);
+    out += ",\"rebuilds\":" + std::to_string(engine->stats().rebuilds) + ",\"rebalances\":" +
            std::to_string(st.rebalances) + ",\"handover_failures\":" + std::to_string(st.handover_failures) +
            ",\"members\":" +
            cluster_members->members_json();

@@ -135,9 +135,10 @@ std::string id_of(const Value& v) {
   return {};
 }
 
-// What a merge knows beyond the values: the top-list limits, and whether
-// every top list came out provably exact.
+// What a merge knows beyond the values: the route's kind, the top-list
+// limits, and whether every top list came out provably exact.
 struct Ctx {
+  MergeKind kind = MergeKind::realtime;
   std::size_t limit = 0;        // entries of a top list; 0: as long as the longest member's
   std::size_t asked_limit = 0;  // asked of each member; 0: unknown (a list as long as the longest may be cut)
   bool exact_top = true;
@@ -146,9 +147,10 @@ struct Ctx {
 Value merge_values(Ctx& ctx, const std::vector<const Value*>& parts, std::string_view key);
 
 // Rates and averages of one object, from its merged sums.
-void recompute(Value& o) {
+void recompute(const Ctx& ctx, Value& o) {
   // A cohort: retention[k] = returning[k] / users, in percent.
-  if (Value* retention = o.find("retention"); retention && retention->kind == Value::array) {
+  if (Value* retention = o.find("retention");
+      ctx.kind == MergeKind::cohorts && retention && retention->kind == Value::array) {
     const Value* returning = o.find("returning");
     const std::int64_t users = int_of(o.find("users"));
     if (returning && returning->kind == Value::array) {
@@ -220,7 +222,7 @@ Value merge_array(Ctx& ctx, const std::vector<const Value*>& parts, std::string_
   if (!first) return *parts.front();
   // A cohort's returning users per period: they add period by period (a
   // user is on one node).
-  if (key == "returning") {
+  if (ctx.kind == MergeKind::cohorts && key == "returning") {
     Value out;
     out.kind = Value::array;
     for (const Value* p : parts) {
@@ -247,9 +249,10 @@ Value merge_array(Ctx& ctx, const std::vector<const Value*>& parts, std::string_
   const Value* sample = nullptr;  // an element, of whichever member has one
   for (const Value* p : parts)
     if (p->kind == Value::array && !p->a.empty() && !sample) sample = &p->a.front();
-  if (sample && sample->find("purchase_propensity") && ctx.limit > 0) {
+  if (ctx.kind == MergeKind::propensity && key == "users") {
     // Shoppers most likely to buy: each is on one node, scored by its
-    // owner's model; the union ordered by score (ties by id), cut at limit.
+    // owner's model; the union ordered by score (ties by id), cut at limit
+    // (0: not cut).
     std::vector<const Value*> all;
     std::set<std::string> seen;
     for (const Value* p : parts)
@@ -265,7 +268,7 @@ Value merge_array(Ctx& ctx, const std::vector<const Value*>& parts, std::string_
       if (sa != sb) return sa > sb;
       return id_of(*a) < id_of(*b);
     });
-    if (all.size() > ctx.limit) all.resize(ctx.limit);
+    if (ctx.limit > 0 && all.size() > ctx.limit) all.resize(ctx.limit);
     for (const Value* v : all) out.a.push_back(*v);
     return out;
   }
@@ -359,7 +362,7 @@ Value merge_object(Ctx& ctx, const std::vector<const Value*>& parts) {
         if (const Value* v = p->find(k)) values.push_back(v);
     out.o.emplace_back(k, merge_values(ctx, values, k));
   }
-  recompute(out);
+  recompute(ctx, out);
   return out;
 }
 
@@ -427,6 +430,7 @@ Result<Merged> merge_answers(const std::vector<std::string>& bodies, const Merge
   }
   if (parsed.empty()) return make_error(Errc::invalid_argument, "no answers to merge");
   Ctx ctx;
+  ctx.kind = options.kind;
   ctx.limit = options.limit;
   ctx.asked_limit = options.asked_limit;
   std::vector<const Value*> ptrs;

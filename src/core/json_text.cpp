@@ -1,5 +1,9 @@
 #include "shoppulse/core/json_text.hpp"
 
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
 namespace shoppulse {
 namespace {
 
@@ -57,6 +61,21 @@ void append_json_escaped(std::string& out, std::string_view s) {
       }
     }
   }
+}
+
+void append_json_int_list(std::string& out, std::span<const std::int32_t> values) {
+  out += '[';
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i) out += ',';
+    out += std::to_string(values[i]);
+  }
+  out += ']';
+}
+
+void append_json_share(std::string& out, double share) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.3f", std::isnan(share) ? 0.0 : std::clamp(share, 0.0, 1.0));
+  out += text;
 }
 
 }  // namespace shoppulse

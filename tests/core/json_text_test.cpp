@@ -1,6 +1,10 @@
 #include <catch2/catch.hpp>
 
+#include <cmath>
+#include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "shoppulse/core/json_text.hpp"
 
@@ -41,4 +45,24 @@ TEST_CASE("JSON escaping keeps valid UTF-8 and replaces every invalid byte with 
   // The boundaries that are valid.
   CHECK(escaped("\xed\x9f\xbf") == "\xed\x9f\xbf");          // U+D7FF
   CHECK(escaped("\xf4\x8f\xbf\xbf") == "\xf4\x8f\xbf\xbf");  // U+10FFFF
+}
+
+TEST_CASE("Integer lists are JSON arrays", "[json_text]") {
+  std::string out = "x";
+  append_json_int_list(out, std::vector<std::int32_t>{});
+  CHECK(out == "x[]");
+  out.clear();
+  append_json_int_list(out, std::vector<std::int32_t>{3, 0, -1, 2147483647});
+  CHECK(out == "[3,0,-1,2147483647]");
+}
+
+TEST_CASE("A share is clamped to 0..1 and written with three decimals", "[json_text]") {
+  const std::vector<std::pair<double, std::string>> cases{
+      {0.0, "0.000"}, {0.125, "0.125"}, {0.3337, "0.334"}, {1.0, "1.000"},
+      {1.5, "1.000"}, {-0.2, "0.000"}, {std::nan(""), "0.000"}};
+  for (const auto& [value, text] : cases) {
+    std::string out = "x";
+    append_json_share(out, value);
+    CHECK(out == "x" + text);
+  }
 }

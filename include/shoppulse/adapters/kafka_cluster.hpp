@@ -85,6 +85,11 @@ struct MemberRecord {
   double rebuild_progress = 0;
 };
 
+// Appends the record's derived-state fields as the member records and
+// GET /api/cluster write them: ,"owned":[...],"rebuilding":true|false, then
+// ,"rebuild_progress":0.000 to 1.000 while rebuilding, ,"catching_up":[...].
+void append_derived_state_json(std::string& out, const MemberRecord& r);
+
 // Membership of the cluster.
 // Role: a compacted topic "<events topic>.members" (created at start when
 // missing; one partition), key = node id, value = JSON {node_id, advertise,

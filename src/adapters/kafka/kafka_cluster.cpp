@@ -248,31 +248,15 @@ struct ClusterMembers::State {
     append_json_escaped(out, r.node_id);
     out += '"';
     json_field(out, "advertise", r.advertise);
-    const auto list = [&out](const std::vector<std::int32_t>& v) {
-      out += '[';
-      for (std::size_t i = 0; i < v.size(); ++i) {
-        if (i) out += ',';
-        out += std::to_string(v[i]);
-      }
-      out += ']';
-    };
     out += ",\"partitions\":";
-    list(r.partitions);
+    append_json_int_list(out, r.partitions);
     out += ",\"lag\":" + std::to_string(r.lag) + ",\"partition_lag\":{";
     for (std::size_t i = 0; i < r.partition_lag.size(); ++i) {
       if (i) out += ',';
       out += "\"" + std::to_string(r.partition_lag[i].first) + "\":" + std::to_string(r.partition_lag[i].second);
     }
-    out += "},\"owned\":";
-    list(r.owned);
-    out += std::string(",\"rebuilding\":") + (r.rebuilding ? "true" : "false");
-    if (r.rebuilding) {
-      char progress[32];
-      std::snprintf(progress, sizeof progress, "%.3f", std::clamp(r.rebuild_progress, 0.0, 1.0));
-      out += std::string(",\"rebuild_progress\":") + progress;
-    }
-    out += ",\"catching_up\":";
-    list(r.catching_up);
+    out += '}';
+    append_derived_state_json(out, r);
     out += ",\"updated_ms\":" + std::to_string(now) + "}";
     return out;
   }
@@ -385,6 +369,18 @@ struct ClusterMembers::State {
     kafka::close_consumer(consumer->get());
   }
 };
+
+void append_derived_state_json(std::string& out, const MemberRecord& r) {
+  out += ",\"owned\":";
+  append_json_int_list(out, r.owned);
+  out += std::string(",\"rebuilding\":") + (r.rebuilding ? "true" : "false");
+  if (r.rebuilding) {
+    out += ",\"rebuild_progress\":";
+    append_json_share(out, r.rebuild_progress);
+  }
+  out += ",\"catching_up\":";
+  append_json_int_list(out, r.catching_up);
+}
 
 ClusterMembers::ClusterMembers(std::string servers, std::string events_topic, ClusterConfig config,
                                std::function<MemberRecord()> self, const Clock& clock)
