@@ -182,6 +182,21 @@ TEST_CASE("Partitions that move while events flow (nodes joining one by one) lea
           for (const Logged& e : logged(*node)) seen.insert(e.event_id);
         why = std::to_string(seen.size()) + " of " + std::to_string(next) + " events logged, caught up: " +
               (caught_up(nodes) ? "yes" : "no");
+        // Which ones, whose (the key is the user), and what each node says
+        // of its partitions: where to look when one goes missing.
+        std::string missing;
+        int shown = 0;
+        for (int i = 0; i < next && shown < 20; ++i) {
+          if (seen.count("e" + std::to_string(i))) continue;
+          Posted p;
+          (void)event_json(i, t0, p);
+          missing += " e" + std::to_string(i) + "/" + p.user;
+          ++shown;
+        }
+        if (!missing.empty()) {
+          why += "; missing (event/user):" + missing;
+          for (std::size_t n = 0; n < nodes.size(); ++n) why += "\nnode " + std::to_string(n) + " /api/cluster: " + nodes[n]->get("/api/cluster").body;
+        }
         return seen.size() == std::size_t(next) && caught_up(nodes);
       },
       si::Millis(120000), si::Millis(200));

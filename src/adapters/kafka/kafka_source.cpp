@@ -94,6 +94,7 @@ struct KafkaSource::State {
   // on this connection (-1: none yet), to tell a fetch wait from being
   // caught up.
   std::vector<std::int64_t> read_next;
+  std::vector<std::int64_t> hole_reported;  // per partition: the expected offset last reported missing
   // Subscribe mode, consumer thread: for a gained partition, the end it had
   // when this node first heard it (the high watermark of its first fetch
   // answer, cached by librdkafka: no request of its own, nothing blocking in
@@ -483,6 +484,8 @@ struct KafkaSource::State {
       if (p < 0) continue;
       if (std::size_t(p) >= owned.size()) owned.resize(std::size_t(p) + 1, 0);
       if (std::size_t(p) >= read_next.size()) read_next.resize(std::size_t(p) + 1, -1);
+      // Read from here on, in order (in_sequence); unknown (-1): from the first delivered.
+      read_next[std::size_t(p)] = gained->elems[i].offset >= 0 ? gained->elems[i].offset : -1;
       owned[std::size_t(p)] = 1;
       if (live_assignment) rd_kafka_topic_partition_list_add(live_assignment, config.topic.c_str(), p);
       // Catching up until read to the end the partition has when its first
@@ -557,6 +560,7 @@ struct KafkaSource::State {
       const std::int32_t p = parts->elems[i].partition;
       if (owns(p)) owned[std::size_t(p)] = 0;
       if (p >= 0 && std::size_t(p) < catch_up_to.size()) catch_up_to[std::size_t(p)] = -1;
+      if (p >= 0 && std::size_t(p) < read_next.size()) read_next[std::size_t(p)] = -1;  // the next owner's now
       if (live_assignment) rd_kafka_topic_partition_list_del(live_assignment, config.topic.c_str(), p);
     }
     publish_catching_up();
@@ -835,6 +839,7 @@ struct KafkaSource::State {
         // Subscribe mode: a message of a partition revoked during this call
         // is the next owner's (this node committed up to what it appended).
         if (config.subscribe && !owns(m->partition)) continue;
+        if (!in_sequence(consumer, m->partition, m->offset)) continue;
         ++batch.messages;
         batch.note_offset(m->partition, m->offset + 1);
         if (std::size_t(m->partition) < read_next.size()) read_next[std::size_t(m->partition)] = m->offset + 1;
@@ -866,6 +871,44 @@ struct KafkaSource::State {
       if (waits) note_wait_for_messages(consumer, waited);
     }
     return true;
+  }
+
+  // Consumer thread: whether the message at `offset` of partition p is the
+  // next one this connection expects. A batch stores, per partition, the
+  // offset after its last message, so a message past a hole would store an
+  // offset that claims the hole's events too: those would then be in no
+  // node's log. So a partition's messages are taken strictly in order. An
+  // older one (delivered again around a re-assignment) is appended or in
+  // flight already and is skipped; a later one means the messages between
+  // were not delivered: the partition is read again from the expected
+  // offset, unless the topic's retention removed them meanwhile.
+  bool in_sequence(rd_kafka_t* rk, std::int32_t p, std::int64_t offset) {
+    if (p < 0 || std::size_t(p) >= read_next.size()) return true;
+    const std::int64_t expected = read_next[std::size_t(p)];
+    if (expected < 0 || offset == expected) return true;
+    if (offset < expected) return false;
+    std::int64_t low = 0, high = 0;
+    if (rd_kafka_get_watermark_offsets(rk, config.topic.c_str(), p, &low, &high) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        low > expected) {
+      kLog.warn("messages removed by the topic's retention before they were read",
+                {{"topic", config.topic}, {"partition", std::to_string(p)}, {"from", std::to_string(expected)},
+                 {"to", std::to_string(offset)}});
+      return true;
+    }
+    if (std::size_t(p) >= hole_reported.size()) hole_reported.resize(std::size_t(p) + 1, -1);
+    if (hole_reported[std::size_t(p)] != expected) {
+      hole_reported[std::size_t(p)] = expected;
+      kLog.warn("hole in a partition's messages: reading it again from the expected offset",
+                {{"topic", config.topic}, {"partition", std::to_string(p)}, {"expected", std::to_string(expected)},
+                 {"got", std::to_string(offset)}});
+      kafka::PartitionList seek(rd_kafka_topic_partition_list_new(1));
+      rd_kafka_topic_partition_list_add(seek.get(), config.topic.c_str(), p)->offset = expected;
+      if (rd_kafka_error_t* error = rd_kafka_seek_partitions(rk, seek.get(), 0)) {
+        record_error(std::string("seek: ") + rd_kafka_error_string(error), false);
+        rd_kafka_error_destroy(error);
+      }
+    }
+    return false;
   }
 
   void commit_to_group(rd_kafka_t* consumer, const Batch& batch) {
