@@ -516,9 +516,9 @@ std::size_t Tier::memory_bytes() const noexcept {
        sketches_.capacity() * (sizeof(sketches_[0]) + sizeof(sketch_index_[0])) +
        previous_stale_.capacity() + previous_estimate_.capacity() * sizeof(previous_estimate_[0]);
   for (const auto& sk : sketches_)
-    if (sk) n += sizeof(Sketch);
+    if (sk) n += sk->memory_bytes();
   for (const auto& sk : previous_)
-    n += sizeof(sk) + (sk ? sizeof(Sketch) : 0);
+    n += sizeof(sk) + (sk ? sk->memory_bytes() : 0);
   return n;
 }
 

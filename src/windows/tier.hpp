@@ -42,12 +42,13 @@
 //    plus the index pages of DenseRows; nothing per minute.
 //  - Previous windows (1 h before the current hour, the 24 h before the
 //    current day) report their distinct users and funnel as estimates:
-//    each minute has a HyperLogLog sketch per cell (user_sketch.hpp, 20 KiB,
-//    1.6 % standard error), built when the minute enters the windows and
+//    each minute has a HyperLogLog sketch per cell (user_sketch.hpp, at most
+//    20 KiB, 1.6 % standard error), built when the minute enters the windows and
 //    updated by late events; a previous window merges its minutes' sketches
 //    when asked after it changed (once a minute of event time, or after a
 //    late event into it), so the per-event path never merges. Kpis say so
-//    (users_estimated). Memory: 20 KiB per held minute, at most ~58 MiB.
+//    (users_estimated). Memory: at most 20 KiB per held minute (~58 MiB),
+//    about 4 bytes per user and cell while a cell has fewer than 1024.
 //  Events and revenue of every window stay exact (plain sums per bucket).
 // Products, categories, devices and locations of a bucket are needed while
 // it is in a current window (to subtract them when it leaves) and, for a

@@ -1,7 +1,8 @@
 #pragma once
 // A HyperLogLog sketch per user cell (any event, then each funnel step) of
-// one coarse bucket: the distinct users of a minute in a fixed 20 KiB,
-// whatever the number of users.
+// one coarse bucket: the distinct users of a minute in at most 20 KiB,
+// whatever the number of users (less while few registers are set, see
+// SketchCell).
 //
 // Role: the previous windows of the coarse tier (1h, 24h) count their
 // distinct users by merging the sketches of their minutes (a register-wise
@@ -16,6 +17,8 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <memory>
+#include <vector>
 
 #include "shoppulse/core/event.hpp"
 
@@ -33,43 +36,138 @@ inline std::uint64_t sketch_hash(Id id) noexcept {
   return z ^ (z >> 31);
 }
 
-template <std::size_t Cells>
-struct UserSketch {
-  std::array<std::array<std::uint8_t, kSketchRegisters>, Cells> registers{};
+// One cell's registers: sparse while few are set (a sorted list of
+// (index, value) packed in 4 bytes each), dense (one byte a register) once
+// the list would take as much. On a slow event clock a minute has a few
+// hundred users, so a cell is a few hundred bytes instead of 4 KiB; on a
+// fast one every cell is dense, as before. The estimate is the same either
+// way (the registers are).
+class SketchCell {
+ public:
+  static constexpr std::size_t kSparseMax = kSketchRegisters / 4;  // entries; past it, dense
 
-  void add(std::size_t cell, std::uint64_t hash) noexcept {
-    const std::size_t index = hash >> (64 - kSketchBits);
-    // Rank of the first set bit among the other 52 bits (a sentinel bit
-    // caps it at 64 - kSketchBits + 1).
-    const auto rank =
-        static_cast<std::uint8_t>(std::countl_zero((hash << kSketchBits) | (std::uint64_t{1} << (kSketchBits - 1))) + 1);
-    std::uint8_t& r = registers[cell][index];
-    if (rank > r) r = rank;
+  void max(std::size_t index, std::uint8_t value) {
+    if (value == 0) return;
+    if (dense_) {
+      std::uint8_t& r = (*dense_)[index];
+      if (value > r) r = value;
+      return;
+    }
+    const std::uint32_t key = static_cast<std::uint32_t>(index) << 8;
+    auto it = std::lower_bound(sparse_.begin(), sparse_.end(), key);
+    if (it != sparse_.end() && (*it >> 8) == index) {
+      if (value > (*it & 0xFFu)) *it = key | value;
+      return;
+    }
+    sparse_.insert(it, key | value);
+    if (sparse_.size() > kSparseMax) densify();
   }
 
-  void merge(const UserSketch& other) noexcept {
-    for (std::size_t c = 0; c < Cells; ++c)
-      for (std::size_t i = 0; i < kSketchRegisters; ++i)
-        registers[c][i] = std::max(registers[c][i], other.registers[c][i]);
+  void merge(const SketchCell& other) {
+    if (other.dense_) {
+      if (!dense_) densify();
+      for (std::size_t i = 0; i < kSketchRegisters; ++i) (*dense_)[i] = std::max((*dense_)[i], (*other.dense_)[i]);
+      return;
+    }
+    if (dense_) {
+      for (std::uint32_t e : other.sparse_) max(e >> 8, static_cast<std::uint8_t>(e & 0xFFu));
+      return;
+    }
+    std::vector<std::uint32_t> merged;
+    merged.reserve(sparse_.size() + other.sparse_.size());
+    auto a = sparse_.begin();
+    auto b = other.sparse_.begin();
+    while (a != sparse_.end() || b != other.sparse_.end()) {
+      if (b == other.sparse_.end() || (a != sparse_.end() && (*a >> 8) < (*b >> 8))) merged.push_back(*a++);
+      else if (a == sparse_.end() || (*b >> 8) < (*a >> 8)) merged.push_back(*b++);
+      else merged.push_back(std::max(*a++, *b++));  // same index: the larger value
+    }
+    sparse_ = std::move(merged);
+    if (sparse_.size() > kSparseMax) densify();
   }
 
   void clear() noexcept {
-    for (auto& cell : registers) cell.fill(0);
+    std::vector<std::uint32_t>().swap(sparse_);  // its memory too
+    dense_.reset();
   }
 
-  std::uint64_t estimate(std::size_t cell) const noexcept {
-    const auto& r = registers[cell];
-    double sum = 0;
-    std::size_t zeros = 0;
-    for (std::uint8_t v : r) {
-      sum += std::ldexp(1.0, -static_cast<int>(v));
-      zeros += v == 0;
+  // Calls f(index, value) for every non-zero register, in index order.
+  template <class F>
+  void for_each_set(F&& f) const {
+    if (dense_) {
+      for (std::size_t i = 0; i < kSketchRegisters; ++i)
+        if ((*dense_)[i] != 0) f(i, (*dense_)[i]);
+      return;
     }
+    for (std::uint32_t e : sparse_) f(std::size_t{e >> 8}, static_cast<std::uint8_t>(e & 0xFFu));
+  }
+  std::size_t set_count() const noexcept {
+    if (!dense_) return sparse_.size();
+    std::size_t n = 0;
+    for (std::uint8_t v : *dense_) n += v != 0;
+    return n;
+  }
+
+  // HyperLogLog's estimate, linear counting below 2.5 x the registers.
+  std::uint64_t estimate() const noexcept {
+    double sum = 0;
+    std::size_t set = 0;
+    for_each_set([&](std::size_t, std::uint8_t v) {
+      sum += std::ldexp(1.0, -static_cast<int>(v));
+      ++set;
+    });
+    const std::size_t zeros = kSketchRegisters - set;
+    sum += static_cast<double>(zeros);  // 2^-0 each
     constexpr double m = static_cast<double>(kSketchRegisters);
     const double alpha = 0.7213 / (1.0 + 1.079 / m);
     double e = alpha * m * m / sum;
     if (e <= 2.5 * m && zeros != 0) e = m * std::log(m / static_cast<double>(zeros));
     return static_cast<std::uint64_t>(std::llround(e));
+  }
+
+  std::size_t memory_bytes() const noexcept {
+    return sparse_.capacity() * sizeof(std::uint32_t) + (dense_ ? kSketchRegisters : 0);
+  }
+
+ private:
+  void densify() {
+    dense_ = std::make_unique<std::array<std::uint8_t, kSketchRegisters>>();
+    dense_->fill(0);
+    for (std::uint32_t e : sparse_) (*dense_)[e >> 8] = static_cast<std::uint8_t>(e & 0xFFu);
+    std::vector<std::uint32_t>().swap(sparse_);
+  }
+
+  std::vector<std::uint32_t> sparse_;  // index << 8 | value, by index
+  std::unique_ptr<std::array<std::uint8_t, kSketchRegisters>> dense_;
+};
+
+template <std::size_t Cells>
+struct UserSketch {
+  std::array<SketchCell, Cells> cells;
+
+  void add(std::size_t cell, std::uint64_t hash) {
+    const std::size_t index = hash >> (64 - kSketchBits);
+    // Rank of the first set bit among the other 52 bits (a sentinel bit
+    // caps it at 64 - kSketchBits + 1).
+    const auto rank =
+        static_cast<std::uint8_t>(std::countl_zero((hash << kSketchBits) | (std::uint64_t{1} << (kSketchBits - 1))) + 1);
+    cells[cell].max(index, rank);
+  }
+
+  void merge(const UserSketch& other) {
+    for (std::size_t c = 0; c < Cells; ++c) cells[c].merge(other.cells[c]);
+  }
+
+  void clear() noexcept {
+    for (auto& cell : cells) cell.clear();
+  }
+
+  std::uint64_t estimate(std::size_t cell) const noexcept { return cells[cell].estimate(); }
+
+  std::size_t memory_bytes() const noexcept {
+    std::size_t n = sizeof(*this);
+    for (const auto& cell : cells) n += cell.memory_bytes();
+    return n;
   }
 };
 

@@ -40,42 +40,43 @@ constexpr std::uint8_t kBucketUsersTrimmed = 2;
 // dense, ~40 % of the checkpoint on the amplified Taobao log).
 constexpr std::size_t kSparseCellMax = windows::kSketchRegisters / 3;
 
-template <class Cell>
-void write_sketch_cell(ByteWriter& w, const Cell& cell) {
-  std::size_t nonzero = 0;
-  for (std::uint8_t v : cell) nonzero += v != 0;
+void write_sketch_cell(ByteWriter& w, const windows::SketchCell& cell) {
+  const std::size_t nonzero = cell.set_count();
   w.varint(nonzero);
   if (nonzero > kSparseCellMax) {
-    w.bytes(std::string_view(reinterpret_cast<const char*>(cell.data()), cell.size()));
+    std::string dense(windows::kSketchRegisters, '\0');
+    cell.for_each_set([&](std::size_t i, std::uint8_t v) { dense[i] = static_cast<char>(v); });
+    w.bytes(dense);
     return;
   }
   std::size_t prev = 0;
-  for (std::size_t i = 0; i < cell.size(); ++i) {
-    if (cell[i] == 0) continue;
+  cell.for_each_set([&](std::size_t i, std::uint8_t v) {
     w.varint(i - prev);
-    w.u8(cell[i]);
+    w.u8(v);
     prev = i;
-  }
+  });
 }
 
-// False on anything write_sketch_cell() cannot have written.
-template <class Cell>
-bool read_sketch_cell(ByteReader& r, Cell& cell) {
-  const std::uint64_t nonzero = r.varint();
-  if (r.failed() || nonzero > cell.size()) return false;
-  if (nonzero > kSparseCellMax) {
+// False on anything write_sketch_cell() cannot have written. `dense_only`:
+// format 3, every cell written whole without a count.
+bool read_sketch_cell(ByteReader& r, windows::SketchCell& cell, bool dense_only) {
+  const auto read_dense = [&] {
     const std::string_view bytes = r.bytes();
-    if (r.failed() || bytes.size() != cell.size()) return false;
-    std::copy(bytes.begin(), bytes.end(), cell.begin());
+    if (r.failed() || bytes.size() != windows::kSketchRegisters) return false;
+    for (std::size_t i = 0; i < bytes.size(); ++i) cell.max(i, static_cast<std::uint8_t>(bytes[i]));
     return true;
-  }
+  };
+  if (dense_only) return read_dense();
+  const std::uint64_t nonzero = r.varint();
+  if (r.failed() || nonzero > windows::kSketchRegisters) return false;
+  if (nonzero > kSparseCellMax) return read_dense();
   std::size_t at = 0;
   for (std::uint64_t k = 0; k < nonzero; ++k) {
     const std::uint64_t gap = r.varint();
     const std::uint8_t v = r.u8();
-    if (r.failed() || (k > 0 && gap == 0) || gap >= cell.size() - at || v == 0) return false;
+    if (r.failed() || (k > 0 && gap == 0) || gap >= windows::kSketchRegisters - at || v == 0) return false;
     at += static_cast<std::size_t>(gap);
-    cell[at] = v;
+    cell.max(at, v);
   }
   return true;
 }
@@ -592,7 +593,7 @@ std::string WindowEngine::checkpoint() const {
   w.varint(sketched.size());
   for (std::int64_t m : sketched) {
     w.svarint(m);
-    for (const auto& cell : s.coarse.sketch(m)->registers) write_sketch_cell(w, cell);
+    for (const auto& cell : s.coarse.sketch(m)->cells) write_sketch_cell(w, cell);
   }
 
   w.varint(s.evicted_pending.size());
@@ -709,15 +710,8 @@ Result<WindowEngine> WindowEngine::restore(const WindowConfig& config, std::stri
     for (std::size_t i = 0; i < n_sketches && !r.failed(); ++i) {
       const std::int64_t minute = r.svarint();
       Tier::Sketch sketch;
-      for (auto& cell : sketch.registers) {
-        if (format >= kCheckpointFormat) {
-          if (!read_sketch_cell(r, cell)) r.fail();
-          continue;
-        }
-        const std::string_view bytes = r.bytes();
-        if (bytes.size() != cell.size()) r.fail();
-        else std::copy(bytes.begin(), bytes.end(), cell.begin());
-      }
+      for (auto& cell : sketch.cells)
+        if (!r.failed() && !read_sketch_cell(r, cell, format < kCheckpointFormat)) r.fail();
       if (r.failed() || !s.has_events || !s.coarse.restore_sketch(minute, sketch)) return corrupt("bad sketch");
     }
   }

@@ -9,9 +9,11 @@
 
 #include <cmath>
 #include <map>
+#include <random>
 #include <string>
 
 #include "oracle.hpp"
+#include "user_sketch.hpp"
 #include "shoppulse/windows/window_engine.hpp"
 
 using namespace shoppulse;
@@ -202,8 +204,9 @@ TEST_CASE("the windows' memory follows the users, not the minutes times the user
   // A fixed pool of users, all of them active every minute: keeping each
   // minute's own users (as the 24 h window once did) grows memory by the
   // pool's size every minute; last-seen rows do not grow at all, and what
-  // does grow (one fixed-size sketch per minute, until 48 h) is the same
-  // for 1,000 users a minute as for 12,000.
+  // does grow (one sketch per minute, until 48 h, at most 20 KiB: sparse
+  // cells while few registers are set) is nearly the same for 1,000 users a
+  // minute as for 12,000.
   const auto growth = [](std::uint32_t per_minute) {
     WindowConfig config;
     config.filter_buffer_events = 0;
@@ -330,6 +333,58 @@ TEST_CASE("sketch cells of many users (dense) and of few (sparse) survive a chec
     INFO("span " << to_string(span));
     REQUIRE(a->window(span).previous.active_users == b->window(span).previous.active_users);
     REQUIRE(a->window(span).previous.funnel == b->window(span).previous.funnel);
+  }
+}
+
+TEST_CASE("a sketch cell holds the same registers sparse as a plain array does, and merges alike", "[windows][coarse]") {
+  // Oracle: a plain array of 4096 registers with the same max rule.
+  std::mt19937_64 rng(7);
+  for (const std::size_t adds : {0, 1, 300, 1'024, 1'025, 5'000}) {
+    INFO(adds << " adds");
+    windows::SketchCell a, b;
+    std::array<std::uint8_t, windows::kSketchRegisters> ra{}, rb{};
+    for (std::size_t k = 0; k < adds; ++k) {
+      const std::size_t i = rng() % windows::kSketchRegisters;
+      const auto v = static_cast<std::uint8_t>(1 + rng() % 20);
+      a.max(i, v);
+      ra[i] = std::max(ra[i], v);
+      const std::size_t j = rng() % windows::kSketchRegisters;
+      const auto w = static_cast<std::uint8_t>(1 + rng() % 20);
+      if (k % 3 == 0) {
+        b.max(j, w);
+        rb[j] = std::max(rb[j], w);
+      }
+    }
+    const auto same = [](const windows::SketchCell& c, const std::array<std::uint8_t, windows::kSketchRegisters>& r) {
+      std::array<std::uint8_t, windows::kSketchRegisters> got{};
+      std::size_t prev = 0, n = 0;
+      bool ordered = true;
+      c.for_each_set([&](std::size_t i, std::uint8_t v) {
+        ordered = ordered && (n == 0 || i > prev);
+        prev = i;
+        ++n;
+        got[i] = v;
+      });
+      return ordered && got == r && c.set_count() == n;
+    };
+    REQUIRE(same(a, ra));
+    REQUIRE(same(b, rb));
+    a.merge(b);
+    for (std::size_t i = 0; i < ra.size(); ++i) ra[i] = std::max(ra[i], rb[i]);
+    REQUIRE(same(a, ra));
+    // The estimate from the registers, as the dense form computes it.
+    double sum = 0;
+    std::size_t zeros = 0;
+    for (std::uint8_t v : ra) {
+      sum += std::ldexp(1.0, -static_cast<int>(v));
+      zeros += v == 0;
+    }
+    constexpr double m = static_cast<double>(windows::kSketchRegisters);
+    double e = 0.7213 / (1.0 + 1.079 / m) * m * m / sum;
+    if (e <= 2.5 * m && zeros != 0) e = m * std::log(m / static_cast<double>(zeros));
+    REQUIRE(std::llabs(static_cast<long long>(a.estimate()) - std::llround(e)) <= 1);
+    // Sparse below the bound, never more than the dense form above it.
+    REQUIRE(a.memory_bytes() <= windows::kSketchRegisters * 2);
   }
 }
 
