@@ -487,3 +487,34 @@ TEST_CASE("in cluster mode the engine counts only the owned partitions, rebuilds
   CHECK(same_24h(*runner.latest(), *reference_for(dict, ownership, all)));
   runner.stop();
 }
+
+TEST_CASE("a thread waiting in wait_until is woken by the engine thread's changes, and a passed deadline answers false",
+          "[windows][runner]") {
+  auto store = make_memory_store();
+  SpscRing<Event> ring(1 << 12);
+  SystemClock clock;
+  MetricsRegistry metrics;
+  EngineRunnerConfig config;
+  config.publish_interval_ms = 10;
+  EngineRunner runner(window_config(), config, ring, *store, *store, *store, clock, metrics);
+  const auto deadline = [] { return std::chrono::steady_clock::now() + 60s; };
+  runner.start();
+  REQUIRE(runner.wait_until([](const EngineStats& s) { return s.state == "running"; }, deadline()));
+  runner.pause();
+  REQUIRE(runner.wait_until([](const EngineStats& s) { return s.state == "paused"; }, deadline()));
+  // Nothing can be applied while paused: a deadline already passed answers
+  // at once with what the predicate says.
+  CHECK_FALSE(runner.wait_until([](const EngineStats& s) { return s.applied_through > 0; },
+                                std::chrono::steady_clock::now()));
+  // The waiter blocks before the events exist; the publish that covers them wakes it.
+  auto waited = std::async(std::launch::async, [&] {
+    return runner.wait_until([](const EngineStats& s) { return s.applied_through >= 100; }, deadline());
+  });
+  ingest(*store, ring, make_events(1, 100, kStart));
+  runner.resume();
+  REQUIRE(waited.get());
+  CHECK(runner.latest()->applied_through == 100);
+  CHECK(runner.stats().applied_events == 100);
+  runner.stop();
+  CHECK(runner.wait_until([](const EngineStats& s) { return s.state == "stopped"; }, std::chrono::steady_clock::now()));
+}
