@@ -64,7 +64,19 @@ double wait_for_derived_state(Application& app, const IngestStats& before, std::
       if (tty) std::fprintf(stderr, "\n");
       break;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(tty ? 100 : 250));
+    const auto next_draw = now + std::chrono::milliseconds(tty ? 100 : 250);
+    if (taken && is.queued_events == 0) {
+      // Everything is in the log and the target is final: the rest is the
+      // two threads applying it, and they say when they have, so the wait
+      // ends then rather than at the next redraw.
+      app.engine().wait_until([&](const EngineStats& s) { return s.applied_through >= target; }, next_draw);
+      app.recommend().wait_until([&](const RecommendRunnerStats& s) { return s.applied_through >= target; },
+                                 next_draw);
+    } else {
+      // The ingestor's counters have no change signal: looked at again at
+      // the next redraw.
+      std::this_thread::sleep_until(next_draw);
+    }
   }
   return std::chrono::duration<double>(Clock::now() - start).count();
 }

@@ -15,6 +15,7 @@
 #include "shoppulse/core/heap.hpp"
 #include "shoppulse/core/log.hpp"
 #include "shoppulse/core/owner_thread.hpp"
+#include "shoppulse/core/progress_signal.hpp"
 #include "shoppulse/core/task_queue.hpp"
 #include "shoppulse/ring/spsc_ring.hpp"
 
@@ -42,6 +43,7 @@ struct RecommendRunner::State {
 
   mutable std::mutex mutex;  // guards the fields below
   std::condition_variable wake;
+  mutable ProgressSignal progress;  // changed() after each change to `stats` but the idle counters
   std::shared_ptr<const RecommendSnapshot> latest = std::make_shared<RecommendSnapshot>();
   RecommendRunnerStats stats;
   OwnerThread owner;
@@ -107,6 +109,7 @@ struct RecommendRunner::State {
     stats.applied_through = r.applied_through();
     if (covered) stats.owned_version = covered->version;
     stats.dropped_offers = dropped_count.load(std::memory_order_relaxed);
+    progress.changed();
   }
 
   bool latest_has_propensity() {
@@ -138,7 +141,10 @@ struct RecommendRunner::State {
       if (clock.now_ms() - last_publish >= config.publish_interval_ms) publish(r);
       if (checkpoint_due_by_count()) write_checkpoint(r);
       std::lock_guard lock(mutex);
-      if (stats.state == std::string_view("replaying")) stats.replayed_events += events.size();
+      if (stats.state == std::string_view("replaying")) {
+        stats.replayed_events += events.size();
+        progress.changed();
+      }
       return more && !owner.stop_requested();
     });
     if (!read) kLog.warn("log read failed", {{"detail", read.error().detail}});
@@ -151,6 +157,7 @@ struct RecommendRunner::State {
     {
       std::lock_guard lock(mutex);
       ++stats.gap_reads;
+      progress.changed();
     }
     read_log(r, until);
   }
@@ -159,6 +166,7 @@ struct RecommendRunner::State {
     {
       std::lock_guard lock(mutex);
       stats.applied_through = r.applied_through();
+      progress.changed();
     }
     if (config.on_progress) config.on_progress(r.applied_through());
   }
@@ -177,6 +185,7 @@ struct RecommendRunner::State {
   void set_state(const char* state) {
     std::lock_guard lock(mutex);
     stats.state = state;
+    progress.changed();
   }
 
   // The latest checkpoint when it decodes under this configuration, else
@@ -202,6 +211,7 @@ struct RecommendRunner::State {
     {
       std::lock_guard lock(mutex);
       stats.restored_through = loaded->applied_through();
+      progress.changed();
     }
     return std::move(*loaded);
   }
@@ -229,6 +239,7 @@ struct RecommendRunner::State {
     stats.checkpoint_bytes = bytes.size();
     stats.last_checkpoint_ms = clock.now_ms();
     stats.checkpoint_pause_ms = pause_ms;
+    progress.changed();
   }
 
   // Periodic checkpoints: the model is frozen by a fork and serialised by
@@ -319,6 +330,7 @@ struct RecommendRunner::State {
       stats.rebuilding = true;
       ++stats.rebuilds;
       stats.state = "rebuilding";
+      progress.changed();
     }
     rebuilding = true;
     const auto began = std::chrono::steady_clock::now();
@@ -333,6 +345,7 @@ struct RecommendRunner::State {
       std::lock_guard lock(mutex);
       stats.rebuilding = false;
       stats.state = "running";
+      progress.changed();
     }
     kLog.info("recommender rebuilt for owned partitions",
               {{"partitions", covered->text()},
@@ -353,6 +366,7 @@ struct RecommendRunner::State {
       stats.replayed_events = 0;
       stats.caught_up = false;
       stats.replay_target = log.next_sequence() - 1;
+      progress.changed();
     }
     publish(r);
     progressed(r);
@@ -366,11 +380,13 @@ struct RecommendRunner::State {
       std::lock_guard lock(mutex);
       stats.replayed_events = replayed;
       stats.state = "running";
+      progress.changed();
     }
     publish(r);
     {
       std::lock_guard lock(mutex);
       stats.caught_up = true;
+      progress.changed();
     }
     std::vector<Event> buffer(kPopBatch);
     TimestampMs last_checkpoint = clock.now_ms();
@@ -445,6 +461,7 @@ void RecommendRunner::stop() {
   State& s = *state_;
   s.owner.stop(s.mutex, s.wake, [&s] {
     s.stats.state = "stopped";
+    s.progress.changed();
     s.queries.clear();
   });
 }
@@ -475,6 +492,13 @@ Result<void> RecommendRunner::run_on_recommender(std::function<void(const Recomm
 std::shared_ptr<const RecommendSnapshot> RecommendRunner::latest() const {
   std::lock_guard lock(state_->mutex);
   return state_->latest;
+}
+
+bool RecommendRunner::wait_until(const std::function<bool(const RecommendRunnerStats&)>& ready,
+                                 std::chrono::steady_clock::time_point deadline) const {
+  State& s = *state_;
+  std::unique_lock lock(s.mutex);
+  return s.progress.wait_until(lock, deadline, [&] { return ready(s.stats); });
 }
 
 RecommendRunnerStats RecommendRunner::stats() const {

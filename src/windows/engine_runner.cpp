@@ -16,6 +16,7 @@
 #include "shoppulse/core/heap.hpp"
 #include "shoppulse/core/log.hpp"
 #include "shoppulse/core/owner_thread.hpp"
+#include "shoppulse/core/progress_signal.hpp"
 #include "shoppulse/core/task_queue.hpp"
 
 namespace shoppulse {
@@ -38,6 +39,7 @@ struct EngineRunner::State {
 
   mutable std::mutex mutex;  // guards the fields below up to `owner`
   std::condition_variable wake;
+  mutable ProgressSignal progress;  // changed() after each change to `stats` but the idle counters
   std::shared_ptr<const WindowSnapshot> latest = std::make_shared<WindowSnapshot>();
   bool paused = false;
   EngineStats stats;
@@ -79,6 +81,7 @@ struct EngineRunner::State {
   void set_state(std::string s) {
     std::lock_guard lock(mutex);
     stats.state = std::move(s);
+    progress.changed();
   }
 
   void publish(const WindowEngine& engine) {
@@ -97,6 +100,7 @@ struct EngineRunner::State {
         stats.owned_version = covered->version;
         stats.owned = covered->list();
       }
+      progress.changed();
     }
     if (config.on_published) config.on_published(through);
     if (config.on_snapshot) config.on_snapshot(snap);
@@ -158,6 +162,7 @@ struct EngineRunner::State {
     std::lock_guard lock(mutex);
     stats.last_checkpoint_ms = clock.now_ms();
     ++stats.checkpoints;
+    progress.changed();
   }
 
   // Like the log's retention, age counts back from the newest event.
@@ -203,6 +208,7 @@ struct EngineRunner::State {
       stats.state = rebuilding ? "rebuilding" : "starting";
       stats.caught_up = false;
       stats.replayed_events = 0;
+      progress.changed();
     }
     if (config.ownership) covered = config.ownership->current();
     // Cluster mode before the group's first assignment: nothing is owned,
@@ -223,6 +229,7 @@ struct EngineRunner::State {
       stats.state = "replaying";
       stats.replay_target = log.next_sequence() - 1;
       stats.replay_from = from;
+      progress.changed();
     }
     publish(*engine);
     std::uint64_t replayed = 0;
@@ -247,6 +254,7 @@ struct EngineRunner::State {
       if (checkpoint_due_by_count()) write_checkpoint(*engine);
       std::lock_guard lock(mutex);
       stats.replayed_events = replayed;
+      progress.changed();
       return !owner.stop_requested();
     });
     if (!read) throw std::runtime_error("log replay failed: " + read.error().detail);
@@ -256,6 +264,7 @@ struct EngineRunner::State {
     {
       std::lock_guard lock(mutex);
       stats.caught_up = true;
+      progress.changed();
     }
     // The decoded checkpoint and the replay's buffers are freed by now.
     release_free_heap();
@@ -286,7 +295,12 @@ struct EngineRunner::State {
         std::lock_guard lock(mutex);
         stopping = owner.stop_requested();
         is_paused = paused;
-        stats.state = is_paused ? "paused" : "running";
+        // Written (and signalled) only when it changes: this runs every pass.
+        const std::string_view now_state = is_paused ? "paused" : "running";
+        if (stats.state != now_state) {
+          stats.state = now_state;
+          progress.changed();
+        }
       }
       run_queries(engine);
       if (!stopping && ownership_changed()) {
@@ -309,6 +323,7 @@ struct EngineRunner::State {
           if (config.on_applied) config.on_applied(fresh);
           std::lock_guard lock(mutex);
           stats.applied_events += fresh.size();
+          progress.changed();
         }
       }
       const TimestampMs now = clock.now_ms();
@@ -327,6 +342,7 @@ struct EngineRunner::State {
           // was answered early always finds its publish counted.
           std::lock_guard lock(mutex);
           stats.publishes_on_demand++;
+          progress.changed();
         }
         flush_rollups(engine);
         publish(engine);
@@ -377,6 +393,7 @@ struct EngineRunner::State {
             std::lock_guard lock(mutex);
             stats.rebuilding = true;
             ++stats.rebuilds;
+            progress.changed();
           }
           rebuilding = true;
           engine = WindowEngine(window_config);
@@ -387,6 +404,7 @@ struct EngineRunner::State {
           {
             std::lock_guard lock(mutex);
             stats.rebuilding = false;
+            progress.changed();
           }
           kLog.info("engine rebuilt for owned partitions",
                     {{"partitions", covered->text()},
@@ -402,15 +420,18 @@ struct EngineRunner::State {
           ++stats.failures;
           stats.last_error = e.what();
           stats.state = "failed";
+          progress.changed();
         }
         kLog.error("engine failed; restarting from checkpoint", {{"error", e.what()},
                                                                  {"backoff_ms", std::to_string(backoff_ms)}});
         std::unique_lock lock(mutex);
         if (wake.wait_for(lock, std::chrono::milliseconds(backoff_ms), [&] { return owner.stop_requested(); })) {
           stats.state = "stopped";
+          progress.changed();
           return;
         }
         ++stats.restarts;
+        progress.changed();
         backoff_ms = std::min<std::int64_t>(backoff_ms * 2, 30000);
       }
     }
@@ -438,8 +459,11 @@ void EngineRunner::stop() {
 }
 
 void EngineRunner::pause() {
-  std::lock_guard lock(state_->mutex);
-  state_->paused = true;
+  {
+    std::lock_guard lock(state_->mutex);
+    state_->paused = true;
+  }
+  state_->wake.notify_all();  // an idle thread says "paused" now, not after its back-off
 }
 
 void EngineRunner::resume() {
@@ -470,6 +494,13 @@ Result<void> EngineRunner::run_on_engine(std::function<void(const WindowEngine&)
 EngineStats EngineRunner::stats() const {
   std::lock_guard lock(state_->mutex);
   return state_->stats;
+}
+
+bool EngineRunner::wait_until(const std::function<bool(const EngineStats&)>& ready,
+                              std::chrono::steady_clock::time_point deadline) const {
+  State& s = *state_;
+  std::unique_lock lock(s.mutex);
+  return s.progress.wait_until(lock, deadline, [&] { return ready(s.stats); });
 }
 
 }  // namespace shoppulse

@@ -9,7 +9,6 @@
 #include <map>
 #include <set>
 #include <string>
-#include <thread>
 
 #include "event_export.hpp"
 #include "shoppulse/api/api.hpp"
@@ -125,37 +124,41 @@ struct Rig {
     return call("POST", "/api/events", {}, std::move(content_type), std::move(body));
   }
 
+  // The waits below block on the runners' own change signal (wait_until)
+  // rather than polling; the deadline only turns a hang into a failure.
+  static std::chrono::steady_clock::time_point deadline() { return std::chrono::steady_clock::now() + 60s; }
+
   // Waits until the recommend thread has applied sequence `through`.
   void wait_recommended(Sequence through) {
-    const auto deadline = std::chrono::steady_clock::now() + 60s;
-    while (recommend->stats().applied_through < through && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(1ms);
-    REQUIRE(recommend->stats().applied_through >= through);
+    REQUIRE(recommend->wait_until([&](const RecommendRunnerStats& s) { return s.applied_through >= through; },
+                                  deadline()));
   }
 
   // Pauses the engine and waits until its thread says so: an iteration that
   // began before pause() may still take what is in the ring.
   void pause_engine() {
     engine->pause();
-    const auto deadline = std::chrono::steady_clock::now() + 60s;
-    while (engine->stats().state != "paused" && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(1ms);
-    REQUIRE(engine->stats().state == "paused");
+    REQUIRE(engine->wait_until([](const EngineStats& s) { return s.state == "paused"; }, deadline()));
   }
 
-  // Waits until /api/ready answers 200 (derived state caught up after start).
+  // Waits until /api/ready answers 200 (derived state caught up after start):
+  // both threads have caught up with the log and neither is still restoring.
   void wait_ready() {
-    const auto deadline = std::chrono::steady_clock::now() + 60s;
-    while (get("/api/ready").status != 200 && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(1ms);
+    REQUIRE(engine->wait_until(
+        [](const EngineStats& s) {
+          return s.caught_up && s.state != "starting" && s.state != "failed" && s.state != "stopped";
+        },
+        deadline()));
+    REQUIRE(recommend->wait_until(
+        [](const RecommendRunnerStats& s) { return s.caught_up && s.state != "restoring" && s.state != "stopped"; },
+        deadline()));
     REQUIRE(get("/api/ready").status == 200);
   }
 
-  // Waits until the engine's published snapshot covers sequence `through`.
+  // Waits until the engine's published snapshot covers sequence `through`
+  // (EngineStats::applied_through is published with the snapshot).
   void wait_applied(Sequence through) {
-    const auto deadline = std::chrono::steady_clock::now() + 60s;
-    while (engine->latest()->applied_through < through && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(1ms);
+    REQUIRE(engine->wait_until([&](const EngineStats& s) { return s.applied_through >= through; }, deadline()));
     REQUIRE(engine->latest()->applied_through >= through);
   }
 
@@ -1085,12 +1088,9 @@ TEST_CASE("trends with forecast add predicted points with intervals and flag ano
 TEST_CASE("the newest log lines are served, oldest first, up to the limit", "[api][system]") {
   Rig rig;
   // The rig's threads log once when they have started; let them finish first.
-  const auto deadline = std::chrono::steady_clock::now() + 60s;
-  while ((rig.recommend->stats().state != "running" || rig.engine->stats().state != "running") &&
-         std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  REQUIRE(rig.recommend->stats().state == "running");
-  REQUIRE(rig.engine->stats().state == "running");
+  REQUIRE(rig.recommend->wait_until([](const RecommendRunnerStats& s) { return s.state == "running"; },
+                                    Rig::deadline()));
+  REQUIRE(rig.engine->wait_until([](const EngineStats& s) { return s.state == "running"; }, Rig::deadline()));
   const Logger log("test");
   for (int i = 0; i < 5; ++i) log.warn("api logs test line", {{"n", std::to_string(i)}});
   const ApiResponse r = rig.get("/api/system/logs", "limit=3");

@@ -84,9 +84,9 @@ class FakeStream : public shoppulse::api::BodyStream {
   std::vector<std::thread> threads_;
 };
 
-// Records requests and answers each from its own thread after a delay, to
-// prove that responding from a foreign thread works. With hold set, keeps the
-// callbacks and never answers.
+// Records requests and answers each from its own thread once handle() has
+// returned, to prove that responding later from a foreign thread works. With
+// hold set, keeps the callbacks and never answers.
 class FakeHandler : public shoppulse::api::Handler {
  public:
   ~FakeHandler() override {
@@ -101,12 +101,14 @@ class FakeHandler : public shoppulse::api::Handler {
   void handle(ApiRequest request, shoppulse::api::Respond respond) override {
     std::lock_guard lock(mutex_);
     requests_.push_back(request);
+    received_.notify_all();
     if (hold) {
       held_.push_back(std::move(respond));
       return;
     }
-    threads_.emplace_back([request = std::move(request), respond = std::move(respond)] {
-      std::this_thread::sleep_for(20ms);
+    threads_.emplace_back([this, request = std::move(request), respond = std::move(respond)] {
+      // handle() holds mutex_ until it returns: the answer comes after that.
+      { std::lock_guard returned(mutex_); }
       ApiResponse response;
       response.status = request.path == "/api/missing" ? 404 : request.path == "/api/broken" ? 500 : 200;
       response.body = R"({"path":")" + request.path + R"("})";
@@ -125,6 +127,13 @@ class FakeHandler : public shoppulse::api::Handler {
     return requests_;
   }
 
+  // Blocks until `n` requests have reached handle(); false after `timeout`
+  // (a bound that only turns a hang into a failure).
+  bool wait_requests(std::size_t n, std::chrono::milliseconds timeout = 60s) const {
+    std::unique_lock lock(mutex_);
+    return received_.wait_for(lock, timeout, [&] { return requests_.size() >= n; });
+  }
+
   // Answers held requests (after stop(): the server must drop them safely).
   void release_held() {
     std::vector<shoppulse::api::Respond> held;
@@ -139,6 +148,7 @@ class FakeHandler : public shoppulse::api::Handler {
 
  private:
   mutable std::mutex mutex_;
+  mutable std::condition_variable received_;  // a request reached handle()
   std::vector<ApiRequest> requests_;
   std::vector<std::thread> threads_;
   std::vector<shoppulse::api::Respond> held_;
@@ -522,7 +532,13 @@ TEST_CASE("an asynchronous broadcast source: its message, delivered from another
   REQUIRE(server.start().ok());
   WsClient ws(server.port());
   REQUIRE(shoppulse::testing::eventually([&] { return asked.load() == 1; }));
-  std::this_thread::sleep_for(100ms);  // ten ticks: none asks while the first is on its way
+  // A check that nothing happens, so it needs a span of time: about ten
+  // ticks, and none may ask while the first message is on its way. It cannot
+  // fail wrongly on a loaded machine (a correct server never asks again,
+  // however long the wait); a slow machine may fire fewer ticks meanwhile,
+  // which only makes this run's check weaker, and the asks counted below
+  // show the ticks do go on.
+  std::this_thread::sleep_for(100ms);
   CHECK(asked.load() == 1);
   shoppulse::BroadcastDeliver first;
   {
@@ -597,10 +613,7 @@ TEST_CASE("stop returns promptly with open connections and pending api calls", "
   Client waiting(s.server->port());
   waiting.write("GET /api/slow HTTP/1.1\r\nHost: test\r\n\r\n");
   WsClient ws(s.server->port());
-  const auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (s.handler.requests().empty() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(5ms);
-  }
+  REQUIRE(s.handler.wait_requests(1));
   REQUIRE(s.handler.requests().size() == 1);
 
   // stop() must not wait for the held call (released only below) nor for a

@@ -418,3 +418,29 @@ TEST_CASE("A recommend thread with an empty ring counts its back-off sleeps and 
   CHECK(runner.stats().idle_wait >= idle.idle_wait);
   runner.stop();
 }
+
+TEST_CASE("A thread waiting in wait_until is woken by the recommend thread's progress", "[recommend]") {
+  auto store = make_memory_store();
+  SystemClock clock;
+  RecommendRunner runner({}, {}, *store, *store, clock);
+  const auto deadline = [] { return std::chrono::steady_clock::now() + std::chrono::seconds(60); };
+  runner.start();
+  REQUIRE(runner.wait_until([](const RecommendRunnerStats& s) { return s.state == "running" && s.caught_up; },
+                            deadline()));
+  // Nothing was offered: a deadline already passed answers at once with what
+  // the predicate says.
+  CHECK_FALSE(runner.wait_until([](const RecommendRunnerStats& s) { return s.applied_through > 0; },
+                                std::chrono::steady_clock::now()));
+  // The waiter blocks before the events exist; applying them wakes it.
+  auto waited = std::async(std::launch::async, [&] {
+    return runner.wait_until([](const RecommendRunnerStats& s) { return s.applied_through >= 30; }, deadline());
+  });
+  const auto rs = records(1, 30);
+  REQUIRE(store->append(AppendBatch{rs, {}}));
+  runner.offer(events_of(rs));
+  REQUIRE(waited.get());
+  CHECK(applied_through(runner) == 30);
+  runner.stop();
+  CHECK(runner.wait_until([](const RecommendRunnerStats& s) { return s.state == "stopped"; },
+                          std::chrono::steady_clock::now()));
+}

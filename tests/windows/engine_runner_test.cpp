@@ -74,6 +74,23 @@ WindowConfig window_config() {
   return c;
 }
 
+EngineRunnerConfig publishing_every_10ms() {
+  EngineRunnerConfig c;
+  c.publish_interval_ms = 10;
+  return c;
+}
+
+// A started runner over a memory store, publishing every 10 ms of the system
+// clock; the test is the ring's producer (ingest()). Stopped when destroyed.
+struct StartedRunner {
+  std::unique_ptr<Storage> store = make_memory_store();
+  SpscRing<Event> ring{1 << 12};
+  SystemClock clock;
+  MetricsRegistry metrics;
+  EngineRunner runner{window_config(), publishing_every_10ms(), ring, *store, *store, *store, clock, metrics};
+  StartedRunner() { runner.start(); }
+};
+
 }  // namespace
 
 TEST_CASE("a failing stream processor restarts after a backoff, counts it, and recovers every number",
@@ -112,18 +129,12 @@ TEST_CASE("a failing stream processor restarts after a backoff, counts it, and r
 }
 
 TEST_CASE("a paused stream processor applies nothing until resumed, and loses nothing", "[windows][runner]") {
-  auto store = make_memory_store();
-  SpscRing<Event> ring(1 << 12);
-  SystemClock clock;
-  MetricsRegistry metrics;
-  EngineRunnerConfig config;
-  config.publish_interval_ms = 10;
-  EngineRunner runner(window_config(), config, ring, *store, *store, *store, clock, metrics);
-  runner.start();
+  StartedRunner rig;
+  EngineRunner& runner = rig.runner;
   REQUIRE(wait_for([&] { return runner.stats().state == "running"; }));
   runner.pause();
   REQUIRE(wait_for([&] { return runner.stats().state == "paused"; }));
-  ingest(*store, ring, make_events(1, 100, kStart));
+  ingest(*rig.store, rig.ring, make_events(1, 100, kStart));
   // Two tasks run in turn on the engine thread: the second runs a whole loop
   // turn after the first, and a running engine pops the ring in that turn.
   for (int turn = 0; turn < 2; ++turn) {
@@ -133,7 +144,7 @@ TEST_CASE("a paused stream processor applies nothing until resumed, and loses no
     CHECK(answer.get() == 0);
   }
   CHECK(runner.latest()->applied_through == 0);
-  CHECK(ring.size_approx() == 100);
+  CHECK(rig.ring.size_approx() == 100);
   runner.resume();
   REQUIRE(wait_for([&] { return runner.latest()->applied_through == 100; }));
   runner.stop();
@@ -404,22 +415,17 @@ TEST_CASE("an engine with an empty ring counts its back-off sleeps and their tim
 
 TEST_CASE("a late event into a minute whose users the engine dropped adds its user to the stored minute",
           "[windows][runner]") {
-  auto store = make_memory_store();
-  SpscRing<Event> ring(1 << 12);
-  SystemClock clock;
-  MetricsRegistry metrics;
-  EngineRunnerConfig config;
-  config.publish_interval_ms = 10;
-  EngineRunner runner(window_config(), config, ring, *store, *store, *store, clock, metrics);
-  runner.start();
+  StartedRunner rig;
+  EngineRunner& runner = rig.runner;
+  Storage& store = *rig.store;
   // 400 events 1.5 s apart: ten minutes, users 1..7; the first minute is
   // long closed and its own users dropped by the end.
-  ingest(*store, ring, make_events(1, 400, kStart));
+  ingest(store, rig.ring, make_events(1, 400, kStart));
   REQUIRE(wait_for([&] { return runner.latest()->applied_through == 400; }));
   const std::int64_t minute = kStart / 60'000;
   const auto stored = [&] {
     std::optional<MinuteRollup> out;
-    REQUIRE(store->scan_minutes(minute, minute + 1, [&](std::int64_t m, std::string_view bytes) {
+    REQUIRE(store.scan_minutes(minute, minute + 1, [&](std::int64_t m, std::string_view bytes) {
       out = decode_rollup(m, bytes).value();
     }));
     return out;
@@ -434,7 +440,7 @@ TEST_CASE("a late event into a minute whose users the engine dropped adds its us
   Event late = make_events(401, 1, kStart + 1000).front();
   late.user = 99;
   late.type = EventType::add_to_cart;
-  ingest(*store, ring, {late});
+  ingest(store, rig.ring, {late});
   REQUIRE(wait_for([&] {
     const auto after = stored();
     return after && after->events[static_cast<std::size_t>(EventType::add_to_cart)] == 1;
@@ -525,4 +531,29 @@ TEST_CASE("in cluster mode the engine counts only the owned partitions, rebuilds
   CHECK(runner.stats().replay_target == 500);
   CHECK(same_24h(*runner.latest(), *reference_for(dict, ownership, all)));
   runner.stop();
+}
+
+TEST_CASE("a thread waiting in wait_until is woken by the engine thread's changes, and a passed deadline answers false",
+          "[windows][runner]") {
+  StartedRunner rig;
+  EngineRunner& runner = rig.runner;
+  const auto deadline = [] { return std::chrono::steady_clock::now() + 60s; };
+  REQUIRE(runner.wait_until([](const EngineStats& s) { return s.state == "running"; }, deadline()));
+  runner.pause();
+  REQUIRE(runner.wait_until([](const EngineStats& s) { return s.state == "paused"; }, deadline()));
+  // Nothing can be applied while paused: a deadline already passed answers
+  // at once with what the predicate says.
+  CHECK_FALSE(runner.wait_until([](const EngineStats& s) { return s.applied_through > 0; },
+                                std::chrono::steady_clock::now()));
+  // The waiter blocks before the events exist; the publish that covers them wakes it.
+  auto waited = std::async(std::launch::async, [&] {
+    return runner.wait_until([](const EngineStats& s) { return s.applied_through >= 100; }, deadline());
+  });
+  ingest(*rig.store, rig.ring, make_events(1, 100, kStart));
+  runner.resume();
+  REQUIRE(waited.get());
+  CHECK(runner.latest()->applied_through == 100);
+  CHECK(runner.stats().applied_events == 100);
+  runner.stop();
+  CHECK(runner.wait_until([](const EngineStats& s) { return s.state == "stopped"; }, std::chrono::steady_clock::now()));
 }

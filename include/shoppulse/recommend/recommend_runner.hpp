@@ -20,7 +20,8 @@
 // Lifecycle: start() spawns the thread; stop() finishes queued queries,
 // writes a checkpoint and joins.
 // Threading: offer() from ONE producer thread (the engine thread); every
-// other public method from any thread. A periodic checkpoint also runs a
+// other public method from any thread (wait_until() to wait for the
+// recommend thread's progress without polling). A periodic checkpoint also runs a
 // child process (see background_checkpoint.hpp) and a thread that stores
 // its bytes; stop() waits for both.
 #include <chrono>
@@ -118,6 +119,15 @@ class RecommendRunner {
   // Never null (empty before the first publish).
   std::shared_ptr<const RecommendSnapshot> latest() const;
   RecommendRunnerStats stats() const;
+
+  // Blocks until ready(stats) is true or the deadline passes; answers
+  // ready(). ready sees the stats at once and again after each change to
+  // them (applied_through, a published snapshot, a new state; not the idle
+  // back-off counters), with the runner's lock held: it must be quick and
+  // must not call the runner. Its dropped_offers is as of the last publish.
+  // Nothing is polled; with no waiter a change costs one read of a counter.
+  bool wait_until(const std::function<bool(const RecommendRunnerStats&)>& ready,
+                  std::chrono::steady_clock::time_point deadline) const;
 
  private:
   struct State;

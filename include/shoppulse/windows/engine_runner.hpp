@@ -15,7 +15,8 @@
 // consumption (the "stream_processor" component); stop() drains the ring,
 // flushes and checkpoints, then joins. A failure on the thread is logged,
 // counted, and followed by a restart from checkpoint + replay with backoff.
-// Threading: every public method is callable from any thread.
+// Threading: every public method is callable from any thread; wait_until()
+// lets another thread wait for the engine thread's progress without polling.
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -114,6 +115,15 @@ class EngineRunner {
   Result<void> run_on_engine(std::function<void(const WindowEngine&)> task);
 
   EngineStats stats() const;
+
+  // Blocks until ready(stats) is true or the deadline passes; answers
+  // ready(). ready sees the stats at once and again after each change the
+  // engine thread makes to them (a published snapshot, applied_through, a
+  // new state; not the idle back-off counters), with the runner's lock
+  // held: it must be quick and must not call the runner. Nothing is polled;
+  // with no waiter the engine thread pays one read of a counter per change.
+  bool wait_until(const std::function<bool(const EngineStats&)>& ready,
+                  std::chrono::steady_clock::time_point deadline) const;
 
  private:
   struct State;
