@@ -29,6 +29,7 @@ constexpr std::size_t kFirstBatchMessages = 1024;  // a connection's first batch
 constexpr std::int64_t kLagIntervalMs = 1000;
 constexpr std::int64_t kIngestPatienceMs = 500;  // a hand-off not taken by then pauses the partitions
 
+constexpr std::int64_t kHoleSeekRetryMs = 1000;  // a partition's seek past a hole is asked again after this
 constexpr std::size_t kPollChunk = 4096;  // most messages taken from librdkafka per call
 
 // Messages read from the topic for one hand-off: their events and, per
@@ -95,6 +96,7 @@ struct KafkaSource::State {
   // caught up.
   std::vector<std::int64_t> read_next;
   std::vector<std::int64_t> hole_reported;  // per partition: the expected offset last reported missing
+  std::vector<TimestampMs> hole_seek_ms;     // per partition: when its last seek to that offset was asked
   // Subscribe mode, consumer thread: for a gained partition, the end it had
   // when this node first heard it (the high watermark of its first fetch
   // answer, cached by librdkafka: no request of its own, nothing blocking in
@@ -895,18 +897,28 @@ struct KafkaSource::State {
                  {"to", std::to_string(offset)}});
       return true;
     }
-    if (std::size_t(p) >= hole_reported.size()) hole_reported.resize(std::size_t(p) + 1, -1);
+    if (std::size_t(p) >= hole_reported.size()) {
+      hole_reported.resize(std::size_t(p) + 1, -1);
+      hole_seek_ms.resize(std::size_t(p) + 1, 0);
+    }
+    const TimestampMs now = clock.now_ms();
     if (hole_reported[std::size_t(p)] != expected) {
       hole_reported[std::size_t(p)] = expected;
       kLog.warn("hole in a partition's messages: reading it again from the expected offset",
                 {{"topic", config.topic}, {"partition", std::to_string(p)}, {"expected", std::to_string(expected)},
                  {"got", std::to_string(offset)}});
-      kafka::PartitionList seek(rd_kafka_topic_partition_list_new(1));
-      rd_kafka_topic_partition_list_add(seek.get(), config.topic.c_str(), p)->offset = expected;
-      if (rd_kafka_error_t* error = rd_kafka_seek_partitions(rk, seek.get(), 0)) {
-        record_error(std::string("seek: ") + rd_kafka_error_string(error), false);
-        rd_kafka_error_destroy(error);
-      }
+    } else if (now - hole_seek_ms[std::size_t(p)] < kHoleSeekRetryMs) {
+      return false;  // the seek asked for is still on its way
+    }
+    // Asked again (at most once a kHoleSeekRetryMs) while later messages
+    // keep coming, so a seek that failed or was overtaken never stalls the
+    // partition.
+    hole_seek_ms[std::size_t(p)] = now;
+    kafka::PartitionList seek(rd_kafka_topic_partition_list_new(1));
+    rd_kafka_topic_partition_list_add(seek.get(), config.topic.c_str(), p)->offset = expected;
+    if (rd_kafka_error_t* error = rd_kafka_seek_partitions(rk, seek.get(), 0)) {
+      record_error(std::string("seek: ") + rd_kafka_error_string(error), false);
+      rd_kafka_error_destroy(error);
     }
     return false;
   }
