@@ -251,6 +251,10 @@ void bind(config::Schema& s, AppConfig& c) {
                     "Longest wait for a member's part of an analytics or product query; a member that has not "
                     "answered by then is listed in the answer's coverage.missing",
                     10);
+  s.add_string("cluster.key_file", &c.cluster.key_file,
+               "File holding an API key with the read scope, valid on every node, that this node sends when it asks "
+               "the members for their part of its WebSocket push (no client's key to pass on); needed when API keys "
+               "are required; empty: none");
 
   s.add_string("mongodb.url", &c.mongodb.url,
                "MongoDB that keeps a copy of every per-minute rollup, mongodb://host:port/database; empty: none "

@@ -1,8 +1,11 @@
 #include "shoppulse/app/application.hpp"
 
 #include <chrono>
+#include <cctype>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <mutex>
 #include <unistd.h>
@@ -33,6 +36,46 @@ std::uint64_t resident_bytes() {
     std::fclose(f);
   }
   return static_cast<std::uint64_t>(resident) * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+// Cluster mode: the Authorization this node sends when it asks the members
+// on its own behalf (the WebSocket push, README "Security" in Cluster), from
+// cluster.key_file; empty when no file is set. Refused (exit code 2) when
+// keys are required and no file is set, or when the file's key is not one
+// the authorizer would take for a read route: every member checks it
+// against the same keys.
+Result<std::string> member_key(const std::string& path, bool keys_required, auth::Authorizer& authorizer) {
+  if (path.empty()) {
+    if (!keys_required) return std::string();
+    return make_error(Errc::invalid_argument,
+                      "a cluster whose API keys are required needs a read key the nodes ask each other with (the "
+                      "WebSocket push): create one with shoppulse keys create --scope read, put the key alone in a "
+                      "file (mode 0600) and set cluster.key_file to it",
+                      "cluster.key_file");
+  }
+  std::FILE* f = std::fopen(path.c_str(), "r");
+  if (!f)
+    return make_error(Errc::invalid_argument, "cannot read " + path + ": " + std::strerror(errno), "cluster.key_file");
+  char buffer[512];
+  const std::size_t n = std::fread(buffer, 1, sizeof buffer, f);
+  std::fclose(f);
+  std::string_view key(buffer, n);
+  while (!key.empty() && std::isspace(static_cast<unsigned char>(key.back()))) key.remove_suffix(1);
+  while (!key.empty() && std::isspace(static_cast<unsigned char>(key.front()))) key.remove_prefix(1);
+  if (key.empty() || n == sizeof buffer)
+    return make_error(Errc::invalid_argument, path + " must hold one API key (sp_<id>_<secret>)", "cluster.key_file");
+  std::string authorization("Bearer ");
+  authorization.append(key);
+  auth::AuthRequest probe;
+  probe.method = "GET";
+  probe.path = "/api/analytics/snapshot";
+  probe.host = "127.0.0.1";
+  probe.authorization = authorization;
+  const auth::AuthDecision decision = authorizer.check(probe);
+  if (!decision.allowed() && decision.status != 429)
+    return make_error(Errc::invalid_argument, "the key in " + path + " is refused: " + decision.detail,
+                      "cluster.key_file");
+  return authorization;
 }
 
 // Closed minutes go to the store and, when Redis is configured, on to it.
@@ -84,6 +127,7 @@ struct Application::State final : api::SystemControl {
   std::unique_ptr<ClusterWriter> cluster_writer;    // null unless cluster.enabled
   std::unique_ptr<ClusterMembers> cluster_members;  // null unless cluster.enabled
   std::string node_id;                              // cluster mode: this node's id
+  std::string member_authorization;  // cluster mode: "Bearer <cluster.key_file's key>", or empty
   // Cluster mode: the partitions derived state counts, set from the group's
   // assignment by the Kafka consumer; null otherwise.
   std::unique_ptr<PartitionOwnership> ownership;
@@ -387,6 +431,11 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
                             "--data-dir <the same data dir>",
                         "auth");
     }
+    if (config.cluster.enabled) {
+      auto key = member_key(config.cluster.key_file, config.auth.keys_required, *s.authorizer);
+      if (!key) return std::move(key).error();
+      s.member_authorization = std::move(key).value();
+    }
   }
   // Both happen before the HTTP server exists: on a large data dir they are
   // the part of a restart no health probe can see, so their time is logged.
@@ -569,6 +618,7 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
           api::ApiRequest rq;
           rq.method = "GET";
           rq.path = "/api/analytics/snapshot";
+          rq.authorization = s.member_authorization;
           cluster_handler.handle(std::move(rq), [&s, deliver = std::move(deliver)](api::ApiResponse r) {
             if (r.status != 200 || r.body.empty() || r.body.back() != '}') return deliver(nullptr);
             std::string msg = std::move(r.body);

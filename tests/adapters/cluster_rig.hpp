@@ -4,8 +4,11 @@
 // membership, log and figures.
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <ctime>
+#include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <set>
 #include <sstream>
@@ -158,6 +161,18 @@ std::string log_tails(const Nodes& nodes) {
 template <class Nodes>
 void require_or_show_logs(bool ok, const Nodes& nodes, const std::string& what) {
   if (!ok) FAIL(what << "\n" << log_tails(nodes));
+}
+
+// The next WebSocket message for which ready(message) holds, within timeout.
+inline std::optional<std::string> ws_message(si::WebSocketClient& ws, const std::function<bool(const si::Json&)>& ready,
+                                             si::Millis timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    const auto text = ws.read_text(si::Millis(2000));
+    if (!text) continue;
+    if (ready(si::Json(*text))) return text;
+  }
+  return std::nullopt;
 }
 
 }  // namespace shoppulse::cluster_rig

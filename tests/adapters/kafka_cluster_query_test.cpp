@@ -218,18 +218,6 @@ std::string canonical_shared(const sj::Value& window, const std::string& answer_
   return got == want ? "equal" : "WebSocket " + got + "\nREST " + want;
 }
 
-// The next WebSocket message for which ready(message) holds, within timeout.
-std::optional<std::string> ws_message(si::WebSocketClient& ws, const std::function<bool(const si::Json&)>& ready,
-                                      si::Millis timeout) {
-  const auto until = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < until) {
-    const auto text = ws.read_text(si::Millis(2000));
-    if (!text) continue;
-    if (ready(si::Json(*text))) return text;
-  }
-  return std::nullopt;
-}
-
 struct Resume {
   pid_t pid;
   ~Resume() { ::kill(pid, SIGCONT); }

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <condition_variable>
 #include <filesystem>
 #include <future>
@@ -15,6 +16,7 @@
 
 #include "commands.hpp"
 #include "shoppulse/app/application.hpp"
+#include "shoppulse/auth/keys.hpp"
 #include "support/eventually.hpp"
 
 namespace {
@@ -232,4 +234,53 @@ TEST_CASE("api.time_zone takes an IANA zone name and refuses anything else, nami
     CHECK(r.error().code == Errc::invalid_argument);
     CHECK(r.error().field == "api.time_zone");
   }
+}
+
+TEST_CASE("cluster.key_file: a cluster with keys required does not start without a read key in it, and the "
+          "refusal names the key and what is wrong", "[app][auth]") {
+  ScratchDir dir;
+  std::filesystem::create_directories(dir.str());
+  const auth::KeyFile keys(dir.str());
+  auto admin = keys.create(auth::kScopeAdmin, "operator", false, {}, kStart);
+  auto ingest = keys.create(auth::kScopeIngest, "writer", false, {}, kStart);
+  REQUIRE(admin);
+  REQUIRE(ingest);
+  const std::string key_file = dir.str() + "/member.key";
+  const auto open_with = [&](const std::string& file, bool required) {
+    app::AppConfig c;
+    c.eventlog.data_dir = dir.str();
+    c.generator_enabled = false;
+    c.auth_required = required;
+    c.cluster.enabled = true;
+    c.kafka.servers = "127.0.0.1:9";  // never reached: the key is checked first
+    c.cluster.key_file = file;
+    REQUIRE(app::finish(c));
+    return app::Application::open(c);
+  };
+  const auto refusal = [&](const std::string& file, std::string_view says) {
+    INFO(file);
+    auto opened = open_with(file, true);
+    REQUIRE_FALSE(opened.ok());
+    CHECK(opened.error().code == Errc::invalid_argument);
+    CHECK(opened.error().field == "cluster.key_file");
+    INFO(opened.error().detail);
+    CHECK(opened.error().detail.find(says) != std::string::npos);
+  };
+  const auto write = [&](const std::string& text) {
+    std::FILE* f = std::fopen(key_file.c_str(), "w");
+    REQUIRE(f);
+    std::fputs(text.c_str(), f);
+    std::fclose(f);
+  };
+  refusal("", "shoppulse keys create --scope read");
+  refusal(dir.str() + "/absent.key", "cannot read");
+  write("\n");
+  refusal(key_file, "must hold one API key");
+  write(ingest->key + "\n");
+  refusal(key_file, "lacks the read scope");
+  write("sp_000000000000_" + std::string(48, '0'));
+  refusal(key_file, "not valid");
+  REQUIRE(keys.revoke(admin->entry.id, kStart + 1));
+  write(admin->key);
+  refusal(key_file, "revoked");
 }

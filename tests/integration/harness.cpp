@@ -479,10 +479,12 @@ std::string ServerProcess::log_tail(std::size_t bytes) const {
   return all.size() > bytes ? all.substr(all.size() - bytes) : all;
 }
 
-HttpResponse ServerProcess::get(std::string_view target) const { return http_request(port_, "GET", target); }
+HttpResponse ServerProcess::get(std::string_view target) const {
+  return http_request(port_, "GET", target, {}, options_.headers);
+}
 
 HttpResponse ServerProcess::post(std::string_view target, std::string_view body, std::string_view content_type) const {
-  Headers h;
+  Headers h = options_.headers;
   if (!content_type.empty()) h.emplace_back("Content-Type", std::string(content_type));
   return http_request(port_, "POST", target, body, h);
 }

@@ -99,6 +99,7 @@ struct ServerOptions {
   std::vector<std::string> sets;        // "key=value" pairs for --set
   Millis startup_timeout{10000};        // until /api/health answers
   std::uint64_t max_open_files = 0;     // RLIMIT_NOFILE (soft and hard) of the child; 0 inherits ours
+  Headers headers;                      // sent with every get() and post() (an API key, say)
 };
 
 // Runs the shoppulse binary with args to completion (e.g. `keys create`);

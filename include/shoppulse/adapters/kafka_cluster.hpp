@@ -29,6 +29,10 @@ struct ClusterConfig {
   // checked. ms; default 24 h (the longest window).
   std::int64_t min_retention_ms = 24LL * 3600 * 1000;
   std::int64_t query_timeout_ms = 2000;     // longest wait for a member's part of a query (README, Queries); ms
+  // A file holding an API key with the read scope (valid on every node)
+  // that this node sends when it asks the members on its own behalf (the
+  // WebSocket push); empty: none. Needed when keys are required.
+  std::string key_file;
 };
 
 // The write path of cluster mode.
