@@ -883,8 +883,9 @@ class ApiHandler final : public Handler {
       }
       w.end_array();
       if (horizon > 0) {
-        const TimestampMs first = complete > 0 ? points[complete - 1].start_ms + step_min * kMinuteMs : from_min * kMinuteMs;
-        w.key("forecast").raw(trend_forecast_json(model, first, step_min * kMinuteMs));
+        const std::int64_t step_ms = step_min * kMinuteMs;
+        const TimestampMs first = complete > 0 ? points[complete - 1].start_ms + step_ms : from_min * kMinuteMs;
+        w.key("forecast").raw(trend_forecast_json(model, first, step_ms));
       }
       if (drill) write_drill_down(w, *drill);
       write_coverage(w, result->applied, logged, !drill || drill->complete);

@@ -472,7 +472,8 @@ void refit_trends(Value& merged, const std::vector<const Value*>& parts) {
   // answer's from when none is; no points are written then).
   const std::int64_t step_ms = series.size() >= 2 ? start_of(1) - start_of(0) : 0;
   const TimestampMs first = complete > 0 ? start_of(complete - 1) + step_ms : series.empty() ? 0 : start_of(0);
-  if (auto refitted = json::parse(api::trend_forecast_json(model, first, step_ms))) *forecast = std::move(refitted).value();
+  if (auto refitted = json::parse(api::trend_forecast_json(model, first, step_ms)))
+    *forecast = std::move(refitted).value();
 }
 
 }  // namespace

@@ -506,17 +506,19 @@ std::string trend_answer(const TrendValues& s, std::size_t complete, std::size_t
                                                  {"unique_users", i64(s.users[i])},
                                                  {"viewers", i64(s.users[i])},
                                                  {"purchasers", i64(s.purchases[i])},
-                                                 {"conversion_rate", Value::of_double(percent(s.purchases[i], s.users[i]))}};
+                                                 {"conversion_rate", Value::of_double(percent(s.purchases[i],
+                                                                                              s.users[i]))}};
     if (i >= complete) f.emplace_back("partial", Value::of_bool(true));
     if (i < complete) f.emplace_back("anomalies", json::parse(shoppulse::api::trend_anomalies_json(model, i)).value());
     points.push_back(obj(std::move(f)));
   }
   const auto first = complete > 0 ? start(complete - 1) + 60000 : start(0);
+  Value forecast = json::parse(shoppulse::api::trend_forecast_json(model, first, 60000)).value();
   return json::serialize(obj({{"step", str("1m")},
                               {"from", str(shoppulse::format_iso8601(start(0)))},
                               {"to", str(shoppulse::format_iso8601(start(s.size())))},
                               {"points", arr(std::move(points))},
-                              {"forecast", json::parse(shoppulse::api::trend_forecast_json(model, first, 60000)).value()}}));
+                              {"forecast", std::move(forecast)}}));
 }
 
 // Three members' series over 14 steps: the first grows smoothly; the second
