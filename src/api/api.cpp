@@ -12,11 +12,11 @@
 #include "figures_json.hpp"
 #include "query_params.hpp"
 #include "range_routes.hpp"
+#include "shoppulse/api/trend_model.hpp"
 #include "shoppulse/core/log.hpp"
 #include "shoppulse/core/time_format.hpp"
 #include "shoppulse/importer/importer.hpp"
 #include "shoppulse/ingest/event_parser.hpp"
-#include "shoppulse/recommend/forecast.hpp"
 #include "shoppulse/windows/filtered.hpp"
 #include "shoppulse/windows/rollup.hpp"
 
@@ -851,8 +851,7 @@ class ApiHandler final : public Handler {
       while (complete < points.size() &&
              points[complete].start_ms / kMinuteMs + step_min <= complete_before_min)
         ++complete;
-      // The series the model follows, in the units the API reports.
-      static constexpr std::array<const char*, 4> kSeries{"page_views", "purchases", "revenue", "unique_users"};
+      // The series the model follows (kTrendSeries), in the units the API reports.
       auto value_of = [](const TrendPoint& p, std::size_t series) -> double {
         switch (series) {
           case 0: return double(p.events[static_cast<std::size_t>(EventType::view)]);
@@ -861,13 +860,12 @@ class ApiHandler final : public Handler {
           default: return double(p.unique_users);
         }
       };
-      std::array<Forecast, kSeries.size()> models;
+      TrendModel model;
       if (horizon > 0) {
-        for (std::size_t k = 0; k < kSeries.size(); ++k) {
-          std::vector<double> y;
-          for (std::size_t i = 0; i < complete; ++i) y.push_back(value_of(points[i], k));
-          models[k] = holt_forecast(y, horizon);
-        }
+        TrendSeries values;
+        for (std::size_t k = 0; k < kTrendSeries.size(); ++k)
+          for (std::size_t i = 0; i < complete; ++i) values[k].push_back(value_of(points[i], k));
+        model = fit_trend_model(values, horizon);
       }
       JsonWriter w;
       w.begin_object().field("step", step_text);
@@ -880,36 +878,14 @@ class ApiHandler final : public Handler {
         w.field("unique_users", p.unique_users).field("viewers", p.viewers).field("purchasers", p.purchasers);
         w.field("conversion_rate", std::round(p.conversion_rate() * 10000.0) / 100.0);
         if (i >= complete) w.field("partial", true);
-        if (horizon > 0 && i < complete) {
-          w.key("anomalies").begin_array();
-          for (std::size_t k = 0; k < kSeries.size(); ++k)
-            if (models[k].available && models[k].anomaly[i]) w.value(kSeries[k]);
-          w.end_array();
-        }
+        if (horizon > 0 && i < complete) w.key("anomalies").raw(trend_anomalies_json(model, i));
         w.end_object();
       }
       w.end_array();
       if (horizon > 0) {
-        w.key("forecast").begin_object();
-        w.field("method", "holt").field("confidence", 0.99);
-        const bool available = models[0].available;
-        w.field("available", available);
-        if (!available) w.field("detail", "needs at least 6 complete points of history");
-        w.key("points").begin_array();
-        if (available) {
-          const TimestampMs first = complete > 0 ? points[complete - 1].start_ms + step_min * kMinuteMs : from_min * kMinuteMs;
-          for (std::size_t h = 0; h < horizon; ++h) {
-            w.begin_object().field("start", format_iso8601(first + static_cast<TimestampMs>(h) * step_min * kMinuteMs));
-            for (std::size_t k = 0; k < kSeries.size(); ++k) {
-              const Interval& v = models[k].ahead[h];
-              auto round2 = [](double x) { return std::round(x * 100.0) / 100.0; };
-              w.key(kSeries[k]).begin_object().field("value", round2(v.value)).field("lower", round2(v.lower));
-              w.field("upper", round2(v.upper)).end_object();
-            }
-            w.end_object();
-          }
-        }
-        w.end_array().end_object();
+        const std::int64_t step_ms = step_min * kMinuteMs;
+        const TimestampMs first = complete > 0 ? points[complete - 1].start_ms + step_ms : from_min * kMinuteMs;
+        w.key("forecast").raw(trend_forecast_json(model, first, step_ms));
       }
       if (drill) write_drill_down(w, *drill);
       write_coverage(w, result->applied, logged, !drill || drill->complete);

@@ -13,6 +13,8 @@
 #include <utility>
 
 #include "json_tree.hpp"
+#include "shoppulse/api/trend_model.hpp"
+#include "shoppulse/core/time_format.hpp"
 
 namespace shoppulse::cluster {
 
@@ -232,8 +234,9 @@ Value merge_array(Ctx& ctx, const std::vector<const Value*>& parts, std::string_
     }
     return out;
   }
-  // Arrays of scalars, or of elements without identity (anomalies,
-  // forecasts): the first member's.
+  // Arrays of scalars, or of elements without identity: the first member's
+  // (a trend's anomalies are fitted again over the merged series after, see
+  // refit_trends).
   bool keyed = false;
   for (const Value* p : parts)
     if (p->kind == Value::array && !keyed)
@@ -418,6 +421,61 @@ Value merge_values(Ctx& ctx, const std::vector<const Value*>& parts, std::string
   }
 }
 
+// A trend answer with a forecast: the model is fitted again over the merged
+// series by one node's code (api::fit_trend_model, same options), so the
+// anomalies and the forecast are those of one node holding every event; the
+// members' own (over their own series) are dropped. The complete points are
+// those before the first partial one, as on one node. Every member answers
+// the same steps (from and to are pinned, see query.cpp), and a merged point
+// is partial when any member's is, so the merged series has no more
+// complete points than any member's: when it has enough for a model so had
+// every member, and each member's forecast holds the asked points ahead.
+void refit_trends(Value& merged, const std::vector<const Value*>& parts) {
+  Value* forecast = merged.find("forecast");
+  Value* points = merged.find("points");
+  if (!forecast || forecast->kind != Value::object || !points || points->kind != Value::array) return;
+  std::size_t horizon = 0;
+  for (const Value* p : parts) {
+    const Value* f = p->kind == Value::object ? p->find("forecast") : nullptr;
+    const Value* ahead = f && f->kind == Value::object ? f->find("points") : nullptr;
+    if (ahead && ahead->kind == Value::array) horizon = std::max(horizon, ahead->a.size());
+  }
+  std::vector<Value>& series = points->a;
+  std::size_t complete = 0;
+  for (; complete < series.size(); ++complete) {
+    const Value* partial = series[complete].find("partial");
+    if (partial && partial->kind == Value::boolean && partial->b) break;
+  }
+  api::TrendSeries values;
+  for (std::size_t k = 0; k < api::kTrendSeries.size(); ++k)
+    for (std::size_t i = 0; i < complete; ++i) {
+      const Value* v = series[i].find(api::kTrendSeries[k]);
+      // Revenue in major units from its exact minor ones, as one node divides them.
+      values[k].push_back(api::kTrendSeries[k] == "revenue" ? double(v ? minor_units(*v) : 0) / 100.0
+                                                          : double(int_of(v)));
+    }
+  const api::TrendModel model = api::fit_trend_model(values, horizon);
+  const auto start_of = [&](std::size_t i) -> TimestampMs {
+    const Value* s = series[i].find("start");
+    const auto t = s && s->kind == Value::string ? parse_iso8601(s->s) : std::nullopt;
+    return t.value_or(0);
+  };
+  for (std::size_t i = 0; i < series.size(); ++i) {
+    Value& point = series[i];
+    std::erase_if(point.o, [](const auto& kv) { return kv.first == "anomalies"; });
+    if (i < complete) {
+      auto anomalies = json::parse(api::trend_anomalies_json(model, i));
+      if (anomalies) point.o.emplace_back("anomalies", std::move(anomalies).value());
+    }
+  }
+  // The first point ahead is the step after the last complete point (the
+  // answer's from when none is; no points are written then).
+  const std::int64_t step_ms = series.size() >= 2 ? start_of(1) - start_of(0) : 0;
+  const TimestampMs first = complete > 0 ? start_of(complete - 1) + step_ms : series.empty() ? 0 : start_of(0);
+  if (auto refitted = json::parse(api::trend_forecast_json(model, first, step_ms)))
+    *forecast = std::move(refitted).value();
+}
+
 }  // namespace
 
 Result<Merged> merge_answers(const std::vector<std::string>& bodies, const MergeOptions& options) {
@@ -436,7 +494,9 @@ Result<Merged> merge_answers(const std::vector<std::string>& bodies, const Merge
   std::vector<const Value*> ptrs;
   for (const Value& v : parsed) ptrs.push_back(&v);
   Merged out;
-  out.body = json::serialize(merge_values(ctx, ptrs, {}));
+  Value merged = merge_values(ctx, ptrs, {});
+  if (ctx.kind == MergeKind::trends && merged.kind == Value::object) refit_trends(merged, ptrs);
+  out.body = json::serialize(merged);
   out.exact_top = ctx.exact_top;
   return out;
 }

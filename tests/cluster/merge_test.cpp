@@ -14,7 +14,9 @@
 #include <vector>
 
 #include "json_tree.hpp"
+#include "shoppulse/api/trend_model.hpp"
 #include "shoppulse/cluster/merge.hpp"
+#include "shoppulse/core/time_format.hpp"
 
 using namespace shoppulse::cluster;
 using json::Value;
@@ -458,4 +460,147 @@ TEST_CASE("with_coverage appends the coverage object", "[cluster][merge]") {
         "{\"a\":1,\"coverage\":{\"scope\":\"cluster\",\"partitions\":6,\"current\":4,\"members\":3,\"missing\":[\"n2\"]}}");
   CHECK(with_coverage("{}", c).find("{\"coverage\"") == 0);
   CHECK(with_coverage("[1]", c) == "[1]");
+}
+
+namespace {
+
+// A trend's four modelled series per step (api::kTrendSeries), in the
+// units one node counts them (revenue in minor units).
+struct TrendValues {
+  std::vector<std::int64_t> views, purchases, revenue_minor, users;
+  std::size_t size() const { return views.size(); }
+};
+
+TrendValues operator+(TrendValues a, const TrendValues& b) {
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    a.views[i] += b.views[i];
+    a.purchases[i] += b.purchases[i];
+    a.revenue_minor[i] += b.revenue_minor[i];
+    a.users[i] += b.users[i];
+  }
+  return a;
+}
+
+constexpr shoppulse::TimestampMs kTrendFrom = 1767261600000;  // 2026-01-01T10:00:00Z
+
+// A trends answer with forecast= as one node writes it over `s` (1m steps):
+// points from `complete` on are partial, and the model is fitted by one
+// node's code (api::fit_trend_model) over the complete points.
+std::string trend_answer(const TrendValues& s, std::size_t complete, std::size_t horizon) {
+  shoppulse::api::TrendSeries values;
+  for (std::size_t i = 0; i < complete; ++i) {
+    values[0].push_back(double(s.views[i]));
+    values[1].push_back(double(s.purchases[i]));
+    values[2].push_back(double(s.revenue_minor[i]) / 100.0);
+    values[3].push_back(double(s.users[i]));
+  }
+  const auto model = shoppulse::api::fit_trend_model(values, horizon);
+  const auto start = [](std::size_t i) { return kTrendFrom + shoppulse::TimestampMs(i) * 60000; };
+  std::vector<Value> points;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    // Every viewer here buys at most once, so purchasers = purchases.
+    std::vector<std::pair<std::string, Value>> f{{"start", str(shoppulse::format_iso8601(start(i)))},
+                                                 {"page_views", i64(s.views[i])},
+                                                 {"purchases", i64(s.purchases[i])},
+                                                 {"revenue", Value::of_money(s.revenue_minor[i])},
+                                                 {"unique_users", i64(s.users[i])},
+                                                 {"viewers", i64(s.users[i])},
+                                                 {"purchasers", i64(s.purchases[i])},
+                                                 {"conversion_rate", Value::of_double(percent(s.purchases[i],
+                                                                                              s.users[i]))}};
+    if (i >= complete) f.emplace_back("partial", Value::of_bool(true));
+    if (i < complete) f.emplace_back("anomalies", json::parse(shoppulse::api::trend_anomalies_json(model, i)).value());
+    points.push_back(obj(std::move(f)));
+  }
+  const auto first = complete > 0 ? start(complete - 1) + 60000 : start(0);
+  Value forecast = json::parse(shoppulse::api::trend_forecast_json(model, first, 60000)).value();
+  return json::serialize(obj({{"step", str("1m")},
+                              {"from", str(shoppulse::format_iso8601(start(0)))},
+                              {"to", str(shoppulse::format_iso8601(start(s.size())))},
+                              {"points", arr(std::move(points))},
+                              {"forecast", std::move(forecast)}}));
+}
+
+// Three members' series over 14 steps: the first grows smoothly; the second
+// has a burst of views, users and revenue at steps 6 and 9 that only the sum
+// shows; the third is small and noisy.
+std::array<TrendValues, 3> trend_members() {
+  std::array<TrendValues, 3> m;
+  for (int i = 0; i < 14; ++i) {
+    m[0].views.push_back(100 + 3 * i);
+    m[0].purchases.push_back(5 + i % 2);
+    m[0].revenue_minor.push_back(10000 + 250 * i + 99);
+    m[0].users.push_back(40 + i);
+    m[1].views.push_back(20 + (i == 9 ? 400 : 0));
+    m[1].purchases.push_back(2 + (i == 6 ? 30 : 0));
+    m[1].revenue_minor.push_back(555 + (i == 6 ? 90001 : 0));
+    m[1].users.push_back(10 + (i == 9 ? 60 : 0));
+    m[2].views.push_back((7 * i) % 5);
+    m[2].purchases.push_back(i % 3 == 0);
+    m[2].revenue_minor.push_back(i % 3 == 0 ? 1234 : 0);
+    m[2].users.push_back(1 + i % 4);
+  }
+  return m;
+}
+
+std::string field_text(const std::string& body, std::string_view key) {
+  const auto v = json::parse(body);
+  const Value* f = v ? v->find(key) : nullptr;
+  return f ? json::serialize(*f) : std::string();
+}
+
+// Each complete point's anomalies, as text.
+std::string anomalies_text(const std::string& body) {
+  std::string out;
+  const auto v = json::parse(body);
+  for (const Value& p : v->find("points")->a)
+    if (const Value* a = p.find("anomalies")) out += json::serialize(*a) + ";";
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("Merged trends with a forecast: anomalies and forecast are fitted again over the merged series, as one "
+          "node holding every event fits them",
+          "[cluster][merge][forecast]") {
+  const auto m = trend_members();
+  const TrendValues sum = m[0] + m[1] + m[2];
+  // The third member's watermark is a minute behind: its last two points are
+  // partial, so are the merged ones, and one node's model has 12 points.
+  const std::vector<std::string> bodies{trend_answer(m[0], 13, 5), trend_answer(m[1], 13, 5),
+                                        trend_answer(m[2], 12, 5)};
+  const std::string oracle = trend_answer(sum, 12, 5);
+  INFO("oracle: " << oracle);
+  // The test means something: the first member's own model differs from the
+  // one over the sum, and the sum's bursts are flagged.
+  REQUIRE(field_text(bodies[0], "forecast") != field_text(oracle, "forecast"));
+  REQUIRE(anomalies_text(bodies[0]) != anomalies_text(oracle));
+  REQUIRE(anomalies_text(oracle).find("page_views") != std::string::npos);
+  REQUIRE(anomalies_text(oracle).find("revenue") != std::string::npos);
+  auto merged = merge_answers(bodies, MergeOptions{MergeKind::trends});
+  REQUIRE(merged);
+  CHECK(anomalies_text(merged->body) == anomalies_text(oracle));
+  CHECK(field_text(merged->body, "forecast") == field_text(oracle, "forecast"));
+  CHECK(merged->body == oracle);
+  // Whichever member is asked (first).
+  auto other = merge_answers({bodies[2], bodies[0], bodies[1]}, MergeOptions{MergeKind::trends});
+  REQUIRE(other);
+  CHECK(other->body == oracle);
+}
+
+TEST_CASE("Merged trends with a forecast: too few complete points in the merged series give no forecast, even when "
+          "a member had enough",
+          "[cluster][merge][forecast]") {
+  const auto m = trend_members();
+  const TrendValues sum = m[0] + m[1] + m[2];
+  // Two members have 13 complete points; the third only 5, so the merged
+  // series has 5 and one node fits no model over them.
+  const std::vector<std::string> bodies{trend_answer(m[0], 13, 3), trend_answer(m[1], 13, 3),
+                                        trend_answer(m[2], 5, 3)};
+  const std::string oracle = trend_answer(sum, 5, 3);
+  REQUIRE(json::parse(oracle)->find("forecast")->find("available")->b == false);
+  REQUIRE(field_text(bodies[0], "forecast") != field_text(oracle, "forecast"));
+  auto merged = merge_answers(bodies, MergeOptions{MergeKind::trends});
+  REQUIRE(merged);
+  CHECK(merged->body == oracle);
 }

@@ -69,7 +69,9 @@ struct Merged {
 // parameters). Counts, revenue and series add; distinct users add (a user's
 // events are on one partition); rates and averages are computed again from
 // the sums; funnel steps add and their conversions are computed again;
-// ranked lists merge by id. invalid_argument when a body is not JSON.
+// ranked lists merge by id; a trend's anomalies and forecast are fitted again
+// over the merged series, as one node fits them. invalid_argument when a
+// body is not JSON.
 Result<Merged> merge_answers(const std::vector<std::string>& bodies, const MergeOptions& options);
 
 // What an answer says about the partitions it covers.
