@@ -43,7 +43,7 @@ struct RecommendRunner::State {
 
   mutable std::mutex mutex;  // guards the fields below
   std::condition_variable wake;
-  mutable ProgressSignal progress;  // changed() after each change to `stats` but the idle counters
+  mutable ProgressSignal progress;  // an Update for each change to `stats` but the idle counters
   std::shared_ptr<const RecommendSnapshot> latest = std::make_shared<RecommendSnapshot>();
   RecommendRunnerStats stats;
   OwnerThread owner;
@@ -104,12 +104,11 @@ struct RecommendRunner::State {
       memory_measured = wall;
     }
     snap->memory_bytes = memory_bytes;
-    std::lock_guard lock(mutex);
+    ProgressSignal::Update update(progress, mutex);
     latest = std::move(snap);
     stats.applied_through = r.applied_through();
     if (covered) stats.owned_version = covered->version;
     stats.dropped_offers = dropped_count.load(std::memory_order_relaxed);
-    progress.changed();
   }
 
   bool latest_has_propensity() {
@@ -140,12 +139,13 @@ struct RecommendRunner::State {
       run_queries(r);
       if (clock.now_ms() - last_publish >= config.publish_interval_ms) publish(r);
       if (checkpoint_due_by_count()) write_checkpoint(r);
-      std::lock_guard lock(mutex);
+      std::unique_lock lock(mutex);
+      const bool go_on = more && !owner.stop_requested();
       if (stats.state == std::string_view("replaying")) {
+        ProgressSignal::Update update(progress, std::move(lock));
         stats.replayed_events += events.size();
-        progress.changed();
       }
-      return more && !owner.stop_requested();
+      return go_on;
     });
     if (!read) kLog.warn("log read failed", {{"detail", read.error().detail}});
     return n;
@@ -155,18 +155,16 @@ struct RecommendRunner::State {
   // counted before it starts, so whoever sees its progress sees it counted.
   void gap_read(Recommender& r, Sequence until) {
     {
-      std::lock_guard lock(mutex);
+      ProgressSignal::Update update(progress, mutex);
       ++stats.gap_reads;
-      progress.changed();
     }
     read_log(r, until);
   }
 
   void progressed(const Recommender& r) {
     {
-      std::lock_guard lock(mutex);
+      ProgressSignal::Update update(progress, mutex);
       stats.applied_through = r.applied_through();
-      progress.changed();
     }
     if (config.on_progress) config.on_progress(r.applied_through());
   }
@@ -183,9 +181,8 @@ struct RecommendRunner::State {
   }
 
   void set_state(const char* state) {
-    std::lock_guard lock(mutex);
+    ProgressSignal::Update update(progress, mutex);
     stats.state = state;
-    progress.changed();
   }
 
   // The latest checkpoint when it decodes under this configuration, else
@@ -209,9 +206,8 @@ struct RecommendRunner::State {
         [&] { run_queries(stand_in); });
     if (!loaded) return Recommender(recommender_config);
     {
-      std::lock_guard lock(mutex);
+      ProgressSignal::Update update(progress, mutex);
       stats.restored_through = loaded->applied_through();
-      progress.changed();
     }
     return std::move(*loaded);
   }
@@ -234,12 +230,11 @@ struct RecommendRunner::State {
       if (auto marked = put_partition_mark(checkpoints, kCheckpointName, through, set_text); !marked)
         kLog.warn("checkpoint partition mark failed", {{"detail", marked.error().detail}});
     }
-    std::lock_guard lock(mutex);
+    ProgressSignal::Update update(progress, mutex);
     ++stats.checkpoints;
     stats.checkpoint_bytes = bytes.size();
     stats.last_checkpoint_ms = clock.now_ms();
     stats.checkpoint_pause_ms = pause_ms;
-    progress.changed();
   }
 
   // Periodic checkpoints: the model is frozen by a fork and serialised by
@@ -326,11 +321,10 @@ struct RecommendRunner::State {
     write_checkpoint(r);
     join_background();
     {
-      std::lock_guard lock(mutex);
+      ProgressSignal::Update update(progress, mutex);
       stats.rebuilding = true;
       ++stats.rebuilds;
       stats.state = "rebuilding";
-      progress.changed();
     }
     rebuilding = true;
     const auto began = std::chrono::steady_clock::now();
@@ -342,10 +336,9 @@ struct RecommendRunner::State {
     publish(r);
     progressed(r);
     {
-      std::lock_guard lock(mutex);
+      ProgressSignal::Update update(progress, mutex);
       stats.rebuilding = false;
       stats.state = "running";
-      progress.changed();
     }
     kLog.info("recommender rebuilt for owned partitions",
               {{"partitions", covered->text()},
@@ -361,12 +354,11 @@ struct RecommendRunner::State {
     Recommender r = restore_for_owned();
     checkpointed = r.applied_through();
     {
-      std::lock_guard lock(mutex);
+      ProgressSignal::Update update(progress, mutex);
       stats.state = "replaying";
       stats.replayed_events = 0;
       stats.caught_up = false;
       stats.replay_target = log.next_sequence() - 1;
-      progress.changed();
     }
     publish(r);
     progressed(r);
@@ -377,16 +369,14 @@ struct RecommendRunner::State {
     kLog.info("recommender restored", {{"from_checkpoint", std::to_string(restored_through)},
                                        {"replayed_events", std::to_string(replayed)}});
     {
-      std::lock_guard lock(mutex);
+      ProgressSignal::Update update(progress, mutex);
       stats.replayed_events = replayed;
       stats.state = "running";
-      progress.changed();
     }
     publish(r);
     {
-      std::lock_guard lock(mutex);
+      ProgressSignal::Update update(progress, mutex);
       stats.caught_up = true;
-      progress.changed();
     }
     std::vector<Event> buffer(kPopBatch);
     TimestampMs last_checkpoint = clock.now_ms();
@@ -435,6 +425,9 @@ struct RecommendRunner::State {
           std::unique_lock lock(mutex);
           const auto began = std::chrono::steady_clock::now();
           wake.wait_for(lock, std::chrono::milliseconds(idle < 256 ? 1 : 5));
+          // Not an Update: the idle counters change every back-off and are
+          // not signalled (wait_until's contract), or an idle thread would
+          // wake every waiter every few milliseconds.
           stats.idle_waits++;
           stats.idle_wait +=
               std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - began);
@@ -460,6 +453,9 @@ void RecommendRunner::start() {
 void RecommendRunner::stop() {
   State& s = *state_;
   s.owner.stop(s.mutex, s.wake, [&s] {
+    // The one bare changed(): OwnerThread::stop runs this with the mutex
+    // held and keeps its lock, so an Update here would lock it again. The
+    // state changes in the same hold that marks the thread not running.
     s.stats.state = "stopped";
     s.progress.changed();
     s.queries.clear();

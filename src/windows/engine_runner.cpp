@@ -39,7 +39,7 @@ struct EngineRunner::State {
 
   mutable std::mutex mutex;  // guards the fields below up to `owner`
   std::condition_variable wake;
-  mutable ProgressSignal progress;  // changed() after each change to `stats` but the idle counters
+  mutable ProgressSignal progress;  // an Update for each change to `stats` but the idle counters
   std::shared_ptr<const WindowSnapshot> latest = std::make_shared<WindowSnapshot>();
   bool paused = false;
   EngineStats stats;
@@ -79,9 +79,8 @@ struct EngineRunner::State {
   }
 
   void set_state(std::string s) {
-    std::lock_guard lock(mutex);
+    ProgressSignal::Update update(progress, mutex);
     stats.state = std::move(s);
-    progress.changed();
   }
 
   void publish(const WindowEngine& engine) {
@@ -92,7 +91,7 @@ struct EngineRunner::State {
     const WindowMemory memory = engine.memory();
     const Sequence through = engine.applied_through();
     {
-      std::lock_guard lock(mutex);
+      ProgressSignal::Update update(progress, mutex);
       latest = snap;
       stats.applied_through = through;
       stats.memory = memory;
@@ -100,7 +99,6 @@ struct EngineRunner::State {
         stats.owned_version = covered->version;
         stats.owned = covered->list();
       }
-      progress.changed();
     }
     if (config.on_published) config.on_published(through);
     if (config.on_snapshot) config.on_snapshot(snap);
@@ -159,10 +157,9 @@ struct EngineRunner::State {
     }
     checkpointed_through = engine.applied_through();
     checkpointed_version = version;
-    std::lock_guard lock(mutex);
+    ProgressSignal::Update update(progress, mutex);
     stats.last_checkpoint_ms = clock.now_ms();
     ++stats.checkpoints;
-    progress.changed();
   }
 
   // Like the log's retention, age counts back from the newest event.
@@ -204,11 +201,10 @@ struct EngineRunner::State {
 
   WindowEngine restore() {
     {
-      std::lock_guard lock(mutex);
+      ProgressSignal::Update update(progress, mutex);
       stats.state = rebuilding ? "rebuilding" : "starting";
       stats.caught_up = false;
       stats.replayed_events = 0;
-      progress.changed();
     }
     if (config.ownership) covered = config.ownership->current();
     // Cluster mode before the group's first assignment: nothing is owned,
@@ -225,11 +221,10 @@ struct EngineRunner::State {
     if (covered) engine->set_keep(PartitionFilter(config.ownership->dictionary(), covered));
     const Sequence from = owns_nothing ? log.next_sequence() : engine->applied_through() + 1;
     {
-      std::lock_guard lock(mutex);
+      ProgressSignal::Update update(progress, mutex);
       stats.state = "replaying";
       stats.replay_target = log.next_sequence() - 1;
       stats.replay_from = from;
-      progress.changed();
     }
     publish(*engine);
     std::uint64_t replayed = 0;
@@ -252,9 +247,8 @@ struct EngineRunner::State {
         last_publish = now;
       }
       if (checkpoint_due_by_count()) write_checkpoint(*engine);
-      std::lock_guard lock(mutex);
+      ProgressSignal::Update update(progress, mutex);
       stats.replayed_events = replayed;
-      progress.changed();
       return !owner.stop_requested();
     });
     if (!read) throw std::runtime_error("log replay failed: " + read.error().detail);
@@ -262,9 +256,8 @@ struct EngineRunner::State {
     rebuilding = false;
     publish(*engine);
     {
-      std::lock_guard lock(mutex);
+      ProgressSignal::Update update(progress, mutex);
       stats.caught_up = true;
-      progress.changed();
     }
     // The decoded checkpoint and the replay's buffers are freed by now.
     release_free_heap();
@@ -292,14 +285,14 @@ struct EngineRunner::State {
     for (;;) {
       bool stopping, is_paused;
       {
-        std::lock_guard lock(mutex);
+        std::unique_lock lock(mutex);
         stopping = owner.stop_requested();
         is_paused = paused;
         // Written (and signalled) only when it changes: this runs every pass.
         const std::string_view now_state = is_paused ? "paused" : "running";
         if (stats.state != now_state) {
+          ProgressSignal::Update update(progress, std::move(lock));
           stats.state = now_state;
-          progress.changed();
         }
       }
       run_queries(engine);
@@ -321,9 +314,8 @@ struct EngineRunner::State {
           count(fresh);
           applied_since_checkpoint += fresh.size();
           if (config.on_applied) config.on_applied(fresh);
-          std::lock_guard lock(mutex);
+          ProgressSignal::Update update(progress, mutex);
           stats.applied_events += fresh.size();
-          progress.changed();
         }
       }
       const TimestampMs now = clock.now_ms();
@@ -340,9 +332,8 @@ struct EngineRunner::State {
         if (wanted) {
           // Counted before the publish releases its reader, so a reader that
           // was answered early always finds its publish counted.
-          std::lock_guard lock(mutex);
+          ProgressSignal::Update update(progress, mutex);
           stats.publishes_on_demand++;
-          progress.changed();
         }
         flush_rollups(engine);
         publish(engine);
@@ -366,6 +357,9 @@ struct EngineRunner::State {
           std::unique_lock lock(mutex);
           const auto began = std::chrono::steady_clock::now();
           wake.wait_for(lock, std::chrono::milliseconds(idle < 256 ? 1 : 5));
+          // Not an Update: the idle counters change every back-off and are
+          // not signalled (wait_until's contract), or an idle engine would
+          // wake every waiter every few milliseconds.
           stats.idle_waits++;
           stats.idle_wait +=
               std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - began);
@@ -390,10 +384,9 @@ struct EngineRunner::State {
           // new set. The old state goes first (it may be large), and with it
           // the rollups written from it.
           {
-            std::lock_guard lock(mutex);
+            ProgressSignal::Update update(progress, mutex);
             stats.rebuilding = true;
             ++stats.rebuilds;
-            progress.changed();
           }
           rebuilding = true;
           engine = WindowEngine(window_config);
@@ -402,9 +395,8 @@ struct EngineRunner::State {
           const auto began = std::chrono::steady_clock::now();
           engine = restore();
           {
-            std::lock_guard lock(mutex);
+            ProgressSignal::Update update(progress, mutex);
             stats.rebuilding = false;
-            progress.changed();
           }
           kLog.info("engine rebuilt for owned partitions",
                     {{"partitions", covered->text()},
@@ -416,22 +408,24 @@ struct EngineRunner::State {
         return;
       } catch (const std::exception& e) {
         {
-          std::lock_guard lock(mutex);
+          ProgressSignal::Update update(progress, mutex);
           ++stats.failures;
           stats.last_error = e.what();
           stats.state = "failed";
-          progress.changed();
         }
         kLog.error("engine failed; restarting from checkpoint", {{"error", e.what()},
                                                                  {"backoff_ms", std::to_string(backoff_ms)}});
         std::unique_lock lock(mutex);
-        if (wake.wait_for(lock, std::chrono::milliseconds(backoff_ms), [&] { return owner.stop_requested(); })) {
-          stats.state = "stopped";
-          progress.changed();
-          return;
+        const bool stop =
+            wake.wait_for(lock, std::chrono::milliseconds(backoff_ms), [&] { return owner.stop_requested(); });
+        {
+          ProgressSignal::Update update(progress, std::move(lock));  // the wait's hold of the mutex
+          if (stop) {
+            stats.state = "stopped";
+            return;
+          }
+          ++stats.restarts;
         }
-        ++stats.restarts;
-        progress.changed();
         backoff_ms = std::min<std::int64_t>(backoff_ms * 2, 30000);
       }
     }

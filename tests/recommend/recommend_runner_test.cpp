@@ -48,6 +48,25 @@ Sequence applied_through(RecommendRunner& runner) {
 }
 
 using testing::eventually;
+
+// Waits for the recommend thread's stats to satisfy `ready`: wait_until
+// wakes at each change the thread makes to them, so nothing is polled. The
+// deadline is far beyond any machine's need; it only bounds a failing test.
+bool wait_for(const RecommendRunner& runner, const std::function<bool(const RecommendRunnerStats&)>& ready) {
+  return runner.wait_until(ready, std::chrono::steady_clock::now() + std::chrono::seconds(60));
+}
+
+// Waits until the stored checkpoint satisfies `good`, looking again after
+// each checkpoint the runner counts (it counts one once it is stored).
+bool wait_for_checkpoint(const RecommendRunner& runner, const CheckpointStore& store,
+                         const std::function<bool(const Checkpoint&)>& good) {
+  for (;;) {
+    const std::uint64_t seen = runner.stats().checkpoints;  // before the look: a later one wakes the wait
+    auto cp = store.get_checkpoint("recommender");
+    if (cp && cp.value() && good(*cp.value())) return true;
+    if (!wait_for(runner, [seen](const RecommendRunnerStats& s) { return s.checkpoints > seen; })) return false;
+  }
+}
 }  // namespace
 
 TEST_CASE("The recommend thread replays the log, then applies offered events", "[recommend]") {
@@ -57,12 +76,15 @@ TEST_CASE("The recommend thread replays the log, then applies offered events", "
   SystemClock clock;
   RecommendRunner runner({}, {}, *store, *store, clock);
   runner.start();
-  CHECK(eventually([&] { return applied_through(runner) == 20; }));
+  CHECK(wait_for(runner, [](const RecommendRunnerStats& s) { return s.applied_through == 20; }));
+  CHECK(applied_through(runner) == 20);
   const auto more = records(21, 5);
   REQUIRE(store->append(AppendBatch{more, {}}));
   const auto live = events_of(more);
   runner.offer(live);
-  CHECK(eventually([&] { return applied_through(runner) == 25; }));
+  CHECK(wait_for(runner, [](const RecommendRunnerStats& s) { return s.applied_through == 25; }));
+  CHECK(applied_through(runner) == 25);
+  // A publish has no stats field of its own to wait for: polled.
   CHECK(eventually([&] { return runner.latest()->stats.applied_through == 25; }));
   CHECK_FALSE(runner.latest()->popular.empty());
   CHECK(runner.latest()->memory_bytes > 0);
@@ -77,12 +99,13 @@ TEST_CASE("Events lost to a full hand-off ring are re-read from the log", "[reco
   config.ring_capacity = 2;
   RecommendRunner runner({}, config, *store, *store, clock);
   runner.start();
-  CHECK(eventually([&] { return runner.stats().state == "running"; }));
+  CHECK(wait_for(runner, [](const RecommendRunnerStats& s) { return s.state == "running"; }));
   const auto rs = records(1, 50);
   REQUIRE(store->append(AppendBatch{rs, {}}));
   const auto live = events_of(rs);
   runner.offer(live);  // only 2 fit
-  CHECK(eventually([&] { return applied_through(runner) == 50; }));
+  CHECK(wait_for(runner, [](const RecommendRunnerStats& s) { return s.applied_through == 50; }));
+  CHECK(applied_through(runner) == 50);
   // A gap read is counted before it starts, so its progress implies its count.
   CHECK(runner.stats().gap_reads >= 1);
   runner.stop();
@@ -105,7 +128,8 @@ TEST_CASE("The recommend thread restarts from its checkpoint plus the log after 
   {
     RecommendRunner runner({}, {}, *store, *store, clock);
     runner.start();
-    CHECK(eventually([&] { return applied_through(runner) == 40; }));
+    CHECK(wait_for(runner, [](const RecommendRunnerStats& s) { return s.applied_through == 40; }));
+    CHECK(applied_through(runner) == 40);
     runner.stop();  // checkpoints what it applied
     CHECK(runner.stats().checkpoints == 1);
     CHECK(runner.stats().checkpoint_bytes > 0);
@@ -123,7 +147,7 @@ TEST_CASE("The recommend thread restarts from its checkpoint plus the log after 
 
   RecommendRunner runner({}, {}, *store, *store, clock);
   runner.start();
-  CHECK(eventually([&] { return runner.stats().state == "running"; }));
+  CHECK(wait_for(runner, [](const RecommendRunnerStats& s) { return s.state == "running"; }));
   const RecommendRunnerStats st = runner.stats();
   CHECK(st.restored_through == 40);
   CHECK(st.replayed_events == 15);
@@ -138,7 +162,7 @@ TEST_CASE("The recommend thread restarts from its checkpoint plus the log after 
     expected.apply(events_of(second));
     RecommendRunner fresh(other, {}, *store, *store, clock);
     fresh.start();
-    CHECK(eventually([&] { return fresh.stats().state == "running"; }));
+    CHECK(wait_for(fresh, [](const RecommendRunnerStats& s) { return s.state == "running"; }));
     CHECK(fresh.stats().restored_through == 0);
     CHECK(fresh.stats().replayed_events == 55);
     CHECK(state_bytes(fresh) == expected.checkpoint());
@@ -157,13 +181,13 @@ TEST_CASE("The recommend thread checkpoints periodically while running", "[recom
   REQUIRE(store->append(AppendBatch{rs, {}}));
   const auto live = events_of(rs);
   runner.offer(live);
-  // Time passes an interval at a poll: the thread may not have taken its
-  // first timestamp yet when the events are applied (during its replay).
-  CHECK(eventually([&] {
-    clock.advance(config.checkpoint_interval_ms);
-    auto cp = store->get_checkpoint("recommender");
-    return cp && cp.value() && cp.value()->covers_through == 30;
-  }));
+  // Time passes an interval once the thread has taken its first timestamp:
+  // after the replay (which may apply the events), before the first task
+  // it runs in its main loop.
+  REQUIRE(wait_for(runner, [](const RecommendRunnerStats& s) { return s.caught_up && s.applied_through == 30; }));
+  CHECK(applied_through(runner) == 30);
+  clock.advance(config.checkpoint_interval_ms);
+  CHECK(wait_for_checkpoint(runner, *store, [](const Checkpoint& cp) { return cp.covers_through == 30; }));
   // Nothing new applied: no further writes, however many intervals pass.
   // Each task runs a loop turn after the previous one, and every turn
   // checks whether a checkpoint is due; the first two let the turn that
@@ -198,13 +222,14 @@ TEST_CASE("Offers refused by a full ring in the middle of a stream leave no hole
   config.ring_capacity = 8;  // offers of 5 often fit only in part
   RecommendRunner runner({}, config, *store, *store, clock);
   runner.start();
-  CHECK(eventually([&] { return runner.stats().state == "running"; }));
+  CHECK(wait_for(runner, [](const RecommendRunnerStats& s) { return s.state == "running"; }));
   const auto events = events_of(rs);
   // The log holds every event before it is offered, as in the server.
   REQUIRE(store->append(AppendBatch{rs, {}}));
   for (std::size_t i = 0; i < events.size(); i += 5)
     runner.offer(std::span<const Event>(events).subspan(i, std::min<std::size_t>(5, events.size() - i)));
-  CHECK(eventually([&] { return applied_through(runner) == 20000; }));
+  CHECK(wait_for(runner, [](const RecommendRunnerStats& s) { return s.applied_through == 20000; }));
+  CHECK(applied_through(runner) == 20000);
   CHECK(runner.stats().dropped_offers > 0);
   Recommender replay;
   replay.apply(events);
@@ -281,10 +306,7 @@ TEST_CASE("Periodic checkpoints in the background land in the store; stop writes
   const auto rs = records(1, 50);
   REQUIRE(store->append(AppendBatch{rs, {}}));
   runner.offer(events_of(rs));
-  CHECK(eventually([&] {
-    auto cp = store->get_checkpoint("recommender");
-    return cp && cp.value() && cp.value()->covers_through == 50;
-  }));
+  CHECK(wait_for_checkpoint(runner, *store, [](const Checkpoint& cp) { return cp.covers_through == 50; }));
   const auto more = records(51, 50);
   REQUIRE(store->append(AppendBatch{more, {}}));
   runner.offer(events_of(more));
@@ -338,7 +360,7 @@ TEST_CASE("During the start-up replay queries are answered between log chunks", 
   CHECK(during.replay_target == 300);
 
   stepped.allow_all();
-  CHECK(eventually([&] { return runner.stats().caught_up; }));
+  CHECK(wait_for(runner, [](const RecommendRunnerStats& s) { return s.caught_up; }));
   CHECK(progress.load() == 300);
   CHECK(runner.latest()->applied_through == 300);
   runner.stop();
@@ -352,7 +374,8 @@ TEST_CASE("While its checkpoint is read and decoded the recommend thread answers
   {
     RecommendRunner first({}, {}, *store, *store, clock);
     first.start();
-    CHECK(eventually([&] { return applied_through(first) == 40; }));
+    CHECK(wait_for(first, [](const RecommendRunnerStats& s) { return s.applied_through == 40; }));
+    CHECK(applied_through(first) == 40);
     first.stop();  // checkpoints 40
   }
   testing::SteppedStorage stepped(*store, 100);
@@ -366,7 +389,7 @@ TEST_CASE("While its checkpoint is read and decoded the recommend thread answers
   CHECK(runner.stats().state == "restoring");
 
   stepped.release_checkpoints();
-  CHECK(eventually([&] { return runner.stats().caught_up; }));
+  CHECK(wait_for(runner, [](const RecommendRunnerStats& s) { return s.caught_up; }));
   CHECK(runner.stats().restored_through == 40);
   CHECK(runner.stats().replayed_events == 0);
   CHECK(applied_through(runner) == 40);
@@ -384,7 +407,7 @@ TEST_CASE("The recommender also checkpoints every checkpoint_every_events, repla
   config.checkpoint_every_events = 100;
   RecommendRunner runner({}, config, stepped, *store, clock);
   runner.start();
-  CHECK(eventually([&] { return runner.stats().caught_up; }));
+  CHECK(wait_for(runner, [](const RecommendRunnerStats& s) { return s.caught_up; }));
   // A process killed now restarts from 200, not from the beginning.
   auto cp = store->get_checkpoint("recommender");
   REQUIRE(cp);
@@ -396,10 +419,7 @@ TEST_CASE("The recommender also checkpoints every checkpoint_every_events, repla
   const auto more = records(251, 100);
   REQUIRE(store->append(AppendBatch{more, {}}));
   runner.offer(events_of(more));
-  CHECK(eventually([&] {
-    auto now = store->get_checkpoint("recommender");
-    return now && now.value().has_value() && now.value()->covers_through >= 300;
-  }));
+  CHECK(wait_for_checkpoint(runner, *store, [](const Checkpoint& now) { return now.covers_through >= 300; }));
   runner.stop();
 }
 
@@ -408,13 +428,15 @@ TEST_CASE("A recommend thread with an empty ring counts its back-off sleeps and 
   SystemClock clock;
   RecommendRunner runner({}, {}, *store, *store, clock);
   runner.start();
+  // The idle counters are the one change wait_until is not woken by: polled.
   CHECK(eventually([&] { return runner.stats().idle_waits >= 3; }));
   const RecommendRunnerStats idle = runner.stats();
   CHECK(idle.idle_wait > std::chrono::microseconds(0));
   const auto live = events_of(records(1, 5));
   REQUIRE(store->append(AppendBatch{records(1, 5), {}}));
   runner.offer(live);
-  CHECK(eventually([&] { return applied_through(runner) == 5; }));
+  CHECK(wait_for(runner, [](const RecommendRunnerStats& s) { return s.applied_through == 5; }));
+  CHECK(applied_through(runner) == 5);
   CHECK(runner.stats().idle_wait >= idle.idle_wait);
   runner.stop();
 }

@@ -66,7 +66,12 @@ void ingest(Storage& store, SpscRing<Event>& ring, const std::vector<Event>& eve
   while (done < events.size()) done += ring.push_some(std::span<const Event>(events).subspan(done));
 }
 
-bool wait_for(const std::function<bool()>& condition) { return testing::eventually(condition); }
+// Waits for the engine thread's stats to satisfy `ready`: wait_until wakes
+// at each change the thread makes to them, so nothing is polled. The
+// deadline is far beyond any machine's need; it only bounds a failing test.
+bool wait_for(const EngineRunner& runner, const std::function<bool(const EngineStats&)>& ready) {
+  return runner.wait_until(ready, std::chrono::steady_clock::now() + 60s);
+}
 
 WindowConfig window_config() {
   WindowConfig c;
@@ -108,8 +113,8 @@ TEST_CASE("a failing stream processor restarts after a backoff, counts it, and r
   ingest(*store, ring, events);
   // The first closed minute fails to reach the rollup store: the engine thread
   // fails, waits its backoff, restores from the log and carries on.
-  REQUIRE(wait_for([&] { return runner.stats().restarts == 1 && runner.stats().state == "running"; }));
-  REQUIRE(wait_for([&] { return runner.latest()->applied_through == 400; }));
+  REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.restarts == 1 && s.state == "running"; }));
+  REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.applied_through == 400; }));
   const EngineStats stats = runner.stats();
   CHECK(stats.failures == 1);
   CHECK(stats.last_error.find("injected rollup failure") != std::string::npos);
@@ -131,9 +136,9 @@ TEST_CASE("a failing stream processor restarts after a backoff, counts it, and r
 TEST_CASE("a paused stream processor applies nothing until resumed, and loses nothing", "[windows][runner]") {
   StartedRunner rig;
   EngineRunner& runner = rig.runner;
-  REQUIRE(wait_for([&] { return runner.stats().state == "running"; }));
+  REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.state == "running"; }));
   runner.pause();
-  REQUIRE(wait_for([&] { return runner.stats().state == "paused"; }));
+  REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.state == "paused"; }));
   ingest(*rig.store, rig.ring, make_events(1, 100, kStart));
   // Two tasks run in turn on the engine thread: the second runs a whole loop
   // turn after the first, and a running engine pops the ring in that turn.
@@ -146,7 +151,7 @@ TEST_CASE("a paused stream processor applies nothing until resumed, and loses no
   CHECK(runner.latest()->applied_through == 0);
   CHECK(rig.ring.size_approx() == 100);
   runner.resume();
-  REQUIRE(wait_for([&] { return runner.latest()->applied_through == 100; }));
+  REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.applied_through == 100; }));
   runner.stop();
 }
 
@@ -163,7 +168,7 @@ TEST_CASE("a restarted engine restores its checkpoint and replays only the tail"
     EngineRunner runner(window_config(), config, ring, *store, *store, *store, clock, metrics);
     runner.start();
     ingest(*store, ring, first);
-    REQUIRE(wait_for([&] { return runner.latest()->applied_through == 300; }));
+    REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.applied_through == 300; }));
     runner.stop();  // writes a checkpoint covering 300
   }
   // Events logged while the engine was down.
@@ -174,7 +179,7 @@ TEST_CASE("a restarted engine restores its checkpoint and replays only the tail"
   SpscRing<Event> ring(1 << 12);
   EngineRunner runner(window_config(), config, ring, *store, *store, *store, clock, metrics);
   runner.start();
-  REQUIRE(wait_for([&] { return runner.latest()->applied_through == 500; }));
+  REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.applied_through == 500; }));
   CHECK(runner.stats().replayed_events == 200);
 
   WindowEngine reference(window_config());
@@ -226,7 +231,7 @@ TEST_CASE("during the start-up replay queries are answered between log chunks an
   // Answered after the second chunk while the third is still held back.
   REQUIRE(answer.wait_for(10s) == std::future_status::ready);
   CHECK(answer.get() == 200);
-  REQUIRE(wait_for([&] { return runner.latest()->applied_through == 200; }));
+  REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.applied_through == 200; }));
   const EngineStats during = runner.stats();
   CHECK(during.state == "replaying");
   CHECK_FALSE(during.caught_up);
@@ -234,7 +239,7 @@ TEST_CASE("during the start-up replay queries are answered between log chunks an
   CHECK(during.applied_through == 200);
 
   stepped.allow_all();
-  REQUIRE(wait_for([&] { return runner.stats().caught_up; }));
+  REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.caught_up; }));
   CHECK(runner.latest()->applied_through == 300);
   runner.stop();
 }
@@ -250,7 +255,7 @@ TEST_CASE("while a checkpoint is read and decoded queries are answered from an e
     EngineRunner first(window_config(), config, ring, *store, *store, *store, clock, metrics);
     first.start();
     ingest(*store, ring, make_events(1, 300, kStart));
-    REQUIRE(wait_for([&] { return first.latest()->applied_through == 300; }));
+    REQUIRE(wait_for(first, [](const EngineStats& s) { return s.applied_through == 300; }));
     first.stop();  // checkpoints 300
   }
   testing::SteppedStorage stepped(*store, 100);
@@ -266,7 +271,7 @@ TEST_CASE("while a checkpoint is read and decoded queries are answered from an e
   CHECK_FALSE(runner.stats().caught_up);
 
   stepped.release_checkpoints();
-  REQUIRE(wait_for([&] { return runner.stats().caught_up; }));
+  REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.caught_up; }));
   CHECK(runner.stats().replayed_events == 0);  // all of it came from the checkpoint
   CHECK(ask_applied(runner).get() == 300);
   runner.stop();
@@ -285,7 +290,7 @@ TEST_CASE("checkpoints are also taken every checkpoint_every_events, replayed ev
   config.checkpoint_every_events = 100;
   EngineRunner runner(window_config(), config, ring, stepped, stepped, *store, clock, metrics);
   runner.start();
-  REQUIRE(wait_for([&] { return runner.stats().caught_up; }));
+  REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.caught_up; }));
   // A process killed now restarts from 200, not from the beginning.
   auto checkpoint = store->get_checkpoint("window_engine");
   REQUIRE(checkpoint);
@@ -295,10 +300,13 @@ TEST_CASE("checkpoints are also taken every checkpoint_every_events, replayed ev
 
   // Live events count as well: 50 left over + 100 more passes 100 again.
   ingest(*store, ring, make_events(251, 100, kStart + 250 * 1500));
-  REQUIRE(wait_for([&] {
-    auto cp = store->get_checkpoint("window_engine");
-    return cp && cp->has_value() && (*cp)->covers_through >= 300;
-  }));
+  // The third checkpoint is the one the live events trigger (none is due by
+  // time); it is counted once it is stored.
+  REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.checkpoints == 3; }));
+  checkpoint = store->get_checkpoint("window_engine");
+  REQUIRE(checkpoint);
+  REQUIRE(checkpoint->has_value());
+  CHECK((*checkpoint)->covers_through >= 300);
   runner.stop();
 }
 
@@ -322,10 +330,10 @@ TEST_CASE("a checkpoint with nothing applied since the stored one is not written
     SpscRing<Event> ring(1 << 12);
     EngineRunner runner(window_config(), config, ring, *store, *store, *store, clock, metrics);
     runner.start();
-    REQUIRE(wait_for([&] { return runner.stats().caught_up; }));
+    REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.caught_up; }));
     if (!events.empty()) {
       ingest(*store, ring, events);
-      REQUIRE(wait_for([&] { return runner.latest()->applied_through == events.back().sequence; }));
+      REQUIRE(wait_for(runner, [&](const EngineStats& s) { return s.applied_through == events.back().sequence; }));
     }
     runner.stop();
     return runner.stats().checkpoints;
@@ -356,7 +364,7 @@ TEST_CASE("a checkpoint that does not describe the log is not restored: the engi
                         metrics);
     runner.start();
     ingest(*checkpoint_store, ring, make_events(1, 300, kStart));
-    REQUIRE(wait_for([&] { return runner.latest()->applied_through == 300; }));
+    REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.applied_through == 300; }));
     runner.stop();
   }
   auto old = checkpoint_store->get_checkpoint("window_engine");
@@ -382,7 +390,7 @@ TEST_CASE("a checkpoint that does not describe the log is not restored: the engi
   SpscRing<Event> ring(1 << 12);
   EngineRunner runner(window_config(), config, ring, *log, *log, *checkpoint_store, clock, metrics);
   runner.start();
-  REQUIRE(wait_for([&] { return runner.stats().caught_up; }));
+  REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.caught_up; }));
   CHECK(runner.stats().replayed_events == 100);
   const auto expected = reference.snapshot();
   const auto got = runner.latest();
@@ -402,13 +410,14 @@ TEST_CASE("an engine with an empty ring counts its back-off sleeps and their tim
   MetricsRegistry metrics;
   EngineRunner runner(window_config(), {}, ring, *store, *store, *store, clock, metrics);
   runner.start();
-  // 32 yields, then sleeps: waited for, not slept for.
-  REQUIRE(wait_for([&] { return runner.stats().idle_waits >= 3; }));
+  // 32 yields, then sleeps: waited for, not slept for. The idle counters
+  // are the one change wait_until is not woken by, so this waits by polling.
+  REQUIRE(testing::eventually([&] { return runner.stats().idle_waits >= 3; }));
   const EngineStats idle = runner.stats();
   CHECK(idle.idle_wait > std::chrono::microseconds(0));
   CHECK(idle.applied_events == 0);
   ingest(*store, ring, make_events(1, 10, kStart));
-  REQUIRE(wait_for([&] { return runner.stats().applied_events == 10; }));
+  REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.applied_events == 10; }));
   CHECK(runner.stats().idle_wait >= idle.idle_wait);  // a total: never shrinks
   runner.stop();
 }
@@ -421,7 +430,7 @@ TEST_CASE("a late event into a minute whose users the engine dropped adds its us
   // 400 events 1.5 s apart: ten minutes, users 1..7; the first minute is
   // long closed and its own users dropped by the end.
   ingest(store, rig.ring, make_events(1, 400, kStart));
-  REQUIRE(wait_for([&] { return runner.latest()->applied_through == 400; }));
+  REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.applied_through == 400; }));
   const std::int64_t minute = kStart / 60'000;
   const auto stored = [&] {
     std::optional<MinuteRollup> out;
@@ -441,11 +450,11 @@ TEST_CASE("a late event into a minute whose users the engine dropped adds its us
   late.user = 99;
   late.type = EventType::add_to_cart;
   ingest(store, rig.ring, {late});
-  REQUIRE(wait_for([&] {
-    const auto after = stored();
-    return after && after->events[static_cast<std::size_t>(EventType::add_to_cart)] == 1;
-  }));
+  // The engine stores the minutes it re-closed before it publishes.
+  REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.applied_through == 401; }));
   const auto after = stored();
+  REQUIRE(after.has_value());
+  REQUIRE(after->events[static_cast<std::size_t>(EventType::add_to_cart)] == 1);
   REQUIRE(after->users.size() == 8);
   for (std::size_t i = 0; i < 7; ++i) REQUIRE(after->users[i] == before->users[i]);
   REQUIRE(after->users[7] == std::pair<Id, std::uint8_t>{99, type_bit(EventType::add_to_cart)});
@@ -492,20 +501,20 @@ TEST_CASE("in cluster mode the engine counts only the owned partitions, rebuilds
     runner.start();
     // Before the first assignment nothing counts.
     ingest(*store, ring, events);
-    REQUIRE(wait_for([&] { return runner.latest()->applied_through == 300; }));
+    REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.applied_through == 300; }));
     CHECK(runner.latest()->window(WindowSpan::h24).current.total_events() == 0);
 
     ownership.assign({0, 1, 2}, 6);
-    REQUIRE(wait_for([&] { return runner.stats().owned_version == 1 && !runner.stats().rebuilding; }));
+    REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.owned_version == 1 && !s.rebuilding; }));
     CHECK(runner.stats().rebuilds == 1);
     CHECK(runner.stats().owned == std::vector<std::int32_t>{0, 1, 2});
     CHECK(same_24h(*runner.latest(), *reference_for(dict, ownership, events)));
     ingest(*store, ring, more);  // live events go through the same set
-    REQUIRE(wait_for([&] { return runner.latest()->applied_through == 500; }));
+    REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.applied_through == 500; }));
     CHECK(same_24h(*runner.latest(), *reference_for(dict, ownership, all)));
 
     ownership.assign({3, 4, 5}, 6);
-    REQUIRE(wait_for([&] { return runner.stats().owned_version == 2 && !runner.stats().rebuilding; }));
+    REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.owned_version == 2 && !s.rebuilding; }));
     CHECK(runner.stats().rebuilds == 2);
     CHECK(same_24h(*runner.latest(), *reference_for(dict, ownership, all)));
     CHECK(runner.latest()->window(WindowSpan::h24).current.total_events() > 0);
@@ -517,7 +526,7 @@ TEST_CASE("in cluster mode the engine counts only the owned partitions, rebuilds
   EngineRunner runner(window_config(), config, ring, *store, *store, *store, clock, metrics);
   runner.start();
   ownership.assign({3, 4, 5}, 6);  // the checkpoint's set: restored, nothing replayed
-  REQUIRE(wait_for([&] { return runner.stats().owned_version == 1 && !runner.stats().rebuilding; }));
+  REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.owned_version == 1 && !s.rebuilding; }));
   CHECK(runner.stats().replayed_events == 0);
   // The replay's bounds (a rebuild's progress is replayed / (target - from + 1)):
   // after the checkpoint, nothing left to read.
@@ -525,7 +534,7 @@ TEST_CASE("in cluster mode the engine counts only the owned partitions, rebuilds
   CHECK(runner.stats().replay_target == 500);
   CHECK(same_24h(*runner.latest(), *reference_for(dict, ownership, all)));
   ownership.assign({0, 1, 2}, 6);  // another set: the whole log read again
-  REQUIRE(wait_for([&] { return runner.stats().owned_version == 2 && !runner.stats().rebuilding; }));
+  REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.owned_version == 2 && !s.rebuilding; }));
   CHECK(runner.stats().replayed_events == 500);
   CHECK(runner.stats().replay_from == 1);
   CHECK(runner.stats().replay_target == 500);
