@@ -1514,7 +1514,12 @@ class ApiHandler final : public Handler {
           --pending->outstanding;
           return submitted;
         }
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        // Full: submitted again once the ingest thread made room. Kafka's
+        // producer queue (cluster mode) has no such signal: a short pause.
+        if (!ctx_.submit_events)
+          ctx_.ingestor.wait_for_room(batch.size(), std::chrono::steady_clock::now() + std::chrono::seconds(1));
+        else
+          std::this_thread::sleep_for(std::chrono::milliseconds(5));
       }
     });
     std::unique_lock lock(pending->mutex);

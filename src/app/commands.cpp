@@ -146,14 +146,15 @@ int run_import(AppConfig cfg, const std::string& format_text, const std::string&
   ProgressRenderer render(stderr, stream_is_terminal(stderr));
   ImportOptions options;
   // The ingestor's queue is the backpressure: a refused batch is left intact
-  // and retried, so nothing is dropped.
+  // and submitted again once the ingest thread made room, so nothing is
+  // dropped and nothing polls.
   auto report = import_file(
       path, *format, options,
       [&ingestor](std::vector<RawEvent>&& batch) -> Result<void> {
         for (;;) {
           auto submitted = ingestor.submit(std::move(batch), {});
           if (submitted || submitted.error().code != Errc::overloaded) return submitted;
-          std::this_thread::sleep_for(std::chrono::milliseconds(5));
+          ingestor.wait_for_room(batch.size(), std::chrono::steady_clock::now() + std::chrono::seconds(1));
         }
       },
       std::ref(render));

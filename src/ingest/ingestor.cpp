@@ -253,8 +253,10 @@ struct Ingestor::State {
   Counter& duplicate_counter;
   Counter& append_failure_counter;
 
-  std::mutex mutex;  // guards queue, queued_events, accepting (writes), stopping
+  std::mutex mutex;  // guards queue, queued_events, accepting (writes), stopping, room_waiters
   std::condition_variable wake;
+  std::condition_variable room;  // the queue shrank or ingest stopped; notified only while room_waiters > 0
+  std::size_t room_waiters = 0;
   std::deque<Pending> queue;
   std::vector<Pending> spare;  // processed batches whose buffers the next submits reuse
   std::size_t spare_events = 0;  // their events' capacity
@@ -570,6 +572,7 @@ struct Ingestor::State {
         }
         queued_events -= taken;
         queued_snapshot.store(queued_events, std::memory_order_relaxed);
+        if (room_waiters != 0) room.notify_all();
       }
       process(group);
       recycle(group);
@@ -621,9 +624,20 @@ void Ingestor::stop() {
     std::lock_guard lock(s.mutex);
     s.accepting = false;
     s.stopping = true;
+    s.room.notify_all();
   }
   s.wake.notify_all();
   if (s.thread.joinable()) s.thread.join();
+}
+
+bool Ingestor::wait_for_room(std::size_t events, std::chrono::steady_clock::time_point deadline) {
+  State& s = *state_;
+  std::unique_lock lock(s.mutex);
+  const auto fits = [&] { return s.queued_events + events <= s.config.queue_capacity_events; };
+  ++s.room_waiters;
+  s.room.wait_until(lock, deadline, [&] { return fits() || !s.accepting.load(std::memory_order_relaxed); });
+  --s.room_waiters;
+  return fits() && s.accepting.load(std::memory_order_relaxed);
 }
 
 Result<void> Ingestor::submit(std::vector<RawEvent>&& events, IngestDone done) {

@@ -494,35 +494,46 @@ TEST_CASE("after a store failure clears, the next batch succeeds and persists th
   CHECK(rig.dictionary.name(IdKind::user, events[1].user) == "alice");
 }
 
-TEST_CASE("a full queue answers overloaded at once and loses nothing it accepted", "[ingest][ingestor]") {
-  IngestConfig config;
-  config.queue_capacity_events = 8;
-  config.max_append_events = 4;
-  Rig rig(config, /*ring_capacity=*/2);
-  REQUIRE(rig.ingestor->start().ok());
+// The set-up of the full-queue cases: a ring of 2 that nobody drains holds
+// the ingest thread, with the first batch taken and two more (8 events, the
+// queue's capacity) waiting behind it.
+struct FullQueue {
+  IngestConfig config = [] {
+    IngestConfig c;
+    c.queue_capacity_events = 8;
+    c.max_append_events = 4;
+    return c;
+  }();
+  Rig rig{config, /*ring_capacity=*/2};
+  std::vector<Completion> done = std::vector<Completion>(3);
 
-  auto four = [](int from) {
+  static std::vector<RawEvent> four(int from) {
     std::vector<RawEvent> v;
     for (int i = from; i < from + 4; ++i) v.push_back(raw(numbered_user(i)));
     return v;
-  };
-  std::vector<Completion> done(3);
-  // The first batch fills the ring and the ingest thread waits there.
-  REQUIRE(rig.ingestor->submit(four(0), done[0].callback()).ok());
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (rig.ring.size_approx() < rig.ring.capacity() && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::yield();
-  REQUIRE(rig.ring.size_approx() == rig.ring.capacity());
+  }
+  FullQueue() {
+    REQUIRE(rig.ingestor->start().ok());
+    REQUIRE(rig.ingestor->submit(four(0), done[0].callback()).ok());
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (rig.ring.size_approx() < rig.ring.capacity() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::yield();
+    REQUIRE(rig.ring.size_approx() == rig.ring.capacity());
+    REQUIRE(rig.ingestor->submit(four(4), done[1].callback()).ok());
+    REQUIRE(rig.ingestor->submit(four(8), done[2].callback()).ok());
+    REQUIRE(rig.ingestor->stats().queued_events == 8);
+  }
+};
 
-  REQUIRE(rig.ingestor->submit(four(4), done[1].callback()).ok());
-  REQUIRE(rig.ingestor->submit(four(8), done[2].callback()).ok());
-  CHECK(rig.ingestor->stats().queued_events == 8);
+TEST_CASE("a full queue answers overloaded at once and loses nothing it accepted", "[ingest][ingestor]") {
+  FullQueue full;
+  Rig& rig = full.rig;
   const auto before = std::chrono::steady_clock::now();
   auto refused = rig.ingestor->submit(batch({raw("late")}), [](Result<IngestReceipt>) { FAIL("must not run"); });
   CHECK(std::chrono::steady_clock::now() - before < 30s);  // refused, not blocked until the ring drains (it never would)
   REQUIRE_FALSE(refused.ok());
   CHECK(refused.error().code == Errc::overloaded);
-  for (auto& d : done) CHECK(d.future.wait_for(0s) == std::future_status::timeout);
+  for (auto& d : full.done) CHECK(d.future.wait_for(0s) == std::future_status::timeout);
 
   const auto events = rig.drain(12);
   REQUIRE(events.size() == 12);
@@ -530,9 +541,51 @@ TEST_CASE("a full queue answers overloaded at once and loses nothing it accepted
     CHECK(events[i].sequence == i + 1);
     CHECK(rig.dictionary.name(IdKind::user, events[i].user) == numbered_user(i));
   }
-  for (auto& d : done) CHECK(d.wait().ok());
+  for (auto& d : full.done) CHECK(d.wait().ok());
   CHECK(rig.ingestor->submit(batch({raw("after")}), nullptr).ok());
   CHECK(rig.drain(1).size() == 1);
+}
+
+TEST_CASE("a submitter refused as overloaded waits for room and is woken when the ingest thread takes from the queue",
+          "[ingest][ingestor]") {
+  FullQueue full;
+  Rig& rig = full.rig;
+  // No room, and a deadline already passed: false at once.
+  CHECK_FALSE(rig.ingestor->wait_for_room(1, std::chrono::steady_clock::now()));
+  const auto started = std::chrono::steady_clock::now();
+  auto waiter = std::async(std::launch::async, [&] {
+    return rig.ingestor->wait_for_room(4, std::chrono::steady_clock::now() + 60s);
+  });
+  // The queue cannot shrink while the ring is full: the waiter is still waiting.
+  CHECK(waiter.wait_for(0s) == std::future_status::timeout);
+  // Draining the first batch lets the ingest thread take the next one from
+  // the queue (max_append_events = 4), which makes room for 4.
+  REQUIRE(rig.drain(4).size() == 4);
+  REQUIRE(waiter.wait_for(30s) == std::future_status::ready);
+  CHECK(waiter.get());
+  CHECK(std::chrono::steady_clock::now() - started < 30s);  // woken, not at its 60 s deadline
+  REQUIRE(rig.ingestor->submit(FullQueue::four(12), nullptr).ok());
+  const auto events = rig.drain(12);
+  REQUIRE(events.size() == 12);
+  for (std::size_t i = 0; i < events.size(); ++i) CHECK(rig.dictionary.name(IdKind::user, events[i].user) == numbered_user(i + 4));
+  for (auto& d : full.done) CHECK(d.wait().ok());
+}
+
+TEST_CASE("stop wakes a submitter waiting for room, with false", "[ingest][ingestor]") {
+  FullQueue full;
+  Rig& rig = full.rig;
+  auto waiter = std::async(std::launch::async, [&] {
+    return rig.ingestor->wait_for_room(4, std::chrono::steady_clock::now() + 60s);
+  });
+  CHECK(waiter.wait_for(0s) == std::future_status::timeout);
+  // stop() finishes what it accepted, so it needs the ring drained: it runs
+  // beside the waiter, which it wakes at once.
+  auto stopping = std::async(std::launch::async, [&] { rig.ingestor->stop(); });
+  REQUIRE(waiter.wait_for(30s) == std::future_status::ready);
+  CHECK_FALSE(waiter.get());
+  CHECK(rig.drain(12).size() == 12);
+  REQUIRE(stopping.wait_for(30s) == std::future_status::ready);
+  for (auto& d : full.done) CHECK(d.wait().ok());
 }
 
 TEST_CASE("a batch larger than the whole queue is refused as too large", "[ingest][ingestor]") {

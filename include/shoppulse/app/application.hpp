@@ -28,7 +28,8 @@ class Application {
 
   // In-process ingest: the same path as POST /api/events, without HTTP.
   // Any thread; never blocks. Returns overloaded when the ingest queue is
-  // full (retry the same batch later: nothing was taken) and unavailable
+  // full (nothing was taken: retry the same batch once
+  // ingestor().wait_for_room(n, deadline) says there is room) and unavailable
   // before start() or after stop(). On success, done (may be empty) runs
   // later on the ingest thread once the events are durable and handed to
   // the engine; it must not block. A missing time_ms is set at ingest;

@@ -12,6 +12,7 @@
 // else runs on the ingest thread, which owns the log writer, the sequence
 // counter, the dedupe table, interning of new ids and the ring's producer
 // side.
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -100,6 +101,14 @@ class Ingestor {
   // Same, as the next batch of chain (may be null: no chain).
   Result<void> submit(std::vector<RawEvent>&& events, IngestDone done, std::vector<SourceOffset> offsets,
                       std::shared_ptr<IngestChain> chain);
+
+  // Any thread: blocks until a batch of `events` would fit the queue (the
+  // ingest thread has taken enough from it), ingest stops, or deadline
+  // passes; true when it would fit then. For a submitter refused with
+  // overloaded that keeps its batch and submits it again: it wakes as soon
+  // as there is room instead of polling. Another submitter may take the
+  // room first, so submit() can still refuse.
+  bool wait_for_room(std::size_t events, std::chrono::steady_clock::time_point deadline);
 
   IngestStats stats() const;
   const IngestConfig& config() const noexcept;
