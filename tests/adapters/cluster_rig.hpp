@@ -54,6 +54,38 @@ inline std::string event_json(int i, std::int64_t t0, Posted& out) {
   return o.str();
 }
 
+// The event time the posted events start at: ten minutes before now.
+inline std::int64_t ten_minutes_ago() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+             .count() -
+         10 * 60 * 1000;
+}
+
+// Events [first, first + kBatch) as one JSON array body, each recorded in
+// posted[i] (posted.size() > first + kBatch - 1).
+inline std::string batch_body(int first, std::int64_t t0, std::vector<Posted>& posted) {
+  std::string body = "[";
+  for (int i = first; i < first + kBatch; ++i)
+    body += (i > first ? "," : "") + event_json(i, t0, posted[std::size_t(i)]);
+  return body + "]";
+}
+
+// Posts kEvents events from t0 in batches of kBatch, round-robin over the
+// nodes, each answered 200; after each, also(body, answer) (another server
+// posted the same batch, say). Returns what was posted.
+inline std::vector<Posted> post_all(const std::vector<std::unique_ptr<si::ServerProcess>>& nodes, std::int64_t t0,
+                                    const std::function<void(const std::string&, const si::HttpResponse&)>& also = {}) {
+  std::vector<Posted> posted(kEvents);
+  for (int first = 0, b = 0; first < kEvents; first += kBatch, ++b) {
+    const std::string body = batch_body(first, t0, posted);
+    const si::HttpResponse r = nodes[std::size_t(b) % nodes.size()]->post("/api/events", body);
+    INFO(r.body);
+    REQUIRE(r.status == 200);
+    if (also) also(body, r);
+  }
+  return posted;
+}
+
 inline si::ServerOptions cluster_node(const si::TempDir& dir, const std::string& topic) {
   return si::ServerOptions{dir.path() / "data",
                            {},

@@ -45,21 +45,11 @@ TEST_CASE("Three cluster nodes share the partitions: every event is in exactly o
       si::ServerOptions{single_dir.path() / "data", {}, false, {"http.host=127.0.0.1", "windows.allowed_lateness=0"}});
   single.start();
 
-  const std::int64_t t0 = std::chrono::duration_cast<std::chrono::milliseconds>(
-                              std::chrono::system_clock::now().time_since_epoch())
-                              .count() -
-                          10 * 60 * 1000;
-  std::vector<Posted> posted(kEvents);
-  for (int first = 0, b = 0; first < kEvents; first += kBatch, ++b) {
-    std::string body = "[";
-    for (int i = first; i < first + kBatch; ++i) body += (i > first ? "," : "") + event_json(i, t0, posted[i]);
-    body += "]";
-    const si::HttpResponse r = nodes[std::size_t(b % kNodes)]->post("/api/events", body);
-    INFO(r.body);
-    REQUIRE(r.status == 200);
+  const std::int64_t t0 = ten_minutes_ago();
+  const std::vector<Posted> posted = post_all(nodes, t0, [&](const std::string& body, const si::HttpResponse& r) {
     CHECK(si::Json(r.body).u64("/accepted") == std::uint64_t(kBatch));
     REQUIRE(single.post("/api/events", body).status == 200);
-  }
+  });
 
   // Every node's log, once everything is consumed.
   std::vector<std::vector<Logged>> logs(kNodes);
@@ -143,10 +133,7 @@ TEST_CASE("Partitions that move while events flow (nodes joining one by one) lea
   broker().create_topic(topic, kPartitions);
   std::vector<std::unique_ptr<si::TempDir>> dirs;
   std::vector<std::unique_ptr<si::ServerProcess>> nodes;
-  const std::int64_t t0 = std::chrono::duration_cast<std::chrono::milliseconds>(
-                              std::chrono::system_clock::now().time_since_epoch())
-                              .count() -
-                          10 * 60 * 1000;
+  const std::int64_t t0 = ten_minutes_ago();
   int next = 0;
   // Posts `batches` batches round-robin over the nodes running now.
   const auto post = [&](int batches) {
@@ -286,19 +273,7 @@ TEST_CASE("With API keys required, the nodes ask each other with the read key of
   require_or_show_logs(si::poll_until([&] { return settled(nodes); }, si::Millis(90000), si::Millis(200)), nodes,
                        "membership did not settle");
 
-  const std::int64_t t0 = std::chrono::duration_cast<std::chrono::milliseconds>(
-                              std::chrono::system_clock::now().time_since_epoch())
-                              .count() -
-                          10 * 60 * 1000;
-  std::vector<Posted> posted(kEvents);
-  for (int first = 0, b = 0; first < kEvents; first += kBatch, ++b) {
-    std::string body = "[";
-    for (int i = first; i < first + kBatch; ++i) body += (i > first ? "," : "") + event_json(i, t0, posted[i]);
-    body += "]";
-    const si::HttpResponse r = nodes[std::size_t(b % kNodes)]->post("/api/events", body);
-    INFO(r.body);
-    REQUIRE(r.status == 200);
-  }
+  post_all(nodes, ten_minutes_ago());
   require_or_show_logs(si::poll_until(
                            [&] {
                              std::size_t total = 0;
