@@ -289,6 +289,14 @@ void nth_best(std::vector<std::pair<double, T>>& v, std::size_t keep) {
 }
 
 // Best first; ties by smaller id so answers never depend on hash order.
+// Trending score: rise of the last hour over the hour before, in standard
+// deviations of a Poisson count; 0 when not rising by at least one view.
+double trend_score_at(const HourCounts& hours, TimestampMs now) noexcept {
+  const auto [last, prev] = hours.last_and_previous(now);
+  if (last - prev < 1.0) return 0;
+  return (last - prev) / std::sqrt(prev + 1.0);
+}
+
 bool better(const Recommendation& a, const Recommendation& b) {
   if (a.score != b.score) return a.score > b.score;
   return a.product < b.product;
@@ -313,15 +321,20 @@ struct Recommender::State {
   // its place, so moving or evicting it is constant time).
   std::vector<std::vector<Id>> category_items;
   std::unordered_map<Id, LocationState> location_items;
-  // Trending candidates: recent[h % 2] holds a record for every item whose
-  // hour counts last rolled to hour recent_hour[h % 2] (a record dies when
-  // its item rolls on or is evicted). Only items counted in the current or
-  // the previous hour can be rising, so a trending answer scores these
-  // records and nothing else: its cost follows the last two hours'
-  // activity, not the catalogue, and nothing is rebuilt periodically.
-  std::array<std::vector<RecentItem>, 2> recent;
-  std::array<std::int64_t, 2> recent_hour{std::numeric_limits<std::int64_t>::min(),
+  // Trending candidates: recent[recent_slot(h)] holds a record for every
+  // item whose hour counts last rolled to hour h = recent_hour[that slot] (a
+  // record dies when its item rolls on or is evicted). Only items counted in
+  // the current or the previous hour can be rising, so a trending answer
+  // scores those records and nothing else: its cost follows the last two
+  // hours' activity, not the catalogue, and nothing is rebuilt
+  // periodically. The hour before them is kept too: its counts are part of
+  // an item's previous 60 minutes, which trending_counts() hands to a
+  // cluster's merge (another node may have seen the item since).
+  std::array<std::vector<RecentItem>, 3> recent;
+  std::array<std::int64_t, 3> recent_hour{std::numeric_limits<std::int64_t>::min(),
+                                          std::numeric_limits<std::int64_t>::min(),
                                           std::numeric_limits<std::int64_t>::min()};
+  static std::size_t recent_slot(std::int64_t hour) noexcept { return static_cast<std::size_t>(((hour % 3) + 3) % 3); }
   LruOrder item_lru, user_lru;
   std::size_t neighbour_entries = 0;  // over all items
   std::int64_t last_hot_rebuild_slot = 0;
@@ -601,7 +614,7 @@ struct Recommender::State {
 
   // The item's live record in `recent` for the hour it last rolled to, or null.
   RecentItem* live_recent(Id id, const ItemState& is, std::int64_t hour) {
-    const std::size_t slot = static_cast<std::size_t>(hour & 1);
+    const std::size_t slot = recent_slot(hour);
     if (recent_hour[slot] != hour || is.trend_pos >= recent[slot].size()) return nullptr;
     RecentItem& r = recent[slot][is.trend_pos];
     return r.id == id ? &r : nullptr;
@@ -620,7 +633,7 @@ struct Recommender::State {
 
   void add_recent(Id id, ItemState& is) {
     const std::int64_t hour = is.hours.hour;
-    const std::size_t slot = static_cast<std::size_t>(hour & 1);
+    const std::size_t slot = recent_slot(hour);
     if (recent_hour[slot] != hour) {
       // An hour older than the slot's can no longer be rising: no record.
       if (recent_hour[slot] != std::numeric_limits<std::int64_t>::min() && hour < recent_hour[slot]) return;
@@ -631,25 +644,21 @@ struct Recommender::State {
     recent[slot].push_back(RecentItem{id, is.category, is.hours});
   }
 
-  // Calls f(record) once for every item counted in the current or the
-  // previous clock hour: every item that can have a trend score above 0.
+  // Calls f(record) once for every item counted in the last `hours` clock
+  // hours (the current one included). Two: every item that can have a
+  // trend score above 0; three: also those whose counts only reach into the
+  // previous 60 minutes.
   template <class F>
-  void for_each_recent(F&& f) const {
+  void for_each_recent(F&& f, std::int64_t hours = 2) const {
     const std::int64_t now_hour = now / HourCounts::kHourMs;
-    for (std::size_t slot = 0; slot < 2; ++slot) {
-      if (recent_hour[slot] != now_hour && recent_hour[slot] != now_hour - 1) continue;
+    for (std::size_t slot = 0; slot < recent.size(); ++slot) {
+      if (recent_hour[slot] > now_hour || recent_hour[slot] <= now_hour - hours) continue;
       for (const RecentItem& r : recent[slot])
         if (r.id != kNoId) f(r);
     }
   }
 
-  // Trending score: rise of the last hour over the hour before, in standard
-  // deviations of a Poisson count; 0 when not rising by at least one view.
-  double trend_score(const HourCounts& hours) const {
-    const auto [last, prev] = hours.last_and_previous(now);
-    if (last - prev < 1.0) return 0;
-    return (last - prev) / std::sqrt(prev + 1.0);
-  }
+  double trend_score(const HourCounts& hours) const { return trend_score_at(hours, now); }
 
   void set_location(LocationState& loc, std::vector<std::pair<double, Id>>& v) {
     for (Id id : loc.hot)
@@ -1322,7 +1331,7 @@ Result<void> Recommender::State::load(ByteReader& r) {
       const Id category = std::exchange(is.category, kNoId);
       set_category(id, is, category);
     }
-    if (is.hours.hour == now_hour || is.hours.hour == now_hour - 1) add_recent(id, is);
+    if (is.hours.hour <= now_hour && is.hours.hour >= now_hour - 2) add_recent(id, is);
   }
   return {};
 }
@@ -1436,6 +1445,25 @@ std::vector<Recommendation> Recommender::trending(std::size_t limit, Id category
   });
   keep_top(out, limit);
   return out;
+}
+
+std::vector<Recommender::TrendCounts> Recommender::trending_counts() const {
+  const State& s = *state_;
+  std::vector<TrendCounts> out;
+  s.for_each_recent(
+      [&](const RecentItem& r) {
+        const ItemState* is = s.item(r.id);
+        out.push_back(TrendCounts{r.id, r.category, is ? is->last_seen : 0, r.hours.hour, r.hours.counts});
+      },
+      3);
+  return out;
+}
+
+double Recommender::trend_score(std::int64_t hour, const std::array<float, 3>& counts, TimestampMs now_ms) noexcept {
+  HourCounts h;
+  h.hour = hour;
+  h.counts = counts;
+  return trend_score_at(h, now_ms);
 }
 
 double Recommender::similarity(Id a, Id b) const {

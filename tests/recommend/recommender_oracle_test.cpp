@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <map>
@@ -237,4 +238,69 @@ TEST_CASE("Memory is bounded by the configuration: a model at its bounds stops g
   // Evicted states are recycled with their vectors: three times the events,
   // (almost) no more memory.
   CHECK(later < at_bounds + at_bounds / 5);
+}
+
+TEST_CASE("Trending counts of models that split the users add up to one model's trending answer",
+          "[recommend][oracle][cluster]") {
+  // What a cluster's merge relies on: each node's model learns from its
+  // users only, and the per-hour counts of an item add across nodes.
+  const TimestampMs gap = GENERATE(TimestampMs{1500}, TimestampMs{90000});
+  std::vector<Event> events = workload(7, 6000, 700, gap);
+  // A product keeps its category here (an event may still carry none): the
+  // merge takes the category of the part that saw the product last among
+  // those that know one, which is the single model's unless a product
+  // changes category.
+  for (Event& e : events)
+    if (e.category != kNoId) e.category = 1 + e.product % 12;
+  RecommenderConfig config;  // bounds far above the workload: nothing is evicted
+  Recommender whole(config);
+  std::array<Recommender, 3> parts{Recommender(config), Recommender(config), Recommender(config)};
+  std::array<std::vector<Event>, 3> split;
+  for (const Event& e : events) split[e.user % 3].push_back(e);
+  whole.apply(events);
+  for (std::size_t k = 0; k < parts.size(); ++k) parts[k].apply(split[k]);
+  // Each item's counts summed hour by hour at the latest of the parts'
+  // clocks, its category from the part that saw it last (of those that
+  // know one).
+  TimestampMs now = 0;
+  for (const Recommender& p : parts) now = std::max(now, p.now_ms());
+  REQUIRE(now == whole.now_ms());
+  const std::int64_t hour = now / HourCounts::kHourMs;
+  struct Summed {
+    std::array<float, 3> counts{};
+    Id category = kNoId;
+    TimestampMs last_seen = 0;
+  };
+  std::map<Id, Summed> summed;
+  std::size_t seen = 0;
+  for (const Recommender& p : parts)
+    for (const Recommender::TrendCounts& t : p.trending_counts()) {
+      ++seen;
+      Summed& m = summed[t.product];
+      for (std::size_t i = 0; i < 3; ++i) {
+        const std::int64_t back = hour - (t.hour - std::int64_t(i));
+        if (back >= 0 && back < 3) m.counts[std::size_t(back)] += t.counts[i];
+      }
+      if (t.category != kNoId && t.last_seen >= m.last_seen) {
+        m.last_seen = t.last_seen;
+        m.category = t.category;
+      }
+    }
+  REQUIRE(seen > summed.size());  // items were seen by several parts: the sums mean something
+  for (const Id category : {kNoId, Id{1}, Id{6}}) {
+    INFO("category " << category);
+    std::vector<Recommendation> merged;
+    for (const auto& [product, m] : summed)
+      if (category == kNoId || m.category == category)
+        if (const double score = Recommender::trend_score(hour, m.counts, now); score > 0)
+          merged.push_back({product, score, {}});
+    std::sort(merged.begin(), merged.end(), [](const auto& a, const auto& b) {
+      return a.score != b.score ? a.score > b.score : a.product < b.product;
+    });
+    const std::vector<Recommendation> want = whole.trending(100000, category);
+    REQUIRE(!want.empty());
+    check_same_list(merged, want);
+    // One part alone does not give the whole answer.
+    CHECK(parts[0].trending(100000, category).size() != want.size());
+  }
 }

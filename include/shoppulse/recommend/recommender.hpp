@@ -150,6 +150,27 @@ class Recommender {
   std::vector<Recommendation> popular(const PopularQuery& query) const;
   // Rising fastest in the last hour versus the hour before.
   std::vector<Recommendation> trending(std::size_t limit = 10, Id category = kNoId) const;
+  // What trending() ranks, before ranking: every item counted within the
+  // last three clock hours of now_ms(), with its weighted event counts per
+  // clock hour. Counts of the same item from several models (a cluster's
+  // nodes, each with part of the users) add hour by hour; trend_score() of
+  // the sums at the latest now_ms() is the score one model holding every
+  // event gives, and the item's category is that of the model that saw it
+  // last among those that know one (one model takes the category of the
+  // item's last event that had one: the same unless a product changes
+  // category).
+  struct TrendCounts {
+    Id product = kNoId;
+    Id category = kNoId;            // as last seen by this model
+    TimestampMs last_seen = 0;      // the item's newest event time here
+    std::int64_t hour = 0;          // clock hour (time_ms / 3600000) of counts[0]
+    std::array<float, 3> counts{};  // weighted events of hour, hour - 1, hour - 2
+  };
+  std::vector<TrendCounts> trending_counts() const;
+  // The trending score of counts (as in TrendCounts) at now_ms: the rise of
+  // the last 60 minutes over the 60 before, in standard deviations of a
+  // Poisson count; 0 unless it rose by at least one view's weight.
+  static double trend_score(std::int64_t hour, const std::array<float, 3>& counts, TimestampMs now_ms) noexcept;
 
   // Item-CF similarity (>= 0) as used for neighbours; 0 when unrelated.
   double similarity(Id a, Id b) const;
