@@ -465,6 +465,8 @@ class QueryHandler final : public api::Handler {
     json::Value first;  // the first answer of the page: its other fields lead the page's
     bool complete = true;
     Coverage coverage;
+    std::uint32_t partitions = 0;  // of the events topic; 0: unknown
+    bool self_listed = false;      // this node has a member record
   };
 
   void page_users(api::ApiRequest request, Params params, api::Respond respond) {
@@ -499,6 +501,8 @@ class QueryHandler final : public api::Handler {
       }
     }
     if (!self_listed) walk->members.push_back(MemberView{config_.self_id, {}, {}, std::nullopt, {}, true});
+    walk->self_listed = self_listed;
+    walk->partitions = view.partitions;
     std::sort(walk->members.begin(), walk->members.end(),
               [](const MemberView& a, const MemberView& b) { return a.node_id < b.node_id; });
     // The walk's reach: every member is asked in turn, none is skipped (one
@@ -545,9 +549,22 @@ class QueryHandler final : public api::Handler {
         Errc::unavailable, "node " + node + ", whose users this page lists, " + what + "; ask again shortly"));
   }
 
+  // Whether the walk lists a user a member answered: only when the member
+  // consumes the user's partition. A node's dictionary keeps the users of
+  // partitions it has lost (its log keeps their events), so after a
+  // rebalance the old owner still lists them, with what its rebuilt state
+  // holds of them (nothing); their owner lists them once. A node without a
+  // record yet (its own part, before it publishes one) is taken as it is.
+  bool lists(const Walk& walk, const MemberView& m, const json::Value& user) const {
+    if (walk.partitions == 0 || (m.node_id == config_.self_id && !walk.self_listed)) return true;
+    const json::Value* id = user.find("user_id");
+    if (!id || id->kind != json::Value::string) return true;
+    const auto p = static_cast<std::int32_t>(key_partition(id->s, walk.partitions));
+    return std::find(m.partitions.begin(), m.partitions.end(), p) != m.partitions.end();
+  }
+
   void take_member_page(const std::shared_ptr<Walk>& walk, int status, std::string body, const api::Respond& respond) {
     const MemberView& m = walk->members[walk->at];
-    const std::size_t asked = walk->limit - walk->users.size();
     if (status == 400) {
       // The member refuses the request itself (a search or parameter it does
       // not take, a member cursor it did not give): as one node answers it.
@@ -565,8 +582,8 @@ class QueryHandler final : public api::Handler {
     if (!users || users->kind != json::Value::array || !next ||
         (next->kind != json::Value::string && next->kind != json::Value::null))
       return respond(member_failed(m.node_id, "answered something other than a page of users"));
-    const std::size_t got = users->a.size();
-    for (json::Value& u : users->a) walk->users.push_back(std::move(u));
+    for (json::Value& u : users->a)
+      if (lists(*walk, m, u)) walk->users.push_back(std::move(u));
     if (const json::Value* c = parsed->find("complete"); c && c->kind == json::Value::boolean)
       walk->complete = walk->complete && c->b;
     std::optional<std::string> member_next;
@@ -577,7 +594,7 @@ class QueryHandler final : public api::Handler {
     if (member_next) return finish_page(*walk, UsersCursor{m.node_id, std::move(member_next)}, respond);
     ++walk->at;
     walk->member_cursor.reset();
-    if (got >= asked) {
+    if (walk->users.size() >= walk->limit) {
       // Full, and this member's last: the next page starts at the next member.
       std::optional<UsersCursor> after;
       if (walk->at < walk->members.size()) after = UsersCursor{walk->members[walk->at].node_id, std::nullopt};

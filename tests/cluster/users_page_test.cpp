@@ -13,6 +13,7 @@
 
 #include "json_tree.hpp"
 #include "shoppulse/cluster/query.hpp"
+#include "shoppulse/core/key_partition.hpp"
 
 using namespace shoppulse;
 using namespace shoppulse::cluster;
@@ -96,22 +97,37 @@ class OwnHandler final : public api::Handler {
   FakeMember& member_;
 };
 
-std::vector<std::string> names(const std::string& prefix, int n) {
+constexpr std::uint32_t kPartitions = 6;
+
+// n user ids of the partitions {first, first + 1} of kPartitions, as the
+// events topic spreads users.
+std::vector<std::string> names(const std::string& prefix, std::size_t n, std::uint32_t first) {
   std::vector<std::string> out;
-  for (int i = 0; i < n; ++i) out.push_back(prefix + std::to_string(i));
+  for (int i = 0; out.size() < n; ++i) {
+    const std::string id = prefix + std::to_string(i);
+    const std::uint32_t p = key_partition(id, kPartitions);
+    if (p == first || p == first + 1) out.push_back(id);
+  }
   return out;
+}
+
+// a's list with, third, a user of c's partitions: a node keeps listing the
+// users of a partition it has lost.
+std::vector<std::string> with_stale(std::vector<std::string> users) {
+  users.insert(users.begin() + 2, names("moved", 1, 4).front());
+  return users;
 }
 
 // Three members listed out of order; b (this node) has no users, c answers
 // at most three users a page, with a cursor while it has more.
 struct Rig {
-  FakeMember a{names("a-user", 5)}, b{}, c{names("c-user", 7), 3};
+  FakeMember a{with_stale(names("a-user", 5, 0))}, b{}, c{names("c-user", 7, 4), 3};
   FakeClient client;
   OwnHandler own{b};
   std::unique_ptr<api::Handler> handler;
   Rig() {
     client.by_address = {{"h:1", &a}, {"h:3", &c}};
-    ClusterView view{6,
+    ClusterView view{kPartitions,
                      {MemberView{"c", "h:3", {4, 5}, std::nullopt, {}, true},
                       MemberView{"a", "h:1", {0, 1}, std::nullopt, {}, true},
                       MemberView{"b", "h:2", {2, 3}, std::nullopt, {}, true}}};
@@ -182,9 +198,20 @@ struct Rig {
   }
 };
 
-std::vector<std::string> concat(const std::vector<std::string>& x, const std::vector<std::string>& y) {
-  std::vector<std::string> out = x;
+// The ids of x from `from` on, then y's, without the users that moved.
+std::vector<std::string> concat(const std::vector<std::string>& x, const std::vector<std::string>& y,
+                                std::size_t from = 0) {
+  std::vector<std::string> out;
+  for (std::size_t i = from; i < x.size(); ++i)
+    if (x[i].rfind("moved", 0) != 0) out.push_back(x[i]);
   out.insert(out.end(), y.begin(), y.end());
+  return out;
+}
+
+std::vector<std::string> containing(const std::vector<std::string>& ids, const std::string& text) {
+  std::vector<std::string> out;
+  for (const std::string& id : ids)
+    if (id.find(text) != std::string::npos) out.push_back(id);
   return out;
 }
 
@@ -219,11 +246,16 @@ TEST_CASE("A users cursor round-trips and anything else is refused", "[cluster][
 TEST_CASE("The cluster's users are paged member by member, each once, in node id order", "[cluster][users]") {
   Rig rig;
   const auto all = concat(rig.a.users, rig.c.users);
+  REQUIRE(all.size() == 12);
   std::size_t pages = 0;
-  // limit 4: a's full page, then a's last user, b's none and three of c's
-  // (a short page of c with a cursor), then c's short pages to its end.
+  // limit 4: a's page of four with a cursor, three of them its own; then
+  // a's last two, b's none and two of c's; then c's short pages (three at
+  // most) to its end.
   CHECK(rig.walk("", 4, pages) == all);
   CHECK(pages == 4);
+  // The user of c's partitions that a still lists is not listed (c's own
+  // list stands for its owner's).
+  REQUIRE(rig.a.users.size() == 6);
   // Each member was asked for its own part, with the client's key.
   for (const auto* m : {&rig.a, &rig.c}) {
     REQUIRE(!m->queries.empty());
@@ -236,7 +268,9 @@ TEST_CASE("The cluster's users are paged member by member, each once, in node id
     CHECK(rig.walk("", limit, pages) == all);
   }
   // A search goes to every member and pages the same way.
-  CHECK(rig.walk("search=user3", 1, pages) == std::vector<std::string>{"a-user3", "c-user3"});
+  const std::string one = rig.c.users[3].substr(1);  // "-user…": one of c's, perhaps some of a's
+  REQUIRE(!containing(all, one).empty());
+  CHECK(rig.walk("search=" + one, 1, pages) == containing(all, one));
   CHECK(rig.walk("search=user", 2, pages) == all);
   CHECK(rig.walk("search=none", 10, pages).empty());
   CHECK(rig.a.queries.back().find("search=none") != std::string::npos);
@@ -245,7 +279,7 @@ TEST_CASE("The cluster's users are paged member by member, each once, in node id
   CHECK(rig.walk("", 4, pages, encode_users_cursor({"bb", "2"})) == rig.c.users);
   CHECK(rig.walk("", 4, pages, encode_users_cursor({"zz", "2"})).empty());
   // One naming a member resumes in it.
-  CHECK(rig.walk("", 4, pages, encode_users_cursor({"a", "3"})) == concat({"a-user3", "a-user4"}, rig.c.users));
+  CHECK(rig.walk("", 4, pages, encode_users_cursor({"a", "3"})) == concat(rig.a.users, rig.c.users, 3));
 }
 
 TEST_CASE("A malformed users cursor or limit is a 400 naming it; scope=local is the node's own page",
