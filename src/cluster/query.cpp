@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <mutex>
 #include <utility>
@@ -134,6 +135,48 @@ const std::string* find_param(const Params& params, std::string_view key) {
   return nullptr;
 }
 
+// base64url without padding (RFC 4648, section 5): the pieces of a users
+// cursor, so any node id or member cursor travels in a query string as is.
+constexpr std::string_view kBase64Url = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+std::string base64url(std::string_view bytes) {
+  std::string out;
+  std::uint32_t bits = 0;
+  int held = 0;
+  for (const char c : bytes) {
+    bits = (bits << 8) | static_cast<unsigned char>(c);
+    held += 8;
+    while (held >= 6) {
+      held -= 6;
+      out += kBase64Url[(bits >> held) & 63];
+    }
+  }
+  if (held > 0) out += kBase64Url[(bits << (6 - held)) & 63];
+  return out;
+}
+
+// The bytes of base64url text; nullopt for anything base64url() does not
+// write (other characters, a dangling sixth of a byte, nonzero spare bits),
+// so each cursor has exactly one spelling.
+std::optional<std::string> unbase64url(std::string_view text) {
+  if (text.size() % 4 == 1) return std::nullopt;
+  std::string out;
+  std::uint32_t bits = 0;
+  int held = 0;
+  for (const char c : text) {
+    const std::size_t v = kBase64Url.find(c);
+    if (v == std::string_view::npos) return std::nullopt;
+    bits = (bits << 6) | static_cast<std::uint32_t>(v);
+    held += 6;
+    if (held >= 8) {
+      held -= 8;
+      out += static_cast<char>((bits >> held) & 0xFF);
+    }
+  }
+  if ((bits & ((1u << held) - 1)) != 0) return std::nullopt;
+  return out;
+}
+
 // The top-level string fields of an answer that fix its time range when the
 // client gave none: members whose range differs are asked again with the
 // latest (each node anchors a default range on its own newest event).
@@ -183,6 +226,7 @@ class QueryHandler final : public api::Handler {
     switch (route_kind(request.method, request.path)) {
       case RouteKind::merged: return fan_out(std::move(request), std::move(params), std::move(respond));
       case RouteKind::per_user: return route_to_owner(std::move(request), std::move(respond));
+      case RouteKind::paged: return page_users(std::move(request), std::move(params), std::move(respond));
       case RouteKind::local_only: return answer_local(std::move(request), std::move(respond));
       case RouteKind::not_a_query: return local_.handle(std::move(request), std::move(respond));
     }
@@ -406,6 +450,191 @@ class QueryHandler final : public api::Handler {
     });
   }
 
+  // One page of GET /api/users for the whole cluster (README, Cluster,
+  // Queries): the members sorted by node id, each one's users in its own
+  // order (its scope=local pages), one member after another.
+  struct Walk {
+    std::vector<MemberView> members;  // by node_id
+    std::size_t at = 0;               // the member asked next
+    std::optional<std::string> member_cursor;  // its own cursor; nullopt: from its first user
+    std::size_t limit = 100;
+    Params params;  // the client's, without limit and cursor
+    std::string path;
+    std::string authorization;
+    std::vector<json::Value> users;
+    json::Value first;  // the first answer of the page: its other fields lead the page's
+    bool complete = true;
+    Coverage coverage;
+    std::uint32_t partitions = 0;  // of the events topic; 0: unknown
+    bool self_listed = false;      // this node has a member record
+  };
+
+  void page_users(api::ApiRequest request, Params params, api::Respond respond) {
+    auto walk = std::make_shared<Walk>();
+    if (const std::string* l = find_param(params, "limit")) {
+      // Checked here as one node checks it: the walk counts what is left.
+      const bool digits = !l->empty() && l->size() <= 9 &&
+                          std::all_of(l->begin(), l->end(), [](char c) { return c >= '0' && c <= '9'; });
+      const std::size_t v = digits ? std::stoul(*l) : 0;
+      if (v == 0 || v > config_.max_limit)
+        return respond(api::error_response(make_error(
+            Errc::invalid_argument, "must be an integer from 1 to " + std::to_string(config_.max_limit), "limit")));
+      walk->limit = v;
+    }
+    std::optional<UsersCursor> cursor;
+    if (const std::string* c = find_param(params, "cursor")) {
+      auto decoded = decode_users_cursor(*c);
+      if (!decoded) return respond(api::error_response(decoded.error()));
+      cursor = std::move(decoded).value();
+    }
+    std::erase_if(params, [](const auto& kv) { return kv.first == "limit" || kv.first == "cursor"; });
+    // The members a fan-out asks (this node and the current ones), in an
+    // order every node agrees on, so a cursor from one node pages on any.
+    const ClusterView view = view_();
+    bool self_listed = false;
+    for (const MemberView& m : view.members) {
+      if (m.node_id == config_.self_id) {
+        self_listed = true;
+        walk->members.push_back(m);
+      } else if (m.current && !m.advertise.empty()) {
+        walk->members.push_back(m);
+      }
+    }
+    if (!self_listed) walk->members.push_back(MemberView{config_.self_id, {}, {}, std::nullopt, {}, true});
+    walk->self_listed = self_listed;
+    walk->partitions = view.partitions;
+    std::sort(walk->members.begin(), walk->members.end(),
+              [](const MemberView& a, const MemberView& b) { return a.node_id < b.node_id; });
+    // The walk's reach: every member is asked in turn, none is skipped (one
+    // that fails fails the page), so `missing` stays empty and `current`
+    // counts the partitions whose users the walk's members hold now.
+    walk->coverage.partitions = view.partitions;
+    walk->coverage.members = static_cast<std::uint32_t>(walk->members.size());
+    for (const MemberView& m : walk->members) walk->coverage.current += m.covered();
+    if (cursor) {
+      // A member that has left: the next one by node id, from its start
+      // (its users moved with its partitions; README says what that costs).
+      const auto it = std::lower_bound(
+          walk->members.begin(), walk->members.end(), cursor->node_id,
+          [](const MemberView& m, const std::string& id) { return m.node_id < id; });
+      walk->at = static_cast<std::size_t>(it - walk->members.begin());
+      if (it != walk->members.end() && it->node_id == cursor->node_id) walk->member_cursor = cursor->member_cursor;
+    }
+    walk->params = std::move(params);
+    walk->path = request.path;
+    walk->authorization = request.authorization;
+    ask_next_member(walk, std::move(respond));
+  }
+
+  void ask_next_member(const std::shared_ptr<Walk>& walk, api::Respond respond) {
+    if (walk->at >= walk->members.size()) return finish_page(*walk, std::nullopt, respond);
+    const MemberView& m = walk->members[walk->at];
+    Params asked = walk->params;
+    asked.emplace_back("limit", std::to_string(walk->limit - walk->users.size()));
+    if (walk->member_cursor) asked.emplace_back("cursor", *walk->member_cursor);
+    ask(m, m.node_id == config_.self_id, walk->path, asked, walk->authorization,
+        [this, walk, respond](int status, std::string body, api::ApiResponse*) {
+          // On the client's thread: this node's own page comes on the
+          // engine's, which must not parse pages nor start the next ask.
+          client_.post([this, walk, respond, status, body = std::move(body)]() mutable {
+            take_member_page(walk, status, std::move(body), respond);
+          });
+        });
+  }
+
+  // A member's page could not be had: the page is refused rather than
+  // answered without that member's users.
+  api::ApiResponse member_failed(const std::string& node, const std::string& what) const {
+    return api::error_response(make_error(
+        Errc::unavailable, "node " + node + ", whose users this page lists, " + what + "; ask again shortly"));
+  }
+
+  // Whether the walk lists a user a member answered: only when the member
+  // consumes the user's partition. A node's dictionary keeps the users of
+  // partitions it has lost (its log keeps their events), so after a
+  // rebalance the old owner still lists them, with what its rebuilt state
+  // holds of them (nothing); their owner lists them once. A node without a
+  // record yet (its own part, before it publishes one) is taken as it is.
+  bool lists(const Walk& walk, const MemberView& m, const json::Value& user) const {
+    if (walk.partitions == 0 || (m.node_id == config_.self_id && !walk.self_listed)) return true;
+    const json::Value* id = user.find("user_id");
+    if (!id || id->kind != json::Value::string) return true;
+    const auto p = static_cast<std::int32_t>(key_partition(id->s, walk.partitions));
+    return std::find(m.partitions.begin(), m.partitions.end(), p) != m.partitions.end();
+  }
+
+  void take_member_page(const std::shared_ptr<Walk>& walk, int status, std::string body, const api::Respond& respond) {
+    const MemberView& m = walk->members[walk->at];
+    if (status == 400) {
+      // The member refuses the request itself (a search or parameter it does
+      // not take, a member cursor it did not give): as one node answers it.
+      api::ApiResponse r;
+      r.status = 400;
+      r.body = std::move(body);
+      return respond(std::move(r));
+    }
+    if (status == 0)
+      return respond(member_failed(m.node_id, "did not answer within " + std::to_string(config_.timeout_ms) + " ms"));
+    if (status != 200) return respond(member_failed(m.node_id, "answered " + std::to_string(status)));
+    auto parsed = json::parse(body);
+    json::Value* users = parsed && parsed->kind == json::Value::object ? parsed->find("users") : nullptr;
+    const json::Value* next = users ? parsed->find("next_cursor") : nullptr;
+    if (!users || users->kind != json::Value::array || !next ||
+        (next->kind != json::Value::string && next->kind != json::Value::null))
+      return respond(member_failed(m.node_id, "answered something other than a page of users"));
+    for (json::Value& u : users->a)
+      if (lists(*walk, m, u)) walk->users.push_back(std::move(u));
+    if (const json::Value* c = parsed->find("complete"); c && c->kind == json::Value::boolean)
+      walk->complete = walk->complete && c->b;
+    std::optional<std::string> member_next;
+    if (next->kind == json::Value::string) member_next = next->s;
+    if (walk->first.kind == json::Value::null) walk->first = std::move(parsed).value();
+    // More of this member's users (a full page, or a search that stopped
+    // at its scan limit): the next page starts there.
+    if (member_next) return finish_page(*walk, UsersCursor{m.node_id, std::move(member_next)}, respond);
+    ++walk->at;
+    walk->member_cursor.reset();
+    if (walk->users.size() >= walk->limit) {
+      // Full, and this member's last: the next page starts at the next member.
+      std::optional<UsersCursor> after;
+      if (walk->at < walk->members.size()) after = UsersCursor{walk->members[walk->at].node_id, std::nullopt};
+      return finish_page(*walk, std::move(after), respond);
+    }
+    ask_next_member(walk, respond);
+  }
+
+  // The page as one node shapes it: users, next_cursor, then the first
+  // answer's other fields (complete only when every member's page was),
+  // and the walk's coverage.
+  static void finish_page(Walk& walk, const std::optional<UsersCursor>& next, const api::Respond& respond) {
+    json::Value out;
+    out.kind = json::Value::object;
+    json::Value list;
+    list.kind = json::Value::array;
+    list.a = std::move(walk.users);
+    // Amounts as one node writes them (two decimals).
+    for (json::Value& u : list.a)
+      if (json::Value* spend = u.find("total_spend"))
+        if (spend->kind == json::Value::number || spend->kind == json::Value::integer)
+          *spend = json::Value::of_money(spend->kind == json::Value::integer ? spend->i * 100
+                                                                              : std::llround(spend->d * 100.0));
+    out.o.emplace_back("users", std::move(list));
+    std::optional<std::string> cursor;
+    if (next) cursor = encode_users_cursor(*next);
+    out.o.emplace_back("next_cursor", cursor ? json::Value::of_string(*cursor) : json::Value{});
+    for (auto& [k, v] : walk.first.o) {
+      if (k == "users" || k == "next_cursor" || k == "coverage") continue;
+      if (k == "complete")
+        out.o.emplace_back(k, json::Value::of_bool(walk.complete));
+      else
+        out.o.emplace_back(k, std::move(v));
+    }
+    api::ApiResponse r;
+    r.body = with_coverage(json::serialize(out), walk.coverage);
+    if (cursor) r.headers.emplace_back("X-Next-Cursor", *cursor);
+    respond(std::move(r));
+  }
+
   void route_to_owner(api::ApiRequest request, api::Respond respond) {
     const ClusterView view = view_();
     const auto segs = api::split_path(request.path);
@@ -450,10 +679,36 @@ RouteKind route_kind(std::string_view method, std::string_view path) {
   const auto s = api::split_path(path);
   if (matches(s, {"api", "analytics", "user", "{}"}) || matches(s, {"api", "products", "recommendations", "user", "{}"}))
     return RouteKind::per_user;
+  if (matches(s, {"api", "users"})) return RouteKind::paged;
   if (matches(s, {"api", "products", "trending"}) || matches(s, {"api", "products", "{}", "similar"}) ||
-      matches(s, {"api", "users"}) || matches(s, {"api", "products"}) || matches(s, {"api", "events"}))
+      matches(s, {"api", "products"}) || matches(s, {"api", "events"}))
     return RouteKind::local_only;
   return RouteKind::not_a_query;
+}
+
+std::string encode_users_cursor(const UsersCursor& cursor) {
+  // The member's own cursor after a dot; none (no dot) for its start.
+  std::string out = base64url(cursor.node_id);
+  if (cursor.member_cursor) out += "." + base64url(*cursor.member_cursor);
+  return out;
+}
+
+Result<UsersCursor> decode_users_cursor(std::string_view text) {
+  const auto refuse = [] {
+    return make_error(Errc::invalid_argument, "not a cursor this endpoint gave (next_cursor)", "cursor");
+  };
+  if (text.size() > 4096) return refuse();
+  const std::size_t dot = text.find('.');
+  auto node = unbase64url(text.substr(0, dot));
+  if (!node || node->empty()) return refuse();
+  UsersCursor cursor{std::move(*node), std::nullopt};
+  if (dot != std::string_view::npos) {
+    // A second dot is not base64url: refused here.
+    auto member = unbase64url(text.substr(dot + 1));
+    if (!member) return refuse();
+    cursor.member_cursor = std::move(*member);
+  }
+  return cursor;
 }
 
 std::unique_ptr<api::Handler> make_cluster_query_handler(api::Handler& local, std::function<ClusterView()> view,

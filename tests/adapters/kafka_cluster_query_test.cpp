@@ -4,8 +4,9 @@
 // its partitions, every analytics and product endpoint asked of EVERY
 // cluster node equals the single node's answer, with complete coverage; a
 // user's profile and recommendations come from the member owning the user's
-// partition whichever node is asked. A member stopped with SIGSTOP is
-// reported missing within cluster.query_timeout.
+// partition whichever node is asked; the user list pages through every
+// member's users. A member stopped with SIGSTOP is reported missing within
+// cluster.query_timeout (and fails a page of its users).
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 
@@ -26,6 +27,7 @@
 #include "cluster_rig.hpp"
 #include "integration/taobao_dataset.hpp"
 #include "json_tree.hpp"
+#include "shoppulse/cluster/query.hpp"
 #include "shoppulse/core/key_partition.hpp"
 
 namespace si = shoppulse::integration;
@@ -526,6 +528,88 @@ TEST_CASE("Every analytics and product endpoint on every cluster node answers wh
     CHECK(j.str("/coverage/scope") == "local");
     CHECK(j.i64("/coverage/current") == std::int64_t(cluster.size("/members/1/partitions")));
   }
+  // The user list pages through every member's users (README, Cluster,
+  // Queries): a small limit crosses many pages and member boundaries; every
+  // node answers the single node's users, each once, with the same records.
+  {
+    struct Users {
+      std::map<std::string, std::string> records;  // user_id -> the record as comparable text
+      std::vector<std::string> order;
+      std::size_t pages = 0;
+      std::size_t repeated = 0;
+    };
+    const auto walk = [](const si::ServerProcess& node, const std::string& query, std::size_t limit, bool cluster) {
+      Users out;
+      std::optional<std::string> cursor;
+      do {
+        std::string target = "/api/users?" + query + (query.empty() ? "" : "&") + "limit=" + std::to_string(limit);
+        if (cursor) target += "&cursor=" + *cursor;
+        const si::HttpResponse r = node.get(target);
+        INFO(target << ": " << r.body);
+        REQUIRE(r.status == 200);
+        REQUIRE(++out.pages < 10000);
+        auto v = sj::parse(r.body);
+        REQUIRE(v);
+        const sj::Value* users = v->find("users");
+        REQUIRE(users);
+        CHECK(users->a.size() <= limit);
+        for (const sj::Value& u : users->a) {
+          std::string text;
+          canonical(u, text);
+          out.order.push_back(u.find("user_id")->s);
+          out.repeated += !out.records.emplace(u.find("user_id")->s, text).second;
+        }
+        const sj::Value* next = v->find("next_cursor");
+        REQUIRE(next);
+        cursor.reset();
+        if (next->kind == sj::Value::string) cursor = next->s;
+        CHECK(r.header("X-Next-Cursor") == cursor);
+        if (cluster) {
+          check_complete_coverage(r.body);
+        } else {
+          CHECK(!v->find("coverage"));
+        }
+      } while (cursor);
+      return out;
+    };
+    for (const auto& [query, limit] :
+         std::vector<std::pair<std::string, std::size_t>>{{"", 37}, {"search=999", 2}}) {
+      INFO("query \"" << query << "\" limit " << limit);
+      const Users expected = walk(single, query, limit, false);
+      REQUIRE(!expected.records.empty());
+      CHECK(expected.repeated == 0);
+      if (query.empty()) {
+        CHECK(expected.records.size() > 10 * limit);  // pages enough to cross every member boundary
+      } else {
+        CHECK(expected.records.size() < 200);  // a search matching a few
+        for (const auto& [id, record] : expected.records) CHECK(id.find("999") != std::string::npos);
+      }
+      std::optional<std::vector<std::string>> order;
+      for (int n = 0; n < kNodes; ++n) {
+        INFO("node " << n);
+        const Users got = walk(*nodes[std::size_t(n)], query, limit, true);
+        CHECK(got.repeated == 0);
+        CHECK(got.records == expected.records);
+        // The same walk from whichever node is asked: members by node id.
+        if (order) CHECK(got.order == *order);
+        order = got.order;
+        std::printf("/api/users?%slimit=%zu on node %d: %zu users in %zu pages (single node: %zu pages)\n",
+                    query.empty() ? "" : (query + "&").c_str(), limit, n, got.records.size(), got.pages,
+                    expected.pages);
+      }
+    }
+    // Cursors the cluster did not give are refused, naming the parameter.
+    for (const char* bad : {"%21%21", "bm9kZTA.Mg.x", "QR"}) {
+      const si::HttpResponse r = nodes[0]->get(std::string("/api/users?cursor=") + bad);
+      INFO(bad << ": " << r.body);
+      CHECK(r.status == 400);
+      CHECK(si::Json(r.body).str("/field") == "cursor");
+    }
+    // scope=local is the node's own page, as before.
+    const si::HttpResponse local = nodes[1]->get("/api/users?scope=local&limit=5");
+    REQUIRE(local.status == 200);
+    CHECK(!si::Json(local.body).has("/coverage"));
+  }
   CHECK(nodes[0]->get("/api/analytics/real-time?scope=everywhere").status == 400);
   CHECK(single.get("/api/analytics/real-time?scope=local").status == 200);
 
@@ -547,6 +631,13 @@ TEST_CASE("Every analytics and product endpoint on every cluster node answers wh
     CHECK(j.str("/coverage/missing/0") == "node2");
     CHECK(j.i64("/coverage/current") == kPartitions - missing_partitions);
     CHECK(j.i64("/total_events") < std::int64_t(kSlice));
+    // The user list does not skip it: a page of its users is a 503 naming it.
+    const si::HttpResponse users = nodes[0]->get(
+        "/api/users?limit=5&cursor=" + shoppulse::cluster::encode_users_cursor({"node2", std::nullopt}));
+    INFO(users.body);
+    CHECK(users.status == 503);
+    CHECK(users.header("Retry-After").has_value());
+    CHECK(si::Json(users.body).str("/detail").find("node node2") != std::string::npos);
     // The push says so too: a partial message, naming the member while it
     // is still listed as current (cluster.member_timeout), then without it.
     si::WebSocketClient ws(nodes[0]->port(), "/ws/real-time");

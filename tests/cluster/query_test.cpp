@@ -6,7 +6,7 @@
 
 using namespace shoppulse::cluster;
 
-TEST_CASE("Routes: merged, per user, local only, or not a query", "[cluster][query]") {
+TEST_CASE("Routes: merged, per user, paged, local only, or not a query", "[cluster][query]") {
   CHECK(route_kind("GET", "/api/analytics/real-time") == RouteKind::merged);
   CHECK(route_kind("GET", "/api/analytics/snapshot") == RouteKind::merged);
   CHECK(route_kind("HEAD", "/api/analytics/trends") == RouteKind::merged);
@@ -16,7 +16,9 @@ TEST_CASE("Routes: merged, per user, local only, or not a query", "[cluster][que
   CHECK(route_kind("GET", "/api/analytics/funnel") == RouteKind::merged);
   CHECK(route_kind("GET", "/api/analytics/user/u1") == RouteKind::per_user);
   CHECK(route_kind("GET", "/api/products/recommendations/user/u1") == RouteKind::per_user);
+  CHECK(route_kind("GET", "/api/users") == RouteKind::paged);
   CHECK(route_kind("GET", "/api/products/trending") == RouteKind::local_only);
+  CHECK(route_kind("GET", "/api/products") == RouteKind::local_only);
   CHECK(route_kind("GET", "/api/products/p1/similar") == RouteKind::local_only);
   CHECK(route_kind("GET", "/api/events") == RouteKind::local_only);
   CHECK(route_kind("POST", "/api/events") == RouteKind::not_a_query);

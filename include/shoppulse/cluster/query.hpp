@@ -3,7 +3,8 @@
 // GET to an analytics or product endpoint of any node is answered for every
 // partition by asking each current member for its partial answer
 // (scope=local) in parallel and merging them exactly (merge.hpp); per-user
-// endpoints go to the member that owns the user's partition.
+// endpoints go to the member that owns the user's partition; the user list
+// pages through the members one after another.
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "shoppulse/api/handler.hpp"
+#include "shoppulse/core/result.hpp"
 
 namespace shoppulse::cluster {
 
@@ -62,15 +64,16 @@ class MemberClient {
   };
   using Done = std::function<void(Answer)>;
   MemberClient();
-  ~MemberClient();
+  // Virtual so a test can stand in for the members (get() overridden).
+  virtual ~MemberClient();
   MemberClient(const MemberClient&) = delete;
   MemberClient& operator=(const MemberClient&) = delete;
   void start();
   void stop();
   // target: path and query ("/api/x?scope=local"); authorization: the
   // Authorization header to send, empty for none.
-  void get(const std::string& advertise, std::string target, std::string authorization, std::int64_t timeout_ms,
-           Done done);
+  virtual void get(const std::string& advertise, std::string target, std::string authorization,
+                   std::int64_t timeout_ms, Done done);
   // Runs task on the client's thread (the merges of the query layer, kept
   // off the threads that deliver a node's own answers, such as the engine's).
   void post(std::function<void()> task);
@@ -96,8 +99,22 @@ struct QueryConfig {
 std::unique_ptr<api::Handler> make_cluster_query_handler(api::Handler& local, std::function<ClusterView()> view,
                                                          MemberClient& client, QueryConfig config);
 
-// How a route is answered in cluster mode (exposed for tests).
-enum class RouteKind { merged, per_user, local_only, not_a_query };
+// How a route is answered in cluster mode (exposed for tests). paged: the
+// members' lists one after another (GET /api/users).
+enum class RouteKind { merged, per_user, paged, local_only, not_a_query };
 RouteKind route_kind(std::string_view method, std::string_view path);
+
+// Where a cluster walk of GET /api/users stands: the member whose users
+// come next and that member's own cursor (nullopt: from its first user).
+struct UsersCursor {
+  std::string node_id;
+  std::optional<std::string> member_cursor;
+  friend bool operator==(const UsersCursor&, const UsersCursor&) = default;
+};
+// The cursor as the client sees it: opaque, URL-safe (base64url pieces).
+std::string encode_users_cursor(const UsersCursor& cursor);
+// invalid_argument (field "cursor") for any text encode_users_cursor does
+// not give.
+Result<UsersCursor> decode_users_cursor(std::string_view text);
 
 }  // namespace shoppulse::cluster
