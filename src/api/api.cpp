@@ -1303,6 +1303,34 @@ class ApiHandler final : public Handler {
     w.end_array();
   }
 
+  // scope=local&limit=all, asked by a cluster's merge: every trending
+  // candidate with its weighted counts per clock hour and the model's clock
+  // (Recommender::trending_counts), which the merge adds over the members
+  // and ranks (README, Cluster). The category filter is the merge's: the
+  // candidates come unfiltered, with each product's category.
+  void trending_counts(Respond& respond) {
+    const Dictionary& dict = ctx_.dictionary;
+    const Sequence logged = logged_sequence();
+    auto queued = ctx_.recommend.run_on_recommender([respond, &dict, logged](const Recommender& r) {
+      JsonWriter w;
+      w.begin_object().field("algorithm", "trending").field("now", r.now_ms());
+      w.key("candidates").begin_array();
+      for (const Recommender::TrendCounts& t : r.trending_counts()) {
+        w.begin_object().field("product_id", dict.name(IdKind::product, t.product));
+        if (t.category != kNoId) w.field("category_id", dict.name(IdKind::category, t.category));
+        w.field("last_seen", t.last_seen).field("hour", t.hour);
+        w.key("counts").begin_array();
+        for (const float c : t.counts) w.value(double(c));
+        w.end_array().end_object();
+      }
+      w.end_array();
+      write_coverage(w, r.applied_through(), logged);
+      w.end_object();
+      respond(json_response(200, w.take()));
+    });
+    if (!queued) respond(error_response(queued.error()));
+  }
+
   // Resolves an optional id parameter; an unknown id is a 404 naming it.
   Result<Id> optional_id(const Params& params, std::string_view key, IdKind kind) {
     auto text = param(params, key);
@@ -1383,6 +1411,7 @@ class ApiHandler final : public Handler {
 
   void trending(const ApiRequest& rq, Respond& respond) {
     const auto params = parse_query(rq.query);
+    if (rq.whole_lists) return trending_counts(respond);
     auto limit = parse_limit(params, 10, ctx_.config.max_limit);
     if (!limit) return respond(error_response(limit.error()));
     auto category = optional_id(params, "category", IdKind::category);

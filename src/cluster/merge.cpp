@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -15,6 +16,7 @@
 #include "json_tree.hpp"
 #include "shoppulse/api/trend_model.hpp"
 #include "shoppulse/core/time_format.hpp"
+#include "shoppulse/recommend/recommender.hpp"
 
 namespace shoppulse::cluster {
 
@@ -476,6 +478,88 @@ void refit_trends(Value& merged, const std::vector<const Value*>& parts) {
     *forecast = std::move(refitted).value();
 }
 
+// Trending over the cluster. Each member answers its candidates (items of
+// its last three clock hours) with their weighted counts per clock hour and
+// its clock; an item's counts add hour by hour, aligned on the latest
+// clock's hour, and are scored at that clock as one node scores its own
+// (Recommender::trend_score), so the merged list is one node's holding
+// every event (the weights are whole numbers: float sums are exact). A
+// product's category is the one of the member that saw it last among those
+// that know one. Ties are ordered by product id text (one node orders them
+// by its dictionary). The rest of the answer (complete, sequences) merges
+// as every answer does.
+Value merge_trending(Ctx& ctx, const std::vector<const Value*>& parts, const MergeOptions& options) {
+  const auto number = [](const Value* v) {
+    if (!v) return 0.0;
+    return v->kind == Value::integer ? double(v->i) : v->kind == Value::number ? v->d : 0.0;
+  };
+  TimestampMs now = 0;
+  for (const Value* p : parts) now = std::max(now, static_cast<TimestampMs>(number(p->find("now"))));
+  constexpr std::int64_t kHourMs = 3600 * 1000;
+  const std::int64_t hour = now / kHourMs;
+  struct Summed {
+    std::array<float, 3> counts{};
+    std::string category;
+    TimestampMs category_seen = -1;
+  };
+  std::map<std::string, Summed> items;
+  std::vector<Value> rest;  // each part without its candidates and clock
+  for (const Value* p : parts) {
+    Value r = *p;
+    std::erase_if(r.o, [](const auto& kv) { return kv.first == "candidates" || kv.first == "now"; });
+    rest.push_back(std::move(r));
+    const Value* candidates = p->find("candidates");
+    if (!candidates || candidates->kind != Value::array) continue;
+    for (const Value& c : candidates->a) {
+      const Value* id = c.find("product_id");
+      const Value* counts = c.find("counts");
+      if (!id || id->kind != Value::string || !counts || counts->kind != Value::array) continue;
+      Summed& m = items[id->s];
+      const auto at = static_cast<std::int64_t>(number(c.find("hour")));
+      for (std::size_t i = 0; i < counts->a.size() && i < 3; ++i) {
+        const std::int64_t back = hour - (at - std::int64_t(i));
+        if (back >= 0 && back < 3) m.counts[std::size_t(back)] += static_cast<float>(number(&counts->a[i]));
+      }
+      const Value* category = c.find("category_id");
+      const auto seen = static_cast<TimestampMs>(number(c.find("last_seen")));
+      if (category && category->kind == Value::string && seen >= m.category_seen) {
+        m.category = category->s;
+        m.category_seen = seen;
+      }
+    }
+  }
+  std::vector<std::pair<double, const std::string*>> ranked;
+  for (const auto& [id, m] : items) {
+    if (!options.category.empty() && m.category != options.category) continue;
+    if (const double score = Recommender::trend_score(hour, m.counts, now); score > 0) ranked.emplace_back(score, &id);
+  }
+  std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : *a.second < *b.second;
+  });
+  if (ranked.size() > options.limit) ranked.resize(options.limit);
+  std::vector<const Value*> rest_ptrs;
+  for (const Value& r : rest) rest_ptrs.push_back(&r);
+  Value merged = merge_values(ctx, rest_ptrs, {});
+  Value list;
+  list.kind = Value::array;
+  for (const auto& [score, id] : ranked) {
+    Value e;
+    e.kind = Value::object;
+    e.o.emplace_back("product_id", Value::of_string(*id));
+    e.o.emplace_back("score", Value::of_double(std::round(score * 1e6) / 1e6));
+    e.o.emplace_back("reason", Value::of_string("trending this hour"));
+    e.o.emplace_back("reason_code", Value::of_string("trending"));
+    list.a.push_back(std::move(e));
+  }
+  if (merged.kind == Value::object) {
+    // Where one node writes them: right after "algorithm".
+    auto at = merged.o.begin();
+    if (at != merged.o.end() && at->first == "algorithm") ++at;
+    merged.o.insert(at, {"recommendations", std::move(list)});
+  }
+  return merged;
+}
+
 }  // namespace
 
 Result<Merged> merge_answers(const std::vector<std::string>& bodies, const MergeOptions& options) {
@@ -494,7 +578,7 @@ Result<Merged> merge_answers(const std::vector<std::string>& bodies, const Merge
   std::vector<const Value*> ptrs;
   for (const Value& v : parsed) ptrs.push_back(&v);
   Merged out;
-  Value merged = merge_values(ctx, ptrs, {});
+  Value merged = ctx.kind == MergeKind::trending ? merge_trending(ctx, ptrs, options) : merge_values(ctx, ptrs, {});
   if (ctx.kind == MergeKind::trends && merged.kind == Value::object) refit_trends(merged, ptrs);
   out.body = json::serialize(merged);
   out.exact_top = ctx.exact_top;

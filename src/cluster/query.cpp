@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <charconv>
 #include <atomic>
 #include <cmath>
 #include <cstdint>
@@ -81,6 +82,7 @@ std::optional<MergeKind> merge_kind(std::string_view path) {
   if (matches(s, {"api", "analytics", "funnel"})) return MergeKind::funnel;
   if (matches(s, {"api", "analytics", "cohorts"})) return MergeKind::cohorts;
   if (matches(s, {"api", "analytics", "propensity"})) return MergeKind::propensity;
+  if (matches(s, {"api", "products", "trending"})) return MergeKind::trending;
   if (matches(s, {"api", "products", "popular"}) || matches(s, {"api", "products", "categories", "{}", "popular"}))
     return MergeKind::popular;
   return std::nullopt;
@@ -324,7 +326,21 @@ class QueryHandler final : public api::Handler {
                           [this](const MemberView& m) { return m.node_id == config_.self_id; });
     MergeOptions options;
     options.kind = kind;
-    if (kind == MergeKind::popular || kind == MergeKind::range || kind == MergeKind::propensity) {
+    if (kind == MergeKind::trending) {
+      // Every member's whole candidate list, unfiltered: the merge adds the
+      // counts, filters by category and keeps `limit`. A limit one node
+      // would refuse is refused the same way, by this node's handler.
+      std::size_t limit = 10;
+      if (const std::string* l = find_param(params, "limit")) {
+        const auto [end, ec] = std::from_chars(l->data(), l->data() + l->size(), limit);
+        if (ec != std::errc() || end != l->data() + l->size() || limit == 0 || limit > config_.max_limit)
+          return local_.handle(std::move(request), std::move(respond));
+      }
+      options.limit = limit;
+      if (const std::string* c = find_param(params, "category")) options.category = *c;
+      std::erase_if(params, [](const auto& kv) { return kv.first == "category"; });
+      set_param(params, "limit", "all");
+    } else if (kind == MergeKind::popular || kind == MergeKind::range || kind == MergeKind::propensity) {
       // Candidates: as many as a member may answer, so the merged top list
       // is exact whenever merge_ranked can prove it (README). Propensity:
       // each member's top `limit` (its shoppers are its own).
@@ -680,8 +696,8 @@ RouteKind route_kind(std::string_view method, std::string_view path) {
   if (matches(s, {"api", "analytics", "user", "{}"}) || matches(s, {"api", "products", "recommendations", "user", "{}"}))
     return RouteKind::per_user;
   if (matches(s, {"api", "users"})) return RouteKind::paged;
-  if (matches(s, {"api", "products", "trending"}) || matches(s, {"api", "products", "{}", "similar"}) ||
-      matches(s, {"api", "products"}) || matches(s, {"api", "events"}))
+  if (matches(s, {"api", "products", "{}", "similar"}) || matches(s, {"api", "products"}) ||
+      matches(s, {"api", "events"}))
     return RouteKind::local_only;
   return RouteKind::not_a_query;
 }

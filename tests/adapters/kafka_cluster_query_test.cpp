@@ -101,25 +101,31 @@ bool is_id(const std::string& k) {
   return k == "product_id" || k == "category_id" || k == "device" || k == "location";
 }
 
-// A top list as count -> ids. Ties are broken by each node's own dictionary
-// order on one node and by the id's text in a merge, so the ids of the
-// lowest count, where the list is cut, are not compared, only how many.
+// What a top list ranks by: a count, or trending's score.
+bool is_rank(const std::string& k) { return k == "interactions" || k == "events" || k == "score"; }
+
+// A top list as count (or score) -> ids. Ties are broken by each node's own
+// dictionary order on one node and by the id's text in a merge, so the ids
+// of the lowest count, where the list is cut, are not compared, only how
+// many.
 std::string ranked_text(const sj::Value& list) {
-  std::map<std::int64_t, std::set<std::string>, std::greater<>> by_count;
-  std::int64_t lowest = INT64_MAX;
+  std::map<double, std::set<std::string>, std::greater<>> by_count;
+  double lowest = HUGE_VAL;
   for (const sj::Value& e : list.a) {
     std::string id;
-    std::int64_t count = 0;
+    double count = 0;
     for (const auto& [k, v] : e.o) {
       if (is_id(k) && id.empty()) id = v.s;
-      if (k == "interactions" || k == "events") count = v.i;
+      if (is_rank(k)) count = v.kind == sj::Value::integer ? double(v.i) : v.d;
     }
     by_count[count].insert(id);
     lowest = std::min(lowest, count);
   }
   std::string out;
   for (const auto& [count, ids] : by_count) {
-    out += std::to_string(count) + "x" + std::to_string(ids.size()) + ":";
+    char rank[64];
+    std::snprintf(rank, sizeof rank, "%.6f", count);
+    out += std::string(rank) + "x" + std::to_string(ids.size()) + ":";
     if (count != lowest)
       for (const std::string& id : ids) out += id + ",";
     out += ";";
@@ -132,7 +138,7 @@ bool is_ranked(const sj::Value& v) {
   bool id = false, count = false;
   for (const auto& [k, x] : v.a.front().o) {
     id = id || is_id(k);
-    count = count || k == "interactions" || k == "events";
+    count = count || is_rank(k);
   }
   return id && count && !v.a.front().find("start");
 }
@@ -337,6 +343,11 @@ TEST_CASE("Every analytics and product endpoint on every cluster node answers wh
   targets.push_back("/api/analytics/cohorts?period=day");  // the range each node anchors on its newest event
   targets.push_back("/api/products/popular");
   targets.push_back("/api/products/popular?event_type=purchase&limit=5");
+  // Trending: every member's candidates added hour by hour (README).
+  targets.push_back("/api/products/trending");
+  targets.push_back("/api/products/trending?limit=100");
+  targets.push_back("/api/products/trending?limit=20&category=" +
+                    si::Json(single.get("/api/products/popular").body).str("/products/0/category_id"));
   // Hot items per one-hour window sliding by five minutes over the slice.
   for (std::int64_t end = slice.min_ms / 60000 * 60000 + 5 * 60000; end <= slice.max_ms + 10 * 60000; end += 5 * 60000)
     targets.push_back("/api/products/popular?window=1h&end=" + iso(end));
@@ -359,6 +370,8 @@ TEST_CASE("Every analytics and product endpoint on every cluster node answers wh
     // The slice's 14 minutes are enough for a model at 1m, not at 5m.
     if (target.find("step=1m") != std::string::npos && target.find("forecast=") != std::string::npos)
       REQUIRE(si::Json(expected.body).size("/forecast/points") == 30);
+    if (target.find("/trending") != std::string::npos)
+      REQUIRE(si::Json(expected.body).size("/recommendations") >= 5);
     for (int n = 0; n < kNodes; ++n) {
       const si::HttpResponse got = answer(*nodes[std::size_t(n)], target);
       INFO("node " << n << ": " << got.body);
@@ -522,7 +535,7 @@ TEST_CASE("Every analytics and product endpoint on every cluster node answers wh
 
   // Routes not merged answer this node's partitions and say so.
   {
-    const si::HttpResponse r = nodes[1]->get("/api/products/trending");
+    const si::HttpResponse r = nodes[1]->get("/api/products");
     REQUIRE(r.status == 200);
     const si::Json j(r.body);
     CHECK(j.str("/coverage/scope") == "local");
@@ -631,13 +644,6 @@ TEST_CASE("Every analytics and product endpoint on every cluster node answers wh
     CHECK(j.str("/coverage/missing/0") == "node2");
     CHECK(j.i64("/coverage/current") == kPartitions - missing_partitions);
     CHECK(j.i64("/total_events") < std::int64_t(kSlice));
-    // The user list does not skip it: a page of its users is a 503 naming it.
-    const si::HttpResponse users = nodes[0]->get(
-        "/api/users?limit=5&cursor=" + shoppulse::cluster::encode_users_cursor({"node2", std::nullopt}));
-    INFO(users.body);
-    CHECK(users.status == 503);
-    CHECK(users.header("Retry-After").has_value());
-    CHECK(si::Json(users.body).str("/detail").find("node node2") != std::string::npos);
     // The push says so too: a partial message, naming the member while it
     // is still listed as current (cluster.member_timeout), then without it.
     si::WebSocketClient ws(nodes[0]->port(), "/ws/real-time");
@@ -653,6 +659,31 @@ TEST_CASE("Every analytics and product endpoint on every cluster node answers wh
       CHECK(p.i64("/coverage/members") == kNodes - 1);
     CHECK(p.i64("/coverage/current") == kPartitions - missing_partitions);
     CHECK(p.i64("/windows/24h/total_events") < std::int64_t(kSlice));
+  }
+  // The user list does not skip a member that cannot answer: a page of its
+  // users is a 503 naming it. Asked the moment it stops, while its record
+  // is fresh (it counts as gone cluster.member_timeout after its last one).
+  REQUIRE(si::poll_until(
+      [&] {
+        const si::Json c = nodes[0]->get_json("/api/cluster");
+        for (std::size_t m = 0; m < c.size("/members"); ++m) {
+          const std::string at = "/members/" + std::to_string(m);
+          bool current = false;
+          if (c.str(at + "/node_id") == "node2" && c.at(at + "/current").get(current) == simdjson::SUCCESS)
+            return current;
+        }
+        return false;
+      },
+      si::Millis(60000), si::Millis(100)));
+  {
+    REQUIRE(::kill(nodes[2]->pid(), SIGSTOP) == 0);
+    Resume resume{nodes[2]->pid()};
+    const si::HttpResponse users = nodes[0]->get(
+        "/api/users?limit=5&cursor=" + shoppulse::cluster::encode_users_cursor({"node2", std::nullopt}));
+    INFO(users.body);
+    CHECK(users.status == 503);
+    CHECK(users.header("Retry-After").has_value());
+    CHECK(si::Json(users.body).str("/detail").find("node node2") != std::string::npos);
   }
 }
 

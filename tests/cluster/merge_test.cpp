@@ -17,6 +17,7 @@
 #include "shoppulse/api/trend_model.hpp"
 #include "shoppulse/cluster/merge.hpp"
 #include "shoppulse/core/time_format.hpp"
+#include "shoppulse/recommend/recommender.hpp"
 
 using namespace shoppulse::cluster;
 using json::Value;
@@ -603,4 +604,110 @@ TEST_CASE("Merged trends with a forecast: too few complete points in the merged 
   auto merged = merge_answers(bodies, MergeOptions{MergeKind::trends});
   REQUIRE(merged);
   CHECK(merged->body == oracle);
+}
+
+namespace {
+
+// A member's trending candidates as its scope=local&limit=all answer writes
+// them (api.cpp), from a real model; product and category ids as text.
+std::string trending_candidates(const shoppulse::Recommender& r, shoppulse::Sequence applied) {
+  std::string out = "{\"algorithm\":\"trending\",\"now\":" + std::to_string(r.now_ms()) + ",\"candidates\":[";
+  bool first = true;
+  for (const auto& t : r.trending_counts()) {
+    out += first ? "{" : ",{";
+    first = false;
+    out += "\"product_id\":\"p" + std::to_string(t.product) + "\"";
+    if (t.category != shoppulse::kNoId) out += ",\"category_id\":\"c" + std::to_string(t.category) + "\"";
+    out += ",\"last_seen\":" + std::to_string(t.last_seen) + ",\"hour\":" + std::to_string(t.hour) + ",\"counts\":[";
+    for (std::size_t i = 0; i < 3; ++i) out += (i ? "," : "") + std::to_string(t.counts[i]);
+    out += "]}";
+  }
+  return out + "],\"complete\":true,\"applied_sequence\":" + std::to_string(applied) + ",\"logged_sequence\":" +
+         std::to_string(applied) + "}";
+}
+
+}  // namespace
+
+TEST_CASE("Merged trending: the members' candidate counts added per hour rank as one model holding every event",
+          "[cluster][merge]") {
+  using shoppulse::Event;
+  using shoppulse::Id;
+  using shoppulse::Recommender;
+  std::mt19937_64 rng(11);
+  std::vector<Event> events;
+  shoppulse::TimestampMs t = 1511658000000 + 17 * 60000;
+  for (int i = 0; i < 5000; ++i) {
+    Event e;
+    e.sequence = shoppulse::Sequence(i + 1);
+    e.user = 1 + Id(rng() % 400);
+    e.product = 1 + Id(rng() % 10 < 3 ? rng() % 15 : rng() % 300);
+    e.category = rng() % 10 == 0 ? shoppulse::kNoId : 1 + e.product % 7;
+    e.type = static_cast<shoppulse::EventType>(rng() % shoppulse::kEventTypeCount);
+    e.time_ms = t += shoppulse::TimestampMs(rng() % 4000);
+    events.push_back(e);
+  }
+  shoppulse::RecommenderConfig config;
+  Recommender whole(config);
+  std::vector<Recommender> members;
+  std::vector<std::vector<Event>> split(3);
+  for (const Event& e : events) split[e.user % 3].push_back(e);
+  whole.apply(events);
+  std::vector<std::string> bodies;
+  for (std::size_t m = 0; m < 3; ++m) {
+    members.emplace_back(config);
+    members.back().apply(split[m]);
+    bodies.push_back(trending_candidates(members.back(), 100 + m));
+  }
+  for (const std::string category : {std::string(), std::string("c3")}) {
+    INFO("category " << category);
+    const Id category_id = category.empty() ? shoppulse::kNoId : 3;
+    for (const std::size_t limit : {std::size_t(10), std::size_t(1000)}) {
+      INFO("limit " << limit);
+      MergeOptions options;
+      options.kind = MergeKind::trending;
+      options.limit = limit;
+      options.category = category;
+      auto merged = merge_answers(bodies, options);
+      REQUIRE(merged);
+      auto v = json::parse(merged->body);
+      REQUIRE(v);
+      const Value* list = v->find("recommendations");
+      REQUIRE(list);
+      REQUIRE(!v->find("candidates"));
+      REQUIRE(!v->find("now"));
+      CHECK(v->o.front().first == "algorithm");
+      CHECK(v->o[1].first == "recommendations");
+      CHECK(v->find("complete")->b);
+      const auto want = whole.trending(limit, category_id);
+      REQUIRE(want.size() > 3);
+      REQUIRE(list->a.size() == want.size());
+      // Scores position by position; ids equal as sets within each score
+      // (ties: text order here, dictionary order in one model).
+      std::map<double, std::set<std::string>> got_ids, want_ids;
+      for (std::size_t i = 0; i < want.size(); ++i) {
+        const double score = list->a[i].find("score")->kind == Value::integer ? double(list->a[i].find("score")->i)
+                                                                               : list->a[i].find("score")->d;
+        const double expected = std::round(want[i].score * 1e6) / 1e6;
+        CHECK(score == Approx(expected).margin(1e-9));
+        got_ids[expected].insert(list->a[i].find("product_id")->s);
+        want_ids[expected].insert("p" + std::to_string(want[i].product));
+        CHECK(list->a[i].find("reason_code")->s == "trending");
+      }
+      // The cut may split a tie differently; whole groups must agree.
+      if (want.size() == limit) {
+        REQUIRE(got_ids.begin()->first == want_ids.begin()->first);  // the lowest score: the tie at the cut
+        got_ids.erase(got_ids.begin());
+        want_ids.erase(want_ids.begin());
+      }
+      CHECK(got_ids == want_ids);
+    }
+  }
+  // One member's own candidates alone do not give the whole answer: the
+  // sums matter.
+  MergeOptions options;
+  options.kind = MergeKind::trending;
+  options.limit = 1000;
+  auto alone = merge_answers({bodies[0]}, options);
+  REQUIRE(alone);
+  CHECK(json::parse(alone->body)->find("recommendations")->a.size() != whole.trending(1000).size());
 }

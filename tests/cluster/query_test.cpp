@@ -17,7 +17,7 @@ TEST_CASE("Routes: merged, per user, paged, local only, or not a query", "[clust
   CHECK(route_kind("GET", "/api/analytics/user/u1") == RouteKind::per_user);
   CHECK(route_kind("GET", "/api/products/recommendations/user/u1") == RouteKind::per_user);
   CHECK(route_kind("GET", "/api/users") == RouteKind::paged);
-  CHECK(route_kind("GET", "/api/products/trending") == RouteKind::local_only);
+  CHECK(route_kind("GET", "/api/products/trending") == RouteKind::merged);
   CHECK(route_kind("GET", "/api/products") == RouteKind::local_only);
   CHECK(route_kind("GET", "/api/products/p1/similar") == RouteKind::local_only);
   CHECK(route_kind("GET", "/api/events") == RouteKind::local_only);

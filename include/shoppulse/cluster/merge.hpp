@@ -49,6 +49,7 @@ enum class MergeKind {
   funnel,    // GET /api/analytics/funnel
   cohorts,   // GET /api/analytics/cohorts
   propensity,  // GET /api/analytics/propensity
+  trending,    // GET /api/products/trending: the members' candidates (scope=local&limit=all) added and ranked
 };
 
 struct MergeOptions {
@@ -58,6 +59,8 @@ struct MergeOptions {
   // whole list). Real-time: both the engine's windows.top_n.
   std::size_t limit = 10;
   std::size_t asked_limit = 10;
+  // Trending: the category the client asked for (its id as text); empty: all.
+  std::string category;
 };
 
 struct Merged {
