@@ -602,6 +602,11 @@ std::string with_coverage(std::string_view body, const Coverage& c) {
   }
   out += "]";
   if (!c.exact_top) out += ",\"exact_top\":false";
+  if (!c.overlap.empty()) {
+    out += ",\"overlap\":[";
+    for (std::size_t i = 0; i < c.overlap.size(); ++i) out += (i ? "," : "") + std::to_string(c.overlap[i]);
+    out += "]";
+  }
   out += "}}";
   return out;
 }

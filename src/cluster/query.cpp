@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <utility>
 
@@ -411,14 +412,17 @@ class QueryHandler final : public api::Handler {
     Coverage coverage;
     coverage.partitions = partitions;
     coverage.members = static_cast<std::uint32_t>(members->size());
+    std::vector<const MemberView*> answered;
     for (std::size_t i = 0; i < members->size(); ++i) {
       if (gather->status[i] == 200) {
         bodies.push_back(gather->bodies[i]);
         coverage.current += (*members)[i].covered();
+        answered.push_back(&(*members)[i]);
       } else {
         coverage.missing.push_back((*members)[i].node_id);
       }
     }
+    coverage.overlap = overlapping(answered);
     auto merged = merge_answers(bodies, options);
     if (!merged) return respond(api::error_response(merged.error()));
     if (cut_lists && !merged->exact_top && options.asked_limit != SIZE_MAX) {
@@ -441,6 +445,22 @@ class QueryHandler final : public api::Handler {
     api::ApiResponse r;
     r.body = with_coverage(merged->body, coverage);
     respond(std::move(r));
+  }
+
+  // The partitions that more than one of these members' published state
+  // holds (its record's "owned", else what it consumes): after a partition
+  // moved, its new owner may be current with it while the previous owner
+  // still answers from a state that has it, until its own rebuild is done
+  // (README, Cluster). From the member records, which are at most a
+  // publication interval old.
+  static std::vector<std::int32_t> overlapping(const std::vector<const MemberView*>& answered) {
+    std::map<std::int32_t, int> holders;
+    for (const MemberView* m : answered)
+      for (const std::int32_t p : m->owned ? *m->owned : m->partitions) ++holders[p];
+    std::vector<std::int32_t> out;
+    for (const auto& [p, n] : holders)
+      if (n > 1) out.push_back(p);
+    return out;
   }
 
   std::uint32_t own_partitions(const ClusterView& view) const {

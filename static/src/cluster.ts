@@ -12,6 +12,8 @@ export interface Coverage {
   members: number;
   missing: string[];
   exact_top?: boolean;
+  /** partitions two answering members both hold (one that moved): counted twice */
+  overlap?: number[];
 }
 
 /** One member record of GET /api/cluster (as published in the members topic, plus `current`). */
@@ -53,7 +55,7 @@ export interface ClusterStatus {
 export function coverageOf(body: unknown): Coverage | null {
   const c = (body as { coverage?: unknown } | null)?.coverage as Partial<Coverage> | undefined;
   if (!c || typeof c !== 'object' || typeof c.partitions !== 'number' || typeof c.current !== 'number') return null;
-  return { scope: c.scope === 'local' ? 'local' : 'cluster', partitions: c.partitions, current: c.current, members: typeof c.members === 'number' ? c.members : 0, missing: Array.isArray(c.missing) ? c.missing.map(String) : [], exact_top: c.exact_top };
+  return { scope: c.scope === 'local' ? 'local' : 'cluster', partitions: c.partitions, current: c.current, members: typeof c.members === 'number' ? c.members : 0, missing: Array.isArray(c.missing) ? c.missing.map(String) : [], exact_top: c.exact_top, overlap: Array.isArray(c.overlap) && c.overlap.length > 0 ? c.overlap.map(Number) : undefined };
 }
 
 /**
@@ -63,7 +65,7 @@ export function coverageOf(body: unknown): Coverage | null {
  * "partial" in that sense.
  */
 export function isPartial(c: Coverage | null): boolean {
-  return !!c && c.scope === 'cluster' && (c.current < c.partitions || c.missing.length > 0);
+  return !!c && c.scope === 'cluster' && (c.current < c.partitions || c.missing.length > 0 || (c.overlap?.length ?? 0) > 0);
 }
 
 /** Of several answers' coverages, the one to report: a partial one with the fewest partitions current, else null. */
@@ -74,15 +76,18 @@ export function worstCoverage(list: (Coverage | null)[]): Coverage | null {
   return worst;
 }
 
-type T = (key: 'cluster.partial' | 'cluster.partial.missing' | 'cluster.partial.missing.many', vars?: Record<string, string | number>) => string;
+type T = (key: 'cluster.partial' | 'cluster.partial.missing' | 'cluster.partial.missing.many' | 'cluster.partial.overlap', vars?: Record<string, string | number>) => string;
 
 /** The banner's text ("Partial: 4 of 6 partitions, node X not answering"); null when the coverage is whole. */
 export function partialText(c: Coverage | null, t: T): string | null {
   if (!isPartial(c)) return null;
-  const base = t('cluster.partial', { n: c!.current, m: c!.partitions });
-  if (c!.missing.length === 0) return base;
-  const key = c!.missing.length === 1 ? 'cluster.partial.missing' : 'cluster.partial.missing.many';
-  return base + t(key, { nodes: c!.missing.join(', ') });
+  let text = t('cluster.partial', { n: c!.current, m: c!.partitions });
+  if (c!.missing.length > 0) {
+    const key = c!.missing.length === 1 ? 'cluster.partial.missing' : 'cluster.partial.missing.many';
+    text += t(key, { nodes: c!.missing.join(', ') });
+  }
+  if (c!.overlap?.length) text += t('cluster.partial.overlap', { p: c!.overlap.join(', ') });
+  return text;
 }
 
 /**

@@ -86,6 +86,15 @@ describe('The partial-coverage banner', () => {
     expect(partialText(missing, zh)).toBe('部分数据：6 个分区中的 4 个，节点 n2 未响应');
   });
 
+  it('names the partitions counted twice while they move', () => {
+    const moving = coverageOf({ coverage: { ...whole, overlap: [4, 5] } });
+    expect(moving?.overlap).toEqual([4, 5]);
+    expect(isPartial(moving)).toBe(true);
+    expect(partialText(moving, en)).toBe('Partial: 6 of 6 partitions, partitions 4, 5 counted twice while they move');
+    expect(partialText(moving, zh)).toBe('部分数据：6 个分区中的 6 个，分区 4, 5 正在迁移，被重复计算');
+    expect(coverageOf({ coverage: { ...whole, overlap: [] } })?.overlap).toBeUndefined();
+  });
+
   it('reports the worst of the answers on screen', () => {
     expect(worstCoverage([whole, rebuilding, missing, null])).toEqual(missing);
     expect(worstCoverage([whole, null])).toBeNull();

@@ -16,8 +16,10 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <set>
@@ -230,6 +232,23 @@ struct Resume {
   pid_t pid;
   ~Resume() { ::kill(pid, SIGCONT); }
 };
+
+// Every thread of pid is stopped (state T in /proc): a stop signal has
+// taken effect, not only been sent.
+bool all_threads_stopped(pid_t pid) {
+  const std::filesystem::path tasks = "/proc/" + std::to_string(pid) + "/task";
+  std::error_code ec;
+  std::size_t seen = 0;
+  for (const auto& task : std::filesystem::directory_iterator(tasks, ec)) {
+    std::ifstream stat(task.path() / "stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    const std::size_t close = text.rfind(')');  // the name may hold spaces and parentheses
+    if (close == std::string::npos || close + 2 >= text.size()) return false;
+    if (text[close + 2] != 'T' && text[close + 2] != 't') return false;
+    ++seen;
+  }
+  return !ec && seen > 0;
+}
 
 }  // namespace
 
@@ -678,9 +697,14 @@ TEST_CASE("Every analytics and product endpoint on every cluster node answers wh
   {
     REQUIRE(::kill(nodes[2]->pid(), SIGSTOP) == 0);
     Resume resume{nodes[2]->pid()};
+    REQUIRE(si::poll_until([&] { return all_threads_stopped(nodes[2]->pid()); }, si::Millis(10000), si::Millis(10)));
+    const auto t0 = std::chrono::steady_clock::now();
     const si::HttpResponse users = nodes[0]->get(
         "/api/users?limit=5&cursor=" + shoppulse::cluster::encode_users_cursor({"node2", std::nullopt}));
     INFO(users.body);
+    INFO("answered after " << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count() << " ms");
+    INFO("node0's view: " << nodes[0]->get("/api/cluster").body);
+    INFO("node2's log: " << nodes[2]->log_tail(3000));
     CHECK(users.status == 503);
     CHECK(users.header("Retry-After").has_value());
     CHECK(si::Json(users.body).str("/detail").find("node node2") != std::string::npos);

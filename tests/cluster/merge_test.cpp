@@ -461,6 +461,9 @@ TEST_CASE("with_coverage appends the coverage object", "[cluster][merge]") {
         "{\"a\":1,\"coverage\":{\"scope\":\"cluster\",\"partitions\":6,\"current\":4,\"members\":3,\"missing\":[\"n2\"]}}");
   CHECK(with_coverage("{}", c).find("{\"coverage\"") == 0);
   CHECK(with_coverage("[1]", c) == "[1]");
+  c.overlap = {2, 5};
+  CHECK(with_coverage("{\"a\":1}", c) == "{\"a\":1,\"coverage\":{\"scope\":\"cluster\",\"partitions\":6,\"current\":4,"
+                                          "\"members\":3,\"missing\":[\"n2\"],\"overlap\":[2,5]}}");
 }
 
 namespace {

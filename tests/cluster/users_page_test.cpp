@@ -57,6 +57,10 @@ struct FakeMember {
     body += R"(,"complete":true,"applied_sequence":7,"logged_sequence":7})";
     return {200, body};
   }
+  // A merged route's answer: one figure, its users count.
+  std::pair<int, std::string> realtime() const {
+    return {200, "{\"total_events\":" + std::to_string(users.size()) + ",\"complete\":true}"};
+  }
 };
 
 // The other members, reached by their advertised address.
@@ -68,8 +72,11 @@ class FakeClient final : public MemberClient {
     // Not Catch's REQUIRE: this may run on the client's thread. A wrong
     // target is a 404, which fails the walk.
     const std::size_t q = target.find('?');
-    auto [status, body] = q != std::string::npos && target.substr(0, q) == "/api/users"
+    auto [status, body] = q == std::string::npos ? std::pair<int, std::string>{404, "{}"}
+                          : target.substr(0, q) == "/api/users"
                               ? by_address.at(advertise)->answer(target.substr(q + 1), authorization)
+                          : target.substr(0, q) == "/api/analytics/real-time"
+                              ? by_address.at(advertise)->realtime()
                               : std::pair<int, std::string>{404, "{}"};
     Answer a;
     a.status = status;
@@ -86,7 +93,8 @@ class OwnHandler final : public api::Handler {
   explicit OwnHandler(FakeMember& member) : member_(member) {}
   void handle(api::ApiRequest request, api::Respond respond) override {
     auto [status, body] = request.path == "/api/users" ? member_.answer(request.query, request.authorization)
-                                                       : std::pair<int, std::string>{404, "{}"};
+                          : request.path == "/api/analytics/real-time" ? member_.realtime()
+                                                                       : std::pair<int, std::string>{404, "{}"};
     api::ApiResponse r;
     r.status = status;
     r.body = std::move(body);
@@ -125,11 +133,13 @@ struct Rig {
   FakeClient client;
   OwnHandler own{b};
   std::unique_ptr<api::Handler> handler;
-  Rig() {
+  // a_owned: the partitions a's published state holds, when they differ
+  // from those it consumes (0 and 1).
+  explicit Rig(std::optional<std::vector<std::int32_t>> a_owned = std::nullopt) {
     client.by_address = {{"h:1", &a}, {"h:3", &c}};
     ClusterView view{kPartitions,
                      {MemberView{"c", "h:3", {4, 5}, std::nullopt, {}, true},
-                      MemberView{"a", "h:1", {0, 1}, std::nullopt, {}, true},
+                      MemberView{"a", "h:1", {0, 1}, a_owned, {}, true},
                       MemberView{"b", "h:2", {2, 3}, std::nullopt, {}, true}}};
     QueryConfig config;
     config.self_id = "b";
@@ -139,11 +149,12 @@ struct Rig {
   }
   ~Rig() { client.stop(); }
 
-  api::ApiResponse get(const std::string& query, const std::string& authorization = "Bearer k") {
+  api::ApiResponse get(const std::string& query, const std::string& authorization = "Bearer k",
+                       const std::string& path = "/api/users") {
     std::promise<api::ApiResponse> answered;
     api::ApiRequest rq;
     rq.method = "GET";
-    rq.path = "/api/users";
+    rq.path = path;
     rq.query = query;
     rq.authorization = authorization;
     handler->handle(std::move(rq), [&answered](api::ApiResponse r) { answered.set_value(std::move(r)); });
@@ -334,4 +345,31 @@ TEST_CASE("A member that does not answer fails the page with 503 naming it, neve
     // A page spanning b and c fails as well, though b answered.
     CHECK(rig.get("limit=10").status == 503);
   }
+}
+
+TEST_CASE("A merged answer names the partitions two answering members both hold (a partition that moved, counted "
+          "twice until its previous owner rebuilt)",
+          "[cluster][coverage]") {
+  {
+    Rig rig;
+    const api::ApiResponse r = rig.get("window=5m", "Bearer k", "/api/analytics/real-time");
+    INFO(r.body);
+    REQUIRE(r.status == 200);
+    CHECK(r.body.find("\"overlap\"") == std::string::npos);
+    CHECK(r.body.find("\"total_events\":13") != std::string::npos);
+  }
+  // a consumes 0 and 1 but still answers from a state that holds 4 and 5
+  // too, which c consumes now: both hold them.
+  Rig rig(std::vector<std::int32_t>{0, 1, 4, 5});
+  const api::ApiResponse r = rig.get("window=5m", "Bearer k", "/api/analytics/real-time");
+  INFO(r.body);
+  REQUIRE(r.status == 200);
+  auto v = json::parse(r.body);
+  REQUIRE(v);
+  const json::Value* overlap = v->find("coverage")->find("overlap");
+  REQUIRE(overlap);
+  REQUIRE(overlap->a.size() == 2);
+  CHECK(overlap->a[0].i == 4);
+  CHECK(overlap->a[1].i == 5);
+  CHECK(v->find("coverage")->find("current")->i == 6);  // each consumed partition once
 }

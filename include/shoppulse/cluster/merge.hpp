@@ -85,6 +85,10 @@ struct Coverage {
   std::vector<std::string> missing;       // node ids that did not answer in time
   std::string scope = "cluster";          // cluster: merged; local: this node's partitions only
   bool exact_top = true;                  // popular: the merged top list is provably exact
+  // Partitions whose figures two answering members' published state both
+  // hold (a partition that moved, whose previous owner has not yet rebuilt
+  // without it): counted twice in this answer. Written only when not empty.
+  std::vector<std::int32_t> overlap;
 };
 
 // The body with "coverage" added as the last field of its top-level object
