@@ -2,7 +2,9 @@
 // cluster query layer (src/cluster/merge.cpp), one thread, on answers shaped
 // as the routes write them: a per-minute series of 60 points (trends,
 // step=1m, one hour), a popular-products answer with 10k candidates per
-// member (limit 10 asked as 10k), and the real-time window. Each workload is
+// member (limit 10 asked as 10k), trending's whole candidate lists (10k
+// products with three hours of counts per member, added and ranked), and
+// the real-time window. Each workload is
 // merged for 3, 10 and 100 members; the figure is the time of one merge
 // (parse every part, merge, write the answer), p50 and p99 over the runs.
 #include <fmt/core.h>
@@ -59,6 +61,24 @@ std::string popular(std::mt19937_64& rng, int candidates) {
          "\"complete\":true,\"applied_sequence\":1,\"logged_sequence\":1}";
 }
 
+// trending's whole candidate list (scope=local&limit=all) of a member that
+// counted `candidates` products in its last three clock hours, ids
+// overlapping between members (one catalogue of 3 x candidates).
+std::string trending(std::mt19937_64& rng, int candidates) {
+  constexpr std::int64_t kNow = 1796400000000;  // 2026-12-04, any fixed clock works
+  const std::int64_t hour = kNow / 3600000;
+  std::string out = "{\"algorithm\":\"trending\",\"now\":" + std::to_string(kNow) + ",\"candidates\":[";
+  for (int i = 0; i < candidates; ++i) {
+    const auto id = rng() % std::uint64_t(3 * candidates);
+    const auto back = std::int64_t(rng() % 3);
+    out += fmt::format("{}{{\"product_id\":\"p{}\",\"category_id\":\"c{}\",\"last_seen\":{},\"hour\":{},"
+                       "\"counts\":[{},{},{}]}}",
+                       i ? "," : "", id, id % 97, kNow - back * 3600000, hour - back, rng() % 20, rng() % 20,
+                       rng() % 20);
+  }
+  return out + "],\"complete\":true,\"applied_sequence\":1,\"logged_sequence\":1}";
+}
+
 std::string realtime(std::mt19937_64& rng) {
   std::string out = "{" + kpis(rng) + ",\"popular_products\":[";
   for (int i = 0; i < 10; ++i)
@@ -104,11 +124,12 @@ int main(int argc, char** argv) {
   std::mt19937_64 rng(42);
   for (int members : {3, 10, 100}) {
     report.section(fmt::format("{} members", members));
-    std::vector<std::string> s, p, rt;
+    std::vector<std::string> s, p, rt, tr;
     for (int m = 0; m < members; ++m) {
       s.push_back(series(rng, 60));
       rt.push_back(realtime(rng));
       if (members <= 10) p.push_back(popular(rng, candidates));
+      if (members <= 10) tr.push_back(trending(rng, candidates));
     }
     run(report, "per-minute 60 points", s, MergeOptions{MergeKind::trends}, runs);
     MergeOptions rto{MergeKind::realtime};
@@ -118,6 +139,11 @@ int main(int argc, char** argv) {
       po.limit = 10;
       po.asked_limit = std::size_t(candidates);
       run(report, fmt::format("popular top 10 of {} candidates", candidates), p, po, std::max(5, runs / 10));
+    }
+    if (!tr.empty()) {
+      MergeOptions to{MergeKind::trending};
+      to.limit = 10;
+      run(report, fmt::format("trending top 10 of {} candidates", candidates), tr, to, std::max(5, runs / 10));
     }
   }
   return 0;

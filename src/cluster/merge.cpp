@@ -502,11 +502,17 @@ Value merge_trending(Ctx& ctx, const std::vector<const Value*>& parts, const Mer
     std::string category;
     TimestampMs category_seen = -1;
   };
-  std::map<std::string, Summed> items;
+  std::unordered_map<std::string, Summed> items;
+  std::size_t listed = 0;
+  for (const Value* p : parts)
+    if (const Value* c = p->find("candidates"); c && c->kind == Value::array) listed += c->a.size();
+  items.reserve(listed);
   std::vector<Value> rest;  // each part without its candidates and clock
   for (const Value* p : parts) {
-    Value r = *p;
-    std::erase_if(r.o, [](const auto& kv) { return kv.first == "candidates" || kv.first == "now"; });
+    Value r;  // the fields besides the candidates and the clock, not a copy of the whole list
+    r.kind = p->kind;
+    for (const auto& [k, v] : p->o)
+      if (k != "candidates" && k != "now") r.o.emplace_back(k, v);
     rest.push_back(std::move(r));
     const Value* candidates = p->find("candidates");
     if (!candidates || candidates->kind != Value::array) continue;
