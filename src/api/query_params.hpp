@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "shoppulse/api/query_limit.hpp"
 #include "shoppulse/core/event.hpp"
 #include "shoppulse/core/result.hpp"
 #include "shoppulse/windows/filtered.hpp"
@@ -59,7 +60,5 @@ inline constexpr std::array<std::int64_t, 5> kSeriesStepsMs{60000, 300000, 90000
 // step), in milliseconds; nullopt unless it is one of kSeriesStepsMs.
 std::optional<std::int64_t> parse_series_step(std::string_view text);
 
-// `limit`: an integer from 1 to max, `def` when absent.
-Result<std::size_t> parse_limit(const Params& params, std::size_t def, std::size_t max);
 
 }  // namespace shoppulse::api

@@ -3,7 +3,6 @@
 #include <simdjson.h>
 
 #include <algorithm>
-#include <charconv>
 #include <atomic>
 #include <cmath>
 #include <cstdint>
@@ -13,6 +12,7 @@
 
 #include "json_tree.hpp"
 #include "shoppulse/api/api.hpp"
+#include "shoppulse/api/query_limit.hpp"
 #include "shoppulse/cluster/merge.hpp"
 #include "shoppulse/core/key_partition.hpp"
 
@@ -329,15 +329,11 @@ class QueryHandler final : public api::Handler {
     options.kind = kind;
     if (kind == MergeKind::trending) {
       // Every member's whole candidate list, unfiltered: the merge adds the
-      // counts, filters by category and keeps `limit`. A limit one node
-      // would refuse is refused the same way, by this node's handler.
-      std::size_t limit = 10;
-      if (const std::string* l = find_param(params, "limit")) {
-        const auto [end, ec] = std::from_chars(l->data(), l->data() + l->size(), limit);
-        if (ec != std::errc() || end != l->data() + l->size() || limit == 0 || limit > config_.max_limit)
-          return local_.handle(std::move(request), std::move(respond));
-      }
-      options.limit = limit;
+      // counts, filters by category and keeps `limit` (refused, when one
+      // node would refuse it, in the same words).
+      auto limit = api::parse_limit(params, 10, config_.max_limit);
+      if (!limit) return respond(api::error_response(limit.error()));
+      options.limit = *limit;
       if (const std::string* c = find_param(params, "category")) options.category = *c;
       std::erase_if(params, [](const auto& kv) { return kv.first == "category"; });
       set_param(params, "limit", "all");
@@ -507,16 +503,10 @@ class QueryHandler final : public api::Handler {
 
   void page_users(api::ApiRequest request, Params params, api::Respond respond) {
     auto walk = std::make_shared<Walk>();
-    if (const std::string* l = find_param(params, "limit")) {
-      // Checked here as one node checks it: the walk counts what is left.
-      const bool digits = !l->empty() && l->size() <= 9 &&
-                          std::all_of(l->begin(), l->end(), [](char c) { return c >= '0' && c <= '9'; });
-      const std::size_t v = digits ? std::stoul(*l) : 0;
-      if (v == 0 || v > config_.max_limit)
-        return respond(api::error_response(make_error(
-            Errc::invalid_argument, "must be an integer from 1 to " + std::to_string(config_.max_limit), "limit")));
-      walk->limit = v;
-    }
+    // Checked here as one node checks it: the walk counts what is left.
+    auto limit = api::parse_limit(params, walk->limit, config_.max_limit);
+    if (!limit) return respond(api::error_response(limit.error()));
+    walk->limit = *limit;
     std::optional<UsersCursor> cursor;
     if (const std::string* c = find_param(params, "cursor")) {
       auto decoded = decode_users_cursor(*c);
