@@ -1,4 +1,5 @@
 #include "shoppulse/api/api.hpp"
+#include "shoppulse/api/reason_text.hpp"
 
 #include <algorithm>
 #include <condition_variable>
@@ -21,6 +22,21 @@
 #include "shoppulse/windows/rollup.hpp"
 
 namespace shoppulse::api {
+
+std::string reason_text(ReasonKind kind, std::string_view related) {
+  const std::string r(related);
+  switch (kind) {
+    case ReasonKind::viewed_together: return "viewed together with " + r;
+    case ReasonKind::similar_users: return "liked by shoppers similar to you";
+    case ReasonKind::category_interest: return "because you like category " + r;
+    case ReasonKind::popular_in_location: return "popular in " + r + " this hour";
+    case ReasonKind::recently_viewed: return "you looked at this recently";
+    case ReasonKind::popular_in_category: return "popular in category " + r;
+    case ReasonKind::trending: return "trending this hour";
+    case ReasonKind::popular: return "popular right now";
+  }
+  return "popular right now";
+}
 namespace {
 
 constexpr std::int64_t kMinuteMs = 60000;
@@ -1276,18 +1292,7 @@ class ApiHandler final : public Handler {
   }
 
   static std::string reason_text(const Reason& reason, const Dictionary& dict) {
-    const std::string related(dict.name(related_kind(reason.kind), reason.related));
-    switch (reason.kind) {
-      case ReasonKind::viewed_together: return "viewed together with " + related;
-      case ReasonKind::similar_users: return "liked by shoppers similar to you";
-      case ReasonKind::category_interest: return "because you like category " + related;
-      case ReasonKind::popular_in_location: return "popular in " + related + " this hour";
-      case ReasonKind::recently_viewed: return "you looked at this recently";
-      case ReasonKind::popular_in_category: return "popular in category " + related;
-      case ReasonKind::trending: return "trending this hour";
-      case ReasonKind::popular: return "popular right now";
-    }
-    return "popular right now";
+    return api::reason_text(reason.kind, dict.name(related_kind(reason.kind), reason.related));
   }
 
   static void write_recommendations(JsonWriter& w, const std::vector<Recommendation>& items, const Dictionary& dict) {

@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "json_tree.hpp"
+#include "shoppulse/api/reason_text.hpp"
 #include "shoppulse/api/trend_model.hpp"
 #include "shoppulse/core/time_format.hpp"
 #include "shoppulse/recommend/recommender.hpp"
@@ -495,8 +496,7 @@ Value merge_trending(Ctx& ctx, const std::vector<const Value*>& parts, const Mer
   };
   TimestampMs now = 0;
   for (const Value* p : parts) now = std::max(now, static_cast<TimestampMs>(number(p->find("now"))));
-  constexpr std::int64_t kHourMs = 3600 * 1000;
-  const std::int64_t hour = now / kHourMs;
+  const std::int64_t hour = now / Recommender::kTrendHourMs;
   struct Summed {
     std::array<float, 3> counts{};
     std::string category;
@@ -521,11 +521,11 @@ Value merge_trending(Ctx& ctx, const std::vector<const Value*>& parts, const Mer
       const Value* counts = c.find("counts");
       if (!id || id->kind != Value::string || !counts || counts->kind != Value::array) continue;
       Summed& m = items[id->s];
-      const auto at = static_cast<std::int64_t>(number(c.find("hour")));
-      for (std::size_t i = 0; i < counts->a.size() && i < 3; ++i) {
-        const std::int64_t back = hour - (at - std::int64_t(i));
-        if (back >= 0 && back < 3) m.counts[std::size_t(back)] += static_cast<float>(number(&counts->a[i]));
-      }
+      Recommender::TrendCounts t;
+      t.hour = static_cast<std::int64_t>(number(c.find("hour")));
+      for (std::size_t i = 0; i < counts->a.size() && i < t.counts.size(); ++i)
+        t.counts[i] = static_cast<float>(number(&counts->a[i]));
+      Recommender::add_trend_counts(hour, m.counts, t);
       const Value* category = c.find("category_id");
       const auto seen = static_cast<TimestampMs>(number(c.find("last_seen")));
       if (category && category->kind == Value::string && seen >= m.category_seen) {
@@ -553,8 +553,8 @@ Value merge_trending(Ctx& ctx, const std::vector<const Value*>& parts, const Mer
     e.kind = Value::object;
     e.o.emplace_back("product_id", Value::of_string(*id));
     e.o.emplace_back("score", Value::of_double(std::round(score * 1e6) / 1e6));
-    e.o.emplace_back("reason", Value::of_string("trending this hour"));
-    e.o.emplace_back("reason_code", Value::of_string("trending"));
+    e.o.emplace_back("reason", Value::of_string(api::reason_text(ReasonKind::trending, {})));
+    e.o.emplace_back("reason_code", Value::of_string(std::string(to_string(ReasonKind::trending))));
     list.a.push_back(std::move(e));
   }
   if (merged.kind == Value::object) {

@@ -1459,7 +1459,15 @@ std::vector<Recommender::TrendCounts> Recommender::trending_counts() const {
   return out;
 }
 
+void Recommender::add_trend_counts(std::int64_t hour, std::array<float, 3>& sums, const TrendCounts& t) noexcept {
+  for (std::size_t i = 0; i < t.counts.size(); ++i) {
+    const std::int64_t back = hour - (t.hour - std::int64_t(i));
+    if (back >= 0 && back < 3) sums[std::size_t(back)] += t.counts[i];
+  }
+}
+
 double Recommender::trend_score(std::int64_t hour, const std::array<float, 3>& counts, TimestampMs now_ms) noexcept {
+  static_assert(kTrendHourMs == HourCounts::kHourMs);
   HourCounts h;
   h.hour = hour;
   h.counts = counts;

@@ -167,6 +167,11 @@ class Recommender {
     std::array<float, 3> counts{};  // weighted events of hour, hour - 1, hour - 2
   };
   std::vector<TrendCounts> trending_counts() const;
+  static constexpr std::int64_t kTrendHourMs = 3600 * 1000;  // a clock hour of TrendCounts::hour
+  // Adds t's counts to sums, the counts of clock hours hour, hour - 1 and
+  // hour - 2 (what a cluster's merge keeps per item); counts of other hours
+  // are left out.
+  static void add_trend_counts(std::int64_t hour, std::array<float, 3>& sums, const TrendCounts& t) noexcept;
   // The trending score of counts (as in TrendCounts) at now_ms: the rise of
   // the last 60 minutes over the 60 before, in standard deviations of a
   // Poisson count; 0 unless it rose by at least one view's weight.
