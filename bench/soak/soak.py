@@ -311,7 +311,7 @@ def run(a, proc, port, stop, ingest, ws, reads, get, data_dir):
     samples = []  # the GET latencies of each row
     header = ("min", "rss_MiB", "dict_MiB", "windows_MiB", "profiles_MiB", "filter_MiB", "recomm_MiB", "memtab_MiB",
               "cache_MiB", "readers_MiB", "alloc_free_MiB", "unattr_MiB", "dict_ids", "profiles", "prof_evict", "ingested", "applied",
-              "p50_ms", "p99_ms", "max_ms", "get_err", "post_err", "ws", "behind_ms", "load1")
+              "p50_ms", "p99_ms", "max_ms", "get_err", "post_err", "ws", "behind_ms", "load1", "spilled")
     col = {h: i for i, h in enumerate(header)}
     print(" ".join(f"{h:>11}" for h in header), flush=True)
     t0 = time.monotonic()
@@ -335,7 +335,8 @@ def run(a, proc, port, stop, ingest, ws, reads, get, data_dir):
                int(metric(metrics, "shoppulse_user_profiles_resident")),
                int(metric(metrics, "shoppulse_user_profiles_evicted")), s["throughput"]["events_ingested"],
                s["throughput"]["events_applied"], round(pct(lat, 0.5), 1), round(pct(lat, 0.99), 1),
-               round(max(lat) if lat else 0, 1), reads.errors, ingest.errors, ws.open, ingest.behind_ms, loadavg()]
+               round(max(lat) if lat else 0, 1), reads.errors, ingest.errors, ws.open, ingest.behind_ms, loadavg(),
+               int(s["memory"].get("spilled_minutes", 0))]
         rows.append(row)
         samples.append(lat)
         print(" ".join(f"{v:>11}" for v in row), flush=True)
@@ -347,8 +348,8 @@ def run(a, proc, port, stop, ingest, ws, reads, get, data_dir):
     print(f"\nsummary per {a.summary:g} minutes (memory at the end of the interval, GET p99 over all its GETs)\n")
     print("| minute | RSS MiB | dictionary | windows | user profiles | filter buffer | recommender | "
           "RocksDB memtables + cache + readers | allocator free | unattributed | interned ids | profiles (evicted) | events ingested | "
-          "GET p99 ms | GET max ms | load avg |")
-    print("|" + "---|" * 16)
+          "GET p99 ms | GET max ms | load avg | spilled minutes |")
+    print("|" + "---|" * 17)
     for i in range(per - 1, len(rows), per):
         r = rows[i]
         lat = [x for chunk in samples[i - per + 1:i + 1] for x in chunk]
@@ -356,7 +357,7 @@ def run(a, proc, port, stop, ingest, ws, reads, get, data_dir):
         print(f"| {r[0]} | {r[1]} | {r[col['dict_MiB']]} | {r[col['windows_MiB']]} | {r[col['profiles_MiB']]} | "
               f"{r[col['filter_MiB']]} | {r[col['recomm_MiB']]} | {rocks} | {r[col['alloc_free_MiB']]} | {r[col['unattr_MiB']]} | "
               f"{r[col['dict_ids']]} | {r[col['profiles']]} ({r[col['prof_evict']]}) | {r[col['ingested']]} | "
-              f"{round(pct(lat, 0.99), 1)} | {round(max(lat) if lat else 0, 1)} | {r[col['load1']]} |")
+              f"{round(pct(lat, 0.99), 1)} | {round(max(lat) if lat else 0, 1)} | {r[col['load1']]} | {r[col['spilled']]} |")
     print()
     if len(rows) >= 2 * per:
         last, before = rows[-1][1], rows[-1 - per][1]

@@ -650,6 +650,8 @@ class ApiHandler final : public Handler {
     w.end_object();
     w.field("unattributed_bytes", f.rss_bytes > attributed ? f.rss_bytes - attributed : 0);
     w.field("rocksdb_budget_bytes", f.event_log.memory_budget_bytes);
+    // Minutes of the 1h/24h windows whose details only the rollup store holds.
+    w.field("spilled_minutes", std::uint64_t{wm.spilled_minutes});
     w.end_object();
     w.field("websocket_clients", f.websocket_clients);
     w.field("timestamp", format_iso8601(ctx_.clock.now_ms()));

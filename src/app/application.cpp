@@ -493,6 +493,7 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
   s.recommend = std::make_unique<RecommendRunner>(config.recommend, recommend_config, *s.storage, *checkpoints, s.clock);
   EngineRunnerConfig engine_config = config.engine;
   engine_config.ownership = s.ownership.get();
+  engine_config.read_back = s.storage.get();  // rollups are written there first
   RecommendRunner& recommend = *s.recommend;
   engine_config.on_applied = [&recommend](std::span<const Event> events) { recommend.offer(events); };
   RollupStore* rollups = s.storage.get();
@@ -661,6 +662,9 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
                   [&s] { return double(s.engine->stats().memory.resident_profiles); });
   s.metrics.gauge("shoppulse_user_profiles_evicted", "User profiles evicted since start",
                   [&s] { return double(s.engine->stats().memory.evicted_profiles); });
+  s.metrics.gauge("shoppulse_window_spilled_minutes",
+                  "Minutes of the 1h/24h windows whose details are read back from the rollup store",
+                  [&s] { return double(s.engine->stats().memory.spilled_minutes); });
   s.metrics.gauge("shoppulse_dictionary_ids", "Interned ids of every kind", [&s] {
     std::size_t n = 0;
     for (std::size_t k = 0; k < kIdKindCount; ++k) n += s.dictionary.table(static_cast<IdKind>(k)).size();

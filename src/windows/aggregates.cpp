@@ -10,6 +10,9 @@ void Bucket::reset(std::int64_t new_index) noexcept {
   users_trimmed = false;
   frozen = std::string{};
   details_dropped = false;
+  spilled = false;
+  stored_through = 0;
+  through_known = false;
   events.fill(0);
   revenue_minor = 0;
   users.clear();
@@ -21,6 +24,7 @@ void Bucket::reset(std::int64_t new_index) noexcept {
 
 std::uint8_t Bucket::add(const Event& e) {
   if (is_frozen()) [[unlikely]] thaw();
+  stored_through = 0;
   const auto t = static_cast<std::size_t>(e.type);
   ++events[t];
   revenue_minor += e.revenue_minor();
@@ -121,6 +125,24 @@ void Bucket::thaw() {
   set_details(*decoded);
 }
 
+void Bucket::spill() noexcept {
+  if (stored_through == 0 || details_dropped) return;
+  spilled = true;
+  frozen = std::string{};
+  clear_details();
+}
+
+void Bucket::unspill(const MinuteRollup& stored) {
+  if (!spilled) return;
+  spilled = false;
+  set_details(stored);
+}
+
+void Bucket::add_counts_only(const Event& e) noexcept {
+  ++events[static_cast<std::size_t>(e.type)];
+  revenue_minor += e.revenue_minor();
+}
+
 void Bucket::drop_details() noexcept {
   details_dropped = true;
   frozen = std::string{};
@@ -141,19 +163,7 @@ void Bucket::details(Details& out) const {
   out.locations.clear();
   if (is_frozen()) {
     auto decoded = decode_rollup(index, frozen);
-    if (!decoded) return;  // unreachable: written by freeze()
-    // (id, type) lists sorted by id: one entry per id with the sum.
-    for (const auto& p : decoded->products) {
-      if (out.products.empty() || out.products.back().first != p.product) out.products.emplace_back(p.product, 0);
-      out.products.back().second += p.count;
-    }
-    for (const auto& c : decoded->categories) {
-      if (out.categories.empty() || out.categories.back().first != c.category)
-        out.categories.emplace_back(c.category, 0);
-      out.categories.back().second += c.count;
-    }
-    for (const auto& d : decoded->devices) out.devices.emplace_back(d.id, d.count);
-    for (const auto& l : decoded->locations) out.locations.emplace_back(l.id, l.count);
+    if (decoded) details_of(*decoded, out);  // else unreachable: written by freeze()
     return;
   }
   out.products.reserve(products.size());
@@ -169,6 +179,24 @@ void Bucket::details(Details& out) const {
   });
   devices.for_each([&](Id d, std::uint32_t n) { out.devices.emplace_back(d, n); });
   locations.for_each([&](Id l, std::uint32_t n) { out.locations.emplace_back(l, n); });
+}
+
+void Bucket::details_of(const MinuteRollup& r, Details& out) {
+  out.products.clear();
+  out.categories.clear();
+  out.devices.clear();
+  out.locations.clear();
+  // (id, type) lists sorted by id: one entry per id with the sum.
+  for (const auto& p : r.products) {
+    if (out.products.empty() || out.products.back().first != p.product) out.products.emplace_back(p.product, 0);
+    out.products.back().second += p.count;
+  }
+  for (const auto& c : r.categories) {
+    if (out.categories.empty() || out.categories.back().first != c.category) out.categories.emplace_back(c.category, 0);
+    out.categories.back().second += c.count;
+  }
+  for (const auto& d : r.devices) out.devices.emplace_back(d.id, d.count);
+  for (const auto& l : r.locations) out.locations.emplace_back(l.id, l.count);
 }
 
 std::size_t Bucket::memory_bytes() const noexcept {

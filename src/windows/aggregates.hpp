@@ -70,6 +70,16 @@ struct Bucket {
   // A fine bucket out of every current window: its details are gone and
   // add() no longer keeps them (nothing reads them again).
   bool details_dropped = false;
+  // A settled minute whose details live only in the rollup store (tier.hpp,
+  // "Spilled minutes"): maps and `frozen` are empty; the tier reads the
+  // store's copy back when it needs them.
+  bool spilled = false;
+  // Nonzero: the rollup store holds this minute exactly as it is, written
+  // when the engine had applied every event through this sequence. add()
+  // clears it (the copy is then behind). `through_known`: the value is the
+  // store copy's own (false after a restore, until the copy is read).
+  Sequence stored_through = 0;
+  bool through_known = false;
 
   bool held() const noexcept { return index != kNoBucket; }
   bool is_frozen() const noexcept { return !frozen.empty(); }
@@ -82,6 +92,14 @@ struct Bucket {
   bool worth_freezing() const noexcept { return products.size() >= 64; }
   // Back to maps (a late event for the minute).
   void thaw();
+  // Drops the details for good, their copy being in the rollup store
+  // (stored_through != 0); sets spilled.
+  void spill() noexcept;
+  // Back to maps from the store's copy of a spilled minute.
+  void unspill(const MinuteRollup& stored);
+  // Adds an event's counts, but not its details nor its user: a spilled
+  // minute's store copy (the windows' source) already has them (tier.hpp).
+  void add_counts_only(const Event& e) noexcept;
   // Forgets the details for good (sets details_dropped).
   void drop_details() noexcept;
   // The details, from the maps or decoded once from `frozen`: each product
@@ -92,6 +110,8 @@ struct Bucket {
     std::vector<std::pair<Id, std::uint64_t>> products, categories, devices, locations;
   };
   void details(Details& out) const;
+  // The same from a rollup (a frozen bucket's, or a spilled one's store copy).
+  static void details_of(const MinuteRollup& r, Details& out);
 
  private:
   // Adds the rollup's products, categories, devices and locations to the maps.

@@ -18,6 +18,7 @@
 #include "shoppulse/core/owner_thread.hpp"
 #include "shoppulse/core/progress_signal.hpp"
 #include "shoppulse/core/task_queue.hpp"
+#include "tier.hpp"
 
 namespace shoppulse {
 namespace {
@@ -60,9 +61,15 @@ struct EngineRunner::State {
   std::shared_ptr<const OwnedPartitions> covered;
   bool rebuilding = false;
 
+  // Set when the engine's state no longer agrees with the rollup store (a
+  // spilled minute's copy lost): the next restore ignores the checkpoint.
+  bool skip_checkpoint = false;
+
+  static constexpr std::int64_t kSpillRetentionMs = (48 * 60 + 1) * 60'000;
+
   State(WindowConfig wc, EngineRunnerConfig c, SpscRing<Event>& r, EventLog& l, RollupStore& ro,
         CheckpointStore& cp, const Clock& k, MetricsRegistry& m)
-      : window_config(wc),
+      : window_config(with_read_back(std::move(wc), c, ro)),
         config(c),
         ring(r),
         log(l),
@@ -76,6 +83,26 @@ struct EngineRunner::State {
     for (std::size_t t = 0; t < kEventTypeCount; ++t)
       type_counters[t] = &m.counter("shoppulse_events_total", "Events applied by the engine, by type",
                                     "type=\"" + std::string(to_string(static_cast<EventType>(t))) + "\"");
+  }
+
+  // The engine reads a spilled minute back from the store it was written to
+  // first (the embedded one, when MongoDB or Redis also take copies).
+  static WindowConfig with_read_back(WindowConfig wc, const EngineRunnerConfig& c, const RollupStore& rollups) {
+    if (!c.spill_minutes || (c.rollup_retention_ms > 0 && c.rollup_retention_ms < kSpillRetentionMs)) return wc;
+    const RollupStore& store = c.read_back ? *c.read_back : rollups;
+    wc.stored_minute = [&store](std::int64_t minute) -> Result<std::optional<MinuteRollup>> {
+      std::optional<MinuteRollup> found;
+      Result<void> decoded;
+      auto scanned = store.scan_minutes(minute, minute + 1, [&](std::int64_t m, std::string_view bytes) {
+        auto d = decode_rollup(m, bytes);
+        if (d) found = std::move(d).value();
+        else decoded = make_error(d.error().code, d.error().detail);
+      });
+      if (!scanned) return make_error(scanned.error().code, scanned.error().detail);
+      if (!decoded) return make_error(decoded.error().code, decoded.error().detail);
+      return found;
+    };
+    return wc;
   }
 
   void set_state(std::string s) {
@@ -109,7 +136,9 @@ struct EngineRunner::State {
     if (closed.empty()) return;
     std::vector<std::pair<std::int64_t, std::string>> encoded;
     encoded.reserve(closed.size());
+    const Sequence through = engine.applied_through();
     for (MinuteRollup& r : closed) {
+      r.through = through;
       // A minute re-closed by a late event after the engine dropped its own
       // users: join the new users with the stored ones (rare: events later
       // than Tier::kUserTrimLag minutes).
@@ -125,6 +154,7 @@ struct EngineRunner::State {
     }
     auto put = rollups.put_minutes(encoded);
     if (!put) throw std::runtime_error("rollup write failed: " + put.error().detail);
+    engine.minutes_stored(closed);
   }
 
   bool checkpoint_due_by_count() const noexcept {
@@ -210,7 +240,8 @@ struct EngineRunner::State {
     // Cluster mode before the group's first assignment: nothing is owned,
     // so there is nothing to restore or replay (the set comes in a moment).
     const bool owns_nothing = covered && covered->version == 0;
-    std::optional<WindowEngine> engine = owns_nothing ? std::nullopt : load_checkpoint();
+    std::optional<WindowEngine> engine = owns_nothing || skip_checkpoint ? std::nullopt : load_checkpoint();
+    skip_checkpoint = false;
     checkpointed_through = 0;
     if (engine) {
       checkpointed_through = engine->applied_through();  // the stored checkpoint is this state
@@ -407,6 +438,8 @@ struct EngineRunner::State {
         set_state("stopped");
         return;
       } catch (const std::exception& e) {
+        // The store lost a minute the checkpoint relies on: rebuild from the log.
+        if (dynamic_cast<const windows::StoredMinuteLost*>(&e) != nullptr) skip_checkpoint = true;
         {
           ProgressSignal::Update update(progress, mutex);
           ++stats.failures;

@@ -11,7 +11,9 @@ namespace shoppulse {
 namespace {
 
 // Bumped when the layout changes; decode rejects versions it does not know.
-constexpr std::uint8_t kRollupFormat = 1;
+// 2 added `through` after the format byte; 1 is still read (through 0).
+constexpr std::uint8_t kRollupFormat = 2;
+constexpr std::uint8_t kRollupFormatV1 = 1;
 // The flat maps reserve this id as their empty marker, so it is never valid.
 constexpr std::uint64_t kMaxId = 0xFFFFFFFEull;
 
@@ -95,6 +97,7 @@ void merge_partial_users(MinuteRollup& partial, const MinuteRollup& earlier) {
 std::string encode_rollup(const MinuteRollup& rollup) {
   ByteWriter w;
   w.u8(kRollupFormat);
+  w.varint(rollup.through);
   for (auto n : rollup.events) w.varint(n);
   w.svarint(rollup.revenue_minor);
   w.varint(rollup.users.size());
@@ -127,7 +130,9 @@ Result<MinuteRollup> decode_rollup(std::int64_t minute, std::string_view bytes) 
   ByteReader r(bytes);
   MinuteRollup out;
   out.minute = minute;
-  if (r.u8() != kRollupFormat) return make_error(Errc::corrupt, "rollup: unknown format");
+  const std::uint8_t format = r.u8();
+  if (format != kRollupFormat && format != kRollupFormatV1) return make_error(Errc::corrupt, "rollup: unknown format");
+  if (format == kRollupFormat) out.through = r.varint();
   for (auto& n : out.events) n = r.varint();
   out.revenue_minor = r.svarint();
 

@@ -116,7 +116,7 @@ void Tier::apply_counts(DenseRows<std::uint64_t>& rows, Id id, std::uint64_t n, 
   rows.release(id);
 }
 
-void Tier::move_bucket(const Bucket& b, std::uint32_t added, std::uint32_t removed) {
+void Tier::move_bucket(Bucket& b, std::uint32_t added, std::uint32_t removed) {
   move_aggregates(b, added, removed);
   // The rows of a bucket's ids are scattered over tables of millions of ids:
   // collect the ids, then walk them with the index and row loads of later
@@ -131,7 +131,7 @@ void Tier::move_bucket(const Bucket& b, std::uint32_t added, std::uint32_t remov
   }
 }
 
-void Tier::move_aggregates(const Bucket& b, std::uint32_t added, std::uint32_t removed) {
+void Tier::move_aggregates(Bucket& b, std::uint32_t added, std::uint32_t removed) {
   for (std::uint32_t bits = added; bits; bits &= bits - 1) {
     WindowTotals& t = totals_[static_cast<std::size_t>(std::countr_zero(bits))];
     for (std::size_t k = 0; k < kEventTypeCount; ++k) t.events[k] += b.events[k];
@@ -146,7 +146,8 @@ void Tier::move_aggregates(const Bucket& b, std::uint32_t added, std::uint32_t r
   const std::uint32_t spans_added = current_spans(added);
   const std::uint32_t spans_removed = current_spans(removed);
   if ((spans_added | spans_removed) == 0) return;  // only previous windows: KPIs only
-  b.details(details_);
+  if (b.spilled) Bucket::details_of(load_stored(b), details_);
+  else b.details(details_);
   const auto& products = details_.products;
   for (std::size_t i = 0; i < products.size(); ++i) {
     if (i + kIndexAhead < products.size()) products_.prefetch_index(products[i + kIndexAhead].first);
@@ -257,7 +258,35 @@ void Tier::mark_previous_changed(std::uint32_t windows) noexcept {
 void Tier::settle(Bucket& b) {
   b.users = FlatMap<std::uint8_t>{};
   b.users_trimmed = true;
-  b.freeze();
+  if (b.spilled) return;
+  if (stored_ && b.stored_through != 0) b.spill();
+  else b.freeze();
+}
+
+MinuteRollup Tier::load_stored(Bucket& b) {
+  const std::string minute = std::to_string(b.index);
+  auto loaded = stored_ ? stored_(b.index) : Result<std::optional<MinuteRollup>>(std::nullopt);
+  if (!loaded) throw StoredMinuteLost("minute " + minute + " of the rollup store unreadable: " + loaded.error().detail);
+  if (!*loaded) throw StoredMinuteLost("minute " + minute + " is not in the rollup store");
+  MinuteRollup r = std::move(**loaded);
+  if (r.through < b.stored_through || (b.through_known && r.through != b.stored_through))
+    throw StoredMinuteLost("minute " + minute + " of the rollup store covers sequence " + std::to_string(r.through) +
+                           ", the engine holds it through " + std::to_string(b.stored_through));
+  b.stored_through = r.through;
+  b.through_known = true;
+  return r;
+}
+
+bool Tier::take_back(Bucket& b, const Event& e) {
+  if (!b.through_known || e.sequence > b.stored_through) {
+    MinuteRollup r = load_stored(b);
+    if (e.sequence > b.stored_through) {
+      b.unspill(r);
+      return true;
+    }
+  }
+  b.add_counts_only(e);
+  return false;
 }
 
 bool Tier::restore_user(Id user, const std::array<std::int64_t, kUserCells>& last) {
@@ -329,7 +358,7 @@ void Tier::advance(std::int64_t new_end) {
     const std::uint32_t after = membership(index, new_end);
     if (before == after) continue;
     const std::size_t pos = ring_pos(index);
-    const Bucket* b = find(index);
+    Bucket* b = find(index);
     if (b == nullptr) continue;  // lists and sketches of the slot belong to its own bucket
     mark_previous_changed(before ^ after);
     move_aggregates(*b, after & ~before, before & ~after);
@@ -358,7 +387,8 @@ void Tier::advance(std::int64_t new_end) {
   const std::int64_t from = std::max(old_end - kUserTrimLag, horizon());
   const std::int64_t to = std::min(new_end - kUserTrimLag, old_end);
   for (std::int64_t m = from; m < to; ++m)
-    if (Bucket* b = find(m); b != nullptr && !(b->users_trimmed && b->is_frozen()) && settled(*b)) settle(*b);
+    if (Bucket* b = find(m); b != nullptr && !(b->users_trimmed && (b->is_frozen() || b->spilled)) && settled(*b))
+      settle(*b);
 }
 
 void Tier::reset_end(std::int64_t end) {
@@ -387,11 +417,11 @@ void Tier::reset_end(std::int64_t end) {
     }
     return;
   }
-  std::vector<const Bucket*> held;
-  for (const Bucket& b : ring_)
+  std::vector<Bucket*> held;
+  for (Bucket& b : ring_)
     if (b.held() && membership(b.index, end_) != 0) held.push_back(&b);
   std::sort(held.begin(), held.end(), [](const Bucket* a, const Bucket* b) { return a->index < b->index; });
-  for (const Bucket* b : held) {
+  for (Bucket* b : held) {
     move_aggregates(*b, membership(b->index, end_), 0);
     add_to_sketch(*b);
     if (b->index >= end_ - longest_)
@@ -399,7 +429,7 @@ void Tier::reset_end(std::int64_t end) {
   }
 }
 
-void Tier::on_event(const Event& e, std::int64_t bucket, std::uint8_t mask_before) {
+void Tier::on_event(const Event& e, std::int64_t bucket, std::uint8_t mask_before, bool with_details) {
   if (tracking_ == UserTracking::per_bucket && bucket < end_ - longest_)
     if (Bucket* b = find(bucket); b != nullptr && !b->details_dropped) b->drop_details();  // a late event's new bucket
   const std::uint32_t windows = membership(bucket, end_);
@@ -424,7 +454,7 @@ void Tier::on_event(const Event& e, std::int64_t bucket, std::uint8_t mask_befor
     if (gained) apply_user(e.user, gained, mask_before == 0, windows, 0);
   }
   const std::uint32_t spans = current_spans(windows);
-  if (spans == 0) return;
+  if (spans == 0 || !with_details) return;
   if (e.product != kNoId) apply_counts(products_, e.product, 1, spans, 0);
   if (e.category != kNoId) apply_counts(categories_, e.category, 1, spans, 0);
   for (std::uint32_t bits = spans; bits; bits &= bits - 1) {

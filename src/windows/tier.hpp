@@ -58,16 +58,33 @@
 //  - a settled minute keeps them frozen as its encoded rollup
 //    (Bucket::freeze, ~4 bytes a product instead of ~65 in maps), decoded
 //    when it leaves the 1 h and the 24 h window and thawed by a late event.
-//  Memory: the minutes' frozen products still grow for 48 h with distinct
-//  products per minute (about 4 bytes per product and type a minute).
+//  Memory without a rollup store: the minutes' frozen products grow for 48 h
+//  with distinct products per minute (about 4 bytes per product and type a
+//  minute, gigabytes a day at tens of thousands of events a second).
+// Spilled minutes (with a rollup store, set_stored()): a settled minute the
+// store holds exactly as it is (Bucket::stored_through) drops its details
+// from memory instead of freezing them (Bucket::spill); the tier reads the
+// store's copy back as the minute leaves the 1 h and the 24 h window, and
+// when a late event changes it (Bucket::unspill, then the minute is closed
+// and written again). The store copy records the sequence it covers
+// (MinuteRollup::through), which makes replay after a restore exact: the
+// checkpoint restores the bucket's counts, the windows are rebuilt from the
+// store copies, and a replayed event already in its minute's copy adds to
+// the counts and users only (Bucket::add_counts_only). A copy that is
+// missing, unreadable or older than the bucket expects throws
+// StoredMinuteLost. Memory: nothing per settled minute but its counts and
+// sketch; each minute is read back twice (a point read of its rollup).
 // Weighed and not taken: HyperLogLog for the current windows (the brief
 // demands them exact); coarser buckets for the older half (still minutes x
 // users); a byte budget degrading old minutes (a bound by configuration,
 // where this one follows the distinct users of the day by construction).
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
+#include <optional>
+#include <stdexcept>
 #include <vector>
 
 #include "aggregates.hpp"
@@ -91,6 +108,13 @@ struct WindowTotals {
 };
 
 enum class UserTracking : std::uint8_t { per_bucket, last_seen };
+
+// A spilled minute's copy in the rollup store could not be used (missing,
+// unreadable, or older than the minute the engine holds). The engine's state
+// no longer agrees with its store: the runner rebuilds it from the log.
+struct StoredMinuteLost : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 class Tier {
  public:
@@ -126,7 +150,9 @@ class Tier {
   void reset_end(std::int64_t end);
   // Records that an event landed in `bucket` (already added to it), updating
   // the windows that currently cover that bucket.
-  void on_event(const Event& e, std::int64_t bucket, std::uint8_t mask_before);
+  // with_details false: the event's product, category, device and location
+  // are already in the windows (see take_back()).
+  void on_event(const Event& e, std::int64_t bucket, std::uint8_t mask_before, bool with_details = true);
 
   // last_seen: whether the bucket may settle now (closed long enough and
   // handed over), and settling it: its own users are dropped and its details
@@ -135,6 +161,19 @@ class Tier {
     return tracking_ == UserTracking::last_seen && !b.pending && b.index < end_ - kUserTrimLag;
   }
   void settle(Bucket& b);
+
+  // The rollup store's copy of a minute (nullopt: none), read on this
+  // thread. Set: settled minutes spill (see above). Unset: they freeze.
+  using StoredMinute = std::function<Result<std::optional<MinuteRollup>>(std::int64_t minute)>;
+  void set_stored(StoredMinute stored) { stored_ = std::move(stored); }
+  bool spills() const noexcept { return static_cast<bool>(stored_); }
+  // A spilled bucket's store copy, checked against stored_through (which it
+  // then holds exactly); throws StoredMinuteLost.
+  MinuteRollup load_stored(Bucket& b);
+  // A late event for a spilled bucket: either its store copy already counts
+  // it (replay after a restore: counts and users only, returns false) or the
+  // bucket takes the copy back into maps (returns true: add it normally).
+  bool take_back(Bucket& b, const Event& e);
 
   // last_seen state for checkpoints: each user row (the newest bucket per
   // cell, kNoBucket when none), by ascending id, and each held bucket's sketch.
@@ -185,8 +224,8 @@ class Tier {
   // Bit 2i: bucket in span i's current window at this end; bit 2i+1: in its previous.
   std::uint32_t membership(std::int64_t bucket, std::int64_t end) const noexcept;
   // Adds the bucket to the windows in `added` and subtracts it from those in `removed`.
-  void move_bucket(const Bucket& b, std::uint32_t added, std::uint32_t removed);
-  void move_aggregates(const Bucket& b, std::uint32_t added, std::uint32_t removed);
+  void move_bucket(Bucket& b, std::uint32_t added, std::uint32_t removed);
+  void move_aggregates(Bucket& b, std::uint32_t added, std::uint32_t removed);
   void apply_user(Id user, std::uint8_t mask, bool first_in_bucket, std::uint32_t added, std::uint32_t removed);
   static void apply_counts(DenseRows<std::uint64_t>& rows, Id id, std::uint64_t n, std::uint32_t added_spans,
                            std::uint32_t removed_spans);
@@ -211,6 +250,7 @@ class Tier {
 
   std::int64_t width_ms_;
   UserTracking tracking_;
+  StoredMinute stored_;
   std::int64_t horizon_length_ = 0;
   std::int64_t longest_ = 0;  // longest span, in buckets
   std::int64_t end_ = kNoBucket;

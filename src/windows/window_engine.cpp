@@ -24,13 +24,17 @@ constexpr std::int64_t kCoarseWidthMs = 60'000;
 // the coarse tier's last-seen rows and sketches are rebuilt from those sets
 // before the settled minutes drop them. Format 3 holds the trimmed buckets'
 // late users only, plus the rows and the sketches; format 4 writes a
-// sketch's mostly-empty cells sparse (write_sketch_cell).
+// sketch's mostly-empty cells sparse (write_sketch_cell); format 5 adds
+// spilled minutes (flag kBucketSpilled, then the sequence their store copy
+// covers) and the store sequence of minutes still holding their details.
 constexpr std::uint8_t kCheckpointFormatV1 = 1;
 constexpr std::uint8_t kCheckpointFormatV2 = 2;
 constexpr std::uint8_t kCheckpointFormatV3 = 3;
-constexpr std::uint8_t kCheckpointFormat = 4;
+constexpr std::uint8_t kCheckpointFormatV4 = 4;
+constexpr std::uint8_t kCheckpointFormat = 5;
 constexpr std::uint8_t kBucketPending = 1;
 constexpr std::uint8_t kBucketUsersTrimmed = 2;
+constexpr std::uint8_t kBucketSpilled = 4;
 
 // A sketch cell in a checkpoint (format 4): the number of non-zero
 // registers, then, when they are few, each as (gap from the previous one's
@@ -242,7 +246,9 @@ struct WindowEngine::State {
   explicit State(const WindowConfig& c)
       : config(c),
         fine(kFineWidthMs, {WindowSpan::m1, WindowSpan::m5, WindowSpan::m15}, c.allowed_lateness_ms),
-        coarse(kCoarseWidthMs, {WindowSpan::h1, WindowSpan::h24}, c.allowed_lateness_ms, UserTracking::last_seen) {}
+        coarse(kCoarseWidthMs, {WindowSpan::h1, WindowSpan::h24}, c.allowed_lateness_ms, UserTracking::last_seen) {
+    if (c.stored_minute) coarse.set_stored(c.stored_minute);
+  }
 
   WindowConfig config;
   Tier fine;
@@ -414,8 +420,14 @@ void WindowEngine::State::apply(const Event& e) {
     if (cb.pending) evicted_pending.push_back(cb.to_rollup(cb.index));
     cb.reset(minute);
   }
-  coarse.on_event(e, minute, cb.add(e));
-  if (minute < coarse.end()) mark_pending(cb);
+  if (cb.spilled && !coarse.take_back(cb, e)) {
+    // Replayed after a restore: the minute's store copy, which the windows
+    // were rebuilt from, already has this event's details and user.
+    coarse.on_event(e, minute, 0, false);
+  } else {
+    coarse.on_event(e, minute, cb.add(e));
+    if (minute < coarse.end()) mark_pending(cb);
+  }
 
   const std::int64_t second = floor_div(e.time_ms, kFineWidthMs);
   if (second < fine.horizon()) return;
@@ -488,6 +500,19 @@ std::vector<MinuteRollup> WindowEngine::take_closed_minutes() {
   return out;
 }
 
+void WindowEngine::minutes_stored(std::span<const MinuteRollup> stored) {
+  State& s = *state_;
+  if (!s.coarse.spills()) return;
+  for (const MinuteRollup& r : stored) {
+    Bucket* b = s.coarse.find(r.minute);
+    // Changed since taken (pending again): the copy is already behind.
+    if (b == nullptr || b->pending || b->spilled || r.through == 0) continue;
+    b->stored_through = r.through;
+    b->through_known = true;
+    if (s.coarse.settled(*b)) s.coarse.settle(*b);
+  }
+}
+
 std::optional<MinuteRollup> WindowEngine::minute_rollup(std::int64_t minute) const {
   const Bucket* b = state_->coarse.find(minute);
   if (!state_->minute_held(b, minute) || b->users_trimmed) return std::nullopt;
@@ -540,6 +565,7 @@ WindowMemory WindowEngine::memory() const {
   m.user_profiles = s.profiles.memory_bytes();
   m.resident_profiles = s.profiles.size();
   m.evicted_profiles = s.profiles_evicted;
+  for (const Bucket& b : s.coarse.ring()) m.spilled_minutes += b.spilled ? 1 : 0;
   m.filter_buffer = s.buffer.capacity() * sizeof(Event);
   return m;
 }
@@ -570,10 +596,14 @@ std::string WindowEngine::checkpoint() const {
     w.varint(held.size());
     for (const Bucket* b : held) {
       w.svarint(b->index);
-      w.u8(static_cast<std::uint8_t>((b->pending ? kBucketPending : 0) | (b->users_trimmed ? kBucketUsersTrimmed : 0)));
+      w.u8(static_cast<std::uint8_t>((b->pending ? kBucketPending : 0) | (b->users_trimmed ? kBucketUsersTrimmed : 0) |
+                                     (b->spilled ? kBucketSpilled : 0)));
       // A frozen bucket without users is this encoding already (Bucket::freeze).
       if (b->is_frozen() && b->users.empty()) w.bytes(b->frozen);
-      else w.bytes(encode_rollup(b->to_rollup(b->index)));
+      else w.bytes(encode_rollup(b->to_rollup(b->index)));  // a spilled one: counts only
+      // A spilled bucket's store sequence; 0 for the others (restored, they
+      // are not known to match their store copy until written again).
+      w.varint(b->spilled ? b->stored_through : 0);
     }
   };
   write_tier(s.fine, false);
@@ -642,8 +672,8 @@ Result<WindowEngine> WindowEngine::restore(const WindowConfig& config, std::stri
   const auto corrupt = [](const char* what) { return make_error(Errc::corrupt, std::string("checkpoint: ") + what); };
   ByteReader r(bytes);
   const std::uint8_t format = r.u8();
-  if (format != kCheckpointFormat && format != kCheckpointFormatV3 && format != kCheckpointFormatV2 &&
-      format != kCheckpointFormatV1)
+  if (format != kCheckpointFormat && format != kCheckpointFormatV4 && format != kCheckpointFormatV3 &&
+      format != kCheckpointFormatV2 && format != kCheckpointFormatV1)
     return corrupt("unknown format");
   const std::int64_t lateness = r.svarint();
   if (r.failed()) return corrupt("truncated header");
@@ -676,24 +706,42 @@ Result<WindowEngine> WindowEngine::restore(const WindowConfig& config, std::stri
       const std::uint8_t flags = r.u8();
       const bool pending = (flags & kBucketPending) != 0;
       const bool trimmed = format >= kCheckpointFormatV3 && (flags & kBucketUsersTrimmed) != 0;
-      if (format >= kCheckpointFormatV3 ? flags > 3 : flags > 1) return false;
+      const bool spilled = format >= kCheckpointFormat && (flags & kBucketSpilled) != 0;
+      if (format >= kCheckpointFormat ? flags > 7 : format >= kCheckpointFormatV3 ? flags > 3 : flags > 1)
+        return false;
       const std::string_view encoded = r.bytes();
+      const Sequence stored_through = format >= kCheckpointFormat ? r.varint() : 0;
       if (r.failed() || index == kNoBucket) return false;
+      // A spilled minute is settled (no users of its own) and has a store
+      // copy; only the coarse tier of an engine with a store spills.
+      if (spilled && (!trimmed || pending || stored_through == 0 || &tier != &s.coarse || !tier.spills()))
+        return false;
       auto rollup = decode_rollup(index, encoded);
       if (!rollup) return false;
+      if (spilled && (!rollup->products.empty() || !rollup->categories.empty() || !rollup->users.empty()))
+        return false;
       Bucket& b = tier.slot(index);
       if (b.held()) return false;  // two buckets for one slot
       b.index = index;
       b.assign(*rollup);
       b.pending = pending;
       b.users_trimmed = trimmed;
+      // The store copy may be newer than this checkpoint (a late event since):
+      // the tier reads its sequence when it first loads it.
+      b.spilled = spilled;
+      b.stored_through = spilled ? stored_through : 0;
+      b.through_known = false;
       if (pending) s.pending_minutes.push_back(index);
     }
     return !r.failed();
   };
   if (!read_tier(s.fine) || !read_tier(s.coarse)) return corrupt("bad bucket");
   s.fine.reset_end(fine_end);
-  s.coarse.reset_end(coarse_end);
+  try {
+    s.coarse.reset_end(coarse_end);  // reads the spilled minutes of the current windows back
+  } catch (const windows::StoredMinuteLost& lost) {
+    return make_error(Errc::corrupt, std::string("checkpoint: a spilled ") + lost.what());
+  }
   if (format >= kCheckpointFormatV3) {
     const std::size_t n_users = r.count(1 + Tier::kUserCells);
     for (std::size_t i = 0; i < n_users && !r.failed(); ++i) {
@@ -711,7 +759,7 @@ Result<WindowEngine> WindowEngine::restore(const WindowConfig& config, std::stri
       const std::int64_t minute = r.svarint();
       Tier::Sketch sketch;
       for (auto& cell : sketch.cells)
-        if (!r.failed() && !read_sketch_cell(r, cell, format < kCheckpointFormat)) r.fail();
+        if (!r.failed() && !read_sketch_cell(r, cell, format < kCheckpointFormatV4)) r.fail();
       if (r.failed() || !s.has_events || !s.coarse.restore_sketch(minute, sketch)) return corrupt("bad sketch");
     }
   }

@@ -41,6 +41,13 @@ struct EngineRunnerConfig {
   std::uint64_t checkpoint_every_events = 2000000;  // also checkpoint after this many applied events; 0 = off; events
   std::size_t max_pending_queries = 4096;      // queued point queries; more → overloaded
   std::int64_t rollup_retention_ms = 0;        // drop rollups older than this before the watermark; 0 = keep; ms
+  // Settled minutes keep their products, categories, devices and locations
+  // only in the rollup store, read back from `read_back` (nullptr: the
+  // runner's rollup store) as they leave the 1 h and 24 h windows
+  // (WindowConfig::stored_minute). Off when rollup_retention_ms is under
+  // 48 h 1 min, since the windows need their minutes for 48 h.
+  bool spill_minutes = true;
+  const RollupStore* read_back = nullptr;
   // Downstream stages (recommendations) see every live event after the
   // windows have: called on the engine thread, must not block. Replayed
   // events are not passed on; a downstream stage replays the log itself.

@@ -21,6 +21,10 @@ constexpr std::uint8_t type_bit(EventType t) noexcept { return std::uint8_t(1u <
 
 struct MinuteRollup {
   std::int64_t minute = 0;  // floor(time_ms / 60000)
+  // Every event of the minute with a log sequence up to this one is counted
+  // here (the engine's applied sequence when the minute was written to the
+  // store); 0: not known (in memory, or written before this was recorded).
+  Sequence through = 0;
   std::array<std::uint64_t, kEventTypeCount> events{};
   std::int64_t revenue_minor = 0;
   // Distinct users active this minute with the types they did; sorted by user.

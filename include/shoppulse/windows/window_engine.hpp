@@ -46,6 +46,14 @@ struct WindowConfig {
   // the newest event) are evicted, checked every 2^18 events. ms; 0 = never;
   // default 7 days, the event log's default retention.
   std::int64_t profile_max_idle_ms = 7LL * 24 * 3600 * 1000;
+  // The rollup store's copy of a closed minute (nullopt: not stored), read
+  // on the engine thread. Set: a settled minute whose copy the runner
+  // reported with minutes_stored() keeps its products, categories, devices
+  // and locations only there, read back as it leaves the 1 h and 24 h
+  // windows (memory flat in the minutes held), and every applied event must
+  // carry its log sequence. The store must keep minutes for 48 h past the
+  // watermark. Empty: settled minutes keep them in memory, compressed.
+  std::function<Result<std::optional<MinuteRollup>>(std::int64_t minute)> stored_minute;
 };
 
 // Heap bytes the engine holds, by part (capacities: what the allocator keeps).
@@ -55,6 +63,7 @@ struct WindowMemory {
   std::size_t filter_buffer = 0;  // the newest events kept for filtered queries
   std::size_t resident_profiles = 0;       // user profiles in memory
   std::uint64_t evicted_profiles = 0;      // profiles evicted since start (or restore)
+  std::size_t spilled_minutes = 0;         // held minutes whose details are only in the rollup store
 };
 
 struct UserProfile {
@@ -91,6 +100,10 @@ class WindowEngine {
   // watermark has passed, and closed minutes changed since by late events.
   // Ascending by minute; each minute at most once per call.
   std::vector<MinuteRollup> take_closed_minutes();
+  // The rollups last taken were written to the store with `through` (the
+  // sequence applied when they were taken) and the write succeeded: with
+  // stored_minute set, their minutes may drop their details once settled.
+  void minutes_stored(std::span<const MinuteRollup> stored);
 
   // Rollup of a minute still held in memory (closed or open), for queries
   // touching the newest minutes before they are closed.
