@@ -33,6 +33,9 @@ struct EngineRunner::State {
   SpscRing<Event>& ring;
   EventLog& log;
   RollupStore& rollups;
+  // Where rollups are written first and read back (the embedded store when
+  // MongoDB or Redis also take copies, which may lag behind it).
+  const RollupStore& local_rollups;
   CheckpointStore& checkpoints;
   const Clock& clock;
   std::array<Counter*, kEventTypeCount> type_counters{};
@@ -74,6 +77,7 @@ struct EngineRunner::State {
         ring(r),
         log(l),
         rollups(ro),
+        local_rollups(c.read_back ? *c.read_back : ro),
         checkpoints(cp),
         clock(k),
         too_late_counter(m.counter("shoppulse_events_too_late_total",
@@ -86,7 +90,7 @@ struct EngineRunner::State {
   }
 
   // The engine reads a spilled minute back from the store it was written to
-  // first (the embedded one, when MongoDB or Redis also take copies).
+  // first (local_rollups).
   static WindowConfig with_read_back(WindowConfig wc, const EngineRunnerConfig& c, const RollupStore& rollups) {
     if (!c.spill_minutes || (c.rollup_retention_ms > 0 && c.rollup_retention_ms < kSpillRetentionMs)) return wc;
     const RollupStore& store = c.read_back ? *c.read_back : rollups;
@@ -144,7 +148,7 @@ struct EngineRunner::State {
       // than Tier::kUserTrimLag minutes).
       if (r.users_partial) {
         std::optional<MinuteRollup> stored;
-        auto scanned = rollups.scan_minutes(r.minute, r.minute + 1, [&](std::int64_t m, std::string_view bytes) {
+        auto scanned = local_rollups.scan_minutes(r.minute, r.minute + 1, [&](std::int64_t m, std::string_view bytes) {
           if (auto d = decode_rollup(m, bytes)) stored = std::move(d).value();
         });
         if (!scanned) throw std::runtime_error("rollup read failed: " + scanned.error().detail);

@@ -645,3 +645,51 @@ TEST_CASE("with rollups kept less than 48 hours the engine keeps settled minutes
   CHECK(runner.stats().memory.spilled_minutes == 0);
   runner.stop();
 }
+
+namespace {
+// A copy of the rollups that lags (MongoDB with storage.rollups = mongodb):
+// writes reach the embedded store at once, reads see nothing yet.
+class LaggingCopy final : public RollupStore {
+ public:
+  explicit LaggingCopy(RollupStore& local) : local_(local) {}
+  Result<void> put_minutes(std::span<const std::pair<std::int64_t, std::string>> minutes) override {
+    return local_.put_minutes(minutes);
+  }
+  Result<void> scan_minutes(std::int64_t, std::int64_t,
+                            const std::function<void(std::int64_t, std::string_view)>&) const override {
+    return {};
+  }
+  Result<void> drop_minutes_before(std::int64_t before) override { return local_.drop_minutes_before(before); }
+
+ private:
+  RollupStore& local_;
+};
+}  // namespace
+
+TEST_CASE("a late event's re-closed minute joins the users of the embedded store's copy, not of a lagging one",
+          "[windows][runner]") {
+  auto store = make_memory_store();
+  LaggingCopy copy(*store);
+  SystemClock clock;
+  MetricsRegistry metrics;
+  EngineRunnerConfig config = publishing_every_10ms();
+  config.read_back = store.get();
+  SpscRing<Event> ring(1 << 12);
+  EngineRunner runner(window_config(), config, ring, *store, copy, *store, clock, metrics);
+  runner.start();
+  ingest(*store, ring, make_events(1, 400, kStart));  // ten minutes; the first one's users long dropped
+  REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.applied_through == 400; }));
+  Event late = make_events(401, 1, kStart + 1000).front();
+  late.user = 99;
+  ingest(*store, ring, {late});
+  REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.applied_through == 401; }));
+  runner.stop();
+  const std::int64_t minute = kStart / 60'000;
+  std::optional<MinuteRollup> stored;
+  REQUIRE(store->scan_minutes(minute, minute + 1, [&](std::int64_t m, std::string_view bytes) {
+    stored = decode_rollup(m, bytes).value();
+  }));
+  REQUIRE(stored.has_value());
+  REQUIRE(stored->users.size() == 8);  // users 1..7 and 99, not 99 alone
+  REQUIRE(stored->users.back().first == 99);
+}

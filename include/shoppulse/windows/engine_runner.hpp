@@ -42,11 +42,13 @@ struct EngineRunnerConfig {
   std::size_t max_pending_queries = 4096;      // queued point queries; more → overloaded
   std::int64_t rollup_retention_ms = 0;        // drop rollups older than this before the watermark; 0 = keep; ms
   // Settled minutes keep their products, categories, devices and locations
-  // only in the rollup store, read back from `read_back` (nullptr: the
-  // runner's rollup store) as they leave the 1 h and 24 h windows
-  // (WindowConfig::stored_minute). Off when rollup_retention_ms is under
-  // 48 h 1 min, since the windows need their minutes for 48 h.
+  // only in the rollup store, read back as they leave the 1 h and 24 h
+  // windows (WindowConfig::stored_minute). Off when rollup_retention_ms is
+  // under 48 h 1 min, since the windows need their minutes for 48 h.
   bool spill_minutes = true;
+  // The store rollups are written to first, where the engine reads them back
+  // (spilled minutes, and the users a late event's re-closed minute joins);
+  // nullptr: the runner's rollup store. A copy elsewhere (MongoDB) may lag.
   const RollupStore* read_back = nullptr;
   // Downstream stages (recommendations) see every live event after the
   // windows have: called on the engine thread, must not block. Replayed
