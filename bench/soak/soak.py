@@ -336,7 +336,7 @@ def run(a, proc, port, stop, ingest, ws, reads, get, data_dir):
                int(metric(metrics, "shoppulse_user_profiles_evicted")), s["throughput"]["events_ingested"],
                s["throughput"]["events_applied"], round(pct(lat, 0.5), 1), round(pct(lat, 0.99), 1),
                round(max(lat) if lat else 0, 1), reads.errors, ingest.errors, ws.open, ingest.behind_ms, loadavg(),
-               int(s["memory"].get("spilled_minutes", 0))]
+               int(metric(metrics, "shoppulse_window_spilled_minutes"))]
         rows.append(row)
         samples.append(lat)
         print(" ".join(f"{v:>11}" for v in row), flush=True)
