@@ -1530,6 +1530,10 @@ class ApiHandler final : public Handler {
         if (pending->failure) return *pending->failure;
         ++pending->outstanding;
       }
+      // Cluster mode: Kafka's producer queue refuses a batch part way when
+      // it fills, so a batch waits for room for all of it first.
+      if (ctx_.submit_events && ctx_.wait_for_room)
+        ctx_.wait_for_room(batch.size(), std::chrono::steady_clock::now() + std::chrono::seconds(1));
       for (;;) {
         auto submitted = submit_events(std::move(batch), [pending](Result<IngestReceipt> r) {
           std::lock_guard lock(pending->mutex);
@@ -1545,17 +1549,17 @@ class ApiHandler final : public Handler {
           pending->cv.notify_all();
         });
         if (submitted) return {};
-        if (submitted.error().code != Errc::overloaded) {
+        // Full: submitted again once the ingest thread (or, in cluster
+        // mode, Kafka's acknowledgements) made room.
+        const bool can_wait = !ctx_.submit_events || ctx_.wait_for_room;
+        if (submitted.error().code != Errc::overloaded || !can_wait) {
           std::lock_guard lock(pending->mutex);
           --pending->outstanding;
           return submitted;
         }
-        // Full: submitted again once the ingest thread made room. Kafka's
-        // producer queue (cluster mode) has no such signal: a short pause.
-        if (!ctx_.submit_events)
-          ctx_.ingestor.wait_for_room(batch.size(), std::chrono::steady_clock::now() + std::chrono::seconds(1));
-        else
-          std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+        if (!ctx_.submit_events) ctx_.ingestor.wait_for_room(batch.size(), deadline);
+        else ctx_.wait_for_room(batch.size(), deadline);
       }
     });
     std::unique_lock lock(pending->mutex);

@@ -569,6 +569,9 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
     api_context.submit_events = [writer](std::vector<RawEvent>&& events, IngestDone done) {
       return writer->submit(std::move(events), std::move(done));
     };
+    api_context.wait_for_room = [writer](std::size_t events, std::chrono::steady_clock::time_point deadline) {
+      return writer->wait_for_room(events, deadline);
+    };
     s.cluster_members = std::make_unique<ClusterMembers>(
         config.kafka.servers, config.kafka.topic, config.cluster, [&s] { return s.member_record(); }, s.clock);
     api_context.cluster_status = [&s] { return s.cluster_status(); };

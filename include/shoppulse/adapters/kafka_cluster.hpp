@@ -1,6 +1,7 @@
 #pragma once
 // Cluster mode on Kafka: the write path to the events topic and the
 // membership of the nodes (cluster.enabled; see README, Cluster).
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -52,8 +53,10 @@ struct ClusterConfig {
 // before submit() returned.
 class ClusterWriter {
  public:
+  // queue_messages: librdkafka's producer queue (queue.buffering.max.messages).
   ClusterWriter(std::string servers, std::string topic, ClusterConfig config, const Clock& clock,
-                MetricsRegistry& metrics);
+                MetricsRegistry& metrics, std::size_t queue_messages = kDefaultQueueMessages);
+  static constexpr std::size_t kDefaultQueueMessages = 1'000'000;
   ~ClusterWriter();
   ClusterWriter(const ClusterWriter&) = delete;
   ClusterWriter& operator=(const ClusterWriter&) = delete;
@@ -63,6 +66,10 @@ class ClusterWriter {
   // overloaded when librdkafka's queue is full, unavailable when stopped;
   // on success done runs once every event is acknowledged or has failed.
   Result<void> submit(std::vector<RawEvent>&& events, IngestDone done);
+  // Blocks until `events` more fit in the producer queue (Kafka acknowledged
+  // or failed enough of the queued ones), the writer stops, or the deadline
+  // passes; true when they fit. What an importer does after `overloaded`.
+  bool wait_for_room(std::size_t events, std::chrono::steady_clock::time_point deadline);
 
  private:
   struct State;

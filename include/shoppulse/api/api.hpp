@@ -105,6 +105,10 @@ struct ApiContext {
   // /api/import go here (produced to Kafka) instead of the ingestor; empty:
   // the ingestor.
   std::function<Result<void>(std::vector<RawEvent>&&, IngestDone)> submit_events;
+  // Cluster mode: blocks until that many events fit where submit_events
+  // puts them, or the deadline passes (true: they fit); what an import does
+  // before each batch and after an overloaded refusal.
+  std::function<bool(std::size_t, std::chrono::steady_clock::time_point)> wait_for_room;
   // Cluster mode: the JSON body of GET /api/cluster; empty: {"enabled": false}.
   std::function<std::string()> cluster_status;
   // Cluster mode: the partitions whose events GET /api/events exports;

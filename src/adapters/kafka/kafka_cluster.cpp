@@ -28,9 +28,6 @@ const Logger kLog("cluster");
 constexpr int kPollMs = 100;
 constexpr int kAdminTimeoutMs = 10000;
 constexpr int kStopFlushMs = 2000;
-// librdkafka's producer queue; a request of more events than this waiting
-// answers 503 (overloaded) rather than blocking an I/O thread.
-constexpr const char* kQueueMessages = "1000000";
 
 void on_client_error(rd_kafka_t*, int err, const char* reason, void*) {
   kLog.warn("Kafka client error",
@@ -100,12 +97,21 @@ struct ClusterWriter::State {
   std::thread thread;
   std::atomic<bool> stopping{false};
   std::atomic<bool> running{false};
+  // librdkafka's producer queue: a request of more events than fit waiting
+  // answers 503 (overloaded) rather than blocking an I/O thread; an import
+  // waits for room (wait_for_room).
+  std::size_t queue_messages;
+  std::atomic<std::size_t> queued{0};  // produced, delivery not yet reported
+  std::mutex room_mutex;
+  std::condition_variable room;
+  std::atomic<int> room_waiters{0};
 
-  State(std::string s, std::string t, ClusterConfig c, const Clock& k, MetricsRegistry& m)
+  State(std::string s, std::string t, ClusterConfig c, const Clock& k, MetricsRegistry& m, std::size_t q)
       : servers(std::move(s)),
         topic(std::move(t)),
         config(std::move(c)),
         clock(k),
+        queue_messages(q),
         produced_counter(m.counter("shoppulse_cluster_produced_events_total",
                                    "Events acknowledged by Kafka on the cluster write path")),
         failed_counter(m.counter("shoppulse_cluster_produce_failures_total",
@@ -122,6 +128,13 @@ struct ClusterWriter::State {
       self->produced_counter.add();
     }
     batch->release();
+    // Sequentially consistent with wait_for_room's count and check: either
+    // it sees this decrement or this sees it waiting.
+    self->queued.fetch_sub(1);
+    if (self->room_waiters.load() > 0) {
+      std::lock_guard lock(self->room_mutex);  // a waiter between its check and its wait cannot miss this
+      self->room.notify_all();
+    }
   }
 
   void run() {
@@ -136,8 +149,9 @@ struct ClusterWriter::State {
 };
 
 ClusterWriter::ClusterWriter(std::string servers, std::string topic, ClusterConfig config, const Clock& clock,
-                             MetricsRegistry& metrics)
-    : state_(std::make_unique<State>(std::move(servers), std::move(topic), std::move(config), clock, metrics)) {}
+                             MetricsRegistry& metrics, std::size_t queue_messages)
+    : state_(std::make_unique<State>(std::move(servers), std::move(topic), std::move(config), clock, metrics,
+                                     queue_messages)) {}
 
 ClusterWriter::~ClusterWriter() { stop(); }
 
@@ -151,7 +165,7 @@ Result<void> ClusterWriter::start() {
                                       {"linger.ms", "5"},
                                       // Same partition for a user as Java clients choose.
                                       {"partitioner", "murmur2_random"},
-                                      {"queue.buffering.max.messages", kQueueMessages},
+                                      {"queue.buffering.max.messages", std::to_string(s.queue_messages)},
                                       {"message.timeout.ms", std::to_string(s.config.produce_timeout_ms)}},
                                      &s, &on_client_error, &State::on_delivery);
   if (!producer) return std::move(producer).error();
@@ -165,6 +179,10 @@ Result<void> ClusterWriter::start() {
 void ClusterWriter::stop() {
   State& s = *state_;
   if (!s.running.exchange(false)) return;
+  {
+    std::lock_guard lock(s.room_mutex);
+    s.room.notify_all();  // importers waiting for room give up
+  }
   s.stopping.store(true, std::memory_order_release);
   s.thread.join();
   s.producer.reset();
@@ -187,11 +205,13 @@ Result<void> ClusterWriter::submit(std::vector<RawEvent>&& events, IngestDone do
   for (RawEvent& e : events) {
     if (!e.time_ms) e.time_ms = now;
     value = raw_event_message(e);
+    s.queued.fetch_add(1);  // before: its delivery report may run before producev returns
     const rd_kafka_resp_err_t err = rd_kafka_producev(
         s.producer.get(), RD_KAFKA_V_TOPIC(s.topic.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_KEY(e.user_id.data(), e.user_id.size()), RD_KAFKA_V_VALUE(value.data(), value.size()),
         RD_KAFKA_V_OPAQUE(batch), RD_KAFKA_V_END);
     if (err) {
+      s.queued.fetch_sub(1);
       const Errc code = err == RD_KAFKA_RESP_ERR__QUEUE_FULL ? Errc::overloaded : Errc::unavailable;
       Error error = make_error(code, std::string("Kafka producer: ") + rd_kafka_err2str(err));
       if (produced == 0) {
@@ -207,6 +227,16 @@ Result<void> ClusterWriter::submit(std::vector<RawEvent>&& events, IngestDone do
   if (produced < events.size()) s.failed_counter.add();
   batch->release(events.size() - produced + 1);  // the unproduced messages' and the submitter's
   return {};
+}
+
+bool ClusterWriter::wait_for_room(std::size_t events, std::chrono::steady_clock::time_point deadline) {
+  State& s = *state_;
+  const auto fits = [&] { return s.queued.load() + events <= s.queue_messages; };
+  std::unique_lock lock(s.room_mutex);
+  s.room_waiters.fetch_add(1);
+  s.room.wait_until(lock, deadline, [&] { return fits() || !s.running.load(std::memory_order_acquire); });
+  s.room_waiters.fetch_sub(1);
+  return fits() && s.running.load(std::memory_order_acquire);
 }
 
 struct ClusterMembers::State {
