@@ -718,6 +718,8 @@ Result<WindowEngine> WindowEngine::restore(const WindowConfig& config, std::stri
         return false;
       auto rollup = decode_rollup(index, encoded);
       if (!rollup) return false;
+      // Users are sorted; id 0 means "no user" and never comes from an event.
+      if (!rollup->users.empty() && rollup->users.front().first == kNoId) return false;
       if (spilled && (!rollup->products.empty() || !rollup->categories.empty() || !rollup->users.empty()))
         return false;
       Bucket& b = tier.slot(index);
