@@ -68,11 +68,9 @@ struct EngineRunner::State {
   // spilled minute's copy lost): the next restore ignores the checkpoint.
   bool skip_checkpoint = false;
 
-  static constexpr std::int64_t kSpillRetentionMs = (48 * 60 + 1) * 60'000;
-
   State(WindowConfig wc, EngineRunnerConfig c, SpscRing<Event>& r, EventLog& l, RollupStore& ro,
         CheckpointStore& cp, const Clock& k, MetricsRegistry& m)
-      : window_config(with_read_back(std::move(wc), c, ro)),
+      : window_config(std::move(wc)),
         config(c),
         ring(r),
         log(l),
@@ -87,26 +85,28 @@ struct EngineRunner::State {
     for (std::size_t t = 0; t < kEventTypeCount; ++t)
       type_counters[t] = &m.counter("shoppulse_events_total", "Events applied by the engine, by type",
                                     "type=\"" + std::string(to_string(static_cast<EventType>(t))) + "\"");
+    // Spilled minutes are read back from the store they were written to
+    // first. The windows look back 48 h (two of the longest span) plus the
+    // open minute: a shorter retention would drop minutes they still need.
+    const std::int64_t held_ms = 2 * span_ms(WindowSpan::h24) + 60'000;
+    if (c.spill_minutes && (c.rollup_retention_ms <= 0 || c.rollup_retention_ms >= held_ms)) {
+      const RollupStore& store = local_rollups;
+      window_config.stored_minute = [&store](std::int64_t minute) { return read_minute(store, minute); };
+    }
   }
 
-  // The engine reads a spilled minute back from the store it was written to
-  // first (local_rollups).
-  static WindowConfig with_read_back(WindowConfig wc, const EngineRunnerConfig& c, const RollupStore& rollups) {
-    if (!c.spill_minutes || (c.rollup_retention_ms > 0 && c.rollup_retention_ms < kSpillRetentionMs)) return wc;
-    const RollupStore& store = c.read_back ? *c.read_back : rollups;
-    wc.stored_minute = [&store](std::int64_t minute) -> Result<std::optional<MinuteRollup>> {
-      std::optional<MinuteRollup> found;
-      Result<void> decoded;
-      auto scanned = store.scan_minutes(minute, minute + 1, [&](std::int64_t m, std::string_view bytes) {
-        auto d = decode_rollup(m, bytes);
-        if (d) found = std::move(d).value();
-        else decoded = make_error(d.error().code, d.error().detail);
-      });
-      if (!scanned) return make_error(scanned.error().code, scanned.error().detail);
-      if (!decoded) return make_error(decoded.error().code, decoded.error().detail);
-      return found;
-    };
-    return wc;
+  // One stored minute, decoded; nullopt when the store has none.
+  static Result<std::optional<MinuteRollup>> read_minute(const RollupStore& store, std::int64_t minute) {
+    std::optional<MinuteRollup> found;
+    std::optional<Error> bad;
+    auto scanned = store.scan_minutes(minute, minute + 1, [&](std::int64_t m, std::string_view bytes) {
+      auto d = decode_rollup(m, bytes);
+      if (d) found = std::move(d).value();
+      else bad = d.error();
+    });
+    if (!scanned) return scanned.error();
+    if (bad) return *bad;
+    return found;
   }
 
   void set_state(std::string s) {
@@ -147,12 +147,13 @@ struct EngineRunner::State {
       // users: join the new users with the stored ones (rare: events later
       // than Tier::kUserTrimLag minutes).
       if (r.users_partial) {
-        std::optional<MinuteRollup> stored;
-        auto scanned = local_rollups.scan_minutes(r.minute, r.minute + 1, [&](std::int64_t m, std::string_view bytes) {
-          if (auto d = decode_rollup(m, bytes)) stored = std::move(d).value();
-        });
-        if (!scanned) throw std::runtime_error("rollup read failed: " + scanned.error().detail);
-        if (stored) merge_partial_users(r, *stored);
+        auto stored = read_minute(local_rollups, r.minute);
+        if (!stored && stored.error().code != Errc::corrupt)
+          throw std::runtime_error("rollup read failed: " + stored.error().detail);
+        if (!stored)  // rewritten with the late users only: a restart would meet the same bytes
+          kLog.warn("stored minute unreadable; its users are replaced by the late event's",
+                    {{"minute", std::to_string(r.minute)}, {"detail", stored.error().detail}});
+        else if (*stored) merge_partial_users(r, **stored);
       }
       encoded.emplace_back(r.minute, encode_rollup(r));
     }
