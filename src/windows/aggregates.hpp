@@ -105,7 +105,8 @@ struct Bucket {
   // The details, from the maps or decoded once from `frozen`: each product
   // with its category and count over all types (ascending ids when frozen,
   // any order otherwise), each category's count, each device's and
-  // location's count.
+  // location's count. Empty for a spilled bucket: its details are in the
+  // rollup store (Tier::load_stored).
   struct Details {
     std::vector<std::pair<Id, std::uint64_t>> products, categories, devices, locations;
   };

@@ -264,14 +264,14 @@ void Tier::settle(Bucket& b) {
 }
 
 MinuteRollup Tier::load_stored(Bucket& b) {
-  const std::string minute = std::to_string(b.index);
+  const auto lost = [&](const std::string& why) { return StoredMinuteLost("minute " + std::to_string(b.index) + why); };
   auto loaded = stored_ ? stored_(b.index) : Result<std::optional<MinuteRollup>>(std::nullopt);
-  if (!loaded) throw StoredMinuteLost("minute " + minute + " of the rollup store unreadable: " + loaded.error().detail);
-  if (!*loaded) throw StoredMinuteLost("minute " + minute + " is not in the rollup store");
+  if (!loaded) throw lost(" of the rollup store unreadable: " + loaded.error().detail);
+  if (!*loaded) throw lost(" is not in the rollup store");
   MinuteRollup r = std::move(**loaded);
   if (r.through < b.stored_through || (b.through_known && r.through != b.stored_through))
-    throw StoredMinuteLost("minute " + minute + " of the rollup store covers sequence " + std::to_string(r.through) +
-                           ", the engine holds it through " + std::to_string(b.stored_through));
+    throw lost(" of the rollup store covers sequence " + std::to_string(r.through) + ", the engine holds it through " +
+               std::to_string(b.stored_through));
   b.stored_through = r.through;
   b.through_known = true;
   return r;
