@@ -92,8 +92,11 @@ struct StartedRunner {
   SpscRing<Event> ring{1 << 12};
   SystemClock clock;
   MetricsRegistry metrics;
-  EngineRunner runner{window_config(), publishing_every_10ms(), ring, *store, *store, *store, clock, metrics};
-  StartedRunner() { runner.start(); }
+  EngineRunner runner;
+  explicit StartedRunner(EngineRunnerConfig config = publishing_every_10ms())
+      : runner{window_config(), std::move(config), ring, *store, *store, *store, clock, metrics} {
+    runner.start();
+  }
 };
 
 }  // namespace
@@ -631,19 +634,14 @@ TEST_CASE("settled minutes spill to the rollup store, and a restart with late ev
 }
 
 TEST_CASE("with rollups kept less than 48 hours the engine keeps settled minutes in memory", "[windows][runner][spill]") {
-  auto store = make_memory_store();
-  SystemClock clock;
-  MetricsRegistry metrics;
-  EngineRunnerConfig config;
-  config.publish_interval_ms = 10;
+  EngineRunnerConfig config = publishing_every_10ms();
   config.rollup_retention_ms = 24LL * 3600 * 1000;
-  SpscRing<Event> ring(1 << 12);
-  EngineRunner runner(window_config(), config, ring, *store, *store, *store, clock, metrics);
-  runner.start();
-  ingest(*store, ring, make_events(1, 400, kStart));
-  REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.applied_through == 400; }));
-  CHECK(runner.stats().memory.spilled_minutes == 0);
-  runner.stop();
+  StartedRunner rig(config);
+  ingest(*rig.store, rig.ring, make_events(1, 400, kStart));  // ten minutes: the first ones settled
+  // Published after the rollups of what it applied were stored: with
+  // spilling on, the settled minutes would have spilled by then.
+  REQUIRE(wait_for(rig.runner, [](const EngineStats& s) { return s.applied_through == 400; }));
+  CHECK(rig.runner.stats().memory.spilled_minutes == 0);
 }
 
 namespace {
