@@ -4,7 +4,7 @@
 # Everything else here is a step of those two.
 
 BUILD_PACKAGES := cmake ninja-build g++ ccache pkg-config libboost1.81-all-dev librocksdb-dev \
-                  libsimdjson-dev libfmt-dev zlib1g-dev catch2 libsqlite3-dev sqlite3 gzip libssl-dev libhiredis-dev librdkafka-dev libmongoc-dev
+                  libsimdjson-dev libfmt-dev zlib1g-dev catch2 libsqlite3-dev sqlite3 gzip libssl-dev libhiredis-dev librdkafka-dev libmongoc-dev libjemalloc-dev
 # ccache hits across checkouts in different folders.
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1

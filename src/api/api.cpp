@@ -650,6 +650,7 @@ class ApiHandler final : public Handler {
     w.end_object();
     w.field("unattributed_bytes", f.rss_bytes > attributed ? f.rss_bytes - attributed : 0);
     w.field("rocksdb_budget_bytes", f.event_log.memory_budget_bytes);
+    w.field("allocator", f.allocator);
     // Minutes of the 1h/24h windows whose details only the rollup store holds.
     w.field("spilled_minutes", std::uint64_t{wm.spilled_minutes});
     w.end_object();

@@ -393,6 +393,7 @@ struct Application::State final : api::SystemControl {
     f.uptime_seconds = double(clock.now_ms() - started_ms) / 1000.0;
     f.rss_bytes = resident_bytes();
     f.heap_free_bytes = heap_free_bytes();
+    f.allocator = std::string(heap_allocator());
     f.range_index_bytes = range ? range->stats().index_bytes : 0;
     f.event_log = storage->stats();
     f.ingest = ingestor->stats();

@@ -16,6 +16,19 @@
 #include "shoppulse/core/build_info.hpp"
 #include "shoppulse/core/log.hpp"
 
+#if defined(SHOPPULSE_JEMALLOC)
+// jemalloc's options, read when it starts (MALLOC_CONF in the environment
+// still overrides them): a background thread hands pages freed for 5 s back
+// to the system with MADV_DONTNEED (muzzy decay 0: no MADV_FREE pages, which
+// stay in RSS until the kernel wants them), so RSS follows what is in use
+// instead of its high-water mark, without purging on the threads that
+// ingest and answer.
+extern "C" {
+extern const char* malloc_conf;
+const char* malloc_conf = "background_thread:true,dirty_decay_ms:5000,muzzy_decay_ms:0";
+}
+#endif
+
 namespace {
 
 constexpr const char* kUsage = R"(shoppulse - real-time e-commerce analytics in one process

@@ -1310,6 +1310,9 @@ TEST_CASE("System status and metrics report memory by component beside the proce
   CHECK(st.u64("/memory/components/filter_buffer") > 0);
   CHECK(st.u64("/memory/components/rocksdb_memtables") > 0);
   CHECK(st.u64("/memory/unattributed_bytes") == (rss > sum ? rss - sum : 0));
+  // The release binary runs on jemalloc; what it keeps free is part of RSS.
+  CHECK(st.str("/memory/allocator") == SHOPPULSE_EXPECTED_ALLOCATOR);
+  CHECK(st.u64("/memory/components/allocator_free") <= rss);
 
   const std::string metrics = fx.server.get("/metrics").body;
   for (const char* c : {"process_rss", "dictionary", "windows", "user_profiles", "filter_buffer", "recommender",

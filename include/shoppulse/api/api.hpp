@@ -40,6 +40,7 @@ struct SystemFigures {
   double uptime_seconds = 0;
   std::uint64_t rss_bytes = 0;
   std::uint64_t heap_free_bytes = 0;    // freed memory the allocator keeps (counted in RSS)
+  std::string allocator;                // the heap allocator: jemalloc, glibc or sanitizer
   std::uint64_t range_index_bytes = 0;  // the range worker's time index of the log
   double events_per_second = 0;  // appended to the log, over the last few seconds
   EventLogStats event_log;
