@@ -619,6 +619,8 @@ class ApiHandler final : public Handler {
     w.field("state", f.engine.state).field("replayed_events", f.engine.replayed_events);
     w.field("applied_through", f.engine.applied_through).field("events_too_late", snap->events_too_late);
     w.field("publishes_on_demand", f.engine.publishes_on_demand);
+    w.field("checkpoints", f.engine.checkpoints).field("checkpoint_bytes", f.engine.checkpoint_bytes);
+    w.field("checkpoint_pause_ms", f.engine.checkpoint_pause_ms);
     w.end_object();
     const RecommendRunnerStats rs = ctx_.recommend.stats();
     const RecommenderStats model = ctx_.recommend.latest()->stats;

@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include <array>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <limits>
@@ -175,8 +176,15 @@ struct EngineRunner::State {
     if (checkpointed_through != 0 && engine.applied_through() == checkpointed_through &&
         version == checkpointed_version)
       return;
-    auto put = checkpoints.put_checkpoint(kCheckpointName,
-                                          Checkpoint{engine.applied_through(), engine.checkpoint(), log.incarnation()});
+    // The engine thread neither applies nor answers meanwhile: the pause
+    // is reported (stream_processor.checkpoint_pause_ms).
+    const auto began = std::chrono::steady_clock::now();
+    Checkpoint checkpoint{engine.applied_through(), engine.checkpoint(), log.incarnation()};
+    const std::uint64_t bytes = checkpoint.bytes.size();
+    auto put = checkpoints.put_checkpoint(kCheckpointName, checkpoint);
+    const auto pause =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - began).count();
+    checkpoint = {};
     // The encoded checkpoint (tens to hundreds of MiB) was just freed, with
     // whatever else the last interval churned: give the allocator's free
     // pages back, or they stay in RSS (README, Memory).
@@ -195,6 +203,8 @@ struct EngineRunner::State {
     ProgressSignal::Update update(progress, mutex);
     stats.last_checkpoint_ms = clock.now_ms();
     ++stats.checkpoints;
+    stats.checkpoint_bytes = bytes;
+    stats.checkpoint_pause_ms = pause;
   }
 
   // Like the log's retention, age counts back from the newest event.

@@ -197,6 +197,11 @@ TEST_CASE("Checkpoints by event count bound the replay of a process killed befor
   wait_ready(counted, Millis(300000));
   const Json first = counted.get_json("/api/system/status");
   CHECK(first.u64("/stream_processor/replayed_events") == kEvents);
+  // Taken at 200k, 400k and 600k during the replay; each one's size and
+  // the time it held the engine thread are reported.
+  CHECK(first.u64("/stream_processor/checkpoints") >= 3);
+  CHECK(first.u64("/stream_processor/checkpoint_bytes") > 100000);
+  CHECK(first.i64("/stream_processor/checkpoint_pause_ms") >= 0);
   CHECK(counted.get_json(figures).u64("/total_events") == in_window);
   counted.kill_hard();
 

@@ -90,6 +90,8 @@ struct EngineStats {
   std::int64_t last_checkpoint_ms = 0;
   WindowMemory memory;  // as of the last publish
   std::uint64_t checkpoints = 0;   // written since start
+  std::uint64_t checkpoint_bytes = 0;   // size of the last one written
+  std::int64_t checkpoint_pause_ms = 0;  // how long the last one held the engine thread (encode and write)
   std::uint64_t publishes_on_demand = 0;  // early publishes for a waiting reader (wanted_sequence)
   // The thread's back-off sleeps while the ring was empty, and their total.
   std::uint64_t idle_waits = 0;
