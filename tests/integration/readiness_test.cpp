@@ -39,6 +39,20 @@ std::string batch_body(std::uint64_t first, std::uint64_t n, std::int64_t t0) {
   return body;
 }
 
+// POSTs one NDJSON batch, again while the ingest queue refuses it (503);
+// the answer, which must be 200.
+HttpResponse post_batch(const ServerProcess& server, std::string_view body) {
+  HttpResponse r;
+  REQUIRE(poll_until(
+      [&] {
+        r = server.post("/api/events", body, "application/x-ndjson");
+        return r.status != 503;
+      },
+      Millis(120000), Millis(50)));
+  REQUIRE(r.status == 200);
+  return r;
+}
+
 // POSTs every event, retrying batches the ingest queue refuses (503).
 struct Loaded {
   std::uint64_t last = 0;
@@ -48,16 +62,7 @@ struct Loaded {
 Loaded load(const ServerProcess& server, std::int64_t t0) {
   Loaded loaded;
   for (std::uint64_t first = 0; first < kEvents; first += kBatch) {
-    const std::string body = batch_body(first, kBatch, t0);
-    HttpResponse r;
-    REQUIRE(poll_until(
-        [&] {
-          r = server.post("/api/events", body, "application/x-ndjson");
-          return r.status != 503;
-        },
-        Millis(120000), Millis(50)));
-    REQUIRE(r.status == 200);
-    const Json answer(r.body);
+    const Json answer(post_batch(server, batch_body(first, kBatch, t0)).body);
     loaded.last = answer.u64("/last_sequence");
     loaded.incarnation = answer.str("/incarnation");
   }
@@ -281,16 +286,7 @@ std::uint64_t post_all(const ServerProcess& server, const std::string& body_all)
     // 10k lines a request.
     std::size_t end = at;
     for (int lines = 0; lines < 10000 && end < body_all.size(); ++lines) end = body_all.find('\n', end) + 1;
-    const std::string_view body(body_all.data() + at, end - at);
-    HttpResponse r;
-    REQUIRE(poll_until(
-        [&] {
-          r = server.post("/api/events", body, "application/x-ndjson");
-          return r.status != 503;
-        },
-        Millis(120000), Millis(50)));
-    REQUIRE(r.status == 200);
-    last = Json(r.body).u64("/last_sequence");
+    last = Json(post_batch(server, std::string_view(body_all.data() + at, end - at)).body).u64("/last_sequence");
     at = end;
   }
   return last;
