@@ -69,27 +69,6 @@ struct EngineRunner::State {
   // spilled minute's copy lost): the next restore ignores the checkpoint.
   bool skip_checkpoint = false;
 
-  // The checkpoint writer: the engine thread only encodes its state (its
-  // own, so no one else can); sealing, writing and syncing the encoding,
-  // three quarters of the pause on real-shaped data, happen on a thread of
-  // their own. One write at a time. Guarded by writer_mutex.
-  struct CheckpointJob {
-    Checkpoint checkpoint;
-    std::optional<std::string> partition_set;  // cluster mode: the owned set it covers
-    std::uint64_t version = 0;
-  };
-  struct CheckpointWritten {
-    Sequence through = 0;
-    std::uint64_t version = 0;
-    bool ok = false;
-  };
-  std::mutex writer_mutex;
-  std::condition_variable writer_wake;
-  std::optional<CheckpointJob> writer_job;        // handed over, not yet written
-  std::optional<CheckpointWritten> writer_done;   // written, not yet seen by the engine thread
-  bool writer_stop = false;
-  std::thread writer_thread;  // last: it uses the members above
-
   State(WindowConfig wc, EngineRunnerConfig c, SpscRing<Event>& r, EventLog& l, RollupStore& ro,
         CheckpointStore& cp, const Clock& k, MetricsRegistry& m)
       : window_config(std::move(wc)),
@@ -115,75 +94,6 @@ struct EngineRunner::State {
       const RollupStore& store = local_rollups;
       window_config.stored_minute = [&store](std::int64_t minute) { return read_minute(store, minute); };
     }
-    writer_thread = std::thread([this] { write_checkpoints(); });
-  }
-
-  ~State() {
-    {
-      std::lock_guard lock(writer_mutex);
-      writer_stop = true;
-    }
-    writer_wake.notify_all();
-    writer_thread.join();
-  }
-
-  // Checkpoint writer thread: writes each job handed over, then says so.
-  void write_checkpoints() {
-#ifdef __linux__
-    pthread_setname_np(pthread_self(), "sp-checkpoint");
-#endif
-    std::unique_lock lock(writer_mutex);
-    for (;;) {
-      writer_wake.wait(lock, [&] { return writer_stop || writer_job.has_value(); });
-      if (!writer_job) return;  // stopping, nothing left to write
-      CheckpointJob& job = *writer_job;
-      lock.unlock();
-      auto put = checkpoints.put_checkpoint(kCheckpointName, job.checkpoint);
-      if (!put) kLog.warn("checkpoint failed", {{"detail", put.error().detail}});
-      if (put && job.partition_set) {
-        if (auto marked = put_partition_mark(checkpoints, kCheckpointName, job.checkpoint.covers_through,
-                                             *job.partition_set);
-            !marked)
-          kLog.warn("checkpoint partition mark failed", {{"detail", marked.error().detail}});
-      }
-      const CheckpointWritten written{job.checkpoint.covers_through, job.version, bool(put)};
-      const std::uint64_t bytes = job.checkpoint.bytes.size();
-      job.checkpoint.bytes = std::string();
-      // The encoded checkpoint (tens to hundreds of MiB) was just freed,
-      // with whatever else the last interval churned: give the allocator's
-      // free pages back, or they stay in RSS (README, Memory).
-      release_free_heap();
-      if (written.ok) {
-        ProgressSignal::Update update(progress, mutex);
-        stats.last_checkpoint_ms = clock.now_ms();
-        ++stats.checkpoints;
-        stats.checkpoint_bytes = bytes;
-      }
-      lock.lock();
-      writer_job.reset();
-      writer_done = written;
-      writer_wake.notify_all();
-    }
-  }
-
-  // Engine thread: takes note of a finished write.
-  void collect_checkpoint() {
-    std::lock_guard lock(writer_mutex);
-    if (!writer_done) return;
-    if (writer_done->ok) {
-      checkpointed_through = writer_done->through;
-      checkpointed_version = writer_done->version;
-    }
-    writer_done.reset();
-  }
-
-  // Engine thread: waits until no write is in flight.
-  void wait_for_writer() {
-    {
-      std::unique_lock lock(writer_mutex);
-      writer_wake.wait(lock, [&] { return !writer_job.has_value(); });
-    }
-    collect_checkpoint();
   }
 
   // One stored minute, decoded; nullopt when the store has none.
@@ -257,47 +167,44 @@ struct EngineRunner::State {
     return config.checkpoint_every_events > 0 && applied_since_checkpoint >= config.checkpoint_every_events;
   }
 
-  // Engine thread: encodes a checkpoint and hands it to the writer. While
-  // the previous one is still being written, a periodic checkpoint waits
-  // for the next pass (the count keeps growing, so it is due again); with
-  // `wait` (stop, a change of owned partitions) it waits for that write and
-  // for its own.
-  void write_checkpoint(const WindowEngine& engine, bool wait = false) {
-    collect_checkpoint();
+  void write_checkpoint(const WindowEngine& engine) {
+    applied_since_checkpoint = 0;  // a failed write is retried after as many events again
     // Cluster mode before the first assignment the engine holds nothing: the
     // checkpoint of the last run's set is worth more than an empty one.
     if (covered && covered->version == 0) return;
     const std::uint64_t version = covered ? covered->version : 0;
-    bool busy = false;
-    {
-      std::lock_guard lock(writer_mutex);
-      busy = writer_job.has_value();
-    }
-    if (busy) {
-      if (!wait) return;
-      wait_for_writer();
-    }
-    applied_since_checkpoint = 0;  // a failed write is retried after as many events again
     if (checkpointed_through != 0 && engine.applied_through() == checkpointed_through &&
         version == checkpointed_version)
       return;
-    // The engine thread neither applies nor answers while it encodes: the
-    // pause is reported (stream_processor.checkpoint_pause_ms).
+    // The engine thread neither applies nor answers meanwhile: the pause
+    // is reported (stream_processor.checkpoint_pause_ms).
     const auto began = std::chrono::steady_clock::now();
-    CheckpointJob job{Checkpoint{engine.applied_through(), engine.checkpoint(), log.incarnation()},
-                      covered ? std::optional<std::string>(covered->text()) : std::nullopt, version};
+    Checkpoint checkpoint{engine.applied_through(), engine.checkpoint(), log.incarnation()};
+    const std::uint64_t bytes = checkpoint.bytes.size();
+    auto put = checkpoints.put_checkpoint(kCheckpointName, checkpoint);
     const auto pause =
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - began).count();
-    {
-      ProgressSignal::Update update(progress, mutex);
-      stats.checkpoint_pause_ms = pause;
+    checkpoint = {};
+    // The encoded checkpoint (tens to hundreds of MiB) was just freed, with
+    // whatever else the last interval churned: give the allocator's free
+    // pages back, or they stay in RSS (README, Memory).
+    release_free_heap();
+    if (!put) {
+      kLog.warn("checkpoint failed", {{"detail", put.error().detail}});
+      return;
     }
-    {
-      std::lock_guard lock(writer_mutex);
-      writer_job = std::move(job);
+    if (covered) {
+      if (auto marked = put_partition_mark(checkpoints, kCheckpointName, engine.applied_through(), covered->text());
+          !marked)
+        kLog.warn("checkpoint partition mark failed", {{"detail", marked.error().detail}});
     }
-    writer_wake.notify_all();
-    if (wait) wait_for_writer();
+    checkpointed_through = engine.applied_through();
+    checkpointed_version = version;
+    ProgressSignal::Update update(progress, mutex);
+    stats.last_checkpoint_ms = clock.now_ms();
+    ++stats.checkpoints;
+    stats.checkpoint_bytes = bytes;
+    stats.checkpoint_pause_ms = pause;
   }
 
   // Like the log's retention, age counts back from the newest event.
@@ -338,8 +245,6 @@ struct EngineRunner::State {
   }
 
   WindowEngine restore() {
-    // The checkpoint read below must be the newest one written.
-    wait_for_writer();
     {
       ProgressSignal::Update update(progress, mutex);
       stats.state = rebuilding ? "rebuilding" : "starting";
@@ -394,10 +299,6 @@ struct EngineRunner::State {
     });
     if (!read) throw std::runtime_error("log replay failed: " + read.error().detail);
     flush_rollups(*engine);
-    // A checkpoint the replay made due, or was writing, is stored before the
-    // engine says it caught up: a process killed once ready replays no more.
-    if (checkpoint_due_by_count()) write_checkpoint(*engine, true);
-    else wait_for_writer();
     rebuilding = false;
     publish(*engine);
     {
@@ -442,7 +343,7 @@ struct EngineRunner::State {
       }
       run_queries(engine);
       if (!stopping && ownership_changed()) {
-        write_checkpoint(engine, true);  // of the set it covers, for when that set comes back
+        write_checkpoint(engine);  // of the set it covers, for when that set comes back
         return true;
       }
       std::size_t n = 0;
@@ -493,7 +394,7 @@ struct EngineRunner::State {
       }
       if (n == 0) {
         if (stopping) {
-          write_checkpoint(engine, true);
+          write_checkpoint(engine);
           return false;
         }
         // Idle: back off gently so an idle engine costs almost nothing.
