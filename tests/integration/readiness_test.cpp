@@ -273,7 +273,7 @@ std::string late_body(std::int64_t t0) {
   std::string body;
   for (std::uint64_t k = 0; k < kLateEvents; ++k)
     body += R"({"user_id":"late)" + std::to_string(k % 50) + R"(","event_type":"view","product_id":"p)" +
-            std::to_string(k % 40) + R"(","category_id":"c)" + std::to_string(k % 40 % 60) +
+            std::to_string(k % 40) + R"(","category_id":"c)" + std::to_string(k % 40) +
             R"(","timestamp":)" + std::to_string(t0 + 500 + static_cast<std::int64_t>(k) * 30000) + "}\n";
   return body;
 }
