@@ -1,7 +1,8 @@
 // bench_engine: WindowEngine::apply on one core, on pre-interned events, for
 // three workloads: the generator with a small and a large catalogue, and the
 // amplified Taobao file named by BENCH_TAOBAO (skipped, saying so, when it is
-// not set or absent); then the cost of snapshot(). Events are applied in
+// not set or absent); then the cost of snapshot() and of a checkpoint, in
+// place and in a forked child. Events are applied in
 // slices of the engine runner's pop batch; each generated pass re-applies the
 // same events shifted forward in event time (the shift happens outside the
 // timed region); the Taobao file is applied once, in file order.
@@ -19,6 +20,7 @@
 #include "common/report.hpp"
 #include "common/system_probe.hpp"
 #include "common/workload.hpp"
+#include "shoppulse/core/background_encoding.hpp"
 #include "shoppulse/importer/importer.hpp"
 #include "shoppulse/windows/window_engine.hpp"
 
@@ -102,6 +104,31 @@ void apply_and_report(Report& report, std::vector<Event>& batch, int passes, std
   report.result("snapshot() p99", percentile(costs, 0.99), "us");
   report.result("snapshot() max", max, "us", "one per publish interval (200 ms)");
   report.result("events_applied in last snapshot", double(events_in_snapshot), "");
+  // A checkpoint of this state: what the engine thread pays for one written
+  // in place (windows.checkpoint_in_background = false: encode, then the
+  // store's write on top) against one in the background (the fork only).
+  {
+    Stopwatch encode_watch;
+    const std::string bytes = engine.checkpoint();
+    report.result("checkpoint() in place: engine thread pause (encode only, before the write)",
+                  encode_watch.seconds() * 1e3, "ms");
+    report.result("checkpoint size", double(bytes.size()) / (1 << 20), "MiB");
+    BackgroundEncoding background;
+    Stopwatch fork_watch;
+    const auto started = background.start([&engine] { return engine.checkpoint(); });
+    const double pause_ms = fork_watch.seconds() * 1e3;
+    if (started) {
+      report.result("background checkpoint: engine thread pause (fork)", pause_ms, "ms", "<= 50 ms");
+      Stopwatch child_watch;
+      const auto from_child = background.finish();
+      report.result("background checkpoint: bytes ready after the fork (child encodes)",
+                    child_watch.seconds() * 1e3, "ms");
+      report.result("background checkpoint equals checkpoint() (1 = yes)",
+                    from_child && from_child.value() == bytes ? 1 : 0, "");
+    } else {
+      report.note("background checkpoint: fork failed: " + started.error().detail);
+    }
+  }
   const WindowMemory memory = engine.memory();
   report.result("engine memory: windows", double(memory.windows) / (1 << 20), "MiB");
   report.result("engine memory: user profiles", double(memory.user_profiles) / (1 << 20), "MiB");

@@ -26,7 +26,7 @@
 #include "common/report.hpp"
 #include "common/system_probe.hpp"
 #include "common/workload.hpp"
-#include "background_checkpoint.hpp"
+#include "shoppulse/core/background_encoding.hpp"
 #include "shoppulse/core/byte_codec.hpp"
 #include "shoppulse/importer/importer.hpp"
 #include "shoppulse/recommend/recommender.hpp"
@@ -285,9 +285,9 @@ void run(Report& report, Workload& w, const RunSettings& r) {
     {
       // What the recommend thread pays for a periodic checkpoint
       // (recommend.checkpoint_in_background = true): the fork only.
-      recommend_detail::BackgroundCheckpoint background;
+      BackgroundEncoding background;
       Stopwatch fork_watch;
-      const auto started = background.start(rec);
+      const auto started = background.start([&rec] { return rec.checkpoint(); });
       const double pause_ms = fork_watch.seconds() * 1e3;
       if (started) {
         report.result("background checkpoint: recommend thread pause (fork)", pause_ms, "ms", "<= 50 ms");

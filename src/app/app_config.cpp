@@ -135,6 +135,10 @@ void bind(config::Schema& s, AppConfig& c) {
   s.add_uint("windows.checkpoint_every_events", &c.engine.checkpoint_every_events, "events",
              "Also checkpoint after this many applied events, replayed ones included, so a process restarted more "
              "often than checkpoint_interval still bounds its replay; 0 = by time only");
+  s.add_bool("windows.checkpoint_in_background", &c.engine.checkpoint_in_background,
+             "Periodic and count-triggered window checkpoints are encoded by a forked copy of the process, so the "
+             "engine thread and its queries wait only for the fork (pages written meanwhile are copied once); false = "
+             "encode and write on the engine thread");
 
   s.add_bool("generator.enabled", &c.generator_enabled, "Start the built-in event generator at start-up");
   s.add_double("generator.events_per_second", &c.generator.events_per_second, "events/s",

@@ -9,8 +9,8 @@
 #include <optional>
 #include <thread>
 
-#include "background_checkpoint.hpp"
 #include "log_order.hpp"
+#include "shoppulse/core/background_encoding.hpp"
 #include "shoppulse/core/checkpoint_restore.hpp"
 #include "shoppulse/core/heap.hpp"
 #include "shoppulse/core/log.hpp"
@@ -54,7 +54,7 @@ struct RecommendRunner::State {
 
   // The background checkpoint in flight (at most one): the child writing it
   // and the thread that waits for the bytes and stores them.
-  recommend_detail::BackgroundCheckpoint background;
+  BackgroundEncoding background;
   std::thread background_writer;
   std::atomic<bool> background_done{false};
   std::atomic<bool> background_failed{false};
@@ -257,7 +257,7 @@ struct RecommendRunner::State {
     }
     applied_since_checkpoint = 0;  // a failed write is retried after as many events again
     const TimestampMs started = clock.now_ms();
-    if (auto forked = background.start(r); !forked) {
+    if (auto forked = background.start([&r] { return r.checkpoint(); }); !forked) {
       kLog.warn("background checkpoint unavailable, writing in the foreground", {{"detail", forked.error().detail}});
       write_checkpoint(r, written_through);
       return;

@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -13,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "shoppulse/core/background_encoding.hpp"
 #include "shoppulse/core/checkpoint_restore.hpp"
 #include "shoppulse/core/heap.hpp"
 #include "shoppulse/core/log.hpp"
@@ -69,6 +71,14 @@ struct EngineRunner::State {
   // spilled minute's copy lost): the next restore ignores the checkpoint.
   bool skip_checkpoint = false;
 
+  // The background checkpoint in flight (at most one): the child encoding
+  // it and the thread that stores its bytes. Started and joined by the
+  // engine thread; the writer thread only sets the two flags.
+  BackgroundEncoding background;
+  std::thread background_writer;
+  std::atomic<bool> background_done{false};    // the writer thread is finished: joining it will not block
+  std::atomic<bool> background_failed{false};  // its checkpoint was not stored
+
   State(WindowConfig wc, EngineRunnerConfig c, SpscRing<Event>& r, EventLog& l, RollupStore& ro,
         CheckpointStore& cp, const Clock& k, MetricsRegistry& m)
       : window_config(std::move(wc)),
@@ -95,6 +105,8 @@ struct EngineRunner::State {
       window_config.stored_minute = [&store](std::int64_t minute) { return read_minute(store, minute); };
     }
   }
+
+  ~State() { join_background(); }
 
   // One stored minute, decoded; nullopt when the store has none.
   static Result<std::optional<MinuteRollup>> read_minute(const RollupStore& store, std::int64_t minute) {
@@ -167,44 +179,136 @@ struct EngineRunner::State {
     return config.checkpoint_every_events > 0 && applied_since_checkpoint >= config.checkpoint_every_events;
   }
 
+  // Waits for the background checkpoint in flight, if any.
+  void join_background() {
+    if (background_writer.joinable()) background_writer.join();
+    background_done.store(false, std::memory_order_relaxed);
+  }
+
+  // Any thread: stores an encoded checkpoint (and, in cluster mode, the
+  // owned set it covers); false when the write failed. The pause it reports
+  // is pause_ms, or the time since held_since when the engine thread is
+  // held until the write is done.
+  using SteadyTime = std::chrono::steady_clock::time_point;
+  bool store_checkpoint(const Checkpoint& checkpoint, const std::optional<std::string>& set_text,
+                        std::int64_t pause_ms, std::optional<SteadyTime> held_since = std::nullopt) {
+    auto put = checkpoints.put_checkpoint(kCheckpointName, checkpoint);
+    if (!put) {
+      kLog.warn("checkpoint failed", {{"detail", put.error().detail}});
+      return false;
+    }
+    if (set_text) {
+      if (auto marked = put_partition_mark(checkpoints, kCheckpointName, checkpoint.covers_through, *set_text);
+          !marked)
+        kLog.warn("checkpoint partition mark failed", {{"detail", marked.error().detail}});
+    }
+    if (held_since)
+      pause_ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - *held_since).count();
+    ProgressSignal::Update update(progress, mutex);
+    stats.last_checkpoint_ms = clock.now_ms();
+    ++stats.checkpoints;
+    stats.checkpoint_bytes = checkpoint.bytes.size();
+    stats.checkpoint_pause_ms = pause_ms;
+    return true;
+  }
+
+  std::optional<std::string> covered_text() const {
+    return covered ? std::optional<std::string>(covered->text()) : std::nullopt;
+  }
+
+  // Whether the stored checkpoint already holds this state (a checkpoint
+  // of the amplified Taobao log is ~130 MB: not written twice).
+  bool checkpoint_current(const WindowEngine& engine, std::uint64_t version) const noexcept {
+    return checkpointed_through != 0 && engine.applied_through() == checkpointed_through &&
+           version == checkpointed_version;
+  }
+
+  // Periodic and count-triggered checkpoints: the engine is frozen by a
+  // fork and encoded by the child, so the engine thread (and the queries it
+  // answers) waits only for the fork; the writer thread stores the bytes.
+  // While the previous one is still being written, it is waited for with
+  // `wait`; without, false: this one is due again on the next pass. Falls
+  // back to the foreground when the fork fails.
+  bool checkpoint_in_background(const WindowEngine& engine, bool wait) {
+    if (background_writer.joinable()) {
+      if (!wait && !background_done.load(std::memory_order_acquire)) return false;
+      join_background();
+    }
+    if (background_failed.exchange(false, std::memory_order_relaxed)) checkpointed_through = 0;
+    applied_since_checkpoint = 0;  // a failed write is retried after as many events again
+    // Cluster mode before the first assignment the engine holds nothing: the
+    // checkpoint of the last run's set is worth more than an empty one.
+    if (covered && covered->version == 0) return true;
+    const std::uint64_t version = covered ? covered->version : 0;
+    if (checkpoint_current(engine, version)) return true;
+    const auto began = std::chrono::steady_clock::now();
+    if (auto forked = background.start([&engine] { return engine.checkpoint(); }); !forked) {
+      kLog.warn("background checkpoint unavailable, writing in the foreground", {{"detail", forked.error().detail}});
+      write_checkpoint(engine);
+      return true;
+    }
+    const std::int64_t pause_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - began).count();
+    const Sequence through = engine.applied_through();
+    checkpointed_through = through;  // reset when the writer says it failed
+    checkpointed_version = version;
+    background_writer = std::thread([this, through, pause_ms, incarnation = log.incarnation(),
+                                     set_text = covered_text()] {
+#ifdef __linux__
+      pthread_setname_np(pthread_self(), "sp-engine-cp");
+#endif
+      auto bytes = background.finish();
+      if (bytes) {
+        Checkpoint checkpoint{through, std::move(bytes).value(), incarnation};
+        if (!store_checkpoint(checkpoint, set_text, pause_ms)) background_failed.store(true, std::memory_order_relaxed);
+        checkpoint = {};
+        // The encoded checkpoint (tens to hundreds of MiB) was just freed:
+        // give the allocator's free pages back (README, Memory).
+        release_free_heap();
+      } else {
+        kLog.warn("background checkpoint failed", {{"detail", bytes.error().detail}});
+        background_failed.store(true, std::memory_order_relaxed);
+      }
+      // release: the engine thread joins only after seeing this.
+      background_done.store(true, std::memory_order_release);
+    });
+    return true;
+  }
+
+  // A checkpoint as configured: in the background or on this thread.
+  // False when it was put off because the one in flight is not written yet
+  // (with `wait`, that one is waited for instead).
+  bool take_checkpoint(const WindowEngine& engine, bool wait = false) {
+    if (config.checkpoint_in_background) return checkpoint_in_background(engine, wait);
+    write_checkpoint(engine);
+    return true;
+  }
+
+  // On the engine thread, after the one in flight: at stop, at a change of
+  // owned partitions, or when configured so.
   void write_checkpoint(const WindowEngine& engine) {
     applied_since_checkpoint = 0;  // a failed write is retried after as many events again
+    join_background();             // never let an older checkpoint land after this one
+    if (background_failed.exchange(false, std::memory_order_relaxed)) checkpointed_through = 0;
     // Cluster mode before the first assignment the engine holds nothing: the
     // checkpoint of the last run's set is worth more than an empty one.
     if (covered && covered->version == 0) return;
     const std::uint64_t version = covered ? covered->version : 0;
-    if (checkpointed_through != 0 && engine.applied_through() == checkpointed_through &&
-        version == checkpointed_version)
-      return;
+    if (checkpoint_current(engine, version)) return;
     // The engine thread neither applies nor answers meanwhile: the pause
     // is reported (stream_processor.checkpoint_pause_ms).
     const auto began = std::chrono::steady_clock::now();
     Checkpoint checkpoint{engine.applied_through(), engine.checkpoint(), log.incarnation()};
-    const std::uint64_t bytes = checkpoint.bytes.size();
-    auto put = checkpoints.put_checkpoint(kCheckpointName, checkpoint);
-    const auto pause =
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - began).count();
+    const bool ok = store_checkpoint(checkpoint, covered_text(), 0, began);  // encoding and writing hold the thread
     checkpoint = {};
     // The encoded checkpoint (tens to hundreds of MiB) was just freed, with
     // whatever else the last interval churned: give the allocator's free
     // pages back, or they stay in RSS (README, Memory).
     release_free_heap();
-    if (!put) {
-      kLog.warn("checkpoint failed", {{"detail", put.error().detail}});
-      return;
-    }
-    if (covered) {
-      if (auto marked = put_partition_mark(checkpoints, kCheckpointName, engine.applied_through(), covered->text());
-          !marked)
-        kLog.warn("checkpoint partition mark failed", {{"detail", marked.error().detail}});
-    }
+    if (!ok) return;
     checkpointed_through = engine.applied_through();
     checkpointed_version = version;
-    ProgressSignal::Update update(progress, mutex);
-    stats.last_checkpoint_ms = clock.now_ms();
-    ++stats.checkpoints;
-    stats.checkpoint_bytes = bytes;
-    stats.checkpoint_pause_ms = pause;
   }
 
   // Like the log's retention, age counts back from the newest event.
@@ -245,6 +349,7 @@ struct EngineRunner::State {
   }
 
   WindowEngine restore() {
+    join_background();  // the checkpoint read below is the newest one written
     {
       ProgressSignal::Update update(progress, mutex);
       stats.state = rebuilding ? "rebuilding" : "starting";
@@ -292,13 +397,18 @@ struct EngineRunner::State {
         publish(*engine);
         last_publish = now;
       }
-      if (checkpoint_due_by_count()) write_checkpoint(*engine);
+      // A replay is not put off: one encoding overlaps the next
+      // checkpoint_every_events replayed events, so this rarely waits.
+      if (checkpoint_due_by_count()) take_checkpoint(*engine, true);
       ProgressSignal::Update update(progress, mutex);
       stats.replayed_events = replayed;
       return !owner.stop_requested();
     });
     if (!read) throw std::runtime_error("log replay failed: " + read.error().detail);
     flush_rollups(*engine);
+    // The replay's last checkpoint is stored before the engine says it
+    // caught up: a process killed once ready replays no more than that.
+    join_background();
     rebuilding = false;
     publish(*engine);
     {
@@ -387,8 +497,8 @@ struct EngineRunner::State {
         last_publish_steady = std::chrono::steady_clock::now();
         published_through = engine.applied_through();
       }
-      if (now - last_checkpoint >= config.checkpoint_interval_ms || checkpoint_due_by_count()) {
-        write_checkpoint(engine);
+      if ((now - last_checkpoint >= config.checkpoint_interval_ms || checkpoint_due_by_count()) &&
+          take_checkpoint(engine)) {
         drop_old_rollups(engine);
         last_checkpoint = now;
       }

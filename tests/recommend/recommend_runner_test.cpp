@@ -10,7 +10,7 @@
 #include "shoppulse/eventlog/memory_store.hpp"
 #include "shoppulse/recommend/recommend_runner.hpp"
 
-#include "background_checkpoint.hpp"
+#include "shoppulse/core/background_encoding.hpp"
 #include "log_order.hpp"
 #include "support/eventually.hpp"
 #include "support/stepped_storage.hpp"
@@ -280,8 +280,8 @@ TEST_CASE("A background checkpoint holds the model as it was at start(), whateve
   Recommender r;
   r.apply(early);
   const std::string expected = r.checkpoint();
-  recommend_detail::BackgroundCheckpoint background;
-  REQUIRE(background.start(r));
+  BackgroundEncoding background;
+  REQUIRE(background.start([&r] { return r.checkpoint(); }));
   CHECK(background.running());
   r.apply(later);  // the owner goes on at once
   auto bytes = background.finish();

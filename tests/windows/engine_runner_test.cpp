@@ -5,8 +5,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <future>
 #include <memory>
+#include <mutex>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -311,6 +314,103 @@ TEST_CASE("checkpoints are also taken every checkpoint_every_events, replayed ev
   REQUIRE(checkpoint->has_value());
   CHECK((*checkpoint)->covers_through >= 300);
   runner.stop();
+}
+
+namespace {
+
+// Checkpoints that take as long as the test says: put_checkpoint holds its
+// caller until released, and tells when it was entered.
+class HeldCheckpoints final : public CheckpointStore {
+ public:
+  explicit HeldCheckpoints(CheckpointStore& inner) : inner_(inner) {}
+  Result<void> put_checkpoint(std::string_view name, const Checkpoint& checkpoint) override {
+    std::unique_lock lock(mutex_);
+    ++entered_;
+    changed_.notify_all();
+    changed_.wait(lock, [&] { return released_; });
+    lock.unlock();
+    return inner_.put_checkpoint(name, checkpoint);
+  }
+  Result<std::optional<Checkpoint>> get_checkpoint(std::string_view name) const override {
+    return inner_.get_checkpoint(name);
+  }
+  bool wait_entered() {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, 60s, [&] { return entered_ > 0; });
+  }
+  void release() {
+    std::lock_guard lock(mutex_);
+    released_ = true;
+    changed_.notify_all();
+  }
+
+ private:
+  CheckpointStore& inner_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  int entered_ = 0;
+  bool released_ = false;
+};
+
+}  // namespace
+
+TEST_CASE("a background checkpoint holds neither the events nor the queries of the engine thread, and stores the "
+          "engine as it was when it was taken",
+          "[windows][runner][checkpoint]") {
+  auto store = make_memory_store();
+  HeldCheckpoints held(*store);
+  SpscRing<Event> ring(1 << 12);
+  SystemClock clock;
+  MetricsRegistry metrics;
+  EngineRunnerConfig config;
+  config.publish_interval_ms = 10;
+  config.checkpoint_interval_ms = 3600000;  // by count only
+  config.checkpoint_every_events = 100;
+  REQUIRE(config.checkpoint_in_background);  // the default
+  EngineRunner runner(window_config(), config, ring, *store, *store, held, clock, metrics);
+  // A failing check below still lets the held write go before the runner stops.
+  struct ReleaseAtExit {
+    HeldCheckpoints& held;
+    ~ReleaseAtExit() { held.release(); }
+  } release_at_exit{held};
+  runner.start();
+  REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.caught_up; }));
+  const auto events = make_events(1, 250, kStart);
+  ingest(*store, ring, std::vector<Event>(events.begin(), events.begin() + 150));
+  // The checkpoint due at 100 events is being written, and stays so.
+  REQUIRE(held.wait_entered());
+  // Meanwhile the engine thread applies more events and answers a query.
+  ingest(*store, ring, std::vector<Event>(events.begin() + 150, events.end()));
+  CHECK(wait_for(runner, [](const EngineStats& s) { return s.applied_through == 250; }));
+  std::promise<Sequence> answered;
+  REQUIRE(runner.run_on_engine([&](const WindowEngine& e) { answered.set_value(e.applied_through()); }));
+  auto answer = answered.get_future();
+  REQUIRE(answer.wait_for(60s) == std::future_status::ready);
+  CHECK(answer.get() == 250);
+  // Not counted until it is stored; the engine thread was held only for the fork.
+  CHECK(runner.stats().checkpoints == 0);
+  held.release();
+  REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.checkpoints >= 1; }));
+  // What was stored is the engine at the fork: the events through the
+  // sequence it covers, none of those applied while it was written.
+  auto first = store->get_checkpoint("window_engine");
+  REQUIRE(first);
+  REQUIRE(first->has_value());
+  const Sequence through = (*first)->covers_through;
+  CHECK(through >= 100);
+  CHECK(through <= 150);
+  WindowEngine expected(window_config());
+  expected.apply(std::vector<Event>(events.begin(), events.begin() + static_cast<std::ptrdiff_t>(through)));
+  auto restored = WindowEngine::restore(window_config(), (*first)->bytes);
+  REQUIRE(restored);
+  CHECK(restored.value().applied_through() == through);
+  CHECK(restored.value().checkpoint() == expected.checkpoint());
+  runner.stop();
+  // The stop waited for its own checkpoint, of everything applied.
+  auto last = store->get_checkpoint("window_engine");
+  REQUIRE(last);
+  REQUIRE(last->has_value());
+  CHECK((*last)->covers_through == 250);
 }
 
 TEST_CASE("a checkpoint with nothing applied since the stored one is not written again", "[windows][runner]") {

@@ -22,7 +22,7 @@
 // Threading: offer() from ONE producer thread (the engine thread); every
 // other public method from any thread (wait_until() to wait for the
 // recommend thread's progress without polling). A periodic checkpoint also runs a
-// child process (see background_checkpoint.hpp) and a thread that stores
+// child process (see core/background_encoding.hpp) and a thread that stores
 // its bytes; stop() waits for both.
 #include <chrono>
 #include <cstdint>

@@ -17,6 +17,8 @@
 // counted, and followed by a restart from checkpoint + replay with backoff.
 // Threading: every public method is callable from any thread; wait_until()
 // lets another thread wait for the engine thread's progress without polling.
+// A background checkpoint also runs a child process and a thread that
+// stores its bytes; stop() waits for both.
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -39,6 +41,12 @@ struct EngineRunnerConfig {
   std::int64_t publish_interval_ms = 200;      // snapshot period; ms
   std::int64_t checkpoint_interval_ms = 60000; // derived-state checkpoint period; ms
   std::uint64_t checkpoint_every_events = 2000000;  // also checkpoint after this many applied events; 0 = off; events
+  // Periodic and count-triggered checkpoints are encoded by a forked copy of
+  // the process (core/background_encoding.hpp) and stored by a thread of
+  // the runner, so the engine thread waits only for the fork; the one at
+  // stop, at a change of owned partitions and the fallback when the fork
+  // fails are encoded and written on the engine thread.
+  bool checkpoint_in_background = true;
   std::size_t max_pending_queries = 4096;      // queued point queries; more → overloaded
   std::int64_t rollup_retention_ms = 0;        // drop rollups older than this before the watermark; 0 = keep; ms
   // Settled minutes keep their products, categories, devices and locations
@@ -91,7 +99,7 @@ struct EngineStats {
   WindowMemory memory;  // as of the last publish
   std::uint64_t checkpoints = 0;   // written since start
   std::uint64_t checkpoint_bytes = 0;   // size of the last one written
-  std::int64_t checkpoint_pause_ms = 0;  // how long the last one held the engine thread (encode and write)
+  std::int64_t checkpoint_pause_ms = 0;  // how long the last one held the engine thread (the fork, in the background; else encode and write)
   std::uint64_t publishes_on_demand = 0;  // early publishes for a waiting reader (wanted_sequence)
   // The thread's back-off sleeps while the ring was empty, and their total.
   std::uint64_t idle_waits = 0;

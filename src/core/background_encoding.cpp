@@ -1,4 +1,4 @@
-#include "background_checkpoint.hpp"
+#include "shoppulse/core/background_encoding.hpp"
 
 #include <cerrno>
 #include <csignal>
@@ -10,7 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-namespace shoppulse::recommend_detail {
+namespace shoppulse {
 namespace {
 
 bool write_all(int fd, const char* p, std::size_t n) {
@@ -24,12 +24,12 @@ bool write_all(int fd, const char* p, std::size_t n) {
   return true;
 }
 
-// In the child: serialise, send (8-byte length, then the bytes), leave.
-[[noreturn]] void child(int fd, const Recommender& r, pid_t parent) {
+// In the child: encode, send (8-byte length, then the bytes), leave.
+[[noreturn]] void child(int fd, const std::function<std::string()>& encode, pid_t parent) {
   // Dies with the thread that forked it; if that already happened, now.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != parent) ::_exit(1);
-  const std::string bytes = r.checkpoint();
+  const std::string bytes = encode();
   const std::uint64_t size = bytes.size();
   char header[8];
   std::memcpy(header, &size, sizeof header);
@@ -39,7 +39,7 @@ bool write_all(int fd, const char* p, std::size_t n) {
 
 }  // namespace
 
-BackgroundCheckpoint::~BackgroundCheckpoint() {
+BackgroundEncoding::~BackgroundEncoding() {
   if (fd_ >= 0) ::close(fd_);
   if (pid_ > 0) {
     ::kill(pid_, SIGKILL);
@@ -49,22 +49,22 @@ BackgroundCheckpoint::~BackgroundCheckpoint() {
   }
 }
 
-Result<void> BackgroundCheckpoint::start(const Recommender& r) {
-  if (running()) return make_error(Errc::unavailable, "a background checkpoint is already running");
+Result<void> BackgroundEncoding::start(const std::function<std::string()>& encode) {
+  if (running()) return make_error(Errc::unavailable, "a background encoding is already running");
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0)
-    return make_error(Errc::unavailable, std::string("checkpoint pipe: ") + std::strerror(errno));
+    return make_error(Errc::unavailable, std::string("background encoding pipe: ") + std::strerror(errno));
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) {
     const int err = errno;
     ::close(fds[0]);
     ::close(fds[1]);
-    return make_error(Errc::unavailable, std::string("checkpoint fork: ") + std::strerror(err));
+    return make_error(Errc::unavailable, std::string("background encoding fork: ") + std::strerror(err));
   }
   if (pid == 0) {
     ::close(fds[0]);
-    child(fds[1], r, parent);
+    child(fds[1], encode, parent);
   }
   ::close(fds[1]);
   pid_ = pid;
@@ -72,8 +72,8 @@ Result<void> BackgroundCheckpoint::start(const Recommender& r) {
   return {};
 }
 
-Result<std::string> BackgroundCheckpoint::finish() {
-  if (!running()) return make_error(Errc::unavailable, "no background checkpoint is running");
+Result<std::string> BackgroundEncoding::finish() {
+  if (!running()) return make_error(Errc::unavailable, "no background encoding is running");
   std::string bytes;
   std::uint64_t size = 0;
   bool complete = false;
@@ -93,7 +93,7 @@ Result<std::string> BackgroundCheckpoint::finish() {
   }
   if (got == sizeof header) {
     std::memcpy(&size, header, sizeof header);
-    // A size beyond what memory could hold means a broken child, not a checkpoint.
+    // A size beyond what memory could hold means a broken child, not an encoding.
     if (size < (std::uint64_t{1} << 40)) {
       bytes.resize(size);
       std::size_t off = 0;
@@ -112,8 +112,8 @@ Result<std::string> BackgroundCheckpoint::finish() {
   }
   pid_ = -1;
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !complete)
-    return make_error(Errc::unavailable, "background checkpoint: the serialising process failed");
+    return make_error(Errc::unavailable, "background encoding: the encoding process failed");
   return bytes;
 }
 
-}  // namespace shoppulse::recommend_detail
+}  // namespace shoppulse
