@@ -15,12 +15,12 @@
 #include <string>
 #include <vector>
 
+#include "common/background_probe.hpp"
 #include "common/machine_limits.hpp"
 #include "common/options.hpp"
 #include "common/report.hpp"
 #include "common/system_probe.hpp"
 #include "common/workload.hpp"
-#include "shoppulse/core/background_encoding.hpp"
 #include "shoppulse/importer/importer.hpp"
 #include "shoppulse/windows/window_engine.hpp"
 
@@ -113,21 +113,7 @@ void apply_and_report(Report& report, std::vector<Event>& batch, int passes, std
     report.result("checkpoint() in place: engine thread pause (encode only, before the write)",
                   encode_watch.seconds() * 1e3, "ms");
     report.result("checkpoint size", double(bytes.size()) / (1 << 20), "MiB");
-    BackgroundEncoding background;
-    Stopwatch fork_watch;
-    const auto started = background.start([&engine] { return engine.checkpoint(); });
-    const double pause_ms = fork_watch.seconds() * 1e3;
-    if (started) {
-      report.result("background checkpoint: engine thread pause (fork)", pause_ms, "ms", "<= 50 ms");
-      Stopwatch child_watch;
-      const auto from_child = background.finish();
-      report.result("background checkpoint: bytes ready after the fork (child encodes)",
-                    child_watch.seconds() * 1e3, "ms");
-      report.result("background checkpoint equals checkpoint() (1 = yes)",
-                    from_child && from_child.value() == bytes ? 1 : 0, "");
-    } else {
-      report.note("background checkpoint: fork failed: " + started.error().detail);
-    }
+    report_background_checkpoint(report, "engine", [&engine] { return engine.checkpoint(); }, bytes);
   }
   const WindowMemory memory = engine.memory();
   report.result("engine memory: windows", double(memory.windows) / (1 << 20), "MiB");

@@ -21,12 +21,12 @@
 #include <string>
 #include <vector>
 
+#include "common/background_probe.hpp"
 #include "common/machine_limits.hpp"
 #include "common/options.hpp"
 #include "common/report.hpp"
 #include "common/system_probe.hpp"
 #include "common/workload.hpp"
-#include "shoppulse/core/background_encoding.hpp"
 #include "shoppulse/core/byte_codec.hpp"
 #include "shoppulse/importer/importer.hpp"
 #include "shoppulse/recommend/recommender.hpp"
@@ -285,20 +285,7 @@ void run(Report& report, Workload& w, const RunSettings& r) {
     {
       // What the recommend thread pays for a periodic checkpoint
       // (recommend.checkpoint_in_background = true): the fork only.
-      BackgroundEncoding background;
-      Stopwatch fork_watch;
-      const auto started = background.start([&rec] { return rec.checkpoint(); });
-      const double pause_ms = fork_watch.seconds() * 1e3;
-      if (started) {
-        report.result("background checkpoint: recommend thread pause (fork)", pause_ms, "ms", "<= 50 ms");
-        Stopwatch child_watch;
-        const auto from_child = background.finish();
-        report.result("background checkpoint: bytes ready (child serialises)", child_watch.seconds() * 1e3, "ms");
-        report.result("background checkpoint equals checkpoint() (1 = yes)",
-                      from_child && from_child.value() == bytes ? 1 : 0, "");
-      } else {
-        report.note("background checkpoint: fork failed: " + started.error().detail);
-      }
+      report_background_checkpoint(report, "recommend", [&rec] { return rec.checkpoint(); }, bytes);
     }
     Stopwatch restore_watch;
     auto restored = Recommender::restore(RecommenderConfig{}, bytes);
