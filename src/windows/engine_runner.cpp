@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -78,6 +79,11 @@ struct EngineRunner::State {
   std::thread background_writer;
   std::atomic<bool> background_done{false};    // the writer thread is finished: joining it will not block
   std::atomic<bool> background_failed{false};  // its checkpoint was not stored
+  // The newest event time of the engine state the stored checkpoint holds
+  // (0: none known). Rollup retention counts back from it, not from the
+  // running engine: until a checkpoint in flight is stored, a restart
+  // restores the previous one, and the minutes it reads back must remain.
+  std::atomic<TimestampMs> stored_watermark_ms{0};
 
   State(WindowConfig wc, EngineRunnerConfig c, SpscRing<Event>& r, EventLog& l, RollupStore& ro,
         CheckpointStore& cp, const Clock& k, MetricsRegistry& m)
@@ -254,14 +260,17 @@ struct EngineRunner::State {
     checkpointed_through = through;  // reset when the writer says it failed
     checkpointed_version = version;
     background_writer = std::thread([this, through, pause_ms, incarnation = log.incarnation(),
-                                     set_text = covered_text()] {
+                                     watermark = engine.watermark_ms(), set_text = covered_text()] {
 #ifdef __linux__
       pthread_setname_np(pthread_self(), "sp-engine-cp");
 #endif
       auto bytes = background.finish();
       if (bytes) {
         Checkpoint checkpoint{through, std::move(bytes).value(), incarnation};
-        if (!store_checkpoint(checkpoint, set_text, pause_ms)) background_failed.store(true, std::memory_order_relaxed);
+        if (store_checkpoint(checkpoint, set_text, pause_ms))
+          stored_watermark_ms.store(watermark, std::memory_order_relaxed);
+        else
+          background_failed.store(true, std::memory_order_relaxed);
         checkpoint = {};
         // The encoded checkpoint (tens to hundreds of MiB) was just freed:
         // give the allocator's free pages back (README, Memory).
@@ -309,12 +318,16 @@ struct EngineRunner::State {
     if (!ok) return;
     checkpointed_through = engine.applied_through();
     checkpointed_version = version;
+    stored_watermark_ms.store(engine.watermark_ms(), std::memory_order_relaxed);
   }
 
   // Like the log's retention, age counts back from the newest event.
   void drop_old_rollups(const WindowEngine& engine) {
     if (config.rollup_retention_ms <= 0 || engine.applied_through() == 0) return;
-    const TimestampMs newest = engine.watermark_ms();
+    // The stored checkpoint's state may be older than the engine's (one
+    // written in the background lands later): count back from the older.
+    const TimestampMs stored = stored_watermark_ms.load(std::memory_order_relaxed);
+    const TimestampMs newest = stored > 0 ? std::min(engine.watermark_ms(), stored) : engine.watermark_ms();
     auto dropped = rollups.drop_minutes_before((newest - config.rollup_retention_ms) / 60000);
     if (!dropped) kLog.warn("rollup retention failed", {{"detail", dropped.error().detail}});
   }
@@ -363,9 +376,11 @@ struct EngineRunner::State {
     std::optional<WindowEngine> engine = owns_nothing || skip_checkpoint ? std::nullopt : load_checkpoint();
     skip_checkpoint = false;
     checkpointed_through = 0;
+    stored_watermark_ms.store(0, std::memory_order_relaxed);
     if (engine) {
       checkpointed_through = engine->applied_through();  // the stored checkpoint is this state
       checkpointed_version = covered ? covered->version : 0;
+      stored_watermark_ms.store(engine->watermark_ms(), std::memory_order_relaxed);
     } else {
       engine.emplace(window_config);
     }

@@ -744,6 +744,44 @@ TEST_CASE("with rollups kept less than 48 hours the engine keeps settled minutes
   CHECK(rig.runner.stats().memory.spilled_minutes == 0);
 }
 
+TEST_CASE("rollup retention counts back from the stored checkpoint's state, not from a newer one still being written",
+          "[windows][runner][checkpoint]") {
+  EngineRunnerConfig config = publishing_every_10ms();
+  config.checkpoint_interval_ms = 3600000;  // by count only
+  config.checkpoint_every_events = 100;
+  config.rollup_retention_ms = 49LL * 3600 * 1000;  // the shortest that spills settled minutes
+  StartedRunner rig(config);
+  REQUIRE(wait_for(rig.runner, [](const EngineStats& s) { return s.caught_up; }));
+  // 100 events a minute apart from kStart, then 100 from 60 h later, then
+  // 100 from 61 h later; each hundred makes a checkpoint due. The waits
+  // below also wait for the publish that follows storing the rollups.
+  const auto spaced = [](Sequence first, TimestampMs start) {
+    auto events = make_events(first, 100, start);
+    for (std::size_t i = 0; i < events.size(); ++i) events[i].time_ms = start + static_cast<TimestampMs>(i) * 60'000;
+    return events;
+  };
+  const std::int64_t first_minute = kStart / 60'000;
+  const auto stored_early_minutes = [&] {
+    std::size_t n = 0;
+    REQUIRE(rig.store->scan_minutes(first_minute, first_minute + 90,
+                                    [&](std::int64_t, std::string_view) { ++n; }));
+    return n;
+  };
+  ingest(*rig.store, rig.ring, spaced(1, kStart));
+  REQUIRE(wait_for(rig.runner, [](const EngineStats& s) { return s.checkpoints == 1 && s.applied_through == 100; }));
+  REQUIRE(stored_early_minutes() == 90);
+  // The second checkpoint is taken 60 h of event time later. Until it is
+  // stored a restart restores the first, which reads those minutes back:
+  // retention counts from the first's newest event and keeps them.
+  ingest(*rig.store, rig.ring, spaced(101, kStart + 60LL * 3600 * 1000));
+  REQUIRE(wait_for(rig.runner, [](const EngineStats& s) { return s.checkpoints == 2 && s.applied_through == 200; }));
+  CHECK(stored_early_minutes() == 90);
+  // Once the second is stored, the next checkpoint's retention drops them.
+  ingest(*rig.store, rig.ring, spaced(201, kStart + 61LL * 3600 * 1000));
+  REQUIRE(wait_for(rig.runner, [](const EngineStats& s) { return s.checkpoints == 3 && s.applied_through == 300; }));
+  CHECK(stored_early_minutes() == 0);
+}
+
 namespace {
 // A copy of the rollups that lags (MongoDB with storage.rollups = mongodb):
 // writes reach the embedded store at once, reads see nothing yet.
