@@ -491,8 +491,18 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
     s.mongo_checkpoints = std::make_unique<MongoCheckpoints>(config.mongodb, s.metrics);
     checkpoints = s.mongo_checkpoints.get();
   }
-  s.recommend = std::make_unique<RecommendRunner>(config.recommend, recommend_config, *s.storage, *checkpoints, s.clock);
   EngineRunnerConfig engine_config = config.engine;
+  // A sanitizer's allocator (GCC 12's ASan) takes no lock across fork: a
+  // child forked while another thread allocates can deadlock in malloc and
+  // never deliver its checkpoint. A sanitizer build takes every checkpoint
+  // in place (README, Architecture).
+  if (heap_allocator() == "sanitizer" &&
+      (recommend_config.checkpoint_in_background || engine_config.checkpoint_in_background)) {
+    recommend_config.checkpoint_in_background = false;
+    engine_config.checkpoint_in_background = false;
+    kLog.info("checkpoints are taken in place", {{"reason", "the sanitizer's allocator is not fork-safe"}});
+  }
+  s.recommend = std::make_unique<RecommendRunner>(config.recommend, recommend_config, *s.storage, *checkpoints, s.clock);
   engine_config.ownership = s.ownership.get();
   engine_config.read_back = s.storage.get();  // rollups are written there first
   RecommendRunner& recommend = *s.recommend;
