@@ -492,10 +492,11 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
     checkpoints = s.mongo_checkpoints.get();
   }
   EngineRunnerConfig engine_config = config.engine;
-  // A sanitizer's allocator (GCC 12's ASan) takes no lock across fork: a
-  // child forked while another thread allocates can deadlock in malloc and
-  // never deliver its checkpoint. A sanitizer build takes every checkpoint
-  // in place (README, Architecture).
+  // Suspected, not reproduced: a sanitizer's allocator that takes no lock
+  // across fork would let a child forked while another thread allocates
+  // hang in malloc and never deliver its checkpoint (the ASan integration
+  // run timed out once). A sanitizer build takes every checkpoint in place
+  // (README, Architecture).
   if (heap_allocator() == "sanitizer" &&
       (recommend_config.checkpoint_in_background || engine_config.checkpoint_in_background)) {
     recommend_config.checkpoint_in_background = false;
