@@ -12,31 +12,14 @@
 
 #include "shoppulse/core/event.hpp"
 #include "shoppulse/eventlog/storage.hpp"
+#include "support/temp_dir.hpp"
 
 namespace shoppulse::eventlog_test {
 
 // A fresh directory under the system temp dir, removed when destroyed.
-class TempDir {
+class TempDir : public shoppulse::test_support::TempDir {
  public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = std::filesystem::temp_directory_path() /
-            ("shoppulse-eventlog-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;  // best effort: a leftover scratch dir is harmless
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  std::string path() const { return path_.string(); }
-  std::string sub(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
+  TempDir() : shoppulse::test_support::TempDir("shoppulse-eventlog") {}
 };
 
 // count records with sequences first.., one second apart from time_ms, with
