@@ -249,14 +249,14 @@ VerifyReport verify_rocksdb_store(const EventLogConfig& config) {
 
   std::unique_ptr<rdb::Iterator> cp(db.db->NewIterator(rdb::ReadOptions(), db.family(kCheckpoints)));
   for (cp->SeekToFirst(); cp->Valid(); cp->Next()) {
+    if (is_checkpoint_part_key(view(cp->key()))) continue;  // read with its head
     ++report.checkpoints;
     const std::string name(view(cp->key()));
-    auto body = unseal(view(cp->value()), "checkpoint '" + name + "'");
-    auto checkpoint = body ? decode_checkpoint(*body) : Result<Checkpoint>(body.error());
+    auto checkpoint = read_checkpoint(*db.db, db.family(kCheckpoints), name);
     if (!checkpoint) report.problems.push_back(checkpoint.error().detail);
-    else if (checkpoint->covers_through > log.last)
+    else if (*checkpoint && (*checkpoint)->covers_through > log.last)
       report.problems.push_back("checkpoint '" + name + "' covers sequence " +
-                                std::to_string(checkpoint->covers_through) + ", beyond the log");
+                                std::to_string((*checkpoint)->covers_through) + ", beyond the log");
   }
   if (!cp->status().ok()) report.problems.push_back("checkpoints: unreadable: " + cp->status().ToString());
 
@@ -309,7 +309,10 @@ Result<RecoverReport> recover_rocksdb_store(const EventLogConfig& config) {
       seen_events = all.events + all.events_after;
       for (Family which : {kCheckpoints, kRollups}) {
         std::unique_ptr<rdb::Iterator> it(seen.db->NewIterator(rdb::ReadOptions(), seen.family(which)));
-        for (it->SeekToFirst(); it->Valid(); it->Next()) ++(which == kCheckpoints ? seen_checkpoints : seen_minutes);
+        for (it->SeekToFirst(); it->Valid(); it->Next()) {
+          if (which == kRollups) ++seen_minutes;
+          else if (!is_checkpoint_part_key(view(it->key()))) ++seen_checkpoints;
+        }
       }
     }
   }
@@ -438,7 +441,10 @@ Result<RecoverReport> recover_rocksdb_store(const EventLogConfig& config) {
   std::uint64_t kept_checkpoints = 0, kept_minutes = 0;
   for (Family which : {kCheckpoints, kRollups}) {
     std::unique_ptr<rdb::Iterator> it(db.db->NewIterator(rdb::ReadOptions(), db.family(which)));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) ++(which == kCheckpoints ? kept_checkpoints : kept_minutes);
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      if (which == kRollups) ++kept_minutes;
+      else if (!is_checkpoint_part_key(view(it->key()))) ++kept_checkpoints;
+    }
   }
   if (seen_checkpoints > kept_checkpoints) report.dropped_checkpoints += seen_checkpoints - kept_checkpoints;
   if (seen_minutes > kept_minutes) report.dropped_rollup_minutes += seen_minutes - kept_minutes;
@@ -448,13 +454,24 @@ Result<RecoverReport> recover_rocksdb_store(const EventLogConfig& config) {
   // rebuilt from the log at the next start. Otherwise only damaged values go.
   std::unique_ptr<rdb::Iterator> cp(db.db->NewIterator(rdb::ReadOptions(), db.family(kCheckpoints)));
   for (cp->SeekToFirst(); cp->Valid(); cp->Next()) {
+    if (is_checkpoint_part_key(view(cp->key()))) {
+      // Dropped with its head (below), or, after a loss, with everything.
+      if (lost)
+        if (auto ok = staged(batch.Delete(db.family(kCheckpoints), cp->key())); !ok) return std::move(ok).error();
+      continue;
+    }
     const std::string name(view(cp->key()));
-    auto body = unseal(view(cp->value()), "checkpoint '" + name + "'");
-    auto checkpoint = body ? decode_checkpoint(*body) : Result<Checkpoint>(body.error());
-    const bool bad = !checkpoint || checkpoint->covers_through > report.kept_through;
+    auto checkpoint = read_checkpoint(*db.db, db.family(kCheckpoints), name);
+    const bool bad = !checkpoint || !*checkpoint || (*checkpoint)->covers_through > report.kept_through;
     if (!lost && !bad) continue;
     if (!checkpoint) report.notes.push_back(checkpoint.error().detail);
     if (auto ok = staged(batch.Delete(db.family(kCheckpoints), cp->key())); !ok) return std::move(ok).error();
+    if (!lost) {
+      if (auto ok = staged(batch.DeleteRange(db.family(kCheckpoints), checkpoint_parts_begin(name),
+                                             checkpoint_parts_end(name)));
+          !ok)
+        return std::move(ok).error();
+    }
     ++report.dropped_checkpoints;
   }
   std::unique_ptr<rdb::Iterator> ro(db.db->NewIterator(rdb::ReadOptions(), db.family(kRollups)));
@@ -468,7 +485,7 @@ Result<RecoverReport> recover_rocksdb_store(const EventLogConfig& config) {
     // A damaged minute is rewritten only by a replay from the start.
     for (cp->SeekToFirst(); cp->Valid(); cp->Next()) {
       if (auto ok = staged(batch.Delete(db.family(kCheckpoints), cp->key())); !ok) return std::move(ok).error();
-      ++report.dropped_checkpoints;
+      if (!is_checkpoint_part_key(view(cp->key()))) ++report.dropped_checkpoints;
     }
   }
 

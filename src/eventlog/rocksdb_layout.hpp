@@ -3,6 +3,7 @@
 // offline check and repair (verify / recover). Private to src/eventlog.
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
+#include <rocksdb/sst_file_writer.h>
 
 #include <string_view>
 #include <vector>
@@ -52,5 +53,21 @@ std::size_t restore_preserved_tables(const std::string& dir);
 void drop_preserved_tables(const std::string& dir);
 
 inline std::string_view view(const rdb::Slice& slice) { return {slice.data(), slice.size()}; }
+
+// Checkpoint `name` of the checkpoints family (`family`), whole or
+// assembled from its parts (store_keys.hpp), every value checked against its
+// checksum; empty when there is none. Parts are read from one snapshot and
+// past the block cache, so the reader holds the state and one part.
+// Errors: io_error from RocksDB (the status's text), corrupt for a damaged
+// or missing value.
+Result<std::optional<Checkpoint>> read_checkpoint(rdb::DB& db, rdb::ColumnFamilyHandle* family,
+                                                  std::string_view name);
+// Adds checkpoint `name`, described by `head` (its parts counted from its
+// bytes), to an open table-file writer as the head and its parts, each
+// sealed, in key order, reading the state part by part from `read`. When a
+// read fails, returns Aborted with the read's error in `read_failed`.
+struct CheckpointHead;
+rdb::Status add_checkpoint_parts(rdb::SstFileWriter& writer, std::string_view name, const CheckpointHead& head,
+                                 const CheckpointStore::ByteSource& read, std::optional<Error>& read_failed);
 
 }  // namespace shoppulse::eventlog

@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstdarg>
 #include <cstdio>
+#include <cstring>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
@@ -211,6 +212,8 @@ class RocksDbStore final : public Storage {
   Result<void> drop_minutes_before(std::int64_t before_minute) override;
 
   Result<void> put_checkpoint(std::string_view name, const Checkpoint& checkpoint) override;
+  Result<void> put_checkpoint_from(std::string_view name, Sequence covers_through, std::uint64_t incarnation,
+                                   std::uint64_t size, const ByteSource& read) override;
   Result<std::optional<Checkpoint>> get_checkpoint(std::string_view name) const override;
 
   // Makes every append so far durable (process mode: fsyncs the WAL) and
@@ -244,6 +247,28 @@ class RocksDbStore final : public Storage {
                                           rdb::Slice(value.data(), value.size()));
       if (!status.ok()) return io_error("put raw", status);
       return {};
+    }
+    return make_error(Errc::invalid_argument, "no family " + std::string(family_name));
+  }
+
+  Result<void> delete_raw(std::string_view family_name, std::string_view key) {
+    for (std::size_t f = 0; f < kFamilyCount; ++f) {
+      if (family_name != kFamilyNames[f]) continue;
+      const rdb::Status status = db_->Delete(write_options_, families_[f], rdb::Slice(key.data(), key.size()));
+      if (!status.ok()) return io_error("delete raw", status);
+      return {};
+    }
+    return make_error(Errc::invalid_argument, "no family " + std::string(family_name));
+  }
+
+  Result<std::vector<std::string>> raw_keys(std::string_view family_name) const {
+    for (std::size_t f = 0; f < kFamilyCount; ++f) {
+      if (family_name != kFamilyNames[f]) continue;
+      std::vector<std::string> keys;
+      std::unique_ptr<rdb::Iterator> it(db_->NewIterator(rdb::ReadOptions(), families_[f]));
+      for (it->SeekToFirst(); it->Valid(); it->Next()) keys.emplace_back(view(it->key()));
+      if (!it->status().ok()) return io_error("list raw keys", it->status());
+      return keys;
     }
     return make_error(Errc::invalid_argument, "no family " + std::string(family_name));
   }
@@ -323,6 +348,16 @@ class RocksDbStore final : public Storage {
   mutable std::mutex problem_mutex_;
   std::string problem_;
   std::atomic<bool> failed_{false};
+  // Checkpoints (put_checkpoint): whether one of `bytes` is written as a
+  // table file in parts; how many parts the stored one under `name` has (0
+  // when whole or absent); deletes of parts [from, to); the table-file write.
+  bool checkpoint_as_file(std::uint64_t bytes) const;
+  std::uint32_t stored_checkpoint_parts(std::string_view name) const;
+  rdb::Status stage_part_drop(rdb::WriteBatch& batch, std::string_view name, std::uint32_t from,
+                              std::uint32_t to) const;
+  Result<void> put_checkpoint_file(std::string_view name, Sequence covers_through, std::uint64_t incarnation,
+                                   std::uint64_t size, const ByteSource& read);
+
   // Set by the first storage error and never cleared: large checkpoints then
   // take the memtable path for the rest of the process (put_checkpoint).
   std::atomic<bool> ever_failed_{false};
@@ -1099,47 +1134,107 @@ Result<void> RocksDbStore::drop_minutes_before(std::int64_t before_minute) {
   return write(batch, "drop rollup minutes");
 }
 
-Result<void> RocksDbStore::put_checkpoint(std::string_view name, const Checkpoint& checkpoint) {
-  const std::string value = eventlog::seal(eventlog::encode_checkpoint(checkpoint));
-  const rdb::Slice key(name.data(), name.size());
+std::uint32_t RocksDbStore::stored_checkpoint_parts(std::string_view name) const {
+  rdb::PinnableSlice value;
+  if (!db_->Get(rdb::ReadOptions(), family(kCheckpoints), rdb::Slice(name.data(), name.size()), &value).ok()) return 0;
+  auto body = eventlog::unseal(view(value), "checkpoint");
+  if (!body) return 0;
+  auto head = eventlog::decode_checkpoint_head(*body);
+  return head && *head ? (*head)->parts : 0;
+}
+
+rdb::Status RocksDbStore::stage_part_drop(rdb::WriteBatch& batch, std::string_view name, std::uint32_t from,
+                                          std::uint32_t to) const {
+  for (std::uint32_t i = from; i < to; ++i) {
+    if (rdb::Status status = batch.Delete(family(kCheckpoints), eventlog::checkpoint_part_key(name, i)); !status.ok())
+      return status;
+  }
+  return rdb::Status::OK();
+}
+
+bool RocksDbStore::checkpoint_as_file(std::uint64_t bytes) const {
   // Debian's RocksDB 7.8 keeps its assertions, and one in the ingestion of a
   // file (a file number of 0) is reached after a disk-full error even once
   // writes have resumed: a store that has seen any storage error, here or in
   // RocksDB's own background work, writes every checkpoint the plain way.
   std::uint64_t background_errors = 0;
-  const bool as_file = value.size() >= kIngestedCheckpointBytes && !ever_failed_.load(std::memory_order_acquire) &&
-                      db_->GetIntProperty("rocksdb.background-errors", &background_errors) &&
-                       background_errors == 0;
-  if (!as_file) {
-    rdb::WriteBatch batch;
-    const rdb::Status status = batch.Put(family(kCheckpoints), key, value);
-    if (!status.ok()) return io_error("stage checkpoint", status);
-    return write(batch, "put checkpoint");
+  return bytes >= kIngestedCheckpointBytes && !ever_failed_.load(std::memory_order_acquire) &&
+         db_->GetIntProperty("rocksdb.background-errors", &background_errors) && background_errors == 0;
+}
+
+Result<void> RocksDbStore::put_checkpoint(std::string_view name, const Checkpoint& checkpoint) {
+  if (checkpoint_as_file(checkpoint.bytes.size())) {
+    const std::string_view bytes = checkpoint.bytes;
+    std::size_t at = 0;
+    return put_checkpoint_file(name, checkpoint.covers_through, checkpoint.incarnation, bytes.size(),
+                               [&](char* dst, std::size_t n) -> Result<void> {
+                                 std::memcpy(dst, bytes.data() + at, n);
+                                 at += n;
+                                 return {};
+                               });
   }
+  // Parts of a checkpoint written in parts before go with it.
+  const std::uint32_t old_parts = stored_checkpoint_parts(name);
+  rdb::WriteBatch batch;
+  rdb::Status status = batch.Put(family(kCheckpoints), rdb::Slice(name.data(), name.size()),
+                                 eventlog::seal(eventlog::encode_checkpoint(checkpoint)));
+  if (status.ok()) status = stage_part_drop(batch, name, 0, old_parts);
+  if (!status.ok()) return io_error("stage checkpoint", status);
+  return write(batch, "put checkpoint");
+}
+
+Result<void> RocksDbStore::put_checkpoint_from(std::string_view name, Sequence covers_through,
+                                               std::uint64_t incarnation, std::uint64_t size, const ByteSource& read) {
+  if (!checkpoint_as_file(size)) return CheckpointStore::put_checkpoint_from(name, covers_through, incarnation, size, read);
+  return put_checkpoint_file(name, covers_through, incarnation, size, read);
+}
+
+Result<void> RocksDbStore::put_checkpoint_file(std::string_view name, Sequence covers_through,
+                                               std::uint64_t incarnation, std::uint64_t size, const ByteSource& read) {
   // A large checkpoint (the engine's and the recommender's reach hundreds of
   // MB) is written once, as a table file of its own that RocksDB takes in
   // (IngestExternalFile): through a memtable it would be written twice (WAL,
   // then flush), hold its size in memory until flushed, and its flush, which
   // flushes every family at once (atomic_flush), would keep the events'
   // memtables from flushing: a soak saw ingest stopped for 20 s that way.
-  // The file is synced before RocksDB takes it, and the ingestion is
-  // recorded in the MANIFEST, so it is as durable as a synced write.
+  // It goes in parts (store_keys.hpp), read from `read` one at a time, so
+  // the writer holds one part (and the table file's block of it), never the
+  // whole state. The file is synced before RocksDB takes it, and the
+  // ingestion is recorded in the MANIFEST, so it is as durable as a synced
+  // write. Parts the previous checkpoint had beyond the new one's are
+  // deleted after it (a crash in between leaves them unread: the head says
+  // how many parts there are).
+  const std::uint32_t old_parts = stored_checkpoint_parts(name);
   resume_if_failed();
   static std::atomic<std::uint64_t> next_file{0};
   const std::string path = data_dir_ + "/checkpoint-" + std::to_string(::getpid()) + "-" +
                            std::to_string(next_file.fetch_add(1)) + ".sst.tmp";
+  std::error_code ignored;
   const auto fail = [&](std::string_view what, const rdb::Status& status) -> Result<void> {
-    std::error_code ignored;
     std::filesystem::remove(path, ignored);
     Error error = storage_error(what, status);
     note_problem(error);
     return error;
   };
+  eventlog::CheckpointHead head;
+  head.covers_through = covers_through;
+  head.incarnation = incarnation;
+  head.bytes = size;
+  head.parts = eventlog::checkpoint_parts_for(size);
   const rdb::Options options(db_->GetDBOptions(), db_->GetOptions(family(kCheckpoints)));
-  rdb::SstFileWriter writer(rdb::EnvOptions(options), options, family(kCheckpoints));
-  rdb::Status status = writer.Open(path);
-  if (status.ok()) status = writer.Put(key, value);
-  if (status.ok()) status = writer.Finish();
+  std::optional<Error> read_failed;
+  rdb::Status status;
+  {
+    rdb::SstFileWriter writer(rdb::EnvOptions(options), options, family(kCheckpoints));
+    status = writer.Open(path);
+    if (status.ok()) status = eventlog::add_checkpoint_parts(writer, name, head, read, read_failed);
+    if (status.ok()) status = writer.Finish();
+  }  // a writer not finished abandons its file
+  if (read_failed) {
+    // Not the store's failure: nothing is noted, the file goes.
+    std::filesystem::remove(path, ignored);
+    return std::move(*read_failed);
+  }
   if (!status.ok()) return fail("write checkpoint file", status);
   rdb::IngestExternalFileOptions ingest;
   ingest.move_files = true;          // linked in, the temporary name removed
@@ -1147,20 +1242,20 @@ Result<void> RocksDbStore::put_checkpoint(std::string_view name, const Checkpoin
   status = db_->IngestExternalFile(family(kCheckpoints), {path}, ingest);
   if (!status.ok()) return fail("take in checkpoint file", status);
   clear_problem();
+  if (old_parts > head.parts) {
+    rdb::WriteBatch batch;
+    status = stage_part_drop(batch, name, head.parts, old_parts);
+    if (!status.ok()) return io_error("stage checkpoint part drop", status);
+    // The checkpoint itself is written: a failure here leaves unread parts.
+    if (auto dropped = write(batch, "drop checkpoint parts"); !dropped)
+      kLog.warn("old checkpoint parts not dropped",
+                {{"checkpoint", std::string(name)}, {"error", dropped.error().detail}});
+  }
   return {};
 }
 
 Result<std::optional<Checkpoint>> RocksDbStore::get_checkpoint(std::string_view name) const {
-  std::string value;
-  const rdb::Status status =
-      db_->Get(rdb::ReadOptions(), family(kCheckpoints), rdb::Slice(name.data(), name.size()), &value);
-  if (status.IsNotFound()) return std::optional<Checkpoint>();
-  if (!status.ok()) return io_error("get checkpoint '" + std::string(name) + "'", status);
-  auto body = eventlog::unseal(value, "checkpoint '" + std::string(name) + "'");
-  if (!body) return std::move(body).error();
-  auto checkpoint = eventlog::decode_checkpoint(*body);
-  if (!checkpoint) return std::move(checkpoint).error();
-  return std::optional<Checkpoint>(std::move(*checkpoint));
+  return eventlog::read_checkpoint(*db_, family(kCheckpoints), name);
 }
 
 }  // namespace
@@ -1233,6 +1328,18 @@ Result<void> put_raw(Storage& store, std::string_view family, std::string_view k
   auto* rocksdb = dynamic_cast<RocksDbStore*>(&store);
   if (!rocksdb) return make_error(Errc::invalid_argument, "not a RocksDB store");
   return rocksdb->put_raw(family, key, value);
+}
+
+Result<void> delete_raw(Storage& store, std::string_view family, std::string_view key) {
+  auto* rocksdb = dynamic_cast<RocksDbStore*>(&store);
+  if (!rocksdb) return make_error(Errc::invalid_argument, "not a RocksDB store");
+  return rocksdb->delete_raw(family, key);
+}
+
+Result<std::vector<std::string>> raw_keys(Storage& store, std::string_view family) {
+  auto* rocksdb = dynamic_cast<RocksDbStore*>(&store);
+  if (!rocksdb) return make_error(Errc::invalid_argument, "not a RocksDB store");
+  return rocksdb->raw_keys(family);
 }
 
 Result<void> drop_dictionary_names(Storage& store) {

@@ -5,7 +5,9 @@
 #include <rocksdb/file_system.h>
 
 #include <memory>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "shoppulse/eventlog/rocksdb_store.hpp"
 
@@ -23,6 +25,10 @@ Result<void> flush_rocksdb_store(Storage& store);
 // Stores value under key in the named column family as it is, bypassing
 // the store's encoding: damage for tests to find.
 Result<void> put_raw(Storage& store, std::string_view family, std::string_view key, std::string_view value);
+
+// Deletes key from the named column family, and lists its keys in order.
+Result<void> delete_raw(Storage& store, std::string_view family, std::string_view key);
+Result<std::vector<std::string>> raw_keys(Storage& store, std::string_view family);
 
 // Deletes the dictionary's reverse (name -> id) entries and their marker:
 // the data dir as a version without them left it.

@@ -114,6 +114,11 @@ Result<std::string_view> unseal(std::string_view sealed, std::string_view what) 
 // written before incarnations were recorded reads with incarnation 0.
 namespace {
 constexpr std::uint64_t kHasIncarnation = std::uint64_t{1} << 63;
+// A head of a checkpoint kept in parts sets the next bit (no sequence gets
+// near it either): be64(covers_through | kInParts), be64(incarnation),
+// be64(bytes), be32(parts).
+constexpr std::uint64_t kInParts = std::uint64_t{1} << 62;
+constexpr std::size_t kHeadBytes = 28;
 }
 
 std::string encode_checkpoint(const Checkpoint& checkpoint) {
@@ -131,9 +136,52 @@ std::string encode_checkpoint(const Checkpoint& checkpoint) {
 Result<Checkpoint> decode_checkpoint(std::string_view value) {
   if (value.size() < 8) return corrupt("checkpoint has " + std::to_string(value.size()) + " bytes");
   const std::uint64_t head = get_be64(value);
+  if ((head & kInParts) != 0) return corrupt("checkpoint head read as a whole checkpoint");
   if ((head & kHasIncarnation) == 0) return Checkpoint{head, std::string(value.substr(8)), 0};
   if (value.size() < 16) return corrupt("checkpoint has " + std::to_string(value.size()) + " bytes");
   return Checkpoint{head & ~kHasIncarnation, std::string(value.substr(16)), get_be64(value.substr(8))};
+}
+
+std::string encode_checkpoint_head(const CheckpointHead& head) {
+  std::string value = be64(head.covers_through | kInParts);
+  value += be64(head.incarnation);
+  value += be64(head.bytes);
+  value += be32(head.parts);
+  return value;
+}
+
+Result<std::optional<CheckpointHead>> decode_checkpoint_head(std::string_view value) {
+  if (value.size() < 8 || (get_be64(value) & kInParts) == 0) return std::optional<CheckpointHead>();
+  if (value.size() != kHeadBytes) return corrupt("checkpoint head has " + std::to_string(value.size()) + " bytes");
+  CheckpointHead head;
+  head.covers_through = get_be64(value) & ~(kInParts | kHasIncarnation);
+  head.incarnation = get_be64(value.substr(8));
+  head.bytes = get_be64(value.substr(16));
+  head.parts = get_be32(value.substr(24));
+  // Every part but the last is full, the last is not empty.
+  if (head.parts != checkpoint_parts_for(head.bytes))
+    return corrupt("checkpoint head names " + std::to_string(head.parts) + " parts for " + std::to_string(head.bytes) +
+                   " bytes");
+  return std::optional<CheckpointHead>(head);
+}
+
+std::string checkpoint_part_key(std::string_view name, std::uint32_t index) {
+  std::string key(name);
+  key += '\0';
+  key += be32(index);
+  return key;
+}
+
+std::string checkpoint_parts_begin(std::string_view name) {
+  std::string key(name);
+  key += '\0';
+  return key;
+}
+
+std::string checkpoint_parts_end(std::string_view name) {
+  std::string key(name);
+  key += '\1';
+  return key;
 }
 
 std::string source_offset_key(std::string_view source) {

@@ -2,6 +2,7 @@
 // Keys and small values of the RocksDB store. Integers in keys are big-endian
 // so RocksDB's bytewise order is numeric order.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -62,6 +63,36 @@ Result<std::string_view> unseal(std::string_view sealed, std::string_view what);
 // checkpoints: big-endian covers_through followed by the state's bytes
 // (unsealed: the store seals it).
 std::string encode_checkpoint(const Checkpoint& checkpoint);
+// A head (below) is not a checkpoint: decoding one as such is an error.
 Result<Checkpoint> decode_checkpoint(std::string_view value);
+
+// A checkpoint written as a table file of its own is kept in parts of
+// kCheckpointPartBytes: the key `name` holds its head, the keys
+// checkpoint_part_key(name, 0 .. parts-1) its bytes, each part sealed on its
+// own. The writer then never holds more than one part beyond the bytes it
+// was given (a table file copies its values), and a reader assembles the
+// parts past the block cache. A part key is the name, a zero byte and the
+// big-endian index, so it sorts right after its head and before any other
+// name (names hold no zero byte).
+inline constexpr std::size_t kCheckpointPartBytes = std::size_t{4} << 20;
+struct CheckpointHead {
+  Sequence covers_through = 0;
+  std::uint64_t incarnation = 0;
+  std::uint64_t bytes = 0;  // of the state, all parts together
+  std::uint32_t parts = 0;
+};
+inline std::uint32_t checkpoint_parts_for(std::uint64_t bytes) {
+  return static_cast<std::uint32_t>((bytes + kCheckpointPartBytes - 1) / kCheckpointPartBytes);
+}
+// Unsealed, like encode_checkpoint.
+std::string encode_checkpoint_head(const CheckpointHead& head);
+// The head when `value` (unsealed) is one, empty when it is a whole
+// checkpoint; corrupt when it is a malformed head.
+Result<std::optional<CheckpointHead>> decode_checkpoint_head(std::string_view value);
+std::string checkpoint_part_key(std::string_view name, std::uint32_t index);
+inline bool is_checkpoint_part_key(std::string_view key) { return key.find('\0') != std::string_view::npos; }
+// All part keys of `name` lie in [checkpoint_parts_begin(name), checkpoint_parts_end(name)).
+std::string checkpoint_parts_begin(std::string_view name);
+std::string checkpoint_parts_end(std::string_view name);
 
 }  // namespace shoppulse::eventlog

@@ -366,6 +366,112 @@ TEST_CASE("a damaged checkpoint is refused as corrupt, so its owner replays the 
   CHECK(report.problems[0].find("checkpoint 'recommender' fails its checksum") != std::string::npos);
 }
 
+namespace {
+// Bytes that differ from part to part and from one call to the next.
+std::string checkpoint_state(char fill, std::size_t bytes) {
+  std::string s(bytes, fill);
+  for (std::size_t i = 0; i < s.size(); i += 4093) s[i] = static_cast<char>(i / 4093);
+  return s;
+}
+std::size_t checkpoint_keys(Storage& store) {
+  auto keys = eventlog::raw_keys(store, "checkpoints");
+  REQUIRE(keys.ok());
+  return keys->size();
+}
+}  // namespace
+
+TEST_CASE("a large checkpoint is kept in parts: a shorter one drops the parts it no longer has, and one written "
+          "whole by an earlier version still reads",
+          "[eventlog][durability]") {
+  eventlog_test::TempDir dir;
+  auto store = open_store(config_for(dir.path()));
+  append_events(*store, 20);
+  const std::size_t part = eventlog::kCheckpointPartBytes;
+  // 3 parts, then 2, then 1 written whole through the memtable, then 3 again.
+  const std::vector<std::pair<std::size_t, std::size_t>> writes{
+      {2 * part + 5, 1 + 3}, {part + 1, 1 + 2}, {1000, 1}, {3 * part, 1 + 3}};
+  char fill = 'a';
+  for (const auto& [bytes, keys] : writes) {
+    INFO("checkpoint of " << bytes << " bytes");
+    const std::string state = checkpoint_state(fill++, bytes);
+    REQUIRE(store->put_checkpoint("recommender", Checkpoint{20, state, store->incarnation()}).ok());
+    CHECK(checkpoint_keys(*store) == keys);
+    auto got = store->get_checkpoint("recommender");
+    REQUIRE(got.ok());
+    REQUIRE(got->has_value());
+    CHECK((*got)->covers_through == 20);
+    CHECK((*got)->incarnation == store->incarnation());
+    CHECK((*got)->bytes == state);
+  }
+  // A data dir of an earlier version holds a large checkpoint as one value.
+  const std::string whole = checkpoint_state('w', part + 7);
+  REQUIRE(eventlog::put_raw(*store, "checkpoints", "window_engine",
+                            eventlog::seal(eventlog::encode_checkpoint(Checkpoint{19, whole, 0})))
+              .ok());
+  auto old = store->get_checkpoint("window_engine");
+  REQUIRE(old.ok());
+  REQUIRE(old->has_value());
+  CHECK((*old)->covers_through == 19);
+  CHECK((*old)->bytes == whole);
+  const VerifyReport report = [&] {
+    store.reset();
+    return verify_rocksdb_store(config_for(dir.path()));
+  }();
+  INFO((report.problems.empty() ? std::string() : report.problems.front()));
+  CHECK(report.problems.empty());
+  CHECK(report.checkpoints == 2);
+}
+
+TEST_CASE("a damaged or missing part of a checkpoint is refused as corrupt, verify names the part, and recover "
+          "drops the checkpoint with its parts",
+          "[eventlog][durability]") {
+  eventlog_test::TempDir dir;
+  const std::size_t part = eventlog::kCheckpointPartBytes;
+  const bool missing = GENERATE(false, true);
+  INFO((missing ? "a part deleted" : "a part damaged"));
+  {
+    auto store = open_store(config_for(dir.path()));
+    append_events(*store, 20);
+    REQUIRE(store->put_checkpoint("recommender", Checkpoint{20, checkpoint_state('r', 2 * part + 3), 0}).ok());
+    REQUIRE(store->put_checkpoint("window_engine", Checkpoint{20, checkpoint_state('e', part), 0}).ok());
+    REQUIRE(checkpoint_keys(*store) == 1 + 3 + 1 + 1);
+    const std::string key = eventlog::checkpoint_part_key("recommender", 1);
+    if (missing) REQUIRE(eventlog::delete_raw(*store, "checkpoints", key).ok());
+    else REQUIRE(eventlog::put_raw(*store, "checkpoints", key, std::string(part + 8, 'x')).ok());
+    auto bad = store->get_checkpoint("recommender");
+    REQUIRE_FALSE(bad.ok());
+    CHECK(bad.error().code == Errc::corrupt);
+    CHECK_THAT(bad.error().detail, Catch::Contains(missing ? "checkpoint 'recommender' part 2 of 3 is missing"
+                                                           : "checkpoint 'recommender' part 2 of 3 fails its checksum"));
+    auto good = store->get_checkpoint("window_engine");
+    REQUIRE(good.ok());
+    CHECK(good->has_value());
+  }
+  const VerifyReport report = verify_rocksdb_store(config_for(dir.path()));
+  REQUIRE(report.problems.size() == 1);
+  CHECK_THAT(report.problems[0], Catch::Contains("checkpoint 'recommender' part 2 of 3"));
+  CHECK(report.checkpoints == 2);
+
+  auto recovered = recover_rocksdb_store(config_for(dir.path()));
+  REQUIRE(recovered.ok());
+  CHECK(recovered->dropped_checkpoints == 1);
+  const VerifyReport after = verify_rocksdb_store(config_for(dir.path()));
+  INFO((after.problems.empty() ? std::string() : after.problems.front()));
+  CHECK(after.problems.empty());
+  CHECK(after.checkpoints == 1);
+  auto store = open_store(config_for(dir.path()));
+  // The damaged checkpoint's head and every one of its parts are gone; the
+  // other checkpoint stays.
+  CHECK(checkpoint_keys(*store) == 1 + 1);
+  auto gone = store->get_checkpoint("recommender");
+  REQUIRE(gone.ok());
+  CHECK_FALSE(gone->has_value());
+  auto kept = store->get_checkpoint("window_engine");
+  REQUIRE(kept.ok());
+  REQUIRE(kept->has_value());
+  CHECK((*kept)->bytes == checkpoint_state('e', part));
+}
+
 TEST_CASE("a damaged rollup minute is dropped at open with every checkpoint, so the log rebuilds both",
           "[eventlog][durability]") {
   eventlog_test::TempDir dir;

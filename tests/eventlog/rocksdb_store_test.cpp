@@ -2,7 +2,9 @@
 // guarding its directory.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -14,6 +16,8 @@
 #include <unistd.h>
 
 #include "eventlog_fixtures.hpp"
+#include "rocksdb_store_testing.hpp"
+#include "store_keys.hpp"
 #include "shoppulse/eventlog/rocksdb_store.hpp"
 
 using namespace shoppulse;
@@ -313,6 +317,10 @@ TEST_CASE("a checkpoint of megabytes is taken in as a table file of its own: nev
       CHECK((*got)->covers_through == through);
       CHECK((*got)->bytes == state(fill, bytes));
       CHECK(store->stats().memtable_bytes < std::uint64_t{8} << 20);
+      // A large one is a head and its parts; a small one, one value.
+      auto keys = eventlog::raw_keys(*store, "checkpoints");
+      REQUIRE(keys.ok());
+      CHECK(keys->size() == (bytes < (4u << 20) ? 1 : 1 + bytes / eventlog::kCheckpointPartBytes));
     }
   }
   // A file left by a crash between writing a checkpoint and its taking in
@@ -327,4 +335,62 @@ TEST_CASE("a checkpoint of megabytes is taken in as a table file of its own: nev
   CHECK((*got)->covers_through == 4);
   CHECK((*got)->bytes == state('d', 40 << 20));
   CHECK(read_all(*store).size() == 10);
+}
+
+TEST_CASE("a checkpoint streamed in is stored part by part, and one whose source fails midway stores nothing and "
+          "is not a storage problem",
+          "[eventlog][memory]") {
+  eventlog_test::TempDir dir;
+  auto store = open_store(config_for(dir.path()));
+  REQUIRE(store->append(AppendBatch{make_records(1, 10, 1000), {}}).ok());
+  std::string state(3 * eventlog::kCheckpointPartBytes + 12345, 's');
+  for (std::size_t i = 0; i < state.size(); i += 1021) state[i] = static_cast<char>(i);
+  // The source hands over as many bytes as asked, never more than a part.
+  std::size_t at = 0, largest_read = 0;
+  const auto source = [&](std::size_t fail_at) {
+    return [&, fail_at](char* dst, std::size_t n) -> Result<void> {
+      largest_read = std::max(largest_read, n);
+      if (at + n > fail_at) return make_error(Errc::unavailable, "the encoder died");
+      std::memcpy(dst, state.data() + at, n);
+      at += n;
+      return {};
+    };
+  };
+  REQUIRE(store->put_checkpoint_from("windows", 10, store->incarnation(), state.size(), source(state.size())).ok());
+  CHECK(largest_read == eventlog::kCheckpointPartBytes);
+  auto got = store->get_checkpoint("windows");
+  REQUIRE(got.ok());
+  REQUIRE(got->has_value());
+  CHECK((*got)->covers_through == 10);
+  CHECK((*got)->incarnation == store->incarnation());
+  CHECK((*got)->bytes == state);
+
+  // Fails in its third part: the checkpoint before stands, no file is left,
+  // and the store reports no problem (its disk is fine).
+  at = 0;
+  auto failed = store->put_checkpoint_from("windows", 11, store->incarnation(), state.size(),
+                                           source(2 * eventlog::kCheckpointPartBytes + 5));
+  REQUIRE_FALSE(failed.ok());
+  CHECK(failed.error().detail == "the encoder died");
+  CHECK(store->stats().problem.empty());
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path()))
+    CHECK(entry.path().filename().string().find(".sst.tmp") == std::string::npos);
+  auto kept = store->get_checkpoint("windows");
+  REQUIRE(kept.ok());
+  REQUIRE(kept->has_value());
+  CHECK((*kept)->covers_through == 10);
+  CHECK((*kept)->bytes == state);
+
+  // A small one streamed in goes through the memtable whole, and drops the
+  // parts of the large one.
+  at = 0;
+  state.resize(100);
+  REQUIRE(store->put_checkpoint_from("windows", 12, 0, state.size(), source(state.size())).ok());
+  auto small = store->get_checkpoint("windows");
+  REQUIRE(small.ok());
+  REQUIRE(small->has_value());
+  CHECK((*small)->bytes == state);
+  auto keys = eventlog::raw_keys(*store, "checkpoints");
+  REQUIRE(keys.ok());
+  CHECK(keys->size() == 1);
 }

@@ -249,6 +249,21 @@ class CheckpointStore {
   virtual ~CheckpointStore() = default;
   virtual Result<void> put_checkpoint(std::string_view name, const Checkpoint& checkpoint) = 0;
   virtual Result<std::optional<Checkpoint>> get_checkpoint(std::string_view name) const = 0;
+
+  // Fills dst with the next n bytes of a checkpoint being stored, or says
+  // why they cannot be had (the process encoding it failed).
+  using ByteSource = std::function<Result<void>(char* dst, std::size_t n)>;
+  // put_checkpoint of a checkpoint of `size` bytes read from `read` as the
+  // store needs them: a store that keeps large checkpoints in parts (RocksDB)
+  // holds one part at a time, never the whole state. When a read fails
+  // nothing is stored and its error is returned. By default the bytes are
+  // read whole and handed to put_checkpoint.
+  virtual Result<void> put_checkpoint_from(std::string_view name, Sequence covers_through, std::uint64_t incarnation,
+                                           std::uint64_t size, const ByteSource& read) {
+    Checkpoint checkpoint{covers_through, std::string(size, '\0'), incarnation};
+    if (auto got = read(checkpoint.bytes.data(), checkpoint.bytes.size()); !got) return got;
+    return put_checkpoint(name, checkpoint);
+  }
 };
 
 // Cluster mode: the partition set a checkpoint `name` covers is kept beside
