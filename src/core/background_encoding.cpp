@@ -4,8 +4,10 @@
 #include <csignal>
 #include <cstdint>
 #include <cstring>
+#include <algorithm>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -41,12 +43,15 @@ bool write_all(int fd, const char* p, std::size_t n) {
 
 BackgroundEncoding::~BackgroundEncoding() {
   if (fd_ >= 0) ::close(fd_);
-  if (pid_ > 0) {
-    ::kill(pid_, SIGKILL);
-    int status = 0;
-    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-    }
+  if (pid_ > 0) reap(true);
+}
+
+void BackgroundEncoding::reap(bool kill_first) noexcept {
+  if (kill_first) ::kill(pid_, SIGKILL);
+  int status = 0;
+  while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
   }
+  pid_ = -1;
 }
 
 Result<void> BackgroundEncoding::start(const std::function<std::string()>& encode) {
@@ -69,50 +74,78 @@ Result<void> BackgroundEncoding::start(const std::function<std::string()>& encod
   ::close(fds[1]);
   pid_ = pid;
   fd_ = fds[0];
+  last_heard_ = std::chrono::steady_clock::now();
   return {};
 }
 
-Result<std::string> BackgroundEncoding::finish() {
-  if (!running()) return make_error(Errc::unavailable, "no background encoding is running");
-  std::string bytes;
-  std::uint64_t size = 0;
-  bool complete = false;
-  char header[8];
-  std::size_t got = 0;
-  auto read_some = [&](char* p, std::size_t n) -> ssize_t {
-    for (;;) {
-      const ssize_t r = ::read(fd_, p, n);
-      if (r < 0 && errno == EINTR) continue;
-      return r;
-    }
-  };
-  while (got < sizeof header) {
-    const ssize_t r = read_some(header + got, sizeof header - got);
-    if (r <= 0) break;
-    got += static_cast<std::size_t>(r);
+Result<void> BackgroundEncoding::read_exactly(char* dst, std::size_t n) {
+  while (n > 0) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        last_heard_ + deadline_ - std::chrono::steady_clock::now());
+    if (left.count() <= 0)
+      return make_error(Errc::unavailable, "background encoding: the encoding process sent nothing for " +
+                                               std::to_string(deadline_.count()) + " ms and was stopped");
+    pollfd ready{fd_, POLLIN, 0};
+    const int polled = ::poll(&ready, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 1000)));
+    if (polled < 0 && errno != EINTR)
+      return make_error(Errc::unavailable, std::string("background encoding: poll: ") + std::strerror(errno));
+    if (polled <= 0) continue;
+    const ssize_t r = ::read(fd_, dst, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return make_error(Errc::unavailable, "background encoding: the encoding process failed");
+    last_heard_ = std::chrono::steady_clock::now();
+    dst += r;
+    n -= static_cast<std::size_t>(r);
   }
-  if (got == sizeof header) {
+  return {};
+}
+
+Result<void> BackgroundEncoding::finish(const Sink& sink) {
+  if (!running()) return make_error(Errc::unavailable, "no background encoding is running");
+  std::uint64_t size = 0;
+  char header[8];
+  Result<void> result = read_exactly(header, sizeof header);
+  if (result) {
     std::memcpy(&size, header, sizeof header);
     // A size beyond what memory could hold means a broken child, not an encoding.
-    if (size < (std::uint64_t{1} << 40)) {
-      bytes.resize(size);
-      std::size_t off = 0;
-      while (off < size) {
-        const ssize_t r = read_some(bytes.data() + off, size - off);
-        if (r <= 0) break;
-        off += static_cast<std::size_t>(r);
-      }
-      complete = off == size;
-    }
+    if (size >= (std::uint64_t{1} << 40))
+      result = make_error(Errc::unavailable, "background encoding: the encoding process sent a broken length");
+  }
+  std::uint64_t left = size;
+  if (result) {
+    result = sink(size, [this, &left](char* dst, std::size_t n) -> Result<void> {
+      if (n > left) return make_error(Errc::unavailable, "background encoding: read past the encoding");
+      auto got = read_exactly(dst, n);
+      if (got) left -= n;
+      return got;
+    });
+    if (result && left != 0)
+      result = make_error(Errc::unavailable, "background encoding: the encoding was not read to its end");
   }
   ::close(fd_);
   fd_ = -1;
+  // A child that sent everything has nothing left to do but exit; one that
+  // did not (failed, late, or the sink stopped early) is stopped.
   int status = 0;
-  while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  if (result) {
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    pid_ = -1;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+      return make_error(Errc::unavailable, "background encoding: the encoding process failed");
+    return {};
   }
-  pid_ = -1;
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !complete)
-    return make_error(Errc::unavailable, "background encoding: the encoding process failed");
+  reap(true);
+  return result;
+}
+
+Result<std::string> BackgroundEncoding::finish() {
+  std::string bytes;
+  auto done = finish([&bytes](std::uint64_t size, const Read& read) -> Result<void> {
+    bytes.resize(size);
+    return read(bytes.data(), bytes.size());
+  });
+  if (!done) return std::move(done).error();
   return bytes;
 }
 

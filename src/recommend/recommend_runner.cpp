@@ -219,20 +219,33 @@ struct RecommendRunner::State {
   }
 
   // set_text: cluster mode, the partition set the bytes cover (else empty).
-  void store_checkpoint(Sequence through, const std::string& bytes, std::int64_t pause_ms, const std::string& set_text) {
-    auto put = checkpoints.put_checkpoint(kCheckpointName, Checkpoint{through, bytes, log.incarnation()});
+  // The bytes are taken, not copied, and freed before it returns, with the
+  // allocator's free pages handed back (a checkpoint is up to hundreds of
+  // MiB; README, Memory).
+  void store_checkpoint(Sequence through, std::string bytes, std::int64_t pause_ms, const std::string& set_text) {
+    const std::size_t size = bytes.size();
+    Checkpoint checkpoint{through, std::move(bytes), log.incarnation()};
+    auto put = checkpoints.put_checkpoint(kCheckpointName, checkpoint);
+    checkpoint = {};
+    release_free_heap();
     if (!put) {
       kLog.warn("checkpoint failed", {{"detail", put.error().detail}});
       background_failed.store(true, std::memory_order_relaxed);
       return;
     }
+    checkpoint_stored(through, size, pause_ms, set_text);
+  }
+
+  // Any thread, once a checkpoint is stored: its partition mark (cluster
+  // mode) and the figures.
+  void checkpoint_stored(Sequence through, std::uint64_t size, std::int64_t pause_ms, const std::string& set_text) {
     if (!set_text.empty()) {
       if (auto marked = put_partition_mark(checkpoints, kCheckpointName, through, set_text); !marked)
         kLog.warn("checkpoint partition mark failed", {{"detail", marked.error().detail}});
     }
     ProgressSignal::Update update(progress, mutex);
     ++stats.checkpoints;
-    stats.checkpoint_bytes = bytes.size();
+    stats.checkpoint_bytes = size;
     stats.last_checkpoint_ms = clock.now_ms();
     stats.checkpoint_pause_ms = pause_ms;
   }
@@ -265,14 +278,22 @@ struct RecommendRunner::State {
     const std::int64_t pause_ms = clock.now_ms() - started;
     const Sequence through = r.applied_through();
     written_through = through;
-    background_writer = std::thread([this, through, pause_ms, set_text = covered_text()] {
-      auto bytes = background.finish();
-      if (bytes) {
-        store_checkpoint(through, bytes.value(), pause_ms, set_text);
+    background_writer = std::thread([this, through, pause_ms, incarnation = log.incarnation(),
+                                     set_text = covered_text()] {
+      // The child's bytes go to the store as they arrive, part by part: this
+      // process never holds the whole encoding.
+      std::uint64_t size = 0;
+      auto stored = background.finish([&](std::uint64_t n, const BackgroundEncoding::Read& read) {
+        size = n;
+        return checkpoints.put_checkpoint_from(kCheckpointName, through, incarnation, n, read);
+      });
+      if (stored) {
+        checkpoint_stored(through, size, pause_ms, set_text);
       } else {
-        kLog.warn("background checkpoint failed", {{"detail", bytes.error().detail}});
+        kLog.warn("background checkpoint failed", {{"detail", stored.error().detail}});
         background_failed.store(true, std::memory_order_relaxed);
       }
+      release_free_heap();
       // release: the recommend thread joins only after seeing this.
       background_done.store(true, std::memory_order_release);
     });
@@ -292,9 +313,9 @@ struct RecommendRunner::State {
     if (background_failed.exchange(false, std::memory_order_relaxed)) written_through = 0;
     if (r.applied_through() == written_through) return;
     const TimestampMs started = clock.now_ms();
-    const std::string bytes = r.checkpoint();
+    std::string bytes = r.checkpoint();
     const std::int64_t pause_ms = clock.now_ms() - started;
-    store_checkpoint(r.applied_through(), bytes, pause_ms, covered_text());
+    store_checkpoint(r.applied_through(), std::move(bytes), pause_ms, covered_text());
     if (!background_failed.exchange(false, std::memory_order_relaxed)) written_through = r.applied_through();
   }
 

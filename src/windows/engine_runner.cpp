@@ -203,20 +203,26 @@ struct EngineRunner::State {
       kLog.warn("checkpoint failed", {{"detail", put.error().detail}});
       return false;
     }
-    if (set_text) {
-      if (auto marked = put_partition_mark(checkpoints, kCheckpointName, checkpoint.covers_through, *set_text);
-          !marked)
-        kLog.warn("checkpoint partition mark failed", {{"detail", marked.error().detail}});
-    }
     if (held_since)
       pause_ms =
           std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - *held_since).count();
+    checkpoint_stored(checkpoint.covers_through, checkpoint.bytes.size(), set_text, pause_ms);
+    return true;
+  }
+
+  // Any thread, once a checkpoint is stored: its partition mark (cluster
+  // mode) and the figures.
+  void checkpoint_stored(Sequence through, std::uint64_t bytes, const std::optional<std::string>& set_text,
+                         std::int64_t pause_ms) {
+    if (set_text) {
+      if (auto marked = put_partition_mark(checkpoints, kCheckpointName, through, *set_text); !marked)
+        kLog.warn("checkpoint partition mark failed", {{"detail", marked.error().detail}});
+    }
     ProgressSignal::Update update(progress, mutex);
     stats.last_checkpoint_ms = clock.now_ms();
     ++stats.checkpoints;
-    stats.checkpoint_bytes = checkpoint.bytes.size();
+    stats.checkpoint_bytes = bytes;
     stats.checkpoint_pause_ms = pause_ms;
-    return true;
   }
 
   std::optional<std::string> covered_text() const {
@@ -264,21 +270,22 @@ struct EngineRunner::State {
 #ifdef __linux__
       pthread_setname_np(pthread_self(), "sp-engine-cp");
 #endif
-      auto bytes = background.finish();
-      if (bytes) {
-        Checkpoint checkpoint{through, std::move(bytes).value(), incarnation};
-        if (store_checkpoint(checkpoint, set_text, pause_ms))
-          stored_watermark_ms.store(watermark, std::memory_order_relaxed);
-        else
-          background_failed.store(true, std::memory_order_relaxed);
-        checkpoint = {};
-        // The encoded checkpoint (tens to hundreds of MiB) was just freed:
-        // give the allocator's free pages back (README, Memory).
-        release_free_heap();
+      // The child's bytes go to the store as they arrive, part by part: this
+      // process never holds the whole encoding.
+      std::uint64_t size = 0;
+      auto stored = background.finish([&](std::uint64_t n, const BackgroundEncoding::Read& read) {
+        size = n;
+        return checkpoints.put_checkpoint_from(kCheckpointName, through, incarnation, n, read);
+      });
+      if (stored) {
+        checkpoint_stored(through, size, set_text, pause_ms);
+        stored_watermark_ms.store(watermark, std::memory_order_relaxed);
       } else {
-        kLog.warn("background checkpoint failed", {{"detail", bytes.error().detail}});
+        kLog.warn("background checkpoint failed", {{"detail", stored.error().detail}});
         background_failed.store(true, std::memory_order_relaxed);
       }
+      // Give the allocator's free pages back (README, Memory).
+      release_free_heap();
       // release: the engine thread joins only after seeing this.
       background_done.store(true, std::memory_order_release);
     });

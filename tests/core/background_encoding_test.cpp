@@ -3,9 +3,13 @@
 // an error, never bytes.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "shoppulse/core/background_encoding.hpp"
@@ -47,4 +51,62 @@ TEST_CASE("an encoding that is never finished is killed and reaped by the destru
     for (;;) ::pause();
   }));
   CHECK(encoding.running());
+}
+
+TEST_CASE("a child silent past the deadline is stopped, and its encoding is an error", "[core][background]") {
+  // The child never sends a byte: finish() must return instead of waiting.
+  BackgroundEncoding encoding(std::chrono::milliseconds(200));
+  REQUIRE(encoding.start([]() -> std::string {
+    for (;;) ::pause();
+  }));
+  auto bytes = encoding.finish();
+  REQUIRE_FALSE(bytes);
+  CHECK(bytes.error().detail.find("sent nothing for 200 ms") != std::string::npos);
+  CHECK_FALSE(encoding.running());
+  // The process is gone: nothing of ours is left to reap.
+  CHECK(::waitpid(-1, nullptr, WNOHANG) < 0);
+}
+
+TEST_CASE("finish(sink) hands the bytes over in pieces, and a sink that stops early stops the child",
+          "[core][background]") {
+  std::string state(3 << 20, 's');
+  for (std::size_t i = 0; i < state.size(); i += 997) state[i] = static_cast<char>(i);
+  BackgroundEncoding encoding;
+  REQUIRE(encoding.start([&state] { return state; }));
+  std::string got;
+  std::uint64_t announced = 0;
+  REQUIRE(encoding.finish([&](std::uint64_t size, const BackgroundEncoding::Read& read) -> Result<void> {
+    announced = size;
+    char piece[65536];
+    for (std::uint64_t left = size; left > 0;) {
+      const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(left, sizeof piece));
+      if (auto ok = read(piece, n); !ok) return ok;
+      got.append(piece, n);
+      left -= n;
+    }
+    // Nothing lies beyond the encoding.
+    CHECK_FALSE(read(piece, 1));
+    return {};
+  }));
+  CHECK(announced == state.size());
+  CHECK(got == state);
+
+  // A sink that reads part and fails: its error is returned, the child (still
+  // writing into a full pipe) is stopped and reaped.
+  REQUIRE(encoding.start([&state] { return state; }));
+  auto stopped = encoding.finish([](std::uint64_t, const BackgroundEncoding::Read& read) -> Result<void> {
+    char piece[4096];
+    if (auto ok = read(piece, sizeof piece); !ok) return ok;
+    return make_error(Errc::io_error, "the store is full");
+  });
+  REQUIRE_FALSE(stopped);
+  CHECK(stopped.error().detail == "the store is full");
+  CHECK_FALSE(encoding.running());
+  CHECK(::waitpid(-1, nullptr, WNOHANG) < 0);
+
+  // A sink that reads less than everything and says it succeeded is an error.
+  REQUIRE(encoding.start([&state] { return state; }));
+  auto short_read = encoding.finish([](std::uint64_t, const BackgroundEncoding::Read&) -> Result<void> { return {}; });
+  REQUIRE_FALSE(short_read);
+  CHECK(short_read.error().detail.find("not read to its end") != std::string::npos);
 }

@@ -15,9 +15,16 @@
 // none either: it reads memory only, never logs and never touches a file
 // or a store. The child leaves with _exit.
 // It is killed if the thread that forked it ends (stop paths wait for it).
+// A child that sends nothing for the deadline given at construction
+// (default kDefaultDeadline; it sends nothing until it has encoded
+// everything, then as fast as finish() reads) is killed and its encoding is
+// an error, so a child that hangs never holds a checkpoint, or a stop,
+// forever.
 // Lifecycle: start() once, then finish() once (or the destructor, which
 // kills and reaps an unfinished child). Threading: start() on the thread
 // that owns the state; finish() from any one thread.
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <string>
 
@@ -29,7 +36,8 @@ namespace shoppulse {
 
 class BackgroundEncoding {
  public:
-  BackgroundEncoding() = default;
+  static constexpr std::chrono::milliseconds kDefaultDeadline{std::chrono::minutes(2)};
+  explicit BackgroundEncoding(std::chrono::milliseconds deadline = kDefaultDeadline) : deadline_(deadline) {}
   ~BackgroundEncoding();
   BackgroundEncoding(const BackgroundEncoding&) = delete;
   BackgroundEncoding& operator=(const BackgroundEncoding&) = delete;
@@ -41,10 +49,26 @@ class BackgroundEncoding {
   bool running() const noexcept { return pid_ > 0; }
 
   // Blocks until the child is done: the encoded bytes, or an error when the
-  // child failed (exit status, signal, short output).
+  // child failed (exit status, signal, short output, the deadline).
   Result<std::string> finish();
 
+  // Fills dst with the next n bytes of the encoding, or says why not.
+  using Read = std::function<Result<void>(char* dst, std::size_t n)>;
+  // The bytes as they arrive instead of whole: `sink` gets their number and
+  // a Read, and must read them all to succeed (CheckpointStore's
+  // put_checkpoint_from, so the owner never holds the whole encoding).
+  // Returns what `sink` returns; its reads fail when the child does. When
+  // the sink stops early, the child is killed.
+  using Sink = std::function<Result<void>(std::uint64_t size, const Read& read)>;
+  Result<void> finish(const Sink& sink);
+
  private:
+  // Reads exactly n bytes from the pipe, the child never silent past the deadline.
+  Result<void> read_exactly(char* dst, std::size_t n);
+  void reap(bool kill_first) noexcept;
+
+  std::chrono::milliseconds deadline_;
+  std::chrono::steady_clock::time_point last_heard_{};  // start, then the last bytes read
   pid_t pid_ = -1;
   int fd_ = -1;  // read end of the pipe
 };
