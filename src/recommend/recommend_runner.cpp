@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "log_order.hpp"
-#include "shoppulse/core/background_encoding.hpp"
+#include "shoppulse/core/background_checkpoint.hpp"
 #include "shoppulse/core/checkpoint_restore.hpp"
 #include "shoppulse/core/heap.hpp"
 #include "shoppulse/core/log.hpp"
@@ -54,10 +54,7 @@ struct RecommendRunner::State {
 
   // The background checkpoint in flight (at most one): the child writing it
   // and the thread that waits for the bytes and stores them.
-  BackgroundEncoding background;
-  std::thread background_writer;
-  std::atomic<bool> background_done{false};
-  std::atomic<bool> background_failed{false};
+  BackgroundCheckpointWriter background;
   std::uint64_t queued_tasks = 0;  // ever queued; wakes the thread while a checkpoint decodes
 
   // Recommend thread only.
@@ -76,9 +73,12 @@ struct RecommendRunner::State {
         checkpoints(cp),
         clock(k),
         ring(c.ring_capacity),
-        queries(c.max_pending_queries, "the recommender") {
+        queries(c.max_pending_queries, "the recommender"),
+        background(std::string(kCheckpointName), "sp-recommend-cp") {
     queries.set_on_failure([](const std::exception& e) { kLog.error("query failed", {{"error", e.what()}}); });
   }
+  // The writer thread reports into the members below it: it ends first.
+  ~State() { background.join(); }
 
   void run_queries(const Recommender& r) { queries.run_all(r); }
 
@@ -212,17 +212,12 @@ struct RecommendRunner::State {
     return std::move(*loaded);
   }
 
-  // Waits for the background checkpoint in flight, if any.
-  void join_background() {
-    if (background_writer.joinable()) background_writer.join();
-    background_done.store(false, std::memory_order_relaxed);
-  }
-
   // set_text: cluster mode, the partition set the bytes cover (else empty).
   // The bytes are taken, not copied, and freed before it returns, with the
   // allocator's free pages handed back (a checkpoint is up to hundreds of
   // MiB; README, Memory).
-  void store_checkpoint(Sequence through, std::string bytes, std::int64_t pause_ms, const std::string& set_text) {
+  // False when the write failed.
+  bool store_checkpoint(Sequence through, std::string bytes, std::int64_t pause_ms, const std::string& set_text) {
     const std::size_t size = bytes.size();
     Checkpoint checkpoint{through, std::move(bytes), log.incarnation()};
     auto put = checkpoints.put_checkpoint(kCheckpointName, checkpoint);
@@ -230,10 +225,10 @@ struct RecommendRunner::State {
     release_free_heap();
     if (!put) {
       kLog.warn("checkpoint failed", {{"detail", put.error().detail}});
-      background_failed.store(true, std::memory_order_relaxed);
-      return;
+      return false;
     }
     checkpoint_stored(through, size, pause_ms, set_text);
+    return true;
   }
 
   // Any thread, once a checkpoint is stored: its partition mark (cluster
@@ -259,44 +254,31 @@ struct RecommendRunner::State {
     // Cluster mode before the first assignment the recommender holds
     // nothing: the checkpoint of the last run's set is worth more.
     if (covered && covered->version == 0) return;
-    if (background_failed.exchange(false, std::memory_order_relaxed)) written_through = 0;
+    if (background.take_failed()) written_through = 0;
     if (r.applied_through() == written_through) {
       applied_since_checkpoint = 0;
       return;
     }
-    if (background_writer.joinable()) {
-      if (!background_done.load(std::memory_order_acquire)) return;
-      join_background();
+    if (background.in_flight()) {
+      if (background.busy()) return;
+      background.join();
     }
     applied_since_checkpoint = 0;  // a failed write is retried after as many events again
-    const TimestampMs started = clock.now_ms();
-    if (auto forked = background.start([&r] { return r.checkpoint(); }); !forked) {
-      kLog.warn("background checkpoint unavailable, writing in the foreground", {{"detail", forked.error().detail}});
+    const Sequence through = r.applied_through();
+    auto started = background.start(
+        [&r] { return r.checkpoint(); },
+        [this, through, incarnation = log.incarnation()](std::uint64_t size, const BackgroundEncoding::Read& read) {
+          return checkpoints.put_checkpoint_from(kCheckpointName, through, incarnation, size, read);
+        },
+        [this, through, set_text = covered_text()](std::uint64_t bytes, std::int64_t pause_ms) {
+          checkpoint_stored(through, bytes, pause_ms, set_text);
+        });
+    if (!started) {
+      kLog.warn("background checkpoint unavailable, writing in the foreground", {{"detail", started.error().detail}});
       write_checkpoint(r, written_through);
       return;
     }
-    const std::int64_t pause_ms = clock.now_ms() - started;
-    const Sequence through = r.applied_through();
     written_through = through;
-    background_writer = std::thread([this, through, pause_ms, incarnation = log.incarnation(),
-                                     set_text = covered_text()] {
-      // The child's bytes go to the store as they arrive, part by part: this
-      // process never holds the whole encoding.
-      std::uint64_t size = 0;
-      auto stored = background.finish([&](std::uint64_t n, const BackgroundEncoding::Read& read) {
-        size = n;
-        return checkpoints.put_checkpoint_from(kCheckpointName, through, incarnation, n, read);
-      });
-      if (stored) {
-        checkpoint_stored(through, size, pause_ms, set_text);
-      } else {
-        kLog.warn("background checkpoint failed", {{"detail", stored.error().detail}});
-        background_failed.store(true, std::memory_order_relaxed);
-      }
-      release_free_heap();
-      // release: the recommend thread joins only after seeing this.
-      background_done.store(true, std::memory_order_release);
-    });
   }
 
   std::string covered_text() const { return covered ? covered->text() : std::string(); }
@@ -309,14 +291,14 @@ struct RecommendRunner::State {
     // nothing: the checkpoint of the last run's set is worth more.
     if (covered && covered->version == 0) return;
     applied_since_checkpoint = 0;  // a failed write is retried after as many events again
-    join_background();  // never let an older checkpoint land after this one
-    if (background_failed.exchange(false, std::memory_order_relaxed)) written_through = 0;
+    background.join();  // never let an older checkpoint land after this one
+    if (background.take_failed()) written_through = 0;
     if (r.applied_through() == written_through) return;
     const TimestampMs started = clock.now_ms();
     std::string bytes = r.checkpoint();
     const std::int64_t pause_ms = clock.now_ms() - started;
-    store_checkpoint(r.applied_through(), std::move(bytes), pause_ms, covered_text());
-    if (!background_failed.exchange(false, std::memory_order_relaxed)) written_through = r.applied_through();
+    if (store_checkpoint(r.applied_through(), std::move(bytes), pause_ms, covered_text()))
+      written_through = r.applied_through();
   }
 
   // restore() for the current owned set (cluster mode): a checkpoint of
@@ -340,7 +322,7 @@ struct RecommendRunner::State {
   // snapshot until it caught up with the log.
   void rebuild(Recommender& r) {
     write_checkpoint(r);
-    join_background();
+    background.join();
     {
       ProgressSignal::Update update(progress, mutex);
       stats.rebuilding = true;

@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-#include "shoppulse/core/background_encoding.hpp"
+#include "shoppulse/core/background_checkpoint.hpp"
 #include "shoppulse/core/checkpoint_restore.hpp"
 #include "shoppulse/core/heap.hpp"
 #include "shoppulse/core/log.hpp"
@@ -74,11 +74,8 @@ struct EngineRunner::State {
 
   // The background checkpoint in flight (at most one): the child encoding
   // it and the thread that stores its bytes. Started and joined by the
-  // engine thread; the writer thread only sets the two flags.
-  BackgroundEncoding background;
-  std::thread background_writer;
-  std::atomic<bool> background_done{false};    // the writer thread is finished: joining it will not block
-  std::atomic<bool> background_failed{false};  // its checkpoint was not stored
+  // engine thread.
+  BackgroundCheckpointWriter background;
   // The newest event time of the engine state the stored checkpoint holds
   // (0: none known). Rollup retention counts back from it, not from the
   // running engine: until a checkpoint in flight is stored, a restart
@@ -97,7 +94,8 @@ struct EngineRunner::State {
         clock(k),
         too_late_counter(m.counter("shoppulse_events_too_late_total",
                                    "Events older than every live window when they arrived")),
-        queries(c.max_pending_queries, "the engine") {
+        queries(c.max_pending_queries, "the engine"),
+        background(std::string(kCheckpointName), "sp-engine-cp") {
     queries.set_on_failure([](const std::exception& e) { kLog.error("query failed", {{"error", e.what()}}); });
     for (std::size_t t = 0; t < kEventTypeCount; ++t)
       type_counters[t] = &m.counter("shoppulse_events_total", "Events applied by the engine, by type",
@@ -111,8 +109,9 @@ struct EngineRunner::State {
       window_config.stored_minute = [&store](std::int64_t minute) { return read_minute(store, minute); };
     }
   }
+  // The writer thread reports into the members below it: it ends first.
+  ~State() { background.join(); }
 
-  ~State() { join_background(); }
 
   // One stored minute, decoded; nullopt when the store has none.
   static Result<std::optional<MinuteRollup>> read_minute(const RollupStore& store, std::int64_t minute) {
@@ -185,12 +184,6 @@ struct EngineRunner::State {
     return config.checkpoint_every_events > 0 && applied_since_checkpoint >= config.checkpoint_every_events;
   }
 
-  // Waits for the background checkpoint in flight, if any.
-  void join_background() {
-    if (background_writer.joinable()) background_writer.join();
-    background_done.store(false, std::memory_order_relaxed);
-  }
-
   // Any thread: stores an encoded checkpoint (and, in cluster mode, the
   // owned set it covers); false when the write failed. The pause it reports
   // is pause_ms, or the time since held_since when the engine thread is
@@ -243,52 +236,35 @@ struct EngineRunner::State {
   // `wait`; without, false: this one is due again on the next pass. Falls
   // back to the foreground when the fork fails.
   bool checkpoint_in_background(const WindowEngine& engine, bool wait) {
-    if (background_writer.joinable()) {
-      if (!wait && !background_done.load(std::memory_order_acquire)) return false;
-      join_background();
+    if (background.in_flight()) {
+      if (!wait && background.busy()) return false;
+      background.join();
     }
-    if (background_failed.exchange(false, std::memory_order_relaxed)) checkpointed_through = 0;
+    if (background.take_failed()) checkpointed_through = 0;
     applied_since_checkpoint = 0;  // a failed write is retried after as many events again
     // Cluster mode before the first assignment the engine holds nothing: the
     // checkpoint of the last run's set is worth more than an empty one.
     if (covered && covered->version == 0) return true;
     const std::uint64_t version = covered ? covered->version : 0;
     if (checkpoint_current(engine, version)) return true;
-    const auto began = std::chrono::steady_clock::now();
-    if (auto forked = background.start([&engine] { return engine.checkpoint(); }); !forked) {
-      kLog.warn("background checkpoint unavailable, writing in the foreground", {{"detail", forked.error().detail}});
+    const Sequence through = engine.applied_through();
+    auto started = background.start(
+        [&engine] { return engine.checkpoint(); },
+        [this, through, incarnation = log.incarnation()](std::uint64_t size, const BackgroundEncoding::Read& read) {
+          return checkpoints.put_checkpoint_from(kCheckpointName, through, incarnation, size, read);
+        },
+        [this, through, watermark = engine.watermark_ms(), set_text = covered_text()](std::uint64_t bytes,
+                                                                                        std::int64_t pause_ms) {
+          checkpoint_stored(through, bytes, set_text, pause_ms);
+          stored_watermark_ms.store(watermark, std::memory_order_relaxed);
+        });
+    if (!started) {
+      kLog.warn("background checkpoint unavailable, writing in the foreground", {{"detail", started.error().detail}});
       write_checkpoint(engine);
       return true;
     }
-    const std::int64_t pause_ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - began).count();
-    const Sequence through = engine.applied_through();
     checkpointed_through = through;  // reset when the writer says it failed
     checkpointed_version = version;
-    background_writer = std::thread([this, through, pause_ms, incarnation = log.incarnation(),
-                                     watermark = engine.watermark_ms(), set_text = covered_text()] {
-#ifdef __linux__
-      pthread_setname_np(pthread_self(), "sp-engine-cp");
-#endif
-      // The child's bytes go to the store as they arrive, part by part: this
-      // process never holds the whole encoding.
-      std::uint64_t size = 0;
-      auto stored = background.finish([&](std::uint64_t n, const BackgroundEncoding::Read& read) {
-        size = n;
-        return checkpoints.put_checkpoint_from(kCheckpointName, through, incarnation, n, read);
-      });
-      if (stored) {
-        checkpoint_stored(through, size, set_text, pause_ms);
-        stored_watermark_ms.store(watermark, std::memory_order_relaxed);
-      } else {
-        kLog.warn("background checkpoint failed", {{"detail", stored.error().detail}});
-        background_failed.store(true, std::memory_order_relaxed);
-      }
-      // Give the allocator's free pages back (README, Memory).
-      release_free_heap();
-      // release: the engine thread joins only after seeing this.
-      background_done.store(true, std::memory_order_release);
-    });
     return true;
   }
 
@@ -305,8 +281,8 @@ struct EngineRunner::State {
   // owned partitions, or when configured so.
   void write_checkpoint(const WindowEngine& engine) {
     applied_since_checkpoint = 0;  // a failed write is retried after as many events again
-    join_background();             // never let an older checkpoint land after this one
-    if (background_failed.exchange(false, std::memory_order_relaxed)) checkpointed_through = 0;
+    background.join();             // never let an older checkpoint land after this one
+    if (background.take_failed()) checkpointed_through = 0;
     // Cluster mode before the first assignment the engine holds nothing: the
     // checkpoint of the last run's set is worth more than an empty one.
     if (covered && covered->version == 0) return;
@@ -369,7 +345,7 @@ struct EngineRunner::State {
   }
 
   WindowEngine restore() {
-    join_background();  // the checkpoint read below is the newest one written
+    background.join();  // the checkpoint read below is the newest one written
     {
       ProgressSignal::Update update(progress, mutex);
       stats.state = rebuilding ? "rebuilding" : "starting";
@@ -430,7 +406,7 @@ struct EngineRunner::State {
     flush_rollups(*engine);
     // The replay's last checkpoint is stored before the engine says it
     // caught up: a process killed once ready replays no more than that.
-    join_background();
+    background.join();
     rebuilding = false;
     publish(*engine);
     {

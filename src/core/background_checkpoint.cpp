@@ -1,0 +1,69 @@
+#include "shoppulse/core/background_checkpoint.hpp"
+
+#include <chrono>
+#include <system_error>
+
+#ifdef __linux__
+#include <pthread.h>
+#endif
+
+#include "shoppulse/core/heap.hpp"
+#include "shoppulse/core/log.hpp"
+
+namespace shoppulse {
+namespace {
+const Logger kLog("core");
+}  // namespace
+
+BackgroundCheckpointWriter::BackgroundCheckpointWriter(std::string what, std::string thread_name)
+    : what_(std::move(what)), thread_name_(std::move(thread_name)), encoding_(std::make_unique<BackgroundEncoding>()) {}
+
+BackgroundCheckpointWriter::~BackgroundCheckpointWriter() { join(); }
+
+void BackgroundCheckpointWriter::join() {
+  if (thread_.joinable()) thread_.join();
+  done_.store(false, std::memory_order_relaxed);
+}
+
+Result<void> BackgroundCheckpointWriter::start(const std::function<std::string()>& encode, Store store,
+                                               Stored stored) {
+  const auto began = std::chrono::steady_clock::now();
+  if (auto forked = encoding_->start(encode); !forked) return forked;
+  const std::int64_t pause_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - began).count();
+  try {
+    thread_ = std::thread([this, store = std::move(store), stored = std::move(stored), pause_ms] {
+      write(store, stored, pause_ms);
+    });
+  } catch (const std::system_error& e) {
+    // No thread to read the child (the process is at its thread limit): the
+    // child is stopped, and the owner writes in the foreground.
+    encoding_ = std::make_unique<BackgroundEncoding>();
+    return make_error(Errc::unavailable, std::string("background checkpoint thread: ") + e.what());
+  }
+  return {};
+}
+
+void BackgroundCheckpointWriter::write(const Store& store, const Stored& stored, std::int64_t pause_ms) {
+#ifdef __linux__
+  pthread_setname_np(pthread_self(), thread_name_.c_str());
+#endif
+  std::uint64_t size = 0;
+  auto put = encoding_->finish([&](std::uint64_t n, const BackgroundEncoding::Read& read) {
+    size = n;
+    return store(n, read);
+  });
+  if (put) {
+    stored(size, pause_ms);
+  } else {
+    kLog.warn("background checkpoint failed", {{"checkpoint", what_}, {"detail", put.error().detail}});
+    failed_.store(true, std::memory_order_relaxed);
+  }
+  // What the store held of it is freed: hand the allocator's free pages
+  // back (README, Memory).
+  release_free_heap();
+  // release: the owner joins only after seeing this.
+  done_.store(true, std::memory_order_release);
+}
+
+}  // namespace shoppulse

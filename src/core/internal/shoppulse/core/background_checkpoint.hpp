@@ -1,0 +1,72 @@
+#pragma once
+// The one background checkpoint in flight of an owner thread (the window
+// engine's, the recommender's).
+//
+// Role: start() forks (background_encoding.hpp): the child encodes the
+// owner's state as it is at that instant, and a thread of this writer hands
+// the child's bytes as they arrive to the owner's `store` (the runners call
+// CheckpointStore::put_checkpoint_from, which a RocksDB store takes part by
+// part, so this process never holds the encoding). Once stored, the
+// writer thread calls the owner's `stored` with the size and the fork's
+// pause, then hands the allocator's free pages back. A checkpoint that was
+// not stored is logged and remembered (take_failed()), so the owner writes
+// the next one even with nothing new. One at a time: the owner joins the one
+// in flight before starting another or writing one itself, so an older
+// checkpoint never lands after a newer.
+// Lifecycle: owned by a runner's state, whose destructor joins it before
+// the members `stored` reports into are gone. Threading: start(), join(),
+// in_flight(), busy() and take_failed() on the owner thread; `store` and
+// `stored` run on the writer thread.
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "shoppulse/core/background_encoding.hpp"
+#include "shoppulse/core/result.hpp"
+
+namespace shoppulse {
+
+class BackgroundCheckpointWriter {
+ public:
+  // `what` names the checkpoint in the log; `thread_name` the writer thread
+  // (at most 15 characters).
+  BackgroundCheckpointWriter(std::string what, std::string thread_name);
+  ~BackgroundCheckpointWriter();
+  BackgroundCheckpointWriter(const BackgroundCheckpointWriter&) = delete;
+  BackgroundCheckpointWriter& operator=(const BackgroundCheckpointWriter&) = delete;
+
+  // Stores `size` bytes read from `read` (all of them, or an error).
+  using Store = BackgroundEncoding::Sink;
+  // Called on the writer thread once the checkpoint is stored.
+  using Stored = std::function<void(std::uint64_t bytes, std::int64_t pause_ms)>;
+  // Forks a child that runs `encode` (it must only read memory: see
+  // BackgroundEncoding) and starts the thread that stores its bytes.
+  // unavailable when the fork or the thread cannot be had (nothing is left
+  // running: the owner writes in the foreground).
+  // Precondition: nothing in flight (join() first).
+  Result<void> start(const std::function<std::string()>& encode, Store store, Stored stored);
+  // A checkpoint was started and not joined yet.
+  bool in_flight() const noexcept { return thread_.joinable(); }
+  // One is in flight and still being written: joining would block.
+  bool busy() const noexcept { return in_flight() && !done_.load(std::memory_order_acquire); }
+  // Waits for the one in flight, if any.
+  void join();
+  // Whether a checkpoint failed since the last call.
+  bool take_failed() noexcept { return failed_.exchange(false, std::memory_order_relaxed); }
+
+ private:
+  // The writer thread: stores the child's bytes, reports, frees.
+  void write(const Store& store, const Stored& stored, std::int64_t pause_ms);
+
+  const std::string what_;
+  const std::string thread_name_;
+  std::unique_ptr<BackgroundEncoding> encoding_;
+  std::thread thread_;
+  std::atomic<bool> done_{false};    // the writer thread is finished: joining it will not block
+  std::atomic<bool> failed_{false};  // a checkpoint was not stored
+};
+
+}  // namespace shoppulse

@@ -1,0 +1,88 @@
+// The background checkpoint writer: the child's bytes reach the owner's
+// store, the owner hears of it on the writer thread, and a write that fails
+// is remembered once.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+#include <string>
+
+#include "shoppulse/core/background_checkpoint.hpp"
+
+using namespace shoppulse;
+
+namespace {
+// A store that holds each write until released and fails it while failing.
+struct GatedStore {
+  std::mutex mutex;
+  std::condition_variable open;
+  bool released = true;
+  bool failing = false;
+  std::string stored;
+
+  void set(bool now_released, bool now_failing) {
+    std::lock_guard lock(mutex);
+    released = now_released;
+    failing = now_failing;
+    open.notify_all();
+  }
+  BackgroundCheckpointWriter::Store sink() {
+    return [this](std::uint64_t size, const BackgroundEncoding::Read& read) -> Result<void> {
+      std::string bytes(size, '\0');
+      if (auto got = read(bytes.data(), bytes.size()); !got) return got;
+      std::unique_lock lock(mutex);
+      open.wait(lock, [&] { return released; });
+      if (failing) return make_error(Errc::io_error, "injected checkpoint failure");
+      stored = std::move(bytes);
+      return {};
+    };
+  }
+};
+}  // namespace
+
+TEST_CASE("a background checkpoint reaches the owner's store, reports on the writer thread, and a failed one is "
+          "remembered once",
+          "[core][background]") {
+  GatedStore store;
+  BackgroundCheckpointWriter writer("state", "sp-test-cp");
+  CHECK_FALSE(writer.in_flight());
+  CHECK_FALSE(writer.busy());
+
+  std::string state = "as it was";
+  std::atomic<std::uint64_t> reported{0};
+  store.set(false, false);  // the write waits
+  REQUIRE(writer.start([&state] { return state; }, store.sink(), [&](std::uint64_t bytes, std::int64_t pause_ms) {
+    CHECK(pause_ms >= 0);
+    reported = bytes;
+  }));
+  state = "changed after the fork";
+  CHECK(writer.in_flight());
+  CHECK(writer.busy());  // held by the store
+  store.set(true, false);
+  writer.join();
+  CHECK_FALSE(writer.in_flight());
+  CHECK_FALSE(writer.busy());
+  CHECK(reported == std::string("as it was").size());
+  CHECK(store.stored == "as it was");
+  CHECK_FALSE(writer.take_failed());
+
+  // A write that fails: not reported, remembered until asked once.
+  store.set(true, true);
+  bool called = false;
+  REQUIRE(writer.start([] { return std::string("newer"); }, store.sink(),
+                       [&](std::uint64_t, std::int64_t) { called = true; }));
+  writer.join();
+  CHECK_FALSE(called);
+  CHECK(writer.take_failed());
+  CHECK_FALSE(writer.take_failed());
+  CHECK(store.stored == "as it was");
+
+  // A child that dies is a failure too.
+  REQUIRE(writer.start([]() -> std::string { std::_Exit(3); }, store.sink(),
+                       [&](std::uint64_t, std::int64_t) { called = true; }));
+  writer.join();
+  CHECK_FALSE(called);
+  CHECK(writer.take_failed());
+}
