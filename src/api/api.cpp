@@ -638,7 +638,8 @@ class ApiHandler final : public Handler {
     const std::uint64_t recommender_bytes = ctx_.recommend.latest()->memory_bytes;
     const std::uint64_t attributed = dictionary_bytes + wm.windows + wm.user_profiles + wm.filter_buffer +
                                      recommender_bytes + f.event_log.memtable_bytes + f.event_log.block_cache_bytes +
-                                     f.event_log.table_readers_bytes + f.range_index_bytes + f.heap_free_bytes;
+                                     f.event_log.table_readers_bytes + f.range_index_bytes + f.event_rings_bytes +
+                                     f.heap_free_bytes;
     w.key("memory").begin_object().field("rss_bytes", f.rss_bytes);
     w.key("components").begin_object();
     w.field("dictionary", dictionary_bytes).field("windows", std::uint64_t{wm.windows});
@@ -647,6 +648,7 @@ class ApiHandler final : public Handler {
     w.field("rocksdb_memtables", f.event_log.memtable_bytes).field("rocksdb_block_cache", f.event_log.block_cache_bytes);
     w.field("rocksdb_table_readers", f.event_log.table_readers_bytes);
     w.field("range_index", f.range_index_bytes);
+    w.field("event_rings", f.event_rings_bytes);
     // Freed by the components, kept by the allocator for reuse.
     w.field("allocator_free", f.heap_free_bytes);
     w.end_object();
@@ -766,49 +768,55 @@ class ApiHandler final : public Handler {
     if (!queued) done(queued.error());
   }
 
-  // Collects rollups for [from, to): closed minutes from the store, minutes
-  // still open from the engine thread; then calls done on the engine thread
-  // (or inline when nothing is open). The applied sequence reported is the
-  // snapshot's read before the store, which the store's minutes cover
+  // Hands every minute rollup of [from, to) to `fold`, in ascending order:
+  // closed minutes from the store as they are read, minutes still open from
+  // the engine thread; then calls done with the applied sequence, on the
+  // engine thread (or inline when nothing is open). No minute is kept once
+  // folded, so a day of minutes (GET /api/products' default window) costs
+  // one decoded minute, not 1,440 of them. The applied sequence reported is
+  // the snapshot's read before the store, which the store's minutes cover
   // (closed minutes are written before each snapshot is published).
-  void collect_minutes(std::int64_t from, std::int64_t to, std::function<void(Result<Minutes>)> done) {
+  using Fold = std::function<void(MinuteRollup&&)>;
+  void fold_minutes(std::int64_t from, std::int64_t to, Fold fold, std::function<void(Result<Sequence>)> done) {
     const auto snap = ctx_.engine.latest();
     const Sequence applied = snap->applied_through;
-    std::map<std::int64_t, MinuteRollup> minutes;
-    Error failure{Errc::internal, {}, {}, 0};
-    bool failed = false;
+    // Minutes at or after the watermark's minute may still change in the
+    // engine: the store's copies of those wait for the engine's.
+    const std::int64_t first_open = snap->watermark_ms > 0 ? snap->watermark_ms / kMinuteMs - 1 : to;
+    auto open = std::make_shared<std::map<std::int64_t, MinuteRollup>>();
+    std::optional<Error> failure;
     auto scanned = ctx_.rollups.scan_minutes(from, to, [&](std::int64_t m, std::string_view bytes) {
+      if (failure) return;
       auto r = decode_rollup(m, bytes);
-      if (!r) {
-        failed = true;
-        failure = r.error();
-        return;
-      }
-      minutes.emplace(m, std::move(r).value());
+      if (!r) failure = r.error();
+      else if (m >= first_open) open->emplace(m, std::move(r).value());
+      else fold(std::move(r).value());
     });
     if (!scanned) return done(scanned.error());
-    if (failed) return done(failure);
-    // Minutes at or after the watermark's minute may still change in the engine.
-    const std::int64_t first_open = snap->watermark_ms > 0 ? snap->watermark_ms / kMinuteMs - 1 : to;
-    if (to <= first_open) {
-      Minutes out{{}, applied};
-      for (auto& [m, r] : minutes) out.rollups.push_back(std::move(r));
-      return done(std::move(out));
-    }
-    auto shared = std::make_shared<std::map<std::int64_t, MinuteRollup>>(std::move(minutes));
-    auto queued = ctx_.engine.run_on_engine([shared, from, to, first_open, applied, done](const WindowEngine& engine) {
+    if (failure) return done(*failure);
+    if (to <= first_open) return done(applied);
+    auto finish = [open, fold = std::move(fold), applied, done] {
+      for (auto& [m, r] : *open) fold(std::move(r));
+      done(applied);
+    };
+    auto queued = ctx_.engine.run_on_engine([open, from, to, first_open, finish](const WindowEngine& engine) {
       for (std::int64_t m = std::max(from, first_open); m < to; ++m)
-        if (auto r = engine.minute_rollup(m)) (*shared)[m] = std::move(*r);
-      Minutes out{{}, applied};
-      for (auto& [m, r] : *shared) out.rollups.push_back(std::move(r));
-      done(std::move(out));
+        if (auto r = engine.minute_rollup(m)) (*open)[m] = std::move(*r);
+      finish();
     });
-    if (!queued) {
-      // Engine stopped: answer from history alone.
-      Minutes out{{}, applied};
-      for (auto& [m, r] : *shared) out.rollups.push_back(std::move(r));
-      done(std::move(out));
-    }
+    if (!queued) finish();  // engine stopped: answer from history alone
+  }
+
+  // The rollups of [from, to) together (fold_minutes), for the routes that
+  // need every minute at once: trends, whose steps count distinct users.
+  void collect_minutes(std::int64_t from, std::int64_t to, std::function<void(Result<Minutes>)> done) {
+    auto out = std::make_shared<std::vector<MinuteRollup>>();
+    fold_minutes(
+        from, to, [out](MinuteRollup&& m) { out->push_back(std::move(m)); },
+        [out, done](Result<Sequence> applied) {
+          if (!applied) return done(applied.error());
+          done(Minutes{std::move(*out), *applied});
+        });
   }
 
   void trends(const ApiRequest& rq, Respond& respond) {
@@ -1025,10 +1033,12 @@ class ApiHandler final : public Handler {
     const Dictionary& dict = ctx_.dictionary;
     const std::size_t n = *limit;
     const Sequence logged = logged_sequence();
-    collect_minutes(from_min, to_min,
-                    [respond, type, category, n, &dict, from_min, to_min, category_text, logged](auto result) mutable {
-                      if (!result) return respond(error_response(result.error()));
-                      const auto top = top_products(result->rollups, type, category, n);
+    auto totals = std::make_shared<ProductTotals>(type, category);
+    fold_minutes(from_min, to_min, [totals](MinuteRollup&& m) { totals->add(m); },
+                    [respond, totals, n, &dict, from_min, to_min, category_text, type, logged](
+                        Result<Sequence> applied) mutable {
+                      if (!applied) return respond(error_response(applied.error()));
+                      const auto top = totals->top(n);
                       JsonWriter w;
                       w.begin_object().key("products").begin_array();
                       for (const ProductRank& p : top) {
@@ -1041,7 +1051,7 @@ class ApiHandler final : public Handler {
                       w.field("end", format_iso8601(to_min * kMinuteMs));
                       w.field("event_type", type ? to_string(*type) : std::string_view("all"));
                       if (category_text) w.field("category_id", *category_text);
-                      write_coverage(w, result->applied, logged);
+                      write_coverage(w, *applied, logged);
                       w.end_object();
                       respond(json_response(200, w.take()));
                     });
@@ -1250,25 +1260,27 @@ class ApiHandler final : public Handler {
     const Dictionary& dict = ctx_.dictionary;
     const Sequence logged = logged_sequence();
     auto shared_page = std::make_shared<IdPage>(std::move(page).value());
-    collect_minutes(from_min, to_min, [respond, shared_page, category, &dict, from_min, to_min, any,
-                                       logged](Result<Minutes> result) {
-      if (!result) return respond(error_response(result.error()));
-      struct Counts {
-        std::array<std::uint64_t, kEventTypeCount> events{};
-        Id category = kNoId;
-      };
-      std::map<Id, Counts> counts;
-      for (Id id : shared_page->ids) counts.emplace(id, Counts{});
-      for (const MinuteRollup& m : result->rollups)
-        for (const auto& pc : m.products)
-          if (auto it = counts.find(pc.product); it != counts.end()) {
-            it->second.events[static_cast<std::size_t>(pc.type)] += pc.count;
-            it->second.category = pc.category;
-          }
+    struct Counts {
+      std::array<std::uint64_t, kEventTypeCount> events{};
+      Id category = kNoId;
+    };
+    // Only the page's products are counted, one minute at a time.
+    auto counts = std::make_shared<std::map<Id, Counts>>();
+    for (Id id : shared_page->ids) counts->emplace(id, Counts{});
+    const auto add = [counts](MinuteRollup&& m) {
+      for (const auto& pc : m.products)
+        if (auto it = counts->find(pc.product); it != counts->end()) {
+          it->second.events[static_cast<std::size_t>(pc.type)] += pc.count;
+          it->second.category = pc.category;
+        }
+    };
+    fold_minutes(from_min, to_min, add, [respond, shared_page, counts, category, &dict, from_min, to_min, any,
+                                         logged](Result<Sequence> applied) {
+      if (!applied) return respond(error_response(applied.error()));
       JsonWriter w;
       w.begin_object().key("products").begin_array();
       for (Id id : shared_page->ids) {
-        const Counts& c = counts[id];
+        const Counts& c = (*counts)[id];
         if (category && c.category != *category) continue;
         w.begin_object().field("product_id", dict.name(IdKind::product, id));
         w.key("category_id");
@@ -1288,7 +1300,7 @@ class ApiHandler final : public Handler {
       w.key("next_cursor");
       if (shared_page->next) w.value(std::to_string(*shared_page->next));
       else w.null();
-      write_coverage(w, result->applied, logged);
+      write_coverage(w, *applied, logged);
       w.end_object();
       ApiResponse r = json_response(200, w.take());
       if (shared_page->next) r.headers.emplace_back("X-Next-Cursor", std::to_string(*shared_page->next));

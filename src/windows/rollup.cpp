@@ -216,26 +216,32 @@ std::vector<TrendPoint> aggregate_trend(std::span<const MinuteRollup> minutes, s
   return points;
 }
 
-std::vector<ProductRank> top_products(std::span<const MinuteRollup> minutes, std::optional<EventType> type,
-                                      std::optional<Id> category, std::size_t limit) {
-  std::unordered_map<Id, ProductRank> totals;
-  for (const auto& m : minutes) {
-    for (const auto& p : m.products) {
-      if (type && p.type != *type) continue;
-      if (category && p.category != *category) continue;
-      ProductRank& r = totals[p.product];
-      r.product = p.product;
-      r.category = p.category;  // minutes are ascending: the latest category wins
-      r.interactions += p.count;
-    }
+void ProductTotals::add(const MinuteRollup& minute) {
+  for (const auto& p : minute.products) {
+    if (type_ && p.type != *type_) continue;
+    if (category_ && p.category != *category_) continue;
+    ProductRank& r = totals_[p.product];
+    r.product = p.product;
+    r.category = p.category;  // minutes are ascending: the latest category wins
+    r.interactions += p.count;
   }
+}
+
+std::vector<ProductRank> ProductTotals::top(std::size_t limit) const {
   std::vector<ProductRank> out;
-  out.reserve(totals.size());
-  for (const auto& [id, r] : totals) out.push_back(r);
+  out.reserve(totals_.size());
+  for (const auto& [id, r] : totals_) out.push_back(r);
   windows::keep_best(out, limit, [](const ProductRank& a, const ProductRank& b) {
     return a.interactions != b.interactions ? a.interactions > b.interactions : a.product < b.product;
   });
   return out;
+}
+
+std::vector<ProductRank> top_products(std::span<const MinuteRollup> minutes, std::optional<EventType> type,
+                                      std::optional<Id> category, std::size_t limit) {
+  ProductTotals totals(type, category);
+  for (const auto& m : minutes) totals.add(m);
+  return totals.top(limit);
 }
 
 }  // namespace shoppulse

@@ -8,6 +8,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "shoppulse/core/event.hpp"
@@ -83,8 +84,25 @@ struct ProductRank {
   bool operator==(const ProductRank&) const = default;
 };
 
-// Top products over the given minutes. type: only that event type (nullopt =
-// all types); category: only products of that category. Ties: smaller id first.
+// Interactions per product added up one minute at a time, so the minutes of
+// a window need not be held together: a day of minutes costs one minute of
+// memory plus a total per product. type: only that event type (nullopt =
+// all types); category: only products of that category. add() the minutes
+// in ascending order (a product's category is the one of its latest minute).
+class ProductTotals {
+ public:
+  ProductTotals(std::optional<EventType> type, std::optional<Id> category) : type_(type), category_(category) {}
+  void add(const MinuteRollup& minute);
+  // The `limit` products with most interactions; ties: smaller id first.
+  std::vector<ProductRank> top(std::size_t limit) const;
+
+ private:
+  std::optional<EventType> type_;
+  std::optional<Id> category_;
+  std::unordered_map<Id, ProductRank> totals_;
+};
+
+// Top products over the given minutes (ProductTotals over all of them).
 std::vector<ProductRank> top_products(std::span<const MinuteRollup> minutes, std::optional<EventType> type,
                                       std::optional<Id> category, std::size_t limit);
 
