@@ -310,7 +310,8 @@ def run(a, proc, port, stop, ingest, ws, reads, get, data_dir):
     rows = []
     samples = []  # the GET latencies of each row
     header = ("min", "rss_MiB", "dict_MiB", "windows_MiB", "profiles_MiB", "filter_MiB", "recomm_MiB", "memtab_MiB",
-              "cache_MiB", "readers_MiB", "alloc_free_MiB", "unattr_MiB", "dict_ids", "profiles", "prof_evict", "ingested", "applied",
+              "cache_MiB", "readers_MiB", "rings_MiB", "alloc_free_MiB", "unattr_MiB", "dict_ids", "profiles", "prof_evict",
+              "ingested", "applied", "queued",
               "p50_ms", "p99_ms", "max_ms", "get_err", "post_err", "ws", "behind_ms", "load1", "spilled")
     col = {h: i for i, h in enumerate(header)}
     print(" ".join(f"{h:>11}" for h in header), flush=True)
@@ -330,11 +331,11 @@ def run(a, proc, port, stop, ingest, ws, reads, get, data_dir):
         row = [round((time.monotonic() - t0) / 60, 1), mib(rss_bytes(proc.pid)), mib(c["dictionary"]),
                mib(c["windows"]), mib(c["user_profiles"]), mib(c["filter_buffer"]), mib(c["recommender"]),
                mib(c["rocksdb_memtables"]), mib(c["rocksdb_block_cache"]), mib(c["rocksdb_table_readers"]),
-               mib(c.get("allocator_free", 0)), mib(s["memory"]["unattributed_bytes"]),
+               mib(c.get("event_rings", 0)), mib(c.get("allocator_free", 0)), mib(s["memory"]["unattributed_bytes"]),
                int(metric(metrics, "shoppulse_dictionary_ids")),
                int(metric(metrics, "shoppulse_user_profiles_resident")),
                int(metric(metrics, "shoppulse_user_profiles_evicted")), s["throughput"]["events_ingested"],
-               s["throughput"]["events_applied"], round(pct(lat, 0.5), 1), round(pct(lat, 0.99), 1),
+               s["throughput"]["events_applied"], s["ingest"]["queued_events"], round(pct(lat, 0.5), 1), round(pct(lat, 0.99), 1),
                round(max(lat) if lat else 0, 1), reads.errors, ingest.errors, ws.open, ingest.behind_ms, loadavg(),
                int(metric(metrics, "shoppulse_window_spilled_minutes"))]
         rows.append(row)
@@ -347,15 +348,15 @@ def run(a, proc, port, stop, ingest, ws, reads, get, data_dir):
     per = max(1, int(round(a.summary * 60 / a.sample)))
     print(f"\nsummary per {a.summary:g} minutes (memory at the end of the interval, GET p99 over all its GETs)\n")
     print("| minute | RSS MiB | dictionary | windows | user profiles | filter buffer | recommender | "
-          "RocksDB memtables + cache + readers | allocator free | unattributed | interned ids | profiles (evicted) | events ingested | "
+          "RocksDB memtables + cache + readers | event rings | allocator free | unattributed | interned ids | profiles (evicted) | events ingested | "
           "GET p99 ms | GET max ms | load avg | spilled minutes |")
-    print("|" + "---|" * 17)
+    print("|" + "---|" * 18)
     for i in range(per - 1, len(rows), per):
         r = rows[i]
         lat = [x for chunk in samples[i - per + 1:i + 1] for x in chunk]
         rocks = round(r[col["memtab_MiB"]] + r[col["cache_MiB"]] + r[col["readers_MiB"]], 1)
         print(f"| {r[0]} | {r[1]} | {r[col['dict_MiB']]} | {r[col['windows_MiB']]} | {r[col['profiles_MiB']]} | "
-              f"{r[col['filter_MiB']]} | {r[col['recomm_MiB']]} | {rocks} | {r[col['alloc_free_MiB']]} | {r[col['unattr_MiB']]} | "
+              f"{r[col['filter_MiB']]} | {r[col['recomm_MiB']]} | {rocks} | {r[col['rings_MiB']]} | {r[col['alloc_free_MiB']]} | {r[col['unattr_MiB']]} | "
               f"{r[col['dict_ids']]} | {r[col['profiles']]} ({r[col['prof_evict']]}) | {r[col['ingested']]} | "
               f"{round(pct(lat, 0.99), 1)} | {round(max(lat) if lat else 0, 1)} | {r[col['load1']]} | {r[col['spilled']]} |")
     print()

@@ -388,6 +388,10 @@ struct Application::State final : api::SystemControl {
                                            known_components());
   }
 
+  std::uint64_t event_rings_bytes() const {
+    return (std::uint64_t{ring->capacity()} + config.recommend_runner.ring_capacity) * sizeof(Event);
+  }
+
   api::SystemFigures figures() const override {
     api::SystemFigures f;
     f.uptime_seconds = double(clock.now_ms() - started_ms) / 1000.0;
@@ -395,6 +399,7 @@ struct Application::State final : api::SystemControl {
     f.heap_free_bytes = heap_free_bytes();
     f.allocator = std::string(heap_allocator());
     f.range_index_bytes = range ? range->stats().index_bytes : 0;
+    f.event_rings_bytes = event_rings_bytes();
     f.event_log = storage->stats();
     f.ingest = ingestor->stats();
     f.engine = engine->stats();
@@ -666,6 +671,7 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
   memory_gauge("user_profiles", [&s] { return double(s.engine->stats().memory.user_profiles); });
   memory_gauge("filter_buffer", [&s] { return double(s.engine->stats().memory.filter_buffer); });
   memory_gauge("range_index", [&s] { return double(s.range->stats().index_bytes); });
+  memory_gauge("event_rings", [&s] { return double(s.event_rings_bytes()); });
   memory_gauge("allocator_free", [] { return double(heap_free_bytes()); });
   memory_gauge("recommender", [&s] { return double(s.recommend->latest()->memory_bytes); });
   memory_gauge("rocksdb_memtables", [&s] { return double(s.storage->stats().memtable_bytes); });

@@ -1299,7 +1299,7 @@ TEST_CASE("System status and metrics report memory by component beside the proce
   std::uint64_t sum = 0;
   for (const char* c : {"dictionary", "windows", "user_profiles", "filter_buffer", "recommender",
                         "rocksdb_memtables", "rocksdb_block_cache", "rocksdb_table_readers", "range_index",
-                        "allocator_free"}) {
+                        "event_rings", "allocator_free"}) {
     INFO("component " << c);
     sum += st.u64(std::string("/memory/components/") + c);
   }
@@ -1309,6 +1309,9 @@ TEST_CASE("System status and metrics report memory by component beside the proce
   CHECK(st.u64("/memory/components/user_profiles") > 0);
   CHECK(st.u64("/memory/components/filter_buffer") > 0);
   CHECK(st.u64("/memory/components/rocksdb_memtables") > 0);
+  // Both rings are allocated whole, whatever they hold: the engine's ring
+  // and the recommender's (65,536 events), at 56 bytes an event (README).
+  CHECK(st.u64("/memory/components/event_rings") == (st.u64("/ring/capacity") + 65536) * 56);
   CHECK(st.u64("/memory/unattributed_bytes") == (rss > sum ? rss - sum : 0));
   // The release binary runs on jemalloc; what it keeps free is part of RSS.
   CHECK(st.str("/memory/allocator") == SHOPPULSE_EXPECTED_ALLOCATOR);
@@ -1317,7 +1320,7 @@ TEST_CASE("System status and metrics report memory by component beside the proce
   const std::string metrics = fx.server.get("/metrics").body;
   for (const char* c : {"process_rss", "dictionary", "windows", "user_profiles", "filter_buffer", "recommender",
                         "rocksdb_memtables", "rocksdb_block_cache", "rocksdb_table_readers", "range_index",
-                        "allocator_free"}) {
+                        "event_rings", "allocator_free"}) {
     const std::string prefix = std::string("shoppulse_memory_bytes{component=\"") + c + "\"} ";
     INFO("metric line " << prefix);
     const auto at = metrics.find(prefix);

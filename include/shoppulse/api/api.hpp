@@ -42,6 +42,9 @@ struct SystemFigures {
   std::uint64_t heap_free_bytes = 0;    // freed memory the allocator keeps (counted in RSS)
   std::string allocator;                // the heap allocator: jemalloc, glibc or sanitizer
   std::uint64_t range_index_bytes = 0;  // the range worker's time index of the log
+  // The rings between ingest and the engine and between the engine and the
+  // recommender: allocated whole at start (their capacity in events).
+  std::uint64_t event_rings_bytes = 0;
   double events_per_second = 0;  // appended to the log, over the last few seconds
   EventLogStats event_log;
   IngestStats ingest;
