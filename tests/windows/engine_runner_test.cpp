@@ -90,6 +90,15 @@ EngineRunnerConfig publishing_every_10ms() {
   return c;
 }
 
+// Checkpoints by count only, every `events` applied events; publishing
+// every 10 ms.
+EngineRunnerConfig checkpoint_every(std::uint64_t events) {
+  EngineRunnerConfig c = publishing_every_10ms();
+  c.checkpoint_interval_ms = 3600000;  // never by time in these tests
+  c.checkpoint_every_events = events;
+  return c;
+}
+
 // A started runner over a memory store, publishing every 10 ms of the system
 // clock; the test is the ring's producer (ingest()). Stopped when destroyed.
 struct StartedRunner {
@@ -292,10 +301,7 @@ TEST_CASE("checkpoints are also taken every checkpoint_every_events, replayed ev
   SpscRing<Event> ring(1 << 12);
   SystemClock clock;
   MetricsRegistry metrics;
-  EngineRunnerConfig config;
-  config.publish_interval_ms = 10;
-  config.checkpoint_interval_ms = 3600000;  // never by time in this test
-  config.checkpoint_every_events = 100;
+  EngineRunnerConfig config = checkpoint_every(100);
   EngineRunner runner(window_config(), config, ring, stepped, stepped, *store, clock, metrics);
   runner.start();
   REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.caught_up; }));
@@ -364,10 +370,7 @@ TEST_CASE("a background checkpoint holds neither the events nor the queries of t
   SpscRing<Event> ring(1 << 12);
   SystemClock clock;
   MetricsRegistry metrics;
-  EngineRunnerConfig config;
-  config.publish_interval_ms = 10;
-  config.checkpoint_interval_ms = 3600000;  // by count only
-  config.checkpoint_every_events = 100;
+  EngineRunnerConfig config = checkpoint_every(100);
   REQUIRE(config.checkpoint_in_background);  // the default
   EngineRunner runner(window_config(), config, ring, *store, *store, held, clock, metrics);
   // A failing check below still lets the held write go before the runner stops.
@@ -419,10 +422,7 @@ TEST_CASE("a checkpoint with nothing applied since the stored one is not written
   auto store = make_memory_store();
   SystemClock clock;
   MetricsRegistry metrics;
-  EngineRunnerConfig config;
-  config.publish_interval_ms = 10;
-  config.checkpoint_interval_ms = 3600000;  // only the count and the stop
-  config.checkpoint_every_events = 100;
+  EngineRunnerConfig config = checkpoint_every(100);
   const auto covers = [&] {
     auto cp = store->get_checkpoint("window_engine");
     REQUIRE(cp);
@@ -844,10 +844,7 @@ TEST_CASE("a background checkpoint of many megabytes reaches a RocksDB store par
   SpscRing<Event> ring(1 << 14);
   SystemClock clock;
   MetricsRegistry metrics;
-  EngineRunnerConfig config;
-  config.publish_interval_ms = 10;
-  config.checkpoint_interval_ms = 3600000;  // by count only
-  config.checkpoint_every_events = 60000;
+  EngineRunnerConfig config = checkpoint_every(60000);
   config.spill_minutes = false;  // the checkpoint then restores on its own
   REQUIRE(config.checkpoint_in_background);  // the default
   EngineRunner runner(window_config(), config, ring, store, store, store, clock, metrics);
@@ -934,10 +931,7 @@ TEST_CASE("a background checkpoint whose write fails is not counted, and the nex
   SpscRing<Event> ring(1 << 12);
   SystemClock clock;
   MetricsRegistry metrics;
-  EngineRunnerConfig config;
-  config.publish_interval_ms = 10;
-  config.checkpoint_interval_ms = 3600000;  // by count only
-  config.checkpoint_every_events = 100;
+  EngineRunnerConfig config = checkpoint_every(100);
   EngineRunner runner(window_config(), config, ring, *store, *store, failing, clock, metrics);
   runner.start();
   REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.caught_up; }));
