@@ -14,11 +14,9 @@
 #include <vector>
 
 #include "shoppulse/eventlog/memory_store.hpp"
-#include "shoppulse/eventlog/rocksdb_store.hpp"
 #include "shoppulse/windows/engine_runner.hpp"
 #include "support/eventually.hpp"
 #include "support/stepped_storage.hpp"
-#include "support/temp_dir.hpp"
 
 using namespace shoppulse;
 using namespace std::chrono_literals;
@@ -830,63 +828,6 @@ TEST_CASE("a late event's re-closed minute joins the users of the embedded store
   REQUIRE(stored.has_value());
   REQUIRE(stored->users.size() == 8);  // users 1..7 and 99, not 99 alone
   REQUIRE(stored->users.back().first == 99);
-}
-
-TEST_CASE("a background checkpoint of many megabytes reaches a RocksDB store part by part and restores the engine "
-          "as it was when it was taken",
-          "[windows][runner][checkpoint]") {
-  test_support::TempDir dir("shoppulse-windows");
-  EventLogConfig log_config;
-  log_config.data_dir = dir.path();
-  auto opened = open_rocksdb_store(log_config);
-  REQUIRE(opened);
-  Storage& store = **opened;
-  SpscRing<Event> ring(1 << 14);
-  SystemClock clock;
-  MetricsRegistry metrics;
-  EngineRunnerConfig config = checkpoint_every(60000);
-  config.spill_minutes = false;  // the checkpoint then restores on its own
-  REQUIRE(config.checkpoint_in_background);  // the default
-  EngineRunner runner(window_config(), config, ring, store, store, store, clock, metrics);
-  runner.start();
-  REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.caught_up; }));
-  // A user and a product per event: profiles and rows enough for a
-  // checkpoint of several 4 MiB parts.
-  std::vector<Event> events = make_events(1, 80000, kStart);
-  for (std::size_t i = 0; i < events.size(); ++i) {
-    events[i].user = static_cast<Id>(1 + i);
-    events[i].product = static_cast<Id>(1 + i % 30000);
-    events[i].time_ms = kStart + static_cast<TimestampMs>(i) * 20;
-  }
-  ingest(store, ring, events);
-  REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.applied_through == 80000 && s.checkpoints >= 1; }));
-  auto stored = store.get_checkpoint("window_engine");
-  REQUIRE(stored);
-  REQUIRE(stored->has_value());
-  const Sequence through = (*stored)->covers_through;
-  CHECK(through >= 60000);
-  CHECK((*stored)->bytes.size() == runner.stats().checkpoint_bytes);
-  CHECK((*stored)->bytes.size() > (std::size_t{4} << 20));  // at least two parts
-  WindowEngine expected(window_config());
-  expected.apply(std::vector<Event>(events.begin(), events.begin() + static_cast<std::ptrdiff_t>(through)));
-  auto restored = WindowEngine::restore(window_config(), (*stored)->bytes);
-  INFO((restored ? std::string() : restored.error().detail));
-  REQUIRE(restored);
-  CHECK(restored.value().applied_through() == through);
-  // The runner's engine trims the users of settled minutes once their
-  // rollups are written, so its bytes differ from an engine's on its own;
-  // every figure is the same.
-  CHECK(restored.value().checkpoint() == (*stored)->bytes);
-  const auto got = restored.value().snapshot();
-  const auto want = expected.snapshot();
-  for (std::size_t s = 0; s < kWindowSpanCount; ++s) {
-    INFO("window " << s);
-    CHECK(got->windows[s].current.events == want->windows[s].current.events);
-    CHECK(got->windows[s].current.active_users == want->windows[s].current.active_users);
-    CHECK(got->windows[s].previous.events == want->windows[s].previous.events);
-    CHECK(got->windows[s].previous.active_users == want->windows[s].previous.active_users);
-  }
-  runner.stop();
 }
 
 namespace {
