@@ -43,15 +43,16 @@ bool write_all(int fd, const char* p, std::size_t n) {
 
 BackgroundEncoding::~BackgroundEncoding() {
   if (fd_ >= 0) ::close(fd_);
-  if (pid_ > 0) reap(true);
+  if (pid_ > 0) reap(/*kill_first=*/true);
 }
 
-void BackgroundEncoding::reap(bool kill_first) noexcept {
+int BackgroundEncoding::reap(bool kill_first) noexcept {
   if (kill_first) ::kill(pid_, SIGKILL);
   int status = 0;
   while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
   }
   pid_ = -1;
+  return status;
 }
 
 Result<void> BackgroundEncoding::start(const std::function<std::string()>& encode) {
@@ -126,16 +127,9 @@ Result<void> BackgroundEncoding::finish(const Sink& sink) {
   fd_ = -1;
   // A child that sent everything has nothing left to do but exit; one that
   // did not (failed, late, or the sink stopped early) is stopped.
-  int status = 0;
-  if (result) {
-    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-    }
-    pid_ = -1;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-      return make_error(Errc::unavailable, "background encoding: the encoding process failed");
-    return {};
-  }
-  reap(true);
+  const int status = reap(/*kill_first=*/!result);
+  if (result && (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
+    return make_error(Errc::unavailable, "background encoding: the encoding process failed");
   return result;
 }
 

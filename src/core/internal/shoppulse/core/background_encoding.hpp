@@ -65,7 +65,8 @@ class BackgroundEncoding {
  private:
   // Reads exactly n bytes from the pipe, the child never silent past the deadline.
   Result<void> read_exactly(char* dst, std::size_t n);
-  void reap(bool kill_first) noexcept;
+  // Waits for the child (killed first when asked) and returns its wait status.
+  int reap(bool kill_first) noexcept;
 
   std::chrono::milliseconds deadline_;
   std::chrono::steady_clock::time_point last_heard_{};  // start, then the last bytes read
