@@ -657,6 +657,8 @@ class ApiHandler final : public Handler {
     w.field("allocator", f.allocator);
     // Minutes of the 1h/24h windows whose details only the rollup store holds.
     w.field("spilled_minutes", std::uint64_t{wm.spilled_minutes});
+    // Seconds of the 1m/5m/15m windows whose users are held packed.
+    w.field("packed_seconds", std::uint64_t{wm.packed_seconds});
     w.end_object();
     w.field("websocket_clients", f.websocket_clients);
     w.field("timestamp", format_iso8601(ctx_.clock.now_ms()));

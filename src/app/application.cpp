@@ -686,6 +686,8 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
   s.metrics.gauge("shoppulse_window_spilled_minutes",
                   "Minutes of the 1h/24h windows whose details are read back from the rollup store",
                   [&s] { return double(s.engine->stats().memory.spilled_minutes); });
+  s.metrics.gauge("shoppulse_window_packed_seconds", "Seconds of the 1m/5m/15m windows whose users are held packed",
+                  [&s] { return double(s.engine->stats().memory.packed_seconds); });
   s.metrics.gauge("shoppulse_dictionary_ids", "Interned ids of every kind", [&s] {
     std::size_t n = 0;
     for (std::size_t k = 0; k < kIdKindCount; ++k) n += s.dictionary.table(static_cast<IdKind>(k)).size();

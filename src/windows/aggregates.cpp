@@ -16,6 +16,7 @@ void Bucket::reset(std::int64_t new_index) noexcept {
   events.fill(0);
   revenue_minor = 0;
   users.clear();
+  packed_users = PackedUsers{};
   products.clear();
   categories.clear();
   devices.clear();
@@ -24,6 +25,7 @@ void Bucket::reset(std::int64_t new_index) noexcept {
 
 std::uint8_t Bucket::add(const Event& e) {
   if (is_frozen()) [[unlikely]] thaw();
+  if (!packed_users.empty()) [[unlikely]] unpack_users();
   stored_through = 0;
   const auto t = static_cast<std::size_t>(e.type);
   ++events[t];
@@ -66,9 +68,9 @@ MinuteRollup Bucket::to_rollup(std::int64_t minute) const {
   r.events = events;
   r.revenue_minor = revenue_minor;
   r.users_partial = users_trimmed;
-  r.users.reserve(users.size());
-  users.for_each([&](Id u, std::uint8_t m) { r.users.emplace_back(u, m); });
-  std::sort(r.users.begin(), r.users.end());
+  r.users.reserve(user_count());
+  for_each_user([&](Id u, std::uint8_t m) { r.users.emplace_back(u, m); });
+  if (packed_users.empty()) std::sort(r.users.begin(), r.users.end());
   if (is_frozen()) return r;
   products.for_each([&](Id p, const ProductCell& cell) {
     for (std::size_t t = 0; t < kEventTypeCount; ++t)
@@ -106,6 +108,19 @@ void Bucket::set_details(const MinuteRollup& r) {
   for (const auto& c : r.categories) categories[c.category][static_cast<std::size_t>(c.type)] = c.count;
   for (const auto& d : r.devices) devices[d.id] = static_cast<std::uint32_t>(d.count);
   for (const auto& l : r.locations) locations[l.id] = static_cast<std::uint32_t>(l.count);
+}
+
+void Bucket::pack_users(PackedUsers::Scratch& scratch) {
+  if (!packed_users.empty() || users.empty()) return;
+  packed_users = PackedUsers::pack(users, scratch);
+  users = FlatMap<std::uint8_t>{};
+}
+
+void Bucket::unpack_users() {
+  if (packed_users.empty()) return;
+  users.reserve(packed_users.size());
+  packed_users.for_each([&](Id u, std::uint8_t m) { users[u] = m; });
+  packed_users = PackedUsers{};
 }
 
 void Bucket::freeze() {
@@ -200,7 +215,7 @@ void Bucket::details_of(const MinuteRollup& r, Details& out) {
 }
 
 std::size_t Bucket::memory_bytes() const noexcept {
-  return frozen.capacity() + users.memory_bytes() + products.memory_bytes() + categories.memory_bytes() + devices.memory_bytes() +
+  return frozen.capacity() + users.memory_bytes() + packed_users.memory_bytes() + products.memory_bytes() + categories.memory_bytes() + devices.memory_bytes() +
          locations.memory_bytes();
 }
 

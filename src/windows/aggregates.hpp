@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "packed_users.hpp"
 #include "shoppulse/core/flat_map.hpp"
 #include "shoppulse/core/event.hpp"
 #include "shoppulse/windows/rollup.hpp"
@@ -55,7 +56,12 @@ struct Bucket {
   bool users_trimmed = false;
   std::array<std::uint64_t, kEventTypeCount> events{};
   std::int64_t revenue_minor = 0;
-  FlatMap<std::uint8_t> users;  // user -> type_bit mask
+  // user -> type_bit mask; empty while the users are packed (below). Read
+  // them through for_each_user / user_count / has_users.
+  FlatMap<std::uint8_t> users;
+  // A closed second's users, packed (packed_users.hpp, pack_users()); the
+  // map is then empty and released. add() unpacks them first.
+  PackedUsers packed_users;
   FlatMap<ProductCell> products;
   FlatMap<TypeCounts> categories;
   FlatMap<std::uint32_t> devices;
@@ -82,6 +88,22 @@ struct Bucket {
   bool through_known = false;
 
   bool held() const noexcept { return index != kNoBucket; }
+  // f(user, mask) for each of the bucket's users: any order from the map,
+  // ascending ids when packed.
+  template <class F>
+  void for_each_user(F&& f) const {
+    if (!packed_users.empty()) packed_users.for_each(f);
+    else users.for_each(f);
+  }
+  std::size_t user_count() const noexcept { return packed_users.empty() ? users.size() : packed_users.size(); }
+  bool has_users() const noexcept { return user_count() != 0; }
+  // A closed second packs its users when there are enough of them for the
+  // packing to pay for its sort (a map of fewer is at most 640 bytes).
+  bool worth_packing() const noexcept { return users.size() >= 64; }
+  // Packs the users and releases the map.
+  void pack_users(PackedUsers::Scratch& scratch);
+  // Back to a map (an event for the bucket).
+  void unpack_users();
   bool is_frozen() const noexcept { return !frozen.empty(); }
   // Moves the details into `frozen` (nothing once they are dropped).
   void freeze();

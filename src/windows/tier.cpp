@@ -123,7 +123,7 @@ void Tier::move_bucket(Bucket& b, std::uint32_t added, std::uint32_t removed) {
   // ids requested ahead, so their cache misses overlap.
   constexpr std::size_t kIndexAhead = 16, kRowAhead = 8;
   moving_.clear();
-  b.users.for_each([&](Id u, std::uint8_t m) { moving_.emplace_back(u, m); });
+  b.for_each_user([&](Id u, std::uint8_t m) { moving_.emplace_back(u, m); });
   for (std::size_t i = 0; i < moving_.size(); ++i) {
     if (i + kIndexAhead < moving_.size()) users_.prefetch_index(moving_[i + kIndexAhead].first);
     if (i + kRowAhead < moving_.size()) users_.prefetch_row(moving_[i + kRowAhead].first);
@@ -240,9 +240,9 @@ const Tier::Sketch* Tier::sketch(std::int64_t bucket) const noexcept {
 }
 
 void Tier::add_to_sketch(const Bucket& b) {
-  if (b.users.empty()) return;
+  if (!b.has_users()) return;
   Sketch& sk = sketch_for(b.index);
-  b.users.for_each([&](Id u, std::uint8_t mask) {
+  b.for_each_user([&](Id u, std::uint8_t mask) {
     const std::uint64_t h = sketch_hash(u);
     sk.add(0, h);
     for (std::size_t k = 0; k < kFunnelSteps; ++k)
@@ -345,8 +345,14 @@ void Tier::advance(std::int64_t new_end) {
       const std::uint32_t after = membership(index, new_end);
       if (before == after) continue;
       move_bucket(*b, after & ~before, before & ~after);
+      // Closed, its users are read again only whole, as it crosses the next
+      // boundary: packed. A late event unpacks them (Bucket::add); they are
+      // packed again only once the second leaves the current windows, so a
+      // second packs at most twice however many late events reach it.
+      const bool closing = before == 0, leaving = index < end_ - longest_ && !b->details_dropped;
       if (index < end_ - longest_) b->drop_details();  // out of every current window for good
-      else if (before == 0 && b->worth_freezing()) b->freeze();  // closed: read again only as it leaves a window
+      else if (closing && b->worth_freezing()) b->freeze();  // closed: read again only as it leaves a window
+      if (after != 0 && (closing || leaving) && b->worth_packing()) b->pack_users(pack_scratch_);
     }
     return;
   }
@@ -374,7 +380,7 @@ void Tier::advance(std::int64_t new_end) {
     add_to_sketch(*b);
     if (index < end_ - longest_) continue;  // straight into the previous windows
     moving_.clear();
-    b->users.for_each([&](Id u, std::uint8_t m) { moving_.emplace_back(u, m); });
+    b->for_each_user([&](Id u, std::uint8_t m) { moving_.emplace_back(u, m); });
     for (std::size_t i = 0; i < moving_.size(); ++i) {
       if (i + kIndexAhead < moving_.size()) seen_.prefetch_index(moving_[i + kIndexAhead].first);
       if (i + kRowAhead < moving_.size()) seen_.prefetch_row(moving_[i + kRowAhead].first);
@@ -414,6 +420,7 @@ void Tier::reset_end(std::int64_t end) {
       if (windows != 0) move_bucket(b, windows, 0);
       if (b.index < end_ - longest_) b.drop_details();
       else if (windows != 0 && b.worth_freezing()) b.freeze();
+      if (windows != 0 && b.worth_packing()) b.pack_users(pack_scratch_);
     }
     return;
   }
@@ -425,7 +432,7 @@ void Tier::reset_end(std::int64_t end) {
     move_aggregates(*b, membership(b->index, end_), 0);
     add_to_sketch(*b);
     if (b->index >= end_ - longest_)
-      b->users.for_each([&](Id u, std::uint8_t m) { touch(u, m, b->index); });
+      b->for_each_user([&](Id u, std::uint8_t m) { touch(u, m, b->index); });
   }
 }
 
@@ -536,6 +543,7 @@ std::size_t Tier::memory_bytes() const noexcept {
   std::size_t n = ring_.capacity() * sizeof(Bucket) + users_.memory_bytes() + products_.memory_bytes() +
                   categories_.memory_bytes() + candidates_.capacity() * sizeof(std::int64_t) +
                   moving_.capacity() * sizeof(moving_[0]) +
+                  pack_scratch_.entries.capacity() * sizeof(pack_scratch_.entries[0]) + pack_scratch_.bytes.capacity() +
                   (details_.products.capacity() + details_.categories.capacity() + details_.devices.capacity() +
                    details_.locations.capacity()) *
                       sizeof(details_.products[0]);

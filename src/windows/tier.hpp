@@ -265,6 +265,7 @@ class Tier {
   DenseRows<std::uint64_t> categories_;
   std::vector<std::int64_t> candidates_;  // scratch of advance(), kept to avoid allocating
   std::vector<std::pair<Id, std::uint64_t>> moving_;  // scratch of move_bucket(): ids and their mask
+  PackedUsers::Scratch pack_scratch_;                   // scratch of Bucket::pack_users()
   Bucket::Details details_;                          // scratch of move_aggregates()
 
   // last_seen only.

@@ -566,6 +566,7 @@ WindowMemory WindowEngine::memory() const {
   m.resident_profiles = s.profiles.size();
   m.evicted_profiles = s.profiles_evicted;
   for (const Bucket& b : s.coarse.ring()) m.spilled_minutes += b.spilled ? 1 : 0;
+  for (const Bucket& b : s.fine.ring()) m.packed_seconds += b.packed_users.empty() ? 0 : 1;
   m.filter_buffer = s.buffer.capacity() * sizeof(Event);
   return m;
 }
@@ -599,7 +600,7 @@ std::string WindowEngine::checkpoint() const {
       w.u8(static_cast<std::uint8_t>((b->pending ? kBucketPending : 0) | (b->users_trimmed ? kBucketUsersTrimmed : 0) |
                                      (b->spilled ? kBucketSpilled : 0)));
       // A frozen bucket without users is this encoding already (Bucket::freeze).
-      if (b->is_frozen() && b->users.empty()) w.bytes(b->frozen);
+      if (b->is_frozen() && !b->has_users()) w.bytes(b->frozen);
       else w.bytes(encode_rollup(b->to_rollup(b->index)));  // a spilled one: counts only
       // A spilled bucket's store sequence; 0 for the others (restored, they
       // are not known to match their store copy until written again).

@@ -290,6 +290,46 @@ TEST_CASE("windows over millions of sparse ids, with shoppers and products const
   require_same_snapshot(*restored->snapshot(), *final_snap);
 }
 
+TEST_CASE("busy seconds, whose users are packed once closed, match the brute-force recount, late events and all",
+          "[windows]") {
+  // About 125 events a second of event time from 2000 users: every closed
+  // second holds more than enough users to be packed (Bucket::worth_packing),
+  // a quarter of the events land up to 10 minutes late in seconds already
+  // packed (which unpacks them), and 16 minutes of event time take seconds
+  // out of every current window (which packs them again).
+  const auto seed = GENERATE(31u, 32u);
+  INFO("seed " << seed);
+  WindowConfig config;
+  config.top_n = 5;
+  StreamShape shape;
+  shape.seed = seed;
+  shape.events = 120'000;
+  shape.users = 2000;
+  shape.products = 500;
+  shape.mean_step_ms = 8;
+  shape.day_jumps = false;
+  const auto events = test::random_stream(shape);
+  Replay replay(config);
+  std::mt19937 rng(seed);
+  std::size_t checks = 0, most_packed = 0;
+  for (std::size_t i = 0; i < events.size();) {
+    const std::size_t n = std::min<std::size_t>(events.size() - i, 1 + rng() % 600);
+    replay.engine.apply(std::span(events).subspan(i, n));
+    for (std::size_t k = 0; k < n; ++k) replay.oracle.apply(events[i + k]);
+    i += n;
+    if (++checks % 8 == 0 || i == events.size()) require_matches_oracle(*replay.engine.snapshot(), replay.oracle, config);
+    most_packed = std::max(most_packed, replay.engine.memory().packed_seconds);
+  }
+  REQUIRE(most_packed > 30);  // half a minute of seconds and more were packed at once
+  const auto final_snap = replay.engine.snapshot();
+  REQUIRE(final_snap->window(WindowSpan::m1).current.active_users > 64 * 60 / 4);  // busy seconds, not a handful
+  REQUIRE(final_snap->window(WindowSpan::m5).previous.total_events() > 0);
+  auto restored = WindowEngine::restore(config, replay.engine.checkpoint());
+  REQUIRE(restored.ok());
+  require_same_snapshot(*restored->snapshot(), *final_snap);
+  REQUIRE(restored->memory().packed_seconds >= replay.engine.memory().packed_seconds);
+}
+
 TEST_CASE("the engine reports its memory by part, growing with what it holds", "[windows]") {
   WindowConfig config;
   config.filter_buffer_events = 1000;

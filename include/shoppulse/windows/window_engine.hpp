@@ -64,6 +64,7 @@ struct WindowMemory {
   std::size_t resident_profiles = 0;       // user profiles in memory
   std::uint64_t evicted_profiles = 0;      // profiles evicted since start (or restore)
   std::size_t spilled_minutes = 0;         // held minutes whose details are only in the rollup store
+  std::size_t packed_seconds = 0;          // held seconds whose users are packed (aggregates.hpp)
 };
 
 struct UserProfile {
