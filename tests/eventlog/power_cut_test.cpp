@@ -37,11 +37,16 @@ namespace {
 
 class CutFileSystem;
 
-// A writable file whose unsynced bytes the cut drops.
-class TrackedFile final : public rdb::FSWritableFileOwnerWrapper {
+// A writable file whose unsynced bytes the cut drops. After the cut it is
+// never closed: the file it wraps would, on closing, set the file's length
+// back to all it was given (RocksDB's POSIX file trims its preallocated
+// space that way), lengthening a file the cut shortened with zeros, where
+// a machine that lost power writes nothing more.
+class TrackedFile final : public rdb::FSWritableFileWrapper {
  public:
   TrackedFile(std::unique_ptr<rdb::FSWritableFile>&& file, CutFileSystem& fs, std::string path)
-      : rdb::FSWritableFileOwnerWrapper(std::move(file)), fs_(fs), path_(std::move(path)) {}
+      : rdb::FSWritableFileWrapper(file.get()), file_(std::move(file)), fs_(fs), path_(std::move(path)) {}
+  ~TrackedFile() override;
   rdb::IOStatus Append(const rdb::Slice& data, const rdb::IOOptions& o, rdb::IODebugContext* d) override;
   rdb::IOStatus Append(const rdb::Slice& data, const rdb::IOOptions& o, const rdb::DataVerificationInfo&,
                        rdb::IODebugContext* d) override {
@@ -60,6 +65,7 @@ class TrackedFile final : public rdb::FSWritableFileOwnerWrapper {
   rdb::IOStatus Close(const rdb::IOOptions& o, rdb::IODebugContext* d) override;
 
  private:
+  std::unique_ptr<rdb::FSWritableFile> file_;
   CutFileSystem& fs_;
   std::string path_;
 };
@@ -196,6 +202,13 @@ rdb::IOStatus TrackedFile::Truncate(uint64_t size, const rdb::IOOptions& o, rdb:
     sizes.synced = std::min(sizes.synced, size);
   }
   return s;
+}
+
+TrackedFile::~TrackedFile() {
+  // Under the lock, so the cut cannot come between the look and the close.
+  std::lock_guard lock(fs_.mutex_);
+  if (fs_.dead_) (void)file_.release();  // its descriptor goes with the process
+  else file_.reset();
 }
 
 rdb::IOStatus TrackedFile::Close(const rdb::IOOptions& o, rdb::IODebugContext* d) {
