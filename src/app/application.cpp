@@ -23,6 +23,7 @@
 #include "shoppulse/core/log.hpp"
 #include "shoppulse/core/partition_ownership.hpp"
 #include "shoppulse/core/steady_time.hpp"
+#include "checkpoint_mode.hpp"
 
 namespace shoppulse::app {
 namespace {
@@ -497,16 +498,17 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
     checkpoints = s.mongo_checkpoints.get();
   }
   EngineRunnerConfig engine_config = config.engine;
-  // Suspected, not reproduced: a sanitizer's allocator that takes no lock
-  // across fork would let a child forked while another thread allocates
-  // hang in malloc and never deliver its checkpoint (the ASan integration
-  // run timed out once). A sanitizer build takes every checkpoint in place
-  // (README, Architecture).
-  if (heap_allocator() == "sanitizer" &&
-      (recommend_config.checkpoint_in_background || engine_config.checkpoint_in_background)) {
-    recommend_config.checkpoint_in_background = false;
-    engine_config.checkpoint_in_background = false;
-    kLog.info("checkpoints are taken in place", {{"reason", "the sanitizer's allocator is not fork-safe"}});
+  // A sanitizer build takes every checkpoint in place (checkpoint_mode.hpp).
+  {
+    const std::string_view allocator = heap_allocator();
+    const bool recommend_background =
+        checkpoints_in_background(allocator, recommend_config.checkpoint_in_background);
+    const bool engine_background = checkpoints_in_background(allocator, engine_config.checkpoint_in_background);
+    if (recommend_background != recommend_config.checkpoint_in_background ||
+        engine_background != engine_config.checkpoint_in_background)
+      kLog.info("checkpoints are taken in place", {{"reason", "the sanitizer's allocator is not fork-safe"}});
+    recommend_config.checkpoint_in_background = recommend_background;
+    engine_config.checkpoint_in_background = engine_background;
   }
   s.recommend = std::make_unique<RecommendRunner>(config.recommend, recommend_config, *s.storage, *checkpoints, s.clock);
   engine_config.ownership = s.ownership.get();

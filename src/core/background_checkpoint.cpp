@@ -13,7 +13,13 @@
 namespace shoppulse {
 namespace {
 const Logger kLog("core");
+// BackgroundCheckpointWriter::testing_fail_next_thread_start.
+std::atomic<bool> fail_next_thread_start{false};
 }  // namespace
+
+bool BackgroundCheckpointWriter::testing_fail_next_thread_start(bool fail) noexcept {
+  return fail_next_thread_start.exchange(fail, std::memory_order_relaxed);
+}
 
 BackgroundCheckpointWriter::BackgroundCheckpointWriter(std::string what, std::string thread_name)
     : what_(std::move(what)), thread_name_(std::move(thread_name)), encoding_(std::make_unique<BackgroundEncoding>()) {}
@@ -32,6 +38,9 @@ Result<void> BackgroundCheckpointWriter::start(const std::function<std::string()
   const std::int64_t pause_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - began).count();
   try {
+    if (fail_next_thread_start.exchange(false, std::memory_order_relaxed))
+      throw std::system_error(std::make_error_code(std::errc::resource_unavailable_try_again),
+                              "injected by testing_fail_next_thread_start");
     thread_ = std::thread([this, store = std::move(store), stored = std::move(stored), pause_ms] {
       write(store, stored, pause_ms);
     });

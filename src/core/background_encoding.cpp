@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstring>
 #include <algorithm>
+#include <atomic>
 
 #include <fcntl.h>
 #include <poll.h>
@@ -14,6 +15,9 @@
 
 namespace shoppulse {
 namespace {
+
+// BackgroundEncoding::testing_fail_next_fork.
+std::atomic<bool> fail_next_fork{false};
 
 bool write_all(int fd, const char* p, std::size_t n) {
   while (n > 0) {
@@ -41,6 +45,10 @@ bool write_all(int fd, const char* p, std::size_t n) {
 
 }  // namespace
 
+bool BackgroundEncoding::testing_fail_next_fork(bool fail) noexcept {
+  return fail_next_fork.exchange(fail, std::memory_order_relaxed);
+}
+
 BackgroundEncoding::~BackgroundEncoding() {
   if (fd_ >= 0) ::close(fd_);
   if (pid_ > 0) reap(/*kill_first=*/true);
@@ -61,7 +69,11 @@ Result<void> BackgroundEncoding::start(const std::function<std::string()>& encod
   if (::pipe2(fds, O_CLOEXEC) != 0)
     return make_error(Errc::unavailable, std::string("background encoding pipe: ") + std::strerror(errno));
   const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
+  pid_t pid = -1;
+  if (fail_next_fork.exchange(false, std::memory_order_relaxed))
+    errno = EAGAIN;  // a fault test: the fork the system refused
+  else
+    pid = ::fork();
   if (pid < 0) {
     const int err = errno;
     ::close(fds[0]);

@@ -4,10 +4,14 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
 #include <string>
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "shoppulse/core/background_checkpoint.hpp"
 
@@ -85,4 +89,53 @@ TEST_CASE("a background checkpoint reaches the owner's store, reports on the wri
   writer.join();
   CHECK_FALSE(called);
   CHECK(writer.take_failed());
+}
+
+TEST_CASE("a background checkpoint whose fork or writer thread cannot be had is unavailable and leaves nothing "
+          "running",
+          "[core][background][fault]") {
+  GatedStore store;
+  BackgroundCheckpointWriter writer("state", "sp-test-cp");
+  bool stored_called = false;
+  const auto stored = [&](std::uint64_t, std::int64_t) { stored_called = true; };
+  // Whether no child of ours exists, running or unreaped.
+  const auto no_child = [] {
+    errno = 0;
+    return ::waitpid(-1, nullptr, WNOHANG) < 0 && errno == ECHILD;
+  };
+
+  SECTION("the writer thread cannot be started: the child already forked is killed and reaped") {
+    CHECK_FALSE(BackgroundCheckpointWriter::testing_fail_next_thread_start());
+    // The child would never finish on its own: only a kill ends it.
+    auto started = writer.start([]() -> std::string {
+      for (;;) ::pause();
+    }, store.sink(), stored);
+    REQUIRE_FALSE(started);
+    CHECK(started.error().code == Errc::unavailable);
+    CHECK(started.error().detail.find("thread") != std::string::npos);
+    CHECK(no_child());
+  }
+  SECTION("the fork fails") {
+    CHECK_FALSE(BackgroundEncoding::testing_fail_next_fork());
+    auto started = writer.start([] { return std::string("never"); }, store.sink(), stored);
+    REQUIRE_FALSE(started);
+    CHECK(started.error().code == Errc::unavailable);
+    CHECK(started.error().detail.find("fork") != std::string::npos);
+    CHECK(no_child());
+  }
+  // Nothing in flight, nothing stored or reported, no failure to remember:
+  // the owner writes this one in the foreground.
+  CHECK_FALSE(writer.in_flight());
+  CHECK_FALSE(writer.busy());
+  CHECK_FALSE(writer.take_failed());
+  CHECK_FALSE(stored_called);
+  CHECK(store.stored.empty());
+  // Each fault was for one start: the next one forks and stores.
+  CHECK_FALSE(BackgroundCheckpointWriter::testing_fail_next_thread_start(false));
+  CHECK_FALSE(BackgroundEncoding::testing_fail_next_fork(false));
+  REQUIRE(writer.start([] { return std::string("after"); }, store.sink(), stored));
+  writer.join();
+  CHECK(stored_called);
+  CHECK(store.stored == "after");
+  CHECK(no_child());
 }

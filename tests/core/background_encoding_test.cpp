@@ -7,8 +7,10 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <cerrno>
 #include <string>
 
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -109,4 +111,34 @@ TEST_CASE("finish(sink) hands the bytes over in pieces, and a sink that stops ea
   auto short_read = encoding.finish([](std::uint64_t, const BackgroundEncoding::Read&) -> Result<void> { return {}; });
   REQUIRE_FALSE(short_read);
   CHECK(short_read.error().detail.find("not read to its end") != std::string::npos);
+}
+
+TEST_CASE("a fork the system refuses is unavailable, forks nothing and leaves no pipe open; the next start works",
+          "[core][background][fault]") {
+  // The lowest free descriptor: a pipe left open by the failed start would
+  // take it.
+  const auto lowest_free_fd = [] {
+    const int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    ::close(fd);
+    return fd;
+  };
+  const int free_before = lowest_free_fd();
+  BackgroundEncoding encoding;
+  CHECK_FALSE(BackgroundEncoding::testing_fail_next_fork());
+  auto started = encoding.start([] { return std::string("never"); });
+  REQUIRE_FALSE(started);
+  CHECK(started.error().code == Errc::unavailable);
+  CHECK(started.error().detail.find("fork") != std::string::npos);
+  CHECK_FALSE(encoding.running());
+  CHECK(lowest_free_fd() == free_before);
+  errno = 0;
+  CHECK(::waitpid(-1, nullptr, WNOHANG) < 0);
+  CHECK(errno == ECHILD);  // no child of ours exists, running or unreaped
+  CHECK_FALSE(encoding.finish());  // nothing to finish
+  // The fault was for one start only.
+  CHECK_FALSE(BackgroundEncoding::testing_fail_next_fork(false));
+  REQUIRE(encoding.start([] { return std::string("forked"); }));
+  auto bytes = encoding.finish();
+  REQUIRE(bytes);
+  CHECK(bytes.value() == "forked");
 }

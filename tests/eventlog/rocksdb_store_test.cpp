@@ -337,6 +337,40 @@ TEST_CASE("a checkpoint of megabytes is taken in as a table file of its own: nev
   CHECK(read_all(*store).size() == 10);
 }
 
+TEST_CASE("a checkpoint in parts is read around the block cache: reading it leaves no part in the cache",
+          "[eventlog][memory]") {
+  eventlog_test::TempDir dir;
+  EventLogConfig config = config_for(dir.path());
+  // Room for every part (the cache's 64 shards hold 16 MiB each), so a read
+  // that filled the cache would leave them all there.
+  config.block_cache_mb = 1024;
+  std::string state(4 * eventlog::kCheckpointPartBytes + 12345, 'p');
+  for (std::size_t i = 0; i < state.size(); i += 1021) state[i] = static_cast<char>(i);
+  {
+    auto store = open_store(config);
+    REQUIRE(store->append(AppendBatch{make_records(1, 10, 1000), {}}).ok());
+    REQUIRE(store->put_checkpoint("windows", Checkpoint{10, state}).ok());
+    REQUIRE(eventlog::flush_rocksdb_store(*store).ok());
+    auto keys = eventlog::raw_keys(*store, "checkpoints");
+    REQUIRE(keys.ok());
+    REQUIRE(keys->size() == 1 + 5);  // the head and five parts
+  }
+  // Reopened: the parts are read from table files, into an empty cache.
+  auto store = open_store(config);
+  CHECK(store->stats().memtable_bytes < eventlog::kCheckpointPartBytes);
+  const std::uint64_t before = store->stats().block_cache_bytes;
+  for (int read = 0; read < 2; ++read) {
+    auto got = store->get_checkpoint("windows");
+    REQUIRE(got.ok());
+    REQUIRE(got->has_value());
+    CHECK((*got)->bytes == state);
+  }
+  const std::uint64_t after = store->stats().block_cache_bytes;
+  INFO("block cache " << before << " bytes before the reads, " << after << " after");
+  // Index and filter blocks at most: a filled cache would hold 16 MiB more.
+  CHECK(after < before + eventlog::kCheckpointPartBytes / 4);
+}
+
 TEST_CASE("a checkpoint streamed in is stored part by part, and one whose source fails midway stores nothing and "
           "is not a storage problem",
           "[eventlog][memory]") {

@@ -1,15 +1,19 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <future>
 #include <memory>
 #include <thread>
 #include <vector>
 
+#include <sys/wait.h>
+
 #include "shoppulse/eventlog/memory_store.hpp"
 #include "shoppulse/recommend/recommend_runner.hpp"
 
+#include "shoppulse/core/background_checkpoint.hpp"
 #include "shoppulse/core/background_encoding.hpp"
 #include "log_order.hpp"
 #include "support/eventually.hpp"
@@ -465,4 +469,72 @@ TEST_CASE("A thread waiting in wait_until is woken by the recommend thread's pro
   runner.stop();
   CHECK(runner.wait_until([](const RecommendRunnerStats& s) { return s.state == "stopped"; },
                           std::chrono::steady_clock::now()));
+}
+
+namespace {
+// Counts the checkpoints written whole (the recommend thread's foreground
+// write) and those streamed in (the background writer's
+// put_checkpoint_from), storing both in the inner store.
+class CountingCheckpoints final : public CheckpointStore {
+ public:
+  explicit CountingCheckpoints(CheckpointStore& inner) : inner_(inner) {}
+  Result<void> put_checkpoint(std::string_view name, const Checkpoint& checkpoint) override {
+    ++whole;
+    return inner_.put_checkpoint(name, checkpoint);
+  }
+  Result<void> put_checkpoint_from(std::string_view name, Sequence covers_through, std::uint64_t incarnation,
+                                   std::uint64_t size, const ByteSource& read) override {
+    ++streamed;
+    return inner_.put_checkpoint_from(name, covers_through, incarnation, size, read);
+  }
+  Result<std::optional<Checkpoint>> get_checkpoint(std::string_view name) const override {
+    return inner_.get_checkpoint(name);
+  }
+  std::atomic<int> whole{0}, streamed{0};
+
+ private:
+  CheckpointStore& inner_;
+};
+}  // namespace
+
+TEST_CASE("A background recommender checkpoint that cannot fork, or cannot start its writer thread, is written in "
+          "the foreground, counted, and leaves no child",
+          "[recommend][checkpoint][fault]") {
+  auto store = make_memory_store();
+  CountingCheckpoints counting(*store);
+  SystemClock clock;
+  RecommendRunnerConfig config;
+  config.checkpoint_interval_ms = 0;  // never by time
+  config.checkpoint_every_events = 100;
+  REQUIRE(config.checkpoint_in_background);  // the default
+  RecommendRunner runner({}, config, *store, counting, clock);
+  // Armed for the one start() of the checkpoint due at 100 events.
+  SECTION("the fork fails") { CHECK_FALSE(BackgroundEncoding::testing_fail_next_fork()); }
+  SECTION("the writer thread cannot be started") {
+    CHECK_FALSE(BackgroundCheckpointWriter::testing_fail_next_thread_start());
+  }
+  runner.start();
+  REQUIRE(wait_for(runner, [](const RecommendRunnerStats& s) { return s.caught_up; }));
+  const auto rs = records(1, 100);
+  REQUIRE(store->append(AppendBatch{rs, {}}));
+  runner.offer(events_of(rs));
+  // Without the fallback nothing would be stored until the stop.
+  REQUIRE(wait_for(runner, [](const RecommendRunnerStats& s) { return s.checkpoints == 1; }));
+  // The start() took its fault, and the recommend thread wrote the
+  // checkpoint whole: the background writer never stored anything.
+  CHECK_FALSE(BackgroundEncoding::testing_fail_next_fork(false));
+  CHECK_FALSE(BackgroundCheckpointWriter::testing_fail_next_thread_start(false));
+  CHECK(counting.whole == 1);
+  CHECK(counting.streamed == 0);
+  auto cp = store->get_checkpoint("recommender");
+  REQUIRE(cp);
+  REQUIRE(cp.value().has_value());
+  CHECK(cp.value()->covers_through == 100);
+  // No child of this process is left, running or unreaped.
+  errno = 0;
+  CHECK(::waitpid(-1, nullptr, WNOHANG) < 0);
+  CHECK(errno == ECHILD);
+  runner.stop();
+  CHECK(runner.stats().checkpoints == 1);  // the stop had nothing new
+  CHECK(counting.whole == 1);
 }

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <future>
@@ -13,6 +14,9 @@
 #include <thread>
 #include <vector>
 
+#include <sys/wait.h>
+
+#include "shoppulse/core/background_checkpoint.hpp"
 #include "shoppulse/eventlog/memory_store.hpp"
 #include "shoppulse/windows/engine_runner.hpp"
 #include "support/eventually.hpp"
@@ -888,4 +892,73 @@ TEST_CASE("a background checkpoint whose write fails is not counted, and the nex
   REQUIRE(stored->has_value());
   CHECK((*stored)->covers_through == 100);
   CHECK(runner.stats().checkpoints == 1);
+}
+
+namespace {
+// Counts the checkpoints written whole (the engine thread's foreground
+// write) and those streamed in (the background writer's
+// put_checkpoint_from), storing both in the inner store.
+class CountingCheckpoints final : public CheckpointStore {
+ public:
+  explicit CountingCheckpoints(CheckpointStore& inner) : inner_(inner) {}
+  Result<void> put_checkpoint(std::string_view name, const Checkpoint& checkpoint) override {
+    ++whole;
+    return inner_.put_checkpoint(name, checkpoint);
+  }
+  Result<void> put_checkpoint_from(std::string_view name, Sequence covers_through, std::uint64_t incarnation,
+                                   std::uint64_t size, const ByteSource& read) override {
+    ++streamed;
+    return inner_.put_checkpoint_from(name, covers_through, incarnation, size, read);
+  }
+  Result<std::optional<Checkpoint>> get_checkpoint(std::string_view name) const override {
+    return inner_.get_checkpoint(name);
+  }
+  std::atomic<int> whole{0}, streamed{0};
+
+ private:
+  CheckpointStore& inner_;
+};
+}  // namespace
+
+TEST_CASE("a background checkpoint that cannot fork, or cannot start its writer thread, is written in the "
+          "foreground, counted, and leaves no child",
+          "[windows][runner][checkpoint][fault]") {
+  auto store = make_memory_store();
+  CountingCheckpoints counting(*store);
+  SpscRing<Event> ring(1 << 12);
+  SystemClock clock;
+  MetricsRegistry metrics;
+  EngineRunnerConfig config = checkpoint_every(100);
+  REQUIRE(config.checkpoint_in_background);  // the default
+  EngineRunner runner(window_config(), config, ring, *store, *store, counting, clock, metrics);
+  // Armed for the one start() of the checkpoint due at 100 events (the
+  // runner's first: nothing is in the store to replay or restore).
+  SECTION("the fork fails") { CHECK_FALSE(BackgroundEncoding::testing_fail_next_fork()); }
+  SECTION("the writer thread cannot be started") {
+    CHECK_FALSE(BackgroundCheckpointWriter::testing_fail_next_thread_start());
+  }
+  runner.start();
+  REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.caught_up; }));
+  ingest(*store, ring, make_events(1, 100, kStart));
+  // Without the fallback nothing would be stored until the stop.
+  REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.checkpoints == 1; }));
+  // The start() took its fault, and the engine thread wrote the checkpoint
+  // whole: the background writer never stored anything.
+  CHECK_FALSE(BackgroundEncoding::testing_fail_next_fork(false));
+  CHECK_FALSE(BackgroundCheckpointWriter::testing_fail_next_thread_start(false));
+  CHECK(counting.whole == 1);
+  CHECK(counting.streamed == 0);
+  auto stored = store->get_checkpoint("window_engine");
+  REQUIRE(stored);
+  REQUIRE(stored->has_value());
+  CHECK((*stored)->covers_through == 100);
+  // No child of this process is left, running or unreaped (a child forked
+  // before the thread failed is killed and reaped by start()).
+  errno = 0;
+  CHECK(::waitpid(-1, nullptr, WNOHANG) < 0);
+  CHECK(errno == ECHILD);
+  runner.stop();
+  // The stop found the stored checkpoint current: nothing written twice.
+  CHECK(runner.stats().checkpoints == 1);
+  CHECK(counting.whole == 1);
 }

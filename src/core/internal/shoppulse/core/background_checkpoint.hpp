@@ -48,6 +48,12 @@ class BackgroundCheckpointWriter {
   // running: the owner writes in the foreground).
   // Precondition: nothing in flight (join() first).
   Result<void> start(const std::function<std::string()>& encode, Store store, Stored stored);
+  // Testing only (the fault tests of the owners' foreground fallback): with
+  // `fail`, the next start() in this process, on any writer, forks its child
+  // and then fails to start the writer thread as a process at its thread
+  // limit would (std::system_error). Returns whether an earlier arming was
+  // still waiting for its start(). Thread: any.
+  static bool testing_fail_next_thread_start(bool fail = true) noexcept;
   // A checkpoint was started and not joined yet.
   bool in_flight() const noexcept { return thread_.joinable(); }
   // One is in flight and still being written: joining would block.

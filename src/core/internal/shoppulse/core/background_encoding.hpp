@@ -48,6 +48,12 @@ class BackgroundEncoding {
   Result<void> start(const std::function<std::string()>& encode);
   bool running() const noexcept { return pid_ > 0; }
 
+  // Testing only (the fault tests of the owners' foreground fallback): with
+  // `fail`, the next start() in this process, on any thread, fails as a
+  // fork the system refuses would (EAGAIN), forking nothing. Returns whether
+  // an earlier arming was still waiting for its start(). Thread: any.
+  static bool testing_fail_next_fork(bool fail = true) noexcept;
+
   // Blocks until the child is done: the encoded bytes, or an error when the
   // child failed (exit status, signal, short output, the deadline).
   Result<std::string> finish();
