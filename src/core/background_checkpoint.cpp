@@ -53,6 +53,28 @@ Result<void> BackgroundCheckpointWriter::start(const std::function<std::string()
   return {};
 }
 
+bool BackgroundCheckpointWriter::write_now(const std::function<std::string()>& encode, const StoreWhole& store,
+                                           const Stored& stored) {
+  join();
+  const auto began = std::chrono::steady_clock::now();
+  std::string bytes = encode();
+  const std::uint64_t size = bytes.size();
+  auto put = store(std::move(bytes));
+  bytes = std::string{};  // in case `store` did not take them
+  const std::int64_t pause_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - began).count();
+  // The encoding (tens to hundreds of MiB) was just freed, with whatever
+  // else the last interval churned: give the allocator's free pages back,
+  // or they stay in RSS (README, Memory).
+  release_free_heap();
+  if (!put) {
+    kLog.warn("checkpoint failed", {{"checkpoint", what_}, {"detail", put.error().detail}});
+    return false;
+  }
+  stored(size, pause_ms);
+  return true;
+}
+
 void BackgroundCheckpointWriter::write(const Store& store, const Stored& stored, std::int64_t pause_ms) {
 #ifdef __linux__
   pthread_setname_np(pthread_self(), thread_name_.c_str());

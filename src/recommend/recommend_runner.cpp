@@ -212,25 +212,6 @@ struct RecommendRunner::State {
     return std::move(*loaded);
   }
 
-  // set_text: cluster mode, the partition set the bytes cover (else empty).
-  // The bytes are taken, not copied, and freed before it returns, with the
-  // allocator's free pages handed back (a checkpoint is up to hundreds of
-  // MiB; README, Memory).
-  // False when the write failed.
-  bool store_checkpoint(Sequence through, std::string bytes, std::int64_t pause_ms, const std::string& set_text) {
-    const std::size_t size = bytes.size();
-    Checkpoint checkpoint{through, std::move(bytes), log.incarnation()};
-    auto put = checkpoints.put_checkpoint(kCheckpointName, checkpoint);
-    checkpoint = {};
-    release_free_heap();
-    if (!put) {
-      kLog.warn("checkpoint failed", {{"detail", put.error().detail}});
-      return false;
-    }
-    checkpoint_stored(through, size, pause_ms, set_text);
-    return true;
-  }
-
   // Any thread, once a checkpoint is stored: its partition mark (cluster
   // mode) and the figures.
   void checkpoint_stored(Sequence through, std::uint64_t size, std::int64_t pause_ms, const std::string& set_text) {
@@ -294,11 +275,18 @@ struct RecommendRunner::State {
     background.join();  // never let an older checkpoint land after this one
     if (background.take_failed()) written_through = 0;
     if (r.applied_through() == written_through) return;
-    const TimestampMs started = clock.now_ms();
-    std::string bytes = r.checkpoint();
-    const std::int64_t pause_ms = clock.now_ms() - started;
-    if (store_checkpoint(r.applied_through(), std::move(bytes), pause_ms, covered_text()))
-      written_through = r.applied_through();
+    // The recommend thread neither applies nor answers meanwhile: the pause
+    // (encoding and writing) is reported (recommender.checkpoint_pause_ms).
+    const Sequence through = r.applied_through();
+    const bool ok = background.write_now(
+        [&r] { return r.checkpoint(); },
+        [this, through](std::string&& bytes) {
+          return checkpoints.put_checkpoint(kCheckpointName, Checkpoint{through, std::move(bytes), log.incarnation()});
+        },
+        [this, through, set_text = covered_text()](std::uint64_t bytes, std::int64_t pause_ms) {
+          checkpoint_stored(through, bytes, pause_ms, set_text);
+        });
+    if (ok) written_through = through;
   }
 
   // restore() for the current owned set (cluster mode): a checkpoint of

@@ -184,25 +184,6 @@ struct EngineRunner::State {
     return config.checkpoint_every_events > 0 && applied_since_checkpoint >= config.checkpoint_every_events;
   }
 
-  // Any thread: stores an encoded checkpoint (and, in cluster mode, the
-  // owned set it covers); false when the write failed. The pause it reports
-  // is pause_ms, or the time since held_since when the engine thread is
-  // held until the write is done.
-  using SteadyTime = std::chrono::steady_clock::time_point;
-  bool store_checkpoint(const Checkpoint& checkpoint, const std::optional<std::string>& set_text,
-                        std::int64_t pause_ms, std::optional<SteadyTime> held_since = std::nullopt) {
-    auto put = checkpoints.put_checkpoint(kCheckpointName, checkpoint);
-    if (!put) {
-      kLog.warn("checkpoint failed", {{"detail", put.error().detail}});
-      return false;
-    }
-    if (held_since)
-      pause_ms =
-          std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - *held_since).count();
-    checkpoint_stored(checkpoint.covers_through, checkpoint.bytes.size(), set_text, pause_ms);
-    return true;
-  }
-
   // Any thread, once a checkpoint is stored: its partition mark (cluster
   // mode) and the figures.
   void checkpoint_stored(Sequence through, std::uint64_t bytes, const std::optional<std::string>& set_text,
@@ -290,14 +271,15 @@ struct EngineRunner::State {
     if (checkpoint_current(engine, version)) return;
     // The engine thread neither applies nor answers meanwhile: the pause
     // is reported (stream_processor.checkpoint_pause_ms).
-    const auto began = std::chrono::steady_clock::now();
-    Checkpoint checkpoint{engine.applied_through(), engine.checkpoint(), log.incarnation()};
-    const bool ok = store_checkpoint(checkpoint, covered_text(), 0, began);  // encoding and writing hold the thread
-    checkpoint = {};
-    // The encoded checkpoint (tens to hundreds of MiB) was just freed, with
-    // whatever else the last interval churned: give the allocator's free
-    // pages back, or they stay in RSS (README, Memory).
-    release_free_heap();
+    const Sequence through = engine.applied_through();
+    const bool ok = background.write_now(
+        [&engine] { return engine.checkpoint(); },
+        [this, through](std::string&& bytes) {
+          return checkpoints.put_checkpoint(kCheckpointName, Checkpoint{through, std::move(bytes), log.incarnation()});
+        },
+        [this, through, set_text = covered_text()](std::uint64_t bytes, std::int64_t pause_ms) {
+          checkpoint_stored(through, bytes, set_text, pause_ms);
+        });
     if (!ok) return;
     checkpointed_through = engine.applied_through();
     checkpointed_version = version;

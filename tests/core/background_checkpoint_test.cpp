@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -138,4 +139,54 @@ TEST_CASE("a background checkpoint whose fork or writer thread cannot be had is 
   CHECK(stored_called);
   CHECK(store.stored == "after");
   CHECK(no_child());
+}
+
+TEST_CASE("a checkpoint written in place lands after the one in flight, frees its bytes and reports its pause",
+          "[core][background]") {
+  GatedStore store;
+  BackgroundCheckpointWriter writer("state", "sp-test-cp");
+  store.set(false, false);  // the background write waits for the store
+  REQUIRE(writer.start([] { return std::string("older"); }, store.sink(), [](std::uint64_t, std::int64_t) {}));
+  REQUIRE(writer.busy());
+  // A second thread opens the store once this one is about to call
+  // write_now(), which must wait for the background write before it
+  // encodes (without that wait the encoding would find nothing stored).
+  std::atomic<bool> writing_now{false};
+  std::thread opener([&] {
+    while (!writing_now.load()) std::this_thread::yield();
+    store.set(true, false);
+  });
+  writing_now = true;
+  std::string landed_before;
+  std::uint64_t reported = 0;
+  std::int64_t pause = -1;
+  const bool ok = writer.write_now(
+      [&] {
+        // Encoding starts only after the background write has landed.
+        landed_before = store.stored;
+        return std::string("newer, in place");
+      },
+      [&](std::string&& bytes) -> Result<void> {
+        store.stored = std::move(bytes);
+        return {};
+      },
+      [&](std::uint64_t bytes, std::int64_t pause_ms) {
+        reported = bytes;
+        pause = pause_ms;
+      });
+  opener.join();
+  CHECK(ok);
+  CHECK(landed_before == "older");
+  CHECK(store.stored == "newer, in place");
+  CHECK(reported == std::string("newer, in place").size());
+  CHECK(pause >= 0);
+  CHECK_FALSE(writer.in_flight());
+
+  // A write that fails is logged and returns false, and nothing is reported.
+  bool called = false;
+  CHECK_FALSE(writer.write_now([] { return std::string("x"); },
+                               [](std::string&&) -> Result<void> { return make_error(Errc::io_error, "disk full"); },
+                               [&](std::uint64_t, std::int64_t) { called = true; }));
+  CHECK_FALSE(called);
+  CHECK_FALSE(writer.take_failed());  // the owner knows from the result
 }

@@ -48,6 +48,17 @@ class BackgroundCheckpointWriter {
   // running: the owner writes in the foreground).
   // Precondition: nothing in flight (join() first).
   Result<void> start(const std::function<std::string()>& encode, Store store, Stored stored);
+  // Stores the whole encoding (the owner's store_checkpoint of bytes).
+  using StoreWhole = std::function<Result<void>(std::string&& bytes)>;
+  // On the owner thread, in place of start(): at a stop, when the fork or
+  // the thread cannot be had, or when configured so. Waits for the one in
+  // flight first (an older checkpoint never lands after this one), encodes
+  // with `encode` and stores with `store` on this thread, frees the bytes
+  // and hands the allocator's free pages back, then calls `stored` with the
+  // size and the pause: how long the owner was held, encoding and writing.
+  // False when the write failed (logged; take_failed() does not report it,
+  // the owner knows).
+  bool write_now(const std::function<std::string()>& encode, const StoreWhole& store, const Stored& stored);
   // Testing only (the fault tests of the owners' foreground fallback): with
   // `fail`, the next start() in this process, on any writer, forks its child
   // and then fails to start the writer thread as a process at its thread
