@@ -57,7 +57,7 @@ std::vector<RankedId> sorted_counts(const FlatMap<std::uint32_t>& map) {
 
 }  // namespace
 
-MinuteRollup Bucket::to_rollup(std::int64_t minute) const {
+MinuteRollup Bucket::to_rollup(std::int64_t minute, bool with_users) const {
   MinuteRollup r;
   if (is_frozen()) {
     // The details from the encoding (which has no users), the rest live.
@@ -68,9 +68,11 @@ MinuteRollup Bucket::to_rollup(std::int64_t minute) const {
   r.events = events;
   r.revenue_minor = revenue_minor;
   r.users_partial = users_trimmed;
-  r.users.reserve(user_count());
-  for_each_user([&](Id u, std::uint8_t m) { r.users.emplace_back(u, m); });
-  if (packed_users.empty()) std::sort(r.users.begin(), r.users.end());
+  if (with_users) {
+    r.users.reserve(user_count());
+    for_each_user([&](Id u, std::uint8_t m) { r.users.emplace_back(u, m); });
+    if (packed_users.empty()) std::sort(r.users.begin(), r.users.end());
+  }
   if (is_frozen()) return r;
   products.for_each([&](Id p, const ProductCell& cell) {
     for (std::size_t t = 0; t < kEventTypeCount; ++t)
@@ -125,8 +127,7 @@ void Bucket::unpack_users() {
 
 void Bucket::freeze() {
   if (is_frozen() || details_dropped) return;
-  MinuteRollup r = to_rollup(index);
-  r.users.clear();  // they stay in their map
+  const MinuteRollup r = to_rollup(index, /*with_users=*/false);  // they stay in their map
   frozen = encode_rollup(r);
   frozen.shrink_to_fit();
   clear_details();

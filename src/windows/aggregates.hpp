@@ -141,12 +141,14 @@ struct Bucket {
   void set_details(const MinuteRollup& r);
   // Empties the details' maps, releasing their memory.
   void clear_details() noexcept;
+  // The rollup, with or without the users (freeze() keeps them apart).
+  MinuteRollup to_rollup(std::int64_t minute, bool with_users) const;
 
  public:
   void reset(std::int64_t new_index) noexcept;
   // Adds one event and returns the user's type mask before it.
   std::uint8_t add(const Event& e);
-  MinuteRollup to_rollup(std::int64_t minute) const;
+  MinuteRollup to_rollup(std::int64_t minute) const { return to_rollup(minute, true); }
   void assign(const MinuteRollup& rollup);
   // Heap bytes held by the bucket's maps (their capacity, not their size).
   std::size_t memory_bytes() const noexcept;

@@ -566,7 +566,8 @@ WindowMemory WindowEngine::memory() const {
   m.resident_profiles = s.profiles.size();
   m.evicted_profiles = s.profiles_evicted;
   for (const Bucket& b : s.coarse.ring()) m.spilled_minutes += b.spilled ? 1 : 0;
-  for (const Bucket& b : s.fine.ring()) m.packed_seconds += b.packed_users.empty() ? 0 : 1;
+  for (const Bucket& b : s.fine.ring())
+    m.packed_seconds += b.held() && b.index >= s.fine.horizon() && !b.packed_users.empty() ? 1 : 0;
   m.filter_buffer = s.buffer.capacity() * sizeof(Event);
   return m;
 }

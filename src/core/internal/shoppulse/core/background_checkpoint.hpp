@@ -14,9 +14,10 @@
 // in flight before starting another or writing one itself, so an older
 // checkpoint never lands after a newer.
 // Lifecycle: owned by a runner's state, whose destructor joins it before
-// the members `stored` reports into are gone. Threading: start(), join(),
-// in_flight(), busy() and take_failed() on the owner thread; `store` and
-// `stored` run on the writer thread.
+// the members `stored` reports into are gone. Threading: start(),
+// write_now(), join(), in_flight(), busy() and take_failed() on the owner
+// thread; start()'s `store` and `stored` run on the writer thread,
+// write_now()'s on the owner thread.
 #include <atomic>
 #include <cstdint>
 #include <functional>

@@ -70,9 +70,12 @@ class FlatMap {
     return true;
   }
 
-  // Room for n entries without growing.
+  // Room for n entries without growing (one rehash, to the capacity n needs).
   void reserve(std::size_t n) {
-    while (n * 4 > keys_.size() * 3) grow();
+    if (n * 4 <= keys_.size() * 3) return;
+    std::size_t capacity = keys_.empty() ? 16 : keys_.size();
+    while (n * 4 > capacity * 3) capacity *= 2;
+    rehash(capacity);
   }
 
   // Heap bytes of the table (its capacity).
@@ -102,8 +105,9 @@ class FlatMap {
     return static_cast<std::size_t>((std::uint64_t{key} * 0x9E3779B97F4A7C15ull) >> shift_) & mask_;
   }
 
-  void grow() {
-    const std::size_t capacity = keys_.empty() ? 16 : keys_.size() * 2;
+  void grow() { rehash(keys_.empty() ? 16 : keys_.size() * 2); }
+
+  void rehash(std::size_t capacity) {
     std::vector<std::uint32_t> old_keys(capacity, kEmptyKey);
     std::vector<V> old_values(capacity);
     old_keys.swap(keys_);
