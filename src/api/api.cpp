@@ -192,10 +192,9 @@ struct Route {
 };
 
 
-// Minute rollups for an answer, and the applied sequence of the state they
-// came from.
-struct Minutes {
-  std::vector<MinuteRollup> rollups;
+// A trend's points, and the applied sequence of the state they came from.
+struct TrendPoints {
+  std::vector<TrendPoint> points;
   Sequence applied = 0;
 };
 
@@ -754,18 +753,28 @@ class ApiHandler final : public Handler {
     if (!queued) respond(error_response(queued.error()));
   }
 
-  // Rollups for a trend: collect_minutes, or with drill-down filters the
+  // A trend's points over [from, to) in steps of `step` minutes: folded one
+  // minute at a time from the stored and open minutes (TrendFold holds one
+  // step's users, never the range's), or with drill-down filters from the
   // minute rollups of the matching events rebuilt from the engine's event
   // buffer on the engine thread (recording the buffer's coverage in drill).
-  void trend_minutes(std::shared_ptr<DrillDown> drill, std::int64_t from, std::int64_t to,
-                     std::function<void(Result<Minutes>)> done) {
-    if (!drill) return collect_minutes(from, to, std::move(done));
-    auto queued = ctx_.engine.run_on_engine([drill, from, to, done](const WindowEngine& e) {
+  void trend_points(std::shared_ptr<DrillDown> drill, std::int64_t from, std::int64_t to, std::int64_t step,
+                    std::function<void(Result<TrendPoints>)> done) {
+    if (!drill) {
+      auto fold = std::make_shared<TrendFold>(from, to, step);
+      return fold_minutes(
+          from, to, [fold](MinuteRollup&& m) { fold->add(m); },
+          [fold, done](Result<Sequence> applied) {
+            if (!applied) return done(applied.error());
+            done(TrendPoints{fold->finish(), *applied});
+          });
+    }
+    auto queued = ctx_.engine.run_on_engine([drill, from, to, step, done](const WindowEngine& e) {
       auto fm = e.filtered_minutes(drill->filter, from, to, /*breakdowns=*/false);  // trends read users only
       if (!fm) return done(filters_disabled());
       drill->complete = fm->complete;
       drill->covered_from_ms = fm->covered_from_ms;
-      done(Minutes{std::move(fm->minutes), e.applied_through()});
+      done(TrendPoints{aggregate_trend(fm->minutes, from, to, step), e.applied_through()});
     });
     if (!queued) done(queued.error());
   }
@@ -807,18 +816,6 @@ class ApiHandler final : public Handler {
       finish();
     });
     if (!queued) finish();  // engine stopped: answer from history alone
-  }
-
-  // The rollups of [from, to) together (fold_minutes), for the routes that
-  // need every minute at once: trends, whose steps count distinct users.
-  void collect_minutes(std::int64_t from, std::int64_t to, std::function<void(Result<Minutes>)> done) {
-    auto out = std::make_shared<std::vector<MinuteRollup>>();
-    fold_minutes(
-        from, to, [out](MinuteRollup&& m) { out->push_back(std::move(m)); },
-        [out, done](Result<Sequence> applied) {
-          if (!applied) return done(applied.error());
-          done(Minutes{std::move(*out), *applied});
-        });
   }
 
   void trends(const ApiRequest& rq, Respond& respond) {
@@ -874,10 +871,10 @@ class ApiHandler final : public Handler {
     if (!parsed_drill) return respond(error_response(parsed_drill.error()));
     auto drill = parsed_drill->any() ? std::make_shared<DrillDown>(std::move(parsed_drill).value()) : nullptr;
     const Sequence logged = logged_sequence();
-    trend_minutes(drill, from_min, to_min, [respond, from_min, to_min, step_min, step_text, horizon,
-                                            complete_before_min, drill, logged](auto result) mutable {
+    trend_points(drill, from_min, to_min, step_min, [respond, from_min, to_min, step_min, step_text, horizon,
+                                                     complete_before_min, drill, logged](auto result) mutable {
       if (!result) return respond(error_response(result.error()));
-      const auto points = aggregate_trend(result->rollups, from_min, to_min, step_min);
+      const auto& points = result->points;
       std::size_t complete = 0;
       while (complete < points.size() &&
              points[complete].start_ms / kMinuteMs + step_min <= complete_before_min)

@@ -183,37 +183,74 @@ Result<MinuteRollup> decode_rollup(std::int64_t minute, std::string_view bytes) 
   return out;
 }
 
+TrendFold::TrendFold(std::int64_t from_minute, std::int64_t to_minute, std::int64_t step_minutes)
+    : from_minute_(from_minute), to_minute_(to_minute), step_minutes_(step_minutes) {
+  if (step_minutes <= 0 || to_minute <= from_minute) return;
+  const std::int64_t n = (to_minute - from_minute + step_minutes - 1) / step_minutes;
+  points_.resize(static_cast<std::size_t>(n));
+  for (std::int64_t k = 0; k < n; ++k) points_[static_cast<std::size_t>(k)].start_ms = (from_minute + k * step_minutes) * 60'000;
+}
+
+void TrendFold::add(const MinuteRollup& m) {
+  if (points_.empty() || m.minute < from_minute_ || m.minute >= to_minute_) return;
+  const std::int64_t k = (m.minute - from_minute_) / step_minutes_;
+  if (k != open_step_) {
+    close_step();
+    open_step_ = k;
+  }
+  TrendPoint& p = points_[static_cast<std::size_t>(k)];
+  for (std::size_t t = 0; t < kEventTypeCount; ++t) p.events[t] += m.events[t];
+  p.revenue_minor += m.revenue_minor;
+  users_.insert(users_.end(), m.users.begin(), m.users.end());
+  // Merged whenever they have doubled since the last merge: each user costs
+  // O(log) amortised, and the vector stays within about twice the step's
+  // distinct users.
+  if (users_.size() >= 65'536 && users_.size() >= 2 * merged_) merge_users();
+}
+
+void TrendFold::merge_users() {
+  std::sort(users_.begin(), users_.end());
+  std::size_t out = 0;
+  for (std::size_t i = 0; i < users_.size();) {
+    const Id u = users_[i].first;
+    std::uint8_t mask = 0;
+    for (; i < users_.size() && users_[i].first == u; ++i) mask |= users_[i].second;
+    users_[out++] = {u, mask};
+  }
+  users_.resize(out);
+  merged_ = out;
+}
+
+void TrendFold::close_step() {
+  if (open_step_ < 0) return;
+  merge_users();
+  TrendPoint& p = points_[static_cast<std::size_t>(open_step_)];
+  for (const auto& [u, mask] : users_) {
+    ++p.unique_users;
+    if (mask & type_bit(EventType::view)) ++p.viewers;
+    if (mask & type_bit(EventType::purchase)) ++p.purchasers;
+  }
+  users_.clear();
+  users_.shrink_to_fit();  // the next step starts small again
+  merged_ = 0;
+  open_step_ = -1;
+}
+
+std::vector<TrendPoint> TrendFold::finish() {
+  close_step();
+  return std::move(points_);
+}
+
 std::vector<TrendPoint> aggregate_trend(std::span<const MinuteRollup> minutes, std::int64_t from_minute,
                                         std::int64_t to_minute, std::int64_t step_minutes) {
-  std::vector<TrendPoint> points;
-  if (step_minutes <= 0 || to_minute <= from_minute) return points;
-  const std::int64_t n = (to_minute - from_minute + step_minutes - 1) / step_minutes;
-  points.resize(static_cast<std::size_t>(n));
-  for (std::int64_t k = 0; k < n; ++k) points[k].start_ms = (from_minute + k * step_minutes) * 60'000;
-
-  // Users of each step, merged once at the end so distinct counts are exact.
-  std::vector<std::vector<std::pair<Id, std::uint8_t>>> users(points.size());
-  for (const auto& m : minutes) {
-    if (m.minute < from_minute || m.minute >= to_minute) continue;
-    const auto k = static_cast<std::size_t>((m.minute - from_minute) / step_minutes);
-    TrendPoint& p = points[k];
-    for (std::size_t t = 0; t < kEventTypeCount; ++t) p.events[t] += m.events[t];
-    p.revenue_minor += m.revenue_minor;
-    users[k].insert(users[k].end(), m.users.begin(), m.users.end());
-  }
-  for (std::size_t k = 0; k < points.size(); ++k) {
-    auto& list = users[k];
-    std::sort(list.begin(), list.end());
-    for (std::size_t i = 0; i < list.size();) {
-      std::uint8_t mask = 0;
-      const Id u = list[i].first;
-      for (; i < list.size() && list[i].first == u; ++i) mask |= list[i].second;
-      ++points[k].unique_users;
-      if (mask & type_bit(EventType::view)) ++points[k].viewers;
-      if (mask & type_bit(EventType::purchase)) ++points[k].purchasers;
-    }
-  }
-  return points;
+  std::vector<const MinuteRollup*> ordered;
+  ordered.reserve(minutes.size());
+  for (const auto& m : minutes) ordered.push_back(&m);
+  std::stable_sort(ordered.begin(), ordered.end(),
+                   [](const MinuteRollup* a, const MinuteRollup* b) { return a->minute < b->minute; });
+  TrendFold fold(from_minute, to_minute, step_minutes);
+  for (const MinuteRollup* m : ordered) fold.add(*m);
+  return fold.finish();
 }
 
 void ProductTotals::add(const MinuteRollup& minute) {

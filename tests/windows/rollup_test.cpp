@@ -213,3 +213,71 @@ TEST_CASE("a trend gives every step a point even where no minutes exist", "[wind
   REQUIRE(aggregate_trend({}, 10, 10, 5).empty());
   REQUIRE(aggregate_trend({}, 10, 20, 0).empty());
 }
+
+TEST_CASE("a trend folded one minute at a time equals a recount, holding one step's users", "[windows]") {
+  // Minutes of many users (enough that a step's users are merged several
+  // times as they arrive), with users returning across minutes and steps,
+  // some minutes missing and some outside the range.
+  const auto [seed, step] = GENERATE(table<unsigned, std::int64_t>({{1, 1}, {2, 5}, {3, 60}, {4, 7}}));
+  INFO("seed " << seed << " step " << step);
+  std::mt19937 rng(seed);
+  constexpr std::int64_t kFrom = 1000, kTo = 1180;
+  std::vector<MinuteRollup> minutes;
+  for (std::int64_t m = kFrom - 3; m < kTo + 3; ++m) {
+    if (rng() % 10 == 0) continue;  // a gap
+    MinuteRollup r;
+    r.minute = m;
+    std::map<Id, std::uint8_t> users;
+    const std::size_t n = 200 + rng() % 3000;
+    for (std::size_t i = 0; i < n; ++i)
+      users[1 + static_cast<Id>(rng() % 10'000)] |= static_cast<std::uint8_t>(1u << (rng() % kEventTypeCount));
+    r.users.assign(users.begin(), users.end());
+    for (auto& e : r.events) e = rng() % 100;
+    r.revenue_minor = static_cast<std::int64_t>(rng() % 10'000);
+    minutes.push_back(std::move(r));
+  }
+  // The recount: every step's users together, by brute force.
+  const std::size_t n_points = static_cast<std::size_t>((kTo - kFrom + step - 1) / step);
+  std::vector<std::map<Id, std::uint8_t>> want_users(n_points);
+  std::vector<std::array<std::uint64_t, kEventTypeCount>> want_events(n_points);
+  std::vector<std::int64_t> want_revenue(n_points);
+  for (const auto& r : minutes) {
+    if (r.minute < kFrom || r.minute >= kTo) continue;
+    const auto k = static_cast<std::size_t>((r.minute - kFrom) / step);
+    for (const auto& [u, mask] : r.users) want_users[k][u] |= mask;
+    for (std::size_t t = 0; t < kEventTypeCount; ++t) want_events[k][t] += r.events[t];
+    want_revenue[k] += r.revenue_minor;
+  }
+
+  TrendFold fold(kFrom, kTo, step);
+  std::size_t most_bytes = 0, most_step_users = 0;
+  for (const auto& r : minutes) {
+    fold.add(r);
+    most_bytes = std::max(most_bytes, fold.user_bytes());
+  }
+  for (const auto& u : want_users) most_step_users = std::max(most_step_users, u.size());
+  const auto points = fold.finish();
+  REQUIRE(points == aggregate_trend(minutes, kFrom, kTo, step));
+  REQUIRE(points.size() == n_points);
+  for (std::size_t k = 0; k < n_points; ++k) {
+    INFO("point " << k);
+    REQUIRE(points[k].start_ms == (kFrom + static_cast<std::int64_t>(k) * step) * 60'000);
+    REQUIRE(points[k].events == want_events[k]);
+    REQUIRE(points[k].revenue_minor == want_revenue[k]);
+    REQUIRE(points[k].unique_users == want_users[k].size());
+    const auto with = [&](EventType t) {
+      return static_cast<std::uint64_t>(std::count_if(want_users[k].begin(), want_users[k].end(),
+                                                      [&](const auto& u) { return (u.second & type_bit(t)) != 0; }));
+    };
+    REQUIRE(points[k].viewers == with(EventType::view));
+    REQUIRE(points[k].purchasers == with(EventType::purchase));
+  }
+  // Held at once: about twice one step's distinct users (plus one minute
+  // and the vector's doubling), never the range's user-minutes.
+  std::size_t range_user_minutes = 0;
+  for (const auto& r : minutes) range_user_minutes += r.users.size();
+  const std::size_t entry = sizeof(std::pair<Id, std::uint8_t>);
+  INFO("most held " << most_bytes << " bytes; a step's distinct users " << most_step_users);
+  REQUIRE(most_bytes <= entry * std::max<std::size_t>(65'536, 2 * most_step_users + 3200) * 2);
+  if (step == 60) REQUIRE(most_bytes * 2 < entry * range_user_minutes);
+}
