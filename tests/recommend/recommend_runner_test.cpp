@@ -16,6 +16,7 @@
 #include "shoppulse/core/background_checkpoint.hpp"
 #include "shoppulse/core/background_encoding.hpp"
 #include "log_order.hpp"
+#include "support/counting_checkpoints.hpp"
 #include "support/eventually.hpp"
 #include "support/stepped_storage.hpp"
 
@@ -471,31 +472,7 @@ TEST_CASE("A thread waiting in wait_until is woken by the recommend thread's pro
                           std::chrono::steady_clock::now()));
 }
 
-namespace {
-// Counts the checkpoints written whole (the recommend thread's foreground
-// write) and those streamed in (the background writer's
-// put_checkpoint_from), storing both in the inner store.
-class CountingCheckpoints final : public CheckpointStore {
- public:
-  explicit CountingCheckpoints(CheckpointStore& inner) : inner_(inner) {}
-  Result<void> put_checkpoint(std::string_view name, const Checkpoint& checkpoint) override {
-    ++whole;
-    return inner_.put_checkpoint(name, checkpoint);
-  }
-  Result<void> put_checkpoint_from(std::string_view name, Sequence covers_through, std::uint64_t incarnation,
-                                   std::uint64_t size, const ByteSource& read) override {
-    ++streamed;
-    return inner_.put_checkpoint_from(name, covers_through, incarnation, size, read);
-  }
-  Result<std::optional<Checkpoint>> get_checkpoint(std::string_view name) const override {
-    return inner_.get_checkpoint(name);
-  }
-  std::atomic<int> whole{0}, streamed{0};
-
- private:
-  CheckpointStore& inner_;
-};
-}  // namespace
+using shoppulse::testing::CountingCheckpoints;
 
 TEST_CASE("A background recommender checkpoint that cannot fork, or cannot start its writer thread, is written in "
           "the foreground, counted, and leaves no child",

@@ -19,6 +19,7 @@
 #include "shoppulse/core/background_checkpoint.hpp"
 #include "shoppulse/eventlog/memory_store.hpp"
 #include "shoppulse/windows/engine_runner.hpp"
+#include "support/counting_checkpoints.hpp"
 #include "support/eventually.hpp"
 #include "support/stepped_storage.hpp"
 
@@ -894,31 +895,7 @@ TEST_CASE("a background checkpoint whose write fails is not counted, and the nex
   CHECK(runner.stats().checkpoints == 1);
 }
 
-namespace {
-// Counts the checkpoints written whole (the engine thread's foreground
-// write) and those streamed in (the background writer's
-// put_checkpoint_from), storing both in the inner store.
-class CountingCheckpoints final : public CheckpointStore {
- public:
-  explicit CountingCheckpoints(CheckpointStore& inner) : inner_(inner) {}
-  Result<void> put_checkpoint(std::string_view name, const Checkpoint& checkpoint) override {
-    ++whole;
-    return inner_.put_checkpoint(name, checkpoint);
-  }
-  Result<void> put_checkpoint_from(std::string_view name, Sequence covers_through, std::uint64_t incarnation,
-                                   std::uint64_t size, const ByteSource& read) override {
-    ++streamed;
-    return inner_.put_checkpoint_from(name, covers_through, incarnation, size, read);
-  }
-  Result<std::optional<Checkpoint>> get_checkpoint(std::string_view name) const override {
-    return inner_.get_checkpoint(name);
-  }
-  std::atomic<int> whole{0}, streamed{0};
-
- private:
-  CheckpointStore& inner_;
-};
-}  // namespace
+using shoppulse::testing::CountingCheckpoints;
 
 TEST_CASE("a background checkpoint that cannot fork, or cannot start its writer thread, is written in the "
           "foreground, counted, and leaves no child",
