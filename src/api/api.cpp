@@ -787,8 +787,11 @@ class ApiHandler final : public Handler {
   // one decoded minute, not 1,440 of them. The applied sequence reported is
   // the snapshot's read before the store, which the store's minutes cover
   // (closed minutes are written before each snapshot is published).
+  // Without `with_users` the stored minutes come without their users (the
+  // routes that read products and counts only).
   using Fold = std::function<void(MinuteRollup&&)>;
-  void fold_minutes(std::int64_t from, std::int64_t to, Fold fold, std::function<void(Result<Sequence>)> done) {
+  void fold_minutes(std::int64_t from, std::int64_t to, Fold fold, std::function<void(Result<Sequence>)> done,
+                    bool with_users = true) {
     const auto snap = ctx_.engine.latest();
     const Sequence applied = snap->applied_through;
     // Minutes at or after the watermark's minute may still change in the
@@ -798,7 +801,7 @@ class ApiHandler final : public Handler {
     std::optional<Error> failure;
     auto scanned = ctx_.rollups.scan_minutes(from, to, [&](std::int64_t m, std::string_view bytes) {
       if (failure) return;
-      auto r = decode_rollup(m, bytes);
+      auto r = decode_rollup(m, bytes, with_users);
       if (!r) failure = r.error();
       else if (m >= first_open) open->emplace(m, std::move(r).value());
       else fold(std::move(r).value());
@@ -1053,7 +1056,8 @@ class ApiHandler final : public Handler {
                       write_coverage(w, *applied, logged);
                       w.end_object();
                       respond(json_response(200, w.take()));
-                    });
+                    },
+                    /*with_users=*/false);
   }
 
   void ingest(const ApiRequest& rq, Respond& respond) {
@@ -1304,7 +1308,7 @@ class ApiHandler final : public Handler {
       ApiResponse r = json_response(200, w.take());
       if (shared_page->next) r.headers.emplace_back("X-Next-Cursor", std::to_string(*shared_page->next));
       respond(std::move(r));
-    });
+    }, /*with_users=*/false);
   }
 
   static std::string reason_text(const Reason& reason, const Dictionary& dict) {

@@ -126,7 +126,7 @@ std::string encode_rollup(const MinuteRollup& rollup) {
   return std::move(w.str());
 }
 
-Result<MinuteRollup> decode_rollup(std::int64_t minute, std::string_view bytes) {
+Result<MinuteRollup> decode_rollup(std::int64_t minute, std::string_view bytes, bool with_users) {
   ByteReader r(bytes);
   MinuteRollup out;
   out.minute = minute;
@@ -137,14 +137,14 @@ Result<MinuteRollup> decode_rollup(std::int64_t minute, std::string_view bytes) 
   out.revenue_minor = r.svarint();
 
   const std::size_t n_users = r.count(2);
-  out.users.reserve(n_users);
+  if (with_users) out.users.reserve(n_users);
   IdDeltas users;
   for (std::size_t i = 0; i < n_users && !r.failed(); ++i) {
     bool repeated = false;
     const Id u = users.read(r, repeated);
     const std::uint8_t mask = r.u8();
     if (repeated || mask == 0 || mask >= (1u << kEventTypeCount)) r.fail();
-    out.users.emplace_back(u, mask);
+    if (with_users) out.users.emplace_back(u, mask);
   }
 
   const std::size_t n_products = r.count(4);

@@ -59,7 +59,10 @@ std::string encode_rollup(const MinuteRollup& rollup);
 // users_partial rollup of the same minute, OR-ing the type masks, and clears
 // the flag. Everything else of `partial` is complete and stays.
 void merge_partial_users(MinuteRollup& partial, const MinuteRollup& earlier);
-Result<MinuteRollup> decode_rollup(std::int64_t minute, std::string_view bytes);
+// With `with_users` false the users are read and checked but not kept
+// (`users` is empty): for the routes that read only products and counts,
+// a minute of a busy shop is mostly its users.
+Result<MinuteRollup> decode_rollup(std::int64_t minute, std::string_view bytes, bool with_users = true);
 
 // One point of a trend series over [start, start+step).
 struct TrendPoint {
