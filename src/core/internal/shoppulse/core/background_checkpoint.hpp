@@ -49,7 +49,7 @@ class BackgroundCheckpointWriter {
   // running: the owner writes in the foreground).
   // Precondition: nothing in flight (join() first).
   Result<void> start(const std::function<std::string()>& encode, Store store, Stored stored);
-  // Stores the whole encoding (the owner's store_checkpoint of bytes).
+  // Stores the whole encoding (the runners call CheckpointStore::put_checkpoint).
   using StoreWhole = std::function<Result<void>(std::string&& bytes)>;
   // On the owner thread, in place of start(): at a stop, when the fork or
   // the thread cannot be had, or when configured so. Waits for the one in
