@@ -749,17 +749,79 @@ TEST_CASE("with rollups kept less than 48 hours the engine keeps settled minutes
   CHECK(rig.runner.stats().memory.spilled_minutes == 0);
 }
 
+namespace {
+// A CheckpointStore over another whose streamed puts (the background
+// writer's) can be held: while held, a put waits inside the store, after
+// saying it arrived. So a test can look at the runner while a checkpoint is
+// started but not yet stored, without sleeping.
+class ToggledCheckpoints final : public CheckpointStore {
+ public:
+  explicit ToggledCheckpoints(CheckpointStore& inner) : inner_(inner) {}
+  Result<void> put_checkpoint(std::string_view name, const Checkpoint& checkpoint) override {
+    return inner_.put_checkpoint(name, checkpoint);
+  }
+  Result<void> put_checkpoint_from(std::string_view name, Sequence covers_through, std::uint64_t incarnation,
+                                   std::uint64_t size, const ByteSource& read) override {
+    {
+      std::unique_lock lock(mutex_);
+      ++arrived_;
+      changed_.notify_all();
+      changed_.wait(lock, [&] { return !held_; });
+    }
+    return inner_.put_checkpoint_from(name, covers_through, incarnation, size, read);
+  }
+  Result<std::optional<Checkpoint>> get_checkpoint(std::string_view name) const override {
+    return inner_.get_checkpoint(name);
+  }
+  void hold(bool held) {
+    std::lock_guard lock(mutex_);
+    held_ = held;
+    changed_.notify_all();
+  }
+  int arrived() {
+    std::lock_guard lock(mutex_);
+    return arrived_;
+  }
+  // Waits until `n` streamed puts have arrived (held or not).
+  bool wait_arrived(int n) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_until(lock, std::chrono::steady_clock::now() + std::chrono::seconds(60),
+                               [&] { return arrived_ >= n; });
+  }
+
+ private:
+  CheckpointStore& inner_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool held_ = false;
+  int arrived_ = 0;
+};
+
+// Returns once the engine thread has finished the pass it is in (queries
+// run at the top of the next one).
+void engine_pass_done(EngineRunner& runner) {
+  std::promise<void> done;
+  REQUIRE(runner.run_on_engine([&](const WindowEngine&) { done.set_value(); }));
+  REQUIRE(done.get_future().wait_for(std::chrono::seconds(60)) == std::future_status::ready);
+}
+}  // namespace
+
 TEST_CASE("rollup retention counts back from the stored checkpoint's state, not from a newer one still being written",
           "[windows][runner][checkpoint]") {
   EngineRunnerConfig config = publishing_every_10ms();
   config.checkpoint_interval_ms = 3600000;  // by count only
   config.checkpoint_every_events = 100;
   config.rollup_retention_ms = 49LL * 3600 * 1000;  // the shortest that spills settled minutes
-  StartedRunner rig(config);
-  REQUIRE(wait_for(rig.runner, [](const EngineStats& s) { return s.caught_up; }));
+  auto store = make_memory_store();
+  ToggledCheckpoints checkpoints(*store);
+  SpscRing<Event> ring(1 << 12);
+  SystemClock clock;
+  MetricsRegistry metrics;
+  EngineRunner runner(window_config(), config, ring, *store, *store, checkpoints, clock, metrics);
+  runner.start();
+  REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.caught_up; }));
   // 100 events a minute apart from kStart, then 100 from 60 h later, then
-  // 100 from 61 h later; each hundred makes a checkpoint due. The waits
-  // below also wait for the publish that follows storing the rollups.
+  // 100 from 61 h later; each hundred makes a checkpoint due.
   const auto spaced = [](Sequence first, TimestampMs start) {
     auto events = make_events(first, 100, start);
     for (std::size_t i = 0; i < events.size(); ++i) events[i].time_ms = start + static_cast<TimestampMs>(i) * 60'000;
@@ -768,23 +830,33 @@ TEST_CASE("rollup retention counts back from the stored checkpoint's state, not 
   const std::int64_t first_minute = kStart / 60'000;
   const auto stored_early_minutes = [&] {
     std::size_t n = 0;
-    REQUIRE(rig.store->scan_minutes(first_minute, first_minute + 90,
-                                    [&](std::int64_t, std::string_view) { ++n; }));
+    REQUIRE(store->scan_minutes(first_minute, first_minute + 90, [&](std::int64_t, std::string_view) { ++n; }));
     return n;
   };
-  ingest(*rig.store, rig.ring, spaced(1, kStart));
-  REQUIRE(wait_for(rig.runner, [](const EngineStats& s) { return s.checkpoints == 1 && s.applied_through == 100; }));
+  ingest(*store, ring, spaced(1, kStart));
+  REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.checkpoints == 1 && s.applied_through == 100; }));
+  engine_pass_done(runner);  // its retention pass is done too
   REQUIRE(stored_early_minutes() == 90);
-  // The second checkpoint is taken 60 h of event time later. Until it is
-  // stored a restart restores the first, which reads those minutes back:
-  // retention counts from the first's newest event and keeps them.
-  ingest(*rig.store, rig.ring, spaced(101, kStart + 60LL * 3600 * 1000));
-  REQUIRE(wait_for(rig.runner, [](const EngineStats& s) { return s.checkpoints == 2 && s.applied_through == 200; }));
+  // The second checkpoint is taken 60 h of event time later and held in the
+  // store. Until it is stored a restart restores the first, which reads
+  // those minutes back: the retention pass after its start counts from the
+  // first's newest event and keeps them.
+  checkpoints.hold(true);
+  const int arrived = checkpoints.arrived();
+  ingest(*store, ring, spaced(101, kStart + 60LL * 3600 * 1000));
+  REQUIRE(checkpoints.wait_arrived(arrived + 1));
+  engine_pass_done(runner);
+  CHECK(runner.stats().checkpoints == 1);
   CHECK(stored_early_minutes() == 90);
-  // Once the second is stored, the next checkpoint's retention drops them.
-  ingest(*rig.store, rig.ring, spaced(201, kStart + 61LL * 3600 * 1000));
-  REQUIRE(wait_for(rig.runner, [](const EngineStats& s) { return s.checkpoints == 3 && s.applied_through == 300; }));
+  checkpoints.hold(false);
+  REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.checkpoints == 2 && s.applied_through == 200; }));
+  // Once the second is stored, the next checkpoint's retention pass drops
+  // them (the second holds none of them).
+  ingest(*store, ring, spaced(201, kStart + 61LL * 3600 * 1000));
+  REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.checkpoints == 3 && s.applied_through == 300; }));
+  engine_pass_done(runner);
   CHECK(stored_early_minutes() == 0);
+  runner.stop();
 }
 
 namespace {
