@@ -329,11 +329,14 @@ TEST_CASE("checkpoints are also taken every checkpoint_every_events, replayed ev
 
 namespace {
 
-// Checkpoints that take as long as the test says: put_checkpoint holds its
-// caller until released, and tells when it was entered.
+// Checkpoints that take as long as the test says: while held (from the
+// start, unless constructed released), put_checkpoint holds its caller
+// until released, and counts the puts that entered, held or not. The
+// background writer's streamed put reaches put_checkpoint too (the default
+// put_checkpoint_from reads the bytes whole).
 class HeldCheckpoints final : public CheckpointStore {
  public:
-  explicit HeldCheckpoints(CheckpointStore& inner) : inner_(inner) {}
+  explicit HeldCheckpoints(CheckpointStore& inner, bool held = true) : inner_(inner), released_(!held) {}
   Result<void> put_checkpoint(std::string_view name, const Checkpoint& checkpoint) override {
     std::unique_lock lock(mutex_);
     ++entered_;
@@ -345,9 +348,18 @@ class HeldCheckpoints final : public CheckpointStore {
   Result<std::optional<Checkpoint>> get_checkpoint(std::string_view name) const override {
     return inner_.get_checkpoint(name);
   }
-  bool wait_entered() {
+  int entered() {
+    std::lock_guard lock(mutex_);
+    return entered_;
+  }
+  // Waits until `n` puts have entered.
+  bool wait_entered(int n = 1) {
     std::unique_lock lock(mutex_);
-    return changed_.wait_for(lock, 60s, [&] { return entered_ > 0; });
+    return changed_.wait_for(lock, 60s, [&] { return entered_ >= n; });
+  }
+  void hold() {
+    std::lock_guard lock(mutex_);
+    released_ = false;
   }
   void release() {
     std::lock_guard lock(mutex_);
@@ -360,7 +372,7 @@ class HeldCheckpoints final : public CheckpointStore {
   std::mutex mutex_;
   std::condition_variable changed_;
   int entered_ = 0;
-  bool released_ = false;
+  bool released_;
 };
 
 }  // namespace
@@ -750,53 +762,6 @@ TEST_CASE("with rollups kept less than 48 hours the engine keeps settled minutes
 }
 
 namespace {
-// A CheckpointStore over another whose streamed puts (the background
-// writer's) can be held: while held, a put waits inside the store, after
-// saying it arrived. So a test can look at the runner while a checkpoint is
-// started but not yet stored, without sleeping.
-class ToggledCheckpoints final : public CheckpointStore {
- public:
-  explicit ToggledCheckpoints(CheckpointStore& inner) : inner_(inner) {}
-  Result<void> put_checkpoint(std::string_view name, const Checkpoint& checkpoint) override {
-    return inner_.put_checkpoint(name, checkpoint);
-  }
-  Result<void> put_checkpoint_from(std::string_view name, Sequence covers_through, std::uint64_t incarnation,
-                                   std::uint64_t size, const ByteSource& read) override {
-    {
-      std::unique_lock lock(mutex_);
-      ++arrived_;
-      changed_.notify_all();
-      changed_.wait(lock, [&] { return !held_; });
-    }
-    return inner_.put_checkpoint_from(name, covers_through, incarnation, size, read);
-  }
-  Result<std::optional<Checkpoint>> get_checkpoint(std::string_view name) const override {
-    return inner_.get_checkpoint(name);
-  }
-  void hold(bool held) {
-    std::lock_guard lock(mutex_);
-    held_ = held;
-    changed_.notify_all();
-  }
-  int arrived() {
-    std::lock_guard lock(mutex_);
-    return arrived_;
-  }
-  // Waits until `n` streamed puts have arrived (held or not).
-  bool wait_arrived(int n) {
-    std::unique_lock lock(mutex_);
-    return changed_.wait_until(lock, std::chrono::steady_clock::now() + std::chrono::seconds(60),
-                               [&] { return arrived_ >= n; });
-  }
-
- private:
-  CheckpointStore& inner_;
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  bool held_ = false;
-  int arrived_ = 0;
-};
-
 // Returns once the engine thread has finished the pass it is in (queries
 // run at the top of the next one).
 void engine_pass_done(EngineRunner& runner) {
@@ -813,11 +778,16 @@ TEST_CASE("rollup retention counts back from the stored checkpoint's state, not 
   config.checkpoint_every_events = 100;
   config.rollup_retention_ms = 49LL * 3600 * 1000;  // the shortest that spills settled minutes
   auto store = make_memory_store();
-  ToggledCheckpoints checkpoints(*store);
+  HeldCheckpoints checkpoints(*store, /*held=*/false);
   SpscRing<Event> ring(1 << 12);
   SystemClock clock;
   MetricsRegistry metrics;
   EngineRunner runner(window_config(), config, ring, *store, *store, checkpoints, clock, metrics);
+  // A failing check below still lets a held write go before the runner stops.
+  struct ReleaseAtExit {
+    HeldCheckpoints& held;
+    ~ReleaseAtExit() { held.release(); }
+  } release_at_exit{checkpoints};
   runner.start();
   REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.caught_up; }));
   // 100 events a minute apart from kStart, then 100 from 60 h later, then
@@ -841,14 +811,14 @@ TEST_CASE("rollup retention counts back from the stored checkpoint's state, not 
   // store. Until it is stored a restart restores the first, which reads
   // those minutes back: the retention pass after its start counts from the
   // first's newest event and keeps them.
-  checkpoints.hold(true);
-  const int arrived = checkpoints.arrived();
+  checkpoints.hold();
+  const int entered = checkpoints.entered();
   ingest(*store, ring, spaced(101, kStart + 60LL * 3600 * 1000));
-  REQUIRE(checkpoints.wait_arrived(arrived + 1));
+  REQUIRE(checkpoints.wait_entered(entered + 1));
   engine_pass_done(runner);
   CHECK(runner.stats().checkpoints == 1);
   CHECK(stored_early_minutes() == 90);
-  checkpoints.hold(false);
+  checkpoints.release();
   REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.checkpoints == 2 && s.applied_through == 200; }));
   // Once the second is stored, the next checkpoint's retention pass drops
   // them (the second holds none of them).
