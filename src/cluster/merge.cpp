@@ -566,7 +566,118 @@ Value merge_trending(Ctx& ctx, const std::vector<const Value*>& parts, const Mer
   return merged;
 }
 
+// Similar items over the cluster. Each member answers its row of the
+// product: the co-occurrence with each neighbour and the engagements (its
+// own, its neighbours' and those the merge asked for with `of`), all
+// decayed to the member's clock. Co-occurrence and engagement are sums over
+// users and a user is on one member, so decayed to the latest clock and
+// added they are one model's holding every event; scored with
+// Recommender::similarity_of as one node scores its row. Ties are ordered
+// by product id text (one node orders them by its dictionary).
+double number_of(const Value* v) {
+  if (!v) return 0.0;
+  return v->kind == Value::integer ? double(v->i) : v->kind == Value::number ? v->d : 0.0;
+}
+
+Value merge_similar(Ctx& ctx, const std::vector<const Value*>& parts, const MergeOptions& options) {
+  TimestampMs now = 0;
+  for (const Value* p : parts) now = std::max(now, static_cast<TimestampMs>(number_of(p->find("now"))));
+  const Value& lead = *parts.front();
+  const auto hl = static_cast<std::int64_t>(number_of(lead.find("half_life_ms")));
+  const double damping = number_of(lead.find("damping"));
+  const double shrinkage = number_of(lead.find("shrinkage"));
+  double engagement = 0;
+  std::unordered_map<std::string, double> co;
+  std::unordered_map<std::string, double> engagements;
+  std::vector<Value> rest;
+  for (const Value* p : parts) {
+    // Decayed on to the latest clock, as Recommender decays (a half life of hl).
+    const auto dt = now - static_cast<TimestampMs>(number_of(p->find("now")));
+    const double to_now = dt <= 0 || hl <= 0 ? 1.0 : std::exp2(-static_cast<double>(dt) / static_cast<double>(hl));
+    engagement += number_of(p->find("engagement")) * to_now;
+    std::unordered_map<std::string, double> own;  // this member's engagements, each once
+    if (const Value* n = p->find("neighbours"); n && n->kind == Value::array)
+      for (const Value& e : n->a) {
+        const Value* id = e.find("product_id");
+        if (!id || id->kind != Value::string) continue;
+        co[id->s] += number_of(e.find("co")) * to_now;
+        own.emplace(id->s, number_of(e.find("engagement")));
+      }
+    if (const Value* asked = p->find("engagements"); asked && asked->kind == Value::object)
+      for (const auto& [id, v] : asked->o) own.emplace(id, number_of(&v));
+    for (const auto& [id, v] : own) engagements[id] += v * to_now;
+    Value r;
+    r.kind = Value::object;
+    for (const auto& [k, v] : p->o)
+      if (k == "product_id" || k == "algorithm" || k == "complete" || k == "applied_sequence" ||
+          k == "logged_sequence")
+        r.o.emplace_back(k, v);
+    rest.push_back(std::move(r));
+  }
+  std::vector<std::pair<double, const std::string*>> ranked;
+  for (const auto& [id, c] : co) {
+    const double score = Recommender::similarity_of(c, engagement, engagements[id], damping, shrinkage);
+    if (score > 0) ranked.emplace_back(score, &id);
+  }
+  std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : *a.second < *b.second;
+  });
+  if (ranked.size() > options.limit) ranked.resize(options.limit);
+  std::vector<const Value*> rest_ptrs;
+  for (const Value& r : rest) rest_ptrs.push_back(&r);
+  Value merged = merge_values(ctx, rest_ptrs, {});
+  const Value* product = lead.find("product_id");
+  const std::string related = product && product->kind == Value::string ? product->s : std::string();
+  Value list;
+  list.kind = Value::array;
+  for (const auto& [score, id] : ranked) {
+    Value e;
+    e.kind = Value::object;
+    e.o.emplace_back("product_id", Value::of_string(*id));
+    e.o.emplace_back("score", Value::of_double(std::round(score * 1e6) / 1e6));
+    e.o.emplace_back("reason", Value::of_string(api::reason_text(ReasonKind::viewed_together, related)));
+    e.o.emplace_back("reason_code", Value::of_string(std::string(to_string(ReasonKind::viewed_together))));
+    e.o.emplace_back("related_id", Value::of_string(related));
+    list.a.push_back(std::move(e));
+  }
+  if (merged.kind == Value::object) {
+    auto at = merged.o.begin();
+    while (at != merged.o.end() && (at->first == "product_id" || at->first == "algorithm")) ++at;
+    merged.o.insert(at, {"recommendations", std::move(list)});
+  }
+  return merged;
+}
+
 }  // namespace
+
+std::vector<std::string> similar_engagements_missing(const std::vector<std::string>& bodies, std::size_t member) {
+  std::set<std::string> wanted;
+  std::set<std::string> given;
+  for (std::size_t i = 0; i < bodies.size(); ++i) {
+    auto v = json::parse(bodies[i]);
+    if (!v || v->kind != Value::object) continue;
+    if (const Value* n = v->find("neighbours"); n && n->kind == Value::array)
+      for (const Value& e : n->a)
+        if (const Value* id = e.find("product_id"); id && id->kind == Value::string)
+          (i == member ? given : wanted).insert(id->s);
+    if (i == member)
+      if (const Value* asked = v->find("engagements"); asked && asked->kind == Value::object)
+        for (const auto& [id, x] : asked->o) given.insert(id);
+  }
+  std::vector<std::string> out;
+  for (const std::string& id : wanted)
+    if (!given.count(id)) out.push_back(id);
+  return out;
+}
+
+bool similar_known(const std::vector<std::string>& bodies) {
+  for (const std::string& b : bodies) {
+    auto v = json::parse(b);
+    if (!v || v->kind != Value::object) continue;
+    if (const Value* k = v->find("known"); k && k->kind == Value::boolean && k->b) return true;
+  }
+  return false;
+}
 
 Result<Merged> merge_answers(const std::vector<std::string>& bodies, const MergeOptions& options) {
   std::vector<Value> parsed;
@@ -584,7 +695,9 @@ Result<Merged> merge_answers(const std::vector<std::string>& bodies, const Merge
   std::vector<const Value*> ptrs;
   for (const Value& v : parsed) ptrs.push_back(&v);
   Merged out;
-  Value merged = ctx.kind == MergeKind::trending ? merge_trending(ctx, ptrs, options) : merge_values(ctx, ptrs, {});
+  Value merged = ctx.kind == MergeKind::trending  ? merge_trending(ctx, ptrs, options)
+                 : ctx.kind == MergeKind::similar ? merge_similar(ctx, ptrs, options)
+                                                  : merge_values(ctx, ptrs, {});
   if (ctx.kind == MergeKind::trends && merged.kind == Value::object) refit_trends(merged, ptrs);
   out.body = json::serialize(merged);
   out.exact_top = ctx.exact_top;

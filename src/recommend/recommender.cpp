@@ -385,9 +385,8 @@ struct Recommender::State {
     const ItemState* b = item(n.item);
     if (!b) return 0;
     const double co = n.co * decay_factor(now - n.time, config.similarity_half_life_ms);
-    const double denom = std::pow(std::max(engagement(a) * engagement(*b), 1e-12), config.popularity_damping) +
-                         config.similarity_shrinkage;
-    return co / denom;
+    return Recommender::similarity_of(co, engagement(a), engagement(*b), config.popularity_damping,
+                                      config.similarity_shrinkage);
   }
 
   // x^damping, with the common cosine case without pow.
@@ -1472,6 +1471,29 @@ double Recommender::trend_score(std::int64_t hour, const std::array<float, 3>& c
   h.hour = hour;
   h.counts = counts;
   return trend_score_at(h, now_ms);
+}
+
+std::optional<Recommender::SimilarRow> Recommender::similar_row(Id product) const {
+  const State& s = *state_;
+  const ItemState* is = s.item(product);
+  if (!is) return std::nullopt;
+  SimilarRow row;
+  row.now_ms = s.now;
+  row.engagement = s.engagement(*is);
+  row.co.reserve(is->neighbours.size());
+  for (const Neighbour& n : is->neighbours)
+    row.co.emplace_back(n.item, n.co * decay_factor(s.now - n.time, s.config.similarity_half_life_ms));
+  return row;
+}
+
+double Recommender::engagement(Id product) const {
+  const State& s = *state_;
+  const ItemState* is = s.item(product);
+  return is ? s.engagement(*is) : 0.0;
+}
+
+double Recommender::similarity_of(double co, double a, double b, double damping, double shrinkage) noexcept {
+  return co / (std::pow(std::max(a * b, 1e-12), damping) + shrinkage);
 }
 
 double Recommender::similarity(Id a, Id b) const {

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdio>
 #include <map>
 #include <random>
 #include <set>
@@ -713,4 +714,144 @@ TEST_CASE("Merged trending: the members' candidate counts added per hour rank as
   auto alone = merge_answers({bodies[0]}, options);
   REQUIRE(alone);
   CHECK(json::parse(alone->body)->find("recommendations")->a.size() != whole.trending(1000).size());
+}
+
+namespace {
+
+std::string fmt_double(double x) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17g", x);
+  return buf;
+}
+
+// A member's scope=local&limit=all answer of /api/products/p<product>/similar,
+// written as the API writes it (product "p<id>"), with the engagements of
+// the products `of` names.
+std::string similar_row_body(const shoppulse::Recommender& r, shoppulse::Id product, const std::vector<std::string>& of) {
+  const auto& c = r.config();
+  const auto row = r.similar_row(product);
+  std::string out = "{\"product_id\":\"p" + std::to_string(product) + "\",\"algorithm\":\"item_cf\",\"known\":" +
+                    (row ? "true" : "false") + ",\"now\":" + std::to_string(r.now_ms()) +
+                    ",\"half_life_ms\":" + std::to_string(c.similarity_half_life_ms) +
+                    ",\"damping\":" + fmt_double(c.popularity_damping) +
+                    ",\"shrinkage\":" + fmt_double(c.similarity_shrinkage) +
+                    ",\"engagement\":" + fmt_double(row ? row->engagement : 0.0) + ",\"neighbours\":[";
+  if (row)
+    for (std::size_t i = 0; i < row->co.size(); ++i)
+      out += std::string(i ? "," : "") + "{\"product_id\":\"p" + std::to_string(row->co[i].first) +
+             "\",\"co\":" + fmt_double(row->co[i].second) +
+             ",\"engagement\":" + fmt_double(r.engagement(row->co[i].first)) + "}";
+  out += "],\"engagements\":{";
+  for (std::size_t i = 0; i < of.size(); ++i)
+    out += std::string(i ? "," : "") + "\"" + of[i] + "\":" +
+           fmt_double(r.engagement(shoppulse::Id(std::stoull(of[i].substr(1)))));
+  return out + "},\"complete\":true,\"applied_sequence\":5,\"logged_sequence\":5}";
+}
+
+}  // namespace
+
+TEST_CASE("Merged similar items: the members' co-occurrence rows, decayed to the latest clock and added, score as one "
+          "model holding every event",
+          "[cluster][merge]") {
+  using shoppulse::Event;
+  using shoppulse::Id;
+  using shoppulse::Recommender;
+  std::mt19937_64 rng(29);
+  std::vector<Event> events;
+  shoppulse::TimestampMs t = 1511658000000;
+  for (int i = 0; i < 6000; ++i) {
+    Event e;
+    e.sequence = shoppulse::Sequence(i + 1);
+    e.user = 1 + Id(rng() % 300);
+    e.product = 1 + Id(rng() % 10 < 3 ? rng() % 12 : rng() % 200);
+    e.category = 1 + e.product % 7;
+    e.type = static_cast<shoppulse::EventType>(rng() % shoppulse::kEventTypeCount);
+    e.time_ms = t += shoppulse::TimestampMs(rng() % 60000);  // about 50 h: the decay matters
+    events.push_back(e);
+  }
+  shoppulse::RecommenderConfig config;
+  config.max_neighbours = 1000;  // no row is pruned (README: then the merge is exact)
+  config.similarity_half_life_ms = 6 * 3600 * 1000;
+  std::vector<Recommender> members;
+  std::vector<std::vector<Event>> split(3);
+  for (const Event& e : events) split[e.user % 3].push_back(e);
+  for (std::size_t m = 0; m < 3; ++m) {
+    members.emplace_back(config);
+    // The members' clocks differ: the last member saw its last event hours
+    // before the others, so its row is decayed on to the latest clock.
+    if (m == 2) split[m].resize(split[m].size() * 9 / 10);
+    members.back().apply(split[m]);
+  }
+  // The single model over the same events as the members.
+  Recommender single(config);
+  {
+    std::vector<Event> same;
+    for (const auto& s : split) same.insert(same.end(), s.begin(), s.end());
+    std::sort(same.begin(), same.end(), [](const Event& a, const Event& b) { return a.sequence < b.sequence; });
+    single.apply(same);
+  }
+  REQUIRE(members[2].now_ms() < members[0].now_ms() - 3600 * 1000);
+  std::size_t compared = 0, asked_again = 0;
+  for (Id product = 1; product <= 200; ++product) {
+    INFO("product p" << product);
+    std::vector<std::string> rows;
+    for (const Recommender& m : members) rows.push_back(similar_row_body(m, product, {}));
+    // The second round: each member's engagement of the others' neighbours.
+    for (std::size_t m = 0; m < rows.size(); ++m) {
+      const auto missing = similar_engagements_missing(rows, m);
+      asked_again += !missing.empty();
+      rows[m] = similar_row_body(members[m], product, missing);
+      CHECK(similar_engagements_missing(rows, m).empty());
+    }
+    const auto want = single.similar(product, 1000);
+    if (want.empty()) continue;
+    CHECK(similar_known(rows));
+    for (const std::size_t limit : {std::size_t(5), std::size_t(1000)}) {
+      MergeOptions options;
+      options.kind = MergeKind::similar;
+      options.limit = limit;
+      auto merged = merge_answers(rows, options);
+      REQUIRE(merged);
+      auto v = json::parse(merged->body);
+      REQUIRE(v);
+      CHECK(v->o[0].first == "product_id");
+      CHECK(v->o[1].first == "algorithm");
+      CHECK(v->o[2].first == "recommendations");
+      REQUIRE(!v->find("neighbours"));
+      REQUIRE(!v->find("engagements"));
+      const Value& list = *v->find("recommendations");
+      REQUIRE(list.a.size() == std::min(limit, want.size()));
+      for (std::size_t i = 0; i < list.a.size(); ++i) {
+        const Value& e = list.a[i];
+        const double score = e.find("score")->kind == Value::integer ? double(e.find("score")->i) : e.find("score")->d;
+        // Float sums in another order: equal to a few units of the 6th decimal.
+        CHECK(score == Approx(want[i].score).margin(3e-6));
+        CHECK(e.find("reason_code")->s == "viewed_together");
+        CHECK(e.find("related_id")->s == "p" + std::to_string(product));
+        // The same product where no near tie could swap places.
+        const bool near_tie = (i > 0 && want[i - 1].score - want[i].score < 1e-5) ||
+                              (i + 1 < want.size() && want[i].score - want[i + 1].score < 1e-5);
+        if (!near_tie) CHECK(e.find("product_id")->s == "p" + std::to_string(want[i].product));
+      }
+      ++compared;
+    }
+  }
+  CHECK(compared > 300);
+  CHECK(asked_again > 100);
+  // An unknown product: no member knows it.
+  CHECK(!similar_known({similar_row_body(members[0], 9999, {}), similar_row_body(members[1], 9999, {})}));
+  // Without the second round (each member's engagement of its own
+  // neighbours only) the scores are not one model's.
+  std::size_t differ = 0;
+  for (Id product = 1; product <= 12; ++product) {
+    std::vector<std::string> rows;
+    for (const Recommender& m : members) rows.push_back(similar_row_body(m, product, {}));
+    MergeOptions options;
+    options.kind = MergeKind::similar;
+    options.limit = 1;
+    auto v = json::parse(merge_answers(rows, options)->body);
+    const auto want = single.similar(product, 1);
+    if (!want.empty() && std::abs(v->find("recommendations")->a[0].find("score")->d - want[0].score) > 1e-4) ++differ;
+  }
+  CHECK(differ > 0);
 }

@@ -50,6 +50,7 @@ enum class MergeKind {
   cohorts,   // GET /api/analytics/cohorts
   propensity,  // GET /api/analytics/propensity
   trending,    // GET /api/products/trending: the members' candidates (scope=local&limit=all) added and ranked
+  similar,     // GET /api/products/{id}/similar: the members' co-occurrence rows (scope=local&limit=all) added and scored
 };
 
 struct MergeOptions {
@@ -75,6 +76,14 @@ struct Merged {
 // ranked lists merge by id; a trend's anomalies and forecast are fitted again
 // over the merged series, as one node fits them. invalid_argument when a
 // body is not JSON.
+// Similar items: the neighbours of the members' rows (scope=local&limit=all
+// answers of /api/products/{id}/similar) whose engagement the member
+// answering `body` did not give, in neither its row nor its "engagements":
+// what the merge must ask it for (the `of` parameter) before scoring.
+std::vector<std::string> similar_engagements_missing(const std::vector<std::string>& bodies, std::size_t member);
+// Whether any member's row knows the product.
+bool similar_known(const std::vector<std::string>& bodies);
+
 Result<Merged> merge_answers(const std::vector<std::string>& bodies, const MergeOptions& options);
 
 // What an answer says about the partitions it covers.

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -179,6 +180,25 @@ class Recommender {
 
   // Item-CF similarity (>= 0) as used for neighbours; 0 when unrelated.
   double similarity(Id a, Id b) const;
+
+  // What similar() ranks, before ranking: the product's co-occurrence with
+  // each of its neighbours and its engagement (the distinct-user interest
+  // that normalises it), both decayed to now_ms. Both are sums over users,
+  // so the rows of several models (a cluster's nodes, each with part of the
+  // users), decayed to the latest now_ms and added, score with
+  // similarity_of() as one model holding every event scores them, as long
+  // as no model pruned the row (README, Cluster). nullopt: unknown product.
+  struct SimilarRow {
+    TimestampMs now_ms = 0;
+    double engagement = 0;
+    std::vector<std::pair<Id, double>> co;  // neighbour, co-occurrence at now_ms
+  };
+  std::optional<SimilarRow> similar_row(Id product) const;
+  // The product's engagement decayed to now_ms(); 0 when unknown.
+  double engagement(Id product) const;
+  // The item-CF similarity of co-occurrence `co` between items of
+  // engagement a and b, all at one time.
+  static double similarity_of(double co, double a, double b, double damping, double shrinkage) noexcept;
 
   const PurchasePropensity& propensity() const noexcept;
   RecommenderStats stats() const;
