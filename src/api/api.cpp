@@ -246,12 +246,12 @@ class ApiHandler final : public Handler {
         [this](auto& rq, auto& a, auto& r) { export_events(rq, r); });
     add("GET", "/api/users", {"search", "limit", "cursor"}, [this](auto& rq, auto& a, auto& r) { users(rq, r); },
         kWindows);
-    add("GET", "/api/products", {"search", "category", "window", "limit", "cursor"},
+    add("GET", "/api/products", {"search", "category", "window", "end", "limit", "cursor", "ids"},
         [this](auto& rq, auto& a, auto& r) { products(rq, r); }, kWindows);
     add("GET", "/api/products/recommendations/user/{}",
         {"algorithm", "limit", "category", "exclude", "exclude_viewed"},
         [this](auto& rq, auto& a, auto& r) { recommendations(rq, a[0], r); }, kRecommender);
-    add("GET", "/api/products/{}/similar", {"limit"}, [this](auto& rq, auto& a, auto& r) { similar(rq, a[0], r); },
+    add("GET", "/api/products/{}/similar", {"limit", "of"}, [this](auto& rq, auto& a, auto& r) { similar(rq, a[0], r); },
         kRecommender);
     add("GET", "/api/products/trending", {"limit", "category"},
         [this](auto& rq, auto& a, auto& r) { trending(rq, r); }, kRecommender);
@@ -1245,20 +1245,47 @@ class ApiHandler final : public Handler {
   // time (default 24h up to the newest event), from the minute rollups.
   void products(const ApiRequest& rq, Respond& respond) {
     const auto params = parse_query(rq.query);
-    auto limit = parse_limit(params, 100, ctx_.config.max_limit);
+    // ids (with scope=local&limit=all only): the named products this node
+    // knows, whatever the page, with the minute their category was last
+    // seen; what a cluster's walk asks every member for a page's products.
+    const bool by_ids = rq.whole_lists;
+    if (!by_ids && param(params, "ids"))
+      return respond(error_response(
+          make_error(Errc::invalid_argument, "only with scope=local&limit=all (a cluster's walk asks it)", "ids")));
+    auto limit = by_ids ? Result<std::size_t>(SIZE_MAX) : parse_limit(params, 100, ctx_.config.max_limit);
     if (!limit) return respond(error_response(limit.error()));
     std::int64_t window_ms = 1440 * kMinuteMs;
     if (auto w = lookback_param(params, window_ms); !w) return respond(error_response(w.error()));
     else window_ms = *w;
     std::optional<Id> category;
-    if (auto c = param(params, "category"); c && !c->empty())
+    if (auto c = param(params, "category"); c && !c->empty() && !by_ids)
       category = ctx_.dictionary.find(IdKind::category, *c).value_or(kUnmatchedId);
-    auto page = page_ids(ctx_.dictionary, IdKind::product, params, *limit);
+    Result<IdPage> page = IdPage{};
+    if (by_ids) {
+      const std::string ids = param(params, "ids").value_or("");
+      for (std::size_t at = 0; at < ids.size();) {
+        std::size_t comma = ids.find(',', at);
+        if (comma == std::string::npos) comma = ids.size();
+        if (comma > at)
+          if (auto id = ctx_.dictionary.find(IdKind::product, std::string_view(ids).substr(at, comma - at)))
+            page->ids.push_back(*id);
+        at = comma + 1;
+      }
+    } else {
+      page = page_ids(ctx_.dictionary, IdKind::product, params, *limit);
+    }
     if (!page) return respond(error_response(page.error()));
     const auto snap = ctx_.engine.latest();
-    const bool any = snap->max_event_time_ms > 0;
+    bool any = snap->max_event_time_ms > 0;
     const TimestampMs ref = any ? snap->max_event_time_ms : ctx_.clock.now_ms();
-    const std::int64_t to_min = ref / kMinuteMs + 1;
+    std::int64_t to_min = ref / kMinuteMs + 1;
+    if (auto e = param(params, "end")) {
+      // The window's end pinned (a past minute, exclusive), as for popular.
+      auto parsed = parse_time_param("end", *e);
+      if (!parsed) return respond(error_response(parsed.error()));
+      to_min = *parsed / kMinuteMs;
+      any = true;
+    }
     const std::int64_t from_min = to_min - window_ms / kMinuteMs;
     const Dictionary& dict = ctx_.dictionary;
     const Sequence logged = logged_sequence();
@@ -1266,6 +1293,7 @@ class ApiHandler final : public Handler {
     struct Counts {
       std::array<std::uint64_t, kEventTypeCount> events{};
       Id category = kNoId;
+      std::int64_t category_minute = -1;  // the minute `category` is from
     };
     // Only the page's products are counted, one minute at a time.
     auto counts = std::make_shared<std::map<Id, Counts>>();
@@ -1275,10 +1303,11 @@ class ApiHandler final : public Handler {
         if (auto it = counts->find(pc.product); it != counts->end()) {
           it->second.events[static_cast<std::size_t>(pc.type)] += pc.count;
           it->second.category = pc.category;
+          it->second.category_minute = m.minute;
         }
     };
     fold_minutes(from_min, to_min, add, [respond, shared_page, counts, category, &dict, from_min, to_min, any,
-                                         logged](Result<Sequence> applied) {
+                                         logged, by_ids](Result<Sequence> applied) {
       if (!applied) return respond(error_response(applied.error()));
       JsonWriter w;
       w.begin_object().key("products").begin_array();
@@ -1295,7 +1324,9 @@ class ApiHandler final : public Handler {
           w.field(to_string(static_cast<EventType>(t)), c.events[t]);
           total += c.events[t];
         }
-        w.end_object().field("interactions", total).end_object();
+        w.end_object().field("interactions", total);
+        if (by_ids) w.field("category_minute", c.category_minute);
+        w.end_object();
       }
       w.end_array();
       write_time(w, "start", from_min * kMinuteMs, any);
@@ -1415,6 +1446,10 @@ class ApiHandler final : public Handler {
 
   void similar(const ApiRequest& rq, const std::string& product_id, Respond& respond) {
     const auto params = parse_query(rq.query);
+    if (rq.whole_lists) return similar_row(product_id, param(params, "of").value_or(""), respond);
+    if (param(params, "of"))
+      return respond(error_response(
+          make_error(Errc::invalid_argument, "only with scope=local&limit=all (a cluster's merge asks it)", "of")));
     auto limit = parse_limit(params, 10, ctx_.config.max_limit);
     if (!limit) return respond(error_response(limit.error()));
     auto product = ctx_.dictionary.find(IdKind::product, product_id);
@@ -1427,6 +1462,54 @@ class ApiHandler final : public Handler {
       JsonWriter w;
       w.begin_object().field("product_id", product_id).field("algorithm", "item_cf");
       write_recommendations(w, r.similar(id, n), dict);
+      write_coverage(w, r.applied_through(), logged);
+      w.end_object();
+      respond(json_response(200, w.take()));
+    });
+    if (!queued) respond(error_response(queued.error()));
+  }
+
+  // What a cluster's merge of similar items needs from this node (README,
+  // Cluster, Queries): the product's co-occurrence row and engagement at
+  // this model's clock, with the engagement of each of its neighbours and of
+  // the products `of` names (comma-separated: the other members'
+  // neighbours). An unknown product is a row without neighbours.
+  void similar_row(const std::string& product_id, const std::string& of, Respond& respond) {
+    const std::optional<Id> product = ctx_.dictionary.find(IdKind::product, product_id);
+    std::vector<std::pair<std::string, Id>> asked;
+    for (std::size_t at = 0; at < of.size();) {
+      std::size_t comma = of.find(',', at);
+      if (comma == std::string::npos) comma = of.size();
+      std::string name = of.substr(at, comma - at);
+      at = comma + 1;
+      if (name.empty()) continue;
+      const Id id = ctx_.dictionary.find(IdKind::product, name).value_or(kNoId);
+      asked.emplace_back(std::move(name), id);
+    }
+    const Dictionary& dict = ctx_.dictionary;
+    const Sequence logged = logged_sequence();
+    auto queued = ctx_.recommend.run_on_recommender([product, product_id, asked = std::move(asked), respond, &dict,
+                                                     logged](const Recommender& r) {
+      const RecommenderConfig& c = r.config();
+      const auto row = product ? r.similar_row(*product) : std::nullopt;
+      JsonWriter w;
+      w.begin_object().field("product_id", product_id).field("algorithm", "item_cf");
+      w.field("known", row.has_value()).field("now", r.now_ms());
+      w.field("half_life_ms", c.similarity_half_life_ms).field("damping", c.popularity_damping);
+      w.field("shrinkage", c.similarity_shrinkage);
+      w.field("engagement", row ? row->engagement : 0.0);
+      w.key("neighbours").begin_array();
+      if (row)
+        for (const auto& [id, co] : row->co)
+          w.begin_object()
+              .field("product_id", dict.name(IdKind::product, id))
+              .field("co", co)
+              .field("engagement", r.engagement(id))
+              .end_object();
+      w.end_array();
+      w.key("engagements").begin_object();
+      for (const auto& [name, id] : asked) w.field(name, id == kNoId ? 0.0 : r.engagement(id));
+      w.end_object();
       write_coverage(w, r.applied_through(), logged);
       w.end_object();
       respond(json_response(200, w.take()));

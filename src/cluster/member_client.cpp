@@ -70,6 +70,7 @@ class Call : public std::enable_shared_from_this<Call> {
             auto& res = self->parser_.get();
             a.status = static_cast<int>(res.result_int());
             a.content_type = std::string(res[bhttp::field::content_type]);
+            a.next_cursor = std::string(res["X-Next-Cursor"]);
             a.body = std::move(res.body());
             self->finish(std::move(a));
           });

@@ -721,6 +721,15 @@ std::string with_coverage(std::string_view body, const Coverage& c) {
   }
   out += "]";
   if (!c.exact_top) out += ",\"exact_top\":false";
+  if (!c.left_out.empty()) {
+    out += ",\"left_out\":[";
+    for (std::size_t i = 0; i < c.left_out.size(); ++i) {
+      out += i ? ",\"" : "\"";
+      json::append_escaped(out, c.left_out[i]);
+      out += '"';
+    }
+    out += "]";
+  }
   if (!c.overlap.empty()) {
     out += ",\"overlap\":[";
     for (std::size_t i = 0; i < c.overlap.size(); ++i) out += (i ? "," : "") + std::to_string(c.overlap[i]);

@@ -84,6 +84,7 @@ std::optional<MergeKind> merge_kind(std::string_view path) {
   if (matches(s, {"api", "analytics", "cohorts"})) return MergeKind::cohorts;
   if (matches(s, {"api", "analytics", "propensity"})) return MergeKind::propensity;
   if (matches(s, {"api", "products", "trending"})) return MergeKind::trending;
+  if (matches(s, {"api", "products", "{}", "similar"})) return MergeKind::similar;
   if (matches(s, {"api", "products", "popular"}) || matches(s, {"api", "products", "categories", "{}", "popular"}))
     return MergeKind::popular;
   return std::nullopt;
@@ -230,7 +231,8 @@ class QueryHandler final : public api::Handler {
       case RouteKind::merged: return fan_out(std::move(request), std::move(params), std::move(respond));
       case RouteKind::per_user: return route_to_owner(std::move(request), std::move(respond));
       case RouteKind::paged: return page_users(std::move(request), std::move(params), std::move(respond));
-      case RouteKind::local_only: return answer_local(std::move(request), std::move(respond));
+      case RouteKind::exported: return page_events(std::move(request), std::move(params), std::move(respond));
+      case RouteKind::catalogue: return page_products(std::move(request), std::move(params), std::move(respond));
       case RouteKind::not_a_query: return local_.handle(std::move(request), std::move(respond));
     }
   }
@@ -337,6 +339,12 @@ class QueryHandler final : public api::Handler {
       if (const std::string* c = find_param(params, "category")) options.category = *c;
       std::erase_if(params, [](const auto& kv) { return kv.first == "category"; });
       set_param(params, "limit", "all");
+    } else if (kind == MergeKind::similar) {
+      // Every member's whole row of the product (README, Cluster, Queries).
+      auto limit = api::parse_limit(params, 10, config_.max_limit);
+      if (!limit) return respond(api::error_response(limit.error()));
+      options.limit = *limit;
+      set_param(params, "limit", "all");
     } else if (kind == MergeKind::popular || kind == MergeKind::range || kind == MergeKind::propensity) {
       // Candidates: as many as a member may answer, so the merged top list
       // is exact whenever merge_ranked can prove it (README). Propensity:
@@ -386,6 +394,8 @@ class QueryHandler final : public api::Handler {
               break;
             }
         }
+      if (options.kind == MergeKind::similar)
+        return complete_similar(gather, members, options, path, authorization, partitions, respond);
       if (again.empty()) return complete(gather, members, options, params, path, authorization, partitions, respond);
       Params pinned = params;
       for (const auto& [k, v] : pins) set_param(pinned, k, v);
@@ -399,26 +409,177 @@ class QueryHandler final : public api::Handler {
     ask_round(gather, members, everyone, path, params, authorization, std::move(finish));
   }
 
+  // The answers of a fan-out that came back, and what they cover. A
+  // member whose published state still holds a partition it no longer
+  // consumes, which another answering member's state holds too (a
+  // partition that moved; the previous owner has not yet rebuilt without
+  // it), is left out, so no partition is counted twice: its answer is not
+  // merged and its partitions do not count as current (README, Cluster,
+  // Queries, `coverage`).
+  static Coverage answered(const Gather& gather, const std::vector<MemberView>& members, std::uint32_t partitions,
+                           std::vector<std::string>& bodies) {
+    Coverage coverage;
+    coverage.partitions = partitions;
+    coverage.members = static_cast<std::uint32_t>(members.size());
+    std::vector<const MemberView*> held;
+    for (std::size_t i = 0; i < members.size(); ++i)
+      if (gather.status[i] == 200) held.push_back(&members[i]);
+    const std::vector<const MemberView*> stale = previous_owners(held);
+    for (std::size_t i = 0; i < members.size(); ++i) {
+      if (gather.status[i] != 200) {
+        coverage.missing.push_back(members[i].node_id);
+      } else if (std::find(stale.begin(), stale.end(), &members[i]) != stale.end()) {
+        coverage.left_out.push_back(members[i].node_id);
+      } else {
+        bodies.push_back(gather.bodies[i]);
+        coverage.current += members[i].covered();
+      }
+    }
+    std::erase_if(held, [&](const MemberView* m) { return std::find(stale.begin(), stale.end(), m) != stale.end(); });
+    coverage.overlap = overlapping(held);
+    return coverage;
+  }
+
+  // The members whose published state holds a partition that another of
+  // `answered` holds too while they no longer consume it.
+  static std::vector<const MemberView*> previous_owners(const std::vector<const MemberView*>& answered) {
+    const auto holds = [](const MemberView& m, std::int32_t p) {
+      const std::vector<std::int32_t>& state = m.owned ? *m.owned : m.partitions;
+      return std::find(state.begin(), state.end(), p) != state.end();
+    };
+    std::vector<const MemberView*> out;
+    for (const MemberView* m : answered) {
+      if (!m->owned) continue;
+      for (const std::int32_t p : *m->owned) {
+        if (std::find(m->partitions.begin(), m->partitions.end(), p) != m->partitions.end()) continue;
+        const bool also = std::any_of(answered.begin(), answered.end(),
+                                      [&](const MemberView* o) { return o != m && holds(*o, p); });
+        if (also) {
+          out.push_back(m);
+          break;
+        }
+      }
+    }
+    return out;
+  }
+
+  // Similar items: once every answering member's row is in, each member is
+  // asked for the engagement of the other members' neighbours it did not
+  // give (`of`, in pieces that keep a request line short), which go into
+  // its row before the merge scores the summed rows.
+  void complete_similar(const std::shared_ptr<Gather>& gather, const std::shared_ptr<std::vector<MemberView>>& members,
+                        const MergeOptions& options, const std::string& path, const std::string& authorization,
+                        std::uint32_t partitions, const api::Respond& respond) {
+    std::vector<std::string> rows;
+    std::vector<std::size_t> which;  // the member of each row
+    for (std::size_t i = 0; i < members->size(); ++i)
+      if (gather->status[i] == 200) {
+        rows.push_back(gather->bodies[i]);
+        which.push_back(i);
+      }
+    if (!similar_known(rows)) {
+      const auto segs = api::split_path(path);
+      return respond(api::error_response(make_error(Errc::not_found, "unknown product: " + segs[2])));
+    }
+    constexpr std::size_t kOfBytes = 6000;  // ids per request, well inside a request line's limit
+    struct Extra {
+      std::size_t member;
+      Params params;
+    };
+    auto extras = std::make_shared<std::vector<Extra>>();
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+      std::string of;
+      for (const std::string& id : similar_engagements_missing(rows, r)) {
+        if (!of.empty() && of.size() + id.size() + 1 > kOfBytes) {
+          extras->push_back({which[r], {{"limit", "all"}, {"of", of}}});
+          of.clear();
+        }
+        of += (of.empty() ? "" : ",") + id;
+      }
+      if (!of.empty()) extras->push_back({which[r], {{"limit", "all"}, {"of", of}}});
+    }
+    auto merge = [this, gather, members, options, partitions, respond, extras](std::vector<int> status,
+                                                                               std::vector<std::string> bodies) {
+      // A member that fails a second-round ask is left out whole.
+      for (std::size_t e = 0; e < extras->size(); ++e) {
+        const std::size_t m = (*extras)[e].member;
+        if (status[e] != 200) {
+          gather->status[m] = status[e];
+          continue;
+        }
+        if (gather->status[m] != 200) continue;
+        auto row = json::parse(gather->bodies[m]);
+        auto more = json::parse(bodies[e]);
+        json::Value* into = row ? row->find("engagements") : nullptr;
+        const json::Value* from = more ? more->find("engagements") : nullptr;
+        if (!into || into->kind != json::Value::object || !from || from->kind != json::Value::object) {
+          gather->status[m] = 0;
+          continue;
+        }
+        for (const auto& kv : from->o) into->o.push_back(kv);
+        gather->bodies[m] = json::serialize(*row);
+      }
+      if (gather->status[0] != 200) {
+        if (!gather->self_response.empty()) return respond(std::move(gather->self_response.front()));
+        return respond(api::error_response(make_error(Errc::unavailable, "this node did not answer")));
+      }
+      std::vector<std::string> answers;
+      Coverage coverage = answered(*gather, *members, partitions, answers);
+      auto merged = merge_answers(answers, options);
+      if (!merged) return respond(api::error_response(merged.error()));
+      api::ApiResponse r;
+      r.body = with_coverage(merged->body, coverage);
+      respond(std::move(r));
+    };
+    if (extras->empty()) return merge({}, {});
+    std::vector<Ask> asks;
+    for (const Extra& e : *extras) asks.push_back({e.member, e.params});
+    ask_each(*members, std::move(asks), path, authorization, std::move(merge));
+  }
+
+  // Requests to members, each with its own parameters, in parallel; `done`
+  // gets the answers in the order of `asks` (status 0: none), on the
+  // client's thread.
+  struct Ask {
+    std::size_t member;  // index into the members given
+    Params params;
+  };
+  using AllAnswered = std::function<void(std::vector<int>, std::vector<std::string>)>;
+  void ask_each(const std::vector<MemberView>& members, std::vector<Ask> asks, const std::string& path,
+                const std::string& authorization, AllAnswered done) {
+    struct Each {
+      std::mutex mutex;
+      std::vector<int> status;
+      std::vector<std::string> bodies;
+      std::size_t left = 0;
+    };
+    auto then = std::make_shared<AllAnswered>(std::move(done));
+    if (asks.empty()) return client_.post([then] { (*then)({}, {}); });
+    auto state = std::make_shared<Each>();
+    state->status.assign(asks.size(), 0);
+    state->bodies.assign(asks.size(), {});
+    state->left = asks.size();
+    for (std::size_t e = 0; e < asks.size(); ++e) {
+      const MemberView& m = members[asks[e].member];
+      ask(m, m.node_id == config_.self_id, path, asks[e].params, authorization,
+          [this, state, e, then](int status, std::string body, api::ApiResponse*) {
+            std::unique_lock lock(state->mutex);
+            state->status[e] = status;
+            state->bodies[e] = std::move(body);
+            if (--state->left != 0) return;
+            lock.unlock();
+            client_.post([state, then] { (*then)(std::move(state->status), std::move(state->bodies)); });
+          });
+    }
+  }
+
   void complete(const std::shared_ptr<Gather>& gather, const std::shared_ptr<std::vector<MemberView>>& members,
                 const MergeOptions& options, const Params& params, const std::string& path,
                 const std::string& authorization, std::uint32_t partitions, const api::Respond& respond) {
     const bool cut_lists =
         options.kind == MergeKind::popular || options.kind == MergeKind::range || options.kind == MergeKind::realtime;
     std::vector<std::string> bodies;
-    Coverage coverage;
-    coverage.partitions = partitions;
-    coverage.members = static_cast<std::uint32_t>(members->size());
-    std::vector<const MemberView*> answered;
-    for (std::size_t i = 0; i < members->size(); ++i) {
-      if (gather->status[i] == 200) {
-        bodies.push_back(gather->bodies[i]);
-        coverage.current += (*members)[i].covered();
-        answered.push_back(&(*members)[i]);
-      } else {
-        coverage.missing.push_back((*members)[i].node_id);
-      }
-    }
-    coverage.overlap = overlapping(answered);
+    Coverage coverage = answered(*gather, *members, partitions, bodies);
     auto merged = merge_answers(bodies, options);
     if (!merged) return respond(api::error_response(merged.error()));
     if (cut_lists && !merged->exact_top && options.asked_limit != SIZE_MAX) {
@@ -428,10 +589,10 @@ class QueryHandler final : public api::Handler {
       set_param(whole, "limit", "all");
       MergeOptions again = options;
       again.asked_limit = SIZE_MAX;
-      std::vector<std::size_t> answered;
+      std::vector<std::size_t> again_asked;
       for (std::size_t i = 0; i < members->size(); ++i)
-        if (gather->status[i] == 200) answered.push_back(i);
-      ask_round(gather, members, answered, path, whole, authorization,
+        if (gather->status[i] == 200) again_asked.push_back(i);
+      ask_round(gather, members, again_asked, path, whole, authorization,
                 [this, gather, members, again, whole, path, authorization, partitions, respond] {
                   complete(gather, members, again, whole, path, authorization, partitions, respond);
                 });
@@ -457,29 +618,6 @@ class QueryHandler final : public api::Handler {
     for (const auto& [p, n] : holders)
       if (n > 1) out.push_back(p);
     return out;
-  }
-
-  std::uint32_t own_partitions(const ClusterView& view) const {
-    for (const MemberView& m : view.members)
-      if (m.node_id == config_.self_id) return m.covered();
-    return 0;
-  }
-
-  void answer_local(api::ApiRequest request, api::Respond respond) {
-    const ClusterView view = view_();
-    Coverage coverage;
-    coverage.scope = "local";
-    coverage.partitions = view.partitions;
-    coverage.current = own_partitions(view);
-    coverage.members = 1;
-    local_.handle(std::move(request), [coverage, respond](api::ApiResponse r) {
-      if (r.status == 200 && !r.stream && r.content_type == "application/json")
-        r.body = with_coverage(r.body, coverage);
-      else if (r.status == 200)
-        r.headers.emplace_back("X-Shoppulse-Coverage", "local; partitions=" + std::to_string(coverage.current) + "/" +
-                                                           std::to_string(coverage.partitions));
-      respond(std::move(r));
-    });
   }
 
   // One page of GET /api/users for the whole cluster (README, Cluster,
@@ -514,42 +652,372 @@ class QueryHandler final : public api::Handler {
       cursor = std::move(decoded).value();
     }
     std::erase_if(params, [](const auto& kv) { return kv.first == "limit" || kv.first == "cursor"; });
-    // The members a fan-out asks (this node and the current ones), in an
-    // order every node agrees on, so a cursor from one node pages on any.
     const ClusterView view = view_();
-    bool self_listed = false;
-    for (const MemberView& m : view.members) {
-      if (m.node_id == config_.self_id) {
-        self_listed = true;
-        walk->members.push_back(m);
-      } else if (m.current && !m.advertise.empty()) {
-        walk->members.push_back(m);
-      }
-    }
-    if (!self_listed) walk->members.push_back(MemberView{config_.self_id, {}, {}, std::nullopt, {}, true});
-    walk->self_listed = self_listed;
+    walk->members = walk_members(view, walk->self_listed);
     walk->partitions = view.partitions;
-    std::sort(walk->members.begin(), walk->members.end(),
-              [](const MemberView& a, const MemberView& b) { return a.node_id < b.node_id; });
     // The walk's reach: every member is asked in turn, none is skipped (one
     // that fails fails the page), so `missing` stays empty and `current`
     // counts the partitions whose users the walk's members hold now.
     walk->coverage.partitions = view.partitions;
     walk->coverage.members = static_cast<std::uint32_t>(walk->members.size());
     for (const MemberView& m : walk->members) walk->coverage.current += m.covered();
-    if (cursor) {
-      // A member that has left: the next one by node id, from its start
-      // (its users moved with its partitions; README says what that costs).
-      const auto it = std::lower_bound(
-          walk->members.begin(), walk->members.end(), cursor->node_id,
-          [](const MemberView& m, const std::string& id) { return m.node_id < id; });
-      walk->at = static_cast<std::size_t>(it - walk->members.begin());
-      if (it != walk->members.end() && it->node_id == cursor->node_id) walk->member_cursor = cursor->member_cursor;
-    }
+    if (cursor) walk->at = walk_start(walk->members, *cursor, walk->member_cursor);
     walk->params = std::move(params);
     walk->path = request.path;
     walk->authorization = request.authorization;
     ask_next_member(walk, std::move(respond));
+  }
+
+  // The members a walk goes through (this node and the current ones), in
+  // an order every node agrees on (by node id), so a cursor from one node
+  // pages on any. self_listed: this node has a member record.
+  std::vector<MemberView> walk_members(const ClusterView& view, bool& self_listed) const {
+    std::vector<MemberView> members;
+    self_listed = false;
+    for (const MemberView& m : view.members) {
+      if (m.node_id == config_.self_id) {
+        self_listed = true;
+        members.push_back(m);
+      } else if (m.current && !m.advertise.empty()) {
+        members.push_back(m);
+      }
+    }
+    if (!self_listed) members.push_back(MemberView{config_.self_id, {}, {}, std::nullopt, {}, true});
+    std::sort(members.begin(), members.end(),
+              [](const MemberView& a, const MemberView& b) { return a.node_id < b.node_id; });
+    return members;
+  }
+
+  // Where a cursor's walk goes on: its member, or for a member that has
+  // left the next one by node id, from its start (what moved with its
+  // partitions is listed by their new owner; README says what that costs).
+  static std::size_t walk_start(const std::vector<MemberView>& members, const UsersCursor& cursor,
+                                std::optional<std::string>& member_cursor) {
+    const auto it = std::lower_bound(members.begin(), members.end(), cursor.node_id,
+                                     [](const MemberView& m, const std::string& id) { return m.node_id < id; });
+    if (it != members.end() && it->node_id == cursor.node_id) member_cursor = cursor.member_cursor;
+    return static_cast<std::size_t>(it - members.begin());
+  }
+
+  // One page of GET /api/events for the whole cluster (README, Cluster,
+  // Queries): the members' logs one after another by node id, each page
+  // one member's page. This node's own page is streamed as one node
+  // streams it; another member's is read whole (at most
+  // export_relay_lines lines) and sent on.
+  void page_events(api::ApiRequest request, Params params, api::Respond respond) {
+    std::optional<UsersCursor> cursor;
+    if (const std::string* c = find_param(params, "cursor")) {
+      auto decoded = decode_users_cursor(*c);
+      if (!decoded) return respond(api::error_response(decoded.error()));
+      cursor = std::move(decoded).value();
+    }
+    std::erase_if(params, [](const auto& kv) { return kv.first == "cursor"; });
+    const ClusterView view = view_();
+    bool self_listed = false;
+    const std::vector<MemberView> members = walk_members(view, self_listed);
+    std::optional<std::string> member_cursor;
+    const std::size_t at = cursor ? walk_start(members, *cursor, member_cursor) : 0;
+    std::uint32_t covered = 0;
+    for (const MemberView& m : members) covered += m.covered();
+    const std::string coverage = "cluster; partitions=" + std::to_string(covered) + "/" +
+                                 std::to_string(view.partitions) + "; members=" + std::to_string(members.size());
+    if (at >= members.size()) {
+      // The cursor's member and every one after it have left: the walk is over.
+      api::ApiResponse r;
+      r.content_type = "application/x-ndjson";
+      r.headers.emplace_back("X-Shoppulse-Coverage", coverage);
+      return respond(std::move(r));
+    }
+    const MemberView& m = members[at];
+    // The cluster's cursor of the page after this one: more of this member,
+    // else the next member from its start, else none.
+    const std::string node = m.node_id;
+    std::optional<std::string> next_member;
+    if (at + 1 < members.size()) next_member = members[at + 1].node_id;
+    auto next_cursor = [node, next_member](const std::string& member_next) -> std::optional<std::string> {
+      if (!member_next.empty()) return encode_users_cursor(UsersCursor{node, member_next});
+      if (next_member) return encode_users_cursor(UsersCursor{*next_member, std::nullopt});
+      return std::nullopt;
+    };
+    auto finish = [coverage, next_cursor](api::ApiResponse r) {
+      std::string member_next;
+      std::erase_if(r.headers, [&](const auto& h) {
+        if (h.first != "X-Next-Cursor") return false;
+        member_next = h.second;
+        return true;
+      });
+      if (r.status == 200) {
+        if (auto next = next_cursor(member_next)) r.headers.emplace_back("X-Next-Cursor", *next);
+        r.headers.emplace_back("X-Shoppulse-Coverage", coverage);
+      }
+      return r;
+    };
+    if (member_cursor) params.emplace_back("cursor", *member_cursor);
+    if (m.node_id == config_.self_id) {
+      request.query = query_text(params);
+      return local_.handle(std::move(request),
+                           [finish, respond](api::ApiResponse r) { respond(finish(std::move(r))); });
+    }
+    // Another member's page is held whole here: at most export_relay_lines
+    // lines (the page may hold fewer than limit, as any page may).
+    std::size_t limit = 10000;
+    if (const std::string* l = find_param(params, "limit")) {
+      try {
+        limit = static_cast<std::size_t>(std::stoull(*l));
+      } catch (const std::exception&) {
+        limit = 0;  // not a number: the member refuses it with 400, as one node would
+      }
+    }
+    if (limit > config_.export_relay_lines) set_param(params, "limit", std::to_string(config_.export_relay_lines));
+    params.emplace_back("scope", "local");
+    client_.get(m.advertise, path_text(request.path) + "?" + query_text(params), request.authorization,
+                config_.timeout_ms, [this, finish, respond, node](MemberClient::Answer a) {
+                  if (a.status == 0)
+                    return respond(member_failed(node, "events",
+                                                 "did not answer within " + std::to_string(config_.timeout_ms) +
+                                                     " ms"));
+                  if (a.status != 200 && a.status != 400)
+                    return respond(member_failed(node, "events", "answered " + std::to_string(a.status)));
+                  api::ApiResponse r;
+                  r.status = a.status;
+                  r.body = std::move(a.body);
+                  if (!a.content_type.empty()) r.content_type = a.content_type;
+                  if (!a.next_cursor.empty()) r.headers.emplace_back("X-Next-Cursor", a.next_cursor);
+                  respond(finish(std::move(r)));
+                });
+  }
+
+  // One page of GET /api/products for the whole cluster (README, Cluster,
+  // Queries). The walk goes through the members by node id, a page from
+  // one member's product list at a time; a product is listed by the first
+  // member of the walk that knows it, with the counts of every member.
+  // Round 1 asks the page's member for its page and the others for the
+  // newest minute their windows end at (unless the client pinned `end`);
+  // round 2 asks every member for the page's products (ids, with the end
+  // pinned to the latest), which the merge adds.
+  struct ProductsPage {
+    std::vector<MemberView> members;  // by node id
+    std::size_t at = 0;               // the member whose page this is
+    Params params;                    // the client's, without cursor, limit, category
+    std::optional<std::string> category;
+    std::string path;
+    std::string authorization;
+    Coverage coverage;
+    std::vector<std::string> ids;  // the page member's products, in its order
+    std::optional<std::string> next;  // the cluster's cursor after this page
+    std::string end;                  // the window's end every member counts to ("" when no member has one)
+  };
+
+  void page_products(api::ApiRequest request, Params params, api::Respond respond) {
+    auto page = std::make_shared<ProductsPage>();
+    std::optional<UsersCursor> cursor;
+    if (const std::string* c = find_param(params, "cursor")) {
+      auto decoded = decode_users_cursor(*c);
+      if (!decoded) return respond(api::error_response(decoded.error()));
+      cursor = std::move(decoded).value();
+    }
+    if (find_param(params, "ids"))
+      return respond(api::error_response(
+          make_error(Errc::invalid_argument, "only with scope=local&limit=all (a cluster's walk asks it)", "ids")));
+    if (const std::string* c = find_param(params, "category"); c && !c->empty()) page->category = *c;
+    Params first = params;  // the page member's request: the client's, without category
+    std::erase_if(first, [](const auto& kv) { return kv.first == "cursor" || kv.first == "category"; });
+    std::erase_if(params, [](const auto& kv) {
+      return kv.first == "cursor" || kv.first == "limit" || kv.first == "category" || kv.first == "search";
+    });
+    const ClusterView view = view_();
+    bool self_listed = false;
+    page->members = walk_members(view, self_listed);
+    std::optional<std::string> member_cursor;
+    page->at = cursor ? walk_start(page->members, *cursor, member_cursor) : 0;
+    page->coverage.partitions = view.partitions;
+    page->coverage.members = static_cast<std::uint32_t>(page->members.size());
+    for (const MemberView& m : page->members) page->coverage.current += m.covered();
+    page->params = std::move(params);
+    page->path = request.path;
+    page->authorization = request.authorization;
+    if (page->at >= page->members.size()) return finish_products(page, {}, respond);
+    if (member_cursor) first.emplace_back("cursor", *member_cursor);
+    std::vector<Ask> asks{{page->at, first}};
+    const bool pinned = find_param(page->params, "end") != nullptr;
+    if (!pinned)
+      for (std::size_t m = 0; m < page->members.size(); ++m)
+        if (m != page->at) {
+          Params ends = page->params;
+          set_param(ends, "limit", "all");
+          set_param(ends, "ids", "");
+          asks.push_back({m, std::move(ends)});
+        }
+    std::vector<std::size_t> asked;
+    for (const Ask& a : asks) asked.push_back(a.member);
+    ask_each(page->members, std::move(asks), page->path, page->authorization,
+             [this, page, asked, respond](std::vector<int> status, std::vector<std::string> bodies) {
+               if (status[0] == 400) {
+                 api::ApiResponse r;
+                 r.status = 400;
+                 r.body = std::move(bodies[0]);
+                 return respond(std::move(r));
+               }
+               if (auto failed = first_failure(*page, asked, status)) return respond(std::move(*failed));
+               auto parsed = json::parse(bodies[0]);
+               const json::Value* list = parsed ? parsed->find("products") : nullptr;
+               const json::Value* next = list ? parsed->find("next_cursor") : nullptr;
+               if (!list || list->kind != json::Value::array || !next ||
+                   (next->kind != json::Value::string && next->kind != json::Value::null))
+                 return respond(member_failed(page->members[page->at].node_id, "products",
+                                              "answered something other than a page of products"));
+               for (const json::Value& p : list->a)
+                 if (const json::Value* id = p.find("product_id"); id && id->kind == json::Value::string)
+                   page->ids.push_back(id->s);
+               const MemberView& m = page->members[page->at];
+               if (next->kind == json::Value::string)
+                 page->next = encode_users_cursor(UsersCursor{m.node_id, next->s});
+               else if (page->at + 1 < page->members.size())
+                 page->next = encode_users_cursor(UsersCursor{page->members[page->at + 1].node_id, std::nullopt});
+               // The latest end of the members' windows, unless pinned.
+               if (const std::string* e = find_param(page->params, "end")) page->end = *e;
+               else
+                 for (std::size_t i = 0; i < bodies.size(); ++i)
+                   if (auto e = top_string(bodies[i], "end"); e && *e > page->end) page->end = *e;
+               count_products(page, respond);
+             });
+  }
+
+  // The page's products counted by every member (round 2).
+  void count_products(const std::shared_ptr<ProductsPage>& page, const api::Respond& respond) {
+    constexpr std::size_t kIdsBytes = 6000;  // ids per request, well inside a request line's limit
+    std::vector<Ask> asks;
+    Params base = page->params;
+    set_param(base, "limit", "all");
+    if (!page->end.empty()) set_param(base, "end", page->end);
+    for (std::size_t m = 0; m < page->members.size(); ++m) {
+      std::string ids;
+      const auto flush = [&] {
+        Params p = base;
+        set_param(p, "ids", ids);
+        asks.push_back({m, std::move(p)});
+        ids.clear();
+      };
+      for (const std::string& id : page->ids) {
+        if (!ids.empty() && ids.size() + id.size() + 1 > kIdsBytes) flush();
+        ids += (ids.empty() ? "" : ",") + id;
+      }
+      flush();  // also with no ids: the answer's window and sequences
+    }
+    std::vector<std::size_t> asked;
+    for (const Ask& a : asks) asked.push_back(a.member);
+    ask_each(page->members, std::move(asks), page->path, page->authorization,
+             [this, page, asked, respond](std::vector<int> status, std::vector<std::string> bodies) {
+               if (auto failed = first_failure(*page, asked, status)) return respond(std::move(*failed));
+               std::vector<std::pair<std::size_t, json::Value>> answers;
+               for (std::size_t i = 0; i < bodies.size(); ++i) {
+                 auto v = json::parse(bodies[i]);
+                 if (!v || v->kind != json::Value::object)
+                   return respond(member_failed(page->members[asked[i]].node_id, "products",
+                                                "answered something other than a list of products"));
+                 answers.emplace_back(asked[i], std::move(v).value());
+               }
+               finish_products(page, std::move(answers), respond);
+             });
+  }
+
+  // A member of the walk that did not answer 200: the page is refused
+  // rather than answered without it.
+  std::optional<api::ApiResponse> first_failure(const ProductsPage& page, const std::vector<std::size_t>& asked,
+                                                const std::vector<int>& status) const {
+    for (std::size_t i = 0; i < status.size(); ++i) {
+      if (status[i] == 200) continue;
+      const std::string& node = page.members[asked[i]].node_id;
+      if (status[i] == 0)
+        return member_failed(node, "products", "did not answer within " + std::to_string(config_.timeout_ms) + " ms");
+      return member_failed(node, "products", "answered " + std::to_string(status[i]));
+    }
+    return std::nullopt;
+  }
+
+  // The page as one node shapes it: products (each with the counts of every
+  // member; a product an earlier member of the walk knows is listed there,
+  // not here; the category of the member that saw it last), start, end,
+  // next_cursor, then complete (every member's), the sequences of the
+  // page's member, and the walk's coverage.
+  static void finish_products(const std::shared_ptr<ProductsPage>& page,
+                              std::vector<std::pair<std::size_t, json::Value>> answers,
+                              const api::Respond& respond) {
+    struct Summed {
+      std::vector<std::pair<std::string, std::int64_t>> events;  // by type, in the members' order
+      std::optional<std::string> category;
+      std::int64_t category_minute = -1;
+      bool earlier = false;  // a member before the page's in the walk knows it
+    };
+    std::map<std::string, Summed> sums;
+    for (const std::string& id : page->ids) sums.emplace(id, Summed{});
+    bool complete = true;
+    const json::Value* lead = nullptr;
+    for (const auto& [member, v] : answers) {
+      if (member == page->at && !lead) lead = &v;
+      if (const json::Value* c = v.find("complete"); c && c->kind == json::Value::boolean) complete = complete && c->b;
+      const json::Value* list = v.find("products");
+      if (!list || list->kind != json::Value::array) continue;
+      for (const json::Value& p : list->a) {
+        const json::Value* id = p.find("product_id");
+        if (!id || id->kind != json::Value::string) continue;
+        auto it = sums.find(id->s);
+        if (it == sums.end()) continue;
+        Summed& s = it->second;
+        if (member < page->at) s.earlier = true;
+        if (const json::Value* ev = p.find("events"); ev && ev->kind == json::Value::object)
+          for (const auto& [type, n] : ev->o) {
+            auto at = std::find_if(s.events.begin(), s.events.end(), [&](const auto& e) { return e.first == type; });
+            if (at == s.events.end()) at = s.events.insert(s.events.end(), {type, 0});
+            at->second += n.kind == json::Value::integer ? n.i : 0;
+          }
+        const json::Value* minute = p.find("category_minute");
+        const json::Value* category = p.find("category_id");
+        if (minute && minute->kind == json::Value::integer && minute->i > s.category_minute && category &&
+            category->kind == json::Value::string) {
+          s.category = category->s;
+          s.category_minute = minute->i;
+        }
+      }
+    }
+    json::Value out;
+    out.kind = json::Value::object;
+    json::Value list;
+    list.kind = json::Value::array;
+    for (const std::string& id : page->ids) {
+      const Summed& s = sums.at(id);
+      if (s.earlier) continue;
+      if (page->category && s.category != *page->category) continue;
+      json::Value p;
+      p.kind = json::Value::object;
+      p.o.emplace_back("product_id", json::Value::of_string(id));
+      p.o.emplace_back("category_id", s.category ? json::Value::of_string(*s.category) : json::Value{});
+      json::Value events;
+      events.kind = json::Value::object;
+      std::int64_t total = 0;
+      for (const auto& [type, n] : s.events) {
+        events.o.emplace_back(type, json::Value::of_int(n));
+        total += n;
+      }
+      p.o.emplace_back("events", std::move(events));
+      p.o.emplace_back("interactions", json::Value::of_int(total));
+      list.a.push_back(std::move(p));
+    }
+    out.o.emplace_back("products", std::move(list));
+    const auto copy = [&](std::string_view key) {
+      const json::Value* v = lead ? lead->find(key) : nullptr;
+      out.o.emplace_back(std::string(key), v ? *v : json::Value{});
+    };
+    copy("start");
+    copy("end");
+    out.o.emplace_back("next_cursor", page->next ? json::Value::of_string(*page->next) : json::Value{});
+    out.o.emplace_back("complete", json::Value::of_bool(complete));
+    copy("applied_sequence");
+    copy("logged_sequence");
+    api::ApiResponse r;
+    r.body = with_coverage(json::serialize(out), page->coverage);
+    if (page->next) r.headers.emplace_back("X-Next-Cursor", *page->next);
+    respond(std::move(r));
   }
 
   void ask_next_member(const std::shared_ptr<Walk>& walk, api::Respond respond) {
@@ -570,9 +1038,9 @@ class QueryHandler final : public api::Handler {
 
   // A member's page could not be had: the page is refused rather than
   // answered without that member's users.
-  api::ApiResponse member_failed(const std::string& node, const std::string& what) const {
+  api::ApiResponse member_failed(const std::string& node, const std::string& listed, const std::string& what) const {
     return api::error_response(make_error(
-        Errc::unavailable, "node " + node + ", whose users this page lists, " + what + "; ask again shortly"));
+        Errc::unavailable, "node " + node + ", whose " + listed + " this page lists, " + what + "; ask again shortly"));
   }
 
   // Whether the walk lists a user a member answered: only when the member
@@ -600,14 +1068,14 @@ class QueryHandler final : public api::Handler {
       return respond(std::move(r));
     }
     if (status == 0)
-      return respond(member_failed(m.node_id, "did not answer within " + std::to_string(config_.timeout_ms) + " ms"));
-    if (status != 200) return respond(member_failed(m.node_id, "answered " + std::to_string(status)));
+      return respond(member_failed(m.node_id, "users", "did not answer within " + std::to_string(config_.timeout_ms) + " ms"));
+    if (status != 200) return respond(member_failed(m.node_id, "users", "answered " + std::to_string(status)));
     auto parsed = json::parse(body);
     json::Value* users = parsed && parsed->kind == json::Value::object ? parsed->find("users") : nullptr;
     const json::Value* next = users ? parsed->find("next_cursor") : nullptr;
     if (!users || users->kind != json::Value::array || !next ||
         (next->kind != json::Value::string && next->kind != json::Value::null))
-      return respond(member_failed(m.node_id, "answered something other than a page of users"));
+      return respond(member_failed(m.node_id, "users", "answered something other than a page of users"));
     for (json::Value& u : users->a)
       if (lists(*walk, m, u)) walk->users.push_back(std::move(u));
     if (const json::Value* c = parsed->find("complete"); c && c->kind == json::Value::boolean)
@@ -706,9 +1174,8 @@ RouteKind route_kind(std::string_view method, std::string_view path) {
   if (matches(s, {"api", "analytics", "user", "{}"}) || matches(s, {"api", "products", "recommendations", "user", "{}"}))
     return RouteKind::per_user;
   if (matches(s, {"api", "users"})) return RouteKind::paged;
-  if (matches(s, {"api", "products", "{}", "similar"}) || matches(s, {"api", "products"}) ||
-      matches(s, {"api", "events"}))
-    return RouteKind::local_only;
+  if (matches(s, {"api", "events"})) return RouteKind::exported;
+  if (matches(s, {"api", "products"})) return RouteKind::catalogue;
   return RouteKind::not_a_query;
 }
 

@@ -136,9 +136,10 @@ struct Logged {
   std::string user, type, event_id;
 };
 
-// The node's log, read back through GET /api/events.
+// The node's log (its own partitions: scope=local), read back through GET
+// /api/events.
 inline std::vector<Logged> logged(const si::ServerProcess& node) {
-  const si::HttpResponse r = node.get("/api/events?limit=100000");
+  const si::HttpResponse r = node.get("/api/events?scope=local&limit=100000");
   REQUIRE(r.status == 200);
   std::vector<Logged> out;
   std::istringstream lines(r.body);

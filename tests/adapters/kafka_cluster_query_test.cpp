@@ -460,6 +460,52 @@ TEST_CASE("Every analytics and product endpoint on every cluster node answers wh
   CHECK(!single.get_json("/api/analytics/snapshot").has("/coverage"));
   skip_top_lists = false;
 
+  // Similar items: merged from every member's co-occurrence row (README,
+  // Cluster, Queries), one node's answer for every product whose row one
+  // node never pruned (fewer than recommend.max_neighbours neighbours).
+  {
+    const si::Json popular = single.get_json("/api/products/popular?limit=400");
+    std::size_t compared = 0;
+    for (std::size_t i = 0; i < popular.size("/products") && compared < 8; ++i) {
+      const std::string product = popular.str("/products/" + std::to_string(i) + "/product_id");
+      const std::string target = "/api/products/" + product + "/similar?limit=1000";
+      const si::Json want = single.get_json(target);
+      const std::size_t n = want.size("/recommendations");
+      if (n < 3 || n >= 50) continue;
+      ++compared;
+      for (const std::string& t : {target, "/api/products/" + product + "/similar"}) {
+        const si::Json expected = single.get_json(t);
+        for (int node = 0; node < kNodes; ++node) {
+          const si::HttpResponse got = answer(*nodes[std::size_t(node)], t);
+          INFO(t << " on node " << node << ": " << got.body << "\nsingle: " << expected.text());
+          REQUIRE(got.status == 200);
+          check_complete_coverage(got.body);
+          const si::Json j(got.body);
+          REQUIRE(j.size("/recommendations") == expected.size("/recommendations"));
+          for (std::size_t k = 0; k < j.size("/recommendations"); ++k) {
+            const std::string at = "/recommendations/" + std::to_string(k);
+            // Float sums in another order: equal to a few units of the 6th decimal.
+            CHECK(j.num(at + "/score") == Approx(expected.num(at + "/score")).margin(3e-6));
+            const bool near_tie =
+                (k > 0 && expected.num("/recommendations/" + std::to_string(k - 1) + "/score") -
+                                  expected.num(at + "/score") < 1e-5) ||
+                (k + 1 < expected.size("/recommendations") &&
+                 expected.num(at + "/score") - expected.num("/recommendations/" + std::to_string(k + 1) + "/score") <
+                     1e-5);
+            if (!near_tie) CHECK(j.str(at + "/product_id") == expected.str(at + "/product_id"));
+            CHECK(j.str(at + "/reason") == expected.str(at + "/reason"));
+          }
+        }
+      }
+    }
+    CHECK(compared >= 3);
+    for (int node = 0; node < kNodes; ++node) {
+      const si::HttpResponse r = nodes[std::size_t(node)]->get("/api/products/no-such-product/similar");
+      CHECK(r.status == 404);
+      CHECK(si::Json(r.body).str("/error") == si::Json(single.get("/api/products/no-such-product/similar").body).str("/error"));
+    }
+  }
+
   // Per user: the owner's answer from every node; profiles equal the single
   // node's (a profile is one user's events). Recommendations come from the
   // owner's model, learned from its own users (README: not merged).
@@ -505,7 +551,11 @@ TEST_CASE("Every analytics and product endpoint on every cluster node answers wh
   // three nodes against the single node's own.
   for (const std::string target : {std::string("/api/analytics/real-time?window=1h"),
                                    "/api/analytics/trends?step=1m&from=" + from + "&to=" + to,
-                                   std::string("/api/products/popular?window=1h")}) {
+                                   std::string("/api/products/popular?window=1h"),
+                                   "/api/products/" +
+                                       si::Json(single.get("/api/products/popular").body).str("/products/0/product_id") +
+                                       "/similar",
+                                   std::string("/api/products?limit=100"), std::string("/api/events?limit=1000")}) {
     const auto timed = [&](const si::ServerProcess& node) {
       std::vector<double> ms;
       for (int i = 0; i < 200; ++i) {
@@ -552,14 +602,6 @@ TEST_CASE("Every analytics and product endpoint on every cluster node answers wh
     }
   }
 
-  // Routes not merged answer this node's partitions and say so.
-  {
-    const si::HttpResponse r = nodes[1]->get("/api/products");
-    REQUIRE(r.status == 200);
-    const si::Json j(r.body);
-    CHECK(j.str("/coverage/scope") == "local");
-    CHECK(j.i64("/coverage/current") == std::int64_t(cluster.size("/members/1/partitions")));
-  }
   // The user list pages through every member's users (README, Cluster,
   // Queries): a small limit crosses many pages and member boundaries; every
   // node answers the single node's users, each once, with the same records.
@@ -641,6 +683,119 @@ TEST_CASE("Every analytics and product endpoint on every cluster node answers wh
     const si::HttpResponse local = nodes[1]->get("/api/users?scope=local&limit=5");
     REQUIRE(local.status == 200);
     CHECK(!si::Json(local.body).has("/coverage"));
+  }
+  // The event export pages through every member's log (README, Cluster,
+  // Queries): every node exports the single node's events, each once (the
+  // sequences are each log's own, so they are left out of the comparison).
+  {
+    const auto exported = [](const si::ServerProcess& node, const std::string& query, bool cluster,
+                             std::size_t& pages) {
+      std::multiset<std::string> lines;
+      std::optional<std::string> cursor;
+      pages = 0;
+      do {
+        std::string target = "/api/events?" + query;
+        if (cursor) target += "&cursor=" + *cursor;
+        const si::HttpResponse r = node.get(target);
+        INFO(target << ": " << r.body.substr(0, 300));
+        REQUIRE(r.status == 200);
+        REQUIRE(++pages < 10000);
+        std::size_t at = 0;
+        while (at < r.body.size()) {
+          std::size_t end = r.body.find('\n', at);
+          if (end == std::string::npos) end = r.body.size();
+          if (end > at) {
+            auto v = sj::parse(r.body.substr(at, end - at));
+            REQUIRE(v);
+            std::erase_if(v->o, [](const auto& kv) { return kv.first == "sequence"; });
+            std::string text;
+            canonical(*v, text);
+            lines.insert(text);
+          }
+          at = end + 1;
+        }
+        cursor = r.header("X-Next-Cursor");
+        if (cluster)
+          CHECK(r.header("X-Shoppulse-Coverage") == "cluster; partitions=" + std::to_string(kPartitions) + "/" +
+                                                        std::to_string(kPartitions) +
+                                                        "; members=" + std::to_string(kNodes));
+      } while (cursor);
+      return lines;
+    };
+    for (const std::string query : {"limit=1500", "event_type=purchase&limit=40"}) {
+      std::size_t single_pages = 0;
+      const auto expected = exported(single, query, false, single_pages);
+      REQUIRE(!expected.empty());
+      if (query == "limit=1500") CHECK(expected.size() == kSlice + std::size_t(kPartitions));  // and the ticks
+      for (int n = 0; n < kNodes; ++n) {
+        INFO(query << " on node " << n);
+        std::size_t pages = 0;
+        const auto got = exported(*nodes[std::size_t(n)], query, true, pages);
+        CHECK(got.size() == expected.size());
+        CHECK(got == expected);
+        CHECK(pages >= single_pages);
+        std::printf("/api/events?%s on node %d: %zu events in %zu pages (single node: %zu pages)\n", query.c_str(), n,
+                    got.size(), pages, single_pages);
+      }
+    }
+    const si::HttpResponse bad = nodes[0]->get("/api/events?cursor=QR");
+    CHECK(bad.status == 400);
+    CHECK(si::Json(bad.body).str("/field") == "cursor");
+  }
+  // The product list pages through every member's products (README,
+  // Cluster, Queries): every node lists the single node's products, each
+  // once, with the counts and category one node gives them.
+  {
+    const auto listed = [](const si::ServerProcess& node, const std::string& query, bool cluster,
+                           std::size_t& pages) {
+      std::map<std::string, std::string> records;  // product_id -> the record as comparable text
+      std::size_t repeated = 0;
+      std::optional<std::string> cursor;
+      pages = 0;
+      do {
+        std::string target = "/api/products?" + query;
+        if (cursor) target += "&cursor=" + *cursor;
+        const si::HttpResponse r = node.get(target);
+        INFO(target << ": " << r.body.substr(0, 400));
+        REQUIRE(r.status == 200);
+        REQUIRE(++pages < 10000);
+        auto v = sj::parse(r.body);
+        REQUIRE(v);
+        for (const sj::Value& p : v->find("products")->a) {
+          std::string text;
+          canonical(p, text);
+          repeated += !records.emplace(p.find("product_id")->s, text).second;
+        }
+        CHECK(v->find("complete")->b);
+        const sj::Value* next = v->find("next_cursor");
+        REQUIRE(next);
+        cursor.reset();
+        if (next->kind == sj::Value::string) cursor = next->s;
+        CHECK(r.header("X-Next-Cursor") == cursor);
+        if (cluster) check_complete_coverage(r.body);
+      } while (cursor);
+      CHECK(repeated == 0);
+      return records;
+    };
+    const std::string category = si::Json(single.get("/api/products/popular").body).str("/products/0/category_id");
+    for (const std::string query : {std::string("limit=500"), std::string("limit=200&window=1h"),
+                                    "category=" + category + "&limit=100", std::string("search=99&limit=30")}) {
+      std::size_t single_pages = 0;
+      const auto expected = listed(single, query, false, single_pages);
+      REQUIRE(expected.size() > 5);
+      for (int n = 0; n < kNodes; ++n) {
+        INFO(query << " on node " << n);
+        std::size_t pages = 0;
+        const auto got = listed(*nodes[std::size_t(n)], query, true, pages);
+        CHECK(got.size() == expected.size());
+        CHECK(got == expected);
+        std::printf("/api/products?%s on node %d: %zu products in %zu pages (single node: %zu pages)\n",
+                    query.c_str(), n, got.size(), pages, single_pages);
+      }
+    }
+    const si::HttpResponse ids = nodes[0]->get("/api/products?ids=p1");
+    CHECK(ids.status == 400);
+    CHECK(si::Json(ids.body).str("/field") == "ids");
   }
   CHECK(nodes[0]->get("/api/analytics/real-time?scope=everywhere").status == 400);
   CHECK(single.get("/api/analytics/real-time?scope=local").status == 200);

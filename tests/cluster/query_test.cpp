@@ -18,9 +18,9 @@ TEST_CASE("Routes: merged, per user, paged, local only, or not a query", "[clust
   CHECK(route_kind("GET", "/api/products/recommendations/user/u1") == RouteKind::per_user);
   CHECK(route_kind("GET", "/api/users") == RouteKind::paged);
   CHECK(route_kind("GET", "/api/products/trending") == RouteKind::merged);
-  CHECK(route_kind("GET", "/api/products") == RouteKind::local_only);
-  CHECK(route_kind("GET", "/api/products/p1/similar") == RouteKind::local_only);
-  CHECK(route_kind("GET", "/api/events") == RouteKind::local_only);
+  CHECK(route_kind("GET", "/api/products") == RouteKind::catalogue);
+  CHECK(route_kind("GET", "/api/products/p1/similar") == RouteKind::merged);
+  CHECK(route_kind("GET", "/api/events") == RouteKind::exported);
   CHECK(route_kind("POST", "/api/events") == RouteKind::not_a_query);
   CHECK(route_kind("GET", "/api/cluster") == RouteKind::not_a_query);
   CHECK(route_kind("GET", "/api/health") == RouteKind::not_a_query);

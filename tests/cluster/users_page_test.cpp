@@ -9,6 +9,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "json_tree.hpp"
@@ -57,6 +58,60 @@ struct FakeMember {
     body += R"(,"complete":true,"applied_sequence":7,"logged_sequence":7})";
     return {200, body};
   }
+  // Its scope=local /api/events page: a line per user from the cursor on,
+  // and the next page's cursor (the X-Next-Cursor header), empty at its end.
+  std::tuple<int, std::string, std::string> events(std::string_view query) {
+    queries.emplace_back(query);
+    if (fail_status >= 0) return {fail_status, fail_status ? R"({"error":"unavailable"})" : "", ""};
+    std::size_t limit = 10000, from = 0;
+    for (const auto& [k, v] : api::parse_query(query)) {
+      if (k == "limit") limit = std::stoul(v);
+      if (k == "cursor") from = std::stoul(v);
+    }
+    std::string body;
+    std::size_t i = from;
+    for (; i < users.size() && i < from + limit; ++i) body += "{\"user_id\":\"" + users[i] + "\"}\n";
+    return {200, body, i < users.size() ? std::to_string(i) : ""};
+  }
+  // Its products, as /api/products answers them: a page of its list, or
+  // with ids (scope=local&limit=all) the asked ones it knows; its window
+  // ends at `end` unless the request pins it.
+  struct Product {
+    std::string id;
+    std::int64_t views = 0;
+    std::string category;
+    std::int64_t category_minute = -1;
+  };
+  std::vector<Product> products;
+  std::string end = "2026-01-01T00:10:00.000Z";
+  std::pair<int, std::string> product_list(std::string_view query) {
+    queries.emplace_back(query);
+    if (fail_status >= 0) return {fail_status, fail_status ? R"({"error":"unavailable"})" : ""};
+    std::size_t limit = 100, from = 0;
+    std::optional<std::string> ids;
+    std::string until = end;
+    for (const auto& [k, v] : api::parse_query(query)) {
+      if (k == "limit" && v != "all") limit = std::stoul(v);
+      if (k == "cursor") from = std::stoul(v);
+      if (k == "ids") ids = "," + v + ",";
+      if (k == "end") until = v;
+    }
+    std::string body = "{\"products\":[";
+    std::size_t i = ids ? 0 : from, n = 0;
+    for (; i < products.size() && (ids || n < limit); ++i) {
+      const Product& p = products[i];
+      if (ids && ids->find("," + p.id + ",") == std::string::npos) continue;
+      body += std::string(n++ ? "," : "") + "{\"product_id\":\"" + p.id + "\",\"category_id\":" +
+              (p.category.empty() ? "null" : "\"" + p.category + "\"") + ",\"events\":{\"view\":" +
+              std::to_string(p.views) + ",\"purchase\":0},\"interactions\":" + std::to_string(p.views);
+      if (ids) body += ",\"category_minute\":" + std::to_string(p.category_minute);
+      body += "}";
+    }
+    body += "],\"start\":\"2026-01-01T00:00:00.000Z\",\"end\":\"" + until + "\",\"next_cursor\":";
+    body += !ids && i < products.size() ? "\"" + std::to_string(i) + "\"" : "null";
+    body += R"(,"complete":true,"applied_sequence":7,"logged_sequence":7})";
+    return {200, body};
+  }
   // A merged route's answer: one figure, its users count.
   std::pair<int, std::string> realtime() const {
     return {200, "{\"total_events\":" + std::to_string(users.size()) + ",\"complete\":true}"};
@@ -72,15 +127,19 @@ class FakeClient final : public MemberClient {
     // Not Catch's REQUIRE: this may run on the client's thread. A wrong
     // target is a 404, which fails the walk.
     const std::size_t q = target.find('?');
-    auto [status, body] = q == std::string::npos ? std::pair<int, std::string>{404, "{}"}
-                          : target.substr(0, q) == "/api/users"
-                              ? by_address.at(advertise)->answer(target.substr(q + 1), authorization)
-                          : target.substr(0, q) == "/api/analytics/real-time"
-                              ? by_address.at(advertise)->realtime()
-                              : std::pair<int, std::string>{404, "{}"};
     Answer a;
-    a.status = status;
-    a.body = std::move(body);
+    if (q != std::string::npos && target.substr(0, q) == "/api/events") {
+      std::tie(a.status, a.body, a.next_cursor) = by_address.at(advertise)->events(target.substr(q + 1));
+    } else {
+      std::tie(a.status, a.body) =
+          q == std::string::npos ? std::pair<int, std::string>{404, "{}"}
+          : target.substr(0, q) == "/api/users"
+              ? by_address.at(advertise)->answer(target.substr(q + 1), authorization)
+          : target.substr(0, q) == "/api/products" ? by_address.at(advertise)->product_list(target.substr(q + 1))
+          : target.substr(0, q) == "/api/analytics/real-time" ? by_address.at(advertise)->realtime()
+                                                              : std::pair<int, std::string>{404, "{}"};
+    }
+    const int status = a.status;
     if (status == 0) a.error = "timed out";
     // Answered later on the client's thread, as a real call is.
     post([done, a] { done(a); });
@@ -92,12 +151,21 @@ class OwnHandler final : public api::Handler {
  public:
   explicit OwnHandler(FakeMember& member) : member_(member) {}
   void handle(api::ApiRequest request, api::Respond respond) override {
-    auto [status, body] = request.path == "/api/users" ? member_.answer(request.query, request.authorization)
-                          : request.path == "/api/analytics/real-time" ? member_.realtime()
-                                                                       : std::pair<int, std::string>{404, "{}"};
     api::ApiResponse r;
-    r.status = status;
-    r.body = std::move(body);
+    if (request.path == "/api/events") {
+      std::string next;
+      std::tie(r.status, r.body, next) = member_.events(request.query);
+      r.content_type = "application/x-ndjson";
+      if (!next.empty()) r.headers.emplace_back("X-Next-Cursor", next);
+      return respond(std::move(r));
+    }
+    // limit=all as the query layer passes it on: whole_lists.
+    std::string query = request.query;
+    if (request.whole_lists) query += "&limit=all";
+    std::tie(r.status, r.body) = request.path == "/api/users" ? member_.answer(request.query, request.authorization)
+                                 : request.path == "/api/products"       ? member_.product_list(query)
+                                 : request.path == "/api/analytics/real-time" ? member_.realtime()
+                                                                              : std::pair<int, std::string>{404, "{}"};
     respond(std::move(r));
   }
 
@@ -347,8 +415,8 @@ TEST_CASE("A member that does not answer fails the page with 503 naming it, neve
   }
 }
 
-TEST_CASE("A merged answer names the partitions two answering members both hold (a partition that moved, counted "
-          "twice until its previous owner rebuilt)",
+TEST_CASE("A member whose state still holds a partition that moved to another member is left out of a merged "
+          "answer, so nothing is counted twice, and coverage says so",
           "[cluster][coverage]") {
   {
     Rig rig;
@@ -359,17 +427,146 @@ TEST_CASE("A merged answer names the partitions two answering members both hold 
     CHECK(r.body.find("\"total_events\":13") != std::string::npos);
   }
   // a consumes 0 and 1 but still answers from a state that holds 4 and 5
-  // too, which c consumes now: both hold them.
-  Rig rig(std::vector<std::int32_t>{0, 1, 4, 5});
-  const api::ApiResponse r = rig.get("window=5m", "Bearer k", "/api/analytics/real-time");
-  INFO(r.body);
-  REQUIRE(r.status == 200);
-  auto v = json::parse(r.body);
-  REQUIRE(v);
-  const json::Value* overlap = v->find("coverage")->find("overlap");
-  REQUIRE(overlap);
-  REQUIRE(overlap->a.size() == 2);
-  CHECK(overlap->a[0].i == 4);
-  CHECK(overlap->a[1].i == 5);
-  CHECK(v->find("coverage")->find("current")->i == 6);  // each consumed partition once
+  // too, which c consumes now: a's answer is left out (its 6 users), and
+  // its partitions 0 and 1 are not current until it has rebuilt.
+  {
+    Rig rig(std::vector<std::int32_t>{0, 1, 4, 5});
+    const api::ApiResponse r = rig.get("window=5m", "Bearer k", "/api/analytics/real-time");
+    INFO(r.body);
+    REQUIRE(r.status == 200);
+    auto v = json::parse(r.body);
+    REQUIRE(v);
+    CHECK(v->find("total_events")->i == 7);  // c's 7, b's none
+    const json::Value* coverage = v->find("coverage");
+    CHECK(coverage->find("current")->i == 4);
+    CHECK(coverage->find("missing")->a.empty());
+    REQUIRE(coverage->find("left_out"));
+    REQUIRE(coverage->find("left_out")->a.size() == 1);
+    CHECK(coverage->find("left_out")->a[0].s == "a");
+    CHECK(!coverage->find("overlap"));
+  }
+  // a consumes 0 and 1 but its state holds only 0 (it gained 1 and is
+  // rebuilding): nothing is held twice, a is merged, and 1 is not current.
+  {
+    Rig rig(std::vector<std::int32_t>{0});
+    const api::ApiResponse r = rig.get("window=5m", "Bearer k", "/api/analytics/real-time");
+    INFO(r.body);
+    REQUIRE(r.status == 200);
+    auto v = json::parse(r.body);
+    REQUIRE(v);
+    CHECK(v->find("total_events")->i == 13);
+    CHECK(v->find("coverage")->find("current")->i == 5);
+    CHECK(!v->find("coverage")->find("left_out"));
+  }
+}
+
+TEST_CASE("The cluster's event export pages member by member in node id order, one member's page at a time",
+          "[cluster][events]") {
+  Rig rig;
+  std::vector<std::string> lines;
+  std::vector<std::size_t> page_sizes;
+  std::optional<std::string> cursor;
+  do {
+    const api::ApiResponse r = rig.get("limit=4" + (cursor ? "&cursor=" + *cursor : std::string()), "Bearer k",
+                                       "/api/events");
+    INFO(r.body);
+    REQUIRE(r.status == 200);
+    REQUIRE(page_sizes.size() < 20);
+    std::size_t n = 0;
+    for (std::size_t at = 0; at < r.body.size();) {
+      const std::size_t end = r.body.find('\n', at);
+      REQUIRE(end != std::string::npos);
+      auto v = json::parse(r.body.substr(at, end - at));
+      REQUIRE(v);
+      lines.push_back(v->find("user_id")->s);
+      ++n;
+      at = end + 1;
+    }
+    page_sizes.push_back(n);
+    cursor.reset();
+    std::optional<std::string> coverage;
+    for (const auto& [k, h] : r.headers) {
+      if (k == "X-Next-Cursor") cursor = h;
+      if (k == "X-Shoppulse-Coverage") coverage = h;
+    }
+    CHECK(coverage == "cluster; partitions=6/6; members=3");
+  } while (cursor);
+  // a's six lines (as a exports them), b's none, c's seven: pages never mix members.
+  std::vector<std::string> want = rig.a.users;
+  want.insert(want.end(), rig.c.users.begin(), rig.c.users.end());
+  CHECK(lines == want);
+  CHECK(page_sizes == std::vector<std::size_t>{4, 2, 0, 4, 3});
+  for (const std::string& q : rig.c.queries) CHECK(q.find("scope=local") != std::string::npos);
+  // Another member's page is relayed whole, so it is cut at export_relay_lines.
+  CHECK(rig.get("limit=20000", "Bearer k", "/api/events").status == 200);
+  CHECK(rig.a.queries.back().find("limit=10000") != std::string::npos);
+  // A member that does not answer fails its page with 503 naming it.
+  for (int status : {0, 503}) {
+    rig.c.fail_status = status;
+    const api::ApiResponse r =
+        rig.get("cursor=" + encode_users_cursor({"c", std::nullopt}), "Bearer k", "/api/events");
+    CHECK(r.status == 503);
+    CHECK(r.body.find("node c,") != std::string::npos);
+  }
+  rig.c.fail_status = -1;
+  const api::ApiResponse bad = rig.get("cursor=QR", "Bearer k", "/api/events");
+  CHECK(bad.status == 400);
+  CHECK(bad.body.find("\"field\":\"cursor\"") != std::string::npos);
+}
+
+TEST_CASE("The cluster's product list lists each product once, by the first member of the walk that knows it, with "
+          "every member's counts and the category seen last",
+          "[cluster][products]") {
+  Rig rig;
+  rig.a.products = {{"p1", 3, "x", 10}, {"p2", 1, "x", 9}};
+  rig.b.products = {{"p2", 4, "x", 11}, {"p3", 2, "z", 11}, {"p5", 0, "", -1}};
+  rig.c.products = {{"p1", 5, "y", 12}, {"p4", 1, "y", 12}};
+  rig.b.end = "2026-01-01T00:11:00.000Z";
+  rig.c.end = "2026-01-01T00:12:00.000Z";
+  const auto walk = [&](const std::string& query) {
+    std::map<std::string, std::pair<std::int64_t, std::string>> got;  // id -> views, category
+    std::size_t repeated = 0, pages = 0;
+    std::optional<std::string> cursor;
+    do {
+      const api::ApiResponse r =
+          rig.get(query + (cursor ? "&cursor=" + *cursor : std::string()), "Bearer k", "/api/products");
+      INFO(r.body);
+      REQUIRE(r.status == 200);
+      REQUIRE(++pages < 20);
+      auto v = json::parse(r.body);
+      REQUIRE(v);
+      for (const json::Value& p : v->find("products")->a) {
+        const json::Value* c = p.find("category_id");
+        repeated += !got.emplace(p.find("product_id")->s,
+                                 std::make_pair(p.find("events")->find("view")->i,
+                                                c->kind == json::Value::string ? c->s : std::string("null")))
+                         .second;
+        CHECK(p.find("interactions")->i == p.find("events")->find("view")->i);
+        CHECK(!p.find("category_minute"));
+      }
+      CHECK(v->find("end")->s == "2026-01-01T00:12:00.000Z");  // the latest member's
+      CHECK(v->find("coverage")->find("current")->i == 6);
+      cursor.reset();
+      if (v->find("next_cursor")->kind == json::Value::string) cursor = v->find("next_cursor")->s;
+    } while (cursor);
+    CHECK(repeated == 0);
+    return got;
+  };
+  using Want = std::map<std::string, std::pair<std::int64_t, std::string>>;
+  const Want all{{"p1", {8, "y"}}, {"p2", {5, "x"}}, {"p3", {2, "z"}}, {"p4", {1, "y"}}, {"p5", {0, "null"}}};
+  for (const std::string limit : {"1", "2", "100"}) {
+    INFO("limit " << limit);
+    CHECK(walk("limit=" + limit) == all);
+  }
+  // The counting round pins every member's window to the latest end.
+  CHECK(rig.a.queries.back().find("end=2026-01-01T00:12:00.000Z") != std::string::npos);
+  CHECK(walk("limit=2&category=y") == Want{{"p1", {8, "y"}}, {"p4", {1, "y"}}});
+  CHECK(walk("limit=2&category=nothing").empty());
+  // ids is the walk's own parameter.
+  CHECK(rig.get("ids=p1", "Bearer k", "/api/products").status == 400);
+  // A member that does not answer fails the page, naming it.
+  rig.c.fail_status = 0;
+  const api::ApiResponse r = rig.get("limit=100", "Bearer k", "/api/products");
+  CHECK(r.status == 503);
+  CHECK(r.body.find("node c,") != std::string::npos);
 }

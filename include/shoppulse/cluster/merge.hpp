@@ -94,10 +94,15 @@ struct Coverage {
   std::vector<std::string> missing;       // node ids that did not answer in time
   std::string scope = "cluster";          // cluster: merged; local: this node's partitions only
   bool exact_top = true;                  // popular: the merged top list is provably exact
-  // Partitions whose figures two answering members' published state both
-  // hold (a partition that moved, whose previous owner has not yet rebuilt
-  // without it): counted twice in this answer. Written only when not empty.
+  // Partitions whose figures two merged members' published state both hold
+  // while both consume them by their records (a record a publication
+  // interval old, so neither can be told to be the previous owner): counted
+  // twice in this answer. Written only when not empty.
   std::vector<std::int32_t> overlap;
+  // Members that answered but were left out of the merge: their published
+  // state still holds a partition that moved to another answering member.
+  // Written only when not empty.
+  std::vector<std::string> left_out;
 };
 
 // The body with "coverage" added as the last field of its top-level object

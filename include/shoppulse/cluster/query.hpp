@@ -3,8 +3,9 @@
 // GET to an analytics or product endpoint of any node is answered for every
 // partition by asking each current member for its partial answer
 // (scope=local) in parallel and merging them exactly (merge.hpp); per-user
-// endpoints go to the member that owns the user's partition; the user list
-// pages through the members one after another.
+// endpoints go to the member that owns the user's partition; the user list,
+// the product list and the event export page through the members one after
+// another.
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -60,6 +61,7 @@ class MemberClient {
     int status = 0;  // 0: no answer (connect failure, timeout)
     std::string body;
     std::string content_type;
+    std::string next_cursor;  // its X-Next-Cursor header (a paged answer's next page), empty when absent
     std::string error;
   };
   using Done = std::function<void(Answer)>;
@@ -91,6 +93,9 @@ struct QueryConfig {
   std::int64_t timeout_ms = 2000;   // cluster.query_timeout: longest wait for a member's answer
   std::size_t max_limit = 1000;     // api.max_limit: the candidates asked of each member for a top list
   std::size_t realtime_top_n = 10;  // windows.top_n: entries of the real-time windows' top lists
+  // GET /api/events: the most lines a page relayed from another member
+  // holds (it is read whole before it is sent on).
+  std::size_t export_relay_lines = 10000;
 };
 
 // Wraps the node's own handler. Every route accepts scope=local (answered
@@ -100,8 +105,11 @@ std::unique_ptr<api::Handler> make_cluster_query_handler(api::Handler& local, st
                                                          MemberClient& client, QueryConfig config);
 
 // How a route is answered in cluster mode (exposed for tests). paged: the
-// members' lists one after another (GET /api/users).
-enum class RouteKind { merged, per_user, paged, local_only, not_a_query };
+// members' lists one after another (GET /api/users); exported: the
+// members' event logs one after another, a page from one member at a time
+// (GET /api/events); catalogue: the members' product lists one after
+// another, each product counted by every member (GET /api/products).
+enum class RouteKind { merged, per_user, paged, exported, catalogue, not_a_query };
 RouteKind route_kind(std::string_view method, std::string_view path);
 
 // Where a cluster walk of GET /api/users stands: the member whose users
