@@ -341,6 +341,9 @@ class QueryHandler final : public api::Handler {
       set_param(params, "limit", "all");
     } else if (kind == MergeKind::similar) {
       // Every member's whole row of the product (README, Cluster, Queries).
+      if (find_param(params, "of"))
+        return respond(api::error_response(
+            make_error(Errc::invalid_argument, "only with scope=local&limit=all (a cluster's merge asks it)", "of")));
       auto limit = api::parse_limit(params, 10, config_.max_limit);
       if (!limit) return respond(api::error_response(limit.error()));
       options.limit = *limit;

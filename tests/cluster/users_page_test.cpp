@@ -562,8 +562,11 @@ TEST_CASE("The cluster's product list lists each product once, by the first memb
   CHECK(rig.a.queries.back().find("end=2026-01-01T00:12:00.000Z") != std::string::npos);
   CHECK(walk("limit=2&category=y") == Want{{"p1", {8, "y"}}, {"p4", {1, "y"}}});
   CHECK(walk("limit=2&category=nothing").empty());
-  // ids is the walk's own parameter.
+  // ids is the walk's own parameter, as of is the similar items merge's.
   CHECK(rig.get("ids=p1", "Bearer k", "/api/products").status == 400);
+  const api::ApiResponse of = rig.get("of=p2", "Bearer k", "/api/products/p1/similar");
+  CHECK(of.status == 400);
+  CHECK(of.body.find("\"field\":\"of\"") != std::string::npos);
   // A member that does not answer fails the page, naming it.
   rig.c.fail_status = 0;
   const api::ApiResponse r = rig.get("limit=100", "Bearer k", "/api/products");
