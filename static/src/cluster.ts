@@ -14,6 +14,8 @@ export interface Coverage {
   exact_top?: boolean;
   /** partitions two answering members both hold (one that moved): counted twice */
   overlap?: number[];
+  /** members left out of the merge: their state still holds a partition that moved to another member */
+  left_out?: string[];
 }
 
 /** One member record of GET /api/cluster (as published in the members topic, plus `current`). */
@@ -55,7 +57,7 @@ export interface ClusterStatus {
 export function coverageOf(body: unknown): Coverage | null {
   const c = (body as { coverage?: unknown } | null)?.coverage as Partial<Coverage> | undefined;
   if (!c || typeof c !== 'object' || typeof c.partitions !== 'number' || typeof c.current !== 'number') return null;
-  return { scope: c.scope === 'local' ? 'local' : 'cluster', partitions: c.partitions, current: c.current, members: typeof c.members === 'number' ? c.members : 0, missing: Array.isArray(c.missing) ? c.missing.map(String) : [], exact_top: c.exact_top, overlap: Array.isArray(c.overlap) && c.overlap.length > 0 ? c.overlap.map(Number) : undefined };
+  return { scope: c.scope === 'local' ? 'local' : 'cluster', partitions: c.partitions, current: c.current, members: typeof c.members === 'number' ? c.members : 0, missing: Array.isArray(c.missing) ? c.missing.map(String) : [], exact_top: c.exact_top, overlap: Array.isArray(c.overlap) && c.overlap.length > 0 ? c.overlap.map(Number) : undefined, left_out: Array.isArray(c.left_out) && c.left_out.length > 0 ? c.left_out.map(String) : undefined };
 }
 
 /**
@@ -76,7 +78,7 @@ export function worstCoverage(list: (Coverage | null)[]): Coverage | null {
   return worst;
 }
 
-type T = (key: 'cluster.partial' | 'cluster.partial.missing' | 'cluster.partial.missing.many' | 'cluster.partial.overlap', vars?: Record<string, string | number>) => string;
+type T = (key: 'cluster.partial' | 'cluster.partial.missing' | 'cluster.partial.missing.many' | 'cluster.partial.overlap' | 'cluster.partial.left_out', vars?: Record<string, string | number>) => string;
 
 /** The banner's text ("Partial: 4 of 6 partitions, node X not answering"); null when the coverage is whole. */
 export function partialText(c: Coverage | null, t: T): string | null {
@@ -86,6 +88,7 @@ export function partialText(c: Coverage | null, t: T): string | null {
     const key = c!.missing.length === 1 ? 'cluster.partial.missing' : 'cluster.partial.missing.many';
     text += t(key, { nodes: c!.missing.join(', ') });
   }
+  if (c!.left_out?.length) text += t('cluster.partial.left_out', { nodes: c!.left_out.join(', ') });
   if (c!.overlap?.length) text += t('cluster.partial.overlap', { p: c!.overlap.join(', ') });
   return text;
 }

@@ -95,6 +95,15 @@ describe('The partial-coverage banner', () => {
     expect(coverageOf({ coverage: { ...whole, overlap: [] } })?.overlap).toBeUndefined();
   });
 
+  it('names the nodes left out while they rebuild after a partition moved', () => {
+    const left = coverageOf({ coverage: { ...whole, current: 4, left_out: ['n1'] } });
+    expect(left?.left_out).toEqual(['n1']);
+    expect(isPartial(left)).toBe(true);
+    expect(partialText(left, en)).toBe('Partial: 4 of 6 partitions, node n1 left out while it rebuilds after a partition moved');
+    expect(partialText(left, zh)).toBe('部分数据：6 个分区中的 4 个，节点 n1 在分区迁移后重建，暂不计入');
+    expect(coverageOf({ coverage: { ...whole, left_out: [] } })?.left_out).toBeUndefined();
+  });
+
   it('reports the worst of the answers on screen', () => {
     expect(worstCoverage([whole, rebuilding, missing, null])).toEqual(missing);
     expect(worstCoverage([whole, null])).toBeNull();
