@@ -1494,7 +1494,8 @@ class ApiHandler final : public Handler {
       const auto row = product ? r.similar_row(*product) : std::nullopt;
       JsonWriter w;
       w.begin_object().field("product_id", product_id).field("algorithm", "item_cf");
-      w.field("known", row.has_value()).field("now", r.now_ms());
+      // Known as one node knows a product (a 404 otherwise): by the dictionary.
+      w.field("known", product.has_value()).field("now", r.now_ms());
       w.field("half_life_ms", c.similarity_half_life_ms).field("damping", c.popularity_damping);
       w.field("shrinkage", c.similarity_shrinkage);
       w.field("engagement", row ? row->engagement : 0.0);

@@ -616,7 +616,11 @@ Value merge_similar(Ctx& ctx, const std::vector<const Value*>& parts, const Merg
   }
   std::vector<std::pair<double, const std::string*>> ranked;
   for (const auto& [id, c] : co) {
-    const double score = Recommender::similarity_of(c, engagement, engagements[id], damping, shrinkage);
+    // A neighbour no member holds any more (evicted under recommend.max_items
+    // everywhere, so engagement 0) scores 0 on one node, which drops it.
+    const double b = engagements[id];
+    if (b <= 0) continue;
+    const double score = Recommender::similarity_of(c, engagement, b, damping, shrinkage);
     if (score > 0) ranked.emplace_back(score, &id);
   }
   std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {

@@ -443,20 +443,31 @@ class QueryHandler final : public api::Handler {
     return coverage;
   }
 
-  // The members whose published state holds a partition that another of
-  // `answered` holds too while they no longer consume it.
+  // Every member that answered was left out (partitions moving twice in a
+  // row): nothing can be merged yet.
+  static api::ApiResponse nothing_merged(const Coverage& coverage) {
+    std::string nodes;
+    for (const std::string& n : coverage.left_out) nodes += (nodes.empty() ? "" : ", ") + n;
+    return api::error_response(make_error(
+        Errc::unavailable, "every member that answered (" + nodes +
+                               ") still holds a partition that moved and is rebuilding; ask again shortly"));
+  }
+
+  // The members whose published state holds a partition they no longer
+  // consume while another of `answered` consumes it: the partition's
+  // previous owners, whose figures of it are the new owner's to give (once
+  // it is current with them; until then the partition is not current).
   static std::vector<const MemberView*> previous_owners(const std::vector<const MemberView*>& answered) {
-    const auto holds = [](const MemberView& m, std::int32_t p) {
-      const std::vector<std::int32_t>& state = m.owned ? *m.owned : m.partitions;
-      return std::find(state.begin(), state.end(), p) != state.end();
+    const auto consumes = [](const MemberView& m, std::int32_t p) {
+      return std::find(m.partitions.begin(), m.partitions.end(), p) != m.partitions.end();
     };
     std::vector<const MemberView*> out;
     for (const MemberView* m : answered) {
       if (!m->owned) continue;
       for (const std::int32_t p : *m->owned) {
-        if (std::find(m->partitions.begin(), m->partitions.end(), p) != m->partitions.end()) continue;
+        if (consumes(*m, p)) continue;
         const bool also = std::any_of(answered.begin(), answered.end(),
-                                      [&](const MemberView* o) { return o != m && holds(*o, p); });
+                                      [&](const MemberView* o) { return o != m && consumes(*o, p); });
         if (also) {
           out.push_back(m);
           break;
@@ -480,26 +491,20 @@ class QueryHandler final : public api::Handler {
         rows.push_back(gather->bodies[i]);
         which.push_back(i);
       }
-    if (!similar_known(rows)) {
+    // Unknown to every member: a 404 as on one node. While a member is
+    // missing the product may be its alone: an empty list naming it.
+    if (!similar_known(rows) && rows.size() == members->size()) {
       const auto segs = api::split_path(path);
       return respond(api::error_response(make_error(Errc::not_found, "unknown product: " + segs[2])));
     }
-    constexpr std::size_t kOfBytes = 6000;  // ids per request, well inside a request line's limit
     struct Extra {
       std::size_t member;
       Params params;
     };
     auto extras = std::make_shared<std::vector<Extra>>();
     for (std::size_t r = 0; r < rows.size(); ++r) {
-      std::string of;
-      for (const std::string& id : similar_engagements_missing(rows, r)) {
-        if (!of.empty() && of.size() + id.size() + 1 > kOfBytes) {
-          extras->push_back({which[r], {{"limit", "all"}, {"of", of}}});
-          of.clear();
-        }
-        of += (of.empty() ? "" : ",") + id;
-      }
-      if (!of.empty()) extras->push_back({which[r], {{"limit", "all"}, {"of", of}}});
+      for (std::string& of : id_batches(similar_engagements_missing(rows, r)))
+        extras->push_back({which[r], {{"limit", "all"}, {"of", std::move(of)}}});
     }
     auto merge = [this, gather, members, options, partitions, respond, extras](std::vector<int> status,
                                                                                std::vector<std::string> bodies) {
@@ -528,6 +533,7 @@ class QueryHandler final : public api::Handler {
       }
       std::vector<std::string> answers;
       Coverage coverage = answered(*gather, *members, partitions, answers);
+      if (answers.empty()) return respond(nothing_merged(coverage));
       auto merged = merge_answers(answers, options);
       if (!merged) return respond(api::error_response(merged.error()));
       api::ApiResponse r;
@@ -538,6 +544,27 @@ class QueryHandler final : public api::Handler {
     std::vector<Ask> asks;
     for (const Extra& e : *extras) asks.push_back({e.member, e.params});
     ask_each(*members, std::move(asks), path, authorization, std::move(merge));
+  }
+
+  // Ids as comma-separated lists, each at most kIdBatchBytes once encoded
+  // in a query string (well inside the 16 KiB a request's header may take).
+  static constexpr std::size_t kIdBatchBytes = 6000;
+  static std::vector<std::string> id_batches(const std::vector<std::string>& ids) {
+    std::vector<std::string> out;
+    std::string batch;
+    std::size_t encoded = 0;
+    for (const std::string& id : ids) {
+      const std::size_t size = encode(id).size() + 3;  // and its comma, %2C
+      if (!batch.empty() && encoded + size > kIdBatchBytes) {
+        out.push_back(std::move(batch));
+        batch.clear();
+        encoded = 0;
+      }
+      batch += (batch.empty() ? "" : ",") + id;
+      encoded += size;
+    }
+    if (!batch.empty()) out.push_back(std::move(batch));
+    return out;
   }
 
   // Requests to members, each with its own parameters, in parallel; `done`
@@ -583,6 +610,7 @@ class QueryHandler final : public api::Handler {
         options.kind == MergeKind::popular || options.kind == MergeKind::range || options.kind == MergeKind::realtime;
     std::vector<std::string> bodies;
     Coverage coverage = answered(*gather, *members, partitions, bodies);
+    if (bodies.empty()) return respond(nothing_merged(coverage));
     auto merged = merge_answers(bodies, options);
     if (!merged) return respond(api::error_response(merged.error()));
     if (cut_lists && !merged->exact_top && options.asked_limit != SIZE_MAX) {
@@ -763,22 +791,21 @@ class QueryHandler final : public api::Handler {
     }
     // Another member's page is held whole here: at most export_relay_lines
     // lines (the page may hold fewer than limit, as any page may).
-    std::size_t limit = 10000;
-    if (const std::string* l = find_param(params, "limit")) {
-      try {
-        limit = static_cast<std::size_t>(std::stoull(*l));
-      } catch (const std::exception&) {
-        limit = 0;  // not a number: the member refuses it with 400, as one node would
-      }
-    }
-    if (limit > config_.export_relay_lines) set_param(params, "limit", std::to_string(config_.export_relay_lines));
+    // Only a limit of digits is cut; anything else the member refuses with
+    // 400, as one node would.
+    const std::string* l = find_param(params, "limit");
+    const bool digits = l && !l->empty() && l->size() < 19 && l->find_first_not_of("0123456789") == std::string::npos;
+    if (!l || (digits && std::stoull(*l) > config_.export_relay_lines))
+      set_param(params, "limit", std::to_string(config_.export_relay_lines));
     params.emplace_back("scope", "local");
-    client_.get(m.advertise, path_text(request.path) + "?" + query_text(params), request.authorization,
-                config_.timeout_ms, [this, finish, respond, node](MemberClient::Answer a) {
+    // A page with selective filters reads up to api.export_max_page records
+    // before its first line: the relay waits longer than a query does.
+    const std::int64_t timeout = std::max(config_.timeout_ms, config_.export_relay_timeout_ms);
+    client_.get(m.advertise, path_text(request.path) + "?" + query_text(params), request.authorization, timeout,
+                [this, finish, respond, node, timeout](MemberClient::Answer a) {
                   if (a.status == 0)
                     return respond(member_failed(node, "events",
-                                                 "did not answer within " + std::to_string(config_.timeout_ms) +
-                                                     " ms"));
+                                                 "did not answer within " + std::to_string(timeout) + " ms"));
                   if (a.status != 200 && a.status != 400)
                     return respond(member_failed(node, "events", "answered " + std::to_string(a.status)));
                   api::ApiResponse r;
@@ -806,6 +833,7 @@ class QueryHandler final : public api::Handler {
     std::string path;
     std::string authorization;
     Coverage coverage;
+    std::vector<bool> stale;       // by member: a previous owner of a moved partition (its counts are left out)
     std::vector<std::string> ids;  // the page member's products, in its order
     std::optional<std::string> next;  // the cluster's cursor after this page
     std::string end;                  // the window's end every member counts to ("" when no member has one)
@@ -835,7 +863,20 @@ class QueryHandler final : public api::Handler {
     page->at = cursor ? walk_start(page->members, *cursor, member_cursor) : 0;
     page->coverage.partitions = view.partitions;
     page->coverage.members = static_cast<std::uint32_t>(page->members.size());
-    for (const MemberView& m : page->members) page->coverage.current += m.covered();
+    // As in a merged answer, a previous owner of a moved partition still
+    // lists its products, but its counts are left out (README, `coverage`).
+    std::vector<const MemberView*> all;
+    for (const MemberView& m : page->members) all.push_back(&m);
+    const std::vector<const MemberView*> stale = previous_owners(all);
+    page->stale.assign(page->members.size(), false);
+    for (std::size_t i = 0; i < page->members.size(); ++i) {
+      if (std::find(stale.begin(), stale.end(), &page->members[i]) != stale.end()) {
+        page->stale[i] = true;
+        page->coverage.left_out.push_back(page->members[i].node_id);
+      } else {
+        page->coverage.current += page->members[i].covered();
+      }
+    }
     page->params = std::move(params);
     page->path = request.path;
     page->authorization = request.authorization;
@@ -888,25 +929,18 @@ class QueryHandler final : public api::Handler {
 
   // The page's products counted by every member (round 2).
   void count_products(const std::shared_ptr<ProductsPage>& page, const api::Respond& respond) {
-    constexpr std::size_t kIdsBytes = 6000;  // ids per request, well inside a request line's limit
     std::vector<Ask> asks;
     Params base = page->params;
     set_param(base, "limit", "all");
     if (!page->end.empty()) set_param(base, "end", page->end);
-    for (std::size_t m = 0; m < page->members.size(); ++m) {
-      std::string ids;
-      const auto flush = [&] {
+    std::vector<std::string> batches = id_batches(page->ids);
+    if (batches.empty()) batches.emplace_back();  // also with no ids: the answer's window and sequences
+    for (std::size_t m = 0; m < page->members.size(); ++m)
+      for (const std::string& ids : batches) {
         Params p = base;
         set_param(p, "ids", ids);
         asks.push_back({m, std::move(p)});
-        ids.clear();
-      };
-      for (const std::string& id : page->ids) {
-        if (!ids.empty() && ids.size() + id.size() + 1 > kIdsBytes) flush();
-        ids += (ids.empty() ? "" : ",") + id;
       }
-      flush();  // also with no ids: the answer's window and sequences
-    }
     std::vector<std::size_t> asked;
     for (const Ask& a : asks) asked.push_back(a.member);
     ask_each(page->members, std::move(asks), page->path, page->authorization,
@@ -939,10 +973,11 @@ class QueryHandler final : public api::Handler {
   }
 
   // The page as one node shapes it: products (each with the counts of every
-  // member; a product an earlier member of the walk knows is listed there,
-  // not here; the category of the member that saw it last), start, end,
-  // next_cursor, then complete (every member's), the sequences of the
-  // page's member, and the walk's coverage.
+  // member; a product a later member of the walk knows is listed there, not
+  // here, so one known when the walk starts is never missed, while one a
+  // member learns during the walk may be listed twice; the category of the
+  // member that saw it last), start, end, next_cursor, then complete (every
+  // member's), the sequences of the page's member, and the walk's coverage.
   static void finish_products(const std::shared_ptr<ProductsPage>& page,
                               std::vector<std::pair<std::size_t, json::Value>> answers,
                               const api::Respond& respond) {
@@ -950,7 +985,7 @@ class QueryHandler final : public api::Handler {
       std::vector<std::pair<std::string, std::int64_t>> events;  // by type, in the members' order
       std::optional<std::string> category;
       std::int64_t category_minute = -1;
-      bool earlier = false;  // a member before the page's in the walk knows it
+      bool later = false;  // a member after the page's in the walk knows it
     };
     std::map<std::string, Summed> sums;
     for (const std::string& id : page->ids) sums.emplace(id, Summed{});
@@ -958,7 +993,9 @@ class QueryHandler final : public api::Handler {
     const json::Value* lead = nullptr;
     for (const auto& [member, v] : answers) {
       if (member == page->at && !lead) lead = &v;
-      if (const json::Value* c = v.find("complete"); c && c->kind == json::Value::boolean) complete = complete && c->b;
+      const bool counted = !page->stale[member];
+      if (const json::Value* c = v.find("complete"); counted && c && c->kind == json::Value::boolean)
+        complete = complete && c->b;
       const json::Value* list = v.find("products");
       if (!list || list->kind != json::Value::array) continue;
       for (const json::Value& p : list->a) {
@@ -967,13 +1004,14 @@ class QueryHandler final : public api::Handler {
         auto it = sums.find(id->s);
         if (it == sums.end()) continue;
         Summed& s = it->second;
-        if (member < page->at) s.earlier = true;
+        if (member > page->at) s.later = true;
         if (const json::Value* ev = p.find("events"); ev && ev->kind == json::Value::object)
           for (const auto& [type, n] : ev->o) {
             auto at = std::find_if(s.events.begin(), s.events.end(), [&](const auto& e) { return e.first == type; });
             if (at == s.events.end()) at = s.events.insert(s.events.end(), {type, 0});
-            at->second += n.kind == json::Value::integer ? n.i : 0;
+            if (counted) at->second += n.kind == json::Value::integer ? n.i : 0;
           }
+        if (!counted) continue;
         const json::Value* minute = p.find("category_minute");
         const json::Value* category = p.find("category_id");
         if (minute && minute->kind == json::Value::integer && minute->i > s.category_minute && category &&
@@ -989,7 +1027,7 @@ class QueryHandler final : public api::Handler {
     list.kind = json::Value::array;
     for (const std::string& id : page->ids) {
       const Summed& s = sums.at(id);
-      if (s.earlier) continue;
+      if (s.later) continue;
       if (page->category && s.category != *page->category) continue;
       json::Value p;
       p.kind = json::Value::object;

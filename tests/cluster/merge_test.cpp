@@ -840,6 +840,26 @@ TEST_CASE("Merged similar items: the members' co-occurrence rows, decayed to the
   CHECK(asked_again > 100);
   // An unknown product: no member knows it.
   CHECK(!similar_known({similar_row_body(members[0], 9999, {}), similar_row_body(members[1], 9999, {})}));
+  // A neighbour no member holds any more (evicted: engagement 0 everywhere)
+  // is dropped, as one node drops it; one some member holds is scored.
+  {
+    const std::string row = R"({"product_id":"a","algorithm":"item_cf","known":true,"now":1000,)"
+                            R"("half_life_ms":1000000,"damping":0.5,"shrinkage":1,"engagement":4,"neighbours":[)"
+                            R"({"product_id":"gone","co":3,"engagement":0},{"product_id":"b","co":1,"engagement":1}],)"
+                            R"("engagements":{},"complete":true,"applied_sequence":1,"logged_sequence":1})";
+    const std::string other = R"({"product_id":"a","algorithm":"item_cf","known":false,"now":1000,)"
+                              R"("half_life_ms":1000000,"damping":0.5,"shrinkage":1,"engagement":0,"neighbours":[],)"
+                              R"("engagements":{"gone":0,"b":3},"complete":true,"applied_sequence":1,"logged_sequence":1})";
+    MergeOptions options;
+    options.kind = MergeKind::similar;
+    options.limit = 10;
+    auto v = json::parse(merge_answers({row, other}, options)->body);
+    const Value& list = *v->find("recommendations");
+    REQUIRE(list.a.size() == 1);
+    CHECK(list.a[0].find("product_id")->s == "b");
+    // co 1 over sqrt(4 x (1 + 3)) + 1
+    CHECK(list.a[0].find("score")->d == Approx(std::round(1.0 / (std::sqrt(16.0) + 1.0) * 1e6) / 1e6));
+  }
   // Without the second round (each member's engagement of its own
   // neighbours only) the scores are not one model's.
   std::size_t differ = 0;

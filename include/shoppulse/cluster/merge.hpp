@@ -92,7 +92,7 @@ struct Coverage {
   std::uint32_t current = 0;              // partitions of the members that answered
   std::uint32_t members = 0;              // current members asked
   std::vector<std::string> missing;       // node ids that did not answer in time
-  std::string scope = "cluster";          // cluster: merged; local: this node's partitions only
+  std::string scope = "cluster";          // always "cluster": a scope=local answer carries no coverage
   bool exact_top = true;                  // popular: the merged top list is provably exact
   // Partitions whose figures two merged members' published state both hold
   // while both consume them by their records (a record a publication

@@ -96,6 +96,9 @@ struct QueryConfig {
   // GET /api/events: the most lines a page relayed from another member
   // holds (it is read whole before it is sent on).
   std::size_t export_relay_lines = 10000;
+  // ... and the longest it waits for such a page (cluster.query_timeout when
+  // that is longer): a page with selective filters reads many records first.
+  std::int64_t export_relay_timeout_ms = 30000;
 };
 
 // Wraps the node's own handler. Every route accepts scope=local (answered
