@@ -479,6 +479,41 @@ void refit_trends(Value& merged, const std::vector<const Value*>& parts) {
     *forecast = std::move(refitted).value();
 }
 
+// A ranked list answered as one node answers it: the other fields of the
+// parts (`rest`) merged, then "recommendations" after the leading id and
+// "algorithm" fields, the best `limit` of `ranked` by score (6 decimals),
+// ties by id text, each with its reason (related: the reason's id, empty
+// for none).
+Value ranked_answer(Ctx& ctx, const std::vector<Value>& rest, std::vector<std::pair<double, const std::string*>>& ranked,
+                    std::size_t limit, ReasonKind reason, const std::string& related) {
+  std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : *a.second < *b.second;
+  });
+  if (ranked.size() > limit) ranked.resize(limit);
+  std::vector<const Value*> rest_ptrs;
+  for (const Value& r : rest) rest_ptrs.push_back(&r);
+  Value merged = merge_values(ctx, rest_ptrs, {});
+  Value list;
+  list.kind = Value::array;
+  for (const auto& [score, id] : ranked) {
+    Value e;
+    e.kind = Value::object;
+    e.o.emplace_back("product_id", Value::of_string(*id));
+    e.o.emplace_back("score", Value::of_double(std::round(score * 1e6) / 1e6));
+    e.o.emplace_back("reason", Value::of_string(api::reason_text(reason, related)));
+    e.o.emplace_back("reason_code", Value::of_string(std::string(to_string(reason))));
+    if (!related.empty()) e.o.emplace_back("related_id", Value::of_string(related));
+    list.a.push_back(std::move(e));
+  }
+  if (merged.kind == Value::object) {
+    // Where one node writes them: after the product asked about and "algorithm".
+    auto at = merged.o.begin();
+    while (at != merged.o.end() && (at->first == "product_id" || at->first == "algorithm")) ++at;
+    merged.o.insert(at, {"recommendations", std::move(list)});
+  }
+  return merged;
+}
+
 // Trending over the cluster. Each member answers its candidates (items of
 // its last three clock hours) with their weighted counts per clock hour and
 // its clock; an item's counts add hour by hour, aligned on the latest
@@ -539,31 +574,7 @@ Value merge_trending(Ctx& ctx, const std::vector<const Value*>& parts, const Mer
     if (!options.category.empty() && m.category != options.category) continue;
     if (const double score = Recommender::trend_score(hour, m.counts, now); score > 0) ranked.emplace_back(score, &id);
   }
-  std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
-    return a.first != b.first ? a.first > b.first : *a.second < *b.second;
-  });
-  if (ranked.size() > options.limit) ranked.resize(options.limit);
-  std::vector<const Value*> rest_ptrs;
-  for (const Value& r : rest) rest_ptrs.push_back(&r);
-  Value merged = merge_values(ctx, rest_ptrs, {});
-  Value list;
-  list.kind = Value::array;
-  for (const auto& [score, id] : ranked) {
-    Value e;
-    e.kind = Value::object;
-    e.o.emplace_back("product_id", Value::of_string(*id));
-    e.o.emplace_back("score", Value::of_double(std::round(score * 1e6) / 1e6));
-    e.o.emplace_back("reason", Value::of_string(api::reason_text(ReasonKind::trending, {})));
-    e.o.emplace_back("reason_code", Value::of_string(std::string(to_string(ReasonKind::trending))));
-    list.a.push_back(std::move(e));
-  }
-  if (merged.kind == Value::object) {
-    // Where one node writes them: right after "algorithm".
-    auto at = merged.o.begin();
-    if (at != merged.o.end() && at->first == "algorithm") ++at;
-    merged.o.insert(at, {"recommendations", std::move(list)});
-  }
-  return merged;
+  return ranked_answer(ctx, rest, ranked, options.limit, ReasonKind::trending, {});
 }
 
 // Similar items over the cluster. Each member answers its row of the
@@ -623,33 +634,9 @@ Value merge_similar(Ctx& ctx, const std::vector<const Value*>& parts, const Merg
     const double score = Recommender::similarity_of(c, engagement, b, damping, shrinkage);
     if (score > 0) ranked.emplace_back(score, &id);
   }
-  std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
-    return a.first != b.first ? a.first > b.first : *a.second < *b.second;
-  });
-  if (ranked.size() > options.limit) ranked.resize(options.limit);
-  std::vector<const Value*> rest_ptrs;
-  for (const Value& r : rest) rest_ptrs.push_back(&r);
-  Value merged = merge_values(ctx, rest_ptrs, {});
   const Value* product = lead.find("product_id");
   const std::string related = product && product->kind == Value::string ? product->s : std::string();
-  Value list;
-  list.kind = Value::array;
-  for (const auto& [score, id] : ranked) {
-    Value e;
-    e.kind = Value::object;
-    e.o.emplace_back("product_id", Value::of_string(*id));
-    e.o.emplace_back("score", Value::of_double(std::round(score * 1e6) / 1e6));
-    e.o.emplace_back("reason", Value::of_string(api::reason_text(ReasonKind::viewed_together, related)));
-    e.o.emplace_back("reason_code", Value::of_string(std::string(to_string(ReasonKind::viewed_together))));
-    e.o.emplace_back("related_id", Value::of_string(related));
-    list.a.push_back(std::move(e));
-  }
-  if (merged.kind == Value::object) {
-    auto at = merged.o.begin();
-    while (at != merged.o.end() && (at->first == "product_id" || at->first == "algorithm")) ++at;
-    merged.o.insert(at, {"recommendations", std::move(list)});
-  }
-  return merged;
+  return ranked_answer(ctx, rest, ranked, options.limit, ReasonKind::viewed_together, related);
 }
 
 }  // namespace

@@ -514,7 +514,7 @@ TEST_CASE("The cluster's event export pages member by member in node id order, o
   CHECK(bad.body.find("\"field\":\"cursor\"") != std::string::npos);
 }
 
-TEST_CASE("The cluster's product list lists each product once, by the first member of the walk that knows it, with "
+TEST_CASE("The cluster's product list lists each product once, by the last member of the walk that knows it, with "
           "every member's counts and the category seen last",
           "[cluster][products]") {
   Rig rig;
