@@ -154,8 +154,12 @@ void KafkaServer::create_topic(const std::string& topic, int partitions,
   if (!error.empty()) throw std::runtime_error("create topic " + topic + ": " + error);
 }
 
+// Idempotent: a request retried on a loaded machine (one that timed out)
+// lands neither twice nor after the messages sent behind it, so one
+// partition keeps the order the messages were sent in, as the tests rely on.
 TestProducer::TestProducer(const std::string& bootstrap)
-    : rk_(new_client(RD_KAFKA_PRODUCER, bootstrap, {{"acks", "all"}, {"linger.ms", "5"}})) {}
+    : rk_(new_client(RD_KAFKA_PRODUCER, bootstrap,
+                     {{"acks", "all"}, {"linger.ms", "5"}, {"enable.idempotence", "true"}})) {}
 TestProducer::~TestProducer() {
   rd_kafka_flush(static_cast<rd_kafka_t*>(rk_), 10000);
   rd_kafka_destroy(static_cast<rd_kafka_t*>(rk_));
