@@ -1263,14 +1263,8 @@ class ApiHandler final : public Handler {
     Result<IdPage> page = IdPage{};
     if (by_ids) {
       const std::string ids = param(params, "ids").value_or("");
-      for (std::size_t at = 0; at < ids.size();) {
-        std::size_t comma = ids.find(',', at);
-        if (comma == std::string::npos) comma = ids.size();
-        if (comma > at)
-          if (auto id = ctx_.dictionary.find(IdKind::product, std::string_view(ids).substr(at, comma - at)))
-            page->ids.push_back(*id);
-        at = comma + 1;
-      }
+      for (const std::string_view name : comma_list(ids))
+        if (auto id = ctx_.dictionary.find(IdKind::product, name)) page->ids.push_back(*id);
     } else {
       page = page_ids(ctx_.dictionary, IdKind::product, params, *limit);
     }
@@ -1415,14 +1409,8 @@ class ApiHandler final : public Handler {
     if (!category) return respond(error_response(category.error()));
     q.category = *category;
     if (auto ex = param(params, "exclude")) {
-      std::string_view rest = *ex;
-      while (!rest.empty()) {
-        const std::size_t comma = rest.find(',');
-        const std::string_view item = rest.substr(0, comma);
+      for (const std::string_view item : comma_list(*ex))
         if (auto id = ctx_.dictionary.find(IdKind::product, item)) q.exclude.push_back(*id);
-        if (comma == std::string_view::npos) break;
-        rest.remove_prefix(comma + 1);
-      }
     }
     if (auto v = param(params, "exclude_viewed")) q.exclude_viewed = (*v == "true" || *v == "1");
     // An unknown user is a new shopper: cold start, not an error.
@@ -1477,15 +1465,8 @@ class ApiHandler final : public Handler {
   void similar_row(const std::string& product_id, const std::string& of, Respond& respond) {
     const std::optional<Id> product = ctx_.dictionary.find(IdKind::product, product_id);
     std::vector<std::pair<std::string, Id>> asked;
-    for (std::size_t at = 0; at < of.size();) {
-      std::size_t comma = of.find(',', at);
-      if (comma == std::string::npos) comma = of.size();
-      std::string name = of.substr(at, comma - at);
-      at = comma + 1;
-      if (name.empty()) continue;
-      const Id id = ctx_.dictionary.find(IdKind::product, name).value_or(kNoId);
-      asked.emplace_back(std::move(name), id);
-    }
+    for (const std::string_view name : comma_list(of))
+      asked.emplace_back(std::string(name), ctx_.dictionary.find(IdKind::product, name).value_or(kNoId));
     const Dictionary& dict = ctx_.dictionary;
     const Sequence logged = logged_sequence();
     auto queued = ctx_.recommend.run_on_recommender([product, product_id, asked = std::move(asked), respond, &dict,

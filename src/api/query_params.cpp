@@ -20,6 +20,17 @@ std::optional<std::string> param(const Params& params, std::string_view key) {
   return std::nullopt;
 }
 
+std::vector<std::string_view> comma_list(std::string_view text) {
+  std::vector<std::string_view> out;
+  while (!text.empty()) {
+    const std::size_t comma = text.find(',');
+    if (comma != 0) out.push_back(text.substr(0, comma));
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
 // Accepts ISO-8601 or epoch milliseconds (from 2000-01-01 on).
 Result<TimestampMs> parse_time_param(std::string_view name, const std::string& text) {
   if (!text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }) &&

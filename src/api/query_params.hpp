@@ -25,6 +25,10 @@ using Params = std::vector<std::pair<std::string, std::string>>;
 // The value of the first `key` in params, if any.
 std::optional<std::string> param(const Params& params, std::string_view key);
 
+// The items of a comma-separated list (`exclude`, `of`, `ids`), empty ones
+// skipped; views into `text`.
+std::vector<std::string_view> comma_list(std::string_view text);
+
 // The id a filter on a name nobody used resolves to: never interned (ids
 // are dense from 1), so the filter matches nothing (an empty answer, not an
 // error).
