@@ -641,33 +641,29 @@ Value merge_similar(Ctx& ctx, const std::vector<const Value*>& parts, const Merg
 
 }  // namespace
 
-std::vector<std::string> similar_engagements_missing(const std::vector<std::string>& bodies, std::size_t member) {
+SimilarRows similar_rows(const std::vector<std::string>& bodies) {
+  // Each body parsed once: its neighbours, and the engagements it gave.
+  SimilarRows out;
+  std::vector<std::set<std::string>> given(bodies.size());
   std::set<std::string> wanted;
-  std::set<std::string> given;
   for (std::size_t i = 0; i < bodies.size(); ++i) {
     auto v = json::parse(bodies[i]);
     if (!v || v->kind != Value::object) continue;
+    if (const Value* k = v->find("known"); k && k->kind == Value::boolean && k->b) out.known = true;
     if (const Value* n = v->find("neighbours"); n && n->kind == Value::array)
       for (const Value& e : n->a)
-        if (const Value* id = e.find("product_id"); id && id->kind == Value::string)
-          (i == member ? given : wanted).insert(id->s);
-    if (i == member)
-      if (const Value* asked = v->find("engagements"); asked && asked->kind == Value::object)
-        for (const auto& [id, x] : asked->o) given.insert(id);
+        if (const Value* id = e.find("product_id"); id && id->kind == Value::string) {
+          given[i].insert(id->s);
+          wanted.insert(id->s);
+        }
+    if (const Value* asked = v->find("engagements"); asked && asked->kind == Value::object)
+      for (const auto& [id, x] : asked->o) given[i].insert(id);
   }
-  std::vector<std::string> out;
-  for (const std::string& id : wanted)
-    if (!given.count(id)) out.push_back(id);
+  out.missing.resize(bodies.size());
+  for (std::size_t i = 0; i < bodies.size(); ++i)
+    for (const std::string& id : wanted)
+      if (!given[i].count(id)) out.missing[i].push_back(id);
   return out;
-}
-
-bool similar_known(const std::vector<std::string>& bodies) {
-  for (const std::string& b : bodies) {
-    auto v = json::parse(b);
-    if (!v || v->kind != Value::object) continue;
-    if (const Value* k = v->find("known"); k && k->kind == Value::boolean && k->b) return true;
-  }
-  return false;
 }
 
 Result<Merged> merge_answers(const std::vector<std::string>& bodies, const MergeOptions& options) {

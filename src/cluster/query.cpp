@@ -493,19 +493,15 @@ class QueryHandler final : public api::Handler {
       }
     // Unknown to every member: a 404 as on one node. While a member is
     // missing the product may be its alone: an empty list naming it.
-    if (!similar_known(rows) && rows.size() == members->size()) {
+    const SimilarRows said = similar_rows(rows);
+    if (!said.known && rows.size() == members->size()) {
       const auto segs = api::split_path(path);
       return respond(api::error_response(make_error(Errc::not_found, "unknown product: " + segs[2])));
     }
-    struct Extra {
-      std::size_t member;
-      Params params;
-    };
-    auto extras = std::make_shared<std::vector<Extra>>();
-    for (std::size_t r = 0; r < rows.size(); ++r) {
-      for (std::string& of : id_batches(similar_engagements_missing(rows, r)))
+    auto extras = std::make_shared<std::vector<Ask>>();
+    for (std::size_t r = 0; r < rows.size(); ++r)
+      for (std::string& of : id_batches(said.missing[r]))
         extras->push_back({which[r], {{"limit", "all"}, {"of", std::move(of)}}});
-    }
     auto merge = [this, gather, members, options, partitions, respond, extras](std::vector<int> status,
                                                                                std::vector<std::string> bodies) {
       // A member that fails a second-round ask is left out whole.
@@ -541,9 +537,7 @@ class QueryHandler final : public api::Handler {
       respond(std::move(r));
     };
     if (extras->empty()) return merge({}, {});
-    std::vector<Ask> asks;
-    for (const Extra& e : *extras) asks.push_back({e.member, e.params});
-    ask_each(*members, std::move(asks), path, authorization, std::move(merge));
+    ask_each(*members, *extras, path, authorization, std::move(merge));
   }
 
   // Ids as comma-separated lists, each at most kIdBatchBytes once encoded
@@ -676,12 +670,9 @@ class QueryHandler final : public api::Handler {
     auto limit = api::parse_limit(params, walk->limit, config_.max_limit);
     if (!limit) return respond(api::error_response(limit.error()));
     walk->limit = *limit;
-    std::optional<UsersCursor> cursor;
-    if (const std::string* c = find_param(params, "cursor")) {
-      auto decoded = decode_users_cursor(*c);
-      if (!decoded) return respond(api::error_response(decoded.error()));
-      cursor = std::move(decoded).value();
-    }
+    auto walk_from = walk_cursor(params);
+    if (!walk_from) return respond(api::error_response(walk_from.error()));
+    const std::optional<UsersCursor> cursor = std::move(walk_from).value();
     std::erase_if(params, [](const auto& kv) { return kv.first == "limit" || kv.first == "cursor"; });
     const ClusterView view = view_();
     walk->members = walk_members(view, walk->self_listed);
@@ -697,6 +688,16 @@ class QueryHandler final : public api::Handler {
     walk->path = request.path;
     walk->authorization = request.authorization;
     ask_next_member(walk, std::move(respond));
+  }
+
+  // The cluster cursor a walk's page was asked with; none: from the first
+  // member. One the cluster did not give is a 400 naming `cursor`.
+  static Result<std::optional<UsersCursor>> walk_cursor(const Params& params) {
+    const std::string* c = find_param(params, "cursor");
+    if (!c) return std::optional<UsersCursor>();
+    auto decoded = decode_users_cursor(*c);
+    if (!decoded) return std::move(decoded).error();
+    return std::optional<UsersCursor>(std::move(decoded).value());
   }
 
   // The members a walk goes through (this node and the current ones), in
@@ -736,12 +737,9 @@ class QueryHandler final : public api::Handler {
   // streams it; another member's is read whole (at most
   // export_relay_lines lines) and sent on.
   void page_events(api::ApiRequest request, Params params, api::Respond respond) {
-    std::optional<UsersCursor> cursor;
-    if (const std::string* c = find_param(params, "cursor")) {
-      auto decoded = decode_users_cursor(*c);
-      if (!decoded) return respond(api::error_response(decoded.error()));
-      cursor = std::move(decoded).value();
-    }
+    auto walk_from = walk_cursor(params);
+    if (!walk_from) return respond(api::error_response(walk_from.error()));
+    const std::optional<UsersCursor> cursor = std::move(walk_from).value();
     std::erase_if(params, [](const auto& kv) { return kv.first == "cursor"; });
     const ClusterView view = view_();
     bool self_listed = false;
@@ -841,12 +839,9 @@ class QueryHandler final : public api::Handler {
 
   void page_products(api::ApiRequest request, Params params, api::Respond respond) {
     auto page = std::make_shared<ProductsPage>();
-    std::optional<UsersCursor> cursor;
-    if (const std::string* c = find_param(params, "cursor")) {
-      auto decoded = decode_users_cursor(*c);
-      if (!decoded) return respond(api::error_response(decoded.error()));
-      cursor = std::move(decoded).value();
-    }
+    auto walk_from = walk_cursor(params);
+    if (!walk_from) return respond(api::error_response(walk_from.error()));
+    const std::optional<UsersCursor> cursor = std::move(walk_from).value();
     if (find_param(params, "ids"))
       return respond(api::error_response(
           make_error(Errc::invalid_argument, "only with scope=local&limit=all (a cluster's walk asks it)", "ids")));

@@ -797,15 +797,17 @@ TEST_CASE("Merged similar items: the members' co-occurrence rows, decayed to the
     std::vector<std::string> rows;
     for (const Recommender& m : members) rows.push_back(similar_row_body(m, product, {}));
     // The second round: each member's engagement of the others' neighbours.
+    const SimilarRows first = similar_rows(rows);
+    REQUIRE(first.missing.size() == rows.size());
     for (std::size_t m = 0; m < rows.size(); ++m) {
-      const auto missing = similar_engagements_missing(rows, m);
-      asked_again += !missing.empty();
-      rows[m] = similar_row_body(members[m], product, missing);
-      CHECK(similar_engagements_missing(rows, m).empty());
+      asked_again += !first.missing[m].empty();
+      rows[m] = similar_row_body(members[m], product, first.missing[m]);
     }
+    const SimilarRows second = similar_rows(rows);
+    for (const auto& missing : second.missing) CHECK(missing.empty());
     const auto want = single.similar(product, 1000);
     if (want.empty()) continue;
-    CHECK(similar_known(rows));
+    CHECK(second.known);
     for (const std::size_t limit : {std::size_t(5), std::size_t(1000)}) {
       MergeOptions options;
       options.kind = MergeKind::similar;
@@ -839,7 +841,7 @@ TEST_CASE("Merged similar items: the members' co-occurrence rows, decayed to the
   CHECK(compared > 300);
   CHECK(asked_again > 100);
   // An unknown product: no member knows it.
-  CHECK(!similar_known({similar_row_body(members[0], 9999, {}), similar_row_body(members[1], 9999, {})}));
+  CHECK(!similar_rows({similar_row_body(members[0], 9999, {}), similar_row_body(members[1], 9999, {})}).known);
   // A neighbour no member holds any more (evicted: engagement 0 everywhere)
   // is dropped, as one node drops it; one some member holds is scored.
   {

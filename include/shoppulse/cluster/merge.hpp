@@ -76,13 +76,16 @@ struct Merged {
 // ranked lists merge by id; a trend's anomalies and forecast are fitted again
 // over the merged series, as one node fits them. invalid_argument when a
 // body is not JSON.
-// Similar items: the neighbours of the members' rows (scope=local&limit=all
-// answers of /api/products/{id}/similar) whose engagement the member
-// answering `body` did not give, in neither its row nor its "engagements":
-// what the merge must ask it for (the `of` parameter) before scoring.
-std::vector<std::string> similar_engagements_missing(const std::vector<std::string>& bodies, std::size_t member);
-// Whether any member's row knows the product.
-bool similar_known(const std::vector<std::string>& bodies);
+// Similar items: what the members' rows (scope=local&limit=all answers of
+// /api/products/{id}/similar, one per member) say before the merge scores
+// them. missing[i]: the neighbours of any row whose engagement member i did
+// not give, in neither its row nor its "engagements" (what the merge must
+// ask it for with `of`); known: some member knows the product.
+struct SimilarRows {
+  bool known = false;
+  std::vector<std::vector<std::string>> missing;
+};
+SimilarRows similar_rows(const std::vector<std::string>& bodies);
 
 Result<Merged> merge_answers(const std::vector<std::string>& bodies, const MergeOptions& options);
 
