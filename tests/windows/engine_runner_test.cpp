@@ -375,25 +375,36 @@ class HeldCheckpoints final : public CheckpointStore {
   bool released_;
 };
 
+// A runner whose checkpoints go through HeldCheckpoints. On the way out a
+// held write is let go before the runner stops, so a failing check cannot
+// leave the runner's writer waiting.
+struct HeldRig {
+  std::unique_ptr<Storage> store = make_memory_store();
+  HeldCheckpoints checkpoints;
+  SpscRing<Event> ring{1 << 12};
+  SystemClock clock;
+  MetricsRegistry metrics;
+  EngineRunner runner;
+  HeldRig(EngineRunnerConfig config, bool held)
+      : checkpoints(*store, held),
+        runner{window_config(), std::move(config), ring, *store, *store, checkpoints, clock, metrics} {
+    runner.start();
+  }
+  ~HeldRig() {
+    checkpoints.release();
+    runner.stop();
+  }
+};
+
 }  // namespace
 
 TEST_CASE("a background checkpoint holds neither the events nor the queries of the engine thread, and stores the "
           "engine as it was when it was taken",
           "[windows][runner][checkpoint]") {
-  auto store = make_memory_store();
-  HeldCheckpoints held(*store);
-  SpscRing<Event> ring(1 << 12);
-  SystemClock clock;
-  MetricsRegistry metrics;
   EngineRunnerConfig config = checkpoint_every(100);
   REQUIRE(config.checkpoint_in_background);  // the default
-  EngineRunner runner(window_config(), config, ring, *store, *store, held, clock, metrics);
-  // A failing check below still lets the held write go before the runner stops.
-  struct ReleaseAtExit {
-    HeldCheckpoints& held;
-    ~ReleaseAtExit() { held.release(); }
-  } release_at_exit{held};
-  runner.start();
+  HeldRig rig(config, /*held=*/true);
+  auto& [store, held, ring, clock, metrics, runner] = rig;
   REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.caught_up; }));
   const auto events = make_events(1, 250, kStart);
   ingest(*store, ring, std::vector<Event>(events.begin(), events.begin() + 150));
@@ -777,18 +788,8 @@ TEST_CASE("rollup retention counts back from the stored checkpoint's state, not 
   config.checkpoint_interval_ms = 3600000;  // by count only
   config.checkpoint_every_events = 100;
   config.rollup_retention_ms = 49LL * 3600 * 1000;  // the shortest that spills settled minutes
-  auto store = make_memory_store();
-  HeldCheckpoints checkpoints(*store, /*held=*/false);
-  SpscRing<Event> ring(1 << 12);
-  SystemClock clock;
-  MetricsRegistry metrics;
-  EngineRunner runner(window_config(), config, ring, *store, *store, checkpoints, clock, metrics);
-  // A failing check below still lets a held write go before the runner stops.
-  struct ReleaseAtExit {
-    HeldCheckpoints& held;
-    ~ReleaseAtExit() { held.release(); }
-  } release_at_exit{checkpoints};
-  runner.start();
+  HeldRig rig(config, /*held=*/false);
+  auto& [store, checkpoints, ring, clock, metrics, runner] = rig;
   REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.caught_up; }));
   // 100 events a minute apart from kStart, then 100 from 60 h later, then
   // 100 from 61 h later; each hundred makes a checkpoint due.
