@@ -708,13 +708,16 @@ IngestStats Ingestor::stats() const {
 
 namespace {
 
-Result<void> restore_entries(const std::vector<DictionaryEntry>& entries, Dictionary& dictionary) {
+// Only the tables of these entries are touched: other kinds may be loading
+// on other threads.
+void reserve_for(std::span<const DictionaryEntry> entries, Dictionary& dictionary) {
   std::array<std::size_t, kIdKindCount> per_kind{};
   for (const DictionaryEntry& e : entries) ++per_kind[static_cast<std::size_t>(e.kind)];
-  // Only the tables of these entries are touched: other kinds may be loading
-  // on other threads.
   for (std::size_t k = 0; k < kIdKindCount; ++k)
     if (per_kind[k] != 0) dictionary.table(static_cast<IdKind>(k)).reserve(per_kind[k]);
+}
+
+Result<void> restore_entries(std::span<const DictionaryEntry> entries, Dictionary& dictionary) {
   // Each restore probes a random slot of a table of millions: the slots of
   // the next entries are requested ahead so their cache misses overlap.
   constexpr std::size_t kAhead = 8;
@@ -741,6 +744,7 @@ Result<void> restore_entries(const std::vector<DictionaryEntry>& entries, Dictio
 Result<void> load_dictionary(const EventLog& log, Dictionary& dictionary) {
   auto entries = log.load_dictionary();
   if (!entries) return std::move(entries).error();
+  reserve_for(*entries, dictionary);
   return restore_entries(*entries, dictionary);
 }
 
@@ -752,9 +756,13 @@ Result<void> load_dictionary(EventLog& log, Dictionary& dictionary, std::size_t 
   // load. The tables are not in use yet.
   std::array<Result<void>, kIdKindCount> results;
   const auto load_kind = [&](std::size_t k) {
-    auto entries = log.load_dictionary_kind(static_cast<IdKind>(k), limit);
-    if (!entries) results[k] = std::move(entries).error();
-    else results[k] = restore_entries(*entries, dictionary);
+    const auto kind = static_cast<IdKind>(k);
+    bool sized = false;
+    results[k] = log.scan_dictionary_kind(kind, limit, [&](std::span<const DictionaryEntry> run, std::size_t total) {
+      if (!sized) dictionary.table(kind).reserve(std::max(total, run.size()));
+      sized = true;
+      return restore_entries(run, dictionary);
+    });
   };
   {
     std::vector<std::jthread> threads;

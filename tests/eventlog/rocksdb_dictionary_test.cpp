@@ -89,6 +89,51 @@ TEST_CASE("a bounded load reads only the newest entries of each kind, in id orde
   }
 }
 
+TEST_CASE("a kind too large for one run is handed over in order, a run at a time, with its total ahead",
+          "[eventlog][dictionary]") {
+  eventlog_test::TempDir dir;
+  auto store = open_at(dir.path());
+  append_entries(*store, IdKind::user, 1, 10000);  // several runs of the scan
+  append_entries(*store, IdKind::product, 1, 3);
+  for (const std::size_t newest : {std::size_t{0}, std::size_t{6000}, std::size_t{20000}}) {
+    INFO("newest " << newest);
+    std::vector<Id> ids;
+    std::size_t runs = 0;
+    bool named = true;
+    auto scanned = store->scan_dictionary_kind(IdKind::user, newest,
+                                               [&](std::span<const DictionaryEntry> run, std::size_t total) {
+                                                 ++runs;
+                                                 CHECK(total == (newest == 6000 ? 6000u : 10000u));
+                                                 for (const DictionaryEntry& e : run) {
+                                                   ids.push_back(e.id);
+                                                   named = named && e.kind == IdKind::user &&
+                                                           e.value == "user-" + std::to_string(e.id);
+                                                 }
+                                                 return Result<void>{};
+                                               });
+    REQUIRE(scanned.ok());
+    const Id first = newest == 6000 ? 4001 : 1;
+    REQUIRE(ids.size() == 10001 - first);
+    for (std::size_t i = 0; i < ids.size(); ++i) REQUIRE(ids[i] == first + i);
+    CHECK(named);
+    CHECK(runs > 1);
+  }
+  // A run's error stops the scan and is what it returns.
+  std::size_t calls = 0;
+  auto stopped = store->scan_dictionary_kind(IdKind::user, 0, [&](std::span<const DictionaryEntry>, std::size_t) {
+    ++calls;
+    return Result<void>(make_error(Errc::corrupt, "stop here"));
+  });
+  REQUIRE_FALSE(stopped.ok());
+  CHECK(stopped.error().detail == "stop here");
+  CHECK(calls == 1);
+  // A kind with no entries hands nothing over.
+  CHECK(store->scan_dictionary_kind(IdKind::device, 0, [](std::span<const DictionaryEntry>, std::size_t) {
+           FAIL("no run expected");
+           return Result<void>{};
+         }).ok());
+}
+
 TEST_CASE("names are stored only for evicted ids, and a bounded start-up stores those it leaves on disk",
           "[eventlog][dictionary]") {
   eventlog_test::TempDir dir;

@@ -120,6 +120,18 @@ class EventLog {
     return some;
   }
 
+  // The same entries as load_dictionary_kind, handed to fn a run at a time
+  // (in id order) instead of gathered: a start-up load of millions restores
+  // each run and never holds them all. fn's second argument is how many
+  // entries the whole scan hands over, as far as the store knows ahead (0:
+  // not known), for sizing tables once. Stops at fn's first error.
+  using DictionaryRun = std::function<Result<void>(std::span<const DictionaryEntry>, std::size_t)>;
+  virtual Result<void> scan_dictionary_kind(IdKind kind, std::size_t newest, const DictionaryRun& fn) const {
+    auto some = load_dictionary_kind(kind, newest);
+    if (!some) return std::move(some).error();
+    return fn(*some, some->size());
+  }
+
   // Whether find_dictionary_id/find_dictionary_name look entries up; a
   // dictionary may evict entries from memory only when they do.
   virtual bool looks_up_dictionary() const { return false; }
