@@ -12,11 +12,14 @@ std::int64_t minute_of(TimestampMs t) noexcept { return t >= 0 ? t / kMinuteMs :
 }  // namespace
 
 void TimeIndex::add(const Event& e) {
-  auto [it, inserted] = minutes_.try_emplace(minute_of(e.time_ms), SequenceSpan{e.sequence, e.sequence});
-  if (!inserted) {
-    it->second.first = std::min(it->second.first, e.sequence);
-    it->second.last = std::max(it->second.last, e.sequence);
+  const std::int64_t minute = minute_of(e.time_ms);
+  if (last_span_ == nullptr || minute != last_minute_) {
+    auto [it, inserted] = minutes_.try_emplace(minute, SequenceSpan{e.sequence, e.sequence});
+    last_minute_ = minute;
+    last_span_ = &it->second;
   }
+  last_span_->first = std::min(last_span_->first, e.sequence);
+  last_span_->last = std::max(last_span_->last, e.sequence);
   if (e.user != kNoId) {
     if (first_seen_.size() <= e.user) first_seen_.resize(std::size_t{e.user} + 1, kUnseen);
     first_seen_[e.user] = std::min(first_seen_[e.user], e.time_ms);

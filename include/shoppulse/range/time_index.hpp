@@ -28,6 +28,10 @@ struct SequenceSpan {
 
 class TimeIndex {
  public:
+  TimeIndex() = default;
+  TimeIndex(const TimeIndex&) = delete;  // last_span_ points into minutes_
+  TimeIndex& operator=(const TimeIndex&) = delete;
+
   // Adds one event; events must come in increasing sequence order.
   void add(const Event& event);
 
@@ -51,6 +55,10 @@ class TimeIndex {
 
  private:
   std::map<std::int64_t, SequenceSpan> minutes_;  // event-time minute -> sequences of its events
+  // The minute the last event fell in: most events fall in the same one as
+  // the event before them, and skip the map's search.
+  std::int64_t last_minute_ = 0;
+  SequenceSpan* last_span_ = nullptr;
   std::vector<TimestampMs> first_seen_;           // by user id; kUnseen when unseen
   Sequence indexed_through_ = 0;
   std::uint64_t events_ = 0;
