@@ -311,11 +311,38 @@ std::pair<Id, bool> InternTable::intern_hashed(std::string_view value, std::uint
   return {id, true};
 }
 
-bool InternTable::restore_hashed(Id id, std::string_view value, std::uint64_t h) {
-  if (id == kNoId) return false;
-  if (probe(t_, value, h) != nullptr || probe_id(t_, id) != nullptr) return false;
-  admit(value, h, id);
-  return true;
+const InternTable::Restored* InternTable::restore_run(std::span<const Restored> run) {
+  if (run.empty()) return nullptr;
+  std::unique_lock lock(mutex_);
+  if ((t_.resident + run.size()) * 2 > t_.names.size()) rehash(t_, slots_for(t_.resident + run.size()));
+  const std::size_t mask = t_.names.size() - 1;
+  // Each entry probes a random name slot of a table of millions (and every
+  // fourth id a random line of id slots): request both a few entries ahead.
+  constexpr std::size_t kAhead = 8;
+  std::array<std::uint64_t, kAhead> hashes{};
+  const auto request = [&](std::size_t i) {
+    hashes[i % kAhead] = hash(run[i].value);
+    __builtin_prefetch(&t_.names[hashes[i % kAhead] & mask]);
+    __builtin_prefetch(&t_.ids[id_home(run[i].id, mask)]);
+  };
+  for (std::size_t i = 0; i < std::min(kAhead, run.size()); ++i) request(i);
+  Id newest = size_.load(std::memory_order_relaxed);
+  const Restored* refused = nullptr;
+  for (std::size_t i = 0; i < run.size(); ++i) {
+    const Restored& r = run[i];
+    const std::uint64_t h = hashes[i % kAhead];
+    if (i + kAhead < run.size()) request(i + kAhead);
+    if (r.id == kNoId || probe(t_, r.value, h) != nullptr || probe_id(t_, r.id) != nullptr) {
+      refused = &r;
+      break;
+    }
+    insert(t_, r.id, append(t_, r.id, r.value, stamp()), h);
+    newest = std::max(newest, r.id);
+  }
+  size_.store(newest, std::memory_order_release);
+  lock.unlock();
+  update_memory();
+  return refused;
 }
 
 void InternTable::reserve(std::size_t more) {

@@ -271,6 +271,7 @@ struct Ingestor::State {
   std::deque<std::pair<std::uint64_t, TimestampMs>> seen_order;
   std::vector<DictionaryEntry> unpersisted_entries;  // interned but not yet durable
   TimestampMs newest_event_ms = 0;  // newest event time in the log, for retention
+  bool recalled = false;            // the dedupe table holds the log's tail (recall())
   // Per-group buffers, kept between groups so their memory is reused.
   std::vector<LogRecord> records;  // the first `n` are the group's
   std::vector<Event> events;
@@ -588,9 +589,8 @@ Ingestor::~Ingestor() { stop(); }
 
 const IngestConfig& Ingestor::config() const noexcept { return state_->config; }
 
-Result<void> Ingestor::start() {
+Result<void> Ingestor::recall() {
   State& s = *state_;
-  if (s.thread.joinable()) return {};
   // Rebuild the dedupe table from the newest part of the log.
   const Sequence next = s.log.next_sequence();
   const Sequence from = next > s.config.dedupe_max_ids ? next - s.config.dedupe_max_ids : 1;
@@ -609,6 +609,15 @@ Result<void> Ingestor::start() {
   if (!read) return std::move(read).error();
   s.expire(now);
   s.last_sequence.store(next - 1, std::memory_order_relaxed);
+  s.recalled = true;
+  return {};
+}
+
+Result<void> Ingestor::start() {
+  State& s = *state_;
+  if (s.thread.joinable()) return {};
+  if (!s.recalled)
+    if (auto r = recall(); !r) return r;
   {
     std::lock_guard lock(s.mutex);
     s.accepting = true;
@@ -718,23 +727,18 @@ void reserve_for(std::span<const DictionaryEntry> entries, Dictionary& dictionar
 }
 
 Result<void> restore_entries(std::span<const DictionaryEntry> entries, Dictionary& dictionary) {
-  // Each restore probes a random slot of a table of millions: the slots of
-  // the next entries are requested ahead so their cache misses overlap.
-  constexpr std::size_t kAhead = 8;
-  std::array<std::uint64_t, kAhead> hashes{};
-  const auto request = [&](std::size_t i) {
-    const DictionaryEntry& e = entries[i];
-    hashes[i % kAhead] = InternTable::hash(e.value);
-    dictionary.table(e.kind).prefetch_locked(hashes[i % kAhead]);
-  };
-  for (std::size_t i = 0; i < std::min(kAhead, entries.size()); ++i) request(i);
-  for (std::size_t i = 0; i < entries.size(); ++i) {
-    const DictionaryEntry& e = entries[i];
-    const std::uint64_t hash = hashes[i % kAhead];
-    if (i + kAhead < entries.size()) request(i + kAhead);
-    if (!dictionary.table(e.kind).restore_hashed(e.id, e.value, hash))
-      return make_error(Errc::corrupt, "dictionary entry repeated: " + std::string(to_string(e.kind)) + " id " +
-                                           std::to_string(e.id));
+  // Runs of one kind go to its table whole (a kind's scan hands over only
+  // its own; the whole-log load has each kind in one stretch).
+  std::vector<InternTable::Restored> run;
+  run.reserve(std::min<std::size_t>(entries.size(), 4096));
+  for (std::size_t i = 0; i < entries.size();) {
+    const IdKind kind = entries[i].kind;
+    run.clear();
+    for (; i < entries.size() && entries[i].kind == kind && run.size() < 4096; ++i)
+      run.push_back({entries[i].id, entries[i].value});
+    if (const InternTable::Restored* refused = dictionary.table(kind).restore_run(run))
+      return make_error(Errc::corrupt, "dictionary entry repeated: " + std::string(to_string(kind)) + " id " +
+                                           std::to_string(refused->id));
   }
   return {};
 }

@@ -118,11 +118,20 @@ class InternTable {
   // Same, with hash == hash(value) computed by the caller.
   std::pair<Id, bool> intern_hashed(std::string_view value, std::uint64_t hash);
   // Writer thread only: re-creates an entry loaded from storage, in any id
-  // order; returns false for kNoId or a value already present.
-  bool restore(Id id, std::string_view value) { return restore_hashed(id, value, hash(value)); }
-  // Same, with hash == hash(value) computed by the caller (which may have
-  // prefetched its slot with prefetch_locked(hash) a few entries ahead).
-  bool restore_hashed(Id id, std::string_view value, std::uint64_t hash);
+  // order; returns false for kNoId or an id or value already present.
+  struct Restored {
+    Id id = kNoId;
+    std::string_view value;
+  };
+  bool restore(Id id, std::string_view value) {
+    const Restored one{id, value};
+    return restore_run(std::span<const Restored>(&one, 1)) == nullptr;
+  }
+  // Same for a run of entries (a start-up load restores millions): one lock
+  // and at most one rehash for the run, and the slots of the next entries
+  // requested ahead so that their cache misses overlap. Returns the first
+  // entry refused (the ones before it are in), or nullptr when all are in.
+  const Restored* restore_run(std::span<const Restored> run);
   // Writer thread only, before a run of restore(): room for `more` entries
   // beyond those present, so the run rehashes (and copies the tables) once
   // rather than at every doubling.

@@ -81,7 +81,11 @@ class Ingestor {
   Ingestor(const Ingestor&) = delete;
   Ingestor& operator=(const Ingestor&) = delete;
 
-  // Rebuilds the dedupe table from the log's tail and starts the thread.
+  // Rebuilds the dedupe table from the log's tail. Needs no dictionary, so it
+  // may run while the dictionary loads, on any one thread, before start();
+  // start() does it when it has not been done.
+  Result<void> recall();
+  // Starts the thread (after recall() unless done already).
   Result<void> start();
   // Stops taking batches, finishes those accepted, joins.
   void stop();
