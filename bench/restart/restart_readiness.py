@@ -102,7 +102,7 @@ def main() -> int:
     # The server's own account of the phases (wall-clock stamps of its log).
     with open(log_path) as f:
         for line in f:
-            if re.search(r'msg="(storage opened|engine restored|recommender restored|shoppulse started)"', line):
+            if re.search(r'msg="(storage opened|dictionary loaded|engine restored|recommender restored|shoppulse started)"', line):
                 print("log:", line.strip())
     return 0
 

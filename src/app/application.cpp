@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <future>
 #include <mutex>
 #include <unistd.h>
 
@@ -111,6 +112,13 @@ struct Application::State final : api::SystemControl {
   std::unique_ptr<Storage> storage;
   std::unique_ptr<EventLogDictionary> dictionary_backing;  // the log, where evicted entries are read back
   Dictionary dictionary;
+  // The dictionary's start-up load, on threads of its own while the
+  // checkpoints restore (neither needs the other); start() waits for it
+  // before anything that reads or writes a name starts. Declared after the
+  // storage and the dictionary, so an Application destroyed while it runs
+  // waits for it before they go.
+  std::future<Result<void>> dictionary_load;
+  std::atomic<bool> dictionary_loaded{false};
   std::unique_ptr<SpscRing<Event>> ring;
   std::unique_ptr<Ingestor> ingestor;
   api::SequenceGate gate;  // min_sequence= requests, fed by the engine and recommend threads
@@ -451,20 +459,31 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
   if (!storage) return std::move(storage).error();
   s.storage = std::move(storage).value();
   const auto opened = std::chrono::steady_clock::now();
-  const double opened_cpu_s = thread_cpu_seconds();
+  auto ms = [](auto d) { return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()); };
+  kLog.info("storage opened", {{"open_ms", ms(opened - opening)}});
   s.dictionary_backing = std::make_unique<EventLogDictionary>(*s.storage);
   s.dictionary.configure(s.storage->looks_up_dictionary() ? s.dictionary_backing.get() : nullptr,
                          config.dictionary_max_resident_ids);
-  if (auto loaded = load_dictionary(*s.storage, s.dictionary, config.dictionary_max_resident_ids); !loaded)
-    return std::move(loaded).error();
-  const auto loaded = std::chrono::steady_clock::now();
-  auto ms = [](auto d) { return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()); };
-  // The loading thread's CPU time says what the load costs on a busy
-  // machine, where the wall time mostly says how busy it is.
-  kLog.info("storage opened", {{"open_ms", ms(opened - opening)},
-                               {"dictionary_ms", ms(loaded - opened)},
-                               {"dictionary_cpu_ms", std::to_string(std::lround((thread_cpu_seconds() - opened_cpu_s) * 1e3))},
-                               {"dictionary_ids", std::to_string(s.dictionary.resident())}});
+  s.dictionary_load = std::async(std::launch::async, [&s, opened] {
+    const double cpu_before = thread_cpu_seconds();
+    auto loaded = load_dictionary(*s.storage, s.dictionary, s.config.dictionary_max_resident_ids);
+    // The loading thread's CPU time says what the load costs on a busy
+    // machine, where the wall time mostly says how busy it is.
+    if (loaded)
+      kLog.info("dictionary loaded",
+                {{"dictionary_ms", std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                      std::chrono::steady_clock::now() - opened)
+                                                      .count())},
+                 {"dictionary_cpu_ms", std::to_string(std::lround((thread_cpu_seconds() - cpu_before) * 1e3))},
+                 {"dictionary_ids", std::to_string(s.dictionary.resident())}});
+    s.dictionary_loaded.store(true);
+    s.dictionary_loaded.notify_all();
+    return loaded;
+  });
+  // A cluster node's derived state keeps only the events of its partitions,
+  // found from the user's name: its restore needs the whole dictionary.
+  if (config.cluster.enabled)
+    if (auto loaded = s.dictionary_load.get(); !loaded) return std::move(loaded).error();
   s.ring = std::make_unique<SpscRing<Event>>(config.ring_capacity);
   s.ingestor = std::make_unique<Ingestor>(config.ingest, *s.storage, s.dictionary, *s.ring, s.clock, s.metrics);
   api::SequenceGate& gate = s.gate;
@@ -529,8 +548,11 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
   engine_config.on_published = [&gate](Sequence through) { gate.advance(api::Stage::windows, through); };
   engine_config.wanted_sequence = [&gate] { return gate.windows_wanted(); };
   engine_config.on_snapshot = [&s](const std::shared_ptr<const WindowSnapshot>& snapshot) {
-    if (s.redis) s.redis->offer_snapshot(snapshot);
-    if (s.snapshot_callback) s.snapshot_callback(snapshot);
+    if (s.redis) s.redis->offer_snapshot(snapshot);  // rendered on the sink's thread, started after the load
+    if (s.snapshot_callback) {
+      s.dictionary_loaded.wait(false);  // an embedder may look names up
+      s.snapshot_callback(snapshot);
+    }
   };
   s.engine = std::make_unique<EngineRunner>(config.windows, engine_config, *s.ring, *s.storage, *rollups,
                                             *checkpoints, s.clock, s.metrics);
@@ -720,10 +742,19 @@ Result<void> Application::start() {
   s.started_ms = s.clock.now_ms();
   s.gate.start();
   s.started = true;
+  // The derived states restore from their checkpoints while the dictionary
+  // loads; what follows names events (ingest, sources, HTTP, the sinks) waits
+  // for it.
   s.recommend->start();
   if (s.mongo_rollups) s.mongo_rollups->start();
-  if (s.redis) s.redis->start();
   s.engine->start();
+  if (s.dictionary_load.valid()) {
+    // The ingestor's read of the log's tail needs no names either.
+    auto recalled = s.ingestor->recall();
+    if (!recalled) return recalled;
+    if (auto loaded = s.dictionary_load.get(); !loaded) return loaded;
+  }
+  if (s.redis) s.redis->start();
   if (auto r = s.ingestor->start(); !r) return r;
   if (s.cluster_writer)
     if (auto r = s.cluster_writer->start(); !r) return r;

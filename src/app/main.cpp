@@ -274,24 +274,24 @@ int main(int argc, char** argv) {
               {"descriptors", std::to_string(descriptors)}});
   }
   app::ServiceNotifier notifier(std::getenv("NOTIFY_SOCKET"));
-  auto opened = app::Application::open(cfg);
-  if (!opened) {
-    log.error("start-up failed", {{"detail", opened.error().detail}});
-    std::fprintf(stderr, "shoppulse: %s\n", opened.error().detail.c_str());
-    if (opened.error().code == Errc::corrupt) {
+  // A start-up error: a damaged log (found by the open or by the dictionary
+  // load that start() finishes) has an exit code and advice of its own.
+  const auto refuse = [&](const Error& error) {
+    log.error("start-up failed", {{"detail", error.detail}});
+    std::fprintf(stderr, "shoppulse: %s\n", error.detail.c_str());
+    if (error.code == Errc::corrupt) {
       std::fprintf(stderr, "shoppulse: refusing to start on a damaged event log; run 'shoppulse verify --data-dir %s' "
                    "for a report and 'shoppulse recover --to-last-good --data-dir %s' to keep its consistent part\n",
                    cfg.eventlog.data_dir.c_str(), cfg.eventlog.data_dir.c_str());
       return app::kExitDamaged;
     }
-    if (opened.error().field == "cluster.min_retention") return 2;  // a setting of the topic, refused like a bad key
+    if (error.field == "cluster.min_retention") return 2;  // a setting of the topic, refused like a bad key
     return 1;
-  }
+  };
+  auto opened = app::Application::open(cfg);
+  if (!opened) return refuse(opened.error());
   auto& application = *opened.value();
-  if (auto r = application.start(); !r) {
-    std::fprintf(stderr, "shoppulse: %s\n", r.error().detail.c_str());
-    return 1;
-  }
+  if (auto r = application.start(); !r) return refuse(r.error());
   std::printf("shoppulse listening on %s://%s:%u\n", cfg.http.tls_cert.empty() ? "http" : "https", cfg.http.host.c_str(),
               unsigned(application.port()));
   if (demo) std::printf("kiosk dashboard: %s://%s:%u/?kiosk\n", cfg.http.tls_cert.empty() ? "http" : "https", cfg.http.host.c_str(), unsigned(application.port()));

@@ -2,8 +2,10 @@
 // The whole engine and server in one object, for main() and for programs that
 // embed shoppulse.
 //
-// Lifecycle: open() loads storage and the dictionary; start() starts the
-// components in dependency order (engine, ingest, HTTP, generator); stop()
+// Lifecycle: open() opens storage and begins loading the dictionary (outside
+// cluster mode, on threads of its own); start() starts the components in
+// dependency order (the derived states restoring while the load ends, then
+// ingest, HTTP, generator) and returns once the load has; stop()
 // stops them in reverse order, draining and flushing; the destructor stops.
 // Threading: open/start/stop/on_snapshot from one thread; the rest from any.
 // Embedding: see examples/ and the README's "Embedding" section.
@@ -58,6 +60,7 @@ class Application {
   KafkaSource* kafka_source() noexcept;
   // Named records beside the event log (checkpoints, completed imports).
   CheckpointStore& records() noexcept;
+  // Whole once start() has returned.
   const Dictionary& dictionary() const noexcept;
   // Called about once a second by the owner to refresh the ingest rate.
   void sample_rate();
