@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <vector>
 
 #include "shoppulse/core/dictionary.hpp"
 
@@ -194,4 +195,36 @@ TEST_CASE("a table of a million numeric ids costs a few dozen bytes per id", "[c
   // per id in all).
   CHECK(per_id < 84);
   CHECK(per_id > 17);  // the figure is real: at least the pointer and the digits
+}
+
+TEST_CASE("a table restored in runs is sized to its entries, not to the next power of two, and translates every "
+          "entry both ways",
+          "[core][dictionary]") {
+  InternTable table;
+  const std::size_t empty = table.memory_bytes();
+  constexpr std::size_t kIds = 1'100'000;  // just past 2^20: a power-of-two table at most half full takes 2^22 slots
+  std::vector<std::string> names;
+  names.reserve(kIds);
+  for (std::size_t i = 0; i < kIds; ++i) names.push_back(std::to_string(10'000'000 + i * 7));
+  table.reserve(kIds);
+  std::vector<InternTable::Restored> run;
+  for (std::size_t i = 0; i < kIds; i += run.size()) {
+    run.clear();
+    for (std::size_t j = i; j < std::min(kIds, i + 4096); ++j) run.push_back({Id(j + 1), names[j]});
+    REQUIRE(table.restore_run(run) == nullptr);
+  }
+  const double per_id = double(table.memory_bytes() - empty) / kIds;
+  INFO("bytes per id " << per_id);
+  // 4 (stamp) + 4 (id) + 9 (length and digits), 4-byte aligned: 20, plus two
+  // 8-byte slots at 70 % at most: 23 (2^22 slots of 16 bytes would add 61).
+  CHECK(per_id < 46);
+  for (std::size_t i = 0; i < kIds; ++i) {
+    REQUIRE(table.find(names[i]) == Id(i + 1));
+    REQUIRE(table.name(Id(i + 1)) == names[i]);
+  }
+  CHECK_FALSE(table.find("10000001"));  // not a multiple of 7 past the base: never restored
+  // Interning goes on after the restore, growing the table past its size.
+  for (std::size_t i = 0; i < 200'000; ++i) REQUIRE(table.intern("new-" + std::to_string(i)).first == Id(kIds + i + 1));
+  CHECK(table.name(Id(kIds + 200'000)) == "new-199999");
+  CHECK(table.find(names.front()) == Id(1));
 }
