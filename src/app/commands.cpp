@@ -137,9 +137,9 @@ int run_import(AppConfig cfg, const std::string& format_text, const std::string&
       return 0;
     }
   }
-  if (auto started = app.start(); !started) {
+  if (auto started = app.start(); !started) {  // a damaged dictionary is found here, as it loads
     std::fprintf(stderr, "shoppulse import: %s\n", started.error().detail.c_str());
-    return 1;
+    return started.error().code == Errc::corrupt ? kExitDamaged : 1;
   }
   Ingestor& ingestor = app.ingestor();
   const IngestStats before = ingestor.stats();
