@@ -250,6 +250,36 @@ bool all_threads_stopped(pid_t pid) {
   return !ec && seen > 0;
 }
 
+
+// Walks one paged route of one node: GETs target, then again with each
+// cursor the answer names, until none. page() reads an answer and returns
+// its next cursor. Returns how many pages it took.
+std::size_t walk_pages(const si::ServerProcess& node, const std::string& target,
+                       const std::function<std::optional<std::string>(const si::HttpResponse&)>& page) {
+  std::size_t pages = 0;
+  std::optional<std::string> cursor;
+  do {
+    const std::string asked = cursor ? target + "&cursor=" + *cursor : target;
+    const si::HttpResponse r = node.get(asked);
+    INFO(asked << ": " << r.body.substr(0, 400));
+    REQUIRE(r.status == 200);
+    REQUIRE(++pages < 10000);
+    cursor = page(r);
+  } while (cursor);
+  return pages;
+}
+
+// The next cursor of a JSON page: its body's next_cursor, which the
+// X-Next-Cursor header repeats.
+std::optional<std::string> next_cursor_of(const sj::Value& page, const si::HttpResponse& r) {
+  const sj::Value* next = page.find("next_cursor");
+  REQUIRE(next);
+  std::optional<std::string> cursor;
+  if (next->kind == sj::Value::string) cursor = next->s;
+  CHECK(r.header("X-Next-Cursor") == cursor);
+  return cursor;
+}
+
 }  // namespace
 
 TEST_CASE("Every analytics and product endpoint on every cluster node answers what a single node with every event "
@@ -614,14 +644,9 @@ TEST_CASE("Every analytics and product endpoint on every cluster node answers wh
     };
     const auto walk = [](const si::ServerProcess& node, const std::string& query, std::size_t limit, bool cluster) {
       Users out;
-      std::optional<std::string> cursor;
-      do {
-        std::string target = "/api/users?" + query + (query.empty() ? "" : "&") + "limit=" + std::to_string(limit);
-        if (cursor) target += "&cursor=" + *cursor;
-        const si::HttpResponse r = node.get(target);
-        INFO(target << ": " << r.body);
-        REQUIRE(r.status == 200);
-        REQUIRE(++out.pages < 10000);
+      const std::string target =
+          "/api/users?" + query + (query.empty() ? "" : "&") + "limit=" + std::to_string(limit);
+      out.pages = walk_pages(node, target, [&](const si::HttpResponse& r) {
         auto v = sj::parse(r.body);
         REQUIRE(v);
         const sj::Value* users = v->find("users");
@@ -633,17 +658,13 @@ TEST_CASE("Every analytics and product endpoint on every cluster node answers wh
           out.order.push_back(u.find("user_id")->s);
           out.repeated += !out.records.emplace(u.find("user_id")->s, text).second;
         }
-        const sj::Value* next = v->find("next_cursor");
-        REQUIRE(next);
-        cursor.reset();
-        if (next->kind == sj::Value::string) cursor = next->s;
-        CHECK(r.header("X-Next-Cursor") == cursor);
         if (cluster) {
           check_complete_coverage(r.body);
         } else {
           CHECK(!v->find("coverage"));
         }
-      } while (cursor);
+        return next_cursor_of(*v, r);
+      });
       return out;
     };
     for (const auto& [query, limit] :
@@ -691,15 +712,7 @@ TEST_CASE("Every analytics and product endpoint on every cluster node answers wh
     const auto exported = [](const si::ServerProcess& node, const std::string& query, bool cluster,
                              std::size_t& pages) {
       std::multiset<std::string> lines;
-      std::optional<std::string> cursor;
-      pages = 0;
-      do {
-        std::string target = "/api/events?" + query;
-        if (cursor) target += "&cursor=" + *cursor;
-        const si::HttpResponse r = node.get(target);
-        INFO(target << ": " << r.body.substr(0, 300));
-        REQUIRE(r.status == 200);
-        REQUIRE(++pages < 10000);
+      pages = walk_pages(node, "/api/events?" + query, [&](const si::HttpResponse& r) {
         std::size_t at = 0;
         while (at < r.body.size()) {
           std::size_t end = r.body.find('\n', at);
@@ -714,12 +727,12 @@ TEST_CASE("Every analytics and product endpoint on every cluster node answers wh
           }
           at = end + 1;
         }
-        cursor = r.header("X-Next-Cursor");
         if (cluster)
           CHECK(r.header("X-Shoppulse-Coverage") == "cluster; partitions=" + std::to_string(kPartitions) + "/" +
                                                         std::to_string(kPartitions) +
                                                         "; members=" + std::to_string(kNodes));
-      } while (cursor);
+        return r.header("X-Next-Cursor");
+      });
       return lines;
     };
     for (const std::string query : {"limit=1500", "event_type=purchase&limit=40"}) {
@@ -750,15 +763,7 @@ TEST_CASE("Every analytics and product endpoint on every cluster node answers wh
                            std::size_t& pages) {
       std::map<std::string, std::string> records;  // product_id -> the record as comparable text
       std::size_t repeated = 0;
-      std::optional<std::string> cursor;
-      pages = 0;
-      do {
-        std::string target = "/api/products?" + query;
-        if (cursor) target += "&cursor=" + *cursor;
-        const si::HttpResponse r = node.get(target);
-        INFO(target << ": " << r.body.substr(0, 400));
-        REQUIRE(r.status == 200);
-        REQUIRE(++pages < 10000);
+      pages = walk_pages(node, "/api/products?" + query, [&](const si::HttpResponse& r) {
         auto v = sj::parse(r.body);
         REQUIRE(v);
         for (const sj::Value& p : v->find("products")->a) {
@@ -767,13 +772,9 @@ TEST_CASE("Every analytics and product endpoint on every cluster node answers wh
           repeated += !records.emplace(p.find("product_id")->s, text).second;
         }
         CHECK(v->find("complete")->b);
-        const sj::Value* next = v->find("next_cursor");
-        REQUIRE(next);
-        cursor.reset();
-        if (next->kind == sj::Value::string) cursor = next->s;
-        CHECK(r.header("X-Next-Cursor") == cursor);
         if (cluster) check_complete_coverage(r.body);
-      } while (cursor);
+        return next_cursor_of(*v, r);
+      });
       CHECK(repeated == 0);
       return records;
     };

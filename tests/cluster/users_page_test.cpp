@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <future>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -514,6 +515,45 @@ TEST_CASE("The cluster's event export pages member by member in node id order, o
   CHECK(bad.body.find("\"field\":\"cursor\"") != std::string::npos);
 }
 
+namespace {
+
+// Walks the cluster's product list from query on, page by page: every
+// listed product's views and category ("null" when it has none), and how
+// many were listed again. check_page sees each page's document.
+using ProductViews = std::map<std::string, std::pair<std::int64_t, std::string>>;
+struct ProductWalk {
+  ProductViews got;
+  std::size_t repeated = 0;
+};
+ProductWalk walk_products(Rig& rig, const std::string& query,
+                          const std::function<void(const json::Value&)>& check_page) {
+  ProductWalk out;
+  std::size_t pages = 0;
+  std::optional<std::string> cursor;
+  do {
+    const api::ApiResponse r =
+        rig.get(query + (cursor ? "&cursor=" + *cursor : std::string()), "Bearer k", "/api/products");
+    INFO(r.body);
+    REQUIRE(r.status == 200);
+    REQUIRE(++pages < 20);
+    auto v = json::parse(r.body);
+    REQUIRE(v);
+    for (const json::Value& p : v->find("products")->a) {
+      const json::Value* c = p.find("category_id");
+      out.repeated += !out.got.emplace(p.find("product_id")->s,
+                                       std::make_pair(p.find("events")->find("view")->i,
+                                                      c->kind == json::Value::string ? c->s : std::string("null")))
+                           .second;
+    }
+    check_page(*v);
+    cursor.reset();
+    if (v->find("next_cursor")->kind == json::Value::string) cursor = v->find("next_cursor")->s;
+  } while (cursor);
+  return out;
+}
+
+}  // namespace
+
 TEST_CASE("The cluster's product list lists each product once, by the last member of the walk that knows it, with "
           "every member's counts and the category seen last",
           "[cluster][products]") {
@@ -524,35 +564,18 @@ TEST_CASE("The cluster's product list lists each product once, by the last membe
   rig.b.end = "2026-01-01T00:11:00.000Z";
   rig.c.end = "2026-01-01T00:12:00.000Z";
   const auto walk = [&](const std::string& query) {
-    std::map<std::string, std::pair<std::int64_t, std::string>> got;  // id -> views, category
-    std::size_t repeated = 0, pages = 0;
-    std::optional<std::string> cursor;
-    do {
-      const api::ApiResponse r =
-          rig.get(query + (cursor ? "&cursor=" + *cursor : std::string()), "Bearer k", "/api/products");
-      INFO(r.body);
-      REQUIRE(r.status == 200);
-      REQUIRE(++pages < 20);
-      auto v = json::parse(r.body);
-      REQUIRE(v);
-      for (const json::Value& p : v->find("products")->a) {
-        const json::Value* c = p.find("category_id");
-        repeated += !got.emplace(p.find("product_id")->s,
-                                 std::make_pair(p.find("events")->find("view")->i,
-                                                c->kind == json::Value::string ? c->s : std::string("null")))
-                         .second;
+    const ProductWalk w = walk_products(rig, query, [](const json::Value& page) {
+      for (const json::Value& p : page.find("products")->a) {
         CHECK(p.find("interactions")->i == p.find("events")->find("view")->i);
         CHECK(!p.find("category_minute"));
       }
-      CHECK(v->find("end")->s == "2026-01-01T00:12:00.000Z");  // the latest member's
-      CHECK(v->find("coverage")->find("current")->i == 6);
-      cursor.reset();
-      if (v->find("next_cursor")->kind == json::Value::string) cursor = v->find("next_cursor")->s;
-    } while (cursor);
-    CHECK(repeated == 0);
-    return got;
+      CHECK(page.find("end")->s == "2026-01-01T00:12:00.000Z");  // the latest member's
+      CHECK(page.find("coverage")->find("current")->i == 6);
+    });
+    CHECK(w.repeated == 0);
+    return w.got;
   };
-  using Want = std::map<std::string, std::pair<std::int64_t, std::string>>;
+  using Want = ProductViews;
   const Want all{{"p1", {8, "y"}}, {"p2", {5, "x"}}, {"p3", {2, "z"}}, {"p4", {1, "y"}}, {"p5", {0, "null"}}};
   for (const std::string limit : {"1", "2", "100"}) {
     INFO("limit " << limit);
@@ -582,33 +605,16 @@ TEST_CASE("The cluster's product list leaves out the counts of a member whose st
   rig.a.products = {{"p1", 3, "x", 14}, {"p2", 1, "x", 9}, {"p6", 2, "w", 3}};
   rig.b.products = {{"p2", 4, "x", 11}};
   rig.c.products = {{"p1", 5, "y", 12}};
-  std::map<std::string, std::pair<std::int64_t, std::string>> got;
-  std::optional<std::string> cursor;
-  do {
-    const api::ApiResponse r =
-        rig.get("limit=1" + (cursor ? "&cursor=" + *cursor : std::string()), "Bearer k", "/api/products");
-    INFO(r.body);
-    REQUIRE(r.status == 200);
-    REQUIRE(got.size() < 10);
-    auto v = json::parse(r.body);
-    REQUIRE(v);
-    for (const json::Value& p : v->find("products")->a) {
-      const json::Value* c = p.find("category_id");
-      CHECK(got.emplace(p.find("product_id")->s,
-                        std::make_pair(p.find("events")->find("view")->i,
-                                       c->kind == json::Value::string ? c->s : std::string("null")))
-                .second);
-      CHECK(p.find("events")->find("purchase"));
-    }
-    const json::Value* coverage = v->find("coverage");
+  const ProductWalk w = walk_products(rig, "limit=1", [](const json::Value& page) {
+    for (const json::Value& p : page.find("products")->a) CHECK(p.find("events")->find("purchase"));
+    const json::Value* coverage = page.find("coverage");
     CHECK(coverage->find("current")->i == 4);
     REQUIRE(coverage->find("left_out"));
     CHECK(coverage->find("left_out")->a.at(0).s == "a");
-    cursor.reset();
-    if (v->find("next_cursor")->kind == json::Value::string) cursor = v->find("next_cursor")->s;
-  } while (cursor);
+  });
+  CHECK(w.repeated == 0);
+  const ProductViews& got = w.got;
   // a's counts (and its category of p1, seen later than c's) are not in
   // them; its product p6 is still listed, with nothing counted.
-  CHECK(got == std::map<std::string, std::pair<std::int64_t, std::string>>{
-                   {"p1", {5, "y"}}, {"p2", {4, "x"}}, {"p6", {0, "null"}}});
+  CHECK(got == ProductViews{{"p1", {5, "y"}}, {"p2", {4, "x"}}, {"p6", {0, "null"}}});
 }
