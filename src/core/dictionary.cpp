@@ -191,7 +191,7 @@ Id read_id(const char* entry) noexcept {
 }
 
 // Ids are handed out in order: four consecutive ids share a run of four
-// slots (one cache line of IdSlots), so most new ids land on the line the
+// slots (16 bytes of a cache line), so most new ids land on the line the
 // previous one touched; the groups are scattered so that ids left after an
 // eviction do not form long runs.
 // Tables of any multiple of 8 slots (not only powers of two, which left a
@@ -247,23 +247,26 @@ void InternTable::insert(Tables& t, Id id, Ref entry, std::uint64_t hash) {
   while (t.names[i].entry != 0) i = next_slot(i, slots);
   t.names[i] = NameSlot{static_cast<std::uint32_t>(hash >> 32), entry};
   std::size_t j = id_home(id, slots);
-  while (t.ids[j].id != kNoId) j = next_slot(j, slots);
-  t.ids[j] = IdSlot{id, entry};
+  while (t.ids[j] != 0) j = next_slot(j, slots);
+  t.ids[j] = entry;
   ++t.resident;
 }
 
 void InternTable::rehash(Tables& t, std::size_t slots) {
-  std::vector<IdSlot> old = std::move(t.ids);
+  std::vector<Ref> old = std::move(t.ids);
   t.names.assign(slots, NameSlot{});
-  t.ids.assign(slots, IdSlot{});
+  t.ids.assign(slots, Ref{0});
   t.resident = 0;
-  for (const IdSlot& s : old)
-    if (s.id != kNoId) insert(t, s.id, s.entry, hash(read_entry(t.at(s.entry))));
+  for (const Ref r : old) {
+    if (r == 0) continue;
+    const char* entry = t.at(r);
+    insert(t, read_id(entry), r, hash(read_entry(entry)));
+  }
 }
 
 void InternTable::update_memory() noexcept {
   memory_bytes_.store(t_.arena_bytes + t_.names.capacity() * sizeof(NameSlot) +
-                          t_.ids.capacity() * sizeof(IdSlot) + evicted_.memory_bytes(),
+                          t_.ids.capacity() * sizeof(Ref) + evicted_.memory_bytes(),
                       std::memory_order_relaxed);
   resident_count_.store(t_.resident, std::memory_order_relaxed);
 }
@@ -284,15 +287,18 @@ char* InternTable::probe(const Tables& t, std::string_view value, std::uint64_t 
 char* InternTable::probe_id(const Tables& t, Id id) const noexcept {
   const std::size_t slots = t.ids.size();
   for (std::size_t i = id_home(id, slots);; i = next_slot(i, slots)) {
-    const IdSlot& s = t.ids[i];
-    if (s.id == kNoId) return nullptr;
-    if (s.id == id) return t.at(s.entry);
+    const Ref r = t.ids[i];
+    if (r == 0) return nullptr;
+    char* entry = t.at(r);
+    if (read_id(entry) == id) return entry;
   }
 }
 
 void InternTable::admit(std::string_view value, std::uint64_t hash, Id id) {
   std::unique_lock lock(mutex_);
-  if (over_full(t_.resident + 1, t_.names.size())) rehash(t_, slots_for(2 * (t_.resident + 1)));
+  // Growing by half (not doubling) keeps the tables 47-70 % full as they
+  // grow, for a third more rehashing work in all.
+  if (over_full(t_.resident + 1, t_.names.size())) rehash(t_, slots_for(t_.resident + t_.resident / 2 + 1));
   insert(t_, id, append(t_, id, value, stamp()), hash);
   if (id > size_.load(std::memory_order_relaxed)) size_.store(id, std::memory_order_release);
   lock.unlock();
@@ -375,8 +381,8 @@ Result<std::size_t> InternTable::evict() {
   const std::size_t keep = max_resident_ - max_resident_ / 4;
   std::vector<std::uint32_t> stamps;
   stamps.reserve(t_.resident);
-  for (const IdSlot& s : t_.ids)
-    if (s.id != kNoId) stamps.push_back(read_stamp(t_.at(s.entry)));
+  for (const Ref r : t_.ids)
+    if (r != 0) stamps.push_back(read_stamp(t_.at(r)));
   const std::size_t drop = stamps.size() - keep;
   std::nth_element(stamps.begin(), stamps.begin() + static_cast<std::ptrdiff_t>(drop), stamps.end());
   const std::uint32_t threshold = stamps[drop];  // keep stamps above it, and enough equal to it
@@ -390,9 +396,10 @@ Result<std::size_t> InternTable::evict() {
   rehash(fresh, slots_for(max_resident_ + max_resident_ / 4));
   std::vector<EvictedName> victims;
   victims.reserve(t_.resident - keep);
-  for (const IdSlot& s : t_.ids) {
-    if (s.id == kNoId) continue;
-    const char* entry = t_.at(s.entry);
+  for (const Ref r : t_.ids) {
+    if (r == 0) continue;
+    const char* entry = t_.at(r);
+    const Id id = read_id(entry);
     const std::uint32_t st = read_stamp(entry);
     const std::string_view name = read_entry(entry);
     bool keep_it = st > threshold;
@@ -401,9 +408,9 @@ Result<std::size_t> InternTable::evict() {
       keep_it = true;
     }
     if (keep_it)
-      insert(fresh, s.id, append(fresh, s.id, name, st), hash(name));
+      insert(fresh, id, append(fresh, id, name, st), hash(name));
     else
-      victims.push_back({s.id, std::string(name)});
+      victims.push_back({id, std::string(name)});
   }
   const std::size_t evicted = victims.size();
   // The name -> id entries are durable before any lookup can miss them in

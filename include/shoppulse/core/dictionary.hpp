@@ -11,14 +11,15 @@
 //
 // Layout: names in an arena of 1 MiB blocks, each entry 4-byte aligned: a
 // last-seen stamp (4 bytes, writer only), the id (4 bytes), a varint length
-// and the bytes. Two open-addressing tables of 8-byte slots refer to the
-// entries by a 32-bit reference (block and offset), one by name hash (with
-// 32 bits of the hash as a tag, for intern and find), one by id (for name).
-// Each table is at most 70 % full and sized to a multiple of 8 slots, not a
-// power of two: 23-46 bytes of slots per resident id plus the entry (about
-// 51 bytes an id in all for the amplified Taobao file's 6.81 M ids, 67 with
-// tables of powers of two at most half full, 93 with 16-byte slots holding
-// pointers).
+// and the bytes. Two open-addressing tables refer to the entries by a
+// 32-bit reference (block and offset): one by name hash, of 8-byte slots
+// (32 bits of the hash as a tag, then the reference), for intern and find;
+// one by id, of 4-byte slots (the reference alone: a probe compares the
+// entry's id), for name. Both are sized to a multiple of 8 slots, not a
+// power of two, at most 70 % full, and grow by half: 17-26 bytes of slots
+// per resident id plus the entry (about 37 bytes an id for the amplified
+// Taobao file's 6.81 M ids after a restart, 51 with 8-byte id slots, 67
+// with tables of powers of two at most half full).
 //
 // Bound: with a DictionaryBacking (the event log's copy of every entry by
 // id) and max_resident > 0, evict() drops the entries seen least recently
@@ -191,10 +192,6 @@ class InternTable {
     std::uint32_t tag = 0;  // hash >> 32
     Ref entry = 0;          // 0 = empty
   };
-  struct IdSlot {
-    Id id = kNoId;  // kNoId = empty
-    Ref entry = 0;
-  };
   // Everything an eviction replaces at once.
   struct Tables {
     std::vector<std::unique_ptr<char[]>> arena;  // blocks never move
@@ -202,7 +199,7 @@ class InternTable {
     std::size_t arena_size = 0;                  // its size
     std::size_t arena_bytes = 0;
     std::vector<NameSlot> names;  // a multiple of 8 slots, at most 70 % full
-    std::vector<IdSlot> ids;      // same size as names
+    std::vector<Ref> ids;         // by id_home; same size as names; 0 = empty
     std::size_t resident = 0;
 
     char* at(Ref r) const noexcept {
