@@ -134,8 +134,13 @@ void InternTable::configure(IdKind kind, DictionaryBacking* backing, std::size_t
 Result<void> InternTable::load_evicted_names() {
   if (backing_ == nullptr || max_resident_ == 0) return {};
   // A first layer of twice the bound: each eviction adds a quarter of it.
-  NameFilter filter(2 * max_resident_);
-  auto scanned = backing_->scan_names(kind_, [&filter](std::string_view name) { filter.add(hash(name)); });
+  // Made at the first name stored, not before: a kind that never evicted
+  // (most, on most shops) keeps no filter (10 MB for the default bound).
+  NameFilter filter;
+  auto scanned = backing_->scan_names(kind_, [&](std::string_view name) {
+    if (filter.memory_bytes() == 0) filter = NameFilter(2 * max_resident_);
+    filter.add(hash(name));
+  });
   if (!scanned) return std::move(scanned).error();
   {
     std::unique_lock lock(mutex_);

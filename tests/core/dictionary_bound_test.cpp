@@ -108,6 +108,35 @@ TEST_CASE("a table restored with only its newest ids asks the backing for the ot
   CHECK(table.intern("fresh") == std::pair<Id, bool>{51, true});     // new after the largest
 }
 
+TEST_CASE("a bounded table that never evicted keeps no filter of evicted names after a restart",
+          "[core][dictionary]") {
+  MemoryDictionaryBacking backing;
+  for (int i = 0; i < 50; ++i) backing.put(IdKind::user, Id(i + 1), user(i));
+  const auto restored = [&](InternTable& table) {
+    table.configure(IdKind::user, &backing, 1'000'000);
+    for (int i = 0; i < 50; ++i) REQUIRE(table.restore(Id(i + 1), user(i)));
+  };
+  InternTable unfiltered;
+  restored(unfiltered);
+  const std::size_t without = unfiltered.memory_bytes();
+  InternTable table;
+  restored(table);
+  REQUIRE(table.load_evicted_names().ok());
+  // Nothing was stored as evicted: no filter (2 M names of 10 bits, 2.5 MB,
+  // for this bound).
+  CHECK(table.memory_bytes() == without);
+  CHECK(table.intern("fresh") == std::pair<Id, bool>{51, true});
+
+  // One name stored as evicted: the filter is made, sized to the bound, and
+  // finds it.
+  REQUIRE(backing.store_names(IdKind::user, std::vector<EvictedName>{{Id(7), user(6)}}).ok());
+  InternTable filtered;
+  restored(filtered);
+  REQUIRE(filtered.load_evicted_names().ok());
+  CHECK(filtered.memory_bytes() >= without + 2'000'000 * 10 / 8);
+  CHECK(filtered.intern(user(6)) == std::pair<Id, bool>{7, false});
+}
+
 TEST_CASE("a dictionary bounds every kind and reports what it holds", "[core][dictionary]") {
   MemoryDictionaryBacking backing;
   Dictionary dict;
