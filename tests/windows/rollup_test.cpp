@@ -302,3 +302,46 @@ TEST_CASE("a trend folded one minute at a time equals a recount, holding one ste
   REQUIRE(most_bytes <= entry * std::max<std::size_t>(65'536, 2 * most_step_users + 3200) * 2);
   if (step == 60) REQUIRE(most_bytes * 2 < entry * range_user_minutes);
 }
+
+TEST_CASE("product totals over many products and minutes equal a recount, category from the latest minute",
+          "[windows]") {
+  // 40,000 products over 60 minutes: the totals' table grows many times
+  // from its first 1,024 slots. Each minute moves some products to another
+  // category; the latest minute's category is the one reported.
+  std::mt19937_64 rng(7);
+  std::vector<MinuteRollup> minutes(60);
+  std::map<Id, std::uint64_t> views, all;
+  std::map<Id, Id> category;
+  for (std::size_t m = 0; m < minutes.size(); ++m) {
+    minutes[m].minute = 1000 + static_cast<std::int64_t>(m);
+    std::map<std::pair<Id, EventType>, std::uint64_t> counts;
+    for (int i = 0; i < 3000; ++i) {
+      const Id product = 1 + static_cast<Id>(rng() % 40'000);
+      const EventType type = rng() % 3 == 0 ? EventType::purchase : EventType::view;
+      counts[{product, type}] += 1 + rng() % 4;
+    }
+    for (const auto& [key, n] : counts) {
+      const Id cat = 1 + static_cast<Id>((key.first + m / 20) % 7);
+      minutes[m].products.push_back({key.first, cat, key.second, static_cast<std::uint32_t>(n)});
+      category[key.first] = cat;
+      all[key.first] += n;
+      if (key.second == EventType::view) views[key.first] += n;
+    }
+  }
+  const auto check = [&](const std::map<Id, std::uint64_t>& counts, std::optional<EventType> type) {
+    const auto want = test::rank(counts, 20);
+    const auto got = top_products(minutes, type, std::nullopt, 20);
+    REQUIRE(got.size() == want.size());
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      REQUIRE(got[i].product == want[i].id);
+      REQUIRE(got[i].interactions == want[i].count);
+      REQUIRE(got[i].category == category[want[i].id]);
+    }
+    // Every product, not only the first few: a limit past the products.
+    const auto whole = top_products(minutes, type, std::nullopt, SIZE_MAX);
+    REQUIRE(whole.size() == counts.size());
+    for (const ProductRank& r : whole) REQUIRE(counts.at(r.product) == r.interactions);
+  };
+  check(all, std::nullopt);
+  check(views, EventType::view);
+}

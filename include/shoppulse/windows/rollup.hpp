@@ -8,7 +8,6 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "shoppulse/core/event.hpp"
@@ -131,9 +130,15 @@ class ProductTotals {
   std::vector<ProductRank> top(std::size_t limit) const;
 
  private:
+  // The totals are an open-addressing table of a power of two slots, at
+  // most half full (product kNoId = empty), so a window's tens of thousands
+  // of product-minutes cost no node each. Room for `entries`.
+  void grow_for(std::size_t entries);
+
   std::optional<EventType> type_;
   std::optional<Id> category_;
-  std::unordered_map<Id, ProductRank> totals_;
+  std::vector<ProductRank> slots_;
+  std::size_t size_ = 0;
 };
 
 // Top products over the given minutes (ProductTotals over all of them).
