@@ -493,8 +493,11 @@ TEST_CASE("A background recommender checkpoint that cannot fork, or cannot start
   runner.start();
   REQUIRE(wait_for(runner, [](const RecommendRunnerStats& s) { return s.caught_up; }));
   const auto rs = records(1, 100);
-  REQUIRE(store->append(AppendBatch{rs, {}}));
+  // Offered before they are logged: a runner that finds the ring empty
+  // while the log is ahead reads the log, and that read checkpoints on its
+  // own thread without start(), which would leave the fault armed.
   runner.offer(events_of(rs));
+  REQUIRE(store->append(AppendBatch{rs, {}}));
   // Without the fallback nothing would be stored until the stop.
   REQUIRE(wait_for(runner, [](const RecommendRunnerStats& s) { return s.checkpoints == 1; }));
   // The start() took its fault, and the recommend thread wrote the
