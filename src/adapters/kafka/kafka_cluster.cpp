@@ -111,11 +111,11 @@ struct ClusterWriter::State {
         topic(std::move(t)),
         config(std::move(c)),
         clock(k),
-        queue_messages(q),
         produced_counter(m.counter("shoppulse_cluster_produced_events_total",
                                    "Events acknowledged by Kafka on the cluster write path")),
         failed_counter(m.counter("shoppulse_cluster_produce_failures_total",
-                                 "Batches answered 503 because Kafka did not acknowledge them")) {}
+                                 "Batches answered 503 because Kafka did not acknowledge them")),
+        queue_messages(q) {}
 
   static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
     auto* self = static_cast<State*>(opaque);
