@@ -75,6 +75,34 @@ bool BackgroundCheckpointWriter::write_now(const std::function<std::string()>& e
   return true;
 }
 
+bool BackgroundCheckpointWriter::write_streamed(const std::function<std::string()>& encode, const Store& store,
+                                                const StoreWhole& whole, const Stored& stored) {
+  join();
+  const auto began = std::chrono::steady_clock::now();
+  if (auto forked = encoding_->start(encode); !forked) {
+    kLog.warn("checkpoint encoding process unavailable, encoding in place",
+              {{"checkpoint", what_}, {"detail", forked.error().detail}});
+    return write_now(encode, whole, stored);
+  }
+  std::uint64_t size = 0;
+  auto put = encoding_->finish([&](std::uint64_t n, const BackgroundEncoding::Read& read) {
+    size = n;
+    return store(n, read);
+  });
+  const std::int64_t pause_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - began).count();
+  release_free_heap();
+  if (!put) {
+    // The child or the store failed: once more in place, so a stop still
+    // leaves a checkpoint when only the encoding process was at fault.
+    kLog.warn("checkpoint from the encoding process failed, encoding in place",
+              {{"checkpoint", what_}, {"detail", put.error().detail}});
+    return write_now(encode, whole, stored);
+  }
+  stored(size, pause_ms);
+  return true;
+}
+
 void BackgroundCheckpointWriter::write(const Store& store, const Stored& stored, std::int64_t pause_ms) {
 #ifdef __linux__
   pthread_setname_np(pthread_self(), thread_name_.c_str());

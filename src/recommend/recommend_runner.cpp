@@ -256,7 +256,7 @@ struct RecommendRunner::State {
         });
     if (!started) {
       kLog.warn("background checkpoint unavailable, writing in the foreground", {{"detail", started.error().detail}});
-      write_checkpoint(r, written_through);
+      write_checkpoint(r, written_through, /*in_place=*/true);
       return;
     }
     written_through = through;
@@ -267,7 +267,9 @@ struct RecommendRunner::State {
   // Skipped when nothing was applied since the last one.
   void write_checkpoint(const Recommender& r) { write_checkpoint(r, checkpointed); }
 
-  void write_checkpoint(const Recommender& r, Sequence& written_through) {
+  // in_place: encoded on this thread, never by a forked child (the fork
+  // just failed).
+  void write_checkpoint(const Recommender& r, Sequence& written_through, bool in_place = false) {
     // Cluster mode before the first assignment the recommender holds
     // nothing: the checkpoint of the last run's set is worth more.
     if (covered && covered->version == 0) return;
@@ -278,14 +280,25 @@ struct RecommendRunner::State {
     // The recommend thread neither applies nor answers meanwhile: the pause
     // (encoding and writing) is reported (recommender.checkpoint_pause_ms).
     const Sequence through = r.applied_through();
-    const bool ok = background.write_now(
-        [&r] { return r.checkpoint(); },
-        [this, through](std::string&& bytes) {
-          return checkpoints.put_checkpoint(kCheckpointName, Checkpoint{through, std::move(bytes), log.incarnation()});
-        },
-        [this, through, set_text = covered_text()](std::uint64_t bytes, std::int64_t pause_ms) {
-          checkpoint_stored(through, bytes, pause_ms, set_text);
-        });
+    const auto encode = [&r] { return r.checkpoint(); };
+    const auto whole = [this, through](std::string&& bytes) {
+      return checkpoints.put_checkpoint(kCheckpointName, Checkpoint{through, std::move(bytes), log.incarnation()});
+    };
+    const auto stored = [this, through, set_text = covered_text()](std::uint64_t bytes, std::int64_t pause_ms) {
+      checkpoint_stored(through, bytes, pause_ms, set_text);
+    };
+    // With background checkpoints a forked child encodes this one too and
+    // it is stored in parts as it arrives: the model is never held twice.
+    const bool ok =
+        config.checkpoint_in_background && !in_place
+            ? background.write_streamed(
+                  encode,
+                  [this, through, incarnation = log.incarnation()](std::uint64_t size,
+                                                                   const BackgroundEncoding::Read& read) {
+                    return checkpoints.put_checkpoint_from(kCheckpointName, through, incarnation, size, read);
+                  },
+                  whole, stored)
+            : background.write_now(encode, whole, stored);
     if (ok) written_through = through;
   }
 

@@ -241,7 +241,7 @@ struct EngineRunner::State {
         });
     if (!started) {
       kLog.warn("background checkpoint unavailable, writing in the foreground", {{"detail", started.error().detail}});
-      write_checkpoint(engine);
+      write_checkpoint(engine, /*in_place=*/true);
       return true;
     }
     checkpointed_through = through;  // reset when the writer says it failed
@@ -260,7 +260,9 @@ struct EngineRunner::State {
 
   // On the engine thread, after the one in flight: at stop, at a change of
   // owned partitions, or when configured so.
-  void write_checkpoint(const WindowEngine& engine) {
+  // in_place: encoded on this thread, never by a forked child (the fork
+  // just failed).
+  void write_checkpoint(const WindowEngine& engine, bool in_place = false) {
     applied_since_checkpoint = 0;  // a failed write is retried after as many events again
     background.join();             // never let an older checkpoint land after this one
     if (background.take_failed()) checkpointed_through = 0;
@@ -272,14 +274,25 @@ struct EngineRunner::State {
     // The engine thread neither applies nor answers meanwhile: the pause
     // is reported (stream_processor.checkpoint_pause_ms).
     const Sequence through = engine.applied_through();
-    const bool ok = background.write_now(
-        [&engine] { return engine.checkpoint(); },
-        [this, through](std::string&& bytes) {
-          return checkpoints.put_checkpoint(kCheckpointName, Checkpoint{through, std::move(bytes), log.incarnation()});
-        },
-        [this, through, set_text = covered_text()](std::uint64_t bytes, std::int64_t pause_ms) {
-          checkpoint_stored(through, bytes, set_text, pause_ms);
-        });
+    const auto encode = [&engine] { return engine.checkpoint(); };
+    const auto whole = [this, through](std::string&& bytes) {
+      return checkpoints.put_checkpoint(kCheckpointName, Checkpoint{through, std::move(bytes), log.incarnation()});
+    };
+    const auto stored = [this, through, set_text = covered_text()](std::uint64_t bytes, std::int64_t pause_ms) {
+      checkpoint_stored(through, bytes, set_text, pause_ms);
+    };
+    // With background checkpoints a forked child encodes this one too and
+    // it is stored in parts as it arrives: the state is never held twice.
+    const bool ok =
+        config.checkpoint_in_background && !in_place
+            ? background.write_streamed(
+                  encode,
+                  [this, through, incarnation = log.incarnation()](std::uint64_t size,
+                                                                   const BackgroundEncoding::Read& read) {
+                    return checkpoints.put_checkpoint_from(kCheckpointName, through, incarnation, size, read);
+                  },
+                  whole, stored)
+            : background.write_now(encode, whole, stored);
     if (!ok) return;
     checkpointed_through = engine.applied_through();
     checkpointed_version = version;

@@ -190,3 +190,73 @@ TEST_CASE("a checkpoint written in place lands after the one in flight, frees it
   CHECK_FALSE(called);
   CHECK_FALSE(writer.take_failed());  // the owner knows from the result
 }
+
+TEST_CASE("a checkpoint streamed at a stop is encoded by a child and stored in parts, in place only when the child "
+          "cannot be had or fails",
+          "[core][background]") {
+  BackgroundCheckpointWriter writer("state", "sp-test-cp");
+  // What `encode` changes is seen here only when it ran in this process: a
+  // forked child's writes stay in the child.
+  bool encoded_here = false;
+  const std::string state(3 << 20, 'q');  // several parts of the pipe and the store
+  const auto encode = [&] {
+    encoded_here = true;
+    return state;
+  };
+  std::string streamed;
+  std::uint64_t announced = 0;
+  bool store_fails = false;
+  const BackgroundCheckpointWriter::Store store = [&](std::uint64_t size, const BackgroundEncoding::Read& read) {
+    announced = size;
+    streamed.clear();
+    char part[64 << 10];
+    for (std::uint64_t left = size; left > 0;) {
+      const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(left, sizeof part));
+      if (auto got = read(part, n); !got) return got;
+      streamed.append(part, n);
+      left -= n;
+    }
+    if (store_fails) return Result<void>(make_error(Errc::io_error, "injected store failure"));
+    return Result<void>{};
+  };
+  std::string whole_bytes;
+  int wholes = 0;
+  const BackgroundCheckpointWriter::StoreWhole whole = [&](std::string&& bytes) -> Result<void> {
+    ++wholes;
+    whole_bytes = std::move(bytes);
+    return {};
+  };
+  std::uint64_t reported = 0;
+  const auto stored = [&](std::uint64_t bytes, std::int64_t) { reported = bytes; };
+
+  SECTION("streamed from the child") {
+    REQUIRE(writer.write_streamed(encode, store, whole, stored));
+    CHECK_FALSE(encoded_here);
+    CHECK(announced == state.size());
+    CHECK(streamed == state);
+    CHECK(wholes == 0);
+    CHECK(reported == state.size());
+  }
+  SECTION("no fork: encoded and stored whole in place") {
+    CHECK_FALSE(BackgroundEncoding::testing_fail_next_fork());
+    REQUIRE(writer.write_streamed(encode, store, whole, stored));
+    CHECK_FALSE(BackgroundEncoding::testing_fail_next_fork(false));  // the fault was taken
+    CHECK(encoded_here);
+    CHECK(streamed.empty());
+    CHECK(wholes == 1);
+    CHECK(whole_bytes == state);
+    CHECK(reported == state.size());
+  }
+  SECTION("the streamed store fails: once more in place") {
+    store_fails = true;
+    REQUIRE(writer.write_streamed(encode, store, whole, stored));
+    CHECK(streamed == state);  // the child's bytes were read, then refused
+    CHECK(encoded_here);
+    CHECK(wholes == 1);
+    CHECK(whole_bytes == state);
+  }
+  // No child is left, running or unreaped.
+  errno = 0;
+  CHECK(::waitpid(-1, nullptr, WNOHANG) < 0);
+  CHECK(errno == ECHILD);
+}

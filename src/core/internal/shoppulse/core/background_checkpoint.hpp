@@ -60,6 +60,13 @@ class BackgroundCheckpointWriter {
   // False when the write failed (logged; take_failed() does not report it,
   // the owner knows).
   bool write_now(const std::function<std::string()>& encode, const StoreWhole& store, const Stored& stored);
+  // Like write_now() (on the owner thread, after the one in flight, the
+  // owner held until stored), but the encoding is a forked child's and this
+  // thread stores it with `store` as it arrives: the process never holds the
+  // whole encoding (a state of hundreds of MB at a stop would add as much to
+  // RSS). When the fork cannot be had, write_now() with `whole`.
+  bool write_streamed(const std::function<std::string()>& encode, const Store& store, const StoreWhole& whole,
+                      const Stored& stored);
   // Testing only (the fault tests of the owners' foreground fallback): with
   // `fail`, the next start() in this process, on any writer, forks its child
   // and then fails to start the writer thread as a process at its thread
