@@ -274,25 +274,15 @@ struct EngineRunner::State {
     // The engine thread neither applies nor answers meanwhile: the pause
     // is reported (stream_processor.checkpoint_pause_ms).
     const Sequence through = engine.applied_through();
-    const auto encode = [&engine] { return engine.checkpoint(); };
-    const auto whole = [this, through](std::string&& bytes) {
-      return checkpoints.put_checkpoint(kCheckpointName, Checkpoint{through, std::move(bytes), log.incarnation()});
-    };
-    const auto stored = [this, through, set_text = covered_text()](std::uint64_t bytes, std::int64_t pause_ms) {
-      checkpoint_stored(through, bytes, set_text, pause_ms);
-    };
     // With background checkpoints a forked child encodes this one too and
     // it is stored in parts as it arrives: the state is never held twice.
-    const bool ok =
-        config.checkpoint_in_background && !in_place
-            ? background.write_streamed(
-                  encode,
-                  [this, through, incarnation = log.incarnation()](std::uint64_t size,
-                                                                   const BackgroundEncoding::Read& read) {
-                    return checkpoints.put_checkpoint_from(kCheckpointName, through, incarnation, size, read);
-                  },
-                  whole, stored)
-            : background.write_now(encode, whole, stored);
+    const bool ok = write_waiting(
+        background, config.checkpoint_in_background && !in_place, checkpoints, kCheckpointName, through,
+        log.incarnation(), [&engine] { return engine.checkpoint(); },
+        [&](std::string&& bytes) { return Checkpoint{through, std::move(bytes), log.incarnation()}; },
+        [this, through, set_text = covered_text()](std::uint64_t bytes, std::int64_t pause_ms) {
+          checkpoint_stored(through, bytes, set_text, pause_ms);
+        });
     if (!ok) return;
     checkpointed_through = engine.applied_through();
     checkpointed_version = version;

@@ -23,6 +23,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "shoppulse/core/background_encoding.hpp"
@@ -93,5 +94,26 @@ class BackgroundCheckpointWriter {
   std::atomic<bool> done_{false};    // the writer thread is finished: joining it will not block
   std::atomic<bool> failed_{false};  // a checkpoint was not stored
 };
+
+// A runner's checkpoint `name`, written while the runner's thread waits (at
+// a stop, at a change of owned partitions, or always when not `streamed`):
+// write_streamed() when `streamed`, else write_now(). `checkpoints` is the
+// runner's CheckpointStore, `make(bytes)` the Checkpoint of the bytes (it
+// covers `through` of the log of `incarnation`).
+template <class Checkpoints, class Make>
+bool write_waiting(BackgroundCheckpointWriter& writer, bool streamed, Checkpoints& checkpoints, std::string_view name,
+                   std::uint64_t through, std::uint64_t incarnation, const std::function<std::string()>& encode,
+                   const Make& make, const BackgroundCheckpointWriter::Stored& stored) {
+  const BackgroundCheckpointWriter::StoreWhole whole = [&](std::string&& bytes) {
+    return checkpoints.put_checkpoint(name, make(std::move(bytes)));
+  };
+  if (!streamed) return writer.write_now(encode, whole, stored);
+  return writer.write_streamed(
+      encode,
+      [&](std::uint64_t size, const BackgroundEncoding::Read& read) {
+        return checkpoints.put_checkpoint_from(name, through, incarnation, size, read);
+      },
+      whole, stored);
+}
 
 }  // namespace shoppulse
