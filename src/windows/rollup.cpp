@@ -260,11 +260,16 @@ std::size_t product_home(Id product, std::size_t mask) noexcept {
 
 void ProductTotals::add(const MinuteRollup& minute) {
   const auto& products = minute.products;
-  // Room for every product of the minute first, so the loop below never
+  // Room for every matching product of the minute first, so the loop below never
   // grows the table; on real data most products of a window are seen in
   // one minute only, so their slots are cache misses: each is requested a
   // few products ahead.
-  grow_for(size_ + products.size());
+  std::size_t matching = products.size();
+  if (type_ || category_)
+    matching = static_cast<std::size_t>(std::count_if(products.begin(), products.end(), [&](const auto& p) {
+      return (!type_ || p.type == *type_) && (!category_ || p.category == *category_);
+    }));
+  grow_for(size_ + matching);
   const std::size_t mask = slots_.size() - 1;
   constexpr std::size_t kAhead = 8;
   for (std::size_t i = 0; i < std::min(kAhead, products.size()); ++i)

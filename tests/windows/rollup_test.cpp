@@ -310,7 +310,7 @@ TEST_CASE("product totals over many products and minutes equal a recount, catego
   // category; the latest minute's category is the one reported.
   std::mt19937_64 rng(7);
   std::vector<MinuteRollup> minutes(60);
-  std::map<Id, std::uint64_t> views, all;
+  std::map<Id, std::uint64_t> views, all, in_three;  // in_three: entries of category 3 only
   std::map<Id, Id> category;
   for (std::size_t m = 0; m < minutes.size(); ++m) {
     minutes[m].minute = 1000 + static_cast<std::int64_t>(m);
@@ -326,22 +326,26 @@ TEST_CASE("product totals over many products and minutes equal a recount, catego
       category[key.first] = cat;
       all[key.first] += n;
       if (key.second == EventType::view) views[key.first] += n;
+      if (cat == 3) in_three[key.first] += n;
     }
   }
-  const auto check = [&](const std::map<Id, std::uint64_t>& counts, std::optional<EventType> type) {
+  const auto check = [&](const std::map<Id, std::uint64_t>& counts, std::optional<EventType> type,
+                         std::optional<Id> in_category) {
     const auto want = test::rank(counts, 20);
-    const auto got = top_products(minutes, type, std::nullopt, 20);
+    const auto got = top_products(minutes, type, in_category, 20);
     REQUIRE(got.size() == want.size());
     for (std::size_t i = 0; i < got.size(); ++i) {
       REQUIRE(got[i].product == want[i].id);
       REQUIRE(got[i].interactions == want[i].count);
-      REQUIRE(got[i].category == category[want[i].id]);
+      if (!in_category) REQUIRE(got[i].category == category[want[i].id]);
+      else REQUIRE(got[i].category == *in_category);
     }
     // Every product, not only the first few: a limit past the products.
-    const auto whole = top_products(minutes, type, std::nullopt, SIZE_MAX);
+    const auto whole = top_products(minutes, type, in_category, SIZE_MAX);
     REQUIRE(whole.size() == counts.size());
     for (const ProductRank& r : whole) REQUIRE(counts.at(r.product) == r.interactions);
   };
-  check(all, std::nullopt);
-  check(views, EventType::view);
+  check(all, std::nullopt, std::nullopt);
+  check(views, EventType::view, std::nullopt);
+  check(in_three, std::nullopt, Id{3});
 }
