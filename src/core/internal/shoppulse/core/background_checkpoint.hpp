@@ -15,9 +15,10 @@
 // checkpoint never lands after a newer.
 // Lifecycle: owned by a runner's state, whose destructor joins it before
 // the members `stored` reports into are gone. Threading: start(),
-// write_now(), join(), in_flight(), busy() and take_failed() on the owner
-// thread; start()'s `store` and `stored` run on the writer thread,
-// write_now()'s on the owner thread.
+// write_now(), write_streamed(), join(), in_flight(), busy() and
+// take_failed() on the owner thread; start()'s `store` and `stored` run on
+// the writer thread, write_now()'s and write_streamed()'s on the owner
+// thread.
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -65,7 +66,9 @@ class BackgroundCheckpointWriter {
   // owner held until stored), but the encoding is a forked child's and this
   // thread stores it with `store` as it arrives: the process never holds the
   // whole encoding (a state of hundreds of MB at a stop would add as much to
-  // RSS). When the fork cannot be had, write_now() with `whole`.
+  // RSS). When the fork cannot be had, or the child or `store` fails,
+  // write_now() with `whole`. The fork and the write are this thread's; no
+  // writer thread is started.
   bool write_streamed(const std::function<std::string()>& encode, const Store& store, const StoreWhole& whole,
                       const Stored& stored);
   // Testing only (the fault tests of the owners' foreground fallback): with
