@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "aggregates.hpp"
+#include "shoppulse/core/flat_map.hpp"
 #include "shoppulse/core/byte_codec.hpp"
 
 namespace shoppulse {
@@ -252,65 +253,51 @@ std::vector<TrendPoint> aggregate_trend(std::span<const MinuteRollup> minutes, s
   return fold.finish();
 }
 
-namespace {
-std::size_t product_home(Id product, std::size_t mask) noexcept {
-  return static_cast<std::size_t>((std::uint64_t{product} * 0x9e3779b97f4a7c15ULL) >> 32) & mask;
-}
-}  // namespace
+struct ProductTotals::Table {
+  struct Total {
+    Id category = kNoId;
+    std::uint64_t interactions = 0;
+  };
+  FlatMap<Total> totals;
+};
+
+ProductTotals::ProductTotals(std::optional<EventType> type, std::optional<Id> category)
+    : type_(type), category_(category), table_(std::make_unique<Table>()) {}
+ProductTotals::~ProductTotals() = default;
+ProductTotals::ProductTotals(ProductTotals&&) noexcept = default;
+ProductTotals& ProductTotals::operator=(ProductTotals&&) noexcept = default;
 
 void ProductTotals::add(const MinuteRollup& minute) {
   const auto& products = minute.products;
-  // Room for every matching product of the minute first, so the loop below never
-  // grows the table; on real data most products of a window are seen in
-  // one minute only, so their slots are cache misses: each is requested a
-  // few products ahead.
+  auto& totals = table_->totals;
+  // Room for every matching product of the minute first, so the loop below
+  // never grows the table; on real data most products of a window are seen
+  // in one minute only, so their slots are cache misses: each is requested
+  // a few products ahead.
   std::size_t matching = products.size();
   if (type_ || category_)
     matching = static_cast<std::size_t>(std::count_if(products.begin(), products.end(), [&](const auto& p) {
       return (!type_ || p.type == *type_) && (!category_ || p.category == *category_);
     }));
-  grow_for(size_ + matching);
-  const std::size_t mask = slots_.size() - 1;
+  totals.reserve(totals.size() + matching);
   constexpr std::size_t kAhead = 8;
-  for (std::size_t i = 0; i < std::min(kAhead, products.size()); ++i)
-    __builtin_prefetch(&slots_[product_home(products[i].product, mask)]);
+  for (std::size_t i = 0; i < std::min(kAhead, products.size()); ++i) totals.prefetch(products[i].product);
   for (std::size_t k = 0; k < products.size(); ++k) {
-    if (k + kAhead < products.size()) __builtin_prefetch(&slots_[product_home(products[k + kAhead].product, mask)]);
+    if (k + kAhead < products.size()) totals.prefetch(products[k + kAhead].product);
     const auto& p = products[k];
     if (type_ && p.type != *type_) continue;
     if (category_ && p.category != *category_) continue;
-    std::size_t i = product_home(p.product, mask);
-    while (slots_[i].product != p.product && slots_[i].product != kNoId) i = (i + 1) & mask;
-    ProductRank& r = slots_[i];
-    if (r.product == kNoId) {
-      r.product = p.product;
-      ++size_;
-    }
-    r.category = p.category;  // minutes are ascending: the latest category wins
-    r.interactions += p.count;
-  }
-}
-
-void ProductTotals::grow_for(std::size_t entries) {
-  if (entries * 2 <= slots_.size()) return;
-  std::size_t slots = std::max<std::size_t>(1024, slots_.size() * 2);
-  while (entries * 2 > slots) slots *= 2;
-  std::vector<ProductRank> old = std::move(slots_);
-  slots_.assign(slots, ProductRank{});
-  const std::size_t mask = slots - 1;
-  for (const ProductRank& r : old) {
-    if (r.product == kNoId) continue;
-    std::size_t i = product_home(r.product, mask);
-    while (slots_[i].product != kNoId) i = (i + 1) & mask;
-    slots_[i] = r;
+    Table::Total& t = totals[p.product];
+    t.category = p.category;  // minutes are ascending: the latest category wins
+    t.interactions += p.count;
   }
 }
 
 std::vector<ProductRank> ProductTotals::top(std::size_t limit) const {
   std::vector<ProductRank> out;
-  out.reserve(size_);
-  for (const ProductRank& r : slots_)
-    if (r.product != kNoId) out.push_back(r);
+  out.reserve(table_->totals.size());
+  table_->totals.for_each(
+      [&](std::uint32_t product, const Table::Total& t) { out.push_back({product, t.category, t.interactions}); });
   windows::keep_best(out, limit, [](const ProductRank& a, const ProductRank& b) {
     return a.interactions != b.interactions ? a.interactions > b.interactions : a.product < b.product;
   });

@@ -4,6 +4,7 @@
 // rollup to a RollupStore; a late event for a minute still in memory re-closes it.
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -124,21 +125,22 @@ struct ProductRank {
 // in ascending order (a product's category is the one of its latest minute).
 class ProductTotals {
  public:
-  ProductTotals(std::optional<EventType> type, std::optional<Id> category) : type_(type), category_(category) {}
+  ProductTotals(std::optional<EventType> type, std::optional<Id> category);
+  ~ProductTotals();
+  ProductTotals(ProductTotals&&) noexcept;
+  ProductTotals& operator=(ProductTotals&&) noexcept;
   void add(const MinuteRollup& minute);
   // The `limit` products with most interactions; ties: smaller id first.
   std::vector<ProductRank> top(std::size_t limit) const;
 
  private:
-  // The totals are an open-addressing table of a power of two slots, at
-  // most half full (product kNoId = empty), so a window's tens of thousands
-  // of product-minutes cost no node each. Room for `entries`.
-  void grow_for(std::size_t entries);
+  // The totals by product: a FlatMap (an open-addressing table, no node
+  // per product), defined where it is used.
+  struct Table;
 
   std::optional<EventType> type_;
   std::optional<Id> category_;
-  std::vector<ProductRank> slots_;
-  std::size_t size_ = 0;
+  std::unique_ptr<Table> table_;
 };
 
 // Top products over the given minutes (ProductTotals over all of them).
