@@ -145,6 +145,8 @@ int run_import(AppConfig cfg, const std::string& format_text, const std::string&
   const IngestStats before = ingestor.stats();
   ProgressRenderer render(stderr, stream_is_terminal(stderr));
   ImportOptions options;
+  // A batch larger than the whole queue would be refused outright.
+  options.batch_events = std::min(options.batch_events, cfg.ingest.queue_capacity_events);
   // The ingestor's queue is the backpressure: a refused batch is left intact
   // and submitted again once the ingest thread made room, so nothing is
   // dropped and nothing polls.
@@ -376,6 +378,21 @@ const std::vector<std::pair<std::string, std::string>>& demo_settings() {
       {"eventlog.durability", "fsync"},
       {"eventlog.retention_max_age", "30d"},
       {"eventlog.retention_max_bytes", "2147483648"},
+  };
+  return settings;
+}
+
+const std::vector<std::pair<std::string, std::string>>& import_settings() {
+  // The importing thread waits for room (it is never refused), so eight of
+  // its batches of 8192 keep the ingest thread busy; the server's defaults
+  // (2^20 each) are burst room for HTTP clients. With the server's defaults
+  // the engine, the slowest stage on large catalogues, keeps its ring full
+  // and the ingest queue fills behind it: about 56 MiB and 115 MiB more RSS
+  // on the amplified Taobao 5M, with the log running seconds ahead of the
+  // windows and no faster end to end.
+  static const std::vector<std::pair<std::string, std::string>> settings{
+      {"ingest.queue_capacity_events", "65536"},
+      {"ingest.ring_capacity", "65536"},
   };
   return settings;
 }

@@ -42,6 +42,10 @@ std::size_t connection_cap(std::size_t descriptors);
 // The settings `shoppulse demo` applies before the config file: the
 // generator on with a larger shop, bounded retention, fsync durability.
 const std::vector<std::pair<std::string, std::string>>& demo_settings();
+// The settings `shoppulse import` applies before the config file: an ingest
+// queue and an engine ring a few batches deep, as a file read at full speed
+// needs no burst room and would otherwise keep both full.
+const std::vector<std::pair<std::string, std::string>>& import_settings();
 // Checks the data dir of cfg (read-only) and prints a report; exit code 0
 // when consistent, kExitDamaged when not, 1 when it could not be checked.
 int run_verify(const AppConfig& cfg);

@@ -81,7 +81,7 @@ Options:
   --generator on|off   start the built-in event generator (same as --set generator.enabled=...)
   --static-dir DIR     serve dashboard files from DIR instead of the embedded copy
   --set KEY=VALUE      set any configuration key; may be repeated
-  --print-config       print every key with its meaning, unit and current value, then exit
+  --print-config       print every key with its meaning, unit and default, then exit
   --help               show this help and exit
   --version            print the version, commit, build type and library versions, then exit
 
@@ -129,6 +129,15 @@ int main(int argc, char** argv) {
     for (const auto& [key, value] : app::demo_settings()) {
       if (auto r = schema.set(key, value); !r) {
         std::fprintf(stderr, "shoppulse: demo setting %s: %s\n", key.c_str(), r.error().detail.c_str());
+        return 1;
+      }
+    }
+  }
+  if (command == "import") {
+    // Applied first too: the file, the environment and flags override them.
+    for (const auto& [key, value] : app::import_settings()) {
+      if (auto r = schema.set(key, value); !r) {
+        std::fprintf(stderr, "shoppulse: import setting %s: %s\n", key.c_str(), r.error().detail.c_str());
         return 1;
       }
     }

@@ -116,6 +116,14 @@ elseif(CHECK STREQUAL "import" OR CHECK STREQUAL "evaluate")
     if(NOT rc EQUAL 0 OR NOT out MATCHES "imported 1 events" OR NOT out MATCHES "log sequence now 121")
       message(FATAL_ERROR "import of a changed file: rc=${rc} out=${out}")
     endif()
+    # An ingest queue smaller than the importer's batches: the batches shrink
+    # to fit instead of being refused whole.
+    file(REMOVE_RECURSE ${WORK}/import-small-queue)
+    run_clean(out err rc import --format taobao ${WORK}/small_taobao.csv --data-dir ${WORK}/import-small-queue
+              --set ingest.queue_capacity_events=16)
+    if(NOT rc EQUAL 0 OR NOT out MATCHES "imported 121 events")
+      message(FATAL_ERROR "import with a 16-event queue: rc=${rc} out=${out} err=${err}")
+    endif()
     expect_exit2("--format" import --format excel ${WORK}/small_taobao.csv --data-dir ${WORK}/import-data)
   else()
     run_clean(out err rc evaluate --format taobao ${WORK}/small_taobao.csv --json)
