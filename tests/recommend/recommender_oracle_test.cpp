@@ -240,6 +240,46 @@ TEST_CASE("Memory is bounded by the configuration: a model at its bounds stops g
   CHECK(later < at_bounds + at_bounds / 5);
 }
 
+TEST_CASE("A recycled state keeps no large buffer of the item or user it held before", "[recommend]") {
+  RecommenderConfig config;
+  config.max_items = 50;
+  config.max_users = 40;
+  config.propensity.max_users = 40;
+  Recommender r(config);
+  std::vector<Event> events;
+  TimestampMs t = kT0;
+  Sequence seq = 0;
+  auto view = [&](Id user, Id product) {
+    Event e;
+    e.sequence = ++seq;
+    e.user = user;
+    e.product = product;
+    e.category = 1;
+    e.type = EventType::view;
+    e.time_ms = t += 1000;
+    events.push_back(e);
+  };
+  // 30 users each view the 50 items: every item gets dozens of neighbours,
+  // every user a history at its bound.
+  for (Id u = 1; u <= 30; ++u)
+    for (Id k = 0; k < 50; ++k) view(u, 1 + (k * 7 + u) % 50);
+  r.apply(events);
+  REQUIRE(r.stats().neighbour_entries > 50 * 30);
+  const std::size_t full = r.approximate_memory_bytes();
+  // Then 200 new users view one new item each: no pairs, and every state
+  // above is evicted and reused for someone with one event.
+  events.clear();
+  for (Id i = 0; i < 200; ++i) view(1000 + i, 1000 + i);
+  r.apply(events);
+  REQUIRE(r.stats().evicted_items >= 50);
+  REQUIRE(r.stats().evicted_users >= 30);
+  CHECK(r.stats().neighbour_entries == 0);
+  // The lists and histories held above take at least 20 bytes an entry.
+  const std::size_t held = 20 * (50 * 30 + 30 * config.history_length);
+  INFO("full " << full << ", after " << r.approximate_memory_bytes() << ", held at least " << held);
+  CHECK(r.approximate_memory_bytes() + held / 2 < full);
+}
+
 TEST_CASE("Trending counts of models that split the users add up to one model's trending answer",
           "[recommend][oracle][cluster]") {
   // What a cluster's merge relies on: each node's model learns from its
