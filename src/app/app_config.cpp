@@ -121,7 +121,7 @@ void bind(config::Schema& s, AppConfig& c) {
   s.add_size("windows.top_categories_per_user", &c.windows.top_categories_per_user, "entries",
              "Categories listed per user profile", 0, 100);
   s.add_size("windows.filter_buffer_events", &c.windows.filter_buffer_events, "events",
-             "Newest events kept for filtered drill-down queries (about 56 bytes each); 0 disables filters", 0,
+             "Newest events kept for filtered drill-down queries (44 bytes each); 0 disables filters", 0,
              std::size_t{1} << 30);
   s.add_size("windows.max_profiles", &c.windows.max_profiles, "profiles",
              "Most user profiles in memory; past it the least recently seen eighth is evicted (a user query then "

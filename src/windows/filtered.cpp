@@ -47,8 +47,8 @@ struct Accumulator {
 
 template <class Fn>
 void for_each_event(const BufferedEvents& events, Fn&& fn) {
-  for (const Event& e : events.older) fn(e);
-  for (const Event& e : events.newer) fn(e);
+  for (const BufferedEvent& e : events.older) fn(e.event());
+  for (const BufferedEvent& e : events.newer) fn(e.event());
 }
 
 }  // namespace

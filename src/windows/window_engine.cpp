@@ -269,7 +269,7 @@ struct WindowEngine::State {
   // (too-late ones excluded: they are in no window or held minute). Grows to
   // its bound, then becomes a ring whose next write (the oldest) is at
   // buffer_next.
-  std::vector<Event> buffer;
+  std::vector<BufferedEvent> buffer;
   std::size_t buffer_next = 0;
   TimestampMs covered_from_ms = INT64_MIN;  // one past the newest evicted event time
 
@@ -280,17 +280,18 @@ struct WindowEngine::State {
       // Grow by hand so the vector never reserves past its bound.
       if (buffer.size() == buffer.capacity())
         buffer.reserve(std::min(cap, std::max<std::size_t>(1024, buffer.capacity() * 2)));
-      buffer.push_back(e);
+      buffer.push_back(BufferedEvent::of(e));
       return;
     }
-    Event& slot = buffer[buffer_next];
-    covered_from_ms = std::max(covered_from_ms, slot.time_ms == INT64_MAX ? slot.time_ms : slot.time_ms + 1);
-    slot = e;
+    BufferedEvent& slot = buffer[buffer_next];
+    const TimestampMs evicted_ms = slot.time_ms;
+    covered_from_ms = std::max(covered_from_ms, evicted_ms == INT64_MAX ? evicted_ms : evicted_ms + 1);
+    slot = BufferedEvent::of(e);
     if (++buffer_next == cap) buffer_next = 0;
   }
   BufferedEvents buffered() const {
     BufferedEvents b;
-    const std::span<const Event> all(buffer);
+    const std::span<const BufferedEvent> all(buffer);
     b.older = all.subspan(buffer_next);
     b.newer = all.first(buffer_next);
     b.covered_from_ms = covered_from_ms;
@@ -568,7 +569,7 @@ WindowMemory WindowEngine::memory() const {
   for (const Bucket& b : s.coarse.ring()) m.spilled_minutes += b.spilled ? 1 : 0;
   for (const Bucket& b : s.fine.ring())
     m.packed_seconds += b.held() && b.index >= s.fine.horizon() && !b.packed_users.empty() ? 1 : 0;
-  m.filter_buffer = s.buffer.capacity() * sizeof(Event);
+  m.filter_buffer = s.buffer.capacity() * sizeof(BufferedEvent);
   return m;
 }
 
@@ -652,6 +653,8 @@ std::string WindowEngine::checkpoint() const {
 
   // Filter buffer, oldest first; time and sequence as deltas from the
   // previous event (arrival order keeps both small), about 15 bytes an event.
+  // The buffer keeps no sequences (nothing reads them back): each is written
+  // as 0, a delta of one byte, and read as such by every format.
   w.svarint(s.covered_from_ms);
   const BufferedEvents buffered = s.buffered();
   w.varint(buffered.older.size() + buffered.newer.size());
@@ -665,8 +668,8 @@ std::string WindowEngine::checkpoint() const {
     prev_seq = e.sequence;
     write_event_body(w, e);
   };
-  for (const Event& e : buffered.older) put(e);
-  for (const Event& e : buffered.newer) put(e);
+  for (const BufferedEvent& e : buffered.older) put(e.event());
+  for (const BufferedEvent& e : buffered.newer) put(e.event());
   return std::move(w.str());
 }
 

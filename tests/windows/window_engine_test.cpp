@@ -345,7 +345,7 @@ TEST_CASE("the engine reports its memory by part, growing with what it holds", "
   const WindowMemory full = engine.memory();
   CHECK(full.windows > empty.windows);
   CHECK(full.user_profiles > 0);
-  CHECK(full.filter_buffer == 1000 * sizeof(Event));  // the buffer stops at its bound
+  CHECK(full.filter_buffer == 1000 * sizeof(BufferedEvent));  // the buffer stops at its bound
   auto restored = WindowEngine::restore(config, engine.checkpoint());
   REQUIRE(restored.ok());
   const WindowMemory again = restored->memory();

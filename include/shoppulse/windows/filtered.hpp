@@ -35,12 +35,52 @@ struct EventFilter {
   }
 };
 
+// One event as the filter buffer keeps it: every field the filtered
+// figures and the checkpoint read, without the log sequence (nothing reads
+// it back), packed at 4-byte alignment: 44 bytes instead of an Event's 56,
+// 23 MiB less for the default 2,000,000 events.
+#pragma pack(push, 4)
+struct BufferedEvent {
+  TimestampMs time_ms = 0;
+  std::int64_t price_minor = 0;
+  Id user = kNoId;
+  Id product = kNoId;
+  Id category = kNoId;
+  Id device = kNoId;
+  Id location = kNoId;
+  std::uint32_t quantity = 1;
+  EventType type = EventType::view;
+  std::uint8_t rating = 0;
+
+  static BufferedEvent of(const Event& e) noexcept {
+    return BufferedEvent{e.time_ms, e.price_minor, e.user,     e.product, e.category,
+                         e.device,  e.location,    e.quantity, e.type,    e.rating};
+  }
+  // The event with sequence 0.
+  Event event() const noexcept {
+    Event e;
+    e.time_ms = time_ms;
+    e.price_minor = price_minor;
+    e.user = user;
+    e.product = product;
+    e.category = category;
+    e.device = device;
+    e.location = location;
+    e.quantity = quantity;
+    e.type = type;
+    e.rating = rating;
+    return e;
+  }
+};
+#pragma pack(pop)
+static_assert(sizeof(BufferedEvent) == 44);
+
 // The buffered events in arrival order (a ring seen as two runs), and what
 // eviction has cost: every event with time >= covered_from_ms is still in
 // the buffer (events the engine dropped as too late are never buffered).
 struct BufferedEvents {
-  std::span<const Event> older;
-  std::span<const Event> newer;
+  std::span<const BufferedEvent> older;
+  std::span<const BufferedEvent> newer;
   // Smallest time from which the buffer is complete: one past the newest
   // event time ever evicted; INT64_MIN while nothing was evicted.
   TimestampMs covered_from_ms = INT64_MIN;

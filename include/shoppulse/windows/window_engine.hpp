@@ -36,7 +36,7 @@ struct WindowConfig {
   std::size_t recent_events_per_user = 20;  // events kept per user profile; default 20
   std::size_t top_categories_per_user = 5;  // categories listed per profile; default 5
   // Most recent events kept for filtered queries (filtered_view,
-  // filtered_minutes); 0 disables them. Each costs sizeof(Event) of memory.
+  // filtered_minutes); 0 disables them. Each costs sizeof(BufferedEvent), 44 bytes.
   std::size_t filter_buffer_events = 2'000'000;  // events; default 2,000,000
   // Most user profiles kept; past it the least recently seen eighth is
   // evicted. A later event of an evicted user starts a new profile. 0 = no
