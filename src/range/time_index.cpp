@@ -21,7 +21,13 @@ void TimeIndex::add(const Event& e) {
   last_span_->first = std::min(last_span_->first, e.sequence);
   last_span_->last = std::max(last_span_->last, e.sequence);
   if (e.user != kNoId) {
-    if (first_seen_.size() <= e.user) first_seen_.resize(std::size_t{e.user} + 1, kUnseen);
+    if (first_seen_.size() <= e.user) {
+      // Grown by half rather than doubled: 8 bytes for every user id.
+      const std::size_t need = std::size_t{e.user} + 1;
+      if (need > first_seen_.capacity())
+        first_seen_.reserve(std::max(need, first_seen_.capacity() + first_seen_.capacity() / 2));
+      first_seen_.resize(need, kUnseen);
+    }
     first_seen_[e.user] = std::min(first_seen_[e.user], e.time_ms);
   }
   if (events_ == 0 || e.time_ms < min_time_) min_time_ = e.time_ms;
