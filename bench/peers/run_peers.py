@@ -89,7 +89,7 @@ def table(results):
     cols = [("events_per_s", "events/s", 0), ("events_per_cpu_s", "events/CPU-s", 0),
             ("query_p50_ms", "query p50 ms", 1), ("query_p99_ms", "query p99 ms", 1),
             ("fresh_p50_ms", "fresh p50 ms", 1), ("fresh_p99_ms", "fresh p99 ms", 1),
-            ("peak_rss_mb", "peak RSS MB", 0)]
+            ("peak_rss_mb", "peak RSS MiB", 0)]
     head = "| system | mode | events | " + " | ".join(c[1] for c in cols) + " |"
     lines = [head, "|" + "---|" * (len(cols) + 3)]
     ref = {r["mode"]: r for r in results if r["system"] == "shoppulse"}

@@ -58,18 +58,9 @@ struct BufferedEvent {
   }
   // The event with sequence 0.
   Event event() const noexcept {
-    Event e;
-    e.time_ms = time_ms;
-    e.price_minor = price_minor;
-    e.user = user;
-    e.product = product;
-    e.category = category;
-    e.device = device;
-    e.location = location;
-    e.quantity = quantity;
-    e.type = type;
-    e.rating = rating;
-    return e;
+    return Event{.time_ms = time_ms, .sequence = 0, .price_minor = price_minor, .user = user,
+                 .product = product, .category = category, .device = device, .location = location,
+                 .quantity = quantity, .type = type, .rating = rating};
   }
 };
 #pragma pack(pop)
