@@ -54,10 +54,13 @@ bool write_all(int fd, std::string_view bytes) {
 
 Error os_error(const char* what) {
   // The message names the step and the system's reason, not the path: it
-  // may reach an HTTP client through the health endpoint.
+  // may reach an HTTP client through the health endpoint. A full disk is
+  // worded as the log's own writes word it, whichever write met it last.
   const int code = errno;
-  return make_error(code == ENOSPC ? Errc::no_space : Errc::io_error,
-                    std::string("durability mark: ") + what + ": " + std::strerror(code));
+  if (code == ENOSPC)
+    return make_error(Errc::no_space, std::string("disk full: the event log cannot write (durability mark: ") + what +
+                                          "); it resumes once space is freed");
+  return make_error(Errc::io_error, std::string("durability mark: ") + what + ": " + std::strerror(code));
 }
 
 }  // namespace

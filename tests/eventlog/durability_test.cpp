@@ -2,6 +2,8 @@
 // incarnations, and refusing a damaged log instead of serving part of it.
 #include <catch2/catch.hpp>
 
+#include <sys/mount.h>
+
 #include <algorithm>
 #include <chrono>
 #include <thread>
@@ -625,4 +627,32 @@ TEST_CASE("a clean close writes the memtables out, so the next open replays no W
   auto store = open_store(config_for(dir.path()));
   CHECK(store->next_sequence() == 2001);
   CHECK(read_all(*store).size() == 2000);
+}
+
+TEST_CASE("a durability mark that meets a full disk says disk full, as the log's writes do", "[eventlog][durability]") {
+  eventlog_test::TempDir dir;
+  if (::mount("tmpfs", dir.path().c_str(), "tmpfs", 0, "size=64k") != 0) {
+    WARN("SKIPPED: mounting a tmpfs needs root (CI runs as root); the full-disk mark test did not run");
+    return;
+  }
+  struct Unmount {
+    std::string path;
+    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
+  } unmount{dir.path()};
+  {
+    std::ofstream filler(dir.path() + "/filler", std::ios::binary);
+    const std::string block(4096, 'x');
+    for (int i = 0; i < 64 && filler.write(block.data(), static_cast<std::streamsize>(block.size())); ++i) {
+    }
+  }
+  eventlog::DurabilityMark mark;
+  mark.incarnation = 7;
+  mark.state = eventlog::DurabilityMark::State::open_fsync;
+  // The past incarnations make the file larger than any space left.
+  for (std::size_t i = 0; i < eventlog::DurabilityMark::kKeepPast; ++i) mark.past.push_back({i + 1, i * 10});
+  const auto written = eventlog::write_durability_mark(dir.path(), mark);
+  REQUIRE_FALSE(written.ok());
+  CHECK(written.error().code == Errc::no_space);
+  CHECK(written.error().detail.find("disk full") != std::string::npos);
+  CHECK(written.error().detail.find(dir.path()) == std::string::npos);  // no path for a client
 }
