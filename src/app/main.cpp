@@ -125,26 +125,24 @@ int main(int argc, char** argv) {
     command = argv[1];
     first = 2;
   }
+  // A command's own settings are applied first, so the file, the
+  // environment and flags override them.
+  const auto apply_preset = [&schema](const char* command_name,
+                                      const std::vector<std::pair<std::string, std::string>>& settings) {
+    for (const auto& [key, value] : settings) {
+      if (auto r = schema.set(key, value); !r) {
+        std::fprintf(stderr, "shoppulse: %s setting %s: %s\n", command_name, key.c_str(), r.error().detail.c_str());
+        return false;
+      }
+    }
+    return true;
+  };
   const bool demo = argc > 1 && std::string_view(argv[1]) == "demo";
   if (demo) {
     first = 2;
-    // Applied first, so the file, the environment and flags override them.
-    for (const auto& [key, value] : app::demo_settings()) {
-      if (auto r = schema.set(key, value); !r) {
-        std::fprintf(stderr, "shoppulse: demo setting %s: %s\n", key.c_str(), r.error().detail.c_str());
-        return 1;
-      }
-    }
+    if (!apply_preset("demo", app::demo_settings())) return 1;
   }
-  if (command == "import") {
-    // Applied first too: the file, the environment and flags override them.
-    for (const auto& [key, value] : app::import_settings()) {
-      if (auto r = schema.set(key, value); !r) {
-        std::fprintf(stderr, "shoppulse: import setting %s: %s\n", key.c_str(), r.error().detail.c_str());
-        return 1;
-      }
-    }
-  }
+  if (command == "import" && !apply_preset("import", app::import_settings())) return 1;
   for (int i = first; i < argc; ++i) {
     const std::string_view arg = argv[i];
     auto next = [&](std::string_view flag) -> const char* {

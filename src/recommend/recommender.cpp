@@ -126,10 +126,6 @@ class NeighbourList {
     if (i == npos) return std::nullopt;
     return at(i);
   }
-  void clear() noexcept {
-    ids_.clear();
-    data_.clear();
-  }
   // Empty; the buffers stay only when they hold at most `keep` entries.
   void clear_keeping(std::size_t keep) noexcept {
     clear_keeping_small(ids_, keep);
