@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""Peak RSS of a whole `shoppulse import`, read from /proc while it runs.
+
+Usage: import_peak.py BINARY FILE DATA_DIR [--format taobao] [--set KEY=VALUE ...] [--interval 0.2]
+
+DATA_DIR is removed first, so every run imports into an empty data dir. The
+process's own VmRSS is sampled (not ru_maxrss, which also counts the forked
+children that write checkpoints, each starting with its parent's pages).
+Prints the peak, when it came, the wall time and the command's last line.
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+
+def rss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("binary")
+    p.add_argument("file")
+    p.add_argument("data_dir")
+    p.add_argument("--format", default="taobao")
+    p.add_argument("--set", action="append", default=[], dest="sets")
+    p.add_argument("--interval", type=float, default=0.2)
+    a = p.parse_args()
+    shutil.rmtree(a.data_dir, ignore_errors=True)
+    cmd = [a.binary, "import", "--format", a.format, a.file, "--data-dir", a.data_dir]
+    for s in a.sets:
+        cmd += ["--set", s]
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    peak, peak_at = 0, 0.0
+    while proc.poll() is None:
+        r = rss_kib(proc.pid)
+        if r > peak:
+            peak, peak_at = r, time.monotonic() - start
+        time.sleep(a.interval)  # a sampling period, not a wait for an event
+    wall = time.monotonic() - start
+    out = proc.stdout.read().strip().splitlines()
+    print(f"peak RSS {peak / 1024:.0f} MiB ({peak * 1024 / 1e9:.3f} GB) at {peak_at:.1f} s; wall {wall:.1f} s; "
+          f"load average {os.getloadavg()[0]:.2f}")
+    if out:
+        print(out[-1])
+    return proc.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
