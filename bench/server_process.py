@@ -5,6 +5,8 @@ restart/restart_readiness.py): each runs the real binary with `--port 0`
 and learns the port from the one line the server prints on stdout,
 "shoppulse listening on http://HOST:PORT". Each script imports it after
 putting bench/ on sys.path (they are run as files, not as a package).
+proc_status_kib reads a process's memory figures (restart_readiness.py,
+import/import_peak.py).
 """
 import re
 import subprocess
@@ -24,3 +26,15 @@ def start_server(cmd, stderr):
         if m:
             return proc, int(m.group(1))
     return proc, None
+
+
+def proc_status_kib(pid, field):
+    """A kB field of /proc/PID/status (VmRSS, VmHWM); 0 once the process is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0

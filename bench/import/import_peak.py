@@ -16,15 +16,8 @@ import sys
 import time
 
 
-def rss_kib(pid):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from server_process import proc_status_kib  # noqa: E402
 
 
 def main() -> int:
@@ -44,7 +37,7 @@ def main() -> int:
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     peak, peak_at = 0, 0.0
     while proc.poll() is None:
-        r = rss_kib(proc.pid)
+        r = proc_status_kib(proc.pid, "VmRSS")
         if r > peak:
             peak, peak_at = r, time.monotonic() - start
         time.sleep(a.interval)  # a sampling period, not a wait for an event

@@ -23,7 +23,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from server_process import start_server  # noqa: E402
+from server_process import proc_status_kib, start_server  # noqa: E402
 
 
 def get(port, path, timeout=60):
@@ -35,14 +35,7 @@ def get(port, path, timeout=60):
 
 
 def peak_rss_kib(pid):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    return proc_status_kib(pid, "VmHWM")
 
 
 def main() -> int:
