@@ -2,6 +2,8 @@
 
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
+#include <array>
+#include <atomic>
 #include <string_view>
 
 #include "http_session.hpp"
@@ -66,14 +68,71 @@ void Listener::on_accept(boost::system::error_code ec, net::ip::tcp::socket sock
   do_accept();
 }
 
+namespace {
+
+// A refused connection closes the way HTTP servers close after an error
+// answer ("lingering close"): the 503, then our FIN, then whatever the client
+// still sends is read and dropped until it closes too or kLinger passes.
+// Closed at once, the socket would answer the client's remaining bytes with a
+// reset: a client that sends its whole body before reading (curl, most
+// libraries) then sees a failed send instead of the 503, and some systems drop
+// the unread 503 on a reset. Up to kMaxDrained bytes are read and dropped.
+class Refusal : public std::enable_shared_from_this<Refusal> {
+ public:
+  Refusal(net::ip::tcp::socket socket, std::shared_ptr<std::atomic<std::size_t>> lingering, bool linger)
+      : socket_(std::move(socket)), timer_(socket_.get_executor()), lingering_(std::move(lingering)), linger_(linger) {}
+  ~Refusal() {
+    if (linger_) lingering_->fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  void start() {
+    net::async_write(socket_, net::buffer(kBusyResponse.data(), kBusyResponse.size()),
+                     [self = shared_from_this()](boost::system::error_code ec, std::size_t) { self->on_written(ec); });
+  }
+
+ private:
+  void on_written(boost::system::error_code ec) {
+    boost::system::error_code ignored;  // a client already gone needs no goodbye
+    if (ec || !linger_) return close();
+    socket_.shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+    timer_.expires_after(kLinger);
+    timer_.async_wait([self = shared_from_this()](boost::system::error_code wait_ec) {
+      if (!wait_ec) self->close();
+    });
+    drain();
+  }
+  void drain() {
+    socket_.async_read_some(net::buffer(sink_), [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
+      self->drained_ += n;
+      if (ec || self->drained_ > kMaxDrained) return self->close();
+      self->drain();
+    });
+  }
+  void close() {
+    boost::system::error_code ignored;
+    timer_.cancel();
+    socket_.close(ignored);
+  }
+
+  static constexpr std::chrono::milliseconds kLinger{2000};
+  static constexpr std::size_t kMaxDrained = 1024 * 1024;
+  net::ip::tcp::socket socket_;
+  net::steady_timer timer_;
+  std::array<char, 4096> sink_{};
+  std::size_t drained_ = 0;
+  std::shared_ptr<std::atomic<std::size_t>> lingering_;
+  bool linger_;
+};
+
+}  // namespace
+
 void Listener::refuse(net::ip::tcp::socket socket) {
-  auto held = std::make_shared<net::ip::tcp::socket>(std::move(socket));
-  net::async_write(*held, net::buffer(kBusyResponse.data(), kBusyResponse.size()),
-                   [held](boost::system::error_code, std::size_t) {
-                     boost::system::error_code ignored;
-                     held->shutdown(net::ip::tcp::socket::shutdown_both, ignored);  // deliberately ignored
-                     held->close(ignored);
-                   });
+  // Beyond kMaxLingering refusals at once (a flood), the rest close at once:
+  // a lingering refusal holds a descriptor, and descriptors are what a flood
+  // exhausts.
+  const bool linger = lingering_->fetch_add(1, std::memory_order_relaxed) < kMaxLingering;
+  if (!linger) lingering_->fetch_sub(1, std::memory_order_relaxed);
+  std::make_shared<Refusal>(std::move(socket), lingering_, linger)->start();
 }
 
 }  // namespace shoppulse::http

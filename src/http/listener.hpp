@@ -8,6 +8,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <atomic>
 #include <chrono>
 #include <memory>
 
@@ -26,7 +27,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
   void do_accept();
   void on_accept(boost::system::error_code ec, boost::asio::ip::tcp::socket socket);
   // Answers 503 and closes: the connection limit is reached.
-  static void refuse(boost::asio::ip::tcp::socket socket);
+  void refuse(boost::asio::ip::tcp::socket socket);
 
   boost::asio::io_context& ioc_;
   boost::asio::ip::tcp::acceptor acceptor_;
@@ -34,6 +35,10 @@ class Listener : public std::enable_shared_from_this<Listener> {
   std::shared_ptr<boost::asio::ssl::context> tls_;
   boost::asio::steady_timer backoff_timer_;
   std::chrono::milliseconds backoff_{0};  // grows while accept keeps failing, 0 after a success
+  // Refused connections still reading their client's last bytes before they
+  // close (lingering close); shared with them, which run on their own strands.
+  static constexpr std::size_t kMaxLingering = 64;
+  std::shared_ptr<std::atomic<std::size_t>> lingering_ = std::make_shared<std::atomic<std::size_t>>(0);
 };
 
 }  // namespace shoppulse::http

@@ -8,7 +8,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <cerrno>
+#include <cstring>
 #include <map>
 
 #include "integration/harness.hpp"
@@ -48,13 +51,26 @@ class RawSocket {
   RawSocket(const RawSocket&) = delete;
   RawSocket& operator=(const RawSocket&) = delete;
   bool connected() const { return connected_; }
-  void write(std::string_view bytes) {
+  // Whether every byte went out, without a reset or a closed socket on the way.
+  bool send_all(std::string_view bytes) {
     while (!bytes.empty()) {
       const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-      if (n <= 0) return;
+      if (n <= 0) return false;
       bytes.remove_prefix(static_cast<std::size_t>(n));
     }
+    return true;
   }
+  bool wait_readable(si::Millis timeout) {
+    pollfd p{fd_, POLLIN, 0};
+    return ::poll(&p, 1, static_cast<int>(timeout.count())) == 1;
+  }
+  void shutdown_write() { ::shutdown(fd_, SHUT_WR); }
+  // Whether the server has sent something (or closed) on this connection.
+  bool answered() const {
+    pollfd p{fd_, POLLIN, 0};
+    return ::poll(&p, 1, 0) == 1;
+  }
+  void write(std::string_view bytes) { send_all(bytes); }
   // Everything the server sends until it closes (or the timeout passes).
   std::string read_to_end(si::Millis timeout = si::Millis(20000)) {
     std::string out;
@@ -75,6 +91,28 @@ class RawSocket {
   int fd_;
   bool connected_ = false;
 };
+
+// Keeps `count` idle connections that each hold one of the server's slots
+// (http.max_connections): one the server answered (refused with 503) is
+// replaced. The server gives a slot back only once it has seen its client's
+// close, so a slot of an earlier client (the start-up health checks) may still
+// be taken when a new connection arrives. Call it before each attempt that
+// needs every slot held; a connection refused after the call is replaced by
+// the next.
+void hold_slots(std::vector<std::unique_ptr<RawSocket>>& held, std::uint16_t port, std::size_t count) {
+  for (auto& socket : held)
+    if (socket->answered()) socket = std::make_unique<RawSocket>(port);
+  while (held.size() < count) held.push_back(std::make_unique<RawSocket>(port));
+}
+
+// One "GET /api/health" on a new connection that asks to close: what the
+// server sent back, or why nothing came.
+std::string probe(std::uint16_t port) {
+  RawSocket extra(port);
+  if (!extra.connected()) return std::string("connect failed: ") + std::strerror(errno);
+  extra.write("GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  return extra.read_to_end(si::Millis(5000));
+}
 
 std::size_t count_responses(const std::string& bytes) {
   std::size_t n = 0;
@@ -387,17 +425,48 @@ TEST_CASE("beyond http.max_connections a client gets 503 at once and the rest ar
   si::ServerProcess server(options_for(dir, {"http.max_connections=4"}));
   server.start();
   std::vector<std::unique_ptr<RawSocket>> idle;
-  for (int i = 0; i < 4; ++i) idle.push_back(std::make_unique<RawSocket>(server.port()));
-  // The four idle connections are accepted (in order) before the next one.
+  std::string last;  // what the last extra client read, or why it read nothing
   const bool refused = si::poll_until([&] {
-    RawSocket extra(server.port());
-    extra.write("GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n");
-    const std::string got = extra.read_to_end(si::Millis(5000));
-    return got.rfind("HTTP/1.1 503", 0) == 0 && got.find("Retry-After: 1") != std::string::npos;
+    hold_slots(idle, server.port(), 4);
+    last = probe(server.port());
+    return last.rfind("HTTP/1.1 503", 0) == 0 && last.find("Retry-After: 1") != std::string::npos;
   });
+  INFO("last answer: " << last);
   CHECK(refused);
   idle.pop_back();
   CHECK(si::poll_until([&] { return server.get("/api/health").status == 200; }));
+}
+
+TEST_CASE("a refused client can finish sending its request and still reads the 503", "[integration][security]") {
+  si::TempDir dir;
+  si::ServerProcess server(options_for(dir, {"http.max_connections=1"}));
+  server.start();
+  std::vector<std::unique_ptr<RawSocket>> holder;
+  // Clients (curl, Python's requests) send the whole body before they read.
+  // A server that closes right after its 503 answers the rest of the body
+  // with a reset: the client's send fails and it reports a broken connection,
+  // not the 503. Here the body is sent only once the 503 has arrived.
+  const std::string body(64 * 1024, 'x');
+  const std::string head = "POST /api/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                           "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+  const bool full = si::poll_until([&] {
+    hold_slots(holder, server.port(), 1);
+    return probe(server.port()).rfind("HTTP/1.1 503", 0) == 0;
+  });
+  REQUIRE(full);  // and the holder keeps its slot: it is idle far less than http.idle_timeout
+  RawSocket extra(server.port());
+  REQUIRE(extra.connected());
+  extra.write(head);
+  REQUIRE(extra.wait_readable(si::Millis(10000)));
+  bool sent = true;
+  for (std::size_t at = 0; at < body.size() && sent; at += 4096)
+    sent = extra.send_all(std::string_view(body).substr(at, 4096));
+  extra.shutdown_write();
+  const std::string answer = extra.read_to_end(si::Millis(10000));
+  INFO("answer: " << answer);
+  CHECK(answer.rfind("HTTP/1.1 503", 0) == 0);
+  CHECK(sent);
+  CHECK(answer.find(R"("error":"too_many_connections")") != std::string::npos);
 }
 
 TEST_CASE("with few descriptors and many idle sockets, others are served or refused and ingest keeps working",
