@@ -5,6 +5,8 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "shoppulse/core/prefetch.hpp"
+
 namespace shoppulse {
 namespace {
 
@@ -346,8 +348,8 @@ const InternTable::Restored* InternTable::restore_run(std::span<const Restored> 
   std::array<std::uint64_t, kAhead> hashes{};
   const auto request = [&](std::size_t i) {
     hashes[i % kAhead] = hash(run[i].value);
-    __builtin_prefetch(&t_.names[name_home(hashes[i % kAhead], slots)]);
-    __builtin_prefetch(&t_.ids[id_home(run[i].id, slots)]);
+    shoppulse::prefetch(&t_.names[name_home(hashes[i % kAhead], slots)]);
+    shoppulse::prefetch(&t_.ids[id_home(run[i].id, slots)]);
   };
   for (std::size_t i = 0; i < std::min(kAhead, run.size()); ++i) request(i);
   Id newest = size_.load(std::memory_order_relaxed);
@@ -483,13 +485,13 @@ std::optional<Id> InternTable::find(std::string_view value) const {
 }
 
 void InternTable::prefetch_locked(std::uint64_t hash) const noexcept {
-  __builtin_prefetch(&t_.names[name_home(hash, t_.names.size())]);
+  shoppulse::prefetch(&t_.names[name_home(hash, t_.names.size())]);
 }
 
 void InternTable::prefetch_name_locked(std::uint64_t hash) const noexcept {
   const NameSlot& s = t_.names[name_home(hash, t_.names.size())];
   if (s.entry == 0 || s.tag != static_cast<std::uint32_t>(hash >> 32)) return;
-  __builtin_prefetch(t_.at(s.entry));
+  shoppulse::prefetch(t_.at(s.entry));
 }
 
 Event intern_event(const RawEvent& raw, Dictionary& dictionary, Sequence sequence) {

@@ -13,6 +13,7 @@
 #include <pthread.h>
 
 #include "shoppulse/core/log.hpp"
+#include "shoppulse/core/prefetch.hpp"
 
 namespace shoppulse {
 namespace {
@@ -209,7 +210,7 @@ class IdSet {
     --count_;
   }
 
-  void prefetch(std::uint64_t h) const noexcept { __builtin_prefetch(&slots_[h & mask_]); }
+  void prefetch(std::uint64_t h) const noexcept { shoppulse::prefetch(&slots_[h & mask_]); }
   std::size_t size() const noexcept { return count_; }
 
   // Gives memory back after a burst (a huge batch) once the set is small again.

@@ -2,13 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
-#include <deque>
 #include <limits>
 #include <unordered_map>
 
 #include "decay.hpp"
 #include "dense_map.hpp"
 #include "shoppulse/core/byte_codec.hpp"
+#include "shoppulse/core/prefetch.hpp"
+#include "shoppulse/core/ring_fifo.hpp"
 
 namespace shoppulse {
 
@@ -99,7 +100,7 @@ struct PurchasePropensity::State {
   std::array<double, kPropensityFeatures> g2{};  // AdaGrad accumulators
   DenseMap<UserState> users;
   LruOrder recency;  // every user once, least recently active first
-  std::deque<Example> open;  // opening order
+  RingFifo<Example> open;  // opening order
   std::vector<RateSlot> categories, products;
   ShopRate shop;
   std::uint64_t next_id = 1;
@@ -143,6 +144,10 @@ struct PurchasePropensity::State {
   // its horizon; that one counts as no purchase.)
   void expire(TimestampMs now) {
     while (!open.empty() && open.front().time < now - config.horizon_ms) {
+      // Events out of time order (a file sorted by user) make many come due
+      // at once: the examples a few ahead and then their owners are asked for
+      // while this one is resolved.
+      prefetch_due();
       const Example& ex = open.front();
       if (UserState* u = owner(ex)) {
         --u->open;
@@ -155,6 +160,24 @@ struct PurchasePropensity::State {
       open.pop_front();
     }
   }
+
+  // Hints the cache about what the next events read and write, each a cache
+  // miss otherwise: the user's state, the examples that come due next (each
+  // written a horizon ago) and their owners' states, and the ring slot a new
+  // example goes to.
+  void prefetch(const Event& next) const noexcept {
+    users.prefetch(next.user);
+    prefetch_due();
+    if (const Example* slot = open.push_slot(2)) prefetch_lines(slot, sizeof(Example));
+  }
+  // The example kExampleAhead from the front, and the owner of the one
+  // kOwnerAhead from it (whose example was asked for earlier).
+  void prefetch_due() const noexcept {
+    static constexpr std::size_t kExampleAhead = 4, kOwnerAhead = 2;
+    if (open.size() > kExampleAhead) prefetch_lines(&open[kExampleAhead], sizeof(Example));
+    if (open.size() > kOwnerAhead) users.prefetch(open[kOwnerAhead].user);
+  }
+
 
   RateSlot* slot(std::vector<RateSlot>& table, Id id) {
     if (id == kNoId || table.empty()) return nullptr;
@@ -358,13 +381,13 @@ struct PurchasePropensity::State {
       put(out, u.last);
     }
     out.varint(open.size());
-    for (const Example& ex : open) {
+    open.for_each([&](const Example& ex) {
       out.varint(ex.id);
       out.svarint(ex.time);
       out.varint(ex.user);
       out.f64(ex.score);
       put(out, ex.x);
-    }
+    });
   }
 
   bool load(ByteReader& in) {
@@ -451,6 +474,7 @@ PurchasePropensity::PurchasePropensity(PurchasePropensity&&) noexcept = default;
 PurchasePropensity& PurchasePropensity::operator=(PurchasePropensity&&) noexcept = default;
 
 void PurchasePropensity::apply(const Event& event) { state_->apply(event); }
+void PurchasePropensity::prefetch(const Event& next) const noexcept { state_->prefetch(next); }
 
 double PurchasePropensity::propensity(Id user) const {
   const UserState* u = state_->users.find(user);
@@ -473,9 +497,7 @@ std::vector<std::pair<Id, double>> PurchasePropensity::top_propensity(std::size_
 
 std::size_t PurchasePropensity::approximate_memory_bytes() const {
   const State& s = *state_;
-  // Deque blocks hold the open examples.
-  return sizeof(State) + s.users.table_bytes() +
-         s.open.size() * sizeof(Example) + (s.categories.capacity() + s.products.capacity()) * sizeof(RateSlot);
+  return sizeof(State) + s.users.table_bytes() + s.open.capacity() * sizeof(Example) + (s.categories.capacity() + s.products.capacity()) * sizeof(RateSlot);
 }
 
 void PurchasePropensity::set_outcome_observer(std::function<void(const PropensityOutcome&)> observer) {

@@ -16,6 +16,7 @@
 #include "dense_map.hpp"
 #include "shoppulse/core/flat_map.hpp"
 #include "shoppulse/core/byte_codec.hpp"
+#include "shoppulse/core/prefetch.hpp"
 
 namespace shoppulse {
 
@@ -154,7 +155,7 @@ class NeighbourList {
   // it would be appended.
   void prefetch_data_of(Id item) const noexcept {
     const std::size_t i = index_of(item);
-    __builtin_prefetch(data_.data() + (i == npos ? data_.size() : i));
+    shoppulse::prefetch(data_.data() + (i == npos ? data_.size() : i));
   }
 
   class Iterator {
@@ -176,8 +177,7 @@ class NeighbourList {
 
  private:
   static void prefetch_bytes(const void* data, std::size_t bytes) noexcept {
-    const char* p = static_cast<const char*>(data);
-    for (std::size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off);
+    shoppulse::prefetch_lines(data, bytes, bytes / 64 + 1);
   }
 
   std::vector<Id> ids_;
@@ -538,7 +538,7 @@ struct Recommender::State {
         if (it->item == e.product) continue;
         ItemState* other = items.find(it->item);
         partners.push_back({other, &*it});
-        if (other) __builtin_prefetch(other);
+        if (other) shoppulse::prefetch(other);
       }
       is.neighbours.prefetch_ids();
       is.neighbours.prefetch_data();  // updated once per partner
@@ -1391,8 +1391,9 @@ void Recommender::apply(std::span<const Event> events) {
     // The next event's item and user states are elsewhere in memory: ask
     // for them while this event is applied.
     if (i + 1 < events.size()) {
-      if (const ItemState* next = s.items.find(events[i + 1].product)) __builtin_prefetch(next);
-      if (const UserState* next = s.users.find(events[i + 1].user)) __builtin_prefetch(next);
+      s.items.prefetch(events[i + 1].product);
+      s.users.prefetch(events[i + 1].user);
+      s.propensity.prefetch(events[i + 1]);
     }
     s.apply_one(events[i]);
   }

@@ -15,6 +15,7 @@
 
 #include "shoppulse/core/event.hpp"
 #include "shoppulse/core/id_slots.hpp"
+#include "shoppulse/core/prefetch.hpp"
 
 namespace shoppulse::windows {
 
@@ -37,7 +38,7 @@ class DenseRows {
   void prefetch_index(Id id) const noexcept { slots_.prefetch(id); }
   void prefetch_row(Id id) const noexcept {
     const std::uint32_t s = slots_.get(id);
-    if (s != 0) __builtin_prefetch(&cells_[(s - 1) * width_]);
+    if (s != 0) shoppulse::prefetch(&cells_[(s - 1) * width_]);
   }
 
   // The id's row, zero-filled when it was absent.

@@ -245,6 +245,7 @@ TEST_CASE("A recycled state keeps no large buffer of the item or user it held be
   config.max_items = 50;
   config.max_users = 40;
   config.propensity.max_users = 40;
+  config.propensity.max_pending = 100;  // the open examples' ring stays one size throughout
   Recommender r(config);
   std::vector<Event> events;
   TimestampMs t = kT0;

@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "shoppulse/core/prefetch.hpp"
+
 namespace shoppulse {
 
 template <class V>
@@ -75,8 +77,8 @@ class FlatMap {
   void prefetch(std::uint32_t key) const noexcept {
     if (keys_.empty()) return;
     const std::size_t i = slot_of(key);
-    __builtin_prefetch(&keys_[i]);
-    __builtin_prefetch(&values_[i]);
+    shoppulse::prefetch(&keys_[i]);
+    shoppulse::prefetch(&values_[i]);
   }
 
   // Room for n entries without growing (one rehash, to the capacity n needs).

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "shoppulse/core/event.hpp"
+#include "shoppulse/core/prefetch.hpp"
 
 namespace shoppulse {
 
@@ -66,7 +67,7 @@ class IdSlots {
   // A cache hint for the id's entry, for callers walking many ids.
   void prefetch(Id id) const noexcept {
     const std::size_t p = id >> kPageBits;
-    if (p < pages_.size() && pages_[p]) __builtin_prefetch(&pages_[p]->values[id & kPageMask]);
+    if (p < pages_.size() && pages_[p]) shoppulse::prefetch(&pages_[p]->values[id & kPageMask]);
   }
 
   // One past the largest id a page could hold.
