@@ -230,15 +230,17 @@ TEST_CASE("after a restart the snapshot callback and start()'s caller find every
     std::atomic<std::size_t> users_at_first_call{0};
     std::atomic<bool> named_at_first_call{false};
     std::atomic<bool> called{false};
+    std::atomic<bool> answered{false};  // set once the first call has looked both up
     REQUIRE(shop.on_snapshot([&](const std::shared_ptr<const WindowSnapshot>&) {
       if (called.exchange(true)) return;
       const InternTable& users = shop.dictionary().table(IdKind::user);
       users_at_first_call = users.resident();
       named_at_first_call = users.name(static_cast<Id>(kUsers)) == "user-" + std::to_string(kUsers - 1);
+      answered = true;
     }));
     REQUIRE(shop.start());
     CHECK(shop.dictionary().table(IdKind::user).resident() == kUsers);
-    REQUIRE(testing::eventually([&] { return called.load(); }));
+    REQUIRE(testing::eventually([&] { return answered.load(); }));
     CHECK(users_at_first_call == kUsers);
     CHECK(named_at_first_call);
     shop.stop();
