@@ -149,8 +149,8 @@ class NeighbourList {
     ids_.resize(w);
     data_.resize(w);
   }
-  void prefetch_ids() const noexcept { prefetch_bytes(ids_.data(), ids_.size() * sizeof(Id)); }
-  void prefetch_data() const noexcept { prefetch_bytes(data_.data(), data_.size() * sizeof(Data)); }
+  void prefetch_ids() const noexcept { shoppulse::prefetch_all(ids_.data(), ids_.size() * sizeof(Id)); }
+  void prefetch_data() const noexcept { shoppulse::prefetch_all(data_.data(), data_.size() * sizeof(Data)); }
   // The weights an update with `item` will write: its own, or the end where
   // it would be appended.
   void prefetch_data_of(Id item) const noexcept {
@@ -176,10 +176,6 @@ class NeighbourList {
   Iterator end() const { return {this, ids_.size()}; }
 
  private:
-  static void prefetch_bytes(const void* data, std::size_t bytes) noexcept {
-    shoppulse::prefetch_lines(data, bytes, bytes / 64 + 1);
-  }
-
   std::vector<Id> ids_;
   std::vector<Data> data_;
 };

@@ -25,4 +25,7 @@ inline void prefetch_lines(const void* p, std::size_t bytes, std::size_t max_lin
   asm volatile("");
 }
 
+// Reads of all `bytes` bytes at p are coming (a short array read whole).
+inline void prefetch_all(const void* p, std::size_t bytes) noexcept { prefetch_lines(p, bytes, bytes / 64 + 1); }
+
 }  // namespace shoppulse

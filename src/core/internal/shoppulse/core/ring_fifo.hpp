@@ -37,16 +37,15 @@ class RingFifo {
   }
 
   void push_back(T value) {
-    if (size_ == slots_.size()) grow(slots_.empty() ? 16 : 2 * slots_.size());
+    if (size_ == slots_.size()) reallocate(slots_.empty() ? 16 : 2 * slots_.size());
     slots_[(head_ + size_) & (slots_.size() - 1)] = std::move(value);
     ++size_;
   }
   void pop_front() {
     head_ = (head_ + 1) & (slots_.size() - 1);
     --size_;
-    if (slots_.size() > kKeptSlots && size_ < slots_.size() / 4) grow(slots_.size() / 2);
+    if (slots_.size() > kKeptSlots && size_ < slots_.size() / 4) reallocate(slots_.size() / 2);
   }
-  void clear() noexcept { head_ = size_ = 0; }
 
   template <class F>
   void for_each(F&& f) const {
@@ -54,7 +53,7 @@ class RingFifo {
   }
 
  private:
-  void grow(std::size_t capacity) {
+  void reallocate(std::size_t capacity) {  // to grow or to shrink
     std::vector<T> next(capacity);
     for (std::size_t k = 0; k < size_; ++k) next[k] = std::move((*this)[k]);
     slots_ = std::move(next);
