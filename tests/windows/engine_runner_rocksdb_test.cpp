@@ -12,6 +12,7 @@
 #include "shoppulse/eventlog/rocksdb_store.hpp"
 #include "shoppulse/windows/engine_runner.hpp"
 #include "support/temp_dir.hpp"
+#include "oracle.hpp"
 
 using namespace shoppulse;
 using namespace std::chrono_literals;
@@ -90,15 +91,7 @@ TEST_CASE("a background checkpoint of many megabytes reaches a RocksDB store par
   // rollups are written, so its bytes differ from an engine's on its own;
   // every figure is the same.
   CHECK(restored.value().checkpoint() == (*stored)->bytes);
-  const auto got = restored.value().snapshot();
-  const auto want = expected.snapshot();
-  for (std::size_t s = 0; s < kWindowSpanCount; ++s) {
-    INFO("window " << s);
-    CHECK(got->windows[s].current.events == want->windows[s].current.events);
-    CHECK(got->windows[s].current.active_users == want->windows[s].current.active_users);
-    CHECK(got->windows[s].previous.events == want->windows[s].previous.events);
-    CHECK(got->windows[s].previous.active_users == want->windows[s].previous.active_users);
-  }
+  test::require_same_windows(*restored.value().snapshot(), *expected.snapshot());
   runner.stop();
 }
 

@@ -22,6 +22,7 @@
 #include "support/counting_checkpoints.hpp"
 #include "support/eventually.hpp"
 #include "support/stepped_storage.hpp"
+#include "oracle.hpp"
 
 using namespace shoppulse;
 using namespace std::chrono_literals;
@@ -402,6 +403,10 @@ TEST_CASE("a background checkpoint holds neither the events nor the queries of t
           "engine as it was when it was taken",
           "[windows][runner][checkpoint]") {
   EngineRunnerConfig config = checkpoint_every(100);
+  // A minute whose rollup the runner has written by the fork is encoded as
+  // spilled, which restores only beside that store; how many have been
+  // written by then depends on the thread timing.
+  config.spill_minutes = false;  // the checkpoint then restores on its own
   REQUIRE(config.checkpoint_in_background);  // the default
   HeldRig rig(config, /*held=*/true);
   auto& [store, held, ring, clock, metrics, runner] = rig;
@@ -433,9 +438,14 @@ TEST_CASE("a background checkpoint holds neither the events nor the queries of t
   WindowEngine expected(window_config());
   expected.apply(std::vector<Event>(events.begin(), events.begin() + static_cast<std::ptrdiff_t>(through)));
   auto restored = WindowEngine::restore(window_config(), (*first)->bytes);
+  INFO((restored ? std::string() : restored.error().detail));
   REQUIRE(restored);
   CHECK(restored.value().applied_through() == through);
-  CHECK(restored.value().checkpoint() == expected.checkpoint());
+  // The runner's engine drops the users of minutes whose rollups it has
+  // written (as many as the thread timing let it write by the fork), so its
+  // bytes may differ from an engine's on its own; every figure is the same.
+  CHECK(restored.value().checkpoint() == (*first)->bytes);
+  test::require_same_windows(*restored.value().snapshot(), *expected.snapshot());
   runner.stop();
   // The stop waited for its own checkpoint, of everything applied.
   auto last = store->get_checkpoint("window_engine");

@@ -92,6 +92,26 @@ inline void require_same_profile(const std::optional<UserProfile>& got, const st
   for (std::size_t i = 0; i < got->recent.size(); ++i) REQUIRE(same_event(got->recent[i], want->recent[i]));
 }
 
+// Every figure of every window of two snapshots: bounds, the current and
+// previous KPIs, the top lists, devices and locations.
+inline void require_same_windows(const WindowSnapshot& got, const WindowSnapshot& want) {
+  REQUIRE(got.applied_through == want.applied_through);
+  REQUIRE(got.watermark_ms == want.watermark_ms);
+  for (std::size_t s = 0; s < kWindowSpanCount; ++s) {
+    INFO("window " << to_string(static_cast<WindowSpan>(s)));
+    const WindowView& g = got.windows[s];
+    const WindowView& w = want.windows[s];
+    REQUIRE(g.start_ms == w.start_ms);
+    REQUIRE(g.end_ms == w.end_ms);
+    REQUIRE(g.current == w.current);
+    REQUIRE(g.previous == w.previous);
+    REQUIRE(g.top_products == w.top_products);
+    REQUIRE(g.top_categories == w.top_categories);
+    REQUIRE(g.devices == w.devices);
+    REQUIRE(g.locations == w.locations);
+  }
+}
+
 inline std::vector<RankedId> rank(const std::map<Id, std::uint64_t>& counts, std::size_t limit) {
   std::vector<RankedId> out;
   for (const auto& [id, n] : counts) out.push_back({id, n});

@@ -37,6 +37,7 @@ struct Kpis {
   double conversion_rate() const noexcept;
   // revenue / purchases, minor units; 0 when no purchases
   std::int64_t average_order_value_minor() const noexcept;
+  bool operator==(const Kpis&) const = default;
 };
 
 struct RankedId {
