@@ -38,8 +38,11 @@ struct Catalogue {
   std::size_t categories = 20;
 };
 
+// publish_every > 0: a snapshot() after every that many events, as the
+// runner publishes after each batch that asks to see its writes; timed apart
+// from apply().
 void apply_and_report(Report& report, std::vector<Event>& batch, int passes, std::size_t slice,
-                      std::size_t closed_every, int snapshots) {
+                      std::size_t closed_every, std::size_t publish_every, int snapshots) {
   const std::size_t events = batch.size();
   const TimestampMs span_ms = batch.back().time_ms - batch.front().time_ms + 1;
   report.param("passes over them (shifted in event time)", static_cast<std::int64_t>(passes));
@@ -47,10 +50,13 @@ void apply_and_report(Report& report, std::vector<Event>& batch, int passes, std
   report.param("apply() slice (runner pop batch)", static_cast<std::int64_t>(slice));
   report.param("event time covered", double(span_ms) * passes / 1000.0, "s");
   report.param("take_closed_minutes() every", fmt::format("{} events (timed with apply)", closed_every));
+  report.param("snapshot() every", publish_every == 0 ? std::string("never while applying")
+                                                       : fmt::format("{} events (timed apart from apply)", publish_every));
 
   WindowEngine engine{WindowConfig{}};
   double apply_seconds = 0, apply_cpu_seconds = 0;
-  std::size_t applied = 0, rollups = 0, since_closed = 0;
+  std::size_t applied = 0, rollups = 0, since_closed = 0, since_published = 0;
+  std::vector<double> publish_costs;  // s each
   std::vector<double> pass_rates;
   for (int pass = 0; pass < passes; ++pass) {
     if (pass > 0) {
@@ -61,17 +67,29 @@ void apply_and_report(Report& report, std::vector<Event>& batch, int passes, std
     }
     Stopwatch watch;
     const double cpu0 = thread_cpu_seconds();
-    for (std::size_t i = 0; i < batch.size(); i += slice) {
-      const std::size_t n = std::min(slice, batch.size() - i);
+    double pass_publish_seconds = 0;
+    for (std::size_t i = 0, n = 0; i < batch.size(); i += n) {
+      // A slice ends early where a snapshot is due.
+      n = std::min(slice, batch.size() - i);
+      if (publish_every > 0) n = std::min(n, publish_every - since_published);
       engine.apply(std::span<const Event>(batch.data() + i, n));
       since_closed += n;
       if (since_closed >= closed_every) {
         rollups += engine.take_closed_minutes().size();
         since_closed = 0;
       }
+      since_published += n;
+      if (publish_every > 0 && since_published >= publish_every) {
+        Stopwatch publish;
+        const auto snap = engine.snapshot();
+        publish_costs.push_back(publish.seconds());
+        pass_publish_seconds += publish_costs.back();
+        since_published = 0;
+      }
     }
-    const double s = watch.seconds();
-    apply_cpu_seconds += thread_cpu_seconds() - cpu0;
+    // The snapshots run on this thread: their time is taken out of both.
+    const double s = watch.seconds() - pass_publish_seconds;
+    apply_cpu_seconds += thread_cpu_seconds() - cpu0 - pass_publish_seconds;
     apply_seconds += s;
     applied += batch.size();
     pass_rates.push_back(double(batch.size()) / s);
@@ -84,6 +102,15 @@ void apply_and_report(Report& report, std::vector<Event>& batch, int passes, std
   report.result("CPU share the thread got while applying", apply_cpu_seconds / apply_seconds, "");
   report.result("apply cost per event", apply_seconds / double(applied) * 1e9, "ns");
   report.result("minute rollups closed", double(rollups), "");
+  if (!publish_costs.empty()) {
+    double publish_seconds = 0;
+    for (double c : publish_costs) publish_seconds += c;
+    std::vector<double> us(publish_costs);
+    for (double& c : us) c *= 1e6;
+    report.result("snapshot() while applying: cost per event", publish_seconds / double(applied) * 1e9, "ns");
+    report.result("snapshot() while applying: p50", percentile(us, 0.5), "us");
+    report.result("snapshot() while applying: p99", percentile(us, 0.99), "us");
+  }
 
   std::vector<double> costs;
   std::size_t events_in_snapshot = 0;
@@ -123,7 +150,7 @@ void apply_and_report(Report& report, std::vector<Event>& batch, int passes, std
 }
 
 void run_catalogue(Report& report, const Catalogue& cat, std::size_t events, int passes, std::size_t slice,
-                   double event_rate, std::size_t closed_every, int snapshots) {
+                   double event_rate, std::size_t closed_every, std::size_t publish_every, int snapshots) {
   report.section(fmt::format("workload: generated, {} catalogue: {} users, {} products, {} categories", cat.name,
                              cat.users, cat.products, cat.categories));
   Stopwatch gen;
@@ -138,12 +165,13 @@ void run_catalogue(Report& report, const Catalogue& cat, std::size_t events, int
                            interner.distinct(IdKind::category)));
   report.param("event-time rate", event_rate, "events/s");
   report.result("ShopSimulator + intern rate (setup)", double(events) / gen_s / 1e6, "M events/s");
-  apply_and_report(report, batch, passes, slice, closed_every, snapshots);
+  apply_and_report(report, batch, passes, slice, closed_every, publish_every, snapshots);
 }
 
 // The amplified Taobao file (bench/workloads/amplify_taobao.py), read whole
 // and interned before the timed region; `limit` > 0 keeps its first rows.
-void run_taobao(Report& report, std::size_t limit, std::size_t slice, std::size_t closed_every, int snapshots) {
+void run_taobao(Report& report, std::size_t limit, std::size_t slice, std::size_t closed_every,
+                std::size_t publish_every, int snapshots) {
   const char* path = std::getenv("BENCH_TAOBAO");
   report.section("workload: amplified Taobao (BENCH_TAOBAO)");
   if (path == nullptr || !std::filesystem::exists(path)) {
@@ -175,7 +203,7 @@ void run_taobao(Report& report, std::size_t limit, std::size_t slice, std::size_
                 "B");
   report.result("the events themselves (not part of the engine)",
                 double(batch.capacity() * sizeof(Event)) / (1 << 20), "MiB");
-  apply_and_report(report, batch, 1, slice, closed_every, snapshots);
+  apply_and_report(report, batch, 1, slice, closed_every, publish_every, snapshots);
 }
 
 }  // namespace
@@ -188,6 +216,8 @@ int main(int argc, char** argv) {
   const double event_rate = opts.number("event-rate", 100000, 100000);
   const auto closed_every = static_cast<std::size_t>(opts.integer("closed-every", 1000000, 10000));
   const int snapshots = static_cast<int>(opts.integer("snapshots", 200, 10));
+  // The HTTP path's publish cadence: one snapshot per 10k-event POST.
+  const auto publish_every = static_cast<std::size_t>(opts.integer("publish-every", 10000, 10000));
   const auto taobao_events = static_cast<std::size_t>(opts.integer("taobao-events", 0, 50000));
   const bool generated = opts.integer("generated", 1, 1) != 0;
   // The real-shaped generated catalogue: Taobao-sized shoppers and items, a
@@ -202,13 +232,13 @@ int main(int argc, char** argv) {
   const bool pinned = pin_to_cpu(0);
   report.param("pinned to cpu 0", pinned ? "yes" : "no");
   if (generated) {
-    run_catalogue(report, {"small", 1000, 500}, events, passes, slice, event_rate, closed_every, snapshots);
-    run_catalogue(report, {"large", 100000, 50000}, events, passes, slice, event_rate, closed_every, snapshots);
+    run_catalogue(report, {"small", 1000, 500}, events, passes, slice, event_rate, closed_every, publish_every, snapshots);
+    run_catalogue(report, {"large", 100000, 50000}, events, passes, slice, event_rate, closed_every, publish_every, snapshots);
     if (real_events > 0)
       run_catalogue(report, {"real-shaped", 3000000, 3800000, 4000}, real_events, 1, slice, real_rate, closed_every,
-                    snapshots);
+                    publish_every, snapshots);
   }
-  run_taobao(report, taobao_events, slice, closed_every, snapshots);
+  run_taobao(report, taobao_events, slice, closed_every, publish_every, snapshots);
   measure_machine_limits(report, opts.quick());
   return 0;
 }

@@ -58,6 +58,7 @@ Tier::Tier(std::int64_t width_ms, std::initializer_list<WindowSpan> spans, std::
     previous_.resize(spans_.size());
     previous_stale_.assign(spans_.size(), 2);
     previous_estimate_.resize(spans_.size());
+    blocks_.resize(ring_.size() / static_cast<std::size_t>(kBlockBuckets) + 2);
   }
 }
 
@@ -227,10 +228,41 @@ void Tier::leave(std::int64_t bucket, std::uint32_t leaving) {
 Tier::Sketch& Tier::sketch_for(std::int64_t bucket) {
   const std::size_t pos = ring_pos(bucket);
   auto& sk = sketches_[pos];
-  if (!sk) sk = std::make_unique<Sketch>();
-  else if (sketch_index_[pos] != bucket) sk->clear();
+  if (!sk) {
+    sk = std::make_unique<Sketch>();
+  } else if (sketch_index_[pos] != bucket) {
+    block_changed(sketch_index_[pos]);  // the slot's older bucket loses its sketch
+    sk->clear();
+  }
   sketch_index_[pos] = bucket;
+  block_changed(bucket);  // the caller is about to add to it
   return *sk;
+}
+
+void Tier::block_changed(std::int64_t bucket) noexcept {
+  if (bucket == kNoBucket || blocks_.empty()) return;
+  const std::int64_t block = floor_div(bucket, kBlockBuckets);
+  const auto n = static_cast<std::int64_t>(blocks_.size());
+  BlockUnion& u = blocks_[static_cast<std::size_t>(((block % n) + n) % n)];
+  if (u.block == block) u.current = false;
+}
+
+const Tier::Sketch* Tier::block_union(std::int64_t block) const {
+  const auto n = static_cast<std::int64_t>(blocks_.size());
+  BlockUnion& u = blocks_[static_cast<std::size_t>(((block % n) + n) % n)];
+  if (u.block != block || !u.current) {
+    if (!u.sketch) u.sketch = std::make_unique<Sketch>();
+    else u.sketch->clear();
+    u.empty = true;
+    for (std::int64_t m = block * kBlockBuckets; m < (block + 1) * kBlockBuckets; ++m)
+      if (const Sketch* sk = sketch(m)) {
+        u.sketch->merge(*sk);
+        u.empty = false;
+      }
+    u.block = block;
+    u.current = true;
+  }
+  return u.empty ? nullptr : u.sketch.get();
 }
 
 const Tier::Sketch* Tier::sketch(std::int64_t bucket) const noexcept {
@@ -370,7 +402,10 @@ void Tier::advance(std::int64_t new_end) {
     move_aggregates(*b, after & ~before, before & ~after);
     const std::uint32_t leaving = current_spans(before & ~after);
     if (leaving != 0) leave(index, leaving);
-    if (after == 0 && sketches_[pos] && sketch_index_[pos] == index) sketches_[pos].reset();  // past the horizon
+    if (after == 0 && sketches_[pos] && sketch_index_[pos] == index) {  // past the horizon
+      sketches_[pos].reset();
+      block_changed(index);
+    }
   }
   constexpr std::size_t kIndexAhead = 16, kRowAhead = 8;
   for (std::int64_t index : candidates_) {
@@ -411,6 +446,7 @@ void Tier::reset_end(std::int64_t end) {
     for (auto& sk : sketches_) sk.reset();
     for (auto& p : previous_) p.reset();
     previous_stale_.assign(spans_.size(), 2);
+    for (auto& u : blocks_) u = BlockUnion{};
   }
   if (end_ == kNoBucket) return;
   if (tracking_ == UserTracking::per_bucket) {
@@ -481,12 +517,21 @@ Kpis Tier::kpis(WindowSpan span, bool previous) const {
   if (tracking_ == UserTracking::last_seen && previous) {
     const auto i = static_cast<std::size_t>(span_index(span));
     if (previous_stale_[i] == 2) {
-      // The union of the previous window's minutes.
+      // The union of the previous window's minutes: whole blocks by their
+      // unions, the rest minute by minute.
       if (!previous_[i]) previous_[i] = std::make_unique<Sketch>();
       previous_[i]->clear();
       const std::int64_t length = lengths_[i];
-      for (std::int64_t m = end_ - 2 * length; m < end_ - length; ++m)
+      const std::int64_t last = end_ - length;
+      for (std::int64_t m = end_ - 2 * length; m < last;) {
+        if (floor_div(m, kBlockBuckets) * kBlockBuckets == m && m + kBlockBuckets <= last) {
+          if (const Sketch* u = block_union(floor_div(m, kBlockBuckets))) previous_[i]->merge(*u);
+          m += kBlockBuckets;
+          continue;
+        }
         if (const Sketch* sk = sketch(m)) previous_[i]->merge(*sk);
+        ++m;
+      }
     }
     if (previous_stale_[i] != 0) {
       for (std::size_t c = 0; c < kUserCells; ++c) previous_estimate_[i][c] = previous_[i]->estimate(c);
@@ -557,6 +602,8 @@ std::size_t Tier::memory_bytes() const noexcept {
     if (sk) n += sk->memory_bytes();
   for (const auto& sk : previous_)
     n += sizeof(sk) + (sk ? sk->memory_bytes() : 0);
+  for (const auto& u : blocks_)
+    n += sizeof(u) + (u.sketch ? u.sketch->memory_bytes() : 0);
   return n;
 }
 

@@ -246,6 +246,12 @@ class Tier {
   void leave(std::int64_t bucket, std::uint32_t leaving);
   Sketch& sketch_for(std::int64_t bucket);
   void add_to_sketch(const Bucket& b);
+  // The bucket's sketch changed or went: the union of its block is rebuilt
+  // when next asked for.
+  void block_changed(std::int64_t bucket) noexcept;
+  // The union of the sketches of block `block`'s buckets, or null when none
+  // of them has one.
+  const Sketch* block_union(std::int64_t block) const;
   void mark_previous_changed(std::uint32_t windows) noexcept;
 
   std::int64_t width_ms_;
@@ -276,6 +282,22 @@ class Tier {
   // Per span: the merged sketch of its previous window, rebuilt when stale.
   // Mutable: a cache filled by the const kpis() on the engine thread.
   mutable std::vector<std::unique_ptr<Sketch>> previous_;
+  // Per aligned block of kBlockBuckets buckets (a slot per block, by block
+  // modulo the slots): the union of its buckets' sketches. A previous window
+  // is rebuilt from the unions of the blocks it covers whole and the
+  // sketches of the buckets at its two ragged ends, so a 24 h window that
+  // slid merges ~45 unions and at most 62 minutes instead of 1,440 minutes;
+  // a block's union is built once (32 merges) and kept until one of its
+  // buckets' sketches changes (a late event, a bucket entering). Mutable:
+  // filled by kpis(), like previous_.
+  static constexpr std::int64_t kBlockBuckets = 32;
+  struct BlockUnion {
+    std::int64_t block = kNoBucket;  // the block the slot's union is of
+    bool current = false;            // false: rebuild before use
+    bool empty = true;               // none of the block's buckets has a sketch
+    std::unique_ptr<Sketch> sketch;
+  };
+  mutable std::vector<BlockUnion> blocks_;
   mutable std::vector<std::uint8_t> previous_stale_;
   mutable std::vector<std::array<std::uint64_t, kUserCells>> previous_estimate_;
 };
