@@ -83,6 +83,12 @@ class DenseRows {
     for (std::size_t i = 0; i < ids_.size(); ++i)
       if (ids_[i] != kNoId) f(ids_[i], &cells_[i * width_]);
   }
+  // The same, the rows writable; `f` must not add or release rows.
+  template <class F>
+  void for_each(F&& f) {
+    for (std::size_t i = 0; i < ids_.size(); ++i)
+      if (ids_[i] != kNoId) f(ids_[i], &cells_[i * width_]);
+  }
 
   // In ascending id order (a walk over the index pages), so what is written
   // from it does not depend on the order ids arrived in.

@@ -14,10 +14,6 @@ std::uint32_t current_spans(std::uint32_t windows) noexcept {
   return out;
 }
 
-bool better(const RankedId& a, const RankedId& b) noexcept {
-  return a.count != b.count ? a.count > b.count : a.id < b.id;
-}
-
 void add_count(FlatMap<std::uint64_t>& map, Id id, std::uint64_t n) { map[id] += n; }
 
 void subtract_count(FlatMap<std::uint64_t>& map, Id id, std::uint64_t n) {
@@ -106,17 +102,6 @@ void Tier::apply_user(Id user, std::uint8_t mask, bool any, std::uint32_t added,
   users_.release(user);
 }
 
-void Tier::apply_counts(DenseRows<std::uint64_t>& rows, Id id, std::uint64_t n, std::uint32_t added_spans,
-                        std::uint32_t removed_spans) {
-  std::uint64_t* row = rows.get_or_add(id);
-  for (std::uint32_t bits = added_spans; bits; bits &= bits - 1) row[std::countr_zero(bits)] += n;
-  if (removed_spans == 0) return;
-  for (std::uint32_t bits = removed_spans; bits; bits &= bits - 1) row[std::countr_zero(bits)] -= n;
-  for (std::size_t i = 0; i < rows.width(); ++i)
-    if (row[i] != 0) return;
-  rows.release(id);
-}
-
 void Tier::move_bucket(Bucket& b, std::uint32_t added, std::uint32_t removed) {
   move_aggregates(b, added, removed);
   // The rows of a bucket's ids are scattered over tables of millions of ids:
@@ -153,9 +138,9 @@ void Tier::move_aggregates(Bucket& b, std::uint32_t added, std::uint32_t removed
   for (std::size_t i = 0; i < products.size(); ++i) {
     if (i + kIndexAhead < products.size()) products_.prefetch_index(products[i + kIndexAhead].first);
     if (i + kRowAhead < products.size()) products_.prefetch_row(products[i + kRowAhead].first);
-    apply_counts(products_, products[i].first, products[i].second, spans_added, spans_removed);
+    products_.apply(products[i].first, products[i].second, spans_added, spans_removed);
   }
-  for (const auto& [c, n] : details_.categories) apply_counts(categories_, c, n, spans_added, spans_removed);
+  for (const auto& [c, n] : details_.categories) categories_.apply(c, n, spans_added, spans_removed);
   for (std::size_t i = 0; i < spans_.size(); ++i) {
     if ((spans_added >> i) & 1u) {
       for (const auto& [d, n] : details_.devices) add_count(devices_[i], d, n);
@@ -498,8 +483,8 @@ void Tier::on_event(const Event& e, std::int64_t bucket, std::uint8_t mask_befor
   }
   const std::uint32_t spans = current_spans(windows);
   if (spans == 0 || !with_details) return;
-  if (e.product != kNoId) apply_counts(products_, e.product, 1, spans, 0);
-  if (e.category != kNoId) apply_counts(categories_, e.category, 1, spans, 0);
+  if (e.product != kNoId) products_.apply(e.product, 1, spans, 0);
+  if (e.category != kNoId) categories_.apply(e.category, 1, spans, 0);
   for (std::uint32_t bits = spans; bits; bits &= bits - 1) {
     const auto i = static_cast<std::size_t>(std::countr_zero(bits));
     if (e.device != kNoId) ++devices_[i][e.device];
@@ -544,34 +529,12 @@ Kpis Tier::kpis(WindowSpan span, bool previous) const {
   return k;
 }
 
-std::vector<RankedId> Tier::top_of(const DenseRows<std::uint64_t>& rows, std::size_t column,
-                                   std::size_t limit) const {
-  // A heap of the best `limit` so far, the worst of them on top.
-  std::vector<RankedId> out;
-  if (limit == 0) return out;
-  out.reserve(std::min(limit, rows.size()));
-  rows.for_each([&](Id id, const std::uint64_t* row) {
-    const RankedId r{id, row[column]};
-    if (r.count == 0) return;
-    if (out.size() < limit) {
-      out.push_back(r);
-      std::push_heap(out.begin(), out.end(), better);
-    } else if (better(r, out.front())) {
-      std::pop_heap(out.begin(), out.end(), better);
-      out.back() = r;
-      std::push_heap(out.begin(), out.end(), better);
-    }
-  });
-  std::sort(out.begin(), out.end(), better);
-  return out;
-}
-
 std::vector<RankedId> Tier::top_products(WindowSpan span, std::size_t limit) const {
-  return top_of(products_, static_cast<std::size_t>(span_index(span)), limit);
+  return products_.top(static_cast<std::size_t>(span_index(span)), limit);
 }
 
 std::vector<RankedId> Tier::top_categories(WindowSpan span, std::size_t limit) const {
-  return top_of(categories_, static_cast<std::size_t>(span_index(span)), limit);
+  return categories_.top(static_cast<std::size_t>(span_index(span)), limit);
 }
 
 std::vector<RankedId> Tier::devices(WindowSpan span) const {

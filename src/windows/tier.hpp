@@ -89,6 +89,7 @@
 
 #include "aggregates.hpp"
 #include "dense_rows.hpp"
+#include "top_counts.hpp"
 #include "user_sketch.hpp"
 #include "shoppulse/windows/window_snapshot.hpp"
 
@@ -227,9 +228,6 @@ class Tier {
   void move_bucket(Bucket& b, std::uint32_t added, std::uint32_t removed);
   void move_aggregates(Bucket& b, std::uint32_t added, std::uint32_t removed);
   void apply_user(Id user, std::uint8_t mask, bool first_in_bucket, std::uint32_t added, std::uint32_t removed);
-  static void apply_counts(DenseRows<std::uint64_t>& rows, Id id, std::uint64_t n, std::uint32_t added_spans,
-                           std::uint32_t removed_spans);
-  std::vector<RankedId> top_of(const DenseRows<std::uint64_t>& rows, std::size_t column, std::size_t limit) const;
 
   // last_seen.
   std::uint64_t& user_count(std::size_t window, std::size_t cell) noexcept {
@@ -267,8 +265,8 @@ class Tier {
   std::vector<FlatMap<std::uint64_t>> devices_;    // per span, current window
   std::vector<FlatMap<std::uint64_t>> locations_;  // per span, current window
   DenseRows<std::uint16_t> users_;     // per_bucket: kUserCells per window; a count is at most a window's length in buckets
-  DenseRows<std::uint64_t> products_;  // one per span: interactions in its current window
-  DenseRows<std::uint64_t> categories_;
+  TopCounts products_;  // a column per span: interactions in its current window
+  TopCounts categories_;
   std::vector<std::int64_t> candidates_;  // scratch of advance(), kept to avoid allocating
   std::vector<std::pair<Id, std::uint64_t>> moving_;  // scratch of move_bucket(): ids and their mask
   PackedUsers::Scratch pack_scratch_;                   // scratch of Bucket::pack_users()
