@@ -153,26 +153,27 @@ class TopCounts {
   // every id at or above the new threshold was at or above the old one, so
   // all of them stay listed.
   void tidy(std::size_t column) const {
-    std::vector<Id>& list = listed_[column];
-    drop_below(column, threshold_[column]);
     const std::size_t want = 4 * last_limit_[column];
-    if (want > 0 && list.size() > 2 * want) {
-      std::vector<std::uint64_t> counts;
-      counts.reserve(list.size());
-      for (const Id id : list) counts.push_back(rows_.find(id)[column] & kCount);
+    std::vector<std::uint64_t> counts;  // of the ids that stay
+    const std::size_t kept = drop_below(column, threshold_[column], [&](Id, std::uint64_t v) {
+      if (want > 0) counts.push_back(v);
+    });
+    if (want > 0 && kept > 2 * want) {
       std::nth_element(counts.begin(), counts.begin() + static_cast<std::ptrdiff_t>(want - 1), counts.end(),
                        std::greater<>());
       threshold_[column] = std::max<std::uint64_t>(1, counts[want - 1]);
-      drop_below(column, threshold_[column]);
+      drop_below(column, threshold_[column], [](Id, std::uint64_t) {});
     }
-    listed_after_rebuild_[column] = list.size();
+    listed_after_rebuild_[column] = listed_[column].size();
   }
 
-  // Unlists the column's ids whose count is below `threshold`; their rows go
-  // once nothing is left in them.
-  void drop_below(std::size_t column, std::uint64_t threshold) const {
+  // Unlists the column's ids whose count is below `threshold` (their rows
+  // go once nothing is left in them) and hands each id that stays, with
+  // its count, to `kept`. Returns how many stayed.
+  template <class Kept>
+  std::size_t drop_below(std::size_t column, std::uint64_t threshold, Kept&& kept) const {
     std::vector<Id>& list = listed_[column];
-    std::size_t kept = 0;
+    std::size_t n = 0;
     for (const Id id : list) {
       std::uint64_t* row = rows_.find(id);
       const std::uint64_t v = row[column] & kCount;
@@ -180,10 +181,12 @@ class TopCounts {
         row[column] = v;
         release_if_zero(id, row);
       } else {
-        list[kept++] = id;
+        list[n++] = id;
+        kept(id, v);
       }
     }
-    list.resize(kept);
+    list.resize(n);
+    return n;
   }
 
   void release_if_zero(Id id, const std::uint64_t* row) const noexcept {
@@ -192,26 +195,10 @@ class TopCounts {
     rows_.release(id);
   }
 
-  // Walks the column's list: ids that fell below the threshold leave it
-  // (and their rows go once nothing is left in them), the others are
-  // offered to the heap. Returns how many stayed.
+  // Walks the column's list: ids that fell below the threshold leave it,
+  // the others are offered to the heap. Returns how many stayed.
   std::size_t rank_listed(std::size_t column, std::size_t limit, std::vector<RankedId>& heap) const {
-    std::vector<Id>& list = listed_[column];
-    const std::uint64_t threshold = threshold_[column];
-    std::size_t kept = 0;
-    for (const Id id : list) {
-      std::uint64_t* row = rows_.find(id);
-      const std::uint64_t v = row[column] & kCount;
-      if (v < threshold) {
-        row[column] = v;
-        release_if_zero(id, row);
-        continue;
-      }
-      list[kept++] = id;
-      offer(heap, RankedId{id, v}, limit);
-    }
-    list.resize(kept);
-    return kept;
+    return drop_below(column, threshold_[column], [&](Id id, std::uint64_t v) { offer(heap, RankedId{id, v}, limit); });
   }
 
   // Sets the column's threshold from a scan of every row and lists every
