@@ -82,9 +82,11 @@ class TopCounts {
     return row == nullptr ? 0 : row[column] & kCount;
   }
 
-  // The `limit` ids with the highest counts in the column, best first.
+  // The `limit` ids with the highest counts in the column, best first; a
+  // limit past the ids held (SIZE_MAX: every id) gives them all.
   std::vector<RankedId> top(std::size_t column, std::size_t limit) const {
     std::vector<RankedId> heap;
+    limit = std::min(limit, rows_.size());
     if (limit == 0) return heap;
     heap.reserve(limit);
     last_limit_[column] = limit;
@@ -207,7 +209,7 @@ class TopCounts {
     ++scans_;
     const std::size_t want = 4 * limit;
     std::vector<RankedId> best;
-    best.reserve(want);
+    best.reserve(std::min(want, rows_.size()));
     rows_.for_each([&](Id id, const std::uint64_t* row) {
       const std::uint64_t v = row[column] & kCount;
       if (v != 0) offer(best, RankedId{id, v}, want);

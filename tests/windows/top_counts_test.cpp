@@ -128,3 +128,32 @@ TEST_CASE("between rankings the lists and the rows they hold stay bounded", "[wi
   REQUIRE(ranked.size() == 5);
   CHECK(top.size() == 5);
 }
+
+TEST_CASE("top counts give every id for a limit past the ids held, and rank short lists again after it",
+          "[windows][top]") {
+  // The cluster merge's second round asks for whole lists (SIZE_MAX).
+  TopCounts top(2);
+  Counts oracle;
+  for (Id id = 1; id <= 3000; ++id) {
+    const std::uint64_t n = 1 + id % 97;
+    top.apply(id, n, 1, 0);
+    oracle.by_id[id][0] += n;
+  }
+  REQUIRE(top.top(0, 10) == oracle.top(0, 10));
+  const auto all = top.top(0, SIZE_MAX);
+  REQUIRE(all.size() == 3000);
+  REQUIRE(all == oracle.top(0, SIZE_MAX));
+  REQUIRE(top.top(1, SIZE_MAX).empty());
+  // Then the usual limit again, while counts keep arriving: exact, and the
+  // list shrinks back once apply() tidies it.
+  std::mt19937 rng(11);
+  for (int i = 0; i < 20000; ++i) {
+    const Id id = 1 + static_cast<Id>(rng() % 5000);
+    top.apply(id, 1, 1, 0);
+    oracle.by_id[id][0] += 1;
+    if (i % 1000 == 0) REQUIRE(top.top(0, 10) == oracle.top(0, 10));
+  }
+  const std::uint64_t scans = top.scans();
+  for (int i = 0; i < 100; ++i) REQUIRE(top.top(0, 10) == oracle.top(0, 10));
+  CHECK(top.scans() == scans);
+}
