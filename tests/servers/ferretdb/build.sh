@@ -7,6 +7,11 @@ here="$(cd "$(dirname "$0")" && pwd)"
 version="$(sed -n 's:^require github.com/FerretDB/FerretDB \(.*\)$:\1:p' "$here/go.mod")"
 cache="${SHOPPULSE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/shoppulse}/ferretdb-$version"
 sum="$(cat "$here/go.mod" "$here/go.sum" "$here/main.go" 2>/dev/null | sha256sum | cut -c1-16)"
+# One at a time: tests that start servers in parallel on a fresh machine
+# would otherwise fill the same folder at once and start half of it.
+mkdir -p "$(dirname "$cache")"
+exec 9>"$cache.lock"
+flock 9
 if [ ! -x "$cache/ferretdb-$sum" ]; then
   command -v go >/dev/null || { echo "build.sh: needs Go >= 1.24" >&2; exit 1; }
   mkdir -p "$cache"

@@ -6,6 +6,11 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 version="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/pom.xml")"
 cache="${SHOPPULSE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/shoppulse}/kafka-$version"
+# One at a time: tests that start servers in parallel on a fresh machine
+# would otherwise fill the same folder at once and start half of it.
+mkdir -p "$(dirname "$cache")"
+exec 9>"$cache.lock"
+flock 9
 if [ ! -f "$cache/complete" ]; then
   command -v mvn >/dev/null && command -v java >/dev/null || {
     echo "fetch.sh: needs java (17+) and mvn (make deps-test installs them)" >&2; exit 1; }
