@@ -173,6 +173,21 @@ void apply_minutes(WindowEngine& engine, std::uint32_t pool, std::uint32_t per_m
   }
 }
 
+// Applies `events` to the engine and the oracle in random batches of 1 to
+// 60, calling `after()` after each batch (which may replace the engine).
+template <class After>
+void apply_in_batches(WindowEngine& engine, Oracle& oracle, const std::vector<Event>& events, std::uint64_t seed,
+                      After&& after) {
+  std::mt19937 rng(static_cast<unsigned>(seed));
+  for (std::size_t i = 0; i < events.size();) {
+    const std::size_t n = std::min<std::size_t>(events.size() - i, 1 + rng() % 60);
+    engine.apply(std::span(events).subspan(i, n));
+    for (std::size_t k = 0; k < n; ++k) oracle.apply(events[i + k]);
+    i += n;
+    after();
+  }
+}
+
 }  // namespace
 
 TEST_CASE("1h and 24h windows stay exact over several days of minutes, previous ones within the estimate's bound",
@@ -187,16 +202,11 @@ TEST_CASE("1h and 24h windows stay exact over several days of minutes, previous 
   config.allowed_lateness_ms = 5000;
   WindowEngine engine(config);
   Oracle oracle(config);
-  std::mt19937 rng(static_cast<unsigned>(seed));
   std::size_t partial = 0;
-  for (std::size_t i = 0; i < events.size();) {
-    const std::size_t n = std::min<std::size_t>(events.size() - i, 1 + rng() % 60);
-    engine.apply(std::span(events).subspan(i, n));
-    for (std::size_t k = 0; k < n; ++k) oracle.apply(events[i + k]);
-    i += n;
+  apply_in_batches(engine, oracle, events, seed, [&] {
     require_matches(*engine.snapshot(), oracle);
     for (const auto& r : engine.take_closed_minutes()) partial += r.users_partial;
-  }
+  });
   REQUIRE(partial > 0);  // late events reached minutes whose users were dropped
   const auto snap = engine.snapshot();
   REQUIRE(snap->window(WindowSpan::h24).previous.active_users > 0);  // not vacuous
@@ -226,14 +236,9 @@ TEST_CASE("previous 1h and 24h windows keep the sketch of their users across day
   config.allowed_lateness_ms = 5000;
   WindowEngine engine(config);
   Oracle oracle(config);
-  std::mt19937 rng(static_cast<unsigned>(seed));
   int batches = 0;
   std::size_t with_previous_users = 0;
-  for (std::size_t i = 0; i < events.size();) {
-    const std::size_t n = std::min<std::size_t>(events.size() - i, 1 + rng() % 60);
-    engine.apply(std::span(events).subspan(i, n));
-    for (std::size_t k = 0; k < n; ++k) oracle.apply(events[i + k]);
-    i += n;
+  apply_in_batches(engine, oracle, events, seed, [&] {
     require_matches(*engine.snapshot(), oracle, /*within_bound=*/false);
     (void)engine.take_closed_minutes();
     if (restore_every != 0 && ++batches % restore_every == 0) {
@@ -243,7 +248,7 @@ TEST_CASE("previous 1h and 24h windows keep the sketch of their users across day
       require_matches(*engine.snapshot(), oracle, /*within_bound=*/false);
     }
     with_previous_users += engine.snapshot()->window(WindowSpan::h24).previous.active_users > 0;
-  }
+  });
   REQUIRE(with_previous_users > 10);  // not vacuous
 }
 
