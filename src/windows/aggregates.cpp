@@ -224,9 +224,7 @@ std::vector<RankedId> ranked(const FlatMap<std::uint64_t>& map, std::size_t limi
   std::vector<RankedId> out;
   out.reserve(map.size());
   map.for_each([&](Id id, std::uint64_t n) { out.push_back({id, n}); });
-  keep_best(out, limit, [](const RankedId& a, const RankedId& b) {
-    return a.count != b.count ? a.count > b.count : a.id < b.id;
-  });
+  keep_best(out, limit, ranks_before);
   return out;
 }
 

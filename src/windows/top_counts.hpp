@@ -97,7 +97,7 @@ class TopCounts {
       heap.clear();
       rank_listed(column, limit, heap);
     }
-    std::sort(heap.begin(), heap.end(), better);
+    std::sort(heap.begin(), heap.end(), ranks_before);
     return heap;
   }
 
@@ -120,19 +120,15 @@ class TopCounts {
     return n;
   }
 
-  static bool better(const RankedId& a, const RankedId& b) noexcept {
-    return a.count != b.count ? a.count > b.count : a.id < b.id;
-  }
-
   // Offers `r` to a heap of the best `limit` so far, the worst of them on top.
   static void offer(std::vector<RankedId>& heap, const RankedId& r, std::size_t limit) {
     if (heap.size() < limit) {
       heap.push_back(r);
-      std::push_heap(heap.begin(), heap.end(), better);
-    } else if (better(r, heap.front())) {
-      std::pop_heap(heap.begin(), heap.end(), better);
+      std::push_heap(heap.begin(), heap.end(), ranks_before);
+    } else if (ranks_before(r, heap.front())) {
+      std::pop_heap(heap.begin(), heap.end(), ranks_before);
       heap.back() = r;
-      std::push_heap(heap.begin(), heap.end(), better);
+      std::push_heap(heap.begin(), heap.end(), ranks_before);
     }
   }
 

@@ -534,10 +534,7 @@ std::optional<UserProfile> WindowEngine::user_profile(Id user) const {
   std::vector<RankedId> cats;
   cats.reserve(p.categories.size());
   for (const auto& [id, n] : p.categories) cats.push_back({id, n});
-  const auto better = [](const RankedId& a, const RankedId& b) {
-    return a.count != b.count ? a.count > b.count : a.id < b.id;
-  };
-  std::sort(cats.begin(), cats.end(), better);
+  std::sort(cats.begin(), cats.end(), ranks_before);
   if (cats.size() > s.config.top_categories_per_user) cats.resize(s.config.top_categories_per_user);
   out.top_categories = std::move(cats);
   out.recent.reserve(p.recent.size());

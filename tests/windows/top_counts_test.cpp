@@ -25,7 +25,7 @@ struct Counts {
     std::vector<RankedId> all;
     for (const auto& [id, row] : by_id)
       if (row[column] != 0) all.push_back(RankedId{id, row[column]});
-    std::sort(all.begin(), all.end(), TopCounts::better);
+    std::sort(all.begin(), all.end(), ranks_before);
     if (all.size() > limit) all.resize(limit);
     return all;
   }

@@ -46,6 +46,11 @@ struct RankedId {
   bool operator==(const RankedId&) const = default;
 };
 
+// The order of every ranked list: higher count first, then smaller id.
+inline bool ranks_before(const RankedId& a, const RankedId& b) noexcept {
+  return a.count != b.count ? a.count > b.count : a.id < b.id;
+}
+
 struct WindowView {
   WindowSpan span = WindowSpan::m5;
   TimestampMs start_ms = 0;  // inclusive
