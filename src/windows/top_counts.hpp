@@ -117,6 +117,7 @@ class TopCounts {
     std::size_t n = rows_.memory_bytes() +
                     listed_after_rebuild_.capacity() * sizeof(std::size_t);
     for (const auto& l : listed_) n += sizeof(l) + l.capacity() * sizeof(Id);
+    n += tidy_counts_.capacity() * sizeof(std::uint64_t);
     return n;
   }
 
@@ -152,7 +153,8 @@ class TopCounts {
   // all of them stay listed.
   void tidy(std::size_t column) const {
     const std::size_t want = 4 * last_limit_[column];
-    std::vector<std::uint64_t> counts;  // of the ids that stay
+    std::vector<std::uint64_t>& counts = tidy_counts_;  // of the ids that stay
+    counts.clear();
     const std::size_t kept = drop_below(column, threshold_[column], [&](Id, std::uint64_t v) {
       if (want > 0) counts.push_back(v);
     });
@@ -233,6 +235,7 @@ class TopCounts {
   mutable std::vector<std::size_t> listed_after_rebuild_;
   mutable std::vector<std::size_t> last_limit_;  // per column: the limit of its last ranking, 0 = none yet
   mutable std::uint64_t scans_ = 0;
+  mutable std::vector<std::uint64_t> tidy_counts_;  // scratch of tidy(), kept to avoid allocating
 };
 
 }  // namespace shoppulse::windows
