@@ -1,6 +1,7 @@
 #include "shoppulse/core/dictionary.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <mutex>
 #include <stdexcept>
@@ -248,7 +249,7 @@ InternTable::Ref InternTable::append(Tables& t, Id id, std::string_view value, s
   return ref;
 }
 
-void InternTable::insert(Tables& t, Id id, Ref entry, std::uint64_t hash) {
+void InternTable::place(Tables& t, Id id, Ref entry, std::uint64_t hash) {
   const std::size_t slots = t.names.size();
   std::size_t i = name_home(hash, slots);
   while (t.names[i].entry != 0) i = next_slot(i, slots);
@@ -256,10 +257,15 @@ void InternTable::insert(Tables& t, Id id, Ref entry, std::uint64_t hash) {
   std::size_t j = id_home(id, slots);
   while (t.ids[j] != 0) j = next_slot(j, slots);
   t.ids[j] = entry;
+}
+
+void InternTable::insert(Tables& t, Id id, Ref entry, std::uint64_t hash) {
+  place(t, id, entry, hash);
   ++t.resident;
 }
 
 void InternTable::rehash(Tables& t, std::size_t slots) {
+  finish_growth(t);
   std::vector<Ref> old = std::move(t.ids);
   t.names.assign(slots, NameSlot{});
   t.ids.assign(slots, Ref{0});
@@ -271,18 +277,68 @@ void InternTable::rehash(Tables& t, std::size_t slots) {
   }
 }
 
-void InternTable::update_memory() noexcept {
-  memory_bytes_.store(t_.arena_bytes + t_.names.capacity() * sizeof(NameSlot) +
-                          t_.ids.capacity() * sizeof(Ref) + evicted_.memory_bytes(),
-                      std::memory_order_relaxed);
-  resident_count_.store(t_.resident, std::memory_order_relaxed);
+void InternTable::start_growth(Tables& t, std::size_t slots) {
+  finish_growth(t);
+  t.old_names = std::move(t.names);
+  t.old_ids = std::move(t.ids);
+  t.moved = 0;
+  t.names.assign(slots, NameSlot{});
+  t.ids.assign(slots, Ref{0});
 }
 
-char* InternTable::probe(const Tables& t, std::string_view value, std::uint64_t hash) const noexcept {
+std::size_t InternTable::move_some(Tables& t, std::size_t slots) {
+  if (!t.growing()) return 0;
+  const std::size_t end = std::min(t.old_ids.size(), t.moved + slots);
+  std::size_t entries = 0;
+  // In groups: the entries (scattered over the arena) requested together,
+  // then the new slots they hash to, so each stage's cache misses overlap.
+  constexpr std::size_t kGroup = 16;
+  struct Moving {
+    Ref ref;
+    Id id;
+    std::uint64_t hash;
+  };
+  std::array<Moving, kGroup> group;
+  while (t.moved < end) {
+    std::size_t n = 0;
+    for (; t.moved < end && n < kGroup; ++t.moved)
+      if (const Ref r = t.old_ids[t.moved]; r != 0) {
+        group[n++].ref = r;
+        shoppulse::prefetch(t.at(r));
+      }
+    const std::size_t new_slots = t.names.size();
+    for (std::size_t i = 0; i < n; ++i) {
+      const char* entry = t.at(group[i].ref);
+      group[i].id = read_id(entry);
+      group[i].hash = hash(read_entry(entry));
+      shoppulse::prefetch(&t.names[name_home(group[i].hash, new_slots)]);
+      shoppulse::prefetch(&t.ids[id_home(group[i].id, new_slots)]);
+    }
+    for (std::size_t i = 0; i < n; ++i) place(t, group[i].id, group[i].ref, group[i].hash);
+    entries += n;
+  }
+  if (t.moved == t.old_ids.size()) {
+    std::vector<NameSlot>().swap(t.old_names);
+    std::vector<Ref>().swap(t.old_ids);
+    t.moved = 0;
+  }
+  return entries;
+}
+
+void InternTable::update_memory() noexcept {
+  memory_bytes_.store(t_.arena_bytes + (t_.names.capacity() + t_.old_names.capacity()) * sizeof(NameSlot) +
+                          (t_.ids.capacity() + t_.old_ids.capacity()) * sizeof(Ref) + evicted_.memory_bytes(),
+                      std::memory_order_relaxed);
+  resident_count_.store(t_.resident, std::memory_order_relaxed);
+  growing_.store(t_.growing(), std::memory_order_relaxed);
+}
+
+char* InternTable::probe_names(const Tables& t, const std::vector<NameSlot>& names, std::string_view value,
+                               std::uint64_t hash) noexcept {
   const auto tag = static_cast<std::uint32_t>(hash >> 32);
-  const std::size_t slots = t.names.size();
+  const std::size_t slots = names.size();
   for (std::size_t i = name_home(hash, slots);; i = next_slot(i, slots)) {
-    const NameSlot& s = t.names[i];
+    const NameSlot& s = names[i];
     if (s.entry == 0) return nullptr;  // never full, so an empty slot ends every run
     if (s.tag == tag) {
       char* entry = t.at(s.entry);
@@ -291,24 +347,42 @@ char* InternTable::probe(const Tables& t, std::string_view value, std::uint64_t 
   }
 }
 
-char* InternTable::probe_id(const Tables& t, Id id) const noexcept {
-  const std::size_t slots = t.ids.size();
+char* InternTable::probe_ids(const Tables& t, const std::vector<Ref>& ids, Id id) noexcept {
+  const std::size_t slots = ids.size();
   for (std::size_t i = id_home(id, slots);; i = next_slot(i, slots)) {
-    const Ref r = t.ids[i];
+    const Ref r = ids[i];
     if (r == 0) return nullptr;
     char* entry = t.at(r);
     if (read_id(entry) == id) return entry;
   }
 }
 
+// While growing, an entry not moved yet is only in the old arrays (a moved
+// one is in both, with the same reference).
+char* InternTable::probe(const Tables& t, std::string_view value, std::uint64_t hash) const noexcept {
+  if (char* entry = probe_names(t, t.names, value, hash)) return entry;
+  return t.growing() ? probe_names(t, t.old_names, value, hash) : nullptr;
+}
+
+char* InternTable::probe_id(const Tables& t, Id id) const noexcept {
+  if (char* entry = probe_ids(t, t.ids, id)) return entry;
+  return t.growing() ? probe_ids(t, t.old_ids, id) : nullptr;
+}
+
 void InternTable::admit(std::string_view value, std::uint64_t hash, Id id) {
   std::unique_lock lock(mutex_);
   // Growing by half (not doubling) keeps the tables 47-70 % full as they
-  // grow, for a third more rehashing work in all.
-  if (over_full(t_.resident + 1, t_.names.size())) rehash(t_, slots_for(t_.resident + t_.resident / 2 + 1));
+  // grow, for a third more rehashing work in all; the entries move a few
+  // slots per new name rather than all at once.
+  if (over_full(t_.resident + 1, t_.names.size())) {
+    start_growth(t_, slots_for(t_.resident + t_.resident / 2 + 1));
+    growths_.fetch_add(1, std::memory_order_relaxed);
+  }
+  const std::size_t moved = move_some(t_, kMoveSlots);
   insert(t_, id, append(t_, id, value, stamp()), hash);
   if (id > size_.load(std::memory_order_relaxed)) size_.store(id, std::memory_order_release);
   lock.unlock();
+  if (moved > most_moved_.load(std::memory_order_relaxed)) most_moved_.store(moved, std::memory_order_relaxed);
   update_memory();
 }
 
@@ -341,6 +415,7 @@ const InternTable::Restored* InternTable::restore_run(std::span<const Restored> 
   if (run.empty()) return nullptr;
   std::unique_lock lock(mutex_);
   if (over_full(t_.resident + run.size(), t_.names.size())) rehash(t_, slots_for(t_.resident + run.size()));
+  finish_growth(t_);  // the run probes only the new arrays below
   const std::size_t slots = t_.names.size();
   // Each entry probes a random name slot of a table of millions (and every
   // fourth id a random line of id slots): request both a few entries ahead.
@@ -386,6 +461,10 @@ Result<std::size_t> InternTable::evict() {
   // quarter of the bound away and its cost (a pass over the table) is
   // spread over as many new ids.
   const std::size_t keep = max_resident_ - max_resident_ / 4;
+  if (t_.growing()) {
+    std::unique_lock lock(mutex_);
+    finish_growth(t_);
+  }
   std::vector<std::uint32_t> stamps;
   stamps.reserve(t_.resident);
   for (const Ref r : t_.ids)
@@ -486,12 +565,15 @@ std::optional<Id> InternTable::find(std::string_view value) const {
 
 void InternTable::prefetch_locked(std::uint64_t hash) const noexcept {
   shoppulse::prefetch(&t_.names[name_home(hash, t_.names.size())]);
+  if (t_.growing()) shoppulse::prefetch(&t_.old_names[name_home(hash, t_.old_names.size())]);
 }
 
 void InternTable::prefetch_name_locked(std::uint64_t hash) const noexcept {
-  const NameSlot& s = t_.names[name_home(hash, t_.names.size())];
-  if (s.entry == 0 || s.tag != static_cast<std::uint32_t>(hash >> 32)) return;
-  shoppulse::prefetch(t_.at(s.entry));
+  const auto tag = static_cast<std::uint32_t>(hash >> 32);
+  const NameSlot* s = &t_.names[name_home(hash, t_.names.size())];
+  if ((s->entry == 0 || s->tag != tag) && t_.growing()) s = &t_.old_names[name_home(hash, t_.old_names.size())];
+  if (s->entry == 0 || s->tag != tag) return;
+  shoppulse::prefetch(t_.at(s->entry));
 }
 
 Event intern_event(const RawEvent& raw, Dictionary& dictionary, Sequence sequence) {

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -185,9 +186,15 @@ TEST_CASE("a table of a million numeric ids costs a few dozen bytes per id", "[c
   InternTable table;
   const std::size_t empty = table.memory_bytes();
   constexpr std::size_t kIds = 1'000'000;
-  for (std::size_t i = 0; i < kIds; ++i) (void)table.intern(std::to_string(10'000'000 + i * 7));
-  const double per_id = double(table.memory_bytes() - empty) / kIds;
-  INFO("bytes per id " << per_id);
+  std::size_t ids = 0;
+  double per_id_growing = 0;
+  for (; ids < kIds || table.growing(); ++ids) {
+    (void)table.intern(std::to_string(10'000'000 + ids * 7));
+    if (table.growing() && ids > kIds / 2)
+      per_id_growing = std::max(per_id_growing, double(table.memory_bytes() - empty) / double(ids + 1));
+  }
+  const double per_id = double(table.memory_bytes() - empty) / double(ids);
+  INFO("bytes per id " << per_id << ", at most " << per_id_growing << " while a growth holds the old slots");
   // 4 (last-seen stamp) + 4 (id) + 9 (length and digits), 4-byte aligned:
   // 20, plus an 8-byte name slot and a 4-byte id slot in tables 47-70 %
   // full as they grow by half: 17-26 (45 measured). A table per direction,
@@ -196,6 +203,47 @@ TEST_CASE("a table of a million numeric ids costs a few dozen bytes per id", "[c
   // about 84; a std::string per id was 32 bytes before any index.
   CHECK(per_id < 50);
   CHECK(per_id > 17);  // the figure is real: at least the pointer and the digits
+  // While a growth moves the entries, the old slot arrays (12 bytes a slot,
+  // the table before it grew by half) are held as well.
+  CHECK(per_id_growing > per_id);
+  CHECK(per_id_growing < 70);
+}
+
+TEST_CASE("a growing table moves a few entries per new name, never all at once, and finds every name meanwhile",
+          "[core][dictionary]") {
+  InternTable table;
+  constexpr std::size_t kIds = 300'000;
+  std::vector<std::string> names;
+  names.reserve(kIds);
+  std::uint64_t growths_seen = 0;
+  std::size_t checked_while_growing = 0;
+  for (std::size_t i = 0; i < kIds; ++i) {
+    names.push_back("shopper-" + std::to_string(i * 13 + 5));
+    REQUIRE(table.intern(names.back()) == std::pair<Id, bool>{Id(i + 1), true});
+    if (table.growing()) {
+      // Every name so far, new slots or old, both directions: a sample of
+      // them at each step, all of them at the start of each growth.
+      const bool first = table.growths() != growths_seen;
+      growths_seen = table.growths();
+      const auto check = [&](std::size_t k) {
+        REQUIRE(table.find(names[k]) == Id(k + 1));
+        REQUIRE(table.name(Id(k + 1)) == names[k]);
+        REQUIRE(table.intern(names[k]) == std::pair<Id, bool>{Id(k + 1), false});
+      };
+      if (first)
+        for (std::size_t k = 0; k <= i; ++k) check(k);
+      else
+        for (std::size_t j = 0; j < 8; ++j) check((i * 7919 + j * 104729) % (i + 1));
+      ++checked_while_growing;
+    }
+  }
+  CHECK(table.growths() >= 8);  // 256 slots to ~430k, by half each time
+  CHECK(checked_while_growing > 1000);
+  // Each new name moved the entries of at most kMoveSlots old slots.
+  CHECK(table.most_moved_at_once() > 0);
+  CHECK(table.most_moved_at_once() <= InternTable::kMoveSlots);
+  for (std::size_t k = 0; k < kIds; ++k) REQUIRE(table.find(names[k]) == Id(k + 1));
+  CHECK_FALSE(table.find("shopper-6").has_value());
 }
 
 TEST_CASE("a table restored in runs is sized to its entries, not to the next power of two, and translates every "

@@ -21,6 +21,15 @@
 // Taobao file's 6.81 M ids after a restart, 51 with 8-byte id slots, 67
 // with tables of powers of two at most half full).
 //
+// Growth is incremental: a full table gets new, larger slot arrays, and
+// each intern of a new name after that moves the entries of the next
+// kMoveSlots slots of the old arrays into them, so no call rehashes the
+// whole table (a 6.8 M-id table took 0.29 s, held every reader and the
+// ingest thread behind it). Lookups meanwhile probe the new arrays and then
+// the old; the old are freed once every slot is moved, long before the new
+// arrays fill (a new name moves 16 old slots; the new arrays take half the
+// resident count in new names before they are full again).
+//
 // Bound: with a DictionaryBacking (the event log's copy of every entry by
 // id) and max_resident > 0, evict() drops the entries seen least recently
 // once more than max_resident are in memory, keeping the newest three
@@ -181,6 +190,16 @@ class InternTable {
   std::uint64_t backing_reads() const noexcept { return backing_reads_.load(std::memory_order_relaxed); }
   // Any thread: heap bytes of the arena and both tables (updated after each change).
   std::size_t memory_bytes() const noexcept { return memory_bytes_.load(std::memory_order_relaxed); }
+  // Any thread: the most entries one intern moved to grown slot arrays (at
+  // most kMoveSlots; a growth never moves the whole table at once), and the
+  // growths started so far.
+  std::size_t most_moved_at_once() const noexcept { return most_moved_.load(std::memory_order_relaxed); }
+  std::uint64_t growths() const noexcept { return growths_.load(std::memory_order_relaxed); }
+  // Any thread: a growth is under way (the old slot arrays are still held,
+  // and counted in memory_bytes()).
+  bool growing() const noexcept { return growing_.load(std::memory_order_relaxed); }
+  // Old slots an intern of a new name moves while the table grows.
+  static constexpr std::size_t kMoveSlots = 16;
 
  private:
   static constexpr std::size_t kInitialSlots = 256;
@@ -200,7 +219,13 @@ class InternTable {
     std::size_t arena_bytes = 0;
     std::vector<NameSlot> names;  // a multiple of 8 slots, at most 70 % full
     std::vector<Ref> ids;         // by id_home; same size as names; 0 = empty
-    std::size_t resident = 0;
+    std::size_t resident = 0;     // entries, wherever their slots are
+    // While growing: the arrays before the growth, whose slots from `moved`
+    // on still hold entries not yet in names/ids. Empty otherwise.
+    std::vector<NameSlot> old_names;
+    std::vector<Ref> old_ids;
+    std::size_t moved = 0;
+    bool growing() const noexcept { return !old_ids.empty(); }
 
     char* at(Ref r) const noexcept {
       const Ref v = r - 1;
@@ -212,10 +237,21 @@ class InternTable {
   // null when not in memory.
   char* probe(const Tables& t, std::string_view value, std::uint64_t hash) const noexcept;
   char* probe_id(const Tables& t, Id id) const noexcept;
+  static char* probe_names(const Tables& t, const std::vector<NameSlot>& names, std::string_view value,
+                           std::uint64_t hash) noexcept;
+  static char* probe_ids(const Tables& t, const std::vector<Ref>& ids, Id id) noexcept;
   // Writer, under the exclusive lock.
   static Ref append(Tables& t, Id id, std::string_view value, std::uint32_t stamp);
   static void insert(Tables& t, Id id, Ref entry, std::uint64_t hash);
+  // An entry's slots in names and ids, without counting it.
+  static void place(Tables& t, Id id, Ref entry, std::uint64_t hash);
+  // Every entry into new arrays of `slots` slots at once (start-up, eviction).
   static void rehash(Tables& t, std::size_t slots);
+  // Starts an incremental growth to `slots` slots (finishing one under way).
+  static void start_growth(Tables& t, std::size_t slots);
+  // Moves the entries of up to `slots` old slots; returns the entries moved.
+  static std::size_t move_some(Tables& t, std::size_t slots);
+  static void finish_growth(Tables& t) { move_some(t, t.old_ids.size()); }
   void admit(std::string_view value, std::uint64_t hash, Id id);
   void update_memory() noexcept;
   std::uint32_t stamp() const noexcept { return static_cast<std::uint32_t>(clock_ >> 6); }
@@ -232,6 +268,9 @@ class InternTable {
   std::atomic<std::size_t> memory_bytes_{0};
   std::atomic<std::uint64_t> evicted_total_{0};
   mutable std::atomic<std::uint64_t> backing_reads_{0};
+  std::atomic<std::size_t> most_moved_{0};
+  std::atomic<std::uint64_t> growths_{0};
+  std::atomic<bool> growing_{false};
 };
 
 class Dictionary {
