@@ -234,7 +234,7 @@ InternTable::Ref InternTable::append(Tables& t, Id id, std::string_view value, s
     // A name longer than a block gets a block of its own.
     if (t.arena.size() >= kMaxBlocks) throw std::length_error("dictionary: more than 16 GiB of names of one kind");
     const std::size_t block = std::max(kArenaBlock, need);
-    t.arena.push_back(std::make_unique<char[]>(block));
+    t.arena.push_back(Block(static_cast<char*>(allocate_unforked(block)), BlockRelease{block}));
     t.arena_used = 0;
     t.arena_size = block;
     t.arena_bytes += block;
@@ -266,7 +266,7 @@ void InternTable::insert(Tables& t, Id id, Ref entry, std::uint64_t hash) {
 
 void InternTable::rehash(Tables& t, std::size_t slots) {
   finish_growth(t);
-  std::vector<Ref> old = std::move(t.ids);
+  Slots<Ref> old = std::move(t.ids);
   t.names.assign(slots, NameSlot{});
   t.ids.assign(slots, Ref{0});
   t.resident = 0;
@@ -318,8 +318,8 @@ std::size_t InternTable::move_some(Tables& t, std::size_t slots) {
     entries += n;
   }
   if (t.moved == t.old_ids.size()) {
-    std::vector<NameSlot>().swap(t.old_names);
-    std::vector<Ref>().swap(t.old_ids);
+    Slots<NameSlot>().swap(t.old_names);
+    Slots<Ref>().swap(t.old_ids);
     t.moved = 0;
   }
   return entries;
@@ -333,7 +333,7 @@ void InternTable::update_memory() noexcept {
   growing_.store(t_.growing(), std::memory_order_relaxed);
 }
 
-char* InternTable::probe_names(const Tables& t, const std::vector<NameSlot>& names, std::string_view value,
+char* InternTable::probe_names(const Tables& t, const Slots<NameSlot>& names, std::string_view value,
                                std::uint64_t hash) noexcept {
   const auto tag = static_cast<std::uint32_t>(hash >> 32);
   const std::size_t slots = names.size();
@@ -347,7 +347,7 @@ char* InternTable::probe_names(const Tables& t, const std::vector<NameSlot>& nam
   }
 }
 
-char* InternTable::probe_ids(const Tables& t, const std::vector<Ref>& ids, Id id) noexcept {
+char* InternTable::probe_ids(const Tables& t, const Slots<Ref>& ids, Id id) noexcept {
   const std::size_t slots = ids.size();
   for (std::size_t i = id_home(id, slots);; i = next_slot(i, slots)) {
     const Ref r = ids[i];

@@ -54,6 +54,7 @@
 
 #include "shoppulse/core/event.hpp"
 #include "shoppulse/core/result.hpp"
+#include "shoppulse/core/unforked_memory.hpp"
 
 namespace shoppulse {
 
@@ -211,19 +212,30 @@ class InternTable {
     std::uint32_t tag = 0;  // hash >> 32
     Ref entry = 0;          // 0 = empty
   };
+  // The arena and slot arrays live in memory a forked checkpoint writer
+  // does not inherit (unforked_memory.hpp): no child reads names, and the
+  // ingest thread writes slots and last-seen stamps all over them, which
+  // would otherwise copy a page per write while a child lives.
+  struct BlockRelease {
+    std::size_t bytes = 0;
+    void operator()(char* p) const noexcept { release_unforked(p, bytes); }
+  };
+  using Block = std::unique_ptr<char[], BlockRelease>;
+  template <class T>
+  using Slots = std::vector<T, UnforkedAllocator<T>>;
   // Everything an eviction replaces at once.
   struct Tables {
-    std::vector<std::unique_ptr<char[]>> arena;  // blocks never move
+    std::vector<Block> arena;  // blocks never move
     std::size_t arena_used = 0;                  // bytes used in the newest block
     std::size_t arena_size = 0;                  // its size
     std::size_t arena_bytes = 0;
-    std::vector<NameSlot> names;  // a multiple of 8 slots, at most 70 % full
-    std::vector<Ref> ids;         // by id_home; same size as names; 0 = empty
+    Slots<NameSlot> names;  // a multiple of 8 slots, at most 70 % full
+    Slots<Ref> ids;         // by id_home; same size as names; 0 = empty
     std::size_t resident = 0;     // entries, wherever their slots are
     // While growing: the arrays before the growth, whose slots from `moved`
     // on still hold entries not yet in names/ids. Empty otherwise.
-    std::vector<NameSlot> old_names;
-    std::vector<Ref> old_ids;
+    Slots<NameSlot> old_names;
+    Slots<Ref> old_ids;
     std::size_t moved = 0;
     bool growing() const noexcept { return !old_ids.empty(); }
 
@@ -237,9 +249,9 @@ class InternTable {
   // null when not in memory.
   char* probe(const Tables& t, std::string_view value, std::uint64_t hash) const noexcept;
   char* probe_id(const Tables& t, Id id) const noexcept;
-  static char* probe_names(const Tables& t, const std::vector<NameSlot>& names, std::string_view value,
+  static char* probe_names(const Tables& t, const Slots<NameSlot>& names, std::string_view value,
                            std::uint64_t hash) noexcept;
-  static char* probe_ids(const Tables& t, const std::vector<Ref>& ids, Id id) noexcept;
+  static char* probe_ids(const Tables& t, const Slots<Ref>& ids, Id id) noexcept;
   // Writer, under the exclusive lock.
   static Ref append(Tables& t, Id id, std::string_view value, std::uint32_t stamp);
   static void insert(Tables& t, Id id, Ref entry, std::uint64_t hash);
