@@ -118,6 +118,17 @@ TEST_CASE("restore takes ids in any order (a bounded load skips old ones) and re
   CHECK(table.intern("frank").first == 6);  // new ids continue after the largest
 }
 
+TEST_CASE("restoring entries one at a time grows the table by half, not at every entry", "[core][dictionary]") {
+  InternTable table;
+  constexpr std::size_t kIds = 70'000;
+  for (std::size_t i = 0; i < kIds; ++i) REQUIRE(table.restore(Id(i + 1), "name-" + std::to_string(i)));
+  // From 256 slots by half: about 16 growths. Sized to each entry, every
+  // restore past the first full table would rehash all of them (n²).
+  CHECK(table.growths() <= 20);
+  CHECK(table.find("name-69999") == Id(kIds));
+  CHECK(table.name(Id(1)) == "name-0");
+}
+
 TEST_CASE("restore refuses a string that already has an id", "[core][dictionary]") {
   InternTable table;
   REQUIRE(table.restore(1, "alice"));

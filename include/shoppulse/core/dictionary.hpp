@@ -193,7 +193,8 @@ class InternTable {
   std::size_t memory_bytes() const noexcept { return memory_bytes_.load(std::memory_order_relaxed); }
   // Any thread: the most entries one intern moved to grown slot arrays (at
   // most kMoveSlots; a growth never moves the whole table at once), and the
-  // growths started so far.
+  // growths so far (incremental ones, and those of restore_run(), which
+  // grows by half at least too).
   std::size_t most_moved_at_once() const noexcept { return most_moved_.load(std::memory_order_relaxed); }
   std::uint64_t growths() const noexcept { return growths_.load(std::memory_order_relaxed); }
   // Any thread: a growth is under way (the old slot arrays are still held,
