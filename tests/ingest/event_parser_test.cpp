@@ -490,3 +490,62 @@ TEST_CASE("append_events reads nothing past the end of an unpadded document", "[
   REQUIRE(out.size() == 1);
   CHECK(out[0].user_id == "edge");
 }
+
+TEST_CASE("an NDJSON body is parsed in place, reading nothing past its end, with the same events however it ends",
+          "[ingest][parser]") {
+  // Lines are parsed where they are, the rest of the body serving as
+  // simdjson's padding; the lines too close to the end for that are copied.
+  // Each body ends exactly where an inaccessible page begins, cut after
+  // every line (with and without its newline, and with trailing blanks), so
+  // the last lines fall at every distance from the end, across the
+  // SIMDJSON_PADDING boundary.
+  std::vector<std::string> lines;
+  for (int i = 0; i < 40; ++i) {
+    std::string line = R"({"user_id":)" + std::to_string(i * 7919) + R"(,"event_type":"view")";
+    if (i % 3 == 1) line += R"(,"product_id":")" + std::string(static_cast<std::size_t>(i), 'p') + "\"";
+    if (i % 4 == 2) line += ",\"timestamp\":" + std::to_string(kT + i);
+    lines.push_back(line + "}");
+  }
+  const std::size_t page = std::size_t(sysconf(_SC_PAGESIZE));
+  const std::size_t span = 2 * page;
+  void* mem = mmap(nullptr, span + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  REQUIRE(mem != MAP_FAILED);
+  char* base = static_cast<char*>(mem);
+  REQUIRE(mprotect(base + span, page, PROT_NONE) == 0);
+  std::size_t bodies = 0;
+  for (std::size_t n = 1; n <= lines.size(); ++n) {
+    for (const char* tail : {"", "\n", "\r\n", "  \n\n"}) {
+      std::string body;
+      for (std::size_t i = 0; i < n; ++i) body += lines[i] + (i + 1 < n ? "\n" : "");
+      body += tail;
+      REQUIRE(body.size() <= span);
+      char* start = base + span - body.size();
+      std::memcpy(start, body.data(), body.size());
+      auto r = parse_ndjson(std::string_view(start, body.size()));
+      INFO(n << " lines, tail of " << std::strlen(tail) << " bytes");
+      REQUIRE(r.ok());
+      REQUIRE(r->size() == n);
+      for (std::size_t i = 0; i < n; ++i) {
+        // The oracle: the line alone, parsed from a padded copy.
+        std::vector<RawEvent> alone;
+        REQUIRE(append_events(lines[i], {}, alone).ok());
+        const RawEvent& got = (*r)[i];
+        CHECK(got.user_id == alone[0].user_id);
+        CHECK(got.product_id == alone[0].product_id);
+        CHECK(got.time_ms == alone[0].time_ms);
+        CHECK(got.type == alone[0].type);
+      }
+      ++bodies;
+    }
+  }
+  // A bad last line, too close to the end for padding, still names its line.
+  const std::string bad = lines[0] + "\n" + lines[1] + "\n" + R"({"user_id":"x","event_type":"fly"})";
+  char* start = base + span - bad.size();
+  std::memcpy(start, bad.data(), bad.size());
+  auto r = parse_ndjson(std::string_view(start, bad.size()));
+  munmap(mem, span + page);
+  CHECK(bodies == 4 * lines.size());
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().line == 3);
+  CHECK(r.error().field == "event_type");
+}
