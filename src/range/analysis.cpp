@@ -20,12 +20,7 @@ std::vector<RankedId> ranked_counts(const std::vector<std::uint64_t>& counts, st
   std::vector<RankedId> out;
   for (std::size_t id = 0; id < counts.size(); ++id)
     if (counts[id] > 0) out.push_back(RankedId{static_cast<Id>(id), counts[id]});
-  if (out.size() > limit) {
-    std::partial_sort(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(limit), out.end(), ranks_before);
-    out.resize(limit);
-  } else {
-    std::sort(out.begin(), out.end(), ranks_before);
-  }
+  keep_best(out, limit, ranks_before);
   return out;
 }
 

@@ -23,17 +23,6 @@ namespace shoppulse::windows {
 
 inline constexpr std::int64_t kNoBucket = INT64_MIN;
 
-// Keeps the best `limit` items of v, best first, by `better` (a strict order).
-template <class T, class Better>
-void keep_best(std::vector<T>& v, std::size_t limit, Better better) {
-  if (v.size() > limit) {
-    std::partial_sort(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(limit), v.end(), better);
-    v.resize(limit);
-  } else {
-    std::sort(v.begin(), v.end(), better);
-  }
-}
-
 // The top `limit` ids of a count map: larger count first, ties by smaller id.
 std::vector<RankedId> ranked(const FlatMap<std::uint64_t>& map, std::size_t limit);
 

@@ -298,7 +298,7 @@ std::vector<ProductRank> ProductTotals::top(std::size_t limit) const {
   out.reserve(table_->totals.size());
   table_->totals.for_each(
       [&](std::uint32_t product, const Table::Total& t) { out.push_back({product, t.category, t.interactions}); });
-  windows::keep_best(out, limit, [](const ProductRank& a, const ProductRank& b) {
+  keep_best(out, limit, [](const ProductRank& a, const ProductRank& b) {
     return a.interactions != b.interactions ? a.interactions > b.interactions : a.product < b.product;
   });
   return out;

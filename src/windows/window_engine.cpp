@@ -534,8 +534,7 @@ std::optional<UserProfile> WindowEngine::user_profile(Id user) const {
   std::vector<RankedId> cats;
   cats.reserve(p.categories.size());
   for (const auto& [id, n] : p.categories) cats.push_back({id, n});
-  std::sort(cats.begin(), cats.end(), ranks_before);
-  if (cats.size() > s.config.top_categories_per_user) cats.resize(s.config.top_categories_per_user);
+  keep_best(cats, s.config.top_categories_per_user, ranks_before);
   out.top_categories = std::move(cats);
   out.recent.reserve(p.recent.size());
   for (std::size_t i = 0; i < p.recent.size(); ++i) out.recent.push_back(p.recent_at(i));

@@ -1,5 +1,6 @@
 #pragma once
 // Immutable results the engine thread publishes; readers on any thread share them.
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <string_view>
@@ -49,6 +50,18 @@ struct RankedId {
 // The order of every ranked list: higher count first, then smaller id.
 inline bool ranks_before(const RankedId& a, const RankedId& b) noexcept {
   return a.count != b.count ? a.count > b.count : a.id < b.id;
+}
+
+// Keeps the best `limit` items of v, best first, by `better` (a strict
+// order): every top-N list of counts (windows, rollups, range analysis).
+template <class T, class Better>
+void keep_best(std::vector<T>& v, std::size_t limit, Better better) {
+  if (v.size() > limit) {
+    std::partial_sort(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(limit), v.end(), better);
+    v.resize(limit);
+  } else {
+    std::sort(v.begin(), v.end(), better);
+  }
 }
 
 struct WindowView {
