@@ -56,11 +56,7 @@ def main():
         return 0
 
     cols = wl.read_events(a.csv, a.events)
-    bodies = []
-    for b in peers.batches(cols, a.batch):
-        bodies.append("".join(
-            f'{{"user_id":{u},"event_type":"{wl.SHOPPULSE_TYPE[e]}","product_id":{i},"category_id":{c},'
-            f'"timestamp":{t * 1000}}}\n' for u, i, c, e, t in zip(*b)).encode())
+    bodies = peers.ndjson_bodies(cols, a.batch)
     n = len(cols[0])
     tmp = tempfile.mkdtemp(prefix="batch-stages-")
     sets = [x for kv in a.set for x in ("--set", kv)]

@@ -38,6 +38,13 @@ def batches(cols, size):
         yield [c[s:s + size] for c in cols]
 
 
+def ndjson_bodies(cols, size):
+    """The events as POST /api/events NDJSON bodies of `size` events each."""
+    return ["".join(
+        f'{{"user_id":{u},"event_type":"{wl.SHOPPULSE_TYPE[e]}","product_id":{i},"category_id":{c},'
+        f'"timestamp":{t * 1000}}}\n' for u, i, c, e, t in zip(*b)).encode() for b in batches(cols, size)]
+
+
 def result_base(system, mode, n):
     return {"system": system, "mode": mode, "events": n, "query_ms": [], "fresh_ms": [], "note": ""}
 
@@ -513,11 +520,7 @@ def run_shoppulse(mode, binary, csv, cols, batch, tmp, sets):
                        f"data dir afterwards (ready after {res['restart_to_ready_s']:.1f} s)")
         srv.stop()
         return finish(res, wall, cpu, peak), answers
-    bodies = []
-    for b in batches(cols, batch):
-        bodies.append("".join(
-            f'{{"user_id":{u},"event_type":"{wl.SHOPPULSE_TYPE[e]}","product_id":{i},"category_id":{c},'
-            f'"timestamp":{t * 1000}}}\n' for u, i, c, e, t in zip(*b)).encode())
+    bodies = ndjson_bodies(cols, batch)
     srv = Server(binary, data, sets)
     pid = srv.proc.pid
     waits, overloaded = [], []
