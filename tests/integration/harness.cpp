@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -322,9 +323,18 @@ ServerProcess::ServerProcess(ServerOptions options) : options_(std::move(options
 
 ServerProcess::~ServerProcess() {
   if (pid_ > 0) {
-    ::kill(pid_, SIGKILL);
     int st = 0;
-    ::waitpid(pid_, &st, 0);
+    if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+      // It died while the test still counted on it (a sanitizer report, an
+      // abort): the test saw only closed connections, so say why here.
+      const std::string how = WIFEXITED(st) ? "exited with code " + std::to_string(WEXITSTATUS(st))
+                                            : "was killed by signal " + std::to_string(WTERMSIG(st));
+      std::fprintf(stderr, "shoppulse (pid %d) %s before the test ended; its log ends with:\n%s\n",
+                   static_cast<int>(pid_), how.c_str(), log_tail(16000).c_str());
+    } else {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, &st, 0);
+    }
   }
   if (stdout_fd_ >= 0) ::close(stdout_fd_);
   std::error_code ec;
