@@ -11,8 +11,10 @@ the wait for what it posted to be visible (a trends answer with
 min_sequence=last_sequence: the windows applied and published), and the two
 queries after it (last-hour trends, top-3 viewed). Prints p50/p90/p99/max
 of each and of POST + wait (what run_peers.py calls freshness), the slowest
-batches by that sum with their split, and the server's own request time
-from /metrics. The slowest batches say which stall a tail comes from: a
+batches by that sum with their split, and the server's own figures from
+/metrics: the API request time and each stage of the event path (queue,
+append, apply, publish, checkpoint pause, and submission to visible), as
+count, mean and the bucket bounds holding p50 and p99. The slowest batches say which stall a tail comes from: a
 POST that stalls is the ingest thread (or the dictionary), a wait that
 stalls is the window engine (a checkpoint every windows.checkpoint_every_events).
 
@@ -40,6 +42,39 @@ def summary(xs):
     pick = lambda q: s[min(len(s) - 1, int(len(s) * q))] * 1000  # noqa: E731
     return (f"p50 {pick(0.5):7.1f}  p90 {pick(0.9):7.1f}  p99 {pick(0.99):7.1f}  "
             f"max {s[-1] * 1000:7.1f}  mean {statistics.mean(s) * 1000:6.1f} ms")
+
+
+def histograms(text):
+    """name -> (cumulative [(le, count)], sum, count) of the unlabelled histograms in Prometheus text."""
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("#") or " " not in line:
+            continue
+        series, value = line.rsplit(" ", 1)
+        if series.endswith("_sum") and "{" not in series:
+            out.setdefault(series[:-4], [[], 0.0, 0])[1] = float(value)
+        elif series.endswith("_count") and "{" not in series:
+            out.setdefault(series[:-6], [[], 0.0, 0])[2] = int(float(value))
+        elif "_bucket{le=" in series and series.count("=") == 1:
+            name, le = series.split("_bucket{le=")
+            out.setdefault(name, [[], 0.0, 0])[0].append((float(le.strip('"}')), int(float(value))))
+    return out
+
+
+def bound_of(buckets, count, q):
+    """The upper bound of the bucket that holds quantile q, in ms (inf: beyond the last bound)."""
+    for le, cum in buckets:
+        if cum >= q * count:
+            return le * 1000
+    return float("inf")
+
+
+STAGES = [("ingest_queue", "shoppulse_ingest_queue_seconds"),
+          ("ingest_append", "shoppulse_ingest_append_seconds"),
+          ("engine_apply", "shoppulse_engine_apply_seconds"),
+          ("engine_publish", "shoppulse_engine_publish_seconds"),
+          ("checkpoint_pause", "shoppulse_engine_checkpoint_pause_seconds"),
+          ("ingest_to_visible", "shoppulse_ingest_to_visible_seconds")]
 
 
 def main():
@@ -103,6 +138,13 @@ def main():
         if line.startswith("shoppulse_http_request_duration_seconds_") and 'route="api"' in line and \
                 ("_sum" in line or "_count" in line):
             print("server:", line)
+    found = histograms(metrics.decode())
+    for label, name in STAGES:
+        if name not in found or found[name][2] == 0:
+            continue
+        buckets, total, count = found[name]
+        print(f"server {label:18} n {count:6d}  mean {total / count * 1000:7.2f} ms  "
+              f"p50 <= {bound_of(buckets, count, 0.5):g} ms  p99 <= {bound_of(buckets, count, 0.99):g} ms")
     return 0
 
 

@@ -24,6 +24,7 @@
 #include "shoppulse/core/log.hpp"
 #include "shoppulse/core/partition_ownership.hpp"
 #include "shoppulse/core/steady_time.hpp"
+#include "shoppulse/ingest/freshness.hpp"
 #include "checkpoint_mode.hpp"
 
 namespace shoppulse::app {
@@ -120,6 +121,7 @@ struct Application::State final : api::SystemControl {
   std::future<Result<void>> dictionary_load;
   std::atomic<bool> dictionary_loaded{false};
   std::unique_ptr<SpscRing<Event>> ring;
+  std::unique_ptr<FreshnessMeter> freshness;  // ingest hands it batches, the engine's publishes time them
   std::unique_ptr<Ingestor> ingestor;
   api::SequenceGate gate;  // min_sequence= requests, fed by the engine and recommend threads
   std::unique_ptr<RecommendRunner> recommend;
@@ -485,7 +487,10 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
   if (config.cluster.enabled)
     if (auto loaded = s.dictionary_load.get(); !loaded) return std::move(loaded).error();
   s.ring = std::make_unique<SpscRing<Event>>(config.ring_capacity);
-  s.ingestor = std::make_unique<Ingestor>(config.ingest, *s.storage, s.dictionary, *s.ring, s.clock, s.metrics);
+  s.freshness = std::make_unique<FreshnessMeter>(s.metrics);
+  IngestConfig ingest_config = config.ingest;
+  ingest_config.freshness = s.freshness.get();
+  s.ingestor = std::make_unique<Ingestor>(ingest_config, *s.storage, s.dictionary, *s.ring, s.clock, s.metrics);
   api::SequenceGate& gate = s.gate;
   if (config.cluster.enabled) {
     // A node gaining a partition reads it from its first offset: the topic
@@ -545,7 +550,10 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
     s.rollups = std::make_unique<RollupFanOut>(*rollups, *s.redis);
     rollups = s.rollups.get();
   }
-  engine_config.on_published = [&gate](Sequence through) { gate.advance(api::Stage::windows, through); };
+  engine_config.on_published = [&gate, &freshness = *s.freshness](Sequence through) {
+    freshness.published(through);
+    gate.advance(api::Stage::windows, through);
+  };
   engine_config.wanted_sequence = [&gate] { return gate.windows_wanted(); };
   engine_config.on_snapshot = [&s](const std::shared_ptr<const WindowSnapshot>& snapshot) {
     if (s.redis) s.redis->offer_snapshot(snapshot);  // rendered on the sink's thread, started after the load

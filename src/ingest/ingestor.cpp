@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <limits>
@@ -14,6 +15,7 @@
 
 #include "shoppulse/core/log.hpp"
 #include "shoppulse/core/prefetch.hpp"
+#include "shoppulse/ingest/freshness.hpp"
 
 namespace shoppulse {
 namespace {
@@ -67,6 +69,7 @@ struct Pending {
   IngestDone done;
   std::vector<SourceOffset> offsets;  // stored in the same append as the events
   std::shared_ptr<IngestChain> chain;  // null: in no chain
+  std::chrono::steady_clock::time_point submitted;  // when submit() took it
 };
 
 const std::string& id_string(const RawEvent& e, std::size_t kind) noexcept {
@@ -253,6 +256,8 @@ struct Ingestor::State {
   Counter& appended_counter;
   Counter& duplicate_counter;
   Counter& append_failure_counter;
+  Histogram& queue_seconds;
+  Histogram& append_seconds;
 
   std::mutex mutex;  // guards queue, queued_events, accepting (writes), stopping, room_waiters
   std::condition_variable wake;
@@ -293,7 +298,11 @@ struct Ingestor::State {
         clock(k),
         appended_counter(m.counter("shoppulse_ingest_events_total", "Events appended to the event log")),
         duplicate_counter(m.counter("shoppulse_ingest_duplicates_total", "Events skipped as duplicate event_id")),
-        append_failure_counter(m.counter("shoppulse_ingest_append_failures_total", "Failed event log appends")) {
+        append_failure_counter(m.counter("shoppulse_ingest_append_failures_total", "Failed event log appends")),
+        queue_seconds(m.histogram("shoppulse_ingest_queue_seconds",
+                                  "From a batch's submission until the ingest thread takes it into a group commit")),
+        append_seconds(m.histogram("shoppulse_ingest_append_seconds",
+                                   "One group commit's durable append to the event log")) {
     m.gauge("shoppulse_ingest_queue_events", "Events waiting for the event log",
             [this] { return double(queued_snapshot.load(std::memory_order_relaxed)); });
     m.gauge("shoppulse_ring_occupancy", "Events in the ring between ingest and engine",
@@ -362,6 +371,8 @@ struct Ingestor::State {
     constexpr std::size_t kAhead = 8;  // events between a dedupe prefetch and its lookup
     abort_broken(group);
     if (group.empty()) return;
+    const auto began = std::chrono::steady_clock::now();
+    for (const Pending& p : group) queue_seconds.observe(std::chrono::duration<double>(began - p.submitted).count());
     const TimestampMs now = clock.now_ms();
     expire(now);
     std::size_t total = 0;
@@ -451,7 +462,9 @@ struct Ingestor::State {
       }
     }
     if (n != 0 || !offsets.empty()) {
+      const auto append_began = std::chrono::steady_clock::now();
       auto appended_ok = log.append(AppendBatch{std::span<const LogRecord>(records.data(), n), entries, offsets});
+      append_seconds.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - append_began).count());
       appends.fetch_add(1, std::memory_order_relaxed);
       if (!appended_ok) {
         failures.fetch_add(1, std::memory_order_relaxed);
@@ -482,6 +495,9 @@ struct Ingestor::State {
       appended.fetch_add(n, std::memory_order_relaxed);
       appended_counter.add(n);
       push_to_ring(events);
+      if (config.freshness)
+        for (std::size_t r = 0; r < group.size(); ++r)
+          if (receipts[r].accepted != 0) config.freshness->handed(receipts[r].last_sequence, group[r].submitted);
     }
     // Count duplicates before completing: a caller that reads stats or
     // metrics after its receipt must see its own batch counted.
@@ -678,6 +694,7 @@ Result<void> Ingestor::submit(std::vector<RawEvent>&& events, IngestDone done, s
       queued + n > s.config.queue_capacity_events)
     return full(queued);
 
+  const auto submitted = std::chrono::steady_clock::now();
   Pending pending;
   {
     std::lock_guard lock(s.mutex);
@@ -691,6 +708,7 @@ Result<void> Ingestor::submit(std::vector<RawEvent>&& events, IngestDone done, s
   pending.done = std::move(done);
   pending.offsets = std::move(offsets);
   pending.chain = std::move(chain);
+  pending.submitted = submitted;
   {
     std::lock_guard lock(s.mutex);
     if (!s.accepting.load(std::memory_order_relaxed)) return make_error(Errc::unavailable, "ingest is stopped");

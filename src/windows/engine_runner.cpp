@@ -44,6 +44,10 @@ struct EngineRunner::State {
   const Clock& clock;
   std::array<Counter*, kEventTypeCount> type_counters{};
   Counter& too_late_counter;
+  // The live loop's stages, per pass (a replay is not counted).
+  Histogram& apply_seconds;
+  Histogram& publish_seconds;
+  Histogram& checkpoint_pause_seconds;
 
   mutable std::mutex mutex;  // guards the fields below up to `owner`
   std::condition_variable wake;
@@ -94,6 +98,14 @@ struct EngineRunner::State {
         clock(k),
         too_late_counter(m.counter("shoppulse_events_too_late_total",
                                    "Events older than every live window when they arrived")),
+        apply_seconds(m.histogram("shoppulse_engine_apply_seconds",
+                                  "The engine applying one batch taken from the ring (up to 8192 events)")),
+        publish_seconds(m.histogram("shoppulse_engine_publish_seconds",
+                                    "Closing finished minutes into the rollup store and publishing a snapshot")),
+        checkpoint_pause_seconds(m.histogram(
+            "shoppulse_engine_checkpoint_pause_seconds",
+            "What a periodic checkpoint holds the engine thread for (the fork of its background encoder, or the "
+            "whole checkpoint when written in place)")),
         queries(c.max_pending_queries, "the engine"),
         background(std::string(kCheckpointName), "sp-engine-cp") {
     queries.set_on_failure([](const std::exception& e) { kLog.error("query failed", {{"error", e.what()}}); });
@@ -449,7 +461,9 @@ struct EngineRunner::State {
         for (std::size_t i = 0; i < n; ++i)
           if (buffer[i].sequence > through) fresh.push_back(buffer[i]);
         if (!fresh.empty()) {
+          const auto began = std::chrono::steady_clock::now();
           engine.apply(fresh);
+          apply_seconds.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
           count(fresh);
           applied_since_checkpoint += fresh.size();
           if (config.on_applied) config.on_applied(fresh);
@@ -474,16 +488,23 @@ struct EngineRunner::State {
           ProgressSignal::Update update(progress, mutex);
           stats.publishes_on_demand++;
         }
+        const auto began = std::chrono::steady_clock::now();
         flush_rollups(engine);
         publish(engine);
         last_publish = now;
         last_publish_steady = std::chrono::steady_clock::now();
+        publish_seconds.observe(std::chrono::duration<double>(last_publish_steady - began).count());
         published_through = engine.applied_through();
       }
-      if ((now - last_checkpoint >= config.checkpoint_interval_ms || checkpoint_due_by_count()) &&
-          take_checkpoint(engine)) {
-        drop_old_rollups(engine);
-        last_checkpoint = now;
+      if (now - last_checkpoint >= config.checkpoint_interval_ms || checkpoint_due_by_count()) {
+        const auto began = std::chrono::steady_clock::now();
+        const bool taken = take_checkpoint(engine);
+        checkpoint_pause_seconds.observe(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
+        if (taken) {
+          drop_old_rollups(engine);
+          last_checkpoint = now;
+        }
       }
       if (n == 0) {
         if (stopping) {

@@ -89,13 +89,13 @@ TEST_CASE("a histogram renders cumulative buckets, +Inf equal to the count, sum 
   h.observe(0.0001);   // le 0.0001 (bounds are inclusive)
   h.observe(0.003);    // le 0.005
   h.observe(0.3);      // le 0.5
-  h.observe(2.0);      // +Inf only
+  h.observe(3.0);      // +Inf only
   CHECK(h.count() == 5);
   const auto raw = h.buckets();
   CHECK(raw[0] == 2);
   CHECK(raw[5] == 1);
-  CHECK(raw[10] == 1);
-  CHECK(raw[12] == 1);
+  CHECK(raw[13] == 1);
+  CHECK(raw[16] == 1);
 
   const auto lines = lines_of(registry.render_prometheus());
   REQUIRE(lines.size() == 2 + Histogram::kBounds.size() + 1 + 2);
@@ -105,14 +105,16 @@ TEST_CASE("a histogram renders cumulative buckets, +Inf equal to the count, sum 
       R"(shoppulse_latency_seconds_bucket{le="0.0001"} 2)", R"(shoppulse_latency_seconds_bucket{le="0.00025"} 2)",
       R"(shoppulse_latency_seconds_bucket{le="0.0005"} 2)", R"(shoppulse_latency_seconds_bucket{le="0.001"} 2)",
       R"(shoppulse_latency_seconds_bucket{le="0.0025"} 2)", R"(shoppulse_latency_seconds_bucket{le="0.005"} 3)",
-      R"(shoppulse_latency_seconds_bucket{le="0.01"} 3)",   R"(shoppulse_latency_seconds_bucket{le="0.025"} 3)",
-      R"(shoppulse_latency_seconds_bucket{le="0.05"} 3)",   R"(shoppulse_latency_seconds_bucket{le="0.1"} 3)",
-      R"(shoppulse_latency_seconds_bucket{le="0.5"} 4)",    R"(shoppulse_latency_seconds_bucket{le="1"} 4)",
+      R"(shoppulse_latency_seconds_bucket{le="0.0075"} 3)", R"(shoppulse_latency_seconds_bucket{le="0.01"} 3)",
+      R"(shoppulse_latency_seconds_bucket{le="0.025"} 3)",  R"(shoppulse_latency_seconds_bucket{le="0.05"} 3)",
+      R"(shoppulse_latency_seconds_bucket{le="0.075"} 3)",  R"(shoppulse_latency_seconds_bucket{le="0.1"} 3)",
+      R"(shoppulse_latency_seconds_bucket{le="0.25"} 3)",   R"(shoppulse_latency_seconds_bucket{le="0.5"} 4)",
+      R"(shoppulse_latency_seconds_bucket{le="1"} 4)",      R"(shoppulse_latency_seconds_bucket{le="2.5"} 4)",
       R"(shoppulse_latency_seconds_bucket{le="+Inf"} 5)"};
   for (std::size_t i = 0; i < expected_buckets.size(); ++i) CHECK(lines[2 + i] == expected_buckets[i]);
   const std::string& sum = lines[2 + expected_buckets.size()];
   REQUIRE(sum.rfind("shoppulse_latency_seconds_sum ", 0) == 0);
-  CHECK(std::stod(sum.substr(sum.find(' ') + 1)) == Approx(2.30315).epsilon(1e-6));
+  CHECK(std::stod(sum.substr(sum.find(' ') + 1)) == Approx(3.30315).epsilon(1e-6));
   CHECK(lines.back() == "shoppulse_latency_seconds_count 5");
 }
 

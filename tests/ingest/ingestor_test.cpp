@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "shoppulse/eventlog/memory_store.hpp"
+#include "shoppulse/ingest/freshness.hpp"
 #include "shoppulse/ingest/ingestor.hpp"
 
 using namespace shoppulse;
@@ -645,6 +646,35 @@ TEST_CASE("the ingestor reports its counters as metrics", "[ingest][ingestor]") 
   CHECK(text.find("shoppulse_ingest_events_total 1\n") != std::string::npos);
   CHECK(text.find("shoppulse_ingest_duplicates_total 1\n") != std::string::npos);
   CHECK(text.find("shoppulse_ring_capacity 4096\n") != std::string::npos);
+}
+
+TEST_CASE("the ingestor times its queue and its appends and hands each appended batch to the freshness meter",
+          "[ingest][ingestor][freshness]") {
+  MetricsRegistry meter_metrics;  // outlives the rig's ingestor, which holds the meter
+  FreshnessMeter meter(meter_metrics);
+  IngestConfig config;
+  config.freshness = &meter;
+  Rig rig(config);
+  REQUIRE(rig.ingestor->start().ok());
+  const auto first = rig.ingest(batch({raw("a", EventType::view, "x"), raw("b")}));
+  const auto repeat = rig.ingest(batch({raw("c", EventType::view, "x")}));  // all duplicate: no append
+  const auto second = rig.ingest(batch({raw("d"), raw("e")}));
+  REQUIRE(first.ok());
+  REQUIRE(repeat.ok());
+  REQUIRE(second.ok());
+  CHECK(repeat->accepted == 0);
+  REQUIRE(rig.drain(4).size() == 4);
+  meter.published(first->last_sequence - 1);
+  CHECK(meter.measured() == 0);
+  meter.published(first->last_sequence);
+  CHECK(meter.measured() == 1);
+  meter.published(second->last_sequence);
+  CHECK(meter.measured() == 2);
+  CHECK(meter.unmeasured() == 0);
+  const std::string text = rig.metrics.render_prometheus();
+  CHECK(text.find("shoppulse_ingest_queue_seconds_count 3\n") != std::string::npos);
+  CHECK(text.find("shoppulse_ingest_append_seconds_count 2\n") != std::string::npos);
+  rig.ingestor->stop();
 }
 
 TEST_CASE("retention drops blocks older than the age limit counted back from the newest event", "[ingest]") {

@@ -607,6 +607,19 @@ TEST_CASE("The metrics endpoint counts applied events by type in Prometheus text
     INFO(series);
     CHECK(si::poll_until([&] { return si::metric_value(fx.server.get("/metrics").body, series) > 0; }));
   }
+  // The stages of the path an event takes, and the whole of it: each POST
+  // of the load is one batch, timed until a published snapshot holds it.
+  const std::size_t batches = 3;  // load() posts one event, then an array, then NDJSON
+  CHECK(si::poll_until([&] {
+    return si::metric_value(fx.server.get("/metrics").body, "shoppulse_ingest_to_visible_seconds_count") ==
+           static_cast<double>(batches);
+  }));
+  const std::string after = fx.server.get("/metrics").body;
+  CHECK(si::metric_value(after, "shoppulse_ingest_queue_seconds_count") == static_cast<double>(batches));
+  CHECK(si::metric_value(after, "shoppulse_ingest_append_seconds_count") >= 1);
+  CHECK(si::metric_value(after, "shoppulse_engine_apply_seconds_count") >= 1);
+  CHECK(si::metric_value(after, "shoppulse_engine_publish_seconds_count") >= 1);
+  CHECK(si::metric_value(after, "shoppulse_ingest_to_visible_unmeasured_total") == 0);
 }
 
 TEST_CASE("Retrying a batch with event ids accepts nothing, reports duplicates and changes no number",

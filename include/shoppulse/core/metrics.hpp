@@ -21,11 +21,12 @@ class Counter {
   std::atomic<std::uint64_t> value_{0};
 };
 
-// Fixed-bucket latency histogram in seconds.
+// Fixed-bucket latency histogram in seconds. The bounds around 10 ms and
+// 100 ms are closer together: the event path's freshness is judged there.
 class Histogram {
  public:
-  static constexpr std::array<double, 12> kBounds{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-                                                  0.01,   0.025,   0.05,   0.1,   0.5,    1.0};
+  static constexpr std::array<double, 16> kBounds{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01,
+                                                  0.025,  0.05,    0.075,  0.1,   0.25,   0.5,   1.0,    2.5};
   void observe(double seconds) noexcept;
   std::array<std::uint64_t, kBounds.size() + 1> buckets() const noexcept;  // non-cumulative; last = +Inf
   double sum() const noexcept;

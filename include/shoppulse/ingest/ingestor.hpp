@@ -28,6 +28,8 @@
 
 namespace shoppulse {
 
+class FreshnessMeter;
+
 struct IngestConfig {
   std::size_t queue_capacity_events = 1u << 20;  // events waiting for the log; more → overloaded (503); events
   std::size_t max_append_events = 1u << 16;      // most events in one group commit; events
@@ -38,6 +40,9 @@ struct IngestConfig {
   std::int64_t retention_max_age_ms = 0;         // drop log blocks older than this, counted back from the newest event; 0 = keep; ms
   std::uint64_t retention_max_bytes = 0;         // drop oldest blocks while larger; 0 = unlimited; bytes
   std::int64_t retention_interval_ms = 60000;    // how often retention is applied; ms
+  // Told of each appended batch once its events are in the ring (nullptr:
+  // not measured); outlives the ingestor.
+  FreshnessMeter* freshness = nullptr;
 };
 
 struct IngestReceipt {
