@@ -300,7 +300,8 @@ struct Ingestor::State {
         duplicate_counter(m.counter("shoppulse_ingest_duplicates_total", "Events skipped as duplicate event_id")),
         append_failure_counter(m.counter("shoppulse_ingest_append_failures_total", "Failed event log appends")),
         queue_seconds(m.histogram("shoppulse_ingest_queue_seconds",
-                                  "From a batch's submission until the ingest thread takes it into a group commit")),
+                                  "From a batch's submission until the ingest thread takes it into a group commit (the "
+                                  "submitting thread's preparation of it included)")),
         append_seconds(m.histogram("shoppulse_ingest_append_seconds",
                                    "One group commit's durable append to the event log")) {
     m.gauge("shoppulse_ingest_queue_events", "Events waiting for the event log",

@@ -44,7 +44,7 @@ struct EngineRunner::State {
   const Clock& clock;
   std::array<Counter*, kEventTypeCount> type_counters{};
   Counter& too_late_counter;
-  // The live loop's stages, per pass (a replay is not counted).
+  // The stages of the engine thread's loop (live, and replaying the log).
   Histogram& apply_seconds;
   Histogram& publish_seconds;
   Histogram& checkpoint_pause_seconds;
@@ -99,7 +99,8 @@ struct EngineRunner::State {
         too_late_counter(m.counter("shoppulse_events_too_late_total",
                                    "Events older than every live window when they arrived")),
         apply_seconds(m.histogram("shoppulse_engine_apply_seconds",
-                                  "The engine applying one batch taken from the ring (up to 8192 events)")),
+                                  "The engine applying one batch: a take from the ring (up to 8192 events), or "
+                                  "a chunk of the log while it replays")),
         publish_seconds(m.histogram("shoppulse_engine_publish_seconds",
                                     "Closing finished minutes into the rollup store and publishing a snapshot")),
         checkpoint_pause_seconds(m.histogram(
@@ -163,6 +164,19 @@ struct EngineRunner::State {
     }
     if (config.on_published) config.on_published(through);
     if (config.on_snapshot) config.on_snapshot(snap);
+  }
+
+  void timed_apply(WindowEngine& engine, std::span<const Event> events) {
+    const auto began = std::chrono::steady_clock::now();
+    engine.apply(events);
+    apply_seconds.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
+  }
+
+  void flush_and_publish(WindowEngine& engine) {
+    const auto began = std::chrono::steady_clock::now();
+    flush_rollups(engine);
+    publish(engine);
+    publish_seconds.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
   }
 
   void flush_rollups(WindowEngine& engine) {
@@ -379,24 +393,27 @@ struct EngineRunner::State {
     auto read = log.read(from, [&](std::span<const LogRecord> records) {
       events.clear();
       for (const LogRecord& r : records) events.push_back(r.event);
-      engine->apply(events);
+      timed_apply(*engine, events);
       count(events);
       replayed += events.size();
       applied_since_checkpoint += events.size();
+      {
+        // Before the publish below: a reader that sees the sequence
+        // published finds the replayed count that includes it.
+        ProgressSignal::Update update(progress, mutex);
+        stats.replayed_events = replayed;
+      }
       // Between chunks: queries see the engine as far as it got, snapshots
       // show the progress, and a long replay checkpoints by count.
       run_queries(*engine);
       const TimestampMs now = clock.now_ms();
       if (now - last_publish >= config.publish_interval_ms) {
-        flush_rollups(*engine);
-        publish(*engine);
+        flush_and_publish(*engine);
         last_publish = now;
       }
       // A replay is not put off: one encoding overlaps the next
       // checkpoint_every_events replayed events, so this rarely waits.
       if (checkpoint_due_by_count()) take_checkpoint(*engine, true);
-      ProgressSignal::Update update(progress, mutex);
-      stats.replayed_events = replayed;
       return !owner.stop_requested();
     });
     if (!read) throw std::runtime_error("log replay failed: " + read.error().detail);
@@ -405,7 +422,7 @@ struct EngineRunner::State {
     // caught up: a process killed once ready replays no more than that.
     background.join();
     rebuilding = false;
-    publish(*engine);
+    flush_and_publish(*engine);
     {
       ProgressSignal::Update update(progress, mutex);
       stats.caught_up = true;
@@ -461,9 +478,7 @@ struct EngineRunner::State {
         for (std::size_t i = 0; i < n; ++i)
           if (buffer[i].sequence > through) fresh.push_back(buffer[i]);
         if (!fresh.empty()) {
-          const auto began = std::chrono::steady_clock::now();
-          engine.apply(fresh);
-          apply_seconds.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
+          timed_apply(engine, fresh);
           count(fresh);
           applied_since_checkpoint += fresh.size();
           if (config.on_applied) config.on_applied(fresh);
@@ -488,12 +503,9 @@ struct EngineRunner::State {
           ProgressSignal::Update update(progress, mutex);
           stats.publishes_on_demand++;
         }
-        const auto began = std::chrono::steady_clock::now();
-        flush_rollups(engine);
-        publish(engine);
+        flush_and_publish(engine);
         last_publish = now;
         last_publish_steady = std::chrono::steady_clock::now();
-        publish_seconds.observe(std::chrono::duration<double>(last_publish_steady - began).count());
         published_through = engine.applied_through();
       }
       if (now - last_checkpoint >= config.checkpoint_interval_ms || checkpoint_due_by_count()) {
