@@ -425,6 +425,11 @@ TEST_CASE("a background checkpoint holds neither the events nor the queries of t
   CHECK(answer.get() == 250);
   // Not counted until it is stored; the engine thread was held only for the fork.
   CHECK(runner.stats().checkpoints == 0);
+  // The next one came due at 200 events and is put off while this one is
+  // stored: only the checkpoint taken is timed, not each pass that found
+  // the writer busy.
+  CHECK(metrics.render_prometheus().find("shoppulse_engine_checkpoint_pause_seconds_count 1\n") !=
+        std::string::npos);
   held.release();
   REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.checkpoints >= 1; }));
   // What was stored is the engine at the fork: the events through the
