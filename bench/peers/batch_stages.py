@@ -12,7 +12,7 @@ min_sequence=last_sequence: the windows applied and published), and the two
 queries after it (last-hour trends, top-3 viewed). Prints p50/p90/p99/max
 of each and of POST + wait (what run_peers.py calls freshness), the slowest
 batches by that sum with their split, and the server's own figures from
-/metrics: the API request time and each stage of the event path (queue,
+/metrics: the API request time and each stage of the event path (parse, queue,
 append, apply, publish, checkpoint pause, and submission to visible), as
 count, mean and the bucket bounds holding p50 and p99. The slowest batches say which stall a tail comes from: a
 POST that stalls is the ingest thread (or the dictionary), a wait that
@@ -69,7 +69,8 @@ def bound_of(buckets, count, q):
     return float("inf")
 
 
-STAGES = [("ingest_queue", "shoppulse_ingest_queue_seconds"),
+STAGES = [("ingest_parse", "shoppulse_ingest_parse_seconds"),
+          ("ingest_queue", "shoppulse_ingest_queue_seconds"),
           ("ingest_append", "shoppulse_ingest_append_seconds"),
           ("engine_apply", "shoppulse_engine_apply_seconds"),
           ("engine_publish", "shoppulse_engine_publish_seconds"),

@@ -2,6 +2,7 @@
 #include "shoppulse/api/reason_text.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -209,7 +210,9 @@ class ApiHandler final : public Handler {
         err_media_(ctx_.metrics.counter("shoppulse_ingest_errors_total", "Rejected ingest requests by reason",
                                         "reason=\"unsupported_media_type\"")),
         err_storage_(ctx_.metrics.counter("shoppulse_ingest_errors_total", "Rejected ingest requests by reason",
-                                          "reason=\"storage\"")) {
+                                          "reason=\"storage\"")),
+        parse_seconds_(ctx_.metrics.histogram("shoppulse_ingest_parse_seconds",
+                                              "Parsing one POST /api/events body into events, on the HTTP thread")) {
     using P = std::vector<std::string>;
     const P drill{"category", "product", "device", "location"};
     auto with = [](P a, const P& b) {
@@ -1076,7 +1079,9 @@ class ApiHandler final : public Handler {
     ParseOptions options;
     options.now_ms = ctx_.clock.now_ms();
     options.max_future_ms = ctx_.ingestor.config().max_future_ms;
+    const auto parse_began = std::chrono::steady_clock::now();
     auto events = parse_events(rq.body, format, options);
+    parse_seconds_.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - parse_began).count());
     if (!events) {
       err_json_.add();
       return respond(error_response(events.error()));
@@ -1687,6 +1692,7 @@ class ApiHandler final : public Handler {
   Counter& err_overloaded_;
   Counter& err_media_;
   Counter& err_storage_;
+  Histogram& parse_seconds_;
 };
 
 }  // namespace

@@ -625,6 +625,7 @@ TEST_CASE("The metrics endpoint counts applied events by type in Prometheus text
   INFO(after);
   CHECK(si::metric_value(after, "shoppulse_ingest_to_visible_seconds_count") == static_cast<double>(batches));
   CHECK(si::metric_value(after, "shoppulse_ingest_queue_seconds_count") == static_cast<double>(batches));
+  CHECK(si::metric_value(after, "shoppulse_ingest_parse_seconds_count") == static_cast<double>(batches));
   CHECK(si::metric_value(after, "shoppulse_ingest_append_seconds_count") >= 1);
   CHECK(si::metric_value(after, "shoppulse_engine_apply_seconds_count") >= 1);
   CHECK(si::metric_value(after, "shoppulse_engine_publish_seconds_count") >= 1);
