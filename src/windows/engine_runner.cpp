@@ -414,7 +414,7 @@ struct EngineRunner::State {
       // A replay is not put off: one encoding overlaps the next
       // checkpoint_every_events replayed events, so this rarely waits.
       if (checkpoint_due_by_count()) take_checkpoint(*engine, true);
-      return !owner.stop_requested();
+      return !owner.stop_requested(mutex);
     });
     if (!read) throw std::runtime_error("log replay failed: " + read.error().detail);
     flush_rollups(*engine);
