@@ -1081,7 +1081,7 @@ class ApiHandler final : public Handler {
     options.max_future_ms = ctx_.ingestor.config().max_future_ms;
     const auto parse_began = std::chrono::steady_clock::now();
     auto events = parse_events(rq.body, format, options);
-    parse_seconds_.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - parse_began).count());
+    parse_seconds_.observe_since(parse_began);
     if (!events) {
       err_json_.add();
       return respond(error_response(events.error()));

@@ -23,7 +23,7 @@ HttpMetrics::HttpMetrics(MetricsRegistry& registry) {
 }
 
 void HttpMetrics::record(RouteClass route, int status, std::chrono::steady_clock::duration elapsed) noexcept {
-  durations_[static_cast<int>(route)]->observe(std::chrono::duration<double>(elapsed).count());
+  durations_[static_cast<int>(route)]->observe(elapsed);
   const int status_class = status / 100;
   if (status_class >= 1 && status_class <= 5) by_status_[status_class - 1]->add();
 }

@@ -373,7 +373,7 @@ struct Ingestor::State {
     abort_broken(group);
     if (group.empty()) return;
     const auto began = std::chrono::steady_clock::now();
-    for (const Pending& p : group) queue_seconds.observe(std::chrono::duration<double>(began - p.submitted).count());
+    for (const Pending& p : group) queue_seconds.observe(began - p.submitted);
     const TimestampMs now = clock.now_ms();
     expire(now);
     std::size_t total = 0;
@@ -465,7 +465,7 @@ struct Ingestor::State {
     if (n != 0 || !offsets.empty()) {
       const auto append_began = std::chrono::steady_clock::now();
       auto appended_ok = log.append(AppendBatch{std::span<const LogRecord>(records.data(), n), entries, offsets});
-      append_seconds.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - append_began).count());
+      append_seconds.observe_since(append_began);
       appends.fetch_add(1, std::memory_order_relaxed);
       if (!appended_ok) {
         failures.fetch_add(1, std::memory_order_relaxed);

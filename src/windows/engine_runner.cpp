@@ -169,14 +169,14 @@ struct EngineRunner::State {
   void timed_apply(WindowEngine& engine, std::span<const Event> events) {
     const auto began = std::chrono::steady_clock::now();
     engine.apply(events);
-    apply_seconds.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
+    apply_seconds.observe_since(began);
   }
 
   void flush_and_publish(WindowEngine& engine) {
     const auto began = std::chrono::steady_clock::now();
     flush_rollups(engine);
     publish(engine);
-    publish_seconds.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
+    publish_seconds.observe_since(began);
   }
 
   void flush_rollups(WindowEngine& engine) {
@@ -513,8 +513,7 @@ struct EngineRunner::State {
         // stored, each pass finds it due and returns at once.
         const auto began = std::chrono::steady_clock::now();
         if (take_checkpoint(engine)) {
-          checkpoint_pause_seconds.observe(
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
+          checkpoint_pause_seconds.observe_since(began);
           drop_old_rollups(engine);
           last_checkpoint = now;
         }

@@ -3,6 +3,7 @@
 // registered once at start-up and updated lock-free from any thread.
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -28,6 +29,11 @@ class Histogram {
   static constexpr std::array<double, 16> kBounds{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01,
                                                   0.025,  0.05,    0.075,  0.1,   0.25,   0.5,   1.0,    2.5};
   void observe(double seconds) noexcept;
+  void observe(std::chrono::steady_clock::duration d) noexcept { observe(std::chrono::duration<double>(d).count()); }
+  // The time from `began` until now.
+  void observe_since(std::chrono::steady_clock::time_point began) noexcept {
+    observe(std::chrono::steady_clock::now() - began);
+  }
   std::array<std::uint64_t, kBounds.size() + 1> buckets() const noexcept;  // non-cumulative; last = +Inf
   double sum() const noexcept;
   std::uint64_t count() const noexcept;
