@@ -7,7 +7,6 @@ namespace shoppulse {
 
 FreshnessMeter::FreshnessMeter(MetricsRegistry& metrics, std::size_t capacity)
     : marks_(capacity),
-      capacity_(marks_.capacity()),
       visible_(metrics.histogram("shoppulse_ingest_to_visible_seconds",
                                  "From a batch's submission to ingest (parsed) until a published snapshot includes "
                                  "its last event")),
@@ -21,11 +20,12 @@ void FreshnessMeter::handed(Sequence last, Clock::time_point submitted) noexcept
 
 void FreshnessMeter::published(Sequence through, Clock::time_point now) {
   // Marks move to the engine's side only while it has room for them, so a
-  // paused engine that keeps publishing holds at most capacity_ marks; the
+  // paused engine that keeps publishing holds at most the ring's capacity of marks; the
   // rest wait in the ring, and the ingest counts what does not fit there.
+  const std::size_t capacity = marks_.capacity();
   std::array<Mark, 64> taken;
-  while (waiting_.size() < capacity_) {
-    const std::size_t room = std::min(taken.size(), capacity_ - waiting_.size());
+  while (waiting_.size() < capacity) {
+    const std::size_t room = std::min(taken.size(), capacity - waiting_.size());
     const std::size_t n = marks_.pop_some(std::span<Mark>(taken.data(), room));
     waiting_.insert(waiting_.end(), taken.begin(), taken.begin() + static_cast<std::ptrdiff_t>(n));
     if (n < room) break;

@@ -44,8 +44,7 @@ class FreshnessMeter {
     Sequence last;
     std::int64_t submitted_ns;  // Clock's time since its epoch
   };
-  SpscRing<Mark> marks_;
-  std::size_t capacity_;
+  SpscRing<Mark> marks_;  // its capacity bounds the marks on the engine's side too
   std::deque<Mark> waiting_;  // engine thread: marks whose events are not yet published
   Histogram& visible_;
   Counter& unmeasured_;
