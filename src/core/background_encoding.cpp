@@ -35,6 +35,14 @@ bool write_all(int fd, const char* p, std::size_t n) {
   // Dies with the thread that forked it; if that already happened, now.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != parent) ::_exit(1);
+  // The copy holds every descriptor of the process: the listening socket,
+  // each client's connection, the store's files. It needs only its pipe and
+  // the standard streams; holding the rest would keep a connection the
+  // parent closes open (no FIN, and a reset instead when this copy exits
+  // with bytes unread) and keep stale registrations in the parent's epoll
+  // set, for as long as the encoding runs.
+  if (fd > 3) ::close_range(3, static_cast<unsigned>(fd) - 1, 0);
+  ::close_range(static_cast<unsigned>(fd) + 1, ~0U, 0);
   const std::string bytes = encode();
   const std::uint64_t size = bytes.size();
   char header[8];

@@ -11,6 +11,8 @@
 #include <string>
 
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -53,6 +55,27 @@ TEST_CASE("an encoding that is never finished is killed and reaped by the destru
     for (;;) ::pause();
   }));
   CHECK(encoding.running());
+}
+
+TEST_CASE("the child keeps no descriptor of the parent: a socket the parent closes is closed while the child runs",
+          "[core][background]") {
+  // A connection the parent ends must end for its peer at once, not when
+  // a checkpoint's copy of the process exits.
+  int pair[2];
+  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) == 0);
+  BackgroundEncoding encoding;
+  REQUIRE(encoding.start([]() -> std::string {
+    for (;;) ::pause();  // alive until the destructor kills it
+  }));
+  ::close(pair[0]);
+  // The peer sees the end of the stream once no process holds pair[0]; with
+  // the child still holding it, it would see nothing until the deadline.
+  pollfd peer{pair[1], POLLIN, 0};
+  REQUIRE(::poll(&peer, 1, 20000) == 1);
+  char byte;
+  CHECK(::read(pair[1], &byte, 1) == 0);
+  CHECK(encoding.running());
+  ::close(pair[1]);
 }
 
 TEST_CASE("a child silent past the deadline is stopped, and its encoding is an error", "[core][background]") {

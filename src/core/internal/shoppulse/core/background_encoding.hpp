@@ -13,7 +13,9 @@
 // The child runs no other thread and takes no lock but the allocator's
 // (glibc and jemalloc make malloc usable after fork); `encode` must take
 // none either: it reads memory only, never logs and never touches a file
-// or a store. The child leaves with _exit.
+// or a store. The child closes every descriptor but its pipe and the
+// standard streams first, so the sockets and files of the process stay the
+// parent's alone. The child leaves with _exit.
 // It is killed if the thread that forked it ends (stop paths wait for it).
 // A child that sends nothing for the deadline given at construction
 // (default kDefaultDeadline; it sends nothing until it has encoded
