@@ -83,6 +83,9 @@ class Socket {
   Socket& operator=(const Socket&) = delete;
 
   void set_deadline(Clock::time_point d) { deadline_ = d; }
+  // How the peer ended the connection: a reset rather than an orderly close.
+  bool was_reset() const { return reset_; }
+  Clock::time_point opened() const { return opened_; }
 
   // Writes everything. Returns false if the peer closed early (EPIPE /
   // ECONNRESET): a server may answer 413 without reading the whole body.
@@ -120,7 +123,10 @@ class Socket {
         continue;
       }
       if (errno == EINTR) continue;
-      if (errno == ECONNRESET && reset_is_eof) return 0;
+      if (errno == ECONNRESET && reset_is_eof) {
+        reset_ = true;
+        return 0;
+      }
       fail("recv");
     }
   }
@@ -149,6 +155,8 @@ class Socket {
 
   int fd_ = -1;
   Clock::time_point deadline_;
+  Clock::time_point opened_ = Clock::now();
+  bool reset_ = false;
 };
 
 // Parses a response from `data` (headers complete); reads more as needed.
@@ -157,7 +165,12 @@ HttpResponse read_response(Socket& sock, std::string data, bool head_request) {
   while ((header_end = data.find("\r\n\r\n")) == std::string::npos) {
     if (sock.read_some(data) == 0) {
       errno = 0;
-      fail("connection closed before the response headers (got " + std::to_string(data.size()) + " bytes)");
+      const auto ms = std::chrono::duration_cast<Millis>(Clock::now() - sock.opened()).count();
+      const std::string what = "connection " + std::string(sock.was_reset() ? "reset" : "closed") +
+                               " before the response headers (got " + std::to_string(data.size()) + " bytes, " +
+                               std::to_string(ms) + " ms after connecting)";
+      if (data.empty()) throw ClosedWithoutAnswer(what);
+      fail(what);
     }
   }
   HttpResponse resp;
@@ -238,7 +251,17 @@ HttpResponse http_request(std::uint16_t port, std::string_view method, std::stri
     req.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n");
   req.append("Connection: close\r\n\r\n");
   req.append(body);
-  return http_raw(port, req, timeout);
+  try {
+    return http_raw(port, req, timeout);
+  } catch (const ClosedWithoutAnswer& e) {
+    // A request that can be repeated without effect is sent once more, as
+    // HTTP clients do (RFC 9110, 9.2.2) when a connection ends before any
+    // byte of the answer; a POST is not, so its failure stays the test's.
+    if (method != "GET" && method != "HEAD" && method != "OPTIONS") throw;
+    std::fprintf(stderr, "%.*s %.*s: %s; sent again on a new connection\n", static_cast<int>(method.size()),
+                 method.data(), static_cast<int>(target.size()), target.data(), e.what());
+    return http_raw(port, req, timeout);
+  }
 }
 
 HttpResponse http_raw(std::uint16_t port, std::string_view bytes, Millis timeout) {
@@ -489,14 +512,27 @@ std::string ServerProcess::log_tail(std::size_t bytes) const {
   return all.size() > bytes ? all.substr(all.size() - bytes) : all;
 }
 
+template <class Request>
+HttpResponse ServerProcess::with_log_on_failure(std::string_view what, Request&& request) const {
+  try {
+    return request();
+  } catch (const std::runtime_error& e) {
+    // A connection that broke says nothing of why: the server's own account
+    // of the moment goes with the failure.
+    throw std::runtime_error(std::string(what) + ": " + e.what() + "\nthe server's log ends with:\n" +
+                             log_tail(6000));
+  }
+}
+
 HttpResponse ServerProcess::get(std::string_view target) const {
-  return http_request(port_, "GET", target, {}, options_.headers);
+  return with_log_on_failure("GET " + std::string(target),
+                             [&] { return http_request(port_, "GET", target, {}, options_.headers); });
 }
 
 HttpResponse ServerProcess::post(std::string_view target, std::string_view body, std::string_view content_type) const {
   Headers h = options_.headers;
   if (!content_type.empty()) h.emplace_back("Content-Type", std::string(content_type));
-  return http_request(port_, "POST", target, body, h);
+  return with_log_on_failure("POST " + std::string(target), [&] { return http_request(port_, "POST", target, body, h); });
 }
 
 Json ServerProcess::get_json(std::string_view target) const {

@@ -41,9 +41,17 @@ struct HttpResponse {
   std::optional<std::string> header(std::string_view name) const;
 };
 
+// A connection that ended (closed or reset) before any byte of the answer.
+struct ClosedWithoutAnswer : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 // Sends one HTTP/1.1 request on a fresh connection ("Connection: close") and
 // reads the whole response (Content-Length, chunked, or until EOF).
-// Throws std::runtime_error on connect/IO failure or timeout.
+// Throws std::runtime_error on connect/IO failure or timeout. A GET, HEAD or
+// OPTIONS whose connection ends before any byte of the answer is sent once
+// more on a new connection (noted on stderr); ClosedWithoutAnswer if that
+// one ends the same way.
 HttpResponse http_request(std::uint16_t port, std::string_view method, std::string_view target,
                           std::string_view body = {}, const Headers& headers = {},
                           Millis timeout = kRequestTimeout);
@@ -138,6 +146,8 @@ class ServerProcess {
   Json get_json(std::string_view target) const;
 
  private:
+  template <class Request>
+  HttpResponse with_log_on_failure(std::string_view what, Request&& request) const;
   ServerOptions options_;
   pid_t pid_ = -1;
   int stdout_fd_ = -1;
