@@ -13,6 +13,7 @@
 #include "broadcaster.hpp"
 #include "listener.hpp"
 #include "shared_state.hpp"
+#include "shoppulse/core/log.hpp"
 
 namespace shoppulse {
 
@@ -125,8 +126,11 @@ Result<void> HttpServer::start() {
         try {
           ioc->run();
           return;
-        } catch (const std::exception&) {
-          // deliberately ignored: one failed handler must not stop the server
+        } catch (const std::exception& e) {
+          // One failed handler must not stop the server; its connection is
+          // gone (its session went with the unwound handler), so say why.
+          static const Logger log("http");
+          log.error("an I/O handler failed; its connection was dropped", {{"error", e.what()}});
         }
       }
     });

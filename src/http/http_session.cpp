@@ -291,16 +291,26 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
 
     std::weak_ptr<HttpSession> weak = weak_from_this();
     auto state = state_;
-    state_->handler().handle(std::move(request), [weak, state](api::ApiResponse response) {
-      state->if_running([&] {
-        auto self = weak.lock();
-        if (!self) return;
-        auto executor = self->stream_.get_executor();
-        net::post(executor, [self = std::move(self), response = std::move(response)]() mutable {
-          self->deliver(std::move(response));
+    try {
+      state_->handler().handle(std::move(request), [weak, state](api::ApiResponse response) {
+        state->if_running([&] {
+          auto self = weak.lock();
+          if (!self) return;
+          auto executor = self->stream_.get_executor();
+          net::post(executor, [self = std::move(self), response = std::move(response)]() mutable {
+            self->deliver(std::move(response));
+          });
         });
       });
-    });
+    } catch (const std::exception& e) {
+      // A handler that throws still gets its client an answer (500, the
+      // detail in the log) instead of a connection closed with none.
+      api::ApiResponse failed;
+      failed.status = 500;
+      failed.content_type = "application/json";
+      failed.body = json_error("internal", e.what());
+      deliver(std::move(failed));
+    }
   }
 
   void on_api_response(beast::error_code) {

@@ -20,6 +20,7 @@
 #include <iterator>
 #include <limits>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -102,6 +103,7 @@ class FakeHandler : public shoppulse::api::Handler {
     std::lock_guard lock(mutex_);
     requests_.push_back(request);
     received_.notify_all();
+    if (request.path == "/api/throws") throw std::runtime_error("handler failed reading /var/lib/shoppulse/x");
     if (hold) {
       held_.push_back(std::move(respond));
       return;
@@ -641,6 +643,17 @@ TEST_CASE("start reports a bind failure naming the address", "[http]") {
   REQUIRE_FALSE(result.ok());
   CHECK(result.error().code == shoppulse::Errc::io_error);
   CHECK(result.error().detail.find("127.0.0.1:" + std::to_string(config.port)) != std::string::npos);
+}
+
+TEST_CASE("a handler that throws gets its client a 500 and the connection goes on", "[http]") {
+  Server s;
+  Client client(s.server->port());
+  const auto failed = client.get("/api/throws");
+  CHECK(failed.result_int() == 500);
+  CHECK(failed.body() == R"({"error":"internal","detail":"internal error; the server log has the details"})");
+  const auto next = client.get("/api/after");  // the same keep-alive connection
+  CHECK(next.result_int() == 200);
+  CHECK(next.body() == R"({"path":"/api/after"})");
 }
 
 TEST_CASE("a 500 body keeps its error code but not its detail, which may name files", "[http]") {
