@@ -538,7 +538,8 @@ HttpResponse ServerProcess::post(std::string_view target, std::string_view body,
 Json ServerProcess::get_json(std::string_view target) const {
   const HttpResponse r = get(target);
   if (r.status != 200)
-    throw std::runtime_error("GET " + std::string(target) + " answered " + std::to_string(r.status) + ": " + r.body);
+    throw std::runtime_error("GET " + std::string(target) + " answered " + std::to_string(r.status) + ": " + r.body +
+                             (r.status >= 500 ? "\nthe server's log ends with:\n" + log_tail(6000) : std::string()));
   return Json(r.body);
 }
 
