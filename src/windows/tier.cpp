@@ -104,17 +104,31 @@ void Tier::apply_user(Id user, std::uint8_t mask, bool any, std::uint32_t added,
 
 void Tier::move_bucket(Bucket& b, std::uint32_t added, std::uint32_t removed) {
   move_aggregates(b, added, removed);
-  // The rows of a bucket's ids are scattered over tables of millions of ids:
-  // collect the ids, then walk them with the index and row loads of later
-  // ids requested ahead, so their cache misses overlap.
+  queue_user_moves(b, added, removed);
+  apply_user_moves();
+}
+
+void Tier::queue_user_moves(const Bucket& b, std::uint32_t added, std::uint32_t removed) {
+  b.for_each_user([&](Id u, std::uint8_t m) { user_moves_.push_back(UserMove{u, m, added, removed}); });
+}
+
+void Tier::apply_user_moves() {
+  // The rows of the ids are scattered over tables of millions of ids: walk
+  // them with the index and row loads of later ids requested ahead, so
+  // their cache misses overlap. A second holds a few users on real data
+  // (~14 on the Taobao sample), so the run spans every bucket an advance
+  // moves, and the first ids' loads are requested before the walk starts.
   constexpr std::size_t kIndexAhead = 16, kRowAhead = 8;
-  moving_.clear();
-  b.for_each_user([&](Id u, std::uint8_t m) { moving_.emplace_back(u, m); });
-  for (std::size_t i = 0; i < moving_.size(); ++i) {
-    if (i + kIndexAhead < moving_.size()) users_.prefetch_index(moving_[i + kIndexAhead].first);
-    if (i + kRowAhead < moving_.size()) users_.prefetch_row(moving_[i + kRowAhead].first);
-    apply_user(moving_[i].first, static_cast<std::uint8_t>(moving_[i].second), true, added, removed);
+  const std::size_t n = user_moves_.size();
+  for (std::size_t i = 0; i < std::min(n, kIndexAhead); ++i) users_.prefetch_index(user_moves_[i].user);
+  for (std::size_t i = 0; i < std::min(n, kRowAhead); ++i) users_.prefetch_row(user_moves_[i].user);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i + kIndexAhead < n) users_.prefetch_index(user_moves_[i + kIndexAhead].user);
+    if (i + kRowAhead < n) users_.prefetch_row(user_moves_[i + kRowAhead].user);
+    const UserMove& m = user_moves_[i];
+    apply_user(m.user, m.mask, true, m.added, m.removed);
   }
+  user_moves_.clear();
 }
 
 void Tier::move_aggregates(Bucket& b, std::uint32_t added, std::uint32_t removed) {
@@ -355,13 +369,24 @@ void Tier::advance(std::int64_t new_end) {
   }
   end_ = new_end;
   if (tracking_ == UserTracking::per_bucket) {
+    // Every moving bucket's sums first, its users queued; then all the
+    // users as one run (a user's counts only add and subtract, so the order
+    // of buckets does not change them); then each bucket is packed, frozen
+    // or dropped, which needs its users and details no more.
+    moved_.clear();
     for (std::int64_t index : candidates_) {
       Bucket* b = find(index);
       if (b == nullptr) continue;
       const std::uint32_t before = membership(index, old_end);
       const std::uint32_t after = membership(index, new_end);
       if (before == after) continue;
-      move_bucket(*b, after & ~before, before & ~after);
+      move_aggregates(*b, after & ~before, before & ~after);
+      queue_user_moves(*b, after & ~before, before & ~after);
+      moved_.emplace_back(b, before, after);
+    }
+    apply_user_moves();
+    for (const auto& [b, before, after] : moved_) {
+      const std::int64_t index = b->index;
       // Closed, its users are read again only whole, as it crosses the next
       // boundary: packed. A late event unpacks them (Bucket::add); they are
       // packed again only once the second leaves the current windows, so a

@@ -85,6 +85,7 @@
 #include <memory>
 #include <optional>
 #include <stdexcept>
+#include <tuple>
 #include <vector>
 
 #include "aggregates.hpp"
@@ -226,6 +227,10 @@ class Tier {
   std::uint32_t membership(std::int64_t bucket, std::int64_t end) const noexcept;
   // Adds the bucket to the windows in `added` and subtracts it from those in `removed`.
   void move_bucket(Bucket& b, std::uint32_t added, std::uint32_t removed);
+  // per_bucket, in two steps so that one advance walks the users of all its
+  // moving buckets as one run: queue the bucket's users, then apply the run.
+  void queue_user_moves(const Bucket& b, std::uint32_t added, std::uint32_t removed);
+  void apply_user_moves();
   void move_aggregates(Bucket& b, std::uint32_t added, std::uint32_t removed);
   void apply_user(Id user, std::uint8_t mask, bool first_in_bucket, std::uint32_t added, std::uint32_t removed);
 
@@ -268,7 +273,14 @@ class Tier {
   TopCounts products_;  // a column per span: interactions in its current window
   TopCounts categories_;
   std::vector<std::int64_t> candidates_;  // scratch of advance(), kept to avoid allocating
-  std::vector<std::pair<Id, std::uint64_t>> moving_;  // scratch of move_bucket(): ids and their mask
+  std::vector<std::pair<Id, std::uint64_t>> moving_;  // scratch of advance() (last_seen): ids and their mask
+  struct UserMove {
+    Id user;
+    std::uint8_t mask;
+    std::uint32_t added, removed;
+  };
+  std::vector<UserMove> user_moves_;  // queued by queue_user_moves()
+  std::vector<std::tuple<Bucket*, std::uint32_t, std::uint32_t>> moved_;  // scratch of advance() (per_bucket)
   PackedUsers::Scratch pack_scratch_;                   // scratch of Bucket::pack_users()
   Bucket::Details details_;                          // scratch of move_aggregates()
 
