@@ -93,7 +93,8 @@ class Refusal : public std::enable_shared_from_this<Refusal> {
  private:
   void on_written(boost::system::error_code ec) {
     boost::system::error_code ignored;  // a client already gone needs no goodbye
-    if (ec || !linger_) return close();
+    if (ec) return close();
+    if (!linger_) return close_without_reset();
     socket_.shutdown(net::ip::tcp::socket::shutdown_send, ignored);
     timer_.expires_after(kLinger);
     timer_.async_wait([self = shared_from_this()](boost::system::error_code wait_ec) {
@@ -112,6 +113,19 @@ class Refusal : public std::enable_shared_from_this<Refusal> {
     boost::system::error_code ignored;
     timer_.cancel();
     socket_.close(ignored);
+  }
+  // Not lingering (a flood): the bytes the client has already sent (its
+  // request, usually whole by now) are read and dropped without waiting,
+  // then our FIN. Closed with them unread, the socket would answer with a
+  // reset: the client reads the 503 and then a reset instead of the end of
+  // the answer (about half the refused requests did in a flood of 64
+  // lingering refusals), and some systems drop unread data on a reset.
+  void close_without_reset() {
+    boost::system::error_code ec;
+    socket_.non_blocking(true, ec);
+    while (!ec && drained_ <= kMaxDrained) drained_ += socket_.read_some(net::buffer(sink_), ec);
+    socket_.shutdown(net::ip::tcp::socket::shutdown_send, ec);
+    close();
   }
 
   static constexpr std::chrono::milliseconds kLinger{2000};
