@@ -104,8 +104,27 @@ void Tier::apply_user(Id user, std::uint8_t mask, bool any, std::uint32_t added,
 
 void Tier::move_bucket(Bucket& b, std::uint32_t added, std::uint32_t removed) {
   move_aggregates(b, added, removed);
+  apply_product_moves();
   queue_user_moves(b, added, removed);
   apply_user_moves();
+}
+
+void Tier::apply_product_moves() {
+  // As for the users: one prefetched run over the products of every bucket
+  // an advance moves (a product's count only adds and subtracts; an id is
+  // listed whenever an add leaves it at the threshold or above, whatever
+  // the order).
+  constexpr std::size_t kIndexAhead = 16, kRowAhead = 8;
+  const std::size_t n = product_moves_.size();
+  for (std::size_t i = 0; i < std::min(n, kIndexAhead); ++i) products_.prefetch_index(product_moves_[i].product);
+  for (std::size_t i = 0; i < std::min(n, kRowAhead); ++i) products_.prefetch_row(product_moves_[i].product);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i + kIndexAhead < n) products_.prefetch_index(product_moves_[i + kIndexAhead].product);
+    if (i + kRowAhead < n) products_.prefetch_row(product_moves_[i + kRowAhead].product);
+    const ProductMove& m = product_moves_[i];
+    products_.apply(m.product, m.count, m.added, m.removed);
+  }
+  product_moves_.clear();
 }
 
 void Tier::queue_user_moves(const Bucket& b, std::uint32_t added, std::uint32_t removed) {
@@ -142,18 +161,13 @@ void Tier::move_aggregates(Bucket& b, std::uint32_t added, std::uint32_t removed
     for (std::size_t k = 0; k < kEventTypeCount; ++k) t.events[k] -= b.events[k];
     t.revenue_minor -= b.revenue_minor;
   }
-  constexpr std::size_t kIndexAhead = 16, kRowAhead = 8;
   const std::uint32_t spans_added = current_spans(added);
   const std::uint32_t spans_removed = current_spans(removed);
   if ((spans_added | spans_removed) == 0) return;  // only previous windows: KPIs only
   if (b.spilled) Bucket::details_of(load_stored(b), details_);
   else b.details(details_);
-  const auto& products = details_.products;
-  for (std::size_t i = 0; i < products.size(); ++i) {
-    if (i + kIndexAhead < products.size()) products_.prefetch_index(products[i + kIndexAhead].first);
-    if (i + kRowAhead < products.size()) products_.prefetch_row(products[i + kRowAhead].first);
-    products_.apply(products[i].first, products[i].second, spans_added, spans_removed);
-  }
+  // Queued like the users (apply_user_moves()): the caller applies them.
+  for (const auto& [p, n] : details_.products) product_moves_.push_back(ProductMove{p, spans_added, spans_removed, n});
   for (const auto& [c, n] : details_.categories) categories_.apply(c, n, spans_added, spans_removed);
   for (std::size_t i = 0; i < spans_.size(); ++i) {
     if ((spans_added >> i) & 1u) {
@@ -384,6 +398,7 @@ void Tier::advance(std::int64_t new_end) {
       queue_user_moves(*b, after & ~before, before & ~after);
       moved_.emplace_back(b, before, after);
     }
+    apply_product_moves();
     apply_user_moves();
     for (const auto& [b, before, after] : moved_) {
       const std::int64_t index = b->index;
@@ -417,6 +432,7 @@ void Tier::advance(std::int64_t new_end) {
       block_changed(index);
     }
   }
+  apply_product_moves();
   constexpr std::size_t kIndexAhead = 16, kRowAhead = 8;
   for (std::int64_t index : candidates_) {
     if (membership(index, old_end) != 0 || membership(index, new_end) == 0) continue;
@@ -444,6 +460,8 @@ void Tier::advance(std::int64_t new_end) {
 
 void Tier::reset_end(std::int64_t end) {
   end_ = end;
+  product_moves_.clear();  // left by an advance that threw (StoredMinuteLost)
+  user_moves_.clear();
   for (auto& t : totals_) t = WindowTotals{};
   for (auto& m : devices_) m.clear();
   for (auto& m : locations_) m.clear();
@@ -480,6 +498,7 @@ void Tier::reset_end(std::int64_t end) {
     if (b->index >= end_ - longest_)
       b->for_each_user([&](Id u, std::uint8_t m) { touch(u, m, b->index); });
   }
+  apply_product_moves();
 }
 
 void Tier::on_event(const Event& e, std::int64_t bucket, std::uint8_t mask_before, bool with_details) {

@@ -231,6 +231,8 @@ class Tier {
   // moving buckets as one run: queue the bucket's users, then apply the run.
   void queue_user_moves(const Bucket& b, std::uint32_t added, std::uint32_t removed);
   void apply_user_moves();
+  // Applies the product counts move_aggregates() queued.
+  void apply_product_moves();
   void move_aggregates(Bucket& b, std::uint32_t added, std::uint32_t removed);
   void apply_user(Id user, std::uint8_t mask, bool first_in_bucket, std::uint32_t added, std::uint32_t removed);
 
@@ -280,6 +282,12 @@ class Tier {
     std::uint32_t added, removed;
   };
   std::vector<UserMove> user_moves_;  // queued by queue_user_moves()
+  struct ProductMove {
+    Id product;
+    std::uint32_t added, removed;  // current spans
+    std::uint64_t count;
+  };
+  std::vector<ProductMove> product_moves_;  // queued by move_aggregates()
   std::vector<std::tuple<Bucket*, std::uint32_t, std::uint32_t>> moved_;  // scratch of advance() (per_bucket)
   PackedUsers::Scratch pack_scratch_;                   // scratch of Bucket::pack_users()
   Bucket::Details details_;                          // scratch of move_aggregates()
