@@ -77,6 +77,27 @@ std::uint32_t Tier::membership(std::int64_t bucket, std::int64_t end) const noex
   return mask;
 }
 
+namespace {
+
+// Applies `apply` to each item in order, its id's index entry in `rows`
+// requested kIndexAhead items ahead and its row kRowAhead ahead (the first
+// ones before the walk starts): ids scattered over tables of millions of
+// ids then overlap their cache misses.
+template <class Item, class Rows, class IdOf, class Apply>
+void walk_prefetched(const std::vector<Item>& items, const Rows& rows, IdOf id_of, Apply apply) {
+  constexpr std::size_t kIndexAhead = 16, kRowAhead = 8;
+  const std::size_t n = items.size();
+  for (std::size_t i = 0; i < std::min(n, kIndexAhead); ++i) rows.prefetch_index(id_of(items[i]));
+  for (std::size_t i = 0; i < std::min(n, kRowAhead); ++i) rows.prefetch_row(id_of(items[i]));
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i + kIndexAhead < n) rows.prefetch_index(id_of(items[i + kIndexAhead]));
+    if (i + kRowAhead < n) rows.prefetch_row(id_of(items[i + kRowAhead]));
+    apply(items[i]);
+  }
+}
+
+}  // namespace
+
 void Tier::apply_user(Id user, std::uint8_t mask, bool any, std::uint32_t added, std::uint32_t removed) {
   std::uint16_t* row = users_.get_or_add(user);
   for (std::uint32_t bits = added; bits; bits &= bits - 1) {
@@ -110,20 +131,11 @@ void Tier::move_bucket(Bucket& b, std::uint32_t added, std::uint32_t removed) {
 }
 
 void Tier::apply_product_moves() {
-  // As for the users: one prefetched run over the products of every bucket
-  // an advance moves (a product's count only adds and subtracts; an id is
-  // listed whenever an add leaves it at the threshold or above, whatever
-  // the order).
-  constexpr std::size_t kIndexAhead = 16, kRowAhead = 8;
-  const std::size_t n = product_moves_.size();
-  for (std::size_t i = 0; i < std::min(n, kIndexAhead); ++i) products_.prefetch_index(product_moves_[i].product);
-  for (std::size_t i = 0; i < std::min(n, kRowAhead); ++i) products_.prefetch_row(product_moves_[i].product);
-  for (std::size_t i = 0; i < n; ++i) {
-    if (i + kIndexAhead < n) products_.prefetch_index(product_moves_[i + kIndexAhead].product);
-    if (i + kRowAhead < n) products_.prefetch_row(product_moves_[i + kRowAhead].product);
-    const ProductMove& m = product_moves_[i];
-    products_.apply(m.product, m.count, m.added, m.removed);
-  }
+  // As for the users: one run over the products of every bucket an advance
+  // moves (a product's count only adds and subtracts; an id is listed
+  // whenever an add leaves it at the threshold or above, whatever the order).
+  walk_prefetched(product_moves_, products_, [](const ProductMove& m) { return m.product; },
+                  [&](const ProductMove& m) { products_.apply(m.product, m.count, m.added, m.removed); });
   product_moves_.clear();
 }
 
@@ -132,21 +144,11 @@ void Tier::queue_user_moves(const Bucket& b, std::uint32_t added, std::uint32_t 
 }
 
 void Tier::apply_user_moves() {
-  // The rows of the ids are scattered over tables of millions of ids: walk
-  // them with the index and row loads of later ids requested ahead, so
-  // their cache misses overlap. A second holds a few users on real data
-  // (~14 on the Taobao sample), so the run spans every bucket an advance
-  // moves, and the first ids' loads are requested before the walk starts.
-  constexpr std::size_t kIndexAhead = 16, kRowAhead = 8;
-  const std::size_t n = user_moves_.size();
-  for (std::size_t i = 0; i < std::min(n, kIndexAhead); ++i) users_.prefetch_index(user_moves_[i].user);
-  for (std::size_t i = 0; i < std::min(n, kRowAhead); ++i) users_.prefetch_row(user_moves_[i].user);
-  for (std::size_t i = 0; i < n; ++i) {
-    if (i + kIndexAhead < n) users_.prefetch_index(user_moves_[i + kIndexAhead].user);
-    if (i + kRowAhead < n) users_.prefetch_row(user_moves_[i + kRowAhead].user);
-    const UserMove& m = user_moves_[i];
-    apply_user(m.user, m.mask, true, m.added, m.removed);
-  }
+  // One run over the users of every bucket an advance moves: a second holds
+  // few users on real data (~14 on the Taobao sample), too few for a
+  // bucket's own run to overlap its cache misses.
+  walk_prefetched(user_moves_, users_, [](const UserMove& m) { return m.user; },
+                  [&](const UserMove& m) { apply_user(m.user, m.mask, true, m.added, m.removed); });
   user_moves_.clear();
 }
 
@@ -433,7 +435,6 @@ void Tier::advance(std::int64_t new_end) {
     }
   }
   apply_product_moves();
-  constexpr std::size_t kIndexAhead = 16, kRowAhead = 8;
   for (std::int64_t index : candidates_) {
     if (membership(index, old_end) != 0 || membership(index, new_end) == 0) continue;
     const Bucket* b = find(index);
@@ -442,11 +443,8 @@ void Tier::advance(std::int64_t new_end) {
     if (index < end_ - longest_) continue;  // straight into the previous windows
     moving_.clear();
     b->for_each_user([&](Id u, std::uint8_t m) { moving_.emplace_back(u, m); });
-    for (std::size_t i = 0; i < moving_.size(); ++i) {
-      if (i + kIndexAhead < moving_.size()) seen_.prefetch_index(moving_[i + kIndexAhead].first);
-      if (i + kRowAhead < moving_.size()) seen_.prefetch_row(moving_[i + kRowAhead].first);
-      touch(moving_[i].first, static_cast<std::uint8_t>(moving_[i].second), index);
-    }
+    walk_prefetched(moving_, seen_, [](const auto& m) { return m.first; },
+                    [&](const auto& m) { touch(m.first, static_cast<std::uint8_t>(m.second), index); });
   }
   // Buckets closed before this advance (so pending or handed over) that are
   // now far enough behind the end drop their own users; those closed by this

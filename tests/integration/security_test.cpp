@@ -151,6 +151,14 @@ std::string probe(std::uint16_t port) {
   return extra.read_to_end(si::Millis(5000));
 }
 
+// hold_slots() until a probe is refused: `count` slots are then held for sure.
+bool hold_every_slot(std::vector<std::unique_ptr<RawSocket>>& held, std::uint16_t port, std::size_t count) {
+  return si::poll_until([&] {
+    hold_slots(held, port, count);
+    return probe(port).rfind("HTTP/1.1 503", 0) == 0;
+  });
+}
+
 std::size_t count_responses(const std::string& bytes) {
   std::size_t n = 0;
   for (std::size_t at = bytes.find("HTTP/1.1 "); at != std::string::npos; at = bytes.find("HTTP/1.1 ", at + 1)) ++n;
@@ -486,11 +494,7 @@ TEST_CASE("a refused client can finish sending its request and still reads the 5
   const std::string body(64 * 1024, 'x');
   const std::string head = "POST /api/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                            "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
-  const bool full = si::poll_until([&] {
-    hold_slots(holder, server.port(), 1);
-    return probe(server.port()).rfind("HTTP/1.1 503", 0) == 0;
-  });
-  REQUIRE(full);  // and the holder keeps its slot: it is idle far less than http.idle_timeout
+  REQUIRE(hold_every_slot(holder, server.port(), 1));  // kept: idle far less than http.idle_timeout
   RawSocket extra(server.port());
   REQUIRE(extra.connected());
   extra.write(head);
@@ -512,10 +516,7 @@ TEST_CASE("beyond the lingering refusals, a refused client that sent its request
   si::ServerProcess server(options_for(dir, {"http.max_connections=1"}));
   server.start();
   std::vector<std::unique_ptr<RawSocket>> holder;
-  REQUIRE(si::poll_until([&] {
-    hold_slots(holder, server.port(), 1);
-    return probe(server.port()).rfind("HTTP/1.1 503", 0) == 0;
-  }));
+  REQUIRE(hold_every_slot(holder, server.port(), 1));
   // Refused clients that stay open keep their refusals lingering (up to
   // 2 s): 64 of them take every lingering place, so the next refusals close
   // at once. (A build slow enough to let them expire first lingers the
