@@ -1340,6 +1340,15 @@ TEST_CASE("an empty install answers null for times and says there are no events 
   const std::string broadcast = render_broadcast(*rig.engine->latest(), rig.dictionary, kNow);
   CHECK(broadcast.find("1970") == std::string::npos);
   CHECK(broadcast.find("\"watermark\":null") != std::string::npos);
+  // Before the engine's first publish, readers hold a snapshot of nothing:
+  // it too names each window once (it named "5m" five times).
+  const std::string before_first = render_broadcast(WindowSnapshot{}, rig.dictionary, kNow);
+  Json nothing(before_first);
+  for (const char* span : {"1m", "5m", "15m", "1h", "24h"}) {
+    INFO(span);
+    CHECK(nothing.root["windows"][span].is_object());
+    CHECK(before_first.find("\"" + std::string(span) + "\":{") == before_first.rfind("\"" + std::string(span) + "\":{"));
+  }
   Json status(rig.get("/api/system/status").body);
   CHECK(status.root["ingest"]["watermark"].is_null());
   Json info(rig.get("/").body);

@@ -77,13 +77,22 @@ struct WindowView {
   std::vector<RankedId> locations;       // all, by count
 };
 
+// One empty view per span, in span order.
+inline std::array<WindowView, kWindowSpanCount> empty_windows() {
+  std::array<WindowView, kWindowSpanCount> views;
+  for (std::size_t i = 0; i < views.size(); ++i) views[i].span = static_cast<WindowSpan>(i);
+  return views;
+}
+
 struct WindowSnapshot {
   TimestampMs watermark_ms = 0;       // max event time seen - allowed lateness
   TimestampMs max_event_time_ms = 0;
   Sequence applied_through = 0;       // last sequence reflected
   std::uint64_t events_applied = 0;   // since start, including replay
   std::uint64_t events_too_late = 0;  // older than the live windows keep
-  std::array<WindowView, kWindowSpanCount> windows;
+  // windows[i] is span i, also in a snapshot of nothing (the one readers
+  // see before the engine's first publish).
+  std::array<WindowView, kWindowSpanCount> windows = empty_windows();
 
   const WindowView& window(WindowSpan s) const noexcept { return windows[static_cast<std::size_t>(s)]; }
 };
