@@ -519,10 +519,11 @@ HttpResponse ServerProcess::with_log_on_failure(std::string_view what, Request&&
   } catch (const std::runtime_error& e) {
     // A connection that broke says nothing of why: the server's own account
     // of the moment goes with the failure.
-    throw std::runtime_error(std::string(what) + ": " + e.what() + "\nthe server's log ends with:\n" +
-                             log_tail(6000));
+    throw std::runtime_error(std::string(what) + ": " + e.what() + log_account());
   }
 }
+
+std::string ServerProcess::log_account() const { return "\nthe server's log ends with:\n" + log_tail(6000); }
 
 HttpResponse ServerProcess::get(std::string_view target) const {
   return with_log_on_failure("GET " + std::string(target),
@@ -539,7 +540,7 @@ Json ServerProcess::get_json(std::string_view target) const {
   const HttpResponse r = get(target);
   if (r.status != 200)
     throw std::runtime_error("GET " + std::string(target) + " answered " + std::to_string(r.status) + ": " + r.body +
-                             (r.status >= 500 ? "\nthe server's log ends with:\n" + log_tail(6000) : std::string()));
+                             (r.status >= 500 ? log_account() : std::string()));
   return Json(r.body);
 }
 

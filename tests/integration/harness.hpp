@@ -138,6 +138,8 @@ class ServerProcess {
   pid_t pid() const { return pid_; }
   const ServerOptions& options() const { return options_; }
   std::string log_tail(std::size_t bytes = 4000) const;
+  // The log's last 6 kB, headed, for a failure's message.
+  std::string log_account() const;
 
   HttpResponse get(std::string_view target) const;
   HttpResponse post(std::string_view target, std::string_view body = {},

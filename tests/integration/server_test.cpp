@@ -299,7 +299,7 @@ struct Fixture {
 Json post_ok(const ServerProcess& s, const std::string& body, const std::string& content_type) {
   const si::HttpResponse r = s.post("/api/events", body, content_type);
   INFO("POST /api/events answered " << r.status << ": " << r.body
-                                    << (r.status >= 500 ? "\nthe server's log ends with:\n" + s.log_tail(6000) : ""));
+                                    << (r.status >= 500 ? s.log_account() : ""));
   REQUIRE(r.status == 200);
   return Json(r.body);
 }
