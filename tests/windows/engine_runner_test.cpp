@@ -332,7 +332,9 @@ namespace {
 
 // Checkpoints that take as long as the test says: while held (from the
 // start, unless constructed released), put_checkpoint holds its caller
-// until released, and counts the puts that entered, held or not. The
+// until released, and counts and keeps the puts that entered, held or not
+// (the store itself keeps only the newest, which a later put may replace
+// before a test reads it). The
 // background writer's streamed put reaches put_checkpoint too (the default
 // put_checkpoint_from reads the bytes whole).
 class HeldCheckpoints final : public CheckpointStore {
@@ -341,6 +343,7 @@ class HeldCheckpoints final : public CheckpointStore {
   Result<void> put_checkpoint(std::string_view name, const Checkpoint& checkpoint) override {
     std::unique_lock lock(mutex_);
     ++entered_;
+    puts_.push_back(checkpoint);
     changed_.notify_all();
     changed_.wait(lock, [&] { return released_; });
     lock.unlock();
@@ -358,6 +361,11 @@ class HeldCheckpoints final : public CheckpointStore {
     std::unique_lock lock(mutex_);
     return changed_.wait_for(lock, 60s, [&] { return entered_ >= n; });
   }
+  // The i-th put that entered (from 0); precondition: entered() > i.
+  Checkpoint put(std::size_t i) {
+    std::lock_guard lock(mutex_);
+    return puts_.at(i);
+  }
   void hold() {
     std::lock_guard lock(mutex_);
     released_ = false;
@@ -373,6 +381,7 @@ class HeldCheckpoints final : public CheckpointStore {
   std::mutex mutex_;
   std::condition_variable changed_;
   int entered_ = 0;
+  std::vector<Checkpoint> puts_;
   bool released_;
 };
 
@@ -433,23 +442,22 @@ TEST_CASE("a background checkpoint holds neither the events nor the queries of t
   held.release();
   REQUIRE(wait_for(runner, [](const EngineStats& s) { return s.checkpoints >= 1; }));
   // What was stored is the engine at the fork: the events through the
-  // sequence it covers, none of those applied while it was written.
-  auto first = store->get_checkpoint("window_engine");
-  REQUIRE(first);
-  REQUIRE(first->has_value());
-  const Sequence through = (*first)->covers_through;
+  // sequence it covers, none of those applied while it was written. (The
+  // one put off may be stored by now too, over it in the store.)
+  const Checkpoint first = held.put(0);
+  const Sequence through = first.covers_through;
   CHECK(through >= 100);
   CHECK(through <= 150);
   WindowEngine expected(window_config());
   expected.apply(std::vector<Event>(events.begin(), events.begin() + static_cast<std::ptrdiff_t>(through)));
-  auto restored = WindowEngine::restore(window_config(), (*first)->bytes);
+  auto restored = WindowEngine::restore(window_config(), first.bytes);
   INFO((restored ? std::string() : restored.error().detail));
   REQUIRE(restored);
   CHECK(restored.value().applied_through() == through);
   // The runner's engine drops the users of minutes whose rollups it has
   // written (as many as the thread timing let it write by the fork), so its
   // bytes may differ from an engine's on its own; every figure is the same.
-  CHECK(restored.value().checkpoint() == (*first)->bytes);
+  CHECK(restored.value().checkpoint() == first.bytes);
   test::require_same_windows(*restored.value().snapshot(), *expected.snapshot());
   runner.stop();
   // The stop waited for its own checkpoint, of everything applied.
