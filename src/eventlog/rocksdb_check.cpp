@@ -62,6 +62,7 @@ struct DictionaryWalk {
   std::array<Id, kIdKindCount> contiguous{};  // n per kind
   std::uint64_t entries = 0;
   std::vector<std::string> beyond_gap;  // keys of entries after a gap
+  std::uint64_t beyond_gap_ids = 0;     // the ids they hold (an unreadable key counts one)
   std::vector<std::string> problems;
 };
 
@@ -70,24 +71,34 @@ DictionaryWalk walk_dictionary(const OpenDb& db) {
   std::array<bool, kIdKindCount> broken{};
   std::unique_ptr<rdb::Iterator> it(db.db->NewIterator(rdb::ReadOptions(), db.family(kDictionary)));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    ++walk.entries;
-    auto entry = decode_dictionary_key(view(it->key()));
-    if (!entry) {
-      walk.problems.push_back("dictionary: " + entry.error().detail);
+    auto key = decode_dictionary_key(view(it->key()));
+    std::uint64_t ids = 1;  // what an unreadable key counts for
+    if (key) {
+      // A run's names must be exactly its ids; an unreadable run is a gap.
+      ids = std::uint64_t{key->last} - key->first + 1;
+      std::uint64_t names = 0;
+      auto each = for_each_dictionary_entry(*key, view(it->value()), [&](Id, std::string_view) { ++names; });
+      if (each) walk.entries += names;
+      else key = std::move(each).error();
+    }
+    if (!key) {
+      walk.problems.push_back("dictionary: " + key.error().detail);
       walk.beyond_gap.emplace_back(view(it->key()));
+      walk.beyond_gap_ids += ids;
       continue;
     }
-    const auto kind = static_cast<std::size_t>(entry->kind);
-    if (!broken[kind] && entry->id == walk.contiguous[kind] + 1) {
-      walk.contiguous[kind] = entry->id;
+    const auto kind = static_cast<std::size_t>(key->kind);
+    if (!broken[kind] && key->first == walk.contiguous[kind] + 1) {
+      walk.contiguous[kind] = key->last;
       continue;
     }
     if (!broken[kind]) {
-      walk.problems.push_back("dictionary: " + std::string(to_string(entry->kind)) + " ids jump from " +
-                              std::to_string(walk.contiguous[kind]) + " to " + std::to_string(entry->id));
+      walk.problems.push_back("dictionary: " + std::string(to_string(key->kind)) + " ids jump from " +
+                              std::to_string(walk.contiguous[kind]) + " to " + std::to_string(key->first));
     }
     broken[kind] = true;
     walk.beyond_gap.emplace_back(view(it->key()));
+    walk.beyond_gap_ids += std::uint64_t{key->last} - key->first + 1;
   }
   if (!it->status().ok()) walk.problems.push_back("dictionary: unreadable: " + it->status().ToString());
   return walk;
@@ -386,7 +397,7 @@ Result<RecoverReport> recover_rocksdb_store(const EventLogConfig& config) {
   for (const std::string& key : dictionary.beyond_gap) {
     if (auto ok = staged(batch.Delete(db.family(kDictionary), key)); !ok) return std::move(ok).error();
   }
-  report.dropped_dictionary_entries = dictionary.beyond_gap.size();
+  report.dropped_dictionary_entries = dictionary.beyond_gap_ids;
   if (!dictionary.beyond_gap.empty()) {
     // The reverse (name -> id) entries may name dropped ids: they are all
     // dropped, with the marker, and written again at the next start-up with

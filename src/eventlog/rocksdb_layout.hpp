@@ -28,7 +28,12 @@ inline constexpr const char* kFamilyNames[kFamilyCount] = {
 inline constexpr std::string_view kFormatKey = "format_version";
 // 2: checkpoint and rollup values are sealed with a checksum (store_keys.hpp);
 // a version 1 database is converted when opened.
-inline constexpr std::string_view kFormatVersion = "2";
+// 3: the dictionary family may hold runs of ids under one key
+// (store_keys.hpp); a version 2 database is valid as it is and is marked 3
+// when opened, so a build that cannot read runs refuses it instead of
+// taking them for damage.
+inline constexpr std::string_view kFormatVersion = "3";
+inline constexpr std::string_view kFormatVersionSingleIds = "2";
 inline constexpr std::string_view kFormatVersionUnsealed = "1";
 inline constexpr std::string_view kDroppedThroughKey = "dropped_through";
 

@@ -5,6 +5,7 @@
 #include <rocksdb/file_system.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,6 +30,8 @@ Result<void> put_raw(Storage& store, std::string_view family, std::string_view k
 // Deletes key from the named column family, and lists its keys in order.
 Result<void> delete_raw(Storage& store, std::string_view family, std::string_view key);
 Result<std::vector<std::string>> raw_keys(Storage& store, std::string_view family);
+// The value stored under key in the named column family, as it is.
+Result<std::optional<std::string>> raw_value(Storage& store, std::string_view family, std::string_view key);
 
 // Deletes the dictionary's reverse (name -> id) entries and their marker:
 // the data dir as a version without them left it.

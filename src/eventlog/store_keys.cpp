@@ -77,14 +77,47 @@ std::uint32_t get_be32(std::string_view bytes) {
   return value;
 }
 
-Result<DictionaryEntry> decode_dictionary_key(std::string_view key) {
-  if (key.size() != 5) return corrupt("dictionary key has " + std::to_string(key.size()) + " bytes");
+std::string dictionary_run_key(IdKind kind, Id first, Id last) { return dictionary_key(kind, first) + be32(last); }
+
+Result<DictionaryKey> decode_dictionary_key(std::string_view key) {
+  if (key.size() != 5 && key.size() != 9)
+    return corrupt("dictionary key has " + std::to_string(key.size()) + " bytes");
   const auto kind = static_cast<std::uint8_t>(key[0]);
   if (kind >= kIdKindCount) return corrupt("unknown dictionary kind " + std::to_string(kind));
-  DictionaryEntry entry;
-  entry.kind = static_cast<IdKind>(kind);
-  entry.id = get_be32(key.substr(1));
-  return entry;
+  DictionaryKey out;
+  out.kind = static_cast<IdKind>(kind);
+  out.first = get_be32(key.substr(1));
+  out.last = out.first;
+  if (key.size() == 9) {
+    out.run = true;
+    out.last = get_be32(key.substr(5));
+    if (out.last < out.first) {
+      return corrupt("dictionary run ends at id " + std::to_string(out.last) + " before its first, " +
+                     std::to_string(out.first));
+    }
+  }
+  return out;
+}
+
+void append_dictionary_name(std::string& run_value, std::string_view name) {
+  std::size_t n = name.size();
+  while (n >= 0x80) {
+    run_value.push_back(static_cast<char>((n & 0x7f) | 0x80));
+    n >>= 7;
+  }
+  run_value.push_back(static_cast<char>(n));
+  run_value.append(name);
+}
+
+Result<std::string_view> dictionary_name_in_run(const DictionaryKey& key, std::string_view value, Id id) {
+  std::optional<std::string_view> found;
+  auto walked = for_each_dictionary_name(key, value, [&](Id at, std::string_view name) {
+    if (at == id) found = name;
+  });
+  if (!walked) return std::move(walked).error();
+  if (!found) return corrupt("dictionary run " + std::to_string(key.first) + ".." + std::to_string(key.last) +
+                             " does not hold id " + std::to_string(id));
+  return *found;
 }
 
 std::string minute_key(std::int64_t minute) { return be64(static_cast<std::uint64_t>(minute) ^ kSignBit); }

@@ -30,10 +30,41 @@ std::string block_index_key(Sequence first);
 std::string encode_block_summary(const BlockSummary& summary);
 Result<BlockSummary> decode_block_summary(std::string_view key, std::string_view value);
 
-// dictionary: kind byte + big-endian 32-bit id. Decoding returns the entry
-// without its value.
+// dictionary: one id, kind byte + big-endian 32-bit id -> its name (the only
+// shape before format 3), or a run of consecutive ids, kind byte + big-endian
+// first and last id -> their names in id order, each after its varint length
+// (format 3: an append writes its new ids of a kind as one run). A run's key
+// sorts right after the single key of its first id, and runs never overlap,
+// so the key at or before (kind, id, last = max) is the one holding id, if
+// any. Decoding returns the ids a key holds, without their names.
+struct DictionaryKey {
+  IdKind kind = IdKind::user;
+  Id first = 0;
+  Id last = 0;
+  bool run = false;  // a run key; false: a single id (first == last)
+};
 std::string dictionary_key(IdKind kind, Id id);
-Result<DictionaryEntry> decode_dictionary_key(std::string_view key);
+std::string dictionary_run_key(IdKind kind, Id first, Id last);
+// The greatest key a (kind, id) can be held under: seek back from it.
+inline std::string dictionary_key_at_or_before(IdKind kind, Id id) { return dictionary_run_key(kind, id, ~Id{0}); }
+Result<DictionaryKey> decode_dictionary_key(std::string_view key);
+// Appends name to a run's value.
+void append_dictionary_name(std::string& run_value, std::string_view name);
+// Calls fn(id, name) for each id of a run key's value, in order; corrupt
+// when the value does not hold exactly last - first + 1 names.
+template <typename Fn>
+Result<void> for_each_dictionary_name(const DictionaryKey& key, std::string_view value, Fn&& fn);
+// fn(id, name) for each id a key holds: its one id, or each id of a run.
+template <typename Fn>
+Result<void> for_each_dictionary_entry(const DictionaryKey& key, std::string_view value, Fn&& fn) {
+  if (!key.run) {
+    fn(key.first, value);
+    return {};
+  }
+  return for_each_dictionary_name(key, value, fn);
+}
+// The name of id inside a run's value (first <= id <= last).
+Result<std::string_view> dictionary_name_in_run(const DictionaryKey& key, std::string_view value, Id id);
 
 // meta: kDictionaryNamePrefix + kind byte + value -> be32 id, the reverse of
 // the dictionary family for the ids a bounded dictionary evicted (written
@@ -94,5 +125,33 @@ inline bool is_checkpoint_part_key(std::string_view key) { return key.find('\0')
 // All part keys of `name` lie in [checkpoint_parts_begin(name), checkpoint_parts_end(name)).
 std::string checkpoint_parts_begin(std::string_view name);
 std::string checkpoint_parts_end(std::string_view name);
+
+template <typename Fn>
+Result<void> for_each_dictionary_name(const DictionaryKey& key, std::string_view value, Fn&& fn) {
+  std::uint64_t next = key.first;
+  while (!value.empty()) {
+    std::uint64_t length = 0;
+    unsigned shift = 0;
+    std::size_t used = 0;
+    for (;;) {
+      if (used == value.size() || shift > 28)
+        return make_error(Errc::corrupt, "event log: dictionary run has a malformed name length");
+      const auto b = static_cast<std::uint8_t>(value[used++]);
+      length |= std::uint64_t{b & 0x7fu} << shift;
+      if ((b & 0x80) == 0) break;
+      shift += 7;
+    }
+    if (length > value.size() - used)
+      return make_error(Errc::corrupt, "event log: dictionary run has a name past its end");
+    if (next > key.last)
+      return make_error(Errc::corrupt, "event log: dictionary run holds more names than its ids");
+    fn(static_cast<Id>(next), value.substr(used, static_cast<std::size_t>(length)));
+    value.remove_prefix(used + static_cast<std::size_t>(length));
+    ++next;
+  }
+  if (next != std::uint64_t{key.last} + 1)
+    return make_error(Errc::corrupt, "event log: dictionary run holds fewer names than its ids");
+  return {};
+}
 
 }  // namespace shoppulse::eventlog
