@@ -14,19 +14,25 @@ using namespace shoppulse;
 
 namespace {
 
-std::unique_ptr<Storage> open_at(const std::string& dir) {
+EventLogConfig config_at(const std::string& dir) {
   EventLogConfig config;
   config.data_dir = dir;
   config.block_cache_mb = 8;
   config.write_buffer_mb = 4;
-  auto store = open_rocksdb_store(config);
+  return config;
+}
+
+std::unique_ptr<Storage> open_at(const std::string& dir) {
+  auto store = open_rocksdb_store(config_at(dir));
   REQUIRE(store.ok());
   return std::move(store).value();
 }
 
+std::string name_of(IdKind kind, Id id) { return std::string(to_string(kind)) + "-" + std::to_string(id); }
+
 void append_entries(Storage& store, IdKind kind, Id first, Id last) {
   std::vector<DictionaryEntry> entries;
-  for (Id id = first; id <= last; ++id) entries.push_back({kind, id, std::string(to_string(kind)) + "-" + std::to_string(id)});
+  for (Id id = first; id <= last; ++id) entries.push_back({kind, id, name_of(kind, id)});
   REQUIRE(store.append(AppendBatch{{}, entries}).ok());
 }
 
@@ -173,8 +179,6 @@ std::string single_key(IdKind kind, Id id) {
   return key;
 }
 
-std::string name_of(IdKind kind, Id id) { return std::string(to_string(kind)) + "-" + std::to_string(id); }
-
 // name -> length-prefixed, as a run's value holds its names (names here
 // are shorter than 128 bytes: one length byte).
 std::string run_value(IdKind kind, Id first, Id last) {
@@ -185,14 +189,6 @@ std::string run_value(IdKind kind, Id first, Id last) {
     value += name;
   }
   return value;
-}
-
-EventLogConfig config_at(const std::string& dir) {
-  EventLogConfig config;
-  config.data_dir = dir;
-  config.block_cache_mb = 8;
-  config.write_buffer_mb = 4;
-  return config;
 }
 
 }  // namespace
