@@ -1,19 +1,20 @@
 // bench_dictionary_keys: what the event log's dictionary entries cost to
 // write, per layout, on one thread.
 //
-// Each append of the event log writes the batch's new ids with the events:
-// today one key per id, (kind byte, big-endian 32-bit id) -> name, into a
-// column family whose memtable is RocksDB's skip list. On the amplified
+// Each append of the event log writes the batch's new ids with the events,
+// into a column family whose memtable is RocksDB's skip list. The keys and
+// values are the log's own (store_keys.hpp). On the amplified
 // Taobao file an append of 8192 events brings ~4,900 new user ids and
 // ~6,300 new item ids (3.0 M users and 3.8 M items in 4.96 M events).
 // The layouts, each into a fresh database with the WAL on and no sync:
-//   per_id_skiplist   one key per id, the skip-list memtable (today)
+//   per_id_skiplist   one key per id, the skip-list memtable (the layout
+//                     before format 3)
 //   per_id_vector     one key per id, RocksDB's vector memtable (inserts
 //                     append; a point read of a mutable memtable copies and
 //                     sorts it, so the log could not use it as is)
-//   run_per_kind      one key per kind and append, (kind, first id) ->
-//                     the names length-prefixed (a layout the log could
-//                     adopt: the new ids of an append are consecutive)
+//   run_per_kind      one key per kind and append, (kind, first, last id)
+//                     -> the names (the log's layout since format 3: the
+//                     new ids of an append are consecutive)
 // Printed per layout: ns per entry (wall, one thread) and the memtable's
 // key comparisons per entry (RocksDB's perf context).
 #include <fmt/format.h>
@@ -35,6 +36,7 @@
 #include "common/options.hpp"
 #include "common/report.hpp"
 #include "common/system_probe.hpp"
+#include "store_keys.hpp"  // the event log's own key and run encodings
 
 using namespace shoppulse::bench;
 
@@ -51,15 +53,8 @@ const char* name_of(Layout l) {
   return "?";
 }
 
-std::string dictionary_key(std::uint8_t kind, std::uint32_t id) {
-  std::string k(5, '\0');
-  k[0] = static_cast<char>(kind);
-  for (int i = 0; i < 4; ++i) k[1 + i] = static_cast<char>(id >> (24 - 8 * i));
-  return k;
-}
-
 // A Taobao id after amplification: copy * 10,000,000 + the sample's id.
-std::string name_for(std::uint32_t id) { return std::to_string(10'000'000ull * (id % 45) + 100'000 + id); }
+std::string name_for(shoppulse::Id id) { return std::to_string(10'000'000ull * (id % 45) + 100'000 + id); }
 
 struct Outcome {
   double ns_per_entry = 0;
@@ -90,30 +85,31 @@ Outcome run(Layout layout, std::int64_t appends, std::int64_t users_per_append, 
   std::unique_ptr<rocksdb::DB> db(raw);
   rocksdb::ColumnFamilyHandle* dictionary = handles[1];
 
-  std::uint32_t next[2] = {1, 1};
+  shoppulse::Id next[2] = {1, 1};
   const std::int64_t per_kind[2] = {users_per_append, items_per_append};
   std::uint64_t entries = 0;
-  std::string run_value;
+  shoppulse::ByteWriter run_value;
   rocksdb::SetPerfLevel(rocksdb::PerfLevel::kEnableCount);
   rocksdb::get_perf_context()->Reset();
   Stopwatch watch;
   for (std::int64_t a = 0; a < appends; ++a) {
     rocksdb::WriteBatch batch;
-    for (std::uint8_t kind = 0; kind < 2; ++kind) {
-      const std::uint32_t first = next[kind];
-      run_value.clear();
-      for (std::int64_t i = 0; i < per_kind[kind]; ++i) {
-        const std::uint32_t id = next[kind]++;
+    for (std::uint8_t k = 0; k < 2; ++k) {
+      const auto kind = static_cast<shoppulse::IdKind>(k);
+      const shoppulse::Id first = next[k];
+      run_value.str().clear();
+      for (std::int64_t i = 0; i < per_kind[k]; ++i) {
+        const shoppulse::Id id = next[k]++;
         const std::string name = name_for(id);
         if (layout == Layout::run_per_kind) {
-          run_value.push_back(static_cast<char>(name.size()));  // names here are < 128 bytes
-          run_value += name;
+          run_value.bytes(name);
         } else {
-          batch.Put(dictionary, dictionary_key(kind, id), name);
+          batch.Put(dictionary, shoppulse::eventlog::dictionary_key(kind, id), name);
         }
       }
-      if (layout == Layout::run_per_kind) batch.Put(dictionary, dictionary_key(kind, first), run_value);
-      entries += static_cast<std::uint64_t>(per_kind[kind]);
+      if (layout == Layout::run_per_kind)
+        batch.Put(dictionary, shoppulse::eventlog::dictionary_run_key(kind, first, next[k] - 1), run_value.str());
+      entries += static_cast<std::uint64_t>(per_kind[k]);
     }
     const rocksdb::Status written = db->Write(rocksdb::WriteOptions(), &batch);
     if (!written.ok()) {

@@ -242,52 +242,53 @@ class RocksDbStore final : public Storage {
   }
 
   Result<void> put_raw(std::string_view family_name, std::string_view key, std::string_view value) {
-    for (std::size_t f = 0; f < kFamilyCount; ++f) {
-      if (family_name != kFamilyNames[f]) continue;
-      const rdb::Status status = db_->Put(write_options_, families_[f], rdb::Slice(key.data(), key.size()),
-                                          rdb::Slice(value.data(), value.size()));
-      if (!status.ok()) return io_error("put raw", status);
-      return {};
-    }
-    return make_error(Errc::invalid_argument, "no family " + std::string(family_name));
+    auto* f = family_named(family_name);
+    if (!f) return no_family(family_name);
+    const rdb::Status status =
+        db_->Put(write_options_, f, rdb::Slice(key.data(), key.size()), rdb::Slice(value.data(), value.size()));
+    if (!status.ok()) return io_error("put raw", status);
+    return {};
   }
 
   Result<void> delete_raw(std::string_view family_name, std::string_view key) {
-    for (std::size_t f = 0; f < kFamilyCount; ++f) {
-      if (family_name != kFamilyNames[f]) continue;
-      const rdb::Status status = db_->Delete(write_options_, families_[f], rdb::Slice(key.data(), key.size()));
-      if (!status.ok()) return io_error("delete raw", status);
-      return {};
-    }
-    return make_error(Errc::invalid_argument, "no family " + std::string(family_name));
+    auto* f = family_named(family_name);
+    if (!f) return no_family(family_name);
+    const rdb::Status status = db_->Delete(write_options_, f, rdb::Slice(key.data(), key.size()));
+    if (!status.ok()) return io_error("delete raw", status);
+    return {};
   }
 
   Result<std::optional<std::string>> raw_value(std::string_view family_name, std::string_view key) const {
-    for (std::size_t f = 0; f < kFamilyCount; ++f) {
-      if (family_name != kFamilyNames[f]) continue;
-      std::string value;
-      const rdb::Status status =
-          db_->Get(rdb::ReadOptions(), families_[f], rdb::Slice(key.data(), key.size()), &value);
-      if (status.IsNotFound()) return std::optional<std::string>();
-      if (!status.ok()) return io_error("get raw", status);
-      return std::optional<std::string>(std::move(value));
-    }
-    return make_error(Errc::invalid_argument, "no family " + std::string(family_name));
+    auto* f = family_named(family_name);
+    if (!f) return no_family(family_name);
+    std::string value;
+    const rdb::Status status = db_->Get(rdb::ReadOptions(), f, rdb::Slice(key.data(), key.size()), &value);
+    if (status.IsNotFound()) return std::optional<std::string>();
+    if (!status.ok()) return io_error("get raw", status);
+    return std::optional<std::string>(std::move(value));
   }
 
   Result<std::vector<std::string>> raw_keys(std::string_view family_name) const {
-    for (std::size_t f = 0; f < kFamilyCount; ++f) {
-      if (family_name != kFamilyNames[f]) continue;
-      std::vector<std::string> keys;
-      std::unique_ptr<rdb::Iterator> it(db_->NewIterator(rdb::ReadOptions(), families_[f]));
-      for (it->SeekToFirst(); it->Valid(); it->Next()) keys.emplace_back(view(it->key()));
-      if (!it->status().ok()) return io_error("list raw keys", it->status());
-      return keys;
-    }
-    return make_error(Errc::invalid_argument, "no family " + std::string(family_name));
+    auto* f = family_named(family_name);
+    if (!f) return no_family(family_name);
+    std::vector<std::string> keys;
+    std::unique_ptr<rdb::Iterator> it(db_->NewIterator(rdb::ReadOptions(), f));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) keys.emplace_back(view(it->key()));
+    if (!it->status().ok()) return io_error("list raw keys", it->status());
+    return keys;
   }
 
  private:
+  // The raw hooks' family by name; nullptr for none.
+  rdb::ColumnFamilyHandle* family_named(std::string_view name) const {
+    for (std::size_t f = 0; f < kFamilyCount; ++f)
+      if (name == kFamilyNames[f]) return families_[f];
+    return nullptr;
+  }
+  static Error no_family(std::string_view name) {
+    return make_error(Errc::invalid_argument, "no family " + std::string(name));
+  }
+
   using DurabilityMarkState = eventlog::DurabilityMark;
 
   RocksDbStore(std::unique_ptr<rdb::DB> db, std::vector<rdb::ColumnFamilyHandle*> families,
@@ -382,7 +383,7 @@ class RocksDbStore final : public Storage {
   std::atomic<Sequence> next_sequence_{1};
   std::string block_buffer_;  // writer thread only: the block being appended
   std::vector<const DictionaryEntry*> entry_order_;  // writer thread only: append()'s new entries in key order
-  std::string run_value_;                            // writer thread only: the dictionary run being staged
+  ByteWriter run_value_;                             // writer thread only: the dictionary run being staged
 
   // The retained blocks, oldest first, and the sum of their bytes. Only the
   // writer thread changes them (under the lock); readers lock to copy.
@@ -823,16 +824,16 @@ Result<void> RocksDbStore::append(const AppendBatch& batch) {
     if (end - i == 1) {
       status = write_batch.Put(family(kDictionary), eventlog::dictionary_key(first.kind, first.id), first.value);
     } else {
-      run_value_.clear();
-      for (std::size_t j = i; j < end; ++j) eventlog::append_dictionary_name(run_value_, entry_order_[j]->value);
+      run_value_.str().clear();
+      for (std::size_t j = i; j < end; ++j) run_value_.bytes(entry_order_[j]->value);
       status = write_batch.Put(family(kDictionary),
                                eventlog::dictionary_run_key(first.kind, first.id, entry_order_[end - 1]->id),
-                               run_value_);
+                               run_value_.str());
     }
     if (!status.ok()) return io_error("stage dictionary entry", status);
     i = end;
   }
-  if (run_value_.capacity() > kKeepBlockBuffer) std::string().swap(run_value_);
+  if (run_value_.str().capacity() > kKeepBlockBuffer) std::string().swap(run_value_.str());
 
   std::optional<BlockSummary> summary;
   if (!batch.records.empty()) {
@@ -949,6 +950,19 @@ Result<std::vector<DictionaryEntry>> RocksDbStore::load_dictionary_kind(IdKind k
   return entries;
 }
 
+namespace {
+
+// Positions `it` for a forward walk of `kind`'s ids from `id`: on the key at
+// or before (kind, id), which holds id when a stored run begins before it,
+// else on the first key after. The walk steps over keys of earlier kinds and
+// keys that end before id.
+void seek_dictionary(rdb::Iterator& it, IdKind kind, Id id) {
+  it.SeekForPrev(eventlog::dictionary_key_at_or_before(kind, id));
+  if (!it.Valid() && it.status().ok()) it.Seek(eventlog::dictionary_key(kind, id));
+}
+
+}  // namespace
+
 Result<void> RocksDbStore::scan_dictionary_kind(IdKind kind, std::size_t newest, const DictionaryRun& fn) const {
   // Keys are kind then big-endian id, and a kind's ids are dense from 1 (the
   // dictionary hands them out in order), so the newest `newest` are the ids
@@ -978,13 +992,7 @@ Result<void> RocksDbStore::scan_dictionary_kind(IdKind kind, std::size_t newest,
   std::vector<DictionaryEntry> run(kRun);
   std::size_t filled = 0;
   Result<void> handed{};
-  // From the key holding `first` (a stored run can begin before it).
-  it->SeekForPrev(eventlog::dictionary_key_at_or_before(kind, first));
-  if (!it->Valid()) {
-    if (!it->status().ok()) return io_error("read dictionary", it->status());
-    it->Seek(eventlog::dictionary_key(kind, first));
-  }
-  for (; it->Valid(); it->Next()) {
+  for (seek_dictionary(*it, kind, first); it->Valid(); it->Next()) {
     auto key = eventlog::decode_dictionary_key(view(it->key()));
     if (!key) return std::move(key).error();
     if (key->kind < kind || key->last < first) continue;
@@ -1086,11 +1094,8 @@ Result<void> RocksDbStore::complete_dictionary_names(std::size_t keep_per_kind) 
     if (newest->kind != kind || newest->last <= keep_per_kind) continue;
     const Id last = static_cast<Id>(newest->last - keep_per_kind);
     if (last <= through[k]) continue;
-    // From the key holding through + 1 (a stored run can begin before it).
-    it->SeekForPrev(eventlog::dictionary_key_at_or_before(kind, through[k] + 1));
-    if (!it->Valid()) it->Seek(eventlog::dictionary_key(kind, through[k] + 1));
     Result<void> staging{};
-    for (; it->Valid(); it->Next()) {
+    for (seek_dictionary(*it, kind, through[k] + 1); it->Valid(); it->Next()) {
       auto key = eventlog::decode_dictionary_key(view(it->key()));
       if (!key) return std::move(key).error();
       if (key->kind < kind || key->last <= through[k]) continue;

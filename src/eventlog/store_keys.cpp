@@ -99,16 +99,6 @@ Result<DictionaryKey> decode_dictionary_key(std::string_view key) {
   return out;
 }
 
-void append_dictionary_name(std::string& run_value, std::string_view name) {
-  std::size_t n = name.size();
-  while (n >= 0x80) {
-    run_value.push_back(static_cast<char>((n & 0x7f) | 0x80));
-    n >>= 7;
-  }
-  run_value.push_back(static_cast<char>(n));
-  run_value.append(name);
-}
-
 Result<std::string_view> dictionary_name_in_run(const DictionaryKey& key, std::string_view value, Id id) {
   std::optional<std::string_view> found;
   auto walked = for_each_dictionary_name(key, value, [&](Id at, std::string_view name) {

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "block_index.hpp"
+#include "shoppulse/core/byte_codec.hpp"
 #include "shoppulse/core/result.hpp"
 #include "shoppulse/eventlog/storage.hpp"
 
@@ -32,8 +33,8 @@ Result<BlockSummary> decode_block_summary(std::string_view key, std::string_view
 
 // dictionary: one id, kind byte + big-endian 32-bit id -> its name (the only
 // shape before format 3), or a run of consecutive ids, kind byte + big-endian
-// first and last id -> their names in id order, each after its varint length
-// (format 3: an append writes its new ids of a kind as one run). A run's key
+// first and last id -> their names in id order, each as ByteWriter::bytes
+// writes it, its varint length first (format 3: an append writes its new ids of a kind as one run). A run's key
 // sorts right after the single key of its first id, and runs never overlap,
 // so the key at or before (kind, id, last = max) is the one holding id, if
 // any. Decoding returns the ids a key holds, without their names.
@@ -48,8 +49,6 @@ std::string dictionary_run_key(IdKind kind, Id first, Id last);
 // The greatest key a (kind, id) can be held under: seek back from it.
 inline std::string dictionary_key_at_or_before(IdKind kind, Id id) { return dictionary_run_key(kind, id, ~Id{0}); }
 Result<DictionaryKey> decode_dictionary_key(std::string_view key);
-// Appends name to a run's value.
-void append_dictionary_name(std::string& run_value, std::string_view name);
 // Calls fn(id, name) for each id of a run key's value, in order; corrupt
 // when the value does not hold exactly last - first + 1 names.
 template <typename Fn>
@@ -128,25 +127,14 @@ std::string checkpoint_parts_end(std::string_view name);
 
 template <typename Fn>
 Result<void> for_each_dictionary_name(const DictionaryKey& key, std::string_view value, Fn&& fn) {
+  ByteReader in(value);
   std::uint64_t next = key.first;
-  while (!value.empty()) {
-    std::uint64_t length = 0;
-    unsigned shift = 0;
-    std::size_t used = 0;
-    for (;;) {
-      if (used == value.size() || shift > 28)
-        return make_error(Errc::corrupt, "event log: dictionary run has a malformed name length");
-      const auto b = static_cast<std::uint8_t>(value[used++]);
-      length |= std::uint64_t{b & 0x7fu} << shift;
-      if ((b & 0x80) == 0) break;
-      shift += 7;
-    }
-    if (length > value.size() - used)
-      return make_error(Errc::corrupt, "event log: dictionary run has a name past its end");
+  while (!in.at_end()) {
+    const std::string_view name = in.bytes();
+    if (in.failed()) return make_error(Errc::corrupt, "event log: dictionary run has a name past its end");
     if (next > key.last)
       return make_error(Errc::corrupt, "event log: dictionary run holds more names than its ids");
-    fn(static_cast<Id>(next), value.substr(used, static_cast<std::size_t>(length)));
-    value.remove_prefix(used + static_cast<std::size_t>(length));
+    fn(static_cast<Id>(next), name);
     ++next;
   }
   if (next != std::uint64_t{key.last} + 1)

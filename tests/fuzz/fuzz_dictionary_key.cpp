@@ -71,15 +71,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto kind = static_cast<IdKind>(in.byte() % kIdKindCount);
   const Id first = in.integer<Id>() % (Id{1} << 31) + 1;
   std::vector<std::string> names;
-  std::string value;
+  ByteWriter writer;
   while (!in.empty() && names.size() < 512) {
     // Lengths past one varint byte now and then.
     std::string name = in.text(255);
     if ((in.byte() & 15) == 0 && names.size() < 4) name.append(std::string(in.in_range(100, 20000), 'x'));
-    append_dictionary_name(value, name);
+    writer.bytes(name);
     names.push_back(std::move(name));
   }
   if (names.empty()) return 0;
+  const std::string_view value = writer.str();
   const Id last = static_cast<Id>(first + names.size() - 1);
   auto key = decode_dictionary_key(dictionary_run_key(kind, first, last));
   FUZZ_CHECK(key);
