@@ -1027,12 +1027,8 @@ Result<std::optional<Id>> RocksDbStore::find_dictionary_id(IdKind kind, std::str
 }
 
 Result<std::optional<std::string>> RocksDbStore::find_dictionary_name(IdKind kind, Id id) const {
-  std::string stored;
-  const rdb::Status status =
-      db_->Get(rdb::ReadOptions(), family(kDictionary), eventlog::dictionary_key(kind, id), &stored);
-  if (status.ok()) return std::optional<std::string>(std::move(stored));
-  if (!status.IsNotFound()) return io_error("read dictionary entry", status);
-  // Not an id of its own: the run holding it, if any, is the key before.
+  // One seek back finds the key holding id, a run or its own key: a point
+  // read of (kind, id) would miss every id kept in a run.
   std::unique_ptr<rdb::Iterator> it(db_->NewIterator(rdb::ReadOptions(), family(kDictionary)));
   it->SeekForPrev(eventlog::dictionary_key_at_or_before(kind, id));
   if (!it->Valid()) {
@@ -1041,7 +1037,8 @@ Result<std::optional<std::string>> RocksDbStore::find_dictionary_name(IdKind kin
   }
   auto key = eventlog::decode_dictionary_key(view(it->key()));
   if (!key) return std::move(key).error();
-  if (!key->run || key->kind != kind || key->first > id || key->last < id) return std::optional<std::string>();
+  if (key->kind != kind || key->first > id || key->last < id) return std::optional<std::string>();
+  if (!key->run) return std::optional<std::string>(std::string(view(it->value())));
   auto name = eventlog::dictionary_name_in_run(*key, view(it->value()), id);
   if (!name) return std::move(name).error();
   return std::optional<std::string>(std::string(*name));
