@@ -107,8 +107,9 @@ void bind(config::Schema& s, AppConfig& c) {
   s.add_size("dictionary.max_resident_ids", &c.dictionary_max_resident_ids, "ids",
              "Most ids of each kind (users, products, ...) the dictionary keeps in memory; beyond it the ones seen "
              "least recently are evicted (their name -> id entries written to the event log first) and read back when "
-             "used again, with the same id. About 60 bytes an id in memory, so the default bounds the users' and the "
-             "products' tables at about 240 MB each. 0 keeps every id in memory",
+             "used again, with the same id. About 32 bytes an id in memory for numeric ids, 40 for others, so the "
+             "default bounds the users' and the products' tables at about 130-160 MB each. 0 keeps every id in "
+             "memory",
              0, std::size_t{1} << 31);
   s.add_size("ingest.ring_capacity", &c.ring_capacity, "events", "Slots in the ring between ingest and engine",
              1024, std::size_t{1} << 28);

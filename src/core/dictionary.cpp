@@ -4,6 +4,7 @@
 #include <array>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 
 #include "shoppulse/core/prefetch.hpp"
@@ -159,8 +160,18 @@ constexpr std::size_t kStampBytes = sizeof(std::uint32_t);
 constexpr std::size_t kHeaderBytes = kStampBytes + sizeof(Id);  // stamp, then id
 constexpr std::size_t kMaxBlocks = std::size_t{1} << 14;      // what a Ref can name: 16 GiB of 1 MiB blocks
 
-// Length prefix of an arena entry: 7 bits a byte, low bits first.
-std::size_t put_length(char* out, std::size_t n) noexcept {
+// An entry's name, after its stamp and id, starts with a varint (7 bits a
+// byte, low bits first), its head. An even head is the name's length << 1,
+// the bytes follow. An odd head is a decimal name's value << 1 | 1 and
+// nothing follows: the digits are spelt again when read. Only a canonical
+// decimal is stored so (digits only, no leading zero but "0" itself, below
+// 2^63), so that spelling it gives back the very bytes interned: "007" and
+// "7" stay two names. Numeric ids are the common case (Taobao's, REES46's):
+// a 9-digit id takes a 5-byte head instead of a 1-byte length and 9 bytes.
+constexpr std::size_t kMaxVarintBytes = 10;
+constexpr std::size_t kMaxDecimalDigits = 19;
+
+std::size_t put_varint(char* out, std::uint64_t n) noexcept {
   std::size_t i = 0;
   while (n >= 0x80) {
     out[i++] = static_cast<char>((n & 0x7f) | 0x80);
@@ -170,18 +181,71 @@ std::size_t put_length(char* out, std::size_t n) noexcept {
   return i;
 }
 
-// The name of an entry (after its stamp and id).
-std::string_view read_entry(const char* entry) noexcept {
-  const char* p = entry + kHeaderBytes;
-  std::size_t n = 0;
+std::uint64_t get_varint(const char*& p) noexcept {
+  std::uint64_t n = 0;
   unsigned shift = 0;
   for (;;) {
     const auto b = static_cast<unsigned char>(*p++);
-    n |= std::size_t{b & 0x7fu} << shift;
-    if ((b & 0x80) == 0) break;
+    n |= std::uint64_t{b & 0x7fu} << shift;
+    if ((b & 0x80) == 0) return n;
     shift += 7;
   }
-  return {p, n};
+}
+
+// The value of a canonical decimal name; nullopt for any other name.
+std::optional<std::uint64_t> decimal_value(std::string_view s) noexcept {
+  if (s.empty() || s.size() > kMaxDecimalDigits || (s[0] == '0' && s.size() > 1)) return std::nullopt;
+  std::uint64_t v = 0;  // 19 digits stay below 2^64
+  bool other = false;   // one test at the end: no branch a character
+  for (const char c : s) {
+    const unsigned digit = static_cast<unsigned char>(c) - unsigned{'0'};
+    other |= digit > 9;
+    v = v * 10 + digit;
+  }
+  if (other || (v >> 63) != 0) return std::nullopt;
+  return v;
+}
+
+// Room to spell a decimal entry's name.
+using DecimalText = std::array<char, kMaxDecimalDigits>;
+
+// The name of an entry: a view of the arena, or of `text` for a decimal.
+std::string_view read_entry(const char* entry, DecimalText& text) noexcept {
+  const char* p = entry + kHeaderBytes;
+  const std::uint64_t head = get_varint(p);
+  if ((head & 1) == 0) return {p, static_cast<std::size_t>(head >> 1)};
+  // Two digits a step: the divisions form one chain, and a chain of nine
+  // held back the next lookups' cache misses (random names read at half
+  // the rate of spelt ones).
+  static constexpr char kPairs[] =
+      "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+      "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+      "8081828384858687888990919293949596979899";
+  std::uint64_t v = head >> 1;
+  std::size_t i = text.size();
+  while (v >= 100) {
+    const std::uint64_t pair = v % 100;
+    v /= 100;
+    i -= 2;
+    std::memcpy(&text[i], &kPairs[pair * 2], 2);
+  }
+  if (v >= 10) {
+    i -= 2;
+    std::memcpy(&text[i], &kPairs[v * 2], 2);
+  } else {
+    text[--i] = static_cast<char>('0' + v);
+  }
+  return {text.data() + i, text.size() - i};
+}
+
+// Whether an entry's name is `value`, without spelling a decimal.
+bool entry_is(const char* entry, std::string_view value) noexcept {
+  const char* p = entry + kHeaderBytes;
+  const std::uint64_t head = get_varint(p);
+  if ((head & 1) == 0)
+    return (head >> 1) == value.size() && (value.empty() || std::memcmp(p, value.data(), value.size()) == 0);
+  const std::optional<std::uint64_t> v = decimal_value(value);
+  return v && *v == (head >> 1);
 }
 
 std::uint32_t read_stamp(const char* entry) noexcept {
@@ -229,7 +293,9 @@ std::size_t slots_for(std::size_t entries) noexcept {
 }  // namespace
 
 InternTable::Ref InternTable::append(Tables& t, Id id, std::string_view value, std::uint32_t stamp) {
-  const std::size_t need = kHeaderBytes + value.size() + 10;  // header, bytes and the longest length prefix
+  const std::optional<std::uint64_t> decimal = decimal_value(value);
+  const std::size_t bytes = decimal ? 0 : value.size();
+  const std::size_t need = kHeaderBytes + kMaxVarintBytes + bytes;  // header, the longest head, bytes
   if (t.arena.empty() || need > t.arena_size - t.arena_used) {
     // A name longer than a block gets a block of its own.
     if (t.arena.size() >= kMaxBlocks) throw std::length_error("dictionary: more than 16 GiB of names of one kind");
@@ -242,10 +308,11 @@ InternTable::Ref InternTable::append(Tables& t, Id id, std::string_view value, s
   char* entry = t.arena.back().get() + t.arena_used;
   write_stamp(entry, stamp);
   std::memcpy(entry + kStampBytes, &id, sizeof id);
-  const std::size_t prefix = put_length(entry + kHeaderBytes, value.size());
-  if (!value.empty()) std::memcpy(entry + kHeaderBytes + prefix, value.data(), value.size());
+  const std::size_t prefix =
+      put_varint(entry + kHeaderBytes, decimal ? (*decimal << 1 | 1) : std::uint64_t{value.size()} << 1);
+  if (bytes != 0) std::memcpy(entry + kHeaderBytes + prefix, value.data(), bytes);
   const Ref ref = static_cast<Ref>(1 + ((t.arena.size() - 1) << 18 | t.arena_used >> 2));
-  t.arena_used = std::min(t.arena_size, (t.arena_used + kHeaderBytes + prefix + value.size() + 3) & ~std::size_t{3});
+  t.arena_used = std::min(t.arena_size, (t.arena_used + kHeaderBytes + prefix + bytes + 3) & ~std::size_t{3});
   return ref;
 }
 
@@ -270,10 +337,11 @@ void InternTable::rehash(Tables& t, std::size_t slots) {
   t.names.assign(slots, NameSlot{});
   t.ids.assign(slots, Ref{0});
   t.resident = 0;
+  DecimalText text;
   for (const Ref r : old) {
     if (r == 0) continue;
     const char* entry = t.at(r);
-    insert(t, read_id(entry), r, hash(read_entry(entry)));
+    insert(t, read_id(entry), r, hash(read_entry(entry, text)));
   }
 }
 
@@ -307,10 +375,11 @@ std::size_t InternTable::move_some(Tables& t, std::size_t slots) {
         shoppulse::prefetch(t.at(r));
       }
     const std::size_t new_slots = t.names.size();
+    DecimalText text;
     for (std::size_t i = 0; i < n; ++i) {
       const char* entry = t.at(group[i].ref);
       group[i].id = read_id(entry);
-      group[i].hash = hash(read_entry(entry));
+      group[i].hash = hash(read_entry(entry, text));
       shoppulse::prefetch(&t.names[name_home(group[i].hash, new_slots)]);
       shoppulse::prefetch(&t.ids[id_home(group[i].id, new_slots)]);
     }
@@ -342,7 +411,7 @@ char* InternTable::probe_names(const Tables& t, const Slots<NameSlot>& names, st
     if (s.entry == 0) return nullptr;  // never full, so an empty slot ends every run
     if (s.tag == tag) {
       char* entry = t.at(s.entry);
-      if (read_entry(entry) == value) return entry;
+      if (entry_is(entry, value)) return entry;
     }
   }
 }
@@ -489,12 +558,13 @@ Result<std::size_t> InternTable::evict() {
   rehash(fresh, slots_for(max_resident_ + max_resident_ / 4));
   std::vector<EvictedName> victims;
   victims.reserve(t_.resident - keep);
+  DecimalText text;
   for (const Ref r : t_.ids) {
     if (r == 0) continue;
     const char* entry = t_.at(r);
     const Id id = read_id(entry);
     const std::uint32_t st = read_stamp(entry);
-    const std::string_view name = read_entry(entry);
+    const std::string_view name = read_entry(entry, text);
     bool keep_it = st > threshold;
     if (st == threshold && equal_quota > 0) {
       --equal_quota;
@@ -535,7 +605,8 @@ std::string_view InternTable::name_into(Id id, std::string& out) const {
   {
     std::shared_lock lock(mutex_);
     if (const char* entry = probe_id(t_, id)) {
-      out.assign(read_entry(entry));
+      DecimalText text;
+      out.assign(read_entry(entry, text));
       return out;
     }
   }

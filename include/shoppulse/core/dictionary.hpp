@@ -10,16 +10,19 @@
 // frees memory a reader still looks at.
 //
 // Layout: names in an arena of 1 MiB blocks, each entry 4-byte aligned: a
-// last-seen stamp (4 bytes, writer only), the id (4 bytes), a varint length
-// and the bytes. Two open-addressing tables refer to the entries by a
-// 32-bit reference (block and offset): one by name hash, of 8-byte slots
-// (32 bits of the hash as a tag, then the reference), for intern and find;
-// one by id, of 4-byte slots (the reference alone: a probe compares the
-// entry's id), for name. Both are sized to a multiple of 8 slots, not a
-// power of two, at most 70 % full, and grow by half: 17-26 bytes of slots
-// per resident id plus the entry (about 37 bytes an id for the amplified
-// Taobao file's 6.81 M ids after a restart, 51 with 8-byte id slots, 67
-// with tables of powers of two at most half full).
+// last-seen stamp (4 bytes, writer only), the id (4 bytes) and the name: a
+// canonical decimal (digits, no leading zero, below 2^63) as a varint of
+// its value, any other name as a varint length and the bytes (a 9-digit id
+// takes 16 bytes instead of 20). Two open-addressing tables refer to the
+// entries by a 32-bit reference (block and offset): one by name hash, of
+// 8-byte slots (32 bits of the hash as a tag, then the reference), for
+// intern and find; one by id, of 4-byte slots (the reference alone: a probe
+// compares the entry's id), for name. Both are sized to a multiple of 8
+// slots, not a power of two, at most 70 % full, and grow by half: 17-26
+// bytes of slots per resident id plus the entry (about 32 bytes an id for
+// the amplified Taobao file's 6.81 M ids after a restart, 37 with their
+// digits spelt out, 51 with 8-byte id slots as well, 67 with tables of
+// powers of two at most half full).
 //
 // Growth is incremental: a full table gets new, larger slot arrays, and
 // each intern of a new name after that moves the entries of the next
