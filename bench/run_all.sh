@@ -38,7 +38,7 @@ if [ -z "${BENCH_TAOBAO:-}" ]; then
 fi
 
 # Component benchmarks first, then the end-to-end ones.
-order=(ring engine recommend import dictionary_keys pipeline rebuild cluster_merge http_ingest http_read ws)
+order=(ring engine recommend import dictionary_keys dictionary_names pipeline rebuild cluster_merge http_ingest http_read ws)
 failed=0
 ran=0
 echo "shoppulse benchmarks, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cpus, load $(cut -d' ' -f1-3 /proc/loadavg)"
