@@ -1,7 +1,9 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <random>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "shoppulse/core/dictionary.hpp"
@@ -203,7 +205,12 @@ TEST_CASE("decimal names are kept as numbers and read back byte for byte; other 
       "9223372036854775808", "18446744073709551615",   // 2^63 and 2^64 - 1: names
       "18446744073709551616", "99999999999999999999",  // past 64 bits, 20 digits
       "1234567890123456789", "123456789012345678901",  // 19 and 21 digits
-      "\xd9\xa3", std::string("12\0" "3", 4), "127", "128", "16383", "16384", "2097151", "2097152"};
+      "\xd9\xa3", std::string("12\0" "3", 4), "127", "128", "16383", "16384", "2097151", "2097152",
+      // Eight digits are checked at once: a non-digit in each place of the
+      // first eight, or of the second eight, bytes just below '0' and just
+      // above '9', and bytes whose check would carry into the next.
+      "12345678", "1234567a9", "a23456789", "1234/6789", "1234:6789", "1234567\xff", "\xfa" "2345678",
+      "123456789012345/", "12345678901234:67", "1234567812345678", "10000000", "99999999"};
   InternTable table;
   for (std::size_t i = 0; i < names.size(); ++i) {
     INFO(i << ": '" << names[i] << "'");
@@ -231,6 +238,28 @@ TEST_CASE("decimal names are kept as numbers and read back byte for byte; other 
   for (int i = 0; i < 100'000; ++i) REQUIRE(again.intern(std::to_string(3'000'000'000LL + i)).second);
   check(again);
   CHECK(again.name(Id(names.size() + 100'000)) == "3000099999");
+}
+
+TEST_CASE("random strings of mostly digits read back byte for byte and are found again", "[core][dictionary]") {
+  // Whatever the check of eight digits at a time takes for a number must
+  // spell back to the same bytes: a misread name would come back changed.
+  std::mt19937_64 random(20261206);
+  const std::string alphabet = std::string("01234567890123456789012345678989/:a ") + '\xff' + '\xfa' + '\0';
+  std::vector<std::string> names;
+  std::unordered_set<std::string> seen;
+  while (names.size() < 50'000) {
+    std::string name(1 + random() % 21, '0');
+    for (char& c : name) c = alphabet[random() % alphabet.size()];
+    if (random() % 2 == 0) std::fill(name.begin(), name.end() - 1, '7');  // many long numbers
+    if (seen.insert(name).second) names.push_back(name);
+  }
+  InternTable table;
+  for (std::size_t i = 0; i < names.size(); ++i) REQUIRE(table.intern(names[i]) == std::pair<Id, bool>{Id(i + 1), true});
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    INFO(i << ": '" << names[i] << "'");
+    REQUIRE(table.name(Id(i + 1)) == names[i]);
+    REQUIRE(table.find(names[i]) == Id(i + 1));
+  }
 }
 
 TEST_CASE("a decimal name costs fewer bytes than the same digits after a leading zero", "[core][dictionary]") {

@@ -15,8 +15,9 @@
 // its value, any other name as a varint length and the bytes (a 9-digit id
 // takes 16 bytes instead of 20). Two open-addressing tables refer to the
 // entries by a 32-bit reference (block and offset): one by name hash, of
-// 8-byte slots (32 bits of the hash as a tag, then the reference), for
-// intern and find; one by id, of 4-byte slots (the reference alone: a probe
+// 8-byte slots (the hash's high 32 bits as a tag, which is also what the
+// slot's home is computed from, then the reference), for intern and find;
+// one by id, of 4-byte slots (the reference alone: a probe
 // compares the entry's id), for name. Both are sized to a multiple of 8
 // slots, not a power of two, at most 70 % full, and grow by half: 17-26
 // bytes of slots per resident id plus the entry (about 32 bytes an id for
@@ -26,7 +27,8 @@
 //
 // Growth is incremental: a full table gets new, larger slot arrays, and
 // each intern of a new name after that moves the entries of the next
-// kMoveSlots slots of the old arrays into them, so no call rehashes the
+// kMoveSlots slots of the old arrays into them (a name slot by its tag
+// alone, an id slot by the id its entry holds), so no call rehashes the
 // whole table (a 6.8 M-id table took 0.29 s, held every reader and the
 // ingest thread behind it). Lookups meanwhile probe the new arrays and then
 // the old; the old are freed once every slot is moved, long before the new
@@ -261,6 +263,9 @@ class InternTable {
   static void insert(Tables& t, Id id, Ref entry, std::uint64_t hash);
   // An entry's slots in names and ids, without counting it.
   static void place(Tables& t, Id id, Ref entry, std::uint64_t hash);
+  // A name slot again, at the home of its tag; an id's slot.
+  static void place_name(Tables& t, NameSlot slot);
+  static void place_id(Tables& t, Id id, Ref entry);
   // Every entry into new arrays of `slots` slots at once (start-up, eviction).
   static void rehash(Tables& t, std::size_t slots);
   // Starts an incremental growth to `slots` slots (finishing one under way).
