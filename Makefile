@@ -113,7 +113,7 @@ package: build deps-package
 test-package: package deps-package-test
 	$(SUDO) packaging/test_deb.sh build/release/shoppulse_$$(sed -n 's/^project(shoppulse VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)_$$(dpkg --print-architecture).deb
 
-# FUZZ_SECONDS per target (default 20; 12 targets two at a time: about 2 min).
+# FUZZ_SECONDS per target (default 20; 13 targets two at a time: about 2.5 min).
 FUZZ_SECONDS ?= 20
 test-fuzz: build-fuzz
 	cmake --preset fuzz -DSHOPPULSE_FUZZ_SECONDS=$(FUZZ_SECONDS) >/dev/null
