@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <array>
-#include <bit>
 #include <cstring>
 #include <mutex>
 #include <optional>
@@ -182,21 +181,7 @@ std::size_t put_varint(char* out, std::uint64_t n) noexcept {
   return i;
 }
 
-// Up to 8 bytes without a branch on their values, which arrive with the
-// cache miss on the entry. Every entry has kMaxVarintBytes after its header
-// in its block, so the 8-byte load stays inside it.
 std::uint64_t get_varint(const char*& p) noexcept {
-  std::uint64_t w;
-  std::memcpy(&w, p, sizeof w);
-  if (const std::uint64_t ends = ~w & 0x8080808080808080ULL; ends != 0) [[likely]] {
-    const unsigned bytes = (static_cast<unsigned>(std::countr_zero(ends)) >> 3) + 1;
-    w &= (~std::uint64_t{0} >> (64 - 8 * bytes)) & 0x7f7f7f7f7f7f7f7fULL;
-    w = (w & 0x007f007f007f007fULL) | ((w & 0x7f007f007f007f00ULL) >> 1);  // 14 bits a 16-bit lane
-    w = (w & 0x00003fff00003fffULL) | ((w & 0x3fff00003fff0000ULL) >> 2);  // 28 bits a 32-bit lane
-    w = (w & 0x000000000fffffffULL) | ((w & 0x0fffffff00000000ULL) >> 4);  // 56 bits
-    p += bytes;
-    return w;
-  }
   std::uint64_t n = 0;
   unsigned shift = 0;
   for (;;) {
@@ -320,8 +305,8 @@ std::size_t id_home(Id id, std::size_t slots) noexcept {
   return scale((group * kMulA) >> 32, slots / 4) * 4 + (id & 3);
 }
 
-// A name's first slot: the high half of its hash, its tag.
-// The high half is also the tag a name slot keeps, so a growth or a rehash
+// A name's first slot: the high half of its hash, which is also the tag a
+// name slot keeps, so a growth or a rehash
 // places a name slot again from the slot alone, without reading the entry
 // or hashing its name. (A tag then tells apart only names whose homes are
 // near, a false match in a few hundred: an entry compared for nothing.)
