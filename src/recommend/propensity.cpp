@@ -167,6 +167,8 @@ struct PurchasePropensity::State {
   // example goes to.
   void prefetch(const Event& next) const noexcept {
     users.prefetch(next.user);
+    // At the bound, a new user evicts the least recently active one.
+    if (config.max_users != 0 && users.size() >= config.max_users) recency.prefetch_next(users);
     prefetch_due();
     if (const Example* slot = open.push_slot(2)) prefetch_lines(slot, sizeof(Example));
   }
@@ -287,10 +289,12 @@ struct PurchasePropensity::State {
   // the bound. Their open examples are dropped unlabelled as they come due.
   void evict_if_needed() {
     if (config.max_users == 0) return;
-    while (users.size() > std::max<std::size_t>(config.max_users, 1)) {
+    const std::size_t bound = std::max<std::size_t>(config.max_users, 1);
+    while (users.size() > bound) {
       const Id oldest = recency.head;
       recency.unlink(users, oldest, *users.find(oldest));
       users.erase(oldest);
+      recency.prefetch_after_next(users);
     }
   }
 

@@ -723,6 +723,7 @@ struct Recommender::State {
     // has lost half its length (evicted items are the least recently seen,
     // rarely among the most active).
     if (pop_top.size() < kPopularTop / 2 && !pop_complete()) rebuild_pop_top();
+    item_lru.prefetch_after_next(items);
   }
 
   void evict_user(Id id) {
@@ -730,6 +731,29 @@ struct Recommender::State {
     user_lru.unlink(users, id, us);
     users.erase(id);
     ++evicted_users;
+    user_lru.prefetch_after_next(users);
+  }
+
+  // At a bound, the next new user or item evicts the least recently seen
+  // one: what that eviction reads and writes is asked for while the event
+  // before it is applied. The head's own state is in cache (the last
+  // eviction wrote it); its neighbour's, its category list's entries and its
+  // trending record are not.
+  void prefetch_eviction() const noexcept {
+    if (config.max_users > 0 && users.size() >= config.max_users) user_lru.prefetch_next(users);
+    if (config.max_items == 0 || items.size() < config.max_items || item_lru.head == kNoId) return;
+    item_lru.prefetch_next(items);
+    const ItemState* h = items.find(item_lru.head);
+    if (h == nullptr) return;
+    if (h->category != kNoId && h->category < category_items.size()) {
+      const std::vector<Id>& list = category_items[h->category];
+      if (h->category_pos < list.size()) {
+        shoppulse::prefetch(&list[h->category_pos]);
+        shoppulse::prefetch(&list.back());
+      }
+    }
+    const std::vector<RecentItem>& hour = recent[recent_slot(h->hours.hour)];
+    if (h->trend_pos < hour.size()) shoppulse::prefetch(&hour[h->trend_pos]);
   }
 
   // Evicts the least recently seen users and items beyond their bounds (one
@@ -1390,6 +1414,7 @@ void Recommender::apply(std::span<const Event> events) {
       s.items.prefetch(events[i + 1].product);
       s.users.prefetch(events[i + 1].user);
       s.propensity.prefetch(events[i + 1]);
+      s.prefetch_eviction();
     }
     s.apply_one(events[i]);
   }
