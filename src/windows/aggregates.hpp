@@ -85,6 +85,15 @@ struct Bucket {
     else users.for_each(f);
   }
   std::size_t user_count() const noexcept { return packed_users.empty() ? users.size() : packed_users.size(); }
+  // A cache hint for what moving the bucket between windows reads: its
+  // users and its details (maps or frozen bytes).
+  void prefetch_contents() const noexcept {
+    packed_users.prefetch();
+    users.prefetch_slots();
+    products.prefetch_slots();
+    categories.prefetch_slots(2);
+    if (!frozen.empty()) prefetch_lines(frozen.data(), frozen.size());
+  }
   bool has_users() const noexcept { return user_count() != 0; }
   // A closed second packs its users when there are enough of them for the
   // packing to pay for its sort (a map of fewer is at most 640 bytes).

@@ -20,6 +20,7 @@
 
 #include "shoppulse/core/event.hpp"
 #include "shoppulse/core/flat_map.hpp"
+#include "shoppulse/core/prefetch.hpp"
 
 namespace shoppulse::windows {
 
@@ -65,6 +66,10 @@ class PackedUsers {
     return p;
   }
 
+  // A cache hint for the first lines of the bytes (two a user at least).
+  void prefetch() const noexcept {
+    if (count_ != 0) prefetch_lines(bytes_.get(), std::size_t{count_} * 2);
+  }
   std::size_t size() const noexcept { return count_; }
   bool empty() const noexcept { return count_ == 0; }
   std::size_t memory_bytes() const noexcept { return size_; }

@@ -49,6 +49,8 @@ Tier::Tier(std::int64_t width_ms, std::initializer_list<WindowSpan> spans, std::
   if (tracking_ == UserTracking::last_seen) {
     heads_.resize(ring_.size());
     for (auto& h : heads_) h.fill(kNoId);
+    list_sizes_.resize(ring_.size());
+    for (auto& n : list_sizes_) n.fill(0);
     sketches_.resize(ring_.size());
     sketch_index_.resize(ring_.size(), kNoBucket);
     previous_.resize(spans_.size());
@@ -203,6 +205,7 @@ void Tier::touch_cell(Id user, SeenCell* row, std::size_t cell, std::int64_t buc
   if (s.last != kNoBucket) unlink(user, s, cell);
   s.last = bucket;
   Id& head = heads_[ring_pos(bucket)][cell];
+  ++list_sizes_[ring_pos(bucket)][cell];
   s.prev = kNoId;
   s.next = head;
   if (head != kNoId) seen_.find(head)[cell].prev = user;
@@ -213,30 +216,34 @@ void Tier::unlink(Id user, SeenCell& s, std::size_t cell) noexcept {
   (void)user;
   if (s.prev != kNoId) seen_.find(s.prev)[cell].next = s.next;
   else heads_[ring_pos(s.last)][cell] = s.next;
+  --list_sizes_[ring_pos(s.last)][cell];
   if (s.next != kNoId) seen_.find(s.next)[cell].prev = s.prev;
   s.prev = s.next = kNoId;
 }
 
 void Tier::leave(std::int64_t bucket, std::uint32_t leaving) {
   const std::size_t pos = ring_pos(bucket);
-  const bool gone = bucket < end_ - longest_;
-  // Funnel cells before `any`: a user's newest bucket for a step is never
-  // newer than for any event, so a row is empty once `any` leaves.
+  // A user leaves a window with the minute iff the minute is its newest in
+  // the cell: the cell's list, whose length is kept.
+  for (std::size_t c = 0; c < kUserCells; ++c)
+    for (std::uint32_t bits = leaving; bits; bits &= bits - 1)
+      user_count(2 * static_cast<std::size_t>(std::countr_zero(bits)), c) -= list_sizes_[pos][c];
+  if (bucket >= end_ - longest_) return;  // still in the longest window: the lists stay
+  // Out of every window: the rows let go of the minute. Funnel cells before
+  // `any`: a user's newest bucket for a step is never newer than for any
+  // event, so a row is empty once `any` leaves.
   for (std::size_t c = kUserCells; c-- > 0;) {
     Id u = heads_[pos][c];
     while (u != kNoId) {
       SeenCell* row = seen_.find(u);
       SeenCell& s = row[c];
       const Id next = s.next;
-      for (std::uint32_t bits = leaving; bits; bits &= bits - 1)
-        --user_count(2 * static_cast<std::size_t>(std::countr_zero(bits)), c);
-      if (gone) {
-        s = SeenCell{};
-        if (c == 0) seen_.release(u);  // every cell is back to SeenCell{}, as a reused row must be
-      }
+      s = SeenCell{};
+      if (c == 0) seen_.release(u);  // every cell is back to SeenCell{}, as a reused row must be
       u = next;
     }
-    if (gone) heads_[pos][c] = kNoId;
+    heads_[pos][c] = kNoId;
+    list_sizes_[pos][c] = 0;
   }
 }
 
@@ -353,6 +360,29 @@ bool Tier::restore_sketch(std::int64_t bucket, const Sketch& sketch) {
   return true;
 }
 
+void Tier::prefetch_moving(std::int64_t old_end, std::int64_t new_end) const noexcept {
+  // On a slow event clock an advance moves a few buckets (one a boundary),
+  // each last written minutes of event time ago: their slots, then their
+  // users' and details' arrays are asked for before the first is read, so
+  // their cache misses overlap instead of coming one after another.
+  constexpr std::size_t kMost = 16;
+  std::size_t n = 0;
+  for (std::int64_t index : candidates_) {
+    if (n == kMost) break;
+    if (membership(index, old_end) == membership(index, new_end)) continue;
+    prefetch_all(&ring_[ring_pos(index)], sizeof(Bucket));
+    ++n;
+  }
+  n = 0;
+  for (std::int64_t index : candidates_) {
+    if (n == kMost) break;
+    if (membership(index, old_end) == membership(index, new_end)) continue;
+    const Bucket& b = ring_[ring_pos(index)];
+    if (b.index == index) b.prefetch_contents();
+    ++n;
+  }
+}
+
 void Tier::advance(std::int64_t new_end) {
   if (end_ == kNoBucket) {
     reset_end(new_end);
@@ -384,6 +414,7 @@ void Tier::advance(std::int64_t new_end) {
     candidates_.erase(std::unique(candidates_.begin(), candidates_.end()), candidates_.end());
   }
   end_ = new_end;
+  prefetch_moving(old_end, new_end);
   if (tracking_ == UserTracking::per_bucket) {
     // Every moving bucket's sums first, its users queued; then all the
     // users as one run (a user's counts only add and subtract, so the order
@@ -469,6 +500,7 @@ void Tier::reset_end(std::int64_t end) {
   if (tracking_ == UserTracking::last_seen) {
     seen_.clear();
     for (auto& h : heads_) h.fill(kNoId);
+    for (auto& n : list_sizes_) n.fill(0);
     for (auto& sk : sketches_) sk.reset();
     for (auto& p : previous_) p.reset();
     previous_stale_.assign(spans_.size(), 2);
@@ -600,7 +632,7 @@ std::size_t Tier::memory_bytes() const noexcept {
   for (const Bucket& b : ring_) n += b.memory_bytes();
   for (const auto& m : devices_) n += m.memory_bytes();
   for (const auto& m : locations_) n += m.memory_bytes();
-  n += seen_.memory_bytes() + heads_.capacity() * sizeof(heads_[0]) +
+  n += seen_.memory_bytes() + heads_.capacity() * sizeof(heads_[0]) + list_sizes_.capacity() * sizeof(list_sizes_[0]) +
        sketches_.capacity() * (sizeof(sketches_[0]) + sizeof(sketch_index_[0])) +
        previous_stale_.capacity() + previous_estimate_.capacity() * sizeof(previous_estimate_[0]);
   for (const auto& sk : sketches_)

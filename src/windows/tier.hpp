@@ -249,6 +249,8 @@ class Tier {
   // The users whose newest bucket per cell is `bucket` leave the current
   // windows in `leaving` (span bits); past the longest they are forgotten.
   void leave(std::int64_t bucket, std::uint32_t leaving);
+  // Cache hints for the first candidates of an advance that change windows.
+  void prefetch_moving(std::int64_t old_end, std::int64_t new_end) const noexcept;
   Sketch& sketch_for(std::int64_t bucket);
   void add_to_sketch(const Bucket& b);
   // The bucket's sketch changed or went: the union of its block is rebuilt
@@ -295,6 +297,10 @@ class Tier {
   // last_seen only.
   DenseRows<SeenCell> seen_{kUserCells};
   std::vector<std::array<Id, kUserCells>> heads_;  // per ring slot: first user of each cell's list
+  // Per ring slot: the length of each cell's list, so that a minute leaving
+  // a window it does not leave the tier with (1 h, not 24 h) subtracts its
+  // users without walking them.
+  std::vector<std::array<std::uint32_t, kUserCells>> list_sizes_;
   std::vector<std::unique_ptr<Sketch>> sketches_;  // per ring slot, for the bucket the slot holds
   std::vector<std::int64_t> sketch_index_;         // bucket each sketch belongs to
   // Per span: the merged sketch of its previous window, rebuilt when stale.

@@ -100,6 +100,14 @@ class FlatMap {
     size_ = 0;
   }
 
+  // A cache hint for the first max_lines lines of the keys and of the
+  // values, for a for_each() some time later.
+  void prefetch_slots(std::size_t max_lines = 4) const noexcept {
+    if (size_ == 0) return;
+    prefetch_lines(keys_.data(), keys_.size() * sizeof(std::uint32_t), max_lines);
+    prefetch_lines(values_.data(), values_.size() * sizeof(V), max_lines);
+  }
+
   template <class F>
   void for_each(F&& f) {
     for (std::size_t i = 0; i < keys_.size(); ++i)
