@@ -483,7 +483,8 @@ char* InternTable::probe_id(const Tables& t, Id id) const noexcept {
 }
 
 void InternTable::admit(std::string_view value, std::uint64_t hash, Id id) {
-  std::unique_lock lock(mutex_);
+  std::unique_lock lock(mutex_, std::defer_lock);
+  if (!holding_) lock.lock();
   // Growing by half (not doubling) keeps the tables 47-70 % full as they
   // grow, for a third more rehashing work in all; the entries move a few
   // slots per new name rather than all at once.
@@ -494,7 +495,7 @@ void InternTable::admit(std::string_view value, std::uint64_t hash, Id id) {
   const std::size_t moved = move_some(t_, kMoveSlots);
   insert(t_, id, append(t_, id, value, stamp()), hash);
   if (id > size_.load(std::memory_order_relaxed)) size_.store(id, std::memory_order_release);
-  lock.unlock();
+  if (lock.owns_lock()) lock.unlock();
   if (moved > most_moved_.load(std::memory_order_relaxed)) most_moved_.store(moved, std::memory_order_relaxed);
   update_memory();
 }

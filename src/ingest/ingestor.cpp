@@ -396,6 +396,9 @@ struct Ingestor::State {
     receipts.assign(group.size(), blank);
     Sequence seq = log.next_sequence();
     std::size_t n = 0;  // records of the group
+    // The group's new names take each table's lock once (readers preparing
+    // the next batches wait once, not once a name).
+    Dictionary::WriteHold hold(dictionary);
     for (std::size_t r = 0; r < group.size(); ++r) {
       IngestReceipt& receipt = receipts[r];
       const Pending& p = group[r];
@@ -435,6 +438,7 @@ struct Ingestor::State {
           if (id == kNoId) {
             // An evicted string's id could not be read back: fail the group
             // rather than give the string a second id.
+            hold.release();
             for (const std::uint64_t h : new_ids) seen.erase(h);
             unpersisted_entries = std::move(entries);
             failures.fetch_add(1, std::memory_order_relaxed);
@@ -462,6 +466,7 @@ struct Ingestor::State {
         record.session_id.assign(p.text.data() + x.session_at, x.session_size);
       }
     }
+    hold.release();
     if (n != 0 || !offsets.empty()) {
       const auto append_began = std::chrono::steady_clock::now();
       auto appended_ok = log.append(AppendBatch{std::span<const LogRecord>(records.data(), n), entries, offsets});

@@ -1,8 +1,11 @@
 #include <catch2/catch.hpp>
 
+#include <array>
 #include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <random>
+#include <shared_mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -81,4 +84,59 @@ TEST_CASE("readers see the right names while one writer interns", "[core][dictio
   CHECK(a.while_growing + b.while_growing > 0);
   REQUIRE(table.size() == kStrings);
   for (std::uint32_t i = 0; i < kStrings; i += 997) CHECK(table.name(i + 1) == name_of(i));
+}
+
+TEST_CASE("a writer holding every table for a run of new names never deadlocks with readers, who see each run whole",
+          "[core][dictionary][concurrency]") {
+  // The ingest thread interns a group's names of every kind under
+  // Dictionary::WriteHold while callers look names up holding the tables'
+  // shared locks in IdKind order, as the ingestor's prepare() does. Names
+  // of each run alternate between kinds (an event's user, product,
+  // category), the first kind of a run changing from run to run: a writer
+  // that took each table's lock at its first new name took them out of
+  // IdKind order and deadlocked with such readers.
+  constexpr std::array<IdKind, 3> kKinds{IdKind::user, IdKind::product, IdKind::category};
+  constexpr int kRuns = 200, kPerRun = 50;
+  const auto name = [](IdKind kind, int run, int i) {
+    return std::string(to_string(kind)) + "-" + std::to_string(run) + "-" + std::to_string(i);
+  };
+  Dictionary d;
+  std::atomic<int> published{0};
+  std::atomic<bool> mismatch{false};
+  const auto reader = [&] {
+    int checked = 0;
+    while (checked < kRuns) {
+      const int runs = published.load(std::memory_order_acquire);
+      if (runs == checked) {
+        std::this_thread::yield();
+        continue;
+      }
+      std::array<std::shared_lock<std::shared_mutex>, kIdKindCount> locks;
+      for (std::size_t k = 0; k < kIdKindCount; ++k) locks[k] = d.table(static_cast<IdKind>(k)).read_lock();
+      for (int r = checked; r < runs; ++r)
+        for (int i = 0; i < kPerRun; ++i)
+          for (IdKind kind : kKinds) {
+            const std::string n = name(kind, r, i);
+            if (d.table(kind).find_hashed_locked(n, InternTable::hash(n)) != Id(r * kPerRun + i + 1))
+              mismatch.store(true);
+          }
+      checked = runs;
+    }
+  };
+  std::thread a(reader), b(reader);
+  for (int r = 0; r < kRuns; ++r) {
+    Dictionary::WriteHold hold(d);
+    for (int i = 0; i < kPerRun; ++i)
+      for (std::size_t k = 0; k < kKinds.size(); ++k) {
+        const IdKind kind = kKinds[(k + static_cast<std::size_t>(r)) % kKinds.size()];
+        const std::string n = name(kind, r, i);
+        REQUIRE(d.table(kind).intern_hashed(n, InternTable::hash(n)).first == Id(r * kPerRun + i + 1));
+      }
+    hold.release();
+    published.store(r + 1, std::memory_order_release);
+  }
+  a.join();
+  b.join();
+  CHECK_FALSE(mismatch.load());
+  for (IdKind kind : kKinds) CHECK(d.table(kind).size() == std::size_t{kRuns} * kPerRun);
 }

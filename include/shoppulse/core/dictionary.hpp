@@ -51,6 +51,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <mutex>
 #include <shared_mutex>
 #include <span>
 #include <string>
@@ -135,6 +136,21 @@ class InternTable {
   std::pair<Id, bool> intern(std::string_view value) { return intern_hashed(value, hash(value)); }
   // Same, with hash == hash(value) computed by the caller.
   std::pair<Id, bool> intern_hashed(std::string_view value, std::uint64_t hash);
+  // Writer thread only: from hold_writes() to release_writes() the writer
+  // holds the exclusive lock, so a run of new names (a batch of a large
+  // catalogue has thousands) takes it once instead of once each, and a
+  // reader looking names up meanwhile waits for the run once. Nothing in
+  // between may wait for a reader. Readers that lock several tables lock
+  // them in IdKind order, so a writer holding several must take them in
+  // that order too: Dictionary::WriteHold does.
+  void hold_writes() {
+    held_ = std::unique_lock(mutex_);
+    holding_ = true;
+  }
+  void release_writes() noexcept {
+    holding_ = false;
+    if (held_.owns_lock()) held_.unlock();
+  }
   // Writer thread only: re-creates an entry loaded from storage, in any id
   // order; returns false for kNoId or an id or value already present.
   struct Restored {
@@ -278,6 +294,8 @@ class InternTable {
   std::uint32_t stamp() const noexcept { return static_cast<std::uint32_t>(clock_ >> 6); }
 
   mutable std::shared_mutex mutex_;
+  bool holding_ = false;                      // writer only: hold_writes() is in force
+  std::unique_lock<std::shared_mutex> held_;  // writer only: the lock hold_writes() took
   Tables t_;
   IdKind kind_ = IdKind::user;
   DictionaryBacking* backing_ = nullptr;
@@ -307,6 +325,25 @@ class Dictionary {
   std::string name(IdKind kind, Id id) const { return table(kind).name(id); }
   std::string_view name_into(IdKind kind, Id id, std::string& out) const { return table(kind).name_into(id, out); }
   std::optional<Id> find(IdKind kind, std::string_view v) const { return table(kind).find(v); }
+  // Writer thread: InternTable::hold_writes() on every table in IdKind
+  // order, released by release() or at the end of its scope.
+  class WriteHold {
+   public:
+    explicit WriteHold(Dictionary& d) : d_(&d) {
+      for (auto& t : d_->tables_) t.hold_writes();
+    }
+    ~WriteHold() { release(); }
+    WriteHold(const WriteHold&) = delete;
+    WriteHold& operator=(const WriteHold&) = delete;
+    void release() noexcept {
+      if (d_ == nullptr) return;
+      for (auto& t : d_->tables_) t.release_writes();
+      d_ = nullptr;
+    }
+
+   private:
+    Dictionary* d_;
+  };
   // Writer thread: InternTable::evict() of every table; the first error.
   Result<std::size_t> evict() {
     std::size_t n = 0;
