@@ -484,7 +484,7 @@ char* InternTable::probe_id(const Tables& t, Id id) const noexcept {
 
 void InternTable::admit(std::string_view value, std::uint64_t hash, Id id) {
   std::unique_lock lock(mutex_, std::defer_lock);
-  if (!holding_) lock.lock();
+  if (!held_.owns_lock()) lock.lock();
   // Growing by half (not doubling) keeps the tables 47-70 % full as they
   // grow, for a third more rehashing work in all; the entries move a few
   // slots per new name rather than all at once.

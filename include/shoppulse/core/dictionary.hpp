@@ -143,12 +143,8 @@ class InternTable {
   // between may wait for a reader. Readers that lock several tables lock
   // them in IdKind order, so a writer holding several must take them in
   // that order too: Dictionary::WriteHold does.
-  void hold_writes() {
-    held_ = std::unique_lock(mutex_);
-    holding_ = true;
-  }
+  void hold_writes() { held_ = std::unique_lock(mutex_); }
   void release_writes() noexcept {
-    holding_ = false;
     if (held_.owns_lock()) held_.unlock();
   }
   // Writer thread only: re-creates an entry loaded from storage, in any id
@@ -294,8 +290,7 @@ class InternTable {
   std::uint32_t stamp() const noexcept { return static_cast<std::uint32_t>(clock_ >> 6); }
 
   mutable std::shared_mutex mutex_;
-  bool holding_ = false;                      // writer only: hold_writes() is in force
-  std::unique_lock<std::shared_mutex> held_;  // writer only: the lock hold_writes() took
+  std::unique_lock<std::shared_mutex> held_;  // writer only: owns the lock from hold_writes() on
   Tables t_;
   IdKind kind_ = IdKind::user;
   DictionaryBacking* backing_ = nullptr;
