@@ -6,7 +6,10 @@ Usage: import_peak.py BINARY FILE DATA_DIR [--format taobao] [--set KEY=VALUE ..
 DATA_DIR is removed first, so every run imports into an empty data dir. The
 process's own VmRSS is sampled (not ru_maxrss, which also counts the forked
 children that write checkpoints, each starting with its parent's pages).
-Prints the peak, when it came, the wall time and the command's last line.
+Prints the peak, when it came, the wall time and the command's last line,
+then the CPU time (user + system) of each thread by name, as last read from
+/proc/PID/task/*/stat before the thread or the process ended (threads of one
+name summed; a forked checkpoint writer is a process apart and not counted).
 """
 import argparse
 import os
@@ -18,6 +21,24 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from server_process import proc_status_kib  # noqa: E402
+
+
+def thread_cpu(pid, seen):
+    """Adds each live thread's CPU seconds to seen[(name, tid)]."""
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        seen[(name, tid)] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
 
 
 def main() -> int:
@@ -36,10 +57,12 @@ def main() -> int:
     start = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     peak, peak_at = 0, 0.0
+    threads = {}
     while proc.poll() is None:
         r = proc_status_kib(proc.pid, "VmRSS")
         if r > peak:
             peak, peak_at = r, time.monotonic() - start
+        thread_cpu(proc.pid, threads)
         time.sleep(a.interval)  # a sampling period, not a wait for an event
     wall = time.monotonic() - start
     out = proc.stdout.read().strip().splitlines()
@@ -47,6 +70,11 @@ def main() -> int:
           f"load average {os.getloadavg()[0]:.2f}")
     if out:
         print(out[-1])
+    by_name = {}
+    for (name, _), cpu in threads.items():
+        by_name[name] = by_name.get(name, 0.0) + cpu
+    print("thread CPU (s, up to one sampling period short): " +
+          " ".join(f"{n}={c:.2f}" for n, c in sorted(by_name.items(), key=lambda kv: -kv[1]) if c >= 0.05))
     return proc.returncode
 
 
