@@ -332,6 +332,32 @@ TEST_CASE("With storage.checkpoints = mongodb, kill -9 and restart restore from 
   CHECK(server.stop() == 0);
 }
 
+TEST_CASE("The archive's backlog counts the events logged while MongoDB has never answered", "[mongodb][integration]") {
+  // Nothing listens on the port: the archive thread never connects, so
+  // only the log can say how far behind it is.
+  const std::string url = "mongodb://127.0.0.1:" + std::to_string(shoppulse::servers::free_port()) +
+                          "/archive?serverSelectionTimeoutMS=200&connectTimeoutMS=200";
+  si::TempDir dir;
+  si::ServerProcess server(si::ServerOptions{
+      dir.path() / "data", {}, false,
+      {"http.host=127.0.0.1", "mongodb.url=" + url, "mongodb.archive_events=true", "mongodb.timeout=1s"},
+      si::Millis(20000)});
+  server.start();
+  INFO("shoppulse log: " << server.log_tail());
+  const std::int64_t base = (si::now_ms() / kMinute - 30) * kMinute;
+  std::vector<ArchivedEvent> batch;
+  for (int i = 0; i < 25; ++i) batch.push_back(archive_event(i, base));
+  REQUIRE(server.post("/api/events", archive_body(batch)).status == 200);
+  si::wait_applied(server, 25);
+  REQUIRE(si::poll_until([&] {
+    return server.get_json("/api/health").str("/components/mongodb_archive/status") == "unhealthy";
+  }, si::Millis(30000)));
+  CHECK(server.get_json("/api/health").u64("/components/mongodb_archive/backlog") == 25);
+  const std::string metrics = server.get("/metrics").body;
+  CHECK(metrics.find("shoppulse_mongodb_archive_backlog 25\n") != std::string::npos);
+  CHECK(server.stop() == 0);
+}
+
 TEST_CASE("With mongodb.archive_events every logged event is archived once; FerretDB stopped for 10 s while events "
           "flow is caught up with nothing lost or doubled, and the rollups in MongoDB equal the embedded ones",
           "[mongodb][integration]") {

@@ -70,8 +70,9 @@ struct KafkaSink::State {
         clock(k),
         published_counter(m.counter("shoppulse_kafka_sink_events_total", "Events acknowledged by the Kafka sink topic")) {
     m.gauge("shoppulse_kafka_sink_backlog", "Logged events not yet published to Kafka", [this] {
+      const Sequence last = log.stats().last_sequence;
       std::lock_guard lock(mutex);
-      return double(stats.backlog);
+      return double(last > stats.published_through ? last - stats.published_through : 0);
     });
   }
 
@@ -148,10 +149,6 @@ struct KafkaSink::State {
       rd_kafka_poll(rk, 0);
 
       const EventLogStats ls = log.stats();
-      {
-        std::lock_guard lock(mutex);
-        stats.backlog = ls.last_sequence > through ? ls.last_sequence - through : 0;
-      }
       if (ls.last_sequence <= through) {
         if (stop || pause_for(config.idle_poll_ms)) break;
         continue;
@@ -219,7 +216,6 @@ struct KafkaSink::State {
       std::lock_guard lock(mutex);
       stats.published += batch.size();
       stats.published_through = through;
-      stats.backlog = ls.last_sequence > through ? ls.last_sequence - through : 0;
       if (failing) {
         stats.restarts++;
         failing = false;

@@ -41,8 +41,9 @@ struct MongoEventArchive::State {
         archived_counter(metrics.counter("shoppulse_mongodb_events_archived_total",
                                          "Logged events written to the MongoDB events collection")) {
     metrics.gauge("shoppulse_mongodb_archive_backlog", "Logged events not yet archived to MongoDB", [this] {
+      const Sequence last = log.stats().last_sequence;
       std::lock_guard lock(mutex);
-      return double(stats.backlog);
+      return double(last > stats.archived_through ? last - stats.archived_through : 0);
     });
   }
 
@@ -98,10 +99,6 @@ struct MongoEventArchive::State {
         kLog.info("event archive connected to MongoDB", {{"archived_through", std::to_string(through)}});
       }
       const EventLogStats ls = log.stats();
-      {
-        std::lock_guard lock(mutex);
-        stats.backlog = ls.last_sequence > through ? ls.last_sequence - through : 0;
-      }
       if (ls.last_sequence <= through) {
         if (stop || pause_for(config.idle_poll_ms)) break;
         continue;
@@ -141,7 +138,6 @@ struct MongoEventArchive::State {
       std::lock_guard lock(mutex);
       stats.archived += batch.size();
       stats.archived_through = through;
-      stats.backlog = ls.last_sequence > through ? ls.last_sequence - through : 0;
       stats.state = "running";
       if (stop) break;  // the rest waits for the next start
     }
@@ -166,8 +162,13 @@ void MongoEventArchive::stop() {
 }
 
 MongoArchiveStats MongoEventArchive::stats() const {
+  const Sequence last = state_->log.stats().last_sequence;
   std::lock_guard lock(state_->mutex);
-  return state_->stats;
+  MongoArchiveStats out = state_->stats;
+  // From the log now, not as of the thread's last look: while it connects
+  // or backs off, events logged meanwhile are backlog too.
+  out.backlog = last > out.archived_through ? last - out.archived_through : 0;
+  return out;
 }
 
 }  // namespace shoppulse
