@@ -33,6 +33,16 @@ constexpr std::size_t kRecentProducts = 8;
 constexpr std::uint8_t kFormatVersion = 1;
 constexpr Id kMaxUserId = Id{1} << 30;
 constexpr TimestampMs kNever = std::numeric_limits<TimestampMs>::min();
+// A checkpoint's times lie within this of the epoch (about 8,900 years), or
+// are kNever where that is allowed; anything else is damage, refused before
+// arithmetic on it overflows.
+constexpr std::int64_t kMaxCheckpointTimeMs = std::int64_t{1} << 48;
+TimestampMs get_time(ByteReader& in) { return in.svarint_within(kMaxCheckpointTimeMs); }
+TimestampMs get_time_or_never(ByteReader& in) {
+  const TimestampMs t = in.svarint();
+  if (t != kNever && (t < -kMaxCheckpointTimeMs || t > kMaxCheckpointTimeMs)) in.fail();
+  return t;
+}
 
 // An open example, in one queue for all users (opening order).
 struct Example {
@@ -312,7 +322,7 @@ struct PurchasePropensity::State {
   }
   static void get(ByteReader& in, Decayed& d) {
     d.value = in.f32();
-    d.time = in.svarint();
+    d.time = get_time(in);
   }
 
   static void put_table(ByteWriter& out, const std::vector<RateSlot>& table) {
@@ -344,7 +354,7 @@ struct PurchasePropensity::State {
       s.id = in.u32();
       s.buys = in.f32();
       s.events = in.f32();
-      s.time = in.svarint();
+      s.time = get_time(in);
       if (s.id == kNoId || s.id % table.size() != at) return false;
     }
     return !in.failed();
@@ -402,7 +412,7 @@ struct PurchasePropensity::State {
     trained = in.varint();
     shop.buys = in.f64();
     shop.events = in.f64();
-    shop.time = in.svarint();
+    shop.time = get_time(in);
     if (in.failed() || next_id == 0 || !get_table(in, categories) || !get_table(in, products)) return false;
 
     const std::size_t n_users = in.count(6 + 4 * 5 + 1 + kPropensityFeatures * 4);
@@ -413,8 +423,8 @@ struct PurchasePropensity::State {
       UserState& u = users[id];
       recency.touch(users, id, u);
       u.first_example = in.varint();
-      u.last_time = in.svarint();
-      u.last_purchase = in.svarint();
+      u.last_time = get_time(in);
+      u.last_purchase = get_time_or_never(in);
       u.session_depth = in.u32();
       u.open = in.u32();
       get(in, u.events);
@@ -435,7 +445,7 @@ struct PurchasePropensity::State {
     for (std::size_t k = 0; k < n_open && !in.failed(); ++k) {
       Example ex;
       ex.id = in.varint();
-      ex.time = in.svarint();
+      ex.time = get_time(in);
       ex.user = in.u32();
       ex.score = in.f64();
       get(in, ex.x);

@@ -11,6 +11,7 @@
 #include <tuple>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 #include "decay.hpp"
 #include "dense_map.hpp"
@@ -192,6 +193,42 @@ constexpr std::int64_t kHotRebuildMs = 10 * 60 * 1000;
 constexpr std::size_t kKeptNeighbours = 4;
 constexpr std::size_t kKeptHistory = 4;
 
+// Every item of each category, once. Dictionary ids are dense, so lists
+// are indexed by category id; an id from kDense on (a dictionary with over
+// a million categories, or a damaged checkpoint that names one) is kept in
+// a map, so memory follows the categories held, never the largest id.
+class CategoryLists {
+ public:
+  static constexpr Id kDense = Id{1} << 20;
+
+  std::vector<Id>& operator[](Id category) {
+    if (category >= kDense) return sparse_[category];
+    if (category >= dense_.size()) dense_.resize(std::size_t{category} + 1);
+    return dense_[category];
+  }
+  std::vector<Id>* find(Id category) {
+    return const_cast<std::vector<Id>*>(std::as_const(*this).find(category));
+  }
+  const std::vector<Id>* find(Id category) const {
+    if (category < dense_.size()) return &dense_[category];
+    if (category < kDense) return nullptr;
+    const auto found = sparse_.find(category);
+    return found == sparse_.end() ? nullptr : &found->second;
+  }
+  std::size_t memory_bytes() const {
+    std::size_t bytes = dense_.capacity() * sizeof(std::vector<Id>) + sparse_.bucket_count() * sizeof(void*);
+    for (const auto& list : dense_) bytes += list.capacity() * sizeof(Id);
+    // A node: the pair, a next pointer and the cached hash.
+    for (const auto& [_, list] : sparse_)
+      bytes += sizeof(std::pair<const Id, std::vector<Id>>) + 2 * sizeof(void*) + list.capacity() * sizeof(Id);
+    return bytes;
+  }
+
+ private:
+  std::vector<std::vector<Id>> dense_;
+  std::unordered_map<Id, std::vector<Id>> sparse_;
+};
+
 struct ItemState;
 // The most active items, ordered by (pop_key, id); see State::pop_top.
 using PopularSet = std::set<std::tuple<double, Id, ItemState*>>;
@@ -330,9 +367,9 @@ struct Recommender::State {
   RecommenderConfig config;
   DenseMap<ItemState> items;
   DenseMap<UserState> users;
-  // Every item of each category, once (index = category id; an item knows
-  // its place, so moving or evicting it is constant time).
-  std::vector<std::vector<Id>> category_items;
+  // Every item of each category, once (an item knows its place, so moving
+  // or evicting it is constant time).
+  CategoryLists category_items;
   std::unordered_map<Id, LocationState> location_items;
   // Trending candidates: recent[recent_slot(h)] holds a record for every
   // item whose hour counts last rolled to hour h = recent_hour[that slot] (a
@@ -605,7 +642,6 @@ struct Recommender::State {
 
   void set_category(Id id, ItemState& is, Id category) {
     remove_from_category(id, is);
-    if (category >= category_items.size()) category_items.resize(std::size_t{category} + 1);
     std::vector<Id>& list = category_items[category];
     is.category = category;
     is.category_pos = static_cast<std::uint32_t>(list.size());
@@ -614,8 +650,9 @@ struct Recommender::State {
   }
 
   void remove_from_category(Id id, ItemState& is) {
-    if (is.category == kNoId || is.category >= category_items.size()) return;
-    std::vector<Id>& list = category_items[is.category];
+    std::vector<Id>* found = is.category == kNoId ? nullptr : category_items.find(is.category);
+    if (found == nullptr) return;
+    std::vector<Id>& list = *found;
     if (is.category_pos >= list.size() || list[is.category_pos] != id) return;
     const Id last = list.back();
     list[is.category_pos] = last;
@@ -745,8 +782,8 @@ struct Recommender::State {
     item_lru.prefetch_next(items);
     const ItemState* h = items.find(item_lru.head);
     if (h == nullptr) return;
-    if (h->category != kNoId && h->category < category_items.size()) {
-      const std::vector<Id>& list = category_items[h->category];
+    if (const std::vector<Id>* found = h->category == kNoId ? nullptr : category_items.find(h->category)) {
+      const std::vector<Id>& list = *found;
       if (h->category_pos < list.size()) {
         shoppulse::prefetch(&list[h->category_pos]);
         shoppulse::prefetch(&list.back());
@@ -888,8 +925,9 @@ struct Recommender::State {
   template <class Keep>
   std::vector<std::pair<double, Id>> popular_in_category(Id c, std::size_t n, const Keep* keep) const {
     std::vector<std::pair<double, Id>> ranked;
-    if (c >= category_items.size() || n == 0) return ranked;
-    for (Id id : category_items[c]) {
+    const std::vector<Id>* found = category_items.find(c);
+    if (found == nullptr || n == 0) return ranked;
+    for (Id id : *found) {
       const ItemState* is = item(id);
       if (!is || is->activity.value <= 0) continue;
       if (keep && !(*keep)(id)) continue;
@@ -1130,9 +1168,13 @@ std::vector<Id> sorted_keys(const Map& m) {
   return ids;
 }
 
-// Times are written relative to the newest event time: small varints.
+// Times are written relative to the newest event time: small varints. A
+// checkpoint's times lie within kMaxCheckpointTimeMs of the epoch (about
+// 8,900 years); anything past is damage, refused before arithmetic on it
+// overflows.
+constexpr std::int64_t kMaxCheckpointTimeMs = std::int64_t{1} << 48;
 void put_time(ByteWriter& w, TimestampMs now, TimestampMs t) { w.svarint(now - t); }
-TimestampMs get_time(ByteReader& r, TimestampMs now) { return now - r.svarint(); }
+TimestampMs get_time(ByteReader& r, TimestampMs now) { return now - r.svarint_within(2 * kMaxCheckpointTimeMs); }
 
 void put_decayed(ByteWriter& w, TimestampMs now, const Decayed& d) {
   w.f32(d.value);
@@ -1151,7 +1193,9 @@ void put_hours(ByteWriter& w, const HourCounts& h) {
 }
 HourCounts get_hours(ByteReader& r) {
   HourCounts h;
-  h.hour = r.svarint();
+  h.hour = r.svarint();  // no hour yet, or one within the time bound
+  if (h.hour != std::numeric_limits<std::int64_t>::min() && std::abs(h.hour) > kMaxCheckpointTimeMs / HourCounts::kHourMs)
+    r.fail();
   for (float& c : h.counts) c = r.f32();
   return h;
 }
@@ -1271,13 +1315,13 @@ Result<void> Recommender::State::load(ByteReader& r) {
   if (r.failed()) return corrupt("truncated header");
   if (fingerprint != state_fingerprint(config))
     return make_error(Errc::invalid_argument, "recommender checkpoint: taken with a different configuration");
-  now = r.svarint();
+  now = r.svarint_within(kMaxCheckpointTimeMs);
   applied_through = r.varint();
   applied = r.varint();
   evicted_items = r.varint();
   evicted_users = r.varint();
-  last_hot_rebuild_slot = r.svarint();
-  last_location_sweep_hour = r.svarint();
+  last_hot_rebuild_slot = r.svarint_within(kMaxCheckpointTimeMs);
+  last_location_sweep_hour = r.svarint_within(kMaxCheckpointTimeMs);
 
   // Every record below takes at least a few bytes; count() bounds each
   // allocation by what the input can hold.
@@ -1568,8 +1612,7 @@ std::size_t Recommender::approximate_memory_bytes() const {
   s.users.for_each_pooled([&](const UserState& us) {
     bytes += us.history.capacity() * sizeof(HistoryEntry) + us.purchased.capacity() * sizeof(Id);
   });
-  bytes += s.category_items.capacity() * sizeof(std::vector<Id>);
-  for (const auto& list : s.category_items) bytes += list.capacity() * sizeof(Id);
+  bytes += s.category_items.memory_bytes();
   for (const auto& list : s.recent) bytes += list.capacity() * sizeof(RecentItem);
   // A std::set node: the value and about four pointers of bookkeeping.
   bytes += s.pop_top.size() * (sizeof(PopularSet::value_type) + 4 * sizeof(void*));

@@ -85,5 +85,17 @@ int main(int argc, char** argv) {
       }
     }
   }
+  // Products in categories far apart: an ordinary id, the first id the
+  // recommender keeps in a map rather than its dense index, and ids near the
+  // largest a checkpoint may name.
+  std::vector<Event> far = stream(40);
+  for (Event& e : far) {
+    const Id k = e.product % 4;
+    e.category = k == 0 ? Id{1000} : k == 1 ? Id{1} << 20 : (Id{1} << 27) - k;
+  }
+  Recommender model(fuzz::recommender_config());
+  model.apply(far);
+  const std::string cp = model.checkpoint();
+  write(root / "recommender_checkpoint", "checkpoint-far-categories", std::string(1, '\0') + cp.substr(0, cp.size() - 8));
   return 0;
 }

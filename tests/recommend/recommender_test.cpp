@@ -498,3 +498,24 @@ TEST_CASE("A damaged checkpoint is refused without crashing", "[recommend][check
     if (restored) (void)restored.value().recommend(RecommendQuery{});
   }
 }
+
+TEST_CASE("A category id near the checkpoint's limit costs memory for one category, not for every id below it",
+          "[recommend][checkpoint]") {
+  // Dictionary ids are dense, but a checkpoint read back from a store may
+  // name any id: state sized by the largest id would be gigabytes here.
+  constexpr Id kFar = (Id{1} << 27) - 5;
+  History h;
+  TimestampMs t = kT0;
+  for (int i = 0; i < 4; ++i) h.add(100 + i, 50, EventType::view, t += 1000, kFar);
+  h.add(200, 51, EventType::view, t += 1000, 3);
+  Recommender r;
+  r.apply(h.events);
+  CHECK(r.approximate_memory_bytes() < (std::size_t{64} << 20));
+  auto restored = Recommender::restore(RecommenderConfig{}, r.checkpoint());
+  REQUIRE(restored);
+  CHECK(restored.value().approximate_memory_bytes() < (std::size_t{64} << 20));
+  const auto in_category = restored.value().popular({10, kFar, kNoId});
+  REQUIRE(products(in_category) == std::vector<Id>{50});
+  CHECK(in_category[0].reason.related == kFar);
+  CHECK(products(restored.value().popular({10, 3, kNoId})) == std::vector<Id>{51});
+}

@@ -76,6 +76,13 @@ class ByteReader {
     const std::uint64_t u = varint();
     return static_cast<std::int64_t>((u >> 1) ^ (~(u & 1) + 1));
   }
+  // A signed value within [-limit, limit]: a time or an hour in a checkpoint
+  // past that is damage, and arithmetic on it could overflow.
+  std::int64_t svarint_within(std::int64_t limit) noexcept {
+    const std::int64_t v = svarint();
+    if (v < -limit || v > limit) return fail(), 0;
+    return v;
+  }
   // A value that must fit in 32 bits.
   std::uint32_t u32() noexcept {
     const std::uint64_t v = varint();
