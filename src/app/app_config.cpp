@@ -86,6 +86,11 @@ void bind(config::Schema& s, AppConfig& c) {
              "Memtables of all column families together; past it they are all flushed. Charged to the block "
              "cache, so the database holds at most block_cache_mb + memtable_budget_mb",
              1, 1 << 20);
+  s.add_size("eventlog.min_free_disk_mb", &c.eventlog.min_free_disk_mb, "MiB",
+             "Appends and checkpoints are refused (507 with Retry-After) while they would leave the data "
+             "directory's disk with less free space than this, so the database's own writes never meet a full "
+             "disk; 0 turns the check off",
+             0, std::size_t{1} << 30);
   s.add_duration_ms("eventlog.wal_sync_interval", &c.eventlog.wal_sync_interval_ms,
                     "process durability: the write-ahead log is fsync'ed this often in the background, so a power "
                     "loss loses at most this much acknowledged data",

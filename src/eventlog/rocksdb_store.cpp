@@ -24,6 +24,7 @@
 #include <deque>
 #include <filesystem>
 #include <sys/resource.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <limits>
@@ -167,12 +168,15 @@ class RocksDbStore final : public Storage {
     // Memtables are written out first, so the next start opens without
     // replaying the WAL into them (seconds for a large import); a failure
     // only costs that replay, since the WAL still holds every write.
-    if (auto flushed = flush_at_close_ ? flush() : Result<void>{}; !flushed)
+    // A flush switches to a new WAL and writes the old one's buffer first:
+    // not while the WAL in use is one a write failed on (wal_usable()).
+    const bool wal_ok = wal_usable().ok();
+    if (auto flushed = flush_at_close_ && wal_ok ? flush() : Result<void>{}; !flushed)
       kLog.warn("memtables not flushed at close", {{"detail", flushed.error().detail}});
     // A clean stop: everything appended is synced and the mark says so, so
     // the next start keeps the incarnation. Skipped when the sync fails:
     // the next start then treats this run as unclean.
-    if (auto synced = sync_now(); synced) {
+    if (wal_ok && sync_now().ok()) {
       DurabilityMarkState closed = mark_;
       closed.state = eventlog::DurabilityMark::State::closed;
       if (auto written = eventlog::write_durability_mark(data_dir_, closed); !written)
@@ -298,6 +302,7 @@ class RocksDbStore final : public Storage {
         families_(std::move(families)),
         durability_(config.durability),
         flush_at_close_(config.flush_at_close),
+        min_free_bytes_(std::uint64_t{config.min_free_disk_mb} * kMiB),
         data_dir_(config.data_dir),
         sync_interval_(std::chrono::milliseconds(std::max<std::int64_t>(config.wal_sync_interval_ms, 1))),
         scrub_interval_(std::chrono::milliseconds(config.scrub_interval_ms)) {
@@ -315,9 +320,20 @@ class RocksDbStore final : public Storage {
   // Checks the block checksums of every live table file, one file at a time
   // (stops early when the store closes). Scrubber thread.
   void scrub_once();
-  void note_problem(const Error& error);
+  // storage_failed: RocksDB failed (not a refusal of ours, which leaves
+  // ever_failed_ alone).
+  void note_problem(const Error& error, bool storage_failed = true);
   void clear_problem();
   void resume_if_failed();
+  // Refuses a write of `extra` bytes while the data directory's file system
+  // would be left with less than min_free_bytes_ available.
+  Result<void> check_free_space(std::uint64_t extra);
+  // After a write RocksDB failed: remembers the WAL it failed on when the
+  // write itself failed (not refused while the database waits for Resume()).
+  void note_failed_write(const rdb::Status& status);
+  // Refuses a write while the WAL in use is one a write failed on.
+  Result<void> wal_usable();
+  std::uint64_t current_wal() const;
   Result<void> recover();
   Result<void> recover_format();
   Result<void> seal_derived_values();
@@ -333,6 +349,7 @@ class RocksDbStore final : public Storage {
   rdb::WriteOptions write_options_;
   Durability durability_;
   bool flush_at_close_;
+  std::uint64_t min_free_bytes_;  // eventlog.min_free_disk_mb; 0 = no check
   std::string data_dir_;
   std::chrono::milliseconds sync_interval_;
   std::chrono::milliseconds scrub_interval_;
@@ -362,7 +379,21 @@ class RocksDbStore final : public Storage {
   // What went wrong with the last write or sync; empty when it succeeded.
   mutable std::mutex problem_mutex_;
   std::string problem_;
+  Error last_error_ = make_error(Errc::io_error, "");  // the same, with its code
   std::atomic<bool> failed_{false};
+  // RocksDB failed since the last successful write (not a refusal of ours):
+  // the next write resumes it first.
+  std::atomic<bool> needs_resume_{false};
+  // The WAL (RocksDB's log number) a write failed on; 0 when none. Debian's
+  // RocksDB 7.8 is built with assertions, and a write, sync or memtable
+  // switch that reaches a WAL file writer which failed before aborts the
+  // process (WritableFileWriter::AssertFalseAndGetStatusForPrevError).
+  // Resume() moves to a new WAL only when it has memtable data to flush; it
+  // leaves the failed one in use when the write that failed was the first
+  // since a flush (fixed in later RocksDB releases). So nothing is written
+  // while this WAL is still the current one.
+  std::atomic<std::uint64_t> failed_wal_{0};
+  std::atomic<bool> resumed_{false};  // the last Resume() succeeded
   // Checkpoints (put_checkpoint): whether one of `bytes` is written as a
   // table file in parts; how many parts the stored one under `name` has (0
   // when whole or absent); deletes of parts [from, to); the table-file write.
@@ -544,6 +575,7 @@ Result<void> RocksDbStore::sync_now() {
   // WAL, so the sync covers it.
   const Sequence through = next_sequence() - 1;
   if (durability_ == Durability::process) {
+    if (auto usable = wal_usable(); !usable) return usable;
     // A synced write of nothing, not SyncWAL(): after a failed WAL append
     // (a full disk) SyncWAL() syncs the failed file writer anyway, which
     // aborts in Debian's library (assertion `sync_without_flush_called_`).
@@ -554,6 +586,7 @@ Result<void> RocksDbStore::sync_now() {
     rdb::WriteBatch nothing;
     const rdb::Status status = db_->Write(sync_options, &nothing);
     if (!status.ok()) {
+      note_failed_write(status);
       Error error = storage_error("sync the write-ahead log", status);
       note_problem(error);
       return error;
@@ -646,15 +679,77 @@ void RocksDbStore::scrub_once() {
   scrubbed_files_ = checked;
 }
 
-void RocksDbStore::note_problem(const Error& error) {
+void RocksDbStore::note_problem(const Error& error, bool storage_failed) {
   std::lock_guard lock(problem_mutex_);
   problem_ = error.detail;
+  last_error_ = error;
   failed_.store(true, std::memory_order_release);
-  ever_failed_.store(true, std::memory_order_release);
+  if (storage_failed) {
+    needs_resume_.store(true, std::memory_order_release);
+    ever_failed_.store(true, std::memory_order_release);
+  }
+}
+
+Result<void> RocksDbStore::check_free_space(std::uint64_t extra) {
+  if (min_free_bytes_ == 0) return {};
+  struct statvfs fs {};
+  // Unknown free space: RocksDB reports what fails.
+  if (::statvfs(data_dir_.c_str(), &fs) != 0) return {};
+  const std::uint64_t available = std::uint64_t{fs.f_bavail} * fs.f_frsize;
+  if (available >= min_free_bytes_ + extra) return {};
+  Error error = make_error(
+      Errc::no_space, "disk full: the event log keeps " + std::to_string(min_free_bytes_ / kMiB) +
+                          " MiB of its disk free (eventlog.min_free_disk_mb) and " +
+                          std::to_string(available / kMiB) + " MiB are left; it resumes once space is freed");
+  if (!failed_.load(std::memory_order_acquire))
+    kLog.warn("writes refused: the disk is nearly full",
+              {{"available_mb", std::to_string(available / kMiB)},
+               {"min_free_disk_mb", std::to_string(min_free_bytes_ / kMiB)}});
+  note_problem(error, false);
+  return error;
+}
+
+std::uint64_t RocksDbStore::current_wal() const {
+  std::unique_ptr<rdb::LogFile> wal;
+  if (!db_->GetCurrentWalFile(&wal).ok() || !wal) return 0;
+  return wal->LogNumber();
+}
+
+void RocksDbStore::note_failed_write(const rdb::Status& status) {
+  // A write refused while the database waits for Resume() carries the
+  // background error's severity; the write's own failure carries none.
+  if (!status.IsIOError() || status.severity() != rdb::Status::Severity::kNoError) return;
+  resumed_.store(false, std::memory_order_release);
+  if (const std::uint64_t wal = current_wal(); wal != 0) failed_wal_.store(wal, std::memory_order_release);
+}
+
+Result<void> RocksDbStore::wal_usable() {
+  std::uint64_t failed = failed_wal_.load(std::memory_order_acquire);
+  if (failed == 0) return {};
+  resume_if_failed();
+  if (current_wal() != failed) {
+    failed_wal_.compare_exchange_strong(failed, 0, std::memory_order_acq_rel);
+    return {};
+  }
+  if (resumed_.load(std::memory_order_acquire)) {
+    // Resumed, with the failed WAL still in use: only a new process
+    // (which recovers that WAL as after a crash) writes again.
+    Error error = make_error(Errc::unavailable,
+                             "the event log stopped writing: a write-ahead log write failed and the database "
+                             "kept that log in use; restart shoppulse to write again (nothing acknowledged is lost)");
+    {
+      std::lock_guard lock(problem_mutex_);
+      if (problem_ != error.detail) kLog.error("event log writes stopped until a restart", {{"detail", error.detail}});
+    }
+    note_problem(error);
+    return error;
+  }
+  std::lock_guard lock(problem_mutex_);
+  return last_error_;
 }
 
 void RocksDbStore::resume_if_failed() {
-  if (!failed_.load(std::memory_order_acquire)) return;
+  if (!needs_resume_.load(std::memory_order_acquire)) return;
   std::unique_lock lock(resume_mutex_, std::try_to_lock);
   if (!lock.owns_lock()) return;
   const auto now = std::chrono::steady_clock::now();
@@ -664,6 +759,7 @@ void RocksDbStore::resume_if_failed() {
   // Resume() fails again while the disk is still full; the write below then
   // reports that.
   const rdb::Status status = db_->Resume();
+  resumed_.store(status.ok(), std::memory_order_release);
   if (status.ok()) kLog.info("event log resumed after a storage failure");
 }
 
@@ -762,8 +858,10 @@ Result<Sequence> RocksDbStore::recover_dropped_through() {
 
 Result<void> RocksDbStore::write(rdb::WriteBatch& batch, std::string_view what) {
   resume_if_failed();
+  if (auto usable = wal_usable(); !usable) return usable;
   const rdb::Status status = db_->Write(write_options_, &batch);
   if (!status.ok()) {
+    note_failed_write(status);
     Error error = storage_error(what, status);
     note_problem(error);
     return error;
@@ -777,10 +875,12 @@ void RocksDbStore::clear_problem() {
   std::lock_guard lock(problem_mutex_);
   problem_.clear();
   failed_.store(false, std::memory_order_release);
+  needs_resume_.store(false, std::memory_order_release);
 }
 
 Result<void> RocksDbStore::append(const AppendBatch& batch) {
   if (batch.records.empty() && batch.new_entries.empty() && batch.source_offsets.empty()) return {};
+  if (auto room = check_free_space(0); !room) return room;
   const Sequence expected = next_sequence();
   if (!batch.records.empty() && batch.records.front().event.sequence != expected) {
     return make_error(Errc::invalid_argument,
@@ -1273,6 +1373,7 @@ Result<void> RocksDbStore::put_checkpoint(std::string_view name, const Checkpoin
                                  return {};
                                });
   }
+  if (auto room = check_free_space(checkpoint.bytes.size()); !room) return room;
   // Parts of a checkpoint written in parts before go with it.
   const std::uint32_t old_parts = stored_checkpoint_parts(name);
   rdb::WriteBatch batch;
@@ -1304,8 +1405,10 @@ Result<void> RocksDbStore::put_checkpoint_file(std::string_view name, Sequence c
   // write. Parts the previous checkpoint had beyond the new one's are
   // deleted after it (a crash in between leaves them unread: the head says
   // how many parts there are).
+  if (auto room = check_free_space(size); !room) return room;
   const std::uint32_t old_parts = stored_checkpoint_parts(name);
   resume_if_failed();
+  if (auto usable = wal_usable(); !usable) return usable;
   static std::atomic<std::uint64_t> next_file{0};
   const std::string path = data_dir_ + "/checkpoint-" + std::to_string(::getpid()) + "-" +
                            std::to_string(next_file.fetch_add(1)) + ".sst.tmp";
@@ -1340,7 +1443,10 @@ Result<void> RocksDbStore::put_checkpoint_file(std::string_view name, Sequence c
   ingest.move_files = true;          // linked in, the temporary name removed
   ingest.write_global_seqno = false;  // the file is not rewritten after it is synced
   status = db_->IngestExternalFile(family(kCheckpoints), {path}, ingest);
-  if (!status.ok()) return fail("take in checkpoint file", status);
+  if (!status.ok()) {
+    note_failed_write(status);  // its memtable flush may have failed on the WAL
+    return fail("take in checkpoint file", status);
+  }
   clear_problem();
   if (old_parts > head.parts) {
     rdb::WriteBatch batch;

@@ -34,6 +34,12 @@ struct EventLogConfig {
   // block_cache_mb + memtable_budget_mb (RocksDB may overshoot briefly while
   // a flush runs). MiB.
   std::size_t memtable_budget_mb = 64;
+  // Appends and checkpoints are refused (no_space: HTTP 507) while they
+  // would leave the data directory's file system with less than this
+  // available, so the database's own writes (write-ahead log, flushes,
+  // compactions) keep room and never meet a full disk themselves. MiB; 0 =
+  // no check.
+  std::size_t min_free_disk_mb = 256;
   // process mode: how often the WAL is fsync'ed in the background, which
   // bounds what a power loss can take; also how often the durability mark
   // (SHOPPULSE-DURABILITY) records the synced sequence in both modes. ms.
