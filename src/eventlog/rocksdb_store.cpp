@@ -378,8 +378,7 @@ class RocksDbStore final : public Storage {
 
   // What went wrong with the last write or sync; empty when it succeeded.
   mutable std::mutex problem_mutex_;
-  std::string problem_;
-  Error last_error_ = make_error(Errc::io_error, "");  // the same, with its code
+  Error problem_ = make_error(Errc::io_error, "");  // detail empty when none
   std::atomic<bool> failed_{false};
   // RocksDB failed since the last successful write (not a refusal of ours):
   // the next write resumes it first.
@@ -681,8 +680,7 @@ void RocksDbStore::scrub_once() {
 
 void RocksDbStore::note_problem(const Error& error, bool storage_failed) {
   std::lock_guard lock(problem_mutex_);
-  problem_ = error.detail;
-  last_error_ = error;
+  problem_ = error;
   failed_.store(true, std::memory_order_release);
   if (storage_failed) {
     needs_resume_.store(true, std::memory_order_release);
@@ -739,13 +737,13 @@ Result<void> RocksDbStore::wal_usable() {
                              "kept that log in use; restart shoppulse to write again (nothing acknowledged is lost)");
     {
       std::lock_guard lock(problem_mutex_);
-      if (problem_ != error.detail) kLog.error("event log writes stopped until a restart", {{"detail", error.detail}});
+      if (problem_.detail != error.detail) kLog.error("event log writes stopped until a restart", {{"detail", error.detail}});
     }
     note_problem(error);
     return error;
   }
   std::lock_guard lock(problem_mutex_);
-  return last_error_;
+  return problem_;
 }
 
 void RocksDbStore::resume_if_failed() {
@@ -873,7 +871,7 @@ Result<void> RocksDbStore::write(rdb::WriteBatch& batch, std::string_view what) 
 void RocksDbStore::clear_problem() {
   if (!failed_.load(std::memory_order_acquire)) return;
   std::lock_guard lock(problem_mutex_);
-  problem_.clear();
+  problem_.detail.clear();
   failed_.store(false, std::memory_order_release);
   needs_resume_.store(false, std::memory_order_release);
 }
@@ -1238,7 +1236,7 @@ EventLogStats RocksDbStore::stats() const {
                                                           : synced_through_.load(std::memory_order_acquire);
   if (failed_.load(std::memory_order_acquire)) {
     std::lock_guard lock(problem_mutex_);
-    stats.problem = problem_;
+    stats.problem = problem_.detail;
   }
   {
     std::lock_guard lock(scrub_mutex_);
