@@ -6,9 +6,23 @@
 #include <cstdint>
 #include <limits>
 
+#include "shoppulse/core/byte_codec.hpp"
 #include "shoppulse/core/event.hpp"
 
 namespace shoppulse::recommend_detail {
+
+// A checkpoint's times (the recommender's and the propensity model's) lie
+// within this of the epoch, about 8,900 years; a value past it is damage,
+// refused before arithmetic on it overflows.
+inline constexpr std::int64_t kMaxCheckpointTimeMs = std::int64_t{1} << 48;
+
+// A signed value within [-limit, limit], or the "none yet" sentinel (the
+// smallest int64) as it is; anything else fails the reader.
+inline std::int64_t svarint_within_or_none(ByteReader& r, std::int64_t limit) noexcept {
+  const std::int64_t v = r.svarint();
+  if (v != std::numeric_limits<std::int64_t>::min() && (v < -limit || v > limit)) r.fail();
+  return v;
+}
 
 // 2^(-dt / half_life); 1 for dt <= 0.
 inline double decay_factor(std::int64_t dt_ms, std::int64_t half_life_ms) noexcept {

@@ -33,15 +33,11 @@ constexpr std::size_t kRecentProducts = 8;
 constexpr std::uint8_t kFormatVersion = 1;
 constexpr Id kMaxUserId = Id{1} << 30;
 constexpr TimestampMs kNever = std::numeric_limits<TimestampMs>::min();
-// A checkpoint's times lie within this of the epoch (about 8,900 years), or
-// are kNever where that is allowed; anything else is damage, refused before
-// arithmetic on it overflows.
-constexpr std::int64_t kMaxCheckpointTimeMs = std::int64_t{1} << 48;
-TimestampMs get_time(ByteReader& in) { return in.svarint_within(kMaxCheckpointTimeMs); }
+// A checkpoint's time, bounded (decay.hpp); last_purchase may be kNever.
+TimestampMs get_time(ByteReader& in) { return in.svarint_within(recommend_detail::kMaxCheckpointTimeMs); }
 TimestampMs get_time_or_never(ByteReader& in) {
-  const TimestampMs t = in.svarint();
-  if (t != kNever && (t < -kMaxCheckpointTimeMs || t > kMaxCheckpointTimeMs)) in.fail();
-  return t;
+  static_assert(kNever == std::numeric_limits<TimestampMs>::min());
+  return recommend_detail::svarint_within_or_none(in, recommend_detail::kMaxCheckpointTimeMs);
 }
 
 // An open example, in one queue for all users (opening order).

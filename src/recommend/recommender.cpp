@@ -1168,11 +1168,9 @@ std::vector<Id> sorted_keys(const Map& m) {
   return ids;
 }
 
-// Times are written relative to the newest event time: small varints. A
-// checkpoint's times lie within kMaxCheckpointTimeMs of the epoch (about
-// 8,900 years); anything past is damage, refused before arithmetic on it
-// overflows.
-constexpr std::int64_t kMaxCheckpointTimeMs = std::int64_t{1} << 48;
+// Times are written relative to the newest event time: small varints,
+// bounded by kMaxCheckpointTimeMs (decay.hpp).
+using recommend_detail::kMaxCheckpointTimeMs;
 void put_time(ByteWriter& w, TimestampMs now, TimestampMs t) { w.svarint(now - t); }
 TimestampMs get_time(ByteReader& r, TimestampMs now) { return now - r.svarint_within(2 * kMaxCheckpointTimeMs); }
 
@@ -1193,9 +1191,7 @@ void put_hours(ByteWriter& w, const HourCounts& h) {
 }
 HourCounts get_hours(ByteReader& r) {
   HourCounts h;
-  h.hour = r.svarint();  // no hour yet, or one within the time bound
-  if (h.hour != std::numeric_limits<std::int64_t>::min() && std::abs(h.hour) > kMaxCheckpointTimeMs / HourCounts::kHourMs)
-    r.fail();
+  h.hour = recommend_detail::svarint_within_or_none(r, kMaxCheckpointTimeMs / HourCounts::kHourMs);
   for (float& c : h.counts) c = r.f32();
   return h;
 }
