@@ -70,10 +70,20 @@ struct KafkaSink::State {
         clock(k),
         published_counter(m.counter("shoppulse_kafka_sink_events_total", "Events acknowledged by the Kafka sink topic")) {
     m.gauge("shoppulse_kafka_sink_backlog", "Logged events not yet published to Kafka", [this] {
-      const Sequence last = log.stats().last_sequence;
-      std::lock_guard lock(mutex);
-      return double(last > stats.published_through ? last - stats.published_through : 0);
+      Sequence through = 0;
+      {
+        std::lock_guard lock(mutex);
+        through = stats.published_through;
+      }
+      return double(behind(through));
     });
+  }
+
+  // Logged events past `through`, counted from the log now (not as of the
+  // thread's last look): the backlog stats() and the gauge report.
+  std::uint64_t behind(Sequence through) const {
+    const Sequence last = log.stats().last_sequence;
+    return last > through ? last - through : 0;
   }
 
   static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
@@ -245,11 +255,12 @@ void KafkaSink::stop() {
 }
 
 KafkaSinkStats KafkaSink::stats() const {
-  const Sequence last = state_->log.stats().last_sequence;
-  std::lock_guard lock(state_->mutex);
-  KafkaSinkStats out = state_->stats;
-  // From the log now, not as of the thread's last look.
-  out.backlog = last > out.published_through ? last - out.published_through : 0;
+  KafkaSinkStats out;
+  {
+    std::lock_guard lock(state_->mutex);
+    out = state_->stats;
+  }
+  out.backlog = state_->behind(out.published_through);
   return out;
 }
 

@@ -41,10 +41,20 @@ struct MongoEventArchive::State {
         archived_counter(metrics.counter("shoppulse_mongodb_events_archived_total",
                                          "Logged events written to the MongoDB events collection")) {
     metrics.gauge("shoppulse_mongodb_archive_backlog", "Logged events not yet archived to MongoDB", [this] {
-      const Sequence last = log.stats().last_sequence;
-      std::lock_guard lock(mutex);
-      return double(last > stats.archived_through ? last - stats.archived_through : 0);
+      Sequence through = 0;
+      {
+        std::lock_guard lock(mutex);
+        through = stats.archived_through;
+      }
+      return double(behind(through));
     });
+  }
+
+  // Logged events past `through`, counted from the log now (not as of the
+  // thread's last look): the backlog stats() and the gauge report.
+  std::uint64_t behind(Sequence through) const {
+    const Sequence last = log.stats().last_sequence;
+    return last > through ? last - through : 0;
   }
 
   // Waits up to ms, or less when stop is requested; true when stopping.
@@ -162,12 +172,12 @@ void MongoEventArchive::stop() {
 }
 
 MongoArchiveStats MongoEventArchive::stats() const {
-  const Sequence last = state_->log.stats().last_sequence;
-  std::lock_guard lock(state_->mutex);
-  MongoArchiveStats out = state_->stats;
-  // From the log now, not as of the thread's last look: while it connects
-  // or backs off, events logged meanwhile are backlog too.
-  out.backlog = last > out.archived_through ? last - out.archived_through : 0;
+  MongoArchiveStats out;
+  {
+    std::lock_guard lock(state_->mutex);
+    out = state_->stats;
+  }
+  out.backlog = state_->behind(out.archived_through);
   return out;
 }
 
