@@ -514,6 +514,9 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
   RecommendRunnerConfig recommend_config = config.recommend_runner;
   recommend_config.ownership = s.ownership.get();
   recommend_config.on_progress = [&gate](Sequence through) { gate.advance(api::Stage::recommender, through); };
+  // The engine publishes only what it applied, and offers what it applies
+  // live before it publishes it.
+  recommend_config.fed_through = [&gate] { return gate.applied(api::Stage::windows); };
   // The engine's and recommender's checkpoints; offline commands (which
   // clear mongodb.url) keep them in the embedded store.
   CheckpointStore* checkpoints = s.storage.get();
@@ -725,6 +728,15 @@ Result<std::unique_ptr<Application>> Application::open(const AppConfig& config) 
     for (std::size_t k = 0; k < kIdKindCount; ++k) n += s.dictionary.table(static_cast<IdKind>(k)).size();
     return double(n);
   });
+  // Events the engine could not hand to the recommender (a full ring), and
+  // the events the recommend thread read from the log instead (those, and
+  // what the engine replayed after a restart without handing over).
+  s.metrics.counter_read("shoppulse_recommend_dropped_offers_total",
+                         "Events the engine applied that the full ring to the recommender refused",
+                         [&s] { return double(s.recommend->stats().dropped_offers); });
+  s.metrics.counter_read("shoppulse_recommend_log_read_events_total",
+                         "Events the running recommender read from the log rather than from the engine's ring",
+                         [&s] { return double(s.recommend->stats().gap_read_events); });
   // Back-off sleeps of the threads that drain the ring, to tell a starved
   // pipeline (many waits) from a saturated one (none) without a profiler.
   s.metrics.counter_read("shoppulse_thread_idle_waits_total", "Back-off sleeps on an empty ring, by thread",

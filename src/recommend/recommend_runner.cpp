@@ -158,8 +158,20 @@ struct RecommendRunner::State {
       ProgressSignal::Update update(progress, mutex);
       ++stats.gap_reads;
     }
-    read_log(r, until);
+    const std::uint64_t n = read_log(r, until);
+    ProgressSignal::Update update(progress, mutex);
+    stats.gap_read_events += n;
   }
+
+  // The last sequence a read of the log should reach: what the feeder has
+  // dealt with, or the log's end without one.
+  Sequence fed_through() const {
+    const Sequence logged = log.next_sequence() - 1;
+    return config.fed_through ? std::min(config.fed_through(), logged) : logged;
+  }
+  // gap_read's bound (exclusive) for reaching fed_through().
+  Sequence read_until() const { return fed_through() + 1; }
+  bool behind_feeder(const Recommender& r) const { return fed_through() > r.applied_through(); }
 
   void progressed(const Recommender& r) {
     {
@@ -388,8 +400,8 @@ struct RecommendRunner::State {
       }
       const std::size_t n = ring.pop_some(buffer);
       if (n > 0) apply_popped(r, std::span<const Event>(buffer.data(), n));
-      if (n == 0 && dropped.exchange(false, std::memory_order_acq_rel)) {
-        gap_read(r, 0);  // the newest events were lost: catch up to the log's end
+      if (n == 0 && dropped.exchange(false, std::memory_order_acq_rel) && behind_feeder(r)) {
+        gap_read(r, read_until());  // the newest events were lost: catch up to the feeder
       }
       run_queries(r);
       const TimestampMs now = clock.now_ms();
@@ -411,10 +423,13 @@ struct RecommendRunner::State {
         }
         if (++idle < 32) {
           std::this_thread::yield();
-        } else if (idle % 64 == 32 && log.next_sequence() > r.applied_through() + 1) {
+        } else if (idle % 64 == 32 && behind_feeder(r)) {
           // The engine hands over only the events it applies live; events it
-          // replayed after a restart of its own reach us from the log.
-          gap_read(r, 0);
+          // replayed after a restart of its own reach us from the log. Events
+          // it has not applied yet are left to the ring: reading those too
+          // would decode from the log, in the import about three events in
+          // four, what the ring then hands over again.
+          gap_read(r, read_until());
         } else {
           std::unique_lock lock(mutex);
           const auto began = std::chrono::steady_clock::now();

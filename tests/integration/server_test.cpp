@@ -608,6 +608,13 @@ TEST_CASE("The metrics endpoint counts applied events by type in Prometheus text
     INFO(series);
     CHECK(si::poll_until([&] { return si::metric_value(fx.server.get("/metrics").body, series) > 0; }));
   }
+  // The hand-off to the recommender: a ring of 65,536 refuses none of 25
+  // events; what the recommender read from the log instead (events that came
+  // while the engine replayed at start-up) is at most what was logged.
+  for (const char* counter : {"shoppulse_recommend_dropped_offers_total", "shoppulse_recommend_log_read_events_total"})
+    CHECK(m.body.find(std::string("# TYPE ") + counter + " counter\n") != std::string::npos);
+  CHECK(si::metric_value(m.body, "shoppulse_recommend_dropped_offers_total") == 0);
+  CHECK(si::metric_value(m.body, "shoppulse_recommend_log_read_events_total") <= 25);
   // The stages of the path an event takes, and the whole of it: each POST
   // of the load is one batch, timed until a published snapshot holds it.
   const std::size_t batches = 3;  // load() posts one event, then an array, then NDJSON

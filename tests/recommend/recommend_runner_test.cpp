@@ -125,6 +125,47 @@ std::string state_bytes(RecommendRunner& runner) {
 }
 }  // namespace
 
+TEST_CASE("An idle recommend thread reads from the log only what its feeder has dealt with", "[recommend]") {
+  auto store = make_memory_store();
+  SystemClock clock;
+  std::atomic<Sequence> fed{0};
+  RecommendRunnerConfig config;
+  config.fed_through = [&fed] { return fed.load(); };
+  RecommendRunner runner({}, config, *store, *store, clock);
+  runner.start();
+  CHECK(wait_for(runner, [](const RecommendRunnerStats& s) { return s.state == "running"; }));
+  // The log runs ahead of the engine, which has dealt with the first 40
+  // events and offered none of them (as after a replay of its own).
+  const auto rs = records(1, 100);
+  REQUIRE(store->append(AppendBatch{rs, {}}));
+  fed = 40;
+  CHECK(wait_for(runner, [](const RecommendRunnerStats& s) { return s.applied_through == 40; }));
+  // Each round trip is at least one turn of the idle loop, which reads the
+  // log every 64 idle turns: 200 of them leave three chances to read past
+  // the feeder, and none is taken.
+  for (int turn = 0; turn < 200; ++turn) REQUIRE(applied_through(runner) == 40);
+  const std::uint64_t reads = runner.stats().gap_reads;
+  CHECK(reads >= 1);
+  CHECK(runner.stats().gap_read_events == 40);
+  // What the engine applies live comes through the ring, not the log.
+  const auto live = events_of(rs);
+  runner.offer(std::span<const Event>(live).subspan(40, 30));
+  fed = 70;
+  CHECK(wait_for(runner, [](const RecommendRunnerStats& s) { return s.applied_through == 70; }));
+  for (int turn = 0; turn < 200; ++turn) REQUIRE(applied_through(runner) == 70);
+  CHECK(runner.stats().gap_reads == reads);
+  // The rest, dealt with and never offered, is read once the feeder says so.
+  fed = 100;
+  CHECK(wait_for(runner, [](const RecommendRunnerStats& s) { return s.gap_read_events == 70; }));
+  CHECK(runner.stats().applied_through == 100);
+  CHECK(runner.stats().gap_reads == reads + 1);
+  Recommender replay;
+  replay.apply(live);
+  CHECK(state_bytes(runner) == replay.checkpoint());
+  runner.stop();
+}
+
+
 TEST_CASE("The recommend thread restarts from its checkpoint plus the log after it", "[recommend][checkpoint]") {
   auto store = make_memory_store();
   SystemClock clock;

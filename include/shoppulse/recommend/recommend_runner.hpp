@@ -54,6 +54,13 @@ struct RecommendRunnerConfig {
   // Called on the recommend thread whenever applied_through advances; must
   // not block.
   std::function<void(Sequence)> on_progress;
+  // The last sequence the feeder (the window engine) has dealt with: applied
+  // and offered, or replayed after a restart without offering. Events up to
+  // it that never came through the ring are read from the log; events after
+  // it are left to come through the ring. Called on the recommend thread
+  // when the ring is empty. Unset: no feeder, so an idle recommend thread
+  // reads the log up to its end.
+  std::function<Sequence()> fed_through;
   // Cluster mode: the partitions whose events count. On a new set the
   // recommender is rebuilt on its thread (from a checkpoint of that set,
   // else empty, then the log read again through the set) while readers keep
@@ -83,7 +90,8 @@ struct RecommendRunnerStats {
   std::size_t checkpoint_bytes = 0;   // size of the last one written
   TimestampMs last_checkpoint_ms = 0; // wall clock of the last one written
   std::int64_t checkpoint_pause_ms = 0;  // how long the last one held the recommend thread (the fork, in the background)
-  std::uint64_t gap_reads = 0;     // times events were re-read from the log after a full ring
+  std::uint64_t gap_reads = 0;     // times events were read from the log once running (a full ring, a replay)
+  std::uint64_t gap_read_events = 0;  // events those reads handed to the recommender
   std::uint64_t dropped_offers = 0;  // events offer() could not hand over (re-read later)
   // The thread's back-off sleeps while its ring was empty, and their total.
   std::uint64_t idle_waits = 0;
