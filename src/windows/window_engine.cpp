@@ -277,9 +277,11 @@ struct WindowEngine::State {
     const std::size_t cap = config.filter_buffer_events;
     if (cap == 0) return;
     if (buffer.size() < cap) {
-      // Grow by hand so the vector never reserves past its bound.
-      if (buffer.size() == buffer.capacity())
-        buffer.reserve(std::min(cap, std::max<std::size_t>(1024, buffer.capacity() * 2)));
+      // Reserved whole at the first event: pages become resident only as
+      // events fill them, where growing by doubling touched twice the final
+      // size in fresh pages (a page fault each) and held the old and the new
+      // array at once while it copied.
+      if (buffer.capacity() < cap) buffer.reserve(cap);
       buffer.push_back(BufferedEvent::of(e));
       return;
     }
@@ -303,6 +305,7 @@ struct WindowEngine::State {
   void update_profile(const Event& e);
   void evict_profiles(std::size_t keep);
   std::uint64_t profiles_evicted = 0;
+  std::vector<std::pair<TimestampMs, Id>> eviction_candidates;  // evict_profiles' scratch
   void mark_pending(Bucket& b) {
     if (b.pending) return;
     b.pending = true;
@@ -338,7 +341,10 @@ void WindowEngine::State::advance_to(TimestampMs max_time) {
 void WindowEngine::State::evict_profiles(std::size_t keep) {
   const bool by_idle = config.profile_max_idle_ms > 0 && has_events;
   const TimestampMs idle_before = by_idle ? max_event_time_ms - config.profile_max_idle_ms : INT64_MIN;
-  std::vector<std::pair<TimestampMs, Id>> candidates;
+  // Kept between passes: a pass every max_profiles / 8 new users, each over
+  // more than max_profiles entries, faulted in fresh pages every time.
+  auto& candidates = eviction_candidates;
+  candidates.clear();
   candidates.reserve(profiles.size());
   profiles.for_each([&](const ProfileState& p) { candidates.emplace_back(p.last_seen_ms, p.user); });
   std::size_t drop = 0;
@@ -565,7 +571,8 @@ WindowMemory WindowEngine::memory() const {
   for (const Bucket& b : s.coarse.ring()) m.spilled_minutes += b.spilled ? 1 : 0;
   for (const Bucket& b : s.fine.ring())
     m.packed_seconds += b.held() && b.index >= s.fine.horizon() && !b.packed_users.empty() ? 1 : 0;
-  m.filter_buffer = s.buffer.capacity() * sizeof(BufferedEvent);
+  m.filter_buffer = s.buffer.size() * sizeof(BufferedEvent);  // reserved whole, resident as filled
+  m.user_profiles += s.eviction_candidates.capacity() * sizeof(s.eviction_candidates[0]);
   return m;
 }
 
