@@ -64,12 +64,27 @@ Error io_error(std::string_view what, const rdb::Status& status) {
   return make_error(Errc::io_error, std::string(what) + ": " + status.ToString());
 }
 
-// A failure on the data path, in words fit for an HTTP client: RocksDB's
-// message names files by their path, so it goes to the log only.
 // Checkpoints from this size on are written as table files of their own
 // (RocksDbStore::put_checkpoint); smaller ones go through the memtable.
 constexpr std::size_t kIngestedCheckpointBytes = 4 * 1024 * 1024;
 
+// Opening writes (a new MANIFEST, preallocated to 4 MiB, and a new WAL),
+// so a disk that filled while the process was down stops the start-up.
+// This runs before any reserve applies: say what to do, and how much is
+// free, rather than only what RocksDB said.
+Error open_on_full_disk(const std::string& data_dir, const rdb::Status& status) {
+  std::string free_text;
+  struct statvfs fs {};
+  if (::statvfs(data_dir.c_str(), &fs) == 0)
+    free_text = " (" + std::to_string(std::uint64_t{fs.f_bavail} * fs.f_frsize / kMiB) + " MiB free)";
+  return make_error(Errc::no_space, "cannot open the event log at '" + data_dir + "': its disk is full" + free_text +
+                                        ". Opening writes new files of a few MiB; free some space on that disk "
+                                        "(nothing logged is lost meanwhile) and start again. RocksDB said: " +
+                                        status.ToString());
+}
+
+// A failure on the data path, in words fit for an HTTP client: RocksDB's
+// message names files by their path, so it goes to the log only.
 Error storage_error(std::string_view what, const rdb::Status& status) {
   kLog.error("storage failure", {{"during", std::string(what)}, {"status", status.ToString()}});
   if (status.IsNoSpace()) {
@@ -467,6 +482,7 @@ Result<std::unique_ptr<Storage>> RocksDbStore::open(const EventLogConfig& config
     if (status.IsCorruption()) {
       return make_error(Errc::corrupt, "event log at '" + config.data_dir + "' is damaged: " + status.ToString());
     }
+    if (status.IsNoSpace()) return open_on_full_disk(config.data_dir, status);
     return io_error("open event log at '" + config.data_dir + "'", status);
   }
 

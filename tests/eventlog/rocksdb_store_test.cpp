@@ -533,6 +533,53 @@ class WalDiskFull final : public ROCKSDB_NAMESPACE::FileSystemWrapper {
 
 }  // namespace
 
+namespace {
+
+// A disk with no room for a new file: every file RocksDB creates fails
+// with "no space"; files already there read as they are.
+class NoRoomForNewFiles final : public ROCKSDB_NAMESPACE::FileSystemWrapper {
+ public:
+  NoRoomForNewFiles() : FileSystemWrapper(ROCKSDB_NAMESPACE::FileSystem::Default()) {}
+  const char* Name() const override { return "NoRoomForNewFiles"; }
+  ROCKSDB_NAMESPACE::IOStatus NewWritableFile(const std::string&, const ROCKSDB_NAMESPACE::FileOptions&,
+                                              std::unique_ptr<ROCKSDB_NAMESPACE::FSWritableFile>*,
+                                              ROCKSDB_NAMESPACE::IODebugContext*) override {
+    return ROCKSDB_NAMESPACE::IOStatus::NoSpace("test disk full");
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a start-up on a full disk fails with no_space, saying what to free, and loses nothing", "[eventlog][disk]") {
+  eventlog_test::TempDir dir;
+  const EventLogConfig config = config_for(dir.path(), Durability::process);
+  const auto records = make_records(1, 20, 1000);
+  {
+    auto store = open_rocksdb_store(config);
+    REQUIRE(store.ok());
+    REQUIRE(store.value()->append(AppendBatch{records, {}}).ok());
+  }
+  auto full = eventlog::open_rocksdb_store_on(config, std::make_shared<NoRoomForNewFiles>());
+  REQUIRE_FALSE(full.ok());
+  const Error& error = full.error();
+  INFO(error.detail);
+  CHECK(error.code == Errc::no_space);
+  CHECK(error.detail.find("its disk is full") != std::string::npos);
+  CHECK(error.detail.find("MiB free") != std::string::npos);
+  CHECK(error.detail.find("free some space") != std::string::npos);
+  CHECK(error.detail.find(dir.path()) != std::string::npos);  // a start-up error names the data dir
+  // Once there is room again the log opens with every event.
+  auto reopened = open_rocksdb_store(config);
+  REQUIRE(reopened.ok());
+  CHECK(reopened.value()->next_sequence() == 21);
+  std::vector<Sequence> read;
+  REQUIRE(reopened.value()->read(1, [&](std::span<const LogRecord> rs) {
+    for (const LogRecord& r : rs) read.push_back(r.event.sequence);
+    return true;
+  }));
+  CHECK(read.size() == records.size());
+}
+
 TEST_CASE("a WAL append that failed is never written again: writes resume once RocksDB moves to a new WAL, or ask "
           "for a restart, which keeps every acknowledged event",
           "[eventlog][disk]") {

@@ -3,6 +3,7 @@
 // kill -9 loop with every acknowledged event accounted for.
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
@@ -57,6 +58,34 @@ class SmallDisk {
   si::TempDir dir_;
   bool mounted_ = false;
 };
+
+// Writes `file` until the disk refuses another byte.
+void fill_disk(const std::filesystem::path& file) {
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  REQUIRE(fd >= 0);
+  const std::string chunk(1 << 20, '\0');
+  for (std::size_t size : {std::size_t{1} << 20, std::size_t{4096}, std::size_t{1}})
+    while (::write(fd, chunk.data(), size) == static_cast<ssize_t>(size)) {
+    }
+  ::close(fd);
+}
+
+// The shoppulse binary on `data_dir` with `sets`, its output in `out`; the
+// exit code (`timeout` turns a hang into 124 at once).
+int run_binary(const std::filesystem::path& data_dir, const std::vector<std::string>& sets,
+               const std::filesystem::path& out) {
+  std::string command = "timeout 120 " + si::shoppulse_binary() + " --data-dir " + data_dir.string() +
+                        " --port 0 --generator off";
+  for (const std::string& set : sets) command += " --set " + set;
+  command += " > " + out.string() + " 2>&1";
+  const int status = std::system(command.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::string file_text(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
 
 }  // namespace
 
@@ -200,6 +229,19 @@ TEST_CASE("with the free-space reserve off, RocksDB's own full disk answers 507 
                 std::string::npos);
         }
         CHECK(server.stop() == 0);
+      }
+      // A start on the disk filled to the last byte stops at once, saying
+      // why and what to do.
+      {
+        const auto last_bytes = disk.path() / "last-bytes";
+        fill_disk(last_bytes);
+        const auto out = logs.path() / "full-start.txt";
+        CHECK(run_binary(options.data_dir, options.sets, out) == 1);
+        const std::string said = file_text(out);
+        INFO(said);
+        CHECK(said.find("its disk is full") != std::string::npos);
+        CHECK(said.find("free some space") != std::string::npos);
+        std::filesystem::remove(last_bytes);
       }
       // After a restart every acknowledged event is in the log (sent
       // again, each is a duplicate) and writes go through.
