@@ -692,7 +692,6 @@ Result<WindowEngine> WindowEngine::restore(const WindowConfig& config, std::stri
   State& s = *engine.state_;
   s.has_events = r.u8() != 0;
   s.max_event_time_ms = r.svarint();
-  s.watermark_ms = s.has_events ? s.max_event_time_ms - config.allowed_lateness_ms : 0;
   s.applied_through = r.varint();
   s.events_applied = r.varint();
   s.events_too_late = r.varint();
@@ -702,6 +701,7 @@ Result<WindowEngine> WindowEngine::restore(const WindowConfig& config, std::stri
   constexpr std::int64_t kTimeLimit = std::int64_t{1} << 60;
   if (r.failed() || s.max_event_time_ms > kTimeLimit || s.max_event_time_ms < -kTimeLimit)
     return corrupt("truncated header");
+  s.watermark_ms = s.has_events ? s.max_event_time_ms - config.allowed_lateness_ms : 0;
   if (s.has_events != (fine_end != kNoBucket) || s.has_events != (coarse_end != kNoBucket) ||
       (s.has_events && (fine_end != floor_div(s.watermark_ms, kFineWidthMs) ||
                         coarse_end != floor_div(s.watermark_ms, kCoarseWidthMs))))
@@ -759,8 +759,10 @@ Result<WindowEngine> WindowEngine::restore(const WindowConfig& config, std::stri
       std::array<std::int64_t, Tier::kUserCells> last;
       for (auto& m : last) {
         const std::uint64_t back = r.varint();
-        if (back > (std::uint64_t{1} << 40)) r.fail();
-        m = back == 0 ? kNoBucket : coarse_end - static_cast<std::int64_t>(back);
+        // Rows are counted back from the end, which an engine without
+        // events does not have (coarse_end is then the no-bucket sentinel).
+        if (back > (std::uint64_t{1} << 40) || !s.has_events) r.fail();
+        m = back == 0 || r.failed() ? kNoBucket : coarse_end - static_cast<std::int64_t>(back);
       }
       if (r.failed() || !s.has_events || !s.coarse.restore_user(user, last)) return corrupt("bad user row");
     }

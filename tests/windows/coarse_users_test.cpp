@@ -14,6 +14,8 @@
 #include <string>
 
 #include "oracle.hpp"
+#include "shoppulse/core/byte_codec.hpp"
+#include "tier.hpp"
 #include "user_sketch.hpp"
 #include "shoppulse/windows/window_engine.hpp"
 
@@ -559,4 +561,43 @@ TEST_CASE("a 1-second bucket out of every current window keeps no products", "[w
   const auto previous_seconds = static_cast<std::uint64_t>((m15.start_ms - start_ms) / 1000);
   REQUIRE(previous_seconds > 890);
   REQUIRE(m15.previous.total_events() == previous_seconds * kProducts);
+}
+
+TEST_CASE("a checkpoint with times no engine writes is refused as damaged before any arithmetic on them",
+          "[windows][coarse][checkpoint]") {
+  // Both found by the window_checkpoint fuzz target (UBSan: signed
+  // overflow); the format is the current one, the lateness the config's.
+  WindowConfig config;
+  const auto header = [&](bool has_events, std::int64_t max_time) {
+    ByteWriter w;
+    w.u8(5);
+    w.svarint(config.allowed_lateness_ms);
+    w.u8(has_events ? 1 : 0);
+    w.svarint(max_time);
+    return w;
+  };
+  SECTION("the newest event time at the bottom of the range") {
+    ByteWriter w = header(true, INT64_MIN);
+    const auto restored = WindowEngine::restore(config, w.str());
+    REQUIRE_FALSE(restored.ok());
+    CHECK(restored.error().code == Errc::corrupt);
+  }
+  SECTION("user rows in an engine that has no events, so no end to count them back from") {
+    ByteWriter w = header(false, 0);
+    w.varint(0);  // applied through
+    w.varint(0);  // events applied
+    w.varint(0);  // events too late
+    w.svarint(windows::kNoBucket);  // fine tier's end
+    w.svarint(windows::kNoBucket);  // coarse tier's end
+    w.varint(0);  // fine buckets
+    w.varint(0);  // coarse buckets
+    w.varint(1);  // user rows
+    w.varint(7);  // user
+    for (std::size_t c = 0; c < windows::Tier::kUserCells; ++c) w.varint(13);  // minutes back
+    for (int pad = 0; pad < 16; ++pad) w.u8(0);
+    const auto restored = WindowEngine::restore(config, w.str());
+    REQUIRE_FALSE(restored.ok());
+    CHECK(restored.error().code == Errc::corrupt);
+    CHECK(restored.error().detail.find("user row") != std::string::npos);
+  }
 }
