@@ -112,6 +112,8 @@ TEST_CASE("After a broker outage and a kill -9 the sink resumes from its checkpo
   REQUIRE(server.post("/api/events", events_body(300, 300, t0)).status == 200);
   REQUIRE(si::poll_until([&] { return sink_field(server, "status") == "unhealthy"; }, si::Millis(60000)));
   CHECK(server.get_json("/api/system/status").u64("/components/kafka_sink/backlog") == 300);
+  // The gauge counts from the log when scraped, as the status does.
+  CHECK(si::metric_value(server.get("/metrics").body, "shoppulse_kafka_sink_backlog") == 300);
   server.kill_hard();
   broker().start();
   server.start();
