@@ -83,6 +83,13 @@ class EventLog {
   // Sequence the next appended event must carry: last_sequence + 1 (1 when empty).
   virtual Sequence next_sequence() const = 0;
 
+  // Events logged after `through`, as of now: how far behind a follower of
+  // the log that has handled everything up to `through` is.
+  std::uint64_t logged_after(Sequence through) const {
+    const Sequence last = next_sequence() - 1;
+    return last > through ? last - through : 0;
+  }
+
   // Calls fn with consecutive runs of records, in sequence order, starting at
   // the first retained record with sequence >= from. Stops early when fn
   // returns false.

@@ -75,15 +75,8 @@ struct KafkaSink::State {
         std::lock_guard lock(mutex);
         through = stats.published_through;
       }
-      return double(behind(through));
+      return double(log.logged_after(through));  // from the log now, not the thread's last look
     });
-  }
-
-  // Logged events past `through`, counted from the log now (not as of the
-  // thread's last look): the backlog stats() and the gauge report.
-  std::uint64_t behind(Sequence through) const {
-    const Sequence last = log.stats().last_sequence;
-    return last > through ? last - through : 0;
   }
 
   static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
@@ -260,7 +253,7 @@ KafkaSinkStats KafkaSink::stats() const {
     std::lock_guard lock(state_->mutex);
     out = state_->stats;
   }
-  out.backlog = state_->behind(out.published_through);
+  out.backlog = state_->log.logged_after(out.published_through);
   return out;
 }
 

@@ -46,15 +46,8 @@ struct MongoEventArchive::State {
         std::lock_guard lock(mutex);
         through = stats.archived_through;
       }
-      return double(behind(through));
+      return double(log.logged_after(through));  // from the log now, not the thread's last look
     });
-  }
-
-  // Logged events past `through`, counted from the log now (not as of the
-  // thread's last look): the backlog stats() and the gauge report.
-  std::uint64_t behind(Sequence through) const {
-    const Sequence last = log.stats().last_sequence;
-    return last > through ? last - through : 0;
   }
 
   // Waits up to ms, or less when stop is requested; true when stopping.
@@ -177,7 +170,7 @@ MongoArchiveStats MongoEventArchive::stats() const {
     std::lock_guard lock(state_->mutex);
     out = state_->stats;
   }
-  out.backlog = state_->behind(out.archived_through);
+  out.backlog = state_->log.logged_after(out.archived_through);
   return out;
 }
 
