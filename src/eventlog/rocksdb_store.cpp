@@ -29,6 +29,7 @@
 #include <unistd.h>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <system_error>
 #include <thread>
 
@@ -72,11 +73,18 @@ constexpr std::size_t kIngestedCheckpointBytes = 4 * 1024 * 1024;
 // so a disk that filled while the process was down stops the start-up.
 // This runs before any reserve applies: say what to do, and how much is
 // free, rather than only what RocksDB said.
+// Bytes an unprivileged writer may still use on the file system holding
+// `dir`; none when the system cannot say.
+std::optional<std::uint64_t> available_bytes(const std::string& dir) {
+  struct statvfs fs {};
+  if (::statvfs(dir.c_str(), &fs) != 0) return std::nullopt;
+  return std::uint64_t{fs.f_bavail} * fs.f_frsize;
+}
+
 Error open_on_full_disk(const std::string& data_dir, const rdb::Status& status) {
   std::string free_text;
-  struct statvfs fs {};
-  if (::statvfs(data_dir.c_str(), &fs) == 0)
-    free_text = " (" + std::to_string(std::uint64_t{fs.f_bavail} * fs.f_frsize / kMiB) + " MiB free)";
+  if (const auto available = available_bytes(data_dir))
+    free_text = " (" + std::to_string(*available / kMiB) + " MiB free)";
   return make_error(Errc::no_space, "cannot open the event log at '" + data_dir + "': its disk is full" + free_text +
                                         ". Opening writes new files of a few MiB; free some space on that disk "
                                         "(nothing logged is lost meanwhile) and start again. RocksDB said: " +
@@ -706,10 +714,10 @@ void RocksDbStore::note_problem(const Error& error, bool storage_failed) {
 
 Result<void> RocksDbStore::check_free_space(std::uint64_t extra) {
   if (min_free_bytes_ == 0) return {};
-  struct statvfs fs {};
   // Unknown free space: RocksDB reports what fails.
-  if (::statvfs(data_dir_.c_str(), &fs) != 0) return {};
-  const std::uint64_t available = std::uint64_t{fs.f_bavail} * fs.f_frsize;
+  const std::optional<std::uint64_t> known = available_bytes(data_dir_);
+  if (!known) return {};
+  const std::uint64_t available = *known;
   if (available >= min_free_bytes_ + extra) return {};
   Error error = make_error(
       Errc::no_space, "disk full: the event log keeps " + std::to_string(min_free_bytes_ / kMiB) +
