@@ -7,9 +7,10 @@ DATA_DIR is removed first, so every run imports into an empty data dir. The
 process's own VmRSS is sampled (not ru_maxrss, which also counts the forked
 children that write checkpoints, each starting with its parent's pages).
 Prints the peak, when it came, the wall time and the command's last line,
-then the CPU time (user + system) of each thread by name, as last read from
-/proc/PID/task/*/stat before the thread or the process ended (threads of one
-name summed; a forked checkpoint writer is a process apart and not counted).
+then the CPU time (user + system) and the minor page faults of each thread
+by name, as last read from /proc/PID/task/*/stat before the thread or the
+process ended (threads of one name summed; a forked checkpoint writer is a
+process apart and not counted).
 """
 import argparse
 import os
@@ -24,7 +25,7 @@ from server_process import proc_status_kib  # noqa: E402
 
 
 def thread_cpu(pid, seen):
-    """Adds each live thread's CPU seconds to seen[(name, tid)]."""
+    """Records each live thread's (CPU seconds, minor page faults) in seen[(name, tid)]."""
     tick = os.sysconf("SC_CLK_TCK")
     try:
         tids = os.listdir(f"/proc/{pid}/task")
@@ -38,7 +39,9 @@ def thread_cpu(pid, seen):
             continue
         name = stat[stat.index("(") + 1:stat.rindex(")")]
         fields = stat[stat.rindex(")") + 2:].split()
-        seen[(name, tid)] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        # utime + stime, and minflt (faults served without I/O: fresh pages,
+        # copies after a fork)
+        seen[(name, tid)] = ((int(fields[11]) + int(fields[12])) / tick, int(fields[7]))
 
 
 def main() -> int:
@@ -71,10 +74,15 @@ def main() -> int:
     if out:
         print(out[-1])
     by_name = {}
-    for (name, _), cpu in threads.items():
-        by_name[name] = by_name.get(name, 0.0) + cpu
+    for (name, _), (cpu, faults) in threads.items():
+        total = by_name.setdefault(name, [0.0, 0])
+        total[0] += cpu
+        total[1] += faults
+    ranked = sorted(by_name.items(), key=lambda kv: -kv[1][0])
     print("thread CPU (s, up to one sampling period short): " +
-          " ".join(f"{n}={c:.2f}" for n, c in sorted(by_name.items(), key=lambda kv: -kv[1]) if c >= 0.05))
+          " ".join(f"{n}={c:.2f}" for n, (c, _) in ranked if c >= 0.05))
+    print("thread minor page faults (thousands, as last read): " +
+          " ".join(f"{n}={f / 1000:.0f}k" for n, (c, f) in ranked if c >= 0.05))
     return proc.returncode
 
 
