@@ -6,6 +6,7 @@
 #include <rocksdb/env.h>
 #include <rocksdb/file_system.h>
 #include <rocksdb/iterator.h>
+#include <rocksdb/listener.h>
 #include <rocksdb/options.h>
 #include <rocksdb/sst_file_reader.h>
 #include <rocksdb/sst_file_writer.h>
@@ -38,6 +39,7 @@
 #include "rocksdb_layout.hpp"
 #include "rocksdb_store_testing.hpp"
 #include "shoppulse/core/log.hpp"
+#include "shoppulse/core/steady_time.hpp"
 #include "store_keys.hpp"
 
 namespace shoppulse {
@@ -57,9 +59,9 @@ constexpr std::size_t kKeepBlockBuffer = 64 * kMiB;
 const Logger kLog("eventlog");
 
 // A failed write or sync resumes the database (RocksDB's Resume()) at most
-// this often, from the next write: a disk that filled up works again once
-// space is freed, without a restart.
-constexpr auto kResumeInterval = std::chrono::seconds(1);
+// every kResumeInterval (rocksdb_store_testing.hpp), from the next write: a
+// disk that filled up works again once space is freed, without a restart.
+using eventlog::kResumeInterval;
 
 Error io_error(std::string_view what, const rdb::Status& status) {
   return make_error(Errc::io_error, std::string(what) + ": " + status.ToString());
@@ -177,6 +179,47 @@ rdb::CompressionType pick_compression() {
 // syncer; destroying it stops the syncer, syncs, marks a clean stop and
 // closes the database (and releases the directory lock), so every reader
 // must have returned first.
+// RocksDB's own recovery from a background error (after a full disk its
+// file manager resumes the database by itself, on a thread of its own, once
+// it sees space; a Resume() meanwhile is busy), watched so the store logs
+// when it ended and its tests wait for that instead of polling. RocksDB
+// calls it from its own threads, and reports the end of every recovery,
+// also of the store's own Resume(), which it runs only while none of its
+// own is under way.
+class RecoveryWatch final : public rdb::EventListener {
+ public:
+  const char* Name() const override { return "shoppulse.RecoveryWatch"; }
+  void OnErrorRecoveryBegin(rdb::BackgroundErrorReason, rdb::Status error, bool* auto_recovery) override {
+    error.PermitUncheckedError();
+    if (!auto_recovery || !*auto_recovery) return;
+    std::lock_guard lock(mutex_);
+    in_progress_ = true;
+  }
+  void OnErrorRecoveryEnd(const rdb::BackgroundErrorRecoveryInfo& info) override {
+    bool own = false;
+    {
+      std::lock_guard lock(mutex_);
+      own = in_progress_;
+      in_progress_ = false;
+    }
+    ended_.notify_all();
+    if (!own) return;  // the store's Resume(), which logs its own outcome
+    if (info.new_bg_error.ok()) kLog.info("event log recovered by itself after a storage failure");
+    else kLog.warn("event log recovery after a storage failure failed", {{"detail", info.new_bg_error.ToString()}});
+  }
+  // Until no recovery RocksDB began by itself is under way, or `timeout` of
+  // real time passes (a bound that turns a hang into a failure): true when none is.
+  bool wait_idle(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    return ended_.wait_for(lock, timeout, [this] { return !in_progress_; });
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable ended_;
+  bool in_progress_ = false;
+};
+
 // Threading: append() and apply_retention() from one writer thread; read(),
 // stats(), load_dictionary(), scans and gets from any thread. RocksDB is safe
 // for concurrent use; mutex_ guards only the in-memory block index. The
@@ -184,7 +227,7 @@ rdb::CompressionType pick_compression() {
 class RocksDbStore final : public Storage {
  public:
   static Result<std::unique_ptr<Storage>> open(const EventLogConfig& config,
-                                               std::shared_ptr<rdb::FileSystem> file_system);
+                                               std::shared_ptr<rdb::FileSystem> file_system, SteadyTime& time);
 
   ~RocksDbStore() override {
     stop_syncer();  // and the scrubber
@@ -268,6 +311,7 @@ class RocksDbStore final : public Storage {
     return {};
   }
 
+  bool wait_for_recovery(std::chrono::milliseconds timeout) { return recovery_->wait_idle(timeout); }
   Result<void> put_raw(std::string_view family_name, std::string_view key, std::string_view value) {
     auto* f = family_named(family_name);
     if (!f) return no_family(family_name);
@@ -432,7 +476,9 @@ class RocksDbStore final : public Storage {
   // Every thread that writes (ingest, engine, recommend) may resume; one at
   // a time, the others go on to their write.
   std::mutex resume_mutex_;
-  std::chrono::steady_clock::time_point last_resume_{};  // under resume_mutex_
+  SteadyTime* steady_time_ = &system_steady_time();  // paces the resumes
+  std::optional<std::chrono::steady_clock::time_point> last_resume_;  // under resume_mutex_
+  std::shared_ptr<RecoveryWatch> recovery_;
   std::atomic<Sequence> next_sequence_{1};
   std::string block_buffer_;  // writer thread only: the block being appended
   std::vector<const DictionaryEntry*> entry_order_;  // writer thread only: append()'s new entries in key order
@@ -446,7 +492,7 @@ class RocksDbStore final : public Storage {
 };
 
 Result<std::unique_ptr<Storage>> RocksDbStore::open(const EventLogConfig& config,
-                                                    std::shared_ptr<rdb::FileSystem> file_system) {
+                                                    std::shared_ptr<rdb::FileSystem> file_system, SteadyTime& time) {
   std::error_code ec;
   std::filesystem::create_directories(config.data_dir, ec);
   if (ec) {
@@ -475,6 +521,8 @@ Result<std::unique_ptr<Storage>> RocksDbStore::open(const EventLogConfig& config
   }
   auto& db_options = options.db;
   auto& descriptors = options.families;
+  auto recovery = std::make_shared<RecoveryWatch>();
+  db_options.listeners.push_back(recovery);
 
   if (auto kept = preserve_tables(config.data_dir); !kept) return kept.error();
   // A checkpoint file written but not taken in by RocksDB before a crash
@@ -497,6 +545,8 @@ Result<std::unique_ptr<Storage>> RocksDbStore::open(const EventLogConfig& config
   std::unique_ptr<RocksDbStore> store(
       new RocksDbStore(std::unique_ptr<rdb::DB>(raw_db), std::move(handles), config, std::move(env)));
   store->write_buffers_ = options.db.write_buffer_manager;
+  store->recovery_ = std::move(recovery);
+  store->steady_time_ = &time;
   store->memory_budget_bytes_ =
       config.block_cache_mb == 0 ? 0 : (config.block_cache_mb + std::max<std::size_t>(config.memtable_budget_mb, 1)) * kMiB;
   if (auto recovered = store->recover(); !recovered) return std::move(recovered).error();
@@ -774,8 +824,8 @@ void RocksDbStore::resume_if_failed() {
   if (!needs_resume_.load(std::memory_order_acquire)) return;
   std::unique_lock lock(resume_mutex_, std::try_to_lock);
   if (!lock.owns_lock()) return;
-  const auto now = std::chrono::steady_clock::now();
-  if (now - last_resume_ < kResumeInterval) return;
+  const auto now = steady_time_->now();
+  if (last_resume_ && now - *last_resume_ < kResumeInterval) return;
   last_resume_ = now;
   // After a failed WAL write or flush RocksDB refuses writes until resumed.
   // Resume() fails again while the disk is still full; the write below then
@@ -1536,14 +1586,20 @@ eventlog::StoreOptions eventlog::store_options(const EventLogConfig& config, rdb
 }
 
 Result<std::unique_ptr<Storage>> open_rocksdb_store(const EventLogConfig& config) {
-  return RocksDbStore::open(config, nullptr);
+  return RocksDbStore::open(config, nullptr, system_steady_time());
 }
 
 namespace eventlog {
 
 Result<std::unique_ptr<Storage>> open_rocksdb_store_on(const EventLogConfig& config,
-                                                       std::shared_ptr<rdb::FileSystem> file_system) {
-  return RocksDbStore::open(config, std::move(file_system));
+                                                       std::shared_ptr<rdb::FileSystem> file_system,
+                                                       SteadyTime& time) {
+  return RocksDbStore::open(config, std::move(file_system), time);
+}
+
+bool wait_for_rocksdb_recovery(Storage& store, std::chrono::milliseconds timeout) {
+  auto* rocksdb = dynamic_cast<RocksDbStore*>(&store);
+  return rocksdb != nullptr && rocksdb->wait_for_recovery(timeout);
 }
 
 Result<void> flush_rocksdb_store(Storage& store) {

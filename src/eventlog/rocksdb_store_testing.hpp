@@ -1,21 +1,34 @@
 #pragma once
 // Hooks of the RocksDB store for the event log's own tests: open it on an
-// injected rocksdb::FileSystem (fault injection) and sync on demand instead
-// of waiting for the background syncer.
+// injected rocksdb::FileSystem (fault injection) and monotonic time (the
+// pacing of its resumes after a storage failure), sync on demand instead of
+// waiting for the background syncer, wait for RocksDB's own recovery.
 #include <rocksdb/file_system.h>
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "shoppulse/core/steady_time.hpp"
 #include "shoppulse/eventlog/rocksdb_store.hpp"
 
 namespace shoppulse::eventlog {
 
+// After a failed write or sync, the next write resumes RocksDB at most this
+// often (on the store's monotonic time).
+inline constexpr std::chrono::seconds kResumeInterval{1};
+
 Result<std::unique_ptr<Storage>> open_rocksdb_store_on(const EventLogConfig& config,
-                                                       std::shared_ptr<ROCKSDB_NAMESPACE::FileSystem> file_system);
+                                                       std::shared_ptr<ROCKSDB_NAMESPACE::FileSystem> file_system,
+                                                       SteadyTime& time = system_steady_time());
+
+// Blocks until every recovery from a background error that RocksDB began on
+// its own has ended, or `timeout` of real time passes (a bound that turns a
+// hang into a failure): true when they have.
+bool wait_for_rocksdb_recovery(Storage& store, std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
 // What the background syncer does every wal_sync_interval_ms, now.
 Result<void> sync_rocksdb_store(Storage& store);
