@@ -97,7 +97,7 @@ Outcome run(Layout layout, std::int64_t appends, std::int64_t users_per_append, 
     for (std::uint8_t k = 0; k < 2; ++k) {
       const auto kind = static_cast<shoppulse::IdKind>(k);
       const shoppulse::Id first = next[k];
-      run_value.str().clear();
+      run_value.clear();
       for (std::int64_t i = 0; i < per_kind[k]; ++i) {
         const shoppulse::Id id = next[k]++;
         const std::string name = name_for(id);
@@ -108,7 +108,8 @@ Outcome run(Layout layout, std::int64_t appends, std::int64_t users_per_append, 
         }
       }
       if (layout == Layout::run_per_kind)
-        batch.Put(dictionary, shoppulse::eventlog::dictionary_run_key(kind, first, next[k] - 1), run_value.str());
+        batch.Put(dictionary, shoppulse::eventlog::dictionary_run_key(kind, first, next[k] - 1),
+                  rocksdb::Slice(run_value.view().data(), run_value.size()));
       entries += static_cast<std::uint64_t>(per_kind[k]);
     }
     const rocksdb::Status written = db->Write(rocksdb::WriteOptions(), &batch);

@@ -279,7 +279,7 @@ void run(Report& report, Workload& w, const RunSettings& r) {
       Stopwatch propensity_watch;
       ByteWriter part;
       rec.propensity().save(part);
-      report.result("of which the propensity model", double(part.str().size()) / (1 << 20), "MiB");
+      report.result("of which the propensity model", double(part.size()) / (1 << 20), "MiB");
       report.result("propensity save time", propensity_watch.seconds() * 1e3, "ms");
     }
     {

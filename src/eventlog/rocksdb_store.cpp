@@ -996,16 +996,16 @@ Result<void> RocksDbStore::append(const AppendBatch& batch) {
     if (end - i == 1) {
       status = write_batch.Put(family(kDictionary), eventlog::dictionary_key(first.kind, first.id), first.value);
     } else {
-      run_value_.str().clear();
+      run_value_.clear();
       for (std::size_t j = i; j < end; ++j) run_value_.bytes(entry_order_[j]->value);
       status = write_batch.Put(family(kDictionary),
                                eventlog::dictionary_run_key(first.kind, first.id, entry_order_[end - 1]->id),
-                               run_value_.str());
+                               rdb::Slice(run_value_.view().data(), run_value_.size()));
     }
     if (!status.ok()) return io_error("stage dictionary entry", status);
     i = end;
   }
-  if (run_value_.str().capacity() > kKeepBlockBuffer) std::string().swap(run_value_.str());
+  if (run_value_.capacity() > kKeepBlockBuffer) run_value_.release();
 
   std::optional<BlockSummary> summary;
   if (!batch.records.empty()) {

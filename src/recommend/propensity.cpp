@@ -475,7 +475,7 @@ std::string propensity_fingerprint(const PropensityConfig& c) {
   w.varint(c.category_slots);
   w.varint(c.product_slots);
   w.varint(kPropensityFeatures);
-  return std::move(w.str());
+  return w.take();
 }
 
 PurchasePropensity::PurchasePropensity(PropensityConfig config) : state_(std::make_unique<State>(config)) {}

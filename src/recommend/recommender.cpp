@@ -1156,7 +1156,7 @@ std::string state_fingerprint(const RecommenderConfig& c) {
   w.varint(c.recent_users_per_item);
   w.varint(c.max_purchases_remembered);
   w.bytes(propensity_fingerprint(c.propensity));
-  return std::move(w.str());
+  return w.take();
 }
 
 template <class Map>
@@ -1423,10 +1423,10 @@ std::string Recommender::checkpoint() const {
   // and some growth spares copying a string of tens of MiB while it grows.
   w.reserve(state_->last_checkpoint_bytes + state_->last_checkpoint_bytes / 8);
   state_->save(w);
-  state_->last_checkpoint_bytes = w.str().size();
-  const std::uint64_t sum = checksum64(w.str());
+  state_->last_checkpoint_bytes = w.size();
+  const std::uint64_t sum = checksum64(w.view());
   w.f64(std::bit_cast<double>(sum));
-  return std::move(w.str());
+  return w.take();
 }
 
 Result<Recommender> Recommender::restore(const RecommenderConfig& config, std::string_view bytes) {

@@ -123,7 +123,7 @@ std::string encode_rollup(const MinuteRollup& rollup) {
   }
   write_ranked(w, rollup.devices);
   write_ranked(w, rollup.locations);
-  return std::move(w.str());
+  return w.take();
 }
 
 Result<MinuteRollup> decode_rollup(std::int64_t minute, std::string_view bytes, bool with_users) {

@@ -661,7 +661,7 @@ std::string WindowEngine::checkpoint() const {
   w.svarint(s.covered_from_ms);
   const BufferedEvents buffered = s.buffered();
   w.varint(buffered.older.size() + buffered.newer.size());
-  w.str().reserve(w.str().size() + 16 * (buffered.older.size() + buffered.newer.size()));
+  w.reserve(w.size() + 16 * (buffered.older.size() + buffered.newer.size()));
   TimestampMs prev_time = 0;
   Sequence prev_seq = 0;
   const auto put = [&](const Event& e) {
@@ -673,7 +673,7 @@ std::string WindowEngine::checkpoint() const {
   };
   for (const BufferedEvent& e : buffered.older) put(e.event());
   for (const BufferedEvent& e : buffered.newer) put(e.event());
-  return std::move(w.str());
+  return w.take();
 }
 
 Result<WindowEngine> WindowEngine::restore(const WindowConfig& config, std::string_view bytes) {

@@ -80,7 +80,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     names.push_back(std::move(name));
   }
   if (names.empty()) return 0;
-  const std::string_view value = writer.str();
+  const std::string_view value = writer.view();
   const Id last = static_cast<Id>(first + names.size() - 1);
   auto key = decode_dictionary_key(dictionary_run_key(kind, first, last));
   FUZZ_CHECK(key);

@@ -24,7 +24,7 @@ namespace {
 std::string seal(std::string body) {
   ByteWriter w;
   w.f64(std::bit_cast<double>(checksum64(body)));
-  return body + w.str();
+  return body + std::string(w.view());
 }
 
 void exercise(Recommender& r, fuzz::FuzzInput& in) {

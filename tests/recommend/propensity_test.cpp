@@ -90,7 +90,7 @@ std::vector<Event> random_events(std::size_t n, std::uint32_t seed) {
 std::string saved(const PurchasePropensity& p) {
   ByteWriter w;
   p.save(w);
-  return w.str();
+  return w.take();
 }
 
 // Compared outside the assertion, so a failure does not print binary bytes.

@@ -483,7 +483,7 @@ TEST_CASE("A damaged checkpoint is refused without crashing", "[recommend][check
     std::string sealed(body.substr(0, cut));
     ByteWriter sum;
     sum.f64(std::bit_cast<double>(checksum64(sealed)));
-    sealed += sum.str();
+    sealed += sum.view();
     auto restored = Recommender::restore(config, sealed);
     REQUIRE_FALSE(restored);
     CHECK(restored.error().code == Errc::corrupt);

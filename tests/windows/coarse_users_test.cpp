@@ -578,7 +578,7 @@ TEST_CASE("a checkpoint with times no engine writes is refused as damaged before
   };
   SECTION("the newest event time at the bottom of the range") {
     ByteWriter w = header(true, INT64_MIN);
-    const auto restored = WindowEngine::restore(config, w.str());
+    const auto restored = WindowEngine::restore(config, w.view());
     REQUIRE_FALSE(restored.ok());
     CHECK(restored.error().code == Errc::corrupt);
   }
@@ -595,7 +595,7 @@ TEST_CASE("a checkpoint with times no engine writes is refused as damaged before
     w.varint(7);  // user
     for (std::size_t c = 0; c < windows::Tier::kUserCells; ++c) w.varint(13);  // minutes back
     for (int pad = 0; pad < 16; ++pad) w.u8(0);
-    const auto restored = WindowEngine::restore(config, w.str());
+    const auto restored = WindowEngine::restore(config, w.view());
     REQUIRE_FALSE(restored.ok());
     CHECK(restored.error().code == Errc::corrupt);
     CHECK(restored.error().detail.find("user row") != std::string::npos);

@@ -7,45 +7,90 @@
 // Role: the only place that touches serialised bytes. ByteReader never reads
 // past its input; every failure latches `failed()` and later reads return 0,
 // so decoders check once at the end of a record. Threading: none.
+#include <algorithm>
 #include <bit>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
 namespace shoppulse {
 
+// Writes into a buffer whose spare room it keeps as its own: a value is
+// stored in place after one capacity check, with no call per value (a
+// checkpoint writes hundreds of millions of them).
 class ByteWriter {
  public:
-  void u8(std::uint8_t v) { out_.push_back(static_cast<char>(v)); }
+  void u8(std::uint8_t v) {
+    *room(1) = static_cast<char>(v);
+    ++size_;
+  }
   void varint(std::uint64_t v) {
-    char buf[10];
+    char* p = room(10);
     std::size_t n = 0;
     while (v >= 0x80) {
-      buf[n++] = static_cast<char>((v & 0x7F) | 0x80);
+      p[n++] = static_cast<char>((v & 0x7F) | 0x80);
       v >>= 7;
     }
-    buf[n++] = static_cast<char>(v);
-    out_.append(buf, n);
+    p[n++] = static_cast<char>(v);
+    size_ += n;
   }
   void svarint(std::int64_t v) {
     varint((static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63));
   }
   void bytes(std::string_view b) {
     varint(b.size());
-    out_.append(b);
+    if (b.empty()) return;
+    std::memcpy(room(b.size()), b.data(), b.size());
+    size_ += b.size();
   }
   void f32(float v) { fixed(std::bit_cast<std::uint32_t>(v), 4); }
   void f64(double v) { fixed(std::bit_cast<std::uint64_t>(v), 8); }
-  std::string& str() noexcept { return out_; }
-  void reserve(std::size_t bytes) { out_.reserve(bytes); }
+
+  std::size_t size() const noexcept { return size_; }
+  std::string_view view() const noexcept { return {buffer_.data(), size_}; }
+  // Room for `bytes` in all (written and spare) without growing.
+  void reserve(std::size_t bytes) {
+    if (bytes > buffer_.size()) grow(bytes - size_);
+  }
+  // Forgets what was written; keeps the room.
+  void clear() noexcept { size_ = 0; }
+  // The bytes written so far and the room they are in.
+  std::size_t capacity() const noexcept { return buffer_.size(); }
+  // Gives the room back.
+  void release() noexcept {
+    std::string().swap(buffer_);
+    size_ = 0;
+  }
+  // What was written, moved out; the writer is empty afterwards.
+  std::string take() {
+    buffer_.resize(size_);
+    size_ = 0;
+    std::string out = std::move(buffer_);
+    buffer_.clear();
+    return out;
+  }
 
  private:
-  void fixed(std::uint64_t v, int n) {
-    char buf[8];
-    for (int i = 0; i < n; ++i, v >>= 8) buf[i] = static_cast<char>(v & 0xFF);
-    out_.append(buf, static_cast<std::size_t>(n));
+  // Where the next n bytes go; size_ + n <= buffer_.size() afterwards.
+  char* room(std::size_t n) {
+    if (buffer_.size() - size_ < n) grow(n);
+    return buffer_.data() + size_;
   }
-  std::string out_;
+  void grow(std::size_t n) {
+    // The string's own growth is geometric; the spare room it allocates
+    // becomes this writer's.
+    buffer_.resize(size_);
+    buffer_.reserve(std::max<std::size_t>(size_ + n, 64));
+    buffer_.resize(buffer_.capacity());
+  }
+  void fixed(std::uint64_t v, int n) {
+    char* p = room(8);
+    for (int i = 0; i < n; ++i, v >>= 8) p[i] = static_cast<char>(v & 0xFF);
+    size_ += static_cast<std::size_t>(n);
+  }
+  std::string buffer_;  // [0, size_) written; the rest is room
+  std::size_t size_ = 0;
 };
 
 class ByteReader {
