@@ -14,6 +14,7 @@
 // evicts at its bound allocates nothing per insert once warm. Iteration is
 // in id order. Private to the recommend module. Threading: none.
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -88,6 +89,27 @@ class DenseMap {
   template <class F>
   void for_each_pooled(F&& f) const {
     for (std::size_t i = 0; i < used_; ++i) f(value(static_cast<std::uint32_t>(i)));
+  }
+
+  // f(id, value) for every entry in id order, as the iterators give them,
+  // for a walk over a large map whose values (in the pool, in the order
+  // they were inserted) and what they point to would each be a cache miss:
+  // a value is asked for 2 * kAhead entries before its turn, and `inner`
+  // (which asks for what the value points to) runs kAhead entries before.
+  template <class F, class Inner>
+  void for_each_ahead(F&& f, Inner&& inner) const {
+    static constexpr std::size_t kAhead = 8, kRing = 2 * kAhead;
+    std::array<std::pair<Id, const T*>, kRing> ring;
+    std::size_t n = 0;
+    for (auto it = begin(), e = end(); it != e; ++it) {
+      const auto& [id, v] = *it;
+      prefetch_lines(&v, sizeof(T));
+      if (n >= kAhead) inner(*ring[(n - kAhead) % kRing].second);
+      if (n >= kRing) f(ring[n % kRing].first, *ring[n % kRing].second);
+      ring[n % kRing] = {id, &v};
+      ++n;
+    }
+    for (std::size_t j = n > kRing ? n - kRing : 0; j < n; ++j) f(ring[j % kRing].first, *ring[j % kRing].second);
   }
 
   // Iterates (id, value) pairs in id order; a pair holds a reference, so

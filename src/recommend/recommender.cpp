@@ -1196,11 +1196,24 @@ HourCounts get_hours(ByteReader& r) {
   return h;
 }
 
-// The order of last use, least recent first.
+// The order of last use, least recent first. Each step of the chain is a
+// cache miss that the next step waits for: the chain is walked from both
+// ends at once, so two are in flight, and the newer half written reversed.
 template <class Map>
 void put_lru(ByteWriter& w, const Map& map, const LruOrder& lru) {
-  w.varint(map.size());
-  for (Id id = lru.head; id != kNoId; id = map.find(id)->lru_next) w.varint(id);
+  const std::size_t n = map.size();
+  w.varint(n);
+  std::vector<Id> newer;
+  newer.reserve(n / 2);
+  Id older = lru.head, newest = lru.tail;
+  for (std::size_t i = 0; i < n / 2 && older != kNoId && newest != kNoId; ++i) {
+    w.varint(older);
+    newer.push_back(newest);
+    older = map.find(older)->lru_next;
+    newest = map.find(newest)->lru_prev;
+  }
+  if (n % 2 == 1 && older != kNoId) w.varint(older);  // the middle one
+  for (auto it = newer.rbegin(); it != newer.rend(); ++it) w.varint(*it);
 }
 // Links every entry of map in the written order; false when the ids are not
 // exactly the map's, each once.
@@ -1243,7 +1256,13 @@ void Recommender::State::save(ByteWriter& w) const {
   w.svarint(last_location_sweep_hour);
 
   w.varint(items.size());
-  for (const auto& [id, is] : items) {  // dense maps iterate in id order
+  // In id order; each item's lists are allocations of their own.
+  const auto prefetch_lists = [](const ItemState& is) {
+    is.neighbours.prefetch_ids();
+    is.neighbours.prefetch_data();
+    prefetch_all(is.recent_users.data(), is.recent_users.size() * sizeof(Id));
+  };
+  items.for_each_ahead([&](Id id, const ItemState& is) {
     w.varint(id);
     w.varint(is.category);
     put_decayed(w, now, is.engagement);
@@ -1260,11 +1279,15 @@ void Recommender::State::save(ByteWriter& w) const {
     }
     put_ids(w, is.recent_users);
     w.varint(is.recent_pos);
-  }
+  }, prefetch_lists);
   put_lru(w, items, item_lru);
 
   w.varint(users.size());
-  for (const auto& [id, us] : users) {
+  const auto prefetch_history = [](const UserState& us) {
+    prefetch_lines(us.history.data(), us.history.size() * sizeof(HistoryEntry), 8);
+    prefetch_lines(us.purchased.data(), us.purchased.size() * sizeof(Id), 2);
+  };
+  users.for_each_ahead([&](Id id, const UserState& us) {
     w.varint(id);
     w.varint(us.location);
     put_time(w, now, us.last_seen);
@@ -1276,7 +1299,7 @@ void Recommender::State::save(ByteWriter& w) const {
       put_time(w, now, h.time);
     }
     put_ids(w, us.purchased);
-  }
+  }, prefetch_history);
   put_lru(w, users, user_lru);
 
   const std::vector<Id> location_ids = sorted_keys(location_items);
