@@ -620,14 +620,25 @@ struct Recommender::State {
       return;
     }
     if (!(std::pair<double, Id>{key, id} > pop_floor)) return;
-    is.pop_top = true;
-    is.pop_it = pop_top.insert({key, id, &is}).first;
-    if (pop_top.size() > kPopularTop) {
-      const auto& [low_key, low_id, low] = *pop_top.begin();
-      pop_floor = {low_key, low_id};
-      low->pop_top = false;
-      pop_top.erase(pop_top.begin());
+    if (pop_top.size() < kPopularTop) {
+      is.pop_top = true;
+      is.pop_it = pop_top.insert({key, id, &is}).first;
+      return;
     }
+    // Full: the lowest member or the newcomer drops out (to pop_floor). The
+    // newcomer takes the dropped member's node, so a full list allocates
+    // nothing.
+    const auto& [low_key, low_id, low] = *pop_top.begin();
+    if (std::pair<double, Id>{key, id} < std::pair<double, Id>{low_key, low_id}) {
+      pop_floor = {key, id};
+      return;
+    }
+    pop_floor = {low_key, low_id};
+    low->pop_top = false;
+    auto node = pop_top.extract(pop_top.begin());
+    node.value() = {key, id, &is};
+    is.pop_top = true;
+    is.pop_it = pop_top.insert(std::move(node)).position;
   }
 
   void rebuild_pop_top() {
