@@ -188,6 +188,49 @@ TEST_CASE("filtered views and minutes match a brute-force recount of the matchin
   }
 }
 
+TEST_CASE("the filter buffer's memory figure counts the events it holds, not the room reserved for its bound",
+          "[windows][filtered]") {
+  // The buffer reserves room for its bound at the first event; pages become
+  // resident as events fill it, and the figure follows them.
+  WindowConfig config;
+  config.allowed_lateness_ms = 5000;
+  config.filter_buffer_events = 500;
+  StreamShape shape;
+  shape.seed = 37;
+  shape.users = 20;
+  const auto events = test::random_stream(shape);
+  Oracle all(config);
+  for (const Event& e : events) all.apply(e);
+  std::vector<std::size_t> kept_at;  // events kept (not too late) after each event
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < events.size(); ++i) kept_at.push_back(kept += all.dropped(i) ? 0 : 1);
+  REQUIRE(kept > 1000);
+
+  WindowEngine engine(config);
+  CHECK(engine.memory().filter_buffer == 0);
+  std::size_t per_event = 0;
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    engine.apply(std::span<const Event>(&events[i], 1));
+    const std::size_t bytes = engine.memory().filter_buffer;
+    const std::size_t held = std::min<std::size_t>(kept_at[i], 500);
+    INFO("after event " << i << ", " << held << " held");
+    if (held == 0) {
+      REQUIRE(bytes == 0);
+      continue;
+    }
+    if (per_event == 0) per_event = bytes / held;
+    REQUIRE(per_event >= 16);  // at least a time, a user and a product
+    REQUIRE(per_event <= sizeof(Event));
+    REQUIRE(bytes == held * per_event);
+  }
+  CHECK(engine.memory().filter_buffer == 500 * per_event);  // at its bound it stays there
+
+  config.filter_buffer_events = 0;
+  WindowEngine off(config);
+  off.apply(events);
+  CHECK(off.memory().filter_buffer == 0);
+}
+
 TEST_CASE("a buffer smaller than the window reports incomplete coverage and counts what it holds",
           "[windows][filtered]") {
   WindowConfig config;
