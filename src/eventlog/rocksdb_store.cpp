@@ -172,13 +172,6 @@ rdb::CompressionType pick_compression() {
   return has_lz4 ? rdb::kLZ4Compression : rdb::kNoCompression;
 }
 
-// The embedded Storage: one RocksDB database, one column family per kind of
-// data (see kFamilyNames). Blocks are encoded by block_codec.
-// Lifecycle: made by open_rocksdb_store, which recovers the in-memory block
-// index, settles the incarnation with the durability mark and starts the
-// syncer; destroying it stops the syncer, syncs, marks a clean stop and
-// closes the database (and releases the directory lock), so every reader
-// must have returned first.
 // RocksDB's own recovery from a background error (after a full disk its
 // file manager resumes the database by itself, on a thread of its own, once
 // it sees space; a Resume() meanwhile is busy), watched so the store logs
@@ -220,6 +213,13 @@ class RecoveryWatch final : public rdb::EventListener {
   bool in_progress_ = false;
 };
 
+// The embedded Storage: one RocksDB database, one column family per kind of
+// data (see kFamilyNames). Blocks are encoded by block_codec.
+// Lifecycle: made by open_rocksdb_store, which recovers the in-memory block
+// index, settles the incarnation with the durability mark and starts the
+// syncer; destroying it stops the syncer, syncs, marks a clean stop and
+// closes the database (and releases the directory lock), so every reader
+// must have returned first.
 // Threading: append() and apply_retention() from one writer thread; read(),
 // stats(), load_dictionary(), scans and gets from any thread. RocksDB is safe
 // for concurrent use; mutex_ guards only the in-memory block index. The
