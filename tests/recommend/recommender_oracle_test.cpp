@@ -191,6 +191,33 @@ TEST_CASE("Popular, category and trending answers equal a brute-force recomputat
   check_against(restored.value(), o);
 }
 
+TEST_CASE("A restored checkpoint keeps the last-use order: it writes the same bytes and evicts the same entries after",
+          "[recommend][checkpoint]") {
+  // The last-use chains are written from both ends at once; an odd and an
+  // even number of entries, and eviction after the restore, which follows
+  // that order.
+  const std::size_t extra = GENERATE(std::size_t{0}, std::size_t{1});
+  RecommenderConfig config;
+  config.max_items = 400 + extra;
+  config.max_users = 150 + extra;
+  const std::vector<Event> events = workload(7, 12000, 5000, 1500);
+  std::span<const Event> all(events);
+  Recommender r(config);
+  r.apply(all.subspan(0, 8000));
+  REQUIRE(r.stats().items == config.max_items);
+  REQUIRE(r.stats().users == config.max_users);
+  const std::string bytes = r.checkpoint();
+  auto restored = Recommender::restore(config, bytes);
+  REQUIRE(restored);
+  CHECK(restored.value().checkpoint() == bytes);
+
+  const std::uint64_t evicted_before = r.stats().evicted_items + r.stats().evicted_users;
+  r.apply(all.subspan(8000));
+  restored.value().apply(all.subspan(8000));
+  REQUIRE(r.stats().evicted_items + r.stats().evicted_users > evicted_before + 1000);
+  CHECK(restored.value().checkpoint() == r.checkpoint());
+}
+
 TEST_CASE("The popular top list stays exact when eviction takes its members", "[recommend][oracle]") {
   // 1500 items, each busy once and then never seen again, so the most
   // active ones are also the least recently seen and are evicted first.
