@@ -578,9 +578,17 @@ TEST_CASE("a checkpoint with times no engine writes is refused as damaged before
   };
   SECTION("the newest event time at the bottom of the range") {
     ByteWriter w = header(true, INT64_MIN);
+    w.varint(0);  // applied through
+    w.varint(0);  // events applied
+    w.varint(0);  // events too late
+    w.svarint(0);  // fine tier's end
+    w.svarint(0);  // coarse tier's end: the header is whole, only its time is out of range
     const auto restored = WindowEngine::restore(config, w.view());
     REQUIRE_FALSE(restored.ok());
     CHECK(restored.error().code == Errc::corrupt);
+    // Refused for its time, not for a format this hand-written header no
+    // longer matches.
+    CHECK(restored.error().detail.find("header") != std::string::npos);
   }
   SECTION("user rows in an engine that has no events, so no end to count them back from") {
     ByteWriter w = header(false, 0);
