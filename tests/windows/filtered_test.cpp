@@ -188,17 +188,32 @@ TEST_CASE("filtered views and minutes match a brute-force recount of the matchin
   }
 }
 
+namespace {
+
+// A filter buffer of 500 events, far smaller than the windows, and 5 s of
+// allowed lateness; a random stream of 20 users to fill it.
+WindowConfig small_buffer_config() {
+  WindowConfig config;
+  config.allowed_lateness_ms = 5000;
+  config.filter_buffer_events = 500;
+  return config;
+}
+std::vector<Event> small_buffer_stream(std::uint64_t seed, bool day_jumps) {
+  StreamShape shape;
+  shape.seed = seed;
+  shape.users = 20;
+  shape.day_jumps = day_jumps;
+  return test::random_stream(shape);
+}
+
+}  // namespace
+
 TEST_CASE("the filter buffer's memory figure counts the events it holds, not the room reserved for its bound",
           "[windows][filtered]") {
   // The buffer reserves room for its bound at the first event; pages become
   // resident as events fill it, and the figure follows them.
-  WindowConfig config;
-  config.allowed_lateness_ms = 5000;
-  config.filter_buffer_events = 500;
-  StreamShape shape;
-  shape.seed = 37;
-  shape.users = 20;
-  const auto events = test::random_stream(shape);
+  WindowConfig config = small_buffer_config();
+  const auto events = small_buffer_stream(37, /*day_jumps=*/true);
   Oracle all(config);
   for (const Event& e : events) all.apply(e);
   std::vector<std::size_t> kept_at;  // events kept (not too late) after each event
@@ -233,14 +248,9 @@ TEST_CASE("the filter buffer's memory figure counts the events it holds, not the
 
 TEST_CASE("a buffer smaller than the window reports incomplete coverage and counts what it holds",
           "[windows][filtered]") {
-  WindowConfig config;
-  config.allowed_lateness_ms = 5000;
-  config.filter_buffer_events = 500;
-  StreamShape shape;
-  shape.seed = 31;
-  shape.users = 20;
-  shape.day_jumps = false;  // keep a day's worth of evicted events behind the watermark
-  const auto events = test::random_stream(shape);
+  const WindowConfig config = small_buffer_config();
+  // No day jumps: a day's worth of evicted events stays behind the watermark.
+  const auto events = small_buffer_stream(31, /*day_jumps=*/false);
 
   WindowEngine engine(config);
   Oracle all(config);
