@@ -14,7 +14,6 @@
 // evicts at its bound allocates nothing per insert once warm. Iteration is
 // in id order. Private to the recommend module. Threading: none.
 #include <algorithm>
-#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -98,18 +97,16 @@ class DenseMap {
   // (which asks for what the value points to) runs kAhead entries before.
   template <class F, class Inner>
   void for_each_ahead(F&& f, Inner&& inner) const {
-    static constexpr std::size_t kAhead = 8, kRing = 2 * kAhead;
-    std::array<std::pair<Id, const T*>, kRing> ring;
-    std::size_t n = 0;
+    static constexpr std::size_t kAhead = 8;
+    Lookahead<std::pair<Id, const T*>, 2 * kAhead> entries;
+    const auto use = [&f](const std::pair<Id, const T*>& e) { f(e.first, *e.second); };
     for (auto it = begin(), e = end(); it != e; ++it) {
       const auto& [id, v] = *it;
       prefetch_lines(&v, sizeof(T));
-      if (n >= kAhead) inner(*ring[(n - kAhead) % kRing].second);
-      if (n >= kRing) f(ring[n % kRing].first, *ring[n % kRing].second);
-      ring[n % kRing] = {id, &v};
-      ++n;
+      if (const auto* half_way = entries.back(kAhead)) inner(*half_way->second);
+      entries.push({id, &v}, use);
     }
-    for (std::size_t j = n > kRing ? n - kRing : 0; j < n; ++j) f(ring[j % kRing].first, *ring[j % kRing].second);
+    entries.drain(use);
   }
 
   // Iterates (id, value) pairs in id order; a pair holds a reference, so

@@ -10,7 +10,6 @@
 // Memory: the index (see id_slots.hpp), plus width * sizeof(T) per id
 // present at once (at its high-water mark). Lifecycle: owned by a Tier.
 // Threading: the engine thread.
-#include <array>
 #include <cstdint>
 #include <utility>
 #include <vector>
@@ -94,24 +93,19 @@ class DenseRows {
 
   // In ascending id order (a walk over the index pages), so what is written
   // from it does not depend on the order ids arrived in. Rows lie in the
-  // order ids arrived in, so each is asked for kRowsAhead ids before its
+  // order ids arrived in, so each is asked for 16 ids before its
   // turn: the cache misses overlap instead of coming one after another (a
   // checkpoint walks millions of rows).
   template <class F>
   void for_each_by_id(F&& f) const {
-    static constexpr std::size_t kRowsAhead = 16;
-    std::array<std::pair<Id, const T*>, kRowsAhead> waiting;
-    std::size_t seen = 0;
+    Lookahead<std::pair<Id, const T*>, 16> rows;
+    const auto use = [&f](const std::pair<Id, const T*>& row) { f(row.first, row.second); };
     slots_.for_each([&](Id id, std::uint32_t s) {
       const T* row = &cells_[(s - 1) * width_];
       prefetch_lines(row, width_ * sizeof(T));
-      auto& turn = waiting[seen % kRowsAhead];
-      if (seen >= kRowsAhead) f(turn.first, turn.second);
-      turn = {id, row};
-      ++seen;
+      rows.push({id, row}, use);
     });
-    for (std::size_t i = seen > kRowsAhead ? seen - kRowsAhead : 0; i < seen; ++i)
-      f(waiting[i % kRowsAhead].first, waiting[i % kRowsAhead].second);
+    rows.drain(use);
   }
 
   std::size_t memory_bytes() const noexcept {

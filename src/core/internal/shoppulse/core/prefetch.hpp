@@ -7,6 +7,7 @@
 // and a call to it is deleted before it is inlined, prefetch and all. The
 // empty volatile asm after the hint is an effect the summaries must keep; it
 // emits no instruction. Use these instead of __builtin_prefetch everywhere.
+#include <array>
 #include <cstddef>
 
 namespace shoppulse {
@@ -27,5 +28,34 @@ inline void prefetch_lines(const void* p, std::size_t bytes, std::size_t max_lin
 
 // Reads of all `bytes` bytes at p are coming (a short array read whole).
 inline void prefetch_all(const void* p, std::size_t bytes) noexcept { prefetch_lines(p, bytes, bytes / 64 + 1); }
+
+// A walk that asks for each item's memory some steps before it uses it:
+// push() takes the next item (whose prefetch the caller has just issued)
+// and hands `use` the item pushed N steps before, if any; drain() hands
+// over the last ones. back(k) is the item pushed k steps ago (1 <= k <= N), for a
+// second stage of prefetches. Items come out in the order they went in.
+template <class Item, std::size_t N>
+class Lookahead {
+ public:
+  template <class Use>
+  void push(const Item& item, Use&& use) {
+    Item& slot = ring_[pushed_ % N];
+    if (pushed_ >= N) use(slot);
+    slot = item;
+    ++pushed_;
+  }
+  const Item* back(std::size_t k) const noexcept {
+    return k != 0 && k <= pushed_ && k <= N ? &ring_[(pushed_ - k) % N] : nullptr;
+  }
+  template <class Use>
+  void drain(Use&& use) {
+    for (std::size_t i = pushed_ > N ? pushed_ - N : 0; i < pushed_; ++i) use(ring_[i % N]);
+    pushed_ = 0;
+  }
+
+ private:
+  std::array<Item, N> ring_{};
+  std::size_t pushed_ = 0;
+};
 
 }  // namespace shoppulse
