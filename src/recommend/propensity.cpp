@@ -178,12 +178,20 @@ struct PurchasePropensity::State {
     prefetch_due();
     if (const Example* slot = open.push_slot(2)) prefetch_lines(slot, sizeof(Example));
   }
-  // The example kExampleAhead from the front, and the owner of the one
-  // kOwnerAhead from it (whose example was asked for earlier).
+  // Three stages, each waiting for nothing: the example kExampleAhead from
+  // the front; the index entry of the owner of the one kSlotAhead from it
+  // (whose example was asked for earlier); the state of the owner of the one
+  // kOwnerAhead from it (whose index entry was asked for earlier).
   void prefetch_due() const noexcept {
-    static constexpr std::size_t kExampleAhead = 4, kOwnerAhead = 2;
+    static constexpr std::size_t kExampleAhead = 6, kSlotAhead = 4, kOwnerAhead = 2;
     if (open.size() > kExampleAhead) prefetch_lines(&open[kExampleAhead], sizeof(Example));
+    if (open.size() > kSlotAhead) users.prefetch_slot(open[kSlotAhead].user);
     if (open.size() > kOwnerAhead) users.prefetch(open[kOwnerAhead].user);
+  }
+  void prefetch_early(const Event& later) const noexcept {
+    users.prefetch_slot(later.user);
+    if (later.product != kNoId && !products.empty()) prefetch_lines(&products[later.product % products.size()], sizeof(RateSlot));
+    if (later.category != kNoId && !categories.empty()) prefetch_lines(&categories[later.category % categories.size()], sizeof(RateSlot));
   }
 
 
@@ -485,6 +493,7 @@ PurchasePropensity& PurchasePropensity::operator=(PurchasePropensity&&) noexcept
 
 void PurchasePropensity::apply(const Event& event) { state_->apply(event); }
 void PurchasePropensity::prefetch(const Event& next) const noexcept { state_->prefetch(next); }
+void PurchasePropensity::prefetch_early(const Event& later) const noexcept { state_->prefetch_early(later); }
 
 double PurchasePropensity::propensity(Id user) const {
   const UserState* u = state_->users.find(user);

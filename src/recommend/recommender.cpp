@@ -1483,7 +1483,13 @@ void Recommender::apply(std::span<const Event> events) {
   State& s = *state_;
   for (std::size_t i = 0; i < events.size(); ++i) {
     // The next event's item and user states are elsewhere in memory: ask
-    // for them while this event is applied.
+    // for them while this event is applied, and for their index entries an
+    // event before that, so that asking does not wait for the index.
+    if (i + 2 < events.size()) {
+      s.items.prefetch_slot(events[i + 2].product);
+      s.users.prefetch_slot(events[i + 2].user);
+      s.propensity.prefetch_early(events[i + 2]);
+    }
     if (i + 1 < events.size()) {
       s.items.prefetch(events[i + 1].product);
       s.users.prefetch(events[i + 1].user);
