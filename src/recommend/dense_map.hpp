@@ -185,6 +185,26 @@ struct LruOrder {
     if (head == kNoId) return;
     if (const auto* s = map.find(head); s && s->lru_next != kNoId) map.prefetch(s->lru_next);
   }
+  // Touching an entry already in the order rewrites its two neighbours,
+  // each a cache miss twice over. For an entry touched two steps later,
+  // prefetch_neighbour_slots() asks for their index entries (the entry's own
+  // state is in cache by then); a step later, prefetch_neighbours() for
+  // their states. Hints only: a neighbour that changes in between is
+  // touched uncached, as without them.
+  template <class Map>
+  void prefetch_neighbour_slots(const Map& map, Id id) const noexcept {
+    const auto* s = map.find(id);
+    if (!s) return;
+    if (s->lru_prev != kNoId) map.prefetch_slot(s->lru_prev);
+    if (s->lru_next != kNoId) map.prefetch_slot(s->lru_next);
+  }
+  template <class Map>
+  void prefetch_neighbours(const Map& map, Id id) const noexcept {
+    const auto* s = map.find(id);
+    if (!s) return;
+    if (s->lru_prev != kNoId) map.prefetch(s->lru_prev);
+    if (s->lru_next != kNoId) map.prefetch(s->lru_next);
+  }
   template <class Map>
   void prefetch_after_next(const Map& map) const noexcept {
     if (head == kNoId) return;

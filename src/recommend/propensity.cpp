@@ -167,16 +167,31 @@ struct PurchasePropensity::State {
     }
   }
 
-  // Hints the cache about what the next events read and write, each a cache
-  // miss otherwise: the user's state, the examples that come due next (each
-  // written a horizon ago) and their owners' states, and the ring slot a new
-  // example goes to.
-  void prefetch(const Event& next) const noexcept {
-    users.prefetch(next.user);
-    // At the bound, a new user evicts the least recently active one.
-    if (config.max_users != 0 && users.size() >= config.max_users) recency.prefetch_next(users);
-    prefetch_due();
-    if (const Example* slot = open.push_slot(2)) prefetch_lines(slot, sizeof(Example));
+  // Hints the cache about what the coming events read and write, each a
+  // cache miss otherwise (the stages are described at the declaration):
+  // the user's state and its neighbours in `recency`, the rate counters,
+  // the examples that come due next (each written a horizon ago) and their
+  // owners' states, and the ring slot a new example goes to.
+  void prefetch(const Event& e, std::size_t ahead) const noexcept {
+    switch (ahead) {
+      case 4:
+        users.prefetch_slot(e.user);
+        if (e.product != kNoId && !products.empty())
+          prefetch_lines(&products[e.product % products.size()], sizeof(RateSlot));
+        if (e.category != kNoId && !categories.empty())
+          prefetch_lines(&categories[e.category % categories.size()], sizeof(RateSlot));
+        break;
+      case 3: users.prefetch(e.user); break;
+      case 2: recency.prefetch_neighbour_slots(users, e.user); break;
+      case 1:
+        recency.prefetch_neighbours(users, e.user);
+        // At the bound, a new user evicts the least recently active one.
+        if (config.max_users != 0 && users.size() >= config.max_users) recency.prefetch_next(users);
+        prefetch_due();
+        if (const Example* slot = open.push_slot(2)) prefetch_lines(slot, sizeof(Example));
+        break;
+      default: break;
+    }
   }
   // Three stages, each waiting for nothing: the example kExampleAhead from
   // the front; the index entry of the owner of the one kSlotAhead from it
@@ -188,12 +203,6 @@ struct PurchasePropensity::State {
     if (open.size() > kSlotAhead) users.prefetch_slot(open[kSlotAhead].user);
     if (open.size() > kOwnerAhead) users.prefetch(open[kOwnerAhead].user);
   }
-  void prefetch_early(const Event& later) const noexcept {
-    users.prefetch_slot(later.user);
-    if (later.product != kNoId && !products.empty()) prefetch_lines(&products[later.product % products.size()], sizeof(RateSlot));
-    if (later.category != kNoId && !categories.empty()) prefetch_lines(&categories[later.category % categories.size()], sizeof(RateSlot));
-  }
-
 
   RateSlot* slot(std::vector<RateSlot>& table, Id id) {
     if (id == kNoId || table.empty()) return nullptr;
@@ -492,8 +501,9 @@ PurchasePropensity::PurchasePropensity(PurchasePropensity&&) noexcept = default;
 PurchasePropensity& PurchasePropensity::operator=(PurchasePropensity&&) noexcept = default;
 
 void PurchasePropensity::apply(const Event& event) { state_->apply(event); }
-void PurchasePropensity::prefetch(const Event& next) const noexcept { state_->prefetch(next); }
-void PurchasePropensity::prefetch_early(const Event& later) const noexcept { state_->prefetch_early(later); }
+void PurchasePropensity::prefetch(const Event& event, std::size_t ahead) const noexcept {
+  state_->prefetch(event, ahead);
+}
 
 double PurchasePropensity::propensity(Id user) const {
   const UserState* u = state_->users.find(user);

@@ -1482,20 +1482,32 @@ void Recommender::set_keep(std::function<bool(const Event&)> keep) { state_->kee
 void Recommender::apply(std::span<const Event> events) {
   State& s = *state_;
   for (std::size_t i = 0; i < events.size(); ++i) {
-    // The next event's item and user states are elsewhere in memory: ask
-    // for them while this event is applied, and for their index entries an
-    // event before that, so that asking does not wait for the index.
+    // An event's item and user states are elsewhere in memory, and so are
+    // their neighbours in the last-use orders, which applying it rewrites.
+    // Each is asked for a few events ahead, in stages that each find in
+    // cache what the stage before asked for: index entries, states, the
+    // neighbours' index entries, their states (and the propensity model's,
+    // PurchasePropensity::prefetch).
+    static_assert(PurchasePropensity::kPrefetchAhead == 4);
+    if (i + 4 < events.size()) {
+      s.items.prefetch_slot(events[i + 4].product);
+      s.users.prefetch_slot(events[i + 4].user);
+    }
+    if (i + 3 < events.size()) {
+      s.items.prefetch(events[i + 3].product);
+      s.users.prefetch(events[i + 3].user);
+    }
     if (i + 2 < events.size()) {
-      s.items.prefetch_slot(events[i + 2].product);
-      s.users.prefetch_slot(events[i + 2].user);
-      s.propensity.prefetch_early(events[i + 2]);
+      s.item_lru.prefetch_neighbour_slots(s.items, events[i + 2].product);
+      s.user_lru.prefetch_neighbour_slots(s.users, events[i + 2].user);
     }
     if (i + 1 < events.size()) {
-      s.items.prefetch(events[i + 1].product);
-      s.users.prefetch(events[i + 1].user);
-      s.propensity.prefetch(events[i + 1]);
+      s.item_lru.prefetch_neighbours(s.items, events[i + 1].product);
+      s.user_lru.prefetch_neighbours(s.users, events[i + 1].user);
       s.prefetch_eviction();
     }
+    for (std::size_t k = PurchasePropensity::kPrefetchAhead; k >= 1; --k)
+      if (i + k < events.size()) s.propensity.prefetch(events[i + k], k);
     s.apply_one(events[i]);
   }
 }

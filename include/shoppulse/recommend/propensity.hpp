@@ -112,18 +112,20 @@ class PurchasePropensity {
   void apply(const Event& event);
   void apply(std::span<const Event> events) {
     for (std::size_t i = 0; i < events.size(); ++i) {
-      if (i + 2 < events.size()) prefetch_early(events[i + 2]);
-      if (i + 1 < events.size()) prefetch(events[i + 1]);
+      for (std::size_t k = kPrefetchAhead; k >= 1; --k)
+        if (i + k < events.size()) prefetch(events[i + k], k);
       apply(events[i]);
     }
   }
-  // A cache hint: `next` is applied soon (after the event being applied).
-  // Changes nothing the model answers.
-  void prefetch(const Event& next) const noexcept;
-  // The first half of that hint, an event earlier: asks for what prefetch()
-  // would otherwise wait for (the user's index entry) and for the event's
-  // product and category counters, without loading anything.
-  void prefetch_early(const Event& later) const noexcept;
+  // Cache hints for an event applied `ahead` events after the one being
+  // applied (1 to kPrefetchAhead; others are ignored). Called for every
+  // event at every distance, each stage finds in cache what the stage before
+  // asked for, so none waits: the user's index entry and the event's rate
+  // counters at 4, the user's state at 3, the index entries of its
+  // neighbours in the last-use order at 2, their states and the examples
+  // coming due at 1. Changes nothing the model answers.
+  static constexpr std::size_t kPrefetchAhead = 4;
+  void prefetch(const Event& event, std::size_t ahead) const noexcept;
 
   // Probability that the user purchases within the horizon, from the user's
   // latest features; nullopt-like 0 for an unknown user.
