@@ -155,6 +155,19 @@ class Tier {
   // with_details false: the event's product, category, device and location
   // are already in the windows (see take_back()).
   void on_event(const Event& e, std::int64_t bucket, std::uint8_t mask_before, bool with_details = true);
+  // Cache hints for an event on_event() gets soon, in two steps some events
+  // apart: the index entries of the rows it writes (the event's product and
+  // category, and its user in a per_bucket tier), then those rows.
+  void prefetch_index(const Event& e) const noexcept {
+    if (e.product != kNoId) products_.prefetch_index(e.product);
+    if (e.category != kNoId) categories_.prefetch_index(e.category);
+    if (tracking_ == UserTracking::per_bucket && e.user != kNoId) users_.prefetch_index(e.user);
+  }
+  void prefetch_rows(const Event& e) const noexcept {
+    if (e.product != kNoId) products_.prefetch_row(e.product);
+    if (e.category != kNoId) categories_.prefetch_row(e.category);
+    if (tracking_ == UserTracking::per_bucket && e.user != kNoId) users_.prefetch_row(e.user);
+  }
 
   // last_seen: whether the bucket may settle now (closed long enough and
   // handed over), and settling it: its own users are dropped and its details

@@ -140,6 +140,18 @@ class ProfileTable {
     return p.user == user ? &p : nullptr;
   }
   const ProfileState* find(Id user) const noexcept { return const_cast<ProfileTable*>(this)->find(user); }
+  // Cache hints for a user's event applied soon: its profile slot, then
+  // (once that is in cache) the places its lists are read and written.
+  void prefetch(Id user) const noexcept {
+    const std::size_t c = user >> kChunkBits;
+    if (c < chunks_.size() && chunks_[c]) prefetch_lines(&chunks_[c][user & kChunkMask], sizeof(ProfileState));
+  }
+  void prefetch_lists(Id user) const noexcept {
+    const ProfileState* p = find(user);
+    if (!p) return;
+    if (!p->categories.empty()) shoppulse::prefetch(p->categories.data());
+    if (p->recent.capacity() > p->next) prefetch_lines(p->recent.data() + p->next, sizeof(Event));
+  }
   // The user's profile; a fresh one (user set, nothing else) when absent.
   ProfileState& get_or_add(Id user) {
     const std::size_t c = user >> kChunkBits;
@@ -324,6 +336,26 @@ struct WindowEngine::State {
   void apply(const Event& e);
   void advance_to(TimestampMs max_time);
   void update_profile(const Event& e);
+  // Cache hints for an event applied `ahead` events after the current one
+  // (kPrefetchAhead down to 1; each stage finds in cache what the one before
+  // asked for): the user's profile at 3, the tiers' index entries at 2, the
+  // profile's lists and the tiers' rows at 1.
+  static constexpr std::size_t kPrefetchAhead = 3;
+  void prefetch(const Event& e, std::size_t ahead) const noexcept {
+    switch (ahead) {
+      case 3: profiles.prefetch(e.user); break;
+      case 2:
+        coarse.prefetch_index(e);
+        fine.prefetch_index(e);
+        break;
+      case 1:
+        profiles.prefetch_lists(e.user);
+        coarse.prefetch_rows(e);
+        fine.prefetch_rows(e);
+        break;
+      default: break;
+    }
+  }
   void evict_profiles(std::size_t keep);
   std::uint64_t profiles_evicted = 0;
   std::vector<std::pair<TimestampMs, Id>> eviction_candidates;  // evict_profiles' scratch
@@ -471,12 +503,14 @@ WindowEngine& WindowEngine::operator=(WindowEngine&&) noexcept = default;
 
 void WindowEngine::apply(std::span<const Event> events) {
   State& s = *state_;
-  if (!s.keep) {
-    for (const Event& e : events) s.apply(e);
-    return;
-  }
-  for (const Event& e : events) {
-    if (s.keep(e)) s.apply(e);
+  // A user's profile and the window rows of an event's ids are scattered
+  // over memory the size of the catalogue: each is asked for a few events
+  // before its turn (State::prefetch), so the cache misses overlap.
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    for (std::size_t k = State::kPrefetchAhead; k >= 1; --k)
+      if (i + k < events.size()) s.prefetch(events[i + k], k);
+    const Event& e = events[i];
+    if (!s.keep || s.keep(e)) s.apply(e);
     else s.applied_through = std::max(s.applied_through, e.sequence);
   }
 }
