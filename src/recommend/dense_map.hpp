@@ -41,7 +41,7 @@ class DenseMap {
     return s != 0 ? &value(s - 1) : nullptr;
   }
   bool contains(Id id) const noexcept { return find(id) != nullptr; }
-  // A cache hint for the id's value (its first four cache lines), for a
+  // A cache hint for the id's value (the cache lines it spans), for a
   // lookup some time later. Loads the id's slot now.
   void prefetch(Id id) const noexcept {
     if (const T* v = find(id)) prefetch_lines(v, sizeof(T));

@@ -9,6 +9,7 @@
 // emits no instruction. Use these instead of __builtin_prefetch everywhere.
 #include <array>
 #include <cstddef>
+#include <cstdint>
 
 namespace shoppulse {
 
@@ -18,16 +19,22 @@ inline void prefetch(const void* p) noexcept {
   asm volatile("");
 }
 
-// Reads of the first `bytes` bytes at p (rounded up to whole 64-byte lines,
-// at most `max_lines` of them) are coming.
-inline void prefetch_lines(const void* p, std::size_t bytes, std::size_t max_lines = 4) noexcept {
-  const char* at = static_cast<const char*>(p);
-  for (std::size_t line = 0; line < max_lines && line * 64 < bytes; ++line) __builtin_prefetch(at + line * 64);
+// Reads of the first `bytes` bytes at p are coming: every cache line they
+// touch, at most `max_lines` of them from the one holding p. Counted from
+// p's own line, not from p: an object in an array is seldom line-aligned
+// (112 bytes at 48 past a line boundary span three lines, and a count of
+// ceil(112 / 64) = 2 from p would leave its tail out).
+inline void prefetch_lines(const void* p, std::size_t bytes, std::size_t max_lines = 5) noexcept {
+  const auto at = reinterpret_cast<std::uintptr_t>(p);
+  const std::uintptr_t end = at + bytes;
+  std::size_t n = 0;
+  for (std::uintptr_t line = at & ~std::uintptr_t{63}; line < end && n < max_lines; line += 64, ++n)
+    __builtin_prefetch(reinterpret_cast<const void*>(line));
   asm volatile("");
 }
 
 // Reads of all `bytes` bytes at p are coming (a short array read whole).
-inline void prefetch_all(const void* p, std::size_t bytes) noexcept { prefetch_lines(p, bytes, bytes / 64 + 1); }
+inline void prefetch_all(const void* p, std::size_t bytes) noexcept { prefetch_lines(p, bytes, bytes / 64 + 2); }
 
 // A walk that asks for each item's memory some steps before it uses it:
 // push() takes the next item (whose prefetch the caller has just issued)
