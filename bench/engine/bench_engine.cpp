@@ -224,13 +224,15 @@ int main(int argc, char** argv) {
   // slow event clock (the amplified Taobao file has ~14 events per second).
   const auto real_events = static_cast<std::size_t>(opts.integer("real-shaped-events", 2000000, 20000));
   const double real_rate = opts.number("real-shaped-event-rate", 14, 14);
+  // Two builds compared side by side: one on each cpu, at the same time.
+  const auto cpu = static_cast<unsigned>(opts.integer("cpu", 0, 0));
   opts.finish();
 
   Report report("bench_engine", opts.quick());
   report.section("parameters");
   report.param("threads", "1 (the caller applies; no runner)");
-  const bool pinned = pin_to_cpu(0);
-  report.param("pinned to cpu 0", pinned ? "yes" : "no");
+  const bool pinned = pin_to_cpu(cpu);
+  report.param(fmt::format("pinned to cpu {}", cpu), pinned ? "yes" : "no");
   if (generated) {
     run_catalogue(report, {"small", 1000, 500}, events, passes, slice, event_rate, closed_every, publish_every, snapshots);
     run_catalogue(report, {"large", 100000, 50000}, events, passes, slice, event_rate, closed_every, publish_every, snapshots);

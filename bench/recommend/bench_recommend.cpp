@@ -319,13 +319,15 @@ int main(int argc, char** argv) {
   settings.slice = static_cast<std::size_t>(opts.integer("slice", 4096, 4096));
   settings.queries = static_cast<int>(opts.integer("queries", 500, 100));
   settings.limit = static_cast<std::size_t>(opts.integer("limit", 10, 10));
+  // Two builds compared side by side: one on each cpu, at the same time.
+  const auto cpu = static_cast<unsigned>(opts.integer("cpu", 0, 0));
   opts.finish();
 
   Report report("bench_recommend", opts.quick());
   report.section("parameters");
   report.param("threads", "1 (the caller applies and queries; no runner)");
-  const bool pinned = pin_to_cpu(0);
-  report.param("pinned to cpu 0", pinned ? "yes" : "no");
+  const bool pinned = pin_to_cpu(cpu);
+  report.param(fmt::format("pinned to cpu {}", cpu), pinned ? "yes" : "no");
   report.param("apply() slice (recommend thread pop batch)", static_cast<std::int64_t>(settings.slice));
   report.param("queries per strategy (random users, uniform)", static_cast<std::int64_t>(settings.queries));
   report.param("list length (limit)", static_cast<std::int64_t>(settings.limit));
