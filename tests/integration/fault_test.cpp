@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/statvfs.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -70,21 +69,15 @@ void fill_disk(const std::filesystem::path& file) {
   ::close(fd);
 }
 
-// The shoppulse binary on `data_dir` with `sets`, its output in `out`; the
-// exit code (`timeout` turns a hang into 124 at once).
-int run_binary(const std::filesystem::path& data_dir, const std::vector<std::string>& sets,
-               const std::filesystem::path& out) {
-  std::string command = "timeout 120 " + si::shoppulse_binary() + " --data-dir " + data_dir.string() +
-                        " --port 0 --generator off";
-  for (const std::string& set : sets) command += " --set " + set;
-  command += " > " + out.string() + " 2>&1";
-  const int status = std::system(command.c_str());
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-std::string file_text(const std::filesystem::path& file) {
-  std::ifstream in(file);
-  return std::string(std::istreambuf_iterator<char>(in), {});
+// The shoppulse binary on `data_dir` with `sets` to completion: its exit
+// code and output (stdout and stderr). A hang is killed after 120 s.
+si::CommandResult run_binary(const std::filesystem::path& data_dir, const std::vector<std::string>& sets) {
+  std::vector<std::string> args{"--data-dir", data_dir.string(), "--port", "0", "--generator", "off"};
+  for (const std::string& set : sets) {
+    args.push_back("--set");
+    args.push_back(set);
+  }
+  return si::run_shoppulse(args, si::Millis(120000), /*with_stderr=*/true);
 }
 
 // The health once the events just written have been applied: "replaying"
@@ -248,9 +241,9 @@ TEST_CASE("with the free-space reserve off, RocksDB's own full disk answers 507 
       {
         const auto last_bytes = disk.path() / "last-bytes";
         fill_disk(last_bytes);
-        const auto out = logs.path() / "full-start.txt";
-        CHECK(run_binary(options.data_dir, options.sets, out) == 1);
-        const std::string said = file_text(out);
+        const si::CommandResult start = run_binary(options.data_dir, options.sets);
+        CHECK(start.exit_code == 1);
+        const std::string& said = start.out;
         INFO(said);
         CHECK(said.find("its disk is full") != std::string::npos);
         CHECK(said.find("free some space") != std::string::npos);
@@ -299,27 +292,24 @@ TEST_CASE("a damaged event log stops start-up with exit code 3; verify reports i
     f.seekp(5000);
     f.write("\x13\x37\x13\x37\x13\x37\x13\x37", 8);
   }
-  const std::string binary = si::shoppulse_binary();
-  auto run = [&](const std::string& args, const std::string& out) {
-    // Each command either refuses or finishes; `timeout` turns a hang into
-    // a failure (exit 124) at once instead of at the test's own timeout.
-    const std::string command = "timeout 120 " + binary + " " + args + " --data-dir " + data.string() +
-                                " --port 0 --generator off > " + (dir.path() / out).string() + " 2>&1";
-    const int status = std::system(command.c_str());
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  // Each command either refuses or finishes; a hang is killed after 120 s
+  // (exit code -9) instead of waiting for the test's own timeout.
+  auto run = [&](std::vector<std::string> args) {
+    args.insert(args.end(), std::initializer_list<std::string>{"--data-dir", data.string(), "--port", "0",
+                                                                "--generator", "off"});
+    return si::run_shoppulse(args, si::Millis(120000), /*with_stderr=*/true);
   };
-  auto text = [&](const std::string& name) {
-    std::ifstream in(dir.path() / name);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  };
-  CHECK(run("", "start.txt") == 3);
-  CHECK(text("start.txt").find("refusing to start on a damaged event log") != std::string::npos);
-  CHECK(run("verify", "verify.txt") == 3);
-  CHECK(text("verify.txt").find("DAMAGED") != std::string::npos);
-  CHECK(run("recover --to-last-good", "recover.txt") == 0);
-  INFO(text("recover.txt"));
-  CHECK(text("recover.txt").find("dropped: sequences") != std::string::npos);
-  CHECK(run("verify", "verify2.txt") == 0);
+  const si::CommandResult start = run({});
+  CHECK(start.exit_code == 3);
+  CHECK(start.out.find("refusing to start on a damaged event log") != std::string::npos);
+  const si::CommandResult verify = run({"verify"});
+  CHECK(verify.exit_code == 3);
+  CHECK(verify.out.find("DAMAGED") != std::string::npos);
+  const si::CommandResult recover = run({"recover", "--to-last-good"});
+  INFO(recover.out);
+  CHECK(recover.exit_code == 0);
+  CHECK(recover.out.find("dropped: sequences") != std::string::npos);
+  CHECK(run({"verify"}).exit_code == 0);
 
   si::ServerOptions options;
   options.data_dir = data;

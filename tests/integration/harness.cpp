@@ -754,7 +754,7 @@ std::string shoppulse_binary() {
 #endif
 }
 
-CommandResult run_shoppulse(const std::vector<std::string>& args, Millis timeout) {
+CommandResult run_shoppulse(const std::vector<std::string>& args, Millis timeout, bool with_stderr) {
   const std::string binary = shoppulse_binary();
   std::vector<std::string> all{binary};
   all.insert(all.end(), args.begin(), args.end());
@@ -767,10 +767,11 @@ CommandResult run_shoppulse(const std::vector<std::string>& args, Millis timeout
   if (pid < 0) fail("fork");
   if (pid == 0) {
     ::dup2(out_pipe[1], STDOUT_FILENO);
+    if (with_stderr) ::dup2(out_pipe[1], STDERR_FILENO);
     const int devnull = ::open("/dev/null", O_RDWR);
     if (devnull >= 0) {
       ::dup2(devnull, STDIN_FILENO);
-      ::dup2(devnull, STDERR_FILENO);
+      if (!with_stderr) ::dup2(devnull, STDERR_FILENO);
     }
     ::execv(binary.c_str(), argv.data());
     ::_exit(127);

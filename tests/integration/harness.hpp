@@ -110,13 +110,17 @@ struct ServerOptions {
   Headers headers;                      // sent with every get() and post() (an API key, say)
 };
 
-// Runs the shoppulse binary with args to completion (e.g. `keys create`);
-// returns its exit code and stdout. Throws on spawn failure.
+// Runs the shoppulse binary with args to completion (e.g. `keys create`),
+// without a shell (arguments are passed as they are); returns its exit
+// code and stdout, and with `with_stderr` its stderr too, interleaved as
+// written. Past `timeout` the child is killed (exit_code -9). Throws on
+// spawn failure.
 struct CommandResult {
   int exit_code = -1;
   std::string out;
 };
-CommandResult run_shoppulse(const std::vector<std::string>& args, Millis timeout = Millis(30000));
+CommandResult run_shoppulse(const std::vector<std::string>& args, Millis timeout = Millis(30000),
+                            bool with_stderr = false);
 
 // The shoppulse binary as a child process on a port it picked itself
 // (--port 0; the port is read from its "listening on" stdout line).
