@@ -189,8 +189,10 @@ struct LruOrder {
   // each a cache miss twice over. For an entry touched two steps later,
   // prefetch_neighbour_slots() asks for their index entries (the entry's own
   // state is in cache by then); a step later, prefetch_neighbours() for
-  // their states. Hints only: a neighbour that changes in between is
-  // touched uncached, as without them.
+  // the line of their states that holds the links, the only part touching
+  // writes (a whole state is four or five lines, and the cache can have
+  // only so many misses in flight). Hints only: a neighbour that changes in
+  // between is touched uncached, as without them.
   template <class Map>
   void prefetch_neighbour_slots(const Map& map, Id id) const noexcept {
     const auto* s = map.find(id);
@@ -202,8 +204,8 @@ struct LruOrder {
   void prefetch_neighbours(const Map& map, Id id) const noexcept {
     const auto* s = map.find(id);
     if (!s) return;
-    if (s->lru_prev != kNoId) map.prefetch(s->lru_prev);
-    if (s->lru_next != kNoId) map.prefetch(s->lru_next);
+    for (const Id n : {s->lru_prev, s->lru_next})
+      if (const auto* v = n == kNoId ? nullptr : map.find(n)) prefetch_lines(&v->lru_prev, 2 * sizeof(Id));
   }
   template <class Map>
   void prefetch_after_next(const Map& map) const noexcept {
