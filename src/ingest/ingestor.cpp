@@ -403,13 +403,13 @@ struct Ingestor::State {
       IngestReceipt& receipt = receipts[r];
       const Pending& p = group[r];
       const std::vector<PreparedEvent>& prepared = p.events;
-      std::size_t u = 0;        // next entry of p.unresolved
-      std::size_t asked = 0;    // entries of p.unresolved asked for so far
+      std::size_t u = 0;      // next entry of p.unresolved
+      std::size_t asked = 0;  // entries of p.unresolved asked for so far
       for (std::size_t i = 0; i < prepared.size(); ++i) {
         if (i + kAhead < prepared.size() && prepared[i + kAhead].id_hash != 0)
           seen.prefetch(prepared[i + kAhead].id_hash);
-        // Every name kAhead entries on is asked for (an event may have
-        // several, so one a step would leave most of them out).
+        // Every name up to kAhead entries on is asked for: an event may
+        // carry several, and one hint an event would fall behind the lookups.
         for (const std::size_t until = std::min(u + kAhead, p.unresolved.size()); asked < until; ++asked) {
           const UnresolvedId& q = p.unresolved[asked];
           dictionary.table(q.kind).prefetch_locked(q.hash);  // the writer needs no lock

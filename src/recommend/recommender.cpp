@@ -1486,8 +1486,8 @@ void Recommender::apply(std::span<const Event> events) {
     // their neighbours in the last-use orders, which applying it rewrites.
     // Each is asked for a few events ahead, in stages that each find in
     // cache what the stage before asked for: index entries, states, the
-    // neighbours' index entries, their states (and the propensity model's,
-    // PurchasePropensity::prefetch).
+    // neighbours' index entries, the line of their states with the links
+    // (and the propensity model's, PurchasePropensity::prefetch).
     static_assert(PurchasePropensity::kPrefetchAhead == 4);
     if (i + 4 < events.size()) {
       s.items.prefetch_slot(events[i + 4].product);

@@ -122,7 +122,8 @@ class PurchasePropensity {
   // event at every distance, each stage finds in cache what the stage before
   // asked for, so none waits: the user's index entry and the event's rate
   // counters at 4, the user's state at 3, the index entries of its
-  // neighbours in the last-use order at 2, their states and the examples
+  // neighbours in the last-use order at 2, the line of their states that
+  // holds the links (which touching the user rewrites) and the examples
   // coming due at 1. Changes nothing the model answers.
   static constexpr std::size_t kPrefetchAhead = 4;
   void prefetch(const Event& event, std::size_t ahead) const noexcept;
