@@ -197,6 +197,7 @@ class RecoveryWatch final : public rdb::EventListener {
     }
     ended_.notify_all();
     if (!own) return;  // the store's Resume(), which logs its own outcome
+    ended_own_.fetch_add(1, std::memory_order_relaxed);
     if (info.new_bg_error.ok()) kLog.info("event log recovered by itself after a storage failure");
     else kLog.warn("event log recovery after a storage failure failed", {{"detail", info.new_bg_error.ToString()}});
   }
@@ -206,11 +207,14 @@ class RecoveryWatch final : public rdb::EventListener {
     std::unique_lock lock(mutex_);
     return ended_.wait_for(lock, timeout, [this] { return !in_progress_; });
   }
+  // Recoveries RocksDB began by itself that have ended (each logged).
+  std::uint64_t ended_own() const noexcept { return ended_own_.load(std::memory_order_relaxed); }
 
  private:
   std::mutex mutex_;
   std::condition_variable ended_;
   bool in_progress_ = false;
+  std::atomic<std::uint64_t> ended_own_{0};
 };
 
 // The embedded Storage: one RocksDB database, one column family per kind of
@@ -312,6 +316,7 @@ class RocksDbStore final : public Storage {
   }
 
   bool wait_for_recovery(std::chrono::milliseconds timeout) { return recovery_->wait_idle(timeout); }
+  std::uint64_t recoveries_by_itself() const noexcept { return recovery_->ended_own(); }
   Result<void> put_raw(std::string_view family_name, std::string_view key, std::string_view value) {
     auto* f = family_named(family_name);
     if (!f) return no_family(family_name);
@@ -1600,6 +1605,11 @@ Result<std::unique_ptr<Storage>> open_rocksdb_store_on(const EventLogConfig& con
 bool wait_for_rocksdb_recovery(Storage& store, std::chrono::milliseconds timeout) {
   auto* rocksdb = dynamic_cast<RocksDbStore*>(&store);
   return rocksdb != nullptr && rocksdb->wait_for_recovery(timeout);
+}
+
+std::uint64_t rocksdb_recoveries_by_itself(Storage& store) {
+  auto* rocksdb = dynamic_cast<RocksDbStore*>(&store);
+  return rocksdb != nullptr ? rocksdb->recoveries_by_itself() : 0;
 }
 
 Result<void> flush_rocksdb_store(Storage& store) {

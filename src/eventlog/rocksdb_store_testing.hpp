@@ -29,6 +29,8 @@ Result<std::unique_ptr<Storage>> open_rocksdb_store_on(const EventLogConfig& con
 // its own has ended, or `timeout` of real time passes (a bound that turns a
 // hang into a failure): true when they have.
 bool wait_for_rocksdb_recovery(Storage& store, std::chrono::milliseconds timeout = std::chrono::seconds(60));
+// How many of those recoveries have ended (each logs its outcome).
+std::uint64_t rocksdb_recoveries_by_itself(Storage& store);
 
 // What the background syncer does every wal_sync_interval_ms, now.
 Result<void> sync_rocksdb_store(Storage& store);

@@ -19,6 +19,7 @@
 #include <rocksdb/file_system.h>
 
 #include "rocksdb_store_testing.hpp"
+#include "shoppulse/core/log.hpp"
 #include "store_keys.hpp"
 #include "shoppulse/eventlog/rocksdb_store.hpp"
 
@@ -617,6 +618,16 @@ TEST_CASE("a WAL append that failed is never written again: writes resume once R
     // interval has passed. The write then goes through, or asks for a
     // restart. Nothing aborts.
     REQUIRE(eventlog::wait_for_rocksdb_recovery(*store));
+    // A recovery RocksDB ran by itself (in most runs of this case, not all:
+    // it may not have begun yet) logs how it ended; the recent lines are
+    // the process's, the last ones this store's.
+    if (eventlog::rocksdb_recoveries_by_itself(*store) > 0) {
+      const std::vector<std::string> lines = recent_log_lines(32);
+      CHECK(std::any_of(lines.begin(), lines.end(), [](const std::string& line) {
+        return line.find("event log recovered by itself after a storage failure") != std::string::npos ||
+               line.find("event log recovery after a storage failure failed") != std::string::npos;
+      }));
+    }
     time.advance(eventlog::kResumeInterval);
     auto next = make_records(store->next_sequence(), 10, 3000);
     const Result<void> again = store->append(AppendBatch{next, {}});
