@@ -258,6 +258,10 @@ struct RecommendRunner::State {
     }
     applied_since_checkpoint = 0;  // a failed write is retried after as many events again
     const Sequence through = r.applied_through();
+    {
+      std::lock_guard lock(mutex);
+      r.expect_checkpoint_bytes(stats.checkpoint_bytes);
+    }
     auto started = background.start(
         [&r] { return r.checkpoint(); },
         [this, through, incarnation = log.incarnation()](std::uint64_t size, const BackgroundEncoding::Read& read) {

@@ -1451,6 +1451,8 @@ Recommender::~Recommender() = default;
 
 // Layout: the state, then a checksum of it (fixed 8 bytes), so damaged
 // bytes are refused before any of them sizes an allocation.
+void Recommender::expect_checkpoint_bytes(std::size_t bytes) const noexcept { state_->last_checkpoint_bytes = bytes; }
+
 std::string Recommender::checkpoint() const {
   ByteWriter w;
   // The state changes little between checkpoints: room for the last size

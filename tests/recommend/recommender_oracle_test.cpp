@@ -218,6 +218,24 @@ TEST_CASE("A restored checkpoint keeps the last-use order: it writes the same by
   CHECK(restored.value().checkpoint() == r.checkpoint());
 }
 
+TEST_CASE("The size a checkpoint is told to expect changes none of its bytes", "[recommend][checkpoint]") {
+  // The runner passes the size of the last checkpoint a forked child
+  // encoded; too small, exact or too large, only the buffer differs.
+  RecommenderConfig config;
+  config.max_items = 300;
+  config.max_users = 100;
+  const std::vector<Event> events = workload(11, 6000, 2000, 800);
+  Recommender r(config);
+  r.apply(events);
+  const std::string bytes = r.checkpoint();
+  REQUIRE(bytes.size() > 1000);
+  for (const std::size_t expected : {std::size_t{0}, std::size_t{1}, bytes.size() / 2, bytes.size() - 1, bytes.size(),
+                                     bytes.size() * 3}) {
+    r.expect_checkpoint_bytes(expected);
+    CHECK(r.checkpoint() == bytes);
+  }
+}
+
 TEST_CASE("The popular top list stays exact when eviction takes its members", "[recommend][oracle]") {
   // 1500 items, each busy once and then never seen again, so the most
   // active ones are also the least recently seen and are evicted first.
