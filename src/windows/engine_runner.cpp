@@ -255,6 +255,10 @@ struct EngineRunner::State {
     const std::uint64_t version = covered ? covered->version : 0;
     if (checkpoint_current(engine, version)) return true;
     const Sequence through = engine.applied_through();
+    {
+      std::lock_guard lock(mutex);
+      engine.expect_checkpoint_bytes(stats.checkpoint_bytes);
+    }
     auto started = background.start(
         [&engine] { return engine.checkpoint(); },
         [this, through, incarnation = log.incarnation()](std::uint64_t size, const BackgroundEncoding::Read& read) {

@@ -139,6 +139,11 @@ class WindowEngine {
   // an engine that behaves exactly like this one for every later event.
   // Restoring into a smaller filter buffer keeps the newest events.
   std::string checkpoint() const;
+  // The size of the last checkpoint when it was encoded in another process
+  // (a forked child, whose own note of it the owner never sees): the next
+  // checkpoint() makes its buffer once at about that size instead of
+  // growing it from nothing. Changes nothing else.
+  void expect_checkpoint_bytes(std::size_t bytes) const noexcept;
   static Result<WindowEngine> restore(const WindowConfig& config, std::string_view bytes);
 
  private:
