@@ -193,13 +193,19 @@ class RecoveryWatch final : public rdb::EventListener {
     {
       std::lock_guard lock(mutex_);
       own = in_progress_;
+    }
+    // Logged and counted before a waiter is let go, so one that wakes finds
+    // both. (Not own: the store's Resume(), which logs its own outcome.)
+    if (own) {
+      if (info.new_bg_error.ok()) kLog.info("event log recovered by itself after a storage failure");
+      else kLog.warn("event log recovery after a storage failure failed", {{"detail", info.new_bg_error.ToString()}});
+    }
+    {
+      std::lock_guard lock(mutex_);
       in_progress_ = false;
+      if (own) ended_own_.fetch_add(1, std::memory_order_relaxed);
     }
     ended_.notify_all();
-    if (!own) return;  // the store's Resume(), which logs its own outcome
-    ended_own_.fetch_add(1, std::memory_order_relaxed);
-    if (info.new_bg_error.ok()) kLog.info("event log recovered by itself after a storage failure");
-    else kLog.warn("event log recovery after a storage failure failed", {{"detail", info.new_bg_error.ToString()}});
   }
   // Until no recovery RocksDB began by itself is under way, or `timeout` of
   // real time passes (a bound that turns a hang into a failure): true when none is.
