@@ -69,15 +69,18 @@ void fill_disk(const std::filesystem::path& file) {
   ::close(fd);
 }
 
-// The shoppulse binary on `data_dir` with `sets` to completion: its exit
-// code and output (stdout and stderr). A hang is killed after 120 s.
-si::CommandResult run_binary(const std::filesystem::path& data_dir, const std::vector<std::string>& sets) {
-  std::vector<std::string> args{"--data-dir", data_dir.string(), "--port", "0", "--generator", "off"};
+// The shoppulse binary to completion on `data_dir` with `sets`, after
+// `command` (empty: the server, which then stops on its own or fails): its
+// exit code and output (stdout and stderr). A hang is killed after 120 s
+// (exit code -9) instead of waiting for the test's own timeout.
+si::CommandResult run_binary(const std::filesystem::path& data_dir, const std::vector<std::string>& sets,
+                             std::vector<std::string> command = {}) {
+  command.insert(command.end(), {"--data-dir", data_dir.string(), "--port", "0", "--generator", "off"});
   for (const std::string& set : sets) {
-    args.push_back("--set");
-    args.push_back(set);
+    command.push_back("--set");
+    command.push_back(set);
   }
-  return si::run_shoppulse(args, si::Millis(120000), /*with_stderr=*/true);
+  return si::run_shoppulse(command, si::Millis(120000), /*with_stderr=*/true);
 }
 
 // The health once the events just written have been applied: "replaying"
@@ -292,13 +295,8 @@ TEST_CASE("a damaged event log stops start-up with exit code 3; verify reports i
     f.seekp(5000);
     f.write("\x13\x37\x13\x37\x13\x37\x13\x37", 8);
   }
-  // Each command either refuses or finishes; a hang is killed after 120 s
-  // (exit code -9) instead of waiting for the test's own timeout.
-  auto run = [&](std::vector<std::string> args) {
-    args.insert(args.end(), std::initializer_list<std::string>{"--data-dir", data.string(), "--port", "0",
-                                                                "--generator", "off"});
-    return si::run_shoppulse(args, si::Millis(120000), /*with_stderr=*/true);
-  };
+  // Each command either refuses or finishes.
+  auto run = [&](std::vector<std::string> command) { return run_binary(data, {}, std::move(command)); };
   const si::CommandResult start = run({});
   CHECK(start.exit_code == 3);
   CHECK(start.out.find("refusing to start on a damaged event log") != std::string::npos);
