@@ -238,6 +238,14 @@ struct RecommendRunner::State {
     stats.checkpoint_pause_ms = pause_ms;
   }
 
+  // The size of the last stored checkpoint (its writer thread notes it):
+  // the next one's buffer is made at about that size at once, whichever
+  // process encodes it.
+  std::size_t last_checkpoint_bytes() const {
+    std::lock_guard lock(mutex);
+    return stats.checkpoint_bytes;
+  }
+
   // Periodic checkpoints: the model is frozen by a fork and serialised by
   // the child, so the recommend thread (and the queries it answers) only
   // waits for the fork; a thread of ours stores the bytes. Skipped when
@@ -258,12 +266,8 @@ struct RecommendRunner::State {
     }
     applied_since_checkpoint = 0;  // a failed write is retried after as many events again
     const Sequence through = r.applied_through();
-    {
-      std::lock_guard lock(mutex);
-      r.expect_checkpoint_bytes(stats.checkpoint_bytes);
-    }
     auto started = background.start(
-        [&r] { return r.checkpoint(); },
+        [&r, expected = last_checkpoint_bytes()] { return r.checkpoint(expected); },
         [this, through, incarnation = log.incarnation()](std::uint64_t size, const BackgroundEncoding::Read& read) {
           return checkpoints.put_checkpoint_from(kCheckpointName, through, incarnation, size, read);
         },
@@ -300,7 +304,7 @@ struct RecommendRunner::State {
     // it is stored in parts as it arrives: the model is never held twice.
     const bool ok = write_waiting(
         background, config.checkpoint_in_background && !in_place, checkpoints, kCheckpointName, through,
-        log.incarnation(), [&r] { return r.checkpoint(); },
+        log.incarnation(), [&r, expected = last_checkpoint_bytes()] { return r.checkpoint(expected); },
         [&](std::string&& bytes) { return Checkpoint{through, std::move(bytes), log.incarnation()}; },
         [this, through, set_text = covered_text()](std::uint64_t bytes, std::int64_t pause_ms) {
           checkpoint_stored(through, bytes, pause_ms, set_text);

@@ -399,7 +399,6 @@ struct Recommender::State {
   std::vector<std::pair<ItemState*, const HistoryEntry*>> partners;  // scratch of learn_interest
   std::vector<std::pair<double, std::uint32_t>> prune_scored;       // scratch of prune
   std::vector<char> prune_keep;                                     // scratch of prune
-  mutable std::size_t last_checkpoint_bytes = 0;  // sizes the next checkpoint's buffer
 
   // The items of highest activity, at most kPopularTop, kept exactly:
   // activity decays at one rate for all items, so log2(value) + time /
@@ -1451,15 +1450,13 @@ Recommender::~Recommender() = default;
 
 // Layout: the state, then a checksum of it (fixed 8 bytes), so damaged
 // bytes are refused before any of them sizes an allocation.
-void Recommender::expect_checkpoint_bytes(std::size_t bytes) const noexcept { state_->last_checkpoint_bytes = bytes; }
-
-std::string Recommender::checkpoint() const {
+std::string Recommender::checkpoint(std::size_t expected_bytes) const {
   ByteWriter w;
-  // The state changes little between checkpoints: room for the last size
-  // and some growth spares copying a string of tens of MiB while it grows.
-  w.reserve(state_->last_checkpoint_bytes + state_->last_checkpoint_bytes / 8);
+  // The state changes little between checkpoints: room for the expected
+  // size and some growth spares copying a string of tens of MiB while it
+  // grows.
+  w.reserve(expected_bytes + expected_bytes / 8);
   state_->save(w);
-  state_->last_checkpoint_bytes = w.size();
   const std::uint64_t sum = checksum64(w.view());
   w.f64(std::bit_cast<double>(sum));
   return w.take();

@@ -229,6 +229,14 @@ struct EngineRunner::State {
     return covered ? std::optional<std::string>(covered->text()) : std::nullopt;
   }
 
+  // The size of the last stored checkpoint (its writer thread notes it):
+  // the next one's buffer is made at about that size at once, whichever
+  // process encodes it.
+  std::size_t last_checkpoint_bytes() const {
+    std::lock_guard lock(mutex);
+    return stats.checkpoint_bytes;
+  }
+
   // Whether the stored checkpoint already holds this state (a checkpoint
   // of the amplified Taobao log is ~130 MB: not written twice).
   bool checkpoint_current(const WindowEngine& engine, std::uint64_t version) const noexcept {
@@ -255,12 +263,8 @@ struct EngineRunner::State {
     const std::uint64_t version = covered ? covered->version : 0;
     if (checkpoint_current(engine, version)) return true;
     const Sequence through = engine.applied_through();
-    {
-      std::lock_guard lock(mutex);
-      engine.expect_checkpoint_bytes(stats.checkpoint_bytes);
-    }
     auto started = background.start(
-        [&engine] { return engine.checkpoint(); },
+        [&engine, expected = last_checkpoint_bytes()] { return engine.checkpoint(expected); },
         [this, through, incarnation = log.incarnation()](std::uint64_t size, const BackgroundEncoding::Read& read) {
           return checkpoints.put_checkpoint_from(kCheckpointName, through, incarnation, size, read);
         },
@@ -308,7 +312,7 @@ struct EngineRunner::State {
     // it is stored in parts as it arrives: the state is never held twice.
     const bool ok = write_waiting(
         background, config.checkpoint_in_background && !in_place, checkpoints, kCheckpointName, through,
-        log.incarnation(), [&engine] { return engine.checkpoint(); },
+        log.incarnation(), [&engine, expected = last_checkpoint_bytes()] { return engine.checkpoint(expected); },
         [&](std::string&& bytes) { return Checkpoint{through, std::move(bytes), log.incarnation()}; },
         [this, through, set_text = covered_text()](std::uint64_t bytes, std::int64_t pause_ms) {
           checkpoint_stored(through, bytes, set_text, pause_ms);

@@ -357,7 +357,6 @@ struct WindowEngine::State {
     }
   }
   void evict_profiles(std::size_t keep);
-  mutable std::size_t last_checkpoint_bytes = 0;  // sizes the next checkpoint's buffer
   std::uint64_t profiles_evicted = 0;
   std::vector<std::pair<TimestampMs, Id>> eviction_candidates;  // evict_profiles' scratch
   void mark_pending(Bucket& b) {
@@ -638,18 +637,16 @@ Sequence WindowEngine::applied_through() const noexcept { return state_->applied
 // Layout: header counters, tier ends, held buckets (as encoded rollups),
 // pending minutes, profiles, filter buffer. Window aggregates are not stored: they are a pure
 // function of the buckets and the ends, so restore rebuilds them.
-void WindowEngine::expect_checkpoint_bytes(std::size_t bytes) const noexcept { state_->last_checkpoint_bytes = bytes; }
-
-std::string WindowEngine::checkpoint() const {
+std::string WindowEngine::checkpoint(std::size_t expected_bytes) const {
   const State& s = *state_;
   ByteWriter w;
-  // Room for the last size and half as much again (the filter buffer, part
+  // Room for the expected size and half as much again (the filter buffer, part
   // of the state, fills for its first 2 M events): the buffer is then not
   // copied (and its pages not faulted in twice) while it grows to 100 MiB
   // and more. The room is zero-filled, so what is not written is touched
   // too: half more than the last size, against twice the final size when
   // it grows from nothing.
-  w.reserve(s.last_checkpoint_bytes + s.last_checkpoint_bytes / 2);
+  w.reserve(expected_bytes + expected_bytes / 2);
   w.u8(kCheckpointFormat);
   w.svarint(s.config.allowed_lateness_ms);
   w.u8(s.has_events ? 1 : 0);
@@ -738,7 +735,6 @@ std::string WindowEngine::checkpoint() const {
   };
   for (const BufferedEvent& e : buffered.older) put(e.event());
   for (const BufferedEvent& e : buffered.newer) put(e.event());
-  s.last_checkpoint_bytes = w.size();
   return w.take();
 }
 

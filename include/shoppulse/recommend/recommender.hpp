@@ -139,12 +139,10 @@ class Recommender {
   // Serialises everything learned (the propensity model included). A
   // Recommender restored from it answers every query exactly as this one
   // does, and keeps doing so as both apply the same later events.
-  std::string checkpoint() const;
-  // The size of the last checkpoint when it was encoded in another process
-  // (a forked child, whose own note of it the owner never sees): the next
-  // checkpoint() makes its buffer once at about that size instead of
-  // growing it from nothing. Changes nothing else.
-  void expect_checkpoint_bytes(std::size_t bytes) const noexcept;
+  // `expected_bytes`, the size of the last checkpoint if the caller kept it,
+  // sizes the buffer once (with room to grow) instead of growing it from
+  // nothing; it changes no byte of the result.
+  std::string checkpoint(std::size_t expected_bytes = 0) const;
   // invalid_argument when the checkpoint was taken with a different
   // configuration (its state would not follow this one's bounds and decays);
   // corrupt when the bytes are malformed.

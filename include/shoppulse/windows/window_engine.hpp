@@ -138,12 +138,10 @@ class WindowEngine {
   // Serialises the whole state, the filter buffer included; restore() yields
   // an engine that behaves exactly like this one for every later event.
   // Restoring into a smaller filter buffer keeps the newest events.
-  std::string checkpoint() const;
-  // The size of the last checkpoint when it was encoded in another process
-  // (a forked child, whose own note of it the owner never sees): the next
-  // checkpoint() makes its buffer once at about that size instead of
-  // growing it from nothing. Changes nothing else.
-  void expect_checkpoint_bytes(std::size_t bytes) const noexcept;
+  // `expected_bytes`, the size of the last checkpoint if the caller kept it,
+  // sizes the buffer once (with room to grow) instead of growing it from
+  // nothing; it changes no byte of the result.
+  std::string checkpoint(std::size_t expected_bytes = 0) const;
   static Result<WindowEngine> restore(const WindowConfig& config, std::string_view bytes);
 
  private:
