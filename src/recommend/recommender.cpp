@@ -786,6 +786,38 @@ struct Recommender::State {
   // before it is applied. The head's own state is in cache (the last
   // eviction wrote it); its neighbour's, its category list's entries and its
   // trending record are not.
+  // Cache hints for an event applied `ahead` events after the current one
+  // (kPrefetchAhead down to 1, prefetch_ahead()). Its item and user states
+  // are elsewhere in memory, and so are their neighbours in the last-use
+  // orders, which applying it rewrites: index entries at 4, states at 3,
+  // the neighbours' index entries at 2, the line of their states with the
+  // links at 1 (with the next eviction's). The propensity model takes the
+  // same distances (PurchasePropensity::prefetch).
+  static constexpr std::size_t kPrefetchAhead = 4;
+  static_assert(PurchasePropensity::kPrefetchAhead == kPrefetchAhead);
+  void prefetch(const Event& e, std::size_t ahead) const noexcept {
+    switch (ahead) {
+      case 4:
+        items.prefetch_slot(e.product);
+        users.prefetch_slot(e.user);
+        break;
+      case 3:
+        items.prefetch(e.product);
+        users.prefetch(e.user);
+        break;
+      case 2:
+        item_lru.prefetch_neighbour_slots(items, e.product);
+        user_lru.prefetch_neighbour_slots(users, e.user);
+        break;
+      case 1:
+        item_lru.prefetch_neighbours(items, e.product);
+        user_lru.prefetch_neighbours(users, e.user);
+        prefetch_eviction();
+        break;
+      default: break;
+    }
+  }
+
   void prefetch_eviction() const noexcept {
     if (config.max_users > 0 && users.size() >= config.max_users) user_lru.prefetch_next(users);
     if (config.max_items == 0 || items.size() < config.max_items || item_lru.head == kNoId) return;
@@ -1481,32 +1513,10 @@ void Recommender::set_keep(std::function<bool(const Event&)> keep) { state_->kee
 void Recommender::apply(std::span<const Event> events) {
   State& s = *state_;
   for (std::size_t i = 0; i < events.size(); ++i) {
-    // An event's item and user states are elsewhere in memory, and so are
-    // their neighbours in the last-use orders, which applying it rewrites.
-    // Each is asked for a few events ahead, in stages that each find in
-    // cache what the stage before asked for: index entries, states, the
-    // neighbours' index entries, the line of their states with the links
-    // (and the propensity model's, PurchasePropensity::prefetch).
-    static_assert(PurchasePropensity::kPrefetchAhead == 4);
-    if (i + 4 < events.size()) {
-      s.items.prefetch_slot(events[i + 4].product);
-      s.users.prefetch_slot(events[i + 4].user);
-    }
-    if (i + 3 < events.size()) {
-      s.items.prefetch(events[i + 3].product);
-      s.users.prefetch(events[i + 3].user);
-    }
-    if (i + 2 < events.size()) {
-      s.item_lru.prefetch_neighbour_slots(s.items, events[i + 2].product);
-      s.user_lru.prefetch_neighbour_slots(s.users, events[i + 2].user);
-    }
-    if (i + 1 < events.size()) {
-      s.item_lru.prefetch_neighbours(s.items, events[i + 1].product);
-      s.user_lru.prefetch_neighbours(s.users, events[i + 1].user);
-      s.prefetch_eviction();
-    }
-    for (std::size_t k = PurchasePropensity::kPrefetchAhead; k >= 1; --k)
-      if (i + k < events.size()) s.propensity.prefetch(events[i + k], k);
+    prefetch_ahead<State::kPrefetchAhead>(events, i, [&s](const Event& e, std::size_t k) {
+      s.prefetch(e, k);
+      s.propensity.prefetch(e, k);
+    });
     s.apply_one(events[i]);
   }
 }

@@ -134,17 +134,14 @@ struct ProfileState {
 class ProfileTable {
  public:
   ProfileState* find(Id user) noexcept {
-    const std::size_t c = user >> kChunkBits;
-    if (user == kNoId || c >= chunks_.size() || !chunks_[c]) return nullptr;
-    ProfileState& p = chunks_[c][user & kChunkMask];
-    return p.user == user ? &p : nullptr;
+    ProfileState* p = slot(user);
+    return p != nullptr && p->user == user ? p : nullptr;
   }
   const ProfileState* find(Id user) const noexcept { return const_cast<ProfileTable*>(this)->find(user); }
   // Cache hints for a user's event applied soon: its profile slot, then
   // (once that is in cache) the places its lists are read and written.
   void prefetch(Id user) const noexcept {
-    const std::size_t c = user >> kChunkBits;
-    if (c < chunks_.size() && chunks_[c]) prefetch_lines(&chunks_[c][user & kChunkMask], sizeof(ProfileState));
+    if (const ProfileState* p = slot(user)) prefetch_lines(p, sizeof(ProfileState));
   }
   void prefetch_lists(Id user) const noexcept {
     const ProfileState* p = find(user);
@@ -229,6 +226,14 @@ class ProfileTable {
   std::size_t live_chunks_ = 0;
   std::size_t size_ = 0;
   std::size_t heap_bytes_ = 0;  // sum of heap_bytes() over the profiles
+
+  // The slot the user's profile would be in (any user's, or a free one),
+  // or null when its chunk is not there.
+  ProfileState* slot(Id user) const noexcept {
+    const std::size_t c = user >> kChunkBits;
+    if (user == kNoId || c >= chunks_.size() || !chunks_[c]) return nullptr;
+    return &chunks_[c][user & kChunkMask];
+  }
 };
 
 // Everything after time and sequence; read_event_body() reads it back.
@@ -507,8 +512,7 @@ void WindowEngine::apply(std::span<const Event> events) {
   // over memory the size of the catalogue: each is asked for a few events
   // before its turn (State::prefetch), so the cache misses overlap.
   for (std::size_t i = 0; i < events.size(); ++i) {
-    for (std::size_t k = State::kPrefetchAhead; k >= 1; --k)
-      if (i + k < events.size()) s.prefetch(events[i + k], k);
+    prefetch_ahead<State::kPrefetchAhead>(events, i, [&s](const Event& e, std::size_t k) { s.prefetch(e, k); });
     const Event& e = events[i];
     if (!s.keep || s.keep(e)) s.apply(e);
     else s.applied_through = std::max(s.applied_through, e.sequence);
