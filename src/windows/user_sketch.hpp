@@ -6,10 +6,8 @@
 //
 // Role: the previous windows of the coarse tier (1h, 24h) count their
 // distinct users by merging the sketches of their minutes (a register-wise
-// maximum) and estimating the union. 2^12 one-byte registers per cell give a
-// standard error of 1.04 / sqrt(4096) = 1.6 %; below 2.5 x 4096 users the
-// estimate switches to linear counting, which is exact in practice for a few
-// hundred users. Adding a user twice changes nothing, so rebuilding a sketch
+// maximum) and estimating the union (core/hyperloglog.hpp: 2^12 one-byte
+// registers per cell, a standard error of 1.6 %). Adding a user twice changes nothing, so rebuilding a sketch
 // from a minute's users after a restore is harmless. Lifecycle: owned by a
 // Tier, one per held minute. Threading: the engine thread.
 #include <algorithm>
@@ -21,11 +19,11 @@
 #include <vector>
 
 #include "shoppulse/core/event.hpp"
+#include "shoppulse/core/hyperloglog.hpp"
 
 namespace shoppulse::windows {
 
-inline constexpr std::size_t kSketchBits = 12;
-inline constexpr std::size_t kSketchRegisters = std::size_t{1} << kSketchBits;
+inline constexpr std::size_t kSketchRegisters = hll::kRegisters;
 
 // A 64-bit mix of an interned id (splitmix64's finaliser): the registers
 // need all 64 bits well spread, and interned ids are small and dense.
@@ -108,7 +106,6 @@ class SketchCell {
     return n;
   }
 
-  // HyperLogLog's estimate, linear counting below 2.5 x the registers.
   std::uint64_t estimate() const noexcept {
     double sum = 0;
     std::size_t set = 0;
@@ -117,12 +114,7 @@ class SketchCell {
       ++set;
     });
     const std::size_t zeros = kSketchRegisters - set;
-    sum += static_cast<double>(zeros);  // 2^-0 each
-    constexpr double m = static_cast<double>(kSketchRegisters);
-    const double alpha = 0.7213 / (1.0 + 1.079 / m);
-    double e = alpha * m * m / sum;
-    if (e <= 2.5 * m && zeros != 0) e = m * std::log(m / static_cast<double>(zeros));
-    return static_cast<std::uint64_t>(std::llround(e));
+    return hll::estimate(sum + static_cast<double>(zeros), zeros);  // 2^-0 for each zero
   }
 
   std::size_t memory_bytes() const noexcept {
@@ -146,12 +138,8 @@ struct UserSketch {
   std::array<SketchCell, Cells> cells;
 
   void add(std::size_t cell, std::uint64_t hash) {
-    const std::size_t index = hash >> (64 - kSketchBits);
-    // Rank of the first set bit among the other 52 bits (a sentinel bit
-    // caps it at 64 - kSketchBits + 1).
-    const auto rank =
-        static_cast<std::uint8_t>(std::countl_zero((hash << kSketchBits) | (std::uint64_t{1} << (kSketchBits - 1))) + 1);
-    cells[cell].max(index, rank);
+    const hll::Register r = hll::register_of(hash);
+    cells[cell].max(r.index, r.rank);
   }
 
   void merge(const UserSketch& other) {
