@@ -576,6 +576,13 @@ void InternTable::reserve(std::size_t more) {
   update_memory();
 }
 
+void InternTable::expect_entries(std::size_t total) {
+  // An eviction leaves max_resident entries in tables for a quarter more
+  // (evict()): past that the table never grows.
+  if (max_resident_ != 0) total = std::min(total, max_resident_ + max_resident_ / 4);
+  if (total > t_.resident) reserve(total - t_.resident);
+}
+
 Result<std::size_t> InternTable::evict() {
   if (max_resident_ == 0 || backing_ == nullptr || t_.resident <= max_resident_) return std::size_t{0};
   // Keep the newest three quarters of the bound, so the next eviction is a

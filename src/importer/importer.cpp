@@ -1,11 +1,16 @@
 #include "shoppulse/importer/importer.hpp"
 
 #include <algorithm>
+#include <array>
+#include <filesystem>
+#include <optional>
+#include <thread>
 #include <cstdio>
 #include <cstring>
 
 #include "csv_formats.hpp"
 #include "shoppulse/core/byte_codec.hpp"
+#include "shoppulse/core/hyperloglog.hpp"
 #include "shoppulse/ingest/event_parser.hpp"
 
 namespace shoppulse {
@@ -322,6 +327,98 @@ Result<LoadedEvents> load_events(const std::string& path, ImportFormat format, c
   if (!report) return std::move(report).error();
   loaded.report = std::move(report).value();
   return loaded;
+}
+
+namespace {
+
+// One part of a file: the lines from byte `from` (a line's start) to `to`.
+struct CountedPart {
+  std::array<hll::DistinctCount, kIdKindCount> sketches;
+  std::uint64_t events = 0;
+  std::optional<Error> error;
+};
+
+void count_part(const std::string& path, std::uint64_t from, std::uint64_t to, ImportFormat format,
+                const ImportOptions& options, CountedPart& part) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f || std::fseek(f, static_cast<long>(from), SEEK_SET) != 0) {
+    part.error = make_error(Errc::io_error, "cannot open " + path + ": " + std::strerror(errno));
+    if (f) std::fclose(f);
+    return;
+  }
+  std::uint64_t left = to - from;
+  bool failed = false;
+  const auto add = [&](IdKind kind, const std::string& name) {
+    if (!name.empty()) part.sketches[static_cast<std::size_t>(kind)].add(InternTable::hash(name));
+  };
+  auto report = import_stream(
+      [&](char* buf, std::size_t n) {
+        const std::size_t got = std::fread(buf, 1, static_cast<std::size_t>(std::min<std::uint64_t>(n, left)), f);
+        if (got == 0 && left != 0 && std::ferror(f)) failed = true;
+        left -= got;
+        return got;
+      },
+      to - from, format, options, [&](std::vector<RawEvent>&& batch) -> Result<void> {
+        for (const RawEvent& r : batch) {
+          add(IdKind::user, r.user_id);
+          add(IdKind::product, r.product_id);
+          add(IdKind::category, r.category_id);
+          add(IdKind::device, r.device);
+          add(IdKind::location, r.location);
+        }
+        return {};
+      });
+  std::fclose(f);
+  if (failed) part.error = make_error(Errc::io_error, "read failed: " + path);
+  else if (!report) part.error = report.error();
+  else part.events = report->events;
+}
+
+}  // namespace
+
+Result<NameCounts> count_names(const std::string& path, ImportFormat format, const ImportOptions& options,
+                               std::size_t parts) {
+  std::error_code size_error;
+  const std::uint64_t size = std::filesystem::file_size(path, size_error);
+  if (size_error) return make_error(Errc::io_error, "cannot open " + path + ": " + size_error.message());
+  // Parts end at line ends: each boundary is moved past the next newline.
+  parts = std::max<std::size_t>(parts, 1);
+  std::vector<std::uint64_t> bounds{0};
+  {
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) return make_error(Errc::io_error, "cannot open " + path + ": " + std::strerror(errno));
+    for (std::size_t i = 1; i < parts; ++i) {
+      std::uint64_t at = std::max(bounds.back(), size / parts * i);
+      if (std::fseek(f, static_cast<long>(at), SEEK_SET) != 0) break;
+      int c = 0;
+      while (at < size && (c = std::fgetc(f)) != EOF) {
+        ++at;
+        if (c == '\n') break;
+      }
+      bounds.push_back(at);
+    }
+    std::fclose(f);
+  }
+  bounds.push_back(size);
+  ImportOptions counting = options;
+  counting.derive_event_ids = false;  // only the names are read
+  std::vector<CountedPart> counted(bounds.size() - 1);
+  {
+    std::vector<std::jthread> threads;
+    for (std::size_t i = 0; i < counted.size(); ++i)
+      threads.emplace_back([&, i] { count_part(path, bounds[i], bounds[i + 1], format, counting, counted[i]); });
+  }
+  NameCounts out;
+  for (std::size_t k = 0; k < kIdKindCount; ++k) {
+    hll::DistinctCount all;
+    for (CountedPart& part : counted) {
+      if (part.error) return std::move(*part.error);
+      all.merge(part.sketches[k]);
+    }
+    out.distinct[k] = static_cast<std::size_t>(all.estimate());
+  }
+  for (const CountedPart& part : counted) out.events += part.events;
+  return out;
 }
 
 }  // namespace shoppulse

@@ -7,9 +7,11 @@
 #include <deque>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string_view>
 #include <thread>
+#include <utility>
 
 #include <pthread.h>
 
@@ -259,7 +261,7 @@ struct Ingestor::State {
   Histogram& queue_seconds;
   Histogram& append_seconds;
 
-  std::mutex mutex;  // guards queue, queued_events, accepting (writes), stopping, room_waiters
+  std::mutex mutex;  // guards queue, queued_events, accepting (writes), stopping, room_waiters, expected_names
   std::condition_variable wake;
   std::condition_variable room;  // the queue shrank or ingest stopped; notified only while room_waiters > 0
   std::size_t room_waiters = 0;
@@ -269,6 +271,7 @@ struct Ingestor::State {
   std::size_t queued_events = 0;
   std::atomic<bool> accepting{false};  // also read without the lock, for a quick refusal
   bool stopping = false;
+  std::optional<std::array<std::size_t, kIdKindCount>> expected_names;  // Ingestor::expect_names()
   std::thread thread;
 
   // Ingest thread only. seen holds exactly the ids of seen_order (oldest
@@ -578,6 +581,7 @@ struct Ingestor::State {
     pthread_setname_np(pthread_self(), "sp-ingest");  // for top, perf and the benchmarks
 #endif
     std::vector<Pending> group;
+    std::optional<std::array<std::size_t, kIdKindCount>> expected;
     TimestampMs last_retention = clock.now_ms();
     for (;;) {
       if (clock.now_ms() - last_retention >= config.retention_interval_ms) {
@@ -591,6 +595,7 @@ struct Ingestor::State {
           if (stopping) break;  // stopping and drained
           continue;
         }
+        expected = std::exchange(expected_names, std::nullopt);
         std::size_t taken = 0;
         while (!queue.empty() && (group.empty() || taken + queue.front().events.size() <= config.max_append_events)) {
           taken += queue.front().events.size();
@@ -600,6 +605,11 @@ struct Ingestor::State {
         queued_events -= taken;
         queued_snapshot.store(queued_events, std::memory_order_relaxed);
         if (room_waiters != 0) room.notify_all();
+      }
+      if (expected) {  // before the group: its new names already go to tables of their final size
+        for (std::size_t k = 0; k < kIdKindCount; ++k)
+          if ((*expected)[k] != 0) dictionary.table(static_cast<IdKind>(k)).expect_entries((*expected)[k]);
+        expected.reset();
       }
       process(group);
       recycle(group);
@@ -663,6 +673,12 @@ void Ingestor::stop() {
   }
   s.wake.notify_all();
   if (s.thread.joinable()) s.thread.join();
+}
+
+void Ingestor::expect_names(const std::array<std::size_t, kIdKindCount>& distinct) {
+  State& s = *state_;
+  std::lock_guard lock(s.mutex);
+  s.expected_names = distinct;
 }
 
 bool Ingestor::wait_for_room(std::size_t events, std::chrono::steady_clock::time_point deadline) {

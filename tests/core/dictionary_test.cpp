@@ -376,3 +376,48 @@ TEST_CASE("a table restored in runs is sized to its entries, not to the next pow
   CHECK(table.name(Id(kIds + 200'000)) == "new-199999");
   CHECK(table.find(names.front()) == Id(1));
 }
+
+TEST_CASE("a table told how many entries are coming does not grow while they arrive", "[core][dictionary]") {
+  constexpr std::size_t kIds = 100'000;
+  const auto fill = [](InternTable& table) {
+    for (std::size_t i = 0; i < kIds; ++i) REQUIRE(table.intern("u" + std::to_string(i)).first == Id(i + 1));
+  };
+  InternTable grown;
+  fill(grown);
+  CHECK(grown.growths() >= 8);  // 256 slots to ~143k, by half each time
+
+  InternTable sized;
+  REQUIRE(sized.intern("u0").first == 1);
+  sized.expect_entries(kIds);
+  const std::size_t made = sized.memory_bytes();
+  const std::uint64_t growths = sized.growths();
+  for (std::size_t i = 1; i < kIds; ++i) REQUIRE(sized.intern("u" + std::to_string(i)).first == Id(i + 1));
+  CHECK(sized.growths() == growths);  // no growth while the expected entries arrive
+  // The same ids and names either way.
+  for (std::size_t i = 0; i < kIds; i += 997) {
+    CHECK(sized.find("u" + std::to_string(i)) == grown.find("u" + std::to_string(i)));
+    CHECK(sized.name(Id(i + 1)) == "u" + std::to_string(i));
+  }
+  // Slots for the expected entries, no more than the grown table's.
+  CHECK(made > 0);
+  CHECK(sized.memory_bytes() <= grown.memory_bytes());
+  // One more than expected: the table grows as before.
+  for (std::size_t i = kIds; i < 2 * kIds; ++i) REQUIRE(sized.intern("u" + std::to_string(i)).first == Id(i + 1));
+  CHECK(sized.growths() > growths);
+  // Expecting fewer than are there changes nothing.
+  const std::size_t before = sized.memory_bytes();
+  sized.expect_entries(10);
+  CHECK(sized.memory_bytes() == before);
+}
+
+TEST_CASE("an expected count past the resident bound sizes the table for the bound only", "[core][dictionary]") {
+  InternTable bounded;
+  bounded.configure(IdKind::user, nullptr, 1000);
+  bounded.expect_entries(1'000'000);
+  InternTable exact;
+  exact.expect_entries(1250);  // what the bound keeps, with an eviction's quarter
+  CHECK(bounded.memory_bytes() == exact.memory_bytes());
+  InternTable large;
+  large.expect_entries(1'000'000);
+  CHECK(large.memory_bytes() > 100 * bounded.memory_bytes());
+}

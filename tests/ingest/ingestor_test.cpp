@@ -1,3 +1,4 @@
+#include <array>
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -801,4 +802,39 @@ TEST_CASE("after a chained batch fails, the later batches of its chain are not a
   CHECK(records[2].event_id == "e2");
   CHECK(*rig.store->load_source_offsets() == std::vector<SourceOffset>{{"kafka/t/0", 2}});
   CHECK(rig.drain(3).size() == 3);
+}
+
+TEST_CASE("names expected ahead size the dictionary before the next batch, and change no id", "[ingest][ingestor]") {
+  constexpr std::size_t kNames = 20'000, kBatch = 1000;
+  const auto load = [&](Rig& rig) {
+    REQUIRE(rig.ingestor->start().ok());
+    for (std::size_t b = 0; b < kNames / kBatch; ++b) {
+      std::vector<RawEvent> events;
+      for (std::size_t i = b * kBatch; i < (b + 1) * kBatch; ++i) {
+        events.push_back(raw("u" + std::to_string(i)));
+        events.back().product_id = "p" + std::to_string(i);
+      }
+      REQUIRE(rig.ingest(std::move(events)).ok());
+    }
+    REQUIRE(rig.drain(kNames).size() == kNames);
+  };
+  Rig grown(IngestConfig{}, 1 << 15);
+  load(grown);
+  CHECK(grown.dictionary.table(IdKind::user).growths() >= 5);
+
+  Rig sized(IngestConfig{}, 1 << 15);
+  std::array<std::size_t, kIdKindCount> expected{};
+  expected[static_cast<std::size_t>(IdKind::user)] = kNames;
+  expected[static_cast<std::size_t>(IdKind::product)] = kNames;
+  sized.ingestor->expect_names(expected);
+  load(sized);
+  CHECK(sized.dictionary.table(IdKind::user).growths() == 0);
+  CHECK(sized.dictionary.table(IdKind::product).growths() == 0);
+  CHECK(sized.dictionary.table(IdKind::category).memory_bytes() == grown.dictionary.table(IdKind::category).memory_bytes());
+  for (std::size_t i = 0; i < kNames; i += 101) {
+    CHECK(sized.dictionary.find(IdKind::user, "u" + std::to_string(i)) ==
+          grown.dictionary.find(IdKind::user, "u" + std::to_string(i)));
+    CHECK(sized.dictionary.find(IdKind::product, "p" + std::to_string(i)) ==
+          grown.dictionary.find(IdKind::product, "p" + std::to_string(i)));
+  }
 }

@@ -166,6 +166,14 @@ class InternTable {
   // beyond those present, so the run rehashes (and copies the tables) once
   // rather than at every doubling.
   void reserve(std::size_t more);
+  // Writer thread only: room for `total` entries in all, as many as the
+  // table will hold after a load whose distinct names were counted ahead
+  // (`shoppulse import`), capped at what the resident bound lets the table
+  // hold. The tables are made at that size at once instead of growing by
+  // half again and again while they fill: no entry is moved twice and no
+  // lookup probes two tables meanwhile. Nothing when they are that large
+  // already.
+  void expect_entries(std::size_t total);
   // Writer thread only, at start-up after configure(): fills the filter of
   // evicted names from the backing's name -> id entries (a start-up that
   // loads only the newest entries stores the others' first).

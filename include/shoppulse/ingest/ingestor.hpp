@@ -12,6 +12,7 @@
 // else runs on the ingest thread, which owns the log writer, the sequence
 // counter, the dedupe table, interning of new ids and the ring's producer
 // side.
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -118,6 +119,13 @@ class Ingestor {
   // as there is room instead of polling. Another submitter may take the
   // room first, so submit() can still refuse.
   bool wait_for_room(std::size_t events, std::chrono::steady_clock::time_point deadline);
+
+  // Any thread, before a load whose distinct names of each kind (indexed by
+  // IdKind; 0 = not counted) were counted ahead: the ingest thread sizes
+  // the dictionary's tables for them (InternTable::expect_entries) before
+  // it processes the next batch, so they do not grow while the load fills
+  // them. Changes no id; only the tables' size and when they are made.
+  void expect_names(const std::array<std::size_t, kIdKindCount>& distinct);
 
   IngestStats stats() const;
   const IngestConfig& config() const noexcept;
