@@ -105,7 +105,7 @@ std::string import_record_name(const std::string& path, const std::string& forma
 // growing by half again and again while millions of names arrive moved
 // every entry about three times and made lookups probe two tables
 // meanwhile, and held the old and the new tables at once (amplified Taobao
-// 5M: the import's peak 40-60 MiB higher). The pass costs a parse of the
+// 5M: the import's peak 35-73 MiB higher). The pass costs a parse of the
 // file, without interning or storing anything; under kCountNamesFrom
 // bytes it is not worth it.
 void expect_names_of(const std::string& path, ImportFormat format, const ImportOptions& options, Ingestor& ingestor) {

@@ -247,27 +247,49 @@ Result<ImportReport> import_stream(const ImportReader& read, std::uint64_t total
   return importer.take_report();
 }
 
-Result<ImportReport> import_file(const std::string& path, ImportFormat format, const ImportOptions& options,
-                                 const ImportSink& sink, const ImportProgressFn& progress) {
+namespace {
+
+// The lines of path from byte `from` (a line's start) up to byte `to`
+// (nullopt: the end), through import_stream.
+Result<ImportReport> import_file_range(const std::string& path, std::uint64_t from, std::optional<std::uint64_t> to,
+                                       ImportFormat format, const ImportOptions& options, const ImportSink& sink,
+                                       const ImportProgressFn& progress) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) return make_error(Errc::io_error, "cannot open " + path + ": " + std::strerror(errno));
-  std::uint64_t total = 0;
-  if (std::fseek(f, 0, SEEK_END) == 0) {
+  // A range is read up to its end; a whole file to EOF, however long it
+  // has grown since (its size at the start only paces the progress).
+  const bool bounded = to.has_value();
+  if (!bounded && std::fseek(f, 0, SEEK_END) == 0) {
     const long size = std::ftell(f);
-    if (size > 0) total = static_cast<std::uint64_t>(size);
-    std::fseek(f, 0, SEEK_SET);
+    if (size > 0) to = static_cast<std::uint64_t>(size);
   }
+  if (std::fseek(f, static_cast<long>(from), SEEK_SET) != 0 && from != 0) {
+    std::fclose(f);
+    return make_error(Errc::io_error, "cannot seek in " + path + ": " + std::strerror(errno));
+  }
+  const std::uint64_t total = to && *to > from ? *to - from : 0;  // 0: unknown (a pipe)
+  std::uint64_t left = total;
   bool failed = false;
   auto result = import_stream(
       [&](char* buf, std::size_t n) {
+        if (bounded) n = static_cast<std::size_t>(std::min<std::uint64_t>(n, left));
+        if (n == 0) return std::size_t{0};
         const std::size_t got = std::fread(buf, 1, n, f);
         if (got == 0 && std::ferror(f)) failed = true;
+        left -= std::min<std::uint64_t>(got, left);
         return got;
       },
       total, format, options, sink, progress);
   std::fclose(f);
   if (failed) return make_error(Errc::io_error, "read failed: " + path);
   return result;
+}
+
+}  // namespace
+
+Result<ImportReport> import_file(const std::string& path, ImportFormat format, const ImportOptions& options,
+                                 const ImportSink& sink, const ImportProgressFn& progress) {
+  return import_file_range(path, 0, std::nullopt, format, options, sink, progress);
 }
 
 void ImportFingerprint::fold(std::string_view block) { sum_ = sum_ * 0x100000001B3ull ^ checksum64(block); }
@@ -340,37 +362,20 @@ struct CountedPart {
 
 void count_part(const std::string& path, std::uint64_t from, std::uint64_t to, ImportFormat format,
                 const ImportOptions& options, CountedPart& part) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f || std::fseek(f, static_cast<long>(from), SEEK_SET) != 0) {
-    part.error = make_error(Errc::io_error, "cannot open " + path + ": " + std::strerror(errno));
-    if (f) std::fclose(f);
-    return;
-  }
-  std::uint64_t left = to - from;
-  bool failed = false;
   const auto add = [&](IdKind kind, const std::string& name) {
     if (!name.empty()) part.sketches[static_cast<std::size_t>(kind)].add(InternTable::hash(name));
   };
-  auto report = import_stream(
-      [&](char* buf, std::size_t n) {
-        const std::size_t got = std::fread(buf, 1, static_cast<std::size_t>(std::min<std::uint64_t>(n, left)), f);
-        if (got == 0 && left != 0 && std::ferror(f)) failed = true;
-        left -= got;
-        return got;
-      },
-      to - from, format, options, [&](std::vector<RawEvent>&& batch) -> Result<void> {
-        for (const RawEvent& r : batch) {
-          add(IdKind::user, r.user_id);
-          add(IdKind::product, r.product_id);
-          add(IdKind::category, r.category_id);
-          add(IdKind::device, r.device);
-          add(IdKind::location, r.location);
-        }
-        return {};
-      });
-  std::fclose(f);
-  if (failed) part.error = make_error(Errc::io_error, "read failed: " + path);
-  else if (!report) part.error = report.error();
+  auto report = import_file_range(path, from, to, format, options, [&](std::vector<RawEvent>&& batch) -> Result<void> {
+    for (const RawEvent& r : batch) {
+      add(IdKind::user, r.user_id);
+      add(IdKind::product, r.product_id);
+      add(IdKind::category, r.category_id);
+      add(IdKind::device, r.device);
+      add(IdKind::location, r.location);
+    }
+    return {};
+  }, {});
+  if (!report) part.error = report.error();
   else part.events = report->events;
 }
 
