@@ -147,7 +147,11 @@ class ProfileTable {
     const ProfileState* p = find(user);
     if (!p) return;
     if (!p->categories.empty()) shoppulse::prefetch(p->categories.data());
+    // Room left (or a full ring): the slot the event goes to. A list at its
+    // capacity but short of its bound grows, and growing copies every event
+    // it holds: those.
     if (p->recent.capacity() > p->next) prefetch_lines(p->recent.data() + p->next, sizeof(Event));
+    else prefetch_all(p->recent.data(), p->recent.size() * sizeof(Event));
   }
   // The user's profile; a fresh one (user set, nothing else) when absent.
   ProfileState& get_or_add(Id user) {
