@@ -1112,6 +1112,9 @@ class ApiHandler final : public Handler {
       w.end_object();
       respond(json_response(200, w.take()));
     });
+    // The ingestor took what it needed (a local submit reads the events and
+    // leaves them here): the vector goes back to this thread for the next body.
+    recycle_events(std::move(events).value());
     if (!submitted) {
       if (submitted.error().code == Errc::overloaded) err_overloaded_.add();
       respond(error_response(submitted.error()));

@@ -143,6 +143,7 @@ class LineImporter {
       auto pushed = push_one();
       if (!pushed) return pushed;
     }
+    recycle_events(std::move(parsed).value());  // the next line's vector
     return {};
   }
 

@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <optional>
 #include <string>
+#include <utility>
 
 #include "shoppulse/core/time_format.hpp"
 
@@ -247,6 +249,19 @@ dom::parser& thread_parser() {
   return parser;
 }
 
+// The thread's spare events vector (recycle_events()): empty, its capacity
+// kept for the next body. Kept only up to this many events (8 MiB; a
+// 10k-event POST's vector is 2.6 MB), so a thread holds at most that.
+constexpr std::size_t kSpareEventsMax = (std::size_t{8} << 20) / sizeof(RawEvent);
+std::vector<RawEvent>& thread_spare() {
+  thread_local std::vector<RawEvent> spare;
+  return spare;
+}
+
+// parse_events() into `out` (empty), which holds the events on success.
+std::optional<Error> parse_into(std::string_view body, BodyFormat format, const ParseOptions& options,
+                                std::vector<RawEvent>& out);
+
 }  // namespace
 
 Result<std::size_t> append_events(std::string_view document, const ParseOptions& options, std::vector<RawEvent>& out) {
@@ -258,15 +273,33 @@ Result<std::size_t> append_events(std::string_view document, const ParseOptions&
   return out.size() - first;
 }
 
+void recycle_events(std::vector<RawEvent>&& events) noexcept {
+  std::vector<RawEvent>& spare = thread_spare();
+  if (events.capacity() <= spare.capacity() || events.capacity() > kSpareEventsMax) return;
+  events.clear();
+  spare = std::move(events);
+}
+
 Result<std::vector<RawEvent>> parse_events(std::string_view body, BodyFormat format, const ParseOptions& options) {
+  std::vector<RawEvent> out = std::exchange(thread_spare(), {});
+  if (auto err = parse_into(body, format, options, out)) {
+    recycle_events(std::move(out));
+    return std::move(*err);
+  }
+  return out;
+}
+
+namespace {
+
+std::optional<Error> parse_into(std::string_view body, BodyFormat format, const ParseOptions& options,
+                                std::vector<RawEvent>& out) {
   dom::parser& parser = thread_parser();
-  std::vector<RawEvent> out;
   if (format == BodyFormat::json) {
     // simdjson reads up to SIMDJSON_PADDING bytes past the end of a document.
     const simdjson::padded_string padded(body);
     if (auto err = parse_document(parser, padded.data(), padded.size(), true, 1, options, out))
       return std::move(*err);
-    return out;
+    return std::nullopt;
   }
   // One event a line: sized once (a 10k-event body's events are megabytes;
   // growing by doubling copied them all again and touched fresh pages).
@@ -296,7 +329,9 @@ Result<std::vector<RawEvent>> parse_events(std::string_view body, BodyFormat for
     pos = end + 1;
   }
   if (out.empty()) return make_error(Errc::invalid_argument, "no events in body", "", 0);
-  return out;
+  return std::nullopt;
 }
+
+}  // namespace
 
 }  // namespace shoppulse

@@ -5,6 +5,8 @@
 
 #include <cstring>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "shoppulse/ingest/event_parser.hpp"
 
@@ -548,4 +550,62 @@ TEST_CASE("an NDJSON body is parsed in place, reading nothing past its end, with
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().line == 3);
   CHECK(r.error().field == "event_type");
+}
+
+TEST_CASE("a recycled events vector is the same thread's next parse's, whatever that parse meets", "[ingest][parser]") {
+  const auto body_of = [](std::size_t n, const char* user) {
+    std::string body;
+    for (std::size_t i = 0; i < n; ++i)
+      body += std::string(R"({"user_id":")") + user + R"(","event_type":"view","product_id":")" + std::to_string(i) +
+              "\"}\n";
+    return body;
+  };
+  // Whatever an earlier test left as this thread's spare is taken and freed.
+  { auto drained = parse_ndjson(body_of(1, "x")); }
+  auto first = parse_ndjson(body_of(1000, "a"));
+  REQUIRE(first.ok());
+  REQUIRE(first->capacity() >= 1000);
+  const RawEvent* buffer = first->data();
+  recycle_events(std::move(first).value());
+
+  // The next body fills the same memory, with its own events only.
+  auto second = parse_ndjson(body_of(2, "b"));
+  REQUIRE(second.ok());
+  CHECK(second->data() == buffer);
+  REQUIRE(second->size() == 2);
+  CHECK((*second)[0].user_id == "b");
+  CHECK((*second)[1].product_id == "1");
+  recycle_events(std::move(second).value());
+
+  // A smaller vector, and one past the bound, leave the spare as it is.
+  std::vector<RawEvent> small;
+  small.reserve(10);
+  recycle_events(std::move(small));
+  std::vector<RawEvent> huge;
+  huge.reserve((std::size_t{8} << 20) / sizeof(RawEvent) + 1);
+  recycle_events(std::move(huge));
+  // A body that fails keeps the spare for the next one.
+  auto bad = parse_ndjson(R"({"user_id":"c","event_type":"fly"})");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().field == "event_type");
+  auto third = parse_json(R"([{"user_id":"d","event_type":"purchase"}])");
+  REQUIRE(third.ok());
+  CHECK(third->data() == buffer);
+  REQUIRE(third->size() == 1);
+  CHECK((*third)[0].user_id == "d");
+  CHECK((*third)[0].type == EventType::purchase);
+  recycle_events(std::move(third).value());
+
+  // Another thread has a spare of its own: its parse never gets this one,
+  // which this thread still holds.
+  const RawEvent* other = nullptr;
+  std::thread([&] {
+    auto r = parse_ndjson(body_of(3, "e"));
+    if (r.ok()) other = r->data();
+  }).join();
+  CHECK(other != nullptr);
+  CHECK(other != buffer);
+  auto fourth = parse_ndjson(body_of(1, "f"));
+  REQUIRE(fourth.ok());
+  CHECK(fourth->data() == buffer);
 }
