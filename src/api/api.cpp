@@ -16,6 +16,7 @@
 #include "range_routes.hpp"
 #include "shoppulse/api/trend_model.hpp"
 #include "shoppulse/core/log.hpp"
+#include "shoppulse/core/spare_body.hpp"
 #include "shoppulse/core/time_format.hpp"
 #include "shoppulse/importer/importer.hpp"
 #include "shoppulse/ingest/event_parser.hpp"
@@ -314,6 +315,9 @@ class ApiHandler final : public Handler {
       if (auto refused = refuse_unknown_params(route, request)) return respond(std::move(*refused));
       if (route.reads != 0) return after_min_sequence(route, std::move(request), std::move(args), std::move(respond));
       route.handle(request, args, respond);
+      // The route is done with the request (one that answers later keeps
+      // copies): its body goes back to this thread for the next large one.
+      recycle_body(std::move(request.body));
       return;
     }
     if (path_matched) {

@@ -27,6 +27,7 @@
 #include "api_encoding.hpp"
 #include "asset_table.hpp"
 #include "shoppulse/core/metrics.hpp"
+#include "shoppulse/core/spare_body.hpp"
 #include "shoppulse/http/http_server.hpp"
 #include "support/eventually.hpp"
 
@@ -103,6 +104,8 @@ class FakeHandler : public shoppulse::api::Handler {
     std::lock_guard lock(mutex_);
     requests_.push_back(request);
     received_.notify_all();
+    // As the API handler does: the body goes back to this I/O thread.
+    if (recycle) shoppulse::recycle_body(std::move(request.body));
     if (request.path == "/api/throws") throw std::runtime_error("handler failed reading /var/lib/shoppulse/x");
     if (hold) {
       held_.push_back(std::move(respond));
@@ -147,6 +150,7 @@ class FakeHandler : public shoppulse::api::Handler {
   }
 
   bool hold = false;
+  bool recycle = false;  // hand each body back as the thread's spare (core/spare_body.hpp)
 
  private:
   mutable std::mutex mutex_;
@@ -394,6 +398,33 @@ TEST_CASE("a body within the limit is read in full, also with Expect: 100-contin
   CHECK(client.read().result_int() == 200);
   REQUIRE(s.handler.requests().size() == 1);
   CHECK(s.handler.requests()[0].body == std::string(100, 'b'));
+}
+
+TEST_CASE("large bodies read into a recycled buffer arrive whole, each with its own bytes only", "[http]") {
+  shoppulse::HttpConfig config;
+  config.threads = 1;  // every request on the thread whose spare the last body became
+  Server s(config);
+  s.handler.recycle = true;
+  Client client(s.server->port());
+  const auto post = [&](const std::string& body) {
+    client.write("POST /api/events HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: " +
+                 std::to_string(body.size()) + "\r\n\r\n" + body);
+    return client.read().result_int();
+  };
+  // Past the size a buffer is kept for, then shorter, then longer again.
+  const std::string first(3 * shoppulse::kSpareBodyMin, 'a');
+  const std::string second(shoppulse::kSpareBodyMin + 17, 'b');
+  const std::string third(5 * shoppulse::kSpareBodyMin + 3, 'c');
+  CHECK(post(first) == 200);
+  CHECK(post(second) == 200);
+  CHECK(post(third) == 200);
+  CHECK(post("{}") == 200);  // small: read as before
+  const auto requests = s.handler.requests();
+  REQUIRE(requests.size() == 4);
+  CHECK(requests[0].body == first);
+  CHECK(requests[1].body == second);
+  CHECK(requests[2].body == third);
+  CHECK(requests[3].body == "{}");
 }
 
 TEST_CASE("malformed HTTP gets a 400 JSON reply and the connection closes", "[http]") {

@@ -72,7 +72,9 @@ using Respond = std::function<void(ApiResponse)>;
 class Handler {
  public:
   virtual ~Handler() = default;
-  // Must not block: long work completes later through respond.
+  // Must not block: long work completes later through respond. A request's
+  // body may be its thread's spare buffer: an implementation hands it back
+  // with recycle_body() (core/spare_body.hpp) once nothing reads it.
   virtual void handle(ApiRequest request, Respond respond) = 0;
 };
 
