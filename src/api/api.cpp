@@ -16,7 +16,7 @@
 #include "range_routes.hpp"
 #include "shoppulse/api/trend_model.hpp"
 #include "shoppulse/core/log.hpp"
-#include "shoppulse/core/spare_body.hpp"
+#include "shoppulse/core/thread_spare.hpp"
 #include "shoppulse/core/time_format.hpp"
 #include "shoppulse/importer/importer.hpp"
 #include "shoppulse/ingest/event_parser.hpp"
@@ -317,7 +317,7 @@ class ApiHandler final : public Handler {
       route.handle(request, args, respond);
       // The route is done with the request (one that answers later keeps
       // copies): its body goes back to this thread for the next large one.
-      recycle_body(std::move(request.body));
+      SpareBody::give(std::move(request.body));
       return;
     }
     if (path_matched) {

@@ -13,7 +13,7 @@
 #include "api_encoding.hpp"
 #include "request_text.hpp"
 #include "shoppulse/core/log.hpp"
-#include "shoppulse/core/spare_body.hpp"
+#include "shoppulse/core/thread_spare.hpp"
 #include "websocket_session.hpp"
 
 namespace shoppulse::http {
@@ -146,10 +146,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     const auto length = parser_->content_length();
     if (length && *length > state_->config().body_limit_bytes) return reply_too_large();
     if (parser_->is_done()) return on_request();
-    // A large body goes into this thread's spare buffer (core/spare_body.hpp;
+    // A large body goes into this thread's spare buffer (core/thread_spare.hpp;
     // the body's reader starts with the body's first bytes, after this).
-    if (length && *length >= kSpareBodyMin && parser_->get().body().empty())
-      parser_->get().body() = take_spare_body();
+    if (length && *length >= kSpareBodyMin) parser_->get().body() = SpareBody::take();
     if (beast::iequals(req[bhttp::field::expect], "100-continue")) {
       auto interim = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_, 11);
       interim->set(bhttp::field::server, kServerName);

@@ -7,8 +7,8 @@
 #include <cmath>
 #include <optional>
 #include <string>
-#include <utility>
 
+#include "shoppulse/core/thread_spare.hpp"
 #include "shoppulse/core/time_format.hpp"
 
 namespace shoppulse {
@@ -249,14 +249,9 @@ dom::parser& thread_parser() {
   return parser;
 }
 
-// The thread's spare events vector (recycle_events()): empty, its capacity
-// kept for the next body. Kept only up to this many events (8 MiB; a
-// 10k-event POST's vector is 2.6 MB), so a thread holds at most that.
-constexpr std::size_t kSpareEventsMax = (std::size_t{8} << 20) / sizeof(RawEvent);
-std::vector<RawEvent>& thread_spare() {
-  thread_local std::vector<RawEvent> spare;
-  return spare;
-}
+// The thread's spare events vector (recycle_events()): up to 8 MiB (a
+// 10k-event POST's vector is 2.6 MB).
+using SpareEvents = ThreadSpare<std::vector<RawEvent>, 0, std::size_t{8} << 20>;
 
 // parse_events() into `out` (empty), which holds the events on success.
 std::optional<Error> parse_into(std::string_view body, BodyFormat format, const ParseOptions& options,
@@ -273,15 +268,10 @@ Result<std::size_t> append_events(std::string_view document, const ParseOptions&
   return out.size() - first;
 }
 
-void recycle_events(std::vector<RawEvent>&& events) noexcept {
-  std::vector<RawEvent>& spare = thread_spare();
-  if (events.capacity() <= spare.capacity() || events.capacity() > kSpareEventsMax) return;
-  events.clear();
-  spare = std::move(events);
-}
+void recycle_events(std::vector<RawEvent>&& events) noexcept { SpareEvents::give(std::move(events)); }
 
 Result<std::vector<RawEvent>> parse_events(std::string_view body, BodyFormat format, const ParseOptions& options) {
-  std::vector<RawEvent> out = std::exchange(thread_spare(), {});
+  std::vector<RawEvent> out = SpareEvents::take();
   if (auto err = parse_into(body, format, options, out)) {
     recycle_events(std::move(out));
     return std::move(*err);

@@ -27,7 +27,7 @@
 #include "api_encoding.hpp"
 #include "asset_table.hpp"
 #include "shoppulse/core/metrics.hpp"
-#include "shoppulse/core/spare_body.hpp"
+#include "shoppulse/core/thread_spare.hpp"
 #include "shoppulse/http/http_server.hpp"
 #include "support/eventually.hpp"
 
@@ -105,7 +105,7 @@ class FakeHandler : public shoppulse::api::Handler {
     requests_.push_back(request);
     received_.notify_all();
     // As the API handler does: the body goes back to this I/O thread.
-    if (recycle) shoppulse::recycle_body(std::move(request.body));
+    if (recycle) shoppulse::SpareBody::give(std::move(request.body));
     if (request.path == "/api/throws") throw std::runtime_error("handler failed reading /var/lib/shoppulse/x");
     if (hold) {
       held_.push_back(std::move(respond));
@@ -150,7 +150,7 @@ class FakeHandler : public shoppulse::api::Handler {
   }
 
   bool hold = false;
-  bool recycle = false;  // hand each body back as the thread's spare (core/spare_body.hpp)
+  bool recycle = false;  // give each body back as the thread's spare (core/thread_spare.hpp)
 
  private:
   mutable std::mutex mutex_;

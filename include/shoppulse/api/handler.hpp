@@ -73,8 +73,8 @@ class Handler {
  public:
   virtual ~Handler() = default;
   // Must not block: long work completes later through respond. A request's
-  // body may be its thread's spare buffer: an implementation hands it back
-  // with recycle_body() (core/spare_body.hpp) once nothing reads it.
+  // body may be its thread's spare buffer: an implementation in this build
+  // gives it back (SpareBody, core/thread_spare.hpp) once nothing reads it.
   virtual void handle(ApiRequest request, Respond respond) = 0;
 };
 
