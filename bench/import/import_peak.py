@@ -21,27 +21,7 @@ import time
 
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from server_process import proc_status_kib  # noqa: E402
-
-
-def thread_cpu(pid, seen):
-    """Records each live thread's (CPU seconds, minor page faults) in seen[(name, tid)]."""
-    tick = os.sysconf("SC_CLK_TCK")
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return
-    for tid in tids:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        name = stat[stat.index("(") + 1:stat.rindex(")")]
-        fields = stat[stat.rindex(")") + 2:].split()
-        # utime + stime, and minflt (faults served without I/O: fresh pages,
-        # copies after a fork)
-        seen[(name, tid)] = ((int(fields[11]) + int(fields[12])) / tick, int(fields[7]))
+from server_process import by_thread_name, proc_status_kib, thread_cpu  # noqa: E402
 
 
 def main() -> int:
@@ -73,12 +53,7 @@ def main() -> int:
           f"load average {os.getloadavg()[0]:.2f}")
     if out:
         print(out[-1])
-    by_name = {}
-    for (name, _), (cpu, faults) in threads.items():
-        total = by_name.setdefault(name, [0.0, 0])
-        total[0] += cpu
-        total[1] += faults
-    ranked = sorted(by_name.items(), key=lambda kv: -kv[1][0])
+    ranked = list(by_thread_name(threads).items())
     print("thread CPU (s, up to one sampling period short): " +
           " ".join(f"{n}={c:.2f}" for n, (c, _) in ranked if c >= 0.05))
     print("thread minor page faults (thousands, as last read): " +

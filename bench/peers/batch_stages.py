@@ -3,13 +3,14 @@
 
 Usage:
   batch_stages.py CSV [--events N] [--batch 10000] [--shoppulse build/release/src/app/shoppulse]
-                  [--slowest 12] [--set KEY=VALUE ...]
+                  [--slowest 12] [--no-queries] [--set KEY=VALUE ...]
 
 The client of run_peers.py's incremental mode, with each batch's time split
 in three: the POST (parse, intern, append to the log: until the receipt),
 the wait for what it posted to be visible (a trends answer with
 min_sequence=last_sequence: the windows applied and published), and the two
-queries after it (last-hour trends, top-3 viewed). Prints p50/p90/p99/max
+queries after it (last-hour trends, top-3 viewed; --no-queries leaves them
+out). Prints p50/p90/p99/max
 of each and of POST + wait (what run_peers.py calls freshness), the slowest
 batches by that sum with their split, and the server's own figures from
 /metrics: the API request time and each stage of the event path (parse, queue,
@@ -35,6 +36,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import peers  # noqa: E402
 import workload as wl  # noqa: E402
+sys.path.insert(0, os.path.dirname(HERE))
+from server_process import by_thread_name, thread_cpu  # noqa: E402
 
 
 def summary(xs):
@@ -86,6 +89,8 @@ def main():
     p.add_argument("--shoppulse", default="build/release/src/app/shoppulse")
     p.add_argument("--slowest", type=int, default=12)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--no-queries", action="store_true",
+                   help="skip the two queries after each batch (POST and wait only)")
     a = p.parse_args()
     if not os.path.exists(a.csv):
         print(f"skipped: {a.csv} not found (make it with bench/workloads/amplify_taobao.py)")
@@ -99,6 +104,8 @@ def main():
     srv = peers.Server(os.path.abspath(a.shoppulse), os.path.join(tmp, "data"), sets)
     try:
         post, wait, query = [], [], []
+        before, after = {}, {}
+        thread_cpu(srv.proc.pid, before)
         t0 = time.perf_counter()
         for body in bodies:
             ts = time.perf_counter()
@@ -113,13 +120,15 @@ def main():
             srv.get_json(f"/api/analytics/trends?min_sequence={receipt['last_sequence']}"
                          f"&incarnation={receipt['incarnation']}&step=1m")
             te = time.perf_counter()
-            srv.get_json("/api/analytics/trends?step=1m")
-            srv.get_json("/api/products/popular?window=1h&event_type=view&limit=3")
+            if not a.no_queries:
+                srv.get_json("/api/analytics/trends?step=1m")
+                srv.get_json("/api/products/popular?window=1h&event_type=view&limit=3")
             tq = time.perf_counter()
             post.append(tp - ts)
             wait.append(te - tp)
             query.append(tq - te)
         wall = time.perf_counter() - t0
+        thread_cpu(srv.proc.pid, after)
         _, metrics = srv.get("/metrics")
     finally:
         srv.stop()
@@ -131,7 +140,8 @@ def main():
     print(f"POST + wait        {summary(fresh)}")
     print(f"POST (logged)      {summary(post)}")
     print(f"wait (visible)     {summary(wait)}")
-    print(f"queries            {summary(query)}")
+    if not a.no_queries:
+        print(f"queries            {summary(query)}")
     slow = sorted(sorted(range(len(fresh)), key=lambda i: -fresh[i])[:a.slowest])
     print("slowest batches (index: POST / wait ms): " +
           " ".join(f"{i}: {post[i] * 1000:.0f} / {wait[i] * 1000:.0f}" for i in slow))
@@ -139,6 +149,15 @@ def main():
         if line.startswith("shoppulse_http_request_duration_seconds_") and 'route="api"' in line and \
                 ("_sum" in line or "_count" in line):
             print("server:", line)
+    # The server's threads over the batches (start-up excluded): CPU
+    # time and minor page faults per batch, by thread name (the I/O threads
+    # and the main thread carry the executable's name).
+    start = by_thread_name(before)
+    per_batch = {name: ((cpu - start.get(name, [0.0, 0])[0]) / len(bodies) * 1000,
+                        (faults - start.get(name, [0.0, 0])[1]) / len(bodies))
+                 for name, (cpu, faults) in by_thread_name(after).items()}
+    print("server threads per batch (CPU ms / minor faults): " +
+          " ".join(f"{name}={cpu:.1f}/{faults:.0f}" for name, (cpu, faults) in per_batch.items() if cpu >= 0.05))
     found = histograms(metrics.decode())
     for label, name in STAGES:
         if name not in found or found[name][2] == 0:
