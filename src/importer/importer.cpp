@@ -363,17 +363,11 @@ struct CountedPart {
 
 void count_part(const std::string& path, std::uint64_t from, std::uint64_t to, ImportFormat format,
                 const ImportOptions& options, CountedPart& part) {
-  const auto add = [&](IdKind kind, const std::string& name) {
-    if (!name.empty()) part.sketches[static_cast<std::size_t>(kind)].add(InternTable::hash(name));
-  };
   auto report = import_file_range(path, from, to, format, options, [&](std::vector<RawEvent>&& batch) -> Result<void> {
-    for (const RawEvent& r : batch) {
-      add(IdKind::user, r.user_id);
-      add(IdKind::product, r.product_id);
-      add(IdKind::category, r.category_id);
-      add(IdKind::device, r.device);
-      add(IdKind::location, r.location);
-    }
+    for (const RawEvent& r : batch)
+      for (std::size_t k = 0; k < kIdKindCount; ++k)
+        if (const std::string& name = name_of(r, static_cast<IdKind>(k)); !name.empty())
+          part.sketches[k].add(InternTable::hash(name));
     return {};
   }, {});
   if (!report) part.error = report.error();

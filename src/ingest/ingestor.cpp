@@ -75,14 +75,7 @@ struct Pending {
 };
 
 const std::string& id_string(const RawEvent& e, std::size_t kind) noexcept {
-  switch (static_cast<IdKind>(kind)) {
-    case IdKind::user: return e.user_id;
-    case IdKind::product: return e.product_id;
-    case IdKind::category: return e.category_id;
-    case IdKind::device: return e.device;
-    case IdKind::location: return e.location;
-  }
-  return e.user_id;
+  return name_of(e, static_cast<IdKind>(kind));
 }
 
 Id& id_field(Event& e, IdKind kind) noexcept {

@@ -70,6 +70,18 @@ struct RawEvent {
   std::uint8_t rating = 0;
 };
 
+// The raw event's name of one kind of id (empty when absent).
+inline const std::string& name_of(const RawEvent& e, IdKind kind) noexcept {
+  switch (kind) {
+    case IdKind::user: return e.user_id;
+    case IdKind::product: return e.product_id;
+    case IdKind::category: return e.category_id;
+    case IdKind::device: return e.device;
+    case IdKind::location: return e.location;
+  }
+  return e.user_id;
+}
+
 // What the event log stores per event: the interned event plus the strings
 // that are not interned (they are unbounded in number).
 struct LogRecord {
